@@ -1,0 +1,43 @@
+"""Everything the CLI prints: errors as one line (plus a hint), JSON documents, plain lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def error_line(message: str, hint: str | None = None, *, code: int, as_json: bool = False) -> None:
+    one_line = " ".join(message.split())
+    click.echo(f"drkit: error: {one_line}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    if as_json:
+        click.echo(json.dumps({"error": {"code": code, "message": one_line}}), err=True)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+@contextmanager
+def byte_progress(description: str, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress line (bytes, rate, elapsed) on a TTY's stderr; ``None`` when disabled."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import DownloadColumn, Progress, SpinnerColumn, TimeElapsedColumn, TransferSpeedColumn
+
+    columns = (SpinnerColumn(), "{task.description}", DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda n: bar.advance(task, n)

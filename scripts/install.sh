@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything drkit needs on a fresh Debian 12 machine: system packages (database servers and
+# clients for the tests, restic and pgbackrest for the benchmarks) and a .venv with drkit and its test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  make python3 python3-venv python3-dev
+  postgresql-15 postgresql-client-15 redis-server redis-tools
+  restic pgbackrest zstd
+)
+
+if command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  # Debian starts the packaged servers; drkit's tests start their own on free ports, so stop the
+  # system ones to keep the machine quiet (ignored where there is no init system).
+  $SUDO service postgresql stop >/dev/null 2>&1 || true
+  $SUDO service redis-server stop >/dev/null 2>&1 || true
+else
+  echo "install.sh: apt-get not found; install these yourself: ${APT_PACKAGES[*]}" >&2
+fi
+
+# Debian's interpreter, not a per-user one: PostgreSQL runs `drkit pg wal-push` as the postgres user
+# (archive_command), which must be able to execute the venv's python (a pyenv under /root is 0700).
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+echo "drkit installed: $(.venv/bin/drkit --version)"

@@ -1,0 +1,92 @@
+"""Pluggable object stores for drkit.
+
+``open_backend(url)`` picks a backend class by URL scheme: the built-in ``file``, ``s3`` and ``gs``,
+plus any class registered under the entry-point group ``drkit.storage_backends`` (scheme = entry
+point name). A backend class provides ``from_url(url: BackendURL) -> Backend``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any
+
+from ._retry import RetryingBackend, RetryPolicy
+from ._urls import BackendURL, parse_url
+from .base import Backend, Capabilities, ObjectInfo, PutOptions, validate_key
+from .errors import (
+    AccessDenied,
+    AlreadyExists,
+    BackendError,
+    ContainerMissing,
+    NoSpace,
+    NotFound,
+    ObjectLocked,
+    Transient,
+    UnknownScheme,
+    Unreachable,
+)
+
+ENTRY_POINT_GROUP = "drkit.storage_backends"
+
+_BUILTIN = {
+    "file": "storage_backends.local:LocalBackend",
+    "s3": "storage_backends.s3:S3Backend",
+    "gs": "storage_backends.gcs:GCSBackend",
+    "memory": "storage_backends.testing.memory:MemoryBackend",
+    "faulty+file": "storage_backends.testing.faulty:FaultyBackend",
+    "faulty+s3": "storage_backends.testing.faulty:FaultyBackend",
+    "faulty+gs": "storage_backends.testing.faulty:FaultyBackend",
+}
+
+
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(import_module(module), attr)
+
+
+def known_schemes() -> dict[str, str]:
+    """scheme → "module:Class", built-ins first, then plugins (a plugin may not shadow a built-in)."""
+    table = dict(_BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        table.setdefault(ep.name, ep.value)
+    return table
+
+
+def open_backend(url: str, *, retry: RetryPolicy | None = None) -> Backend:
+    """Open the backend for ``url`` (a bare path means a local directory), wrapped in retries."""
+    parsed = parse_url(url)
+    table = known_schemes()
+    target = table.get(parsed.scheme)
+    if target is None:
+        known = ", ".join(sorted(s for s, t in table.items() if ".testing." not in t))
+        raise UnknownScheme(f"unknown storage scheme {parsed.scheme!r} (known: {known})")
+    cls = _load(target)
+    backend: Backend = cls.from_url(parsed)
+    return RetryingBackend(backend, retry)
+
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "Backend",
+    "BackendError",
+    "BackendURL",
+    "Capabilities",
+    "ContainerMissing",
+    "ENTRY_POINT_GROUP",
+    "NoSpace",
+    "NotFound",
+    "ObjectInfo",
+    "ObjectLocked",
+    "PutOptions",
+    "RetryPolicy",
+    "RetryingBackend",
+    "Transient",
+    "UnknownScheme",
+    "Unreachable",
+    "known_schemes",
+    "open_backend",
+    "parse_url",
+    "validate_key",
+]

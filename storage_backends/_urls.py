@@ -1,0 +1,44 @@
+"""Backend URLs: parsing and a display form with credentials stripped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+_SECRET_PARAMS = {"secret", "secret_key", "password", "token", "access_key", "key", "credentials"}
+
+
+@dataclass(frozen=True)
+class BackendURL:
+    scheme: str
+    netloc: str  # bucket for object stores, empty for file://
+    path: str  # prefix or directory, without leading slash for object stores
+    params: dict[str, str] = field(default_factory=dict)
+    raw: str = ""
+
+    @property
+    def display(self) -> str:
+        """The URL without user info or secret query parameters: safe for logs and errors."""
+        host = self.netloc.rsplit("@", 1)[-1]
+        path = self.path
+        if self.scheme == "file":
+            return f"file://{path}"
+        shown = {k: v for k, v in self.params.items() if k.lower() not in _SECRET_PARAMS}
+        query = "&".join(f"{k}={v}" for k, v in sorted(shown.items()))
+        base = f"{self.scheme}://{host}/{path}".rstrip("/")
+        return f"{base}?{query}" if query else base
+
+
+def parse_url(url: str) -> BackendURL:
+    """Parse ``scheme://netloc/path?params``; a bare path means ``file://``."""
+    if "://" not in url:
+        import os
+
+        return BackendURL("file", "", os.path.abspath(os.path.expanduser(url)), {}, url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    params = dict(parse_qsl(parts.query))
+    if scheme == "file" or scheme.endswith("+file"):
+        path = parts.netloc + parts.path if parts.netloc not in ("", "localhost") else parts.path
+        return BackendURL(scheme, "", path, params, url)
+    return BackendURL(scheme, parts.netloc, parts.path.strip("/"), params, url)

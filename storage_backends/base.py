@@ -1,0 +1,106 @@
+"""The storage contract every backend fulfils.
+
+A backend stores opaque objects under ``/``-separated keys. It promises:
+- read-after-write: a completed ``put`` is visible to ``get``, ``stat`` and ``list`` at once;
+- atomic puts: a reader sees the whole old object, the whole new one, or none; never a part;
+- ``put_if_absent`` is an atomic create: of several concurrent callers exactly one wins, the others
+  get ``AlreadyExists``;
+- large objects stream: ``put`` accepts a readable stream and ``get`` returns one, so nothing
+  buffers a whole multi-GiB object in memory;
+- errors are the neutral ones of ``storage_backends.errors``; ``delete`` of a missing key succeeds.
+
+Keys are validated by ``validate_key``: relative, ASCII letters, digits and ``/._-`` only, no empty,
+``.`` or ``..`` segments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol, runtime_checkable
+
+Data = bytes | bytearray | memoryview | BinaryIO
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    mtime: datetime
+
+
+@dataclass(frozen=True)
+class PutOptions:
+    """Per-call variations; backends ignore what they do not support (see Capabilities)."""
+
+    retain_until: datetime | None = None  # object lock / retention, where supported
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    atomic_create: bool = True
+    object_lock: bool = False
+    max_connections: int = 8
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Eight calls; everything else (retries, faults, rate limits) wraps them."""
+
+    display: str
+    capabilities: Capabilities
+
+    def put(self, key: str, data: Data, options: PutOptions | None = None) -> None: ...
+
+    def put_if_absent(self, key: str, data: Data, options: PutOptions | None = None) -> None: ...
+
+    def get(self, key: str) -> BinaryIO: ...
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def stat(self, key: str) -> ObjectInfo: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a valid object key, else raise ``ValueError``."""
+    if not _KEY_RE.match(key) or any(part in (".", "..") for part in key.split("/")):
+        raise ValueError(f"invalid object key {key!r}")
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """A list prefix: empty, or a key, optionally ending in ``/``."""
+    if prefix:
+        validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def as_stream(data: Data) -> BinaryIO:
+    """Wrap bytes-like data in a stream; pass streams through."""
+    import io
+
+    if isinstance(data, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(data))
+    return data
+
+
+__all__ = [
+    "Backend",
+    "Capabilities",
+    "Data",
+    "ObjectInfo",
+    "PutOptions",
+    "as_stream",
+    "validate_key",
+    "validate_prefix",
+]

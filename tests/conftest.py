@@ -1,0 +1,27 @@
+"""Test-wide isolation: no DRKIT_* or cloud credentials from the caller's environment leak in,
+HOME and caches are private, and the KDF is weakened so unit tests stay fast."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_SCRUB_PREFIXES = ("DRKIT_", "AWS_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "PG", "REDISCLI_")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for name in list(os.environ):
+        if name.startswith(_SCRUB_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("DRKIT_TEST_WEAK_KDF", "1")
+
+
+# Real servers (started once per session, on free loopback ports, stopped at the end).
+pytest_plugins = ["servers.seaweedfs", "servers.fakegcs", "servers.postgres", "servers.redis"]

@@ -1,0 +1,79 @@
+"""The layering of STYLE.md §5, enforced: a package imports only the layers below it, nothing
+imports the CLI, and no module grows past 400 lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# layer → the drkit layers (and storage_backends) it may import
+ALLOWED: dict[str, set[str]] = {
+    "storage_backends": {"storage_backends"},
+    "drkit.core": {"drkit.core"},
+    "drkit.pipeline": {"drkit.core", "drkit.pipeline"},
+    "drkit.repository": {"drkit.core", "drkit.pipeline", "drkit.repository", "storage_backends"},
+    "drkit.sources": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "storage_backends"},
+    "drkit.ops": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",
+                  "storage_backends"},
+    "drkit.retention": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.retention",
+                        "storage_backends"},
+    "drkit.drills": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",
+                     "drkit.retention", "drkit.drills", "storage_backends"},
+    "drkit.scheduler": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",
+                        "drkit.retention", "drkit.drills", "drkit.scheduler", "storage_backends"},
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for pkg in ("drkit", "storage_backends") for p in (ROOT / pkg).rglob("*.py"))
+
+
+def _dotted(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    module = _dotted(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                found.add(".".join([*base, node.module] if node.module else base))
+            elif node.module:
+                found.add(node.module)
+    return {name for name in found if name.split(".")[0] in ("drkit", "storage_backends")}
+
+
+def _layer(name: str) -> str | None:
+    if name.startswith("storage_backends"):
+        return "storage_backends"
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else None
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_respect_layers(path: Path) -> None:
+    layer = _layer(_dotted(path))
+    if layer in (None, "drkit.cli") or layer not in ALLOWED:
+        return
+    for name in _imports(path):
+        target = _layer(name)
+        assert target != "drkit.cli", f"{path.name} imports the CLI ({name})"
+        if target is not None and name not in ("drkit",):
+            assert target in ALLOWED[layer], f"{_dotted(path)} ({layer}) may not import {name}"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_size(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines (limit 400): split it"
