@@ -1,0 +1,21 @@
+"""Pure data transforms of the backup pipeline: chunk, hash, compress, seal (no I/O besides stream reads)."""
+
+from __future__ import annotations
+
+from .chunker import ChunkerParams, chunk_buffer, iter_chunks
+from .compress import CODEC_RAW, CODEC_ZSTD, compress, decompress
+from .crypto import SEAL_OVERHEAD, Cipher
+from .hashing import BlobHasher
+
+__all__ = [
+    "CODEC_RAW",
+    "CODEC_ZSTD",
+    "SEAL_OVERHEAD",
+    "BlobHasher",
+    "ChunkerParams",
+    "Cipher",
+    "chunk_buffer",
+    "compress",
+    "decompress",
+    "iter_chunks",
+]

@@ -1,0 +1,136 @@
+"""Repository checks.
+
+Structure (always): every index object decrypts; every indexed pack exists with the indexed size;
+every snapshot decrypts and every blob it references is indexed. Packs no index names are
+reported as unreferenced (left by an interrupted backup; prune removes them), not as errors.
+
+Read data (``read_data``): each selected pack is downloaded whole; its id must equal the BLAKE3
+of its bytes, its header must decrypt and agree with the index, and every blob must decrypt,
+decompress and hash back to its id.
+"""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..core.errors import DrkitError, UsageError
+from . import snapshots
+from .format import DATA_PREFIX, content_id, id_from_key, pack_key
+from .pack import BLOB_TREE, read_entries
+from .reader import open_blob, read_blob
+from .references import ROOT_WALKERS, referenced_blobs
+from .repo import Repository
+from .storage_errors import storage_errors
+
+
+@dataclass
+class CheckReport:
+    errors: list[str] = field(default_factory=list)
+    unreferenced_packs: list[str] = field(default_factory=list)
+    packs_checked: int = 0
+    blobs_checked: int = 0
+    snapshots_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def parse_subset(spec: str | None) -> tuple[str, float | tuple[int, int]] | None:
+    """``"10%"`` → a random tenth of the packs; ``"2/5"`` → the second of five fixed groups."""
+    if not spec:
+        return None
+    try:
+        if spec.endswith("%"):
+            pct = float(spec[:-1])
+            if 0 < pct <= 100:
+                return ("percent", pct)
+        else:
+            n, m = (int(x) for x in spec.split("/"))
+            if 1 <= n <= m:
+                return ("group", (n, m))
+    except ValueError:
+        pass
+    raise UsageError(f"invalid --read-data-subset {spec!r}: use N% or n/m")
+
+
+def _select(pack_ids: list[str], subset: tuple[str, float | tuple[int, int]] | None) -> list[str]:
+    if subset is None:
+        return pack_ids
+    kind, value = subset
+    if kind == "percent":
+        assert isinstance(value, float)
+        count = max(1, round(len(pack_ids) * value / 100)) if pack_ids else 0
+        return random.sample(pack_ids, count)
+    assert isinstance(value, tuple)
+    n, m = value
+    return [p for p in pack_ids if int(p[:8], 16) % m == n - 1]
+
+
+def check_repository(repo: Repository, *, read_data: bool = False, subset: str | None = None) -> CheckReport:
+    report = CheckReport()
+    try:
+        repo.load_index()
+    except DrkitError as exc:
+        report.errors.append(exc.message)
+        return report
+    _check_packs_exist(repo, report)
+    _check_snapshots(repo, report)
+    if read_data:
+        chosen = _select(sorted(repo.index.pack_sizes), parse_subset(subset))
+        with ThreadPoolExecutor(2) as pool:
+            for problems, blobs in pool.map(lambda p: _read_pack(repo, p), chosen):
+                report.errors.extend(problems)
+                report.blobs_checked += blobs
+                report.packs_checked += 1
+    return report
+
+
+def _check_packs_exist(repo: Repository, report: CheckReport) -> None:
+    with storage_errors():
+        stored = {id_from_key(i.key): i.size for i in repo.backend.list(DATA_PREFIX)}
+    for pack_id, size in sorted(repo.index.pack_sizes.items()):
+        if pack_id not in stored:
+            report.errors.append(f"pack {pack_id} is indexed but missing from the backend")
+        elif stored[pack_id] != size:
+            report.errors.append(f"pack {pack_id} has size {stored[pack_id]}, the index says {size}")
+    report.unreferenced_packs = sorted(set(stored) - set(repo.index.pack_sizes))
+
+
+def _check_snapshots(repo: Repository, report: CheckReport) -> None:
+    for snap_id in repo.manifests.ids(snapshots.KIND):
+        try:
+            snap = snapshots.Snapshot.from_doc(snap_id, repo.manifests.get(snapshots.KIND, snap_id))
+            missing = sum(1 for blob_id in referenced_blobs(repo, snap) if blob_id not in repo.index)
+        except DrkitError as exc:
+            report.errors.append(f"snapshot {snap_id[:8]}: {exc.message}")
+            continue
+        report.snapshots_checked += 1
+        if missing:
+            report.errors.append(f"snapshot {snap_id[:8]}: {missing} referenced blobs are not indexed")
+
+
+
+
+
+def _read_pack(repo: Repository, pack_id: str) -> tuple[list[str], int]:
+    key = pack_key(pack_id)
+    try:
+        with storage_errors(), repo.backend.get(key) as f:
+            data = f.read()
+        if content_id(data) != pack_id:
+            return [f"pack {pack_id}: content does not match its id (damaged pack {key})"], 0
+        entries = read_entries(data, repo.cipher, pack_id)
+        for e in entries:
+            loc = repo.index.get(e.id)
+            if loc is None or (loc.pack_id == pack_id and (loc.offset, loc.length) != (e.offset, e.length)):
+                return [f"pack {pack_id}: header disagrees with the index"], 0
+            open_blob(repo, e.id, data[e.offset : e.offset + e.length], key)
+        return [], len(entries)
+    except DrkitError as exc:
+        return [exc.message], 0
+
+
+__all__ = ["BLOB_TREE", "ROOT_WALKERS", "CheckReport", "check_repository", "parse_subset", "read_blob"]

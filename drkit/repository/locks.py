@@ -1,0 +1,249 @@
+"""Repository locks, after restic's design: one small object per holder under ``locks/``.
+
+A lock object is plain JSON, not encrypted: host, pid, username, exclusive flag, purpose, created and
+expires times (epoch seconds from ``drkit.core.clock``) -- nothing secret. ``acquire`` writes its own
+object with ``put_if_absent`` at ``locks/<32 random hex>``, then lists all locks: any *other* non-stale
+lock conflicts if either side is exclusive, and then it deletes its object and raises ``LockFailed``.
+Each writes before it looks, so two racing exclusive lockers may both back off but never both win.
+A daemon thread refreshes a held lock (``put``, ``expires = now + lifetime``); ``Lock.lost`` turns true
+once the expiry passes without a successful refresh, and callers should then not write a snapshot.
+A lock is stale if expired, or written on this host by a pid that no longer exists. Garbled lock
+objects are listed, with a logged warning, as stale entries (``host="?"``, ``expires=0``,
+``purpose="unreadable lock object"``): they never block, and ``remove_locks`` deletes them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+
+from storage_backends.base import Backend
+from storage_backends.errors import BackendError, NotFound
+
+from ..core import clock
+from ..core.errors import LockFailed
+from .storage_errors import storage_errors
+
+log = logging.getLogger(__name__)
+
+LOCK_PREFIX = "locks/"
+_MAX_LOCK_SIZE = 64 * 1024
+_HINT = "drkit unlock removes stale locks; if the holder is still running, wait for it and try again"
+
+
+def _clean(text: str) -> str:  # repository-supplied text: one short printable line
+    return "".join(c if c.isprintable() else "?" for c in text)[:80]
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    key: str
+    host: str
+    pid: int
+    username: str
+    exclusive: bool
+    created: float
+    expires: float
+    purpose: str = ""
+
+    def describe(self, now: float) -> str:
+        """One line, e.g. ``exclusive lock by root@host pid 123, 42 s old, expires in 1740 s``."""
+        kind = "exclusive" if self.exclusive else "shared"
+        what = f" ({_clean(self.purpose)})" if self.purpose else ""
+        who = f"{_clean(self.username)}@{_clean(self.host)} pid {self.pid}"
+        left, age = self.expires - now, max(0.0, now - self.created)
+        when = f"expires in {left:.0f} s" if left >= 0 else f"expired {-left:.0f} s ago"
+        return f"{kind} lock{what} by {who}, {age:.0f} s old, {when}"
+
+
+def _hostname() -> str:
+    return socket.gethostname() or "?"
+
+
+def _username() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry, no LOGNAME/USER: a lock must still be writable
+        return "?"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # EPERM: it exists but is not ours; anything else: cannot tell, assume alive
+    return True
+
+
+def is_stale(info: LockInfo, now: float, *, host: str | None = None) -> bool:
+    """Expired, or written on this host (``host``, default ours) by a pid that no longer exists."""
+    here = host if host is not None else _hostname()
+    return now > info.expires or (info.host == here and not _pid_alive(info.pid))
+
+
+def _field(doc: dict[str, object], name: str, kind: type) -> object:
+    value = doc[name]
+    if kind is float and type(value) is int:
+        value = float(value)
+    if type(value) is not kind or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"field {name!r} is not a valid {kind.__name__}")
+    return value
+
+
+_FIELDS = dict(host=str, pid=int, username=str, exclusive=bool, created=float, expires=float)
+
+
+def _parse(key: str, body: bytes) -> LockInfo:
+    doc = json.loads(body)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    values = {name: _field(doc, name, kind) for name, kind in _FIELDS.items()}
+    purpose = doc.get("purpose", "")
+    return LockInfo(key=key, purpose=purpose if isinstance(purpose, str) else "", **values)  # type: ignore[arg-type]
+
+
+def _load(backend: Backend, key: str) -> LockInfo | None:
+    try:
+        with backend.get(key) as stream:
+            body = stream.read(_MAX_LOCK_SIZE)  # a longer object is cut short and fails to parse
+    except NotFound:
+        return None  # released while we were listing
+    try:
+        return _parse(key, body)
+    except (ValueError, KeyError, RecursionError) as exc:
+        log.warning("lock object %s is unreadable (%s); treating it as stale", key, exc)
+        return LockInfo(key, "?", 0, "?", False, 0.0, 0.0, "unreadable lock object")
+
+
+def list_locks(backend: Backend) -> list[LockInfo]:
+    """All lock objects; garbled ones come back as stale entries (see the module docstring)."""
+    with storage_errors():
+        keys = [info.key for info in backend.list(LOCK_PREFIX)]
+        return [info for key in keys if (info := _load(backend, key)) is not None]
+
+
+def remove_locks(backend: Backend, *, all_locks: bool = False) -> list[LockInfo]:
+    """Delete stale locks (or every lock with ``all_locks``); return what was removed."""
+    now, host = clock.now(), _hostname()
+    removed = [i for i in list_locks(backend) if all_locks or is_stale(i, now, host=host)]
+    with storage_errors():
+        for info in removed:
+            backend.delete(info.key)
+    return removed
+
+
+class Lock:
+    """A shared or exclusive repository lock; use as ``with Lock(backend, exclusive=False): ...``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        exclusive: bool,
+        lifetime: float = 1800.0,
+        refresh_every: float = 300.0,
+        purpose: str = "",
+    ) -> None:
+        if not 0 < refresh_every < lifetime:
+            raise ValueError("need 0 < refresh_every < lifetime")
+        self._backend = backend
+        self.exclusive = exclusive
+        self.lifetime = lifetime
+        self.refresh_every = refresh_every
+        self.purpose = purpose
+        self.key: str | None = None
+        self._created = self._expires = 0.0
+        self._lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def lost(self) -> bool:
+        """True once the expiry passed without a successful refresh (sticky)."""
+        if self.key is not None and not self._lost and clock.now() > self._expires:
+            self._lost = True
+        return self._lost
+
+    def _body(self, expires: float) -> bytes:
+        doc = dict(host=_hostname(), pid=os.getpid(), username=_username(), exclusive=self.exclusive)
+        doc.update(created=self._created, expires=expires, purpose=self.purpose)
+        return json.dumps(doc, sort_keys=True).encode()
+
+    def acquire(self) -> None:
+        """Take the lock or raise ``LockFailed`` naming a conflicting holder."""
+        if self.key is not None:
+            raise RuntimeError("lock already held")
+        key = f"{LOCK_PREFIX}{secrets.token_hex(16)}"
+        self._created = clock.now()
+        expires = self._created + self.lifetime
+        with storage_errors():
+            self._backend.put_if_absent(key, self._body(expires))
+        try:
+            self._check_conflicts(key)
+        except BaseException:
+            self._delete(key)
+            raise
+        self.key, self._expires, self._lost = key, expires, False
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._refresh_loop, args=(key,), daemon=True)
+        self._thread.start()
+
+    def _check_conflicts(self, own: str) -> None:
+        now, host = clock.now(), _hostname()
+        conflicts = [
+            info
+            for info in list_locks(self._backend)
+            if info.key != own and (self.exclusive or info.exclusive) and not is_stale(info, now, host=host)
+        ]
+        if conflicts:
+            more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+            raise LockFailed(f"repository is locked: {conflicts[0].describe(now)}{more}", hint=_HINT)
+
+    def _refresh_loop(self, key: str) -> None:
+        while not self._stop.wait(self.refresh_every):
+            self._refresh_once(key)
+
+    def _refresh_once(self, key: str) -> None:
+        expires = clock.now() + self.lifetime
+        try:
+            self._backend.put(key, self._body(expires))
+        except Exception as exc:  # the thread must survive anything; BackendError text has no secrets
+            detail = str(exc) if isinstance(exc, BackendError) else type(exc).__name__
+            log.warning("could not refresh lock %s: %s", key, detail)
+            expires = self._expires
+        _ = self.lost  # records a loss once the old expiry has passed; a late refresh cannot undo it
+        self._expires = expires
+
+    def _delete(self, key: str) -> None:
+        try:
+            self._backend.delete(key)
+        except BackendError as exc:
+            log.warning("could not remove lock %s (%s); drkit unlock removes it once stale", key, exc)
+
+    def release(self) -> None:
+        """Stop refreshing and delete the lock object; safe to call more than once."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        key, self.key = self.key, None
+        if key is not None:
+            self._delete(key)
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()

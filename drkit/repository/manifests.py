@@ -1,0 +1,86 @@
+"""Typed, sealed JSON documents: snapshots, drill results, policies, timelines.
+
+The repository stores documents, not features (Kopia's manifest split): a snapshot is a
+document of kind ``snapshot`` under ``snapshots/``; any other kind lives under
+``manifests/<kind>/``. A document's id is the BLAKE3 of its stored (sealed) bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from storage_backends import Backend
+
+from ..core.errors import IntegrityError, UsageError
+from ..pipeline import Cipher
+from .format import AAD_MANIFEST, MANIFESTS_PREFIX, SNAPSHOTS_PREFIX, content_id, id_from_key
+from .storage_errors import storage_errors
+
+Document = dict[str, Any]
+
+
+class _Store(Protocol):
+    backend: Backend
+    cipher: Cipher
+
+
+def _prefix(kind: str) -> str:
+    if kind == "snapshot":
+        return SNAPSHOTS_PREFIX
+    if not kind.isidentifier():
+        raise UsageError(f"invalid manifest kind {kind!r}")
+    return f"{MANIFESTS_PREFIX}{kind}/"
+
+
+class ManifestStore:
+    """put, get, find, delete of sealed JSON documents."""
+
+    def __init__(self, backend: Backend, cipher: Cipher) -> None:
+        self.backend = backend
+        self.cipher = cipher
+
+    def put(self, kind: str, doc: Document) -> str:
+        body = json.dumps({"kind": kind, "doc": doc}, sort_keys=True, default=str).encode()
+        sealed = self.cipher.seal(body, AAD_MANIFEST)
+        doc_id = content_id(sealed)
+        with storage_errors():
+            self.backend.put(_prefix(kind) + doc_id, sealed)
+        return doc_id
+
+    def get(self, kind: str, doc_id: str) -> Document:
+        key = _prefix(kind) + doc_id
+        with storage_errors(), self.backend.get(key) as f:
+            sealed = f.read()
+        try:
+            wrapped = json.loads(self.cipher.open(sealed, AAD_MANIFEST))
+        except IntegrityError:
+            raise IntegrityError(f"{kind} {doc_id}: fails authentication (damaged object {key})") from None
+        if wrapped.get("kind") != kind:
+            raise IntegrityError(f"{key}: holds a {wrapped.get('kind')!r} document, not a {kind!r}")
+        doc: Document = wrapped["doc"]
+        return doc
+
+    def ids(self, kind: str) -> list[str]:
+        with storage_errors():
+            return sorted(id_from_key(i.key) for i in self.backend.list(_prefix(kind)))
+
+    def find(self, kind: str, match: Callable[[Document], bool] | None = None) -> Iterator[tuple[str, Document]]:
+        for doc_id in self.ids(kind):
+            doc = self.get(kind, doc_id)
+            if match is None or match(doc):
+                yield doc_id, doc
+
+    def delete(self, kind: str, doc_id: str) -> None:
+        with storage_errors():
+            self.backend.delete(_prefix(kind) + doc_id)
+
+    def resolve(self, kind: str, ref: str) -> str:
+        """A full id from a unique prefix (at least 4 hex digits)."""
+        matches = [i for i in self.ids(kind) if i.startswith(ref)]
+        if len(ref) < 4 or not matches:
+            raise UsageError(f"no {kind} with id {ref!r}")
+        if len(matches) > 1:
+            raise UsageError(f"{kind} id prefix {ref!r} is ambiguous ({len(matches)} matches)")
+        return matches[0]

@@ -1,0 +1,89 @@
+"""Pack files: many sealed blobs in one object, followed by a sealed header that lists them.
+
+    pack   = blob* header_sealed header_len:u32le
+    header = entry*          entry = type:u8 id:32 offset:u64le length:u32le raw_length:u32le
+
+``offset``/``length`` locate the sealed blob inside the pack; ``raw_length`` is the plaintext size.
+Because every pack describes itself, the index can be rebuilt from the packs alone.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ..core.errors import IntegrityError
+from ..pipeline import Cipher
+from .format import AAD_PACK_HEADER
+
+BLOB_DATA = 0
+BLOB_TREE = 1
+
+_ENTRY = struct.Struct("<B32sQII")
+_TRAILER = struct.Struct("<I")
+
+
+@dataclass(frozen=True, slots=True)
+class PackEntry:
+    type: int
+    id: bytes
+    offset: int
+    length: int
+    raw_length: int
+
+
+class PackBuilder:
+    """Accumulates sealed blobs in memory until the pack is big enough to upload."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.entries: list[PackEntry] = []
+        self.size = 0
+
+    def add(self, blob_type: int, blob_id: bytes, sealed: bytes, raw_length: int) -> None:
+        self.entries.append(PackEntry(blob_type, blob_id, self.size, len(sealed), raw_length))
+        self._parts.append(sealed)
+        self.size += len(sealed)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def finish(self, cipher: Cipher) -> bytes:
+        """The complete pack bytes (blobs, sealed header, trailer)."""
+        header = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in self.entries)
+        sealed = cipher.seal(header, AAD_PACK_HEADER)
+        self._parts.append(sealed)
+        self._parts.append(_TRAILER.pack(len(sealed)))
+        data = b"".join(self._parts)
+        self._parts = []
+        return data
+
+
+def header_length(trailer: bytes) -> int:
+    (n,) = _TRAILER.unpack(trailer)
+    return int(n)
+
+
+def parse_header(sealed: bytes, cipher: Cipher, pack_id: str) -> list[PackEntry]:
+    """Decrypt and parse a pack header; raises IntegrityError naming the pack."""
+    try:
+        header = cipher.open(sealed, AAD_PACK_HEADER)
+    except IntegrityError:
+        raise IntegrityError(f"pack {pack_id}: header fails authentication (damaged pack)") from None
+    if len(header) % _ENTRY.size:
+        raise IntegrityError(f"pack {pack_id}: header has a partial entry")
+    return [PackEntry(*_ENTRY.unpack_from(header, off)) for off in range(0, len(header), _ENTRY.size)]
+
+
+def read_entries(pack: bytes, cipher: Cipher, pack_id: str) -> list[PackEntry]:
+    """The entries of a complete pack held in memory."""
+    if len(pack) < _TRAILER.size:
+        raise IntegrityError(f"pack {pack_id}: too short")
+    n = header_length(pack[-_TRAILER.size:])
+    start = len(pack) - _TRAILER.size - n
+    if start < 0:
+        raise IntegrityError(f"pack {pack_id}: header length {n} exceeds the pack")
+    return parse_header(pack[start : len(pack) - _TRAILER.size], cipher, pack_id)
+
+
+TRAILER_SIZE = _TRAILER.size
