@@ -1,0 +1,61 @@
+"""`drkit restore SNAPSHOT --to -|FILE` for stream snapshots, plus one subcommand per source
+(`drkit restore files|postgres|redis …`). A first argument that is not a subcommand name is a
+snapshot reference, handled by the hidden `snapshot` subcommand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..ops.files import find_files_snapshot
+from ..ops.restore import restore_to
+from ..ops.session import open_repository
+from .cmd_files import run_restore
+from .common import RepoRef, with_repo
+from .epilog import EXIT_CODES_EPILOG
+
+
+class SnapshotOrSubcommand(click.Group):
+    """A group whose unknown first word is passed to its default command as an argument."""
+
+    default_command = "snapshot"
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = [self.default_command, *args]
+        return super().resolve_command(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: Any) -> None:
+        formatter.write_usage(ctx.command_path, "SNAPSHOT --to -|FILE | --target DIR  |  COMMAND [ARGS]...")
+
+
+@click.group("restore", cls=SnapshotOrSubcommand, epilog=EXIT_CODES_EPILOG)
+def restore() -> None:
+    """Restore a snapshot: `drkit restore SNAPSHOT --to -|FILE` for streams, `drkit restore SNAPSHOT
+    --target DIR` for files snapshots, or a source's own subcommand (files, postgres, redis)."""
+
+
+@restore.command("snapshot", hidden=True, epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("snapshot")
+@click.option("--to", "to", default=None, metavar="-|FILE", help="'-' for standard output, or a new file.")
+@click.option("--target", default=None, metavar="DIR", help="Files snapshots: the directory to restore into.")
+@click.option("--include", "includes", multiple=True, metavar="PATH", help="Files snapshots: only this path.")
+@click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Files snapshots: skip matches.")
+@click.option("--json", "as_json", is_flag=True, hidden=True)
+def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None,
+                     **files_opts: Any) -> None:
+    """Restore a stream snapshot (id prefix or 'latest'); every block is verified before it is written."""
+    if (to is None) == (target is None):
+        raise click.UsageError("give --to -|FILE (stream snapshots) or --target DIR (files snapshots)")
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    if target is not None:
+        run_restore(repo, find_files_snapshot(repo, snapshot, None), target=target, **files_opts)
+        return
+    assert to is not None
+    snap, written = restore_to(repo, snapshot, to)
+    if to != "-":
+        click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {to}", err=True)

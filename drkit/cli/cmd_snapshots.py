@@ -1,0 +1,30 @@
+"""`drkit snapshots`: list snapshots."""
+
+from __future__ import annotations
+
+import click
+
+from ..ops.session import open_repository
+from ..repository import snapshots as snaps
+from .common import RepoRef, with_repo
+from .epilog import EXIT_CODES_EPILOG
+from .output import emit_json
+
+
+@click.command("snapshots", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.option("--source", "source_kind", default=None, help="Only snapshots of this source kind.")
+@click.option("--json", "as_json", is_flag=True)
+def snapshots(repo_ref: RepoRef, source_kind: str | None, as_json: bool) -> None:
+    """List the repository's snapshots, oldest first."""
+    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    found = [s for s in snaps.load_all(repo.manifests) if source_kind in (None, s.source_kind)]
+    if as_json:
+        emit_json([{"id": s.id, **s.to_doc()} for s in found])
+        return
+    click.echo(f"{'ID':10}{'TIME':27}{'HOST':16}{'SOURCE':24}{'SIZE':>14}")
+    for s in found:
+        size = s.root.get("size", "")
+        click.echo(f"{s.short_id:10}{s.time[:26]:27}{s.host[:15]:16}"
+                   f"{(s.source_kind + ':' + s.source_name)[:23]:24}{size:>14}")
+    click.echo(f"{len(found)} snapshots")

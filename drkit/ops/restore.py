@@ -1,0 +1,40 @@
+"""`drkit restore SNAPSHOT --to -|FILE`: write a stream snapshot back out, verified."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..core.errors import UsageError
+from ..repository import snapshots
+from ..repository.repo import Repository
+from ..repository.snapshots import Snapshot
+from ..repository.streams import restore_stream
+
+
+def restore_to(repo: Repository, ref: str, to: str) -> tuple[Snapshot, int]:
+    """Restore a stream snapshot to standard output (``-``) or a new file (written to a temp
+    name and renamed, so a failed restore never leaves a partial file under the final name)."""
+    with repo.lock(purpose="restore"):
+        snap = snapshots.find(repo.manifests, ref)
+        if snap.root.get("type") != "stream":
+            raise UsageError(f"snapshot {snap.short_id} is not a stream; use the source's restore command")
+        if to == "-":
+            out = sys.stdout.buffer
+            written = restore_stream(repo, snap, out)
+            out.flush()
+            return snap, written
+        target = Path(to)
+        if target.exists():
+            raise UsageError(f"{target} exists; refusing to overwrite it")
+        tmp = target.with_name(f".{target.name}.drkit-partial")
+        try:
+            with open(tmp, "wb") as out:
+                written = restore_stream(repo, snap, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return snap, written

@@ -1,0 +1,49 @@
+"""Opening and creating repositories from a URL and a passphrase source."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from storage_backends import open_backend
+
+from ..repository.format import RepoConfig
+from ..repository.repo import Repository
+from ..repository.storage_errors import storage_errors
+from .secrets import PassphraseSource
+
+
+def default_repository_url() -> str:
+    """``DRKIT_REPOSITORY``, else a local repository under the user's data directory."""
+    env = os.environ.get("DRKIT_REPOSITORY")
+    if env:
+        return env
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(data_home) / "drkit" / "repository")
+
+
+def open_repository(url: str, secret: PassphraseSource, *, load_index: bool = True) -> Repository:
+    with storage_errors():
+        backend = open_backend(url)
+    try:
+        return Repository.open(backend, secret.read(), load_index=load_index)
+    except BaseException:
+        backend.close()
+        raise
+
+
+def create_repository(url: str, secret: PassphraseSource, config: RepoConfig) -> Repository:
+    with storage_errors():
+        backend = open_backend(url)
+    return Repository.init(backend, secret.read(confirm=True), config)
+
+
+def open_or_create_default(url: str, secret: PassphraseSource) -> tuple[Repository, bool]:
+    """Open the embedded default repository, creating it on first use. Only for the default
+    local location: an explicit URL that holds no repository is an error, never created silently."""
+    with storage_errors():
+        backend = open_backend(url)
+        exists = any(True for _ in backend.list("config"))
+    if not exists:
+        return Repository.init(backend, secret.read(), RepoConfig()), True
+    return Repository.open(backend, secret.read()), False
