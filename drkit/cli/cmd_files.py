@@ -1,0 +1,135 @@
+"""`drkit … files` commands: `backup files`, `restore files`, `ls`, `diff`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..ops.files import (
+    BackupRequest,
+    backup_files,
+    diff_snapshots,
+    find_files_snapshot,
+    list_files,
+    raise_if_partial,
+    restore_files,
+)
+from ..ops.session import open_repository
+from ..repository.repo import Repository
+from ..repository.snapshots import Snapshot
+from ..sources.files import BackupOptions, Excludes, Selection
+from ..sources.files.tree import DIR, SYMLINK
+from .cmd_backup import open_session
+from .common import RepoRef, with_repo
+from .epilog import EXIT_CODES_EPILOG
+from .output import byte_progress, emit_json
+
+
+@click.command("files", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
+@click.option("--exclude-file", "exclude_files", multiple=True, type=click.Path(path_type=Path),
+              help="Read exclude globs from a file, one per line.")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--one-file-system", is_flag=True, help="Do not cross file-system boundaries.")
+@click.option("--parent", default=None, help="Parent snapshot (default: latest of this host and paths).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@click.option("--quiet", is_flag=True)
+def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
+    """Back up file trees: unchanged files (size, mtime, ctime, inode) are not read again."""
+    excludes = Excludes.load(list(opts["excludes"]), list(opts["exclude_files"]))
+    options = BackupOptions(excludes, opts["one_file_system"])
+    request = BackupRequest(list(opts["paths"]), options, list(opts["tags"]), opts["parent"])
+    repo = open_session(repo_ref)
+    with byte_progress("backup files", enabled=not quiet and not as_json) as progress:
+        result = backup_files(repo, request, progress=progress)
+    if as_json:
+        emit_json(result.summary())
+    else:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if not quiet:
+            st = result.snapshot.stats
+            click.echo(f"snapshot {result.snapshot.short_id} saved: files {st['files_new']} new, "
+                       f"{st['files_changed']} changed, {st['files_unchanged']} unchanged; {st['dirs']} dirs; "
+                       f"{st['bytes_read']} bytes read, {st['new_bytes']} new in {result.duration:.1f} s")
+    raise_if_partial(result)
+
+
+@click.command("files", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("snapshot", required=False)
+@click.option("--target", required=True, type=click.Path(), help="Directory to restore into.")
+@click.option("--point-in-time", "point_in_time", default=None, metavar="TIME",
+              help="Latest snapshot taken at or before TIME (ISO 8601 with zone).")
+@click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
+@click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
+@click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,
+                      source_name: str | None, **opts: Any) -> None:
+    """Restore a files snapshot (or the one at --point-in-time) into --target, verified."""
+    if snapshot is not None and point_in_time is not None:
+        raise click.UsageError("give either SNAPSHOT or --point-in-time, not both")
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    snap = find_files_snapshot(repo, snapshot, point_in_time, source_name)
+    run_restore(repo, snap, **opts)
+
+
+def run_restore(repo: Repository, snap: Snapshot, *, target: str, includes: tuple[str, ...],
+                excludes: tuple[str, ...], as_json: bool) -> None:
+    """Shared by `restore files` and `restore SNAPSHOT --target`."""
+    selection = Selection(tuple(p.strip("/") for p in includes), Excludes(tuple(excludes)))
+    with byte_progress("restore", enabled=not as_json) as progress:
+        stats = restore_files(repo, snap, target, selection, progress=progress)
+    if as_json:
+        emit_json({"snapshot": snap.id, "target": target, **asdict(stats)})
+    else:
+        click.echo(f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
+                   f"{stats.bytes_written} bytes to {target}", err=True)
+
+
+@click.command("ls", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("snapshot")
+@click.argument("path", required=False, default="")
+@click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, size and mtime.")
+def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool) -> None:
+    """List the entries of a files snapshot (under PATH)."""
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    for rel, node in list_files(repo, snapshot, path):
+        shown = "/" + rel + ("/" if node.type == DIR else "")
+        if node.type == SYMLINK:
+            shown += f" -> {node.target}"
+        if long:
+            click.echo(f"{node.type:8} {node.mode:04o} {node.user or node.uid:>8} {node.size:>12} {shown}")
+        else:
+            click.echo(shown)
+
+
+@click.command("diff", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("snapshot_a")
+@click.argument("snapshot_b")
+@click.option("--json", "as_json", is_flag=True)
+def diff(repo_ref: RepoRef, snapshot_a: str, snapshot_b: str, as_json: bool) -> None:
+    """Paths added (+), removed (-) and modified (M) from SNAPSHOT_A to SNAPSHOT_B."""
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    changes = list(diff_snapshots(repo, snapshot_a, snapshot_b))
+    if as_json:
+        emit_json([{"change": c.kind, "path": "/" + c.path} for c in changes])
+        return
+    for c in changes:
+        click.echo(f"{c.kind}  /{c.path}")
+
+
+def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:
+    """Add this source's commands: `backup files`, `restore files`, `ls`, `diff`."""
+    backup.add_command(backup_files_cmd)
+    restore.add_command(restore_files_cmd)
+    cli.add_command(ls)
+    cli.add_command(diff)

@@ -1,0 +1,234 @@
+"""Walk file trees into tree blobs and data blobs, reusing a parent snapshot's unchanged files.
+
+One ``BlobWriter`` per backup. Directories are walked depth-first; each directory's tree blob is
+written after its children, so the root id is known last. The parent snapshot's tree for the same
+directory is loaded as the walk enters it, so the lookup costs one blob read per directory. A file
+whose size, mtime, ctime and inode equal its parent node's keeps the parent's content list without
+being opened. Problems with single entries become warnings; the backup goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ...pipeline import chunk_buffer
+from ...repository.pack import BLOB_DATA, BLOB_TREE
+from ...repository.reader import read_blob
+from ...repository.repo import Repository
+from ...repository.writer import BlobWriter
+from .tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
+from .walker import Excludes, list_dir, node_from_stat
+
+SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
+_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOATIME", 0)
+
+
+@dataclass
+class FileStats:
+    files_new: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    dirs: int = 0
+    others: int = 0  # symlinks, fifos, devices
+    files_read: int = 0
+    bytes_read: int = 0  # file content read from disk
+    total_bytes: int = 0  # size of every file in the snapshot
+
+
+@dataclass
+class BackupOptions:
+    excludes: Excludes = field(default_factory=Excludes)
+    one_file_system: bool = False
+
+
+@dataclass
+class Archiver:
+    repo: Repository
+    writer: BlobWriter
+    options: BackupOptions = field(default_factory=BackupOptions)
+    stats: FileStats = field(default_factory=FileStats)
+    warnings: list[str] = field(default_factory=list)
+    on_file: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        self._hardlinks: dict[tuple[int, int], list[str]] = {}
+        self._root_dev: int | None = None
+        self._parents = ParentTrees(self.repo)
+
+    # -- the tree -------------------------------------------------------------------------------
+    def root(self, paths: list[str], parent_tree: str | None) -> str:
+        """Back up each absolute path as one entry of a synthetic root; return its tree id."""
+        parent = self._load(parent_tree)
+        nodes = []
+        for path in paths:
+            self._root_dev = None
+            name = os.path.basename(path.rstrip("/")) or "root"
+            node = self._entry(path, name, parent.get(name))
+            if node is not None:
+                nodes.append(node)
+        return self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
+
+    def _load(self, tree_id: str | None) -> dict[str, Node]:
+        return self._parents.load(tree_id) if tree_id else {}
+
+    def close(self) -> None:
+        self._parents.close()
+
+    def _dir(self, path: str, parent_tree: str | None) -> str:
+        try:
+            names = list_dir(path)
+        except OSError as exc:
+            self.warn(path, exc)
+            names = []
+        parent = self._load(parent_tree)
+        nodes = []
+        for name in names:
+            full = os.path.join(path, name)
+            if self.options.excludes.match(full, name):
+                continue
+            node = self._entry(full, name, parent.get(name))
+            if node is not None:
+                nodes.append(node)
+        return self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
+
+    def _entry(self, path: str, name: str, old: Node | None) -> Node | None:
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            self.warn(path, exc)
+            return None
+        node = node_from_stat(os.fsdecode(name), st)
+        if node.type == DIR:
+            return self._dir_node(path, node, st, old)
+        if node.type == FILE:
+            return self._file(path, node, old)
+        self.stats.others += 1
+        if node.type == SYMLINK:
+            try:
+                node.target = os.readlink(path)
+            except OSError as exc:
+                self.warn(path, exc)
+                return None
+        return node
+
+    def _dir_node(self, path: str, node: Node, st: os.stat_result, old: Node | None) -> Node | None:
+        if self._root_dev is None:
+            self._root_dev = st.st_dev
+        elif self.options.one_file_system and st.st_dev != self._root_dev:
+            return None
+        self.stats.dirs += 1
+        node.subtree = self._dir(path, old.subtree if old is not None and old.type == DIR else None)
+        return node
+
+    # -- file content -----------------------------------------------------------------------------
+    def _file(self, path: str, node: Node, old: Node | None) -> Node | None:
+        if self.on_file is not None:
+            self.on_file(path)
+        self.stats.total_bytes += node.size
+        key = (node.dev, node.inode)
+        if node.links > 1 and key in self._hardlinks:
+            node.content = self._hardlinks[key]
+            self.stats.files_unchanged += 1
+            return node
+        if old is not None and old.type == FILE and _unchanged(node, old):
+            node.content = old.content
+            self.stats.files_unchanged += 1
+        else:
+            content = self._read(path, node)
+            if content is None:
+                return None
+            node.content = content
+            if old is None:
+                self.stats.files_new += 1
+            else:
+                self.stats.files_changed += 1
+        if node.links > 1:
+            self._hardlinks[key] = node.content
+        return node
+
+    def _read(self, path: str, node: Node) -> list[str] | None:
+        try:
+            fd = os.open(path, _O_READ)
+        except OSError as exc:
+            self.warn(path, exc)
+            return None
+        try:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                self.warn(path, "changed type while being backed up; skipped")
+                return None
+            ids, size = self._chunks(fd, before.st_size)
+            after = os.fstat(fd)
+        except OSError as exc:
+            self.warn(path, exc)
+            return None
+        finally:
+            os.close(fd)
+        self.stats.files_read += 1
+        self.stats.bytes_read += size
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
+            self.warn(path, "file changed while being read; the snapshot holds what was read")
+        node.size, node.mtime_ns, node.ctime_ns = size, after.st_mtime_ns, after.st_ctime_ns
+        return ids
+
+    def _chunks(self, fd: int, size: int) -> tuple[list[str], int]:
+        if size <= SMALL_FILE:
+            data = _read_all(fd, size)
+            if len(data) <= size:
+                ids = [self.writer.add_blob(BLOB_DATA, bytes(c)).hex()
+                       for c in chunk_buffer(data, self.repo.config.chunker)]
+                return ids, len(data)
+            os.lseek(fd, 0, os.SEEK_SET)  # it grew: stream it
+        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
+            refs = self.writer.write_stream(f)
+        return [r.id.hex() for r in refs], sum(r.length for r in refs)
+
+    def warn(self, path: str, problem: OSError | str) -> None:
+        text = problem if isinstance(problem, str) else (problem.strerror or str(problem))
+        self.warnings.append(f"{path}: {text}")
+
+
+class ParentTrees:
+    """The parent snapshot's trees, loaded as the walk enters each directory; loading one tree
+    starts reading its subdirectories' trees in the background, so the walk rarely waits."""
+
+    def __init__(self, repo: Repository, workers: int = 4) -> None:
+        self._repo = repo
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="drkit-parent")
+        self._pending: dict[str, Future[list[Node]]] = {}
+
+    def _read(self, tree_id: str) -> list[Node]:
+        return decode_tree(read_blob(self._repo, bytes.fromhex(tree_id)), f"tree {tree_id[:16]}")
+
+    def load(self, tree_id: str) -> dict[str, Node]:
+        fut = self._pending.pop(tree_id, None)
+        nodes = fut.result() if fut is not None else self._read(tree_id)
+        for n in nodes:
+            if n.type == DIR and n.subtree and n.subtree not in self._pending:
+                self._pending[n.subtree] = self._pool.submit(self._read, n.subtree)
+        return {n.name: n for n in nodes}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+
+
+def _unchanged(node: Node, old: Node) -> bool:
+    return (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Read up to ``size + 1`` bytes (one more shows the file grew)."""
+    parts = []
+    want = size + 1
+    while want > 0:
+        part = os.read(fd, want)
+        if not part:
+            break
+        parts.append(part)
+        want -= len(part)
+    return b"".join(parts)

@@ -1,0 +1,90 @@
+"""Reading snapshot trees: list entries (``ls``), compare two snapshots (``diff``), and every blob a
+tree references (for ``drkit check``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ...repository.reader import read_blob
+from ...repository.repo import Repository
+from .tree import DIR, FILE, Node, decode_tree
+
+
+def load_tree(repo: Repository, tree_id: str) -> list[Node]:
+    return decode_tree(read_blob(repo, bytes.fromhex(tree_id)), f"tree {tree_id[:16]}")
+
+
+def walk(repo: Repository, tree_id: str, prefix: str = "") -> Iterator[tuple[str, Node]]:
+    """Every (snapshot-relative path, node), depth first, in name order."""
+    for node in load_tree(repo, tree_id):
+        path = f"{prefix}/{node.name}" if prefix else node.name
+        yield path, node
+        if node.type == DIR and node.subtree:
+            yield from walk(repo, node.subtree, path)
+
+
+def find_subtree(repo: Repository, tree_id: str, path: str) -> tuple[str, str] | None:
+    """The tree id of directory ``path`` inside the snapshot, and the path prefix; None if absent."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    prefix = ""
+    for part in parts:
+        node = next((n for n in load_tree(repo, tree_id) if n.name == part), None)
+        if node is None or node.type != DIR:
+            return None
+        tree_id, prefix = node.subtree, f"{prefix}/{part}" if prefix else part
+    return tree_id, prefix
+
+
+def referenced_blobs(repo: Repository, tree_id: str, seen: set[str] | None = None) -> Iterator[bytes]:
+    """Every tree and data blob under ``tree_id`` (each tree visited once)."""
+    seen = set() if seen is None else seen
+    if tree_id in seen:
+        return
+    seen.add(tree_id)
+    yield bytes.fromhex(tree_id)
+    for node in load_tree(repo, tree_id):
+        if node.type == FILE:
+            yield from (bytes.fromhex(h) for h in node.content)
+        elif node.type == DIR and node.subtree:
+            yield from referenced_blobs(repo, node.subtree, seen)
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # "+" added, "-" removed, "M" modified
+    path: str
+
+
+def _modified(a: Node, b: Node) -> bool:
+    if a.type != b.type:
+        return True
+    if a.type == DIR:
+        return (a.mode, a.uid, a.gid) != (b.mode, b.uid, b.gid)
+    return (a.content, a.target, a.mode, a.uid, a.gid, a.mtime_ns, a.size) != (
+        b.content, b.target, b.mode, b.uid, b.gid, b.mtime_ns, b.size)
+
+
+def diff_trees(repo: Repository, a_tree: str, b_tree: str, prefix: str = "") -> Iterator[Change]:
+    """Changes from tree ``a`` to tree ``b``; identical subtrees are skipped without reading."""
+    if a_tree == b_tree:
+        return
+    a = {n.name: n for n in load_tree(repo, a_tree)} if a_tree else {}
+    b = {n.name: n for n in load_tree(repo, b_tree)} if b_tree else {}
+    for name in sorted(a.keys() | b.keys()):
+        path = f"{prefix}/{name}" if prefix else name
+        old, new = a.get(name), b.get(name)
+        if old is None or new is None:
+            kind = "+" if old is None else "-"
+            node = new if new is not None else old
+            assert node is not None
+            yield Change(kind, path)
+            if node.type == DIR:
+                sub = diff_trees(repo, "", node.subtree, path) if kind == "+" else \
+                    diff_trees(repo, node.subtree, "", path)
+                yield from sub
+            continue
+        if _modified(old, new):
+            yield Change("M", path)
+        if old.type == DIR and new.type == DIR:
+            yield from diff_trees(repo, old.subtree, new.subtree, path)

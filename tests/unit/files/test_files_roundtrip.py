@@ -1,0 +1,136 @@
+"""Back up a real tree and restore it through the ops layer (memory backend): content and metadata
+survive, unchanged files are not read again, a 1 % change uploads only the changed chunks."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from files_fixtures import MTIME_NS, make_tree
+
+from drkit.core.errors import PartialBackup
+from drkit.ops.files import BackupRequest, backup_files, raise_if_partial, restore_files
+from drkit.repository.check import check_repository
+from drkit.repository.repo import Repository
+from drkit.sources.files import BackupOptions, Excludes, Selection
+
+
+def _meta(path: Path) -> tuple[object, ...]:
+    st = os.lstat(path)
+    mtime = st.st_mtime_ns if not stat.S_ISDIR(st.st_mode) else st.st_mtime_ns
+    return (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, mtime,
+            st.st_size if stat.S_ISREG(st.st_mode) else None)
+
+
+def assert_same_tree(a: Path, b: Path) -> None:
+    names_a = sorted(p.relative_to(a) for p in a.rglob("*"))
+    assert names_a == sorted(p.relative_to(b) for p in b.rglob("*"))
+    for rel in names_a:
+        pa, pb = a / rel, b / rel
+        assert _meta(pa) == _meta(pb), rel
+        if pa.is_symlink():
+            assert os.readlink(pa) == os.readlink(pb)
+        elif pa.is_file():
+            assert pa.read_bytes() == pb.read_bytes(), rel
+    assert _meta(a) == _meta(b)
+
+
+def test_round_trip_preserves_content_and_metadata(repo: Repository, tmp_path: Path) -> None:
+    src = make_tree(tmp_path)
+    result = backup_files(repo, BackupRequest([str(src)]))
+    assert result.warnings == []
+    st = result.snapshot.stats
+    assert (st["files_new"], st["files_unchanged"], st["dirs"]) == (5, 1, 5)  # "hard": a second name
+    restore_files(repo, result.snapshot, str(tmp_path / "out"), Selection())
+    out = tmp_path / "out" / "src"
+    assert_same_tree(src, out)
+    assert os.stat(out / "hard").st_ino == os.stat(out / "docs" / "a.txt").st_ino  # still a hard link
+    assert os.stat(out / "hard").st_nlink == 2
+    assert os.stat(out / "sparse").st_blocks * 512 < 4 << 20  # holes stayed holes
+    assert os.lstat(out / "empty").st_mtime_ns == MTIME_NS
+    assert (out / "empty").is_dir() and not any((out / "empty").iterdir())
+    assert check_repository(repo).ok
+
+
+def test_unchanged_rerun_reads_no_file_content(repo: Repository, tmp_path: Path) -> None:
+    src = make_tree(tmp_path)
+    first = backup_files(repo, BackupRequest([str(src)]))
+    again = backup_files(repo, BackupRequest([str(src)]))
+    st = again.snapshot.stats
+    assert again.snapshot.parent == first.snapshot.id
+    assert (st["files_read"], st["bytes_read"], st["new_bytes"], st["files_new"]) == (0, 0, 0, 0)
+    assert st["files_unchanged"] == first.snapshot.stats["files_new"] + first.snapshot.stats["files_unchanged"]
+    assert again.snapshot.root["tree"] == first.snapshot.root["tree"]
+
+
+def test_one_percent_change_uploads_only_changed_chunks(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    size = 8 << 20
+    data = bytearray(os.urandom(size))
+    (src / "big.bin").write_bytes(data)
+    for i in range(20):
+        (src / f"small{i}.txt").write_text(f"file {i}\n" * 100)
+    backup_files(repo, BackupRequest([str(src)]))
+    changed = size // 100
+    data[size // 2 : size // 2 + changed] = os.urandom(changed)
+    (src / "big.bin").write_bytes(data)
+    second = backup_files(repo, BackupRequest([str(src)])).snapshot.stats
+    assert (second["files_changed"], second["files_unchanged"], second["files_read"]) == (1, 20, 1)
+    max_chunk = repo.config.chunker.max_size
+    assert changed <= second["new_bytes"] <= changed + 2 * max_chunk + 4096, second
+
+
+def test_include_and_exclude_on_restore(repo: Repository, tmp_path: Path) -> None:
+    src = make_tree(tmp_path, sparse_size=1 << 20)
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    restore_files(repo, snap, str(tmp_path / "out"), Selection(("src/docs",), Excludes(("*.bin",))))
+    found = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
+    assert found == ["src", "src/docs", "src/docs/a.txt", "src/docs/deep", "src/docs/deep/er"]
+
+
+def test_backup_excludes_and_one_file_system(repo: Repository, tmp_path: Path) -> None:
+    src = make_tree(tmp_path, sparse_size=1 << 20)
+    options = BackupOptions(Excludes(("*.bin", str(src / "docs" / "a.txt"))), one_file_system=True)
+    snap = backup_files(repo, BackupRequest([str(src)], options)).snapshot
+    restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    assert not (tmp_path / "out/src/docs/deep/er/b.bin").exists()
+    assert not (tmp_path / "out/src/docs/a.txt").exists() and (tmp_path / "out/src/hard").exists()
+
+
+def test_vanished_and_changing_files_are_warnings(repo: Repository, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.sources.files import backup as backup_mod
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("gone", "grows", "ok"):
+        (src / name).write_text(name)
+    real_read_all = backup_mod._read_all
+
+    def read_and_touch(fd: int, size: int) -> bytes:
+        data = real_read_all(fd, size)
+        if size == len("grows"):
+            with open(src / "grows", "a") as f:
+                f.write("more")
+        return data
+
+    monkeypatch.setattr(backup_mod, "_read_all", read_and_touch)
+    original_entry = backup_mod.Archiver._file
+
+    def vanish_first(self, path, node, old):  # type: ignore[no-untyped-def]
+        if path.endswith("gone"):
+            os.unlink(path)
+        return original_entry(self, path, node, old)
+
+    monkeypatch.setattr(backup_mod.Archiver, "_file", vanish_first)
+    result = backup_files(repo, BackupRequest([str(src)]))
+    assert len(result.warnings) == 2, result.warnings
+    assert any("gone" in w and "No such file" in w for w in result.warnings)
+    assert any("grows" in w and "changed while being read" in w for w in result.warnings)
+    assert result.snapshot.id  # written anyway
+    with pytest.raises(PartialBackup) as info:
+        raise_if_partial(result)
+    assert info.value.exit_code == 3
