@@ -1,0 +1,210 @@
+"""`drkit … postgres` commands: `backup postgres`, `restore postgres`, and the `pg` group
+(`wal-push`, `wal-fetch`, `archive-check`, `windows`).
+
+`pg wal-push` and `pg wal-fetch` follow PostgreSQL's archive_command / restore_command
+contract: exit 0 only when the file is safely archived (or restored); `wal-fetch` of a file the
+archive does not hold exits 1; any other failure exits non-zero so PostgreSQL retries."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..ops import postgres as ops
+from ..ops.session import open_repository
+from ..sources.postgres import LogicalRestore, Target, connection
+from ..sources.postgres.pitr import TARGET_KINDS
+from ..sources.postgres.wal import format_lsn
+from .cmd_backup import open_session
+from .common import RepoRef, with_repo
+from .epilog import EXIT_CODES_EPILOG
+from .output import byte_progress, emit_json
+
+_CONN_OPTIONS = (
+    click.option("--dsn", default=None, metavar="URL", help="libpq URL, e.g. postgresql://user@host:5432/db "
+                 "(a password in it is used, never printed)."),
+    click.option("--host", default=None), click.option("--port", type=int, default=None),
+    click.option("--user", default=None), click.option("--dbname", default=None),
+    click.option("--db-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                 envvar="DRKIT_PG_PASSWORD_FILE", help="Database password file (else PGPASSWORD or PGPASSFILE)."),
+)
+
+
+def with_conn(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: the connection options, folded into ``conn``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, dsn: str | None, host: str | None, port: int | None, user: str | None,
+                dbname: str | None, db_password_file: Path | None, **kwargs: Any) -> Any:
+        conn = connection(dsn, host=host, port=port, user=user, dbname=dbname, password_file=db_password_file)
+        return fn(*args, conn=conn, **kwargs)
+
+    wrapped: Callable[..., Any] = wrapper
+    for option in _CONN_OPTIONS:
+        wrapped = option(wrapped)
+    return wrapped
+
+
+@click.command("postgres", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@with_conn
+@click.option("--logical", is_flag=True, help="pg_dump of one database plus globals, instead of a base backup.")
+@click.option("--name", default=None, help="Source name (default: the database, or cluster-<system id>).")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", is_flag=True)
+def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | None, tags: tuple[str, ...],
+                    **out: bool) -> None:
+    """Back up PostgreSQL: a physical base backup (default) or a logical dump (--logical)."""
+    as_json, quiet = out["as_json"], out["quiet"]
+    repo = open_session(repo_ref)
+    with byte_progress(f"backup postgres {conn.display}", enabled=not quiet and not as_json) as progress:
+        snap = ops.backup_postgres(repo, conn, logical_mode=logical, name=name, tags=list(tags), progress=progress)
+    st = snap.stats
+    if as_json:
+        emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time, "meta": snap.meta,
+                   "stats": st})
+    elif not quiet:
+        click.echo(f"snapshot {snap.short_id} saved: {st['bytes_read']} bytes, {st['new_bytes']} new, "
+                   f"{st['stored_bytes']} stored")
+
+
+def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: str | None) -> Target:
+    given = [(k, v) for k, v in zip(TARGET_KINDS, (point_in_time, lsn, xid, name), strict=False) if v]
+    if len(given) > 1:
+        raise click.UsageError("give at most one of --point-in-time, --target-lsn, --target-xid, --target-name")
+    return Target(*given[0]) if given else Target("latest")
+
+
+@click.command("postgres", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("snapshot", required=False)
+@click.option("--logical", is_flag=True, help="Restore a logical dump into a new database (--target-dsn).")
+@click.option("--target-dsn", default=None, metavar="URL", help="Logical: server and new database name.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Logical: pg_restore jobs.")
+@click.option("--no-globals", is_flag=True, help="Logical: do not restore roles and tablespaces.")
+@click.option("--db-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              envvar="DRKIT_PG_PASSWORD_FILE", help="Logical: target database password file (else PGPASSWORD).")
+@click.option("--target-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Physical: the new data directory.")
+@click.option("--point-in-time", default=None, metavar="TIME", help="Recover to this time (with a zone).")
+@click.option("--target-lsn", default=None)
+@click.option("--target-xid", default=None)
+@click.option("--target-name", default=None, help="A restore point made by pg_create_restore_point().")
+@click.option("--start", is_flag=True, help="Start PostgreSQL on the result and wait until the target is reached.")
+@click.option("--port", type=int, default=0, help="With --start: port (default: a free one).")
+@click.option("--os-user", default=None, help="Own and run the data directory as this user (default as root: "
+              "postgres).")
+@click.option("--keep-archiving", is_flag=True, help="Leave archive_mode as in the backup.")
+@click.option("--json", "as_json", is_flag=True)
+def restore_postgres(repo_ref: RepoRef, snapshot: str | None, **opts: Any) -> None:
+    """Restore PostgreSQL: a logical dump into a new database, or a base backup plus WAL to a point in time."""
+    if opts["logical"]:
+        if not opts["target_dsn"]:
+            raise click.UsageError("--logical needs --target-dsn URL")
+        repo = open_repository(repo_ref.url, repo_ref.secret)
+        target_conn = connection(opts["target_dsn"], password_file=opts["db_password_file"])
+        restore = LogicalRestore(target_conn, opts["jobs"], not opts["no_globals"])
+        snap, db = ops.restore_logical(repo, snapshot or "latest", restore)
+        _report({"snapshot": snap.id, "database": db}, opts["as_json"], f"restored {snap.short_id} into {db}")
+        return
+    if opts["target_dir"] is None:
+        raise click.UsageError("give --target-dir DIR (physical restore) or --logical --target-dsn URL")
+    target = _target(opts["point_in_time"], opts["target_lsn"], opts["target_xid"], opts["target_name"])
+    _restore_pitr(repo_ref, snapshot, opts["target_dir"], target, opts)
+
+
+def _restore_pitr(repo_ref: RepoRef, snapshot: str | None, target_dir: Path, target: Target,
+                  opts: dict[str, Any]) -> None:
+    os_user = opts["os_user"] or ("postgres" if os.geteuid() == 0 else None)
+    req = ops.PitrRequest(target, target_dir, repo_ref.url, repo_ref.secret, snapshot, opts["start"], opts["port"],
+                          os_user, opts["keep_archiving"])
+    if repo_ref.secret.file is None and not repo_ref.secret.command:
+        click.echo("warning: restore_command gets no passphrase source; the server needs DRKIT_PASSWORD in its "
+                   "environment (use --password-file to avoid that)", err=True)
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    base, rec = ops.restore_pitr(repo, req)
+    doc: dict[str, Any] = {"snapshot": base.id, "target": target.describe(), "target_dir": str(target_dir)}
+    text = f"restored base backup {base.short_id} to {target_dir}, recovery target {target.describe()}"
+    if rec is not None:
+        doc.update(port=rec.port, replay_lsn=rec.replay_lsn, reached=rec.reached)
+        text += f"\nserver running on 127.0.0.1:{rec.port}; recovered to {rec.replay_lsn}\n" + "\n".join(rec.reached)
+    _report(doc, opts["as_json"], text)
+
+
+def _report(doc: dict[str, Any], as_json: bool, text: str) -> None:
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(text)
+
+
+@click.group("pg", epilog=EXIT_CODES_EPILOG)
+def pg() -> None:
+    """PostgreSQL WAL archive commands (archive_command / restore_command) and checks."""
+
+
+@pg.command("wal-push", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def wal_push(repo_ref: RepoRef, path: Path) -> None:
+    """archive_command: `drkit pg wal-push %p`. Re-pushing an identical file succeeds; different
+    content under an archived name fails (non-zero, so PostgreSQL keeps the file and retries)."""
+    ops.wal_push(repo_ref.url, repo_ref.secret, path)
+
+
+@pg.command("wal-fetch", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("name")
+@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
+def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
+    """restore_command: `drkit pg wal-fetch %f %p`. Exit 1 when the archive does not hold NAME."""
+    ops.wal_fetch(repo_ref.url, repo_ref.secret, name, dest)
+
+
+@pg.command("archive-check", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@with_conn
+@click.option("--timeout", type=float, default=60.0, show_default=True)
+def archive_check(repo_ref: RepoRef, conn: Any, timeout: float) -> None:
+    """Force pg_switch_wal() and wait until the finished segment is in the repository."""
+    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    click.echo(f"WAL segment {ops.archive_check(repo, conn, timeout)} is archived")
+
+
+@pg.command("windows", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.option("--json", "as_json", is_flag=True)
+def windows(repo_ref: RepoRef, as_json: bool) -> None:
+    """Each base backup with its recoverable window: stop LSN → end of the last contiguous archived WAL."""
+    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    rows = [_window_row(w) for w in ops.windows(repo)]
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(f"{'ID':10}{'BACKUP END':27}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':27}"
+               "LAST SEGMENT")
+    for r in rows:
+        click.echo(f"{r['snapshot'][:8]:10}{r['time'][:26]:27}{r['timeline']:>4}  {r['from_lsn']:>14} → "
+                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {(r['archived_until'] or '-')[:26]:27}"
+                   f"{r['last_segment'] or '-'}")
+
+
+def _window_row(w: ops.BaseWindow) -> dict[str, Any]:
+    meta, end = w.snapshot.meta, w.window.end_lsn
+    return {"snapshot": w.snapshot.id, "time": meta["stop_time"], "timeline": meta["timeline"],
+            "from_lsn": meta["stop_lsn"], "to_lsn": format_lsn(end) if end is not None else None,
+            "last_segment": w.window.last_segment, "consistent": w.window.consistent,
+            "archived_until": w.window.end_time.isoformat() if w.window.end_time else None}
+
+
+def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:
+    """Add this source's commands: `backup postgres`, `restore postgres`, and the `pg` group."""
+    backup.add_command(backup_postgres)
+    restore.add_command(restore_postgres)
+    cli.add_command(pg)

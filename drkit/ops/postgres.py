@@ -1,0 +1,145 @@
+"""PostgreSQL use cases: backup (logical or physical), logical restore, point-in-time restore,
+the WAL archive commands, archive-check and the recoverable windows of base backups."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..core import clock
+from ..core.errors import UsageError
+from ..repository import snapshots
+from ..repository.repo import Repository
+from ..repository.snapshots import Snapshot
+from ..sources.postgres import logical, physical, pitr, recovery, wal
+from ..sources.postgres.conn import PgConn
+from ..sources.postgres.errors import PostgresError
+from ..sources.postgres.process import scalar
+from .secrets import PassphraseSource
+from .session import open_repository
+
+
+def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name: str | None = None,
+                    tags: list[str] | None = None, progress: Callable[[int], None] | None = None) -> Snapshot:
+    with repo.lock(purpose="backup"):
+        if logical_mode:
+            return logical.backup_logical(repo, conn, name=name, tags=tags, progress=progress)
+        return physical.backup_physical(repo, conn, name=name, tags=tags, progress=progress)
+
+
+def restore_logical(repo: Repository, ref: str, opts: logical.LogicalRestore) -> tuple[Snapshot, str]:
+    with repo.lock(purpose="restore"):
+        if ref == "latest":
+            dumps = [s for s in snapshots.load_all(repo.manifests)
+                     if s.source_kind == "postgres" and s.meta.get("mode") == "logical"]
+            if not dumps:
+                raise UsageError("no logical PostgreSQL snapshot in the repository")
+            snap = dumps[-1]
+        else:
+            snap = snapshots.find(repo.manifests, ref, source_kind="postgres")
+        return snap, logical.restore_logical(repo, snap, opts)
+
+
+# -- WAL archive ---------------------------------------------------------------------------------
+
+def wal_push(url: str, secret: PassphraseSource, path: Path) -> bool:
+    """archive_command: True if stored, False if the identical file was already archived."""
+    repo = open_repository(url, secret, load_index=False)
+    try:
+        return wal.push(repo, path)
+    finally:
+        repo.close()
+
+
+def wal_fetch(url: str, secret: PassphraseSource, name: str, dest: Path) -> int:
+    """restore_command: WalMissing (exit 1) when the archive does not hold ``name``."""
+    repo = open_repository(url, secret, load_index=False)
+    try:
+        return wal.fetch(repo, name, dest)
+    finally:
+        repo.close()
+
+
+def archive_check(repo: Repository, conn: PgConn, timeout: float = 60.0) -> str:
+    """Force a WAL switch and wait until the finished segment is in the archive; its name."""
+    name = scalar(conn, "SELECT pg_walfile_name(pg_switch_wal())")
+    deadline = clock.monotonic() + timeout
+    while not wal.exists(repo, name):
+        if clock.monotonic() > deadline:
+            raise PostgresError(f"WAL segment {name} did not reach the archive within {timeout:.0f} s",
+                                hint="check archive_mode, archive_command and the server log")
+        time.sleep(0.2)
+    return name
+
+
+# -- windows -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BaseWindow:
+    snapshot: Snapshot
+    window: wal.Window
+
+
+def windows(repo: Repository, snaps: list[Snapshot] | None = None) -> list[BaseWindow]:
+    """Each physical base backup with its recoverable window (start → last contiguous segment)."""
+    bases = pitr.physical_backups(snaps if snaps is not None else snapshots.load_all(repo.manifests))
+    by_timeline: dict[int, dict[str, datetime]] = {}
+    found = []
+    for snap in bases:
+        tl = int(snap.meta["timeline"])
+        if tl not in by_timeline:
+            by_timeline[tl] = wal.archived_segments(repo, tl)
+        win = wal.window(wal.parse_lsn(snap.meta["start_lsn"]), wal.parse_lsn(snap.meta["stop_lsn"]), tl,
+                         int(snap.meta["wal_segment_size"]), by_timeline[tl])
+        found.append(BaseWindow(snap, win))
+    return found
+
+
+# -- point in time -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PitrRequest:
+    target: pitr.Target
+    target_dir: Path
+    repo_url: str
+    secret: PassphraseSource
+    snapshot: str | None = None
+    start: bool = False
+    port: int = 0
+    os_user: str | None = None
+    keep_archiving: bool = False
+
+
+def restore_command(req: PitrRequest) -> str:
+    """``drkit pg wal-fetch %f %p`` for this repository; the passphrase by file or command, never inline."""
+    argv = [sys.executable, "-m", "drkit.cli.main", "pg", "wal-fetch", "%f", "%p", "--repo", req.repo_url]
+    if req.secret.file is not None:
+        argv += ["--password-file", str(Path(req.secret.file).resolve())]
+    elif req.secret.command:
+        argv += ["--password-command", req.secret.command]
+    return " ".join(a if a in ("%f", "%p") else shlex.quote(a) for a in argv)
+
+
+def restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery.Recovered | None]:
+    """Choose and unpack the base backup, write the recovery config; with ``start``, run recovery."""
+    pitr.check_target_dir(req.target_dir)
+    with repo.lock(purpose="restore"):
+        snaps = snapshots.load_all(repo.manifests)
+        if req.snapshot is not None:
+            base = snapshots.find(repo.manifests, req.snapshot, source_kind="postgres")
+            if base.meta.get("mode") != "physical":
+                raise UsageError(f"snapshot {base.short_id} is not a physical base backup")
+            pitr.check_base(base, req.target)
+        else:
+            wins = {w.snapshot.id: w.window for w in windows(repo, snaps)}
+            base = pitr.choose_base(snaps, req.target, lambda s: wins[s.id])
+        settings = pitr.recovery_settings(req.target, restore_command(req), keep_archiving=req.keep_archiving)
+        pitr.prepare_data_dir(repo, base, req.target_dir, settings, req.os_user)
+    if not req.start:
+        return base, None
+    return base, recovery.start_recovery(req.target_dir, port=req.port, os_user=req.os_user)

@@ -1,0 +1,170 @@
+"""The WAL archive: ``wal-push`` (archive_command) and ``wal-fetch`` (restore_command).
+
+Each WAL file is one name-addressed object ``wal/<first 8 hex = timeline>/<file name>``::
+
+    object = b"DKW1"  keyed_hash:32  seal(encryption, codec_byte || body, aad="drkit/wal/<name>")
+
+``keyed_hash`` is the repository's keyed BLAKE3 of the plaintext (it reveals nothing without the
+key); the codec byte is the blob codec (0 raw, 1 zstd). Pushing uses ``put_if_absent``, so it is
+idempotent: if the name exists and its keyed hash equals the new file's, the push succeeds; any
+other content under that name fails loudly (and PostgreSQL keeps the file and retries). Pushing
+and fetching never load the repository index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from storage_backends import AlreadyExists, NotFound
+
+from ...core.errors import IntegrityError, UsageError
+from ...pipeline import compress, decompress
+from ...repository.repo import Repository
+from ...repository.storage_errors import storage_errors
+from .errors import WalConflict, WalMissing
+
+WAL_PREFIX = "wal/"
+MAGIC = b"DKW1"
+HEADER = len(MAGIC) + 32
+_NAME = re.compile(r"^[0-9A-F]{24}(\.partial)?$|^[0-9A-F]{8}\.history$|^[0-9A-F]{24}\.[0-9A-F]{8}\.backup$")
+_SEGMENT = re.compile(r"^[0-9A-F]{24}$")
+
+
+def wal_key(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(f"{name!r} is not a WAL segment, history or backup-label file name")
+    return f"{WAL_PREFIX}{name[:8]}/{name}"
+
+
+def _aad(name: str) -> bytes:
+    return f"drkit/wal/{name}".encode()
+
+
+def encode_wal(repo: Repository, name: str, data: bytes) -> bytes:
+    digest = repo.hasher.digest(data)
+    return MAGIC + digest + repo.cipher.seal(compress(data, repo.config.compression_level), _aad(name))
+
+
+def decode_wal(repo: Repository, name: str, obj: bytes) -> bytes:
+    if obj[: len(MAGIC)] != MAGIC:
+        raise IntegrityError(f"WAL object {name} has an unknown format")
+    data = decompress(repo.cipher.open(obj[HEADER:], _aad(name)))
+    if repo.hasher.digest(data) != obj[len(MAGIC) : HEADER]:
+        raise IntegrityError(f"WAL object {name}: content does not match its hash")
+    return data
+
+
+def push(repo: Repository, path: Path) -> bool:
+    """Archive one WAL file; True if stored now, False if the identical file was already there."""
+    name = path.name
+    key = wal_key(name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    obj = encode_wal(repo, name, data)
+    with storage_errors():
+        try:
+            repo.backend.put_if_absent(key, obj)
+            return True
+        except AlreadyExists:
+            existing = repo.backend.get_range(key, 0, HEADER)
+    if existing != obj[:HEADER]:
+        raise WalConflict(f"WAL file {name} is already archived with different content; refusing to overwrite it",
+                          hint="two clusters may be archiving into one repository (check the system identifier)")
+    return False
+
+
+def fetch(repo: Repository, name: str, dest: Path) -> int:
+    """Restore one archived WAL file to ``dest`` (written to a temp name, then renamed)."""
+    key = wal_key(name)
+    with storage_errors():
+        try:
+            with repo.backend.get(key) as f:
+                obj = f.read()
+        except NotFound:
+            raise WalMissing(f"WAL file {name} is not in the archive") from None
+    data = decode_wal(repo, name, obj)
+    tmp = dest.with_name(f".{dest.name}.drkit-partial")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(data)
+
+
+def exists(repo: Repository, name: str) -> bool:
+    with storage_errors():
+        try:
+            repo.backend.stat(wal_key(name))
+        except NotFound:
+            return False
+    return True
+
+
+def archived_segments(repo: Repository, timeline: int) -> dict[str, datetime]:
+    """The archived WAL segments of one timeline: name → when it was archived."""
+    prefix = f"{WAL_PREFIX}{timeline:08X}/"
+    with storage_errors():
+        infos = list(repo.backend.list(prefix))
+    return {name: info.mtime for info in infos if _SEGMENT.match(name := info.key.rsplit("/", 1)[-1])}
+
+
+# -- LSNs and segment numbers ------------------------------------------------------------------
+
+def parse_lsn(text: str) -> int:
+    try:
+        hi, lo = text.strip().split("/")
+        return (int(hi, 16) << 32) | int(lo, 16)
+    except ValueError:
+        raise UsageError(f"{text!r} is not an LSN (like 0/3000028)") from None
+
+
+def format_lsn(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def segment_number(name: str, seg_size: int) -> int:
+    per_log = 0x100000000 // seg_size
+    return int(name[8:16], 16) * per_log + int(name[16:24], 16)
+
+
+def segment_name(timeline: int, segno: int, seg_size: int) -> str:
+    per_log = 0x100000000 // seg_size
+    return f"{timeline:08X}{segno // per_log:08X}{segno % per_log:08X}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a base backup can recover to: from its stop LSN to the end of the last contiguous
+    archived segment after its start (``end_lsn`` None: even its first segment is missing)."""
+
+    start_lsn: int
+    stop_lsn: int
+    end_lsn: int | None
+    last_segment: str | None
+    end_time: datetime | None = None  # when the last contiguous segment was archived
+
+    @property
+    def consistent(self) -> bool:
+        return self.end_lsn is not None and self.end_lsn >= self.stop_lsn
+
+
+def window(start_lsn: int, stop_lsn: int, timeline: int, seg_size: int,
+           archived: dict[str, datetime] | list[str]) -> Window:
+    times = archived if isinstance(archived, dict) else dict.fromkeys(archived)
+    have = {segment_number(n, seg_size): when for n, when in times.items()}
+    segno = start_lsn // seg_size
+    last = None
+    while segno in have:
+        last = segno
+        segno += 1
+    if last is None:
+        return Window(start_lsn, stop_lsn, None, None)
+    return Window(start_lsn, stop_lsn, (last + 1) * seg_size, segment_name(timeline, last, seg_size), have[last])
