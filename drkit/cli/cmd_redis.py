@@ -1,0 +1,150 @@
+"""`drkit backup redis`, `drkit restore redis`, and the `drkit redis` group (aof-archive, windows).
+
+The Redis password comes from DRKIT_REDIS_PASSWORD or --redis-password-file (the ACL user from
+--redis-user, DRKIT_REDIS_USER or the URL), never from a plain option: it never appears in output.
+A wrong password or an unreachable server exits 14, like unreachable storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..ops import redis as ops
+from ..ops.session import open_repository
+from ..sources.redis import RedisTarget, make_target
+from .cmd_backup import open_session
+from .common import RepoRef, with_repo
+from .epilog import EXIT_CODES_EPILOG
+from .output import byte_progress, emit_json
+
+PATH = click.Path(path_type=Path, file_okay=False)
+
+
+def _conn_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = (
+        click.option("--redis-user", default=None, help="ACL user (or DRKIT_REDIS_USER, or the URL's user)."),
+        click.option("--redis-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="Read the Redis password from this file (else DRKIT_REDIS_PASSWORD)."),
+        click.option("--tls-ca", default=None, help="CA certificate file for rediss:// URLs."),
+        click.option("--sentinel", "sentinels", multiple=True, metavar="HOST:PORT",
+                     help="Find the primary through this Sentinel (repeatable); needs --master-name."),
+        click.option("--master-name", default=None, help="Sentinel master name."),
+    )
+    for option in options:
+        fn = option(fn)
+    return fn
+
+
+def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
+    if url is None:
+        return None
+    return make_target(url, username=opts["redis_user"], password_file=opts["redis_password_file"],
+                       sentinels=tuple(opts["sentinels"]), master_name=opts["master_name"], tls_ca=opts["tls_ca"])
+
+
+@click.command("redis", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.option("--url", default=None, help="redis:// or rediss:// URL: a consistent RDB over the replication protocol.")
+@click.option("--aof-dir", type=PATH, default=None, help="Host-local Redis 7 AOF directory (appendonlydir).")
+@click.option("--name", default="redis", show_default=True, help="Source name recorded in the snapshot.")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--rdb-sync", type=click.Choice(["diskless", "disk"]), default="diskless", show_default=True,
+              help="diskless: offer to take the RDB as the primary writes it (repl-diskless-sync decides); "
+                   "disk: always let the primary write it to its disk first.")
+@click.option("--json", "as_json", is_flag=True)
+@_conn_options
+def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name: str, tags: tuple[str, ...],
+                 as_json: bool, **opts: Any) -> None:
+    """Back up Redis: a remote RDB (--url) or a host-local AOF directory (--aof-dir)."""
+    options = ops.BackupOptions(_target(url, opts), aof_dir, tags, diskless=opts["rdb_sync"] == "diskless")
+    repo = open_session(repo_ref)
+    with byte_progress(f"backup redis {name}", enabled=not as_json) as progress:
+        snap = ops.backup_redis(repo, name, options, progress)
+    if as_json:
+        emit_json({"snapshot": snap.id, "time": snap.time, "meta": snap.meta, "stats": snap.stats})
+        return
+    st, meta = snap.stats, snap.meta
+    what = f"RDB {meta.get('rdb_size')} bytes, {meta.get('keys')} keys" if meta["mode"] == "rdb" else \
+        f"AOF {len(meta['files'])} files"
+    click.echo(f"snapshot {snap.short_id} saved: {what}; {st['new_bytes']} new bytes, {st['stored_bytes']} stored")
+
+
+@click.command("redis", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("snapshot", required=False)
+@click.option("--target-dir", type=PATH, default=None, help="Write dump.rdb (or appendonlydir) here.")
+@click.option("--to-url", default=None, help="Load into this running, empty Redis (DUMP/RESTORE with TTLs).")
+@click.option("--point-in-time", default=None, metavar="ISO8601", help="Restore the state at this time.")
+@click.option("--name", default=None, help="Only snapshots of this source name.")
+@click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
+@click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
+@click.option("--force", is_flag=True, help="Overwrite files in --target-dir / keys in --to-url.")
+@click.option("--json", "as_json", is_flag=True)
+@_conn_options
+def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, as_json: bool,
+                  **opts: Any) -> None:
+    """Restore a Redis snapshot (default: latest) into a directory or a running server."""
+    options = ops.RestoreOptions(target_dir=opts["target_dir"], to_url=_target(to_url, opts),
+                                 point_in_time=opts["point_in_time"], name=opts["name"], force=opts["force"],
+                                 start=opts["start"], port=opts["port"])
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    res = ops.restore_redis(repo, snapshot, options)
+    if as_json:
+        emit_json(res.__dict__)
+        return
+    click.echo(f"restored {res.kind} from {res.snapshot} to {res.target}", err=True)
+    if res.keys is not None:
+        click.echo(f"keys copied per db: {res.keys}", err=True)
+    if res.pid is not None:
+        click.echo(f"redis-server running on 127.0.0.1:{res.port} (pid {res.pid})", err=True)
+
+
+@click.group("redis", epilog=EXIT_CODES_EPILOG)
+def redis_group() -> None:
+    """Redis-specific commands: continuous AOF archiving and recoverable windows."""
+
+
+@redis_group.command("aof-archive", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.option("--aof-dir", type=PATH, required=True)
+@click.option("--name", default="redis", show_default=True)
+@click.option("--url", default=None, help="The server, to check its settings at start.")
+@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between scans.")
+@click.option("--once", is_flag=True, help="Archive what is new and exit (for a scheduler).")
+@_conn_options
+def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,
+                **opts: Any) -> None:
+    """Archive each new AOF INCR file and the growth of the current one, as it appears."""
+    for warning in ops.check_archive_settings(_target(url, opts)):
+        click.echo(f"drkit: warning: {warning}", err=True)
+    repo = open_session(repo_ref)
+    count = ops.aof_archive(repo, aof_dir, name, interval=interval, once=once,
+                            report=lambda d: click.echo(f"archived {d['file']} [{d['offset']}+{d['length']}]"))
+    click.echo(f"{count} segments archived", err=True)
+
+
+@redis_group.command("windows", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.option("--name", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def windows(repo_ref: RepoRef, name: str | None, as_json: bool) -> None:
+    """Each Redis snapshot (and archived AOF span) with its recoverable window."""
+    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    rows = ops.redis_windows(repo, name)
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':22}TO")
+    for r in rows:
+        click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:22}{r['to']}")
+
+
+def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:
+    """Add `backup redis`, `restore redis`, and the `redis` group."""
+    backup.add_command(backup_redis)
+    restore.add_command(restore_redis)
+    cli.add_command(redis_group)

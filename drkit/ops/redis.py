@@ -1,0 +1,164 @@
+"""Redis use cases: back up (RDB or AOF directory), archive AOF growth, restore (directory,
+running server, point in time), and list recoverable windows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..core.errors import LockFailed, UsageError
+from ..repository import snapshots
+from ..repository.repo import Repository
+from ..repository.snapshots import Snapshot
+from ..repository.streams import restore_part, restore_stream
+from ..sources.redis import aof, catalog, pitr
+from ..sources.redis import restore as rr
+from ..sources.redis.backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
+from ..sources.redis.conn import RedisTarget, connected, resolve
+
+AOF_DIRNAME = "appendonlydir"
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    """A remote RDB (``target``) or a host-local AOF directory (``aof_dir``, settings checked
+    through ``target`` when given)."""
+
+    target: RedisTarget | None = None
+    aof_dir: Path | None = None
+    tags: tuple[str, ...] = ()
+    diskless: bool = True
+
+
+def backup_redis(repo: Repository, name: str, opts: BackupOptions,
+                 progress: Callable[[int], None] | None = None) -> Snapshot:
+    target, aof_dir, tags = opts.target, opts.aof_dir, list(opts.tags)
+    with repo.lock(purpose="backup"):
+        if aof_dir is None:
+            if target is None:
+                raise UsageError("give --url (remote RDB) or --aof-dir (host-local AOF directory)")
+            return backup_rdb(repo, resolve(target), name, tags, progress, diskless=opts.diskless)
+        extra: dict[str, Any] = {}
+        if target is not None:
+            with connected(resolve(target)) as c:
+                aof.check_settings(c, for_pitr=False)
+                extra["url"] = target.display
+        return backup_aof_dir(repo, aof_dir, name, tags, extra)
+
+
+def check_archive_settings(target: RedisTarget | None) -> list[str]:
+    if target is None:
+        return ["no --url given: Redis settings not checked (need appendonly yes, aof-timestamp-enabled yes)"]
+    with connected(resolve(target)) as c:
+        return aof.check_settings(c, for_pitr=True)
+
+
+def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, once: bool,
+                report: Callable[[dict[str, Any]], None]) -> int:
+    """Archive new AOF files and growth every ``interval`` seconds (or once); returns segments."""
+    total = 0
+    with repo.lock(purpose="aof-archive") as lock:
+        ends = archived_ends(repo, name)
+        while not lock.lost:
+            for doc in archive_once(repo, aof_dir, name, ends):
+                report(doc)
+                total += 1
+            if once:
+                return total
+            time.sleep(interval)
+    raise LockFailed("the repository lock could not be refreshed; archiving stopped",
+                     hint="check the repository's storage, then restart aof-archive")
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    snapshot: str
+    kind: str  # rdb | aof | pitr-aof | pitr-rdb
+    target: str
+    keys: dict[int, int] | None = None
+    pid: int | None = None
+    port: int | None = None
+
+
+def _find(repo: Repository, ref: str | None, name: str | None) -> Snapshot:
+    snap = snapshots.find(repo.manifests, ref or "latest", source_kind="redis", source_name=name)
+    if snap.source_kind != "redis":
+        raise UsageError(f"snapshot {snap.short_id} is a {snap.source_kind} snapshot, not a Redis one")
+    return snap
+
+
+def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path) -> str:
+    if snap.meta.get("mode") == "aof":
+        aof_dir = target_dir / AOF_DIRNAME
+        aof_dir.mkdir(parents=True, exist_ok=True)
+        for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
+            rr.write_file(aof_dir / part, partial(restore_part, repo, snap, part))
+        return "aof"
+    rr.write_file(target_dir / "dump.rdb", lambda out: restore_stream(repo, snap, out))
+    return "rdb"
+
+
+def _point_in_time(repo: Repository, when: float, name: str | None, target_dir: Path) -> tuple[str, str]:
+    pieces = catalog.aof_pieces(repo, name)
+    if not pieces:
+        snap = catalog.rdb_at(repo, when, name)
+        return snap.short_id, "pitr-" + _write_snapshot(repo, snap, target_dir)
+    group = pitr.choose_group(pitr.group_pieces(pieces), when)
+    files, plans = pitr.plan_group(group)  # all checks before the first byte is written
+    manifest = "appendonly.aof.manifest"
+    pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
+    pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, when)
+    return group.base, "pitr-aof"
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """Where and how to restore: exactly one of ``target_dir`` and ``to_url``."""
+
+    target_dir: Path | None = None
+    to_url: RedisTarget | None = None
+    point_in_time: str | None = None
+    name: str | None = None
+    force: bool = False
+    start: bool = False
+    port: int | None = None
+
+
+def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
+    snap = _find(repo, ref, opts.name)
+    if snap.meta.get("mode") != "rdb":
+        raise UsageError("--to-url loads RDB snapshots; restore an AOF snapshot with --target-dir --start")
+
+    def write(out: BinaryIO) -> int:
+        return restore_stream(repo, snap, out)
+
+    keys = rr.load_into(resolve(to_url), write, force=opts.force)
+    return RestoreResult(snap.short_id, "rdb", to_url.display, keys)
+
+
+def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> RestoreResult:
+    if (opts.target_dir is None) == (opts.to_url is None):
+        raise UsageError("give exactly one of --target-dir and --to-url")
+    with repo.lock(purpose="restore"):
+        if opts.to_url is not None:
+            return _load_into(repo, ref, opts, opts.to_url)
+        target_dir = opts.target_dir
+        assert target_dir is not None
+        rr.prepare_dir(target_dir, force=opts.force)
+        if opts.point_in_time is not None:
+            short, kind = _point_in_time(repo, pitr.parse_time(opts.point_in_time), opts.name, target_dir)
+        else:
+            snap = _find(repo, ref, opts.name)
+            short, kind = snap.short_id, _write_snapshot(repo, snap, target_dir)
+    if not opts.start:
+        return RestoreResult(short, kind, str(target_dir))
+    server = rr.start_server(target_dir, aof=kind.endswith("aof"), port=opts.port)
+    return RestoreResult(short, kind, str(target_dir), port=server.port, pid=server.detach())
+
+
+def redis_windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
+    return catalog.windows(repo, name)

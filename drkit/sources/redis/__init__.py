@@ -1,0 +1,17 @@
+"""The Redis source: remote RDB over the replication protocol, host-local multi-part AOF
+directories, continuous AOF archiving, restore to a directory or a running server, and
+point-in-time restore from AOF timestamp annotations.
+
+Modules: ``conn`` (URLs, credentials, Sentinel), ``rdb`` (SYNC transfer), ``aof`` (manifest,
+settings), ``backup`` (snapshots and archive records), ``catalog`` (what the repository holds),
+``pitr`` (planning and truncation), ``restore`` (directories, ``--to-url``), ``process``
+(throwaway redis-server), ``errors``.
+"""
+
+from __future__ import annotations
+
+from .conn import RedisTarget, make_target
+from .errors import RedisAuthFailed, RedisSettingsError, RedisSourceError, RedisUnreachable
+
+__all__ = ["RedisAuthFailed", "RedisSettingsError", "RedisSourceError", "RedisTarget", "RedisUnreachable",
+           "make_target"]

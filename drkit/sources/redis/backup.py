@@ -1,0 +1,130 @@
+"""Redis backups into the repository: a remote RDB (one stream snapshot), a host-local AOF
+directory (one bundle snapshot: manifest + base + INCR files), and continuous archiving of AOF
+growth as ``redis_aof`` segment records (packs, then index, then the record)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ...core import clock
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from ...repository.streams import BundleWriter, SourceRef, backup_stream, store_refs
+from ...repository.writer import BlobWriter
+from .aof import AofFile, AofState, LimitedReader, describe, iter_state_files, read_state
+from .conn import RedisTarget
+from .errors import RedisSourceError
+from .rdb import RdbTransfer
+
+ARCHIVE_KIND = "redis_aof"
+ATTEMPTS = 5
+FSYNC_SLACK = 2.0  # appendfsync everysec: writes reach the file within about a second
+
+Progress = Callable[[int], None] | None
+
+
+def backup_rdb(repo: Repository, target: RedisTarget, name: str, tags: list[str],
+               progress: Progress = None, *, diskless: bool = True) -> Snapshot:
+    """A consistent RDB over the replication protocol, streamed into one snapshot. ``diskless``
+    announces ``capa eof``, so a primary with ``repl-diskless-sync yes`` streams the RDB while it
+    produces it instead of writing it to its disk first."""
+    with RdbTransfer(target, diskless=diskless) as transfer:
+        reader = transfer.reader
+        assert reader is not None
+        meta: dict[str, Any] = {"mode": "rdb", "url": target.display, **transfer.facts}
+        meta["keys"] = sum(meta["keys_per_db"].values())
+        source = SourceRef("redis", name, tags, meta)
+
+        def finish() -> None:  # runs before the snapshot is written: veto or record the size
+            transfer.check_complete()
+            meta["rdb_size"] = reader.read_bytes
+            meta["rdb_transfer"] = "diskless" if reader.eof_mark else "disk"
+
+        return backup_stream(repo, source, reader, before_commit=finish, progress=progress)  # type: ignore[arg-type]
+
+
+def _add_files(bundle: BundleWriter, aof_dir: Path, state: AofState) -> dict[str, Any]:
+    stamps: dict[str, Any] = {}
+    for f in iter_state_files(state):
+        reader = LimitedReader(aof_dir / f.name, f.size)
+        try:
+            bundle.add(f.name, reader)  # type: ignore[arg-type]
+        finally:
+            reader.close()
+        if reader.left:
+            raise FileNotFoundError(f.name)  # shrank: rewritten meanwhile
+        stamps[f.name] = (reader.first_ts, reader.last_ts)
+    bundle.add(state.manifest_name, io.BytesIO(state.manifest))
+    return stamps
+
+
+def backup_aof_dir(repo: Repository, aof_dir: Path, name: str, tags: list[str],
+                   extra_meta: dict[str, Any] | None = None) -> Snapshot:
+    """The AOF directory as one bundle snapshot; retried when a rewrite replaced files meanwhile."""
+    for _ in range(ATTEMPTS):
+        state = read_state(aof_dir)
+        with BundleWriter(repo) as bundle:
+            try:
+                stamps = _add_files(bundle, aof_dir, state)
+            except FileNotFoundError:
+                continue
+            read_at = clock.now()
+            if not state.same_layout(read_state(aof_dir)):
+                continue
+            meta = {**describe(state, stamps), **(extra_meta or {}), "covered_until": read_at - FSYNC_SLACK,
+                    "file_ts": stamps}
+            return bundle.commit(SourceRef("redis", name, tags, meta))
+    raise RedisSourceError(f"{aof_dir}: the AOF was rewritten during each of {ATTEMPTS} attempts; no snapshot written",
+                           hint="retry when no BGREWRITEAOF is running")
+
+
+def archived_ends(repo: Repository, name: str) -> dict[tuple[str, str], int]:
+    """(base, file) → bytes already archived for source ``name``."""
+    ends: dict[tuple[str, str], int] = {}
+    for _, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == name):
+        key = (doc["base"], doc["file"])
+        ends[key] = max(ends.get(key, 0), doc["offset"] + doc["length"])
+    return ends
+
+
+def _archive_file(repo: Repository, aof_dir: Path, state: AofState, f: AofFile, offset: int,
+                  name: str) -> dict[str, Any]:
+    reader = LimitedReader(aof_dir / f.name, f.size - offset, offset)
+    try:
+        with BlobWriter(repo) as writer:
+            refs = writer.write_stream(reader)  # type: ignore[arg-type]
+            lists = store_refs(writer, refs)
+            writer.flush()
+    finally:
+        reader.close()
+    length = sum(r.length for r in refs)
+    assert state.base is not None
+    doc = {"source_name": name, "base": state.base.name, "base_mtime": state.base_mtime, "file": f.name,
+           "seq": f.seq, "type": f.type, "offset": offset, "length": length, "first_ts": reader.first_ts,
+           "last_ts": reader.last_ts, "archived_at": clock.now() - FSYNC_SLACK,
+           "root": {"type": "stream", "lists": lists, "size": length}}
+    repo.manifests.put(ARCHIVE_KIND, doc)
+    return doc
+
+
+def archive_once(repo: Repository, aof_dir: Path, name: str,
+                 ends: dict[tuple[str, str], int] | None = None) -> list[dict[str, Any]]:
+    """Archive every new file and the growth of every INCR file since the last run.
+    ``ends`` (updated in place) saves re-reading the records in a loop."""
+    if ends is None:
+        ends = archived_ends(repo, name)
+    state = read_state(aof_dir)
+    if state.base is None:
+        raise RedisSourceError(f"{aof_dir}: the manifest names no base file")
+    done = []
+    for f in iter_state_files(state):
+        key = (state.base.name, f.name)
+        start = ends.get(key, 0)
+        if f.size > start and (f.type == "i" or start == 0):
+            doc = _archive_file(repo, aof_dir, state, f, start, name)
+            ends[key] = start + doc["length"]
+            done.append(doc)
+    return done

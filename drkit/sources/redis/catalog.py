@@ -1,0 +1,73 @@
+"""What the repository holds for Redis: AOF pieces (from AOF snapshots and archived segments),
+RDB snapshots, and the recoverable window of each."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, BinaryIO
+
+from ...core.errors import UsageError
+from ...repository import snapshots
+from ...repository.reader import write_blobs
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from ...repository.streams import iter_stream_ids, restore_part
+from .backup import ARCHIVE_KIND
+from .pitr import Piece, group_pieces, iso, parse_time
+
+
+def redis_snapshots(repo: Repository, name: str | None = None) -> list[Snapshot]:
+    return [s for s in snapshots.load_all(repo.manifests)
+            if s.source_kind == "redis" and name in (None, s.source_name)]
+
+
+def _write_root(repo: Repository, root: dict[str, Any], out: BinaryIO) -> int:
+    return write_blobs(repo, iter_stream_ids(repo, root), out)
+
+
+def _snapshot_pieces(repo: Repository, snap: Snapshot) -> list[Piece]:
+    meta = snap.meta
+    stamps = meta.get("file_ts", {})
+    captured = float(meta.get("covered_until", 0))
+    return [Piece(meta["base"], float(meta["base_mtime"]), f["name"], f["seq"], f["type"], 0, f["size"],
+                  (stamps.get(f["name"]) or [None, None])[1], captured,
+                  partial(restore_part, repo, snap, f["name"]))
+            for f in meta["files"]]
+
+
+def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
+    pieces: list[Piece] = []
+    for snap in redis_snapshots(repo, name):
+        if snap.meta.get("mode") == "aof" and snap.meta.get("base"):
+            pieces += _snapshot_pieces(repo, snap)
+    for _, d in repo.manifests.find(ARCHIVE_KIND, lambda d: name in (None, d.get("source_name"))):
+        pieces.append(Piece(d["base"], float(d["base_mtime"]), d["file"], d["seq"], d["type"], d["offset"],
+                            d["length"], d["last_ts"], float(d["archived_at"]),
+                            partial(_write_root, repo, d["root"])))
+    return pieces
+
+
+def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
+    """The newest RDB snapshot taken at or before ``when``."""
+    found = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") == "rdb" and parse_time(s.time) <= when]
+    if not found:
+        raise UsageError(f"no Redis RDB snapshot at or before {iso(when)}")
+    return found[-1]
+
+
+def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
+    """One row per Redis snapshot (an RDB is a point; an AOF snapshot covers from its base to its
+    capture), plus one per archived AOF group."""
+    rows = []
+    for s in redis_snapshots(repo, name):
+        if s.meta.get("mode") == "aof":
+            end = max(float(s.meta.get("last_ts") or 0), float(s.meta.get("covered_until", 0)))
+            rows.append({"id": s.short_id, "name": s.source_name, "kind": "aof",
+                         "from": iso(float(s.meta["base_mtime"])), "to": iso(end)})
+        else:
+            rows.append({"id": s.short_id, "name": s.source_name, "kind": "rdb", "from": s.time[:19] + "Z",
+                         "to": s.time[:19] + "Z"})
+    for g in group_pieces(aof_pieces(repo, name)):
+        rows.append({"id": "archive", "name": name or "", "kind": "aof+archive", "from": iso(g.start),
+                     "to": iso(g.end)})
+    return rows

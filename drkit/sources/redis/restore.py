@@ -1,0 +1,116 @@
+"""Restoring Redis snapshots: an RDB (or an AOF directory) into a target directory ready for
+``redis-server``, optionally started; or loaded into a running, empty instance by copying every
+key with ``DUMP``/``RESTORE`` (TTL kept) from a throwaway server that loaded the restored file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import redis
+
+from ...core.errors import UsageError
+from .aof import MANIFEST_SUFFIX, find_manifest
+from .conn import RedisTarget, connected, redis_errors
+from .errors import RedisSourceError
+from .process import RedisProcess
+
+BATCH = 500
+
+WriteFn = Callable[[BinaryIO], int]
+
+
+def prepare_dir(target_dir: Path, *, force: bool) -> None:
+    target_dir.mkdir(parents=True, exist_ok=True)
+    busy = [p.name for p in target_dir.iterdir() if p.name in ("dump.rdb", "appendonlydir")]
+    if busy and not force:
+        raise UsageError(f"{target_dir} already holds {', '.join(busy)}; refusing to overwrite it without --force")
+
+
+def write_file(path: Path, write: WriteFn) -> int:
+    """Write via ``write`` to a temp name in the same directory, fsync, rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.drkit-partial")
+    try:
+        with open(tmp, "wb") as out:
+            written = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return written
+
+
+def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:
+    """``--start``: a redis-server on the restored files, left running once it has loaded."""
+    extra: list[str] = []
+    if aof:
+        manifest = find_manifest(target_dir / "appendonlydir").name
+        extra = ["--appendfilename", manifest.removesuffix(MANIFEST_SUFFIX)]
+    return RedisProcess(target_dir, port or 0, aof=aof, extra=extra).start()
+
+
+def _check_empty(c: redis.Redis, display: str, force: bool) -> None:
+    keyspace = c.info("keyspace")
+    total = sum(int(v.get("keys", 0)) for v in keyspace.values() if isinstance(v, dict))
+    if total and not force:
+        raise UsageError(f"Redis at {display} already holds {total} keys; refusing to load into it without --force")
+
+
+def _dbs(c: redis.Redis) -> list[int]:
+    return sorted(int(name[2:]) for name in c.info("keyspace") if name.startswith("db"))
+
+
+def _copy_batch(src: redis.Redis, dst: redis.Redis, keys: list[bytes], replace: bool) -> int:
+    pipe = src.pipeline(transaction=False)
+    for key in keys:
+        pipe.pttl(key)
+        pipe.dump(key)
+    values = pipe.execute()
+    out = dst.pipeline(transaction=False)
+    count = 0
+    for key, ttl, dumped in zip(keys, values[0::2], values[1::2], strict=True):
+        if dumped is None or ttl == -2:
+            continue  # expired between SCAN and DUMP
+        out.restore(key, max(int(ttl), 0), dumped, replace=replace)
+        count += 1
+    out.execute()
+    return count
+
+
+def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool) -> dict[int, int]:
+    """Copy every key of every db from ``source`` into ``target``; returns keys copied per db."""
+    copied: dict[int, int] = {}
+    with connected(target) as probe:
+        _check_empty(probe, target.display, force)
+    for db in _dbs(source.client()):
+        src = redis.Redis(host="127.0.0.1", port=source.port, db=db)
+        with redis_errors(target), connected(target, db=db) as dst:
+            batch: list[bytes] = []
+            copied[db] = 0
+            for key in src.scan_iter(count=BATCH):
+                batch.append(key)
+                if len(batch) >= BATCH:
+                    copied[db] += _copy_batch(src, dst, batch, force)
+                    batch = []
+            if batch:
+                copied[db] += _copy_batch(src, dst, batch, force)
+        src.close()
+    return copied
+
+
+def load_into(target: RedisTarget, write_rdb: WriteFn, *, force: bool) -> dict[int, int]:
+    """``--to-url``: restore the RDB into a temp dir, load it in a throwaway server, copy keys."""
+    with connected(target) as probe:
+        _check_empty(probe, target.display, force)
+    with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:
+        write_file(Path(tmp) / "dump.rdb", write_rdb)
+        with RedisProcess(Path(tmp)) as server:
+            try:
+                return copy_keys(server, target, force=force)
+            except redis.ResponseError as exc:
+                raise RedisSourceError(f"Redis at {target.display} refused RESTORE: {exc}") from None

@@ -1,0 +1,170 @@
+"""AOF directory backups, continuous AOF archiving and point-in-time restore by AOF timestamp
+annotations, against a real redis-server 7 with ``appendonly yes`` and ``aof-timestamp-enabled yes``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+from clirun import drkit, one_line_error
+from servers.redis import RedisServer
+
+ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> str:
+    path = str(tmp_path / "repo")
+    assert drkit("init", "--repo", path, env=ENV).returncode == 0
+    return path
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def next_second() -> None:
+    """Sleep past the next whole second (annotations have 1-second resolution)."""
+    now = time.time()
+    time.sleep(int(now) + 1 - now + 0.1)
+
+
+def three_writes(server: RedisServer, between: callable = lambda: None) -> float:  # type: ignore[valid-type]
+    """W1 < W2 < W3 in distinct seconds; returns a time T with W2 <= T < W3."""
+    c = server.client()
+    c.set("w1", "one")
+    next_second()
+    c.hset("w2", mapping={"f": "two"})
+    between()
+    target = float(int(time.time()))
+    next_second()
+    c.rpush("w3", "three")
+    return target
+
+
+def backup_aof(repo: str, server: RedisServer) -> dict:
+    proc = drkit("backup", "redis", "--repo", repo, "--aof-dir", str(server.aof_dir), "--url", server.url,
+                 "--json", env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)
+
+
+def restore_pitr_and_read(repo: str, when: float, target: Path) -> dict[bytes, bytes]:
+    proc = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(when), "--target-dir", str(target),
+                 "--start", "--json", env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    res = json.loads(proc.stdout)
+    try:
+        c = redis.Redis(port=res["port"])
+        return {k: c.type(k) for k in c.keys()}
+    finally:
+        os.kill(res["pid"], signal.SIGTERM)
+
+
+def test_pitr_from_aof_snapshot(repo: str, redis_aof_server: RedisServer, tmp_path: Path) -> None:
+    target = three_writes(redis_aof_server)
+    meta = backup_aof(repo, redis_aof_server)["meta"]
+    assert meta["mode"] == "aof" and meta["last_ts"] > target
+    assert restore_pitr_and_read(repo, target, tmp_path / "t") == {b"w1": b"string", b"w2": b"hash"}
+    assert set(restore_pitr_and_read(repo, meta["last_ts"], tmp_path / "w3")) == {b"w1", b"w2", b"w3"}
+
+
+def test_pitr_from_snapshot_plus_archived_growth(repo: str, redis_aof_server: RedisServer, tmp_path: Path) -> None:
+    backup_aof(repo, redis_aof_server)  # base + empty INCR: the archive supplies every write
+    target = three_writes(redis_aof_server)
+    proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(redis_aof_server.aof_dir), "--url",
+                 redis_aof_server.url, "--once", env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"archived appendonly.aof.1.incr.aof" in proc.stdout
+    assert restore_pitr_and_read(repo, target, tmp_path / "t") == {b"w1": b"string", b"w2": b"hash"}
+
+
+def test_unchanged_base_deduplicates(repo: str, redis_aof_server: RedisServer) -> None:
+    redis_aof_server.client().set("a", os.urandom(300_000))
+    redis_aof_server.client().bgrewriteaof()
+    time.sleep(1)
+    first = backup_aof(repo, redis_aof_server)
+    redis_aof_server.client().set("c", "d")
+    second = backup_aof(repo, redis_aof_server)
+    assert first["stats"]["new_bytes"] > 50_000 and second["stats"]["new_bytes"] < 2_000
+
+
+def test_uncovered_time_is_an_error_before_writing(repo: str, redis_aof_server: RedisServer, tmp_path: Path) -> None:
+    three_writes(redis_aof_server)
+    backup_aof(repo, redis_aof_server)
+    for when in (time.time() - 3600, time.time() + 3600):
+        target = tmp_path / f"t{int(when)}"
+        proc = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(when), "--target-dir", str(target),
+                     env=ENV)
+        assert proc.returncode == 2 and "not covered" in one_line_error(proc)
+        assert not (target / "appendonlydir").exists()
+
+
+def test_windows_listing(repo: str, redis_aof_server: RedisServer) -> None:
+    three_writes(redis_aof_server)
+    backup_aof(repo, redis_aof_server)
+    proc = drkit("redis", "windows", "--repo", repo, env=ENV)
+    assert proc.returncode == 0 and b"aof " in proc.stdout, proc.stderr.decode()
+
+
+def test_archive_refuses_server_without_timestamps(repo: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    (tmp_path / "aof").mkdir()
+    proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(tmp_path / "aof"), "--url",
+                 redis_server.url, "--once", env=ENV)
+    assert proc.returncode == 2 and "appendonly" in one_line_error(proc)
+
+
+def test_pitr_without_aof_uses_newest_rdb_before(repo: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    redis_server.client().set("v", "1")
+    assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
+    between = float(int(time.time()) + 1)  # a whole second after the first snapshot began
+    time.sleep(between + 0.2 - time.time())
+    redis_server.client().set("v", "2")
+    assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
+    proc = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(between), "--target-dir",
+                 str(tmp_path / "t"), "--start", "--json", env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    res = json.loads(proc.stdout)
+    try:
+        assert redis.Redis(port=res["port"]).get("v") == b"1"
+    finally:
+        os.kill(res["pid"], signal.SIGTERM)
+
+
+def archive(repo: str, server: RedisServer) -> bytes:
+    proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(server.aof_dir), "--once", env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout
+
+
+def test_archive_alone_across_a_rewrite(repo: str, redis_aof_server: RedisServer, tmp_path: Path) -> None:
+    """No snapshot at all: archived bases and INCR growth give a window on each side of BGREWRITEAOF."""
+    c = redis_aof_server.client()
+    c.set("before", "1")
+    t_before = float(int(time.time()))
+    next_second()
+    archive(repo, redis_aof_server)
+    c.bgrewriteaof()
+    while c.info("persistence")["aof_rewrite_in_progress"]:
+        time.sleep(0.05)
+    next_second()
+    c.set("after", "2")
+    out = archive(repo, redis_aof_server)
+    assert b"appendonly.aof.2.base.rdb" in out
+    assert set(restore_pitr_and_read(repo, t_before, tmp_path / "a")) == {b"before"}
+    windows = json.loads(drkit("redis", "windows", "--json", "--repo", repo, env=ENV).stdout)
+    assert [w["kind"] for w in windows] == ["aof+archive", "aof+archive"]
+    latest = parse_iso(windows[-1]["to"])
+    assert set(restore_pitr_and_read(repo, latest, tmp_path / "b")) == {b"before", b"after"}
