@@ -1,0 +1,52 @@
+"""`drkit forget`: remove snapshots a retention policy does not keep."""
+
+from __future__ import annotations
+
+import click
+
+from ..ops.session import open_repository
+from ..repository.snapshots import Snapshot
+from ..retention.forget import forget as forget_snapshots
+from ..retention.policy import Policy, parse_duration
+from .common import RepoRef, with_repo
+from .epilog import EXIT_CODES_EPILOG
+from .output import emit_json
+
+
+def _policy(keep: dict[str, int], within: str | None, tags: tuple[str, ...]) -> Policy:
+    return Policy(**keep, keep_within=parse_duration(within) if within else None, keep_tags=frozenset(tags))
+
+
+@click.command("forget", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.option("--keep-last", type=click.IntRange(0), default=0)
+@click.option("--keep-hourly", type=click.IntRange(0), default=0)
+@click.option("--keep-daily", type=click.IntRange(0), default=0)
+@click.option("--keep-weekly", type=click.IntRange(0), default=0)
+@click.option("--keep-monthly", type=click.IntRange(0), default=0)
+@click.option("--keep-yearly", type=click.IntRange(0), default=0)
+@click.option("--keep-within", default=None, metavar="DURATION", help="e.g. 7d, 2m, 1y6m, 36h")
+@click.option("--keep-tag", "keep_tags", multiple=True)
+@click.option("--source", "source_kind", default=None, help="Only snapshots of this source kind.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed and why the rest is kept.")
+@click.option("--json", "as_json", is_flag=True)
+def forget(repo_ref: RepoRef, keep_within: str | None, keep_tags: tuple[str, ...], source_kind: str | None,
+           dry_run: bool, as_json: bool, **keep: int) -> None:
+    """Remove the snapshots the policy does not keep (each kept one says which rule keeps it).
+    Data is freed by `drkit prune`."""
+    policy = _policy(keep, keep_within, keep_tags)
+    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    result = forget_snapshots(repo, policy, source_kind=source_kind, dry_run=dry_run)
+    if as_json:
+        emit_json({"dry_run": dry_run, "decisions": [
+            {"id": d.snapshot.id, "time": d.snapshot.time, "keep": d.keep, "reasons": d.reasons}
+            for d in result.decisions]})
+        return
+    for d in result.decisions:
+        snap = d.snapshot
+        assert isinstance(snap, Snapshot)
+        verdict = "keep  " if d.keep else ("would remove" if dry_run else "remove")
+        click.echo(f"{verdict:12} {snap.short_id}  {snap.time[:19]}  {snap.source_kind}:{snap.source_name}"
+                   f"  {'; '.join(d.reasons)}")
+    click.echo(f"{len(result.removed)} snapshots {'would be ' if dry_run else ''}removed, "
+               f"{len(result.decisions) - len(result.removed)} kept")

@@ -1,0 +1,1 @@
+"""Retention: which snapshots a policy keeps (pure), and forgetting the rest."""

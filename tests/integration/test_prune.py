@@ -1,0 +1,78 @@
+"""Prune after forget: space is freed, every remaining snapshot restores, check passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from clirun import DRKIT, drkit
+
+ENV = {"DRKIT_PASSWORD": "prune-pw"}
+pytestmark = pytest.mark.integration
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path / "data").rglob("*") if p.is_file())
+
+
+def backup(repo: str, data: bytes) -> str:
+    proc = drkit("backup", "stdin", "--name", "db", "--json", "--repo", repo, stdin=data, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    return str(json.loads(proc.stdout)["snapshot"])
+
+
+def test_prune_frees_space_and_keeps_what_is_referenced(tmp_path: Path) -> None:
+    repo = str(tmp_path / "repo")
+    assert drkit("init", "--repo", repo, "--pack-size-mib", "1", env=ENV).returncode == 0
+    rnd = random.Random(3)
+    shared = rnd.randbytes(3 << 20)
+    streams = [rnd.randbytes(2 << 20) + shared for _ in range(4)]
+    ids = [backup(repo, s) for s in streams]
+    full = du(tmp_path / "repo")
+
+    dry = json.loads(drkit("prune", "--dry-run", "--json", "--repo", repo, env=ENV).stdout)
+    assert dry["delete_packs"] == [] and du(tmp_path / "repo") == full
+
+    assert drkit("forget", "--keep-last", "1", "--repo", repo, env=ENV).returncode == 0
+    proc = drkit("prune", "--json", "--repo", repo, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["bytes_freed"] > 0
+    assert du(tmp_path / "repo") < full * 0.75
+    assert drkit("check", "--read-data", "--repo", repo, env=ENV).returncode == 0
+    assert drkit("restore", ids[-1][:8], "--to", "-", "--repo", repo, env=ENV).stdout == streams[-1]
+    again = json.loads(drkit("prune", "--json", "--repo", repo, env=ENV).stdout)
+    assert again["delete_packs"] == [] and again["repack_packs"] == []
+
+
+def test_prune_removes_packs_of_killed_backups(tmp_path: Path) -> None:
+    repo = str(tmp_path / "repo")
+    assert drkit("init", "--repo", repo, "--pack-size-mib", "1", env=ENV).returncode == 0
+    keep = random.Random(1).randbytes(1 << 20)
+    ref = backup(repo, keep)
+    packs_before = len(list((tmp_path / "repo" / "data").rglob("*")))
+    proc = subprocess.Popen([*DRKIT, "backup", "stdin", "--name", "killed", "--repo", repo], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **ENV})
+    assert proc.stdin is not None
+    proc.stdin.write(random.Random(2).randbytes(24 << 20))  # the stream never ends: the backup cannot finish
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while len(list((tmp_path / "repo" / "data").rglob("*"))) < packs_before + 6 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdin.close()
+    check = json.loads(drkit("check", "--json", "--repo", repo, env=ENV).stdout)
+    assert check["unreferenced_packs"], "the killed backup should have left packs behind"
+    young = json.loads(drkit("prune", "--json", "--repo", repo, env=ENV).stdout)
+    assert young["orphan_packs"] == []  # might belong to a running backup: left alone
+    old = json.loads(drkit("prune", "--json", "--orphan-age", "0", "--repo", repo, env=ENV).stdout)
+    assert sorted(old["orphan_packs"]) == sorted(check["unreferenced_packs"])
+    assert json.loads(drkit("check", "--json", "--repo", repo, env=ENV).stdout)["unreferenced_packs"] == []
+    assert drkit("restore", ref[:8], "--to", "-", "--repo", repo, env=ENV).stdout == keep
