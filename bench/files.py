@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""File-tree backup: drkit next to restic on the same deterministic tree, in one run, as ratios.
+
+Builds a mixed tree once (~1 GiB by default, ~20k files): source-code-like small text files in nested
+directories, compressible log files, random binaries and duplicate copies of some of them. Then, with
+fresh repositories and the tools taking turns at every step:
+
+    init  ->  first backup  ->  unchanged re-run  ->  (change ~1 % of the bytes)  ->  changed re-run
+          ->  restore into an empty directory (then verified against the tree, untimed)
+
+restic: `restic init --repository-version 2`, `restic backup --compression auto --host bench SRC`,
+        `restic restore latest --target DIR`.
+drkit:  `drkit init --repo DIR`, `drkit backup files SRC --repo DIR --json`,
+        `drkit restore latest --target DIR --repo DIR`.
+
+Prints first-backup throughput, re-run times, repository size (after the first backup), restore
+throughput and peak RSS (os.wait4 ru_maxrss, the tool's own process), each with drkit/restic and the
+issue's goal.
+
+Run: .venv/bin/python bench/files.py [--size-mib 1024] [--json bench/out/files.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    CAPTURE,
+    MIB,
+    RunResult,
+    TextBlocks,
+    dir_size,
+    fmt,
+    format_table,
+    load_note,
+    machine_summary,
+    mb_per_s,
+    random_block,
+    ratio,
+    run_measured,
+)
+
+PASSWORD = "drkit-bench-password-not-a-secret"
+STEPS = ("first", "rerun", "changed", "restore")
+LABELS = {"first": "first backup", "rerun": "unchanged re-run", "changed": "1 %-changed re-run",
+          "restore": "restore"}
+
+# --------------------------------------------------------------------------------------------------
+# The tree
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TreeInfo:
+    root: Path
+    files: int = 0
+    dirs: int = 0
+    size: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)  # kind -> bytes
+
+    def add(self, path: Path, data: bytes, kind: str) -> None:
+        path.write_bytes(data)
+        self.files += 1
+        self.size += len(data)
+        self.kinds[kind] = self.kinds.get(kind, 0) + len(data)
+
+
+def _source_file(rng: random.Random, text: TextBlocks) -> bytes:
+    size = int(rng.lognormvariate(8.3, 0.9))  # median ~4 KiB
+    body = text.block(min(max(size, 200), 256 << 10))
+    return b"# generated module\nimport os\n\n" + body.replace(b"=== block", b"def block")
+
+
+def build_tree(root: Path, size_mib: int, seed: int) -> TreeInfo:
+    """Shares of the bytes: ~10 % source files (~20k per GiB), 40 % logs, 35 % random, 15 % duplicates."""
+    rng = random.Random(f"tree-{seed}")
+    text = TextBlocks(seed)
+    info = TreeInfo(root)
+    budget = size_mib * MIB
+    src_target, log_target, bin_target = budget * 0.10, budget * 0.40, budget * 0.35
+    n_src = max(50, int(20_000 * size_mib / 1024))
+    for i in range(n_src):
+        d = root / "src" / f"pkg{i % 97:02d}" / f"sub{(i // 97) % 11}"
+        if i < 97 * 11:
+            d.mkdir(parents=True, exist_ok=True)
+            info.dirs += 1
+        info.add(d / f"module_{i}.py", _source_file(rng, text)[: int(src_target / n_src * 2)], "source")
+    originals: list[Path] = []
+    (root / "logs").mkdir()
+    i = 0
+    while info.kinds.get("logs", 0) < log_target:
+        n = rng.randint(1, 8)
+        info.add(root / "logs" / f"app-{i:04d}.log", b"".join(text.block() for _ in range(n)), "logs")
+        originals.append(root / "logs" / f"app-{i:04d}.log")
+        i += 1
+    (root / "bin").mkdir()
+    i = 0
+    while info.kinds.get("random", 0) < bin_target:
+        n = rng.randint(1, 12)
+        data = b"".join(random_block(seed, i * 100 + k) for k in range(n))[: n * MIB - rng.randint(0, MIB - 1)]
+        info.add(root / "bin" / f"blob-{i:04d}.bin", data, "random")
+        originals.append(root / "bin" / f"blob-{i:04d}.bin")
+        i += 1
+    (root / "copies").mkdir()
+    while info.size < budget:
+        orig = rng.choice(originals)
+        info.add(root / "copies" / f"{info.files}-{orig.name}", orig.read_bytes(), "duplicate")
+    info.dirs += 4
+    return info
+
+
+def change_one_percent(info: TreeInfo, seed: int) -> int:
+    """Rewrite a region in the middle of every 50th file (sizes kept) so that 1 % of all bytes change:
+    small files are rewritten whole, the rest of the budget goes to the larger chosen files."""
+    chosen = sorted((p for p in info.root.rglob("*") if p.is_file()), key=str)[::50]
+    sizes = {p: p.stat().st_size for p in chosen}
+    left = info.size // 100
+    changed = 0
+    for n, path in enumerate(sorted(chosen, key=lambda p: (sizes[p], str(p)))):
+        share = left // (len(chosen) - n)
+        length = min(sizes[path], share)
+        with open(path, "r+b") as f:
+            f.seek((sizes[path] - length) // 2)
+            f.write(hashlib.shake_256(f"change-{seed}-{n}".encode()).digest(length))
+        changed += length
+        left -= length
+    return changed
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.blake2b()
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root)).encode()
+        h.update(rel + b"\0")
+        if p.is_file() and not p.is_symlink():
+            h.update(hashlib.blake2b(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# The tools
+# --------------------------------------------------------------------------------------------------
+
+
+def argv_for(tool: str, step: str, exe: str, repo: Path, src: Path, target: Path) -> list[str]:
+    if tool == "restic":
+        base = [exe, "--repo", str(repo)]
+        if step == "init":
+            return [*base, "init", "--repository-version", "2"]
+        if step == "restore":
+            return [*base, "restore", "latest", "--target", str(target)]
+        return [*base, "backup", "--compression", "auto", "--host", "bench", "--json", str(src)]
+    if step == "init":
+        return [exe, "init", "--repo", str(repo)]
+    if step == "restore":
+        return [exe, "restore", "latest", "--target", str(target), "--repo", str(repo)]
+    return [exe, "backup", "files", str(src), "--repo", str(repo), "--json"]
+
+
+@dataclass
+class ToolRun:
+    name: str
+    exe: str
+    repo: Path
+    env: dict[str, str]
+    runs: dict[str, RunResult] = field(default_factory=dict)
+    repo_bytes: int | None = None
+    verified: bool | None = None
+    failed: str | None = None
+
+
+def run_step(t: ToolRun, step: str, src: Path, target: Path, timeout: float) -> None:
+    if t.failed:
+        return
+    res = run_measured(argv_for(t.name, step, t.exe, t.repo, src, target), stdout=CAPTURE, env=t.env,
+                       timeout=timeout)
+    if step != "init":
+        t.runs[step] = res
+    if not res.ok:
+        t.failed = f"{step}: {res.describe_failure()}\n{res.stderr_tail()}"
+        print(f"  {t.name:<6} {step}: FAILED\n{res.stderr_tail()}", flush=True)
+    elif step != "init":
+        print(f"  {t.name:<6} {LABELS[step]:<20} {res.wall_s:8.2f} s  {res.maxrss_bytes / MIB:7.1f} MiB RSS  "
+              f"{res.cpu_s:7.2f} s CPU", flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------
+
+
+def figures(t: ToolRun, size: int) -> dict[str, float | None]:
+    def wall(step: str) -> float | None:
+        r = t.runs.get(step)
+        return r.wall_s if r is not None and r.ok else None
+
+    rss = [r.maxrss_bytes for r in t.runs.values() if r.ok]
+    first, restore = wall("first"), wall("restore")
+    return {"first_mbps": mb_per_s(size, first) if first else None, "rerun_s": wall("rerun"),
+            "changed_s": wall("changed"), "repo_mib": t.repo_bytes / MIB if t.repo_bytes else None,
+            "restore_mbps": mb_per_s(size, restore) if restore else None,
+            "peak_rss_mib": max(rss) / MIB if rss else None}
+
+
+ROWS = (  # key, label, unit, goal text, passes(ratio)
+    ("first_mbps", "first backup", "MB/s", ">= 1.50x", lambda r: r >= 1.5),
+    ("rerun_s", "unchanged re-run", "s", "<= 1.00x", lambda r: r <= 1.0),
+    ("changed_s", "1 %-changed re-run", "s", "(none)", None),
+    ("repo_mib", "repository size", "MiB", "<= 1.05x", lambda r: r <= 1.05),
+    ("restore_mbps", "restore", "MB/s", ">= 1.50x", lambda r: r >= 1.5),
+    ("peak_rss_mib", "peak RSS", "MiB", "<= 1.00x", lambda r: r <= 1.0),
+)
+
+
+def report(d: dict[str, float | None], r: dict[str, float | None]) -> tuple[str, list[dict[str, object]]]:
+    rows, doc = [], []
+    for key, label, unit, goal, passes in ROWS:
+        q = ratio(d[key], r[key])
+        mark = "" if passes is None or q is None else ("PASS" if passes(q) else "MISS")
+        rows.append([label, unit, fmt(d[key], 2), fmt(r[key], 2), fmt(q, 2, "x"), goal, mark])
+        doc.append({"figure": key, "drkit": d[key], "restic": r[key], "ratio": q, "goal": goal, "result": mark})
+    headers = ["figure", "unit", "drkit", "restic", "drkit/restic", "goal", "result"]
+    return format_table(headers, rows, left_cols=2), doc
+
+
+# --------------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size-mib", type=int, default=1024, help="tree size in MiB (default 1024, ~20k files)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workdir", type=Path, default=None, help="parent of the temp dir (default: system temp)")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    p.add_argument("--json", metavar="FILE", default=None, help="also write the figures to FILE")
+    p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic")
+    p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")))
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
+    print(f"bench/files.py: {machine_summary()}; {load_note()}", flush=True)
+    info = build_tree(work / "tree", args.size_mib, args.seed)
+    print(f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
+          f"({', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in info.kinds.items())})", flush=True)
+    tools = [ToolRun("restic", args.restic, work / "restic-repo",
+                     {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")}),
+             ToolRun("drkit", args.drkit, work / "drkit-repo",
+                     {**os.environ, "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "drkit-cache")})]
+    src = info.root
+    for step in ("init", "first", "rerun"):
+        for t in tools:
+            run_step(t, step, src, work / f"restore-{t.name}", args.timeout)
+            if step == "first" and not t.failed:
+                t.repo_bytes = dir_size(t.repo)
+    changed = change_one_percent(info, args.seed)
+    print(f"changed {changed / MIB:.1f} MiB ({100 * changed / info.size:.2f} % of the bytes)", flush=True)
+    for t in tools:
+        run_step(t, "changed", src, work / f"restore-{t.name}", args.timeout)
+    want = tree_digest(src)
+    for t in tools:
+        target = work / f"restore-{t.name}"
+        run_step(t, "restore", src, target, args.timeout)
+        restored = target / "tree" if t.name == "drkit" else target / str(src).lstrip("/")
+        t.verified = not t.failed and tree_digest(restored) == want
+        print(f"  {t.name:<6} restore {'verified' if t.verified else 'DOES NOT MATCH the tree'}", flush=True)
+        shutil.rmtree(target, ignore_errors=True)
+    r, d = figures(tools[0], info.size), figures(tools[1], info.size)
+    table, doc = report(d, r)
+    print("\n" + table)
+    if args.json:
+        out = {"size_bytes": info.size, "files": info.files, "changed_bytes": changed, "figures": doc,
+               "verified": {t.name: t.verified for t in tools}, "machine": machine_summary()}
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 1 if any(t.failed or not t.verified for t in tools) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="drkit-bench-files-", dir=args.workdir))
+    try:
+        return run(args, work)
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

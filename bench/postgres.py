@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""PostgreSQL: drkit next to pgBackRest, in one run, as ratios; and drkit's logical backup next to
+`pg_dump -Fc | zstd` to a file.
+
+Starts a throwaway PostgreSQL 15 (tests/servers/postgres.py: initdb in /tmp, free port, run as the
+`postgres` user), archiving WAL to both drkit and pgBackRest, loads `pgbench -i -s SCALE`, then:
+
+    full physical backup   drkit backup postgres        vs  pgbackrest --type=full backup (zst, process-max 2)
+    restore                drkit restore postgres --target-dir  vs  pgbackrest restore --pg1-path
+    repository size        drkit repo (without wal/)    vs  pgbackrest backup/ (without archive/)
+    logical backup         drkit backup postgres --logical  vs  pg_dump -Fc | zstd -o FILE
+    second-day logical     after `pgbench -T SECONDS`: stored bytes of the second logical backup / first
+
+Goals (issue 6): backup and restore <= 1.0x pgBackRest's time; second-day upload < 20 % of the first.
+
+Run (as root, PostgreSQL 15 and pgbackrest installed): .venv/bin/python bench/postgres.py [--scale 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from _common import RunResult, dir_size, fmt, format_table, load_note, machine_summary, ratio, run_measured  # noqa: E402
+from servers.postgres import DB_PASSWORD, PgServer, as_postgres, give_to_postgres, start_postgres  # noqa: E402
+
+DRKIT = [sys.executable, "-m", "drkit.cli.main"]
+STANZA = "bench"
+
+
+def _check(res: RunResult) -> RunResult:
+    if not res.ok:
+        raise SystemExit(f"{res.describe_failure()}\n{res.stderr_tail()}")
+    return res
+
+
+def _drkit(server: PgServer, *args: str, capture: bool = False) -> RunResult:
+    argv = [*DRKIT, *args, "--repo", server.repo_url, "--password-file", str(server.repo_password_file)]
+    return _check(run_measured(argv, stdout="capture" if capture else None, env=server.env()))
+
+
+def _pgbackrest_conf(server: PgServer) -> Path:
+    work = server.base / "pgbackrest"
+    for sub in ("", "repo", "log", "lock"):
+        (work / sub).mkdir(exist_ok=True)
+        give_to_postgres(work / sub, 0o750)
+    conf = work / "pgbackrest.conf"
+    conf.write_text(f"[global]\nrepo1-path={work / 'repo'}\ncompress-type=zst\nprocess-max=2\n"
+                    f"log-path={work / 'log'}\nlock-path={work / 'lock'}\nlog-level-console=warn\n"
+                    f"start-fast=y\nrepo1-retention-full=9\n\n[{STANZA}]\npg1-path={server.data_dir}\n"
+                    f"pg1-port={server.port}\npg1-socket-path={server.base / 'sock'}\npg1-user=postgres\n")
+    conf.chmod(0o644)
+    return conf
+
+
+def _pgbackrest(conf: Path, *args: str) -> RunResult:
+    return _check(run_measured(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
+
+
+def _setup(server: PgServer, scale: int) -> Path:
+    conf = _pgbackrest_conf(server)
+    drkit_push = (f"{' '.join(DRKIT)} pg wal-push %p --repo {server.repo_url} "
+                  f"--password-file {server.repo_password_file}")
+    both = f"{drkit_push} && pgbackrest --config={conf} --stanza={STANZA} archive-push %p"
+    server.psql(f"ALTER SYSTEM SET archive_command = '{both}'")
+    server.psql("SELECT pg_reload_conf()")
+    _pgbackrest(conf, "stanza-create")
+    server.psql("CREATE DATABASE bench")
+    print(f"loading pgbench -i -s {scale} ...", flush=True)
+    server.tool("pgbench", "-i", "-s", str(scale), "-q", "bench")
+    server.psql("CHECKPOINT")
+    return conf
+
+
+def _physical(server: PgServer, conf: Path) -> dict[str, float | None]:
+    db = ["--dsn", server.url, "--db-password-file", str(server.db_password_file)]
+    d_backup = _drkit(server, "backup", "postgres", *db, "--quiet")
+    p_backup = _pgbackrest(conf, "--type=full", "backup")
+    repo_size = dir_size(Path(server.repo_url)) - dir_size(Path(server.repo_url) / "wal")
+    pgbr_size = dir_size(server.base / "pgbackrest" / "repo" / "backup")
+    d_target, p_target = server.base / "restore-drkit", server.base / "restore-pgbr"
+    p_target.mkdir()
+    give_to_postgres(p_target)
+    d_restore = _drkit(server, "restore", "postgres", "--target-dir", str(d_target))
+    p_restore = _pgbackrest(conf, f"--pg1-path={p_target}", "restore")
+    for path in (d_target, p_target):
+        shutil.rmtree(path, ignore_errors=True)
+    return {"backup_drkit": d_backup.wall_s, "backup_pgbr": p_backup.wall_s, "restore_drkit": d_restore.wall_s,
+            "restore_pgbr": p_restore.wall_s, "size_drkit": repo_size, "size_pgbr": pgbr_size}
+
+
+def _logical(server: PgServer, day2_seconds: int) -> dict[str, object]:
+    db = ["--dsn", server.db_url("bench"), "--db-password-file", str(server.db_password_file)]
+    first = _drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True)
+    out = server.base / "bench.dump.zst"
+    cmd = (f"{server.bindir / 'pg_dump'} -Fc -h 127.0.0.1 -p {server.port} -U postgres bench | "
+           f"zstd -q -o {out}")
+    dump = _check(run_measured(["bash", "-o", "pipefail", "-c", cmd], env={**os.environ, "PGPASSWORD": DB_PASSWORD}))
+    days = [json.loads(first.stdout)["stats"]]
+    for label, args in (("uniform", ["-b", "tpcb-like"]), ("skewed", ["-f", str(_skewed_script(server))])):
+        print(f"day 2 ({label}): pgbench -T {day2_seconds} ...", flush=True)
+        server.tool("pgbench", "-T", str(day2_seconds), "-c", "4", "-j", "2", *args, "bench")
+        days.append(json.loads(_drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True)
+                               .stdout)["stats"])
+    return {"logical_drkit": first.wall_s, "logical_pgdump": dump.wall_s, "dump_size": out.stat().st_size,
+            "days": days}
+
+
+SKEWED = """\\set aid random_exponential(1, 100000 * :scale, 20)
+\\set delta random(-5000, 5000)
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, :aid, :delta, CURRENT_TIMESTAMP);
+"""
+
+
+def _skewed_script(server: PgServer) -> Path:
+    """Day-2 traffic concentrated on few rows (exponential over aid) plus appends to the history."""
+    path = server.base / "skewed.sql"
+    path.write_text(SKEWED)
+    path.chmod(0o644)
+    return path
+
+
+def _report(p: dict[str, float | None], lg: dict[str, object]) -> None:
+    def row(label: str, a: float | None, b: float | None, goal: str, unit: str = "s") -> list[str]:
+        r = ratio(a, b)
+        digits = 1 if unit == "s" else 0
+        scale = 1 if unit == "s" else 1e-6
+        return [label, fmt(a * scale if a is not None else None, digits), fmt(b * scale if b is not None else None,
+                digits), fmt(r, 2, "x"), goal]
+
+    rows = [row("full backup (s)", p["backup_drkit"], p["backup_pgbr"], "<= 1.0x"),
+            row("restore (s)", p["restore_drkit"], p["restore_pgbr"], "<= 1.0x"),
+            row("repository size (MB)", p["size_drkit"], p["size_pgbr"], "-", unit="MB"),
+            row("logical backup vs pg_dump|zstd (s)", lg["logical_drkit"], lg["logical_pgdump"], "-")]
+    print(format_table(["", "drkit", "other", "ratio", "goal"], rows))
+    print(f"pg_dump -Fc | zstd file: {fmt((lg['dump_size'] or 0) / 1e6, 2)} MB")
+    days: list[dict[str, int]] = lg["days"]
+    first = days[0]
+    print(f"logical day 1: {first['bytes_read'] / 1e6:.1f} MB dump, {first['new_bytes'] / 1e6:.1f} MB new, "
+          f"{first['stored_bytes'] / 1e6:.2f} MB uploaded")
+    for label, day in zip(("uniform tpcb-like", "skewed + appends"), days[1:], strict=True):
+        share = ratio(day["stored_bytes"], first["stored_bytes"])
+        new_share = ratio(day["new_bytes"], first["new_bytes"])
+        print(f"next day after {label}: {day['new_bytes'] / 1e6:.1f} MB new ({fmt((new_share or 0) * 100, 1)} %), "
+              f"{day['stored_bytes'] / 1e6:.2f} MB uploaded = {fmt((share or 0) * 100, 1)} % of day 1 (goal < 20 %)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=50)
+    parser.add_argument("--day2-seconds", type=int, default=30)
+    args = parser.parse_args()
+    if shutil.which("pgbackrest") is None:
+        raise SystemExit("pgbackrest not installed (Debian: pgbackrest)")
+    print(machine_summary())
+    print(load_note())
+    with start_postgres("drkit-bench-pg-") as server:
+        conf = _setup(server, args.scale)
+        physical = _physical(server, conf)
+        logical = _logical(server, args.day2_seconds)
+    print(f"\npgbench scale {args.scale}; {load_note(warn_if_busy=False)}")
+    _report(physical, logical)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Redis remote RDB backup and restore: drkit next to the operator's manual baseline, in one run, as ratios.
+
+Starts a throwaway redis-server 7 on a free loopback port, fills it with ~--size-mb MB of strings with mixed
+value sizes (half random bytes, half log-like text from _common.TextBlocks) plus some hashes, then:
+
+    baseline backup   redis-cli --rdb FILE  then  zstd -3 FILE            (what an operator scripts by hand)
+    baseline restore  zstd -d FILE.zst -o dump.rdb
+    drkit backup      drkit backup redis --url URL   (replication protocol, chunk, dedup, zstd, AES-GCM)
+    drkit restore     drkit restore redis --target-dir DIR                (verified, writes dump.rdb)
+    transfer only     redis-cli --rdb /dev/null  vs  drkit's SYNC reader to /dev/null, in-process
+    second backup     after 1 % of the keys got new values: repository growth vs the first backup's
+
+Goals (issue 7): drkit backup and restore <= 1.2x the baseline's time; second-backup growth <= 30 % of
+the first. With --small-chunks-kib N it repeats both backups into a repository whose FastCDC average chunk
+is N KiB, to show how much of the growth is chunk granularity (the RDB's hash order scatters changed keys).
+
+Run: .venv/bin/python bench/redis.py [--size-mb 2000] [--small-chunks-kib 64] [--json-out bench/out/redis.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import (  # noqa: E402
+    MB,
+    MIB,
+    TextBlocks,
+    dir_size,
+    fmt,
+    format_table,
+    load_note,
+    machine_summary,
+    random_block,
+    ratio,
+    run_measured,
+)
+
+# This file is named redis.py: drop bench/ from the path so `import redis` finds redis-py, not this script.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+PASSWORD = "drkit-bench-password-not-a-secret"
+DRKIT = [sys.executable, "-m", "drkit.cli.main"]
+SIZES = (64, 256, 1024, 4096, 16384)
+
+
+def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    from drkit.sources.redis.process import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+                             "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0",
+                             "--logfile", str(workdir / "redis.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    for _ in range(200):
+        try:
+            redis.Redis(port=port).ping()
+            return proc, port
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.terminate()
+    proc.wait()
+    raise SystemExit("redis-server did not start")
+
+
+def populate(port: int, size_mb: int, seed: int = 1) -> int:
+    """Pipelined SETs of mixed sizes (half random, half text) plus one hash per 1000 keys; returns keys."""
+    import redis
+
+    rng = random.Random(seed)
+    rnd = random_block(seed, 0, 32 * MIB)
+    text = TextBlocks(seed).block(32 * MIB)
+    c = redis.Redis(port=port)
+    pipe = c.pipeline(transaction=False)
+    total = keys = 0
+    while total < size_mb * MB:
+        size = rng.choice(SIZES)
+        pool = rnd if keys % 2 else text
+        off = rng.randrange(0, len(pool) - size)
+        pipe.set(f"key:{keys:09d}", pool[off:off + size])
+        if keys % 1000 == 0:
+            pipe.hset(f"hash:{keys}", mapping={f"f{i}": rnd[i * 40:(i + 1) * 40] for i in range(100)})
+        keys += 1
+        total += size
+        if keys % 5000 == 0:
+            pipe.execute()
+    pipe.execute()
+    return keys
+
+
+def change_keys(port: int, keys: int, fraction: float, seed: int = 2) -> int:
+    import redis
+
+    rng = random.Random(seed)
+    c = redis.Redis(port=port)
+    pipe = c.pipeline(transaction=False)
+    chosen = rng.sample(range(keys), int(keys * fraction))
+    for i in chosen:
+        pipe.set(f"key:{i:09d}", random_block(seed, i, rng.choice(SIZES)))
+        if len(pipe) >= 5000:
+            pipe.execute()
+    pipe.execute()
+    return len(chosen)
+
+
+def transfer_only(url: str, diskless: bool) -> float:
+    """Seconds for drkit's SYNC reader to pull the whole RDB into nothing (in-process)."""
+    from drkit.sources.redis.conn import make_target
+    from drkit.sources.redis.rdb import RdbTransfer
+
+    t0 = time.perf_counter()
+    with RdbTransfer(make_target(url), diskless=diskless) as t:
+        assert t.reader is not None
+        while t.reader.read(MIB):
+            pass
+        t.check_complete()
+    return time.perf_counter() - t0
+
+
+def small_chunk_repo(path: Path, avg_kib: int) -> None:
+    import secrets
+
+    from drkit.pipeline import ChunkerParams
+    from drkit.repository.format import RepoConfig
+    from drkit.repository.repo import Repository
+    from storage_backends import open_backend
+
+    avg = avg_kib * 1024
+    chunker = ChunkerParams(min_size=avg // 4, avg_size=avg, max_size=avg * 4, seed=secrets.randbelow(1 << 63))
+    Repository.init(open_backend(str(path)), PASSWORD, RepoConfig(chunker=chunker)).close()
+
+
+class Bench:
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.workdir, self.port = workdir, port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.env = {**os.environ, "DRKIT_PASSWORD": PASSWORD}
+        self.figures: dict[str, float] = {}
+
+    def run(self, label: str, argv: list[str], **kw: object) -> float:
+        res = run_measured(argv, env=self.env, **kw)  # type: ignore[arg-type]
+        if not res.ok:
+            raise SystemExit(f"{label} failed: {res.describe_failure()}\n{res.stderr_tail()}")
+        self.figures[label] = res.wall_s
+        print(f"  {label:28} {res.wall_s:8.2f} s", flush=True)
+        return res.wall_s
+
+    def drkit_backup(self, label: str, repo: Path) -> int:
+        before = dir_size(repo)
+        self.run(label, [*DRKIT, "backup", "redis", "--repo", str(repo), "--url", self.url, "--json"])
+        return dir_size(repo) - before
+
+    def baseline(self) -> int:
+        rdb, zst = self.workdir / "manual.rdb", self.workdir / "manual.rdb.zst"
+        self.run("baseline rdb fetch", ["redis-cli", "-p", str(self.port), "--rdb", str(rdb)], stdout=None)
+        self.run("baseline zstd -3", ["zstd", "-q", "-3", "-f", str(rdb), "-o", str(zst)])
+        rdb_size = rdb.stat().st_size
+        rdb.unlink()
+        self.run("baseline restore (zstd -d)", ["zstd", "-q", "-d", "-f", str(zst), "-o", str(rdb)])
+        rdb.unlink()
+        self.figures["baseline_compressed_bytes"] = zst.stat().st_size
+        return rdb_size
+
+
+def measure(b: Bench, keys: int, args: argparse.Namespace) -> dict[str, float]:
+    rdb_size = b.baseline()
+    repo = b.workdir / "repo"
+    b.run("drkit init", [*DRKIT, "init", "--repo", str(repo)])
+    first = b.drkit_backup("drkit backup", repo)
+    out = b.workdir / "restored"
+    b.run("drkit restore", [*DRKIT, "restore", "redis", "--repo", str(repo), "--target-dir", str(out)])
+    restored = (out / "dump.rdb").stat().st_size
+    shutil.rmtree(out)
+    b.run("redis-cli --rdb FILE", ["redis-cli", "-p", str(b.port), "--rdb", str(b.workdir / "t.rdb")])
+    (b.workdir / "t.rdb").unlink()
+    for label, diskless in (("drkit SYNC reader only", True), ("drkit SYNC reader, disk sync", False)):
+        b.figures[label] = transfer_only(b.url, diskless)
+        print(f"  {label:28} {b.figures[label]:8.2f} s", flush=True)
+    small = b.workdir / "repo-small"
+    if args.small_chunks_kib:
+        small_chunk_repo(small, args.small_chunks_kib)
+        b.figures["small_first"] = b.drkit_backup("drkit backup (small chunks)", small)
+    changed = change_keys(b.port, keys, 0.01)
+    b.figures["second_growth"] = b.drkit_backup("drkit second backup", repo)
+    if args.small_chunks_kib:
+        b.figures["small_second"] = b.drkit_backup("drkit 2nd (small chunks)", small)
+    return {**b.figures, "rdb_size": rdb_size, "restored_size": restored, "first_growth": first,
+            "keys": keys, "changed_keys": changed}
+
+
+def report(f: dict[str, float], args: argparse.Namespace) -> str:
+    base_b = f["baseline rdb fetch"] + f["baseline zstd -3"]
+    base_r = f["baseline restore (zstd -d)"]
+    rows = [
+        ["backup (s)", fmt(base_b, 2), fmt(f["drkit backup"], 2), fmt(ratio(f["drkit backup"], base_b), 2) + "x",
+         "<= 1.2x"],
+        ["restore (s)", fmt(base_r, 2), fmt(f["drkit restore"], 2), fmt(ratio(f["drkit restore"], base_r), 2) + "x",
+         "<= 1.2x"],
+        ["RDB transfer only (s)", fmt(f["redis-cli --rdb FILE"], 2), fmt(f["drkit SYNC reader only"], 2),
+         fmt(ratio(f["drkit SYNC reader only"], f["redis-cli --rdb FILE"]), 2) + "x", ""],
+        ["  same, disk-based sync (s)", "", fmt(f["drkit SYNC reader, disk sync"], 2),
+         fmt(ratio(f["drkit SYNC reader, disk sync"], f["redis-cli --rdb FILE"]), 2) + "x", ""],
+        ["stored (MB)", fmt(f["baseline_compressed_bytes"] / MB), fmt(f["first_growth"] / MB), "", ""],
+        ["2nd backup growth (MB)", "", fmt(f["second_growth"] / MB),
+         fmt(100 * f["second_growth"] / f["first_growth"], 1) + " % of 1st", "<= 30 %"],
+    ]
+    if args.small_chunks_kib:
+        rows.append([f"  with {args.small_chunks_kib} KiB chunks", "", fmt(f["small_second"] / MB),
+                     fmt(100 * f["small_second"] / f["small_first"], 1) + " % of 1st", "<= 30 %"])
+    head = (f"RDB {f['rdb_size'] / MB:.0f} MB, {int(f['keys'])} keys, {int(f['changed_keys'])} changed for the "
+            f"2nd backup; restored dump.rdb {f['restored_size'] / MB:.0f} MB")
+    return head + "\n" + format_table(["", "baseline", "drkit", "drkit/baseline", "goal"], rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size-mb", type=int, default=2000)
+    ap.add_argument("--small-chunks-kib", type=int, default=0, help="also measure a repository with this avg chunk")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--json-out", type=Path, default=None)
+    args = ap.parse_args()
+    print(machine_summary())
+    print(load_note())
+    workdir = Path(tempfile.mkdtemp(prefix="drkit-bench-redis-", dir=args.workdir))
+    proc, port = start_server(workdir)
+    try:
+        t0 = time.perf_counter()
+        keys = populate(port, args.size_mb)
+        print(f"populated {args.size_mb} MB, {keys} keys in {time.perf_counter() - t0:.0f} s", flush=True)
+        figures = measure(Bench(workdir, port), keys, args)
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(report(figures, args))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(figures, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
