@@ -10,6 +10,9 @@ from typing import Any
 
 import click
 
+from ..config import DrkitConfig, load_config
+from ..core.errors import UsageError
+from ..core.log import setup_logging
 from ..ops.secrets import PassphraseSource
 from ..ops.session import default_repository_url
 
@@ -46,3 +49,15 @@ def with_repo(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in _OPTIONS:
         wrapped = option(wrapped)
     return wrapped
+
+
+def load_cli_config(ctx: click.Context) -> DrkitConfig:
+    """The config named by --config / DRKIT_CONFIG (required for job-based commands)."""
+    path = (ctx.find_root().obj or {}).get("config_file")
+    if not path:
+        raise UsageError("this command needs a config file: pass --config FILE or set DRKIT_CONFIG",
+                         hint="`drkit init-config drkit.yaml` writes a commented example")
+    cfg = load_config(path)
+    if not (ctx.find_root().obj or {}).get("log_level"):
+        setup_logging(cfg.log_level)  # no --log-level or --debug: the config's log_level
+    return cfg

@@ -15,9 +15,12 @@ def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
 
 
-def error_line(message: str, hint: str | None = None, *, code: int, as_json: bool = False) -> None:
+def error_line(message: str, hint: str | None = None, *, code: int, as_json: bool = False,
+               details: list[str] | None = None) -> None:
     one_line = " ".join(message.split())
     click.echo(f"drkit: error: {one_line}", err=True)
+    for detail in details or []:
+        click.echo(f"  {' '.join(detail.split())}", err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
     if as_json:

@@ -11,21 +11,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UsageError, WrongPassword
+from ..core.log import register_secret
 
 
 @dataclass(frozen=True)
 class PassphraseSource:
     file: Path | None = None
     command: str | None = None
+    env: str | None = None  # read this variable instead of DRKIT_PASSWORD (a config secret reference)
 
     def __repr__(self) -> str:
-        return f"PassphraseSource(file={self.file!s}, command={'<set>' if self.command else None})"
+        return (f"PassphraseSource(file={self.file!s}, command={'<set>' if self.command else None}, "
+                f"env={self.env})")
 
     def read(self, *, confirm: bool = False) -> str:
+        value = self._read(confirm)
+        register_secret(value)  # never logged from here on
+        return value
+
+    def _read(self, confirm: bool) -> str:
         if self.file is not None:
-            return _from_file(self.file)
+            return read_secret_file(self.file)
         if self.command:
-            return _from_command(self.command)
+            return read_secret_command(self.command)
+        if self.env:
+            value = os.environ.get(self.env)
+            if not value:
+                raise WrongPassword(f"environment variable {self.env} (the repository passphrase) is not set")
+            return value
         env = os.environ.get("DRKIT_PASSWORD")
         if env:
             return env
@@ -39,18 +52,20 @@ class PassphraseSource:
         )
 
 
-def _from_file(path: Path) -> str:
+def read_secret_file(path: Path) -> str:
+    """A secret from a file, without its trailing newline."""
     try:
         text = path.read_text()
     except OSError as exc:
-        raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read secret file {path}: {exc.strerror}") from None
     value = text.rstrip("\r\n")
     if not value:
-        raise UsageError(f"password file {path} is empty")
+        raise UsageError(f"secret file {path} is empty")
     return value
 
 
-def _from_command(command: str) -> str:
+def read_secret_command(command: str) -> str:
+    """A secret printed by a command (run without a shell)."""
     try:
         proc = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

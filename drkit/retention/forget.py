@@ -23,10 +23,12 @@ class ForgetResult:
         return [d for d in self.decisions if not d.keep]
 
 
-def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, dry_run: bool = False) -> ForgetResult:
-    """Decide for every snapshot (optionally of one source kind); delete the forgotten ones."""
+def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, source_name: str | None = None,
+           dry_run: bool = False) -> ForgetResult:
+    """Decide for every snapshot (optionally of one source kind or name); delete the forgotten ones."""
     with repo.lock(exclusive=not dry_run, purpose="forget"):
-        found = [s for s in snaps.load_all(repo.manifests) if source_kind in (None, s.source_kind)]
+        found = [s for s in snaps.load_all(repo.manifests)
+                 if source_kind in (None, s.source_kind) and source_name in (None, s.source_name)]
         result = ForgetResult(select(found, policy), dry_run)
         if not dry_run:
             for d in result.removed:

@@ -21,10 +21,14 @@ ALLOWED: dict[str, set[str]] = {
                   "storage_backends"},
     "drkit.retention": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.retention",
                         "storage_backends"},
+    "drkit.config": {"drkit.core", "drkit.ops", "drkit.config"},
+    "drkit.jobs": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",
+                   "drkit.retention", "drkit.config", "drkit.jobs", "storage_backends"},
     "drkit.drills": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",
-                     "drkit.retention", "drkit.drills", "storage_backends"},
+                     "drkit.retention", "drkit.config", "drkit.jobs", "drkit.drills", "storage_backends"},
     "drkit.scheduler": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",
-                        "drkit.retention", "drkit.drills", "drkit.scheduler", "storage_backends"},
+                        "drkit.retention", "drkit.config", "drkit.jobs", "drkit.drills", "drkit.scheduler",
+                        "storage_backends"},
 }
 
 

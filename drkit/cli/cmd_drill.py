@@ -1,0 +1,61 @@
+"""`drkit drill` (restore into a throwaway instance, verify, measure RPO/RTO) and `drkit report`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..drills.reports import human_seconds, percentile, render_table
+from ..drills.session import ReportTargets, history_html, job_names, run_drills, write_reports
+from ..drills.targets import exit_code_for
+from .common import load_cli_config
+
+
+@click.command("drill")
+@click.argument("jobs", nargs=-1)
+@click.option("--all", "all_jobs", is_flag=True, help="Drill every job of the config.")
+@click.option("--snapshot", default=None, help="Restore this snapshot (default: the job's latest).")
+@click.option("--point-in-time", default=None, metavar="TIME", help="Restore the state at TIME (ISO 8601 with zone).")
+@click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto", show_default=True,
+              help="auto: a container when a Docker engine is reachable, else local processes.")
+@click.option("--json", "json_file", default=None, metavar="FILE", help="Write the JSON report (- for stdout).")
+@click.option("--junit", default=None, metavar="FILE", help="Write JUnit XML: a testcase per check and target.")
+@click.option("--prom-file", default=None, metavar="FILE", help="Write metrics in node_exporter textfile format.")
+@click.option("--pushgateway", default=None, metavar="URL", help="Push the metrics to a Prometheus Pushgateway.")
+@click.pass_context
+def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, snapshot: str | None,  # noqa: PLR0913
+          point_in_time: str | None, sandbox: str, json_file: str | None, junit: str | None, prom_file: str | None,
+          pushgateway: str | None) -> None:
+    """Restore each JOB's backup into a throwaway instance, verify it, and report RPO/RTO against
+    the job's targets. Exit 20 when a target is missed, 21 when a check fails."""
+    cfg = load_cli_config(ctx)
+    names = job_names(cfg, list(jobs), all_jobs)
+    results = run_drills(cfg, names, sandbox=sandbox, snapshot=snapshot, point_in_time=point_in_time)
+    write_reports(results, ReportTargets(json_file, junit, prom_file, pushgateway))
+    if json_file != "-":
+        render_table(results, Console(soft_wrap=False, highlight=False))
+    code = exit_code_for(results)
+    if code:
+        sys.exit(code)
+
+
+@click.command("report")
+@click.argument("jobs", nargs=-1)
+@click.option("--last", default=30, show_default=True, help="Drills per job.")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write one self-contained HTML report with charts.")
+@click.pass_context
+def report(ctx: click.Context, jobs: tuple[str, ...], last: int, html: Path | None) -> None:
+    """Drill history per job: last N drills, RTO p50/p95, latest RPOs."""
+    cfg = load_cli_config(ctx)
+    history = history_html(cfg, list(jobs) or sorted(cfg.jobs), last, html)
+    for name, results in sorted(history.items()):
+        passed = sum(r.success for r in results)
+        rtos = [r.rto_seconds for r in results]
+        click.echo(f"{name}: {len(results)} drills, {passed} passed, RTO p50 {human_seconds(percentile(rtos, 50))} "
+                   f"p95 {human_seconds(percentile(rtos, 95))}")
+    if html is not None:
+        click.echo(f"wrote {html}")

@@ -1,0 +1,41 @@
+"""``drkit.yaml``: validated configuration for jobs, repositories, schedules and targets."""
+
+from .durations import format_duration, parse_duration
+from .load import CONFIG_ENV, ConfigError, config_path, load_config
+from .models import (
+    Check,
+    DrkitConfig,
+    FilesSource,
+    JobConfig,
+    PathCheck,
+    PostgresSource,
+    RedisCheck,
+    RedisSource,
+    RepositoryConfig,
+    SqlCheck,
+    Targets,
+)
+from .redact import redacted
+from .secrets import SecretRef
+
+__all__ = [
+    "CONFIG_ENV",
+    "Check",
+    "ConfigError",
+    "DrkitConfig",
+    "FilesSource",
+    "JobConfig",
+    "PathCheck",
+    "PostgresSource",
+    "RedisCheck",
+    "RedisSource",
+    "RepositoryConfig",
+    "SecretRef",
+    "SqlCheck",
+    "Targets",
+    "config_path",
+    "format_duration",
+    "load_config",
+    "parse_duration",
+    "redacted",
+]

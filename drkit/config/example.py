@@ -1,0 +1,49 @@
+"""The commented example written by ``drkit init-config``."""
+
+EXAMPLE = """\
+# drkit.yaml — validated by `drkit config validate`; shown (secrets redacted) by `drkit config show`.
+# Every value can be overridden from the environment: DRKIT_<SECTION>__<KEY>, e.g.
+#   DRKIT_SCHEDULER__MAX_CONCURRENT=4   DRKIT_LOG_LEVEL=debug
+# Secrets are never written here: give a reference — {env: NAME}, {file: PATH} or {command: "..."}.
+
+repositories:
+  default:
+    url: /var/lib/drkit/repository          # or s3://bucket/prefix, gs://bucket/prefix
+    passphrase: {env: DRKIT_PASSWORD}
+
+jobs:
+  app-db:
+    source:
+      kind: postgres
+      dsn: postgresql://backup@127.0.0.1:5432/app   # no password in the DSN
+      password: {env: PGPASSWORD}
+      mode: logical                                 # or physical (base backup; WAL via `drkit pg wal-push`)
+    schedule: "0 2 * * *"                           # cron; 6 fields = seconds first
+    jitter: 2m
+    retention: {keep_daily: 7, keep_weekly: 4, keep_monthly: 6}
+    targets: {rpo: 24h, rto: 15m}                   # drills fail (exit 20) when missed
+    checks:
+      - {sql: "SELECT count(*) > 0 FROM users", expect: "t"}
+    drill: {schedule: "30 4 * * *", sandbox: auto}  # auto: Docker when reachable, else local processes
+
+  cache:
+    source: {kind: redis, url: "redis://127.0.0.1:6379/0", password: {env: REDIS_PASSWORD}}
+    schedule: "15 * * * *"
+    targets: {rpo: 1h, rto: 10m}
+    checks:
+      - {redis: "GET config:version", expect: "42"}
+
+  uploads:
+    source: {kind: files, paths: [/srv/uploads], exclude: ["*.tmp"]}
+    schedule: "0 3 * * *"
+    checks:
+      - {path_exists: "uploads/README"}
+
+scheduler:
+  max_concurrent: 2        # jobs running at once (one run per job at most)
+  shutdown_grace: 5m       # on SIGTERM, how long a running backup may take to finish
+  misfire_grace: 24h       # a run missed while the daemon was down runs once at start-up
+
+http: {host: 127.0.0.1, port: 9187}   # /healthz /readyz /metrics
+log_level: info
+"""

@@ -1,0 +1,158 @@
+"""The shape of ``drkit.yaml``: repositories, jobs (source, schedule, retention, targets, checks,
+drill) and the daemon's settings. Every model forbids unknown fields, so a typo is an error with
+its path, not a silently ignored setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .cron import validate_cron
+from .durations import parse_duration
+from .secrets import SecretRef
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Cron = Annotated[str, AfterValidator(validate_cron)]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def _no_inline_password(value: str) -> str:
+    if urlsplit(value).password:
+        raise ValueError("put the password in `password:` as a secret reference, not in the URL")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RepositoryConfig(_Model):
+    url: str = Field(min_length=1, description="Repository URL or local path.")
+    passphrase: SecretRef
+
+
+class FilesSource(_Model):
+    kind: Literal["files"]
+    paths: list[str] = Field(min_length=1)
+    exclude: list[str] = []
+    one_file_system: bool = False
+
+
+class PostgresSource(_Model):
+    kind: Literal["postgres"]
+    dsn: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^postgres(ql)?://",
+                                                                     description="libpq URL without a password.")
+    password: SecretRef | None = None
+    mode: Literal["physical", "logical"] = "logical"
+    name: str | None = None
+
+
+
+class RedisSource(_Model):
+    kind: Literal["redis"]
+    url: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^rediss?://")
+    password: SecretRef | None = None
+    aof_dir: Path | None = None
+    name: str = "redis"
+
+
+
+Source = Annotated[FilesSource | PostgresSource | RedisSource, Field(discriminator="kind")]
+
+
+class SqlCheck(_Model):
+    sql: str
+    expect: str
+    database: str | None = None
+
+
+class RedisCheck(_Model):
+    redis: str = Field(description="A Redis command, e.g. 'GET config:version'.")
+    expect: str
+    db: int = 0
+
+
+class PathCheck(_Model):
+    path_exists: str
+
+
+Check = SqlCheck | RedisCheck | PathCheck
+
+
+class Targets(_Model):
+    rpo: Seconds = 300.0
+    rto: Seconds = 900.0
+
+
+class Retention(_Model):
+    keep_last: int | None = Field(default=None, ge=0)
+    keep_hourly: int | None = Field(default=None, ge=0)
+    keep_daily: int | None = Field(default=None, ge=0)
+    keep_weekly: int | None = Field(default=None, ge=0)
+    keep_monthly: int | None = Field(default=None, ge=0)
+    keep_yearly: int | None = Field(default=None, ge=0)
+    keep_within: Seconds | None = None
+
+
+class DrillSettings(_Model):
+    schedule: Cron | None = None
+    sandbox: Literal["auto", "docker", "local"] = "auto"
+
+
+class CanarySettings(_Model):
+    enabled: bool = True
+    heartbeat: Cron | None = Field(default=None, description="Cron of a light job writing only the canary.")
+
+
+class JobConfig(_Model):
+    source: Source
+    repository: str = "default"
+    schedule: Cron | None = None
+    jitter: Seconds = 0.0
+    tags: list[str] = []
+    retention: Retention | None = None
+    targets: Targets = Targets()
+    checks: list[Check] = []
+    drill: DrillSettings = DrillSettings()
+    canary: CanarySettings = CanarySettings()
+
+
+class SchedulerSettings(_Model):
+    max_concurrent: int = Field(default=2, ge=1)
+    shutdown_grace: Seconds = 300.0
+    misfire_grace: Seconds = 86400.0
+
+
+class HttpSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9187, ge=0, le=65535)
+
+
+class DrkitConfig(_Model):
+    """The whole file."""
+
+    repositories: dict[Annotated[str, Field(pattern=NAME_PATTERN)], RepositoryConfig] = {}
+    jobs: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JobConfig] = {}
+    scheduler: SchedulerSettings = SchedulerSettings()
+    http: HttpSettings = HttpSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _jobs_name_known_repositories(self) -> DrkitConfig:
+        for name, job in self.jobs.items():
+            if job.repository not in self.repositories:
+                known = ", ".join(sorted(self.repositories)) or "none"
+                raise ValueError(f"jobs.{name}.repository: unknown repository {job.repository!r} (known: {known})")
+        return self
+
+    def job(self, name: str) -> JobConfig:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            from ..core.errors import UsageError
+
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise UsageError(f"no job named {name!r} in the config (jobs: {known})") from None

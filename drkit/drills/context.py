@@ -1,0 +1,46 @@
+"""What one drill run carries between its steps: the job, the opened repository, the sandbox kind,
+a private work directory, and the phase timer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from ..config import JobConfig
+from ..repository.repo import Repository
+from .result import CheckResult
+
+
+@dataclass
+class KindOutcome:
+    """What a per-kind drill found: the snapshot restored, its checks, the newest canary."""
+
+    snapshot_id: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+    canary: datetime | None = None
+
+
+@dataclass
+class DrillContext:
+    name: str
+    job: JobConfig
+    repo: Repository
+    repo_url: str
+    passphrase: str = field(repr=False)
+    sandbox: str  # "local" | "docker"
+    workdir: Path
+    snapshot: str | None = None
+    point_in_time: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - t0, 3)

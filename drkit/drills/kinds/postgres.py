@@ -1,0 +1,129 @@
+"""PostgreSQL drills.
+
+Logical: an empty sandbox cluster (local ``initdb`` or a postgres:15 container), then the same
+``restore_logical`` as `drkit restore postgres --logical`. Physical / point-in-time: the same
+``restore_pitr`` as `drkit restore postgres --point-in-time` unpacks the base backup and writes the
+recovery config; the server then replays archived WAL (``drkit pg wal-fetch``) to the target — the
+snapshot's own end (its stop LSN) for a snapshot drill, or ``--point-in-time``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from ...config import PostgresSource
+from ...core.errors import DrkitError
+from ...ops.facts import load_facts
+from ...ops.postgres import PitrRequest, restore_pitr
+from ...ops.secrets import PassphraseSource
+from ...repository import snapshots
+from ...repository.snapshots import Snapshot
+from ...sources.postgres import canary as pg_canary
+from ...sources.postgres import logical, recovery
+from ...sources.postgres.conn import PgConn
+from ...sources.postgres.pitr import Target, parse_time
+from ..context import DrillContext, KindOutcome
+from ..result import CheckResult
+from ..sandbox.postgres import SUPERUSER, docker_postgres, local_postgres
+from ..sandbox.workdir import give_to, sandbox_os_user
+from ..verify.postgres import verify_postgres
+from ..verify.user import verify_user_checks
+
+PG_MAJOR = "15"
+
+
+def _job_snapshot(ctx: DrillContext, mode: str) -> Snapshot:
+    if ctx.snapshot:
+        return snapshots.find(ctx.repo.manifests, ctx.snapshot, source_kind="postgres")
+    found = [s for s in snapshots.load_all(ctx.repo.manifests)
+             if s.source_kind == "postgres" and s.source_name == ctx.name and s.meta.get("mode") == mode]
+    if not found:
+        raise DrkitError(f"no {mode} PostgreSQL snapshot of job {ctx.name} in the repository")
+    return found[-1]
+
+
+def drill_postgres(ctx: DrillContext) -> KindOutcome:
+    source = ctx.job.source
+    assert isinstance(source, PostgresSource)
+    if ctx.point_in_time or source.mode == "physical":
+        return _drill_physical(ctx)
+    return _drill_logical(ctx)
+
+
+def _verify(ctx: DrillContext, conn: PgConn, snap: Snapshot, dbname: str, out: KindOutcome, *,
+            compare_data: bool) -> None:
+    with ctx.phase("verify"):
+        out.checks += verify_postgres(conn, load_facts(ctx.repo, snap.id), compare_data=compare_data)
+        out.checks += verify_user_checks(ctx.job.checks, pg=conn, pg_db=dbname)
+        out.canary = pg_canary.read(conn, ctx.name, dbname)
+
+
+def _drill_logical(ctx: DrillContext) -> KindOutcome:
+    snap = _job_snapshot(ctx, "logical")
+    out = KindOutcome(snap.id)
+    sandbox = docker_postgres(PG_MAJOR) if ctx.sandbox == "docker" else local_postgres(ctx.workdir)
+    with ctx.phase("start"):
+        conn = sandbox.__enter__()
+    try:
+        with ctx.phase("restore"):
+            target = replace(conn, dbname=None)  # restore into the snapshot's own database name
+            dbname = logical.restore_logical(ctx.repo, snap, logical.LogicalRestore(target=target, tmp_dir=ctx.workdir))
+        _verify(ctx, conn, snap, dbname, out, compare_data=True)
+    finally:
+        sandbox.__exit__(None, None, None)
+    return out
+
+
+def _passphrase_file(ctx: DrillContext, os_user: str | None) -> Path:
+    """The passphrase for the server's restore_command, in the drill's private directory."""
+    path = ctx.workdir / "repository-passphrase"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(ctx.passphrase + "\n")
+    give_to(path, os_user)
+    return path
+
+
+def _repo_url_for_server(url: str) -> str:
+    return str(Path(url).resolve()) if "://" not in url else url
+
+
+def _sandbox_hba(data_dir: Path) -> None:
+    """The sandbox server accepts only its private socket, without a password (it is throwaway)."""
+    (data_dir / "pg_hba.conf").write_text("local all all trust\n")
+
+
+def _drill_physical(ctx: DrillContext) -> KindOutcome:
+    os_user = sandbox_os_user()
+    if ctx.point_in_time:
+        target = Target("time", parse_time(ctx.point_in_time).isoformat())
+        snap_ref = ctx.snapshot
+    else:
+        snap = _job_snapshot(ctx, "physical")
+        target, snap_ref = Target("lsn", str(snap.meta["stop_lsn"])), snap.id
+    data = ctx.workdir / "data"
+    req = PitrRequest(target, data, _repo_url_for_server(ctx.repo_url),
+                      PassphraseSource(file=_passphrase_file(ctx, os_user)), snapshot=snap_ref, os_user=os_user)
+    with ctx.phase("restore"):
+        base, _ = restore_pitr(ctx.repo, req)
+    _sandbox_hba(data)
+    out = KindOutcome(base.id)
+    try:
+        with ctx.phase("recovery"):
+            rec = recovery.start_recovery(data, os_user=os_user)
+    except DrkitError as exc:
+        out.checks.append(CheckResult("postgres.recovery", False, exc.message))
+        recovery.stop(data, os_user=os_user, mode="immediate")
+        return out
+    out.checks.append(CheckResult("postgres.recovery", True, f"replayed to {rec.replay_lsn} ({target.describe()})",
+                                  ctx.phases.get("recovery", 0.0)))
+    try:
+        conn = PgConn(host=str(data), port=rec.port, user=os.environ.get("PGUSER") or os_user or SUPERUSER,
+                      dbname="postgres")
+        source = ctx.job.source
+        dbname = (PgConn.from_url(source.dsn).dbname if isinstance(source, PostgresSource) else None) or "postgres"
+        _verify(ctx, conn, base, dbname, out, compare_data=ctx.point_in_time is None)
+    finally:
+        recovery.stop(data, os_user=os_user, mode="immediate")
+    return out

@@ -1,0 +1,75 @@
+"""Redis drill: write the RDB/AOF (or the point-in-time AOF cut) into a temp directory with the same
+code as `drkit restore redis`, start a server on it (local process or redis:7 container), verify."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+
+import redis
+
+from ...core.errors import DrkitError
+from ...ops.facts import load_facts
+from ...ops.redis import RestoreOptions, restore_redis
+from ...repository import snapshots
+from ...sources.redis import facts as redis_facts
+from ...sources.redis.restore import start_server
+from ..context import DrillContext, KindOutcome
+from ..result import CheckResult
+from ..sandbox.redis import docker_redis
+from ..verify.redis import verify_redis
+from ..verify.user import verify_user_checks
+
+REDIS_MAJOR = "7"
+
+
+@contextmanager
+def _server(ctx: DrillContext, aof: bool) -> Iterator[redis.Redis]:
+    data = ctx.workdir / "data"
+    if ctx.sandbox == "docker":
+        with docker_redis(data, REDIS_MAJOR, aof=aof) as client:
+            yield client
+        return
+    server = start_server(data, aof=aof, port=None)
+    try:
+        client = server.client()
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        server.stop()
+
+
+def drill_redis(ctx: DrillContext) -> KindOutcome:
+    ref = None if ctx.point_in_time else (ctx.snapshot or "latest")
+    opts = RestoreOptions(target_dir=ctx.workdir / "data", point_in_time=ctx.point_in_time, name=ctx.name)
+    with ctx.phase("restore"):
+        restored = restore_redis(ctx.repo, ref, opts)
+    out = KindOutcome(_snapshot_id(ctx, restored.snapshot))
+    try:
+        with ExitStack() as stack:
+            with ctx.phase("start"):
+                client = stack.enter_context(_server(ctx, aof=restored.kind.endswith("aof")))
+            _verify(ctx, client, out.snapshot_id, out)
+    except redis.RedisError as exc:
+        out.checks.append(CheckResult("redis.start", False, " ".join(str(exc).split())[:200]))
+    return out
+
+
+def _snapshot_id(ctx: DrillContext, ref: str) -> str:
+    """The full id of the snapshot restored (a point-in-time AOF cut may name its base file instead)."""
+    try:
+        return snapshots.find(ctx.repo.manifests, ref, source_kind="redis").id
+    except DrkitError:
+        return ref
+
+
+def _verify(ctx: DrillContext, client: redis.Redis, snapshot_id: str, out: KindOutcome) -> None:
+    facts = load_facts(ctx.repo, snapshot_id)
+    with ctx.phase("verify"):
+        out.checks = verify_redis(client, facts, compare_data=ctx.point_in_time is None)
+        out.checks += verify_user_checks(ctx.job.checks, redis_client=client)
+        millis = redis_facts.read_canary(client, ctx.name)
+    out.canary = datetime.fromtimestamp(millis / 1000, tz=UTC) if millis is not None else None

@@ -1,0 +1,31 @@
+"""Catalog RPO: the newest point the repository can restore a job to — the end of its newest
+snapshot or, for point-in-time sources, the newest archived WAL segment or AOF timestamp."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..ops.postgres import windows as pg_windows
+from ..ops.redis import redis_windows
+from ..repository import snapshots
+from ..repository.repo import Repository
+from ..repository.snapshots import Snapshot
+
+
+def _parse(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def job_snapshots(repo: Repository, job: str, kind: str) -> list[Snapshot]:
+    return [s for s in snapshots.load_all(repo.manifests) if s.source_kind == kind and s.source_name == job]
+
+
+def newest_point(repo: Repository, job: str, kind: str) -> datetime | None:
+    snaps = job_snapshots(repo, job, kind)
+    points = [_parse(s.end_time or s.time) for s in snaps]
+    if kind == "postgres" and any(s.meta.get("mode") == "physical" for s in snaps):
+        points += [w.window.end_time for w in pg_windows(repo, snaps) if w.window.end_time is not None]
+    if kind == "redis":
+        points += [_parse(row["to"]) for row in redis_windows(repo, job) if row["kind"] != "rdb"]
+    return max(points) if points else None

@@ -1,0 +1,107 @@
+"""Run one drill: pick the sandbox, restore the job's backup into it, verify, and measure RTO
+(drill start → restored instance passing its checks) and RPO (catalog and canary-verified) against
+the job's targets. A failure anywhere becomes part of the result, never a crash: the reports are
+always written."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from ..config import DrkitConfig, FilesSource, PostgresSource
+from ..core import clock
+from ..core.errors import DrkitError
+from ..jobs import open_job_repository
+from ..repository.repo import Repository
+from .context import DrillContext, KindOutcome
+from .kinds.files import drill_files
+from .kinds.postgres import drill_postgres
+from .kinds.redis import drill_redis
+from .result import CheckResult, DrillResult
+from .rpo import newest_point
+from .sandbox import choose_sandbox, workdir
+from .targets import evaluate_targets
+
+log = logging.getLogger("drkit.drills")
+
+_KINDS: dict[str, Callable[[DrillContext], KindOutcome]] = {
+    "files": drill_files, "postgres": drill_postgres, "redis": drill_redis,
+}
+
+
+def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
+    if isinstance(kind_source, FilesSource):
+        return "local", "files restore into a temp directory"
+    if isinstance(kind_source, PostgresSource) and kind_source.mode == "physical" and requested != "docker":
+        return "local", "point-in-time recovery runs a local server (its restore_command is drkit)"
+    return choose_sandbox(requested)
+
+
+def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot: str | None = None,
+              point_in_time: str | None = None, store: bool = True) -> DrillResult:
+    """One drill of job ``name``. Raises only for usage errors (unknown job, Docker demanded but
+    unreachable); everything else is recorded in the result."""
+    job = config.job(name)
+    t0, started = time.monotonic(), clock.utcnow()
+    used, why = _sandbox_for(job.source, sandbox)
+    log.info("drill started", extra={"job": name, "sandbox": used, "reason": why})
+    result = DrillResult(job=name, source_kind=job.source.kind, sandbox=used, started_at=started.isoformat(),
+                         point_in_time=point_in_time)
+    try:
+        repo, url = open_job_repository(config, job)
+    except DrkitError as exc:
+        result.checks.append(CheckResult("repository.open", False, exc.message))
+        return _finish(result, config, None, t0, started, None)
+    try:
+        passphrase = config.repositories[job.repository].passphrase.as_passphrase_source().read()
+        catalog = newest_point(repo, name, job.source.kind)
+        with workdir(name) as work:
+            ctx = DrillContext(name, job, repo, url, passphrase, used, work, snapshot, point_in_time)
+            outcome = _run_kind(ctx)
+            result.phases = ctx.phases
+        result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
+        _canary_check(result, job.canary.enabled, outcome.canary, started)
+        return _finish(result, config, repo if store else None, t0, started, catalog)
+    finally:
+        repo.close()
+
+
+def _run_kind(ctx: DrillContext) -> KindOutcome:
+    try:
+        return _KINDS[ctx.job.source.kind](ctx)
+    except DrkitError as exc:
+        return KindOutcome(checks=[CheckResult("restore", False, exc.message)])
+
+
+def _canary_check(result: DrillResult, enabled: bool, canary: datetime | None, now: datetime) -> None:
+    if canary is not None:
+        result.rpo_verified_seconds = round(max(0.0, (now - canary).total_seconds()), 3)
+    if enabled and result.checks_ok:
+        ok = canary is not None
+        detail = f"newest canary written {canary.isoformat()}" if canary else "no canary in the restored data"
+        result.checks.append(CheckResult("canary", ok, detail))
+
+
+def _finish(result: DrillResult, config: DrkitConfig, repo: Repository | None, t0: float, started: datetime,
+            catalog: datetime | None) -> DrillResult:
+    name = result.job
+    if result.checks_ok:
+        result.rto_seconds = round(time.monotonic() - t0, 3)
+    if catalog is not None:
+        result.rpo_catalog_seconds = round(max(0.0, (started - catalog).total_seconds()), 3)
+    result.targets = evaluate_targets(config.job(name).targets, result)
+    if repo is not None:
+        _store(repo, result)
+    log.info("drill finished", extra={"job": name, "success": result.success, "rto_s": result.rto_seconds})
+    return result
+
+
+def _store(repo: Repository, result: DrillResult) -> None:
+    from .history import save_result
+
+    try:
+        save_result(repo.manifests, result)
+    except DrkitError as exc:
+        log.warning("drill result not stored", extra={"job": result.job, "error": exc.message})

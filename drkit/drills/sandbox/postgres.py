@@ -1,0 +1,86 @@
+"""PostgreSQL sandboxes for logical drills: a fresh cluster from ``initdb`` on a free loopback port
+(as the unprivileged sandbox user when we are root), or a ``postgres:<major>`` container.
+Point-in-time drills need no empty cluster: the restore itself starts the server on the restored
+data directory (see drkit.drills.kinds.postgres)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ...core.errors import DrkitError
+from ...sources.postgres.conn import PgConn
+from ...sources.postgres.errors import PostgresError
+from ...sources.postgres.process import find_tool, query
+from ...sources.postgres.recovery import free_port, stop
+from .workdir import give_to, sandbox_os_user
+
+SUPERUSER = "postgres"
+START_TIMEOUT = 60.0
+
+
+def _as_user(argv: list[str], os_user: str | None) -> list[str]:
+    return ["runuser", "-u", os_user, "--", *argv] if os_user else argv
+
+
+def _run(argv: list[str], os_user: str | None, what: str) -> None:
+    proc = subprocess.run(_as_user(argv, os_user), capture_output=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        tail = " ".join(proc.stderr.decode(errors="replace").split())[-300:]
+        raise DrkitError(f"sandbox: {what} failed: {tail}")
+
+
+def _wait_ready(conn: PgConn, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DrkitError(f"sandbox: postgres exited at start-up (see {log})")
+        try:
+            query(conn, "SELECT 1")
+            return
+        except PostgresError:
+            time.sleep(0.2)
+    raise DrkitError(f"sandbox: postgres did not accept connections within {START_TIMEOUT:.0f} s")
+
+
+@contextmanager
+def local_postgres(base: Path) -> Iterator[PgConn]:
+    """An empty cluster in ``base/cluster``, trust auth on its private socket directory; stopped
+    (immediate) and left for the caller's workdir cleanup."""
+    os_user = sandbox_os_user()
+    data = base / "cluster"
+    data.mkdir(mode=0o700)
+    give_to(data, os_user)
+    _run([find_tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+         os_user, "initdb")
+    port = free_port()
+    argv = [find_tool("postgres"), "-D", str(data), "-p", str(port), "-c", "listen_addresses=",
+            "-c", f"unix_socket_directories={data}", "-c", "fsync=off", "-c", "full_page_writes=off"]
+    log = data / "sandbox.log"
+    with open(log, "ab") as out:
+        give_to(log, os_user)
+        proc = subprocess.Popen(_as_user(argv, os_user), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    conn = PgConn(host=str(data), port=port, user=SUPERUSER, dbname="postgres")
+    try:
+        _wait_ready(conn, proc, log)
+        yield conn
+    finally:
+        stop(data, os_user=os_user, mode="immediate")
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def docker_postgres(major: str) -> Iterator[PgConn]:
+    """A ``postgres:<major>`` container (testcontainers), removed afterwards."""
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer(f"postgres:{major}", username=SUPERUSER, password="drill", dbname="postgres")
+    with container:
+        host, port = container.get_container_host_ip(), int(container.get_exposed_port(5432))
+        yield PgConn(host=host, port=port, user=SUPERUSER, dbname="postgres", password="drill")

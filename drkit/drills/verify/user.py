@@ -1,0 +1,59 @@
+"""The operator's own checks from the job's config or a runbook: SQL with an expected result, Redis
+commands with expected replies, paths that must exist."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from ...config import Check, PathCheck, RedisCheck, SqlCheck
+from ...sources.postgres.conn import PgConn
+from ...sources.postgres.process import query
+from ...sources.redis import facts as redis_facts
+from ..result import CheckResult
+from .timing import timed_check
+
+
+def _reply_text(reply: object) -> str:
+    if isinstance(reply, bytes):
+        return reply.decode(errors="replace")
+    if isinstance(reply, list):
+        return " ".join(_reply_text(r) for r in reply)
+    return "" if reply is None else str(reply)
+
+
+def _sql(conn: PgConn, check: SqlCheck, default_db: str) -> tuple[bool, str]:
+    rows = query(conn, check.sql, dbname=check.database or default_db)
+    got = rows[0][0] if rows and rows[0] else ""
+    return got == check.expect, f"got {got!r}, expected {check.expect!r}"
+
+
+def _redis(c: redis.Redis, check: RedisCheck) -> tuple[bool, str]:
+    client: Any = redis_facts.on_db(c, check.db)
+    got = _reply_text(client.execute_command(*shlex.split(check.redis)))
+    return got == check.expect, f"got {got!r}, expected {check.expect!r}"
+
+
+def _path(root: Path, check: PathCheck) -> tuple[bool, str]:
+    path = root / check.path_exists.lstrip("/")
+    return path.exists(), f"{check.path_exists} {'exists' if path.exists() else 'missing'}"
+
+
+def verify_user_checks(checks: list[Check], *, pg: PgConn | None = None, pg_db: str = "postgres",
+                       redis_client: redis.Redis | None = None, root: Path | None = None) -> list[CheckResult]:
+    """Run each check that applies to the restored kind; a check for another kind fails (misconfigured)."""
+    results = []
+    for i, check in enumerate(checks):
+        name = f"user.{type(check).__name__.removesuffix('Check').lower()}[{i}]"
+        if isinstance(check, SqlCheck) and pg is not None:
+            results.append(timed_check(name, lambda c=check: _sql(pg, c, pg_db)))  # type: ignore[misc]
+        elif isinstance(check, RedisCheck) and redis_client is not None:
+            results.append(timed_check(name, lambda c=check: _redis(redis_client, c)))  # type: ignore[misc]
+        elif isinstance(check, PathCheck) and root is not None:
+            results.append(timed_check(name, lambda c=check: _path(root, c)))  # type: ignore[misc]
+        else:
+            results.append(CheckResult(name, False, "this check does not apply to the restored source"))
+    return results

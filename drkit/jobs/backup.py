@@ -1,0 +1,133 @@
+"""One scheduled backup of a job: write the canary, record the source's facts, take the backup
+through the same ops calls as ``drkit backup``, keep the facts next to the snapshot, then apply the
+job's retention (forget only; ``drkit prune`` reclaims space)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from ..config import DrkitConfig, FilesSource, JobConfig, PostgresSource, RedisSource
+from ..config.models import Retention
+from ..core import clock
+from ..core.errors import DrkitError
+from ..ops.facts import save_facts
+from ..ops.files import BackupRequest, backup_files
+from ..ops.postgres import backup_postgres
+from ..ops.redis import BackupOptions, backup_redis
+from ..repository.repo import Repository
+from ..repository.snapshots import Snapshot
+from ..retention.forget import forget
+from ..retention.policy import Policy
+from ..sources.files import BackupOptions as FilesOptions
+from ..sources.files import Excludes
+from ..sources.files import canary as files_canary
+from ..sources.postgres import canary as pg_canary
+from ..sources.postgres import facts as pg_facts
+from ..sources.redis import facts as redis_facts
+from ..sources.redis.conn import connected, resolve
+from .connect import open_job_repository, pg_conn, redis_target
+
+log = logging.getLogger("drkit.jobs")
+
+
+@dataclass
+class JobOutcome:
+    job: str
+    kind: str
+    snapshot_id: str
+    started_at: str
+    seconds: float
+    bytes_added: int
+    forgotten: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_backup_job(config: DrkitConfig, name: str, *,
+                   facts_hook: Callable[[dict[str, Any]], None] | None = None) -> JobOutcome:
+    """Back up job ``name``. ``facts_hook`` sees the facts after they are recorded and before the
+    backup starts (tests use it to change the source in between)."""
+    job = config.job(name)
+    started, t0 = clock.utcnow().isoformat(), clock.monotonic()
+    repo, _ = open_job_repository(config, job)
+    try:
+        warnings: list[str] = []
+        if job.canary.enabled:
+            _write_canary(name, job, warnings)
+        facts = _collect_facts(job)
+        if facts_hook is not None:
+            facts_hook(facts)
+        snap = _backup(repo, name, job, warnings)
+        if facts:
+            save_facts(repo, snap.id, name, facts)
+        forgotten = _apply_retention(repo, name, job.retention, snap.source_kind)
+    finally:
+        repo.close()
+    added = int(snap.stats.get("stored_bytes", 0))
+    return JobOutcome(name, snap.source_kind, snap.id, started, clock.monotonic() - t0, added, forgotten, warnings)
+
+
+def run_heartbeat(config: DrkitConfig, name: str) -> None:
+    """Write only the canary (a light job between backups of point-in-time sources)."""
+    warnings: list[str] = []
+    _write_canary(name, config.job(name), warnings)
+    if warnings:
+        raise DrkitError(warnings[0])
+
+
+def _write_canary(name: str, job: JobConfig, warnings: list[str]) -> None:
+    source = job.source
+    try:
+        if isinstance(source, PostgresSource):
+            pg_canary.write(pg_conn(source), name)
+        elif isinstance(source, RedisSource):
+            with connected(resolve(redis_target(source))) as c:
+                redis_facts.write_canary(c, name, int(clock.now() * 1000))
+        else:
+            files_canary.write(source.paths[0], name, clock.utcnow())
+    except (DrkitError, OSError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        warnings.append(f"canary not written: {message}")
+        log.warning("canary not written", extra={"job": name, "error": message})
+
+
+def _collect_facts(job: JobConfig) -> dict[str, Any]:
+    source = job.source
+    if isinstance(source, PostgresSource):
+        conn = pg_conn(source)
+        dbs = [conn.dbname or "postgres"] if source.mode == "logical" else None
+        return pg_facts.collect(conn, dbs)
+    if isinstance(source, RedisSource):
+        with connected(resolve(redis_target(source))) as c:
+            return redis_facts.collect(c)
+    return {}  # a files snapshot's tree is its own record
+
+
+def _backup(repo: Repository, name: str, job: JobConfig, warnings: list[str]) -> Snapshot:
+    source, tags = job.source, [*job.tags, f"job={name}"]
+    if isinstance(source, PostgresSource):
+        return backup_postgres(repo, pg_conn(source), logical_mode=source.mode == "logical", name=name, tags=tags)
+    if isinstance(source, RedisSource):
+        return backup_redis(repo, name, BackupOptions(target=redis_target(source), aof_dir=source.aof_dir,
+                                                      tags=tuple(tags)))
+    assert isinstance(source, FilesSource)
+    options = FilesOptions(Excludes.load(list(source.exclude)), source.one_file_system)
+    result = backup_files(repo, BackupRequest(list(source.paths), options, tags, name=name))
+    warnings.extend(result.warnings)
+    return result.snapshot
+
+
+def _apply_retention(repo: Repository, name: str, retention: Retention | None, kind: str) -> int:
+    if retention is None:
+        return 0
+    within = timedelta(seconds=retention.keep_within) if retention.keep_within else None
+    policy = Policy(keep_last=retention.keep_last or 0, keep_hourly=retention.keep_hourly or 0,
+                    keep_daily=retention.keep_daily or 0, keep_weekly=retention.keep_weekly or 0,
+                    keep_monthly=retention.keep_monthly or 0, keep_yearly=retention.keep_yearly or 0,
+                    keep_within=within)
+    if policy.is_empty():
+        return 0
+    return len(forget(repo, policy, source_kind=kind, source_name=name).removed)

@@ -1,0 +1,32 @@
+"""From config to connections: the job's repository, PostgreSQL connection and Redis target, with
+secrets read from their references only here, at the moment they are used."""
+
+from __future__ import annotations
+
+from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
+from ..ops.session import open_repository
+from ..repository.repo import Repository
+from ..sources.postgres.conn import PgConn
+from ..sources.redis.conn import RedisTarget, make_target
+
+
+def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool = True) -> tuple[Repository, str]:
+    """The job's repository, opened; and its URL."""
+    repo_cfg = config.repositories[job.repository]
+    secret = repo_cfg.passphrase.as_passphrase_source()
+    return open_repository(repo_cfg.url, secret, load_index=load_index), repo_cfg.url
+
+
+def pg_conn(source: PostgresSource) -> PgConn:
+    conn = PgConn.from_url(source.dsn)
+    if source.password is not None:
+        conn = PgConn(host=conn.host, port=conn.port, user=conn.user, dbname=conn.dbname,
+                      password=source.password.reveal(), options=conn.options)
+    return conn
+
+
+def redis_target(source: RedisSource) -> RedisTarget:
+    target = make_target(source.url)
+    if source.password is not None:
+        target = RedisTarget(target.url, target.username, source.password.reveal())
+    return target
