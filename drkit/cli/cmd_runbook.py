@@ -1,0 +1,55 @@
+"""`drkit runbook list|show|run`: recovery runbooks for people, runnable as drills."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from ..drills.reports import render_table
+from ..drills.runbook import list_runbooks, load_runbook, render_markdown, run_runbook
+from ..drills.session import ReportTargets, write_reports
+from ..drills.targets import exit_code_for
+from .common import load_cli_config
+
+
+@click.group("runbook")
+def runbook() -> None:
+    """Recovery runbooks: read them (show) and prove them (run, as a drill)."""
+
+
+@runbook.command("list")
+def list_cmd() -> None:
+    """The shipped runbooks."""
+    for book in list_runbooks():
+        click.echo(f"{book.name}\t{book.kind}\t{book.title}")
+
+
+@runbook.command("show")
+@click.argument("name")
+def show(name: str) -> None:
+    """Print runbook NAME as Markdown."""
+    click.echo(render_markdown(load_runbook(name)))
+
+
+@runbook.command("run")
+@click.argument("name")
+@click.option("--job", "jobs", multiple=True, help="Job(s) to drill (default: every job of the runbook's kind).")
+@click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto", show_default=True)
+@click.option("--point-in-time", default=None, metavar="TIME")
+@click.option("--json", "json_file", default=None, metavar="FILE")
+@click.option("--junit", default=None, metavar="FILE")
+@click.option("--prom-file", default=None, metavar="FILE")
+@click.pass_context
+def run(ctx: click.Context, name: str, jobs: tuple[str, ...], sandbox: str,  # noqa: PLR0913
+        point_in_time: str | None, json_file: str | None, junit: str | None, prom_file: str | None) -> None:
+    """Execute runbook NAME as a drill: same restores, checks and reports as `drkit drill`."""
+    book = load_runbook(name)
+    results = run_runbook(book, load_cli_config(ctx), list(jobs), sandbox=sandbox, point_in_time=point_in_time)
+    write_reports(results, ReportTargets(json_file, junit, prom_file))
+    click.echo(f"runbook {book.name}: {book.title}")
+    render_table(results, Console(soft_wrap=False, highlight=False))
+    code = exit_code_for(results)
+    if code:
+        sys.exit(code)

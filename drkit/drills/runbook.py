@@ -1,0 +1,113 @@
+"""Recovery runbooks (``recovery_runbooks/*.yaml``): steps a human follows, each with what to do
+and, where drkit can do it, the command. ``drkit runbook run`` executes one as a drill: the steps
+marked ``drill: restore`` / ``drill: verify`` are the drill's restore and verify, against the jobs of
+the runbook's kind (``all``: every job), with the same reports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..config import DrkitConfig, Targets
+from ..core.errors import UsageError
+from .result import DrillResult
+from .runner import run_drill
+
+RUNBOOKS_ENV = "DRKIT_RUNBOOKS"
+_SEARCH = (Path(__file__).resolve().parents[2] / "recovery_runbooks", Path("/usr/share/drkit/recovery_runbooks"))
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str
+    human: str = ""
+    command: str | None = None
+    drill: Literal["restore", "verify"] | None = None
+
+
+class Runbook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9-]+$")
+    title: str
+    kind: Literal["postgres", "redis", "files", "all"]
+    incident: str
+    targets: Targets = Targets()
+    steps: list[Step] = Field(min_length=1)
+
+
+def runbook_dirs() -> list[Path]:
+    env = os.environ.get(RUNBOOKS_ENV)
+    return [Path(env)] if env else [p for p in _SEARCH if p.is_dir()]
+
+
+def list_runbooks() -> list[Runbook]:
+    found: dict[str, Runbook] = {}
+    for directory in runbook_dirs():
+        for path in sorted(directory.glob("*.yaml")):
+            book = _parse(path)
+            found.setdefault(book.name, book)
+    return sorted(found.values(), key=lambda b: b.name)
+
+
+def _parse(path: Path) -> Runbook:
+    try:
+        return Runbook.model_validate(yaml.safe_load(path.read_text()))
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise UsageError(f"runbook {path.name} is invalid: {first}") from None
+
+
+def load_runbook(name: str) -> Runbook:
+    for book in list_runbooks():
+        if book.name == name:
+            return book
+    known = ", ".join(b.name for b in list_runbooks()) or "none found"
+    raise UsageError(f"no runbook named {name!r} (runbooks: {known})")
+
+
+def render_markdown(book: Runbook) -> str:
+    lines = [f"# {book.title}", "", f"**Incident.** {book.incident.strip()}", "",
+             f"**Target:** recover within {book.targets.rto:g} s (RTO). Runnable as a drill: "
+             f"`drkit runbook run {book.name} --sandbox local`.", ""]
+    for i, step in enumerate(book.steps, 1):
+        lines.append(f"## {i}. {step.title}")
+        if step.human:
+            lines += ["", step.human.strip()]
+        if step.command:
+            lines += ["", "```sh", step.command.strip(), "```"]
+        if step.drill:
+            lines += ["", f"*In a drill, drkit does this step ({step.drill}).*"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def runbook_jobs(book: Runbook, config: DrkitConfig, jobs: list[str]) -> list[str]:
+    """The jobs a runbook drill covers: those named, else every job of its kind."""
+    if jobs:
+        for name in jobs:
+            if book.kind != "all" and config.job(name).source.kind != book.kind:
+                raise UsageError(f"job {name} is a {config.job(name).source.kind} job; runbook {book.name} "
+                                 f"is for {book.kind}")
+        return jobs
+    found = sorted(n for n, j in config.jobs.items() if book.kind in ("all", j.source.kind))
+    if not found:
+        raise UsageError(f"runbook {book.name} needs a {book.kind} job in the config")
+    return found
+
+
+def run_runbook(book: Runbook, config: DrkitConfig, jobs: list[str], *, sandbox: str,
+                point_in_time: str | None = None) -> list[DrillResult]:
+    """Each covered job's drill; the runbook's RTO target applies when it is tighter than the job's."""
+    results = []
+    for name in runbook_jobs(book, config, jobs):
+        job = config.job(name)
+        tighter = Targets(rpo=job.targets.rpo, rto=min(job.targets.rto, book.targets.rto))
+        scoped = config.model_copy(update={"jobs": {**config.jobs, name: job.model_copy(update={"targets": tighter})}})
+        results.append(run_drill(scoped, name, sandbox=sandbox, point_in_time=point_in_time))
+    return results
