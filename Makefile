@@ -20,5 +20,8 @@ lint:
 bench:              ## prints drkit's figures next to restic's, as ratios
 	$(PY) bench/stdin.py
 
+drill-demo:         ## a full restore drill on the embedded defaults (sample files, local repository)
+	./scripts/drill-demo.sh
+
 clean:
 	rm -rf .pytest_cache build *.egg-info

@@ -100,3 +100,19 @@ def test_impossible_rto_target_fails_with_exit_20(tmp_path: Path) -> None:
     assert _failed_cases(junit) == ["target:rto"]
     (result,) = report["drills"]
     assert all(c["ok"] for c in result["checks"])
+
+
+def test_make_drill_demo_runs_a_full_drill_on_the_embedded_defaults(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "DRKIT": str(Path(sys.executable).parent / "drkit")}
+    proc = subprocess.run([str(root / "scripts" / "drill-demo.sh")], capture_output=True, env=env, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"drill passed" in proc.stdout
+    demo = tmp_path / "data" / "drkit" / "demo"
+    assert '"success": true' in (demo / "drill.json").read_text()
+    assert (demo / "drill-report.html").read_text().count("<svg") >= 1

@@ -3,6 +3,7 @@ reason that the drill report and ``--sandbox docker`` errors show."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -12,7 +13,12 @@ class DockerStatus:
     reason: str
 
 
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
 def docker_status(timeout: float = 3.0) -> DockerStatus:
+    if not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
+        return DockerStatus(False, f"no Docker engine reachable (DOCKER_HOST unset, no {DEFAULT_SOCKET})")
     try:
         import docker
     except ImportError:
