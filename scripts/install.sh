@@ -8,6 +8,7 @@ APT_PACKAGES=(
   make python3 python3-venv python3-dev
   postgresql-15 postgresql-client-15 redis-server redis-tools
   restic pgbackrest zstd
+  prometheus   # for promtool: the alert rules are checked and unit-tested with it
 )
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -20,6 +21,10 @@ if command -v apt-get >/dev/null 2>&1; then
   # system ones to keep the machine quiet (ignored where there is no init system).
   $SUDO service postgresql stop >/dev/null 2>&1 || true
   $SUDO service redis-server stop >/dev/null 2>&1 || true
+  $SUDO service prometheus stop >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 else
   echo "install.sh: apt-get not found; install these yourself: ${APT_PACKAGES[*]}" >&2
 fi
