@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# drkit container image (issue 9, "Running drkit in production"); docs/DEPLOY.md explains how to run it.
+# drkit container image (issue 9, "Running drkit in production"); README.md ("Run it on Kubernetes", "Docker image") explains how to run it.
 #
 #   docker build -t drkit .                                     # backup + drill image
 #   docker build --build-arg DRILL_SERVERS=false -t drkit .     # backup-only image, much smaller

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
-from ..jobs import run_backup_job, run_heartbeat
+from ..jobs import run_backup_job
+from ..scheduler import backup_with_metrics, heartbeat_with_metrics
+from ..scheduler.export import ExportTargets, exported_metrics
 from .common import load_cli_config
 from .output import emit_json
 
@@ -19,16 +22,28 @@ def job() -> None:
 @job.command("run")
 @click.argument("name")
 @click.option("--heartbeat", is_flag=True, help="Write only the job's canary (no backup).")
+@click.option("--prom-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write this run's metrics to a node-exporter textfile (name it *.prom), atomically.")
+@click.option("--pushgateway", metavar="URL", default=None,
+              help="Also push this run's metrics to a Pushgateway (group drkit_job=NAME; user:pass@ for auth).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def run(ctx: click.Context, name: str, heartbeat: bool, as_json: bool) -> None:
+def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, pushgateway: str | None,
+        as_json: bool) -> None:
     """Back up job NAME: canary, facts, backup, retention."""
     cfg = load_cli_config(ctx)
+    cfg.job(name)  # an unknown name is a usage error before anything runs
+    targets = ExportTargets(prom_file, pushgateway)
     if heartbeat:
-        run_heartbeat(cfg, name)
+        with exported_metrics(cfg, name, targets) as metrics:
+            heartbeat_with_metrics(cfg, name, metrics)
         click.echo(f"canary written for {name}")
         return
-    outcome = run_backup_job(cfg, name)
+    if targets:
+        with exported_metrics(cfg, name, targets) as metrics:
+            outcome = backup_with_metrics(cfg, name, metrics)
+    else:
+        outcome = run_backup_job(cfg, name)
     if as_json:
         emit_json(asdict(outcome))
         return

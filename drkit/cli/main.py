@@ -27,6 +27,7 @@ from .cmd_job import job
 from .cmd_key import key, unlock
 from .cmd_prune import prune
 from .cmd_restore import restore
+from .cmd_runbook import runbook
 from .cmd_schedule import schedule
 from .cmd_snapshots import snapshots
 from .epilog import EXIT_CODES_EPILOG
@@ -53,7 +54,7 @@ def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str
 
 
 for _command in (init, backup, restore, snapshots, forget, prune, check, key, unlock, backends, config, init_config,
-                 job, drill, report, schedule):
+                 job, drill, report, schedule, runbook):
     cli.add_command(_command)
 for _source in (cmd_files, cmd_postgres, cmd_redis):
     _source.register(cli, backup, restore)

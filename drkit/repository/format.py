@@ -61,6 +61,12 @@ class RepoConfig:
         return cls(**doc)
 
 
+def chunker_params(avg_size: int) -> ChunkerParams:
+    """FastCDC sizes around an average (min = avg/4, max = 4 x avg) with a fresh secret gear seed."""
+    return ChunkerParams(min_size=max(64, avg_size // 4), avg_size=avg_size, max_size=avg_size * 4,
+                         seed=secrets.randbelow(1 << 63))
+
+
 def content_id(data: bytes | memoryview) -> str:
     """The storage id of a stored object: unkeyed BLAKE3 of its bytes, hex."""
     return blake3.blake3(data).hexdigest()

@@ -11,26 +11,19 @@ last-success timestamp, leaves the previous success's timestamp in place for sta
 
 from __future__ import annotations
 
-import base64
-import http.client
-import urllib.error
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import Request, build_opener
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Gauge
 
 from ...core import clock
 from ...core.errors import DrkitError
+from ...core.metrics import DRILL_HELP, push
 from ..result import DrillResult
 
 PUSH_TIMEOUT_SECONDS = 10.0
 _JOB = "drkit_job"
-
-Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
 
 
 @dataclass(frozen=True)
@@ -50,14 +43,13 @@ def _gauges(registry: CollectorRegistry) -> _Gauges:
         return Gauge(name, doc, [_JOB, *labels], registry=registry)
 
     return _Gauges(
-        success=gauge("drkit_drill_success", "1 if the last restore drill passed every check and target, else 0"),
-        rpo=gauge("drkit_rpo_seconds", "Recovery point age at the last drill (catalog: newest recoverable point "
-                  "in the repository; verified: newest canary found in the restored data)", "kind"),
-        rto=gauge("drkit_rto_seconds", "Time the last drill took to restore and verify"),
-        rpo_target=gauge("drkit_rpo_target_seconds", "RPO target of the drill job"),
-        rto_target=gauge("drkit_rto_target_seconds", "RTO target of the drill job"),
+        success=gauge("drkit_drill_success", DRILL_HELP["drkit_drill_success"]),
+        rpo=gauge("drkit_rpo_seconds", DRILL_HELP["drkit_rpo_seconds"], "kind"),
+        rto=gauge("drkit_rto_seconds", DRILL_HELP["drkit_rto_seconds"]),
+        rpo_target=gauge("drkit_rpo_target_seconds", DRILL_HELP["drkit_rpo_target_seconds"]),
+        rto_target=gauge("drkit_rto_target_seconds", DRILL_HELP["drkit_rto_target_seconds"]),
         last_success=gauge("drkit_drill_last_success_timestamp_seconds",
-                           "When the newest successful drill finished (seconds since the epoch)"),
+                           DRILL_HELP["drkit_drill_last_success_timestamp_seconds"]),
         phase=gauge("drkit_drill_phase_seconds", "Time each phase of the last drill took", "phase"),
         check=gauge("drkit_drill_check_success", "1 if the check passed in the last drill, else 0", "check"),
     )
@@ -110,67 +102,16 @@ def write_prom_file(results: list[DrillResult], path: Path | str) -> None:
         raise DrkitError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from exc
 
 
-def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """``url`` without user info (and with a scheme), plus the user name and password it held."""
-    if not url.startswith(("http://", "https://")):
-        url = f"http://{url}"
-    parts = urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    clean = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))  # a query has no place in it
-    if not at:
-        return clean, None, None
-    return clean, unquote(user), unquote(password)
-
-
-def _handler(user: str | None, password: str | None) -> Handler:
-    """A push handler that sends Basic auth when the URL held credentials and closes its response."""
-
-    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
-                data: bytes) -> Callable[[], None]:
-        def send() -> None:
-            request = Request(url, data=data, method=method, headers=dict(headers))
-            if user is not None:
-                request.add_header("Authorization", _basic(user, password or ""))
-            with build_opener().open(request, timeout=timeout) as response:
-                response.read()
-
-        return send
-
-    return handler
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        text = f"HTTP {exc.code} {exc.reason}"
-    elif isinstance(exc, urllib.error.URLError):
-        text = str(exc.reason)
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
-
-
 def push_to_gateway(results: list[DrillResult], url: str, job: str = "drkit_drill", *,
                     timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
     """Push the metrics of ``results`` to the Pushgateway at ``url``, one group per drill job (user info
     in the URL becomes Basic auth; nothing is pushed without results). Raises DrkitError, naming the
     URL without credentials, when a push fails."""
-    gateway, user, password = _split_credentials(url)
     by_job: dict[str, list[DrillResult]] = {}
     for result in results:
         by_job.setdefault(result.job, []).append(result)
     for drill_job, drills in by_job.items():
-        try:
-            prometheus_client.pushadd_to_gateway(gateway, job=job, registry=drill_registry(drills),
-                                                 grouping_key={_JOB: drill_job}, timeout=timeout,
-                                                 handler=_handler(user, password))
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            raise DrkitError(f"cannot push to the Pushgateway {gateway}: {_reason(exc)}",
-                             hint="check the URL, and that the Pushgateway is up and reachable") from exc
+        push(drill_registry(drills), url, group=drill_job, job=job, timeout=timeout)
 
 
 __all__ = ["PUSH_TIMEOUT_SECONDS", "drill_registry", "push_to_gateway", "write_prom_file"]

@@ -252,7 +252,7 @@ def test_push_to_unreachable_gateway_names_url_without_password() -> None:
         push_to_gateway([passing()], "http://drill:s3cret-pw@127.0.0.1:1/", timeout=2)
     message = caught.value.message
     assert "\n" not in message
-    assert message.startswith("cannot push to the Pushgateway http://127.0.0.1:1: ")
+    assert message.startswith("cannot push metrics to the Pushgateway http://127.0.0.1:1: ")
     assert "s3cret-pw" not in message + str(caught.value.hint) and "drill:" not in message
 
 

@@ -1,0 +1,62 @@
+"""Metrics of a one-shot run (``drkit job run`` from cron or a Kubernetes CronJob), where no daemon
+is there to be scraped: a node-exporter textfile, written atomically, and/or a Pushgateway push.
+
+They are exported after the run whether it succeeded or failed; after a failure
+(``drkit_backup_failures_total`` 1) an export error is only logged, so the run's own error -- and
+its exit code -- is what the caller sees.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from ..config import DrkitConfig
+from ..core.errors import DrkitError
+from ..core.metrics import Metrics, new_registry, push, write_textfile
+
+log = logging.getLogger("drkit.metrics")
+
+
+@dataclass(frozen=True)
+class ExportTargets:
+    prom_file: Path | None = None
+    pushgateway: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.prom_file is not None or bool(self.pushgateway)
+
+
+def _export(registry: CollectorRegistry, job: str, targets: ExportTargets) -> None:
+    if targets.prom_file is not None:
+        try:
+            write_textfile(registry, targets.prom_file)
+        except OSError as exc:
+            raise DrkitError(f"cannot write metrics to {targets.prom_file}: {exc.strerror}") from None
+    if targets.pushgateway:
+        push(registry, targets.pushgateway, group=job)
+
+
+@contextmanager
+def exported_metrics(config: DrkitConfig, job: str, targets: ExportTargets) -> Iterator[Metrics]:
+    """Metrics for one run of ``job``, exported to ``targets`` when the block ends (also on error)."""
+    registry, metrics = new_registry()
+    spec = config.job(job)
+    metrics.register_job(job, rpo=spec.targets.rpo, rto=spec.targets.rto)
+    try:
+        yield metrics
+    except BaseException:
+        try:
+            _export(registry, job, targets)
+        except DrkitError as exc:
+            log.warning("metrics not exported: %s", exc.message, extra={"job": job})
+        raise
+    _export(registry, job, targets)
+
+
+__all__ = ["ExportTargets", "exported_metrics"]

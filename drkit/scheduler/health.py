@@ -1,0 +1,159 @@
+"""The daemon's HTTP endpoints, served by a stdlib ``ThreadingHTTPServer`` on a background thread:
+
+- ``/healthz``: 200 while the process lives;
+- ``/readyz``: 200 once every configured repository answered a ``stat`` of its ``config`` object
+  (checked at start and then every ``interval`` seconds in the background) and while the daemon is
+  not shutting down; otherwise 503 with a one-line reason;
+- ``/metrics``: the Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from storage_backends import open_backend
+from storage_backends.errors import BackendError, NotFound
+
+from ..core.errors import DrkitError
+from ..repository.format import CONFIG_KEY
+
+log = logging.getLogger("drkit.scheduler.http")
+
+READY_CHECK_INTERVAL = 60.0
+
+
+def check_repository(name: str, url: str) -> str | None:
+    """None when the repository at ``url`` answers a stat of its config object, else why not."""
+    try:
+        backend = open_backend(url)
+    except (BackendError, DrkitError, ValueError) as exc:
+        return f"repository {name}: cannot open: {exc}"
+    try:
+        backend.stat(CONFIG_KEY)
+    except NotFound:
+        return f"repository {name}: no repository config object (run `drkit init`)"
+    except BackendError as exc:
+        return f"repository {name}: unreachable: {exc}"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; the type names it
+        return f"repository {name}: unreachable: {type(exc).__name__}"
+    finally:
+        backend.close()
+    return None
+
+
+class Readiness:
+    """Whether the daemon is ready, and why not; repository checks run on a background thread."""
+
+    def __init__(self, repositories: Mapping[str, str], interval: float = READY_CHECK_INTERVAL) -> None:
+        self._repositories = dict(repositories)
+        self._interval = interval
+        self._reason: str | None = "starting: repositories not checked yet"
+        self._shutting_down = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def reason(self) -> str | None:
+        """None when ready; else one line saying why not."""
+        with self._lock:
+            return "shutting down" if self._shutting_down else self._reason
+
+    def shutting_down(self) -> None:
+        with self._lock:
+            self._shutting_down = True
+
+    def check_now(self) -> None:
+        problems = [p for name, url in sorted(self._repositories.items()) if (p := check_repository(name, url))]
+        reason = "; ".join(problems) or None
+        with self._lock:
+            changed, self._reason = reason != self._reason, reason
+        if changed and reason:
+            log.warning("not ready: %s", reason)
+        elif changed:
+            log.info("ready: every repository reachable", extra={"repositories": sorted(self._repositories)})
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="drkit-readiness", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.check_now()
+            except Exception as exc:  # noqa: BLE001 - the checker thread must outlive any failure
+                with self._lock:
+                    self._reason = f"readiness check failed: {type(exc).__name__}"
+            if self._stop.wait(self._interval):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            self._send(200, b"ok\n")
+        elif path == "/readyz":
+            reason = self.server.readiness.reason()
+            status, body = (503, f"not ready: {reason}\n".encode()) if reason else (200, b"ready\n")
+            self._send(status, body)
+        elif path == "/metrics":
+            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+        else:
+            self._send(404, b"not found: try /healthz, /readyz or /metrics\n")
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        log.debug(format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], registry: CollectorRegistry, readiness: Readiness) -> None:
+        self.registry = registry
+        self.readiness = readiness
+        super().__init__(address, _Handler)
+
+
+class HealthServer:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on ``host:port`` (port 0: a free one)."""
+
+    def __init__(self, host: str, port: int, registry: CollectorRegistry, readiness: Readiness) -> None:
+        try:
+            self._server = _Server((host, port), registry, readiness)
+        except OSError as exc:
+            raise DrkitError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                             hint="pick another port with --port or http.port in the config") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, name="drkit-http", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+__all__ = ["READY_CHECK_INTERVAL", "HealthServer", "Readiness", "check_repository"]

@@ -1,0 +1,76 @@
+"""What the daemon schedules, when each thing runs next, and which runs were missed while it was
+down. Pure: every function takes ``now`` and touches no clock, file or network.
+
+A job yields up to three scheduled runs: its ``schedule`` (a backup), ``drill.schedule`` (a restore
+drill) and ``canary.heartbeat`` (a light canary write). Each is keyed ``<job>:<kind>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from apscheduler.triggers.cron import CronTrigger
+
+from ..config import DrkitConfig
+from ..config.cron import cron_trigger
+
+Kind = Literal["backup", "drill", "heartbeat"]
+KINDS: tuple[Kind, ...] = ("backup", "drill", "heartbeat")
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    job: str
+    kind: Kind
+    cron: str
+    jitter: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.job}:{self.kind}"
+
+    def trigger(self, *, with_jitter: bool = True) -> CronTrigger:
+        return cron_trigger(self.cron, jitter=self.jitter if with_jitter else 0.0)
+
+
+@dataclass(frozen=True)
+class NextRun:
+    job: str
+    kind: Kind
+    cron: str
+    at: datetime | None  # None: the expression never fires again
+
+
+def scheduled_runs(config: DrkitConfig) -> list[ScheduledRun]:
+    """Every scheduled run of ``config``, by job name, then backup, drill, heartbeat."""
+    out: list[ScheduledRun] = []
+    for name, job in sorted(config.jobs.items()):
+        crons: dict[Kind, str | None] = {"backup": job.schedule, "drill": job.drill.schedule,
+                                         "heartbeat": job.canary.heartbeat if job.canary.enabled else None}
+        out.extend(ScheduledRun(name, kind, expr, job.jitter) for kind, expr in crons.items() if expr)
+    return out
+
+
+def next_fire(cron: str, after: datetime) -> datetime | None:
+    """The first time strictly after ``after`` that ``cron`` fires (no jitter)."""
+    fire: datetime | None = cron_trigger(cron).get_next_fire_time(None, after + _TICK)
+    return fire
+
+
+def missed_run(cron: str, last: datetime, now: datetime, grace: float) -> datetime | None:
+    """The fire time owed at start-up, or None: the first time ``cron`` fired after ``last`` (the
+    previous run) and at or before ``now`` that is at most ``grace`` seconds old. However many fire
+    times were missed, they owe one run (they coalesce)."""
+    first = next_fire(cron, max(last, now - timedelta(seconds=grace)))
+    return first if first is not None and first <= now else None
+
+
+def next_runs(config: DrkitConfig, now: datetime) -> list[NextRun]:
+    """When each scheduled run of ``config`` fires next after ``now`` (UTC, without jitter)."""
+    return [NextRun(r.job, r.kind, r.cron, next_fire(r.cron, now)) for r in scheduled_runs(config)]
+
+
+__all__ = ["KINDS", "Kind", "NextRun", "ScheduledRun", "missed_run", "next_fire", "next_runs", "scheduled_runs"]

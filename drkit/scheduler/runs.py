@@ -1,0 +1,199 @@
+"""One run of a scheduled thing -- a backup, a restore drill or a canary heartbeat -- with its log
+lines, metrics and state record. A failed run is one log line (a traceback only at debug level) and
+a metric; it never raises into the scheduler.
+
+``backup_with_metrics`` is also what ``drkit job run --prom-file/--pushgateway`` calls, so a
+one-shot run and the daemon record the same metrics the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage_backends import open_backend
+from storage_backends.errors import BackendError
+
+from ..config import DrkitConfig
+from ..core import clock
+from ..core.errors import DrkitError
+from ..core.metrics import Metrics
+from ..jobs import JobOutcome, run_backup_job, run_heartbeat
+from .plan import Kind
+from .state import RunState
+
+log = logging.getLogger("drkit.scheduler")
+
+
+def repository_size(url: str) -> int:
+    """Bytes in every object of the repository at ``url`` (one listing)."""
+    backend = open_backend(url)
+    try:
+        return sum(info.size for info in backend.list(""))
+    finally:
+        backend.close()
+
+
+def measure_repository(config: DrkitConfig, name: str, metrics: Metrics) -> None:
+    """Set ``drkit_repository_size_bytes`` for repository ``name``; a failure is only logged."""
+    try:
+        metrics.repository_measured(name, repository_size(config.repositories[name].url))
+    except (BackendError, OSError) as exc:
+        log.warning("could not measure repository %s: %s", name, exc, extra={"repository": name})
+
+
+def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics) -> JobOutcome:
+    """``run_backup_job`` recorded in ``metrics``: on failure the failure is counted, then re-raised."""
+    t0 = clock.monotonic()
+    try:
+        outcome = run_backup_job(config, name)
+    except BaseException:
+        metrics.backup_failed(name, duration_s=clock.monotonic() - t0)
+        raise
+    metrics.backup_succeeded(name, finished_at=clock.now(), duration_s=outcome.seconds,
+                             bytes_added=outcome.bytes_added)
+    measure_repository(config, config.job(name).repository, metrics)
+    return outcome
+
+
+def heartbeat_with_metrics(config: DrkitConfig, name: str, metrics: Metrics) -> None:
+    """``run_heartbeat`` counted in ``metrics`` by result; a failure is re-raised."""
+    try:
+        run_heartbeat(config, name)
+    except BaseException:
+        metrics.heartbeat_finished(name, success=False)
+        raise
+    metrics.heartbeat_finished(name, success=True)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, DrkitError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _load_run_drill() -> Any:
+    """``drkit.drills.runner.run_drill``, imported when a drill is due (the drills package loads
+    sandboxes and their dependencies: the daemon should start without them)."""
+    return importlib.import_module("drkit.drills.runner").run_drill
+
+
+@dataclass(frozen=True)
+class _Active:
+    job: str
+    kind: Kind
+
+
+class Runner:
+    """Runs scheduled work, at most ``max_concurrent`` at a time, and knows what is running."""
+
+    def __init__(self, config: DrkitConfig, metrics: Metrics, state: RunState) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.state = state
+        self._slots = threading.BoundedSemaphore(config.scheduler.max_concurrent)
+        self._stopping = threading.Event()
+        self._changed = threading.Condition()
+        self._active: dict[str, _Active] = {}
+
+    # -- shutdown -------------------------------------------------------------------------------
+    def stop_accepting(self) -> None:
+        """Runs not yet started are skipped from now on; running ones go on."""
+        self._stopping.set()
+
+    def running(self) -> list[str]:
+        with self._changed:
+            return sorted(f"{a.job}:{a.kind}" for a in self._active.values())
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every running run to end; True when none is left."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._active, timeout=max(0.0, timeout))
+
+    # -- one run --------------------------------------------------------------------------------
+    def run(self, job: str, kind: Kind) -> None:
+        """Entry point for the scheduler's worker threads."""
+        if self._skipped(job, kind):
+            return
+        with self._slots:
+            if self._skipped(job, kind):
+                return
+            run_id = uuid.uuid4().hex[:12]
+            started = clock.utcnow()
+            self._begin(run_id, job, kind)
+            try:
+                self._run_logged(job, kind, run_id)
+            finally:
+                self._end(run_id)
+                self._record(f"{job}:{kind}", started)
+
+    def _skipped(self, job: str, kind: Kind) -> bool:
+        if self._stopping.is_set():
+            log.info("%s of %s not started: shutting down", kind, job, extra={"job": job, "kind": kind})
+        return self._stopping.is_set()
+
+    def _begin(self, run_id: str, job: str, kind: Kind) -> None:
+        with self._changed:
+            self._active[run_id] = _Active(job, kind)
+
+    def _end(self, run_id: str) -> None:
+        with self._changed:
+            self._active.pop(run_id, None)
+            self._changed.notify_all()
+
+    def _record(self, key: str, started: datetime) -> None:
+        try:
+            self.state.record(key, started)
+        except OSError as exc:
+            log.error("cannot write scheduler state %s: %s", self.state.path, exc.strerror)
+
+    def _run_logged(self, job: str, kind: Kind, run_id: str) -> None:
+        fields: dict[str, Any] = {"job": job, "kind": kind, "run_id": run_id}
+        log.info("%s started", kind, extra=fields)
+        t0 = clock.monotonic()
+        try:
+            done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat}[kind](job)
+        except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
+            self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
+            return
+        log.info("%s finished", kind, extra={**fields, **done, "duration_s": round(clock.monotonic() - t0, 3)})
+
+    def _failed(self, kind: Kind, exc: Exception, fields: dict[str, Any]) -> None:
+        if kind == "drill":  # backups and heartbeats count their own failures
+            self.metrics.drill_finished(fields["job"], success=False)
+        debug = log.isEnabledFor(logging.DEBUG) and not isinstance(exc, DrkitError)
+        log.error("%s failed: %s", kind, _error_text(exc), exc_info=exc if debug else None,
+                  extra={**fields, "error": _error_text(exc)})
+
+    def _backup(self, job: str) -> dict[str, Any]:
+        outcome = backup_with_metrics(self.config, job, self.metrics)
+        for warning in outcome.warnings:
+            log.warning("backup warning: %s", warning, extra={"job": job, "snapshot_id": outcome.snapshot_id})
+        return {"snapshot_id": outcome.snapshot_id, "bytes_added": outcome.bytes_added,
+                "forgotten": outcome.forgotten}
+
+    def _drill(self, job: str) -> dict[str, Any]:
+        try:
+            run_drill = _load_run_drill()
+        except ImportError as exc:
+            raise DrkitError(f"restore drills are not available in this installation ({exc})") from None
+        result = run_drill(self.config, job, sandbox=self.config.job(job).drill.sandbox)
+        self.metrics.drill_measured(job, rto=result.rto_seconds, rpo_catalog=result.rpo_catalog_seconds,
+                                    rpo_verified=result.rpo_verified_seconds,
+                                    succeeded_at=clock.now() if result.success else None)
+        if not result.success:  # counted as a failure by _failed
+            raise DrkitError(f"drill did not pass: {result.error or 'a check or target failed'}")
+        self.metrics.drill_finished(job, success=True)
+        return {"snapshot_id": getattr(result, "snapshot_id", "")}
+
+    def _heartbeat(self, job: str) -> dict[str, Any]:
+        heartbeat_with_metrics(self.config, job, self.metrics)
+        return {}
+
+
+__all__ = ["Runner", "backup_with_metrics", "heartbeat_with_metrics", "measure_repository", "repository_size"]
