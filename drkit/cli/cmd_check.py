@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.errors import IntegrityError
+from ..core.metrics import write_check_metric
 from ..ops.session import open_repository
 from ..repository.check import check_repository, parse_subset
 from .common import RepoRef, with_repo
@@ -17,12 +18,17 @@ from .output import emit_json
 @click.option("--read-data", is_flag=True, help="Download and verify every blob of every pack.")
 @click.option("--read-data-subset", default=None, metavar="N%|n/m", help="Verify only a subset of packs.")
 @click.option("--json", "as_json", is_flag=True)
-def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_json: bool) -> None:
+@click.option("--prom-file", default=None, metavar="FILE",
+              help="Write drkit_repository_check_success in node_exporter textfile format.")
+def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_json: bool,  # noqa: PLR0913
+          prom_file: str | None) -> None:
     """Check the repository; exit 13 naming every damaged object."""
     parse_subset(read_data_subset)  # validate before any work
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     with repo.lock(purpose="check"):
         report = check_repository(repo, read_data=read_data or bool(read_data_subset), subset=read_data_subset)
+    if prom_file:
+        write_check_metric(prom_file, repo.backend.display, ok=report.ok)
     if as_json:
         emit_json({"ok": report.ok, "errors": report.errors, "unreferenced_packs": report.unreferenced_packs,
                    "packs_checked": report.packs_checked, "blobs_checked": report.blobs_checked,

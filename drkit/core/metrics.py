@@ -135,6 +135,16 @@ def write_textfile(registry: CollectorRegistry, path: Path | str) -> None:
     prometheus_client.write_to_textfile(str(path), registry)
 
 
+def write_check_metric(path: Path | str, repository: str, *, ok: bool) -> None:
+    """``drkit_repository_check_success{repository}`` (1 or 0) and when it was measured, as a textfile."""
+    registry = CollectorRegistry()
+    Gauge("drkit_repository_check_success", "1 if the last `drkit check` found no errors, else 0", ["repository"],
+          registry=registry).labels(repository).set(1 if ok else 0)
+    Gauge("drkit_repository_check_timestamp_seconds", "When the last `drkit check` finished", ["repository"],
+          registry=registry).labels(repository).set_to_current_time()
+    write_textfile(registry, path)
+
+
 def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
     """``url`` without user info (and with a scheme), plus the user name and password it held."""
     if not url.startswith(("http://", "https://")):
@@ -188,4 +198,4 @@ def push(registry: CollectorRegistry, url: str, *, group: str, job: str = "drkit
                          hint="check the URL, and that the Pushgateway is up and reachable") from exc
 
 
-__all__ = ["DRILL_HELP", "JOB_LABEL", "Metrics", "new_registry", "push", "write_textfile"]
+__all__ = ["DRILL_HELP", "JOB_LABEL", "write_check_metric", "Metrics", "new_registry", "push", "write_textfile"]
