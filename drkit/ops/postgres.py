@@ -4,6 +4,7 @@ the WAL archive commands, archive-check and the recoverable windows of base back
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from ..core.errors import UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.postgres import logical, physical, pitr, recovery, wal
+from ..sources.postgres import logical, physical, pitr, prefetch, recovery, wal
 from ..sources.postgres.conn import PgConn
 from ..sources.postgres.errors import PostgresError
 from ..sources.postgres.process import scalar
@@ -138,8 +139,22 @@ def restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery
         else:
             wins = {w.snapshot.id: w.window for w in windows(repo, snaps)}
             base = pitr.choose_base(snaps, req.target, lambda s: wins[s.id])
-        settings = pitr.recovery_settings(req.target, restore_command(req), keep_archiving=req.keep_archiving)
+        spool = req.target_dir / prefetch.SPOOL_DIR
+        command = prefetch.spooled_command(spool, restore_command(req))
+        settings = pitr.recovery_settings(req.target, command, keep_archiving=req.keep_archiving)
         pitr.prepare_data_dir(repo, base, req.target_dir, settings, req.os_user)
+        _prefetch_wal(repo, base, req, spool)
     if not req.start:
         return base, None
-    return base, recovery.start_recovery(req.target_dir, port=req.port, os_user=req.os_user)
+    recovered = recovery.start_recovery(req.target_dir, port=req.port, os_user=req.os_user)
+    shutil.rmtree(spool, ignore_errors=True)  # promoted: the spool is no longer read
+    return base, recovered
+
+
+def _prefetch_wal(repo: Repository, base: Snapshot, req: PitrRequest, spool: Path) -> None:
+    timeline, seg_size = int(base.meta["timeline"]), int(base.meta["wal_segment_size"])
+    names = prefetch.plan(wal.archived_segments(repo, timeline), wal.parse_lsn(base.meta["start_lsn"]), timeline,
+                          seg_size, req.target)
+    prefetch.prefetch(repo, names, spool)
+    if req.os_user is not None:
+        pitr.chown_tree(spool, req.os_user)

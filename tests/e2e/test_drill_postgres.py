@@ -114,6 +114,7 @@ def test_physical_and_point_in_time_drills_then_missing_wal(tmp_path: Path, pg: 
     between = _now_utc(pg)
     time.sleep(1.0)
     pg.psql("INSERT INTO events (n) VALUES (100002)", dbname="app")
+    lost = pg.psql("SELECT pg_walfile_name(pg_current_wal_lsn())")
     pg.psql("SELECT pg_switch_wal()")
     time.sleep(1.0)
     late = _now_utc(pg)
@@ -134,10 +135,10 @@ def test_physical_and_point_in_time_drills_then_missing_wal(tmp_path: Path, pg: 
     assert code == 0, pitr
     assert pitr["point_in_time"] == between
 
-    # lose a WAL segment archived after `between`: a drill to `late` can no longer be served
+    # lose the WAL segment holding the commit between `between` and `late`: `late` is out of reach
     wal_dir = Path(pg.repo_url.removeprefix("file://")) / "wal"
-    segments = sorted(p for p in wal_dir.rglob("*") if p.is_file() and len(p.name) == 24)
-    segments[-2].unlink()
+    (segment,) = [p for p in wal_dir.rglob(lost)]
+    segment.unlink()
     code, report, junit, prom = drill(cfg, tmp_path, "app-physical", "--point-in-time", late)
     (broken,) = report["drills"]
     assert code == 21, broken

@@ -1,0 +1,42 @@
+"""Which archived WAL segments a point-in-time recovery prefetches, and the spooled restore_command."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from drkit.sources.postgres.pitr import Target
+from drkit.sources.postgres.prefetch import plan, spooled_command
+from drkit.sources.postgres.wal import segment_name
+
+SEG = 16 << 20
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def _archive(segnos: list[int]) -> dict[str, datetime]:
+    return {segment_name(1, n, SEG): T0 + timedelta(minutes=n) for n in segnos}
+
+
+def test_latest_takes_every_contiguous_segment_from_the_base_start() -> None:
+    names = plan(_archive([2, 3, 4, 5, 7]), 3 * SEG + 40, 1, SEG, Target())
+    assert names == [segment_name(1, n, SEG) for n in (3, 4, 5)]
+
+
+def test_time_target_stops_after_the_first_segment_archived_past_it_plus_slack() -> None:
+    names = plan(_archive(list(range(0, 20))), 0, 1, SEG, Target("time", (T0 + timedelta(minutes=4)).isoformat()))
+    assert names[-1] == segment_name(1, 6, SEG)  # 4 min + 60 s slack: segment 5 at 5 min, then 6 past it
+
+
+def test_lsn_target_stops_at_its_segment_and_the_cap_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = plan(_archive(list(range(10))), 0, 1, SEG, Target("lsn", "0/3000010"))
+    assert names == [segment_name(1, n, SEG) for n in range(4)]
+    monkeypatch.setenv("DRKIT_WAL_PREFETCH_MAX", "2")
+    assert len(plan(_archive(list(range(10))), 0, 1, SEG, Target())) == 2
+
+
+def test_spooled_command_copies_or_falls_back() -> None:
+    cmd = spooled_command(Path("/data/dir with space/drkit_wal_spool"), "drkit pg wal-fetch %f %p")
+    assert cmd == ("if [ -f '/data/dir with space/drkit_wal_spool'/%f ]; then cp '/data/dir with space/drkit_wal_spool'"
+                   "/%f %p; else drkit pg wal-fetch %f %p; fi")
