@@ -8,6 +8,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -142,8 +143,12 @@ def restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery
         spool = req.target_dir / prefetch.SPOOL_DIR
         command = prefetch.spooled_command(spool, restore_command(req))
         settings = pitr.recovery_settings(req.target, command, keep_archiving=req.keep_archiving)
-        pitr.prepare_data_dir(repo, base, req.target_dir, settings, req.os_user)
-        _prefetch_wal(repo, base, req, spool)
+        with ThreadPoolExecutor(1, thread_name_prefix="drkit-walprefetch") as pool:
+            fetched = pool.submit(_prefetch_wal, repo, base, req, spool)  # overlaps unpacking the base backup
+            pitr.prepare_data_dir(repo, base, req.target_dir, settings, req.os_user)
+            fetched.result()
+        if req.os_user is not None:
+            pitr.chown_tree(spool, req.os_user)
     if not req.start:
         return base, None
     recovered = recovery.start_recovery(req.target_dir, port=req.port, os_user=req.os_user)
@@ -156,5 +161,3 @@ def _prefetch_wal(repo: Repository, base: Snapshot, req: PitrRequest, spool: Pat
     names = prefetch.plan(wal.archived_segments(repo, timeline), wal.parse_lsn(base.meta["start_lsn"]), timeline,
                           seg_size, req.target)
     prefetch.prefetch(repo, names, spool)
-    if req.os_user is not None:
-        pitr.chown_tree(spool, req.os_user)

@@ -42,7 +42,7 @@ def plan(archived: dict[str, datetime], start_lsn: int, timeline: int, seg_size:
 
 def prefetch(repo: Repository, names: list[str], spool: Path) -> int:
     """Fetch ``names`` into ``spool`` in parallel; the bytes written."""
-    spool.mkdir(mode=0o700, exist_ok=True)
+    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="drkit-walprefetch") as pool:
         return sum(pool.map(lambda name: fetch(repo, name, spool / name), names))
 
