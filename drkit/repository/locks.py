@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from storage_backends.base import Backend
-from storage_backends.errors import BackendError, NotFound
+from storage_backends.errors import AlreadyExists, BackendError, NotFound
 
 from ..core import clock
 from ..core.errors import LockFailed
@@ -187,8 +187,13 @@ class Lock:
         key = f"{LOCK_PREFIX}{secrets.token_hex(16)}"
         self._created = clock.now()
         expires = self._created + self.lifetime
+        body = self._body(expires)
         with storage_errors():
-            self._backend.put_if_absent(key, self._body(expires))
+            try:
+                self._backend.put_if_absent(key, body)
+            except AlreadyExists:
+                if not self._is_ours(key, body):
+                    raise
         try:
             self._check_conflicts(key)
         except BaseException:
@@ -198,6 +203,12 @@ class Lock:
         self._stop.clear()
         self._thread = threading.Thread(target=self._refresh_loop, args=(key,), daemon=True)
         self._thread.start()
+
+    def _is_ours(self, key: str, body: bytes) -> bool:
+        """A retried create of our random key finds it taken when the first attempt was stored but its
+        reply was lost (a timeout): the object is then ours, byte for byte."""
+        with self._backend.get(key) as stream:
+            return bool(stream.read(_MAX_LOCK_SIZE + 1) == body)
 
     def _check_conflicts(self, own: str) -> None:
         now, host = clock.now(), _hostname()

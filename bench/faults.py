@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Fault injection with figures (issue 10): SIGKILL loops, bit flips, a full disk, timeouts and cut uploads.
+
+The engines are the fault tests' own (tests/faults/killing.py, bitflips.py, diskfull.py, timeouts.py); this
+script runs them with bigger numbers, on a local repository and on S3 (a SeaweedFS server started here,
+tests/servers/seaweedfs.py), and prints one line per engine and a summary table:
+
+    SIGKILL loop     per backend: --kills N processes killed across backup stdin, backup files, forget and
+                     prune; after each, check --read-data and a restore of every snapshot that must exist
+                     → "N kills, 0 corrupt, 0 lost"
+    bit flips        --bitflips N trials on copies of a local repository, object kinds in turn
+                     → "bit flips: N/N detected by check, restore refused M/M"
+    disk full        a real small tmpfs (when run as root) and injected ENOSPC: exit 14, one line, the
+                     repository intact, a later backup succeeds
+    timeouts + cuts  per backend: backups and restores through faulty+URL?timeout_rate=0.05&cut_rate=0.05
+
+drkit runs as separate processes forked from one preloaded interpreter (tests/faults/zygote.py: a fresh
+interpreter spends ~1 s importing on a busy 2-core machine, more than the work being killed);
+--fresh-processes runs every command as a fresh `python -m drkit.cli.main` instead.
+
+Run: .venv/bin/python bench/faults.py --kills 50 --bitflips 100     (exit 1 if any engine found a problem)
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "faults"))
+
+from _common import format_table, load_note, machine_summary  # noqa: E402
+from bitflips import BitFlips  # noqa: E402
+from diskfull import can_mount_tmpfs, disk_full  # noqa: E402
+from faultkit import Target, local_target, s3_target  # noqa: E402
+from killing import OPS, KillLoop  # noqa: E402
+from timeouts import flaky_roundtrip  # noqa: E402
+from zygote import ForkServer, Runner, Subprocesses  # noqa: E402
+
+
+@dataclass
+class Row:
+    test: str
+    backend: str
+    figures: str
+    ok: bool
+    details: list[str] = field(default_factory=list)
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--kills", type=int, default=50, help="SIGKILLs per backend (default 50)")
+    p.add_argument("--bitflips", type=int, default=100, help="bit-flip trials (default 100)")
+    p.add_argument("--backends", default="local,s3", help="comma-separated: local, s3 (default both)")
+    p.add_argument("--only", default="kill,flip,full,timeout", help="engines to run (default all)")
+    p.add_argument("--stream-mib", type=int, default=8, help="size of each backed-up stream in the kill loop")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--fresh-processes", action="store_true", help="no fork server: a new interpreter per command")
+    p.add_argument("--workdir", type=Path, default=None, help="parent of the temp dir (default $TMPDIR)")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    return p.parse_args(argv)
+
+
+def _targets(stack: ExitStack, work: Path, runner: Runner, names: list[str]) -> dict[str, Callable[[], Target]]:
+    """name → a function making a fresh Target (a new directory or S3 prefix per call)."""
+    count = itertools.count()
+    makers: dict[str, Callable[[], Target]] = {}
+    if "local" in names:
+        makers["local"] = lambda: local_target(work / f"local-{next(count)}", work / "home", runner)
+    if "s3" in names:
+        from servers.seaweedfs import start_seaweedfs
+
+        print("starting SeaweedFS ...", flush=True)
+        server = stack.enter_context(start_seaweedfs(work / "seaweedfs"))
+        makers["s3"] = lambda: s3_target(server, "drkit-faults", f"repo-{next(count)}", work / "home", runner)
+    return makers
+
+
+def _kill_rows(makers: dict[str, Callable[[], Target]], work: Path, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for name, make in makers.items():
+        target = make()
+        loop = KillLoop(target, work / f"kill-{name}", seed=args.seed, stream_mib=args.stream_mib)
+        loop.prepare()
+        report = loop.run(args.kills)
+        print(report.summary(), flush=True)
+        figures = (f"{report.kills} kills, {report.corrupt} corrupt, {report.lost} lost "
+                   f"({', '.join(f'{op} {report.by_op[op]}' for op in OPS)})")
+        rows.append(Row("SIGKILL loop", name, figures, report.ok and report.kills >= args.kills, report.problems))
+    return rows
+
+
+def _flip_rows(runner: Runner, work: Path, args: argparse.Namespace) -> list[Row]:
+    flips = BitFlips(work / "flips", runner, seed=args.seed)
+    flips.prepare()
+    report = flips.run(args.bitflips)
+    print(report.summary(), flush=True)
+    print(format_table(report.table()[0], report.table()[1:]), flush=True)
+    return [Row("bit flips", "local", report.summary().removeprefix("bit flips: "), report.ok, report.unexpected)]
+
+
+def _full_rows(runner: Runner, work: Path) -> list[Row]:
+    rows = []
+    for mode in ("tmpfs", "injected"):
+        if mode == "tmpfs" and (why := can_mount_tmpfs()) is not None:
+            rows.append(Row("disk full (tmpfs)", "local", f"skipped: {why}", True))
+            continue
+        report = disk_full(work / f"full-{mode}", runner, mode)
+        print(report.summary(), flush=True)
+        figures = (f"backup exit {report.exit_code}, check after {report.check_after}, earlier snapshot "
+                   f"{'restores' if report.baseline_restored else 'LOST'}, later backup exit {report.later_backup}")
+        rows.append(Row(f"disk full ({mode})", "local", figures, report.ok, [report.error_line, *report.problems]))
+    return rows
+
+
+def _timeout_rows(makers: dict[str, Callable[[], Target]], work: Path, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for name, make in makers.items():
+        report = flaky_roundtrip(make(), work / f"flaky-{name}", streams=3, mib=16, seed=args.seed)
+        print(report.summary(), flush=True)
+        figures = (f"{report.backups_ok}/{report.backups} backups, {report.restores_identical}/{report.backups} "
+                   f"restores identical, check {report.check}")
+        rows.append(Row("timeouts + cuts 5 %", name, figures, report.ok, report.problems))
+    return rows
+
+
+def run(args: argparse.Namespace, work: Path) -> list[Row]:
+    engines = set(args.only.split(","))
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        runner: Runner = Subprocesses() if args.fresh_processes else stack.enter_context(ForkServer(work / "zygote"))
+        makers = _targets(stack, work, runner, args.backends.split(","))
+        if "kill" in engines:
+            rows += _kill_rows(makers, work, args)
+        if "flip" in engines:
+            rows += _flip_rows(runner, work, args)
+        if "full" in engines:
+            rows += _full_rows(runner, work)
+        if "timeout" in engines:
+            rows += _timeout_rows(makers, work, args)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"{machine_summary()}; {load_note()}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="drkit-faults-", dir=args.workdir))
+    started = time.monotonic()
+    try:
+        rows = run(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(format_table(["test", "backend", "figures", "result"],
+                       [[r.test, r.backend, r.figures, "ok" if r.ok else "FAILED"] for r in rows], left_cols=3))
+    for r in rows:
+        if not r.ok:
+            print(f"\n{r.test} / {r.backend}:\n  " + "\n  ".join(r.details[:20]))
+    print(f"\n{time.monotonic() - started:.0f} s; {load_note(warn_if_busy=False)}")
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+    return 0 if all(r.ok for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
