@@ -31,6 +31,7 @@ class ObjectInfo:
     key: str
     size: int
     mtime: datetime
+    retain_until: datetime | None = None  # object lock / retention end, where ``stat`` can report it
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PutOptions:
     """Per-call variations; backends ignore what they do not support (see Capabilities)."""
 
     retain_until: datetime | None = None  # object lock / retention, where supported
+    lock_mode: str | None = None  # "governance" or "compliance"; None: the backend's default
 
 
 @dataclass(frozen=True)

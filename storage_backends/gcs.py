@@ -1,4 +1,9 @@
-"""Google Cloud Storage: ``gs://bucket/prefix?project=...&object_lock=true``.
+"""Google Cloud Storage: ``gs://bucket/prefix?project=...``.
+
+Object retention: a put with ``PutOptions(retain_until=…)`` sets the object's retention (mode
+``Unlocked`` for governance, ``Locked`` for compliance); the bucket must have object retention enabled
+(``gcloud storage buckets create --enable-per-object-retention``). ``stat`` reports the retention end.
+``object_lock=true`` in the URL is accepted and no longer needed.
 
 Credentials come only from Application Default Credentials; with ``STORAGE_EMULATOR_HOST`` set (an
 emulator such as fake-gcs-server) the client is anonymous. Objects under ``MULTIPART_MAX`` go in one
@@ -48,11 +53,10 @@ class GCSBackend:
         prefix: str = "",
         *,
         project: str | None = None,
-        object_lock: bool = False,
         display: str | None = None,
     ) -> None:
         self.display = display or f"gs://{bucket}/{prefix}".rstrip("/")
-        self.capabilities = Capabilities(atomic_create=True, object_lock=object_lock, max_connections=8)
+        self.capabilities = Capabilities(atomic_create=True, object_lock=True, max_connections=8)
         self._root = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self._client = self._guard(None, lambda: _make_client(project))
         self._retry = _make_retry()
@@ -61,9 +65,8 @@ class GCSBackend:
 
     @classmethod
     def from_url(cls, url: BackendURL) -> GCSBackend:
-        lock = url.params.get("object_lock", "false").lower() in ("1", "true", "yes")
         project = url.params.get("project")
-        return cls(url.netloc, url.path, project=project, object_lock=lock, display=url.display)
+        return cls(url.netloc, url.path, project=project, display=url.display)
 
     # -- the contract --------------------------------------------------------------------------
     def put(self, key: str, data: Data, options: PutOptions | None = None) -> None:
@@ -113,7 +116,8 @@ class GCSBackend:
 
     def _info(self, blob: Any) -> ObjectInfo:
         mtime: datetime = blob.updated or blob.time_created
-        return ObjectInfo(blob.name[len(self._root) :], int(blob.size or 0), mtime)
+        until = blob.retention.retain_until_time if blob._properties.get("retention") else None
+        return ObjectInfo(blob.name[len(self._root) :], int(blob.size or 0), mtime, until)
 
     def _download(self, blob: Any, start: int, end: int) -> bytes:
         from google.api_core.exceptions import RequestRangeNotSatisfiable
@@ -126,8 +130,8 @@ class GCSBackend:
 
     def _upload(self, key: str, data: Data, options: PutOptions | None, generation: int | None) -> None:
         blob = self._blob(key)
-        if options and options.retain_until and self.capabilities.object_lock:
-            blob.retention.mode = "Unlocked"
+        if options and options.retain_until:
+            blob.retention.mode = "Locked" if (options.lock_mode or "").lower() == "compliance" else "Unlocked"
             blob.retention.retain_until_time = options.retain_until
         conflict = AlreadyExists if generation == 0 else None
         stream = as_stream(data)

@@ -7,6 +7,12 @@ boto3's own chain (environment, profile, instance metadata), never from the URL.
 
 ``put_if_absent`` is one conditional PutObject (``If-None-Match: *``), atomic on AWS S3 and SeaweedFS 4.48.
 ``put`` streams objects past one part (16 MiB) as a multipart upload holding at most a few parts in memory.
+
+Object Lock: a put with ``PutOptions(retain_until=…)`` sets ``ObjectLockMode`` (the option's mode, else
+``lock_mode`` from the URL) and ``ObjectLockRetainUntilDate``; the bucket must have been created with
+Object Lock (else the server refuses the put). ``stat`` reports the retention end. ``object_lock=true`` in
+the URL is accepted for compatibility and no longer needed. A ``delete`` (no version id) of a locked object
+only adds a delete marker, as S3 specifies: callers that must not hide locked data check ``stat`` first.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar, cast
 
 from ._urls import BackendURL
@@ -182,7 +189,7 @@ class S3Backend:
     def __init__(self, settings: S3Settings, display: str, client: Any = None) -> None:
         self.settings = settings
         self.display = display
-        self.capabilities = Capabilities(atomic_create=True, object_lock=settings.object_lock, max_connections=16)
+        self.capabilities = Capabilities(atomic_create=True, object_lock=True, max_connections=16)
         self._root = f"{settings.prefix}/" if settings.prefix else ""
         self._client = client if client is not None else self._make_client(settings)
 
@@ -228,8 +235,8 @@ class S3Backend:
 
     def _put_args(self, options: PutOptions | None) -> dict[str, Any]:
         args: dict[str, Any] = dict(self.settings.put_args)
-        if options and options.retain_until and self.capabilities.object_lock:
-            args["ObjectLockMode"] = self.settings.lock_mode
+        if options and options.retain_until:
+            args["ObjectLockMode"] = (options.lock_mode or self.settings.lock_mode).upper()
             args["ObjectLockRetainUntilDate"] = options.retain_until
         return args
 
@@ -338,7 +345,9 @@ class S3Backend:
     def stat(self, key: str) -> ObjectInfo:
         name = self._name(key)
         head = self._call(key, lambda: self._client.head_object(Bucket=self.settings.bucket, Key=name))
-        return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"])
+        until = head.get("ObjectLockRetainUntilDate")
+        return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"],
+                          until.astimezone(UTC) if isinstance(until, datetime) else None)
 
     def delete(self, key: str) -> None:
         name = self._name(key)

@@ -20,7 +20,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("DRKIT_TEST_WEAK_KDF", "1")
+    monkeypatch.setenv("DRKIT_KDF_MEMORY_KIB", "256")  # real Argon2id, cheap: every CLI call derives a key
 
 
 # Real servers (started once per session, on free loopback ports, stopped at the end).

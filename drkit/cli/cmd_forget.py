@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from ..ops.session import open_repository
 from ..repository.snapshots import Snapshot
+from ..retention.forget import ForgetResult
 from ..retention.forget import forget as forget_snapshots
 from ..retention.policy import Policy, parse_duration
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
+
+
+def _echo_archives(result: ForgetResult) -> None:
+    """What the WAL archive and the AOF archive keep and lose with the snapshots."""
+    verb = "would remove" if result.dry_run else "removed"
+    wal, aof = result.wal, result.aof
+    if wal is not None and (wal.removed or wal.locked):
+        click.echo(f"WAL archive: {verb} {len(wal.removed)} files that end before {wal.horizon} (start of the "
+                   f"oldest base backup kept); {wal.kept} kept")
+        for name, until in wal.locked.items():
+            click.echo(f"WAL file {name} is locked until {until}; kept")
+    if aof is not None and (aof.removed or aof.locked):
+        click.echo(f"AOF archive: {verb} {len(aof.removed)} segments older than every Redis snapshot kept; "
+                   f"{aof.kept} kept")
 
 
 def _policy(keep: dict[str, int], within: str | None, tags: tuple[str, ...]) -> Policy:
@@ -38,7 +55,8 @@ def forget(repo_ref: RepoRef, keep_within: str | None, keep_tags: tuple[str, ...
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     result = forget_snapshots(repo, policy, source_kind=source_kind, dry_run=dry_run)
     if as_json:
-        emit_json({"dry_run": dry_run, "decisions": [
+        emit_json({"dry_run": dry_run, "locked": result.locked, "wal": result.wal and asdict(result.wal),
+                   "aof_archive": result.aof and asdict(result.aof), "decisions": [
             {"id": d.snapshot.id, "time": d.snapshot.time, "keep": d.keep, "reasons": d.reasons}
             for d in result.decisions]})
         return
@@ -48,5 +66,8 @@ def forget(repo_ref: RepoRef, keep_within: str | None, keep_tags: tuple[str, ...
         verdict = "keep  " if d.keep else ("would remove" if dry_run else "remove")
         click.echo(f"{verdict:12} {snap.short_id}  {snap.time[:19]}  {snap.source_kind}:{snap.source_name}"
                    f"  {'; '.join(d.reasons)}")
+    for snap_id, until in result.locked.items():
+        click.echo(f"snapshot {snap_id[:8]} is locked until {until}; kept")
+    _echo_archives(result)
     click.echo(f"{len(result.removed)} snapshots {'would be ' if dry_run else ''}removed, "
                f"{len(result.decisions) - len(result.removed)} kept")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -21,8 +22,6 @@ _NEW = click.option("--new-password-file", type=click.Path(path_type=Path, dir_o
 
 
 def _new_secret(path: Path | None) -> str:
-    import os
-
     if path is None and os.environ.get("DRKIT_NEW_PASSWORD"):
         return os.environ["DRKIT_NEW_PASSWORD"]
     return PassphraseSource(file=path).read(confirm=True)
@@ -44,7 +43,8 @@ def key_list(repo_ref: RepoRef, as_json: bool) -> None:
         emit_json([vars(k) for k in keys])
         return
     for k in keys:
-        click.echo(f"{'*' if k.current else ' '} {k.id[:8]}  {k.created[:19]}  {k.username}@{k.host}")
+        click.echo(f"{'*' if k.current else ' '} {k.id[:8]}  {k.created[:19]}  {k.username}@{k.host}"
+                   f"  generation {k.generation}")
 
 
 @key.command("add")
@@ -72,6 +72,27 @@ def key_passwd(repo_ref: RepoRef, new_password_file: Path | None) -> None:
     """Replace the passphrase in use by a new one."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     click.echo(f"passphrase changed; new key {key_ops.change_passphrase(repo, _new_secret(new_password_file))[:8]}")
+
+
+@key.command("rotate")
+@with_repo
+@click.option("--new-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Protect the new key with this passphrase (else DRKIT_NEW_PASSWORD, else the current one).")
+@click.option("--json", "as_json", is_flag=True)
+def key_rotate(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool) -> None:
+    """New encryption key for new data; old data stays readable. Every other passphrase is removed:
+    re-add them with `drkit key add`. Re-encrypting old data: `drkit copy` into a new repository."""
+    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    fresh = new_password_file is not None or bool(os.environ.get("DRKIT_NEW_PASSWORD"))
+    result = key_ops.rotate_key(repo, _new_secret(new_password_file) if fresh else repo_ref.secret.read())
+    if as_json:
+        emit_json(vars(result))
+        return
+    click.echo(f"master key rotated (generation {result.generation}); new key {result.key_id[:8]}")
+    for k in result.removed:
+        click.echo(f"removed key {k[:8]} (re-add its passphrase with `drkit key add`)")
+    for k in result.retired:
+        click.echo(f"key {k[:8]} is locked and stays, retired: it no longer opens the repository")
 
 
 @click.command("unlock", epilog=EXIT_CODES_EPILOG)

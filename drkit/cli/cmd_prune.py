@@ -34,6 +34,8 @@ def prune(repo_ref: RepoRef, dry_run: bool, repack_below: float, max_repack_mib:
     if as_json:
         emit_json({"dry_run": dry_run, **asdict(plan)})
         return
+    for pack_id, until in plan.locked_packs.items():
+        click.echo(f"pack {pack_id[:16]} is locked until {until}; kept")
     verb = "would " if dry_run else ""
     click.echo(f"{plan.live_blobs} live blobs; {verb}delete {len(plan.delete_packs)} unused and "
                f"{len(plan.orphan_packs)} orphaned packs, {verb}repack {len(plan.repack_packs)}; "

@@ -20,6 +20,7 @@ from .cmd_backends import backends
 from .cmd_backup import backup
 from .cmd_check import check
 from .cmd_config import config, init_config
+from .cmd_copy import copy
 from .cmd_drill import drill, report
 from .cmd_forget import forget
 from .cmd_init import init
@@ -56,6 +57,7 @@ def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str
 for _command in (init, backup, restore, snapshots, forget, prune, check, key, unlock, backends, config, init_config,
                  job, drill, report, schedule, runbook):
     cli.add_command(_command)
+cli.add_command(copy)
 for _source in (cmd_files, cmd_postgres, cmd_redis):
     _source.register(cli, backup, restore)
 

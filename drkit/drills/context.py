@@ -36,6 +36,7 @@ class DrillContext:
     snapshot: str | None = None
     point_in_time: str | None = None
     phases: dict[str, float] = field(default_factory=dict)
+    verified_at: float | None = None  # monotonic time the verify phase ended: where RTO stops
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -43,4 +44,7 @@ class DrillContext:
         try:
             yield
         finally:
-            self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - t0, 3)
+            now = time.monotonic()
+            self.phases[name] = round(self.phases.get(name, 0.0) + now - t0, 3)
+            if name == "verify":
+                self.verified_at = now

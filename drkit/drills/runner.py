@@ -63,6 +63,8 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
             result.phases = ctx.phases
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
         _canary_check(result, job.canary.enabled, outcome.canary, started)
+        if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
+            result.rto_seconds = round(ctx.verified_at - t0, 3)
         return _finish(result, config, repo if store else None, t0, started, catalog)
     finally:
         repo.close()
@@ -87,7 +89,7 @@ def _canary_check(result: DrillResult, enabled: bool, canary: datetime | None, n
 def _finish(result: DrillResult, config: DrkitConfig, repo: Repository | None, t0: float, started: datetime,
             catalog: datetime | None) -> DrillResult:
     name = result.job
-    if result.checks_ok:
+    if result.checks_ok and result.rto_seconds is None:
         result.rto_seconds = round(time.monotonic() - t0, 3)
     if catalog is not None:
         result.rpo_catalog_seconds = round(max(0.0, (started - catalog).total_seconds()), 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .chunker import ChunkerParams, chunk_buffer, iter_chunks
 from .compress import CODEC_RAW, CODEC_ZSTD, compress, decompress
-from .crypto import SEAL_OVERHEAD, Cipher
+from .crypto import SEAL_OVERHEAD, Cipher, KeyringCipher
 from .hashing import BlobHasher
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "BlobHasher",
     "ChunkerParams",
     "Cipher",
+    "KeyringCipher",
     "chunk_buffer",
     "compress",
     "decompress",

@@ -71,3 +71,26 @@ class Cipher:
             raise IntegrityError(
                 "authentication failed: data damaged, tampered with, or sealed under another key or context"
             ) from None
+
+
+class KeyringCipher(Cipher):
+    """Seals with the current key; opens with the current key, else each earlier one in turn (newest
+    first). After a key rotation, data sealed before it stays readable while new data uses the new key.
+    AES-GCM authentication makes a wrong key fail like tampering, so trying keys in turn is safe."""
+
+    __slots__ = ("_older",)
+
+    def __init__(self, key: bytes, older: tuple[bytes, ...] = ()) -> None:
+        super().__init__(key)
+        self._older = tuple(Cipher(k) for k in older)
+
+    def open(self, sealed: bytes | memoryview, aad: bytes) -> bytes:
+        try:
+            return super().open(sealed, aad)
+        except IntegrityError as first:
+            for cipher in self._older:
+                try:
+                    return cipher.open(sealed, aad)
+                except IntegrityError:
+                    continue
+            raise first from None

@@ -22,9 +22,12 @@ from dataclasses import asdict, dataclass, field
 
 import blake3
 
+from ..core.errors import UsageError
 from ..pipeline import ChunkerParams
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # a plain repository; older drkit versions read and write it
+NEWEST_VERSION = 2  # 2: the config may carry immutability (immutable_days, lock_mode)
+LOCK_MODES = ("governance", "compliance")
 CONFIG_KEY = "config"
 KEYS_PREFIX = "keys/"
 DATA_PREFIX = "data/"
@@ -50,13 +53,29 @@ class RepoConfig:
     hash: str = "blake3-keyed"
     cipher: str = "aes-256-gcm"
     compression: str = "zstd"
+    # Object Lock: every object but locks is written with retention until now + this many days (0: off)
+    immutable_days: int = 0
+    lock_mode: str = "governance"
+
+    def __post_init__(self) -> None:
+        if self.lock_mode not in LOCK_MODES:
+            raise UsageError(f"lock mode must be one of {', '.join(LOCK_MODES)}, not {self.lock_mode!r}")
+        if self.immutable_days and self.version < 2:
+            object.__setattr__(self, "version", 2)  # older drkit must not write unlocked objects into it
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        doc = asdict(self)
+        if not self.immutable_days:  # a plain repository keeps the version-1 layout
+            del doc["immutable_days"], doc["lock_mode"]
+        return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> RepoConfig:
         doc = json.loads(raw)
+        unknown = sorted(set(doc) - set(cls.__dataclass_fields__))
+        if int(doc.get("version", 1)) > NEWEST_VERSION or unknown:
+            raise UsageError(f"repository format version {doc.get('version')} is newer than this drkit reads",
+                             hint="upgrade drkit")
         doc["chunker"] = ChunkerParams(**doc["chunker"])
         return cls(**doc)
 

@@ -20,6 +20,8 @@ from .format import AAD_INDEX
 from .pack import _ENTRY, PackEntry
 
 _PACK = struct.Struct("<32sQI")
+# manifest kind listing index objects a prune replaced but could not delete (object lock): readers skip them
+SUPERSEDED_KIND = "superseded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from storage_backends import Backend, NotFound
 
 from ..core.errors import IntegrityError, RepositoryExists, RepositoryMissing, WrongPassword
 from ..pipeline import BlobHasher, Cipher
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
-from .index import Index, decode_index
-from .keys import KdfParams, MasterKey, unwrap_master_key, wrap_master_key
+from .immutability import RetainingBackend, Retention, first_locked_write, locked_until, require_object_lock
+from .index import SUPERSEDED_KIND, Index, decode_index
+from .keys import KdfParams, MasterKey, key_generation, unwrap_master_key, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
 from .storage_errors import storage_errors
@@ -24,14 +26,19 @@ from .storage_errors import storage_errors
 
 class Repository:
     def __init__(self, backend: Backend, config: RepoConfig, master: MasterKey, key_id: str) -> None:
-        self.backend = backend
+        self.retention = Retention.of(config)
+        self.backend: Backend = backend if self.retention is None else RetainingBackend(backend, self.retention)
         self.config = config
+        self.index = Index()
+        self.use_master(master, key_id)
+
+    def use_master(self, master: MasterKey, key_id: str) -> None:
+        """Seal with ``master`` from now on (after a key rotation); opened through ``key_id``."""
         self.master = master
         self.key_id = key_id
-        self.cipher = Cipher(master.encryption)
+        self.cipher = master.cipher()
         self.hasher = BlobHasher(master.blob_id)
-        self.index = Index()
-        self.manifests = ManifestStore(backend, self.cipher)
+        self.manifests = ManifestStore(self.backend, self.cipher)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -39,14 +46,23 @@ class Repository:
              kdf: KdfParams | None = None) -> Repository:
         """Create a repository: a fresh master key, one key object, the sealed config."""
         config = config or RepoConfig()
+        retention = Retention.of(config)
+        if retention is not None:
+            require_object_lock(backend)
         with storage_errors():
             if _exists(backend):
                 raise RepositoryExists(f"{backend.display} already holds a drkit repository")
             master = MasterKey.generate()
             key_id = secrets.token_hex(16)
-            backend.put_if_absent(KEYS_PREFIX + key_id, wrap_master_key(master, passphrase, kdf))
+            key_object = wrap_master_key(master, passphrase, kdf)
+            store: Backend = backend
+            if retention is None:
+                backend.put_if_absent(KEYS_PREFIX + key_id, key_object)
+            else:  # proves the bucket applies retention before anything else is written
+                store = RetainingBackend(backend, retention)
+                first_locked_write(store, KEYS_PREFIX + key_id, key_object)
             sealed = Cipher(master.encryption).seal(config.to_json(), AAD_CONFIG)
-            backend.put_if_absent(CONFIG_KEY, sealed)  # last: a repository exists once config does
+            store.put_if_absent(CONFIG_KEY, sealed)  # last: a repository exists once config does
         return cls(backend, config, master, key_id)
 
     @classmethod
@@ -63,7 +79,7 @@ class Repository:
                 ) from None
             master, key_id = _unlock(backend, passphrase)
         try:
-            config = RepoConfig.from_json(Cipher(master.encryption).open(sealed_config, AAD_CONFIG))
+            config = RepoConfig.from_json(master.cipher().open(sealed_config, AAD_CONFIG))
         except IntegrityError:
             raise IntegrityError("config object fails authentication (damaged repository config)") from None
         repo = cls(backend, config, master, key_id)
@@ -75,6 +91,8 @@ class Repository:
         """Read every index object; a damaged one is an IntegrityError naming it."""
         with storage_errors():
             ids = [id_from_key(i.key) for i in self.backend.list(INDEX_PREFIX)]
+        superseded = {i for _, doc in self.manifests.find(SUPERSEDED_KIND) for i in doc["indexes"]}
+        ids = [i for i in ids if i not in superseded]
 
         def fetch(index_id: str) -> bytes:
             with storage_errors(), self.backend.get(INDEX_PREFIX + index_id) as f:
@@ -86,6 +104,13 @@ class Repository:
                 for record in decode_index(sealed, self.cipher, index_id):
                     index.add_pack(record)
         self.index = index
+
+    def locked_until(self, key: str) -> datetime | None:
+        """When object ``key``'s retention ends, if it is still locked (always None without immutability)."""
+        if self.retention is None:
+            return None
+        with storage_errors():
+            return locked_until(self.backend, key, self.retention)
 
     def lock(self, *, exclusive: bool = False, purpose: str = "") -> Lock:
         return Lock(self.backend, exclusive=exclusive, purpose=purpose)
@@ -103,9 +128,19 @@ def _exists(backend: Backend) -> bool:
 
 
 def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
+    """The master key ``passphrase`` opens, which must be of the newest generation: a key object
+    left from before a ``key rotate`` would open old data only, and must not be used to write."""
+    found: tuple[MasterKey, str] | None = None
+    newest = 0
     for info in backend.list(KEYS_PREFIX):
         with backend.get(info.key) as f:
-            master = unwrap_master_key(f.read(), passphrase)
-        if master is not None:
-            return master, id_from_key(info.key)
-    raise WrongPassword("wrong passphrase: no key in the repository opens with it")
+            key_object = f.read()
+        newest = max(newest, key_generation(key_object))
+        if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
+            found = master, id_from_key(info.key)
+    if found is None:
+        raise WrongPassword("wrong passphrase: no key in the repository opens with it")
+    if found[0].generation < newest:
+        raise WrongPassword(f"this passphrase opens key {found[1][:8]}, retired by `drkit key rotate`",
+                            hint="use a passphrase added since the rotation (`drkit key add`)")
+    return found

@@ -1,15 +1,24 @@
 """Apply a retention policy: delete the manifests of the snapshots it does not keep.
 
 Forgetting removes only snapshot manifests (under an exclusive lock); the data they referenced
-stays until ``prune`` removes what no remaining snapshot needs.
+stays until ``prune`` removes what no remaining snapshot needs. In an immutable repository a snapshot
+whose manifest is still under retention (object lock) is kept, and the decision says until when.
+
+Point-in-time material follows the snapshots kept: archived WAL that no kept PostgreSQL base backup
+can use (it ends before the oldest one starts) and archived AOF groups wholly before a Redis source's
+oldest kept snapshot are removed after the snapshots (see ``walkeep`` and ``archive_keep``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..repository import snapshots as snaps
+from ..repository.format import snapshot_key
+from ..repository.immutability import when
 from ..repository.repo import Repository
+from ..sources.postgres.walkeep import WalRetention, plan_retention, remove
+from ..sources.redis.archive_keep import AofRetention, plan_aof_retention, remove_archived
 from .policy import Decision, Policy, select
 
 
@@ -17,20 +26,43 @@ from .policy import Decision, Policy, select
 class ForgetResult:
     decisions: list[Decision]
     dry_run: bool
+    locked: dict[str, str] = field(default_factory=dict)  # snapshot id → retention end (kept)
+    wal: WalRetention | None = None  # when PostgreSQL snapshots were considered
+    aof: AofRetention | None = None  # when Redis snapshots were considered
 
     @property
     def removed(self) -> list[Decision]:
         return [d for d in self.decisions if not d.keep]
 
 
+def _hold_locked(repo: Repository, result: ForgetResult) -> None:
+    """A snapshot the policy drops but whose manifest is locked is kept, with the reason."""
+    for d in result.removed:
+        until = repo.locked_until(snapshot_key(d.snapshot.id))
+        if until is not None:
+            d.keep, d.reasons = True, [f"locked until {when(until)}"]
+            result.locked[d.snapshot.id] = when(until)
+
+
 def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, source_name: str | None = None,
            dry_run: bool = False) -> ForgetResult:
     """Decide for every snapshot (optionally of one source kind or name); delete the forgotten ones."""
     with repo.lock(exclusive=not dry_run, purpose="forget"):
-        found = [s for s in snaps.load_all(repo.manifests)
-                 if source_kind in (None, s.source_kind) and source_name in (None, s.source_name)]
+        every = snaps.load_all(repo.manifests)
+        found = [s for s in every if source_kind in (None, s.source_kind) and source_name in (None, s.source_name)]
         result = ForgetResult(select(found, policy), dry_run)
+        _hold_locked(repo, result)
+        gone = {d.snapshot.id for d in result.removed}
+        kept = [s for s in every if s.id not in gone]
+        if source_kind in (None, "postgres"):
+            result.wal = plan_retention(repo, kept)
+        if source_kind in (None, "redis"):
+            result.aof = plan_aof_retention(repo, kept)
         if not dry_run:
-            for d in result.removed:
-                repo.manifests.delete(snaps.KIND, d.snapshot.id)
+            for snap_id in gone:  # snapshots first: an interruption leaves extra WAL, never a base without it
+                repo.manifests.delete(snaps.KIND, snap_id)
+            if result.wal is not None:
+                remove(repo, result.wal)
+            if result.aof is not None:
+                remove_archived(repo, result.aof)
     return result

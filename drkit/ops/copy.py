@@ -1,0 +1,155 @@
+"""`drkit copy`: replicate snapshots into a second repository (its own keys, chunker and storage).
+
+Each snapshot's content is re-written through the target (``copy_content``): only blobs the target
+lacks are uploaded. Per snapshot the write order is the usual one: packs, index, then the snapshot
+manifest, whose ``meta.copy_of`` names the source repository and snapshot; a snapshot the target
+already holds a copy of is skipped without reading its data, so repeating a copy uploads nothing.
+With their snapshot travel its ``facts`` and ``drill`` documents (re-pointed at the new id), the
+archived WAL a copied PostgreSQL base backup can recover with, and the archived AOF segments of a
+copied Redis source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..core.errors import UsageError
+from ..repository import snapshots
+from ..repository.repo import Repository
+from ..repository.snapshots import Snapshot
+from ..repository.writer import BlobWriter, WriteStats
+from ..sources.postgres.walkeep import copy_wal, horizon
+from ..sources.redis.backup import ARCHIVE_KIND
+from .copy_content import ContentCopier
+from .secrets import PassphraseSource
+from .session import open_repository
+
+DOC_KINDS = {"facts": "snapshot", "drill": "snapshot_id"}  # document kind → field naming its snapshot
+_AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
+
+
+@dataclass
+class CopyResult:
+    copied: dict[str, str] = field(default_factory=dict)  # source snapshot id → new target id
+    present: dict[str, str] = field(default_factory=dict)  # already copied earlier → its target id
+    documents: int = 0
+    wal_files: int = 0
+    aof_segments: int = 0
+    stats: WriteStats = field(default_factory=WriteStats)
+
+    def add(self, stats: WriteStats) -> None:
+        for name, value in asdict(stats).items():
+            setattr(self.stats, name, getattr(self.stats, name) + value)
+
+
+def _copies(target: Repository, source_id: str) -> dict[str, str]:
+    """Source snapshot id → target snapshot id, for the target's earlier copies from that repository."""
+    found: dict[str, str] = {}
+    for snap in snapshots.load_all(target.manifests):
+        origin = snap.meta.get("copy_of") or {}
+        if origin.get("repository") == source_id:
+            found[origin["snapshot"]] = snap.id
+    return found
+
+
+def _select(source: Repository, refs: list[str]) -> list[Snapshot]:
+    if not refs:
+        return snapshots.load_all(source.manifests)
+    chosen = {s.id: s for s in (snapshots.find(source.manifests, r) for r in refs)}
+    return sorted(chosen.values(), key=lambda s: (s.time, s.id))
+
+
+def _copy_one(source: Repository, target: Repository, snap: Snapshot, ids: dict[str, str]) -> tuple[str, WriteStats]:
+    with BlobWriter(target) as writer:
+        root = ContentCopier(source, writer).root(snap.root, snap.id)
+        writer.flush()  # packs and index before the snapshot
+    meta = {**snap.meta, "copy_of": {"repository": source.config.id, "snapshot": snap.id}}
+    copy = Snapshot(source_kind=snap.source_kind, source_name=snap.source_name, root=root, time=snap.time,
+                    end_time=snap.end_time, host=snap.host, tags=list(snap.tags),
+                    parent=ids.get(snap.parent or ""), stats=snap.stats, meta=meta)
+    return snapshots.save(target.manifests, copy).id, writer.stats
+
+
+def _canonical(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True, default=str)
+
+
+def _copy_documents(source: Repository, target: Repository, ids: dict[str, str]) -> int:
+    """The facts and drill documents of the copied snapshots that the target does not hold yet."""
+    count = 0
+    for kind, ref in DOC_KINDS.items():
+        have = {_canonical(doc) for _, doc in target.manifests.find(kind)}
+        for _, doc in source.manifests.find(kind):
+            if doc.get(ref) not in ids:
+                continue
+            moved = {**doc, ref: ids[doc[ref]]}
+            if _canonical(moved) not in have:
+                target.manifests.put(kind, moved)
+                count += 1
+    return count
+
+
+def _copy_aof_archive(source: Repository, target: Repository, names: set[str]) -> tuple[int, WriteStats]:
+    """Archived AOF segments of the copied Redis sources, each with its content re-written."""
+    have = {tuple(d.get(k) for k in _AOF_KEY) for _, d in target.manifests.find(ARCHIVE_KIND)}
+    count = 0
+    with BlobWriter(target) as writer:
+        copier = ContentCopier(source, writer)
+        todo = [d for _, d in source.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") in names)
+                if tuple(d.get(k) for k in _AOF_KEY) not in have]
+        roots = [copier.stream(d["root"]) for d in todo]
+        writer.flush()
+    for doc, root in zip(todo, roots, strict=True):
+        target.manifests.put(ARCHIVE_KIND, {**doc, "root": root})
+        count += 1
+    return count, writer.stats
+
+
+def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> CopyResult:
+    """Copy the snapshots ``refs`` (all when empty) from ``source`` into ``target``."""
+    if source.config.id == target.config.id:
+        raise UsageError("source and target are the same repository")
+    result = CopyResult()
+    with source.lock(purpose="copy"), target.lock(purpose="copy"):
+        earlier = _copies(target, source.config.id)
+        chosen = _select(source, refs)
+        ids = dict(earlier)
+        for snap in chosen:
+            if snap.id in earlier:
+                result.present[snap.id] = earlier[snap.id]
+                continue
+            ids[snap.id], stats = _copy_one(source, target, snap, ids)
+            result.copied[snap.id] = ids[snap.id]
+            result.add(stats)
+        chosen_ids = {s.id: ids[s.id] for s in chosen}
+        result.documents = _copy_documents(source, target, chosen_ids)
+        limit = horizon(chosen)
+        if limit is not None:
+            result.wal_files = copy_wal(source, target, limit)
+        redis = {s.source_name for s in chosen if s.source_kind == "redis"}
+        if redis:
+            result.aof_segments, stats = _copy_aof_archive(source, target, redis)
+            result.add(stats)
+    return result
+
+
+@contextmanager
+def _opened(url: str, secret: PassphraseSource) -> Iterator[Repository]:
+    repo = open_repository(url, secret)
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+def copy_between(source: tuple[str, PassphraseSource], target: tuple[str, PassphraseSource],
+                 refs: list[str]) -> CopyResult:
+    """Open both repositories (URL and passphrase source each), copy, close."""
+    with ExitStack() as stack:
+        src = stack.enter_context(_opened(*source))
+        dst = stack.enter_context(_opened(*target))
+        return copy_snapshots(src, dst, refs)

@@ -1,0 +1,98 @@
+"""Which archived WAL a set of base backups needs: PITR-aware retention and copying.
+
+A base backup recovers from its start LSN onward, so it needs every archived segment that ends after
+that LSN, on any timeline (LSNs keep growing across a timeline switch: a child timeline's segments
+start at its parent's switch point). The *horizon* is the oldest start LSN among the base backups to
+keep: a segment (or ``.partial`` / ``.backup`` file) that ends at or before it is needed by none of
+them. Timeline history files are tiny and needed to follow timelines: they are always kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from storage_backends import AlreadyExists
+
+from ...repository.immutability import when
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from ...repository.storage_errors import storage_errors
+from .pitr import physical_backups
+from .wal import WAL_PREFIX, decode_wal, encode_wal, format_lsn, parse_lsn, segment_number, wal_key
+
+
+@dataclass(frozen=True)
+class Horizon:
+    lsn: int
+    seg_size: int
+
+    def needs(self, name: str) -> bool:
+        """True if a base backup starting at or after the horizon may need WAL file ``name``."""
+        if name.endswith(".history"):
+            return True
+        return (segment_number(name[:24], self.seg_size) + 1) * self.seg_size > self.lsn
+
+
+def horizon(snaps: list[Snapshot]) -> Horizon | None:
+    """The oldest start among the physical base backups in ``snaps`` (None: there are none)."""
+    bases = physical_backups(snaps)
+    if not bases:
+        return None
+    oldest = min(bases, key=lambda s: parse_lsn(s.meta["start_lsn"]))
+    return Horizon(parse_lsn(oldest.meta["start_lsn"]), int(oldest.meta["wal_segment_size"]))
+
+
+def archived_names(repo: Repository) -> list[str]:
+    with storage_errors():
+        return sorted(info.key.rsplit("/", 1)[-1] for info in repo.backend.list(WAL_PREFIX))
+
+
+@dataclass
+class WalRetention:
+    horizon: str | None = None  # the oldest retained base backup's start LSN
+    removed: list[str] = field(default_factory=list)
+    kept: int = 0
+    locked: dict[str, str] = field(default_factory=dict)  # WAL file → retention end (kept)
+
+
+def plan_retention(repo: Repository, retained: list[Snapshot]) -> WalRetention:
+    """What the WAL archive keeps for the base backups in ``retained``. With no base backup left,
+    nothing is removed (the archive may predate the first base backup)."""
+    limit = horizon(retained)
+    names = archived_names(repo)
+    result = WalRetention(format_lsn(limit.lsn) if limit else None)
+    for name in names:
+        if limit is None or limit.needs(name):
+            result.kept += 1
+            continue
+        until = repo.locked_until(wal_key(name))
+        if until is not None:
+            result.locked[name] = when(until)
+            result.kept += 1
+        else:
+            result.removed.append(name)
+    return result
+
+
+def remove(repo: Repository, plan: WalRetention) -> None:
+    with storage_errors():
+        for name in plan.removed:
+            repo.backend.delete(wal_key(name))
+
+
+def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
+    """Copy the WAL files ``limit`` needs that ``target`` lacks, re-encrypted; returns how many."""
+    have = set(archived_names(target))
+    copied = 0
+    for name in archived_names(source):
+        if name in have or not limit.needs(name):
+            continue
+        with storage_errors(), source.backend.get(wal_key(name)) as f:
+            data = decode_wal(source, name, f.read())
+        with storage_errors():
+            try:
+                target.backend.put_if_absent(wal_key(name), encode_wal(target, name, data))
+                copied += 1
+            except AlreadyExists:
+                pass
+    return copied

@@ -1,0 +1,69 @@
+"""Retention of archived AOF segments (``redis_aof`` records), following the Redis snapshots kept.
+
+Archived segments group by the AOF base they follow (one group per rewrite), and point-in-time
+restore needs a group whole. For each Redis source with snapshots left, a group is removed when it
+holds no kept AOF snapshot's base and its window ends before that source's oldest kept snapshot:
+every time it could restore to lies before the retained window. A source with no snapshot left keeps
+its archive (like WAL before a first base backup).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ...repository.format import MANIFESTS_PREFIX
+from ...repository.immutability import when
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from .backup import ARCHIVE_KIND
+
+GroupKey = tuple[str, str, int]  # source name, base file, base mtime (s)
+
+
+@dataclass
+class AofRetention:
+    removed: list[str] = field(default_factory=list)  # archive record ids
+    kept: int = 0
+    locked: dict[str, str] = field(default_factory=dict)  # record id → retention end (kept)
+
+
+def _group(doc: dict[str, Any]) -> GroupKey:
+    return doc["source_name"], doc["base"], int(float(doc["base_mtime"]))
+
+
+def _end(doc: dict[str, Any]) -> float:
+    return max(float(doc.get("last_ts") or 0), float(doc.get("archived_at") or 0))
+
+
+def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> AofRetention:
+    redis = [s for s in retained if s.source_kind == "redis"]
+    oldest: dict[str, float] = {}
+    for s in redis:
+        at = datetime.fromisoformat(s.time).timestamp()
+        oldest[s.source_name] = min(at, oldest.get(s.source_name, at))
+    needed = {(s.source_name, s.meta["base"], int(float(s.meta["base_mtime"])))
+              for s in redis if s.meta.get("mode") == "aof" and s.meta.get("base")}
+    records = list(repo.manifests.find(ARCHIVE_KIND))
+    ends: dict[GroupKey, float] = {}
+    for _, doc in records:
+        ends[_group(doc)] = max(ends.get(_group(doc), 0.0), _end(doc))
+    result = AofRetention()
+    for doc_id, doc in records:
+        key = _group(doc)
+        if key[0] not in oldest or key in needed or ends[key] >= oldest[key[0]]:
+            result.kept += 1
+            continue
+        until = repo.locked_until(f"{MANIFESTS_PREFIX}{ARCHIVE_KIND}/{doc_id}")
+        if until is not None:
+            result.locked[doc_id] = when(until)
+            result.kept += 1
+        else:
+            result.removed.append(doc_id)
+    return result
+
+
+def remove_archived(repo: Repository, plan: AofRetention) -> None:
+    for doc_id in plan.removed:
+        repo.manifests.delete(ARCHIVE_KIND, doc_id)
