@@ -132,13 +132,20 @@ def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
     left from before a ``key rotate`` would open old data only, and must not be used to write."""
     found: tuple[MasterKey, str] | None = None
     newest = 0
+    damaged: list[str] = []
     for info in backend.list(KEYS_PREFIX):
         with backend.get(info.key) as f:
             key_object = f.read()
-        newest = max(newest, key_generation(key_object))
-        if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
-            found = master, id_from_key(info.key)
+        try:
+            newest = max(newest, key_generation(key_object))
+            if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
+                found = master, id_from_key(info.key)
+        except IntegrityError as exc:  # one damaged key object must not lock out the other passphrases
+            damaged.append(f"{info.key}: {exc.message}")
     if found is None:
+        if damaged:
+            raise IntegrityError(f"no intact key opens with this passphrase; damaged: {damaged[0]}",
+                                 hint="another passphrase may open an intact key; `drkit key add` replaces one")
         raise WrongPassword("wrong passphrase: no key in the repository opens with it")
     if found[0].generation < newest:
         raise WrongPassword(f"this passphrase opens key {found[1][:8]}, retired by `drkit key rotate`",
