@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 import traceback
+from importlib import import_module
+from typing import Any
 
 import click
 
@@ -15,27 +17,51 @@ from ..core.errors import DrkitError
 from ..core.log import setup_logging
 from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
-from . import cmd_files, cmd_postgres, cmd_redis
-from .cmd_backends import backends
-from .cmd_backup import backup
-from .cmd_check import check
-from .cmd_config import config, init_config
-from .cmd_copy import copy
-from .cmd_drill import drill, report
-from .cmd_forget import forget
-from .cmd_init import init
-from .cmd_job import job
-from .cmd_key import key, unlock
-from .cmd_prune import prune
-from .cmd_restore import restore
-from .cmd_runbook import runbook
-from .cmd_schedule import schedule
-from .cmd_snapshots import snapshots
 from .epilog import EXIT_CODES_EPILOG
 from .output import error_line
 
+# name → (module, attribute): a command's module is imported only when that command runs, so
+# `drkit pg wal-fetch` (PostgreSQL's restore_command, once per WAL segment) does not pay for the
+# drills, the scheduler or the other sources.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("cmd_init", "init"), "snapshots": ("cmd_snapshots", "snapshots"), "forget": ("cmd_forget", "forget"),
+    "prune": ("cmd_prune", "prune"), "check": ("cmd_check", "check"), "key": ("cmd_key", "key"),
+    "unlock": ("cmd_key", "unlock"), "backends": ("cmd_backends", "backends"), "config": ("cmd_config", "config"),
+    "init-config": ("cmd_config", "init_config"), "job": ("cmd_job", "job"), "drill": ("cmd_drill", "drill"),
+    "report": ("cmd_drill", "report"), "schedule": ("cmd_schedule", "schedule"),
+    "runbook": ("cmd_runbook", "runbook"), "copy": ("cmd_copy", "copy"),
+    "pg": ("cmd_postgres", "pg"), "redis": ("cmd_redis", "redis_group"),
+    "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"),
+}
+_SOURCES = ("cmd_files", "cmd_postgres", "cmd_redis")  # each adds `backup <kind>` and `restore <kind>`
 
-@click.group(epilog=EXIT_CODES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """The root group: commands load on first use; `backup` and `restore` with every source's subcommand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_COMMANDS, "backup", "restore"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name in ("backup", "restore"):
+            self._load_backup_restore()
+        elif cmd_name in _COMMANDS:
+            module, attr = _COMMANDS[cmd_name]
+            self.add_command(getattr(import_module(f"{__package__}.{module}"), attr), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def _load_backup_restore(self) -> None:
+        backup: Any = import_module(f"{__package__}.cmd_backup").backup
+        restore: Any = import_module(f"{__package__}.cmd_restore").restore
+        self.add_command(backup)
+        self.add_command(restore)
+        for source in _SOURCES:
+            import_module(f"{__package__}.{source}").register(self, backup, restore)
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drkit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="DRKIT_CONFIG", default=None,
@@ -52,14 +78,6 @@ def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str
     ctx.obj["config_file"] = config_file
     ctx.obj["log_level"] = "debug" if debug else log_level  # None: the config's log_level, once one is loaded
     setup_logging(ctx.obj["log_level"] or "warning")
-
-
-for _command in (init, backup, restore, snapshots, forget, prune, check, key, unlock, backends, config, init_config,
-                 job, drill, report, schedule, runbook):
-    cli.add_command(_command)
-cli.add_command(copy)
-for _source in (cmd_files, cmd_postgres, cmd_redis):
-    _source.register(cli, backup, restore)
 
 
 def _wants_json(argv: list[str]) -> bool:

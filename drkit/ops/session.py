@@ -10,6 +10,7 @@ from storage_backends import open_backend
 from ..repository.format import RepoConfig
 from ..repository.repo import Repository
 from ..repository.storage_errors import storage_errors
+from ..sources import files as _files_source  # noqa: F401 - registers the files tree root walker (check, prune, copy)
 from .secrets import PassphraseSource
 
 
