@@ -56,7 +56,6 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
         return _finish(result, config, None, t0, started, None)
     try:
         passphrase = config.repositories[job.repository].passphrase.as_passphrase_source().read()
-        catalog = newest_point(repo, name, job.source.kind)
         with workdir(name) as work:
             ctx = DrillContext(name, job, repo, url, passphrase, used, work, snapshot, point_in_time)
             outcome = _run_kind(ctx)
@@ -65,6 +64,7 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
         _canary_check(result, job.canary.enabled, outcome.canary, started)
         if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
             result.rto_seconds = round(ctx.verified_at - t0, 3)
+        catalog = newest_point(repo, name, job.source.kind)  # a measurement, not part of the recovery
         return _finish(result, config, repo if store else None, t0, started, catalog)
     finally:
         repo.close()
