@@ -5,17 +5,23 @@ Starts a throwaway redis-server 7 on a free loopback port, fills it with ~--size
 value sizes (half random bytes, half log-like text from _common.TextBlocks) plus some hashes, then:
 
     baseline backup   redis-cli --rdb FILE  then  zstd -3 FILE            (what an operator scripts by hand)
-    baseline restore  zstd -d FILE.zst -o dump.rdb
+    baseline restore  zstd -d FILE.zst -o DIR/dump.rdb                    (no fsync: the goal's baseline)
+      + durable       the same, then `sync DIR/dump.rdb`                  (the durability drkit gives)
+    drkit init        drkit init --chunk-size-kib N                       (default KDF, as a user gets it)
     drkit backup      drkit backup redis --url URL   (replication protocol, chunk, dedup, zstd, AES-GCM)
-    drkit restore     drkit restore redis --target-dir DIR                (verified, writes dump.rdb)
-    transfer only     redis-cli --rdb /dev/null  vs  drkit's SYNC reader to /dev/null, in-process
+    drkit restore     drkit restore redis --target-dir DIR   (every blob verified; dump.rdb fsynced, renamed)
+    transfer only     redis-cli --rdb FILE  vs  drkit's SYNC reader to nowhere, in-process
     second backup     after 1 % of the keys got new values: repository growth vs the first backup's
 
-Goals (issue 7): drkit backup and restore <= 1.2x the baseline's time; second-backup growth <= 30 % of
-the first. With --small-chunks-kib N it repeats both backups into a repository whose FastCDC average chunk
-is N KiB, to show how much of the growth is chunk granularity (the RDB's hash order scatters changed keys).
+The restores run --restore-rounds times, the baseline and drkit taking turns (drkit first on even
+rounds); the table shows medians. Removing the restored files is not timed.
 
-Run: .venv/bin/python bench/redis.py [--size-mb 2000] [--small-chunks-kib 64] [--json-out bench/out/redis.json]
+Goals (issue 7): drkit backup and restore <= 1.2x the baseline's time; second-backup growth <= 30 % of
+the first. --chunk-size-kib sets the FastCDC average chunk of drkit's repository (the RDB's hash order
+scatters the changed keys, so the growth depends on it); --compare-chunk-size-kib M also backs up twice
+into a second repository with M KiB chunks, for the growth only.
+
+Run: .venv/bin/python bench/redis.py [--size-mb 2000] [--chunk-size-kib 64] [--json-out bench/out/redis.json]
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -132,19 +140,6 @@ def transfer_only(url: str, diskless: bool) -> float:
     return time.perf_counter() - t0
 
 
-def small_chunk_repo(path: Path, avg_kib: int) -> None:
-    import secrets
-
-    from drkit.pipeline import ChunkerParams
-    from drkit.repository.format import RepoConfig
-    from drkit.repository.repo import Repository
-    from storage_backends import open_backend
-
-    avg = avg_kib * 1024
-    chunker = ChunkerParams(min_size=avg // 4, avg_size=avg, max_size=avg * 4, seed=secrets.randbelow(1 << 63))
-    Repository.init(open_backend(str(path)), PASSWORD, RepoConfig(chunker=chunker)).close()
-
-
 class Bench:
     def __init__(self, workdir: Path, port: int) -> None:
         self.workdir, self.port = workdir, port
@@ -152,88 +147,127 @@ class Bench:
         self.env = {**os.environ, "DRKIT_PASSWORD": PASSWORD}
         self.figures: dict[str, float] = {}
 
-    def run(self, label: str, argv: list[str], **kw: object) -> float:
+    def run(self, label: str, argv: list[str], *, quiet: bool = False, **kw: object) -> float:
         res = run_measured(argv, env=self.env, **kw)  # type: ignore[arg-type]
         if not res.ok:
             raise SystemExit(f"{label} failed: {res.describe_failure()}\n{res.stderr_tail()}")
-        self.figures[label] = res.wall_s
-        print(f"  {label:28} {res.wall_s:8.2f} s", flush=True)
+        if not quiet:  # the restore rounds keep their own figures
+            self.figures[label] = res.wall_s
+            print(f"  {label:30} {res.wall_s:8.2f} s", flush=True)
         return res.wall_s
+
+    def drkit_init(self, repo: Path, chunk_kib: int) -> None:
+        self.run(f"drkit init ({chunk_kib} KiB chunks)",
+                 [*DRKIT, "init", "--repo", str(repo), "--chunk-size-kib", str(chunk_kib)])
 
     def drkit_backup(self, label: str, repo: Path) -> int:
         before = dir_size(repo)
         self.run(label, [*DRKIT, "backup", "redis", "--repo", str(repo), "--url", self.url, "--json"])
         return dir_size(repo) - before
 
-    def baseline(self) -> int:
+    def baseline_backup(self) -> int:
+        """redis-cli --rdb then zstd -3; leaves manual.rdb.zst for the restores. Returns the RDB's size."""
         rdb, zst = self.workdir / "manual.rdb", self.workdir / "manual.rdb.zst"
         self.run("baseline rdb fetch", ["redis-cli", "-p", str(self.port), "--rdb", str(rdb)], stdout=None)
         self.run("baseline zstd -3", ["zstd", "-q", "-3", "-f", str(rdb), "-o", str(zst)])
         rdb_size = rdb.stat().st_size
         rdb.unlink()
-        self.run("baseline restore (zstd -d)", ["zstd", "-q", "-d", "-f", str(zst), "-o", str(rdb)])
-        rdb.unlink()
         self.figures["baseline_compressed_bytes"] = zst.stat().st_size
         return rdb_size
 
+    def restore_round(self, repo: Path, drkit_first: bool) -> tuple[float, float, float]:
+        """One baseline restore (zstd -d, then sync) and one drkit restore, in the given order."""
+        base_dir, drkit_dir = self.workdir / "restore-baseline", self.workdir / "restore-drkit"
+        times: dict[str, float] = {}
 
-def measure(b: Bench, keys: int, args: argparse.Namespace) -> dict[str, float]:
-    rdb_size = b.baseline()
+        def baseline() -> None:
+            base_dir.mkdir()
+            out = base_dir / "dump.rdb"
+            times["zstd"] = self.run("baseline restore (zstd -d)", ["zstd", "-q", "-d", "-f",
+                                     str(self.workdir / "manual.rdb.zst"), "-o", str(out)], quiet=True)
+            times["sync"] = self.run("baseline sync dump.rdb", ["sync", str(out)], quiet=True)
+            shutil.rmtree(base_dir)
+
+        def drkit() -> None:
+            times["drkit"] = self.run("drkit restore", [*DRKIT, "restore", "redis", "--repo", str(repo),
+                                      "--target-dir", str(drkit_dir)], quiet=True)
+            self.figures["restored_size"] = (drkit_dir / "dump.rdb").stat().st_size
+            shutil.rmtree(drkit_dir)
+
+        for step in ((drkit, baseline) if drkit_first else (baseline, drkit)):
+            step()
+        print(f"  restore round: zstd -d {times['zstd']:.2f} s (+ sync {times['sync']:.2f} s), "
+              f"drkit {times['drkit']:.2f} s", flush=True)
+        return times["zstd"], times["zstd"] + times["sync"], times["drkit"]
+
+
+def measure(b: Bench, keys: int, args: argparse.Namespace) -> dict[str, Any]:
+    rdb_size = b.baseline_backup()
     repo = b.workdir / "repo"
-    b.run("drkit init", [*DRKIT, "init", "--repo", str(repo)])
+    b.drkit_init(repo, args.chunk_size_kib)
     first = b.drkit_backup("drkit backup", repo)
-    out = b.workdir / "restored"
-    b.run("drkit restore", [*DRKIT, "restore", "redis", "--repo", str(repo), "--target-dir", str(out)])
-    restored = (out / "dump.rdb").stat().st_size
-    shutil.rmtree(out)
+    rounds = [b.restore_round(repo, drkit_first=i % 2 == 0) for i in range(args.restore_rounds)]
+    for i, label in enumerate(("baseline restore", "baseline restore + sync", "drkit restore")):
+        b.figures[label] = statistics.median(r[i] for r in rounds)
     b.run("redis-cli --rdb FILE", ["redis-cli", "-p", str(b.port), "--rdb", str(b.workdir / "t.rdb")])
     (b.workdir / "t.rdb").unlink()
     for label, diskless in (("drkit SYNC reader only", True), ("drkit SYNC reader, disk sync", False)):
         b.figures[label] = transfer_only(b.url, diskless)
-        print(f"  {label:28} {b.figures[label]:8.2f} s", flush=True)
-    small = b.workdir / "repo-small"
-    if args.small_chunks_kib:
-        small_chunk_repo(small, args.small_chunks_kib)
-        b.figures["small_first"] = b.drkit_backup("drkit backup (small chunks)", small)
+        print(f"  {label:30} {b.figures[label]:8.2f} s", flush=True)
+    other = b.workdir / "repo-compare"
+    if args.compare_chunk_size_kib:
+        b.drkit_init(other, args.compare_chunk_size_kib)
+        b.figures["compare_first"] = b.drkit_backup(f"drkit backup ({args.compare_chunk_size_kib} KiB)", other)
     changed = change_keys(b.port, keys, 0.01)
     b.figures["second_growth"] = b.drkit_backup("drkit second backup", repo)
-    if args.small_chunks_kib:
-        b.figures["small_second"] = b.drkit_backup("drkit 2nd (small chunks)", small)
-    return {**b.figures, "rdb_size": rdb_size, "restored_size": restored, "first_growth": first,
-            "keys": keys, "changed_keys": changed}
+    if args.compare_chunk_size_kib:
+        b.figures["compare_second"] = b.drkit_backup(f"drkit 2nd ({args.compare_chunk_size_kib} KiB)", other)
+    return {**b.figures, "rdb_size": rdb_size, "first_growth": first, "keys": keys, "changed_keys": changed,
+            "restore_rounds": [list(r) for r in rounds]}
 
 
-def report(f: dict[str, float], args: argparse.Namespace) -> str:
+def _x(a: float, b: float) -> str:
+    return fmt(ratio(a, b), 2) + "x"
+
+
+def report(f: dict[str, Any], args: argparse.Namespace) -> str:
     base_b = f["baseline rdb fetch"] + f["baseline zstd -3"]
-    base_r = f["baseline restore (zstd -d)"]
+    base_r, base_rs, drkit_r = f["baseline restore"], f["baseline restore + sync"], f["drkit restore"]
+    n = args.restore_rounds
     rows = [
-        ["backup (s)", fmt(base_b, 2), fmt(f["drkit backup"], 2), fmt(ratio(f["drkit backup"], base_b), 2) + "x",
-         "<= 1.2x"],
-        ["restore (s)", fmt(base_r, 2), fmt(f["drkit restore"], 2), fmt(ratio(f["drkit restore"], base_r), 2) + "x",
-         "<= 1.2x"],
+        ["backup (s)", fmt(base_b, 2), fmt(f["drkit backup"], 2), _x(f["drkit backup"], base_b), "<= 1.2x"],
+        [f"restore (s, median of {n})", fmt(base_r, 2), fmt(drkit_r, 2), _x(drkit_r, base_r), "<= 1.2x"],
+        ["  baseline + fsync (s)", fmt(base_rs, 2), fmt(drkit_r, 2), _x(drkit_r, base_rs), ""],
         ["RDB transfer only (s)", fmt(f["redis-cli --rdb FILE"], 2), fmt(f["drkit SYNC reader only"], 2),
-         fmt(ratio(f["drkit SYNC reader only"], f["redis-cli --rdb FILE"]), 2) + "x", ""],
+         _x(f["drkit SYNC reader only"], f["redis-cli --rdb FILE"]), ""],
         ["  same, disk-based sync (s)", "", fmt(f["drkit SYNC reader, disk sync"], 2),
-         fmt(ratio(f["drkit SYNC reader, disk sync"], f["redis-cli --rdb FILE"]), 2) + "x", ""],
+         _x(f["drkit SYNC reader, disk sync"], f["redis-cli --rdb FILE"]), ""],
         ["stored (MB)", fmt(f["baseline_compressed_bytes"] / MB), fmt(f["first_growth"] / MB), "", ""],
         ["2nd backup growth (MB)", "", fmt(f["second_growth"] / MB),
          fmt(100 * f["second_growth"] / f["first_growth"], 1) + " % of 1st", "<= 30 %"],
     ]
-    if args.small_chunks_kib:
-        rows.append([f"  with {args.small_chunks_kib} KiB chunks", "", fmt(f["small_second"] / MB),
-                     fmt(100 * f["small_second"] / f["small_first"], 1) + " % of 1st", "<= 30 %"])
+    if args.compare_chunk_size_kib:
+        rows.append([f"  with {args.compare_chunk_size_kib} KiB chunks", "", fmt(f["compare_second"] / MB),
+                     fmt(100 * f["compare_second"] / f["compare_first"], 1) + " % of 1st", "<= 30 %"])
+    rounds = "; ".join(f"{z:.2f}/{z_s:.2f}/{d:.2f}" for z, z_s, d in f["restore_rounds"])
     head = (f"RDB {f['rdb_size'] / MB:.0f} MB, {int(f['keys'])} keys, {int(f['changed_keys'])} changed for the "
-            f"2nd backup; restored dump.rdb {f['restored_size'] / MB:.0f} MB")
+            f"2nd backup; restored dump.rdb {f['restored_size'] / MB:.0f} MB; drkit repository: "
+            f"{args.chunk_size_kib} KiB chunks\nrestore rounds (zstd -d / + sync / drkit, s): {rounds}")
     return head + "\n" + format_table(["", "baseline", "drkit", "drkit/baseline", "goal"], rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=int, default=2000)
-    ap.add_argument("--small-chunks-kib", type=int, default=0, help="also measure a repository with this avg chunk")
+    ap.add_argument("--chunk-size-kib", type=int, default=1024,
+                    help="FastCDC average chunk of drkit's repository (drkit init --chunk-size-kib; default 1024)")
+    ap.add_argument("--compare-chunk-size-kib", type=int, default=0,
+                    help="also back up twice into a repository with this average chunk, for the growth only")
+    ap.add_argument("--restore-rounds", type=int, default=3, help="restores of each side, taking turns (median)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
+    print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
     print(machine_summary())
     print(load_note())
     workdir = Path(tempfile.mkdtemp(prefix="drkit-bench-redis-", dir=args.workdir))

@@ -3,23 +3,27 @@
 The Redis password comes from DRKIT_REDIS_PASSWORD or --redis-password-file (the ACL user from
 --redis-user, DRKIT_REDIS_USER or the URL), never from a plain option: it never appears in output.
 A wrong password or an unreachable server exits 14, like unreachable storage.
+
+redis-py (and the OpenTelemetry modules it pulls in: ~55 ms) is imported only when a Redis command
+runs: registering `backup redis` and `restore redis` happens on every `drkit backup|restore`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..ops import redis as ops
 from ..ops.session import open_repository
-from ..sources.redis import RedisTarget, make_target
 from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+
+if TYPE_CHECKING:
+    from ..sources.redis import RedisTarget
 
 PATH = click.Path(path_type=Path, file_okay=False)
 
@@ -42,6 +46,8 @@ def _conn_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
     if url is None:
         return None
+    from ..sources.redis import make_target
+
     return make_target(url, username=opts["redis_user"], password_file=opts["redis_password_file"],
                        sentinels=tuple(opts["sentinels"]), master_name=opts["master_name"], tls_ca=opts["tls_ca"])
 
@@ -60,6 +66,8 @@ def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
 def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name: str, tags: tuple[str, ...],
                  as_json: bool, **opts: Any) -> None:
     """Back up Redis: a remote RDB (--url) or a host-local AOF directory (--aof-dir)."""
+    from ..ops import redis as ops
+
     options = ops.BackupOptions(_target(url, opts), aof_dir, tags, diskless=opts["rdb_sync"] == "diskless")
     repo = open_session(repo_ref)
     with byte_progress(f"backup redis {name}", enabled=not as_json) as progress:
@@ -88,6 +96,8 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, as_json: bool,
                   **opts: Any) -> None:
     """Restore a Redis snapshot (default: latest) into a directory or a running server."""
+    from ..ops import redis as ops
+
     options = ops.RestoreOptions(target_dir=opts["target_dir"], to_url=_target(to_url, opts),
                                  point_in_time=opts["point_in_time"], name=opts["name"], force=opts["force"],
                                  start=opts["start"], port=opts["port"])
@@ -119,6 +129,8 @@ def redis_group() -> None:
 def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,
                 **opts: Any) -> None:
     """Archive each new AOF INCR file and the growth of the current one, as it appears."""
+    from ..ops import redis as ops
+
     for warning in ops.check_archive_settings(_target(url, opts)):
         click.echo(f"drkit: warning: {warning}", err=True)
     repo = open_session(repo_ref)
@@ -133,6 +145,8 @@ def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, in
 @click.option("--json", "as_json", is_flag=True)
 def windows(repo_ref: RepoRef, name: str | None, as_json: bool) -> None:
     """Each Redis snapshot (and archived AOF span) with its recoverable window."""
+    from ..ops import redis as ops
+
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     rows = ops.redis_windows(repo, name)
     if as_json:

@@ -6,19 +6,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from ..core.errors import LockFailed, UsageError
+from ..core.errors import IntegrityError, LockFailed, UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..repository.streams import restore_part, restore_stream
 from ..sources.redis import aof, catalog, pitr
 from ..sources.redis import restore as rr
 from ..sources.redis.backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
 from ..sources.redis.conn import RedisTarget, connected, resolve
+from ..sources.redis.streamfile import restore_root
 
 AOF_DIRNAME = "appendonlydir"
 
@@ -91,14 +90,26 @@ def _find(repo: Repository, ref: str | None, name: str | None) -> Snapshot:
     return snap
 
 
+def _write_part(repo: Repository, snap: Snapshot, part: str, path: Path) -> int:
+    parts = snap.root.get("parts", {}) if snap.root.get("type") == "bundle" else {}
+    if part not in parts:
+        raise IntegrityError(f"snapshot {snap.short_id} has no part {part!r}")
+    return restore_root(repo, parts[part], path, where=f"snapshot {snap.short_id} part {part}")
+
+
+def _write_rdb(repo: Repository, snap: Snapshot, path: Path, *, durable: bool = True) -> int:
+    return restore_root(repo, snap.root, path, where=f"snapshot {snap.short_id}", durable=durable)
+
+
 def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path) -> str:
+    """Every file verified, written under a temp name, fsynced, renamed into place."""
     if snap.meta.get("mode") == "aof":
         aof_dir = target_dir / AOF_DIRNAME
         aof_dir.mkdir(parents=True, exist_ok=True)
         for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
-            rr.write_file(aof_dir / part, partial(restore_part, repo, snap, part))
+            _write_part(repo, snap, part, aof_dir / part)
         return "aof"
-    rr.write_file(target_dir / "dump.rdb", lambda out: restore_stream(repo, snap, out))
+    _write_rdb(repo, snap, target_dir / "dump.rdb")
     return "rdb"
 
 
@@ -133,10 +144,10 @@ def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: 
     if snap.meta.get("mode") != "rdb":
         raise UsageError("--to-url loads RDB snapshots; restore an AOF snapshot with --target-dir --start")
 
-    def write(out: BinaryIO) -> int:
-        return restore_stream(repo, snap, out)
+    def place(path: Path) -> int:  # a temp file the throwaway server reads once: no fsync
+        return _write_rdb(repo, snap, path, durable=False)
 
-    keys = rr.load_into(resolve(to_url), write, force=opts.force)
+    keys = rr.load_into(resolve(to_url), place, force=opts.force)
     return RestoreResult(snap.short_id, "rdb", to_url.display, keys)
 
 

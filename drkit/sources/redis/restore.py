@@ -4,11 +4,9 @@ key with ``DUMP``/``RESTORE`` (TTL kept) from a throwaway server that loaded the
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import redis
 
@@ -20,7 +18,7 @@ from .process import RedisProcess
 
 BATCH = 500
 
-WriteFn = Callable[[BinaryIO], int]
+PlaceFn = Callable[[Path], int]  # writes the restored RDB at that path, returns its size
 
 
 def prepare_dir(target_dir: Path, *, force: bool) -> None:
@@ -28,21 +26,6 @@ def prepare_dir(target_dir: Path, *, force: bool) -> None:
     busy = [p.name for p in target_dir.iterdir() if p.name in ("dump.rdb", "appendonlydir")]
     if busy and not force:
         raise UsageError(f"{target_dir} already holds {', '.join(busy)}; refusing to overwrite it without --force")
-
-
-def write_file(path: Path, write: WriteFn) -> int:
-    """Write via ``write`` to a temp name in the same directory, fsync, rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.drkit-partial")
-    try:
-        with open(tmp, "wb") as out:
-            written = write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return written
 
 
 def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:
@@ -103,12 +86,12 @@ def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool) -> dict
     return copied
 
 
-def load_into(target: RedisTarget, write_rdb: WriteFn, *, force: bool) -> dict[int, int]:
+def load_into(target: RedisTarget, place_rdb: PlaceFn, *, force: bool) -> dict[int, int]:
     """``--to-url``: restore the RDB into a temp dir, load it in a throwaway server, copy keys."""
     with connected(target) as probe:
         _check_empty(probe, target.display, force)
     with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:
-        write_file(Path(tmp) / "dump.rdb", write_rdb)
+        place_rdb(Path(tmp) / "dump.rdb")
         with RedisProcess(Path(tmp)) as server:
             try:
                 return copy_keys(server, target, force=force)

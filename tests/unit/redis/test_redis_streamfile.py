@@ -1,0 +1,70 @@
+"""Restoring a stream into a file with run reads and pwrite workers (sources/redis/streamfile.py):
+identical bytes across many packs, runs and a repeated blob; a damaged pack leaves no file behind."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import pytest
+
+from drkit.core.errors import IntegrityError
+from drkit.pipeline import ChunkerParams
+from drkit.repository.format import DATA_PREFIX, RepoConfig
+from drkit.repository.repo import Repository
+from drkit.repository.snapshots import Snapshot
+from drkit.repository.streams import SourceRef, backup_stream, iter_stream_ids
+from drkit.sources.redis import streamfile
+from storage_backends.testing.memory import MemoryBackend
+
+SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5)
+
+
+def payload() -> bytes:
+    rng = random.Random(3)
+    repeated = rng.randbytes(40_000)
+    text = b"".join(b"key:%06d value %d\n" % (i, i * 7) for i in range(6000))
+    return rng.randbytes(150_000) + repeated + text + repeated + rng.randbytes(90_000)
+
+
+@pytest.fixture
+def stored() -> tuple[Repository, Snapshot, bytes]:
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
+    data = payload()
+    return repo, backup_stream(repo, SourceRef("redis", "r"), io.BytesIO(data)), data
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch, durable: bool) -> None:
+    repo, snap, data = stored
+    monkeypatch.setattr(streamfile, "MAX_RUN", 20_000)  # several runs per pack
+    monkeypatch.setattr(streamfile, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
+    runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
+    assert len({r.blobs[0].loc.pack_id for r in runs}) > 3 and len(runs) > 10
+    out = tmp_path / "dump.rdb"
+    assert streamfile.restore_root(repo, snap.root, out, where="t", durable=durable) == len(data)
+    assert out.read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir()] == ["dump.rdb"]
+
+
+def test_damaged_pack_leaves_no_file(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path) -> None:
+    repo, snap, _ = stored
+    backend = repo.backend
+    assert isinstance(backend, MemoryBackend)
+    key = sorted(o.key for o in backend.list(DATA_PREFIX))[1]
+    body = bytearray(backend.get(key).read())
+    body[len(body) // 3] ^= 0x40
+    backend.put(key, bytes(body))
+    with pytest.raises(IntegrityError):
+        streamfile.restore_root(repo, snap.root, tmp_path / "dump.rdb", where="t")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_size_mismatch_is_refused(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path) -> None:
+    repo, snap, data = stored
+    root = {**snap.root, "size": len(data) + 1}
+    with pytest.raises(IntegrityError, match="expected"):
+        streamfile.restore_root(repo, root, tmp_path / "dump.rdb", where="t")
+    assert list(tmp_path.iterdir()) == []
