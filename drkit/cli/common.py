@@ -6,15 +6,17 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..config import DrkitConfig, load_config
 from ..core.errors import UsageError
 from ..core.log import setup_logging
 from ..ops.secrets import PassphraseSource
 from ..ops.session import default_repository_url
+
+if TYPE_CHECKING:
+    from ..config import DrkitConfig
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def with_repo(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def load_cli_config(ctx: click.Context) -> DrkitConfig:
     """The config named by --config / DRKIT_CONFIG (required for job-based commands)."""
+    from ..config import load_config  # pydantic: loaded by the commands that read a config only
+
     path = (ctx.find_root().obj or {}).get("config_file")
     if not path:
         raise UsageError("this command needs a config file: pass --config FILE or set DRKIT_CONFIG",

@@ -2,7 +2,9 @@
 
 Structure (always): every index object decrypts; every indexed pack exists with the indexed size;
 every snapshot decrypts and every blob it references is indexed. Packs no index names are
-reported as unreferenced (left by an interrupted backup; prune removes them), not as errors.
+reported as unreferenced (left by an interrupted backup; prune removes them), not as errors. A pack
+pending deletion (marked by a prune, FORMAT.md §13) may go while the check runs: its absence is no
+error, and no snapshot needs it unless a later prune finds so and keeps it.
 
 Read data (``read_data``): each selected pack is downloaded whole; its id must equal the BLAKE3
 of its bytes, its header must decrypt and agree with the index, and every blob must decrypt,
@@ -14,6 +16,8 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from storage_backends import NotFound
 
 from ..core.errors import DrkitError, UsageError
 from . import snapshots
@@ -92,6 +96,8 @@ def _check_packs_exist(repo: Repository, report: CheckReport) -> None:
     with storage_errors():
         stored = {id_from_key(i.key): i.size for i in repo.backend.list(DATA_PREFIX)}
     for pack_id, size in sorted(repo.index.pack_sizes.items()):
+        if pack_id not in stored and pack_id in repo.index.excluded:
+            continue  # pending deletion: a concurrent prune deleted it
         if pack_id not in stored:
             report.errors.append(f"pack {pack_id} is indexed but missing from the backend")
         elif stored[pack_id] != size:
@@ -118,8 +124,14 @@ def _check_snapshots(repo: Repository, report: CheckReport) -> None:
 def _read_pack(repo: Repository, pack_id: str) -> tuple[list[str], int]:
     key = pack_key(pack_id)
     try:
-        with storage_errors(), repo.backend.get(key) as f:
-            data = f.read()
+        with storage_errors():
+            try:
+                with repo.backend.get(key) as f:
+                    data = f.read()
+            except NotFound:
+                if pack_id in repo.index.excluded:
+                    return [], 0  # pending deletion, and deleted meanwhile
+                raise
         if content_id(data) != pack_id:
             return [f"pack {pack_id}: content does not match its id (damaged pack {key})"], 0
         entries = read_entries(data, repo.cipher, pack_id)

@@ -10,6 +10,13 @@ once the expiry passes without a successful refresh, and callers should then not
 A lock is stale if expired, or written on this host by a pid that no longer exists. Garbled lock
 objects are listed, with a logged warning, as stale entries (``host="?"``, ``expires=0``,
 ``purpose="unreadable lock object"``): they never block, and ``remove_locks`` deletes them.
+
+Three modes: *shared* (backup, restore, check, copy), *exclusive* (key rotate) and *maintenance*
+(forget, prune): a maintenance lock conflicts with exclusive locks and with other maintenance locks,
+not with shared ones, so backups run while forget and prune do (FORMAT.md §13). Every lock records
+its ``view``: the time from which the holder knows of every pending-deletion mark and has read all the
+repository state it may still write references to (the creation time, unless ``advance_view`` moves
+it on); a lock without one (an older drkit) is taken to know of no mark at all.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage_backends.base import Backend
@@ -52,10 +60,12 @@ class LockInfo:
     created: float
     expires: float
     purpose: str = ""
+    maintenance: bool = False
+    view: float | None = None  # None: written by a drkit that knows nothing of pending marks
 
     def describe(self, now: float) -> str:
         """One line, e.g. ``exclusive lock by root@host pid 123, 42 s old, expires in 1740 s``."""
-        kind = "exclusive" if self.exclusive else "shared"
+        kind = "exclusive" if self.exclusive else "maintenance" if self.maintenance else "shared"
         what = f" ({_clean(self.purpose)})" if self.purpose else ""
         who = f"{_clean(self.username)}@{_clean(self.host)} pid {self.pid}"
         left, age = self.expires - now, max(0.0, now - self.created)
@@ -86,10 +96,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def is_stale(info: LockInfo, now: float, *, host: str | None = None) -> bool:
-    """Expired, or written on this host (``host``, default ours) by a pid that no longer exists."""
+def is_stale(info: LockInfo, now: float, *, host: str | None = None, slack: float = 0.0) -> bool:
+    """Expired (``slack`` seconds ago), or written on this host (``host``, default ours) by a pid that
+    no longer exists."""
     here = host if host is not None else _hostname()
-    return now > info.expires or (info.host == here and not _pid_alive(info.pid))
+    return now > info.expires + slack or (info.host == here and not _pid_alive(info.pid))
+
+
+def conflicts(a: LockInfo | Lock, b: LockInfo) -> bool:
+    """Either side exclusive, or both maintenance."""
+    return a.exclusive or b.exclusive or (a.maintenance and b.maintenance)
 
 
 def _field(doc: dict[str, object], name: str, kind: type) -> object:
@@ -110,7 +126,9 @@ def _parse(key: str, body: bytes) -> LockInfo:
         raise ValueError("not a JSON object")
     values = {name: _field(doc, name, kind) for name, kind in _FIELDS.items()}
     purpose = doc.get("purpose", "")
-    return LockInfo(key=key, purpose=purpose if isinstance(purpose, str) else "", **values)  # type: ignore[arg-type]
+    view = float(_field(doc, "view", float)) if "view" in doc else None  # type: ignore[arg-type]
+    return LockInfo(key=key, purpose=purpose if isinstance(purpose, str) else "",
+                    maintenance=doc.get("maintenance") is True, view=view, **values)  # type: ignore[arg-type]
 
 
 def _load(backend: Backend, key: str) -> LockInfo | None:
@@ -143,29 +161,39 @@ def remove_locks(backend: Backend, *, all_locks: bool = False) -> list[LockInfo]
     return removed
 
 
-class Lock:
-    """A shared or exclusive repository lock; use as ``with Lock(backend, exclusive=False): ...``."""
+LIFETIME = 1800.0  # a lock not refreshed for this long is stale
+REFRESH_EVERY = 300.0
 
-    def __init__(
+
+class Lock:
+    """A shared, maintenance or exclusive repository lock; use as ``with Lock(backend, exclusive=False): ...``.
+    ``on_acquired`` runs once the lock is held (its failure releases the lock)."""
+
+    def __init__(  # noqa: PLR0913 - the lock's mode and timing are independent knobs
         self,
         backend: Backend,
         *,
         exclusive: bool,
-        lifetime: float = 1800.0,
-        refresh_every: float = 300.0,
+        maintenance: bool = False,
+        lifetime: float = LIFETIME,
+        refresh_every: float = REFRESH_EVERY,
         purpose: str = "",
+        on_acquired: Callable[[Lock], None] | None = None,
     ) -> None:
         if not 0 < refresh_every < lifetime:
             raise ValueError("need 0 < refresh_every < lifetime")
         self._backend = backend
         self.exclusive = exclusive
+        self.maintenance = maintenance and not exclusive
         self.lifetime = lifetime
         self.refresh_every = refresh_every
         self.purpose = purpose
+        self.on_acquired = on_acquired
         self.key: str | None = None
-        self._created = self._expires = 0.0
+        self._created = self._expires = self.view = 0.0
         self._lost = False
         self._stop = threading.Event()
+        self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @property
@@ -176,16 +204,26 @@ class Lock:
         return self._lost
 
     def _body(self, expires: float) -> bytes:
-        doc = dict(host=_hostname(), pid=os.getpid(), username=_username(), exclusive=self.exclusive)
-        doc.update(created=self._created, expires=expires, purpose=self.purpose)
+        doc: dict[str, object] = dict(host=_hostname(), pid=os.getpid(), username=_username(),
+                                      exclusive=self.exclusive)
+        doc.update(created=self._created, expires=expires, purpose=self.purpose, view=self.view)
+        if self.maintenance:
+            doc["maintenance"] = True
         return json.dumps(doc, sort_keys=True).encode()
+
+    def advance_view(self, view: float) -> None:
+        """Record that the holder re-read the pending marks at ``view`` and holds no reference read
+        from the repository before it (a long-running archiver between rounds); written at once."""
+        self.view = max(self.view, view)
+        if self.key is not None:
+            self._refresh_once(self.key)
 
     def acquire(self) -> None:
         """Take the lock or raise ``LockFailed`` naming a conflicting holder."""
         if self.key is not None:
             raise RuntimeError("lock already held")
         key = f"{LOCK_PREFIX}{secrets.token_hex(16)}"
-        self._created = clock.now()
+        self._created = self.view = clock.now()
         expires = self._created + self.lifetime
         body = self._body(expires)
         with storage_errors():
@@ -203,6 +241,12 @@ class Lock:
         self._stop.clear()
         self._thread = threading.Thread(target=self._refresh_loop, args=(key,), daemon=True)
         self._thread.start()
+        if self.on_acquired is not None:
+            try:
+                self.on_acquired(self)
+            except BaseException:
+                self.release()
+                raise
 
     def _is_ours(self, key: str, body: bytes) -> bool:
         """A retried create of our random key finds it taken when the first attempt was stored but its
@@ -212,29 +256,30 @@ class Lock:
 
     def _check_conflicts(self, own: str) -> None:
         now, host = clock.now(), _hostname()
-        conflicts = [
+        found = [
             info
             for info in list_locks(self._backend)
-            if info.key != own and (self.exclusive or info.exclusive) and not is_stale(info, now, host=host)
+            if info.key != own and conflicts(self, info) and not is_stale(info, now, host=host)
         ]
-        if conflicts:
-            more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
-            raise LockFailed(f"repository is locked: {conflicts[0].describe(now)}{more}", hint=_HINT)
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise LockFailed(f"repository is locked: {found[0].describe(now)}{more}", hint=_HINT)
 
     def _refresh_loop(self, key: str) -> None:
         while not self._stop.wait(self.refresh_every):
             self._refresh_once(key)
 
     def _refresh_once(self, key: str) -> None:
-        expires = clock.now() + self.lifetime
-        try:
-            self._backend.put(key, self._body(expires))
-        except Exception as exc:  # the thread must survive anything; BackendError text has no secrets
-            detail = str(exc) if isinstance(exc, BackendError) else type(exc).__name__
-            log.warning("could not refresh lock %s: %s", key, detail)
-            expires = self._expires
-        _ = self.lost  # records a loss once the old expiry has passed; a late refresh cannot undo it
-        self._expires = expires
+        with self._mutex:  # the refresh thread and advance_view
+            expires = clock.now() + self.lifetime
+            try:
+                self._backend.put(key, self._body(expires))
+            except Exception as exc:  # the thread must survive anything; BackendError text has no secrets
+                detail = str(exc) if isinstance(exc, BackendError) else type(exc).__name__
+                log.warning("could not refresh lock %s: %s", key, detail)
+                expires = self._expires
+            _ = self.lost  # records a loss once the old expiry has passed; a late refresh cannot undo it
+            self._expires = expires
 
     def _delete(self, key: str) -> None:
         try:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from storage_backends import Backend
+from storage_backends import Backend, NotFound
 
 from ..core.errors import IntegrityError, UsageError
 from ..pipeline import Cipher
@@ -35,13 +35,17 @@ def _prefix(kind: str) -> str:
 
 
 class ManifestStore:
-    """put, get, find, delete of sealed JSON documents."""
+    """put, get, find, delete of sealed JSON documents. ``guard`` runs before every write or delete
+    (the repository refuses them once its lock is lost)."""
 
-    def __init__(self, backend: Backend, cipher: Cipher) -> None:
+    def __init__(self, backend: Backend, cipher: Cipher, guard: Callable[[str], None] | None = None) -> None:
         self.backend = backend
         self.cipher = cipher
+        self.guard = guard
 
     def put(self, kind: str, doc: Document) -> str:
+        if self.guard is not None:
+            self.guard(f"write a {kind}")
         body = json.dumps({"kind": kind, "doc": doc}, sort_keys=True, default=str).encode()
         sealed = self.cipher.seal(body, AAD_MANIFEST)
         doc_id = content_id(sealed)
@@ -53,6 +57,9 @@ class ManifestStore:
         key = _prefix(kind) + doc_id
         with storage_errors(), self.backend.get(key) as f:
             sealed = f.read()
+        return self._open(kind, key, doc_id, sealed)
+
+    def _open(self, kind: str, key: str, doc_id: str, sealed: bytes) -> Document:
         try:
             wrapped = json.loads(self.cipher.open(sealed, AAD_MANIFEST))
         except IntegrityError:
@@ -67,12 +74,23 @@ class ManifestStore:
             return sorted(id_from_key(i.key) for i in self.backend.list(_prefix(kind)))
 
     def find(self, kind: str, match: Callable[[Document], bool] | None = None) -> Iterator[tuple[str, Document]]:
+        """Every document of ``kind``; one deleted between the listing and its read (a concurrent
+        forget or prune) is left out, as if listed a moment later."""
         for doc_id in self.ids(kind):
-            doc = self.get(kind, doc_id)
+            key = _prefix(kind) + doc_id
+            with storage_errors():
+                try:
+                    with self.backend.get(key) as f:
+                        sealed = f.read()
+                except NotFound:
+                    continue
+            doc = self._open(kind, key, doc_id, sealed)
             if match is None or match(doc):
                 yield doc_id, doc
 
     def delete(self, kind: str, doc_id: str) -> None:
+        if self.guard is not None:
+            self.guard(f"delete a {kind}")
         with storage_errors():
             self.backend.delete(_prefix(kind) + doc_id)
 

@@ -1,19 +1,27 @@
-"""Prune: remove data no snapshot references, under an exclusive lock.
+"""Prune: remove data no snapshot references, safely while backups run (docs/FORMAT.md §13).
 
-1. Mark: every blob any snapshot references is live.
-2. Plan: an indexed pack with no live blob is deleted; one whose live fraction is below
-   ``repack_below`` is repacked (its live blobs are copied into new packs), up to
-   ``max_repack_bytes``; unindexed packs older than ``orphan_age`` seconds (left by interrupted
-   backups) are deleted.
-3. Apply, in crash-safe order: write the repacked blobs (packs, then an index naming them); write one
-   new index covering every pack that stays; delete the old index objects; only then delete packs.
-   An interruption leaves at worst duplicate index entries or unreferenced packs, never a snapshot
-   whose data is gone.
+Two phases, under a *maintenance* lock (it excludes other prunes, forgets and exclusive holders, not
+backups, restores or checks):
 
-Immutable repositories (object lock): a pack whose retention has not ended is neither deleted nor
-repacked; it stays in the new index (``locked_packs`` says until when). An old index object that is
-still locked cannot be deleted, so a ``superseded`` manifest naming it is written before any pack is
-deleted, and readers skip superseded index objects: no index ever names a deleted pack.
+1. Mark (here and prune_apply.py). Every blob a snapshot, a rooted manifest or a recent forget
+   tombstone references is live. An indexed pack with no live blob is marked for deletion; one whose
+   live fraction is below ``repack_below`` is repacked (its live blobs copied into new packs) and
+   marked, up to ``max_repack_bytes``; unindexed packs older than ``orphan_age`` are marked as
+   orphans. The new index covers every pack that stays; the marked packs' entries move to pending
+   index objects that a ``pending`` mark names. Nothing is deleted.
+2. Settle (settle.py). A mark older than ``grace`` whose every other lock was taken after it is
+   checked again against the snapshots as they are now: packs something still needs are indexed
+   again, the rest deleted.
+
+A run settles the ready marks of earlier runs first, then marks. With ``grace=0`` and no other lock,
+the mark just written is settled at once: one run frees the space, like the old one-phase prune.
+
+Memory: the index (index.py, 57-65 bytes a blob), one flag byte a blob for the live set, a few
+numbers per pack, one pack being repacked: ~70 MB for a million blobs, ~650 MB for ten million.
+
+Immutable repositories (object lock): a pack whose retention has not ended is neither marked nor
+repacked; it stays in the new index (``locked_packs`` says until when). Index objects and marks that
+are still locked when they should go are named by a ``superseded`` record, which readers skip.
 """
 
 from __future__ import annotations
@@ -21,27 +29,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core import clock
-from .format import DATA_PREFIX, INDEX_PREFIX, MANIFESTS_PREFIX, content_id, id_from_key, index_key, pack_key
+from .format import DATA_PREFIX, id_from_key, pack_key
 from .immutability import when
-from .index import SUPERSEDED_KIND, Index, PackRecord, encode_index
-from .pack import PackEntry
-from .reader import read_blob
-from .references import live_blobs
+from .index import ENTRY_SIZE, Index
+from .locks import LIFETIME
+from .marks import read_tombstones
+from .prune_apply import apply_plan
+from .references import LiveSet
 from .repo import Repository
+from .settle import Horizon, Settlement, apply, decide, look_around
 from .storage_errors import storage_errors
-from .writer import BlobWriter
+
+DEFAULT_GRACE = 2 * LIFETIME  # longer than a lock lives without a refresh
+PACK_OVERHEAD = 32  # sealed header's nonce and tag, and the trailer (pack.py); plus 49 bytes an entry
 
 
 @dataclass
 class PrunePlan:
     live_blobs: int = 0
-    delete_packs: list[str] = field(default_factory=list)
-    repack_packs: list[str] = field(default_factory=list)
-    orphan_packs: list[str] = field(default_factory=list)
+    delete_packs: list[str] = field(default_factory=list)  # unused packs marked in this run
+    repack_packs: list[str] = field(default_factory=list)  # repacked, then marked
+    orphan_packs: list[str] = field(default_factory=list)  # unindexed packs marked
     keep_packs: list[str] = field(default_factory=list)
     locked_packs: dict[str, str] = field(default_factory=dict)  # pack id → retention end (kept, indexed)
-    bytes_freed: int = 0
+    bytes_freed: int = 0  # packs deleted in this run (a dry run: would be)
     bytes_repacked: int = 0
+    bytes_marked: int = 0
+    grace: float = DEFAULT_GRACE
+    mark: str | None = None  # the pending mark this run wrote
+    deleted_packs: list[str] = field(default_factory=list)  # deleted in this run (any mark)
+    rescued_packs: list[str] = field(default_factory=list)  # marked, still needed: indexed again
+    waiting: list[str] = field(default_factory=list)  # why marks stay pending, one line each
+    pending_marks: int = 0  # marks left after this run
 
 
 @dataclass(frozen=True)
@@ -50,120 +69,165 @@ class PruneOptions:
     max_repack_bytes: int | None = None
     orphan_age: float = 3600.0  # unindexed packs younger than this may belong to a running backup
     dry_run: bool = False
+    grace: float = DEFAULT_GRACE  # a mark is settled no sooner than this
+    clock_skew: float = 120.0  # allowance between hosts' clocks (and for a put in flight)
 
 
-def _packs_by_id(repo: Repository) -> dict[str, list[tuple[bytes, PackEntry]]]:
-    packs: dict[str, list[tuple[bytes, PackEntry]]] = {pid: [] for pid in repo.index.pack_sizes}
-    for blob_id, loc in repo.index.items():
-        packs[loc.pack_id].append((blob_id, PackEntry(loc.type, blob_id, loc.offset, loc.length, loc.raw_length)))
-    return packs
+@dataclass
+class Run:
+    """One prune's state: what it loaded, the live set, and what it decided."""
 
+    repo: Repository
+    options: PruneOptions
+    lock_key: str | None
+    live: LiveSet
+    result: PrunePlan
+    stored: dict[str, tuple[int, float]]  # pack id → (size, mtime) in the backend
+    deleted: set[str] = field(default_factory=set)
+    rescued: set[str] = field(default_factory=set)
 
-def plan(repo: Repository, options: PruneOptions) -> tuple[PrunePlan, set[bytes]]:
-    live = live_blobs(repo)
-    result = PrunePlan(live_blobs=len(live))
-    budget = options.max_repack_bytes
-    for pack_id, blobs in sorted(_packs_by_id(repo).items()):
-        size = repo.index.pack_sizes[pack_id]
-        live_bytes = sum(e.length for blob_id, e in blobs if blob_id in live)
-        repack = live_bytes < size * options.repack_below and (budget is None or result.bytes_repacked < budget)
-        if (live_bytes == 0 or repack) and _held(repo, pack_id, result):
-            result.keep_packs.append(pack_id)
-        elif live_bytes == 0:
-            result.delete_packs.append(pack_id)
-            result.bytes_freed += size
-        elif repack:
-            result.repack_packs.append(pack_id)
-            result.bytes_repacked += live_bytes
-            result.bytes_freed += size - live_bytes
-        else:
-            result.keep_packs.append(pack_id)
-    _find_orphans(repo, options, result)
-    return result, live
+    @property
+    def index(self) -> Index:
+        return self.repo.index
 
-
-def _held(repo: Repository, pack_id: str, result: PrunePlan) -> bool:
-    """True (and noted) if the pack's retention has not ended: it may be neither deleted nor repacked."""
-    until = repo.locked_until(pack_key(pack_id))
-    if until is not None:
-        result.locked_packs[pack_id] = when(until)
-    return until is not None
-
-
-def _find_orphans(repo: Repository, options: PruneOptions, result: PrunePlan) -> None:
-    horizon = clock.now() - options.orphan_age
-    with storage_errors():
-        infos = list(repo.backend.list(DATA_PREFIX))
-    for info in infos:
-        pack_id = id_from_key(info.key)
-        if pack_id not in repo.index.pack_sizes and info.mtime.timestamp() < horizon:
-            if not _held(repo, pack_id, result):
-                result.orphan_packs.append(pack_id)
-                result.bytes_freed += info.size
+    def normal_packs(self) -> list[str]:
+        """Packs an index object other than a pending one lists (or rescued in this run), not deleted."""
+        pending = {i for m in self.repo.marks.values() for i in m.indexes}
+        listed = self.index.listed_by
+        return [p for p in self.index.pack_sizes if p not in self.deleted
+                and (p in self.rescued or any(src not in pending for src in listed.get(p, ())))]
 
 
 def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
     options = options or PruneOptions()
-    with repo.lock(exclusive=not options.dry_run, purpose="prune"):
+    with repo.lock(maintenance=not options.dry_run, purpose="prune") as lock:
+        horizon = look_around(repo, lock.key, options.clock_skew)  # before anything is read
         repo.load_index()
-        result, live = plan(repo, options)
+        run = _start(repo, options, lock.key, horizon)
+        _settle(run, horizon)
+        plan(run)
         if not options.dry_run:
-            _apply(repo, result, live)
-    return result
+            apply_plan(run, horizon)
+            if options.grace <= 0 and run.result.mark is not None:
+                settle_now(run)
+            elif run.result.mark is not None:
+                run.result.waiting.append(f"mark {run.result.mark[:8]}: written now, deleted after the grace delay")
+        elif options.grace <= 0:  # as if no other lock is in the way
+            run.result.bytes_freed += run.result.bytes_marked
+        run.result.pending_marks = len(repo.marks)
+    return run.result
 
 
-def _apply(repo: Repository, result: PrunePlan, live: set[bytes]) -> None:
+def _start(repo: Repository, options: PruneOptions, lock_key: str | None, horizon: Horizon) -> Run:
     with storage_errors():
-        old_indexes = [i.key for i in repo.backend.list(INDEX_PREFIX)]
-    old_superseded = repo.manifests.ids(SUPERSEDED_KIND)
-    packs = _packs_by_id(repo)
-    keep = [PackRecord(pid, repo.index.pack_sizes[pid], [e for _, e in packs[pid]]) for pid in result.keep_packs]
-    _repack(repo, result.repack_packs, live)  # new packs and their own index object, written first
-    sealed = encode_index(keep, repo.cipher)
-    new_key = index_key(content_id(sealed))
-    with storage_errors():
-        repo.backend.put(new_key, sealed)  # may be empty: then the repacked packs' index is all
-    old_indexes = [key for key in old_indexes if key != new_key]
-    held = {key for key in old_indexes if repo.locked_until(key) is not None}
-    if held:  # written before any pack goes: readers must skip the index objects that stay
-        repo.manifests.put(SUPERSEDED_KIND, {"indexes": [id_from_key(k) for k in old_indexes],
-                                             "time": clock.utcnow().isoformat()})
-    with storage_errors():
-        for key in old_indexes:
-            if key not in held:
-                repo.backend.delete(key)
-    for doc_id in old_superseded:  # the new record (or the deletions) cover what they listed
-        if repo.locked_until(f"{MANIFESTS_PREFIX}{SUPERSEDED_KIND}/{doc_id}") is None:
-            repo.manifests.delete(SUPERSEDED_KIND, doc_id)
-    with storage_errors():
-        for pack_id in result.delete_packs + result.repack_packs + result.orphan_packs:
-            repo.backend.delete(pack_key(pack_id))
+        stored = {id_from_key(i.key): (i.size, i.mtime.timestamp()) for i in repo.backend.list(DATA_PREFIX)}
+    run = Run(repo, options, lock_key, LiveSet(repo.index), PrunePlan(grace=options.grace), stored)
+    run.live.add_documents(repo, recent_tombstones(repo, horizon))
+    return run
 
 
-def _repack(repo: Repository, pack_ids: list[str], live: set[bytes]) -> None:
-    """Copy the live blobs of ``pack_ids`` into new packs, one blob in memory at a time; the writer
-    indexes the new packs itself."""
-    if not pack_ids:
+def recent_tombstones(repo: Repository, horizon: Horizon) -> dict[str, tuple[dict[str, object], ...]]:
+    """The roots of snapshots forgotten recently enough that a running process may have read them."""
+    floor = horizon.tombstone_floor
+    return {t.id: t.roots for t in read_tombstones(repo.manifests) if t.time >= floor}
+
+
+def _settle(run: Run, horizon: Horizon) -> None:
+    ready = []
+    for mark in run.repo.marks.values():
+        why = horizon.why_waiting(mark, run.options.grace)
+        if why is None:
+            ready.append(mark)
+        else:
+            run.result.waiting.append(why)
+    if ready:
+        _carry_out(run, decide(run.repo, run.live, ready, {p: s for p, (s, _) in run.stored.items()}))
+
+
+def _carry_out(run: Run, done: Settlement) -> None:
+    result = run.result
+    result.deleted_packs += done.delete
+    result.rescued_packs += done.rescue
+    result.bytes_freed += done.bytes_freed
+    run.deleted.update(done.delete)
+    run.rescued.update(done.rescue)
+    if run.options.dry_run:  # what the plan would see after the settlement
+        for mark in done.marks:
+            run.repo.marks.pop(mark.id, None)
+        run.repo.index.excluded = {p for m in run.repo.marks.values() for p in m.all_packs}
+    else:
+        apply(run.repo, done)
+
+
+def settle_now(run: Run) -> None:
+    """With ``grace=0``: settle the mark just written if no other process holds a lock since before it.
+    Index objects and documents written since the first look are read first."""
+    repo = run.repo
+    horizon = look_around(repo, run.lock_key, run.options.clock_skew)
+    ready = [m for m in repo.marks.values() if horizon.why_waiting(m, 0.0) is None]
+    run.result.waiting = [w for m in repo.marks.values() if (w := horizon.why_waiting(m, 0.0)) is not None]
+    if not ready:
         return
-    doomed = set(pack_ids)
-    moving = [(blob_id, loc.type) for blob_id, loc in repo.index.items() if loc.pack_id in doomed and blob_id in live]
-    source = repo.index
-    repo.index = source.without_packs(doomed)  # the writer must not dedup against packs being replaced
-    reader = _Reader(repo, source)
-    with BlobWriter(repo) as writer:
-        for blob_id, blob_type in moving:
-            writer.add_blob(blob_type, read_blob(reader, blob_id))
-        writer.flush()
+    with storage_errors():
+        listed = [id_from_key(i.key) for i in repo.backend.list("index/")]
+    new = [i for i in listed if i not in repo.index_ids and i not in repo.superseded.indexes]
+    for index_id, packs in repo.fetch_indexes(new):
+        for pack in packs:
+            repo.index.add_raw(pack, index_id)
+    repo.index_ids.update(new)
+    run.live.add_documents(repo, recent_tombstones(repo, horizon))
+    _carry_out(run, decide(repo, run.live, ready, {p: s for p, (s, _) in run.stored.items()}))
 
 
-@dataclass
-class _Reader:
-    """read_blob's view of the repository with the index as it was before the repack."""
+# -- phase 1: the plan ----------------------------------------------------------------------------
+def plan(run: Run) -> None:
+    result, options, index = run.result, run.options, run.index
+    result.live_blobs = len(run.live)
+    budget = options.max_repack_bytes
+    for pack_id in sorted(run.normal_packs()):
+        if pack_id in index.excluded:  # in a mark that is still pending: stays as it is
+            result.keep_packs.append(pack_id)
+            continue
+        size = index.pack_sizes[pack_id]
+        live_bytes = _live_bytes(index, run.live.flags, pack_id, size)
+        repack = live_bytes < size * options.repack_below and (budget is None or result.bytes_repacked < budget)
+        if (live_bytes == 0 or repack) and _held(run, pack_id):
+            result.keep_packs.append(pack_id)
+        elif live_bytes == 0:
+            result.delete_packs.append(pack_id)
+            result.bytes_marked += size
+        elif repack:
+            result.repack_packs.append(pack_id)
+            result.bytes_repacked += live_bytes
+            result.bytes_marked += size
+        else:
+            result.keep_packs.append(pack_id)
+    _find_orphans(run)
 
-    repo: Repository
-    index: Index
 
-    def __post_init__(self) -> None:
-        self.backend = self.repo.backend
-        self.cipher = self.repo.cipher
-        self.hasher = self.repo.hasher
+def _live_bytes(index: Index, flags: bytearray, pack_id: str, size: int) -> int:
+    first, n = index.run(pack_id)
+    live = flags.count(1, first, first + n)
+    if live == n:  # every blob: the pack less its header and trailer
+        return size - PACK_OVERHEAD - n * ENTRY_SIZE
+    if live == 0:
+        return 0
+    return sum(index.entry_length(e) for e in range(first, first + n) if flags[e])
+
+
+def _held(run: Run, pack_id: str) -> bool:
+    """True (and noted) if the pack's retention has not ended: it may be neither deleted nor repacked."""
+    until = run.repo.locked_until(pack_key(pack_id))
+    if until is not None:
+        run.result.locked_packs[pack_id] = when(until)
+    return until is not None
+
+
+def _find_orphans(run: Run) -> None:
+    horizon = clock.now() - run.options.orphan_age
+    index, result = run.index, run.result
+    for pack_id, (size, mtime) in sorted(run.stored.items()):
+        if (pack_id not in index.pack_sizes and pack_id not in index.excluded and pack_id not in run.deleted
+                and mtime < horizon and not _held(run, pack_id)):
+            result.orphan_packs.append(pack_id)
+            result.bytes_marked += size

@@ -11,10 +11,12 @@ from typing import BinaryIO, Protocol
 from storage_backends import Backend
 
 from ..core.errors import IntegrityError
-from ..pipeline import BlobHasher, Cipher, decompress
+from ..pipeline import CODEC_RAW, BlobHasher, Cipher, decompress
 from .format import pack_key
 from .index import Index
 from .storage_errors import storage_errors
+
+_RAW = bytes([CODEC_RAW])
 
 
 class _Repo(Protocol):
@@ -34,10 +36,17 @@ def read_blob(repo: _Repo, blob_id: bytes) -> bytes:
     return open_blob(repo, blob_id, sealed, key)
 
 
-def open_blob(repo: _Repo, blob_id: bytes, sealed: bytes, where: str) -> bytes:
+def open_blob(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str) -> bytes:
     """Authenticate, decompress and verify one sealed blob read from ``where``."""
+    raw = open_blob_view(repo, blob_id, sealed, where)
+    return raw if isinstance(raw, bytes) else bytes(raw)
+
+
+def open_blob_view(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str) -> bytes | memoryview:
+    """``open_blob`` without copying a blob stored uncompressed: a view past its codec byte."""
     try:
-        raw = decompress(repo.cipher.open(sealed, blob_id))
+        plain = repo.cipher.open(sealed, blob_id)
+        raw = memoryview(plain)[1:] if plain[:1] == _RAW else decompress(plain)
     except IntegrityError:
         raise IntegrityError(f"{where}: blob {blob_id.hex()[:16]} fails authentication (damaged pack)") from None
     if repo.hasher.digest(raw) != blob_id:

@@ -3,25 +3,42 @@
 Consumers (writer, reader, check, sources) get the backend, the cipher, the blob hasher, the
 config, the index and the manifest store from here; each declares its own small Protocol of
 what it uses. The repository is handed a Backend; it never opens one from a URL.
+
+Two-phase prune (docs/FORMAT.md §13): the index is loaded with the pending-deletion marks, whose
+packs are ``index.excluded`` (writers never reference a blob found only there). Once a lock is held
+the marks are listed again and the index reloaded if a new one appeared, so what the process uses is
+at least as new as its lock's ``view``. Manifest writes and deletes are refused once a held lock is
+lost (not refreshed for its lifetime): a prune may already treat it as gone.
 """
 
 from __future__ import annotations
 
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from storage_backends import Backend, NotFound
 
-from ..core.errors import IntegrityError, RepositoryExists, RepositoryMissing, WrongPassword
+from ..core import clock
+from ..core.errors import IntegrityError, LockFailed, RepositoryExists, RepositoryMissing, WrongPassword
 from ..pipeline import BlobHasher, Cipher
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
 from .immutability import RetainingBackend, Retention, first_locked_write, locked_until, require_object_lock
-from .index import SUPERSEDED_KIND, Index, decode_index
+from .index import Index, RawPack, decode_raw
 from .keys import KdfParams, MasterKey, key_generation, unwrap_master_key, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
+from .marks import Mark, Superseded, read_marks, read_superseded
 from .storage_errors import storage_errors
+
+_LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
+_FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
+
+
+class _Vanished(Exception):
+    pass
 
 
 class Repository:
@@ -30,6 +47,11 @@ class Repository:
         self.backend: Backend = backend if self.retention is None else RetainingBackend(backend, self.retention)
         self.config = config
         self.index = Index()
+        self.index_ids: set[str] = set()  # the index objects ``index`` was loaded from
+        self.marks: dict[str, Mark] = {}  # pending-deletion marks known when the index was loaded
+        self.superseded = Superseded()
+        self._index_loaded = False
+        self._locks: list[Lock] = []
         self.use_master(master, key_id)
 
     def use_master(self, master: MasterKey, key_id: str) -> None:
@@ -38,7 +60,7 @@ class Repository:
         self.key_id = key_id
         self.cipher = master.cipher()
         self.hasher = BlobHasher(master.blob_id)
-        self.manifests = ManifestStore(self.backend, self.cipher)
+        self.manifests = ManifestStore(self.backend, self.cipher, guard=self.require_lock)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -88,22 +110,87 @@ class Repository:
         return repo
 
     def load_index(self) -> None:
-        """Read every index object; a damaged one is an IntegrityError naming it."""
+        """Read the pending marks, then every index object (superseded ones skipped); a damaged one is an
+        IntegrityError naming it. An object deleted while we read (a concurrent prune replaced it)
+        means listing again."""
+        for _ in range(_LOAD_ATTEMPTS):
+            try:
+                self._load_index_once()
+                return
+            except _Vanished:
+                continue
+        raise IntegrityError("index objects kept disappearing while being read (a prune replacing them?)",
+                             hint="try again")
+
+    def _load_index_once(self) -> None:
+        superseded = read_superseded(self.manifests)
+        marks = read_marks(self.manifests, superseded.marks)
         with storage_errors():
-            ids = [id_from_key(i.key) for i in self.backend.list(INDEX_PREFIX)]
-        superseded = {i for _, doc in self.manifests.find(SUPERSEDED_KIND) for i in doc["indexes"]}
-        ids = [i for i in ids if i not in superseded]
-
-        def fetch(index_id: str) -> bytes:
-            with storage_errors(), self.backend.get(INDEX_PREFIX + index_id) as f:
-                return f.read()
-
+            listed = {id_from_key(i.key): i.size for i in self.backend.list(INDEX_PREFIX)}
+        pending = {i for m in marks.values() for i in m.indexes}
+        ids = sorted((i for i in listed if i not in superseded.indexes), key=lambda i: (i in pending, i))
         index = Index()
-        with ThreadPoolExecutor(max(1, min(8, self.backend.capabilities.max_connections))) as pool:
-            for index_id, sealed in zip(ids, pool.map(fetch, ids), strict=True):
-                for record in decode_index(sealed, self.cipher, index_id):
-                    index.add_pack(record)
-        self.index = index
+        index.excluded = {p for m in marks.values() for p in m.all_packs}
+        for index_id, packs in self.fetch_indexes(ids, listed):
+            for pack in packs:
+                index.add_raw(pack, index_id)
+        len(index)  # builds the lookup table now, not in the first lookup
+        self.index, self.index_ids, self.marks, self.superseded = index, set(ids), marks, superseded
+        self._index_loaded = True
+
+    def fetch_indexes(self, ids: list[str], sizes: dict[str, int] | None = None
+                      ) -> Iterator[tuple[str, list[RawPack]]]:
+        """Download and decode index objects in order, in parallel but with at most ``_FETCH_WINDOW``
+        bytes (or one object) in flight: memory stays bounded however large the index is."""
+
+        def fetch(index_id: str) -> list[RawPack]:
+            with storage_errors():
+                try:
+                    with self.backend.get(INDEX_PREFIX + index_id) as f:
+                        sealed = f.read()
+                except NotFound:
+                    raise _Vanished(index_id) from None
+            return decode_raw(sealed, self.cipher, index_id)
+
+        workers = max(1, min(4, self.backend.capabilities.max_connections))
+        with ThreadPoolExecutor(workers, thread_name_prefix="drkit-index") as pool:
+            window: deque[tuple[str, int, Future[list[RawPack]]]] = deque()
+            try:
+                for index_id in ids:
+                    size = (sizes or {}).get(index_id, 0)
+                    while window and (len(window) >= workers or sum(w[1] for w in window) + size > _FETCH_WINDOW):
+                        done_id, _, fut = window.popleft()
+                        yield done_id, fut.result()
+                    window.append((index_id, size, pool.submit(fetch, index_id)))
+                while window:
+                    done_id, _, fut = window.popleft()
+                    yield done_id, fut.result()
+            finally:
+                for _, _, fut in window:
+                    fut.cancel()
+
+    def refresh_marks(self) -> None:
+        """List the pending marks again; reload the index if one appeared since it was loaded."""
+        if self._index_loaded and set(read_marks(self.manifests, self.superseded.marks)) - set(self.marks):
+            self.load_index()
+
+    def renew_view(self, lock: Lock) -> None:
+        """For a long-running holder between rounds of work: re-read the marks, then advance the
+        lock's view (it holds no reference read before now)."""
+        now = clock.now()
+        self.refresh_marks()
+        lock.advance_view(now)
+
+    def require_lock(self, what: str) -> None:
+        """Refuse a manifest write or delete once a lock this repository took has been lost."""
+        if any(lock.key is not None and lock.lost for lock in self._locks):
+            raise LockFailed(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
+                             hint="check the repository's storage and run the command again")
+
+    def _on_locked(self, lock: Lock) -> None:
+        self._locks = [held for held in self._locks if held.key is not None]
+        self._locks.append(lock)
+        self.refresh_marks()
 
     def locked_until(self, key: str) -> datetime | None:
         """When object ``key``'s retention ends, if it is still locked (always None without immutability)."""
@@ -112,8 +199,10 @@ class Repository:
         with storage_errors():
             return locked_until(self.backend, key, self.retention)
 
-    def lock(self, *, exclusive: bool = False, purpose: str = "") -> Lock:
-        return Lock(self.backend, exclusive=exclusive, purpose=purpose)
+    def lock(self, *, exclusive: bool = False, maintenance: bool = False, purpose: str = "") -> Lock:
+        """A shared, maintenance (forget, prune) or exclusive lock; see locks.py."""
+        return Lock(self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose,
+                    on_acquired=self._on_locked)
 
     def close(self) -> None:
         self.backend.close()

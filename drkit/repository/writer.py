@@ -1,17 +1,25 @@
 """Stream → chunks → dedup → compress + seal → packs → upload, in bounded memory.
 
 The calling thread reads and chunks the stream. A worker pool hashes each chunk (keyed BLAKE3)
-and, unless the blob is already known, compresses and seals it (the C libraries release the
-GIL). Results are consumed in stream order by the calling thread, which appends new blobs to the
-open pack; a full pack is uploaded by a small upload pool. Memory is bounded by the chunks in
-flight, one open pack and the packs being uploaded.
+and, unless the blob is already known, compresses it, reserves its slot in the open pack (under a
+lock) and seals it straight into that slot (``packbuf``: reusable pack-sized buffers; the C
+libraries release the GIL). A full pack is uploaded from its buffer by a small upload pool, and
+the buffer then serves a later pack. The calling thread takes the workers' results in stream
+order, for the blob ids, the statistics and the progress. Memory is bounded by the chunks in
+flight, each worker's compressed chunk, and ``uploaders + 1`` pack buffers: nothing sealed waits
+in a queue or gets copied.
 
 Write order: packs, then the index that names them (``flush``); callers write the snapshot only
 after ``flush`` returned, so an interrupted backup leaves only unreferenced packs.
+
+Deduplication uses only blobs indexed in packs that are not pending deletion (``Index.usable``): a
+blob found only in a pending pack is stored again, so a backup never keeps a marked pack alive
+through its own writes (docs/FORMAT.md §13).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -19,14 +27,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from ..pipeline import compress, iter_chunks
+from ..pipeline import SEAL_OVERHEAD, compress, iter_chunks
+from ..pipeline.chunker import DEFAULT_READ_SIZE
 from .format import content_id, index_key, pack_key
-from .index import PackRecord, encode_index
-from .pack import BLOB_DATA, PackBuilder
+from .index import MAX_OBJECT_ENTRIES, PackRecord, encode_index
+from .pack import BLOB_DATA
+from .packbuf import Buffers, OpenPack, Sealer
 from .repo import Repository
 from .storage_errors import storage_errors
 
-INDEX_FLUSH_PACKS = 64  # write an index object at least every N packs
+INDEX_FLUSH_PACKS = 64  # write an index object at least every N packs (or MAX_OBJECT_ENTRIES entries)
+SYNC_BELOW = 64 << 10  # add_data seals smaller chunks on the calling thread (a worker round trip costs more)
+QUEUED_BYTES = 8 << 20  # add_data's chunks waiting for or in a worker, at most (bounds memory)
+QUEUED_CHUNKS = 64
+STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
+# A local disk takes a pack (write + fsync) faster than the workers fill the next one, so one upload at
+# a time keeps up there, and each upload in flight holds a pack-sized buffer; remote stores get two.
+LOCAL_CONNECTIONS = 4
 
 
 @dataclass
@@ -37,13 +54,6 @@ class WriteStats:
     new_bytes: int = 0  # plaintext bytes of new blobs
     stored_bytes: int = 0  # bytes uploaded in packs
     packs: int = 0
-
-
-@dataclass
-class _Processed:
-    blob_id: bytes
-    raw_length: int
-    sealed: bytes | None
 
 
 @dataclass
@@ -58,53 +68,76 @@ class BlobWriter:
 
     repo: Repository
     workers: int = 2
-    uploaders: int = 2
+    uploaders: int = 0  # 0: one for a backend of at most LOCAL_CONNECTIONS connections (a local disk), else two
     stats: WriteStats = field(default_factory=WriteStats)
     progress: Callable[[int], None] | None = None  # called with each data chunk's length, in order
 
     def __post_init__(self) -> None:
+        if not self.uploaders:
+            self.uploaders = 1 if self.repo.backend.capabilities.max_connections <= LOCAL_CONNECTIONS else 2
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-seal")
         self._upload_pool = ThreadPoolExecutor(self.uploaders, thread_name_prefix="drkit-upload")
-        self._upload_slots = threading.BoundedSemaphore(self.uploaders + 1)
+        self._buffers = Buffers(self.uploaders + 1, self.repo.config.pack_size)  # the open pack + uploads
+        self._lock = threading.Lock()  # the open pack, the seen set, the index, uploads, stored stats
         self._uploads: list[Future[PackRecord]] = []
         self._unindexed: list[PackRecord] = []
         self._seen: set[bytes] = set()
-        self._builder = PackBuilder()
+        self._pack: OpenPack | None = None
         self._level = self.repo.config.compression_level
+        self._sealer = Sealer(self.repo.master.encryption)  # what repo.cipher seals with
+        self._queue: deque[Future[BlobRef]] = deque()  # add_data's chunks being sealed
+        self._queued = 0  # their bytes
+        self._pending: set[bytes] = set()  # their ids
 
-    # -- per-blob work (worker threads) -----------------------------------------------------
+    # -- storing (worker threads, and the calling thread for small blobs) ---------------------
     def _known(self, blob_id: bytes) -> bool:
-        return blob_id in self._seen or blob_id in self.repo.index
+        with self._lock:
+            return blob_id in self._seen or self.repo.index.usable(blob_id)
 
-    def _process(self, chunk: bytes | memoryview) -> _Processed:
+    def _process(self, chunk: bytes | memoryview, blob_type: int = BLOB_DATA) -> BlobRef:
         blob_id = self.repo.hasher.digest(chunk)
-        if self._known(blob_id):
-            return _Processed(blob_id, len(chunk), None)
-        sealed = self.repo.cipher.seal(compress(chunk, self._level), blob_id)
-        return _Processed(blob_id, len(chunk), sealed)
+        if not self._known(blob_id):
+            self._seal(blob_id, chunk, blob_type)
+        return BlobRef(blob_id, len(chunk))
 
-    # -- ordered consumption (calling thread) -----------------------------------------------
-    def _accept(self, p: _Processed, blob_type: int) -> None:
-        if blob_type == BLOB_DATA:
-            self.stats.chunks += 1
-            self.stats.bytes_read += p.raw_length
-            if self.progress is not None:
-                self.progress(p.raw_length)
-        if p.sealed is None or self._known(p.blob_id):
-            return
-        self._seen.add(p.blob_id)
-        self.stats.new_blobs += 1
-        self.stats.new_bytes += p.raw_length
-        self._builder.add(blob_type, p.blob_id, p.sealed, p.raw_length)
-        if self._builder.size >= self.repo.config.pack_size:
-            self._upload_open_pack()
+    def _seal(self, blob_id: bytes, chunk: bytes | memoryview, blob_type: int = BLOB_DATA) -> BlobRef:
+        """Compress a new blob, then seal it straight into its slot of the open pack."""
+        plain = compress(chunk, self._level)
+        n = len(plain) + SEAL_OVERHEAD
+        with self._lock:
+            if blob_id in self._seen or self.repo.index.usable(blob_id):  # sealed meanwhile by another worker
+                return BlobRef(blob_id, len(chunk))
+            self._seen.add(blob_id)
+            self.stats.new_blobs += 1
+            self.stats.new_bytes += len(chunk)
+            if self._pack is not None and not self._pack.fits(n):
+                self._upload_open_pack()
+            if self._pack is None:
+                self._pack = OpenPack(self._buffers.get())  # waits for an upload to end if need be
+            pack = self._pack
+            slot = pack.reserve(blob_type, blob_id, n, len(chunk))
+        ok = False
+        try:
+            self._sealer.seal_into(plain, blob_id, slot)
+            ok = True
+        finally:
+            pack.written(slot, ok)
+        return BlobRef(blob_id, len(chunk))
 
-    def write_stream(self, stream: BinaryIO) -> list[BlobRef]:
+    # -- in stream order (calling thread) ---------------------------------------------------
+    def _count(self, ref: BlobRef) -> BlobRef:
+        self.stats.chunks += 1
+        self.stats.bytes_read += ref.length
+        if self.progress is not None:
+            self.progress(ref.length)
+        return ref
+
+    def write_stream(self, stream: BinaryIO, *, read_size: int = DEFAULT_READ_SIZE) -> list[BlobRef]:
         """Store a stream's content as data blobs; return their ids and lengths in order."""
         refs: list[BlobRef] = []
-        inflight: deque[Future[_Processed]] = deque()
-        limit = 2 * self.workers + 2
-        for chunk in iter_chunks(stream, self.repo.config.chunker):
+        inflight: deque[Future[BlobRef]] = deque()
+        limit = self.workers + STREAM_AHEAD
+        for chunk in iter_chunks(stream, self.repo.config.chunker, read_size=read_size):
             inflight.append(self._pool.submit(self._process, chunk))
             if len(inflight) >= limit:
                 refs.append(self._take(inflight.popleft()))
@@ -112,64 +145,100 @@ class BlobWriter:
             refs.append(self._take(inflight.popleft()))
         return refs
 
-    def _take(self, fut: Future[_Processed]) -> BlobRef:
-        p = fut.result()
-        self._accept(p, BLOB_DATA)
+    def _take(self, fut: Future[BlobRef]) -> BlobRef:
+        ref = self._count(fut.result())
         self._raise_failed_uploads()
-        return BlobRef(p.blob_id, p.raw_length)
+        return ref
 
     def add_blob(self, blob_type: int, data: bytes) -> bytes:
         """Store one small blob (a tree or list) synchronously; return its id."""
-        p = self._process(data)
-        self._accept(p, blob_type)
-        return p.blob_id
+        ref = self._process(data, blob_type)
+        if blob_type == BLOB_DATA:
+            self._count(ref)
+        return ref.id
+
+    def add_data(self, chunk: bytes | memoryview) -> bytes:
+        """Store one chunk of file data and return its id, at once: the id is hashed here, while a
+        new chunk is compressed and sealed by a worker (``flush`` waits for it). ``chunk`` must not
+        change until then; a view into a larger buffer is fine."""
+        blob_id = self.repo.hasher.digest(chunk)
+        if blob_id in self._pending or self._known(blob_id):
+            self._count(BlobRef(blob_id, len(chunk)))
+        elif len(chunk) < SYNC_BELOW:
+            self._count(self._seal(blob_id, chunk))
+        else:
+            self._pending.add(blob_id)
+            self._queue.append(self._pool.submit(self._seal, blob_id, chunk))
+            self._queued += len(chunk)
+            while self._queued > QUEUED_BYTES or len(self._queue) > QUEUED_CHUNKS:
+                self._take_queued()
+        return blob_id
+
+    def _take_queued(self) -> None:
+        ref = self._take(self._queue.popleft())
+        self._queued -= ref.length
+        self._pending.discard(ref.id)
 
     # -- packs and index --------------------------------------------------------------------
     def _upload_open_pack(self) -> None:
-        if not len(self._builder):
+        """Hand the open pack to an uploader (with ``_lock`` held)."""
+        if self._pack is None:
             return
-        builder, self._builder = self._builder, PackBuilder()
-        self._upload_slots.acquire()
-        self._uploads.append(self._upload_pool.submit(self._upload, builder))
+        pack, self._pack = self._pack, None
+        self._uploads.append(self._upload_pool.submit(self._upload, pack))
 
-    def _upload(self, builder: PackBuilder) -> PackRecord:
+    def _upload(self, pack: OpenPack) -> PackRecord:
         try:
-            data = builder.finish(self.repo.cipher)
-            pack_id = content_id(data)
-            with storage_errors():
-                self.repo.backend.put(pack_key(pack_id), data)
-            return PackRecord(pack_id, len(data), builder.entries)
+            data = pack.finish(self.repo.cipher)
+            try:
+                pack_id = content_id(data)
+                with storage_errors():
+                    self.repo.backend.put(pack_key(pack_id), data)
+                return PackRecord(pack_id, len(data), pack.entries)
+            finally:
+                with contextlib.suppress(BufferError):  # a failed put's traceback may still hold a view
+                    data.release()  # before the buffer is reused
         finally:
-            self._upload_slots.release()
+            self._buffers.put(pack.buf)
 
     def _raise_failed_uploads(self) -> None:
-        done = [f for f in self._uploads if f.done()]
-        for f in done:
-            self._uploads.remove(f)
-            record = f.result()  # re-raises an upload failure
-            self._unindexed.append(record)
-            self.stats.packs += 1
-            self.stats.stored_bytes += record.size
-        if len(self._unindexed) >= INDEX_FLUSH_PACKS:
-            self._write_index()
+        with self._lock:
+            done = [f for f in self._uploads if f.done()]
+            for f in done:
+                self._uploads.remove(f)
+                record = f.result()  # re-raises an upload failure
+                self._unindexed.append(record)
+                self.stats.packs += 1
+                self.stats.stored_bytes += record.size
+            if (len(self._unindexed) >= INDEX_FLUSH_PACKS
+                    or sum(len(r.entries) for r in self._unindexed) >= MAX_OBJECT_ENTRIES):
+                self._write_index()
 
     def _write_index(self) -> None:
+        """Write an index object naming the uploaded packs (with ``_lock`` held)."""
         if not self._unindexed:
             return
         sealed = encode_index(self._unindexed, self.repo.cipher)
+        index_id = content_id(sealed)
         with storage_errors():
-            self.repo.backend.put(index_key(content_id(sealed)), sealed)
+            self.repo.backend.put(index_key(index_id), sealed)
+        self.repo.index_ids.add(index_id)
         for record in self._unindexed:
-            self.repo.index.add_pack(record)
+            self.repo.index.add_pack(record, index_id)
         self._unindexed = []
 
     def flush(self) -> None:
-        """Upload the open pack, wait for every upload, then write the index naming them."""
-        self._upload_open_pack()
-        for f in list(self._uploads):
+        """Store what is queued, upload the open pack, wait for every upload, then write the index naming them."""
+        while self._queue:
+            self._take_queued()
+        with self._lock:
+            self._upload_open_pack()
+            uploads = list(self._uploads)
+        for f in uploads:
             f.exception()  # wait
         self._raise_failed_uploads()
-        self._write_index()
+        with self._lock:
+            self._write_index()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,8 +1,11 @@
 """Apply a retention policy: delete the manifests of the snapshots it does not keep.
 
-Forgetting removes only snapshot manifests (under an exclusive lock); the data they referenced
-stays until ``prune`` removes what no remaining snapshot needs. In an immutable repository a snapshot
-whose manifest is still under retention (object lock) is kept, and the decision says until when.
+Forgetting removes only snapshot manifests; the data they referenced stays until ``prune`` removes
+what no remaining snapshot needs. It holds a maintenance lock (no other forget or prune runs, backups
+may), and writes a tombstone with the forgotten snapshots' roots before deleting them: a running
+backup may have read one as its parent, and prune keeps their data while it may (FORMAT.md §13). In
+an immutable repository a snapshot whose manifest is still under retention (object lock) is kept,
+and the decision says until when.
 
 Point-in-time material follows the snapshots kept: archived WAL that no kept PostgreSQL base backup
 can use (it ends before the oldest one starts) and archived AOF groups wholly before a Redis source's
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from ..repository import snapshots as snaps
 from ..repository.format import snapshot_key
 from ..repository.immutability import when
+from ..repository.marks import write_tombstone
 from ..repository.repo import Repository
 from ..sources.postgres.walkeep import WalRetention, plan_retention, remove
 from ..sources.redis.archive_keep import AofRetention, plan_aof_retention, remove_archived
@@ -47,7 +51,7 @@ def _hold_locked(repo: Repository, result: ForgetResult) -> None:
 def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, source_name: str | None = None,
            dry_run: bool = False) -> ForgetResult:
     """Decide for every snapshot (optionally of one source kind or name); delete the forgotten ones."""
-    with repo.lock(exclusive=not dry_run, purpose="forget"):
+    with repo.lock(maintenance=not dry_run, purpose="forget"):
         every = snaps.load_all(repo.manifests)
         found = [s for s in every if source_kind in (None, s.source_kind) and source_name in (None, s.source_name)]
         result = ForgetResult(select(found, policy), dry_run)
@@ -59,6 +63,8 @@ def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, 
         if source_kind in (None, "redis"):
             result.aof = plan_aof_retention(repo, kept)
         if not dry_run:
+            if gone:  # the tombstone first: prune must see the roots as long as a backup may use them
+                write_tombstone(repo.manifests, [(s.id, s.root) for s in every if s.id in gone])
             for snap_id in gone:  # snapshots first: an interruption leaves extra WAL, never a base without it
                 repo.manifests.delete(snaps.KIND, snap_id)
             if result.wal is not None:

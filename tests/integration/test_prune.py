@@ -40,10 +40,15 @@ def test_prune_frees_space_and_keeps_what_is_referenced(tmp_path: Path) -> None:
     assert dry["delete_packs"] == [] and du(tmp_path / "repo") == full
 
     assert drkit("forget", "--keep-last", "1", "--repo", repo, env=ENV).returncode == 0
-    proc = drkit("prune", "--json", "--repo", repo, env=ENV)
+    marked = json.loads(drkit("prune", "--json", "--repo", repo, env=ENV).stdout)  # default grace: marks only
+    assert marked["delete_packs"] and marked["mark"] and marked["deleted_packs"] == []
+    assert du(tmp_path / "repo") >= full and marked["waiting"]
+    assert drkit("restore", ids[0][:8], "--to", "-", "--repo", repo, env=ENV).returncode != 0  # forgotten
+    proc = drkit("prune", "--json", "--grace", "0", "--repo", repo, env=ENV)  # no other lock: settles at once
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["bytes_freed"] > 0
+    assert result["bytes_freed"] > 0 and sorted(result["deleted_packs"]) == sorted(marked["delete_packs"])
+    assert result["pending_marks"] == 0
     assert du(tmp_path / "repo") < full * 0.75
     assert drkit("check", "--read-data", "--repo", repo, env=ENV).returncode == 0
     assert drkit("restore", ids[-1][:8], "--to", "-", "--repo", repo, env=ENV).stdout == streams[-1]
@@ -72,7 +77,7 @@ def test_prune_removes_packs_of_killed_backups(tmp_path: Path) -> None:
     assert check["unreferenced_packs"], "the killed backup should have left packs behind"
     young = json.loads(drkit("prune", "--json", "--repo", repo, env=ENV).stdout)
     assert young["orphan_packs"] == []  # might belong to a running backup: left alone
-    old = json.loads(drkit("prune", "--json", "--orphan-age", "0", "--repo", repo, env=ENV).stdout)
+    old = json.loads(drkit("prune", "--json", "--orphan-age", "0", "--grace", "0", "--repo", repo, env=ENV).stdout)
     assert sorted(old["orphan_packs"]) == sorted(check["unreferenced_packs"])
     assert json.loads(drkit("check", "--json", "--repo", repo, env=ENV).stdout)["unreferenced_packs"] == []
     assert drkit("restore", ref[:8], "--to", "-", "--repo", repo, env=ENV).stdout == keep

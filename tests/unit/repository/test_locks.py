@@ -94,7 +94,7 @@ def test_lock_object_is_plain_json(backend: Backend, held: Callable[[Lock], Lock
     )
     with backend.get(lock.key) as stream:
         doc = json.loads(stream.read())
-    assert set(doc) == {"host", "pid", "username", "exclusive", "created", "expires", "purpose"}
+    assert set(doc) == {"host", "pid", "username", "exclusive", "created", "expires", "purpose", "view"}
     assert doc["pid"] == os.getpid() and doc["exclusive"] is True and doc["purpose"] == "prune"
     assert doc["expires"] == pytest.approx(doc["created"] + 1800.0)
 

@@ -1,0 +1,122 @@
+"""Phase 1 of prune, the writes (prune.py decides what), in this order:
+
+1. the repacked blobs: new packs, then the index object naming them (the writer's own order);
+2. new index objects covering every pack that stays;
+3. pending index objects with the entries of the marked packs, then the mark naming them;
+4. the index objects read at the start (or written in this run) that 2 and 3 replace are deleted,
+   or, still locked, named by a superseded record written first;
+5. tombstones no running process can need any more are deleted.
+
+No pack is deleted here. A crash leaves at worst duplicate index entries (two objects list a pack),
+a pending index object no mark names (an ordinary index object then), or a mark whose packs an old
+index object still lists (the settlement finds them listed, and keeps them).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core import clock
+from .format import MANIFESTS_PREFIX, content_id, index_key, pack_key
+from .index import SUPERSEDED_KIND
+from .marks import FORGOTTEN_KIND, Superseded, delete_if_present, mark_key, read_tombstones, write_mark
+from .reader import open_blob
+from .references import LiveSet
+from .repo import Repository
+from .settle import Horizon
+from .storage_errors import storage_errors
+from .writer import BlobWriter
+
+if TYPE_CHECKING:
+    from .prune import Run
+
+
+def apply_plan(run: Run, horizon: Horizon) -> None:
+    repo, result = run.repo, run.result
+    repo.require_lock("prune")
+    doomed = result.delete_packs + result.repack_packs
+    repo.index.excluded |= set(doomed) | set(result.orphan_packs)  # the repack must not dedup into them
+    _repack(repo, result.repack_packs, run.live)
+    gone = set(doomed)
+    keep = sorted(p for p in run.normal_packs() if p not in gone)
+    written = set(put_indexes(repo, keep))
+    pending = put_indexes(repo, doomed)
+    if doomed or result.orphan_packs:
+        mark = write_mark(repo.manifests, clock.now(), doomed, result.orphan_packs, pending, result.bytes_marked)
+        repo.marks[mark.id] = mark
+        result.mark = mark.id
+    marked = {i for m in repo.marks.values() for i in m.indexes}
+    _retire(repo, sorted(repo.index_ids - written - marked))
+    _drop_tombstones(repo, horizon)
+
+
+def put_indexes(repo: Repository, pack_ids: list[str]) -> list[str]:
+    """Write index objects covering ``pack_ids``; return their ids."""
+    ids = []
+    for sealed in repo.index.encode(pack_ids, repo.cipher):
+        index_id = content_id(sealed)
+        with storage_errors():
+            repo.backend.put(index_key(index_id), sealed)
+        ids.append(index_id)
+    repo.index_ids.update(ids)
+    for pack_id in pack_ids:
+        repo.index.listed_by.setdefault(pack_id, []).extend(ids)
+    return ids
+
+
+def _repack(repo: Repository, pack_ids: list[str], live: LiveSet) -> None:
+    """Copy the live blobs of ``pack_ids`` into new packs, one old pack in memory at a time; the writer
+    indexes the new packs itself."""
+    if not pack_ids:
+        return
+    index = repo.index
+    with BlobWriter(repo) as writer:
+        for pack_id in pack_ids:
+            key = pack_key(pack_id)
+            with storage_errors(), repo.backend.get(key) as f:
+                data = f.read()
+            first, n = index.run(pack_id)
+            for e in range(first, first + n):
+                if live.flags[e]:
+                    blob_type, blob_id, offset, length, _ = index.entry_fields(e)
+                    writer.add_blob(blob_type, open_blob(repo, blob_id, data[offset : offset + length], key))
+        writer.flush()
+
+
+def _retire(repo: Repository, retired: list[str]) -> None:
+    """Delete the index objects ``retired``; name the ones still locked in a superseded record first.
+    Objects earlier records named whose retention has ended are deleted, and no longer named."""
+    prev = repo.superseded
+    free_indexes = {i for i in prev.indexes if repo.locked_until(index_key(i)) is None}
+    free_marks = {m for m in prev.marks if repo.locked_until(mark_key(m)) is None}
+    with storage_errors():  # while a record still names them: no reader loads them meanwhile
+        for key in [index_key(i) for i in sorted(free_indexes)] + [mark_key(m) for m in sorted(free_marks)]:
+            delete_if_present(repo.backend, key)
+    held = {i for i in retired if repo.locked_until(index_key(i)) is not None}
+    now = Superseded(indexes=(prev.indexes - free_indexes) | held, marks=prev.marks - free_marks)
+    if held or free_indexes or free_marks:
+        doc = {"indexes": sorted(now.indexes), "marks": sorted(now.marks), "time": clock.utcnow().isoformat()}
+        now.docs = [repo.manifests.put(SUPERSEDED_KIND, doc)] if now.indexes or now.marks else []
+        for doc_id in prev.docs:  # the new record (or the deletions) cover what they listed
+            if repo.locked_until(f"{MANIFESTS_PREFIX}{SUPERSEDED_KIND}/{doc_id}") is None:
+                repo.manifests.delete(SUPERSEDED_KIND, doc_id)
+    else:
+        now.docs = prev.docs
+    with storage_errors():
+        for index_id in retired:
+            if index_id not in held:
+                delete_if_present(repo.backend, index_key(index_id))
+    repo.superseded = now
+    gone = set(retired)
+    repo.index_ids -= gone
+    for sources in repo.index.listed_by.values():
+        sources[:] = [s for s in sources if s not in gone]
+
+
+def _drop_tombstones(repo: Repository, horizon: Horizon) -> None:
+    """Tombstones older than every running process's view: nobody can still use their roots."""
+    for tomb in read_tombstones(repo.manifests):
+        key = f"{MANIFESTS_PREFIX}{FORGOTTEN_KIND}/{tomb.id}"
+        if tomb.time < horizon.tombstone_floor and repo.locked_until(key) is None:
+            repo.manifests.delete(FORGOTTEN_KIND, tomb.id)
+

@@ -1,0 +1,222 @@
+"""Two-phase prune on an in-memory repository (FORMAT.md §13): marks wait for the grace delay and for
+every lock older than them; a blob found only in a pending pack is stored again by a backup that knows
+the mark, and a pack a snapshot still needs is indexed again instead of deleted; forget tombstones
+keep a forgotten parent's data while a backup that may have read it runs; orphans are marked too."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from drkit.core import clock
+from drkit.pipeline import ChunkerParams
+from drkit.repository import snapshots
+from drkit.repository.check import check_repository
+from drkit.repository.format import DATA_PREFIX, RepoConfig, id_from_key, pack_key
+from drkit.repository.locks import LOCK_PREFIX
+from drkit.repository.prune import PruneOptions, PrunePlan, prune
+from drkit.repository.repo import Repository
+from drkit.repository.streams import SourceRef, backup_stream, restore_stream
+from drkit.retention.forget import forget
+from drkit.retention.policy import Policy
+from storage_backends.base import Backend
+from storage_backends.testing.memory import MemoryBackend
+
+SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5)
+HOUR = 3600.0
+
+
+_NOW = [0.0]
+
+
+@pytest.fixture
+def now() -> Iterator[list[float]]:
+    """A settable wall clock that starts at the real time (the memory store stamps real mtimes)."""
+    _NOW[0] = time.time()
+    clock.set_clock(lambda: _NOW[0])
+    yield _NOW
+    clock.set_clock(None)
+
+
+def new_repo() -> Repository:
+    return Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
+
+
+def reopen(repo: Repository) -> Repository:
+    return Repository.open(repo.backend, "pw")
+
+
+def data(seed: int, size: int = 200_000) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def backup(repo: Repository, payload: bytes, *, locked: bool = True) -> str:
+    _NOW[0] += 60  # each snapshot a minute after the last
+    if not locked:  # a writer that took its view before the mark and never looked again
+        return backup_stream(repo, SourceRef("stdin", "db"), io.BytesIO(payload)).id
+    with repo.lock(purpose="backup"):
+        return backup_stream(repo, SourceRef("stdin", "db"), io.BytesIO(payload)).id
+
+
+def restore(repo: Repository, snap_id: str) -> bytes:
+    out = io.BytesIO()
+    fresh = reopen(repo)
+    restore_stream(fresh, snapshots.find(fresh.manifests, snap_id), out)
+    return out.getvalue()
+
+
+def packs(backend: Backend) -> set[str]:
+    return {id_from_key(i.key) for i in backend.list(DATA_PREFIX)}
+
+
+def foreign_lock(backend: Backend, view: float | None) -> str:
+    """A backup's shared lock on another host, refreshed (expires in an hour)."""
+    key = f"{LOCK_PREFIX}{'e' * 32}"
+    doc = dict(host="elsewhere", pid=1, username="u", exclusive=False, created=clock.now(),
+               expires=clock.now() + HOUR, purpose="backup")
+    if view is not None:
+        doc["view"] = view
+    backend.put(key, json.dumps(doc).encode())
+    return key
+
+
+def run(repo: Repository, **options: float) -> PrunePlan:
+    return prune(reopen(repo), PruneOptions(**options))  # type: ignore[arg-type]
+
+
+def test_a_mark_waits_for_the_grace_delay(now: list[float]) -> None:
+    repo = new_repo()
+    old, kept = backup(repo, data(1)), backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    first = run(repo)
+    assert first.delete_packs and first.mark and first.deleted_packs == [] and first.pending_marks == 1
+    assert set(first.delete_packs) <= packs(repo.backend)  # marked, not deleted
+    now[0] += HOUR - 1
+    assert run(repo).deleted_packs == []
+    now[0] += 2
+    second = run(repo)
+    assert sorted(second.deleted_packs) == sorted(first.delete_packs) and second.pending_marks == 0
+    assert not set(first.delete_packs) & packs(repo.backend) and second.bytes_freed > 0
+    assert restore(repo, kept) == data(2) and old not in snapshots.load_all(repo.manifests)
+    assert check_repository(reopen(repo), read_data=True).ok
+
+
+def test_grace_zero_without_other_locks_frees_in_one_run(now: list[float]) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    kept = backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    plan = run(repo, grace=0)
+    assert plan.delete_packs and sorted(plan.deleted_packs) == sorted(plan.delete_packs) and plan.pending_marks == 0
+    assert not repo.manifests.ids("forgotten")  # no running process could need the tombstone
+    assert restore(repo, kept) == data(2) and check_repository(reopen(repo), read_data=True).ok
+
+
+def test_a_lock_older_than_the_mark_holds_it(now: list[float]) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    kept = backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    now[0] += 200  # started after the forget (it cannot have read the forgotten snapshot), before the mark
+    lock = foreign_lock(repo.backend, view=clock.now())
+    now[0] += 1
+    first = run(repo, grace=0)
+    assert first.delete_packs and first.deleted_packs == []
+    assert any("locks older than the mark" in w for w in first.waiting)
+    now[0] += 2 * HOUR  # still refreshed: the grace alone is not enough
+    foreign_lock(repo.backend, view=clock.now() - 2 * HOUR)
+    assert run(repo, grace=0).deleted_packs == []
+    repo.backend.delete(lock)  # that backup finished
+    foreign_lock(repo.backend, view=clock.now())  # a newer one knows of the mark
+    assert sorted(run(repo, grace=0).deleted_packs) == sorted(first.delete_packs)
+    assert restore(repo, kept) == data(2)
+
+
+def test_an_old_drkit_lock_without_a_view_holds_every_mark(now: list[float]) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    foreign_lock(repo.backend, view=None)
+    plan = run(repo, grace=0)
+    assert plan.delete_packs == []  # it may have read the forgotten snapshot: the tombstone keeps its data
+    repo.manifests.delete("forgotten", repo.manifests.ids("forgotten")[0])
+    plan = run(repo, grace=0)
+    assert plan.delete_packs and plan.deleted_packs == []
+
+
+def test_a_backup_that_knows_the_mark_stores_the_blobs_again(now: list[float]) -> None:
+    repo = new_repo()
+    gone = backup(repo, data(1))
+    repo.manifests.delete(snapshots.KIND, gone)
+    marked = run(repo)
+    assert marked.delete_packs
+    again = backup(reopen(repo), data(1))  # the same content, after the mark: not deduplicated into it
+    assert snapshots.find(repo.manifests, again).stats["new_blobs"] > 0
+    now[0] += HOUR + 1
+    settled = run(repo)
+    assert sorted(settled.deleted_packs) == sorted(marked.delete_packs) and settled.rescued_packs == []
+    assert restore(repo, again) == data(1) and check_repository(reopen(repo), read_data=True).ok
+
+
+def test_a_pack_a_new_snapshot_needs_is_indexed_again(now: list[float]) -> None:
+    repo = new_repo()
+    gone = backup(repo, data(1))
+    repo.manifests.delete(snapshots.KIND, gone)
+    unaware = reopen(repo)  # loaded its index before the mark, never looks again
+    marked = run(repo)
+    late = backup(unaware, data(1), locked=False)  # deduplicated into the marked packs
+    assert snapshots.find(repo.manifests, late).stats["new_blobs"] == 0
+    now[0] += HOUR + 1
+    settled = run(repo)
+    assert sorted(settled.rescued_packs) == sorted(marked.delete_packs) and settled.deleted_packs == []
+    assert restore(repo, late) == data(1) and check_repository(reopen(repo), read_data=True).ok
+    forget(repo, Policy(keep_tags=frozenset({"nothing"})))
+    assert run(repo, grace=0).deleted_packs  # no longer needed: marked and deleted again
+
+
+def test_a_tombstone_keeps_a_forgotten_parent_while_an_older_backup_runs(now: list[float]) -> None:
+    repo = new_repo()
+    parent = backup(repo, data(1))
+    backup(repo, data(2))
+    lock = foreign_lock(repo.backend, view=clock.now())  # a backup that may have read ``parent``
+    now[0] += 10
+    forget(repo, Policy(keep_last=1))
+    assert parent not in {s.id for s in snapshots.load_all(repo.manifests)}
+    held = run(repo, grace=0)
+    assert held.delete_packs == [] and repo.manifests.ids("forgotten")
+    repo.backend.delete(lock)
+    freed = run(repo, grace=0)
+    assert freed.delete_packs and sorted(freed.deleted_packs) == sorted(freed.delete_packs)
+    assert not repo.manifests.ids("forgotten")
+
+
+def test_orphans_are_marked_and_kept_if_a_backup_indexes_them(now: list[float]) -> None:
+    repo = new_repo()
+    kept = backup(repo, data(2))
+    orphan = "ab" * 32
+    repo.backend.put(pack_key(orphan), b"an interrupted backup's pack")
+    assert run(repo, grace=0).orphan_packs == []  # young: may belong to a running backup
+    now[0] += HOUR + 1
+    lock = foreign_lock(repo.backend, view=clock.now() - 60)  # a running backup, from before the mark
+    marked = run(repo, grace=0)
+    assert marked.orphan_packs == [orphan] and marked.deleted_packs == []
+    repo.backend.delete(lock)
+    assert run(repo, grace=0).deleted_packs == [orphan] and orphan not in packs(repo.backend)
+    assert restore(repo, kept) == data(2)
+
+
+def test_dry_run_changes_nothing(now: list[float]) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    before = sorted(i.key for i in repo.backend.list(""))
+    plan = run(repo, grace=0, dry_run=True)
+    assert plan.delete_packs and plan.bytes_freed > 0 and plan.mark is None
+    assert sorted(i.key for i in repo.backend.list("")) == before
