@@ -2,11 +2,17 @@
 """File-tree backup: drkit next to restic on the same deterministic tree, in one run, as ratios.
 
 Builds a mixed tree once (~1 GiB by default, ~20k files): source-code-like small text files in nested
-directories, compressible log files, random binaries and duplicate copies of some of them. Then, with
-fresh repositories and the tools taking turns at every step:
+directories, compressible log files, random binaries and duplicate copies of some of them. Then, for each
+round, with fresh repositories and the tools taking turns at every step (the order is reversed on even
+rounds):
 
     init  ->  first backup  ->  unchanged re-run  ->  (change ~1 % of the bytes)  ->  changed re-run
-          ->  restore into an empty directory (then verified against the tree, untimed)
+          ->  restore into an empty directory, both tools  ->  verify both against the tree (untimed)
+
+The change is undone (the same bytes written back in place) before the next round. Nothing is deleted
+until every round is done: on ext4 without a journal (these machines), creating files within seconds to
+minutes of deleting many others costs a scan of the recently deleted inodes for every new inode, which
+made whichever restore came right after a `rm -rf` up to 3x slower.
 
 restic: `restic init --repository-version 2`, `restic backup --compression auto --host bench SRC`,
         `restic restore latest --target DIR`.
@@ -14,10 +20,11 @@ drkit:  `drkit init --repo DIR`, `drkit backup files SRC --repo DIR --json`,
         `drkit restore latest --target DIR --repo DIR`.
 
 Prints first-backup throughput, re-run times, repository size (after the first backup), restore
-throughput and peak RSS (os.wait4 ru_maxrss, the tool's own process), each with drkit/restic and the
-issue's goal.
+throughput and peak RSS (os.wait4 ru_maxrss of the tool's own process, measured the same way for both),
+each with drkit/restic and the issue's goal. With --rounds N, the figures are medians over the rounds
+(the ratio is taken between the medians) and peak RSS is the maximum over every run of every round.
 
-Run: .venv/bin/python bench/files.py [--size-mib 1024] [--json bench/out/files.json]
+Run: .venv/bin/python bench/files.py [--size-mib 1024] [--rounds 1] [--json bench/out/files.json]
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     CAPTURE,
+    MB,
     MIB,
     RunResult,
     TextBlocks,
@@ -46,6 +54,7 @@ from _common import (  # noqa: E402
     load_note,
     machine_summary,
     mb_per_s,
+    median_or_none,
     random_block,
     ratio,
     run_measured,
@@ -120,22 +129,37 @@ def build_tree(root: Path, size_mib: int, seed: int) -> TreeInfo:
     return info
 
 
-def change_one_percent(info: TreeInfo, seed: int) -> int:
+Undo = list[tuple[Path, int, bytes]]  # (file, offset, the bytes a change overwrote)
+
+
+def change_one_percent(info: TreeInfo, seed: int) -> tuple[int, Undo]:
     """Rewrite a region in the middle of every 50th file (sizes kept) so that 1 % of all bytes change:
-    small files are rewritten whole, the rest of the budget goes to the larger chosen files."""
+    small files are rewritten whole, the rest of the budget goes to the larger chosen files. Returns the
+    bytes changed and what ``undo_change`` needs to write the old bytes back."""
     chosen = sorted((p for p in info.root.rglob("*") if p.is_file()), key=str)[::50]
     sizes = {p: p.stat().st_size for p in chosen}
     left = info.size // 100
     changed = 0
+    undo: Undo = []
     for n, path in enumerate(sorted(chosen, key=lambda p: (sizes[p], str(p)))):
         share = left // (len(chosen) - n)
         length = min(sizes[path], share)
+        offset = (sizes[path] - length) // 2
         with open(path, "r+b") as f:
-            f.seek((sizes[path] - length) // 2)
+            f.seek(offset)
+            undo.append((path, offset, f.read(length)))
+            f.seek(offset)
             f.write(hashlib.shake_256(f"change-{seed}-{n}".encode()).digest(length))
         changed += length
         left -= length
-    return changed
+    return changed, undo
+
+
+def undo_change(undo: Undo) -> None:
+    for path, offset, old in undo:
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            f.write(old)
 
 
 def tree_digest(root: Path) -> str:
@@ -234,6 +258,14 @@ def report(d: dict[str, float | None], r: dict[str, float | None]) -> tuple[str,
     return format_table(headers, rows, left_cols=2), doc
 
 
+def combine(per_round: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Medians over the rounds; peak RSS is the maximum."""
+    out = {key: median_or_none(f[key] for f in per_round) for key in per_round[0]}
+    rss = [f["peak_rss_mib"] for f in per_round if f["peak_rss_mib"] is not None]
+    out["peak_rss_mib"] = max(rss) if rss else None
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------------
@@ -242,6 +274,7 @@ def report(d: dict[str, float | None], r: dict[str, float | None]) -> tuple[str,
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size-mib", type=int, default=1024, help="tree size in MiB (default 1024, ~20k files)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds with fresh repositories; medians (default 1)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=None, help="parent of the temp dir (default: system temp)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -249,7 +282,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=3600.0)
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic")
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.rounds < 1 or args.size_mib < 1:
+        p.error("--rounds and --size-mib must be >= 1")
+    return args
+
+
+def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int) -> tuple[list[ToolRun], int]:
+    """One round in ``work``; returns the tools' runs (restic first) and the bytes the change touched."""
+    work.mkdir()
+    restic = ToolRun("restic", args.restic, work / "restic-repo",
+                     {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")})
+    drkit = ToolRun("drkit", args.drkit, work / "drkit-repo",
+                    {**os.environ, "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "drkit-cache")})
+    order = [restic, drkit] if n % 2 else [drkit, restic]
+    print(f"round {n}: {' then '.join(t.name for t in order)} at every step", flush=True)
+    src = info.root
+    for step in ("init", "first", "rerun"):
+        for t in order:
+            run_step(t, step, src, work / f"restore-{t.name}", args.timeout)
+            if step == "first" and not t.failed:
+                t.repo_bytes = dir_size(t.repo)
+    changed, undo = change_one_percent(info, args.seed)
+    print(f"  changed {changed / MIB:.1f} MiB ({100 * changed / info.size:.2f} % of the bytes)", flush=True)
+    try:
+        for t in order:
+            run_step(t, "changed", src, work / f"restore-{t.name}", args.timeout)
+        for t in order:  # both restores before any verification or deletion
+            run_step(t, "restore", src, work / f"restore-{t.name}", args.timeout)
+        want = tree_digest(src)
+    finally:
+        undo_change(undo)
+    for t in order:
+        target = work / f"restore-{t.name}"
+        restored = target / "tree" if t.name == "drkit" else target / str(src).lstrip("/")
+        t.verified = not t.failed and tree_digest(restored) == want
+        print(f"  {t.name:<6} restore {'verified' if t.verified else 'DOES NOT MATCH the tree'}", flush=True)
+    return [restic, drkit], changed
 
 
 def run(args: argparse.Namespace, work: Path) -> int:
@@ -257,36 +326,19 @@ def run(args: argparse.Namespace, work: Path) -> int:
     info = build_tree(work / "tree", args.size_mib, args.seed)
     print(f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
           f"({', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in info.kinds.items())})", flush=True)
-    tools = [ToolRun("restic", args.restic, work / "restic-repo",
-                     {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")}),
-             ToolRun("drkit", args.drkit, work / "drkit-repo",
-                     {**os.environ, "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "drkit-cache")})]
-    src = info.root
-    for step in ("init", "first", "rerun"):
-        for t in tools:
-            run_step(t, step, src, work / f"restore-{t.name}", args.timeout)
-            if step == "first" and not t.failed:
-                t.repo_bytes = dir_size(t.repo)
-    changed = change_one_percent(info, args.seed)
-    print(f"changed {changed / MIB:.1f} MiB ({100 * changed / info.size:.2f} % of the bytes)", flush=True)
-    for t in tools:
-        run_step(t, "changed", src, work / f"restore-{t.name}", args.timeout)
-    want = tree_digest(src)
-    for t in tools:
-        target = work / f"restore-{t.name}"
-        run_step(t, "restore", src, target, args.timeout)
-        restored = target / "tree" if t.name == "drkit" else target / str(src).lstrip("/")
-        t.verified = not t.failed and tree_digest(restored) == want
-        print(f"  {t.name:<6} restore {'verified' if t.verified else 'DOES NOT MATCH the tree'}", flush=True)
-        shutil.rmtree(target, ignore_errors=True)
-    r, d = figures(tools[0], info.size), figures(tools[1], info.size)
+    rounds = [run_round(args, work / f"round-{n}", info, n) for n in range(1, args.rounds + 1)]
+    per_round = [(figures(r, info.size), figures(d, info.size)) for (r, d), _ in rounds]
+    r, d = combine([f[0] for f in per_round]), combine([f[1] for f in per_round])
     table, doc = report(d, r)
-    print("\n" + table)
+    what = f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"
+    print(f"\n{what}, {info.size / MB:,.0f} MB in {info.files:,} files; {load_note(warn_if_busy=False)}\n{table}")
     if args.json:
-        out = {"size_bytes": info.size, "files": info.files, "changed_bytes": changed, "figures": doc,
-               "verified": {t.name: t.verified for t in tools}, "machine": machine_summary()}
+        out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0][1], "figures": doc,
+               "rounds": [{"restic": fr, "drkit": fd} for fr, fd in per_round],
+               "verified": [{t.name: t.verified for t in tools} for tools, _ in rounds],
+               "machine": machine_summary()}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 1 if any(t.failed or not t.verified for t in tools) else 0
+    return 1 if any(t.failed or not t.verified for tools, _ in rounds for t in tools) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

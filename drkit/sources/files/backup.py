@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ...pipeline import chunk_buffer
-from ...repository.pack import BLOB_DATA, BLOB_TREE
+from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
 from ...repository.writer import BlobWriter
@@ -24,6 +24,7 @@ from .tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
 from .walker import Excludes, list_dir, node_from_stat
 
 SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
+STREAM_READ = 8 << 20  # larger files are read in blocks of this size (the chunker needs 2 x its maximum)
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOATIME", 0)
 
 
@@ -178,13 +179,11 @@ class Archiver:
     def _chunks(self, fd: int, size: int) -> tuple[list[str], int]:
         if size <= SMALL_FILE:
             data = _read_all(fd, size)
-            if len(data) <= size:
-                ids = [self.writer.add_blob(BLOB_DATA, bytes(c)).hex()
-                       for c in chunk_buffer(data, self.repo.config.chunker)]
-                return ids, len(data)
+            if len(data) <= size:  # chunks are views of ``data``, sealed by the writer's workers
+                return [self.writer.add_data(c).hex() for c in chunk_buffer(data, self.repo.config.chunker)], len(data)
             os.lseek(fd, 0, os.SEEK_SET)  # it grew: stream it
         with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
-            refs = self.writer.write_stream(f)
+            refs = self.writer.write_stream(f, read_size=STREAM_READ)
         return [r.id.hex() for r in refs], sum(r.length for r in refs)
 
     def warn(self, path: str, problem: OSError | str) -> None:

@@ -1,71 +1,238 @@
-"""Ordered, verified blob reading for restore, with pack reads coalesced.
+"""Fetch, verify and write the content of restored files, on a few worker threads.
 
-A restore asks for blobs largely in the order the backup wrote them, so consecutive blobs usually
-sit next to each other in one pack. Runs of such blobs (same pack, ascending, small gaps, bounded
-size) are fetched with one ranged read each; worker threads fetch and verify (decrypt, decompress,
-re-hash: ``open_blob``) whole runs while the caller consumes earlier ones, in order.
+The files are planned in snapshot order. Each file's blobs get their offsets from the index's
+plaintext lengths (a file whose blobs do not add up to its size is refused before it is created),
+and consecutive blobs that sit close together in one pack form a *run*, fetched with one ranged
+read; a blob repeated back to back (a sparse file's zero chunks) is fetched once. A worker takes a
+whole run: it reads it, authenticates, decompresses and re-hashes each blob (``open_blob_view``),
+then ``pwrite``s it at its offset(s) into its file(s). So the bytes never cross threads, and a
+worker holds one run and one blob's plaintext at a time: memory stays at a few MiB a worker.
+
+A file is created by its first blob (``O_CREAT|O_EXCL|O_NOFOLLOW`` at its final name; if that name
+is taken, at a temporary name renamed over it at the end) and finished (size, owner, mode, mtime,
+close) by whichever worker writes its last blob. All-zero blobs are not written: they stay holes.
+If anything fails, the workers stop and every file not finished is removed.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...core.errors import IntegrityError
 from ...repository.format import pack_key
 from ...repository.index import Location
-from ...repository.reader import open_blob
+from ...repository.reader import open_blob_view
 from ...repository.repo import Repository
 from ...repository.storage_errors import storage_errors
+from .tree import Node
 
 MAX_GAP = 256 << 10  # read through gaps up to this size rather than issue another request
 MAX_RUN = 4 << 20  # bytes per ranged read
+WORKERS = 3
+QUEUED = 3  # runs planned ahead of the workers
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_tmp_numbers = itertools.count()
 
 
-def _runs(repo: Repository, ids: Iterable[bytes]) -> Iterator[list[tuple[bytes, Location]]]:
-    run: list[tuple[bytes, Location]] = []
-    for blob_id in ids:
-        loc = repo.index.get(blob_id)
-        if loc is None:
-            raise IntegrityError(f"blob {blob_id.hex()[:16]} is not in the index (missing data)")
-        if run:
-            first, last = run[0][1], run[-1][1]
-            end = last.offset + last.length
-            if (loc.pack_id != last.pack_id or not end <= loc.offset <= end + MAX_GAP
-                    or loc.offset + loc.length - first.offset > MAX_RUN):
-                yield run
-                run = []
-        run.append((blob_id, loc))
-    if run:
-        yield run
+class FileOut:
+    """One restored file: created by its first blob, finished by its last."""
 
+    __slots__ = ("path", "node", "as_root", "left", "fd", "tmp", "holes", "lock", "owner")
 
-def _fetch(repo: Repository, run: list[tuple[bytes, Location]]) -> list[bytes]:
-    start = run[0][1].offset
-    end = run[-1][1].offset + run[-1][1].length
-    key = pack_key(run[0][1].pack_id)
-    with storage_errors():
-        data = repo.backend.get_range(key, start, end - start)
-    view = memoryview(data)
-    out = []
-    for blob_id, loc in run:
-        sealed = view[loc.offset - start : loc.offset - start + loc.length]
-        out.append(open_blob(repo, blob_id, sealed, key))  # type: ignore[arg-type]  # any buffer will do
-    return out
+    def __init__(self, path: str, node: Node, pieces: int, as_root: bool, owner: Writeout) -> None:
+        self.path, self.node, self.as_root, self.owner = path, node, as_root, owner
+        self.left = pieces
+        self.fd = -1
+        self.tmp: str | None = None
+        self.holes = False
+        self.lock = threading.Lock()
 
+    def write(self, data: bytes | memoryview, offset: int, zero: bool) -> None:
+        with self.lock:
+            if self.fd < 0:
+                self._create()
+            fd = self.fd
+        if zero:
+            self.holes = True  # keep the file sparse
+        else:
+            _pwrite_all(fd, data, offset)
+        with self.lock:
+            self.left -= 1
+            if self.left:
+                return
+        self.finish()
 
-def iter_verified(repo: Repository, ids: Iterable[bytes], *, workers: int = 4, ahead: int = 5) -> Iterator[bytes]:
-    """The plaintext of ``ids``, in order, each verified against its id."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="drkit-restore") as pool:
-        pending: deque[Future[list[bytes]]] = deque()
+    def _create(self) -> None:
+        self.owner.started(self)
         try:
-            for run in _runs(repo, ids):
-                pending.append(pool.submit(_fetch, repo, run))
-                if len(pending) >= ahead:
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
+            self.fd = os.open(self.path, _O_NEW, 0o600)
+        except FileExistsError:  # replace what is there: never write through it
+            self.tmp = os.path.join(os.path.dirname(self.path), f".drkit-restore-{os.getpid()}-{next(_tmp_numbers)}")
+            self.fd = os.open(self.tmp, _O_NEW, 0o600)
+
+    def finish(self) -> None:
+        """Set size and metadata, close, and rename into place if written under a temporary name."""
+        if self.fd < 0:
+            self._create()  # an empty file
+        node, fd = self.node, self.fd
+        try:
+            if self.holes:
+                os.ftruncate(fd, node.size)  # a trailing hole sets the size
+            if self.as_root and (node.uid, node.gid) != (os.geteuid(), os.getegid()):
+                os.fchown(fd, node.uid, node.gid)
+            os.fchmod(fd, node.mode)
+            os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
         finally:
-            for f in pending:
-                f.cancel()
+            self.fd = -1
+            os.close(fd)
+        if self.tmp is not None:
+            os.rename(self.tmp, self.path)
+        self.owner.finished(self)
+
+    def discard(self) -> None:
+        """Remove an unfinished file (after the workers stopped)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        try:
+            os.unlink(self.tmp if self.tmp is not None else self.path)
+        except FileNotFoundError:
+            pass
+
+
+class _Blob:
+    __slots__ = ("id", "loc", "targets")
+
+    def __init__(self, blob_id: bytes, loc: Location, target: tuple[FileOut, int]) -> None:
+        self.id, self.loc, self.targets = blob_id, loc, [target]
+
+
+Run = list[_Blob]
+
+
+class Writeout:
+    """Writes planned files with ``workers`` threads; ``run`` returns the bytes written."""
+
+    def __init__(self, repo: Repository, *, as_root: bool, progress: Callable[[int], None] | None = None,
+                 workers: int = WORKERS) -> None:
+        self.repo, self.as_root, self.progress, self.workers = repo, as_root, progress, workers
+        self._lock = threading.Lock()
+        self._unfinished: set[FileOut] = set()
+        self.planned = 0  # bytes of the files planned so far
+
+    def started(self, out: FileOut) -> None:
+        with self._lock:
+            self._unfinished.add(out)
+
+    def finished(self, out: FileOut) -> None:
+        with self._lock:
+            self._unfinished.discard(out)
+
+    def run(self, files: Iterable[tuple[str, Node]]) -> int:
+        slots = threading.BoundedSemaphore(self.workers + QUEUED)
+        running: set[Future[None]] = set()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-restore")
+        try:
+            for run in self._plan(files):
+                slots.acquire()
+                for done in [f for f in running if f.done()]:
+                    running.discard(done)
+                    done.result()  # re-raises a worker's failure
+                fut = pool.submit(self._work, run)
+                fut.add_done_callback(lambda _: slots.release())
+                running.add(fut)
+            for fut in list(running):
+                fut.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for out in list(self._unfinished):
+                out.discard()
+            raise
+        pool.shutdown(wait=True)
+        return self.planned
+
+    # -- planning (calling thread) ---------------------------------------------------------------
+    def _plan(self, files: Iterable[tuple[str, Node]]) -> Iterator[Run]:
+        run: Run = []
+        for path, node in files:
+            locs = self._locate(path, node)
+            out = FileOut(path, node, len(locs), self.as_root, self)
+            self.planned += node.size
+            if not locs:
+                out.finish()
+                continue
+            offset = 0
+            for blob_id, loc in locs:
+                if run and run[-1].id == blob_id:
+                    run[-1].targets.append((out, offset))
+                elif run and _extends(run, loc):
+                    run.append(_Blob(blob_id, loc, (out, offset)))
+                else:
+                    if run:
+                        yield run
+                    run = [_Blob(blob_id, loc, (out, offset))]
+                offset += loc.raw_length
+        if run:
+            yield run
+
+    def _locate(self, path: str, node: Node) -> list[tuple[bytes, Location]]:
+        """Where each blob of a file is; refused if they do not add up to the file's size."""
+        locs = []
+        for hex_id in node.content:
+            blob_id = bytes.fromhex(hex_id)
+            loc = self.repo.index.get(blob_id)
+            if loc is None:
+                raise IntegrityError(f"blob {hex_id[:16]} is not in the index (missing data)")
+            locs.append((blob_id, loc))
+        size = sum(loc.raw_length for _, loc in locs)
+        if size != node.size:
+            raise IntegrityError(f"{path}: the snapshot says {node.size} bytes, its blobs hold {size}")
+        return locs
+
+    # -- a run (worker threads) -----------------------------------------------------------------
+    def _work(self, run: Run) -> None:
+        first, last = run[0].loc, run[-1].loc
+        start = first.offset
+        key = pack_key(first.pack_id)
+        with storage_errors():
+            data = self.repo.backend.get_range(key, start, last.offset + last.length - start)
+        if len(data) != last.offset + last.length - start:
+            raise IntegrityError(f"{key}: short read ({len(data)} bytes at offset {start})")
+        view = memoryview(data)
+        for blob in run:
+            loc = blob.loc
+            plain = open_blob_view(self.repo, blob.id, view[loc.offset - start : loc.offset - start + loc.length], key)
+            if len(plain) != loc.raw_length:
+                raise IntegrityError(f"{key}: blob {blob.id.hex()[:16]} holds {len(plain)} bytes, the index says "
+                                     f"{loc.raw_length}")
+            zero = _all_zero(plain)
+            for out, offset in blob.targets:
+                out.write(plain, offset, zero)
+            if self.progress is not None:
+                self.progress(len(plain) * len(blob.targets))
+
+
+def _extends(run: Run, loc: Location) -> bool:
+    """Whether ``loc`` can join ``run``: same pack, just after it, and the read stays small."""
+    first, last = run[0].loc, run[-1].loc
+    end = last.offset + last.length
+    return (loc.pack_id == last.pack_id and end <= loc.offset <= end + MAX_GAP
+            and loc.offset + loc.length - first.offset <= MAX_RUN)
+
+
+def _all_zero(data: bytes | memoryview) -> bool:
+    if data[:1] != b"\0" or data[-1:] != b"\0":  # nearly always decides it
+        return False
+    whole = data if isinstance(data, bytes) else bytes(data)
+    return whole.count(0) == len(whole)
+
+
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n

@@ -1,34 +1,28 @@
 """Restore a files snapshot into a target directory, never writing outside it.
 
-Three phases: (1) walk the trees, creating directories (each checked with ``lstat`` to be a real
-directory, never a symlink) and planning files; (2) stream every file's blobs, in one ordered,
-prefetched, verified read (``iter_blobs``), into temporary names created with ``O_EXCL|O_NOFOLLOW``,
-then rename them into place; hard links are linked to their first restored path; (3) create
-symlinks and special files, then set directory metadata deepest first. Symlinks come last, so no
-write of this restore can pass through a link it created. Tree names are validated on decode
-(``tree.decode_tree``).
+Three phases: (1) walk the whole snapshot (trees are read ahead in parallel and their names
+validated on decode, ``tree.decode_tree``), creating directories (each checked with ``lstat`` to be
+a real directory, never a symlink) and planning files, so a malformed or malicious tree is refused
+before any file is written; (2) write every file's content (``fetch.Writeout``: worker threads read,
+verify and ``pwrite`` whole runs of blobs into files created with ``O_EXCL|O_NOFOLLOW``, at a
+temporary name renamed into place when the name is already taken); hard links are linked to their
+first restored path; (3) create symlinks and special files, then set directory metadata deepest
+first. Symlinks come last, so no write of this restore can pass through a link it created.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ...core.errors import IntegrityError, UsageError
-from ...repository.reader import read_blob
+from ...core.errors import UsageError
 from ...repository.repo import Repository
-from .fetch import iter_verified
-from .tree import DIR, FILE, SYMLINK, Node, decode_tree
+from .backup import ParentTrees
+from .fetch import Writeout
+from .tree import DIR, FILE, SYMLINK, Node
 from .walker import Excludes
-
-SMALL_FILE = 4 << 20  # files up to this size are handed, whole, to a writer thread
-WRITERS = 2
-WRITE_QUEUE = 8  # small files waiting for a writer (bounds memory)
-_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -65,13 +59,16 @@ class Restorer:
         self._files: list[tuple[str, Node]] = []
         self._links: list[tuple[str, Node]] = []
         self._dirs: list[tuple[str, Node]] = []
-        self._seen_inodes: set[tuple[int, int]] = set()
         self._is_root = os.geteuid() == 0
 
     def run(self, root_tree: str) -> RestoreStats:
         os.makedirs(self.target, exist_ok=True)
         self.target = os.path.realpath(self.target)
-        self._walk(root_tree, "")
+        trees = ParentTrees(self.repo)
+        try:
+            self._walk(trees, root_tree, "")
+        finally:
+            trees.close()
         self._write_files()
         for rel, node in self._links:
             self._special(rel, node)
@@ -82,16 +79,15 @@ class Restorer:
     def _path(self, rel: str) -> str:
         return os.path.join(self.target, rel)
 
-    def _walk(self, tree_id: str, rel_dir: str) -> None:
-        nodes = decode_tree(read_blob(self.repo, bytes.fromhex(tree_id)), f"tree {tree_id[:16]}")
-        for node in nodes:
+    def _walk(self, trees: ParentTrees, tree_id: str, rel_dir: str) -> None:
+        for node in trees.load(tree_id).values():  # subtrees are read ahead
             rel = f"{rel_dir}/{node.name}" if rel_dir else node.name
             if not self.selection.wants(rel, node.name, node.type == DIR):
                 continue
             if node.type == DIR:
                 self._mkdir(rel)
                 self._dirs.append((rel, node))
-                self._walk(node.subtree, rel)
+                self._walk(trees, node.subtree, rel)
             elif node.type == FILE:
                 self._files.append((rel, node))
             else:
@@ -109,57 +105,25 @@ class Restorer:
 
     # -- files ------------------------------------------------------------------------------
     def _write_files(self) -> None:
-        """Blobs arrive in order on this thread; small files are written by a pool (creating
-        files costs more than writing them), large ones here, streamed. Hard links come last."""
-        ids = (bytes.fromhex(h) for _, node in self._files if not self._linked(node) for h in node.content)
-        blobs = iter_verified(self.repo, ids)
+        """Write each file's content once; its other hard-linked names are linked afterwards."""
         first: dict[tuple[int, int], str] = {}
         links: list[tuple[str, str]] = []
-        slots = threading.BoundedSemaphore(WRITE_QUEUE)
-        with ThreadPoolExecutor(WRITERS, thread_name_prefix="drkit-write") as pool:
-            jobs: list[Future[int]] = []
+
+        def planned() -> Iterator[tuple[str, Node]]:
             for rel, node in self._files:
-                key = (node.dev, node.inode)
-                if node.links > 1 and key in first:
-                    links.append((first[key], rel))
-                    continue
-                first[key] = rel
-                chunks = self._take(node, blobs)
-                if isinstance(chunks, list):
-                    slots.acquire()
-                    jobs.append(pool.submit(self._write_small, rel, node, chunks, slots))
-                else:
-                    self.stats.bytes_written += write_file(self._path(rel), node, chunks, self._is_root)
-            self.stats.bytes_written += sum(job.result() for job in jobs)
-        self.stats.files += len(first)
+                if node.links > 1:
+                    key = (node.dev, node.inode)
+                    if key in first:
+                        links.append((first[key], rel))
+                        continue
+                    first[key] = rel
+                self.stats.files += 1
+                yield self._path(rel), node
+
+        writeout = Writeout(self.repo, as_root=self._is_root, progress=self.progress)
+        self.stats.bytes_written += writeout.run(planned())
         for first_rel, rel in links:
             self._hardlink(first_rel, rel)
-
-    def _take(self, node: Node, blobs: Iterator[bytes]) -> list[bytes] | Iterator[bytes]:
-        """A small file's blobs as a list; a large file's as a lazy iterator."""
-        chunks = (self._counted(next(blobs)) for _ in node.content)
-        return list(chunks) if node.size <= SMALL_FILE else chunks
-
-    def _counted(self, data: bytes) -> bytes:
-        if self.progress is not None:
-            self.progress(len(data))
-        return data
-
-    def _write_small(self, rel: str, node: Node, chunks: list[bytes], slots: threading.BoundedSemaphore) -> int:
-        try:
-            return write_file(self._path(rel), node, iter(chunks), self._is_root)
-        finally:
-            slots.release()
-
-    def _linked(self, node: Node) -> bool:
-        """True for the second and later names of a hard-linked file (content written once)."""
-        if node.links <= 1:
-            return False
-        key = (node.dev, node.inode)
-        if key in self._seen_inodes:
-            return True
-        self._seen_inodes.add(key)
-        return False
 
     def _hardlink(self, first_rel: str, rel: str) -> None:
         path = self._path(rel)
@@ -191,37 +155,3 @@ class Restorer:
         if node.type != SYMLINK:
             os.chmod(path, node.mode)
         os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=False)
-
-
-def write_file(path: str, node: Node, chunks: Iterator[bytes], as_root: bool) -> int:
-    """Write ``chunks`` to a new temporary file next to ``path`` (O_EXCL|O_NOFOLLOW: never through
-    a link), leave all-zero chunks as holes, set metadata, then rename it into place."""
-    # one file at a time per thread: the thread id makes the name unique, and short (NAME_MAX)
-    tmp = os.path.join(os.path.dirname(path), f".drkit-restore-{os.getpid()}-{threading.get_ident()}")
-    fd = os.open(tmp, _O_NEW, 0o600)
-    try:
-        written, hole = 0, False
-        for data in chunks:
-            hole = data[:1] == b"\0" and data[-1:] == b"\0" and data.count(0) == len(data)
-            if hole:
-                os.lseek(fd, len(data), os.SEEK_CUR)  # keep the file sparse
-            else:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            written += len(data)
-        if hole:
-            os.ftruncate(fd, written)  # a trailing hole sets the size
-        if written != node.size:
-            raise IntegrityError(f"{path}: restored {written} bytes, the snapshot says {node.size}")
-        if as_root and (node.uid, node.gid) != (os.geteuid(), os.getegid()):
-            os.fchown(fd, node.uid, node.gid)
-        os.fchmod(fd, node.mode)
-        os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.rename(tmp, path)
-    return written

@@ -23,7 +23,7 @@ FILE, DIR, SYMLINK = "file", "dir", "symlink"
 NODE_TYPES = frozenset({FILE, DIR, SYMLINK, "fifo", "socket", "chardev", "blockdev"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     name: str
     type: str
@@ -44,13 +44,24 @@ class Node:
     rdev: int = 0
 
     def to_doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {k: v for k, v in self.__dict__.items() if v or k in ("name", "type")}
+        doc: dict[str, Any] = {}
+        for k in _FIELDS:
+            v = getattr(self, k)
+            if v or k in ("name", "type"):
+                doc[k] = v
         return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Node:
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        try:
+            return cls(**doc)
+        except TypeError:  # a field this version does not know (or a malformed entry)
+            if not isinstance(doc, dict):
+                raise
+            return cls(**{k: v for k, v in doc.items() if k in _FIELDS})
+
+
+_FIELDS = tuple(Node.__dataclass_fields__)
 
 
 def encode_tree(nodes: list[Node]) -> bytes:
