@@ -13,7 +13,8 @@ Starts a throwaway PostgreSQL 15 (tests/servers/postgres.py: initdb in /tmp, fre
 
 Goals (issue 6): backup and restore <= 1.0x pgBackRest's time; second-day upload < 20 % of the first.
 
-Run (as root, PostgreSQL 15 and pgbackrest installed): .venv/bin/python bench/postgres.py [--scale 50]
+Run (as root, PostgreSQL 15 and pgbackrest installed):
+    .venv/bin/python bench/postgres.py [--scale 50] [--logical-chunk-size-kib 64]
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def _check(res: RunResult) -> RunResult:
     return res
 
 
-def _drkit(server: PgServer, *args: str, capture: bool = False) -> RunResult:
-    argv = [*DRKIT, *args, "--repo", server.repo_url, "--password-file", str(server.repo_password_file)]
+def _drkit(server: PgServer, *args: str, capture: bool = False, repo: str | None = None) -> RunResult:
+    argv = [*DRKIT, *args, "--repo", repo or server.repo_url, "--password-file", str(server.repo_password_file)]
     return _check(run_measured(argv, stdout="capture" if capture else None, env=server.env()))
 
 
@@ -97,9 +98,19 @@ def _physical(server: PgServer, conf: Path) -> dict[str, float | None]:
             "restore_pgbr": p_restore.wall_s, "size_drkit": repo_size, "size_pgbr": pgbr_size}
 
 
-def _logical(server: PgServer, day2_seconds: int) -> dict[str, object]:
+def _logical_repo(server: PgServer, chunk_kib: int | None) -> str:
+    """The server's repository, or a fresh one with ``chunk_kib`` KiB chunks for the logical dumps."""
+    if chunk_kib is None:
+        return server.repo_url
+    repo = str(server.base / f"repo-logical-{chunk_kib}k")
+    _drkit(server, "init", "--chunk-size-kib", str(chunk_kib), repo=repo)
+    return repo
+
+
+def _logical(server: PgServer, day2_seconds: int, chunk_kib: int | None) -> dict[str, object]:
     db = ["--dsn", server.db_url("bench"), "--db-password-file", str(server.db_password_file)]
-    first = _drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True)
+    repo = _logical_repo(server, chunk_kib)
+    first = _drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True, repo=repo)
     out = server.base / "bench.dump.zst"
     cmd = (f"{server.bindir / 'pg_dump'} -Fc -h 127.0.0.1 -p {server.port} -U postgres bench | "
            f"zstd -q -o {out}")
@@ -108,8 +119,8 @@ def _logical(server: PgServer, day2_seconds: int) -> dict[str, object]:
     for label, args in (("uniform", ["-b", "tpcb-like"]), ("skewed", ["-f", str(_skewed_script(server))])):
         print(f"day 2 ({label}): pgbench -T {day2_seconds} ...", flush=True)
         server.tool("pgbench", "-T", str(day2_seconds), "-c", "4", "-j", "2", *args, "bench")
-        days.append(json.loads(_drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True)
-                               .stdout)["stats"])
+        days.append(json.loads(_drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True,
+                                      repo=repo).stdout)["stats"])
     return {"logical_drkit": first.wall_s, "logical_pgdump": dump.wall_s, "dump_size": out.stat().st_size,
             "days": days}
 
@@ -158,6 +169,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=50)
     parser.add_argument("--day2-seconds", type=int, default=30)
+    parser.add_argument("--logical-chunk-size-kib", type=int, default=None,
+                        help="logical backups into a second repository with this FastCDC average chunk "
+                             "(default: the physical backups' repository, 1 MiB chunks)")
     args = parser.parse_args()
     if shutil.which("pgbackrest") is None:
         raise SystemExit("pgbackrest not installed (Debian: pgbackrest)")
@@ -166,8 +180,9 @@ def main() -> None:
     with start_postgres("drkit-bench-pg-") as server:
         conf = _setup(server, args.scale)
         physical = _physical(server, conf)
-        logical = _logical(server, args.day2_seconds)
-    print(f"\npgbench scale {args.scale}; {load_note(warn_if_busy=False)}")
+        logical = _logical(server, args.day2_seconds, args.logical_chunk_size_kib)
+    chunks = f"{args.logical_chunk_size_kib} KiB" if args.logical_chunk_size_kib else "1 MiB"
+    print(f"\npgbench scale {args.scale}; logical backups with {chunks} chunks; {load_note(warn_if_busy=False)}")
     _report(physical, logical)
 
 
