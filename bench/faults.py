@@ -13,6 +13,10 @@ tests/servers/seaweedfs.py), and prints one line per engine and a summary table:
     disk full        a real small tmpfs (when run as root) and injected ENOSPC: exit 14, one line, the
                      repository intact, a later backup succeeds
     timeouts + cuts  per backend: backups and restores through faulty+URL?timeout_rate=0.05&cut_rate=0.05
+    backup + prune   per backend: --race-rounds rounds of concurrent backups (stdin and files), forget and
+                     two overlapping prunes at seeded random moments (tests/faults/concurrency.py); then
+                     check --read-data and every snapshot restored, before and after a final prune
+                     → "N rounds, 0 missing blobs"
 
 drkit runs as separate processes forked from one preloaded interpreter (tests/faults/zygote.py: a fresh
 interpreter spends ~1 s importing on a busy 2-core machine, more than the work being killed);
@@ -42,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tests" / "faults"))
 
 from _common import format_table, load_note, machine_summary  # noqa: E402
 from bitflips import BitFlips  # noqa: E402
+from concurrency import PruneRace  # noqa: E402
 from diskfull import can_mount_tmpfs, disk_full  # noqa: E402
 from faultkit import Target, local_target, s3_target  # noqa: E402
 from killing import OPS, KillLoop  # noqa: E402
@@ -64,7 +69,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kills", type=int, default=50, help="SIGKILLs per backend (default 50)")
     p.add_argument("--bitflips", type=int, default=100, help="bit-flip trials (default 100)")
     p.add_argument("--backends", default="local,s3", help="comma-separated: local, s3 (default both)")
-    p.add_argument("--only", default="kill,flip,full,timeout", help="engines to run (default all)")
+    p.add_argument("--only", default="kill,flip,full,timeout,race", help="engines to run (default all)")
+    p.add_argument("--race-rounds", type=int, default=20, help="rounds of the backup + prune race per backend")
     p.add_argument("--stream-mib", type=int, default=8, help="size of each backed-up stream in the kill loop")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fresh-processes", action="store_true", help="no fork server: a new interpreter per command")
@@ -137,6 +143,20 @@ def _timeout_rows(makers: dict[str, Callable[[], Target]], work: Path, args: arg
     return rows
 
 
+def _race_rows(makers: dict[str, Callable[[], Target]], work: Path, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for name, make in makers.items():
+        report = PruneRace(make(), work / f"race-{name}", seed=args.seed).run(args.race_rounds)
+        print(report.summary(), flush=True)
+        missing = len(report.corrupt)
+        figures = (f"{args.race_rounds} rounds, {missing} missing blobs or corrupt snapshots, {len(report.failed)} "
+                   f"failed runs ({', '.join(f'{op} {n}' for op, n in sorted(report.runs.items()))}; packs "
+                   f"marked {report.marked}, deleted {report.deleted}, rescued {report.rescued}; "
+                   f"{report.verified} restores verified)")
+        rows.append(Row("backup + prune race", name, figures, report.ok, report.failed + report.corrupt))
+    return rows
+
+
 def run(args: argparse.Namespace, work: Path) -> list[Row]:
     engines = set(args.only.split(","))
     rows: list[Row] = []
@@ -151,6 +171,8 @@ def run(args: argparse.Namespace, work: Path) -> list[Row]:
             rows += _full_rows(runner, work)
         if "timeout" in engines:
             rows += _timeout_rows(makers, work, args)
+        if "race" in engines:
+            rows += _race_rows(makers, work, args)
     return rows
 
 
