@@ -90,26 +90,26 @@ def _find(repo: Repository, ref: str | None, name: str | None) -> Snapshot:
     return snap
 
 
-def _write_part(repo: Repository, snap: Snapshot, part: str, path: Path) -> int:
+def _write_part(repo: Repository, snap: Snapshot, part: str, path: Path, *, durable: bool = True) -> int:
     parts = snap.root.get("parts", {}) if snap.root.get("type") == "bundle" else {}
     if part not in parts:
         raise IntegrityError(f"snapshot {snap.short_id} has no part {part!r}")
-    return restore_root(repo, parts[part], path, where=f"snapshot {snap.short_id} part {part}")
+    return restore_root(repo, parts[part], path, where=f"snapshot {snap.short_id} part {part}", durable=durable)
 
 
 def _write_rdb(repo: Repository, snap: Snapshot, path: Path, *, durable: bool = True) -> int:
     return restore_root(repo, snap.root, path, where=f"snapshot {snap.short_id}", durable=durable)
 
 
-def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path) -> str:
-    """Every file verified, written under a temp name, fsynced, renamed into place."""
+def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durable: bool = True) -> str:
+    """Every file verified, written under a temp name, fsynced (when ``durable``), renamed into place."""
     if snap.meta.get("mode") == "aof":
         aof_dir = target_dir / AOF_DIRNAME
         aof_dir.mkdir(parents=True, exist_ok=True)
         for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
-            _write_part(repo, snap, part, aof_dir / part)
+            _write_part(repo, snap, part, aof_dir / part, durable=durable)
         return "aof"
-    _write_rdb(repo, snap, target_dir / "dump.rdb")
+    _write_rdb(repo, snap, target_dir / "dump.rdb", durable=durable)
     return "rdb"
 
 
@@ -137,6 +137,7 @@ class RestoreOptions:
     force: bool = False
     start: bool = False
     port: int | None = None
+    durable: bool = True  # fsync the restored files; False for a throwaway copy (a drill's sandbox)
 
 
 def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
@@ -164,7 +165,7 @@ def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> Re
             short, kind = _point_in_time(repo, pitr.parse_time(opts.point_in_time), opts.name, target_dir)
         else:
             snap = _find(repo, ref, opts.name)
-            short, kind = snap.short_id, _write_snapshot(repo, snap, target_dir)
+            short, kind = snap.short_id, _write_snapshot(repo, snap, target_dir, durable=opts.durable)
     if not opts.start:
         return RestoreResult(short, kind, str(target_dir))
     server = rr.start_server(target_dir, aof=kind.endswith("aof"), port=opts.port)

@@ -115,7 +115,7 @@ def _write_run(repo: Repository, run: _Run, fd: int) -> None:
 @cache
 def _sync_file_range() -> SyncRange | None:
     """Linux's ``sync_file_range(2)`` through libc (Python has no binding), or None elsewhere."""
-    if not sys.platform.startswith("linux") or os.environ.get("XX_NOEARLY"):  # XXX experiment
+    if not sys.platform.startswith("linux"):
         return None
     try:
         fn = ctypes.CDLL(None, use_errno=True).sync_file_range

@@ -44,8 +44,12 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
     assert len({r.blobs[0].loc.pack_id for r in runs}) > 3 and len(runs) > 10
     out = tmp_path / "dump.rdb"
+    synced: list[int] = []
+    real_fsync = streamfile.os.fsync
+    monkeypatch.setattr(streamfile.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
     assert streamfile.restore_root(repo, snap.root, out, where="t", durable=durable) == len(data)
     assert out.read_bytes() == data
+    assert bool(synced) == durable  # a throwaway copy (a drill's sandbox) skips the fsync
     assert [p.name for p in tmp_path.iterdir()] == ["dump.rdb"]
 
 
