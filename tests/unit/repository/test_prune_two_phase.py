@@ -220,3 +220,26 @@ def test_dry_run_changes_nothing(now: list[float]) -> None:
     plan = run(repo, grace=0, dry_run=True)
     assert plan.delete_packs and plan.bytes_freed > 0 and plan.mark is None
     assert sorted(i.key for i in repo.backend.list("")) == before
+
+
+def test_a_snapshot_written_after_the_index_was_loaded_is_walked(now: list[float]) -> None:
+    """A backup that finishes between prune's index load and its snapshot listing: its list blob is
+    in an index object prune has not read; prune reads it instead of failing, and keeps its data."""
+    from drkit.repository.references import LiveSet
+
+    repo = new_repo()
+    backup(repo, data(1))
+    pruner = reopen(repo)
+    pruner.load_index()
+    writer = reopen(repo)
+    writer.load_index()
+    backup(writer, data(2))
+    live = LiveSet(pruner.index)
+    live.add_documents(pruner, {})
+    assert live.unindexed == 0
+    for snap in snapshots.load_all(repo.manifests):
+        out = io.BytesIO()
+        restore_stream(reopen(repo), snap, out)
+    fresh = reopen(repo)
+    fresh.load_index()
+    assert len(live) == len(fresh.index)  # every blob of both snapshots is live, none unindexed
