@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from storage_backends import NotFound
 
-from ..core.errors import DrkitError, UsageError
+from ..core.errors import DrkitError, MissingBlob, UsageError
 from . import snapshots
 from .format import DATA_PREFIX, content_id, id_from_key, pack_key
 from .pack import BLOB_TREE, read_entries
@@ -109,7 +109,7 @@ def _check_snapshots(repo: Repository, report: CheckReport) -> None:
     for snap_id in repo.manifests.ids(snapshots.KIND):
         try:
             snap = snapshots.Snapshot.from_doc(snap_id, repo.manifests.get(snapshots.KIND, snap_id))
-            missing = sum(1 for blob_id in referenced_blobs(repo, snap) if blob_id not in repo.index)
+            missing = _unindexed(repo, snap)
         except DrkitError as exc:
             report.errors.append(f"snapshot {snap_id[:8]}: {exc.message}")
             continue
@@ -118,7 +118,22 @@ def _check_snapshots(repo: Repository, report: CheckReport) -> None:
             report.errors.append(f"snapshot {snap_id[:8]}: {missing} referenced blobs are not indexed")
 
 
+def _unindexed(repo: Repository, snap: snapshots.Snapshot) -> int:
+    """How many blobs ``snap`` references that no index object lists. A snapshot written after the
+    index was loaded (a backup that finished meanwhile) is counted again with the new index objects."""
 
+    def count() -> int:
+        return sum(1 for blob_id in referenced_blobs(repo, snap) if blob_id not in repo.index)
+
+    try:
+        missing = count()
+    except MissingBlob:
+        if not repo.load_new_indexes():
+            raise
+        return count()
+    if missing and repo.load_new_indexes():
+        return count()
+    return missing
 
 
 def _read_pack(repo: Repository, pack_id: str) -> tuple[list[str], int]:

@@ -243,3 +243,20 @@ def test_a_snapshot_written_after_the_index_was_loaded_is_walked(now: list[float
     fresh = reopen(repo)
     fresh.load_index()
     assert len(live) == len(fresh.index)  # every blob of both snapshots is live, none unindexed
+
+
+def test_check_reads_index_objects_written_after_it_loaded_the_index(now: list[float],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backup that finishes while check runs: its snapshot is not reported as missing data."""
+    repo = new_repo()
+    backup(repo, data(1))
+    checker = reopen(repo)
+    real_load = checker.load_index
+
+    def load_then_backup() -> None:  # the backup lands between check's index load and its walk
+        real_load()
+        backup(reopen(repo), data(3))
+
+    monkeypatch.setattr(checker, "load_index", load_then_backup)
+    report = check_repository(checker)
+    assert report.errors == [] and report.snapshots_checked == 2
