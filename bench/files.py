@@ -288,8 +288,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int) -> tuple[list[ToolRun], int]:
-    """One round in ``work``; returns the tools' runs (restic first) and the bytes the change touched."""
+def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int
+              ) -> tuple[list[ToolRun], int, float | None]:
+    """One round in ``work``; returns the tools' runs (restic first), the bytes the change touched and
+    the time ``cp -a`` takes to copy the tree (the floor of any restore here)."""
     work.mkdir()
     restic = ToolRun("restic", args.restic, work / "restic-repo",
                      {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")})
@@ -318,7 +320,19 @@ def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int) -> t
         restored = target / "tree" if t.name == "drkit" else target / str(src).lstrip("/")
         t.verified = not t.failed and tree_digest(restored) == want
         print(f"  {t.name:<6} restore {'verified' if t.verified else 'DOES NOT MATCH the tree'}", flush=True)
-    return [restic, drkit], changed
+    floor_s = copy_floor(src, work / "floor-copy", args.timeout)
+    return [restic, drkit], changed, floor_s
+
+
+def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
+    """``cp -a`` of the tree (page cache warm) into a new directory: what writing these files costs the
+    kernel on this machine, with no reading, decrypting or verifying at all."""
+    res = run_measured(["cp", "-a", str(src), str(dest)], timeout=timeout)
+    shutil.rmtree(dest, ignore_errors=True)
+    if not res.ok:
+        return None
+    print(f"  cp -a  of the tree (floor)   {res.wall_s:8.2f} s  {res.cpu_s:7.2f} s CPU", flush=True)
+    return res.wall_s
 
 
 def run(args: argparse.Namespace, work: Path) -> int:
@@ -327,18 +341,25 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print(f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
           f"({', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in info.kinds.items())})", flush=True)
     rounds = [run_round(args, work / f"round-{n}", info, n) for n in range(1, args.rounds + 1)]
-    per_round = [(figures(r, info.size), figures(d, info.size)) for (r, d), _ in rounds]
+    per_round = [(figures(r, info.size), figures(d, info.size)) for (r, d), _, _ in rounds]
+    floor = median_or_none(f for _, _, f in rounds)
     r, d = combine([f[0] for f in per_round]), combine([f[1] for f in per_round])
     table, doc = report(d, r)
     what = f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"
     print(f"\n{what}, {info.size / MB:,.0f} MB in {info.files:,} files; {load_note(warn_if_busy=False)}\n{table}")
+    if floor:
+        floor_mbps = mb_per_s(info.size, floor)
+        print(f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: "
+              f"drkit {fmt(ratio(d['restore_mbps'], floor_mbps), 2, 'x')}, "
+              f"restic {fmt(ratio(r['restore_mbps'], floor_mbps), 2, 'x')}")
     if args.json:
         out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0][1], "figures": doc,
+               "copy_floor_s": floor,
                "rounds": [{"restic": fr, "drkit": fd} for fr, fd in per_round],
                "verified": [{t.name: t.verified for t in tools} for tools, _ in rounds],
                "machine": machine_summary()}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 1 if any(t.failed or not t.verified for tools, _ in rounds for t in tools) else 0
+    return 1 if any(t.failed or not t.verified for tools, _, _ in rounds for t in tools) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,7 @@ class FileOut:
         try:
             if self.holes:
                 os.ftruncate(fd, node.size)  # a trailing hole sets the size
-            if self.as_root and (node.uid, node.gid) != (os.geteuid(), os.getegid()):
+            if self.as_root and (node.uid, node.gid) != self.owner.ids:
                 os.fchown(fd, node.uid, node.gid)
             os.fchmod(fd, node.mode)
             os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
@@ -120,6 +120,7 @@ class Writeout:
     def __init__(self, repo: Repository, *, as_root: bool, progress: Callable[[int], None] | None = None,
                  workers: int = WORKERS) -> None:
         self.repo, self.as_root, self.progress, self.workers = repo, as_root, progress, workers
+        self.ids = (os.geteuid(), os.getegid())  # asked once, not for every file
         self._lock = threading.Lock()
         self._unfinished: set[FileOut] = set()
         self.planned = 0  # bytes of the files planned so far
