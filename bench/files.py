@@ -356,7 +356,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
         out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0][1], "figures": doc,
                "copy_floor_s": floor,
                "rounds": [{"restic": fr, "drkit": fd} for fr, fd in per_round],
-               "verified": [{t.name: t.verified for t in tools} for tools, _ in rounds],
+               "verified": [{t.name: t.verified for t in tools} for tools, _, _ in rounds],
                "machine": machine_summary()}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 1 if any(t.failed or not t.verified for tools, _, _ in rounds for t in tools) else 0
