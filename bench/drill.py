@@ -15,7 +15,8 @@ and its `phases`; the command's wall time (Python start-up, config, report) is s
 drill RTO <= 1.1x the manual baseline measured in the same run. Medians over --rounds.
 
 Run as root (PostgreSQL 15, pgbackrest, redis-server installed):
-    .venv/bin/python bench/drill.py [--rounds 3] [--only pg|redis] [--scale 50] [--redis-mb 2000] [--json FILE]
+    .venv/bin/python bench/drill.py [--rounds 3] [--warmup 1] [--only pg|redis] [--scale 50] [--redis-mb 2000]
+                                       [--json FILE]
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
              f"WAL segments to replay up to T: drkit {segments['drkit']} (base backup at {starts['drkit']}), "
              f"pgbackrest {segments['pgbackrest']} (at {starts['pgbackrest']})")
         rounds = []
-        for i in range(1, args.rounds + 1):
+        for i in range(1 - args.warmup, args.rounds + 1):  # rounds < 1: warm-up, not counted
             row: dict[str, Any] = {}
             for who in _order(i):
                 work = Path(tempfile.mkdtemp(prefix=f"round{i}-", dir=server.base))
@@ -311,8 +312,10 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
             d, m = row["drkit"], row["manual"]
             _say(f"round {i}: manual {m['total_s']:.2f} s (restore {m['restore_s']:.2f} + startup "
                  f"{m['startup_s']:.2f}); drkit RTO {fmt(d.get('rto_s'), 2)} s {d.get('phases', {})}, "
-                 f"wall {d['wall_s']:.2f} s" + (f" -- FAILED: {d['error']}" if d.get("error") else ""))
-            rounds.append(row)
+                 f"wall {d['wall_s']:.2f} s" + (f" -- FAILED: {d['error']}" if d.get("error") else "")
+                 + (" (warm-up, not counted)" if i < 1 else ""))
+            if i >= 1:
+                rounds.append(row)
     med = summarize(rounds, ["restore_s", "startup_s"])
     title = (f"PostgreSQL point-in-time drill: pgbench -s {args.scale}, cluster {cluster_bytes / MB:.0f} MB, "
              f"{wal_bytes / MB:.0f} MB WAL after the backups (segments to replay: drkit {segments['drkit']}, "
@@ -412,7 +415,7 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
     _say(f"RDB {rdb_bytes / MB:.0f} MB (redis-cli --rdb, untimed); drkit repository {repo_bytes / MB:.0f} MB; "
          f"job run {job.wall_s:.1f} s")
     rounds = []
-    for i in range(1, args.rounds + 1):
+    for i in range(1 - args.warmup, args.rounds + 1):  # rounds < 1: warm-up, not counted
         row: dict[str, Any] = {}
         for who in _order(i):
             work = Path(tempfile.mkdtemp(prefix=f"round{i}-", dir=base))
@@ -426,8 +429,9 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
         d, m = row["drkit"], row["manual"]
         _say(f"round {i}: manual {m['total_s']:.2f} s (copy {m['copy_s']:.2f} + start/load {m['startup_s']:.2f}); "
              f"drkit RTO {fmt(d.get('rto_s'), 2)} s {d.get('phases', {})}, wall {d['wall_s']:.2f} s"
-             + (f" -- FAILED: {d['error']}" if d.get("error") else ""))
-        rounds.append(row)
+             + (f" -- FAILED: {d['error']}" if d.get("error") else "") + (" (warm-up, not counted)" if i < 1 else ""))
+        if i >= 1:
+            rounds.append(row)
     med = summarize(rounds, ["copy_s", "startup_s"])
     title = (f"Redis RDB drill: {keys} keys, RDB {rdb_bytes / MB:.0f} MB, used_memory {used / MB:.0f} MB, "
              f"{args.rounds} round(s); {load_note(False)}")
@@ -459,6 +463,9 @@ def drkit_source() -> dict[str, str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (default 3)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed rounds first (default 1): the first touches of a VM's fresh memory and a cold "
+                         "page cache cost whoever runs first")
     ap.add_argument("--only", choices=["pg", "redis"], default=None, help="run one part only")
     ap.add_argument("--scale", type=int, default=50, help="pgbench -i -s SCALE (default 50)")
     ap.add_argument("--pgbench-seconds", type=int, default=10, help="pgbench -T after the backups (default 10)")
