@@ -207,6 +207,7 @@ class ToolRun:
 def run_step(t: ToolRun, step: str, src: Path, target: Path, timeout: float) -> None:
     if t.failed:
         return
+    os.sync()  # the previous step's dirty pages are written back now, not during this one
     res = run_measured(argv_for(t.name, step, t.exe, t.repo, src, target), stdout=CAPTURE, env=t.env,
                        timeout=timeout)
     if step != "init":
