@@ -45,6 +45,7 @@ def _check(res: RunResult) -> RunResult:
 
 def _drkit(server: PgServer, *args: str, capture: bool = False, repo: str | None = None) -> RunResult:
     argv = [*DRKIT, *args, "--repo", repo or server.repo_url, "--password-file", str(server.repo_password_file)]
+    os.sync()  # the previous step's dirty pages are written back now, not during this one
     return _check(run_measured(argv, stdout="capture" if capture else None, env=server.env()))
 
 
@@ -63,6 +64,7 @@ def _pgbackrest_conf(server: PgServer) -> Path:
 
 
 def _pgbackrest(conf: Path, *args: str) -> RunResult:
+    os.sync()
     return _check(run_measured(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
 
 
