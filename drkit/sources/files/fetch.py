@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...core.errors import IntegrityError
+from ...core.fileio import pwrite_all
 from ...repository.format import pack_key
 from ...repository.index import Location
 from ...repository.reader import open_blob_view
@@ -59,7 +60,7 @@ class FileOut:
         if zero:
             self.holes = True  # keep the file sparse
         else:
-            _pwrite_all(fd, data, offset)
+            pwrite_all(fd, data, offset)
         with self.lock:
             self.left -= 1
             if self.left:
@@ -230,10 +231,3 @@ def _all_zero(data: bytes | memoryview) -> bool:
         return False
     whole = data if isinstance(data, bytes) else bytes(data)
     return whole.count(0) == len(whole)
-
-
-def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ...core.errors import IntegrityError
+from ...core.fileio import pwrite_all
 from ...repository.format import pack_key
 from ...repository.index import Location
 from ...repository.reader import open_blob
@@ -91,13 +92,6 @@ def plan_runs(repo: Repository, ids: Iterable[bytes]) -> Iterator[_Run]:
         yield run
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
-
-
 def _write_run(repo: Repository, run: _Run, fd: int) -> None:
     first, last = run.blobs[0].loc, run.blobs[-1].loc
     start, key = first.offset, pack_key(first.pack_id)
@@ -109,7 +103,7 @@ def _write_run(repo: Repository, run: _Run, fd: int) -> None:
         if len(data) != blob.loc.raw_length:
             raise IntegrityError(f"{key}: blob {blob.id.hex()[:16]} is {len(data)} bytes, "
                                  f"the index says {blob.loc.raw_length}")
-        _pwrite_all(fd, data, blob.offset)
+        pwrite_all(fd, data, blob.offset)
 
 
 @cache
