@@ -108,7 +108,10 @@ def _check_packs_exist(repo: Repository, report: CheckReport) -> None:
 def _check_snapshots(repo: Repository, report: CheckReport) -> None:
     for snap_id in repo.manifests.ids(snapshots.KIND):
         try:
-            snap = snapshots.Snapshot.from_doc(snap_id, repo.manifests.get(snapshots.KIND, snap_id))
+            doc = repo.manifests.get_if_present(snapshots.KIND, snap_id)
+            if doc is None:
+                continue  # forgotten since the listing (forget runs alongside check)
+            snap = snapshots.Snapshot.from_doc(snap_id, doc)
             missing = _unindexed(repo, snap)
         except DrkitError as exc:
             report.errors.append(f"snapshot {snap_id[:8]}: {exc.message}")

@@ -84,6 +84,9 @@ class Index:
         self.pack_sizes: dict[str, int] = {}
         self.listed_by: dict[str, list[str]] = {}  # pack → the index objects that list it
         self.excluded: set[str] = set()  # packs pending deletion: lookups prefer other copies
+        # (old, new): entry ``new`` took over as the preferred copy of the blob entry ``old`` holds
+        # (it is outside the packs pending deletion); ``LiveSet`` moves live flags along
+        self.displaced: list[tuple[int, int]] = []
 
     # -- building ----------------------------------------------------------------------------
     def add_raw(self, pack: RawPack, source: str = "") -> None:
@@ -131,6 +134,7 @@ class Index:
                 self._distinct += 1
             elif excluded and self.pack_of(other - 1) in excluded and self.pack_of(e) not in excluded:
                 table[i] = e + 1  # a copy outside the packs pending deletion is preferred
+                self.displaced.append((other - 1, e))
 
     # -- lookups -----------------------------------------------------------------------------
     def find(self, blob_id: bytes) -> int:

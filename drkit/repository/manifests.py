@@ -73,19 +73,23 @@ class ManifestStore:
         with storage_errors():
             return sorted(id_from_key(i.key) for i in self.backend.list(_prefix(kind)))
 
+    def get_if_present(self, kind: str, doc_id: str) -> Document | None:
+        """``get``, or None if the document is gone (deleted since it was listed)."""
+        key = _prefix(kind) + doc_id
+        with storage_errors():
+            try:
+                with self.backend.get(key) as f:
+                    sealed = f.read()
+            except NotFound:
+                return None
+        return self._open(kind, key, doc_id, sealed)
+
     def find(self, kind: str, match: Callable[[Document], bool] | None = None) -> Iterator[tuple[str, Document]]:
         """Every document of ``kind``; one deleted between the listing and its read (a concurrent
         forget or prune) is left out, as if listed a moment later."""
         for doc_id in self.ids(kind):
-            key = _prefix(kind) + doc_id
-            with storage_errors():
-                try:
-                    with self.backend.get(key) as f:
-                        sealed = f.read()
-                except NotFound:
-                    continue
-            doc = self._open(kind, key, doc_id, sealed)
-            if match is None or match(doc):
+            doc = self.get_if_present(kind, doc_id)
+            if doc is not None and (match is None or match(doc)):
                 yield doc_id, doc
 
     def delete(self, kind: str, doc_id: str) -> None:

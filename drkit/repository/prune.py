@@ -176,6 +176,7 @@ def settle_now(run: Run) -> None:
 # -- phase 1: the plan ----------------------------------------------------------------------------
 def plan(run: Run) -> None:
     result, options, index = run.result, run.options, run.index
+    run.live.grow()  # entries the index gained since the walk (settled marks, new index objects)
     result.live_blobs = len(run.live)
     budget = options.max_repack_bytes
     for pack_id in sorted(run.normal_packs()):

@@ -64,13 +64,21 @@ class LiveSet:
     def __init__(self, index: Index) -> None:
         self.index = index
         self.flags = bytearray(index.entries)
+        self._moved = len(index.displaced)  # preference moves before the first flag need no carrying
         self.unindexed = 0
         self.seen: set[str] = set()  # documents (snapshots, rooted manifests, tombstones) walked
 
     def grow(self) -> None:
-        """Make room for entries the index gained since (new packs get entry numbers at the end)."""
+        """Make room for entries the index gained since (new packs get entry numbers at the end); a
+        live blob whose preferred copy moved to a new entry stays live there."""
         if len(self.flags) < self.index.entries:
             self.flags.extend(bytes(self.index.entries - len(self.flags)))
+        len(self.index)  # hashes the new entries: preferences move now, if at all
+        moved = self.index.displaced
+        for old, new in moved[self._moved:]:
+            if self.flags[old]:
+                self.flags[new] = 1
+        self._moved = len(moved)
 
     def add(self, ids: Iterator[bytes]) -> None:
         self.grow()

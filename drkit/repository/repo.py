@@ -186,8 +186,16 @@ class Repository:
         return len(new)
 
     def refresh_marks(self) -> None:
-        """List the pending marks again; reload the index if one appeared since it was loaded."""
-        if self._index_loaded and set(read_marks(self.manifests, self.superseded.marks)) - set(self.marks):
+        """After a lock is taken: reload the index if it is older than the lock, i.e. if a mark appeared
+        or went, or an index object read is gone or superseded (a prune ran between the load and the
+        lock: what was read may name packs that are pending deletion, or deleted)."""
+        if not self._index_loaded:
+            return
+        superseded = read_superseded(self.manifests)
+        marks = set(read_marks(self.manifests, superseded.marks))
+        with storage_errors():
+            listed = {id_from_key(i.key) for i in self.backend.list(INDEX_PREFIX)}
+        if marks != set(self.marks) or not self.index_ids <= listed - superseded.indexes:
             self.load_index()
 
     def renew_view(self, lock: Lock) -> None:

@@ -189,6 +189,7 @@ class BlobWriter:
 
     def _upload(self, pack: OpenPack) -> PackRecord:
         try:
+            self.repo.require_lock("upload a pack")
             data = pack.finish(self.repo.cipher)
             try:
                 pack_id = content_id(data)
@@ -218,6 +219,8 @@ class BlobWriter:
         """Write an index object naming the uploaded packs (with ``_lock`` held)."""
         if not self._unindexed:
             return
+        # a lost lock: a prune may have deleted these packs as orphans meanwhile; never index them
+        self.repo.require_lock("write an index object")
         sealed = encode_index(self._unindexed, self.repo.cipher)
         index_id = content_id(sealed)
         with storage_errors():

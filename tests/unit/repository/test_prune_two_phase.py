@@ -260,3 +260,87 @@ def test_check_reads_index_objects_written_after_it_loaded_the_index(now: list[f
     monkeypatch.setattr(checker, "load_index", load_then_backup)
     report = check_repository(checker)
     assert report.errors == [] and report.snapshots_checked == 2
+
+
+# -- regressions found in review: each of these lost data (or failed a check) before its fix ---------
+def test_an_index_loaded_before_the_lock_is_reloaded_if_a_prune_ran_in_between(now: list[float]) -> None:
+    """A backup opens the repository (index loaded), a prune --grace 0 marks and deletes packs, then
+    the backup takes its lock: it must not deduplicate into the deleted packs."""
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))  # data(1) is dead
+    late = reopen(repo)  # index loaded, no lock yet
+    assert run(repo, grace=0).deleted_packs
+    again = backup(late, data(1))  # takes its lock now
+    assert snapshots.find(repo.manifests, again).stats["new_blobs"] > 0
+    assert restore(repo, again) == data(1) and check_repository(reopen(repo)).ok
+
+
+def test_a_writer_whose_lock_was_lost_indexes_nothing(now: list[float]) -> None:
+    """Packs a backup uploaded before its lock was lost may be pruned as orphans: it must not write
+    an index object naming them afterwards."""
+    from drkit.core.errors import LockFailed
+    from drkit.pipeline import chunk_buffer
+    from drkit.repository.writer import BlobWriter
+
+    repo = new_repo()
+    backup(repo, data(2))
+    stalled = reopen(repo)
+    lock = stalled.lock(purpose="backup")
+    lock.acquire()
+    writer = BlobWriter(stalled)
+    for chunk in chunk_buffer(data(1), stalled.config.chunker)[:20]:
+        writer.add_data(bytes(chunk))
+    now[0] += 2 * HOUR  # suspended, or the refresh kept failing, for longer than the lock's lifetime
+    assert lock.lost
+    with pytest.raises(LockFailed, match="index object|upload a pack"):
+        writer.flush()
+    writer.close()
+    lock.release()
+    indexed = reopen(repo)
+    assert set(indexed.index.pack_sizes) <= packs(repo.backend)
+    assert len(indexed.index_ids) == 1  # only the first backup's index object
+
+
+def test_live_flags_follow_a_blob_whose_preferred_copy_moves(now: list[float]) -> None:
+    """A pending pack X holds a blob; a backup that knows the mark stores it again in pack Z; prune
+    --grace 0 walks that snapshot (flagging X's entry), then loads Z's index object (Z becomes the
+    preferred copy): Z must stay live, and X may go."""
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    assert run(repo).mark  # X marked, default grace
+    now[0] += 600
+    pruner = reopen(repo)
+    real_load = pruner.load_index
+    made: dict[str, str] = {}
+
+    def load_then_backups() -> None:
+        real_load()
+        made["again"] = backup(reopen(repo), data(1))  # stored afresh: X is pending
+        made["new"] = backup(reopen(repo), data(3))  # walked later: makes prune load new index objects
+
+    pruner.load_index = load_then_backups  # type: ignore[method-assign]
+    prune(pruner, PruneOptions(grace=0))
+    assert restore(repo, made["again"]) == data(1) and restore(repo, made["new"]) == data(3)
+    assert check_repository(reopen(repo), read_data=True).ok
+
+
+def test_check_skips_a_snapshot_forgotten_while_it_runs(now: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    checker = reopen(repo)
+    real_ids = checker.manifests.ids
+
+    def ids_then_forget(kind: str) -> list[str]:
+        out = real_ids(kind)
+        if kind == snapshots.KIND:
+            forget(reopen(repo), Policy(keep_last=1))
+        return out
+
+    monkeypatch.setattr(checker.manifests, "ids", ids_then_forget)
+    report = check_repository(checker)
+    assert report.errors == [] and report.snapshots_checked == 1
