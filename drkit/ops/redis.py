@@ -69,6 +69,8 @@ def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, 
             if once:
                 return total
             time.sleep(interval)
+            # between rounds nothing read earlier is held: let prunes settle marks made since the lock
+            repo.renew_view(lock)
     raise LockFailed("the repository lock could not be refreshed; archiving stopped",
                      hint="check the repository's storage, then restart aof-archive")
 

@@ -344,3 +344,44 @@ def test_check_skips_a_snapshot_forgotten_while_it_runs(now: list[float], monkey
     monkeypatch.setattr(checker.manifests, "ids", ids_then_forget)
     report = check_repository(checker)
     assert report.errors == [] and report.snapshots_checked == 1
+
+
+def test_a_long_running_holder_that_renews_its_view_lets_marks_settle(now: list[float]) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    now[0] += 300  # past the clock-skew allowance: the holder did not read the forgotten snapshot
+    archiver = reopen(repo)
+    with archiver.lock(purpose="aof-archive") as lock:
+        now[0] += 60
+        assert run(repo).mark
+        now[0] += 60  # grace 0 below: only the lock is in the way (the fake clock must not expire it)
+        waiting = run(repo, grace=0)
+        assert waiting.deleted_packs == [] and any("older than the mark" in w for w in waiting.waiting)
+        now[0] += 300
+        archiver.renew_view(lock)  # between rounds: nothing read before now is held
+        assert run(repo, grace=0).deleted_packs
+
+
+def test_aof_archive_renews_its_view_between_rounds(now: list[float], monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: object) -> None:
+    from pathlib import Path
+
+    from drkit.ops import redis as ops
+
+    repo = new_repo()
+    renewed: list[float] = []
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ops, "archive_once", lambda *a: iter(()))
+    monkeypatch.setattr(ops.time, "sleep", sleep)
+    monkeypatch.setattr(repo, "renew_view", lambda lock: renewed.append(lock.view))
+    with pytest.raises(KeyboardInterrupt):
+        ops.aof_archive(repo, Path("/nonexistent"), "r", interval=5, once=False, report=lambda doc: None)
+    assert len(renewed) == 2  # after each completed wait
