@@ -25,7 +25,8 @@ def job() -> None:
 @click.option("--prom-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write this run's metrics to a node-exporter textfile (name it *.prom), atomically.")
 @click.option("--pushgateway", metavar="URL", default=None,
-              help="Also push this run's metrics to a Pushgateway (group drkit_job=NAME; user:pass@ for auth).")
+              help="Also push this run's metrics to a Pushgateway (group drkit_job=NAME; Basic auth: "
+                   "user@ in the URL, the password in DRKIT_PUSHGATEWAY_PASSWORD).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, pushgateway: str | None,

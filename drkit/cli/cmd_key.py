@@ -22,8 +22,9 @@ _NEW = click.option("--new-password-file", type=click.Path(path_type=Path, dir_o
 
 
 def _new_secret(path: Path | None) -> str:
+    """The new passphrase (registered as a secret, like every passphrase read)."""
     if path is None and os.environ.get("DRKIT_NEW_PASSWORD"):
-        return os.environ["DRKIT_NEW_PASSWORD"]
+        return PassphraseSource(env="DRKIT_NEW_PASSWORD").read()
     return PassphraseSource(file=path).read(confirm=True)
 
 
@@ -82,9 +83,10 @@ def key_passwd(repo_ref: RepoRef, new_password_file: Path | None) -> None:
 def key_rotate(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool) -> None:
     """New encryption key for new data; old data stays readable. Every other passphrase is removed:
     re-add them with `drkit key add`. Re-encrypting old data: `drkit copy` into a new repository."""
-    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    current = repo_ref.secret.read()  # once: a prompt or --password-command is not repeated
+    repo = open_repository(repo_ref.url, current, load_index=False)
     fresh = new_password_file is not None or bool(os.environ.get("DRKIT_NEW_PASSWORD"))
-    result = key_ops.rotate_key(repo, _new_secret(new_password_file) if fresh else repo_ref.secret.read())
+    result = key_ops.rotate_key(repo, _new_secret(new_password_file) if fresh else current)
     if as_json:
         emit_json(vars(result))
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
 import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from urllib.request import Request, build_opener
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from .errors import DrkitError
+from .errors import DrkitError, UsageError
+from .log import register_secret
 
 JOB_LABEL = "drkit_job"
 PUSH_TIMEOUT_SECONDS = 10.0
@@ -145,17 +147,24 @@ def write_check_metric(path: Path | str, repository: str, *, ok: bool) -> None:
     write_textfile(registry, path)
 
 
-def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """``url`` without user info (and with a scheme), plus the user name and password it held."""
+PASSWORD_ENV = "DRKIT_PUSHGATEWAY_PASSWORD"
+
+
+def _credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without user info (and with a scheme), the user name it holds, and the password from
+    ``DRKIT_PUSHGATEWAY_PASSWORD``. A password in the URL (a command-line argument: visible in ``ps``
+    and shell history) is refused."""
     if not url.startswith(("http://", "https://")):
         url = f"http://{url}"
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
+    user, colon, _ = userinfo.partition(":")
     clean = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-    if not at:
-        return clean, None, None
-    return clean, unquote(user), unquote(password)
+    if colon:
+        raise UsageError(f"the Pushgateway URL {clean} holds a password; give it in {PASSWORD_ENV} instead")
+    password = os.environ.get(PASSWORD_ENV) or None
+    register_secret(password)
+    return clean, unquote(user) if at else None, password
 
 
 def _handler(user: str | None, password: str | None) -> _Handler:
@@ -187,9 +196,10 @@ def _reason(exc: BaseException) -> str:
 def push(registry: CollectorRegistry, url: str, *, group: str, job: str = "drkit_backup",
          timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
     """POST the metrics to the Pushgateway at ``url`` in the group ``job``/``drkit_job=group`` (POST
-    replaces only the metrics pushed). User info in the URL becomes Basic auth. Raises DrkitError,
-    naming the URL without credentials, when the push fails."""
-    gateway, user, password = _split_credentials(url)
+    replaces only the metrics pushed). A user name in the URL with the password in
+    ``DRKIT_PUSHGATEWAY_PASSWORD`` become Basic auth. Raises DrkitError, naming the URL without
+    credentials, when the push fails."""
+    gateway, user, password = _credentials(url)
     try:
         prometheus_client.pushadd_to_gateway(gateway, job=job, registry=registry, grouping_key={JOB_LABEL: group},
                                              timeout=timeout, handler=_handler(user, password))

@@ -23,11 +23,12 @@ def default_repository_url() -> str:
     return str(Path(data_home) / "drkit" / "repository")
 
 
-def open_repository(url: str, secret: PassphraseSource, *, load_index: bool = True) -> Repository:
+def open_repository(url: str, secret: PassphraseSource | str, *, load_index: bool = True) -> Repository:
+    """Open ``url`` with the passphrase from ``secret`` (or the passphrase itself, already read)."""
     with storage_errors():
         backend = open_backend(url)
     try:
-        return Repository.open(backend, secret.read(), load_index=load_index)
+        return Repository.open(backend, secret if isinstance(secret, str) else secret.read(), load_index=load_index)
     except BaseException:
         backend.close()
         raise

@@ -121,8 +121,9 @@ def test_prom_file_after_a_failed_run_keeps_the_exit_code(config: Path, tmp_path
 
 
 def test_pushgateway_gets_the_run_with_basic_auth(config: Path, gateway: Gateway) -> None:
-    url = f"http://pusher:{PUSH_PW}@{gateway.url}"
-    proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", url, env=ENV)
+    url = f"http://pusher@{gateway.url}"  # the password comes from the environment, never the URL
+    proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", url,
+                 env={**ENV, "DRKIT_PUSHGATEWAY_PASSWORD": PUSH_PW})
     assert proc.returncode == 0, proc.stderr.decode()
     (request,) = gateway.received
     assert request.method == "POST" and request.path == "/metrics/job/drkit_backup/drkit_job/files"
@@ -137,9 +138,18 @@ def test_pushgateway_after_a_failure_and_an_unreachable_gateway(config: Path, ga
     assert proc.returncode == 10
     (request,) = gateway.received
     assert _samples(request.body)[("drkit_backup_failures_total", (("drkit_job", "lost"),))] == 1
-    closed = f"http://pusher:{PUSH_PW}@127.0.0.1:1"
-    proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", closed, env=ENV)
+    closed = "http://pusher@127.0.0.1:1"
+    proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", closed,
+                 env={**ENV, "DRKIT_PUSHGATEWAY_PASSWORD": PUSH_PW})
     assert proc.returncode == 1
     line = one_line_error(proc)
     assert "cannot push metrics to the Pushgateway http://127.0.0.1:1" in line
     assert PUSH_PW.encode() not in proc.stdout + proc.stderr
+
+
+def test_a_password_in_the_pushgateway_url_is_refused(config: Path, gateway: Gateway) -> None:
+    url = f"http://pusher:{PUSH_PW}@{gateway.url}"
+    proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", url, env=ENV)
+    assert proc.returncode == 2
+    assert "DRKIT_PUSHGATEWAY_PASSWORD" in one_line_error(proc)
+    assert PUSH_PW.encode() not in proc.stdout + proc.stderr and gateway.received == []

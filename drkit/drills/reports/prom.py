@@ -104,8 +104,8 @@ def write_prom_file(results: list[DrillResult], path: Path | str) -> None:
 
 def push_to_gateway(results: list[DrillResult], url: str, job: str = "drkit_drill", *,
                     timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
-    """Push the metrics of ``results`` to the Pushgateway at ``url``, one group per drill job (user info
-    in the URL becomes Basic auth; nothing is pushed without results). Raises DrkitError, naming the
+    """Push the metrics of ``results`` to the Pushgateway at ``url``, one group per drill job (Basic auth
+    as for ``push``; nothing is pushed without results). Raises DrkitError, naming the
     URL without credentials, when a push fails."""
     by_job: dict[str, list[DrillResult]] = {}
     for result in results:

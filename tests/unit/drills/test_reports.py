@@ -247,9 +247,10 @@ def _text(registry: CollectorRegistry) -> str:
     return generate_latest(registry).decode()
 
 
-def test_push_to_unreachable_gateway_names_url_without_password() -> None:
+def test_push_to_unreachable_gateway_names_url_without_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRKIT_PUSHGATEWAY_PASSWORD", "s3cret-pw")
     with pytest.raises(DrkitError) as caught:
-        push_to_gateway([passing()], "http://drill:s3cret-pw@127.0.0.1:1/", timeout=2)
+        push_to_gateway([passing()], "http://drill@127.0.0.1:1/", timeout=2)
     message = caught.value.message
     assert "\n" not in message
     assert message.startswith("cannot push metrics to the Pushgateway http://127.0.0.1:1: ")
@@ -287,9 +288,11 @@ def gateway() -> Iterator[tuple[str, type[_Gateway]]]:
         thread.join()
 
 
-def test_push_sends_one_group_per_drill_job(gateway: tuple[str, type[_Gateway]]) -> None:
+def test_push_sends_one_group_per_drill_job(gateway: tuple[str, type[_Gateway]],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     address, handler = gateway
-    push_to_gateway([passing(), error_run()], f"http://ops:pa%3Ass@{address}")
+    monkeypatch.setenv("DRKIT_PUSHGATEWAY_PASSWORD", "pa:ss")
+    push_to_gateway([passing(), error_run()], f"http://ops@{address}")
     assert [(m, p) for m, p, _, _ in handler.received] == [
         ("POST", "/metrics/job/drkit_drill/drkit_job/pg-main"),
         ("POST", "/metrics/job/drkit_drill/drkit_job/redis-cache"),
