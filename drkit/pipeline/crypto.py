@@ -51,11 +51,16 @@ class Cipher:
 
     def seal(self, plaintext: bytes | memoryview, aad: bytes) -> bytes:
         """Encrypt and authenticate under a fresh random nonce; adds ``SEAL_OVERHEAD`` bytes."""
-        nonce = os.urandom(NONCE_SIZE)
         out = _scratch(len(plaintext) + SEAL_OVERHEAD)
+        self.seal_into(plaintext, aad, out)
+        return bytes(out)
+
+    def seal_into(self, plaintext: bytes | memoryview, aad: bytes, out: memoryview) -> None:
+        """``seal`` into ``out``, which must be ``len(plaintext) + SEAL_OVERHEAD`` bytes (nonce ||
+        ciphertext || tag)."""
+        nonce = os.urandom(NONCE_SIZE)
         out[:NONCE_SIZE] = nonce
         self._aead.encrypt_into(nonce, plaintext, aad, out[NONCE_SIZE:])
-        return bytes(out)
 
     def open(self, sealed: bytes | memoryview, aad: bytes) -> bytes:
         """Check and decrypt a ``seal`` result (same key and ``aad``), else raise ``IntegrityError``."""

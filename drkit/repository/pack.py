@@ -32,33 +32,6 @@ class PackEntry:
     raw_length: int
 
 
-class PackBuilder:
-    """Accumulates sealed blobs in memory until the pack is big enough to upload."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self.entries: list[PackEntry] = []
-        self.size = 0
-
-    def add(self, blob_type: int, blob_id: bytes, sealed: bytes, raw_length: int) -> None:
-        self.entries.append(PackEntry(blob_type, blob_id, self.size, len(sealed), raw_length))
-        self._parts.append(sealed)
-        self.size += len(sealed)
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def finish(self, cipher: Cipher) -> bytes:
-        """The complete pack bytes (blobs, sealed header, trailer)."""
-        header = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in self.entries)
-        sealed = cipher.seal(header, AAD_PACK_HEADER)
-        self._parts.append(sealed)
-        self._parts.append(_TRAILER.pack(len(sealed)))
-        data = b"".join(self._parts)
-        self._parts = []
-        return data
-
-
 def header_length(trailer: bytes) -> int:
     (n,) = _TRAILER.unpack(trailer)
     return int(n)

@@ -1,40 +1,23 @@
 """Pack assembly in reusable buffers, for ``BlobWriter``.
 
 A pack is built in place. A blob's space is reserved in the open pack's buffer (under the writer's
-lock), then the worker seals the blob straight into it (``Sealer``: the layout of ``Cipher.seal``,
-nonce || ciphertext || tag), outside the lock, while other workers fill other slots. ``finish`` waits
-for the slots still being written, appends the sealed header and the trailer (the layout of
-``pack.py``) and returns a view of the complete pack, uploaded from there; afterwards the buffer
-serves a later pack. So a sealed blob is never a separate object to copy or queue, and memory holds
-a fixed number of pack-sized buffers instead of 16 MiB blocks churning through the allocator's
-per-thread arenas (which keep the most they ever held).
+lock), then the worker seals the blob straight into it (``Cipher.seal_into``), outside the lock,
+while other workers fill other slots. ``finish`` waits for the slots still being written, appends
+the sealed header and the trailer (the layout of ``pack.py``) and returns a view of the complete
+pack, uploaded from there; afterwards the buffer serves a later pack. So a sealed blob is never a
+separate object to copy or queue, and memory holds a fixed number of pack-sized buffers instead of
+16 MiB blocks churning through the allocator's per-thread arenas (which keep the most they ever
+held).
 """
 
 from __future__ import annotations
 
-import os
 import threading
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..core.errors import IntegrityError
 from ..pipeline import SEAL_OVERHEAD, Cipher
-from ..pipeline.crypto import NONCE_SIZE
 from .format import AAD_PACK_HEADER
 from .pack import _ENTRY, _TRAILER, PackEntry
-
-
-class Sealer:
-    """``Cipher.seal`` into a given buffer (thread-safe: AESGCM keeps no state between calls)."""
-
-    def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
-
-    def seal_into(self, plaintext: bytes, aad: bytes, out: memoryview) -> None:
-        """``out`` must be ``len(plaintext) + SEAL_OVERHEAD`` bytes."""
-        nonce = os.urandom(NONCE_SIZE)
-        out[:NONCE_SIZE] = nonce
-        self._aead.encrypt_into(nonce, plaintext, aad, out[NONCE_SIZE:])
 
 
 class OpenPack:

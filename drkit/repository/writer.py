@@ -32,7 +32,7 @@ from ..pipeline.chunker import DEFAULT_READ_SIZE
 from .format import content_id, index_key, pack_key
 from .index import MAX_OBJECT_ENTRIES, PackRecord, encode_index
 from .pack import BLOB_DATA
-from .packbuf import Buffers, OpenPack, Sealer
+from .packbuf import Buffers, OpenPack
 from .repo import Repository
 from .storage_errors import storage_errors
 
@@ -84,7 +84,6 @@ class BlobWriter:
         self._seen: set[bytes] = set()
         self._pack: OpenPack | None = None
         self._level = self.repo.config.compression_level
-        self._sealer = Sealer(self.repo.master.encryption)  # what repo.cipher seals with
         self._queue: deque[Future[BlobRef]] = deque()  # add_data's chunks being sealed
         self._queued = 0  # their bytes
         self._pending: set[bytes] = set()  # their ids
@@ -118,7 +117,7 @@ class BlobWriter:
             slot = pack.reserve(blob_type, blob_id, n, len(chunk))
         ok = False
         try:
-            self._sealer.seal_into(plain, blob_id, slot)
+            self.repo.cipher.seal_into(plain, blob_id, slot)
             ok = True
         finally:
             pack.written(slot, ok)
@@ -126,10 +125,13 @@ class BlobWriter:
 
     # -- in stream order (calling thread) ---------------------------------------------------
     def _count(self, ref: BlobRef) -> BlobRef:
+        """Account one data chunk in stream order; reap finished uploads (a failure is raised here,
+        not only at ``flush``) and write an index object every ``INDEX_FLUSH_PACKS`` packs."""
         self.stats.chunks += 1
         self.stats.bytes_read += ref.length
         if self.progress is not None:
             self.progress(ref.length)
+        self._raise_failed_uploads()
         return ref
 
     def write_stream(self, stream: BinaryIO, *, read_size: int = DEFAULT_READ_SIZE) -> list[BlobRef]:
@@ -146,9 +148,7 @@ class BlobWriter:
         return refs
 
     def _take(self, fut: Future[BlobRef]) -> BlobRef:
-        ref = self._count(fut.result())
-        self._raise_failed_uploads()
-        return ref
+        return self._count(fut.result())
 
     def add_blob(self, blob_type: int, data: bytes) -> bytes:
         """Store one small blob (a tree or list) synchronously; return its id."""
