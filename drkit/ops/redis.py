@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import IntegrityError, LockFailed, UsageError
+from ..core.errors import LockFailed, UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
+from ..repository.streams import part_root
 from ..sources.redis import aof, catalog, pitr
 from ..sources.redis import restore as rr
 from ..sources.redis.backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
@@ -93,10 +94,8 @@ def _find(repo: Repository, ref: str | None, name: str | None) -> Snapshot:
 
 
 def _write_part(repo: Repository, snap: Snapshot, part: str, path: Path, *, durable: bool = True) -> int:
-    parts = snap.root.get("parts", {}) if snap.root.get("type") == "bundle" else {}
-    if part not in parts:
-        raise IntegrityError(f"snapshot {snap.short_id} has no part {part!r}")
-    return restore_root(repo, parts[part], path, where=f"snapshot {snap.short_id} part {part}", durable=durable)
+    where = f"snapshot {snap.short_id} part {part}"
+    return restore_root(repo, part_root(snap, part), path, where=where, durable=durable)
 
 
 def _write_rdb(repo: Repository, snap: Snapshot, path: Path, *, durable: bool = True) -> int:
@@ -115,11 +114,12 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
     return "rdb"
 
 
-def _point_in_time(repo: Repository, when: float, name: str | None, target_dir: Path) -> tuple[str, str]:
+def _point_in_time(repo: Repository, when: float, name: str | None, target_dir: Path, *,
+                   durable: bool) -> tuple[str, str]:
     pieces = catalog.aof_pieces(repo, name)
     if not pieces:
         snap = catalog.rdb_at(repo, when, name)
-        return snap.short_id, "pitr-" + _write_snapshot(repo, snap, target_dir)
+        return snap.short_id, "pitr-" + _write_snapshot(repo, snap, target_dir, durable=durable)
     group = pitr.choose_group(pitr.group_pieces(pieces), when)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
     manifest = "appendonly.aof.manifest"
@@ -164,7 +164,8 @@ def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> Re
         assert target_dir is not None
         rr.prepare_dir(target_dir, force=opts.force)
         if opts.point_in_time is not None:
-            short, kind = _point_in_time(repo, pitr.parse_time(opts.point_in_time), opts.name, target_dir)
+            short, kind = _point_in_time(repo, pitr.parse_time(opts.point_in_time), opts.name, target_dir,
+                                         durable=opts.durable)
         else:
             snap = _find(repo, ref, opts.name)
             short, kind = snap.short_id, _write_snapshot(repo, snap, target_dir, durable=opts.durable)

@@ -131,12 +131,17 @@ class BundleWriter:
         self.writer.close()
 
 
-def restore_part(repo: Repository, snap: Snapshot, name: str, writable: BinaryIO) -> int:
-    """Write one named part of a bundle snapshot; every blob verified."""
+def part_root(snap: Snapshot, name: str) -> dict[str, Any]:
+    """The stream root of one named part of a bundle snapshot."""
     parts = snap.root.get("parts", {}) if snap.root.get("type") == "bundle" else {}
     if name not in parts:
         raise IntegrityError(f"snapshot {snap.short_id} has no part {name!r}")
-    root = parts[name]
+    return dict(parts[name])
+
+
+def restore_part(repo: Repository, snap: Snapshot, name: str, writable: BinaryIO) -> int:
+    """Write one named part of a bundle snapshot; every blob verified."""
+    root = part_root(snap, name)
     written = write_blobs(repo, iter_stream_ids(repo, root), writable)
     if written != root["size"]:
         raise IntegrityError(f"snapshot {snap.short_id} part {name}: restored {written} bytes, expected {root['size']}")
