@@ -42,7 +42,8 @@ def _policy(keep: dict[str, int], within: str | None, tags: tuple[str, ...]) -> 
 @click.option("--keep-weekly", type=click.IntRange(0), default=0)
 @click.option("--keep-monthly", type=click.IntRange(0), default=0)
 @click.option("--keep-yearly", type=click.IntRange(0), default=0)
-@click.option("--keep-within", default=None, metavar="DURATION", help="e.g. 7d, 2m, 1y6m, 36h")
+@click.option("--keep-within", default=None, metavar="DURATION",
+              help="restic's grammar: y years, m MONTHS, d days, h hours (e.g. 7d, 2m, 1y6m, 36h)")
 @click.option("--keep-tag", "keep_tags", multiple=True)
 @click.option("--source", "source_kind", default=None, help="Only snapshots of this source kind.")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed and why the rest is kept.")

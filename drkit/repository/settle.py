@@ -71,7 +71,6 @@ class Settlement:
     marks: list[Mark] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     rescue: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
     bytes_freed: int = 0
 
 
@@ -96,8 +95,8 @@ def decide(repo: Repository, live: LiveSet, marks: list[Mark], sizes: dict[str, 
     out = Settlement(marks=list(marks))
     for pack_id in dict.fromkeys(p for m in marks for p in m.all_packs):
         if any(src not in pending_indexes for src in index.listed_by.get(pack_id, ())):
-            out.kept.append(pack_id)
-        elif pack_id in index.pack_sizes and _needed(index, live, pack_id):
+            continue  # listed by a normal index object: it stays
+        if pack_id in index.pack_sizes and _needed(index, live, pack_id):
             out.rescue.append(pack_id)
         else:
             out.delete.append(pack_id)

@@ -17,7 +17,6 @@ from ..config import DrkitConfig
 from ..config.cron import cron_trigger
 
 Kind = Literal["backup", "drill", "heartbeat"]
-KINDS: tuple[Kind, ...] = ("backup", "drill", "heartbeat")
 _TICK = timedelta(microseconds=1)
 
 
@@ -32,8 +31,8 @@ class ScheduledRun:
     def key(self) -> str:
         return f"{self.job}:{self.kind}"
 
-    def trigger(self, *, with_jitter: bool = True) -> CronTrigger:
-        return cron_trigger(self.cron, jitter=self.jitter if with_jitter else 0.0)
+    def trigger(self) -> CronTrigger:
+        return cron_trigger(self.cron, jitter=self.jitter)
 
 
 @dataclass(frozen=True)
@@ -73,4 +72,4 @@ def next_runs(config: DrkitConfig, now: datetime) -> list[NextRun]:
     return [NextRun(r.job, r.kind, r.cron, next_fire(r.cron, now)) for r in scheduled_runs(config)]
 
 
-__all__ = ["KINDS", "Kind", "NextRun", "ScheduledRun", "missed_run", "next_fire", "next_runs", "scheduled_runs"]
+__all__ = ["Kind", "NextRun", "ScheduledRun", "missed_run", "next_fire", "next_runs", "scheduled_runs"]
