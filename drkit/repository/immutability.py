@@ -12,7 +12,7 @@ ask first, to keep a locked object and say until when.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
@@ -45,6 +45,27 @@ class Retention:
 def when(moment: datetime) -> str:
     """A retention end for people: ``2026-11-24 16:56:07 UTC``."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass
+class Trimming:
+    """What a retention pass takes out of an archive (WAL files, AOF records): an item whose object
+    is still under retention is kept, with the date its lock ends."""
+
+    removed: list[str] = field(default_factory=list)
+    kept: int = 0
+    locked: dict[str, str] = field(default_factory=dict)  # item → retention end (kept)
+
+    def keep(self) -> None:
+        self.kept += 1
+
+    def drop(self, item: str, locked_until: datetime | None) -> None:
+        """Remove ``item``, unless its object is locked until ``locked_until``."""
+        if locked_until is None:
+            self.removed.append(item)
+        else:
+            self.locked[item] = when(locked_until)
+            self.kept += 1
 
 
 def locked_until(backend: Backend, key: str, retention: Retention) -> datetime | None:

@@ -9,11 +9,11 @@ them. Timeline history files are tiny and needed to follow timelines: they are a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from storage_backends import AlreadyExists
 
-from ...repository.immutability import when
+from ...repository.immutability import Trimming
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.storage_errors import storage_errors
@@ -48,11 +48,8 @@ def archived_names(repo: Repository) -> list[str]:
 
 
 @dataclass
-class WalRetention:
+class WalRetention(Trimming):
     horizon: str | None = None  # the oldest retained base backup's start LSN
-    removed: list[str] = field(default_factory=list)
-    kept: int = 0
-    locked: dict[str, str] = field(default_factory=dict)  # WAL file → retention end (kept)
 
 
 def plan_retention(repo: Repository, retained: list[Snapshot]) -> WalRetention:
@@ -60,21 +57,17 @@ def plan_retention(repo: Repository, retained: list[Snapshot]) -> WalRetention:
     nothing is removed (the archive may predate the first base backup)."""
     limit = horizon(retained)
     names = archived_names(repo)
-    result = WalRetention(format_lsn(limit.lsn) if limit else None)
+    result = WalRetention(horizon=format_lsn(limit.lsn) if limit else None)
     for name in names:
         if limit is None or limit.needs(name):
-            result.kept += 1
-            continue
-        until = repo.locked_until(wal_key(name))
-        if until is not None:
-            result.locked[name] = when(until)
-            result.kept += 1
+            result.keep()
         else:
-            result.removed.append(name)
+            result.drop(name, repo.locked_until(wal_key(name)))
     return result
 
 
 def remove(repo: Repository, plan: WalRetention) -> None:
+    repo.require_lock("delete archived WAL")
     with storage_errors():
         for name in plan.removed:
             repo.backend.delete(wal_key(name))

@@ -9,12 +9,11 @@ its archive (like WAL before a first base backup).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ...repository.format import MANIFESTS_PREFIX
-from ...repository.immutability import when
+from ...repository.immutability import Trimming
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .backup import ARCHIVE_KIND
@@ -22,11 +21,8 @@ from .backup import ARCHIVE_KIND
 GroupKey = tuple[str, str, int]  # source name, base file, base mtime (s)
 
 
-@dataclass
-class AofRetention:
-    removed: list[str] = field(default_factory=list)  # archive record ids
-    kept: int = 0
-    locked: dict[str, str] = field(default_factory=dict)  # record id → retention end (kept)
+class AofRetention(Trimming):
+    """Archive record ids removed, kept, or kept because locked."""
 
 
 def _group(doc: dict[str, Any]) -> GroupKey:
@@ -53,14 +49,9 @@ def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> AofRetenti
     for doc_id, doc in records:
         key = _group(doc)
         if key[0] not in oldest or key in needed or ends[key] >= oldest[key[0]]:
-            result.kept += 1
-            continue
-        until = repo.locked_until(f"{MANIFESTS_PREFIX}{ARCHIVE_KIND}/{doc_id}")
-        if until is not None:
-            result.locked[doc_id] = when(until)
-            result.kept += 1
+            result.keep()
         else:
-            result.removed.append(doc_id)
+            result.drop(doc_id, repo.locked_until(f"{MANIFESTS_PREFIX}{ARCHIVE_KIND}/{doc_id}"))
     return result
 
 
