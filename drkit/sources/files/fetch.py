@@ -4,7 +4,7 @@ The files are planned in snapshot order. Each file's blobs get their offsets fro
 plaintext lengths (a file whose blobs do not add up to its size is refused before it is created),
 and consecutive blobs that sit close together in one pack form a *run*, fetched with one ranged
 read; a blob repeated back to back (a sparse file's zero chunks) is fetched once. A worker takes a
-whole run: it reads it, authenticates, decompresses and re-hashes each blob (``open_blob_view``),
+whole run: it reads it, authenticates, decompresses and re-hashes each blob (``runs.open_run``),
 then ``pwrite``s it at its offset(s) into its file(s). So the bytes never cross threads, and a
 worker holds one run and one blob's plaintext at a time: memory stays at a few MiB a worker.
 
@@ -24,15 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...core.errors import IntegrityError
 from ...core.fileio import pwrite_all
-from ...repository.format import pack_key
 from ...repository.index import Location
-from ...repository.reader import open_blob_view
 from ...repository.repo import Repository
-from ...repository.storage_errors import storage_errors
+from ...repository.runs import joins, locate, open_run
 from .tree import Node
 
-MAX_GAP = 256 << 10  # read through gaps up to this size rather than issue another request
-MAX_RUN = 4 << 20  # bytes per ranged read
 WORKERS = 3
 QUEUED = 3  # runs planned ahead of the workers
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -171,7 +167,7 @@ class Writeout:
             for blob_id, loc in locs:
                 if run and run[-1].id == blob_id:
                     run[-1].targets.append((out, offset))
-                elif run and _extends(run, loc):
+                elif run and joins(run[0].loc, run[-1].loc, loc):
                     run.append(_Blob(blob_id, loc, (out, offset)))
                 else:
                     if run:
@@ -186,10 +182,7 @@ class Writeout:
         locs = []
         for hex_id in node.content:
             blob_id = bytes.fromhex(hex_id)
-            loc = self.repo.index.get(blob_id)
-            if loc is None:
-                raise IntegrityError(f"blob {hex_id[:16]} is not in the index (missing data)")
-            locs.append((blob_id, loc))
+            locs.append((blob_id, locate(self.repo, blob_id)))
         size = sum(loc.raw_length for _, loc in locs)
         if size != node.size:
             raise IntegrityError(f"{path}: the snapshot says {node.size} bytes, its blobs hold {size}")
@@ -197,33 +190,13 @@ class Writeout:
 
     # -- a run (worker threads) -----------------------------------------------------------------
     def _work(self, run: Run) -> None:
-        first, last = run[0].loc, run[-1].loc
-        start = first.offset
-        key = pack_key(first.pack_id)
-        with storage_errors():
-            data = self.repo.backend.get_range(key, start, last.offset + last.length - start)
-        if len(data) != last.offset + last.length - start:
-            raise IntegrityError(f"{key}: short read ({len(data)} bytes at offset {start})")
-        view = memoryview(data)
-        for blob in run:
-            loc = blob.loc
-            plain = open_blob_view(self.repo, blob.id, view[loc.offset - start : loc.offset - start + loc.length], key)
-            if len(plain) != loc.raw_length:
-                raise IntegrityError(f"{key}: blob {blob.id.hex()[:16]} holds {len(plain)} bytes, the index says "
-                                     f"{loc.raw_length}")
+        for i, plain in open_run(self.repo, [(b.id, b.loc) for b in run]):
+            blob = run[i]
             zero = _all_zero(plain)
             for out, offset in blob.targets:
                 out.write(plain, offset, zero)
             if self.progress is not None:
                 self.progress(len(plain) * len(blob.targets))
-
-
-def _extends(run: Run, loc: Location) -> bool:
-    """Whether ``loc`` can join ``run``: same pack, just after it, and the read stays small."""
-    first, last = run[0].loc, run[-1].loc
-    end = last.offset + last.length
-    return (loc.pack_id == last.pack_id and end <= loc.offset <= end + MAX_GAP
-            and loc.offset + loc.length - first.offset <= MAX_RUN)
 
 
 def _all_zero(data: bytes | memoryview) -> bool:

@@ -2,9 +2,9 @@
 in place by worker threads, so neither the bytes nor the writes go through one thread.
 
 The index gives every blob's plaintext length (``raw_length``), hence its offset in the file.
-Consecutive blobs that sit close together in one pack form a run, fetched with one ranged read.
-A worker takes a whole run: it reads it, authenticates, decompresses and re-hashes each blob
-(``open_blob``), checks its length against the index, and ``pwrite``s it at its offset. Runs are
+Consecutive blobs that sit close together in one pack form a run (``repository/runs.py``, shared
+with the files restore), fetched with one ranged read. A worker takes a whole run: it reads and
+verifies each blob (``open_run``) and ``pwrite``s it at its offset. Runs are
 handed out in file order, at most ``WINDOW`` at a time (memory: about one run per worker).
 
 Compared with ``restore_stream`` into a file (ordered blobs, one write per blob on the caller's
@@ -30,19 +30,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from ...core.errors import IntegrityError
 from ...core.fileio import pwrite_all
-from ...repository.format import pack_key
 from ...repository.index import Location
-from ...repository.reader import open_blob
 from ...repository.repo import Repository
-from ...repository.storage_errors import storage_errors
+from ...repository.runs import joins, locate, open_run
 from ...repository.streams import iter_stream_ids
 
-MAX_GAP = 256 << 10  # read through a gap up to this size rather than issue another request
-MAX_RUN = 4 << 20  # bytes per ranged read
 WORKERS = 3
 WINDOW = 2 * WORKERS  # runs handed out ahead of the oldest unfinished one
 WRITEBACK_STEP = 32 << 20
@@ -69,10 +65,7 @@ class _Run:
         return last.offset + last.loc.raw_length
 
     def takes(self, loc: Location) -> bool:
-        first, last = self.blobs[0].loc, self.blobs[-1].loc
-        end = last.offset + last.length
-        return (loc.pack_id == last.pack_id and end <= loc.offset <= end + MAX_GAP
-                and loc.offset + loc.length - first.offset <= MAX_RUN)
+        return joins(self.blobs[0].loc, self.blobs[-1].loc, loc)
 
 
 def plan_runs(repo: Repository, ids: Iterable[bytes]) -> Iterator[_Run]:
@@ -80,9 +73,7 @@ def plan_runs(repo: Repository, ids: Iterable[bytes]) -> Iterator[_Run]:
     run = _Run()
     offset = 0
     for blob_id in ids:
-        loc = repo.index.get(blob_id)
-        if loc is None:
-            raise IntegrityError(f"blob {blob_id.hex()[:16]} is not in the index (missing data)")
+        loc = locate(repo, blob_id)
         if run.blobs and not run.takes(loc):
             yield run
             run = _Run()
@@ -93,17 +84,8 @@ def plan_runs(repo: Repository, ids: Iterable[bytes]) -> Iterator[_Run]:
 
 
 def _write_run(repo: Repository, run: _Run, fd: int) -> None:
-    first, last = run.blobs[0].loc, run.blobs[-1].loc
-    start, key = first.offset, pack_key(first.pack_id)
-    with storage_errors():
-        sealed = memoryview(repo.backend.get_range(key, start, last.offset + last.length - start))
-    for blob in run.blobs:
-        lo = blob.loc.offset - start
-        data = open_blob(repo, blob.id, cast(bytes, sealed[lo : lo + blob.loc.length]), key)  # any buffer
-        if len(data) != blob.loc.raw_length:
-            raise IntegrityError(f"{key}: blob {blob.id.hex()[:16]} is {len(data)} bytes, "
-                                 f"the index says {blob.loc.raw_length}")
-        pwrite_all(fd, data, blob.offset)
+    for i, plain in open_run(repo, [(b.id, b.loc) for b in run.blobs]):
+        pwrite_all(fd, plain, run.blobs[i].offset)
 
 
 @cache

@@ -11,6 +11,7 @@ import pytest
 
 from drkit.core.errors import IntegrityError
 from drkit.pipeline import ChunkerParams
+from drkit.repository import runs as run_reads
 from drkit.repository.format import DATA_PREFIX, RepoConfig
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
@@ -39,7 +40,7 @@ def stored() -> tuple[Repository, Snapshot, bytes]:
 def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path,
                                   monkeypatch: pytest.MonkeyPatch, durable: bool) -> None:
     repo, snap, data = stored
-    monkeypatch.setattr(streamfile, "MAX_RUN", 20_000)  # several runs per pack
+    monkeypatch.setattr(run_reads, "MAX_RUN", 20_000)  # several runs per pack
     monkeypatch.setattr(streamfile, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
     runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
     assert len({r.blobs[0].loc.pack_id for r in runs}) > 3 and len(runs) > 10

@@ -1,0 +1,56 @@
+"""Runs: blobs that sit close together in one pack, fetched with one ranged read (the restores of
+files and streams write them in place on worker threads).
+
+``joins`` says whether a blob may extend a run; ``open_run`` reads a run and yields each blob's
+verified plaintext (authenticated, decompressed, re-hashed, its length checked against the index)
+as a view, without copying a blob stored uncompressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from ..core.errors import IntegrityError, MissingBlob
+from .format import pack_key
+from .index import Location
+from .reader import open_blob_view
+from .repo import Repository
+from .storage_errors import storage_errors
+
+MAX_GAP = 256 << 10  # read through a gap up to this size rather than issue another request
+MAX_RUN = 4 << 20  # bytes per ranged read
+
+
+def locate(repo: Repository, blob_id: bytes) -> Location:
+    loc = repo.index.get(blob_id)
+    if loc is None:
+        raise MissingBlob(f"blob {blob_id.hex()[:16]} is not in the index (missing data)")
+    return loc
+
+
+def joins(first: Location, last: Location, loc: Location) -> bool:
+    """Whether ``loc`` can extend the run ``first``..``last``: same pack, just after it, and the
+    read stays small."""
+    end = last.offset + last.length
+    return (loc.pack_id == last.pack_id and end <= loc.offset <= end + MAX_GAP
+            and loc.offset + loc.length - first.offset <= MAX_RUN)
+
+
+def open_run(repo: Repository, blobs: Sequence[tuple[bytes, Location]]) -> Iterator[tuple[int, bytes | memoryview]]:
+    """Read the run ``blobs`` (in pack order) with one ranged read; yield (position in ``blobs``,
+    verified plaintext) for each."""
+    first, last = blobs[0][1], blobs[-1][1]
+    start, key = first.offset, pack_key(first.pack_id)
+    length = last.offset + last.length - start
+    with storage_errors():
+        data = repo.backend.get_range(key, start, length)
+    if len(data) != length:
+        raise IntegrityError(f"{key}: short read ({len(data)} bytes at offset {start})")
+    view = memoryview(data)
+    for i, (blob_id, loc) in enumerate(blobs):
+        lo = loc.offset - start
+        plain = open_blob_view(repo, blob_id, view[lo : lo + loc.length], key)
+        if len(plain) != loc.raw_length:
+            raise IntegrityError(f"{key}: blob {blob_id.hex()[:16]} holds {len(plain)} bytes, the index says "
+                                 f"{loc.raw_length}")
+        yield i, plain
