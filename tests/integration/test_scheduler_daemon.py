@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,7 @@ def test_daemon_backs_up_postgres_and_redis_and_survives_a_failing_job(
         assert d.metric("drkit_backup_failures_total", drkit_job="pg") == 0
         wait_for(lambda: d.metric("drkit_drill_success", drkit_job="cache") == 1, 40, "a passing drill of cache")
         assert d.metric("drkit_rto_seconds", drkit_job="cache") > 0
-        assert d.metric("drkit_rpo_seconds", drkit_job="cache", kind="verified") >= 0
+        assert d.metric("drkit_rpo_seconds", drkit_job="cache", kind="verified") > 0  # missing reads 0
         assert d.metric("drkit_backup_runs_total", drkit_job="pg", result="success") >= 2
         assert d.metric("drkit_repository_size_bytes", repository="default") > 0
         assert d.metric("drkit_rpo_target_seconds", drkit_job="cache") == 300
@@ -231,7 +232,7 @@ def test_sigterm_during_a_backup_lets_it_finish_and_leaves_no_lock(tmp_path: Pat
         t0 = time.monotonic()
         assert d.stop(timeout=60) == 0
         elapsed = time.monotonic() - t0
-    assert elapsed < 60
+    assert elapsed < 20  # the backup in flight (~4 s) finishes; nothing else waits
     logs = d.logs()
     finished = [r for r in logs if r["msg"] == "backup finished" and r["run_id"] == started["run_id"]]
     assert len(finished) == 1, d.stderr()[-3000:]
@@ -254,6 +255,7 @@ def test_run_missed_while_down_runs_once_at_start_up(tmp_path: Path, repo: Path)
     state = tmp_path / "state"
     state.mkdir()
     long_ago = {"version": 1, "runs": {"once:backup": "2024-06-01T00:00:00+00:00"}}
+    started = datetime.now(UTC).isoformat()
     (state / "last_run.json").write_text(json.dumps(long_ago))
     runs = "drkit_backup_runs_total"
     with daemon(config, state) as d:
@@ -265,7 +267,7 @@ def test_run_missed_while_down_runs_once_at_start_up(tmp_path: Path, repo: Path)
     assert any("missed while the daemon was down" in r["msg"] for r in d.logs())
     assert len(by_job(snapshots(repo), "once")) == 1 and not by_job(snapshots(repo), "fresh")
     recorded = json.loads((state / "last_run.json").read_text())["runs"]
-    assert recorded["once:backup"] > "2026" and set(recorded) == {"once:backup", "fresh:backup"}
+    assert recorded["once:backup"] >= started[:19] and set(recorded) == {"once:backup", "fresh:backup"}
     with daemon(config, state) as again:  # the debt is paid: a restart runs nothing
         wait_for(lambda: again.get("/readyz")[0] == 200, 30, "/readyz 200")
         time.sleep(2)

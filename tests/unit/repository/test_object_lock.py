@@ -122,7 +122,8 @@ def test_prune_keeps_locked_packs_indexed_and_supersedes_locked_indexes(fake_now
     store = LockingMemory()
     repo = Repository.init(store, "pw", RepoConfig(immutable_days=1, chunker=SMALL, pack_size=64 << 10))
     old = _backup(repo, b"o" * 200_000 + bytes(range(256)) * 400)
-    keep = _backup(repo, b"k" * 100_000 + bytes(range(255, -1, -1)) * 300)
+    kept_data = b"k" * 100_000 + bytes(range(255, -1, -1)) * 300
+    keep = _backup(repo, kept_data)
     _shift(2 * DAY)
     repo.manifests.delete(snapshots.KIND, old)  # the old snapshot's retention ended ...
     _shift(-2 * DAY)  # ... but its packs and the index objects are still locked
@@ -133,4 +134,4 @@ def test_prune_keeps_locked_packs_indexed_and_supersedes_locked_indexes(fake_now
     assert set(plan.locked_packs) <= set(repo.index.pack_sizes)
     out = io.BytesIO()
     restore_stream(repo, snapshots.find(repo.manifests, keep), out)
-    assert len(out.getvalue()) == 100_000 + 256 * 300
+    assert out.getvalue() == kept_data
