@@ -61,6 +61,11 @@ class Row:
     figures: str
     ok: bool
     details: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+    @property
+    def result(self) -> str:
+        return "skipped" if self.skipped else "ok" if self.ok else "FAILED"
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -122,7 +127,7 @@ def _full_rows(runner: Runner, work: Path) -> list[Row]:
     rows = []
     for mode in ("tmpfs", "injected"):
         if mode == "tmpfs" and (why := can_mount_tmpfs()) is not None:
-            rows.append(Row("disk full (tmpfs)", "local", f"skipped: {why}", True))
+            rows.append(Row("disk full (tmpfs)", "local", f"skipped: {why}", True, skipped=True))
             continue
         report = disk_full(work / f"full-{mode}", runner, mode)
         print(report.summary(), flush=True)
@@ -139,7 +144,7 @@ def _timeout_rows(makers: dict[str, Callable[[], Target]], work: Path, args: arg
         print(report.summary(), flush=True)
         figures = (f"{report.backups_ok}/{report.backups} backups, {report.restores_identical}/{report.backups} "
                    f"restores identical, check {report.check}")
-        rows.append(Row("timeouts + cuts 5 %", name, figures, report.ok, report.problems))
+        rows.append(Row(f"faults {report.faults}", name, figures, report.ok, report.problems))
     return rows
 
 
@@ -149,7 +154,8 @@ def _race_rows(makers: dict[str, Callable[[], Target]], work: Path, args: argpar
         report = PruneRace(make(), work / f"race-{name}", seed=args.seed).run(args.race_rounds)
         print(report.summary(), flush=True)
         missing = len(report.corrupt)
-        figures = (f"{args.race_rounds} rounds, {missing} missing blobs or corrupt snapshots, {len(report.failed)} "
+        backups = report.runs["backup stdin"] + report.runs["backup files"]
+        figures = (f"{backups} backups, {missing} missing blobs or corrupt snapshots, {len(report.failed)} "
                    f"failed runs ({', '.join(f'{op} {n}' for op, n in sorted(report.runs.items()))}; packs "
                    f"marked {report.marked}, deleted {report.deleted}, rescued {report.rescued}; "
                    f"{report.verified} restores verified)")
@@ -189,13 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print()
     print(format_table(["test", "backend", "figures", "result"],
-                       [[r.test, r.backend, r.figures, "ok" if r.ok else "FAILED"] for r in rows], left_cols=3))
+                       [[r.test, r.backend, r.figures, r.result] for r in rows], left_cols=3))
     for r in rows:
         if not r.ok:
             print(f"\n{r.test} / {r.backend}:\n  " + "\n  ".join(r.details[:20]))
     print(f"\n{time.monotonic() - started:.0f} s; {load_note(warn_if_busy=False)}")
     if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+        args.json.write_text(json.dumps([{**r.__dict__, "result": r.result} for r in rows], indent=2))
     return 0 if all(r.ok for r in rows) else 1
 
 

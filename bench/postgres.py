@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from _common import RunResult, dir_size, fmt, format_table, load_note, machine_summary, ratio, run_measured  # noqa: E402
 from servers.postgres import DB_PASSWORD, PgServer, as_postgres, give_to_postgres, start_postgres  # noqa: E402
 
+from drkit.pipeline import ChunkerParams  # noqa: E402
+
 DRKIT = [sys.executable, "-m", "drkit.cli.main"]
 STANZA = "bench"
 
@@ -183,7 +185,7 @@ def main() -> None:
         conf = _setup(server, args.scale)
         physical = _physical(server, conf)
         logical = _logical(server, args.day2_seconds, args.logical_chunk_size_kib)
-    chunks = f"{args.logical_chunk_size_kib} KiB" if args.logical_chunk_size_kib else "1 MiB"
+    chunks = f"{args.logical_chunk_size_kib or ChunkerParams().avg_size >> 10} KiB"
     print(f"\npgbench scale {args.scale}; logical backups with {chunks} chunks; {load_note(warn_if_busy=False)}")
     _report(physical, logical)
 
