@@ -133,8 +133,11 @@ def new_registry() -> tuple[CollectorRegistry, Metrics]:
 
 def write_textfile(registry: CollectorRegistry, path: Path | str) -> None:
     """Write the metrics atomically (temp file + rename) for node-exporter's textfile collector,
-    which reads only names ending in ``.prom``."""
-    prometheus_client.write_to_textfile(str(path), registry)
+    which reads only names ending in ``.prom``. Raises DrkitError (one line) when it cannot."""
+    try:
+        prometheus_client.write_to_textfile(str(path), registry)
+    except OSError as exc:
+        raise DrkitError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from None
 
 
 def write_check_metric(path: Path | str, repository: str, *, ok: bool) -> None:

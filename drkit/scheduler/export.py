@@ -34,10 +34,7 @@ class ExportTargets:
 
 def _export(registry: CollectorRegistry, job: str, targets: ExportTargets) -> None:
     if targets.prom_file is not None:
-        try:
-            write_textfile(registry, targets.prom_file)
-        except OSError as exc:
-            raise DrkitError(f"cannot write metrics to {targets.prom_file}: {exc.strerror}") from None
+        write_textfile(registry, targets.prom_file)
     if targets.pushgateway:
         push(registry, targets.pushgateway, group=job)
 

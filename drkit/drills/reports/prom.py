@@ -14,16 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import prometheus_client
 from prometheus_client import CollectorRegistry, Gauge
 
 from ...core import clock
-from ...core.errors import DrkitError
-from ...core.metrics import DRILL_HELP, push
+from ...core.metrics import DRILL_HELP, JOB_LABEL, PUSH_TIMEOUT_SECONDS, push, write_textfile
 from ..result import DrillResult
-
-PUSH_TIMEOUT_SECONDS = 10.0
-_JOB = "drkit_job"
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,7 @@ class _Gauges:
 
 def _gauges(registry: CollectorRegistry) -> _Gauges:
     def gauge(name: str, doc: str, *labels: str) -> Gauge:
-        return Gauge(name, doc, [_JOB, *labels], registry=registry)
+        return Gauge(name, doc, [JOB_LABEL, *labels], registry=registry)
 
     return _Gauges(
         success=gauge("drkit_drill_success", DRILL_HELP["drkit_drill_success"]),
@@ -96,10 +91,7 @@ def drill_registry(results: list[DrillResult]) -> CollectorRegistry:
 def write_prom_file(results: list[DrillResult], path: Path | str) -> None:
     """Write the metrics atomically for node-exporter's textfile collector (``path`` must end in .prom
     for the collector to read it)."""
-    try:
-        prometheus_client.write_to_textfile(str(path), drill_registry(results))
-    except OSError as exc:
-        raise DrkitError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from exc
+    write_textfile(drill_registry(results), path)
 
 
 def push_to_gateway(results: list[DrillResult], url: str, job: str = "drkit_drill", *,
