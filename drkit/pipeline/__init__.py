@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .chunker import ChunkerParams, chunk_buffer, iter_chunks
-from .compress import CODEC_RAW, CODEC_ZSTD, compress, decompress
+from .compress import CODEC_RAW, CODEC_ZSTD, compress, decompress, decompress_view
 from .crypto import SEAL_OVERHEAD, Cipher, KeyringCipher
 from .hashing import BlobHasher
 
@@ -18,5 +18,6 @@ __all__ = [
     "chunk_buffer",
     "compress",
     "decompress",
+    "decompress_view",
     "iter_chunks",
 ]

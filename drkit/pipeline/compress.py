@@ -76,12 +76,18 @@ def compress(data: bytes | memoryview, level: int, *, probe: bool = True) -> byt
 
 def decompress(data: bytes | memoryview) -> bytes:
     """The original bytes of a ``compress`` result; ``IntegrityError`` for an unknown codec or bad frame."""
+    out = decompress_view(data)
+    return out if isinstance(out, bytes) else bytes(out)
+
+
+def decompress_view(data: bytes | memoryview) -> bytes | memoryview:
+    """``decompress`` without copying a body stored raw: a view into ``data`` past the codec byte."""
     view = memoryview(data)
     if not len(view):
         raise IntegrityError("compressed blob is empty: no codec header")
     codec, body = view[0], view[1:]
     if codec == CODEC_RAW:
-        return bytes(body)
+        return body
     if codec == CODEC_ZSTD:
         return _unzstd(body)
     raise IntegrityError(f"unknown codec header 0x{codec:02x}")

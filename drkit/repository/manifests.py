@@ -34,6 +34,11 @@ def _prefix(kind: str) -> str:
     return f"{MANIFESTS_PREFIX}{kind}/"
 
 
+def manifest_key(kind: str, doc_id: str) -> str:
+    """The object key of one document of ``kind``."""
+    return _prefix(kind) + doc_id
+
+
 class ManifestStore:
     """put, get, find, delete of sealed JSON documents. ``guard`` runs before every write or delete
     (the repository refuses them once its lock is lost)."""

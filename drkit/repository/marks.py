@@ -21,16 +21,25 @@ from storage_backends import Backend, NotFound
 
 from ..core import clock
 from ..core.errors import IntegrityError
-from .format import MANIFESTS_PREFIX
 from .index import SUPERSEDED_KIND
-from .manifests import ManifestStore
+from .manifests import ManifestStore, manifest_key
 
 PENDING_KIND = "pending"
 FORGOTTEN_KIND = "forgotten"
 
 
+def pending_indexes(marks: Iterable[Mark]) -> set[str]:
+    """The index objects that hold the entries of the marks' packs."""
+    return {i for m in marks for i in m.indexes}
+
+
+def marked_packs(marks: Iterable[Mark]) -> set[str]:
+    """Every pack the marks name (pending deletion): lookups prefer other copies."""
+    return {p for m in marks for p in m.all_packs}
+
+
 def mark_key(mark_id: str) -> str:
-    return f"{MANIFESTS_PREFIX}{PENDING_KIND}/{mark_id}"
+    return manifest_key(PENDING_KIND, mark_id)
 
 
 def delete_if_present(backend: Backend, key: str) -> None:

@@ -33,7 +33,7 @@ from .format import DATA_PREFIX, id_from_key, pack_key
 from .immutability import when
 from .index import ENTRY_SIZE, Index
 from .locks import LIFETIME
-from .marks import read_tombstones
+from .marks import marked_packs, pending_indexes, read_tombstones
 from .prune_apply import apply_plan
 from .references import LiveSet
 from .repo import Repository
@@ -92,7 +92,7 @@ class Run:
 
     def normal_packs(self) -> list[str]:
         """Packs an index object other than a pending one lists (or rescued in this run), not deleted."""
-        pending = {i for m in self.repo.marks.values() for i in m.indexes}
+        pending = pending_indexes(self.repo.marks.values())
         listed = self.index.listed_by
         return [p for p in self.index.pack_sizes if p not in self.deleted
                 and (p in self.rescued or any(src not in pending for src in listed.get(p, ())))]
@@ -154,7 +154,7 @@ def _carry_out(run: Run, done: Settlement) -> None:
     if run.options.dry_run:  # what the plan would see after the settlement
         for mark in done.marks:
             run.repo.marks.pop(mark.id, None)
-        run.repo.index.excluded = {p for m in run.repo.marks.values() for p in m.all_packs}
+        run.repo.index.excluded = marked_packs(run.repo.marks.values())
     else:
         apply(run.repo, done)
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core import clock
-from .format import MANIFESTS_PREFIX, content_id, index_key, pack_key
+from .format import content_id, index_key, pack_key
 from .index import SUPERSEDED_KIND
-from .marks import FORGOTTEN_KIND, Superseded, delete_if_present, mark_key, read_tombstones, write_mark
+from .manifests import manifest_key
+from .marks import FORGOTTEN_KIND, Superseded, delete_if_present, mark_key, pending_indexes, read_tombstones, write_mark
 from .reader import open_blob
 from .references import LiveSet
 from .repo import Repository
@@ -45,7 +46,7 @@ def apply_plan(run: Run, horizon: Horizon) -> None:
         mark = write_mark(repo.manifests, clock.now(), doomed, result.orphan_packs, pending, result.bytes_marked)
         repo.marks[mark.id] = mark
         result.mark = mark.id
-    marked = {i for m in repo.marks.values() for i in m.indexes}
+    marked = pending_indexes(repo.marks.values())
     _retire(repo, sorted(repo.index_ids - written - marked))
     _drop_tombstones(repo, horizon)
 
@@ -98,7 +99,7 @@ def _retire(repo: Repository, retired: list[str]) -> None:
         doc = {"indexes": sorted(now.indexes), "marks": sorted(now.marks), "time": clock.utcnow().isoformat()}
         now.docs = [repo.manifests.put(SUPERSEDED_KIND, doc)] if now.indexes or now.marks else []
         for doc_id in prev.docs:  # the new record (or the deletions) cover what they listed
-            if repo.locked_until(f"{MANIFESTS_PREFIX}{SUPERSEDED_KIND}/{doc_id}") is None:
+            if repo.locked_until(manifest_key(SUPERSEDED_KIND, doc_id)) is None:
                 repo.manifests.delete(SUPERSEDED_KIND, doc_id)
     else:
         now.docs = prev.docs
@@ -116,7 +117,7 @@ def _retire(repo: Repository, retired: list[str]) -> None:
 def _drop_tombstones(repo: Repository, horizon: Horizon) -> None:
     """Tombstones older than every running process's view: nobody can still use their roots."""
     for tomb in read_tombstones(repo.manifests):
-        key = f"{MANIFESTS_PREFIX}{FORGOTTEN_KIND}/{tomb.id}"
+        key = manifest_key(FORGOTTEN_KIND, tomb.id)
         if tomb.time < horizon.tombstone_floor and repo.locked_until(key) is None:
             repo.manifests.delete(FORGOTTEN_KIND, tomb.id)
 

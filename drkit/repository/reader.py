@@ -11,12 +11,10 @@ from typing import BinaryIO, Protocol
 from storage_backends import Backend
 
 from ..core.errors import IntegrityError, MissingBlob
-from ..pipeline import CODEC_RAW, BlobHasher, Cipher, decompress
+from ..pipeline import BlobHasher, Cipher, decompress_view
 from .format import pack_key
 from .index import Index
 from .storage_errors import storage_errors
-
-_RAW = bytes([CODEC_RAW])
 
 
 class _Repo(Protocol):
@@ -46,7 +44,7 @@ def open_blob_view(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, wher
     """``open_blob`` without copying a blob stored uncompressed: a view past its codec byte."""
     try:
         plain = repo.cipher.open(sealed, blob_id)
-        raw = memoryview(plain)[1:] if plain[:1] == _RAW else decompress(plain)
+        raw = decompress_view(plain)
     except IntegrityError:
         raise IntegrityError(f"{where}: blob {blob_id.hex()[:16]} fails authentication (damaged pack)") from None
     if repo.hasher.digest(raw) != blob_id:

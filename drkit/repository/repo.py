@@ -30,7 +30,7 @@ from .index import Index, RawPack, decode_raw
 from .keys import KdfParams, MasterKey, key_generation, unwrap_master_key, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
-from .marks import Mark, Superseded, read_marks, read_superseded
+from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
 from .storage_errors import storage_errors
 
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
@@ -127,10 +127,10 @@ class Repository:
         marks = read_marks(self.manifests, superseded.marks)
         with storage_errors():
             listed = {id_from_key(i.key): i.size for i in self.backend.list(INDEX_PREFIX)}
-        pending = {i for m in marks.values() for i in m.indexes}
+        pending = pending_indexes(marks.values())
         ids = sorted((i for i in listed if i not in superseded.indexes), key=lambda i: (i in pending, i))
         index = Index()
-        index.excluded = {p for m in marks.values() for p in m.all_packs}
+        index.excluded = marked_packs(marks.values())
         for index_id, packs in self.fetch_indexes(ids, listed):
             for pack in packs:
                 index.add_raw(pack, index_id)

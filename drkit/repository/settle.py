@@ -27,7 +27,7 @@ from ..core import clock
 from .format import content_id, index_key, pack_key
 from .index import SUPERSEDED_KIND, Index
 from .locks import LockInfo, is_stale, list_locks
-from .marks import Mark, delete_if_present, mark_key
+from .marks import Mark, delete_if_present, mark_key, marked_packs, pending_indexes
 from .references import LiveSet
 from .repo import Repository
 from .storage_errors import storage_errors
@@ -91,10 +91,10 @@ def _needed(index: Index, live: LiveSet, pack_id: str) -> bool:
 def decide(repo: Repository, live: LiveSet, marks: list[Mark], sizes: dict[str, int]) -> Settlement:
     """What settling ``marks`` does, pack by pack (``sizes``: stored size of every pack in the backend)."""
     index = repo.index
-    pending_indexes = {i for m in repo.marks.values() for i in m.indexes}
+    pending = pending_indexes(repo.marks.values())
     out = Settlement(marks=list(marks))
     for pack_id in dict.fromkeys(p for m in marks for p in m.all_packs):
-        if any(src not in pending_indexes for src in index.listed_by.get(pack_id, ())):
+        if any(src not in pending for src in index.listed_by.get(pack_id, ())):
             continue  # listed by a normal index object: it stays
         if pack_id in index.pack_sizes and _needed(index, live, pack_id):
             out.rescue.append(pack_id)
@@ -115,7 +115,7 @@ def apply(repo: Repository, done: Settlement) -> None:
         for pack_id in done.rescue:
             repo.index.listed_by.setdefault(pack_id, []).append(index_id)
     settled = {m.id for m in done.marks}
-    retired = sorted({i for m in done.marks for i in m.indexes})
+    retired = sorted(pending_indexes(done.marks))
     held_indexes = [i for i in retired if repo.locked_until(index_key(i)) is not None]
     held_marks = [m for m in sorted(settled) if repo.locked_until(mark_key(m)) is not None]
     if held_indexes or held_marks:  # before anything goes: readers must skip what stays
@@ -135,5 +135,5 @@ def apply(repo: Repository, done: Settlement) -> None:
     for mark_id in settled:
         repo.marks.pop(mark_id, None)
     repo.index_ids.difference_update(retired)
-    repo.index.excluded = {p for m in repo.marks.values() for p in m.all_packs}
+    repo.index.excluded = marked_packs(repo.marks.values())
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ...repository.format import MANIFESTS_PREFIX
 from ...repository.immutability import Trimming
+from ...repository.manifests import manifest_key
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .backup import ARCHIVE_KIND
@@ -51,7 +51,7 @@ def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> AofRetenti
         if key[0] not in oldest or key in needed or ends[key] >= oldest[key[0]]:
             result.keep()
         else:
-            result.drop(doc_id, repo.locked_until(f"{MANIFESTS_PREFIX}{ARCHIVE_KIND}/{doc_id}"))
+            result.drop(doc_id, repo.locked_until(manifest_key(ARCHIVE_KIND, doc_id)))
     return result
 
 
