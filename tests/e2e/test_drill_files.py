@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from drillkit import drill, init_repo, ok, write_config
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import metric
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +43,9 @@ def _failed_cases(junit: str) -> list[str]:
 
 
 def _metric(prom: bytes, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(prom.decode()):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-    raise AssertionError(f"{name} {labels} not in report")
+    value = metric(prom.decode(), name, **labels)
+    assert value is not None, f"{name} {labels} not in report"
+    return value
 
 
 def test_files_drill_passes_with_phases_and_rpos(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from drillkit import ENV, PASS_ENV, drill, ok
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import metric
 from servers.postgres import PgServer, start_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -52,11 +52,9 @@ def _failed(junit: str) -> list[str]:
 
 
 def _check_metric(prom: bytes, check: str) -> float:
-    for family in text_string_to_metric_families(prom.decode()):
-        for s in family.samples:
-            if s.name == "drkit_drill_check_success" and s.labels.get("check") == check:
-                return float(s.value)
-    raise AssertionError(f"no metric for check {check}")
+    value = metric(prom.decode(), "drkit_drill_check_success", check=check)
+    assert value is not None, f"no metric for check {check}"
+    return value
 
 
 def test_logical_drill_passes(tmp_path: Path, pg: PgServer) -> None:

@@ -6,18 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from clirun import drkit
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import samples
 
 ENV = {"DRKIT_PASSWORD": "check-metric-pass"}
 
 
 def _value(path: Path) -> float:
-    for family in text_string_to_metric_families(path.read_text()):
-        for sample in family.samples:
-            if sample.name == "drkit_repository_check_success":
-                assert sample.labels["repository"].startswith("file://")
-                return float(sample.value)
-    raise AssertionError("metric missing")
+    (key, value), = [(k, v) for k, v in samples(path.read_text()).items() if k[0] == "drkit_repository_check_success"]
+    assert dict(key[1])["repository"].startswith("file://")
+    return value
 
 
 def test_check_writes_success_then_failure(tmp_path: Path) -> None:

@@ -20,18 +20,13 @@ from typing import Any
 import pytest
 import yaml
 from clirun import drkit, one_line_error
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import samples as _samples
 
 pytestmark = pytest.mark.integration
 
 REPO_PW = "jobmetrics-Repo-Pass-8b2"
 PUSH_PW = "push-Secret-55aa"
 ENV = {"JM_REPO_PW": REPO_PW, "DRKIT_PASSWORD": REPO_PW}
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from clirun import DRKIT, drkit
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import metric
 from servers.postgres import DB_PASSWORD, PgServer
 from servers.redis import RedisServer
 
@@ -86,11 +86,7 @@ class Daemon:
         """The sample's value; 0 when there is none (yet)."""
         status, text = self.get("/metrics")
         assert status == 200
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    return float(sample.value)
-        return 0.0
+        return metric(text, name, **labels) or 0.0
 
     def stop(self, timeout: float = 60) -> int:
         self.proc.send_signal(signal.SIGTERM)

@@ -6,14 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import samples as _samples
 
 from drkit.core.metrics import new_registry, write_textfile
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_metric_names_and_labels() -> None:
