@@ -329,6 +329,20 @@ def _run(argv: list[str], p: _Plumbing, err_file, env, cwd, timeout) -> RunResul
 # --------------------------------------------------------------------------------------------------
 
 
+def checked(res: RunResult, what: str = "") -> RunResult:
+    """``res``, or exit the bench naming what failed and the tail of its stderr."""
+    if not res.ok:
+        raise SystemExit(f"{what + ' failed: ' if what else ''}{res.describe_failure()}\n{res.stderr_tail()}")
+    return res
+
+
+def tool_version(argv: Sequence[str]) -> str:
+    """The first line a ``--version``-style command prints, or why it could not say."""
+    res = run_measured(argv, stdout=CAPTURE, timeout=60)
+    text = (res.stdout or res.stderr).decode(errors="replace").strip()
+    return text.splitlines()[0] if res.ok and text else f"unavailable ({res.describe_failure()})"
+
+
 def mb_per_s(nbytes: int, seconds: float) -> float:
     """Throughput in decimal MB/s (10**6 bytes), the unit restic and most tools print."""
     return nbytes / MB / seconds if seconds > 0 else float("inf")

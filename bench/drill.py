@@ -43,7 +43,7 @@ from _common import (  # noqa: E402
     CAPTURE,
     MB,
     MIB,
-    RunResult,
+    checked,
     dir_size,
     fmt,
     format_table,
@@ -70,12 +70,6 @@ LOOSE_TARGETS = {"rpo": "30d", "rto": "1d"}  # a drill must not fail on targets:
 # --------------------------------------------------------------------------------------------------
 # Shared
 # --------------------------------------------------------------------------------------------------
-
-
-def _check(res: RunResult, what: str) -> RunResult:
-    if not res.ok:
-        raise SystemExit(f"{what} failed: {res.describe_failure()}\n{res.stderr_tail()}")
-    return res
 
 
 def _say(msg: str) -> None:
@@ -209,10 +203,10 @@ def _segno(lsn: str) -> int:
 def _backup_start_lsns(server: PgServer, conf: Path) -> dict[str, str]:
     """Start LSN of drkit's newest physical snapshot and of pgBackRest's newest backup: where each
     restore's WAL replay begins."""
-    snaps = json.loads(_check(run_measured([*DRKIT, "snapshots", "--json", "--repo", server.repo_url, "--password-file",
-                                            str(server.repo_password_file)], stdout=CAPTURE), "drkit snapshots").stdout)
+    argv = [*DRKIT, "snapshots", "--json", "--repo", server.repo_url, "--password-file", str(server.repo_password_file)]
+    snaps = json.loads(checked(run_measured(argv, stdout=CAPTURE), "drkit snapshots").stdout)
     drkit_start = [s for s in snaps if s.get("meta", {}).get("mode") == "physical"][-1]["meta"]["start_lsn"]
-    info = json.loads(_check(run_measured(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}",
+    info = json.loads(checked(run_measured(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}",
                                                       "--output=json", "info"), stdout=CAPTURE),
                              "pgbackrest info").stdout)
     return {"drkit": drkit_start, "pgbackrest": info[0]["backup"][-1]["lsn"]["start"]}
@@ -271,7 +265,7 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
                            {"kind": "postgres", "dsn": server.db_url("bench"),
                             "password": {"file": str(server.db_password_file)}, "mode": "physical"})
         _say("backups: drkit job run (physical), pgbackrest --type=full ...")
-        job = _check(run_measured([*DRKIT, "--config", str(cfg), "job", "run", PG_JOB], env=server.env()),
+        job = checked(run_measured([*DRKIT, "--config", str(cfg), "job", "run", PG_JOB], env=server.env()),
                      "drkit job run")
         full = _pgbackrest(conf, "--type=full", "backup")
         lsn0 = _lsn(server)
@@ -286,7 +280,7 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
         wal_bytes = int(float(server.psql(f"SELECT pg_wal_lsn_diff('{end_lsn}', '{lsn0}')")))
         server.psql("SELECT pg_switch_wal()")
         _say("waiting until the WAL is archived in both repositories (drkit pg archive-check, pgbackrest check) ...")
-        _check(run_measured([*DRKIT, "pg", "archive-check", "--timeout", "1800", "--dsn", server.url,
+        checked(run_measured([*DRKIT, "pg", "archive-check", "--timeout", "1800", "--dsn", server.url,
                              "--db-password-file", str(server.db_password_file), "--repo", server.repo_url,
                              "--password-file", str(server.repo_password_file)], env=server.env()),
                "drkit pg archive-check")
@@ -404,12 +398,12 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
     pw.write_text(REDIS_PASSPHRASE + "\n")
     pw.chmod(0o600)
     repo = base / "repo"
-    _check(run_measured([*DRKIT, "init", "--repo", str(repo), "--password-file", str(pw)]), "drkit init")
+    checked(run_measured([*DRKIT, "init", "--repo", str(repo), "--password-file", str(pw)]), "drkit init")
     cfg = write_config(base / "drkit.yaml", str(repo), pw, REDIS_JOB, {"kind": "redis", "url": server.url})
     _say("backup: drkit job run (redis) ...")
-    job = _check(run_measured([*DRKIT, "--config", str(cfg), "job", "run", REDIS_JOB]), "drkit job run")
+    job = checked(run_measured([*DRKIT, "--config", str(cfg), "job", "run", REDIS_JOB]), "drkit job run")
     rdb = base / "manual.rdb"
-    _check(run_measured(["redis-cli", "-h", "127.0.0.1", "-p", str(server.port), "--rdb", str(rdb)]),
+    checked(run_measured(["redis-cli", "-h", "127.0.0.1", "-p", str(server.port), "--rdb", str(rdb)]),
            "redis-cli --rdb")
     rdb_bytes, repo_bytes = rdb.stat().st_size, dir_size(repo)
     _say(f"RDB {rdb_bytes / MB:.0f} MB (redis-cli --rdb, untimed); drkit repository {repo_bytes / MB:.0f} MB; "

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import RunResult, dir_size, fmt, format_table, load_note, machine_summary, ratio, run_measured  # noqa: E402
+from _common import RunResult, checked, dir_size, fmt, format_table, load_note, machine_summary, ratio, run_measured  # noqa: E402
 from servers.postgres import DB_PASSWORD, PgServer, as_postgres, give_to_postgres, start_postgres  # noqa: E402
 
 from drkit.pipeline import ChunkerParams  # noqa: E402
@@ -39,16 +39,10 @@ DRKIT = [sys.executable, "-m", "drkit.cli.main"]
 STANZA = "bench"
 
 
-def _check(res: RunResult) -> RunResult:
-    if not res.ok:
-        raise SystemExit(f"{res.describe_failure()}\n{res.stderr_tail()}")
-    return res
-
-
 def _drkit(server: PgServer, *args: str, capture: bool = False, repo: str | None = None) -> RunResult:
     argv = [*DRKIT, *args, "--repo", repo or server.repo_url, "--password-file", str(server.repo_password_file)]
     os.sync()  # the previous step's dirty pages are written back now, not during this one
-    return _check(run_measured(argv, stdout="capture" if capture else None, env=server.env()))
+    return checked(run_measured(argv, stdout="capture" if capture else None, env=server.env()))
 
 
 def _pgbackrest_conf(server: PgServer) -> Path:
@@ -67,7 +61,7 @@ def _pgbackrest_conf(server: PgServer) -> Path:
 
 def _pgbackrest(conf: Path, *args: str) -> RunResult:
     os.sync()
-    return _check(run_measured(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
+    return checked(run_measured(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
 
 
 def _setup(server: PgServer, scale: int) -> Path:
@@ -118,7 +112,7 @@ def _logical(server: PgServer, day2_seconds: int, chunk_kib: int | None) -> dict
     out = server.base / "bench.dump.zst"
     cmd = (f"{server.bindir / 'pg_dump'} -Fc -h 127.0.0.1 -p {server.port} -U postgres bench | "
            f"zstd -q -o {out}")
-    dump = _check(run_measured(["bash", "-o", "pipefail", "-c", cmd], env={**os.environ, "PGPASSWORD": DB_PASSWORD}))
+    dump = checked(run_measured(["bash", "-o", "pipefail", "-c", cmd], env={**os.environ, "PGPASSWORD": DB_PASSWORD}))
     days = [json.loads(first.stdout)["stats"]]
     for label, args in (("uniform", ["-b", "tpcb-like"]), ("skewed", ["-f", str(_skewed_script(server))])):
         print(f"day 2 ({label}): pgbench -T {day2_seconds} ...", flush=True)

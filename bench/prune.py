@@ -49,6 +49,7 @@ from _common import (
     machine_summary,
     ratio,
     run_measured,
+    tool_version,
 )
 
 PASSWORD = "drkit-bench-password-not-a-secret"
@@ -207,12 +208,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def version(argv: list[str]) -> str:
-    res = run_measured(argv, stdout=CAPTURE, timeout=60)
-    text = (res.stdout or res.stderr).decode(errors="replace").strip()
-    return text.splitlines()[0] if res.ok and text else "unavailable"
-
-
 def timed(tools: Tools, args: argparse.Namespace) -> dict[str, dict[str, RunResult]]:
     print("\ntimed (restic first, then drkit; both repositories are page-cache warm):", flush=True)
     runs: dict[str, dict[str, RunResult]] = {"dry": {}, "prune": {}}
@@ -249,7 +244,8 @@ def table(runs: dict[str, dict[str, RunResult]], sizes: dict[str, dict[str, int]
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     header = {"command": shlex.join([sys.executable, *sys.argv]), "machine": machine_summary(),
-              "versions": {"restic": version([args.restic, "version"]), "drkit": version([args.drkit, "--version"])}}
+              "versions": {"restic": tool_version([args.restic, "version"]),
+                           "drkit": tool_version([args.drkit, "--version"])}}
     print(f"command: {header['command']}\nmachine: {header['machine']}; {load_note()}")
     print(f"restic: {header['versions']['restic']}\ndrkit: {header['versions']['drkit']}")
     workdir = Path(tempfile.mkdtemp(prefix="drkit-bench-prune-", dir=args.workdir))

@@ -49,6 +49,7 @@ from _common import (
     new_hasher,
     ratio,
     run_measured,
+    tool_version,
     warm_page_cache,
     write_mixed_stream,
 )
@@ -358,12 +359,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.size_mib < 1 or args.rounds < 1:
         p.error("--size-mib and --rounds must be >= 1")
     return args
-
-
-def tool_version(argv: list[str]) -> str:
-    res = run_measured(argv, stdout=CAPTURE, timeout=60)
-    text = (res.stdout or res.stderr).decode(errors="replace").strip()
-    return text.splitlines()[0] if res.ok and text else f"unavailable ({res.describe_failure()})"
 
 
 def print_header(args: argparse.Namespace, tools: list[Tool]) -> dict:
