@@ -17,14 +17,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core import clock
-from .format import content_id, index_key, pack_key
+from .format import index_key, pack_key
 from .index import SUPERSEDED_KIND
 from .manifests import manifest_key
 from .marks import FORGOTTEN_KIND, Superseded, delete_if_present, mark_key, pending_indexes, read_tombstones, write_mark
 from .reader import open_blob
 from .references import LiveSet
 from .repo import Repository
-from .settle import Horizon
+from .settle import Horizon, put_indexes
 from .storage_errors import storage_errors
 from .writer import BlobWriter
 
@@ -49,20 +49,6 @@ def apply_plan(run: Run, horizon: Horizon) -> None:
     marked = pending_indexes(repo.marks.values())
     _retire(repo, sorted(repo.index_ids - written - marked))
     _drop_tombstones(repo, horizon)
-
-
-def put_indexes(repo: Repository, pack_ids: list[str]) -> list[str]:
-    """Write index objects covering ``pack_ids``; return their ids."""
-    ids = []
-    for sealed in repo.index.encode(pack_ids, repo.cipher):
-        index_id = content_id(sealed)
-        with storage_errors():
-            repo.backend.put(index_key(index_id), sealed)
-        ids.append(index_id)
-    repo.index_ids.update(ids)
-    for pack_id in pack_ids:
-        repo.index.listed_by.setdefault(pack_id, []).extend(ids)
-    return ids
 
 
 def _repack(repo: Repository, pack_ids: list[str], live: LiveSet) -> None:

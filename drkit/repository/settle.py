@@ -104,16 +104,24 @@ def decide(repo: Repository, live: LiveSet, marks: list[Mark], sizes: dict[str, 
     return out
 
 
-def apply(repo: Repository, done: Settlement) -> None:
-    """Carry out a settlement in crash-safe order (module docstring)."""
-    repo.require_lock("settle pending marks")
-    for sealed in repo.index.encode(done.rescue, repo.cipher):
+def put_indexes(repo: Repository, pack_ids: list[str]) -> list[str]:
+    """Write index objects covering ``pack_ids``; return their ids."""
+    ids = []
+    for sealed in repo.index.encode(pack_ids, repo.cipher):
         index_id = content_id(sealed)
         with storage_errors():
             repo.backend.put(index_key(index_id), sealed)
-        repo.index_ids.add(index_id)
-        for pack_id in done.rescue:
-            repo.index.listed_by.setdefault(pack_id, []).append(index_id)
+        ids.append(index_id)
+    repo.index_ids.update(ids)
+    for pack_id in pack_ids:
+        repo.index.listed_by.setdefault(pack_id, []).extend(ids)
+    return ids
+
+
+def apply(repo: Repository, done: Settlement) -> None:
+    """Carry out a settlement in crash-safe order (module docstring)."""
+    repo.require_lock("settle pending marks")
+    put_indexes(repo, done.rescue)
     settled = {m.id for m in done.marks}
     retired = sorted(pending_indexes(done.marks))
     held_indexes = [i for i in retired if repo.locked_until(index_key(i)) is not None]
