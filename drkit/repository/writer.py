@@ -205,6 +205,8 @@ class BlobWriter:
     def _raise_failed_uploads(self) -> None:
         with self._lock:
             done = [f for f in self._uploads if f.done()]
+            if not done:
+                return
             for f in done:
                 self._uploads.remove(f)
                 record = f.result()  # re-raises an upload failure
