@@ -12,7 +12,7 @@ from typing import BinaryIO, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from .base import Backend, Data, ObjectInfo, PutOptions
+from .base import Backend, Data, ObjectInfo, PutOptions, get_range_into
 from .errors import Transient
 
 T = TypeVar("T")
@@ -86,6 +86,9 @@ class RetryingBackend:
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self._call(lambda: self.inner.get_range(key, offset, length))
+
+    def get_range_into(self, key: str, offset: int, buf: memoryview) -> int:
+        return self._call(lambda: get_range_into(self.inner, key, offset, buf))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return iter(self._call(lambda: list(self.inner.list(prefix))))

@@ -7,12 +7,12 @@ associated data fails like any tampering does.
 from __future__ import annotations
 
 import os
-import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..core.errors import IntegrityError
+from ..core.scratch import Scratch
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -21,19 +21,7 @@ SEAL_OVERHEAD = NONCE_SIZE + TAG_SIZE
 
 # seal() encrypts into a per-thread scratch buffer and copies it out once: building the result as
 # ``nonce + encrypt(...)`` allocates twice per blob and measured up to 10x slower with glibc's malloc
-_SCRATCH_MIN = 1 << 20
-_SCRATCH_KEEP = 20 << 20
-_local = threading.local()
-
-
-def _scratch(size: int) -> memoryview:
-    """A writable view of ``size`` bytes, reused by this thread when not too large."""
-    buf: bytearray | None = getattr(_local, "scratch", None)
-    if buf is None or len(buf) < size:
-        buf = bytearray(max(size, _SCRATCH_MIN))  # a new object: an exported buffer is never resized
-        if size <= _SCRATCH_KEEP:
-            _local.scratch = buf
-    return memoryview(buf)[:size]
+_SEAL_SCRATCH = Scratch()
 
 
 class Cipher:
@@ -51,7 +39,7 @@ class Cipher:
 
     def seal(self, plaintext: bytes | memoryview, aad: bytes) -> bytes:
         """Encrypt and authenticate under a fresh random nonce; adds ``SEAL_OVERHEAD`` bytes."""
-        out = _scratch(len(plaintext) + SEAL_OVERHEAD)
+        out = _SEAL_SCRATCH.view(len(plaintext) + SEAL_OVERHEAD)
         self.seal_into(plaintext, aad, out)
         return bytes(out)
 
@@ -64,18 +52,32 @@ class Cipher:
 
     def open(self, sealed: bytes | memoryview, aad: bytes) -> bytes:
         """Check and decrypt a ``seal`` result (same key and ``aad``), else raise ``IntegrityError``."""
-        if len(sealed) < SEAL_OVERHEAD:
-            raise IntegrityError(
-                f"authentication failed: sealed data is {len(sealed)} bytes, "
-                f"shorter than the {SEAL_OVERHEAD}-byte nonce and tag"
-            )
-        view = memoryview(sealed)
+        view = _sealed_view(sealed)
         try:
             return self._aead.decrypt(view[:NONCE_SIZE], view[NONCE_SIZE:], aad)
         except InvalidTag:
-            raise IntegrityError(
-                "authentication failed: data damaged, tampered with, or sealed under another key or context"
-            ) from None
+            raise IntegrityError(_AUTH_FAILED) from None
+
+    def open_into(self, sealed: bytes | memoryview, aad: bytes, out: memoryview) -> None:
+        """``open`` into ``out``, which must be ``len(sealed) - SEAL_OVERHEAD`` bytes (holding garbage
+        when it fails): a reader reusing one buffer allocates nothing per blob."""
+        view = _sealed_view(sealed)
+        try:
+            self._aead.decrypt_into(view[:NONCE_SIZE], view[NONCE_SIZE:], aad, out)
+        except InvalidTag:
+            raise IntegrityError(_AUTH_FAILED) from None
+
+
+_AUTH_FAILED = "authentication failed: data damaged, tampered with, or sealed under another key or context"
+
+
+def _sealed_view(sealed: bytes | memoryview) -> memoryview:
+    if len(sealed) < SEAL_OVERHEAD:
+        raise IntegrityError(
+            f"authentication failed: sealed data is {len(sealed)} bytes, "
+            f"shorter than the {SEAL_OVERHEAD}-byte nonce and tag"
+        )
+    return memoryview(sealed)
 
 
 class KeyringCipher(Cipher):
@@ -96,6 +98,18 @@ class KeyringCipher(Cipher):
             for cipher in self._older:
                 try:
                     return cipher.open(sealed, aad)
+                except IntegrityError:
+                    continue
+            raise first from None
+
+    def open_into(self, sealed: bytes | memoryview, aad: bytes, out: memoryview) -> None:
+        try:
+            super().open_into(sealed, aad, out)
+        except IntegrityError as first:
+            for cipher in self._older:
+                try:
+                    cipher.open_into(sealed, aad, out)
+                    return
                 except IntegrityError:
                     continue
             raise first from None

@@ -11,7 +11,7 @@ from typing import BinaryIO, Protocol
 from storage_backends import Backend
 
 from ..core.errors import IntegrityError, MissingBlob
-from ..pipeline import BlobHasher, Cipher, decompress_view
+from ..pipeline import SEAL_OVERHEAD, BlobHasher, Cipher, decompress_view
 from .format import pack_key
 from .index import Index
 from .storage_errors import storage_errors
@@ -44,12 +44,36 @@ def open_blob_view(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, wher
     """``open_blob`` without copying a blob stored uncompressed: a view past its codec byte."""
     try:
         plain = repo.cipher.open(sealed, blob_id)
+    except IntegrityError:
+        raise _damaged(blob_id, where) from None
+    return _verified(repo, blob_id, plain, where)
+
+
+def open_blob_into(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str,
+                   out: memoryview) -> bytes | memoryview:
+    """``open_blob_view`` decrypting into ``out`` (at least ``len(sealed) - SEAL_OVERHEAD`` bytes), so
+    nothing is allocated for a blob stored uncompressed: the result is then a view into ``out``."""
+    plain = out[: max(0, len(sealed) - SEAL_OVERHEAD)]
+    try:
+        repo.cipher.open_into(sealed, blob_id, plain)
+    except IntegrityError:
+        raise _damaged(blob_id, where) from None
+    return _verified(repo, blob_id, plain, where)
+
+
+def _verified(repo: _Repo, blob_id: bytes, plain: bytes | memoryview, where: str) -> bytes | memoryview:
+    """The decompressed blob, checked against its id."""
+    try:
         raw = decompress_view(plain)
     except IntegrityError:
-        raise IntegrityError(f"{where}: blob {blob_id.hex()[:16]} fails authentication (damaged pack)") from None
+        raise _damaged(blob_id, where) from None
     if repo.hasher.digest(raw) != blob_id:
         raise IntegrityError(f"{where}: blob {blob_id.hex()[:16]} does not match its id")
     return raw
+
+
+def _damaged(blob_id: bytes, where: str) -> IntegrityError:
+    return IntegrityError(f"{where}: blob {blob_id.hex()[:16]} fails authentication (damaged pack)")
 
 
 def iter_blobs(repo: _Repo, ids: Iterable[bytes], *, workers: int = 4, ahead: int = 8) -> Iterator[bytes]:

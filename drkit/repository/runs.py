@@ -2,23 +2,31 @@
 files and streams write them in place on worker threads).
 
 ``joins`` says whether a blob may extend a run; ``open_run`` reads a run and yields each blob's
-verified plaintext (authenticated, decompressed, re-hashed, its length checked against the index)
-as a view, without copying a blob stored uncompressed.
+verified plaintext (authenticated, decompressed, re-hashed, its length checked against the index).
+The run is read into, and each blob decrypted into, buffers reused by the calling thread (a new
+buffer per read and per blob cost ~20 % of a 1.5 GB restore in page faults and allocations), so a
+yielded blob is valid only until the iterator resumes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from storage_backends import get_range_into
+
 from ..core.errors import IntegrityError, MissingBlob
+from ..core.scratch import Scratch
 from .format import pack_key
 from .index import Location
-from .reader import open_blob_view
+from .reader import open_blob_into
 from .repo import Repository
 from .storage_errors import storage_errors
 
 MAX_GAP = 256 << 10  # read through a gap up to this size rather than issue another request
 MAX_RUN = 4 << 20  # bytes per ranged read
+
+_READS = Scratch(minimum=MAX_RUN + MAX_GAP)  # one run's sealed bytes, per thread
+_BLOBS = Scratch()  # one blob's plaintext, per thread
 
 
 def locate(repo: Repository, blob_id: bytes) -> Location:
@@ -38,18 +46,18 @@ def joins(first: Location, last: Location, loc: Location) -> bool:
 
 def open_run(repo: Repository, blobs: Sequence[tuple[bytes, Location]]) -> Iterator[tuple[int, bytes | memoryview]]:
     """Read the run ``blobs`` (in pack order) with one ranged read; yield (position in ``blobs``,
-    verified plaintext) for each."""
+    verified plaintext) for each, the plaintext valid until the next step of the iterator."""
     first, last = blobs[0][1], blobs[-1][1]
     start, key = first.offset, pack_key(first.pack_id)
     length = last.offset + last.length - start
+    view = _READS.view(length)
     with storage_errors():
-        data = repo.backend.get_range(key, start, length)
-    if len(data) != length:
-        raise IntegrityError(f"{key}: short read ({len(data)} bytes at offset {start})")
-    view = memoryview(data)
+        got = get_range_into(repo.backend, key, start, view)
+    if got != length:
+        raise IntegrityError(f"{key}: short read ({got} bytes at offset {start})")
     for i, (blob_id, loc) in enumerate(blobs):
         lo = loc.offset - start
-        plain = open_blob_view(repo, blob_id, view[lo : lo + loc.length], key)
+        plain = open_blob_into(repo, blob_id, view[lo : lo + loc.length], key, _BLOBS.view(loc.length))
         if len(plain) != loc.raw_length:
             raise IntegrityError(f"{key}: blob {blob_id.hex()[:16]} holds {len(plain)} bytes, the index says "
                                  f"{loc.raw_length}")

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from drkit.core.errors import IntegrityError
-from drkit.pipeline import SEAL_OVERHEAD, Cipher
+from drkit.pipeline import SEAL_OVERHEAD, Cipher, KeyringCipher
 
 KEY = bytes(range(32))
 AAD = b"blob-id"
@@ -109,3 +109,28 @@ def test_sealed_results_do_not_share_memory() -> None:
     copy = bytes(first)
     cipher.seal(b"b" * 1000, AAD)
     assert first == copy
+
+
+def test_open_into_a_buffer() -> None:
+    cipher = Cipher(KEY)
+    sealed = cipher.seal(PLAINTEXT, AAD)
+    out = bytearray(len(sealed) - SEAL_OVERHEAD)
+    cipher.open_into(sealed, AAD, memoryview(out))
+    assert out == PLAINTEXT
+    with pytest.raises(IntegrityError, match="authentication failed"):
+        cipher.open_into(sealed, b"other-blob", memoryview(out))
+    with pytest.raises(IntegrityError, match="shorter than"):
+        cipher.open_into(sealed[:20], AAD, memoryview(out)[:0])
+
+
+def test_keyring_opens_into_a_buffer_with_an_older_key() -> None:
+    old_key, new_key = bytes(32), bytes(range(1, 33))
+    sealed_before = Cipher(old_key).seal(PLAINTEXT, AAD)
+    keyring = KeyringCipher(new_key, (old_key,))
+    out = memoryview(bytearray(len(PLAINTEXT)))
+    keyring.open_into(sealed_before, AAD, out)
+    assert out == PLAINTEXT
+    keyring.open_into(keyring.seal(b"y" * len(PLAINTEXT), AAD), AAD, out)
+    assert out == b"y" * len(PLAINTEXT)
+    with pytest.raises(IntegrityError):
+        KeyringCipher(bytes(range(2, 34)), (new_key,)).open_into(sealed_before, AAD, out)

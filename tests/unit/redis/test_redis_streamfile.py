@@ -17,6 +17,7 @@ from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.streams import SourceRef, backup_stream, iter_stream_ids
 from drkit.sources.redis import streamfile
+from storage_backends.local import LocalBackend
 from storage_backends.testing.memory import MemoryBackend
 
 SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5)
@@ -29,9 +30,13 @@ def payload() -> bytes:
     return rng.randbytes(150_000) + repeated + text + repeated + rng.randbytes(90_000)
 
 
-@pytest.fixture
-def stored() -> tuple[Repository, Snapshot, bytes]:
-    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
+@pytest.fixture(params=["memory", "local"])
+def stored(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[Repository, Snapshot, bytes]:
+    """A stream in a memory repository (ranges copied into the read buffer) or a local one (read
+    straight into it with preadv)."""
+    backend = MemoryBackend() if request.param == "memory" else LocalBackend(tmp_path_factory.mktemp("repo"))
+    repo = Repository.init(backend, "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
     data = payload()
     return repo, backup_stream(repo, SourceRef("redis", "r"), io.BytesIO(data)), data
 
@@ -57,9 +62,9 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
 def test_damaged_pack_leaves_no_file(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path) -> None:
     repo, snap, _ = stored
     backend = repo.backend
-    assert isinstance(backend, MemoryBackend)
     key = sorted(o.key for o in backend.list(DATA_PREFIX))[1]
-    body = bytearray(backend.get(key).read())
+    with backend.get(key) as f:
+        body = bytearray(f.read())
     body[len(body) // 3] ^= 0x40
     backend.put(key, bytes(body))
     with pytest.raises(IntegrityError):

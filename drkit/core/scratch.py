@@ -1,0 +1,28 @@
+"""Per-thread reusable byte buffers for the hot paths (sealing, reading and opening pack ranges).
+
+A fresh ``bytes`` object per blob costs an allocation and, for large ones, page faults that measured
+more than AES-GCM itself; a buffer reused by its thread costs neither. A view handed out stays valid
+until the same thread asks the same ``Scratch`` for a buffer again.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class Scratch:
+    """One reusable buffer per thread, grown on demand; a request over ``keep`` bytes gets a
+    one-off buffer, so a rare huge object does not pin its size for the thread's lifetime."""
+
+    def __init__(self, *, minimum: int = 1 << 20, keep: int = 20 << 20) -> None:
+        self.minimum, self.keep = minimum, keep
+        self._local = threading.local()
+
+    def view(self, size: int) -> memoryview:
+        """A writable view of exactly ``size`` bytes (its previous content is undefined)."""
+        buf: bytearray | None = getattr(self._local, "buf", None)
+        if buf is None or len(buf) < size:
+            buf = bytearray(max(size, self.minimum))  # a new object: an exported buffer is never resized
+            if size <= self.keep:
+                self._local.buf = buf
+        return memoryview(buf)[:size]
