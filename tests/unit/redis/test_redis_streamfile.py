@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from drkit.core import directio
 from drkit.core.errors import IntegrityError
 from drkit.pipeline import ChunkerParams
 from drkit.repository import runs as run_reads
@@ -41,12 +42,24 @@ def stored(request: pytest.FixtureRequest,
     return repo, backup_stream(repo, SourceRef("redis", "r"), io.BytesIO(data)), data
 
 
-@pytest.mark.parametrize("durable", [True, False])
+@pytest.mark.parametrize("mode", ["direct", "buffered", "not durable"])
 def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch, durable: bool) -> None:
+                                  monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Durable: O_DIRECT (small segments, so many), or buffered where the file system refuses it;
+    not durable (a drill's throwaway copy): buffered, no fsync."""
     repo, snap, data = stored
+    durable = mode != "not durable"
     monkeypatch.setattr(run_reads, "MAX_RUN", 20_000)  # several runs per pack
     monkeypatch.setattr(streamfile, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
+    monkeypatch.setattr(directio, "SEGMENT", 16 << 10)
+    opened: list[int | None] = []
+    real_open_direct = streamfile.open_direct
+
+    def open_direct(path: Path) -> int | None:
+        opened.append(real_open_direct(path) if mode == "direct" else None)
+        return opened[-1]
+
+    monkeypatch.setattr(streamfile, "open_direct", open_direct)
     runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
     assert len({r.blobs[0].loc.pack_id for r in runs}) > 3 and len(runs) > 10
     out = tmp_path / "dump.rdb"
@@ -56,6 +69,10 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     assert streamfile.restore_root(repo, snap.root, out, where="t", durable=durable) == len(data)
     assert out.read_bytes() == data
     assert bool(synced) == durable  # a throwaway copy (a drill's sandbox) skips the fsync
+    if mode == "direct":
+        assert len(opened) == 1 and opened[0] is not None
+    else:
+        assert opened == ([None] if durable else [])
     assert [p.name for p in tmp_path.iterdir()] == ["dump.rdb"]
 
 
