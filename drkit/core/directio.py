@@ -1,21 +1,22 @@
-"""A new file written with ``O_DIRECT`` from pieces that arrive in any order, on any thread.
+"""New files written with ``O_DIRECT`` from pieces that arrive in any order, on any thread.
 
-A restore that must end durable (fsynced) writes every byte to the device anyway. Buffered writes
-first copy each page into the page cache, which on a VM whose free memory is handed back to the
-host (these machines) costs a host fault per page: 1 GiB took 1.7-2.3 s of system time, while
-``O_DIRECT`` moved it in 0.4 s with 0.1 s of CPU. Direct writes also leave the page cache to the
-programs that run on the restored host, and make the closing fsync cheap.
+A restore writes every byte to the device anyway. Buffered writes first copy each page into the
+page cache, which on a VM whose free memory is handed back to the host (these machines) costs a
+host fault per page: 1 GiB took 1.7-2.3 s of system time, while ``O_DIRECT`` moved it in 0.4 s with
+0.1 s of CPU. Direct writes also leave the page cache to the programs that run on the restored
+host, and make a closing fsync cheap.
 
 ``O_DIRECT`` wants block-aligned buffers, offsets and lengths; a restore's pieces (blobs) are not.
-So the file is cut into ``SEGMENT``-sized, aligned segments: each piece is copied into the
-(page-aligned, anonymous-mmap) buffer of the segment(s) it falls into, and a segment once complete
-is written out by the writer's own thread (a direct write waits for the device: on the copying
-thread it stalled the decryption). At most ``IN_FLIGHT`` complete segments wait for it; a copy that
-completes one more waits. ``finish`` writes the last, partial segment padded to a block and
-truncates the file to its size. Every byte must be written exactly once.
+So a file is cut into aligned segments: each piece is copied into the (page-aligned,
+anonymous-mmap) buffer of the segment(s) it falls into, and a segment once complete is written out
+by a writing thread of the ``DirectPool`` (a direct write waits for the device: on the copying
+thread it stalled the decryption). At most ``in_flight`` complete segments wait for those threads;
+a copy that completes one more waits. A range declared a ``hole`` is not copied: a segment that is
+all hole is not written at all, so the file stays sparse there. ``finish`` writes the last, partial
+segment padded to a block and truncates the file to its size. Every byte must be placed once.
 
-Where the file system refuses ``O_DIRECT`` (tmpfs; EINVAL at open or at a write), ``open_direct``
-returns None or the writer switches the file back to buffered writes: slower here, never wrong.
+Where the file system refuses ``O_DIRECT`` (EINVAL at open, or at a write), ``open_direct``
+returns None or the writer switches its file back to buffered writes: slower here, never wrong.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import mmap
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 
 from .fileio import pwrite_all
 
@@ -36,86 +38,138 @@ BLOCK = 4096  # the largest logical block size O_DIRECT asks alignment to in pra
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
 
+class DirectPool:
+    """What the direct writers of one restore share: the writing threads, the bound on segments
+    waiting for them, and the free segment buffers. A context manager (closing waits for the threads)."""
+
+    def __init__(self, segment: int | None = None, *, threads: int = 1, in_flight: int = IN_FLIGHT) -> None:
+        self.segment = segment or SEGMENT
+        if self.segment % BLOCK:
+            raise ValueError(f"segment size must be a multiple of {BLOCK}")
+        self.slots = threading.BoundedSemaphore(in_flight)
+        self.keep = in_flight
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="drkit-direct")
+        self._free: list[mmap.mmap] = []
+        self._lock = threading.Lock()
+
+    def buffer(self) -> mmap.mmap:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return mmap.mmap(-1, self.segment)  # page-aligned
+
+    def give_back(self, buf: mmap.mmap) -> None:
+        """Keep ``buf`` for reuse, up to ``in_flight`` of them (memory returns to the system beyond)."""
+        with self._lock:
+            if len(self._free) < self.keep:
+                self._free.append(buf)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+    def __enter__(self) -> DirectPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
 @dataclass
 class _Segment:
-    buf: mmap.mmap
-    filled: int = 0
+    buf: mmap.mmap | None = None  # taken on the first data, so an all-hole segment never needs one
+    placed: int = 0  # bytes placed, data or hole
+    holes: list[tuple[int, int]] = field(default_factory=list)  # (start, end) within the segment
 
 
 class DirectWriter:
-    """Thread-safe ``write(data, offset)`` into an ``O_DIRECT`` file descriptor; then ``finish(size)``
-    (or ``close()`` alone, on failure). Owns one writing thread until then."""
+    """Thread-safe ``write(data, offset)`` / ``hole(offset, length)`` into one ``O_DIRECT`` file
+    descriptor; then ``finish(size)`` (or ``close()`` alone, on failure)."""
 
-    def __init__(self, fd: int, segment: int | None = None) -> None:
-        segment = segment or SEGMENT
-        if segment % BLOCK:
-            raise ValueError(f"segment size must be a multiple of {BLOCK}")
-        self.fd, self.segment = fd, segment
+    def __init__(self, fd: int, pool: DirectPool) -> None:
+        self.fd, self.pool, self.segment = fd, pool, pool.segment
         self._segments: dict[int, _Segment] = {}
-        self._free: list[mmap.mmap] = []
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(IN_FLIGHT)
         self._writes: list[Future[None]] = []
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="drkit-direct")
         self.direct = True
 
     def write(self, data: bytes | memoryview, offset: int) -> None:
-        """Place ``data`` at ``offset``; hands every segment this completes to the writing thread."""
+        """Place ``data`` at ``offset``; queues every segment this completes."""
         view = memoryview(data)
         while view:
             index, start = divmod(offset, self.segment)
             n = min(len(view), self.segment - start)
-            seg = self._take(index)
-            seg.buf[start : start + n] = view[:n]  # each byte range has one writer: no lock for the copy
-            with self._lock:
-                seg.filled += n
-                done = seg.filled == self.segment
-                if done:
-                    del self._segments[index]
-            if done:
-                self._submit(seg.buf, self.segment, index * self.segment)
+            buf = self._buffer_of(index)
+            buf[start : start + n] = view[:n]  # each byte range has one writer: no lock for the copy
+            self._placed(index, n)
             view, offset = view[n:], offset + n
 
+    def hole(self, offset: int, length: int) -> None:
+        """Declare ``length`` zero bytes at ``offset``, left unwritten where a whole segment is zero."""
+        while length:
+            index, start = divmod(offset, self.segment)
+            n = min(length, self.segment - start)
+            with self._lock:
+                self._segments.setdefault(index, _Segment()).holes.append((start, start + n))
+            self._placed(index, n)
+            offset, length = offset + n, length - n
+
     def finish(self, size: int) -> None:
-        """Write the partial last segment, wait for every write, cut the file to ``size``; call once
-        every byte is in."""
+        """Write the partial last segment, wait for this file's writes, cut the file to ``size``;
+        call once every byte is placed."""
         index, tail = divmod(size, self.segment)
         seg = self._segments.pop(index, None) if tail else None
-        if self._segments or (tail and (seg is None or seg.filled != tail)):
+        if self._segments or (tail and (seg is None or seg.placed != tail)):
             raise ValueError("DirectWriter.finish: bytes are missing before the end of the file")
         if seg is not None:
-            padded = -(-tail // BLOCK) * BLOCK
-            seg.buf[tail:padded] = bytes(padded - tail)
-            self._submit(seg.buf, padded, index * self.segment)
-        self.close()
+            self._queue(seg, index, -(-tail // BLOCK) * BLOCK)
         for future in self._writes:
             future.result()  # raises the first write's error
+        self._writes = []
         os.ftruncate(self.fd, size)
 
     def close(self) -> None:
-        """Wait for the writing thread to stop (pending writes run; their errors stay in ``finish``)."""
-        self._pool.shutdown(wait=True)
+        """Wait for this file's queued writes (after a failure; their errors do not matter then)."""
+        for future in self._writes:
+            future.exception()
+        self._writes = []
 
-    def _submit(self, buf: mmap.mmap, length: int, offset: int) -> None:
-        """Queue a segment's write (waiting while ``IN_FLIGHT`` are queued); raises an earlier
-        write's error instead, so a failing device stops the restore early."""
-        self._slots.acquire()
+    def _buffer_of(self, index: int) -> mmap.mmap:
+        with self._lock:
+            seg = self._segments.setdefault(index, _Segment())
+            if seg.buf is None:
+                seg.buf = self.pool.buffer()
+            return seg.buf
+
+    def _placed(self, index: int, n: int) -> None:
+        with self._lock:
+            seg = self._segments[index]
+            seg.placed += n
+            done = seg.placed == self.segment
+            if done:
+                del self._segments[index]
+        if done:
+            self._queue(seg, index, self.segment)
+
+    def _queue(self, seg: _Segment, index: int, length: int) -> None:
+        """Zero the segment's holes and queue its write (waiting while ``in_flight`` are queued);
+        an all-hole segment is not written. Raises an earlier write's error instead, so a failing
+        device stops the restore early."""
+        buf = seg.buf
+        if buf is None:
+            return
+        for start, end in seg.holes:
+            buf[start:end] = bytes(end - start)
+        buf[seg.placed : length] = bytes(length - seg.placed)  # the padding of a last segment
+        self.pool.slots.acquire()
         with self._lock:
             failed = [f.exception() for f in self._writes if f.done() and f.exception() is not None]
             self._writes = [f for f in self._writes if not f.done()]
             if not failed:
-                self._writes.append(self._pool.submit(self._write_out, buf, length, offset))
+                self._writes.append(self.pool.executor.submit(self._write_out, buf, length, index * self.segment))
         if failed:
-            self._slots.release()
+            self.pool.slots.release()
+            self.pool.give_back(buf)
             raise failed[0]  # type: ignore[misc]
-
-    def _take(self, index: int) -> _Segment:
-        with self._lock:
-            seg = self._segments.get(index)
-            if seg is None:
-                buf = self._free.pop() if self._free else mmap.mmap(-1, self.segment)  # page-aligned
-                seg = self._segments[index] = _Segment(buf)
-            return seg
 
     def _write_out(self, buf: mmap.mmap, length: int, offset: int) -> None:
         try:
@@ -124,16 +178,15 @@ class DirectWriter:
                 try:
                     pwrite_all(self.fd, part, offset)
                 except OSError as exc:
-                    if exc.errno != errno.EINVAL or not self.direct:
+                    if exc.errno != errno.EINVAL:
                         raise
-                    self._go_buffered()
-                    pwrite_all(self.fd, part, offset)
+                    self._go_buffered()  # (or another thread just did)
+                    pwrite_all(self.fd, part, offset)  # an EINVAL now is a real one
                 finally:
                     part.release()
-            with self._lock:
-                self._free.append(buf)
+            self.pool.give_back(buf)
         finally:
-            self._slots.release()
+            self.pool.slots.release()
 
     def _go_buffered(self) -> None:
         """The file system took the open but refuses a direct write: carry on with buffered writes."""
@@ -144,12 +197,14 @@ class DirectWriter:
                 self.direct = False
 
 
-def open_direct(path: str | os.PathLike[str], mode: int = 0o644) -> int | None:
-    """A new (truncated) file opened for ``O_DIRECT`` writes, or None where that is not possible."""
+def open_direct(path: str | os.PathLike[str], flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                mode: int = 0o644) -> int | None:
+    """``os.open`` with ``O_DIRECT`` added (and close-on-exec), or None where the file system or
+    platform does not take it."""
     if not O_DIRECT:
         return None
     try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_DIRECT | getattr(os, "O_CLOEXEC", 0), mode)
+        return os.open(path, flags | O_DIRECT | getattr(os, "O_CLOEXEC", 0), mode)
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             return None

@@ -35,7 +35,7 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
-from ...core.directio import DirectWriter, open_direct
+from ...core.directio import DirectPool, DirectWriter, open_direct
 from ...core.errors import IntegrityError
 from ...core.fileio import pwrite_all
 from ...repository.index import Location
@@ -162,12 +162,13 @@ def restore_root(repo: Repository, root: dict[str, Any], path: Path, *, where: s
         try:
             runs = plan_runs(repo, iter_stream_ids(repo, root))
             if direct is not None:
-                writer = DirectWriter(fd)
-                try:
-                    written = _checked_size(write_runs(repo, runs, writer.write), root, where)
-                    writer.finish(written)
-                finally:
-                    writer.close()
+                with DirectPool() as pool:
+                    writer = DirectWriter(fd, pool)
+                    try:
+                        written = _checked_size(write_runs(repo, runs, writer.write), root, where)
+                        writer.finish(written)
+                    finally:
+                        writer.close()
             else:
                 put: Put = partial(pwrite_all, fd)
                 written = _checked_size(write_runs(repo, runs, put, _Writeback(fd, durable).complete_to), root, where)

@@ -134,3 +134,31 @@ def test_vanished_and_changing_files_are_warnings(repo: Repository, tmp_path: Pa
     with pytest.raises(PartialBackup) as info:
         raise_if_partial(result)
     assert info.value.exit_code == 3
+
+
+def test_large_files_are_written_directly_and_small_ones_buffered(repo: Repository, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of DIRECT_FROM bytes and more go through O_DIRECT (core/directio), holes included; a
+    file system refusing O_DIRECT (open_direct gives None) gets buffered writes, same bytes."""
+    from drkit.sources.files import fetch
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(3 << 20) + bytes(4 << 20) + os.urandom(12345))
+    (src / "small.txt").write_bytes(b"small\n" * 100)
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    real_open_direct = fetch.open_direct
+    for refuse in (False, True):
+        direct_files: list[str] = []
+
+        def open_direct(path: str, flags: int, mode: int, refuse: bool = refuse,
+                        asked: list[str] = direct_files) -> int | None:
+            asked.append(os.path.basename(path))
+            return None if refuse else real_open_direct(path, flags, mode)
+
+        monkeypatch.setattr(fetch, "open_direct", open_direct)
+        out = tmp_path / f"out-{refuse}"
+        restore_files(repo, snap, str(out), Selection())
+        assert_same_tree(src, out / "src")
+        assert direct_files == ["big.bin"]  # asked for the large file only
+        assert os.stat(out / "src" / "big.bin").st_blocks * 512 < 6 << 20  # the zero run stayed a hole
