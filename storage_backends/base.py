@@ -75,7 +75,8 @@ class Backend(Protocol):
 
 def get_range_into(backend: Backend, key: str, offset: int, buf: memoryview) -> int:
     """Read up to ``len(buf)`` bytes of ``key`` from ``offset`` into ``buf``; returns the count read
-    (less only at the object's end).
+    (less only at the object's end; more only from a store that sent more than asked, of which
+    ``buf`` holds the first ``len(buf)``).
 
     An optional fast path beside the eight calls: a backend or wrapper with a ``get_range_into``
     method fills ``buf`` itself (the local directory ``preadv``s into it, so a restore reuses one
@@ -86,8 +87,9 @@ def get_range_into(backend: Backend, key: str, offset: int, buf: memoryview) -> 
     if method is not None:
         return int(method(key, offset, buf))
     data = backend.get_range(key, offset, len(buf))
-    buf[: len(data)] = data
-    return len(data)
+    n = min(len(data), len(buf))
+    buf[:n] = memoryview(data)[:n]
+    return len(data)  # more than asked (a store ignoring the range): the caller sees the mismatch
 
 
 def validate_key(key: str) -> str:

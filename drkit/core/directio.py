@@ -15,8 +15,9 @@ a copy that completes one more waits. A range declared a ``hole`` is not copied:
 all hole is not written at all, so the file stays sparse there. ``finish`` writes the last, partial
 segment padded to a block and truncates the file to its size. Every byte must be placed once.
 
-Where the file system refuses ``O_DIRECT`` (EINVAL at open, or at a write), ``open_direct``
-returns None or the writer switches its file back to buffered writes: slower here, never wrong.
+Where the file system refuses ``O_DIRECT`` (EINVAL when ``open_direct`` turns it on, or at a
+write), the file is written buffered: slower here, never wrong. A hole keeps a file sparse only
+where a whole segment is zero; zeros sharing a segment with data are written.
 """
 
 from __future__ import annotations
@@ -114,24 +115,35 @@ class DirectWriter:
             offset, length = offset + n, length - n
 
     def finish(self, size: int) -> None:
-        """Write the partial last segment, wait for this file's writes, cut the file to ``size``;
-        call once every byte is placed."""
-        index, tail = divmod(size, self.segment)
-        seg = self._segments.pop(index, None) if tail else None
-        if self._segments or (tail and (seg is None or seg.placed != tail)):
-            raise ValueError("DirectWriter.finish: bytes are missing before the end of the file")
-        if seg is not None:
-            self._queue(seg, index, -(-tail // BLOCK) * BLOCK)
-        for future in self._writes:
-            future.result()  # raises the first write's error
-        self._writes = []
+        """Write the partial last segment, wait for every write of this file, cut the file to
+        ``size``; call once every byte is placed. Raises the first write's error, but only once no
+        write of this file is queued any more (the caller may close the descriptor then)."""
+        try:
+            index, tail = divmod(size, self.segment)
+            seg = self._segments.pop(index, None) if tail else None
+            if self._segments or (tail and (seg is None or seg.placed != tail)):
+                raise ValueError("DirectWriter.finish: bytes are missing before the end of the file")
+            if seg is not None:
+                self._queue(seg, index, -(-tail // BLOCK) * BLOCK)
+        except BaseException:
+            self.close()
+            raise
+        failure = self._drain()
+        if failure is not None:
+            raise failure
         os.ftruncate(self.fd, size)
 
     def close(self) -> None:
-        """Wait for this file's queued writes (after a failure; their errors do not matter then)."""
-        for future in self._writes:
-            future.exception()
-        self._writes = []
+        """Wait for every queued write of this file (after a failure: their errors do not matter
+        then); the descriptor may be closed afterwards."""
+        self._drain()
+
+    def _drain(self) -> BaseException | None:
+        """Wait for every queued write; the first error among them, if any."""
+        with self._lock:
+            writes, self._writes = self._writes, []
+        errors = [f.exception() for f in writes]
+        return next((e for e in errors if e is not None), None)
 
     def _buffer_of(self, index: int) -> mmap.mmap:
         with self._lock:
@@ -161,15 +173,20 @@ class DirectWriter:
             buf[start:end] = bytes(end - start)
         buf[seg.placed : length] = bytes(length - seg.placed)  # the padding of a last segment
         self.pool.slots.acquire()
-        with self._lock:
-            failed = [f.exception() for f in self._writes if f.done() and f.exception() is not None]
-            self._writes = [f for f in self._writes if not f.done()]
-            if not failed:
-                self._writes.append(self.pool.executor.submit(self._write_out, buf, length, index * self.segment))
-        if failed:
+        try:
+            with self._lock:
+                done = [f for f in self._writes if f.done()]  # one look: a write failing meanwhile stays listed
+                failed = next((e for e in (f.exception() for f in done) if e is not None), None)
+                self._writes = [f for f in self._writes if f not in done]
+                if failed is None:
+                    self._writes.append(self.pool.executor.submit(self._write_out, buf, length, index * self.segment))
+        except BaseException:
+            self.pool.slots.release()
+            raise
+        if failed is not None:
             self.pool.slots.release()
             self.pool.give_back(buf)
-            raise failed[0]  # type: ignore[misc]
+            raise failed
 
     def _write_out(self, buf: mmap.mmap, length: int, offset: int) -> None:
         try:
@@ -198,14 +215,19 @@ class DirectWriter:
 
 
 def open_direct(path: str | os.PathLike[str], flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                mode: int = 0o644) -> int | None:
-    """``os.open`` with ``O_DIRECT`` added (and close-on-exec), or None where the file system or
-    platform does not take it."""
+                mode: int = 0o644) -> tuple[int, bool]:
+    """``os.open(path, flags, mode)`` (close-on-exec), then ``O_DIRECT`` turned on where the file
+    system takes it: (descriptor, whether direct). ``O_DIRECT`` is not passed to ``open`` itself:
+    Linux creates the file before refusing the flag, which would leave it behind (and make an
+    ``O_EXCL`` retry fail); ``fcntl(F_SETFL)`` refuses it without side effects."""
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), mode)
     if not O_DIRECT:
-        return None
+        return fd, False
     try:
-        return os.open(path, flags | O_DIRECT | getattr(os, "O_CLOEXEC", 0), mode)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | O_DIRECT)
     except OSError as exc:
-        if exc.errno == errno.EINVAL:
-            return None
-        raise
+        if exc.errno != errno.EINVAL:
+            os.close(fd)
+            raise
+        return fd, False
+    return fd, True

@@ -90,12 +90,12 @@ class FileOut:
     def _open(self, path: str) -> None:
         """A large file is written with O_DIRECT where the file system takes it (``core/directio``)."""
         pool = self.owner.direct_pool
-        if pool is not None and self.node.size >= DIRECT_FROM:
-            fd = open_direct(path, _O_NEW, 0o600)
-            if fd is not None:
-                self.fd, self.direct = fd, DirectWriter(fd, pool)
-                return
-        self.fd = os.open(path, _O_NEW, 0o600)
+        if pool is None or self.node.size < DIRECT_FROM:
+            self.fd = os.open(path, _O_NEW, 0o600)
+            return
+        self.fd, direct = open_direct(path, _O_NEW, 0o600)
+        if direct:
+            self.direct = DirectWriter(self.fd, pool)
 
     def finish(self) -> None:
         """Set size and metadata, close, and rename into place if written under a temporary name."""
@@ -112,6 +112,8 @@ class FileOut:
             os.fchmod(fd, node.mode)
             os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
         finally:
+            if self.direct is not None:
+                self.direct.close()  # no write of this file may still be queued when its fd closes
             self.fd = -1
             os.close(fd)
         if self.tmp is not None:
@@ -122,6 +124,7 @@ class FileOut:
         """Remove an unfinished file (after the workers stopped)."""
         if self.direct is not None:
             self.direct.close()
+            self.direct = None  # its half-filled segments go
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -156,12 +156,11 @@ def restore_root(repo: Repository, root: dict[str, Any], path: Path, *, where: s
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.drkit-partial")
     try:
-        direct = open_direct(tmp) if durable else None
-        fd = direct if direct is not None else os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-                                                       | getattr(os, "O_CLOEXEC", 0), 0o644)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        fd, direct = open_direct(tmp, flags) if durable else (os.open(tmp, flags, 0o644), False)
         try:
             runs = plan_runs(repo, iter_stream_ids(repo, root))
-            if direct is not None:
+            if direct:
                 with DirectPool() as pool:
                     writer = DirectWriter(fd, pool)
                     try:

@@ -7,11 +7,14 @@ import errno
 import fcntl
 import os
 import random
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from refusing_fs import RefusingFcntl
 
 from drkit.core import directio
 from drkit.core.directio import BLOCK, DirectPool, DirectWriter, open_direct
@@ -35,8 +38,9 @@ def _pieces(data: bytes, seed: int) -> list[tuple[int, bytes]]:
 
 
 def _open(path: Path) -> int:
-    fd = open_direct(path)
-    if fd is None:
+    fd, direct = open_direct(path)
+    if not direct:
+        os.close(fd)
         pytest.skip(f"{path.parent} does not take O_DIRECT")
     return fd
 
@@ -157,3 +161,77 @@ def test_a_failing_write_stops_the_writes_after_it(tmp_path: Path, pool: DirectP
     finally:
         writer.close()
         os.close(fd)
+
+
+def test_a_file_system_refusing_o_direct_gets_one_plain_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flag is turned on after the open, so a refusal leaves the one file just created (with
+    O_EXCL too), open for buffered writes."""
+    monkeypatch.setattr(directio, "fcntl", RefusingFcntl)
+    path = tmp_path / "out"
+    fd, direct = open_direct(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        assert not direct
+        os.write(fd, b"buffered")
+    finally:
+        os.close(fd)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and path.read_bytes() == b"buffered"
+
+
+def test_a_write_failing_while_others_are_checked_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queued write that fails just as the next segment is queued must still fail ``finish``
+    (it was once dropped from the list unseen, and the file kept a segment of zeros)."""
+    real = directio.pwrite_all
+    release = threading.Event()
+
+    def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+        if offset == 0:
+            release.wait(10)
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd, data, offset)
+
+    monkeypatch.setattr(directio, "pwrite_all", pwrite_all)
+    with DirectPool(SEGMENT, threads=2) as pool:
+        fd = _open(tmp_path / "out")
+        writer = DirectWriter(fd, pool)
+        try:
+            writer.write(b"\x01" * SEGMENT, 0)  # queued; fails once released
+            release.set()
+            for i in range(1, 50):  # queue more while it fails, so some _queue looks at it mid-way
+                writer.write(b"\x02" * SEGMENT, i * SEGMENT)
+            with pytest.raises(OSError) as info:
+                writer.finish(50 * SEGMENT)
+            assert info.value.errno == errno.EIO
+        except OSError as exc:  # raised already while queueing: as good
+            assert exc.errno == errno.EIO
+        finally:
+            writer.close()
+            os.close(fd)
+
+
+def test_finish_raises_only_once_no_write_of_the_file_is_queued(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller closes the descriptor when ``finish`` raises: a write still queued then would land
+    in whatever file reuses the descriptor number."""
+    real = directio.pwrite_all
+    finished: list[int] = []
+
+    def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+        if offset == 0:
+            time.sleep(0.05)  # fails once the next segment is queued
+            raise OSError(errno.ENOSPC, "No space left on device")
+        time.sleep(0.3)  # the other segment's write is slow
+        real(fd, data, offset)
+        finished.append(offset)
+
+    monkeypatch.setattr(directio, "pwrite_all", pwrite_all)
+    with DirectPool(SEGMENT, threads=2) as pool:
+        fd = _open(tmp_path / "out")
+        writer = DirectWriter(fd, pool)
+        try:
+            writer.write(b"a" * SEGMENT, 0)
+            writer.write(b"b" * SEGMENT, SEGMENT)
+            with pytest.raises(OSError):
+                writer.finish(2 * SEGMENT)
+            assert finished == [SEGMENT]  # the slow write ended before finish raised
+        finally:
+            os.close(fd)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from files_fixtures import MTIME_NS, make_tree
+from refusing_fs import RefusingFcntl
 
+from drkit.core import directio
 from drkit.core.errors import PartialBackup
 from drkit.ops.files import BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.repository.check import check_repository
@@ -139,7 +141,7 @@ def test_vanished_and_changing_files_are_warnings(repo: Repository, tmp_path: Pa
 def test_large_files_are_written_directly_and_small_ones_buffered(repo: Repository, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Files of DIRECT_FROM bytes and more go through O_DIRECT (core/directio), holes included; a
-    file system refusing O_DIRECT (open_direct gives None) gets buffered writes, same bytes."""
+    file system refusing O_DIRECT gets buffered writes, same bytes, and no stray file."""
     from drkit.sources.files import fetch
 
     src = tmp_path / "src"
@@ -149,16 +151,19 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
     snap = backup_files(repo, BackupRequest([str(src)])).snapshot
     real_open_direct = fetch.open_direct
     for refuse in (False, True):
-        direct_files: list[str] = []
+        direct_files: list[tuple[str, bool]] = []
+        if refuse:  # a file system that refuses O_DIRECT
+            monkeypatch.setattr(directio, "fcntl", RefusingFcntl)
 
-        def open_direct(path: str, flags: int, mode: int, refuse: bool = refuse,
-                        asked: list[str] = direct_files) -> int | None:
-            asked.append(os.path.basename(path))
-            return None if refuse else real_open_direct(path, flags, mode)
+        def open_direct(path: str, flags: int, mode: int,
+                        asked: list[tuple[str, bool]] = direct_files) -> tuple[int, bool]:
+            fd, direct = real_open_direct(path, flags, mode)
+            asked.append((os.path.basename(path), direct))
+            return fd, direct
 
         monkeypatch.setattr(fetch, "open_direct", open_direct)
         out = tmp_path / f"out-{refuse}"
         restore_files(repo, snap, str(out), Selection())
         assert_same_tree(src, out / "src")
-        assert direct_files == ["big.bin"]  # asked for the large file only
+        assert direct_files == [("big.bin", not refuse)]  # asked for the large file only
         assert os.stat(out / "src" / "big.bin").st_blocks * 512 < 6 << 20  # the zero run stayed a hole

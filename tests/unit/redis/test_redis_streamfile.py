@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+from refusing_fs import RefusingFcntl
 
 from drkit.core import directio
 from drkit.core.errors import IntegrityError
@@ -52,12 +53,15 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     monkeypatch.setattr(run_reads, "MAX_RUN", 20_000)  # several runs per pack
     monkeypatch.setattr(streamfile, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
     monkeypatch.setattr(directio, "SEGMENT", 16 << 10)
-    opened: list[int | None] = []
+    opened: list[bool] = []
     real_open_direct = streamfile.open_direct
+    if mode == "buffered":  # a file system that refuses O_DIRECT
+        monkeypatch.setattr(directio, "fcntl", RefusingFcntl)
 
-    def open_direct(path: Path) -> int | None:
-        opened.append(real_open_direct(path) if mode == "direct" else None)
-        return opened[-1]
+    def open_direct(path: Path, flags: int) -> tuple[int, bool]:
+        fd, direct = real_open_direct(path, flags)
+        opened.append(direct)
+        return fd, direct
 
     monkeypatch.setattr(streamfile, "open_direct", open_direct)
     runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
@@ -69,10 +73,7 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     assert streamfile.restore_root(repo, snap.root, out, where="t", durable=durable) == len(data)
     assert out.read_bytes() == data
     assert bool(synced) == durable  # a throwaway copy (a drill's sandbox) skips the fsync
-    if mode == "direct":
-        assert len(opened) == 1 and opened[0] is not None
-    else:
-        assert opened == ([None] if durable else [])
+    assert opened == {"direct": [True], "buffered": [False], "not durable": []}[mode]
     assert [p.name for p in tmp_path.iterdir()] == ["dump.rdb"]
 
 
