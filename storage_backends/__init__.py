@@ -13,7 +13,7 @@ from typing import Any
 
 from ._retry import RetryingBackend, RetryPolicy
 from ._urls import BackendURL, parse_url
-from .base import Backend, Capabilities, ObjectInfo, PutOptions, get_range_into, validate_key
+from .base import Backend, Capabilities, ObjectInfo, PutOptions, read_range, validate_key
 from .errors import (
     AccessDenied,
     AlreadyExists,
@@ -85,9 +85,9 @@ __all__ = [
     "Transient",
     "UnknownScheme",
     "Unreachable",
-    "get_range_into",
     "known_schemes",
     "open_backend",
     "parse_url",
+    "read_range",
     "validate_key",
 ]

@@ -12,7 +12,7 @@ from typing import BinaryIO, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from .base import Backend, Data, ObjectInfo, PutOptions, get_range_into
+from .base import Backend, Data, ObjectInfo, PutOptions, read_range
 from .errors import Transient
 
 T = TypeVar("T")
@@ -87,8 +87,8 @@ class RetryingBackend:
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self._call(lambda: self.inner.get_range(key, offset, length))
 
-    def get_range_into(self, key: str, offset: int, buf: memoryview) -> int:
-        return self._call(lambda: get_range_into(self.inner, key, offset, buf))
+    def read_range(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+        return self._call(lambda: read_range(self.inner, key, offset, length, buf))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return iter(self._call(lambda: list(self.inner.list(prefix))))

@@ -73,23 +73,20 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def get_range_into(backend: Backend, key: str, offset: int, buf: memoryview) -> int:
-    """Read up to ``len(buf)`` bytes of ``key`` from ``offset`` into ``buf``; returns the count read
-    (less only at the object's end; more only from a store that sent more than asked, of which
-    ``buf`` holds the first ``len(buf)``).
+def read_range(backend: Backend, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+    """``length`` bytes of ``key`` from ``offset`` (fewer at the object's end), read into ``buf`` (at
+    least ``length`` bytes) where the backend can, else ``get_range``'s own bytes.
 
-    An optional fast path beside the eight calls: a backend or wrapper with a ``get_range_into``
-    method fills ``buf`` itself (the local directory ``preadv``s into it, so a restore reuses one
-    buffer per thread instead of allocating and faulting in a new one per read); any other backend's
-    ``get_range`` result is copied in. Plugins need not implement it.
+    An optional fast path beside the eight calls: a backend or wrapper with a ``read_range`` method
+    of this signature may fill ``buf`` and return a view of it (the local directory ``preadv``s into
+    it, so a restore reuses one buffer per thread instead of allocating and faulting in a new one per
+    read). For any other backend the result is a view of ``get_range``'s bytes: nothing is copied.
+    Plugins need not implement it. The caller checks the length it got.
     """
-    method = getattr(backend, "get_range_into", None)
+    method = getattr(backend, "read_range", None)
     if method is not None:
-        return int(method(key, offset, buf))
-    data = backend.get_range(key, offset, len(buf))
-    n = min(len(data), len(buf))
-    buf[:n] = memoryview(data)[:n]
-    return len(data)  # more than asked (a store ignoring the range): the caller sees the mismatch
+        return memoryview(method(key, offset, length, buf))
+    return memoryview(backend.get_range(key, offset, length))
 
 
 def validate_key(key: str) -> str:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from storage_backends import Backend, NotFound, ObjectInfo, PutOptions
-from storage_backends.base import Data, get_range_into
+from storage_backends.base import Data, read_range
 from storage_backends.errors import BackendError, ObjectLocked
 
 from ..core import clock
@@ -107,8 +107,8 @@ class RetainingBackend:
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self.inner.get_range(key, offset, length)
 
-    def get_range_into(self, key: str, offset: int, buf: memoryview) -> int:
-        return get_range_into(self.inner, key, offset, buf)
+    def read_range(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+        return read_range(self.inner, key, offset, length, buf)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return self.inner.list(prefix)

@@ -13,7 +13,7 @@ from storage_backends import Backend
 from ..core.errors import IntegrityError, MissingBlob
 from ..pipeline import SEAL_OVERHEAD, BlobHasher, Cipher, decompress_view
 from .format import pack_key
-from .index import Index
+from .index import Index, Location
 from .storage_errors import storage_errors
 
 
@@ -24,10 +24,16 @@ class _Repo(Protocol):
     index: Index
 
 
-def read_blob(repo: _Repo, blob_id: bytes) -> bytes:
+def locate(repo: _Repo, blob_id: bytes) -> Location:
+    """Where the index has the blob; ``MissingBlob`` if it has not."""
     loc = repo.index.get(blob_id)
     if loc is None:
         raise MissingBlob(f"blob {blob_id.hex()[:16]} is not in the index (missing data)")
+    return loc
+
+
+def read_blob(repo: _Repo, blob_id: bytes) -> bytes:
+    loc = locate(repo, blob_id)
     key = pack_key(loc.pack_id)
     with storage_errors():
         sealed = repo.backend.get_range(key, loc.offset, loc.length)

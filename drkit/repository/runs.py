@@ -11,10 +11,11 @@ yielded blob is valid only until the iterator resumes.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Protocol, TypeVar
 
-from storage_backends import get_range_into
+from storage_backends import read_range
 
-from ..core.errors import IntegrityError, MissingBlob
+from ..core.errors import IntegrityError
 from ..core.scratch import Scratch
 from .format import pack_key
 from .index import Location
@@ -29,13 +30,6 @@ _READS = Scratch(minimum=MAX_RUN + MAX_GAP)  # one run's sealed bytes, per threa
 _BLOBS = Scratch()  # one blob's plaintext, per thread
 
 
-def locate(repo: Repository, blob_id: bytes) -> Location:
-    loc = repo.index.get(blob_id)
-    if loc is None:
-        raise MissingBlob(f"blob {blob_id.hex()[:16]} is not in the index (missing data)")
-    return loc
-
-
 def joins(first: Location, last: Location, loc: Location) -> bool:
     """Whether ``loc`` can extend the run ``first``..``last``: same pack, just after it, and the
     read stays small."""
@@ -44,21 +38,34 @@ def joins(first: Location, last: Location, loc: Location) -> bool:
             and loc.offset + loc.length - first.offset <= MAX_RUN)
 
 
-def open_run(repo: Repository, blobs: Sequence[tuple[bytes, Location]]) -> Iterator[tuple[int, bytes | memoryview]]:
-    """Read the run ``blobs`` (in pack order) with one ranged read; yield (position in ``blobs``,
-    verified plaintext) for each, the plaintext valid until the next step of the iterator."""
-    first, last = blobs[0][1], blobs[-1][1]
+class Placed(Protocol):
+    """A blob of a run, as the restores plan it."""
+
+    @property
+    def id(self) -> bytes: ...
+
+    @property
+    def loc(self) -> Location: ...
+
+
+P = TypeVar("P", bound=Placed)
+
+
+def open_run(repo: Repository, blobs: Sequence[P]) -> Iterator[tuple[P, bytes | memoryview]]:
+    """Read the run ``blobs`` (in pack order) with one ranged read; yield each with its verified
+    plaintext, valid until the next step of the iterator."""
+    first, last = blobs[0].loc, blobs[-1].loc
     start, key = first.offset, pack_key(first.pack_id)
     length = last.offset + last.length - start
-    view = _READS.view(length)
     with storage_errors():
-        got = get_range_into(repo.backend, key, start, view)
-    if got != length:
-        raise IntegrityError(f"{key}: short read ({got} bytes at offset {start})")
-    for i, (blob_id, loc) in enumerate(blobs):
+        data = read_range(repo.backend, key, start, length, _READS.view(length))
+    if len(data) != length:
+        raise IntegrityError(f"{key}: short read ({len(data)} bytes at offset {start})")
+    for blob in blobs:
+        loc = blob.loc
         lo = loc.offset - start
-        plain = open_blob_into(repo, blob_id, view[lo : lo + loc.length], key, _BLOBS.view(loc.length))
+        plain = open_blob_into(repo, blob.id, data[lo : lo + loc.length], key, _BLOBS.view(loc.length))
         if len(plain) != loc.raw_length:
-            raise IntegrityError(f"{key}: blob {blob_id.hex()[:16]} holds {len(plain)} bytes, the index says "
+            raise IntegrityError(f"{key}: blob {blob.id.hex()[:16]} holds {len(plain)} bytes, the index says "
                                  f"{loc.raw_length}")
-        yield i, plain
+        yield blob, plain

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar, cast
 
 from .._urls import BackendURL
-from ..base import Backend, Data, ObjectInfo, PutOptions, as_stream, get_range_into
+from ..base import Backend, Data, ObjectInfo, PutOptions, as_stream, read_range
 from ..errors import Transient
 
 T = TypeVar("T")
@@ -144,8 +144,8 @@ class FaultyBackend:
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self._call("get_range", key, lambda: self.inner.get_range(key, offset, length))
 
-    def get_range_into(self, key: str, offset: int, buf: memoryview) -> int:
-        return self._call("get_range", key, lambda: get_range_into(self.inner, key, offset, buf))
+    def read_range(self, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
+        return self._call("get_range", key, lambda: read_range(self.inner, key, offset, length, buf))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return iter(self._call("list", prefix or None, lambda: list(self.inner.list(prefix))))

@@ -8,7 +8,7 @@ whole run: it reads it, authenticates, decompresses and re-hashes each blob (``r
 then ``pwrite``s it at its offset(s) into its file(s). So the bytes never cross threads, and a
 worker holds one run and one blob's plaintext at a time: memory stays at a few MiB a worker.
 Files of ``DIRECT_FROM`` bytes and more are written with ``O_DIRECT`` where the file system takes
-it (``core/directio.py``: blobs are copied into aligned 1 MiB segments, written by two threads of
+it (``core/filewriters.py``: blobs are copied into aligned 1 MiB segments, written by two threads of
 their own): on these VMs a buffered write pays a host fault per new page-cache page, so the
 restore of a 1 GiB tree spent most of its time in the kernel; direct writes also leave the page
 cache to the services on the restored host.
@@ -27,12 +27,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ...core.directio import DirectPool, DirectWriter, open_direct
 from ...core.errors import IntegrityError
-from ...core.fileio import pwrite_all
+from ...core.filewriters import DirectPool, FileWriter, open_writer
 from ...repository.index import Location
+from ...repository.reader import locate
 from ...repository.repo import Repository
-from ...repository.runs import joins, locate, open_run
+from ...repository.runs import joins, open_run
 from .tree import Node
 
 # Two: with large files written directly (no page-cache cost on the workers' side), a third worker
@@ -48,31 +48,26 @@ _tmp_numbers = itertools.count()
 class FileOut:
     """One restored file: created by its first blob, finished by its last."""
 
-    __slots__ = ("path", "node", "as_root", "left", "fd", "tmp", "holes", "lock", "owner", "direct")
+    __slots__ = ("path", "node", "as_root", "left", "fd", "out", "tmp", "lock", "owner")
 
     def __init__(self, path: str, node: Node, pieces: int, as_root: bool, owner: Writeout) -> None:
         self.path, self.node, self.as_root, self.owner = path, node, as_root, owner
         self.left = pieces
         self.fd = -1
+        self.out: FileWriter | None = None
         self.tmp: str | None = None
-        self.holes = False
         self.lock = threading.Lock()
-        self.direct: DirectWriter | None = None
 
     def write(self, data: bytes | memoryview, offset: int, zero: bool) -> None:
         with self.lock:
-            if self.fd < 0:
+            if self.out is None:
                 self._create()
-            fd, direct = self.fd, self.direct
-        if direct is not None:
-            if zero:
-                direct.hole(offset, len(data))
-            else:
-                direct.write(data, offset)
-        elif zero:
-            self.holes = True  # keep the file sparse
+            out = self.out
+        assert out is not None
+        if zero:
+            out.hole(offset, len(data))
         else:
-            pwrite_all(fd, data, offset)
+            out.write(data, offset)
         with self.lock:
             self.left -= 1
             if self.left:
@@ -88,33 +83,25 @@ class FileOut:
             self._open(self.tmp)
 
     def _open(self, path: str) -> None:
-        """A large file is written with O_DIRECT where the file system takes it (``core/directio``)."""
-        pool = self.owner.direct_pool
-        if pool is None or self.node.size < DIRECT_FROM:
-            self.fd = os.open(path, _O_NEW, 0o600)
-            return
-        self.fd, direct = open_direct(path, _O_NEW, 0o600)
-        if direct:
-            self.direct = DirectWriter(self.fd, pool)
+        """A large file is written with O_DIRECT where the file system takes it (``core/filewriters``)."""
+        pool = self.owner.direct_pool if self.node.size >= DIRECT_FROM else None
+        self.fd, self.out = open_writer(path, _O_NEW, 0o600, pool=pool)
 
     def finish(self) -> None:
         """Set size and metadata, close, and rename into place if written under a temporary name."""
-        if self.fd < 0:
+        if self.out is None:
             self._create()  # an empty file
-        node, fd = self.node, self.fd
+        node, fd, out = self.node, self.fd, self.out
+        assert out is not None
         try:
-            if self.direct is not None:
-                self.direct.finish(node.size)  # sets the size too
-            elif self.holes:
-                os.ftruncate(fd, node.size)  # a trailing hole sets the size
+            out.finish(node.size)  # sets the size where a trailing hole must
             if self.as_root and (node.uid, node.gid) != self.owner.ids:
                 os.fchown(fd, node.uid, node.gid)
             os.fchmod(fd, node.mode)
             os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
         finally:
-            if self.direct is not None:
-                self.direct.close()  # no write of this file may still be queued when its fd closes
-            self.fd = -1
+            out.close()  # no write of this file may still be queued when its fd closes
+            self.fd, self.out = -1, None
             os.close(fd)
         if self.tmp is not None:
             os.rename(self.tmp, self.path)
@@ -122,10 +109,9 @@ class FileOut:
 
     def discard(self) -> None:
         """Remove an unfinished file (after the workers stopped)."""
-        if self.direct is not None:
-            self.direct.close()
-            self.direct = None  # its half-filled segments go
-        if self.fd >= 0:
+        if self.out is not None:
+            self.out.close()
+            self.out = None  # its half-filled segments go
             os.close(self.fd)
             self.fd = -1
         try:
@@ -148,10 +134,9 @@ class Writeout:
     """Writes planned files with ``workers`` threads; ``run`` returns the bytes written."""
 
     def __init__(self, repo: Repository, *, as_root: bool, progress: Callable[[int], None] | None = None,
-                 workers: int = WORKERS, direct: bool = True) -> None:
+                 workers: int = WORKERS) -> None:
         self.repo, self.as_root, self.progress, self.workers = repo, as_root, progress, workers
-        self.direct = direct  # large files with O_DIRECT where the file system takes it
-        self.direct_pool: DirectPool | None = None
+        self.direct_pool: DirectPool | None = None  # while ``run`` runs
         self.ids = (os.geteuid(), os.getegid())  # asked once, not for every file
         self._lock = threading.Lock()
         self._unfinished: set[FileOut] = set()
@@ -166,12 +151,10 @@ class Writeout:
             self._unfinished.discard(out)
 
     def run(self, files: Iterable[tuple[str, Node]]) -> int:
-        self.direct_pool = DirectPool(DIRECT_SEGMENT, threads=2) if self.direct else None
-        try:
-            return self._run(files)
-        finally:
-            if self.direct_pool is not None:
-                self.direct_pool.close()
+        with DirectPool(DIRECT_SEGMENT, threads=2) as self.direct_pool:
+            try:
+                return self._run(files)
+            finally:
                 self.direct_pool = None
 
     def _run(self, files: Iterable[tuple[str, Node]]) -> int:
@@ -234,8 +217,7 @@ class Writeout:
 
     # -- a run (worker threads) -----------------------------------------------------------------
     def _work(self, run: Run) -> None:
-        for i, plain in open_run(self.repo, [(b.id, b.loc) for b in run]):
-            blob = run[i]
+        for blob, plain in open_run(self.repo, run):
             zero = _all_zero(plain)
             for out, offset in blob.targets:
                 out.write(plain, offset, zero)

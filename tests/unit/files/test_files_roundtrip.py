@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from files_fixtures import MTIME_NS, make_tree
 from refusing_fs import RefusingFcntl
 
-from drkit.core import directio
+from drkit.core import filewriters
 from drkit.core.errors import PartialBackup
+from drkit.core.filewriters import FileWriter
 from drkit.ops.files import BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.repository.check import check_repository
 from drkit.repository.repo import Repository
@@ -140,7 +142,7 @@ def test_vanished_and_changing_files_are_warnings(repo: Repository, tmp_path: Pa
 
 def test_large_files_are_written_directly_and_small_ones_buffered(repo: Repository, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files of DIRECT_FROM bytes and more go through O_DIRECT (core/directio), holes included; a
+    """Files of DIRECT_FROM bytes and more go through O_DIRECT (core/filewriters), holes included; a
     file system refusing O_DIRECT gets buffered writes, same bytes, and no stray file."""
     from drkit.sources.files import fetch
 
@@ -149,21 +151,22 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
     (src / "big.bin").write_bytes(os.urandom(3 << 20) + bytes(4 << 20) + os.urandom(12345))
     (src / "small.txt").write_bytes(b"small\n" * 100)
     snap = backup_files(repo, BackupRequest([str(src)])).snapshot
-    real_open_direct = fetch.open_direct
+    real_open_writer = fetch.open_writer
     for refuse in (False, True):
-        direct_files: list[tuple[str, bool]] = []
+        writers: list[tuple[str, str]] = []
         if refuse:  # a file system that refuses O_DIRECT
-            monkeypatch.setattr(directio, "fcntl", RefusingFcntl)
+            monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
 
-        def open_direct(path: str, flags: int, mode: int,
-                        asked: list[tuple[str, bool]] = direct_files) -> tuple[int, bool]:
-            fd, direct = real_open_direct(path, flags, mode)
-            asked.append((os.path.basename(path), direct))
-            return fd, direct
+        def open_writer(path: str, *args: Any, made: list[tuple[str, str]] = writers,
+                        **kwargs: Any) -> tuple[int, FileWriter]:
+            fd, out = real_open_writer(path, *args, **kwargs)
+            made.append((os.path.basename(path), type(out).__name__))
+            return fd, out
 
-        monkeypatch.setattr(fetch, "open_direct", open_direct)
+        monkeypatch.setattr(fetch, "open_writer", open_writer)
         out = tmp_path / f"out-{refuse}"
         restore_files(repo, snap, str(out), Selection())
         assert_same_tree(src, out / "src")
-        assert direct_files == [("big.bin", not refuse)]  # asked for the large file only
+        want = "PlainWriter" if refuse else "DirectWriter"
+        assert sorted(writers) == [("big.bin", want), ("small.txt", "PlainWriter")]
         assert os.stat(out / "src" / "big.bin").st_blocks * 512 < 6 << 20  # the zero run stayed a hole

@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from refusing_fs import RefusingFcntl
 
-from drkit.core import directio
+from drkit.core import filewriters
 from drkit.core.errors import IntegrityError
+from drkit.core.filewriters import FileWriter
 from drkit.pipeline import ChunkerParams
 from drkit.repository import runs as run_reads
 from drkit.repository.format import DATA_PREFIX, RepoConfig
@@ -51,19 +53,19 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     repo, snap, data = stored
     durable = mode != "not durable"
     monkeypatch.setattr(run_reads, "MAX_RUN", 20_000)  # several runs per pack
-    monkeypatch.setattr(streamfile, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
-    monkeypatch.setattr(directio, "SEGMENT", 16 << 10)
-    opened: list[bool] = []
-    real_open_direct = streamfile.open_direct
+    monkeypatch.setattr(filewriters, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
+    monkeypatch.setattr(filewriters, "SEGMENT", 16 << 10)
     if mode == "buffered":  # a file system that refuses O_DIRECT
-        monkeypatch.setattr(directio, "fcntl", RefusingFcntl)
+        monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
+    writers: list[str] = []
+    real_open_writer = streamfile.open_writer
 
-    def open_direct(path: Path, flags: int) -> tuple[int, bool]:
-        fd, direct = real_open_direct(path, flags)
-        opened.append(direct)
-        return fd, direct
+    def open_writer(*args: Any, **kwargs: Any) -> tuple[int, FileWriter]:
+        fd, out = real_open_writer(*args, **kwargs)
+        writers.append(type(out).__name__)
+        return fd, out
 
-    monkeypatch.setattr(streamfile, "open_direct", open_direct)
+    monkeypatch.setattr(streamfile, "open_writer", open_writer)
     runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
     assert len({r.blobs[0].loc.pack_id for r in runs}) > 3 and len(runs) > 10
     out = tmp_path / "dump.rdb"
@@ -73,7 +75,7 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     assert streamfile.restore_root(repo, snap.root, out, where="t", durable=durable) == len(data)
     assert out.read_bytes() == data
     assert bool(synced) == durable  # a throwaway copy (a drill's sandbox) skips the fsync
-    assert opened == {"direct": [True], "buffered": [False], "not durable": []}[mode]
+    assert writers == [{"direct": "DirectWriter", "buffered": "PlainWriter", "not durable": "PlainWriter"}[mode]]
     assert [p.name for p in tmp_path.iterdir()] == ["dump.rdb"]
 
 

@@ -1,5 +1,5 @@
-"""DirectWriter: files written with O_DIRECT from unaligned pieces in any order, from threads;
-holes left unwritten; a file system refusing direct writes; a failing device."""
+"""File writers: O_DIRECT files written from unaligned pieces in any order, from threads; holes
+left unwritten; a file system refusing direct I/O gets a plain writer; a failing device."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import errno
 import fcntl
 import os
 import random
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +15,8 @@ from pathlib import Path
 import pytest
 from refusing_fs import RefusingFcntl
 
-from drkit.core import directio
-from drkit.core.directio import BLOCK, DirectPool, DirectWriter, open_direct
+from drkit.core import filewriters
+from drkit.core.filewriters import BLOCK, DirectPool, DirectWriter, PlainWriter, open_writer
 
 SEGMENT = 4 * BLOCK
 
@@ -37,21 +36,23 @@ def _pieces(data: bytes, seed: int) -> list[tuple[int, bytes]]:
     return pieces
 
 
-def _open(path: Path) -> int:
-    fd, direct = open_direct(path)
-    if not direct:
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+
+
+def _open(path: Path, pool: DirectPool) -> tuple[int, DirectWriter]:
+    fd, writer = open_writer(path, _FLAGS, 0o644, pool=pool)
+    if not isinstance(writer, DirectWriter):
         os.close(fd)
         pytest.skip(f"{path.parent} does not take O_DIRECT")
-    return fd
+    return fd, writer
 
 
 @pytest.mark.parametrize("size", [0, 1, BLOCK - 1, SEGMENT, 3 * SEGMENT + 5, 5 * SEGMENT - BLOCK + 17])
 def test_any_order_from_threads_gives_the_same_bytes(tmp_path: Path, pool: DirectPool, size: int) -> None:
     data = random.Random(size).randbytes(size)
     path = tmp_path / "out"
-    fd = _open(path)
+    fd, writer = _open(path, pool)
     try:
-        writer = DirectWriter(fd, pool)
         with ThreadPoolExecutor(3) as threads:
             list(threads.map(lambda p: writer.write(p[1], p[0]), _pieces(data, size) if size else []))
         writer.finish(size)
@@ -67,9 +68,8 @@ def test_holes_read_as_zeros_and_an_all_hole_segment_stays_unallocated(tmp_path:
     for start, end in holes:
         data[start:end] = bytes(end - start)
     path = tmp_path / "out"
-    fd = _open(path)
+    fd, writer = _open(path, pool)
     try:
-        writer = DirectWriter(fd, pool)
         edges = sorted({0, size, *(e for h in holes for e in h)})
         for start, end in zip(edges, edges[1:], strict=False):
             if (start, end) in holes:
@@ -88,9 +88,8 @@ def test_a_reused_buffer_leaves_no_stale_bytes_in_holes(tmp_path: Path) -> None:
     with DirectPool(SEGMENT, threads=1, in_flight=1) as one_buffer:
         first, second = tmp_path / "a", tmp_path / "b"
         for path, fill in ((first, b"\xff"), (second, None)):
-            fd = _open(path)
+            fd, writer = _open(path, one_buffer)
             try:
-                writer = DirectWriter(fd, one_buffer)
                 if fill:
                     writer.write(fill * SEGMENT, 0)
                 else:
@@ -103,8 +102,7 @@ def test_a_reused_buffer_leaves_no_stale_bytes_in_holes(tmp_path: Path) -> None:
 
 
 def test_missing_bytes_are_refused(tmp_path: Path, pool: DirectPool) -> None:
-    fd = _open(tmp_path / "out")
-    writer = DirectWriter(fd, pool)
+    fd, writer = _open(tmp_path / "out", pool)
     try:
         writer.write(b"x" * 100, 0)
         writer.write(b"y" * 100, 200)  # 100..200 never placed
@@ -119,21 +117,20 @@ def test_a_file_system_refusing_direct_writes_gets_buffered_ones(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A file system may take the O_DIRECT open yet refuse the write with EINVAL: the writer then
     turns O_DIRECT off for the file and writes the same segment again."""
-    real = directio.pwrite_all
+    real = filewriters.pwrite_all
     refused: list[int] = []
 
     def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-        if fcntl.fcntl(fd, fcntl.F_GETFL) & directio.O_DIRECT:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & filewriters.O_DIRECT:
             refused.append(offset)
             raise OSError(errno.EINVAL, "Invalid argument")
         real(fd, data, offset)
 
-    monkeypatch.setattr(directio, "pwrite_all", pwrite_all)
+    monkeypatch.setattr(filewriters, "pwrite_all", pwrite_all)
     data = random.Random(1).randbytes(2 * SEGMENT + 99)
     path = tmp_path / "out"
-    fd = _open(path)
+    fd, writer = _open(path, pool)
     try:
-        writer = DirectWriter(fd, pool)
         for offset, piece in _pieces(data, 7):
             writer.write(piece, offset)
         writer.finish(len(data))
@@ -146,73 +143,79 @@ def test_a_file_system_refusing_direct_writes_gets_buffered_ones(tmp_path: Path,
 
 def test_a_failing_write_stops_the_writes_after_it(tmp_path: Path, pool: DirectPool,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full device is reported while the restore still hands out segments, not only at ``finish``."""
+    tried: list[int] = []
+
     def full(fd: int, data: memoryview, offset: int) -> None:
+        tried.append(offset)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(directio, "pwrite_all", full)
-    fd = _open(tmp_path / "out")
-    writer = DirectWriter(fd, pool)
+    monkeypatch.setattr(filewriters, "pwrite_all", full)
+    fd, writer = _open(tmp_path / "out", pool)
     try:
         with pytest.raises(OSError) as info:
-            for i in range(directio.IN_FLIGHT + 3):
+            for i in range(50):
                 writer.write(bytes(SEGMENT), i * SEGMENT)
-            writer.finish((directio.IN_FLIGHT + 3) * SEGMENT)
         assert info.value.errno == errno.ENOSPC
+        assert len(tried) < 50  # the writes stopped early
     finally:
         writer.close()
         os.close(fd)
 
 
-def test_a_file_system_refusing_o_direct_gets_one_plain_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_system_refusing_o_direct_gets_a_plain_writer_and_one_file(tmp_path: Path, pool: DirectPool,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The flag is turned on after the open, so a refusal leaves the one file just created (with
-    O_EXCL too), open for buffered writes."""
-    monkeypatch.setattr(directio, "fcntl", RefusingFcntl)
+    O_EXCL too), written through the page cache with the same calls."""
+    monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
     path = tmp_path / "out"
-    fd, direct = open_direct(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd, writer = open_writer(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, pool=pool)
     try:
-        assert not direct
-        os.write(fd, b"buffered")
+        assert isinstance(writer, PlainWriter)
+        writer.write(b"buffered", 0)
+        writer.hole(8, 100)
+        writer.finish(108)
     finally:
+        writer.close()
         os.close(fd)
-    assert [p.name for p in tmp_path.iterdir()] == ["out"] and path.read_bytes() == b"buffered"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and path.read_bytes() == b"buffered" + bytes(100)
 
 
-def test_a_write_failing_while_others_are_checked_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A queued write that fails just as the next segment is queued must still fail ``finish``
-    (it was once dropped from the list unseen, and the file kept a segment of zeros)."""
-    real = directio.pwrite_all
-    release = threading.Event()
+class _FailsWhileLookedAt:
+    """A queued write that is not done at the first look and done, failed, at any later one: what a
+    real write failing while ``_queue`` goes through the queue looks like."""
 
-    def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-        if offset == 0:
-            release.wait(10)
-            raise OSError(errno.EIO, "Input/output error")
-        real(fd, data, offset)
+    def __init__(self) -> None:
+        self.looks = 0
 
-    monkeypatch.setattr(directio, "pwrite_all", pwrite_all)
-    with DirectPool(SEGMENT, threads=2) as pool:
-        fd = _open(tmp_path / "out")
-        writer = DirectWriter(fd, pool)
-        try:
-            writer.write(b"\x01" * SEGMENT, 0)  # queued; fails once released
-            release.set()
-            for i in range(1, 50):  # queue more while it fails, so some _queue looks at it mid-way
-                writer.write(b"\x02" * SEGMENT, i * SEGMENT)
-            with pytest.raises(OSError) as info:
-                writer.finish(50 * SEGMENT)
-            assert info.value.errno == errno.EIO
-        except OSError as exc:  # raised already while queueing: as good
-            assert exc.errno == errno.EIO
-        finally:
-            writer.close()
-            os.close(fd)
+    def done(self) -> bool:
+        self.looks += 1
+        return self.looks > 1
+
+    def exception(self, timeout: float | None = None) -> BaseException:
+        return OSError(errno.EIO, "Input/output error")
+
+
+def test_a_write_failing_while_the_queue_is_looked_at_is_not_lost(tmp_path: Path, pool: DirectPool) -> None:
+    """Such a write was once dropped from the queue unseen (two looks at ``done``), and ``finish``
+    succeeded with a segment of zeros in the file."""
+    fd, writer = _open(tmp_path / "out", pool)
+    try:
+        writer._writes.append(_FailsWhileLookedAt())  # type: ignore[arg-type]
+        writer.write(b"x" * SEGMENT, 0)  # queues a segment: one look at the queue
+        with pytest.raises(OSError) as info:
+            writer.finish(SEGMENT)
+        assert info.value.errno == errno.EIO
+    finally:
+        writer.close()
+        os.close(fd)
 
 
 def test_finish_raises_only_once_no_write_of_the_file_is_queued(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The caller closes the descriptor when ``finish`` raises: a write still queued then would land
     in whatever file reuses the descriptor number."""
-    real = directio.pwrite_all
+    real = filewriters.pwrite_all
     finished: list[int] = []
 
     def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
@@ -223,10 +226,9 @@ def test_finish_raises_only_once_no_write_of_the_file_is_queued(tmp_path: Path,
         real(fd, data, offset)
         finished.append(offset)
 
-    monkeypatch.setattr(directio, "pwrite_all", pwrite_all)
+    monkeypatch.setattr(filewriters, "pwrite_all", pwrite_all)
     with DirectPool(SEGMENT, threads=2) as pool:
-        fd = _open(tmp_path / "out")
-        writer = DirectWriter(fd, pool)
+        fd, writer = _open(tmp_path / "out", pool)
         try:
             writer.write(b"a" * SEGMENT, 0)
             writer.write(b"b" * SEGMENT, SEGMENT)

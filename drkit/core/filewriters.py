@@ -1,4 +1,6 @@
-"""New files written with ``O_DIRECT`` from pieces that arrive in any order, on any thread.
+"""New files written from pieces that arrive in any order, on any thread: ``open_writer`` gives a
+``DirectWriter`` where the file system takes ``O_DIRECT``, else a ``PlainWriter``, with the same
+calls (``write``, ``hole``, ``complete_to``, ``finish``, ``close``), so the restores do not branch.
 
 A restore writes every byte to the device anyway. Buffered writes first copy each page into the
 page cache, which on a VM whose free memory is handed back to the host (these machines) costs a
@@ -12,24 +14,29 @@ anonymous-mmap) buffer of the segment(s) it falls into, and a segment once compl
 by a writing thread of the ``DirectPool`` (a direct write waits for the device: on the copying
 thread it stalled the decryption). At most ``in_flight`` complete segments wait for those threads;
 a copy that completes one more waits. A range declared a ``hole`` is not copied: a segment that is
-all hole is not written at all, so the file stays sparse there. ``finish`` writes the last, partial
-segment padded to a block and truncates the file to its size. Every byte must be placed once.
+all hole is not written at all, so the file stays sparse there (zeros sharing a segment with data
+are written). ``finish`` writes the last, partial segment padded to a block and truncates the file
+to its size. Every byte must be placed once.
 
-Where the file system refuses ``O_DIRECT`` (EINVAL when ``open_direct`` turns it on, or at a
-write), the file is written buffered: slower here, never wrong. A hole keeps a file sparse only
-where a whole segment is zero; zeros sharing a segment with data are written.
+Where the file system refuses ``O_DIRECT`` (EINVAL when ``open_writer`` turns it on, or at a
+write), the file is written buffered: slower here, never wrong.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import mmap
 import os
+import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from types import TracebackType
+from typing import Protocol
 
 from .fileio import pwrite_all
 
@@ -37,6 +44,22 @@ SEGMENT = 8 << 20
 IN_FLIGHT = 4
 BLOCK = 4096  # the largest logical block size O_DIRECT asks alignment to in practice
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
+WRITEBACK_STEP = 32 << 20
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+class FileWriter(Protocol):
+    """What a restore calls to fill a new file (thread-safe ``write`` and ``hole``)."""
+
+    def write(self, data: bytes | memoryview, offset: int) -> None: ...
+
+    def hole(self, offset: int, length: int) -> None: ...
+
+    def complete_to(self, end: int) -> None: ...
+
+    def finish(self, size: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class DirectPool:
@@ -47,8 +70,8 @@ class DirectPool:
         self.segment = segment or SEGMENT
         if self.segment % BLOCK:
             raise ValueError(f"segment size must be a multiple of {BLOCK}")
+        self.in_flight = in_flight
         self.slots = threading.BoundedSemaphore(in_flight)
-        self.keep = in_flight
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="drkit-direct")
         self._free: list[mmap.mmap] = []
         self._lock = threading.Lock()
@@ -62,11 +85,16 @@ class DirectPool:
     def give_back(self, buf: mmap.mmap) -> None:
         """Keep ``buf`` for reuse, up to ``in_flight`` of them (memory returns to the system beyond)."""
         with self._lock:
-            if len(self._free) < self.keep:
+            if len(self._free) < self.in_flight:
                 self._free.append(buf)
 
+    @cached_property
+    def zeros(self) -> memoryview:
+        """A segment of zeros, for holes and padding."""
+        return memoryview(bytes(self.segment))
+
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        self.executor.shutdown(wait=True)  # no thread was started if no segment was written
 
     def __enter__(self) -> DirectPool:
         return self
@@ -138,6 +166,9 @@ class DirectWriter:
         then); the descriptor may be closed afterwards."""
         self._drain()
 
+    def complete_to(self, end: int) -> None:
+        """Nothing to start: complete segments are written as they complete."""
+
     def _drain(self) -> BaseException | None:
         """Wait for every queued write; the first error among them, if any."""
         with self._lock:
@@ -169,9 +200,10 @@ class DirectWriter:
         buf = seg.buf
         if buf is None:
             return
+        zeros = self.pool.zeros
         for start, end in seg.holes:
-            buf[start:end] = bytes(end - start)
-        buf[seg.placed : length] = bytes(length - seg.placed)  # the padding of a last segment
+            buf[start:end] = zeros[: end - start]
+        buf[seg.placed : length] = zeros[: length - seg.placed]  # the padding of a last segment
         self.pool.slots.acquire()
         try:
             with self._lock:
@@ -214,20 +246,69 @@ class DirectWriter:
                 self.direct = False
 
 
-def open_direct(path: str | os.PathLike[str], flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                mode: int = 0o644) -> tuple[int, bool]:
-    """``os.open(path, flags, mode)`` (close-on-exec), then ``O_DIRECT`` turned on where the file
-    system takes it: (descriptor, whether direct). ``O_DIRECT`` is not passed to ``open`` itself:
-    Linux creates the file before refusing the flag, which would leave it behind (and make an
-    ``O_EXCL`` retry fail); ``fcntl(F_SETFL)`` refuses it without side effects."""
-    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), mode)
-    if not O_DIRECT:
-        return fd, False
+class PlainWriter:
+    """The same calls through the page cache: ``pwrite``, holes left unwritten (``finish`` cuts the
+    file to size), and with ``writeback`` the kernel asked to start writing back each
+    ``WRITEBACK_STEP`` bytes once complete (``sync_file_range(SYNC_FILE_RANGE_WRITE)``, which does
+    not wait), so a closing fsync waits for the last step instead of the whole file."""
+
+    def __init__(self, fd: int, *, writeback: bool = False) -> None:
+        self.fd = fd
+        self._holes = False
+        self._sync_range = _sync_file_range() if writeback else None
+        self._started = 0
+
+    def write(self, data: bytes | memoryview, offset: int) -> None:
+        pwrite_all(self.fd, data, offset)
+
+    def hole(self, offset: int, length: int) -> None:
+        self._holes = True  # keep the file sparse
+
+    def complete_to(self, end: int) -> None:
+        """The file is complete up to ``end`` (called in file order)."""
+        if self._sync_range is not None and end - self._started >= WRITEBACK_STEP:
+            self._sync_range(self.fd, self._started, end - self._started, _SYNC_FILE_RANGE_WRITE)  # a hint
+            self._started = end
+
+    def finish(self, size: int) -> None:
+        if self._holes:
+            os.ftruncate(self.fd, size)  # a trailing hole sets the size
+
+    def close(self) -> None:
+        pass
+
+
+SyncRange = Callable[[int, int, int, int], int]
+
+
+@cache
+def _sync_file_range() -> SyncRange | None:
+    """Linux's ``sync_file_range(2)`` through libc (Python has no binding), or None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def open_writer(path: str | os.PathLike[str], flags: int, mode: int, *, pool: DirectPool | None,
+                writeback: bool = False) -> tuple[int, FileWriter]:
+    """``os.open(path, flags, mode)`` and the writer for it: a ``DirectWriter`` on ``pool`` where the
+    file system takes ``O_DIRECT``, else (or without a pool) a ``PlainWriter``. ``O_DIRECT`` is not
+    passed to ``open`` itself: Linux creates the file before refusing the flag, which would leave it
+    behind (and make an ``O_EXCL`` retry fail); ``fcntl(F_SETFL)`` refuses it without side effects."""
+    fd = os.open(path, flags, mode)
+    if pool is None or not O_DIRECT:
+        return fd, PlainWriter(fd, writeback=writeback)
     try:
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | O_DIRECT)
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             os.close(fd)
             raise
-        return fd, False
-    return fd, True
+        return fd, PlainWriter(fd, writeback=writeback)
+    return fd, DirectWriter(fd, pool)
