@@ -42,6 +42,7 @@ from _common import (
     MB,
     MIB,
     RunResult,
+    checked,
     dir_size,
     fmt,
     format_table,
@@ -108,10 +109,7 @@ class Tools:
         argv = self.argv(tool, *args)
         if profile and tool == "drkit":
             argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "drkit.cli.main", *argv[1:]]
-        res = run_measured(argv, stdout=CAPTURE, env=self.env, timeout=self.args.timeout)
-        if not res.ok:
-            raise SystemExit(f"{' '.join(argv)} failed: {res.describe_failure()}\n{res.stderr_tail()}")
-        return res
+        return checked(run_measured(argv, stdout=CAPTURE, env=self.env, timeout=self.args.timeout), " ".join(argv))
 
 
 def log_run(what: str, tool: str, res: RunResult) -> None:

@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     MB,
     MIB,
     TextBlocks,
+    checked,
     dir_size,
     fmt,
     format_table,
@@ -148,9 +149,7 @@ class Bench:
         self.figures: dict[str, float] = {}
 
     def run(self, label: str, argv: list[str], *, quiet: bool = False, **kw: object) -> float:
-        res = run_measured(argv, env=self.env, **kw)  # type: ignore[arg-type]
-        if not res.ok:
-            raise SystemExit(f"{label} failed: {res.describe_failure()}\n{res.stderr_tail()}")
+        res = checked(run_measured(argv, env=self.env, **kw), label)  # type: ignore[arg-type]
         if not quiet:  # the restore rounds keep their own figures
             self.figures[label] = res.wall_s
             print(f"  {label:30} {res.wall_s:8.2f} s", flush=True)

@@ -7,6 +7,8 @@ associated data fails like any tampering does.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -18,6 +20,7 @@ KEY_SIZE = 32
 NONCE_SIZE = 12
 TAG_SIZE = 16
 SEAL_OVERHEAD = NONCE_SIZE + TAG_SIZE
+T = TypeVar("T")
 
 # seal() encrypts into a per-thread scratch buffer and copies it out once: building the result as
 # ``nonce + encrypt(...)`` allocates twice per blob and measured up to 10x slower with glibc's malloc
@@ -92,24 +95,19 @@ class KeyringCipher(Cipher):
         self._older = tuple(Cipher(k) for k in older)
 
     def open(self, sealed: bytes | memoryview, aad: bytes) -> bytes:
-        try:
-            return super().open(sealed, aad)
-        except IntegrityError as first:
-            for cipher in self._older:
-                try:
-                    return cipher.open(sealed, aad)
-                except IntegrityError:
-                    continue
-            raise first from None
+        return self._first_key(lambda cipher: Cipher.open(cipher, sealed, aad))
 
     def open_into(self, sealed: bytes | memoryview, aad: bytes, out: memoryview) -> None:
+        self._first_key(lambda cipher: Cipher.open_into(cipher, sealed, aad, out))
+
+    def _first_key(self, attempt: Callable[[Cipher], T]) -> T:
+        """``attempt`` with the current key, else each earlier one; the current key's error if none fits."""
         try:
-            super().open_into(sealed, aad, out)
+            return attempt(self)
         except IntegrityError as first:
             for cipher in self._older:
                 try:
-                    cipher.open_into(sealed, aad, out)
-                    return
+                    return attempt(cipher)
                 except IntegrityError:
                     continue
             raise first from None

@@ -55,13 +55,28 @@ class ManifestStore:
         sealed = self.cipher.seal(body, AAD_MANIFEST)
         doc_id = content_id(sealed)
         with storage_errors():
-            self.backend.put(_prefix(kind) + doc_id, sealed)
+            self.backend.put(manifest_key(kind, doc_id), sealed)
         return doc_id
 
     def get(self, kind: str, doc_id: str) -> Document:
-        key = _prefix(kind) + doc_id
-        with storage_errors(), self.backend.get(key) as f:
-            sealed = f.read()
+        doc = self._read(kind, doc_id, missing_ok=False)
+        assert doc is not None
+        return doc
+
+    def get_if_present(self, kind: str, doc_id: str) -> Document | None:
+        """``get``, or None if the document is gone (deleted since it was listed)."""
+        return self._read(kind, doc_id, missing_ok=True)
+
+    def _read(self, kind: str, doc_id: str, *, missing_ok: bool) -> Document | None:
+        key = manifest_key(kind, doc_id)
+        with storage_errors():
+            try:
+                with self.backend.get(key) as f:
+                    sealed = f.read()
+            except NotFound:
+                if missing_ok:
+                    return None
+                raise
         return self._open(kind, key, doc_id, sealed)
 
     def _open(self, kind: str, key: str, doc_id: str, sealed: bytes) -> Document:
@@ -78,17 +93,6 @@ class ManifestStore:
         with storage_errors():
             return sorted(id_from_key(i.key) for i in self.backend.list(_prefix(kind)))
 
-    def get_if_present(self, kind: str, doc_id: str) -> Document | None:
-        """``get``, or None if the document is gone (deleted since it was listed)."""
-        key = _prefix(kind) + doc_id
-        with storage_errors():
-            try:
-                with self.backend.get(key) as f:
-                    sealed = f.read()
-            except NotFound:
-                return None
-        return self._open(kind, key, doc_id, sealed)
-
     def find(self, kind: str, match: Callable[[Document], bool] | None = None) -> Iterator[tuple[str, Document]]:
         """Every document of ``kind``; one deleted between the listing and its read (a concurrent
         forget or prune) is left out, as if listed a moment later."""
@@ -101,7 +105,7 @@ class ManifestStore:
         if self.guard is not None:
             self.guard(f"delete a {kind}")
         with storage_errors():
-            self.backend.delete(_prefix(kind) + doc_id)
+            self.backend.delete(manifest_key(kind, doc_id))
 
     def resolve(self, kind: str, ref: str) -> str:
         """A full id from a unique prefix (at least 4 hex digits)."""

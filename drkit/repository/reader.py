@@ -42,22 +42,17 @@ def read_blob(repo: _Repo, blob_id: bytes) -> bytes:
 
 def open_blob(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str) -> bytes:
     """Authenticate, decompress and verify one sealed blob read from ``where``."""
-    raw = open_blob_view(repo, blob_id, sealed, where)
-    return raw if isinstance(raw, bytes) else bytes(raw)
-
-
-def open_blob_view(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str) -> bytes | memoryview:
-    """``open_blob`` without copying a blob stored uncompressed: a view past its codec byte."""
     try:
         plain = repo.cipher.open(sealed, blob_id)
     except IntegrityError:
         raise _damaged(blob_id, where) from None
-    return _verified(repo, blob_id, plain, where)
+    raw = _verified(repo, blob_id, plain, where)
+    return raw if isinstance(raw, bytes) else bytes(raw)
 
 
 def open_blob_into(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str,
                    out: memoryview) -> bytes | memoryview:
-    """``open_blob_view`` decrypting into ``out`` (at least ``len(sealed) - SEAL_OVERHEAD`` bytes), so
+    """``open_blob`` decrypting into ``out`` (at least ``len(sealed) - SEAL_OVERHEAD`` bytes), so
     nothing is allocated for a blob stored uncompressed: the result is then a view into ``out``."""
     plain = out[: max(0, len(sealed) - SEAL_OVERHEAD)]
     try:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 from ..repository import snapshots as snaps
 from ..repository.format import snapshot_key
-from ..repository.immutability import when
+from ..repository.immutability import Trimming, when
 from ..repository.marks import write_tombstone
 from ..repository.repo import Repository
 from ..sources.postgres.walkeep import WalRetention, plan_retention, remove
-from ..sources.redis.archive_keep import AofRetention, plan_aof_retention, remove_archived
+from ..sources.redis.archive_keep import plan_aof_retention, remove_archived
 from .policy import Decision, Policy, select
 
 
@@ -32,7 +32,7 @@ class ForgetResult:
     dry_run: bool
     locked: dict[str, str] = field(default_factory=dict)  # snapshot id → retention end (kept)
     wal: WalRetention | None = None  # when PostgreSQL snapshots were considered
-    aof: AofRetention | None = None  # when Redis snapshots were considered
+    aof: Trimming | None = None  # when Redis snapshots were considered
 
     @property
     def removed(self) -> list[Decision]:

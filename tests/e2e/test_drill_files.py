@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from drillkit import drill, init_repo, ok, write_config
-from promtext import metric
+from promtext import require_metric
 
 pytestmark = pytest.mark.e2e
 
@@ -42,12 +42,6 @@ def _failed_cases(junit: str) -> list[str]:
             c.find("error") is not None]
 
 
-def _metric(prom: bytes, name: str, **labels: str) -> float:
-    value = metric(prom.decode(), name, **labels)
-    assert value is not None, f"{name} {labels} not in report"
-    return value
-
-
 def test_files_drill_passes_with_phases_and_rpos(tmp_path: Path) -> None:
     cfg, src = _setup(tmp_path)
     before = time.time()
@@ -65,8 +59,10 @@ def test_files_drill_passes_with_phases_and_rpos(tmp_path: Path) -> None:
     assert result["rpo_verified_seconds"] <= time.time() - before + 1
     assert canary_age_floor >= 0
     assert _failed_cases(junit) == []
-    assert _metric(prom, "drkit_drill_success", drkit_job="uploads") == 1.0
-    assert _metric(prom, "drkit_rpo_seconds", drkit_job="uploads", kind="verified") == result["rpo_verified_seconds"]
+    text = prom.decode()
+    assert require_metric(text, "drkit_drill_success", drkit_job="uploads") == 1.0
+    verified = require_metric(text, "drkit_rpo_seconds", drkit_job="uploads", kind="verified")
+    assert verified == result["rpo_verified_seconds"]
     history = ok(cfg, "report", "--html", str(tmp_path / "r.html")).decode()
     assert "uploads: 1 drills, 1 passed" in history
     assert "<svg" in (tmp_path / "r.html").read_text()
@@ -86,8 +82,9 @@ def test_flipped_byte_in_pack_fails_drill_naming_the_check(tmp_path: Path) -> No
     failed = [c["name"] for c in result["checks"] if not c["ok"]]
     assert failed == ["restore"], result["checks"]
     assert "check:restore" in _failed_cases(junit)
-    assert _metric(prom, "drkit_drill_success", drkit_job="uploads") == 0.0
-    assert _metric(prom, "drkit_drill_check_success", drkit_job="uploads", check="restore") == 0.0
+    text = prom.decode()
+    assert require_metric(text, "drkit_drill_success", drkit_job="uploads") == 0.0
+    assert require_metric(text, "drkit_drill_check_success", drkit_job="uploads", check="restore") == 0.0
 
 
 def test_impossible_rto_target_fails_with_exit_20(tmp_path: Path) -> None:

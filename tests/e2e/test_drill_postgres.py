@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from drillkit import ENV, PASS_ENV, drill, ok
-from promtext import metric
+from promtext import require_metric
 from servers.postgres import PgServer, start_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -49,12 +49,6 @@ def _config(tmp: Path, pg: PgServer, mode: str, **extra: object) -> Path:
 def _failed(junit: str) -> list[str]:
     return [c.get("name", "") for c in ET.fromstring(junit).iter("testcase")
             if c.find("failure") is not None or c.find("error") is not None]
-
-
-def _check_metric(prom: bytes, check: str) -> float:
-    value = metric(prom.decode(), "drkit_drill_check_success", check=check)
-    assert value is not None, f"no metric for check {check}"
-    return value
 
 
 def test_logical_drill_passes(tmp_path: Path, pg: PgServer) -> None:
@@ -95,8 +89,8 @@ def test_table_truncated_after_counts_were_recorded(tmp_path: Path, pg: PgServer
     assert set(failed) == {"postgres.row_counts", "postgres.checksums"}, failed
     assert "public.scratch: rows 0 != 100 recorded" in failed["postgres.row_counts"]
     assert "check:postgres.row_counts" in _failed(junit)
-    assert _check_metric(prom, "postgres.row_counts") == 0.0
-    assert _check_metric(prom, "postgres.databases") == 1.0
+    assert require_metric(prom.decode(), "drkit_drill_check_success", check="postgres.row_counts") == 0.0
+    assert require_metric(prom.decode(), "drkit_drill_check_success", check="postgres.databases") == 1.0
 
 
 def _now_utc(pg: PgServer) -> str:
@@ -144,5 +138,5 @@ def test_physical_and_point_in_time_drills_then_missing_wal(tmp_path: Path, pg: 
     assert [c["name"] for c in failed] == ["restore"], broken["checks"]
     assert "beyond the archived WAL" in failed[0]["detail"]
     assert "check:restore" in _failed(junit)
-    assert _check_metric(prom, "restore") == 0.0
+    assert require_metric(prom.decode(), "drkit_drill_check_success", check="restore") == 0.0
     assert PASS_ENV  # the config's repository passphrase is a file here, not the env

@@ -94,12 +94,12 @@ def test_prom_file_after_a_successful_run(config: Path, tmp_path: Path) -> None:
     proc = drkit("--config", str(config), "job", "run", "files", "--prom-file", str(prom), env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     got = _samples(prom.read_text())
-    job = (("drkit_job", "files"),)
+    job = frozenset({("drkit_job", "files")})
     assert got[("drkit_backup_last_success_timestamp_seconds", job)] > 1.7e9
     assert got[("drkit_backup_bytes_added", job)] > 0 and got[("drkit_backup_duration_seconds", job)] > 0
     assert got[("drkit_backup_failures_total", job)] == 0
-    assert got[("drkit_backup_runs_total", (("drkit_job", "files"), ("result", "success")))] == 1
-    assert got[("drkit_repository_size_bytes", (("repository", "default"),))] > 0
+    assert got[("drkit_backup_runs_total", frozenset({("drkit_job", "files"), ("result", "success")}))] == 1
+    assert got[("drkit_repository_size_bytes", frozenset({("repository", "default")}))] > 0
     assert got[("drkit_rpo_target_seconds", job)] == 3600 and got[("drkit_rto_target_seconds", job)] == 300
     assert [p.name for p in prom.parent.iterdir()] == ["drkit_files.prom"]  # written by rename, no leftovers
 
@@ -110,8 +110,8 @@ def test_prom_file_after_a_failed_run_keeps_the_exit_code(config: Path, tmp_path
     assert proc.returncode == 10, proc.stderr.decode()  # repository missing
     assert "no drkit repository" in one_line_error(proc)
     got = _samples(prom.read_text())
-    assert got[("drkit_backup_failures_total", (("drkit_job", "lost"),))] == 1
-    assert got[("drkit_backup_runs_total", (("drkit_job", "lost"), ("result", "failure")))] == 1
+    assert got[("drkit_backup_failures_total", frozenset({("drkit_job", "lost")}))] == 1
+    assert got[("drkit_backup_runs_total", frozenset({("drkit_job", "lost"), ("result", "failure")}))] == 1
     assert not any(name == "drkit_backup_last_success_timestamp_seconds" for name, _ in got)
 
 
@@ -124,7 +124,7 @@ def test_pushgateway_gets_the_run_with_basic_auth(config: Path, gateway: Gateway
     assert request.method == "POST" and request.path == "/metrics/job/drkit_backup/drkit_job/files"
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"pusher:{PUSH_PW}".encode()).decode()
     got = _samples(request.body)
-    assert got[("drkit_backup_runs_total", (("drkit_job", "files"), ("result", "success")))] == 1
+    assert got[("drkit_backup_runs_total", frozenset({("drkit_job", "files"), ("result", "success")}))] == 1
     assert PUSH_PW.encode() not in proc.stdout + proc.stderr
 
 
@@ -132,7 +132,7 @@ def test_pushgateway_after_a_failure_and_an_unreachable_gateway(config: Path, ga
     proc = drkit("--config", str(config), "job", "run", "lost", "--pushgateway", gateway.url, env=ENV)
     assert proc.returncode == 10
     (request,) = gateway.received
-    assert _samples(request.body)[("drkit_backup_failures_total", (("drkit_job", "lost"),))] == 1
+    assert _samples(request.body)[("drkit_backup_failures_total", frozenset({("drkit_job", "lost")}))] == 1
     closed = "http://pusher@127.0.0.1:1"
     proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", closed,
                  env={**ENV, "DRKIT_PUSHGATEWAY_PASSWORD": PUSH_PW})

@@ -21,10 +21,6 @@ from .backup import ARCHIVE_KIND
 GroupKey = tuple[str, str, int]  # source name, base file, base mtime (s)
 
 
-class AofRetention(Trimming):
-    """Archive record ids removed, kept, or kept because locked."""
-
-
 def _group(doc: dict[str, Any]) -> GroupKey:
     return doc["source_name"], doc["base"], int(float(doc["base_mtime"]))
 
@@ -33,7 +29,7 @@ def _end(doc: dict[str, Any]) -> float:
     return max(float(doc.get("last_ts") or 0), float(doc.get("archived_at") or 0))
 
 
-def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> AofRetention:
+def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> Trimming:
     redis = [s for s in retained if s.source_kind == "redis"]
     oldest: dict[str, float] = {}
     for s in redis:
@@ -45,7 +41,7 @@ def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> AofRetenti
     ends: dict[GroupKey, float] = {}
     for _, doc in records:
         ends[_group(doc)] = max(ends.get(_group(doc), 0.0), _end(doc))
-    result = AofRetention()
+    result = Trimming()  # archive record ids
     for doc_id, doc in records:
         key = _group(doc)
         if key[0] not in oldest or key in needed or ends[key] >= oldest[key[0]]:
@@ -55,6 +51,6 @@ def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> AofRetenti
     return result
 
 
-def remove_archived(repo: Repository, plan: AofRetention) -> None:
+def remove_archived(repo: Repository, plan: Trimming) -> None:
     for doc_id in plan.removed:
         repo.manifests.delete(ARCHIVE_KIND, doc_id)

@@ -17,14 +17,14 @@ def test_metric_names_and_labels() -> None:
     metrics.backup_succeeded("pg", finished_at=1_790_000_000.5, duration_s=12.5, bytes_added=4096)
     metrics.repository_measured("default", 123_456)
     got = _samples(generate_latest(registry).decode())
-    job = (("drkit_job", "pg"),)
+    job = frozenset({("drkit_job", "pg")})
     assert got[("drkit_backup_last_success_timestamp_seconds", job)] == 1_790_000_000.5
     assert got[("drkit_backup_duration_seconds", job)] == 12.5
     assert got[("drkit_backup_bytes_added", job)] == 4096
     assert got[("drkit_backup_failures_total", job)] == 0  # present from the start: increase() sees the first
-    assert got[("drkit_backup_runs_total", (("drkit_job", "pg"), ("result", "success")))] == 1
-    assert got[("drkit_backup_runs_total", (("drkit_job", "pg"), ("result", "failure")))] == 0
-    assert got[("drkit_repository_size_bytes", (("repository", "default"),))] == 123_456
+    assert got[("drkit_backup_runs_total", frozenset({("drkit_job", "pg"), ("result", "success")}))] == 1
+    assert got[("drkit_backup_runs_total", frozenset({("drkit_job", "pg"), ("result", "failure")}))] == 0
+    assert got[("drkit_repository_size_bytes", frozenset({("repository", "default")}))] == 123_456
     assert got[("drkit_rpo_target_seconds", job)] == 300
     assert got[("drkit_rto_target_seconds", job)] == 900
     assert all("job" not in dict(labels) for _, labels in got)
@@ -37,9 +37,9 @@ def test_failure_counts_and_keeps_the_last_success() -> None:
     metrics.backup_failed("cache", duration_s=0.25)
     metrics.backup_failed("cache", duration_s=0.5)
     got = _samples(generate_latest(registry).decode())
-    job = (("drkit_job", "cache"),)
+    job = frozenset({("drkit_job", "cache")})
     assert got[("drkit_backup_failures_total", job)] == 2
-    assert got[("drkit_backup_runs_total", (("drkit_job", "cache"), ("result", "failure")))] == 2
+    assert got[("drkit_backup_runs_total", frozenset({("drkit_job", "cache"), ("result", "failure")}))] == 2
     assert got[("drkit_backup_last_success_timestamp_seconds", job)] == 100.0
     assert got[("drkit_backup_duration_seconds", job)] == 0.5
 
@@ -49,8 +49,8 @@ def test_drill_and_heartbeat_results_are_counted() -> None:
     metrics.drill_finished("pg", success=True)
     metrics.heartbeat_finished("pg", success=False)
     got = _samples(generate_latest(registry).decode())
-    assert got[("drkit_drill_runs_total", (("drkit_job", "pg"), ("result", "success")))] == 1
-    assert got[("drkit_heartbeat_runs_total", (("drkit_job", "pg"), ("result", "failure")))] == 1
+    assert got[("drkit_drill_runs_total", frozenset({("drkit_job", "pg"), ("result", "success")}))] == 1
+    assert got[("drkit_heartbeat_runs_total", frozenset({("drkit_job", "pg"), ("result", "failure")}))] == 1
 
 
 def test_registries_are_independent() -> None:
@@ -68,5 +68,5 @@ def test_textfile_is_written_whole(tmp_path: Path) -> None:
     path = tmp_path / "drkit.prom"
     write_textfile(registry, path)
     got = _samples(path.read_text())
-    assert got[("drkit_backup_failures_total", (("drkit_job", "files"),))] == 1
+    assert got[("drkit_backup_failures_total", frozenset({("drkit_job", "files")}))] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["drkit.prom"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from promtext import samples
 from rich.console import Console
 
 from drkit import __version__
@@ -206,11 +206,6 @@ def test_junit_totals_and_unprintable_detail(tmp_path: Path) -> None:
 
 
 # -- Prometheus -----------------------------------------------------------------------------------
-
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
 
 def test_textfile(tmp_path: Path) -> None:
     write_prom_file([passing(), error_run()], tmp_path / "drkit.prom")

@@ -30,14 +30,17 @@ def _chunks(seed: int, size: int) -> list[bytes]:
 def test_small_chunks_get_index_objects_before_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_mod, "INDEX_FLUSH_PACKS", 2)
     repo = _repo()
+    chunks = _chunks(1, 2 << 20)  # ~32 packs of 64 KiB
     with BlobWriter(repo) as writer:
-        for chunk in _chunks(1, 2 << 20):  # ~32 packs of 64 KiB
+        ids = []
+        for chunk in chunks:
             assert len(chunk) < writer_mod.SYNC_BELOW
-            writer.add_data(chunk)
+            ids.append(writer.add_data(chunk))
         before_flush = len(list(repo.backend.list(INDEX_PREFIX)))
         writer.flush()
     assert before_flush >= 5  # one object every two packs, as they complete
-    assert len(list(repo.backend.list(INDEX_PREFIX))) >= before_flush
+    reopened = Repository.open(repo.backend, "pw")  # what the index objects written name
+    assert all(reopened.index.get(i) is not None for i in ids)
 
 
 class _FailingPuts(MemoryBackend):
