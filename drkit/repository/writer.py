@@ -203,10 +203,14 @@ class BlobWriter:
             self._buffers.put(pack.buf)
 
     def _raise_failed_uploads(self) -> None:
+        # Runs for every chunk: look at the oldest upload before taking the lock the sealing workers
+        # need (only this thread removes uploads; workers only append, so the look is safe). An
+        # upload that ends before an older one is reaped with it.
+        uploads = self._uploads
+        if not uploads or not uploads[0].done():
+            return
         with self._lock:
             done = [f for f in self._uploads if f.done()]
-            if not done:
-                return
             for f in done:
                 self._uploads.remove(f)
                 record = f.result()  # re-raises an upload failure
