@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MIB = 1 << 20
 MB = 1_000_000
@@ -292,6 +293,13 @@ def run_measured(argv: Sequence[str], *, stdin: StdinSpec = None, stdout: Stdout
     finally:
         for f in plumbing.to_close:
             f.close()
+
+
+def run_synced(argv: Sequence[str], **kw: Any) -> RunResult:
+    """``run_measured`` after a ``sync``: the step does not pay for an earlier one's dirty pages
+    being written back meanwhile."""
+    os.sync()
+    return run_measured(argv, **kw)
 
 
 def _run(argv: list[str], p: _Plumbing, err_file, env, cwd, timeout) -> RunResult:

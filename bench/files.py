@@ -58,6 +58,7 @@ from _common import (  # noqa: E402
     random_block,
     ratio,
     run_measured,
+    run_synced,
 )
 
 PASSWORD = "drkit-bench-password-not-a-secret"
@@ -207,9 +208,8 @@ class ToolRun:
 def run_step(t: ToolRun, step: str, src: Path, target: Path, timeout: float) -> None:
     if t.failed:
         return
-    os.sync()  # the previous step's dirty pages are written back now, not during this one
-    res = run_measured(argv_for(t.name, step, t.exe, t.repo, src, target), stdout=CAPTURE, env=t.env,
-                       timeout=timeout)
+    res = run_synced(argv_for(t.name, step, t.exe, t.repo, src, target), stdout=CAPTURE, env=t.env,
+                     timeout=timeout)
     if step != "init":
         t.runs[step] = res
     if not res.ok:

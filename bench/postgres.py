@@ -30,7 +30,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import RunResult, checked, dir_size, fmt, format_table, load_note, machine_summary, ratio, run_measured  # noqa: E402
+from _common import (  # noqa: E402
+    RunResult,
+    checked,
+    dir_size,
+    fmt,
+    format_table,
+    load_note,
+    machine_summary,
+    ratio,
+    run_measured,
+    run_synced,
+)
 from servers.postgres import DB_PASSWORD, PgServer, as_postgres, give_to_postgres, start_postgres  # noqa: E402
 
 from drkit.pipeline import ChunkerParams  # noqa: E402
@@ -41,8 +52,7 @@ STANZA = "bench"
 
 def _drkit(server: PgServer, *args: str, capture: bool = False, repo: str | None = None) -> RunResult:
     argv = [*DRKIT, *args, "--repo", repo or server.repo_url, "--password-file", str(server.repo_password_file)]
-    os.sync()  # the previous step's dirty pages are written back now, not during this one
-    return checked(run_measured(argv, stdout="capture" if capture else None, env=server.env()))
+    return checked(run_synced(argv, stdout="capture" if capture else None, env=server.env()))
 
 
 def _pgbackrest_conf(server: PgServer) -> Path:
@@ -60,8 +70,7 @@ def _pgbackrest_conf(server: PgServer) -> Path:
 
 
 def _pgbackrest(conf: Path, *args: str) -> RunResult:
-    os.sync()
-    return checked(run_measured(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
+    return checked(run_synced(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
 
 
 def _setup(server: PgServer, scale: int) -> Path:

@@ -108,7 +108,8 @@ class Index:
         entries = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in record.entries)
         self.add_raw(RawPack(record.pack_id, record.size, entries), source)
 
-    def _ensure_table(self) -> None:
+    def hash_pending(self) -> None:
+        """Put the entries added since into the lookup table (preference moves land in ``displaced``)."""
         if self._hashed == self._count:
             return
         if 2 * self._count > self._mask + 1:
@@ -141,7 +142,7 @@ class Index:
         """The entry number of ``blob_id`` (the preferred copy), or -1."""
         if not self._count:
             return -1
-        self._ensure_table()
+        self.hash_pending()
         records, table, mask = self._records, self._table, self._mask
         i = hash(blob_id) & mask
         while e := table[i]:
@@ -171,7 +172,7 @@ class Index:
         return self.find(blob_id) >= 0
 
     def __len__(self) -> int:
-        self._ensure_table()
+        self.hash_pending()
         return self._distinct
 
     @property
@@ -185,7 +186,7 @@ class Index:
 
     def items(self) -> Iterator[tuple[bytes, Location]]:
         """Every distinct blob with its preferred location (in no particular order)."""
-        self._ensure_table()
+        self.hash_pending()
         for e in self._table:
             if e:
                 o = (e - 1) * ENTRY_SIZE

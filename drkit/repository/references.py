@@ -73,7 +73,7 @@ class LiveSet:
         live blob whose preferred copy moved to a new entry stays live there."""
         if len(self.flags) < self.index.entries:
             self.flags.extend(bytes(self.index.entries - len(self.flags)))
-        len(self.index)  # hashes the new entries: preferences move now, if at all
+        self.index.hash_pending()  # preferences move now, if at all
         moved = self.index.displaced
         for old, new in moved[self._moved:]:
             if self.flags[old]:
