@@ -89,6 +89,12 @@ class Buffers:
             self._left -= 1
         return bytearray(self.size)
 
+    def drop(self) -> None:
+        """A buffer handed out will not come back: a new one may be made in its place."""
+        with self._ready:
+            self._left += 1
+            self._ready.notify()
+
     def put(self, buf: bytearray) -> None:
         with self._ready:
             if len(buf) == self.size:

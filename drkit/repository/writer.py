@@ -188,6 +188,7 @@ class BlobWriter:
         self._uploads.append(self._upload_pool.submit(self._upload, pack))
 
     def _upload(self, pack: OpenPack) -> PackRecord:
+        stored = False
         try:
             self.repo.require_lock("upload a pack")
             data = pack.finish(self.repo.cipher)
@@ -195,12 +196,19 @@ class BlobWriter:
                 pack_id = content_id(data)
                 with storage_errors():
                     self.repo.backend.put(pack_key(pack_id), data)
+                stored = True
                 return PackRecord(pack_id, len(data), pack.entries)
             finally:
-                with contextlib.suppress(BufferError):  # a failed put's traceback may still hold a view
+                with contextlib.suppress(BufferError):  # a failed put's error may still hold a view
                     data.release()  # before the buffer is reused
         finally:
-            self._buffers.put(pack.buf)
+            # After a failed put the buffer is not reused: views of it may live on in the error's
+            # traceback (a backend's write loop), and a later pack growing it for an oversized blob
+            # then failed with BufferError instead of the storage error.
+            if stored:
+                self._buffers.put(pack.buf)
+            else:
+                self._buffers.drop()
 
     def _raise_failed_uploads(self) -> None:
         # Runs for every chunk: look at the oldest upload before taking the lock the sealing workers

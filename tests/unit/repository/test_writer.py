@@ -3,7 +3,9 @@ index objects are written as packs complete, and a failed upload stops the backu
 
 from __future__ import annotations
 
+import errno
 import random
+import time
 
 import pytest
 
@@ -11,6 +13,7 @@ from drkit.core.errors import StorageError
 from drkit.pipeline import ChunkerParams, chunk_buffer
 from drkit.repository import writer as writer_mod
 from drkit.repository.format import INDEX_PREFIX, RepoConfig
+from drkit.repository.pack import BLOB_TREE
 from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
 from storage_backends.testing.memory import MemoryBackend
@@ -60,3 +63,35 @@ def test_a_failed_upload_stops_small_chunk_backups_early() -> None:
             taken += 1
     writer.close()
     assert taken < len(_chunks(2, 4 << 20)) // 2  # stopped long before the end, not at flush
+
+
+class _FullDisk(MemoryBackend):
+    """A store whose pack writes fail part-way, the failure's traceback still holding a view of the
+    pack (as the local directory's write loop does)."""
+
+    def put(self, key: str, data: object) -> None:  # type: ignore[override]
+        if key.startswith("data/"):
+            view = memoryview(data)  # type: ignore[arg-type]  # kept alive by the traceback
+            raise OSError(errno.ENOSPC, f"No space left on device ({len(view)} bytes)")
+        super().put(key, data)  # type: ignore[arg-type]
+
+
+def test_a_buffer_held_by_a_failed_upload_is_not_reused() -> None:
+    """A blob larger than a pack grows the pack's buffer. Growing a buffer that a failed upload's
+    traceback still held raised BufferError (an internal error, exit 1) instead of the storage error
+    (seen with a real full tmpfs)."""
+    repo = Repository.init(_FullDisk(), "pw", RepoConfig(chunker=SMALL, pack_size=256 << 10))
+    rng = random.Random(4)
+    writer = BlobWriter(repo)
+    try:
+        with pytest.raises((StorageError, OSError), match="No space left"):
+            # add_blob seals on this thread and does not look at uploads: nothing stops the writer
+            # before the buffer comes back
+            for _ in range(3):  # two fill the first pack; the third sends it to a failing upload
+                writer.add_blob(BLOB_TREE, rng.randbytes(100 << 10))
+            time.sleep(0.3)  # the upload has failed and handed its buffer back
+            writer.add_blob(BLOB_TREE, rng.randbytes(100 << 10))
+            writer.add_blob(BLOB_TREE, rng.randbytes(400 << 10))  # oversized: a fresh pack, grown
+            writer.flush()
+    finally:
+        writer.close()
