@@ -8,6 +8,7 @@ the reads happen to be split, and memory stays bounded by the block size.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -56,8 +57,22 @@ def _check_range(name: str, value: int, bounds: tuple[int, int]) -> None:
         raise ValueError(f"chunker {name}={value} is outside [{low}, {high}]")
 
 
+_local = threading.local()
+
+
 def _fastcdc(params: ChunkerParams) -> pyfastcdc.FastCDC:
-    return pyfastcdc.FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed)
+    """This thread's chunker for ``params`` (building one costs ~10 us: too much per small file). Its
+    configuration is read-only once built; each ``cut_buf`` keeps its own position."""
+    cache: dict[ChunkerParams, pyfastcdc.FastCDC] | None = getattr(_local, "chunkers", None)
+    if cache is None:
+        cache = _local.chunkers = {}
+    cdc = cache.get(params)
+    if cdc is None:
+        if len(cache) >= 8:
+            cache.clear()
+        cdc = cache[params] = pyfastcdc.FastCDC(params.avg_size, min_size=params.min_size,
+                                                max_size=params.max_size, seed=params.seed)
+    return cdc
 
 
 def chunk_buffer(buf: bytes | bytearray | memoryview, params: ChunkerParams) -> list[memoryview]:

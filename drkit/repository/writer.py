@@ -37,9 +37,11 @@ from .repo import Repository
 from .storage_errors import storage_errors
 
 INDEX_FLUSH_PACKS = 64  # write an index object at least every N packs (or MAX_OBJECT_ENTRIES entries)
-SYNC_BELOW = 64 << 10  # add_data seals smaller chunks on the calling thread (a worker round trip costs more)
+SYNC_BELOW = 64 << 10  # add_data hands smaller chunks to a worker in batches (one round trip each costs more)
+BATCH_BYTES = 256 << 10  # a batch of small chunks is handed over at this many bytes
+BATCH_CHUNKS = 64  # or this many chunks
 QUEUED_BYTES = 8 << 20  # add_data's chunks waiting for or in a worker, at most (bounds memory)
-QUEUED_CHUNKS = 64
+QUEUED_CHUNKS = 64  # batches and large chunks
 STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
 # A local disk takes a pack (write + fsync) faster than the workers fill the next one, so one upload at
 # a time keeps up there, and each upload in flight holds a pack-sized buffer; remote stores get two.
@@ -84,9 +86,11 @@ class BlobWriter:
         self._seen: set[bytes] = set()
         self._pack: OpenPack | None = None
         self._level = self.repo.config.compression_level
-        self._queue: deque[Future[BlobRef]] = deque()  # add_data's chunks being sealed
+        self._queue: deque[Future[list[BlobRef]]] = deque()  # add_data's chunks being sealed, in batches
         self._queued = 0  # their bytes
         self._pending: set[bytes] = set()  # their ids
+        self._batch: list[tuple[bytes, bytes | memoryview]] = []  # small chunks not yet handed over
+        self._batch_bytes = 0
 
     # -- storing (worker threads, and the calling thread for small blobs) ---------------------
     def _known(self, blob_id: bytes) -> bool:
@@ -122,6 +126,9 @@ class BlobWriter:
         finally:
             pack.written(slot, ok)
         return BlobRef(blob_id, len(chunk))
+
+    def _seal_batch(self, batch: list[tuple[bytes, bytes | memoryview]]) -> list[BlobRef]:
+        return [self._seal(blob_id, chunk) for blob_id, chunk in batch]
 
     # -- in stream order (calling thread) ---------------------------------------------------
     def _count(self, ref: BlobRef) -> BlobRef:
@@ -159,25 +166,39 @@ class BlobWriter:
 
     def add_data(self, chunk: bytes | memoryview) -> bytes:
         """Store one chunk of file data and return its id, at once: the id is hashed here, while a
-        new chunk is compressed and sealed by a worker (``flush`` waits for it). ``chunk`` must not
-        change until then; a view into a larger buffer is fine."""
+        new chunk is compressed and sealed by a worker (small ones in batches; ``flush`` waits for
+        them). ``chunk`` must not change until then; a view into a larger buffer is fine."""
         blob_id = self.repo.hasher.digest(chunk)
         if blob_id in self._pending or self._known(blob_id):
             self._count(BlobRef(blob_id, len(chunk)))
-        elif len(chunk) < SYNC_BELOW:
-            self._count(self._seal(blob_id, chunk))
+            return blob_id
+        self._pending.add(blob_id)
+        if len(chunk) < SYNC_BELOW:
+            self._batch.append((blob_id, chunk))
+            self._batch_bytes += len(chunk)
+            if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_CHUNKS:
+                self._hand_over_batch()
         else:
-            self._pending.add(blob_id)
-            self._queue.append(self._pool.submit(self._seal, blob_id, chunk))
-            self._queued += len(chunk)
-            while self._queued > QUEUED_BYTES or len(self._queue) > QUEUED_CHUNKS:
-                self._take_queued()
+            self._hand_over([(blob_id, chunk)], len(chunk))
         return blob_id
 
+    def _hand_over_batch(self) -> None:
+        batch, size = self._batch, self._batch_bytes
+        self._batch, self._batch_bytes = [], 0
+        if batch:
+            self._hand_over(batch, size)
+
+    def _hand_over(self, batch: list[tuple[bytes, bytes | memoryview]], size: int) -> None:
+        self._queue.append(self._pool.submit(self._seal_batch, batch))
+        self._queued += size
+        while self._queued > QUEUED_BYTES or len(self._queue) > QUEUED_CHUNKS:
+            self._take_queued()
+
     def _take_queued(self) -> None:
-        ref = self._take(self._queue.popleft())
-        self._queued -= ref.length
-        self._pending.discard(ref.id)
+        for ref in self._queue.popleft().result():
+            self._count(ref)
+            self._queued -= ref.length
+            self._pending.discard(ref.id)
 
     # -- packs and index --------------------------------------------------------------------
     def _upload_open_pack(self) -> None:
@@ -246,6 +267,7 @@ class BlobWriter:
 
     def flush(self) -> None:
         """Store what is queued, upload the open pack, wait for every upload, then write the index naming them."""
+        self._hand_over_batch()
         while self._queue:
             self._take_queued()
         with self._lock:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ...pipeline import chunk_buffer
+from ...pipeline import chunk_buffer, iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
@@ -182,9 +182,12 @@ class Archiver:
             if len(data) <= size:  # chunks are views of ``data``, sealed by the writer's workers
                 return [self.writer.add_data(c).hex() for c in chunk_buffer(data, self.repo.config.chunker)], len(data)
             os.lseek(fd, 0, os.SEEK_SET)  # it grew: stream it
-        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
-            refs = self.writer.write_stream(f, read_size=STREAM_READ)
-        return [r.id.hex() for r in refs], sum(r.length for r in refs)
+        ids, size = [], 0
+        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:  # chunks sealed by the workers meanwhile
+            for chunk in iter_chunks(f, self.repo.config.chunker, read_size=STREAM_READ):
+                ids.append(self.writer.add_data(chunk).hex())
+                size += len(chunk)
+        return ids, size
 
     def warn(self, path: str, problem: OSError | str) -> None:
         text = problem if isinstance(problem, str) else (problem.strerror or str(problem))

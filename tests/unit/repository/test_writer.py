@@ -32,6 +32,7 @@ def _chunks(seed: int, size: int) -> list[bytes]:
 
 def test_small_chunks_get_index_objects_before_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_mod, "INDEX_FLUSH_PACKS", 2)
+    monkeypatch.setattr(writer_mod, "QUEUED_BYTES", 256 << 10)  # far less queued than the 2 MiB written
     repo = _repo()
     chunks = _chunks(1, 2 << 20)  # ~32 packs of 64 KiB
     with BlobWriter(repo) as writer:
@@ -53,7 +54,8 @@ class _FailingPuts(MemoryBackend):
         super().put(key, data)  # type: ignore[arg-type]
 
 
-def test_a_failed_upload_stops_small_chunk_backups_early() -> None:
+def test_a_failed_upload_stops_small_chunk_backups_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_mod, "QUEUED_BYTES", 256 << 10)
     repo = Repository.init(_FailingPuts(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
     writer = BlobWriter(repo)
     taken = 0
@@ -95,3 +97,18 @@ def test_a_buffer_held_by_a_failed_upload_is_not_reused() -> None:
             writer.flush()
     finally:
         writer.close()
+
+
+def test_small_chunks_in_batches_are_stored_once_and_all_counted() -> None:
+    repo = _repo()
+    chunks = _chunks(3, 1 << 20)
+    twice = chunks + chunks[:10]  # repeats, some while their first copy still waits in a batch
+    with BlobWriter(repo) as writer:
+        ids = [writer.add_data(c) for c in twice]
+        assert writer._batch  # noqa: SLF001 - some chunks are still waiting to be handed over
+        writer.flush()
+        assert writer.stats.chunks == len(twice)
+        assert writer.stats.new_blobs == len(set(ids)) == len(chunks)
+        assert writer.stats.bytes_read == sum(len(c) for c in twice)
+    reopened = Repository.open(repo.backend, "pw")
+    assert all(reopened.index.get(i) is not None for i in ids)
