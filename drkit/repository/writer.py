@@ -40,7 +40,7 @@ INDEX_FLUSH_PACKS = 64  # write an index object at least every N packs (or MAX_O
 SYNC_BELOW = 64 << 10  # add_data hands smaller chunks to a worker in batches (one round trip each costs more)
 BATCH_BYTES = 256 << 10  # a batch of small chunks is handed over at this many bytes
 BATCH_CHUNKS = 64  # or this many chunks
-QUEUED_BYTES = 8 << 20  # add_data's chunks waiting for or in a worker, at most (bounds memory)
+QUEUED_BYTES = 4 << 20  # add_data's chunks waiting for or in a worker, at most (bounds memory)
 QUEUED_CHUNKS = 64  # batches and large chunks
 STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
 # A local disk takes a pack (write + fsync) faster than the workers fill the next one, so one upload at
