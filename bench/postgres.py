@@ -9,7 +9,11 @@ Starts a throwaway PostgreSQL 15 (tests/servers/postgres.py: initdb in /tmp, fre
     restore                drkit restore postgres --target-dir  vs  pgbackrest restore --pg1-path
     repository size        drkit repo (without wal/)    vs  pgbackrest backup/ (without archive/)
     logical backup         drkit backup postgres --logical  vs  pg_dump -Fc | zstd -o FILE
-    second-day logical     after `pgbench -T SECONDS`: stored bytes of the second logical backup / first
+    second-day logical     after a day of pgbench transactions (a fixed count, by default 1 % of the
+                           accounts rows: uniform `tpcb-like`, then updates skewed to few rows plus
+                           history appends): stored bytes of the next logical backup / the first;
+                           next to `zstd --patch-from` of that day's `pg_dump -Fc -Z0` against the
+                           previous day's (what the day added, as an ideal whole-dump delta)
 
 Goals (issue 6): backup and restore <= 1.0x pgBackRest's time; second-day upload < 20 % of the first.
 
@@ -114,22 +118,54 @@ def _logical_repo(server: PgServer, chunk_kib: int | None) -> str:
     return repo
 
 
-def _logical(server: PgServer, day2_seconds: int, chunk_kib: int | None) -> dict[str, object]:
+def _logical(server: PgServer, day2_transactions: int, chunk_kib: int | None) -> dict[str, object]:
     db = ["--dsn", server.db_url("bench"), "--db-password-file", str(server.db_password_file)]
     repo = _logical_repo(server, chunk_kib)
     first = _drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True, repo=repo)
     out = server.base / "bench.dump.zst"
-    cmd = (f"{server.bindir / 'pg_dump'} -Fc -h 127.0.0.1 -p {server.port} -U postgres bench | "
-           f"zstd -q -o {out}")
-    dump = checked(run_measured(["bash", "-o", "pipefail", "-c", cmd], env={**os.environ, "PGPASSWORD": DB_PASSWORD}))
+    dump = checked(run_measured(["bash", "-o", "pipefail", "-c", f"{_pg_dump(server)} | zstd -q -o {out}"],
+                                env=_pg_env()))
     days = [json.loads(first.stdout)["stats"]]
+    deltas: list[int] = []
+    previous = _plain_dump(server, "day1")
+    clients = 4
     for label, args in (("uniform", ["-b", "tpcb-like"]), ("skewed", ["-f", str(_skewed_script(server))])):
-        print(f"day 2 ({label}): pgbench -T {day2_seconds} ...", flush=True)
-        server.tool("pgbench", "-T", str(day2_seconds), "-c", "4", "-j", "2", *args, "bench")
+        print(f"next day ({label}): pgbench, {day2_transactions} transactions ...", flush=True)
+        server.tool("pgbench", "-t", str(max(1, day2_transactions // clients)), "-c", str(clients), "-j", "2",
+                    *args, "bench")
         days.append(json.loads(_drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True,
                                       repo=repo).stdout)["stats"])
+        current = _plain_dump(server, label)
+        deltas.append(_patch_size(previous, current))
+        previous.unlink()
+        previous = current
+    previous.unlink()
     return {"logical_drkit": first.wall_s, "logical_pgdump": dump.wall_s, "dump_size": out.stat().st_size,
-            "days": days}
+            "days": days, "deltas": deltas}
+
+
+def _pg_env() -> dict[str, str]:
+    return {**os.environ, "PGPASSWORD": DB_PASSWORD}
+
+
+def _pg_dump(server: PgServer, *extra: str) -> str:
+    return f"{server.bindir / 'pg_dump'} -Fc {' '.join(extra)} -h 127.0.0.1 -p {server.port} -U postgres bench"
+
+
+def _plain_dump(server: PgServer, label: str) -> Path:
+    """The dump drkit's logical backup stores (``-Fc -Z0``), as a file (untimed)."""
+    path = server.base / f"{label}.dump"
+    checked(run_measured(["bash", "-o", "pipefail", "-c", f"{_pg_dump(server, '-Z0')} > {path}"], env=_pg_env()))
+    return path
+
+
+def _patch_size(old: Path, new: Path) -> int:
+    """Bytes of ``zstd -3 --patch-from=OLD NEW``: the new dump as a delta against the old one, whole."""
+    out = new.with_suffix(".patch.zst")
+    checked(run_measured(["zstd", "-q", "-f", "-3", "--long=31", f"--patch-from={old}", str(new), "-o", str(out)]))
+    size = out.stat().st_size
+    out.unlink()
+    return size
 
 
 SKEWED = """\\set aid random_exponential(1, 100000 * :scale, 20)
@@ -165,17 +201,21 @@ def _report(p: dict[str, float | None], lg: dict[str, object]) -> None:
     first = days[0]
     print(f"logical day 1: {first['bytes_read'] / 1e6:.1f} MB dump, {first['new_bytes'] / 1e6:.1f} MB new, "
           f"{first['stored_bytes'] / 1e6:.2f} MB uploaded")
-    for label, day in zip(("uniform tpcb-like", "skewed + appends"), days[1:], strict=True):
+    for label, day, delta in zip(("uniform tpcb-like", "skewed + appends"), days[1:], lg["deltas"], strict=True):
         share = ratio(day["stored_bytes"], first["stored_bytes"])
         new_share = ratio(day["new_bytes"], first["new_bytes"])
         print(f"next day after {label}: {day['new_bytes'] / 1e6:.1f} MB new ({fmt((new_share or 0) * 100, 1)} %), "
-              f"{day['stored_bytes'] / 1e6:.2f} MB uploaded = {fmt((share or 0) * 100, 1)} % of day 1 (goal < 20 %)")
+              f"{day['stored_bytes'] / 1e6:.2f} MB uploaded = {fmt((share or 0) * 100, 1)} % of day 1 (goal < 20 %); "
+              f"zstd --patch-from of the day's dump against the previous one: {delta / 1e6:.2f} MB = "
+              f"{fmt((ratio(delta, first['stored_bytes']) or 0) * 100, 1)} % of day 1's upload")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=50)
-    parser.add_argument("--day2-seconds", type=int, default=30)
+    parser.add_argument("--day2-transactions", type=int, default=None,
+                        help="pgbench transactions in each next day (default: 1 %% of the accounts rows, "
+                             "1000 x scale)")
     parser.add_argument("--logical-chunk-size-kib", type=int, default=None,
                         help="logical backups into a second repository with this FastCDC average chunk "
                              "(default: the physical backups' repository, 1 MiB chunks)")
@@ -187,7 +227,7 @@ def main() -> None:
     with start_postgres("drkit-bench-pg-") as server:
         conf = _setup(server, args.scale)
         physical = _physical(server, conf)
-        logical = _logical(server, args.day2_seconds, args.logical_chunk_size_kib)
+        logical = _logical(server, args.day2_transactions or 1000 * args.scale, args.logical_chunk_size_kib)
     chunks = f"{args.logical_chunk_size_kib or ChunkerParams().avg_size >> 10} KiB"
     print(f"\npgbench scale {args.scale}; logical backups with {chunks} chunks; {load_note(warn_if_busy=False)}")
     _report(physical, logical)
