@@ -5,9 +5,10 @@ and, unless the blob is already known, compresses it, reserves its slot in the o
 lock) and seals it straight into that slot (``packbuf``: reusable pack-sized buffers; the C
 libraries release the GIL). A full pack is uploaded from its buffer by a small upload pool, and
 the buffer then serves a later pack. The calling thread takes the workers' results in stream
-order, for the blob ids, the statistics and the progress. Memory is bounded by the chunks in
-flight, each worker's compressed chunk, and ``uploaders + 1`` pack buffers: nothing sealed waits
-in a queue or gets copied.
+order, for the blob ids, the statistics and the progress. ``add_data`` (file backups) hashes on the
+calling thread instead, so it returns the id at once, and hands chunks to the workers in batches.
+Memory is bounded by the chunks in flight, each worker's compressed chunk, and ``uploaders + 1``
+pack buffers: nothing sealed waits in a queue or gets copied.
 
 Write order: packs, then the index that names them (``flush``); callers write the snapshot only
 after ``flush`` returned, so an interrupted backup leaves only unreferenced packs.
@@ -37,11 +38,12 @@ from .repo import Repository
 from .storage_errors import storage_errors
 
 INDEX_FLUSH_PACKS = 64  # write an index object at least every N packs (or MAX_OBJECT_ENTRIES entries)
-SYNC_BELOW = 64 << 10  # add_data hands smaller chunks to a worker in batches (one round trip each costs more)
-BATCH_BYTES = 256 << 10  # a batch of small chunks is handed over at this many bytes
-BATCH_CHUNKS = 64  # or this many chunks
+# add_data hands chunks to the workers in batches (a round trip per small chunk cost more than sealing
+# it); a batch goes at this many bytes (so a large chunk goes at once) or this many chunks
+BATCH_BYTES = 256 << 10
+BATCH_CHUNKS = 64
 QUEUED_BYTES = 4 << 20  # add_data's chunks waiting for or in a worker, at most (bounds memory)
-QUEUED_CHUNKS = 64  # batches and large chunks
+QUEUED_CHUNKS = 64  # batches
 STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
 # A local disk takes a pack (write + fsync) faster than the workers fill the next one, so one upload at
 # a time keeps up there, and each upload in flight holds a pack-sized buffer; remote stores get two.
@@ -92,7 +94,7 @@ class BlobWriter:
         self._batch: list[tuple[bytes, bytes | memoryview]] = []  # small chunks not yet handed over
         self._batch_bytes = 0
 
-    # -- storing (worker threads, and the calling thread for small blobs) ---------------------
+    # -- storing (worker threads, and the calling thread for add_blob) ------------------------
     def _known(self, blob_id: bytes) -> bool:
         with self._lock:
             return blob_id in self._seen or self.repo.index.usable(blob_id)
@@ -173,22 +175,17 @@ class BlobWriter:
             self._count(BlobRef(blob_id, len(chunk)))
             return blob_id
         self._pending.add(blob_id)
-        if len(chunk) < SYNC_BELOW:
-            self._batch.append((blob_id, chunk))
-            self._batch_bytes += len(chunk)
-            if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_CHUNKS:
-                self._hand_over_batch()
-        else:
-            self._hand_over([(blob_id, chunk)], len(chunk))
+        self._batch.append((blob_id, chunk))
+        self._batch_bytes += len(chunk)
+        if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_CHUNKS:
+            self._hand_over_batch()
         return blob_id
 
     def _hand_over_batch(self) -> None:
         batch, size = self._batch, self._batch_bytes
+        if not batch:
+            return
         self._batch, self._batch_bytes = [], 0
-        if batch:
-            self._hand_over(batch, size)
-
-    def _hand_over(self, batch: list[tuple[bytes, bytes | memoryview]], size: int) -> None:
         self._queue.append(self._pool.submit(self._seal_batch, batch))
         self._queued += size
         while self._queued > QUEUED_BYTES or len(self._queue) > QUEUED_CHUNKS:

@@ -1,4 +1,4 @@
-"""The blob writer's small-chunk path (``add_data`` below ``SYNC_BELOW``, as file backups use it):
+"""The blob writer's ``add_data`` (chunks sealed by the workers in batches, as file backups use it):
 index objects are written as packs complete, and a failed upload stops the backup before ``flush``."""
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ def test_small_chunks_get_index_objects_before_flush(monkeypatch: pytest.MonkeyP
     with BlobWriter(repo) as writer:
         ids = []
         for chunk in chunks:
-            assert len(chunk) < writer_mod.SYNC_BELOW
             ids.append(writer.add_data(chunk))
         before_flush = len(list(repo.backend.list(INDEX_PREFIX)))
         writer.flush()
