@@ -96,9 +96,9 @@ class Buffers:
             self._ready.notify()
 
     def put(self, buf: bytearray) -> None:
+        if len(buf) != self.size:  # one grown for an oversized blob: let it go
+            self.drop()
+            return
         with self._ready:
-            if len(buf) == self.size:
-                self._free.append(buf)
-            else:
-                self._left += 1  # one grown for an oversized blob: let it go
+            self._free.append(buf)
             self._ready.notify()

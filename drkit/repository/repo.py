@@ -134,7 +134,7 @@ class Repository:
         for index_id, packs in self.fetch_indexes(ids, listed):
             for pack in packs:
                 index.add_raw(pack, index_id)
-        len(index)  # builds the lookup table now, not in the first lookup
+        index.hash_pending()  # builds the lookup table now, not in the first lookup
         self.index, self.index_ids, self.marks, self.superseded = index, set(ids), marks, superseded
         self._index_loaded = True
 
