@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
+import tempfile
+from pathlib import Path
 
 from drkit.core import filewriters
 
@@ -19,3 +22,17 @@ class RefusingFcntl:
         if cmd == fcntl.F_SETFL and arg & filewriters.O_DIRECT:
             raise OSError(errno.EINVAL, "Invalid argument")
         return fcntl.fcntl(fd, cmd, arg)
+
+
+def takes_o_direct(directory: Path) -> bool:
+    """Whether files in ``directory`` take O_DIRECT (tmpfs did not before Linux 6.6), so a test
+    expecting direct writes can skip instead of failing on such a file system."""
+    fd, name = tempfile.mkstemp(dir=directory)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | filewriters.O_DIRECT)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        os.unlink(name)

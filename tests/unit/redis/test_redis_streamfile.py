@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from refusing_fs import RefusingFcntl
+from refusing_fs import RefusingFcntl, takes_o_direct
 
 from drkit.core import filewriters
 from drkit.core.errors import IntegrityError
@@ -51,9 +51,14 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     """Durable: O_DIRECT (small segments, so many), or buffered where the file system refuses it;
     not durable (a drill's throwaway copy): buffered, no fsync."""
     repo, snap, data = stored
+    if mode == "direct" and not takes_o_direct(tmp_path):
+        pytest.skip(f"{tmp_path} does not take O_DIRECT")
     durable = mode != "not durable"
     monkeypatch.setattr(run_reads, "MAX_RUN", 20_000)  # several runs per pack
     monkeypatch.setattr(filewriters, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
+    hinted: list[tuple[int, int]] = []  # (offset, length) of each writeback hint
+    monkeypatch.setattr(filewriters, "_sync_file_range",
+                        lambda: lambda fd, offset, length, flags: (hinted.append((offset, length)), 0)[1])
     monkeypatch.setattr(filewriters, "SEGMENT", 16 << 10)
     if mode == "buffered":  # a file system that refuses O_DIRECT
         monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
@@ -77,6 +82,12 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     assert bool(synced) == durable  # a throwaway copy (a drill's sandbox) skips the fsync
     assert writers == [{"direct": "DirectWriter", "buffered": "PlainWriter", "not durable": "PlainWriter"}[mode]]
     assert [p.name for p in tmp_path.iterdir()] == ["dump.rdb"]
+    if mode == "buffered":  # hints in file order, each of at least a step, covering the file's start
+        assert len(hinted) >= 3 and hinted[0][0] == 0
+        assert all(a + n == b for (a, n), (b, _) in zip(hinted, hinted[1:], strict=False))
+        assert all(n >= 50_000 for _, n in hinted)
+    else:  # O_DIRECT writes need no hint, and a throwaway copy is not written back early
+        assert hinted == []
 
 
 def test_damaged_pack_leaves_no_file(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path) -> None:
