@@ -7,6 +7,7 @@ Starts a throwaway PostgreSQL 15 (tests/servers/postgres.py: initdb in /tmp, fre
 
     full physical backup   drkit backup postgres        vs  pgbackrest --type=full backup (zst, process-max 2)
     restore                drkit restore postgres --target-dir  vs  pgbackrest restore --pg1-path
+                           (median of --restore-rounds, the two taking turns at going first)
     repository size        drkit repo (without wal/)    vs  pgbackrest backup/ (without archive/)
     logical backup         drkit backup postgres --logical  vs  pg_dump -Fc | zstd -o FILE
     second-day logical     after a day of pgbench transactions (a fixed count, by default 1 % of the
@@ -29,6 +30,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,6 +44,7 @@ from _common import (  # noqa: E402
     format_table,
     load_note,
     machine_summary,
+    median_or_none,
     ratio,
     run_measured,
     run_synced,
@@ -92,21 +95,37 @@ def _setup(server: PgServer, scale: int) -> Path:
     return conf
 
 
-def _physical(server: PgServer, conf: Path) -> dict[str, float | None]:
+def _physical(server: PgServer, conf: Path, restore_rounds: int) -> dict[str, object]:
     db = ["--dsn", server.url, "--db-password-file", str(server.db_password_file)]
     d_backup = _drkit(server, "backup", "postgres", *db, "--quiet")
     p_backup = _pgbackrest(conf, "--type=full", "backup")
     repo_size = dir_size(Path(server.repo_url)) - dir_size(Path(server.repo_url) / "wal")
     pgbr_size = dir_size(server.base / "pgbackrest" / "repo" / "backup")
+    rounds = [_restore_round(server, conf, drkit_first=i % 2 == 0) for i in range(restore_rounds)]
+    return {"backup_drkit": d_backup.wall_s, "backup_pgbr": p_backup.wall_s,
+            "restore_drkit": median_or_none(d for d, _ in rounds), "restore_pgbr": median_or_none(p for _, p in rounds),
+            "restore_rounds": rounds, "size_drkit": repo_size, "size_pgbr": pgbr_size}
+
+
+def _restore_round(server: PgServer, conf: Path, *, drkit_first: bool) -> tuple[float, float]:
+    """One restore by each tool into a new directory, taking turns at going first; (drkit, pgBackRest)."""
     d_target, p_target = server.base / "restore-drkit", server.base / "restore-pgbr"
-    p_target.mkdir()
-    give_to_postgres(p_target)
-    d_restore = _drkit(server, "restore", "postgres", "--target-dir", str(d_target))
-    p_restore = _pgbackrest(conf, f"--pg1-path={p_target}", "restore")
+
+    def drkit() -> float:
+        return _drkit(server, "restore", "postgres", "--target-dir", str(d_target)).wall_s
+
+    def pgbr() -> float:
+        p_target.mkdir()
+        give_to_postgres(p_target)
+        return _pgbackrest(conf, f"--pg1-path={p_target}", "restore").wall_s
+
+    if drkit_first:
+        d, p = drkit(), pgbr()
+    else:
+        p, d = pgbr(), drkit()
     for path in (d_target, p_target):
         shutil.rmtree(path, ignore_errors=True)
-    return {"backup_drkit": d_backup.wall_s, "backup_pgbr": p_backup.wall_s, "restore_drkit": d_restore.wall_s,
-            "restore_pgbr": p_restore.wall_s, "size_drkit": repo_size, "size_pgbr": pgbr_size}
+    return d, p
 
 
 def _logical_repo(server: PgServer, chunk_kib: int | None) -> str:
@@ -183,7 +202,7 @@ def _skewed_script(server: PgServer) -> Path:
     return path
 
 
-def _report(p: dict[str, float | None], lg: dict[str, object]) -> None:
+def _report(p: dict[str, Any], lg: dict[str, object]) -> None:
     def row(label: str, a: float | None, b: float | None, goal: str, unit: str = "s") -> list[str]:
         r = ratio(a, b)
         digits = 1 if unit == "s" else 0
@@ -196,6 +215,9 @@ def _report(p: dict[str, float | None], lg: dict[str, object]) -> None:
             row("repository size (MB)", p["size_drkit"], p["size_pgbr"], "-", unit="MB"),
             row("logical backup vs pg_dump|zstd (s)", lg["logical_drkit"], lg["logical_pgdump"], "-")]
     print(format_table(["", "drkit", "other", "ratio", "goal"], rows))
+    rounds: list[tuple[float, float]] = p["restore_rounds"]
+    print("restore rounds (drkit/pgBackRest s, drkit first in rounds 1, 3, ...): "
+          + "; ".join(f"{d:.2f}/{b:.2f}" for d, b in rounds))
     print(f"pg_dump -Fc | zstd file: {fmt((lg['dump_size'] or 0) / 1e6, 2)} MB")
     days: list[dict[str, int]] = lg["days"]
     first = days[0]
@@ -219,6 +241,8 @@ def main() -> None:
     parser.add_argument("--logical-chunk-size-kib", type=int, default=None,
                         help="logical backups into a second repository with this FastCDC average chunk "
                              "(default: the physical backups' repository, 1 MiB chunks)")
+    parser.add_argument("--restore-rounds", type=int, default=3,
+                        help="restores by each tool, taking turns at going first (median)")
     args = parser.parse_args()
     if shutil.which("pgbackrest") is None:
         raise SystemExit("pgbackrest not installed (Debian: pgbackrest)")
@@ -226,7 +250,7 @@ def main() -> None:
     print(load_note())
     with start_postgres("drkit-bench-pg-") as server:
         conf = _setup(server, args.scale)
-        physical = _physical(server, conf)
+        physical = _physical(server, conf, args.restore_rounds)
         logical = _logical(server, args.day2_transactions or 1000 * args.scale, args.logical_chunk_size_kib)
     chunks = f"{args.logical_chunk_size_kib or ChunkerParams().avg_size >> 10} KiB"
     print(f"\npgbench scale {args.scale}; logical backups with {chunks} chunks; {load_note(warn_if_busy=False)}")

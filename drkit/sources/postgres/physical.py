@@ -7,18 +7,21 @@ system identifier, server version, WAL segment size and start/stop times (ISO 86
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from ...core import clock
+from ...core.errors import IntegrityError
+from ...core.filewriters import DirectPool
+from ...core.untar import TarExtractor, TarFormatError, UnsafeArchive
+from ...repository.reader import iter_blobs
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ...repository.streams import BundleWriter, SourceRef, restore_part
+from ...repository.streams import BundleWriter, SourceRef, iter_stream_ids, part_root
 from .conn import PgConn
 from .errors import PostgresError
-from .process import Spawned, find_tool, scalar
+from .process import Spawned, scalar
 from .wal import format_lsn, parse_lsn
 
 KIND = "postgres"
@@ -67,21 +70,18 @@ def backup_physical(repo: Repository, conn: PgConn, *, name: str | None = None, 
 
 
 def extract_base(repo: Repository, snap: Snapshot, target: Path) -> int:
-    """Unpack the snapshot's data directory tar into ``target`` (an empty directory), verified."""
+    """Unpack the snapshot's data directory tar into ``target`` (an empty directory), every blob
+    verified; large files written with ``O_DIRECT`` (see ``core.untar``)."""
+    root = part_root(snap, "base")
+    written = 0
     try:
-        proc = subprocess.Popen([find_tool("tar"), "-x", "-f", "-", "-C", str(target)], stdin=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise PostgresError(f"cannot run tar: {exc.strerror}") from None
-    assert proc.stdin is not None and proc.stderr is not None
-    try:
-        written = restore_part(repo, snap, "base", cast(BinaryIO, proc.stdin))
-        proc.stdin.close()
-        err = proc.stderr.read()
-        if proc.wait() != 0:
-            raise PostgresError(f"tar failed unpacking the base backup: {err.decode(errors='replace').strip()[:200]}")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        with DirectPool(threads=2) as pool, TarExtractor(target, pool) as tar:
+            for data in iter_blobs(repo, iter_stream_ids(repo, root)):
+                tar.feed(data)
+                written += len(data)
+            tar.close()
+    except (UnsafeArchive, TarFormatError) as exc:
+        raise IntegrityError(f"snapshot {snap.short_id}: base backup: {exc}") from None
+    if written != root["size"]:
+        raise IntegrityError(f"snapshot {snap.short_id} part base: restored {written} bytes, expected {root['size']}")
     return written

@@ -1,0 +1,55 @@
+"""Unpacking a base backup snapshot: the tar in the repository comes back as files, verified; a
+crafted snapshot whose tar names leave the target is refused as damaged, nothing written outside."""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from drkit.core.errors import IntegrityError
+from drkit.repository.format import RepoConfig
+from drkit.repository.repo import Repository
+from drkit.repository.snapshots import Snapshot
+from drkit.repository.streams import BundleWriter, SourceRef
+from drkit.sources.postgres.physical import extract_base
+from storage_backends.testing.memory import MemoryBackend
+
+
+def _snapshot(repo: Repository, files: dict[str, bytes]) -> Snapshot:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o600
+            tar.addfile(info, io.BytesIO(data))
+    out.seek(0)
+    with BundleWriter(repo) as bundle:
+        bundle.add("base", out)
+        return bundle.commit(SourceRef("postgres", "c", meta={"mode": "physical"}))
+
+
+@pytest.fixture
+def repo() -> Repository:
+    return Repository.init(MemoryBackend(), "pw", RepoConfig(pack_size=1 << 20))
+
+
+def test_base_backup_unpacks_to_its_files(repo: Repository, tmp_path: Path) -> None:
+    rng = random.Random(3)
+    files = {"PG_VERSION": b"15\n", "base/1/1259": rng.randbytes(90_000), "base/5/16397": rng.randbytes(3 << 20)}
+    snap = _snapshot(repo, files)
+    written = extract_base(repo, snap, tmp_path)
+    assert written == snap.root["parts"]["base"]["size"]
+    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files
+
+
+def test_a_crafted_base_backup_cannot_write_outside_the_target(repo: Repository, tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    target.mkdir()
+    snap = _snapshot(repo, {"PG_VERSION": b"15\n", "../escaped": b"evil"})
+    with pytest.raises(IntegrityError, match="outside the target"):
+        extract_base(repo, snap, target)
+    assert not (tmp_path / "escaped").exists()
