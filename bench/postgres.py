@@ -101,15 +101,20 @@ def _physical(server: PgServer, conf: Path, restore_rounds: int) -> dict[str, ob
     p_backup = _pgbackrest(conf, "--type=full", "backup")
     repo_size = dir_size(Path(server.repo_url)) - dir_size(Path(server.repo_url) / "wal")
     pgbr_size = dir_size(server.base / "pgbackrest" / "repo" / "backup")
-    rounds = [_restore_round(server, conf, drkit_first=i % 2 == 0) for i in range(restore_rounds)]
+    rounds = [_restore_round(server, conf, i) for i in range(restore_rounds)]
+    for path in server.base.glob("restore-*"):  # only now: see _restore_round
+        shutil.rmtree(path, ignore_errors=True)
     return {"backup_drkit": d_backup.wall_s, "backup_pgbr": p_backup.wall_s,
             "restore_drkit": median_or_none(d for d, _ in rounds), "restore_pgbr": median_or_none(p for _, p in rounds),
             "restore_rounds": rounds, "size_drkit": repo_size, "size_pgbr": pgbr_size}
 
 
-def _restore_round(server: PgServer, conf: Path, *, drkit_first: bool) -> tuple[float, float]:
-    """One restore by each tool into a new directory, taking turns at going first; (drkit, pgBackRest)."""
-    d_target, p_target = server.base / "restore-drkit", server.base / "restore-pgbr"
+def _restore_round(server: PgServer, conf: Path, n: int) -> tuple[float, float]:
+    """One restore by each tool into a new directory, drkit first in even rounds; (drkit, pgBackRest).
+    The restored directories stay until every round is done: on ext4 without a journal (these
+    machines) creating files within minutes of deleting many costs a scan of the recently deleted
+    inodes for each new one, which a deletion between rounds would charge to the next round."""
+    d_target, p_target = server.base / f"restore-drkit-{n}", server.base / f"restore-pgbr-{n}"
 
     def drkit() -> float:
         return _drkit(server, "restore", "postgres", "--target-dir", str(d_target)).wall_s
@@ -119,12 +124,10 @@ def _restore_round(server: PgServer, conf: Path, *, drkit_first: bool) -> tuple[
         give_to_postgres(p_target)
         return _pgbackrest(conf, f"--pg1-path={p_target}", "restore").wall_s
 
-    if drkit_first:
+    if n % 2 == 0:
         d, p = drkit(), pgbr()
     else:
         p, d = pgbr(), drkit()
-    for path in (d_target, p_target):
-        shutil.rmtree(path, ignore_errors=True)
     return d, p
 
 

@@ -155,7 +155,7 @@ class TarExtractor:
         self._skip = 0  # padding after a member's data
         self._ended = False
         self._links: set[PurePosixPath] = set()
-        self._dirs: list[tuple[Path, int]] = []
+        self._dirs: list[tuple[Path, tarfile.TarInfo]] = []  # mode and time set at the end, as tar does
         self._made: set[Path] = {target}
 
     def feed(self, data: bytes | memoryview) -> None:
@@ -177,25 +177,24 @@ class TarExtractor:
 
     def close(self) -> None:
         """Wait for the small files; check the stream ended between members; set the directories'
-        modification times."""
+        modes and modification times (last: a read-only directory must not stop its files)."""
         self._small.close()
         if self._member is not None or self._header or self._skip:
             raise TarFormatError("the tar stream ends inside a member")
-        for path, mtime in reversed(self._dirs):
-            os.utime(path, (mtime, mtime), follow_symlinks=False)
+        for path, info in reversed(self._dirs):
+            path.chmod(info.mode & 0o7777)
+            os.utime(path, (info.mtime, info.mtime))
 
     def __enter__(self) -> TarExtractor:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if kind is None:
-            return
         member, self._member = self._member, None
         try:
             if member is not None:
                 member.discard()
         finally:
-            self._small.executor.shutdown(wait=True)
+            self._small.executor.shutdown(wait=True)  # after close() a no-op
 
     def _start(self, block: bytes) -> None:
         if block == bytes(BLOCK):
@@ -209,8 +208,7 @@ class TarExtractor:
         path = self.target / rel
         if info.type == tarfile.DIRTYPE:
             self._mkdir(path)
-            path.chmod(info.mode & 0o7777)
-            self._dirs.append((path, int(info.mtime)))
+            self._dirs.append((path, info))
         elif info.type == tarfile.SYMTYPE:
             self._mkdir(path.parent)
             os.symlink(info.linkname, path)
