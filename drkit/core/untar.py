@@ -157,9 +157,13 @@ class TarExtractor:
         self._links: set[PurePosixPath] = set()
         self._dirs: list[tuple[Path, tarfile.TarInfo]] = []  # mode and time set at the end, as tar does
         self._made: set[Path] = {target}
+        self._names: set[PurePosixPath] = set()  # every member so far: a name may appear once
 
     def feed(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
+        if self._ended:
+            self._check_zero(view)
+            return
         while view and not self._ended:
             if self._member is not None:
                 view = self._write(view)
@@ -174,6 +178,15 @@ class TarExtractor:
                 if len(self._header) == BLOCK:
                     block, self._header = bytes(self._header), bytearray()
                     self._start(block)
+        if self._ended:
+            self._check_zero(view)
+
+    @staticmethod
+    def _check_zero(view: memoryview) -> None:
+        """After the end-of-archive block only zero padding may follow: a zero block in the middle
+        of an archive must not silently drop the members after it."""
+        if view and bytes(view).count(0) != len(view):
+            raise TarFormatError("data after the end-of-archive block")
 
     def close(self) -> None:
         """Wait for the small files; check the stream ended between members; set the directories'
@@ -181,6 +194,8 @@ class TarExtractor:
         self._small.close()
         if self._member is not None or self._header or self._skip:
             raise TarFormatError("the tar stream ends inside a member")
+        if not self._ended:
+            raise TarFormatError("the tar stream ends without its end-of-archive block")
         for path, info in reversed(self._dirs):
             path.chmod(info.mode & 0o7777)
             os.utime(path, (info.mtime, info.mtime))
@@ -204,7 +219,12 @@ class TarExtractor:
             info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
         except tarfile.HeaderError as exc:
             raise TarFormatError(f"bad tar header: {exc}") from None
+        if info.size < 0:
+            raise TarFormatError(f"tar member {info.name!r} has a negative size")
         rel = self._safe_path(info)
+        if rel in self._names:
+            raise UnsafeArchive(f"tar member {info.name!r} appears twice; refusing it")
+        self._names.add(rel)
         path = self.target / rel
         if info.type == tarfile.DIRTYPE:
             self._mkdir(path)
@@ -227,9 +247,16 @@ class TarExtractor:
                                 "(only directories, regular files and symlinks)")
 
     def _mkdir(self, path: Path) -> None:
-        if path not in self._made:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._made.add(path)
+        """``path`` and any missing parents, each 0700 (a listed directory gets its own mode at the end)."""
+        if path in self._made:
+            return
+        self._mkdir(path.parent)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if not path.is_dir() or path.is_symlink():
+                raise
+        self._made.add(path)
 
     def _write(self, view: memoryview) -> memoryview:
         member = self._member

@@ -7,6 +7,7 @@ directory that is not empty) runs before anything is written."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ...core.errors import UsageError
+from ...core.errors import IntegrityError, UsageError
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .errors import TargetUnreachable
@@ -121,15 +122,27 @@ def prepare_data_dir(repo: Repository, base: Snapshot, target_dir: Path, setting
     target_dir.mkdir(parents=True, exist_ok=True)
     target_dir.chmod(0o700)
     extract_base(repo, base, target_dir)
-    with open(target_dir / "postgresql.auto.conf", "a") as conf:
-        conf.write("\n# written by drkit restore postgres (point-in-time recovery)\n")
-        for key, value in settings.items():
-            conf.write(f"{key} = {_conf_quote(value)}\n")
-    (target_dir / "recovery.signal").touch()
+    lines = ["\n# written by drkit restore postgres (point-in-time recovery)\n"]
+    lines += [f"{key} = {_conf_quote(value)}\n" for key, value in settings.items()]
+    _append_own_file(target_dir / "postgresql.auto.conf", "".join(lines).encode())
+    _append_own_file(target_dir / "recovery.signal", b"")
     for leftover in ("postmaster.pid", "standby.signal"):
         (target_dir / leftover).unlink(missing_ok=True)
     if os_user is not None:
         chown_tree(target_dir, os_user)
+
+
+def _append_own_file(path: Path, data: bytes) -> None:
+    """Append to (or create) a file of the restored directory, never through a symlink the base
+    backup put there (which could point anywhere on this host)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IntegrityError(f"{path.name} in the base backup is a symlink; refusing to write through it") from None
+        raise
+    with os.fdopen(fd, "ab") as out:
+        out.write(data)
 
 
 def chown_tree(path: Path, user: str) -> None:

@@ -17,15 +17,15 @@ import pytest
 from refusing_fs import takes_o_direct
 
 from drkit.core import untar
-from drkit.core.filewriters import BLOCK, DirectPool
-from drkit.core.untar import DIRECT_MIN, TarExtractor, TarFormatError, UnsafeArchive
+from drkit.core.filewriters import DirectPool
+from drkit.core.untar import BLOCK, DIRECT_MIN, TarExtractor, TarFormatError, UnsafeArchive
 
 MTIME = 1_700_000_000
 
 
 @pytest.fixture
 def pool() -> Iterator[DirectPool]:
-    with DirectPool(16 * BLOCK, threads=2) as p:
+    with DirectPool(64 << 10, threads=2) as p:
         yield p
 
 
@@ -189,4 +189,41 @@ def test_a_small_file_that_cannot_be_written_fails_the_extraction(tmp_path: Path
     (tmp_path / "taken").mkdir()  # a directory where the archive has a file
     archive = _tar([("a", b"1", 0o600, None), ("taken", b"2", 0o600, None), ("z", b"3", 0o600, None)])
     with pytest.raises(IsADirectoryError):
+        _feed(tmp_path, archive, None)
+
+
+def test_a_negative_size_is_refused_not_looped_on(tmp_path: Path) -> None:
+    header = bytearray(tarfile.TarInfo("f").tobuf(tarfile.USTAR_FORMAT))
+    header[124:136] = b"\xff" * 12  # base-256: -1
+    header[148:156] = b" " * 8
+    header[148:155] = f"{sum(header):06o}\0".encode()
+    with pytest.raises(TarFormatError, match="negative size"):
+        _feed(tmp_path, bytes(header) + bytes(3 * BLOCK), None)
+
+
+def test_a_name_appearing_twice_is_refused(tmp_path: Path) -> None:
+    """Small files are written on threads, in any order: a repeated name could end up with either
+    content (tar keeps the last); pg_basebackup never repeats one."""
+    archive = _tar([("x", b"A" * 100_000, 0o600, None), ("x", b"B", 0o600, None)])
+    with pytest.raises(UnsafeArchive, match="appears twice"):
+        _feed(tmp_path, archive, None)
+
+
+def test_directories_the_archive_does_not_list_are_private(tmp_path: Path) -> None:
+    _feed(tmp_path, _tar([("a/b/c/f", b"data", 0o600, None)]), None)
+    for rel in ("a", "a/b", "a/b/c"):
+        assert stat.S_IMODE((tmp_path / rel).stat().st_mode) == 0o700, rel
+
+
+def test_a_stream_without_its_end_block_fails(tmp_path: Path) -> None:
+    archive = _tar([("a", b"1" * 600, 0o600, None)])
+    cut = BLOCK + 1024  # the member's header and data (padded), no end-of-archive block
+    with pytest.raises(TarFormatError, match="without its end-of-archive block"):
+        _feed(tmp_path, archive[:cut], None)
+
+
+def test_members_after_a_stray_zero_block_are_not_dropped_silently(tmp_path: Path) -> None:
+    first, second = _tar([("a", b"1", 0o600, None)]), _tar([("b", b"2", 0o600, None)])
+    archive = first[: 2 * BLOCK] + bytes(BLOCK) + second  # a's header and data, a zero block, then b
+    with pytest.raises(TarFormatError, match="after the end-of-archive block"):
         _feed(tmp_path, archive, None)

@@ -172,3 +172,34 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
         want = "PlainWriter" if refuse else "DirectWriter"
         assert sorted(writers) == [("big.bin", want), ("small.txt", "PlainWriter")]
         assert os.stat(out / "src" / "big.bin").st_blocks * 512 < 6 << 20  # the zero run stayed a hole
+
+
+def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
+        repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error when a direct file's last segments are written (a full disk) fails the restore,
+    and no half-written file stays behind."""
+    import errno
+
+    if not takes_o_direct(tmp_path):
+        pytest.skip(f"{tmp_path} does not take O_DIRECT")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"big{i}.bin").write_bytes(os.urandom((2 << 20) + i))
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    real_finish = filewriters.DirectWriter.finish
+    failed: list[int] = []
+
+    def finish(self: filewriters.DirectWriter, size: int) -> None:
+        if size == (2 << 20) + 1:
+            failed.append(size)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_finish(self, size)
+
+    monkeypatch.setattr(filewriters.DirectWriter, "finish", finish)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        restore_files(repo, snap, str(out), Selection())
+    assert failed
+    assert not (out / "src" / "big1.bin").exists()
+    assert not [p for p in (out / "src").iterdir() if p.name.startswith(".drkit-restore")]

@@ -64,7 +64,7 @@ def test_symlink_then_same_named_dir_cannot_redirect_writes(repo: Repository, tm
 
 def test_existing_symlink_in_target_is_not_followed(repo: Repository, tmp_path: Path) -> None:
     src = tmp_path / "src"
-    (src / "d").mkdir(parents=True)
+    (src / "d" / "sub" / "deeper").mkdir(parents=True)  # directories the walk would create under "d"
     (src / "d" / "f").write_text("x")
     snap = backup_files(repo, BackupRequest([str(src)])).snapshot
     outside = tmp_path / "outside"

@@ -16,6 +16,7 @@ from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.streams import BundleWriter, SourceRef
 from drkit.sources.postgres.physical import extract_base
+from drkit.sources.postgres.pitr import prepare_data_dir
 from storage_backends.testing.memory import MemoryBackend
 
 
@@ -53,3 +54,23 @@ def test_a_crafted_base_backup_cannot_write_outside_the_target(repo: Repository,
     with pytest.raises(IntegrityError, match="outside the target"):
         extract_base(repo, snap, target)
     assert not (tmp_path / "escaped").exists()
+
+
+def test_recovery_settings_are_never_written_through_a_symlink_in_the_backup(repo: Repository,
+                                                                             tmp_path: Path) -> None:
+    """pg_basebackup puts symlinks in pg_tblspc only; one named postgresql.auto.conf could point at
+    any file of this host, which appending the recovery settings would change."""
+    victim = tmp_path / "victim.conf"
+    victim.write_text("untouched\n")
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        link = tarfile.TarInfo("postgresql.auto.conf")
+        link.type, link.linkname = tarfile.SYMTYPE, str(victim)
+        tar.addfile(link)
+    out.seek(0)
+    with BundleWriter(repo) as bundle:
+        bundle.add("base", out)
+        snap = bundle.commit(SourceRef("postgres", "c", meta={"mode": "physical"}))
+    with pytest.raises(IntegrityError, match="symlink"):
+        prepare_data_dir(repo, snap, tmp_path / "data", {"restore_command": "false"})
+    assert victim.read_text() == "untouched\n"
