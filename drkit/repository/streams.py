@@ -2,8 +2,12 @@
 ``restore_stream`` writes it back, verified.
 
 A stream's content is a sequence of data blobs. Its root lists them in *list blobs* (tree
-blobs of ``id:32 length:u32le`` records, at most ``LIST_FANOUT`` per blob), so a snapshot stays
-small however large the stream is.
+blobs of ``id:32 length:u32le`` records), so a snapshot stays small however large the stream is.
+The list is cut where a blob id says so (content-defined, ``LIST_CUT`` records on average, between
+``LIST_MIN`` and ``LIST_FANOUT``): a stretch of the stream that did not change from one backup to
+the next is listed by the same list blobs, stored once. Cut every 65,536 records, the one list
+blob of a 513 MB `pg_dump` in 64 KiB chunks (290 KB of incompressible ids) was stored again every
+day, a quarter of what a day of localized changes uploaded. Readers take any cut.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from .repo import Repository
 from .snapshots import Snapshot
 from .writer import BlobRef, BlobWriter
 
-LIST_FANOUT = 65536
+LIST_FANOUT = 65536  # records per list blob, at most
+LIST_CUT = 512  # on average
+LIST_MIN = 64  # at least (but the last), so a run of one repeated blob cannot cut every record
 _REF = struct.Struct("<32sI")
 
 
@@ -36,10 +42,22 @@ def _decode_list(data: bytes, where: str) -> list[BlobRef]:
     return [BlobRef(*_REF.unpack_from(data, off)) for off in range(0, len(data), _REF.size)]
 
 
+def split_refs(refs: list[BlobRef]) -> Iterator[list[BlobRef]]:
+    """``refs`` in pieces cut after a record whose blob id is 0 modulo ``LIST_CUT`` (ids are keyed
+    hashes: uniform), within ``LIST_MIN``..``LIST_FANOUT`` records."""
+    start = 0
+    for i, ref in enumerate(refs):
+        n = i + 1 - start
+        if n >= LIST_FANOUT or (n >= LIST_MIN and int.from_bytes(ref.id[:4], "little") % LIST_CUT == 0):
+            yield refs[start : i + 1]
+            start = i + 1
+    if start < len(refs):
+        yield refs[start:]
+
+
 def store_refs(writer: BlobWriter, refs: list[BlobRef]) -> list[str]:
     """Store ``refs`` as list blobs; return their hex ids."""
-    return [writer.add_blob(BLOB_TREE, _encode_list(refs[i : i + LIST_FANOUT])).hex()
-            for i in range(0, len(refs), LIST_FANOUT)]
+    return [writer.add_blob(BLOB_TREE, _encode_list(piece)).hex() for piece in split_refs(refs)]
 
 
 def iter_stream_ids(repo: Repository, root: dict[str, Any]) -> Iterator[bytes]:
