@@ -3,8 +3,9 @@
 
 A stream's content is a sequence of data blobs. Its root lists them in *list blobs* (tree
 blobs of ``id:32 length:u32le`` records), so a snapshot stays small however large the stream is.
-The list is cut where a blob id says so (content-defined, ``LIST_CUT`` records on average, between
-``LIST_MIN`` and ``LIST_FANOUT``): a stretch of the stream that did not change from one backup to
+The list is cut where a blob id says so (content-defined, ``LIST_CUT`` records on average, more for
+streams so long that the root would hold more than ``LIST_TARGET`` list ids; pieces between
+``LIST_MIN`` and ``LIST_FANOUT`` records): a stretch of the stream that did not change from one backup to
 the next is listed by the same list blobs, stored once. Cut every 65,536 records, the one list
 blob of a 513 MB `pg_dump` in 64 KiB chunks (290 KB of incompressible ids) was stored again every
 day, a quarter of what a day of localized changes uploaded. Readers take any cut.
@@ -27,7 +28,8 @@ from .snapshots import Snapshot
 from .writer import BlobRef, BlobWriter
 
 LIST_FANOUT = 65536  # records per list blob, at most
-LIST_CUT = 512  # on average
+LIST_CUT = 512  # on average, for streams of up to LIST_CUT * LIST_TARGET records
+LIST_TARGET = 256  # list blobs of a longer stream: about this many (the snapshot holds their ids)
 LIST_MIN = 64  # at least (but the last), so a run of one repeated blob cannot cut every record
 _REF = struct.Struct("<32sI")
 
@@ -42,13 +44,20 @@ def _decode_list(data: bytes, where: str) -> list[BlobRef]:
     return [BlobRef(*_REF.unpack_from(data, off)) for off in range(0, len(data), _REF.size)]
 
 
+def list_cut(records: int) -> int:
+    """The average piece for a list of ``records``: ``LIST_CUT``, or the power of two that keeps
+    it near ``LIST_TARGET`` pieces (a coarser cut's points are a subset of a finer one's)."""
+    return min(LIST_FANOUT, max(LIST_CUT, 1 << (records // LIST_TARGET).bit_length()))
+
+
 def split_refs(refs: list[BlobRef]) -> Iterator[list[BlobRef]]:
-    """``refs`` in pieces cut after a record whose blob id is 0 modulo ``LIST_CUT`` (ids are keyed
+    """``refs`` in pieces cut after a record whose blob id is 0 modulo ``list_cut`` (ids are keyed
     hashes: uniform), within ``LIST_MIN``..``LIST_FANOUT`` records."""
+    mask = list_cut(len(refs)) - 1
     start = 0
     for i, ref in enumerate(refs):
         n = i + 1 - start
-        if n >= LIST_FANOUT or (n >= LIST_MIN and int.from_bytes(ref.id[:4], "little") % LIST_CUT == 0):
+        if n >= LIST_FANOUT or (n >= LIST_MIN and not int.from_bytes(ref.id[:4], "little") & mask):
             yield refs[start : i + 1]
             start = i + 1
     if start < len(refs):

@@ -14,6 +14,7 @@ from drkit.repository.streams import (
     LIST_CUT,
     LIST_FANOUT,
     LIST_MIN,
+    LIST_TARGET,
     SourceRef,
     backup_stream,
     restore_stream,
@@ -64,3 +65,12 @@ def test_a_second_backup_of_a_locally_changed_stream_stores_little_list() -> Non
     out = io.BytesIO()
     restore_stream(repo, second, out)
     assert out.getvalue() == changed
+
+
+def test_a_long_stream_keeps_its_root_small() -> None:
+    """The snapshot holds one id per list blob: a longer stream is cut more coarsely, to about
+    LIST_TARGET pieces."""
+    refs = _refs(300_000, 6)
+    pieces = list(split_refs(refs))
+    assert [r for p in pieces for r in p] == refs
+    assert LIST_TARGET // 2 < len(pieces) < 2 * LIST_TARGET
