@@ -1,6 +1,7 @@
 """New files written from pieces that arrive in any order, on any thread: ``open_writer`` gives a
 ``DirectWriter`` where the file system takes ``O_DIRECT``, else a ``PlainWriter``, with the same
-calls (``write``, ``hole``, ``complete_to``, ``finish``, ``close``), so the restores do not branch.
+calls (``write``, ``hole``, ``complete_to``, ``finish``, ``close``), so the restores do not branch;
+the writer owns its descriptor, so ``close`` both waits for the writes and closes it, in that order.
 
 A restore writes every byte to the device anyway. Buffered writes first copy each page into the
 page cache, which on a VM whose free memory is handed back to the host (these machines) costs a
@@ -49,7 +50,10 @@ _SYNC_FILE_RANGE_WRITE = 2
 
 
 class FileWriter(Protocol):
-    """What a restore calls to fill a new file (thread-safe ``write`` and ``hole``)."""
+    """What a restore calls to fill a new file (thread-safe ``write`` and ``hole``). The writer owns
+    the descriptor ``fd`` (for the caller's fchmod, utime, fsync) and ``close`` closes it."""
+
+    fd: int
 
     def write(self, data: bytes | memoryview, offset: int) -> None: ...
 
@@ -112,7 +116,7 @@ class _Segment:
 
 class DirectWriter:
     """Thread-safe ``write(data, offset)`` / ``hole(offset, length)`` into one ``O_DIRECT`` file
-    descriptor; then ``finish(size)`` (or ``close()`` alone, on failure)."""
+    descriptor; then ``finish(size)``, and always ``close()``."""
 
     def __init__(self, fd: int, pool: DirectPool) -> None:
         self.fd, self.pool, self.segment = fd, pool, pool.segment
@@ -120,6 +124,7 @@ class DirectWriter:
         self._lock = threading.Lock()
         self._writes: list[Future[None]] = []
         self.direct = True
+        self._closed = False
 
     def write(self, data: bytes | memoryview, offset: int) -> None:
         """Place ``data`` at ``offset``; queues every segment this completes."""
@@ -145,7 +150,7 @@ class DirectWriter:
     def finish(self, size: int) -> None:
         """Write the partial last segment, wait for every write of this file, cut the file to
         ``size``; call once every byte is placed. Raises the first write's error, but only once no
-        write of this file is queued any more (the caller may close the descriptor then)."""
+        write of this file is queued any more."""
         try:
             index, tail = divmod(size, self.segment)
             seg = self._segments.pop(index, None) if tail else None
@@ -154,7 +159,7 @@ class DirectWriter:
             if seg is not None:
                 self._queue(seg, index, -(-tail // BLOCK) * BLOCK)
         except BaseException:
-            self.close()
+            self._drain()
             raise
         failure = self._drain()
         if failure is not None:
@@ -163,8 +168,11 @@ class DirectWriter:
 
     def close(self) -> None:
         """Wait for every queued write of this file (after a failure: their errors do not matter
-        then); the descriptor may be closed afterwards."""
+        then), then close the descriptor; once."""
         self._drain()
+        if not self._closed:
+            self._closed = True
+            os.close(self.fd)
 
     def complete_to(self, end: int) -> None:
         """Nothing to start: complete segments are written as they complete."""
@@ -254,6 +262,7 @@ class PlainWriter:
 
     def __init__(self, fd: int, *, writeback: bool = False) -> None:
         self.fd = fd
+        self._closed = False
         self._holes = False
         self._sync_range = _sync_file_range() if writeback else None
         self._started = 0
@@ -275,7 +284,10 @@ class PlainWriter:
             os.ftruncate(self.fd, size)  # a trailing hole sets the size
 
     def close(self) -> None:
-        pass
+        """Close the descriptor; once."""
+        if not self._closed:
+            self._closed = True
+            os.close(self.fd)
 
 
 SyncRange = Callable[[int, int, int, int], int]
@@ -296,19 +308,19 @@ def _sync_file_range() -> SyncRange | None:
 
 
 def open_writer(path: str | os.PathLike[str], flags: int, mode: int, *, pool: DirectPool | None,
-                writeback: bool = False) -> tuple[int, FileWriter]:
-    """``os.open(path, flags, mode)`` and the writer for it: a ``DirectWriter`` on ``pool`` where the
-    file system takes ``O_DIRECT``, else (or without a pool) a ``PlainWriter``. ``O_DIRECT`` is not
+                writeback: bool = False) -> FileWriter:
+    """``os.open(path, flags, mode)`` in a writer that owns the descriptor: a ``DirectWriter`` on
+    ``pool`` where the file system takes ``O_DIRECT``, else (or without a pool) a ``PlainWriter``. ``O_DIRECT`` is not
     passed to ``open`` itself: Linux creates the file before refusing the flag, which would leave it
     behind (and make an ``O_EXCL`` retry fail); ``fcntl(F_SETFL)`` refuses it without side effects."""
     fd = os.open(path, flags, mode)
     if pool is None or not O_DIRECT:
-        return fd, PlainWriter(fd, writeback=writeback)
+        return PlainWriter(fd, writeback=writeback)
     try:
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | O_DIRECT)
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             os.close(fd)
             raise
-        return fd, PlainWriter(fd, writeback=writeback)
-    return fd, DirectWriter(fd, pool)
+        return PlainWriter(fd, writeback=writeback)
+    return DirectWriter(fd, pool)

@@ -48,7 +48,7 @@ class _Large:
 
     def __init__(self, info: tarfile.TarInfo, path: Path, pool: DirectPool | None) -> None:
         self.info = info
-        self.fd, self.writer = open_writer(path, _OPEN_FLAGS, info.mode & 0o7777, pool=pool)
+        self.writer = open_writer(path, _OPEN_FLAGS, info.mode & 0o7777, pool=pool)
         self.written = 0
 
     def add(self, data: memoryview) -> None:
@@ -58,17 +58,12 @@ class _Large:
     def finish(self) -> None:
         try:
             self.writer.finish(self.info.size)
-            _set_meta(self.fd, self.info)
-        except BaseException:
-            self.discard()
-            raise
-        os.close(self.fd)
+            _set_meta(self.writer.fd, self.info)
+        finally:
+            self.writer.close()
 
     def discard(self) -> None:
-        try:
-            self.writer.close()
-        finally:
-            os.close(self.fd)
+        self.writer.close()
 
 
 class _Small:

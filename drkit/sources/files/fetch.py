@@ -48,12 +48,11 @@ _tmp_numbers = itertools.count()
 class FileOut:
     """One restored file: created by its first blob, finished by its last."""
 
-    __slots__ = ("path", "node", "as_root", "left", "fd", "out", "tmp", "lock", "owner")
+    __slots__ = ("path", "node", "as_root", "left", "out", "tmp", "lock", "owner")
 
     def __init__(self, path: str, node: Node, pieces: int, as_root: bool, owner: Writeout) -> None:
         self.path, self.node, self.as_root, self.owner = path, node, as_root, owner
         self.left = pieces
-        self.fd = -1
         self.out: FileWriter | None = None
         self.tmp: str | None = None
         self.lock = threading.Lock()
@@ -85,24 +84,23 @@ class FileOut:
     def _open(self, path: str) -> None:
         """A large file is written with O_DIRECT where the file system takes it (``core/filewriters``)."""
         pool = self.owner.direct_pool if self.node.size >= DIRECT_FROM else None
-        self.fd, self.out = open_writer(path, _O_NEW, 0o600, pool=pool)
+        self.out = open_writer(path, _O_NEW, 0o600, pool=pool)
 
     def finish(self) -> None:
         """Set size and metadata, close, and rename into place if written under a temporary name."""
         if self.out is None:
             self._create()  # an empty file
-        node, fd, out = self.node, self.fd, self.out
+        node, out = self.node, self.out
         assert out is not None
         try:
             out.finish(node.size)  # sets the size where a trailing hole must
             if self.as_root and (node.uid, node.gid) != self.owner.ids:
-                os.fchown(fd, node.uid, node.gid)
-            os.fchmod(fd, node.mode)
-            os.utime(fd, ns=(node.mtime_ns, node.mtime_ns))
+                os.fchown(out.fd, node.uid, node.gid)
+            os.fchmod(out.fd, node.mode)
+            os.utime(out.fd, ns=(node.mtime_ns, node.mtime_ns))
         finally:
-            out.close()  # no write of this file may still be queued when its fd closes
-            self.fd, self.out = -1, None
-            os.close(fd)
+            self.out = None
+            out.close()
         if self.tmp is not None:
             os.rename(self.tmp, self.path)
         self.owner.finished(self)
@@ -110,10 +108,8 @@ class FileOut:
     def discard(self) -> None:
         """Remove an unfinished file (after the workers stopped)."""
         if self.out is not None:
-            self.out.close()
-            self.out = None  # its half-filled segments go
-            os.close(self.fd)
-            self.fd = -1
+            out, self.out = self.out, None  # its half-filled segments go
+            out.close()
         try:
             os.unlink(self.tmp if self.tmp is not None else self.path)
         except FileNotFoundError:

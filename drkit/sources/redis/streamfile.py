@@ -119,18 +119,15 @@ def restore_root(repo: Repository, root: dict[str, Any], path: Path, *, where: s
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     try:
         with DirectPool() as pool:
-            fd, out = open_writer(tmp, flags, 0o644, pool=pool if durable else None, writeback=durable)
+            out = open_writer(tmp, flags, 0o644, pool=pool if durable else None, writeback=durable)
             try:
-                try:
-                    runs = plan_runs(repo, iter_stream_ids(repo, root))
-                    written = _checked_size(write_runs(repo, runs, out.write, out.complete_to), root, where)
-                    out.finish(written)
-                finally:
-                    out.close()
+                runs = plan_runs(repo, iter_stream_ids(repo, root))
+                written = _checked_size(write_runs(repo, runs, out.write, out.complete_to), root, where)
+                out.finish(written)
                 if durable:
-                    os.fsync(fd)
+                    os.fsync(out.fd)
             finally:
-                os.close(fd)
+                out.close()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

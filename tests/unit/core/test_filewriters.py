@@ -39,25 +39,25 @@ def _pieces(data: bytes, seed: int) -> list[tuple[int, bytes]]:
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
 
-def _open(path: Path, pool: DirectPool) -> tuple[int, DirectWriter]:
-    fd, writer = open_writer(path, _FLAGS, 0o644, pool=pool)
+def _open(path: Path, pool: DirectPool) -> DirectWriter:
+    writer = open_writer(path, _FLAGS, 0o644, pool=pool)
     if not isinstance(writer, DirectWriter):
-        os.close(fd)
+        writer.close()
         pytest.skip(f"{path.parent} does not take O_DIRECT")
-    return fd, writer
+    return writer
 
 
 @pytest.mark.parametrize("size", [0, 1, BLOCK - 1, SEGMENT, 3 * SEGMENT + 5, 5 * SEGMENT - BLOCK + 17])
 def test_any_order_from_threads_gives_the_same_bytes(tmp_path: Path, pool: DirectPool, size: int) -> None:
     data = random.Random(size).randbytes(size)
     path = tmp_path / "out"
-    fd, writer = _open(path, pool)
+    writer = _open(path, pool)
     try:
         with ThreadPoolExecutor(3) as threads:
             list(threads.map(lambda p: writer.write(p[1], p[0]), _pieces(data, size) if size else []))
         writer.finish(size)
     finally:
-        os.close(fd)
+        writer.close()
     assert path.read_bytes() == data
 
 
@@ -68,7 +68,7 @@ def test_holes_read_as_zeros_and_an_all_hole_segment_stays_unallocated(tmp_path:
     for start, end in holes:
         data[start:end] = bytes(end - start)
     path = tmp_path / "out"
-    fd, writer = _open(path, pool)
+    writer = _open(path, pool)
     try:
         edges = sorted({0, size, *(e for h in holes for e in h)})
         for start, end in zip(edges, edges[1:], strict=False):
@@ -78,7 +78,7 @@ def test_holes_read_as_zeros_and_an_all_hole_segment_stays_unallocated(tmp_path:
                 writer.write(data[start:end], start)
         writer.finish(size)
     finally:
-        os.close(fd)
+        writer.close()
     assert path.read_bytes() == data
     # segments 2 and the tail were never written: the file holds fewer blocks than its size needs
     assert path.stat().st_blocks * 512 <= size - 2 * SEGMENT
@@ -88,7 +88,7 @@ def test_a_reused_buffer_leaves_no_stale_bytes_in_holes(tmp_path: Path) -> None:
     with DirectPool(SEGMENT, threads=1, in_flight=1) as one_buffer:
         first, second = tmp_path / "a", tmp_path / "b"
         for path, fill in ((first, b"\xff"), (second, None)):
-            fd, writer = _open(path, one_buffer)
+            writer = _open(path, one_buffer)
             try:
                 if fill:
                     writer.write(fill * SEGMENT, 0)
@@ -97,12 +97,12 @@ def test_a_reused_buffer_leaves_no_stale_bytes_in_holes(tmp_path: Path) -> None:
                     writer.hole(10, SEGMENT - 10)
                 writer.finish(SEGMENT)
             finally:
-                os.close(fd)
+                writer.close()
     assert second.read_bytes() == b"x" * 10 + bytes(SEGMENT - 10)
 
 
 def test_missing_bytes_are_refused(tmp_path: Path, pool: DirectPool) -> None:
-    fd, writer = _open(tmp_path / "out", pool)
+    writer = _open(tmp_path / "out", pool)
     try:
         writer.write(b"x" * 100, 0)
         writer.write(b"y" * 100, 200)  # 100..200 never placed
@@ -110,7 +110,6 @@ def test_missing_bytes_are_refused(tmp_path: Path, pool: DirectPool) -> None:
             writer.finish(300)
     finally:
         writer.close()
-        os.close(fd)
 
 
 def test_a_file_system_refusing_direct_writes_gets_buffered_ones(tmp_path: Path, pool: DirectPool,
@@ -129,13 +128,13 @@ def test_a_file_system_refusing_direct_writes_gets_buffered_ones(tmp_path: Path,
     monkeypatch.setattr(filewriters, "pwrite_all", pwrite_all)
     data = random.Random(1).randbytes(2 * SEGMENT + 99)
     path = tmp_path / "out"
-    fd, writer = _open(path, pool)
+    writer = _open(path, pool)
     try:
         for offset, piece in _pieces(data, 7):
             writer.write(piece, offset)
         writer.finish(len(data))
     finally:
-        os.close(fd)
+        writer.close()
     assert path.read_bytes() == data
     assert refused and not writer.direct  # one refusal per writing thread at most
     assert len(refused) <= 2
@@ -151,7 +150,7 @@ def test_a_failing_write_stops_the_writes_after_it(tmp_path: Path, pool: DirectP
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(filewriters, "pwrite_all", full)
-    fd, writer = _open(tmp_path / "out", pool)
+    writer = _open(tmp_path / "out", pool)
     try:
         with pytest.raises(OSError) as info:
             for i in range(50):
@@ -160,7 +159,6 @@ def test_a_failing_write_stops_the_writes_after_it(tmp_path: Path, pool: DirectP
         assert len(tried) < 50  # the writes stopped early
     finally:
         writer.close()
-        os.close(fd)
 
 
 def test_a_file_system_refusing_o_direct_gets_a_plain_writer_and_one_file(tmp_path: Path, pool: DirectPool,
@@ -169,7 +167,7 @@ def test_a_file_system_refusing_o_direct_gets_a_plain_writer_and_one_file(tmp_pa
     O_EXCL too), written through the page cache with the same calls."""
     monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
     path = tmp_path / "out"
-    fd, writer = open_writer(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, pool=pool)
+    writer = open_writer(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, pool=pool)
     try:
         assert isinstance(writer, PlainWriter)
         writer.write(b"buffered", 0)
@@ -177,7 +175,6 @@ def test_a_file_system_refusing_o_direct_gets_a_plain_writer_and_one_file(tmp_pa
         writer.finish(108)
     finally:
         writer.close()
-        os.close(fd)
     assert [p.name for p in tmp_path.iterdir()] == ["out"] and path.read_bytes() == b"buffered" + bytes(100)
 
 
@@ -199,7 +196,7 @@ class _FailsWhileLookedAt:
 def test_a_write_failing_while_the_queue_is_looked_at_is_not_lost(tmp_path: Path, pool: DirectPool) -> None:
     """Such a write was once dropped from the queue unseen (two looks at ``done``), and ``finish``
     succeeded with a segment of zeros in the file."""
-    fd, writer = _open(tmp_path / "out", pool)
+    writer = _open(tmp_path / "out", pool)
     try:
         writer._writes.append(_FailsWhileLookedAt())  # type: ignore[arg-type]
         writer.write(b"x" * SEGMENT, 0)  # queues a segment: one look at the queue
@@ -208,7 +205,6 @@ def test_a_write_failing_while_the_queue_is_looked_at_is_not_lost(tmp_path: Path
         assert info.value.errno == errno.EIO
     finally:
         writer.close()
-        os.close(fd)
 
 
 def test_finish_raises_only_once_no_write_of_the_file_is_queued(tmp_path: Path,
@@ -228,7 +224,7 @@ def test_finish_raises_only_once_no_write_of_the_file_is_queued(tmp_path: Path,
 
     monkeypatch.setattr(filewriters, "pwrite_all", pwrite_all)
     with DirectPool(SEGMENT, threads=2) as pool:
-        fd, writer = _open(tmp_path / "out", pool)
+        writer = _open(tmp_path / "out", pool)
         try:
             writer.write(b"a" * SEGMENT, 0)
             writer.write(b"b" * SEGMENT, SEGMENT)
@@ -236,4 +232,4 @@ def test_finish_raises_only_once_no_write_of_the_file_is_queued(tmp_path: Path,
                 writer.finish(2 * SEGMENT)
             assert finished == [SEGMENT]  # the slow write ended before finish raised
         finally:
-            os.close(fd)
+            writer.close()

@@ -119,9 +119,9 @@ def test_large_files_go_direct_where_the_file_system_takes_it(tmp_path: Path, po
     real = untar.open_writer
 
     def spy(path: Path, flags: int, mode: int, *, pool: DirectPool | None) -> object:
-        fd, writer = real(path, flags, mode, pool=pool)
+        writer = real(path, flags, mode, pool=pool)
         opened.append((Path(path).name, getattr(writer, "direct", False)))
-        return fd, writer
+        return writer
 
     monkeypatch.setattr(untar, "open_writer", spy)
     data = random.Random(seed).randbytes(3 * DIRECT_MIN + 5)
@@ -190,6 +190,14 @@ def test_a_small_file_that_cannot_be_written_fails_the_extraction(tmp_path: Path
     archive = _tar([("a", b"1", 0o600, None), ("taken", b"2", 0o600, None), ("z", b"3", 0o600, None)])
     with pytest.raises(IsADirectoryError):
         _feed(tmp_path, archive, None)
+
+
+def test_a_large_file_cut_short_leaves_no_descriptor_open(tmp_path: Path, pool: DirectPool) -> None:
+    archive = _tar([("big", random.Random(4).randbytes(2 * DIRECT_MIN), 0o600, None)])
+    fds = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(TarFormatError):
+        _feed(tmp_path, archive[: BLOCK + DIRECT_MIN], pool)
+    assert len(os.listdir("/proc/self/fd")) == fds
 
 
 def test_a_negative_size_is_refused_not_looped_on(tmp_path: Path) -> None:

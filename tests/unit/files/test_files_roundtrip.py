@@ -160,10 +160,10 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
             monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
 
         def open_writer(path: str, *args: Any, made: list[tuple[str, str]] = writers,
-                        **kwargs: Any) -> tuple[int, FileWriter]:
-            fd, out = real_open_writer(path, *args, **kwargs)
+                        **kwargs: Any) -> FileWriter:
+            out = real_open_writer(path, *args, **kwargs)
             made.append((os.path.basename(path), type(out).__name__))
-            return fd, out
+            return out
 
         monkeypatch.setattr(fetch, "open_writer", open_writer)
         out = tmp_path / f"out-{refuse}"
@@ -198,8 +198,10 @@ def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
 
     monkeypatch.setattr(filewriters.DirectWriter, "finish", finish)
     out = tmp_path / "out"
+    fds = len(os.listdir("/proc/self/fd"))
     with pytest.raises(OSError, match="No space left"):
         restore_files(repo, snap, str(out), Selection())
+    assert len(os.listdir("/proc/self/fd")) == fds  # every writer closed its descriptor
     assert failed
     assert not (out / "src" / "big1.bin").exists()
     assert not [p for p in (out / "src").iterdir() if p.name.startswith(".drkit-restore")]

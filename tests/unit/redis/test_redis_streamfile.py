@@ -65,10 +65,10 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     writers: list[str] = []
     real_open_writer = streamfile.open_writer
 
-    def open_writer(*args: Any, **kwargs: Any) -> tuple[int, FileWriter]:
-        fd, out = real_open_writer(*args, **kwargs)
+    def open_writer(*args: Any, **kwargs: Any) -> FileWriter:
+        out = real_open_writer(*args, **kwargs)
         writers.append(type(out).__name__)
-        return fd, out
+        return out
 
     monkeypatch.setattr(streamfile, "open_writer", open_writer)
     runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
