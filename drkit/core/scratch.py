@@ -3,10 +3,15 @@
 A fresh ``bytes`` object per blob costs an allocation and, for large ones, page faults that measured
 more than AES-GCM itself; a buffer reused by its thread costs neither. A view handed out stays valid
 until the same thread asks the same ``Scratch`` for a buffer again.
+
+Buffers are anonymous memory maps, not ``bytearray``s (which zero every page at once): a page
+becomes resident only when first written, so a buffer a thread takes but never fills (the run read
+buffer of a restore from S3 or GCS, whose bytes come from ``get_range`` instead) costs no memory.
 """
 
 from __future__ import annotations
 
+import mmap
 import threading
 
 
@@ -20,9 +25,9 @@ class Scratch:
 
     def view(self, size: int) -> memoryview:
         """A writable view of exactly ``size`` bytes (its previous content is undefined)."""
-        buf: bytearray | None = getattr(self._local, "buf", None)
+        buf: mmap.mmap | None = getattr(self._local, "buf", None)
         if buf is None or len(buf) < size:
-            buf = bytearray(max(size, self.minimum))  # a new object: an exported buffer is never resized
+            buf = mmap.mmap(-1, max(size, self.minimum))  # a new object: an exported buffer is never resized
             if size <= self.keep:
                 self._local.buf = buf
         return memoryview(buf)[:size]
