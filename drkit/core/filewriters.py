@@ -42,6 +42,7 @@ from typing import Protocol
 from .fileio import pwrite_all
 
 SEGMENT = 8 << 20
+DIRECT_FROM = 1 << 20  # the restores write files this large with O_DIRECT (smaller ones: plain writes)
 IN_FLIGHT = 4
 BLOCK = 4096  # the largest logical block size O_DIRECT asks alignment to in practice
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)

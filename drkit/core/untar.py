@@ -2,7 +2,7 @@
 
 PostgreSQL base backups are ``pg_basebackup -Ft`` tars (ustar: directories, regular files and
 symlinks). Piping them through ``tar -x`` wrote every byte through the page cache, which on these
-VMs costs a host fault per page; here files of ``DIRECT_MIN`` bytes and more are written with the
+VMs costs a host fault per page; here files of ``DIRECT_FROM`` bytes and more are written with the
 ``O_DIRECT`` writers of ``filewriters`` (the relation segments and WAL files that are nearly all of
 a cluster), the rest with plain writes.
 
@@ -24,13 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from .fileio import pwrite_all
-from .filewriters import DirectPool, open_writer
+from .filewriters import DIRECT_FROM, DirectPool, open_writer
 
 BLOCK = 512
-DIRECT_MIN = 1 << 20
 SMALL_THREADS = 2
-SMALL_QUEUED = 32  # small files waiting for a thread (each < DIRECT_MIN)
+SMALL_QUEUED = 32  # small files waiting for a thread (each < DIRECT_FROM)
 _FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -44,7 +42,7 @@ class TarFormatError(ValueError):
 
 
 class _Large:
-    """A file of ``DIRECT_MIN`` bytes or more, placed piece by piece through its writer."""
+    """A file of ``DIRECT_FROM`` bytes or more, placed piece by piece through its writer."""
 
     def __init__(self, info: tarfile.TarInfo, path: Path, pool: DirectPool | None) -> None:
         self.info = info
@@ -111,17 +109,21 @@ class _SmallFiles:
 
     def _write(self, path: Path, info: tarfile.TarInfo, pieces: list[bytes]) -> None:
         try:
-            fd = os.open(path, _OPEN_FLAGS, info.mode & 0o7777)
+            writer = open_writer(path, _OPEN_FLAGS, info.mode & 0o7777, pool=None)
             try:
                 offset = 0
                 for piece in pieces:
-                    pwrite_all(fd, piece, offset)
+                    writer.write(piece, offset)
                     offset += len(piece)
-                _set_meta(fd, info)
+                _set_meta(writer.fd, info)
             finally:
-                os.close(fd)
+                writer.close()
         finally:
             self.slots.release()
+
+    def shutdown(self) -> None:
+        """Wait for the threads, raising nothing (after a failure elsewhere)."""
+        self.executor.shutdown(wait=True)
 
     def _raise_failed(self) -> None:
         done = [f for f in self.pending if f.done()]
@@ -138,12 +140,12 @@ def _set_meta(fd: int, info: tarfile.TarInfo) -> None:
 
 
 class TarExtractor:
-    """``feed`` the tar's bytes in order, then ``close``; a context manager (on an exception the
-    file being written is closed and the small-file threads are waited for; what was written stays)."""
+    """``write`` the tar's bytes in order (it serves ``restore_part`` as a writable file), then
+    ``close``; a context manager (on an exception the file being written is closed and the
+    small-file threads are waited for; what was written stays)."""
 
     def __init__(self, target: Path, pool: DirectPool | None) -> None:
         self.target, self.pool = target, pool
-        self.files = 0
         self._small = _SmallFiles()
         self._header = bytearray()
         self._member: _Large | _Small | None = None
@@ -154,11 +156,12 @@ class TarExtractor:
         self._made: set[Path] = {target}
         self._names: set[PurePosixPath] = set()  # every member so far: a name may appear once
 
-    def feed(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
+        n = len(view)
         if self._ended:
             self._check_zero(view)
-            return
+            return n
         while view and not self._ended:
             if self._member is not None:
                 view = self._write(view)
@@ -175,6 +178,7 @@ class TarExtractor:
                     self._start(block)
         if self._ended:
             self._check_zero(view)
+        return n
 
     @staticmethod
     def _check_zero(view: memoryview) -> None:
@@ -204,7 +208,7 @@ class TarExtractor:
             if member is not None:
                 member.discard()
         finally:
-            self._small.executor.shutdown(wait=True)  # after close() a no-op
+            self._small.shutdown()  # after close() a no-op
 
     def _start(self, block: bytes) -> None:
         if block == bytes(BLOCK):
@@ -230,8 +234,7 @@ class TarExtractor:
             self._links.add(rel)
         elif info.type in _FILE_TYPES:
             self._mkdir(path.parent)
-            self.files += 1
-            if info.size >= DIRECT_MIN:
+            if info.size >= DIRECT_FROM:
                 self._member = _Large(info, path, self.pool)
             else:
                 self._member = _Small(info, path, self._small)

@@ -46,7 +46,7 @@ def _decode_list(data: bytes, where: str) -> list[BlobRef]:
 
 def list_cut(records: int) -> int:
     """The average piece for a list of ``records``: ``LIST_CUT``, or the power of two that keeps
-    it near ``LIST_TARGET`` pieces (a coarser cut's points are a subset of a finer one's)."""
+    it near ``LIST_TARGET`` pieces (so a stream crossing such a size is cut anew, once)."""
     return min(LIST_FANOUT, max(LIST_CUT, 1 << (records // LIST_TARGET).bit_length()))
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...core.errors import IntegrityError
-from ...core.filewriters import DirectPool, FileWriter, open_writer
+from ...core.filewriters import DIRECT_FROM, DirectPool, FileWriter, open_writer
 from ...repository.index import Location
 from ...repository.reader import locate
 from ...repository.repo import Repository
@@ -39,7 +39,6 @@ from .tree import Node
 # measured no faster on 2 vCPUs and held ~9 MiB more (its read buffers, zstd context, malloc arena).
 WORKERS = 2
 QUEUED = 3  # runs planned ahead of the workers
-DIRECT_FROM = 1 << 20  # files this large are written with O_DIRECT (smaller ones: one synchronous write each)
 DIRECT_SEGMENT = 1 << 20  # a file in progress holds one such buffer (or two, across a boundary)
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _tmp_numbers = itertools.count()

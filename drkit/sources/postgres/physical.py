@@ -15,10 +15,9 @@ from ...core import clock
 from ...core.errors import IntegrityError
 from ...core.filewriters import DirectPool
 from ...core.untar import TarExtractor, TarFormatError, UnsafeArchive
-from ...repository.reader import iter_blobs
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ...repository.streams import BundleWriter, SourceRef, iter_stream_ids, part_root
+from ...repository.streams import BundleWriter, SourceRef, restore_part
 from .conn import PgConn
 from .errors import PostgresError
 from .process import Spawned, scalar
@@ -72,16 +71,10 @@ def backup_physical(repo: Repository, conn: PgConn, *, name: str | None = None, 
 def extract_base(repo: Repository, snap: Snapshot, target: Path) -> int:
     """Unpack the snapshot's data directory tar into ``target`` (an empty directory), every blob
     verified; large files written with ``O_DIRECT`` (see ``core.untar``)."""
-    root = part_root(snap, "base")
-    written = 0
     try:
         with DirectPool(threads=2) as pool, TarExtractor(target, pool) as tar:
-            for data in iter_blobs(repo, iter_stream_ids(repo, root)):
-                tar.feed(data)
-                written += len(data)
+            written = restore_part(repo, snap, "base", cast(BinaryIO, tar))
             tar.close()
     except (UnsafeArchive, TarFormatError) as exc:
         raise IntegrityError(f"snapshot {snap.short_id}: base backup: {exc}") from None
-    if written != root["size"]:
-        raise IntegrityError(f"snapshot {snap.short_id} part base: restored {written} bytes, expected {root['size']}")
     return written
