@@ -1,7 +1,8 @@
 """Runs: blobs that sit close together in one pack, fetched with one ranged read (the restores of
 files and streams write them in place on worker threads).
 
-``joins`` says whether a blob may extend a run; ``open_run`` reads a run and yields each blob's
+``plan_runs`` groups a restore's pieces (blob, where its bytes go), in order, into runs; ``joins``
+says whether a blob may extend a run; ``open_run`` reads a run and yields each blob's
 verified plaintext (authenticated, decompressed, re-hashed, its length checked against the index).
 The run is read into, and each blob decrypted into, buffers reused by the calling thread (a new
 buffer per read and per blob cost ~20 % of a 1.5 GB restore in page faults and allocations), so a
@@ -10,8 +11,9 @@ yielded blob is valid only until the iterator resumes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from storage_backends import read_range
 
@@ -49,6 +51,35 @@ class Placed(Protocol):
 
 
 P = TypeVar("P", bound=Placed)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class RunBlob(Generic[T]):
+    """A blob of a planned run and the places its bytes go: more than one when the blob repeats back
+    to back (a sparse file's zero chunks), so it is read and verified once."""
+
+    id: bytes
+    loc: Location
+    targets: list[T]
+
+
+def plan_runs(pieces: Iterable[tuple[bytes, Location, T]]) -> Iterator[list[RunBlob[T]]]:
+    """Group ``pieces`` (blob id, location, target), in the order given, into runs: a blob repeated
+    back to back adds a target to the last blob; one that ``joins`` the run extends it; any other
+    starts the next run."""
+    run: list[RunBlob[T]] = []
+    for blob_id, loc, target in pieces:
+        if run and run[-1].id == blob_id:
+            run[-1].targets.append(target)
+        elif run and joins(run[0].loc, run[-1].loc, loc):
+            run.append(RunBlob(blob_id, loc, [target]))
+        else:
+            if run:
+                yield run
+            run = [RunBlob(blob_id, loc, [target])]
+    if run:
+        yield run
 
 
 def open_run(repo: Repository, blobs: Sequence[P]) -> Iterator[tuple[P, bytes | memoryview]]:

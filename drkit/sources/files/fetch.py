@@ -32,7 +32,7 @@ from ...core.filewriters import DIRECT_FROM, DirectPool, FileWriter, open_writer
 from ...repository.index import Location
 from ...repository.reader import locate
 from ...repository.repo import Repository
-from ...repository.runs import joins, open_run
+from ...repository.runs import RunBlob, open_run, plan_runs
 from .tree import Node
 
 # Two: with large files written directly (no page-cache cost on the workers' side), a third worker
@@ -115,14 +115,8 @@ class FileOut:
             pass
 
 
-class _Blob:
-    __slots__ = ("id", "loc", "targets")
-
-    def __init__(self, blob_id: bytes, loc: Location, target: tuple[FileOut, int]) -> None:
-        self.id, self.loc, self.targets = blob_id, loc, [target]
-
-
-Run = list[_Blob]
+Piece = tuple[bytes, Location, tuple[FileOut, int]]  # a blob and the file and offset it goes to
+Run = list[RunBlob[tuple[FileOut, int]]]
 
 
 class Writeout:
@@ -157,7 +151,7 @@ class Writeout:
         running: set[Future[None]] = set()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-restore")
         try:
-            for run in self._plan(files):
+            for run in plan_runs(self._pieces(files)):
                 slots.acquire()
                 for done in [f for f in running if f.done()]:
                     running.discard(done)
@@ -176,8 +170,8 @@ class Writeout:
         return self.planned
 
     # -- planning (calling thread) ---------------------------------------------------------------
-    def _plan(self, files: Iterable[tuple[str, Node]]) -> Iterator[Run]:
-        run: Run = []
+    def _pieces(self, files: Iterable[tuple[str, Node]]) -> Iterator[Piece]:
+        """Every blob of every file with its place; an empty file is finished here."""
         for path, node in files:
             locs = self._locate(path, node)
             out = FileOut(path, node, len(locs), self.as_root, self)
@@ -187,17 +181,8 @@ class Writeout:
                 continue
             offset = 0
             for blob_id, loc in locs:
-                if run and run[-1].id == blob_id:
-                    run[-1].targets.append((out, offset))
-                elif run and joins(run[0].loc, run[-1].loc, loc):
-                    run.append(_Blob(blob_id, loc, (out, offset)))
-                else:
-                    if run:
-                        yield run
-                    run = [_Blob(blob_id, loc, (out, offset))]
+                yield blob_id, loc, (out, offset)
                 offset += loc.raw_length
-        if run:
-            yield run
 
     def _locate(self, path: str, node: Node) -> list[tuple[bytes, Location]]:
         """Where each blob of a file is; refused if they do not add up to the file's size."""

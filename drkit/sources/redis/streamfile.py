@@ -3,9 +3,10 @@ in place by worker threads, so neither the bytes nor the writes go through one t
 
 The index gives every blob's plaintext length (``raw_length``), hence its offset in the file.
 Consecutive blobs that sit close together in one pack form a run (``repository/runs.py``, shared
-with the files restore), fetched with one ranged read. A worker takes a whole run: it reads and
-verifies each blob (``open_run``) and ``pwrite``s it at its offset. Runs are
-handed out in file order, at most ``WINDOW`` at a time (memory: about one run per worker).
+with the files restore), fetched with one ranged read; a blob repeated back to back is read once. A
+worker takes a whole run: it reads and verifies each blob (``open_run``) and ``pwrite``s it at its
+offset(s). Runs are handed out in file order, at most ``WINDOW`` at a time (memory: about one run
+per worker).
 
 Compared with ``restore_stream`` into a file (ordered blobs, one write per blob on the caller's
 thread): the same CPU with 1 MiB chunks, ~45 % less with 64 KiB chunks (one read and one future per
@@ -26,7 +27,6 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from ...core.filewriters import DirectPool, open_writer
 from ...repository.index import Location
 from ...repository.reader import locate
 from ...repository.repo import Repository
-from ...repository.runs import joins, open_run
+from ...repository.runs import RunBlob, open_run, plan_runs
 from ...repository.streams import iter_stream_ids
 
 # One per core, at least two. Measured on 2 vCPUs (1.5 GB, buffered, in-process): 2 workers 1.62,
@@ -43,50 +43,35 @@ from ...repository.streams import iter_stream_ids
 WORKERS = max(2, min(4, os.cpu_count() or 2))
 WINDOW = 2 * WORKERS  # runs handed out ahead of the oldest unfinished one
 Put = Callable[[bytes | memoryview, int], None]  # place a blob's bytes at a file offset
+Run = list[RunBlob[int]]  # each blob's targets: its offsets in the file
 
 
-@dataclass(frozen=True)
-class _Blob:
-    id: bytes
-    loc: Location
-    offset: int  # in the file
+def _end(run: Run) -> int:
+    """The file offset just past the run's last blob."""
+    last = run[-1]
+    return last.targets[-1] + last.loc.raw_length
 
 
-@dataclass
-class _Run:
-    blobs: list[_Blob] = field(default_factory=list)
-
-    @property
-    def end(self) -> int:
-        """The file offset just past this run's last blob."""
-        last = self.blobs[-1]
-        return last.offset + last.loc.raw_length
-
-    def takes(self, loc: Location) -> bool:
-        return joins(self.blobs[0].loc, self.blobs[-1].loc, loc)
+def stream_runs(repo: Repository, ids: Iterable[bytes]) -> Iterator[Run]:
+    """The blobs of a stream, in file order, grouped into runs of neighbouring pack ranges."""
+    return plan_runs(_pieces(repo, ids))
 
 
-def plan_runs(repo: Repository, ids: Iterable[bytes]) -> Iterator[_Run]:
-    """Group the blobs of a stream, in file order, into runs of neighbouring pack ranges."""
-    run = _Run()
+def _pieces(repo: Repository, ids: Iterable[bytes]) -> Iterator[tuple[bytes, Location, int]]:
     offset = 0
     for blob_id in ids:
         loc = locate(repo, blob_id)
-        if run.blobs and not run.takes(loc):
-            yield run
-            run = _Run()
-        run.blobs.append(_Blob(blob_id, loc, offset))
+        yield blob_id, loc, offset
         offset += loc.raw_length
-    if run.blobs:
-        yield run
 
 
-def _write_run(repo: Repository, run: _Run, put: Put) -> None:
-    for blob, plain in open_run(repo, run.blobs):
-        put(plain, blob.offset)
+def _write_run(repo: Repository, run: Run, put: Put) -> None:
+    for blob, plain in open_run(repo, run):
+        for offset in blob.targets:
+            put(plain, offset)
 
 
-def write_runs(repo: Repository, runs: Iterable[_Run], put: Put, complete_to: Callable[[int], None]) -> int:
+def write_runs(repo: Repository, runs: Iterable[Run], put: Put, complete_to: Callable[[int], None]) -> int:
     """Hand every run to ``WORKERS`` threads, which ``put`` each blob at its offset; return the end
     offset of the last run. ``complete_to(end)`` hears when the file is complete up to ``end``. The
     first failure stops the handing out of runs and is raised once the running ones finish."""
@@ -95,7 +80,7 @@ def write_runs(repo: Repository, runs: Iterable[_Run], put: Put, complete_to: Ca
         pending: deque[tuple[Future[None], int]] = deque()
         try:
             for run in runs:
-                pending.append((pool.submit(_write_run, repo, run, put), run.end))
+                pending.append((pool.submit(_write_run, repo, run, put), _end(run)))
                 if len(pending) >= WINDOW:
                     future, end = pending.popleft()
                     future.result()
@@ -121,7 +106,7 @@ def restore_root(repo: Repository, root: dict[str, Any], path: Path, *, where: s
         with DirectPool() as pool:
             out = open_writer(tmp, flags, 0o644, pool=pool if durable else None, writeback=durable)
             try:
-                runs = plan_runs(repo, iter_stream_ids(repo, root))
+                runs = stream_runs(repo, iter_stream_ids(repo, root))
                 written = _checked_size(write_runs(repo, runs, out.write, out.complete_to), root, where)
                 out.finish(written)
                 if durable:

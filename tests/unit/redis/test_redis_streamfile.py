@@ -71,8 +71,8 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
         return out
 
     monkeypatch.setattr(streamfile, "open_writer", open_writer)
-    runs = list(streamfile.plan_runs(repo, iter_stream_ids(repo, snap.root)))
-    assert len({r.blobs[0].loc.pack_id for r in runs}) > 3 and len(runs) > 10
+    runs = list(streamfile.stream_runs(repo, iter_stream_ids(repo, snap.root)))
+    assert len({r[0].loc.pack_id for r in runs}) > 3 and len(runs) > 10
     out = tmp_path / "dump.rdb"
     synced: list[int] = []
     real_fsync = streamfile.os.fsync
@@ -109,3 +109,15 @@ def test_size_mismatch_is_refused(stored: tuple[Repository, Snapshot, bytes], tm
     with pytest.raises(IntegrityError, match="expected"):
         streamfile.restore_root(repo, root, tmp_path / "dump.rdb", where="t")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_blob_repeated_back_to_back_is_read_once_and_written_at_each_offset(tmp_path: Path) -> None:
+    """Zeros cut into equal max-size chunks: one blob, many offsets in a row."""
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
+    data = random.Random(4).randbytes(30_000) + bytes(200_000) + b"tail" * 1000
+    snap = backup_stream(repo, SourceRef("redis", "r"), io.BytesIO(data))
+    runs = list(streamfile.stream_runs(repo, iter_stream_ids(repo, snap.root)))
+    repeated = [b for run in runs for b in run if len(b.targets) > 1]
+    assert repeated and max(len(b.targets) for b in repeated) >= 10
+    assert streamfile.restore_root(repo, snap.root, tmp_path / "dump.rdb", where="t") == len(data)
+    assert (tmp_path / "dump.rdb").read_bytes() == data
