@@ -17,6 +17,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 from storage_backends import Backend, NotFound
@@ -39,6 +40,15 @@ _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least
 
 class _Vanished(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class _View:
+    """What an index load starts from: superseded records, pending marks, listed index objects (id → size)."""
+
+    superseded: Superseded
+    marks: dict[str, Mark]
+    listed: dict[str, int]
 
 
 class Repository:
@@ -109,24 +119,31 @@ class Repository:
             repo.load_index()
         return repo
 
-    def load_index(self) -> None:
+    def load_index(self, view: _View | None = None) -> None:
         """Read the pending marks, then every index object (superseded ones skipped); a damaged one is an
         IntegrityError naming it. An object deleted while we read (a concurrent prune replaced it)
-        means listing again."""
+        means listing again. ``view``: the marks and listing just read by the caller, used once."""
         for _ in range(_LOAD_ATTEMPTS):
             try:
-                self._load_index_once()
+                self._load_index_once(view or self._read_view())
                 return
             except _Vanished:
+                view = None
                 continue
         raise IntegrityError("index objects kept disappearing while being read (a prune replacing them?)",
                              hint="try again")
 
-    def _load_index_once(self) -> None:
+    def _read_view(self) -> _View:
+        """The superseded list, then the pending marks, then the index listing: in this order, so no
+        index object a prune wrote after the marks were read can be missed."""
         superseded = read_superseded(self.manifests)
         marks = read_marks(self.manifests, superseded.marks)
         with storage_errors():
             listed = {id_from_key(i.key): i.size for i in self.backend.list(INDEX_PREFIX)}
+        return _View(superseded, marks, listed)
+
+    def _load_index_once(self, view: _View) -> None:
+        superseded, marks, listed = view.superseded, view.marks, view.listed
         pending = pending_indexes(marks.values())
         ids = sorted((i for i in listed if i not in superseded.indexes), key=lambda i: (i in pending, i))
         index = Index()
@@ -191,12 +208,9 @@ class Repository:
         lock: what was read may name packs that are pending deletion, or deleted)."""
         if not self._index_loaded:
             return
-        superseded = read_superseded(self.manifests)
-        marks = set(read_marks(self.manifests, superseded.marks))
-        with storage_errors():
-            listed = {id_from_key(i.key) for i in self.backend.list(INDEX_PREFIX)}
-        if marks != set(self.marks) or not self.index_ids <= listed - superseded.indexes:
-            self.load_index()
+        view = self._read_view()
+        if set(view.marks) != set(self.marks) or not self.index_ids <= view.listed.keys() - view.superseded.indexes:
+            self.load_index(view)  # from what was just read: no second round of reads
 
     def renew_view(self, lock: Lock) -> None:
         """For a long-running holder between rounds of work: re-read the marks, then advance the

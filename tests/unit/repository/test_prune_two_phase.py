@@ -17,7 +17,7 @@ from drkit.core import clock
 from drkit.pipeline import ChunkerParams
 from drkit.repository import snapshots
 from drkit.repository.check import check_repository
-from drkit.repository.format import DATA_PREFIX, RepoConfig, id_from_key, pack_key
+from drkit.repository.format import DATA_PREFIX, INDEX_PREFIX, RepoConfig, id_from_key, pack_key
 from drkit.repository.locks import LOCK_PREFIX
 from drkit.repository.prune import PruneOptions, PrunePlan, prune
 from drkit.repository.repo import Repository
@@ -383,3 +383,30 @@ def test_aof_archive_renews_its_view_between_rounds(now: list[float], monkeypatc
     with pytest.raises(KeyboardInterrupt):
         ops.aof_archive(repo, Path("/nonexistent"), "r", interval=5, once=False, report=lambda doc: None)
     assert len(renewed) == 2  # after each completed wait
+
+
+def test_a_refresh_that_finds_a_new_mark_reloads_from_the_reads_it_made(now: list[float],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    reader = reopen(repo)
+    reader.load_index()
+    assert reader.marks == {} and not reader.index.excluded
+    plan = run(repo)
+    assert plan.mark
+    real_list = reader.backend.list
+    listed: list[str] = []
+
+    def counting_list(prefix: str = "") -> Iterator[object]:
+        listed.append(prefix)
+        return real_list(prefix)
+
+    monkeypatch.setattr(reader.backend, "list", counting_list)
+    reader.refresh_marks()
+    assert list(reader.marks) == [plan.mark] and reader.index.excluded == set(plan.delete_packs)
+    assert listed.count(INDEX_PREFIX) == 1  # the reload used the listing the refresh made
+    listed.clear()
+    reader.refresh_marks()  # nothing changed since: no reload
+    assert listed.count(INDEX_PREFIX) == 1
