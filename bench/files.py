@@ -12,7 +12,11 @@ rounds):
 The change is undone (the same bytes written back in place) before the next round. Nothing is deleted
 until every round is done: on ext4 without a journal (these machines), creating files within seconds to
 minutes of deleting many others costs a scan of the recently deleted inodes for every new inode, which
-made whichever restore came right after a `rm -rf` up to 3x slower.
+made whichever restore came right after a `rm -rf` up to 3x slower. That lasts ~10-15 minutes here
+(also after the previous run's clean-up, or anything else that deleted many files): the run starts by
+creating empty files in its work directory, and waits (up to --settle-max seconds, probing every
+minute) while one costs more than --settle-above-us microseconds; the same probe is printed before
+each round's restores.
 
 restic: `restic init --repository-version 2`, `restic backup --compression auto --host bench SRC`,
         `restic restore latest --target DIR`.
@@ -51,6 +55,7 @@ from _common import (  # noqa: E402
     dir_size,
     fmt,
     format_table,
+    inode_probe,
     load_note,
     machine_summary,
     mb_per_s,
@@ -59,6 +64,7 @@ from _common import (  # noqa: E402
     ratio,
     run_measured,
     run_synced,
+    settle_inodes,
 )
 
 PASSWORD = "drkit-bench-password-not-a-secret"
@@ -281,6 +287,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the figures to FILE")
     p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--settle-max", type=float, default=900.0, metavar="S",
+                   help="wait up to S seconds at the start for new files to be cheap again (default 900; 0: "
+                        "probe once)")
+    p.add_argument("--settle-above-us", type=float, default=100.0, metavar="US",
+                   help="a new empty file costing more than US microseconds means wait (default 100)")
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic")
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")))
     args = p.parse_args(argv)
@@ -289,10 +300,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int
-              ) -> tuple[list[ToolRun], int, float | None]:
-    """One round in ``work``; returns the tools' runs (restic first), the bytes the change touched and
-    the time ``cp -a`` takes to copy the tree (the floor of any restore here)."""
+@dataclass
+class Round:
+    tools: list[ToolRun]  # restic first
+    changed: int  # bytes the change touched
+    floor_s: float | None  # ``cp -a`` of the tree: the floor of any restore here
+    probe_us: float  # a new empty file just before the restores (``inode_probe``)
+
+
+def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int) -> Round:
+    """One round in ``work``."""
     work.mkdir()
     restic = ToolRun("restic", args.restic, work / "restic-repo",
                      {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")})
@@ -311,6 +328,8 @@ def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int
     try:
         for t in order:
             run_step(t, "changed", src, work / f"restore-{t.name}", args.timeout)
+        probe_us = inode_probe(work)
+        print(f"  new-file probe before the restores: {probe_us:.0f} µs per file", flush=True)
         for t in order:  # both restores before any verification or deletion
             run_step(t, "restore", src, work / f"restore-{t.name}", args.timeout)
         want = tree_digest(src)
@@ -322,7 +341,7 @@ def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int
         t.verified = not t.failed and tree_digest(restored) == want
         print(f"  {t.name:<6} restore {'verified' if t.verified else 'DOES NOT MATCH the tree'}", flush=True)
     floor_s = copy_floor(src, work / "floor-copy", args.timeout)
-    return [restic, drkit], changed, floor_s
+    return Round([restic, drkit], changed, floor_s, probe_us)
 
 
 def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
@@ -338,12 +357,13 @@ def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
 
 def run(args: argparse.Namespace, work: Path) -> int:
     print(f"bench/files.py: {machine_summary()}; {load_note()}", flush=True)
+    start_probe = settle_inodes(work, args.settle_above_us, args.settle_max)
     info = build_tree(work / "tree", args.size_mib, args.seed)
     print(f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
           f"({', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in info.kinds.items())})", flush=True)
     rounds = [run_round(args, work / f"round-{n}", info, n) for n in range(1, args.rounds + 1)]
-    per_round = [(figures(r, info.size), figures(d, info.size)) for (r, d), _, _ in rounds]
-    floor = median_or_none(f for _, _, f in rounds)
+    per_round = [(figures(rd.tools[0], info.size), figures(rd.tools[1], info.size)) for rd in rounds]
+    floor = median_or_none(rd.floor_s for rd in rounds)
     r, d = combine([f[0] for f in per_round]), combine([f[1] for f in per_round])
     table, doc = report(d, r)
     what = f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"
@@ -353,14 +373,18 @@ def run(args: argparse.Namespace, work: Path) -> int:
         print(f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: "
               f"drkit {fmt(ratio(d['restore_mbps'], floor_mbps), 2, 'x')}, "
               f"restic {fmt(ratio(r['restore_mbps'], floor_mbps), 2, 'x')}")
+    print(f"new-file probe (µs per file): at the start {start_probe:.0f}, before each round's restores "
+          f"{', '.join(f'{rd.probe_us:.0f}' for rd in rounds)} (over {args.settle_above_us:.0f}: both tools' "
+          "restores paid for recently deleted inodes)")
     if args.json:
-        out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0][1], "figures": doc,
-               "copy_floor_s": floor,
+        out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0].changed, "figures": doc,
+               "copy_floor_s": floor, "new_file_probe_us": {"start": start_probe,
+                                                            "before_restores": [rd.probe_us for rd in rounds]},
                "rounds": [{"restic": fr, "drkit": fd} for fr, fd in per_round],
-               "verified": [{t.name: t.verified for t in tools} for tools, _, _ in rounds],
+               "verified": [{t.name: t.verified for t in rd.tools} for rd in rounds],
                "machine": machine_summary()}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 1 if any(t.failed or not t.verified for tools, _, _ in rounds for t in tools) else 0
+    return 1 if any(t.failed or not t.verified for rd in rounds for t in rd.tools) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
