@@ -54,7 +54,8 @@ def _feed(target: Path, archive: bytes, pool: DirectPool | None, seed: int = 1) 
         at = 0
         while at < len(archive):
             n = rng.choice([1, 7, 511, 512, 513, 4096, 100_000, 1 << 20])
-            tar.write(archive[at : at + n])
+            piece = archive[at : at + n]
+            assert tar.write(piece) == len(piece)  # all taken, whatever the piece ends inside
             at += n
         tar.close()
 
