@@ -1,6 +1,10 @@
 """Fetch, verify and write the content of restored files, on a few worker threads.
 
-The files are planned in snapshot order. Each file's blobs get their offsets from the index's
+The files are planned in snapshot order, the small ones' runs spread among the large ones' (each
+kind at the pace of its share of the bytes): the small files keep the CPUs busy (creating a file
+and verifying a blob cost more than its bytes) while the large files' direct writes wait for the
+device, where one kind after the other left each phase half idle (a 1 GiB bench tree: write phase
+~2.4 s -> ~2.1 s). Each file's blobs get their offsets from the index's
 plaintext lengths (a file whose blobs do not add up to its size is refused before it is created),
 and consecutive blobs that sit close together in one pack form a *run*, fetched with one ranged
 read; a blob repeated back to back (a sparse file's zero chunks) is fetched once. A worker takes a
@@ -151,7 +155,7 @@ class Writeout:
         running: set[Future[None]] = set()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-restore")
         try:
-            for run in plan_runs(self._pieces(files)):
+            for run in self._runs(files):
                 slots.acquire()
                 for done in [f for f in running if f.done()]:
                     running.discard(done)
@@ -170,6 +174,25 @@ class Writeout:
         return self.planned
 
     # -- planning (calling thread) ---------------------------------------------------------------
+    def _runs(self, files: Iterable[tuple[str, Node]]) -> Iterator[Run]:
+        """The small files' runs interleaved with the large files' runs, each kind at the pace of its
+        share of the bytes."""
+        kinds: tuple[list[tuple[str, Node]], list[tuple[str, Node]]] = ([], [])
+        for path, node in files:
+            kinds[node.size >= DIRECT_FROM].append((path, node))
+        totals = [sum(node.size for _, node in kind) or 1 for kind in kinds]
+        done = [0, 0]
+        streams = [plan_runs(self._pieces(kind)) for kind in kinds]
+        live = [0, 1]
+        while live:
+            i = min(live, key=lambda k: done[k] / totals[k])
+            run = next(streams[i], None)
+            if run is None:
+                live.remove(i)
+                continue
+            done[i] += sum(blob.loc.raw_length * len(blob.targets) for blob in run)
+            yield run
+
     def _pieces(self, files: Iterable[tuple[str, Node]]) -> Iterator[Piece]:
         """Every blob of every file with its place; an empty file is finished here."""
         for path, node in files:

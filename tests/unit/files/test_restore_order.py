@@ -1,0 +1,49 @@
+"""The restore's run order: small files' runs are spread among the large files' runs (each kind at
+the pace of its share of the bytes), so the CPU-bound small files overlap the device-bound direct
+writes of the large ones instead of following them."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+from drkit.core.filewriters import DIRECT_FROM
+from drkit.ops.files import BackupRequest, backup_files
+from drkit.repository.repo import Repository
+from drkit.sources.files.diff import walk
+from drkit.sources.files.fetch import Writeout
+from drkit.sources.files.tree import FILE
+
+
+def _tree(root: Path) -> Path:
+    """Large files first in name order (as in a tree whose big files sort before its source code)."""
+    rng = random.Random(7)
+    (root / "a_big").mkdir(parents=True)
+    (root / "b_small").mkdir()
+    for i in range(4):
+        (root / "a_big" / f"f{i}").write_bytes(rng.randbytes(DIRECT_FROM + 512 * 1024))
+    for i in range(120):
+        (root / "b_small" / f"s{i:03d}").write_bytes(rng.randbytes(20_000))
+    return root
+
+
+def test_small_runs_are_spread_among_large_runs(repo: Repository, tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src")
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    files = [(os.path.join(tmp_path, "out", rel), node) for rel, node in walk(repo, snap.root["tree"])
+             if node.type == FILE]
+    assert files[0][1].size >= DIRECT_FROM and files[-1][1].size < DIRECT_FROM  # big ones first
+    kinds = []
+    for run in Writeout(repo, as_root=False)._runs(files):
+        sizes = {out.node.size >= DIRECT_FROM for blob in run for out, _ in blob.targets}
+        assert len(sizes) == 1  # a run holds one kind
+        kinds.append("L" if sizes.pop() else "S")
+    small, large = kinds.count("S"), kinds.count("L")
+    assert small >= 2 and large >= 4
+    # the first small run comes before the second large one, the last large run after the second-to-last small one
+    assert kinds.index("S") < [i for i, k in enumerate(kinds) if k == "L"][1]
+    assert max(i for i, k in enumerate(kinds) if k == "L") > [i for i, k in enumerate(kinds) if k == "S"][-2]
+    # every blob of every file is planned once
+    planned = sum(len(blob.targets) for run in Writeout(repo, as_root=False)._runs(files) for blob in run)
+    assert planned == sum(len(node.content) for _, node in files)
