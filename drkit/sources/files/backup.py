@@ -25,7 +25,8 @@ from .walker import Excludes, list_dir, node_from_stat
 
 SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
 STREAM_READ = 8 << 20  # larger files are read in blocks of this size (the chunker needs 2 x its maximum)
-_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOATIME", 0)
+_O_NOATIME: int = getattr(os, "O_NOATIME", 0)
+_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _O_NOATIME
 
 
 @dataclass
@@ -153,7 +154,7 @@ class Archiver:
 
     def _read(self, path: str, node: Node) -> list[str] | None:
         try:
-            fd = os.open(path, _O_READ)
+            fd = _open_for_reading(path)
         except OSError as exc:
             self.warn(path, exc)
             return None
@@ -219,12 +220,25 @@ class ParentTrees:
         self._pending.clear()
 
 
+def _open_for_reading(path: str) -> int:
+    """Open without updating the access time where allowed: Linux refuses ``O_NOATIME`` (EPERM) on a
+    file the caller does not own unless privileged, so such a file is opened without it."""
+    try:
+        return os.open(path, _O_READ)
+    except PermissionError:
+        if not _O_NOATIME:
+            raise
+    return os.open(path, _O_READ & ~_O_NOATIME)
+
+
 def _unchanged(node: Node, old: Node) -> bool:
     return (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    """Read up to ``size + 1`` bytes (one more shows the file grew)."""
+    """Read up to ``size + 1`` bytes (one more shows the file grew). A read that ends exactly at
+    ``size`` ends it: a file on a local file system is then at its end (asking again cost one more
+    syscall per file), and one that grows after is caught by the caller's ``fstat`` afterwards."""
     parts = []
     want = size + 1
     while want > 0:
@@ -233,4 +247,6 @@ def _read_all(fd: int, size: int) -> bytes:
             break
         parts.append(part)
         want -= len(part)
-    return b"".join(parts)
+        if want == 1:
+            break
+    return parts[0] if len(parts) == 1 else b"".join(parts)

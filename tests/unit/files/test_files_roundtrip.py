@@ -205,3 +205,28 @@ def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
     assert failed
     assert not (out / "src" / "big1.bin").exists()
     assert not [p for p in (out / "src").iterdir() if p.name.startswith(".drkit-restore")]
+
+
+def test_read_all_reads_a_small_file_once_and_sees_growth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.sources.files import backup as backup_mod
+
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 5000)
+    reads: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        reads.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(backup_mod.os, "read", counting_read)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert backup_mod._read_all(fd, 5000) == b"x" * 5000
+        assert reads == [5001]  # at its stat size: no second read to find the end
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert backup_mod._read_all(fd, 4000) == b"x" * 4001  # grew since the stat: the extra byte shows it
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert backup_mod._read_all(fd, 6000) == b"x" * 5000  # shrank: read to the end
+    finally:
+        os.close(fd)
