@@ -105,6 +105,8 @@ def test_round_trip_matches_tar_x(tmp_path: Path, pool: DirectPool) -> None:
         assert (g_size, g_what) == (size, what), name
         if name in implicit:
             assert g_mode == "drwx------", name  # private, as a data directory must be (tar: 0777 & ~umask)
+        elif mode.startswith("l"):  # neither sets a symlink's time: both are creation times (flaky to compare)
+            assert g_mode == mode, name
         else:
             assert (g_mode, g_mtime) == (mode, mtime), name
 
