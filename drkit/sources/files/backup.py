@@ -9,6 +9,7 @@ being opened. Problems with single entries become warnings; the backup goes on.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -225,9 +226,9 @@ def _open_for_reading(path: str) -> int:
     file the caller does not own unless privileged, so such a file is opened without it."""
     try:
         return os.open(path, _O_READ)
-    except PermissionError:
-        if not _O_NOATIME:
-            raise
+    except PermissionError as exc:
+        if exc.errno != errno.EPERM or not _O_NOATIME:
+            raise  # EACCES: the file cannot be read at all
     return os.open(path, _O_READ & ~_O_NOATIME)
 
 

@@ -1,21 +1,21 @@
 """Fetch, verify and write the content of restored files, on a few worker threads.
 
-The files are planned in snapshot order, the small ones' runs spread among the large ones' (each
-kind at the pace of its share of the bytes): the small files keep the CPUs busy (creating a file
-and verifying a blob cost more than its bytes) while the large files' direct writes wait for the
-device, where one kind after the other left each phase half idle (a 1 GiB bench tree: write phase
-~2.4 s -> ~2.1 s). Each file's blobs get their offsets from the index's
-plaintext lengths (a file whose blobs do not add up to its size is refused before it is created),
-and consecutive blobs that sit close together in one pack form a *run*, fetched with one ranged
-read; a blob repeated back to back (a sparse file's zero chunks) is fetched once. A worker takes a
-whole run: it reads it, authenticates, decompresses and re-hashes each blob (``runs.open_run``),
-then ``pwrite``s it at its offset(s) into its file(s). So the bytes never cross threads, and a
-worker holds one run and one blob's plaintext at a time: memory stays at a few MiB a worker.
-Files of ``DIRECT_FROM`` bytes and more are written with ``O_DIRECT`` where the file system takes
-it (``core/filewriters.py``: blobs are copied into aligned 1 MiB segments, written by two threads of
-their own): on these VMs a buffered write pays a host fault per new page-cache page, so the
-restore of a 1 GiB tree spent most of its time in the kernel; direct writes also leave the page
-cache to the services on the restored host.
+Each kind of file (under ``DIRECT_FROM`` bytes, and larger) is planned in snapshot order, the small
+ones' runs spread among the large ones' (each kind at the pace of its share of the bytes): the
+small files keep the CPUs busy (creating a file and verifying a blob cost more than its bytes)
+while the large files' direct writes wait for the device, where one kind after the other left each
+phase half idle (a 1 GiB bench tree: write phase ~2.4 s -> ~2.1 s). Each file's blobs get their
+offsets from the index's plaintext lengths (a file whose blobs do not add up to its size is refused
+before it is created), and consecutive blobs that sit close together in one pack form a *run*,
+fetched with one ranged read; a blob repeated back to back (a sparse file's zero chunks) is fetched
+once. A worker takes a whole run: it reads it, authenticates, decompresses and re-hashes each blob
+(``runs.open_run``), then ``pwrite``s it at its offset(s) into its file(s). So the bytes never
+cross threads, and a worker holds one run and one blob's plaintext at a time: memory stays at a few
+MiB a worker. Files of ``DIRECT_FROM`` bytes and more are written with ``O_DIRECT`` where the file
+system takes it (``core/filewriters.py``: blobs are copied into aligned 1 MiB segments, written by
+two threads of their own): on these VMs a buffered write pays a host fault per new page-cache page,
+so the restore of a 1 GiB tree spent most of its time in the kernel; direct writes also leave the
+page cache to the services on the restored host.
 
 A file is created by its first blob (``O_CREAT|O_EXCL|O_NOFOLLOW`` at its final name; if that name
 is taken, at a temporary name renamed over it at the end) and finished (size, owner, mode, mtime,

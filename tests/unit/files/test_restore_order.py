@@ -41,9 +41,13 @@ def test_small_runs_are_spread_among_large_runs(repo: Repository, tmp_path: Path
         kinds.append("L" if sizes.pop() else "S")
     small, large = kinds.count("S"), kinds.count("L")
     assert small >= 2 and large >= 4
-    # the first small run comes before the second large one, the last large run after the second-to-last small one
-    assert kinds.index("S") < [i for i, k in enumerate(kinds) if k == "L"][1]
-    assert max(i for i, k in enumerate(kinds) if k == "L") > [i for i, k in enumerate(kinds) if k == "S"][-2]
+    smalls = [i for i, k in enumerate(kinds) if k == "S"]
+    larges = [i for i, k in enumerate(kinds) if k == "L"]
+    # neither kind goes first as a block: each starts before the other's second run, and each has
+    # runs in both halves of the order
+    assert smalls[0] < larges[1] and larges[0] < smalls[1]
+    half = len(kinds) // 2
+    assert "S" in kinds[:half] and "S" in kinds[half:] and "L" in kinds[:half] and "L" in kinds[half:]
     # every blob of every file is planned once
     planned = sum(len(blob.targets) for run in Writeout(repo, as_root=False)._runs(files) for blob in run)
     assert planned == sum(len(node.content) for _, node in files)
