@@ -250,4 +250,4 @@ def _read_all(fd: int, size: int) -> bytes:
         want -= len(part)
         if want == 1:
             break
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return b"".join(parts)  # one part: that object itself, not a copy
