@@ -100,6 +100,9 @@ class Retention(_Model):
 class DrillSettings(_Model):
     schedule: Cron | None = None
     sandbox: Literal["auto", "docker", "local"] = "auto"
+    images: dict[Literal["postgres", "redis"], str] = Field(
+        default={}, description="Container images for --sandbox docker, by source kind (a private registry or "
+                                "an air-gapped mirror); default postgres:<major of the backup>, redis:7.")
 
 
 class CanarySettings(_Model):

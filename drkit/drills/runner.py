@@ -22,6 +22,7 @@ from .kinds.redis import drill_redis
 from .result import CheckResult, DrillResult
 from .rpo import newest_point
 from .sandbox import choose_sandbox, workdir
+from .sandbox.docker import SandboxUnavailable
 from .targets import evaluate_targets
 
 log = logging.getLogger("drkit.drills")
@@ -73,6 +74,8 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
 def _run_kind(ctx: DrillContext) -> KindOutcome:
     try:
         return _KINDS[ctx.job.source.kind](ctx)
+    except SandboxUnavailable:
+        raise  # no drill took place: one line and exit 2, like an unreachable Docker engine
     except DrkitError as exc:
         return KindOutcome(checks=[CheckResult("restore", False, exc.message)])
 

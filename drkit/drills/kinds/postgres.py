@@ -62,7 +62,8 @@ def _verify(ctx: DrillContext, conn: PgConn, snap: Snapshot, dbname: str, out: K
 def _drill_logical(ctx: DrillContext) -> KindOutcome:
     snap = _job_snapshot(ctx, "logical")
     out = KindOutcome(snap.id)
-    sandbox = docker_postgres(PG_MAJOR) if ctx.sandbox == "docker" else local_postgres(ctx.workdir)
+    image = ctx.job.drill.images.get("postgres", f"postgres:{PG_MAJOR}")
+    sandbox = docker_postgres(image) if ctx.sandbox == "docker" else local_postgres(ctx.workdir)
     with ctx.phase("start"):
         conn = sandbox.__enter__()
     try:

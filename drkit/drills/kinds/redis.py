@@ -28,7 +28,7 @@ REDIS_MAJOR = "7"
 def _server(ctx: DrillContext, aof: bool) -> Iterator[redis.Redis]:
     data = ctx.workdir / "data"
     if ctx.sandbox == "docker":
-        with docker_redis(data, REDIS_MAJOR, aof=aof) as client:
+        with docker_redis(data, ctx.job.drill.images.get("redis", f"redis:{REDIS_MAJOR}"), aof=aof) as client:
             yield client
         return
     server = start_server(data, aof=aof, port=None)
