@@ -18,7 +18,9 @@ from .result import DrillResult
 from .runner import run_drill
 
 RUNBOOKS_ENV = "DRKIT_RUNBOOKS"
-_SEARCH = (Path(__file__).resolve().parents[2] / "recovery_runbooks", Path("/usr/share/drkit/recovery_runbooks"))
+# a source checkout (or editable install), then the copy a wheel carries (setup.py), then a system copy
+_SEARCH = (Path(__file__).resolve().parents[2] / "recovery_runbooks", Path(__file__).resolve().parents[1] / "_runbooks",
+           Path("/usr/share/drkit/recovery_runbooks"))
 
 
 class Step(BaseModel):
