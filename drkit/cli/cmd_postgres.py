@@ -24,6 +24,7 @@ from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
 
 _CONN_OPTIONS = (
     click.option("--dsn", default=None, metavar="URL", help="libpq URL, e.g. postgresql://user@host:5432/db "
@@ -92,7 +93,7 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
               envvar="DRKIT_PG_PASSWORD_FILE", help="Logical: target database password file (else PGPASSWORD).")
 @click.option("--target-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Physical: the new data directory.")
-@click.option("--point-in-time", default=None, metavar="TIME", help="Recover to this time (with a zone).")
+@click.option("--point-in-time", type=TIME, default=None, help="Recover to TIME. " + TIME_HELP)
 @click.option("--target-lsn", default=None)
 @click.option("--target-xid", default=None)
 @click.option("--target-name", default=None, help="A restore point made by pg_create_restore_point().")
@@ -170,7 +171,8 @@ def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
 @pg.command("archive-check", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @with_conn
-@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--timeout", type=DURATION, default="60s", show_default=True,
+              help="How long to wait for the segment. DURATION: " + DURATION_HELP)
 def archive_check(repo_ref: RepoRef, conn: Any, timeout: float) -> None:
     """Force pg_switch_wal() and wait until the finished segment is in the repository."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
