@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..core.timespec import format_time
 from ..ops import postgres as ops
 from ..ops.session import open_repository
 from ..sources.postgres import LogicalRestore, Target, connection
@@ -189,12 +191,17 @@ def windows(repo_ref: RepoRef, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'ID':10}{'BACKUP END':27}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':27}"
+    click.echo(f"{'ID':10}{'BACKUP END':28}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':28}"
                "LAST SEGMENT")
     for r in rows:
-        click.echo(f"{r['snapshot'][:8]:10}{r['time'][:26]:27}{r['timeline']:>4}  {r['from_lsn']:>14} → "
-                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {(r['archived_until'] or '-')[:26]:27}"
+        click.echo(f"{r['snapshot'][:8]:10}{_shown(r['time']):28}{r['timeline']:>4}  {r['from_lsn']:>14} → "
+                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {_shown(r['archived_until']):28}"
                    f"{r['last_segment'] or '-'}")
+
+
+def _shown(time: str | None) -> str:
+    """A time drkit wrote, in the spelling `--point-in-time` takes back (UTC, ``Z``)."""
+    return format_time(datetime.fromisoformat(time)) if time else "-"
 
 
 def _window_row(w: ops.BaseWindow) -> dict[str, Any]:

@@ -95,3 +95,15 @@ def test_restore_to_the_same_instant_however_it_is_spelled(point: Point, spellin
     finally:
         stop_cluster(point.server.bindir, data)
         shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def test_windows_print_times_that_restore_takes_back(point: Point) -> None:
+    """`pg windows` used to cut its times to 26 characters, dropping the zone: pasted back into
+    `--point-in-time`, they were refused. Both times are now printed in UTC with `Z`."""
+    proc = run(point.server, "pg", "windows")
+    assert proc.returncode == 0, proc.stderr.decode()
+    header, row = proc.stdout.decode().splitlines()[:2]
+    times = [word for word in row.split() if word[:4].isdigit() and "T" in word]
+    assert len(times) == 2 and all(t.endswith("Z") for t in times), row
+    backup_end, archived_until = (datetime.fromisoformat(t) for t in times)
+    assert backup_end < point.at < archived_until
