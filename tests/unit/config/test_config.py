@@ -159,3 +159,11 @@ def test_retention_span_is_calendar_and_the_same_as_on_the_command_line(tmp_path
         "source": {"kind": "files", "paths": ["/srv"]}, "retention": {"keep_within": "1y 6 months"}}}}
     retention = load_config(_write(tmp_path, doc)).jobs["files"].retention
     assert retention is not None and retention.keep_within == "1y6mo"
+
+
+def test_every_shipped_runbook_reads_in_the_duration_grammar() -> None:
+    from drkit.drills.runbook import list_runbooks
+
+    books = {b.name: b for b in list_runbooks()}
+    assert len(books) >= 5
+    assert books["postgres-pitr-bad-delete"].targets.rto == 1800 and books["redis-loss"].targets.rto == 900
