@@ -159,6 +159,12 @@ def test_retention_span_is_calendar_and_the_same_as_on_the_command_line(tmp_path
         "source": {"kind": "files", "paths": ["/srv"]}, "retention": {"keep_within": "1y 6 months"}}}}
     retention = load_config(_write(tmp_path, doc)).jobs["files"].retention
     assert retention is not None and retention.keep_within == "1y6mo"
+    from drkit.cli.params import SPAN
+    from drkit.core.durations import Duration
+    from drkit.jobs.backup import retention_policy
+
+    on_the_command_line = SPAN.convert("1y 6 months", None, None)
+    assert retention_policy(retention).keep_within == on_the_command_line == Duration(months=18)
 
 
 def test_every_shipped_runbook_reads_in_the_duration_grammar() -> None:
