@@ -154,9 +154,9 @@ def windows(repo_ref: RepoRef, name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':22}TO")
+    click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':28}TO")
     for r in rows:
-        click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:22}{r['to']}")
+        click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:28}{r['to']}")
 
 
 def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:

@@ -60,3 +60,37 @@ def test_redis_pitr_to_the_same_instant_however_it_is_spelled(redis_factory: Red
         assert json.loads(proc.stdout)["kind"] == "pitr-aof", proc.stdout  # the AOF cut at the instant
         with start_redis(target, aof=True, extra=DEBUG) as restored:
             assert restored.client().execute_command("DEBUG", "DIGEST") == digest_at, when
+
+
+def test_the_time_redis_windows_prints_restores_that_rdb(redis_factory: RedisFactory, tmp_path: Path) -> None:
+    """`redis windows` cut an RDB's time to whole seconds: pasted back into `--point-in-time`, it named
+    an instant before the snapshot, so the restore took an older RDB (or none). It prints it whole now."""
+    repo = str(tmp_path / "repo")
+    assert drkit("init", "--repo", repo, env=ENV).returncode == 0
+    with redis_factory(extra=DEBUG) as server:
+        c = server.client()
+        ids, digests = [], []
+        for n in range(2):
+            c.set("n", n)
+            digests.append(c.execute_command("DEBUG", "DIGEST"))
+            proc = drkit("backup", "redis", "--repo", repo, "--url", server.url, "--json", env=ENV)
+            assert proc.returncode == 0, proc.stderr.decode()
+            ids.append(json.loads(proc.stdout)["snapshot"][:8])
+    rows = json.loads(drkit("redis", "windows", "--repo", repo, "--json", env=ENV).stdout)
+    newest = next(r for r in rows if r["id"] == ids[1])
+    proc = drkit(
+        "restore",
+        "redis",
+        "--repo",
+        repo,
+        "--point-in-time",
+        newest["to"],
+        "--target-dir",
+        str(tmp_path / "out"),
+        "--json",
+        env=ENV,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["snapshot"][:8] == ids[1]
+    with start_redis(tmp_path / "out", extra=DEBUG) as restored:
+        assert restored.client().execute_command("DEBUG", "DIGEST") == digests[1]
