@@ -69,3 +69,19 @@ def test_files_restore_to_the_same_instant_however_it_is_spelled(tmp_path: Path)
 def _time(repo: str, snapshot: str) -> str:
     snaps = json.loads(_ok("snapshots", "--repo", repo, "--json"))
     return str(next(s["time"] for s in snaps if s["id"] == snapshot))
+
+
+def test_the_time_snapshots_prints_restores_that_snapshot(tmp_path: Path) -> None:
+    """`drkit snapshots` printed a time without its zone (refused by `--point-in-time`); now in UTC
+    with `Z`, pasted back it selects that very snapshot."""
+    repo, src = str(tmp_path / "repo"), tmp_path / "src"
+    src.mkdir()
+    _ok("init", "--repo", repo)
+    for content in (b"one", b"two"):
+        (src / "v").write_bytes(content)
+        _ok("backup", "files", str(src), "--repo", repo)
+    row = _ok("snapshots", "--repo", repo).decode().splitlines()[1]  # the first snapshot
+    shown = row.split()[1]
+    assert shown.endswith("Z"), row
+    _ok("restore", "files", "--point-in-time", shown, "--target", str(tmp_path / "out"), "--repo", repo)
+    assert (tmp_path / "out" / "src" / "v").read_bytes() == b"one"
