@@ -25,6 +25,7 @@ Parse errors are ``DurationError``: a ``UsageError`` (exit 2, with a hint) for t
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,10 +67,12 @@ class Duration:
 
     def before(self, when: datetime) -> datetime:
         """``when`` minus this span: months on the calendar (day clamped to the month's end), then seconds."""
-        index = when.year * 12 + when.month - 1 - self.months
-        year, month = divmod(index, 12)
-        day = min(when.day, calendar.monthrange(year, month + 1)[1])
-        return when.replace(year=year, month=month + 1, day=day) - timedelta(seconds=self.seconds)
+        year, month = divmod(when.year * 12 + when.month - 1 - self.months, 12)
+        try:
+            day = min(when.day, calendar.monthrange(year, month + 1)[1])
+            return when.replace(year=year, month=month + 1, day=day) - timedelta(seconds=self.seconds)
+        except (ValueError, OverflowError):  # before year 1: the span reaches back past every date
+            return datetime.min.replace(tzinfo=when.tzinfo)
 
     def __str__(self) -> str:
         years, months = divmod(self.months, 12)
@@ -99,8 +102,8 @@ def parse_duration(value: str | float) -> float:
     if isinstance(value, bool):
         raise DurationError(f"{value!r} is not a duration", hint=f"use {_FORMS}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise DurationError(f"{value!r} is not a duration", hint="a duration cannot be negative")
+        if not 0 <= value < math.inf:
+            raise DurationError(f"{value!r} is not a duration", hint="give a finite number of seconds, 0 or more")
         return float(value)
     text = str(value).strip()
     if _NUMBER.fullmatch(text):

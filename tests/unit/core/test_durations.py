@@ -78,3 +78,12 @@ def test_format_is_in_the_grammar() -> None:
     for seconds in (0, 59, 60, 3600, 5400, 93784, 1.5):
         assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, abs=0.01)
     assert format_duration(5400) == "1h30min"
+
+
+def test_extremes_do_not_crash() -> None:
+    end = datetime(2026, 3, 31, tzinfo=UTC)
+    assert parse_calendar_duration("100000y").before(end) == datetime.min.replace(tzinfo=UTC)
+    assert parse_calendar_duration("99999999999d").before(end) == datetime.min.replace(tzinfo=UTC)
+    for value in (float("inf"), float("nan"), -1):
+        with pytest.raises(DurationError):
+            parse_duration(value)
