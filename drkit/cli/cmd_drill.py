@@ -12,13 +12,14 @@ from ..drills.reports import human_seconds, percentile, render_table
 from ..drills.session import ReportTargets, history_html, job_names, run_drills, write_reports
 from ..drills.targets import exit_code_for
 from .common import load_cli_config
+from .params import TIME, TIME_HELP
 
 
 @click.command("drill")
 @click.argument("jobs", nargs=-1)
 @click.option("--all", "all_jobs", is_flag=True, help="Drill every job of the config.")
 @click.option("--snapshot", default=None, help="Restore this snapshot (default: the job's latest).")
-@click.option("--point-in-time", default=None, metavar="TIME", help="Restore the state at TIME (ISO 8601 with zone).")
+@click.option("--point-in-time", type=TIME, default=None, help="Restore the state at TIME. " + TIME_HELP)
 @click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto", show_default=True,
               help="auto: a container when a Docker engine is reachable, else local processes.")
 @click.option("--json", "json_file", default=None, metavar="FILE", help="Write the JSON report (- for stdout).")

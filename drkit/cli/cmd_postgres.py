@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..core.timespec import format_time
 from ..ops import postgres as ops
 from ..ops.session import open_repository
 from ..sources.postgres import LogicalRestore, Target, connection
@@ -24,6 +26,7 @@ from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
 
 _CONN_OPTIONS = (
     click.option("--dsn", default=None, metavar="URL", help="libpq URL, e.g. postgresql://user@host:5432/db "
@@ -92,7 +95,7 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
               envvar="DRKIT_PG_PASSWORD_FILE", help="Logical: target database password file (else PGPASSWORD).")
 @click.option("--target-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Physical: the new data directory.")
-@click.option("--point-in-time", default=None, metavar="TIME", help="Recover to this time (with a zone).")
+@click.option("--point-in-time", type=TIME, default=None, help="Recover to TIME. " + TIME_HELP)
 @click.option("--target-lsn", default=None)
 @click.option("--target-xid", default=None)
 @click.option("--target-name", default=None, help="A restore point made by pg_create_restore_point().")
@@ -170,7 +173,8 @@ def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
 @pg.command("archive-check", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @with_conn
-@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--timeout", type=DURATION, default="60s", show_default=True,
+              help="How long to wait for the segment. DURATION: " + DURATION_HELP)
 def archive_check(repo_ref: RepoRef, conn: Any, timeout: float) -> None:
     """Force pg_switch_wal() and wait until the finished segment is in the repository."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
@@ -187,12 +191,17 @@ def windows(repo_ref: RepoRef, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'ID':10}{'BACKUP END':27}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':27}"
+    click.echo(f"{'ID':10}{'BACKUP END':28}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':28}"
                "LAST SEGMENT")
     for r in rows:
-        click.echo(f"{r['snapshot'][:8]:10}{r['time'][:26]:27}{r['timeline']:>4}  {r['from_lsn']:>14} → "
-                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {(r['archived_until'] or '-')[:26]:27}"
+        click.echo(f"{r['snapshot'][:8]:10}{_shown(r['time']):28}{r['timeline']:>4}  {r['from_lsn']:>14} → "
+                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {_shown(r['archived_until']):28}"
                    f"{r['last_segment'] or '-'}")
+
+
+def _shown(time: str | None) -> str:
+    """A time drkit wrote, in the spelling `--point-in-time` takes back (UTC, ``Z``)."""
+    return format_time(datetime.fromisoformat(time)) if time else "-"
 
 
 def _window_row(w: ops.BaseWindow) -> dict[str, Any]:

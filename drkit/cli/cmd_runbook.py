@@ -12,6 +12,7 @@ from ..drills.runbook import list_runbooks, load_runbook, render_markdown, run_r
 from ..drills.session import ReportTargets, write_reports
 from ..drills.targets import exit_code_for
 from .common import load_cli_config
+from .params import TIME, TIME_HELP
 
 
 @click.group("runbook")
@@ -37,7 +38,7 @@ def show(name: str) -> None:
 @click.argument("name")
 @click.option("--job", "jobs", multiple=True, help="Job(s) to drill (default: every job of the runbook's kind).")
 @click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto", show_default=True)
-@click.option("--point-in-time", default=None, metavar="TIME")
+@click.option("--point-in-time", type=TIME, default=None, help="Restore the state at TIME. " + TIME_HELP)
 @click.option("--json", "json_file", default=None, metavar="FILE")
 @click.option("--junit", default=None, metavar="FILE")
 @click.option("--prom-file", default=None, metavar="FILE")

@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .cron import validate_cron
-from .durations import parse_duration
+from .durations import parse_calendar_duration, parse_duration
 from .secrets import SecretRef
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]  # drkit's one duration grammar (core.durations)
+# A span back from the newest snapshot (calendar months / years allowed), kept in its canonical spelling.
+Span = Annotated[str, BeforeValidator(lambda value: str(parse_calendar_duration(value)))]
 Cron = Annotated[str, AfterValidator(validate_cron)]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -94,7 +96,7 @@ class Retention(_Model):
     keep_weekly: int | None = Field(default=None, ge=0)
     keep_monthly: int | None = Field(default=None, ge=0)
     keep_yearly: int | None = Field(default=None, ge=0)
-    keep_within: Seconds | None = None
+    keep_within: Span | None = None
 
 
 class DrillSettings(_Model):

@@ -19,7 +19,7 @@ def test_redis_drill_passes_and_counts_match(tmp_path: Path, redis_server: Redis
     redis_server.client().set("config:version", "42")
     repo = init_repo(tmp_path / "repo")
     job = {"source": {"kind": "redis", "url": redis_server.url},
-           "checks": [{"redis": "GET config:version", "expect": "42"}], "targets": {"rpo": "10m", "rto": "5m"}}
+           "checks": [{"redis": "GET config:version", "expect": "42"}], "targets": {"rpo": "10min", "rto": "5min"}}
     cfg = write_config(tmp_path / "drkit.yaml", repo, {"cache": job})
     before = time.time()
     ok(cfg, "job", "run", "cache")

@@ -88,7 +88,7 @@ def test_next_runs_lists_backup_drill_and_heartbeat() -> None:
     config = _config(
         db=_files(schedule="0 2 * * *", drill={"schedule": "30 4 * * 0"}, canary={"heartbeat": "*/15 * * * *"}),
         quiet=_files(canary={"enabled": False, "heartbeat": "* * * * *"}),
-        hourly=_files(schedule="0 * * * *", jitter="2m"),
+        hourly=_files(schedule="0 * * * *", jitter="2min"),
     )
     got = [(r.job, r.kind, r.at) for r in next_runs(config, NOW)]
     assert got == [
