@@ -108,7 +108,10 @@ class DrillSettings(_Model):
 
 
 class CanarySettings(_Model):
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None, description="Write a canary (row, key or file) at each backup, so a drill proves its RPO "
+        "from restored data. Default: on for PostgreSQL and Redis; off for file trees, where drkit never writes "
+        "into a production tree unless this is set to true.")
     heartbeat: Cron | None = Field(default=None, description="Cron of a light job writing only the canary.")
 
 
@@ -123,6 +126,11 @@ class JobConfig(_Model):
     checks: list[Check] = []
     drill: DrillSettings = DrillSettings()
     canary: CanarySettings = CanarySettings()
+
+    @property
+    def canary_enabled(self) -> bool:
+        """``canary.enabled`` as set, else on for databases and off for file trees."""
+        return self.canary.enabled if self.canary.enabled is not None else self.source.kind != "files"
 
 
 class SchedulerSettings(_Model):

@@ -62,7 +62,7 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
             outcome = _run_kind(ctx)
             result.phases = ctx.phases
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
-        _canary_check(result, job.canary.enabled, outcome.canary, started)
+        _canary_check(result, job.canary_enabled, outcome.canary, started)
         if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
             result.rto_seconds = round(ctx.verified_at - t0, 3)
         catalog = newest_point(repo, name, job.source.kind)  # a measurement, not part of the recovery
@@ -83,6 +83,10 @@ def _run_kind(ctx: DrillContext) -> KindOutcome:
 def _canary_check(result: DrillResult, enabled: bool, canary: datetime | None, now: datetime) -> None:
     if canary is not None:
         result.rpo_verified_seconds = round(max(0.0, (now - canary).total_seconds()), 3)
+        result.rpo_basis = "canary: the newest canary found in the restored data"
+    elif not enabled:
+        result.rpo_basis = ("catalog: the newest recoverable point the repository records (no canary: "
+                            "canary.enabled is off for this job)")
     if enabled and result.checks_ok:
         ok = canary is not None
         detail = f"newest canary written {canary.isoformat()}" if canary else "no canary in the restored data"

@@ -55,7 +55,7 @@ def run_backup_job(config: DrkitConfig, name: str, *,
     repo, _ = open_job_repository(config, job)
     try:
         warnings: list[str] = []
-        if job.canary.enabled:
+        if job.canary_enabled:
             _write_canary(name, job, warnings)
         facts = _collect_facts(job)
         if facts_hook is not None:
