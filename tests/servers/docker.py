@@ -240,5 +240,14 @@ def docker_engine() -> Iterator[DockerEngine]:
                 proc.kill()
                 proc.wait(timeout=30)
         if root is not None:
-            # overlay2 leaves nothing mounted once dockerd has stopped; remove the data root
+            _unmount_below(root)
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_below(root: Path) -> None:
+    """dockerd leaves its default network namespace mounted under the exec root: unmount what is
+    still mounted below ``root``, deepest first, so the directory can go."""
+    with open("/proc/mounts") as f:
+        points = [line.split()[1] for line in f if line.split()[1].startswith(f"{root}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", point], capture_output=True, check=False, timeout=30)
