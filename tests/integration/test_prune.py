@@ -82,3 +82,37 @@ def test_prune_removes_packs_of_killed_backups(tmp_path: Path) -> None:
     assert sorted(old["orphan_packs"]) == sorted(check["unreferenced_packs"])
     assert json.loads(drkit("check", "--json", "--repo", repo, env=ENV).stdout)["unreferenced_packs"] == []
     assert drkit("restore", ref[:8], "--to", "-", "--repo", repo, env=ENV).stdout == keep
+
+
+def listing(path: Path) -> list[tuple[str, int]]:
+    """Every object's name and size (the lock a finished command removed is gone)."""
+    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if p.is_file())
+
+
+def test_prune_settles_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    """Issue 19: small fully-live packs were repacked (and marked) on every run, so the repository grew
+    with each prune. A prune with nothing new to do must write, repack and delete nothing."""
+    repo_dir = tmp_path / "repo"
+    repo = str(repo_dir)
+    assert drkit("init", "--repo", repo, "--pack-size-mib", "1", env=ENV).returncode == 0
+    rnd = random.Random(19)
+    shared = rnd.randbytes(1 << 20)
+    streams = [b"tiny-1\n", rnd.randbytes(300 << 10) + shared, b"tiny-2\n", rnd.randbytes(2 << 20) + shared,
+               b"tiny-3\n", rnd.randbytes(40 << 10)]
+    ids = [backup(repo, s) for s in streams]
+    assert drkit("forget", "--keep-last", "4", "--repo", repo, env=ENV).returncode == 0
+    for grace in ("1h", "0"):
+        after = []
+        for _ in range(3):
+            proc = drkit("prune", "--json", "--grace", grace, "--repo", repo, env=ENV)
+            assert proc.returncode == 0, proc.stderr
+            after.append((listing(repo_dir), json.loads(proc.stdout)))
+        (first, _), (second, quiet), (third, _) = after
+        assert second == third, f"--grace {grace}: the third prune changed the repository"
+        assert first == second, f"--grace {grace}: the second prune changed the repository"
+        assert quiet["repack_packs"] == [] and quiet["mark"] is None and quiet["deleted_packs"] == []
+    assert quiet["pending_marks"] == 0  # the --grace 0 runs settled the default-grace mark
+    assert drkit("check", "--read-data", "--repo", repo, env=ENV).returncode == 0
+    for sid, data in zip(ids[2:], streams[2:], strict=True):  # the bytes themselves, not drkit's metadata
+        assert drkit("restore", sid[:8], "--to", "-", "--repo", repo, env=ENV).stdout == data
+    assert drkit("restore", ids[0][:8], "--to", "-", "--repo", repo, env=ENV).returncode != 0
