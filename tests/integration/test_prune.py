@@ -116,3 +116,23 @@ def test_prune_settles_a_second_run_changes_nothing(tmp_path: Path) -> None:
     for sid, data in zip(ids[2:], streams[2:], strict=True):  # the bytes themselves, not drkit's metadata
         assert drkit("restore", sid[:8], "--to", "-", "--repo", repo, env=ENV).stdout == data
     assert drkit("restore", ids[0][:8], "--to", "-", "--repo", repo, env=ENV).returncode != 0
+
+
+def test_prune_without_anything_forgotten_rewrites_the_index_once(tmp_path: Path) -> None:
+    """Nothing to delete: the first prune may merge the backups' index objects into one; the next writes
+    nothing at all (before, every run wrote the same index under a new name and deleted the old one)."""
+    repo_dir = tmp_path / "repo"
+    repo = str(repo_dir)
+    assert drkit("init", "--repo", repo, env=ENV).returncode == 0
+    streams = [b"one\n", random.Random(5).randbytes(200 << 10), b"three\n"]
+    ids = [backup(repo, s) for s in streams]
+    assert len(list((repo_dir / "index").iterdir())) == len(streams)
+    seen = []
+    for _ in range(3):
+        proc = drkit("prune", "--json", "--grace", "0", "--repo", repo, env=ENV)
+        assert proc.returncode == 0, proc.stderr
+        seen.append(listing(repo_dir))
+    assert len([name for name, _ in seen[0] if name.startswith("index/")]) == 1
+    assert seen[0] == seen[1] == seen[2]
+    for sid, data in zip(ids, streams, strict=True):
+        assert drkit("restore", sid[:8], "--to", "-", "--repo", repo, env=ENV).stdout == data
