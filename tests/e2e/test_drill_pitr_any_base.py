@@ -15,7 +15,7 @@ import yaml
 from drillkit import drill, ok
 from servers.postgres import PgServer, db_opts, run, start_postgres
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]  # two PITR drills: ~25-30 s
 
 ROWS_SQL = "SELECT count(*) || ':' || coalesce(string_agg(n::text, ',' ORDER BY n), '') FROM events WHERE n > 100"
 
