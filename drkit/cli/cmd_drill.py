@@ -31,7 +31,11 @@ def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, snapshot: s
           point_in_time: str | None, sandbox: str, json_file: str | None, junit: str | None, prom_file: str | None,
           pushgateway: str | None) -> None:
     """Restore each JOB's backup into a throwaway instance, verify it, and report RPO/RTO against
-    the job's targets. Exit 20 when a target is missed, 21 when a check fails."""
+    the job's targets. Exit 20 when a target is missed, 21 when a check fails.
+
+    A point-in-time drill restores whatever `drkit restore --point-in-time` would (any base backup, a
+    Redis AOF archive); what it cannot verify there (no facts for a backup no job run took, no canary
+    before the job's first run) is listed as not verified in the report, not failed. See docs/drills.md."""
     cfg = load_cli_config(ctx)
     names = job_names(cfg, list(jobs), all_jobs)
     results = run_drills(cfg, names, sandbox=sandbox, snapshot=snapshot, point_in_time=point_in_time)

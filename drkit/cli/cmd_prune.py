@@ -41,7 +41,8 @@ PRUNE_MALLOC = 1 << 20
 def prune(repo_ref: RepoRef, dry_run: bool, repack_below: float, max_repack_mib: int | None, grace: float,  # noqa: PLR0913
           orphan_age: float, clock_skew: float, as_json: bool) -> None:
     """Remove unreferenced data (after `drkit forget`) in two phases: this run marks unused packs and
-    deletes those an earlier run marked, once the grace delay has passed. Backups may run meanwhile."""
+    deletes those an earlier run marked, once the grace delay has passed. Backups may run meanwhile.
+    A run with nothing new to mark or delete writes nothing: repeated prunes settle."""
     options = PruneOptions(repack_below=repack_below, orphan_age=orphan_age, dry_run=dry_run, grace=grace,
                            clock_skew=clock_skew,
                            max_repack_bytes=None if max_repack_mib is None else max_repack_mib << 20)

@@ -45,7 +45,9 @@ def show(name: str) -> None:
 @click.pass_context
 def run(ctx: click.Context, name: str, jobs: tuple[str, ...], sandbox: str,  # noqa: PLR0913
         point_in_time: str | None, json_file: str | None, junit: str | None, prom_file: str | None) -> None:
-    """Execute runbook NAME as a drill: same restores, checks and reports as `drkit drill`."""
+    """Execute runbook NAME as a drill: same restores, checks and reports as `drkit drill`. Each drill
+    is held to its job's targets and to the runbook's own (`targets: {rto, rpo}`, reported as
+    runbook.rto / runbook.rpo): exit 20 when one is missed, 21 when a check fails."""
     book = load_runbook(name)
     results = run_runbook(book, load_cli_config(ctx), list(jobs), sandbox=sandbox, point_in_time=point_in_time)
     write_reports(results, ReportTargets(json_file, junit, prom_file))

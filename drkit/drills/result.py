@@ -45,6 +45,7 @@ class DrillResult:
     checks: list[CheckResult] = field(default_factory=list)
     targets: list[TargetResult] = field(default_factory=list)
     error: str | None = None  # the drill could not run to the end (restore failed, sandbox did not start …)
+    not_verified: list[str] = field(default_factory=list)  # "subject: why", what the drill could not check
     id: str = ""  # set when stored in the repository
 
     @property

@@ -205,6 +205,20 @@ def test_junit_totals_and_unprintable_detail(tmp_path: Path) -> None:
     assert counts(root) == ("15", "4", "1")
 
 
+def test_junit_not_verified_items_are_skipped_cases(tmp_path: Path) -> None:
+    result = passing()
+    result.not_verified = ["facts: base backup 1a2b3c4d has none", "canary: none expected"]
+    suite = junit(tmp_path, [result]).find("testsuite")
+    assert suite is not None
+    skipped = {c.get("name"): s.get("message") for c in suite.iter("testcase") for s in c if s.tag == "skipped"}
+    assert skipped == {"not-verified:facts": "base backup 1a2b3c4d has none", "not-verified:canary": "none expected"}
+    assert counts(suite) == ("6", "0", "0") and suite.get("skipped") == "2"
+    assert failing_cases(suite) == {}
+    text = io.StringIO()
+    render_table([result], Console(file=text, width=200, highlight=False))
+    assert "not verified: facts" in text.getvalue() and "drill passed" in text.getvalue()
+
+
 # -- Prometheus -----------------------------------------------------------------------------------
 
 def test_textfile(tmp_path: Path) -> None:
