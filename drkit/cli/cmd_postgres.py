@@ -56,15 +56,22 @@ def with_conn(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--logical", is_flag=True, help="pg_dump of one database plus globals, instead of a base backup.")
 @click.option("--name", default=None, help="Source name (default: the database, or cluster-<system id>).")
 @click.option("--tag", "tags", multiple=True)
+@click.option("--archive-timeout", type=click.FloatRange(min=0), default=ops.ARCHIVE_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Physical: wait at most this long for the backup's WAL to be archived "
+              "(0: do not wait). Past it the snapshot stays, and the command exits 1.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", is_flag=True)
-def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | None, tags: tuple[str, ...],
-                    **out: bool) -> None:
-    """Back up PostgreSQL: a physical base backup (default) or a logical dump (--logical)."""
+def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | None, tags: tuple[str, ...],  # noqa: PLR0913
+                    archive_timeout: float, **out: bool) -> None:
+    """Back up PostgreSQL: a physical base backup (default) or a logical dump (--logical).
+
+    A base backup ends once the WAL from its start to its stop point is in the repository's WAL
+    archive (forcing a WAL switch if needed), so `drkit pg windows` lists it as recoverable at once."""
     as_json, quiet = out["as_json"], out["quiet"]
     repo = open_session(repo_ref)
     with byte_progress(f"backup postgres {conn.display}", enabled=not quiet and not as_json) as progress:
-        snap = ops.backup_postgres(repo, conn, logical_mode=logical, name=name, tags=list(tags), progress=progress)
+        snap = ops.backup_postgres(repo, conn, logical_mode=logical, name=name, tags=list(tags), progress=progress,
+                                   archive_timeout=archive_timeout)
     st = snap.stats
     if as_json:
         emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time, "meta": snap.meta,

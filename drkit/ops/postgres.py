@@ -18,20 +18,28 @@ from ..core.errors import UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal
+from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walwait
 from ..sources.postgres.conn import PgConn
 from ..sources.postgres.errors import PostgresError, TargetUnreachable
 from ..sources.postgres.process import scalar
 from .secrets import PassphraseSource
 from .session import open_repository
 
+ARCHIVE_TIMEOUT = 60.0  # seconds a base backup waits for its WAL to be archived
 
-def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name: str | None = None,
-                    tags: list[str] | None = None, progress: Callable[[int], None] | None = None) -> Snapshot:
+
+def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name: str | None = None,  # noqa: PLR0913
+                    tags: list[str] | None = None, progress: Callable[[int], None] | None = None,
+                    archive_timeout: float = ARCHIVE_TIMEOUT) -> Snapshot:
+    """A logical dump, or a base backup that ends once its WAL is archived (``archive_timeout``
+    seconds at most, 0: do not wait; not waited for when the server's archive_mode is off)."""
     with repo.lock(purpose="backup"):
         if logical_mode:
             return logical.backup_logical(repo, conn, name=name, tags=tags, progress=progress)
-        return physical.backup_physical(repo, conn, name=name, tags=tags, progress=progress)
+        snap = physical.backup_physical(repo, conn, name=name, tags=tags, progress=progress)
+    if archive_timeout > 0 and snap.meta.get("archive_mode") != "off":
+        walwait.wait_for_wal(repo, conn, snap, archive_timeout)
+    return snap
 
 
 def restore_logical(repo: Repository, ref: str, opts: logical.LogicalRestore) -> tuple[Snapshot, str]:
