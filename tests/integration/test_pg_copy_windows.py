@@ -45,6 +45,7 @@ def _utc_now(server: PgServer) -> str:
     return server.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00')")
 
 
+@pytest.mark.slow  # ~25 s: a cluster, a base backup, a copy and a started restore
 def test_copy_keeps_the_window_end(tmp_path: Path) -> None:
     with start_postgres("drkit-copywin-") as server:
         server.psql("CREATE DATABASE app")
