@@ -8,11 +8,12 @@ not see ``pg_create_restore_point()`` or commits happen, so it reads the archive
 ``pg_waldump`` (PostgreSQL's own decoder, rather than a hand-written WAL parser): first the stretch
 the newest base backup recovers through, then the stretch between each older base backup's end
 and the next one's, until the record turns up. Only the segments of the stretch being searched are
-fetched, into a private temporary directory removed afterwards.
+fetched, a chunk at a time, into a private temporary directory removed afterwards.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -29,6 +30,8 @@ from .process import find_tool
 from .wal import Window, format_lsn, parse_lsn, segment_name
 
 _RECORD = re.compile(r"^rmgr: (\w+)\s.*?tx:\s+(\d+), lsn: ([0-9A-F]+/[0-9A-F]+), .*?desc: (.*)$")
+CHUNK_ENV = "DRKIT_WALDUMP_CHUNK"
+DEFAULT_CHUNK = 32  # segments fetched and searched at a time
 _XACT_END = ("COMMIT", "ABORT")  # recovery_target_xid stops at the transaction's commit or abort
 
 
@@ -56,8 +59,10 @@ def _matches(target: Target, line: str) -> int | None:
     return None
 
 
-def _scan(wal_dir: Path, timeline: int, start: int, end: int, target: Target) -> int | None:
-    """The first record of ``target`` in [start, end) of the WAL files in ``wal_dir``."""
+def _scan(wal_dir: Path, timeline: int, span: tuple[int, int], target: Target, read_to: int) -> int | None:
+    """The first record of ``target`` starting in ``span`` [start, end) of the WAL files in
+    ``wal_dir``, reading up to ``read_to`` (pg_waldump shows no record that crosses its end)."""
+    start, end = span
     args = [
         find_tool("pg_waldump"),
         "--path",
@@ -67,7 +72,7 @@ def _scan(wal_dir: Path, timeline: int, start: int, end: int, target: Target) ->
         "--start",
         format_lsn(start),
         "--end",
-        format_lsn(end),
+        format_lsn(read_to),
     ]
     args += ["--rmgr", "XLOG"] if target.kind == "name" else ["--rmgr", "Transaction", "--xid", target.value]
     # the exit code is not checked: pg_waldump reports an error at the end of the WAL it was given
@@ -75,21 +80,32 @@ def _scan(wal_dir: Path, timeline: int, start: int, end: int, target: Target) ->
     proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
     for line in proc.stdout.splitlines():
         found = _matches(target, line)
-        if found is not None:
+        if found is not None and start <= found < end:
             return found
     return None
 
 
-def _stretches(bases: list[Snapshot], window_of: Callable[[Snapshot], Window]) -> list[tuple[Snapshot, int, int]]:
-    """(base, from, to) newest first: what only that base backup (of those newer) can recover through."""
+@dataclass(frozen=True)
+class Stretch:
+    """WAL [start, end) that base backup ``base`` (and no newer one) recovers through; its archived
+    WAL reaches ``reach`` (at least ``end``)."""
+
+    base: Snapshot
+    start: int
+    end: int
+    reach: int
+
+
+def _stretches(bases: list[Snapshot], window_of: Callable[[Snapshot], Window]) -> list[Stretch]:
+    """Newest first."""
     out = []
     upper: int | None = None
     for base in reversed(bases):
-        stop, end = parse_lsn(base.meta["stop_lsn"]), window_of(base).end_lsn
-        if end is not None and end > stop:
-            out.append((base, stop, min(end, upper) if upper is not None else end))
+        stop, reach = parse_lsn(base.meta["stop_lsn"]), window_of(base).end_lsn
+        if reach is not None and reach > stop:
+            out.append(Stretch(base, stop, min(reach, upper) if upper is not None else reach, reach))
         upper = stop if upper is None else min(upper, stop)
-    return [s for s in out if s[2] > s[1]]
+    return [s for s in out if s.end > s.start]
 
 
 def locate(
@@ -99,12 +115,30 @@ def locate(
     the record's LSN; None when the archived WAL after every base backup's end lacks the record."""
     if target.kind == "xid" and not target.value.isdigit():
         raise UsageError(f"--target-xid {target.value!r} is not a transaction id (a number)")
+    for stretch in _stretches(bases, window_of):
+        lsn = _search(repo, stretch, target)
+        if lsn is not None:
+            return Located(stretch.base, lsn)
+    return None
+
+
+def _search(repo: Repository, stretch: Stretch, target: Target) -> int | None:
+    """The first record of ``target`` starting in the stretch, read ``DRKIT_WALDUMP_CHUNK`` (32)
+    segments at a time, each chunk with the next archived segment too, so that a record crossing
+    the chunk's end is read whole (the disk holds at most one chunk and one segment)."""
+    timeline, seg_size = int(stretch.base.meta["timeline"]), int(stretch.base.meta["wal_segment_size"])
+    first, last, reach = stretch.start // seg_size, (stretch.end - 1) // seg_size, stretch.reach // seg_size
     with tempfile.TemporaryDirectory(prefix="drkit-waldump-") as tmp:
-        for base, start, end in _stretches(bases, window_of):
-            timeline, seg_size = int(base.meta["timeline"]), int(base.meta["wal_segment_size"])
-            names = [segment_name(timeline, s, seg_size) for s in range(start // seg_size, (end - 1) // seg_size + 1)]
-            prefetch(repo, [n for n in names if not (Path(tmp) / n).exists()], Path(tmp))
-            lsn = _scan(Path(tmp), timeline, start, end, target)
+        where = Path(tmp)
+        chunk = max(1, int(os.environ.get(CHUNK_ENV, DEFAULT_CHUNK)))
+        for lo in range(first, last + 1, chunk):
+            hi = min(lo + chunk, last + 1)  # records starting in segments [lo, hi)
+            upto = min(hi + 1, reach)  # segments [lo, upto) are fetched
+            for old in where.iterdir():
+                old.unlink()
+            prefetch(repo, [segment_name(timeline, s, seg_size) for s in range(lo, upto)], where)
+            span = (max(stretch.start, lo * seg_size), min(stretch.end, hi * seg_size))
+            lsn = _scan(where, timeline, span, target, upto * seg_size)
             if lsn is not None:
-                return Located(base, lsn)
+                return lsn
     return None

@@ -40,9 +40,9 @@ def test_stretches_newest_first_each_up_to_the_next_end() -> None:
     def win(s: Snapshot) -> Window:
         return Window(0, parse_lsn(s.meta["stop_lsn"]), end[s.id], None)
 
-    assert [(s.id[0], lo, hi) for s, lo, hi in _stretches([a, b], win)] == [
-        ("b", 0x8000100, 0x20000000),
-        ("a", 0x3000100, 0x8000100),
+    assert [(s.base.id[0], s.start, s.end, s.reach) for s in _stretches([a, b], win)] == [
+        ("b", 0x8000100, 0x20000000, 0x20000000),
+        ("a", 0x3000100, 0x8000100, 0x20000000),
     ]
     end[b.id] = 0x8000000  # b's own WAL is not all archived: only a's stretch is searched
-    assert [s.id[0] for s, _, _ in _stretches([a, b], win)] == ["a"]
+    assert [s.base.id[0] for s in _stretches([a, b], win)] == ["a"]
