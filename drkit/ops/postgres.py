@@ -169,10 +169,10 @@ def _choose_base(repo: Repository, req: PitrRequest) -> tuple[Snapshot, pitr.Tar
             raise UsageError(f"snapshot {base.short_id} is not a physical base backup")
         pitr.check_base(base, req.target)
         candidates = [base]
-    elif not by_record or not pitr.physical_backups(snaps):
-        return pitr.choose_base(snaps, req.target, lambda s: wins[s.id]), req.target
-    else:
+    elif by_record and pitr.physical_backups(snaps):
         candidates = pitr.physical_backups(snaps)
+    else:
+        return pitr.choose_base(snaps, req.target, lambda s: wins[s.id]), req.target
     if not by_record:
         return candidates[0], req.target
     found = _locate(repo, req, candidates, wins)
@@ -188,8 +188,9 @@ def _locate(repo: Repository, req: PitrRequest, bases: list[Snapshot],
     try:
         found = locate.locate(repo, bases, req.target, lambda s: wins[s.id])
     except PostgresError as exc:  # pg_waldump is not installed
+        which = "as given" if req.snapshot is not None else "the newest"
         _explain(req, f"cannot search the archived WAL for {req.target.describe()} ({exc.message}); using base "
-                      f"backup {bases[-1].short_id}, the newest: if recovery ends before the target, choose an older "
+                      f"backup {bases[-1].short_id} ({which}): if recovery ends before the target, choose an older "
                       "one with --base")
         return None
     if found is None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from ...core.errors import UsageError
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
+from .errors import PostgresError
 from .pitr import Target
 from .prefetch import prefetch
 from .process import find_tool
@@ -77,7 +78,12 @@ def _scan(wal_dir: Path, timeline: int, span: tuple[int, int], target: Target, r
     args += ["--rmgr", "XLOG"] if target.kind == "name" else ["--rmgr", "Transaction", "--xid", target.value]
     # the exit code is not checked: pg_waldump reports an error at the end of the WAL it was given
     # (a segment's unused tail), after printing every record before it
-    proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
+    except OSError as exc:
+        raise PostgresError(f"cannot run pg_waldump: {exc.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise PostgresError("pg_waldump did not finish within 600 s") from None
     for line in proc.stdout.splitlines():
         found = _matches(target, line)
         if found is not None and start <= found < end:
