@@ -28,10 +28,11 @@ def check(
     names = archived_names(repo)
     if not names:
         return report
-    report.errors.extend(gap.describe() for gap in walcheck.wal_gaps(_readable_snapshots(repo), names))
+    snaps = _readable_snapshots(repo)
+    report.errors.extend(gap.describe() for gap in walcheck.wal_gaps(snaps, names))
     if read_data:
         chosen = select_names(names, parse_subset(subset))
-        report.errors.extend(walcheck.read_wal(repo, chosen, progress))
+        report.errors.extend(walcheck.read_wal(repo, chosen, snaps, progress))
         report.segments_read += len(chosen)
     return report
 

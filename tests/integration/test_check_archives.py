@@ -141,3 +141,20 @@ def test_damaged_aof_record_is_a_structure_error(aof_repo: str, monkeypatch: pyt
     _flip(Path(aof_repo) / "manifests" / "redis_aof" / doc_id, 40)
     proc = drkit("check", "--repo", aof_repo, env=ENV)
     assert proc.returncode == 13 and f"redis_aof {doc_id}: fails authentication" in _errors(proc), _errors(proc)
+
+
+def test_segment_pushed_under_another_name_exits_13(archived: Archived, tmp_path: Path) -> None:
+    real = archived.segments[1]
+    last = archived.segments[-1].name
+    wrong = f"{last[:16]}{int(last[16:], 16) + 1:08X}"  # the next segment's name, not archived yet
+    fetched = tmp_path / wrong
+    assert run(archived.server, "pg", "wal-fetch", real.name, str(fetched)).returncode == 0
+    assert run(archived.server, "pg", "wal-push", str(fetched)).returncode == 0
+    stored = real.parent / wrong
+    try:
+        assert run(archived.server, "check").returncode == 0  # no gap: the name continues the chain
+        proc = run(archived.server, "check", "--read-data")
+        assert proc.returncode == 13, _errors(proc)
+        assert f"WAL file {wrong}" in _errors(proc) and "its name says" in _errors(proc)
+    finally:
+        stored.unlink()

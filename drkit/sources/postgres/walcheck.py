@@ -7,11 +7,14 @@ segment must be there; a missing one cuts the window of every base backup that s
 start are none of check's business (``forget`` removes them).
 
 Read data: each archived WAL file is downloaded and opened as ``wal-fetch`` would (decrypted,
-authenticated against its name, decompressed, hashed back to its keyed hash).
+authenticated against its name, decompressed, hashed back to its keyed hash); a segment's first page
+header must then agree with its name (WAL position, segment size) and with the base backups'
+database system (a file of another cluster pushed into this archive would stop recovery there).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,7 +85,40 @@ def wal_gaps(snaps: list[Snapshot], names: list[str]) -> list[Gap]:
     return gaps
 
 
-def _read_one(repo: Repository, name: str) -> tuple[str | None, int]:
+_LONG_HEADER = ("<HHIQI4xQII", ">HHIQI4xQII")  # XLogLongPageHeaderData, little- or big-endian server
+_XLP_LONG_HEADER = 0x0002
+
+
+def _long_header(data: bytes) -> tuple[int, int, int] | None:
+    """(page address, system identifier, segment size) from a segment's first page, or None."""
+    for layout in _LONG_HEADER:
+        if len(data) < struct.calcsize(layout):
+            return None
+        _, info, _, pageaddr, _, sysid, seg_size, _ = struct.unpack_from(layout, data)
+        if info & _XLP_LONG_HEADER and seg_size == len(data):
+            return pageaddr, sysid, seg_size
+    return None
+
+
+def segment_problem(name: str, data: bytes, systems: set[str]) -> str | None:
+    """Why a decoded WAL segment (or ``.partial``) is not the one its name says, if it is not: its
+    first page must be at the segment's WAL position, its size the segment size in its header, and
+    its database system one of the base backups' (``systems``; not checked when empty)."""
+    if not _is_segment(name[:24]) or name[24:] not in ("", ".partial"):
+        return None  # history and backup-label files have no page header
+    header = _long_header(data)
+    if header is None:
+        return f"is not a WAL segment ({len(data)} bytes without a WAL page header of that segment size)"
+    pageaddr, sysid, seg_size = header
+    expected = segment_number(name[:24], seg_size) * seg_size
+    if pageaddr != expected:
+        return f"holds WAL from {format_lsn(pageaddr)}, its name says {format_lsn(expected)}"
+    if systems and str(sysid) not in systems:
+        return f"is WAL of database system {sysid}, the base backups are of {', '.join(sorted(systems))}"
+    return None
+
+
+def _read_one(repo: Repository, name: str, systems: set[str]) -> tuple[str | None, int]:
     """(None if the archived file ``name`` reads back intact or was removed meanwhile, else the
     error; the bytes read)."""
     key = wal_key(name)
@@ -94,17 +130,22 @@ def _read_one(repo: Repository, name: str) -> tuple[str | None, int]:
                     obj = f.read()
             except NotFound:
                 return None, 0  # removed by a concurrent forget since the listing
-        decode_wal(repo, name, obj)
+        data = decode_wal(repo, name, obj)
     except DrkitError as exc:
         return f"WAL file {name} ({key}): damaged: {exc.message}", len(obj)
-    return None, len(obj)
+    problem = segment_problem(name, data, systems)
+    return (f"WAL file {name} ({key}) {problem}" if problem else None), len(obj)
 
 
-def read_wal(repo: Repository, names: list[str], progress: Callable[[int], None] | None = None) -> list[str]:
-    """Read back every archived WAL file in ``names``; one error line per damaged file."""
+def read_wal(
+    repo: Repository, names: list[str], snaps: list[Snapshot], progress: Callable[[int], None] | None = None
+) -> list[str]:
+    """Read back every archived WAL file in ``names``; one error line per damaged file, or segment
+    that is not the one its name says (of the database systems of the base backups in ``snaps``)."""
+    systems = {str(s.meta["system_identifier"]) for s in physical_backups(snaps) if "system_identifier" in s.meta}
     errors: list[str] = []
     with ThreadPoolExecutor(2, thread_name_prefix="drkit-walcheck") as pool:
-        for problem, size in pool.map(lambda n: _read_one(repo, n), names):
+        for problem, size in pool.map(lambda n: _read_one(repo, n, systems), names):
             if problem is not None:
                 errors.append(problem)
             if progress is not None:

@@ -64,3 +64,23 @@ def test_subset_groups_partition_names() -> None:
     assert sorted(sum(groups, [])) == names and all(groups)
     assert len(select_names(names, ("percent", 10.0))) == 4
     assert select_names(names, None) == names
+
+
+def _segment(pageaddr: int, sysid: int = 7, size: int = 1 << 20) -> bytes:
+    import struct
+
+    head = struct.pack("<HHIQI4xQII", 0xD110, 0x0002, 1, pageaddr, 0, sysid, size, 8192)
+    return head + bytes(size - len(head))
+
+
+def test_segment_header_must_match_its_name_and_system() -> None:
+    from drkit.sources.postgres.walcheck import segment_problem
+
+    mib = 1 << 20
+    name = "000000010000000000000005"
+    assert segment_problem(name, _segment(5 * mib), {"7"}) is None
+    assert segment_problem(name + ".partial", _segment(5 * mib), set()) is None
+    assert "its name says 0/500000" in (segment_problem(name, _segment(6 * mib), {"7"}) or "")
+    assert "database system 8" in (segment_problem(name, _segment(5 * mib, sysid=8), {"7"}) or "")
+    assert "not a WAL segment" in (segment_problem(name, bytes(mib), set()) or "")
+    assert segment_problem("00000002.history", b"1\t0/5000000\tno reason\n", {"7"}) is None
