@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from storage_backends import AlreadyExists
 
 from ...repository.immutability import Trimming
+from ...repository.manifests import manifest_key
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.storage_errors import storage_errors
@@ -81,6 +82,17 @@ def remove(repo: Repository, plan: WalRetention) -> None:
     with storage_errors():
         for name in plan.removed:
             repo.backend.delete(wal_key(name))
+    if plan.removed:
+        _drop_stale_times(repo)
+
+
+def _drop_stale_times(repo: Repository) -> None:
+    """Delete the ``wal_archived`` records none of whose WAL files is archived any more (unless
+    still under retention: a stale record is harmless, readers ignore names that are gone)."""
+    have = set(archived_names(repo))
+    for doc_id, doc in repo.manifests.find(TIMES_KIND):
+        if not have.intersection(doc.get("times", {})) and repo.locked_until(manifest_key(TIMES_KIND, doc_id)) is None:
+            repo.manifests.delete(TIMES_KIND, doc_id)
 
 
 def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
