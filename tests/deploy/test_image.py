@@ -81,7 +81,8 @@ def _setup(tmp: Path) -> tuple[Path, Path, dict[str, dict[str, str]]]:
     os.chown(secrets / "repository-passphrase", 0, UID)
     (secrets / "repository-passphrase").chmod(0o440)
     config: dict[str, Any] = {
-        "repositories": {"default": {"url": "/repo", "passphrase": {"file": "/etc/drkit/secrets/repository-passphrase"}}},
+        "repositories": {"default": {"url": "/repo",
+                                     "passphrase": {"file": "/etc/drkit/secrets/repository-passphrase"}}},
         "jobs": {"files-main": {"source": {"kind": "files", "paths": ["/data"]}, "targets": {"rpo": "25h", "rto": "1h"},
                                 "checks": [{"path_exists": "data/docs/doc-1.txt"}]}}}
     (etc / "drkit.yaml").write_text(yaml.safe_dump(config))

@@ -86,7 +86,8 @@ def test_weekday_numbers_follow_crontab_sunday_is_zero_and_seven() -> None:
 
 def test_next_runs_lists_backup_drill_and_heartbeat() -> None:
     config = _config(
-        db=_files(schedule="0 2 * * *", drill={"schedule": "30 4 * * 0"}, canary={"enabled": True, "heartbeat": "*/15 * * * *"}),
+        db=_files(schedule="0 2 * * *", drill={"schedule": "30 4 * * 0"},
+                  canary={"enabled": True, "heartbeat": "*/15 * * * *"}),
         quiet=_files(canary={"enabled": False, "heartbeat": "* * * * *"}),
         default=_files(canary={"heartbeat": "* * * * *"}),  # files: no canary unless enabled
         hourly=_files(schedule="0 * * * *", jitter="2min"),
