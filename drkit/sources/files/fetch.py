@@ -32,11 +32,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...core.errors import IntegrityError
-from ...core.filewriters import DIRECT_FROM, DirectPool, FileWriter, open_writer
+from ...core.filewriters import BLOCK, DIRECT_FROM, DirectPool, FileWriter, open_writer
 from ...repository.index import Location
 from ...repository.reader import locate
 from ...repository.repo import Repository
 from ...repository.runs import RunBlob, open_run, plan_runs
+from . import xattrs
 from .tree import Node
 
 # Two: with large files written directly (no page-cache cost on the workers' side), a third worker
@@ -46,6 +47,8 @@ QUEUED = 3  # runs planned ahead of the workers
 DIRECT_SEGMENT = 1 << 20  # a file in progress holds one such buffer (or two, across a boundary)
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _tmp_numbers = itertools.count()
+_ZEROS = bytes(BLOCK)
+_HALF_BLOCK = bytes(BLOCK // 2)  # any aligned zero cell of BLOCK bytes holds this (or one cut short by a blob end)
 
 
 class FileOut:
@@ -60,16 +63,21 @@ class FileOut:
         self.tmp: str | None = None
         self.lock = threading.Lock()
 
-    def write(self, data: bytes | memoryview, offset: int, zero: bool) -> None:
+    def write(self, data: bytes | memoryview, offset: int, holes: list[tuple[int, int]]) -> None:
+        """Place one blob at ``offset``: its ``holes`` (zero ranges) are declared, not written."""
         with self.lock:
             if self.out is None:
                 self._create()
             out = self.out
         assert out is not None
-        if zero:
-            out.hole(offset, len(data))
-        else:
-            out.write(data, offset)
+        at = 0
+        for start, end in holes:
+            if start > at:
+                out.write(data[at:start], offset + at)
+            out.hole(offset + start, end - start)
+            at = end
+        if at < len(data):
+            out.write(data[at:] if at else data, offset + at)
         with self.lock:
             self.left -= 1
             if self.left:
@@ -99,6 +107,8 @@ class FileOut:
             out.finish(node.size)  # sets the size where a trailing hole must
             if self.as_root and (node.uid, node.gid) != self.owner.ids:
                 os.fchown(out.fd, node.uid, node.gid)
+            if node.xattrs:  # after the owner (a chown drops security.capability), before the mode
+                self.owner.warn(self.path, xattrs.apply(out.fd, node.xattrs, existing=False))
             os.fchmod(out.fd, node.mode)
             os.utime(out.fd, ns=(node.mtime_ns, node.mtime_ns))
         finally:
@@ -134,6 +144,10 @@ class Writeout:
         self._lock = threading.Lock()
         self._unfinished: set[FileOut] = set()
         self.planned = 0  # bytes of the files planned so far
+        self.warnings: list[str] = []  # what could not be restored (exit 3)
+
+    def warn(self, path: str, problems: list[str]) -> None:
+        self.warnings.extend(f"{path}: {p}" for p in problems)  # list.extend is atomic
 
     def started(self, out: FileOut) -> None:
         with self._lock:
@@ -221,11 +235,33 @@ class Writeout:
     # -- a run (worker threads) -----------------------------------------------------------------
     def _work(self, run: Run) -> None:
         for blob, plain in open_run(self.repo, run):
-            zero = _all_zero(plain)
+            holes = [(0, len(plain))] if _all_zero(plain) else zero_cells(plain, blob.targets[0][1])
             for out, offset in blob.targets:
-                out.write(plain, offset, zero)
+                out.write(plain, offset, holes)
             if self.progress is not None:
                 self.progress(len(plain) * len(blob.targets))
+
+
+def zero_cells(data: bytes | memoryview, offset: int) -> list[tuple[int, int]]:
+    """The all-zero ranges of ``data`` (to be placed at file ``offset``) made of cells of ``BLOCK``
+    bytes aligned in the file (the ends of ``data`` may cut the first and last cell), consecutive
+    cells merged: the holes a restore leaves unwritten, so a sparse file (or a run of zeros in a
+    chunk that also holds data) is not allocated. The first and last byte of a cell decide nearly
+    every cell without comparing the rest (~60 ms a GiB of data on these machines)."""
+    cells: list[tuple[int, int]] = []
+    n = len(data)
+    if isinstance(data, bytes) and data.find(_HALF_BLOCK) < 0:  # fast C scan: no zero cell possible
+        return cells
+    p = 0
+    while p < n:
+        q = min(n, p + BLOCK - (offset + p) % BLOCK)
+        if data[p] == 0 and data[q - 1] == 0 and bytes(data[p:q]) == _ZEROS[: q - p]:
+            if cells and cells[-1][1] == p:
+                cells[-1] = (cells[-1][0], q)
+            else:
+                cells.append((p, q))
+        p = q
+    return cells
 
 
 def _all_zero(data: bytes | memoryview) -> bool:

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from ...core.errors import UsageError
 from ...repository.repo import Repository
+from . import existing, xattrs
 from .backup import ParentTrees
+from .existing import Policy
 from .fetch import Writeout
 from .tree import DIR, FILE, SYMLINK, Node
 from .walker import Excludes
@@ -45,6 +47,10 @@ class RestoreStats:
     dirs: int = 0
     others: int = 0
     bytes_written: int = 0
+    kept: int = 0  # existing entries left as they were (--overwrite if-newer|never)
+    extra: int = 0  # entries not in the snapshot left in restored directories (no --delete)
+    deleted: int = 0  # entries not in the snapshot removed (--delete)
+    warnings: list[str] = field(default_factory=list)  # what was not restored (exit 3)
 
 
 @dataclass
@@ -54,11 +60,17 @@ class Restorer:
     selection: Selection = field(default_factory=Selection)
     stats: RestoreStats = field(default_factory=RestoreStats)
     progress: Callable[[int], None] | None = None
+    policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         self._files: list[tuple[str, Node]] = []
+        self._touch: list[tuple[str, Node]] = []  # existing files kept, metadata set (if-changed)
         self._links: list[tuple[str, Node]] = []
-        self._dirs: list[tuple[str, Node]] = []
+        self._dirs: list[tuple[str, Node, str]] = []  # with the action (existing.NEW, META …)
+        self._fresh: set[str] = set()  # directories this restore creates: nothing to look at inside
+        self._replace: list[str] = []  # entries in the way, removed before anything is written
+        self._conflicts: list[str] = []
+        self._extras: list[str] = []
         self._is_root = os.geteuid() == 0
 
     def run(self, root_tree: str) -> RestoreStats:
@@ -69,29 +81,92 @@ class Restorer:
             self._walk(trees, root_tree, "")
         finally:
             trees.close()
+        if self._conflicts:
+            raise existing.in_the_way(self._conflicts)
+        self._prepare()
         self._write_files()
+        for rel, node in self._touch:
+            self._meta(self._path(rel), node, was_there=True)
         for rel, node in self._links:
             self._special(rel, node)
-        for rel, node in reversed(self._dirs):
-            self._meta(self._path(rel), node)
+        self._delete_extras()
+        for rel, node, action in reversed(self._dirs):
+            if action != existing.KEEP:
+                self._meta(self._path(rel), node, was_there=action == existing.META)
         return self.stats
 
     def _path(self, rel: str) -> str:
         return os.path.join(self.target, rel)
 
     def _walk(self, trees: ParentTrees, tree_id: str, rel_dir: str) -> None:
+        there = self._there(rel_dir)
         for node in trees.load(tree_id).values():  # subtrees are read ahead
             rel = f"{rel_dir}/{node.name}" if rel_dir else node.name
             if not self.selection.wants(rel, node.name, node.type == DIR):
                 continue
+            if node.xattrs:
+                xattrs.decoded(node.xattrs, rel)  # a malformed one is refused before anything is written
+            action = self._action(rel, node, there.pop(node.name, None))
+            if action in (existing.SKIP, existing.CONFLICT) or (action == existing.KEEP and node.type != DIR):
+                continue
             if node.type == DIR:
-                self._mkdir(rel)
-                self._dirs.append((rel, node))
+                self._dirs.append((rel, node, action))
                 self._walk(trees, node.subtree, rel)
             elif node.type == FILE:
-                self._files.append((rel, node))
+                (self._touch if action == existing.META else self._files).append((rel, node))
             else:
                 self._links.append((rel, node))
+        if rel_dir:  # the top level of the target is never searched for extra entries
+            self._extra(rel_dir, there)
+
+    def _there(self, rel_dir: str) -> dict[str, os.stat_result]:
+        """What the target holds in the directory a walk enters (nothing, if this restore creates it)."""
+        if rel_dir in self._fresh:
+            return {}
+        return existing.listing(self._path(rel_dir) if rel_dir else self.target)
+
+    def _action(self, rel: str, node: Node, st: os.stat_result | None) -> str:
+        action = self.policy.decide(node, st)
+        if action == existing.CONFLICT:
+            self._conflicts.append(rel)
+        elif action == existing.SKIP:
+            flags = f"--overwrite {self.policy.overwrite}" + (" --delete" if self.policy.delete else "")
+            self.stats.warnings.append(f"{rel}: not restored, the target holds a {_kind(st)} there ({flags})")
+        elif action == existing.KEEP and node.type != DIR:
+            self.stats.kept += 1
+        elif action == existing.REPLACE and st is not None and (node.type == DIR or stat.S_ISDIR(st.st_mode)):
+            self._replace.append(rel)  # a file for a directory or the other way round: removed first
+        if node.type == DIR and action in (existing.NEW, existing.REPLACE):
+            self._fresh.add(rel)
+        return action
+
+    def _extra(self, rel_dir: str, there: dict[str, os.stat_result]) -> None:
+        for name, st in there.items():
+            rel = f"{rel_dir}/{name}"
+            if not self.selection.wants(rel, name, stat.S_ISDIR(st.st_mode)):
+                continue
+            if self.policy.overwrite is None:
+                self._conflicts.append(rel)
+            elif self.policy.delete:
+                self._extras.append(rel)
+            else:
+                self.stats.extra += 1
+
+    def _prepare(self) -> None:
+        """Remove the entries in the way of one of another type, then create the directories."""
+        for rel in self._replace:
+            existing.remove(self._path(rel))
+        for rel, _, _ in self._dirs:
+            self._mkdir(rel)
+
+    def _delete_extras(self) -> None:
+        for rel in self._extras:
+            try:
+                existing.remove(self._path(rel))
+            except OSError as exc:
+                self.stats.warnings.append(f"{rel}: not in the snapshot, not removed: {exc.strerror}")
+                continue
+            self.stats.deleted += 1
 
     def _mkdir(self, rel: str) -> None:
         path = self._path(rel)
@@ -121,7 +196,10 @@ class Restorer:
                 yield self._path(rel), node
 
         writeout = Writeout(self.repo, as_root=self._is_root, progress=self.progress)
-        self.stats.bytes_written += writeout.run(planned())
+        try:
+            self.stats.bytes_written += writeout.run(planned())
+        finally:
+            self.stats.warnings += writeout.warnings
         for first_rel, rel in links:
             self._hardlink(first_rel, rel)
 
@@ -149,9 +227,15 @@ class Restorer:
         self.stats.others += 1
         self._meta(path, node)
 
-    def _meta(self, path: str, node: Node) -> None:
+    def _meta(self, path: str, node: Node, *, was_there: bool = False) -> None:
         if self._is_root:
             os.chown(path, node.uid, node.gid, follow_symlinks=False)
+        if node.xattrs or was_there:  # after the owner, before the mode (see fetch.FileOut.finish)
+            self.stats.warnings += [f"{path}: {p}" for p in xattrs.apply(path, node.xattrs, existing=was_there)]
         if node.type != SYMLINK:
             os.chmod(path, node.mode)
         os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=False)
+
+
+def _kind(st: os.stat_result | None) -> str:
+    return "directory" if st is not None and stat.S_ISDIR(st.st_mode) else "non-directory"
