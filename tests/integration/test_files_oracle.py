@@ -15,11 +15,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clirun import drkit, one_line_error
+from clirun import DRKIT, drkit, one_line_error
 
 ENV = {"DRKIT_PASSWORD": "correct horse"}
 MTIME_NS = 1_700_000_000_123_456_789
@@ -317,3 +318,32 @@ def test_xattr_the_restoring_user_cannot_set_is_a_warning_and_exit_3(open_dir: P
     assert "trusted.only-root not restored" in err and "Traceback" not in err
     assert (out / "src" / "f").read_text() == "content\n"
     assert os.getxattr(out / "src" / "f", "user.fine") == b"2"
+
+
+def test_a_killed_restore_leaves_no_partial_file_under_a_snapshot_name(tmp_path: Path) -> None:
+    """Issue 20: a killed restore left truncated files under their final names. Files are now
+    written at temporary names and renamed when complete; the next restore removes the leftovers."""
+    repo = str(tmp_path / "repo")
+    src = tmp_path / "src"
+    src.mkdir()
+    big = os.urandom(64 << 20)
+    (src / "big.bin").write_bytes(big)
+    _ok("init", "--repo", repo)
+    _ok("backup", "files", str(src), "--repo", repo, "--quiet")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [*DRKIT, "restore", "latest", "--target", str(out), "--repo", repo],
+        env={**os.environ, **ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while proc.poll() is None and not any((out / "src").glob("*")):  # the first file is being written
+            time.sleep(0.001)
+    finally:
+        proc.kill()
+    assert proc.wait() == -9, "the restore finished before it could be killed"
+    assert not (out / "src" / "big.bin").exists() or (out / "src" / "big.bin").read_bytes() == big
+    assert [p.name[:15] for p in (out / "src").iterdir()] == [".drkit-restore-"]
+    _ok("restore", "latest", "--target", str(out), "--repo", repo, "--overwrite", "always", "--delete")
+    assert rsync_diff(src, out / "src", "--delete") == []  # the leftover went, big.bin is whole

@@ -23,19 +23,24 @@ For each entry of the snapshot whose path already exists in the target:
 
 Entries of a restored directory that the snapshot does not have (honouring ``--include`` and
 ``--exclude``: only what the restore selects counts) are removed with ``--delete``, after the
-files are written; without it they stay and are counted in the summary.
+files are written; without it they stay and are counted in the summary. Files are written at
+temporary names (``.drkit-restore-PID-N``) and renamed into place when complete; such a file left
+by a killed restore (its process gone) is removed when a later restore lists that directory.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from dataclasses import dataclass
 
 from ...core.errors import UsageError
+from .fetch import TMP_PREFIX
 from .tree import DIR, FILE, Node
 
+_TMP_NAME = re.compile(re.escape(TMP_PREFIX) + r"([0-9]{1,9})-[0-9]+")
 OVERWRITE_CHOICES = ("always", "if-changed", "if-newer", "never")
 
 # what the restore does with one entry of the snapshot
@@ -86,15 +91,32 @@ class Policy:
 
 
 def listing(path: str) -> dict[str, os.stat_result]:
-    """The entries of an existing directory, each with its ``lstat``."""
+    """The entries of an existing directory, each with its ``lstat``; the temporary files a killed
+    restore left there (``fetch.TMP_PREFIX``, its process gone) are removed instead."""
     found = {}
     with os.scandir(path) as it:
         for entry in it:
             try:
+                if _stale_temporary(entry.name):
+                    os.unlink(entry.path)
+                    continue
                 found[entry.name] = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
     return found
+
+
+def _stale_temporary(name: str) -> bool:
+    match = _TMP_NAME.fullmatch(name)
+    if match is None:
+        return False
+    try:
+        os.kill(int(match[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False  # a live process (this one included) may be writing it
 
 
 def remove(path: str) -> None:

@@ -17,8 +17,8 @@ two threads of their own): on these VMs a buffered write pays a host fault per n
 so the restore of a 1 GiB tree spent most of its time in the kernel; direct writes also leave the
 page cache to the services on the restored host.
 
-A file is created by its first blob (``O_CREAT|O_EXCL|O_NOFOLLOW`` at its final name; if that name
-is taken, at a temporary name renamed over it at the end) and finished (size, owner, mode, mtime,
+A file is created by its first blob (``O_CREAT|O_EXCL|O_NOFOLLOW`` at a temporary name,
+``.drkit-restore-PID-N`` in its directory, renamed to its name once complete) and finished (size, owner, mode, mtime,
 close) by whichever worker writes its last blob. All-zero blobs are not written: they stay holes.
 If anything fails, the workers stop and every file not finished is removed.
 """
@@ -47,6 +47,7 @@ QUEUED = 3  # runs planned ahead of the workers
 DIRECT_SEGMENT = 1 << 20  # a file in progress holds one such buffer (or two, across a boundary)
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _tmp_numbers = itertools.count()
+TMP_PREFIX = ".drkit-restore-"  # + pid-number: a file being restored
 _ZEROS = bytes(BLOCK)
 _HALF_BLOCK = bytes(BLOCK // 2)  # any aligned zero cell of BLOCK bytes holds this (or one cut short by a blob end)
 
@@ -85,12 +86,16 @@ class FileOut:
         self.finish()
 
     def _create(self) -> None:
+        """Open a new file at a temporary name in the file's directory (renamed into place once complete,
+        so a killed restore never leaves a partial file under a name from the snapshot, and what is
+        there is replaced, never written through)."""
         self.owner.started(self)
-        try:
-            self._open(self.path)
-        except FileExistsError:  # replace what is there: never write through it
-            self.tmp = os.path.join(os.path.dirname(self.path), f".drkit-restore-{os.getpid()}-{next(_tmp_numbers)}")
-            self._open(self.tmp)
+        while True:
+            self.tmp = os.path.join(os.path.dirname(self.path), f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_numbers)}")
+            try:
+                return self._open(self.tmp)
+            except FileExistsError:  # left by a killed restore whose pid was ours: take the next number
+                continue
 
     def _open(self, path: str) -> None:
         """A large file is written with O_DIRECT where the file system takes it (``core/filewriters``)."""
@@ -123,8 +128,10 @@ class FileOut:
         if self.out is not None:
             out, self.out = self.out, None  # its half-filled segments go
             out.close()
+        if self.tmp is None:
+            return
         try:
-            os.unlink(self.tmp if self.tmp is not None else self.path)
+            os.unlink(self.tmp)
         except FileNotFoundError:
             pass
 
