@@ -347,3 +347,17 @@ def test_a_killed_restore_leaves_no_partial_file_under_a_snapshot_name(tmp_path:
     assert [p.name[:15] for p in (out / "src").iterdir()] == [".drkit-restore-"]
     _ok("restore", "latest", "--target", str(out), "--repo", repo, "--overwrite", "always", "--delete")
     assert rsync_diff(src, out / "src", "--delete") == []  # the leftover went, big.bin is whole
+
+
+def test_restore_into_a_directory_with_a_default_acl(tmp_path: Path) -> None:
+    """What the restore creates inherits the target's default ACL; the restored entries must end with
+    their own ACLs (none, for most), as rsync -A would leave them."""
+    src = make_tree(tmp_path)
+    repo = str(tmp_path / "repo")
+    _ok("init", "--repo", repo)
+    _ok("backup", "files", str(src), "--repo", repo, "--quiet")
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["setfacl", "-d", "-m", "u:nobody:rwx,g:nogroup:rwx", str(out)], check=True)
+    _ok("restore", "latest", "--target", str(out), "--repo", repo)
+    assert_same(src, out / "src")

@@ -112,8 +112,9 @@ class FileOut:
             out.finish(node.size)  # sets the size where a trailing hole must
             if self.as_root and (node.uid, node.gid) != self.owner.ids:
                 os.fchown(out.fd, node.uid, node.gid)
-            if node.xattrs:  # after the owner (a chown drops security.capability), before the mode
-                self.owner.warn(self.path, xattrs.apply(out.fd, node.xattrs, existing=False))
+            exact = self.owner.exact_xattrs
+            if node.xattrs or exact:  # after the owner (a chown drops security.capability), before the mode
+                self.owner.warn(self.path, xattrs.apply(out.fd, node.xattrs, existing=exact))
             os.fchmod(out.fd, node.mode)
             os.utime(out.fd, ns=(node.mtime_ns, node.mtime_ns))
         finally:
@@ -152,6 +153,7 @@ class Writeout:
         self._unfinished: set[FileOut] = set()
         self.planned = 0  # bytes of the files planned so far
         self.warnings: list[str] = []  # what could not be restored (exit 3)
+        self.exact_xattrs = False  # remove the attributes a new file got from its directory (a default ACL)
 
     def warn(self, path: str, problems: list[str]) -> None:
         self.warnings.extend(f"{path}: {p}" for p in problems)  # list.extend is atomic

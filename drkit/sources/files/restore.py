@@ -72,6 +72,7 @@ class Restorer:
         self._conflicts: list[str] = []
         self._extras: list[str] = []
         self._is_root = os.geteuid() == 0
+        self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
 
     def run(self, root_tree: str) -> RestoreStats:
         os.makedirs(self.target, exist_ok=True)
@@ -123,7 +124,10 @@ class Restorer:
         """What the target holds in the directory a walk enters (nothing, if this restore creates it)."""
         if rel_dir in self._fresh:
             return {}
-        return existing.listing(self._path(rel_dir) if rel_dir else self.target)
+        path = self._path(rel_dir) if rel_dir else self.target
+        if not self._inherits:  # a default ACL there is inherited by what the restore creates inside
+            self._inherits = xattrs.has_default_acl(path)
+        return existing.listing(path)
 
     def _action(self, rel: str, node: Node, st: os.stat_result | None) -> str:
         action = self.policy.decide(node, st)
@@ -196,6 +200,7 @@ class Restorer:
                 yield self._path(rel), node
 
         writeout = Writeout(self.repo, as_root=self._is_root, progress=self.progress)
+        writeout.exact_xattrs = self._inherits
         try:
             self.stats.bytes_written += writeout.run(planned())
         finally:
@@ -230,6 +235,7 @@ class Restorer:
     def _meta(self, path: str, node: Node, *, was_there: bool = False) -> None:
         if self._is_root:
             os.chown(path, node.uid, node.gid, follow_symlinks=False)
+        was_there = was_there or self._inherits
         if node.xattrs or was_there:  # after the owner, before the mode (see fetch.FileOut.finish)
             self.stats.warnings += [f"{path}: {p}" for p in xattrs.apply(path, node.xattrs, existing=was_there)]
         if node.type != SYMLINK:

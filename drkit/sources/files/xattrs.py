@@ -44,6 +44,15 @@ def read(path: str) -> tuple[dict[str, str], list[str]]:
     return found, problems
 
 
+def has_default_acl(path: str) -> bool:
+    """Whether directory ``path`` has a default ACL (which entries created in it inherit)."""
+    try:
+        os.getxattr(path, "system.posix_acl_default", follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
 def decoded(doc: object, where: str) -> dict[str, bytes]:
     """A node's ``xattrs`` field as names and values; IntegrityError if malformed."""
     if not isinstance(doc, dict):
