@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..core.errors import UsageError
 from ..ops.files import (
     BackupRequest,
     backup_files,
@@ -98,7 +99,8 @@ def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: st
 def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
     """Shared by `restore files` and `restore SNAPSHOT --target` (opts: includes, excludes, overwrite, delete)."""
     if opts["delete"] and opts["overwrite"] is None:
-        raise click.UsageError("--delete needs an --overwrite choice (what to do with the entries the snapshot has)")
+        raise UsageError("--delete needs an --overwrite choice", hint="e.g. --overwrite always --delete: the "
+                         "target's restored directories then hold exactly the snapshot's entries")
     selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"])
     with byte_progress("restore", enabled=not as_json) as progress:
@@ -115,6 +117,8 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
 
 def _existing_summary(stats: RestoreStats) -> str:
     parts = []
+    if stats.unchanged:
+        parts.append(f"{stats.unchanged} files unchanged (size and mtime match)")
     if stats.kept:
         parts.append(f"{stats.kept} existing entries kept")
     if stats.extra:

@@ -81,7 +81,7 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "error: the run did not finish",
     2: "usage or configuration error",
-    3: "partial: snapshot written, some items skipped",
+    3: "partial: snapshot written (or restore finished), some items skipped",
     10: "repository missing (or already exists, for init)",
     11: "lock not acquired",
     12: "wrong passphrase or no key",

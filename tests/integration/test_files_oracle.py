@@ -216,6 +216,8 @@ def test_always_without_delete_keeps_and_reports_stray_entries(tmp_path: Path) -
     out = tmp_path / "out"
     _ok("restore", "files", "--point-in-time", first_time, "--target", str(out), "--repo", repo)
     _stray(out / "src")
+    proc = drkit("restore", "latest", "--target", str(out), "--repo", repo, "--delete", env=ENV)
+    assert proc.returncode == 2 and "--delete needs an --overwrite" in one_line_error(proc)
     proc = drkit("restore", "latest", "--target", str(out), "--repo", repo, "--overwrite", "always", env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     assert "3 entries not in the snapshot left in place" in proc.stderr.decode()  # "zero" is gone since

@@ -47,6 +47,7 @@ class RestoreStats:
     dirs: int = 0
     others: int = 0
     bytes_written: int = 0
+    unchanged: int = 0  # existing files whose content was kept, metadata set (--overwrite if-changed)
     kept: int = 0  # existing entries left as they were (--overwrite if-newer|never)
     extra: int = 0  # entries not in the snapshot left in restored directories (no --delete)
     deleted: int = 0  # entries not in the snapshot removed (--delete)
@@ -88,6 +89,7 @@ class Restorer:
         self._write_files()
         for rel, node in self._touch:
             self._meta(self._path(rel), node, was_there=True)
+            self.stats.unchanged += 1
         for rel, node in self._links:
             self._special(rel, node)
         self._delete_extras()

@@ -235,6 +235,7 @@ def test_overwrite_and_delete_policies(
     assert _state(out) == expected
     assert stats.warnings == []
     assert (stats.deleted, stats.extra) == ((2, 0) if delete else (0, 2))
+    assert stats.unchanged == (overwrite == "if-changed")
     if overwrite in ("always", "if-changed"):  # metadata is the snapshot's, kept content or not
         assert os.stat(out / "same").st_mtime_ns == MTIME and os.stat(out / "changed").st_mtime_ns == MTIME
 
