@@ -3,7 +3,7 @@
     DrkitError (1)                       run did not finish
      ├── UsageError (2)                  bad arguments or configuration
      ├── PartialBackup (3)               snapshot written, some items skipped (a warning, not a crash)
-     │    └── PartialRestore (3)         restore finished, some items (or their xattrs) not restored
+     ├── PartialRestore (3)              restore finished, some items (or their xattrs) not restored
      ├── RepositoryMissing (10)          no repository at that URL
      ├── RepositoryExists (10)           init over an existing repository
      ├── LockFailed (11)                 a conflicting lock is held
@@ -36,8 +36,10 @@ class PartialBackup(DrkitError):
     exit_code = 3
 
 
-class PartialRestore(PartialBackup):
+class PartialRestore(DrkitError):
     """A restore that finished but could not restore every item (or every item's xattrs)."""
+
+    exit_code = 3
 
 
 class RepositoryMissing(DrkitError):

@@ -76,7 +76,10 @@ class Restorer:
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
 
     def run(self, root_tree: str) -> RestoreStats:
-        os.makedirs(self.target, exist_ok=True)
+        try:
+            os.makedirs(self.target, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"cannot restore into {self.target}: not a directory") from None
         self.target = os.path.realpath(self.target)
         trees = ParentTrees(self.repo)
         try:

@@ -262,3 +262,12 @@ def test_a_directory_in_the_way_of_a_file_goes_only_with_delete(repo: Repository
     assert (out / "same" / "inside").exists() and len(stats.warnings) == 1 and "same" in stats.warnings[0]
     stats = restore_files(repo, snap, str(tmp_path / "out"), Selection(), policy=Policy("always", delete=True))
     assert stats.warnings == [] and (out / "same").read_text() == "snapshot same\n"
+
+
+def test_a_target_that_is_a_file_is_a_usage_error(repo: Repository, tmp_path: Path) -> None:
+    snap = _snapshot(repo, tmp_path / "src")
+    (tmp_path / "file").write_text("x")
+    for target in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(UsageError, match="not a directory"):
+            restore_files(repo, snap, str(target), Selection())
+    assert (tmp_path / "file").read_text() == "x"
