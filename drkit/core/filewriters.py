@@ -15,8 +15,8 @@ anonymous-mmap) buffer of the segment(s) it falls into, and a segment once compl
 by a writing thread of the ``DirectPool`` (a direct write waits for the device: on the copying
 thread it stalled the decryption). At most ``in_flight`` complete segments wait for those threads;
 a copy that completes one more waits. A range declared a ``hole`` is not copied: a segment that is
-all hole is not written at all, and the whole blocks of a hole in a segment that also holds data
-are skipped (``data_extents``), so the file stays sparse there. ``finish`` writes the last,
+all hole is not written at all, and the whole blocks of a hole of ``MIN_SKIP`` bytes or more in a
+segment that also holds data are skipped (``data_extents``), so the file stays sparse there. ``finish`` writes the last,
 partial segment padded to a block and truncates the file to its size. Every byte must be placed
 once.
 
@@ -46,6 +46,7 @@ SEGMENT = 8 << 20
 DIRECT_FROM = 1 << 20  # the restores write files this large with O_DIRECT (smaller ones: plain writes)
 IN_FLIGHT = 4
 BLOCK = 4096  # the largest logical block size O_DIRECT asks alignment to in practice
+MIN_SKIP = 64 << 10  # zero runs inside a direct segment left unwritten from this length (and at the end)
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 WRITEBACK_STEP = 32 << 20
 _SYNC_FILE_RANGE_WRITE = 2
@@ -294,22 +295,26 @@ class PlainWriter:
             os.close(self.fd)
 
 
-def data_extents(holes: list[tuple[int, int]], placed: int, length: int) -> list[tuple[int, int]]:
+def data_extents(holes: list[tuple[int, int]], placed: int, length: int, min_skip: int = MIN_SKIP
+                 ) -> list[tuple[int, int]]:
     """The ``BLOCK``-aligned ranges of a segment of ``length`` bytes to write: all of it but the
-    whole blocks inside its ``holes`` (a hole reaching the end of the ``placed`` bytes takes the
-    padding with it), so the file is not allocated there."""
-    skips: list[tuple[int, int]] = []
+    whole blocks of its ``holes`` (adjacent holes merged; one reaching the end of the ``placed``
+    bytes takes the padding with it) that span at least ``min_skip`` bytes, so the file is not
+    allocated there. Shorter zero runs are written: a direct write waits for the device, and a
+    segment cut into many small writes would cost more than the blocks it saves."""
+    merged: list[list[int]] = []
     for start, end in sorted(holes):
-        if end >= placed:
-            end = length
-        start, end = -(-start // BLOCK) * BLOCK, end // BLOCK * BLOCK
-        if end > start:
-            if skips and skips[-1][1] >= start:
-                prev = skips.pop()
-                start, end = prev[0], max(prev[1], end)
-            skips.append((start, end))
+        if merged and merged[-1][1] >= start:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
     extents, at = [], 0
-    for start, end in skips:
+    for start, end in merged:
+        start, end = -(-start // BLOCK) * BLOCK, (length if end >= placed else end // BLOCK * BLOCK)
+        if end - start < min_skip and end < length:
+            continue
+        if end <= start:
+            continue
         if start > at:
             extents.append((at, start))
         at = max(at, end)

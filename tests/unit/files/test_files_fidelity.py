@@ -54,7 +54,7 @@ def test_holes_inside_chunks_that_hold_data_stay_holes(repo: Repository, tmp_pat
     src = tmp_path / "src"
     src.mkdir()
     _islands(src / "small", DIRECT_FROM - 4096)  # written buffered
-    _islands(src / "large", 6 << 20)  # written with O_DIRECT where the file system takes it
+    _islands(src / "large", 6 << 20, every=256 << 10)  # O_DIRECT where the file system takes it
     with open(src / "tail", "wb") as f:  # data, then a trailing hole
         f.write(os.urandom(10_000))
         f.truncate(3 << 20)
@@ -79,8 +79,14 @@ def test_zero_cells_and_data_extents() -> None:
     assert zero_cells(os.urandom(1 << 20), 0) == []
     assert zero_cells(memoryview(bytes(2 * BLOCK) + b"z"), 0) == [(0, 2 * BLOCK)]
     # a segment of 4 blocks: a hole over blocks 1-2 (ragged ends) is skipped, the rest written
-    assert data_extents([(BLOCK - 5, 3 * BLOCK + 7)], 4 * BLOCK, 4 * BLOCK) == [(0, BLOCK), (3 * BLOCK, 4 * BLOCK)]
-    # a hole reaching the end of the placed bytes takes the padding of a last segment
+    seg = 4 * BLOCK
+    assert data_extents([(BLOCK - 5, 3 * BLOCK + 7)], seg, seg, BLOCK) == [(0, BLOCK), (3 * BLOCK, seg)]
+    # adjacent holes (from two blobs) merge before they are cut to blocks
+    assert data_extents([(BLOCK + 7, 2 * BLOCK + 9), (2 * BLOCK + 9, 3 * BLOCK)], seg, seg, BLOCK) == [
+        (0, 2 * BLOCK), (3 * BLOCK, seg)]
+    # a hole shorter than min_skip inside the segment is written
+    assert data_extents([(BLOCK, 3 * BLOCK)], seg, seg, 4 * BLOCK) == [(0, seg)]
+    # a hole reaching the end of the placed bytes takes the padding of a last segment, whatever its length
     assert data_extents([(BLOCK, BLOCK + 100)], BLOCK + 100, 2 * BLOCK) == [(0, BLOCK)]
     assert data_extents([], 10, BLOCK) == [(0, BLOCK)]
 
