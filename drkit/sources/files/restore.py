@@ -17,7 +17,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ...core.errors import UsageError
+from ...core.errors import DrkitError, UsageError
 from ...repository.repo import Repository
 from . import existing, xattrs
 from .backup import ParentTrees
@@ -132,7 +132,11 @@ class Restorer:
         path = self._path(rel_dir) if rel_dir else self.target
         if not self._inherits:  # a default ACL there is inherited by what the restore creates inside
             self._inherits = xattrs.has_default_acl(path)
-        return existing.listing(path)
+        try:
+            return existing.listing(path)
+        except OSError as exc:
+            raise DrkitError(f"cannot read directory {path} of the target: {exc.strerror}",
+                             hint="nothing was written; restore as a user who can read it, or elsewhere") from None
 
     def _action(self, rel: str, node: Node, st: os.stat_result | None) -> str:
         action = self.policy.decide(node, st)
@@ -164,7 +168,11 @@ class Restorer:
     def _prepare(self) -> None:
         """Remove the entries in the way of one of another type, then create the directories."""
         for rel in self._replace:
-            existing.remove(self._path(rel))
+            try:
+                existing.remove(self._path(rel))
+            except OSError as exc:
+                raise DrkitError(f"cannot remove {rel} from the target (in the way of the restore): "
+                                 f"{exc.strerror}") from None
         for rel, _, _ in self._dirs:
             self._mkdir(rel)
 
