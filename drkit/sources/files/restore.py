@@ -1,13 +1,17 @@
 """Restore a files snapshot into a target directory, never writing outside it.
 
 Three phases: (1) walk the whole snapshot (trees are read ahead in parallel and their names
-validated on decode, ``tree.decode_tree``), creating directories (each checked with ``lstat`` to be
-a real directory, never a symlink) and planning files, so a malformed or malicious tree is refused
-before any file is written; (2) write every file's content (``fetch.Writeout``: worker threads read,
-verify and ``pwrite`` whole runs of blobs into files created with ``O_EXCL|O_NOFOLLOW``, at a
-temporary name renamed into place when the name is already taken); hard links are linked to their
-first restored path; (3) create symlinks and special files, then set directory metadata deepest
-first. Symlinks come last, so no write of this restore can pass through a link it created.
+validated on decode, ``tree.decode_tree``; xattrs checked too), deciding for each entry what to do
+with what the target holds there (``existing.Policy``: by default anything in the way refuses the
+restore, here, before anything is written) and planning files; then remove what is in the way of an
+entry of another type and create the directories (each checked with ``lstat`` to be a real
+directory, never a symlink); (2) write every file's content (``fetch.Writeout``: worker threads
+read, verify and ``pwrite`` whole runs of blobs into files created with ``O_EXCL|O_NOFOLLOW`` at a
+temporary name, renamed into place once complete); hard links are linked to their first restored
+path; (3) set the metadata of existing files kept (``--overwrite if-changed``), create symlinks and
+special files, remove the entries the snapshot does not have (``--delete``), then set directory
+metadata deepest first. Symlinks come last, so no write of this restore can pass through a link it
+created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime.
 """
 
 from __future__ import annotations
