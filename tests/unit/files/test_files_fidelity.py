@@ -277,3 +277,20 @@ def test_a_target_that_is_a_file_is_a_usage_error(repo: Repository, tmp_path: Pa
         with pytest.raises(UsageError, match="not a directory"):
             restore_files(repo, snap, str(target), Selection())
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_an_xattr_change_is_backed_up_and_shown_by_diff(repo: Repository, tmp_path: Path) -> None:
+    from drkit.sources.files import diff_trees
+
+    src = tmp_path / "src"
+    src.mkdir()
+    if not _xattr_ok(src):
+        pytest.skip("no user xattrs on this file system")
+    (src / "f").write_text("same content")
+    first = backup_files(repo, BackupRequest([str(src)])).snapshot
+    os.setxattr(src / "f", "user.added", b"later")
+    second = backup_files(repo, BackupRequest([str(src)])).snapshot
+    changes = [(c.kind, c.path) for c in diff_trees(repo, first.root["tree"], second.root["tree"])]
+    assert ("M", "src/f") in changes
+    restore_files(repo, second, str(tmp_path / "out"), Selection())
+    assert os.getxattr(tmp_path / "out" / "src" / "f", "user.added") == b"later"
