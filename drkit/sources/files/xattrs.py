@@ -62,8 +62,9 @@ def decoded(doc: object, where: str) -> dict[str, bytes]:
         if not isinstance(name, str) or not name or "\x00" in name or not isinstance(value, str):
             raise IntegrityError(f"{where}: malformed extended attribute {name!r} in snapshot tree")
         try:
+            os.fsencode(name)  # a lone surrogate outside the escapes cannot name an attribute
             out[name] = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
             raise IntegrityError(f"{where}: malformed extended attribute {name!r} in snapshot tree") from None
     return out
 

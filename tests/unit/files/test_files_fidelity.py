@@ -132,7 +132,7 @@ def test_tree_without_xattrs_reads_as_none_and_writes_no_field() -> None:
     assert b'"xattrs":{"user.a":"AA=="}' in encode_tree([Node("a", "file", xattrs={"user.a": "AA=="})])
 
 
-@pytest.mark.parametrize("bad", ["not a dict", {"user.a": "%%%"}, {"user.a": 5}, {"": "AA=="}])
+@pytest.mark.parametrize("bad", ["not a dict", {"user.a": "%%%"}, {"user.a": 5}, {"": "AA=="}, {"user.\ud800": "AA=="}])
 def test_malformed_xattrs_are_refused_before_anything_is_written(repo: Repository, tmp_path: Path, bad: object) -> None:
     with BlobWriter(repo) as w:
         data = w.add_blob(BLOB_DATA, b"ok\n").hex()
