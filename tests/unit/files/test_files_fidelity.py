@@ -294,3 +294,21 @@ def test_an_xattr_change_is_backed_up_and_shown_by_diff(repo: Repository, tmp_pa
     assert ("M", "src/f") in changes
     restore_files(repo, second, str(tmp_path / "out"), Selection())
     assert os.getxattr(tmp_path / "out" / "src" / "f", "user.added") == b"later"
+
+
+def test_a_drill_finds_a_lost_extended_attribute(repo: Repository, tmp_path: Path) -> None:
+    from drkit.drills.verify.files import verify_files
+
+    src = tmp_path / "src"
+    src.mkdir()
+    if not _xattr_ok(src):
+        pytest.skip("no user xattrs on this file system")
+    (src / "f").write_text("x")
+    os.setxattr(src / "f", "user.keep", b"me")
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    checks = {c.name: c for c in verify_files(repo, snap.root["tree"], tmp_path / "out")}
+    assert checks["files.metadata"].ok, checks["files.metadata"].detail
+    os.removexattr(tmp_path / "out" / "src" / "f", "user.keep")
+    checks = {c.name: c for c in verify_files(repo, snap.root["tree"], tmp_path / "out")}
+    assert not checks["files.metadata"].ok and "user.keep" in checks["files.metadata"].detail
