@@ -53,9 +53,12 @@ def _entry_problems(repo: Repository, root: Path, rel: str, node: Node) -> tuple
 
 
 def _xattrs_problem(node: Node, path: Path) -> str | None:
-    """Extended attributes and ACLs as in the snapshot (the sandbox's own SELinux label aside)."""
+    """Extended attributes and ACLs as in the snapshot (the sandbox's own SELinux label aside; as
+    non-root, like owners, only what a non-root restore can set: user.* and ACLs)."""
     found, _ = xattrs.read(str(path))
-    names = {n for n in found.keys() | node.xattrs.keys() if not n.startswith("security.selinux")}
+    root = os.geteuid() == 0
+    names = {n for n in found.keys() | node.xattrs.keys()
+             if not n.startswith("security.selinux") and (root or n.startswith(("user.", "system.posix_acl_")))}
     differ = sorted(n for n in names if found.get(n) != node.xattrs.get(n))
     return f"extended attributes differ: {', '.join(differ)}" if differ else None
 
