@@ -227,8 +227,11 @@ class Restorer:
 
     def _hardlink(self, first_rel: str, rel: str) -> None:
         path = self._path(rel)
-        if os.path.lexists(path) and not os.path.isdir(path):
-            os.unlink(path)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):  # a directory here was removed (--delete) or skipped
+                os.unlink(path)  # a symlink (to a directory, too) is replaced, never followed
+        except FileNotFoundError:
+            pass
         os.link(self._path(first_rel), path, follow_symlinks=False)
         self.stats.files += 1
 

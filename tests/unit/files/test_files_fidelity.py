@@ -312,3 +312,18 @@ def test_a_drill_finds_a_lost_extended_attribute(repo: Repository, tmp_path: Pat
     os.removexattr(tmp_path / "out" / "src" / "f", "user.keep")
     checks = {c.name: c for c in verify_files(repo, snap.root["tree"], tmp_path / "out")}
     assert not checks["files.metadata"].ok and "user.keep" in checks["files.metadata"].detail
+
+
+def test_always_replaces_a_symlink_to_a_directory_at_a_hard_links_name(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("linked\n")
+    os.link(src / "a", src / "b")
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    out = tmp_path / "out" / "src"
+    (tmp_path / "elsewhere").mkdir()
+    out.mkdir(parents=True)
+    (out / "b").symlink_to(tmp_path / "elsewhere")
+    restore_files(repo, snap, str(tmp_path / "out"), Selection(), policy=Policy("always"))
+    assert not (out / "b").is_symlink() and os.stat(out / "b").st_ino == os.stat(out / "a").st_ino
+    assert list((tmp_path / "elsewhere").iterdir()) == []
