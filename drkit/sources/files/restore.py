@@ -114,7 +114,7 @@ class Restorer:
             rel = f"{rel_dir}/{node.name}" if rel_dir else node.name
             if not self.selection.wants(rel, node.name, node.type == DIR):
                 continue
-            if node.xattrs:
+            if node.xattrs or not isinstance(node.xattrs, dict):
                 xattrs.decoded(node.xattrs, rel)  # a malformed one is refused before anything is written
             action = self._action(rel, node, there.pop(node.name, None))
             if action in (existing.SKIP, existing.CONFLICT) or (action == existing.KEEP and node.type != DIR):

@@ -83,7 +83,9 @@ def test_zero_cells_and_data_extents() -> None:
     assert data_extents([(BLOCK - 5, 3 * BLOCK + 7)], seg, seg, BLOCK) == [(0, BLOCK), (3 * BLOCK, seg)]
     # adjacent holes (from two blobs) merge before they are cut to blocks
     assert data_extents([(BLOCK + 7, 2 * BLOCK + 9), (2 * BLOCK + 9, 3 * BLOCK)], seg, seg, BLOCK) == [
-        (0, 2 * BLOCK), (3 * BLOCK, seg)]
+        (0, 2 * BLOCK),
+        (3 * BLOCK, seg),
+    ]
     # a hole shorter than min_skip inside the segment is written
     assert data_extents([(BLOCK, 3 * BLOCK)], seg, seg, 4 * BLOCK) == [(0, seg)]
     # a hole reaching the end of the placed bytes takes the padding of a last segment, whatever its length
@@ -132,7 +134,9 @@ def test_tree_without_xattrs_reads_as_none_and_writes_no_field() -> None:
     assert b'"xattrs":{"user.a":"AA=="}' in encode_tree([Node("a", "file", xattrs={"user.a": "AA=="})])
 
 
-@pytest.mark.parametrize("bad", ["not a dict", {"user.a": "%%%"}, {"user.a": 5}, {"": "AA=="}, {"user.\ud800": "AA=="}])
+@pytest.mark.parametrize(
+    "bad", ["not a dict", {"user.a": "%%%"}, {"user.a": 5}, {"": "AA=="}, {"user.\ud800": "AA=="}, None, []]
+)
 def test_malformed_xattrs_are_refused_before_anything_is_written(repo: Repository, tmp_path: Path, bad: object) -> None:
     with BlobWriter(repo) as w:
         data = w.add_blob(BLOB_DATA, b"ok\n").hex()
