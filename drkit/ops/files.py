@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core import clock
-from ..core.errors import PartialBackup, UsageError
+from ..core.errors import PartialBackup, PartialRestore, UsageError
 from ..core.timespec import parse_time
 from ..repository import snapshots
 from ..repository.repo import Repository
@@ -23,6 +23,7 @@ from ..sources.files import (
     BackupOptions,
     Change,
     Node,
+    Policy,
     Restorer,
     RestoreStats,
     Selection,
@@ -133,10 +134,18 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
 
 
 def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,
-                  progress: Callable[[int], None] | None = None) -> RestoreStats:
-    """Restore a files snapshot under ``target``; every blob is verified before it is written."""
+                  progress: Callable[[int], None] | None = None, policy: Policy | None = None) -> RestoreStats:
+    """Restore a files snapshot under ``target``; every blob is verified before it is written.
+    ``policy``: what to do with what the target already holds (default: refuse anything in the way)."""
     with repo.lock(purpose="restore"):
-        return Restorer(repo, target, selection, progress=progress).run(snap.root["tree"])
+        restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy())
+        return restorer.run(snap.root["tree"])
+
+
+def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
+    if stats.warnings:
+        raise PartialRestore(f"snapshot {snap.short_id} restored, but {len(stats.warnings)} items (or their "
+                             f"extended attributes) could not be restored", hint="see the warnings above")
 
 
 def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str, Node]]:
