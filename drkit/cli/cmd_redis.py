@@ -85,8 +85,13 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @with_repo
 @click.argument("snapshot", required=False)
 @click.option("--target-dir", type=PATH, default=None, help="Write dump.rdb (or appendonlydir) here.")
-@click.option("--to-url", default=None, help="Load into this running, empty Redis (DUMP/RESTORE with TTLs).")
-@click.option("--point-in-time", default=None, metavar="ISO8601", help="Restore the state at this time.")
+@click.option("--to-url", default=None,
+              help="Load into this running, empty Redis: the files a --target-dir restore would write are "
+                   "loaded by a throwaway local redis-server and copied key by key (DUMP/RESTORE, expiry "
+                   "times kept exactly).")
+@click.option("--point-in-time", default=None, metavar="ISO8601",
+              help="Restore the state at this time: the AOF (snapshots and aof-archive segments) replayed up to "
+                   "it, else the newest RDB taken at or before it. Works with --target-dir and --to-url.")
 @click.option("--name", default=None, help="Only snapshots of this source name.")
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")

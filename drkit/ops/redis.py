@@ -143,20 +143,28 @@ class RestoreOptions:
 
 
 def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
-    snap = _find(repo, ref, opts.name)
-    if snap.meta.get("mode") != "rdb":
-        raise UsageError("--to-url loads RDB snapshots; restore an AOF snapshot with --target-dir --start")
+    """The same files a ``--target-dir`` restore writes (a snapshot, or the AOF cut at the point in
+    time), built in a temp dir, loaded by a throwaway server and copied key by key into ``to_url``."""
+    when = None if opts.point_in_time is None else pitr.parse_time(opts.point_in_time)
+    placed: list[tuple[str, str]] = []
 
-    def place(path: Path) -> int:  # a temp file the throwaway server reads once: no fsync
-        return _write_rdb(repo, snap, path, durable=False)
+    def place(tmp: Path) -> bool:  # files the throwaway server reads once: no fsync
+        if when is not None:
+            placed.append(_point_in_time(repo, when, opts.name, tmp, durable=False))
+        else:
+            snap = _find(repo, ref, opts.name)
+            placed.append((snap.short_id, _write_snapshot(repo, snap, tmp, durable=False)))
+        return placed[0][1].endswith("aof")
 
     keys = rr.load_into(resolve(to_url), place, force=opts.force)
-    return RestoreResult(snap.short_id, "rdb", to_url.display, keys)
+    return RestoreResult(placed[0][0], placed[0][1], to_url.display, keys)
 
 
 def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> RestoreResult:
     if (opts.target_dir is None) == (opts.to_url is None):
         raise UsageError("give exactly one of --target-dir and --to-url")
+    if opts.start and opts.to_url is not None:
+        raise UsageError("--start starts a server on --target-dir; --to-url loads into a running one")
     with repo.lock(purpose="restore"):
         if opts.to_url is not None:
             return _load_into(repo, ref, opts, opts.to_url)

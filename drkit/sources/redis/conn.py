@@ -100,9 +100,9 @@ def make_target(url: str, *, username: str | None = None, password_file: Path | 
 def _primary_address(target: RedisTarget) -> tuple[str, int]:
     from redis.sentinel import MasterNotFoundError, Sentinel
 
-    sentinel = Sentinel(list(target.sentinels), socket_timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(list(target.sentinels), socket_timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call,unused-ignore]
     try:
-        host, port = sentinel.discover_master(target.master_name or "")  # type: ignore[no-untyped-call]
+        host, port = sentinel.discover_master(target.master_name or "")  # type: ignore[no-untyped-call,unused-ignore]
     except MasterNotFoundError:
         raise RedisUnreachable(f"no Sentinel knows a primary named {target.master_name!r}") from None
     return str(host), int(port)

@@ -1,6 +1,8 @@
 """Restoring Redis snapshots: an RDB (or an AOF directory) into a target directory ready for
 ``redis-server``, optionally started; or loaded into a running, empty instance by copying every
-key with ``DUMP``/``RESTORE`` (TTL kept) from a throwaway server that loaded the restored file."""
+key with ``DUMP``/``RESTORE`` from a throwaway server that loaded the restored files (an RDB, or
+an AOF directory, e.g. one cut at a point in time). Expiry times are copied as absolute times
+(``PEXPIRETIME``, ``RESTORE … ABSTTL``): a relative TTL would shift each by the copy's duration."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from .process import RedisProcess
 
 BATCH = 500
 
-PlaceFn = Callable[[Path], int]  # writes the restored RDB at that path, returns its size
+PlaceFn = Callable[[Path], bool]  # writes dump.rdb or appendonlydir/ in that directory; True: the AOF
 
 
 def prepare_dir(target_dir: Path, *, force: bool) -> None:
@@ -28,13 +30,18 @@ def prepare_dir(target_dir: Path, *, force: bool) -> None:
         raise UsageError(f"{target_dir} already holds {', '.join(busy)}; refusing to overwrite it without --force")
 
 
-def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:
-    """``--start``: a redis-server on the restored files, left running once it has loaded."""
+def server_on(data_dir: Path, *, aof: bool, port: int | None = None) -> RedisProcess:
+    """A (not yet started) redis-server that loads ``data_dir``'s dump.rdb or its AOF directory."""
     extra: list[str] = []
     if aof:
-        manifest = find_manifest(target_dir / "appendonlydir").name
+        manifest = find_manifest(data_dir / "appendonlydir").name
         extra = ["--appendfilename", manifest.removesuffix(MANIFEST_SUFFIX)]
-    return RedisProcess(target_dir, port or 0, aof=aof, extra=extra).start()
+    return RedisProcess(data_dir, port or 0, aof=aof, extra=extra)
+
+
+def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:
+    """``--start``: a redis-server on the restored files, left running once it has loaded."""
+    return server_on(target_dir, aof=aof, port=port).start()
 
 
 def _check_empty(c: redis.Redis, display: str, force: bool) -> None:
@@ -51,15 +58,16 @@ def _dbs(c: redis.Redis) -> list[int]:
 def _copy_batch(src: redis.Redis, dst: redis.Redis, keys: list[bytes], replace: bool) -> int:
     pipe = src.pipeline(transaction=False)
     for key in keys:
-        pipe.pttl(key)
+        pipe.execute_command("PEXPIRETIME", key)  # type: ignore[no-untyped-call,unused-ignore]  # ms; -1 none; -2 gone
         pipe.dump(key)
     values = pipe.execute()
     out = dst.pipeline(transaction=False)
     count = 0
-    for key, ttl, dumped in zip(keys, values[0::2], values[1::2], strict=True):
-        if dumped is None or ttl == -2:
+    for key, expire_at, dumped in zip(keys, values[0::2], values[1::2], strict=True):
+        if dumped is None or int(expire_at) == -2:
             continue  # expired between SCAN and DUMP
-        out.restore(key, max(int(ttl), 0), dumped, replace=replace)
+        at = max(int(expire_at), 0)
+        out.restore(key, at, dumped, replace=replace, absttl=at > 0)
         count += 1
     out.execute()
     return count
@@ -86,13 +94,14 @@ def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool) -> dict
     return copied
 
 
-def load_into(target: RedisTarget, place_rdb: PlaceFn, *, force: bool) -> dict[int, int]:
-    """``--to-url``: restore the RDB into a temp dir, load it in a throwaway server, copy keys."""
+def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, int]:
+    """``--to-url``: write the restored files into a temp dir, load them in a throwaway server,
+    copy every key. The target is checked (reachable, empty unless ``force``) before ``place``."""
     with connected(target) as probe:
         _check_empty(probe, target.display, force)
     with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:
-        place_rdb(Path(tmp) / "dump.rdb")
-        with RedisProcess(Path(tmp)) as server:
+        aof = place(Path(tmp))
+        with server_on(Path(tmp), aof=aof) as server:
             try:
                 return copy_keys(server, target, force=force)
             except redis.ResponseError as exc:
