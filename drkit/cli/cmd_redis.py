@@ -65,7 +65,11 @@ def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
 @_conn_options
 def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name: str, tags: tuple[str, ...],
                  as_json: bool, **opts: Any) -> None:
-    """Back up Redis: a remote RDB (--url) or a host-local AOF directory (--aof-dir)."""
+    """Back up Redis: a remote RDB (--url) or a host-local AOF directory (--aof-dir).
+
+    A --url naming a node of a Redis Cluster backs up every master: one snapshot holding an RDB per
+    master and the slot map (refused, with no snapshot, if the cluster is not healthy or a slot moves
+    during the backup)."""
     from ..ops import redis as ops
 
     options = ops.BackupOptions(_target(url, opts), aof_dir, tags, diskless=opts["rdb_sync"] == "diskless")
@@ -76,8 +80,9 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
         emit_json({"snapshot": snap.id, "time": snap.time, "meta": snap.meta, "stats": snap.stats})
         return
     st, meta = snap.stats, snap.meta
-    what = f"RDB {meta.get('rdb_size')} bytes, {meta.get('keys')} keys" if meta["mode"] == "rdb" else \
-        f"AOF {len(meta['files'])} files"
+    what = {"rdb": f"RDB {meta.get('rdb_size')} bytes, {meta.get('keys')} keys",
+            "cluster": f"Redis Cluster, {len(meta.get('shards', []))} masters: {meta.get('keys')} keys, "
+                       f"{meta.get('rdb_size')} RDB bytes"}.get(meta["mode"], f"AOF {len(meta.get('files', []))} files")
     click.echo(f"snapshot {snap.short_id} saved: {what}; {st['new_bytes']} new bytes, {st['stored_bytes']} stored")
 
 
@@ -100,7 +105,10 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @_conn_options
 def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, as_json: bool,
                   **opts: Any) -> None:
-    """Restore a Redis snapshot (default: latest) into a directory or a running server."""
+    """Restore a Redis snapshot (default: latest) into a directory or a running server.
+
+    A Redis Cluster snapshot restores with --target-dir DIR into one directory per shard,
+    DIR/<node-id>/dump.rdb, and DIR/cluster-shards.json (each shard's slot ranges)."""
     from ..ops import redis as ops
 
     options = ops.RestoreOptions(target_dir=opts["target_dir"], to_url=_target(to_url, opts),
@@ -114,6 +122,8 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
     click.echo(f"restored {res.kind} from {res.snapshot} to {res.target}", err=True)
     if res.keys is not None:
         click.echo(f"keys copied per db: {res.keys}", err=True)
+    if res.shards is not None:
+        click.echo(f"one directory per shard: {', '.join(res.shards)} (slot map in cluster-shards.json)", err=True)
     if res.pid is not None:
         click.echo(f"redis-server running on 127.0.0.1:{res.port} (pid {res.pid})", err=True)
 

@@ -14,7 +14,7 @@ from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.streams import part_root
-from ..sources.redis import aof, catalog, pitr
+from ..sources.redis import aof, catalog, cluster, pitr
 from ..sources.redis import restore as rr
 from ..sources.redis.backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
 from ..sources.redis.conn import RedisTarget, connected, resolve
@@ -41,7 +41,12 @@ def backup_redis(repo: Repository, name: str, opts: BackupOptions,
         if aof_dir is None:
             if target is None:
                 raise UsageError("give --url (remote RDB) or --aof-dir (host-local AOF directory)")
-            return backup_rdb(repo, resolve(target), name, tags, progress, diskless=opts.diskless)
+            target = resolve(target)
+            with connected(target) as c:
+                is_cluster = cluster.is_cluster(c)
+            if is_cluster:  # one node holds only its slots: take every master
+                return cluster.backup_cluster(repo, target, name, tags, progress, diskless=opts.diskless)
+            return backup_rdb(repo, target, name, tags, progress, diskless=opts.diskless)
         extra: dict[str, Any] = {}
         if target is not None:
             with connected(resolve(target)) as c:
@@ -79,11 +84,12 @@ def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, 
 @dataclass(frozen=True)
 class RestoreResult:
     snapshot: str
-    kind: str  # rdb | aof | pitr-aof | pitr-rdb
+    kind: str  # rdb | aof | cluster | pitr-aof | pitr-rdb | pitr-cluster
     target: str
     keys: dict[int, int] | None = None
     pid: int | None = None
     port: int | None = None
+    shards: list[str] | None = None  # a cluster snapshot: one directory per shard, named by node id
 
 
 def _find(repo: Repository, ref: str | None, name: str | None) -> Snapshot:
@@ -104,6 +110,9 @@ def _write_rdb(repo: Repository, snap: Snapshot, path: Path, *, durable: bool = 
 
 def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durable: bool = True) -> str:
     """Every file verified, written under a temp name, fsynced (when ``durable``), renamed into place."""
+    if snap.meta.get("mode") == "cluster":
+        cluster.write_shards(snap, target_dir, lambda part, path: _write_part(repo, snap, part, path, durable=durable))
+        return "cluster"
     if snap.meta.get("mode") == "aof":
         aof_dir = target_dir / AOF_DIRNAME
         aof_dir.mkdir(parents=True, exist_ok=True)
@@ -114,12 +123,7 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
     return "rdb"
 
 
-def _point_in_time(repo: Repository, when: float, name: str | None, target_dir: Path, *,
-                   durable: bool) -> tuple[str, str]:
-    pieces = catalog.aof_pieces(repo, name)
-    if not pieces:
-        snap = catalog.rdb_at(repo, when, name)
-        return snap.short_id, "pitr-" + _write_snapshot(repo, snap, target_dir, durable=durable)
+def _aof_at(pieces: list[pitr.Piece], when: float, target_dir: Path) -> tuple[str, str]:
     group = pitr.choose_group(pitr.group_pieces(pieces), when)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
     manifest = "appendonly.aof.manifest"
@@ -142,18 +146,40 @@ class RestoreOptions:
     durable: bool = True  # fsync the restored files; False for a throwaway copy (a drill's sandbox)
 
 
+def _check_cluster(snap: Snapshot, opts: RestoreOptions) -> None:
+    """A cluster snapshot restores into per-shard directories only (for now)."""
+    if snap.meta.get("mode") != "cluster" or not (opts.start or opts.to_url):
+        return
+    what = "--to-url" if opts.to_url else "--start"
+    raise UsageError(f"snapshot {snap.short_id} is of a Redis Cluster ({len(snap.meta['shards'])} masters): "
+                     f"{what} is not supported for it",
+                     hint="restore it with --target-dir DIR: one directory per shard, DIR/<node-id>/dump.rdb")
+
+
+def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: Path, *,
+           durable: bool) -> tuple[str, str]:
+    """Write what the restore asks for into ``directory``: a snapshot, or the state at the point in
+    time (the AOF cut at that time, else the newest RDB taken at or before it). (short id, kind)."""
+    prefix = ""
+    if opts.point_in_time is not None:
+        when = pitr.parse_time(opts.point_in_time)
+        pieces = catalog.aof_pieces(repo, opts.name)
+        if pieces:
+            return _aof_at(pieces, when, directory)
+        snap, prefix = catalog.rdb_at(repo, when, opts.name), "pitr-"
+    else:
+        snap = _find(repo, ref, opts.name)
+    _check_cluster(snap, opts)
+    return snap.short_id, prefix + _write_snapshot(repo, snap, directory, durable=durable)
+
+
 def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
-    """The same files a ``--target-dir`` restore writes (a snapshot, or the AOF cut at the point in
-    time), built in a temp dir, loaded by a throwaway server and copied key by key into ``to_url``."""
-    when = None if opts.point_in_time is None else pitr.parse_time(opts.point_in_time)
+    """The same files a ``--target-dir`` restore writes, built in a temp dir, loaded by a throwaway
+    server and copied key by key into ``to_url``."""
     placed: list[tuple[str, str]] = []
 
     def place(tmp: Path) -> bool:  # files the throwaway server reads once: no fsync
-        if when is not None:
-            placed.append(_point_in_time(repo, when, opts.name, tmp, durable=False))
-        else:
-            snap = _find(repo, ref, opts.name)
-            placed.append((snap.short_id, _write_snapshot(repo, snap, tmp, durable=False)))
+        placed.append(_place(repo, ref, opts, tmp, durable=False))
         return placed[0][1].endswith("aof")
 
     keys = rr.load_into(resolve(to_url), place, force=opts.force)
@@ -171,14 +197,10 @@ def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> Re
         target_dir = opts.target_dir
         assert target_dir is not None
         rr.prepare_dir(target_dir, force=opts.force)
-        if opts.point_in_time is not None:
-            short, kind = _point_in_time(repo, pitr.parse_time(opts.point_in_time), opts.name, target_dir,
-                                         durable=opts.durable)
-        else:
-            snap = _find(repo, ref, opts.name)
-            short, kind = snap.short_id, _write_snapshot(repo, snap, target_dir, durable=opts.durable)
+        short, kind = _place(repo, ref, opts, target_dir, durable=opts.durable)
     if not opts.start:
-        return RestoreResult(short, kind, str(target_dir))
+        shards = cluster.shard_dirs(target_dir) if kind.endswith("cluster") else None
+        return RestoreResult(short, kind, str(target_dir), shards=shards)
     server = rr.start_server(target_dir, aof=kind.endswith("aof"), port=opts.port)
     return RestoreResult(short, kind, str(target_dir), port=server.port, pid=server.detach())
 

@@ -49,7 +49,8 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
 
 def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
     """The newest RDB snapshot taken at or before ``when``."""
-    found = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") == "rdb" and parse_time(s.time) <= when]
+    found = [s for s in redis_snapshots(repo, name)
+             if s.meta.get("mode") in ("rdb", "cluster") and parse_time(s.time) <= when]
     if not found:
         raise UsageError(f"no Redis RDB snapshot at or before {iso(when)}")
     return found[-1]
@@ -65,7 +66,8 @@ def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
             rows.append({"id": s.short_id, "name": s.source_name, "kind": "aof",
                          "from": iso(float(s.meta["base_mtime"])), "to": iso(end)})
         else:
-            rows.append({"id": s.short_id, "name": s.source_name, "kind": "rdb", "from": s.time[:19] + "Z",
+            rows.append({"id": s.short_id, "name": s.source_name, "kind": s.meta.get("mode", "rdb"),
+                         "from": s.time[:19] + "Z",
                          "to": s.time[:19] + "Z"})
     for g in group_pieces(aof_pieces(repo, name)):
         rows.append({"id": "archive", "name": name or "", "kind": "aof+archive", "from": iso(g.start),

@@ -14,6 +14,7 @@ import redis
 
 from ...core.errors import UsageError
 from .aof import MANIFEST_SUFFIX, find_manifest
+from .cluster import busy_paths
 from .conn import RedisTarget, connected, redis_errors
 from .errors import RedisSourceError
 from .process import RedisProcess
@@ -26,6 +27,7 @@ PlaceFn = Callable[[Path], bool]  # writes dump.rdb or appendonlydir/ in that di
 def prepare_dir(target_dir: Path, *, force: bool) -> None:
     target_dir.mkdir(parents=True, exist_ok=True)
     busy = [p.name for p in target_dir.iterdir() if p.name in ("dump.rdb", "appendonlydir")]
+    busy += busy_paths(target_dir)  # a cluster snapshot's per-shard directories
     if busy and not force:
         raise UsageError(f"{target_dir} already holds {', '.join(busy)}; refusing to overwrite it without --force")
 
