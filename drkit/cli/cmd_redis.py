@@ -35,7 +35,8 @@ def _conn_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Read the Redis password from this file (else DRKIT_REDIS_PASSWORD)."),
         click.option("--tls-ca", default=None, help="CA certificate file for rediss:// URLs."),
         click.option("--sentinel", "sentinels", multiple=True, metavar="HOST:PORT",
-                     help="Find the primary through this Sentinel (repeatable); needs --master-name."),
+                     help="Find the primary through this Sentinel (repeatable); needs --master-name. No URL "
+                          "needed (a URL's scheme, user and db still apply; rediss:// when --tls-ca is given)."),
         click.option("--master-name", default=None, help="Sentinel master name."),
     )
     for option in options:
@@ -44,7 +45,8 @@ def _conn_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
-    if url is None:
+    """The server to connect to: ``url``, or the primary the Sentinels name (no URL needed)."""
+    if url is None and not opts["sentinels"]:
         return None
     from ..sources.redis import make_target
 
