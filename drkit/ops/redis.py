@@ -147,13 +147,11 @@ class RestoreOptions:
 
 
 def _check_cluster(snap: Snapshot, opts: RestoreOptions) -> None:
-    """A cluster snapshot restores into per-shard directories only (for now)."""
-    if snap.meta.get("mode") != "cluster" or not (opts.start or opts.to_url):
-        return
-    what = "--to-url" if opts.to_url else "--start"
-    raise UsageError(f"snapshot {snap.short_id} is of a Redis Cluster ({len(snap.meta['shards'])} masters): "
-                     f"{what} is not supported for it",
-                     hint="restore it with --target-dir DIR: one directory per shard, DIR/<node-id>/dump.rdb")
+    """A cluster snapshot restores into per-shard directories or a running server / cluster."""
+    if snap.meta.get("mode") == "cluster" and opts.start:
+        raise UsageError(f"snapshot {snap.short_id} is of a Redis Cluster ({len(snap.meta['shards'])} masters): "
+                         "--start is not supported for it",
+                         hint="restore it with --target-dir DIR (DIR/<node-id>/dump.rdb per shard) or --to-url")
 
 
 def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: Path, *,
@@ -178,9 +176,11 @@ def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: 
     server and copied key by key into ``to_url``."""
     placed: list[tuple[str, str]] = []
 
-    def place(tmp: Path) -> bool:  # files the throwaway server reads once: no fsync
+    def place(tmp: Path) -> list[tuple[Path, bool]]:  # files a throwaway server reads once: no fsync
         placed.append(_place(repo, ref, opts, tmp, durable=False))
-        return placed[0][1].endswith("aof")
+        if placed[0][1].endswith("cluster"):
+            return [(tmp / shard, False) for shard in cluster.shard_dirs(tmp)]
+        return [(tmp, placed[0][1].endswith("aof"))]
 
     keys = rr.load_into(resolve(to_url), place, force=opts.force)
     return RestoreResult(placed[0][0], placed[0][1], to_url.display, keys)

@@ -1,7 +1,9 @@
 """Redis Cluster (3 masters, several thousand keys over every slot): `backup redis --url <one node>`
 takes every master into one snapshot with the slot map; `restore redis --target-dir` writes one
-directory per shard. Oracle: ``DEBUG DIGEST`` of each master at backup time equals that of a
-server started on its restored directory (plus ``PEXPIRETIME`` of every key with a TTL)."""
+directory per shard, `--to-url` loads a running cluster (each key to the master owning its slot)
+or one plain server. Oracle: ``DEBUG DIGEST`` of each master at backup time equals that of a
+server started on its restored directory (plus ``PEXPIRETIME`` of every key with a TTL), of the
+master owning the same slots in the other cluster, and (xored) that of the plain server."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from typing import Any
 
 import pytest
 from clirun import drkit, one_line_error
-from servers.redis import digest, expiries, start_redis
-from servers.redis_cluster import Cluster, fill_cluster
+from servers.redis import RedisServer, digest, expiries, start_redis
+from servers.redis_cluster import Cluster, fill_cluster, start_cluster
 
 ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 
@@ -56,19 +58,64 @@ def test_cluster_backup_takes_every_master(repo: str, redis_cluster: Cluster, tm
             assert expiries(shard) == ttls[node_id]
 
 
-def test_cluster_snapshot_restore_refusals(repo: str, redis_cluster: Cluster, tmp_path: Path, redis_factory) -> None:  # type: ignore[no-untyped-def]
+def by_slots(cluster: Cluster) -> dict[int, str]:
+    """First slot of each master → its DEBUG DIGEST (masters of two clusters compared by slots)."""
+    with cluster.nodes[0].client() as c:
+        text = c.execute_command("CLUSTER", "NODES")
+    first = {}
+    for line in (text.decode() if isinstance(text, bytes) else text).splitlines():
+        words = line.split()
+        if "master" in words[2] and len(words) > 8:
+            first[words[0]] = int(words[8].split("-")[0])
+    return {first[node_id]: d for node_id, d in cluster.shard_digests().items()}
+
+
+def xor_hex(digests: list[str]) -> str:
+    """DEBUG DIGEST xors one hash per key: the union of disjoint shards (an odd number of them)
+    has the xor of the shards' digests."""
+    value = 0
+    for d in digests:
+        value ^= int(d, 16)
+    return f"{value:040x}"
+
+
+def test_cluster_snapshot_into_running_cluster_and_server(
+    repo: str, redis_cluster: Cluster, tmp_path: Path, redis_factory: Any
+) -> None:
+    fill_cluster(redis_cluster, 3000)
+    expected = by_slots(redis_cluster)
+    run("backup", "redis", "--repo", repo, "--url", redis_cluster.url)
+    fill_cluster(redis_cluster, 200, seed=2)
+    with start_cluster(tmp_path / "other") as other:
+        out = run("restore", "redis", "--repo", repo, "--to-url", other.nodes[2].url)
+        assert out["kind"] == "cluster" and out["keys"] == {"0": sum(other.shard_keys().values())}
+        assert by_slots(other) == expected  # each key landed on the master owning its slot
+        proc = drkit("restore", "redis", "--repo", repo, "--to-url", other.url, env=ENV)
+        assert proc.returncode == 2 and "already holds" in one_line_error(proc)
+    with redis_factory() as single:  # a cluster's data merged into one plain server
+        run("restore", "redis", "--repo", repo, "--to-url", single.url)
+        assert digest(single) == xor_hex(list(expected.values()))
+
+
+def test_cluster_snapshot_restore_refusals(repo: str, redis_cluster: Cluster, tmp_path: Path) -> None:
     fill_cluster(redis_cluster, 300)
     run("backup", "redis", "--repo", repo, "--url", redis_cluster.url)
-    with redis_factory() as into:
-        proc = drkit("restore", "redis", "--repo", repo, "--to-url", into.url, env=ENV)
-        assert proc.returncode == 2 and "Redis Cluster (3 masters)" in one_line_error(proc)
-        assert into.client().dbsize() == 0
     proc = drkit("restore", "redis", "--repo", repo, "--target-dir", str(tmp_path / "s"), "--start", env=ENV)
     assert proc.returncode == 2 and "--start is not supported" in one_line_error(proc)
     assert not (tmp_path / "s" / "cluster-shards.json").exists()
     run("restore", "redis", "--repo", repo, "--target-dir", str(tmp_path / "t"))
     proc = drkit("restore", "redis", "--repo", repo, "--target-dir", str(tmp_path / "t"), env=ENV)
     assert proc.returncode == 2 and "refusing to overwrite" in one_line_error(proc)
+
+
+def test_keys_outside_db0_are_refused_by_a_cluster(
+    repo: str, redis_cluster: Cluster, redis_server: RedisServer
+) -> None:
+    redis_server.client(3).set("k", "v")
+    run("backup", "redis", "--repo", repo, "--url", redis_server.url)
+    proc = drkit("restore", "redis", "--repo", repo, "--to-url", redis_cluster.url, env=ENV)
+    assert proc.returncode == 2 and "db 3: a Redis Cluster has db 0 only" in one_line_error(proc)
+    assert sum(redis_cluster.shard_keys().values()) == 0
 
 
 def test_cluster_with_a_failed_master_is_refused(repo: str, redis_cluster: Cluster) -> None:

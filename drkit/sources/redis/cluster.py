@@ -15,18 +15,20 @@ plus ``DIR/cluster-shards.json`` (node id, address, slot ranges, keys of each sh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.cluster import RedisCluster
 
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.streams import BundleWriter, SourceRef
-from .conn import RedisTarget, connected
+from .conn import RedisTarget, connected, redis_errors
 from .errors import RedisSourceError
 from .rdb import RdbTransfer
 
@@ -105,6 +107,21 @@ def slot_map(c: redis.Redis, default_host: str) -> list[Master]:
     if covered != SLOTS:
         raise RedisSourceError(f"Redis Cluster: masters own {covered} of {SLOTS} slots; no snapshot written")
     return masters
+
+
+@contextmanager
+def cluster_client(target: RedisTarget) -> Iterator[RedisCluster]:
+    """A cluster-aware client (each key to the master owning its slot), same credentials and TLS."""
+    parts = urlsplit(target.url)
+    kw = target.client_kwargs()
+    if parts.scheme == "rediss":
+        kw["ssl"] = True
+    with redis_errors(target):
+        rc = RedisCluster(host=parts.hostname or "127.0.0.1", port=parts.port or 6379, **kw)
+        try:
+            yield rc
+        finally:
+            rc.close()
 
 
 def node_target(target: RedisTarget, master: Master) -> RedisTarget:
