@@ -78,6 +78,10 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
     repo = open_session(repo_ref)
     with byte_progress(f"backup redis {name}", enabled=not as_json) as progress:
         snap = ops.backup_redis(repo, name, options, progress)
+    if "cluster_node" in snap.meta:
+        from ..sources.redis.cluster import part_warning
+
+        click.echo(f"drkit: warning: {part_warning(snap.meta['cluster_node'])}", err=True)
     if as_json:
         emit_json({"snapshot": snap.id, "time": snap.time, "meta": snap.meta, "stats": snap.stats})
         return

@@ -52,6 +52,8 @@ def backup_redis(repo: Repository, name: str, opts: BackupOptions,
             with connected(resolve(target)) as c:
                 aof.check_settings(c, for_pitr=False)
                 extra["url"] = target.display
+                if cluster.is_cluster(c):  # recorded; the CLI warns that this is a part of the data
+                    extra["cluster_node"] = cluster.own_slots(c)
         return backup_aof_dir(repo, aof_dir, name, tags, extra)
 
 
@@ -59,7 +61,10 @@ def check_archive_settings(target: RedisTarget | None) -> list[str]:
     if target is None:
         return ["no --url given: Redis settings not checked (need appendonly yes, aof-timestamp-enabled yes)"]
     with connected(resolve(target)) as c:
-        return aof.check_settings(c, for_pitr=True)
+        warnings = aof.check_settings(c, for_pitr=True)
+        if cluster.is_cluster(c):
+            warnings.append(cluster.part_warning(cluster.own_slots(c)))
+        return warnings
 
 
 def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, once: bool,

@@ -126,3 +126,17 @@ def test_cluster_with_a_failed_master_is_refused(repo: str, redis_cluster: Clust
     assert "no snapshot written" in one_line_error(proc) or "unreachable" in one_line_error(proc)
     listing = json.loads(drkit("snapshots", "--json", "--repo", repo, env=ENV).stdout)
     assert listing == []
+
+
+def test_aof_of_one_cluster_node_warns(repo: str, tmp_path: Path) -> None:
+    """An AOF directory is one node's: the backup says it holds that node's slots only."""
+    with start_cluster(tmp_path / "aofc", aof=True) as cluster:
+        fill_cluster(cluster, 300)
+        node = cluster.nodes[0]
+        args = ("--repo", repo, "--aof-dir", str(node.aof_dir), "--url", node.url)
+        proc = drkit("backup", "redis", *args, "--json", env=ENV)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert "holds only its own 5461 of 16384 slots" in proc.stderr.decode()
+        assert json.loads(proc.stdout)["meta"]["cluster_node"]["slot_count"] == 5461
+        proc = drkit("redis", "aof-archive", *args, "--once", env=ENV)
+        assert proc.returncode == 0 and "one node of a Redis Cluster" in proc.stderr.decode()

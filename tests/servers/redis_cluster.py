@@ -65,12 +65,13 @@ def _cluster_ok(nodes: list[RedisServer]) -> bool:
 
 
 @contextmanager
-def start_cluster(base: Path, masters: int = 3) -> Iterator[Cluster]:
+def start_cluster(base: Path, masters: int = 3, *, aof: bool = False) -> Iterator[Cluster]:
     with ExitStack() as stack:
         nodes = [
             stack.enter_context(
                 start_redis(
                     base / f"node{i}",
+                    aof=aof,
                     extra=[
                         "--cluster-enabled",
                         "yes",

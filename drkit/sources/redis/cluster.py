@@ -95,6 +95,25 @@ def parse_nodes(text: str, default_host: str) -> list[Master]:
     return sorted(masters, key=lambda m: m.slots[0])
 
 
+def own_slots(c: redis.Redis) -> dict[str, Any]:
+    """This node's id and slot ranges (the ``myself`` line of ``CLUSTER NODES``)."""
+    text = _text(c.execute_command("CLUSTER", "NODES"))  # type: ignore[no-untyped-call,unused-ignore]
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 8 and "myself" in words[2].split(","):
+            ranges = [w for w in words[8:] if not w.startswith("[")]
+            slots = [[int(w.partition("-")[0]), int(w.partition("-")[2] or w.partition("-")[0])] for w in ranges]
+            return {"id": words[0], "slots": slots, "slot_count": sum(b - a + 1 for a, b in slots)}
+    return {"id": None, "slots": [], "slot_count": 0}
+
+
+def part_warning(node: dict[str, Any]) -> str:
+    return (
+        f"this Redis is one node of a Redis Cluster: its AOF holds only its own {node['slot_count']} of "
+        f"{SLOTS} slots; back up every master's AOF (or use --url alone for an RDB of every master)"
+    )
+
+
 def slot_map(c: redis.Redis, default_host: str) -> list[Master]:
     info = _text(c.execute_command("CLUSTER", "INFO"))  # type: ignore[no-untyped-call,unused-ignore]
     if "cluster_state:ok" not in info:
