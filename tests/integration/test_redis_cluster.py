@@ -46,6 +46,8 @@ def test_cluster_backup_takes_every_master(repo: str, redis_cluster: Cluster, tm
     assert ranges[0][0] == 0 and ranges[-1][1] == 16383
     assert all(a[1] + 1 == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
     fill_cluster(redis_cluster, 500, seed=2)  # after the backup: not in the restore
+    check = drkit("check", "--repo", repo, "--read-data", env=ENV)
+    assert check.returncode == 0, check.stderr.decode()
 
     out = run("restore", "redis", "--repo", repo, "--target-dir", str(tmp_path / "t"))
     assert out["kind"] == "cluster" and sorted(out["shards"]) == sorted(expected)

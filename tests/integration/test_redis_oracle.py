@@ -157,3 +157,16 @@ def test_point_in_time_not_covered_into_running_server(
         )
         assert proc.returncode == 2 and "not covered" in one_line_error(proc)
         assert into.client().dbsize() == 0
+
+
+def test_aof_snapshot_into_running_server(
+    repo: str, redis_aof_server: RedisServer, redis_factory: RedisFactory
+) -> None:
+    """An AOF snapshot loads into a running server too (it was refused: RDB snapshots only)."""
+    fill_types(redis_aof_server, dbs=(0, 3))
+    expected = oracle(redis_aof_server)
+    run("backup", "redis", "--repo", repo, "--aof-dir", str(redis_aof_server.aof_dir))
+    change_everything(redis_aof_server)
+    with redis_factory() as into:
+        assert run("restore", "redis", "--repo", repo, "--to-url", into.url)["kind"] == "aof"
+        assert oracle(into) == expected
