@@ -97,9 +97,9 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @click.argument("snapshot", required=False)
 @click.option("--target-dir", type=PATH, default=None, help="Write dump.rdb (or appendonlydir) here.")
 @click.option("--to-url", default=None,
-              help="Load into this running, empty Redis: the files a --target-dir restore would write are "
-                   "loaded by a throwaway local redis-server and copied key by key (DUMP/RESTORE, expiry "
-                   "times kept exactly).")
+              help="Load into this running, empty Redis (or Redis Cluster: any node): the files a --target-dir "
+                   "restore would write are loaded by a throwaway local redis-server and copied key by key "
+                   "(DUMP/RESTORE, expiry times kept exactly; in a cluster, each key to its slot's master).")
 @click.option("--point-in-time", default=None, metavar="ISO8601",
               help="Restore the state at this time: the AOF (snapshots and aof-archive segments) replayed up to "
                    "it, else the newest RDB taken at or before it. Works with --target-dir and --to-url.")
@@ -114,7 +114,8 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
     """Restore a Redis snapshot (default: latest) into a directory or a running server.
 
     A Redis Cluster snapshot restores with --target-dir DIR into one directory per shard,
-    DIR/<node-id>/dump.rdb, and DIR/cluster-shards.json (each shard's slot ranges)."""
+    DIR/<node-id>/dump.rdb, and DIR/cluster-shards.json (each shard's slot ranges); or with --to-url
+    into a running cluster (or merged into one server). --start is refused for it. See docs/redis.md."""
     from ..ops import redis as ops
 
     options = ops.RestoreOptions(target_dir=opts["target_dir"], to_url=_target(to_url, opts),
