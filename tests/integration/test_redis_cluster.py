@@ -8,11 +8,16 @@ master owning the same slots in the other cluster, and (xored) that of the plain
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import drkit, one_line_error
+from clirun import DRKIT, drkit, one_line_error
 from servers.redis import RedisServer, digest, expiries, start_redis
 from servers.redis_cluster import Cluster, fill_cluster, start_cluster
 
@@ -142,3 +147,43 @@ def test_aof_of_one_cluster_node_warns(repo: str, tmp_path: Path) -> None:
         assert json.loads(proc.stdout)["meta"]["cluster_node"]["slot_count"] == 5461
         proc = drkit("redis", "aof-archive", *args, "--once", env=ENV)
         assert proc.returncode == 0 and "one node of a Redis Cluster" in proc.stderr.decode()
+
+
+def _calls(node: RedisServer, command: str) -> int:
+    with node.client() as c:
+        return int(c.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def _wait_for(event: Callable[[], bool], backup: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while not event():
+        assert backup.poll() is None and time.monotonic() < deadline, "the backup ended first"
+        time.sleep(0.01)
+
+
+def test_slot_map_change_during_backup_writes_no_snapshot(repo: str, redis_cluster: Cluster) -> None:
+    """A slot moving between two masters' RDBs vetoes the snapshot (its slot map would be wrong)."""
+    fill_cluster(redis_cluster, 300)
+    ids = {n.port: node_id for node_id, n in redis_cluster.node_ids().items()}
+    first, second, third = redis_cluster.nodes  # slots 0-5460, 5461-10922, 10923-16383
+    with third.client() as c:
+        assert c.execute_command("CLUSTER", "COUNTKEYSINSLOT", 16383) == 0
+    maps_read, syncs = _calls(first, "cluster|nodes"), _calls(first, "sync")
+    backup = subprocess.Popen(
+        [*DRKIT, "backup", "redis", "--repo", repo, "--url", first.url],
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _wait_for(lambda: _calls(first, "cluster|nodes") > maps_read, backup)  # the slot map is read
+    # the second master answers its SYNC only after it wakes
+    asleep = threading.Thread(target=lambda: second.client().execute_command("DEBUG", "SLEEP", 5))
+    asleep.start()
+    _wait_for(lambda: _calls(first, "sync") > syncs, backup)  # the first master's RDB is being taken
+    for node in (first, third):
+        with node.client() as n:
+            n.execute_command("CLUSTER", "SETSLOT", 16383, "NODE", ids[first.port])
+    _, err = backup.communicate(timeout=120)
+    asleep.join()
+    assert backup.returncode == 1 and b"slot map changed during the backup" in err, err.decode()
+    assert json.loads(drkit("snapshots", "--json", "--repo", repo, env=ENV).stdout) == []
