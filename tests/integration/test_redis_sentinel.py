@@ -70,3 +70,21 @@ def test_sentinel_needs_no_url(tmp_path: Path, redis_server: RedisServer, sentin
     assert digest(redis_server) == expected
     proc = drkit("backup", "redis", "--repo", repo, "--sentinel", sentinel, env=ENV)
     assert proc.returncode == 2 and "--sentinel needs --master-name" in one_line_error(proc)
+
+
+def test_job_through_sentinel_needs_no_url(tmp_path: Path, redis_server: RedisServer, sentinel: str) -> None:
+    """A job's Redis source can name Sentinels instead of a URL."""
+    import yaml
+
+    repo = str(tmp_path / "repo")
+    assert drkit("init", "--repo", repo, env=ENV).returncode == 0
+    fill_types(redis_server, dbs=(0,))
+    source = {"kind": "redis", "sentinels": [sentinel], "master_name": "drkitmaster"}
+    doc = {"repositories": {"default": {"url": repo, "passphrase": {"env": "DRKIT_PASSWORD"}}},
+           "jobs": {"cache": {"source": source}}}
+    config = tmp_path / "drkit.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    proc = drkit("--config", str(config), "job", "run", "cache", env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    listing = json.loads(drkit("snapshots", "--json", "--repo", repo, env=ENV).stdout)
+    assert [s["meta"]["tcp_port"] for s in listing] == [redis_server.port]

@@ -136,3 +136,19 @@ def test_durations_and_cron() -> None:
     assert "sun" in str(trigger)
     six = cron_trigger("*/10 * * * * *")
     assert "second='*/10'" in repr(six)
+
+
+def test_redis_source_through_sentinels_needs_no_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.config.models import RedisSource
+    from drkit.jobs.connect import redis_target
+
+    monkeypatch.setenv("REDIS_PW", "pw-x")
+    source = RedisSource.model_validate({"kind": "redis", "sentinels": ["10.0.0.9:26379"], "master_name": "cache",
+                                         "password": {"env": "REDIS_PW"}})
+    target = redis_target(source)
+    assert target.sentinels == (("10.0.0.9", 26379),) and target.master_name == "cache"
+    assert target.password == "pw-x"
+    with pytest.raises(ValueError, match="give url, or sentinels"):
+        RedisSource.model_validate({"kind": "redis"})
+    with pytest.raises(ValueError, match="sentinels need master_name"):
+        RedisSource.model_validate({"kind": "redis", "sentinels": ["h:1"]})
