@@ -26,6 +26,7 @@ from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+from .params import TIME, TIME_HELP
 
 
 @click.command("files", epilog=EXIT_CODES_EPILOG)
@@ -64,8 +65,8 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
 @with_repo
 @click.argument("snapshot", required=False)
 @click.option("--target", required=True, type=click.Path(), help="Directory to restore into.")
-@click.option("--point-in-time", "point_in_time", default=None, metavar="TIME",
-              help="Latest snapshot taken at or before TIME (ISO 8601 with zone).")
+@click.option("--point-in-time", "point_in_time", type=TIME, default=None,
+              help="The latest snapshot taken at or before TIME. " + TIME_HELP)
 @click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")

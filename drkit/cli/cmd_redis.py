@@ -21,6 +21,7 @@ from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
 
 if TYPE_CHECKING:
     from ..sources.redis import RedisTarget
@@ -100,9 +101,9 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
               help="Load into this running, empty Redis (or Redis Cluster: any node): the files a --target-dir "
                    "restore would write are loaded by a throwaway local redis-server and copied key by key "
                    "(DUMP/RESTORE, expiry times kept exactly; in a cluster, each key to its slot's master).")
-@click.option("--point-in-time", default=None, metavar="ISO8601",
-              help="Restore the state at this time: the AOF (snapshots and aof-archive segments) replayed up to "
-                   "it, else the newest RDB taken at or before it. Works with --target-dir and --to-url.")
+@click.option("--point-in-time", type=TIME, default=None,
+              help="Restore the state at TIME: the AOF (snapshots and aof-archive segments) replayed up to it, "
+                   "else the newest RDB taken at or before it; with --target-dir and --to-url alike. " + TIME_HELP)
 @click.option("--name", default=None, help="Only snapshots of this source name.")
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
@@ -145,7 +146,8 @@ def redis_group() -> None:
 @click.option("--aof-dir", type=PATH, required=True)
 @click.option("--name", default="redis", show_default=True)
 @click.option("--url", default=None, help="The server, to check its settings at start.")
-@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between scans.")
+@click.option("--interval", type=DURATION, default="5s", show_default=True,
+              help="Time between scans. DURATION: " + DURATION_HELP)
 @click.option("--once", is_flag=True, help="Archive what is new and exit (for a scheduler).")
 @_conn_options
 def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,
@@ -174,9 +176,9 @@ def windows(repo_ref: RepoRef, name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':22}TO")
+    click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':28}TO")
     for r in rows:
-        click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:22}{r['to']}")
+        click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:28}{r['to']}")
 
 
 def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:
