@@ -29,6 +29,7 @@ jobs:
 
   cache:
     source: {kind: redis, url: "redis://127.0.0.1:6379/0", password: {env: REDIS_PASSWORD}}
+    # or, through Sentinel (no url needed): {kind: redis, sentinels: ["10.0.0.5:26379"], master_name: cache}
     schedule: "15 * * * *"
     targets: {rpo: 1h, rto: 10min}
     checks:

@@ -55,10 +55,21 @@ class PostgresSource(_Model):
 
 class RedisSource(_Model):
     kind: Literal["redis"]
-    url: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^rediss?://")
+    url: Annotated[str, AfterValidator(_no_inline_password)] | None = Field(
+        default=None, pattern=r"^rediss?://", description="The server; optional with sentinels.")
+    sentinels: list[str] = Field(default=[], description="host:port of Sentinels that name the primary.")
+    master_name: str | None = Field(default=None, description="The Sentinel master name (with sentinels).")
     password: SecretRef | None = None
     aof_dir: Path | None = None
     name: str = "redis"
+
+    @model_validator(mode="after")
+    def _where(self) -> RedisSource:
+        if self.sentinels and not self.master_name:
+            raise ValueError("sentinels need master_name")
+        if self.url is None and not self.sentinels:
+            raise ValueError("give url, or sentinels with master_name")
+        return self
 
 
 

@@ -173,3 +173,19 @@ def test_every_shipped_runbook_reads_in_the_duration_grammar() -> None:
     books = {b.name: b for b in list_runbooks()}
     assert len(books) >= 5
     assert books["postgres-pitr-bad-delete"].targets.rto == 1800 and books["redis-loss"].targets.rto == 900
+
+
+def test_redis_source_through_sentinels_needs_no_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.config.models import RedisSource
+    from drkit.jobs.connect import redis_target
+
+    monkeypatch.setenv("REDIS_PW", "pw-x")
+    source = RedisSource.model_validate({"kind": "redis", "sentinels": ["10.0.0.9:26379"], "master_name": "cache",
+                                         "password": {"env": "REDIS_PW"}})
+    target = redis_target(source)
+    assert target.sentinels == (("10.0.0.9", 26379),) and target.master_name == "cache"
+    assert target.password == "pw-x"
+    with pytest.raises(ValueError, match="give url, or sentinels"):
+        RedisSource.model_validate({"kind": "redis"})
+    with pytest.raises(ValueError, match="sentinels need master_name"):
+        RedisSource.model_validate({"kind": "redis", "sentinels": ["h:1"]})
