@@ -94,10 +94,14 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
 @click.command("postgres", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.argument("snapshot", required=False)
-@click.option("--logical", is_flag=True, help="Restore a logical dump into a new database (--target-dsn).")
-@click.option("--target-dsn", default=None, metavar="URL", help="Logical: server and new database name.")
+@click.option("--logical", is_flag=True, help="Restore a logical dump into a new database, or an existing empty "
+              "one (--target-dsn).")
+@click.option("--target-dsn", default=None, metavar="URL", help="Logical: server and database name (default: the "
+              "backup's). A database that exists must be empty (e.g. `postgres` of a fresh cluster).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Logical: pg_restore jobs.")
-@click.option("--no-globals", is_flag=True, help="Logical: do not restore roles and tablespaces.")
+@click.option("--globals/--no-globals", "with_globals", default=False, show_default=True,
+              help="Logical: create the backup's roles and tablespaces that the target lacks. Existing roles are "
+              "never changed (a rotated password or NOLOGIN stays); they are listed.")
 @click.option("--db-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               envvar="DRKIT_PG_PASSWORD_FILE", help="Logical: target database password file (else PGPASSWORD).")
 @click.option("--target-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -118,13 +122,7 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
 def restore_postgres(repo_ref: RepoRef, snapshot: str | None, **opts: Any) -> None:
     """Restore PostgreSQL: a logical dump into a new database, or a base backup plus WAL to a point in time."""
     if opts["logical"]:
-        if not opts["target_dsn"]:
-            raise click.UsageError("--logical needs --target-dsn URL")
-        repo = open_repository(repo_ref.url, repo_ref.secret)
-        target_conn = connection(opts["target_dsn"], password_file=opts["db_password_file"])
-        restore = LogicalRestore(target_conn, opts["jobs"], not opts["no_globals"])
-        snap, db = ops.restore_logical(repo, snapshot or "latest", restore)
-        _report({"snapshot": snap.id, "database": db}, opts["as_json"], f"restored {snap.short_id} into {db}")
+        _restore_logical(repo_ref, snapshot, opts)
         return
     if opts["target_dir"] is None:
         raise click.UsageError("give --target-dir DIR (physical restore) or --logical --target-dsn URL")
@@ -132,6 +130,31 @@ def restore_postgres(repo_ref: RepoRef, snapshot: str | None, **opts: Any) -> No
     if opts["base"] and snapshot and opts["base"] != snapshot:
         raise click.UsageError("give the base backup once: as SNAPSHOT or as --base")
     _restore_pitr(repo_ref, opts["base"] or snapshot, opts["target_dir"], target, opts)
+
+
+def _restore_logical(repo_ref: RepoRef, snapshot: str | None, opts: dict[str, Any]) -> None:
+    if not opts["target_dsn"]:
+        raise click.UsageError("--logical needs --target-dsn URL")
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    target_conn = connection(opts["target_dsn"], password_file=opts["db_password_file"])
+    restore = LogicalRestore(target_conn, opts["jobs"], opts["with_globals"])
+    snap, done = ops.restore_logical(repo, snapshot or "latest", restore)
+    roles = done.globals
+    if roles is not None and roles.kept_roles:
+        click.echo(f"warning: {len(roles.kept_roles)} roles of the backup already exist on the target and were left "
+                   f"unchanged (not reverted to the backup): {', '.join(roles.kept_roles)}", err=True)
+    if roles is not None and roles.skipped:
+        click.echo(f"warning: {roles.skipped} statements of the backup's globals were not recognised and were "
+                   "skipped", err=True)
+    where = "the existing empty database" if done.into_existing else "the new database"
+    text = f"restored {snap.short_id} into {where} {done.database}"
+    if roles is not None:
+        text += f"; created {len(roles.created_roles)} roles: {', '.join(roles.created_roles) or '-'}"
+    doc = {"snapshot": snap.id, "database": done.database, "into_existing": done.into_existing,
+           "globals": None if roles is None else {"created_roles": roles.created_roles, "kept_roles": roles.kept_roles,
+                                                  "created_tablespaces": roles.created_tablespaces,
+                                                  "skipped_statements": roles.skipped}}
+    _report(doc, opts["as_json"], text)
 
 
 def _restore_pitr(repo_ref: RepoRef, snapshot: str | None, target_dir: Path, target: Target,

@@ -78,7 +78,8 @@ Source = Annotated[FilesSource | PostgresSource | RedisSource, Field(discriminat
 
 class SqlCheck(_Model):
     sql: str
-    expect: str
+    expect: str | None = Field(description="The first column of the first row, exactly as PostgreSQL prints it "
+                               "(tabs, newlines and spaces included); null matches only SQL NULL.")
     database: str | None = None
 
 

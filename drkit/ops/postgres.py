@@ -21,7 +21,7 @@ from ..repository.snapshots import Snapshot
 from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walwait
 from ..sources.postgres.conn import PgConn
 from ..sources.postgres.errors import PostgresError, TargetUnreachable
-from ..sources.postgres.process import scalar
+from ..sources.postgres.sql import scalar
 from .secrets import PassphraseSource
 from .session import open_repository
 
@@ -42,7 +42,8 @@ def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name:
     return snap
 
 
-def restore_logical(repo: Repository, ref: str, opts: logical.LogicalRestore) -> tuple[Snapshot, str]:
+def restore_logical(repo: Repository, ref: str,
+                    opts: logical.LogicalRestore) -> tuple[Snapshot, logical.LogicalOutcome]:
     with repo.lock(purpose="restore"):
         if ref == "latest":
             dumps = [s for s in snapshots.load_all(repo.manifests)
@@ -77,7 +78,7 @@ def wal_fetch(url: str, secret: PassphraseSource, name: str, dest: Path) -> int:
 
 def archive_check(repo: Repository, conn: PgConn, timeout: float = 60.0) -> str:
     """Force a WAL switch and wait until the finished segment is in the archive; its name."""
-    name = scalar(conn, "SELECT pg_walfile_name(pg_switch_wal())")
+    name = str(scalar(conn, "SELECT pg_walfile_name(pg_switch_wal())"))
     deadline = clock.monotonic() + timeout
     while not wal.exists(repo, name):
         if clock.monotonic() > deadline:

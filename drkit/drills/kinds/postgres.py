@@ -79,7 +79,10 @@ def _drill_logical(ctx: DrillContext) -> KindOutcome:
     try:
         with ctx.phase("restore"):
             target = replace(conn, dbname=None)  # restore into the snapshot's own database name
-            dbname = logical.restore_logical(ctx.repo, snap, logical.LogicalRestore(target=target, tmp_dir=ctx.workdir))
+            # a fresh sandbox: the backup's roles are created (its own superuser is left as it is),
+            # and a dump of `postgres` goes into the sandbox's empty `postgres`
+            opts = logical.LogicalRestore(target=target, with_globals=True, tmp_dir=ctx.workdir)
+            dbname = logical.restore_logical(ctx.repo, snap, opts).database
         _verify(ctx, conn, snap, dbname, out, compare_data=True)
     finally:
         sandbox.__exit__(None, None, None)

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from ...core.errors import DrkitError
 from ...sources.postgres.conn import PgConn
 from ...sources.postgres.errors import PostgresError
-from ...sources.postgres.process import find_tool, query
+from ...sources.postgres.process import find_tool
 from ...sources.postgres.recovery import free_port, stop
+from ...sources.postgres.sql import scalar
 from .docker import address, new_container, publish, running
 from .workdir import give_to, sandbox_os_user
 
@@ -45,7 +46,7 @@ def _wait_ready(conn: PgConn, proc: subprocess.Popen[bytes], log: Path) -> None:
         if proc.poll() is not None:
             raise DrkitError(f"sandbox: postgres exited at start-up (see {log})")
         try:
-            query(conn, "SELECT 1")
+            scalar(conn, "SELECT 1")
             return
         except PostgresError:
             time.sleep(0.2)
@@ -100,7 +101,7 @@ def _wait_container(conn: PgConn, container: DockerContainer) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
-            query(conn, "SELECT 1")
+            scalar(conn, "SELECT 1")
             return
         except PostgresError as exc:
             wrapped = container.get_wrapped_container()

@@ -9,7 +9,7 @@ from typing import Any
 from ...sources.postgres import facts as pg_facts
 from ...sources.postgres.conn import PgConn
 from ...sources.postgres.errors import PostgresError
-from ...sources.postgres.process import query
+from ...sources.postgres.sql import rows, scalar, session
 from ..result import CheckResult
 from .timing import summarize, timed_check
 
@@ -22,7 +22,7 @@ _AMCHECK_SQL = (
 
 
 def _connects(conn: PgConn) -> tuple[bool, str]:
-    version = query(conn, "SHOW server_version")[0][0]
+    version = scalar(conn, "SHOW server_version")
     return True, f"PostgreSQL {version}"
 
 
@@ -52,12 +52,14 @@ def _compare_tables(conn: PgConn, recorded: dict[str, Any], field: str) -> tuple
 
 
 def _amcheck(conn: PgConn, dbs: list[str]) -> tuple[bool, str]:
-    if not query(conn, "SELECT 1 FROM pg_available_extensions WHERE name = 'amcheck'"):
+    if not rows(conn, "SELECT 1 FROM pg_available_extensions WHERE name = 'amcheck'"):
         return True, "skipped: amcheck not available"
     checked = 0
     for db in dbs:
-        query(conn, "CREATE EXTENSION IF NOT EXISTS amcheck", dbname=db)
-        checked += int(query(conn, _AMCHECK_SQL, dbname=db)[0][0])
+        with session(conn, db) as c:
+            c.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+            found = c.execute(_AMCHECK_SQL).fetchone()
+        checked += int(found[0]) if found else 0
     return True, f"{checked} btree indexes verified"
 
 
