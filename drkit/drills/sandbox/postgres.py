@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...core.childenv import child_environ
 from ...core.errors import DrkitError
 from ...sources.postgres.conn import PgConn
 from ...sources.postgres.errors import PostgresError
@@ -34,7 +35,8 @@ def _as_user(argv: list[str], os_user: str | None) -> list[str]:
 
 
 def _run(argv: list[str], os_user: str | None, what: str) -> None:
-    proc = subprocess.run(_as_user(argv, os_user), capture_output=True, timeout=300, check=False)
+    proc = subprocess.run(_as_user(argv, os_user), capture_output=True, timeout=300, check=False,
+                          env=child_environ())
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.decode(errors="replace").split())[-300:]
         raise DrkitError(f"sandbox: {what} failed: {tail}")
@@ -70,7 +72,7 @@ def local_postgres(base: Path) -> Iterator[PgConn]:
     with open(log, "ab") as out:
         give_to(log, os_user)
         proc = subprocess.Popen(_as_user(argv, os_user), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=child_environ())
     conn = PgConn(host=str(data), port=port, user=SUPERUSER, dbname="postgres")
     try:
         _wait_ready(conn, proc, log)
