@@ -120,7 +120,11 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
 @click.option("--keep-archiving", is_flag=True, help="Leave archive_mode as in the backup.")
 @click.option("--json", "as_json", is_flag=True)
 def restore_postgres(repo_ref: RepoRef, snapshot: str | None, **opts: Any) -> None:
-    """Restore PostgreSQL: a logical dump into a new database, or a base backup plus WAL to a point in time."""
+    """Restore PostgreSQL: a logical dump into a new (or an existing empty) database, or a base backup plus WAL
+    to a point in time.
+
+    A logical restore changes no existing role: --globals only creates the backup's roles and tablespaces that the
+    target lacks (see docs/postgres-logical.md)."""
     if opts["logical"]:
         _restore_logical(repo_ref, snapshot, opts)
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -142,3 +143,23 @@ def test_restore_into_non_empty_existing_database_is_refused(pg_server: PgServer
     assert "already exists" in one_line_error(proc) and "not empty" in one_line_error(proc)
     assert pg_server.psql("SELECT count(*) FROM keep_me", dbname=f"{db}_busy") == "0"
     assert pg_server.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", dbname=f"{db}_busy") == "1"
+
+
+def test_non_superuser_backup_keeps_roles_without_passwords(tmp_path: Path, pg_server: PgServer) -> None:
+    """A managed PostgreSQL's admin is no superuser and may not read pg_authid: the backup still
+    works (roles dumped without passwords) and restores."""
+    tag = uuid.uuid4().hex[:8]
+    admin, db = f"admin_{tag}", f"managed_{tag}"
+    pg_server.psql(f"CREATE ROLE {admin} LOGIN CREATEDB CREATEROLE PASSWORD '{OLD_PW}'")
+    pg_server.psql(f"CREATE DATABASE {db} OWNER {admin}")
+    pg_server.psql(f"SET ROLE {admin}; CREATE TABLE t AS SELECT g AS n FROM generate_series(1, 30) g", dbname=db)
+    pw = tmp_path / "admin-pw"
+    pw.write_text(OLD_PW + "\n")
+    url = f"postgresql://{admin}@127.0.0.1:{pg_server.port}/{db}"
+    proc = run(pg_server, "backup", "postgres", "--logical", "--dsn", url, "--db-password-file", str(pw), "--json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    meta = json.loads(proc.stdout)["meta"]
+    assert meta["globals_role_passwords"] is False
+    code, _, err = _restore(pg_server, json.loads(proc.stdout)["snapshot"], f"{db}_copy")
+    assert code == 0, err
+    assert normalised_dump(pg_server, f"{db}_copy") == normalised_dump(pg_server, db)

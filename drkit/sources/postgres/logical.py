@@ -53,12 +53,24 @@ def backup_logical(repo: Repository, conn: PgConn, *, name: str | None = None, t
             dump.finish()
         finally:
             dump.kill()
-        globals_sql = run("pg_dumpall", ["--globals-only", "-d", conn.dsn()], conn)
+        globals_sql, with_passwords = _dump_globals(conn)
         bundle.add("globals", io.BytesIO(globals_sql))
         meta = {"mode": "logical", "database": dbname, "server": conn.display,
                 "server_version": str(scalar(conn, "SHOW server_version")),
-                "database_facts": _database_facts(conn, dbname)}
+                "database_facts": _database_facts(conn, dbname), "globals_role_passwords": with_passwords}
         return bundle.commit(SourceRef(KIND, name or dbname, list(tags or []), meta))
+
+
+def _dump_globals(conn: PgConn) -> tuple[bytes, bool]:
+    """The globals script, and whether it holds role passwords. A user who is not a superuser (the
+    ``postgres`` user of a managed PostgreSQL such as Supabase) may not read ``pg_authid``: then
+    the roles are dumped without their passwords (``--no-role-passwords``) rather than not at all."""
+    try:
+        return run("pg_dumpall", ["--globals-only", "-d", conn.dsn()], conn), True
+    except PostgresError as exc:
+        if "permission denied" not in exc.message or "pg_authid" not in exc.message:
+            raise
+    return run("pg_dumpall", ["--globals-only", "--no-role-passwords", "-d", conn.dsn()], conn), False
 
 
 @dataclass(frozen=True)
