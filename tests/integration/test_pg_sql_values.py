@@ -52,6 +52,7 @@ CASES = [
     ("SELECT v FROM t WHERE id = 99", "", False),  # no row is not ''
     ("SELECT count(*) > 4, 'second column' FROM t", "t", True),  # PostgreSQL's text form, first column
     ("SELECT 3000.50::numeric(8,2)", "3000.50", True),
+    ("SET search_path TO pg_catalog; SELECT v FROM public.t WHERE id = 3", "a\tb", True),  # the SELECT's result
 ]
 
 

@@ -1,11 +1,12 @@
 """The operator's own checks from the job's config or a runbook: SQL with an expected result, Redis
 commands with expected replies, paths that must exist.
 
-An SQL check ``{sql, expect}`` passes when the first column of the first row of the statement's
-result, in PostgreSQL's own text form (as ``psql`` prints one value: ``t``, ``3000.50``), equals
-``expect`` exactly: no trimming, a tab or a newline inside the value is part of it. SQL NULL is
-matched only by ``expect: null``, never by a string ('' included). A statement that returns no
-row fails the check. Values are read over psycopg (``sources.postgres.sql.text_value``)."""
+An SQL check ``{sql, expect}`` passes when the first column of the first row of the first result
+with columns (``SET …; SELECT …`` reads the SELECT), in PostgreSQL's own text form (as ``psql``
+prints one value: ``t``, ``3000.50``), equals ``expect`` exactly: no trimming, a tab or a newline
+inside the value is part of it. SQL NULL is matched only by ``expect: null``, never by a string
+('' included). A statement that returns no row fails the check. Values are read over psycopg
+(``sources.postgres.sql.text_value``)."""
 
 from __future__ import annotations
 

@@ -92,11 +92,14 @@ def execute(conn: PgConn, query: Query, params: Params = None, *, dbname: str | 
 
 
 def text_value(conn: PgConn, query: str, *, dbname: str | None = None) -> tuple[bool, str | None]:
-    """``(has_row, value)``: the first column of the first row of ``query``'s first result, in the
-    server's own text output form (what ``psql`` shows for one value: ``t``, ``3000.50``,
-    ``2026-01-01 00:00:00+00``), exact — tabs and newlines kept — and ``None`` for NULL."""
+    """``(has_row, value)``: the first column of the first row of ``query``'s first result that has
+    columns (so ``SET …; SELECT …`` reads the SELECT), in the server's own text output form (what
+    ``psql`` shows for one value: ``t``, ``3000.50``, ``2026-01-01 00:00:00+00``), exact — tabs and
+    newlines kept — and ``None`` for NULL."""
     with session(conn, dbname) as db, db.cursor() as cur:
         cur.execute(query)
+        while cur.description is None and cur.nextset():
+            pass
         result = cur.pgresult
         if cur.description is None or result is None or result.ntuples == 0 or result.nfields == 0:
             return False, None
