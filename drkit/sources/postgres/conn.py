@@ -38,7 +38,10 @@ class PgConn:
         parts = urlsplit(url)
         if parts.scheme not in ("postgres", "postgresql"):
             raise PostgresError("the connection URL must start with postgresql://")
-        query = tuple(tuple(kv.split("=", 1)) for kv in parts.query.split("&") if "=" in kv)
+        pairs = [tuple(kv.split("=", 1)) for kv in parts.query.split("&") if "=" in kv]
+        # ?password=… is taken out like user:password@ (else it would reach a child's argv via -d)
+        in_query = [unquote(v) for k, v in pairs if k == "password"]
+        query = tuple(kv for kv in pairs if kv[0] != "password")
         try:
             port = parts.port
         except ValueError:
@@ -46,7 +49,7 @@ class PgConn:
         conn = cls(host=unquote(parts.hostname) if parts.hostname else None, port=port,
                    user=unquote(parts.username) if parts.username else None,
                    dbname=unquote(parts.path.lstrip("/")) or None,
-                   password=unquote(parts.password) if parts.password else None,
+                   password=unquote(parts.password) if parts.password else (in_query[-1] if in_query else None),
                    options=query)  # type: ignore[arg-type]
         return conn.with_password_file(password_file)
 

@@ -54,3 +54,10 @@ def test_error_summary_names_the_first_server_error_not_the_dying_worker() -> No
            b"pg_restore: error: a worker process died unexpectedly\n")
     line = error_summary("pg_restore", err, 1, [])
     assert line == 'pg_restore failed (exit 1): could not execute query: ERROR: role "reader" does not exist'
+
+
+def test_password_in_url_query_is_taken_out_of_the_dsn() -> None:
+    conn = PgConn.from_url(f"postgresql://a@h:5/db?sslmode=require&password={SECRET}")
+    assert conn.password == SECRET
+    assert SECRET not in conn.dsn() and SECRET not in conn.display
+    assert "sslmode=require" in conn.dsn()
