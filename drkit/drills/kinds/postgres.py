@@ -1,7 +1,8 @@
 """PostgreSQL drills.
 
 Logical: an empty sandbox cluster (local ``initdb`` or a postgres:15 container), then the same
-``restore_logical`` as `drkit restore postgres --logical`. Physical / point-in-time: the same
+``restore_logical`` as `drkit restore postgres --logical --globals` (the backup's roles created;
+a dump of ``postgres`` goes into the sandbox's own empty ``postgres``). Physical / point-in-time: the same
 ``restore_pitr`` as `drkit restore postgres --point-in-time` unpacks the base backup and writes the
 recovery config; the server then replays archived WAL (``drkit pg wal-fetch``) to the target — the
 snapshot's own end (its stop LSN) for a snapshot drill, or ``--point-in-time``."""
