@@ -88,3 +88,26 @@ def test_logical_drill_of_the_postgres_database(tmp_path: Path, pg: PgServer) ->
     assert code == 21, r
     failed = {c["name"]: c["detail"] for c in r["checks"] if not c["ok"]}
     assert failed == {"user.sql[2]": "got 'a\\tb', expected 'a'", "user.sql[3]": "got NULL, expected ''"}
+
+
+def test_logical_drill_of_a_latin1_postgres_database(tmp_path: Path) -> None:
+    """The sandbox's postgres takes the backup's encoding, so a LATIN1 cluster's postgres drills too."""
+    with start_postgres("drkit-drill-latin1-", encoding="LATIN1") as server:
+        server.psql(
+            "CREATE TABLE names (id int PRIMARY KEY, name text); "
+            # Unicode escapes: psql's client encoding here is the server's (LATIN1), not this file's
+            "INSERT INTO names VALUES (1, U&'Zo\\00EB'), (2, U&'\\00C6r\\00F8'), (3, NULL)"
+        )
+        checks = [
+            {"sql": "SELECT name FROM names WHERE id = 2", "expect": "Ærø"},
+            {
+                "sql": "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'postgres'",
+                "expect": "LATIN1",
+            },
+        ]
+        cfg = _config(tmp_path, server, checks)
+        ok(cfg, "job", "run", "supabase-like")
+        code, report, _, _ = drill(cfg, tmp_path, "supabase-like")
+        (r,) = report["drills"]
+        assert all(c["ok"] for c in r["checks"]), r["checks"]
+        assert code == 0, r

@@ -74,7 +74,8 @@ def _drill_logical(ctx: DrillContext) -> KindOutcome:
     snap = _job_snapshot(ctx, "logical")
     out = KindOutcome(snap.id)
     image = ctx.job.drill.images.get("postgres", f"postgres:{PG_MAJOR}")
-    sandbox = docker_postgres(image) if ctx.sandbox == "docker" else local_postgres(ctx.workdir)
+    encoding = str(snap.meta.get("database_facts", {}).get("encoding") or "UTF8")
+    sandbox = docker_postgres(image) if ctx.sandbox == "docker" else local_postgres(ctx.workdir, encoding)
     with ctx.phase("start"):
         conn = sandbox.__enter__()
     try:

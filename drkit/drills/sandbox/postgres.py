@@ -56,14 +56,17 @@ def _wait_ready(conn: PgConn, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def local_postgres(base: Path) -> Iterator[PgConn]:
-    """An empty cluster in ``base/cluster``, trust auth on its private socket directory; stopped
-    (immediate) and left for the caller's workdir cleanup."""
+def local_postgres(base: Path, encoding: str = "UTF8") -> Iterator[PgConn]:
+    """An empty cluster in ``base/cluster`` with ``encoding`` (its ``postgres`` database is where a
+    dump of ``postgres`` restores, so it takes the backup's encoding; locale C.UTF-8, or C for
+    another encoding), trust auth on its private socket directory; stopped (immediate) and left
+    for the caller's workdir cleanup."""
     os_user = sandbox_os_user()
     data = base / "cluster"
     data.mkdir(mode=0o700)
     give_to(data, os_user)
-    _run([find_tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+    locale = "C.UTF-8" if encoding.upper() in ("UTF8", "UTF-8") else "C"
+    _run([find_tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", encoding, f"--locale={locale}"],
          os_user, "initdb")
     port = free_port()
     argv = [find_tool("postgres"), "-D", str(data), "-p", str(port), "-c", "listen_addresses=",
