@@ -75,7 +75,7 @@ def _drill_logical(ctx: DrillContext) -> KindOutcome:
     out = KindOutcome(snap.id)
     image = ctx.job.drill.images.get("postgres", f"postgres:{PG_MAJOR}")
     encoding = str(snap.meta.get("database_facts", {}).get("encoding") or "UTF8")
-    sandbox = docker_postgres(image) if ctx.sandbox == "docker" else local_postgres(ctx.workdir, encoding)
+    sandbox = docker_postgres(image, encoding) if ctx.sandbox == "docker" else local_postgres(ctx.workdir, encoding)
     with ctx.phase("start"):
         conn = sandbox.__enter__()
     try:

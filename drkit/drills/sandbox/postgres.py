@@ -88,13 +88,16 @@ def local_postgres(base: Path, encoding: str = "UTF8") -> Iterator[PgConn]:
 
 
 @contextmanager
-def docker_postgres(image: str) -> Iterator[PgConn]:
+def docker_postgres(image: str, encoding: str = "UTF8") -> Iterator[PgConn]:
     """A ``postgres:<major>`` container (or the job's ``drill.images.postgres``), removed afterwards.
     The superuser's password is a random one of this drill's, handed to the container in its
-    environment (the official image's contract), never printed."""
+    environment (the official image's contract), never printed. The cluster gets ``encoding``
+    (as ``local_postgres``) through the image's ``POSTGRES_INITDB_ARGS``."""
     password = secrets.token_urlsafe(24)
     container = publish(new_container(image, "postgres"), 5432)
     container = container.with_env("POSTGRES_USER", SUPERUSER).with_env("POSTGRES_PASSWORD", password)
+    if encoding.upper() not in ("UTF8", "UTF-8"):
+        container = container.with_env("POSTGRES_INITDB_ARGS", f"--encoding={encoding} --locale=C")
     with running(container):
         host, port = address(container, 5432)
         conn = PgConn(host=host, port=port, user=SUPERUSER, dbname="postgres", password=password)
