@@ -6,13 +6,16 @@ already exists"."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from drillkit import drill, ok
+from clirun import drkit
+from drillkit import ENV, drill, ok
+from servers.docker import DockerEngine
 from servers.postgres import PgServer, start_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -111,3 +114,30 @@ def test_logical_drill_of_a_latin1_postgres_database(tmp_path: Path) -> None:
         (r,) = report["drills"]
         assert all(c["ok"] for c in r["checks"]), r["checks"]
         assert code == 0, r
+
+
+def test_logical_drill_of_the_postgres_database_in_a_container(
+    tmp_path: Path, pg: PgServer, docker_engine: DockerEngine
+) -> None:
+    """The container sandbox alike: the dump goes into the container's empty postgres, and the
+    container's own superuser (with its random password) is left as it is."""
+    cfg = _config(tmp_path, pg, CHECKS)
+    ok(cfg, "job", "run", "supabase-like")
+    report = tmp_path / "docker.json"
+    proc = drkit(
+        "--config",
+        str(cfg),
+        "drill",
+        "supabase-like",
+        "--sandbox",
+        "docker",
+        "--json",
+        str(report),
+        env={**ENV, **docker_engine.env},
+        timeout=600,
+    )
+    assert "Traceback" not in proc.stderr.decode(), proc.stderr.decode()
+    (r,) = json.loads(report.read_text())["drills"]
+    assert proc.returncode == 0, r
+    assert r["sandbox"] == "docker"
+    assert all(c["ok"] for c in r["checks"]), r["checks"]
