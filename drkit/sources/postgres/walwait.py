@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from ...core import clock
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .conn import PgConn
 from .errors import PostgresError
+from .sql import connect
 from .wal import exists, parse_lsn, segment_name
 
 POLL = 0.2  # seconds between looks at the repository
@@ -38,24 +38,17 @@ def needed_segments(snap: Snapshot) -> list[str]:
     return [segment_name(timeline, s, seg_size) for s in range(first, last + 1)]
 
 
-def _connect(conn: PgConn) -> psycopg.Connection[tuple[object, ...]]:
-    extra = {"password": conn.password} if conn.password is not None else {}
-    if conn.passfile is not None:
-        extra["passfile"] = str(conn.passfile)
-    return psycopg.connect(make_conninfo(conn.dsn(), connect_timeout=30, **extra), autocommit=True)
-
-
 def switch_if_current(conn: PgConn, name: str) -> bool:
     """``pg_switch_wal()`` if segment ``name`` is still being written; True if it switched. On a
     standby (no switch possible) or an unreachable server nothing happens: the wait decides."""
     try:
-        with _connect(conn) as db:
+        with connect(conn) as db:
             row = db.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
             if row is None or str(row[0])[8:] != name[8:]:
                 return False
             db.execute("SELECT pg_switch_wal()")
             return True
-    except psycopg.Error:
+    except (psycopg.Error, PostgresError):
         return False
 
 
