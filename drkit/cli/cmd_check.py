@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.errors import IntegrityError
-from ..core.metrics import write_check_metric
+from ..core.metrics import check_registry, push, write_check_metric
 from ..ops.check import check as run_check
 from ..ops.session import open_repository
 from ..repository.check import parse_subset
@@ -18,13 +18,17 @@ from .output import byte_progress, emit_json
 @with_repo
 @click.option("--read-data", is_flag=True, help="Download and verify every blob of every pack, every archived "
               "AOF segment and every archived WAL file.")
-@click.option("--read-data-subset", default=None, metavar="N%|n/m",
-              help="Verify only a subset of packs, AOF segments and WAL files.")
+@click.option("--read-data-subset", default=None, metavar="N%|n/m|today/m",
+              help="Verify only a subset of packs, AOF segments and WAL files: a random N%, group n of m, or "
+                   "today/m (the day picks the group: a daily check reads everything every m days).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--prom-file", default=None, metavar="FILE",
               help="Write drkit_repository_check_success in node_exporter textfile format.")
+@click.option("--pushgateway", default=None, metavar="URL",
+              help="Push drkit_repository_check_success to a Prometheus Pushgateway (a CronJob's pod is not "
+                   "scraped); a user name in the URL, its password in DRKIT_PUSHGATEWAY_PASSWORD.")
 def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_json: bool,  # noqa: PLR0913
-          prom_file: str | None) -> None:
+          prom_file: str | None, pushgateway: str | None) -> None:
     """Check the repository; exit 13 naming every damaged object.
 
     \b
@@ -41,6 +45,9 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
                            progress=progress)
     if prom_file:
         write_check_metric(prom_file, repo.backend.display, ok=report.ok)
+    if pushgateway:
+        registry = check_registry(repo.backend.display, ok=report.ok)
+        push(registry, pushgateway, group="repository-check", job="drkit_check")
     if as_json:
         emit_json({"ok": report.ok, "errors": report.errors, "unreferenced_packs": report.unreferenced_packs,
                    "packs_checked": report.packs_checked, "blobs_checked": report.blobs_checked,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from storage_backends import NotFound
 
+from ..core import clock
 from ..core.errors import DrkitError, MissingBlob, UsageError
 from . import snapshots
 from .check_rooted import check_rooted
@@ -49,7 +50,9 @@ class CheckReport:
 
 
 def parse_subset(spec: str | None) -> tuple[str, float | tuple[int, int]] | None:
-    """``"10%"`` → a random tenth of the packs; ``"2/5"`` → the second of five fixed groups."""
+    """``"10%"`` → a random tenth of the packs; ``"2/5"`` → the second of five fixed groups;
+    ``"today/7"`` → the group of seven the day (UTC) picks, so a daily check reads every pack once
+    a week."""
     if not spec:
         return None
     try:
@@ -58,12 +61,14 @@ def parse_subset(spec: str | None) -> tuple[str, float | tuple[int, int]] | None
             if 0 < pct <= 100:
                 return ("percent", pct)
         else:
-            n, m = (int(x) for x in spec.split("/"))
+            first, groups = spec.split("/")
+            m = int(groups)
+            n = int(clock.now() // 86400) % m + 1 if first == "today" and m >= 1 else int(first)
             if 1 <= n <= m:
                 return ("group", (n, m))
     except ValueError:
         pass
-    raise UsageError(f"invalid --read-data-subset {spec!r}: use N% or n/m")
+    raise UsageError(f"invalid --read-data-subset {spec!r}: use N%, n/m or today/m")
 
 
 def _select(pack_ids: list[str], subset: tuple[str, float | tuple[int, int]] | None) -> list[str]:
