@@ -36,7 +36,7 @@ def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
     if isinstance(kind_source, FilesSource):
         return "local", "files restore into a temp directory"
     if isinstance(kind_source, PostgresSource) and kind_source.mode == "physical" and requested != "docker":
-        return "local", "point-in-time recovery runs a local server (its restore_command is drkit)"
+        return "local", "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
     return choose_sandbox(requested)
 
 

@@ -125,6 +125,7 @@ class PitrRequest:
     os_user: str | None = None
     keep_archiving: bool = False
     explain: Callable[[str], None] | None = None  # told how the base backup was chosen, when not obvious
+    restore_command: str | None = None  # instead of the spool + `drkit pg wal-fetch` (a server in a container)
 
 
 def restore_command(req: PitrRequest) -> str:
@@ -143,7 +144,7 @@ def restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery
     with repo.lock(purpose="restore"):
         base, plan_target = _choose_base(repo, req)
         spool = req.target_dir / prefetch.SPOOL_DIR
-        command = prefetch.spooled_command(spool, restore_command(req))
+        command = req.restore_command or prefetch.spooled_command(spool, restore_command(req))
         settings = pitr.recovery_settings(req.target, command, keep_archiving=req.keep_archiving)
         with ThreadPoolExecutor(1, thread_name_prefix="drkit-walprefetch") as pool:
             fetched = pool.submit(_prefetch_wal, repo, base, plan_target, spool)  # overlaps unpacking the base

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from clirun import drkit
 from drillkit import ENV, init_repo, ok, write_config
 from servers.docker import DockerEngine
-from servers.postgres import PgServer
+from servers.postgres import PgServer, start_postgres
 from servers.redis import RedisServer, fill_types
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -46,6 +47,17 @@ def _containers(engine: DockerEngine) -> list[str]:
     client = engine.client()
     try:
         return [c.id for c in client.containers.list(all=True, filters={"label": "drkit.sandbox"})]
+    finally:
+        client.close()
+
+
+def _created_since(engine: DockerEngine, since: float, kind: str) -> int:
+    """How many sandbox containers of ``kind`` the engine created since ``since`` (its event log)."""
+    client = engine.client()
+    try:
+        events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                               filters={"type": "container", "event": "create", "label": f"drkit.sandbox={kind}"})
+        return sum(1 for _ in events)
     finally:
         client.close()
 
@@ -135,4 +147,49 @@ def test_redis_point_in_time_drill_in_a_container(tmp_path: Path, redis_aof_serv
     assert proc.returncode == 0, proc.stderr.decode() + json.dumps(r)
     assert r["sandbox"] == "docker"
     assert {"user.redis[0]", "user.redis[1]", "user.redis[2]"} <= {x["name"] for x in r["checks"] if x["ok"]}
+    assert _containers(docker_engine) == []
+
+
+def _pg_config(tmp: Path, pg: PgServer, expect_rows: int) -> Path:
+    job = {"source": {"kind": "postgres", "dsn": pg.db_url("app"), "password": {"file": str(pg.db_password_file)},
+                      "mode": "physical"},
+           "checks": [{"sql": "SELECT count(*) FROM t", "expect": str(expect_rows)}]}
+    doc = {"repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
+           "jobs": {"app": job}}
+    path = tmp / f"drkit-{expect_rows}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_postgres_point_in_time_drill_in_a_container(tmp_path: Path, docker_engine: DockerEngine) -> None:
+    """A base backup restored into a directory, recovery run by a postgres:15 container on it with the
+    WAL drkit prefetched: the snapshot's own end (facts compared) and a time between two inserts (the
+    row count at that instant, known from the source, checked by the user check)."""
+    t0 = time.time()
+    with start_postgres("drkit-docker-pitr-") as pg:
+        pg.psql("CREATE DATABASE app")
+        pg.psql("CREATE TABLE t (id int PRIMARY KEY, v text); "
+                "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g", dbname="app")
+        ok(_pg_config(tmp_path, pg, 1000), "job", "run", "app")
+        pg.psql("INSERT INTO t SELECT g, 'x' FROM generate_series(1001, 1500) g", dbname="app")
+        between = pg.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        pg.psql("INSERT INTO t SELECT g, 'y' FROM generate_series(1501, 1700) g", dbname="app")
+        pg.psql("SELECT pg_switch_wal()")
+        ok(_pg_config(tmp_path, pg, 1000), "pg", "archive-check", "--dsn", pg.db_url("postgres"),
+           "--db-password-file", str(pg.db_password_file), "--repo", pg.repo_url,
+           "--password-file", str(pg.repo_password_file))
+
+        proc, report = _drill(_pg_config(tmp_path, pg, 1000), tmp_path, "app", docker_engine.env)
+        (r,) = report["drills"]
+        assert proc.returncode == 0, proc.stderr.decode() + json.dumps(r)
+        assert r["sandbox"] == "docker"
+        assert {"postgres.recovery", "postgres.row_counts", "postgres.checksums", "user.sql[0]"} <= {
+            c["name"] for c in r["checks"] if c["ok"]}
+
+        proc, report = _drill(_pg_config(tmp_path, pg, 1500), tmp_path, "app", docker_engine.env,
+                              "--point-in-time", between)
+        (r,) = report["drills"]
+        assert proc.returncode == 0, proc.stderr.decode() + json.dumps(r)
+        assert {"postgres.recovery", "user.sql[0]"} <= {c["name"] for c in r["checks"] if c["ok"]}
+    assert _created_since(docker_engine, t0, "postgres") == 2  # both recoveries ran in containers
     assert _containers(docker_engine) == []

@@ -10,6 +10,7 @@ snapshot's own end (its stop LSN) for a snapshot drill, or ``--point-in-time``."
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from ...sources.postgres import canary as pg_canary
 from ...sources.postgres import logical, recovery
 from ...sources.postgres.conn import PgConn
 from ...sources.postgres.pitr import Target, parse_time
+from ...sources.postgres.sql import scalar
 from ..context import DrillContext, KindOutcome
 from ..result import CheckResult
-from ..sandbox.postgres import SUPERUSER, docker_postgres, local_postgres
+from ..sandbox.postgres import SUPERUSER, container_restore_command, docker_postgres, docker_recovery, local_postgres
 from ..sandbox.workdir import give_to, sandbox_os_user
 from ..verify.postgres import verify_postgres
 from ..verify.user import verify_user_checks
@@ -111,7 +113,8 @@ def _sandbox_hba(data_dir: Path) -> None:
 
 
 def _drill_physical(ctx: DrillContext) -> KindOutcome:
-    os_user = sandbox_os_user()
+    docker = ctx.sandbox == "docker"
+    os_user = None if docker else sandbox_os_user()
     if ctx.point_in_time:
         target = Target("time", parse_time(ctx.point_in_time).isoformat())
         snap_ref = ctx.snapshot
@@ -119,12 +122,17 @@ def _drill_physical(ctx: DrillContext) -> KindOutcome:
         snap = _job_snapshot(ctx, "physical")
         target, snap_ref = Target("lsn", str(snap.meta["stop_lsn"])), snap.id
     data = ctx.workdir / "data"
-    req = PitrRequest(target, data, _repo_url_for_server(ctx.repo_url),
-                      PassphraseSource(file=_passphrase_file(ctx, os_user)), snapshot=snap_ref, os_user=os_user)
+    # in a container the server replays only the WAL drkit prefetched: no drkit, no passphrase there
+    secret = PassphraseSource() if docker else PassphraseSource(file=_passphrase_file(ctx, os_user))
+    req = PitrRequest(target, data, _repo_url_for_server(ctx.repo_url), secret, snapshot=snap_ref, os_user=os_user,
+                      restore_command=container_restore_command() if docker else None)
     with ctx.phase("restore"):
         base, _ = restore_pitr(ctx.repo, req)
-    _sandbox_hba(data)
     out = KindOutcome(base.id)
+    if docker:
+        _recover_in_container(ctx, data, base, target, out)
+        return out
+    _sandbox_hba(data)
     try:
         with ctx.phase("recovery"):
             rec = recovery.start_recovery(data, os_user=os_user)
@@ -137,9 +145,29 @@ def _drill_physical(ctx: DrillContext) -> KindOutcome:
     try:
         conn = PgConn(host=str(data), port=rec.port, user=os.environ.get("PGUSER") or os_user or SUPERUSER,
                       dbname="postgres")
-        source = ctx.job.source
-        dbname = (PgConn.from_url(source.dsn).dbname if isinstance(source, PostgresSource) else None) or "postgres"
-        _verify(ctx, conn, base, dbname, out, compare_data=ctx.point_in_time is None)
+        _verify(ctx, conn, base, _job_dbname(ctx), out, compare_data=ctx.point_in_time is None)
     finally:
         recovery.stop(data, os_user=os_user, mode="immediate")
     return out
+
+
+def _job_dbname(ctx: DrillContext) -> str:
+    source = ctx.job.source
+    return (PgConn.from_url(source.dsn).dbname if isinstance(source, PostgresSource) else None) or "postgres"
+
+
+def _recover_in_container(ctx: DrillContext, data: Path, base: Snapshot, target: Target, out: KindOutcome) -> None:
+    """Recovery, then the same verification, in a ``postgres:<major>`` container on the restored
+    directory; the container is removed however this ends."""
+    image = ctx.job.drill.images.get("postgres", f"postgres:{PG_MAJOR}")
+    with ExitStack() as stack:
+        try:
+            with ctx.phase("recovery"):
+                conn = stack.enter_context(docker_recovery(data, image))
+                lsn = scalar(conn, "SELECT pg_last_wal_replay_lsn()")
+        except DrkitError as exc:
+            out.checks.append(CheckResult("postgres.recovery", False, exc.message))
+            return
+        out.checks.append(CheckResult("postgres.recovery", True, f"replayed to {lsn} ({target.describe()})",
+                                      ctx.phases.get("recovery", 0.0)))
+        _verify(ctx, conn, base, _job_dbname(ctx), out, compare_data=ctx.point_in_time is None)

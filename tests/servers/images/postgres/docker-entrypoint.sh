@@ -13,8 +13,9 @@ if [ "${1:-}" = "postgres" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "Error: Database is uninitialized and superuser password is not specified." >&2; exit 1
   fi
   pwfile=$(mktemp); printf '%s' "${POSTGRES_PASSWORD:-}" > "$pwfile"
+  # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is split into words, as the official image does
   initdb -D "$PGDATA" --username="$user" --pwfile="$pwfile" --auth-local=trust --auth-host="$method" \
-    -E UTF8 --locale=C.UTF-8 >/dev/null
+    ${POSTGRES_INITDB_ARGS:--E UTF8 --locale=C.UTF-8} >/dev/null
   rm -f "$pwfile"
   echo "host all all all $method" >> "$PGDATA/pg_hba.conf"
   echo "listen_addresses = '*'" >> "$PGDATA/postgresql.auto.conf"
