@@ -10,18 +10,23 @@ Each round runs both, taking turns (drkit first on odd rounds, the manual steps 
                       vs  copy the RDB (from `redis-cli --rdb`, untimed) into an empty directory, then
                           redis-server on it until PING answers and INFO persistence says loading:0
 
+With --docker, every round also runs the same drkit drill with `--sandbox docker` (a postgres:15 /
+redis:7 container; a private dockerd and the stand-in images of tests/servers/docker.py when no engine
+is reachable) and prints its RTO next to the local sandbox's: goal (issue 21) container RTO <= 1.3x local.
+
 The drkit figure is the drill's own `rto_seconds` (drill start -> restored instance passing its checks)
 and its `phases`; the command's wall time (Python start-up, config, report) is shown too. Goal (issue 8):
 drill RTO <= 1.1x the manual baseline measured in the same run. Medians over --rounds.
 
 Run as root (PostgreSQL 15, pgbackrest, redis-server installed):
     .venv/bin/python bench/drill.py [--rounds 3] [--warmup 1] [--only pg|redis] [--scale 50] [--redis-mb 2000]
-                                       [--json FILE]
+                                       [--docker] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -61,6 +66,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 from servers.redis import RedisServer, fill_bulk, start_redis  # noqa: E402
 
 GOAL = 1.1
+DOCKER_GOAL = 1.3
 PG_JOB, REDIS_JOB = "pg", "cache"
 REDIS_PASSPHRASE = "drkit-bench-drill-passphrase"  # throwaway repository
 NOT_IN_VERIFY = {"postgres.recovery"}  # a check whose seconds are the recovery phase's, not part of verify
@@ -83,11 +89,11 @@ def write_config(path: Path, repo_url: str, passphrase_file: Path, job: str, sou
     return path
 
 
-def run_drkit_drill(cfg: Path, job: str, out_json: Path, *extra: str, env: dict[str, str] | None = None
-                    ) -> dict[str, Any]:
+def run_drkit_drill(cfg: Path, job: str, out_json: Path, *extra: str, env: dict[str, str] | None = None,
+                    sandbox: str = "local") -> dict[str, Any]:
     """One `drkit drill`; its report's figures, or the failure."""
     out_json.unlink(missing_ok=True)
-    argv = [*DRKIT, "--config", str(cfg), "drill", job, "--sandbox", "local", *extra, "--json", str(out_json)]
+    argv = [*DRKIT, "--config", str(cfg), "drill", job, "--sandbox", sandbox, *extra, "--json", str(out_json)]
     res = run_measured(argv, stdout=CAPTURE, env=env, timeout=3600)
     row: dict[str, Any] = {"argv": res.argv, "wall_s": res.wall_s, "exit": res.returncode}
     if not out_json.exists():
@@ -104,8 +110,35 @@ def run_drkit_drill(cfg: Path, job: str, out_json: Path, *extra: str, env: dict[
     return row
 
 
-def _order(round_no: int) -> tuple[str, str]:
-    return ("drkit", "manual") if round_no % 2 else ("manual", "drkit")
+DOCKER_ENV: dict[str, str] = {}  # set by --docker: the engine's DOCKER_HOST
+
+
+def _order(round_no: int) -> tuple[str, ...]:
+    order = ("drkit", "manual") if round_no % 2 else ("manual", "drkit")
+    if DOCKER_ENV:  # the container drill takes its turn at every position over three rounds
+        spot = round_no % 3
+        return (*order[:spot], "docker", *order[spot:])
+    return order
+
+
+def docker_drill(cfg: Path, job: str, out_json: Path, *extra: str, env: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
+    return run_drkit_drill(cfg, job, out_json, *extra, env={**(env or os.environ), **DOCKER_ENV}, sandbox="docker")
+
+
+def docker_lines(rounds: list[dict[str, Any]], med: dict[str, Any]) -> str:
+    """The container drill's RTO per round and against the local sandbox's, when --docker ran it."""
+    if not DOCKER_ENV:
+        return ""
+    values = [r.get("docker", {}).get("rto_s") for r in rounds]
+    median = median_or_none(values)
+    r = ratio(median, med["rto_s"])
+    verdict = "n/a" if r is None else ("MET" if r <= DOCKER_GOAL else "MISSED")
+    errors = [f"round {i + 1}: container drill failed: {d['docker']['error']}" for i, d in enumerate(rounds)
+              if d.get("docker", {}).get("error")]
+    return "\n".join([f"drkit drill RTO in a container: median {fmt(median, 2)} s, rounds "
+                      f"{', '.join(fmt(v, 2) for v in values)}; container / local: {fmt(r, 2, 'x')} "
+                      f"(goal <= {DOCKER_GOAL}x: {verdict})", *errors])
 
 
 def _outside(drill: dict[str, Any]) -> float | None:
@@ -299,6 +332,8 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
                 try:
                     if who == "drkit":
                         row["drkit"] = run_drkit_drill(cfg, PG_JOB, work / "drill.json", "--point-in-time", target)
+                    elif who == "docker":
+                        row["docker"] = docker_drill(cfg, PG_JOB, work / "drill.json", "--point-in-time", target)
                     else:
                         row["manual"] = pg_manual_round(server, conf, target, work)
                 finally:
@@ -317,6 +352,7 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
     table = report_table(title, rounds, med, "manual: pgbackrest restore + startup",
                          {"restore_s": "pgbackrest restore --type=time",
                           "startup_s": "postgres start, WAL replay, promote"})
+    table += "\n" + docker_lines(rounds, med) if DOCKER_ENV else ""
     per_seg_drkit = ratio(med["phases"].get("recovery"), segments["drkit"])
     per_seg_manual = ratio(med["manual_parts"]["startup_s"], segments["pgbackrest"])
     table += (f"\nper WAL segment to replay: drkit recovery phase {fmt(per_seg_drkit, 3)} s, manual postgres start + "
@@ -416,6 +452,8 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
             try:
                 if who == "drkit":
                     row["drkit"] = run_drkit_drill(cfg, REDIS_JOB, work / "drill.json")
+                elif who == "docker":
+                    row["docker"] = docker_drill(cfg, REDIS_JOB, work / "drill.json")
                 else:
                     row["manual"] = redis_manual_round(rdb, work)
             finally:
@@ -431,6 +469,7 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
              f"{args.rounds} round(s); {load_note(False)}")
     table = report_table(title, rounds, med, "manual: copy RDB + redis-server until loaded",
                          {"copy_s": "copy dump.rdb into an empty dir", "startup_s": "redis-server start + load"})
+    table += "\n" + docker_lines(rounds, med) if DOCKER_ENV else ""
     return {"keys": keys, "used_memory": used, "rdb_bytes": rdb_bytes, "repo_bytes": repo_bytes,
             "backup_s": {"drkit_job_run": job.wall_s}, "rounds": rounds, "median": med, "table": table}
 
@@ -464,6 +503,8 @@ def main() -> int:
     ap.add_argument("--scale", type=int, default=50, help="pgbench -i -s SCALE (default 50)")
     ap.add_argument("--pgbench-seconds", type=int, default=10, help="pgbench -T after the backups (default 10)")
     ap.add_argument("--redis-mb", type=int, default=2000, help="MB of values to fill Redis with (default 2000)")
+    ap.add_argument("--docker", action="store_true",
+                    help="also drill in containers (--sandbox docker) each round; goal: container RTO <= 1.3x local")
     ap.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -478,10 +519,16 @@ def main() -> int:
          f"{source['uncommitted']}, digest {source['tree']}")
     figures: dict[str, Any] = {"argv": [sys.executable, *sys.argv], "machine": machine_summary(),
                                "load_start": os.getloadavg()[0], "goal_ratio": GOAL, "drkit_source": source}
-    if args.only in (None, "pg"):
-        figures["postgres"] = bench_postgres(args)
-    if args.only in (None, "redis"):
-        figures["redis"] = bench_redis(args)
+    with contextlib.ExitStack() as stack:
+        if args.docker:
+            from servers.docker import engine_with_images
+
+            DOCKER_ENV["DOCKER_HOST"] = stack.enter_context(engine_with_images()).host
+            _say(f"Docker engine: {DOCKER_ENV['DOCKER_HOST']}")
+        if args.only in (None, "pg"):
+            figures["postgres"] = bench_postgres(args)
+        if args.only in (None, "redis"):
+            figures["redis"] = bench_redis(args)
     figures["load_end"] = os.getloadavg()[0]
     figures["drkit_source_end"] = drkit_source()
     for part in ("postgres", "redis"):

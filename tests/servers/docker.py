@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,8 +210,10 @@ def _inventory(engine: DockerEngine) -> tuple[set[str], set[str]]:
         client.close()
 
 
-@pytest.fixture(scope="session")
-def docker_engine() -> Iterator[DockerEngine]:
+@contextmanager
+def engine_with_images() -> Iterator[DockerEngine]:
+    """A reachable engine (this machine's, or a private dockerd started here and stopped after) with
+    the stand-in images loaded; for the fixture below and for bench/drill.py."""
     try:
         import docker  # noqa: F401 - the SDK testcontainers uses; drkit's [docker] extra
     except ImportError:
@@ -226,11 +229,7 @@ def docker_engine() -> Iterator[DockerEngine]:
         engine = DockerEngine(host=host, started_here=proc is not None)
         for name, context in STAND_INS.items():
             ensure_image(engine, name, context)
-        engine.containers_before, engine.volumes_before = _inventory(engine)
         yield engine
-        containers, volumes = _inventory(engine)
-        left = (containers - engine.containers_before, volumes - engine.volumes_before)
-        assert left == (set(), set()), f"containers / volumes left behind by the tests: {left}"
     finally:
         if proc is not None:
             proc.terminate()
@@ -242,6 +241,16 @@ def docker_engine() -> Iterator[DockerEngine]:
         if root is not None:
             _unmount_below(root)
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    with engine_with_images() as engine:
+        engine.containers_before, engine.volumes_before = _inventory(engine)
+        yield engine
+        containers, volumes = _inventory(engine)
+        left = (containers - engine.containers_before, volumes - engine.volumes_before)
+        assert left == (set(), set()), f"containers / volumes left behind by the tests: {left}"
 
 
 def _unmount_below(root: Path) -> None:
