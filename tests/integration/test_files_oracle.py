@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clirun import DRKIT, drkit, one_line_error
@@ -363,3 +364,35 @@ def test_restore_into_a_directory_with_a_default_acl(tmp_path: Path) -> None:
     subprocess.run(["setfacl", "-d", "-m", "u:nobody:rwx,g:nogroup:rwx", str(out)], check=True)
     _ok("restore", "latest", "--target", str(out), "--repo", repo)
     assert_same(src, out / "src")
+
+
+def test_restores_after_key_rotate_copy_to_s3_and_prune(tmp_path: Path, seaweedfs_server: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository's own maintenance must not change what a restore gives: each snapshot restored
+    after `key rotate` (old data under the old key, new data under the new), from an S3 copy made by
+    `drkit copy` (re-chunked, re-encrypted), and after `forget` + `prune --grace 0` (the kept snapshot's
+    data repacked or left alone) equals its source state, by rsync."""
+    repo, src, first_state, first_time = _two_snapshots(tmp_path)
+    _ok("key", "rotate", "--repo", repo)
+    (src / "after-rotate.bin").write_bytes(os.urandom(300_000))  # sealed under the new key
+    os.utime(src, ns=(MTIME_NS + 2 * 10**9, MTIME_NS + 2 * 10**9))
+    _ok("backup", "files", str(src), "--repo", repo, "--quiet")
+    _ok("restore", "files", "--point-in-time", first_time, "--target", str(tmp_path / "rotated"), "--repo", repo)
+    assert_same(first_state, tmp_path / "rotated" / "src")
+
+    seaweedfs_server.apply_env(monkeypatch)
+    s3 = str(seaweedfs_server.url(seaweedfs_server.make_bucket("drkit-oracle-copy"), f"copy-{id(tmp_path)}"))
+    _ok("init", "--repo", s3)
+    from_env = {**ENV, "DRKIT_FROM_PASSWORD": ENV["DRKIT_PASSWORD"]}
+    proc = drkit("copy", "--from-repo", repo, "--to-repo", s3, env=from_env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    _ok("restore", "files", "--point-in-time", first_time, "--target", str(tmp_path / "copied-first"), "--repo", s3)
+    assert_same(first_state, tmp_path / "copied-first" / "src")
+    _ok("restore", "latest", "--target", str(tmp_path / "copied-latest"), "--repo", s3)
+    assert_same(src, tmp_path / "copied-latest" / "src")
+
+    _ok("forget", "--keep-last", "1", "--repo", repo)
+    _ok("prune", "--grace", "0", "--repo", repo)
+    _ok("check", "--read-data", "--repo", repo)
+    _ok("restore", "latest", "--target", str(tmp_path / "pruned"), "--repo", repo)
+    assert_same(src, tmp_path / "pruned" / "src")
