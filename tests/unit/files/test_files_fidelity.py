@@ -283,6 +283,21 @@ def test_an_include_naming_no_snapshot_path_is_refused(repo: Repository, tmp_pat
     assert _state(out) == before
 
 
+def test_if_changed_sets_no_metadata_through_a_hard_link_of_the_target(repo: Repository, tmp_path: Path) -> None:
+    """Before: a kept file (size and mtime match) hard-linked to a file outside the target got the
+    snapshot's mode, mtime and xattrs in place, so the other name changed too."""
+    snap = _snapshot(repo, tmp_path / "src")
+    out = _target(tmp_path)
+    os.chmod(out / "same", 0o640)
+    outside = tmp_path / "outside"
+    os.link(out / "same", outside)
+    stats = restore_files(repo, snap, str(tmp_path / "out"), Selection(), policy=Policy("if-changed"))
+    assert stats.unchanged == 0
+    assert (out / "same").read_text() == "snapshot same\n"
+    assert outside.read_text() == "TARGET SAME!!\n" and oct(outside.stat().st_mode & 0o777) == "0o640"
+    assert outside.stat().st_nlink == 1
+
+
 def test_a_directory_in_the_way_of_a_file_goes_only_with_delete(repo: Repository, tmp_path: Path) -> None:
     snap = _snapshot(repo, tmp_path / "src")
     out = tmp_path / "out" / "src"
