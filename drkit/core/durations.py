@@ -107,14 +107,21 @@ def parse_duration(value: str | float) -> float:
         return float(value)
     text = str(value).strip()
     if _NUMBER.fullmatch(text):
-        return float(text)
+        return _finite(float(text), value)
     total = 0.0
     for number, unit in _parts(text):
         if unit in _MONTHS:
             raise DurationError(f"{value!r}: a calendar {'month' if unit == 'mo' else 'year'} has no fixed "
                                 "length", hint="give days instead, e.g. 30d or 365d")
         total += number * _SECONDS[unit]
-    return total
+    return _finite(total, value)
+
+
+def _finite(seconds: float, value: object) -> float:
+    """``seconds``, unless its digits overflowed a float (``float("9" * 400)`` is infinite)."""
+    if seconds == math.inf:
+        raise DurationError(f"{str(value)[:40]!r}… is too long a duration", hint=f"use {_FORMS}")
+    return seconds
 
 
 def parse_calendar_duration(value: str | float) -> Duration:
@@ -130,7 +137,7 @@ def parse_calendar_duration(value: str | float) -> Duration:
             months += int(number) * _MONTHS[unit]
         else:
             seconds += number * _SECONDS[unit]
-    return Duration(months, seconds)
+    return Duration(months, _finite(seconds, value))
 
 
 def format_duration(seconds: float) -> str:

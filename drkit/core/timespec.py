@@ -57,8 +57,10 @@ def parse_time(text: str, *, what: str = "--point-in-time") -> datetime:
     try:
         when = datetime.fromisoformat(f"{match['date']}T{match['h']}:{match['mi']}:{match['s'] or '00'}")
         micro = int((match["frac"] or "").ljust(6, "0")[:6])
-        return when.replace(microsecond=micro, tzinfo=_zone(match["zone"]))
-    except ValueError as exc:  # month 13, 25:00, an offset of 24 hours or more
+        when = when.replace(microsecond=micro, tzinfo=_zone(match["zone"]))
+        when.astimezone(UTC)  # every use converts to UTC: 0001-01-01T00:00+01:00 has no such datetime
+        return when
+    except (ValueError, OverflowError) as exc:  # month 13, 25:00, an offset of 24 h or more, out of range
         raise TimeSpecError(
             f"{what} {text!r} is not a valid time ({exc})", hint=f"use ISO 8601 with a zone, e.g. {_EXAMPLE}"
         ) from None

@@ -7,7 +7,10 @@ and ``auto`` falls back to local processes."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,3 +196,42 @@ def test_postgres_point_in_time_drill_in_a_container(tmp_path: Path, docker_engi
         assert {"postgres.recovery", "user.sql[0]"} <= {c["name"] for c in r["checks"] if c["ok"]}
     assert _created_since(docker_engine, t0, "postgres") == 2  # both recoveries ran in containers
     assert _containers(docker_engine) == []
+
+
+SIGTERM_CHILD = """
+import signal
+from drkit.drills.sandbox.docker import new_container, publish, running
+from drkit.drills.sandbox.workdir import workdir
+with workdir("sigterm") as work:
+    with running(publish(new_container("redis:7", "sigterm-test"), 6379)) as c:
+        print(c.get_wrapped_container().id, flush=True)
+        signal.pause()
+"""
+
+
+def test_sigterm_removes_the_sandbox_container(tmp_path: Path, docker_engine: DockerEngine) -> None:
+    """Before: SIGTERM killed drkit at once and the container (serving restored data) kept running."""
+    env = {**os.environ, **docker_engine.env, "DRKIT_DRILL_TMP": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_CHILD], stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        started = proc.stdout.readline().decode().strip()
+        assert started in _containers(docker_engine)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        assert _containers(docker_engine) == [] and list(tmp_path.iterdir()) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        _remove_labelled(docker_engine)  # what the old code left, so the engine fixture's own check is not the failure
+
+
+def _remove_labelled(engine: DockerEngine) -> None:
+    client = engine.client()
+    try:
+        for c in client.containers.list(all=True, filters={"label": "drkit.sandbox=sigterm-test"}):
+            c.remove(force=True, v=True)
+    finally:
+        client.close()

@@ -1,10 +1,11 @@
 """Docker sandboxes: is an engine reachable (asked once per drill, with a short timeout and a
 reason the report and ``--sandbox docker`` errors show), and containers that are always removed.
 
-drkit removes its own containers, and their anonymous volumes, on success, failure and Ctrl-C
-(``running``), so it does not need testcontainers' Ryuk reaper: Ryuk is switched off unless the
-environment asks for it (``TESTCONTAINERS_RYUK_DISABLED=false``), because its image must be pulled
-from a registry, which air-gapped hosts cannot reach. Containers carry the label
+drkit removes its own containers, and their anonymous volumes, on success, failure, Ctrl-C and
+SIGTERM (``running``; SIGTERM: ``workdir.terminate_as_exit``), so it does not need testcontainers'
+Ryuk reaper: Ryuk is switched off unless the environment asks for it
+(``TESTCONTAINERS_RYUK_DISABLED=false``), because its image must be pulled from a registry, which
+air-gapped hosts cannot reach. Containers carry the label
 ``drkit.sandbox=<kind>`` so an operator can find one a killed drill left behind."""
 
 from __future__ import annotations

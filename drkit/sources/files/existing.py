@@ -12,7 +12,8 @@ For each entry of the snapshot whose path already exists in the target:
   holds an entry the snapshot does not have; existing directories alone are fine. Never a mix.
 - ``always``: every existing file, symlink or special file is replaced (written at a temporary
   name, renamed over it); ``if-changed``: a regular file whose size and mtime equal the
-  snapshot's keeps its content (metadata, xattrs included, are set), every other entry is
+  snapshot's (and no other hard link, in the snapshot or the target) keeps its content (metadata,
+  xattrs included, are set), every other entry is
   replaced; ``if-newer``: replaced only if the snapshot's mtime is newer, else left untouched;
   ``never``: left untouched.
 - A non-directory where the snapshot has a directory is removed (``unlink``, never followed) when
@@ -77,6 +78,7 @@ class Policy:
             and node.type == FILE
             and stat.S_ISREG(st.st_mode)
             and node.links == 1
+            and st.st_nlink == 1  # its metadata is set in place: never on an inode shared with another name
             and (st.st_size, st.st_mtime_ns) == (node.size, node.mtime_ns)
         ):
             return META

@@ -25,6 +25,7 @@ from ...core.errors import DrkitError, UsageError
 from ...repository.repo import Repository
 from . import existing, xattrs
 from .backup import ParentTrees
+from .diff import load_tree
 from .existing import Policy
 from .fetch import Writeout
 from .tree import DIR, FILE, SYMLINK, Node
@@ -80,6 +81,11 @@ class Restorer:
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
 
     def run(self, root_tree: str) -> RestoreStats:
+        missing = [p for p in self.selection.includes if not _in_snapshot(self.repo, root_tree, p)]
+        if missing:  # else the restore writes nothing there, and --delete empties that path of the target
+            raise UsageError(f"--include {missing[0]!r}: no such path in the snapshot; nothing was written",
+                             hint="snapshot paths start with the backed-up directory's name; "
+                             "`drkit ls SNAPSHOT` lists them")
         try:
             os.makedirs(self.target, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -261,6 +267,17 @@ class Restorer:
         if node.type != SYMLINK:
             os.chmod(path, node.mode)
         os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=False)
+
+
+def _in_snapshot(repo: Repository, tree_id: str, rel: str) -> bool:
+    """Whether the snapshot has an entry at ``rel`` (exactly that spelling: ``Selection`` compares strings)."""
+    node = None
+    for part in rel.split("/"):
+        node = next((n for n in load_tree(repo, tree_id) if n.name == part), None) if tree_id else None
+        if node is None:
+            return False
+        tree_id = node.subtree if node.type == DIR else ""
+    return node is not None
 
 
 def _kind(st: os.stat_result | None) -> str:

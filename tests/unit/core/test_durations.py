@@ -87,3 +87,9 @@ def test_extremes_do_not_crash() -> None:
     for value in (float("inf"), float("nan"), -1):
         with pytest.raises(DurationError):
             parse_duration(value)
+    # before: digits that overflow a float gave an infinite length (OverflowError later, in str() too)
+    for text in ("9" * 400, "9" * 400 + "s", "1" + "0" * 305 + "d"):
+        with pytest.raises(DurationError, match="too long"):
+            parse_duration(text)
+    with pytest.raises(DurationError, match="too long"):
+        parse_calendar_duration("9" * 400 + "d")

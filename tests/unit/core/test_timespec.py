@@ -68,6 +68,8 @@ def test_a_time_without_a_zone_is_refused_with_a_hint(text: str) -> None:
         "2026-12-06T23:59:03+01:60",
         "2026-12-06T23:59:03.1234567890Z",
         "2026-12-06T23:59:03.Z",
+        "0001-01-01T00:00:00+01:00",  # before: an OverflowError (a traceback-like internal error) at use
+        "9999-12-31T23:59:59-00:01",
         "",
     ],
 )

@@ -263,6 +263,41 @@ def test_delete_stays_inside_the_selection(repo: Repository, tmp_path: Path) -> 
     }
 
 
+@pytest.mark.parametrize("include", ["src/Sub", "src/sub/", "/src/sub", "src//sub", "src/same/x", ""])
+def test_an_include_naming_no_snapshot_path_is_refused(repo: Repository, tmp_path: Path, include: str) -> None:
+    """Before: ``--include src/Sub`` (a typo, the snapshot has ``src/sub``) restored nothing with exit 0,
+    and with ``--delete`` removed the target's ``src/Sub`` with everything in it."""
+    snap = _snapshot(repo, tmp_path / "src")
+    out = _target(tmp_path)
+    (out / "Sub").mkdir()
+    (out / "Sub" / "precious").write_text("the target's own\n")
+    before = _state(out)
+    wanted = include.strip("/")  # as `restore files` passes it
+    if wanted == "src/sub":
+        restore_files(repo, snap, str(tmp_path / "out"), Selection((wanted,)), policy=Policy("always", delete=True))
+        before.pop("sub/old")  # removed by --delete: inside the restored path
+        assert _state(out) == {**before, "sub/new": "only in snapshot\n"}
+        return
+    with pytest.raises(UsageError, match="no such path in the snapshot; nothing was written"):
+        restore_files(repo, snap, str(tmp_path / "out"), Selection((wanted,)), policy=Policy("always", delete=True))
+    assert _state(out) == before
+
+
+def test_if_changed_sets_no_metadata_through_a_hard_link_of_the_target(repo: Repository, tmp_path: Path) -> None:
+    """Before: a kept file (size and mtime match) hard-linked to a file outside the target got the
+    snapshot's mode, mtime and xattrs in place, so the other name changed too."""
+    snap = _snapshot(repo, tmp_path / "src")
+    out = _target(tmp_path)
+    os.chmod(out / "same", 0o640)
+    outside = tmp_path / "outside"
+    os.link(out / "same", outside)
+    stats = restore_files(repo, snap, str(tmp_path / "out"), Selection(), policy=Policy("if-changed"))
+    assert stats.unchanged == 0
+    assert (out / "same").read_text() == "snapshot same\n"
+    assert outside.read_text() == "TARGET SAME!!\n" and oct(outside.stat().st_mode & 0o777) == "0o640"
+    assert outside.stat().st_nlink == 1
+
+
 def test_a_directory_in_the_way_of_a_file_goes_only_with_delete(repo: Repository, tmp_path: Path) -> None:
     snap = _snapshot(repo, tmp_path / "src")
     out = tmp_path / "out" / "src"
