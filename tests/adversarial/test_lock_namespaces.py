@@ -1,0 +1,65 @@
+"""Locks across PID namespaces (issue 20): containers that share a host name (host networking, one
+``--hostname``) but not a PID namespace must not take each other's live locks for stale. Each test
+runs a drkit command under ``unshare --pid --fork --mount-proc`` while a backup in this namespace
+holds its lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from advkit import ENV, assert_restores, backup, in_new_pid_namespace, init, lock_files, run, start_backup
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1) for a new PID namespace"
+)
+
+
+def _in_namespace(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        in_new_pid_namespace(*args, "--repo", str(repo)), capture_output=True, env={**os.environ, **ENV}, timeout=300
+    )
+
+
+def _finish(proc: subprocess.Popen[bytes], data: bytes) -> str:
+    out, err = proc.communicate(data, timeout=300)
+    assert proc.returncode == 0, err
+    return str(json.loads(out)["snapshot"])
+
+
+def test_unlock_in_another_pid_namespace_keeps_a_live_lock(tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    proc = start_backup(repo, "live")
+    try:
+        [lock] = lock_files(repo)
+        unlock = _in_namespace(repo, "unlock")
+        assert unlock.returncode == 0, unlock.stderr
+        assert lock.exists(), "unlock in another PID namespace removed a live backup's lock"
+        assert b"0 locks removed" in unlock.stdout
+    finally:
+        snap = _finish(proc, b"still here\n" * 1000)
+    assert_restores(repo, snap, b"still here\n" * 1000)
+    assert lock_files(repo) == []
+
+
+def test_prune_in_another_pid_namespace_keeps_the_packs_a_running_backup_uses(tmp_path: Path) -> None:
+    """The issue's data loss: the backup loaded an index naming pack P; S1, the only snapshot using P,
+    is forgotten; a prune elsewhere must not delete P while the backup may still deduplicate into it."""
+    repo = init(tmp_path / "repo")
+    data = os.urandom(3 << 20)
+    backup(repo, data, "s", "old")
+    proc = start_backup(repo, "s")  # its index names P; its lock is held from here on
+    try:
+        forget = run(repo, "forget", "--keep-tag", "new")
+        assert forget.returncode == 0, forget.stderr
+        prune = _in_namespace(repo, "prune", "--grace", "0")
+        assert prune.returncode == 0, prune.stderr
+    finally:
+        snap = _finish(proc, data)  # all of it deduplicated against P
+    assert_restores(repo, snap, data)
+    check = run(repo, "check", "--read-data")
+    assert check.returncode == 0, check.stdout + check.stderr
