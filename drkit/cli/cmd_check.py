@@ -32,12 +32,15 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
     if as_json:
         emit_json({"ok": report.ok, "errors": report.errors, "unreferenced_packs": report.unreferenced_packs,
                    "packs_checked": report.packs_checked, "blobs_checked": report.blobs_checked,
-                   "snapshots_checked": report.snapshots_checked})
+                   "snapshots_checked": report.snapshots_checked, "stale_temp_objects": report.stale_temps})
     else:
         for line in report.errors:
             click.echo(f"error: {line}", err=True)
         if report.unreferenced_packs:
             click.echo(f"{len(report.unreferenced_packs)} unreferenced packs (from interrupted backups; "
+                       "`drkit prune` removes them)")
+        if report.stale_temps:
+            click.echo(f"{report.stale_temps} temp objects left by killed runs (over an hour old; "
                        "`drkit prune` removes them)")
         click.echo(f"{report.snapshots_checked} snapshots, {report.packs_checked} packs and "
                    f"{report.blobs_checked} blobs read: {'no errors' if report.ok else 'ERRORS FOUND'}")

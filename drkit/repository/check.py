@@ -27,6 +27,7 @@ from .reader import open_blob, read_blob
 from .references import ROOT_WALKERS, referenced_blobs
 from .repo import Repository
 from .storage_errors import storage_errors
+from .temps import stale_temps
 
 
 @dataclass
@@ -36,6 +37,7 @@ class CheckReport:
     packs_checked: int = 0
     blobs_checked: int = 0
     snapshots_checked: int = 0
+    stale_temps: int = 0  # temp objects of killed writes (temps.py): not errors, prune removes them
 
     @property
     def ok(self) -> bool:
@@ -81,6 +83,7 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
         report.errors.append(exc.message)
         return report
     _check_packs_exist(repo, report)
+    report.stale_temps = len(stale_temps(repo.backend))
     _check_snapshots(repo, report)
     if read_data:
         chosen = _select(sorted(repo.index.pack_sizes), parse_subset(subset))
