@@ -168,13 +168,10 @@ class Index:
         e = self.find(blob_id)
         return e >= 0 and (not self.excluded or self.pack_of(e) not in self.excluded)
 
-    def usable_pack(self, blob_id: bytes) -> str | None:
-        """The pack of the blob's preferred copy when it is ``usable``, else None."""
+    def usable_entry(self, blob_id: bytes) -> int:
+        """The entry number of the blob's preferred copy when it is ``usable``, else -1."""
         e = self.find(blob_id)
-        if e < 0:
-            return None
-        pack = self.pack_of(e)
-        return None if self.excluded and pack in self.excluded else pack
+        return e if e >= 0 and not (self.excluded and self.pack_of(e) in self.excluded) else -1
 
     def __contains__(self, blob_id: bytes) -> bool:
         return self.find(blob_id) >= 0

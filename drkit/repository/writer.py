@@ -16,14 +16,14 @@ after ``flush`` returned, so an interrupted backup leaves only unreferenced pack
 Deduplication uses only blobs indexed in packs that are not pending deletion (``Index.usable``): a
 blob found only in a pending pack is stored again, so a backup never keeps a marked pack alive
 through its own writes (docs/FORMAT.md §13). Nor does it reference a pack the storage lost
-(packlist.py): the packs are listed when the writer starts and again in ``flush``, and a blob whose
-indexed copy is in a lost pack fails the run with ``LostPack`` (exit 13) instead.
+(packlist.py): the writer notes every pack it deduplicates into (and those of blob lists reused from
+a parent snapshot), and ``flush`` checks that the storage still holds each; if one is gone it raises
+``LostPack`` (exit 13), so no snapshot referencing it is written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +37,7 @@ from .format import content_id, index_key, pack_key
 from .index import MAX_OBJECT_ENTRIES, PackRecord, encode_index
 from .pack import BLOB_DATA
 from .packbuf import Buffers, OpenPack
-from .packlist import REPAIR_HINT, LostPack, lost_packs, stored_packs
+from .packlist import LostPack, missing_packs
 from .repo import Repository
 from .storage_errors import storage_errors
 
@@ -52,8 +52,6 @@ STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
 # A local disk takes a pack (write + fsync) faster than the workers fill the next one, so one upload at
 # a time keeps up there, and each upload in flight holds a pack-sized buffer; remote stores get two.
 LOCAL_CONNECTIONS = 4
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,37 +97,47 @@ class BlobWriter:
         self._pending: set[bytes] = set()  # their ids
         self._batch: list[tuple[bytes, bytes | memoryview]] = []  # small chunks not yet handed over
         self._batch_bytes = 0
-        self._lost = lost_packs(self.repo, stored_packs(self.repo))  # empty: nothing to check per blob
-        if self._lost:
-            log.warning("%d indexed packs are missing from the storage (e.g. %s); a run that needs one fails; %s",
-                        len(self._lost), min(self._lost)[:16], REPAIR_HINT)
+        # one flag per index entry this run references without storing the blob again (packlist.py)
+        self._used = bytearray(self.repo.index.entries)
 
     # -- storing (worker threads, and the calling thread for add_blob) ------------------------
     def _known(self, blob_id: bytes) -> bool:
         with self._lock:
             if blob_id in self._seen:
                 return True
-            if not self._lost:
-                return self.repo.index.usable(blob_id)
-            pack = self.repo.index.usable_pack(blob_id)
-            if pack in self._lost:
-                raise LostPack(pack)
-            return pack is not None
+            e = self.repo.index.usable_entry(blob_id)
+            if e < 0:
+                return False
+            if e < len(self._used):  # else an entry of a pack this run wrote
+                self._used[e] = 1
+            return True
 
     def reuse(self, hex_ids: list[str]) -> bool:
         """Whether blobs a parent snapshot lists may be referenced again without being stored (a file
-        unchanged since then): False if one is in no index (lost, and dropped by `drkit repair index`):
-        the caller reads the data again. ``LostPack`` if one is in a lost pack still indexed."""
-        index = self.repo.index
+        unchanged since then); their packs are checked like deduplicated ones. False if one is in no
+        index (lost, and dropped by `drkit repair index`): the caller reads the data again."""
+        index, used = self.repo.index, self._used
         for hex_id in hex_ids:
             blob_id = bytes.fromhex(hex_id)
-            if blob_id not in index:
-                if blob_id not in self._pending and blob_id not in self._seen:  # not stored in this run either
+            e = index.find(blob_id)
+            if e < 0:
+                if blob_id not in self._pending and blob_id not in self._seen:  # nor stored in this run
                     return False
-                continue
-            if self._lost and index.usable_pack(blob_id) in self._lost:
-                raise LostPack(str(index.usable_pack(blob_id)))
+            elif e < len(used):
+                used[e] = 1
         return True
+
+    def _used_packs(self) -> set[str]:
+        """The indexed packs this run references without having written them."""
+        used, index = self._used, self.repo.index
+        if used.find(1) < 0:
+            return set()
+        packs = set()
+        for pack_id in index.pack_sizes:
+            first, n = index.run(pack_id)
+            if first < len(used) and used.find(1, first, first + n) >= 0:
+                packs.add(pack_id)
+        return packs
 
     def _process(self, chunk: bytes | memoryview, blob_type: int = BLOB_DATA) -> BlobRef:
         blob_id = self.repo.hasher.digest(chunk)
@@ -307,9 +315,8 @@ class BlobWriter:
         self._raise_failed_uploads()
         with self._lock:
             self._write_index()
-        vanished = lost_packs(self.repo, stored_packs(self.repo)) - self._lost
-        if vanished:  # a pack this run may reference went while it ran: nothing can prove it does not
-            raise LostPack(min(vanished), during=True)
+        if missing := missing_packs(self.repo, self._used_packs()):  # before the caller writes its snapshot
+            raise LostPack(min(missing))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
