@@ -11,7 +11,7 @@ from ..core import clock
 from ..ops import keys as key_ops
 from ..ops.secrets import PassphraseSource
 from ..ops.session import open_repository
-from ..repository.locks import list_locks, remove_locks
+from ..repository.locks import list_locks, remove_locks, why_kept
 from ..repository.storage_errors import storage_errors
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
@@ -112,5 +112,5 @@ def unlock(repo_ref: RepoRef, remove_all: bool) -> None:
     for info in removed:
         click.echo(f"removed {info.describe(now)}")
     for info in kept:
-        click.echo(f"kept {info.describe(now)}: its holder may be alive")
+        click.echo(f"kept {info.describe(now)}: {why_kept(info)}")
     click.echo(f"{len(removed)} locks removed")

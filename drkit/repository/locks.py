@@ -94,6 +94,15 @@ def is_stale(info: LockInfo, now: float, *, slack: float = 0.0) -> bool:
     return now > info.expires + slack or provably_dead(info.holder, info.pid)
 
 
+def why_kept(info: LockInfo) -> str:
+    """Why ``unlock`` keeps a lock that has not expired (one phrase)."""
+    if info.holder.same_place(this_process()):
+        return "its process is running"
+    if not info.holder.known:
+        return "no holder identity (an older drkit): it may be alive, removable once expired"
+    return "held on another host, container or PID namespace: removable once expired"
+
+
 def conflicts(a: LockInfo | Lock, b: LockInfo) -> bool:
     """Either side exclusive, or both maintenance."""
     return a.exclusive or b.exclusive or (a.maintenance and b.maintenance)

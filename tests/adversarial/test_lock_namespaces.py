@@ -40,6 +40,9 @@ def test_unlock_in_another_pid_namespace_keeps_a_live_lock(tmp_path: Path) -> No
         assert unlock.returncode == 0, unlock.stderr
         assert lock.exists(), "unlock in another PID namespace removed a live backup's lock"
         assert b"0 locks removed" in unlock.stdout
+        assert b"held on another host, container or PID namespace" in unlock.stdout
+        here = run(repo, "unlock")  # in the backup's own namespace: its process is seen running
+        assert here.returncode == 0 and lock.exists() and b"its process is running" in here.stdout
     finally:
         snap = _finish(proc, b"still here\n" * 1000)
     assert_restores(repo, snap, b"still here\n" * 1000)
