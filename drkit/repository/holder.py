@@ -33,7 +33,9 @@ class Holder:
 
     @property
     def known(self) -> bool:
-        return bool(self.machine_id and self.boot_id and self.pid_ns)
+        """Boot and namespace known (a container often has no ``/etc/machine-id``; the boot id, a random
+        UUID per kernel boot, already tells machines apart)."""
+        return bool(self.boot_id and self.pid_ns)
 
     def same_place(self, other: Holder) -> bool:
         """Both known and on the same machine, boot and PID namespace: pids mean the same process."""

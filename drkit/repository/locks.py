@@ -126,7 +126,7 @@ def _holder(doc: dict[str, object]) -> Holder:
     machine, boot, ns = (doc.get(name) for name in _HOLDER_TEXT)
     start = doc.get("start_time")
     text = (machine, boot, ns)
-    if not all(isinstance(t, str) and 0 < len(t) <= 100 for t in text) or type(start) is not int:
+    if not all(isinstance(t, str) and len(t) <= 100 for t in text) or type(start) is not int:
         return Holder()
     return Holder(str(machine), str(boot), str(ns), start)
 

@@ -16,6 +16,7 @@ import pytest
 
 from drkit.core import clock
 from drkit.core.errors import LockFailed
+from drkit.repository import holder as holder_mod
 from drkit.repository.holder import Holder, proc_stat, this_process
 from drkit.repository.locks import LOCK_PREFIX, Lock, LockInfo, is_stale, list_locks, remove_locks
 from storage_backends.base import Backend, Data, PutOptions
@@ -183,6 +184,23 @@ def test_dead_pid_elsewhere_is_judged_by_expiry_only(backend: Backend, field: st
     assert remove_locks(backend) == []
     with pytest.raises(LockFailed):
         Lock(backend, exclusive=False).acquire()
+
+
+def test_no_machine_id_in_a_container_still_proves_a_dead_pid(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Containers often lack /etc/machine-id: boot id and PID namespace decide; a lock from a machine
+    that has one never matches ours then."""
+    monkeypatch.setattr(holder_mod, "_ours", None)
+    monkeypatch.setattr(holder_mod, "_MACHINE_ID_FILES", ())
+    here = this_process()
+    assert here.machine_id == "" and here.known
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=dead_pid(), holder=here)
+    assert is_stale(list_locks(backend)[0], clock.now())
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=dead_pid(),
+                  holder=dataclasses.replace(here, machine_id="m" * 32))
+    assert not is_stale(list_locks(backend)[0], clock.now())
+    monkeypatch.setattr(holder_mod, "_ours", None)
 
 
 def test_lock_without_holder_fields_is_judged_by_expiry_only(backend: Backend) -> None:
