@@ -6,8 +6,9 @@ from dataclasses import asdict
 
 import click
 
+from ..core.errors import IntegrityError
 from ..ops.session import open_repository
-from ..repository.repair import repair_index
+from ..repository.repair import RepairReport, repair_index
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
@@ -32,9 +33,16 @@ def repair_index_cmd(repo_ref: RepoRef, dry_run: bool, as_json: bool) -> None:
     report = repair_index(repo, dry_run=dry_run)
     if as_json:
         emit_json(asdict(report))
+        _raise_if_damaged(report)
         return
     for line in report.damaged_packs:
-        click.echo(f"damaged, left out: {line}", err=True)
+        click.echo(f"damaged: {line}", err=True)
+    for pack_id in report.kept_from_index:
+        click.echo(
+            f"pack {pack_id[:16]}: entries kept from an intact old index object "
+            "(`drkit check --read-data` verifies its blobs)",
+            err=True,
+        )
     verb = "would write" if dry_run else "wrote"
     click.echo(
         f"{report.packs_indexed} packs ({report.blobs_indexed} blobs) indexed from their headers; "
@@ -43,3 +51,12 @@ def repair_index_cmd(repo_ref: RepoRef, dry_run: bool, as_json: bool) -> None:
     )
     for index_id in report.superseded:
         click.echo(f"index object {index_id[:16]} is under object lock: named superseded, readers skip it")
+    _raise_if_damaged(report)
+
+
+def _raise_if_damaged(report: RepairReport) -> None:
+    """The index is rebuilt either way; damaged packs are damage found (exit 13), not a clean repair."""
+    if report.damaged_packs:
+        n, first = len(report.damaged_packs), report.damaged_packs[0]
+        what = f"{n} damaged packs would be left out" if report.dry_run else f"index rebuilt without {n} damaged packs"
+        raise IntegrityError(f"{what}; first: {first}", hint="`drkit check` names the snapshots that need their blobs")

@@ -4,8 +4,10 @@ Every pack ends with a sealed header listing its blobs (pack.py), so the index c
 index objects are lost, damaged, or name packs the storage lost. Under an *exclusive* lock:
 
 1. list ``data/`` and read each pack's trailer and sealed header (two ranged reads; the blobs are not
-   read). A pack whose header fails authentication or points outside the pack is reported as damaged
-   and left out: its blobs are then missing, which ``check`` reports per snapshot.
+   read). A pack whose header fails authentication or points outside the pack is reported as damaged;
+   an intact old index object that lists it with the same size still gives its entries (the blobs
+   themselves may be intact: ``check --read-data`` tells), else it is left out and its blobs are
+   missing, which ``check`` reports per snapshot.
 2. Packs named by a pending-deletion mark whose pending index object is intact stay as they are (a
    later prune settles them); every other pack is indexed, orphans of interrupted backups included.
 3. Write the new index objects, *then* delete the old ones (all but pending and superseded ones); one
@@ -24,7 +26,7 @@ from storage_backends import NotFound
 from ..core import clock
 from ..core.errors import DrkitError, IntegrityError
 from .format import INDEX_PREFIX, content_id, id_from_key, index_key, pack_key
-from .index import SUPERSEDED_KIND, Index, PackRecord, decode_raw
+from .index import SUPERSEDED_KIND, Index, PackRecord, RawPack, decode_raw
 from .marks import Mark, delete_if_present, marked_packs, read_marks, read_superseded
 from .pack import TRAILER_SIZE, PackEntry, header_length, parse_header
 from .packlist import stored_packs
@@ -41,6 +43,7 @@ class RepairReport:
     packs_indexed: int = 0
     blobs_indexed: int = 0
     damaged_packs: list[str] = field(default_factory=list)  # "pack id: reason"
+    kept_from_index: list[str] = field(default_factory=list)  # damaged header, entries from an old index object
     pending_packs: int = 0  # left to the pending marks that cover them
     written: list[str] = field(default_factory=list)  # new index objects
     removed: list[str] = field(default_factory=list)  # old index objects deleted
@@ -76,7 +79,25 @@ def _intact_pending(repo: Repository, marks: dict[str, Mark]) -> set[str]:
     return covered & marked_packs(marks.values())
 
 
-def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport) -> Index:
+def _old_entries(repo: Repository, index_ids: list[str], wanted: dict[str, int]) -> dict[str, RawPack]:
+    """The ``wanted`` packs (id → stored size) as intact old index objects list them with that size
+    (damaged or vanished index objects skipped)."""
+    found: dict[str, RawPack] = {}
+    for index_id in index_ids:
+        try:
+            with storage_errors(), repo.backend.get(index_key(index_id)) as f:
+                sealed = f.read()
+            for pack in decode_raw(sealed, repo.cipher, index_id):
+                if wanted.get(pack.pack_id) == pack.size and pack.pack_id not in found:
+                    found[pack.pack_id] = RawPack(pack.pack_id, pack.size, bytes(pack.entries))
+        except (NotFound, DrkitError) as exc:
+            log.warning("index object %s is unusable (%s)", index_id[:16], exc)
+    return found
+
+
+def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport) -> tuple[Index, dict[str, int]]:
+    """The index of the packs whose headers are intact, and the damaged packs (id → size)."""
+
     def one(item: tuple[str, int]) -> tuple[str, int, list[PackEntry] | str]:
         pack_id, size = item
         try:
@@ -84,17 +105,18 @@ def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport)
         except IntegrityError as exc:
             return pack_id, size, exc.message
 
-    index = Index()
+    index, damaged = Index(), {}
     workers = max(1, min(8, repo.backend.capabilities.max_connections))
     with ThreadPoolExecutor(workers, thread_name_prefix="drkit-repair") as pool:
         for pack_id, size, entries in pool.map(one, sorted(packs.items())):
             if isinstance(entries, str):
                 report.damaged_packs.append(entries)
+                damaged[pack_id] = size
                 continue
             index.add_pack(PackRecord(pack_id, size, entries))
             report.packs_indexed += 1
             report.blobs_indexed += len(entries)
-    return index
+    return index, damaged
 
 
 def _retire(repo: Repository, old: list[str], report: RepairReport) -> None:
@@ -120,16 +142,21 @@ def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairReport:
         left = _intact_pending(repo, marks)
         stored = stored_packs(repo)
         report.pending_packs = len(left & stored.keys())
-        index = _read_headers(repo, {p: s for p, s in stored.items() if p not in left}, report)
         with storage_errors():
             listed = sorted(id_from_key(i.key) for i in repo.backend.list(INDEX_PREFIX))
+        old_ids = [i for i in listed if i not in pending_ids and i not in superseded.indexes]
+        wanted = {p: s for p, s in stored.items() if p not in left}
+        index, damaged = _read_headers(repo, wanted, report)
+        for pack in (_old_entries(repo, old_ids, damaged) if damaged else {}).values():
+            index.add_raw(pack)  # a damaged header, but the old index knows where the blobs are
+            report.kept_from_index.append(pack.pack_id)
         for sealed in index.encode(sorted(index.pack_sizes), repo.cipher):  # one object in memory at a time
             report.written.append(content_id(sealed))
             if not dry_run:
                 repo.require_lock("write the rebuilt index")
                 with storage_errors():
                     repo.backend.put(index_key(report.written[-1]), sealed)
-        old = [i for i in listed if i not in pending_ids and i not in superseded.indexes and i not in report.written]
+        old = [i for i in old_ids if i not in report.written]
         if dry_run:
             report.removed = old
             return report

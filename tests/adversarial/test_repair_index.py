@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from advkit import assert_restores, backup, init, restored, run, start_backup
+from advkit import assert_restores, backup, init, pack_files, restored, run, start_backup
 
 
 class Repo:
@@ -107,3 +107,61 @@ def test_repair_waits_for_no_backup(tmp_path: Path) -> None:
     finally:
         proc.communicate(b"data", timeout=120)
     assert proc.returncode == 0
+
+
+def _damage_header(pack: Path) -> None:
+    data = bytearray(pack.read_bytes())
+    data[-10] ^= 0xFF  # inside the sealed header, before the 4-byte trailer
+    pack.write_bytes(bytes(data))
+
+
+def test_damaged_pack_header(tmp_path: Path) -> None:
+    """A pack whose header fails authentication: with an intact index its entries are kept (the blobs
+    are intact and still restore); with the index lost too it is left out, and only the snapshots
+    that need it fail. Either way the repair exits 13: damage was found."""
+    repo = init(tmp_path / "repo")
+    x, y = os.urandom(1 << 20), os.urandom(1 << 20)
+    sx = backup(repo, x, "x")
+    before = set(pack_files(repo))
+    sy = backup(repo, y, "y")
+    [py] = set(pack_files(repo)) - before
+    _damage_header(py)
+
+    kept = run(repo, "repair", "index")
+    assert kept.returncode == 13, kept.stderr
+    assert b"entries kept from an intact old index object" in kept.stderr
+    assert_restores(repo, sx, x)
+    assert_restores(repo, sy, y)  # the blobs were intact
+
+    for obj in (repo / "index").iterdir():
+        obj.unlink()
+    lost = run(repo, "repair", "index")
+    assert lost.returncode == 13 and b"rebuilt without 1 damaged packs" in lost.stderr
+    assert_restores(repo, sx, x)
+    assert restored(repo, sy).returncode == 13
+    assert run(repo, "check").returncode == 13
+
+
+def test_repair_leaves_pending_prune_marks_to_prune(tmp_path: Path) -> None:
+    """Packs a prune marked (grace not over) stay pending: the repair keeps their pending index object,
+    and a later prune still deletes them; the kept snapshot restores throughout."""
+    repo = init(tmp_path / "repo")
+    old, keep = os.urandom(1 << 20), os.urandom(1 << 20)
+    backup(repo, old, "old")
+    kept = backup(repo, keep, "keep", "keep")
+    assert run(repo, "forget", "--keep-tag", "keep").returncode == 0
+    marked = run(repo, "prune")  # marks the pack of "old"; deletes it only after the grace delay
+    assert marked.returncode == 0, marked.stderr
+    packs = len(pack_files(repo))
+
+    proc = run(repo, "repair", "index", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pending_packs"] == 1
+    assert run(repo, "check", "--read-data").returncode == 0
+    assert_restores(repo, kept, keep)
+
+    settled = run(repo, "prune", "--grace", "0")
+    assert settled.returncode == 0, settled.stderr
+    assert len(pack_files(repo)) == packs - 1
+    assert run(repo, "check", "--read-data").returncode == 0
+    assert_restores(repo, kept, keep)
