@@ -45,4 +45,6 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
         click.echo(f"{report.snapshots_checked} snapshots, {report.packs_checked} packs and "
                    f"{report.blobs_checked} blobs read: {'no errors' if report.ok else 'ERRORS FOUND'}")
     if not report.ok:
-        raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}")
+        raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}",
+                             hint="lost or damaged index objects, or packs missing from the storage: "
+                                  "`drkit repair index` rebuilds the index from the packs")
