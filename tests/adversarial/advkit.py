@@ -15,7 +15,7 @@ from clirun import DRKIT, drkit
 ENV = {"DRKIT_PASSWORD": "pw-adversarial"}
 
 
-def run(repo: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def run(repo: str | Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return drkit(*args, "--repo", str(repo), stdin=stdin, env=ENV)
 
 
@@ -25,7 +25,7 @@ def init(repo: Path) -> Path:
     return repo
 
 
-def backup(repo: Path, data: bytes, name: str = "s", *tags: str) -> str:
+def backup(repo: str | Path, data: bytes, name: str = "s", *tags: str) -> str:
     """Back up ``data`` from standard input; the new snapshot's id."""
     tag_args = [a for t in tags for a in ("--tag", t)]
     proc = run(repo, "backup", "stdin", "--name", name, *tag_args, "--json", stdin=data)
@@ -33,11 +33,11 @@ def backup(repo: Path, data: bytes, name: str = "s", *tags: str) -> str:
     return str(json.loads(proc.stdout)["snapshot"])
 
 
-def restored(repo: Path, snap_id: str) -> subprocess.CompletedProcess[bytes]:
+def restored(repo: str | Path, snap_id: str) -> subprocess.CompletedProcess[bytes]:
     return run(repo, "restore", snap_id, "--to", "-")
 
 
-def assert_restores(repo: Path, snap_id: str, source: bytes) -> None:
+def assert_restores(repo: str | Path, snap_id: str, source: bytes) -> None:
     """The oracle is the source bytes themselves, never drkit's metadata."""
     proc = restored(repo, snap_id)
     assert proc.returncode == 0, proc.stderr
