@@ -62,7 +62,7 @@ class PrunePlan:
     rescued_packs: list[str] = field(default_factory=list)  # marked, still needed: indexed again
     waiting: list[str] = field(default_factory=list)  # why marks stay pending, one line each
     pending_marks: int = 0  # marks left after this run
-    temp_objects: int = 0  # temp objects of killed writes older than orphan_age, removed (dry run: found)
+    temp_objects: int = 0  # temp objects of killed writes over an hour old, removed (dry run: found)
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,7 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
         elif options.grace <= 0:  # as if no other lock is in the way
             run.result.bytes_freed += run.result.bytes_marked
         run.result.pending_marks = len(repo.marks)
-        run.result.temp_objects = len((stale_temps if options.dry_run else remove_stale_temps)(
-            repo.backend, options.orphan_age))
+        run.result.temp_objects = len((stale_temps if options.dry_run else remove_stale_temps)(repo.backend))
     return run.result
 
 

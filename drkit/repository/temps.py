@@ -2,9 +2,9 @@
 
 The local directory writes each object to a ``.tmp-*`` file and renames it into place; a process
 killed mid-write (SIGKILL, a power cut) leaves that file behind, and nothing else ever removes it.
-``check`` reports those older than a grace delay; ``prune`` deletes them. The delay (default an hour,
-prune's ``--orphan-age``) keeps a temp file that a running writer is still filling: its mtime moves
-with every write, so only an abandoned one grows old. Object stores have no such leftovers (an upload
+``check`` reports those older than an hour; ``prune`` deletes them. The hour, fixed (not prune's
+``--orphan-age``, which tests set to 0), keeps a temp file that a running writer is still filling:
+its mtime moves with every write, so only an abandoned one grows old. Object stores have no such leftovers (an upload
 is atomic) and report none.
 """
 

@@ -99,6 +99,7 @@ class BlobWriter:
         self._batch_bytes = 0
         # one flag per index entry this run references without storing the blob again (packlist.py)
         self._used = bytearray(self.repo.index.entries)
+        self._used_of = self.repo.index  # entry numbers are this index's
 
     # -- storing (worker threads, and the calling thread for add_blob) ------------------------
     def _known(self, blob_id: bytes) -> bool:
@@ -130,6 +131,8 @@ class BlobWriter:
     def _used_packs(self) -> set[str]:
         """The indexed packs this run references without having written them."""
         used, index = self._used, self.repo.index
+        if index is not self._used_of:  # reloaded meanwhile (a lock's refresh_marks): check every pack
+            return {p for p in index.pack_sizes if p not in index.excluded}
         if used.find(1) < 0:
             return set()
         packs = set()

@@ -86,3 +86,16 @@ def test_reuse_checks_parent_blobs_and_refuses_unindexed_ones() -> None:
     with pytest.raises(LostPack), BlobWriter(repo) as writer:
         assert writer.reuse(ids)
         writer.flush()
+
+
+def test_index_reloaded_mid_run_checks_every_pack() -> None:
+    """Flags are entry numbers of the index the writer started with; after a reload every pack counts."""
+    repo = _repo()
+    data = random.Random(4).randbytes(200_000)
+    _store(repo, data)
+    victim = min(i.key for i in repo.backend.list(DATA_PREFIX))
+    with pytest.raises(LostPack), BlobWriter(repo) as writer:
+        repo.load_index()  # as a lock's refresh_marks may do
+        repo.backend.delete(victim)
+        writer.write_stream(io.BytesIO(random.Random(5).randbytes(50_000)))  # nothing deduplicated
+        writer.flush()
