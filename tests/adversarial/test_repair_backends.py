@@ -42,7 +42,8 @@ def test_repair_index_and_lost_pack_on_object_stores(remote_url: str) -> None:
         for snap, data in snaps.items():
             assert_restores(remote_url, snap, data)
 
-        store.delete(min(i.key for i in store.list(DATA_PREFIX)))
+        for info in list(store.list(DATA_PREFIX)):  # a+b may be one chunk: lose every pack it could use
+            store.delete(info.key)
     finally:
         store.close()
     again = run(remote_url, "backup", "stdin", "--name", "a", stdin=a + b)
