@@ -18,6 +18,7 @@ index objects are lost, damaged, or name packs the storage lost. Under an *exclu
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from .storage_errors import storage_errors
 
 log = logging.getLogger(__name__)
 
+_PACK_ID = re.compile(r"[0-9a-f]{64}")
 _MAX_HEADER = 64 << 20  # a pack header this large is damage, not data (49 bytes an entry)
 
 
@@ -53,11 +55,16 @@ class RepairReport:
 
 def read_pack_header(repo: Repository, pack_id: str, size: int) -> list[PackEntry]:
     """The entries of a stored pack from its trailer and sealed header; IntegrityError if damaged."""
+    if not _PACK_ID.fullmatch(pack_id):
+        raise IntegrityError(f"data object {pack_id[:80]!r}: not a pack name")
     key = pack_key(pack_id)
     if size < TRAILER_SIZE:
         raise IntegrityError(f"pack {pack_id}: too short ({size} bytes)")
     with storage_errors():
-        n = header_length(repo.backend.get_range(key, size - TRAILER_SIZE, TRAILER_SIZE))
+        trailer = repo.backend.get_range(key, size - TRAILER_SIZE, TRAILER_SIZE)
+        if len(trailer) != TRAILER_SIZE:
+            raise IntegrityError(f"pack {pack_id}: shorter than listed (changed while read?)")
+        n = header_length(trailer)
         if not 0 < n <= min(size - TRAILER_SIZE, _MAX_HEADER):
             raise IntegrityError(f"pack {pack_id}: header length {n} does not fit the pack")
         start = size - TRAILER_SIZE - n

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -165,3 +166,17 @@ def test_repair_leaves_pending_prune_marks_to_prune(tmp_path: Path) -> None:
     assert len(pack_files(repo)) == packs - 1
     assert run(repo, "check", "--read-data").returncode == 0
     assert_restores(repo, kept, keep)
+
+
+def test_junk_under_data_is_reported_not_indexed(tmp_path: Path) -> None:
+    """A copy of a real pack under a name that is no pack id (its header authenticates: written with
+    the key, by someone with write access only) and plain junk: reported, never indexed, no crash."""
+    repo = Repo(tmp_path)
+    real = pack_files(repo.path)[0]
+    (repo.path / "data" / "zz").mkdir()
+    shutil.copy(real, repo.path / "data" / "zz" / "copy-of-a-pack")
+    (repo.path / "data" / "zz" / ("ab" * 32)).write_bytes(b"junk")
+    proc = run(repo.path, "repair", "index")
+    assert proc.returncode == 13 and b"Traceback" not in proc.stderr, proc.stderr
+    assert b"not a pack name" in proc.stderr
+    repo.assert_all_restore()
