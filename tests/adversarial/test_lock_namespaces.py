@@ -14,8 +14,17 @@ from pathlib import Path
 import pytest
 from advkit import ENV, assert_restores, backup, in_new_pid_namespace, init, lock_files, run, start_backup
 
+
+def _can_unshare() -> bool:
+    """Root with unshare(1) and the right to make PID and mount namespaces (not in every container)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1) for a new PID namespace"
+    not _can_unshare(), reason="needs root, unshare(1) and the right to make PID namespaces (CAP_SYS_ADMIN)"
 )
 
 
