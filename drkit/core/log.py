@@ -60,6 +60,12 @@ def register_secret(value: str | None) -> None:
         _secret_re = re.compile("|".join(re.escape(s) for s in ordered))
 
 
+def is_registered_secret(value: str) -> bool:
+    """True when ``value`` was handed to ``register_secret`` (for scrubbing child environments)."""
+    with _secrets_lock:
+        return value in _secrets
+
+
 def redact(text: str) -> str:
     """``text`` with registered secrets and credential patterns replaced by ``***``."""
     pattern = _secret_re
@@ -170,5 +176,5 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
-__all__ = ["MASK", "JsonFormatter", "RedactingFilter", "TextFormatter", "extras", "redact", "register_secret",
-           "setup_logging"]
+__all__ = ["MASK", "JsonFormatter", "RedactingFilter", "TextFormatter", "extras", "is_registered_secret", "redact",
+           "register_secret", "setup_logging"]

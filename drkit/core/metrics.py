@@ -142,12 +142,17 @@ def write_textfile(registry: CollectorRegistry, path: Path | str) -> None:
 
 def write_check_metric(path: Path | str, repository: str, *, ok: bool) -> None:
     """``drkit_repository_check_success{repository}`` (1 or 0) and when it was measured, as a textfile."""
+    write_textfile(check_registry(repository, ok=ok), path)
+
+
+def check_registry(repository: str, *, ok: bool) -> CollectorRegistry:
+    """``drkit_repository_check_success{repository}`` (1 or 0) and when it was measured."""
     registry = CollectorRegistry()
     Gauge("drkit_repository_check_success", "1 if the last `drkit check` found no errors, else 0", ["repository"],
           registry=registry).labels(repository).set(1 if ok else 0)
     Gauge("drkit_repository_check_timestamp_seconds", "When the last `drkit check` finished", ["repository"],
           registry=registry).labels(repository).set_to_current_time()
-    write_textfile(registry, path)
+    return registry
 
 
 PASSWORD_ENV = "DRKIT_PUSHGATEWAY_PASSWORD"
@@ -211,4 +216,5 @@ def push(registry: CollectorRegistry, url: str, *, group: str, job: str = "drkit
                          hint="check the URL, and that the Pushgateway is up and reachable") from exc
 
 
-__all__ = ["DRILL_HELP", "JOB_LABEL", "write_check_metric", "Metrics", "new_registry", "push", "write_textfile"]
+__all__ = ["DRILL_HELP", "JOB_LABEL", "check_registry", "write_check_metric", "Metrics", "new_registry", "push",
+           "write_textfile"]

@@ -6,6 +6,9 @@ reported as unreferenced (left by an interrupted backup; prune removes them), no
 pending deletion (marked by a prune, FORMAT.md §13) may go while the check runs: its absence is no
 error, and no snapshot needs it unless a later prune finds so and keeps it.
 
+Archived AOF segments (``check_rooted``): each record must decrypt and its blobs be indexed; with
+``read_data`` their content is read back and damage is named by segment.
+
 Read data (``read_data``): each selected pack is downloaded whole; its id must equal the BLAKE3
 of its bytes, its header must decrypt and agree with the index, and every blob must decrypt,
 decompress and hash back to its id.
@@ -19,8 +22,10 @@ from dataclasses import dataclass, field
 
 from storage_backends import NotFound
 
+from ..core import clock
 from ..core.errors import DrkitError, MissingBlob, UsageError
 from . import snapshots
+from .check_rooted import check_rooted
 from .format import DATA_PREFIX, content_id, id_from_key, pack_key
 from .pack import BLOB_TREE, read_entries
 from .reader import open_blob, read_blob
@@ -37,6 +42,8 @@ class CheckReport:
     packs_checked: int = 0
     blobs_checked: int = 0
     snapshots_checked: int = 0
+    documents_checked: int = 0  # rooted documents (archived AOF segments)
+    segments_read: int = 0  # archived AOF segments and WAL files read back (read_data)
     stale_temps: int = 0  # temp objects of killed writes (temps.py): not errors, prune removes them
 
     @property
@@ -45,7 +52,9 @@ class CheckReport:
 
 
 def parse_subset(spec: str | None) -> tuple[str, float | tuple[int, int]] | None:
-    """``"10%"`` → a random tenth of the packs; ``"2/5"`` → the second of five fixed groups."""
+    """``"10%"`` → a random tenth of the packs; ``"2/5"`` → the second of five fixed groups;
+    ``"today/7"`` → the group of seven the day (UTC) picks, so a daily check reads every pack once
+    a week."""
     if not spec:
         return None
     try:
@@ -54,12 +63,14 @@ def parse_subset(spec: str | None) -> tuple[str, float | tuple[int, int]] | None
             if 0 < pct <= 100:
                 return ("percent", pct)
         else:
-            n, m = (int(x) for x in spec.split("/"))
+            first, groups = spec.split("/")
+            m = int(groups)
+            n = int(clock.now() // 86400) % m + 1 if first == "today" and m >= 1 else int(first)
             if 1 <= n <= m:
                 return ("group", (n, m))
     except ValueError:
         pass
-    raise UsageError(f"invalid --read-data-subset {spec!r}: use N% or n/m")
+    raise UsageError(f"invalid --read-data-subset {spec!r}: use N%, n/m or today/m")
 
 
 def _select(pack_ids: list[str], subset: tuple[str, float | tuple[int, int]] | None) -> list[str]:
@@ -85,6 +96,9 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
     _check_packs_exist(repo, report)
     report.stale_temps = len(stale_temps(repo.backend))
     _check_snapshots(repo, report)
+    problems, report.documents_checked, report.segments_read = check_rooted(
+        repo, read_data=read_data, subset=parse_subset(subset))
+    report.errors.extend(problems)
     if read_data:
         chosen = _select(sorted(repo.index.pack_sizes), parse_subset(subset))
         with ThreadPoolExecutor(2) as pool:

@@ -261,8 +261,7 @@ def test_every_manifest_is_used() -> None:
 
 def test_base_lists_the_issue_9_resources() -> None:
     kinds = sorted(doc["kind"] for p in listed(BASE / "kustomization.yaml", "resources") for doc in load_all(p))
-    assert kinds == ["ConfigMap", "CronJob", "CronJob", "CronJob", "CronJob", "Namespace", "PrometheusRule",
-                     "ServiceAccount"]
+    assert kinds == ["ConfigMap", *["CronJob"] * 6, "Namespace", "PrometheusRule", "ServiceAccount"]
     daemon = sorted(doc["kind"] for p in listed(DAEMON / "kustomization.yaml", "resources") for doc in load_all(p))
     assert daemon == ["Deployment", "PersistentVolumeClaim", "Service", "ServiceMonitor"]
 
@@ -322,7 +321,8 @@ def test_daemon_component_replaces_the_cronjobs(tmp_path: Path) -> None:
     for doc in docs:
         validate_k8s(doc)
     kinds = sorted(d["kind"] for d in docs)
-    assert "CronJob" not in kinds, "daemon mode and CronJobs together would run every backup twice"
+    left = sorted(argv(d)[3] for d in docs if d["kind"] == "CronJob")
+    assert left == ["check", "prune"], f"daemon mode and backup CronJobs would run every backup twice: {left}"
     assert {"Deployment", "Service", "ServiceMonitor", "ConfigMap", "PrometheusRule"} <= set(kinds)
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
@@ -384,6 +384,8 @@ def test_cronjob_runs_a_configured_job(where: str, cronjob: dict[str, Any]) -> N
     """`job run NAME` names a job of the ConfigMap's drkit.yaml, on that job's schedule; the drill drills all."""
     config = drkit_config()
     args = argv(cronjob)[3:]
+    if args[0] == "prune":
+        return  # no metrics of its own yet (test_prune_cronjob_is_two_phase_with_a_grace)
     assert "--pushgateway" in args, "nothing scrapes a CronJob's pod: it must push its metrics"
     assert args[args.index("--pushgateway") + 1].startswith("http://")
     if args[:2] == ["job", "run"]:
@@ -391,10 +393,31 @@ def test_cronjob_runs_a_configured_job(where: str, cronjob: dict[str, Any]) -> N
         assert args[3:] in ([], ["--pushgateway", args[-1]]), f"unexpected options {args[3:]}"
         assert cronjob["spec"]["schedule"] == config["jobs"][args[2]]["schedule"]
         assert cronjob["metadata"]["labels"]["drkit.dev/job"] == args[2]
-    else:
+    elif args[0] == "drill":
         assert args[:2] == ["drill", "--all"], f"unexpected drkit command {args}"
         assert args[args.index("--sandbox") + 1] == "local"
         assert args[args.index("--junit") + 1].startswith("/tmp/")
+    else:
+        assert args[0] == "check", f"unexpected drkit command {args}"
+        _maintenance_args(args, config)
+        assert args[args.index("--read-data-subset") + 1].startswith("today/"), "rotate through all the data"
+
+
+def _maintenance_args(args: list[str], config: dict[str, Any]) -> None:
+    """prune and check work on the repository drkit.yaml names, with the projected passphrase file."""
+    repo = config["repositories"]["default"]
+    assert args[args.index("--repo") + 1] == repo["url"]
+    assert args[args.index("--password-file") + 1] == repo["passphrase"]["file"]
+
+
+def test_prune_cronjob_is_two_phase_with_a_grace() -> None:
+    (cronjob,) = [c for _, c in CRONJOBS if argv(c)[3:4] == ["prune"]]
+    args = argv(cronjob)[3:]
+    _maintenance_args(args, drkit_config())
+    grace = args[args.index("--grace") + 1]
+    from drkit.core.durations import parse_duration
+    assert parse_duration(grace) >= 3600, "a grace shorter than a backup run could delete what it deduplicated into"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
 
 
 @pytest.mark.parametrize(("where", "workload"), WORKLOADS, ids=[w[0] for w in WORKLOADS])
@@ -402,7 +425,8 @@ def test_workload_gets_the_secrets_its_jobs_need(where: str, workload: dict[str,
     """Every secret reference the run resolves is satisfied: env vars from the Secret, files projected."""
     args = argv(workload)[3:]
     config = drkit_config()
-    jobs = {"job": lambda: [args[2]], "drill": lambda: [], "schedule": lambda: list(config["jobs"])}[args[0]]()
+    jobs = {"job": lambda: [args[2]], "drill": lambda: [], "schedule": lambda: list(config["jobs"]),
+            "prune": lambda: [], "check": lambda: []}[args[0]]()
     env = env_from_secret(workload)
     files = mounted_files(workload)
     for ref in needed_refs(jobs) + [r for repo in config["repositories"].values() for r in secret_refs(repo)]:
@@ -441,13 +465,10 @@ def test_config_map_is_a_valid_drkit_config() -> None:
 
 
 def seconds(duration: str | float) -> float:
-    """drkit.yaml durations (``90s``, ``1h30m``, ``2d`` or a number)."""
-    if isinstance(duration, int | float):
-        return float(duration)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    parts = re.findall(r"(\d+)([smhdw])", duration)
-    assert parts and "".join(n + u for n, u in parts) == duration, f"not a duration: {duration}"
-    return float(sum(int(n) * units[u] for n, u in parts))
+    """drkit.yaml durations (``90s``, ``1h30min``, ``2d`` or a number), read by drkit's one parser."""
+    from drkit.core.durations import parse_duration
+
+    return parse_duration(duration)
 
 
 def longest_gap(cron: str) -> timedelta:
@@ -476,8 +497,8 @@ def test_daemon_deployment_and_service() -> None:
     spec = deployment["spec"]
     assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
     assert argv(deployment)[3:] == ["schedule", "run"]
-    shutdown_grace = 300  # drkit.yaml scheduler.shutdown_grace: 5m
-    assert drkit_config()["scheduler"]["shutdown_grace"] == "5m"
+    shutdown_grace = 300  # drkit.yaml scheduler.shutdown_grace: 5min
+    assert seconds(drkit_config()["scheduler"]["shutdown_grace"]) == shutdown_grace
     assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > shutdown_grace
     c = container(deployment)
     assert c["ports"] == [{"name": "metrics", "containerPort": 9187, "protocol": "TCP"}]

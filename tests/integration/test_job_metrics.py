@@ -80,7 +80,7 @@ def config(tmp_path: Path) -> Path:
     doc = {
         "repositories": {"default": {"url": str(repo), "passphrase": passphrase},
                          "gone": {"url": str(tmp_path / "no-repo-here"), "passphrase": passphrase}},
-        "jobs": {"files": {"source": {"kind": "files", "paths": [str(data)]}, "targets": {"rpo": "1h", "rto": "5m"}},
+        "jobs": {"files": {"source": {"kind": "files", "paths": [str(data)]}, "targets": {"rpo": "1h", "rto": "5min"}},
                  "lost": {"source": {"kind": "files", "paths": [str(data)]}, "repository": "gone"}},
     }
     path = tmp_path / "drkit.yaml"
@@ -148,3 +148,24 @@ def test_a_password_in_the_pushgateway_url_is_refused(config: Path, gateway: Gat
     assert proc.returncode == 2
     assert "DRKIT_PUSHGATEWAY_PASSWORD" in one_line_error(proc)
     assert PUSH_PW.encode() not in proc.stdout + proc.stderr and gateway.received == []
+
+
+def test_check_pushes_its_result_to_the_pushgateway(config: Path, gateway: Gateway, tmp_path: Path) -> None:
+    """The check CronJob is not scraped either: `check --pushgateway` sends the metric the
+    DrkitRepositoryCheckFailed alert reads, 1 for a sound repository and 0 (with exit 13) for damage."""
+    assert drkit("--config", str(config), "job", "run", "files", env=ENV).returncode == 0
+    repo = str(tmp_path / "repo")
+    proc = drkit("check", "--repo", repo, "--read-data", "--pushgateway", gateway.url, env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    pack = max((p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    raw = bytearray(pack.read_bytes())
+    raw[100] ^= 0xFF
+    pack.write_bytes(bytes(raw))
+    proc = drkit("check", "--repo", repo, "--read-data", "--pushgateway", gateway.url, env=ENV)
+    assert proc.returncode == 13
+    values = []
+    for got in gateway.received:
+        assert got.method == "POST" and got.path.startswith("/metrics/job/drkit_check/drkit_job/repository-check")
+        (value,) = [v for k, v in _samples(got.body).items() if k[0] == "drkit_repository_check_success"]
+        values.append(value)
+    assert values == [1.0, 0.0]

@@ -86,7 +86,7 @@ def test_logical_round_trip_into_new_database(pg_server: PgServer) -> None:
     assert_no_password(outputs)
 
 
-def test_logical_restores_roles_after_drop(pg_server: PgServer) -> None:
+def test_logical_restores_roles_after_drop_with_globals(pg_server: PgServer) -> None:
     outputs: list[bytes] = []
     pw = _pw(pg_server)
     db, role, owner = _make_db(pg_server)
@@ -98,8 +98,9 @@ def test_logical_restores_roles_after_drop(pg_server: PgServer) -> None:
     pg_server.psql(f"DROP ROLE {owner}")
     assert role not in normalised_globals(pg_server)
     restore = run(pg_server, "restore", "postgres", json.loads(backup.stdout)["snapshot"], "--logical",
-                  "--target-dsn", pg_server.db_url(db), *pw, outputs=outputs)
+                  "--target-dsn", pg_server.db_url(db), "--globals", "--json", *pw, outputs=outputs)
     assert restore.returncode == 0, restore.stderr.decode()
+    assert sorted(json.loads(restore.stdout)["globals"]["created_roles"]) == sorted([owner, role])
     assert normalised_globals(pg_server) == globals_before
     assert normalised_dump(pg_server, db) == dump_before
     assert pg_server.psql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{db}'") == owner

@@ -126,12 +126,13 @@ def _conf(port: int, sock: Path, archive_command: str) -> str:
     ])
 
 
-def _initdb(server_bin: Path, base: Path, data: Path) -> None:
+def _initdb(server_bin: Path, base: Path, data: Path, encoding: str = "UTF8") -> None:
     pwfile = base / "initdb-pw"
     pwfile.write_text(DB_PASSWORD + "\n")
     give_to_postgres(pwfile, 0o600)
-    proc = subprocess.run(as_postgres(server_bin / "initdb", "-D", data, "-U", "postgres", "-E", "UTF8",
-                                      "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+    locale = "C.UTF-8" if encoding == "UTF8" else "C"
+    proc = subprocess.run(as_postgres(server_bin / "initdb", "-D", data, "-U", "postgres", "-E", encoding,
+                                      f"--locale={locale}", "--auth-local=trust", "--auth-host=scram-sha-256",
                                       f"--pwfile={pwfile}"), capture_output=True, timeout=120, check=False)
     pwfile.unlink()
     assert proc.returncode == 0, proc.stderr.decode()
@@ -165,7 +166,7 @@ def stop_cluster(server_bin: Path, data: Path, proc: subprocess.Popen[bytes] | N
 
 
 @contextmanager
-def start_postgres(prefix: str = "drkit-pg-") -> Iterator[PgServer]:
+def start_postgres(prefix: str = "drkit-pg-", encoding: str = "UTF8") -> Iterator[PgServer]:
     server_bin = bindir()
     if server_bin is None:
         if "pg" in os.environ.get("DRKIT_TEST_REQUIRE", "").split(","):
@@ -183,7 +184,7 @@ def start_postgres(prefix: str = "drkit-pg-") -> Iterator[PgServer]:
         sock = base / "sock"
         sock.mkdir()
         give_to_postgres(sock, 0o755)
-        _initdb(server_bin, base, data)
+        _initdb(server_bin, base, data, encoding)
         port = free_port()
         archive = f"{sys.executable} -m drkit.cli.main pg wal-push %p --repo {repo_url} --password-file {repo_pw}"
         with open(data / "postgresql.conf", "a") as conf:

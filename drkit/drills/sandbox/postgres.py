@@ -5,18 +5,26 @@ data directory (see drkit.drills.kinds.postgres)."""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ...core.childenv import child_environ
 from ...core.errors import DrkitError
 from ...sources.postgres.conn import PgConn
 from ...sources.postgres.errors import PostgresError
-from ...sources.postgres.process import find_tool, query
+from ...sources.postgres.process import find_tool
 from ...sources.postgres.recovery import free_port, stop
+from ...sources.postgres.sql import scalar
+from .docker import address, new_container, publish, running
 from .workdir import give_to, sandbox_os_user
+
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
 
 SUPERUSER = "postgres"
 START_TIMEOUT = 60.0
@@ -27,7 +35,8 @@ def _as_user(argv: list[str], os_user: str | None) -> list[str]:
 
 
 def _run(argv: list[str], os_user: str | None, what: str) -> None:
-    proc = subprocess.run(_as_user(argv, os_user), capture_output=True, timeout=300, check=False)
+    proc = subprocess.run(_as_user(argv, os_user), capture_output=True, timeout=300, check=False,
+                          env=child_environ())
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.decode(errors="replace").split())[-300:]
         raise DrkitError(f"sandbox: {what} failed: {tail}")
@@ -39,7 +48,7 @@ def _wait_ready(conn: PgConn, proc: subprocess.Popen[bytes], log: Path) -> None:
         if proc.poll() is not None:
             raise DrkitError(f"sandbox: postgres exited at start-up (see {log})")
         try:
-            query(conn, "SELECT 1")
+            scalar(conn, "SELECT 1")
             return
         except PostgresError:
             time.sleep(0.2)
@@ -47,14 +56,17 @@ def _wait_ready(conn: PgConn, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def local_postgres(base: Path) -> Iterator[PgConn]:
-    """An empty cluster in ``base/cluster``, trust auth on its private socket directory; stopped
-    (immediate) and left for the caller's workdir cleanup."""
+def local_postgres(base: Path, encoding: str = "UTF8") -> Iterator[PgConn]:
+    """An empty cluster in ``base/cluster`` with ``encoding`` (its ``postgres`` database is where a
+    dump of ``postgres`` restores, so it takes the backup's encoding; locale C.UTF-8, or C for
+    another encoding), trust auth on its private socket directory; stopped (immediate) and left
+    for the caller's workdir cleanup."""
     os_user = sandbox_os_user()
     data = base / "cluster"
     data.mkdir(mode=0o700)
     give_to(data, os_user)
-    _run([find_tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+    locale = "C.UTF-8" if encoding.upper() in ("UTF8", "UTF-8") else "C"
+    _run([find_tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", encoding, f"--locale={locale}"],
          os_user, "initdb")
     port = free_port()
     argv = [find_tool("postgres"), "-D", str(data), "-p", str(port), "-c", "listen_addresses=",
@@ -63,7 +75,7 @@ def local_postgres(base: Path) -> Iterator[PgConn]:
     with open(log, "ab") as out:
         give_to(log, os_user)
         proc = subprocess.Popen(_as_user(argv, os_user), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=child_environ())
     conn = PgConn(host=str(data), port=port, user=SUPERUSER, dbname="postgres")
     try:
         _wait_ready(conn, proc, log)
@@ -76,11 +88,32 @@ def local_postgres(base: Path) -> Iterator[PgConn]:
 
 
 @contextmanager
-def docker_postgres(major: str) -> Iterator[PgConn]:
-    """A ``postgres:<major>`` container (testcontainers), removed afterwards."""
-    from testcontainers.postgres import PostgresContainer
+def docker_postgres(image: str, encoding: str = "UTF8") -> Iterator[PgConn]:
+    """A ``postgres:<major>`` container (or the job's ``drill.images.postgres``), removed afterwards.
+    The superuser's password is a random one of this drill's, handed to the container in its
+    environment (the official image's contract), never printed. The cluster gets ``encoding``
+    (as ``local_postgres``) through the image's ``POSTGRES_INITDB_ARGS``."""
+    password = secrets.token_urlsafe(24)
+    container = publish(new_container(image, "postgres"), 5432)
+    container = container.with_env("POSTGRES_USER", SUPERUSER).with_env("POSTGRES_PASSWORD", password)
+    if encoding.upper() not in ("UTF8", "UTF-8"):
+        container = container.with_env("POSTGRES_INITDB_ARGS", f"--encoding={encoding} --locale=C")
+    with running(container):
+        host, port = address(container, 5432)
+        conn = PgConn(host=host, port=port, user=SUPERUSER, dbname="postgres", password=password)
+        _wait_container(conn, container)
+        yield conn
 
-    container = PostgresContainer(f"postgres:{major}", username=SUPERUSER, password="drill", dbname="postgres")
-    with container:
-        host, port = container.get_container_host_ip(), int(container.get_exposed_port(5432))
-        yield PgConn(host=host, port=port, user=SUPERUSER, dbname="postgres", password="drill")
+
+def _wait_container(conn: PgConn, container: DockerContainer) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            scalar(conn, "SELECT 1")
+            return
+        except PostgresError as exc:
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status == "exited" or time.monotonic() > deadline:
+                raise DrkitError(f"sandbox: postgres container did not accept connections ({exc.message})") from exc
+            time.sleep(0.2)

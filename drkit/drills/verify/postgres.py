@@ -9,7 +9,7 @@ from typing import Any
 from ...sources.postgres import facts as pg_facts
 from ...sources.postgres.conn import PgConn
 from ...sources.postgres.errors import PostgresError
-from ...sources.postgres.process import query
+from ...sources.postgres.sql import rows, scalar, session
 from ..result import CheckResult
 from .timing import summarize, timed_check
 
@@ -22,7 +22,7 @@ _AMCHECK_SQL = (
 
 
 def _connects(conn: PgConn) -> tuple[bool, str]:
-    version = query(conn, "SHOW server_version")[0][0]
+    version = scalar(conn, "SHOW server_version")
     return True, f"PostgreSQL {version}"
 
 
@@ -52,24 +52,29 @@ def _compare_tables(conn: PgConn, recorded: dict[str, Any], field: str) -> tuple
 
 
 def _amcheck(conn: PgConn, dbs: list[str]) -> tuple[bool, str]:
-    if not query(conn, "SELECT 1 FROM pg_available_extensions WHERE name = 'amcheck'"):
+    if not rows(conn, "SELECT 1 FROM pg_available_extensions WHERE name = 'amcheck'"):
         return True, "skipped: amcheck not available"
     checked = 0
     for db in dbs:
-        query(conn, "CREATE EXTENSION IF NOT EXISTS amcheck", dbname=db)
-        checked += int(query(conn, _AMCHECK_SQL, dbname=db)[0][0])
+        with session(conn, db) as c:
+            c.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+            found = c.execute(_AMCHECK_SQL).fetchone()
+        checked += int(found[0]) if found else 0
     return True, f"{checked} btree indexes verified"
 
 
-def verify_postgres(conn: PgConn, facts: dict[str, Any] | None, *, compare_data: bool = True) -> list[CheckResult]:
+def verify_postgres(conn: PgConn, facts: dict[str, Any] | None, *, compare_data: bool = True,
+                    require_facts: bool = True) -> list[CheckResult]:
     """Built-in checks. ``compare_data=False`` (a point-in-time drill whose target is not the
-    facts' point) checks presence only: row counts legitimately differ there."""
+    facts' point) checks presence only: row counts legitimately differ there. ``require_facts=False``:
+    no facts is no failure (the caller reports what was not verified)."""
     results = [timed_check("postgres.accepts_connections", lambda: _connects(conn))]
     if not results[0].ok:
         return results
     recorded: dict[str, Any] = (facts or {}).get("databases", {})
     if not recorded:
-        results.append(CheckResult("postgres.facts", False, "no facts were recorded for this snapshot"))
+        if require_facts:
+            results.append(CheckResult("postgres.facts", False, "no facts were recorded for this snapshot"))
         recorded = {db: {} for db in pg_facts.databases(conn)}
     else:
         results.append(timed_check("postgres.databases", lambda: _databases(conn, recorded)))

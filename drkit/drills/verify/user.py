@@ -1,5 +1,12 @@
 """The operator's own checks from the job's config or a runbook: SQL with an expected result, Redis
-commands with expected replies, paths that must exist."""
+commands with expected replies, paths that must exist.
+
+An SQL check ``{sql, expect}`` passes when the first column of the first row of the first result
+with columns (``SET …; SELECT …`` reads the SELECT), in PostgreSQL's own text form (as ``psql``
+prints one value: ``t``, ``3000.50``), equals ``expect`` exactly: no trimming, a tab or a newline
+inside the value is part of it. SQL NULL is matched only by ``expect: null``, never by a string
+('' included). A statement that returns no row fails the check. Values are read over psycopg
+(``sources.postgres.sql.text_value``)."""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ import redis
 
 from ...config import Check, PathCheck, RedisCheck, SqlCheck
 from ...sources.postgres.conn import PgConn
-from ...sources.postgres.process import query
+from ...sources.postgres.sql import text_value
 from ...sources.redis import facts as redis_facts
 from ..result import CheckResult
 from .timing import timed_check
@@ -26,9 +33,11 @@ def _reply_text(reply: object) -> str:
 
 
 def _sql(conn: PgConn, check: SqlCheck, default_db: str) -> tuple[bool, str]:
-    rows = query(conn, check.sql, dbname=check.database or default_db)
-    got = rows[0][0] if rows and rows[0] else ""
-    return got == check.expect, f"got {got!r}, expected {check.expect!r}"
+    has_row, got = text_value(conn, check.sql, dbname=check.database or default_db)
+    want = "NULL" if check.expect is None else repr(check.expect)
+    if not has_row:
+        return False, f"got no row, expected {want}"
+    return got == check.expect, f"got {'NULL' if got is None else repr(got)}, expected {want}"
 
 
 def _redis(c: redis.Redis, check: RedisCheck) -> tuple[bool, str]:

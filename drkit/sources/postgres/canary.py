@@ -3,30 +3,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .conn import PgConn
 from .facts import CANARY_TABLE
-from .logical import quote_literal
-from .process import query
+from .sql import session
 
 
 def write(conn: PgConn, job: str, dbname: str | None = None) -> None:
-    query(conn, f"CREATE TABLE IF NOT EXISTS public.{CANARY_TABLE} "
-                "(job text PRIMARY KEY, written_at timestamptz NOT NULL); "
-                f"INSERT INTO public.{CANARY_TABLE} VALUES ({quote_literal(job)}, clock_timestamp()) "
-                "ON CONFLICT (job) DO UPDATE SET written_at = EXCLUDED.written_at", dbname=dbname)
+    with session(conn, dbname) as db:
+        db.execute(f"CREATE TABLE IF NOT EXISTS public.{CANARY_TABLE} "
+                   "(job text PRIMARY KEY, written_at timestamptz NOT NULL)")
+        db.execute(f"INSERT INTO public.{CANARY_TABLE} VALUES (%s, clock_timestamp()) "
+                   "ON CONFLICT (job) DO UPDATE SET written_at = EXCLUDED.written_at", (job,))
 
 
 def read(conn: PgConn, job: str, dbname: str | None = None) -> datetime | None:
     """When the newest canary of ``job`` in this server was written (None: no canary)."""
-    exists = query(conn, f"SELECT to_regclass('public.{CANARY_TABLE}') IS NOT NULL", dbname=dbname)
-    if exists[0][0] != "t":
+    with session(conn, dbname) as db:
+        exists = db.execute(f"SELECT to_regclass('public.{CANARY_TABLE}') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return None
+        row = db.execute(f"SELECT written_at FROM public.{CANARY_TABLE} WHERE job = %s", (job,)).fetchone()
+    if row is None:
         return None
-    rows = query(conn, "SELECT extract(epoch FROM written_at) FROM public."
-                       f"{CANARY_TABLE} WHERE job = {quote_literal(job)}", dbname=dbname)
-    if not rows:
-        return None
-    from datetime import UTC
-
-    return datetime.fromtimestamp(float(rows[0][0]), tz=UTC)
+    written: datetime = row[0]
+    return written.astimezone(UTC)

@@ -1,6 +1,7 @@
 """How to reach a PostgreSQL server: a libpq URL or host/port/user/dbname, and a password from
-``PGPASSWORD``, a password file, or ``PGPASSFILE`` (libpq's own). The password is handed to the
-client tools through their environment only: it never appears in argv, logs or error messages."""
+``PGPASSWORD``, a password file, or ``PGPASSFILE`` (libpq's own). The password goes to drkit's own
+connections as a libpq parameter (``sql``) and to the one client tool that needs it through that
+child's environment only: it never appears in argv, logs or error messages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from ...core.childenv import child_environ
 from .errors import PostgresError
+
+LIBPQ_PASSWORD_VARS = ("PGPASSWORD", "PGPASSFILE")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,10 @@ class PgConn:
         parts = urlsplit(url)
         if parts.scheme not in ("postgres", "postgresql"):
             raise PostgresError("the connection URL must start with postgresql://")
-        query = tuple(tuple(kv.split("=", 1)) for kv in parts.query.split("&") if "=" in kv)
+        pairs = [tuple(kv.split("=", 1)) for kv in parts.query.split("&") if "=" in kv]
+        # ?password=… is taken out like user:password@ (else it would reach a child's argv via -d)
+        in_query = [unquote(v) for k, v in pairs if k == "password"]
+        query = tuple(kv for kv in pairs if kv[0] != "password")
         try:
             port = parts.port
         except ValueError:
@@ -42,7 +49,7 @@ class PgConn:
         conn = cls(host=unquote(parts.hostname) if parts.hostname else None, port=port,
                    user=unquote(parts.username) if parts.username else None,
                    dbname=unquote(parts.path.lstrip("/")) or None,
-                   password=unquote(parts.password) if parts.password else None,
+                   password=unquote(parts.password) if parts.password else (in_query[-1] if in_query else None),
                    options=query)  # type: ignore[arg-type]
         return conn.with_password_file(password_file)
 
@@ -78,13 +85,15 @@ class PgConn:
         return " ".join(f"{k}={_quote_kv(str(v))}" for k, v in pairs.items() if v not in (None, ""))
 
     def env(self) -> dict[str, str]:
-        """The environment for a client tool: the caller's, plus the password (if any)."""
-        env = dict(os.environ)
+        """The environment for a client tool: the caller's without drkit's secrets (repository
+        passphrase, cloud credentials: ``core.childenv``), plus this connection's password. libpq's
+        own ``PGPASSWORD``/``PGPASSFILE`` are kept: they are the tool's credentials."""
+        extra: dict[str, str] = {}
         if self.password is not None:
-            env["PGPASSWORD"] = self.password
+            extra["PGPASSWORD"] = self.password
         if self.passfile is not None:
-            env["PGPASSFILE"] = str(self.passfile)
-        return env
+            extra["PGPASSFILE"] = str(self.passfile)
+        return child_environ(keep=LIBPQ_PASSWORD_VARS, extra=extra)
 
     def secrets(self) -> list[str]:
         """Strings that must never be printed (redacted from any tool output we relay)."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql as pgsql
+
 from .conn import PgConn
-from .logical import quote_ident, quote_literal
-from .process import query
+from .sql import rows
 
 CANARY_TABLE = "drkit_canary"
 
@@ -24,22 +25,23 @@ _TABLES_SQL = (
 
 def databases(conn: PgConn) -> list[str]:
     """The databases a client can connect to (templates left out)."""
-    rows = query(conn, "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY 1")
-    return [r[0] for r in rows]
+    found = rows(conn, "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY 1")
+    return [str(r[0]) for r in found]
 
 
 def table_facts(conn: PgConn, dbname: str) -> dict[str, dict[str, str]]:
-    """``schema.table`` → {"rows", "checksum"} for every user table of one database."""
-    tables = query(conn, _TABLES_SQL, dbname=dbname)
+    """``schema.table`` → {"rows", "checksum"} for every user table of one database. Values are
+    decimal strings (the recorded format; a comparison is exact on them)."""
+    tables = rows(conn, _TABLES_SQL, dbname=dbname)
     if not tables:
         return {}
     parts = [
-        f"SELECT {quote_literal(f'{s}.{t}')}, count(*), coalesce(sum(hashtext(x::text)::bigint), 0) "
-        f"FROM {quote_ident(s)}.{quote_ident(t)} x"
+        pgsql.SQL("SELECT {}::text, count(*), coalesce(sum(hashtext(x::text)::bigint), 0) FROM {} x").format(
+            pgsql.Literal(f"{s}.{t}"), pgsql.Identifier(s, t))
         for s, t in tables
     ]
-    rows = query(conn, " UNION ALL ".join(parts), dbname=dbname)
-    return {name: {"rows": count, "checksum": checksum} for name, count, checksum in rows}
+    found = rows(conn, pgsql.SQL(" UNION ALL ").join(parts), dbname=dbname)
+    return {str(name): {"rows": str(count), "checksum": str(checksum)} for name, count, checksum in found}
 
 
 def collect(conn: PgConn, dbnames: list[str] | None = None) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from ...repository.snapshots import Snapshot
 from ...repository.streams import BundleWriter, SourceRef, restore_part
 from .conn import PgConn
 from .errors import PostgresError
-from .process import Spawned, scalar
+from .process import Spawned
+from .sql import scalar
 from .wal import format_lsn, parse_lsn
 
 KIND = "postgres"
@@ -30,10 +31,10 @@ _END = re.compile(r"write-ahead log end point: ([0-9A-F]+/[0-9A-F]+)")
 
 def server_facts(conn: PgConn) -> dict[str, str | int]:
     return {
-        "system_identifier": scalar(conn, "SELECT system_identifier FROM pg_control_system()"),
+        "system_identifier": str(scalar(conn, "SELECT system_identifier FROM pg_control_system()")),
         "server_version_num": int(scalar(conn, "SHOW server_version_num")),
         "wal_segment_size": int(scalar(conn, "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'")),
-        "archive_mode": scalar(conn, "SHOW archive_mode"),
+        "archive_mode": str(scalar(conn, "SHOW archive_mode")),
     }
 
 

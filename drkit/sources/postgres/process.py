@@ -1,6 +1,7 @@
-"""Running the PostgreSQL client tools (pg_dump, pg_dumpall, pg_restore, pg_basebackup, psql):
-finding the binaries, passing the password through the environment only, and turning a failure
-into one ``PostgresError`` line with the password redacted."""
+"""Running the PostgreSQL client tools (pg_dump, pg_dumpall, pg_restore, pg_basebackup): finding
+the binaries, passing the password through the child's environment only (which holds none of
+drkit's other secrets: ``PgConn.env``), and turning a failure into one ``PostgresError`` line with
+the password redacted. SQL drkit issues itself goes through ``sql`` (psycopg), never psql."""
 
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ def redact(text: str, secrets: list[str]) -> str:
 def error_summary(tool: str, stderr: bytes, code: int, secrets: list[str]) -> str:
     """``pg_dump failed (exit 1): database "x" does not exist`` from a tool's stderr."""
     lines = [ln.strip() for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "error:" in ln or "FATAL:" in ln or "ERROR:" in ln]
-    detail = (errors or lines or ["no output"])[-1]
+    server = [ln for ln in lines if "FATAL:" in ln or "ERROR:" in ln]  # the first one is the cause
+    errors = [ln for ln in lines if "error:" in ln]  # pg_restore's last is "a worker process died"
+    detail = server[0] if server else (errors or lines or ["no output"])[-1]
     for prefix in (f"{tool}: error: ", f"{tool}: "):
         detail = detail.removeprefix(prefix)
     return redact(f"{tool} failed (exit {code}): {' '.join(detail.split())}", secrets)
@@ -104,16 +106,3 @@ def run(tool: str, args: list[str], conn: PgConn, *, input: bytes | None = None,
         raise PostgresError(error_summary(tool, proc.stderr, proc.returncode, conn.secrets()))
     return proc.stdout
 
-
-def query(conn: PgConn, sql: str, *, dbname: str | None = None) -> list[list[str]]:
-    """Rows of a query, through psql (unaligned, tab-separated, no headers)."""
-    out = run("psql", ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", conn.dsn(dbname),
-                       "-c", sql], conn)
-    return [line.split("\t") for line in out.decode().splitlines() if line]
-
-
-def scalar(conn: PgConn, sql: str, *, dbname: str | None = None) -> str:
-    rows = query(conn, sql, dbname=dbname)
-    if not rows:
-        raise PostgresError(f"query returned no rows: {sql[:60]}")
-    return rows[0][0]

@@ -17,7 +17,8 @@ from pathlib import Path
 from ...core import clock
 from .conn import PgConn
 from .errors import PostgresError
-from .process import find_tool, query
+from .process import find_tool
+from .sql import scalar
 
 LOG_NAME = "drkit-recovery.log"
 _REACHED = re.compile(r"(recovery stopping [^\n]*|last completed transaction was at log time [^\n]*|"
@@ -62,7 +63,7 @@ def start_recovery(data_dir: Path, *, port: int = 0, os_user: str | None = None,
     except BaseException:
         stop(data_dir, os_user=os_user)
         raise
-    lsn = query(conn, "SELECT pg_last_wal_replay_lsn()")[0][0]
+    lsn = str(scalar(conn, "SELECT pg_last_wal_replay_lsn()"))
     return Recovered(port, data_dir, lsn, _REACHED.findall(log.read_text(errors="replace")))
 
 
@@ -72,7 +73,7 @@ def _wait_promoted(proc: subprocess.Popen[bytes], conn: PgConn, log: Path, timeo
         if proc.poll() is not None:
             raise PostgresError(f"the restored server stopped during recovery: {_last_fatal(log)}")
         try:
-            if query(conn, "SELECT pg_is_in_recovery()")[0][0] == "f":
+            if scalar(conn, "SELECT pg_is_in_recovery()") is False:
                 return
         except PostgresError:
             pass

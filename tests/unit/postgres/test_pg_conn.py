@@ -46,3 +46,18 @@ def test_error_summary_takes_last_error_and_redacts() -> None:
     line = error_summary("pg_dump", err, 1, [SECRET])
     assert line.startswith("pg_dump failed (exit 1): connection to server")
     assert "s3cr3t" not in line and "\n" not in line
+
+
+def test_error_summary_names_the_first_server_error_not_the_dying_worker() -> None:
+    err = (b'pg_restore: error: could not execute query: ERROR:  role "reader" does not exist\n'
+           b"Command was: GRANT SELECT ON TABLE public.t TO reader;\n"
+           b"pg_restore: error: a worker process died unexpectedly\n")
+    line = error_summary("pg_restore", err, 1, [])
+    assert line == 'pg_restore failed (exit 1): could not execute query: ERROR: role "reader" does not exist'
+
+
+def test_password_in_url_query_is_taken_out_of_the_dsn() -> None:
+    conn = PgConn.from_url(f"postgresql://a@h:5/db?sslmode=require&password={SECRET}")
+    assert conn.password == SECRET
+    assert SECRET not in conn.dsn() and SECRET not in conn.display
+    assert "sslmode=require" in conn.dsn()
