@@ -13,7 +13,7 @@ from typing import Any
 
 from ._retry import RetryingBackend, RetryPolicy
 from ._urls import BackendURL, parse_url
-from .base import Backend, Capabilities, ObjectInfo, PutOptions, read_range, validate_key
+from .base import Backend, Capabilities, LeavesTemps, ObjectInfo, PutOptions, read_range, temp_store, validate_key
 from .errors import (
     AccessDenied,
     AlreadyExists,
@@ -77,6 +77,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "NoSpace",
     "NotFound",
+    "LeavesTemps",
     "ObjectInfo",
     "ObjectLocked",
     "PutOptions",
@@ -89,5 +90,6 @@ __all__ = [
     "open_backend",
     "parse_url",
     "read_range",
+    "temp_store",
     "validate_key",
 ]

@@ -73,6 +73,29 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class LeavesTemps(Protocol):
+    """Optional, beside the eight calls: a backend that writes objects through temporary names, which a
+    writer killed mid-write leaves behind (the local directory's ``.tmp-*`` files). ``list`` never
+    shows them; these two calls list them (keys relative to the root, with mtimes) and remove one."""
+
+    def list_temps(self) -> Iterator[ObjectInfo]: ...
+
+    def delete_temp(self, key: str) -> None: ...
+
+
+def temp_store(backend: object) -> LeavesTemps | None:
+    """The backend itself or the one it wraps (``inner``, as the retry and retention wrappers do) that
+    implements ``LeavesTemps``; None if none does (object stores: an upload is atomic)."""
+    for _ in range(8):
+        if isinstance(backend, LeavesTemps):
+            return backend
+        backend = getattr(backend, "inner", None)
+        if backend is None:
+            return None
+    return None
+
+
 def read_range(backend: Backend, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
     """``length`` bytes of ``key`` from ``offset`` (fewer at the object's end), read into ``buf`` (at
     least ``length`` bytes) where the backend can, else ``get_range``'s own bytes.

@@ -170,6 +170,25 @@ class LocalBackend:
                     continue  # deleted while listing
                 yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
+    def list_temps(self) -> Iterator[ObjectInfo]:
+        """Temp files of writes that never finished (``LeavesTemps``), e.g. of a killed process."""
+        for dirpath, _, filenames in os.walk(self.root):
+            rel_dir = os.path.relpath(dirpath, self.root)
+            for name in sorted(n for n in filenames if n.startswith(_TMP_PREFIX)):
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except FileNotFoundError:
+                    continue  # renamed into place or removed meanwhile
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                yield ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def delete_temp(self, key: str) -> None:
+        parts = key.split("/")
+        if not parts[-1].startswith(_TMP_PREFIX) or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"not a temp object key: {key!r}")
+        path = self.root.joinpath(*parts)
+        self._guard(key, lambda: path.unlink(missing_ok=True))
+
     def stat(self, key: str) -> ObjectInfo:
         st = self._guard(key, lambda: os.stat(self._path(key)))
         return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))

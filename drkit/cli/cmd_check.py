@@ -52,15 +52,20 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
         emit_json({"ok": report.ok, "errors": report.errors, "unreferenced_packs": report.unreferenced_packs,
                    "packs_checked": report.packs_checked, "blobs_checked": report.blobs_checked,
                    "snapshots_checked": report.snapshots_checked, "documents_checked": report.documents_checked,
-                   "segments_read": report.segments_read})
+                   "segments_read": report.segments_read, "stale_temp_objects": report.stale_temps})
     else:
         for line in report.errors:
             click.echo(f"error: {line}", err=True)
         if report.unreferenced_packs:
             click.echo(f"{len(report.unreferenced_packs)} unreferenced packs (from interrupted backups; "
                        "`drkit prune` removes them)")
+        if report.stale_temps:
+            click.echo(f"{report.stale_temps} temp objects left by killed runs (over an hour old; "
+                       "`drkit prune` removes them)")
         click.echo(f"{report.snapshots_checked} snapshots, {report.packs_checked} packs, {report.blobs_checked} blobs "
                    f"and {report.segments_read} archived WAL files and AOF segments read: "
                    f"{'no errors' if report.ok else 'ERRORS FOUND'}")
     if not report.ok:
-        raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}")
+        raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}",
+                             hint="lost or damaged index objects, or packs missing from the storage: "
+                                  "`drkit repair index` rebuilds the index from the packs")

@@ -11,7 +11,7 @@ from ..core import clock
 from ..ops import keys as key_ops
 from ..ops.secrets import PassphraseSource
 from ..ops.session import open_repository
-from ..repository.locks import remove_locks
+from ..repository.locks import list_locks, remove_locks, why_kept
 from ..repository.storage_errors import storage_errors
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
@@ -99,13 +99,18 @@ def key_rotate(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool)
 
 @click.command("unlock", epilog=EXIT_CODES_EPILOG)
 @with_repo
-@click.option("--remove-all", is_flag=True, help="Remove every lock, not only stale ones.")
+@click.option("--remove-all", is_flag=True, help="Remove every lock, live ones too (only when no drkit runs).")
 def unlock(repo_ref: RepoRef, remove_all: bool) -> None:
-    """Remove stale locks (expired, or held by a dead process on this host)."""
+    """Remove stale locks: expired ones, and those of processes proven dead (same machine, boot and
+    PID namespace as this one, process gone). A lock from another host, container or PID namespace
+    is only removed once it expires (30 minutes without a refresh)."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     with storage_errors():
         removed = remove_locks(repo.backend, all_locks=remove_all)
+        kept = list_locks(repo.backend)
     now = clock.now()
     for info in removed:
         click.echo(f"removed {info.describe(now)}")
+    for info in kept:
+        click.echo(f"kept {info.describe(now)}: {why_kept(info)}")
     click.echo(f"{len(removed)} locks removed")

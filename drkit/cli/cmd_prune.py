@@ -67,3 +67,5 @@ def _report(plan: PrunePlan, dry_run: bool) -> None:
                f"{plan.pending_marks} marks pending (grace {format_duration(plan.grace)})")
     for line in plan.waiting:
         click.echo(line)
+    if plan.temp_objects:
+        click.echo(f"{verb}remove {plan.temp_objects} temp objects left by killed runs")

@@ -3,6 +3,7 @@ become exit codes (see drkit.core.errors)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from importlib import import_module
@@ -19,6 +20,7 @@ from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .output import error_line
+from .signals import Stopped, install
 
 # name → (module, attribute): a command's module is imported only when that command runs, so
 # `drkit pg wal-fetch` (PostgreSQL's restore_command, once per WAL segment) does not pay for the
@@ -31,7 +33,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("cmd_drill", "report"), "schedule": ("cmd_schedule", "schedule"),
     "runbook": ("cmd_runbook", "runbook"), "copy": ("cmd_copy", "copy"),
     "pg": ("cmd_postgres", "pg"), "redis": ("cmd_redis", "redis_group"),
-    "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"),
+    "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
 }
 _SOURCES = ("cmd_files", "cmd_postgres", "cmd_redis")  # each adds `backup <kind>` and `restore <kind>`
 
@@ -87,6 +89,7 @@ def _wants_json(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with the documented code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    install()  # SIGTERM and SIGHUP unwind like Ctrl-C: the lock is released
     tune_malloc()
     debug = "--debug" in args
     try:
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         error_line("interrupted", code=130)
         sys.exit(130)
+    except Stopped as stop:
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            error_line(f"stopped by {stop.name}", code=stop.exit_code, as_json=_wants_json(args))
+        sys.exit(stop.exit_code)
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback only under --debug

@@ -91,7 +91,9 @@ EXIT_CODES: dict[int, str] = {
     14: "storage unreachable, access denied, bucket missing or full",
     20: "drill target (RPO/RTO) missed",
     21: "drill verification failed",
+    129: "stopped by SIGHUP (lock released, temp objects removed)",
     130: "interrupted (Ctrl-C); 128+N for signal N",
+    143: "stopped by SIGTERM, e.g. a Kubernetes pod stopping (lock released, temp objects removed)",
 }
 
 __all__ = [

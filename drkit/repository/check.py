@@ -32,6 +32,7 @@ from .reader import open_blob, read_blob
 from .references import ROOT_WALKERS, referenced_blobs
 from .repo import Repository
 from .storage_errors import storage_errors
+from .temps import stale_temps
 
 
 @dataclass
@@ -43,6 +44,7 @@ class CheckReport:
     snapshots_checked: int = 0
     documents_checked: int = 0  # rooted documents (archived AOF segments)
     segments_read: int = 0  # archived AOF segments and WAL files read back (read_data)
+    stale_temps: int = 0  # temp objects of killed writes (temps.py): not errors, prune removes them
 
     @property
     def ok(self) -> bool:
@@ -92,6 +94,7 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
         report.errors.append(exc.message)
         return report
     _check_packs_exist(repo, report)
+    report.stale_temps = len(stale_temps(repo.backend))
     _check_snapshots(repo, report)
     problems, report.documents_checked, report.segments_read = check_rooted(
         repo, read_data=read_data, subset=parse_subset(subset))

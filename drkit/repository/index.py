@@ -168,6 +168,11 @@ class Index:
         e = self.find(blob_id)
         return e >= 0 and (not self.excluded or self.pack_of(e) not in self.excluded)
 
+    def usable_entry(self, blob_id: bytes) -> int:
+        """The entry number of the blob's preferred copy when it is ``usable``, else -1."""
+        e = self.find(blob_id)
+        return e if e >= 0 and not (self.excluded and self.pack_of(e) in self.excluded) else -1
+
     def __contains__(self, blob_id: bytes) -> bool:
         return self.find(blob_id) >= 0
 

@@ -1,13 +1,15 @@
 """Repository locks, after restic's design: one small object per holder under ``locks/``.
 
 A lock object is plain JSON, not encrypted: host, pid, username, exclusive flag, purpose, created and
-expires times (epoch seconds from ``drkit.core.clock``) -- nothing secret. ``acquire`` writes its own
+expires times (epoch seconds from ``drkit.core.clock``), and where the holder runs (holder.py: machine,
+boot and PID namespace ids, the process's start time) -- nothing secret. ``acquire`` writes its own
 object with ``put_if_absent`` at ``locks/<32 random hex>``, then lists all locks: any *other* non-stale
 lock conflicts if either side is exclusive, and then it deletes its object and raises ``LockFailed``.
 Each writes before it looks, so two racing exclusive lockers may both back off but never both win.
 A daemon thread refreshes a held lock (``put``, ``expires = now + lifetime``); ``Lock.lost`` turns true
 once the expiry passes without a successful refresh, and callers should then not write a snapshot.
-A lock is stale if expired, or written on this host by a pid that no longer exists. Garbled lock
+A lock is stale if expired, or provably dead: written on this machine, boot and PID namespace by a
+process that no longer exists (holder.py); a lock from anywhere else is judged by its expiry alone. Garbled lock
 objects are listed, with a logged warning, as stale entries (``host="?"``, ``expires=0``,
 ``purpose="unreadable lock object"``): they never block, and ``remove_locks`` deletes them.
 
@@ -37,6 +39,7 @@ from storage_backends.errors import AlreadyExists, BackendError, NotFound
 
 from ..core import clock
 from ..core.errors import LockFailed
+from .holder import Holder, provably_dead, this_process
 from .storage_errors import storage_errors
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class LockInfo:
     purpose: str = ""
     maintenance: bool = False
     view: float | None = None  # None: written by a drkit that knows nothing of pending marks
+    holder: Holder = Holder()  # unknown in locks of older drkit versions: judged by expiry only
 
     def describe(self, now: float) -> str:
         """One line, e.g. ``exclusive lock by root@host pid 123, 42 s old, expires in 1740 s``."""
@@ -84,23 +88,19 @@ def _username() -> str:
         return "?"
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass  # EPERM: it exists but is not ours; anything else: cannot tell, assume alive
-    return True
+def is_stale(info: LockInfo, now: float, *, slack: float = 0.0) -> bool:
+    """Expired (``slack`` seconds ago), or its holder provably dead: same machine, boot and PID
+    namespace as ours, and its process gone (holder.py)."""
+    return now > info.expires + slack or provably_dead(info.holder, info.pid)
 
 
-def is_stale(info: LockInfo, now: float, *, host: str | None = None, slack: float = 0.0) -> bool:
-    """Expired (``slack`` seconds ago), or written on this host (``host``, default ours) by a pid that
-    no longer exists."""
-    here = host if host is not None else _hostname()
-    return now > info.expires + slack or (info.host == here and not _pid_alive(info.pid))
+def why_kept(info: LockInfo) -> str:
+    """Why ``unlock`` keeps a lock that has not expired (one phrase)."""
+    if info.holder.same_place(this_process()):
+        return "its process is running"
+    if not info.holder.known:
+        return "no holder identity (an older drkit): it may be alive, removable once expired"
+    return "held on another host, container or PID namespace: removable once expired"
 
 
 def conflicts(a: LockInfo | Lock, b: LockInfo) -> bool:
@@ -118,6 +118,17 @@ def _field(doc: dict[str, object], name: str, kind: type) -> object:
 
 
 _FIELDS = dict(host=str, pid=int, username=str, exclusive=bool, created=float, expires=float)
+_HOLDER_TEXT = ("machine_id", "boot_id", "pid_ns")
+
+
+def _holder(doc: dict[str, object]) -> Holder:
+    """The holder fields; any that is missing or malformed leaves the holder unknown (expiry only)."""
+    machine, boot, ns = (doc.get(name) for name in _HOLDER_TEXT)
+    start = doc.get("start_time")
+    text = (machine, boot, ns)
+    if not all(isinstance(t, str) and len(t) <= 100 for t in text) or type(start) is not int:
+        return Holder()
+    return Holder(str(machine), str(boot), str(ns), start)
 
 
 def _parse(key: str, body: bytes) -> LockInfo:
@@ -128,7 +139,8 @@ def _parse(key: str, body: bytes) -> LockInfo:
     purpose = doc.get("purpose", "")
     view = float(_field(doc, "view", float)) if "view" in doc else None  # type: ignore[arg-type]
     return LockInfo(key=key, purpose=purpose if isinstance(purpose, str) else "",
-                    maintenance=doc.get("maintenance") is True, view=view, **values)  # type: ignore[arg-type]
+                    maintenance=doc.get("maintenance") is True, view=view, holder=_holder(doc),
+                    **values)  # type: ignore[arg-type]
 
 
 def _load(backend: Backend, key: str) -> LockInfo | None:
@@ -152,9 +164,10 @@ def list_locks(backend: Backend) -> list[LockInfo]:
 
 
 def remove_locks(backend: Backend, *, all_locks: bool = False) -> list[LockInfo]:
-    """Delete stale locks (or every lock with ``all_locks``); return what was removed."""
-    now, host = clock.now(), _hostname()
-    removed = [i for i in list_locks(backend) if all_locks or is_stale(i, now, host=host)]
+    """Delete stale locks, never one whose holder may be alive (or every lock with ``all_locks``);
+    return what was removed."""
+    now = clock.now()
+    removed = [i for i in list_locks(backend) if all_locks or is_stale(i, now)]
     with storage_errors():
         for info in removed:
             backend.delete(info.key)
@@ -206,6 +219,10 @@ class Lock:
     def _body(self, expires: float) -> bytes:
         doc: dict[str, object] = dict(host=_hostname(), pid=os.getpid(), username=_username(),
                                       exclusive=self.exclusive)
+        holder = this_process()
+        if holder.known and holder.start_time >= 0:
+            doc.update(machine_id=holder.machine_id, boot_id=holder.boot_id, pid_ns=holder.pid_ns,
+                       start_time=holder.start_time)
         doc.update(created=self._created, expires=expires, purpose=self.purpose, view=self.view)
         if self.maintenance:
             doc["maintenance"] = True
@@ -255,11 +272,11 @@ class Lock:
             return bool(stream.read(_MAX_LOCK_SIZE + 1) == body)
 
     def _check_conflicts(self, own: str) -> None:
-        now, host = clock.now(), _hostname()
+        now = clock.now()
         found = [
             info
             for info in list_locks(self._backend)
-            if info.key != own and conflicts(self, info) and not is_stale(info, now, host=host)
+            if info.key != own and conflicts(self, info) and not is_stale(info, now)
         ]
         if found:
             more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

@@ -41,6 +41,7 @@ from .references import LiveSet
 from .repo import Repository
 from .settle import Horizon, Settlement, apply, decide, look_around
 from .storage_errors import storage_errors
+from .temps import remove_stale_temps, stale_temps
 
 DEFAULT_GRACE = 2 * LIFETIME  # longer than a lock lives without a refresh
 PACK_OVERHEAD = 32  # sealed header's nonce and tag, and the trailer (pack.py); plus 49 bytes an entry
@@ -63,6 +64,7 @@ class PrunePlan:
     rescued_packs: list[str] = field(default_factory=list)  # marked, still needed: indexed again
     waiting: list[str] = field(default_factory=list)  # why marks stay pending, one line each
     pending_marks: int = 0  # marks left after this run
+    temp_objects: int = 0  # temp objects of killed writes over an hour old, removed (dry run: found)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
         elif options.grace <= 0:  # as if no other lock is in the way
             run.result.bytes_freed += run.result.bytes_marked
         run.result.pending_marks = len(repo.marks)
+        run.result.temp_objects = len((stale_temps if options.dry_run else remove_stale_temps)(repo.backend))
     return run.result
 
 

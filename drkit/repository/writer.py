@@ -15,7 +15,10 @@ after ``flush`` returned, so an interrupted backup leaves only unreferenced pack
 
 Deduplication uses only blobs indexed in packs that are not pending deletion (``Index.usable``): a
 blob found only in a pending pack is stored again, so a backup never keeps a marked pack alive
-through its own writes (docs/FORMAT.md §13).
+through its own writes (docs/FORMAT.md §13). Nor does it reference a pack the storage lost
+(packlist.py): the writer notes every pack it deduplicates into (and those of blob lists reused from
+a parent snapshot), and ``flush`` checks that the storage still holds each; if one is gone it raises
+``LostPack`` (exit 13), so no snapshot referencing it is written.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .format import content_id, index_key, pack_key
 from .index import MAX_OBJECT_ENTRIES, PackRecord, encode_index
 from .pack import BLOB_DATA
 from .packbuf import Buffers, OpenPack
+from .packlist import LostPack, missing_packs
 from .repo import Repository
 from .storage_errors import storage_errors
 
@@ -93,11 +97,50 @@ class BlobWriter:
         self._pending: set[bytes] = set()  # their ids
         self._batch: list[tuple[bytes, bytes | memoryview]] = []  # small chunks not yet handed over
         self._batch_bytes = 0
+        # one flag per index entry this run references without storing the blob again (packlist.py)
+        self._used = bytearray(self.repo.index.entries)
+        self._used_of = self.repo.index  # entry numbers are this index's
 
     # -- storing (worker threads, and the calling thread for add_blob) ------------------------
     def _known(self, blob_id: bytes) -> bool:
         with self._lock:
-            return blob_id in self._seen or self.repo.index.usable(blob_id)
+            if blob_id in self._seen:
+                return True
+            e = self.repo.index.usable_entry(blob_id)
+            if e < 0:
+                return False
+            if e < len(self._used):  # else an entry of a pack this run wrote
+                self._used[e] = 1
+            return True
+
+    def reuse(self, hex_ids: list[str]) -> bool:
+        """Whether blobs a parent snapshot lists may be referenced again without being stored (a file
+        unchanged since then); their packs are checked like deduplicated ones. False if one is in no
+        index (lost, and dropped by `drkit repair index`): the caller reads the data again."""
+        index, used = self.repo.index, self._used
+        for hex_id in hex_ids:
+            blob_id = bytes.fromhex(hex_id)
+            e = index.find(blob_id)
+            if e < 0:
+                if blob_id not in self._pending and blob_id not in self._seen:  # nor stored in this run
+                    return False
+            elif e < len(used):
+                used[e] = 1
+        return True
+
+    def _used_packs(self) -> set[str]:
+        """The indexed packs this run references without having written them."""
+        used, index = self._used, self.repo.index
+        if index is not self._used_of:  # reloaded meanwhile (a lock's refresh_marks): check every pack
+            return {p for p in index.pack_sizes if p not in index.excluded}
+        if used.find(1) < 0:
+            return set()
+        packs = set()
+        for pack_id in index.pack_sizes:
+            first, n = index.run(pack_id)
+            if first < len(used) and used.find(1, first, first + n) >= 0:
+                packs.add(pack_id)
+        return packs
 
     def _process(self, chunk: bytes | memoryview, blob_type: int = BLOB_DATA) -> BlobRef:
         blob_id = self.repo.hasher.digest(chunk)
@@ -275,6 +318,8 @@ class BlobWriter:
         self._raise_failed_uploads()
         with self._lock:
             self._write_index()
+        if missing := missing_packs(self.repo, self._used_packs()):  # before the caller writes its snapshot
+            raise LostPack(min(missing))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -10,12 +10,14 @@ being opened. Problems with single entries become warnings; the backup goes on.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ...core.errors import IntegrityError
 from ...pipeline import chunk_buffer, iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
@@ -24,6 +26,8 @@ from ...repository.writer import BlobWriter
 from . import xattrs
 from .tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
 from .walker import Excludes, list_dir, node_from_stat
+
+log = logging.getLogger(__name__)
 
 SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
 STREAM_READ = 8 << 20  # larger files are read in blocks of this size (the chunker needs 2 x its maximum)
@@ -77,7 +81,13 @@ class Archiver:
         return self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
 
     def _load(self, tree_id: str | None) -> dict[str, Node]:
-        return self._parents.load(tree_id) if tree_id else {}
+        if not tree_id:
+            return {}
+        try:
+            return self._parents.load(tree_id)
+        except IntegrityError as exc:  # lost or damaged: compare with nothing, so every file is read anew
+            log.warning("parent tree %s is unreadable (%s); its files are read again", tree_id[:16], exc.message)
+            return {}
 
     def close(self) -> None:
         self._parents.close()
@@ -141,8 +151,8 @@ class Archiver:
             node.content = self._hardlinks[key]
             self.stats.files_unchanged += 1
             return node
-        if old is not None and old.type == FILE and _unchanged(node, old):
-            node.content = old.content
+        if old is not None and old.type == FILE and _unchanged(node, old) and self.writer.reuse(old.content):
+            node.content = old.content  # all indexed, none in a lost pack (else read again, or exit 13)
             self.stats.files_unchanged += 1
         else:
             content = self._read(path, node)

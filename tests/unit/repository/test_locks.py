@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,6 +16,8 @@ import pytest
 
 from drkit.core import clock
 from drkit.core.errors import LockFailed
+from drkit.repository import holder as holder_mod
+from drkit.repository.holder import Holder, proc_stat, this_process
 from drkit.repository.locks import LOCK_PREFIX, Lock, LockInfo, is_stale, list_locks, remove_locks
 from storage_backends.base import Backend, Data, PutOptions
 from storage_backends.errors import Transient
@@ -54,12 +57,16 @@ def held() -> Iterator[Callable[[Lock], Lock]]:
 
 
 def write_foreign(
-    backend: Backend, *, exclusive: bool, expires: float, host: str = "elsewhere", pid: int = 1
+    backend: Backend, *, exclusive: bool, expires: float, host: str = "elsewhere", pid: int = 1,
+    holder: Holder | None = None,
 ) -> str:
     key = f"{LOCK_PREFIX}{'f' * 32}"
-    doc = dict(
+    doc: dict[str, object] = dict(
         host=host, pid=pid, username="someone", exclusive=exclusive, created=expires - 60, expires=expires
     )
+    if holder is not None:
+        doc.update(machine_id=holder.machine_id, boot_id=holder.boot_id, pid_ns=holder.pid_ns,
+                   start_time=holder.start_time)
     backend.put(key, json.dumps(doc).encode())
     return key
 
@@ -94,7 +101,10 @@ def test_lock_object_is_plain_json(backend: Backend, held: Callable[[Lock], Lock
     )
     with backend.get(lock.key) as stream:
         doc = json.loads(stream.read())
-    assert set(doc) == {"host", "pid", "username", "exclusive", "created", "expires", "purpose", "view"}
+    assert set(doc) == {"host", "pid", "username", "exclusive", "created", "expires", "purpose", "view",
+                        "machine_id", "boot_id", "pid_ns", "start_time"}
+    machine = Path("/etc/machine-id").read_text().strip()
+    assert machine not in json.dumps(doc)  # an app-specific HMAC of it, as systemd asks
     assert doc["pid"] == os.getpid() and doc["exclusive"] is True and doc["purpose"] == "prune"
     assert doc["expires"] == pytest.approx(doc["created"] + 1800.0)
 
@@ -154,12 +164,76 @@ def test_expired_lock_is_stale_and_does_not_block(backend: Backend, fake_clock: 
 
 def test_lock_of_dead_local_process_is_stale(backend: Backend) -> None:
     pid = dead_pid()
-    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(), pid=pid)
+    here = this_process()
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(), pid=pid,
+                  holder=here)
     [info] = list_locks(backend)
-    assert is_stale(info, clock.now())
-    assert not is_stale(info, clock.now(), host="another-host")  # cannot check a remote pid
+    assert info.holder == here and is_stale(info, clock.now())
     with Lock(backend, exclusive=True):
         pass
+
+
+@pytest.mark.parametrize("field", ["machine_id", "boot_id", "pid_ns"])
+def test_dead_pid_elsewhere_is_judged_by_expiry_only(backend: Backend, field: str) -> None:
+    """The same host name but another machine, boot or PID namespace: the pid says nothing."""
+    other = dataclasses.replace(this_process(), **{field: "somewhere-else"})
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(),
+                  pid=dead_pid(), holder=other)
+    [info] = list_locks(backend)
+    assert not is_stale(info, clock.now())
+    assert remove_locks(backend) == []
+    with pytest.raises(LockFailed):
+        Lock(backend, exclusive=False).acquire()
+
+
+def test_no_machine_id_in_a_container_still_proves_a_dead_pid(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Containers often lack /etc/machine-id: boot id and PID namespace decide; a lock from a machine
+    that has one never matches ours then."""
+    monkeypatch.setattr(holder_mod, "_ours", None)
+    monkeypatch.setattr(holder_mod, "_MACHINE_ID_FILES", ())
+    here = this_process()
+    assert here.machine_id == "" and here.known
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=dead_pid(), holder=here)
+    assert is_stale(list_locks(backend)[0], clock.now())
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=dead_pid(),
+                  holder=dataclasses.replace(here, machine_id="m" * 32))
+    assert not is_stale(list_locks(backend)[0], clock.now())
+    monkeypatch.setattr(holder_mod, "_ours", None)
+
+
+def test_lock_without_holder_fields_is_judged_by_expiry_only(backend: Backend) -> None:
+    """An older drkit's lock (host and pid only) on our host name, pid not running: maybe alive elsewhere."""
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(), pid=dead_pid())
+    [info] = list_locks(backend)
+    assert not info.holder.known and not is_stale(info, clock.now())
+    assert remove_locks(backend) == []
+
+
+def test_reused_pid_and_zombie_are_dead(backend: Backend) -> None:
+    here = this_process()
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=os.getpid(),
+                  holder=dataclasses.replace(here, start_time=here.start_time + 1))  # our pid, another start
+    assert is_stale(list_locks(backend)[0], clock.now())
+    proc = subprocess.Popen(["true"])
+    try:
+        assert wait_for(lambda: (proc_stat(proc.pid) or ("Z",))[0] == "Z")  # exited, not reaped
+        started = proc_stat(proc.pid)
+        start = started[1] if started else 0
+        write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=proc.pid,
+                      holder=dataclasses.replace(here, start_time=start))
+        assert is_stale(list_locks(backend)[0], clock.now())
+    finally:
+        proc.wait()
+
+
+def test_own_lock_records_where_it_runs(backend: Backend, held: Callable[[Lock], Lock]) -> None:
+    held(Lock(backend, exclusive=False))
+    [info] = list_locks(backend)
+    assert info.holder == this_process() and info.holder.known and info.holder.start_time > 0
+    assert not is_stale(info, clock.now())
+    assert remove_locks(backend) == []
 
 
 def test_remove_locks_stale_by_default_all_on_request(

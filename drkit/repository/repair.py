@@ -1,0 +1,172 @@
+"""``drkit repair index``: rebuild the index from the packs themselves (docs/repository-safety.md).
+
+Every pack ends with a sealed header listing its blobs (pack.py), so the index can be rebuilt when
+index objects are lost, damaged, or name packs the storage lost. Under an *exclusive* lock:
+
+1. list ``data/`` and read each pack's trailer and sealed header (two ranged reads; the blobs are not
+   read). A pack whose header fails authentication or points outside the pack is reported as damaged;
+   an intact old index object that lists it with the same size still gives its entries (the blobs
+   themselves may be intact: ``check --read-data`` tells), else it is left out and its blobs are
+   missing, which ``check`` reports per snapshot.
+2. Packs named by a pending-deletion mark whose pending index object is intact stay as they are (a
+   later prune settles them); every other pack is indexed, orphans of interrupted backups included.
+3. Write the new index objects, *then* delete the old ones (all but pending and superseded ones); one
+   still under object lock is named by a superseded record instead, which readers skip. A crash in
+   between leaves both, which is harmless: run the repair again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from storage_backends import NotFound
+
+from ..core import clock
+from ..core.errors import DrkitError, IntegrityError
+from .format import INDEX_PREFIX, content_id, id_from_key, index_key, pack_key
+from .index import SUPERSEDED_KIND, Index, PackRecord, RawPack, decode_raw
+from .marks import Mark, delete_if_present, marked_packs, read_marks, read_superseded
+from .pack import TRAILER_SIZE, PackEntry, header_length, parse_header
+from .packlist import stored_packs
+from .repo import Repository
+from .storage_errors import storage_errors
+
+log = logging.getLogger(__name__)
+
+_PACK_ID = re.compile(r"[0-9a-f]{64}")
+_MAX_HEADER = 64 << 20  # a pack header this large is damage, not data (49 bytes an entry)
+
+
+@dataclass
+class RepairReport:
+    packs_indexed: int = 0
+    blobs_indexed: int = 0
+    damaged_packs: list[str] = field(default_factory=list)  # "pack id: reason"
+    kept_from_index: list[str] = field(default_factory=list)  # damaged header, entries from an old index object
+    pending_packs: int = 0  # left to the pending marks that cover them
+    written: list[str] = field(default_factory=list)  # new index objects
+    removed: list[str] = field(default_factory=list)  # old index objects deleted
+    superseded: list[str] = field(default_factory=list)  # old index objects locked: named superseded
+    dry_run: bool = False
+
+
+def read_pack_header(repo: Repository, pack_id: str, size: int) -> list[PackEntry]:
+    """The entries of a stored pack from its trailer and sealed header; IntegrityError if damaged."""
+    if not _PACK_ID.fullmatch(pack_id):
+        raise IntegrityError(f"data object {pack_id[:80]!r}: not a pack name")
+    key = pack_key(pack_id)
+    if size < TRAILER_SIZE:
+        raise IntegrityError(f"pack {pack_id}: too short ({size} bytes)")
+    with storage_errors():
+        trailer = repo.backend.get_range(key, size - TRAILER_SIZE, TRAILER_SIZE)
+        if len(trailer) != TRAILER_SIZE:
+            raise IntegrityError(f"pack {pack_id}: shorter than listed (changed while read?)")
+        n = header_length(trailer)
+        if not 0 < n <= min(size - TRAILER_SIZE, _MAX_HEADER):
+            raise IntegrityError(f"pack {pack_id}: header length {n} does not fit the pack")
+        start = size - TRAILER_SIZE - n
+        entries = parse_header(repo.backend.get_range(key, start, n), repo.cipher, pack_id)
+    if any(e.offset + e.length > start for e in entries):
+        raise IntegrityError(f"pack {pack_id}: header names blobs outside the pack")
+    return entries
+
+
+def _intact_pending(repo: Repository, marks: dict[str, Mark]) -> set[str]:
+    """Marked packs that an intact pending index object lists: left to the marks."""
+    covered: set[str] = set()
+    for index_id in sorted({i for m in marks.values() for i in m.indexes}):
+        try:
+            with storage_errors(), repo.backend.get(index_key(index_id)) as f:
+                covered.update(p.pack_id for p in decode_raw(f.read(), repo.cipher, index_id))
+        except (NotFound, DrkitError) as exc:
+            log.warning("pending index object %s is unusable (%s); its packs are indexed anew", index_id[:16], exc)
+    return covered & marked_packs(marks.values())
+
+
+def _old_entries(repo: Repository, index_ids: list[str], wanted: dict[str, int]) -> dict[str, RawPack]:
+    """The ``wanted`` packs (id → stored size) as intact old index objects list them with that size
+    (damaged or vanished index objects skipped)."""
+    found: dict[str, RawPack] = {}
+    for index_id in index_ids:
+        try:
+            with storage_errors(), repo.backend.get(index_key(index_id)) as f:
+                sealed = f.read()
+            for pack in decode_raw(sealed, repo.cipher, index_id):
+                if wanted.get(pack.pack_id) == pack.size and pack.pack_id not in found:
+                    found[pack.pack_id] = RawPack(pack.pack_id, pack.size, bytes(pack.entries))
+        except (NotFound, DrkitError) as exc:
+            log.warning("index object %s is unusable (%s)", index_id[:16], exc)
+    return found
+
+
+def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport) -> tuple[Index, dict[str, int]]:
+    """The index of the packs whose headers are intact, and the damaged packs (id → size)."""
+
+    def one(item: tuple[str, int]) -> tuple[str, int, list[PackEntry] | str]:
+        pack_id, size = item
+        try:
+            return pack_id, size, read_pack_header(repo, pack_id, size)
+        except IntegrityError as exc:
+            return pack_id, size, exc.message
+
+    index, damaged = Index(), {}
+    workers = max(1, min(8, repo.backend.capabilities.max_connections))
+    with ThreadPoolExecutor(workers, thread_name_prefix="drkit-repair") as pool:
+        for pack_id, size, entries in pool.map(one, sorted(packs.items())):
+            if isinstance(entries, str):
+                report.damaged_packs.append(entries)
+                damaged[pack_id] = size
+                continue
+            index.add_pack(PackRecord(pack_id, size, entries))
+            report.packs_indexed += 1
+            report.blobs_indexed += len(entries)
+    return index, damaged
+
+
+def _retire(repo: Repository, old: list[str], report: RepairReport) -> None:
+    """Delete the old index objects; name those still under object lock in a superseded record first."""
+    held = [i for i in old if repo.locked_until(index_key(i)) is not None]
+    if held:
+        repo.manifests.put(SUPERSEDED_KIND, {"indexes": held, "marks": [], "time": clock.utcnow().isoformat()})
+    with storage_errors():
+        for index_id in old:
+            if index_id not in held:
+                delete_if_present(repo.backend, index_key(index_id))
+    report.removed = [i for i in old if i not in held]
+    report.superseded = held
+
+
+def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairReport:
+    """Rebuild the index from the pack headers (module docstring); ``dry_run`` writes and deletes nothing."""
+    report = RepairReport(dry_run=dry_run)
+    with repo.lock(exclusive=True, purpose="repair index"):
+        superseded = read_superseded(repo.manifests)
+        marks = read_marks(repo.manifests, superseded.marks)
+        pending_ids = {i for m in marks.values() for i in m.indexes}
+        left = _intact_pending(repo, marks)
+        stored = stored_packs(repo)
+        report.pending_packs = len(left & stored.keys())
+        with storage_errors():
+            listed = sorted(id_from_key(i.key) for i in repo.backend.list(INDEX_PREFIX))
+        old_ids = [i for i in listed if i not in pending_ids and i not in superseded.indexes]
+        wanted = {p: s for p, s in stored.items() if p not in left}
+        index, damaged = _read_headers(repo, wanted, report)
+        for pack in (_old_entries(repo, old_ids, damaged) if damaged else {}).values():
+            index.add_raw(pack)  # a damaged header, but the old index knows where the blobs are
+            report.kept_from_index.append(pack.pack_id)
+        for sealed in index.encode(sorted(index.pack_sizes), repo.cipher):  # one object in memory at a time
+            report.written.append(content_id(sealed))
+            if not dry_run:
+                repo.require_lock("write the rebuilt index")
+                with storage_errors():
+                    repo.backend.put(index_key(report.written[-1]), sealed)
+        old = [i for i in old_ids if i not in report.written]
+        if dry_run:
+            report.removed = old
+            return report
+        repo.require_lock("remove the old index objects")
+        _retire(repo, old, report)
+    return report
