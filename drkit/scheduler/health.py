@@ -96,8 +96,16 @@ class Readiness:
         self._stop.set()
 
 
+# A client gets REQUEST_TIMEOUT seconds to send its request and read the answer, and at most
+# MAX_CONNECTIONS are served at once; further ones are closed at once: the endpoints are unauthenticated,
+# so half-open connections must not hold a thread each for ever (http.server has no such limits itself).
+REQUEST_TIMEOUT = 10.0
+MAX_CONNECTIONS = 32
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    timeout = REQUEST_TIMEOUT  # StreamRequestHandler applies it to the connection's socket
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         path = self.path.split("?", 1)[0]
@@ -129,7 +137,24 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], registry: CollectorRegistry, readiness: Readiness) -> None:
         self.registry = registry
         self.readiness = readiness
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # over the cap: closed, no thread
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class HealthServer:
@@ -156,4 +181,5 @@ class HealthServer:
         self._server.server_close()
 
 
-__all__ = ["READY_CHECK_INTERVAL", "HealthServer", "Readiness", "check_repository"]
+__all__ = ["MAX_CONNECTIONS", "READY_CHECK_INTERVAL", "REQUEST_TIMEOUT", "HealthServer", "Readiness",
+           "check_repository"]
