@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core import clock
 from ..core.errors import PartialBackup, UsageError
+from ..core.targets import target_errors
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
@@ -27,6 +28,7 @@ from ..sources.files import (
     Selection,
     diff_trees,
     find_subtree,
+    root_tree,
     walk,
 )
 
@@ -144,13 +146,13 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
 def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,
                   progress: Callable[[int], None] | None = None) -> RestoreStats:
     """Restore a files snapshot under ``target``; every blob is verified before it is written."""
-    with repo.lock(purpose="restore"):
-        return Restorer(repo, target, selection, progress=progress).run(snap.root["tree"])
+    with repo.lock(purpose="restore"), target_errors(target):
+        return Restorer(repo, target, selection, progress=progress).run(_tree(snap))
 
 
 def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str, Node]]:
     snap = find_files_snapshot(repo, ref, None)
-    found = find_subtree(repo, snap.root["tree"], path)
+    found = find_subtree(repo, _tree(snap), path)
     if found is None:
         raise UsageError(f"{path!r} is not a directory in snapshot {snap.short_id}")
     return walk(repo, found[0], found[1])
@@ -159,4 +161,8 @@ def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str
 def diff_snapshots(repo: Repository, ref_a: str, ref_b: str) -> Iterator[Change]:
     a = find_files_snapshot(repo, ref_a, None)
     b = find_files_snapshot(repo, ref_b, None)
-    return diff_trees(repo, a.root["tree"], b.root["tree"])
+    return diff_trees(repo, _tree(a), _tree(b))
+
+
+def _tree(snap: Snapshot) -> str:
+    return root_tree(snap.root, f"snapshot {snap.short_id}")

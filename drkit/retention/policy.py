@@ -68,7 +68,17 @@ def parse_duration(text: str) -> timedelta:
     if not text.strip() or not match:
         raise UsageError(f"invalid duration {text!r}: use e.g. 7d, 2m, 1y6m, 36h")
     years, months, days, hours = (int(g or 0) for g in match.groups())
-    return timedelta(days=365 * years + 30 * months + days, hours=hours)
+    try:
+        return timedelta(days=365 * years + 30 * months + days, hours=hours)
+    except OverflowError:  # beyond timedelta's ~2.7 million years
+        raise UsageError(f"invalid duration {text!r}: too long") from None
+
+
+def _horizon(newest: datetime, within: timedelta) -> datetime:
+    try:
+        return newest - within
+    except OverflowError:  # reaches back before year 1: every snapshot is within it
+        return datetime.min.replace(tzinfo=newest.tzinfo)
 
 
 def _when(snap: Dated) -> datetime:
@@ -97,7 +107,7 @@ def _select_group(newest_first: list[Dated], policy: Policy) -> list[Decision]:
     for name, bucket in _BUCKETS:
         _keep_buckets(decisions, getattr(policy, f"keep_{name}"), name, bucket)
     if policy.keep_within is not None and decisions:
-        horizon = _when(decisions[0].snapshot) - policy.keep_within
+        horizon = _horizon(_when(decisions[0].snapshot), policy.keep_within)
         for d in decisions:
             if _when(d.snapshot) >= horizon:
                 d.reasons.append(f"within {policy.keep_within} of the newest")

@@ -80,14 +80,21 @@ class Restorer:
         return os.path.join(self.target, rel)
 
     def _walk(self, trees: ParentTrees, tree_id: str, rel_dir: str) -> None:
-        for node in trees.load(tree_id).values():  # subtrees are read ahead
+        """Depth first in snapshot order, with an explicit stack (any depth; subtrees are read ahead)."""
+        stack = [(iter(trees.load(tree_id).values()), rel_dir)]
+        while stack:
+            nodes, rel_dir = stack[-1]
+            node = next(nodes, None)
+            if node is None:
+                stack.pop()
+                continue
             rel = f"{rel_dir}/{node.name}" if rel_dir else node.name
             if not self.selection.wants(rel, node.name, node.type == DIR):
                 continue
             if node.type == DIR:
                 self._mkdir(rel)
                 self._dirs.append((rel, node))
-                self._walk(trees, node.subtree, rel)
+                stack.append((iter(trees.load(node.subtree).values()), rel))
             elif node.type == FILE:
                 self._files.append((rel, node))
             else:
