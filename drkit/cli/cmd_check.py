@@ -22,7 +22,11 @@ from .output import emit_json
               help="Write drkit_repository_check_success in node_exporter textfile format.")
 def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_json: bool,  # noqa: PLR0913
           prom_file: str | None) -> None:
-    """Check the repository; exit 13 naming every damaged object."""
+    """Check the repository; exit 13 naming every damaged object.
+
+    Junk or damaged key, index, snapshot and other document objects (ones that fail authentication, are
+    malformed or are larger than drkit writes) are skipped with a warning by the other commands, which go
+    on without them; check lists each one as an error (docs/threat-model.md)."""
     parse_subset(read_data_subset)  # validate before any work
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     with repo.lock(purpose="check"):

@@ -13,6 +13,7 @@ from storage_backends import Backend
 
 from ..core.errors import IntegrityError
 
+_READ = 8 << 20
 MAX_CONFIG = 1 << 20
 MAX_KEY = 64 << 10
 MAX_INDEX = 64 << 20  # ≈ 1.3 million entries: 5 x what drkit puts in one index object
@@ -26,8 +27,16 @@ class ObjectTooLarge(IntegrityError):
 def read_capped(backend: Backend, key: str, limit: int) -> bytes:
     """The whole object ``key``, if it is at most ``limit`` bytes. Backend errors (NotFound included)
     pass through untranslated: callers read inside their own ``storage_errors`` block."""
+    parts: list[bytes] = []
+    left = limit + 1
     with backend.get(key) as f:
-        data = f.read(limit + 1)
+        while left > 0:  # a raw stream (S3, GCS) may return less than asked before its end
+            part = f.read(min(left, _READ))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+    data = b"".join(parts)
     if len(data) > limit:
         raise ObjectTooLarge(f"{key}: larger than {limit} bytes, more than drkit wrote there (junk?)")
     return data
