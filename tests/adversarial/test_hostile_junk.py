@@ -5,8 +5,11 @@ refused before they are read whole."""
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from pathlib import Path
+from typing import Any
 
 from hostile_kit import backup, ok, one_line, plant, run, run_measured, same_tree
 
@@ -112,3 +115,21 @@ def test_prune_keeps_packs_a_damaged_index_object_names(tmp_path: Path) -> None:
     assert index.exists()  # not retired either
     _restore(repo, second, tmp_path / "r2")
     same_tree(two, tmp_path / "r2" / "two")
+
+
+def test_junk_objects_skipped_on_s3(seaweedfs_server: Any, tmp_path: Path) -> None:
+    """The same on an S3 store (SeaweedFS): objects planted through the S3 API, read through boto3's streams."""
+    bucket, prefix = seaweedfs_server.make_bucket("drkit-hostile"), f"junk-{uuid.uuid4().hex[:8]}"
+    url = seaweedfs_server.url(bucket, prefix)
+    env = seaweedfs_server.env()
+    one, _ = _sources(tmp_path)
+    assert run("init", "--repo", url, env=env).returncode == 0
+    first = json.loads(run("backup", "files", str(one), "--repo", url, "--json", env=env).stdout)["snapshot"]
+    client = seaweedfs_server.client()
+    for key in JUNK_KEYS:
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=b"junk written by someone without the key")
+    proc = run("restore", first, "--target", str(tmp_path / "r1"), "--repo", url, env=env)
+    assert proc.returncode == 0, proc.stderr
+    same_tree(one, tmp_path / "r1" / "one")
+    proc = run("check", "--repo", url, env=env)
+    assert proc.returncode == 13 and "a" * 16 in proc.stdout + proc.stderr, proc.stderr
