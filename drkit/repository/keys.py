@@ -36,9 +36,8 @@ from ..pipeline import Cipher, KeyringCipher
 
 AAD_KEY = b"drkit/key"
 PRIVATE = PutOptions(private=True)  # key objects: owner-only where the store has file modes
-KEY_OBJECT_VERSION = 2  # 1: no version field, generation unauthenticated; 2: bound (AAD) and MACed
+KEY_OBJECT_VERSION = 2  # 1: no version field, generation unauthenticated; 2: every field MACed
 MAX_KEY_OBJECT = 64 * 1024  # bytes: a key object is ~1 KiB; anything larger is junk, not read further
-_BOUND_FIELDS = ("version", "kdf", "kdf_params", "salt", "generation")
 _MAC_CONTEXT = b"drkit key-object mac v2"
 
 
@@ -97,10 +96,10 @@ def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
 
 
 def wrap_master_key(master: MasterKey, passphrase: str, params: KdfParams | None = None) -> bytes:
-    """A new key object (JSON bytes, version 2) that opens ``master`` with ``passphrase``: the fields
-    that matter are bound into the seal's associated data, and every field is MACed with a key only
-    holders of the master key have (``mac``), so any of them can tell a genuine key object's
-    generation from one written by someone with bucket access alone."""
+    """A new key object (JSON bytes, version 2) that opens ``master`` with ``passphrase``. Every field is
+    MACed with a key only holders of the master key have (``mac``), so any of them can tell a genuine key
+    object's generation from one written by someone with bucket access alone. The seal itself is the
+    version-1 one (same associated data): earlier drkit versions still open key objects written now."""
     params = params or KdfParams.default()
     salt = secrets.token_bytes(16)
     kek = _derive(passphrase, salt, params)
@@ -114,16 +113,10 @@ def wrap_master_key(master: MasterKey, passphrase: str, params: KdfParams | None
         "username": _username(),
         "generation": master.generation,
     }
-    sealed = Cipher(kek).seal(master.encryption + master.blob_id + b"".join(master.previous), _aad(doc))
+    sealed = Cipher(kek).seal(master.encryption + master.blob_id + b"".join(master.previous), AAD_KEY)
     doc["data"] = base64.b64encode(sealed).decode()
     doc["mac"] = _mac(master.blob_id, doc)
     return json.dumps(doc, sort_keys=True).encode()
-
-
-def _aad(doc: dict[str, Any]) -> bytes:
-    """Version 2: the role, then the fields that decide how the key is read, canonical JSON."""
-    bound = {k: doc.get(k) for k in _BOUND_FIELDS}
-    return AAD_KEY + b"/v2\0" + json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _mac(blob_id_key: bytes, doc: dict[str, Any]) -> str:
@@ -167,7 +160,7 @@ def unwrap_master_key(key_object: bytes, passphrase: str) -> MasterKey | None:
         raise IntegrityError(f"key object version {version} is newer than this drkit reads")
     try:
         kek = _derive(passphrase, base64.b64decode(doc["salt"]), doc["_params"])
-        raw = Cipher(kek).open(base64.b64decode(doc["data"]), _aad(doc) if version >= 2 else AAD_KEY)
+        raw = Cipher(kek).open(base64.b64decode(doc["data"]), AAD_KEY)
     except IntegrityError:
         return None
     except Argon2Error as exc:  # KDF parameters it refuses
@@ -175,8 +168,10 @@ def unwrap_master_key(key_object: bytes, passphrase: str) -> MasterKey | None:
     if len(raw) < 64 or len(raw) % 32:
         raise IntegrityError(f"key object holds {len(raw)} key bytes, not 64 + 32 per rotation")
     master = MasterKey(raw[:32], raw[32:64], tuple(raw[i : i + 32] for i in range(64, len(raw), 32)))
-    if version >= 2 and int(doc.get("generation", 0)) != master.generation:
-        raise IntegrityError("key object's generation disagrees with the keys it holds")
+    if version >= 2 and key_generation(key_object, master) != master.generation:
+        # the seal opened, so the passphrase is right; a field was edited since (a MAC that no longer
+        # checks, or a generation other than the keys inside say)
+        raise IntegrityError("key object fails its MAC: a field was changed since it was written")
     return master
 
 
@@ -203,7 +198,7 @@ def describe_key_object(key_object: bytes) -> dict[str, str]:
     except (ValueError, TypeError):
         doc = {"kdf": "malformed"}
     info = {k: str(doc.get(k, ""))[:100] for k in ("created", "host", "username", "kdf")}
-    info["generation"] = str(doc.get("generation", 0))
+    info["generation"] = str(doc.get("generation", 0))[:20]
     return info
 
 

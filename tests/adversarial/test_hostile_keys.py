@@ -40,15 +40,15 @@ def test_forged_generation_does_not_retire_the_key(tmp_path: Path) -> None:
 
 
 def test_key_object_binds_its_generation(tmp_path: Path) -> None:
-    """Editing the generation of a genuine key object makes it fail authentication (it opens nothing,
-    like a wrong passphrase), never open as another generation."""
+    """Editing the generation of a genuine key object makes it fail its MAC: damage (exit 13), never a key
+    of another generation."""
     repo, _ = _repo(tmp_path)
     (path,) = (repo / "keys").iterdir()
     doc = json.loads(path.read_bytes())
     assert doc["version"] == 2 and "mac" in doc
     doc["generation"] = 5
     path.write_text(json.dumps(doc))
-    assert "wrong passphrase" in one_line(run("snapshots", "--repo", str(repo)), 12)
+    assert "fails its MAC" in one_line(run("snapshots", "--repo", str(repo)), 13)
 
 
 def test_kdf_parameters_capped_before_deriving(tmp_path: Path) -> None:
