@@ -142,11 +142,12 @@ def parse_key_object(key_object: bytes) -> dict[str, Any]:
         raise IntegrityError(f"key object is malformed ({type(exc).__name__})") from None
     if doc.get("kdf", "argon2id") != "argon2id":
         raise IntegrityError(f"key object asks for an unknown KDF {str(doc.get('kdf'))[:20]!r}")
+    shown = f"t={params.time_cost}, m={params.memory_kib} KiB, p={params.parallelism}"
+    if not (params.time_cost >= 1 and params.parallelism >= 1 and params.memory_kib >= 8 * params.parallelism):
+        raise IntegrityError(f"key object is malformed (KDF parameters {shown})")
     cap = KDF_CAPS
-    if not (1 <= params.time_cost <= cap.time_cost and 1 <= params.parallelism <= cap.parallelism
-            and 8 * params.parallelism <= params.memory_kib <= cap.memory_kib):
-        raise IntegrityError(f"key object asks for KDF parameters beyond the caps (t={params.time_cost}, "
-                             f"m={params.memory_kib} KiB, p={params.parallelism}); skipped")
+    if params.time_cost > cap.time_cost or params.parallelism > cap.parallelism or params.memory_kib > cap.memory_kib:
+        raise IntegrityError(f"key object asks for KDF parameters beyond the caps ({shown}); skipped")
     doc["_params"] = params
     return cast(dict[str, Any], doc)
 

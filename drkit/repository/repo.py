@@ -283,7 +283,6 @@ def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
             if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
                 found = master, id_from_key(info.key)
         except IntegrityError as exc:  # one damaged key object must not lock out the other passphrases
-            log.warning("skipped key object %s: %s", info.key, exc.message)
             damaged.append(f"{info.key}: {exc.message}")
         except NotFound:
             continue  # removed since the listing (`key remove`, `key passwd`)
@@ -292,6 +291,8 @@ def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
             raise IntegrityError(f"no intact key opens with this passphrase; damaged: {damaged[0]}",
                                  hint="another passphrase may open an intact key; `drkit key add` replaces one")
         raise WrongPassword("wrong passphrase: no key in the repository opens with it")
+    for problem in damaged:  # warned about only when the open goes on (else the error names the first)
+        log.warning("skipped key object %s", problem)
     newest = max((g for o in objects if (g := key_generation(o, found[0])) is not None), default=0)
     if found[0].generation < newest:
         raise WrongPassword(f"this passphrase opens key {found[1][:8]}, retired by `drkit key rotate`",
