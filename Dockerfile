@@ -1,12 +1,13 @@
-# syntax=docker/dockerfile:1
-#
-# drkit container image (issue 9, "Running drkit in production"); README.md ("Run it on Kubernetes", "Docker image") explains how to run it.
+# drkit container image; docs/deployment.md ("Run it on Kubernetes", "Docker image") explains how to run it.
+# It builds with the classic builder and with BuildKit alike, and names no `# syntax=` frontend (an
+# air-gapped engine cannot pull one); tests/deploy/test_image.py builds it and runs it as the CronJobs do.
 #
 #   docker build -t drkit .                                     # backup + drill image
 #   docker build --build-arg DRILL_SERVERS=false -t drkit .     # backup-only image, much smaller
 #   docker run --rm drkit --version
 #
-# Stage 1 builds wheels (drkit and every dependency); stage 2 installs them into a slim runtime with
+# Stage 1 builds wheels (drkit and every dependency) and installs them into a virtual environment,
+# /opt/drkit; stage 2 copies that environment into a slim runtime with
 # the PostgreSQL 15 and Redis tools, as the non-root user 10001, ready for a read-only root file
 # system: drkit writes only to /var/lib/drkit (HOME, XDG_DATA_HOME; a volume) and /tmp.
 #
@@ -24,11 +25,25 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY drkit ./drkit
 COPY storage_backends ./storage_backends
+COPY setup.py ./
+COPY recovery_runbooks ./recovery_runbooks
 
 # drkit's own wheel, then the wheels of its dependencies (all published as binary wheels for CPython
 # 3.11 on amd64, so no compiler is needed).
-RUN pip wheel --no-deps --wheel-dir /wheels . \
-    && pip wheel --wheel-dir /wheels /wheels/drkit-*.whl
+# The virtual environment is copied whole into the runtime stage (same base image, so the same
+# interpreter path): no wheel lands in a runtime layer, and no BuildKit-only bind mount is needed.
+# EXTRA_CA_CERTS: PEM certificates to trust besides the system's while fetching wheels (a site whose
+# egress goes through a TLS-inspecting proxy); only this build stage sees them, never the runtime image.
+ARG EXTRA_CA_CERTS=""
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN if [ -n "$EXTRA_CA_CERTS" ]; then \
+      cat /etc/ssl/certs/ca-certificates.crt > /tmp/ca.pem 2>/dev/null || true; \
+      printf '%s\n' "$EXTRA_CA_CERTS" >> /tmp/ca.pem; export PIP_CERT=/tmp/ca.pem; \
+    fi \
+    && pip wheel --no-deps --wheel-dir /wheels . \
+    && pip wheel --wheel-dir /wheels /wheels/drkit-*.whl \
+    && python -m venv /opt/drkit \
+    && /opt/drkit/bin/pip install --no-index --find-links=/wheels /wheels/drkit-*.whl
 
 
 FROM python:3.11-slim-bookworm AS runtime
@@ -46,7 +61,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/var/lib/drkit \
     XDG_DATA_HOME=/var/lib/drkit \
     XDG_CACHE_HOME=/tmp/drkit-cache \
-    DRKIT_PG_BINDIR=/usr/lib/postgresql/15/bin
+    DRKIT_PG_BINDIR=/usr/lib/postgresql/15/bin \
+    PATH=/opt/drkit/bin:$PATH
 
 # Versions are not pinned: Debian's security archive replaces a package version when it fixes it
 # (the old one disappears from the mirror), so a pinned version would break the build on the next
@@ -70,10 +86,8 @@ RUN groupadd --gid 10001 drkit \
        --shell /usr/sbin/nologin drkit \
     && install -d -o 10001 -g 10001 -m 0750 /var/lib/drkit
 
-# The wheels are bind-mounted from the build stage, so they never land in a layer of this image.
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels /wheels/drkit-*.whl \
-    && drkit --version
+COPY --from=build /opt/drkit /opt/drkit
+RUN drkit --version && test -n "$(drkit runbook list)"
 
 VOLUME ["/var/lib/drkit"]
 WORKDIR /var/lib/drkit

@@ -17,7 +17,7 @@ repositories:
 jobs:
   demo-files:
     source: {kind: files, paths: ["$DEMO/files"]}
-    targets: {rpo: 5m, rto: 15m}
+    targets: {rpo: 5min, rto: 15min}
     checks: [{path_exists: files/docs/doc-1.txt}]
 YAML
 [ -f "$REPO/config" ] || DRKIT_PASSWORD="$DRKIT_DEMO_PASSPHRASE" "$DRKIT" init --repo "$REPO"

@@ -8,6 +8,8 @@ APT_PACKAGES=(
   make python3 python3-venv python3-dev
   postgresql-15 postgresql-client-15 redis-server redis-tools
   restic pgbackrest zstd
+  docker.io debootstrap   # container drills: a private dockerd and stand-in images built by the tests
+  rsync attr acl   # the files restore tests' independent oracle (rsync -aHAXS) and xattr/ACL tools
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
 )
 

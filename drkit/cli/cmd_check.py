@@ -6,17 +6,20 @@ import click
 
 from ..core.errors import IntegrityError
 from ..core.metrics import write_check_metric
+from ..ops.check import check as run_check
 from ..ops.session import open_repository
-from ..repository.check import check_repository, parse_subset
+from ..repository.check import parse_subset
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
-from .output import emit_json
+from .output import byte_progress, emit_json
 
 
 @click.command("check", epilog=EXIT_CODES_EPILOG)
 @with_repo
-@click.option("--read-data", is_flag=True, help="Download and verify every blob of every pack.")
-@click.option("--read-data-subset", default=None, metavar="N%|n/m", help="Verify only a subset of packs.")
+@click.option("--read-data", is_flag=True, help="Download and verify every blob of every pack, every archived "
+              "AOF segment and every archived WAL file.")
+@click.option("--read-data-subset", default=None, metavar="N%|n/m",
+              help="Verify only a subset of packs, AOF segments and WAL files.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--prom-file", default=None, metavar="FILE",
               help="Write drkit_repository_check_success in node_exporter textfile format.")
@@ -24,26 +27,36 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
           prom_file: str | None) -> None:
     """Check the repository; exit 13 naming every damaged object.
 
+    \b
+    Always: index, packs, snapshots, archived AOF segment records (their blobs indexed), and the
+    WAL archive: no missing segment inside any base backup's recovery window (a gap is an error
+    naming the missing segments and the base backups it cuts short).
+    With --read-data (or --read-data-subset): every selected pack, archived AOF segment and archived
+    WAL file is downloaded, decrypted and verified; damage is named by object (WAL file name; AOF
+    file, byte range and source).
     Junk or damaged key, index, snapshot and other document objects (ones that fail authentication, are
-    malformed or are larger than drkit writes) are skipped with a warning by the other commands, which go
-    on without them; check lists each one as an error (docs/threat-model.md)."""
+    malformed or are larger than drkit writes) are skipped with a warning by the other commands, which
+    go on without them; check lists each one as an error (docs/threat-model.md)."""
     parse_subset(read_data_subset)  # validate before any work
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    with repo.lock(purpose="check"):
-        report = check_repository(repo, read_data=read_data or bool(read_data_subset), subset=read_data_subset)
+    with repo.lock(purpose="check"), byte_progress("check: archived WAL", enabled=not as_json) as progress:
+        report = run_check(repo, read_data=read_data or bool(read_data_subset), subset=read_data_subset,
+                           progress=progress)
     if prom_file:
         write_check_metric(prom_file, repo.backend.display, ok=report.ok)
     if as_json:
         emit_json({"ok": report.ok, "errors": report.errors, "unreferenced_packs": report.unreferenced_packs,
                    "packs_checked": report.packs_checked, "blobs_checked": report.blobs_checked,
-                   "snapshots_checked": report.snapshots_checked})
+                   "snapshots_checked": report.snapshots_checked, "documents_checked": report.documents_checked,
+                   "segments_read": report.segments_read})
     else:
         for line in report.errors:
             click.echo(f"error: {line}", err=True)
         if report.unreferenced_packs:
             click.echo(f"{len(report.unreferenced_packs)} unreferenced packs (from interrupted backups; "
                        "`drkit prune` removes them)")
-        click.echo(f"{report.snapshots_checked} snapshots, {report.packs_checked} packs and "
-                   f"{report.blobs_checked} blobs read: {'no errors' if report.ok else 'ERRORS FOUND'}")
+        click.echo(f"{report.snapshots_checked} snapshots, {report.packs_checked} packs, {report.blobs_checked} blobs "
+                   f"and {report.segments_read} archived WAL files and AOF segments read: "
+                   f"{'no errors' if report.ok else 'ERRORS FOUND'}")
     if not report.ok:
         raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}")

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..core.errors import UsageError
 from ..ops.files import (
     BackupRequest,
     backup_files,
@@ -15,17 +16,19 @@ from ..ops.files import (
     find_files_snapshot,
     list_files,
     raise_if_partial,
+    raise_if_partial_restore,
     restore_files,
 )
 from ..ops.session import open_repository
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.files import BackupOptions, Excludes, Selection
+from ..sources.files import OVERWRITE_CHOICES, BackupOptions, Excludes, Policy, RestoreStats, Selection
 from ..sources.files.tree import DIR, SYMLINK
 from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+from .params import TIME, TIME_HELP
 
 
 @click.command("files", epilog=EXIT_CODES_EPILOG)
@@ -60,15 +63,29 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
     raise_if_partial(result)
 
 
+OVERWRITE_HELP = ("What to do with a restored path the target already holds: always (replace), if-changed "
+                  "(replace unless size and mtime match; metadata still set), if-newer (replace if the snapshot's "
+                  "mtime is newer), never (keep). Default: refuse to restore if anything is in the way, before "
+                  "writing anything. See docs/files.md.")
+
+
+def overwrite_options(fn: Any) -> Any:
+    """``--overwrite`` and ``--delete``, shared by `restore files` and `restore SNAPSHOT --target`."""
+    fn = click.option("--delete", is_flag=True, help="Remove entries of the restored directories that are not "
+                      "in the snapshot (only what --include/--exclude select; never the target's top level).")(fn)
+    return click.option("--overwrite", type=click.Choice(OVERWRITE_CHOICES), default=None, help=OVERWRITE_HELP)(fn)
+
+
 @click.command("files", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.argument("snapshot", required=False)
 @click.option("--target", required=True, type=click.Path(), help="Directory to restore into.")
-@click.option("--point-in-time", "point_in_time", default=None, metavar="TIME",
-              help="Latest snapshot taken at or before TIME (ISO 8601 with zone).")
+@click.option("--point-in-time", "point_in_time", type=TIME, default=None,
+              help="The latest snapshot taken at or before TIME. " + TIME_HELP)
 @click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
+@overwrite_options
 @click.option("--json", "as_json", is_flag=True)
 def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,
                       source_name: str | None, **opts: Any) -> None:
@@ -80,17 +97,36 @@ def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: st
     run_restore(repo, snap, **opts)
 
 
-def run_restore(repo: Repository, snap: Snapshot, *, target: str, includes: tuple[str, ...],
-                excludes: tuple[str, ...], as_json: bool) -> None:
-    """Shared by `restore files` and `restore SNAPSHOT --target`."""
-    selection = Selection(tuple(p.strip("/") for p in includes), Excludes(tuple(excludes)))
+def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
+    """Shared by `restore files` and `restore SNAPSHOT --target` (opts: includes, excludes, overwrite, delete)."""
+    if opts["delete"] and opts["overwrite"] is None:
+        raise UsageError("--delete needs an --overwrite choice", hint="e.g. --overwrite always --delete: the "
+                         "target's restored directories then hold exactly the snapshot's entries")
+    selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
+    policy = Policy(opts["overwrite"], opts["delete"])
     with byte_progress("restore", enabled=not as_json) as progress:
-        stats = restore_files(repo, snap, target, selection, progress=progress)
+        stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy)
     if as_json:
         emit_json({"snapshot": snap.id, "target": target, **asdict(stats)})
     else:
+        for warning in stats.warnings:
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
-                   f"{stats.bytes_written} bytes to {target}", err=True)
+                   f"{stats.bytes_written} bytes to {target}" + _existing_summary(stats), err=True)
+    raise_if_partial_restore(snap, stats)
+
+
+def _existing_summary(stats: RestoreStats) -> str:
+    parts = []
+    if stats.unchanged:
+        parts.append(f"{stats.unchanged} files unchanged (size and mtime match)")
+    if stats.kept:
+        parts.append(f"{stats.kept} existing entries kept")
+    if stats.extra:
+        parts.append(f"{stats.extra} entries not in the snapshot left in place (--delete removes them)")
+    if stats.deleted:
+        parts.append(f"{stats.deleted} entries not in the snapshot removed")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 @click.command("ls", epilog=EXIT_CODES_EPILOG)

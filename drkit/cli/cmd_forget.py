@@ -6,14 +6,16 @@ from dataclasses import asdict
 
 import click
 
+from ..core.durations import Duration
 from ..ops.session import open_repository
 from ..repository.snapshots import Snapshot
 from ..retention.forget import ForgetResult
 from ..retention.forget import forget as forget_snapshots
-from ..retention.policy import Policy, parse_duration
+from ..retention.policy import Policy
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
+from .params import SPAN, SPAN_HELP
 
 
 def _echo_archives(result: ForgetResult) -> None:
@@ -30,8 +32,8 @@ def _echo_archives(result: ForgetResult) -> None:
                    f"{aof.kept} kept")
 
 
-def _policy(keep: dict[str, int], within: str | None, tags: tuple[str, ...]) -> Policy:
-    return Policy(**keep, keep_within=parse_duration(within) if within else None, keep_tags=frozenset(tags))
+def _policy(keep: dict[str, int], within: Duration | None, tags: tuple[str, ...]) -> Policy:
+    return Policy(**keep, keep_within=within, keep_tags=frozenset(tags))
 
 
 @click.command("forget", epilog=EXIT_CODES_EPILOG)
@@ -42,13 +44,13 @@ def _policy(keep: dict[str, int], within: str | None, tags: tuple[str, ...]) -> 
 @click.option("--keep-weekly", type=click.IntRange(0), default=0)
 @click.option("--keep-monthly", type=click.IntRange(0), default=0)
 @click.option("--keep-yearly", type=click.IntRange(0), default=0)
-@click.option("--keep-within", default=None, metavar="DURATION",
-              help="restic's grammar: y years, m MONTHS, d days, h hours (e.g. 7d, 2m, 1y6m, 36h)")
+@click.option("--keep-within", type=SPAN, default=None,
+              help="Keep every snapshot taken within DURATION before the newest one: " + SPAN_HELP)
 @click.option("--keep-tag", "keep_tags", multiple=True)
 @click.option("--source", "source_kind", default=None, help="Only snapshots of this source kind.")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed and why the rest is kept.")
 @click.option("--json", "as_json", is_flag=True)
-def forget(repo_ref: RepoRef, keep_within: str | None, keep_tags: tuple[str, ...], source_kind: str | None,
+def forget(repo_ref: RepoRef, keep_within: Duration | None, keep_tags: tuple[str, ...], source_kind: str | None,
            dry_run: bool, as_json: bool, **keep: int) -> None:
     """Remove the snapshots the policy does not keep (each kept one says which rule keeps it).
     Data is freed by `drkit prune`."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..core.timespec import format_time
 from ..ops import postgres as ops
 from ..ops.session import open_repository
 from ..sources.postgres import LogicalRestore, Target, connection
@@ -24,6 +26,7 @@ from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
 
 _CONN_OPTIONS = (
     click.option("--dsn", default=None, metavar="URL", help="libpq URL, e.g. postgresql://user@host:5432/db "
@@ -56,15 +59,22 @@ def with_conn(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--logical", is_flag=True, help="pg_dump of one database plus globals, instead of a base backup.")
 @click.option("--name", default=None, help="Source name (default: the database, or cluster-<system id>).")
 @click.option("--tag", "tags", multiple=True)
+@click.option("--archive-timeout", type=click.FloatRange(min=0), default=ops.ARCHIVE_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Physical: wait at most this long for the backup's WAL to be archived "
+              "(0: do not wait). Past it the snapshot stays, and the command exits 1.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", is_flag=True)
-def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | None, tags: tuple[str, ...],
-                    **out: bool) -> None:
-    """Back up PostgreSQL: a physical base backup (default) or a logical dump (--logical)."""
+def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | None, tags: tuple[str, ...],  # noqa: PLR0913
+                    archive_timeout: float, **out: bool) -> None:
+    """Back up PostgreSQL: a physical base backup (default) or a logical dump (--logical).
+
+    A base backup ends once the WAL from its start to its stop point is in the repository's WAL
+    archive (forcing a WAL switch if needed), so `drkit pg windows` lists it as recoverable at once."""
     as_json, quiet = out["as_json"], out["quiet"]
     repo = open_session(repo_ref)
     with byte_progress(f"backup postgres {conn.display}", enabled=not quiet and not as_json) as progress:
-        snap = ops.backup_postgres(repo, conn, logical_mode=logical, name=name, tags=list(tags), progress=progress)
+        snap = ops.backup_postgres(repo, conn, logical_mode=logical, name=name, tags=list(tags), progress=progress,
+                                   archive_timeout=archive_timeout)
     st = snap.stats
     if as_json:
         emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time, "meta": snap.meta,
@@ -92,10 +102,13 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
               envvar="DRKIT_PG_PASSWORD_FILE", help="Logical: target database password file (else PGPASSWORD).")
 @click.option("--target-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Physical: the new data directory.")
-@click.option("--point-in-time", default=None, metavar="TIME", help="Recover to this time (with a zone).")
+@click.option("--point-in-time", type=TIME, default=None, help="Recover to TIME. " + TIME_HELP)
 @click.option("--target-lsn", default=None)
 @click.option("--target-xid", default=None)
 @click.option("--target-name", default=None, help="A restore point made by pg_create_restore_point().")
+@click.option("--base", "base", default=None, metavar="SNAPSHOT",
+              help="Physical: start from this base backup (default: chosen for the target; for --target-name and "
+              "--target-xid the newest one that ends before the target's record in the archived WAL).")
 @click.option("--start", is_flag=True, help="Start PostgreSQL on the result and wait until the target is reached.")
 @click.option("--port", type=int, default=0, help="With --start: port (default: a free one).")
 @click.option("--os-user", default=None, help="Own and run the data directory as this user (default as root: "
@@ -116,20 +129,29 @@ def restore_postgres(repo_ref: RepoRef, snapshot: str | None, **opts: Any) -> No
     if opts["target_dir"] is None:
         raise click.UsageError("give --target-dir DIR (physical restore) or --logical --target-dsn URL")
     target = _target(opts["point_in_time"], opts["target_lsn"], opts["target_xid"], opts["target_name"])
-    _restore_pitr(repo_ref, snapshot, opts["target_dir"], target, opts)
+    if opts["base"] and snapshot and opts["base"] != snapshot:
+        raise click.UsageError("give the base backup once: as SNAPSHOT or as --base")
+    _restore_pitr(repo_ref, opts["base"] or snapshot, opts["target_dir"], target, opts)
 
 
 def _restore_pitr(repo_ref: RepoRef, snapshot: str | None, target_dir: Path, target: Target,
                   opts: dict[str, Any]) -> None:
     os_user = opts["os_user"] or ("postgres" if os.geteuid() == 0 else None)
+    notes: list[str] = []
+
+    def note(text: str) -> None:  # printed at once: the choice is made before the long unpacking
+        notes.append(text)
+        click.echo(f"note: {text}", err=True)
+
     req = ops.PitrRequest(target, target_dir, repo_ref.url, repo_ref.secret, snapshot, opts["start"], opts["port"],
-                          os_user, opts["keep_archiving"])
+                          os_user, opts["keep_archiving"], explain=note)
     if repo_ref.secret.file is None and not repo_ref.secret.command:
         click.echo("warning: restore_command gets no passphrase source; the server needs DRKIT_PASSWORD in its "
                    "environment (use --password-file to avoid that)", err=True)
     repo = open_repository(repo_ref.url, repo_ref.secret)
     base, rec = ops.restore_pitr(repo, req)
-    doc: dict[str, Any] = {"snapshot": base.id, "target": target.describe(), "target_dir": str(target_dir)}
+    doc: dict[str, Any] = {"snapshot": base.id, "target": target.describe(), "target_dir": str(target_dir),
+                           "base_choice": notes}
     text = f"restored base backup {base.short_id} to {target_dir}, recovery target {target.describe()}"
     if rec is not None:
         doc.update(port=rec.port, replay_lsn=rec.replay_lsn, reached=rec.reached)
@@ -170,7 +192,8 @@ def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
 @pg.command("archive-check", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @with_conn
-@click.option("--timeout", type=float, default=60.0, show_default=True)
+@click.option("--timeout", type=DURATION, default="60s", show_default=True,
+              help="How long to wait for the segment. DURATION: " + DURATION_HELP)
 def archive_check(repo_ref: RepoRef, conn: Any, timeout: float) -> None:
     """Force pg_switch_wal() and wait until the finished segment is in the repository."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
@@ -187,12 +210,17 @@ def windows(repo_ref: RepoRef, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'ID':10}{'BACKUP END':27}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':27}"
+    click.echo(f"{'ID':10}{'BACKUP END':28}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':28}"
                "LAST SEGMENT")
     for r in rows:
-        click.echo(f"{r['snapshot'][:8]:10}{r['time'][:26]:27}{r['timeline']:>4}  {r['from_lsn']:>14} → "
-                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {(r['archived_until'] or '-')[:26]:27}"
+        click.echo(f"{r['snapshot'][:8]:10}{_shown(r['time']):28}{r['timeline']:>4}  {r['from_lsn']:>14} → "
+                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {_shown(r['archived_until']):28}"
                    f"{r['last_segment'] or '-'}")
+
+
+def _shown(time: str | None) -> str:
+    """A time drkit wrote, in the spelling `--point-in-time` takes back (UTC, ``Z``)."""
+    return format_time(datetime.fromisoformat(time)) if time else "-"
 
 
 def _window_row(w: ops.BaseWindow) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from ..core.durations import format_duration, parse_duration
+from ..core.durations import format_duration
 from ..core.memory import tune_malloc
 from ..ops.session import open_repository
 from ..repository.prune import DEFAULT_GRACE, PruneOptions, PrunePlan
@@ -14,21 +14,12 @@ from ..repository.prune import prune as prune_repository
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
+from .params import DURATION, DURATION_HELP
 
 # Prune's large temporaries (index objects of ~13 MB, the KDF's 64 MiB, a pack being repacked) are
 # allocated once or twice each, not per chunk as in a backup: mapped and unmapped, they go back to the
 # system when freed instead of staying in the heap (measured: 200 → 120 MB peak for a million blobs).
 PRUNE_MALLOC = 1 << 20
-
-
-class _Duration(click.ParamType):  # type: ignore[type-arg]
-    name = "DURATION"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        try:
-            return parse_duration(value if isinstance(value, str | int | float) else str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
 
 
 @click.command("prune", epilog=EXIT_CODES_EPILOG)
@@ -38,9 +29,10 @@ class _Duration(click.ParamType):  # type: ignore[type-arg]
               help="Repack packs whose live fraction is below this.")
 @click.option("--max-repack-size", "max_repack_mib", type=click.IntRange(0), default=None, metavar="MIB",
               help="Repack at most this many MiB of live data in one run.")
-@click.option("--grace", type=_Duration(), default=format_duration(DEFAULT_GRACE), show_default=True,
+@click.option("--grace", type=DURATION, default=format_duration(DEFAULT_GRACE), show_default=True,
               help="Delete packs marked by an earlier run once the mark is this old (and no lock from before "
-                   "it is left). 0: also delete what this run marks, if no other process holds a lock.")
+                   "it is left). 0: also delete what this run marks, if no other process holds a lock. "
+                   "DURATION: " + DURATION_HELP)
 @click.option("--orphan-age", type=click.FloatRange(0), default=3600.0, show_default=True, hidden=True,
               help="Seconds before an unindexed pack counts as left by an interrupted backup.")
 @click.option("--clock-skew", type=click.FloatRange(0), default=120.0, show_default=True, hidden=True,
@@ -49,7 +41,8 @@ class _Duration(click.ParamType):  # type: ignore[type-arg]
 def prune(repo_ref: RepoRef, dry_run: bool, repack_below: float, max_repack_mib: int | None, grace: float,  # noqa: PLR0913
           orphan_age: float, clock_skew: float, as_json: bool) -> None:
     """Remove unreferenced data (after `drkit forget`) in two phases: this run marks unused packs and
-    deletes those an earlier run marked, once the grace delay has passed. Backups may run meanwhile."""
+    deletes those an earlier run marked, once the grace delay has passed. Backups may run meanwhile.
+    A run with nothing new to mark or delete writes nothing: repeated prunes settle."""
     options = PruneOptions(repack_below=repack_below, orphan_age=orphan_age, dry_run=dry_run, grace=grace,
                            clock_skew=clock_skew,
                            max_repack_bytes=None if max_repack_mib is None else max_repack_mib << 20)

@@ -21,6 +21,7 @@ from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
+from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
 
 if TYPE_CHECKING:
     from ..sources.redis import RedisTarget
@@ -35,7 +36,8 @@ def _conn_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Read the Redis password from this file (else DRKIT_REDIS_PASSWORD)."),
         click.option("--tls-ca", default=None, help="CA certificate file for rediss:// URLs."),
         click.option("--sentinel", "sentinels", multiple=True, metavar="HOST:PORT",
-                     help="Find the primary through this Sentinel (repeatable); needs --master-name."),
+                     help="Find the primary through this Sentinel (repeatable); needs --master-name. No URL "
+                          "needed (a URL's scheme, user and db still apply; rediss:// when --tls-ca is given)."),
         click.option("--master-name", default=None, help="Sentinel master name."),
     )
     for option in options:
@@ -44,7 +46,8 @@ def _conn_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
-    if url is None:
+    """The server to connect to: ``url``, or the primary the Sentinels name (no URL needed)."""
+    if url is None and not opts["sentinels"]:
         return None
     from ..sources.redis import make_target
 
@@ -65,19 +68,28 @@ def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
 @_conn_options
 def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name: str, tags: tuple[str, ...],
                  as_json: bool, **opts: Any) -> None:
-    """Back up Redis: a remote RDB (--url) or a host-local AOF directory (--aof-dir)."""
+    """Back up Redis: a remote RDB (--url) or a host-local AOF directory (--aof-dir).
+
+    A --url naming a node of a Redis Cluster backs up every master: one snapshot holding an RDB per
+    master and the slot map (refused, with no snapshot, if the cluster is not healthy or a slot moves
+    during the backup)."""
     from ..ops import redis as ops
 
     options = ops.BackupOptions(_target(url, opts), aof_dir, tags, diskless=opts["rdb_sync"] == "diskless")
     repo = open_session(repo_ref)
     with byte_progress(f"backup redis {name}", enabled=not as_json) as progress:
         snap = ops.backup_redis(repo, name, options, progress)
+    if "cluster_node" in snap.meta:
+        from ..sources.redis.cluster import part_warning
+
+        click.echo(f"drkit: warning: {part_warning(snap.meta['cluster_node'])}", err=True)
     if as_json:
         emit_json({"snapshot": snap.id, "time": snap.time, "meta": snap.meta, "stats": snap.stats})
         return
     st, meta = snap.stats, snap.meta
-    what = f"RDB {meta.get('rdb_size')} bytes, {meta.get('keys')} keys" if meta["mode"] == "rdb" else \
-        f"AOF {len(meta['files'])} files"
+    what = {"rdb": f"RDB {meta.get('rdb_size')} bytes, {meta.get('keys')} keys",
+            "cluster": f"Redis Cluster, {len(meta.get('shards', []))} masters: {meta.get('keys')} keys, "
+                       f"{meta.get('rdb_size')} RDB bytes"}.get(meta["mode"], f"AOF {len(meta.get('files', []))} files")
     click.echo(f"snapshot {snap.short_id} saved: {what}; {st['new_bytes']} new bytes, {st['stored_bytes']} stored")
 
 
@@ -85,8 +97,13 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @with_repo
 @click.argument("snapshot", required=False)
 @click.option("--target-dir", type=PATH, default=None, help="Write dump.rdb (or appendonlydir) here.")
-@click.option("--to-url", default=None, help="Load into this running, empty Redis (DUMP/RESTORE with TTLs).")
-@click.option("--point-in-time", default=None, metavar="ISO8601", help="Restore the state at this time.")
+@click.option("--to-url", default=None,
+              help="Load into this running, empty Redis (or Redis Cluster: any node): the files a --target-dir "
+                   "restore would write are loaded by a throwaway local redis-server and copied key by key "
+                   "(DUMP/RESTORE, expiry times kept exactly; in a cluster, each key to its slot's master).")
+@click.option("--point-in-time", type=TIME, default=None,
+              help="Restore the state at TIME: the AOF (snapshots and aof-archive segments) replayed up to it, "
+                   "else the newest RDB taken at or before it; with --target-dir and --to-url alike. " + TIME_HELP)
 @click.option("--name", default=None, help="Only snapshots of this source name.")
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
@@ -95,7 +112,11 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @_conn_options
 def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, as_json: bool,
                   **opts: Any) -> None:
-    """Restore a Redis snapshot (default: latest) into a directory or a running server."""
+    """Restore a Redis snapshot (default: latest) into a directory or a running server.
+
+    A Redis Cluster snapshot restores with --target-dir DIR into one directory per shard,
+    DIR/<node-id>/dump.rdb, and DIR/cluster-shards.json (each shard's slot ranges); or with --to-url
+    into a running cluster (or merged into one server). --start is refused for it. See docs/redis.md."""
     from ..ops import redis as ops
 
     options = ops.RestoreOptions(target_dir=opts["target_dir"], to_url=_target(to_url, opts),
@@ -109,6 +130,8 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
     click.echo(f"restored {res.kind} from {res.snapshot} to {res.target}", err=True)
     if res.keys is not None:
         click.echo(f"keys copied per db: {res.keys}", err=True)
+    if res.shards is not None:
+        click.echo(f"one directory per shard: {', '.join(res.shards)} (slot map in cluster-shards.json)", err=True)
     if res.pid is not None:
         click.echo(f"redis-server running on 127.0.0.1:{res.port} (pid {res.pid})", err=True)
 
@@ -123,7 +146,8 @@ def redis_group() -> None:
 @click.option("--aof-dir", type=PATH, required=True)
 @click.option("--name", default="redis", show_default=True)
 @click.option("--url", default=None, help="The server, to check its settings at start.")
-@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between scans.")
+@click.option("--interval", type=DURATION, default="5s", show_default=True,
+              help="Time between scans. DURATION: " + DURATION_HELP)
 @click.option("--once", is_flag=True, help="Archive what is new and exit (for a scheduler).")
 @_conn_options
 def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,
@@ -152,9 +176,9 @@ def windows(repo_ref: RepoRef, name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':22}TO")
+    click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':28}TO")
     for r in rows:
-        click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:22}{r['to']}")
+        click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:28}{r['to']}")
 
 
 def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:

@@ -11,7 +11,7 @@ import click
 from ..ops.files import find_files_snapshot
 from ..ops.restore import restore_to
 from ..ops.session import open_repository
-from .cmd_files import run_restore
+from .cmd_files import overwrite_options, run_restore
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 
@@ -45,6 +45,7 @@ def restore() -> None:
 @click.option("--target", default=None, metavar="DIR", help="Files snapshots: the directory to restore into.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Files snapshots: only this path.")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Files snapshots: skip matches.")
+@overwrite_options
 @click.option("--json", "as_json", is_flag=True, hidden=True)
 def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None,
                      **files_opts: Any) -> None:

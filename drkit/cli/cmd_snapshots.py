@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
+from ..core.timespec import format_time
 from ..ops.session import open_repository
 from ..repository import snapshots as snaps
 from .common import RepoRef, with_repo
@@ -22,9 +25,10 @@ def snapshots(repo_ref: RepoRef, source_kind: str | None, as_json: bool) -> None
     if as_json:
         emit_json([{"id": s.id, **s.to_doc()} for s in found])
         return
-    click.echo(f"{'ID':10}{'TIME':27}{'HOST':16}{'SOURCE':24}{'SIZE':>14}")
+    click.echo(f"{'ID':10}{'TIME':28}{'HOST':16}{'SOURCE':24}{'SIZE':>14}")
     for s in found:
         size = s.root.get("size", "")
-        click.echo(f"{s.short_id:10}{s.time[:26]:27}{s.host[:15]:16}"
+        when = format_time(datetime.fromisoformat(s.time))  # with its zone: `--point-in-time` takes it back
+        click.echo(f"{s.short_id:10}{when:28}{s.host[:15]:16}"
                    f"{(s.source_kind + ':' + s.source_name)[:23]:24}{size:>14}")
     click.echo(f"{len(found)} snapshots")

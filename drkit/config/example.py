@@ -5,6 +5,7 @@ EXAMPLE = """\
 # Every value can be overridden from the environment: DRKIT_<SECTION>__<KEY>, e.g.
 #   DRKIT_SCHEDULER__MAX_CONCURRENT=4   DRKIT_LOG_LEVEL=debug
 # Secrets are never written here: give a reference — {env: NAME}, {file: PATH} or {command: "..."}.
+# Durations: 90s, 15min, 1h30min, 2d, 1w (or seconds); `m` alone is refused (min or mo?).
 
 repositories:
   default:
@@ -19,17 +20,18 @@ jobs:
       password: {env: PGPASSWORD}
       mode: logical                                 # or physical (base backup; WAL via `drkit pg wal-push`)
     schedule: "0 2 * * *"                           # cron; 6 fields = seconds first
-    jitter: 2m
+    jitter: 2min
     retention: {keep_daily: 7, keep_weekly: 4, keep_monthly: 6}
-    targets: {rpo: 24h, rto: 15m}                   # drills fail (exit 20) when missed
+    targets: {rpo: 24h, rto: 15min}                 # drills fail (exit 20) when missed
     checks:
       - {sql: "SELECT count(*) > 0 FROM users", expect: "t"}
     drill: {schedule: "30 4 * * *", sandbox: auto}  # auto: Docker when reachable, else local processes
 
   cache:
     source: {kind: redis, url: "redis://127.0.0.1:6379/0", password: {env: REDIS_PASSWORD}}
+    # or, through Sentinel (no url needed): {kind: redis, sentinels: ["10.0.0.5:26379"], master_name: cache}
     schedule: "15 * * * *"
-    targets: {rpo: 1h, rto: 10m}
+    targets: {rpo: 1h, rto: 10min}
     checks:
       - {redis: "GET config:version", expect: "42"}
 
@@ -41,7 +43,7 @@ jobs:
 
 scheduler:
   max_concurrent: 2        # jobs running at once (one run per job at most)
-  shutdown_grace: 5m       # on SIGTERM, how long a running backup may take to finish
+  shutdown_grace: 5min     # on SIGTERM, how long a running backup may take to finish
   misfire_grace: 24h       # a run missed while the daemon was down runs once at start-up
 
 http: {host: 127.0.0.1, port: 9187}   # /healthz /readyz /metrics

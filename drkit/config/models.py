@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .cron import validate_cron
-from .durations import parse_duration
+from .durations import parse_calendar_duration, parse_duration
 from .secrets import SecretRef
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]  # drkit's one duration grammar (core.durations)
+# A span back from the newest snapshot (calendar months / years allowed), kept in its canonical spelling.
+Span = Annotated[str, BeforeValidator(lambda value: str(parse_calendar_duration(value)))]
 Cron = Annotated[str, AfterValidator(validate_cron)]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -53,10 +55,21 @@ class PostgresSource(_Model):
 
 class RedisSource(_Model):
     kind: Literal["redis"]
-    url: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^rediss?://")
+    url: Annotated[str, AfterValidator(_no_inline_password)] | None = Field(
+        default=None, pattern=r"^rediss?://", description="The server; optional with sentinels.")
+    sentinels: list[str] = Field(default=[], description="host:port of Sentinels that name the primary.")
+    master_name: str | None = Field(default=None, description="The Sentinel master name (with sentinels).")
     password: SecretRef | None = None
     aof_dir: Path | None = None
     name: str = "redis"
+
+    @model_validator(mode="after")
+    def _where(self) -> RedisSource:
+        if self.sentinels and not self.master_name:
+            raise ValueError("sentinels need master_name")
+        if self.url is None and not self.sentinels:
+            raise ValueError("give url, or sentinels with master_name")
+        return self
 
 
 
@@ -94,16 +107,22 @@ class Retention(_Model):
     keep_weekly: int | None = Field(default=None, ge=0)
     keep_monthly: int | None = Field(default=None, ge=0)
     keep_yearly: int | None = Field(default=None, ge=0)
-    keep_within: Seconds | None = None
+    keep_within: Span | None = None
 
 
 class DrillSettings(_Model):
     schedule: Cron | None = None
     sandbox: Literal["auto", "docker", "local"] = "auto"
+    images: dict[Literal["postgres", "redis"], str] = Field(
+        default={}, description="Container images for --sandbox docker, by source kind (a private registry or "
+                                "an air-gapped mirror); default postgres:<major of the backup>, redis:7.")
 
 
 class CanarySettings(_Model):
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None, description="Write a canary (row, key or file) at each backup, so a drill proves its RPO "
+        "from restored data. Default: on for PostgreSQL and Redis; off for file trees, where drkit never writes "
+        "into a production tree unless this is set to true.")
     heartbeat: Cron | None = Field(default=None, description="Cron of a light job writing only the canary.")
 
 
@@ -118,6 +137,11 @@ class JobConfig(_Model):
     checks: list[Check] = []
     drill: DrillSettings = DrillSettings()
     canary: CanarySettings = CanarySettings()
+
+    @property
+    def canary_enabled(self) -> bool:
+        """``canary.enabled`` as set, else on for databases and off for file trees."""
+        return self.canary.enabled if self.canary.enabled is not None else self.source.kind != "files"
 
 
 class SchedulerSettings(_Model):

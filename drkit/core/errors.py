@@ -3,6 +3,7 @@
     DrkitError (1)                       run did not finish
      ├── UsageError (2)                  bad arguments or configuration
      ├── PartialBackup (3)               snapshot written, some items skipped (a warning, not a crash)
+     ├── PartialRestore (3)              restore finished, some items (or their xattrs) not restored
      ├── RepositoryMissing (10)          no repository at that URL
      ├── RepositoryExists (10)           init over an existing repository
      ├── LockFailed (11)                 a conflicting lock is held
@@ -32,6 +33,12 @@ class UsageError(DrkitError):
 
 
 class PartialBackup(DrkitError):
+    exit_code = 3
+
+
+class PartialRestore(DrkitError):
+    """A restore that finished but could not restore every item (or every item's xattrs)."""
+
     exit_code = 3
 
 
@@ -76,7 +83,7 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "error: the run did not finish",
     2: "usage or configuration error",
-    3: "partial: snapshot written, some items skipped",
+    3: "partial: snapshot written (or restore finished), some items skipped",
     10: "repository missing (or already exists, for init)",
     11: "lock not acquired",
     12: "wrong passphrase or no key",

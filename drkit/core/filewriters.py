@@ -15,9 +15,10 @@ anonymous-mmap) buffer of the segment(s) it falls into, and a segment once compl
 by a writing thread of the ``DirectPool`` (a direct write waits for the device: on the copying
 thread it stalled the decryption). At most ``in_flight`` complete segments wait for those threads;
 a copy that completes one more waits. A range declared a ``hole`` is not copied: a segment that is
-all hole is not written at all, so the file stays sparse there (zeros sharing a segment with data
-are written). ``finish`` writes the last, partial segment padded to a block and truncates the file
-to its size. Every byte must be placed once.
+all hole is not written at all, and the whole blocks of a hole of ``MIN_SKIP`` bytes or more in a
+segment that also holds data are skipped (``data_extents``), so the file stays sparse there. ``finish`` writes the last,
+partial segment padded to a block and truncates the file to its size. Every byte must be placed
+once.
 
 Where the file system refuses ``O_DIRECT`` (EINVAL when ``open_writer`` turns it on, or at a
 write), the file is written buffered: slower here, never wrong.
@@ -45,6 +46,7 @@ SEGMENT = 8 << 20
 DIRECT_FROM = 1 << 20  # the restores write files this large with O_DIRECT (smaller ones: plain writes)
 IN_FLIGHT = 4
 BLOCK = 4096  # the largest logical block size O_DIRECT asks alignment to in practice
+MIN_SKIP = 64 << 10  # zero runs inside a direct segment left unwritten from this length (and at the end)
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 WRITEBACK_STEP = 32 << 20
 _SYNC_FILE_RANGE_WRITE = 2
@@ -213,6 +215,7 @@ class DirectWriter:
         for start, end in seg.holes:
             buf[start:end] = zeros[: end - start]
         buf[seg.placed : length] = zeros[: length - seg.placed]  # the padding of a last segment
+        extents = data_extents(seg.holes, seg.placed, length)
         self.pool.slots.acquire()
         try:
             with self._lock:
@@ -220,7 +223,7 @@ class DirectWriter:
                 failed = next((e for e in (f.exception() for f in done) if e is not None), None)
                 self._writes = [f for f in self._writes if f not in done]
                 if failed is None:
-                    self._writes.append(self.pool.executor.submit(self._write_out, buf, length, index * self.segment))
+                    self._writes.append(self.pool.executor.submit(self._write_out, buf, extents, index * self.segment))
         except BaseException:
             self.pool.slots.release()
             raise
@@ -229,19 +232,20 @@ class DirectWriter:
             self.pool.give_back(buf)
             raise failed
 
-    def _write_out(self, buf: mmap.mmap, length: int, offset: int) -> None:
+    def _write_out(self, buf: mmap.mmap, extents: list[tuple[int, int]], offset: int) -> None:
         try:
             with memoryview(buf) as whole:
-                part = whole[:length]
-                try:
-                    pwrite_all(self.fd, part, offset)
-                except OSError as exc:
-                    if exc.errno != errno.EINVAL:
-                        raise
-                    self._go_buffered()  # (or another thread just did)
-                    pwrite_all(self.fd, part, offset)  # an EINVAL now is a real one
-                finally:
-                    part.release()
+                for start, end in extents:
+                    part = whole[start:end]
+                    try:
+                        pwrite_all(self.fd, part, offset + start)
+                    except OSError as exc:
+                        if exc.errno != errno.EINVAL:
+                            raise
+                        self._go_buffered()  # (or another thread just did)
+                        pwrite_all(self.fd, part, offset + start)  # an EINVAL now is a real one
+                    finally:
+                        part.release()
             self.pool.give_back(buf)
         finally:
             self.pool.slots.release()
@@ -289,6 +293,34 @@ class PlainWriter:
         if not self._closed:
             self._closed = True
             os.close(self.fd)
+
+
+def data_extents(holes: list[tuple[int, int]], placed: int, length: int, min_skip: int = MIN_SKIP
+                 ) -> list[tuple[int, int]]:
+    """The ``BLOCK``-aligned ranges of a segment of ``length`` bytes to write: all of it but the
+    whole blocks of its ``holes`` (adjacent holes merged; one reaching the end of the ``placed``
+    bytes takes the padding with it) that span at least ``min_skip`` bytes, so the file is not
+    allocated there. Shorter zero runs are written: a direct write waits for the device, and a
+    segment cut into many small writes would cost more than the blocks it saves."""
+    merged: list[list[int]] = []
+    for start, end in sorted(holes):
+        if merged and merged[-1][1] >= start:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    extents, at = [], 0
+    for start, end in merged:
+        start, end = -(-start // BLOCK) * BLOCK, (length if end >= placed else end // BLOCK * BLOCK)
+        if end - start < min_skip and end < length:
+            continue
+        if end <= start:
+            continue
+        if start > at:
+            extents.append((at, start))
+        at = max(at, end)
+    if at < length:
+        extents.append((at, length))
+    return extents
 
 
 SyncRange = Callable[[int, int, int, int], int]

@@ -17,11 +17,14 @@ from .result import CheckResult
 
 @dataclass
 class KindOutcome:
-    """What a per-kind drill found: the snapshot restored, its checks, the newest canary."""
+    """What a per-kind drill found: the snapshot restored, its checks, the newest canary, and what it
+    could not verify (one line each, ``subject: why``) — a point-in-time drill of a backup no job run
+    took has no facts to compare with."""
 
     snapshot_id: str = ""
     checks: list[CheckResult] = field(default_factory=list)
     canary: datetime | None = None
+    not_verified: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -41,9 +41,11 @@ class DrillResult:
     rto_seconds: float | None = None
     rpo_catalog_seconds: float | None = None  # now − newest recoverable point in the repository
     rpo_verified_seconds: float | None = None  # now − newest canary found in the restored data
+    rpo_basis: str = ""  # what the RPO compared with the target rests on: a restored canary, or the catalog
     checks: list[CheckResult] = field(default_factory=list)
     targets: list[TargetResult] = field(default_factory=list)
     error: str | None = None  # the drill could not run to the end (restore failed, sandbox did not start …)
+    not_verified: list[str] = field(default_factory=list)  # "subject: why", what the drill could not check
     id: str = ""  # set when stored in the repository
 
     @property

@@ -21,11 +21,26 @@ def job_snapshots(repo: Repository, job: str, kind: str) -> list[Snapshot]:
     return [s for s in snapshots.load_all(repo.manifests) if s.source_kind == kind and s.source_name == job]
 
 
-def newest_point(repo: Repository, job: str, kind: str) -> datetime | None:
-    snaps = job_snapshots(repo, job, kind)
+def ran_before(repo: Repository, job: str, kind: str, when: str) -> bool:
+    """True if a snapshot of ``job`` started at or before ``when`` (its run wrote the canary before it);
+    True too if ``when`` does not parse (the restore reports that)."""
+    try:
+        limit = _parse(when)
+    except ValueError:
+        return True
+    return any(_parse(s.time) <= limit for s in job_snapshots(repo, job, kind))
+
+
+def newest_point(repo: Repository, job: str, kind: str, also: str = "", archive: str = "") -> datetime | None:
+    """The newest point of the job's snapshots (and of snapshot ``also``, full id: the one a drill restored,
+    which another command may have taken, e.g. a base backup by `drkit backup postgres`; and, for Redis,
+    of the AOF archive recorded under the name ``archive``)."""
+    snaps = [s for s in snapshots.load_all(repo.manifests)
+             if s.source_kind == kind and (s.source_name == job or s.id == also)]
     points = [_parse(s.end_time or s.time) for s in snaps]
     if kind == "postgres" and any(s.meta.get("mode") == "physical" for s in snaps):
         points += [w.window.end_time for w in pg_windows(repo, snaps) if w.window.end_time is not None]
     if kind == "redis":
-        points += [_parse(row["to"]) for row in redis_windows(repo, job) if row["kind"] != "rdb"]
+        for name in dict.fromkeys(n for n in (job, archive) if n):
+            points += [_parse(row["to"]) for row in redis_windows(repo, name) if row["kind"] != "rdb"]
     return max(points) if points else None

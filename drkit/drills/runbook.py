@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from ..config import DrkitConfig, Targets
+from ..config import DrkitConfig, parse_duration
 from ..core.errors import UsageError
 from .result import DrillResult
 from .runner import run_drill
+from .targets import ExtraTargets
 
 RUNBOOKS_ENV = "DRKIT_RUNBOOKS"
-_SEARCH = (Path(__file__).resolve().parents[2] / "recovery_runbooks", Path("/usr/share/drkit/recovery_runbooks"))
+# a source checkout (or editable install), then the copy a wheel carries (setup.py), then a system copy
+_SEARCH = (Path(__file__).resolve().parents[2] / "recovery_runbooks", Path(__file__).resolve().parents[1] / "_runbooks",
+           Path("/usr/share/drkit/recovery_runbooks"))
 
 
 class Step(BaseModel):
@@ -30,6 +33,16 @@ class Step(BaseModel):
     drill: Literal["restore", "verify"] | None = None
 
 
+class RunbookTargets(BaseModel):
+    """The runbook's own recovery targets (durations, as in drkit.yaml); each one set is checked on every
+    `drkit runbook run`, besides the job's targets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpo: Annotated[float, BeforeValidator(parse_duration)] | None = None
+    rto: Annotated[float, BeforeValidator(parse_duration)] | None = None
+
+
 class Runbook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,7 +50,7 @@ class Runbook(BaseModel):
     title: str
     kind: Literal["postgres", "redis", "files", "all"]
     incident: str
-    targets: Targets = Targets()
+    targets: RunbookTargets = RunbookTargets()
     steps: list[Step] = Field(min_length=1)
 
 
@@ -72,9 +85,14 @@ def load_runbook(name: str) -> Runbook:
 
 
 def render_markdown(book: Runbook) -> str:
+    goals = []
+    if book.targets.rto is not None:
+        goals.append(f"recover within {book.targets.rto:g} s (RTO)")
+    if book.targets.rpo is not None:
+        goals.append(f"lose at most {book.targets.rpo:g} s of data (RPO)")
+    target = f"**Target:** {', '.join(goals)}. " if goals else ""
     lines = [f"# {book.title}", "", f"**Incident.** {book.incident.strip()}", "",
-             f"**Target:** recover within {book.targets.rto:g} s (RTO). Runnable as a drill: "
-             f"`drkit runbook run {book.name} --sandbox local`.", ""]
+             f"{target}Runnable as a drill: `drkit runbook run {book.name} --sandbox local`.", ""]
     for i, step in enumerate(book.steps, 1):
         lines.append(f"## {i}. {step.title}")
         if step.human:
@@ -103,11 +121,8 @@ def runbook_jobs(book: Runbook, config: DrkitConfig, jobs: list[str]) -> list[st
 
 def run_runbook(book: Runbook, config: DrkitConfig, jobs: list[str], *, sandbox: str,
                 point_in_time: str | None = None) -> list[DrillResult]:
-    """Each covered job's drill; the runbook's RTO target applies when it is tighter than the job's."""
-    results = []
-    for name in runbook_jobs(book, config, jobs):
-        job = config.job(name)
-        tighter = Targets(rpo=job.targets.rpo, rto=min(job.targets.rto, book.targets.rto))
-        scoped = config.model_copy(update={"jobs": {**config.jobs, name: job.model_copy(update={"targets": tighter})}})
-        results.append(run_drill(scoped, name, sandbox=sandbox, point_in_time=point_in_time))
-    return results
+    """Each covered job's drill, held to the job's targets and to the runbook's own (reported as
+    ``runbook.rpo`` / ``runbook.rto``: a miss of either is a missed target, exit 20)."""
+    extra = ExtraTargets("runbook", rpo=book.targets.rpo, rto=book.targets.rto)
+    return [run_drill(config, name, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
+            for name in runbook_jobs(book, config, jobs)]

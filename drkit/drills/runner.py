@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from ..config import DrkitConfig, FilesSource, PostgresSource
+from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, Targets
 from ..core import clock
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
@@ -20,9 +20,10 @@ from .kinds.files import drill_files
 from .kinds.postgres import drill_postgres
 from .kinds.redis import drill_redis
 from .result import CheckResult, DrillResult
-from .rpo import newest_point
+from .rpo import newest_point, ran_before
 from .sandbox import choose_sandbox, workdir
-from .targets import evaluate_targets
+from .sandbox.docker import SandboxUnavailable
+from .targets import ExtraTargets, evaluate_targets
 
 log = logging.getLogger("drkit.drills")
 
@@ -40,20 +41,22 @@ def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
 
 
 def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot: str | None = None,
-              point_in_time: str | None = None, store: bool = True) -> DrillResult:
-    """One drill of job ``name``. Raises only for usage errors (unknown job, Docker demanded but
-    unreachable); everything else is recorded in the result."""
+              point_in_time: str | None = None, extra_targets: ExtraTargets | None = None) -> DrillResult:
+    """One drill of job ``name``, measured against the job's targets and ``extra_targets`` (a runbook's).
+    Raises only for usage errors (unknown job, Docker demanded but unreachable); everything else is
+    recorded in the result, which is stored in the repository."""
     job = config.job(name)
     t0, started = time.monotonic(), clock.utcnow()
     used, why = _sandbox_for(job.source, sandbox)
     log.info("drill started", extra={"job": name, "sandbox": used, "reason": why})
     result = DrillResult(job=name, source_kind=job.source.kind, sandbox=used, started_at=started.isoformat(),
                          point_in_time=point_in_time)
+    targets = (job.targets, extra_targets)
     try:
         repo, url = open_job_repository(config, job)
     except DrkitError as exc:
         result.checks.append(CheckResult("repository.open", False, exc.message))
-        return _finish(result, config, None, t0, started, None)
+        return _finish(result, targets, None, t0, started, None)
     try:
         passphrase = config.repositories[job.repository].passphrase.as_passphrase_source().read()
         with workdir(name) as work:
@@ -61,11 +64,14 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
             outcome = _run_kind(ctx)
             result.phases = ctx.phases
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
-        _canary_check(result, job.canary.enabled, outcome.canary, started)
+        result.not_verified = outcome.not_verified
+        _canary_check(result, job.canary_enabled, outcome, started, repo)
         if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
             result.rto_seconds = round(ctx.verified_at - t0, 3)
-        catalog = newest_point(repo, name, job.source.kind)  # a measurement, not part of the recovery
-        return _finish(result, config, repo if store else None, t0, started, catalog)
+        # a measurement, not part of the recovery; the base restored counts even if no job run took it
+        archive = job.source.name if isinstance(job.source, RedisSource) else ""
+        catalog = newest_point(repo, name, job.source.kind, also=outcome.snapshot_id, archive=archive)
+        return _finish(result, targets, repo, t0, started, catalog)
     finally:
         repo.close()
 
@@ -73,27 +79,41 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
 def _run_kind(ctx: DrillContext) -> KindOutcome:
     try:
         return _KINDS[ctx.job.source.kind](ctx)
+    except SandboxUnavailable:
+        raise  # no drill took place: one line and exit 2, like an unreachable Docker engine
     except DrkitError as exc:
         return KindOutcome(checks=[CheckResult("restore", False, exc.message)])
 
 
-def _canary_check(result: DrillResult, enabled: bool, canary: datetime | None, now: datetime) -> None:
+def _canary_check(result: DrillResult, enabled: bool, outcome: KindOutcome, now: datetime, repo: Repository) -> None:
+    """The verified RPO from the newest canary; if ``enabled``, a check that there is one — unless the drill
+    is of a point in time no run of the job preceded (nothing wrote a canary before it): then a note."""
+    canary = outcome.canary
     if canary is not None:
         result.rpo_verified_seconds = round(max(0.0, (now - canary).total_seconds()), 3)
-    if enabled and result.checks_ok:
-        ok = canary is not None
-        detail = f"newest canary written {canary.isoformat()}" if canary else "no canary in the restored data"
-        result.checks.append(CheckResult("canary", ok, detail))
+        result.rpo_basis = "canary: the newest canary found in the restored data"
+    elif not enabled:
+        result.rpo_basis = ("catalog: the newest recoverable point the repository records (no canary: "
+                            "canary.enabled is off for this job)")
+    if not enabled or not result.checks_ok:
+        return
+    when = result.point_in_time
+    if canary is None and when is not None and not ran_before(repo, result.job, result.source_kind, when):
+        result.not_verified.append(f"canary: no run of job {result.job} before {when} wrote one; "
+                                   "the verified RPO is not measured")
+        return
+    detail = f"newest canary written {canary.isoformat()}" if canary else "no canary in the restored data"
+    result.checks.append(CheckResult("canary", canary is not None, detail))
 
 
-def _finish(result: DrillResult, config: DrkitConfig, repo: Repository | None, t0: float, started: datetime,
-            catalog: datetime | None) -> DrillResult:
+def _finish(result: DrillResult, targets: tuple[Targets, ExtraTargets | None], repo: Repository | None, t0: float,
+            started: datetime, catalog: datetime | None) -> DrillResult:
     name = result.job
     if result.checks_ok and result.rto_seconds is None:
         result.rto_seconds = round(time.monotonic() - t0, 3)
     if catalog is not None:
         result.rpo_catalog_seconds = round(max(0.0, (started - catalog).total_seconds()), 3)
-    result.targets = evaluate_targets(config.job(name).targets, result)
+    result.targets = evaluate_targets(targets[0], result, targets[1])
     if repo is not None:
         _store(repo, result)
     log.info("drill finished", extra={"job": name, "success": result.success, "rto_s": result.rto_seconds})

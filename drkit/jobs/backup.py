@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from ..config import DrkitConfig, FilesSource, JobConfig, PostgresSource, RedisSource
 from ..config.models import Retention
 from ..core import clock
+from ..core.durations import parse_calendar_duration
 from ..core.errors import DrkitError
 from ..ops.facts import save_facts
 from ..ops.files import BackupRequest, backup_files
@@ -55,7 +55,7 @@ def run_backup_job(config: DrkitConfig, name: str, *,
     repo, _ = open_job_repository(config, job)
     try:
         warnings: list[str] = []
-        if job.canary.enabled:
+        if job.canary_enabled:
             _write_canary(name, job, warnings)
         facts = _collect_facts(job)
         if facts_hook is not None:
@@ -120,14 +120,19 @@ def _backup(repo: Repository, name: str, job: JobConfig, warnings: list[str]) ->
     return result.snapshot
 
 
+def retention_policy(retention: Retention) -> Policy:
+    """The policy of a job's ``retention:``; ``keep_within`` means what ``--keep-within`` means."""
+    within = parse_calendar_duration(retention.keep_within) if retention.keep_within else None
+    return Policy(keep_last=retention.keep_last or 0, keep_hourly=retention.keep_hourly or 0,
+                  keep_daily=retention.keep_daily or 0, keep_weekly=retention.keep_weekly or 0,
+                  keep_monthly=retention.keep_monthly or 0, keep_yearly=retention.keep_yearly or 0,
+                  keep_within=within)
+
+
 def _apply_retention(repo: Repository, name: str, retention: Retention | None, kind: str) -> int:
     if retention is None:
         return 0
-    within = timedelta(seconds=retention.keep_within) if retention.keep_within else None
-    policy = Policy(keep_last=retention.keep_last or 0, keep_hourly=retention.keep_hourly or 0,
-                    keep_daily=retention.keep_daily or 0, keep_weekly=retention.keep_weekly or 0,
-                    keep_monthly=retention.keep_monthly or 0, keep_yearly=retention.keep_yearly or 0,
-                    keep_within=within)
+    policy = retention_policy(retention)
     if policy.is_empty():
         return 0
     return len(forget(repo, policy, source_kind=kind, source_name=name).removed)

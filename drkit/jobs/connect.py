@@ -3,6 +3,8 @@ secrets read from their references only here, at the moment they are used."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
 from ..ops.session import open_repository
 from ..repository.repo import Repository
@@ -26,7 +28,7 @@ def pg_conn(source: PostgresSource) -> PgConn:
 
 
 def redis_target(source: RedisSource) -> RedisTarget:
-    target = make_target(source.url)
-    if source.password is not None:
-        target = RedisTarget(target.url, target.username, source.password.reveal())
+    target = make_target(source.url, sentinels=tuple(source.sentinels), master_name=source.master_name)
+    if source.password is not None:  # keeps the Sentinels (a new RedisTarget dropped them)
+        target = dataclasses.replace(target, password=source.password.reveal())
     return target

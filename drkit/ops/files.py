@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from ..core import clock
-from ..core.errors import PartialBackup, UsageError
+from ..core.errors import PartialBackup, PartialRestore, UsageError
 from ..core.targets import target_errors
+from ..core.timespec import parse_time
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
@@ -23,6 +24,7 @@ from ..sources.files import (
     BackupOptions,
     Change,
     Node,
+    Policy,
     Restorer,
     RestoreStats,
     Selection,
@@ -109,16 +111,6 @@ def raise_if_partial(result: BackupResult) -> None:
                             f"entries were skipped or changed while read", hint="see the warnings above")
 
 
-def _parse_time(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"invalid --point-in-time {text!r}: use ISO 8601, e.g. 2026-11-22T10:00:00Z") from None
-    if when.tzinfo is None:
-        raise UsageError(f"--point-in-time {text!r} needs a time zone (e.g. a trailing Z for UTC)")
-    return when
-
-
 def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | None,
                         source_name: str | None = None) -> Snapshot:
     """A files snapshot by reference, or the latest taken at or before ``point_in_time``."""
@@ -130,7 +122,7 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
         return snap
     if point_in_time is None:
         raise UsageError("give a SNAPSHOT or --point-in-time")
-    when = _parse_time(point_in_time)
+    when = parse_time(point_in_time)
     found = [s for s in snapshots.load_all(repo.manifests)
              if s.source_kind == SOURCE_KIND and source_name in (None, s.source_name)]
     names = {s.source_name for s in found}
@@ -144,10 +136,18 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
 
 
 def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,
-                  progress: Callable[[int], None] | None = None) -> RestoreStats:
-    """Restore a files snapshot under ``target``; every blob is verified before it is written."""
+                  progress: Callable[[int], None] | None = None, policy: Policy | None = None) -> RestoreStats:
+    """Restore a files snapshot under ``target``; every blob is verified before it is written.
+    ``policy``: what to do with what the target already holds (default: refuse anything in the way)."""
     with repo.lock(purpose="restore"), target_errors(target):
-        return Restorer(repo, target, selection, progress=progress).run(_tree(snap))
+        restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy())
+        return restorer.run(_tree(snap))
+
+
+def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
+    if stats.warnings:
+        raise PartialRestore(f"snapshot {snap.short_id} restored, but {len(stats.warnings)} items (or their "
+                             f"extended attributes) could not be restored", hint="see the warnings above")
 
 
 def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str, Node]]:

@@ -18,20 +18,28 @@ from ..core.errors import UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.postgres import logical, physical, pitr, prefetch, recovery, wal
+from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walwait
 from ..sources.postgres.conn import PgConn
-from ..sources.postgres.errors import PostgresError
+from ..sources.postgres.errors import PostgresError, TargetUnreachable
 from ..sources.postgres.process import scalar
 from .secrets import PassphraseSource
 from .session import open_repository
 
+ARCHIVE_TIMEOUT = 60.0  # seconds a base backup waits for its WAL to be archived
 
-def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name: str | None = None,
-                    tags: list[str] | None = None, progress: Callable[[int], None] | None = None) -> Snapshot:
+
+def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name: str | None = None,  # noqa: PLR0913
+                    tags: list[str] | None = None, progress: Callable[[int], None] | None = None,
+                    archive_timeout: float = ARCHIVE_TIMEOUT) -> Snapshot:
+    """A logical dump, or a base backup that ends once its WAL is archived (``archive_timeout``
+    seconds at most, 0: do not wait; not waited for when the server's archive_mode is off)."""
     with repo.lock(purpose="backup"):
         if logical_mode:
             return logical.backup_logical(repo, conn, name=name, tags=tags, progress=progress)
-        return physical.backup_physical(repo, conn, name=name, tags=tags, progress=progress)
+        snap = physical.backup_physical(repo, conn, name=name, tags=tags, progress=progress)
+    if archive_timeout > 0 and snap.meta.get("archive_mode") != "off":
+        walwait.wait_for_wal(repo, conn, snap, archive_timeout)
+    return snap
 
 
 def restore_logical(repo: Repository, ref: str, opts: logical.LogicalRestore) -> tuple[Snapshot, str]:
@@ -115,6 +123,7 @@ class PitrRequest:
     port: int = 0
     os_user: str | None = None
     keep_archiving: bool = False
+    explain: Callable[[str], None] | None = None  # told how the base backup was chosen, when not obvious
 
 
 def restore_command(req: PitrRequest) -> str:
@@ -131,20 +140,12 @@ def restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery
     """Choose and unpack the base backup, write the recovery config; with ``start``, run recovery."""
     pitr.check_target_dir(req.target_dir)
     with repo.lock(purpose="restore"):
-        snaps = snapshots.load_all(repo.manifests)
-        if req.snapshot is not None:
-            base = snapshots.find(repo.manifests, req.snapshot, source_kind="postgres")
-            if base.meta.get("mode") != "physical":
-                raise UsageError(f"snapshot {base.short_id} is not a physical base backup")
-            pitr.check_base(base, req.target)
-        else:
-            wins = {w.snapshot.id: w.window for w in windows(repo, snaps)}
-            base = pitr.choose_base(snaps, req.target, lambda s: wins[s.id])
+        base, plan_target = _choose_base(repo, req)
         spool = req.target_dir / prefetch.SPOOL_DIR
         command = prefetch.spooled_command(spool, restore_command(req))
         settings = pitr.recovery_settings(req.target, command, keep_archiving=req.keep_archiving)
         with ThreadPoolExecutor(1, thread_name_prefix="drkit-walprefetch") as pool:
-            fetched = pool.submit(_prefetch_wal, repo, base, req, spool)  # overlaps unpacking the base backup
+            fetched = pool.submit(_prefetch_wal, repo, base, plan_target, spool)  # overlaps unpacking the base
             pitr.prepare_data_dir(repo, base, req.target_dir, settings, req.os_user)
             fetched.result()
         if req.os_user is not None:
@@ -156,8 +157,59 @@ def restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery
     return base, recovered
 
 
-def _prefetch_wal(repo: Repository, base: Snapshot, req: PitrRequest, spool: Path) -> None:
+def _choose_base(repo: Repository, req: PitrRequest) -> tuple[Snapshot, pitr.Target]:
+    """The base backup to start from, and the target the WAL prefetch plans for (a name or xid
+    target found in the archived WAL becomes its LSN there)."""
+    snaps = snapshots.load_all(repo.manifests)
+    wins = {w.snapshot.id: w.window for w in windows(repo, snaps)}
+    by_record = req.target.kind in ("name", "xid")
+    if req.snapshot is not None:
+        base = snapshots.find(repo.manifests, req.snapshot, source_kind="postgres")
+        if base.meta.get("mode") != "physical":
+            raise UsageError(f"snapshot {base.short_id} is not a physical base backup")
+        pitr.check_base(base, req.target)
+        candidates = [base]
+    elif by_record and pitr.physical_backups(snaps):
+        candidates = pitr.physical_backups(snaps)
+    else:
+        return pitr.choose_base(snaps, req.target, lambda s: wins[s.id]), req.target
+    if not by_record:
+        return candidates[0], req.target
+    found = _locate(repo, req, candidates, wins)
+    if found is None:
+        return candidates[-1], req.target
+    return found.base, pitr.Target("lsn", wal.format_lsn(found.lsn))
+
+
+def _locate(repo: Repository, req: PitrRequest, bases: list[Snapshot],
+            wins: dict[str, wal.Window]) -> locate.Located | None:
+    """Find the name / xid target's record after the end of one of ``bases``; None (with the choice
+    explained) when the archived WAL cannot be searched."""
+    try:
+        found = locate.locate(repo, bases, req.target, lambda s: wins[s.id])
+    except PostgresError as exc:  # pg_waldump is not installed
+        which = "as given" if req.snapshot is not None else "the newest"
+        _explain(req, f"cannot search the archived WAL for {req.target.describe()} ({exc.message}); using base "
+                      f"backup {bases[-1].short_id} ({which}): if recovery ends before the target, choose an older "
+                      "one with --base")
+        return None
+    if found is None:
+        after = "the end of base backup " + bases[0].short_id if len(bases) == 1 else "any base backup's end"
+        raise TargetUnreachable(
+            f"{req.target.describe()} is not in the archived WAL after {after}",
+            hint="a restore point made after the last archived segment needs `drkit pg archive-check` first; one "
+                 "made before a base backup ended can only be reached from an older base backup")
+    _explain(req, found.explain(req.target))
+    return found
+
+
+def _explain(req: PitrRequest, text: str) -> None:
+    if req.explain is not None:
+        req.explain(text)
+
+
+def _prefetch_wal(repo: Repository, base: Snapshot, target: pitr.Target, spool: Path) -> None:
     timeline, seg_size = int(base.meta["timeline"]), int(base.meta["wal_segment_size"])
     names = prefetch.plan(wal.archived_segments(repo, timeline), wal.parse_lsn(base.meta["start_lsn"]), timeline,
-                          seg_size, req.target)
+                          seg_size, target)
     prefetch.prefetch(repo, names, spool)

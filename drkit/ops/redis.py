@@ -14,7 +14,7 @@ from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.streams import part_root
-from ..sources.redis import aof, catalog, pitr
+from ..sources.redis import aof, catalog, cluster, pitr
 from ..sources.redis import restore as rr
 from ..sources.redis.backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
 from ..sources.redis.conn import RedisTarget, connected, resolve
@@ -41,12 +41,19 @@ def backup_redis(repo: Repository, name: str, opts: BackupOptions,
         if aof_dir is None:
             if target is None:
                 raise UsageError("give --url (remote RDB) or --aof-dir (host-local AOF directory)")
-            return backup_rdb(repo, resolve(target), name, tags, progress, diskless=opts.diskless)
+            target = resolve(target)
+            with connected(target) as c:
+                is_cluster = cluster.is_cluster(c)
+            if is_cluster:  # one node holds only its slots: take every master
+                return cluster.backup_cluster(repo, target, name, tags, progress, diskless=opts.diskless)
+            return backup_rdb(repo, target, name, tags, progress, diskless=opts.diskless)
         extra: dict[str, Any] = {}
         if target is not None:
             with connected(resolve(target)) as c:
                 aof.check_settings(c, for_pitr=False)
                 extra["url"] = target.display
+                if cluster.is_cluster(c):  # recorded; the CLI warns that this is a part of the data
+                    extra["cluster_node"] = cluster.own_slots(c)
         return backup_aof_dir(repo, aof_dir, name, tags, extra)
 
 
@@ -54,7 +61,10 @@ def check_archive_settings(target: RedisTarget | None) -> list[str]:
     if target is None:
         return ["no --url given: Redis settings not checked (need appendonly yes, aof-timestamp-enabled yes)"]
     with connected(resolve(target)) as c:
-        return aof.check_settings(c, for_pitr=True)
+        warnings = aof.check_settings(c, for_pitr=True)
+        if cluster.is_cluster(c):
+            warnings.append(cluster.part_warning(cluster.own_slots(c)))
+        return warnings
 
 
 def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, once: bool,
@@ -79,11 +89,12 @@ def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, 
 @dataclass(frozen=True)
 class RestoreResult:
     snapshot: str
-    kind: str  # rdb | aof | pitr-aof | pitr-rdb
+    kind: str  # rdb | aof | cluster | pitr-aof | pitr-rdb | pitr-cluster
     target: str
     keys: dict[int, int] | None = None
     pid: int | None = None
     port: int | None = None
+    shards: list[str] | None = None  # a cluster snapshot: one directory per shard, named by node id
 
 
 def _find(repo: Repository, ref: str | None, name: str | None) -> Snapshot:
@@ -104,6 +115,9 @@ def _write_rdb(repo: Repository, snap: Snapshot, path: Path, *, durable: bool = 
 
 def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durable: bool = True) -> str:
     """Every file verified, written under a temp name, fsynced (when ``durable``), renamed into place."""
+    if snap.meta.get("mode") == "cluster":
+        cluster.write_shards(snap, target_dir, lambda part, path: _write_part(repo, snap, part, path, durable=durable))
+        return "cluster"
     if snap.meta.get("mode") == "aof":
         aof_dir = target_dir / AOF_DIRNAME
         aof_dir.mkdir(parents=True, exist_ok=True)
@@ -114,12 +128,7 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
     return "rdb"
 
 
-def _point_in_time(repo: Repository, when: float, name: str | None, target_dir: Path, *,
-                   durable: bool) -> tuple[str, str]:
-    pieces = catalog.aof_pieces(repo, name)
-    if not pieces:
-        snap = catalog.rdb_at(repo, when, name)
-        return snap.short_id, "pitr-" + _write_snapshot(repo, snap, target_dir, durable=durable)
+def _aof_at(pieces: list[pitr.Piece], when: float, target_dir: Path) -> tuple[str, str]:
     group = pitr.choose_group(pitr.group_pieces(pieces), when)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
     manifest = "appendonly.aof.manifest"
@@ -142,35 +151,61 @@ class RestoreOptions:
     durable: bool = True  # fsync the restored files; False for a throwaway copy (a drill's sandbox)
 
 
-def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
-    snap = _find(repo, ref, opts.name)
-    if snap.meta.get("mode") != "rdb":
-        raise UsageError("--to-url loads RDB snapshots; restore an AOF snapshot with --target-dir --start")
+def _check_cluster(snap: Snapshot, opts: RestoreOptions) -> None:
+    """A cluster snapshot restores into per-shard directories or a running server / cluster."""
+    if snap.meta.get("mode") == "cluster" and opts.start:
+        raise UsageError(f"snapshot {snap.short_id} is of a Redis Cluster ({len(snap.meta['shards'])} masters): "
+                         "--start is not supported for it",
+                         hint="restore it with --target-dir DIR (DIR/<node-id>/dump.rdb per shard) or --to-url")
 
-    def place(path: Path) -> int:  # a temp file the throwaway server reads once: no fsync
-        return _write_rdb(repo, snap, path, durable=False)
+
+def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: Path, *,
+           durable: bool) -> tuple[str, str]:
+    """Write what the restore asks for into ``directory``: a snapshot, or the state at the point in
+    time (the AOF cut at that time, else the newest RDB taken at or before it). (short id, kind)."""
+    prefix = ""
+    if opts.point_in_time is not None:
+        when = pitr.parse_time(opts.point_in_time)
+        pieces = catalog.aof_pieces(repo, opts.name)
+        if pieces:
+            return _aof_at(pieces, when, directory)
+        snap, prefix = catalog.rdb_at(repo, when, opts.name), "pitr-"
+    else:
+        snap = _find(repo, ref, opts.name)
+    _check_cluster(snap, opts)
+    return snap.short_id, prefix + _write_snapshot(repo, snap, directory, durable=durable)
+
+
+def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
+    """The same files a ``--target-dir`` restore writes, built in a temp dir, loaded by a throwaway
+    server and copied key by key into ``to_url``."""
+    placed: list[tuple[str, str]] = []
+
+    def place(tmp: Path) -> list[tuple[Path, bool]]:  # files a throwaway server reads once: no fsync
+        placed.append(_place(repo, ref, opts, tmp, durable=False))
+        if placed[0][1].endswith("cluster"):
+            return [(tmp / shard, False) for shard in cluster.shard_dirs(tmp)]
+        return [(tmp, placed[0][1].endswith("aof"))]
 
     keys = rr.load_into(resolve(to_url), place, force=opts.force)
-    return RestoreResult(snap.short_id, "rdb", to_url.display, keys)
+    return RestoreResult(placed[0][0], placed[0][1], to_url.display, keys)
 
 
 def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> RestoreResult:
     if (opts.target_dir is None) == (opts.to_url is None):
         raise UsageError("give exactly one of --target-dir and --to-url")
+    if opts.start and opts.to_url is not None:
+        raise UsageError("--start starts a server on --target-dir; --to-url loads into a running one")
     with repo.lock(purpose="restore"):
         if opts.to_url is not None:
             return _load_into(repo, ref, opts, opts.to_url)
         target_dir = opts.target_dir
         assert target_dir is not None
         rr.prepare_dir(target_dir, force=opts.force)
-        if opts.point_in_time is not None:
-            short, kind = _point_in_time(repo, pitr.parse_time(opts.point_in_time), opts.name, target_dir,
-                                         durable=opts.durable)
-        else:
-            snap = _find(repo, ref, opts.name)
-            short, kind = snap.short_id, _write_snapshot(repo, snap, target_dir, durable=opts.durable)
+        short, kind = _place(repo, ref, opts, target_dir, durable=opts.durable)
     if not opts.start:
-        return RestoreResult(short, kind, str(target_dir))
+        shards = cluster.shard_dirs(target_dir) if kind.endswith("cluster") else None
+        return RestoreResult(short, kind, str(target_dir), shards=shards)
     server = rr.start_server(target_dir, aof=kind.endswith("aof"), port=opts.port)
     return RestoreResult(short, kind, str(target_dir), port=server.port, pid=server.detach())
 

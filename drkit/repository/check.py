@@ -6,6 +6,9 @@ reported as unreferenced (left by an interrupted backup; prune removes them), no
 pending deletion (marked by a prune, FORMAT.md §13) may go while the check runs: its absence is no
 error, and no snapshot needs it unless a later prune finds so and keeps it.
 
+Archived AOF segments (``check_rooted``): each record must decrypt and its blobs be indexed; with
+``read_data`` their content is read back and damage is named by segment.
+
 Read data (``read_data``): each selected pack is downloaded whole; its id must equal the BLAKE3
 of its bytes, its header must decrypt and agree with the index, and every blob must decrypt,
 decompress and hash back to its id.
@@ -22,6 +25,7 @@ from storage_backends import NotFound
 from ..core.errors import DrkitError, MissingBlob, UsageError
 from . import snapshots
 from .caps import read_capped
+from .check_rooted import check_rooted
 from .format import DATA_PREFIX, MANIFESTS_PREFIX, content_id, id_from_key, pack_key
 from .pack import BLOB_TREE, read_entries
 from .reader import open_blob, read_blob
@@ -37,6 +41,8 @@ class CheckReport:
     packs_checked: int = 0
     blobs_checked: int = 0
     snapshots_checked: int = 0
+    documents_checked: int = 0  # rooted documents (archived AOF segments)
+    segments_read: int = 0  # archived AOF segments and WAL files read back (read_data)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +90,9 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
     report.errors.extend(f"index {i}: {why}" for i, why in sorted(repo.skipped_indexes.items()))
     _check_packs_exist(repo, report)
     _check_snapshots(repo, report)
+    problems, report.documents_checked, report.segments_read = check_rooted(
+        repo, read_data=read_data, subset=parse_subset(subset))
+    report.errors.extend(problems)
     _check_documents(repo)
     report.errors.extend(f"{key}: {why}" for key, why in sorted(repo.manifests.skipped.items()))
     if read_data:

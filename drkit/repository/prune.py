@@ -5,10 +5,12 @@ backups, restores or checks):
 
 1. Mark (here and prune_apply.py). Every blob a snapshot, a rooted manifest or a recent forget
    tombstone references is live. An indexed pack with no live blob is marked for deletion; one whose
-   live fraction is below ``repack_below`` is repacked (its live blobs copied into new packs) and
-   marked, up to ``max_repack_bytes``; unindexed packs older than ``orphan_age`` are marked as
-   orphans. The new index covers every pack that stays; the marked packs' entries move to pending
-   index objects that a ``pending`` mark names. Nothing is deleted.
+   live fraction (the share of it a repack would keep, header included) is below ``repack_below`` is
+   repacked (its live blobs copied into new packs) and marked, up to ``max_repack_bytes``; unindexed
+   packs older than ``orphan_age`` are marked as orphans. The new index covers every pack that
+   stays; the marked packs' entries move to pending index objects that a ``pending`` mark names.
+   Nothing is deleted. With nothing to mark and an index already as compact as a rewrite would make
+   it, nothing is written: a prune with nothing new to do changes nothing.
 2. Settle (settle.py). A mark older than ``grace`` whose every other lock was taken after it is
    checked again against the snapshots as they are now: packs something still needs are indexed
    again, the rest deleted.
@@ -184,8 +186,12 @@ def plan(run: Run) -> None:
             result.keep_packs.append(pack_id)
             continue
         size = index.pack_sizes[pack_id]
-        live_bytes = _live_bytes(index, run.live.flags, pack_id, size)
-        repack = live_bytes < size * options.repack_below and (budget is None or result.bytes_repacked < budget)
+        live_bytes, live_blobs = _live_bytes(index, run.live.flags, pack_id, size)
+        # the fraction a repack would keep: the live blobs and their header entries. Counting the header
+        # as dead made every small, fully live pack "mostly dead": repacked into an equal pack, every run
+        kept = live_bytes + PACK_OVERHEAD + live_blobs * ENTRY_SIZE
+        repack = (live_bytes > 0 and kept < size * options.repack_below
+                  and (budget is None or result.bytes_repacked < budget))
         if (live_bytes == 0 or repack) and _held(run, pack_id):
             result.keep_packs.append(pack_id)
         elif live_bytes == 0:
@@ -200,14 +206,15 @@ def plan(run: Run) -> None:
     _find_orphans(run)
 
 
-def _live_bytes(index: Index, flags: bytearray, pack_id: str, size: int) -> int:
+def _live_bytes(index: Index, flags: bytearray, pack_id: str, size: int) -> tuple[int, int]:
+    """The bytes of the pack's live blobs (sealed), and how many there are."""
     first, n = index.run(pack_id)
     live = flags.count(1, first, first + n)
     if live == n:  # every blob: the pack less its header and trailer
-        return size - PACK_OVERHEAD - n * ENTRY_SIZE
+        return size - PACK_OVERHEAD - n * ENTRY_SIZE, n
     if live == 0:
-        return 0
-    return sum(index.entry_length(e) for e in range(first, first + n) if flags[e])
+        return 0, 0
+    return sum(index.entry_length(e) for e in range(first, first + n) if flags[e]), live
 
 
 def _held(run: Run, pack_id: str) -> bool:

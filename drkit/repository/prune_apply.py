@@ -7,6 +7,10 @@
    or, still locked, named by a superseded record written first;
 5. tombstones no running process can need any more are deleted.
 
+With nothing to mark, and index objects that already list each pack that stays once (no more
+objects than a rewrite would write), steps 1-3 write nothing: a prune with nothing new to do
+changes nothing (it still deletes what 4 and 5 free).
+
 No pack is deleted here. A crash leaves at worst duplicate index entries (two objects list a pack),
 a pending index object no mark names (an ordinary index object then), or a mark whose packs an old
 index object still lists (the settlement finds them listed, and keeps them).
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING
 from ..core import clock
 from .caps import read_capped
 from .format import index_key, pack_key
-from .index import SUPERSEDED_KIND
+from .index import MAX_OBJECT_ENTRIES, SUPERSEDED_KIND
 from .manifests import manifest_key
 from .marks import FORGOTTEN_KIND, Superseded, delete_if_present, mark_key, pending_indexes, read_tombstones, write_mark
 from .reader import open_blob
@@ -41,6 +45,10 @@ def apply_plan(run: Run, horizon: Horizon) -> None:
     _repack(repo, result.repack_packs, run.live)
     gone = set(doomed)
     keep = sorted(p for p in run.normal_packs() if p not in gone)
+    if not doomed and not result.orphan_packs and _compact(repo, keep):
+        _retire(repo, [])  # nothing to mark and the index is as a rewrite would leave it: the run
+        _drop_tombstones(repo, horizon)  # writes nothing (a prune with nothing to do changes nothing)
+        return
     written = set(put_indexes(repo, keep))
     pending = put_indexes(repo, doomed)
     if doomed or result.orphan_packs:
@@ -50,6 +58,26 @@ def apply_plan(run: Run, horizon: Horizon) -> None:
     marked = pending_indexes(repo.marks.values())
     _retire(repo, sorted(repo.index_ids - written - marked))
     _drop_tombstones(repo, horizon)
+
+
+def _compact(repo: Repository, keep: list[str]) -> bool:
+    """True if the normal index objects list each pack of ``keep`` once, nothing else, and are no more
+    than a rewrite would write (so a rewrite would only replace them by equal objects)."""
+    normal = repo.index_ids - pending_indexes(repo.marks.values())
+    wanted = set(keep)
+    for pack_id, sources in repo.index.listed_by.items():
+        listed = sum(1 for src in sources if src in normal)
+        if listed != (1 if pack_id in wanted else 0):
+            return False
+    if any(pack_id not in repo.index.listed_by for pack_id in wanted):
+        return False
+    objects = count = 0
+    for pack_id in keep:  # Index.encode's split: a new object when one would exceed MAX_OBJECT_ENTRIES
+        n = repo.index.run(pack_id)[1]
+        if count and count + n > MAX_OBJECT_ENTRIES:
+            objects, count = objects + 1, 0
+        count += n
+    return len(normal) == objects + (1 if count else 0)
 
 
 def _repack(repo: Repository, pack_ids: list[str], live: LiveSet) -> None:

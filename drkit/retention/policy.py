@@ -10,13 +10,12 @@ An empty policy keeps everything (forgetting everything must be asked for explic
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from ..core.errors import UsageError
+from ..core.durations import Duration
 
 
 class Dated(Protocol):
@@ -36,12 +35,12 @@ class Policy:
     keep_weekly: int = 0
     keep_monthly: int = 0
     keep_yearly: int = 0
-    keep_within: timedelta | None = None
+    keep_within: Duration | None = None  # drkit's one duration grammar: `7d`, `6mo`, `1y6mo` (calendar)
     keep_tags: frozenset[str] = frozenset()
 
     def is_empty(self) -> bool:
         return not (self.keep_last or self.keep_hourly or self.keep_daily or self.keep_weekly
-                    or self.keep_monthly or self.keep_yearly or self.keep_within or self.keep_tags)
+                    or self.keep_monthly or self.keep_yearly or self.keep_within is not None or self.keep_tags)
 
 
 @dataclass
@@ -58,28 +57,6 @@ _BUCKETS: tuple[tuple[str, Callable[[datetime], tuple[int, ...]]], ...] = (
     ("monthly", lambda t: (t.year, t.month)),
     ("yearly", lambda t: (t.year,)),
 )
-
-_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)d)?(?:(\d+)h)?$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """restic-style durations: ``1y2m3d4h`` (a month is 30 days, a year 365)."""
-    match = _DURATION.match(text.strip())
-    if not text.strip() or not match:
-        raise UsageError(f"invalid duration {text!r}: use e.g. 7d, 2m, 1y6m, 36h")
-    years, months, days, hours = (int(g or 0) for g in match.groups())
-    try:
-        return timedelta(days=365 * years + 30 * months + days, hours=hours)
-    except OverflowError:  # beyond timedelta's ~2.7 million years
-        raise UsageError(f"invalid duration {text!r}: too long") from None
-
-
-def _horizon(newest: datetime, within: timedelta) -> datetime:
-    try:
-        return newest - within
-    except OverflowError:  # reaches back before year 1: every snapshot is within it
-        return datetime.min.replace(tzinfo=newest.tzinfo)
-
 
 def _when(snap: Dated) -> datetime:
     return datetime.fromisoformat(snap.time)
@@ -107,7 +84,7 @@ def _select_group(newest_first: list[Dated], policy: Policy) -> list[Decision]:
     for name, bucket in _BUCKETS:
         _keep_buckets(decisions, getattr(policy, f"keep_{name}"), name, bucket)
     if policy.keep_within is not None and decisions:
-        horizon = _horizon(_when(decisions[0].snapshot), policy.keep_within)
+        horizon = policy.keep_within.before(_when(decisions[0].snapshot))
         for d in decisions:
             if _when(d.snapshot) >= horizon:
                 d.reasons.append(f"within {policy.keep_within} of the newest")

@@ -48,7 +48,7 @@ def scheduled_runs(config: DrkitConfig) -> list[ScheduledRun]:
     out: list[ScheduledRun] = []
     for name, job in sorted(config.jobs.items()):
         crons: dict[Kind, str | None] = {"backup": job.schedule, "drill": job.drill.schedule,
-                                         "heartbeat": job.canary.heartbeat if job.canary.enabled else None}
+                                         "heartbeat": job.canary.heartbeat if job.canary_enabled else None}
         out.extend(ScheduledRun(name, kind, expr, job.jitter) for kind, expr in crons.items() if expr)
     return out
 

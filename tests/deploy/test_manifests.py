@@ -441,13 +441,10 @@ def test_config_map_is_a_valid_drkit_config() -> None:
 
 
 def seconds(duration: str | float) -> float:
-    """drkit.yaml durations (``90s``, ``1h30m``, ``2d`` or a number)."""
-    if isinstance(duration, int | float):
-        return float(duration)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    parts = re.findall(r"(\d+)([smhdw])", duration)
-    assert parts and "".join(n + u for n, u in parts) == duration, f"not a duration: {duration}"
-    return float(sum(int(n) * units[u] for n, u in parts))
+    """drkit.yaml durations (``90s``, ``1h30min``, ``2d`` or a number), read by drkit's one parser."""
+    from drkit.core.durations import parse_duration
+
+    return parse_duration(duration)
 
 
 def longest_gap(cron: str) -> timedelta:
@@ -476,8 +473,8 @@ def test_daemon_deployment_and_service() -> None:
     spec = deployment["spec"]
     assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
     assert argv(deployment)[3:] == ["schedule", "run"]
-    shutdown_grace = 300  # drkit.yaml scheduler.shutdown_grace: 5m
-    assert drkit_config()["scheduler"]["shutdown_grace"] == "5m"
+    shutdown_grace = 300  # drkit.yaml scheduler.shutdown_grace: 5min
+    assert seconds(drkit_config()["scheduler"]["shutdown_grace"]) == shutdown_grace
     assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > shutdown_grace
     c = container(deployment)
     assert c["ports"] == [{"name": "metrics", "containerPort": 9187, "protocol": "TCP"}]

@@ -26,10 +26,13 @@ def _source(tmp: Path) -> Path:
     return src
 
 
-def _setup(tmp: Path, targets: dict[str, str] | None = None) -> tuple[Path, Path]:
+def _setup(tmp: Path, targets: dict[str, str] | None = None, canary: bool = True) -> tuple[Path, Path]:
     repo = init_repo(tmp / "repo")
     src = _source(tmp)
-    job = {"source": {"kind": "files", "paths": [str(src)]}, "checks": [{"path_exists": "data/README"}]}
+    job: dict[str, object] = {"source": {"kind": "files", "paths": [str(src)]},
+                              "checks": [{"path_exists": "data/README"}]}
+    if canary:  # files canaries are written only where the operator allows it
+        job["canary"] = {"enabled": True}
     if targets:
         job["targets"] = targets
     cfg = write_config(tmp / "drkit.yaml", repo, {"uploads": job})
@@ -66,6 +69,21 @@ def test_files_drill_passes_with_phases_and_rpos(tmp_path: Path) -> None:
     history = ok(cfg, "report", "--html", str(tmp_path / "r.html")).decode()
     assert "uploads: 1 drills, 1 passed" in history
     assert "<svg" in (tmp_path / "r.html").read_text()
+
+
+def test_files_job_without_canary_writes_nothing_into_the_source_and_drills_green(tmp_path: Path) -> None:
+    cfg, src = _setup(tmp_path, canary=False)
+    before = sorted(p.name for p in src.iterdir())
+    ok(cfg, "job", "run", "uploads")
+    assert sorted(p.name for p in src.iterdir()) == before  # nothing written into the production tree
+    code, report, junit, _ = drill(cfg, tmp_path, "uploads")
+    (result,) = report["drills"]
+    assert code == 0, report
+    assert "canary" not in {c["name"] for c in result["checks"]}
+    assert result["rpo_verified_seconds"] is None
+    assert result["rpo_basis"].startswith("catalog") and "canary.enabled" in result["rpo_basis"]
+    assert {t["name"]: t["actual_seconds"] for t in result["targets"]}["rpo"] == result["rpo_catalog_seconds"]
+    assert _failed_cases(junit) == []
 
 
 def test_flipped_byte_in_pack_fails_drill_naming_the_check(tmp_path: Path) -> None:

@@ -126,6 +126,8 @@ def test_physical_and_point_in_time_drills_then_missing_wal(tmp_path: Path, pg: 
     (pitr,) = report["drills"]
     assert code == 0, pitr
     assert pitr["point_in_time"] == between
+    assert [i.split(":")[0] for i in pitr["not_verified"]] == ["row counts and checksums"]  # said, not hidden
+    assert snap_drill["not_verified"] == []
 
     # lose the WAL segment holding the commit between `between` and `late`: `late` is out of reach
     wal_dir = Path(pg.repo_url.removeprefix("file://")) / "wal"

@@ -4,6 +4,7 @@ repository on SeaweedFS)."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Iterator
@@ -138,3 +139,36 @@ def test_lost_region_from_s3(tmp_path: Path, redis_server: RedisServer, seaweedf
     report = (tmp_path / "region.json").read_text()
     assert '"job": "cache"' in report and '"job": "www"' in report
     assert PASS_ENV not in out
+
+
+@pytest.mark.integration
+def test_runbook_targets_are_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: `runbook run` held the drill to the runbook's RTO only when tighter than the job's, and
+    never to its RPO. Each target a runbook sets is now checked and reported (runbook.rpo / runbook.rto);
+    a miss exits 20."""
+    books = tmp_path / "books"
+    books.mkdir()
+    shipped = yaml.safe_load((RUNBOOKS / "lost-file-volume.yaml").read_text())
+    for name, targets in (("roomy", {"rpo": "1h", "rto": "1h"}), ("strict-rpo", {"rpo": 0, "rto": "1h"})):
+        (books / f"{name}.yaml").write_text(yaml.safe_dump({**shipped, "name": name, "targets": targets}))
+    monkeypatch.setenv("DRKIT_RUNBOOKS", str(books))
+    src = tmp_path / "volume"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    repo = init_repo(tmp_path / "repo")
+    cfg = write_config(tmp_path / "drkit.yaml", repo, {"www": {"source": {"kind": "files", "paths": [str(src)]}}})
+    ok(cfg, "job", "run", "www")
+
+    code, out = _runbook(cfg, tmp_path, "roomy", "--json", str(tmp_path / "roomy.json"))
+    assert code == 0, out
+    (r,) = json.loads((tmp_path / "roomy.json").read_text())["drills"]
+    assert {t["name"]: t["ok"] for t in r["targets"]} == {"rpo": True, "rto": True, "runbook.rpo": True,
+                                                         "runbook.rto": True}
+
+    code, out = _runbook(cfg, tmp_path, "strict-rpo", "--json", str(tmp_path / "strict.json"))
+    assert code == 20, out
+    (r,) = json.loads((tmp_path / "strict.json").read_text())["drills"]
+    assert [t["name"] for t in r["targets"] if not t["ok"]] == ["runbook.rpo"]
+    assert "runbook RPO" in out and "runbook.rpo" in out  # the table row and the verdict
+    junit = (tmp_path / "strict-rpo.xml").read_text()
+    assert 'name="target:runbook.rpo"' in junit and "<failure" in junit

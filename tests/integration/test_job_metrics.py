@@ -80,7 +80,7 @@ def config(tmp_path: Path) -> Path:
     doc = {
         "repositories": {"default": {"url": str(repo), "passphrase": passphrase},
                          "gone": {"url": str(tmp_path / "no-repo-here"), "passphrase": passphrase}},
-        "jobs": {"files": {"source": {"kind": "files", "paths": [str(data)]}, "targets": {"rpo": "1h", "rto": "5m"}},
+        "jobs": {"files": {"source": {"kind": "files", "paths": [str(data)]}, "targets": {"rpo": "1h", "rto": "5min"}},
                  "lost": {"source": {"kind": "files", "paths": [str(data)]}, "repository": "gone"}},
     }
     path = tmp_path / "drkit.yaml"

@@ -82,3 +82,102 @@ def test_prune_removes_packs_of_killed_backups(tmp_path: Path) -> None:
     assert sorted(old["orphan_packs"]) == sorted(check["unreferenced_packs"])
     assert json.loads(drkit("check", "--json", "--repo", repo, env=ENV).stdout)["unreferenced_packs"] == []
     assert drkit("restore", ref[:8], "--to", "-", "--repo", repo, env=ENV).stdout == keep
+
+
+def listing(path: Path) -> list[tuple[str, int]]:
+    """Every object's name and size (the lock a finished command removed is gone)."""
+    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if p.is_file())
+
+
+def test_prune_settles_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    """Issue 19: small fully-live packs were repacked (and marked) on every run, so the repository grew
+    with each prune. A prune with nothing new to do must write, repack and delete nothing."""
+    repo_dir = tmp_path / "repo"
+    repo = str(repo_dir)
+    assert drkit("init", "--repo", repo, "--pack-size-mib", "1", env=ENV).returncode == 0
+    rnd = random.Random(19)
+    shared = rnd.randbytes(1 << 20)
+    streams = [b"tiny-1\n", rnd.randbytes(300 << 10) + shared, b"tiny-2\n", rnd.randbytes(2 << 20) + shared,
+               b"tiny-3\n", rnd.randbytes(40 << 10)]
+    ids = [backup(repo, s) for s in streams]
+    assert drkit("forget", "--keep-last", "4", "--repo", repo, env=ENV).returncode == 0
+    for grace in ("1h", "0"):
+        after = []
+        for _ in range(3):
+            proc = drkit("prune", "--json", "--grace", grace, "--repo", repo, env=ENV)
+            assert proc.returncode == 0, proc.stderr
+            after.append((listing(repo_dir), json.loads(proc.stdout)))
+        (first, _), (second, quiet), (third, _) = after
+        assert second == third, f"--grace {grace}: the third prune changed the repository"
+        assert first == second, f"--grace {grace}: the second prune changed the repository"
+        assert quiet["repack_packs"] == [] and quiet["mark"] is None and quiet["deleted_packs"] == []
+    assert quiet["pending_marks"] == 0  # the --grace 0 runs settled the default-grace mark
+    assert drkit("check", "--read-data", "--repo", repo, env=ENV).returncode == 0
+    for sid, data in zip(ids[2:], streams[2:], strict=True):  # the bytes themselves, not drkit's metadata
+        assert drkit("restore", sid[:8], "--to", "-", "--repo", repo, env=ENV).stdout == data
+    assert drkit("restore", ids[0][:8], "--to", "-", "--repo", repo, env=ENV).returncode != 0
+
+
+def test_prune_without_anything_forgotten_rewrites_the_index_once(tmp_path: Path) -> None:
+    """Nothing to delete: the first prune may merge the backups' index objects into one; the next writes
+    nothing at all (before, every run wrote the same index under a new name and deleted the old one)."""
+    repo_dir = tmp_path / "repo"
+    repo = str(repo_dir)
+    assert drkit("init", "--repo", repo, env=ENV).returncode == 0
+    streams = [b"one\n", random.Random(5).randbytes(200 << 10), b"three\n"]
+    ids = [backup(repo, s) for s in streams]
+    assert len(list((repo_dir / "index").iterdir())) == len(streams)
+    seen = []
+    for _ in range(3):
+        proc = drkit("prune", "--json", "--grace", "0", "--repo", repo, env=ENV)
+        assert proc.returncode == 0, proc.stderr
+        seen.append(listing(repo_dir))
+    assert len([name for name, _ in seen[0] if name.startswith("index/")]) == 1
+    assert seen[0] == seen[1] == seen[2]
+    for sid, data in zip(ids, streams, strict=True):
+        assert drkit("restore", sid[:8], "--to", "-", "--repo", repo, env=ENV).stdout == data
+
+
+def _rsync_differences(source: Path, restored: Path) -> str:
+    """An oracle outside drkit: what rsync would change to make ``restored`` equal ``source``."""
+    proc = subprocess.run(["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--delete",
+                           f"{source}/", f"{restored}/"], capture_output=True, check=True)
+    return proc.stdout.decode()
+
+
+def test_files_restore_after_repeated_prunes_matches_the_source(tmp_path: Path) -> None:
+    """Files snapshots (many small blobs: small packs) restore identical to the source after prunes
+    with the default grace and with --grace 0 have settled."""
+    repo_dir, src = tmp_path / "repo", tmp_path / "src"
+    repo = str(repo_dir)
+    assert drkit("init", "--repo", repo, "--pack-size-mib", "1", env=ENV).returncode == 0
+    rnd = random.Random(11)
+    (src / "sub").mkdir(parents=True)
+    for i in range(30):
+        (src / ("sub" if i % 3 else ".") / f"f{i}").write_bytes(rnd.randbytes(rnd.randint(0, 30_000)))
+    (src / "big").write_bytes(rnd.randbytes(700_000))
+    (src / "link").symlink_to("sub/f1")
+    os.link(src / "sub" / "f2", src / "hard")
+    ids, states = [], []
+    for round_ in range(3):
+        if round_:
+            (src / "sub" / f"f{round_}").unlink()
+            (src / f"new{round_}").write_bytes(rnd.randbytes(5_000))
+            (src / "big").write_bytes(rnd.randbytes(700_000))
+        proc = drkit("backup", "files", str(src), "--json", "--repo", repo, env=ENV)
+        assert proc.returncode == 0, proc.stderr
+        ids.append(json.loads(proc.stdout)["snapshot"])
+        states.append(tmp_path / f"state{round_}")
+        subprocess.run(["rsync", "-aHAXS", f"{src}/", f"{states[-1]}/"], check=True)
+    assert drkit("forget", "--keep-last", "2", "--repo", repo, env=ENV).returncode == 0
+    for grace in ("1h", "0"):
+        seen = []
+        for _ in range(3):
+            assert drkit("prune", "--grace", grace, "--repo", repo, env=ENV).returncode == 0
+            seen.append(listing(repo_dir))
+        assert seen[1] == seen[2], f"--grace {grace}: the third prune changed the repository"
+    for sid, state in zip(ids[1:], states[1:], strict=True):
+        out = tmp_path / f"out-{sid[:8]}"
+        proc = drkit("restore", sid[:8], "--target", str(out), "--repo", repo, env=ENV)
+        assert proc.returncode == 0, proc.stderr
+        assert _rsync_differences(state, out / "src") == ""

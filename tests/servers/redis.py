@@ -5,7 +5,8 @@ kill()); variants: password (``requirepass``), an ACL user, TLS (a self-signed c
 with ``openssl`` into the temp dir; ``--tls-port`` with ``--port 0``) and AOF (``appendonly yes``,
 ``aof-timestamp-enabled yes``). Fixtures: ``redis_server``, ``redis_password_server``,
 ``redis_acl_server``, ``redis_tls_server``, ``redis_aof_server``, and ``redis_factory`` for
-anything else. Every server is polled until it answers and terminated in ``finally``.
+anything else. Every server is polled until it answers and terminated in ``finally``. Each runs with
+``enable-debug-command yes`` so tests can compare ``digest(server)`` (``DEBUG DIGEST``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 def _argv(port: int, directory: Path, *, password: str | None, username: str | None, tls: tuple[Path, Path] | None,
           aof: bool) -> list[str]:
     argv = [shutil.which("redis-server") or "redis-server", "--bind", HOST, "--dir", str(directory),
-            "--save", "", "--daemonize", "no", "--repl-diskless-sync-delay", "0",
+            "--save", "", "--daemonize", "no", "--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes",
             "--logfile", str(directory / "redis.log"), "--appendonly", "yes" if aof else "no"]
     argv += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(tls[0]), "--tls-key-file",
              str(tls[1]), "--tls-ca-cert-file", str(tls[0]), "--tls-auth-clients", "no"] if tls else \
@@ -98,6 +99,30 @@ def _argv(port: int, directory: Path, *, password: str | None, username: str | N
     if aof:
         argv += ["--aof-timestamp-enabled", "yes", "--aof-disable-auto-gc", "yes", "--appendfsync", "always"]
     return argv
+
+
+def digest(server: RedisServer) -> str:
+    """``DEBUG DIGEST``: Redis's own hash of every key, value and expiry in every db (an oracle
+    independent of drkit; all zeros for an empty server)."""
+    with server.client() as c:
+        value = c.execute_command("DEBUG", "DIGEST")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def expiries(server: RedisServer) -> dict[int, dict[bytes, int]]:
+    """db → key → absolute expiry in ms (``PEXPIRETIME``) for every key with a TTL: DEBUG DIGEST
+    notes only that a key has an expiry, not when."""
+    out: dict[int, dict[bytes, int]] = {}
+    with server.client() as c:
+        dbs = [int(name[2:]) for name in c.info("keyspace")]
+    for db in dbs:
+        with server.client(db) as c:
+            keys = list(c.scan_iter(count=1000))
+            p = c.pipeline(transaction=False)
+            for k in keys:
+                p.execute_command("PEXPIRETIME", k)
+            out[db] = {k: int(t) for k, t in zip(keys, p.execute(), strict=True) if int(t) >= 0}
+    return out
 
 
 def _wait_ready(server: RedisServer) -> None:

@@ -35,6 +35,12 @@ def _check_case(suite: ET.Element, job: str, check: CheckResult) -> None:
         failure.text = _clean(check.detail)
 
 
+def _not_verified_case(suite: ET.Element, job: str, item: str) -> None:
+    subject, _, why = item.partition(": ")
+    case = _case(suite, job, f"not-verified:{subject}", None)
+    ET.SubElement(case, "skipped", message=_clean(why or item))
+
+
 def _target_case(suite: ET.Element, job: str, target: TargetResult) -> None:
     case = _case(suite, job, f"target:{target.name}", None)
     if not target.ok:
@@ -54,9 +60,9 @@ def _properties(suite: ET.Element, result: DrillResult) -> None:
 def _suite(result: DrillResult) -> ET.Element:
     failures = len(result.failed_checks) + sum(not t.ok for t in result.targets)
     errors = 1 if result.error else 0
-    tests = len(result.checks) + len(result.targets) + errors
+    tests = len(result.checks) + len(result.targets) + errors + len(result.not_verified)
     suite = ET.Element("testsuite", name=_clean(f"drkit-drill.{result.job}"), tests=str(tests), failures=str(failures),
-                       errors=str(errors), skipped="0", time=_seconds(result.rto_seconds),
+                       errors=str(errors), skipped=str(len(result.not_verified)), time=_seconds(result.rto_seconds),
                        timestamp=_clean(result.started_at))
     _properties(suite, result)
     if result.error:
@@ -64,6 +70,8 @@ def _suite(result: DrillResult) -> ET.Element:
         ET.SubElement(_case(suite, result.job, "drill:run", None), "error", message=message).text = message
     for check in result.checks:
         _check_case(suite, result.job, check)
+    for item in result.not_verified:
+        _not_verified_case(suite, result.job, item)
     for target in result.targets:
         _target_case(suite, result.job, target)
     return suite
@@ -73,7 +81,7 @@ def junit_tree(results: list[DrillResult]) -> ET.Element:
     """The ``<testsuites>`` element for ``results``."""
     root = ET.Element("testsuites", name="drkit-drill")
     suites = [_suite(r) for r in results]
-    for attr in ("tests", "failures", "errors"):
+    for attr in ("tests", "failures", "errors", "skipped"):
         root.set(attr, str(sum(int(s.get(attr, "0")) for s in suites)))
     root.set("time", _seconds(sum(r.rto_seconds or 0.0 for r in results)))
     root.extend(suites)

@@ -59,7 +59,7 @@ def plain_seconds(seconds: float) -> str:
 
 
 def human_seconds(seconds: float | None) -> str:
-    """A duration for people: ``12.3s``, ``4m 05s``, ``15m``, ``2h 03m``, ``3d 04h``; ``—`` for None."""
+    """A duration for people: ``12.3s``, ``4min 05s``, ``15min``, ``2h 03min``, ``3d 04h``; ``—`` for None."""
     if seconds is None:
         return "—"
     if seconds < 60:
@@ -70,7 +70,7 @@ def human_seconds(seconds: float | None) -> str:
     return f"{total // size}{unit} {rest:02d}{sub}" if rest else f"{total // size}{unit}"
 
 
-_UNITS = (("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "s", 1))
+_UNITS = (("d", 86400, "h", 3600), ("h", 3600, "min", 60), ("min", 60, "s", 1))  # units of drkit's duration grammar
 
 
 def target_reason(name: str, target_seconds: float, actual_seconds: float | None) -> str:

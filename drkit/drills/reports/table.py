@@ -61,6 +61,11 @@ def _measure_rows(table: Table, result: DrillResult, console: Console) -> None:
     for label, value in (("RPO catalog", result.rpo_catalog_seconds), ("RPO verified", result.rpo_verified_seconds)):
         ok = None if rpo is None else value is not None and value <= rpo.target_seconds
         table.add_row(label, _text(console, human_seconds(value)), _target_cell(rpo), _mark(ok, console), "")
+    for target in result.targets:  # a runbook's own targets, besides the job's
+        if target.name not in ("rpo", "rto"):
+            label = target.name.replace(".", " ").replace("rpo", "RPO").replace("rto", "RTO")
+            table.add_row(_text(console, label), _text(console, human_seconds(target.actual_seconds)),
+                          _target_cell(target), _mark(target.ok, console), "")
 
 
 def _check_rows(table: Table, result: DrillResult, console: Console) -> None:
@@ -70,6 +75,10 @@ def _check_rows(table: Table, result: DrillResult, console: Console) -> None:
         detail = _text(console, check.detail, "dim" if check.ok else "red")
         table.add_row(_text(console, f"check {check.name}"), _text(console, human_seconds(check.seconds)), "",
                       _mark(check.ok, console), detail)
+    for item in result.not_verified:
+        subject, _, why = item.partition(": ")
+        table.add_row(_text(console, f"not verified: {subject}"), "", "", Text("–" if _unicode(console) else "-"),
+                      _text(console, why, "yellow"))
 
 
 def drill_table(result: DrillResult, console: Console) -> Table:

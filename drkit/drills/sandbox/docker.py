@@ -1,10 +1,24 @@
-"""Is a Docker engine reachable? Asked once per drill, with a short timeout, and answered with a
-reason that the drill report and ``--sandbox docker`` errors show."""
+"""Docker sandboxes: is an engine reachable (asked once per drill, with a short timeout and a
+reason the report and ``--sandbox docker`` errors show), and containers that are always removed.
+
+drkit removes its own containers, and their anonymous volumes, on success, failure and Ctrl-C
+(``running``), so it does not need testcontainers' Ryuk reaper: Ryuk is switched off unless the
+environment asks for it (``TESTCONTAINERS_RYUK_DISABLED=false``), because its image must be pulled
+from a registry, which air-gapped hosts cannot reach. Containers carry the label
+``drkit.sandbox=<kind>`` so an operator can find one a killed drill left behind."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ...core.errors import UsageError
+
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
 
 
 @dataclass(frozen=True)
@@ -14,6 +28,11 @@ class DockerStatus:
 
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
+LABEL = "drkit.sandbox"
+
+
+class SandboxUnavailable(UsageError):
+    """The sandbox's image cannot be had (not present and not pullable) or its container cannot start."""
 
 
 def docker_status(timeout: float = 3.0) -> DockerStatus:
@@ -33,3 +52,63 @@ def docker_status(timeout: float = 3.0) -> DockerStatus:
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         return DockerStatus(False, f"no Docker engine reachable ({reason})")
     return DockerStatus(True, "Docker engine reachable")
+
+
+def new_container(image: str, kind: str) -> DockerContainer:
+    """A testcontainers container of ``image``, labelled, with Ryuk off unless asked for."""
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import DockerContainer
+
+    if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ:
+        testcontainers_config.ryuk_disabled = True
+    return DockerContainer(image, labels={LABEL: kind})
+
+
+def _local_engine() -> bool:
+    host = os.environ.get("DOCKER_HOST", "")
+    return not host or host.startswith("unix://")
+
+
+def publish(container: DockerContainer, port: int) -> DockerContainer:
+    """Publish ``port`` on a free host port: on loopback only when the engine is on this host (the
+    sandbox holds restored production data), else on the engine's addresses."""
+    container.ports[f"{port}/tcp"] = ("127.0.0.1", None) if _local_engine() else None  # type: ignore[assignment]
+    return container
+
+
+def address(container: DockerContainer, port: int) -> tuple[str, int]:
+    """Where this process reaches the container's published ``port``."""
+    host = "127.0.0.1" if _local_engine() else container.get_container_host_ip()
+    return host, int(container.get_exposed_port(port))
+
+
+@contextmanager
+def running(container: DockerContainer) -> Iterator[DockerContainer]:
+    """Start ``container``; stop and remove it (and its anonymous volumes) however the block ends,
+    a failed start included."""
+    import docker
+
+    try:
+        try:
+            container.start()
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxUnavailable(
+                f"sandbox image {container.image} is not on this Docker engine and cannot be pulled",
+                hint="load or build it there (docker load / docker build), or name another image in the "
+                     "job's drill.images") from exc
+        except docker.errors.APIError as exc:
+            detail = " ".join(str(exc.explanation or exc).split())[:200]
+            raise SandboxUnavailable(f"sandbox container of {container.image} could not start: {detail}") from exc
+        yield container
+    finally:
+        _remove(container)
+
+
+def _remove(container: DockerContainer) -> None:
+    from testcontainers.core.exceptions import ContainerStartException
+
+    try:
+        container.get_wrapped_container()
+    except ContainerStartException:  # never created: nothing to remove
+        return
+    container.stop(force=True, delete_volume=True)

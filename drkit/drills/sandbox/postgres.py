@@ -5,18 +5,24 @@ data directory (see drkit.drills.kinds.postgres)."""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...core.errors import DrkitError
 from ...sources.postgres.conn import PgConn
 from ...sources.postgres.errors import PostgresError
 from ...sources.postgres.process import find_tool, query
 from ...sources.postgres.recovery import free_port, stop
+from .docker import address, new_container, publish, running
 from .workdir import give_to, sandbox_os_user
+
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
 
 SUPERUSER = "postgres"
 START_TIMEOUT = 60.0
@@ -76,11 +82,29 @@ def local_postgres(base: Path) -> Iterator[PgConn]:
 
 
 @contextmanager
-def docker_postgres(major: str) -> Iterator[PgConn]:
-    """A ``postgres:<major>`` container (testcontainers), removed afterwards."""
-    from testcontainers.postgres import PostgresContainer
+def docker_postgres(image: str) -> Iterator[PgConn]:
+    """A ``postgres:<major>`` container (or the job's ``drill.images.postgres``), removed afterwards.
+    The superuser's password is a random one of this drill's, handed to the container in its
+    environment (the official image's contract), never printed."""
+    password = secrets.token_urlsafe(24)
+    container = publish(new_container(image, "postgres"), 5432)
+    container = container.with_env("POSTGRES_USER", SUPERUSER).with_env("POSTGRES_PASSWORD", password)
+    with running(container):
+        host, port = address(container, 5432)
+        conn = PgConn(host=host, port=port, user=SUPERUSER, dbname="postgres", password=password)
+        _wait_container(conn, container)
+        yield conn
 
-    container = PostgresContainer(f"postgres:{major}", username=SUPERUSER, password="drill", dbname="postgres")
-    with container:
-        host, port = container.get_container_host_ip(), int(container.get_exposed_port(5432))
-        yield PgConn(host=host, port=port, user=SUPERUSER, dbname="postgres", password="drill")
+
+def _wait_container(conn: PgConn, container: DockerContainer) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            query(conn, "SELECT 1")
+            return
+        except PostgresError as exc:
+            wrapped = container.get_wrapped_container()
+            wrapped.reload()
+            if wrapped.status == "exited" or time.monotonic() > deadline:
+                raise DrkitError(f"sandbox: postgres container did not accept connections ({exc.message})") from exc
+            time.sleep(0.2)

@@ -1,5 +1,5 @@
 """Files checks: every entry of the snapshot exists in the restored tree with its type, size,
-permissions, mtime and (for regular files) content — re-chunked and re-hashed with the
+permissions, mtime, extended attributes and (for regular files) content — re-chunked and re-hashed with the
 repository's own keys, independently of the restore's writes."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ...pipeline import iter_chunks
 from ...repository.repo import Repository
+from ...sources.files import xattrs
 from ...sources.files.diff import walk
 from ...sources.files.tree import DIR, FILE, SYMLINK, Node
 from ..result import CheckResult
@@ -47,8 +48,19 @@ def _entry_problems(repo: Repository, root: Path, rel: str, node: Node) -> tuple
         return (None if os.readlink(path) == node.target else f"{rel}: link target differs"), None
     if node.type == FILE and (st.st_size != node.size or content_ids(repo, path) != node.content):
         return f"{rel}: content differs", None
-    meta = _metadata_problem(node, st)
+    meta = _metadata_problem(node, st) or _xattrs_problem(node, path)
     return None, (f"{rel}: {meta}" if meta else None)
+
+
+def _xattrs_problem(node: Node, path: Path) -> str | None:
+    """Extended attributes and ACLs as in the snapshot (the sandbox's own SELinux label aside; as
+    non-root, like owners, only what a non-root restore can set: user.* and ACLs)."""
+    found, _ = xattrs.read(str(path))
+    root = os.geteuid() == 0
+    names = {n for n in found.keys() | node.xattrs.keys()
+             if not n.startswith("security.selinux") and (root or n.startswith(("user.", "system.posix_acl_")))}
+    differ = sorted(n for n in names if found.get(n) != node.xattrs.get(n))
+    return f"extended attributes differ: {', '.join(differ)}" if differ else None
 
 
 def _walk_compare(repo: Repository, tree_id: str, root: Path) -> tuple[list[str], list[str], int]:
@@ -75,6 +87,6 @@ def verify_files(repo: Repository, tree_id: str, root: Path) -> list[CheckResult
 
     def metadata() -> tuple[bool, str]:
         _, problems, count = found.get("r") or _walk_compare(repo, tree_id, root)
-        return summarize(problems, f"{count} entries: permissions, mtimes and owners match")
+        return summarize(problems, f"{count} entries: permissions, mtimes, owners and xattrs match")
 
     return [timed_check("files.content", content), timed_check("files.metadata", metadata)]

@@ -61,15 +61,18 @@ def _amcheck(conn: PgConn, dbs: list[str]) -> tuple[bool, str]:
     return True, f"{checked} btree indexes verified"
 
 
-def verify_postgres(conn: PgConn, facts: dict[str, Any] | None, *, compare_data: bool = True) -> list[CheckResult]:
+def verify_postgres(conn: PgConn, facts: dict[str, Any] | None, *, compare_data: bool = True,
+                    require_facts: bool = True) -> list[CheckResult]:
     """Built-in checks. ``compare_data=False`` (a point-in-time drill whose target is not the
-    facts' point) checks presence only: row counts legitimately differ there."""
+    facts' point) checks presence only: row counts legitimately differ there. ``require_facts=False``:
+    no facts is no failure (the caller reports what was not verified)."""
     results = [timed_check("postgres.accepts_connections", lambda: _connects(conn))]
     if not results[0].ok:
         return results
     recorded: dict[str, Any] = (facts or {}).get("databases", {})
     if not recorded:
-        results.append(CheckResult("postgres.facts", False, "no facts were recorded for this snapshot"))
+        if require_facts:
+            results.append(CheckResult("postgres.facts", False, "no facts were recorded for this snapshot"))
         recorded = {db: {} for db in pg_facts.databases(conn)}
     else:
         results.append(timed_check("postgres.databases", lambda: _databases(conn, recorded)))

@@ -12,6 +12,7 @@ from ...repository.check import ROOT_WALKERS
 from ...repository.repo import Repository
 from .backup import Archiver, BackupOptions, FileStats
 from .diff import Change, diff_trees, find_subtree, referenced_blobs, walk
+from .existing import OVERWRITE_CHOICES, Policy
 from .restore import Restorer, RestoreStats, Selection
 from .tree import Node, root_tree
 from .walker import Excludes
@@ -27,6 +28,7 @@ def _tree_root_blobs(repo: Repository, root: dict[str, Any]) -> Iterator[bytes]:
 ROOT_WALKERS[ROOT_TYPE] = _tree_root_blobs
 
 __all__ = [
+    "OVERWRITE_CHOICES",
     "ROOT_TYPE",
     "SOURCE_KIND",
     "Archiver",
@@ -35,6 +37,7 @@ __all__ = [
     "Excludes",
     "FileStats",
     "Node",
+    "Policy",
     "RestoreStats",
     "Restorer",
     "Selection",

@@ -21,6 +21,7 @@ from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
 from ...repository.writer import BlobWriter
+from . import xattrs
 from .tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
 from .walker import Excludes, list_dir, node_from_stat
 
@@ -123,6 +124,9 @@ class Archiver:
             self.warn(path, exc)
             return None
         node = node_from_stat(os.fsdecode(name), st)
+        node.xattrs, problems = xattrs.read(path)  # one llistxattr per entry
+        for problem in problems:
+            self.warn(path, problem)
         if node.type == DIR:
             return self._dir_node(path, node, st, old)
         if node.type == FILE:

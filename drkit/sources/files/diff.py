@@ -88,9 +88,9 @@ def _modified(a: Node, b: Node) -> bool:
     if a.type != b.type:
         return True
     if a.type == DIR:
-        return (a.mode, a.uid, a.gid) != (b.mode, b.uid, b.gid)
-    return (a.content, a.target, a.mode, a.uid, a.gid, a.mtime_ns, a.size) != (
-        b.content, b.target, b.mode, b.uid, b.gid, b.mtime_ns, b.size)
+        return (a.mode, a.uid, a.gid, a.xattrs) != (b.mode, b.uid, b.gid, b.xattrs)
+    return (a.content, a.target, a.mode, a.uid, a.gid, a.mtime_ns, a.size, a.xattrs) != (
+        b.content, b.target, b.mode, b.uid, b.gid, b.mtime_ns, b.size, b.xattrs)
 
 
 def diff_trees(repo: Repository, a_tree: str, b_tree: str, prefix: str = "") -> Iterator[Change]:

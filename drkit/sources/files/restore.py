@@ -1,13 +1,17 @@
 """Restore a files snapshot into a target directory, never writing outside it.
 
 Three phases: (1) walk the whole snapshot (trees are read ahead in parallel and their names
-validated on decode, ``tree.decode_tree``), creating directories (each checked with ``lstat`` to be
-a real directory, never a symlink) and planning files, so a malformed or malicious tree is refused
-before any file is written; (2) write every file's content (``fetch.Writeout``: worker threads read,
-verify and ``pwrite`` whole runs of blobs into files created with ``O_EXCL|O_NOFOLLOW``, at a
-temporary name renamed into place when the name is already taken); hard links are linked to their
-first restored path; (3) create symlinks and special files, then set directory metadata deepest
-first. Symlinks come last, so no write of this restore can pass through a link it created.
+validated on decode, ``tree.decode_tree``; xattrs checked too), deciding for each entry what to do
+with what the target holds there (``existing.Policy``: by default anything in the way refuses the
+restore, here, before anything is written) and planning files; then remove what is in the way of an
+entry of another type and create the directories (each checked with ``lstat`` to be a real
+directory, never a symlink); (2) write every file's content (``fetch.Writeout``: worker threads
+read, verify and ``pwrite`` whole runs of blobs into files created with ``O_EXCL|O_NOFOLLOW`` at a
+temporary name, renamed into place once complete); hard links are linked to their first restored
+path; (3) set the metadata of existing files kept (``--overwrite if-changed``), create symlinks and
+special files, remove the entries the snapshot does not have (``--delete``), then set directory
+metadata deepest first. Symlinks come last, so no write of this restore can pass through a link it
+created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ...core.errors import UsageError
+from ...core.errors import DrkitError, UsageError
 from ...repository.repo import Repository
+from . import existing, xattrs
 from .backup import ParentTrees
+from .existing import Policy
 from .fetch import Writeout
 from .tree import DIR, FILE, SYMLINK, Node
 from .walker import Excludes
@@ -45,6 +51,11 @@ class RestoreStats:
     dirs: int = 0
     others: int = 0
     bytes_written: int = 0
+    unchanged: int = 0  # existing files whose content was kept, metadata set (--overwrite if-changed)
+    kept: int = 0  # existing entries left as they were (--overwrite if-newer|never)
+    extra: int = 0  # entries not in the snapshot left in restored directories (no --delete)
+    deleted: int = 0  # entries not in the snapshot removed (--delete)
+    warnings: list[str] = field(default_factory=list)  # what was not restored (exit 3)
 
 
 @dataclass
@@ -54,51 +65,136 @@ class Restorer:
     selection: Selection = field(default_factory=Selection)
     stats: RestoreStats = field(default_factory=RestoreStats)
     progress: Callable[[int], None] | None = None
+    policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         self._files: list[tuple[str, Node]] = []
+        self._touch: list[tuple[str, Node]] = []  # existing files kept, metadata set (if-changed)
         self._links: list[tuple[str, Node]] = []
-        self._dirs: list[tuple[str, Node]] = []
+        self._dirs: list[tuple[str, Node, str]] = []  # with the action (existing.NEW, META …)
+        self._fresh: set[str] = set()  # directories this restore creates: nothing to look at inside
+        self._replace: list[str] = []  # entries in the way, removed before anything is written
+        self._conflicts: list[str] = []
+        self._extras: list[str] = []
         self._is_root = os.geteuid() == 0
+        self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
 
     def run(self, root_tree: str) -> RestoreStats:
-        os.makedirs(self.target, exist_ok=True)
+        try:
+            os.makedirs(self.target, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"cannot restore into {self.target}: not a directory") from None
         self.target = os.path.realpath(self.target)
         trees = ParentTrees(self.repo)
         try:
             self._walk(trees, root_tree, "")
         finally:
             trees.close()
+        if self._conflicts:
+            raise existing.in_the_way(self._conflicts)
+        self._prepare()
         self._write_files()
+        for rel, node in self._touch:
+            self._meta(self._path(rel), node, was_there=True)
+            self.stats.unchanged += 1
         for rel, node in self._links:
             self._special(rel, node)
-        for rel, node in reversed(self._dirs):
-            self._meta(self._path(rel), node)
+        self._delete_extras()
+        for rel, node, action in reversed(self._dirs):
+            if action != existing.KEEP:
+                self._meta(self._path(rel), node, was_there=action == existing.META)
         return self.stats
 
     def _path(self, rel: str) -> str:
         return os.path.join(self.target, rel)
 
     def _walk(self, trees: ParentTrees, tree_id: str, rel_dir: str) -> None:
-        """Depth first in snapshot order, with an explicit stack (any depth; subtrees are read ahead)."""
-        stack = [(iter(trees.load(tree_id).values()), rel_dir)]
+        """Depth first in snapshot order, with an explicit stack rather than recursion (a snapshot as deep
+        as its file system allowed cannot exhaust the interpreter's stack); subtrees are read ahead."""
+        stack = [(iter(trees.load(tree_id).values()), rel_dir, self._there(rel_dir))]
         while stack:
-            nodes, rel_dir = stack[-1]
+            nodes, rel_dir, there = stack[-1]
             node = next(nodes, None)
             if node is None:
                 stack.pop()
+                if rel_dir:  # the top level of the target is never searched for extra entries
+                    self._extra(rel_dir, there)
                 continue
             rel = f"{rel_dir}/{node.name}" if rel_dir else node.name
             if not self.selection.wants(rel, node.name, node.type == DIR):
                 continue
+            if node.xattrs or not isinstance(node.xattrs, dict):
+                xattrs.decoded(node.xattrs, rel)  # a malformed one is refused before anything is written
+            action = self._action(rel, node, there.pop(node.name, None))
+            if action in (existing.SKIP, existing.CONFLICT) or (action == existing.KEEP and node.type != DIR):
+                continue
             if node.type == DIR:
-                self._mkdir(rel)
-                self._dirs.append((rel, node))
-                stack.append((iter(trees.load(node.subtree).values()), rel))
+                self._dirs.append((rel, node, action))
+                stack.append((iter(trees.load(node.subtree).values()), rel, self._there(rel)))
             elif node.type == FILE:
-                self._files.append((rel, node))
+                (self._touch if action == existing.META else self._files).append((rel, node))
             else:
                 self._links.append((rel, node))
+
+    def _there(self, rel_dir: str) -> dict[str, os.stat_result]:
+        """What the target holds in the directory a walk enters (nothing, if this restore creates it)."""
+        if rel_dir in self._fresh:
+            return {}
+        path = self._path(rel_dir) if rel_dir else self.target
+        if not self._inherits:  # a default ACL there is inherited by what the restore creates inside
+            self._inherits = xattrs.has_default_acl(path)
+        try:
+            return existing.listing(path)
+        except OSError as exc:
+            raise DrkitError(f"cannot read directory {path} of the target: {exc.strerror}",
+                             hint="nothing was written; restore as a user who can read it, or elsewhere") from None
+
+    def _action(self, rel: str, node: Node, st: os.stat_result | None) -> str:
+        action = self.policy.decide(node, st)
+        if action == existing.CONFLICT:
+            self._conflicts.append(rel)
+        elif action == existing.SKIP:
+            flags = f"--overwrite {self.policy.overwrite}" + (" --delete" if self.policy.delete else "")
+            self.stats.warnings.append(f"{rel}: not restored, the target holds a {_kind(st)} there ({flags})")
+        elif action == existing.KEEP and node.type != DIR:
+            self.stats.kept += 1
+        elif action == existing.REPLACE and st is not None and (node.type == DIR or stat.S_ISDIR(st.st_mode)):
+            self._replace.append(rel)  # a file for a directory or the other way round: removed first
+        if node.type == DIR and action in (existing.NEW, existing.REPLACE):
+            self._fresh.add(rel)
+        return action
+
+    def _extra(self, rel_dir: str, there: dict[str, os.stat_result]) -> None:
+        for name, st in there.items():
+            rel = f"{rel_dir}/{name}"
+            if not self.selection.wants(rel, name, stat.S_ISDIR(st.st_mode)):
+                continue
+            if self.policy.overwrite is None:
+                self._conflicts.append(rel)
+            elif self.policy.delete:
+                self._extras.append(rel)
+            else:
+                self.stats.extra += 1
+
+    def _prepare(self) -> None:
+        """Remove the entries in the way of one of another type, then create the directories."""
+        for rel in self._replace:
+            try:
+                existing.remove(self._path(rel))
+            except OSError as exc:
+                raise DrkitError(f"cannot remove {rel} from the target (in the way of the restore): "
+                                 f"{exc.strerror}") from None
+        for rel, _, _ in self._dirs:
+            self._mkdir(rel)
+
+    def _delete_extras(self) -> None:
+        for rel in self._extras:
+            try:
+                existing.remove(self._path(rel))
+            except OSError as exc:
+                self.stats.warnings.append(f"{rel}: not in the snapshot, not removed: {exc.strerror}")
+                continue
+            self.stats.deleted += 1
 
     def _mkdir(self, rel: str) -> None:
         path = self._path(rel)
@@ -128,14 +224,21 @@ class Restorer:
                 yield self._path(rel), node
 
         writeout = Writeout(self.repo, as_root=self._is_root, progress=self.progress)
-        self.stats.bytes_written += writeout.run(planned())
+        writeout.exact_xattrs = self._inherits
+        try:
+            self.stats.bytes_written += writeout.run(planned())
+        finally:
+            self.stats.warnings += writeout.warnings
         for first_rel, rel in links:
             self._hardlink(first_rel, rel)
 
     def _hardlink(self, first_rel: str, rel: str) -> None:
         path = self._path(rel)
-        if os.path.lexists(path) and not os.path.isdir(path):
-            os.unlink(path)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):  # a directory here was removed (--delete) or skipped
+                os.unlink(path)  # a symlink (to a directory, too) is replaced, never followed
+        except FileNotFoundError:
+            pass
         os.link(self._path(first_rel), path, follow_symlinks=False)
         self.stats.files += 1
 
@@ -156,9 +259,16 @@ class Restorer:
         self.stats.others += 1
         self._meta(path, node)
 
-    def _meta(self, path: str, node: Node) -> None:
+    def _meta(self, path: str, node: Node, *, was_there: bool = False) -> None:
         if self._is_root:
             os.chown(path, node.uid, node.gid, follow_symlinks=False)
+        was_there = was_there or self._inherits
+        if node.xattrs or was_there:  # after the owner, before the mode (see fetch.FileOut.finish)
+            self.stats.warnings += [f"{path}: {p}" for p in xattrs.apply(path, node.xattrs, existing=was_there)]
         if node.type != SYMLINK:
             os.chmod(path, node.mode)
         os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=False)
+
+
+def _kind(st: os.stat_result | None) -> str:
+    return "directory" if st is not None and stat.S_ISDIR(st.st_mode) else "non-directory"

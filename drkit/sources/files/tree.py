@@ -4,7 +4,10 @@
                 "mode": int, "uid": int, "gid": int, "user": str, "group": str,
                 "mtime_ns": int, "ctime_ns": int, "inode": int, "dev": int, "links": int, "size": int,
                 "target": str (symlinks), "content": [hex data blob ids] (files),
-                "subtree": hex tree blob id (dirs), "rdev": int (devices)}, ...]}
+                "subtree": hex tree blob id (dirs), "rdev": int (devices),
+                "xattrs": {name: base64 value} (extended attributes and POSIX ACLs, ``xattrs.py``)}, ...]}
+
+A field that is absent has its zero value: a node written before ``xattrs`` existed has none.
 
 Names are decoded from the file system with ``surrogateescape`` and stored with ASCII escapes, so
 any byte string survives. ``decode_tree`` refuses names that could leave the directory they are
@@ -46,6 +49,7 @@ class Node:
     content: list[str] = field(default_factory=list)
     subtree: str = ""
     rdev: int = 0
+    xattrs: dict[str, str] = field(default_factory=dict)
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {}

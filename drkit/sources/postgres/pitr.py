@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ...core.errors import IntegrityError, UsageError
+from ...core.timespec import parse_time as parse_time  # re-exported: the one time grammar
+from ...core.timespec import postgres_time
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .errors import TargetUnreachable
@@ -32,20 +34,6 @@ class Target:
 
     def describe(self) -> str:
         return "latest" if self.kind == "latest" else f"{self.kind} {self.value}"
-
-
-def parse_time(value: str) -> datetime:
-    """An ISO 8601 time with a zone (``2026-11-22 10:00:00+00``, ``…Z``, ``…+01:00``)."""
-    text = value.strip().replace("Z", "+00:00")
-    if len(text) >= 3 and text[-3] in "+-" and text[-2:].isdigit():
-        text += ":00"
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{value!r} is not a time like '2026-11-22 10:00:00+00'") from None
-    if when.tzinfo is None:
-        raise UsageError(f"{value!r} has no time zone; add one (e.g. +00)")
-    return when
 
 
 def physical_backups(snaps: list[Snapshot]) -> list[Snapshot]:
@@ -104,7 +92,8 @@ def recovery_settings(target: Target, restore_command: str, *, keep_archiving: b
     if target.kind != "latest":
         key = {"time": "recovery_target_time", "lsn": "recovery_target_lsn", "xid": "recovery_target_xid",
                "name": "recovery_target_name"}[target.kind]
-        settings[key] = target.value
+        # a time in the one spelling PostgreSQL reads at start-up (it refuses `Z`; see postgres_time)
+        settings[key] = postgres_time(parse_time(target.value)) if target.kind == "time" else target.value
         settings["recovery_target_action"] = "promote"
     if not keep_archiving:
         settings["archive_mode"] = "off"  # a restored copy must not archive into the source's WAL chain

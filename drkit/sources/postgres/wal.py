@@ -28,6 +28,7 @@ from ...repository.storage_errors import storage_errors
 from .errors import WalConflict, WalMissing
 
 WAL_PREFIX = "wal/"
+TIMES_KIND = "wal_archived"  # manifest kind: archive times of copied WAL files (FORMAT.md §11)
 MAGIC = b"DKW1"
 HEADER = len(MAGIC) + 32
 _NAME = re.compile(r"^[0-9A-F]{24}(\.partial)?$|^[0-9A-F]{8}\.history$|^[0-9A-F]{24}\.[0-9A-F]{8}\.backup$")
@@ -108,12 +109,34 @@ def exists(repo: Repository, name: str) -> bool:
     return True
 
 
-def archived_segments(repo: Repository, timeline: int) -> dict[str, datetime]:
-    """The archived WAL segments of one timeline: name → when it was archived."""
-    prefix = f"{WAL_PREFIX}{timeline:08X}/"
+def recorded_times(repo: Repository) -> dict[str, datetime]:
+    """WAL file name → when it was archived in the repository it was copied from (``wal_archived``
+    documents written by ``drkit copy``; an object's own time there is the time of the copy)."""
+    times: dict[str, datetime] = {}
+    for _, doc in repo.manifests.find(TIMES_KIND):
+        for name, when in doc.get("times", {}).items():
+            at = datetime.fromisoformat(when)
+            times[name] = min(at, times.get(name, at))
+    return times
+
+
+def archive_times(repo: Repository, prefix: str = WAL_PREFIX) -> dict[str, datetime]:
+    """Every archived WAL file under ``prefix``: name → when it was first archived (its object's
+    time, or the earlier time a copy recorded)."""
     with storage_errors():
         infos = list(repo.backend.list(prefix))
-    return {name: info.mtime for info in infos if _SEGMENT.match(name := info.key.rsplit("/", 1)[-1])}
+    recorded = recorded_times(repo) if infos else {}
+    found = {}
+    for info in infos:
+        name = info.key.rsplit("/", 1)[-1]
+        found[name] = min(info.mtime, recorded.get(name, info.mtime))
+    return found
+
+
+def archived_segments(repo: Repository, timeline: int) -> dict[str, datetime]:
+    """The archived WAL segments of one timeline: name → when it was archived."""
+    times = archive_times(repo, f"{WAL_PREFIX}{timeline:08X}/")
+    return {name: when for name, when in times.items() if _SEGMENT.match(name)}
 
 
 # -- LSNs and segment numbers ------------------------------------------------------------------

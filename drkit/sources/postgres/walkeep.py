@@ -14,11 +14,22 @@ from dataclasses import dataclass
 from storage_backends import AlreadyExists
 
 from ...repository.immutability import Trimming
+from ...repository.manifests import manifest_key
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.storage_errors import storage_errors
 from .pitr import physical_backups
-from .wal import WAL_PREFIX, decode_wal, encode_wal, format_lsn, parse_lsn, segment_number, wal_key
+from .wal import (
+    TIMES_KIND,
+    WAL_PREFIX,
+    archive_times,
+    decode_wal,
+    encode_wal,
+    format_lsn,
+    parse_lsn,
+    segment_number,
+    wal_key,
+)
 
 
 @dataclass(frozen=True)
@@ -71,13 +82,28 @@ def remove(repo: Repository, plan: WalRetention) -> None:
     with storage_errors():
         for name in plan.removed:
             repo.backend.delete(wal_key(name))
+    if plan.removed:
+        _drop_stale_times(repo)
+
+
+def _drop_stale_times(repo: Repository) -> None:
+    """Delete the ``wal_archived`` records none of whose WAL files is archived any more (unless
+    still under retention: a stale record is harmless, readers ignore names that are gone)."""
+    have = set(archived_names(repo))
+    for doc_id, doc in repo.manifests.find(TIMES_KIND):
+        if not have.intersection(doc.get("times", {})) and repo.locked_until(manifest_key(TIMES_KIND, doc_id)) is None:
+            repo.manifests.delete(TIMES_KIND, doc_id)
 
 
 def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
-    """Copy the WAL files ``limit`` needs that ``target`` lacks, re-encrypted; returns how many."""
-    have = set(archived_names(target))
+    """Copy the WAL files ``limit`` needs that ``target`` lacks, re-encrypted; returns how many.
+    Then a ``wal_archived`` document records when the source archived each needed file whose time
+    the target does not know (a copied object's own time is the time of the copy, which would
+    stretch the recoverable windows to it)."""
+    have = archive_times(target)
     copied = 0
-    for name in archived_names(source):
+    times = archive_times(source)
+    for name in sorted(times):
         if name in have or not limit.needs(name):
             continue
         with storage_errors(), source.backend.get(wal_key(name)) as f:
@@ -88,4 +114,8 @@ def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
                 copied += 1
             except AlreadyExists:
                 pass
+    record = {name: when.isoformat() for name, when in times.items()
+              if limit.needs(name) and (name not in have or have[name] > when)}
+    if record:
+        target.manifests.put(TIMES_KIND, {"source_repository": source.config.id, "times": record})
     return copied

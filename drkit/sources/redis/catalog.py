@@ -3,10 +3,12 @@ RDB snapshots, and the recoverable window of each."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any, BinaryIO
 
 from ...core.errors import UsageError
+from ...core.timespec import format_time
 from ...repository import snapshots
 from ...repository.reader import write_blobs
 from ...repository.repo import Repository
@@ -49,7 +51,8 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
 
 def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
     """The newest RDB snapshot taken at or before ``when``."""
-    found = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") == "rdb" and parse_time(s.time) <= when]
+    found = [s for s in redis_snapshots(repo, name)
+             if s.meta.get("mode") in ("rdb", "cluster") and parse_time(s.time) <= when]
     if not found:
         raise UsageError(f"no Redis RDB snapshot at or before {iso(when)}")
     return found[-1]
@@ -65,8 +68,9 @@ def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
             rows.append({"id": s.short_id, "name": s.source_name, "kind": "aof",
                          "from": iso(float(s.meta["base_mtime"])), "to": iso(end)})
         else:
-            rows.append({"id": s.short_id, "name": s.source_name, "kind": "rdb", "from": s.time[:19] + "Z",
-                         "to": s.time[:19] + "Z"})
+            at = format_time(datetime.fromisoformat(s.time))  # whole: cut to seconds, it named an older RDB
+            rows.append({"id": s.short_id, "name": s.source_name, "kind": s.meta.get("mode", "rdb"), "from": at,
+                         "to": at})
     for g in group_pieces(aof_pieces(repo, name)):
         rows.append({"id": "archive", "name": name or "", "kind": "aof+archive", "from": iso(g.start),
                      "to": iso(g.end)})

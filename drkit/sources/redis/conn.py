@@ -22,6 +22,7 @@ from .errors import RedisAuthFailed, RedisSourceError, RedisUnreachable
 PASSWORD_ENV = "DRKIT_REDIS_PASSWORD"
 USER_ENV = "DRKIT_REDIS_USER"
 CONNECT_TIMEOUT = 10.0
+SENTINEL_HOST = "sentinel-primary"  # placeholder host of a Sentinel target before resolve()
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class RedisTarget:
 
     @property
     def display(self) -> str:
+        if self.sentinels:
+            return f"the primary {self.master_name!r} of Sentinels " + ",".join(f"{h}:{p}" for h, p in self.sentinels)
         return display_url(self.url)
 
     def client_kwargs(self) -> dict[str, Any]:
@@ -82,15 +85,21 @@ def parse_sentinel(spec: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def make_target(url: str, *, username: str | None = None, password_file: Path | None = None,
+def make_target(url: str | None, *, username: str | None = None, password_file: Path | None = None,
                 sentinels: tuple[str, ...] = (), master_name: str | None = None,
                 tls_ca: str | None = None) -> RedisTarget:
-    """Build a target from CLI options; credentials in the URL are accepted but the env/file win."""
+    """Build a target from CLI options; credentials in the URL are accepted but the env/file win.
+    With Sentinels the URL is optional: its scheme, user and db apply to the primary they name
+    (without one: ``redis://``, or ``rediss://`` when ``tls_ca`` is given, and db 0)."""
+    if sentinels and not master_name:
+        raise UsageError("--sentinel needs --master-name")
+    if url is None:
+        if not sentinels:
+            raise UsageError("give --url, or --sentinel HOST:PORT with --master-name")
+        url = f"{'rediss' if tls_ca else 'redis'}://{SENTINEL_HOST}/0"  # the host is replaced by resolve()
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise UsageError(f"unsupported Redis URL scheme {parts.scheme!r}: use redis:// or rediss://")
-    if sentinels and not master_name:
-        raise UsageError("--sentinel needs --master-name")
     user = username or os.environ.get(USER_ENV) or parts.username or None
     password = read_password(password_file) or parts.password or None
     return RedisTarget(url, user, password, tls_ca, False, tuple(parse_sentinel(s) for s in sentinels),
@@ -100,9 +109,9 @@ def make_target(url: str, *, username: str | None = None, password_file: Path | 
 def _primary_address(target: RedisTarget) -> tuple[str, int]:
     from redis.sentinel import MasterNotFoundError, Sentinel
 
-    sentinel = Sentinel(list(target.sentinels), socket_timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(list(target.sentinels), socket_timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call,unused-ignore]
     try:
-        host, port = sentinel.discover_master(target.master_name or "")  # type: ignore[no-untyped-call]
+        host, port = sentinel.discover_master(target.master_name or "")  # type: ignore[no-untyped-call,unused-ignore]
     except MasterNotFoundError:
         raise RedisUnreachable(f"no Sentinel knows a primary named {target.master_name!r}") from None
     return str(host), int(port)

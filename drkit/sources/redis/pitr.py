@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ...core import timespec
 from ...core.errors import UsageError
 from .aof import AofFile, render_manifest
 from .errors import RedisSourceError
@@ -61,13 +62,8 @@ class Group:
 
 
 def parse_time(text: str) -> float:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-22T10:00:00Z)") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+    """Seconds since the epoch of a time in drkit's one grammar (``drkit.core.timespec``)."""
+    return timespec.parse_time(text).timestamp()
 
 
 def iso(ts: float) -> str:

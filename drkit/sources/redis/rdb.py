@@ -9,7 +9,7 @@ an error (the snapshot is vetoed: no partial RDB is ever recorded as a backup).
 Why not ``redis-cli --rdb -``: it writes to a temp file when stdout is not a regular file in some
 versions, is one more binary to find, and its failures surface as an exit status and free text;
 speaking the protocol through redis-py reuses its TLS, ACL login and timeouts, and measured as fast
-(see bench/redis.py and the report in README).
+(see bench/redis.py and bench/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -1,40 +1,54 @@
 """Restoring Redis snapshots: an RDB (or an AOF directory) into a target directory ready for
 ``redis-server``, optionally started; or loaded into a running, empty instance by copying every
-key with ``DUMP``/``RESTORE`` (TTL kept) from a throwaway server that loaded the restored file."""
+key with ``DUMP``/``RESTORE`` from a throwaway server that loaded the restored files (an RDB, or
+an AOF directory, e.g. one cut at a point in time). Expiry times are copied as absolute times
+(``PEXPIRETIME``, ``RESTORE … ABSTTL``): a relative TTL would shift each by the copy's duration."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 
 from ...core.errors import UsageError
 from .aof import MANIFEST_SUFFIX, find_manifest
+from .cluster import busy_paths, cluster_client, is_cluster, node_target, slot_map
 from .conn import RedisTarget, connected, redis_errors
 from .errors import RedisSourceError
 from .process import RedisProcess
 
 BATCH = 500
 
-PlaceFn = Callable[[Path], int]  # writes the restored RDB at that path, returns its size
+# writes the restored files under that directory; returns each data directory to load (one with
+# dump.rdb, or with appendonlydir/ when the flag is True; a cluster snapshot has one per shard)
+PlaceFn = Callable[[Path], list[tuple[Path, bool]]]
 
 
 def prepare_dir(target_dir: Path, *, force: bool) -> None:
     target_dir.mkdir(parents=True, exist_ok=True)
     busy = [p.name for p in target_dir.iterdir() if p.name in ("dump.rdb", "appendonlydir")]
+    busy += busy_paths(target_dir)  # a cluster snapshot's per-shard directories
     if busy and not force:
         raise UsageError(f"{target_dir} already holds {', '.join(busy)}; refusing to overwrite it without --force")
 
 
-def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:
-    """``--start``: a redis-server on the restored files, left running once it has loaded."""
+def server_on(data_dir: Path, *, aof: bool, port: int | None = None) -> RedisProcess:
+    """A (not yet started) redis-server that loads ``data_dir``'s dump.rdb or its AOF directory."""
     extra: list[str] = []
     if aof:
-        manifest = find_manifest(target_dir / "appendonlydir").name
+        manifest = find_manifest(data_dir / "appendonlydir").name
         extra = ["--appendfilename", manifest.removesuffix(MANIFEST_SUFFIX)]
-    return RedisProcess(target_dir, port or 0, aof=aof, extra=extra).start()
+    return RedisProcess(data_dir, port or 0, aof=aof, extra=extra)
+
+
+def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:
+    """``--start``: a redis-server on the restored files, left running once it has loaded."""
+    return server_on(target_dir, aof=aof, port=port).start()
 
 
 def _check_empty(c: redis.Redis, display: str, force: bool) -> None:
@@ -48,31 +62,51 @@ def _dbs(c: redis.Redis) -> list[int]:
     return sorted(int(name[2:]) for name in c.info("keyspace") if name.startswith("db"))
 
 
-def _copy_batch(src: redis.Redis, dst: redis.Redis, keys: list[bytes], replace: bool) -> int:
+def _copy_batch(src: redis.Redis, dst: Any, keys: list[bytes], replace: bool) -> int:
     pipe = src.pipeline(transaction=False)
     for key in keys:
-        pipe.pttl(key)
+        pipe.execute_command("PEXPIRETIME", key)  # type: ignore[no-untyped-call,unused-ignore]  # ms; -1 none; -2 gone
         pipe.dump(key)
     values = pipe.execute()
     out = dst.pipeline(transaction=False)
     count = 0
-    for key, ttl, dumped in zip(keys, values[0::2], values[1::2], strict=True):
-        if dumped is None or ttl == -2:
+    for key, expire_at, dumped in zip(keys, values[0::2], values[1::2], strict=True):
+        if dumped is None or int(expire_at) == -2:
             continue  # expired between SCAN and DUMP
-        out.restore(key, max(int(ttl), 0), dumped, replace=replace)
+        at = max(int(expire_at), 0)
+        out.restore(key, at, dumped, replace=replace, absttl=at > 0)
         count += 1
     out.execute()
     return count
 
 
-def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool) -> dict[int, int]:
-    """Copy every key of every db from ``source`` into ``target``; returns keys copied per db."""
+def _source_dbs(source: RedisProcess, into_cluster: bool) -> list[int]:
+    with source.client() as c:
+        dbs = _dbs(c)
+    if into_cluster and any(db != 0 for db in dbs):
+        raise UsageError(f"the restored data has keys in db {', '.join(str(d) for d in dbs if d)}: "
+                         "a Redis Cluster has db 0 only",
+                         hint="restore into a non-cluster server, or with --target-dir")
+    return dbs
+
+
+@contextmanager
+def _destination(target: RedisTarget, db: int, into_cluster: bool) -> Iterator[Any]:
+    if into_cluster:
+        with cluster_client(target) as rc:
+            yield rc
+    else:
+        with connected(target, db=db) as c:
+            yield c
+
+
+def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool, into_cluster: bool = False) -> dict[int, int]:
+    """Copy every key of every db from ``source`` into ``target`` (a server, or a cluster: each key
+    to the master owning its slot); returns keys copied per db."""
     copied: dict[int, int] = {}
-    with connected(target) as probe:
-        _check_empty(probe, target.display, force)
-    for db in _dbs(source.client()):
+    for db in _source_dbs(source, into_cluster):
         src = redis.Redis(host="127.0.0.1", port=source.port, db=db)
-        with redis_errors(target), connected(target, db=db) as dst:
+        with redis_errors(target), _destination(target, db, into_cluster) as dst:
             batch: list[bytes] = []
             copied[db] = 0
             for key in src.scan_iter(count=BATCH):
@@ -86,14 +120,33 @@ def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool) -> dict
     return copied
 
 
-def load_into(target: RedisTarget, place_rdb: PlaceFn, *, force: bool) -> dict[int, int]:
-    """``--to-url``: restore the RDB into a temp dir, load it in a throwaway server, copy keys."""
+def _check_target(target: RedisTarget, force: bool) -> bool:
+    """Reachable and empty (every master of a cluster), unless ``force``; True for a cluster."""
     with connected(target) as probe:
-        _check_empty(probe, target.display, force)
+        if not is_cluster(probe):
+            _check_empty(probe, target.display, force)
+            return False
+        masters = slot_map(probe, urlsplit(target.url).hostname or "127.0.0.1")
+    for master in masters:
+        node = node_target(target, master)
+        with connected(node) as c:
+            _check_empty(c, node.display, force)
+    return True
+
+
+def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, int]:
+    """``--to-url``: write the restored files into a temp dir, load each data directory in a
+    throwaway server, copy every key. The target is checked (reachable, empty unless ``force``)
+    before ``place``."""
+    into_cluster = _check_target(target, force)
+    copied: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:
-        place_rdb(Path(tmp) / "dump.rdb")
-        with RedisProcess(Path(tmp)) as server:
-            try:
-                return copy_keys(server, target, force=force)
-            except redis.ResponseError as exc:
-                raise RedisSourceError(f"Redis at {target.display} refused RESTORE: {exc}") from None
+        for data_dir, aof in place(Path(tmp)):
+            with server_on(data_dir, aof=aof) as server:
+                try:
+                    keys = copy_keys(server, target, force=force, into_cluster=into_cluster)
+                except redis.ResponseError as exc:
+                    raise RedisSourceError(f"Redis at {target.display} refused RESTORE: {exc}") from None
+            for db, n in keys.items():
+                copied[db] = copied.get(db, 0) + n
+    return copied

@@ -21,7 +21,7 @@ VALID = {
     "jobs": {
         "db": {"source": {"kind": "postgres", "dsn": "postgresql://backup@db:5432/app",
                           "password": {"command": "vault read -field=pw db"}, "mode": "physical"},
-               "schedule": "*/10 * * * * *", "targets": {"rpo": "5m", "rto": "1h30m"},
+               "schedule": "*/10 * * * * *", "targets": {"rpo": "5min", "rto": "1h30min"},
                "retention": {"keep_daily": 7}, "checks": [{"sql": "SELECT 1", "expect": "1"}]},
         "cache": {"source": {"kind": "redis", "url": "redis://cache:6379/0"}, "repository": "offsite",
                   "checks": [{"redis": "GET k", "expect": "v"}]},
@@ -129,10 +129,63 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
 
 
 def test_durations_and_cron() -> None:
-    assert parse_duration("1h30m") == 5400 and parse_duration("90s") == 90 and parse_duration(12) == 12
+    assert parse_duration("1h30min") == 5400 and parse_duration("90s") == 90 and parse_duration(12) == 12
     with pytest.raises(ValueError):
-        parse_duration("5 minutes")
+        parse_duration("5 parsecs")
     trigger = cron_trigger("0 0 * * 0")  # crontab: 0 = Sunday
     assert "sun" in str(trigger)
     six = cron_trigger("*/10 * * * * *")
     assert "second='*/10'" in repr(six)
+
+
+@pytest.mark.parametrize("field, value", [("targets", {"rto": "5m"}), ("jitter", "2m"),
+                                          ("retention", {"keep_within": "2m"})])
+def test_an_ambiguous_m_is_refused_naming_the_field(tmp_path: Path, field: str, value: object) -> None:
+    """`2m` was 120 s in drkit.yaml and 60 days on the command line; now neither reads it."""
+    doc = {"repositories": VALID["repositories"],
+           "jobs": {"files": {"source": {"kind": "files", "paths": ["/srv"]}, field: value}}}
+    path = _write(tmp_path, doc)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.exit_code == 2
+    [problem] = caught.value.problems
+    assert problem.startswith(f"jobs.files.{field}") and "use `min` for minutes or `mo` for months" in problem
+    proc = drkit("--config", str(path), "config", "validate")
+    assert proc.returncode == 2 and b"use `min` for minutes or `mo` for months" in proc.stderr
+
+
+def test_retention_span_is_calendar_and_the_same_as_on_the_command_line(tmp_path: Path) -> None:
+    doc = {"repositories": VALID["repositories"], "jobs": {"files": {
+        "source": {"kind": "files", "paths": ["/srv"]}, "retention": {"keep_within": "1y 6 months"}}}}
+    retention = load_config(_write(tmp_path, doc)).jobs["files"].retention
+    assert retention is not None and retention.keep_within == "1y6mo"
+    from drkit.cli.params import SPAN
+    from drkit.core.durations import Duration
+    from drkit.jobs.backup import retention_policy
+
+    on_the_command_line = SPAN.convert("1y 6 months", None, None)
+    assert retention_policy(retention).keep_within == on_the_command_line == Duration(months=18)
+
+
+def test_every_shipped_runbook_reads_in_the_duration_grammar() -> None:
+    from drkit.drills.runbook import list_runbooks
+
+    books = {b.name: b for b in list_runbooks()}
+    assert len(books) >= 5
+    assert books["postgres-pitr-bad-delete"].targets.rto == 1800 and books["redis-loss"].targets.rto == 900
+
+
+def test_redis_source_through_sentinels_needs_no_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.config.models import RedisSource
+    from drkit.jobs.connect import redis_target
+
+    monkeypatch.setenv("REDIS_PW", "pw-x")
+    source = RedisSource.model_validate({"kind": "redis", "sentinels": ["10.0.0.9:26379"], "master_name": "cache",
+                                         "password": {"env": "REDIS_PW"}})
+    target = redis_target(source)
+    assert target.sentinels == (("10.0.0.9", 26379),) and target.master_name == "cache"
+    assert target.password == "pw-x"
+    with pytest.raises(ValueError, match="give url, or sentinels"):
+        RedisSource.model_validate({"kind": "redis"})
+    with pytest.raises(ValueError, match="sentinels need master_name"):
+        RedisSource.model_validate({"kind": "redis", "sentinels": ["h:1"]})

@@ -107,7 +107,7 @@ def test_summarize() -> None:
 
 def test_human_seconds() -> None:
     assert [human_seconds(s) for s in (None, 0.04, 12.34, 245, 900, 7380, 273600, 86400)] == [
-        "—", "0.04s", "12.3s", "4m 05s", "15m", "2h 03m", "3d 04h", "1d"]
+        "—", "0.04s", "12.3s", "4min 05s", "15min", "2h 03min", "3d 04h", "1d"]
 
 
 # -- JSON -----------------------------------------------------------------------------------------
@@ -203,6 +203,20 @@ def test_junit_totals_and_unprintable_detail(tmp_path: Path) -> None:
     root = junit(tmp_path, [passing(), broken, missed_rto(), error_run()])
     assert len(root.findall("testsuite")) == 4
     assert counts(root) == ("15", "4", "1")
+
+
+def test_junit_not_verified_items_are_skipped_cases(tmp_path: Path) -> None:
+    result = passing()
+    result.not_verified = ["facts: base backup 1a2b3c4d has none", "canary: none expected"]
+    suite = junit(tmp_path, [result]).find("testsuite")
+    assert suite is not None
+    skipped = {c.get("name"): s.get("message") for c in suite.iter("testcase") for s in c if s.tag == "skipped"}
+    assert skipped == {"not-verified:facts": "base backup 1a2b3c4d has none", "not-verified:canary": "none expected"}
+    assert counts(suite) == ("6", "0", "0") and suite.get("skipped") == "2"
+    assert failing_cases(suite) == {}
+    text = io.StringIO()
+    render_table([result], Console(file=text, width=200, highlight=False))
+    assert "not verified: facts" in text.getvalue() and "drill passed" in text.getvalue()
 
 
 # -- Prometheus -----------------------------------------------------------------------------------

@@ -162,7 +162,9 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
         def open_writer(path: str, *args: Any, made: list[tuple[str, str]] = writers,
                         **kwargs: Any) -> FileWriter:
             out = real_open_writer(path, *args, **kwargs)
-            made.append((os.path.basename(path), type(out).__name__))
+            name = os.path.basename(path)
+            assert name.startswith(".drkit-restore-")  # renamed into place when complete
+            made.append(("big.bin" if kwargs["pool"] is not None else "small.txt", type(out).__name__))
             return out
 
         monkeypatch.setattr(fetch, "open_writer", open_writer)

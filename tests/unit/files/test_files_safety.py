@@ -16,7 +16,7 @@ from drkit.repository.pack import BLOB_DATA, BLOB_TREE
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Selection
+from drkit.sources.files import Policy, Selection
 
 
 def _evil_snapshot(repo: Repository, name: str) -> Snapshot:
@@ -72,9 +72,14 @@ def test_existing_symlink_in_target_is_not_followed(repo: Repository, tmp_path: 
     target = tmp_path / "t"
     (target / "src").mkdir(parents=True)
     os.symlink(outside, target / "src" / "d")
-    with pytest.raises(UsageError, match="non-directory"):
+    with pytest.raises(UsageError, match="already holds 1 entry"):
         restore_files(repo, snap, str(target), Selection())
     assert list(outside.iterdir()) == []
+    stats = restore_files(repo, snap, str(target), Selection(), policy=Policy("never"))
+    assert list(outside.iterdir()) == [] and stats.warnings and (target / "src" / "d").is_symlink()
+    restore_files(repo, snap, str(target), Selection(), policy=Policy("always"))
+    assert list(outside.iterdir()) == []
+    assert not (target / "src" / "d").is_symlink() and (target / "src" / "d" / "f").read_text() == "x"
 
 
 def test_point_in_time_picks_latest_at_or_before(repo: Repository, tmp_path: Path) -> None:

@@ -60,3 +60,11 @@ def test_settings() -> None:
     assert s["recovery_target_name"] == "before-upgrade" and s["recovery_target_action"] == "promote"
     assert s["archive_mode"] == "off"
     assert "recovery_target_action" not in recovery_settings(Target(), "x", keep_archiving=True)
+
+
+def test_recovery_target_time_is_written_the_way_postgresql_reads_it() -> None:
+    """PostgreSQL refuses `recovery_target_time = '...Z'` at start-up: it gets a numeric UTC offset."""
+    for spelling in ("2026-12-06T23:59:03.867949Z", "2026-12-07 00:59:03.867949+01:00",
+                     "2026-12-06T23:59:03.867949+0000"):
+        s = recovery_settings(Target("time", spelling), "drkit pg wal-fetch %f %p")
+        assert s["recovery_target_time"] == "2026-12-06 23:59:03.867949+00"

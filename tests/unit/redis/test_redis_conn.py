@@ -51,3 +51,14 @@ def test_translate_never_shows_the_password() -> None:
     assert isinstance(down, RedisUnreachable) and down.exit_code == 14
     for err in (auth, down):
         assert SECRET not in err.message and SECRET not in (err.hint or "")
+
+
+def test_sentinel_target_needs_no_url() -> None:
+    target = make_target(None, sentinels=("10.0.0.9:26379",), master_name="cache")
+    assert target.sentinels == (("10.0.0.9", 26379),) and target.url.startswith("redis://")
+    assert target.display == "the primary 'cache' of Sentinels 10.0.0.9:26379"
+    assert make_target(None, sentinels=("h:1",), master_name="m", tls_ca="/ca.pem").url.startswith("rediss://")
+    with pytest.raises(UsageError, match="give --url, or --sentinel"):
+        make_target(None)
+    with pytest.raises(UsageError, match="needs --master-name"):
+        make_target(None, sentinels=("h:1",))

@@ -88,6 +88,8 @@ def test_plan_refuses_holes_and_missing_base() -> None:
 
 def test_times() -> None:
     assert parse_time("2026-11-22T10:00:00Z") == parse_time("2026-11-22T10:00:00+00:00")
-    assert iso(parse_time("2026-11-22T10:00:00")) == "2026-11-22T10:00:00Z"
+    assert iso(parse_time("2026-11-22 11:00:00+01")) == "2026-11-22T10:00:00Z"
+    with pytest.raises(UsageError, match="no time zone"):  # was read as UTC here, refused by files and PostgreSQL
+        parse_time("2026-11-22T10:00:00")
     with pytest.raises(UsageError):
         parse_time("yesterday")

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from drkit.core.durations import parse_calendar_duration
 from drkit.core.errors import UsageError
-from drkit.retention.policy import Policy, parse_duration, select
+from drkit.retention.policy import Policy, select
 
 
 @dataclass
@@ -61,15 +62,23 @@ def test_weekly_monthly_yearly_and_union_with_reasons() -> None:
 def test_keep_within_and_tags_and_groups() -> None:
     snaps = hourly(48) + [Snap("other", datetime(2026, 1, 1, tzinfo=UTC).isoformat(), host="h2")]
     snaps[0].tags = ["keep-forever"]
-    ids = kept(select(snaps, Policy(keep_within=parse_duration("6h"), keep_tags=frozenset({"keep-forever"}))))
+    ids = kept(select(snaps, Policy(keep_within=parse_calendar_duration("6h"), keep_tags=frozenset({"keep-forever"}))))
     assert ids == {"s0000", "other"} | {f"s{i:04d}" for i in range(41, 48)}
 
 
-@pytest.mark.parametrize("text, hours", [("7d", 168), ("36h", 36), ("1m", 720), ("1y2d4h", 8812)])
-def test_parse_duration(text: str, hours: int) -> None:
-    assert parse_duration(text) == timedelta(hours=hours)
+@pytest.mark.parametrize("text, start", [
+    ("7d", datetime(2026, 3, 24, 12, tzinfo=UTC)), ("36h", datetime(2026, 3, 30, tzinfo=UTC)),
+    ("1mo", datetime(2026, 2, 28, 12, tzinfo=UTC)), ("1y2d4h", datetime(2025, 3, 29, 8, tzinfo=UTC)),
+])
+def test_keep_within_counts_back_on_the_calendar(text: str, start: datetime) -> None:
+    """`1mo` before 31 March is 28 February (a calendar month, as in restic), not 30 days before."""
+    newest = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    snaps = [Snap("new", newest.isoformat()), Snap("edge", start.isoformat()),
+             Snap("old", (start - timedelta(seconds=1)).isoformat())]
+    assert kept(select(snaps, Policy(keep_within=parse_calendar_duration(text)))) == {"new", "edge"}
 
 
 def test_parse_duration_rejects_garbage() -> None:
-    with pytest.raises(UsageError):
-        parse_duration("soon")
+    for text in ("soon", "2m", "7"):
+        with pytest.raises(UsageError):
+            parse_calendar_duration(text)

@@ -86,9 +86,11 @@ def test_weekday_numbers_follow_crontab_sunday_is_zero_and_seven() -> None:
 
 def test_next_runs_lists_backup_drill_and_heartbeat() -> None:
     config = _config(
-        db=_files(schedule="0 2 * * *", drill={"schedule": "30 4 * * 0"}, canary={"heartbeat": "*/15 * * * *"}),
+        db=_files(schedule="0 2 * * *", drill={"schedule": "30 4 * * 0"},
+                  canary={"enabled": True, "heartbeat": "*/15 * * * *"}),
         quiet=_files(canary={"enabled": False, "heartbeat": "* * * * *"}),
-        hourly=_files(schedule="0 * * * *", jitter="2m"),
+        default=_files(canary={"heartbeat": "* * * * *"}),  # files: no canary unless enabled
+        hourly=_files(schedule="0 * * * *", jitter="2min"),
     )
     got = [(r.job, r.kind, r.at) for r in next_runs(config, NOW)]
     assert got == [

@@ -1,0 +1,65 @@
+"""Click types for the one time grammar (``drkit.core.timespec``) and the one duration grammar
+(``drkit.core.durations``). A bad value is a ``UsageError``: one line, a hint, exit 2."""
+
+from __future__ import annotations
+
+import click
+
+from ..core.durations import Duration, DurationError, parse_calendar_duration, parse_duration
+from ..core.timespec import parse_time
+
+TIME_HELP = (
+    "ISO 8601 with a zone: Z, +HH, +HH:MM or +HHMM; T or a space; fractions of a second allowed "
+    "(2026-12-06T23:59:03Z, '2026-12-06 23:59:03.5+01:00'). A time without a zone is refused."
+)
+DURATION_HELP = "e.g. 90s, 15min, 1h30min, 1d12h, or seconds; `m` is refused (min or mo?)"
+SPAN_HELP = "e.g. 7d, 36h, 2w, 6mo, 1y6mo (mo/y: calendar months/years); `m` is refused (min or mo?)"
+
+
+def _option_name(param: click.Parameter | None) -> str:
+    return param.opts[0] if param is not None and param.opts else "value"
+
+
+class TimeParam(click.ParamType):  # type: ignore[type-arg]
+    """A point in time, checked here (exit 2 before any work) and passed on as given: each use case
+    reads it with the same ``parse_time``, and reports show the user's own spelling."""
+
+    name = "TIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        parse_time(text, what=_option_name(param))
+        return text
+
+
+class DurationParam(click.ParamType):  # type: ignore[type-arg]
+    """A fixed length, in seconds."""
+
+    name = "DURATION"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value))
+        except DurationError as exc:
+            raise DurationError(f"{_option_name(param)} {exc.message}", hint=exc.hint) from None
+
+
+class SpanParam(click.ParamType):  # type: ignore[type-arg]
+    """A span back from a date (retention): calendar months and years allowed."""
+
+    name = "DURATION"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Duration:
+        if isinstance(value, Duration):
+            return value
+        try:
+            return parse_calendar_duration(str(value))
+        except DurationError as exc:
+            raise DurationError(f"{_option_name(param)} {exc.message}", hint=exc.hint) from None
+
+
+TIME = TimeParam()
+DURATION = DurationParam()
+SPAN = SpanParam()

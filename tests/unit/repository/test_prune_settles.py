@@ -1,0 +1,92 @@
+"""Prune settles (issue 19): a pack is repacked only if the repack would write a smaller pack — a fully
+live pack, however small, never is — and a run with nothing new to do writes, marks and deletes nothing."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from drkit.core import clock
+from drkit.core.errors import DrkitError
+from drkit.pipeline import ChunkerParams
+from drkit.repository import snapshots
+from drkit.repository.format import RepoConfig
+from drkit.repository.prune import PruneOptions, PrunePlan, prune
+from drkit.repository.repo import Repository
+from drkit.repository.streams import SourceRef, backup_stream, restore_stream
+from drkit.retention.forget import forget
+from drkit.retention.policy import Policy
+from storage_backends.testing.memory import MemoryBackend
+
+SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5)
+HOUR = 3600.0
+_NOW = [0.0]
+
+
+@pytest.fixture(autouse=True)
+def now() -> Iterator[list[float]]:
+    _NOW[0] = time.time()
+    clock.set_clock(lambda: _NOW[0])
+    yield _NOW
+    clock.set_clock(None)
+
+
+def backup(repo: Repository, payload: bytes) -> str:
+    _NOW[0] += 60
+    with repo.lock(purpose="backup"):
+        return backup_stream(repo, SourceRef("stdin", "db"), io.BytesIO(payload)).id
+
+
+def objects(repo: Repository) -> list[tuple[str, int]]:
+    return sorted((i.key, i.size) for i in repo.backend.list(""))
+
+
+def run(repo: Repository, grace: float) -> PrunePlan:
+    _NOW[0] += 2 * HOUR  # past the grace of every earlier mark
+    return prune(Repository.open(repo.backend, "pw"), PruneOptions(grace=grace))
+
+
+def restore(repo: Repository, snap_id: str) -> bytes:
+    fresh = Repository.open(repo.backend, "pw")
+    out = io.BytesIO()
+    restore_stream(fresh, snapshots.find(fresh.manifests, snap_id), out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("grace", [HOUR, 0.0])
+def test_tiny_fully_live_packs_are_left_alone(grace: float) -> None:
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
+    ids = [backup(repo, p) for p in (b"a", b"bb", b"ccc")]  # each: one pack of a few hundred bytes
+    first = run(repo, grace)
+    assert first.repack_packs == [] and first.mark is None and first.delete_packs == []
+    before = objects(repo)
+    for _ in range(2):
+        again = run(repo, grace)
+        assert (again.repack_packs, again.mark, again.deleted_packs) == ([], None, [])
+        assert objects(repo) == before
+    assert [restore(repo, i) for i in ids] == [b"a", b"bb", b"ccc"]
+
+
+@pytest.mark.parametrize("grace", [HOUR, 0.0])
+def test_a_mostly_dead_pack_is_repacked_once(grace: float) -> None:
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=1 << 20))
+    rnd = random.Random(7)
+    kept = rnd.randbytes(20_000)
+    old = backup(repo, rnd.randbytes(300_000) + kept)  # one pack: mostly what only the old snapshot has
+    new = backup(repo, kept)
+    forget(repo, Policy(keep_last=1))
+    first = run(repo, grace)
+    assert first.repack_packs and first.mark is not None
+    settled = run(repo, grace)  # the default grace has passed: the mark is settled now
+    assert settled.repack_packs == [] and settled.mark is None and settled.pending_marks == 0
+    after = objects(repo)
+    quiet = run(repo, grace)
+    assert (quiet.repack_packs, quiet.delete_packs, quiet.mark, quiet.deleted_packs) == ([], [], None, [])
+    assert objects(repo) == after
+    assert restore(repo, new) == kept
+    with pytest.raises(DrkitError, match="snapshot"):  # forgotten
+        restore(repo, old)
