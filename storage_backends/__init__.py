@@ -19,6 +19,7 @@ from .errors import (
     AlreadyExists,
     BackendError,
     ContainerMissing,
+    InvalidURL,
     NoSpace,
     NotFound,
     ObjectLocked,
@@ -62,8 +63,20 @@ def open_backend(url: str, *, retry: RetryPolicy | None = None) -> Backend:
         known = ", ".join(sorted(s for s, t in table.items() if ".testing." not in t))
         raise UnknownScheme(f"unknown storage scheme {parsed.scheme!r} (known: {known})")
     cls = _load(target)
-    backend: Backend = cls.from_url(parsed)
+    try:
+        backend: Backend = cls.from_url(parsed)
+    except ValueError as exc:  # backends refuse a URL they cannot use with ValueError (display form only)
+        raise InvalidURL(str(exc) or f"invalid storage URL {parsed.display}") from None
     return RetryingBackend(backend, retry)
+
+
+def display_url(url: str) -> str:
+    """``url`` with credentials taken out (user info, secret parameters, user info inside parameter
+    values such as ``endpoint=``): the only form of a storage URL drkit prints, logs or serves."""
+    try:
+        return parse_url(url).display
+    except ValueError:
+        return "<unparseable storage URL>"
 
 
 __all__ = [
@@ -74,6 +87,7 @@ __all__ = [
     "BackendURL",
     "Capabilities",
     "ContainerMissing",
+    "InvalidURL",
     "ENTRY_POINT_GROUP",
     "NoSpace",
     "NotFound",
@@ -86,6 +100,7 @@ __all__ = [
     "Transient",
     "UnknownScheme",
     "Unreachable",
+    "display_url",
     "known_schemes",
     "open_backend",
     "parse_url",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+_USERINFO = re.compile(r"(?<=://)[^/?#@]*@")  # ``user:password@`` inside a value (``endpoint=http://K:S@host``)
 _SECRET_PARAMS = {"secret", "secret_key", "password", "token", "access_key", "key", "credentials"}
 
 
@@ -23,7 +25,7 @@ class BackendURL:
         path = self.path
         if self.scheme == "file":
             return f"file://{path}"
-        shown = {k: v for k, v in self.params.items() if k.lower() not in _SECRET_PARAMS}
+        shown = {k: _USERINFO.sub("", v) for k, v in self.params.items() if k.lower() not in _SECRET_PARAMS}
         query = "&".join(f"{k}={v}" for k, v in sorted(shown.items()))
         base = f"{self.scheme}://{host}/{path}".rstrip("/")
         return f"{base}?{query}" if query else base

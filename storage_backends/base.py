@@ -40,6 +40,7 @@ class PutOptions:
 
     retain_until: datetime | None = None  # object lock / retention, where supported
     lock_mode: str | None = None  # "governance" or "compliance"; None: the backend's default
+    private: bool = False  # readable by its owner only where the store has file modes (local: 0600)
 
 
 @dataclass(frozen=True)

@@ -68,11 +68,16 @@ class UnknownScheme(BackendError):
     """The URL names no registered backend."""
 
 
+class InvalidURL(BackendError):
+    """The URL is not one its backend can use (no bucket, a bad parameter): a usage error."""
+
+
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
     "BackendError",
     "ContainerMissing",
+    "InvalidURL",
     "NoSpace",
     "NotFound",
     "ObjectLocked",

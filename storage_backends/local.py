@@ -38,7 +38,7 @@ class LocalBackend:
         self.display = f"file://{self.root}"
         self.capabilities = Capabilities(atomic_create=True, max_connections=4)
         if create:
-            self._guard(None, lambda: self.root.mkdir(parents=True, exist_ok=True))
+            self._guard(None, self._make_root)
         elif not self.root.is_dir():
             raise ContainerMissing("directory does not exist", backend=self.display)
 
@@ -47,6 +47,12 @@ class LocalBackend:
         return cls(url.path, create=url.params.get("create", "true") != "false")
 
     # -- helpers -----------------------------------------------------------------------------
+    def _make_root(self) -> None:
+        """Create the directory owner-only (0700, whatever the umask): what is in it is its owner's."""
+        if not self.root.is_dir():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.chmod(0o700)
+
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
 
@@ -64,11 +70,13 @@ class LocalBackend:
                 raise NoSpace("no space left on device", backend=self.display, key=key) from exc
             raise BackendError(exc.strerror or str(exc), backend=self.display, key=key) from exc
 
-    def _write_temp(self, path: Path, data: Data) -> Path:
+    def _write_temp(self, path: Path, data: Data, private: bool = False) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        mode = 0o600 if private else 0o666  # private: owner-only whatever the umask (key objects)
         try:
-            with open(tmp, "wb", buffering=0) as out:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
+            with open(fd, "wb", buffering=0) as out:
                 if isinstance(data, bytes | bytearray | memoryview):
                     _write_all(out, memoryview(data))  # no intermediate copies of a whole pack
                 else:
@@ -92,7 +100,7 @@ class LocalBackend:
         path = self._path(key)
 
         def run() -> None:
-            tmp = self._write_temp(path, data)
+            tmp = self._write_temp(path, data, options is not None and options.private)
             os.replace(tmp, path)
             self._fsync_dir(path.parent)
 
@@ -104,7 +112,7 @@ class LocalBackend:
         def run() -> None:
             if path.exists():
                 raise FileExistsError(path)
-            tmp = self._write_temp(path, data)
+            tmp = self._write_temp(path, data, options is not None and options.private)
             try:
                 os.link(tmp, path)
             finally:

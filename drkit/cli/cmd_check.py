@@ -37,7 +37,10 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
     naming the missing segments and the base backups it cuts short).
     With --read-data (or --read-data-subset): every selected pack, archived AOF segment and archived
     WAL file is downloaded, decrypted and verified; damage is named by object (WAL file name; AOF
-    file, byte range and source)."""
+    file, byte range and source).
+    Junk or damaged key, index, snapshot and other document objects (ones that fail authentication, are
+    malformed or are larger than drkit writes) are skipped with a warning by the other commands, which
+    go on without them; check lists each one as an error (docs/threat-model.md)."""
     parse_subset(read_data_subset)  # validate before any work
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     with repo.lock(purpose="check"), byte_progress("check: archived WAL", enabled=not as_json) as progress:

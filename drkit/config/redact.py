@@ -6,12 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .models import RepositoryConfig
 from .secrets import SecretRef
 
 
 def _walk(value: Any) -> Any:
     if isinstance(value, SecretRef):
         return value.describe()
+    if isinstance(value, RepositoryConfig):  # a storage URL may carry credentials: its display form
+        return {**{n: _walk(getattr(value, n)) for n in type(value).model_fields}, "url": _shown_url(value.url)}
     if isinstance(value, BaseModel):
         return {name: _walk(getattr(value, name)) for name in type(value).model_fields}
     if isinstance(value, dict):
@@ -21,6 +24,15 @@ def _walk(value: Any) -> Any:
     if hasattr(value, "__fspath__"):
         return str(value)
     return value
+
+
+def _shown_url(url: str) -> str:
+    """A URL that could hold credentials (user info, parameters) in its display form; paths as given."""
+    if "@" not in url and "?" not in url:
+        return url
+    from ..ops.session import display_url  # here: loading a config needs no storage code
+
+    return display_url(url)
 
 
 def redacted(model: BaseModel) -> dict[str, Any]:

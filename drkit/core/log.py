@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 MASK = "***"
+_QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "google", "google_auth_httplib2")
 MIN_SECRET_LENGTH = 4
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -167,6 +168,10 @@ def setup_logging(level: str, *, json_output: bool | None = None, stream: TextIO
     root.setLevel(numeric)
     # APScheduler announces every run at info; ours say more, so its own only from warning up
     logging.getLogger("apscheduler").setLevel(numeric if numeric == logging.DEBUG else logging.WARNING)
+    # at debug botocore logs request headers (``Authorization``, signed URLs) and urllib3 the URLs with
+    # their query strings: these libraries stay at WARNING whatever drkit's own level
+    for noisy in _QUIET_LIBRARIES:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _is_tty(stream: TextIO) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core import clock
 from ..core.errors import PartialBackup, PartialRestore, UsageError
+from ..core.targets import target_errors
 from ..core.timespec import parse_time
 from ..repository import snapshots
 from ..repository.repo import Repository
@@ -29,6 +30,7 @@ from ..sources.files import (
     Selection,
     diff_trees,
     find_subtree,
+    root_tree,
     walk,
 )
 
@@ -137,9 +139,9 @@ def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Sele
                   progress: Callable[[int], None] | None = None, policy: Policy | None = None) -> RestoreStats:
     """Restore a files snapshot under ``target``; every blob is verified before it is written.
     ``policy``: what to do with what the target already holds (default: refuse anything in the way)."""
-    with repo.lock(purpose="restore"):
+    with repo.lock(purpose="restore"), target_errors(target):
         restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy())
-        return restorer.run(snap.root["tree"])
+        return restorer.run(_tree(snap))
 
 
 def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
@@ -150,7 +152,7 @@ def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
 
 def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str, Node]]:
     snap = find_files_snapshot(repo, ref, None)
-    found = find_subtree(repo, snap.root["tree"], path)
+    found = find_subtree(repo, _tree(snap), path)
     if found is None:
         raise UsageError(f"{path!r} is not a directory in snapshot {snap.short_id}")
     return walk(repo, found[0], found[1])
@@ -159,4 +161,8 @@ def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str
 def diff_snapshots(repo: Repository, ref_a: str, ref_b: str) -> Iterator[Change]:
     a = find_files_snapshot(repo, ref_a, None)
     b = find_files_snapshot(repo, ref_b, None)
-    return diff_trees(repo, a.root["tree"], b.root["tree"])
+    return diff_trees(repo, _tree(a), _tree(b))
+
+
+def _tree(snap: Snapshot) -> str:
+    return root_tree(snap.root, f"snapshot {snap.short_id}")

@@ -6,9 +6,10 @@ import secrets
 from dataclasses import dataclass
 
 from ..core.errors import StorageError, UsageError
+from ..repository.caps import MAX_KEY
 from ..repository.format import KEYS_PREFIX, id_from_key
 from ..repository.immutability import when
-from ..repository.keys import describe_key_object, wrap_master_key
+from ..repository.keys import PRIVATE, describe_key_object, wrap_master_key
 from ..repository.repo import Repository
 from ..repository.storage_errors import storage_errors
 
@@ -27,8 +28,8 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
     out: list[KeyInfo] = []
     with storage_errors():
         for info in repo.backend.list(KEYS_PREFIX):
-            with repo.backend.get(info.key) as f:
-                d = describe_key_object(f.read())
+            with repo.backend.get(info.key) as f:  # at most one byte over the cap: junk is shown as such
+                d = describe_key_object(f.read(MAX_KEY + 1))
             key_id = id_from_key(info.key)
             out.append(KeyInfo(key_id, key_id == repo.key_id, d["created"], d["host"], d["username"],
                                int(d["generation"])))
@@ -38,7 +39,7 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
 def add_key(repo: Repository, new_passphrase: str) -> str:
     key_id = secrets.token_hex(16)
     with storage_errors():
-        repo.backend.put_if_absent(KEYS_PREFIX + key_id, wrap_master_key(repo.master, new_passphrase))
+        repo.backend.put_if_absent(KEYS_PREFIX + key_id, wrap_master_key(repo.master, new_passphrase), PRIVATE)
     return key_id
 
 
@@ -88,7 +89,7 @@ def rotate_key(repo: Repository, passphrase: str) -> Rotation:
         master = repo.master.rotated()
         key_id = secrets.token_hex(16)
         with storage_errors():
-            repo.backend.put_if_absent(KEYS_PREFIX + key_id, wrap_master_key(master, passphrase))
+            repo.backend.put_if_absent(KEYS_PREFIX + key_id, wrap_master_key(master, passphrase), PRIVATE)
         repo.use_master(master, key_id)
         retired = [k for k in others if repo.locked_until(KEYS_PREFIX + k) is not None]
         with storage_errors():

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import UsageError
+from ..core.targets import target_errors
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
@@ -30,11 +31,11 @@ def restore_to(repo: Repository, ref: str, to: str) -> tuple[Snapshot, int]:
             raise UsageError(f"{target} exists; refusing to overwrite it")
         tmp = target.with_name(f".{target.name}.drkit-partial")
         try:
-            with open(tmp, "wb") as out:
+            with target_errors(to), open(tmp, "wb") as out:
                 written = restore_stream(repo, snap, out)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, target)
+                os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
         return snap, written

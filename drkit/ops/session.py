@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from storage_backends import display_url as display_url  # re-exported: config may not import storage_backends
 from storage_backends import open_backend
 
 from ..repository.format import RepoConfig

@@ -74,14 +74,17 @@ def compress(data: bytes | memoryview, level: int, *, probe: bool = True) -> byt
     return _ZSTD_HEADER + packed
 
 
-def decompress(data: bytes | memoryview) -> bytes:
-    """The original bytes of a ``compress`` result; ``IntegrityError`` for an unknown codec or bad frame."""
-    out = decompress_view(data)
+def decompress(data: bytes | memoryview, limit: int | None = None) -> bytes:
+    """The original bytes of a ``compress`` result; ``IntegrityError`` for an unknown codec or bad frame,
+    or for output over ``limit`` bytes."""
+    out = decompress_view(data, limit)
     return out if isinstance(out, bytes) else bytes(out)
 
 
-def decompress_view(data: bytes | memoryview) -> bytes | memoryview:
-    """``decompress`` without copying a body stored raw: a view into ``data`` past the codec byte."""
+def decompress_view(data: bytes | memoryview, limit: int | None = None) -> bytes | memoryview:
+    """``decompress`` without copying a body stored raw: a view into ``data`` past the codec byte.
+    ``limit`` (the blob's recorded length): a frame that would inflate beyond it is refused before
+    its output is allocated, so a crafted blob cannot take memory in proportion to its ratio."""
     view = memoryview(data)
     if not len(view):
         raise IntegrityError("compressed blob is empty: no codec header")
@@ -89,12 +92,23 @@ def decompress_view(data: bytes | memoryview) -> bytes | memoryview:
     if codec == CODEC_RAW:
         return body
     if codec == CODEC_ZSTD:
-        return _unzstd(body)
+        return _unzstd(body, limit)
     raise IntegrityError(f"unknown codec header 0x{codec:02x}")
 
 
-def _unzstd(body: memoryview) -> bytes:
+def _unzstd(body: memoryview, limit: int | None) -> bytes:
     try:
-        return _decompressor().decompress(body, allow_extra_data=False)
+        if limit is None:
+            return _decompressor().decompress(body, allow_extra_data=False)
+        declared = zstandard.frame_content_size(body)
+        if declared > limit:
+            raise IntegrityError(f"zstd frame declares {declared} bytes, more than the {limit} recorded")
+        if declared >= 0:  # zstd checks the output against the declared size
+            return _decompressor().decompress(body, allow_extra_data=False)
+        with _decompressor().stream_reader(body) as reader:  # no size declared: read one byte past the limit
+            out: bytes = reader.read(limit + 1)
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"zstd frame does not decode: {exc}") from None
+    if len(out) > limit:
+        raise IntegrityError(f"zstd frame inflates beyond the {limit} bytes recorded")
+    return out

@@ -12,7 +12,7 @@ ask first, to keep a locked object and say until when.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
@@ -93,7 +93,10 @@ class RetainingBackend:
         self.capabilities = inner.capabilities
 
     def _options(self, key: str, options: PutOptions | None) -> PutOptions | None:
-        return options if options is not None or _exempt(key) else self.retention.options()
+        if _exempt(key) or (options is not None and options.retain_until is not None):
+            return options
+        return self.retention.options() if options is None else replace(self.retention.options(),
+                                                                         private=options.private)
 
     def put(self, key: str, data: Data, options: PutOptions | None = None) -> None:
         self.inner.put(key, data, self._options(key, options))
@@ -134,11 +137,11 @@ def require_object_lock(backend: Backend) -> None:
                          "Object Lock or a gs:// bucket with object retention")
 
 
-def first_locked_write(backend: RetainingBackend, key: str, data: bytes) -> None:
+def first_locked_write(backend: RetainingBackend, key: str, data: bytes, options: PutOptions | None = None) -> None:
     """Write the first object of a new immutable repository and prove the store kept its retention:
     a bucket without Object Lock either refuses the put or silently ignores the retention."""
     try:
-        backend.put_if_absent(key, data)
+        backend.put_if_absent(key, data, options)
     except BackendError as exc:
         raise StorageError(f"{backend.display} refused a write with object-lock retention ({exc.message})",
                            hint=_BUCKET_HINT) from exc

@@ -16,20 +16,29 @@ from __future__ import annotations
 
 import base64
 import getpass
+import hmac
 import json
 import os
 import secrets
 import socket
 from dataclasses import dataclass
+from typing import Any, cast
 
+import blake3
 from argon2.exceptions import Argon2Error
 from argon2.low_level import Type, hash_secret_raw
+
+from storage_backends import PutOptions
 
 from ..core import clock
 from ..core.errors import IntegrityError
 from ..pipeline import Cipher, KeyringCipher
 
 AAD_KEY = b"drkit/key"
+PRIVATE = PutOptions(private=True)  # key objects: owner-only where the store has file modes
+KEY_OBJECT_VERSION = 2  # 1: no version field, generation unauthenticated; 2: every field MACed
+MAX_KEY_OBJECT = 64 * 1024  # bytes: a key object is ~1 KiB; anything larger is junk, not read further
+_MAC_CONTEXT = b"drkit key-object mac v2"
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,12 @@ class KdfParams:
         return cls()
 
 
+# The most an opened key object may ask of the KDF, checked before deriving: one written by someone with
+# bucket access alone must not make every open (each ``pg wal-push`` included) take a GiB or minutes.
+# 4x the default memory, 5x its passes; drkit never writes more.
+KDF_CAPS = KdfParams(time_cost=16, memory_kib=256 * 1024, parallelism=16)
+
+
 def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     return hash_secret_raw(
         passphrase.encode(), salt, time_cost=params.time_cost, memory_cost=params.memory_kib,
@@ -81,55 +96,110 @@ def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
 
 
 def wrap_master_key(master: MasterKey, passphrase: str, params: KdfParams | None = None) -> bytes:
-    """A new key object (JSON bytes) that opens ``master`` with ``passphrase``."""
+    """A new key object (JSON bytes, version 2) that opens ``master`` with ``passphrase``. Every field is
+    MACed with a key only holders of the master key have (``mac``), so any of them can tell a genuine key
+    object's generation from one written by someone with bucket access alone. The seal itself is the
+    version-1 one (same associated data): earlier drkit versions still open key objects written now."""
     params = params or KdfParams.default()
     salt = secrets.token_bytes(16)
     kek = _derive(passphrase, salt, params)
-    sealed = Cipher(kek).seal(master.encryption + master.blob_id + b"".join(master.previous), AAD_KEY)
     doc: dict[str, object] = {
+        "version": KEY_OBJECT_VERSION,
         "kdf": "argon2id",
         "kdf_params": {"t": params.time_cost, "m": params.memory_kib, "p": params.parallelism},
         "salt": base64.b64encode(salt).decode(),
-        "data": base64.b64encode(sealed).decode(),
         "created": clock.utcnow().isoformat(),
         "host": socket.gethostname(),
         "username": _username(),
+        "generation": master.generation,
     }
-    if master.generation:  # absent: generation 0, the layout older drkit versions wrote
-        doc["generation"] = master.generation
+    sealed = Cipher(kek).seal(master.encryption + master.blob_id + b"".join(master.previous), AAD_KEY)
+    doc["data"] = base64.b64encode(sealed).decode()
+    doc["mac"] = _mac(master.blob_id, doc)
     return json.dumps(doc, sort_keys=True).encode()
 
 
-def unwrap_master_key(key_object: bytes, passphrase: str) -> MasterKey | None:
-    """The master key if ``passphrase`` opens this key object, else ``None``."""
+def _mac(blob_id_key: bytes, doc: dict[str, Any]) -> str:
+    """Keyed BLAKE3 (key derived from the blob-id key, never rotated) of every field but ``mac``."""
+    mac_key = blake3.blake3(_MAC_CONTEXT, key=blob_id_key).digest()
+    body = json.dumps({k: v for k, v in doc.items() if k != "mac"}, sort_keys=True, separators=(",", ":"))
+    return blake3.blake3(body.encode(), key=mac_key).hexdigest()
+
+
+def parse_key_object(key_object: bytes) -> dict[str, Any]:
+    """The JSON document of a key object, its KDF parameters checked against the caps; IntegrityError
+    for anything else (junk, or a KDF that would cost more than ``KDF_CAPS`` allows)."""
+    if len(key_object) > MAX_KEY_OBJECT:
+        raise IntegrityError(f"key object is {len(key_object)} bytes, more than a key object holds")
     try:
         doc = json.loads(key_object)
         p = doc["kdf_params"]
         params = KdfParams(time_cost=int(p["t"]), memory_kib=int(p["m"]), parallelism=int(p["p"]))
-        kek = _derive(passphrase, base64.b64decode(doc["salt"]), params)
+        int(doc.get("version", 1))
+        int(doc.get("generation", 0))
+        base64.b64decode(doc["salt"], validate=True), base64.b64decode(doc["data"], validate=True)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise IntegrityError(f"key object is malformed ({type(exc).__name__})") from None
+    if doc.get("kdf", "argon2id") != "argon2id":
+        raise IntegrityError(f"key object asks for an unknown KDF {str(doc.get('kdf'))[:20]!r}")
+    shown = f"t={params.time_cost}, m={params.memory_kib} KiB, p={params.parallelism}"
+    if not (params.time_cost >= 1 and params.parallelism >= 1 and params.memory_kib >= 8 * params.parallelism):
+        raise IntegrityError(f"key object is malformed (KDF parameters {shown})")
+    cap = KDF_CAPS
+    if params.time_cost > cap.time_cost or params.parallelism > cap.parallelism or params.memory_kib > cap.memory_kib:
+        raise IntegrityError(f"key object asks for KDF parameters beyond the caps ({shown}); skipped")
+    doc["_params"] = params
+    return cast(dict[str, Any], doc)
+
+
+def unwrap_master_key(key_object: bytes, passphrase: str) -> MasterKey | None:
+    """The master key if ``passphrase`` opens this key object, else ``None``; IntegrityError for a
+    malformed object or one over the KDF caps (checked before deriving anything)."""
+    doc = parse_key_object(key_object)
+    version = int(doc.get("version", 1))
+    if version > KEY_OBJECT_VERSION:
+        raise IntegrityError(f"key object version {version} is newer than this drkit reads")
+    try:
+        kek = _derive(passphrase, base64.b64decode(doc["salt"]), doc["_params"])
         raw = Cipher(kek).open(base64.b64decode(doc["data"]), AAD_KEY)
     except IntegrityError:
         return None
-    except (ValueError, KeyError, TypeError, Argon2Error) as exc:  # Argon2Error: KDF parameters it refuses
+    except Argon2Error as exc:  # KDF parameters it refuses
         raise IntegrityError(f"key object is malformed ({type(exc).__name__})") from None
     if len(raw) < 64 or len(raw) % 32:
         raise IntegrityError(f"key object holds {len(raw)} key bytes, not 64 + 32 per rotation")
-    return MasterKey(raw[:32], raw[32:64], tuple(raw[i : i + 32] for i in range(64, len(raw), 32)))
+    master = MasterKey(raw[:32], raw[32:64], tuple(raw[i : i + 32] for i in range(64, len(raw), 32)))
+    if version >= 2 and key_generation(key_object, master) != master.generation:
+        # the seal opened, so the passphrase is right; a field was edited since (a MAC that no longer
+        # checks, or a generation other than the keys inside say)
+        raise IntegrityError("key object fails its MAC: a field was changed since it was written")
+    return master
 
 
-def key_generation(key_object: bytes) -> int:
-    """The generation a key object declares (plain JSON; 0 when absent)."""
+def key_generation(key_object: bytes, master: MasterKey) -> int | None:
+    """The generation a key object declares if ``master`` proves it genuine (its ``mac``), else None:
+    a generation only someone with the key could have written. Older (version 1) key objects carry no
+    MAC, so their generation cannot be told from a forged one and is not trusted."""
     try:
-        return int(json.loads(key_object).get("generation", 0))
+        doc = json.loads(key_object)
+        mac = doc.get("mac")
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(master.blob_id, doc)):
+            return None
+        return int(doc.get("generation", 0))
     except (ValueError, TypeError, AttributeError):
-        raise IntegrityError("key object is malformed (generation)") from None
+        return None
 
 
 def describe_key_object(key_object: bytes) -> dict[str, str]:
-    """The non-secret fields of a key object, for ``drkit key list``."""
-    doc = json.loads(key_object)
-    info = {k: str(doc.get(k, "")) for k in ("created", "host", "username", "kdf")}
-    info["generation"] = str(doc.get("generation", 0))
+    """The non-secret fields of a key object, for ``drkit key list`` (junk: all fields empty)."""
+    try:
+        doc = json.loads(key_object) if len(key_object) <= MAX_KEY_OBJECT else None
+        if not isinstance(doc, dict):
+            raise TypeError
+    except (ValueError, TypeError):
+        doc = {"kdf": "malformed"}
+    info = {k: str(doc.get(k, ""))[:100] for k in ("created", "host", "username", "kdf")}
+    info["generation"] = str(doc.get("generation", 0))[:20]
     return info
 
 

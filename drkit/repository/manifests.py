@@ -8,6 +8,7 @@ document of kind ``snapshot`` under ``snapshots/``; any other kind lives under
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -15,10 +16,12 @@ from storage_backends import Backend, NotFound
 
 from ..core.errors import IntegrityError, UsageError
 from ..pipeline import Cipher
+from .caps import MAX_MANIFEST, read_capped
 from .format import AAD_MANIFEST, MANIFESTS_PREFIX, SNAPSHOTS_PREFIX, content_id, id_from_key
 from .storage_errors import storage_errors
 
 Document = dict[str, Any]
+log = logging.getLogger("drkit.repository")
 
 
 class _Store(Protocol):
@@ -47,6 +50,7 @@ class ManifestStore:
         self.backend = backend
         self.cipher = cipher
         self.guard = guard
+        self.skipped: dict[str, str] = {}  # object key → why it was left out of a listing
 
     def put(self, kind: str, doc: Document) -> str:
         if self.guard is not None:
@@ -71,8 +75,7 @@ class ManifestStore:
         key = manifest_key(kind, doc_id)
         with storage_errors():
             try:
-                with self.backend.get(key) as f:
-                    sealed = f.read()
+                sealed = read_capped(self.backend, key, MAX_MANIFEST)
             except NotFound:
                 if missing_ok:
                     return None
@@ -81,11 +84,17 @@ class ManifestStore:
 
     def _open(self, kind: str, key: str, doc_id: str, sealed: bytes) -> Document:
         try:
-            wrapped = json.loads(self.cipher.open(sealed, AAD_MANIFEST))
+            plain = self.cipher.open(sealed, AAD_MANIFEST)
         except IntegrityError:
             raise IntegrityError(f"{kind} {doc_id}: fails authentication (damaged object {key})") from None
+        try:
+            wrapped = json.loads(plain)
+        except ValueError:
+            raise IntegrityError(f"{key}: not a JSON document") from None
+        if not isinstance(wrapped, dict) or not isinstance(wrapped.get("doc"), dict):
+            raise IntegrityError(f"{key}: malformed document")
         if wrapped.get("kind") != kind:
-            raise IntegrityError(f"{key}: holds a {wrapped.get('kind')!r} document, not a {kind!r}")
+            raise IntegrityError(f"{key}: holds a {str(wrapped.get('kind'))[:40]!r} document, not a {kind!r}")
         doc: Document = wrapped["doc"]
         return doc
 
@@ -95,11 +104,23 @@ class ManifestStore:
 
     def find(self, kind: str, match: Callable[[Document], bool] | None = None) -> Iterator[tuple[str, Document]]:
         """Every document of ``kind``; one deleted between the listing and its read (a concurrent
-        forget or prune) is left out, as if listed a moment later."""
+        forget or prune) is left out, as if listed a moment later. One that is junk or damaged (too
+        large, fails authentication, malformed) is skipped with a warning and noted in ``skipped``:
+        someone with write access to the bucket alone must not stop every command that lists."""
         for doc_id in self.ids(kind):
-            doc = self.get_if_present(kind, doc_id)
+            try:
+                doc = self.get_if_present(kind, doc_id)
+            except IntegrityError as exc:
+                self.skip(manifest_key(kind, doc_id), exc.message)
+                continue
             if doc is not None and (match is None or match(doc)):
                 yield doc_id, doc
+
+    def skip(self, key: str, why: str) -> None:
+        """Note (and warn once about) an unusable document that a listing leaves out."""
+        if key not in self.skipped:
+            log.warning("skipped %s: %s", key, why)
+        self.skipped[key] = why
 
     def delete(self, kind: str, doc_id: str) -> None:
         if self.guard is not None:

@@ -229,6 +229,10 @@ def _held(run: Run, pack_id: str) -> bool:
 
 
 def _find_orphans(run: Run) -> None:
+    if run.repo.skipped_indexes:  # an unreadable index object may be the one naming them: keep every pack
+        run.result.waiting.append(f"unindexed packs: not marked, {len(run.repo.skipped_indexes)} index object(s) "
+                                  "unreadable (see `drkit check`)")
+        return
     horizon = clock.now() - run.options.orphan_age
     index, result = run.index, run.result
     for pack_id, (size, mtime) in sorted(run.stored.items()):

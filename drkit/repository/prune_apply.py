@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core import clock
+from .caps import read_capped
 from .format import index_key, pack_key
 from .index import MAX_OBJECT_ENTRIES, SUPERSEDED_KIND
 from .manifests import manifest_key
@@ -88,13 +89,13 @@ def _repack(repo: Repository, pack_ids: list[str], live: LiveSet) -> None:
     with BlobWriter(repo) as writer:
         for pack_id in pack_ids:
             key = pack_key(pack_id)
-            with storage_errors(), repo.backend.get(key) as f:
-                data = f.read()
+            with storage_errors():  # no more than the index says (a replaced, huge object is refused)
+                data = read_capped(repo.backend, key, index.pack_sizes[pack_id])
             first, n = index.run(pack_id)
             for e in range(first, first + n):
                 if live.flags[e]:
-                    blob_type, blob_id, offset, length, _ = index.entry_fields(e)
-                    writer.add_blob(blob_type, open_blob(repo, blob_id, data[offset : offset + length], key))
+                    blob_type, blob_id, offset, length, raw = index.entry_fields(e)
+                    writer.add_blob(blob_type, open_blob(repo, blob_id, data[offset : offset + length], key, raw))
         writer.flush()
 
 

@@ -37,21 +37,23 @@ def read_blob(repo: _Repo, blob_id: bytes) -> bytes:
     key = pack_key(loc.pack_id)
     with storage_errors():
         sealed = repo.backend.get_range(key, loc.offset, loc.length)
-    return open_blob(repo, blob_id, sealed, key)
+    return open_blob(repo, blob_id, sealed, key, loc.raw_length)
 
 
-def open_blob(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str) -> bytes:
-    """Authenticate, decompress and verify one sealed blob read from ``where``."""
+def open_blob(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str,
+              raw_length: int | None = None) -> bytes:
+    """Authenticate, decompress (to at most ``raw_length`` bytes, the recorded length) and verify one
+    sealed blob read from ``where``."""
     try:
         plain = repo.cipher.open(sealed, blob_id)
     except IntegrityError:
         raise _damaged(blob_id, where) from None
-    raw = _verified(repo, blob_id, plain, where)
+    raw = _verified(repo, blob_id, plain, where, raw_length)
     return raw if isinstance(raw, bytes) else bytes(raw)
 
 
-def open_blob_into(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str,
-                   out: memoryview) -> bytes | memoryview:
+def open_blob_into(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str,  # noqa: PLR0913
+                   out: memoryview, raw_length: int | None = None) -> bytes | memoryview:
     """``open_blob`` decrypting into ``out`` (at least ``len(sealed) - SEAL_OVERHEAD`` bytes), so
     nothing is allocated for a blob stored uncompressed: the result is then a view into ``out``."""
     plain = out[: max(0, len(sealed) - SEAL_OVERHEAD)]
@@ -59,15 +61,16 @@ def open_blob_into(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, wher
         repo.cipher.open_into(sealed, blob_id, plain)
     except IntegrityError:
         raise _damaged(blob_id, where) from None
-    return _verified(repo, blob_id, plain, where)
+    return _verified(repo, blob_id, plain, where, raw_length)
 
 
-def _verified(repo: _Repo, blob_id: bytes, plain: bytes | memoryview, where: str) -> bytes | memoryview:
-    """The decompressed blob, checked against its id."""
+def _verified(repo: _Repo, blob_id: bytes, plain: bytes | memoryview, where: str,
+              raw_length: int | None) -> bytes | memoryview:
+    """The decompressed blob (never inflated beyond ``raw_length``), checked against its id."""
     try:
-        raw = decompress_view(plain)
-    except IntegrityError:
-        raise _damaged(blob_id, where) from None
+        raw = decompress_view(plain, raw_length)
+    except IntegrityError as exc:
+        raise IntegrityError(f"{where}: blob {blob_id.hex()[:16]}: {exc.message}") from None
     if repo.hasher.digest(raw) != blob_id:
         raise IntegrityError(f"{where}: blob {blob_id.hex()[:16]} does not match its id")
     return raw

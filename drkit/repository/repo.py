@@ -13,6 +13,7 @@ lost (not refreshed for its lifetime): a prune may already treat it as gone.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import deque
 from collections.abc import Iterator
@@ -25,15 +26,17 @@ from storage_backends import Backend, NotFound
 from ..core import clock
 from ..core.errors import IntegrityError, LockFailed, RepositoryExists, RepositoryMissing, WrongPassword
 from ..pipeline import BlobHasher, Cipher
+from .caps import MAX_CONFIG, MAX_INDEX, MAX_KEY, read_capped
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
 from .immutability import RetainingBackend, Retention, first_locked_write, locked_until, require_object_lock
 from .index import Index, RawPack, decode_raw
-from .keys import KdfParams, MasterKey, key_generation, unwrap_master_key, wrap_master_key
+from .keys import PRIVATE, KdfParams, MasterKey, key_generation, unwrap_master_key, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
 from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
 from .storage_errors import storage_errors
 
+log = logging.getLogger("drkit.repository")
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
@@ -58,6 +61,8 @@ class Repository:
         self.config = config
         self.index = Index()
         self.index_ids: set[str] = set()  # the index objects ``index`` was loaded from
+        # index objects that are junk or damaged (id → why), skipped with a warning; `check` reports them
+        self.skipped_indexes: dict[str, str] = {}
         self.marks: dict[str, Mark] = {}  # pending-deletion marks known when the index was loaded
         self.superseded = Superseded()
         self._index_loaded = False
@@ -89,10 +94,10 @@ class Repository:
             key_object = wrap_master_key(master, passphrase, kdf)
             store: Backend = backend
             if retention is None:
-                backend.put_if_absent(KEYS_PREFIX + key_id, key_object)
+                backend.put_if_absent(KEYS_PREFIX + key_id, key_object, PRIVATE)
             else:  # proves the bucket applies retention before anything else is written
                 store = RetainingBackend(backend, retention)
-                first_locked_write(store, KEYS_PREFIX + key_id, key_object)
+                first_locked_write(store, KEYS_PREFIX + key_id, key_object, PRIVATE)
             sealed = Cipher(master.encryption).seal(config.to_json(), AAD_CONFIG)
             store.put_if_absent(CONFIG_KEY, sealed)  # last: a repository exists once config does
         return cls(backend, config, master, key_id)
@@ -103,8 +108,7 @@ class Repository:
         there is no repository at all."""
         with storage_errors():
             try:
-                with backend.get(CONFIG_KEY) as f:
-                    sealed_config = f.read()
+                sealed_config = read_capped(backend, CONFIG_KEY, MAX_CONFIG)
             except NotFound:
                 raise RepositoryMissing(
                     f"no drkit repository at {backend.display}", hint="create one with `drkit init`"
@@ -112,7 +116,7 @@ class Repository:
             master, key_id = _unlock(backend, passphrase)
         try:
             config = RepoConfig.from_json(master.cipher().open(sealed_config, AAD_CONFIG))
-        except IntegrityError:
+        except (IntegrityError, ValueError, KeyError, TypeError):
             raise IntegrityError("config object fails authentication (damaged repository config)") from None
         repo = cls(backend, config, master, key_id)
         if load_index:
@@ -152,7 +156,8 @@ class Repository:
             for pack in packs:
                 index.add_raw(pack, index_id)
         index.hash_pending()  # builds the lookup table now, not in the first lookup
-        self.index, self.index_ids, self.marks, self.superseded = index, set(ids), marks, superseded
+        usable = set(ids) - self.skipped_indexes.keys()  # a skipped object is not retired by a prune
+        self.index, self.index_ids, self.marks, self.superseded = index, usable, marks, superseded
         self._index_loaded = True
 
     def fetch_indexes(self, ids: list[str], sizes: dict[str, int] | None = None
@@ -161,13 +166,16 @@ class Repository:
         bytes (or one object) in flight: memory stays bounded however large the index is."""
 
         def fetch(index_id: str) -> list[RawPack]:
-            with storage_errors():
-                try:
-                    with self.backend.get(INDEX_PREFIX + index_id) as f:
-                        sealed = f.read()
-                except NotFound:
-                    raise _Vanished(index_id) from None
-            return decode_raw(sealed, self.cipher, index_id)
+            try:
+                with storage_errors():
+                    try:
+                        sealed = read_capped(self.backend, INDEX_PREFIX + index_id, MAX_INDEX)
+                    except NotFound:
+                        raise _Vanished(index_id) from None
+                return decode_raw(sealed, self.cipher, index_id)
+            except IntegrityError as exc:  # junk or damage: its blobs are unknown, the rest still works
+                self._skip_index(index_id, exc.message)
+                return []
 
         workers = max(1, min(4, self.backend.capabilities.max_connections))
         with ThreadPoolExecutor(workers, thread_name_prefix="drkit-index") as pool:
@@ -186,6 +194,11 @@ class Repository:
                 for _, _, fut in window:
                     fut.cancel()
 
+    def _skip_index(self, index_id: str, why: str) -> None:
+        if index_id not in self.skipped_indexes:
+            log.warning("skipped index object %s: %s", index_id[:16], why)
+        self.skipped_indexes[index_id] = why
+
     def load_new_indexes(self) -> int:
         """Add the index objects written since the index was loaded (by a backup that finished
         meanwhile); returns how many. Their packs join ``index`` like the others'."""
@@ -196,7 +209,8 @@ class Repository:
             for index_id, packs in self.fetch_indexes(new, listed):
                 for pack in packs:
                     self.index.add_raw(pack, index_id)
-                self.index_ids.add(index_id)
+                if index_id not in self.skipped_indexes:
+                    self.index_ids.add(index_id)
         except _Vanished as gone:
             raise IntegrityError(f"index object {gone} disappeared while being read (another prune?)",
                                  hint="try again") from None
@@ -256,24 +270,30 @@ def _exists(backend: Backend) -> bool:
 
 def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
     """The master key ``passphrase`` opens, which must be of the newest generation: a key object
-    left from before a ``key rotate`` would open old data only, and must not be used to write."""
+    left from before a ``key rotate`` would open old data only, and must not be used to write. Only
+    generations the opened key proves genuine count (``keys.key_generation``): a key object written
+    by someone with bucket access alone is skipped, it cannot retire anyone's key."""
     found: tuple[MasterKey, str] | None = None
-    newest = 0
     damaged: list[str] = []
+    objects: list[bytes] = []
     for info in backend.list(KEYS_PREFIX):
-        with backend.get(info.key) as f:
-            key_object = f.read()
         try:
-            newest = max(newest, key_generation(key_object))
+            key_object = read_capped(backend, info.key, MAX_KEY)
+            objects.append(key_object)
             if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
                 found = master, id_from_key(info.key)
         except IntegrityError as exc:  # one damaged key object must not lock out the other passphrases
             damaged.append(f"{info.key}: {exc.message}")
+        except NotFound:
+            continue  # removed since the listing (`key remove`, `key passwd`)
     if found is None:
         if damaged:
             raise IntegrityError(f"no intact key opens with this passphrase; damaged: {damaged[0]}",
                                  hint="another passphrase may open an intact key; `drkit key add` replaces one")
         raise WrongPassword("wrong passphrase: no key in the repository opens with it")
+    for problem in damaged:  # warned about only when the open goes on (else the error names the first)
+        log.warning("skipped key object %s", problem)
+    newest = max((g for o in objects if (g := key_generation(o, found[0])) is not None), default=0)
     if found[0].generation < newest:
         raise WrongPassword(f"this passphrase opens key {found[1][:8]}, retired by `drkit key rotate`",
                             hint="use a passphrase added since the rotation (`drkit key add`)")

@@ -95,7 +95,8 @@ def open_run(repo: Repository, blobs: Sequence[P]) -> Iterator[tuple[P, bytes | 
     for blob in blobs:
         loc = blob.loc
         lo = loc.offset - start
-        plain = open_blob_into(repo, blob.id, data[lo : lo + loc.length], key, _BLOBS.view(loc.length))
+        plain = open_blob_into(repo, blob.id, data[lo : lo + loc.length], key, _BLOBS.view(loc.length),
+                               loc.raw_length)
         if len(plain) != loc.raw_length:
             raise IntegrityError(f"{key}: blob {blob.id.hex()[:16]} holds {len(plain)} bytes, the index says "
                                  f"{loc.raw_length}")

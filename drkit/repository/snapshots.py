@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import socket
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from ..core import clock
-from ..core.errors import UsageError
-from .manifests import ManifestStore
+from ..core.errors import IntegrityError, UsageError
+from .manifests import ManifestStore, manifest_key
 
 KIND = "snapshot"
+
+
+def _iso_time(value: str) -> str:
+    if value:
+        datetime.fromisoformat(value)  # ValueError: a validation error
+    return value
+
+
+class _SnapshotDoc(BaseModel):
+    """The schema of a stored snapshot document (unknown fields ignored: a newer drkit may add some)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    source_kind: str
+    source_name: str
+    root: dict[str, Any]
+    time: Annotated[str, AfterValidator(_iso_time)] = ""
+    end_time: Annotated[str, AfterValidator(_iso_time)] = ""
+    host: str = ""
+    tags: list[str] = []
+    parent: str | None = None
+    stats: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
 
 
 @dataclass
@@ -34,8 +59,15 @@ class Snapshot:
 
     @classmethod
     def from_doc(cls, snapshot_id: str, doc: dict[str, Any]) -> Snapshot:
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        return cls(id=snapshot_id, **known)
+        """The snapshot a decoded document describes; IntegrityError if a field has the wrong type (a
+        crafted document must end as exit 13, never as a TypeError somewhere later)."""
+        try:
+            checked = _SnapshotDoc.model_validate(doc)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise IntegrityError(f"snapshot {snapshot_id[:8]}: malformed document ({where}: {first['msg']})") from None
+        return cls(id=snapshot_id, **checked.model_dump(exclude_unset=True))
 
     @property
     def short_id(self) -> str:
@@ -48,8 +80,13 @@ def save(store: ManifestStore, snap: Snapshot) -> Snapshot:
 
 
 def load_all(store: ManifestStore) -> list[Snapshot]:
-    """Every snapshot, oldest first."""
-    snaps = [Snapshot.from_doc(i, d) for i, d in store.find(KIND)]
+    """Every snapshot, oldest first; a malformed one is skipped with a warning (``store.skipped``)."""
+    snaps = []
+    for snapshot_id, doc in store.find(KIND):
+        try:
+            snaps.append(Snapshot.from_doc(snapshot_id, doc))
+        except IntegrityError as exc:
+            store.skip(manifest_key(KIND, snapshot_id), exc.message)
     return sorted(snaps, key=lambda s: (s.time, s.id))
 
 
@@ -61,6 +98,10 @@ def find(store: ManifestStore, ref: str, *, source_kind: str | None = None,
                  if (source_kind is None or s.source_kind == source_kind)
                  and (source_name is None or s.source_name == source_name)]
         if not snaps:
+            damaged = [k for k in store.skipped if k.startswith(manifest_key(KIND, ""))]
+            if damaged:  # the one that would match may be among them: not a usage error
+                raise IntegrityError(f"no intact snapshot matches 'latest'; {len(damaged)} damaged skipped "
+                                     f"({damaged[0]})", hint="`drkit check` lists them")
             raise UsageError("no snapshot matches 'latest'")
         return snaps[-1]
     snapshot_id = store.resolve(KIND, ref)

@@ -36,7 +36,7 @@ def translate(exc: be.BackendError) -> DrkitError:
         return IntegrityError(f"missing object: {exc}")
     if isinstance(exc, be.AlreadyExists):
         return LockFailed(str(exc))
-    if isinstance(exc, be.UnknownScheme):
+    if isinstance(exc, be.UnknownScheme | be.InvalidURL):
         err = StorageError(str(exc))
         err.exit_code = 2
         return err

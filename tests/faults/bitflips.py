@@ -10,8 +10,9 @@ What must happen, by kind (the "oracle" is read from the undamaged repository th
 
 - data, index, snapshots, config: check exits 13 (every pack is named by the BLAKE3 of its bytes, every
   other object is sealed with AES-GCM). A restore is refused (exit 13, no file under the target name and
-  no partial file) exactly when the snapshot needs the damaged bytes: a blob it references (data), the
-  index (all), its own manifest (snapshots), the config (all); otherwise it restores byte-identical.
+  no partial file) exactly when the snapshot needs the damaged bytes: a blob it references (data), a
+  blob only the damaged index object lists (index: other index objects are still used), its own manifest
+  (snapshots), the config (all); otherwise it restores byte-identical.
 - keys: a key object is plain JSON around a sealed master key. A flip in the salt, the sealed data or the
   KDF parameters means no key opens (exit 12, "wrong passphrase": drkit cannot tell a damaged key object
   from a wrong passphrase); broken JSON or impossible KDF parameters are exit 13 ("key object is
@@ -99,6 +100,7 @@ class BitFlips:
         self.expected: dict[str, str] = {}  # snapshot id → sha256
         self.needs: dict[str, set[bytes]] = {}  # snapshot id → blob ids it references
         self.blobs: dict[str, list[tuple[int, int, bytes]]] = {}  # pack id → (offset, length, blob id)
+        self.listed_in: dict[bytes, set[str]] = {}  # blob id → the index objects that list it
         self.report = FlipReport()
         (workdir / "scratch").mkdir(parents=True, exist_ok=True)
 
@@ -123,6 +125,7 @@ class BitFlips:
 
     def _read_oracle(self) -> None:
         from drkit.repository import snapshots
+        from drkit.repository.index import ENTRY_SIZE
         from drkit.repository.references import referenced_blobs
         from drkit.repository.repo import Repository
         from storage_backends.local import LocalBackend
@@ -131,6 +134,10 @@ class BitFlips:
         try:
             for blob_id, loc in repo.index.items():
                 self.blobs.setdefault(loc.pack_id, []).append((loc.offset, loc.length, blob_id))
+            for index_id, packs in repo.fetch_indexes(sorted(repo.index_ids)):
+                for pack in packs:
+                    for e in range(0, len(pack.entries), ENTRY_SIZE):
+                        self.listed_in.setdefault(bytes(pack.entries[e + 1 : e + 33]), set()).add(index_id)
             for snap in snapshots.load_all(repo.manifests):
                 self.needs[snap.id] = set(referenced_blobs(repo, snap))
         finally:
@@ -164,7 +171,9 @@ class BitFlips:
             return victim.name == sid
         if kind == "keys":
             return None
-        return True  # index, config
+        if kind == "index":  # a damaged index object is skipped: what only it lists is unknown
+            return any(self.listed_in.get(blob) == {victim.name} for blob in self.needs[sid])
+        return True  # config
 
     def _judge(self, kind: str, what: str, root: Path, affected: dict[str, bool | None]) -> None:
         stats = self.report.kinds[kind]

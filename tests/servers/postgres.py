@@ -78,6 +78,8 @@ def init_repository(path: Path, password_file: Path) -> str:
                            KdfParams(time_cost=1, memory_kib=64, parallelism=1))
     repo.close()
     path.chmod(0o777)
+    for key_object in (path / "keys").iterdir():  # owner-only (0600): the postgres user must own them
+        give_to_postgres(key_object, 0o600)
     return str(path)
 
 

@@ -14,7 +14,7 @@ from .backup import Archiver, BackupOptions, FileStats
 from .diff import Change, diff_trees, find_subtree, referenced_blobs, walk
 from .existing import OVERWRITE_CHOICES, Policy
 from .restore import Restorer, RestoreStats, Selection
-from .tree import Node
+from .tree import Node, root_tree
 from .walker import Excludes
 
 ROOT_TYPE = "tree"
@@ -22,7 +22,7 @@ SOURCE_KIND = "files"
 
 
 def _tree_root_blobs(repo: Repository, root: dict[str, Any]) -> Iterator[bytes]:
-    yield from referenced_blobs(repo, root["tree"])
+    yield from referenced_blobs(repo, root_tree(root, "snapshot"))
 
 
 ROOT_WALKERS[ROOT_TYPE] = _tree_root_blobs
@@ -44,5 +44,6 @@ __all__ = [
     "diff_trees",
     "find_subtree",
     "referenced_blobs",
+    "root_tree",
     "walk",
 ]

@@ -66,6 +66,7 @@ class Archiver:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
         self._root_dev: int | None = None
         self._parents = ParentTrees(self.repo)
+        self._pending: tuple[str, Node, str | None] | None = None  # a directory met, not yet walked
 
     # -- the tree -------------------------------------------------------------------------------
     def root(self, paths: list[str], parent_tree: str | None) -> str:
@@ -77,6 +78,7 @@ class Archiver:
             name = os.path.basename(path.rstrip("/")) or "root"
             node = self._entry(path, name, parent.get(name))
             if node is not None:
+                self._descend()
                 nodes.append(node)
         return self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
 
@@ -92,22 +94,38 @@ class Archiver:
     def close(self) -> None:
         self._parents.close()
 
-    def _dir(self, path: str, parent_tree: str | None) -> str:
+    def _descend(self) -> None:
+        """Walk the directory ``_entry`` just met (if it met one) and everything below it, depth first
+        with an explicit stack rather than recursion: a tree as deep as the file system allows (anyone
+        who can write in it can make one) cannot fail the backup. A directory's tree blob is written when
+        its level is done, after its children's, and becomes its node's ``subtree``."""
+        stack: list[_Level] = []
+        while True:
+            if self._pending is not None:
+                path, node, parent_tree = self._pending
+                self._pending = None
+                stack.append(_Level(path, node, self._names(path), self._load(parent_tree)))
+            if not stack:
+                return
+            level = stack[-1]
+            if level.pos == len(level.names):
+                stack.pop()
+                level.node.subtree = self.writer.add_blob(BLOB_TREE, encode_tree(level.nodes)).hex()
+                continue
+            name = level.names[level.pos]
+            level.pos += 1
+            full = os.path.join(level.path, name)
+            if not self.options.excludes.match(full, name):
+                child = self._entry(full, name, level.parent.get(name))
+                if child is not None:
+                    level.nodes.append(child)
+
+    def _names(self, path: str) -> list[str]:
         try:
-            names = list_dir(path)
+            return list_dir(path)
         except OSError as exc:
             self.warn(path, exc)
-            names = []
-        parent = self._load(parent_tree)
-        nodes = []
-        for name in names:
-            full = os.path.join(path, name)
-            if self.options.excludes.match(full, name):
-                continue
-            node = self._entry(full, name, parent.get(name))
-            if node is not None:
-                nodes.append(node)
-        return self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
+            return []
 
     def _entry(self, path: str, name: str, old: Node | None) -> Node | None:
         try:
@@ -138,8 +156,8 @@ class Archiver:
         elif self.options.one_file_system and st.st_dev != self._root_dev:
             return None
         self.stats.dirs += 1
-        node.subtree = self._dir(path, old.subtree if old is not None and old.type == DIR else None)
-        return node
+        self._pending = (path, node, old.subtree if old is not None and old.type == DIR else None)
+        return node  # its subtree is filled in by ``_descend``
 
     # -- file content -----------------------------------------------------------------------------
     def _file(self, path: str, node: Node, old: Node | None) -> Node | None:
@@ -208,6 +226,18 @@ class Archiver:
     def warn(self, path: str, problem: OSError | str) -> None:
         text = problem if isinstance(problem, str) else (problem.strerror or str(problem))
         self.warnings.append(f"{path}: {text}")
+
+
+@dataclass
+class _Level:
+    """One directory being walked: its entries' names, the parent snapshot's nodes for it, the nodes so far."""
+
+    path: str
+    node: Node
+    names: list[str]
+    parent: dict[str, Node]
+    nodes: list[Node] = field(default_factory=list)
+    pos: int = 0
 
 
 class ParentTrees:

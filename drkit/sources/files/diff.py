@@ -5,23 +5,48 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
 from .tree import DIR, FILE, Node, decode_tree
+
+T = TypeVar("T")
 
 
 def load_tree(repo: Repository, tree_id: str) -> list[Node]:
     return decode_tree(read_blob(repo, bytes.fromhex(tree_id)), f"tree {tree_id[:16]}")
 
 
+def _flatten(top: Iterator[T | Iterator[T | Any]]) -> Iterator[T]:
+    """Run nested generators with an explicit stack instead of recursion: a generator yields results,
+    or another generator (a level further down) whose results come next. Snapshot trees are as deep as
+    the file system they came from (or as a crafted snapshot makes them): no depth exhausts the stack."""
+    stack = [top]
+    while stack:
+        item = next(stack[-1], _DONE)
+        if item is _DONE:
+            stack.pop()
+        elif isinstance(item, Iterator):
+            stack.append(item)
+        else:
+            yield item
+
+
+_DONE: Any = object()
+
+
 def walk(repo: Repository, tree_id: str, prefix: str = "") -> Iterator[tuple[str, Node]]:
     """Every (snapshot-relative path, node), depth first, in name order."""
+    return _flatten(_walk_level(repo, tree_id, prefix))
+
+
+def _walk_level(repo: Repository, tree_id: str, prefix: str) -> Iterator[Any]:
     for node in load_tree(repo, tree_id):
         path = f"{prefix}/{node.name}" if prefix else node.name
         yield path, node
         if node.type == DIR and node.subtree:
-            yield from walk(repo, node.subtree, path)
+            yield _walk_level(repo, node.subtree, path)
 
 
 def find_subtree(repo: Repository, tree_id: str, path: str) -> tuple[str, str] | None:
@@ -38,7 +63,10 @@ def find_subtree(repo: Repository, tree_id: str, path: str) -> tuple[str, str] |
 
 def referenced_blobs(repo: Repository, tree_id: str, seen: set[str] | None = None) -> Iterator[bytes]:
     """Every tree and data blob under ``tree_id`` (each tree visited once)."""
-    seen = set() if seen is None else seen
+    return _flatten(_referenced_level(repo, tree_id, set() if seen is None else seen))
+
+
+def _referenced_level(repo: Repository, tree_id: str, seen: set[str]) -> Iterator[Any]:
     if tree_id in seen:
         return
     seen.add(tree_id)
@@ -47,7 +75,7 @@ def referenced_blobs(repo: Repository, tree_id: str, seen: set[str] | None = Non
         if node.type == FILE:
             yield from (bytes.fromhex(h) for h in node.content)
         elif node.type == DIR and node.subtree:
-            yield from referenced_blobs(repo, node.subtree, seen)
+            yield _referenced_level(repo, node.subtree, seen)
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,10 @@ def _modified(a: Node, b: Node) -> bool:
 
 def diff_trees(repo: Repository, a_tree: str, b_tree: str, prefix: str = "") -> Iterator[Change]:
     """Changes from tree ``a`` to tree ``b``; identical subtrees are skipped without reading."""
+    return _flatten(_diff_level(repo, a_tree, b_tree, prefix))
+
+
+def _diff_level(repo: Repository, a_tree: str, b_tree: str, prefix: str) -> Iterator[Any]:
     if a_tree == b_tree:
         return
     a = {n.name: n for n in load_tree(repo, a_tree)} if a_tree else {}
@@ -80,11 +112,10 @@ def diff_trees(repo: Repository, a_tree: str, b_tree: str, prefix: str = "") -> 
             assert node is not None
             yield Change(kind, path)
             if node.type == DIR:
-                sub = diff_trees(repo, "", node.subtree, path) if kind == "+" else \
-                    diff_trees(repo, node.subtree, "", path)
-                yield from sub
+                yield _diff_level(repo, "", node.subtree, path) if kind == "+" else \
+                    _diff_level(repo, node.subtree, "", path)
             continue
         if _modified(old, new):
             yield Change("M", path)
         if old.type == DIR and new.type == DIR:
-            yield from diff_trees(repo, old.subtree, new.subtree, path)
+            yield _diff_level(repo, old.subtree, new.subtree, path)

@@ -115,8 +115,17 @@ class Restorer:
         return os.path.join(self.target, rel)
 
     def _walk(self, trees: ParentTrees, tree_id: str, rel_dir: str) -> None:
-        there = self._there(rel_dir)
-        for node in trees.load(tree_id).values():  # subtrees are read ahead
+        """Depth first in snapshot order, with an explicit stack rather than recursion (a snapshot as deep
+        as its file system allowed cannot exhaust the interpreter's stack); subtrees are read ahead."""
+        stack = [(iter(trees.load(tree_id).values()), rel_dir, self._there(rel_dir))]
+        while stack:
+            nodes, rel_dir, there = stack[-1]
+            node = next(nodes, None)
+            if node is None:
+                stack.pop()
+                if rel_dir:  # the top level of the target is never searched for extra entries
+                    self._extra(rel_dir, there)
+                continue
             rel = f"{rel_dir}/{node.name}" if rel_dir else node.name
             if not self.selection.wants(rel, node.name, node.type == DIR):
                 continue
@@ -127,13 +136,11 @@ class Restorer:
                 continue
             if node.type == DIR:
                 self._dirs.append((rel, node, action))
-                self._walk(trees, node.subtree, rel)
+                stack.append((iter(trees.load(node.subtree).values()), rel, self._there(rel)))
             elif node.type == FILE:
                 (self._touch if action == existing.META else self._files).append((rel, node))
             else:
                 self._links.append((rel, node))
-        if rel_dir:  # the top level of the target is never searched for extra entries
-            self._extra(rel_dir, there)
 
     def _there(self, rel_dir: str) -> dict[str, os.stat_result]:
         """What the target holds in the directory a walk enters (nothing, if this restore creates it)."""

@@ -13,7 +13,7 @@ from files_fixtures import MTIME_NS, make_tree
 from refusing_fs import RefusingFcntl, takes_o_direct
 
 from drkit.core import filewriters
-from drkit.core.errors import PartialBackup
+from drkit.core.errors import PartialBackup, StorageError
 from drkit.core.filewriters import FileWriter
 from drkit.ops.files import BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.repository.check import check_repository
@@ -201,7 +201,7 @@ def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
     monkeypatch.setattr(filewriters.DirectWriter, "finish", finish)
     out = tmp_path / "out"
     fds = len(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StorageError, match="restore target full.*No space left"):  # exit 14, one line
         restore_files(repo, snap, str(out), Selection())
     assert len(os.listdir("/proc/self/fd")) == fds  # every writer closed its descriptor
     assert failed

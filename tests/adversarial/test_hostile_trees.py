@@ -1,0 +1,133 @@
+"""File trees that once broke drkit: a directory 1000 levels deep (anyone who can write in a backed-up
+tree can make one) is backed up and restored like any other; crafted tree blobs (with the key) are
+refused as damage (exit 13) by restore, ls and check, never a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from hostile_kit import backup, blob_hex, ok, one_line, plant_snapshot, run, same_tree
+
+DEPTH = 1000
+
+
+def _deep(root: Path) -> Path:
+    """``root/d/d/…/d`` (DEPTH levels) with files at the middle and the bottom; made level by level
+    with a directory descriptor, so no path is longer than one name."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for level in range(DEPTH):
+            os.mkdir("d", 0o750, dir_fd=fd)
+            new = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = new
+            if level in (DEPTH // 2, DEPTH - 1):
+                with open(os.open("f", os.O_WRONLY | os.O_CREAT, 0o640, dir_fd=fd), "wb") as f:
+                    f.write(f"level {level}\n".encode() * 50)
+    finally:
+        os.close(fd)
+    return root
+
+
+def _rm(*paths: Path) -> None:
+    """rm -rf: Python's rmtree recurses once per level."""
+    subprocess.run(["rm", "-rf", *map(str, paths)], check=True)
+
+
+def test_directory_1000_levels_deep(tmp_path: Path) -> None:
+    repo, src, out = tmp_path / "repo", tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    (src / "top.txt").write_text("top\n")
+    _deep(src)
+    try:
+        ok("init", "--repo", str(repo))
+        first = backup(repo, src)
+        (src / "top.txt").write_text("changed\n")
+        second = backup(repo, src)  # with a parent snapshot 1000 levels deep
+        ok("restore", second, "--target", str(out), "--repo", str(repo))
+        same_tree(src, out / "src")
+        listing = ok("ls", second, "--repo", str(repo)).splitlines()
+        assert len(listing) == 2 + DEPTH + 2 and sum(p.endswith("/d/f") for p in listing) == 2, listing[-3:]
+        assert ok("diff", first, second, "--repo", str(repo)).split() == ["M", "/src/top.txt"]
+        ok("check", "--repo", str(repo), "--read-data")
+    finally:
+        _rm(src, out)
+
+
+TREES = {
+    "mode is a string": {"nodes": [{"name": "f", "type": "file", "mode": "rwx"}]},
+    "content id not hex": {"nodes": [{"name": "f", "type": "file", "size": 1, "content": ["zz"]}]},
+    "content id a number": {"nodes": [{"name": "f", "type": "file", "size": 1, "content": [5]}]},
+    "lone surrogate name": {"nodes": [{"name": "\ud800x", "type": "file"}]},
+    "NUL in link target": {"nodes": [{"name": "l", "type": "symlink", "target": "a\u0000b"}]},
+    "mode out of range": {"nodes": [{"name": "f", "type": "file", "mode": 1 << 40}]},
+    "mtime out of range": {"nodes": [{"name": "f", "type": "file", "mtime_ns": 1 << 80}]},
+    "subtree a number": {"nodes": [{"name": "d", "type": "dir", "subtree": 7}]},
+    "nodes not a list": {"nodes": "abc"},
+    "not an object": [1, 2, 3],
+    "node not an object": {"nodes": [["f", "file"]]},
+}
+
+
+@pytest.mark.parametrize("what", sorted(TREES))
+def test_crafted_tree_is_damage_not_a_crash(tmp_path: Path, what: str) -> None:
+    repo = tmp_path / "repo"
+    ok("init", "--repo", str(repo))
+    tree = json.dumps(TREES[what]).encode()
+    root = json.dumps({"nodes": [{"name": "top", "type": "dir", "mode": 448, "subtree": blob_hex(repo, tree)}]})
+    snap = plant_snapshot(repo, [root.encode(), tree])
+    assert (
+        "malformed" in one_line(run("restore", snap, "--target", str(tmp_path / "out"), "--repo", str(repo)), 13)
+        or "unsafe" in run("restore", snap, "--target", str(tmp_path / "out"), "--repo", str(repo)).stderr
+    )
+    one_line(run("ls", snap, "--repo", str(repo)), 13)
+    proc = run("check", "--repo", str(repo))
+    one_line(proc, 13)
+    assert snap[:8] in proc.stderr + proc.stdout
+
+
+SNAPSHOT_DOCS = {
+    "source kind a number": {"source_kind": 5, "source_name": "x", "root": {"type": "tree", "tree": "00" * 32}},
+    "time not a time": {
+        "source_kind": "files",
+        "source_name": "x",
+        "time": "yesterday",
+        "root": {"type": "tree", "tree": "00" * 32},
+    },
+    "root tree a number": {
+        "source_kind": "files",
+        "source_name": "x",
+        "time": "2099-01-01T00:00:00+00:00",
+        "root": {"type": "tree", "tree": 5},
+    },
+    "tags not a list": {"source_kind": "files", "source_name": "x", "tags": "a", "root": {}},
+}
+
+
+@pytest.mark.parametrize("what", sorted(SNAPSHOT_DOCS))
+def test_crafted_snapshot_document_is_skipped_and_reported(tmp_path: Path, what: str) -> None:
+    from hostile_kit import open_repo
+
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("intact\n")
+    ok("init", "--repo", str(repo))
+    good = backup(repo, src)
+    crafted = open_repo(repo).manifests.put("snapshot", SNAPSHOT_DOCS[what])
+    proc = run("snapshots", "--repo", str(repo))
+    assert proc.returncode == 0 and good[:8] in proc.stdout, proc.stderr
+    if what == "root tree a number":  # a valid document, newest: `latest`, refused as damage
+        assert "malformed" in one_line(
+            run("restore", "latest", "--target", str(tmp_path / "o"), "--repo", str(repo)), 13
+        )
+    else:
+        assert "skipped" in proc.stderr
+        ok("restore", "latest", "--target", str(tmp_path / "o"), "--repo", str(repo))
+        same_tree(src, tmp_path / "o" / "src")
+    proc = run("check", "--repo", str(repo))
+    one_line(proc, 13)
+    assert crafted[:8] in proc.stdout + proc.stderr
