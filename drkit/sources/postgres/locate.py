@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.childenv import child_environ
 from ...core.errors import UsageError
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
@@ -79,7 +80,7 @@ def _scan(wal_dir: Path, timeline: int, span: tuple[int, int], target: Target, r
     # the exit code is not checked: pg_waldump reports an error at the end of the WAL it was given
     # (a segment's unused tail), after printing every record before it
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
+        proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600, env=child_environ())
     except OSError as exc:
         raise PostgresError(f"cannot run pg_waldump: {exc.strerror}") from None
     except subprocess.TimeoutExpired:
