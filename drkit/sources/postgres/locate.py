@@ -95,9 +95,11 @@ def _scan(wal_dir: Path, timeline: int, span: tuple[int, int], target: Target, r
     # no --xid filter: it matches the record's own xid, which a COMMIT PREPARED's is not (_PREPARED_END)
     args += ["--rmgr", "XLOG" if target.kind == "name" else "Transaction"]
     # the exit code is not checked: pg_waldump reports an error at the end of the WAL it was given
-    # (a segment's unused tail), after printing every record before it
+    # (a segment's unused tail), after printing every record before it. Its output holds restore
+    # point names in the server's encoding (LATIN1, …): bytes that are not UTF-8 are replaced
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600, env=child_environ())
+        proc = subprocess.run(args, capture_output=True, text=True, errors="replace", check=False, timeout=600,
+                              env=child_environ())
     except OSError as exc:
         raise PostgresError(f"cannot run pg_waldump: {exc.strerror}") from None
     except subprocess.TimeoutExpired:
