@@ -12,10 +12,21 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
-from clirun import one_line_error
-from servers.postgres import PgServer, db_opts, make_shared_dir, normalised_dump, run, start_postgres, stop_cluster
+from clirun import drkit, one_line_error
+from servers.postgres import (
+    REPO_PASSWORD,
+    PgServer,
+    db_opts,
+    make_shared_dir,
+    normalised_dump,
+    repo_args,
+    run,
+    start_postgres,
+    stop_cluster,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +116,28 @@ def test_explicit_base_that_ends_after_the_point_is_refused(two_bases: TwoBases)
     assert f"after the end of base backup {two_bases.base_b[:8]}" in one_line_error(proc)
     bad = _refused(two_bases, "--target-xid", "abc")
     assert bad.returncode == 2 and "not a transaction id" in one_line_error(bad)
+
+
+def test_pg_waldump_gets_none_of_drkit_secrets(two_bases: TwoBases, tmp_path: Path) -> None:
+    """The WAL search runs pg_waldump: like every other tool drkit runs, it must not inherit the
+    repository passphrase or cloud credentials (core.childenv)."""
+    bindir, record = tmp_path / "bin", tmp_path / "env"
+    bindir.mkdir()
+    record.mkdir()
+    wrapper = bindir / "pg_waldump"
+    real = two_bases.server.bindir / "pg_waldump"
+    wrapper.write_text(f'#!/bin/sh\nenv -0 > "{record}/pg_waldump.$$"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    secrets = {"DRKIT_PASSWORD": REPO_PASSWORD, "AWS_SECRET_ACCESS_KEY": "aws-Secret-5e2f81"}
+    base = make_shared_dir("drkit-basechoice-env-")
+    try:
+        proc = drkit("restore", "postgres", "--target-dir", str(base / "data"), "--target-name", "mid",
+                     *repo_args(two_bases.server), env={"DRKIT_PG_BINDIR": str(bindir), **secrets})
+        assert proc.returncode == 0, proc.stderr.decode()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    runs = [path.read_bytes().split(b"\0") for path in record.iterdir()]
+    assert runs, "pg_waldump was not run"
+    for env in runs:
+        leaked = [kv.split(b"=", 1)[0] for kv in env if any(v.encode() in kv for v in secrets.values())]
+        assert leaked == [], leaked

@@ -168,7 +168,11 @@ def stop_cluster(server_bin: Path, data: Path, proc: subprocess.Popen[bytes] | N
 
 
 @contextmanager
-def start_postgres(prefix: str = "drkit-pg-", encoding: str = "UTF8") -> Iterator[PgServer]:
+def start_postgres(
+    prefix: str = "drkit-pg-", encoding: str = "UTF8", settings: tuple[str, ...] = ()
+) -> Iterator[PgServer]:
+    """A PostgreSQL 15 server archiving into its own repository; ``settings`` are extra
+    postgresql.conf lines."""
     server_bin = bindir()
     if server_bin is None:
         if "pg" in os.environ.get("DRKIT_TEST_REQUIRE", "").split(","):
@@ -190,7 +194,7 @@ def start_postgres(prefix: str = "drkit-pg-", encoding: str = "UTF8") -> Iterato
         port = free_port()
         archive = f"{sys.executable} -m drkit.cli.main pg wal-push %p --repo {repo_url} --password-file {repo_pw}"
         with open(data / "postgresql.conf", "a") as conf:
-            conf.write(_conf(port, sock, archive))
+            conf.write(_conf(port, sock, archive) + "".join(f"{line}\n" for line in settings))
         log = base / "server.log"
         with open(log, "wb") as log_out:
             proc = subprocess.Popen(as_postgres(server_bin / "postgres", "-D", data), stdout=log_out,

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.childenv import child_environ
 from ...core.errors import UsageError
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
@@ -34,6 +35,9 @@ _RECORD = re.compile(r"^rmgr: (\w+)\s.*?tx:\s+(\d+), lsn: ([0-9A-F]+/[0-9A-F]+),
 CHUNK_ENV = "DRKIT_WALDUMP_CHUNK"
 DEFAULT_CHUNK = 32  # segments fetched and searched at a time
 _XACT_END = ("COMMIT", "ABORT")  # recovery_target_xid stops at the transaction's commit or abort
+# COMMIT PREPARED / ROLLBACK PREPARED: the record's own xid (``tx:``) is that of the session that
+# finished it (0); the prepared transaction's xid is in the description, where PostgreSQL looks too
+_PREPARED_END = re.compile(r"^(?:COMMIT|ABORT)_PREPARED (\d+):")
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,22 @@ def _matches(target: Target, line: str) -> int | None:
     rmgr, xid, lsn, desc = m.groups()
     if target.kind == "name" and rmgr == "XLOG" and desc == f"RESTORE_POINT {target.value}":
         return parse_lsn(lsn)
-    if target.kind == "xid" and rmgr == "Transaction" and xid == target.value and desc.startswith(_XACT_END):
+    if target.kind == "xid" and rmgr == "Transaction" and _ends_xid(xid, desc, target_xid(target.value)):
         return parse_lsn(lsn)
     return None
+
+
+def target_xid(value: str) -> int:
+    """The transaction id PostgreSQL reads from ``recovery_target_xid``: its low 32 bits (an
+    epoch-qualified ``txid_current()`` value names the same transaction)."""
+    return int(value) & 0xFFFFFFFF
+
+
+def _ends_xid(record_xid: str, desc: str, xid: int) -> bool:
+    prepared = _PREPARED_END.match(desc)
+    if prepared is not None:
+        return int(prepared.group(1)) == xid
+    return int(record_xid) == xid and desc.startswith(_XACT_END)
 
 
 def _scan(wal_dir: Path, timeline: int, span: tuple[int, int], target: Target, read_to: int) -> int | None:
@@ -75,11 +92,14 @@ def _scan(wal_dir: Path, timeline: int, span: tuple[int, int], target: Target, r
         "--end",
         format_lsn(read_to),
     ]
-    args += ["--rmgr", "XLOG"] if target.kind == "name" else ["--rmgr", "Transaction", "--xid", target.value]
+    # no --xid filter: it matches the record's own xid, which a COMMIT PREPARED's is not (_PREPARED_END)
+    args += ["--rmgr", "XLOG" if target.kind == "name" else "Transaction"]
     # the exit code is not checked: pg_waldump reports an error at the end of the WAL it was given
-    # (a segment's unused tail), after printing every record before it
+    # (a segment's unused tail), after printing every record before it. Its output holds restore
+    # point names in the server's encoding (LATIN1, …): bytes that are not UTF-8 are replaced
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
+        proc = subprocess.run(args, capture_output=True, text=True, errors="replace", check=False, timeout=600,
+                              env=child_environ())
     except OSError as exc:
         raise PostgresError(f"cannot run pg_waldump: {exc.strerror}") from None
     except subprocess.TimeoutExpired:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core import clock
+from ...core.childenv import child_environ
 from .conn import PgConn
 from .errors import PostgresError
 from .process import find_tool
@@ -90,4 +91,4 @@ def stop(data_dir: Path, *, os_user: str | None = None, mode: str = "fast") -> N
     if not (data_dir / "postmaster.pid").exists():
         return
     subprocess.run(_as_user([find_tool("pg_ctl"), "stop", "-D", str(data_dir), "-m", mode, "-w", "-t", "60"],
-                            os_user), capture_output=True, timeout=120, check=False)
+                            os_user), capture_output=True, timeout=120, check=False, env=child_environ())

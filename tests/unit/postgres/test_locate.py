@@ -46,3 +46,27 @@ def test_stretches_newest_first_each_up_to_the_next_end() -> None:
     ]
     end[b.id] = 0x8000000  # b's own WAL is not all archived: only a's stretch is searched
     assert [s.base.id[0] for s in _stretches([a, b], win)] == ["a"]
+
+
+COMMIT_PREPARED = (
+    "rmgr: Transaction len (rec/tot):     42/    42, tx:          0, lsn: 0/02016130, prev 0/02016038, "
+    "desc: COMMIT_PREPARED 725: 2026-12-07 02:46:59.635011 UTC"
+)
+PREPARE = (
+    "rmgr: Transaction len (rec/tot):    242/   242, tx:        725, lsn: 0/02016038, prev 0/02015FE0, "
+    "desc: PREPARE gid g1: 2026-12-07 02:46:59.592227 UTC"
+)
+
+
+def test_prepared_transaction_ends_at_its_commit_prepared() -> None:
+    """pg_waldump lines of PostgreSQL 15: the COMMIT PREPARED record's own xid is 0."""
+    assert _matches(Target("xid", "725"), COMMIT_PREPARED) == parse_lsn("0/2016130")
+    assert _matches(Target("xid", "725"), PREPARE) is None  # not the end of the transaction
+    assert _matches(Target("xid", "0"), COMMIT_PREPARED) is None
+    aborted = COMMIT_PREPARED.replace("COMMIT_PREPARED", "ABORT_PREPARED")
+    assert _matches(Target("xid", "725"), aborted) == parse_lsn("0/2016130")
+
+
+def test_epoch_qualified_xid_is_read_as_postgresql_reads_it() -> None:
+    assert _matches(Target("xid", str((1 << 32) + 736)), COMMIT) == parse_lsn("0/4000110")
+    assert _matches(Target("xid", "0736"), COMMIT) == parse_lsn("0/4000110")
