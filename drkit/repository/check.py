@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from storage_backends import NotFound
 
 from ..core import clock
-from ..core.errors import DrkitError, MissingBlob, UsageError
+from ..core.errors import DrkitError, UsageError
 from . import snapshots
 from .caps import read_capped
-from .check_rooted import check_rooted
+from .check_rooted import check_rooted, count_unindexed
 from .format import DATA_PREFIX, MANIFESTS_PREFIX, content_id, id_from_key, pack_key
 from .pack import BLOB_TREE, read_entries
 from .reader import open_blob, read_blob
@@ -158,19 +158,7 @@ def _check_documents(repo: Repository) -> None:
 def _unindexed(repo: Repository, snap: snapshots.Snapshot) -> int:
     """How many blobs ``snap`` references that no index object lists. A snapshot written after the
     index was loaded (a backup that finished meanwhile) is counted again with the new index objects."""
-
-    def count() -> int:
-        return sum(1 for blob_id in referenced_blobs(repo, snap) if blob_id not in repo.index)
-
-    try:
-        missing = count()
-    except MissingBlob:
-        if not repo.load_new_indexes():
-            raise
-        return count()
-    if missing and repo.load_new_indexes():
-        return count()
-    return missing
+    return count_unindexed(repo, lambda: referenced_blobs(repo, snap))
 
 
 def _read_pack(repo: Repository, pack_id: str) -> tuple[list[str], int]:

@@ -44,7 +44,7 @@ def describe(kind: str, doc_id: str, doc: dict[str, Any]) -> str:
     return f"{kind} {doc_id[:8]}"
 
 
-def _count_unindexed(repo: Repository, blobs: Callable[[], Iterator[bytes]]) -> int:
+def count_unindexed(repo: Repository, blobs: Callable[[], Iterator[bytes]]) -> int:
     """Blobs not in the index; index objects written since the index was loaded are read first."""
 
     def count() -> int:
@@ -82,7 +82,7 @@ def check_rooted(repo: Repository, *, read_data: bool, subset: Subset) -> tuple[
                 if doc is None:
                     continue  # removed by a concurrent forget since the listing
                 where = describe(kind, doc_id, doc)
-                missing = _count_unindexed(repo, partial(root_blobs, repo, doc["root"], where))
+                missing = count_unindexed(repo, partial(root_blobs, repo, doc["root"], where))
                 checked += 1
                 if missing:
                     errors.append(f"{where}: {missing} referenced blobs are not indexed")
