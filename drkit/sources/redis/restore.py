@@ -1,7 +1,7 @@
 """Restoring Redis snapshots: an RDB (or an AOF directory) into a target directory ready for
 ``redis-server``, optionally started; or loaded into a running, empty instance by copying every
 key with ``DUMP``/``RESTORE`` from a throwaway server that loaded the restored files (an RDB, or
-an AOF directory, e.g. one cut at a point in time). Expiry times are copied as absolute times
+an AOF directory, e.g. one cut at a point in time), then its Redis functions. Expiry times are copied as absolute times
 (``PEXPIRETIME``, ``RESTORE … ABSTTL``): a relative TTL would shift each by the copy's duration."""
 
 from __future__ import annotations
@@ -120,31 +120,46 @@ def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool, into_cl
     return copied
 
 
-def _check_target(target: RedisTarget, force: bool) -> bool:
-    """Reachable and empty (every master of a cluster), unless ``force``; True for a cluster."""
+def copy_functions(source: RedisProcess, nodes: list[RedisTarget], *, replace: bool) -> int:
+    """The source's Redis functions (``FUNCTION DUMP``/``FUNCTION RESTORE``) into every node; they
+    are data an RDB or AOF holds, but no key: a key copy alone drops them. Returns the libraries."""
+    with source.client() as c:
+        libraries = len(c.function_list())
+        payload = c.function_dump() if libraries else b""
+    for node in nodes if libraries else []:
+        with connected(node) as dst:
+            dst.execute_command("FUNCTION", "RESTORE", payload, "REPLACE" if replace else "APPEND")  # type: ignore[no-untyped-call,unused-ignore]
+    return libraries
+
+
+def _check_target(target: RedisTarget, force: bool) -> tuple[bool, list[RedisTarget]]:
+    """Reachable and empty (every master of a cluster), unless ``force``: (a cluster?, the nodes a
+    function is loaded into: the server, or every master)."""
     with connected(target) as probe:
         if not is_cluster(probe):
             _check_empty(probe, target.display, force)
-            return False
+            return False, [target]
         masters = slot_map(probe, urlsplit(target.url).hostname or "127.0.0.1")
-    for master in masters:
-        node = node_target(target, master)
+    nodes = [node_target(target, master) for master in masters]
+    for node in nodes:
         with connected(node) as c:
             _check_empty(c, node.display, force)
-    return True
+    return True, nodes
 
 
 def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, int]:
     """``--to-url``: write the restored files into a temp dir, load each data directory in a
     throwaway server, copy every key. The target is checked (reachable, empty unless ``force``)
     before ``place``."""
-    into_cluster = _check_target(target, force)
+    into_cluster, nodes = _check_target(target, force)
     copied: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:
-        for data_dir, aof in place(Path(tmp)):
+        for n, (data_dir, aof) in enumerate(place(Path(tmp))):
             with server_on(data_dir, aof=aof) as server:
                 try:
                     keys = copy_keys(server, target, force=force, into_cluster=into_cluster)
+                    # a cluster's shards each hold the libraries: the first load appends, the next replace
+                    copy_functions(server, nodes, replace=force or n > 0)
                 except redis.ResponseError as exc:
                     raise RedisSourceError(f"Redis at {target.display} refused RESTORE: {exc}") from None
             for db, n in keys.items():

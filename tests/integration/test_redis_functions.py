@@ -1,0 +1,64 @@
+"""Redis 7 functions (``FUNCTION LOAD``) are part of the data an RDB or AOF holds: a restore into a
+running server (``--to-url``) carries them as a ``--target-dir`` restore does. Oracle: the target's
+``FUNCTION DUMP`` equals the source's, and the function runs there; ``DEBUG DIGEST`` for the keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clirun import drkit
+from servers.redis import RedisFactory, RedisServer, digest
+from servers.redis_cluster import Cluster
+
+ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
+LIBRARY = "#!lua name=drkitlib\nredis.register_function('drkit_hello', function(keys, args) return 'hi' end)"
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> str:
+    path = str(tmp_path / "repo")
+    assert drkit("init", "--repo", path, env=ENV).returncode == 0
+    return path
+
+
+def _functions(server: RedisServer) -> bytes:
+    with server.client() as c:
+        return bytes(c.function_dump())
+
+
+def test_functions_are_restored_into_a_running_server(
+    repo: str, redis_server: RedisServer, redis_factory: RedisFactory
+) -> None:
+    with redis_server.client() as c:
+        c.function_load(LIBRARY)
+        c.set("k", "v")
+    backup = drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV)
+    assert backup.returncode == 0, backup.stderr.decode()
+    with redis_factory() as target:
+        proc = drkit("restore", "redis", "--repo", repo, "--to-url", target.url, "--json", env=ENV)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert json.loads(proc.stdout)["keys"] == {"0": 1}
+        assert digest(target) == digest(redis_server)
+        assert _functions(target) == _functions(redis_server)  # was: no library, exit 0
+        with target.client() as c:
+            assert c.fcall("drkit_hello", 0) == b"hi"
+        again = drkit("restore", "redis", "--repo", repo, "--to-url", target.url, "--force", env=ENV)
+        assert again.returncode == 0, again.stderr.decode()  # --force replaces the library too
+        assert _functions(target) == _functions(redis_server)
+
+
+def test_functions_are_loaded_into_every_master_of_a_cluster(
+    repo: str, redis_server: RedisServer, redis_cluster: Cluster
+) -> None:
+    with redis_server.client() as c:
+        c.function_load(LIBRARY)
+        c.set("k", "v")
+    assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
+    proc = drkit("restore", "redis", "--repo", repo, "--to-url", redis_cluster.url, env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    for node in redis_cluster.nodes:  # FCALL runs on the master owning the keys' slot: each needs it
+        assert _functions(node) == _functions(redis_server), node.url
