@@ -30,6 +30,8 @@ from ..verify.redis import verify_redis
 from ..verify.user import verify_user_checks
 
 REDIS_MAJOR = "7"
+_CLUSTER_NOT_DRILLED = ("a Redis Cluster snapshot ({} shards, one RDB per master) is not drilled: the sandbox "
+                        "is one server; restore it with `drkit restore redis --target-dir` or `--to-url` a cluster")
 
 
 @contextmanager
@@ -58,6 +60,9 @@ def drill_redis(ctx: DrillContext) -> KindOutcome:
     with ctx.phase("restore"):
         restored = _restore(ctx, ref, opts)
     out = KindOutcome(_snapshot_id(ctx, restored.snapshot))
+    if restored.kind.endswith("cluster"):  # one directory per shard: a server on the directory holds none
+        out.checks.append(CheckResult("redis.cluster", False, _CLUSTER_NOT_DRILLED.format(len(restored.shards or []))))
+        return out
     try:
         with ExitStack() as stack:
             with ctx.phase("start"):
