@@ -147,11 +147,30 @@ def _check_target(target: RedisTarget, force: bool) -> tuple[bool, list[RedisTar
     return True, nodes
 
 
+def _evicted(nodes: list[RedisTarget]) -> int:
+    """Keys the nodes have evicted since they started (``INFO stats``)."""
+    total = 0
+    for node in nodes:
+        with connected(node) as c:
+            total += int(c.info("stats").get("evicted_keys", 0))
+    return total
+
+
+def _check_evictions(target: RedisTarget, nodes: list[RedisTarget], before: int) -> None:
+    """A target with a maxmemory eviction policy accepts every RESTORE and drops keys meanwhile."""
+    evicted = _evicted(nodes) - before
+    if evicted > 0:
+        raise RedisSourceError(f"Redis at {target.display} evicted {evicted} keys during the restore (its maxmemory "
+                               "policy): the restored data there is incomplete",
+                               hint="raise maxmemory (or set maxmemory-policy noeviction), empty it, restore again")
+
+
 def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, int]:
     """``--to-url``: write the restored files into a temp dir, load each data directory in a
     throwaway server, copy every key. The target is checked (reachable, empty unless ``force``)
     before ``place``."""
     into_cluster, nodes = _check_target(target, force)
+    evicted_before = _evicted(nodes)
     copied: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:
         for n, (data_dir, aof) in enumerate(place(Path(tmp))):
@@ -164,4 +183,5 @@ def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, 
                     raise RedisSourceError(f"Redis at {target.display} refused RESTORE: {exc}") from None
             for db, n in keys.items():
                 copied[db] = copied.get(db, 0) + n
+    _check_evictions(target, nodes, evicted_before)
     return copied

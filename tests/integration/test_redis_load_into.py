@@ -1,6 +1,7 @@
-"""Redis 7 functions (``FUNCTION LOAD``) are part of the data an RDB or AOF holds: a restore into a
-running server (``--to-url``) carries them as a ``--target-dir`` restore does. Oracle: the target's
-``FUNCTION DUMP`` equals the source's, and the function runs there; ``DEBUG DIGEST`` for the keys."""
+"""What a restore into a running server (``--to-url``) could lose without a word. Redis 7 functions
+(``FUNCTION LOAD``) are part of the data an RDB or AOF holds: carried as a ``--target-dir`` restore
+does (oracle: the target's ``FUNCTION DUMP`` equals the source's, and the function runs there;
+``DEBUG DIGEST`` for the keys). Keys a target's maxmemory policy evicts during the copy fail it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from clirun import drkit
-from servers.redis import RedisFactory, RedisServer, digest
+from clirun import drkit, one_line_error
+from servers.redis import RedisFactory, RedisServer, digest, fill_bulk
 from servers.redis_cluster import Cluster
 
 ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
@@ -62,3 +63,19 @@ def test_functions_are_loaded_into_every_master_of_a_cluster(
     assert proc.returncode == 0, proc.stderr.decode()
     for node in redis_cluster.nodes:  # FCALL runs on the master owning the keys' slot: each needs it
         assert _functions(node) == _functions(redis_server), node.url
+
+
+def test_keys_evicted_by_the_target_fail_the_restore(
+    repo: str, redis_server: RedisServer, redis_factory: RedisFactory
+) -> None:
+    """A target with a maxmemory eviction policy accepts every RESTORE and evicts keys meanwhile: the
+    restore must not report success (was: exit 0, the count of keys sent, fewer keys in the target)."""
+    fill_bulk(redis_server, 8)
+    assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
+    with redis_factory(extra=["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]) as target:
+        proc = drkit("restore", "redis", "--repo", repo, "--to-url", target.url, env=ENV)
+        with target.client() as c:
+            evicted = int(c.info("stats")["evicted_keys"])
+        assert evicted > 0  # the premise: the target did drop keys
+        assert proc.returncode == 1, proc.stderr.decode()
+        assert "evicted" in one_line_error(proc) and "maxmemory" in one_line_error(proc)
