@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 from clirun import drkit, one_line_error
 from servers.redis import RedisFactory, RedisServer, digest, fill_bulk
 from servers.redis_cluster import Cluster
+
+from drkit.ops.redis import RestoreOptions, restore_redis
+from drkit.ops.secrets import PassphraseSource
+from drkit.ops.session import open_repository
+from drkit.sources.redis import make_target
+from drkit.sources.redis import restore as rr
+from drkit.sources.redis.process import RedisProcess
 
 ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 LIBRARY = "#!lua name=drkitlib\nredis.register_function('drkit_hello', function(keys, args) return 'hi' end)"
@@ -79,3 +88,37 @@ def test_keys_evicted_by_the_target_fail_the_restore(
         assert evicted > 0  # the premise: the target did drop keys
         assert proc.returncode == 1, proc.stderr.decode()
         assert "evicted" in one_line_error(proc) and "maxmemory" in one_line_error(proc)
+
+
+def test_the_throwaway_server_needs_a_password(
+    repo: str, redis_server: RedisServer, redis_factory: RedisFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The throwaway redis-server holding the restored data listens on a loopback port: any local user
+    could read (or change) it while the keys are copied. It takes a random password, from a 0600
+    config file, never from argv (was: no password)."""
+    with redis_server.client() as c:
+        c.set("secret", "value")
+    assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
+    seen: list[str] = []
+    copy_keys = rr.copy_keys
+
+    def spy(source: RedisProcess, target: Any, **kw: Any) -> dict[int, int]:
+        with redis.Redis(host="127.0.0.1", port=source.port) as stranger, pytest.raises(redis.AuthenticationError):
+            stranger.get("secret")
+        assert source.proc is not None and all(source.password not in a for a in source.argv())
+        conf = source.dir / "redis-drkit.conf"
+        seen.append(oct(conf.stat().st_mode & 0o777))
+        return copy_keys(source, target, **kw)
+
+    monkeypatch.setattr(rr, "copy_keys", spy)
+    secret = tmp_path / "pw.txt"
+    secret.write_text(ENV["DRKIT_PASSWORD"])
+    opened = open_repository(repo, PassphraseSource(file=secret))
+    with redis_factory() as target:
+        try:
+            restore_redis(opened, None, RestoreOptions(to_url=make_target(target.url)))
+        finally:
+            opened.close()
+        with target.client() as c:
+            assert c.get("secret") == b"value"
+    assert seen == ["0o600"]

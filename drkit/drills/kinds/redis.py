@@ -22,7 +22,7 @@ from ...ops.facts import load_facts
 from ...ops.redis import RestoreOptions, RestoreResult, restore_redis
 from ...repository import snapshots
 from ...sources.redis import facts as redis_facts
-from ...sources.redis.restore import start_server
+from ...sources.redis.restore import server_on
 from ..context import DrillContext, KindOutcome
 from ..result import CheckResult
 from ..sandbox.redis import docker_redis
@@ -41,7 +41,7 @@ def _server(ctx: DrillContext, aof: bool) -> Iterator[redis.Redis]:
         with docker_redis(data, ctx.job.drill.images.get("redis", f"redis:{REDIS_MAJOR}"), aof=aof) as client:
             yield client
         return
-    server = start_server(data, aof=aof, port=None)
+    server = server_on(data, aof=aof, private=True).start()  # no other local user reads the data meanwhile
     try:
         client = server.client()
         try:

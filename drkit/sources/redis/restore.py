@@ -37,13 +37,14 @@ def prepare_dir(target_dir: Path, *, force: bool) -> None:
         raise UsageError(f"{target_dir} already holds {', '.join(busy)}; refusing to overwrite it without --force")
 
 
-def server_on(data_dir: Path, *, aof: bool, port: int | None = None) -> RedisProcess:
-    """A (not yet started) redis-server that loads ``data_dir``'s dump.rdb or its AOF directory."""
+def server_on(data_dir: Path, *, aof: bool, port: int | None = None, private: bool = False) -> RedisProcess:
+    """A (not yet started) redis-server that loads ``data_dir``'s dump.rdb or its AOF directory
+    (``private``: behind a random password, for drkit's own use)."""
     extra: list[str] = []
     if aof:
         manifest = find_manifest(data_dir / "appendonlydir").name
         extra = ["--appendfilename", manifest.removesuffix(MANIFEST_SUFFIX)]
-    return RedisProcess(data_dir, port or 0, aof=aof, extra=extra)
+    return RedisProcess(data_dir, port or 0, aof=aof, extra=extra, private=private)
 
 
 def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:
@@ -105,7 +106,7 @@ def copy_keys(source: RedisProcess, target: RedisTarget, *, force: bool, into_cl
     to the master owning its slot); returns keys copied per db."""
     copied: dict[int, int] = {}
     for db in _source_dbs(source, into_cluster):
-        src = redis.Redis(host="127.0.0.1", port=source.port, db=db)
+        src = source.client(db)
         with redis_errors(target), _destination(target, db, into_cluster) as dst:
             batch: list[bytes] = []
             copied[db] = 0
@@ -174,7 +175,7 @@ def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, 
     copied: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:
         for n, (data_dir, aof) in enumerate(place(Path(tmp))):
-            with server_on(data_dir, aof=aof) as server:
+            with server_on(data_dir, aof=aof, private=True) as server:
                 try:
                     keys = copy_keys(server, target, force=force, into_cluster=into_cluster)
                     # a cluster's shards each hold the libraries: the first load appends, the next replace
