@@ -122,3 +122,18 @@ def test_the_throwaway_server_needs_a_password(
         with target.client() as c:
             assert c.get("secret") == b"value"
     assert seen == ["0o600"]
+
+
+def test_a_url_naming_another_db_is_refused(repo: str, redis_server: RedisServer, redis_factory: RedisFactory) -> None:
+    """Every db is copied to the same number: a URL's /3 was ignored (exit 0, keys in db 0, and with
+    --force keys of db 0 replaced that the operator did not name)."""
+    with redis_server.client() as c:
+        c.set("k", "from-backup")
+    assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
+    with redis_factory() as target:
+        with target.client() as c:
+            c.set("other", "x")
+        proc = drkit("restore", "redis", "--repo", repo, "--to-url", target.url.replace("/0", "/3"), "--force", env=ENV)
+        assert proc.returncode == 2 and "names db 3" in one_line_error(proc), proc.stderr.decode()
+        with target.client() as c:
+            assert c.dbsize() == 1 and c.get("k") is None

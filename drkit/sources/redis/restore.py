@@ -170,6 +170,10 @@ def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, 
     """``--to-url``: write the restored files into a temp dir, load each data directory in a
     throwaway server, copy every key. The target is checked (reachable, empty unless ``force``)
     before ``place``."""
+    url_db = urlsplit(target.url).path.strip("/")
+    if url_db not in ("", "0"):  # each db is copied to the same number: the URL's would be ignored
+        raise UsageError(f"--to-url names db {url_db}: a restore copies every db of the snapshot to the same db number",
+                         hint="give the URL without a db (or /0)")
     into_cluster, nodes = _check_target(target, force)
     evicted_before = _evicted(nodes)
     copied: dict[int, int] = {}
