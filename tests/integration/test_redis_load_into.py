@@ -137,3 +137,19 @@ def test_a_url_naming_another_db_is_refused(repo: str, redis_server: RedisServer
         assert proc.returncode == 2 and "names db 3" in one_line_error(proc), proc.stderr.decode()
         with target.client() as c:
             assert c.dbsize() == 1 and c.get("k") is None
+
+
+def test_a_target_holding_functions_is_refused_before_any_key_is_copied(
+    repo: str, redis_server: RedisServer, redis_factory: RedisFactory
+) -> None:
+    with redis_server.client() as c:
+        c.function_load(LIBRARY)
+        c.set("k", "v")
+    assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
+    with redis_factory() as target:
+        with target.client() as c:
+            c.function_load(LIBRARY)
+        proc = drkit("restore", "redis", "--repo", repo, "--to-url", target.url, env=ENV)
+        assert proc.returncode == 2 and "function libraries" in one_line_error(proc), proc.stderr.decode()
+        with target.client() as c:
+            assert c.dbsize() == 0  # was: every key copied, then exit 1 on the library's name

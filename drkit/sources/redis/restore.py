@@ -57,6 +57,10 @@ def _check_empty(c: redis.Redis, display: str, force: bool) -> None:
     total = sum(int(v.get("keys", 0)) for v in keyspace.values() if isinstance(v, dict))
     if total and not force:
         raise UsageError(f"Redis at {display} already holds {total} keys; refusing to load into it without --force")
+    libraries = 0 if force else len(c.function_list())
+    if libraries:  # the restore's FUNCTION RESTORE would fail on a name taken, after every key is copied
+        raise UsageError(f"Redis at {display} already holds {libraries} function libraries; refusing to load into "
+                         "it without --force (which replaces libraries of the same name)")
 
 
 def _dbs(c: redis.Redis) -> list[int]:
