@@ -85,7 +85,8 @@ class SqlCheck(_Model):
 
 class RedisCheck(_Model):
     redis: str = Field(description="A Redis command, e.g. 'GET config:version'.")
-    expect: str
+    expect: str | None = Field(description="The reply as text (an array: its items joined by spaces); null matches "
+                               "only a nil reply (e.g. GET of a missing key), never a string ('' included).")
     db: int = 0
 
 

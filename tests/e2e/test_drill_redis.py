@@ -12,6 +12,7 @@ import pytest
 from clirun import drkit
 from drillkit import ENV, drill, init_repo, ok, write_config
 from servers.redis import RedisServer, fill_types
+from servers.redis_cluster import Cluster, fill_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -119,3 +120,22 @@ def test_redis_point_in_time_drill_before_the_jobs_first_snapshot(tmp_path: Path
     assert code == 0, (r["checks"], r.get("not_verified"))
     assert {"canary", "user.redis[0]"} <= {c["name"] for c in r["checks"]}
     assert r["rpo_verified_seconds"] is not None
+
+
+def test_redis_cluster_snapshot_drill_is_not_a_pass(tmp_path: Path, redis_cluster: Cluster) -> None:
+    """A cluster snapshot restores as one directory per shard: the sandbox server started on the
+    restore directory holds none of it. A point-in-time drill (facts not compared) with no canary and
+    no user check passed on that empty server (exit 0); now it fails, saying why."""
+    fill_cluster(redis_cluster, 300)
+    repo = init_repo(tmp_path / "repo")
+    job = {"source": {"kind": "redis", "url": redis_cluster.url}, "canary": {"enabled": False}}
+    cfg = write_config(tmp_path / "drkit.yaml", repo, {"shop": job})
+    ok(cfg, "job", "run", "shop")
+    assert json.loads(ok(cfg, "snapshots", "--repo", repo, "--json"))[0]["meta"]["mode"] == "cluster"
+    for args in (("--point-in-time", _iso(time.time() + 1)), ()):
+        code, report, junit, _ = drill(cfg, tmp_path, "shop", *args)
+        (r,) = report["drills"]
+        assert code != 0, (args, r["checks"])
+        failed = [c for c in r["checks"] if not c["ok"]]
+        assert [c["name"] for c in failed] == ["redis.cluster"], (args, failed)
+        assert "Redis Cluster" in failed[0]["detail"] and "<failure" in junit

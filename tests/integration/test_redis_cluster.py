@@ -187,3 +187,22 @@ def test_slot_map_change_during_backup_writes_no_snapshot(repo: str, redis_clust
     asleep.join()
     assert backup.returncode == 1 and b"slot map changed during the backup" in err, err.decode()
     assert json.loads(drkit("snapshots", "--json", "--repo", repo, env=ENV).stdout) == []
+
+
+def test_migration_between_two_other_masters_writes_no_snapshot(repo: str, redis_cluster: Cluster) -> None:
+    """A slot migrating from the third master to the second: only those two show it (on their own
+    `myself` line), not the node the URL names. Keys MIGRATEd between the two RDBs would be in
+    neither, so the backup is refused whichever node the URL names (was: exit 0 through the first)."""
+    fill_cluster(redis_cluster, 300)
+    ids = {n.port: node_id for node_id, n in redis_cluster.node_ids().items()}
+    first, second, third = redis_cluster.nodes  # slots 0-5460, 5461-10922, 10923-16383
+    with second.client() as c:
+        c.execute_command("CLUSTER", "SETSLOT", 16383, "IMPORTING", ids[third.port])
+    with third.client() as c:
+        c.execute_command("CLUSTER", "SETSLOT", 16383, "MIGRATING", ids[second.port])
+    with first.client() as c:  # the URL's node sees nothing of it
+        assert "[" not in c.execute_command("CLUSTER", "NODES").decode()
+    proc = drkit("backup", "redis", "--repo", repo, "--url", first.url, env=ENV)
+    assert proc.returncode == 1 and "no snapshot written" in one_line_error(proc), proc.stderr.decode()
+    assert "being migrated" in one_line_error(proc)
+    assert json.loads(drkit("snapshots", "--json", "--repo", repo, env=ENV).stdout) == []

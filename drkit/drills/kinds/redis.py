@@ -22,7 +22,7 @@ from ...ops.facts import load_facts
 from ...ops.redis import RestoreOptions, RestoreResult, restore_redis
 from ...repository import snapshots
 from ...sources.redis import facts as redis_facts
-from ...sources.redis.restore import start_server
+from ...sources.redis.restore import server_on
 from ..context import DrillContext, KindOutcome
 from ..result import CheckResult
 from ..sandbox.redis import docker_redis
@@ -30,6 +30,8 @@ from ..verify.redis import verify_redis
 from ..verify.user import verify_user_checks
 
 REDIS_MAJOR = "7"
+_CLUSTER_NOT_DRILLED = ("a Redis Cluster snapshot ({} shards, one RDB per master) is not drilled: the sandbox "
+                        "is one server; restore it with `drkit restore redis --target-dir` or `--to-url` a cluster")
 
 
 @contextmanager
@@ -39,7 +41,7 @@ def _server(ctx: DrillContext, aof: bool) -> Iterator[redis.Redis]:
         with docker_redis(data, ctx.job.drill.images.get("redis", f"redis:{REDIS_MAJOR}"), aof=aof) as client:
             yield client
         return
-    server = start_server(data, aof=aof, port=None)
+    server = server_on(data, aof=aof, private=True).start()  # no other local user reads the data meanwhile
     try:
         client = server.client()
         try:
@@ -58,6 +60,9 @@ def drill_redis(ctx: DrillContext) -> KindOutcome:
     with ctx.phase("restore"):
         restored = _restore(ctx, ref, opts)
     out = KindOutcome(_snapshot_id(ctx, restored.snapshot))
+    if restored.kind.endswith("cluster"):  # one directory per shard: a server on the directory holds none
+        out.checks.append(CheckResult("redis.cluster", False, _CLUSTER_NOT_DRILLED.format(len(restored.shards or []))))
+        return out
     try:
         with ExitStack() as stack:
             with ctx.phase("start"):

@@ -42,8 +42,11 @@ def _sql(conn: PgConn, check: SqlCheck, default_db: str) -> tuple[bool, str]:
 
 def _redis(c: redis.Redis, check: RedisCheck) -> tuple[bool, str]:
     client: Any = redis_facts.on_db(c, check.db)
-    got = _reply_text(client.execute_command(*shlex.split(check.redis)))
-    return got == check.expect, f"got {got!r}, expected {check.expect!r}"
+    reply = client.execute_command(*shlex.split(check.redis))
+    if reply is None:  # nil (a missing key) is no string: only `expect: null` matches it
+        return check.expect is None, f"got nil, expected {'nil' if check.expect is None else repr(check.expect)}"
+    got = _reply_text(reply)
+    return got == check.expect, f"got {got!r}, expected {'nil' if check.expect is None else repr(check.expect)}"
 
 
 def _path(root: Path, check: PathCheck) -> tuple[bool, str]:

@@ -151,6 +151,26 @@ def node_target(target: RedisTarget, master: Master) -> RedisTarget:
     return RedisTarget(url, target.username, target.password, target.tls_ca, target.tls_insecure)
 
 
+def _slot_owners(masters: list[Master]) -> list[tuple[str, tuple[tuple[int, int], ...]]]:
+    return [(m.node_id, m.slots) for m in masters]
+
+
+def check_views(target: RedisTarget, masters: list[Master], default_host: str) -> None:
+    """Every master's own view of the map is ``masters`` and none of its slots is being migrated or
+    imported. A node shows its migrating/importing slots only on its own ``myself`` line, and learns
+    a slot's new owner by gossip: the view of the node the URL names alone misses a migration
+    between two others (keys moved between two masters' RDBs would be in neither)."""
+    want = _slot_owners(masters)
+    for master in masters:
+        with connected(node_target(target, master)) as c:
+            if _slot_owners(slot_map(c, default_host)) != want:
+                raise RedisSourceError(
+                    f"Redis Cluster: master {master.node_id[:12]} ({master.addr}) sees another slot map; "
+                    "no snapshot written",
+                    hint="retry when no resharding or failover is running",
+                )
+
+
 def _backup_master(bundle: BundleWriter, target: RedisTarget, master: Master, diskless: bool) -> dict[str, Any]:
     part = f"{master.node_id}.rdb"
     with RdbTransfer(node_target(target, master), diskless=diskless) as transfer:
@@ -184,6 +204,7 @@ def backup_cluster(
     host = urlsplit(target.url).hostname or "127.0.0.1"
     with connected(target) as c:
         masters = slot_map(c, host)
+        check_views(target, masters, host)
         with BundleWriter(repo, progress=progress) as bundle:
             shards = [_backup_master(bundle, target, m, diskless) for m in masters]
 
@@ -193,6 +214,7 @@ def backup_cluster(
                         "Redis Cluster: the slot map changed during the backup; no snapshot written",
                         hint="retry when no resharding or failover is running",
                     )
+                check_views(target, masters, host)  # a migration between two other masters, too
 
             meta = {
                 "mode": "cluster",

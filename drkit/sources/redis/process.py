@@ -3,6 +3,8 @@ load a restored RDB or AOF (the server is the RDB parser: drkit never parses RDB
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -39,13 +41,29 @@ class RedisProcess:
     aof: bool = False
     extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    # private=True: a random password, in a 0600 config file (never argv), so that no other local user
+    # reads or changes the restored data on the loopback port while drkit copies or verifies it
+    private: bool = False
+    password: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _config_file(self) -> list[str]:
+        if not self.private:
+            return []
+        self.password = self.password or secrets.token_urlsafe(24)
+        conf = self.dir / "redis-drkit.conf"
+        conf.unlink(missing_ok=True)
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {self.password}\n")
+        return [str(conf)]
+
     def argv(self) -> list[str]:
-        args = [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+        args = [server_binary(), *self._config_file(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.dir),
                 "--dbfilename", "dump.rdb", "--save", "", "--protected-mode", "yes", "--daemonize", "no",
                 "--logfile", str(self.dir / "redis-drkit.log")]
         if self.aof:
@@ -59,8 +77,8 @@ class RedisProcess:
         self.wait_loaded(timeout)
         return self
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=5)
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, db=db, password=self.password, socket_connect_timeout=5)
 
     def wait_loaded(self, timeout: float) -> None:
         """Poll until the server answers and ``loading:0``; fail if it exits (e.g. a bad file)."""
