@@ -10,6 +10,7 @@ inside the value is part of it. SQL NULL is matched only by ``expect: null``, ne
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,14 @@ def _redis(c: redis.Redis, check: RedisCheck) -> tuple[bool, str]:
 
 
 def _path(root: Path, check: PathCheck) -> tuple[bool, str]:
+    """The entry exists in the restored tree: neither ``..`` nor a restored symlink (to /etc, say) may
+    make a file outside it count."""
     path = root / check.path_exists.lstrip("/")
-    return path.exists(), f"{check.path_exists} {'exists' if path.exists() else 'missing'}"
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    inside = real == top or real.startswith(top + os.sep)
+    found = inside and os.path.exists(real)
+    note = " (resolves outside the restored tree: not counted)" if not inside and os.path.exists(real) else ""
+    return found, f"{check.path_exists} {'exists' if found else 'missing'}{note}"
 
 
 def verify_user_checks(checks: list[Check], *, pg: PgConn | None = None, pg_db: str = "postgres",
