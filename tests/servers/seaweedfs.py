@@ -133,7 +133,8 @@ def weed_command(weed: str, root: Path, ports: dict[str, int]) -> list[str]:
         f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
         "-master.telemetry=false", "-master.volumeSizeLimitMB=256",
         f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
-        "-volume.max=100", "-volume.preStopSeconds=0",
+        # every bucket (collection) takes several volumes of its own: room for the whole suite's buckets
+        "-volume.max=2000", "-volume.preStopSeconds=0",
         "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
         f"-filer.localSocket={root / 'filer.sock'}",
         "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}",
