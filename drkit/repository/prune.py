@@ -35,7 +35,7 @@ from .format import DATA_PREFIX, id_from_key, pack_key
 from .immutability import when
 from .index import ENTRY_SIZE, Index
 from .locks import LIFETIME
-from .marks import marked_packs, pending_indexes, read_tombstones
+from .marks import Mark, marked_packs, pending_indexes, read_tombstones
 from .prune_apply import apply_plan
 from .references import LiveSet
 from .repo import Repository
@@ -137,10 +137,21 @@ def recent_tombstones(repo: Repository, horizon: Horizon) -> dict[str, tuple[dic
     return {t.id: t.roots for t in read_tombstones(repo.manifests) if t.time >= floor}
 
 
+def _why_waiting(repo: Repository, horizon: Horizon, mark: Mark, grace: float) -> str | None:
+    """``Horizon.why_waiting``, and: a mark whose pending index object was skipped (unreadable) waits.
+    Its packs' entries are unknown, so whether one holds a live blob (a backup that deduplicated into it
+    before the mark) cannot be judged; settling would delete them unchecked. `repair index` indexes them."""
+    unreadable = [i for i in mark.indexes if i in repo.skipped_indexes]
+    if unreadable:
+        return (f"mark {mark.id[:8]}: pending index object {unreadable[0][:16]} is unreadable, its packs are "
+                "kept (`drkit check`; `drkit repair index` indexes them again)")
+    return horizon.why_waiting(mark, grace)
+
+
 def _settle(run: Run, horizon: Horizon) -> None:
     ready = []
     for mark in run.repo.marks.values():
-        why = horizon.why_waiting(mark, run.options.grace)
+        why = _why_waiting(run.repo, horizon, mark, run.options.grace)
         if why is None:
             ready.append(mark)
         else:
@@ -169,8 +180,8 @@ def settle_now(run: Run) -> None:
     Index objects and documents written since the first look are read first."""
     repo = run.repo
     horizon = look_around(repo, run.lock_key, run.options.clock_skew)
-    ready = [m for m in repo.marks.values() if horizon.why_waiting(m, 0.0) is None]
-    run.result.waiting = [w for m in repo.marks.values() if (w := horizon.why_waiting(m, 0.0)) is not None]
+    ready = [m for m in repo.marks.values() if _why_waiting(repo, horizon, m, 0.0) is None]
+    run.result.waiting = [w for m in repo.marks.values() if (w := _why_waiting(repo, horizon, m, 0.0)) is not None]
     if not ready:
         return
     repo.load_new_indexes()
