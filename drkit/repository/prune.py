@@ -31,13 +31,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core import clock
+from . import snapshots
 from .format import DATA_PREFIX, id_from_key, pack_key
 from .immutability import when
 from .index import ENTRY_SIZE, Index
 from .locks import LIFETIME
-from .marks import Mark, marked_packs, pending_indexes, read_tombstones
+from .manifests import manifest_key
+from .marks import FORGOTTEN_KIND, Mark, marked_packs, pending_indexes, read_tombstones
 from .prune_apply import apply_plan
-from .references import LiveSet
+from .references import ROOTED_KINDS, LiveSet
 from .repo import Repository
 from .settle import Horizon, Settlement, apply, decide, look_around
 from .storage_errors import storage_errors
@@ -108,8 +110,12 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
         horizon = look_around(repo, lock.key, options.clock_skew)  # before anything is read
         repo.load_index()
         run = _start(repo, options, lock.key, horizon)
-        _settle(run, horizon)
-        plan(run)
+        if (why := unread_documents(repo)) is not None:  # their blobs are unknown: nothing may go
+            run.result.waiting.append(why)
+            run.result.keep_packs = sorted(run.normal_packs())
+        else:
+            _settle(run, horizon)
+            plan(run)
         if not options.dry_run:
             apply_plan(run, horizon)
             if options.grace <= 0 and run.result.mark is not None:
@@ -129,6 +135,18 @@ def _start(repo: Repository, options: PruneOptions, lock_key: str | None, horizo
     run = Run(repo, options, lock_key, LiveSet(repo.index), PrunePlan(grace=options.grace), stored)
     run.live.add_documents(repo, recent_tombstones(repo, horizon))
     return run
+
+
+def unread_documents(repo: Repository) -> str | None:
+    """Why nothing may be deleted, if a listing skipped a document that may reference blobs (a snapshot,
+    a rooted manifest, a forget record): damaged, or sealed with a key this passphrase lacks (a key
+    object retired by a rotation). Its blobs would look unused, and go with the packs holding them."""
+    prefixes = tuple(manifest_key(k, "") for k in (snapshots.KIND, FORGOTTEN_KIND, *ROOTED_KINDS))
+    unread = sorted(k for k in repo.manifests.skipped if k.startswith(prefixes))
+    if not unread:
+        return None
+    return (f"nothing marked or deleted: {len(unread)} document(s) unreadable, first {unread[0][:60]} "
+            "(`drkit check` lists them; a passphrase retired by `key rotate` cannot read newer ones)")
 
 
 def recent_tombstones(repo: Repository, horizon: Horizon) -> dict[str, tuple[dict[str, object], ...]]:
@@ -186,6 +204,9 @@ def settle_now(run: Run) -> None:
         return
     repo.load_new_indexes()
     run.live.add_documents(repo, recent_tombstones(repo, horizon))
+    if (why := unread_documents(repo)) is not None:
+        run.result.waiting.append(why)
+        return
     _carry_out(run, decide(repo, run.live, ready, {p: s for p, (s, _) in run.stored.items()}))
 
 
