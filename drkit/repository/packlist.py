@@ -29,14 +29,18 @@ def stored_packs(repo: Repository) -> dict[str, int]:
 
 
 def missing_packs(repo: Repository, packs: set[str]) -> set[str]:
-    """Which of ``packs`` the storage does not hold: a ``stat`` each for a few, else one LIST."""
+    """Which of ``packs`` the storage does not hold at the size the index records (a truncated or
+    replaced pack is as lost as a deleted one): a ``stat`` each for a few, else one LIST."""
+    sizes = repo.index.pack_sizes
     if len(packs) > _STAT_AT_MOST:
-        return packs - stored_packs(repo).keys()
+        stored = stored_packs(repo)
+        return {p for p in packs if stored.get(p) != sizes.get(p)}
     missing = set()
     with storage_errors():
         for pack_id in packs:
             try:
-                repo.backend.stat(pack_key(pack_id))
+                if repo.backend.stat(pack_key(pack_id)).size != sizes.get(pack_id):
+                    missing.add(pack_id)
             except NotFound:
                 missing.add(pack_id)
     return missing
@@ -47,7 +51,7 @@ class LostPack(IntegrityError):
 
     def __init__(self, pack_id: str) -> None:
         super().__init__(
-            f"pack {pack_id[:16]} is indexed but missing from the storage; the snapshot would reference "
+            f"pack {pack_id[:16]} is indexed but missing from the storage (or truncated); the snapshot would reference "
             "it and could not be restored, so none is written",
             hint=REPAIR_HINT,
         )

@@ -83,3 +83,21 @@ def test_files_backup_with_unchanged_files_and_a_lost_pack(tmp_path: Path) -> No
         check=True,
     )
     assert diff.stdout == "", diff.stdout
+
+
+def test_backup_never_references_a_truncated_pack(tmp_path: Path) -> None:
+    """A pack cut short (a partial copy, a disk error) is as lost as a deleted one: deduplicating into it
+    wrote a snapshot that could not be restored, exit 0."""
+    repo = init(tmp_path / "repo")
+    data = os.urandom(3 << 20)
+    backup(repo, data, "db")
+    [pack] = pack_files(repo)
+    with open(pack, "r+b") as f:
+        f.truncate(pack.stat().st_size // 2)
+    before = _snapshot_ids(repo)
+    again = run(repo, "backup", "stdin", "--name", "db", stdin=data)
+    assert again.returncode == 13, again.stdout + again.stderr
+    assert _snapshot_ids(repo) == before, "a snapshot that references the truncated pack was written"
+    repaired = run(repo, "repair", "index")  # drops the pack from the index, and reports it damaged
+    assert repaired.returncode == 13 and b"does not fit the pack" in repaired.stderr, repaired.stderr
+    assert_restores(repo, backup(repo, data, "db"), data)
