@@ -268,6 +268,21 @@ def _exists(backend: Backend) -> bool:
     return True
 
 
+def _newest(objects: list[tuple[bytes, str]], passphrase: str,
+            found: tuple[MasterKey, str]) -> tuple[tuple[MasterKey, str], int]:
+    """The newest genuine generation, and the key ``passphrase`` opens of it if any (else ``found``): a
+    passphrase may open a retired key object too, one `key rotate` could not delete (Object Lock), and
+    which of the two the storage lists first must not matter."""
+    generations = [(g, o, k) for o, k in objects if (g := key_generation(o, found[0])) is not None]
+    newest = max((g for g, _, _ in generations), default=0)
+    for g, key_object, key in generations:
+        if found[0].generation >= newest:
+            break
+        if g == newest and (master := unwrap_master_key(key_object, passphrase)) is not None:
+            found = master, id_from_key(key)
+    return found, newest
+
+
 def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
     """The master key ``passphrase`` opens, which must be of the newest generation: a key object
     left from before a ``key rotate`` would open old data only, and must not be used to write. Only
@@ -275,11 +290,11 @@ def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
     by someone with bucket access alone is skipped, it cannot retire anyone's key."""
     found: tuple[MasterKey, str] | None = None
     damaged: list[str] = []
-    objects: list[bytes] = []
+    objects: list[tuple[bytes, str]] = []
     for info in backend.list(KEYS_PREFIX):
         try:
             key_object = read_capped(backend, info.key, MAX_KEY)
-            objects.append(key_object)
+            objects.append((key_object, info.key))
             if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
                 found = master, id_from_key(info.key)
         except IntegrityError as exc:  # one damaged key object must not lock out the other passphrases
@@ -293,7 +308,7 @@ def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
         raise WrongPassword("wrong passphrase: no key in the repository opens with it")
     for problem in damaged:  # warned about only when the open goes on (else the error names the first)
         log.warning("skipped key object %s", problem)
-    newest = max((g for o in objects if (g := key_generation(o, found[0])) is not None), default=0)
+    found, newest = _newest(objects, passphrase, found)
     if found[0].generation < newest:
         raise WrongPassword(f"this passphrase opens key {found[1][:8]}, retired by `drkit key rotate`",
                             hint="use a passphrase added since the rotation (`drkit key add`)")
