@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
-_USERINFO = re.compile(r"(?<=://)[^/?#@]*@")  # ``user:password@`` inside a value (``endpoint=http://K:S@host``)
+# ``user:password@`` inside a value (``endpoint=http://K:S@host``), through the last ``@``: a secret may hold
+# ``/`` (AWS secret keys often do) or ``@``, unescaped
+_USERINFO = re.compile(r"(?<=://)[^?#]*@")
 _SECRET_PARAMS = {"secret", "secret_key", "password", "token", "access_key", "key", "credentials"}
 
 
