@@ -47,3 +47,20 @@ def test_prune_deletes_nothing_a_skipped_snapshot_may_need(tmp_path: Path) -> No
         assert "unreadable" in proc.stdout + proc.stderr
     ok("restore", second, "--target", str(tmp_path / "out"), "--repo", str(repo))
     same_tree(src, tmp_path / "out" / "src")
+
+
+def test_prune_keeps_the_packs_of_a_damaged_snapshot(tmp_path: Path) -> None:
+    """The same without keys: a damaged snapshot object (its blobs may still be salvaged) keeps every pack."""
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    (src / "f.bin").write_bytes(os.urandom(100_000))
+    ok("init", "--repo", str(repo))
+    snap = backup(repo, src)
+    packs = {p.name for p in (repo / "data").rglob("*") if p.is_file()}
+    path = repo / "snapshots" / snap
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    proc = run("prune", "--repo", str(repo), "--grace", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "unreadable" in proc.stdout
+    assert packs <= {p.name for p in (repo / "data").rglob("*") if p.is_file()}, "a damaged snapshot's packs deleted"
