@@ -69,9 +69,9 @@ def plant(repo: Path, key: str, data: bytes) -> Path:
 
 
 def same_tree(a: Path, b: Path) -> None:
-    """rsync, an independent tool, finds no difference in content, modes, times or links."""
+    """rsync, an independent tool, finds no difference in content, modes, times, links, xattrs or ACLs."""
     proc = subprocess.run(
-        ["rsync", "-aHS", "--dry-run", "--checksum", "--itemize-changes", "--delete", f"{a}/", f"{b}/"],
+        ["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--delete", f"{a}/", f"{b}/"],
         capture_output=True,
         text=True,
         check=True,

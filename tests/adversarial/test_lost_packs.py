@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 from advkit import assert_restores, backup, init, pack_files, run
 from clirun import one_line_error
+from hostile_kit import same_tree
 
 
 def _snapshot_ids(repo: Path) -> list[str]:
@@ -67,22 +67,7 @@ def test_files_backup_with_unchanged_files_and_a_lost_pack(tmp_path: Path) -> No
     target = tmp_path / "restored"
     restore = run(repo, "restore", "files", snap, "--target", str(target))
     assert restore.returncode == 0, restore.stderr
-    diff = subprocess.run(
-        [
-            "rsync",
-            "-aHAXS",
-            "--dry-run",
-            "--checksum",
-            "--itemize-changes",
-            "--delete",
-            f"{src}/",
-            f"{target / src.name}/",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert diff.stdout == "", diff.stdout
+    same_tree(src, target / src.name)
 
 
 def test_backup_never_references_a_truncated_pack(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from advkit import assert_restores, backup, init, pack_files, restored, run, start_backup
+from hostile_kit import same_tree
 
 
 class Repo:
@@ -43,22 +43,7 @@ class Repo:
         target = self.tmp / f"restored-{len(list(self.tmp.iterdir()))}"
         proc = run(self.path, "restore", "files", self.files_snap, "--target", str(target))
         assert proc.returncode == 0, proc.stderr
-        diff = subprocess.run(
-            [
-                "rsync",
-                "-aHAXS",
-                "--dry-run",
-                "--checksum",
-                "--itemize-changes",
-                "--delete",
-                f"{self.src}/",
-                f"{target / self.src.name}/",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert diff.stdout == "", diff.stdout
+        same_tree(self.src, target / self.src.name)
 
     def repair_and_verify(self) -> None:
         proc = run(self.path, "repair", "index")
