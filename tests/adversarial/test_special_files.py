@@ -8,14 +8,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pwd
+import shutil
 import socket
 import stat
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
-from hostile_kit import ok, run, same_tree
+from hostile_kit import DRKIT, ENV, ok, run, same_tree
 
 from drkit.core.errors import IntegrityError
 from drkit.repository.format import RepoConfig
@@ -176,3 +179,39 @@ def test_a_files_drill_verifies_what_the_default_restore_makes(tmp_path: Path) -
     os.chmod(tmp_path / "out" / "src" / "setuid", 0o4755)
     checks = {c.name: c for c in verify_files(repo, snap.root["tree"], tmp_path / "out")}
     assert not checks["files.metadata"].ok and "setuid" in checks["files.metadata"].detail
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to make device nodes and run drkit as another user")
+def test_device_nodes_a_non_root_restore_cannot_make_are_warnings(tmp_path: Path) -> None:
+    """Before, a non-root restore skipped device nodes without a word and exited 0."""
+    base = Path(tempfile.mkdtemp(prefix="drkit-special-"))
+    try:
+        base.chmod(0o755)
+        src, repo = _backed_up(base)
+        nobody = pwd.getpwnam("nobody")
+        out = base / "out"
+        out.mkdir()
+        for p in [out, repo, *repo.rglob("*")]:
+            os.chown(p, nobody.pw_uid, -1)
+        proc = subprocess.run(
+            [*DRKIT, "restore", "latest", "--target", str(out), "--repo", str(repo), "--special-files"],
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={
+                **os.environ,
+                **ENV,
+                "HOME": "/nonexistent",
+                "XDG_CACHE_HOME": "/nonexistent",
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            },
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert "src/mem-like: character device not restored: Operation not permitted" in proc.stderr
+        assert stat.S_ISFIFO((out / "src" / "fifo").lstat().st_mode)  # a FIFO needs no privilege
+        assert not (out / "src" / "disk-like").exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
