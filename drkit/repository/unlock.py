@@ -65,7 +65,7 @@ def recorded_generation(backend: Backend, master: MasterKey) -> int:
     named = []
     for info in backend.list(ROTATIONS_PREFIX):
         head = info.key[len(ROTATIONS_PREFIX) :].split("-")[0]
-        if head.isdigit() and int(head) >= master.generation:
+        if head.isascii() and head.isdigit() and int(head) >= master.generation:  # not "²": int() refuses it
             named.append((int(head), info.key))
     for generation, key in sorted(named, reverse=True):
         try:
@@ -78,8 +78,7 @@ def recorded_generation(backend: Backend, master: MasterKey) -> int:
 
 def write_record(backend: Backend, master: MasterKey, *, best_effort: bool = False) -> None:
     """Record ``master``'s generation (``key rotate``; the first open with a key of a generation no
-    record names). ``best_effort`` (on open): a store that refuses the write (read-only credentials)
-    only logs it."""
+    record names). ``best_effort``: a store that refuses the write (read-only credentials) only logs it."""
     key, data = rotation_record(master)
     try:
         backend.put_if_absent(key, data)
