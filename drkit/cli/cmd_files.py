@@ -69,8 +69,15 @@ OVERWRITE_HELP = ("What to do with a restored path the target already holds: alw
                   "writing anything. See docs/files.md.")
 
 
+SPECIAL_HELP = ("Also restore device nodes, FIFOs and sockets, and keep setuid, setgid and world-writable mode "
+                "bits as the snapshot has them (a full system restore, as root). Default: none of them; each is "
+                "a warning and the restore exits 3. See docs/files.md.")
+
+
 def overwrite_options(fn: Any) -> Any:
-    """``--overwrite`` and ``--delete``, shared by `restore files` and `restore SNAPSHOT --target`."""
+    """``--overwrite``, ``--delete`` and ``--special-files``, shared by `restore files` and `restore SNAPSHOT
+    --target`."""
+    fn = click.option("--special-files", "special_files", is_flag=True, help=SPECIAL_HELP)(fn)
     fn = click.option("--delete", is_flag=True, help="Remove entries of the restored directories that are not "
                       "in the snapshot (only what --include/--exclude select; never the target's top level).")(fn)
     return click.option("--overwrite", type=click.Choice(OVERWRITE_CHOICES), default=None, help=OVERWRITE_HELP)(fn)
@@ -98,12 +105,13 @@ def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: st
 
 
 def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
-    """Shared by `restore files` and `restore SNAPSHOT --target` (opts: includes, excludes, overwrite, delete)."""
+    """Shared by `restore files` and `restore SNAPSHOT --target` (opts: includes, excludes, overwrite, delete,
+    special_files)."""
     if opts["delete"] and opts["overwrite"] is None:
         raise UsageError("--delete needs an --overwrite choice", hint="e.g. --overwrite always --delete: the "
                          "target's restored directories then hold exactly the snapshot's entries")
     selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
-    policy = Policy(opts["overwrite"], opts["delete"])
+    policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
     with byte_progress("restore", enabled=not as_json) as progress:
         stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy)
     if as_json:
@@ -126,6 +134,10 @@ def _existing_summary(stats: RestoreStats) -> str:
         parts.append(f"{stats.extra} entries not in the snapshot left in place (--delete removes them)")
     if stats.deleted:
         parts.append(f"{stats.deleted} entries not in the snapshot removed")
+    if stats.specials_skipped:
+        parts.append(f"{stats.specials_skipped} device nodes, FIFOs or sockets not restored (--special-files)")
+    if stats.modes_restricted:
+        parts.append(f"{stats.modes_restricted} setuid, setgid or world-writable modes restricted (--special-files)")
     return "; " + "; ".join(parts) if parts else ""
 
 

@@ -11,7 +11,10 @@ this extraction created and member types other than directory, regular file and 
 refused (``UnsafeArchive``) before anything of that member is written; a name already taken
 by such a symlink too. Files are opened with
 ``O_NOFOLLOW``. Modes and modification times are restored (a directory the archive does not list
-is created 0700); ownership is left to the caller. Small files are written by a few threads
+is created 0700), but never a setuid, setgid or sticky bit nor write permission for others
+(``MODE_MASK``: a data directory never has them; a crafted archive must not plant a setuid
+executable or a world-writable file); device nodes and FIFOs are refused like every other
+unhandled type. Ownership is left to the caller. Small files are written by a few threads
 (``_SmallFiles``), so the main thread goes on parsing while file systems make it wait at creation.
 """
 
@@ -29,6 +32,7 @@ from .filewriters import DIRECT_FROM, DirectPool, open_writer
 BLOCK = 512
 SMALL_THREADS = 2
 SMALL_QUEUED = 32  # small files waiting for a thread (each < DIRECT_FROM)
+MODE_MASK = 0o775  # no setuid, setgid, sticky or other-write bit is ever set from an archive
 _FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -46,7 +50,7 @@ class _Large:
 
     def __init__(self, info: tarfile.TarInfo, path: Path, pool: DirectPool | None) -> None:
         self.info = info
-        self.writer = open_writer(path, _OPEN_FLAGS, info.mode & 0o7777, pool=pool)
+        self.writer = open_writer(path, _OPEN_FLAGS, info.mode & MODE_MASK, pool=pool)
         self.written = 0
 
     def add(self, data: memoryview) -> None:
@@ -110,7 +114,7 @@ class _SmallFiles:
 
     def _write(self, path: Path, info: tarfile.TarInfo, pieces: list[bytes]) -> None:
         try:
-            writer = open_writer(path, _OPEN_FLAGS, info.mode & 0o7777, pool=None)
+            writer = open_writer(path, _OPEN_FLAGS, info.mode & MODE_MASK, pool=None)
             try:
                 offset = 0
                 for piece in pieces:
@@ -136,7 +140,7 @@ class _SmallFiles:
 
 
 def _set_meta(fd: int, info: tarfile.TarInfo) -> None:
-    os.fchmod(fd, info.mode & 0o7777)  # exactly, whatever the umask
+    os.fchmod(fd, info.mode & MODE_MASK)  # whatever the umask
     os.utime(fd, (info.mtime, info.mtime))
 
 
@@ -195,7 +199,7 @@ class TarExtractor:
         if not self._ended:
             raise TarFormatError("the tar stream ends without its end-of-archive block")
         for path, info in reversed(self._dirs):
-            path.chmod(info.mode & 0o7777)
+            path.chmod(info.mode & MODE_MASK)
             os.utime(path, (info.mtime, info.mtime))
 
     def __enter__(self) -> TarExtractor:

@@ -138,7 +138,8 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
 def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,
                   progress: Callable[[int], None] | None = None, policy: Policy | None = None) -> RestoreStats:
     """Restore a files snapshot under ``target``; every blob is verified before it is written.
-    ``policy``: what to do with what the target already holds (default: refuse anything in the way)."""
+    ``policy``: what to do with what the target already holds (default: refuse anything in the way), and
+    with special files and setuid/setgid/world-writable bits (default: not restored)."""
     with repo.lock(purpose="restore"), target_errors(target):
         restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy())
         return restorer.run(_tree(snap))
@@ -146,8 +147,12 @@ def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Sele
 
 def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
     if stats.warnings:
+        special = stats.specials_skipped or stats.modes_restricted
         raise PartialRestore(f"snapshot {snap.short_id} restored, but {len(stats.warnings)} items (or their "
-                             f"extended attributes) could not be restored", hint="see the warnings above")
+                             f"extended attributes) could not be restored as the snapshot has them",
+                             hint="see the warnings above" + ("; --special-files restores device nodes, FIFOs, "
+                                                              "sockets and setuid/setgid/world-writable modes"
+                                                              if special else ""))
 
 
 def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str, Node]]:

@@ -12,6 +12,7 @@ from ..repository.immutability import when
 from ..repository.keys import PRIVATE, describe_key_object, wrap_master_key
 from ..repository.repo import Repository
 from ..repository.storage_errors import storage_errors
+from ..repository.unlock import write_record
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def rotate_key(repo: Repository, passphrase: str) -> Rotation:
         key_id = secrets.token_hex(16)
         with storage_errors():
             repo.backend.put_if_absent(KEYS_PREFIX + key_id, wrap_master_key(master, passphrase), PRIVATE)
+            # for every generation's keys (version-1 objects too); the new key object's MAC proves it already
+            write_record(repo.backend, master, best_effort=True)
         repo.use_master(master, key_id)
         retired = [k for k in others if repo.locked_until(KEYS_PREFIX + k) is not None]
         with storage_errors():

@@ -119,9 +119,10 @@ def wrap_master_key(master: MasterKey, passphrase: str, params: KdfParams | None
     return json.dumps(doc, sort_keys=True).encode()
 
 
-def _mac(blob_id_key: bytes, doc: dict[str, Any]) -> str:
-    """Keyed BLAKE3 (key derived from the blob-id key, never rotated) of every field but ``mac``."""
-    mac_key = blake3.blake3(_MAC_CONTEXT, key=blob_id_key).digest()
+def _mac(blob_id_key: bytes, doc: dict[str, Any], context: bytes = _MAC_CONTEXT) -> str:
+    """Keyed BLAKE3 (key derived from the blob-id key, never rotated: every generation's holders can
+    check it) of every field but ``mac``; ``context`` separates the kinds of documents MACed."""
+    mac_key = blake3.blake3(context, key=blob_id_key).digest()
     body = json.dumps({k: v for k, v in doc.items() if k != "mac"}, sort_keys=True, separators=(",", ":"))
     return blake3.blake3(body.encode(), key=mac_key).hexdigest()
 

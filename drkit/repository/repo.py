@@ -24,17 +24,18 @@ from datetime import datetime
 from storage_backends import Backend, NotFound
 
 from ..core import clock
-from ..core.errors import IntegrityError, LockFailed, RepositoryExists, RepositoryMissing, WrongPassword
+from ..core.errors import IntegrityError, LockFailed, RepositoryExists, RepositoryMissing
 from ..pipeline import BlobHasher, Cipher
-from .caps import MAX_CONFIG, MAX_INDEX, MAX_KEY, read_capped
+from .caps import MAX_CONFIG, MAX_INDEX, read_capped
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
 from .immutability import RetainingBackend, Retention, first_locked_write, locked_until, require_object_lock
 from .index import Index, RawPack, decode_raw
-from .keys import PRIVATE, KdfParams, MasterKey, key_generation, unwrap_master_key, wrap_master_key
+from .keys import PRIVATE, KdfParams, MasterKey, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
 from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
 from .storage_errors import storage_errors
+from .unlock import unlock, write_record
 
 log = logging.getLogger("drkit.repository")
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
@@ -113,12 +114,14 @@ class Repository:
                 raise RepositoryMissing(
                     f"no drkit repository at {backend.display}", hint="create one with `drkit init`"
                 ) from None
-            master, key_id = _unlock(backend, passphrase)
+            master, key_id, unrecorded = unlock(backend, passphrase)
         try:
             config = RepoConfig.from_json(master.cipher().open(sealed_config, AAD_CONFIG))
         except (IntegrityError, ValueError, KeyError, TypeError):
             raise IntegrityError("config object fails authentication (damaged repository config)") from None
         repo = cls(backend, config, master, key_id)
+        if unrecorded:  # retention applies (repo.backend): a record under Object Lock cannot be deleted
+            write_record(repo.backend, master, best_effort=True)
         if load_index:
             repo.load_index()
         return repo
@@ -266,50 +269,3 @@ def _exists(backend: Backend) -> bool:
     except NotFound:
         return False
     return True
-
-
-def _newest(objects: list[tuple[bytes, str]], passphrase: str,
-            found: tuple[MasterKey, str]) -> tuple[tuple[MasterKey, str], int]:
-    """The newest genuine generation, and the key ``passphrase`` opens of it if any (else ``found``): a
-    passphrase may open a retired key object too, one `key rotate` could not delete (Object Lock), and
-    which of the two the storage lists first must not matter."""
-    generations = [(g, o, k) for o, k in objects if (g := key_generation(o, found[0])) is not None]
-    newest = max((g for g, _, _ in generations), default=0)
-    for g, key_object, key in generations:
-        if found[0].generation >= newest:
-            break
-        if g == newest and (master := unwrap_master_key(key_object, passphrase)) is not None:
-            found = master, id_from_key(key)
-    return found, newest
-
-
-def _unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str]:
-    """The master key ``passphrase`` opens, which must be of the newest generation: a key object
-    left from before a ``key rotate`` would open old data only, and must not be used to write. Only
-    generations the opened key proves genuine count (``keys.key_generation``): a key object written
-    by someone with bucket access alone is skipped, it cannot retire anyone's key."""
-    found: tuple[MasterKey, str] | None = None
-    damaged: list[str] = []
-    objects: list[tuple[bytes, str]] = []
-    for info in backend.list(KEYS_PREFIX):
-        try:
-            key_object = read_capped(backend, info.key, MAX_KEY)
-            objects.append((key_object, info.key))
-            if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
-                found = master, id_from_key(info.key)
-        except IntegrityError as exc:  # one damaged key object must not lock out the other passphrases
-            damaged.append(f"{info.key}: {exc.message}")
-        except NotFound:
-            continue  # removed since the listing (`key remove`, `key passwd`)
-    if found is None:
-        if damaged:
-            raise IntegrityError(f"no intact key opens with this passphrase; damaged: {damaged[0]}",
-                                 hint="another passphrase may open an intact key; `drkit key add` replaces one")
-        raise WrongPassword("wrong passphrase: no key in the repository opens with it")
-    for problem in damaged:  # warned about only when the open goes on (else the error names the first)
-        log.warning("skipped key object %s", problem)
-    found, newest = _newest(objects, passphrase, found)
-    if found[0].generation < newest:
-        raise WrongPassword(f"this passphrase opens key {found[1][:8]}, retired by `drkit key rotate`",
-                            hint="use a passphrase added since the rotation (`drkit key add`)")
-    return found

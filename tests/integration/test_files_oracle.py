@@ -12,6 +12,8 @@ import json
 import os
 import pwd
 import shutil
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,8 @@ pytestmark = pytest.mark.skipif(None in NEEDS, reason="needs rsync and setfacl (
 
 
 def _ok(*args: str) -> bytes:
+    if args[0] == "restore":  # the oracle compares everything the snapshot has: special files and modes too
+        args = (*args, "--special-files")
     proc = drkit(*args, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stdout
@@ -103,6 +107,7 @@ def make_tree(root: Path, *, privileged: bool = ROOT) -> Path:
     (src / "dangling").symlink_to("../nowhere")
     os.link(src / "docs" / "a.txt", src / "hard")
     os.mkfifo(src / "fifo")
+    _special_entries(src, privileged)
     _sparse(src / "sparse-small", 900_000, 100_000)  # buffered writer
     _sparse(src / "sparse-large", 24 << 20, 3 << 20)  # O_DIRECT writer
     with open(src / "tail-hole", "wb") as f:
@@ -125,6 +130,22 @@ def make_tree(root: Path, *, privileged: bool = ROOT) -> Path:
     for p in sorted(src.rglob("*"), reverse=True):  # directories after their entries
         os.utime(p, ns=(MTIME_NS, MTIME_NS + 7), follow_symlinks=False)
     return src
+
+
+def _special_entries(src: Path, privileged: bool) -> None:
+    """What a restore creates only with --special-files: sockets, devices, setuid/setgid/world-writable modes."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(src / "socket"))
+    for name, mode in (("setuid", 0o4755), ("setgid", 0o2711), ("world-writable", 0o666), ("both", 0o6777)):
+        (src / name).write_text(f"#!/bin/sh\necho {name}\n")
+        os.chmod(src / name, mode)
+    for name, mode in (("shared", 0o2775), ("tmp", 0o1777), ("open-dir", 0o777)):
+        (src / name).mkdir()
+        (src / name / "inside").write_text(name)
+        os.chmod(src / name, mode)
+    if privileged:
+        os.mknod(src / "null-like", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        os.mknod(src / "loop-like", stat.S_IFBLK | 0o660, os.makedev(7, 200))
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -219,7 +240,8 @@ def test_always_without_delete_keeps_and_reports_stray_entries(tmp_path: Path) -
     _stray(out / "src")
     proc = drkit("restore", "latest", "--target", str(out), "--repo", repo, "--delete", env=ENV)
     assert proc.returncode == 2 and "--delete needs an --overwrite" in one_line_error(proc)
-    proc = drkit("restore", "latest", "--target", str(out), "--repo", repo, "--overwrite", "always", env=ENV)
+    proc = drkit("restore", "latest", "--target", str(out), "--repo", repo, "--overwrite", "always", "--special-files",
+                 env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     assert "3 entries not in the snapshot left in place" in proc.stderr.decode()  # "zero" is gone since
     assert rsync_diff(src, out / "src") == []

@@ -14,6 +14,7 @@ from .backup import Archiver, BackupOptions, FileStats
 from .diff import Change, diff_trees, find_subtree, referenced_blobs, walk
 from .existing import OVERWRITE_CHOICES, Policy
 from .restore import Restorer, RestoreStats, Selection
+from .special import Privileges, expected
 from .tree import Node, root_tree
 from .walker import Excludes
 
@@ -38,10 +39,12 @@ __all__ = [
     "FileStats",
     "Node",
     "Policy",
+    "Privileges",
     "RestoreStats",
     "Restorer",
     "Selection",
     "diff_trees",
+    "expected",
     "find_subtree",
     "referenced_blobs",
     "root_tree",

@@ -57,6 +57,7 @@ CONFLICT = "conflict"  # refused (no --overwrite given)
 class Policy:
     overwrite: str | None = None  # one of OVERWRITE_CHOICES; None: refuse anything in the way
     delete: bool = False
+    special_files: bool = False  # device nodes, FIFOs, sockets, setuid/setgid/world-writable bits (special.py)
 
     def __post_init__(self) -> None:
         if self.overwrite is not None and self.overwrite not in OVERWRITE_CHOICES:

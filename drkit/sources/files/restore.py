@@ -11,7 +11,9 @@ temporary name, renamed into place once complete); hard links are linked to thei
 path; (3) set the metadata of existing files kept (``--overwrite if-changed``), create symlinks and
 special files, remove the entries the snapshot does not have (``--delete``), then set directory
 metadata deepest first. Symlinks come last, so no write of this restore can pass through a link it
-created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime.
+created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime. Device nodes, FIFOs,
+sockets, setuid/setgid bits and world-writable modes only with ``--special-files`` (``special.py``):
+by default each is a warning (exit 3).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .backup import ParentTrees
 from .diff import load_tree
 from .existing import Policy
 from .fetch import Writeout
+from .special import SPECIAL_TYPES, Privileges, expected
 from .tree import DIR, FILE, SYMLINK, Node
 from .walker import Excludes
 
@@ -56,6 +59,8 @@ class RestoreStats:
     kept: int = 0  # existing entries left as they were (--overwrite if-newer|never)
     extra: int = 0  # entries not in the snapshot left in restored directories (no --delete)
     deleted: int = 0  # entries not in the snapshot removed (--delete)
+    specials_skipped: int = 0  # device nodes, FIFOs, sockets not created (no --special-files)
+    modes_restricted: int = 0  # setuid/setgid/world-writable bits cleared (no --special-files)
     warnings: list[str] = field(default_factory=list)  # what was not restored (exit 3)
 
 
@@ -79,6 +84,7 @@ class Restorer:
         self._extras: list[str] = []
         self._is_root = os.geteuid() == 0
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
+        self.privileges = Privileges(keep=self.policy.special_files)
 
     def run(self, root_tree: str) -> RestoreStats:
         missing = [p for p in self.selection.includes if not _in_snapshot(self.repo, root_tree, p)]
@@ -131,6 +137,11 @@ class Restorer:
                 continue
             if node.xattrs or not isinstance(node.xattrs, dict):
                 xattrs.decoded(node.xattrs, rel)  # a malformed one is refused before anything is written
+            admitted = self._admit(rel, node)
+            if admitted is None:
+                there.pop(node.name, None)  # what the target holds there stays, never an extra entry
+                continue
+            node = admitted
             action = self._action(rel, node, there.pop(node.name, None))
             if action in (existing.SKIP, existing.CONFLICT) or (action == existing.KEEP and node.type != DIR):
                 continue
@@ -141,6 +152,20 @@ class Restorer:
                 (self._touch if action == existing.META else self._files).append((rel, node))
             else:
                 self._links.append((rel, node))
+
+    def _admit(self, rel: str, node: Node) -> Node | None:
+        """``node`` as this restore creates it (``special.Privileges``), or None if it does not."""
+        why = self.privileges.skipped(node)
+        if why is not None:
+            self.stats.warnings.append(f"{rel}: {why}")
+            self.stats.specials_skipped += 1
+            return None
+        restricted = self.privileges.restricted(node)
+        if restricted is None:
+            return node
+        self.stats.warnings.append(f"{rel}: {restricted}")
+        self.stats.modes_restricted += 1
+        return expected(node, self.privileges)
 
     def _there(self, rel_dir: str) -> dict[str, os.stat_result]:
         """What the target holds in the directory a walk enters (nothing, if this restore creates it)."""
@@ -255,13 +280,12 @@ class Restorer:
             os.unlink(path)
         if node.type == SYMLINK:
             os.symlink(node.target, path)
-        elif node.type == "fifo":
-            os.mkfifo(path, 0o600)
-        elif node.type in ("chardev", "blockdev") and self._is_root:
-            kind = stat.S_IFCHR if node.type == "chardev" else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, node.rdev)
-        else:
-            return  # sockets are not restored
+        else:  # admitted by --special-files
+            try:
+                os.mknod(path, _KINDS[node.type] | 0o600, node.rdev)
+            except PermissionError as exc:  # a device node needs the privilege (CAP_MKNOD)
+                self.stats.warnings.append(f"{rel}: {SPECIAL_TYPES[node.type]} not restored: {exc.strerror}")
+                return
         self.stats.others += 1
         self._meta(path, node)
 
@@ -274,6 +298,9 @@ class Restorer:
         if node.type != SYMLINK:
             os.chmod(path, node.mode)
         os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=False)
+
+
+_KINDS = {"fifo": stat.S_IFIFO, "socket": stat.S_IFSOCK, "chardev": stat.S_IFCHR, "blockdev": stat.S_IFBLK}
 
 
 def _in_snapshot(repo: Repository, tree_id: str, rel: str) -> bool:

@@ -1,0 +1,66 @@
+"""What a files restore makes of special files and privileged mode bits.
+
+A snapshot is data; restoring it (as root above all) must not hand out privileges unless asked. By
+default (``Privileges(keep=False)``):
+
+- device nodes, FIFOs and sockets are not created;
+- the setuid and setgid bits of non-directories are cleared (a directory's setgid bit only sets the
+  group of what is created in it, and is kept);
+- write permission for others is cleared, except on directories with the sticky bit (``/tmp``-like:
+  others may add entries but not remove or replace anyone else's).
+
+Each such entry is a warning, and the restore exits 3 (partial: not everything is as in the
+snapshot). ``--special-files`` (``keep=True``) restores them as the snapshot has them: devices as
+root only (mknod needs the privilege; otherwise a warning), like ``rsync -a`` or ``tar -xp`` as root.
+"""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass, replace
+
+from .tree import DIR, SYMLINK, Node
+
+SPECIAL_TYPES = {"fifo": "FIFO", "socket": "socket", "chardev": "character device", "blockdev": "block device"}
+FLAG = "--special-files"
+
+
+@dataclass(frozen=True)
+class Privileges:
+    keep: bool = False  # --special-files: special files and mode bits as in the snapshot
+
+    def skipped(self, node: Node) -> str | None:
+        """Why ``node`` is not created (a warning), or None."""
+        if self.keep or node.type not in SPECIAL_TYPES:
+            return None
+        return f"{SPECIAL_TYPES[node.type]} not restored ({FLAG} creates it)"
+
+    def mode(self, node: Node) -> int:
+        """The permission bits to set on ``node``."""
+        mode = stat.S_IMODE(node.mode)
+        if self.keep or node.type == SYMLINK:
+            return mode
+        if node.type != DIR:
+            mode &= ~(stat.S_ISUID | stat.S_ISGID)
+        if node.type != DIR or not mode & stat.S_ISVTX:
+            mode &= ~stat.S_IWOTH
+        return mode
+
+    def restricted(self, node: Node) -> str | None:
+        """The warning for a mode this policy changes, or None."""
+        mode = self.mode(node)
+        if mode == stat.S_IMODE(node.mode):
+            return None
+        cleared = stat.S_IMODE(node.mode) & ~mode
+        what = [name for bit, name in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid"),
+                                        (stat.S_IWOTH, "world-writable")) if cleared & bit]
+        return (f"{' and '.join(what)} bit{'s' if len(what) > 1 else ''} cleared (mode {stat.S_IMODE(node.mode):04o} "
+                f"restored as {mode:04o}; {FLAG} keeps {'them' if len(what) > 1 else 'it'})")
+
+
+def expected(node: Node, privileges: Privileges) -> Node | None:
+    """``node`` as a restore under ``privileges`` leaves it: None if it is not created, else with its mode."""
+    if privileges.skipped(node) is not None:
+        return None
+    mode = privileges.mode(node)
+    return node if mode == node.mode else replace(node, mode=mode)
