@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..sources.postgres import facts as pg_facts
 from ..sources.redis import facts as redis_facts
 from ..sources.redis.conn import connected, resolve
 from .connect import open_job_repository, pg_conn, redis_target
+from .window import job_windows
 
 log = logging.getLogger("drkit.jobs")
 
@@ -44,12 +46,16 @@ class JobOutcome:
     bytes_added: int
     forgotten: int = 0
     warnings: list[str] = field(default_factory=list)
+    window: tuple[float, float] | None = None  # the job's oldest and newest snapshot end time after retention
 
 
 def run_backup_job(config: DrkitConfig, name: str, *,
-                   facts_hook: Callable[[dict[str, Any]], None] | None = None) -> JobOutcome:
+                   facts_hook: Callable[[dict[str, Any]], None] | None = None,
+                   retention_gate: AbstractContextManager[object] | None = None) -> JobOutcome:
     """Back up job ``name``. ``facts_hook`` sees the facts after they are recorded and before the
-    backup starts (tests use it to change the source in between)."""
+    backup starts (tests use it to change the source in between). The retention step (a forget, under
+    a maintenance lock) runs inside ``retention_gate``: the scheduler's way to wait for a prune of the
+    same repository instead of failing on its lock."""
     job = config.job(name)
     started, t0 = clock.utcnow().isoformat(), clock.monotonic()
     repo, _ = open_job_repository(config, job)
@@ -63,11 +69,14 @@ def run_backup_job(config: DrkitConfig, name: str, *,
         snap = _backup(repo, name, job, warnings)
         if facts:
             save_facts(repo, snap.id, name, facts)
-        forgotten = _apply_retention(repo, name, job.retention, snap.source_kind)
+        with retention_gate if retention_gate is not None and job.retention is not None else nullcontext():
+            forgotten = _apply_retention(repo, name, job.retention, snap.source_kind)
+        window = job_windows(repo.manifests).get(name)
     finally:
         repo.close()
     added = int(snap.stats.get("stored_bytes", 0))
-    return JobOutcome(name, snap.source_kind, snap.id, started, clock.monotonic() - t0, added, forgotten, warnings)
+    return JobOutcome(name, snap.source_kind, snap.id, started, clock.monotonic() - t0, added, forgotten, warnings,
+                      window)
 
 
 def run_heartbeat(config: DrkitConfig, name: str) -> None:
