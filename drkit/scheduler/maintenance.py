@@ -178,6 +178,7 @@ class Maintainer:
         counter = int(self.state.get(repository).get("check_counter", 0))
         subset = subset_for(spec, counter, clock.utcnow())
         read_data = spec.read_data_period is not None
+        read = subset or ("all" if read_data else "none")
         repo = self._open(repository)
         try:
             with repo.lock(purpose="check"):
@@ -188,13 +189,13 @@ class Maintainer:
         self.metrics.ops.checked(repository, ok=report.ok, at=at)
         self._save(
             repository,
-            check_result={"at": at, "ok": report.ok, "errors": len(report.errors), "subset": subset},
+            check_result={"at": at, "ok": report.ok, "errors": len(report.errors), "read": read},
             check_counter=counter + 1,
         )
         if not report.ok:
             raise IntegrityError(f"check of {repository} found {len(report.errors)} errors; first: {report.errors[0]}")
         return {
-            "read_data_subset": subset or ("all" if read_data else "none"),
+            "read_data_subset": read,
             "packs_checked": report.packs_checked,
             "blobs_checked": report.blobs_checked,
             "snapshots_checked": report.snapshots_checked,
@@ -238,7 +239,7 @@ def maintenance_summary(config: DrkitConfig, state_dir: Path) -> list[str]:
             if task == "check" and (result := record.get("check_result")):
                 line += (
                     f"; last check {'passed' if result['ok'] else 'FAILED'} "
-                    f"({result['errors']} errors, read-data subset {result['subset'] or 'all or none'})"
+                    f"({result['errors']} errors, data read: {result.get('read', '?')})"
                 )
             lines.append(line)
     return lines

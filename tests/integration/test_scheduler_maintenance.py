@@ -162,7 +162,7 @@ def test_metrics_after_a_restart_equal_those_before_it(tmp_path: Path) -> None:
             and ln.count("last failure never") == 1
             for ln in lines
         ), lines
-    assert any("last check passed (0 errors" in ln for ln in lines), lines
+    assert any("last check passed (0 errors, data read: all)" in ln for ln in lines), lines
     newest = max(datetime.fromisoformat(s["end_time"]) for s in by_job(snapshots(tmp_path / "repo"), "data"))
     assert (
         after[("drkit_backup_last_success_timestamp_seconds", frozenset({("drkit_job", "data")}))]

@@ -99,3 +99,10 @@ def test_maintenance_state_survives_a_restart_and_keeps_first_known_times(tmp_pa
 def test_unreadable_state_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "maintenance.json").write_text("{not json")
     assert MaintenanceState(tmp_path).get("default") == {}
+
+
+def test_config_show_names_the_copy_schedule_as_the_file_does() -> None:
+    from drkit.config.redact import redacted
+
+    shown = redacted(_config(copy={"schedule": "30 3 * * *", "to": "offsite"}))["repositories"]["default"]
+    assert shown["copy"] == {"schedule": "30 3 * * *", "to": "offsite"} and "copy_to" not in shown
