@@ -14,7 +14,7 @@ from ..config import DrkitConfig, FilesSource, JobConfig, PostgresSource, RedisS
 from ..config.models import Retention
 from ..core import clock
 from ..core.durations import parse_calendar_duration
-from ..core.errors import DrkitError
+from ..core.errors import DrkitError, LockFailed
 from ..ops.facts import save_facts
 from ..ops.files import BackupRequest, backup_files
 from ..ops.postgres import backup_postgres
@@ -54,8 +54,8 @@ def run_backup_job(config: DrkitConfig, name: str, *,
                    retention_gate: AbstractContextManager[object] | None = None) -> JobOutcome:
     """Back up job ``name``. ``facts_hook`` sees the facts after they are recorded and before the
     backup starts (tests use it to change the source in between). The retention step (a forget, under
-    a maintenance lock) runs inside ``retention_gate``: the scheduler's way to wait for a prune of the
-    same repository instead of failing on its lock."""
+    a maintenance lock) runs inside ``retention_gate``: the scheduler's way to wait for its own prune of
+    the same repository; a lock held by another process skips the step with a warning."""
     job = config.job(name)
     started, t0 = clock.utcnow().isoformat(), clock.monotonic()
     repo, _ = open_job_repository(config, job)
@@ -70,7 +70,7 @@ def run_backup_job(config: DrkitConfig, name: str, *,
         if facts:
             save_facts(repo, snap.id, name, facts)
         with retention_gate if retention_gate is not None and job.retention is not None else nullcontext():
-            forgotten = _apply_retention(repo, name, job.retention, snap.source_kind)
+            forgotten = _retain(repo, name, job.retention, snap.source_kind, warnings)
         window = job_windows(repo.manifests).get(name)
     finally:
         repo.close()
@@ -136,6 +136,18 @@ def retention_policy(retention: Retention) -> Policy:
                   keep_daily=retention.keep_daily or 0, keep_weekly=retention.keep_weekly or 0,
                   keep_monthly=retention.keep_monthly or 0, keep_yearly=retention.keep_yearly or 0,
                   keep_within=within)
+
+
+def _retain(repo: Repository, name: str, retention: Retention | None, kind: str, warnings: list[str]) -> int:
+    """The job's retention; when another process holds a maintenance lock (a prune or forget started by
+    a CronJob or by hand), skipped with a warning: the snapshot is written, and the next run forgets
+    what this one did not -- failing the backup over it would only raise a false alert."""
+    try:
+        return _apply_retention(repo, name, retention, kind)
+    except LockFailed as exc:
+        warnings.append(f"retention not applied in this run: {exc.message}; the next run applies it")
+        log.warning("retention not applied: %s", exc.message, extra={"job": name})
+        return 0
 
 
 def _apply_retention(repo: Repository, name: str, retention: Retention | None, kind: str) -> int:
