@@ -101,9 +101,10 @@ class Metrics:
         self.heartbeat_runs.labels(job, "success" if success else "failure").inc()
 
 
-def new_registry(version: str = "") -> tuple[CollectorRegistry, Metrics]:
-    """A fresh registry holding every drkit backup metric (no process or platform collectors);
-    ``drkit_build_info`` names ``version``."""
+def new_registry(version: str | None = None) -> tuple[CollectorRegistry, Metrics]:
+    """A fresh registry holding every drkit backup metric (no process or platform collectors); with
+    ``version`` (the daemon) also ``drkit_build_info``, which one-shot textfiles leave out: node-exporter
+    refuses a series that two ``.prom`` files both hold."""
     registry = CollectorRegistry()
 
     def gauge(name: str, doc: str, *labels: str) -> Gauge:

@@ -19,7 +19,7 @@ TASKS = ("prune", "check", "copy")
 
 @dataclass(frozen=True)
 class OpsMetrics:
-    build: Info
+    build: Info | None  # only in the daemon: one-shot textfiles of several runs would repeat it
     backup_last_failure: Gauge
     oldest_point: Gauge
     newest_point: Gauge
@@ -72,13 +72,15 @@ def _remove(gauge: Gauge, *labels: str) -> None:
         pass
 
 
-def new_ops_metrics(registry: CollectorRegistry, version: str) -> OpsMetrics:
+def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetrics:
     def gauge(name: str, doc: str, *labels: str) -> Gauge:
         return Gauge(name, doc, list(labels or (JOB_LABEL,)), registry=registry)
 
     repo, task = "repository", "task"
-    build = Info("drkit_build", "The running drkit's version", registry=registry)
-    build.info({"version": version})
+    build = None
+    if version is not None:
+        build = Info("drkit_build", "The running drkit's version", registry=registry)
+        build.info({"version": version})
     return OpsMetrics(
         build=build,
         backup_last_failure=gauge(
