@@ -40,7 +40,7 @@ from ..core.metrics import new_registry
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
 from .maintenance import Maintainer, MaintenanceState
 from .plan import ScheduledRun, missed_run, scheduled_runs
-from .runs import Runner
+from .runs import Runner, measure_repository
 from .startup import restore_metrics
 from .state import RunState, default_state_dir
 
@@ -152,6 +152,8 @@ def _prepare(config: DrkitConfig, state_dir: Path) -> tuple[CollectorRegistry, R
     try:
         maintainer = Maintainer(config, metrics, MaintenanceState(state_dir))
         restore_metrics(config, metrics, maintainer, clock.utcnow())
+        for name in sorted(config.repositories):
+            measure_repository(config, name, metrics)
     except OSError as exc:
         raise DrkitError(f"cannot write the scheduler state in {state_dir}: {exc.strerror}",
                          hint="pass a writable --state-dir") from None

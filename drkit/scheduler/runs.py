@@ -181,7 +181,11 @@ class Runner:
         spec = self.config.repositories[repository].copy_to
         involved = [repository, spec.to] if kind == "copy" and spec is not None else [repository]
         with self.gates.held(f"{kind} of {repository}", *involved):
-            return self.maintainer.run(repository, kind)
+            try:
+                return self.maintainer.run(repository, kind)
+            finally:
+                for name in involved if kind != "check" else ():  # prune and copy change what is stored
+                    measure_repository(self.config, name, self.metrics)
 
     def _failed(self, kind: Kind, exc: Exception, fields: dict[str, Any]) -> None:
         if kind == "drill":  # backups, heartbeats and maintenance count their own failures

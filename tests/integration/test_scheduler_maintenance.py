@@ -112,6 +112,7 @@ PERSISTENT = (
     "drkit_repository_check_max_age_seconds",
     "drkit_rpo_target_seconds",
     "drkit_build_info",
+    "drkit_repository_size_bytes",
 )
 
 
@@ -133,17 +134,18 @@ def test_metrics_after_a_restart_equal_those_before_it(tmp_path: Path) -> None:
     (state / "last_run.json").write_text(json.dumps({"version": 1, "runs": dict.fromkeys(keys, long_ago)}))
     with daemon(config, state) as d:
 
-        def all_ran() -> bool:
-            text = d.get("/metrics")[1]
-            return d.metric("drkit_backup_runs_total", drkit_job="data", result="success") == 1 and all(
-                _runs(text, task) == 1 for task in ("prune", "check", "copy")
-            )
+        def all_ran() -> bool:  # a run's log line comes after its metrics, the size measured last
+            done = {r["kind"] for r in d.logs() if r["msg"].endswith(" finished") and "kind" in r}
+            return done == {"backup", "prune", "check", "copy"}
 
         try:
             wait_for(all_ran, 60, "the owed backup, prune, check and copy")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {d.stderr()[-4000:]}") from None
-        before = _persistent(d.get("/metrics")[1])
+        text = d.get("/metrics")[1]
+        assert [_runs(text, task) for task in ("prune", "check", "copy")] == [1, 1, 1]
+        assert d.metric("drkit_backup_runs_total", drkit_job="data", result="success") == 1
+        before = _persistent(text)
         assert d.stop() == 0
     names = {key[0] for key in before}
     assert names == set(PERSISTENT), set(PERSISTENT) - names
