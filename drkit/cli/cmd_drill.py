@@ -11,6 +11,8 @@ from rich.console import Console
 from ..drills.reports import human_seconds, percentile, render_table
 from ..drills.session import ReportTargets, history_html, job_names, run_drills, write_reports
 from ..drills.targets import exit_code_for
+from ..scheduler import default_state_dir
+from ..scheduler.maintenance import maintenance_summary
 from .common import load_cli_config
 from .params import TIME, TIME_HELP
 
@@ -52,9 +54,13 @@ def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, snapshot: s
 @click.option("--last", default=30, show_default=True, help="Drills per job.")
 @click.option("--html", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write one self-contained HTML report with charts.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The scheduler's state directory, for the last prune, check and copy of each repository "
+                   "(default: as `drkit schedule run`).")
 @click.pass_context
-def report(ctx: click.Context, jobs: tuple[str, ...], last: int, html: Path | None) -> None:
-    """Drill history per job: last N drills, RTO p50/p95, latest RPOs."""
+def report(ctx: click.Context, jobs: tuple[str, ...], last: int, html: Path | None, state_dir: Path | None) -> None:
+    """Drill history per job: last N drills, RTO p50/p95, latest RPOs; then the scheduled maintenance
+    of each repository (last prune, check and copy, as the daemon recorded them)."""
     cfg = load_cli_config(ctx)
     history = history_html(cfg, list(jobs) or sorted(cfg.jobs), last, html)
     for name, results in sorted(history.items()):
@@ -62,5 +68,7 @@ def report(ctx: click.Context, jobs: tuple[str, ...], last: int, html: Path | No
         rtos = [r.rto_seconds for r in results]
         click.echo(f"{name}: {len(results)} drills, {passed} passed, RTO p50 {human_seconds(percentile(rtos, 50))} "
                    f"p95 {human_seconds(percentile(rtos, 95))}")
+    for line in maintenance_summary(cfg, state_dir or default_state_dir()):
+        click.echo(line)
     if html is not None:
         click.echo(f"wrote {html}")

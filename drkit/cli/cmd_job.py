@@ -1,4 +1,5 @@
-"""`drkit job run NAME` (one backup of a configured job: what a CronJob runs) and `drkit job list`."""
+"""`drkit job run NAME` (one backup of a configured job: what a CronJob runs), `drkit job maintain
+REPOSITORY TASK` (one configured prune, check or copy) and `drkit job list`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from ..core.errors import UsageError
 from ..jobs import run_backup_job
-from ..scheduler import backup_with_metrics, heartbeat_with_metrics
-from ..scheduler.export import ExportTargets, exported_metrics
+from ..scheduler import backup_with_metrics, default_state_dir, heartbeat_with_metrics
+from ..scheduler.export import ExportTargets, exported_metrics, maintain_once
 from .common import load_cli_config
 from .output import emit_json
 
@@ -52,6 +54,36 @@ def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, 
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"job {name}: snapshot {outcome.snapshot_id[:8]} ({outcome.kind}) in {outcome.seconds:.1f}s, "
                f"{outcome.bytes_added} bytes added, {outcome.forgotten} snapshots forgotten")
+
+
+@job.command("maintain")
+@click.argument("repository")
+@click.argument("task", type=click.Choice(["prune", "check", "copy"]))
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where maintenance.json keeps the last results and the check rotation (default: as "
+                   "`drkit schedule run`); keep it between runs, or the rotation starts again at group 1.")
+@click.option("--prom-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the run's metrics to a node-exporter textfile (name it *.prom), atomically.")
+@click.option("--pushgateway", metavar="URL", default=None,
+              help="Also push the run's metrics to a Pushgateway (group drkit_job=REPOSITORY-TASK).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def maintain(ctx: click.Context, repository: str, task: str, state_dir: Path | None,  # noqa: PLR0913
+             prom_file: Path | None, pushgateway: str | None, as_json: bool) -> None:
+    """Run REPOSITORY's configured prune, check or copy once, as the daemon does (a CronJob's command):
+    its settings from drkit.yaml, a check's rotating read-data group, the same metrics; exit 13 when a
+    check finds damage."""
+    cfg = load_cli_config(ctx)
+    spec = cfg.repositories.get(repository)
+    if spec is None or getattr(spec, "copy_to" if task == "copy" else task) is None:
+        raise UsageError(f"repository {repository!r} has no {task} in the config",
+                         hint=f"add repositories.{repository}.{task} with a schedule to drkit.yaml")
+    done = maintain_once(cfg, repository, task, state_dir or default_state_dir(),
+                         ExportTargets(prom_file, pushgateway))
+    if as_json:
+        emit_json({"repository": repository, "task": task, **done})
+        return
+    click.echo(f"{task} of {repository}: " + ", ".join(f"{k} {v}" for k, v in done.items()))
 
 
 @job.command("list")

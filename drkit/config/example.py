@@ -11,6 +11,9 @@ repositories:
   default:
     url: /var/lib/drkit/repository          # or s3://bucket/prefix, gs://bucket/prefix
     passphrase: {env: DRKIT_PASSWORD}
+    prune: {schedule: "0 4 * * 0"}         # `drkit schedule run` prunes weekly (two phases)
+    check: {schedule: "0 3 * * *", read_data_period: 30d}   # nightly; every pack read within 30 days
+    # copy: {schedule: "30 3 * * *", to: offsite}           # into another repository of this file
 
 jobs:
   app-db:

@@ -31,9 +31,43 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PruneSchedule(_Model):
+    """``drkit prune`` on a schedule: each run marks unused packs and deletes those an earlier run
+    marked once ``grace`` has passed (two phases, as the command does)."""
+
+    schedule: Cron
+    grace: Seconds | None = Field(default=None, description="Default: prune's own (2 lock lifetimes).")
+    repack_below: float = Field(default=0.5, ge=0, le=1)
+    max_repack_size: int | None = Field(default=None, ge=0, description="MiB of live data repacked per run.")
+
+
+class CheckSchedule(_Model):
+    """``drkit check`` on a schedule: the structure every run, plus one group of a rotating
+    ``--read-data-subset`` so every pack is read within ``read_data_period``."""
+
+    schedule: Cron
+    read_data_period: Seconds | None = Field(
+        default=None, gt=0, description="Read every pack once within this span (null: structure only).")
+    max_age: Seconds | None = Field(
+        default=None, gt=0, description="Alert when no check finished for this long (default: twice the "
+        "longest gap between two runs of the schedule).")
+
+
+class CopySchedule(_Model):
+    """``drkit copy`` of every snapshot into a second configured repository."""
+
+    schedule: Cron
+    to: str = Field(pattern=NAME_PATTERN, description="The name of the target repository in this file.")
+
+
 class RepositoryConfig(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)  # `copy` in the file
+
     url: str = Field(min_length=1, description="Repository URL or local path.")
     passphrase: SecretRef
+    prune: PruneSchedule | None = None
+    check: CheckSchedule | None = None
+    copy_to: CopySchedule | None = Field(default=None, alias="copy")
 
 
 class FilesSource(_Model):
@@ -114,6 +148,9 @@ class Retention(_Model):
 
 class DrillSettings(_Model):
     schedule: Cron | None = None
+    max_age: Seconds | None = Field(
+        default=None, gt=0, description="Alert when no drill passed for this long (default: twice the longest "
+        "gap between two runs of the schedule).")
     sandbox: Literal["auto", "docker", "local"] = "auto"
     images: dict[Literal["postgres", "redis"], str] = Field(
         default={}, description="Container images for --sandbox docker, by source kind (a private registry or "
@@ -172,6 +209,11 @@ class DrkitConfig(_Model):
             if job.repository not in self.repositories:
                 known = ", ".join(sorted(self.repositories)) or "none"
                 raise ValueError(f"jobs.{name}.repository: unknown repository {job.repository!r} (known: {known})")
+        for name, repo in self.repositories.items():
+            if repo.copy_to is not None and (repo.copy_to.to == name or repo.copy_to.to not in self.repositories):
+                others = ", ".join(sorted(set(self.repositories) - {name})) or "none"
+                raise ValueError(f"repositories.{name}.copy.to: {repo.copy_to.to!r} is not another repository "
+                                 f"of this file (others: {others})")
         return self
 
     def job(self, name: str) -> JobConfig:

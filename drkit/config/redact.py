@@ -10,13 +10,18 @@ from .models import RepositoryConfig
 from .secrets import SecretRef
 
 
+def _fields(value: BaseModel) -> dict[str, Any]:
+    """Field values under the names drkit.yaml uses (a field's alias, e.g. a repository's ``copy``)."""
+    return {info.alias or name: _walk(getattr(value, name)) for name, info in type(value).model_fields.items()}
+
+
 def _walk(value: Any) -> Any:
     if isinstance(value, SecretRef):
         return value.describe()
     if isinstance(value, RepositoryConfig):  # a storage URL may carry credentials: its display form
-        return {**{n: _walk(getattr(value, n)) for n in type(value).model_fields}, "url": _shown_url(value.url)}
+        return {**_fields(value), "url": _shown_url(value.url)}
     if isinstance(value, BaseModel):
-        return {name: _walk(getattr(value, name)) for name in type(value).model_fields}
+        return _fields(value)
     if isinstance(value, dict):
         return {k: _walk(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .errors import DrkitError, UsageError
 from .log import register_secret
+from .opsmetrics import OpsMetrics, new_ops_metrics
 
 JOB_LABEL = "drkit_job"
 PUSH_TIMEOUT_SECONDS = 10.0
@@ -57,6 +58,7 @@ class Metrics:
     drill_rpo: Gauge
     drill_rto: Gauge
     drill_last_success: Gauge
+    ops: OpsMetrics
 
     def register_job(self, job: str, *, rpo: float, rto: float) -> None:
         """Targets from the config, and zeroed counters so ``increase()`` sees the first failure."""
@@ -99,8 +101,10 @@ class Metrics:
         self.heartbeat_runs.labels(job, "success" if success else "failure").inc()
 
 
-def new_registry() -> tuple[CollectorRegistry, Metrics]:
-    """A fresh registry holding every drkit backup metric (no process or platform collectors)."""
+def new_registry(version: str | None = None) -> tuple[CollectorRegistry, Metrics]:
+    """A fresh registry holding every drkit backup metric (no process or platform collectors); with
+    ``version`` (the daemon) also ``drkit_build_info``, which one-shot textfiles leave out: node-exporter
+    refuses a series that two ``.prom`` files both hold."""
     registry = CollectorRegistry()
 
     def gauge(name: str, doc: str, *labels: str) -> Gauge:
@@ -127,6 +131,7 @@ def new_registry() -> tuple[CollectorRegistry, Metrics]:
         drill_rto=gauge("drkit_rto_seconds", DRILL_HELP["drkit_rto_seconds"]),
         drill_last_success=gauge("drkit_drill_last_success_timestamp_seconds",
                                  DRILL_HELP["drkit_drill_last_success_timestamp_seconds"]),
+        ops=new_ops_metrics(registry, version),
     )
     return registry, metrics
 

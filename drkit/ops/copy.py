@@ -117,6 +117,7 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> C
     with source.lock(purpose="copy"), target.lock(purpose="copy"):
         earlier = _copies(target, source.config.id)
         chosen = _select(source, refs)
+        source.load_index()  # after the listing: a snapshot written since the open has its blobs indexed
         ids = dict(earlier)
         for snap in chosen:
             if snap.id in earlier:

@@ -30,14 +30,18 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry
 
+from .. import __version__
 from ..config import DrkitConfig
 from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import new_registry
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
+from .maintenance import Maintainer, MaintenanceState
 from .plan import ScheduledRun, missed_run, scheduled_runs
-from .runs import Runner
+from .runs import Runner, measure_repository
+from .startup import restore_metrics
 from .state import RunState, default_state_dir
 
 log = logging.getLogger("drkit.scheduler")
@@ -140,16 +144,29 @@ def _stop(runner: Runner, scheduler: BackgroundScheduler, signals: _StopSignals,
     return 1
 
 
+def _prepare(config: DrkitConfig, state_dir: Path) -> tuple[CollectorRegistry, Runner]:
+    """The metrics (as far as the repositories and the state directory tell them) and the runner."""
+    registry, metrics = new_registry(version=__version__)
+    for name, job in config.jobs.items():
+        metrics.register_job(name, rpo=job.targets.rpo, rto=job.targets.rto)
+    try:
+        maintainer = Maintainer(config, metrics, MaintenanceState(state_dir))
+        restore_metrics(config, metrics, maintainer, clock.utcnow())
+        for name in sorted(config.repositories):
+            measure_repository(config, name, metrics)
+    except OSError as exc:
+        raise DrkitError(f"cannot write the scheduler state in {state_dir}: {exc.strerror}",
+                         hint="pass a writable --state-dir") from None
+    return registry, Runner(config, metrics, RunState(state_dir), maintainer)
+
+
 def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
                on_listening: Callable[[str, int], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT; 0 after a graceful stop, 1 when runs were cut short.
     ``on_listening(host, port)`` is called once the HTTP endpoints are up."""
     options = options or DaemonOptions()
-    registry, metrics = new_registry()
-    for name, job in config.jobs.items():
-        metrics.register_job(name, rpo=job.targets.rpo, rto=job.targets.rto)
-    state = RunState(options.state_dir or default_state_dir())
-    runner = Runner(config, metrics, state)
+    registry, runner = _prepare(config, options.state_dir or default_state_dir())
+    state = runner.state
     readiness = Readiness({name: repo.url for name, repo in config.repositories.items()}, options.ready_interval)
     port = config.http.port if options.port is None else options.port
     server = HealthServer(config.http.host, port, registry, readiness)

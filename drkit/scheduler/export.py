@@ -1,5 +1,6 @@
-"""Metrics of a one-shot run (``drkit job run`` from cron or a Kubernetes CronJob), where no daemon
-is there to be scraped: a node-exporter textfile, written atomically, and/or a Pushgateway push.
+"""Metrics of a one-shot run (``drkit job run`` or ``drkit job maintain`` from cron or a Kubernetes
+CronJob), where no daemon is there to be scraped: a node-exporter textfile, written atomically,
+and/or a Pushgateway push.
 
 They are exported after the run whether it succeeded or failed; after a failure
 (``drkit_backup_failures_total`` 1) an export error is only logged, so the run's own error -- and
@@ -19,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from ..config import DrkitConfig
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics, new_registry, push, write_textfile
+from .maintenance import Maintainer, MaintenanceState
 
 log = logging.getLogger("drkit.metrics")
 
@@ -32,11 +34,11 @@ class ExportTargets:
         return self.prom_file is not None or bool(self.pushgateway)
 
 
-def _export(registry: CollectorRegistry, job: str, targets: ExportTargets) -> None:
+def _export(registry: CollectorRegistry, group: str, targets: ExportTargets, job: str = "drkit_backup") -> None:
     if targets.prom_file is not None:
         write_textfile(registry, targets.prom_file)
     if targets.pushgateway:
-        push(registry, targets.pushgateway, group=job)
+        push(registry, targets.pushgateway, group=group, job=job)
 
 
 @contextmanager
@@ -56,4 +58,23 @@ def exported_metrics(config: DrkitConfig, job: str, targets: ExportTargets) -> I
     _export(registry, job, targets)
 
 
-__all__ = ["ExportTargets", "exported_metrics"]
+def maintain_once(config: DrkitConfig, repository: str, task: str, state_dir: Path,
+                  targets: ExportTargets) -> dict[str, object]:
+    """One prune, check or copy of ``repository`` as the daemon runs it (config settings, the check
+    rotation counter in ``state_dir``), its metrics exported to ``targets`` also when it fails
+    (Pushgateway group ``drkit_job=<repository>-<task>``, job ``drkit_maintenance``)."""
+    registry, metrics = new_registry()
+    group = f"{repository}-{task}"
+    try:
+        done = Maintainer(config, metrics, MaintenanceState(state_dir)).run(repository, task)
+    except BaseException:
+        try:
+            _export(registry, group, targets, job="drkit_maintenance")
+        except DrkitError as exc:
+            log.warning("metrics not exported: %s", exc.message, extra={"repository": repository})
+        raise
+    _export(registry, group, targets, job="drkit_maintenance")
+    return done
+
+
+__all__ = ["ExportTargets", "exported_metrics", "maintain_once"]

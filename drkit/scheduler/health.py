@@ -4,18 +4,21 @@
 - ``/readyz``: 200 once every configured repository answered a ``stat`` of its ``config`` object
   (checked at start and then every ``interval`` seconds in the background) and while the daemon is
   not shutting down; otherwise 503 with a one-line reason;
-- ``/metrics``: the Prometheus text format.
+- ``/metrics``: prometheus_client's exposition: OpenMetrics when the scraper's ``Accept`` asks for it
+  (Prometheus does), else the classic text format; gzip when ``Accept-Encoding`` allows it.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from storage_backends import open_backend
 from storage_backends.errors import BackendError, NotFound
@@ -116,13 +119,23 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = (503, f"not ready: {reason}\n".encode()) if reason else (200, b"ready\n")
             self._send(status, body)
         elif path == "/metrics":
-            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+            self._metrics()
         else:
             self._send(404, b"not found: try /healthz, /readyz or /metrics\n")
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+    def _metrics(self) -> None:
+        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        body, encoding = encoder(self.server.registry), None
+        if "gzip" in self.headers.get("Accept-Encoding", ""):
+            body, encoding = gzip.compress(body), "gzip"
+        self._send(200, body, content_type, encoding)
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
+              encoding: str | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if encoding is not None:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -2,7 +2,8 @@
 down. Pure: every function takes ``now`` and touches no clock, file or network.
 
 A job yields up to three scheduled runs: its ``schedule`` (a backup), ``drill.schedule`` (a restore
-drill) and ``canary.heartbeat`` (a light canary write). Each is keyed ``<job>:<kind>``.
+drill) and ``canary.heartbeat`` (a light canary write). A repository yields up to three maintenance
+runs: ``prune``, ``check`` and ``copy``. Each is keyed ``<job or repository>:<kind>``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from apscheduler.triggers.cron import CronTrigger
 from ..config import DrkitConfig
 from ..config.cron import cron_trigger
 
-Kind = Literal["backup", "drill", "heartbeat"]
+Kind = Literal["backup", "drill", "heartbeat", "prune", "check", "copy"]
+MAINTENANCE: tuple[Kind, ...] = ("prune", "check", "copy")
 _TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class ScheduledRun:
-    job: str
+    job: str  # the job's name; for prune, check and copy the repository's
     kind: Kind
     cron: str
     jitter: float = 0.0
@@ -50,7 +52,30 @@ def scheduled_runs(config: DrkitConfig) -> list[ScheduledRun]:
         crons: dict[Kind, str | None] = {"backup": job.schedule, "drill": job.drill.schedule,
                                          "heartbeat": job.canary.heartbeat if job.canary_enabled else None}
         out.extend(ScheduledRun(name, kind, expr, job.jitter) for kind, expr in crons.items() if expr)
+    for name, repo in sorted(config.repositories.items()):
+        tasks: dict[Kind, str | None] = {"prune": repo.prune.schedule if repo.prune else None,
+                                         "check": repo.check.schedule if repo.check else None,
+                                         "copy": repo.copy_to.schedule if repo.copy_to else None}
+        out.extend(ScheduledRun(name, kind, expr) for kind, expr in tasks.items() if expr)
     return out
+
+
+def fire_times(cron: str, start: datetime, end: datetime, limit: int = 10_000) -> list[datetime]:
+    """The times ``cron`` fires after ``start`` and at or before ``end``: the first ``limit`` of them."""
+    trigger, out = cron_trigger(cron), list[datetime]()
+    fire: datetime | None = trigger.get_next_fire_time(None, start + _TICK)
+    while fire is not None and fire <= end and len(out) < limit:
+        out.append(fire)
+        fire = trigger.get_next_fire_time(fire, fire + _TICK)
+    return out
+
+
+def longest_gap(cron: str, now: datetime, horizon: timedelta = timedelta(days=400)) -> float:
+    """The longest time in seconds between two runs of ``cron`` over ``horizon`` from ``now`` (the
+    horizon itself when it fires at most once): a run is late once this has passed since the last."""
+    fires = fire_times(cron, now, now + horizon, limit=2_000)
+    gaps = [(b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)]
+    return max(gaps, default=horizon.total_seconds())
 
 
 def next_fire(cron: str, after: datetime) -> datetime | None:
@@ -72,4 +97,5 @@ def next_runs(config: DrkitConfig, now: datetime) -> list[NextRun]:
     return [NextRun(r.job, r.kind, r.cron, next_fire(r.cron, now)) for r in scheduled_runs(config)]
 
 
-__all__ = ["Kind", "NextRun", "ScheduledRun", "missed_run", "next_fire", "next_runs", "scheduled_runs"]
+__all__ = ["MAINTENANCE", "Kind", "NextRun", "ScheduledRun", "fire_times", "longest_gap", "missed_run", "next_fire",
+           "next_runs", "scheduled_runs"]

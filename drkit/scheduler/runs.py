@@ -12,6 +12,7 @@ import importlib
 import logging
 import threading
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,10 @@ from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..jobs import JobOutcome, run_backup_job, run_heartbeat
-from .plan import Kind
+from .gates import RepositoryGates
+from .maintenance import Maintainer
+from .plan import MAINTENANCE, Kind
+from .startup import drill_finished_at
 from .state import RunState
 
 log = logging.getLogger("drkit.scheduler")
@@ -47,16 +51,21 @@ def measure_repository(config: DrkitConfig, name: str, metrics: Metrics) -> None
         log.warning("could not measure repository %s: %s", name, exc, extra={"repository": name})
 
 
-def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics) -> JobOutcome:
-    """``run_backup_job`` recorded in ``metrics``: on failure the failure is counted, then re-raised."""
+def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics,
+                        retention_gate: AbstractContextManager[object] | None = None) -> JobOutcome:
+    """``run_backup_job`` recorded in ``metrics``: on failure the failure is counted, then re-raised.
+    The last success is the new snapshot's end time, as the daemon reads it back at start-up."""
     t0 = clock.monotonic()
     try:
-        outcome = run_backup_job(config, name)
+        outcome = run_backup_job(config, name, retention_gate=retention_gate)
     except BaseException:
         metrics.backup_failed(name, duration_s=clock.monotonic() - t0)
+        metrics.ops.backup_last_failure.labels(name).set(clock.now())
         raise
-    metrics.backup_succeeded(name, finished_at=clock.now(), duration_s=outcome.seconds,
+    oldest, newest = outcome.window or (None, None)
+    metrics.backup_succeeded(name, finished_at=newest or clock.now(), duration_s=outcome.seconds,
                              bytes_added=outcome.bytes_added)
+    metrics.ops.recovery_window(name, oldest=oldest, newest=newest)
     measure_repository(config, config.job(name).repository, metrics)
     return outcome
 
@@ -92,10 +101,12 @@ class _Active:
 class Runner:
     """Runs scheduled work, at most ``max_concurrent`` at a time, and knows what is running."""
 
-    def __init__(self, config: DrkitConfig, metrics: Metrics, state: RunState) -> None:
+    def __init__(self, config: DrkitConfig, metrics: Metrics, state: RunState, maintainer: Maintainer) -> None:
         self.config = config
         self.metrics = metrics
         self.state = state
+        self.maintainer = maintainer
+        self.gates = RepositoryGates(sorted(config.repositories))
         self._slots = threading.BoundedSemaphore(config.scheduler.max_concurrent)
         self._stopping = threading.Event()
         self._changed = threading.Condition()
@@ -157,21 +168,35 @@ class Runner:
         log.info("%s started", kind, extra=fields)
         t0 = clock.monotonic()
         try:
-            done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat}[kind](job)
+            if kind in MAINTENANCE:
+                done = self._maintain(job, kind)
+            else:
+                done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat}[kind](job)
         except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
             self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
             return
         log.info("%s finished", kind, extra={**fields, **done, "duration_s": round(clock.monotonic() - t0, 3)})
 
+    def _maintain(self, repository: str, kind: Kind) -> dict[str, Any]:
+        spec = self.config.repositories[repository].copy_to
+        involved = [repository, spec.to] if kind == "copy" and spec is not None else [repository]
+        with self.gates.held(f"{kind} of {repository}", *involved):
+            try:
+                return self.maintainer.run(repository, kind)
+            finally:
+                for name in involved if kind != "check" else ():  # prune and copy change what is stored
+                    measure_repository(self.config, name, self.metrics)
+
     def _failed(self, kind: Kind, exc: Exception, fields: dict[str, Any]) -> None:
-        if kind == "drill":  # backups and heartbeats count their own failures
+        if kind == "drill":  # backups, heartbeats and maintenance count their own failures
             self.metrics.drill_finished(fields["job"], success=False)
         debug = log.isEnabledFor(logging.DEBUG) and not isinstance(exc, DrkitError)
         log.error("%s failed: %s", kind, _error_text(exc), exc_info=exc if debug else None,
                   extra={**fields, "error": _error_text(exc)})
 
     def _backup(self, job: str) -> dict[str, Any]:
-        outcome = backup_with_metrics(self.config, job, self.metrics)
+        gate = self.gates.held(f"retention of {job}", self.config.job(job).repository)
+        outcome = backup_with_metrics(self.config, job, self.metrics, retention_gate=gate)
         for warning in outcome.warnings:
             log.warning("backup warning: %s", warning, extra={"job": job, "snapshot_id": outcome.snapshot_id})
         return {"snapshot_id": outcome.snapshot_id, "bytes_added": outcome.bytes_added,
@@ -185,7 +210,7 @@ class Runner:
         result = run_drill(self.config, job, sandbox=self.config.job(job).drill.sandbox)
         self.metrics.drill_measured(job, rto=result.rto_seconds, rpo_catalog=result.rpo_catalog_seconds,
                                     rpo_verified=result.rpo_verified_seconds,
-                                    succeeded_at=clock.now() if result.success else None)
+                                    succeeded_at=drill_finished_at(result) if result.success else None)
         if not result.success:  # counted as a failure by _failed
             raise DrkitError(f"drill did not pass: {result.error or 'a check or target failed'}")
         self.metrics.drill_finished(job, success=True)

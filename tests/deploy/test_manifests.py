@@ -42,9 +42,11 @@ METRICS = {
     "drkit_backup_failures_total", "drkit_repository_size_bytes", "drkit_repository_check_success",
     "drkit_rpo_target_seconds", "drkit_drill_success", "drkit_rpo_seconds", "drkit_rto_seconds",
     "drkit_rto_target_seconds", "drkit_drill_last_success_timestamp_seconds",
+    "drkit_repository_check_timestamp_seconds", "drkit_repository_check_max_age_seconds",
+    "drkit_maintenance_scheduled_since_timestamp_seconds", "drkit_drill_max_age_seconds",
 }
 ALERTS = {"DrkitBackupTooOld", "DrkitBackupFailing", "DrkitDrillFailed", "DrkitRtoAboveTarget",
-          "DrkitRepositoryCheckFailed"}
+          "DrkitRepositoryCheckFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckNotRun", "DrkitDrillStale"}
 RUNBOOKS = "https://github.com/drkit/drkit/tree/main/recovery_runbooks"
 
 
@@ -519,6 +521,14 @@ def rule_groups() -> list[dict[str, Any]]:
     return load_one(RULES)["groups"]
 
 
+def test_rules_name_only_metrics_the_daemon_exports() -> None:
+    from drkit.core.metrics import new_registry
+
+    registry, _ = new_registry()
+    exported = {m.name + ("_total" if m.type == "counter" else "") for m in registry.collect()}
+    assert exported >= METRICS, METRICS - exported
+
+
 def test_prometheusrule_matches_the_plain_rule_file() -> None:
     (_, rule), = by_kind("PrometheusRule")
     assert rule["spec"]["groups"] == rule_groups(), "edit drkit-rules.yml and the PrometheusRule together"
@@ -570,8 +580,10 @@ def test_promtool_unit_tests() -> None:
     tool = promtool()
     tests = load_one(RULES_TEST)
     tested = {t["alertname"] for case in tests["tests"] for t in case["alert_rule_test"]}
-    assert {"DrkitBackupTooOld", "DrkitDrillFailed"} <= tested
-    for alert in ("DrkitBackupTooOld", "DrkitDrillFailed"):  # each proven both silent and firing
+    must = {"DrkitBackupTooOld", "DrkitDrillFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckFailed",
+            "DrkitRepositoryCheckNotRun", "DrkitDrillStale"}
+    assert must <= tested
+    for alert in must:  # each proven both silent and firing
         outcomes = {bool(t["exp_alerts"]) for case in tests["tests"] for t in case["alert_rule_test"]
                     if t["alertname"] == alert}
         assert outcomes == {True, False}, alert

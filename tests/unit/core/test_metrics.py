@@ -70,3 +70,11 @@ def test_textfile_is_written_whole(tmp_path: Path) -> None:
     got = _samples(path.read_text())
     assert got[("drkit_backup_failures_total", frozenset({("drkit_job", "files")}))] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["drkit.prom"]
+
+
+def test_build_info_only_in_the_daemons_registry() -> None:
+    """Two jobs' textfiles in one node-exporter directory must not both hold drkit_build_info."""
+    daemon, _ = new_registry(version="1.2.3")
+    one_shot, _ = new_registry()
+    assert daemon.get_sample_value("drkit_build_info", {"version": "1.2.3"}) == 1.0
+    assert "drkit_build" not in {m.name for m in one_shot.collect()}

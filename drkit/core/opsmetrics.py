@@ -1,0 +1,142 @@
+"""Metrics of a long-running operation beyond single backups: the build, each job's recoverable window
+and last failure, the drill and check deadlines from the config, and the scheduled maintenance of each
+repository (prune, check, copy) -- what the daemon restores at start-up, so a restart does not blank
+the series that alerts read.
+
+Names follow the Prometheus conventions: base unit last (``_seconds``, ``_bytes``), timestamps as
+``_timestamp_seconds`` since the epoch, counters ending in ``_total`` (the client adds it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+
+JOB_LABEL = "drkit_job"
+TASKS = ("prune", "check", "copy")
+
+
+@dataclass(frozen=True)
+class OpsMetrics:
+    build: Info | None  # only in the daemon: one-shot textfiles of several runs would repeat it
+    backup_last_failure: Gauge
+    oldest_point: Gauge
+    newest_point: Gauge
+    drill_max_age: Gauge
+    check_success: Gauge
+    check_timestamp: Gauge
+    check_max_age: Gauge
+    maintenance_last_success: Gauge
+    maintenance_last_failure: Gauge
+    maintenance_duration: Gauge
+    maintenance_runs: Counter
+    maintenance_known_since: Gauge
+    prune_freed: Gauge
+
+    def recovery_window(self, job: str, *, oldest: float | None, newest: float | None) -> None:
+        """The job's oldest and newest recoverable point (snapshot end times); none: series removed."""
+        for gauge, value in ((self.oldest_point, oldest), (self.newest_point, newest)):
+            if value is None:
+                _remove(gauge, job)
+            else:
+                gauge.labels(job).set(value)
+
+    def register_repository(self, repository: str, tasks: dict[str, float], *, check_max_age: float | None) -> None:
+        """Scheduled ``tasks`` (task → when the daemon first knew of the schedule) with zeroed counters."""
+        for task, since in tasks.items():
+            self.maintenance_known_since.labels(repository, task).set(since)
+            for result in ("success", "failure"):
+                self.maintenance_runs.labels(repository, task, result)
+        if check_max_age is not None:
+            self.check_max_age.labels(repository).set(check_max_age)
+
+    def maintenance_finished(
+        self, repository: str, task: str, *, success: bool, at: float, duration_s: float | None = None
+    ) -> None:
+        """One prune, check or copy run (``duration_s`` None: restored at start-up, not a new run)."""
+        (self.maintenance_last_success if success else self.maintenance_last_failure).labels(repository, task).set(at)
+        if duration_s is not None:
+            self.maintenance_duration.labels(repository, task).set(duration_s)
+            self.maintenance_runs.labels(repository, task, "success" if success else "failure").inc()
+
+    def checked(self, repository: str, *, ok: bool, at: float) -> None:
+        self.check_success.labels(repository).set(1 if ok else 0)
+        self.check_timestamp.labels(repository).set(at)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    try:
+        gauge.remove(*labels)
+    except KeyError:
+        pass
+
+
+def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetrics:
+    def gauge(name: str, doc: str, *labels: str) -> Gauge:
+        return Gauge(name, doc, list(labels or (JOB_LABEL,)), registry=registry)
+
+    repo, task = "repository", "task"
+    build = None
+    if version is not None:
+        build = Info("drkit_build", "The running drkit's version", registry=registry)
+        build.info({"version": version})
+    return OpsMetrics(
+        build=build,
+        backup_last_failure=gauge(
+            "drkit_backup_last_failure_timestamp_seconds", "When the newest failed backup run of the job ended"
+        ),
+        oldest_point=gauge(
+            "drkit_recovery_point_oldest_timestamp_seconds",
+            "End time of the job's oldest snapshot in its repository (oldest recoverable point)",
+        ),
+        newest_point=gauge(
+            "drkit_recovery_point_newest_timestamp_seconds",
+            "End time of the job's newest snapshot in its repository (newest recoverable point)",
+        ),
+        drill_max_age=gauge(
+            "drkit_drill_max_age_seconds",
+            "How old the newest passed drill of the job may be (drill.max_age, else twice the "
+            "longest gap of drill.schedule)",
+        ),
+        check_success=gauge(
+            "drkit_repository_check_success", "1 if the last `drkit check` found no errors, else 0", repo
+        ),
+        check_timestamp=gauge("drkit_repository_check_timestamp_seconds", "When the last `drkit check` finished", repo),
+        check_max_age=gauge(
+            "drkit_repository_check_max_age_seconds",
+            "How old the last check may be (check.max_age, else twice the longest gap of check.schedule)",
+            repo,
+        ),
+        maintenance_last_success=gauge(
+            "drkit_maintenance_last_success_timestamp_seconds",
+            "When the newest successful scheduled prune, check or copy ended",
+            repo,
+            task,
+        ),
+        maintenance_last_failure=gauge(
+            "drkit_maintenance_last_failure_timestamp_seconds",
+            "When the newest failed scheduled prune, check or copy ended",
+            repo,
+            task,
+        ),
+        maintenance_duration=gauge(
+            "drkit_maintenance_duration_seconds", "How long the last run of the task took", repo, task
+        ),
+        maintenance_runs=Counter(
+            "drkit_maintenance_runs",
+            "Scheduled maintenance runs, by task and result",
+            [repo, task, "result"],
+            registry=registry,
+        ),
+        maintenance_known_since=gauge(
+            "drkit_maintenance_scheduled_since_timestamp_seconds",
+            "When the daemon first knew of the task's schedule (a task that never ran is late this long after it)",
+            repo,
+            task,
+        ),
+        prune_freed=gauge("drkit_prune_freed_bytes", "Bytes the last scheduled prune deleted", repo),
+    )
+
+
+__all__ = ["TASKS", "OpsMetrics", "new_ops_metrics"]

@@ -1,0 +1,92 @@
+"""What the daemon knows at start-up, before any run: the series alerts read that a restart must not
+blank. From each repository: every job's last success and recoverable window (its snapshots) and its
+newest drill (drill documents); from the state directory: the last prune, check and copy of each
+repository; from the config: how old a drill or a check may grow before it is late."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from storage_backends.errors import BackendError
+
+from ..config import DrkitConfig
+from ..core.errors import DrkitError
+from ..core.metrics import Metrics
+from ..drills.history import load_history
+from ..drills.result import DrillResult
+from ..jobs.window import job_windows
+from ..ops.session import open_repository
+from .maintenance import Maintainer, MaintenanceState
+from .plan import MAINTENANCE, longest_gap, scheduled_runs
+
+log = logging.getLogger("drkit.scheduler")
+
+
+def drill_finished_at(result: DrillResult) -> float | None:
+    """When a drill ended: its start plus its RTO (what both the daemon and its restart report)."""
+    start = result.started_timestamp
+    return None if start is None else start + (result.rto_seconds or 0.0)
+
+
+def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, now: datetime) -> None:
+    for name, job in config.jobs.items():
+        drill = job.drill
+        if drill.max_age is not None or drill.schedule is not None:
+            max_age = drill.max_age or 2 * longest_gap(str(drill.schedule), now)
+            metrics.ops.drill_max_age.labels(name).set(max_age)
+    tasks: dict[str, list[str]] = {}
+    for run in scheduled_runs(config):
+        if run.kind in MAINTENANCE:
+            tasks.setdefault(run.job, []).append(run.kind)
+    since = state.baseline(tasks, now.timestamp())
+    for name, repo in config.repositories.items():
+        check = repo.check
+        check_age = None if check is None else check.max_age or 2 * longest_gap(check.schedule, now)
+        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=check_age)
+
+
+def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> None:
+    cfg = config.repositories[repository]
+    repo = open_repository(cfg.url, cfg.passphrase.as_passphrase_source(), load_index=False)
+    try:
+        windows = job_windows(repo.manifests)
+        drills = load_history(repo.manifests)
+    finally:
+        repo.close()
+    for job, spec in config.jobs.items():
+        if spec.repository != repository:
+            continue
+        if (window := windows.get(job)) is not None:
+            metrics.last_success.labels(job).set(window[1])
+            metrics.ops.recovery_window(job, oldest=window[0], newest=window[1])
+        _restore_drill(metrics, job, drills.get(job, []))
+
+
+def _restore_drill(metrics: Metrics, job: str, results: list[DrillResult]) -> None:
+    if not results:
+        return
+    metrics.drill_success.labels(job).set(1 if results[-1].success else 0)
+    passed = [at for r in results if r.success and (at := drill_finished_at(r)) is not None]
+    if passed:
+        metrics.drill_last_success.labels(job).set(max(passed))
+
+
+def restore_metrics(config: DrkitConfig, metrics: Metrics, maintainer: Maintainer, now: datetime) -> None:
+    """Set every series that can be known before a run; a repository that cannot be read is logged
+    and skipped (its series appear with the next run)."""
+    _set_deadlines(config, metrics, maintainer.state, now)
+    maintainer.restore()
+    for repository in sorted({job.repository for job in config.jobs.values()}):
+        try:
+            _read_repository(config, repository, metrics)
+        except (DrkitError, BackendError, OSError) as exc:
+            log.warning(
+                "could not read the history of repository %s: %s",
+                repository,
+                getattr(exc, "message", None) or exc,
+                extra={"repository": repository},
+            )
+
+
+__all__ = ["drill_finished_at", "restore_metrics"]

@@ -1,0 +1,142 @@
+"""A prune must not fail a backup of the same repository. The backup itself runs beside a prune
+(shared lock vs maintenance lock), but its retention step is a forget, which takes a maintenance lock
+too: it failed the backup with exit 11. The daemon queues the retention step behind its own prune (a
+per-repository gate); a lock of another process (a CronJob's prune) skips the step with a warning.
+Real local repositories, the daemon's own Runner, a real maintenance lock in the repository."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import drkit
+
+from drkit.config.models import DrkitConfig
+from drkit.jobs import run_backup_job
+from drkit.ops.session import open_repository
+from drkit.scheduler.daemon import _prepare
+from drkit.scheduler.runs import Runner
+
+pytestmark = pytest.mark.integration
+
+PW = "gates-Repo-Pass-71c2"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DrkitConfig:
+    monkeypatch.setenv("GATES_PW", PW)
+    repo = tmp_path / "repo"
+    assert drkit("init", "--repo", str(repo), env={"DRKIT_PASSWORD": PW}).returncode == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("one")
+    repos = {
+        "default": {"url": str(repo), "passphrase": {"env": "GATES_PW"}, "prune": {"schedule": "0 4 * * 0", "grace": 0}}
+    }
+    jobs = {"data": {"source": {"kind": "files", "paths": [str(data)]}, "retention": {"keep_last": 1}}}
+    return DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def records() -> Iterator[Records]:
+    handler = Records()
+    logger = logging.getLogger("drkit.scheduler")
+    logger.addHandler(handler)
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+
+
+def _prune_lock(config: DrkitConfig) -> Any:
+    """A real maintenance lock, as a running prune holds (the lock object is in the repository)."""
+    return open_repository(config.repositories["default"].url, PW, load_index=False).lock(
+        maintenance=True, purpose="prune"
+    )
+
+
+def test_a_forget_meeting_another_process_prune_skips_retention_without_failing_the_backup(
+    config: DrkitConfig,
+) -> None:
+    """Before: the forget's LockFailed (exit 11) failed the whole job run although its snapshot was written."""
+    run_backup_job(config, "data")
+    with _prune_lock(config):
+        outcome = run_backup_job(config, "data")
+    assert outcome.forgotten == 0
+    assert len(outcome.warnings) == 1, outcome.warnings
+    assert outcome.warnings[0].startswith("retention not applied in this run: repository is locked")
+    repo = open_repository(config.repositories["default"].url, PW, load_index=False)
+    assert outcome.snapshot_id in repo.manifests.ids("snapshot") and len(repo.manifests.ids("snapshot")) == 2
+    assert run_backup_job(config, "data").forgotten == 2  # the next run catches up (keep_last 1)
+
+
+def test_the_daemon_queues_the_retention_step_behind_a_prune(
+    config: DrkitConfig, tmp_path: Path, records: Records
+) -> None:
+    registry, runner = _prepare(config, tmp_path / "state")
+    assert isinstance(runner, Runner)
+    runner.run("data", "backup")  # a first snapshot, for retention to forget
+    with runner.gates.held("prune of default", "default"), _prune_lock(config):
+        thread = threading.Thread(target=runner.run, args=("data", "backup"))
+        thread.start()
+        wait_for(
+            lambda: any("retention of data waits for prune of default" in m for m in records.messages),
+            30,
+            "the backup's retention step to wait at the gate",
+        )
+    thread.join(60)
+    assert not thread.is_alive()
+    runs = {
+        (s.labels.get("result")): s.value
+        for m in registry.collect()
+        if m.name == "drkit_backup_runs"
+        for s in m.samples
+        if s.name.endswith("_total")
+    }
+    assert runs == {"success": 2.0, "failure": 0.0}
+    repo = open_repository(config.repositories["default"].url, PW, load_index=False)
+    assert len(repo.manifests.ids("snapshot")) == 1  # keep_last 1: the retention step ran after the prune
+
+
+def test_a_prune_waits_for_a_check_of_the_same_repository(
+    config: DrkitConfig, tmp_path: Path, records: Records
+) -> None:
+    _, runner = _prepare(config, tmp_path / "state")
+    runner.run("data", "backup")
+    with runner.gates.held("check of default", "default"):
+        thread = threading.Thread(target=runner.run, args=("default", "prune"))
+        thread.start()
+        wait_for(
+            lambda: any("prune of default waits for check of default" in m for m in records.messages),
+            30,
+            "the prune to wait at the gate",
+        )
+        assert thread.is_alive()
+    thread.join(60)
+    assert any(m == "prune finished" for m in records.messages), records.messages
