@@ -115,9 +115,10 @@ class Retention(_Model):
 class DrillSettings(_Model):
     schedule: Cron | None = None
     sandbox: Literal["auto", "docker", "local"] = "auto"
-    images: dict[Literal["postgres", "redis"], str] = Field(
+    images: dict[Literal["postgres", "redis", "files"], str] = Field(
         default={}, description="Container images for --sandbox docker, by source kind (a private registry or "
-                                "an air-gapped mirror); default postgres:<major of the backup>, redis:7.")
+                                "an air-gapped mirror); default postgres:<major of the backup>, redis:7, and for "
+                                "files python:3.11-slim-bookworm (any image with python3 on its PATH).")
 
 
 class CanarySettings(_Model):
