@@ -132,12 +132,12 @@ def test_image_runs_the_database_cronjobs(tmp_path: Path, docker_engine: DockerE
                                           pg_server: PgServer, redis_server: RedisServer,
                                           redis_factory: RedisFactory) -> None:
     """The postgres and redis CronJobs' commands in the image (host network: the test servers listen on
-    loopback), then the Redis drill inside it (local sandbox: redis-server started by UID 10001 under a
-    read-only root). Independent looks: the Redis snapshot the image stored, restored on the host, has
-    the source's DEBUG DIGEST; the PostgreSQL dump, drilled on the host, passes with its row count.
-    (The PostgreSQL drill inside the image is run by tests/deploy/test_compose.py, against a postgres:15
-    container: against this host's newer PostgreSQL 15 minor release, the image's older pg_restore
-    failed on 'unrecognized parameter "pg_attver"'; not yet understood.)"""
+    loopback), then their drills inside it (local sandbox: PostgreSQL and redis-server started by UID
+    10001 under a read-only root). Independent looks: the Redis snapshot the image stored, restored on
+    the host, has the source's DEBUG DIGEST; the PostgreSQL dump, drilled on the host too, passes with
+    its row count. (Before the stand-in base image had bookworm-security in its apt sources, the image's
+    PostgreSQL 15.18 failed this drill of a dump from the host's 15.20: 'unrecognized parameter
+    "pg_attver"'.)"""
     db = "image_cronjob"
     pg_server.psql(f"DROP DATABASE IF EXISTS {db}")
     pg_server.psql(f"CREATE DATABASE {db}")
@@ -159,7 +159,7 @@ def test_image_runs_the_database_cronjobs(tmp_path: Path, docker_engine: DockerE
     cfg = ["--config", "/etc/drkit/drkit.yaml"]
     steps = [["init", "--repo", "/repo", "--password-file", "/etc/drkit/secrets/repository-passphrase"],
              [*cfg, "job", "run", "pg-main"], [*cfg, "job", "run", "redis-main"],
-             [*cfg, "drill", "redis-main", "--sandbox", "local"]]
+             [*cfg, "drill", "pg-main", "--sandbox", "local"], [*cfg, "drill", "redis-main", "--sandbox", "local"]]
     for args in steps:
         code, out = _run(docker_engine, drkit_image, args, mounts, network="host")
         assert code == 0, f"drkit {' '.join(args)}: exit {code}\n{out}"
