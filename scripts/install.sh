@@ -9,6 +9,7 @@ APT_PACKAGES=(
   postgresql-15 postgresql-client-15 redis-server redis-tools
   restic pgbackrest zstd
   docker.io debootstrap   # container drills: a private dockerd and stand-in images built by the tests
+  docker-compose   # Compose v1 (1.29): deploy/compose, tested by tests/deploy/test_compose.py
   rsync attr acl   # the files restore tests' independent oracle (rsync -aHAXS) and xattr/ACL tools
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
 )

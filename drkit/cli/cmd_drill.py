@@ -23,7 +23,8 @@ from .params import TIME, TIME_HELP
 @click.option("--snapshot", default=None, help="Restore this snapshot (default: the job's latest).")
 @click.option("--point-in-time", type=TIME, default=None, help="Restore the state at TIME. " + TIME_HELP)
 @click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto", show_default=True,
-              help="auto: a container when a Docker engine is reachable, else local processes.")
+              help="auto: a container when a Docker engine is reachable, else local processes (files and "
+                   "PostgreSQL point-in-time drills stay local unless docker is asked for).")
 @click.option("--json", "json_file", default=None, metavar="FILE", help="Write the JSON report (- for stdout).")
 @click.option("--junit", default=None, metavar="FILE", help="Write JUnit XML: a testcase per check and target.")
 @click.option("--prom-file", default=None, metavar="FILE", help="Write metrics in node_exporter textfile format.")

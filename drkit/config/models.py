@@ -152,9 +152,10 @@ class DrillSettings(_Model):
         default=None, gt=0, description="Alert when no drill passed for this long (default: twice the longest "
         "gap between two runs of the schedule).")
     sandbox: Literal["auto", "docker", "local"] = "auto"
-    images: dict[Literal["postgres", "redis"], str] = Field(
+    images: dict[Literal["postgres", "redis", "files"], str] = Field(
         default={}, description="Container images for --sandbox docker, by source kind (a private registry or "
-                                "an air-gapped mirror); default postgres:<major of the backup>, redis:7.")
+                                "an air-gapped mirror); default postgres:<major of the backup>, redis:7, and for "
+                                "files python:3.11-slim-bookworm (any image with python3 on its PATH).")
 
 
 class CanarySettings(_Model):

@@ -33,8 +33,8 @@ _KINDS: dict[str, Callable[[DrillContext], KindOutcome]] = {
 
 
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
-    if isinstance(kind_source, FilesSource):
-        return "local", "files restore into a temp directory"
+    if isinstance(kind_source, FilesSource) and requested != "docker":
+        return "local", "files restore into a temp directory (--sandbox docker also checks it in a container)"
     if isinstance(kind_source, PostgresSource) and kind_source.mode == "physical" and requested != "docker":
         return "local", "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
     return choose_sandbox(requested)

@@ -1,16 +1,23 @@
 """Files drill: restore the snapshot into a temp directory (the sandbox volume), then compare every
-entry with the snapshot and run the user's path checks."""
+entry with the snapshot and run the user's path checks. With ``--sandbox docker`` the directory is
+also mounted read-only into a container that lists and checksums it (``sandbox.files``), and that
+view is compared with the snapshot too (``files.container``)."""
 
 from __future__ import annotations
 
 import os
 
 from ...config import FilesSource
+from ...core.errors import DrkitError
 from ...ops.files import find_files_snapshot, restore_files
 from ...sources.files import Selection
 from ...sources.files import canary as files_canary
 from ..context import DrillContext, KindOutcome
+from ..result import CheckResult
+from ..sandbox.docker import SandboxUnavailable
+from ..sandbox.files import DEFAULT_IMAGE, container_listing
 from ..verify.files import verify_files
+from ..verify.listing import verify_listing
 from ..verify.user import verify_user_checks
 
 
@@ -24,8 +31,22 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
     with ctx.phase("restore"):
         restore_files(ctx.repo, snap, str(target), Selection())
     with ctx.phase("verify"):
-        out.checks = verify_files(ctx.repo, snap.root["tree"], target)
+        digests: dict[str, str] | None = {} if ctx.sandbox == "docker" else None
+        out.checks = verify_files(ctx.repo, snap.root["tree"], target, digests)
+        if digests is not None:
+            out.checks.append(_container_check(ctx, snap.root["tree"], digests))
         out.checks += verify_user_checks(ctx.job.checks, root=target)
     first = os.path.basename(snap.root["paths"][0].rstrip("/")) or "root"
     out.canary = files_canary.read(target / first, ctx.name)
     return out
+
+
+def _container_check(ctx: DrillContext, tree_id: str, digests: dict[str, str]) -> CheckResult:
+    image = ctx.job.drill.images.get("files", DEFAULT_IMAGE)
+    try:
+        listing = container_listing(ctx.workdir / "restore", ctx.workdir / "listing", image)
+    except SandboxUnavailable:
+        raise  # no drill took place (image missing, remote engine): one line, exit 2
+    except DrkitError as exc:
+        return CheckResult("files.container", False, exc.message)
+    return verify_listing(ctx.repo, tree_id, listing, digests)

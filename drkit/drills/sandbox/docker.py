@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...core.errors import UsageError
 
@@ -55,17 +55,19 @@ def docker_status(timeout: float = 3.0) -> DockerStatus:
     return DockerStatus(True, "Docker engine reachable")
 
 
-def new_container(image: str, kind: str) -> DockerContainer:
-    """A testcontainers container of ``image``, labelled, with Ryuk off unless asked for."""
+def new_container(image: str, kind: str, **create: Any) -> DockerContainer:
+    """A testcontainers container of ``image``, labelled, with Ryuk off unless asked for; ``create``:
+    more arguments of the engine's create call (given here: ``with_kwargs`` would drop the label)."""
     from testcontainers.core.config import testcontainers_config
     from testcontainers.core.container import DockerContainer
 
     if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ:
         testcontainers_config.ryuk_disabled = True
-    return DockerContainer(image, labels={LABEL: kind})
+    return DockerContainer(image, labels={LABEL: kind}, **create)
 
 
-def _local_engine() -> bool:
+def local_engine() -> bool:
+    """Whether the engine runs on this host (a unix socket): bind mounts and loopback ports reach it."""
     host = os.environ.get("DOCKER_HOST", "")
     return not host or host.startswith("unix://")
 
@@ -73,13 +75,13 @@ def _local_engine() -> bool:
 def publish(container: DockerContainer, port: int) -> DockerContainer:
     """Publish ``port`` on a free host port: on loopback only when the engine is on this host (the
     sandbox holds restored production data), else on the engine's addresses."""
-    container.ports[f"{port}/tcp"] = ("127.0.0.1", None) if _local_engine() else None  # type: ignore[assignment]
+    container.ports[f"{port}/tcp"] = ("127.0.0.1", None) if local_engine() else None  # type: ignore[assignment]
     return container
 
 
 def address(container: DockerContainer, port: int) -> tuple[str, int]:
     """Where this process reaches the container's published ``port``."""
-    host = "127.0.0.1" if _local_engine() else container.get_container_host_ip()
+    host = "127.0.0.1" if local_engine() else container.get_container_host_ip()
     return host, int(container.get_exposed_port(port))
 
 

@@ -4,9 +4,11 @@ repository's own keys, independently of the restore's writes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from ...pipeline import iter_chunks
 from ...repository.repo import Repository
@@ -20,9 +22,26 @@ DRILL_PRIVILEGES = Privileges()  # the restore's default: modes as ``expected`` 
 _TYPES = {FILE: stat.S_ISREG, DIR: stat.S_ISDIR, SYMLINK: stat.S_ISLNK}
 
 
-def content_ids(repo: Repository, path: Path) -> list[str]:
+def content_ids(repo: Repository, path: Path, sha256: Any = None) -> list[str]:
+    """The keyed ids of ``path``'s chunks; each chunk also fed to ``sha256`` (a hashlib object) if given."""
+    ids = []
     with open(path, "rb", buffering=0) as f:
-        return [repo.hasher.digest(chunk).hex() for chunk in iter_chunks(f, repo.config.chunker)]
+        for chunk in iter_chunks(f, repo.config.chunker):
+            ids.append(repo.hasher.digest(chunk).hex())
+            if sha256 is not None:
+                sha256.update(chunk)
+    return ids
+
+
+def _content_matches(repo: Repository, path: Path, rel: str, node: Node, digests: dict[str, str] | None) -> bool:
+    """Whether the file's chunks are the snapshot's; if so and ``digests`` is given, its SHA-256 is
+    recorded there (the checksum of the snapshot's content, for a container's view to be compared with)."""
+    h = hashlib.sha256() if digests is not None else None
+    if content_ids(repo, path, h) != node.content:
+        return False
+    if digests is not None and h is not None:
+        digests[rel] = h.hexdigest()
+    return True
 
 
 def _metadata_problem(node: Node, st: os.stat_result) -> str | None:
@@ -35,7 +54,8 @@ def _metadata_problem(node: Node, st: os.stat_result) -> str | None:
     return None
 
 
-def _entry_problems(repo: Repository, root: Path, rel: str, node: Node) -> tuple[str | None, str | None]:
+def _entry_problems(repo: Repository, root: Path, rel: str, node: Node,
+                    digests: dict[str, str] | None) -> tuple[str | None, str | None]:
     """(content problem, metadata problem) of one entry."""
     path = root / rel
     try:
@@ -47,7 +67,7 @@ def _entry_problems(repo: Repository, root: Path, rel: str, node: Node) -> tuple
         return f"{rel} is not a {node.type}", None
     if node.type == SYMLINK:
         return (None if os.readlink(path) == node.target else f"{rel}: link target differs"), None
-    if node.type == FILE and (st.st_size != node.size or content_ids(repo, path) != node.content):
+    if node.type == FILE and (st.st_size != node.size or not _content_matches(repo, path, rel, node, digests)):
         return f"{rel}: content differs", None
     meta = _metadata_problem(node, st) or _xattrs_problem(node, path)
     return None, (f"{rel}: {meta}" if meta else None)
@@ -64,7 +84,8 @@ def _xattrs_problem(node: Node, path: Path) -> str | None:
     return f"extended attributes differ: {', '.join(differ)}" if differ else None
 
 
-def _walk_compare(repo: Repository, tree_id: str, root: Path) -> tuple[list[str], list[str], int]:
+def _walk_compare(repo: Repository, tree_id: str, root: Path,
+                  digests: dict[str, str] | None = None) -> tuple[list[str], list[str], int]:
     content: list[str] = []
     metadata: list[str] = []
     count = 0
@@ -73,7 +94,7 @@ def _walk_compare(repo: Repository, tree_id: str, root: Path) -> tuple[list[str]
         if node is None:  # a device node, FIFO or socket: a drill's restore does not create them
             continue
         count += 1
-        c, m = _entry_problems(repo, root, rel, node)
+        c, m = _entry_problems(repo, root, rel, node, digests)
         if c:
             content.append(c)
         if m:
@@ -81,11 +102,13 @@ def _walk_compare(repo: Repository, tree_id: str, root: Path) -> tuple[list[str]
     return content, metadata, count
 
 
-def verify_files(repo: Repository, tree_id: str, root: Path) -> list[CheckResult]:
+def verify_files(repo: Repository, tree_id: str, root: Path,
+                 digests: dict[str, str] | None = None) -> list[CheckResult]:
+    """Content and metadata checks; with ``digests``, the SHA-256 of every file whose content matched."""
     found: dict[str, tuple[list[str], list[str], int]] = {}
 
     def content() -> tuple[bool, str]:
-        found["r"] = _walk_compare(repo, tree_id, root)
+        found["r"] = _walk_compare(repo, tree_id, root, digests)
         problems, _, count = found["r"]
         return summarize(problems, f"{count} entries present, file contents match")
 

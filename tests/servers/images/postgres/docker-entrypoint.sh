@@ -1,6 +1,10 @@
 #!/bin/sh
 # The official image's start-up contract, reduced to what drkit's sandboxes use.
 set -eu
+# POSTGRES_PASSWORD_FILE (a mounted secret), read as root before the switch to postgres, as upstream does
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ] && [ -z "${POSTGRES_PASSWORD:-}" ]; then
+  POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE"); export POSTGRES_PASSWORD; unset POSTGRES_PASSWORD_FILE
+fi
 if [ "${1:-}" = "postgres" ] && [ "$(id -u)" = "0" ]; then
   mkdir -p "$PGDATA" && chmod 700 "$PGDATA"
   find "$PGDATA" \! -user postgres -exec chown postgres:postgres '{}' +
