@@ -34,9 +34,11 @@ from .keys import PRIVATE, KdfParams, MasterKey, key_generation, unwrap_master_k
 from .locks import Lock
 from .manifests import ManifestStore
 from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
+from .reserve import MaintenanceLock, ReaderLock, create_reserve
 from .storage_errors import storage_errors
 
 log = logging.getLogger("drkit.repository")
+_READERS = frozenset({"restore", "check"})  # lock purposes that write nothing to the repository
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
@@ -79,9 +81,10 @@ class Repository:
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    def init(cls, backend: Backend, passphrase: str, config: RepoConfig | None = None,
-             kdf: KdfParams | None = None) -> Repository:
-        """Create a repository: a fresh master key, one key object, the sealed config."""
+    def init(cls, backend: Backend, passphrase: str, config: RepoConfig | None = None,  # noqa: PLR0913
+             kdf: KdfParams | None = None, reserve: int = 0) -> Repository:
+        """Create a repository: the space reserve (``reserve`` bytes, reserve.py), a fresh master key, one
+        key object, the sealed config. An immutable repository gets no reserve (it must be deletable)."""
         config = config or RepoConfig()
         retention = Retention.of(config)
         if retention is not None:
@@ -89,6 +92,8 @@ class Repository:
         with storage_errors():
             if _exists(backend):
                 raise RepositoryExists(f"{backend.display} already holds a drkit repository")
+            if reserve > 0 and retention is None:
+                create_reserve(backend, reserve)  # first: a disk too small for it gets no repository
             master = MasterKey.generate()
             key_id = secrets.token_hex(16)
             key_object = wrap_master_key(master, passphrase, kdf)
@@ -253,7 +258,9 @@ class Repository:
 
     def lock(self, *, exclusive: bool = False, maintenance: bool = False, purpose: str = "") -> Lock:
         """A shared, maintenance (forget, prune) or exclusive lock; see locks.py."""
-        return Lock(self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose,
+        kind = (MaintenanceLock if maintenance and not exclusive  # it holds the space reserve (reserve.py)
+                else ReaderLock if not exclusive and purpose in _READERS else Lock)  # reads on a full disk
+        return kind(self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose,
                     on_acquired=self._on_locked)
 
     def close(self) -> None:
