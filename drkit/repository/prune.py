@@ -108,6 +108,8 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
     options = options or PruneOptions()
     with repo.lock(maintenance=not options.dry_run, purpose="prune") as lock:
         horizon = look_around(repo, lock.key, options.clock_skew)  # before anything is read
+        # first, before any write: on a full disk their room goes to this run's index objects and mark
+        temps = len((stale_temps if options.dry_run else remove_stale_temps)(repo.backend))
         repo.load_index()
         run = _start(repo, options, lock.key, horizon)
         if (why := unread_documents(repo)) is not None:  # their blobs are unknown: nothing may go
@@ -125,7 +127,7 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
         elif options.grace <= 0:  # as if no other lock is in the way
             run.result.bytes_freed += run.result.bytes_marked
         run.result.pending_marks = len(repo.marks)
-        run.result.temp_objects = len((stale_temps if options.dry_run else remove_stale_temps)(repo.backend))
+        run.result.temp_objects = temps
     return run.result
 
 

@@ -5,7 +5,7 @@ filled the disk) used to be stuck: forget and prune could not write their lock o
 could ever free space. Now ``init`` writes a *reserve*, one object ``reserve/<target bytes>`` of
 random bytes (random, so that a compressing or deduplicating filesystem cannot store it in less).
 A maintenance lock (forget, prune) deletes it *before* it writes its lock object and writes it back
-*before* it deletes the lock object (``MaintenanceLock``), so every forget and prune has the reserve's
+right *after* it deletes the lock object (``MaintenanceLock``), so every forget and prune has the reserve's
 room for its lock, tombstone, index objects and mark; packs and snapshots it deletes come on top.
 
 Writing it back on a disk that is still full (a prune that only marked, within its grace delay) puts
@@ -142,9 +142,10 @@ class MaintenanceLock(Lock):
             raise
 
     def release(self) -> None:
-        if self.key is not None:  # while still holding the lock: no other maintenance run races us
-            self._give_back()
+        held = self.key is not None
         super().release()
+        if held:  # after the lock object is gone: its room goes back to the reserve too
+            self._give_back()
 
     def _take_reserve(self) -> Reserve | None:
         try:

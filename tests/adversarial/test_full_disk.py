@@ -61,7 +61,7 @@ def back_up_until_full(repo: Path, src: Path, copies: Path) -> list[tuple[str, P
     (src / "notes.txt").parent.mkdir(parents=True, exist_ok=True)
     for round_ in range(30):
         (src / "notes.txt").write_text(f"round {round_}\n")
-        (src / "data.bin").write_bytes(os.urandom(600_000))
+        (src / "data.bin").write_bytes(os.urandom(1_100_000))
         proc = run("backup", "files", str(src), "--repo", str(repo), "--json")
         if proc.returncode != 0:
             assert "storage full" in one_line(proc, 14)
@@ -79,30 +79,39 @@ def restores_like(repo: Path, snap: str, copy: Path, out: Path) -> None:
     same_tree(copy, out / "src")
 
 
+def init_repo(repo: Path, reserve_mib: int) -> None:
+    """Through the environment variable: a drkit without the reserve (the old code) ignores it."""
+    init = run("init", "--repo", str(repo), "--pack-size-mib", "1", env={"DRKIT_RESERVE_MIB": str(reserve_mib)})
+    assert init.returncode == 0, init.stderr
+
+
 @pytest.fixture
 def full_repo(disk: Path, tmp_path: Path) -> tuple[Path, list[tuple[str, Path]]]:
     repo = disk / "repo"
-    ok("init", "--repo", str(repo), "--pack-size-mib", "1", "--reserve-mib", "1")
-    assert (repo / "reserve" / str(1 << 20)).stat().st_size == 1 << 20
+    init_repo(repo, 1)
     (tmp_path / "copies").mkdir()
     snaps = back_up_until_full(repo, tmp_path / "src", tmp_path / "copies")
-    assert len(snaps) >= 3, snaps
+    assert len(snaps) >= 3, snaps  # forget --keep-last 2 has one to remove
     fill(disk)
     assert free_bytes(disk) < PAGE
     return repo, snaps
 
 
-def test_forget_and_prune_free_space_on_a_full_disk(
+def test_restore_check_forget_and_prune_on_a_full_disk(
     full_repo: tuple[Path, list[tuple[str, Path]]], disk: Path, tmp_path: Path
 ) -> None:
     repo, snaps = full_repo
+    reserve = repo / "reserve" / str(1 << 20)
+    snap, copy = snaps[-1]
+    restores_like(repo, snap, copy, tmp_path / "on-full")  # readers go on without a lock object
+    ok("check", "--read-data", "--repo", str(repo))
     ok("forget", "--keep-last", "2", "--repo", str(repo))
     before = free_bytes(disk)
     prune = run("prune", "--grace", "0", "--repo", str(repo), "--json")
     assert prune.returncode == 0, prune.stderr
     assert len(json.loads(prune.stdout)["deleted_packs"]) >= 1
     assert free_bytes(disk) > before + (1 << 20), "prune freed no pack"
-    assert (repo / "reserve" / str(1 << 20)).stat().st_size == 1 << 20, "the reserve was not written back"
+    assert reserve.stat().st_size == 1 << 20, "the reserve was not written back"
     assert not temp_files(repo) and not list((repo / "locks").iterdir())
     ok("check", "--read-data", "--repo", str(repo))
     for n, (snap, copy) in enumerate(snaps[-2:]):
@@ -110,18 +119,11 @@ def test_forget_and_prune_free_space_on_a_full_disk(
     ok("backup", "files", str(tmp_path / "src"), "--repo", str(repo))  # room again
 
 
-def test_restore_and_check_read_a_full_disk(full_repo: tuple[Path, list[tuple[str, Path]]], tmp_path: Path) -> None:
-    repo, snaps = full_repo
-    snap, copy = snaps[-1]
-    restores_like(repo, snap, copy, tmp_path / "out")
-    ok("check", "--read-data", "--repo", str(repo))
-
-
 def test_repository_without_reserve_gets_a_hint_then_works(disk: Path, tmp_path: Path) -> None:
     """A repository of the previous release (no reserve): a clear hint, and once space is freed outside
     the repository, forget and prune work and a kept snapshot restores byte-identical."""
     repo = disk / "repo"
-    ok("init", "--repo", str(repo), "--pack-size-mib", "1", "--reserve-mib", "0")
+    init_repo(repo, 0)
     assert not (repo / "reserve").exists()
     (tmp_path / "copies").mkdir()
     snaps = back_up_until_full(repo, tmp_path / "src", tmp_path / "copies")
@@ -140,7 +142,7 @@ def test_prune_that_runs_out_of_space_midway_leaves_the_repository_intact(disk: 
     """No reserve and one page free: prune's lock fits, its index objects do not. It fails with exit 14
     and one line; the repository checks clean and restores; with room again the same prune succeeds."""
     repo = disk / "repo"
-    ok("init", "--repo", str(repo), "--pack-size-mib", "1", "--reserve-mib", "0")
+    init_repo(repo, 0)
     (tmp_path / "copies").mkdir()
     snaps = back_up_until_full(repo, tmp_path / "src", tmp_path / "copies")
     shutil.rmtree(tmp_path / "src")
