@@ -28,8 +28,8 @@ from .output import emit_json
               help="governance: users with bypass permission may still delete; compliance: nobody can.")
 @click.option("--reserve-mib", type=click.IntRange(0, 1 << 20), default=None, metavar="MIB",
               help="Space reserve: room that forget and prune release to run on a full disk "
-                   "(docs/repository-safety.md). Default: 32 on a local directory, 0 on object stores; "
-                   "DRKIT_RESERVE_MIB sets the default.")
+                   "(docs/repository-safety.md). Default: 32 on a local directory (left out, with a warning, "
+                   "where it does not fit), 0 on object stores; DRKIT_RESERVE_MIB sets it too.")
 @click.option("--json", "as_json", is_flag=True)
 def init(repo_ref: RepoRef, compression_level: int, pack_size_mib: int, chunk_size_kib: int,  # noqa: PLR0913
          reserve_mib: int | None, as_json: bool, **lock: Any) -> None:

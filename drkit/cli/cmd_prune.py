@@ -42,7 +42,8 @@ def prune(repo_ref: RepoRef, dry_run: bool, repack_below: float, max_repack_mib:
           orphan_age: float, clock_skew: float, as_json: bool) -> None:
     """Remove unreferenced data (after `drkit forget`) in two phases: this run marks unused packs and
     deletes those an earlier run marked, once the grace delay has passed. Backups may run meanwhile.
-    A run with nothing new to mark or delete writes nothing: repeated prunes settle."""
+    A run with nothing new to mark or delete writes nothing: repeated prunes settle. On a full disk it
+    runs in the room of the repository's space reserve (`init --reserve-mib`); `--grace 0` frees at once."""
     options = PruneOptions(repack_below=repack_below, orphan_age=orphan_age, dry_run=dry_run, grace=grace,
                            clock_skew=clock_skew,
                            max_repack_bytes=None if max_repack_mib is None else max_repack_mib << 20)

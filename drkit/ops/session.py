@@ -37,23 +37,25 @@ def open_repository(url: str, secret: PassphraseSource | str, *, load_index: boo
         raise
 
 
-def reserve_size(backend: Backend, mib: int | None) -> int:
-    """The space reserve for a new repository (repository/reserve.py), in bytes: ``mib`` if given, else
-    ``DRKIT_RESERVE_MIB``, else 32 MiB on storage that can fill up (a local directory), none on object stores."""
+def reserve_size(backend: Backend, mib: int | None) -> tuple[int, bool]:
+    """The space reserve for a new repository (repository/reserve.py) in bytes, and whether it was asked
+    for: ``mib`` if given, else ``DRKIT_RESERVE_MIB``, else (best effort: left out on a disk too small)
+    32 MiB on storage that can fill up (a local directory), none on object stores."""
     if mib is None and (env := os.environ.get("DRKIT_RESERVE_MIB", "").strip()):
         if not env.isdigit():
             raise UsageError(f"DRKIT_RESERVE_MIB={env[:20]!r} is not a whole number of MiB")
         mib = int(env)
     if mib is None:
-        return DEFAULT_RESERVE if backend.capabilities.bounded_space else 0
-    return mib << 20
+        return (DEFAULT_RESERVE if backend.capabilities.bounded_space else 0), False
+    return mib << 20, True
 
 
 def create_repository(url: str, secret: PassphraseSource, config: RepoConfig,
                       reserve_mib: int | None = None) -> Repository:
     with storage_errors():
         backend = open_backend(url)
-    return Repository.init(backend, secret.read(confirm=True), config, reserve=reserve_size(backend, reserve_mib))
+    size, required = reserve_size(backend, reserve_mib)
+    return Repository.init(backend, secret.read(confirm=True), config, reserve=size, reserve_required=required)
 
 
 def open_or_create_default(url: str, secret: PassphraseSource) -> tuple[Repository, bool]:
@@ -63,5 +65,6 @@ def open_or_create_default(url: str, secret: PassphraseSource) -> tuple[Reposito
         backend = open_backend(url)
         exists = any(True for _ in backend.list("config"))
     if not exists:
-        return Repository.init(backend, secret.read(), RepoConfig(), reserve=reserve_size(backend, None)), True
+        size, _ = reserve_size(backend, None)
+        return Repository.init(backend, secret.read(), RepoConfig(), reserve=size, reserve_required=False), True
     return Repository.open(backend, secret.read()), False

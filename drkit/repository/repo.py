@@ -38,7 +38,9 @@ from .reserve import MaintenanceLock, ReaderLock, create_reserve
 from .storage_errors import storage_errors
 
 log = logging.getLogger("drkit.repository")
-_READERS = frozenset({"restore", "check"})  # lock purposes that write nothing to the repository
+# shared-lock purposes that write nothing to the repository: on a full storage they read without a lock
+# object (reserve.ReaderLock). A shared lock for forget or prune is their --dry-run (else: maintenance)
+_READERS = frozenset({"restore", "check", "forget", "prune"})
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
@@ -82,9 +84,10 @@ class Repository:
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def init(cls, backend: Backend, passphrase: str, config: RepoConfig | None = None,  # noqa: PLR0913
-             kdf: KdfParams | None = None, reserve: int = 0) -> Repository:
-        """Create a repository: the space reserve (``reserve`` bytes, reserve.py), a fresh master key, one
-        key object, the sealed config. An immutable repository gets no reserve (it must be deletable)."""
+             kdf: KdfParams | None = None, reserve: int = 0, reserve_required: bool = True) -> Repository:
+        """Create a repository: the space reserve (``reserve`` bytes, reserve.py; left out if it does not fit
+        unless ``reserve_required``), a fresh master key, one key object, the sealed config. An immutable
+        repository gets no reserve (it must be deletable)."""
         config = config or RepoConfig()
         retention = Retention.of(config)
         if retention is not None:
@@ -93,7 +96,7 @@ class Repository:
             if _exists(backend):
                 raise RepositoryExists(f"{backend.display} already holds a drkit repository")
             if reserve > 0 and retention is None:
-                create_reserve(backend, reserve)  # first: a disk too small for it gets no repository
+                create_reserve(backend, reserve, required=reserve_required)  # first: before any other object
             master = MasterKey.generate()
             key_id = secrets.token_hex(16)
             key_object = wrap_master_key(master, passphrase, kdf)

@@ -4,14 +4,16 @@ A repository on a disk that filled up (a backup grew the data until ENOSPC, or s
 filled the disk) used to be stuck: forget and prune could not write their lock object, so nothing
 could ever free space. Now ``init`` writes a *reserve*, one object ``reserve/<target bytes>`` of
 random bytes (random, so that a compressing or deduplicating filesystem cannot store it in less).
-A maintenance lock (forget, prune) deletes it *before* it writes its lock object and writes it back
-right *after* it deletes the lock object (``MaintenanceLock``), so every forget and prune has the reserve's
-room for its lock, tombstone, index objects and mark; packs and snapshots it deletes come on top.
+A maintenance lock (forget, prune) empties it (rewrites it with no bytes; deletes it only where not
+even that fits) *before* it writes its lock object, and fills it again right *after* it deletes the
+lock object (``MaintenanceLock``): every forget and prune has the reserve's room for its lock,
+tombstone, index objects and mark; packs and snapshots it deletes come on top.
 
-Writing it back on a disk that is still full (a prune that only marked, within its grace delay) puts
-back as much as fits, halving down to ``MIN_PIECE``; the key keeps the target size, so a later
-maintenance run restores it whole once there is room. Two racing maintenance runs (one of them then
-fails to lock) each write back only what they deleted; ``put_if_absent`` keeps one reserve.
+Filling it on a disk that is still full (a prune that only marked, within its grace delay) puts back as
+much as fits, halving down to ``MIN_PIECE``; the key keeps the target size, so a later maintenance run
+fills it whole once there is room. So does the next run after one that was killed and left it empty.
+A run that empties nothing and gets no lock (it lost a race with another maintenance run, which holds
+the room) fills nothing.
 
 Repositories created before the reserve existed, or with ``--reserve-mib 0``, have none: a full disk
 then fails the lock with exit 14 and a hint to free space outside the repository.
@@ -25,7 +27,7 @@ import os
 from dataclasses import dataclass
 
 from storage_backends.base import Backend
-from storage_backends.errors import AlreadyExists, BackendError, NoSpace, NotFound
+from storage_backends.errors import BackendError, NoSpace
 
 from ..core.errors import DrkitError, StorageError
 from .locks import Lock
@@ -74,15 +76,13 @@ class _RandomBytes(io.RawIOBase):
 
 
 def write_reserve(backend: Backend, target: int) -> int:
-    """Write a reserve of ``target`` bytes, or as much as fits (halving down to ``MIN_PIECE``).
-    Returns the bytes written: 0 when not even the smallest piece fits, or one is there already."""
+    """(Re)write the reserve with ``target`` bytes, or as much as fits (halving down to ``MIN_PIECE``).
+    Returns the bytes written: 0 when not even the smallest piece fits."""
     size = target
     while size > 0:
         try:
-            backend.put_if_absent(reserve_key(target), io.BufferedReader(_RandomBytes(size)))
+            backend.put(reserve_key(target), io.BufferedReader(_RandomBytes(size)))
             return size
-        except AlreadyExists:
-            return 0
         except NoSpace:
             if size <= MIN_PIECE:
                 return 0
@@ -90,11 +90,20 @@ def write_reserve(backend: Backend, target: int) -> int:
     return 0
 
 
-def create_reserve(backend: Backend, target: int) -> None:
-    """At ``init``: the whole reserve, or a StorageError (exit 14) saying how to ask for less."""
+def create_reserve(backend: Backend, target: int, *, required: bool = True) -> None:
+    """At ``init``: the whole reserve, or a StorageError (exit 14) saying how to ask for less; a default
+    reserve (not ``required``) that does not fit is left out with a warning: a small disk still gets a
+    repository."""
     try:
         backend.put_if_absent(reserve_key(target), io.BufferedReader(_RandomBytes(target)))
     except NoSpace as exc:
+        if not required:
+            log.warning(
+                "no room for the %d-byte space reserve: the repository has none (forget and prune on "
+                "a full disk then need space freed outside it; `init --reserve-mib` asks for less)",
+                target,
+            )
+            return
         raise StorageError(
             f"storage full: no room for the {target}-byte space reserve",
             hint="ask for a smaller one with --reserve-mib (0: none)",
@@ -133,39 +142,41 @@ class MaintenanceLock(Lock):
             super().acquire()
         except DrkitError as exc:
             freed = self._freed
-            self._give_back()
+            self._give_back(held=False)
             if storage_full(exc):
                 raise _full_error(exc, freed) from exc.__cause__
             raise
         except BaseException:
-            self._give_back()
+            self._give_back(held=False)
             raise
 
     def release(self) -> None:
         held = self.key is not None
         super().release()
         if held:  # after the lock object is gone: its room goes back to the reserve too
-            self._give_back()
+            self._give_back(held=True)
 
     def _take_reserve(self) -> Reserve | None:
+        """Empty the reserve: an empty object keeps its name (and target) should this run be killed."""
         try:
             found = find(self._backend)
-            if found is not None:
-                self._backend.delete(found.key)
-        except NotFound:
-            return None
+            if found is not None and found.size > 0:
+                try:
+                    self._backend.put(found.key, b"")
+                except NoSpace:  # not even an empty file (no inode left): the name goes, the room comes
+                    self._backend.delete(found.key)
         except BackendError as exc:  # the lock write that follows reports a storage that fails
             log.warning("could not release the space reserve: %s", exc)
             return None
         return found
 
-    def _give_back(self) -> None:
+    def _give_back(self, *, held: bool) -> None:
         freed, self._freed = self._freed, None
-        if freed is None:
+        if freed is None or (freed.size == 0 and not held):  # we emptied nothing and hold no lock
             return
         try:
             written = write_reserve(self._backend, freed.target)
-            missing = written == 0 and find(self._backend) is None
+            left = find(self._backend)
         except BackendError as exc:
             log.warning("could not write the space reserve back: %s", exc)
             return
@@ -176,7 +187,7 @@ class MaintenanceLock(Lock):
                 written,
                 freed.target,
             )
-        elif missing:
+        elif written == 0 and (left is None or left.size == 0):
             log.warning(
                 "storage full: the space reserve could not be written back; free space (`drkit prune`, "
                 "after the grace delay) and the next forget or prune restores it"

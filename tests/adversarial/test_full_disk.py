@@ -158,3 +158,25 @@ def test_prune_that_runs_out_of_space_midway_leaves_the_repository_intact(disk: 
     ok("prune", "--grace", "0", "--repo", str(repo))
     ok("check", "--read-data", "--repo", str(repo))
     restores_like(repo, *snaps[-1], tmp_path / "out")
+
+
+def test_prune_with_its_grace_delay_on_a_full_disk(
+    full_repo: tuple[Path, list[tuple[str, Path]]], disk: Path, tmp_path: Path
+) -> None:
+    """The default two-phase prune on a disk full again after forget: the first run only marks, and writes
+    the reserve back (whole or in part: unit tests cover the part); a later run deletes, and the reserve is
+    whole again. A dry run reads the full disk without a lock object."""
+    repo, snaps = full_repo
+    ok("forget", "--keep-last", "1", "--repo", str(repo))
+    fill(disk)  # the snapshot manifests forget deleted gave back some room
+    assert free_bytes(disk) < PAGE
+    ok("prune", "--dry-run", "--repo", str(repo))
+    first = json.loads(ok("prune", "--repo", str(repo), "--json"))
+    assert first["mark"] and not first["deleted_packs"]
+    reserve = json.loads(ok("check", "--repo", str(repo), "--json"))["space_reserve"]
+    assert reserve["target"] == 1 << 20 and reserve["bytes"] >= 64 << 10, reserve
+    second = json.loads(ok("prune", "--grace", "0", "--repo", str(repo), "--json"))  # the mark is old enough now
+    assert second["deleted_packs"], second
+    reserve = json.loads(ok("check", "--read-data", "--repo", str(repo), "--json"))["space_reserve"]
+    assert reserve == {"bytes": 1 << 20, "target": 1 << 20}
+    restores_like(repo, *snaps[-1], tmp_path / "out")

@@ -55,6 +55,11 @@ def full_store(reserve: bool = True) -> QuotaBackend:
     return store
 
 
+def reserve_size(store: QuotaBackend) -> int | None:
+    found = find(store)
+    return None if found is None else found.size
+
+
 def locks(store: QuotaBackend) -> list[str]:
     return [i.key for i in store.list(LOCK_PREFIX)]
 
@@ -64,7 +69,7 @@ def test_maintenance_lock_uses_the_reserve_and_writes_it_back() -> None:
     with pytest.raises(StorageError):
         Lock(store, exclusive=False).acquire()  # a plain lock finds no room
     with MaintenanceLock(store, exclusive=False, maintenance=True):
-        assert find(store) is None and len(locks(store)) == 1
+        assert reserve_size(store) == 0 and len(locks(store)) == 1
         store.put("manifests/forgotten/x", b"t" * 1000)  # the run's own writes fit in the reserve's room
         store.delete("data/filler")  # and it frees space
     reserve = find(store)
@@ -91,10 +96,24 @@ def test_racing_maintenance_runs_keep_one_reserve() -> None:
     with MaintenanceLock(store, exclusive=False, maintenance=True):
         with pytest.raises(LockFailed):
             MaintenanceLock(store, exclusive=False, maintenance=True).acquire()
-        assert find(store) is None  # the loser wrote back nothing it had not taken
+        assert reserve_size(store) == 0  # the loser filled nothing: the winner holds the room
     reserve = find(store)
     assert reserve is not None and reserve.size == TARGET
     assert [i.key for i in store.list("reserve/")] == [reserve_key(TARGET)]
+
+
+def test_a_killed_run_leaves_an_empty_reserve_that_the_next_run_fills() -> None:
+    store = full_store()
+    killed = MaintenanceLock(store, exclusive=False, maintenance=True)
+    killed.acquire()
+    killed._stop.set()  # SIGKILL: no release, the lock object stays until it is stale
+    assert reserve_size(store) == 0 and reserve_key(TARGET) in [i.key for i in store.list("reserve/")]
+    for key in locks(store):
+        store.delete(key)  # `drkit unlock` once the holder is provably dead
+    store.delete("data/filler")
+    with MaintenanceLock(store, exclusive=False, maintenance=True):
+        pass
+    assert reserve_size(store) == TARGET
 
 
 def test_no_reserve_says_so() -> None:
@@ -134,3 +153,9 @@ def test_create_reserve_on_a_small_disk_is_exit_14_with_a_hint() -> None:
     with pytest.raises(StorageError) as err:
         create_reserve(QuotaBackend(TARGET // 2), TARGET)
     assert err.value.exit_code == 14 and "--reserve-mib" in (err.value.hint or "")
+
+
+def test_default_reserve_that_does_not_fit_is_left_out() -> None:
+    store = QuotaBackend(TARGET // 2)
+    create_reserve(store, TARGET, required=False)
+    assert find(store) is None
