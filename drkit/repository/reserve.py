@@ -119,7 +119,8 @@ def _full_error(exc: DrkitError, freed: Reserve | None) -> StorageError:
     if freed is None:
         hint = (
             "this repository has no space reserve (created before drkit had one, or with --reserve-mib 0): "
-            "free space on its disk outside the repository, then run `drkit forget` and `drkit prune --grace 0`"
+            "free space on its disk outside the repository, then run `drkit forget` and `drkit prune --grace 0 "
+            "--reserve-mib 32` (which gives it one)"
         )
     else:
         hint = (
@@ -155,6 +156,13 @@ class MaintenanceLock(Lock):
         super().release()
         if held:  # after the lock object is gone: its room goes back to the reserve too
             self._give_back(held=True)
+
+    def retarget(self, target: int) -> None:
+        """Keep a reserve of ``target`` bytes from now on (0: none): filled when the lock is released. Gives
+        a repository made before the reserve existed one (`drkit prune --reserve-mib`)."""
+        old, self._freed = self._freed, Reserve(reserve_key(target), target, 0) if target > 0 else None
+        if old is not None and old.key != reserve_key(target):
+            self._backend.delete(old.key)
 
     def _take_reserve(self) -> Reserve | None:
         """Empty the reserve: an empty object keeps its name (and target) should this run be killed."""

@@ -120,8 +120,9 @@ def test_restore_check_forget_and_prune_on_a_full_disk(
 
 
 def test_repository_without_reserve_gets_a_hint_then_works(disk: Path, tmp_path: Path) -> None:
-    """A repository of the previous release (no reserve): a clear hint, and once space is freed outside
-    the repository, forget and prune work and a kept snapshot restores byte-identical."""
+    """A repository of the previous release (no reserve): a clear hint; once space is freed outside the
+    repository, forget and prune work, `prune --reserve-mib` gives it a reserve, and with it prune runs
+    on a full disk again; a kept snapshot restores byte-identical."""
     repo = disk / "repo"
     init_repo(repo, 0)
     assert not (repo / "reserve").exists()
@@ -133,7 +134,11 @@ def test_repository_without_reserve_gets_a_hint_then_works(disk: Path, tmp_path:
     assert "no space reserve" in forget.stderr and "outside the repository" in forget.stderr, forget.stderr
     filler.unlink()
     ok("forget", "--keep-last", "1", "--repo", str(repo))
-    ok("prune", "--grace", "0", "--repo", str(repo))
+    ok("prune", "--grace", "0", "--reserve-mib", "1", "--repo", str(repo))
+    assert (repo / "reserve" / str(1 << 20)).stat().st_size == 1 << 20
+    fill(disk)
+    assert free_bytes(disk) < PAGE
+    ok("prune", "--grace", "0", "--repo", str(repo))  # the lock fits in the reserve's room
     ok("check", "--read-data", "--repo", str(repo))
     restores_like(repo, *snaps[-1], tmp_path / "out")
 

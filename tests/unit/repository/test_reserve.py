@@ -159,3 +159,16 @@ def test_default_reserve_that_does_not_fit_is_left_out() -> None:
     store = QuotaBackend(TARGET // 2)
     create_reserve(store, TARGET, required=False)
     assert find(store) is None
+
+
+def test_retarget_gives_a_repository_without_one_a_reserve_and_resizes_or_removes_it() -> None:
+    store = QuotaBackend(8 * TARGET)
+    with MaintenanceLock(store, exclusive=False, maintenance=True) as lock:
+        lock.retarget(TARGET)
+    assert reserve_size(store) == TARGET
+    with MaintenanceLock(store, exclusive=False, maintenance=True) as lock:
+        lock.retarget(2 * TARGET)
+    assert [i.key for i in store.list("reserve/")] == [reserve_key(2 * TARGET)] and reserve_size(store) == 2 * TARGET
+    with MaintenanceLock(store, exclusive=False, maintenance=True) as lock:
+        lock.retarget(0)
+    assert find(store) is None
