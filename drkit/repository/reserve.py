@@ -122,6 +122,11 @@ def _full_error(exc: DrkitError, freed: Reserve | None) -> StorageError:
             "free space on its disk outside the repository, then run `drkit forget` and `drkit prune --grace 0 "
             "--reserve-mib 32` (which gives it one)"
         )
+    elif freed.size == 0:
+        hint = (
+            "the space reserve is empty: another forget or prune is using its room (wait for it to finish), or "
+            "one was killed (`drkit unlock`, then run the command again: it refills the reserve)"
+        )
     else:
         hint = (
             f"the {freed.size}-byte space reserve was released and is not enough: free space on the disk "

@@ -172,3 +172,12 @@ def test_retarget_gives_a_repository_without_one_a_reserve_and_resizes_or_remove
     with MaintenanceLock(store, exclusive=False, maintenance=True) as lock:
         lock.retarget(0)
     assert find(store) is None
+
+
+def test_empty_reserve_on_a_full_store_names_the_maintenance_run_using_it() -> None:
+    store = full_store()
+    with MaintenanceLock(store, exclusive=False, maintenance=True):
+        store.put("data/more", b"m" * (store.capacity - store.used()))  # a backup took the rest meanwhile
+        with pytest.raises(StorageError) as err:
+            MaintenanceLock(store, exclusive=False, maintenance=True).acquire()
+        assert "another forget or prune is using" in (err.value.hint or "")
