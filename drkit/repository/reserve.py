@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 
 from storage_backends.base import Backend
-from storage_backends.errors import BackendError, NoSpace
+from storage_backends.errors import AlreadyExists, BackendError, NoSpace
 
 from ..core.errors import DrkitError, StorageError
 from .locks import Lock
@@ -96,6 +96,8 @@ def create_reserve(backend: Backend, target: int, *, required: bool = True) -> N
     repository."""
     try:
         backend.put_if_absent(reserve_key(target), io.BufferedReader(_RandomBytes(target)))
+    except AlreadyExists:
+        return  # left by an init that failed after it: kept
     except NoSpace as exc:
         if not required:
             log.warning(

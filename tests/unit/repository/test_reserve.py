@@ -181,3 +181,10 @@ def test_empty_reserve_on_a_full_store_names_the_maintenance_run_using_it() -> N
         with pytest.raises(StorageError) as err:
             MaintenanceLock(store, exclusive=False, maintenance=True).acquire()
         assert "another forget or prune is using" in (err.value.hint or "")
+
+
+def test_init_again_after_a_failed_init_keeps_the_reserve_it_left() -> None:
+    store = QuotaBackend(4 * TARGET)
+    create_reserve(store, TARGET)
+    create_reserve(store, TARGET)  # no "object already exists" (exit 11) for a second init
+    assert reserve_size(store) == TARGET
