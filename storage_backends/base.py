@@ -48,6 +48,7 @@ class Capabilities:
     atomic_create: bool = True
     object_lock: bool = False
     max_connections: int = 8
+    bounded_space: bool = False  # can fill up (a local disk): drkit init keeps a space reserve there
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("DRKIT_KDF_MEMORY_KIB", "256")  # real Argon2id, cheap: every CLI call derives a key
+    monkeypatch.setenv("DRKIT_RESERVE_MIB", "0")  # no 32 MiB space reserve per test repository (test_full_disk)
 
 
 # Real servers (started once per session, on free loopback ports, stopped at the end).

@@ -55,7 +55,8 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
         emit_json({"ok": report.ok, "errors": report.errors, "unreferenced_packs": report.unreferenced_packs,
                    "packs_checked": report.packs_checked, "blobs_checked": report.blobs_checked,
                    "snapshots_checked": report.snapshots_checked, "documents_checked": report.documents_checked,
-                   "segments_read": report.segments_read, "stale_temp_objects": report.stale_temps})
+                   "segments_read": report.segments_read, "stale_temp_objects": report.stale_temps,
+                   "space_reserve": report.reserve and {"bytes": report.reserve.size, "target": report.reserve.target}})
     else:
         for line in report.errors:
             click.echo(f"error: {line}", err=True)
@@ -65,6 +66,9 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
         if report.stale_temps:
             click.echo(f"{report.stale_temps} temp objects left by killed runs (over an hour old; "
                        "`drkit prune` removes them)")
+        if report.reserve is not None and report.reserve.size < report.reserve.target:
+            click.echo(f"space reserve holds {report.reserve.size} of {report.reserve.target} bytes (the storage was "
+                       "full; the next forget or prune with room restores it)")
         click.echo(f"{report.snapshots_checked} snapshots, {report.packs_checked} packs, {report.blobs_checked} blobs "
                    f"and {report.segments_read} archived WAL files and AOF segments read: "
                    f"{'no errors' if report.ok else 'ERRORS FOUND'}")

@@ -53,7 +53,8 @@ def _policy(keep: dict[str, int], within: Duration | None, tags: tuple[str, ...]
 def forget(repo_ref: RepoRef, keep_within: Duration | None, keep_tags: tuple[str, ...], source_kind: str | None,
            dry_run: bool, as_json: bool, **keep: int) -> None:
     """Remove the snapshots the policy does not keep (each kept one says which rule keeps it).
-    Data is freed by `drkit prune`."""
+    Data is freed by `drkit prune`. On a full disk both run in the room of the repository's space reserve
+    (`init --reserve-mib`)."""
     policy = _policy(keep, keep_within, keep_tags)
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     result = forget_snapshots(repo, policy, source_kind=source_kind, dry_run=dry_run)

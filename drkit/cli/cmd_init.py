@@ -26,13 +26,17 @@ from .output import emit_json
                    "Lock, or GCS bucket with object retention); forget and prune keep what is still locked.")
 @click.option("--lock-mode", type=click.Choice(LOCK_MODES), default="governance", show_default=True,
               help="governance: users with bypass permission may still delete; compliance: nobody can.")
+@click.option("--reserve-mib", type=click.IntRange(0, 1 << 20), default=None, metavar="MIB",
+              help="Space reserve: room that forget and prune release to run on a full disk "
+                   "(docs/repository-safety.md). Default: 32 on a local directory (left out, with a warning, "
+                   "where it does not fit), 0 on object stores; DRKIT_RESERVE_MIB sets it too.")
 @click.option("--json", "as_json", is_flag=True)
-def init(repo_ref: RepoRef, compression_level: int, pack_size_mib: int, chunk_size_kib: int, as_json: bool,
-         **lock: Any) -> None:
+def init(repo_ref: RepoRef, compression_level: int, pack_size_mib: int, chunk_size_kib: int,  # noqa: PLR0913
+         reserve_mib: int | None, as_json: bool, **lock: Any) -> None:
     """Create a new encrypted repository at --repo."""
     config = RepoConfig(compression_level=compression_level, pack_size=pack_size_mib << 20,
                         chunker=chunker_params(chunk_size_kib << 10), **lock)
-    repo = create_repository(repo_ref.url, repo_ref.secret, config)
+    repo = create_repository(repo_ref.url, repo_ref.secret, config, reserve_mib)
     if as_json:
         emit_json({"id": repo.config.id, "url": repo.backend.display, "immutable_days": config.immutable_days,
                    "lock_mode": config.lock_mode})

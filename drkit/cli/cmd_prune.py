@@ -37,14 +37,18 @@ PRUNE_MALLOC = 1 << 20
               help="Seconds before an unindexed pack counts as left by an interrupted backup.")
 @click.option("--clock-skew", type=click.FloatRange(0), default=120.0, show_default=True, hidden=True,
               help="Seconds the clocks of the hosts using the repository may disagree.")
+@click.option("--reserve-mib", type=click.IntRange(0, 1 << 20), default=None, metavar="MIB",
+              help="From now on keep a space reserve of this size (gives a repository made before drkit kept "
+                   "one a reserve; 0 removes it). Default: as it is.")
 @click.option("--json", "as_json", is_flag=True)
 def prune(repo_ref: RepoRef, dry_run: bool, repack_below: float, max_repack_mib: int | None, grace: float,  # noqa: PLR0913
-          orphan_age: float, clock_skew: float, as_json: bool) -> None:
+          orphan_age: float, clock_skew: float, reserve_mib: int | None, as_json: bool) -> None:
     """Remove unreferenced data (after `drkit forget`) in two phases: this run marks unused packs and
     deletes those an earlier run marked, once the grace delay has passed. Backups may run meanwhile.
-    A run with nothing new to mark or delete writes nothing: repeated prunes settle."""
+    A run with nothing new to mark or delete writes nothing: repeated prunes settle. On a full disk it
+    runs in the room of the repository's space reserve (`init --reserve-mib`); `--grace 0` frees at once."""
     options = PruneOptions(repack_below=repack_below, orphan_age=orphan_age, dry_run=dry_run, grace=grace,
-                           clock_skew=clock_skew,
+                           clock_skew=clock_skew, reserve=None if reserve_mib is None else reserve_mib << 20,
                            max_repack_bytes=None if max_repack_mib is None else max_repack_mib << 20)
     tune_malloc(trim_threshold=PRUNE_MALLOC, mmap_threshold=PRUNE_MALLOC)
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)

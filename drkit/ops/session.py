@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from storage_backends import Backend, open_backend
 from storage_backends import display_url as display_url  # re-exported: config may not import storage_backends
-from storage_backends import open_backend
 
+from ..core.errors import UsageError
 from ..repository.format import RepoConfig
 from ..repository.repo import Repository
+from ..repository.reserve import DEFAULT_RESERVE
 from ..repository.storage_errors import storage_errors
 from ..sources import files as _files_source  # noqa: F401 - registers the files tree root walker (check, prune, copy)
 from .secrets import PassphraseSource
@@ -35,10 +37,25 @@ def open_repository(url: str, secret: PassphraseSource | str, *, load_index: boo
         raise
 
 
-def create_repository(url: str, secret: PassphraseSource, config: RepoConfig) -> Repository:
+def reserve_size(backend: Backend, mib: int | None) -> tuple[int, bool]:
+    """The space reserve for a new repository (repository/reserve.py) in bytes, and whether it was asked
+    for: ``mib`` if given, else ``DRKIT_RESERVE_MIB``, else (best effort: left out on a disk too small)
+    32 MiB on storage that can fill up (a local directory), none on object stores."""
+    if mib is None and (env := os.environ.get("DRKIT_RESERVE_MIB", "").strip()):
+        if not env.isdigit():
+            raise UsageError(f"DRKIT_RESERVE_MIB={env[:20]!r} is not a whole number of MiB")
+        mib = int(env)
+    if mib is None:
+        return (DEFAULT_RESERVE if backend.capabilities.bounded_space else 0), False
+    return mib << 20, True
+
+
+def create_repository(url: str, secret: PassphraseSource, config: RepoConfig,
+                      reserve_mib: int | None = None) -> Repository:
     with storage_errors():
         backend = open_backend(url)
-    return Repository.init(backend, secret.read(confirm=True), config)
+    size, required = reserve_size(backend, reserve_mib)
+    return Repository.init(backend, secret.read(confirm=True), config, reserve=size, reserve_required=required)
 
 
 def open_or_create_default(url: str, secret: PassphraseSource) -> tuple[Repository, bool]:
@@ -48,5 +65,6 @@ def open_or_create_default(url: str, secret: PassphraseSource) -> tuple[Reposito
         backend = open_backend(url)
         exists = any(True for _ in backend.list("config"))
     if not exists:
-        return Repository.init(backend, secret.read(), RepoConfig()), True
+        size, _ = reserve_size(backend, None)
+        return Repository.init(backend, secret.read(), RepoConfig(), reserve=size, reserve_required=False), True
     return Repository.open(backend, secret.read()), False

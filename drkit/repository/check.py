@@ -32,6 +32,8 @@ from .pack import BLOB_TREE, read_entries
 from .reader import open_blob, read_blob
 from .references import ROOT_WALKERS, referenced_blobs
 from .repo import Repository
+from .reserve import Reserve
+from .reserve import find as find_reserve
 from .storage_errors import storage_errors
 from .temps import stale_temps
 
@@ -46,6 +48,7 @@ class CheckReport:
     documents_checked: int = 0  # rooted documents (archived AOF segments)
     segments_read: int = 0  # archived AOF segments and WAL files read back (read_data)
     stale_temps: int = 0  # temp objects of killed writes (temps.py): not errors, prune removes them
+    reserve: Reserve | None = None  # the space reserve (reserve.py); None: the repository has none
 
     @property
     def ok(self) -> bool:
@@ -97,6 +100,8 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
     report.errors.extend(f"index {i}: {why}" for i, why in sorted(repo.skipped_indexes.items()))
     _check_packs_exist(repo, report)
     report.stale_temps = len(stale_temps(repo.backend))
+    with storage_errors():
+        report.reserve = find_reserve(repo.backend)
     _check_snapshots(repo, report)
     problems, report.documents_checked, report.segments_read = check_rooted(
         repo, read_data=read_data, subset=parse_subset(subset))

@@ -41,6 +41,7 @@ from .marks import FORGOTTEN_KIND, Mark, marked_packs, pending_indexes, read_tom
 from .prune_apply import apply_plan
 from .references import ROOTED_KINDS, LiveSet
 from .repo import Repository
+from .reserve import MaintenanceLock
 from .settle import Horizon, Settlement, apply, decide, look_around
 from .storage_errors import storage_errors
 from .temps import remove_stale_temps, stale_temps
@@ -77,6 +78,7 @@ class PruneOptions:
     dry_run: bool = False
     grace: float = DEFAULT_GRACE  # a mark is settled no sooner than this
     clock_skew: float = 120.0  # allowance between hosts' clocks (and for a put in flight)
+    reserve: int | None = None  # keep a space reserve of this many bytes from now on (reserve.py); None: as is
 
 
 @dataclass
@@ -108,6 +110,8 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
     options = options or PruneOptions()
     with repo.lock(maintenance=not options.dry_run, purpose="prune") as lock:
         horizon = look_around(repo, lock.key, options.clock_skew)  # before anything is read
+        # first, before any write: on a full disk their room goes to this run's index objects and mark
+        temps = len((stale_temps if options.dry_run else remove_stale_temps)(repo.backend))
         repo.load_index()
         run = _start(repo, options, lock.key, horizon)
         if (why := unread_documents(repo)) is not None:  # their blobs are unknown: nothing may go
@@ -125,7 +129,10 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
         elif options.grace <= 0:  # as if no other lock is in the way
             run.result.bytes_freed += run.result.bytes_marked
         run.result.pending_marks = len(repo.marks)
-        run.result.temp_objects = len((stale_temps if options.dry_run else remove_stale_temps)(repo.backend))
+        if options.reserve is not None and isinstance(lock, MaintenanceLock):
+            with storage_errors():
+                lock.retarget(options.reserve)
+        run.result.temp_objects = temps
     return run.result
 
 

@@ -34,10 +34,14 @@ from .keys import PRIVATE, KdfParams, MasterKey, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
 from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
+from .reserve import MaintenanceLock, ReaderLock, create_reserve
 from .storage_errors import storage_errors
 from .unlock import unlock, write_record
 
 log = logging.getLogger("drkit.repository")
+# shared-lock purposes that write nothing to the repository: on a full storage they read without a lock
+# object (reserve.ReaderLock). A shared lock for forget or prune is their --dry-run (else: maintenance)
+_READERS = frozenset({"restore", "check", "forget", "prune"})
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
@@ -80,9 +84,11 @@ class Repository:
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    def init(cls, backend: Backend, passphrase: str, config: RepoConfig | None = None,
-             kdf: KdfParams | None = None) -> Repository:
-        """Create a repository: a fresh master key, one key object, the sealed config."""
+    def init(cls, backend: Backend, passphrase: str, config: RepoConfig | None = None,  # noqa: PLR0913
+             kdf: KdfParams | None = None, reserve: int = 0, reserve_required: bool = True) -> Repository:
+        """Create a repository: the space reserve (``reserve`` bytes, reserve.py; left out if it does not fit
+        unless ``reserve_required``), a fresh master key, one key object, the sealed config. An immutable
+        repository gets no reserve (it must be deletable)."""
         config = config or RepoConfig()
         retention = Retention.of(config)
         if retention is not None:
@@ -90,6 +96,8 @@ class Repository:
         with storage_errors():
             if _exists(backend):
                 raise RepositoryExists(f"{backend.display} already holds a drkit repository")
+            if reserve > 0 and retention is None:
+                create_reserve(backend, reserve, required=reserve_required)  # first: before any other object
             master = MasterKey.generate()
             key_id = secrets.token_hex(16)
             key_object = wrap_master_key(master, passphrase, kdf)
@@ -256,7 +264,9 @@ class Repository:
 
     def lock(self, *, exclusive: bool = False, maintenance: bool = False, purpose: str = "") -> Lock:
         """A shared, maintenance (forget, prune) or exclusive lock; see locks.py."""
-        return Lock(self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose,
+        kind = (MaintenanceLock if maintenance and not exclusive  # it holds the space reserve (reserve.py)
+                else ReaderLock if not exclusive and purpose in _READERS else Lock)  # reads on a full disk
+        return kind(self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose,
                     on_acquired=self._on_locked)
 
     def close(self) -> None:
