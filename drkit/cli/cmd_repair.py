@@ -71,10 +71,12 @@ def _raise_if_damaged(report: RepairReport) -> None:
 @click.argument("snapshot_ids", nargs=-1, metavar="[ID]...")
 @click.option("--forget", "forget_originals", is_flag=True,
               help="Remove the original of each snapshot repaired (never a stream snapshot left unrepaired).")
+@click.option("--read-data", is_flag=True,
+              help="Also read and verify every data blob (finds damage inside stored packs; reads all the data).")
 @click.option("--dry-run", is_flag=True, help="Report what would be dropped; write and remove nothing.")
 @click.option("--json", "as_json", is_flag=True)
-def repair_snapshots_cmd(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], forget_originals: bool, dry_run: bool,
-                         as_json: bool) -> None:
+def repair_snapshots_cmd(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], forget_originals: bool, read_data: bool,
+                         dry_run: bool, as_json: bool) -> None:
     """Write new snapshots without the damaged parts of files snapshots (default: every snapshot): a
     directory or file that needs missing or damaged data is dropped whole (never truncated), the new
     snapshot is tagged `repaired` and records the original's id and the dropped paths. A stream snapshot
@@ -85,7 +87,7 @@ def repair_snapshots_cmd(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], forge
     from ..retention.forget_ids import forget_ids
 
     repo = open_repository(repo_ref.url, repo_ref.secret)
-    report = repair_snapshots(repo, snapshot_ids, dry_run=dry_run)
+    report = repair_snapshots(repo, snapshot_ids, dry_run=dry_run, read_data=read_data)
     originals = [o.snapshot.id for o in report.of("repaired")]
     if forget_originals and originals and not dry_run:
         forget_ids(repo, originals)

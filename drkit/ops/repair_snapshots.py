@@ -1,7 +1,8 @@
 """``drkit repair snapshots``: new snapshots without the damaged parts of old ones (like restic's).
 
 For each snapshot (all, or the ones named): a data blob is *usable* when an index entry names it and
-its pack is stored at the indexed size; a tree or list blob must also read back intact. Run
+its pack is stored at the indexed size (with ``read_data``: and it reads back, decrypts and hashes to
+its id — a bit flip inside a stored pack); a tree or list blob must always read back intact. Run
 ``drkit repair index`` first when index objects are damaged (as restic asks too).
 
 - A files snapshot whose tree reaches an unusable blob gets a new snapshot (``sources.files.salvage``):
@@ -25,6 +26,7 @@ from ..core.errors import IntegrityError
 from ..repository import snapshots
 from ..repository.pack import BLOB_TREE
 from ..repository.packlist import stored_packs
+from ..repository.reader import read_blob
 from ..repository.references import referenced_blobs
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
@@ -57,12 +59,26 @@ class SnapshotRepairReport:
         return [o for o in self.outcomes if o.status == status]
 
 
-def _blob_check(repo: Repository) -> BlobOk:
+def _blob_check(repo: Repository, read_data: bool) -> BlobOk:
     stored, sizes = stored_packs(repo), repo.index.pack_sizes
+    verdicts: dict[bytes, bool] = {}  # read_data: each blob read once, however many files share it
+
+    def readable(blob_id: bytes) -> bool:
+        try:
+            read_blob(repo, blob_id)
+        except IntegrityError:
+            return False
+        return True
 
     def ok(blob_id: bytes) -> bool:
         loc = repo.index.get(blob_id)
-        return loc is not None and stored.get(loc.pack_id) == sizes.get(loc.pack_id)
+        if loc is None or stored.get(loc.pack_id) != sizes.get(loc.pack_id):
+            return False
+        if not read_data:
+            return True
+        if blob_id not in verdicts:
+            verdicts[blob_id] = readable(blob_id)
+        return verdicts[blob_id]
 
     return ok
 
@@ -100,12 +116,13 @@ def _repaired(snap: Snapshot, tree: str, dropped: list[str]) -> Snapshot:
     )
 
 
-def repair_snapshots(repo: Repository, refs: Sequence[str] = (), *, dry_run: bool = False) -> SnapshotRepairReport:
+def repair_snapshots(repo: Repository, refs: Sequence[str] = (), *, dry_run: bool = False,
+                     read_data: bool = False) -> SnapshotRepairReport:
     """Repair the named snapshots (default: every one) as the module docstring says."""
     with repo.lock(purpose="repair snapshots"):
         chosen = [snapshots.find(repo.manifests, r) for r in refs] if refs else snapshots.load_all(repo.manifests)
         report = SnapshotRepairReport([], dry_run, snapshots.damaged_since(repo.manifests, None))
-        blob_ok = _blob_check(repo)
+        blob_ok = _blob_check(repo, read_data)
         with BlobWriter(repo) as writer:
             write_tree: TreeWriter = repo.hasher.digest if dry_run else (lambda d: writer.add_blob(BLOB_TREE, d))
             report.outcomes = [_one(repo, s, blob_ok, write_tree) for s in chosen]

@@ -144,3 +144,22 @@ def test_a_directory_whose_tree_is_missing_is_dropped(tmp_path: Path) -> None:
     target = tmp_path / "r"
     ok("restore", entry["new_id"], "--target", str(target), "--repo", str(repo))
     assert sorted(p.name for p in target.rglob("*")) == ["empty"]
+
+
+def test_read_data_finds_a_flipped_byte_inside_a_stored_pack(tmp_path: Path) -> None:
+    from hostile_kit import blob_hex
+
+    repo, src, _original = _files_repo(tmp_path)
+    small = [p for p in src.rglob("*") if p.is_file() and p.stat().st_size < 200_000]
+    pack = _data_only_pack(repo, [bytes.fromhex(blob_hex(repo, p.read_bytes())) for p in small])
+    data = bytearray(pack.read_bytes())
+    data[100] ^= 0x01  # inside the first sealed blob: the pack is stored at its size, its header intact
+    pack.write_bytes(bytes(data))
+    quick = run("repair", "snapshots", "--dry-run", "--json", "--repo", str(repo))
+    assert [s["status"] for s in json.loads(quick.stdout)["snapshots"]] == ["intact"]  # sizes alone cannot tell
+    proc = run("repair", "snapshots", "--read-data", "--json", "--repo", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    [entry] = json.loads(proc.stdout)["snapshots"]
+    assert [d.split(":")[0] for d in entry["dropped"]] == ["/data/lost/big.bin"], entry
+    ok("restore", entry["new_id"], "--target", str(tmp_path / "r"), "--repo", str(repo))
+    same_tree(_expected(src, tmp_path), tmp_path / "r" / src.name)
