@@ -93,25 +93,35 @@ def load_all(store: ManifestStore) -> list[Snapshot]:
     return sorted(snaps, key=lambda s: (s.time, s.id))
 
 
-def damaged_since(store: ManifestStore, since: str | None) -> list[str]:
-    """Keys of the snapshot manifests skipped as damaged that were stored at or after ``since`` (a
-    snapshot's start time; None: every damaged one). Their content is unreadable, so the time the
-    storage gives them is all that says whether one may be newer than an intact snapshot."""
+def damaged_since(store: ManifestStore, since: Snapshot | None) -> list[str]:
+    """Keys of the snapshot manifests skipped as damaged that were stored at or after ``since``
+    started (None: every damaged one). Their content is unreadable, so the time the storage gives
+    them is all that says whether one may be newer than an intact snapshot."""
     prefix = manifest_key(KIND, "")
     damaged = sorted(k for k in store.skipped if k.startswith(prefix))
-    if since is None:
+    if since is None or not damaged:
         return damaged
-    start = _aware(datetime.fromisoformat(since))
-    newer = []
-    for key in damaged:
-        with storage_errors():
-            try:
-                stored = _aware(store.backend.stat(key).mtime)
-            except NotFound:
-                continue  # deleted since it was listed
-        if stored >= start:
-            newer.append(key)
-    return newer
+    start = _started(store, since)
+    return [key for key in damaged if (stored := _stored_at(store, key)) is not None and stored >= start]
+
+
+def _stored_at(store: ManifestStore, key: str) -> datetime | None:
+    with storage_errors():
+        try:
+            return _aware(store.backend.stat(key).mtime)
+        except NotFound:
+            return None  # deleted since it was listed
+
+
+def _started(store: ManifestStore, snap: Snapshot) -> datetime:
+    """When ``snap`` started, by the earlier of two clocks: the backup host's (its ``time``) and the
+    storage's (its manifest's stored time less the backup's duration). Damaged objects are dated by
+    the storage; a host clock running ahead of it must not hide a damaged newer snapshot."""
+    start = _aware(datetime.fromisoformat(snap.time))
+    stored = _stored_at(store, manifest_key(KIND, snap.id))
+    if stored is None or not snap.end_time:
+        return start
+    return min(start, stored - (_aware(datetime.fromisoformat(snap.end_time)) - start))
 
 
 def _aware(t: datetime) -> datetime:
@@ -122,7 +132,7 @@ def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "late
     """Refuse (exit 13) a ``latest`` that would silently fall back past a damaged snapshot stored
     after ``chosen`` started: the damaged one may be the newest, and restoring an older snapshot in
     its place is a wrong restore. ``store.past_damaged`` (``--skip-damaged``) asks for the fallback."""
-    newer = damaged_since(store, chosen.time)
+    newer = damaged_since(store, chosen)
     if not newer or store.past_damaged:
         return
     raise IntegrityError(

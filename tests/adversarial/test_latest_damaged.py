@@ -79,3 +79,33 @@ def test_stream_restore_latest_refuses_then_falls_back_on_request(tmp_path: Path
     assert not out.exists()
     ok("restore", "latest", "--skip-damaged", "--to", str(out), "--repo", str(repo))
     assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(old_data).hexdigest()
+
+
+def test_a_backup_host_clock_ahead_of_the_storage_does_not_hide_a_damaged_newer_snapshot(tmp_path: Path) -> None:
+    """The intact snapshot's times come from a host clock an hour ahead; the damaged one is dated by
+    the storage. Its start by the storage's clock (stored time less duration) still places the damaged
+    one after it."""
+    from dataclasses import replace
+    from datetime import datetime, timedelta
+
+    from hostile_kit import open_repo
+
+    from drkit.repository import snapshots
+
+    repo, _old, first, second = _two_trees(tmp_path)
+    store = open_repo(repo).manifests
+    snap = snapshots.find(store, second)
+    ahead = timedelta(hours=1)
+    skewed = replace(
+        snap,
+        id="",
+        time=(datetime.fromisoformat(snap.time) + ahead).isoformat(),
+        end_time=(datetime.fromisoformat(snap.end_time) + ahead).isoformat(),
+    )
+    skewed_id = snapshots.save(store, skewed).id
+    (repo / "snapshots" / second).unlink()
+    damaged = "cd" * 32
+    plant(repo, f"snapshots/{damaged}", b"written after the skewed snapshot, dated by the storage")
+    proc = run("restore", "latest", "--target", str(tmp_path / "r"), "--repo", str(repo))
+    line = one_line(proc, 13)
+    assert damaged[:16] in line and skewed_id[:8] in proc.stderr, proc.stderr
