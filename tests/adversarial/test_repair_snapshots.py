@@ -163,3 +163,28 @@ def test_read_data_finds_a_flipped_byte_inside_a_stored_pack(tmp_path: Path) -> 
     assert [d.split(":")[0] for d in entry["dropped"]] == ["/data/lost/big.bin"], entry
     ok("restore", entry["new_id"], "--target", str(tmp_path / "r"), "--repo", str(repo))
     same_tree(_expected(src, tmp_path), tmp_path / "r" / src.name)
+
+
+def test_a_deep_tree_is_repaired_without_recursion(tmp_path: Path) -> None:
+    """400 directory levels (deeper than a recursive walk survives): the damaged file at the bottom
+    is dropped, every level above it rebuilt, the rest restores identical."""
+    repo, root = tmp_path / "repo", tmp_path / "src" / "deep"
+    ok("init", "--repo", str(repo), "--pack-size-mib", PACK_MIB)
+    bottom = root.joinpath(*(["d"] * 400))
+    bottom.mkdir(parents=True)
+    (bottom / "big.bin").write_bytes(os.urandom(4 << 20))
+    (bottom / "note.txt").write_text("stays\n")
+    ok("backup", "files", str(root), "--repo", str(repo))
+    from hostile_kit import blob_hex
+
+    _data_only_pack(repo, [bytes.fromhex(blob_hex(repo, (bottom / "note.txt").read_bytes()))]).unlink()
+    proc = run("repair", "snapshots", "--json", "--repo", str(repo))
+    assert proc.returncode == 0, proc.stderr
+    [entry] = json.loads(proc.stdout)["snapshots"]
+    assert [d.split(":")[0] for d in entry["dropped"]] == ["/deep/" + "d/" * 400 + "big.bin"]
+    st = os.stat(bottom)
+    (bottom / "big.bin").unlink()  # the source as the repaired snapshot must give it back
+    os.utime(bottom, ns=(st.st_atime_ns, st.st_mtime_ns))
+    restored = tmp_path / "r"
+    ok("restore", entry["new_id"], "--target", str(restored), "--repo", str(repo))
+    same_tree(root, restored / "deep")
