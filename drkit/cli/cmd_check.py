@@ -75,4 +75,5 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
     if not report.ok:
         raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}",
                              hint="lost or damaged index objects, or packs missing from the storage: "
-                                  "`drkit repair index` rebuilds the index from the packs")
+                                  "`drkit repair index` rebuilds the index from the packs; then `drkit repair "
+                                  "snapshots` drops what snapshots need and cannot get, `drkit forget ID` removes one")

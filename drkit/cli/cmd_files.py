@@ -25,7 +25,7 @@ from ..repository.snapshots import Snapshot
 from ..sources.files import OVERWRITE_CHOICES, BackupOptions, Excludes, Policy, RestoreStats, Selection
 from ..sources.files.tree import DIR, SYMLINK
 from .cmd_backup import open_session
-from .common import RepoRef, with_repo
+from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
 from .params import TIME, TIME_HELP
@@ -93,13 +93,15 @@ def overwrite_options(fn: Any) -> Any:
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
 @overwrite_options
+@skip_damaged_option
 @click.option("--json", "as_json", is_flag=True)
 def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,
-                      source_name: str | None, **opts: Any) -> None:
+                      source_name: str | None, skip_damaged: bool, **opts: Any) -> None:
     """Restore a files snapshot (or the one at --point-in-time) into --target, verified."""
     if snapshot is not None and point_in_time is not None:
         raise click.UsageError("give either SNAPSHOT or --point-in-time, not both")
     repo = open_repository(repo_ref.url, repo_ref.secret)
+    repo.manifests.past_damaged = skip_damaged
     snap = find_files_snapshot(repo, snapshot, point_in_time, source_name)
     run_restore(repo, snap, **opts)
 

@@ -23,7 +23,7 @@ from ..sources.postgres import LogicalRestore, Target, connection
 from ..sources.postgres.pitr import TARGET_KINDS
 from ..sources.postgres.wal import format_lsn
 from .cmd_backup import open_session
-from .common import RepoRef, with_repo
+from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
 from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
@@ -118,6 +118,7 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
 @click.option("--os-user", default=None, help="Own and run the data directory as this user (default as root: "
               "postgres).")
 @click.option("--keep-archiving", is_flag=True, help="Leave archive_mode as in the backup.")
+@skip_damaged_option
 @click.option("--json", "as_json", is_flag=True)
 def restore_postgres(repo_ref: RepoRef, snapshot: str | None, **opts: Any) -> None:
     """Restore PostgreSQL: a logical dump into a new (or an existing empty) database, or a base backup plus WAL
@@ -140,6 +141,7 @@ def _restore_logical(repo_ref: RepoRef, snapshot: str | None, opts: dict[str, An
     if not opts["target_dsn"]:
         raise click.UsageError("--logical needs --target-dsn URL")
     repo = open_repository(repo_ref.url, repo_ref.secret)
+    repo.manifests.past_damaged = opts["skip_damaged"]
     target_conn = connection(opts["target_dsn"], password_file=opts["db_password_file"])
     restore = LogicalRestore(target_conn, opts["jobs"], opts["with_globals"])
     snap, done = ops.restore_logical(repo, snapshot or "latest", restore)

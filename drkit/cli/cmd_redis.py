@@ -18,7 +18,7 @@ import click
 
 from ..ops.session import open_repository
 from .cmd_backup import open_session
-from .common import RepoRef, with_repo
+from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
 from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
@@ -108,6 +108,7 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
 @click.option("--force", is_flag=True, help="Overwrite files in --target-dir / keys in --to-url.")
+@skip_damaged_option
 @click.option("--json", "as_json", is_flag=True)
 @_conn_options
 def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, as_json: bool,
@@ -123,6 +124,7 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
                                  point_in_time=opts["point_in_time"], name=opts["name"], force=opts["force"],
                                  start=opts["start"], port=opts["port"])
     repo = open_repository(repo_ref.url, repo_ref.secret)
+    repo.manifests.past_damaged = opts["skip_damaged"]
     res = ops.restore_redis(repo, snapshot, options)
     if as_json:
         emit_json(res.__dict__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from ..repository.repair import RepairReport, repair_index
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
+
+if TYPE_CHECKING:
+    from ..ops.repair_snapshots import SnapshotRepairReport
 
 
 @click.group("repair", epilog=EXIT_CODES_EPILOG)
@@ -60,3 +64,66 @@ def _raise_if_damaged(report: RepairReport) -> None:
         n, first = len(report.damaged_packs), report.damaged_packs[0]
         what = f"{n} damaged packs would be left out" if report.dry_run else f"index rebuilt without {n} damaged packs"
         raise IntegrityError(f"{what}; first: {first}", hint="`drkit check` names the snapshots that need their blobs")
+
+
+@repair.command("snapshots", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@click.argument("snapshot_ids", nargs=-1, metavar="[ID]...")
+@click.option("--forget", "forget_originals", is_flag=True,
+              help="Remove the original of each snapshot repaired (never a stream snapshot left unrepaired).")
+@click.option("--read-data", is_flag=True,
+              help="Also read and verify every data blob (finds damage inside stored packs; reads all the data).")
+@click.option("--dry-run", is_flag=True, help="Report what would be dropped; write and remove nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def repair_snapshots_cmd(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], forget_originals: bool, read_data: bool,
+                         dry_run: bool, as_json: bool) -> None:
+    """Write new snapshots without the damaged parts of files snapshots (default: every snapshot): a
+    directory or file that needs missing or damaged data is dropped whole (never truncated), the new
+    snapshot is tagged `repaired` and records the original's id and the dropped paths. A stream snapshot
+    (PostgreSQL, Redis, stdin) cannot be repaired: it is reported and left (`drkit forget ID` removes
+    it). Run `drkit repair index` first when index objects are damaged. Exit 13 while any snapshot
+    stays unrepairable."""
+    from ..ops.repair_snapshots import repair_snapshots
+    from ..retention.forget_ids import forget_ids
+
+    repo = open_repository(repo_ref.url, repo_ref.secret)
+    report = repair_snapshots(repo, snapshot_ids, dry_run=dry_run, read_data=read_data)
+    originals = [o.snapshot.id for o in report.of("repaired")]
+    if forget_originals and originals and not dry_run:
+        forget_ids(repo, originals)
+    if as_json:
+        emit_json({"dry_run": dry_run, "forgot_originals": forget_originals and not dry_run,
+                   "unreadable": report.unreadable,
+                   "snapshots": [{"id": o.snapshot.id, "status": o.status, "dropped": o.dropped, "reason": o.reason,
+                                  "new_id": o.new_id} for o in report.outcomes]})
+    else:
+        _echo_snapshot_repairs(report, forget_originals)
+    _raise_if_unrepairable(report)
+
+
+def _echo_snapshot_repairs(report: SnapshotRepairReport, forgot: bool) -> None:
+    for o in report.of("repaired"):
+        made = f"-> {o.new_id[:8]} (tagged repaired)" if o.new_id else "(dry run: nothing written)"
+        click.echo(f"repaired     {o.snapshot.short_id}  {o.snapshot.time[:19]}  {len(o.dropped)} dropped  {made}")
+        for line in o.dropped[:20]:
+            click.echo(f"  dropped {line}")
+        if len(o.dropped) > 20:
+            click.echo(f"  … and {len(o.dropped) - 20} more (--json lists them)")
+    for o in report.of("unrepairable"):
+        click.echo(f"unrepairable {o.snapshot.short_id}  {o.snapshot.time[:19]}  {o.snapshot.source_kind}: {o.reason}; "
+                   f"left as it is (`drkit forget {o.snapshot.short_id}` removes it)", err=True)
+    for key in report.unreadable:
+        click.echo(f"unreadable   {key}: left as it is (`drkit forget ID` removes it)", err=True)
+    verb = "would write" if report.dry_run else "wrote"
+    gone = "; originals removed" if forgot and not report.dry_run and report.of("repaired") else ""
+    click.echo(f"{len(report.outcomes)} snapshots checked: {len(report.of('intact'))} intact, "
+               f"{verb} {len(report.of('repaired'))} repaired{gone}, "
+               f"{len(report.of('unrepairable')) + len(report.unreadable)} unrepairable")
+
+
+def _raise_if_unrepairable(report: SnapshotRepairReport) -> None:
+    left = [o.snapshot.short_id for o in report.of("unrepairable")]
+    left += [key.rsplit("/", 1)[-1][:8] for key in report.unreadable]
+    if left:
+        raise IntegrityError(f"{len(left)} damaged snapshots cannot be repaired: {', '.join(left[:10])}",
+                             hint="restore what the data allows, or remove them with `drkit forget ID`")

@@ -12,7 +12,7 @@ from ..ops.files import find_files_snapshot
 from ..ops.restore import restore_to
 from ..ops.session import open_repository
 from .cmd_files import overwrite_options, run_restore
-from .common import RepoRef, with_repo
+from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 
 
@@ -46,13 +46,15 @@ def restore() -> None:
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Files snapshots: only this path.")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Files snapshots: skip matches.")
 @overwrite_options
+@skip_damaged_option
 @click.option("--json", "as_json", is_flag=True, hidden=True)
-def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None,
+def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None, skip_damaged: bool,
                      **files_opts: Any) -> None:
     """Restore a stream snapshot (id prefix or 'latest'); every block is verified before it is written."""
     if (to is None) == (target is None):
         raise click.UsageError("give --to -|FILE (stream snapshots) or --target DIR (files snapshots)")
     repo = open_repository(repo_ref.url, repo_ref.secret)
+    repo.manifests.past_damaged = skip_damaged
     if target is not None:
         run_restore(repo, find_files_snapshot(repo, snapshot, None), target=target, **files_opts)
         return

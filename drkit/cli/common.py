@@ -53,6 +53,15 @@ def with_repo(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+SKIP_DAMAGED_HELP = ("Let 'latest' fall back to the newest intact snapshot when a snapshot stored after it is damaged "
+                     "(default: refuse, exit 13: the damaged one may be the newest).")
+
+
+def skip_damaged_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--skip-damaged``: the restore commands' explicit consent to fall back past a damaged snapshot."""
+    return click.option("--skip-damaged", is_flag=True, help=SKIP_DAMAGED_HELP)(fn)
+
+
 def load_cli_config(ctx: click.Context) -> DrkitConfig:
     """The config named by --config / DRKIT_CONFIG (required for job-based commands)."""
     from ..config import load_config  # pydantic: loaded by the commands that read a config only

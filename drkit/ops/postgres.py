@@ -51,6 +51,7 @@ def restore_logical(repo: Repository, ref: str,
             if not dumps:
                 raise UsageError("no logical PostgreSQL snapshot in the repository")
             snap = dumps[-1]
+            snapshots.refuse_past_damaged(repo.manifests, snap)
         else:
             snap = snapshots.find(repo.manifests, ref, source_kind="postgres")
         return snap, logical.restore_logical(repo, snap, opts)

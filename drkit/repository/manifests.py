@@ -51,6 +51,7 @@ class ManifestStore:
         self.cipher = cipher
         self.guard = guard
         self.skipped: dict[str, str] = {}  # object key → why it was left out of a listing
+        self.past_damaged = False  # `latest` may fall back past a damaged newer snapshot (--skip-damaged)
 
     def put(self, kind: str, doc: Document) -> str:
         if self.guard is not None:

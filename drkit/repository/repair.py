@@ -8,6 +8,12 @@ index objects are lost, damaged, or name packs the storage lost. Under an *exclu
    an intact old index object that lists it with the same size still gives its entries (the blobs
    themselves may be intact: ``check --read-data`` tells), else it is left out and its blobs are
    missing, which ``check`` reports per snapshot.
+   A pack's name is its content's BLAKE3 (FORMAT.md §6), and the sealed header is the same in every
+   pack, so a header alone does not bind a pack to its name: a pack copied, renamed or swapped under
+   another pack's name would be indexed under that name. Where an intact old index object lists the
+   pack with the same size and the very entries its header holds, the backup that hashed the pack
+   vouches for it; every other pack is read whole and hashed, and one that does not hash to its name
+   is reported as misnamed and left out (its entries are never taken from an old index).
 2. Packs named by a pending-deletion mark whose pending index object is intact stay as they are (a
    later prune settles them); every other pack is indexed, orphans of interrupted backups included.
 3. Write the new index objects, *then* delete the old ones (all but pending and superseded ones); one
@@ -19,8 +25,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import blake3
 
 from storage_backends import NotFound
 
@@ -29,7 +38,7 @@ from ..core.errors import DrkitError, IntegrityError
 from .format import INDEX_PREFIX, content_id, id_from_key, index_key, pack_key
 from .index import SUPERSEDED_KIND, Index, PackRecord, RawPack, decode_raw
 from .marks import Mark, delete_if_present, marked_packs, read_marks, read_superseded
-from .pack import TRAILER_SIZE, PackEntry, header_length, parse_header
+from .pack import _ENTRY, TRAILER_SIZE, PackEntry, header_length, parse_header
 from .packlist import stored_packs
 from .repo import Repository
 from .storage_errors import storage_errors
@@ -38,6 +47,11 @@ log = logging.getLogger(__name__)
 
 _PACK_ID = re.compile(r"[0-9a-f]{64}")
 _MAX_HEADER = 64 << 20  # a pack header this large is damage, not data (49 bytes an entry)
+_HASH_CHUNK = 1 << 20
+
+
+class Misnamed(IntegrityError):
+    """A pack whose content does not hash to its name (renamed, copied or swapped in the store)."""
 
 
 @dataclass
@@ -74,6 +88,32 @@ def read_pack_header(repo: Repository, pack_id: str, size: int) -> list[PackEntr
     return entries
 
 
+def _content_hash(repo: Repository, pack_id: str, size: int) -> str:
+    """The BLAKE3 of a stored pack, streamed (bounded memory), of at most ``size`` bytes plus one (an
+    object grown since it was listed does not match, and is not read whole)."""
+    hasher = blake3.blake3()
+    left = size + 1
+    with storage_errors(), repo.backend.get(pack_key(pack_id)) as f:
+        while left > 0 and (chunk := f.read(min(_HASH_CHUNK, left))):
+            hasher.update(chunk)
+            left -= len(chunk)
+    return hasher.hexdigest()
+
+
+def bind_to_name(repo: Repository, pack_id: str, size: int, entries: list[PackEntry],
+                 vouched: Mapping[str, RawPack]) -> None:
+    """Raise Misnamed unless the pack's content is the one its name names (module docstring, step 1)."""
+    old = vouched.get(pack_id)
+    if old is not None and old.size == size:
+        header = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries)
+        if bytes(old.entries) == header:
+            return
+    actual = _content_hash(repo, pack_id, size)
+    if actual != pack_id:
+        raise Misnamed(f"pack {pack_id}: content hashes to {actual[:16]}..., not to its name "
+                       "(a renamed, copied or swapped pack); left out")
+
+
 def _intact_pending(repo: Repository, marks: dict[str, Mark]) -> set[str]:
     """Marked packs that an intact pending index object lists: left to the marks."""
     covered: set[str] = set()
@@ -102,13 +142,19 @@ def _old_entries(repo: Repository, index_ids: list[str], wanted: dict[str, int])
     return found
 
 
-def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport) -> tuple[Index, dict[str, int]]:
-    """The index of the packs whose headers are intact, and the damaged packs (id → size)."""
+def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
+                  vouched: Mapping[str, RawPack]) -> tuple[Index, dict[str, int]]:
+    """The index of the packs whose headers are intact and that hash to their names, and the packs
+    with a damaged header (id → size; a misnamed pack is reported but not among them)."""
 
     def one(item: tuple[str, int]) -> tuple[str, int, list[PackEntry] | str]:
         pack_id, size = item
         try:
-            return pack_id, size, read_pack_header(repo, pack_id, size)
+            entries = read_pack_header(repo, pack_id, size)
+            bind_to_name(repo, pack_id, size, entries, vouched)
+            return pack_id, size, entries
+        except Misnamed as exc:
+            return pack_id, -1, exc.message
         except IntegrityError as exc:
             return pack_id, size, exc.message
 
@@ -118,7 +164,8 @@ def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport)
         for pack_id, size, entries in pool.map(one, sorted(packs.items())):
             if isinstance(entries, str):
                 report.damaged_packs.append(entries)
-                damaged[pack_id] = size
+                if size >= 0:  # misnamed (-1): its name's old entries describe other content
+                    damaged[pack_id] = size
                 continue
             index.add_pack(PackRecord(pack_id, size, entries))
             report.packs_indexed += 1
@@ -153,8 +200,9 @@ def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairReport:
             listed = sorted(id_from_key(i.key) for i in repo.backend.list(INDEX_PREFIX))
         old_ids = [i for i in listed if i not in pending_ids and i not in superseded.indexes]
         wanted = {p: s for p, s in stored.items() if p not in left}
-        index, damaged = _read_headers(repo, wanted, report)
-        for pack in (_old_entries(repo, old_ids, damaged) if damaged else {}).values():
+        vouched = _old_entries(repo, old_ids, wanted)
+        index, damaged = _read_headers(repo, wanted, report, vouched)
+        for pack in (vouched[p] for p in damaged if p in vouched):
             index.add_raw(pack)  # a damaged header, but the old index knows where the blobs are
             report.kept_from_index.append(pack.pack_id)
         for sealed in index.encode(sorted(index.pack_sizes), repo.cipher):  # one object in memory at a time

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import socket
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from storage_backends import NotFound
+
 from ..core import clock
 from ..core.errors import IntegrityError, UsageError
 from .manifests import ManifestStore, manifest_key
+from .storage_errors import storage_errors
 
 KIND = "snapshot"
 
@@ -90,19 +93,72 @@ def load_all(store: ManifestStore) -> list[Snapshot]:
     return sorted(snaps, key=lambda s: (s.time, s.id))
 
 
+def damaged_since(store: ManifestStore, since: Snapshot | None) -> list[str]:
+    """Keys of the snapshot manifests skipped as damaged that were stored at or after ``since``
+    started (None: every damaged one). Their content is unreadable, so the time the storage gives
+    them is all that says whether one may be newer than an intact snapshot."""
+    prefix = manifest_key(KIND, "")
+    damaged = sorted(k for k in store.skipped if k.startswith(prefix))
+    if since is None or not damaged:
+        return damaged
+    start = _started(store, since)
+    return [key for key in damaged if (stored := _stored_at(store, key)) is not None and stored >= start]
+
+
+def _stored_at(store: ManifestStore, key: str) -> datetime | None:
+    with storage_errors():
+        try:
+            return _aware(store.backend.stat(key).mtime)
+        except NotFound:
+            return None  # deleted since it was listed
+
+
+def _started(store: ManifestStore, snap: Snapshot) -> datetime:
+    """When ``snap`` started, by the earlier of two clocks: the backup host's (its ``time``) and the
+    storage's (its manifest's stored time less the backup's duration). Damaged objects are dated by
+    the storage; a host clock running ahead of it must not hide a damaged newer snapshot."""
+    start = _aware(datetime.fromisoformat(snap.time))
+    stored = _stored_at(store, manifest_key(KIND, snap.id))
+    if stored is None or not snap.end_time:
+        return start
+    return min(start, stored - (_aware(datetime.fromisoformat(snap.end_time)) - start))
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "latest") -> None:
+    """Refuse (exit 13) a ``latest`` that would silently fall back past a damaged snapshot stored
+    after ``chosen`` started: the damaged one may be the newest, and restoring an older snapshot in
+    its place is a wrong restore. ``store.past_damaged`` (``--skip-damaged``) asks for the fallback."""
+    newer = damaged_since(store, chosen)
+    if not newer or store.past_damaged:
+        return
+    raise IntegrityError(
+        f"the newest snapshot may be damaged: {newer[0]} cannot be read"
+        + (f" (and {len(newer) - 1} more)" if len(newer) > 1 else "")
+        + f"; refusing to restore an older snapshot as {ref!r}",
+        hint=f"the newest intact one is {chosen.short_id} ({chosen.time[:19]}); pass --skip-damaged to restore it, "
+        "or name a snapshot; `drkit check` reports the damage, `drkit forget` removes it",
+    )
+
+
 def find(store: ManifestStore, ref: str, *, source_kind: str | None = None,
          source_name: str | None = None) -> Snapshot:
-    """A snapshot by id prefix, or ``latest`` (optionally of one source)."""
+    """A snapshot by id prefix, or ``latest`` (optionally of one source); ``latest`` refuses to fall
+    back past a damaged snapshot that may be newer (``refuse_past_damaged``)."""
     if ref == "latest":
         snaps = [s for s in load_all(store)
                  if (source_kind is None or s.source_kind == source_kind)
                  and (source_name is None or s.source_name == source_name)]
         if not snaps:
-            damaged = [k for k in store.skipped if k.startswith(manifest_key(KIND, ""))]
+            damaged = damaged_since(store, None)
             if damaged:  # the one that would match may be among them: not a usage error
                 raise IntegrityError(f"no intact snapshot matches 'latest'; {len(damaged)} damaged skipped "
                                      f"({damaged[0]})", hint="`drkit check` lists them")
             raise UsageError("no snapshot matches 'latest'")
+        refuse_past_damaged(store, snaps[-1])
         return snaps[-1]
     snapshot_id = store.resolve(KIND, ref)
     return Snapshot.from_doc(snapshot_id, store.get(KIND, snapshot_id))

@@ -24,6 +24,7 @@ from ..repository.repo import Repository
 from ..sources.postgres.walkeep import WalRetention, plan_retention, remove
 from ..sources.redis.archive_keep import plan_aof_retention, remove_archived
 from .policy import Decision, Policy, select
+from .windows import window_notes
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ForgetResult:
     locked: dict[str, str] = field(default_factory=dict)  # snapshot id → retention end (kept)
     wal: WalRetention | None = None  # when PostgreSQL snapshots were considered
     aof: Trimming | None = None  # when Redis snapshots were considered
+    windows: list[str] = field(default_factory=list)  # point-in-time windows that change (windows.py)
 
     @property
     def removed(self) -> list[Decision]:
@@ -58,6 +60,7 @@ def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, 
         _hold_locked(repo, result)
         gone = {d.snapshot.id for d in result.removed}
         kept = [s for s in every if s.id not in gone]
+        result.windows = window_notes(every, kept)
         if source_kind in (None, "postgres"):
             result.wal = plan_retention(repo, kept)
         if source_kind in (None, "redis"):

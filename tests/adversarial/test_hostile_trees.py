@@ -126,7 +126,10 @@ def test_crafted_snapshot_document_is_skipped_and_reported(tmp_path: Path, what:
         )
     else:
         assert "skipped" in proc.stderr
-        ok("restore", "latest", "--target", str(tmp_path / "o"), "--repo", str(repo))
+        # newer than the good snapshot: `latest` refuses to fall back silently; --skip-damaged asks for it
+        refused = run("restore", "latest", "--target", str(tmp_path / "o"), "--repo", str(repo))
+        assert crafted[:16] in one_line(refused, 13)
+        ok("restore", "latest", "--skip-damaged", "--target", str(tmp_path / "o"), "--repo", str(repo))
         same_tree(src, tmp_path / "o" / "src")
     proc = run("check", "--repo", str(repo))
     one_line(proc, 13)

@@ -129,3 +129,18 @@ def test_make_drill_demo_runs_a_full_drill_on_the_embedded_defaults(tmp_path: Pa
     demo = tmp_path / "data" / "drkit" / "demo"
     assert '"success": true' in (demo / "drill.json").read_text()
     assert (demo / "drill-report.html").read_text().count("<svg") >= 1
+
+
+def test_drill_fails_when_the_newest_snapshot_is_damaged(tmp_path: Path) -> None:
+    """A drill of an older snapshot in place of a damaged newest one would prove nothing: it fails
+    (exit 13 in the report), naming the damaged snapshot, instead of passing on the older one."""
+    cfg, src = _setup(tmp_path, canary=False)
+    ok(cfg, "job", "run", "uploads")
+    ok(cfg, "job", "run", "uploads")
+    repo = tmp_path / "repo"
+    newest = max((repo / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    newest.write_bytes(b"damaged in the bucket")
+    code, report, _junit, _prom = drill(cfg, tmp_path, "uploads")
+    (result,) = report["drills"]
+    assert code != 0 and not result["success"], report
+    assert newest.name[:16] in str(result), result

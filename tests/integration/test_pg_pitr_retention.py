@@ -91,6 +91,8 @@ def test_forget_keeps_the_wal_the_retained_base_backup_needs() -> None:
         assert proc.returncode == 0, proc.stderr.decode()
         result = json.loads(proc.stdout)
         assert [d["id"] for d in result["decisions"] if not d["keep"]] == [old["id"]]
+        [window] = result["windows"]  # the point-in-time impact, said (`drkit forget` prints it too)
+        assert "the point-in-time window now starts at" in window and new["id"][:8] in window, window
         seg_size, start = int(new["wal_segment_size"]), parse_lsn(new["start_lsn"])
         assert result["wal"]["horizon"] == new["start_lsn"] and result["wal"]["removed"]
         for name in result["wal"]["removed"]:  # each one ends before the kept base backup starts

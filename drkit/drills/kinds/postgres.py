@@ -43,6 +43,7 @@ def _job_snapshot(ctx: DrillContext, mode: str) -> Snapshot:
              if s.source_kind == "postgres" and s.source_name == ctx.name and s.meta.get("mode") == mode]
     if not found:
         raise DrkitError(f"no {mode} PostgreSQL snapshot of job {ctx.name} in the repository")
+    snapshots.refuse_past_damaged(ctx.repo.manifests, found[-1], "the newest")  # a drill of an older one is no proof
     return found[-1]
 
 

@@ -1,0 +1,77 @@
+"""`drkit repair index` binds a pack's name to its content (a pack id is the BLAKE3 of the pack): a pack
+renamed, copied or swapped in the store used to be indexed under the wrong name with exit 0, because its
+sealed header authenticates whatever name it is stored under. It is reported as misnamed (exit 13) and
+left out; every snapshot then restores byte-identical or fails with exit 13, never with wrong bytes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from advkit import assert_restores, backup, init, pack_files, restored, run
+
+
+def _two_snapshots(tmp_path: Path) -> tuple[Path, dict[str, bytes], Path, Path]:
+    repo = init(tmp_path / "repo")
+    x, y = os.urandom(1 << 20), os.urandom(1 << 20)
+    sx = backup(repo, x, "x")
+    before = set(pack_files(repo))
+    sy = backup(repo, y, "y")
+    [py] = set(pack_files(repo)) - before
+    [px] = before
+    return repo, {sx: x, sy: y}, px, py
+
+
+def _restores_exactly_or_refuses(repo: Path, sources: dict[str, bytes]) -> list[str]:
+    """The snapshots that restore (byte-identical to their source); the others must exit 13."""
+    good = []
+    for snap, data in sources.items():
+        proc = restored(repo, snap)
+        if proc.returncode == 0:
+            assert proc.stdout == data, f"snapshot {snap[:8]}: wrong bytes restored"
+            good.append(snap)
+        else:
+            assert proc.returncode == 13, proc.stderr
+    return good
+
+
+def test_swapped_packs_are_reported_with_the_index_intact(tmp_path: Path) -> None:
+    repo, sources, px, py = _two_snapshots(tmp_path)
+    a, b = px.read_bytes(), py.read_bytes()
+    px.write_bytes(b)
+    py.write_bytes(a)
+    proc = run(repo, "repair", "index")
+    assert proc.returncode == 13, proc.stderr
+    damaged = [ln for ln in proc.stderr.splitlines() if ln.startswith(b"damaged: ")]
+    assert len(damaged) == 2 and all(b"not to its name" in ln for ln in damaged), proc.stderr
+    assert b"entries kept from an intact old index object" not in proc.stderr
+    assert _restores_exactly_or_refuses(repo, sources) == []
+    assert run(repo, "check").returncode == 13
+
+
+def test_renamed_pack_is_reported_with_the_index_lost(tmp_path: Path) -> None:
+    repo, sources, px, py = _two_snapshots(tmp_path)
+    fake = "ab" * 32
+    (repo / "data" / "ab").mkdir(exist_ok=True)
+    py.rename(repo / "data" / "ab" / fake)
+    for obj in (repo / "index").iterdir():
+        obj.unlink()
+    proc = run(repo, "repair", "index")
+    assert proc.returncode == 13, proc.stderr
+    assert f"pack {fake}: content hashes to".encode() in proc.stderr, proc.stderr
+    (sx, x), (sy, _y) = sources.items()
+    assert_restores(repo, sx, x)  # the intact pack was indexed
+    assert restored(repo, sy).returncode == 13
+
+
+def test_an_intact_repository_repairs_cleanly(tmp_path: Path) -> None:
+    """The binding check does not flag intact packs, with the index present or lost."""
+    repo, sources, _px, _py = _two_snapshots(tmp_path)
+    proc = run(repo, "repair", "index")
+    assert proc.returncode == 0, proc.stderr
+    for obj in (repo / "index").iterdir():
+        obj.unlink()
+    proc = run(repo, "repair", "index")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(_restores_exactly_or_refuses(repo, sources)) == sorted(sources)
+    assert run(repo, "check", "--read-data").returncode == 0
