@@ -8,12 +8,13 @@ import click
 
 from ..core.durations import Duration
 from ..ops.session import open_repository
-from ..repository.snapshots import Snapshot
+from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..retention.forget import ForgetResult
 from ..retention.forget import forget as forget_snapshots
 from ..retention.policy import Policy
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
+from .filters import snapshot_filter
 from .output import emit_json
 from .params import SPAN, SPAN_HELP
 
@@ -47,16 +48,16 @@ def _policy(keep: dict[str, int], within: Duration | None, tags: tuple[str, ...]
 @click.option("--keep-within", type=SPAN, default=None,
               help="Keep every snapshot taken within DURATION before the newest one: " + SPAN_HELP)
 @click.option("--keep-tag", "keep_tags", multiple=True)
-@click.option("--source", "source_kind", default=None, help="Only snapshots of this source kind.")
+@snapshot_filter
 @click.option("--dry-run", is_flag=True, help="Show what would be removed and why the rest is kept.")
 @click.option("--json", "as_json", is_flag=True)
-def forget(repo_ref: RepoRef, keep_within: Duration | None, keep_tags: tuple[str, ...], source_kind: str | None,
+def forget(repo_ref: RepoRef, keep_within: Duration | None, keep_tags: tuple[str, ...], snap_filter: SnapshotFilter,
            dry_run: bool, as_json: bool, **keep: int) -> None:
     """Remove the snapshots the policy does not keep (each kept one says which rule keeps it).
     Data is freed by `drkit prune`."""
     policy = _policy(keep, keep_within, keep_tags)
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    result = forget_snapshots(repo, policy, source_kind=source_kind, dry_run=dry_run)
+    result = forget_snapshots(repo, policy, source_kind=snap_filter.source_kind, dry_run=dry_run, match=snap_filter)
     if as_json:
         emit_json({"dry_run": dry_run, "locked": result.locked, "wal": result.wal and asdict(result.wal),
                    "aof_archive": result.aof and asdict(result.aof), "decisions": [
