@@ -16,6 +16,7 @@ from .cmd_files import overwrite_options, run_restore
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
+from .output import quiet_broken_pipe
 
 
 class SnapshotOrSubcommand(click.Group):
@@ -60,6 +61,7 @@ def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: s
         run_restore(repo, find_files_snapshot(repo, snapshot, None, match=snap_filter), target=target, **files_opts)
         return
     assert to is not None
-    snap, written = restore_to(repo, snapshot, to, snap_filter)
+    with quiet_broken_pipe():  # `restore … --to - | head`: exit 141, no message
+        snap, written = restore_to(repo, snapshot, to, snap_filter)
     if to != "-":
         click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {to}", err=True)

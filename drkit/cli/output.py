@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,3 +46,19 @@ def byte_progress(description: str, *, enabled: bool) -> Iterator[Callable[[int]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda n: bar.advance(task, n)
+
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a program the signal ended would return
+
+
+@contextmanager
+def quiet_broken_pipe() -> Iterator[None]:
+    """A reader that stops early (`| head`) ends the command quietly with SIGPIPE's code, not click's exit 1
+    (click turns EPIPE into exit 1 itself, so this must sit inside the command). Standard output is pointed at
+    /dev/null first: the interpreter's final flush would report the broken pipe again."""
+    try:
+        yield
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(BROKEN_PIPE_EXIT) from None
