@@ -9,7 +9,7 @@ APT_PACKAGES=(
   postgresql-15 postgresql-client-15 redis-server redis-tools
   restic pgbackrest zstd
   docker.io debootstrap   # container drills: a private dockerd and stand-in images built by the tests
-  rsync attr acl   # the files restore tests' independent oracle (rsync -aHAXS) and xattr/ACL tools
+  rsync attr acl unzip   # unzip: the zip dump oracle; the files restore tests' independent oracle (rsync -aHAXS) and xattr/ACL tools
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
 )
 

@@ -42,6 +42,9 @@ def _source(root: Path) -> Path:
     os.link(src / "app" / "m3.py", src / "hard")
     (src / "link").symlink_to("app/m1.py")
     os.mkfifo(src / "fifo")
+    os.setxattr(src / "private", "user.note", b"bin\xff\x00ary")  # not UTF-8, with a NUL
+    os.setxattr(src / "app", "user.dir", b"on a directory")
+    subprocess.run(["setfacl", "-m", "u:1234:r", str(src / "app" / "m5.py")], check=True)
     for i, p in enumerate(sorted(src.rglob("*"))):  # nanosecond mtimes must survive the archive
         mtime = 1_700_000_000_987_654_321 + i * 1_000_000_007
         os.utime(p, ns=(mtime, mtime), follow_symlinks=False)
@@ -84,7 +87,7 @@ def test_dump_directory_as_tar_equals_source(repo: tuple[str, Path], tmp_path: P
             env={**os.environ, **ENV},
         ) as dump:
             tar = subprocess.run(
-                ["tar", "-x", "-p", "--numeric-owner", "-C", str(top)],
+                ["tar", "-x", "-p", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "-C", str(top)],
                 stdin=dump.stdout,
                 capture_output=True,
                 check=False,
@@ -93,11 +96,11 @@ def test_dump_directory_as_tar_equals_source(repo: tuple[str, Path], tmp_path: P
             dump.stdout.close()
             err = dump.stderr.read()
             assert dump.wait() == 0 and tar.returncode == 0, (err, tar.stderr)
-        assert _rsync(src, top / "src", "-aHAX", "--numeric-ids") == ""
+        assert _rsync(src, top / "src", "-aHAX", "--numeric-ids") == "", path
     sub = tmp_path / "x3"
     sub.mkdir()
     data = _ok("dump", "latest", "/src/app/static", "--repo", url)
-    subprocess.run(["tar", "-x", "-C", str(sub)], input=data, check=True)
+    subprocess.run(["tar", "-x", "--xattrs", "--xattrs-include=*", "--acls", "-C", str(sub)], input=data, check=True)
     assert _rsync(src / "app" / "static", sub / "static", "-aHAX", "--numeric-ids") == ""
 
 

@@ -6,7 +6,8 @@ byte is written, so no archive ever holds a silently short or long member.
 
 tar (POSIX pax): owner (ids and names), mode, nanosecond mtime (a pax ``mtime`` record), hard links (the first
 name in walk order carries the data), symlinks, FIFOs and device nodes, and extended attributes as
-``SCHILY.xattr.*`` records (GNU tar applies them with ``--xattrs``). Sockets cannot be archived: each is a
+``SCHILY.xattr.*`` records and POSIX ACLs as ``SCHILY.acl.access``/``.default`` text (GNU tar applies them
+with ``--xattrs --xattrs-include='*' --acls``). Sockets cannot be archived: each is a
 warning. zip: data, directories, symlinks (Info-ZIP's Unix mode convention), mode and mtime (2 s resolution, as
 zip has); hard links are stored as separate copies; other special files are warnings.
 """
@@ -86,8 +87,34 @@ def _tarinfo(path: str, node: Node) -> tarfile.TarInfo:
     info.mtime = seconds
     info.pax_headers = {"mtime": f"{seconds}.{ns:09d}"}
     for key, value in node.xattrs.items():
-        info.pax_headers[f"SCHILY.xattr.{key}"] = base64.b64decode(value).decode("utf-8", "surrogateescape")
+        raw = base64.b64decode(value)
+        if key in _ACL_RECORDS:  # GNU tar and star take POSIX ACLs as text, not as the kernel's binary form
+            text = acl_text(raw)
+            if text is not None:
+                info.pax_headers[_ACL_RECORDS[key]] = text
+                continue
+        info.pax_headers[f"SCHILY.xattr.{key}"] = raw.decode("utf-8", "surrogateescape")
     return info
+
+
+_ACL_RECORDS = {"system.posix_acl_access": "SCHILY.acl.access", "system.posix_acl_default": "SCHILY.acl.default"}
+_ACL_TAGS = {0x01: "user", 0x02: "user", 0x04: "group", 0x08: "group", 0x10: "mask", 0x20: "other"}
+
+
+def acl_text(raw: bytes) -> str | None:
+    """A POSIX ACL in the kernel's xattr form (version 2, then 8-byte entries: tag u16, perm u16, id u32) as the
+    short text form `getfacl` prints (``user::rw-,user:1000:r--,...``, numeric ids); None if malformed."""
+    if len(raw) < 4 or (len(raw) - 4) % 8 or int.from_bytes(raw[:4], "little") != 2:
+        return None
+    entries = []
+    for off in range(4, len(raw), 8):
+        tag, perm, ident = (int.from_bytes(raw[off + a : off + b], "little") for a, b in ((0, 2), (2, 4), (4, 8)))
+        if tag not in _ACL_TAGS:
+            return None
+        who = str(ident) if tag in (0x02, 0x08) else ""
+        rwx = "".join(c if perm & bit else "-" for c, bit in (("r", 4), ("w", 2), ("x", 1)))
+        entries.append(f"{_ACL_TAGS[tag]}:{who}:{rwx}")
+    return ",".join(entries)
 
 
 def _tar_member(
