@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,18 @@ def quiet_broken_pipe() -> Iterator[None]:
     try:
         yield
     except BrokenPipeError:
+        if not _stdout_gone():  # another pipe (a child's, a socket) broke: an error, not a reader that left
+            raise
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(BROKEN_PIPE_EXIT) from None
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output's reader has gone (poll reports an error on a pipe whose read end is closed)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
