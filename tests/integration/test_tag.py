@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,30 @@ def test_tag_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     proc = drkit("tag", *args, "--repo", repo, env=ENV)
     assert proc.returncode == 2 and message in one_line_error(proc)
     assert _snaps(repo) == before
+
+
+def test_tag_waits_for_no_forget_or_prune(tmp_path: Path) -> None:
+    """A running forget or prune (a live maintenance lock of another host) makes tag fail with exit 11, unchanged."""
+    repo = tmp_path / "repo"
+    _ok("init", "--repo", str(repo))
+    _ok("backup", "stdin", "--name", "s", "--repo", str(repo), stdin=b"x")
+    before = _snaps(str(repo))
+    now = time.time()
+    lock = {
+        "host": "elsewhere",
+        "pid": 4242,
+        "username": "op",
+        "exclusive": False,
+        "created": now,
+        "view": now,
+        "expires": now + 1800,
+        "purpose": "prune",
+        "maintenance": True,
+    }
+    (repo / "locks" / ("ab" * 16)).write_text(json.dumps(lock))
+    proc = drkit("tag", "latest", "--add", "b", "--repo", str(repo), env=ENV)
+    assert proc.returncode == 11 and "locked" in one_line_error(proc)
+    assert _snaps(str(repo)) == before
 
 
 @pytest.mark.integration
