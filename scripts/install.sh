@@ -10,7 +10,7 @@ APT_PACKAGES=(
   restic pgbackrest zstd
   docker.io debootstrap   # container drills: a private dockerd and stand-in images built by the tests
   docker-compose   # Compose v1 (1.29): deploy/compose, tested by tests/deploy/test_compose.py
-  rsync attr acl   # the files restore tests' independent oracle (rsync -aHAXS) and xattr/ACL tools
+  rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
 )
 

@@ -21,12 +21,13 @@ from ..ops.files import (
 )
 from ..ops.session import open_repository
 from ..repository.repo import Repository
-from ..repository.snapshots import Snapshot
+from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..sources.files import OVERWRITE_CHOICES, BackupOptions, Excludes, Policy, RestoreStats, Selection
 from ..sources.files.tree import DIR, SYMLINK
 from .cmd_backup import open_session
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
+from .filters import snapshot_filter
 from .output import byte_progress, emit_json
 from .params import TIME, TIME_HELP
 
@@ -94,15 +95,16 @@ def overwrite_options(fn: Any) -> Any:
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
 @overwrite_options
 @skip_damaged_option
+@snapshot_filter
 @click.option("--json", "as_json", is_flag=True)
-def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,
-                      source_name: str | None, skip_damaged: bool, **opts: Any) -> None:
+def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,  # noqa: PLR0913
+                      source_name: str | None, skip_damaged: bool, snap_filter: SnapshotFilter, **opts: Any) -> None:
     """Restore a files snapshot (or the one at --point-in-time) into --target, verified."""
     if snapshot is not None and point_in_time is not None:
         raise click.UsageError("give either SNAPSHOT or --point-in-time, not both")
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
-    snap = find_files_snapshot(repo, snapshot, point_in_time, source_name)
+    snap = find_files_snapshot(repo, snapshot, point_in_time, source_name, snap_filter)
     run_restore(repo, snap, **opts)
 
 
@@ -148,10 +150,11 @@ def _existing_summary(stats: RestoreStats) -> str:
 @click.argument("snapshot")
 @click.argument("path", required=False, default="")
 @click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, size and mtime.")
-def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool) -> None:
-    """List the entries of a files snapshot (under PATH)."""
+@snapshot_filter
+def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, snap_filter: SnapshotFilter) -> None:
+    """List the entries of a files snapshot (under PATH); with a filter, `latest` is the newest it selects."""
     repo = open_repository(repo_ref.url, repo_ref.secret)
-    for rel, node in list_files(repo, snapshot, path):
+    for rel, node in list_files(repo, snapshot, path, snap_filter):
         shown = "/" + rel + ("/" if node.type == DIR else "")
         if node.type == SYMLINK:
             shown += f" -> {node.target}"

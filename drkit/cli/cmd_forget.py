@@ -10,13 +10,14 @@ import click
 from ..core.durations import Duration
 from ..core.errors import UsageError
 from ..ops.session import open_repository
-from ..repository.snapshots import Snapshot
+from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..retention.forget import ForgetResult
 from ..retention.forget import forget as forget_snapshots
 from ..retention.forget_ids import ForgetIdsResult, forget_ids
 from ..retention.policy import Policy
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
+from .filters import snapshot_filter
 from .output import emit_json
 from .params import SPAN, SPAN_HELP
 
@@ -82,24 +83,26 @@ def _policy(keep: dict[str, Any]) -> Policy:
 @click.option("--keep-within", type=SPAN, default=None,
               help="Keep every snapshot taken within DURATION before the newest one: " + SPAN_HELP)
 @click.option("--keep-tag", "keep_tags", multiple=True)
-@click.option("--source", "source_kind", default=None, help="Only snapshots of this source kind.")
+@snapshot_filter
 @click.option("--dry-run", is_flag=True, help="Show what would be removed and why the rest is kept.")
 @click.option("--json", "as_json", is_flag=True)
-def forget(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], source_kind: str | None, dry_run: bool, as_json: bool,
-           **keep: Any) -> None:
-    """Remove the snapshots the policy does not keep (each kept one says which rule keeps it), or the
-    snapshots named by ID (unique id prefixes, damaged snapshots included; not combined with a policy).
-    Archived WAL / AOF follow the PostgreSQL base backups / Redis snapshots kept, and a point-in-time
-    window that changes is named. Data is freed by `drkit prune`. On a full disk both run in the room of
-    the repository's space reserve (`init --reserve-mib`)."""
+def forget(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], snap_filter: SnapshotFilter, dry_run: bool,
+           as_json: bool, **keep: Any) -> None:
+    """Remove the snapshots the policy does not keep (each kept one says which rule keeps it; only among
+    the snapshots the filter selects), or the snapshots named by ID (unique id prefixes, damaged snapshots
+    included; not combined with a policy or a filter). Archived WAL / AOF follow the PostgreSQL base
+    backups / Redis snapshots kept, and a point-in-time window that changes is named. Data is freed by
+    `drkit prune`. On a full disk both run in the room of the repository's space reserve
+    (`init --reserve-mib`)."""
     policy = _policy(keep)
     if snapshot_ids:
-        if not policy.is_empty() or source_kind is not None:
-            raise UsageError("give snapshot IDs or a policy (--keep-*, --source), not both")
+        if not policy.is_empty() or snap_filter:
+            raise UsageError("give snapshot IDs or a policy (--keep-*) with filters (--source, --host, --tag, "
+                             "--path), not both")
         _forget_named(repo_ref, snapshot_ids, dry_run, as_json)
         return
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    result = forget_snapshots(repo, policy, source_kind=source_kind, dry_run=dry_run)
+    result = forget_snapshots(repo, policy, source_kind=snap_filter.source_kind, dry_run=dry_run, match=snap_filter)
     if as_json:
         emit_json({"dry_run": dry_run, "locked": result.locked, "windows": result.windows,
                    "wal": result.wal and asdict(result.wal),

@@ -11,9 +11,12 @@ import click
 from ..ops.files import find_files_snapshot
 from ..ops.restore import restore_to
 from ..ops.session import open_repository
+from ..repository.snapshots import SnapshotFilter
 from .cmd_files import overwrite_options, run_restore
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
+from .filters import snapshot_filter
+from .output import quiet_broken_pipe
 
 
 class SnapshotOrSubcommand(click.Group):
@@ -47,18 +50,20 @@ def restore() -> None:
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Files snapshots: skip matches.")
 @overwrite_options
 @skip_damaged_option
+@snapshot_filter
 @click.option("--json", "as_json", is_flag=True, hidden=True)
-def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None, skip_damaged: bool,
-                     **files_opts: Any) -> None:
+def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None,  # noqa: PLR0913
+                     skip_damaged: bool, snap_filter: SnapshotFilter, **files_opts: Any) -> None:
     """Restore a stream snapshot (id prefix or 'latest'); every block is verified before it is written."""
     if (to is None) == (target is None):
         raise click.UsageError("give --to -|FILE (stream snapshots) or --target DIR (files snapshots)")
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
     if target is not None:
-        run_restore(repo, find_files_snapshot(repo, snapshot, None), target=target, **files_opts)
+        run_restore(repo, find_files_snapshot(repo, snapshot, None, match=snap_filter), target=target, **files_opts)
         return
     assert to is not None
-    snap, written = restore_to(repo, snapshot, to)
+    with quiet_broken_pipe():  # `restore … --to - | head`: exit 141, no message
+        snap, written = restore_to(repo, snapshot, to, snap_filter)
     if to != "-":
         click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {to}", err=True)

@@ -11,17 +11,18 @@ from ..ops.session import open_repository
 from ..repository import snapshots as snaps
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
+from .filters import snapshot_filter
 from .output import emit_json
 
 
 @click.command("snapshots", epilog=EXIT_CODES_EPILOG)
 @with_repo
-@click.option("--source", "source_kind", default=None, help="Only snapshots of this source kind.")
+@snapshot_filter
 @click.option("--json", "as_json", is_flag=True)
-def snapshots(repo_ref: RepoRef, source_kind: str | None, as_json: bool) -> None:
+def snapshots(repo_ref: RepoRef, snap_filter: snaps.SnapshotFilter, as_json: bool) -> None:
     """List the repository's snapshots, oldest first."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    found = [s for s in snaps.load_all(repo.manifests) if source_kind in (None, s.source_kind)]
+    found = [s for s in snaps.load_all(repo.manifests) if snap_filter.matches(s)]
     if as_json:
         emit_json([{"id": s.id, **s.to_doc()} for s in found])
         return

@@ -34,6 +34,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "runbook": ("cmd_runbook", "runbook"), "copy": ("cmd_copy", "copy"),
     "pg": ("cmd_postgres", "pg"), "redis": ("cmd_redis", "redis_group"),
     "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
+    "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
+    "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"),
 }
 _SOURCES = ("cmd_files", "cmd_postgres", "cmd_redis")  # each adds `backup <kind>` and `restore <kind>`
 

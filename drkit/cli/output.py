@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,3 +47,31 @@ def byte_progress(description: str, *, enabled: bool) -> Iterator[Callable[[int]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda n: bar.advance(task, n)
+
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a program the signal ended would return
+
+
+@contextmanager
+def quiet_broken_pipe() -> Iterator[None]:
+    """A reader that stops early (`| head`) ends the command quietly with SIGPIPE's code, not click's exit 1
+    (click turns EPIPE into exit 1 itself, so this must sit inside the command). Standard output is pointed at
+    /dev/null first: the interpreter's final flush would report the broken pipe again."""
+    try:
+        yield
+    except BrokenPipeError:
+        if not _stdout_gone():  # another pipe (a child's, a socket) broke: an error, not a reader that left
+            raise
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(BROKEN_PIPE_EXIT) from None
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output's reader has gone (poll reports an error on a pipe whose read end is closed)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False

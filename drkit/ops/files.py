@@ -15,7 +15,7 @@ from ..core.targets import target_errors
 from ..core.timespec import parse_time
 from ..repository import snapshots
 from ..repository.repo import Repository
-from ..repository.snapshots import Snapshot
+from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..repository.writer import BlobWriter
 from ..sources.files import (
     ROOT_TYPE,
@@ -112,11 +112,12 @@ def raise_if_partial(result: BackupResult) -> None:
 
 
 def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | None,
-                        source_name: str | None = None) -> Snapshot:
-    """A files snapshot by reference, or the latest taken at or before ``point_in_time``."""
+                        source_name: str | None = None, match: SnapshotFilter | None = None) -> Snapshot:
+    """A files snapshot by reference, or the latest taken at or before ``point_in_time`` (of those ``match``
+    selects)."""
     if ref is not None:
         snap = snapshots.find(repo.manifests, ref, source_kind=SOURCE_KIND if ref == "latest" else None,
-                              source_name=source_name)
+                              source_name=source_name, match=match)
         if snap.root.get("type") != ROOT_TYPE:
             raise UsageError(f"snapshot {snap.short_id} is not a files snapshot")
         return snap
@@ -124,7 +125,8 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
         raise UsageError("give a SNAPSHOT or --point-in-time")
     when = parse_time(point_in_time)
     found = [s for s in snapshots.load_all(repo.manifests)
-             if s.source_kind == SOURCE_KIND and source_name in (None, s.source_name)]
+             if s.source_kind == SOURCE_KIND and source_name in (None, s.source_name)
+             and (not match or match.matches(s))]
     names = {s.source_name for s in found}
     if len(names) > 1:
         raise UsageError("several files sources in the repository; choose one with --source-name",
@@ -155,8 +157,9 @@ def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
                                                               if special else ""))
 
 
-def list_files(repo: Repository, ref: str, path: str = "") -> Iterator[tuple[str, Node]]:
-    snap = find_files_snapshot(repo, ref, None)
+def list_files(repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None
+               ) -> Iterator[tuple[str, Node]]:
+    snap = find_files_snapshot(repo, ref, None, match=match)
     found = find_subtree(repo, _tree(snap), path)
     if found is None:
         raise UsageError(f"{path!r} is not a directory in snapshot {snap.short_id}")

@@ -10,15 +10,15 @@ from ..core.errors import UsageError
 from ..core.targets import target_errors
 from ..repository import snapshots
 from ..repository.repo import Repository
-from ..repository.snapshots import Snapshot
+from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..repository.streams import restore_stream
 
 
-def restore_to(repo: Repository, ref: str, to: str) -> tuple[Snapshot, int]:
+def restore_to(repo: Repository, ref: str, to: str, match: SnapshotFilter | None = None) -> tuple[Snapshot, int]:
     """Restore a stream snapshot to standard output (``-``) or a new file (written to a temp
     name and renamed, so a failed restore never leaves a partial file under the final name)."""
     with repo.lock(purpose="restore"):
-        snap = snapshots.find(repo.manifests, ref)
+        snap = snapshots.find(repo.manifests, ref, match=match)
         if snap.root.get("type") != "stream":
             raise UsageError(f"snapshot {snap.short_id} is not a stream; use the source's restore command")
         if to == "-":

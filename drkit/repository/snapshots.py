@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -77,6 +78,47 @@ class Snapshot:
         return self.id[:8]
 
 
+@dataclass(frozen=True)
+class SnapshotFilter:
+    """Which snapshots a command considers (``--host``, ``--tag``, ``--path``, ``--source``), as restic's
+    filters: a snapshot matches when its host is one of ``hosts``, it carries every tag of at least one
+    group in ``tags`` (``--tag a,b --tag c``: a and b, or c), its ``paths`` include every one of ``paths``
+    (files snapshots only) and it is of ``source_kind``. An empty field does not filter."""
+
+    hosts: tuple[str, ...] = ()
+    tags: tuple[tuple[str, ...], ...] = ()
+    paths: tuple[str, ...] = ()
+    source_kind: str | None = None
+
+    @classmethod
+    def of(cls, hosts: tuple[str, ...] = (), tags: tuple[str, ...] = (), paths: tuple[str, ...] = (),
+           source_kind: str | None = None) -> SnapshotFilter:
+        """From command-line values: each tag value a comma-separated group, each path made absolute."""
+        groups = tuple(tuple(t for t in value.split(",") if t) for value in tags)
+        return cls(tuple(hosts), tuple(g for g in groups if g),
+                   tuple(os.path.abspath(p) for p in paths), source_kind)
+
+    def __bool__(self) -> bool:
+        return bool(self.hosts or self.tags or self.paths or self.source_kind)
+
+    def matches(self, snap: Snapshot) -> bool:
+        if self.source_kind is not None and snap.source_kind != self.source_kind:
+            return False
+        if self.hosts and snap.host not in self.hosts:
+            return False
+        if self.tags and not any(set(group) <= set(snap.tags) for group in self.tags):
+            return False
+        paths = snap.root.get("paths")
+        return not self.paths or (isinstance(paths, list) and set(self.paths) <= set(paths))
+
+    def describe(self) -> str:
+        parts = [f"host {' or '.join(self.hosts)}"] if self.hosts else []
+        parts += [f"tags {' or '.join(','.join(g) for g in self.tags)}"] if self.tags else []
+        parts += [f"paths {', '.join(self.paths)}"] if self.paths else []
+        parts += [f"source {self.source_kind}"] if self.source_kind else []
+        return "; ".join(parts)
+
+
 def save(store: ManifestStore, snap: Snapshot) -> Snapshot:
     snap.id = store.put(KIND, snap.to_doc())
     return snap
@@ -145,20 +187,24 @@ def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "late
 
 
 def find(store: ManifestStore, ref: str, *, source_kind: str | None = None,
-         source_name: str | None = None) -> Snapshot:
-    """A snapshot by id prefix, or ``latest`` (optionally of one source); ``latest`` refuses to fall
-    back past a damaged snapshot that may be newer (``refuse_past_damaged``)."""
+         source_name: str | None = None, match: SnapshotFilter | None = None) -> Snapshot:
+    """A snapshot by id prefix, or ``latest`` (optionally of one source, and matching ``match``);
+    ``latest`` refuses to fall back past a damaged snapshot that may be newer (``refuse_past_damaged``).
+    A snapshot named by id that ``match`` does not select is a usage error, never silently used."""
     if ref == "latest":
         snaps = [s for s in load_all(store)
                  if (source_kind is None or s.source_kind == source_kind)
-                 and (source_name is None or s.source_name == source_name)]
+                 and (source_name is None or s.source_name == source_name) and (not match or match.matches(s))]
         if not snaps:
             damaged = damaged_since(store, None)
             if damaged:  # the one that would match may be among them: not a usage error
                 raise IntegrityError(f"no intact snapshot matches 'latest'; {len(damaged)} damaged skipped "
                                      f"({damaged[0]})", hint="`drkit check` lists them")
-            raise UsageError("no snapshot matches 'latest'")
+            raise UsageError("no snapshot matches 'latest'" + (f" ({match.describe()})" if match else ""))
         refuse_past_damaged(store, snaps[-1])
         return snaps[-1]
     snapshot_id = store.resolve(KIND, ref)
-    return Snapshot.from_doc(snapshot_id, store.get(KIND, snapshot_id))
+    snap = Snapshot.from_doc(snapshot_id, store.get(KIND, snapshot_id))
+    if match and not match.matches(snap):
+        raise UsageError(f"snapshot {snap.short_id} does not match the filter ({match.describe()})")
+    return snap

@@ -1,0 +1,42 @@
+"""`drkit dump SNAPSHOT PATH`: one file of a files snapshot to a stream, or a directory as tar or zip."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from ..core.errors import UsageError
+from ..repository.repo import Repository
+from ..repository.snapshots import SnapshotFilter
+from ..sources.files import root_tree
+from ..sources.files.dump import content, lookup, write_tar, write_zip
+from ..sources.files.tree import FILE
+from .files import find_files_snapshot
+
+
+def dump(
+    repo: Repository,
+    ref: str,
+    path: str,
+    out: BinaryIO,
+    *,
+    archive: str | None = None,  # noqa: PLR0913
+    match: SnapshotFilter | None = None,
+) -> list[str]:
+    """Write PATH of the snapshot to ``out``: a regular file's bytes (unless ``archive`` is given), anything
+    else as an archive (``tar`` by default). Returns the warnings (entries an archive cannot hold)."""
+    with repo.lock(purpose="dump"):
+        snap = find_files_snapshot(repo, ref, None, match=match)
+        found = lookup(repo, root_tree(snap.root, f"snapshot {snap.short_id}"), path)
+        if found is None:
+            raise UsageError(
+                f"{path!r} is not in snapshot {snap.short_id}", hint=f"`drkit ls {snap.short_id}` lists its entries"
+            )
+        name, node = found
+        if node.type == FILE and archive is None:
+            for chunk in content(repo, "/" + path.strip("/"), node):
+                out.write(chunk)
+            warnings = []
+        else:
+            warnings = (write_zip if archive == "zip" else write_tar)(repo, name, node, out)
+        out.flush()
+    return warnings

@@ -1,0 +1,195 @@
+"""Files snapshot content as a byte stream: one file's data, or a directory as a tar or zip archive.
+
+Every data blob is read through ``reader.iter_blobs`` (authenticated, decompressed and re-hashed against its id,
+as a restore reads them), and a file whose blobs do not add up to its recorded size is refused before its first
+byte is written, so no archive ever holds a silently short or long member.
+
+tar (POSIX pax): owner (ids and names), mode, nanosecond mtime (a pax ``mtime`` record), hard links (the first
+name in walk order carries the data), symlinks, FIFOs and device nodes, and extended attributes as
+``SCHILY.xattr.*`` records and POSIX ACLs as ``SCHILY.acl.access``/``.default`` text (GNU tar applies them
+with ``--xattrs --xattrs-include='*' --acls``). Sockets cannot be archived: each is a
+warning. zip: data, directories, symlinks (Info-ZIP's Unix mode convention), mode and mtime (2 s resolution, as
+zip has); hard links are stored as separate copies; other special files are warnings.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from ...core.errors import IntegrityError
+from ...repository.reader import iter_blobs, locate
+from ...repository.repo import Repository
+from .diff import load_tree, walk
+from .tree import DIR, FILE, SYMLINK, Node
+
+ARCHIVES = ("tar", "zip")
+_DEVICES = {"chardev": tarfile.CHRTYPE, "blockdev": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}
+
+
+def lookup(repo: Repository, tree_id: str, path: str) -> tuple[str, Node] | None:
+    """The node at ``path`` in the snapshot tree (``/`` or empty: a synthetic directory, the whole snapshot)."""
+    node = Node(name="", type=DIR, mode=0o755, subtree=tree_id)
+    parts = [p for p in path.split("/") if p]
+    for i, part in enumerate(parts):
+        if node.type != DIR:
+            return None
+        found = next((n for n in load_tree(repo, node.subtree) if n.name == part), None) if node.subtree else None
+        if found is None:
+            return None
+        node = found
+        if i == len(parts) - 1:
+            return part, node
+    return "", node
+
+
+def content(repo: Repository, where: str, node: Node) -> Iterator[bytes]:
+    """A file's data, verified blob by blob; refused first if the blobs do not add up to its size."""
+    ids = [bytes.fromhex(h) for h in node.content]
+    size = sum(locate(repo, blob_id).raw_length for blob_id in ids)
+    if size != node.size:
+        raise IntegrityError(f"{where}: the snapshot says {node.size} bytes, its blobs hold {size}")
+    yield from iter_blobs(repo, ids)
+
+
+class _Stream:
+    """A file-like object over ``content`` for tarfile (it reads in chunks of its own choosing)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.buf = chunks, b""
+
+    def read(self, n: int = -1) -> bytes:
+        while (n < 0 or len(self.buf) < n) and (chunk := next(self.chunks, None)) is not None:
+            self.buf += chunk
+        out, self.buf = (self.buf, b"") if n < 0 else (self.buf[:n], self.buf[n:])
+        return out
+
+
+def _entries(repo: Repository, name: str, node: Node) -> Iterator[tuple[str, Node]]:
+    """The dumped entry itself (unless it is the whole snapshot), then everything under it, depth first."""
+    if name:
+        yield name, node
+    if node.type == DIR and node.subtree:
+        yield from walk(repo, node.subtree, name)
+
+
+def _tarinfo(path: str, node: Node) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(path)
+    info.mode, info.uid, info.gid = node.mode & 0o7777, node.uid, node.gid
+    info.uname, info.gname = node.user, node.group
+    seconds, ns = divmod(node.mtime_ns, 1_000_000_000)
+    info.mtime = seconds
+    info.pax_headers = {"mtime": f"{seconds}.{ns:09d}"}
+    for key, value in node.xattrs.items():
+        raw = base64.b64decode(value)
+        if key in _ACL_RECORDS:  # GNU tar and star take POSIX ACLs as text, not as the kernel's binary form
+            text = acl_text(raw)
+            if text is not None:
+                info.pax_headers[_ACL_RECORDS[key]] = text
+                continue
+        info.pax_headers[f"SCHILY.xattr.{key}"] = raw.decode("utf-8", "surrogateescape")
+    return info
+
+
+_ACL_RECORDS = {"system.posix_acl_access": "SCHILY.acl.access", "system.posix_acl_default": "SCHILY.acl.default"}
+_ACL_TAGS = {0x01: "user", 0x02: "user", 0x04: "group", 0x08: "group", 0x10: "mask", 0x20: "other"}
+
+
+def acl_text(raw: bytes) -> str | None:
+    """A POSIX ACL in the kernel's xattr form (version 2, then 8-byte entries: tag u16, perm u16, id u32) as the
+    short text form `getfacl` prints (``user::rw-,user:1000:r--,...``, numeric ids); None if malformed."""
+    if len(raw) < 4 or (len(raw) - 4) % 8 or int.from_bytes(raw[:4], "little") != 2:
+        return None
+    entries = []
+    for off in range(4, len(raw), 8):
+        tag, perm, ident = (int.from_bytes(raw[off + a : off + b], "little") for a, b in ((0, 2), (2, 4), (4, 8)))
+        if tag not in _ACL_TAGS:
+            return None
+        who = str(ident) if tag in (0x02, 0x08) else ""
+        rwx = "".join(c if perm & bit else "-" for c, bit in (("r", 4), ("w", 2), ("x", 1)))
+        entries.append(f"{_ACL_TAGS[tag]}:{who}:{rwx}")
+    return ",".join(entries)
+
+
+def _tar_member(
+    repo: Repository, path: str, entry: Node, first_link: dict[tuple[int, int], str]
+) -> tuple[tarfile.TarInfo, _Stream | None] | None:
+    """The tar header (and data) of one entry; None for what tar cannot hold (a socket)."""
+    info = _tarinfo(path, entry)
+    key = (entry.dev, entry.inode)
+    if entry.type == FILE and entry.links > 1 and key in first_link:
+        info.type, info.linkname = tarfile.LNKTYPE, first_link[key]
+    elif entry.type == FILE:
+        if entry.links > 1:
+            first_link[key] = path
+        info.size = entry.size
+        return info, _Stream(content(repo, "/" + path, entry))
+    elif entry.type == DIR:
+        info.type = tarfile.DIRTYPE
+    elif entry.type == SYMLINK:
+        info.type, info.linkname = tarfile.SYMTYPE, entry.target
+    elif entry.type in _DEVICES:
+        info.type = _DEVICES[entry.type]
+        info.devmajor, info.devminor = os.major(entry.rdev), os.minor(entry.rdev)
+    else:
+        return None
+    return info, None
+
+
+def write_tar(repo: Repository, name: str, node: Node, out: BinaryIO) -> list[str]:
+    """The entry (a directory: with everything under it) as a pax tar stream; returns the warnings."""
+    warnings: list[str] = []
+    first_link: dict[tuple[int, int], str] = {}
+    with tarfile.open(
+        fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+    ) as tar:
+        for path, entry in _entries(repo, name, node):
+            member = _tar_member(repo, path, entry, first_link)
+            if member is None:
+                warnings.append(f"/{path}: a {entry.type} cannot be stored in a tar archive; left out")
+            else:
+                tar.addfile(*member)
+    return warnings
+
+
+def _zip_time(node: Node) -> tuple[int, int, int, int, int, int]:
+    when = datetime.fromtimestamp(node.mtime_ns / 1e9, UTC)
+    if when.year < 1980:
+        return (1980, 1, 1, 0, 0, 0)
+    if when.year > 2107:
+        return (2107, 12, 31, 23, 59, 58)
+    return (when.year, when.month, when.day, when.hour, when.minute, when.second)
+
+
+def _zipinfo(path: str, node: Node, kind: int) -> zipfile.ZipInfo:
+    shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    info = zipfile.ZipInfo(shown + ("/" if kind == stat.S_IFDIR else ""), _zip_time(node))
+    info.create_system = 3  # Unix: the high 16 bits of external_attr are st_mode
+    info.external_attr = ((kind | (node.mode & 0o7777)) << 16) | (0x10 if kind == stat.S_IFDIR else 0)
+    return info
+
+
+def write_zip(repo: Repository, name: str, node: Node, out: BinaryIO) -> list[str]:
+    """The entry (a directory: with everything under it) as a zip stream; returns the warnings."""
+    warnings: list[str] = []
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path, entry in _entries(repo, name, node):
+            if entry.type == FILE:
+                info = _zipinfo(path, entry, stat.S_IFREG)
+                info.file_size = entry.size
+                with zf.open(info, "w", force_zip64=entry.size >= zipfile.ZIP64_LIMIT) as member:
+                    for chunk in content(repo, "/" + path, entry):
+                        member.write(chunk)
+            elif entry.type == DIR:
+                zf.writestr(_zipinfo(path, entry, stat.S_IFDIR), b"")
+            elif entry.type == SYMLINK:
+                zf.writestr(_zipinfo(path, entry, stat.S_IFLNK), entry.target.encode("utf-8", "surrogateescape"))
+            else:
+                warnings.append(f"/{path}: a {entry.type} cannot be stored in a zip archive; left out")
+    return warnings
