@@ -1,0 +1,75 @@
+"""The fault bench's hostile engine (issue 20, hostile.py and hostile_cases.py): a smoke run of the bench
+itself at a tiny size, and proof that its oracles count what they claim to (a restore unlike its source
+is counted as wrong bytes; a command that exits 0 where the case expects a refusal is unexpected)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hostile import Bench, Case, Ctx, Expected
+from hostile_cases import REFUSED
+from zygote import ForkServer
+
+pytestmark = pytest.mark.fault
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "faults.py"
+
+
+def _bench(tmp_path: Path, cases: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
+    out = tmp_path / "rows.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--only",
+            "hostile",
+            "--hostile-files",
+            "2",
+            "--hostile-cases",
+            cases,
+            "--workdir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    return proc, json.loads(out.read_text()) if out.exists() else []
+
+
+def test_bench_smoke_junk_objects(tmp_path: Path) -> None:
+    proc, rows = _bench(tmp_path, "junk under index/")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "hostile inputs: 1 cases, 4 objects or faults injected" in proc.stdout, proc.stdout
+    assert "0 wrong bytes restored (goal 0), 0 successes that cannot restore (goal 0)" in proc.stdout
+    assert [r["result"] for r in rows] == ["ok"]
+    assert "junk under index/" in proc.stdout and "refused right" in proc.stdout
+
+
+@pytest.mark.slow
+def test_bench_every_case_tiny(tmp_path: Path) -> None:
+    """Every case at a tiny size: the goals hold (cases that need root are skipped, and say so)."""
+    proc, rows = _bench(tmp_path, "")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert [r["result"] for r in rows] == ["ok"]
+
+
+def _sabotage(ctx: Ctx) -> int:
+    """No damage at all, but the old snapshot is said to restore to other bytes."""
+    ctx.old = (ctx.old[0], Expected(ctx.old[1].name, "0" * 64))
+    return 0
+
+
+def test_engine_counts_wrong_bytes_and_unexpected_exits(tmp_path: Path, fork_server: ForkServer) -> None:
+    bench = Bench(tmp_path, fork_server, files=2)
+    bench.prepare()
+    report = bench.run_case(Case("sabotage", "test", _sabotage, {"check": REFUSED}))
+    assert report.wrong_bytes == 1, report.problems
+    assert report.unexpected == 1 and "check: exit 0 (expected 13)" in report.problems[-1], report.problems
+    assert report.unrestorable == 0 and report.lost_by_prune == 0, report.problems
+    assert not report.ok
