@@ -49,6 +49,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,6 +63,7 @@ from diskfull import can_mount_tmpfs, disk_full  # noqa: E402
 from faultkit import Target, local_target, s3_target  # noqa: E402
 from hostile import Bench, CaseReport  # noqa: E402
 from hostile_cases import CASES  # noqa: E402
+from hostile_store import Places  # noqa: E402
 from killing import OPS, KillLoop  # noqa: E402
 from timeouts import flaky_roundtrip  # noqa: E402
 from zygote import ForkServer, Runner, Subprocesses  # noqa: E402
@@ -102,17 +104,25 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _targets(stack: ExitStack, work: Path, runner: Runner, names: list[str]) -> dict[str, Callable[[], Target]]:
+def _seaweedfs(stack: ExitStack, work: Path, servers: dict[str, Any]) -> Any:
+    """The run's one SeaweedFS server, started on first use."""
+    if "s3" not in servers:
+        from servers.seaweedfs import start_seaweedfs
+
+        print("starting SeaweedFS ...", flush=True)
+        servers["s3"] = stack.enter_context(start_seaweedfs(work / "seaweedfs"))
+    return servers["s3"]
+
+
+def _targets(stack: ExitStack, work: Path, runner: Runner, names: list[str],
+             servers: dict[str, Any]) -> dict[str, Callable[[], Target]]:
     """name → a function making a fresh Target (a new directory or S3 prefix per call)."""
     count = itertools.count()
     makers: dict[str, Callable[[], Target]] = {}
     if "local" in names:
         makers["local"] = lambda: local_target(work / f"local-{next(count)}", work / "home", runner)
     if "s3" in names:
-        from servers.seaweedfs import start_seaweedfs
-
-        print("starting SeaweedFS ...", flush=True)
-        server = stack.enter_context(start_seaweedfs(work / "seaweedfs"))
+        server = _seaweedfs(stack, work, servers)
         makers["s3"] = lambda: s3_target(server, "drkit-faults", f"repo-{next(count)}", work / "home", runner)
     return makers
 
@@ -192,16 +202,18 @@ def _hostile_totals(reports: list[CaseReport]) -> dict[str, int]:
 def hostile_summary(reports: list[CaseReport]) -> str:
     t = _hostile_totals(reports)
     ran = [r for r in reports if not r.skipped]
-    return (f"{len(ran)} cases, {t['injected']} objects or faults injected; of {t['runs']} commands "
+    skipped = f" ({len(reports) - len(ran)} skipped)" if len(ran) < len(reports) else ""
+    return (f"{len(ran)} cases{skipped}, {t['injected']} objects or faults injected; of {t['runs']} commands "
             f"{t['works']} still work, {t['refused']} refused with the right exit code and one line, "
             f"{t['unexpected']} unexpected; {t['wrong_bytes']} wrong bytes restored (goal 0), "
             f"{t['unrestorable']} successes that cannot restore (goal 0), {t['lost_by_prune']} snapshots lost "
             f"by prune (goal 0)")
 
 
-def _hostile_rows(runner: Runner, work: Path, args: argparse.Namespace) -> list[Row]:
+def _hostile_rows(runner: Runner, work: Path, args: argparse.Namespace, backend: str, server: Any) -> list[Row]:
     wanted = [w for w in args.hostile_cases.split(",") if w]
-    bench = Bench(work / "hostile", runner, files=args.hostile_files, seed=args.seed)
+    home = work / f"hostile-{backend}"
+    bench = Bench(home, runner, files=args.hostile_files, seed=args.seed, places=Places(backend, home, runner, server))
     bench.prepare()
     reports = []
     for case in CASES:
@@ -209,16 +221,16 @@ def _hostile_rows(runner: Runner, work: Path, args: argparse.Namespace) -> list[
             continue
         reports.append(report := bench.run_case(case))
         state = f"skipped: {report.skipped}" if report.skipped else "ok" if report.ok else "FAILED"
-        print(f"hostile: {case.name}: {report.runs} commands, exits {', '.join(report.codes) or 'all 0'}: {state}",
-              flush=True)
+        print(f"hostile ({backend}): {case.name}: {report.runs} commands, exits "
+              f"{', '.join(report.codes) or 'all 0'}: {state}", flush=True)
     rows = [[r.case, r.kind, *(["skipped", "", "", "", "", "", "", ""] if r.skipped else map(str, (
         r.injected, r.runs, r.works, r.refused, r.unexpected, r.wrong_bytes, r.unrestorable, r.lost_by_prune)))]
         for r in reports]
-    print(format_table(HOSTILE_HEADERS, rows, left_cols=2), flush=True)
+    print(f"\nhostile inputs, {backend}:\n" + format_table(HOSTILE_HEADERS, rows, left_cols=2), flush=True)
     summary = hostile_summary(reports)
-    print(f"hostile inputs: {summary}", flush=True)
+    print(f"hostile inputs ({backend}): {summary}\n", flush=True)
     problems = [f"{r.case}: {p}" for r in reports for p in r.problems]
-    return [Row("hostile inputs", "local", summary, all(r.ok for r in reports), problems)]
+    return [Row("hostile inputs", backend, summary, all(r.ok for r in reports), problems)]
 
 
 def run(args: argparse.Namespace, work: Path) -> list[Row]:
@@ -227,7 +239,9 @@ def run(args: argparse.Namespace, work: Path) -> list[Row]:
     with ExitStack() as stack:
         runner: Runner = Subprocesses() if args.fresh_processes else stack.enter_context(ForkServer(work / "zygote"))
         needs_targets = engines & {"kill", "timeout", "race"}
-        makers = _targets(stack, work, runner, args.backends.split(",")) if needs_targets else {}
+        servers: dict[str, Any] = {}
+        names = args.backends.split(",")
+        makers = _targets(stack, work, runner, names, servers) if needs_targets else {}
         if "kill" in engines:
             rows += _kill_rows(makers, work, args)
         if "flip" in engines:
@@ -239,7 +253,9 @@ def run(args: argparse.Namespace, work: Path) -> list[Row]:
         if "race" in engines:
             rows += _race_rows(makers, work, args)
         if "hostile" in engines:
-            rows += _hostile_rows(runner, work, args)
+            for name in names:
+                server = _seaweedfs(stack, work, servers) if name == "s3" else None
+                rows += _hostile_rows(runner, work, args, name, server)
     return rows
 
 

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crafting import ESCAPE as ESCAPE_MARK
-from faultkit import Target, drkit_env, error_text, must, write_tree
+from faultkit import Target, error_text, must, write_tree
+from hostile_store import Places, Store
 from zygote import Runner
 
 STREAM = "-"  # Expected.name of a stream snapshot: restored with --to FILE
@@ -113,6 +114,7 @@ class Case:
     repair: bool = False  # run `repair index` and a backup after check
     latest: Callable[[Ctx], Expected | None] | None = None  # what `restore latest` gives, if not the template's
     needs: Callable[[], str | None] = lambda: None  # why the case cannot run here, or None
+    local_only: bool = False  # injects through the file system (sparse files, tmpfs, crafting with the key)
 
     def allowed(self, command: str) -> frozenset[int]:
         return self.expect.get(command, frozenset({0}))
@@ -123,7 +125,8 @@ class Ctx:
     """One case's world: its repository copy, the source tree, the template's snapshots."""
 
     work: Path
-    repo: Path
+    repo: Path  # the repository's directory (local cases only)
+    store: Store  # its objects, raw
     src: Path
     target: Target
     password: str
@@ -161,20 +164,19 @@ class CaseReport:
 
 
 class Bench:
-    """Builds the template repository once, then runs cases on copies of it."""
+    """Builds the template repository once, then runs cases on copies of it (local, or S3 via ``places``)."""
 
-    def __init__(self, work: Path, runner: Runner, *, files: int = 12, seed: int = 1) -> None:
+    def __init__(
+        self, work: Path, runner: Runner, *, files: int = 12, seed: int = 1, places: Places | None = None
+    ) -> None:
         self.work, self.runner, self.files, self.seed = work, runner, files, seed
+        self.places = places or Places("local", work, runner)
         self.src = work / "src"
-        self.template = work / "template"
-        self.env = drkit_env(work / "home")
         self.count = 0
 
-    def target(self, repo: Path) -> Target:
-        return Target("local", str(repo), self.env, self.runner)
-
     def prepare(self) -> None:
-        t = self.target(self.template)
+        self.template, t = self.places.make("template")
+        self.password = t.env["DRKIT_PASSWORD"]
         must(t.run("init", "--pack-size-mib", "1"), "drkit init")
         self.src.mkdir(parents=True)
         self.old = self._backup(t, "v1")
@@ -190,20 +192,22 @@ class Bench:
 
     def run_case(self, case: Case) -> CaseReport:
         report = CaseReport(case.name, case.kind)
-        if (why := case.needs()) is not None:
+        why = case.needs() if case.local_only is False or self.places.backend == "local" else "local only"
+        if why is not None:
             report.skipped = why
             return report
         self.count += 1
         work = self.work / f"case-{self.count}"
         (work / "out").mkdir(parents=True)
         with ExitStack() as stack:
-            repo = work / "repo"
+            store, target = self.places.make(f"case-{self.count}/repo")
             ctx = Ctx(
                 work,
-                repo,
+                work / "repo",
+                store,
                 self.src,
-                self.target(repo),
-                self.env["DRKIT_PASSWORD"],
+                target,
+                self.password,
                 self.old,
                 self.new,
                 self.live_file,
@@ -211,7 +215,7 @@ class Bench:
                 stack,
             )
             stack.callback(rm_rf, work, self.src / "deep")
-            shutil.copytree(self.template, repo)
+            self.template.copy_to(store)
             write_tree(self.src, self.seed, f"v3-{self.count}", files=self.files)
             report.injected = case.inject(ctx)
             if ctx.pending is not None:

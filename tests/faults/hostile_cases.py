@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import crafting
 from diskfull import can_mount_tmpfs, small_tmpfs
@@ -51,17 +50,17 @@ def junk_under(prefix: str) -> Case:
     def inject(ctx: Ctx) -> int:
         rng = random.Random(f"{ctx.seed}:{prefix}")
         for i, data in enumerate(_junk_variants(rng)):
-            crafting.plant(ctx.repo, f"{prefix}{i:x}{rng.randbytes(31).hex()}"[: len(prefix) + 64], data)
+            ctx.store.put(f"{prefix}{i:x}{rng.randbytes(31).hex()}"[: len(prefix) + 64], data)
         return 4
 
     return Case(f"junk under {prefix}", "no key", inject, {"check": REFUSED, "check --read-data": REFUSED})
 
 
 def forged_keys(ctx: Ctx) -> int:
-    genuine = json.loads(next((ctx.repo / "keys").iterdir()).read_bytes())
-    crafting.plant(ctx.repo, "keys/" + "f" * 32, json.dumps({"generation": 99}).encode())
-    crafting.plant(ctx.repo, "keys/" + "e" * 32, json.dumps({**genuine, "generation": 99}).encode())
-    crafting.plant(ctx.repo, "keys/" + "0" * 32, crafting.JUNK)
+    genuine = json.loads(ctx.store.get(ctx.store.keys("keys/")[0]))
+    ctx.store.put("keys/" + "f" * 32, json.dumps({"generation": 99}).encode())
+    ctx.store.put("keys/" + "e" * 32, json.dumps({**genuine, "generation": 99}).encode())
+    ctx.store.put("keys/" + "0" * 32, crafting.JUNK)
     return 3
 
 
@@ -74,7 +73,7 @@ def greedy_keys(ctx: Ctx) -> int:
         ("1" * 32, slow),
         ("2" * 32, wide),
     ):
-        crafting.plant(ctx.repo, f"keys/{name}", json.dumps(doc).encode())
+        ctx.store.put(f"keys/{name}", json.dumps(doc).encode())
     return 4
 
 
@@ -90,41 +89,36 @@ def huge_junk(ctx: Ctx) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def _objects(ctx: Ctx, prefix: str) -> list[Path]:
-    return sorted(p for p in (ctx.repo / prefix).rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def _pick(ctx: Ctx, prefix: str, what: str) -> Path:
-    return random.Random(f"{ctx.seed}:{what}").choice(_objects(ctx, prefix))
+def _pick(ctx: Ctx, prefix: str, what: str) -> str:
+    return random.Random(f"{ctx.seed}:{what}").choice(ctx.store.keys(prefix))
 
 
 def truncated_pack(ctx: Ctx) -> int:
-    pack = _pick(ctx, "data", "truncate")
-    with open(pack, "r+b") as f:
-        f.truncate(pack.stat().st_size // 2)
+    pack = _pick(ctx, "data/", "truncate")
+    data = ctx.store.get(pack)
+    ctx.store.put(pack, data[: len(data) // 2])
     return 1
 
 
 def flipped_pack(ctx: Ctx) -> int:
-    pack = _pick(ctx, "data", "flip")
-    _flip(pack, random.Random(f"{ctx.seed}:flip-at"))
+    _flip(ctx, _pick(ctx, "data/", "flip"), random.Random(f"{ctx.seed}:flip-at"))
     return 1
 
 
-def _flip(path: Path, rng: random.Random) -> None:
-    data = bytearray(path.read_bytes())
+def _flip(ctx: Ctx, key: str, rng: random.Random) -> None:
+    data = bytearray(ctx.store.get(key))
     at = rng.randrange(len(data))
     data[at] ^= 1 << rng.randrange(8)
-    path.write_bytes(bytes(data))
+    ctx.store.put(key, bytes(data))
 
 
 def lost_pack(ctx: Ctx) -> int:
-    _pick(ctx, "data", "lose").unlink()
+    ctx.store.delete(_pick(ctx, "data/", "lose"))
     return 1
 
 
 def damaged_index(ctx: Ctx) -> int:
-    _flip(_pick(ctx, "index", "index"), random.Random(f"{ctx.seed}:index-at"))
+    _flip(ctx, _pick(ctx, "index/", "index"), random.Random(f"{ctx.seed}:index-at"))
     return 1
 
 
@@ -173,15 +167,14 @@ def can_unshare() -> str | None:
 
 
 def _locks(ctx: Ctx) -> set[str]:
-    locks = ctx.repo / "locks"
-    return {p.name for p in locks.iterdir() if not p.name.startswith(".")} if locks.is_dir() else set()
+    return set(ctx.store.keys("locks/"))
 
 
 def _start_backup(ctx: Ctx, prefix: list[str], name: str, *options: str) -> subprocess.Popen[bytes]:
     """A stdin backup whose input the caller writes; returns once it holds its lock."""
     before = _locks(ctx)
     proc = subprocess.Popen(
-        [*prefix, *DRKIT, "backup", "stdin", "--name", name, *options, "--repo", str(ctx.repo)],
+        [*prefix, *DRKIT, "backup", "stdin", "--name", name, *options, "--repo", ctx.target.url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -282,7 +275,13 @@ CASES: list[Case] = [
     junk_under("manifests/forgotten/"),
     Case("forged key objects", "no key", forged_keys),
     Case("key objects with absurd KDF", "no key", greedy_keys),
-    Case("huge junk objects (300 MB)", "no key", huge_junk, {"check": REFUSED, "check --read-data": REFUSED}),
+    Case(
+        "huge junk objects (300 MB)",
+        "no key",
+        huge_junk,
+        {"check": REFUSED, "check --read-data": REFUSED},
+        local_only=True,
+    ),
     Case(
         "truncated pack",
         "damage",
@@ -337,8 +336,11 @@ CASES: list[Case] = [
         crafted_trees,
         {"restore latest": REFUSED, "check": REFUSED, "check --read-data": REFUSED, "prune": PRUNE_STOPS},
         latest=lambda ctx: None,
+        local_only=True,
     ),
-    Case(f"crafted tree {DEEP_CRAFTED} levels deep", "with key", deep_chain, latest=deep_chain_restores),
+    Case(
+        f"crafted tree {DEEP_CRAFTED} levels deep", "with key", deep_chain, latest=deep_chain_restores, local_only=True
+    ),
     Case(f"source tree {DEEP_SOURCE} levels deep", "hostile source", deep_source),
     Case("stale lock, other PID namespace", "process", stale_foreign_lock, needs=can_unshare),
     Case("live backup, other PID namespace", "process", live_foreign_backup, needs=can_unshare),
@@ -359,5 +361,6 @@ CASES: list[Case] = [
             "prune": FULL_NOW,
         },
         needs=can_mount_tmpfs,
+        local_only=True,
     ),
 ]

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.fault
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "faults.py"
 
 
-def _bench(tmp_path: Path, cases: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
+def _bench(
+    tmp_path: Path, cases: str, backends: str = "local"
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
     out = tmp_path / "rows.json"
     proc = subprocess.run(
         [
@@ -26,6 +28,8 @@ def _bench(tmp_path: Path, cases: str) -> tuple[subprocess.CompletedProcess[str]
             str(BENCH),
             "--only",
             "hostile",
+            "--backends",
+            backends,
             "--hostile-files",
             "2",
             "--hostile-cases",
@@ -45,18 +49,20 @@ def _bench(tmp_path: Path, cases: str) -> tuple[subprocess.CompletedProcess[str]
 def test_bench_smoke_junk_objects(tmp_path: Path) -> None:
     proc, rows = _bench(tmp_path, "junk under index/")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "hostile inputs: 1 cases, 4 objects or faults injected" in proc.stdout, proc.stdout
+    assert "hostile inputs (local): 1 cases, 4 objects or faults injected" in proc.stdout, proc.stdout
     assert "0 wrong bytes restored (goal 0), 0 successes that cannot restore (goal 0)" in proc.stdout
     assert [r["result"] for r in rows] == ["ok"]
     assert "junk under index/" in proc.stdout and "refused right" in proc.stdout
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_bench_every_case_tiny(tmp_path: Path) -> None:
-    """Every case at a tiny size: the goals hold (cases that need root are skipped, and say so)."""
-    proc, rows = _bench(tmp_path, "")
+    """Every case at a tiny size, local and on S3 (SeaweedFS): the goals hold (cases that need root, or a
+    local repository, are skipped and say so)."""
+    proc, rows = _bench(tmp_path, "", "local,s3")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    assert [r["result"] for r in rows] == ["ok"]
+    assert [(r["backend"], r["result"]) for r in rows] == [("local", "ok"), ("s3", "ok")]
 
 
 def _sabotage(ctx: Ctx) -> int:
