@@ -221,8 +221,9 @@ def _hostile_rows(runner: Runner, work: Path, args: argparse.Namespace, backend:
             continue
         reports.append(report := bench.run_case(case))
         state = f"skipped: {report.skipped}" if report.skipped else "ok" if report.ok else "FAILED"
+        rss = f", check's peak RSS {report.peak_rss_mib} MiB" if report.peak_rss_mib else ""
         print(f"hostile ({backend}): {case.name}: {report.runs} commands, exits "
-              f"{', '.join(report.codes) or 'all 0'}: {state}", flush=True)
+              f"{', '.join(report.codes) or 'all 0'}{rss}: {state}", flush=True)
     rows = [[r.case, r.kind, *(["skipped", "", "", "", "", "", "", ""] if r.skipped else map(str, (
         r.injected, r.runs, r.works, r.refused, r.unexpected, r.wrong_bytes, r.unrestorable, r.lost_by_prune)))]
         for r in reports]

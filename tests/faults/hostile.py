@@ -32,6 +32,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -115,6 +117,7 @@ class Case:
     latest: Callable[[Ctx], Expected | None] | None = None  # what `restore latest` gives, if not the template's
     needs: Callable[[], str | None] = lambda: None  # why the case cannot run here, or None
     local_only: bool = False  # injects through the file system (sparse files, tmpfs, crafting with the key)
+    rss_limit_mib: int = 0  # if set, `check` in a fresh interpreter must peak below this (os.wait4)
 
     def allowed(self, command: str) -> frozenset[int]:
         return self.expect.get(command, frozenset({0}))
@@ -154,6 +157,7 @@ class CaseReport:
     wrong_bytes: int = 0
     unrestorable: int = 0
     lost_by_prune: int = 0
+    peak_rss_mib: int = 0  # of the measured `check`, when the case measures one
     codes: list[str] = field(default_factory=list)  # "backup 13" for every non-zero exit
     problems: list[str] = field(default_factory=list)
     skipped: str = ""
@@ -237,6 +241,8 @@ class Session:
         for command, proc in ctx.injected:  # drkit runs that were part of the injection (a stopped backup)
             self.judge(command, proc)
         self.command("snapshots", ["snapshots"])
+        if c.rss_limit_mib:
+            self.peak_rss(c.rss_limit_mib)
         self.restore("restore old", ctx.old[0], ctx.old[1])
         latest = c.latest(ctx) if c.latest is not None else ctx.new[1]
         self.restore("restore latest", "latest", latest)
@@ -253,25 +259,43 @@ class Session:
             self.finish_pending(ctx.pending)
         self.after_prune()
 
-    def judge(self, command: str, proc: subprocess.CompletedProcess[bytes]) -> bool:
-        """Count ``proc``'s outcome; True when it exited 0."""
+    def judge(self, command: str, proc: subprocess.CompletedProcess[bytes], rule: str = "") -> bool:
+        """Count ``proc``'s outcome against the codes allowed for ``rule`` (default: ``command``); True
+        when it exited 0."""
         r, code = self.report, proc.returncode
+        allowed = self.case.allowed(rule or command)
         err = proc.stderr.decode(errors="replace")
         r.runs += 1
         if code:
             r.codes.append(f"{command} {code}")
         lines = [ln for ln in err.splitlines() if ln.startswith("drkit: error: ")]
         crash = "Traceback" in err or "internal error" in err
-        if code in self.case.allowed(command) and not crash and (code == 0 or len(lines) == 1):
+        if code in allowed and not crash and (code == 0 or len(lines) == 1):
             if code == 0:
                 r.works += 1
             else:
                 r.refused += 1
         else:
             r.unexpected += 1
-            allowed = ",".join(map(str, sorted(self.case.allowed(command))))
-            r.problems.append(f"{command}: exit {code} (expected {allowed}): {error_text(proc)}")
+            shown = ",".join(map(str, sorted(allowed)))
+            r.problems.append(f"{command}: exit {code} (expected {shown}): {error_text(proc)}")
         return code == 0
+
+    def peak_rss(self, limit_mib: int) -> None:
+        """``check`` (it reads every key, index, snapshot and manifest object) in a fresh interpreter, its
+        peak RSS taken from os.wait4: injected objects must not make drkit derive or read hundreds of MB."""
+        argv = [sys.executable, "-m", "drkit.cli.main", "check", "--repo", self.ctx.target.url]
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=self.ctx.target.env)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            done = subprocess.CompletedProcess(argv, proc.returncode, b"", err.read())
+        self.report.peak_rss_mib = usage.ru_maxrss // 1024
+        self.judge("check (measured)", done, rule="check")
+        if self.report.peak_rss_mib > limit_mib:
+            self.report.unexpected += 1
+            self.report.problems.append(f"check peaked at {self.report.peak_rss_mib} MiB (limit {limit_mib} MiB)")
 
     def command(self, command: str, args: list[str]) -> subprocess.CompletedProcess[bytes]:
         proc = self.ctx.run(*args)

@@ -74,8 +74,11 @@ def _sabotage(ctx: Ctx) -> int:
 def test_engine_counts_wrong_bytes_and_unexpected_exits(tmp_path: Path, fork_server: ForkServer) -> None:
     bench = Bench(tmp_path, fork_server, files=2)
     bench.prepare()
-    report = bench.run_case(Case("sabotage", "test", _sabotage, {"check": REFUSED}))
+    report = bench.run_case(Case("sabotage", "test", _sabotage, {"check": REFUSED}, rss_limit_mib=1))
     assert report.wrong_bytes == 1, report.problems
-    assert report.unexpected == 1 and "check: exit 0 (expected 13)" in report.problems[-1], report.problems
+    assert report.unexpected == 3, report.problems  # check, measured and not, exit 0; and its peak RSS
+    assert any(p.startswith("check: exit 0 (expected 13)") for p in report.problems), report.problems
+    assert any("peaked at" in p and "(limit 1 MiB)" in p for p in report.problems), report.problems
+    assert report.peak_rss_mib > 1
     assert report.unrestorable == 0 and report.lost_by_prune == 0, report.problems
     assert not report.ok
