@@ -13,8 +13,8 @@ its objects or faults, then runs, in this order:
 Each command's exit code is judged against the case's expectation (a set of allowed codes per command,
 default {0}): exit 0 allowed → "works"; another allowed code with exactly one ``drkit: error:`` line
 and no traceback → "refused"; anything else → "unexpected". Every restore that exits 0 is compared with
-the source by an independent digest (sha256 of every entry's path, type, mode and bytes, computed here
-from the file system; iterative, so trees thousands of levels deep are fine). Counted:
+the source by an independent digest (hostile_oracle.py: sha256 of every entry's path, type, mode and
+bytes, computed from the file system; iterative, so trees thousands of levels deep are fine). Counted:
 
 - wrong bytes: a restore that exits 0 with content unlike its source, or a file written outside the
   restore target (goal 0);
@@ -26,11 +26,9 @@ Standard library plus drkit itself (the crafting with the key opens the reposito
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -39,55 +37,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crafting import ESCAPE as ESCAPE_MARK
 from faultkit import Target, error_text, must, write_tree
+from hostile_oracle import escape_marks, file_sha256, rm_rf, tree_sha256
 from hostile_store import Places, Store
 from zygote import Runner
 
 STREAM = "-"  # Expected.name of a stream snapshot: restored with --to FILE
 POST = ("forget", "prune")
-
-
-def tree_sha256(root: Path) -> str:
-    """sha256 over every entry under ``root``: relative path, type, permission bits, symlink target or
-    file bytes, in sorted order. Iterative (a stack, no recursion), plain paths (PATH_MAX bounds depth)."""
-    entries: list[tuple[str, str]] = []
-    stack = [""]
-    while stack:
-        rel = stack.pop()
-        for name in os.listdir(root / rel if rel else root):
-            sub = f"{rel}/{name}" if rel else name
-            st = os.lstat(root / sub)
-            mode = oct(stat.S_IMODE(st.st_mode))
-            if stat.S_ISLNK(st.st_mode):
-                entries.append((sub, f"L {mode} {os.readlink(root / sub)}"))
-            elif stat.S_ISDIR(st.st_mode):
-                entries.append((sub, f"D {mode}"))
-                stack.append(sub)
-            else:
-                entries.append((sub, f"F {mode} {st.st_size} {_file_sha256(root / sub)}"))
-    return listing_sha256(entries)
-
-
-def listing_sha256(entries: list[tuple[str, str]]) -> str:
-    """The digest ``tree_sha256`` computes from its (path, description) entries."""
-    h = hashlib.sha256()
-    for rel, desc in sorted(entries):
-        h.update(f"{rel}\0{desc}\n".encode(errors="surrogateescape"))
-    return h.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def rm_rf(*paths: Path) -> None:
-    """``rm -rf``: shutil.rmtree recurses once per level and fails on very deep trees."""
-    subprocess.run(["rm", "-rf", *map(str, paths)], check=True)
 
 
 @dataclass(frozen=True)
@@ -387,18 +343,6 @@ def _restore_args(ref: str, out: Path, expected: Expected | None) -> list[str]:
 
 def _digest_of(out: Path, expected: Expected) -> str | None:
     if expected.name == STREAM:
-        return _file_sha256(out) if out.is_file() else None
+        return file_sha256(out) if out.is_file() else None
     got = out / expected.name
     return tree_sha256(got) if got.is_dir() else None
-
-
-def escape_marks(work: Path) -> list[str]:
-    """Paths holding ``ESCAPE_MARK`` under ``work`` (its repository aside) or in /tmp; ``find`` copes with
-    trees deeper than Python's recursion limit."""
-    proc = subprocess.run(
-        ["find", str(work), "-path", str(work / "repo"), "-prune", "-o", "-name", f"*{ESCAPE_MARK}*", "-print"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.split() + [str(p) for p in Path("/tmp").glob(f"{ESCAPE_MARK}*")]

@@ -20,7 +20,8 @@ import time
 import crafting
 from diskfull import can_mount_tmpfs, small_tmpfs
 from faultkit import file_digest
-from hostile import STREAM, Case, Ctx, Expected, Pending, listing_sha256
+from hostile import STREAM, Case, Ctx, Expected, Pending
+from hostile_oracle import listing_sha256
 
 DRKIT = [sys.executable, "-m", "drkit.cli.main"]
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
