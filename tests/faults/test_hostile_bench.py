@@ -41,7 +41,7 @@ def _bench(
         ],
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=2300,
     )
     return proc, json.loads(out.read_text()) if out.exists() else []
 
@@ -57,6 +57,7 @@ def test_bench_smoke_junk_objects(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(2400)  # ~8 min on a quiet machine, 15+ min on a busy 2-core one
 def test_bench_every_case_tiny(tmp_path: Path) -> None:
     """Every case at a tiny size, local and on S3 (SeaweedFS): the goals hold (cases that need root, or a
     local repository, are skipped and say so)."""
