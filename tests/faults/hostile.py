@@ -278,7 +278,11 @@ class Session:
             self.restorable.setdefault(ref, expected)
             return True
         self.report.wrong_bytes += 1
-        self.report.problems.append(f"{command}: {ref[:12]} restored (exit 0) unlike its source")
+        kept = self.ctx.work.parent / f"mismatch-{self.ctx.work.name}-{self.n}"  # evidence (bench --keep)
+        shutil.copytree(out, kept, symlinks=True)
+        found = subprocess.run(["du", "-sb", "--apparent-size", str(kept)], capture_output=True, text=True).stdout
+        self.report.problems.append(f"{command}: {ref[:12]} restored (exit 0) unlike its source; copy at {kept} "
+                                    f"({found.split()[0] if found else '?'} bytes)")
         return False
 
     def escaped(self, command: str) -> None:
