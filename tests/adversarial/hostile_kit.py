@@ -1,4 +1,5 @@
-"""Shared by the test_hostile_* modules: a repository on the local disk driven through the CLI as a
+"""Shared by the test_hostile_* modules (the hostile objects themselves are crafted by tests/crafting.py,
+which the fault bench uses too): a repository on the local disk driven through the CLI as a
 subprocess (real exit codes), objects planted the way someone with bucket write access would, and an
 independent tree comparison (rsync, not drkit's own metadata)."""
 
@@ -9,6 +10,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import crafting
+from crafting import plant  # noqa: F401 - re-exported for the test_hostile_* modules
 
 PASSWORD = "hostile-test-passphrase"
 ENV = {"DRKIT_PASSWORD": PASSWORD}
@@ -61,13 +66,6 @@ def backup(repo: Path, src: Path) -> str:
     return str(out["snapshot"])
 
 
-def plant(repo: Path, key: str, data: bytes) -> Path:
-    path = repo / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
 def same_tree(a: Path, b: Path) -> None:
     """rsync, an independent tool, finds no difference in content, modes, times, links, xattrs or ACLs."""
     proc = subprocess.run(
@@ -82,39 +80,14 @@ def same_tree(a: Path, b: Path) -> None:
 
 def open_repo(path: Path):  # type: ignore[no-untyped-def]
     """The repository at ``path``, opened in this process with the key (crafting needs it)."""
-    from drkit.repository.repo import Repository
-    from storage_backends.local import LocalBackend
-
-    return Repository.open(LocalBackend(path, create=False), PASSWORD)
+    return crafting.open_repo(path, PASSWORD)
 
 
-def plant_snapshot(path: Path, trees: list[bytes], blobs: list[tuple[bytes, bytes]] = ()) -> str:  # type: ignore[assignment]
-    """A files snapshot whose root tree is ``trees[0]`` (raw bytes, any JSON or none), the other trees
-    stored as tree blobs too (refer to them by ``blob_hex(tree)``); ``blobs``: (id, pack bytes) of
-    crafted packs to index. Returns the snapshot id."""
-    from drkit.repository import snapshots
-    from drkit.repository.format import content_id, index_key, pack_key
-    from drkit.repository.index import PackRecord, encode_index
-    from drkit.repository.pack import BLOB_TREE, read_entries
-    from drkit.repository.writer import BlobWriter
-
-    repo = open_repo(path)
-    with BlobWriter(repo) as writer:
-        ids = [writer.add_blob(BLOB_TREE, tree) for tree in trees]
-        writer.flush()
-    records = []
-    for pack_id, pack in blobs:
-        repo.backend.put(pack_key(pack_id.hex()), pack)
-        records.append(PackRecord(pack_id.hex(), len(pack), read_entries(pack, repo.cipher, pack_id.hex())))
-    if records:
-        sealed = encode_index(records, repo.cipher)
-        repo.backend.put(index_key(content_id(sealed)), sealed)
-    snap = snapshots.Snapshot(
-        source_kind="files", source_name="crafted", root={"type": "tree", "tree": ids[0].hex(), "paths": ["/crafted"]}
-    )
-    return snapshots.save(repo.manifests, snap).id
+def plant_snapshot(path: Path, trees: list[bytes], blobs: Any = ()) -> str:
+    """``crafting.plant_snapshot`` with this module's passphrase."""
+    return crafting.plant_snapshot(path, trees, PASSWORD, blobs)
 
 
 def blob_hex(path: Path, data: bytes) -> str:
     """The id a blob of ``data`` gets in the repository at ``path``."""
-    return str(open_repo(path).hasher.digest(data).hex())
+    return crafting.blob_hex(path, data, PASSWORD)

@@ -11,15 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from crafting import JUNK, JUNK_KEYS, plant_sparse
 from hostile_kit import backup, ok, one_line, plant, run, run_measured, same_tree
-
-JUNK_KEYS = [
-    "index/" + "a" * 64,
-    "snapshots/" + "b" * 64,
-    "manifests/pending/" + "c" * 64,
-    "manifests/superseded/" + "d" * 64,
-    "manifests/forgotten/" + "e" * 64,
-]
 
 
 def _sources(tmp_path: Path) -> tuple[Path, Path]:
@@ -42,7 +35,7 @@ def test_junk_objects_skipped_by_every_command(tmp_path: Path) -> None:
     ok("init", "--repo", str(repo))
     first = backup(repo, one)
     for key in JUNK_KEYS:
-        plant(repo, key, b"junk written by someone without the key")
+        plant(repo, key, JUNK)
     proc = run("snapshots", "--repo", str(repo))
     assert proc.returncode == 0 and first[:8] in proc.stdout, proc.stderr
     assert "skipped" in proc.stderr
@@ -89,8 +82,7 @@ def test_huge_junk_objects_are_not_read_whole(tmp_path: Path) -> None:
     ok("init", "--repo", str(repo))
     first = backup(repo, one)
     for key in ("index/" + "f" * 64, "snapshots/" + "f" * 64):
-        with open(plant(repo, key, b"x"), "r+b") as f:
-            f.truncate(300 << 20)  # sparse: 300 MB to read, no disk space used
+        plant_sparse(repo, key, 300 << 20)  # 300 MB to read, no disk space used
     proc, peak_kib = run_measured("restore", first, "--target", str(tmp_path / "r1"), "--repo", str(repo))
     assert proc.returncode == 0, proc.stderr
     same_tree(one, tmp_path / "r1" / "one")
@@ -127,7 +119,7 @@ def test_junk_objects_skipped_on_s3(seaweedfs_server: Any, tmp_path: Path) -> No
     first = json.loads(run("backup", "files", str(one), "--repo", url, "--json", env=env).stdout)["snapshot"]
     client = seaweedfs_server.client()
     for key in JUNK_KEYS:
-        client.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=b"junk written by someone without the key")
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=JUNK)
     proc = run("restore", first, "--target", str(tmp_path / "r1"), "--repo", url, env=env)
     assert proc.returncode == 0, proc.stderr
     same_tree(one, tmp_path / "r1" / "one")

@@ -10,6 +10,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from crafting import GREEDY_KEY
 from hostile_kit import ok, one_line, plant, run, run_measured, same_tree
 
 LEGACY = Path(__file__).parent / "data" / "legacy-repo"
@@ -53,17 +54,8 @@ def test_key_object_binds_its_generation(tmp_path: Path) -> None:
 
 def test_kdf_parameters_capped_before_deriving(tmp_path: Path) -> None:
     repo, _ = _repo(tmp_path)
-    greedy = {
-        "kdf": "argon2id",
-        "kdf_params": {"t": 1, "m": 1 << 20, "p": 1},
-        "salt": "AAAAAAAAAAAAAAAAAAAAAA==",
-        "data": "AAAA",
-        "created": "",
-        "host": "",
-        "username": "",
-    }
     for name in ("0" * 32, "1" * 32):  # sorted before the genuine key's random id, or not: both skipped
-        plant(repo, f"keys/{name}", json.dumps(greedy).encode())
+        plant(repo, f"keys/{name}", json.dumps(GREEDY_KEY).encode())
     proc, peak_kib = run_measured("snapshots", "--repo", str(repo))
     assert proc.returncode == 0, proc.stderr
     assert "beyond the caps" in proc.stderr

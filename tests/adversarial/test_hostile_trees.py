@@ -5,32 +5,18 @@ refused as damage (exit 13) by restore, ls and check, never a crash."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from crafting import TREES, make_deep
 from hostile_kit import backup, blob_hex, ok, one_line, plant_snapshot, run, same_tree
 
 DEPTH = 1000
 
 
 def _deep(root: Path) -> Path:
-    """``root/d/d/…/d`` (DEPTH levels) with files at the middle and the bottom; made level by level
-    with a directory descriptor, so no path is longer than one name."""
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        for level in range(DEPTH):
-            os.mkdir("d", 0o750, dir_fd=fd)
-            new = os.open("d", os.O_RDONLY, dir_fd=fd)
-            os.close(fd)
-            fd = new
-            if level in (DEPTH // 2, DEPTH - 1):
-                with open(os.open("f", os.O_WRONLY | os.O_CREAT, 0o640, dir_fd=fd), "wb") as f:
-                    f.write(f"level {level}\n".encode() * 50)
-    finally:
-        os.close(fd)
-    return root
+    return make_deep(root, DEPTH)
 
 
 def _rm(*paths: Path) -> None:
@@ -56,21 +42,6 @@ def test_directory_1000_levels_deep(tmp_path: Path) -> None:
         ok("check", "--repo", str(repo), "--read-data")
     finally:
         _rm(src, out)
-
-
-TREES = {
-    "mode is a string": {"nodes": [{"name": "f", "type": "file", "mode": "rwx"}]},
-    "content id not hex": {"nodes": [{"name": "f", "type": "file", "size": 1, "content": ["zz"]}]},
-    "content id a number": {"nodes": [{"name": "f", "type": "file", "size": 1, "content": [5]}]},
-    "lone surrogate name": {"nodes": [{"name": "\ud800x", "type": "file"}]},
-    "NUL in link target": {"nodes": [{"name": "l", "type": "symlink", "target": "a\u0000b"}]},
-    "mode out of range": {"nodes": [{"name": "f", "type": "file", "mode": 1 << 40}]},
-    "mtime out of range": {"nodes": [{"name": "f", "type": "file", "mtime_ns": 1 << 80}]},
-    "subtree a number": {"nodes": [{"name": "d", "type": "dir", "subtree": 7}]},
-    "nodes not a list": {"nodes": "abc"},
-    "not an object": [1, 2, 3],
-    "node not an object": {"nodes": [["f", "file"]]},
-}
 
 
 @pytest.mark.parametrize("what", sorted(TREES))

@@ -1,0 +1,85 @@
+"""The fault bench's hostile engine (issue 20, hostile.py and hostile_cases.py): a smoke run of the bench
+itself at a tiny size, and proof that its oracles count what they claim to (a restore unlike its source
+is counted as wrong bytes; a command that exits 0 where the case expects a refusal is unexpected)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hostile import Bench, Case, Ctx, Expected
+from hostile_cases import REFUSED
+from zygote import ForkServer
+
+pytestmark = pytest.mark.fault
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "faults.py"
+
+
+def _bench(
+    tmp_path: Path, cases: str, backends: str = "local"
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
+    out = tmp_path / "rows.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--only",
+            "hostile",
+            "--backends",
+            backends,
+            "--hostile-files",
+            "2",
+            "--hostile-cases",
+            cases,
+            "--workdir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=2300,
+    )
+    return proc, json.loads(out.read_text()) if out.exists() else []
+
+
+def test_bench_smoke_junk_objects(tmp_path: Path) -> None:
+    proc, rows = _bench(tmp_path, "junk under index/")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "hostile inputs (local): 1 cases, 4 objects or faults injected" in proc.stdout, proc.stdout
+    assert "0 wrong bytes restored (goal 0), 0 successes that cannot restore (goal 0)" in proc.stdout
+    assert [r["result"] for r in rows] == ["ok"]
+    assert "junk under index/" in proc.stdout and "refused right" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.timeout(2400)  # ~8 min on a quiet machine, 15+ min on a busy 2-core one
+def test_bench_every_case_tiny(tmp_path: Path) -> None:
+    """Every case at a tiny size, local and on S3 (SeaweedFS): the goals hold (cases that need root, or a
+    local repository, are skipped and say so)."""
+    proc, rows = _bench(tmp_path, "", "local,s3")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert [(r["backend"], r["result"]) for r in rows] == [("local", "ok"), ("s3", "ok")]
+
+
+def _sabotage(ctx: Ctx) -> int:
+    """No damage at all, but the old snapshot is said to restore to other bytes."""
+    ctx.old = (ctx.old[0], Expected(ctx.old[1].name, "0" * 64))
+    return 0
+
+
+def test_engine_counts_wrong_bytes_and_unexpected_exits(tmp_path: Path, fork_server: ForkServer) -> None:
+    bench = Bench(tmp_path, fork_server, files=2)
+    bench.prepare()
+    report = bench.run_case(Case("sabotage", "test", _sabotage, {"check": REFUSED}, rss_limit_mib=1))
+    assert report.wrong_bytes == 1, report.problems
+    assert report.unexpected == 3, report.problems  # check, measured and not, exit 0; and its peak RSS
+    assert any(p.startswith("check: exit 0 (expected 13)") for p in report.problems), report.problems
+    assert any("peaked at" in p and "(limit 1 MiB)" in p for p in report.problems), report.problems
+    assert report.peak_rss_mib > 1
+    assert report.unrestorable == 0 and report.lost_by_prune == 0, report.problems
+    assert not report.ok
