@@ -665,6 +665,7 @@ def test_dockerfile_runtime_environment() -> None:
     assert "rm -rf /var/lib/apt/lists/*" in apt
     build = " ".join(a for i, a in stages()[0] if i == "RUN")
     assert "pip wheel --no-deps" in build
+    assert build.count("[all]") == 2, "the image builds and installs drkit with every extra (drkit[all])"
 
 
 def test_build_context() -> None:
