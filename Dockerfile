@@ -6,8 +6,8 @@
 #   docker build --build-arg DRILL_SERVERS=false -t drkit .     # backup-only image, much smaller
 #   docker run --rm drkit --version
 #
-# Stage 1 builds wheels (drkit and every dependency) and installs them into a virtual environment,
-# /opt/drkit; stage 2 copies that environment into a slim runtime with
+# Stage 1 builds wheels (drkit with every extra, drkit[all], and their dependencies) and installs them
+# into a virtual environment, /opt/drkit; stage 2 copies that environment into a slim runtime with
 # the PostgreSQL 15 and Redis tools, as the non-root user 10001, ready for a read-only root file
 # system: drkit writes only to /var/lib/drkit (HOME, XDG_DATA_HOME; a volume) and /tmp.
 #
@@ -41,9 +41,10 @@ RUN if [ -n "$EXTRA_CA_CERTS" ]; then \
       printf '%s\n' "$EXTRA_CA_CERTS" >> /tmp/ca.pem; export PIP_CERT=/tmp/ca.pem; \
     fi \
     && pip wheel --no-deps --wheel-dir /wheels . \
-    && pip wheel --wheel-dir /wheels /wheels/drkit-*.whl \
+    && whl="$(echo /wheels/drkit-*.whl)" \
+    && pip wheel --wheel-dir /wheels "${whl}[all]" \
     && python -m venv /opt/drkit \
-    && /opt/drkit/bin/pip install --no-index --find-links=/wheels /wheels/drkit-*.whl
+    && /opt/drkit/bin/pip install --no-index --find-links=/wheels "${whl}[all]"
 
 
 FROM python:3.11-slim-bookworm AS runtime

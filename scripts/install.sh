@@ -39,5 +39,5 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test]'  # test includes drkit[all]: every backend, source and sandbox
 echo "drkit installed: $(.venv/bin/drkit --version)"

@@ -3,10 +3,15 @@
 ``open_backend(url)`` picks a backend class by URL scheme: the built-in ``file``, ``s3`` and ``gs``,
 plus any class registered under the entry-point group ``drkit.storage_backends`` (scheme = entry
 point name). A backend class provides ``from_url(url: BackendURL) -> Backend``.
+
+The test-only backends (``memory://``, ``faulty+…``) exist only while ``DRKIT_TEST_BACKENDS=1`` is set
+(the test suite sets it): a user who types ``memory://`` gets "unknown storage scheme", not a
+repository that vanishes when the process ends.
 """
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
@@ -34,6 +39,9 @@ _BUILTIN = {
     "file": "storage_backends.local:LocalBackend",
     "s3": "storage_backends.s3:S3Backend",
     "gs": "storage_backends.gcs:GCSBackend",
+}
+TEST_BACKENDS_ENV = "DRKIT_TEST_BACKENDS"
+_TESTING = {
     "memory": "storage_backends.testing.memory:MemoryBackend",
     "faulty+file": "storage_backends.testing.faulty:FaultyBackend",
     "faulty+s3": "storage_backends.testing.faulty:FaultyBackend",
@@ -49,6 +57,8 @@ def _load(target: str) -> Any:
 def known_schemes() -> dict[str, str]:
     """scheme → "module:Class", built-ins first, then plugins (a plugin may not shadow a built-in)."""
     table = dict(_BUILTIN)
+    if os.environ.get(TEST_BACKENDS_ENV) == "1":
+        table.update(_TESTING)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         table.setdefault(ep.name, ep.value)
     return table
@@ -92,6 +102,7 @@ __all__ = [
     "NoSpace",
     "NotFound",
     "LeavesTemps",
+    "TEST_BACKENDS_ENV",
     "ObjectInfo",
     "ObjectLocked",
     "PutOptions",

@@ -223,10 +223,8 @@ class _Reader(io.BufferedIOBase):
 
 # -- module helpers -----------------------------------------------------------------------------
 def _make_client(project: str | None) -> Any:
-    try:
-        from google.cloud import storage
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BackendError("the gs:// backend needs google-cloud-storage (pip install drkit)") from exc
+    from google.cloud import storage  # the [gcs] extra; a missing one is reported by drkit's CLI, naming it
+
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
 

@@ -202,11 +202,9 @@ class S3Backend:
 
     @staticmethod
     def _make_client(settings: S3Settings) -> Any:
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as exc:  # pragma: no cover - boto3 is a dependency
-            raise ImportError("the s3:// backend needs boto3: pip install boto3") from exc
+        import boto3  # the [s3] extra; a missing one is reported by drkit's CLI, naming the extra
+        from botocore.config import Config
+
         config = Config(
             connect_timeout=5,
             read_timeout=60,

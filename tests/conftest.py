@@ -1,5 +1,5 @@
 """Test-wide isolation: no DRKIT_* or cloud credentials from the caller's environment leak in,
-HOME and caches are private, and the KDF is weakened so unit tests stay fast."""
+HOME and caches are private, the test-only storage backends are on, and the KDF is weakened so unit tests stay fast."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+TEST_BACKENDS = ("DRKIT_TEST_BACKENDS", "1")  # memory:// and faulty+… exist only for the tests
+os.environ.setdefault(*TEST_BACKENDS)  # also at collection time, and in every drkit subprocess
 _SCRUB_PREFIXES = ("DRKIT_", "AWS_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "PG", "REDISCLI_")
 
 
@@ -22,6 +24,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("DRKIT_KDF_MEMORY_KIB", "256")  # real Argon2id, cheap: every CLI call derives a key
     monkeypatch.setenv("DRKIT_RESERVE_MIB", "0")  # no 32 MiB space reserve per test repository (test_full_disk)
+    monkeypatch.setenv(*TEST_BACKENDS)  # memory:// and faulty+ exist only for the tests
 
 
 # Real servers (started once per session, on free loopback ports, stopped at the end).

@@ -19,7 +19,8 @@ import click
 from ..core.timespec import format_time
 from ..ops import postgres as ops
 from ..ops.session import open_repository
-from ..sources.postgres import LogicalRestore, Target, connection
+from ..sources.postgres import Target, connection
+from ..sources.postgres.logical import LogicalRestore
 from ..sources.postgres.pitr import TARGET_KINDS
 from ..sources.postgres.wal import format_lsn
 from .cmd_backup import open_session

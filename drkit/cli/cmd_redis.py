@@ -24,7 +24,7 @@ from .output import byte_progress, emit_json
 from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
 
 if TYPE_CHECKING:
-    from ..sources.redis import RedisTarget
+    from ..sources.redis.conn import RedisTarget
 
 PATH = click.Path(path_type=Path, file_okay=False)
 
@@ -49,7 +49,7 @@ def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
     """The server to connect to: ``url``, or the primary the Sentinels name (no URL needed)."""
     if url is None and not opts["sentinels"]:
         return None
-    from ..sources.redis import make_target
+    from ..sources.redis.conn import make_target
 
     return make_target(url, username=opts["redis_user"], password_file=opts["redis_password_file"],
                        sentinels=tuple(opts["sentinels"]), master_name=opts["master_name"], tls_ca=opts["tls_ca"])

@@ -7,7 +7,7 @@ import contextlib
 import sys
 import traceback
 from importlib import import_module
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -15,6 +15,7 @@ from storage_backends.errors import BackendError
 
 from .. import __version__
 from ..core.errors import DrkitError
+from ..core.extras import missing_extra
 from ..core.log import setup_logging
 from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
@@ -37,7 +38,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
     "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"),
 }
-_SOURCES = ("cmd_files", "cmd_postgres", "cmd_redis")  # each adds `backup <kind>` and `restore <kind>`
+# each adds `backup <kind>` and `restore <kind>` (kind named here for a stand-in when its extra is missing)
+_SOURCES = {"cmd_files": "files", "cmd_postgres": "postgres", "cmd_redis": "redis"}
 
 
 class LazyGroup(click.Group):
@@ -53,7 +55,10 @@ class LazyGroup(click.Group):
             self._load_backup_restore()
         elif cmd_name in _COMMANDS:
             module, attr = _COMMANDS[cmd_name]
-            self.add_command(getattr(import_module(f"{__package__}.{module}"), attr), cmd_name)
+            try:
+                self.add_command(getattr(import_module(f"{__package__}.{module}"), attr), cmd_name)
+            except ImportError as exc:
+                self.add_command(_needs_extra(cmd_name, exc))
         return self.commands.get(cmd_name)
 
     def _load_backup_restore(self) -> None:
@@ -62,7 +67,26 @@ class LazyGroup(click.Group):
         self.add_command(backup)
         self.add_command(restore)
         for source in _SOURCES:
-            import_module(f"{__package__}.{source}").register(self, backup, restore)
+            try:
+                import_module(f"{__package__}.{source}").register(self, backup, restore)
+            except ImportError as exc:
+                backup.add_command(_needs_extra(_SOURCES[source], exc))
+                restore.add_command(_needs_extra(_SOURCES[source], exc))
+
+
+def _needs_extra(name: str, exc: ImportError) -> click.Command:
+    """Stands in for a command whose optional package is missing: listed in --help, and running it
+    ends with the one line naming the extra (a bug's ImportError is raised as it was)."""
+    err = missing_extra(exc)
+    if err is None:
+        raise exc
+
+    def fail() -> None:
+        raise err
+
+    return click.Command(name, callback=fail, help=f"(needs the drkit[{err.extra}] extra)",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                           "help_option_names": []})
 
 
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,12 +143,27 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(stop.exit_code)
     except BrokenPipeError:
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback only under --debug
-        if debug:
-            traceback.print_exc()
-        error_line(f"internal error: {type(exc).__name__}: {exc}", "re-run with --debug for details", code=1)
-        sys.exit(1)
+    except ImportError as exc:  # an optional package not installed: name its extra
+        _import_failed(exc, debug, as_json=_wants_json(args))
+    except Exception as exc:  # noqa: BLE001
+        _internal_error(exc, debug)
     sys.exit(0)
+
+
+def _import_failed(exc: ImportError, debug: bool, *, as_json: bool) -> NoReturn:
+    err = missing_extra(exc)
+    if err is None:
+        _internal_error(exc, debug)
+    error_line(err.message, err.hint, code=err.exit_code, as_json=as_json)
+    sys.exit(err.exit_code)
+
+
+def _internal_error(exc: Exception, debug: bool) -> NoReturn:
+    """A bug: one line, the traceback only under --debug."""
+    if debug:
+        traceback.print_exc()
+    error_line(f"internal error: {type(exc).__name__}: {exc}", "re-run with --debug for details", code=1)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

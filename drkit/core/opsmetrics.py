@@ -33,6 +33,7 @@ class OpsMetrics:
     maintenance_runs: Counter
     maintenance_known_since: Gauge
     prune_freed: Gauge
+    archive_newest: Gauge
 
     def recovery_window(self, job: str, *, oldest: float | None, newest: float | None) -> None:
         """The job's oldest and newest recoverable point (snapshot end times); none: series removed."""
@@ -41,6 +42,11 @@ class OpsMetrics:
                 _remove(gauge, job)
             else:
                 gauge.labels(job).set(value)
+
+    def archived(self, job: str, kind: str, at: float | None) -> None:
+        """When the newest ``kind`` ("wal", "aof") segment of the job was archived; none yet: no series."""
+        if at is not None:
+            self.archive_newest.labels(job, kind).set(at)
 
     def register_repository(self, repository: str, tasks: dict[str, float], *, check_max_age: float | None) -> None:
         """Scheduled ``tasks`` (task → when the daemon first knew of the schedule) with zeroed counters."""
@@ -136,6 +142,12 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             task,
         ),
         prune_freed=gauge("drkit_prune_freed_bytes", "Bytes the last scheduled prune deleted", repo),
+        archive_newest=gauge(
+            "drkit_archive_newest_timestamp_seconds",
+            "When the job's newest WAL segment (kind=wal) or AOF segment (kind=aof) reached the repository",
+            JOB_LABEL,
+            "kind",
+        ),
     )
 
 

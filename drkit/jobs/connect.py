@@ -4,12 +4,15 @@ secrets read from their references only here, at the moment they are used."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
 from ..ops.session import open_repository
 from ..repository.repo import Repository
 from ..sources.postgres.conn import PgConn
-from ..sources.redis.conn import RedisTarget, make_target
+
+if TYPE_CHECKING:
+    from ..sources.redis.conn import RedisTarget
 
 
 def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool = True) -> tuple[Repository, str]:
@@ -28,6 +31,8 @@ def pg_conn(source: PostgresSource) -> PgConn:
 
 
 def redis_target(source: RedisSource) -> RedisTarget:
+    from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
+
     target = make_target(source.url, sentinels=tuple(source.sentinels), master_name=source.master_name)
     if source.password is not None:  # keeps the Sentinels (a new RedisTarget dropped them)
         target = dataclasses.replace(target, password=source.password.reveal())

@@ -23,7 +23,7 @@ from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.writer import BlobWriter, WriteStats
 from ..sources.postgres.walkeep import copy_wal, horizon
-from ..sources.redis.backup import ARCHIVE_KIND
+from ..sources.redis.kinds import ARCHIVE_KIND
 from .copy_content import ContentCopier
 from .secrets import PassphraseSource
 from .session import open_repository

@@ -37,6 +37,7 @@ from ..config import DrkitConfig
 from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import new_registry
+from .archives import ARCHIVE_REFRESH, archiving_repositories, refresh_archives
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
 from .maintenance import Maintainer, MaintenanceState
 from .plan import ScheduledRun, missed_run, scheduled_runs
@@ -179,6 +180,9 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
                          hint="pass a writable --state-dir") from None
     scheduler = _scheduler(config)
     _add_runs(scheduler, runner, plan, owed)
+    if archiving_repositories(config):  # wal-push and `redis archive` run outside the daemon: read their archives
+        scheduler.add_job(refresh_archives, "interval", seconds=ARCHIVE_REFRESH, args=(config, runner.metrics),
+                          id="archive-freshness", name="archive-freshness")
     signals = _StopSignals()
     signals.install()
     try:

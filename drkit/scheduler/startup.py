@@ -1,7 +1,8 @@
 """What the daemon knows at start-up, before any run: the series alerts read that a restart must not
-blank. From each repository: every job's last success and recoverable window (its snapshots) and its
-newest drill (drill documents); from the state directory: the last prune, check and copy of each
-repository; from the config: how old a drill or a check may grow before it is late."""
+blank. From each repository: every job's last success and recoverable window (its snapshots), its
+newest drill (drill documents) and its archive freshness (WAL, AOF); from the state directory: the
+last prune, check and copy of each repository; from the config: how old a drill or a check may grow
+before it is late."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..drills.history import load_history
 from ..drills.result import DrillResult
 from ..jobs.window import job_windows
 from ..ops.session import open_repository
+from .archives import read_archives
 from .maintenance import Maintainer, MaintenanceState
 from .plan import MAINTENANCE, longest_gap, scheduled_runs
 
@@ -52,6 +54,7 @@ def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> 
     try:
         windows = job_windows(repo.manifests)
         drills = load_history(repo.manifests)
+        read_archives(config, repository, repo, metrics)
     finally:
         repo.close()
     for job, spec in config.jobs.items():

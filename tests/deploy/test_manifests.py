@@ -44,9 +44,11 @@ METRICS = {
     "drkit_rto_target_seconds", "drkit_drill_last_success_timestamp_seconds",
     "drkit_repository_check_timestamp_seconds", "drkit_repository_check_max_age_seconds",
     "drkit_maintenance_scheduled_since_timestamp_seconds", "drkit_drill_max_age_seconds",
+    "drkit_archive_newest_timestamp_seconds",
 }
 ALERTS = {"DrkitBackupTooOld", "DrkitBackupFailing", "DrkitDrillFailed", "DrkitRtoAboveTarget",
-          "DrkitRepositoryCheckFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckNotRun", "DrkitDrillStale"}
+          "DrkitRepositoryCheckFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckNotRun", "DrkitDrillStale",
+          "DrkitArchiveStale"}
 RUNBOOKS = "https://github.com/drkit/drkit/tree/main/recovery_runbooks"
 
 
@@ -581,7 +583,7 @@ def test_promtool_unit_tests() -> None:
     tests = load_one(RULES_TEST)
     tested = {t["alertname"] for case in tests["tests"] for t in case["alert_rule_test"]}
     must = {"DrkitBackupTooOld", "DrkitDrillFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckFailed",
-            "DrkitRepositoryCheckNotRun", "DrkitDrillStale"}
+            "DrkitRepositoryCheckNotRun", "DrkitDrillStale", "DrkitArchiveStale"}
     assert must <= tested
     for alert in must:  # each proven both silent and firing
         outcomes = {bool(t["exp_alerts"]) for case in tests["tests"] for t in case["alert_rule_test"]
@@ -665,6 +667,7 @@ def test_dockerfile_runtime_environment() -> None:
     assert "rm -rf /var/lib/apt/lists/*" in apt
     build = " ".join(a for i, a in stages()[0] if i == "RUN")
     assert "pip wheel --no-deps" in build
+    assert build.count("[all]") == 2, "the image builds and installs drkit with every extra (drkit[all])"
 
 
 def test_build_context() -> None:

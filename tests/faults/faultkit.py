@@ -29,11 +29,12 @@ _FOREIGN = ("DRKIT_", "AWS_", "GOOGLE_", "STORAGE_EMULATOR_HOST")
 
 def drkit_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of every drkit run: the caller's minus DRKIT_*/cloud settings, a private HOME
-    and cache, the passphrase, and a cheap KDF for the key objects ``init`` writes (every later run
-    opens the repository with the parameters stored in its key)."""
+    and cache, the test-only backends switched on, the passphrase, and a cheap KDF for the key objects
+    ``init`` writes (every later run opens the repository with the parameters stored in its key)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_DATA_HOME=str(home / ".local" / "share"), DRKIT_PASSWORD=PASSWORD, DRKIT_KDF_MEMORY_KIB="64")
+               XDG_DATA_HOME=str(home / ".local" / "share"), DRKIT_PASSWORD=PASSWORD, DRKIT_KDF_MEMORY_KIB="64",
+               DRKIT_TEST_BACKENDS="1")  # faulty+… URLs exist only with it
     env.update(extra or {})
     return env
 

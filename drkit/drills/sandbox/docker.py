@@ -42,7 +42,7 @@ def docker_status(timeout: float = 3.0) -> DockerStatus:
     try:
         import docker
     except ImportError:
-        return DockerStatus(False, "the docker Python package is not installed")
+        return DockerStatus(False, "the docker Python package is not installed (pip install 'drkit[docker]')")
     try:
         client = docker.from_env(timeout=int(timeout) or 1)
         try:

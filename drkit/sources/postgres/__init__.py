@@ -5,20 +5,20 @@ Modules: ``conn`` (connection parameters, password handling), ``sql`` (every SQL
 issues itself, over psycopg), ``process`` (running the client tools), ``logical`` (with
 ``targetdb``: the database restored into, ``roles``: replaying globals without touching existing
 roles), ``physical``, ``wal``, ``pitr`` (choosing a base backup, recovery config), ``recovery``
-(starting a restored server and waiting for its target), ``errors``."""
+(starting a restored server and waiting for its target), ``errors``.
+
+Importing the package needs no psycopg (the [postgres] extra): ``check``, ``forget`` and the WAL
+archive helpers use it on a files-only installation. Import ``logical`` and friends from their modules."""
 
 from __future__ import annotations
 
 from .conn import PgConn, connection
 from .errors import PostgresError, TargetUnreachable, WalConflict, WalMissing
-from .logical import LogicalOutcome, LogicalRestore, backup_logical, restore_logical
 from .physical import backup_physical
 from .pitr import Target
 from .wal import Window
 
 __all__ = [
-    "LogicalOutcome",
-    "LogicalRestore",
     "PgConn",
     "PostgresError",
     "Target",
@@ -26,8 +26,6 @@ __all__ = [
     "WalConflict",
     "WalMissing",
     "Window",
-    "backup_logical",
     "backup_physical",
     "connection",
-    "restore_logical",
 ]

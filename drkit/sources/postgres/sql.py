@@ -9,26 +9,31 @@ of a value (``text_value``). pg_dump, pg_restore and pg_basebackup stay child pr
 A connection gets the password from ``PgConn.password`` as a libpq parameter (never argv, never a
 child's environment; without one, libpq reads ``PGPASSWORD``/``PGPASSFILE`` as usual), a connect
 timeout and ``application_name=drkit`` unless the URL sets them. Failures become one
-``PostgresError`` line with any password redacted."""
+``PostgresError`` line with any password redacted.
+
+psycopg (the [postgres] extra) is imported on first connection, not with the module: the physical
+backup and WAL modules import ``scalar`` from here, and ``drkit check`` imports those on a files-only
+installation."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-import psycopg
-from psycopg import sql as pgsql
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ...core.log import redact as redact_secrets
 from .conn import PgConn
 from .errors import PostgresError
 from .process import redact
 
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql as pgsql
+
 APPLICATION_NAME = "drkit"
 CONNECT_TIMEOUT = 10  # seconds; libpq's own parameter
 
-Query = str | pgsql.Composed | pgsql.SQL
+Query: TypeAlias = "str | pgsql.Composed | pgsql.SQL"
 Params = Sequence[Any] | dict[str, Any] | None
 
 __all__ = ["APPLICATION_NAME", "Query", "connect", "execute", "rows", "scalar", "session", "text_value"]
@@ -43,6 +48,8 @@ def _message(conn: PgConn, exc: psycopg.Error) -> str:
 
 def connect(conn: PgConn, dbname: str | None = None) -> psycopg.Connection[tuple[Any, ...]]:
     """An autocommit connection to ``dbname`` (default: the connection's own database)."""
+    import psycopg  # see the module docstring
+
     given = {k for k, _ in conn.options}
     kwargs: dict[str, Any] = {}
     if "connect_timeout" not in given:
@@ -63,6 +70,8 @@ def connect(conn: PgConn, dbname: str | None = None) -> psycopg.Connection[tuple
 @contextmanager
 def session(conn: PgConn, dbname: str | None = None) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A connection for several statements; closed afterwards; a failure is one ``PostgresError``."""
+    import psycopg  # see the module docstring
+
     with connect(conn, dbname) as db:
         try:
             yield db

@@ -133,6 +133,11 @@ def archive_times(repo: Repository, prefix: str = WAL_PREFIX) -> dict[str, datet
     return found
 
 
+def is_segment(name: str) -> bool:
+    """A WAL segment's file name (not a ``.history``, ``.backup`` or ``.partial`` file)."""
+    return _SEGMENT.match(name) is not None
+
+
 def archived_segments(repo: Repository, timeline: int) -> dict[str, datetime]:
     """The archived WAL segments of one timeline: name → when it was archived."""
     times = archive_times(repo, f"{WAL_PREFIX}{timeline:08X}/")

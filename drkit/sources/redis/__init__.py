@@ -10,8 +10,9 @@ settings), ``backup`` (snapshots and archive records), ``catalog`` (what the rep
 
 from __future__ import annotations
 
-from .conn import RedisTarget, make_target
 from .errors import RedisAuthFailed, RedisSettingsError, RedisSourceError, RedisUnreachable
+from .kinds import ARCHIVE_KIND
 
-__all__ = ["RedisAuthFailed", "RedisSettingsError", "RedisSourceError", "RedisTarget", "RedisUnreachable",
-           "make_target"]
+# Importing the package needs no redis-py (the [redis] extra): retention and copy read the AOF
+# archive's records on a files-only installation. RedisTarget and make_target live in ``conn``.
+__all__ = ["ARCHIVE_KIND", "RedisAuthFailed", "RedisSettingsError", "RedisSourceError", "RedisUnreachable"]

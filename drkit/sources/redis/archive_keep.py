@@ -16,7 +16,7 @@ from ...repository.immutability import Trimming
 from ...repository.manifests import manifest_key
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from .backup import ARCHIVE_KIND
+from .kinds import ARCHIVE_KIND
 
 GroupKey = tuple[str, str, int]  # source name, base file, base mtime (s)
 

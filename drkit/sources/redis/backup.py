@@ -17,9 +17,9 @@ from ...repository.writer import BlobWriter
 from .aof import AofFile, AofState, LimitedReader, describe, iter_state_files, read_state
 from .conn import RedisTarget
 from .errors import RedisSourceError
+from .kinds import ARCHIVE_KIND
 from .rdb import RdbTransfer
 
-ARCHIVE_KIND = "redis_aof"
 ATTEMPTS = 5
 FSYNC_SLACK = 2.0  # appendfsync everysec: writes reach the file within about a second
 

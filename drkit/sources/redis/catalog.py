@@ -14,7 +14,7 @@ from ...repository.reader import write_blobs
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.streams import iter_stream_ids, restore_part
-from .backup import ARCHIVE_KIND
+from .kinds import ARCHIVE_KIND
 from .pitr import Piece, group_pieces, iso, parse_time
 
 

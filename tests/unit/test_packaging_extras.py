@@ -1,0 +1,48 @@
+"""Extras and test-only backends (issue #22, packaging), in process: the fast half of
+tests/e2e/test_packaging.py."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from clirun import drkit, one_line_error
+
+from drkit.core.extras import EXTRAS, MissingExtra, missing_extra
+from storage_backends import TEST_BACKENDS_ENV, known_schemes
+
+PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+
+
+def test_every_optional_import_names_an_extra_that_exists() -> None:
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert set(EXTRAS.values()) <= set(extras)
+    err = missing_extra(ModuleNotFoundError("No module named 'psycopg'", name="psycopg"))
+    assert isinstance(err, MissingExtra) and err.exit_code == 2 and "drkit[postgres]" in err.message
+    assert missing_extra(ModuleNotFoundError("x", name="drkit.nothing")) is None  # a bug stays a bug
+
+
+def test_all_and_test_extras_pull_every_extra() -> None:
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    features = sorted(set(extras) - {"all", "test"})
+    (everything,) = extras["all"]
+    assert everything.startswith("drkit[") and set(everything[6:-1].split(",")) == set(features)
+    assert "drkit[all]" in extras["test"]
+    core = " ".join(PYPROJECT["project"]["dependencies"])
+    for heavy in ("boto3", "google-cloud-storage", "psycopg", "redis", "testcontainers"):
+        assert heavy not in core
+
+
+def test_memory_and_faulty_only_with_the_test_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "memory" in known_schemes() and "faulty+file" in known_schemes()  # tests/conftest.py sets it
+    monkeypatch.delenv(TEST_BACKENDS_ENV)
+    assert not {"memory", "faulty+file", "faulty+s3", "faulty+gs"} & set(known_schemes())
+
+
+def test_init_memory_without_the_switch_is_unknown_scheme() -> None:
+    proc = drkit("init", "--repo", "memory://x", env={"DRKIT_PASSWORD": "pw", TEST_BACKENDS_ENV: "0"})
+    assert proc.returncode == 2
+    assert "unknown storage scheme 'memory'" in one_line_error(proc)
+    listed = drkit("backends", "list", env={TEST_BACKENDS_ENV: "0"})
+    assert b"memory" not in listed.stdout and b"faulty" not in listed.stdout
