@@ -215,3 +215,38 @@ def test_device_nodes_a_non_root_restore_cannot_make_are_warnings(tmp_path: Path
         assert not (out / "src" / "disk-like").exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_files_drill_in_a_container_checks_what_the_default_restore_makes(tmp_path: Path) -> None:
+    """``--sandbox docker``'s files.container check compares the container's view with the same expectation
+    as files.metadata (it compared with the raw snapshot: every drill of a tree holding a FIFO, a setuid or a
+    world-writable file failed). The container's script runs here on the host (same code, no engine)."""
+    import json
+    import sys
+
+    from drkit.drills.sandbox.files import SCRIPT
+    from drkit.drills.verify.files import verify_files
+    from drkit.drills.verify.listing import compare_listing
+    from drkit.ops.files import BackupRequest, backup_files, restore_files
+    from drkit.sources.files import Selection
+
+    src, out = _tree(tmp_path), tmp_path / "out"
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(pack_size=1 << 20))
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    restore_files(repo, snap, str(out), Selection())
+    digests: dict[str, str] = {}
+    assert all(c.ok for c in verify_files(repo, snap.root["tree"], out, digests))
+
+    def view() -> list[str]:
+        listing = tmp_path / "listing.jsonl"
+        script = SCRIPT.replace('"/restore"', repr(str(out))).replace('"/out/listing.jsonl"', repr(str(listing)))
+        subprocess.run([sys.executable, "-c", script], check=True)
+        entries = {e["p"]: e for e in map(json.loads, listing.read_text().splitlines())}
+        return compare_listing(repo, snap.root["tree"], entries, digests)
+
+    assert view() == []
+    os.chmod(out / "src" / "setuid", 0o4755)
+    assert view() == ["src/setuid: mode 0o4755 != 0o755"]
+    os.chmod(out / "src" / "setuid", 0o755)
+    os.mkfifo(out / "src" / "fifo")
+    assert view() == ["src/fifo: in the container, not in the snapshot"]
