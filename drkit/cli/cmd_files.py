@@ -71,8 +71,9 @@ OVERWRITE_HELP = ("What to do with a restored path the target already holds: alw
 
 
 SPECIAL_HELP = ("Also restore device nodes, FIFOs and sockets, and keep setuid, setgid and world-writable mode "
-                "bits as the snapshot has them (a full system restore, as root). Default: none of them; each is "
-                "a warning and the restore exits 3. See docs/files.md.")
+                "bits and file capabilities (security.capability) as the snapshot has them (a full system "
+                "restore, as root). Default: none of them; each is a warning and the restore exits 3. See "
+                "docs/files.md.")
 
 
 def overwrite_options(fn: Any) -> Any:
@@ -141,7 +142,8 @@ def _existing_summary(stats: RestoreStats) -> str:
     if stats.specials_skipped:
         parts.append(f"{stats.specials_skipped} device nodes, FIFOs or sockets not restored (--special-files)")
     if stats.modes_restricted:
-        parts.append(f"{stats.modes_restricted} setuid, setgid or world-writable modes restricted (--special-files)")
+        parts.append(f"{stats.modes_restricted} setuid, setgid or world-writable modes or file capabilities "
+                     "restricted (--special-files)")
     return "; " + "; ".join(parts) if parts else ""
 
 

@@ -153,8 +153,8 @@ def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
         raise PartialRestore(f"snapshot {snap.short_id} restored, but {len(stats.warnings)} items (or their "
                              f"extended attributes) could not be restored as the snapshot has them",
                              hint="see the warnings above" + ("; --special-files restores device nodes, FIFOs, "
-                                                              "sockets and setuid/setgid/world-writable modes"
-                                                              if special else ""))
+                                                              "sockets, setuid/setgid/world-writable modes and "
+                                                              "file capabilities" if special else ""))
 
 
 def list_files(repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None

@@ -139,7 +139,7 @@ def parse_key_object(key_object: bytes) -> dict[str, Any]:
         int(doc.get("version", 1))
         int(doc.get("generation", 0))
         base64.b64decode(doc["salt"], validate=True), base64.b64decode(doc["data"], validate=True)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:  # RecursionError: nested
         raise IntegrityError(f"key object is malformed ({type(exc).__name__})") from None
     if doc.get("kdf", "argon2id") != "argon2id":
         raise IntegrityError(f"key object asks for an unknown KDF {str(doc.get('kdf'))[:20]!r}")
@@ -187,7 +187,7 @@ def key_generation(key_object: bytes, master: MasterKey) -> int | None:
         if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(master.blob_id, doc)):
             return None
         return int(doc.get("generation", 0))
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         return None
 
 
@@ -197,7 +197,7 @@ def describe_key_object(key_object: bytes) -> dict[str, str]:
         doc = json.loads(key_object) if len(key_object) <= MAX_KEY_OBJECT else None
         if not isinstance(doc, dict):
             raise TypeError
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         doc = {"kdf": "malformed"}
     info = {k: str(doc.get(k, ""))[:100] for k in ("created", "host", "username", "kdf")}
     info["generation"] = str(doc.get("generation", 0))[:20]

@@ -54,7 +54,7 @@ def record_generation(data: bytes, master: MasterKey) -> int | None:
             return None
         generation = doc["generation"]
         return generation if isinstance(generation, int) and generation >= 0 else None
-    except (ValueError, TypeError, AttributeError, KeyError):
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError):  # junk (deeply nested too)
         return None
 
 

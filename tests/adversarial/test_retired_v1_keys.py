@@ -93,3 +93,19 @@ def test_rotation_writes_a_record_every_generation_checks(tmp_path: Path) -> Non
         (repo / "keys" / name).write_bytes(data)
     assert "retired" in one_line(run("snapshots", "--repo", str(repo), env=RETIRED), 12)
     ok("snapshots", "--repo", str(repo))  # the rotating passphrase opens its generation-2 key object
+
+
+def test_deeply_nested_planted_objects_lock_nobody_out(tmp_path: Path) -> None:
+    """JSON nested deeper than the interpreter recurses (64 KiB of '[', within the read cap) under
+    ``rotations/`` and ``keys/``: json.loads raises RecursionError, not ValueError; the open must skip
+    such an object like any junk (it failed with 'internal error: RecursionError', exit 1, for everyone)."""
+    repo, src, snap = _rotated_by_previous_release(tmp_path)
+    ok("snapshots", "--repo", str(repo))
+    plant(repo, "rotations/99999999-deep", b"[" * 60_000)
+    ok("restore", snap, "--target", str(tmp_path / "out"), "--repo", str(repo))
+    same_tree(src, tmp_path / "out" / "src")
+    assert "retired" in one_line(run("snapshots", "--repo", str(repo), env=RETIRED), 12)
+    plant(repo, "keys/" + "d" * 32, b'{"kdf_params": ' + b"[" * 60_000)
+    ok("snapshots", "--repo", str(repo))
+    assert "dddddddd" in ok("key", "list", "--repo", str(repo))  # listed, not a crash
+    assert "retired" in one_line(run("snapshots", "--repo", str(repo), env=RETIRED), 12)

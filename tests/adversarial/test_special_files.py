@@ -80,7 +80,7 @@ def test_default_restore_creates_no_special_file_and_no_privileged_mode(tmp_path
     assert "src/fifo: FIFO not restored (--special-files creates it)" in proc.stderr
     specials = 4 if ROOT else 2
     assert f"{specials} device nodes, FIFOs or sockets not restored" in proc.stderr
-    assert "5 setuid, setgid or world-writable modes restricted" in proc.stderr  # 4 files, open-dir
+    assert "5 setuid, setgid or world-writable modes or file capabilities restricted" in proc.stderr  # 4 files, dir
     expected = tmp_path / "expected"
     _expected(src, expected)
     same_tree(expected, out / "src")
@@ -215,3 +215,65 @@ def test_device_nodes_a_non_root_restore_cannot_make_are_warnings(tmp_path: Path
         assert not (out / "src" / "disk-like").exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_files_drill_in_a_container_checks_what_the_default_restore_makes(tmp_path: Path) -> None:
+    """``--sandbox docker``'s files.container check compares the container's view with the same expectation
+    as files.metadata (it compared with the raw snapshot: every drill of a tree holding a FIFO, a setuid or a
+    world-writable file failed). The container's script runs here on the host (same code, no engine)."""
+    import json
+    import sys
+
+    from drkit.drills.sandbox.files import SCRIPT
+    from drkit.drills.verify.files import verify_files
+    from drkit.drills.verify.listing import compare_listing
+    from drkit.ops.files import BackupRequest, backup_files, restore_files
+    from drkit.sources.files import Selection
+
+    src, out = _tree(tmp_path), tmp_path / "out"
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(pack_size=1 << 20))
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    restore_files(repo, snap, str(out), Selection())
+    digests: dict[str, str] = {}
+    assert all(c.ok for c in verify_files(repo, snap.root["tree"], out, digests))
+
+    def view() -> list[str]:
+        listing = tmp_path / "listing.jsonl"
+        script = SCRIPT.replace('"/restore"', repr(str(out))).replace('"/out/listing.jsonl"', repr(str(listing)))
+        subprocess.run([sys.executable, "-c", script], check=True)
+        entries = {e["p"]: e for e in map(json.loads, listing.read_text().splitlines())}
+        return compare_listing(repo, snap.root["tree"], entries, digests)
+
+    assert view() == []
+    os.chmod(out / "src" / "setuid", 0o4755)
+    assert view() == ["src/setuid: mode 0o4755 != 0o755"]
+    os.chmod(out / "src" / "setuid", 0o755)
+    os.mkfifo(out / "src" / "fifo")
+    assert view() == ["src/fifo: in the container, not in the snapshot"]
+
+
+CAP_NET_RAW_EP = bytes.fromhex("01000002" "00200000" "00000000" "00000000" "00000000")  # VFS_CAP_REVISION_2, +ep
+
+
+@pytest.mark.skipif(not ROOT, reason="setting security.capability needs root (CAP_SETFCAP)")
+def test_file_capabilities_need_special_files_like_setuid(tmp_path: Path) -> None:
+    """security.capability (``setcap cap_net_raw+ep``) hands out privilege as setuid does: a default restore
+    as root leaves it off (a warning, exit 3), --special-files restores it. Before: set silently, exit 0."""
+    src, repo = tmp_path / "src", tmp_path / "repo"
+    src.mkdir()
+    (src / "ping").write_text("#!/bin/sh\n")
+    os.chmod(src / "ping", 0o755)
+    os.setxattr(src / "ping", "security.capability", CAP_NET_RAW_EP)
+    (src / "plain").write_text("x")
+    os.setxattr(src / "plain", "user.note", b"kept")
+    ok("init", "--repo", str(repo))
+    ok("backup", "files", str(src), "--repo", str(repo), "--quiet")
+    proc = run("restore", "latest", "--target", str(tmp_path / "out"), "--repo", str(repo))
+    assert proc.returncode == 3, proc.stderr
+    assert "src/ping: file capabilities (security.capability) not restored" in proc.stderr
+    ping = tmp_path / "out" / "src" / "ping"
+    assert "security.capability" not in os.listxattr(ping)
+    assert subprocess.run(["getcap", str(ping)], capture_output=True, text=True, check=True).stdout == ""
+    assert os.getxattr(tmp_path / "out" / "src" / "plain", "user.note") == b"kept"
+    ok("restore", "latest", "--target", str(tmp_path / "all"), "--repo", str(repo), "--special-files")
+    assert os.getxattr(tmp_path / "all" / "src" / "ping", "security.capability") == CAP_NET_RAW_EP

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from adversarial.hostile_kit import same_tree
 from clirun import drkit
 from servers.docker import DockerEngine, ensure_image
@@ -88,6 +89,30 @@ def test_compose_file_and_its_drkit_yaml_are_valid(tmp_path: Path) -> None:
     checked = drkit("--config", str(COMPOSE_FILE.parent / "drkit.yaml"), "config", "validate")
     assert checked.returncode == 0, checked.stderr.decode()
     assert b"3 jobs" in checked.stdout
+
+
+def test_only_drkit_services_see_the_repository_passphrase(tmp_path: Path) -> None:
+    """The database container gets its password file, never the secrets directory: a compromised (or merely
+    curious) PostgreSQL container must not read the repository passphrase, which opens every backup."""
+    env = {**os.environ, "DRKIT_SECRETS_DIR": str(tmp_path), "DRKIT_UPLOADS": str(tmp_path / "u")}
+    proc = subprocess.run(
+        [_compose(), "-f", str(COMPOSE_FILE), "--profile", "metrics", "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    passphrase = tmp_path / "repository-passphrase"
+    for name, service in services.items():
+        sources = [Path(str(v).split(":")[0]) if isinstance(v, str) else Path(v["source"])
+                   for v in service.get("volumes", [])]
+        sees = any(s in (tmp_path, passphrase) for s in sources)
+        assert sees == name.startswith("drkit"), (name, sources)
+    assert any(s == tmp_path / "postgres-password" for s in
+               (Path(str(v).split(":")[0]) for v in services["postgres"]["volumes"])), services["postgres"]
 
 
 class Stack:

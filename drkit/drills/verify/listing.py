@@ -1,6 +1,7 @@
 """The restored tree as a container saw it (``sandbox.files.container_listing``) against the snapshot:
-every snapshot entry present in the container with its type, permissions, size, mtime, link target
-and owner, every regular file's SHA-256 equal to the one computed on this host while its chunks were
+every snapshot entry, as the drill's default restore makes it (``special.expected``: no special files,
+no setuid/setgid/world-write bits), present in the container with its type, permissions, size, mtime,
+link target and owner, every regular file's SHA-256 equal to the one computed on this host while its chunks were
 checked against the snapshot's (so the bytes the container read are the snapshot's), and no entry the
 snapshot does not have."""
 
@@ -11,9 +12,11 @@ import stat
 from typing import Any
 
 from ...repository.repo import Repository
+from ...sources.files import expected
 from ...sources.files.diff import walk
 from ...sources.files.tree import DIR, FILE, SYMLINK, Node
 from ..result import CheckResult
+from .files import DRILL_PRIVILEGES
 from .timing import summarize, timed_check
 
 _KNOWN = {FILE: "file", DIR: "dir", SYMLINK: "symlink"}
@@ -44,7 +47,10 @@ def compare_listing(
 ) -> list[str]:
     problems: list[str] = []
     unseen = dict(listing)
-    for rel, node in walk(repo, tree_id):
+    for rel, snapshot_node in walk(repo, tree_id):
+        node = expected(snapshot_node, DRILL_PRIVILEGES)  # what the drill's restore makes, as files.metadata
+        if node is None:  # a special file the restore does not create: one there is an extra entry
+            continue
         seen = unseen.pop(rel, None)
         problem = f"{rel} missing in the container" if seen is None else _problem(rel, node, seen, sha256.get(rel))
         if problem:

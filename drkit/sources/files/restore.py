@@ -60,7 +60,7 @@ class RestoreStats:
     extra: int = 0  # entries not in the snapshot left in restored directories (no --delete)
     deleted: int = 0  # entries not in the snapshot removed (--delete)
     specials_skipped: int = 0  # device nodes, FIFOs, sockets not created (no --special-files)
-    modes_restricted: int = 0  # setuid/setgid/world-writable bits cleared (no --special-files)
+    modes_restricted: int = 0  # setuid/setgid/world-writable bits, file capabilities left off (no --special-files)
     warnings: list[str] = field(default_factory=list)  # what was not restored (exit 3)
 
 

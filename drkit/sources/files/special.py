@@ -7,7 +7,9 @@ default (``Privileges(keep=False)``):
 - the setuid and setgid bits of non-directories are cleared (a directory's setgid bit only sets the
   group of what is created in it, and is kept);
 - write permission for others is cleared, except on directories with the sticky bit (``/tmp``-like:
-  others may add entries but not remove or replace anyone else's).
+  others may add entries but not remove or replace anyone else's);
+- file capabilities (the ``security.capability`` attribute ``setcap`` writes; ``cap_setuid+ep`` is as
+  good as setuid root) are not set.
 
 Each such entry is a warning, and the restore exits 3 (partial: not everything is as in the
 snapshot). ``--special-files`` (``keep=True``) restores them as the snapshot has them: devices as
@@ -23,6 +25,7 @@ from .tree import DIR, SYMLINK, Node
 
 SPECIAL_TYPES = {"fifo": "FIFO", "socket": "socket", "chardev": "character device", "blockdev": "block device"}
 FLAG = "--special-files"
+CAPABILITY = "security.capability"  # file capabilities: privilege like a setuid bit
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,18 @@ class Privileges:
             mode &= ~stat.S_IWOTH
         return mode
 
+    def drops_capabilities(self, node: Node) -> bool:
+        """Whether ``node``'s file capabilities are left off."""
+        return not self.keep and isinstance(node.xattrs, dict) and CAPABILITY in node.xattrs
+
     def restricted(self, node: Node) -> str | None:
-        """The warning for a mode this policy changes, or None."""
+        """The warning for a mode or file capabilities this policy changes, or None."""
+        problems = [self._mode_warning(node)]
+        if self.drops_capabilities(node):
+            problems.append(f"file capabilities ({CAPABILITY}) not restored ({FLAG} restores them)")
+        return "; ".join(p for p in problems if p) or None
+
+    def _mode_warning(self, node: Node) -> str | None:
         mode = self.mode(node)
         if mode == stat.S_IMODE(node.mode):
             return None
@@ -59,8 +72,11 @@ class Privileges:
 
 
 def expected(node: Node, privileges: Privileges) -> Node | None:
-    """``node`` as a restore under ``privileges`` leaves it: None if it is not created, else with its mode."""
+    """``node`` as a restore under ``privileges`` leaves it: None if it is not created, else with its mode
+    and extended attributes."""
     if privileges.skipped(node) is not None:
         return None
     mode = privileges.mode(node)
+    if privileges.drops_capabilities(node):
+        return replace(node, mode=mode, xattrs={k: v for k, v in node.xattrs.items() if k != CAPABILITY})
     return node if mode == node.mode else replace(node, mode=mode)
