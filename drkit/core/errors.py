@@ -83,7 +83,7 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "error: the run did not finish",
     2: "usage or configuration error",
-    3: "partial: snapshot written (or restore finished), some items skipped",
+    3: "partial: snapshot written (or restore finished), some items skipped or restricted",
     10: "repository missing (or already exists, for init)",
     11: "lock not acquired",
     12: "wrong passphrase or no key",
@@ -93,6 +93,7 @@ EXIT_CODES: dict[int, str] = {
     21: "drill verification failed",
     129: "stopped by SIGHUP (lock released, temp objects removed)",
     130: "interrupted (Ctrl-C); 128+N for signal N",
+    141: "standard output's reader went away (`| head`): stopped quietly",
     143: "stopped by SIGTERM, e.g. a Kubernetes pod stopping (lock released, temp objects removed)",
 }
 
