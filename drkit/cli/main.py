@@ -7,7 +7,6 @@ import contextlib
 import sys
 import traceback
 from importlib import import_module
-from typing import Any
 
 import click
 
@@ -35,7 +34,6 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "pg": ("cmd_postgres", "pg"), "redis": ("cmd_redis", "redis_group"),
     "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
 }
-_SOURCES = ("cmd_files", "cmd_postgres", "cmd_redis")  # each adds `backup <kind>` and `restore <kind>`
 
 
 class LazyGroup(click.Group):
@@ -55,12 +53,9 @@ class LazyGroup(click.Group):
         return self.commands.get(cmd_name)
 
     def _load_backup_restore(self) -> None:
-        backup: Any = import_module(f"{__package__}.cmd_backup").backup
-        restore: Any = import_module(f"{__package__}.cmd_restore").restore
-        self.add_command(backup)
-        self.add_command(restore)
-        for source in _SOURCES:
-            import_module(f"{__package__}.{source}").register(self, backup, restore)
+        """Their per-source subcommands load on first use too (``lazy.SourceGroup``)."""
+        self.add_command(import_module(f"{__package__}.cmd_backup").backup)
+        self.add_command(import_module(f"{__package__}.cmd_restore").restore)
 
 
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
