@@ -9,10 +9,11 @@ from ..ops.session import open_or_create_default, open_repository
 from ..repository.repo import Repository
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
+from .lazy import SourceGroup
 from .output import byte_progress, emit_json
 
 
-@click.group("backup", epilog=EXIT_CODES_EPILOG)
+@click.group("backup", cls=SourceGroup, epilog=EXIT_CODES_EPILOG)
 def backup() -> None:
     """Take a backup into the repository."""
 

@@ -180,11 +180,3 @@ def diff(repo_ref: RepoRef, snapshot_a: str, snapshot_b: str, as_json: bool) -> 
         return
     for c in changes:
         click.echo(f"{c.kind}  /{c.path}")
-
-
-def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:
-    """Add this source's commands: `backup files`, `restore files`, `ls`, `diff`."""
-    backup.add_command(backup_files_cmd)
-    restore.add_command(restore_files_cmd)
-    cli.add_command(ls)
-    cli.add_command(diff)

@@ -259,10 +259,3 @@ def _window_row(w: ops.BaseWindow) -> dict[str, Any]:
             "from_lsn": meta["stop_lsn"], "to_lsn": format_lsn(end) if end is not None else None,
             "last_segment": w.window.last_segment, "consistent": w.window.consistent,
             "archived_until": w.window.end_time.isoformat() if w.window.end_time else None}
-
-
-def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:
-    """Add this source's commands: `backup postgres`, `restore postgres`, and the `pg` group."""
-    backup.add_command(backup_postgres)
-    restore.add_command(restore_postgres)
-    cli.add_command(pg)

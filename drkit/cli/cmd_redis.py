@@ -181,10 +181,3 @@ def windows(repo_ref: RepoRef, name: str | None, as_json: bool) -> None:
     click.echo(f"{'ID':10}{'NAME':16}{'KIND':13}{'FROM':28}TO")
     for r in rows:
         click.echo(f"{r['id']:10}{r['name'][:15]:16}{r['kind']:13}{r['from']:28}{r['to']}")
-
-
-def register(cli: click.Group, backup: click.Group, restore: click.Group) -> None:
-    """Add `backup redis`, `restore redis`, and the `redis` group."""
-    backup.add_command(backup_redis)
-    restore.add_command(restore_redis)
-    cli.add_command(redis_group)

@@ -16,10 +16,11 @@ from .cmd_files import overwrite_options, run_restore
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
+from .lazy import SourceGroup
 from .output import quiet_broken_pipe
 
 
-class SnapshotOrSubcommand(click.Group):
+class SnapshotOrSubcommand(SourceGroup):
     """A group whose unknown first word is passed to its default command as an argument."""
 
     default_command = "snapshot"
@@ -27,7 +28,7 @@ class SnapshotOrSubcommand(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.list_commands(ctx) and not args[0].startswith("-"):
             args = [self.default_command, *args]
         return super().resolve_command(ctx, args)
 

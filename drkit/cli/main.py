@@ -7,7 +7,7 @@ import contextlib
 import sys
 import traceback
 from importlib import import_module
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -20,6 +20,7 @@ from ..core.log import setup_logging
 from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
+from .lazy import needs_extra
 from .output import error_line
 from .signals import Stopped, install
 
@@ -38,8 +39,6 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
     "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"),
 }
-# each adds `backup <kind>` and `restore <kind>` (kind named here for a stand-in when its extra is missing)
-_SOURCES = {"cmd_files": "files", "cmd_postgres": "postgres", "cmd_redis": "redis"}
 
 
 class LazyGroup(click.Group):
@@ -58,35 +57,13 @@ class LazyGroup(click.Group):
             try:
                 self.add_command(getattr(import_module(f"{__package__}.{module}"), attr), cmd_name)
             except ImportError as exc:
-                self.add_command(_needs_extra(cmd_name, exc))
+                self.add_command(needs_extra(cmd_name, exc))
         return self.commands.get(cmd_name)
 
     def _load_backup_restore(self) -> None:
-        backup: Any = import_module(f"{__package__}.cmd_backup").backup
-        restore: Any = import_module(f"{__package__}.cmd_restore").restore
-        self.add_command(backup)
-        self.add_command(restore)
-        for source in _SOURCES:
-            try:
-                import_module(f"{__package__}.{source}").register(self, backup, restore)
-            except ImportError as exc:
-                backup.add_command(_needs_extra(_SOURCES[source], exc))
-                restore.add_command(_needs_extra(_SOURCES[source], exc))
-
-
-def _needs_extra(name: str, exc: ImportError) -> click.Command:
-    """Stands in for a command whose optional package is missing: listed in --help, and running it
-    ends with the one line naming the extra (a bug's ImportError is raised as it was)."""
-    err = missing_extra(exc)
-    if err is None:
-        raise exc
-
-    def fail() -> None:
-        raise err
-
-    return click.Command(name, callback=fail, help=f"(needs the drkit[{err.extra}] extra)",
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                           "help_option_names": []})
+        """Their per-source subcommands load on first use too (``lazy.SourceGroup``)."""
+        self.add_command(import_module(f"{__package__}.cmd_backup").backup)
+        self.add_command(import_module(f"{__package__}.cmd_restore").restore)
 
 
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

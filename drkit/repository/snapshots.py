@@ -6,9 +6,7 @@ import os
 import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from typing import Any
 
 from storage_backends import NotFound
 
@@ -20,26 +18,30 @@ from .storage_errors import storage_errors
 KIND = "snapshot"
 
 
-def _iso_time(value: str) -> str:
-    if value:
-        datetime.fromisoformat(value)  # ValueError: a validation error
-    return value
+def _iso_time_ok(value: Any) -> bool:
+    try:
+        return type(value) is str and (not value or bool(datetime.fromisoformat(value)))
+    except ValueError:
+        return False
 
 
-class _SnapshotDoc(BaseModel):
-    """The schema of a stored snapshot document (unknown fields ignored: a newer drkit may add some)."""
+def _str_dict(value: Any) -> bool:
+    return type(value) is dict and all(type(k) is str for k in value)
 
-    model_config = ConfigDict(strict=True, extra="ignore")
-    source_kind: str
-    source_name: str
-    root: dict[str, Any]
-    time: Annotated[str, AfterValidator(_iso_time)] = ""
-    end_time: Annotated[str, AfterValidator(_iso_time)] = ""
-    host: str = ""
-    tags: list[str] = []
-    parent: str | None = None
-    stats: dict[str, Any] = {}
-    meta: dict[str, Any] = {}
+
+def doc_ok(doc: Any) -> bool:
+    """The fast check of a snapshot document against ``snapshot_schema`` (hand-written so that reading
+    snapshots does not load pydantic; never more lenient than the schema, which a test checks)."""
+    if type(doc) is not dict:
+        return False
+    g = doc.get
+    tags, parent = g("tags", []), g("parent")
+    return (
+        type(g("source_kind")) is str and type(g("source_name")) is str and _str_dict(g("root"))
+        and _iso_time_ok(g("time", "")) and _iso_time_ok(g("end_time", "")) and type(g("host", "")) is str
+        and type(tags) is list and all(type(t) is str for t in tags) and (parent is None or type(parent) is str)
+        and _str_dict(g("stats", {})) and _str_dict(g("meta", {}))
+    )
 
 
 @dataclass
@@ -65,13 +67,15 @@ class Snapshot:
     def from_doc(cls, snapshot_id: str, doc: dict[str, Any]) -> Snapshot:
         """The snapshot a decoded document describes; IntegrityError if a field has the wrong type (a
         crafted document must end as exit 13, never as a TypeError somewhere later)."""
+        if doc_ok(doc):
+            return cls(id=snapshot_id, **{k: doc[k] for k in _DOC_FIELDS if k in doc})
+        from .snapshot_schema import validated  # pydantic: loaded for a malformed document only
+
         try:
-            checked = _SnapshotDoc.model_validate(doc)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise IntegrityError(f"snapshot {snapshot_id[:8]}: malformed document ({where}: {first['msg']})") from None
-        return cls(id=snapshot_id, **checked.model_dump(exclude_unset=True))
+            fields = validated(doc)
+        except ValueError as exc:
+            raise IntegrityError(f"snapshot {snapshot_id[:8]}: malformed document ({exc})") from None
+        return cls(id=snapshot_id, **fields)
 
     @property
     def short_id(self) -> str:
@@ -117,6 +121,9 @@ class SnapshotFilter:
         parts += [f"paths {', '.join(self.paths)}"] if self.paths else []
         parts += [f"source {self.source_kind}"] if self.source_kind else []
         return "; ".join(parts)
+
+
+_DOC_FIELDS = tuple(f for f in Snapshot.__dataclass_fields__ if f != "id")
 
 
 def save(store: ManifestStore, snap: Snapshot) -> Snapshot:

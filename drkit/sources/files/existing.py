@@ -24,9 +24,12 @@ For each entry of the snapshot whose path already exists in the target:
 
 Entries of a restored directory that the snapshot does not have (honouring ``--include`` and
 ``--exclude``: only what the restore selects counts) are removed with ``--delete``, after the
-files are written; without it they stay and are counted in the summary. Files are written at
-temporary names (``.drkit-restore-PID-N``) and renamed into place when complete; such a file left
-by a killed restore (its process gone) is removed when a later restore lists that directory.
+files are written; without it they stay and are counted in the summary. Files are written
+unnamed (``O_TMPFILE``) and linked to their names when complete (a file already there: linked at a
+temporary name, renamed over it), so a killed restore leaves nothing of the file it was writing. Where
+the file system has no ``O_TMPFILE`` they are written at temporary names (``.drkit-restore-PID-N``)
+and renamed into place when complete; such a file left by a killed restore (its process gone) is
+removed when a later restore lists that directory.
 """
 
 from __future__ import annotations

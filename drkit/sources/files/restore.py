@@ -6,8 +6,8 @@ with what the target holds there (``existing.Policy``: by default anything in th
 restore, here, before anything is written) and planning files; then remove what is in the way of an
 entry of another type and create the directories (each checked with ``lstat`` to be a real
 directory, never a symlink); (2) write every file's content (``fetch.Writeout``: worker threads
-read, verify and ``pwrite`` whole runs of blobs into files created with ``O_EXCL|O_NOFOLLOW`` at a
-temporary name, renamed into place once complete); hard links are linked to their first restored
+read, verify and ``pwrite`` whole runs of blobs into files created unnamed, linked into place once
+complete); hard links are linked to their first restored
 path; (3) set the metadata of existing files kept (``--overwrite if-changed``), create symlinks and
 special files, remove the entries the snapshot does not have (``--delete``), then set directory
 metadata deepest first. Symlinks come last, so no write of this restore can pass through a link it

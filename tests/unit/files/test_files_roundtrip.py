@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from drkit.core.filewriters import FileWriter
 from drkit.ops.files import BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.repository.check import check_repository
 from drkit.repository.repo import Repository
-from drkit.sources.files import BackupOptions, Excludes, Selection
+from drkit.sources.files import BackupOptions, Excludes, Policy, Selection
 
 
 def _meta(path: Path) -> tuple[object, ...]:
@@ -162,8 +163,7 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
         def open_writer(path: str, *args: Any, made: list[tuple[str, str]] = writers,
                         **kwargs: Any) -> FileWriter:
             out = real_open_writer(path, *args, **kwargs)
-            name = os.path.basename(path)
-            assert name.startswith(".drkit-restore-")  # renamed into place when complete
+            assert args[0] & getattr(os, "O_TMPFILE", 0) and os.path.basename(path) == "src"  # unnamed until complete
             made.append(("big.bin" if kwargs["pool"] is not None else "small.txt", type(out).__name__))
             return out
 
@@ -232,3 +232,75 @@ def test_read_all_reads_a_small_file_once_and_sees_growth(tmp_path: Path, monkey
         assert backup_mod._read_all(fd, 6000) == b"x" * 5000  # shrank: read to the end
     finally:
         os.close(fd)
+
+
+def _restore_watching_names(repo: Repository, snap: Any, out: Path, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Restore ``snap`` into ``out`` (``--overwrite always``); the names in ``out/src`` each time a file
+    whose content is all written is about to be finished (named or renamed), less that file's own name."""
+    from drkit.sources.files import fetch
+
+    seen: set[str] = set()
+    real_finish = fetch.FileOut.finish
+
+    def finish(self: Any) -> None:
+        seen.update(set(os.listdir(out / "src")) - {os.path.basename(self.path)})
+        real_finish(self)
+
+    monkeypatch.setattr(fetch.FileOut, "finish", finish)
+    restore_files(repo, snap, str(out), Selection(), policy=Policy(overwrite="always"))
+    assert rsync_same(Path(snap.source_name), out / "src")  # one source path: the snapshot's name
+    return seen
+
+
+def rsync_same(a: Path, b: Path) -> bool:
+    """The independent oracle: rsync finds no difference (content, metadata, xattrs, ACLs, holes)."""
+    proc = subprocess.run(["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids",
+                           f"{a}/", f"{b}/"], capture_output=True, text=True, check=True)
+    return proc.stdout == ""
+
+
+def test_files_are_written_unnamed_and_linked_when_complete(repo: Repository, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Restored files are written unnamed (O_TMPFILE) and linked to their names once complete: while
+    a file's blobs are written, no temporary name shows in its directory; a file already at the name
+    (--overwrite) is replaced through a temporary name renamed over it, never written through."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):
+        (src / f"f{i}").write_bytes(os.urandom(1000 + i))
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    seen = _restore_watching_names(repo, snap, tmp_path / "out", monkeypatch)
+    assert not [n for n in seen if n.startswith(".drkit-restore")]
+    victim = tmp_path / "victim"
+    victim.write_text("not to be written through\n")
+    (tmp_path / "out" / "src" / "f3").unlink()
+    (tmp_path / "out" / "src" / "f3").symlink_to(victim)
+    (tmp_path / "out" / "src" / "f4").write_text("stale\n")
+    _restore_watching_names(repo, snap, tmp_path / "out", monkeypatch)
+    assert victim.read_text() == "not to be written through\n"
+
+
+def test_without_o_tmpfile_files_are_written_at_temporary_names(repo: Repository, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system without O_TMPFILE (EOPNOTSUPP): files are written at temporary names, renamed
+    when complete; same tree."""
+    import errno
+
+    from drkit.sources.files import fetch
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(5):
+        (src / f"f{i}").write_bytes(os.urandom(3000 + i))
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    real_open_writer = fetch.open_writer
+
+    def open_writer(path: str, flags: int, *args: Any, **kwargs: Any) -> FileWriter:
+        if flags & getattr(os, "O_TMPFILE", 0):
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_open_writer(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(fetch, "open_writer", open_writer)
+    seen = _restore_watching_names(repo, snap, tmp_path / "out", monkeypatch)
+    assert [n for n in seen if n.startswith(".drkit-restore")]
+    assert not [p for p in (tmp_path / "out" / "src").iterdir() if p.name.startswith(".drkit-restore")]
