@@ -18,9 +18,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from ..config import DrkitConfig
+from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics, new_registry, push, write_textfile
 from .maintenance import Maintainer, MaintenanceState
+from .startup import register_task
 
 log = logging.getLogger("drkit.metrics")
 
@@ -65,8 +67,10 @@ def maintain_once(config: DrkitConfig, repository: str, task: str, state_dir: Pa
     (Pushgateway group ``drkit_job=<repository>-<task>``, job ``drkit_maintenance``)."""
     registry, metrics = new_registry()
     group = f"{repository}-{task}"
+    state = MaintenanceState(state_dir)
+    register_task(config, metrics, state, repository, task, clock.utcnow())  # what the alerts compare with
     try:
-        done = Maintainer(config, metrics, MaintenanceState(state_dir)).run(repository, task)
+        done = Maintainer(config, metrics, state).run(repository, task)
     except BaseException:
         try:
             _export(registry, group, targets, job="drkit_maintenance")

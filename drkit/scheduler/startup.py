@@ -11,6 +11,7 @@ from datetime import datetime
 from storage_backends.errors import BackendError
 
 from ..config import DrkitConfig
+from ..config.models import CheckSchedule
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..drills.history import load_history
@@ -41,9 +42,24 @@ def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceStat
             tasks.setdefault(run.job, []).append(run.kind)
     since = state.baseline(tasks, now.timestamp())
     for name, repo in config.repositories.items():
-        check = repo.check
-        check_age = None if check is None else check.max_age or 2 * longest_gap(check.schedule, now)
-        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=check_age)
+        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=_check_max_age(repo.check, now))
+
+
+def _check_max_age(check: CheckSchedule | None, now: datetime) -> float | None:
+    return None if check is None else check.max_age or 2 * longest_gap(check.schedule, now)
+
+
+def register_task(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, repository: str, task: str,
+                  now: datetime) -> None:
+    """The deadline series of one scheduled task, as the daemon sets them at start-up, for a one-shot run
+    (`drkit job maintain`): only this task's, so the textfiles of several tasks hold no series twice."""
+    try:
+        since = state.baseline({repository: [task]}, now.timestamp())[repository]
+    except OSError as exc:  # as Maintainer: an unwritable state directory is logged, the run goes on
+        log.error("cannot write the maintenance state %s: %s", state.path, exc.strerror)
+        since = {task: now.timestamp()}
+    check = config.repositories[repository].check if task == "check" else None
+    metrics.ops.register_repository(repository, since, check_max_age=_check_max_age(check, now))
 
 
 def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> None:
@@ -89,4 +105,4 @@ def restore_metrics(config: DrkitConfig, metrics: Metrics, maintainer: Maintaine
             )
 
 
-__all__ = ["drill_finished_at", "restore_metrics"]
+__all__ = ["drill_finished_at", "register_task", "restore_metrics"]
