@@ -22,7 +22,7 @@ from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics, new_registry, push, write_textfile
 from .maintenance import Maintainer, MaintenanceState
-from .startup import register_task
+from .startup import register_task, restore_job_window
 
 log = logging.getLogger("drkit.metrics")
 
@@ -51,7 +51,9 @@ def exported_metrics(config: DrkitConfig, job: str, targets: ExportTargets) -> I
     metrics.register_job(job, rpo=spec.targets.rpo, rto=spec.targets.rto)
     try:
         yield metrics
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, Exception):  # not on Ctrl-C or SIGTERM: no repository read on the way out
+            restore_job_window(config, job, metrics)
         try:
             _export(registry, job, targets)
         except DrkitError as exc:

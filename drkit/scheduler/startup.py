@@ -73,10 +73,32 @@ def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> 
     for job, spec in config.jobs.items():
         if spec.repository != repository:
             continue
-        if (window := windows.get(job)) is not None:
-            metrics.last_success.labels(job).set(window[1])
-            metrics.ops.recovery_window(job, oldest=window[0], newest=window[1])
+        _restore_window(metrics, job, windows.get(job))
         _restore_drill(metrics, job, drills.get(job, []))
+
+
+def _restore_window(metrics: Metrics, job: str, window: tuple[float, float] | None) -> None:
+    if window is not None:
+        metrics.last_success.labels(job).set(window[1])
+        metrics.ops.recovery_window(job, oldest=window[0], newest=window[1])
+
+
+def restore_job_window(config: DrkitConfig, job: str, metrics: Metrics) -> None:
+    """The job's last success and recoverable window from its repository, for the metrics of a one-shot run
+    that failed: its textfile replaces the last one whole, and without them the backup alerts misread it
+    (DrkitBackupNeverSucceeded fired, DrkitBackupTooOld had nothing to compare). Unreadable: logged."""
+    cfg = config.repositories[config.job(job).repository]
+    try:
+        repo = open_repository(cfg.url, cfg.passphrase.as_passphrase_source(), load_index=False)
+        try:
+            window = job_windows(repo.manifests).get(job)
+        finally:
+            repo.close()
+    except (DrkitError, BackendError, OSError) as exc:
+        log.info("could not read the last success of %s: %s", job, getattr(exc, "message", None) or exc,
+                    extra={"job": job})
+        return
+    _restore_window(metrics, job, window)
 
 
 def _restore_drill(metrics: Metrics, job: str, results: list[DrillResult]) -> None:
@@ -105,4 +127,4 @@ def restore_metrics(config: DrkitConfig, metrics: Metrics, maintainer: Maintaine
             )
 
 
-__all__ = ["drill_finished_at", "register_task", "restore_metrics"]
+__all__ = ["drill_finished_at", "register_task", "restore_job_window", "restore_metrics"]
