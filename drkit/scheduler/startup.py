@@ -113,8 +113,19 @@ def _restore_drill(metrics: Metrics, job: str, results: list[DrillResult]) -> No
 def restore_metrics(config: DrkitConfig, metrics: Metrics, maintainer: Maintainer, now: datetime) -> None:
     """Set every series that can be known before a run; a repository that cannot be read is logged
     and skipped (its series appear with the next run)."""
+    restore_local(config, metrics, maintainer, now)
+    read_histories(config, metrics)
+
+
+def restore_local(config: DrkitConfig, metrics: Metrics, maintainer: Maintainer, now: datetime) -> None:
+    """What the config and the state directory tell (fast: no repository is read)."""
     _set_deadlines(config, metrics, maintainer.state, now)
     maintainer.restore()
+
+
+def read_histories(config: DrkitConfig, metrics: Metrics) -> None:
+    """What the repositories tell: each job's last success, window and drills (a storage that hangs
+    makes this slow: the daemon runs it with its HTTP endpoints up)."""
     for repository in sorted({job.repository for job in config.jobs.values()}):
         try:
             _read_repository(config, repository, metrics)
@@ -127,4 +138,5 @@ def restore_metrics(config: DrkitConfig, metrics: Metrics, maintainer: Maintaine
             )
 
 
-__all__ = ["drill_finished_at", "register_task", "restore_job_window", "restore_metrics"]
+__all__ = ["drill_finished_at", "read_histories", "register_task", "restore_job_window", "restore_local",
+           "restore_metrics"]
