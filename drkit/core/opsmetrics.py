@@ -33,6 +33,7 @@ class OpsMetrics:
     maintenance_runs: Counter
     maintenance_known_since: Gauge
     prune_freed: Gauge
+    runs_skipped: Counter
 
     def recovery_window(self, job: str, *, oldest: float | None, newest: float | None) -> None:
         """The job's oldest and newest recoverable point (snapshot end times); none: series removed."""
@@ -136,6 +137,13 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             task,
         ),
         prune_freed=gauge("drkit_prune_freed_bytes", "Bytes the last scheduled prune deleted", repo),
+        runs_skipped=Counter(
+            "drkit_scheduled_runs_skipped",
+            "Scheduled runs not started because the schedule's previous run was still running "
+            "(schedule: <job or repository>:<kind>)",
+            ["schedule"],
+            registry=registry,
+        ),
     )
 
 

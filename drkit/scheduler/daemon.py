@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
@@ -105,6 +106,8 @@ def _scheduler(config: DrkitConfig) -> BackgroundScheduler:
 def _add_runs(scheduler: BackgroundScheduler, runner: Runner, plan: list[ScheduledRun],
               owed: dict[str, datetime]) -> None:
     now = clock.utcnow()
+    # a fire the scheduler drops (max_instances 1) was only in APScheduler's own log: a backup not taken
+    scheduler.add_listener(lambda event: runner.fire_skipped(event.job_id), EVENT_JOB_MAX_INSTANCES)
     for run in plan:
         extra: dict[str, Any] = {"next_run_time": now} if run.key in owed else {}
         scheduler.add_job(runner.run, run.trigger(), args=(run.job, run.kind), id=run.key, name=run.key, **extra)
