@@ -34,6 +34,7 @@ class OpsMetrics:
     maintenance_known_since: Gauge
     prune_freed: Gauge
     archive_newest: Gauge
+    runs_skipped: Counter
 
     def recovery_window(self, job: str, *, oldest: float | None, newest: float | None) -> None:
         """The job's oldest and newest recoverable point (snapshot end times); none: series removed."""
@@ -147,6 +148,13 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             "When the job's newest WAL segment (kind=wal) or AOF segment (kind=aof) reached the repository",
             JOB_LABEL,
             "kind",
+        ),
+        runs_skipped=Counter(
+            "drkit_scheduled_runs_skipped",
+            "Scheduled runs not started because the schedule's previous run was still running "
+            "(schedule: <job or repository>:<kind>)",
+            ["schedule"],
+            registry=registry,
         ),
     )
 

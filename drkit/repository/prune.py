@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core import clock
+from ..core.errors import UsageError
 from . import snapshots
 from .format import DATA_PREFIX, id_from_key, pack_key
 from .immutability import when
@@ -108,6 +109,9 @@ class Run:
 
 def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
     options = options or PruneOptions()
+    if options.reserve and repo.retention is not None:  # as init: a reserve under retention cannot go
+        raise UsageError("an immutable repository keeps no space reserve (it could not delete it)",
+                         hint="run prune without --reserve-mib")
     with repo.lock(maintenance=not options.dry_run, purpose="prune") as lock:
         horizon = look_around(repo, lock.key, options.clock_skew)  # before anything is read
         # first, before any write: on a full disk their room goes to this run's index objects and mark

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
@@ -36,13 +37,13 @@ from .. import __version__
 from ..config import DrkitConfig
 from ..core import clock
 from ..core.errors import DrkitError
-from ..core.metrics import new_registry
+from ..core.metrics import Metrics, new_registry
 from .archives import ARCHIVE_REFRESH, archiving_repositories, refresh_archives
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
 from .maintenance import Maintainer, MaintenanceState
 from .plan import ScheduledRun, missed_run, scheduled_runs
 from .runs import Runner, measure_repository
-from .startup import restore_metrics
+from .startup import read_histories, restore_local
 from .state import RunState, default_state_dir
 
 log = logging.getLogger("drkit.scheduler")
@@ -106,6 +107,8 @@ def _scheduler(config: DrkitConfig) -> BackgroundScheduler:
 def _add_runs(scheduler: BackgroundScheduler, runner: Runner, plan: list[ScheduledRun],
               owed: dict[str, datetime]) -> None:
     now = clock.utcnow()
+    # a fire the scheduler drops (max_instances 1) was only in APScheduler's own log: a backup not taken
+    scheduler.add_listener(lambda event: runner.fire_skipped(event.job_id), EVENT_JOB_MAX_INSTANCES)
     for run in plan:
         extra: dict[str, Any] = {"next_run_time": now} if run.key in owed else {}
         scheduler.add_job(runner.run, run.trigger(), args=(run.job, run.kind), id=run.key, name=run.key, **extra)
@@ -145,20 +148,30 @@ def _stop(runner: Runner, scheduler: BackgroundScheduler, signals: _StopSignals,
     return 1
 
 
-def _prepare(config: DrkitConfig, state_dir: Path) -> tuple[CollectorRegistry, Runner]:
-    """The metrics (as far as the repositories and the state directory tell them) and the runner."""
+def _prepare(config: DrkitConfig, state_dir: Path, *, read: bool = True) -> tuple[CollectorRegistry, Runner]:
+    """The metrics (as far as the state directory and, with ``read``, the repositories tell them) and the
+    runner."""
     registry, metrics = new_registry(version=__version__)
     for name, job in config.jobs.items():
         metrics.register_job(name, rpo=job.targets.rpo, rto=job.targets.rto)
     try:
         maintainer = Maintainer(config, metrics, MaintenanceState(state_dir))
-        restore_metrics(config, metrics, maintainer, clock.utcnow())
-        for name in sorted(config.repositories):
-            measure_repository(config, name, metrics)
+        restore_local(config, metrics, maintainer, clock.utcnow())
     except OSError as exc:
         raise DrkitError(f"cannot write the scheduler state in {state_dir}: {exc.strerror}",
                          hint="pass a writable --state-dir") from None
+    if read:
+        _read_repositories(config, metrics)
     return registry, Runner(config, metrics, RunState(state_dir), maintainer)
+
+
+def _read_repositories(config: DrkitConfig, metrics: Metrics) -> None:
+    """Each repository's history and size: slow on a large or hanging storage (S3 waits minutes for an
+    endpoint that accepts and never answers), so the daemon reads them with /healthz already answering --
+    before, a liveness probe restarted it over and over -- and before any run starts."""
+    read_histories(config, metrics)
+    for name in sorted(config.repositories):
+        measure_repository(config, name, metrics)
 
 
 def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
@@ -166,7 +179,7 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
     """Run until SIGTERM/SIGINT; 0 after a graceful stop, 1 when runs were cut short.
     ``on_listening(host, port)`` is called once the HTTP endpoints are up."""
     options = options or DaemonOptions()
-    registry, runner = _prepare(config, options.state_dir or default_state_dir())
+    registry, runner = _prepare(config, options.state_dir or default_state_dir(), read=False)
     state = runner.state
     readiness = Readiness({name: repo.url for name, repo in config.repositories.items()}, options.ready_interval)
     port = config.http.port if options.port is None else options.port
@@ -188,6 +201,7 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
     try:
         server.start()
         readiness.start()
+        _read_repositories(config, runner.metrics)
         scheduler.start()
         host, bound = server.address
         log.info("scheduler started: %d scheduled runs; listening on http://%s:%d", len(plan), host, bound,

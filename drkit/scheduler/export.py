@@ -18,9 +18,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from ..config import DrkitConfig
+from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics, new_registry, push, write_textfile
 from .maintenance import Maintainer, MaintenanceState
+from .startup import register_task, restore_job_window
 
 log = logging.getLogger("drkit.metrics")
 
@@ -49,7 +51,9 @@ def exported_metrics(config: DrkitConfig, job: str, targets: ExportTargets) -> I
     metrics.register_job(job, rpo=spec.targets.rpo, rto=spec.targets.rto)
     try:
         yield metrics
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, Exception):  # not on Ctrl-C or SIGTERM: no repository read on the way out
+            restore_job_window(config, job, metrics)
         try:
             _export(registry, job, targets)
         except DrkitError as exc:
@@ -65,8 +69,10 @@ def maintain_once(config: DrkitConfig, repository: str, task: str, state_dir: Pa
     (Pushgateway group ``drkit_job=<repository>-<task>``, job ``drkit_maintenance``)."""
     registry, metrics = new_registry()
     group = f"{repository}-{task}"
+    state = MaintenanceState(state_dir)
+    register_task(config, metrics, state, repository, task, clock.utcnow())  # what the alerts compare with
     try:
-        done = Maintainer(config, metrics, MaintenanceState(state_dir)).run(repository, task)
+        done = Maintainer(config, metrics, state).run(repository, task)
     except BaseException:
         try:
             _export(registry, group, targets, job="drkit_maintenance")

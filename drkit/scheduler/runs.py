@@ -143,6 +143,14 @@ class Runner:
                 self._end(run_id)
                 self._record(f"{job}:{kind}", started)
 
+    def fire_skipped(self, schedule: str) -> None:
+        """The scheduler did not start ``schedule`` (``<job>:<kind>``): its previous run still runs (a
+        backup's retention step waiting at its repository's gate behind a prune, check or copy)."""
+        job, _, kind = schedule.rpartition(":")
+        log.warning("%s of %s not started: its previous run is still running (running: %s)", kind, job,
+                    ", ".join(self.running()) or "-", extra={"job": job, "kind": kind})
+        self.metrics.ops.runs_skipped.labels(schedule).inc()
+
     def _skipped(self, job: str, kind: Kind) -> bool:
         if self._stopping.is_set():
             log.info("%s of %s not started: shutting down", kind, job, extra={"job": job, "kind": kind})

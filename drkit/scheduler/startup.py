@@ -12,6 +12,7 @@ from datetime import datetime
 from storage_backends.errors import BackendError
 
 from ..config import DrkitConfig
+from ..config.models import CheckSchedule
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..drills.history import load_history
@@ -43,9 +44,24 @@ def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceStat
             tasks.setdefault(run.job, []).append(run.kind)
     since = state.baseline(tasks, now.timestamp())
     for name, repo in config.repositories.items():
-        check = repo.check
-        check_age = None if check is None else check.max_age or 2 * longest_gap(check.schedule, now)
-        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=check_age)
+        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=_check_max_age(repo.check, now))
+
+
+def _check_max_age(check: CheckSchedule | None, now: datetime) -> float | None:
+    return None if check is None else check.max_age or 2 * longest_gap(check.schedule, now)
+
+
+def register_task(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, repository: str, task: str,
+                  now: datetime) -> None:
+    """The deadline series of one scheduled task, as the daemon sets them at start-up, for a one-shot run
+    (`drkit job maintain`): only this task's, so the textfiles of several tasks hold no series twice."""
+    try:
+        since = state.baseline({repository: [task]}, now.timestamp())[repository]
+    except OSError as exc:  # as Maintainer: an unwritable state directory is logged, the run goes on
+        log.error("cannot write the maintenance state %s: %s", state.path, exc.strerror)
+        since = {task: now.timestamp()}
+    check = config.repositories[repository].check if task == "check" else None
+    metrics.ops.register_repository(repository, since, check_max_age=_check_max_age(check, now))
 
 
 def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> None:
@@ -60,10 +76,32 @@ def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> 
     for job, spec in config.jobs.items():
         if spec.repository != repository:
             continue
-        if (window := windows.get(job)) is not None:
-            metrics.last_success.labels(job).set(window[1])
-            metrics.ops.recovery_window(job, oldest=window[0], newest=window[1])
+        _restore_window(metrics, job, windows.get(job))
         _restore_drill(metrics, job, drills.get(job, []))
+
+
+def _restore_window(metrics: Metrics, job: str, window: tuple[float, float] | None) -> None:
+    if window is not None:
+        metrics.last_success.labels(job).set(window[1])
+        metrics.ops.recovery_window(job, oldest=window[0], newest=window[1])
+
+
+def restore_job_window(config: DrkitConfig, job: str, metrics: Metrics) -> None:
+    """The job's last success and recoverable window from its repository, for the metrics of a one-shot run
+    that failed: its textfile replaces the last one whole, and without them the backup alerts misread it
+    (DrkitBackupNeverSucceeded fired, DrkitBackupTooOld had nothing to compare). Unreadable: logged."""
+    cfg = config.repositories[config.job(job).repository]
+    try:
+        repo = open_repository(cfg.url, cfg.passphrase.as_passphrase_source(), load_index=False)
+        try:
+            window = job_windows(repo.manifests).get(job)
+        finally:
+            repo.close()
+    except (DrkitError, BackendError, OSError) as exc:
+        log.info("could not read the last success of %s: %s", job, getattr(exc, "message", None) or exc,
+                    extra={"job": job})
+        return
+    _restore_window(metrics, job, window)
 
 
 def _restore_drill(metrics: Metrics, job: str, results: list[DrillResult]) -> None:
@@ -78,8 +116,19 @@ def _restore_drill(metrics: Metrics, job: str, results: list[DrillResult]) -> No
 def restore_metrics(config: DrkitConfig, metrics: Metrics, maintainer: Maintainer, now: datetime) -> None:
     """Set every series that can be known before a run; a repository that cannot be read is logged
     and skipped (its series appear with the next run)."""
+    restore_local(config, metrics, maintainer, now)
+    read_histories(config, metrics)
+
+
+def restore_local(config: DrkitConfig, metrics: Metrics, maintainer: Maintainer, now: datetime) -> None:
+    """What the config and the state directory tell (fast: no repository is read)."""
     _set_deadlines(config, metrics, maintainer.state, now)
     maintainer.restore()
+
+
+def read_histories(config: DrkitConfig, metrics: Metrics) -> None:
+    """What the repositories tell: each job's last success, window and drills (a storage that hangs
+    makes this slow: the daemon runs it with its HTTP endpoints up)."""
     for repository in sorted({job.repository for job in config.jobs.values()}):
         try:
             _read_repository(config, repository, metrics)
@@ -92,4 +141,5 @@ def restore_metrics(config: DrkitConfig, metrics: Metrics, maintainer: Maintaine
             )
 
 
-__all__ = ["drill_finished_at", "restore_metrics"]
+__all__ = ["drill_finished_at", "read_histories", "register_task", "restore_job_window", "restore_local",
+           "restore_metrics"]

@@ -104,3 +104,23 @@ def test_a_task_the_config_lacks_is_a_usage_error(config: Path) -> None:
     assert proc.returncode == 2
     assert one_line_error(proc) == "drkit: error: repository 'default' has no prune in the config"
     assert "hint: add repositories.default.prune" in proc.stderr.decode()
+
+
+def test_a_check_exports_what_the_check_not_run_alert_reads(config: Path) -> None:
+    """DrkitRepositoryCheckNotRun compares the check's age with drkit_repository_check_max_age_seconds
+    (counting from the schedule's first-known time before any check): a CronJob's checks exported neither,
+    so the alert could never fire for them. Each task's textfile holds only its own task's series (one
+    node-exporter directory refuses a series two .prom files hold)."""
+    code, _, prom = _maintain(config, "default", "check")
+    assert code == 0
+    assert metric(prom, "drkit_repository_check_max_age_seconds", repository="default") == 2 * 86400  # daily
+    since = metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default", task="check")
+    assert since is not None and since <= metric(prom, "drkit_repository_check_timestamp_seconds", repository="default")
+    code, _, prom = _maintain(config, "default", "copy")
+    assert code == 0
+    assert metric(prom, "drkit_repository_check_max_age_seconds") is None
+    assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", task="check") is None
+    assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default", task="copy")
+    code, _, prom = _maintain(config, "default", "check")  # the first-known time is kept in the state directory
+    assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default",
+                  task="check") == since

@@ -169,3 +169,23 @@ def test_check_pushes_its_result_to_the_pushgateway(config: Path, gateway: Gatew
         (value,) = [v for k, v in _samples(got.body).items() if k[0] == "drkit_repository_check_success"]
         values.append(value)
     assert values == [1.0, 0.0]
+
+
+def test_prom_file_after_a_failed_run_keeps_the_jobs_last_success(config: Path, tmp_path: Path) -> None:
+    """A textfile is replaced whole by each run: after a failure it held the RPO target but no last
+    success, so DrkitBackupNeverSucceeded ('no backup has ever succeeded', critical) fired an hour later
+    and DrkitBackupTooOld had nothing to compare. The last success comes from the repository (the job's
+    newest snapshot), as the daemon reads it at start-up."""
+    prom = tmp_path / "drkit_files.prom"
+    assert drkit("--config", str(config), "job", "run", "files", "--prom-file", str(prom), env=ENV).returncode == 0
+    job = frozenset({("drkit_job", "files")})
+    before = _samples(prom.read_text())
+    (tmp_path / "data").rename(tmp_path / "data-moved")  # the source is gone: the next run fails
+    proc = drkit("--config", str(config), "job", "run", "files", "--prom-file", str(prom), env=ENV)
+    assert proc.returncode == 2, proc.stderr.decode()
+    got = _samples(prom.read_text())
+    assert got[("drkit_backup_failures_total", job)] == 1
+    assert got[("drkit_backup_last_success_timestamp_seconds", job)] == before[
+        ("drkit_backup_last_success_timestamp_seconds", job)]
+    assert got[("drkit_recovery_point_oldest_timestamp_seconds", job)] == before[
+        ("drkit_recovery_point_oldest_timestamp_seconds", job)]

@@ -140,3 +140,36 @@ def test_a_prune_waits_for_a_check_of_the_same_repository(
         assert thread.is_alive()
     thread.join(60)
     assert any(m == "prune finished" for m in records.messages), records.messages
+
+
+def _skipped(registry: Any, schedule: str) -> float:
+    return sum(
+        s.value
+        for m in registry.collect()
+        if m.name == "drkit_scheduled_runs_skipped"
+        for s in m.samples
+        if s.name.endswith("_total") and s.labels.get("schedule") == schedule
+    )
+
+
+def test_a_backup_fire_skipped_while_its_last_run_waits_at_the_gate_is_counted_and_logged(
+    config: DrkitConfig, tmp_path: Path, records: Records
+) -> None:
+    """A backup whose retention step waits behind a long check or prune of its repository is still
+    running when its schedule fires again: the scheduler (max_instances 1) skips that fire. Before, only
+    APScheduler's own logger said so: a backup silently not taken. Now a warning and a counter."""
+    from drkit.scheduler.daemon import _add_runs, _scheduler
+    from drkit.scheduler.plan import ScheduledRun
+
+    registry, runner = _prepare(config, tmp_path / "state")
+    runner.run("data", "backup")  # a first snapshot: the next run's retention has work to wait for
+    scheduler = _scheduler(config)
+    _add_runs(scheduler, runner, [ScheduledRun("data", "backup", "*/2 * * * * *")], {})
+    with runner.gates.held("check of default", "default"):
+        scheduler.start()
+        try:
+            wait_for(lambda: _skipped(registry, "data:backup") >= 1, 30, "a skipped fire to be counted")
+        finally:
+            scheduler.shutdown(wait=False)
+    assert any("backup of data not started: its previous run is still running" in m for m in records.messages)
+    wait_for(lambda: not runner.running(), 60, "the waiting run to finish")

@@ -135,3 +135,16 @@ def test_prune_keeps_locked_packs_indexed_and_supersedes_locked_indexes(fake_now
     out = io.BytesIO()
     restore_stream(repo, snapshots.find(repo.manifests, keep), out)
     assert out.getvalue() == kept_data
+
+
+def test_prune_gives_an_immutable_repository_no_space_reserve() -> None:
+    """`prune --reserve-mib` must not do what init refuses: a reserve under retention cannot be deleted,
+    and each forget and prune (every backup's retention step) would rewrite it, leaving another locked
+    version of it on the bucket for immutable_days. Before: prune wrote ``reserve/<bytes>`` locked."""
+    store = LockingMemory()
+    repo = Repository.init(store, "pw", RepoConfig(immutable_days=1, chunker=SMALL, pack_size=64 << 10))
+    with pytest.raises(UsageError, match="immutable"):
+        prune(repo, PruneOptions(grace=0, reserve=1 << 20))
+    assert not [k for k in store._objects if k.startswith("reserve/")]
+    assert not [k for k in store._objects if k.startswith("locks/")]
+    prune(repo, PruneOptions(grace=0, reserve=0))  # none asked for: nothing to refuse
