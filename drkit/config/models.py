@@ -34,6 +34,9 @@ class _Model(BaseModel):
 class RepositoryConfig(_Model):
     url: str = Field(min_length=1, description="Repository URL or local path.")
     passphrase: SecretRef
+    retry_for: Seconds | None = Field(
+        default=None, ge=0, description="How long a failing storage call is retried, with backoff, before the "
+        "command fails (exit 14); default 5min. The command line's --retry-for wins.")
 
 
 class FilesSource(_Model):
