@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from faultkit import drkit_env
 
 MIB = 1 << 20
 BLOCK = 256 << 10
@@ -144,3 +147,37 @@ def sha256_file(path: Path) -> str:
         while block := f.read(MIB):
             h.update(block)
     return h.hexdigest()
+
+
+def s3_env(server: Any, home: Path) -> dict[str, str]:
+    """drkit's environment for a repository on ``server`` (tests/servers/seaweedfs.py)."""
+    creds = {
+        **server.env(),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return drkit_env(home, creds)
+
+
+def objects(server: Any, bucket: str, prefix: str) -> dict[str, int]:
+    """key → size of every object under ``prefix/``, listed straight from the server (not through drkit)."""
+    client, found = server.client(), {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+        found.update({o["Key"][len(prefix) + 1 :]: int(o["Size"]) for o in page.get("Contents", [])})
+    return found
+
+
+def packs(found: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in found.items() if k.startswith("data/")}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "drkit.cli.main", *args], env=env, capture_output=True, timeout=300)
+
+
+def restore_digest(env: dict[str, str], url: str, snapshot: str, out: Path) -> str:
+    """sha256 of snapshot ``snapshot`` restored with ``drkit restore ID --to FILE``."""
+    proc = run(env, "restore", snapshot, "--to", str(out), "--repo", url)
+    assert proc.returncode == 0, proc.stderr
+    return sha256_file(out)

@@ -9,7 +9,6 @@ window fails with exit 14 and one error line, in about the window's time.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from pathlib import Path
@@ -17,39 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from faultkit import drkit_env
-from outagekit import FedBackup, sha256_file, wait_for
+from outagekit import FedBackup, objects, packs, restore_digest, run, s3_env, wait_for
 from servers.cutproxy import CutProxy
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
 
-def _s3_env(server: Any, home: Path) -> dict[str, str]:
-    return drkit_env(
-        home,
-        {
-            **server.env(),
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        },
-    )
-
-
 def _through(server: Any, proxy: CutProxy, bucket: str, prefix: str) -> str:
     return server.url(bucket, prefix).replace(server.endpoint, f"http://127.0.0.1:{proxy.port}")
-
-
-def _objects(server: Any, bucket: str, prefix: str) -> dict[str, int]:
-    """key → size of every object under ``prefix/``, listed straight from the server (not the proxy)."""
-    client, found = server.client(), {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
-        found.update({o["Key"][len(prefix) + 1 :]: int(o["Size"]) for o in page.get("Contents", [])})
-    return found
-
-
-def _packs(objects: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in objects.items() if k.startswith("data/")}
 
 
 @pytest.fixture
@@ -57,24 +31,11 @@ def outage_repo(tmp_path: Path, seaweedfs_server: Any) -> Any:
     bucket, prefix = seaweedfs_server.make_bucket("drkit-outage"), f"repo-{uuid.uuid4().hex[:10]}"
     upstream = urlsplit(seaweedfs_server.endpoint)
     with CutProxy(upstream.hostname or "127.0.0.1", upstream.port or 80) as proxy:
-        env = _s3_env(seaweedfs_server, tmp_path / "home")
+        env = s3_env(seaweedfs_server, tmp_path / "home")
         url = _through(seaweedfs_server, proxy, bucket, prefix)
-        init = _run(env, "init", "--pack-size-mib", "1", "--repo", url)
+        init = run(env, "init", "--pack-size-mib", "1", "--repo", url)
         assert init.returncode == 0, init.stderr
         yield env, url, proxy, bucket, prefix
-
-
-def _run(env: dict[str, str], *args: str) -> Any:
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "drkit.cli.main", *args], env=env, capture_output=True, timeout=300)
-
-
-def _restore_digest(env: dict[str, str], url: str, snapshot: str, out: Path) -> str:
-    proc = _run(env, "restore", snapshot, "--to", str(out), "--repo", url)
-    assert proc.returncode == 0, proc.stderr
-    return sha256_file(out)
 
 
 def test_backup_survives_a_store_outage_and_restores_identical(
@@ -85,7 +46,7 @@ def test_backup_survives_a_store_outage_and_restores_identical(
     backup.feed(20 << 20)  # the chunker reads 16 MiB at a time
     wait_for(
         "a first pack in the store",
-        lambda: len(_packs(_objects(seaweedfs_server, bucket, prefix))) >= 1,
+        lambda: len(packs(objects(seaweedfs_server, bucket, prefix))) >= 1,
         alive=backup.proc,
     )
     proxy.cut()  # the store "restarts": refused connections, open uploads reset
@@ -101,7 +62,7 @@ def test_backup_survives_a_store_outage_and_restores_identical(
     assert warning["level"] == "warning" and "retrying in" in warning["msg"]
     assert "s3://drkit-outage/" in warning["msg"] and "AWS_SECRET" not in warning["msg"]
     assert seaweedfs_server.secret_key not in "\n".join(backup.lines)
-    assert _restore_digest(env, url, result["snapshot"], tmp_path / "out.bin") == backup.digest
+    assert restore_digest(env, url, result["snapshot"], tmp_path / "out.bin") == backup.digest
 
 
 def test_outage_longer_than_the_window_fails_with_exit_14_and_one_line(outage_repo: Any, seaweedfs_server: Any) -> None:
@@ -110,7 +71,7 @@ def test_outage_longer_than_the_window_fails_with_exit_14_and_one_line(outage_re
     backup.feed(20 << 20)  # the chunker reads 16 MiB at a time
     wait_for(
         "a first pack in the store",
-        lambda: len(_packs(_objects(seaweedfs_server, bucket, prefix))) >= 1,
+        lambda: len(packs(objects(seaweedfs_server, bucket, prefix))) >= 1,
         alive=backup.proc,
     )
     proxy.cut()

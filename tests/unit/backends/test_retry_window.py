@@ -137,3 +137,24 @@ def test_local_full_disk_is_final_and_a_stale_mount_is_retried(tmp_path: Path) -
 def test_open_backend_uses_the_window(tmp_path: Path) -> None:
     backend = open_backend(str(tmp_path / "r"), retry=RetryPolicy(window=7.0))
     assert isinstance(backend, RetryingBackend) and backend.policy.window == 7.0
+
+
+def test_a_repositorys_configured_window_reaches_its_backend(tmp_path: Path) -> None:
+    from drkit.config import ConfigError, load_config
+    from drkit.ops.session import open_repository
+    from drkit.repository.repo import Repository
+
+    doc = f"repositories:\n  main:\n    url: {tmp_path}/r\n    passphrase: {{env: PW}}\n    retry_for: 90s\n"
+    (tmp_path / "drkit.yaml").write_text(doc)
+    cfg = load_config(tmp_path / "drkit.yaml").repositories["main"]
+    assert cfg.retry_for == 90.0
+    Repository.init(open_backend(cfg.url), "pw-for-the-test").close()
+    repo = open_repository(cfg.url, "pw-for-the-test", retry_for=cfg.retry_for)
+    try:
+        assert isinstance(repo.backend, RetryingBackend) and repo.backend.policy.window == 90.0
+    finally:
+        repo.close()
+    (tmp_path / "drkit.yaml").write_text(doc.replace("90s", "1mo"))
+    with pytest.raises(ConfigError) as refused:  # a calendar month is no length of time
+        load_config(tmp_path / "drkit.yaml")
+    assert any("retry_for" in problem for problem in refused.value.problems)
