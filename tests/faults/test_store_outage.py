@@ -89,3 +89,36 @@ def test_outage_longer_than_the_window_fails_with_exit_14_and_one_line(outage_re
     assert "storage unreachable" in errors[0] or "storage failed after retries" in errors[0]
     assert backup.retry_warnings(), "each retry is logged"
     assert elapsed < 60  # the window (4 s) plus one call's timeouts, not boto's or the default 5 min
+
+
+def _gcs_packs(server: Any, bucket: str, prefix: str) -> int:
+    """How many ``data/`` objects the emulator holds under ``prefix/`` (its JSON API, not through drkit)."""
+    import urllib.request
+
+    query = f"{server.endpoint}/storage/v1/b/{bucket}/o?prefix={prefix}/data/"
+    with urllib.request.urlopen(query, timeout=10) as resp:
+        return len(json.load(resp).get("items", []))
+
+
+def test_gcs_backup_survives_an_outage_and_restores_identical(fakegcs_server: Any, tmp_path: Path) -> None:
+    from faultkit import drkit_env
+
+    bucket, prefix = fakegcs_server.make_bucket("drkit-outage"), f"repo-{uuid.uuid4().hex[:10]}"
+    upstream = urlsplit(fakegcs_server.endpoint)
+    with CutProxy(upstream.hostname or "127.0.0.1", upstream.port or 80) as proxy:
+        env = drkit_env(tmp_path / "home", {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{proxy.port}"})
+        url = f"gs://{bucket}/{prefix}"
+        assert run(env, "init", "--pack-size-mib", "1", "--repo", url).returncode == 0
+        backup = FedBackup(env, url, mib=40, seed=22)
+        backup.feed(20 << 20)
+        wait_for("a first pack", lambda: _gcs_packs(fakegcs_server, bucket, prefix) >= 1, alive=backup.proc)
+        proxy.cut()
+        feeder = backup.feed_rest_in_background()
+        backup.wait_retries(2)
+        assert backup.proc.poll() is None, backup.lines
+        proxy.restore()
+        feeder.join(300)
+        code, result = backup.finish()
+        assert code == 0 and result is not None, backup.lines[-5:]
+        assert "gs://drkit-outage/" in backup.retry_warnings()[0]["msg"]
+        assert restore_digest(env, url, result["snapshot"], tmp_path / "out.bin") == backup.digest
