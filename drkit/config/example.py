@@ -11,6 +11,7 @@ repositories:
   default:
     url: /var/lib/drkit/repository          # or s3://bucket/prefix, gs://bucket/prefix
     passphrase: {env: DRKIT_PASSWORD}
+    # retry_for: 5min                       # how long a store outage is waited out (default 5min)
 
 jobs:
   app-db:
