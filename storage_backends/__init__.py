@@ -16,7 +16,7 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from ._retry import RetryingBackend, RetryPolicy
+from ._retry import DEFAULT_WINDOW, RetryingBackend, RetryPolicy, configure_retry
 from ._urls import BackendURL, parse_url
 from .base import Backend, Capabilities, LeavesTemps, ObjectInfo, PutOptions, read_range, temp_store, validate_key
 from .errors import (
@@ -65,7 +65,8 @@ def known_schemes() -> dict[str, str]:
 
 
 def open_backend(url: str, *, retry: RetryPolicy | None = None) -> Backend:
-    """Open the backend for ``url`` (a bare path means a local directory), wrapped in retries."""
+    """Open the backend for ``url`` (a bare path means a local directory), wrapped in retries
+    (``retry``, else ``RetryPolicy.from_env()``: see _retry.py)."""
     parsed = parse_url(url)
     table = known_schemes()
     target = table.get(parsed.scheme)
@@ -108,9 +109,11 @@ __all__ = [
     "PutOptions",
     "RetryPolicy",
     "RetryingBackend",
+    "DEFAULT_WINDOW",
     "Transient",
     "UnknownScheme",
     "Unreachable",
+    "configure_retry",
     "display_url",
     "known_schemes",
     "open_backend",

@@ -20,8 +20,13 @@ from typing import BinaryIO
 
 from ._urls import BackendURL
 from .base import Capabilities, Data, ObjectInfo, PutOptions, validate_key, validate_prefix
-from .errors import AccessDenied, AlreadyExists, BackendError, ContainerMissing, NoSpace, NotFound
+from .errors import AccessDenied, AlreadyExists, BackendError, ContainerMissing, NoSpace, NotFound, Transient
 
+# A network filesystem (NFS, SMB, FUSE) that is reconnecting: retried for the retry window. A full disk
+# (ENOSPC, EDQUOT) is NoSpace, never retried: waiting does not free space.
+_TRANSIENT_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ESTALE", "ETIMEDOUT", "ENOTCONN", "ECONNRESET", "ECONNABORTED", "EHOSTDOWN", "EHOSTUNREACH", "EAGAIN",
+    "EINTR") if hasattr(errno, name))
 _COPY_BLOCK = 4 * 1024 * 1024
 _TMP_PREFIX = ".tmp-"
 
@@ -68,6 +73,8 @@ class LocalBackend:
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise NoSpace("no space left on device", backend=self.display, key=key) from exc
+            if exc.errno in _TRANSIENT_ERRNOS:
+                raise Transient(exc.strerror or str(exc), backend=self.display, key=key) from exc
             raise BackendError(exc.strerror or str(exc), backend=self.display, key=key) from exc
 
     def _write_temp(self, path: Path, data: Data, private: bool = False) -> Path:

@@ -208,7 +208,8 @@ class S3Backend:
         config = Config(
             connect_timeout=5,
             read_timeout=60,
-            retries={"max_attempts": 3, "mode": "standard"},
+            # one attempt: drkit's RetryingBackend retries for its window (--retry-for), logging each retry
+            retries={"max_attempts": 1, "mode": "standard"},
             max_pool_connections=32,
             s3={"addressing_style": "path" if settings.path_style else "auto"},
         )

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import click
 
+from storage_backends import configure_retry
 from storage_backends.errors import BackendError
 
 from .. import __version__
@@ -22,6 +23,7 @@ from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .lazy import needs_extra
 from .output import error_line
+from .params import DURATION_HELP, DurationParam
 from .signals import Stopped, install
 
 # name → (module, attribute): a command's module is imported only when that command runs, so
@@ -73,9 +75,14 @@ class LazyGroup(click.Group):
               help="drkit.yaml: repositories, jobs, schedules, targets (env DRKIT_CONFIG).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
               help="Log level (default: the config's log_level, else warning).")
+@click.option("--retry-for", type=DurationParam(), envvar="DRKIT_RETRY_FOR", default=None, metavar="DURATION",
+              help="Keep retrying a failing storage call this long, with backoff, before giving up (exit 14); "
+                   f"default: the repository's retry_for in the config, else 5min. {DURATION_HELP} "
+                   "(env DRKIT_RETRY_FOR).")
 @click.option("--json", "json_errors", is_flag=True, hidden=True)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, json_errors: bool) -> None:
+def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, retry_for: float | None,
+        json_errors: bool) -> None:
     """drkit: encrypted, deduplicated backups of PostgreSQL, Redis and file trees, and restore
     drills that prove them."""
     ctx.ensure_object(dict)
@@ -83,6 +90,7 @@ def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str
     ctx.obj["config_file"] = config_file
     ctx.obj["log_level"] = "debug" if debug else log_level  # None: the config's log_level, once one is loaded
     setup_logging(ctx.obj["log_level"] or "warning")
+    configure_retry(retry_for)  # every call: an in-process runner must not inherit an earlier run's window
 
 
 def _wants_json(argv: list[str]) -> bool:

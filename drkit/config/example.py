@@ -14,6 +14,7 @@ repositories:
     prune: {schedule: "0 4 * * 0"}         # `drkit schedule run` prunes weekly (two phases)
     check: {schedule: "0 3 * * *", read_data_period: 30d}   # nightly; every pack read within 30 days
     # copy: {schedule: "30 3 * * *", to: offsite}           # into another repository of this file
+    # retry_for: 5min                       # how long a store outage is waited out (default 5min)
 
 jobs:
   app-db:

@@ -68,6 +68,9 @@ class RepositoryConfig(_Model):
     prune: PruneSchedule | None = None
     check: CheckSchedule | None = None
     copy_to: CopySchedule | None = Field(default=None, alias="copy")
+    retry_for: Seconds | None = Field(
+        default=None, ge=0, description="How long a failing storage call is retried, with backoff, before the "
+        "command fails (exit 14); default 5min. The command line's --retry-for wins.")
 
 
 class FilesSource(_Model):

@@ -19,7 +19,8 @@ def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool
     """The job's repository, opened; and its URL."""
     repo_cfg = config.repositories[job.repository]
     secret = repo_cfg.passphrase.as_passphrase_source()
-    return open_repository(repo_cfg.url, secret, load_index=load_index), repo_cfg.url
+    repo = open_repository(repo_cfg.url, secret, load_index=load_index, retry_for=repo_cfg.retry_for)
+    return repo, repo_cfg.url
 
 
 def pg_conn(source: PostgresSource) -> PgConn:

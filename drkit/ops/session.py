@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from storage_backends import Backend, open_backend
+from storage_backends import Backend, RetryPolicy, open_backend
 from storage_backends import display_url as display_url  # re-exported: config may not import storage_backends
 
 from ..core.errors import UsageError
@@ -26,10 +26,12 @@ def default_repository_url() -> str:
     return str(Path(data_home) / "drkit" / "repository")
 
 
-def open_repository(url: str, secret: PassphraseSource | str, *, load_index: bool = True) -> Repository:
-    """Open ``url`` with the passphrase from ``secret`` (or the passphrase itself, already read)."""
+def open_repository(url: str, secret: PassphraseSource | str, *, load_index: bool = True,
+                    retry_for: float | None = None) -> Repository:
+    """Open ``url`` with the passphrase from ``secret`` (or the passphrase itself, already read);
+    ``retry_for``: the repository's configured retry window (``--retry-for`` wins over it)."""
     with storage_errors():
-        backend = open_backend(url)
+        backend = open_backend(url, retry=RetryPolicy.from_env(retry_for))
     try:
         return Repository.open(backend, secret if isinstance(secret, str) else secret.read(), load_index=load_index)
     except BaseException:

@@ -154,8 +154,8 @@ class BundleWriter:
     def __enter__(self) -> BundleWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.writer.close()
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        self.writer.__exit__(kind, exc, tb)  # closes; after a failure, indexes the packs uploaded
 
 
 def part_root(snap: Snapshot, name: str) -> dict[str, Any]:

@@ -13,6 +13,11 @@ pack buffers: nothing sealed waits in a queue or gets copied.
 Write order: packs, then the index that names them (``flush``); callers write the snapshot only
 after ``flush`` returned, so an interrupted backup leaves only unreferenced packs.
 
+Resuming (docs/repository-safety.md): upload threads write an index object when 64 packs wait for one
+or ``checkpoint`` (60 s, ``DRKIT_INDEX_CHECKPOINT``) after the oldest; a failed or stopped run indexes
+its uploaded packs on the way out (not after a storage failure). The next run of the same data
+deduplicates into them; prune removes them, unreferenced, like any orphan.
+
 Deduplication uses only blobs indexed in packs that are not pending deletion (``Index.usable``): a
 blob found only in a pending pack is stored again, so a backup never keeps a marked pack alive
 through its own writes (docs/FORMAT.md §13). Nor does it reference a pack the storage lost
@@ -24,6 +29,8 @@ a parent snapshot), and ``flush`` checks that the storage still holds each; if o
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +38,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from storage_backends import BackendError
+
+from ..core import clock
+from ..core.durations import parse_duration
+from ..core.errors import StorageError
 from ..pipeline import SEAL_OVERHEAD, compress, iter_chunks
 from ..pipeline.chunker import DEFAULT_READ_SIZE
 from .format import content_id, index_key, pack_key
@@ -42,6 +54,7 @@ from .repo import Repository
 from .storage_errors import storage_errors
 
 INDEX_FLUSH_PACKS = 64  # write an index object at least every N packs (or MAX_OBJECT_ENTRIES entries)
+INDEX_CHECKPOINT = 60.0  # ... and once its oldest pack was uploaded this long ago (DRKIT_INDEX_CHECKPOINT)
 # add_data hands chunks to the workers in batches (a round trip per small chunk cost more than sealing
 # it); a batch goes at this many bytes (so a large chunk goes at once) or this many chunks
 BATCH_BYTES = 256 << 10
@@ -52,6 +65,15 @@ STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
 # A local disk takes a pack (write + fsync) faster than the workers fill the next one, so one upload at
 # a time keeps up there, and each upload in flight holds a pack-sized buffer; remote stores get two.
 LOCAL_CONNECTIONS = 4
+
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_interval() -> float:
+    """``DRKIT_INDEX_CHECKPOINT`` (a duration; a bad one is exit 2), else 60 s."""
+    raw = os.environ.get("DRKIT_INDEX_CHECKPOINT")
+    return parse_duration(raw) if raw else INDEX_CHECKPOINT
 
 
 @dataclass
@@ -79,6 +101,7 @@ class BlobWriter:
     uploaders: int = 0  # 0: one for a backend of at most LOCAL_CONNECTIONS connections (a local disk), else two
     stats: WriteStats = field(default_factory=WriteStats)
     progress: Callable[[int], None] | None = None  # called with each data chunk's length, in order
+    resumable: bool = True  # a failed run indexes the packs it uploaded (off for prune's repacking)
 
     def __post_init__(self) -> None:
         if not self.uploaders:
@@ -88,7 +111,11 @@ class BlobWriter:
         self._buffers = Buffers(self.uploaders + 1, self.repo.config.pack_size)  # the open pack + uploads
         self._lock = threading.Lock()  # the open pack, the seen set, the index, uploads, stored stats
         self._uploads: list[Future[PackRecord]] = []
-        self._unindexed: list[PackRecord] = []
+        self._records_lock = threading.Lock()  # the two lists below; taken after _lock, never before
+        self._unindexed: list[PackRecord] = []  # uploaded packs no index object names yet
+        self._indexed: list[tuple[str, list[PackRecord]]] = []  # index objects written, not yet in repo.index
+        self._unindexed_since = 0.0  # when the oldest of them was uploaded (clock.monotonic)
+        self._checkpoint = checkpoint_interval()
         self._seen: set[bytes] = set()
         self._pack: OpenPack | None = None
         self._level = self.repo.config.compression_level
@@ -249,6 +276,20 @@ class BlobWriter:
         self._uploads.append(self._upload_pool.submit(self._upload, pack))
 
     def _upload(self, pack: OpenPack) -> PackRecord:
+        """Store the pack, then an index object if due; never takes ``_lock`` (a worker may hold it,
+        waiting for a buffer only an upload frees)."""
+        record = self._store(pack)
+        with self._records_lock:
+            if not self._unindexed:
+                self._unindexed_since = clock.monotonic()
+            self._unindexed.append(record)
+            if (len(self._unindexed) >= INDEX_FLUSH_PACKS
+                    or sum(len(r.entries) for r in self._unindexed) >= MAX_OBJECT_ENTRIES
+                    or clock.monotonic() - self._unindexed_since >= self._checkpoint):
+                self._write_index()
+        return record
+
+    def _store(self, pack: OpenPack) -> PackRecord:
         stored = False
         try:
             self.repo.require_lock("upload a pack")
@@ -283,15 +324,12 @@ class BlobWriter:
             for f in done:
                 self._uploads.remove(f)
                 record = f.result()  # re-raises an upload failure
-                self._unindexed.append(record)
                 self.stats.packs += 1
                 self.stats.stored_bytes += record.size
-            if (len(self._unindexed) >= INDEX_FLUSH_PACKS
-                    or sum(len(r.entries) for r in self._unindexed) >= MAX_OBJECT_ENTRIES):
-                self._write_index()
+            self._apply_indexed()
 
     def _write_index(self) -> None:
-        """Write an index object naming the uploaded packs (with ``_lock`` held)."""
+        """Index the uploaded packs no index object names yet (``_records_lock`` held)."""
         if not self._unindexed:
             return
         # a lost lock: a prune may have deleted these packs as orphans meanwhile; never index them
@@ -300,10 +338,17 @@ class BlobWriter:
         index_id = content_id(sealed)
         with storage_errors():
             self.repo.backend.put(index_key(index_id), sealed)
-        self.repo.index_ids.add(index_id)
-        for record in self._unindexed:
-            self.repo.index.add_pack(record, index_id)
+        self._indexed.append((index_id, self._unindexed))
         self._unindexed = []
+
+    def _apply_indexed(self) -> None:
+        """Add the index objects written so far to ``repo.index`` (``_lock`` held: workers read it)."""
+        with self._records_lock:
+            written, self._indexed = self._indexed, []
+        for index_id, records in written:
+            self.repo.index_ids.add(index_id)
+            for record in records:
+                self.repo.index.add_pack(record, index_id)
 
     def flush(self) -> None:
         """Store what is queued, upload the open pack, wait for every upload, then write the index naming them."""
@@ -316,8 +361,10 @@ class BlobWriter:
         for f in uploads:
             f.exception()  # wait
         self._raise_failed_uploads()
-        with self._lock:
+        with self._records_lock:
             self._write_index()
+        with self._lock:
+            self._apply_indexed()
         if missing := missing_packs(self.repo, self._used_packs()):  # before the caller writes its snapshot
             raise LostPack(min(missing))
 
@@ -328,8 +375,25 @@ class BlobWriter:
     def __enter__(self) -> BlobWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         self.close()
+        if exc is not None and self.resumable:
+            self.salvage(exc)
+
+    def salvage(self, exc: BaseException) -> None:
+        """After a failed or stopped run (``close`` ended the uploads): index the packs uploaded, for the
+        next run. Best effort; not after a storage failure (another retry window) nor a lost lock."""
+        if isinstance(exc, StorageError | BackendError):
+            return
+        with self._records_lock:  # every finished upload is in _unindexed or already indexed
+            packs = len(self._unindexed)
+            try:
+                self._write_index()
+            except Exception as err:  # noqa: BLE001 - the run's own error is what it reports
+                log.warning("could not index the %d packs this run uploaded: %s", packs, err)
+                return
+        if packs:
+            log.info("indexed the %d packs this run uploaded before it stopped; the next run reuses them", packs)
 
 
 def iter_refs(refs: Iterable[BlobRef]) -> Iterator[bytes]:

@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from storage_backends import open_backend
+from storage_backends import RetryPolicy, open_backend
 from storage_backends.errors import BackendError, NotFound
 
 from ..core.errors import DrkitError
@@ -29,12 +29,13 @@ from ..repository.format import CONFIG_KEY
 log = logging.getLogger("drkit.scheduler.http")
 
 READY_CHECK_INTERVAL = 60.0
+READY_RETRY_FOR = 5.0  # seconds a readiness probe's storage call is retried (not the 5 min of a backup)
 
 
 def check_repository(name: str, url: str) -> str | None:
     """None when the repository at ``url`` answers a stat of its config object, else why not."""
     try:
-        backend = open_backend(url)
+        backend = open_backend(url, retry=RetryPolicy(window=READY_RETRY_FOR))  # a probe must answer soon
     except (BackendError, DrkitError, ValueError) as exc:
         return f"repository {name}: cannot open: {exc}"
     try:
