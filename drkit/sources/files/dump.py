@@ -175,21 +175,57 @@ def _zipinfo(path: str, node: Node, kind: int) -> zipfile.ZipInfo:
     return info
 
 
+class _Gate:
+    """The zip's output, cut off at the first error: ``ZipFile`` closes an interrupted member as if it were
+    whole (its size and CRC those of the bytes written) and then writes the central directory, so a dump
+    ended by damage would be a valid zip holding a short file. Cut off, the archive has no central
+    directory and every zip reader refuses it."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.open = out, True
+
+    def write(self, data: bytes) -> int:
+        if self.open:
+            self.out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if self.open:
+            self.out.flush()
+
+    def close(self) -> None:
+        """Not called for a file object it was given; there for the protocol ``ZipFile`` types it with."""
+
+
 def write_zip(repo: Repository, name: str, node: Node, out: BinaryIO) -> list[str]:
-    """The entry (a directory: with everything under it) as a zip stream; returns the warnings."""
+    """The entry (a directory: with everything under it) as a zip stream; returns the warnings. An error
+    cuts the stream off where it happened (``_Gate``): no data descriptor, no central directory."""
+    gate = _Gate(out)
     warnings: list[str] = []
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path, entry in _entries(repo, name, node):
-            if entry.type == FILE:
-                info = _zipinfo(path, entry, stat.S_IFREG)
-                info.file_size = entry.size
-                with zf.open(info, "w", force_zip64=entry.size >= zipfile.ZIP64_LIMIT) as member:
-                    for chunk in content(repo, "/" + path, entry):
-                        member.write(chunk)
-            elif entry.type == DIR:
-                zf.writestr(_zipinfo(path, entry, stat.S_IFDIR), b"")
-            elif entry.type == SYMLINK:
-                zf.writestr(_zipinfo(path, entry, stat.S_IFLNK), entry.target.encode("utf-8", "surrogateescape"))
-            else:
-                warnings.append(f"/{path}: a {entry.type} cannot be stored in a zip archive; left out")
+    with zipfile.ZipFile(gate, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        try:
+            for path, entry in _entries(repo, name, node):
+                if entry.type == FILE:
+                    _zip_file(zf, gate, repo, path, entry)
+                elif entry.type == DIR:
+                    zf.writestr(_zipinfo(path, entry, stat.S_IFDIR), b"")
+                elif entry.type == SYMLINK:
+                    zf.writestr(_zipinfo(path, entry, stat.S_IFLNK), entry.target.encode("utf-8", "surrogateescape"))
+                else:
+                    warnings.append(f"/{path}: a {entry.type} cannot be stored in a zip archive; left out")
+        except BaseException:
+            gate.open = False  # before ZipFile's exit writes the central directory
+            raise
     return warnings
+
+
+def _zip_file(zf: zipfile.ZipFile, gate: _Gate, repo: Repository, path: str, entry: Node) -> None:
+    info = _zipinfo(path, entry, stat.S_IFREG)
+    info.file_size = entry.size
+    with zf.open(info, "w", force_zip64=entry.size >= zipfile.ZIP64_LIMIT) as member:
+        try:
+            for chunk in content(repo, "/" + path, entry):
+                member.write(chunk)
+        except BaseException:
+            gate.open = False  # before the member's close writes a data descriptor for the short data
+            raise
