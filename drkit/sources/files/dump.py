@@ -15,6 +15,7 @@ zip has); hard links are stored as separate copies; other special files are warn
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import stat
 import tarfile
@@ -142,19 +143,38 @@ def _tar_member(
     return info, None
 
 
+# Written after the last byte when an error cuts a tar stream off *between* members (a directory's tree
+# cannot be read): tarfile then writes no end-of-archive blocks, but GNU tar takes a stream that stops
+# between members as whole (exit 0, less extracted); this block's header checksum is wrong, so it fails
+# ("Skipping to next header", exit 2). Never inside a member: there it would be read as the file's data
+# (a member cut short fails on its own: "Unexpected EOF").
+_CUT_OFF = b"drkit: this archive was cut off by an error; it is incomplete\n".ljust(tarfile.BLOCKSIZE, b"!")
+
+
 def write_tar(repo: Repository, name: str, node: Node, out: BinaryIO) -> list[str]:
-    """The entry (a directory: with everything under it) as a pax tar stream; returns the warnings."""
+    """The entry (a directory: with everything under it) as a pax tar stream; returns the warnings. An error
+    between two members ends the stream with ``_CUT_OFF``."""
     warnings: list[str] = []
     first_link: dict[tuple[int, int], str] = {}
-    with tarfile.open(
-        fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
-    ) as tar:
-        for path, entry in _entries(repo, name, node):
-            member = _tar_member(repo, path, entry, first_link)
-            if member is None:
-                warnings.append(f"/{path}: a {entry.type} cannot be stored in a tar archive; left out")
-            else:
-                tar.addfile(*member)
+    in_member = False
+    try:
+        with tarfile.open(
+            fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+        ) as tar:
+            for path, entry in _entries(repo, name, node):
+                member = _tar_member(repo, path, entry, first_link)
+                if member is None:
+                    warnings.append(f"/{path}: a {entry.type} cannot be stored in a tar archive; left out")
+                else:
+                    in_member = True
+                    tar.addfile(*member)
+                    in_member = False
+    except BaseException:
+        if not in_member:
+            with contextlib.suppress(OSError):  # a reader that is gone (broken pipe) reads nothing more anyway
+                out.write(_CUT_OFF)
+                out.flush()
+        raise
     return warnings
 
 
