@@ -86,8 +86,10 @@ def test_a_flipped_data_byte_with_the_index_lost_costs_one_file_not_the_pack(tmp
     import json
 
     from hostile_kit import backup as backup_files
-    from hostile_kit import ok, same_tree
+    from hostile_kit import ok, open_repo, same_tree
     from hostile_kit import run as run_cli
+
+    from drkit.repository.pack import BLOB_DATA, read_entries
 
     repo = tmp_path / "repo"
     ok("init", "--repo", str(repo))
@@ -98,7 +100,8 @@ def test_a_flipped_data_byte_with_the_index_lost_costs_one_file_not_the_pack(tmp
     backup_files(repo, src)
     [pack] = pack_files(repo)
     data = bytearray(pack.read_bytes())
-    data[100] ^= 0x01  # inside the first blob, far from the header at the end
+    hit = next(e for e in read_entries(bytes(data), open_repo(repo).cipher, pack.name) if e.type == BLOB_DATA)
+    data[hit.offset + hit.length // 2] ^= 0x01  # inside one file's data blob
     pack.write_bytes(bytes(data))
     for obj in (repo / "index").iterdir():
         obj.unlink()
