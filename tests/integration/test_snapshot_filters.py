@@ -89,7 +89,7 @@ def test_forget_only_within_filter(repo3: tuple[str, Path, Path, dict[str, str]]
 
 
 def test_forget_with_an_empty_tag_value_touches_only_untagged(repo3: tuple[str, Path, Path, dict[str, str]]) -> None:
-    """`forget --keep-last 0… --tag "$UNSET"`: '' selects snapshots without tags (restic's meaning); it used to be
+    """`forget --keep-last 1 --tag "$UNSET"`: '' selects snapshots without tags (restic's meaning); it used to be
     dropped, widening the policy to every snapshot, all tagged here, and forgetting all but the last."""
     repo, _a, _b, ids = repo3
     _ok("backup", "stdin", "--name", "untagged", "--repo", repo, stdin=b"no tags\n")
