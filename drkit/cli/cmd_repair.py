@@ -62,7 +62,7 @@ def _raise_if_damaged(report: RepairReport) -> None:
     """The index is rebuilt either way; damaged packs are damage found (exit 13), not a clean repair."""
     if report.damaged_packs:
         n, first = len(report.damaged_packs), report.damaged_packs[0]
-        what = f"{n} damaged packs would be left out" if report.dry_run else f"index rebuilt without {n} damaged packs"
+        what = f"{n} damaged or misnamed packs" if report.dry_run else f"index rebuilt; {n} damaged or misnamed packs"
         raise IntegrityError(f"{what}; first: {first}", hint="`drkit check` names the snapshots that need their blobs")
 
 

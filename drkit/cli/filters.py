@@ -31,7 +31,7 @@ _OPTIONS = (
         "filter_tags",
         multiple=True,
         metavar="T[,T...]",
-        help="Only snapshots with all these tags (repeatable: any of the groups).",
+        help="Only snapshots with all these tags (repeatable: any of the groups; '' : snapshots without tags).",
     ),
     click.option(
         "--host",

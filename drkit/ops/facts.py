@@ -22,3 +22,12 @@ def load_facts(repo: Repository, snapshot_id: str) -> dict[str, Any] | None:
         facts: dict[str, Any] = doc["facts"]
         return facts
     return None
+
+
+def repoint_facts(repo: Repository, old_id: str, new_id: str) -> int:
+    """Record the facts of snapshot ``old_id`` for ``new_id`` too (a snapshot document rewritten under a
+    new id, as `drkit tag` does): a drill of the new id compares against them. Returns how many."""
+    docs = [doc for _, doc in repo.manifests.find(KIND, lambda d: d.get("snapshot") == old_id)]
+    for doc in docs:
+        repo.manifests.put(KIND, {**doc, "snapshot": new_id})
+    return len(docs)

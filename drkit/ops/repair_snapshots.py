@@ -129,7 +129,19 @@ def repair_snapshots(repo: Repository, refs: Sequence[str] = (), *, dry_run: boo
             if dry_run or not report.of("repaired"):
                 return report
             writer.flush()  # packs, then the index, then the snapshots
+        done = _earlier_repairs(snapshots.load_all(repo.manifests))
         for o in report.of("repaired"):
-            repo.require_lock("write a repaired snapshot")
-            o.new_id = snapshots.save(repo.manifests, _repaired(o.snapshot, o.tree, o.dropped)).id
+            o.new_id = done.get((o.snapshot.id, o.tree))
+            if o.new_id is None:
+                repo.require_lock("write a repaired snapshot")
+                o.new_id = snapshots.save(repo.manifests, _repaired(o.snapshot, o.tree, o.dropped)).id
     return report
+
+
+def _earlier_repairs(every: list[Snapshot]) -> dict[tuple[str, str], str]:
+    """(original id, repaired root tree) → the repaired snapshot an earlier run wrote. A repeated run (the
+    original kept: no --forget) names it again instead of writing one more copy: a snapshot id hashes
+    sealed bytes, so a second identical repair would be a second snapshot of the same time, and
+    ``--keep-last N`` would count every copy."""
+    return {(str(s.meta["repaired_from"]), str(s.root.get("tree"))): s.id for s in every
+            if s.meta.get("repaired_from")}

@@ -6,9 +6,10 @@ does, a retag writes a *new* snapshot document with the new tags, every other fi
 the old document. Order: the new document first, so an interruption leaves both (the same content listed
 twice), never neither. The root is unchanged and named by the new document before the old one goes, so
 prune never loses the data (no tombstone is needed: a backup that read the old document as its parent
-reads the same root). It holds a maintenance lock, as forget does: no forget or prune runs meanwhile,
-backups may. In an immutable repository a snapshot whose document is under retention is refused before
-anything is written.
+reads the same root). The snapshot's backup-time facts (``ops.facts``) are recorded for the new id
+too, before the old document goes, so a drill of it still compares with them. It holds a maintenance
+lock, as forget does: no forget or prune runs meanwhile, backups may. In an immutable repository a
+snapshot whose document is under retention is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..repository.format import snapshot_key
 from ..repository.immutability import when
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
+from .facts import repoint_facts
 
 
 @dataclass(frozen=True)
@@ -67,5 +69,6 @@ def retag(repo: Repository, refs: list[str], change: TagChange) -> list[Retagged
             original = p.old.meta.get("original")
             meta = {**p.old.meta, "original": original if isinstance(original, str) and original else p.old.id}
             p.new = snapshots.save(repo.manifests, replace(p.old, tags=change.apply(p.old.tags), meta=meta, id=""))
+            repoint_facts(repo, p.old.id, p.new.id)  # before the old one goes: drills compare against them
             repo.manifests.delete(snapshots.KIND, p.old.id)
     return plan

@@ -13,7 +13,10 @@ index objects are lost, damaged, or name packs the storage lost. Under an *exclu
    another pack's name would be indexed under that name. Where an intact old index object lists the
    pack with the same size and the very entries its header holds, the backup that hashed the pack
    vouches for it; every other pack is read whole and hashed, and one that does not hash to its name
-   is reported as misnamed and left out (its entries are never taken from an old index).
+   is reported as misnamed (exit 13; its entries are never taken from an old index) but still indexed
+   from its own header: each blob is sealed for its id and verified by it when read, so the blobs it
+   holds restore exactly, and left unindexed it would be deleted by the next prune as an orphan (a
+   pack with one flipped byte hashes wrong too: its other blobs are intact data).
 2. Packs named by a pending-deletion mark whose pending index object is intact stay as they are (a
    later prune settles them); every other pack is indexed, orphans of interrupted backups included.
 3. Write the new index objects, *then* delete the old ones (all but pending and superseded ones); one
@@ -111,7 +114,8 @@ def bind_to_name(repo: Repository, pack_id: str, size: int, entries: list[PackEn
     actual = _content_hash(repo, pack_id, size)
     if actual != pack_id:
         raise Misnamed(f"pack {pack_id}: content hashes to {actual[:16]}..., not to its name "
-                       "(a renamed, copied or swapped pack); left out")
+                       "(a renamed, copied or swapped pack, or damaged data); indexed from its header, "
+                       "each blob verified when read")
 
 
 def _intact_pending(repo: Repository, marks: dict[str, Mark]) -> set[str]:
@@ -144,28 +148,29 @@ def _old_entries(repo: Repository, index_ids: list[str], wanted: dict[str, int])
 
 def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
                   vouched: Mapping[str, RawPack]) -> tuple[Index, dict[str, int]]:
-    """The index of the packs whose headers are intact and that hash to their names, and the packs
-    with a damaged header (id → size; a misnamed pack is reported but not among them)."""
+    """The index of the packs whose headers are intact (a misnamed one reported, and indexed: module
+    docstring), and the packs with a damaged header (id → size)."""
 
-    def one(item: tuple[str, int]) -> tuple[str, int, list[PackEntry] | str]:
+    def one(item: tuple[str, int]) -> tuple[str, int, list[PackEntry] | None, str]:
         pack_id, size = item
         try:
             entries = read_pack_header(repo, pack_id, size)
-            bind_to_name(repo, pack_id, size, entries, vouched)
-            return pack_id, size, entries
-        except Misnamed as exc:
-            return pack_id, -1, exc.message
         except IntegrityError as exc:
-            return pack_id, size, exc.message
+            return pack_id, size, None, exc.message
+        try:
+            bind_to_name(repo, pack_id, size, entries, vouched)
+        except Misnamed as exc:
+            return pack_id, size, entries, exc.message
+        return pack_id, size, entries, ""
 
     index, damaged = Index(), {}
     workers = max(1, min(8, repo.backend.capabilities.max_connections))
     with ThreadPoolExecutor(workers, thread_name_prefix="drkit-repair") as pool:
-        for pack_id, size, entries in pool.map(one, sorted(packs.items())):
-            if isinstance(entries, str):
-                report.damaged_packs.append(entries)
-                if size >= 0:  # misnamed (-1): its name's old entries describe other content
-                    damaged[pack_id] = size
+        for pack_id, size, entries, problem in pool.map(one, sorted(packs.items())):
+            if problem:
+                report.damaged_packs.append(problem)
+            if entries is None:
+                damaged[pack_id] = size
                 continue
             index.add_pack(PackRecord(pack_id, size, entries))
             report.packs_indexed += 1

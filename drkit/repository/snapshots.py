@@ -86,8 +86,9 @@ class Snapshot:
 class SnapshotFilter:
     """Which snapshots a command considers (``--host``, ``--tag``, ``--path``, ``--source``), as restic's
     filters: a snapshot matches when its host is one of ``hosts``, it carries every tag of at least one
-    group in ``tags`` (``--tag a,b --tag c``: a and b, or c), its ``paths`` include every one of ``paths``
-    (files snapshots only) and it is of ``source_kind``. An empty field does not filter."""
+    group in ``tags`` (``--tag a,b --tag c``: a and b, or c; the empty group: no tags at all), its ``paths``
+    include every one of ``paths`` (files snapshots only) and it is of ``source_kind``. An empty field does
+    not filter."""
 
     hosts: tuple[str, ...] = ()
     tags: tuple[tuple[str, ...], ...] = ()
@@ -97,10 +98,11 @@ class SnapshotFilter:
     @classmethod
     def of(cls, hosts: tuple[str, ...] = (), tags: tuple[str, ...] = (), paths: tuple[str, ...] = (),
            source_kind: str | None = None) -> SnapshotFilter:
-        """From command-line values: each tag value a comma-separated group, each path made absolute."""
+        """From command-line values: each tag value a comma-separated group, each path made absolute. An
+        empty value (``--tag ''``) is the empty group: snapshots without tags, as in restic; never dropped,
+        which would widen the filter to every snapshot (``forget --tag "$UNSET"``)."""
         groups = tuple(tuple(t for t in value.split(",") if t) for value in tags)
-        return cls(tuple(hosts), tuple(g for g in groups if g),
-                   tuple(os.path.abspath(p) for p in paths), source_kind)
+        return cls(tuple(hosts), groups, tuple(os.path.abspath(p) for p in paths), source_kind)
 
     def __bool__(self) -> bool:
         return bool(self.hosts or self.tags or self.paths or self.source_kind)
@@ -110,14 +112,14 @@ class SnapshotFilter:
             return False
         if self.hosts and snap.host not in self.hosts:
             return False
-        if self.tags and not any(set(group) <= set(snap.tags) for group in self.tags):
+        if self.tags and not any(set(group) <= set(snap.tags) if group else not snap.tags for group in self.tags):
             return False
         paths = snap.root.get("paths")
         return not self.paths or (isinstance(paths, list) and set(self.paths) <= set(paths))
 
     def describe(self) -> str:
         parts = [f"host {' or '.join(self.hosts)}"] if self.hosts else []
-        parts += [f"tags {' or '.join(','.join(g) for g in self.tags)}"] if self.tags else []
+        parts += [f"tags {' or '.join(','.join(g) or '(none)' for g in self.tags)}"] if self.tags else []
         parts += [f"paths {', '.join(self.paths)}"] if self.paths else []
         parts += [f"source {self.source_kind}"] if self.source_kind else []
         return "; ".join(parts)

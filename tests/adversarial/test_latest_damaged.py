@@ -109,3 +109,19 @@ def test_a_backup_host_clock_ahead_of_the_storage_does_not_hide_a_damaged_newer_
     proc = run("restore", "latest", "--target", str(tmp_path / "r"), "--repo", str(repo))
     line = one_line(proc, 13)
     assert damaged[:16] in line and skewed_id[:8] in proc.stderr, proc.stderr
+
+
+def test_a_filter_does_not_hide_a_damaged_newer_snapshot(tmp_path: Path) -> None:
+    """`latest --path/--host` (merge of the snapshot filters): a damaged manifest's paths and host are unknown,
+    so one stored after the newest snapshot the filter selects may be the one asked for: refused (exit 13);
+    --skip-damaged restores the filtered one exactly."""
+    repo, old, first, second = _two_trees(tmp_path)
+    plant(repo, f"snapshots/{second}", b"damaged in the bucket")
+    only_old = ("--path", str(old), "--host", os.uname().nodename)
+    proc = run("restore", "latest", *only_old, "--target", str(tmp_path / "r"), "--repo", str(repo))
+    assert second[:16] in one_line(proc, 13)
+    ok("restore", "latest", *only_old, "--skip-damaged", "--target", str(tmp_path / "r2"), "--repo", str(repo))
+    same_tree(old, tmp_path / "r2" / "data")
+    os.utime(repo / "snapshots" / second, (0, 0))  # stored long before: no longer a candidate
+    ok("restore", "files", "latest", *only_old, "--target", str(tmp_path / "r3"), "--repo", str(repo))
+    same_tree(old, tmp_path / "r3" / "data")

@@ -122,7 +122,7 @@ def test_damaged_pack_header(tmp_path: Path) -> None:
     for obj in (repo / "index").iterdir():
         obj.unlink()
     lost = run(repo, "repair", "index")
-    assert lost.returncode == 13 and b"rebuilt without 1 damaged packs" in lost.stderr
+    assert lost.returncode == 13 and b"index rebuilt; 1 damaged or misnamed packs" in lost.stderr
     assert_restores(repo, sx, x)
     assert restored(repo, sy).returncode == 13
     assert run(repo, "check").returncode == 13

@@ -99,6 +99,10 @@ def test_repaired_snapshot_names_its_original(tmp_path: Path) -> None:
     new = snapshots.find(open_repo(repo).manifests, new_id)
     assert new.meta["repaired_from"] == original and new.meta["repair_dropped_count"] == 1
     assert {s["id"] for s in json.loads(ok("snapshots", "--json", "--repo", str(repo)))} == {original, new_id}
+    again = run("repair", "snapshots", "--json", "--repo", str(repo))  # the original kept: repaired once, not twice
+    assert again.returncode == 0, again.stderr
+    assert {s["id"]: s["new_id"] for s in json.loads(again.stdout)["snapshots"]}[original] == new_id
+    assert {s["id"] for s in json.loads(ok("snapshots", "--json", "--repo", str(repo)))} == {original, new_id}
 
 
 def test_stream_snapshot_is_reported_and_left(tmp_path: Path) -> None:

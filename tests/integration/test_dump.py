@@ -6,11 +6,13 @@ that stops early ends it quietly."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -133,6 +135,12 @@ def test_dump_damage_and_bad_input(repo: tuple[str, Path]) -> None:
     damaged = drkit("dump", "latest", "/src/app/static/big.bin", "--repo", url, env=ENV)
     assert damaged.returncode == 13 and "blob" in one_line_error(damaged)
     assert len(damaged.stdout) < len(source) and source.startswith(damaged.stdout)  # never a wrong byte
+
+    # an archive cut by damage must not read as whole: a zip without its central directory (no reader takes it)
+    zipped = drkit("dump", "latest", "/src/app", "--archive", "zip", "--repo", url, env=ENV)
+    assert zipped.returncode == 13 and "blob" in one_line_error(zipped)
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(zipped.stdout))
 
 
 def test_dump_and_restore_into_a_closed_pipe_end_quietly(repo: tuple[str, Path]) -> None:

@@ -86,3 +86,14 @@ def test_forget_only_within_filter(repo3: tuple[str, Path, Path, dict[str, str]]
     plan = json.loads(_ok("forget", "--keep-tag", "t2", "--tag", "t1", "--tag", "t2", "--repo", repo, "--json"))
     assert {d["id"]: d["keep"] for d in plan["decisions"]} == {ids["a"]: False, ids["b"]: True}
     assert _ids(repo) == [ids["b"], ids["s"]]
+
+
+def test_forget_with_an_empty_tag_value_touches_only_untagged(repo3: tuple[str, Path, Path, dict[str, str]]) -> None:
+    """`forget --keep-last 1 --tag "$UNSET"`: '' selects snapshots without tags (restic's meaning); it used to be
+    dropped, widening the policy to every snapshot, all tagged here, and forgetting all but the last."""
+    repo, _a, _b, ids = repo3
+    _ok("backup", "stdin", "--name", "untagged", "--repo", repo, stdin=b"no tags\n")
+    untagged = _ids(repo, "--tag", "")
+    assert len(untagged) == 1 and untagged[0] not in ids.values()
+    _ok("forget", "--keep-last", "1", "--tag", "", "--repo", repo)
+    assert _ids(repo) == [ids["a"], ids["b"], ids["s"], untagged[0]]

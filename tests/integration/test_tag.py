@@ -15,6 +15,10 @@ from typing import Any
 import pytest
 from clirun import drkit, one_line_error
 
+from drkit.ops.facts import load_facts, save_facts
+from drkit.ops.secrets import PassphraseSource
+from drkit.ops.session import open_repository
+
 ENV = {"DRKIT_PASSWORD": "correct horse"}
 
 
@@ -79,6 +83,24 @@ def test_tag_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     proc = drkit("tag", *args, "--repo", repo, env=ENV)
     assert proc.returncode == 2 and message in one_line_error(proc)
     assert _snaps(repo) == before
+
+
+def test_tag_keeps_the_facts_a_drill_compares_with(tmp_path: Path) -> None:
+    """The backup-time facts of a retagged snapshot are found under its new id (a drill needs them)."""
+    repo, secret = str(tmp_path / "repo"), tmp_path / "pw"
+    secret.write_text(ENV["DRKIT_PASSWORD"])
+    _ok("init", "--repo", repo)
+    first = json.loads(_ok("backup", "stdin", "--name", "db", "--json", "--repo", repo, stdin=b"rows"))["snapshot"]
+    handle = open_repository(repo, PassphraseSource(file=secret))
+    save_facts(handle, first, "app-db", {"rows": 42})
+    handle.close()
+    (done,) = json.loads(_ok("tag", "latest", "--add", "keep", "--repo", repo, "--json"))
+    assert done["changed"] and done["new_id"] != first
+    handle = open_repository(repo, PassphraseSource(file=secret))
+    try:
+        assert load_facts(handle, done["new_id"]) == {"rows": 42}
+    finally:
+        handle.close()
 
 
 def test_tag_waits_for_no_forget_or_prune(tmp_path: Path) -> None:

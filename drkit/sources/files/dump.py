@@ -15,6 +15,7 @@ zip has); hard links are stored as separate copies; other special files are warn
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import stat
 import tarfile
@@ -142,19 +143,38 @@ def _tar_member(
     return info, None
 
 
+# Written after the last byte when an error cuts a tar stream off *between* members (a directory's tree
+# cannot be read): tarfile then writes no end-of-archive blocks, but GNU tar takes a stream that stops
+# between members as whole (exit 0, less extracted); this block's header checksum is wrong, so it fails
+# ("Skipping to next header", exit 2). Never inside a member: there it would be read as the file's data
+# (a member cut short fails on its own: "Unexpected EOF").
+_CUT_OFF = b"drkit: this archive was cut off by an error; it is incomplete\n".ljust(tarfile.BLOCKSIZE, b"!")
+
+
 def write_tar(repo: Repository, name: str, node: Node, out: BinaryIO) -> list[str]:
-    """The entry (a directory: with everything under it) as a pax tar stream; returns the warnings."""
+    """The entry (a directory: with everything under it) as a pax tar stream; returns the warnings. An error
+    between two members ends the stream with ``_CUT_OFF``."""
     warnings: list[str] = []
     first_link: dict[tuple[int, int], str] = {}
-    with tarfile.open(
-        fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
-    ) as tar:
-        for path, entry in _entries(repo, name, node):
-            member = _tar_member(repo, path, entry, first_link)
-            if member is None:
-                warnings.append(f"/{path}: a {entry.type} cannot be stored in a tar archive; left out")
-            else:
-                tar.addfile(*member)
+    in_member = False
+    try:
+        with tarfile.open(
+            fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+        ) as tar:
+            for path, entry in _entries(repo, name, node):
+                member = _tar_member(repo, path, entry, first_link)
+                if member is None:
+                    warnings.append(f"/{path}: a {entry.type} cannot be stored in a tar archive; left out")
+                else:
+                    in_member = True
+                    tar.addfile(*member)
+                    in_member = False
+    except BaseException:
+        if not in_member:
+            with contextlib.suppress(OSError):  # a reader that is gone (broken pipe) reads nothing more anyway
+                out.write(_CUT_OFF)
+                out.flush()
+        raise
     return warnings
 
 
@@ -175,21 +195,57 @@ def _zipinfo(path: str, node: Node, kind: int) -> zipfile.ZipInfo:
     return info
 
 
+class _Gate:
+    """The zip's output, cut off at the first error: ``ZipFile`` closes an interrupted member as if it were
+    whole (its size and CRC those of the bytes written) and then writes the central directory, so a dump
+    ended by damage would be a valid zip holding a short file. Cut off, the archive has no central
+    directory and every zip reader refuses it."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.open = out, True
+
+    def write(self, data: bytes) -> int:
+        if self.open:
+            self.out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if self.open:
+            self.out.flush()
+
+    def close(self) -> None:
+        """Not called for a file object it was given; there for the protocol ``ZipFile`` types it with."""
+
+
 def write_zip(repo: Repository, name: str, node: Node, out: BinaryIO) -> list[str]:
-    """The entry (a directory: with everything under it) as a zip stream; returns the warnings."""
+    """The entry (a directory: with everything under it) as a zip stream; returns the warnings. An error
+    cuts the stream off where it happened (``_Gate``): no data descriptor, no central directory."""
+    gate = _Gate(out)
     warnings: list[str] = []
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path, entry in _entries(repo, name, node):
-            if entry.type == FILE:
-                info = _zipinfo(path, entry, stat.S_IFREG)
-                info.file_size = entry.size
-                with zf.open(info, "w", force_zip64=entry.size >= zipfile.ZIP64_LIMIT) as member:
-                    for chunk in content(repo, "/" + path, entry):
-                        member.write(chunk)
-            elif entry.type == DIR:
-                zf.writestr(_zipinfo(path, entry, stat.S_IFDIR), b"")
-            elif entry.type == SYMLINK:
-                zf.writestr(_zipinfo(path, entry, stat.S_IFLNK), entry.target.encode("utf-8", "surrogateescape"))
-            else:
-                warnings.append(f"/{path}: a {entry.type} cannot be stored in a zip archive; left out")
+    with zipfile.ZipFile(gate, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        try:
+            for path, entry in _entries(repo, name, node):
+                if entry.type == FILE:
+                    _zip_file(zf, gate, repo, path, entry)
+                elif entry.type == DIR:
+                    zf.writestr(_zipinfo(path, entry, stat.S_IFDIR), b"")
+                elif entry.type == SYMLINK:
+                    zf.writestr(_zipinfo(path, entry, stat.S_IFLNK), entry.target.encode("utf-8", "surrogateescape"))
+                else:
+                    warnings.append(f"/{path}: a {entry.type} cannot be stored in a zip archive; left out")
+        except BaseException:
+            gate.open = False  # before ZipFile's exit writes the central directory
+            raise
     return warnings
+
+
+def _zip_file(zf: zipfile.ZipFile, gate: _Gate, repo: Repository, path: str, entry: Node) -> None:
+    info = _zipinfo(path, entry, stat.S_IFREG)
+    info.file_size = entry.size
+    with zf.open(info, "w", force_zip64=entry.size >= zipfile.ZIP64_LIMIT) as member:
+        try:
+            for chunk in content(repo, "/" + path, entry):
+                member.write(chunk)
+        except BaseException:
+            gate.open = False  # before the member's close writes a data descriptor for the short data
+            raise

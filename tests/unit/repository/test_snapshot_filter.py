@@ -29,3 +29,13 @@ def test_hosts_any_tags_groups_paths_all_kind() -> None:
     assert not SnapshotFilter.of(paths=("/x",)).matches(_snap(kind="stdin"))
     assert not SnapshotFilter.of(source_kind="postgres").matches(snap)
     assert SnapshotFilter.of(tags=("a",), source_kind="files").describe() == "tags a; source files"
+
+
+def test_an_empty_tag_value_selects_untagged_snapshots_not_all() -> None:
+    """`forget --keep-last 1 --tag "$UNSET"` must not widen to every snapshot: '' is restic's "no tags"."""
+    untagged, tagged = _snap(), _snap(tags=("a",))
+    for value in ("", ","):
+        match = SnapshotFilter.of(tags=(value,))
+        assert match and match.matches(untagged) and not match.matches(tagged)
+    assert SnapshotFilter.of(tags=("", "a")).matches(tagged)
+    assert SnapshotFilter.of(tags=("",)).describe() == "tags (none)"
