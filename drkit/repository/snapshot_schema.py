@@ -6,15 +6,20 @@ pydantic (~9 MiB of peak RSS) in the usual case."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from .snapshots import check_time
 
-def _iso_time(value: str) -> str:
-    if value:
-        datetime.fromisoformat(value)  # ValueError: a validation error
+
+def _time(value: str) -> str:
+    check_time(value, empty_ok=False)  # ValueError: a validation error
+    return value
+
+
+def _end_time(value: str) -> str:
+    check_time(value, empty_ok=True)
     return value
 
 
@@ -25,8 +30,8 @@ class _SnapshotDoc(BaseModel):
     source_kind: str
     source_name: str
     root: dict[str, Any]
-    time: Annotated[str, AfterValidator(_iso_time)] = ""
-    end_time: Annotated[str, AfterValidator(_iso_time)] = ""
+    time: Annotated[str, AfterValidator(_time)] = ""
+    end_time: Annotated[str, AfterValidator(_end_time)] = ""
     host: str = ""
     tags: list[str] = []
     parent: str | None = None

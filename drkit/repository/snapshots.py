@@ -18,11 +18,29 @@ from .storage_errors import storage_errors
 KIND = "snapshot"
 
 
-def _iso_time_ok(value: Any) -> bool:
+def check_time(value: str, *, empty_ok: bool) -> None:
+    """ValueError unless ``value`` is an ISO 8601 time with a zone that UTC can hold (or ``""`` where
+    ``empty_ok``): the only times drkit writes. A naive one crashed ``forget`` (naive vs aware) and one
+    out of range ``snapshots`` (OverflowError): a crafted document must be refused here."""
+    if empty_ok and not value:
+        return
+    when = datetime.fromisoformat(value)
+    if when.utcoffset() is None:
+        raise ValueError("a time without a zone")
     try:
-        return type(value) is str and (not value or bool(datetime.fromisoformat(value)))
+        when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("a time out of range") from None
+
+
+def _iso_time_ok(value: Any, *, empty_ok: bool) -> bool:
+    if type(value) is not str:
+        return False
+    try:
+        check_time(value, empty_ok=empty_ok)
     except ValueError:
         return False
+    return True
 
 
 def _str_dict(value: Any) -> bool:
@@ -38,7 +56,8 @@ def doc_ok(doc: Any) -> bool:
     tags, parent = g("tags", []), g("parent")
     return (
         type(g("source_kind")) is str and type(g("source_name")) is str and _str_dict(g("root"))
-        and _iso_time_ok(g("time", "")) and _iso_time_ok(g("end_time", "")) and type(g("host", "")) is str
+        and ("time" not in doc or _iso_time_ok(doc["time"], empty_ok=False))
+        and _iso_time_ok(g("end_time", ""), empty_ok=True) and type(g("host", "")) is str
         and type(tags) is list and all(type(t) is str for t in tags) and (parent is None or type(parent) is str)
         and _str_dict(g("stats", {})) and _str_dict(g("meta", {}))
     )

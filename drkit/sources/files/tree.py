@@ -157,7 +157,7 @@ def decode_tree(data: bytes, where: str) -> list[Node]:
         check_name(node.name, where)
         if node.name in seen:
             raise IntegrityError(f"{where}: duplicate entry name {node.name!r} in snapshot tree (refused)")
-        if node.type not in NODE_TYPES:
+        if not isinstance(node.type, str) or node.type not in NODE_TYPES:  # a list: unhashable
             raise IntegrityError(f"{where}: unknown node type {node.type!r}")
         seen.add(node.name)
     return nodes

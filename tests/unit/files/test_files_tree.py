@@ -33,6 +33,15 @@ def test_duplicate_names_and_bad_types_are_refused() -> None:
         decode_tree(b"not json", "t")
 
 
+@pytest.mark.parametrize("node_type", [["file"], {"file": 1}, 5, None])
+def test_a_node_type_not_a_string_is_refused_not_a_crash(node_type: object) -> None:
+    """A crafted tree whose ``type`` is a list or object ended as ``TypeError: unhashable type`` (an
+    internal error, exit 1) instead of an IntegrityError (exit 13)."""
+    data = b'{"nodes":[{"name":"a","type":%s}]}' % __import__("json").dumps(node_type).encode()
+    with pytest.raises(IntegrityError, match="unknown node type"):
+        decode_tree(data, "t")
+
+
 def test_excludes_match_names_and_paths(tmp_path) -> None:  # type: ignore[no-untyped-def]
     listed = tmp_path / "ex"
     listed.write_text("# comment\n*.tmp\n\n/srv/data/cache\n")
