@@ -203,7 +203,7 @@ class Runner:
                   extra={**fields, "error": _error_text(exc)})
 
     def _backup(self, job: str) -> dict[str, Any]:
-        gate = self.gates.held(f"retention of {job}", self.config.job(job).repository)
+        gate = self.gates.held_now(f"retention of {job}", self.config.job(job).repository)
         outcome = backup_with_metrics(self.config, job, self.metrics, retention_gate=gate)
         for warning in outcome.warnings:
             log.warning("backup warning: %s", warning, extra={"job": job, "snapshot_id": outcome.snapshot_id})

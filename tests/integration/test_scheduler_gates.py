@@ -96,32 +96,41 @@ def test_a_forget_meeting_another_process_prune_skips_retention_without_failing_
     assert run_backup_job(config, "data").forgotten == 2  # the next run catches up (keep_last 1)
 
 
-def test_the_daemon_queues_the_retention_step_behind_a_prune(
-    config: DrkitConfig, tmp_path: Path, records: Records
-) -> None:
-    registry, runner = _prepare(config, tmp_path / "state")
-    assert isinstance(runner, Runner)
-    runner.run("data", "backup")  # a first snapshot, for retention to forget
-    with runner.gates.held("prune of default", "default"), _prune_lock(config):
-        thread = threading.Thread(target=runner.run, args=("data", "backup"))
-        thread.start()
-        wait_for(
-            lambda: any("retention of data waits for prune of default" in m for m in records.messages),
-            30,
-            "the backup's retention step to wait at the gate",
-        )
-    thread.join(60)
-    assert not thread.is_alive()
-    runs = {
+def _backup_runs(registry: Any) -> dict[str | None, float]:
+    return {
         (s.labels.get("result")): s.value
         for m in registry.collect()
         if m.name == "drkit_backup_runs"
         for s in m.samples
         if s.name.endswith("_total")
     }
-    assert runs == {"success": 2.0, "failure": 0.0}
+
+
+def test_a_backup_never_waits_at_the_gate_its_retention_step_is_skipped(
+    config: DrkitConfig, tmp_path: Path, records: Records
+) -> None:
+    """Before: the retention step waited at the gate as long as the prune ran, keeping the backup run
+    open (the scheduler skipped the job's next fires). Now the run ends at once, the step skipped with
+    a warning, and the next run applies it."""
+    registry, runner = _prepare(config, tmp_path / "state")
+    assert isinstance(runner, Runner)
+    runner.run("data", "backup")  # a first snapshot, for retention to forget
+    with runner.gates.held("prune of default", "default"), _prune_lock(config):
+        thread = threading.Thread(target=runner.run, args=("data", "backup"))
+        thread.start()
+        thread.join(30)  # before: blocked at the gate until the prune ended
+        assert not thread.is_alive(), "the backup run waited at the gate"
+    assert _backup_runs(registry) == {"success": 2.0, "failure": 0.0}
+    assert any(
+        "retention not applied in this run: repository default is busy with prune of default" in m
+        for m in records.messages
+    ), records.messages
+    assert not any("retention of data waits" in m for m in records.messages)
     repo = open_repository(config.repositories["default"].url, PW, load_index=False)
-    assert len(repo.manifests.ids("snapshot")) == 1  # keep_last 1: the retention step ran after the prune
+    assert len(repo.manifests.ids("snapshot")) == 2  # the step was skipped, not run
+    runner.run("data", "backup")  # the gate is free: the next run applies retention (keep_last 1)
+    repo = open_repository(config.repositories["default"].url, PW, load_index=False)
+    assert len(repo.manifests.ids("snapshot")) == 1
 
 
 def test_a_prune_waits_for_a_check_of_the_same_repository(
@@ -152,24 +161,24 @@ def _skipped(registry: Any, schedule: str) -> float:
     )
 
 
-def test_a_backup_fire_skipped_while_its_last_run_waits_at_the_gate_is_counted_and_logged(
+def test_a_fire_skipped_while_its_last_run_waits_at_the_gate_is_counted_and_logged(
     config: DrkitConfig, tmp_path: Path, records: Records
 ) -> None:
-    """A backup whose retention step waits behind a long check or prune of its repository is still
-    running when its schedule fires again: the scheduler (max_instances 1) skips that fire. Before, only
-    APScheduler's own logger said so: a backup silently not taken. Now a warning and a counter."""
+    """A run still running when its schedule fires again (here a check waiting behind a prune of its
+    repository): the scheduler (max_instances 1) skips that fire. Before, only APScheduler's own
+    logger said so: a run silently not taken. Now a warning and a counter."""
     from drkit.scheduler.daemon import _add_runs, _scheduler
     from drkit.scheduler.plan import ScheduledRun
 
     registry, runner = _prepare(config, tmp_path / "state")
-    runner.run("data", "backup")  # a first snapshot: the next run's retention has work to wait for
+    runner.run("data", "backup")
     scheduler = _scheduler(config)
-    _add_runs(scheduler, runner, [ScheduledRun("data", "backup", "*/2 * * * * *")], {})
-    with runner.gates.held("check of default", "default"):
+    _add_runs(scheduler, runner, [ScheduledRun("default", "check", "*/2 * * * * *")], {})
+    with runner.gates.held("prune of default", "default"):
         scheduler.start()
         try:
-            wait_for(lambda: _skipped(registry, "data:backup") >= 1, 30, "a skipped fire to be counted")
+            wait_for(lambda: _skipped(registry, "default:check") >= 1, 30, "a skipped fire to be counted")
         finally:
             scheduler.shutdown(wait=False)
-    assert any("backup of data not started: its previous run is still running" in m for m in records.messages)
+    assert any("check of default not started: its previous run is still running" in m for m in records.messages)
     wait_for(lambda: not runner.running(), 60, "the waiting run to finish")
