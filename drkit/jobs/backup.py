@@ -147,13 +147,18 @@ def retention_policy(retention: Retention) -> Policy:
                   keep_within=within)
 
 
+def has_retention(job: JobConfig) -> bool:
+    """Whether a backup run of ``job`` has a retention step (a non-empty ``retention:``)."""
+    return job.retention is not None and not retention_policy(job.retention).is_empty()
+
+
 def _retain(repo: Repository, name: str, job: JobConfig, kind: str,
             warnings: list[str], gate: AbstractContextManager[object] | None) -> tuple[int, bool | None]:
     """The job's retention: (snapshots forgotten, applied; None without retention). When another
     process holds a maintenance lock (a prune or forget started by a CronJob or by hand) or the gate
     is busy, skipped with a warning: the snapshot is written, and the next run forgets what this one
     did not -- failing the backup over it would only raise a false alert."""
-    if job.retention is None or retention_policy(job.retention).is_empty():
+    if job.retention is None or not has_retention(job):
         return 0, None
     try:
         with gate if gate is not None else nullcontext():

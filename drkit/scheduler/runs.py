@@ -66,6 +66,7 @@ def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics,
     metrics.backup_succeeded(name, finished_at=newest or clock.now(), duration_s=outcome.seconds,
                              bytes_added=outcome.bytes_added)
     metrics.ops.recovery_window(name, oldest=oldest, newest=newest)
+    metrics.ops.retention_ran(name, applied=outcome.retention_applied, at=clock.now())
     measure_repository(config, config.job(name).repository, metrics)
     return outcome
 

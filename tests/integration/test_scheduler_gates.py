@@ -6,6 +6,7 @@ Real local repositories, the daemon's own Runner, a real maintenance lock in the
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -37,7 +38,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DrkitConfig:
+def config(config_data: dict[str, Any]) -> DrkitConfig:
+    return DrkitConfig.model_validate(config_data)
+
+
+@pytest.fixture
+def config_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("GATES_PW", PW)
     repo = tmp_path / "repo"
     assert drkit("init", "--repo", str(repo), env={"DRKIT_PASSWORD": PW}).returncode == 0
@@ -48,7 +54,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DrkitConfig:
         "default": {"url": str(repo), "passphrase": {"env": "GATES_PW"}, "prune": {"schedule": "0 4 * * 0", "grace": 0}}
     }
     jobs = {"data": {"source": {"kind": "files", "paths": [str(data)]}, "retention": {"keep_last": 1}}}
-    return DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
+    return {"repositories": repos, "jobs": jobs}
 
 
 class Records(logging.Handler):
@@ -128,9 +134,44 @@ def test_a_backup_never_waits_at_the_gate_its_retention_step_is_skipped(
     assert not any("retention of data waits" in m for m in records.messages)
     repo = open_repository(config.repositories["default"].url, PW, load_index=False)
     assert len(repo.manifests.ids("snapshot")) == 2  # the step was skipped, not run
+    assert _sample(registry, "drkit_retention_skipped_total") == 1.0
+    applied_first = _sample(registry, "drkit_retention_last_applied_timestamp_seconds")
     runner.run("data", "backup")  # the gate is free: the next run applies retention (keep_last 1)
     repo = open_repository(config.repositories["default"].url, PW, load_index=False)
     assert len(repo.manifests.ids("snapshot")) == 1
+    assert _sample(registry, "drkit_retention_skipped_total") == 1.0
+    assert _sample(registry, "drkit_retention_last_applied_timestamp_seconds") > applied_first
+
+
+def _sample(registry: Any, name: str) -> float:
+    (value,) = [s.value for m in registry.collect() for s in m.samples if s.name == name]
+    return float(value)
+
+
+def test_the_daemon_watches_retention_from_its_start(config: DrkitConfig, tmp_path: Path) -> None:
+    """No record of the last applied retention survives a restart: the gauge starts at the daemon's
+    start (an alert on it comes at most late, never absent), and the skip counter at 0."""
+    before = time.time()
+    registry, _ = _prepare(config, tmp_path / "state", read=False)
+    assert before <= _sample(registry, "drkit_retention_last_applied_timestamp_seconds") <= time.time()
+    assert _sample(registry, "drkit_retention_skipped_total") == 0.0
+
+
+def test_job_run_json_says_whether_retention_was_applied(config_data: dict[str, Any], tmp_path: Path) -> None:
+    """Before: a skipped retention step was only a warning on stderr; --json had no field for it."""
+    path = tmp_path / "drkit.yaml"
+    path.write_text(json.dumps(config_data))
+    env = {"GATES_PW": PW}
+    config = DrkitConfig.model_validate(config_data)
+    first = drkit("--config", str(path), "job", "run", "data", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["retention_applied"] is True
+    with _prune_lock(config):
+        skipped = drkit("--config", str(path), "job", "run", "data", "--json", env=env)
+    assert skipped.returncode == 0, skipped.stderr
+    out = json.loads(skipped.stdout)
+    assert out["retention_applied"] is False and out["forgotten"] == 0
+    assert out["warnings"][0].startswith("retention not applied in this run: repository is locked")
 
 
 def test_a_prune_waits_for_a_check_of_the_same_repository(
