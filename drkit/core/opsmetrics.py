@@ -24,6 +24,7 @@ class OpsMetrics:
     oldest_point: Gauge
     newest_point: Gauge
     drill_max_age: Gauge
+    drill_known_since: Gauge
     check_success: Gauge
     check_timestamp: Gauge
     check_max_age: Gauge
@@ -120,6 +121,11 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             "drkit_drill_max_age_seconds",
             "How old the newest passed drill of the job may be (drill.max_age, else twice the "
             "longest gap of drill.schedule)",
+        ),
+        drill_known_since=gauge(
+            "drkit_drill_scheduled_since_timestamp_seconds",
+            "When the daemon first knew of the job's drill deadline (a drill that never passed is late this long "
+            "after it)",
         ),
         check_success=gauge(
             "drkit_repository_check_success", "1 if the last `drkit check` found no errors, else 0", repo

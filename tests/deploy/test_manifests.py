@@ -45,6 +45,7 @@ METRICS = {
     "drkit_repository_check_timestamp_seconds", "drkit_repository_check_max_age_seconds",
     "drkit_maintenance_scheduled_since_timestamp_seconds", "drkit_drill_max_age_seconds",
     "drkit_archive_newest_timestamp_seconds", "drkit_retention_last_applied_timestamp_seconds",
+    "drkit_drill_scheduled_since_timestamp_seconds",
     "drkit_maintenance_last_success_timestamp_seconds", "drkit_maintenance_last_failure_timestamp_seconds",
 }
 ALERTS = {"DrkitBackupTooOld", "DrkitBackupFailing", "DrkitDrillFailed", "DrkitRtoAboveTarget",
