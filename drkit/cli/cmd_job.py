@@ -29,7 +29,9 @@ def job() -> None:
 @click.option("--pushgateway", metavar="URL", default=None,
               help="Also push this run's metrics to a Pushgateway (group drkit_job=NAME; Basic auth: "
                    "user@ in the URL, the password in DRKIT_PUSHGATEWAY_PASSWORD).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the outcome as JSON; retention_applied is false when the retention step was skipped "
+                   "(repository busy or locked: the next run applies it), null without retention.")
 @click.pass_context
 def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, pushgateway: str | None,
         as_json: bool) -> None:

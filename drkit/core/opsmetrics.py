@@ -24,6 +24,7 @@ class OpsMetrics:
     oldest_point: Gauge
     newest_point: Gauge
     drill_max_age: Gauge
+    drill_known_since: Gauge
     check_success: Gauge
     check_timestamp: Gauge
     check_max_age: Gauge
@@ -35,6 +36,8 @@ class OpsMetrics:
     prune_freed: Gauge
     archive_newest: Gauge
     runs_skipped: Counter
+    retention_last_applied: Gauge
+    retention_skipped: Counter
 
     def recovery_window(self, job: str, *, oldest: float | None, newest: float | None) -> None:
         """The job's oldest and newest recoverable point (snapshot end times); none: series removed."""
@@ -66,6 +69,19 @@ class OpsMetrics:
         if duration_s is not None:
             self.maintenance_duration.labels(repository, task).set(duration_s)
             self.maintenance_runs.labels(repository, task, "success" if success else "failure").inc()
+
+    def watch_retention(self, job: str, *, since: float) -> None:
+        """A job with retention, at daemon start-up: no record of its last applied step survives a
+        restart, so the gauge starts at ``since`` (an alert on it comes at most that much late)."""
+        self.retention_last_applied.labels(job).set(since)
+        self.retention_skipped.labels(job)
+
+    def retention_ran(self, job: str, *, applied: bool | None, at: float) -> None:
+        """A backup run's retention step: applied, skipped (see its warning), or none configured."""
+        if applied:
+            self.retention_last_applied.labels(job).set(at)
+        elif applied is not None:
+            self.retention_skipped.labels(job).inc()
 
     def checked(self, repository: str, *, ok: bool, at: float) -> None:
         self.check_success.labels(repository).set(1 if ok else 0)
@@ -105,6 +121,11 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             "drkit_drill_max_age_seconds",
             "How old the newest passed drill of the job may be (drill.max_age, else twice the "
             "longest gap of drill.schedule)",
+        ),
+        drill_known_since=gauge(
+            "drkit_drill_scheduled_since_timestamp_seconds",
+            "When the daemon first knew of the job's drill deadline (a drill that never passed is late this long "
+            "after it)",
         ),
         check_success=gauge(
             "drkit_repository_check_success", "1 if the last `drkit check` found no errors, else 0", repo
@@ -154,6 +175,16 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             "Scheduled runs not started because the schedule's previous run was still running "
             "(schedule: <job or repository>:<kind>)",
             ["schedule"],
+            registry=registry,
+        ),
+        retention_last_applied=gauge(
+            "drkit_retention_last_applied_timestamp_seconds",
+            "When a backup run of the job last applied its retention (in the daemon: its start time until then)",
+        ),
+        retention_skipped=Counter(
+            "drkit_retention_skipped",
+            "Backup runs whose retention step was skipped (the repository busy or locked); the next run applies it",
+            [JOB_LABEL],
             registry=registry,
         ),
     )

@@ -41,6 +41,7 @@ class JobOutcome:
     forgotten: int = 0
     warnings: list[str] = field(default_factory=list)
     window: tuple[float, float] | None = None  # the job's oldest and newest snapshot end time after retention
+    retention_applied: bool | None = None  # None: the job has no retention; False: skipped (see warnings)
 
 
 def run_backup_job(config: DrkitConfig, name: str, *,
@@ -48,8 +49,9 @@ def run_backup_job(config: DrkitConfig, name: str, *,
                    retention_gate: AbstractContextManager[object] | None = None) -> JobOutcome:
     """Back up job ``name``. ``facts_hook`` sees the facts after they are recorded and before the
     backup starts (tests use it to change the source in between). The retention step (a forget, under
-    a maintenance lock) runs inside ``retention_gate``: the scheduler's way to wait for its own prune of
-    the same repository; a lock held by another process skips the step with a warning."""
+    a maintenance lock) runs inside ``retention_gate``: the scheduler's way to keep it from its own
+    prune of the same repository. A gate that raises :class:`LockFailed` (busy, the scheduler never
+    waits) or a lock held by another process skips the step with a warning."""
     job = config.job(name)
     started, t0 = clock.utcnow().isoformat(), clock.monotonic()
     repo, _ = open_job_repository(config, job)
@@ -63,14 +65,13 @@ def run_backup_job(config: DrkitConfig, name: str, *,
         snap = _backup(repo, name, job, warnings)
         if facts:
             save_facts(repo, snap.id, name, facts)
-        with retention_gate if retention_gate is not None and job.retention is not None else nullcontext():
-            forgotten = _retain(repo, name, job.retention, snap.source_kind, warnings)
+        forgotten, applied = _retain(repo, name, job, snap.source_kind, warnings, retention_gate)
         window = job_windows(repo.manifests).get(name)
     finally:
         repo.close()
     added = int(snap.stats.get("stored_bytes", 0))
     return JobOutcome(name, snap.source_kind, snap.id, started, clock.monotonic() - t0, added, forgotten, warnings,
-                      window)
+                      window, applied)
 
 
 def run_heartbeat(config: DrkitConfig, name: str) -> None:
@@ -146,22 +147,27 @@ def retention_policy(retention: Retention) -> Policy:
                   keep_within=within)
 
 
-def _retain(repo: Repository, name: str, retention: Retention | None, kind: str, warnings: list[str]) -> int:
-    """The job's retention; when another process holds a maintenance lock (a prune or forget started by
-    a CronJob or by hand), skipped with a warning: the snapshot is written, and the next run forgets
-    what this one did not -- failing the backup over it would only raise a false alert."""
+def has_retention(job: JobConfig) -> bool:
+    """Whether a backup run of ``job`` has a retention step (a non-empty ``retention:``)."""
+    return job.retention is not None and not retention_policy(job.retention).is_empty()
+
+
+def _retain(repo: Repository, name: str, job: JobConfig, kind: str,
+            warnings: list[str], gate: AbstractContextManager[object] | None) -> tuple[int, bool | None]:
+    """The job's retention: (snapshots forgotten, applied; None without retention). When another
+    process holds a maintenance lock (a prune or forget started by a CronJob or by hand) or the gate
+    is busy, skipped with a warning: the snapshot is written, and the next run forgets what this one
+    did not -- failing the backup over it would only raise a false alert."""
+    if job.retention is None or not has_retention(job):
+        return 0, None
     try:
-        return _apply_retention(repo, name, retention, kind)
+        with gate if gate is not None else nullcontext():
+            return _apply_retention(repo, name, job.retention, kind), True
     except LockFailed as exc:
         warnings.append(f"retention not applied in this run: {exc.message}; the next run applies it")
         log.warning("retention not applied: %s", exc.message, extra={"job": name})
-        return 0
+        return 0, False
 
 
-def _apply_retention(repo: Repository, name: str, retention: Retention | None, kind: str) -> int:
-    if retention is None:
-        return 0
-    policy = retention_policy(retention)
-    if policy.is_empty():
-        return 0
-    return len(forget(repo, policy, source_kind=kind, source_name=name).removed)
+def _apply_retention(repo: Repository, name: str, retention: Retention, kind: str) -> int:
+    return len(forget(repo, retention_policy(retention), source_kind=kind, source_name=name).removed)

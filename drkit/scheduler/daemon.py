@@ -38,6 +38,7 @@ from ..config import DrkitConfig
 from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics, new_registry
+from ..jobs import has_retention
 from .archives import ARCHIVE_REFRESH, archiving_repositories, refresh_archives
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
 from .maintenance import Maintainer, MaintenanceState
@@ -154,6 +155,8 @@ def _prepare(config: DrkitConfig, state_dir: Path, *, read: bool = True) -> tupl
     registry, metrics = new_registry(version=__version__)
     for name, job in config.jobs.items():
         metrics.register_job(name, rpo=job.targets.rpo, rto=job.targets.rto)
+        if has_retention(job):
+            metrics.ops.watch_retention(name, since=clock.now())
     try:
         maintainer = Maintainer(config, metrics, MaintenanceState(state_dir))
         restore_local(config, metrics, maintainer, clock.utcnow())

@@ -66,6 +66,7 @@ def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics,
     metrics.backup_succeeded(name, finished_at=newest or clock.now(), duration_s=outcome.seconds,
                              bytes_added=outcome.bytes_added)
     metrics.ops.recovery_window(name, oldest=oldest, newest=newest)
+    metrics.ops.retention_ran(name, applied=outcome.retention_applied, at=clock.now())
     measure_repository(config, config.job(name).repository, metrics)
     return outcome
 
@@ -203,7 +204,7 @@ class Runner:
                   extra={**fields, "error": _error_text(exc)})
 
     def _backup(self, job: str) -> dict[str, Any]:
-        gate = self.gates.held(f"retention of {job}", self.config.job(job).repository)
+        gate = self.gates.held_now(f"retention of {job}", self.config.job(job).repository)
         outcome = backup_with_metrics(self.config, job, self.metrics, retention_gate=gate)
         for warning in outcome.warnings:
             log.warning("backup warning: %s", warning, extra={"job": job, "snapshot_id": outcome.snapshot_id})

@@ -24,6 +24,7 @@ from .maintenance import Maintainer, MaintenanceState
 from .plan import MAINTENANCE, longest_gap, scheduled_runs
 
 log = logging.getLogger("drkit.scheduler")
+DRILL_SINCE = "drill:"  # maintenance.json: "since" of a job's drill deadline, "drill:<job>"
 
 
 def drill_finished_at(result: DrillResult) -> float | None:
@@ -33,11 +34,18 @@ def drill_finished_at(result: DrillResult) -> float | None:
 
 
 def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, now: datetime) -> None:
+    drills: dict[str, list[str]] = {}
     for name, job in config.jobs.items():
         drill = job.drill
         if drill.max_age is not None or drill.schedule is not None:
             max_age = drill.max_age or 2 * longest_gap(str(drill.schedule), now)
             metrics.ops.drill_max_age.labels(name).set(max_age)
+            drills.setdefault(job.repository, []).append(f"{DRILL_SINCE}{name}")
+    # when the daemon first knew of each drill deadline (kept beside the repository's tasks): a drill that
+    # never passed is late this long after it
+    for names in state.baseline(drills, now.timestamp()).values():
+        for key, known in names.items():
+            metrics.ops.drill_known_since.labels(key.removeprefix(DRILL_SINCE)).set(known)
     tasks: dict[str, list[str]] = {}
     for run in scheduled_runs(config):
         if run.kind in MAINTENANCE:

@@ -44,11 +44,13 @@ METRICS = {
     "drkit_rto_target_seconds", "drkit_drill_last_success_timestamp_seconds",
     "drkit_repository_check_timestamp_seconds", "drkit_repository_check_max_age_seconds",
     "drkit_maintenance_scheduled_since_timestamp_seconds", "drkit_drill_max_age_seconds",
-    "drkit_archive_newest_timestamp_seconds",
+    "drkit_archive_newest_timestamp_seconds", "drkit_retention_last_applied_timestamp_seconds",
+    "drkit_drill_scheduled_since_timestamp_seconds",
+    "drkit_maintenance_last_success_timestamp_seconds", "drkit_maintenance_last_failure_timestamp_seconds",
 }
 ALERTS = {"DrkitBackupTooOld", "DrkitBackupFailing", "DrkitDrillFailed", "DrkitRtoAboveTarget",
           "DrkitRepositoryCheckFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckNotRun", "DrkitDrillStale",
-          "DrkitArchiveStale"}
+          "DrkitArchiveStale", "DrkitRetentionNotApplied", "DrkitMaintenanceFailing"}
 RUNBOOKS = "https://github.com/drkit/drkit/tree/main/recovery_runbooks"
 
 
@@ -583,7 +585,8 @@ def test_promtool_unit_tests() -> None:
     tests = load_one(RULES_TEST)
     tested = {t["alertname"] for case in tests["tests"] for t in case["alert_rule_test"]}
     must = {"DrkitBackupTooOld", "DrkitDrillFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckFailed",
-            "DrkitRepositoryCheckNotRun", "DrkitDrillStale", "DrkitArchiveStale"}
+            "DrkitRepositoryCheckNotRun", "DrkitDrillStale", "DrkitArchiveStale", "DrkitRetentionNotApplied",
+            "DrkitMaintenanceFailing"}
     assert must <= tested
     for alert in must:  # each proven both silent and firing
         outcomes = {bool(t["exp_alerts"]) for case in tests["tests"] for t in case["alert_rule_test"]

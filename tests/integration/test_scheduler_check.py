@@ -5,6 +5,7 @@ restarts. Drill results from the drill documents. Real local repositories; the d
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,26 @@ def test_drill_results_in_the_repository_are_read_back_at_start_up(
     assert expected is not None
     assert _value(registry, "drkit_drill_last_success_timestamp_seconds", drkit_job="db") == expected + 42.5
     assert _value(registry, "drkit_drill_max_age_seconds", drkit_job="db") == 2 * 86400
+
+
+def test_a_drill_schedule_is_known_from_the_first_start_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: no drill passed, no drkit_drill_last_success series, so DrkitDrillStale could never fire for
+    a drill that never ran or never passed. Now the daemon exports when it first knew of the drill
+    deadline, kept in the state directory: a restart does not move it (nor reset the alert's clock)."""
+    monkeypatch.setenv("CHECK_PW", PW)
+    repo = tmp_path / "repo"
+    assert drkit("init", "--repo", str(repo), env={"DRKIT_PASSWORD": PW}).returncode == 0
+    repos = {"default": {"url": str(repo), "passphrase": {"env": "CHECK_PW"}}}
+    jobs = {
+        "db": {"source": {"kind": "files", "paths": [str(tmp_path)]}, "drill": {"schedule": "0 4 * * *"}},
+        "nodrill": {"source": {"kind": "files", "paths": [str(tmp_path)]}},
+    }
+    config = DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
+    before = time.time()
+    registry, _ = _prepare(config, tmp_path / "state")
+    since = _value(registry, "drkit_drill_scheduled_since_timestamp_seconds", drkit_job="db")
+    assert since is not None and before <= since <= time.time()
+    assert _value(registry, "drkit_drill_last_success_timestamp_seconds", drkit_job="db") is None
+    assert _value(registry, "drkit_drill_scheduled_since_timestamp_seconds", drkit_job="nodrill") is None
+    again, _ = _prepare(config, tmp_path / "state")
+    assert _value(again, "drkit_drill_scheduled_since_timestamp_seconds", drkit_job="db") == since

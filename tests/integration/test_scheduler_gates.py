@@ -6,6 +6,7 @@ Real local repositories, the daemon's own Runner, a real maintenance lock in the
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -37,7 +38,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DrkitConfig:
+def config(config_data: dict[str, Any]) -> DrkitConfig:
+    return DrkitConfig.model_validate(config_data)
+
+
+@pytest.fixture
+def config_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("GATES_PW", PW)
     repo = tmp_path / "repo"
     assert drkit("init", "--repo", str(repo), env={"DRKIT_PASSWORD": PW}).returncode == 0
@@ -48,7 +54,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DrkitConfig:
         "default": {"url": str(repo), "passphrase": {"env": "GATES_PW"}, "prune": {"schedule": "0 4 * * 0", "grace": 0}}
     }
     jobs = {"data": {"source": {"kind": "files", "paths": [str(data)]}, "retention": {"keep_last": 1}}}
-    return DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
+    return {"repositories": repos, "jobs": jobs}
 
 
 class Records(logging.Handler):
@@ -96,32 +102,76 @@ def test_a_forget_meeting_another_process_prune_skips_retention_without_failing_
     assert run_backup_job(config, "data").forgotten == 2  # the next run catches up (keep_last 1)
 
 
-def test_the_daemon_queues_the_retention_step_behind_a_prune(
-    config: DrkitConfig, tmp_path: Path, records: Records
-) -> None:
-    registry, runner = _prepare(config, tmp_path / "state")
-    assert isinstance(runner, Runner)
-    runner.run("data", "backup")  # a first snapshot, for retention to forget
-    with runner.gates.held("prune of default", "default"), _prune_lock(config):
-        thread = threading.Thread(target=runner.run, args=("data", "backup"))
-        thread.start()
-        wait_for(
-            lambda: any("retention of data waits for prune of default" in m for m in records.messages),
-            30,
-            "the backup's retention step to wait at the gate",
-        )
-    thread.join(60)
-    assert not thread.is_alive()
-    runs = {
+def _backup_runs(registry: Any) -> dict[str | None, float]:
+    return {
         (s.labels.get("result")): s.value
         for m in registry.collect()
         if m.name == "drkit_backup_runs"
         for s in m.samples
         if s.name.endswith("_total")
     }
-    assert runs == {"success": 2.0, "failure": 0.0}
+
+
+def test_a_backup_never_waits_at_the_gate_its_retention_step_is_skipped(
+    config: DrkitConfig, tmp_path: Path, records: Records
+) -> None:
+    """Before: the retention step waited at the gate as long as the prune ran, keeping the backup run
+    open (the scheduler skipped the job's next fires). Now the run ends at once, the step skipped with
+    a warning, and the next run applies it."""
+    registry, runner = _prepare(config, tmp_path / "state")
+    assert isinstance(runner, Runner)
+    runner.run("data", "backup")  # a first snapshot, for retention to forget
+    with runner.gates.held("prune of default", "default"), _prune_lock(config):
+        thread = threading.Thread(target=runner.run, args=("data", "backup"))
+        thread.start()
+        thread.join(30)  # before: blocked at the gate until the prune ended
+        assert not thread.is_alive(), "the backup run waited at the gate"
+    assert _backup_runs(registry) == {"success": 2.0, "failure": 0.0}
+    assert any(
+        "retention not applied in this run: repository default is busy with prune of default" in m
+        for m in records.messages
+    ), records.messages
+    assert not any("retention of data waits" in m for m in records.messages)
     repo = open_repository(config.repositories["default"].url, PW, load_index=False)
-    assert len(repo.manifests.ids("snapshot")) == 1  # keep_last 1: the retention step ran after the prune
+    assert len(repo.manifests.ids("snapshot")) == 2  # the step was skipped, not run
+    assert _sample(registry, "drkit_retention_skipped_total") == 1.0
+    applied_first = _sample(registry, "drkit_retention_last_applied_timestamp_seconds")
+    runner.run("data", "backup")  # the gate is free: the next run applies retention (keep_last 1)
+    repo = open_repository(config.repositories["default"].url, PW, load_index=False)
+    assert len(repo.manifests.ids("snapshot")) == 1
+    assert _sample(registry, "drkit_retention_skipped_total") == 1.0
+    assert _sample(registry, "drkit_retention_last_applied_timestamp_seconds") > applied_first
+
+
+def _sample(registry: Any, name: str) -> float:
+    (value,) = [s.value for m in registry.collect() for s in m.samples if s.name == name]
+    return float(value)
+
+
+def test_the_daemon_watches_retention_from_its_start(config: DrkitConfig, tmp_path: Path) -> None:
+    """No record of the last applied retention survives a restart: the gauge starts at the daemon's
+    start (an alert on it comes at most late, never absent), and the skip counter at 0."""
+    before = time.time()
+    registry, _ = _prepare(config, tmp_path / "state", read=False)
+    assert before <= _sample(registry, "drkit_retention_last_applied_timestamp_seconds") <= time.time()
+    assert _sample(registry, "drkit_retention_skipped_total") == 0.0
+
+
+def test_job_run_json_says_whether_retention_was_applied(config_data: dict[str, Any], tmp_path: Path) -> None:
+    """Before: a skipped retention step was only a warning on stderr; --json had no field for it."""
+    path = tmp_path / "drkit.yaml"
+    path.write_text(json.dumps(config_data))
+    env = {"GATES_PW": PW}
+    config = DrkitConfig.model_validate(config_data)
+    first = drkit("--config", str(path), "job", "run", "data", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["retention_applied"] is True
+    with _prune_lock(config):
+        skipped = drkit("--config", str(path), "job", "run", "data", "--json", env=env)
+    assert skipped.returncode == 0, skipped.stderr
+    out = json.loads(skipped.stdout)
+    assert out["retention_applied"] is False and out["forgotten"] == 0
+    assert out["warnings"][0].startswith("retention not applied in this run: repository is locked")
 
 
 def test_a_prune_waits_for_a_check_of_the_same_repository(
@@ -152,24 +202,24 @@ def _skipped(registry: Any, schedule: str) -> float:
     )
 
 
-def test_a_backup_fire_skipped_while_its_last_run_waits_at_the_gate_is_counted_and_logged(
+def test_a_fire_skipped_while_its_last_run_waits_at_the_gate_is_counted_and_logged(
     config: DrkitConfig, tmp_path: Path, records: Records
 ) -> None:
-    """A backup whose retention step waits behind a long check or prune of its repository is still
-    running when its schedule fires again: the scheduler (max_instances 1) skips that fire. Before, only
-    APScheduler's own logger said so: a backup silently not taken. Now a warning and a counter."""
+    """A run still running when its schedule fires again (here a check waiting behind a prune of its
+    repository): the scheduler (max_instances 1) skips that fire. Before, only APScheduler's own
+    logger said so: a run silently not taken. Now a warning and a counter."""
     from drkit.scheduler.daemon import _add_runs, _scheduler
     from drkit.scheduler.plan import ScheduledRun
 
     registry, runner = _prepare(config, tmp_path / "state")
-    runner.run("data", "backup")  # a first snapshot: the next run's retention has work to wait for
+    runner.run("data", "backup")
     scheduler = _scheduler(config)
-    _add_runs(scheduler, runner, [ScheduledRun("data", "backup", "*/2 * * * * *")], {})
-    with runner.gates.held("check of default", "default"):
+    _add_runs(scheduler, runner, [ScheduledRun("default", "check", "*/2 * * * * *")], {})
+    with runner.gates.held("prune of default", "default"):
         scheduler.start()
         try:
-            wait_for(lambda: _skipped(registry, "data:backup") >= 1, 30, "a skipped fire to be counted")
+            wait_for(lambda: _skipped(registry, "default:check") >= 1, 30, "a skipped fire to be counted")
         finally:
             scheduler.shutdown(wait=False)
-    assert any("backup of data not started: its previous run is still running" in m for m in records.messages)
+    assert any("check of default not started: its previous run is still running" in m for m in records.messages)
     wait_for(lambda: not runner.running(), 60, "the waiting run to finish")
