@@ -8,7 +8,7 @@ from ..core.errors import IntegrityError
 from ..core.metrics import check_registry, push, write_check_metric
 from ..ops.check import check as run_check
 from ..ops.session import open_repository
-from ..repository.check import parse_subset
+from ..repository.check import CheckReport, parse_subset
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_progress, emit_json
@@ -73,7 +73,14 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
                    f"and {report.segments_read} archived WAL files and AOF segments read: "
                    f"{'no errors' if report.ok else 'ERRORS FOUND'}")
     if not report.ok:
-        raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}",
-                             hint="lost or damaged index objects, or packs missing from the storage: "
-                                  "`drkit repair index` rebuilds the index from the packs; then `drkit repair "
-                                  "snapshots` drops what snapshots need and cannot get, `drkit forget ID` removes one")
+        raise IntegrityError(f"check found {len(report.errors)} errors; first: {report.errors[0]}", hint=_hint(report))
+
+
+def _hint(report: CheckReport) -> str:
+    if any(mark in e for e in report.errors for mark in ("damaged pack", "does not match its id")):
+        return ("damaged pack data: `drkit repair index --read-data` leaves the damaged blobs out of the index, then a "
+                "new backup of the same data stores them anew (older snapshots restore again once it has); `drkit "
+                "repair snapshots` drops what snapshots need and cannot get, `drkit forget ID` removes one")
+    return ("lost or damaged index objects, or packs missing from the storage: `drkit repair index` rebuilds the index "
+            "from the packs; then `drkit repair snapshots` drops what snapshots need and cannot get, `drkit forget ID` "
+            "removes one")

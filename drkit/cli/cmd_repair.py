@@ -26,21 +26,28 @@ def repair() -> None:
 @repair.command("index", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.option("--dry-run", is_flag=True, help="Read the pack headers and report; write and delete nothing.")
+@click.option("--read-data", is_flag=True,
+              help="Read every pack whole and verify each blob, even a pack an intact old index object vouches for; "
+                   "blobs that fail are left out of the index (use it after `drkit check --read-data` found damage).")
 @click.option("--json", "as_json", is_flag=True)
-def repair_index_cmd(repo_ref: RepoRef, dry_run: bool, as_json: bool) -> None:
+def repair_index_cmd(repo_ref: RepoRef, dry_run: bool, read_data: bool, as_json: bool) -> None:
     """Rebuild the index from the packs' own headers, when index objects are lost, damaged, or name
     packs the storage lost (backups then fail with exit 13 and point here). Writes the new index,
     then removes the old index objects; takes an exclusive lock (no backup may run meanwhile).
-    Blobs of a lost or damaged pack stay missing: `drkit check` names the snapshots that need them,
-    and the next backup of the same data stores it anew."""
+    A pack read whole (one no intact old index object vouches for; every pack with --read-data) is
+    hashed against its name and each of its blobs verified: a blob that fails is left out of the index
+    and listed as dropped (exit 13). Blobs of a lost or damaged pack stay missing: `drkit check` names
+    the snapshots that need them, and the next backup of the same data stores them anew."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    report = repair_index(repo, dry_run=dry_run)
+    report = repair_index(repo, dry_run=dry_run, read_data=read_data)
     if as_json:
         emit_json(asdict(report))
         _raise_if_damaged(report)
         return
     for line in report.damaged_packs:
         click.echo(f"damaged: {line}", err=True)
+    for line in report.dropped_blobs:
+        click.echo(f"dropped: {line}", err=True)
     for pack_id in report.kept_from_index:
         click.echo(
             f"pack {pack_id[:16]}: entries kept from an intact old index object "
@@ -63,7 +70,9 @@ def _raise_if_damaged(report: RepairReport) -> None:
     if report.damaged_packs:
         n, first = len(report.damaged_packs), report.damaged_packs[0]
         what = f"{n} damaged or misnamed packs" if report.dry_run else f"index rebuilt; {n} damaged or misnamed packs"
-        raise IntegrityError(f"{what}; first: {first}", hint="`drkit check` names the snapshots that need their blobs")
+        raise IntegrityError(f"{what}; first: {first}",
+                             hint="`drkit check` names the snapshots that need their blobs; a new backup of the "
+                                  "same data stores dropped or missing blobs anew")
 
 
 @repair.command("snapshots", epilog=EXIT_CODES_EPILOG)

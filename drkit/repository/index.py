@@ -212,6 +212,16 @@ class Index:
         fields: tuple[int, bytes, int, int, int] = _ENTRY.unpack_from(self._records, entry * ENTRY_SIZE)
         return fields
 
+    def pack_blob_bytes(self, pack_id: str) -> int:
+        """The sealed bytes of the pack's indexed blobs (fewer than it holds after a repair left damaged
+        ones out)."""
+        first, n = self._runs[pack_id]
+        view = memoryview(self._records)[first * ENTRY_SIZE : (first + n) * ENTRY_SIZE]
+        try:
+            return sum(int(e[3]) for e in _ENTRY.iter_unpack(view))
+        finally:
+            view.release()  # a live view would forbid growing the records
+
     def entry_length(self, entry: int) -> int:
         return int.from_bytes(self._records[entry * ENTRY_SIZE + 41 : entry * ENTRY_SIZE + 45], "little")
 

@@ -232,7 +232,7 @@ def plan(run: Run) -> None:
             result.keep_packs.append(pack_id)
             continue
         size = index.pack_sizes[pack_id]
-        live_bytes, live_blobs = _live_bytes(index, run.live.flags, pack_id, size)
+        live_bytes, live_blobs = _live_bytes(index, run.live.flags, pack_id)
         # the fraction a repack would keep: the live blobs and their header entries. Counting the header
         # as dead made every small, fully live pack "mostly dead": repacked into an equal pack, every run
         kept = live_bytes + PACK_OVERHEAD + live_blobs * ENTRY_SIZE
@@ -252,12 +252,12 @@ def plan(run: Run) -> None:
     _find_orphans(run)
 
 
-def _live_bytes(index: Index, flags: bytearray, pack_id: str, size: int) -> tuple[int, int]:
+def _live_bytes(index: Index, flags: bytearray, pack_id: str) -> tuple[int, int]:
     """The bytes of the pack's live blobs (sealed), and how many there are."""
     first, n = index.run(pack_id)
     live = flags.count(1, first, first + n)
-    if live == n:  # every blob: the pack less its header and trailer
-        return size - PACK_OVERHEAD - n * ENTRY_SIZE, n
+    if live == n:  # every indexed blob; not "the pack less its header": `repair index` may have left
+        return index.pack_blob_bytes(pack_id), n  # damaged blobs out, which a repack must not count as live
     if live == 0:
         return 0, 0
     return sum(index.entry_length(e) for e in range(first, first + n) if flags[e]), live

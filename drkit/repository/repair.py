@@ -12,11 +12,13 @@ index objects are lost, damaged, or name packs the storage lost. Under an *exclu
    pack, so a header alone does not bind a pack to its name: a pack copied, renamed or swapped under
    another pack's name would be indexed under that name. Where an intact old index object lists the
    pack with the same size and the very entries its header holds, the backup that hashed the pack
-   vouches for it; every other pack is read whole and hashed, and one that does not hash to its name
-   is reported as misnamed (exit 13; its entries are never taken from an old index) but still indexed
-   from its own header: each blob is sealed for its id and verified by it when read, so the blobs it
-   holds restore exactly, and left unindexed it would be deleted by the next prune as an orphan (a
-   pack with one flipped byte hashes wrong too: its other blobs are intact data).
+   vouches for it; every other pack (all of them with ``read_data``) is read whole, once, streamed
+   (packscan.py): hashed, and each blob its header lists verified against its id. One that does not
+   hash to its name is reported (exit 13; its entries are never taken from an old index); its blobs
+   that verify are still indexed from its header: each is sealed for its id and verified by it when
+   read, so they restore exactly, and left unindexed the pack would be deleted by the next prune as
+   an orphan. A blob that does not verify (a flipped byte) is left out of the index and reported as
+   dropped: the next backup of the same data stores it anew (docs: "Healing a damaged blob").
 2. Packs named by a pending-deletion mark whose pending index object is intact stay as they are (a
    later prune settles them); every other pack is indexed, orphans of interrupted backups included.
 3. Write the new index objects, *then* delete the old ones (all but pending and superseded ones); one
@@ -32,8 +34,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import blake3
-
 from storage_backends import NotFound
 
 from ..core import clock
@@ -43,6 +43,7 @@ from .index import SUPERSEDED_KIND, Index, PackRecord, RawPack, decode_raw
 from .marks import Mark, delete_if_present, marked_packs, read_marks, read_superseded
 from .pack import _ENTRY, TRAILER_SIZE, PackEntry, header_length, parse_header
 from .packlist import stored_packs
+from .packscan import scan_pack
 from .repo import Repository
 from .storage_errors import storage_errors
 
@@ -50,11 +51,6 @@ log = logging.getLogger(__name__)
 
 _PACK_ID = re.compile(r"[0-9a-f]{64}")
 _MAX_HEADER = 64 << 20  # a pack header this large is damage, not data (49 bytes an entry)
-_HASH_CHUNK = 1 << 20
-
-
-class Misnamed(IntegrityError):
-    """A pack whose content does not hash to its name (renamed, copied or swapped in the store)."""
 
 
 @dataclass
@@ -67,6 +63,7 @@ class RepairReport:
     written: list[str] = field(default_factory=list)  # new index objects
     removed: list[str] = field(default_factory=list)  # old index objects deleted
     superseded: list[str] = field(default_factory=list)  # old index objects locked: named superseded
+    dropped_blobs: list[str] = field(default_factory=list)  # "blob id: pack key: reason": left unindexed
     dry_run: bool = False
 
 
@@ -91,31 +88,28 @@ def read_pack_header(repo: Repository, pack_id: str, size: int) -> list[PackEntr
     return entries
 
 
-def _content_hash(repo: Repository, pack_id: str, size: int) -> str:
-    """The BLAKE3 of a stored pack, streamed (bounded memory), of at most ``size`` bytes plus one (an
-    object grown since it was listed does not match, and is not read whole)."""
-    hasher = blake3.blake3()
-    left = size + 1
-    with storage_errors(), repo.backend.get(pack_key(pack_id)) as f:
-        while left > 0 and (chunk := f.read(min(_HASH_CHUNK, left))):
-            hasher.update(chunk)
-            left -= len(chunk)
-    return hasher.hexdigest()
-
-
 def bind_to_name(repo: Repository, pack_id: str, size: int, entries: list[PackEntry],
-                 vouched: Mapping[str, RawPack]) -> None:
-    """Raise Misnamed unless the pack's content is the one its name names (module docstring, step 1)."""
+                 vouched: Mapping[str, RawPack], dropped: list[str]) -> tuple[list[PackEntry], str]:
+    """The entries to index and the problem found ("" if none): a pack an old index vouches for is
+    taken whole; any other is read once, hashed against its name and each blob verified, and a blob
+    that does not verify is left out and named in ``dropped`` (module docstring, step 1)."""
     old = vouched.get(pack_id)
     if old is not None and old.size == size:
         header = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in entries)
         if bytes(old.entries) == header:
-            return
-    actual = _content_hash(repo, pack_id, size)
-    if actual != pack_id:
-        raise Misnamed(f"pack {pack_id}: content hashes to {actual[:16]}..., not to its name "
-                       "(a renamed, copied or swapped pack, or damaged data); indexed from its header, "
-                       "each blob verified when read")
+            return entries, ""
+    scan = scan_pack(repo, pack_id, size, entries)
+    dropped.extend(f"blob {e.id.hex()}: {why}" for e, why in scan.bad)  # why names the pack
+    problems = []
+    if scan.content_hash != pack_id:
+        problems.append(f"content hashes to {scan.content_hash[:16]}..., not to its name (a renamed, copied or "
+                        "swapped pack, or damaged data)")
+    if scan.bad:
+        problems.append(f"{len(scan.bad)} of {len(entries)} blobs fail verification and are left out of the index "
+                        f"(first: {scan.bad[0][0].id.hex()[:16]}); the next backup of the same data stores them anew")
+    elif problems:
+        problems.append("every blob verifies: indexed from its header")
+    return scan.good, f"pack {pack_id}: " + "; ".join(problems) if problems else ""
 
 
 def _intact_pending(repo: Repository, marks: dict[str, Mark]) -> set[str]:
@@ -157,11 +151,8 @@ def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
             entries = read_pack_header(repo, pack_id, size)
         except IntegrityError as exc:
             return pack_id, size, None, exc.message
-        try:
-            bind_to_name(repo, pack_id, size, entries, vouched)
-        except Misnamed as exc:
-            return pack_id, size, entries, exc.message
-        return pack_id, size, entries, ""
+        kept, problem = bind_to_name(repo, pack_id, size, entries, vouched, report.dropped_blobs)
+        return pack_id, size, kept, problem
 
     index, damaged = Index(), {}
     workers = max(1, min(8, repo.backend.capabilities.max_connections))
@@ -175,6 +166,7 @@ def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
             index.add_pack(PackRecord(pack_id, size, entries))
             report.packs_indexed += 1
             report.blobs_indexed += len(entries)
+    report.dropped_blobs.sort()  # appended by the workers in any order
     return index, damaged
 
 
@@ -191,8 +183,9 @@ def _retire(repo: Repository, old: list[str], report: RepairReport) -> None:
     report.superseded = held
 
 
-def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairReport:
-    """Rebuild the index from the pack headers (module docstring); ``dry_run`` writes and deletes nothing."""
+def repair_index(repo: Repository, *, dry_run: bool = False, read_data: bool = False) -> RepairReport:
+    """Rebuild the index from the pack headers (module docstring); ``dry_run`` writes and deletes nothing;
+    ``read_data`` reads every pack whole (no old index object vouches for one)."""
     report = RepairReport(dry_run=dry_run)
     with repo.lock(exclusive=True, purpose="repair index"):
         superseded = read_superseded(repo.manifests)
@@ -205,7 +198,7 @@ def repair_index(repo: Repository, *, dry_run: bool = False) -> RepairReport:
             listed = sorted(id_from_key(i.key) for i in repo.backend.list(INDEX_PREFIX))
         old_ids = [i for i in listed if i not in pending_ids and i not in superseded.indexes]
         wanted = {p: s for p, s in stored.items() if p not in left}
-        vouched = _old_entries(repo, old_ids, wanted)
+        vouched = {} if read_data else _old_entries(repo, old_ids, wanted)
         index, damaged = _read_headers(repo, wanted, report, vouched)
         for pack in (vouched[p] for p in damaged if p in vouched):
             index.add_raw(pack)  # a damaged header, but the old index knows where the blobs are
