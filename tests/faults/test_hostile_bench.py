@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hostile import Bench, Case, Ctx, Expected
 from hostile_cases import REFUSED
+from hostile_oracle import listing_sha256
 from zygote import ForkServer
 
 pytestmark = pytest.mark.fault
@@ -83,3 +84,31 @@ def test_engine_counts_wrong_bytes_and_unexpected_exits(tmp_path: Path, fork_ser
     assert report.peak_rss_mib > 1
     assert report.unrestorable == 0 and report.lost_by_prune == 0, report.problems
     assert not report.ok
+
+
+def _misremember_one_mode(ctx: Ctx) -> int:
+    """No damage at all, but the old snapshot's source is remembered with one file 0600 and an extra file."""
+    name, listing = ctx.old[1].name, ctx.old[1].listing
+    path = next(p for p, d in listing if d.startswith("F 0o644 "))
+    entries = [(p, d.replace("F 0o644 ", "F 0o600 ") if p == path else d) for p, d in listing]
+    entries.append(("zz-never-backed-up", "F 0o644 0 none"))
+    ctx.old = (ctx.old[0], Expected(name, listing_sha256(entries), tuple(sorted(entries))))
+    return 0
+
+
+def test_engine_reports_which_entries_differ(tmp_path: Path, fork_server: ForkServer) -> None:
+    """A restore unlike its source is reported entry by entry (in the problem line, and in full beside the
+    kept copy), not only as a digest that differs."""
+    bench = Bench(tmp_path, fork_server, files=2)
+    bench.prepare()
+    report = bench.run_case(Case("misremembered", "test", _misremember_one_mode))
+    assert report.wrong_bytes == 1, report.problems
+    (problem,) = [p for p in report.problems if "unlike its source" in p]
+    path, desc = next((p, d) for p, d in bench.old[1].listing if d.startswith("F 0o644 "))
+    changed = f"{path}: expected {desc.replace('F 0o644 ', 'F 0o600 ')}, got {desc}"
+    assert "2 entries differ" in problem and changed in problem, problem
+    assert "zz-never-backed-up: expected F 0o644 0 none, got missing" in problem, problem
+    kept = sorted(tmp_path.glob("mismatch-*.diff"))
+    assert len(kept) == 1 and kept[0].read_text().splitlines() == sorted(
+        [changed, "zz-never-backed-up: expected F 0o644 0 none, got missing"]
+    )
