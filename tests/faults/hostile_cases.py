@@ -16,6 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import crafting
 from diskfull import can_mount_tmpfs, small_tmpfs
@@ -176,14 +179,15 @@ def _locks(ctx: Ctx) -> set[str]:
 def _start_backup(ctx: Ctx, prefix: list[str], name: str, *options: str) -> subprocess.Popen[bytes]:
     """A stdin backup whose input the caller writes; returns once it holds its lock."""
     before = _locks(ctx)
-    proc = subprocess.Popen(
-        [*prefix, *DRKIT, "backup", "stdin", "--name", name, *options, "--repo", ctx.target.url],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=ctx.target.env,
-        start_new_session=True,
-    )
+    with _signals_reach_children():
+        proc = subprocess.Popen(
+            [*prefix, *DRKIT, "backup", "stdin", "--name", name, *options, "--repo", ctx.target.url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ctx.target.env,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 120
     while not (_locks(ctx) - before) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)  # polling the lock directory: there is no event to wait on
@@ -191,6 +195,26 @@ def _start_backup(ctx: Ctx, prefix: list[str], name: str, *options: str) -> subp
         _, err = proc.communicate()
         raise RuntimeError(f"the injected backup did not take its lock: {err.decode(errors='replace')[-300:]}")
     return proc
+
+
+@contextmanager
+def _signals_reach_children() -> Iterator[None]:
+    """A bench started under ``nohup`` ignores SIGHUP, and an ignored signal stays ignored across exec, so
+    drkit (rightly, docs/repository-safety.md) kept ignoring it: the SIGHUP case saw its backup finish with
+    exit 0. While the child starts, an ignored TERM or HUP is handled here by a no-op instead (this process
+    still ignores it); exec resets a handled signal to its default in the child."""
+    ignored = [sig for sig in (signal.SIGHUP, signal.SIGTERM) if signal.getsignal(sig) == signal.SIG_IGN]
+    for sig in ignored:
+        signal.signal(sig, _ignore)
+    try:
+        yield
+    finally:
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    return None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -5,13 +5,14 @@ is counted as wrong bytes; a command that exits 0 where the case expects a refus
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from hostile import Bench, Case, Ctx, Expected
-from hostile_cases import REFUSED
+from hostile_cases import CASES, REFUSED
 from hostile_oracle import listing_sha256
 from zygote import ForkServer
 
@@ -112,3 +113,19 @@ def test_engine_reports_which_entries_differ(tmp_path: Path, fork_server: ForkSe
     assert len(kept) == 1 and kept[0].read_text().splitlines() == sorted(
         [changed, "zz-never-backed-up: expected F 0o644 0 none, got missing"]
     )
+
+
+def test_sighup_case_holds_when_the_bench_runs_under_nohup(tmp_path: Path, fork_server: ForkServer) -> None:
+    """``nohup`` leaves SIGHUP ignored, and an ignored signal is inherited across exec: the stopped backup
+    must still get the signal drkit handles (exit 129), not run on and exit 0."""
+    bench = Bench(tmp_path, fork_server, files=2)
+    bench.prepare()
+    case = next(c for c in CASES if c.name == "SIGHUP mid-backup")
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        report = bench.run_case(case)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert "backup stopped by SIGHUP 129" in report.codes, report.problems
+    assert report.ok, report.problems
+    assert signal.getsignal(signal.SIGHUP) == previous
