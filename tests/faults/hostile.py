@@ -296,7 +296,8 @@ class Session:
             return True
         self.report.wrong_bytes += 1
         kept = self.ctx.work.parent / f"mismatch-{self.ctx.work.name}-{self.n}"  # evidence (bench --keep)
-        shutil.copytree(out, kept, symlinks=True)
+        if out.exists():  # a restore that exited 0 without creating its target is counted, not a crash
+            shutil.copytree(out, kept, symlinks=True)
         diff = _differences(out, expected)
         kept.with_name(f"{kept.name}.diff").write_text("".join(f"{line}\n" for line in diff))
         shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
@@ -367,10 +368,12 @@ def _restore_args(ref: str, out: Path, expected: Expected | None) -> list[str]:
 def _differences(out: Path, expected: Expected) -> list[str]:
     """What differs between the restore at ``out`` and ``expected``, entry by entry where the listing is known."""
     got = out / expected.name
-    if expected.name == STREAM or not expected.listing:
-        return [f"{expected.name}: the digest differs (no listing to compare)"]
+    if expected.name == STREAM:
+        return [f"the file's digest differs ({'missing' if not out.exists() else 'no listing to compare'})"]
     if not got.is_dir():
         return [f"{expected.name}: expected a directory, got {'missing' if not got.exists() else 'another type'}"]
+    if not expected.listing:
+        return [f"{expected.name}: the digest differs (no listing to compare)"]
     return listing_diff(expected.listing, tree_listing(got)) or ["the listings agree, the digests did not"]
 
 

@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
-from hostile import Bench, Case, Ctx, Expected
+from hostile import Bench, Case, CaseReport, Ctx, Expected, Session
 from hostile_cases import CASES, REFUSED
 from hostile_oracle import listing_sha256
 from zygote import ForkServer
@@ -129,3 +131,15 @@ def test_sighup_case_holds_when_the_bench_runs_under_nohup(tmp_path: Path, fork_
     assert "backup stopped by SIGHUP 129" in report.codes, report.problems
     assert report.ok, report.problems
     assert signal.getsignal(signal.SIGHUP) == previous
+
+
+def test_a_restore_that_left_no_target_is_counted_not_a_crash(tmp_path: Path) -> None:
+    """A restore reported as exited 0 whose target does not exist (it had not started writing when the old
+    fork server answered for its reused pid) is wrong bytes with a reason, not a FileNotFoundError."""
+    ctx = cast(Ctx, SimpleNamespace(work=tmp_path / "case-1"))
+    session = Session(Case("none", "test", lambda c: 0), ctx, CaseReport("none", "test"))
+    assert not session.compare("restore old", "f" * 64, tmp_path / "case-1" / "out" / "r1", Expected("src", "0" * 64))
+    assert session.report.wrong_bytes == 1
+    assert "1 entries differ" in session.report.problems[0] and "src: expected a directory, got missing" in (
+        session.report.problems[0]
+    ), session.report.problems
