@@ -38,7 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faultkit import Target, error_text, must, write_tree
-from hostile_oracle import escape_marks, file_sha256, rm_rf, tree_sha256
+from hostile_oracle import (
+    Listing,
+    escape_marks,
+    file_sha256,
+    listing_diff,
+    listing_sha256,
+    rm_rf,
+    tree_listing,
+    tree_sha256,
+)
 from hostile_store import Places, Store
 from zygote import Runner
 
@@ -48,10 +57,18 @@ POST = ("forget", "prune")
 
 @dataclass(frozen=True)
 class Expected:
-    """What a restore must give: the directory it creates under the target and that tree's digest."""
+    """What a restore must give: the directory it creates under the target and that tree's digest (and, for
+    a tree, its listing: a restore unlike it is reported entry by entry)."""
 
     name: str
     digest: str
+    listing: Listing = field(default=(), compare=False, repr=False)
+
+
+def expect_tree(root: Path) -> Expected:
+    """What a restore of the tree at ``root``, as it is now, must give."""
+    listing = tree_listing(root)
+    return Expected(root.name, listing_sha256(list(listing)), listing)
 
 
 @dataclass
@@ -146,7 +163,7 @@ class Bench:
 
     def _backup(self, t: Target, label: str) -> tuple[str, Expected]:
         write_tree(self.src, self.seed, label, files=self.files)
-        expected = Expected(self.src.name, tree_sha256(self.src))
+        expected = expect_tree(self.src)
         proc = must(t.run("backup", "files", str(self.src), "--json"), f"backup {label}")
         return str(json.loads(proc.stdout)["snapshot"]), expected
 
@@ -202,7 +219,7 @@ class Session:
         self.restore("restore old", ctx.old[0], ctx.old[1])
         latest = c.latest(ctx) if c.latest is not None else ctx.new[1]
         self.restore("restore latest", "latest", latest)
-        expected = Expected(ctx.src.name, tree_sha256(ctx.src))
+        expected = expect_tree(ctx.src)
         self.backup_and_restore("backup", expected)
         self.command("check", ["check"])
         self.command("check --read-data", ["check", "--read-data"])
@@ -279,10 +296,13 @@ class Session:
             return True
         self.report.wrong_bytes += 1
         kept = self.ctx.work.parent / f"mismatch-{self.ctx.work.name}-{self.n}"  # evidence (bench --keep)
-        shutil.copytree(out, kept, symlinks=True)
-        found = subprocess.run(["du", "-sb", "--apparent-size", str(kept)], capture_output=True, text=True).stdout
-        self.report.problems.append(f"{command}: {ref[:12]} restored (exit 0) unlike its source; copy at {kept} "
-                                    f"({found.split()[0] if found else '?'} bytes)")
+        if out.exists():  # a restore that exited 0 without creating its target is counted, not a crash
+            shutil.copytree(out, kept, symlinks=True)
+        diff = _differences(out, expected)
+        kept.with_name(f"{kept.name}.diff").write_text("".join(f"{line}\n" for line in diff))
+        shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+        self.report.problems.append(f"{command}: {ref[:12]} restored (exit 0) unlike its source; copy at {kept}, "
+                                    f"{len(diff)} entries differ (all in {kept.name}.diff): {shown}")
         return False
 
     def escaped(self, command: str) -> None:
@@ -343,6 +363,18 @@ def _restore_args(ref: str, out: Path, expected: Expected | None) -> list[str]:
     if expected is not None and expected.name == STREAM:
         return ["restore", ref, "--to", str(out)]
     return ["restore", ref, "--target", str(out)]
+
+
+def _differences(out: Path, expected: Expected) -> list[str]:
+    """What differs between the restore at ``out`` and ``expected``, entry by entry where the listing is known."""
+    got = out / expected.name
+    if expected.name == STREAM:
+        return [f"the file's digest differs ({'missing' if not out.exists() else 'no listing to compare'})"]
+    if not got.is_dir():
+        return [f"{expected.name}: expected a directory, got {'missing' if not got.exists() else 'another type'}"]
+    if not expected.listing:
+        return [f"{expected.name}: the digest differs (no listing to compare)"]
+    return listing_diff(expected.listing, tree_listing(got)) or ["the listings agree, the digests did not"]
 
 
 def _digest_of(out: Path, expected: Expected) -> str | None:

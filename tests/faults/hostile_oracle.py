@@ -11,10 +11,19 @@ from pathlib import Path
 
 from crafting import ESCAPE as ESCAPE_MARK
 
+Listing = tuple[tuple[str, str], ...]  # (relative path, description), sorted
+MISSING = "missing"
+
 
 def tree_sha256(root: Path) -> str:
     """sha256 over every entry under ``root``: relative path, type, permission bits, symlink target or
-    file bytes, in sorted order. Iterative (a stack, no recursion), plain paths (PATH_MAX bounds depth)."""
+    file bytes, in sorted order."""
+    return listing_sha256(list(tree_listing(root)))
+
+
+def tree_listing(root: Path) -> Listing:
+    """Every entry under ``root`` with what ``tree_sha256`` digests of it. Iterative (a stack, no
+    recursion), plain paths (PATH_MAX bounds depth)."""
     entries: list[tuple[str, str]] = []
     stack = [""]
     while stack:
@@ -30,7 +39,14 @@ def tree_sha256(root: Path) -> str:
                 stack.append(sub)
             else:
                 entries.append((sub, f"F {mode} {st.st_size} {file_sha256(root / sub)}"))
-    return listing_sha256(entries)
+    return tuple(sorted(entries))
+
+
+def listing_diff(expected: Listing, got: Listing) -> list[str]:
+    """The entries that differ, sorted: ``path: expected DESC, got DESC`` (``missing`` on either side)."""
+    want, have = dict(expected), dict(got)
+    return [f"{rel}: expected {want.get(rel, MISSING)}, got {have.get(rel, MISSING)}"
+            for rel in sorted(want.keys() | have.keys()) if want.get(rel) != have.get(rel)]
 
 
 def listing_sha256(entries: list[tuple[str, str]]) -> str:

@@ -11,7 +11,8 @@ The zygote is single-threaded when it forks.
 Protocol (JSON lines over two pipes, not the zygote's stdin/stdout, so no child inherits a half-read
 buffer): ``{"op": "run", "argv", "env", "stdin", "stdout", "stderr"}`` → ``{"pid"}``; ``{"op": "poll",
 "pid"}`` → ``{"status": exit code or null}``; ``{"op": "wait", "pid"}`` → ``{"status"}``. Exit codes are
-``subprocess``'s: negative for a signal.
+``subprocess``'s: negative for a signal. A status is reaped when asked for and answered once, never kept
+by pid (the kernel reuses pids); a question about a pid reaped already gets ``{"error"}``.
 """
 
 from __future__ import annotations
@@ -116,8 +117,11 @@ class _ForkedRun:
         self.status: int | None = None
 
     def poll(self) -> int | None:
-        if self.status is None:
-            self.status = self.server.request({"op": "poll", "pid": self.pid})["status"]
+        if self.status is None:  # kept: the zygote answers for a reaped pid once (``_reap``)
+            reply = self.server.request({"op": "poll", "pid": self.pid})
+            if "error" in reply:
+                raise RuntimeError(f"drkit fork server: {reply['error']}")
+            self.status = reply["status"]
         return self.status
 
     def wait(self, timeout: float | None = None) -> int:
@@ -232,6 +236,18 @@ def _warm_boto3() -> None:
                                    aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
 
 
+def _reap(pid: int, block: bool) -> dict[str, Any]:
+    """A child's exit status, reaped here and handed to the one ``_ForkedRun`` that asks (it keeps it), never
+    remembered: once reaped, the kernel may give ``pid`` to a new command, whose status is its own. (A
+    table of statuses by pid reported a new command with a reused pid as exited, with its predecessor's
+    status, while it still ran: pid_max is 32768 and a busy machine wraps it in minutes.)"""
+    try:
+        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:  # reaped already: a second question about it has no true answer
+        return {"error": f"pid {pid} was already reaped"}
+    return {"status": os.waitstatus_to_exitcode(status) if done else None}
+
+
 def _serve(req_fd: int, resp_fd: int) -> None:
     import importlib
 
@@ -239,7 +255,6 @@ def _serve(req_fd: int, resp_fd: int) -> None:
         importlib.import_module(name)
     _warm_boto3()
     requests = os.fdopen(req_fd, "rb")
-    statuses: dict[int, int] = {}
     for line in requests:
         msg = json.loads(line)
         reply: dict[str, Any] = {}
@@ -251,12 +266,7 @@ def _serve(req_fd: int, resp_fd: int) -> None:
                 _child(msg, (req_fd, resp_fd))
             reply["pid"] = pid
         elif msg["op"] in ("poll", "wait"):
-            pid = msg["pid"]
-            if pid not in statuses:
-                done, status = os.waitpid(pid, 0 if msg["op"] == "wait" else os.WNOHANG)
-                if done:
-                    statuses[pid] = os.waitstatus_to_exitcode(status)
-            reply["status"] = statuses.get(pid)
+            reply.update(_reap(msg["pid"], msg["op"] == "wait"))
         os.write(resp_fd, json.dumps(reply).encode() + b"\n")
 
 
