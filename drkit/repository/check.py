@@ -28,6 +28,7 @@ from . import snapshots
 from .caps import read_capped
 from .check_rooted import check_rooted, count_unindexed
 from .format import DATA_PREFIX, MANIFESTS_PREFIX, content_id, id_from_key, pack_key
+from .keycheck import key_problems
 from .pack import BLOB_TREE, read_entries
 from .reader import open_blob, read_blob
 from .references import ROOT_WALKERS, referenced_blobs
@@ -108,6 +109,8 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
     report.errors.extend(problems)
     _check_documents(repo)
     report.errors.extend(f"{key}: {why}" for key, why in sorted(repo.manifests.skipped.items()))
+    with storage_errors():
+        report.errors.extend(key_problems(repo.backend, repo.master))
     if read_data:
         chosen = _select(sorted(repo.index.pack_sizes), parse_subset(subset))
         with ThreadPoolExecutor(2) as pool:

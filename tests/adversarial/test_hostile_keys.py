@@ -98,3 +98,25 @@ def test_repository_written_by_the_previous_layout_still_opens(tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr
     proc = run("check", "--repo", str(repo), "--read-data", env={"DRKIT_PASSWORD": "second passphrase"})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_check_names_planted_key_objects_and_rotation_records(tmp_path: Path) -> None:
+    """Opening skips what authenticates under no key; `check` names each such object (exit 13), and a
+    repository with only genuine key objects (one added, one rotated) and records checks clean."""
+    repo, _ = _repo(tmp_path)
+    pw2 = tmp_path / "pw2"
+    pw2.write_text("second passphrase\n")
+    ok("key", "add", "--new-password-file", str(pw2), "--repo", str(repo))
+    ok("key", "rotate", "--repo", str(repo))
+    assert run("check", "--repo", str(repo)).returncode == 0
+    genuine = json.loads(next((repo / "keys").iterdir()).read_bytes())
+    plant(repo, "keys/" + "f" * 32, json.dumps({"generation": 99}).encode())
+    plant(repo, "keys/" + "e" * 32, json.dumps({**genuine, "generation": 99}).encode())
+    plant(repo, "keys/" + "d" * 32, json.dumps(GREEDY_KEY).encode())
+    plant(repo, "rotations/00000099-" + "c" * 16, b'{"generation": 99, "mac": "00"}')
+    plant(repo, "rotations/00000098-" + "b" * 16, b"[" * 5000)
+    proc = run("check", "--repo", str(repo))
+    assert proc.returncode == 13, proc.stderr
+    for name in ("f" * 32, "e" * 32, "d" * 32, "00000099-" + "c" * 16, "00000098-" + "b" * 16):
+        assert name in proc.stdout + proc.stderr, name
+    assert "Traceback" not in proc.stderr
