@@ -214,8 +214,10 @@ def repair_index(repo: Repository, *, dry_run: bool = False, read_data: bool = F
             listed = sorted(id_from_key(i.key) for i in repo.backend.list(INDEX_PREFIX))
         old_ids = [i for i in listed if i not in pending_ids and i not in superseded.indexes]
         wanted = {p: s for p, s in stored.items() if p not in left}
-        vouched = _old_entries(repo, old_ids, wanted)
-        index, damaged = _read_headers(repo, wanted, report, {} if read_data else vouched)
+        vouched = {} if read_data else _old_entries(repo, old_ids, wanted)
+        index, damaged = _read_headers(repo, wanted, report, vouched)
+        if read_data and damaged:  # entries for the packs whose header is damaged only: verified below
+            vouched = _old_entries(repo, old_ids, damaged)
         _keep_from_old_index(repo, index, [vouched[p] for p in sorted(damaged) if p in vouched], report, read_data)
         for sealed in index.encode(sorted(index.pack_sizes), repo.cipher):  # one object in memory at a time
             report.written.append(content_id(sealed))
