@@ -36,8 +36,10 @@ def repair_index_cmd(repo_ref: RepoRef, dry_run: bool, read_data: bool, as_json:
     then removes the old index objects; takes an exclusive lock (no backup may run meanwhile).
     A pack read whole (one no intact old index object vouches for; every pack with --read-data) is
     hashed against its name and each of its blobs verified: a blob that fails is left out of the index
-    and listed as dropped (exit 13). Blobs of a lost or damaged pack stay missing: `drkit check` names
-    the snapshots that need them, and the next backup of the same data stores them anew."""
+    and listed as dropped (exit 13); so are the blobs of a pack whose header is damaged, as an intact old
+    index object lists them (without --read-data they are kept unverified). Blobs of a lost pack stay
+    missing: `drkit check` names the snapshots that need them, and the next backup of the same data
+    stores them anew."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     report = repair_index(repo, dry_run=dry_run, read_data=read_data)
     if as_json:

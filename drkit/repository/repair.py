@@ -170,6 +170,22 @@ def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
     return index, damaged
 
 
+def _keep_from_old_index(repo: Repository, index: Index, packs: list[RawPack], report: RepairReport,
+                         read_data: bool) -> None:
+    """Index packs with a damaged header from an intact old index object's entries (the old index
+    knows where the blobs are); with ``read_data`` only the blobs that verify (left out, the pack's
+    intact blobs would go missing and the next prune would delete it as an orphan)."""
+    for pack in packs:
+        if read_data:
+            entries = [PackEntry(*fields) for fields in _ENTRY.iter_unpack(pack.entries)]
+            scan = scan_pack(repo, pack.pack_id, pack.size, entries)
+            report.dropped_blobs.extend(f"blob {e.id.hex()}: {why}" for e, why in scan.bad)
+            index.add_pack(PackRecord(pack.pack_id, pack.size, scan.good))
+        else:
+            index.add_raw(pack)
+        report.kept_from_index.append(pack.pack_id)
+
+
 def _retire(repo: Repository, old: list[str], report: RepairReport) -> None:
     """Delete the old index objects; name those still under object lock in a superseded record first."""
     held = [i for i in old if repo.locked_until(index_key(i)) is not None]
@@ -200,9 +216,9 @@ def repair_index(repo: Repository, *, dry_run: bool = False, read_data: bool = F
         wanted = {p: s for p, s in stored.items() if p not in left}
         vouched = {} if read_data else _old_entries(repo, old_ids, wanted)
         index, damaged = _read_headers(repo, wanted, report, vouched)
-        for pack in (vouched[p] for p in damaged if p in vouched):
-            index.add_raw(pack)  # a damaged header, but the old index knows where the blobs are
-            report.kept_from_index.append(pack.pack_id)
+        if read_data and damaged:  # entries for the packs whose header is damaged only: verified below
+            vouched = _old_entries(repo, old_ids, damaged)
+        _keep_from_old_index(repo, index, [vouched[p] for p in sorted(damaged) if p in vouched], report, read_data)
         for sealed in index.encode(sorted(index.pack_sizes), repo.cipher):  # one object in memory at a time
             report.written.append(content_id(sealed))
             if not dry_run:
