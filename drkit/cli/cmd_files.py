@@ -17,6 +17,7 @@ from ..ops.files import (
     list_files,
     raise_if_partial,
     raise_if_partial_restore,
+    repaired_from,
     restore_files,
 )
 from ..ops.session import open_repository
@@ -117,10 +118,14 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
                          "target's restored directories then hold exactly the snapshot's entries")
     selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
+    repaired = repaired_from(snap)
+    if repaired is not None:  # before the restore: said even when it fails
+        click.echo(f"warning: {repaired.line()}", err=True)
     with byte_progress("restore", enabled=not as_json) as progress:
         stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy)
     if as_json:
-        emit_json({"snapshot": snap.id, "target": target, **asdict(stats)})
+        emit_json({"snapshot": snap.id, "target": target, **asdict(stats),
+                   "repaired": asdict(repaired) if repaired is not None else None})
     else:
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)
