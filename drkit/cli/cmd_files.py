@@ -101,7 +101,8 @@ def overwrite_options(fn: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True)
 def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,  # noqa: PLR0913
                       source_name: str | None, skip_damaged: bool, snap_filter: SnapshotFilter, **opts: Any) -> None:
-    """Restore a files snapshot (or the one at --point-in-time) into --target, verified."""
+    """Restore a files snapshot (or the one at --point-in-time) into --target, verified. A snapshot written by
+    `repair snapshots` restores without what its repair dropped: a warning, exit 3."""
     if snapshot is not None and point_in_time is not None:
         raise click.UsageError("give either SNAPSHOT or --point-in-time, not both")
     repo = open_repository(repo_ref.url, repo_ref.secret)

@@ -158,3 +158,25 @@ def test_point_in_time_with_only_a_damaged_snapshot_is_damage_not_a_usage_error(
     plant(repo, f"snapshots/{only}", b"damaged in the bucket")
     proc = run("restore", "files", "--point-in-time", _now(), "--target", str(tmp_path / "r"), "--repo", str(repo))
     assert only[:16] in one_line(proc, 13)
+
+
+def test_a_files_drill_of_a_repaired_snapshot_fails_its_check(tmp_path: Path) -> None:
+    """The drill restores the repair and its tree compares equal (the tree lacks the file too): without a
+    check of its own the drill passed a snapshot that does not hold what was backed up."""
+    from hostile_kit import PASSWORD, open_repo
+
+    from drkit.config.models import JobConfig
+    from drkit.drills.context import DrillContext
+    from drkit.drills.kinds.files import drill_files
+
+    repo, src, original, repaired = _repaired_repo(tmp_path)
+    job = JobConfig.model_validate({"source": {"kind": "files", "paths": [str(src)]}})
+    workdir = tmp_path / "drill"
+    workdir.mkdir()
+    ctx = DrillContext(name=str(src), job=job, repo=open_repo(repo), repo_url=str(repo), passphrase=PASSWORD,
+                       sandbox="local", workdir=workdir, snapshot=repaired)
+    out = drill_files(ctx)
+    checks = {c.name: c for c in out.checks}
+    assert not checks["files.repaired"].ok and original[:8] in checks["files.repaired"].detail, checks
+    assert all(c.ok for n, c in checks.items() if n != "files.repaired"), {n: c.detail for n, c in checks.items()}
+    _restored_less_the_dropped(src, tmp_path, workdir / "restore")
