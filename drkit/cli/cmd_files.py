@@ -17,6 +17,7 @@ from ..ops.files import (
     list_files,
     raise_if_partial,
     raise_if_partial_restore,
+    repaired_from,
     restore_files,
 )
 from ..ops.session import open_repository
@@ -100,7 +101,8 @@ def overwrite_options(fn: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True)
 def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,  # noqa: PLR0913
                       source_name: str | None, skip_damaged: bool, snap_filter: SnapshotFilter, **opts: Any) -> None:
-    """Restore a files snapshot (or the one at --point-in-time) into --target, verified."""
+    """Restore a files snapshot (or the one at --point-in-time) into --target, verified. A snapshot written by
+    `repair snapshots` restores without what its repair dropped: a warning, exit 3."""
     if snapshot is not None and point_in_time is not None:
         raise click.UsageError("give either SNAPSHOT or --point-in-time, not both")
     repo = open_repository(repo_ref.url, repo_ref.secret)
@@ -117,10 +119,14 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
                          "target's restored directories then hold exactly the snapshot's entries")
     selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
+    repaired = repaired_from(snap)
+    if repaired is not None:  # before the restore: said even when it fails
+        click.echo(f"warning: {repaired.line()}", err=True)
     with byte_progress("restore", enabled=not as_json) as progress:
         stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy)
     if as_json:
-        emit_json({"snapshot": snap.id, "target": target, **asdict(stats)})
+        emit_json({"snapshot": snap.id, "target": target, **asdict(stats),
+                   "repaired": asdict(repaired) if repaired is not None else None})
     else:
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)

@@ -53,8 +53,8 @@ def with_repo(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-SKIP_DAMAGED_HELP = ("Let 'latest' fall back to the newest intact snapshot when a snapshot stored after it is damaged "
-                     "(default: refuse, exit 13: the damaged one may be the newest).")
+SKIP_DAMAGED_HELP = ("Let 'latest' (or --point-in-time) fall back to the newest intact snapshot when a snapshot "
+                     "stored after it is damaged (default: refuse, exit 13: the damaged one may be the newest).")
 
 
 def skip_damaged_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import clock
@@ -132,9 +132,19 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
         raise UsageError("several files sources in the repository; choose one with --source-name",
                          hint="sources: " + ", ".join(sorted(names)))
     before = [s for s in found if datetime.fromisoformat(s.time) <= when]
-    if not before:
+    # stable: of equal times the last in load_all's order (a repair after its original, as `latest`)
+    chosen = sorted(before, key=lambda s: datetime.fromisoformat(s.time))[-1] if before else None
+    # A damaged manifest stored after `chosen` started and by T (plus the longest backup seen: a backup
+    # started at T is stored later) may be the snapshot at T: refused as `latest` refuses (exit 13).
+    snapshots.refuse_damaged_until(repo.manifests, chosen, when + _longest(found), point_in_time)
+    if chosen is None:
         raise UsageError(f"no files snapshot taken at or before {point_in_time}")
-    return max(before, key=lambda s: datetime.fromisoformat(s.time))
+    return chosen
+
+
+def _longest(snaps: list[Snapshot]) -> timedelta:
+    return max((datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time) for s in snaps if s.end_time),
+               default=timedelta(0))
 
 
 def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,
@@ -147,14 +157,51 @@ def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Sele
         return restorer.run(_tree(snap))
 
 
+@dataclass(frozen=True)
+class RepairedFrom:
+    """What a snapshot written by ``drkit repair snapshots`` lacks: its restore is partial by design."""
+
+    original: str  # the damaged snapshot it was repaired from
+    dropped_count: int
+    dropped: list[str]  # "path: why", as recorded (at most the first 1000)
+
+    def line(self, shown: int = 3) -> str:
+        paths = ", ".join(d.split(": ", 1)[0] for d in self.dropped[:shown])
+        more = f" and {self.dropped_count - shown} more" if self.dropped_count > shown else ""
+        return (f"snapshot is a repair of {self.original[:8]}: {self.dropped_count} paths dropped by "
+                f"`drkit repair snapshots` are not restored ({paths}{more})")
+
+
+def repaired_from(snap: Snapshot) -> RepairedFrom | None:
+    """None unless ``snap`` names an original in ``meta.repaired_from``. The meta is read defensively (a
+    crafted document may give any type): a repaired snapshot is never taken for a whole one."""
+    original = snap.meta.get("repaired_from")
+    if not original:
+        return None
+    listed = snap.meta.get("repair_dropped")
+    dropped = [str(d) for d in listed] if isinstance(listed, list) else []
+    count = snap.meta.get("repair_dropped_count")
+    n = count if type(count) is int and count >= len(dropped) else max(len(dropped), 1)
+    return RepairedFrom(str(original), n, dropped)
+
+
 def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
+    """PartialRestore (exit 3) when items could not be restored, or when ``snap`` is a repaired snapshot
+    (the paths its repair dropped are missing)."""
+    repaired = repaired_from(snap)
+    if repaired is not None and not stats.warnings:
+        raise PartialRestore(f"snapshot {snap.short_id} restored without the {repaired.dropped_count} paths "
+                             f"`drkit repair snapshots` dropped from {repaired.original[:8]}",
+                             hint="see the warning above; the original (unless forgotten) is damaged: restored from "
+                             "a copy of the bucket, it restores whole by its id (docs/repository-safety.md)")
     if stats.warnings:
         special = stats.specials_skipped or stats.modes_restricted
         raise PartialRestore(f"snapshot {snap.short_id} restored, but {len(stats.warnings)} items (or their "
                              f"extended attributes) could not be restored as the snapshot has them",
                              hint="see the warnings above" + ("; --special-files restores device nodes, FIFOs, "
                                                               "sockets, setuid/setgid/world-writable modes and "
-                                                              "file capabilities" if special else ""))
+                                                              "file capabilities" if special else "")
+                             + ("; it is a repaired snapshot too: " + repaired.line() if repaired else ""))
 
 
 def list_files(repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None

@@ -160,19 +160,34 @@ def load_all(store: ManifestStore) -> list[Snapshot]:
             snaps.append(Snapshot.from_doc(snapshot_id, doc))
         except IntegrityError as exc:
             store.skip(manifest_key(KIND, snapshot_id), exc.message)
-    return sorted(snaps, key=lambda s: (s.time, s.id))
+    by_id = {s.id: s for s in snaps}
+    return sorted(snaps, key=lambda s: (s.time, _repair_generation(s, by_id), s.id))
 
 
-def damaged_since(store: ManifestStore, since: Snapshot | None) -> list[str]:
+def _repair_generation(snap: Snapshot, by_id: dict[str, Snapshot]) -> int:
+    """How many ``repair snapshots`` lie between ``snap`` and its original (0: not a repair). A repair has
+    its original's time; ordered after it, ``latest`` is the repair, never a pick by id between the two:
+    the original's data is damaged (its restore fails, exit 13), the repair restores (exit 3, naming
+    what it dropped and the original)."""
+    n, seen, cur = 0, {snap.id}, snap
+    while isinstance(original := cur.meta.get("repaired_from"), str) and original not in seen:
+        n, cur = n + 1, by_id.get(original, cur)
+        seen.add(original)
+    return n
+
+
+def damaged_since(store: ManifestStore, since: Snapshot | None, until: datetime | None = None) -> list[str]:
     """Keys of the snapshot manifests skipped as damaged that were stored at or after ``since``
-    started (None: every damaged one). Their content is unreadable, so the time the storage gives
-    them is all that says whether one may be newer than an intact snapshot."""
+    started (None: every damaged one) and, given ``until``, at or before it. Their content is
+    unreadable, so the time the storage gives them is all that says whether one may be newer than an
+    intact snapshot."""
     prefix = manifest_key(KIND, "")
     damaged = sorted(k for k in store.skipped if k.startswith(prefix))
-    if since is None or not damaged:
+    if (since is None and until is None) or not damaged:
         return damaged
-    start = _started(store, since)
-    return [key for key in damaged if (stored := _stored_at(store, key)) is not None and stored >= start]
+    start = _started(store, since) if since is not None else None
+    return [key for key in damaged if (stored := _stored_at(store, key)) is not None
+            and (start is None or stored >= start) and (until is None or stored <= _aware(until))]
 
 
 def _stored_at(store: ManifestStore, key: str) -> datetime | None:
@@ -202,15 +217,25 @@ def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "late
     """Refuse (exit 13) a ``latest`` that would silently fall back past a damaged snapshot stored
     after ``chosen`` started: the damaged one may be the newest, and restoring an older snapshot in
     its place is a wrong restore. ``store.past_damaged`` (``--skip-damaged``) asks for the fallback."""
-    newer = damaged_since(store, chosen)
+    _refuse(store, damaged_since(store, chosen), chosen, "the newest snapshot", f"as {ref!r}")
+
+
+def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime, ref: str) -> None:
+    """The point-in-time form of ``refuse_past_damaged``: refuse (exit 13) when a damaged manifest stored
+    after ``chosen`` started (None: any) and at or before ``until`` may be the snapshot asked for."""
+    _refuse(store, damaged_since(store, chosen, until), chosen, f"the snapshot at {ref}", f"for {ref}")
+
+
+def _refuse(store: ManifestStore, newer: list[str], chosen: Snapshot | None, what: str, asked: str) -> None:
     if not newer or store.past_damaged:
         return
+    intact = (f"the newest intact one is {chosen.short_id} ({chosen.time[:19]}); pass --skip-damaged to restore it"
+              if chosen is not None else "no intact one is older; --skip-damaged accepts that")
     raise IntegrityError(
-        f"the newest snapshot may be damaged: {newer[0]} cannot be read"
+        f"{what} may be damaged: {newer[0]} cannot be read"
         + (f" (and {len(newer) - 1} more)" if len(newer) > 1 else "")
-        + f"; refusing to restore an older snapshot as {ref!r}",
-        hint=f"the newest intact one is {chosen.short_id} ({chosen.time[:19]}); pass --skip-damaged to restore it, "
-        "or name a snapshot; `drkit check` reports the damage, `drkit forget` removes it",
+        + f"; refusing to restore an older snapshot {asked}",
+        hint=f"{intact}, or name a snapshot; `drkit check` reports the damage, `drkit forget` removes it",
     )
 
 

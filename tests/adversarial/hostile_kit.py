@@ -52,6 +52,14 @@ def ok(*args: str) -> str:
     return proc.stdout
 
 
+def repaired_restore(*args: str) -> str:
+    """A restore of a repaired snapshot: exit 3 (partial), the warning naming what the repair dropped."""
+    proc = run(*args)
+    assert proc.returncode == 3, (proc.returncode, proc.stderr)
+    assert "warning: snapshot is a repair of " in proc.stderr and "dropped by `drkit repair snapshots`" in proc.stderr
+    return proc.stdout
+
+
 def one_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
     """The single ``drkit: error:`` line of a run that exited ``code``, with no traceback."""
     assert proc.returncode == code, (proc.returncode, proc.stderr)

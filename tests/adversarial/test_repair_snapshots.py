@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from hostile_kit import DRKIT, ENV, ok, open_repo, run, same_tree
+from hostile_kit import DRKIT, ENV, ok, open_repo, repaired_restore, run, same_tree
 
 PACK_MIB = "1"
 
@@ -77,12 +77,12 @@ def test_files_snapshot_repaired_without_the_damaged_file(tmp_path: Path) -> Non
     [snap] = json.loads(ok("snapshots", "--json", "--repo", str(repo)))
     assert snap["id"] != original and "repaired" in snap["tags"], snap
     restored = tmp_path / "restored"
-    ok("restore", snap["id"], "--target", str(restored), "--repo", str(repo))
+    repaired_restore("restore", snap["id"], "--target", str(restored), "--repo", str(repo))
     want = _expected(src, tmp_path)
     same_tree(want, restored / src.name)
     assert run("check", "--read-data", "--repo", str(repo)).returncode == 0
     assert run("prune", "--grace", "0", "--repo", str(repo)).returncode == 0
-    ok("restore", "latest", "--target", str(tmp_path / "after-prune"), "--repo", str(repo))
+    repaired_restore("restore", "latest", "--target", str(tmp_path / "after-prune"), "--repo", str(repo))
     same_tree(want, tmp_path / "after-prune" / src.name)
     again = run("repair", "snapshots", "--json", "--repo", str(repo))
     assert [s["status"] for s in json.loads(again.stdout)["snapshots"]] == ["intact"]
@@ -146,7 +146,7 @@ def test_a_directory_whose_tree_is_missing_is_dropped(tmp_path: Path) -> None:
     [entry] = [s for s in json.loads(proc.stdout)["snapshots"] if s["id"] == original]
     assert [d.split(":")[0] for d in entry["dropped"]] == ["/gone/"], entry
     target = tmp_path / "r"
-    ok("restore", entry["new_id"], "--target", str(target), "--repo", str(repo))
+    repaired_restore("restore", entry["new_id"], "--target", str(target), "--repo", str(repo))
     assert sorted(p.name for p in target.rglob("*")) == ["empty"]
 
 
@@ -165,7 +165,7 @@ def test_read_data_finds_a_flipped_byte_inside_a_stored_pack(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     [entry] = json.loads(proc.stdout)["snapshots"]
     assert [d.split(":")[0] for d in entry["dropped"]] == ["/data/lost/big.bin"], entry
-    ok("restore", entry["new_id"], "--target", str(tmp_path / "r"), "--repo", str(repo))
+    repaired_restore("restore", entry["new_id"], "--target", str(tmp_path / "r"), "--repo", str(repo))
     same_tree(_expected(src, tmp_path), tmp_path / "r" / src.name)
 
 
@@ -190,5 +190,5 @@ def test_a_deep_tree_is_repaired_without_recursion(tmp_path: Path) -> None:
     (bottom / "big.bin").unlink()  # the source as the repaired snapshot must give it back
     os.utime(bottom, ns=(st.st_atime_ns, st.st_mtime_ns))
     restored = tmp_path / "r"
-    ok("restore", entry["new_id"], "--target", str(restored), "--repo", str(repo))
+    repaired_restore("restore", entry["new_id"], "--target", str(restored), "--repo", str(repo))
     same_tree(root, restored / "deep")

@@ -9,7 +9,7 @@ import os
 
 from ...config import FilesSource
 from ...core.errors import DrkitError
-from ...ops.files import find_files_snapshot, restore_files
+from ...ops.files import find_files_snapshot, repaired_from, restore_files
 from ...sources.files import Selection
 from ...sources.files import canary as files_canary
 from ..context import DrillContext, KindOutcome
@@ -36,6 +36,9 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
         if digests is not None:
             out.checks.append(_container_check(ctx, snap.root["tree"], digests))
         out.checks += verify_user_checks(ctx.job.checks, root=target)
+        repaired = repaired_from(snap)
+        if repaired is not None:  # restores as its tree says, but that tree lacks what the repair dropped
+            out.checks.append(CheckResult("files.repaired", False, repaired.line()))
     first = os.path.basename(snap.root["paths"][0].rstrip("/")) or "root"
     out.canary = files_canary.read(target / first, ctx.name)
     return out
