@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, Targets
-from ..core import clock
+from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..repository.repo import Repository
@@ -44,7 +44,19 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
               point_in_time: str | None = None, extra_targets: ExtraTargets | None = None) -> DrillResult:
     """One drill of job ``name``, measured against the job's targets and ``extra_targets`` (a runbook's).
     Raises only for usage errors (unknown job, Docker demanded but unreachable); everything else is
-    recorded in the result, which is stored in the repository."""
+    recorded in the result, which is stored in the repository. Traced as ``drkit.drill`` with one child
+    span per phase (``drkit.drill.fetch`` …), whose durations are the result's ``phases``."""
+    with tracing.span("drkit.drill", **{"drkit.job": name, "drkit.sandbox": sandbox}) as span:
+        result = _run_drill(config, name, sandbox, (snapshot, point_in_time), extra_targets)
+        span.set(**{"drkit.success": result.success, "drkit.rto_seconds": result.rto_seconds,
+                    "drkit.rpo_catalog_seconds": result.rpo_catalog_seconds,
+                    "drkit.rpo_verified_seconds": result.rpo_verified_seconds, "drkit.snapshot_id": result.snapshot_id})
+    return result
+
+
+def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | None, str | None],
+               extra_targets: ExtraTargets | None) -> DrillResult:
+    snapshot, point_in_time = which
     job = config.job(name)
     t0, started = time.monotonic(), clock.utcnow()
     used, why = _sandbox_for(job.source, sandbox)
