@@ -6,6 +6,8 @@ the phases and stay within the RTO it reports. Nothing secret is exported."""
 from __future__ import annotations
 
 import http.server
+import io
+import json
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -24,10 +26,14 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from drkit.config import load_config
+from drkit.config.models import DrkitConfig
 from drkit.core import tracing
+from drkit.core.log import setup_logging
 from drkit.drills.runner import run_drill
+from drkit.scheduler.daemon import _prepare
 
 PASSPHRASE = "traces-Test-Passphrase-5c2e77"
 ENV = {"DRKIT_PASSWORD": PASSPHRASE, "TRACES_TEST_PASSPHRASE": PASSPHRASE}
@@ -241,3 +247,41 @@ def test_a_drill_trace_has_its_phases_adding_up_to_the_rto(
     restores = [s for s in spans if s.name == "drkit.restore"]
     assert restores and all(s.context.trace_id == drill.context.trace_id for s in restores)
     assert all(PASSPHRASE not in s.to_json() for s in spans)
+
+
+def test_each_scheduled_run_is_its_own_trace_and_its_log_lines_name_it(
+    tmp_path: Path, in_memory: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg, _, _ = _setup(tmp_path)
+    monkeypatch.setenv("TRACES_TEST_PASSPHRASE", PASSPHRASE)
+    doc = yaml.safe_load(cfg.read_text())
+    doc["repositories"]["default"]["prune"] = {"schedule": "0 4 * * 0"}
+    doc["jobs"]["gone"] = {"source": {"kind": "files", "paths": [str(tmp_path / "missing")]}}
+    config = DrkitConfig.model_validate(doc)
+    _, runner = _prepare(config, tmp_path / "state", read=False)
+    lines = io.StringIO()
+    setup_logging("info", json_output=True, stream=lines)
+    try:
+        runner.run("uploads", "backup")
+        runner.run("default", "prune")
+        runner.run("gone", "backup")
+    finally:
+        setup_logging("warning")
+    spans = in_memory.get_finished_spans()
+    assert {s.name for s in spans if s.parent is None} == {"drkit.scheduled.backup", "drkit.scheduled.prune"}
+    backups = [s for s in spans if s.name == "drkit.scheduled.backup"]
+    ok, failed = sorted(backups, key=lambda s: s.status.is_ok, reverse=True)
+    assert dict(ok.attributes or {})["drkit.job"] == "uploads" and ok.status.is_ok
+    assert dict(failed.attributes or {})["drkit.job"] == "gone"
+    assert failed.status.status_code is StatusCode.ERROR and "does not exist" in (failed.status.description or "")
+    (job_run,) = (s for s in spans if s.name == "drkit.job.run" and s.status.is_ok)
+    assert job_run.parent is not None and job_run.parent.span_id == ok.context.span_id
+    (prune,) = (s for s in spans if s.name == "drkit.maintenance.prune")
+    (prune_root,) = (s for s in spans if s.name == "drkit.scheduled.prune")
+    assert prune.parent is not None and prune.parent.span_id == prune_root.context.span_id
+    assert len({s.context.trace_id for s in (ok, failed, prune_root)}) == 3
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    (finished,) = (d for d in logged if d["msg"] == "backup finished")
+    assert finished["trace_id"] == format(ok.context.trace_id, "032x")
+    (failure,) = (d for d in logged if d["msg"].startswith("backup failed"))
+    assert failure["trace_id"] == format(failed.context.trace_id, "032x")
