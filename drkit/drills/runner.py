@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from importlib import import_module
 
 from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, Targets
 from ..core import clock, tracing
@@ -16,9 +17,6 @@ from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..repository.repo import Repository
 from .context import DrillContext, KindOutcome
-from .kinds.files import drill_files
-from .kinds.postgres import drill_postgres
-from .kinds.redis import drill_redis
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
 from .sandbox import choose_sandbox, workdir
@@ -27,9 +25,14 @@ from .targets import ExtraTargets, evaluate_targets
 
 log = logging.getLogger("drkit.drills")
 
-_KINDS: dict[str, Callable[[DrillContext], KindOutcome]] = {
-    "files": drill_files, "postgres": drill_postgres, "redis": drill_redis,
-}
+# source kind → the module drilling it, imported when a drill of that kind runs: a PostgreSQL or Redis
+# drill needs its extra, a files drill only the core install
+_KINDS = {"files": "drill_files", "postgres": "drill_postgres", "redis": "drill_redis"}
+
+
+def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
+    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(f".kinds.{kind}", __package__), _KINDS[kind])
+    return drill
 
 
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
@@ -90,7 +93,7 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
 
 def _run_kind(ctx: DrillContext) -> KindOutcome:
     try:
-        return _KINDS[ctx.job.source.kind](ctx)
+        return _drill_of(ctx.job.source.kind)(ctx)
     except SandboxUnavailable:
         raise  # no drill took place: one line and exit 2, like an unreachable Docker engine
     except DrkitError as exc:
