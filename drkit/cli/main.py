@@ -85,7 +85,10 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, retry_for: float | None,
         json_errors: bool) -> None:
     """drkit: encrypted, deduplicated backups of PostgreSQL, Redis and file trees, and restore
-    drills that prove them."""
+    drills that prove them.
+
+    Traces: with the extra drkit[otel], OTEL_EXPORTER_OTLP_ENDPOINT sends OpenTelemetry spans of each
+    run over OTLP/HTTP (docs/operations.md); without it, tracing is off."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     ctx.obj["config_file"] = config_file

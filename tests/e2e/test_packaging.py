@@ -59,9 +59,9 @@ def _distributions(venv: Path) -> set[str]:
     return {line.split("==")[0].lower().replace("_", "-") for line in out.stdout.split()}
 
 
-def _drkit(venv: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DRKIT_TEST_BACKENDS"}  # as a user runs it
-    return _run(venv / "bin" / "drkit", *args, env={**env, "DRKIT_PASSWORD": "pw-packaging"})
+def _drkit(venv: Path, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "DRKIT_TEST_BACKENDS"}  # as a user runs it
+    return _run(venv / "bin" / "drkit", *args, env={**base, "DRKIT_PASSWORD": "pw-packaging", **(env or {})})
 
 
 def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -94,6 +94,11 @@ def test_core_install_backs_up_and_restores_files(core_venv: Path, tmp_path: Pat
     ):
         proc = _drkit(core_venv, *args)
         assert proc.returncode == 0, (args, proc.stderr)
+    # an OTLP endpoint without drkit[otel]: one warning, and the run goes on untraced
+    traced = _drkit(core_venv, "backup", "files", "--repo", repo, src,
+                    env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    assert traced.returncode == 0, traced.stderr
+    assert traced.stderr.count("traces not exported") == 1 and "drkit[otel]" in traced.stderr
     restored = tmp_path / "out" / "src"  # a files snapshot restores each backed-up path under its name
     diff = _run("rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", f"{src}/", f"{restored}/")
     assert diff.returncode == 0 and diff.stdout == "", diff.stdout + diff.stderr
