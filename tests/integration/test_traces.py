@@ -236,11 +236,15 @@ def test_a_drill_trace_has_its_phases_adding_up_to_the_rto(
     )
     for span in phases:
         assert span.parent is not None and span.parent.span_id == drill.context.span_id
-        seconds = (span.end_time or 0) - (span.start_time or 0)
-        assert abs(seconds / 1e9 - result.phases[span.name.removeprefix("drkit.drill.")]) < 0.01
+        seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
+        phase = result.phases[span.name.removeprefix("drkit.drill.")]
+        # the span is opened and closed inside the phase's timer: never longer (but for the report's
+        # rounding to ms), shorter only by a few statements (bounded generously: a loaded machine)
+        assert phase - 1.0 < seconds <= phase + 0.002, (span.name, seconds, phase)
     assert result.rto_seconds is not None
-    phase_total = sum(result.phases.values())
-    assert phase_total <= result.rto_seconds + 0.01  # the RTO is the phases plus opening the repository
+    span_total = sum(((s.end_time or 0) - (s.start_time or 0)) / 1e9 for s in phases)
+    assert span_total <= sum(result.phases.values()) + 0.004
+    assert span_total <= result.rto_seconds + 0.002  # the RTO is the phases plus opening the repository
     attributes = dict(drill.attributes or {})
     assert attributes["drkit.rto_seconds"] == result.rto_seconds and attributes["drkit.success"] is True
     assert (drill.end_time or 0) - (drill.start_time or 0) >= result.rto_seconds * 1e9 - 1e7
