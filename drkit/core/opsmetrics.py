@@ -82,9 +82,12 @@ class OpsMetrics:
         self.retention_skipped.labels(job)
 
     def retention_ran(self, job: str, *, applied: bool | None, at: float) -> None:
-        """A backup run's retention step: applied, skipped (see its warning), or none configured."""
+        """A backup run's retention step: applied, skipped (see its warning), or none configured. An
+        applied step shows the skipped counter too (0 in a one-shot run's export: a Pushgateway push then
+        replaces an earlier skipped run's 1)."""
         if applied:
             self.retention_last_applied.labels(job).set(at)
+            self.retention_skipped.labels(job)
         elif applied is not None:
             self.retention_skipped.labels(job).inc()
 
