@@ -80,6 +80,13 @@ def setup_tracing(version: str) -> bool:
             "(pip install 'drkit[otel]')"
         )
         return False
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    if protocol.strip().lower().startswith("grpc"):
+        log.warning(
+            "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported: drkit exports traces over OTLP/HTTP "
+            "(http/protobuf); point the endpoint at the collector's HTTP port (4318)",
+            protocol.strip(),
+        )
     provider = TracerProvider(resource=_resource(version))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     use_provider(provider, version)
@@ -152,7 +159,7 @@ class _LiveSpan:
             return
         from opentelemetry.trace import Status, StatusCode
 
-        message = str(getattr(exc, "message", None) or exc or type(exc).__name__)
+        message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
         self._span.set_status(Status(StatusCode.ERROR, redact(" ".join(message.split()))[:_MAX_VALUE]))
         self._span.set_attribute("error.type", type(exc).__name__)
 

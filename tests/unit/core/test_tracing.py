@@ -130,3 +130,23 @@ def test_a_backup_without_otel_environment_never_imports_the_sdk(tmp_path: Path)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_exception_without_a_message_is_named_by_its_type(exported: InMemorySpanExporter) -> None:
+    with pytest.raises(KeyboardInterrupt), tracing.span("run"):
+        raise KeyboardInterrupt
+    (span,) = exported.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR and span.status.description == "KeyboardInterrupt"
+
+
+def test_a_grpc_protocol_is_named_as_unsupported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    try:
+        with caplog.at_level(logging.WARNING, logger="drkit.tracing"):
+            assert tracing.setup_tracing("test")
+    finally:
+        tracing.shutdown_tracing()  # nothing was traced: nothing to send to the unreachable endpoint
+    assert any("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported" in r.getMessage() for r in caplog.records)
