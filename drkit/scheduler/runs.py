@@ -23,6 +23,7 @@ from storage_backends.errors import BackendError
 from ..config import DrkitConfig
 from ..core import clock, tracing
 from ..core.errors import DrkitError
+from ..core.extras import missing_extra
 from ..core.metrics import Metrics
 from ..jobs import JobOutcome, run_backup_job, run_heartbeat
 from .gates import RepositoryGates
@@ -82,6 +83,8 @@ def heartbeat_with_metrics(config: DrkitConfig, name: str, metrics: Metrics) -> 
 
 
 def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ImportError) and (missing := missing_extra(exc)) is not None:
+        exc = missing  # a drill of a PostgreSQL or Redis job on an install without its extra
     if isinstance(exc, DrkitError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"
