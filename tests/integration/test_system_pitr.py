@@ -1,0 +1,293 @@
+"""A whole system (PostgreSQL, Redis, a file tree) restored to one point in time, under a steady write load.
+
+A writer stamps one sequence number every 100 ms into all three: a row (committed), a Redis list entry and a
+file. While it writes, the file tree is snapshotted twice; afterwards the WAL is archived and the AOF backed up.
+The oracle is the writer's own log (when each write started and ended, by the same clock the servers use),
+not drkit's metadata: restored to a T between two writes, PostgreSQL holds exactly 1..k (the writes before T);
+Redis holds exactly the writes before the whole second its AOF is cut at (reported as its point); the files
+hold the writes before their snapshot started (reported as theirs); the reported skews are those points'
+distances to T. Without `--allow-skew` the same restore is refused with exit 15, before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from clirun import drkit, one_line_error
+from servers.postgres import DB_PASSWORD, PgServer, make_shared_dir, start_postgres, stop_cluster
+from servers.redis import RedisServer, start_redis
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SLACK = 0.25  # seconds: a Redis server's cached clock may lag the client's by up to its event-loop tick
+
+
+@dataclass
+class Stamp:
+    n: int
+    start: float  # before the INSERT
+    redis_start: float
+    redis_end: float
+    file_start: float
+    end: float  # after the file is written
+
+
+@dataclass
+class Writer:
+    pg_url: str
+    redis: RedisServer
+    files: Path
+    stamps: list[Stamp] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: threading.Condition = field(default_factory=threading.Condition)
+    error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.pg_url, password=DB_PASSWORD, autocommit=True) as db, self.redis.client() as r:
+                while not self.stop.is_set():
+                    self._one(db, r, len(self.stamps) + 1)
+                    self.stop.wait(0.1)
+        except BaseException as exc:  # reported by the test, never lost in the thread
+            self.error = exc
+            with self.progress:
+                self.progress.notify_all()
+
+    def _one(self, db: psycopg.Connection[object], r: object, n: int) -> None:
+        t0 = time.time()
+        db.execute("INSERT INTO seq VALUES (%s)", (n,))
+        t1 = time.time()
+        r.rpush("seq", n)  # type: ignore[attr-defined]
+        t2 = time.time()
+        (self.files / f"seq-{n:05d}").write_text(f"{n}\n")
+        stamp = Stamp(n, t0, t1, t2, t2, time.time())
+        with self.progress:
+            self.stamps.append(stamp)
+            self.progress.notify_all()
+
+    def wait_for(self, n: int) -> None:
+        with self.progress:
+            assert self.progress.wait_for(lambda: len(self.stamps) >= n or self.error is not None, timeout=300)
+        assert self.error is None, self.error
+
+
+@dataclass
+class History:
+    pg: PgServer
+    redis: RedisServer
+    config: Path
+    writer: Writer
+    snaps: list[tuple[float, float]]  # files snapshots: (before the job ran, after it returned)
+
+
+def _config(path: Path, pg: PgServer, redis: RedisServer, files: Path) -> Path:
+    doc = {
+        "repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
+        "jobs": {
+            "app-db": {
+                "source": {
+                    "kind": "postgres",
+                    "dsn": pg.url,
+                    "mode": "physical",
+                    "password": {"file": str(pg.db_password_file)},
+                }
+            },
+            "cache": {"source": {"kind": "redis", "url": redis.url, "aof_dir": str(redis.aof_dir)}},
+            "uploads": {"source": {"kind": "files", "paths": [str(files)]}},
+        },
+        "systems": {"shop": {"jobs": ["app-db", "cache", "uploads"], "targets": {"rpo": "1min", "rto": "15min"}}},
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _ok(config: Path, *args: str) -> bytes:
+    proc = drkit("--config", str(config), *args, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    tmp = tmp_path_factory.mktemp("system")
+    files = tmp / "uploads"
+    files.mkdir()
+    with start_postgres("drkit-system-") as pg, start_redis(tmp / "redis", aof=True) as redis:
+        pg.psql("CREATE TABLE seq (n int PRIMARY KEY)")
+        config = _config(tmp / "drkit.yaml", pg, redis, files)
+        _ok(config, "job", "run", "app-db")  # the base backup, before the load starts
+        writer = Writer(pg.url, redis, files)
+        thread = threading.Thread(target=writer.run, daemon=True)
+        thread.start()
+        snaps = []
+        try:
+            for n in (15, 35):
+                writer.wait_for(n)
+                before = time.time()
+                _ok(config, "job", "run", "uploads")
+                snaps.append((before, time.time()))
+            writer.wait_for(len(writer.stamps) + 25)
+        finally:
+            writer.stop.set()
+            thread.join(60)
+        assert writer.error is None, writer.error
+        _ok(
+            config,
+            "pg",
+            "archive-check",
+            "--dsn",
+            pg.url,
+            "--db-password-file",
+            str(pg.db_password_file),
+            "--repo",
+            pg.repo_url,
+            "--password-file",
+            str(pg.repo_password_file),
+        )
+        _ok(config, "job", "run", "cache")  # the AOF directory: base + every write, with timestamps
+        yield History(pg, redis, config, writer, snaps)
+
+
+def _target(h: History) -> tuple[float, int]:
+    """T halfway between two writes a second after the second files snapshot ended; the last write before it."""
+    after = h.snaps[1][1] + 1.0
+    k = next(s.n for s in h.writer.stamps if s.end > after)
+    stamps = h.writer.stamps
+    return (stamps[k - 1].end + stamps[k].start) / 2, k
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _restored_pg(h: History, port: int) -> list[int]:
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", password=DB_PASSWORD) as db:
+        return [row[0] for row in db.execute("SELECT n FROM seq ORDER BY n")]
+
+
+def _restored_redis(port: int) -> list[int]:
+    import redis
+
+    with redis.Redis(host="127.0.0.1", port=port) as r:
+        return [int(v) for v in r.lrange("seq", 0, -1)]
+
+
+def _restored_files(root: Path) -> list[int]:
+    (tree,) = list(root.iterdir())
+    found = []
+    for f in sorted(tree.iterdir()):
+        assert f.read_text() == f"{int(f.name[4:])}\n"  # each file whole, as written
+        found.append(int(f.name[4:]))
+    return found
+
+
+def test_without_allow_skew_the_restore_is_refused_and_nothing_written(history: History) -> None:
+    when, _ = _target(history)
+    out = make_shared_dir("drkit-system-refused-")
+    try:
+        proc = drkit(
+            "--config",
+            str(history.config),
+            "restore",
+            "--system",
+            "shop",
+            "--point-in-time",
+            _iso(when),
+            "--target-dir",
+            str(out / "into"),
+        )
+        assert proc.returncode == 15, proc.stderr.decode()
+        line = one_line_error(proc)
+        assert "uploads (files)" in line and "app-db" not in line and "cache" not in line, line
+        assert not (out / "into").exists()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_system_restored_to_the_middle_holds_exactly_the_writes_before_each_reported_point(history: History) -> None:
+    when, k = _target(history)
+    stamps = {s.n: s for s in history.writer.stamps}
+    out = make_shared_dir("drkit-system-restore-")
+    doc = None
+    try:
+        proc = drkit(
+            "--config",
+            str(history.config),
+            "restore",
+            "--system",
+            "shop",
+            "--point-in-time",
+            _iso(when),
+            "--target-dir",
+            str(out / "into"),
+            "--allow-skew",
+            "5min",
+            "--start",
+            "--json",
+            timeout=600,
+        )
+        doc = json.loads(proc.stdout) if proc.stdout else None
+        assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+        parts = {c["job"]: c for c in doc["components"]}
+        assert doc["ok"] and doc["point_in_time"] == _iso(when)
+
+        # PostgreSQL: WAL replay to T itself -- exactly the rows committed before T
+        pg = parts["app-db"]
+        assert (pg["point"], pg["skew_seconds"]) == (_iso(when), 0)
+        assert _restored_pg(history, pg["port"]) == list(range(1, k + 1))
+
+        # Redis: the state at the whole second before T; exactly the pushes before it
+        red = parts["cache"]
+        second = math.floor(when)
+        assert red["point"] == _iso(second).replace(".000000", "")
+        assert red["skew_seconds"] == pytest.approx(when - second, abs=1e-5)
+        got = _restored_redis(red["port"])
+        assert got == list(range(1, len(got) + 1))  # a prefix of the writes: nothing lost in between
+        assert all(stamps[n].redis_start < second + SLACK for n in got)
+        assert all(s.n in got for s in stamps.values() if s.redis_end < second - SLACK)
+
+        # files: the second snapshot (the first one that ended before T); its point is its start
+        files = parts["uploads"]
+        started = datetime.fromisoformat(files["point"].replace("Z", "+00:00")).timestamp()
+        before, after = history.snaps[1]
+        assert before <= started <= after
+        assert files["skew_seconds"] == pytest.approx(when - started, abs=1e-5)
+        held = _restored_files(out / "into" / "uploads")
+        assert held == list(range(1, len(held) + 1))
+        assert all(s.n in held for s in stamps.values() if s.end < started)  # every file written before it
+        assert all(stamps[n].file_start < after for n in held)  # none written after it was read
+
+        # the system's skew: from the oldest point (the files') to the newest (PostgreSQL's, T)
+        assert doc["skew_seconds"] == pytest.approx(when - started, abs=1e-5)
+    finally:
+        _stop(history, out / "into", doc)
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _stop(h: History, into: Path, doc: dict[str, object] | None) -> None:
+    stop_cluster(h.pg.bindir, into / "app-db")
+    for part in (doc or {}).get("components", []):  # type: ignore[attr-defined]
+        if part.get("pid"):
+            os.kill(part["pid"], signal.SIGTERM)
+            _wait_gone(part["pid"])
+
+
+def _wait_gone(pid: int) -> None:
+    for _ in range(600):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)  # polling a process that is not ours to wait() for
