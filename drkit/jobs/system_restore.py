@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,9 @@ from ..repository import snapshots
 from ..sources.files import Selection
 from ..sources.postgres.pitr import Target
 from .connect import open_job_repository
+from .system_heartbeat import Heartbeats
 from .system_plan import ComponentPlan, SkewTooLarge, plan_component
+from .system_verify import read_heartbeat
 
 _LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
@@ -36,6 +38,7 @@ class SystemRequest:
     allow_skew: float | None = None  # seconds; None: the system's max_skew
     start: bool = False  # start PostgreSQL (recovery to T) and Redis on what was restored
     os_user: str | None = None  # the PostgreSQL data directory's owner (default as root: postgres)
+    system: str = ""  # set by restore_system
 
 
 @dataclass
@@ -50,6 +53,7 @@ class ComponentResult:
     port: int | None = None  # --start: where the server listens
     pid: int | None = None  # --start (Redis): the server's process
     last_commit: str | None = None  # PostgreSQL with --start: the newest transaction replayed (as logged)
+    heartbeat: str | None = None  # the newest system heartbeat in the restored data (PostgreSQL, Redis: --start)
     error: str | None = None
 
 
@@ -60,6 +64,8 @@ class SystemRestore:
     allowed_skew_seconds: float
     skew_seconds: float  # newest component point minus oldest: how far apart the components are
     components: list[ComponentResult] = field(default_factory=list)
+    verified_point: str | None = None  # the newest heartbeat every component holds (read from restored data)
+    measured_skew_seconds: float | None = None  # how far apart the components' newest heartbeats are
 
     @property
     def ok(self) -> bool:
@@ -102,6 +108,7 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
     when = parse_time(req.point_in_time)
     allowed = system.max_skew if req.allow_skew is None else req.allow_skew
     plans = plan_system(config, name, when)
+    req = replace(req, system=name)
     check_skew(name, plans, when, allowed)
     dirs = {p.job: req.target_dir / p.job for p in plans}
     for job_dir in dirs.values():
@@ -112,7 +119,12 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
         done = list(pool.map(lambda p: _restore_one(config, p, dirs[p.job], when, req), plans))
     points = [p.point for p in plans]
     skew = round((max(points) - min(points)).total_seconds(), 6)
-    return SystemRestore(name, format_time(when), allowed, skew, done)
+    result = SystemRestore(name, format_time(when), allowed, skew, done)
+    beats = Heartbeats({c.job: parse_time(c.heartbeat) if c.heartbeat else None for c in done})
+    if beats.verified_point is not None:
+        result.verified_point = format_time(beats.verified_point)
+        result.measured_skew_seconds = beats.skew_seconds
+    return result
 
 
 def _restore_one(
@@ -130,6 +142,9 @@ def _restore_one(
             _files(config, plan, target)
     except DrkitError as exc:  # the other components go on; the command reports every outcome
         out.error = exc.message
+        return out
+    beat = read_heartbeat(config, req.system, plan, out)
+    out.heartbeat = format_time(beat) if beat is not None else None
     return out
 
 

@@ -84,12 +84,36 @@ class Writer:
 
 
 @dataclass
+class Beat:
+    before: float  # before the heartbeat was written
+    at: float  # the instant written into every component
+    after: float  # once it was in all three
+
+
+def _heartbeats(config: Path, stop: threading.Event, beats: list[Beat], errors: list[BaseException]) -> None:
+    """The system heartbeat, as the scheduler writes it, every 300 ms while the writer writes."""
+    from drkit.config import load_config
+    from drkit.jobs.system_heartbeat import write_system_heartbeat
+
+    try:
+        cfg = load_config(config)
+        while not stop.is_set():
+            before = time.time()
+            at = write_system_heartbeat(cfg, "shop").timestamp()
+            beats.append(Beat(before, at, time.time()))
+            stop.wait(0.3)
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+
+
+@dataclass
 class History:
     pg: PgServer
     redis: RedisServer
     config: Path
     writer: Writer
     snaps: list[tuple[float, float]]  # files snapshots: (before the job ran, after it returned)
+    beats: list[Beat]
 
 
 def _config(path: Path, pg: PgServer, redis: RedisServer, files: Path) -> Path:
@@ -128,9 +152,15 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         pg.psql("CREATE TABLE seq (n int PRIMARY KEY)")
         config = _config(tmp / "drkit.yaml", pg, redis, files)
         _ok(config, "job", "run", "app-db")  # the base backup, before the load starts
+        beat = json.loads(_ok(config, "system", "heartbeat", "shop", "--json"))
+        _assert_heartbeat_everywhere(pg, redis, files, beat["at"])
         writer = Writer(pg.url, redis, files)
         thread = threading.Thread(target=writer.run, daemon=True)
+        beats: list[Beat] = []
+        errors: list[BaseException] = []
+        beater = threading.Thread(target=_heartbeats, args=(config, writer.stop, beats, errors), daemon=True)
         thread.start()
+        beater.start()
         snaps = []
         try:
             for n in (15, 35):
@@ -142,7 +172,10 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         finally:
             writer.stop.set()
             thread.join(60)
+            beater.join(60)
         assert writer.error is None, writer.error
+        assert not errors, errors
+        assert len(beats) > 10
         _ok(
             config,
             "pg",
@@ -157,7 +190,17 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
             str(pg.repo_password_file),
         )
         _ok(config, "job", "run", "cache")  # the AOF directory: base + every write, with timestamps
-        yield History(pg, redis, config, writer, snaps)
+        yield History(pg, redis, config, writer, snaps, beats)
+
+
+def _assert_heartbeat_everywhere(pg: PgServer, redis: RedisServer, files: Path, at: str) -> None:
+    """`drkit system heartbeat` put the one instant it reports into a row, a key and a file (read here directly)."""
+    when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    row = pg.psql("SELECT extract(epoch FROM written_at) FROM drkit_canary WHERE job = 'system:shop'")
+    assert float(row) == pytest.approx(when.timestamp(), abs=1e-6)
+    with redis.client() as r:
+        assert int(r.get("drkit:canary:system:shop")) == round(when.timestamp() * 1000)
+    assert datetime.fromisoformat((files / ".drkit-canary-system:shop").read_text().strip()) == when
 
 
 def _target(h: History) -> tuple[float, int]:
@@ -184,10 +227,31 @@ def _restored_redis(port: int) -> list[int]:
         return [int(v) for v in r.lrange("seq", 0, -1)]
 
 
+def _restored_pg_heartbeat(port: int) -> float:
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", password=DB_PASSWORD) as db:
+        row = db.execute("SELECT extract(epoch FROM written_at) FROM drkit_canary WHERE job = 'system:shop'")
+        return float(row.fetchone()[0])  # type: ignore[index]
+
+
+def _restored_redis_heartbeat(port: int) -> float:
+    import redis
+
+    with redis.Redis(host="127.0.0.1", port=port) as r:
+        return int(r.get("drkit:canary:system:shop")) / 1000  # type: ignore[arg-type]
+
+
+def _assert_newest_before(beats: list[Beat], value: float, low: float, high: float) -> None:
+    """``value`` is the newest heartbeat written before a point known to lie in [low, high]: at least the
+    newest one finished before ``low``, at most the newest one started before ``high``."""
+    least = max(b.at for b in beats if b.after < low)
+    most = max(b.at for b in beats if b.before < high)
+    assert least - 1e-6 <= value <= most + 1e-6, (least, value, most)
+
+
 def _restored_files(root: Path) -> list[int]:
     (tree,) = list(root.iterdir())
     found = []
-    for f in sorted(tree.iterdir()):
+    for f in sorted(p for p in tree.iterdir() if p.name.startswith("seq-")):
         assert f.read_text() == f"{int(f.name[4:])}\n"  # each file whole, as written
         found.append(int(f.name[4:]))
     return found
@@ -271,6 +335,23 @@ def test_system_restored_to_the_middle_holds_exactly_the_writes_before_each_repo
 
         # the system's skew: from the oldest point (the files') to the newest (PostgreSQL's, T)
         assert doc["skew_seconds"] == pytest.approx(when - started, abs=1e-5)
+
+        # the system heartbeat, read from the restored data here: each component holds the newest one written
+        # before its point; the report's verified point is the oldest of the three, its measured skew their spread
+        found = {
+            "app-db": _restored_pg_heartbeat(pg["port"]),
+            "cache": _restored_redis_heartbeat(red["port"]),
+            "uploads": datetime.fromisoformat(
+                (out / "into" / "uploads" / "uploads" / ".drkit-canary-system:shop").read_text().strip()
+            ).timestamp(),
+        }
+        _assert_newest_before(history.beats, found["app-db"], when, when)
+        _assert_newest_before(history.beats, found["cache"], second - SLACK, second + SLACK)
+        _assert_newest_before(history.beats, found["uploads"], started, after)
+        for job, at in found.items():
+            assert parts[job]["heartbeat"] == _iso(at).replace(".000000", ""), job
+        assert doc["verified_point"] == _iso(min(found.values())).replace(".000000", "")
+        assert doc["measured_skew_seconds"] == pytest.approx(max(found.values()) - min(found.values()), abs=1e-3)
     finally:
         _stop(history, out / "into", doc)
         shutil.rmtree(out, ignore_errors=True)
