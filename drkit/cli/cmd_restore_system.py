@@ -94,8 +94,10 @@ def _print(result: SystemRestore) -> None:
         f"(allowed {result.allowed_skew_seconds:g} s before the target)"
     )
     if result.verified_point is not None:
-        click.echo(f"  verified by the system heartbeat: every component holds {result.verified_point}; their newest "
-                   f"heartbeats are {result.measured_skew_seconds:g} s apart")
+        click.echo(
+            f"  verified by the system heartbeat: every component holds {result.verified_point}; their newest "
+            f"heartbeats are {result.measured_skew_seconds:g} s apart"
+        )
     for c in result.components:
         state = f"error: {c.error}" if c.error else f"-> {c.target}"
         extra = f", port {c.port}" if c.port else ""

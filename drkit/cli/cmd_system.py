@@ -29,8 +29,9 @@ def heartbeat(ctx: click.Context, name: str, as_json: bool) -> None:
     cfg = load_cli_config(ctx)
     at = write_system_heartbeat(cfg, name)
     if as_json:
-        emit_json({"system": name, "at": format_time(at), "canary": heartbeat_name(name),
-                   "jobs": cfg.system(name).jobs})
+        emit_json(
+            {"system": name, "at": format_time(at), "canary": heartbeat_name(name), "jobs": cfg.system(name).jobs}
+        )
         return
     click.echo(f"heartbeat {format_time(at)} written to {', '.join(cfg.system(name).jobs)}")
 
@@ -41,5 +42,7 @@ def list_systems(ctx: click.Context) -> None:
     """The configured systems, their jobs, targets and heartbeat schedule."""
     cfg = load_cli_config(ctx)
     for name, s in sorted(cfg.systems.items()):
-        click.echo(f"{name}\t{','.join(s.jobs)}\trpo={s.targets.rpo:g}s rto={s.targets.rto:g}s "
-                   f"max_skew={s.max_skew:g}s\theartbeat={s.heartbeat or '-'}")
+        click.echo(
+            f"{name}\t{','.join(s.jobs)}\trpo={s.targets.rpo:g}s rto={s.targets.rto:g}s "
+            f"max_skew={s.max_skew:g}s\theartbeat={s.heartbeat or '-'}"
+        )

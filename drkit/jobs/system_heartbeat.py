@@ -45,8 +45,10 @@ def write_system_heartbeat(config: DrkitConfig, name: str) -> datetime:
     with ThreadPoolExecutor(len(system.jobs), thread_name_prefix="drkit-heartbeat") as pool:
         failed = [f for f in pool.map(lambda j: _write(config.job(j), j, name, at), system.jobs) if f]
     if failed:
-        raise DrkitError(f"system {name}: heartbeat {format_time(at)} not written to " + "; ".join(failed),
-                         hint="a component without it makes the system's verified recovery point older")
+        raise DrkitError(
+            f"system {name}: heartbeat {format_time(at)} not written to " + "; ".join(failed),
+            hint="a component without it makes the system's verified recovery point older",
+        )
     log.info("system heartbeat written", extra={"system": name, "at": format_time(at)})
     return at
 
@@ -93,6 +95,7 @@ class Heartbeats:
 
 
 # -- reading a restored component's newest heartbeat ----------------------------------------------
+
 
 def read_postgres(conn: PgConn, system: str, dbname: str | None = None) -> datetime | None:
     from ..sources.postgres import canary as pg_canary

@@ -48,8 +48,9 @@ def _postgres(source: PostgresSource, data_dir: Path, port: int, system: str) ->
     from ..sources.postgres.conn import PgConn
 
     conn = pg_conn(source)
-    local = PgConn(host=str(data_dir), port=port, user=conn.user, dbname=conn.dbname, password=conn.password,
-                   options=conn.options)
+    local = PgConn(
+        host=str(data_dir), port=port, user=conn.user, dbname=conn.dbname, password=conn.password, options=conn.options
+    )
     return read_postgres(local, system)
 
 

@@ -17,6 +17,7 @@ import shutil
 import signal
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,7 +132,8 @@ def _config(path: Path, pg: PgServer, redis: RedisServer, files: Path) -> Path:
             "cache": {"source": {"kind": "redis", "url": redis.url, "aof_dir": str(redis.aof_dir)}},
             "uploads": {"source": {"kind": "files", "paths": [str(files)]}},
         },
-        "systems": {"shop": {"jobs": ["app-db", "cache", "uploads"], "targets": {"rpo": "1min", "rto": "15min"}}},
+        # an RTO target of 1 ms no drill meets, an RPO target of an hour every drill here meets: one pass, one miss
+        "systems": {"shop": {"jobs": ["app-db", "cache", "uploads"], "targets": {"rpo": "1h", "rto": 0.001}}},
     }
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -372,3 +374,78 @@ def _wait_gone(pid: int) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.05)  # polling a process that is not ours to wait() for
+
+
+def test_system_drill_judges_each_component_the_heartbeat_and_each_target(history: History, tmp_path: Path) -> None:
+    when, _ = _target(history)
+    js, junit, prom = tmp_path / "drill.json", tmp_path / "drill.xml", tmp_path / "drill.prom"
+    started = time.time()
+    proc = drkit(
+        "--config",
+        str(history.config),
+        "drill",
+        "--system",
+        "shop",
+        "--point-in-time",
+        _iso(when),
+        "--allow-skew",
+        "5min",
+        "--sandbox",
+        "local",
+        "--json",
+        str(js),
+        "--junit",
+        str(junit),
+        "--prom-file",
+        str(prom),
+        timeout=900,
+    )
+    err = proc.stderr.decode()
+    assert "Traceback" not in err, err
+    assert proc.returncode == 20, err + proc.stdout.decode()  # every check passed; the RTO target was missed
+    report = json.loads(js.read_text())
+    system, *parts = report["drills"]
+    assert (system["job"], system["source_kind"]) == ("shop", "system")
+    assert sorted(p["job"] for p in parts) == ["app-db", "cache", "uploads"]
+    checks = {c["name"]: c for c in system["checks"]}
+    assert set(checks) == {
+        "component:app-db",
+        "component:cache",
+        "component:uploads",
+        "system.skew",
+        "system.heartbeat",
+    }
+    assert all(c["ok"] for c in checks.values()), checks
+
+    # each component's newest heartbeat is the newest written before its point, as in the restore
+    beats = {job: datetime.fromisoformat(at).timestamp() for job, at in system["system_heartbeats"].items()}
+    second = math.floor(when)
+    files_point = next(p for p in parts if p["job"] == "uploads")
+    _assert_newest_before(history.beats, beats["app-db"], when, when)
+    _assert_newest_before(history.beats, beats["cache"], second - SLACK, second + SLACK)
+    _assert_newest_before(history.beats, beats["uploads"], *history.snaps[1])
+    assert files_point["snapshot_id"]
+    oldest = min(beats.values())
+    assert (
+        f"their newest are {round(max(beats.values()) - oldest, 3):g} s apart" in checks["system.heartbeat"]["detail"]
+    )
+    assert system["rpo_verified_seconds"] == pytest.approx(started - oldest, abs=15)
+    assert {t["name"]: t["ok"] for t in system["targets"]} == {"rpo": True, "rto": False}
+
+    # JUnit: the system's suite has a test case per component and per target, the missed one failed
+    suite = ET.parse(junit).getroot().find("testsuite[@name='drkit-drill.shop']")
+    assert suite is not None
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    for name in (
+        "check:component:app-db",
+        "check:component:cache",
+        "check:component:uploads",
+        "check:system.heartbeat",
+        "target:rpo",
+        "target:rto",
+    ):
+        assert name in cases, sorted(cases)
+    assert cases["target:rto"].find("failure") is not None and cases["target:rpo"].find("failure") is None
+    text = prom.read_text()
+    assert 'drkit_drill_success{drkit_job="shop"} 0.0' in text
+    assert 'drkit_rto_target_seconds{drkit_job="shop"} 0.001' in text
