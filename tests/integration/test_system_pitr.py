@@ -451,3 +451,36 @@ def test_system_drill_judges_each_component_the_heartbeat_and_each_target(histor
     text = prom.read_text()
     assert 'drkit_drill_success{drkit_job="shop"} 0.0' in text
     assert 'drkit_rto_target_seconds{drkit_job="shop"} 0.001' in text
+
+
+def test_all_systems_without_start_lay_out_each_component_and_leave_the_point_unproven(history: History) -> None:
+    when, _ = _target(history)
+    out = make_shared_dir("drkit-system-all-")
+    try:
+        proc = drkit(
+            "--config",
+            str(history.config),
+            "restore",
+            "--all",
+            "--point-in-time",
+            _iso(when),
+            "--target-dir",
+            str(out / "into"),
+            "--allow-skew",
+            "5min",
+            "--json",
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        (doc,) = json.loads(proc.stdout)
+        assert doc["system"] == "shop" and doc["ok"]
+        into = out / "into" / "shop"
+        assert (into / "app-db" / "PG_VERSION").exists() and (into / "app-db" / "recovery.signal").exists()
+        assert "recovery_target_time" in (into / "app-db" / "postgresql.auto.conf").read_text()
+        assert (into / "cache" / "appendonlydir").is_dir()
+        assert _restored_files(into / "uploads")
+        heartbeats = {c["job"]: c["heartbeat"] for c in doc["components"]}
+        assert heartbeats["app-db"] is None and heartbeats["cache"] is None and heartbeats["uploads"]
+        assert doc["verified_point"] is None and doc["measured_skew_seconds"] is None  # not started: unproven
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
