@@ -448,6 +448,9 @@ def test_system_drill_judges_each_component_the_heartbeat_and_each_target(histor
     ):
         assert name in cases, sorted(cases)
     assert cases["target:rto"].find("failure") is not None and cases["target:rpo"].find("failure") is None
+    html = tmp_path / "report.html"
+    shown = _ok(history.config, "report", "shop", "--html", str(html)).decode()  # the history keeps the system's drill
+    assert "shop: 1 drills, 0 passed" in shown and "shop" in html.read_text()
     text = prom.read_text()
     assert 'drkit_drill_success{drkit_job="shop"} 0.0' in text
     assert 'drkit_rto_target_seconds{drkit_job="shop"} 0.001' in text
