@@ -4,14 +4,19 @@ component is exit 1 naming it, after the others were written."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from clirun import drkit, one_line_error
+from clirun import DRKIT, drkit, one_line_error
 
 pytestmark = pytest.mark.integration
 ENV = {"SYSTEM_TEST_PASS": "pw-for-system-cli"}
@@ -74,3 +79,36 @@ def test_a_heartbeat_missing_one_component_names_it_and_writes_the_others(config
     written = datetime.fromisoformat((tmp_path / "tree" / ".drkit-canary-system:shop").read_text().strip())
     said = re.search(r"heartbeat (\S+) not written", line)
     assert said is not None and datetime.fromisoformat(said.group(1).replace("Z", "+00:00")) == written
+
+
+def test_the_scheduler_writes_a_system_heartbeat_on_its_cron(tmp_path: Path) -> None:
+    tree, state = tmp_path / "tree", tmp_path / "state"
+    tree.mkdir()
+    state.mkdir()
+    doc = {
+        "repositories": {"default": {"url": str(tmp_path / "repo"), "passphrase": {"env": "SYSTEM_TEST_PASS"}}},
+        "jobs": {"tree": {"source": {"kind": "files", "paths": [str(tree)]}}},
+        "systems": {"site": {"jobs": ["tree"], "heartbeat": "*/2 * * * * *"}},
+    }
+    config = tmp_path / "drkit.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    beat = tree / ".drkit-canary-system:site"
+    proc = subprocess.Popen(
+        [*DRKIT, "--config", str(config), "schedule", "run", "--port", "0", "--state-dir", str(state)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ENV},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not beat.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling the file the daemon writes
+        assert beat.exists(), "no heartbeat within 120 s"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert datetime.fromisoformat(beat.read_text().strip()).microsecond % 1000 == 0  # whole milliseconds
+    finished = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{") and "system-heartbeat" in ln]
+    assert any(r.get("kind") == "system-heartbeat" and r.get("job") == "site" for r in finished), err[-2000:]
