@@ -28,6 +28,14 @@ from .params import TIME, TIME_HELP, DurationParam
     help="Each component goes into DIR/<job>: a PostgreSQL data directory, a Redis directory, a file tree.",
 )
 @click.option(
+    "--into",
+    "into",
+    multiple=True,
+    metavar="JOB=TARGET",
+    help="Restore JOB elsewhere than DIR/<job>: another directory or, for a Redis job, a running (empty) server's "
+    "redis:// URL (its password from DRKIT_REDIS_PASSWORD). Repeatable.",
+)
+@click.option(
     "--allow-skew",
     type=DurationParam(),
     default=None,
@@ -53,6 +61,7 @@ def restore_system(  # noqa: PLR0913
     all_systems: bool,
     point_in_time: str,
     target_dir: Path,
+    into: tuple[str, ...],
     allow_skew: float | None,
     start: bool,
     os_user: str | None,
@@ -71,10 +80,14 @@ def restore_system(  # noqa: PLR0913
     names = sorted(cfg.systems) if all_systems else [str(system_name)]
     if not names:
         raise UsageError("the config has no systems", hint="define them under `systems:` (docs/systems.md)")
+    if into and all_systems:
+        raise UsageError("--into names one system's jobs: use it with --system NAME")
+    targets = _into(into)
     results = []
     for name in names:
         where = target_dir / name if all_systems else target_dir
-        results.append(run_restore(cfg, name, SystemRequest(point_in_time, where, allow_skew, start, os_user)))
+        req = SystemRequest(point_in_time, where, allow_skew, start, os_user, into=targets)
+        results.append(run_restore(cfg, name, req))
     if as_json:
         emit_json([r.to_doc() for r in results] if all_systems else results[0].to_doc())
     else:
@@ -86,6 +99,18 @@ def restore_system(  # noqa: PLR0913
             f"{len(failed)} components were not restored: " + ", ".join(c.job for c in failed),
             hint="see each component's error above",
         )
+
+
+def _into(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        job, sep, target = value.partition("=")
+        if not sep or not job or not target:
+            raise UsageError(f"--into {value!r}: give JOB=TARGET", hint="e.g. --into cache=redis://127.0.0.1:6380")
+        pairs.append((job, target))
+    if len({job for job, _ in pairs}) != len(pairs):
+        raise UsageError("--into names a job twice")
+    return tuple(pairs)
 
 
 def _print(result: SystemRestore) -> None:

@@ -39,6 +39,7 @@ class SystemRequest:
     start: bool = False  # start PostgreSQL (recovery to T) and Redis on what was restored
     os_user: str | None = None  # the PostgreSQL data directory's owner (default as root: postgres)
     system: str = ""  # set by restore_system
+    into: tuple[tuple[str, str], ...] = ()  # (job, DIR or, for Redis, a running server's URL) instead of DIR/<job>
 
 
 @dataclass
@@ -110,9 +111,9 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
     plans = plan_system(config, name, when)
     req = replace(req, system=name)
     check_skew(name, plans, when, allowed)
-    dirs = {p.job: req.target_dir / p.job for p in plans}
+    dirs = _targets(name, plans, req)
     for job_dir in dirs.values():
-        if job_dir.exists() and (not job_dir.is_dir() or any(job_dir.iterdir())):
+        if isinstance(job_dir, Path) and job_dir.exists() and (not job_dir.is_dir() or any(job_dir.iterdir())):
             raise UsageError(f"{job_dir} exists and is not an empty directory; refusing to restore into it")
     req.target_dir.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(len(plans), thread_name_prefix="drkit-system") as pool:
@@ -127,19 +128,48 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
     return result
 
 
+def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Path | str]:
+    """Where each component goes: DIR/<job>, or what ``--into JOB=TARGET`` says (checked before any work)."""
+    given = dict(req.into)
+    unknown = sorted(set(given) - {p.job for p in plans})
+    if unknown:
+        raise UsageError(
+            f"--into {unknown[0]}=…: {unknown[0]!r} is not a job of system {name}",
+            hint="its jobs: " + ", ".join(p.job for p in plans),
+        )
+    out: dict[str, Path | str] = {}
+    for plan in plans:
+        target = given.get(plan.job)
+        if target is None or "://" not in target:
+            out[plan.job] = Path(target) if target is not None else req.target_dir / plan.job
+        elif plan.kind != "redis":
+            raise UsageError(
+                f"--into {plan.job}=URL: a {plan.kind} component restores into a directory",
+                hint="a running server as the target is supported for Redis (redis://, rediss://)",
+            )
+        elif req.start:
+            raise UsageError(
+                f"--into {plan.job}=URL loads a running server: --start does not apply to it",
+                hint="restore that component into a directory to use --start",
+            )
+        else:
+            out[plan.job] = target
+    return out
+
+
 def _restore_one(
-    config: DrkitConfig, plan: ComponentPlan, target: Path, when: datetime, req: SystemRequest
+    config: DrkitConfig, plan: ComponentPlan, target: Path | str, when: datetime, req: SystemRequest
 ) -> ComponentResult:
     out = ComponentResult(
         plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, str(target), plan.snapshot
     )
     try:
-        if plan.kind == "postgres":
-            _postgres(config, plan, target, when, req, out)
-        elif plan.kind == "redis":
+        if plan.kind == "redis":
             _redis(config, plan, target, req, out)
+        elif plan.kind == "postgres":
+            _postgres(config, plan, Path(target), when, req, out)
         else:
-            _files(config, plan, target)
+            _files(config, plan, Path(target))
     except DrkitError as exc:  # the other components go on; the command reports every outcome
         out.error = exc.message
         return out
@@ -168,9 +198,16 @@ def _postgres(
         out.last_commit = found[-1] if found else None
 
 
-def _redis(config: DrkitConfig, plan: ComponentPlan, target: Path, req: SystemRequest, out: ComponentResult) -> None:
+def _redis(
+    config: DrkitConfig, plan: ComponentPlan, target: Path | str, req: SystemRequest, out: ComponentResult
+) -> None:
     repo, _ = open_job_repository(config, config.job(plan.job))
-    opts = RestoreOptions(target_dir=target, point_in_time=plan.redis_cut, name=plan.redis_name, start=req.start)
+    if isinstance(target, str):  # a running server: every key is loaded into it (it must be empty)
+        from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
+
+        opts = RestoreOptions(to_url=make_target(target), point_in_time=plan.redis_cut, name=plan.redis_name)
+    else:
+        opts = RestoreOptions(target_dir=target, point_in_time=plan.redis_cut, name=plan.redis_name, start=req.start)
     try:
         restored = restore_redis(repo, None if plan.redis_cut else plan.snapshot, opts)
     finally:

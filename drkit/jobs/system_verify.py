@@ -32,6 +32,8 @@ def read_heartbeat(config: DrkitConfig, system: str, plan: ComponentPlan, out: R
     try:
         if isinstance(source, FilesSource):
             return read_files(Path(out.target), source.paths[0], system)
+        if isinstance(source, RedisSource) and "://" in out.target:  # loaded into a running server
+            return _redis_url(out.target, system)
         if out.port is None:  # not started: nothing to ask
             return None
         if isinstance(source, PostgresSource):
@@ -52,6 +54,13 @@ def _postgres(source: PostgresSource, data_dir: Path, port: int, system: str) ->
         host=str(data_dir), port=port, user=conn.user, dbname=conn.dbname, password=conn.password, options=conn.options
     )
     return read_postgres(local, system)
+
+
+def _redis_url(url: str, system: str) -> datetime | None:
+    from ..sources.redis.conn import connected, make_target, resolve
+
+    with connected(resolve(make_target(url))) as client:
+        return read_redis(client, system)
 
 
 def _redis(port: int, system: str) -> datetime | None:

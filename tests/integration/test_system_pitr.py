@@ -487,3 +487,44 @@ def test_all_systems_without_start_lay_out_each_component_and_leave_the_point_un
         assert doc["verified_point"] is None and doc["measured_skew_seconds"] is None  # not started: unproven
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def test_components_go_where_into_says_redis_into_a_running_server(history: History, tmp_path: Path) -> None:
+    when, _ = _target(history)
+    second = math.floor(when)
+    stamps = {s.n: s for s in history.writer.stamps}
+    out = make_shared_dir("drkit-system-into-")
+    base = [
+        "--config",
+        str(history.config),
+        "restore",
+        "--system",
+        "shop",
+        "--point-in-time",
+        _iso(when),
+        "--allow-skew",
+        "5min",
+        "--target-dir",
+        str(out / "into"),
+    ]
+    try:
+        with start_redis(tmp_path / "empty") as empty:
+            wrong = drkit(*base, "--into", f"app-db={empty.url}")
+            assert wrong.returncode == 2 and "restores into a directory" in one_line_error(wrong)
+            assert not (out / "into").exists()
+            proc = drkit(
+                *base, "--into", f"cache={empty.url}", "--into", f"uploads={out / 'tree'}", "--json", timeout=600
+            )
+            assert proc.returncode == 0, proc.stderr.decode()
+            doc = json.loads(proc.stdout)
+            parts = {c["job"]: c for c in doc["components"]}
+            assert parts["cache"]["target"] == empty.url and parts["uploads"]["target"] == str(out / "tree")
+            got = _restored_redis(empty.port)  # loaded into the running server: the same state as a restore
+            assert got == list(range(1, len(got) + 1))
+            assert all(stamps[n].redis_start < second + SLACK for n in got)
+            assert all(s.n in got for s in stamps.values() if s.redis_end < second - SLACK)
+            assert parts["cache"]["heartbeat"] == _iso(_restored_redis_heartbeat(empty.port)).replace(".000000", "")
+        assert _restored_files(out / "tree") and not (out / "into" / "uploads").exists()
+        assert (out / "into" / "app-db" / "PG_VERSION").exists()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
