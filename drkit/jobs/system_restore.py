@@ -85,8 +85,10 @@ def plan_system(config: DrkitConfig, name: str, when: datetime) -> list[Componen
         repo, _ = open_job_repository(config, job)
         try:
             plans.append(plan_component(repo, job_name, job, when))
-        except DrkitError as exc:
-            raise type(exc)(f"system {name}, job {job_name}: {exc.message}", hint=exc.hint) from None
+        except DrkitError as exc:  # the same error (and exit code), naming the component
+            exc.message = f"system {name}, job {job_name}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
         finally:
             repo.close()
     return plans
@@ -112,6 +114,9 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
     req = replace(req, system=name)
     check_skew(name, plans, when, allowed)
     dirs = _targets(name, plans, req)
+    paths = [d.resolve() for d in dirs.values() if isinstance(d, Path)]
+    if len(set(paths)) != len(paths):
+        raise UsageError("two components would be restored into the same directory", hint="see --into")
     for job_dir in dirs.values():
         if isinstance(job_dir, Path) and job_dir.exists() and (not job_dir.is_dir() or any(job_dir.iterdir())):
             raise UsageError(f"{job_dir} exists and is not an empty directory; refusing to restore into it")

@@ -112,3 +112,24 @@ def test_the_scheduler_writes_a_system_heartbeat_on_its_cron(tmp_path: Path) -> 
     assert datetime.fromisoformat(beat.read_text().strip()).microsecond % 1000 == 0  # whole milliseconds
     finished = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{") and "system-heartbeat" in ln]
     assert any(r.get("kind") == "system-heartbeat" and r.get("job") == "site" for r in finished), err[-2000:]
+
+
+def test_a_component_nothing_reaches_is_named_and_nothing_is_written(config: Path, tmp_path: Path) -> None:
+    assert (
+        drkit("init", "--repo", str(tmp_path / "repo"), env={"DRKIT_PASSWORD": ENV["SYSTEM_TEST_PASS"]}).returncode == 0
+    )
+    proc = drkit(
+        "--config",
+        str(config),
+        "restore",
+        "--system",
+        "shop",
+        "--point-in-time",
+        "2026-12-07T08:00:00Z",
+        "--target-dir",
+        str(tmp_path / "out"),
+        env=ENV,
+    )
+    assert proc.returncode == 2, proc.stderr.decode()
+    assert one_line_error(proc).startswith("drkit: error: system shop, job tree: no files snapshot taken at or before")
+    assert not (tmp_path / "out").exists()
