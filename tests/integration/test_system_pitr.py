@@ -117,6 +117,7 @@ class History:
     writer: Writer
     snaps: list[tuple[float, float]]  # files snapshots: (before the job ran, after it returned)
     beats: list[Beat]
+    first_beat: str  # the heartbeat written before the base backup (as `system heartbeat --json` printed it)
 
 
 def _config(path: Path, pg: PgServer, redis: RedisServer, files: Path) -> Path:
@@ -155,9 +156,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     with start_postgres("drkit-system-") as pg, start_redis(tmp / "redis", aof=True) as redis:
         pg.psql("CREATE TABLE seq (n int PRIMARY KEY)")
         config = _config(tmp / "drkit.yaml", pg, redis, files)
-        _ok(config, "job", "run", "app-db")  # the base backup, before the load starts
-        beat = json.loads(_ok(config, "system", "heartbeat", "shop", "--json"))
+        beat = json.loads(_ok(config, "system", "heartbeat", "shop", "--json"))  # H0, in the base backup
         _assert_heartbeat_everywhere(pg, redis, files, beat["at"])
+        _ok(config, "job", "run", "app-db")  # the base backup, before the load starts
         writer = Writer(pg.url, redis, files)
         thread = threading.Thread(target=writer.run, daemon=True)
         beats: list[Beat] = []
@@ -194,7 +195,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
             str(pg.repo_password_file),
         )
         _ok(config, "job", "run", "cache")  # the AOF directory: base + every write, with timestamps
-        yield History(pg, redis, config, writer, snaps, beats)
+        yield History(pg, redis, config, writer, snaps, beats, beat["at"])
 
 
 def _assert_heartbeat_everywhere(pg: PgServer, redis: RedisServer, files: Path, at: str) -> None:
@@ -528,3 +529,32 @@ def test_components_go_where_into_says_redis_into_a_running_server(history: Hist
         assert (out / "into" / "app-db" / "PG_VERSION").exists()
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def test_a_system_drill_of_each_latest_backup_measures_how_far_apart_they_are(history: History, tmp_path: Path) -> None:
+    """Without --point-in-time each component drills its own latest backup: PostgreSQL its base backup (taken
+    before the load), Redis its AOF snapshot (after it), files their newest snapshot. The heartbeats show it."""
+    js = tmp_path / "drill.json"
+    proc = drkit(
+        "--config",
+        str(history.config),
+        "drill",
+        "--system",
+        "shop",
+        "--sandbox",
+        "local",
+        "--json",
+        str(js),
+        timeout=900,
+    )
+    assert proc.returncode == 20, proc.stderr.decode() + proc.stdout.decode()  # checks pass; the 1 ms RTO does not
+    system = json.loads(js.read_text())["drills"][0]
+    assert all(c["ok"] for c in system["checks"]) and "system.skew" not in {c["name"] for c in system["checks"]}
+    beats = {job: datetime.fromisoformat(at).timestamp() for job, at in system["system_heartbeats"].items()}
+    first = datetime.fromisoformat(history.first_beat.replace("Z", "+00:00")).timestamp()
+    assert beats["app-db"] == pytest.approx(first, abs=1e-6)  # the base backup holds only the first heartbeat
+    assert beats["cache"] == pytest.approx(max(b.at for b in history.beats), abs=1e-6)  # the AOF holds the last
+    _assert_newest_before(history.beats, beats["uploads"], *history.snaps[1])
+    heartbeat = next(c for c in system["checks"] if c["name"] == "system.heartbeat")
+    assert f"holds the heartbeat of {history.first_beat}" in heartbeat["detail"]
+    assert f"their newest are {round(beats['cache'] - first, 3):g} s apart" in heartbeat["detail"]
