@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
-from servers.postgres import make_shared_dir
+from servers.postgres import DB_PASSWORD, REPO_PASSWORD, make_shared_dir
 from servers.redis import start_redis
 from systemkit import (
     SLACK,
@@ -40,6 +40,11 @@ from systemkit import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def assert_no_secret(output: bytes) -> None:
+    for secret in (DB_PASSWORD, REPO_PASSWORD):
+        assert secret.encode() not in output
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +100,7 @@ def test_system_restored_to_the_middle_holds_exactly_the_writes_before_each_repo
         )
         doc = json.loads(proc.stdout) if proc.stdout else None
         assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+        assert_no_secret(proc.stdout + proc.stderr)
         parts = {c["job"]: c for c in doc["components"]}
         assert doc["ok"] and doc["point_in_time"] == iso(when)
 
@@ -174,6 +180,7 @@ def test_system_drill_judges_each_component_the_heartbeat_and_each_target(histor
     err = proc.stderr.decode()
     assert "Traceback" not in err, err
     assert proc.returncode == 20, err + proc.stdout.decode()  # every check passed; the RTO target was missed
+    assert_no_secret(proc.stdout + proc.stderr + js.read_bytes() + junit.read_bytes() + prom.read_bytes())
     report = json.loads(js.read_text())
     system, *parts = report["drills"]
     assert (system["job"], system["source_kind"]) == ("shop", "system")
