@@ -27,7 +27,7 @@ from ..jobs.system_restore import check_skew, plan_system
 from .history import save_result
 from .result import CheckResult, DrillResult
 from .runner import run_drill
-from .targets import evaluate_targets
+from .targets import ExtraTargets, evaluate_targets
 
 log = logging.getLogger("drkit.drills")
 Spec = tuple[str | None, str | None]  # (snapshot, point in time) of one component's drill
@@ -40,8 +40,10 @@ def run_system_drill(
     sandbox: str = "auto",
     point_in_time: str | None = None,
     allow_skew: float | None = None,
+    extra_targets: ExtraTargets | None = None,
 ) -> list[DrillResult]:
-    """The system's result first, then each component's (each also stored in its job's repository)."""
+    """The system's result first, then each component's (each also stored in its job's repository). The
+    system's result is held to the system's targets and to ``extra_targets`` (a runbook's)."""
     system = config.system(name)
     t0, started = time.monotonic(), clock.utcnow()
     result = DrillResult(
@@ -53,7 +55,7 @@ def run_system_drill(
             specs = _plan(config, name, system, parse_time(point_in_time), allow_skew, result)
         except DrkitError as exc:
             result.error = exc.message
-            return [_finish(config, system, result, [], started)]
+            return [_finish(config, (system, extra_targets), result, [], started)]
 
     def one(job: str) -> tuple[float, DrillResult]:
         offset = time.monotonic() - t0
@@ -71,7 +73,7 @@ def run_system_drill(
     catalogs = [p.rpo_catalog_seconds for p in parts]
     if parts and all(c is not None for c in catalogs):
         result.rpo_catalog_seconds = max(c for c in catalogs if c is not None)
-    return [_finish(config, system, result, parts, started), *parts]
+    return [_finish(config, (system, extra_targets), result, parts, started), *parts]
 
 
 def _plan(
@@ -149,9 +151,14 @@ def _heartbeat_check(
 
 
 def _finish(
-    config: DrkitConfig, system: SystemConfig, result: DrillResult, parts: list[DrillResult], started: datetime
+    config: DrkitConfig,
+    targets: tuple[SystemConfig, ExtraTargets | None],
+    result: DrillResult,
+    parts: list[DrillResult],
+    started: datetime,
 ) -> DrillResult:
-    result.targets = evaluate_targets(system.targets, result)
+    system = targets[0]
+    result.targets = evaluate_targets(system.targets, result, targets[1])
     try:
         repo, _ = open_job_repository(config, config.job(system.jobs[0]), load_index=False)
     except DrkitError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from clirun import DRKIT, drkit, one_line_error
+from servers.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 ENV = {"SYSTEM_TEST_PASS": "pw-for-system-cli"}
@@ -133,3 +134,58 @@ def test_a_component_nothing_reaches_is_named_and_nothing_is_written(config: Pat
     assert proc.returncode == 2, proc.stderr.decode()
     assert one_line_error(proc).startswith("drkit: error: system shop, job tree: no files snapshot taken at or before")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_lost_region_runbook_drills_a_system_as_one(tmp_path: Path, redis_server: RedisServer) -> None:
+    """`runbook run lost-region --system site`: the system drill, held to the runbook's RTO too; both components
+    hold the heartbeat written before their backups, so the system's point is proven from restored data."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_text("a\n")
+    redis_server.client().set("order:1", "paid")
+    repo = tmp_path / "repo"
+    assert drkit("init", "--repo", str(repo), env={"DRKIT_PASSWORD": ENV["SYSTEM_TEST_PASS"]}).returncode == 0
+    doc = {
+        "repositories": {"default": {"url": str(repo), "passphrase": {"env": "SYSTEM_TEST_PASS"}}},
+        "jobs": {
+            "cache": {"source": {"kind": "redis", "url": redis_server.url}},
+            "www": {"source": {"kind": "files", "paths": [str(tree)]}},
+        },
+        "systems": {"site": {"jobs": ["cache", "www"], "targets": {"rpo": "1h", "rto": "1h"}}},
+    }
+    config = tmp_path / "drkit.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    beat = json.loads(_run(config, "system", "heartbeat", "site", "--json"))["at"]
+    _run(config, "job", "run", "cache")
+    _run(config, "job", "run", "www")
+    wrong = drkit("--config", str(config), "runbook", "run", "redis-loss", "--system", "site", env=ENV)
+    assert wrong.returncode == 2 and "a runbook of kind all" in one_line_error(wrong)
+    report = tmp_path / "region.json"
+    proc = drkit(
+        "--config",
+        str(config),
+        "runbook",
+        "run",
+        "lost-region",
+        "--system",
+        "site",
+        "--sandbox",
+        "local",
+        "--json",
+        str(report),
+        env=ENV,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+    system, *parts = json.loads(report.read_text())["drills"]
+    assert system["job"] == "site" and sorted(p["job"] for p in parts) == ["cache", "www"]
+    assert {t["name"] for t in system["targets"]} == {"rpo", "rto", "runbook.rto"}
+    assert all(t["ok"] for t in system["targets"])
+    heartbeat = next(c for c in system["checks"] if c["name"] == "system.heartbeat")
+    assert heartbeat["ok"] and f"holds the heartbeat of {beat}; their newest are 0 s apart" in heartbeat["detail"]
+
+
+def _run(config: Path, *args: str) -> bytes:
+    proc = drkit("--config", str(config), *args, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+    return proc.stdout
