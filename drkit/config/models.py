@@ -190,6 +190,25 @@ class JobConfig(_Model):
         return self.canary.enabled if self.canary.enabled is not None else self.source.kind != "files"
 
 
+class SystemConfig(_Model):
+    """Jobs that only make sense together (an order row, its queued job, its upload): restored to one
+    point in time, drilled and measured as one, against the system's own targets."""
+
+    jobs: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(min_length=1)
+    targets: Targets = Targets()
+    max_skew: Seconds = Field(default=1.0, ge=0, description="How far each component may stay before the point in "
+                              "time of a system restore (default 1s: Redis AOF timestamps have one-second "
+                              "resolution); `--allow-skew` overrides it.")
+    heartbeat: Cron | None = Field(default=None, description="Cron of the system heartbeat: one instant written "
+                                   "into every component (row, key, file) in one step.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SystemConfig:
+        if len(set(self.jobs)) != len(self.jobs):
+            raise ValueError("jobs: a job is listed twice")
+        return self
+
+
 class SchedulerSettings(_Model):
     max_concurrent: int = Field(default=2, ge=1)
     shutdown_grace: Seconds = 300.0
@@ -206,6 +225,7 @@ class DrkitConfig(_Model):
 
     repositories: dict[Annotated[str, Field(pattern=NAME_PATTERN)], RepositoryConfig] = {}
     jobs: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JobConfig] = {}
+    systems: dict[Annotated[str, Field(pattern=NAME_PATTERN)], SystemConfig] = {}
     scheduler: SchedulerSettings = SchedulerSettings()
     http: HttpSettings = HttpSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -221,7 +241,15 @@ class DrkitConfig(_Model):
                 others = ", ".join(sorted(set(self.repositories) - {name})) or "none"
                 raise ValueError(f"repositories.{name}.copy.to: {repo.copy_to.to!r} is not another repository "
                                  f"of this file (others: {others})")
+        self._systems_name_known_jobs()
         return self
+
+    def _systems_name_known_jobs(self) -> None:
+        for name, system in self.systems.items():
+            unknown = [j for j in system.jobs if j not in self.jobs]
+            if unknown:
+                known = ", ".join(sorted(self.jobs)) or "none"
+                raise ValueError(f"systems.{name}.jobs: unknown job {unknown[0]!r} (known: {known})")
 
     def job(self, name: str) -> JobConfig:
         try:
@@ -231,3 +259,13 @@ class DrkitConfig(_Model):
 
             known = ", ".join(sorted(self.jobs)) or "none"
             raise UsageError(f"no job named {name!r} in the config (jobs: {known})") from None
+
+    def system(self, name: str) -> SystemConfig:
+        try:
+            return self.systems[name]
+        except KeyError:
+            from ..core.errors import UsageError
+
+            known = ", ".join(sorted(self.systems)) or "none"
+            raise UsageError(f"no system named {name!r} in the config (systems: {known})",
+                             hint="define it under `systems:` in drkit.yaml (docs/systems.md)") from None

@@ -210,7 +210,8 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
         log.info("scheduler started: %d scheduled runs; listening on http://%s:%d", len(plan), host, bound,
                  extra={"state_dir": str(state.path.parent), "port": bound})
         if not plan:
-            log.warning("no job has a schedule, drill.schedule or canary.heartbeat: nothing will run")
+            log.warning("no job has a schedule, drill.schedule or canary.heartbeat (nor a system a heartbeat): "
+                        "nothing will run")
         _log_schedule(scheduler)
         if on_listening is not None:
             on_listening(host, bound)
