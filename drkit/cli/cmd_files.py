@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import click
 
 from ..core.errors import UsageError
 from ..ops.files import (
-    BackupRequest,
-    backup_files,
     diff_snapshots,
     find_files_snapshot,
     list_files,
-    raise_if_partial,
     raise_if_partial_restore,
     repaired_from,
     restore_files,
@@ -23,47 +19,14 @@ from ..ops.files import (
 from ..ops.session import open_repository
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
-from ..sources.files import OVERWRITE_CHOICES, BackupOptions, Excludes, Policy, RestoreStats, Selection
+from ..sources.files import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
 from ..sources.files.tree import DIR, SYMLINK
-from .cmd_backup import open_session
+from .cmd_backup_files import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
 from .output import byte_progress, emit_json
 from .params import TIME, TIME_HELP
-
-
-@click.command("files", epilog=EXIT_CODES_EPILOG)
-@with_repo
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
-@click.option("--exclude-file", "exclude_files", multiple=True, type=click.Path(path_type=Path),
-              help="Read exclude globs from a file, one per line.")
-@click.option("--tag", "tags", multiple=True)
-@click.option("--one-file-system", is_flag=True, help="Do not cross file-system boundaries.")
-@click.option("--parent", default=None, help="Parent snapshot (default: latest of this host and paths).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", is_flag=True)
-def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
-    """Back up file trees: unchanged files (size, mtime, ctime, inode) are not read again."""
-    excludes = Excludes.load(list(opts["excludes"]), list(opts["exclude_files"]))
-    options = BackupOptions(excludes, opts["one_file_system"])
-    request = BackupRequest(list(opts["paths"]), options, list(opts["tags"]), opts["parent"])
-    repo = open_session(repo_ref)
-    with byte_progress("backup files", enabled=not quiet and not as_json) as progress:
-        result = backup_files(repo, request, progress=progress)
-    if as_json:
-        emit_json(result.summary())
-    else:
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        if not quiet:
-            st = result.snapshot.stats
-            click.echo(f"snapshot {result.snapshot.short_id} saved: files {st['files_new']} new, "
-                       f"{st['files_changed']} changed, {st['files_unchanged']} unchanged; {st['dirs']} dirs; "
-                       f"{st['bytes_read']} bytes read, {st['new_bytes']} new in {result.duration:.1f} s")
-    raise_if_partial(result)
-
 
 OVERWRITE_HELP = ("What to do with a restored path the target already holds: always (replace), if-changed "
                   "(replace unless size and mtime match; metadata still set), if-newer (replace if the snapshot's "

@@ -14,6 +14,7 @@ from ..core.errors import PartialBackup, PartialRestore, UsageError
 from ..core.targets import target_errors
 from ..core.timespec import parse_time
 from ..repository import snapshots
+from ..repository.dryrun import DryRunWriter
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..repository.writer import BlobWriter
@@ -42,18 +43,20 @@ class BackupRequest:
     tags: list[str] = field(default_factory=list)
     parent: str | None = None  # snapshot ref; default: latest of the same host and paths
     name: str | None = None  # source name; default: the paths joined by ","
+    dry_run: bool = False  # walk, read and hash as a backup does, store nothing (repository/dryrun.py)
 
 
 @dataclass
 class BackupResult:
-    snapshot: Snapshot
+    snapshot: Snapshot  # with ``dry_run``: the snapshot a backup would write, not written (no id)
     warnings: list[str]
     duration: float
+    dry_run: bool = False
 
     def summary(self) -> dict[str, Any]:
-        return {**self.snapshot.stats, "snapshot": self.snapshot.id, "parent": self.snapshot.parent,
+        return {**self.snapshot.stats, "snapshot": self.snapshot.id or None, "parent": self.snapshot.parent,
                 "paths": self.snapshot.root["paths"], "duration_s": round(self.duration, 3),
-                "warnings": self.warnings}
+                "warnings": self.warnings, "dry_run": self.dry_run}
 
 
 def _abs_paths(paths: list[str]) -> list[str]:
@@ -84,28 +87,48 @@ def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[in
     entry was skipped. Write order: packs, index, snapshot."""
     paths = _abs_paths(req.paths)
     t0 = clock.monotonic()
+    if req.dry_run:  # no lock either: nothing is written, and a concurrent prune cannot lose what is not stored
+        dry = DryRunWriter(repo, progress=progress)
+        snap, warnings = _archive(repo, req, paths, dry)
+        _finish(snap, dry)
+        return BackupResult(snap, warnings, clock.monotonic() - t0, dry_run=True)
     with repo.lock(purpose="backup"):
-        parent = _find_parent(repo, req, paths)
-        start = clock.utcnow().isoformat()
         with BlobWriter(repo, progress=progress) as writer:
-            archiver = Archiver(repo, writer, req.options)
-            try:
-                tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
-            finally:
-                archiver.close()
+            snap, warnings = _archive(repo, req, paths, writer)
             writer.flush()
-        snap = Snapshot(
-            source_kind=SOURCE_KIND, source_name=req.name or ",".join(paths), time=start,
-            end_time=clock.utcnow().isoformat(), tags=list(req.tags),
-            parent=parent.id if parent is not None else None,
-            root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
-            stats={**asdict(writer.stats), **asdict(archiver.stats), "warnings": len(archiver.warnings)},
-        )
+        _finish(snap, writer)
         snapshots.save(repo.manifests, snap)
-    return BackupResult(snap, archiver.warnings, clock.monotonic() - t0)
+    return BackupResult(snap, warnings, clock.monotonic() - t0)
+
+
+def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: BlobWriter | DryRunWriter
+             ) -> tuple[Snapshot, list[str]]:
+    """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
+    parent = _find_parent(repo, req, paths)
+    start = clock.utcnow().isoformat()
+    archiver = Archiver(repo, writer, req.options)
+    try:
+        tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
+    finally:
+        archiver.close()
+    snap = Snapshot(
+        source_kind=SOURCE_KIND, source_name=req.name or ",".join(paths), time=start, tags=list(req.tags),
+        parent=parent.id if parent is not None else None, root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
+        stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
+    )
+    return snap, archiver.warnings
+
+
+def _finish(snap: Snapshot, writer: BlobWriter | DryRunWriter) -> None:
+    """Once the writer is flushed: its statistics, and the end time."""
+    snap.stats = {**asdict(writer.stats), **snap.stats}
+    snap.end_time = clock.utcnow().isoformat()
 
 
 def raise_if_partial(result: BackupResult) -> None:
+    if result.warnings and result.dry_run:
+        raise PartialBackup(f"dry run: {len(result.warnings)} entries could not be read or changed while read; "
+                            "nothing was stored", hint="see the warnings above")
     if result.warnings:
         raise PartialBackup(f"snapshot {result.snapshot.short_id} written, but {len(result.warnings)} "
                             f"entries were skipped or changed while read", hint="see the warnings above")

@@ -16,14 +16,15 @@ import stat
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...core.errors import IntegrityError
 from ...pipeline import chunk_buffer, iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
-from ...repository.writer import BlobWriter
 from . import xattrs
+from .markers import Marker, kept_names
 from .tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
 from .walker import Excludes, list_dir, node_from_stat
 
@@ -51,12 +52,24 @@ class FileStats:
 class BackupOptions:
     excludes: Excludes = field(default_factory=Excludes)
     one_file_system: bool = False
+    markers: tuple[Marker, ...] = ()  # a directory holding one keeps only it (--exclude-if-present, -caches)
+    larger_than: int | None = None  # files over this many bytes are left out (--exclude-larger-than)
+
+
+class BlobSink(Protocol):
+    """What the archiver stores through: a ``BlobWriter``, or a dry run's ``DryRunWriter`` that stores nothing."""
+
+    def add_blob(self, blob_type: int, data: bytes) -> bytes: ...
+
+    def add_data(self, chunk: bytes | memoryview) -> bytes: ...
+
+    def reuse(self, hex_ids: list[str]) -> bool: ...
 
 
 @dataclass
 class Archiver:
     repo: Repository
-    writer: BlobWriter
+    writer: BlobSink
     options: BackupOptions = field(default_factory=BackupOptions)
     stats: FileStats = field(default_factory=FileStats)
     warnings: list[str] = field(default_factory=list)
@@ -122,10 +135,11 @@ class Archiver:
 
     def _names(self, path: str) -> list[str]:
         try:
-            return list_dir(path)
+            names = list_dir(path)
         except OSError as exc:
             self.warn(path, exc)
             return []
+        return kept_names(self.options.markers, path, names) if self.options.markers else names
 
     def _entry(self, path: str, name: str, old: Node | None) -> Node | None:
         try:
@@ -161,6 +175,8 @@ class Archiver:
 
     # -- file content -----------------------------------------------------------------------------
     def _file(self, path: str, node: Node, old: Node | None) -> Node | None:
+        if self.options.larger_than is not None and node.size > self.options.larger_than:
+            return None
         if self.on_file is not None:
             self.on_file(path)
         self.stats.total_bytes += node.size
