@@ -27,29 +27,59 @@ def _path_options(fn: Any) -> Any:
         ("--files-from-verbatim", VERBATIM, "one path per line, taken as is (no comments, no globs)"),
         ("--files-from", GLOBBED, "one path or glob per line; blank lines and lines starting with # skipped"),
     ):
-        fn = click.option(flag, form.replace("-", "_"), multiple=True, type=_FILE, metavar="FILE",
-                          help=f"Back up the paths FILE lists ('-': standard input): {what}; repeatable, "
-                               "with PATHS or not.")(fn)
+        fn = click.option(
+            flag,
+            form.replace("-", "_"),
+            multiple=True,
+            type=_FILE,
+            metavar="FILE",
+            help=f"Back up the paths FILE lists ('-': standard input): {what}; repeatable, with PATHS or not.",
+        )(fn)
     return fn
 
 
 def _exclude_options(fn: Any) -> Any:
-    for decorator in reversed((
-        click.option("--exclude", "excludes", multiple=True, metavar="GLOB",
-                     help="Skip matching paths (repeatable): with a /, the absolute path; else any name."),
-        click.option("--exclude-file", "exclude_files", multiple=True, type=click.Path(path_type=Path),
-                     help="Read exclude globs from a file, one per line (# comments)."),
-        click.option("--exclude-if-present", "markers", multiple=True, metavar="NAME[:HEADER]",
-                     help="Leave out the contents of a directory holding a file NAME (that begins with HEADER, if "
-                          "given); the directory and NAME are kept. Repeatable."),
-        click.option("--exclude-caches", is_flag=True,
-                     help="Leave out the contents of cache directories: those holding a CACHEDIR.TAG with its "
-                          "signature (bford.info/cachedir); --exclude-if-present 'CACHEDIR.TAG:Signature: "
-                          "8a477f597d28d172789f06886806bc55'."),
-        click.option("--exclude-larger-than", "larger_than", type=SIZE, default=None,
-                     help="Leave out files larger than SIZE (bytes, or k/m/g/t: 1024-based)."),
-        click.option("--one-file-system", is_flag=True, help="Do not cross file-system boundaries."),
-    )):
+    for decorator in reversed(
+        (
+            click.option(
+                "--exclude",
+                "excludes",
+                multiple=True,
+                metavar="GLOB",
+                help="Skip matching paths (repeatable): with a /, the absolute path; else any name.",
+            ),
+            click.option(
+                "--exclude-file",
+                "exclude_files",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="Read exclude globs from a file, one per line (# comments).",
+            ),
+            click.option(
+                "--exclude-if-present",
+                "markers",
+                multiple=True,
+                metavar="NAME[:HEADER]",
+                help="Leave out the contents of a directory holding a file NAME (that begins with HEADER, if "
+                "given); the directory and NAME are kept. Repeatable.",
+            ),
+            click.option(
+                "--exclude-caches",
+                is_flag=True,
+                help="Leave out the contents of cache directories: those holding a CACHEDIR.TAG with its "
+                "signature (bford.info/cachedir); --exclude-if-present 'CACHEDIR.TAG:Signature: "
+                "8a477f597d28d172789f06886806bc55'.",
+            ),
+            click.option(
+                "--exclude-larger-than",
+                "larger_than",
+                type=SIZE,
+                default=None,
+                help="Leave out files larger than SIZE (bytes, or k/m/g/t: 1024-based).",
+            ),
+            click.option("--one-file-system", is_flag=True, help="Do not cross file-system boundaries."),
+        )
+    ):
         fn = decorator(fn)
     return fn
 
@@ -61,9 +91,12 @@ def _exclude_options(fn: Any) -> Any:
 @_exclude_options
 @click.option("--tag", "tags", multiple=True)
 @click.option("--parent", default=None, help="Parent snapshot (default: latest of this host and paths).")
-@click.option("--dry-run", is_flag=True,
-              help="Walk, read and deduplicate as a backup does and say what it would store, but write nothing "
-                   "to the repository (no data, no snapshot, no lock); an unchanged file is not read.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Walk, read and deduplicate as a backup does and say what it would store, but write nothing "
+    "to the repository (no data, no snapshot, no lock); an unchanged file is not read.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", is_flag=True)
 def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
@@ -95,9 +128,13 @@ def _request(opts: dict[str, Any]) -> BackupRequest:
 
 def _summary_line(result: BackupResult) -> str:
     st = result.snapshot.stats
-    files = (f"files {st['files_new']} new, {st['files_changed']} changed, {st['files_unchanged']} unchanged; "
-             f"{st['dirs']} dirs; {st['bytes_read']} bytes read")
+    files = (
+        f"files {st['files_new']} new, {st['files_changed']} changed, {st['files_unchanged']} unchanged; "
+        f"{st['dirs']} dirs; {st['bytes_read']} bytes read"
+    )
     if result.dry_run:
-        return (f"dry run, nothing stored: {files}; would add {st['new_bytes']} new bytes "
-                f"(about {st['stored_bytes']} stored) in {result.duration:.1f} s")
+        return (
+            f"dry run, nothing stored: {files}; would add {st['new_bytes']} new bytes "
+            f"(about {st['stored_bytes']} stored) in {result.duration:.1f} s"
+        )
     return f"snapshot {result.snapshot.short_id} saved: {files}, {st['new_bytes']} new in {result.duration:.1f} s"

@@ -28,8 +28,12 @@ def _ok(*args: str, stdin: bytes | None = None) -> bytes:
 
 
 def rsync_diff(src: Path, dst: Path) -> list[str]:
-    proc = subprocess.run(["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids",
-                           f"{src}/", f"{dst}/"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids", f"{src}/", f"{dst}/"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
 
@@ -73,8 +77,18 @@ def test_dry_run_writes_nothing_and_predicts_the_backup(tmp_path: Path) -> None:
         assert repo_state(repo) == before
         assert dry["dry_run"] is True and dry["snapshot"] is None
         real = json.loads(_ok("backup", "files", str(src), "--repo", str(repo), "--json"))
-        keys = ("files_new", "files_changed", "files_unchanged", "dirs", "files_read", "bytes_read", "new_blobs",
-                "new_bytes", "chunks", "total_bytes")
+        keys = (
+            "files_new",
+            "files_changed",
+            "files_unchanged",
+            "dirs",
+            "files_read",
+            "bytes_read",
+            "new_blobs",
+            "new_bytes",
+            "chunks",
+            "total_bytes",
+        )
         assert {k: dry[k] for k in keys} == {k: real[k] for k in keys}, round_
         assert real["dry_run"] is False and dry["parent"] == real["parent"]
         assert 0 < dry["stored_bytes"] <= real["stored_bytes"]  # the estimate leaves out pack headers
@@ -108,14 +122,29 @@ def test_exclusions_match_an_rsync_copy(tmp_path: Path) -> None:
     # the oracle's rules, written from the tree above (not from drkit's code): a marked directory keeps
     # only its marker; --max-size leaves out files over the limit, as --exclude-larger-than does
     (tmp_path / "rsync-filter").write_text(
-        "+ /cache/CACHEDIR.TAG\n- /cache/*\n+ /private/.nobackup\n- /private/*\n- *.log\n- /app/m1*\n")
+        "+ /cache/CACHEDIR.TAG\n- /cache/*\n+ /private/.nobackup\n- /private/*\n- *.log\n- /app/m1*\n"
+    )
     copy = tmp_path / "copy"
-    subprocess.run(["rsync", "-aHAXS", "--max-size=100K", f"--filter=merge {tmp_path / 'rsync-filter'}",
-                    f"{src}/", f"{copy}/"], check=True)
+    subprocess.run(
+        ["rsync", "-aHAXS", "--max-size=100K", f"--filter=merge {tmp_path / 'rsync-filter'}", f"{src}/", f"{copy}/"],
+        check=True,
+    )
     assert (copy / "app/sub/edge.bin").exists() and not (copy / "app/sub/big.bin").exists()
     _ok("init", "--repo", str(repo))
-    _ok("backup", "files", str(src), "--repo", str(repo), "--exclude-caches", "--exclude-if-present", ".nobackup",
-        "--exclude-larger-than", "100k", "--exclude-file", str(tmp_path / "drkit-excludes"))
+    _ok(
+        "backup",
+        "files",
+        str(src),
+        "--repo",
+        str(repo),
+        "--exclude-caches",
+        "--exclude-if-present",
+        ".nobackup",
+        "--exclude-larger-than",
+        "100k",
+        "--exclude-file",
+        str(tmp_path / "drkit-excludes"),
+    )
     _ok("restore", "files", "latest", "--target", str(tmp_path / "out"), "--repo", str(repo))
     assert rsync_diff(copy, tmp_path / "out" / "src") == []
     assert rsync_diff(tmp_path / "out" / "src", copy) == []  # nothing more either (rsync lists extras this way)
@@ -145,8 +174,20 @@ def test_files_from_globbed_verbatim_and_raw(tmp_path: Path) -> None:
     (tmp_path / "verbatim").write_text(f"{odd}/ spaced \n{odd}/#hash\n{odd}/star*\n")
     raw = f"{odd}/new\nline\0".encode()
     _ok("init", "--repo", str(repo))
-    _ok("backup", "files", str(src / "cache"), "--repo", str(repo), "--files-from", str(tmp_path / "list"),
-        "--files-from-verbatim", str(tmp_path / "verbatim"), "--files-from-raw", "-", stdin=raw)
+    _ok(
+        "backup",
+        "files",
+        str(src / "cache"),
+        "--repo",
+        str(repo),
+        "--files-from",
+        str(tmp_path / "list"),
+        "--files-from-verbatim",
+        str(tmp_path / "verbatim"),
+        "--files-from-raw",
+        "-",
+        stdin=raw,
+    )
     out = tmp_path / "out"
     _ok("restore", "files", "latest", "--target", str(out), "--repo", str(repo))
     assert sorted(os.listdir(out)) == sorted(["app", "logs", "cache", " spaced ", "#hash", "new\nline", "star*"])

@@ -42,7 +42,9 @@ def read_paths(source: Path, form: str) -> list[str]:
             continue
         found = sorted(glob.glob(line, include_hidden=True))  # dot files too, as restic (Go) globs
         if not found:
-            raise UsageError(f"--files-from {source}: {line!r} matches nothing",
-                             hint="a line with *, ? or [ is a glob; --files-from-verbatim takes lines as they are")
+            raise UsageError(
+                f"--files-from {source}: {line!r} matches nothing",
+                hint="a line with *, ? or [ is a glob; --files-from-verbatim takes lines as they are",
+            )
         out.extend(found)
     return out

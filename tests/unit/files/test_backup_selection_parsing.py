@@ -12,8 +12,9 @@ from drkit.sources.files.markers import CACHEDIR, Marker, kept_names
 from drkit.sources.files.pathlist import GLOBBED, RAW, VERBATIM, read_paths
 
 
-@pytest.mark.parametrize(("text", "size"), [("0", 0), ("512", 512), ("100k", 100 << 10), ("2M", 2 << 20),
-                                            ("3g", 3 << 30), ("1T", 1 << 40)])
+@pytest.mark.parametrize(
+    ("text", "size"), [("0", 0), ("512", 512), ("100k", 100 << 10), ("2M", 2 << 20), ("3g", 3 << 30), ("1T", 1 << 40)]
+)
 def test_sizes(text: str, size: int) -> None:
     assert SIZE.convert(text, None, None) == size
 
