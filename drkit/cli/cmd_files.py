@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -20,7 +21,7 @@ from ..ops.session import open_repository
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..sources.files import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
-from ..sources.files.tree import DIR, SYMLINK
+from ..sources.files.tree import DIR, SYMLINK, Node
 from .cmd_backup_files import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
@@ -120,19 +121,36 @@ def _existing_summary(stats: RestoreStats) -> str:
 @with_repo
 @click.argument("snapshot")
 @click.argument("path", required=False, default="")
-@click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, size and mtime.")
+@click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, owner, size and mtime (UTC).")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"path", "type", "mode", "uid", "gid", "user", "group", '
+              '"size", "mtime", "mtime_ns", "links", "target"}] (mode: permission bits; mtime: ISO 8601, UTC).')
 @snapshot_filter
-def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, snap_filter: SnapshotFilter) -> None:
+def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, as_json: bool, snap_filter: SnapshotFilter) -> None:
     """List the entries of a files snapshot (under PATH); with a filter, `latest` is the newest it selects."""
     repo = open_repository(repo_ref.url, repo_ref.secret)
-    for rel, node in list_files(repo, snapshot, path, snap_filter):
-        shown = "/" + rel + ("/" if node.type == DIR else "")
-        if node.type == SYMLINK:
-            shown += f" -> {node.target}"
+    entries = (("/" + rel, node) for rel, node in list_files(repo, snapshot, path, snap_filter))
+    if as_json:
+        emit_json([_ls_doc(p, node) for p, node in entries])
+        return
+    for shown, node in entries:
+        shown += ("/" if node.type == DIR else "") + (f" -> {node.target}" if node.type == SYMLINK else "")
         if long:
-            click.echo(f"{node.type:8} {node.mode:04o} {node.user or node.uid:>8} {node.size:>12} {shown}")
+            mtime = _mtime(node).strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(f"{node.type:8} {node.mode:04o} {node.user or node.uid:>8} {node.group or node.gid:>8} "
+                       f"{node.size:>12} {mtime} {shown}")
         else:
             click.echo(shown)
+
+
+def _mtime(node: Node) -> datetime:
+    seconds, ns = divmod(node.mtime_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=ns // 1000)
+
+
+def _ls_doc(path: str, node: Node) -> dict[str, Any]:
+    return {"path": path, "type": node.type, "mode": node.mode, "uid": node.uid, "gid": node.gid, "user": node.user,
+            "group": node.group, "size": node.size, "mtime": _mtime(node).isoformat(), "mtime_ns": node.mtime_ns,
+            "links": node.links, "target": node.target if node.type == SYMLINK else None}
 
 
 @click.command("diff", epilog=EXIT_CODES_EPILOG)
