@@ -15,7 +15,7 @@ from ..sources.files.pathlist import GLOBBED, RAW, VERBATIM, read_paths
 from .cmd_backup import open_session
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
-from .output import byte_progress, emit_json
+from .output import byte_meter, emit_json
 from .params import SIZE
 
 _FILE = click.Path(path_type=Path, allow_dash=True)
@@ -103,8 +103,9 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
     """Back up file trees: unchanged files (size, mtime, ctime, inode) are not read again."""
     request = _request(opts)
     repo = open_repository(repo_ref.url, repo_ref.secret) if request.dry_run else open_session(repo_ref)
-    with byte_progress("backup files", enabled=not quiet and not as_json) as progress:
-        result = backup_files(repo, request, progress=progress)
+    with byte_meter("backup files", enabled=not quiet and not as_json) as meter:
+        progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
+        result = backup_files(repo, request, progress=progress, on_total=on_total)
     if as_json:
         emit_json(result.summary())
     else:

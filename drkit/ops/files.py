@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from ..sources.files import (
     root_tree,
     walk,
 )
+from ..sources.files.scan import scan
 
 
 @dataclass
@@ -81,32 +83,37 @@ def _find_parent(repo: Repository, req: BackupRequest, paths: list[str]) -> Snap
     return found[-1] if found else None
 
 
-def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[int], None] | None = None
-                 ) -> BackupResult:
+def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[int], None] | None = None,
+                 on_total: Callable[[int], None] | None = None) -> BackupResult:
     """Back up the paths as one snapshot; raises PartialBackup (exit 3) *after* writing it if any
-    entry was skipped. Write order: packs, index, snapshot."""
+    entry was skipped. Write order: packs, index, snapshot. ``progress``: bytes of files done (read, or
+    unchanged and not read); ``on_total``: called once, from a thread, with the bytes the backup will go
+    through, as soon as a scan ahead of it has counted them."""
     paths = _abs_paths(req.paths)
     t0 = clock.monotonic()
+    if on_total is not None:
+        threading.Thread(target=lambda: on_total(scan(paths, req.options).bytes), name="drkit-scan",
+                         daemon=True).start()
     if req.dry_run:  # no lock either: nothing is written, and a concurrent prune cannot lose what is not stored
         dry = DryRunWriter(repo, progress=progress)
-        snap, warnings = _archive(repo, req, paths, dry)
+        snap, warnings = _archive(repo, req, paths, dry, progress)
         _finish(snap, dry)
         return BackupResult(snap, warnings, clock.monotonic() - t0, dry_run=True)
     with repo.lock(purpose="backup"):
         with BlobWriter(repo, progress=progress) as writer:
-            snap, warnings = _archive(repo, req, paths, writer)
+            snap, warnings = _archive(repo, req, paths, writer, progress)
             writer.flush()
         _finish(snap, writer)
         snapshots.save(repo.manifests, snap)
     return BackupResult(snap, warnings, clock.monotonic() - t0)
 
 
-def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: BlobWriter | DryRunWriter
-             ) -> tuple[Snapshot, list[str]]:
+def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: BlobWriter | DryRunWriter,
+             progress: Callable[[int], None] | None) -> tuple[Snapshot, list[str]]:
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
-    archiver = Archiver(repo, writer, req.options)
+    archiver = Archiver(repo, writer, req.options, progress=progress)
     try:
         tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
     finally:

@@ -74,6 +74,7 @@ class Archiver:
     stats: FileStats = field(default_factory=FileStats)
     warnings: list[str] = field(default_factory=list)
     on_file: Callable[[str], None] | None = None
+    progress: Callable[[int], None] | None = None  # with the size of each file not read (unchanged, a hard link)
 
     def __post_init__(self) -> None:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
@@ -183,11 +184,11 @@ class Archiver:
         key = (node.dev, node.inode)
         if node.links > 1 and key in self._hardlinks:
             node.content = self._hardlinks[key]
-            self.stats.files_unchanged += 1
+            self._not_read(node)
             return node
         if old is not None and old.type == FILE and _unchanged(node, old) and self.writer.reuse(old.content):
             node.content = old.content  # all indexed, none in a lost pack (else read again, or exit 13)
-            self.stats.files_unchanged += 1
+            self._not_read(node)
         else:
             content = self._read(path, node)
             if content is None:
@@ -200,6 +201,11 @@ class Archiver:
         if node.links > 1:
             self._hardlinks[key] = node.content
         return node
+
+    def _not_read(self, node: Node) -> None:
+        self.stats.files_unchanged += 1
+        if self.progress is not None:
+            self.progress(node.size)
 
     def _read(self, path: str, node: Node) -> list[str] | None:
         try:
