@@ -111,6 +111,7 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
     else:
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
+        _say_marked(result.marked)
         if not quiet:
             click.echo(_summary_line(result))
     raise_if_partial(result)
@@ -125,6 +126,14 @@ def _request(opts: dict[str, Any]) -> BackupRequest:
     excludes = Excludes.load(list(opts["excludes"]), list(opts["exclude_files"]))
     options = BackupOptions(excludes, opts["one_file_system"], markers, opts["larger_than"])
     return BackupRequest(paths, options, list(opts["tags"]), opts["parent"], dry_run=opts["dry_run"])
+
+
+def _say_marked(marked: list[str], shown: int = 5) -> None:
+    """Directories a marker left out, always said: whoever can write in a directory can hide it this way."""
+    if marked:
+        more = f" and {len(marked) - shown} more" if len(marked) > shown else ""
+        click.echo(f"note: contents of {len(marked)} directories left out by their marker files "
+                   f"(--exclude-caches / --exclude-if-present): {', '.join(marked[:shown])}{more}", err=True)
 
 
 def _summary_line(result: BackupResult) -> str:

@@ -54,11 +54,12 @@ class BackupResult:
     warnings: list[str]
     duration: float
     dry_run: bool = False
+    marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
 
     def summary(self) -> dict[str, Any]:
         return {**self.snapshot.stats, "snapshot": self.snapshot.id or None, "parent": self.snapshot.parent,
                 "paths": self.snapshot.root["paths"], "duration_s": round(self.duration, 3),
-                "warnings": self.warnings, "dry_run": self.dry_run}
+                "warnings": self.warnings, "dry_run": self.dry_run, "marked_dirs": self.marked}
 
 
 def _abs_paths(paths: list[str]) -> list[str]:
@@ -96,20 +97,20 @@ def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[in
                          daemon=True).start()
     if req.dry_run:  # no lock either: nothing is written, and a concurrent prune cannot lose what is not stored
         dry = DryRunWriter(repo, progress=progress)
-        snap, warnings = _archive(repo, req, paths, dry, progress)
+        snap, archiver = _archive(repo, req, paths, dry, progress)
         _finish(snap, dry)
-        return BackupResult(snap, warnings, clock.monotonic() - t0, dry_run=True)
+        return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, dry_run=True, marked=archiver.marked)
     with repo.lock(purpose="backup"):
         with BlobWriter(repo, progress=progress) as writer:
-            snap, warnings = _archive(repo, req, paths, writer, progress)
+            snap, archiver = _archive(repo, req, paths, writer, progress)
             writer.flush()
         _finish(snap, writer)
         snapshots.save(repo.manifests, snap)
-    return BackupResult(snap, warnings, clock.monotonic() - t0)
+    return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, marked=archiver.marked)
 
 
 def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: BlobWriter | DryRunWriter,
-             progress: Callable[[int], None] | None) -> tuple[Snapshot, list[str]]:
+             progress: Callable[[int], None] | None) -> tuple[Snapshot, Archiver]:
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
@@ -123,7 +124,7 @@ def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: Blo
         parent=parent.id if parent is not None else None, root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
         stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
     )
-    return snap, archiver.warnings
+    return snap, archiver
 
 
 def _finish(snap: Snapshot, writer: BlobWriter | DryRunWriter) -> None:

@@ -131,20 +131,24 @@ def test_exclusions_match_an_rsync_copy(tmp_path: Path) -> None:
     )
     assert (copy / "app/sub/edge.bin").exists() and not (copy / "app/sub/big.bin").exists()
     _ok("init", "--repo", str(repo))
-    _ok(
-        "backup",
-        "files",
-        str(src),
-        "--repo",
-        str(repo),
-        "--exclude-caches",
-        "--exclude-if-present",
-        ".nobackup",
-        "--exclude-larger-than",
-        "100k",
-        "--exclude-file",
-        str(tmp_path / "drkit-excludes"),
+    summary = json.loads(
+        _ok(
+            "backup",
+            "files",
+            str(src),
+            "--repo",
+            str(repo),
+            "--exclude-caches",
+            "--exclude-if-present",
+            ".nobackup",
+            "--exclude-larger-than",
+            "100k",
+            "--exclude-file",
+            str(tmp_path / "drkit-excludes"),
+            "--json",
+        )
     )
+    assert summary["marked_dirs"] == [str(src / "cache"), str(src / "private")]  # said, never silent
     _ok("restore", "files", "latest", "--target", str(tmp_path / "out"), "--repo", str(repo))
     assert rsync_diff(copy, tmp_path / "out" / "src") == []
     assert rsync_diff(tmp_path / "out" / "src", copy) == []  # nothing more either (rsync lists extras this way)
@@ -155,7 +159,10 @@ def test_exclude_if_present_with_a_header(tmp_path: Path) -> None:
     _ok("init", "--repo", str(repo))
     (src / "logs/.skip").write_text("MARK: yes\n")
     (src / "app/.skip").write_text("other\n")  # wrong header: app is kept whole
-    _ok("backup", "files", str(src), "--repo", str(repo), "--exclude-if-present", ".skip:MARK:")
+    proc = drkit("backup", "files", str(src), "--repo", str(repo), "--exclude-if-present", ".skip:MARK:", env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: contents of 1 directories left out by their marker files" in proc.stderr.decode()
+    assert str(src / "logs") in proc.stderr.decode()
     listing = _ok("ls", "latest", "--repo", str(repo)).decode().splitlines()
     assert "/src/logs/.skip" in listing and "/src/logs/a.log" not in listing and "/src/logs/" in listing
     assert "/src/app/.skip" in listing and "/src/app/sub/big.bin" in listing

@@ -75,6 +75,7 @@ class Archiver:
     warnings: list[str] = field(default_factory=list)
     on_file: Callable[[str], None] | None = None
     progress: Callable[[int], None] | None = None  # with the size of each file not read (unchanged, a hard link)
+    marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
 
     def __post_init__(self) -> None:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
@@ -140,7 +141,10 @@ class Archiver:
         except OSError as exc:
             self.warn(path, exc)
             return []
-        return kept_names(self.options.markers, path, names) if self.options.markers else names
+        kept = kept_names(self.options.markers, path, names) if self.options.markers else names
+        if kept is not names:  # left out by a marker: said in the summary (the CACHEDIR.TAG spec asks it, as
+            self.marked.append(path)  # anyone who can write there can hide a directory from the backup)
+        return kept
 
     def _entry(self, path: str, name: str, old: Node | None) -> Node | None:
         try:

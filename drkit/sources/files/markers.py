@@ -53,4 +53,4 @@ CACHEDIR = Marker(CACHEDIR_TAG, CACHEDIR_SIGNATURE)
 def kept_names(markers: tuple[Marker, ...], directory: str, names: list[str]) -> list[str]:
     """``names`` of ``directory`` to back up: only its marker files if a marker marks it, else all."""
     found = [m.name for m in markers if m.marks(directory, names)]
-    return sorted(set(found)) if found else names
+    return sorted(set(found)) if found else names  # ``names`` itself when unmarked (the caller tells them apart)
