@@ -26,7 +26,7 @@ from .cmd_backup_files import backup_files_cmd as backup_files_cmd  # lazy.SOURC
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
-from .output import byte_progress, emit_json
+from .output import byte_meter, emit_json
 from .params import TIME, TIME_HELP
 
 OVERWRITE_HELP = ("What to do with a restored path the target already holds: always (replace), if-changed "
@@ -86,8 +86,9 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
         click.echo(f"warning: {repaired.line()}", err=True)
-    with byte_progress("restore", enabled=not as_json) as progress:
-        stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy)
+    with byte_meter("restore", enabled=not as_json) as meter:
+        progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
+        stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy, on_total=on_total)
     if as_json:
         emit_json({"snapshot": snap.id, "target": target, **asdict(stats),
                    "repaired": asdict(repaired) if repaired is not None else None})

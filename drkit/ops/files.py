@@ -178,13 +178,14 @@ def _longest(snaps: list[Snapshot]) -> timedelta:
                default=timedelta(0))
 
 
-def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,
-                  progress: Callable[[int], None] | None = None, policy: Policy | None = None) -> RestoreStats:
+def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,  # noqa: PLR0913
+                  progress: Callable[[int], None] | None = None, policy: Policy | None = None,
+                  on_total: Callable[[int], None] | None = None) -> RestoreStats:
     """Restore a files snapshot under ``target``; every blob is verified before it is written.
     ``policy``: what to do with what the target already holds (default: refuse anything in the way), and
     with special files and setuid/setgid/world-writable bits (default: not restored)."""
     with repo.lock(purpose="restore"), target_errors(target):
-        restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy())
+        restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy(), on_total=on_total)
         return restorer.run(_tree(snap))
 
 

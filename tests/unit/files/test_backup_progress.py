@@ -54,3 +54,29 @@ def test_scan_total_equals_what_the_backup_goes_through(repo: Repository, tmp_pa
         if run == 1:
             assert st["bytes_read"] == 0  # the second run read nothing, yet its progress reached the total
     assert totals.files == 20 + 1 + 2  # a/f0..f19, the hard link, the two markers (big is over the limit)
+
+
+def test_restore_progress_reaches_the_announced_total(repo: Repository, tmp_path: Path) -> None:
+    from files_fixtures import make_tree
+
+    from drkit.ops.files import restore_files
+    from drkit.sources.files import Selection
+
+    src = make_tree(tmp_path, sparse_size=2 << 20)
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    inodes: dict[int, int] = {}  # the oracle: each regular file's size once per inode, from lstat
+    for p in src.rglob("*"):
+        st = os.lstat(p)
+        if p.is_file() and not p.is_symlink():
+            inodes[st.st_ino] = st.st_size
+    for include, expected in (((), sum(inodes.values())), (("src/docs",), None)):
+        seen: list[int] = []
+        totals: list[int] = []
+        out = tmp_path / f"out{len(include)}"
+        restore_files(repo, snap, str(out), Selection(include), progress=seen.append, on_total=totals.append)
+        written = {
+            os.lstat(p).st_ino: os.lstat(p).st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink()
+        }
+        assert totals == [sum(seen)] == [sum(written.values())]
+        if expected is not None:
+            assert totals == [expected]
