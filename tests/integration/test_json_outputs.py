@@ -123,3 +123,39 @@ def test_config_job_and_runbook_json(tmp_path: Path) -> None:
     assert [b["name"] for b in books] == [line.split("\t")[0] for line in _text("runbook", "list")]
     shown = _json("runbook", "show", books[0]["name"], "--json")
     assert shown["name"] == books[0]["name"] and shown["steps"] and {"title", "kind", "incident"} <= set(shown)
+
+
+def test_report_json(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a").write_text("a\n")
+    repo = tmp_path / "repo"
+    cfg = tmp_path / "drkit.yaml"
+    cfg.write_text(
+        f"repositories:\n  default:\n    url: {repo}\n    passphrase: {{env: DRKIT_PASSWORD}}\n"
+        '    check: {schedule: "0 3 * * *"}\n'
+        f'jobs:\n  data:\n    source: {{kind: files, paths: ["{data}"]}}\n    schedule: "0 2 * * *"\n'
+    )
+    _json("init", "--repo", str(repo), "--json")
+    for args in (("job", "run", "data"), ("drill", "data", "--sandbox", "local")):
+        proc = drkit("--config", str(cfg), *args, env=ENV)
+        assert proc.returncode == 0, proc.stderr.decode()
+    state = ["--state-dir", str(tmp_path / "state")]
+    doc = _json("--config", str(cfg), "report", *state, "--json")
+    assert set(doc) == {"jobs", "maintenance"}
+    (job,) = doc["jobs"]
+    assert {k: job[k] for k in ("job", "drills", "passed")} == {"job": "data", "drills": 1, "passed": 1}
+    assert job["rto_p50_s"] == job["results"][0]["rto_seconds"] and job["results"][0]["success"] is True
+    assert doc["maintenance"] == [
+        {
+            "repository": "default",
+            "task": "check",
+            "schedule": "0 3 * * *",
+            "last_success": None,
+            "last_failure": None,
+            "check_result": None,
+        }
+    ]
+    text = _text("--config", str(cfg), "report", *state)
+    assert text[0].startswith("data: 1 drills, 1 passed")
+    assert text[1] == "repository default: check (0 3 * * *): last success never, last failure never"
