@@ -21,6 +21,7 @@ from ..core.log import setup_logging
 from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
+from .globalopts import hoist
 from .lazy import needs_extra
 from .output import error_line
 from .params import DURATION_HELP, DurationParam
@@ -100,7 +101,7 @@ def _wants_json(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with the documented code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist(list(sys.argv[1:] if argv is None else argv))  # global options anywhere on the line
     install()  # SIGTERM and SIGHUP unwind like Ctrl-C: the lock is released
     tune_malloc()
     debug = "--debug" in args

@@ -159,3 +159,15 @@ def test_report_json(tmp_path: Path) -> None:
     text = _text("--config", str(cfg), "report", *state)
     assert text[0].startswith("data: 1 drills, 1 passed")
     assert text[1] == "repository default: check (0 3 * * *): last success never, last failure never"
+
+
+def test_global_options_after_the_subcommand(tmp_path: Path) -> None:
+    cfg = tmp_path / "drkit.yaml"
+    assert drkit("init-config", str(cfg)).returncode == 0
+    after = _json("job", "list", "--json", "--config", str(cfg))
+    assert after == _json("--config", str(cfg), "job", "list", "--json")
+    repo = str(tmp_path / "repo")
+    _json("init", "--repo", repo, "--json")
+    assert _json("snapshots", "--repo", repo, "--json", "--retry-for", "5s", "--log-level", "error") == []
+    bad = drkit("snapshots", "--repo", repo, "--retry-for", "5m", env=ENV)  # the root's own checks still apply
+    assert bad.returncode == 2 and b"--retry-for" in bad.stderr
