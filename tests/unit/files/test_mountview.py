@@ -84,3 +84,16 @@ def test_reads_at_any_offset_and_damage_is_eio(repo: Repository, tmp_path: Path)
 def test_short_ids_grow_until_unique() -> None:
     ids = ["abcdef0123456789" + "0" * 48, "abcdef0123456789" + "1" * 48, "ffff" + "0" * 60]
     assert _short_ids(ids) == {ids[0]: ids[0][:20], ids[1]: ids[1][:20], ids[2]: "ffff0000"}
+
+
+def test_without_mfusepy_mount_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from drkit.core.extras import missing_extra
+    from drkit.ops.mount import _binding
+
+    monkeypatch.setitem(sys.modules, "mfusepy", None)  # as if not installed
+    with pytest.raises(ImportError) as exc:
+        _binding()
+    err = missing_extra(exc.value)
+    assert err is not None and err.extra == "mount" and err.exit_code == 2
