@@ -41,7 +41,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
     "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"), "mount": ("cmd_mount", "mount_cmd"),
-    "completion": ("cmd_completion", "completion"),
+    "completion": ("cmd_completion", "completion"), "man": ("cmd_man", "man"),
 }
 
 
