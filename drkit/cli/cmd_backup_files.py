@@ -97,17 +97,23 @@ def _exclude_options(fn: Any) -> Any:
     help="Walk, read and deduplicate as a backup does and say what it would store, but write nothing "
     "to the repository (no data, no snapshot, no lock); an unchanged file is not read.",
 )
+@click.option("--verbose", "-v", is_flag=True,
+              help='List each file read, "new PATH" or "changed PATH" (with --json: "read_files" in the summary).')
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", is_flag=True)
 def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
     """Back up file trees: unchanged files (size, mtime, ctime, inode) are not read again."""
     request = _request(opts)
+    read: list[dict[str, str]] = []
+    if opts["verbose"]:
+        request.on_read = (lambda path, change: read.append({"path": path, "change": change})) if as_json else (
+            lambda path, change: click.echo(f"{change} {path}"))
     repo = open_repository(repo_ref.url, repo_ref.secret) if request.dry_run else open_session(repo_ref)
     with byte_meter("backup files", enabled=not quiet and not as_json) as meter:
         progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
         result = backup_files(repo, request, progress=progress, on_total=on_total)
     if as_json:
-        emit_json(result.summary())
+        emit_json({**result.summary(), **({"read_files": read} if opts["verbose"] else {})})
     else:
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)

@@ -46,6 +46,7 @@ class BackupRequest:
     parent: str | None = None  # snapshot ref; default: latest of the same host and paths
     name: str | None = None  # source name; default: the paths joined by ","
     dry_run: bool = False  # walk, read and hash as a backup does, store nothing (repository/dryrun.py)
+    on_read: Callable[[str, str], None] | None = None  # told each file read: its path and "new" or "changed"
 
 
 @dataclass
@@ -114,7 +115,7 @@ def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: Blo
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
-    archiver = Archiver(repo, writer, req.options, progress=progress)
+    archiver = Archiver(repo, writer, req.options, progress=progress, on_read=req.on_read)
     try:
         tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
     finally:

@@ -206,3 +206,20 @@ def test_files_from_globbed_verbatim_and_raw(tmp_path: Path) -> None:
     nomatch.write_text(f"{src}/nothing-*\n")
     proc = drkit("backup", "files", "--repo", str(repo), "--files-from", str(nomatch), env=ENV)
     assert proc.returncode == 2 and "matches nothing" in one_line_error(proc)
+
+
+def test_verbose_lists_the_files_a_backup_reads(tmp_path: Path) -> None:
+    repo, src = tmp_path / "repo", _tree(tmp_path)
+    _ok("init", "--repo", str(repo))
+    _ok("backup", "files", str(src), "--repo", str(repo), "--exclude-caches")
+    (src / "app/m3.py").write_text("changed\n")
+    (src / "app/new.txt").write_text("new\n")
+    out = _ok("backup", "files", str(src), "--repo", str(repo), "--exclude-caches", "--dry-run", "-v").decode()
+    assert out.splitlines()[:-1] == [f"changed {src}/app/m3.py", f"new {src}/app/new.txt"]
+    doc = json.loads(_ok("backup", "files", str(src), "--repo", str(repo), "--exclude-caches", "-v", "--json"))
+    assert doc["read_files"] == [
+        {"path": f"{src}/app/m3.py", "change": "changed"},
+        {"path": f"{src}/app/new.txt", "change": "new"},
+    ]
+    again = json.loads(_ok("backup", "files", str(src), "--repo", str(repo), "--exclude-caches", "-v", "--json"))
+    assert again["read_files"] == [] and again["files_read"] == 0

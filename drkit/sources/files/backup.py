@@ -76,6 +76,7 @@ class Archiver:
     on_file: Callable[[str], None] | None = None
     progress: Callable[[int], None] | None = None  # with the size of each file not read (unchanged, a hard link)
     marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
+    on_read: Callable[[str, str], None] | None = None  # with each file read and "new" or "changed"
 
     def __post_init__(self) -> None:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
@@ -202,6 +203,8 @@ class Archiver:
                 self.stats.files_new += 1
             else:
                 self.stats.files_changed += 1
+            if self.on_read is not None:
+                self.on_read(path, "new" if old is None else "changed")
         if node.links > 1:
             self._hardlinks[key] = node.content
         return node
