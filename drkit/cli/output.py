@@ -56,6 +56,7 @@ class Meter:
 
     advance: Callable[[int], None]
     set_total: Callable[[int], None]
+    restart: Callable[[str], None]  # a new phase of unknown size, under a new description
 
 
 @contextmanager
@@ -79,7 +80,8 @@ def byte_meter(description: str, *, enabled: bool) -> Iterator[Meter | None]:
                TimeElapsedColumn(), "ETA", TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=None)
-        yield Meter(lambda n: bar.advance(task, n), lambda total: bar.update(task, total=max(total, 1)))
+        yield Meter(lambda n: bar.advance(task, n), lambda total: bar.update(task, total=max(total, 1)),
+                    lambda text: bar.reset(task, total=None, description=text))
 
 
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a program the signal ended would return

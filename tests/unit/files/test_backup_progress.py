@@ -80,3 +80,21 @@ def test_restore_progress_reaches_the_announced_total(repo: Repository, tmp_path
         assert totals == [sum(seen)] == [sum(written.values())]
         if expected is not None:
             assert totals == [expected]
+
+
+def test_check_read_data_progress_reaches_the_pack_total(repo: Repository, tmp_path: Path) -> None:
+    from drkit.repository.check import check_repository
+
+    src = _tree(tmp_path)
+    (src / "more").write_bytes(os.urandom(3 << 20))  # several 1 MiB packs
+    backup_files(repo, BackupRequest([str(src)]))
+    seen: list[int] = []
+    totals: list[int] = []
+    report = check_repository(repo, read_data=True, progress=seen.append, on_total=totals.append)
+    assert report.ok and report.packs_checked == len(repo.index.pack_sizes) > 1
+    stored = sum(len(repo.backend.get(f"data/{p[:2]}/{p}").read()) for p in repo.index.pack_sizes)
+    assert totals == [sum(seen)] == [stored]
+    seen.clear()
+    totals.clear()
+    check_repository(repo, read_data=True, subset="1/2", progress=seen.append, on_total=totals.append)
+    assert totals == [sum(seen)] and 0 < totals[0] < stored
