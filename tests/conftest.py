@@ -9,7 +9,7 @@ import pytest
 
 TEST_BACKENDS = ("DRKIT_TEST_BACKENDS", "1")  # memory:// and faulty+… exist only for the tests
 os.environ.setdefault(*TEST_BACKENDS)  # also at collection time, and in every drkit subprocess
-_SCRUB_PREFIXES = ("DRKIT_", "AWS_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "PG", "REDISCLI_")
+_SCRUB_PREFIXES = ("DRKIT_", "AWS_", "GOOGLE_", "STORAGE_EMULATOR_HOST", "PG", "REDISCLI_", "OTEL_")
 
 
 @pytest.fixture(autouse=True)

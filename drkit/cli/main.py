@@ -15,6 +15,7 @@ from storage_backends import configure_retry
 from storage_backends.errors import BackendError
 
 from .. import __version__
+from ..core import tracing
 from ..core.errors import DrkitError
 from ..core.extras import missing_extra
 from ..core.log import setup_logging
@@ -86,12 +87,17 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, retry_for: float | None,
         json_errors: bool) -> None:
     """drkit: encrypted, deduplicated backups of PostgreSQL, Redis and file trees, and restore
-    drills that prove them."""
+    drills that prove them.
+
+    Traces: with the extra drkit[otel], OTEL_EXPORTER_OTLP_ENDPOINT sends OpenTelemetry spans of each
+    run over OTLP/HTTP (docs/operations.md); without it, tracing is off."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     ctx.obj["config_file"] = config_file
     ctx.obj["log_level"] = "debug" if debug else log_level  # None: the config's log_level, once one is loaded
     setup_logging(ctx.obj["log_level"] or "warning")
+    if ctx.invoked_subcommand:
+        tracing.rename_current(f"drkit {ctx.invoked_subcommand}")
     configure_retry(retry_for)  # every call: an in-process runner must not inherit an earlier run's window
 
 
@@ -105,8 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     install()  # SIGTERM and SIGHUP unwind like Ctrl-C: the lock is released
     tune_malloc()
     debug = "--debug" in args
+    tracing.setup_tracing(__version__)  # off (and free) unless OTEL_EXPORTER_OTLP_ENDPOINT asks for traces
     try:
-        cli.main(args=args, prog_name="drkit", standalone_mode=False)
+        _run(args, debug)
+    finally:
+        tracing.shutdown_tracing()  # export what is buffered before the process ends
+
+
+def _run(args: list[str], debug: bool) -> None:
+    try:
+        with tracing.span("drkit"):  # the root span of the run, renamed to the command by `cli`
+            cli.main(args=args, prog_name="drkit", standalone_mode=False)
     except click.exceptions.Abort:
         error_line("interrupted", code=130)
         sys.exit(130)

@@ -58,6 +58,9 @@ class CopySchedule(_Model):
 
     schedule: Cron
     to: str = Field(pattern=NAME_PATTERN, description="The name of the target repository in this file.")
+    max_age: Seconds | None = Field(
+        default=None, gt=0, description="Alert when no copy succeeded for this long: the target lags (default: "
+        "twice the longest gap between two runs of the schedule).")
 
 
 class RepositoryConfig(_Model):

@@ -19,6 +19,7 @@ EXTRAS: dict[str, str] = {
     "testcontainers": "docker",
     "docker": "docker",
     "mfusepy": "mount",
+    "opentelemetry": "otel",
 }
 
 

@@ -24,6 +24,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -33,6 +34,7 @@ MIN_SECRET_LENGTH = 4
 LEVELS = ("debug", "info", "warning", "error")
 
 _secrets: set[str] = set()
+_trace_id_source: Callable[[], str | None] | None = None  # set by drkit.core.tracing while traces are on
 _secrets_lock = threading.Lock()
 _secret_re: re.Pattern[str] | None = None
 
@@ -89,9 +91,21 @@ def _redact_value(value: Any) -> Any:
     return redact(str(value))
 
 
+def set_trace_id_source(source: Callable[[], str | None] | None) -> None:
+    """Where log lines get the current trace id (``trace_id``) from; None: no trace ids."""
+    global _trace_id_source
+    _trace_id_source = source
+
+
 def extras(record: logging.LogRecord) -> dict[str, Any]:
-    """The fields a record got through ``extra=``."""
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+    """The fields a record got through ``extra=``, and ``trace_id`` inside a traced span."""
+    fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+    source = _trace_id_source
+    if source is not None and "trace_id" not in fields:
+        trace_id = source()
+        if trace_id is not None:
+            fields["trace_id"] = trace_id
+    return fields
 
 
 class RedactingFilter(logging.Filter):
@@ -182,4 +196,4 @@ def _is_tty(stream: TextIO) -> bool:
 
 
 __all__ = ["MASK", "JsonFormatter", "RedactingFilter", "TextFormatter", "extras", "is_registered_secret", "redact",
-           "register_secret", "setup_logging"]
+           "register_secret", "set_trace_id_source", "setup_logging"]

@@ -28,6 +28,7 @@ class OpsMetrics:
     check_success: Gauge
     check_timestamp: Gauge
     check_max_age: Gauge
+    copy_max_age: Gauge
     maintenance_last_success: Gauge
     maintenance_last_failure: Gauge
     maintenance_duration: Gauge
@@ -52,14 +53,18 @@ class OpsMetrics:
         if at is not None:
             self.archive_newest.labels(job, kind).set(at)
 
-    def register_repository(self, repository: str, tasks: dict[str, float], *, check_max_age: float | None) -> None:
-        """Scheduled ``tasks`` (task → when the daemon first knew of the schedule) with zeroed counters."""
+    def register_repository(self, repository: str, tasks: dict[str, float], *, check_max_age: float | None,
+                            copy_max_age: tuple[str, float] | None = None) -> None:
+        """Scheduled ``tasks`` (task → when the daemon first knew of the schedule) with zeroed counters;
+        the deadlines of the check and of the copy (target repository, seconds)."""
         for task, since in tasks.items():
             self.maintenance_known_since.labels(repository, task).set(since)
             for result in ("success", "failure"):
                 self.maintenance_runs.labels(repository, task, result)
         if check_max_age is not None:
             self.check_max_age.labels(repository).set(check_max_age)
+        if copy_max_age is not None:
+            self.copy_max_age.labels(repository, copy_max_age[0]).set(copy_max_age[1])
 
     def maintenance_finished(
         self, repository: str, task: str, *, success: bool, at: float, duration_s: float | None = None
@@ -77,9 +82,12 @@ class OpsMetrics:
         self.retention_skipped.labels(job)
 
     def retention_ran(self, job: str, *, applied: bool | None, at: float) -> None:
-        """A backup run's retention step: applied, skipped (see its warning), or none configured."""
+        """A backup run's retention step: applied, skipped (see its warning), or none configured. An
+        applied step shows the skipped counter too (0 in a one-shot run's export: a Pushgateway push then
+        replaces an earlier skipped run's 1)."""
         if applied:
             self.retention_last_applied.labels(job).set(at)
+            self.retention_skipped.labels(job)
         elif applied is not None:
             self.retention_skipped.labels(job).inc()
 
@@ -135,6 +143,13 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             "drkit_repository_check_max_age_seconds",
             "How old the last check may be (check.max_age, else twice the longest gap of check.schedule)",
             repo,
+        ),
+        copy_max_age=gauge(
+            "drkit_copy_max_age_seconds",
+            "How old the last successful copy to the repository `to` may be (copy.max_age, else twice the "
+            "longest gap of copy.schedule)",
+            repo,
+            "to",
         ),
         maintenance_last_success=gauge(
             "drkit_maintenance_last_success_timestamp_seconds",

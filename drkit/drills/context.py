@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import JobConfig
+from ..core import tracing
 from ..repository.repo import Repository
 from .result import CheckResult
 
@@ -45,7 +46,8 @@ class DrillContext:
     def phase(self, name: str) -> Iterator[None]:
         t0 = time.monotonic()
         try:
-            yield
+            with tracing.span(f"drkit.drill.{name}", **{"drkit.phase": name}):
+                yield
         finally:
             now = time.monotonic()
             self.phases[name] = round(self.phases.get(name, 0.0) + now - t0, 3)

@@ -9,16 +9,14 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from importlib import import_module
 
 from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, Targets
-from ..core import clock
+from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..repository.repo import Repository
 from .context import DrillContext, KindOutcome
-from .kinds.files import drill_files
-from .kinds.postgres import drill_postgres
-from .kinds.redis import drill_redis
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
 from .sandbox import choose_sandbox, workdir
@@ -27,9 +25,14 @@ from .targets import ExtraTargets, evaluate_targets
 
 log = logging.getLogger("drkit.drills")
 
-_KINDS: dict[str, Callable[[DrillContext], KindOutcome]] = {
-    "files": drill_files, "postgres": drill_postgres, "redis": drill_redis,
-}
+# source kind → the module drilling it, imported when a drill of that kind runs: a PostgreSQL or Redis
+# drill needs its extra, a files drill only the core install
+_KINDS = {"files": "drill_files", "postgres": "drill_postgres", "redis": "drill_redis"}
+
+
+def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
+    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(f".kinds.{kind}", __package__), _KINDS[kind])
+    return drill
 
 
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
@@ -44,7 +47,19 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
               point_in_time: str | None = None, extra_targets: ExtraTargets | None = None) -> DrillResult:
     """One drill of job ``name``, measured against the job's targets and ``extra_targets`` (a runbook's).
     Raises only for usage errors (unknown job, Docker demanded but unreachable); everything else is
-    recorded in the result, which is stored in the repository."""
+    recorded in the result, which is stored in the repository. Traced as ``drkit.drill`` with one child
+    span per phase (``drkit.drill.fetch`` …), whose durations are the result's ``phases``."""
+    with tracing.span("drkit.drill", **{"drkit.job": name, "drkit.sandbox": sandbox}) as span:
+        result = _run_drill(config, name, sandbox, (snapshot, point_in_time), extra_targets)
+        span.set(**{"drkit.success": result.success, "drkit.rto_seconds": result.rto_seconds,
+                    "drkit.rpo_catalog_seconds": result.rpo_catalog_seconds,
+                    "drkit.rpo_verified_seconds": result.rpo_verified_seconds, "drkit.snapshot_id": result.snapshot_id})
+    return result
+
+
+def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | None, str | None],
+               extra_targets: ExtraTargets | None) -> DrillResult:
+    snapshot, point_in_time = which
     job = config.job(name)
     t0, started = time.monotonic(), clock.utcnow()
     used, why = _sandbox_for(job.source, sandbox)
@@ -78,7 +93,7 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
 
 def _run_kind(ctx: DrillContext) -> KindOutcome:
     try:
-        return _KINDS[ctx.job.source.kind](ctx)
+        return _drill_of(ctx.job.source.kind)(ctx)
     except SandboxUnavailable:
         raise  # no drill took place: one line and exit 2, like an unreachable Docker engine
     except DrkitError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import DrkitConfig, FilesSource, JobConfig, PostgresSource, RedisSource
 from ..config.models import Retention
-from ..core import clock
+from ..core import clock, tracing
 from ..core.durations import parse_calendar_duration
 from ..core.errors import DrkitError, LockFailed
 from ..ops.facts import save_facts
@@ -53,6 +53,17 @@ def run_backup_job(config: DrkitConfig, name: str, *,
     prune of the same repository. A gate that raises :class:`LockFailed` (busy, the scheduler never
     waits) or a lock held by another process skips the step with a warning."""
     job = config.job(name)
+    with tracing.span("drkit.job.run", **{"drkit.job": name, "drkit.source_kind": job.source.kind}) as span:
+        outcome = _run_backup_job(config, name, job, facts_hook, retention_gate)
+        span.set(**{"drkit.snapshot_id": outcome.snapshot_id, "drkit.bytes_added": outcome.bytes_added,
+                    "drkit.forgotten": outcome.forgotten, "drkit.retention_applied": outcome.retention_applied,
+                    "drkit.warnings": len(outcome.warnings)})
+    return outcome
+
+
+def _run_backup_job(config: DrkitConfig, name: str, job: JobConfig,
+                    facts_hook: Callable[[dict[str, Any]], None] | None,
+                    retention_gate: AbstractContextManager[object] | None) -> JobOutcome:
     started, t0 = clock.utcnow().isoformat(), clock.monotonic()
     repo, _ = open_job_repository(config, job)
     try:
@@ -161,7 +172,7 @@ def _retain(repo: Repository, name: str, job: JobConfig, kind: str,
     if job.retention is None or not has_retention(job):
         return 0, None
     try:
-        with gate if gate is not None else nullcontext():
+        with gate if gate is not None else nullcontext(), tracing.span("drkit.retention", **{"drkit.job": name}):
             return _apply_retention(repo, name, job.retention, kind), True
     except LockFailed as exc:
         warnings.append(f"retention not applied in this run: {exc.message}; the next run applies it")

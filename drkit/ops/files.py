@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..core import clock
+from ..core import clock, tracing
 from ..core.errors import PartialBackup, PartialRestore, UsageError
 from ..core.targets import target_errors
 from ..core.timespec import parse_time
@@ -101,12 +101,14 @@ def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[in
         snap, archiver = _archive(repo, req, paths, dry, progress)
         _finish(snap, dry)
         return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, dry_run=True, marked=archiver.marked)
-    with repo.lock(purpose="backup"):
+    with repo.lock(purpose="backup"), tracing.span("drkit.backup", **{"drkit.source_kind": SOURCE_KIND}) as span:
         with BlobWriter(repo, progress=progress) as writer:
             snap, archiver = _archive(repo, req, paths, writer, progress)
             writer.flush()
         _finish(snap, writer)
         snapshots.save(repo.manifests, snap)
+        span.set(**{"drkit.snapshot_id": snap.id, "drkit.bytes_added": int(writer.stats.stored_bytes),
+                    "drkit.warnings": len(archiver.warnings)})
     return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, marked=archiver.marked)
 
 
@@ -117,7 +119,8 @@ def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: Blo
     start = clock.utcnow().isoformat()
     archiver = Archiver(repo, writer, req.options, progress=progress, on_read=req.on_read)
     try:
-        tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
+        with tracing.span("drkit.backup.data"):  # read the tree, chunk, hand packs to the uploaders
+            tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
     finally:
         archiver.close()
     snap = Snapshot(
@@ -185,7 +188,8 @@ def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Sele
     """Restore a files snapshot under ``target``; every blob is verified before it is written.
     ``policy``: what to do with what the target already holds (default: refuse anything in the way), and
     with special files and setuid/setgid/world-writable bits (default: not restored)."""
-    with repo.lock(purpose="restore"), target_errors(target):
+    with repo.lock(purpose="restore"), target_errors(target), \
+            tracing.span("drkit.restore", **{"drkit.source_kind": SOURCE_KIND, "drkit.snapshot_id": snap.id}):
         restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy(), on_total=on_total)
         return restorer.run(_tree(snap))
 

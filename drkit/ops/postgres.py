@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..core import clock
+from ..core import clock, tracing
 from ..core.errors import UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
@@ -33,6 +33,16 @@ def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name:
                     archive_timeout: float = ARCHIVE_TIMEOUT) -> Snapshot:
     """A logical dump, or a base backup that ends once its WAL is archived (``archive_timeout``
     seconds at most, 0: do not wait; not waited for when the server's archive_mode is off)."""
+    mode = "logical" if logical_mode else "physical"
+    with tracing.span("drkit.backup", **{"drkit.source_kind": "postgres", "drkit.mode": mode}) as span:
+        snap = _backup_postgres(repo, conn, logical_mode, name, tags, progress, archive_timeout)
+        span.set(**{"drkit.snapshot_id": snap.id})
+    return snap
+
+
+def _backup_postgres(repo: Repository, conn: PgConn, logical_mode: bool, name: str | None,  # noqa: PLR0913
+                     tags: list[str] | None, progress: Callable[[int], None] | None, archive_timeout: float
+                     ) -> Snapshot:
     with repo.lock(purpose="backup"):
         if logical_mode:
             return logical.backup_logical(repo, conn, name=name, tags=tags, progress=progress)
@@ -44,7 +54,8 @@ def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name:
 
 def restore_logical(repo: Repository, ref: str,
                     opts: logical.LogicalRestore) -> tuple[Snapshot, logical.LogicalOutcome]:
-    with repo.lock(purpose="restore"):
+    with repo.lock(purpose="restore"), tracing.span("drkit.restore", **{"drkit.source_kind": "postgres",
+                                                                        "drkit.mode": "logical"}):
         if ref == "latest":
             dumps = [s for s in snapshots.load_all(repo.manifests)
                      if s.source_kind == "postgres" and s.meta.get("mode") == "logical"]
@@ -142,6 +153,11 @@ def restore_command(req: PitrRequest) -> str:
 def restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery.Recovered | None]:
     """Choose and unpack the base backup, write the recovery config; with ``start``, run recovery."""
     pitr.check_target_dir(req.target_dir)
+    with tracing.span("drkit.restore", **{"drkit.source_kind": "postgres", "drkit.mode": "physical"}):
+        return _restore_pitr(repo, req)
+
+
+def _restore_pitr(repo: Repository, req: PitrRequest) -> tuple[Snapshot, recovery.Recovered | None]:
     with repo.lock(purpose="restore"):
         base, plan_target = _choose_base(repo, req)
         spool = req.target_dir / prefetch.SPOOL_DIR

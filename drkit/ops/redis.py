@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core import tracing
 from ..core.errors import LockFailed, UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
@@ -36,6 +37,14 @@ class BackupOptions:
 
 def backup_redis(repo: Repository, name: str, opts: BackupOptions,
                  progress: Callable[[int], None] | None = None) -> Snapshot:
+    with tracing.span("drkit.backup", **{"drkit.source_kind": "redis"}) as span:
+        snap = _backup_redis(repo, name, opts, progress)
+        span.set(**{"drkit.snapshot_id": snap.id})
+    return snap
+
+
+def _backup_redis(repo: Repository, name: str, opts: BackupOptions,
+                  progress: Callable[[int], None] | None) -> Snapshot:
     target, aof_dir, tags = opts.target, opts.aof_dir, list(opts.tags)
     with repo.lock(purpose="backup"):
         if aof_dir is None:
@@ -196,6 +205,11 @@ def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> Re
         raise UsageError("give exactly one of --target-dir and --to-url")
     if opts.start and opts.to_url is not None:
         raise UsageError("--start starts a server on --target-dir; --to-url loads into a running one")
+    with tracing.span("drkit.restore", **{"drkit.source_kind": "redis"}):
+        return _restore_redis(repo, ref, opts)
+
+
+def _restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> RestoreResult:
     with repo.lock(purpose="restore"):
         if opts.to_url is not None:
             return _load_into(repo, ref, opts, opts.to_url)

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..core import tracing
 from ..core.errors import UsageError
 from ..core.targets import target_errors
 from ..repository import snapshots
@@ -17,8 +18,9 @@ from ..repository.streams import restore_stream
 def restore_to(repo: Repository, ref: str, to: str, match: SnapshotFilter | None = None) -> tuple[Snapshot, int]:
     """Restore a stream snapshot to standard output (``-``) or a new file (written to a temp
     name and renamed, so a failed restore never leaves a partial file under the final name)."""
-    with repo.lock(purpose="restore"):
+    with repo.lock(purpose="restore"), tracing.span("drkit.restore", **{"drkit.source_kind": "stream"}) as span:
         snap = snapshots.find(repo.manifests, ref, match=match)
+        span.set(**{"drkit.snapshot_id": snap.id})
         if snap.root.get("type") != "stream":
             raise UsageError(f"snapshot {snap.short_id} is not a stream; use the source's restore command")
         if to == "-":

@@ -10,7 +10,7 @@ from typing import Any
 
 from storage_backends import NotFound
 
-from ..core import clock
+from ..core import clock, tracing
 from ..core.errors import IntegrityError, UsageError
 from .manifests import ManifestStore, manifest_key
 from .storage_errors import storage_errors
@@ -148,18 +148,22 @@ _DOC_FIELDS = tuple(f for f in Snapshot.__dataclass_fields__ if f != "id")
 
 
 def save(store: ManifestStore, snap: Snapshot) -> Snapshot:
-    snap.id = store.put(KIND, snap.to_doc())
+    with tracing.span("drkit.snapshot.write", **{"drkit.source_kind": snap.source_kind}) as span:
+        snap.id = store.put(KIND, snap.to_doc())
+        span.set(**{"drkit.snapshot_id": snap.id})
     return snap
 
 
 def load_all(store: ManifestStore) -> list[Snapshot]:
     """Every snapshot, oldest first; a malformed one is skipped with a warning (``store.skipped``)."""
     snaps = []
-    for snapshot_id, doc in store.find(KIND):
-        try:
-            snaps.append(Snapshot.from_doc(snapshot_id, doc))
-        except IntegrityError as exc:
-            store.skip(manifest_key(KIND, snapshot_id), exc.message)
+    with tracing.span("drkit.snapshots.read") as span:
+        for snapshot_id, doc in store.find(KIND):
+            try:
+                snaps.append(Snapshot.from_doc(snapshot_id, doc))
+            except IntegrityError as exc:
+                store.skip(manifest_key(KIND, snapshot_id), exc.message)
+        span.set(**{"drkit.snapshots": len(snaps)})
     by_id = {s.id: s for s in snaps}
     return sorted(snaps, key=lambda s: (s.time, _repair_generation(s, by_id), s.id))
 

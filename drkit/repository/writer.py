@@ -40,7 +40,7 @@ from typing import BinaryIO
 
 from storage_backends import BackendError
 
-from ..core import clock
+from ..core import clock, tracing
 from ..core.durations import parse_duration
 from ..core.errors import StorageError
 from ..pipeline import SEAL_OVERHEAD, compress, iter_chunks
@@ -358,10 +358,10 @@ class BlobWriter:
         with self._lock:
             self._upload_open_pack()
             uploads = list(self._uploads)
-        for f in uploads:
-            f.exception()  # wait
+        with tracing.span("drkit.upload.wait", **{"drkit.uploads": len(uploads)}):
+            _ = [f.exception() for f in uploads]  # wait
         self._raise_failed_uploads()
-        with self._records_lock:
+        with self._records_lock, tracing.span("drkit.index.write"):
             self._write_index()
         with self._lock:
             self._apply_indexed()

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import DrkitConfig
 from ..config.models import CheckSchedule
-from ..core import clock
+from ..core import clock, tracing
 from ..core.errors import IntegrityError
 from ..core.metrics import Metrics
 from ..ops.check import check as run_check
@@ -126,7 +126,8 @@ class Maintainer:
     def run(self, repository: str, kind: str) -> dict[str, Any]:
         t0 = clock.monotonic()
         try:
-            fields = {"prune": self._prune, "check": self._check, "copy": self._copy}[kind](repository)
+            with tracing.span(f"drkit.maintenance.{kind}", **{"drkit.repository": repository, "drkit.task": kind}):
+                fields = {"prune": self._prune, "check": self._check, "copy": self._copy}[kind](repository)
         except BaseException:
             self._finished(repository, kind, success=False, duration=clock.monotonic() - t0)
             raise

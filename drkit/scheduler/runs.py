@@ -21,8 +21,9 @@ from storage_backends import open_backend
 from storage_backends.errors import BackendError
 
 from ..config import DrkitConfig
-from ..core import clock
+from ..core import clock, tracing
 from ..core.errors import DrkitError
+from ..core.extras import missing_extra
 from ..core.metrics import Metrics
 from ..jobs import JobOutcome, run_backup_job, run_heartbeat
 from .gates import RepositoryGates
@@ -82,6 +83,8 @@ def heartbeat_with_metrics(config: DrkitConfig, name: str, metrics: Metrics) -> 
 
 
 def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ImportError) and (missing := missing_extra(exc)) is not None:
+        exc = missing  # a drill of a PostgreSQL or Redis job on an install without its extra
     if isinstance(exc, DrkitError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"
@@ -174,17 +177,19 @@ class Runner:
 
     def _run_logged(self, job: str, kind: Kind, run_id: str) -> None:
         fields: dict[str, Any] = {"job": job, "kind": kind, "run_id": run_id}
-        log.info("%s started", kind, extra=fields)
-        t0 = clock.monotonic()
-        try:
-            if kind in MAINTENANCE:
-                done = self._maintain(job, kind)
-            else:
-                done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat}[kind](job)
-        except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
-            self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
-            return
-        log.info("%s finished", kind, extra={**fields, **done, "duration_s": round(clock.monotonic() - t0, 3)})
+        with tracing.span(f"drkit.scheduled.{kind}", **{"drkit.job": job, "drkit.run_id": run_id}) as span:
+            log.info("%s started", kind, extra=fields)
+            t0 = clock.monotonic()
+            try:
+                if kind in MAINTENANCE:
+                    done = self._maintain(job, kind)
+                else:
+                    done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat}[kind](job)
+            except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
+                span.fail(exc)
+                self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
+                return
+            log.info("%s finished", kind, extra={**fields, **done, "duration_s": round(clock.monotonic() - t0, 3)})
 
     def _maintain(self, repository: str, kind: Kind) -> dict[str, Any]:
         spec = self.config.repositories[repository].copy_to

@@ -12,7 +12,7 @@ from datetime import datetime
 from storage_backends.errors import BackendError
 
 from ..config import DrkitConfig
-from ..config.models import CheckSchedule
+from ..config.models import CheckSchedule, CopySchedule
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..drills.history import load_history
@@ -52,11 +52,16 @@ def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceStat
             tasks.setdefault(run.job, []).append(run.kind)
     since = state.baseline(tasks, now.timestamp())
     for name, repo in config.repositories.items():
-        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=_check_max_age(repo.check, now))
+        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=_check_max_age(repo.check, now),
+                                        copy_max_age=_copy_max_age(repo.copy_to, now))
 
 
 def _check_max_age(check: CheckSchedule | None, now: datetime) -> float | None:
     return None if check is None else check.max_age or 2 * longest_gap(check.schedule, now)
+
+
+def _copy_max_age(copy: CopySchedule | None, now: datetime) -> tuple[str, float] | None:
+    return None if copy is None else (copy.to, copy.max_age or 2 * longest_gap(copy.schedule, now))
 
 
 def register_task(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, repository: str, task: str,
@@ -68,8 +73,10 @@ def register_task(config: DrkitConfig, metrics: Metrics, state: MaintenanceState
     except OSError as exc:  # as Maintainer: an unwritable state directory is logged, the run goes on
         log.error("cannot write the maintenance state %s: %s", state.path, exc.strerror)
         since = {task: now.timestamp()}
-    check = config.repositories[repository].check if task == "check" else None
-    metrics.ops.register_repository(repository, since, check_max_age=_check_max_age(check, now))
+    cfg = config.repositories[repository]
+    metrics.ops.register_repository(repository, since,
+                                    check_max_age=_check_max_age(cfg.check, now) if task == "check" else None,
+                                    copy_max_age=_copy_max_age(cfg.copy_to, now) if task == "copy" else None)
 
 
 def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> None:

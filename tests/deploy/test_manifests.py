@@ -47,10 +47,12 @@ METRICS = {
     "drkit_archive_newest_timestamp_seconds", "drkit_retention_last_applied_timestamp_seconds",
     "drkit_drill_scheduled_since_timestamp_seconds",
     "drkit_maintenance_last_success_timestamp_seconds", "drkit_maintenance_last_failure_timestamp_seconds",
+    "drkit_copy_max_age_seconds", "drkit_retention_skipped_total",
 }
 ALERTS = {"DrkitBackupTooOld", "DrkitBackupFailing", "DrkitDrillFailed", "DrkitRtoAboveTarget",
           "DrkitRepositoryCheckFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckNotRun", "DrkitDrillStale",
-          "DrkitArchiveStale", "DrkitRetentionNotApplied", "DrkitMaintenanceFailing"}
+          "DrkitArchiveStale", "DrkitRetentionNotApplied", "DrkitMaintenanceFailing", "DrkitCopyBehind",
+          "DrkitRetentionNotAppliedOneShot"}
 RUNBOOKS = "https://github.com/drkit/drkit/tree/main/recovery_runbooks"
 
 
@@ -586,7 +588,7 @@ def test_promtool_unit_tests() -> None:
     tested = {t["alertname"] for case in tests["tests"] for t in case["alert_rule_test"]}
     must = {"DrkitBackupTooOld", "DrkitDrillFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckFailed",
             "DrkitRepositoryCheckNotRun", "DrkitDrillStale", "DrkitArchiveStale", "DrkitRetentionNotApplied",
-            "DrkitMaintenanceFailing"}
+            "DrkitMaintenanceFailing", "DrkitCopyBehind", "DrkitRetentionNotAppliedOneShot"}
     assert must <= tested
     for alert in must:  # each proven both silent and firing
         outcomes = {bool(t["exp_alerts"]) for case in tests["tests"] for t in case["alert_rule_test"]

@@ -6,12 +6,14 @@ machine's package cache (the pip configuration of the real HOME: the suite's HOM
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_ENV = dict(os.environ)  # read at collection, before the isolation fixture replaces HOME and caches
@@ -25,6 +27,10 @@ OPTIONAL = {
     "redis",
     "testcontainers",
     "docker",
+    "opentelemetry-sdk",
+    "opentelemetry-api",
+    "opentelemetry-exporter-otlp-proto-http",
+    "protobuf",
 }
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -53,9 +59,9 @@ def _distributions(venv: Path) -> set[str]:
     return {line.split("==")[0].lower().replace("_", "-") for line in out.stdout.split()}
 
 
-def _drkit(venv: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DRKIT_TEST_BACKENDS"}  # as a user runs it
-    return _run(venv / "bin" / "drkit", *args, env={**env, "DRKIT_PASSWORD": "pw-packaging"})
+def _drkit(venv: Path, *args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "DRKIT_TEST_BACKENDS"}  # as a user runs it
+    return _run(venv / "bin" / "drkit", *args, env={**base, "DRKIT_PASSWORD": "pw-packaging", **(env or {})})
 
 
 def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -88,9 +94,50 @@ def test_core_install_backs_up_and_restores_files(core_venv: Path, tmp_path: Pat
     ):
         proc = _drkit(core_venv, *args)
         assert proc.returncode == 0, (args, proc.stderr)
+    # an OTLP endpoint without drkit[otel]: one warning, and the run goes on untraced
+    traced = _drkit(core_venv, "backup", "files", "--repo", repo, src,
+                    env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    assert traced.returncode == 0, traced.stderr
+    assert traced.stderr.count("traces not exported") == 1 and "drkit[otel]" in traced.stderr
     restored = tmp_path / "out" / "src"  # a files snapshot restores each backed-up path under its name
     diff = _run("rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", f"{src}/", f"{restored}/")
     assert diff.returncode == 0 and diff.stdout == "", diff.stdout + diff.stderr
+
+
+def test_core_install_drills_reports_and_runs_a_runbook(core_venv: Path, tmp_path: Path) -> None:
+    """Before: `drill`, `report` and `runbook` imported the PostgreSQL and Redis drill code (psycopg,
+    redis) when they loaded, so on a core install each one ended 'this needs ... drkit[redis]' even for
+    a files job."""
+    src, repo = tmp_path / "src", tmp_path / "repo"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "a.txt").write_text("alpha\n")
+    (src / "b.bin").write_bytes(os.urandom(200_000))
+    config = tmp_path / "drkit.yaml"
+    jobs = {"files": {"source": {"kind": "files", "paths": [str(src)]}, "canary": {"enabled": True},
+                      "checks": [{"path_exists": "src/d/a.txt"}]},
+            "pg": {"source": {"kind": "postgres", "dsn": "postgresql://127.0.0.1:1/x"}}}
+    repos = {"default": {"url": str(repo), "passphrase": {"env": "DRKIT_PASSWORD"}}}
+    config.write_text(yaml.safe_dump({"repositories": repos, "jobs": jobs}))
+    assert _drkit(core_venv, "init", "--repo", repo).returncode == 0
+    for args in (("job", "run", "files"),
+                 ("drill", "files", "--sandbox", "local", "--json", tmp_path / "drill.json"),
+                 ("runbook", "run", "lost-file-volume", "--job", "files", "--sandbox", "local",
+                  "--json", tmp_path / "runbook.json")):
+        proc = _drkit(core_venv, "--config", config, *args)
+        assert proc.returncode == 0, (args, proc.stderr)
+    for name in ("drill.json", "runbook.json"):
+        report = json.loads((tmp_path / name).read_text())
+        (drill,) = report["drills"]
+        assert report["success"] and drill["job"] == "files", report
+        assert {"files.content", "files.metadata", "user.path[0]", "canary"} <= {c["name"] for c in drill["checks"]}
+    history = _drkit(core_venv, "--config", config, "report")
+    assert history.returncode == 0 and "files: 2 drills, 2 passed" in history.stdout, history.stderr
+    listed = _drkit(core_venv, "runbook", "list")
+    assert listed.returncode == 0 and "lost-file-volume" in listed.stdout
+    shown = _drkit(core_venv, "runbook", "show", "postgres-total-loss")
+    assert shown.returncode == 0 and shown.stdout.startswith("# ")
+    proc = _drkit(core_venv, "--config", config, "drill", "pg", "--sandbox", "local")
+    assert proc.returncode == 2 and "drkit[postgres]" in _error_line(proc)
 
 
 @pytest.mark.parametrize(

@@ -116,8 +116,10 @@ def test_a_check_exports_what_the_check_not_run_alert_reads(config: Path) -> Non
     assert metric(prom, "drkit_repository_check_max_age_seconds", repository="default") == 2 * 86400  # daily
     since = metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default", task="check")
     assert since is not None and since <= metric(prom, "drkit_repository_check_timestamp_seconds", repository="default")
+    assert metric(prom, "drkit_copy_max_age_seconds") is None
     code, _, prom = _maintain(config, "default", "copy")
     assert code == 0
+    assert metric(prom, "drkit_copy_max_age_seconds", repository="default", to="offsite") == 2 * 86400  # daily
     assert metric(prom, "drkit_repository_check_max_age_seconds") is None
     assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", task="check") is None
     assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default", task="copy")

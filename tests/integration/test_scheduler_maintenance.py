@@ -110,6 +110,7 @@ PERSISTENT = (
     "drkit_maintenance_last_success_timestamp_seconds",
     "drkit_maintenance_scheduled_since_timestamp_seconds",
     "drkit_repository_check_max_age_seconds",
+    "drkit_copy_max_age_seconds",
     "drkit_rpo_target_seconds",
     "drkit_build_info",
     "drkit_repository_size_bytes",

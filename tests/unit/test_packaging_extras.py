@@ -3,6 +3,8 @@ tests/e2e/test_packaging.py."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -46,3 +48,17 @@ def test_init_memory_without_the_switch_is_unknown_scheme() -> None:
     assert "unknown storage scheme 'memory'" in one_line_error(proc)
     listed = drkit("backends", "list", env={TEST_BACKENDS_ENV: "0"})
     assert b"memory" not in listed.stdout and b"faulty" not in listed.stdout
+
+
+def test_drill_report_and_runbook_commands_load_without_the_source_extras() -> None:
+    """The fast guard of tests/e2e/test_packaging.py's core-install drill: loading `drill`, `report` and
+    `runbook` (and the drill runner) imports neither psycopg nor redis (the [postgres] and [redis]
+    extras); before, each of them failed to load on a core install."""
+    code = (
+        "import sys\n"
+        "import drkit.cli.cmd_drill, drkit.cli.cmd_runbook, drkit.drills.runner, drkit.drills.runbook\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'redis')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -13,16 +13,16 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from ...config import Check, PathCheck, RedisCheck, SqlCheck
-from ...sources.postgres.conn import PgConn
-from ...sources.postgres.sql import text_value
-from ...sources.redis import facts as redis_facts
 from ..result import CheckResult
 from .timing import timed_check
+
+if TYPE_CHECKING:  # the [postgres] and [redis] extras: imported when a check of theirs runs, so a
+    import redis  # files drill works on a core-only install
+
+    from ...sources.postgres.conn import PgConn
 
 
 def _reply_text(reply: object) -> str:
@@ -34,6 +34,8 @@ def _reply_text(reply: object) -> str:
 
 
 def _sql(conn: PgConn, check: SqlCheck, default_db: str) -> tuple[bool, str]:
+    from ...sources.postgres.sql import text_value
+
     has_row, got = text_value(conn, check.sql, dbname=check.database or default_db)
     want = "NULL" if check.expect is None else repr(check.expect)
     if not has_row:
@@ -42,6 +44,8 @@ def _sql(conn: PgConn, check: SqlCheck, default_db: str) -> tuple[bool, str]:
 
 
 def _redis(c: redis.Redis, check: RedisCheck) -> tuple[bool, str]:
+    from ...sources.redis import facts as redis_facts
+
     client: Any = redis_facts.on_db(c, check.db)
     reply = client.execute_command(*shlex.split(check.redis))
     if reply is None:  # nil (a missing key) is no string: only `expect: null` matches it

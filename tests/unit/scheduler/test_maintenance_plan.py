@@ -105,4 +105,4 @@ def test_config_show_names_the_copy_schedule_as_the_file_does() -> None:
     from drkit.config.redact import redacted
 
     shown = redacted(_config(copy={"schedule": "30 3 * * *", "to": "offsite"}))["repositories"]["default"]
-    assert shown["copy"] == {"schedule": "30 3 * * *", "to": "offsite"} and "copy_to" not in shown
+    assert shown["copy"] == {"schedule": "30 3 * * *", "to": "offsite", "max_age": None} and "copy_to" not in shown
