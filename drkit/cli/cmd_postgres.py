@@ -224,10 +224,15 @@ def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
 @with_conn
 @click.option("--timeout", type=DURATION, default="60s", show_default=True,
               help="How long to wait for the segment. DURATION: " + DURATION_HELP)
-def archive_check(repo_ref: RepoRef, conn: Any, timeout: float) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"segment", "archived": true}.')
+def archive_check(repo_ref: RepoRef, conn: Any, timeout: float, as_json: bool) -> None:
     """Force pg_switch_wal() and wait until the finished segment is in the repository."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    click.echo(f"WAL segment {ops.archive_check(repo, conn, timeout)} is archived")
+    segment = ops.archive_check(repo, conn, timeout)
+    if as_json:
+        emit_json({"segment": segment, "archived": True})
+    else:
+        click.echo(f"WAL segment {segment} is archived")
 
 
 @pg.command("windows", epilog=EXIT_CODES_EPILOG)

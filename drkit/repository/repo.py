@@ -41,7 +41,7 @@ from .unlock import unlock, write_record
 log = logging.getLogger("drkit.repository")
 # shared-lock purposes that write nothing to the repository: on a full storage they read without a lock
 # object (reserve.ReaderLock). A shared lock for forget or prune is their --dry-run (else: maintenance)
-_READERS = frozenset({"restore", "check", "forget", "prune"})
+_READERS = frozenset({"restore", "check", "forget", "prune", "mount"})
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
