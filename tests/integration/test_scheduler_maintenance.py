@@ -92,7 +92,14 @@ def test_prune_check_and_copy_run_on_their_schedules_while_backups_go_on(tmp_pat
     assert sum(r["deleted_packs"] for r in prunes) > 0  # retention forgot trees; prune removed their packs
     assert not [r for r in logs if r["level"] == "error"], [r for r in logs if r["level"] == "error"]
     source = by_job(snapshots(tmp_path / "repo"), "data")
-    assert len(source) == 2  # keep_last 2
+    # keep_last 2 as of the last backup that applied it, plus the backups after it whose retention step met a
+    # busy gate (a prune, check or copy running: skipped with a warning, applied by the next run); under load
+    # the gate is busy more often, and one or more of the last backups legitimately leave a snapshot more
+    finished = [r for r in logs if r["msg"] == "backup finished" and r["job"] == "data"]
+    skipped = {r["snapshot_id"] for r in logs if r["msg"].startswith("backup warning: retention not applied")}
+    applied = [i for i, r in enumerate(finished) if r["snapshot_id"] not in skipped]
+    assert applied, f"no backup applied its retention: {len(finished)} backups, {len(skipped)} skipped"
+    assert len(source) == 2 + len(finished) - 1 - applied[-1], (len(finished), applied, len(skipped))
     copied = json.loads(drkit("snapshots", "--json", "--repo", str(tmp_path / "off"), env=ENV).stdout)
     assert len(copied) > len(source)  # the copies outlive the source's retention (offsite has none)
     assert all(s["meta"]["copy_of"]["snapshot"] for s in copied)
