@@ -181,11 +181,15 @@ def test_dump_and_restore_into_a_closed_pipe_end_quietly(
         env["PYTHONUNBUFFERED"] = "1"
     one = tmp_path / "one"
     one.mkdir()
-    (one / "blob.bin").write_bytes(random.Random(4).randbytes(200 << 10))
+    blob = random.Random(4).randbytes(200 << 10)
+    (one / "blob.bin").write_bytes(blob)
     _ok("backup", "files", str(one), "--repo", url)
     runs = [
-        (["dump", "latest", "/one/blob.bin"], 1),
-        (["dump", "latest", "/src/app/static/big.bin", "--path", str(src)], 1000),
+        (["dump", "latest", "/one/blob.bin"], blob[:1]),
+        (
+            ["dump", "latest", "/src/app/static/big.bin", "--path", str(src)],
+            (src / "app/static/big.bin").read_bytes()[:1000],
+        ),
     ]
     for size, nbytes in ((200 << 10, 1000), (3 << 20, 1)):
         backup = drkit(
@@ -196,15 +200,15 @@ def test_dump_and_restore_into_a_closed_pipe_end_quietly(
             "--json",
             "--repo",
             url,
-            stdin=random.Random(size).randbytes(size),
+            stdin=(data := random.Random(size).randbytes(size)),
             env=ENV,
         )
         assert backup.returncode == 0, backup.stderr.decode()
         assert json.loads(backup.stdout)["size"] == size, backup.stdout.decode()
-        runs.append((["restore", json.loads(backup.stdout)["snapshot"], "--to", "-"], nbytes))
-    for args, nbytes in runs:
-        got, code, err = _read_then_close([*args, "--repo", url], env, nbytes)
-        assert (len(got), code, err) == (nbytes, 141, b""), (
-            f"{args} read {len(got)} of {nbytes}: exit {code}, stderr {err!r}\n"
+        runs.append((["restore", json.loads(backup.stdout)["snapshot"], "--to", "-"], data[:nbytes]))
+    for args, head in runs:
+        got, code, err = _read_then_close([*args, "--repo", url], env, len(head))
+        assert (got == head, code, err) == (True, 141, b""), (
+            f"{args} read {len(got)} of {len(head)} (as the source: {got == head}): exit {code}, stderr {err!r}\n"
             + _ok("snapshots", "--repo", url).decode()
         )
