@@ -220,9 +220,10 @@ def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "late
     _refuse(store, damaged_since(store, chosen), chosen, "the newest snapshot", f"as {ref!r}")
 
 
-def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime, ref: str) -> None:
+def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime | None, ref: str) -> None:
     """The point-in-time form of ``refuse_past_damaged``: refuse (exit 13) when a damaged manifest stored
-    after ``chosen`` started (None: any) and at or before ``until`` may be the snapshot asked for."""
+    after ``chosen`` started (None: any) and at or before ``until`` (None: whenever) may be the snapshot
+    asked for."""
     _refuse(store, damaged_since(store, chosen, until), chosen, f"the snapshot at {ref}", f"for {ref}")
 
 
