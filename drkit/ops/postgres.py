@@ -180,13 +180,11 @@ def _choose_base(repo: Repository, req: PitrRequest) -> tuple[Snapshot, pitr.Tar
     if not by_record:
         return candidates[0], req.target
     found = _locate(repo, req, candidates, wins)
-    if found is None:
-        chosen = candidates[-1]
-    else:
-        chosen, plan_target = found.base, pitr.Target("lsn", wal.format_lsn(found.lsn))
+    chosen, plan_target = ((candidates[-1], req.target) if found is None
+                           else (found.base, pitr.Target("lsn", wal.format_lsn(found.lsn))))
     if req.snapshot is None:
         _refuse_damaged(repo, req.target, chosen, snaps)
-    return (chosen, req.target) if found is None else (chosen, plan_target)
+    return chosen, plan_target
 
 
 def _refuse_damaged(repo: Repository, target: pitr.Target, chosen: Snapshot | None, snaps: list[Snapshot]) -> None:
@@ -203,7 +201,9 @@ def _refuse_damaged(repo: Repository, target: pitr.Target, chosen: Snapshot | No
         longest = max((datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time) for s in bases
                        if s.end_time), default=timedelta(0))
         until = pitr.parse_time(target.value) + longest
-    snapshots.refuse_damaged_until(repo.manifests, chosen, until, target.describe())
+    store = repo.manifests
+    snapshots.refuse_damaged_until(store, chosen, until, target.describe(),
+                                   possible=lambda key: snapshots.could_match(store, key, None, "postgres"))
 
 
 def _locate(repo: Repository, req: PitrRequest, bases: list[Snapshot],

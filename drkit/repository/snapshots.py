@@ -225,11 +225,13 @@ def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "late
     _refuse(store, newer, chosen, "the newest snapshot", f"as {ref!r}")
 
 
-def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime | None, ref: str) -> None:
+def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime | None, ref: str,
+                         possible: Callable[[str], bool] | None = None) -> None:
     """The point-in-time form of ``refuse_past_damaged``: refuse (exit 13) when a damaged manifest stored
     after ``chosen`` started (None: any) and at or before ``until`` (None: whenever) may be the snapshot
     asked for."""
-    _refuse(store, damaged_since(store, chosen, until), chosen, f"the snapshot at {ref}", f"for {ref}")
+    newer = [k for k in damaged_since(store, chosen, until) if possible is None or possible(k)]
+    _refuse(store, newer, chosen, f"the snapshot at {ref}", f"for {ref}")
 
 
 def _refuse(store: ManifestStore, newer: list[str], chosen: Snapshot | None, what: str, asked: str) -> None:
