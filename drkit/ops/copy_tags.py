@@ -5,15 +5,17 @@ written). A copy recognised its earlier copies by the source id alone, so after 
 snapshot again: a second document for the same content in the target. A copy now records in
 ``meta.copy_of`` both the source id and the source's original id, and an earlier copy is found by
 either (copies made before this record only the source id, which a later retag keeps as
-``meta.original``). When the tags changed since, the target's copy is retagged the way `drkit tag`
-does it: a new document with the new tags first, then the old one deleted, under a maintenance lock
-(no forget or prune meanwhile); under object lock, or while another forget or prune runs, the copy
+``meta.original``). When the tags changed in the source since (``copy_of.tags`` records them at
+copy time), the target's copy is retagged the way `drkit tag` does it: a new document with the new
+tags first, then the old one deleted, under a maintenance lock (no forget or prune meanwhile); tags
+changed in the target only are left alone; under object lock, or while another forget or prune runs, the copy
 keeps its old tags and the result says why.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from ..core.errors import LockFailed, LockLost
 from ..repository import snapshots
@@ -30,9 +32,18 @@ def original_of(snap: Snapshot) -> str:
     return original if isinstance(original, str) and original else snap.id
 
 
-def copy_record(source: Repository, snap: Snapshot) -> dict[str, str]:
-    """The ``meta.copy_of`` of a copy of ``snap``."""
-    return {"repository": source.config.id, "snapshot": snap.id, "original": original_of(snap)}
+def copy_record(source: Repository, snap: Snapshot) -> dict[str, Any]:
+    """The ``meta.copy_of`` of a copy of ``snap`` (with the tags it had, to tell a later retag in the
+    source from one made in the target, which a copy leaves alone)."""
+    return {"repository": source.config.id, "snapshot": snap.id, "original": original_of(snap), "tags": list(snap.tags)}
+
+
+def _source_retagged(snap: Snapshot, copy: Snapshot) -> bool:
+    """Whether ``snap``'s tags changed since ``copy`` was made of it (copies without the record: whether
+    they differ at all)."""
+    origin = copy.meta.get("copy_of")
+    was = origin.get("tags") if isinstance(origin, dict) else None
+    return list(snap.tags) != (was if isinstance(was, list) else list(copy.tags))
 
 
 def earlier_copies(target: Repository, source_id: str) -> dict[str, Snapshot]:
@@ -55,10 +66,11 @@ def copy_of(earlier: dict[str, Snapshot], snap: Snapshot) -> Snapshot | None:
 
 def carry_tags(source: Repository, target: Repository,
                pairs: list[tuple[Snapshot, Snapshot]]) -> tuple[dict[str, str], dict[str, str]]:
-    """Give each target copy (second of a pair) its source snapshot's tags. Returns source id → new
+    """Give each target copy (second of a pair) its source snapshot's tags when they changed in the source
+    since the copy (tags changed in the target are left alone). Returns source id → new
     target id of each copy retagged, and source id → why for each copy that keeps its old tags (under
     object lock; all of them while another forget or prune holds the target)."""
-    todo = [(s, c) for s, c in pairs if list(s.tags) != list(c.tags)]
+    todo = [(s, c) for s, c in pairs if _source_retagged(s, c) and list(s.tags) != list(c.tags)]
     done: dict[str, str] = {}
     kept: dict[str, str] = {}
     if not todo:

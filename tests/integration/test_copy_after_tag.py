@@ -57,6 +57,12 @@ def test_copy_after_tag_carries_the_tags_instead_of_copying_again(tmp_path: Path
     third = _ok(drkit("copy", "--from-repo", source, "--to-repo", target, "--json", env=ENV))
     assert third["copied"] == {} and third["retagged"] == {} and third["present"] == {retagged["id"]: copy["id"]}
 
+    _ok(drkit("tag", copy["id"][:8], "--add", "offsite", "--repo", target, env=ENV))  # a retag in the target only
+    fourth = _ok(drkit("copy", "--from-repo", source, "--to-repo", target, "--json", env=ENV))
+    assert fourth["copied"] == {} and fourth["retagged"] == {}, fourth
+    (copy,) = _snapshots(target)
+    assert sorted(copy["tags"]) == ["daily", "keep", "offsite"]  # left alone: the source did not change
+
     out = tmp_path / "out"
     _ok(drkit("restore", "files", copy["id"][:8], "--target", str(out), "--repo", target, env=ENV))
     diff = subprocess.run(
