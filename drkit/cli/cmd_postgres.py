@@ -179,6 +179,7 @@ def _restore_pitr(repo_ref: RepoRef, snapshot: str | None, target_dir: Path, tar
         click.echo("warning: restore_command gets no passphrase source; the server needs DRKIT_PASSWORD in its "
                    "environment (use --password-file to avoid that)", err=True)
     repo = open_repository(repo_ref.url, repo_ref.secret)
+    repo.manifests.past_damaged = opts["skip_damaged"]
     base, rec = ops.restore_pitr(repo, req)
     doc: dict[str, Any] = {"snapshot": base.id, "target": target.describe(), "target_dir": str(target_dir),
                            "base_choice": notes}

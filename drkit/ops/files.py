@@ -171,7 +171,10 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
     chosen = sorted(before, key=lambda s: datetime.fromisoformat(s.time))[-1] if before else None
     # A damaged manifest stored after `chosen` started and by T (plus the longest backup seen: a backup
     # started at T is stored later) may be the snapshot at T: refused as `latest` refuses (exit 13).
-    snapshots.refuse_damaged_until(repo.manifests, chosen, when + _longest(found), point_in_time)
+    store = repo.manifests
+    snapshots.refuse_damaged_until(store, chosen, when + _longest(found), point_in_time,
+                                   possible=lambda key: snapshots.could_match(store, key, match, SOURCE_KIND,
+                                                                              source_name))
     if chosen is None:
         raise UsageError(f"no files snapshot taken at or before {point_in_time}")
     return chosen

@@ -24,7 +24,7 @@ from datetime import datetime
 from storage_backends import Backend, NotFound
 
 from ..core import clock
-from ..core.errors import IntegrityError, LockFailed, RepositoryExists, RepositoryMissing
+from ..core.errors import IntegrityError, LockLost, RepositoryExists, RepositoryMissing
 from ..pipeline import BlobHasher, Cipher
 from .caps import MAX_CONFIG, MAX_INDEX, read_capped
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
@@ -247,7 +247,7 @@ class Repository:
     def require_lock(self, what: str) -> None:
         """Refuse a manifest write or delete once a lock this repository took has been lost."""
         if any(lock.key is not None and lock.lost for lock in self._locks):
-            raise LockFailed(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
+            raise LockLost(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
                              hint="check the repository's storage and run the command again")
 
     def _on_locked(self, lock: Lock) -> None:

@@ -9,6 +9,7 @@ job, and every ``ARCHIVE_REFRESH`` seconds (a listing of the WAL prefix; the AOF
 from __future__ import annotations
 
 import logging
+import math
 
 from storage_backends.errors import BackendError
 
@@ -30,8 +31,18 @@ def _newest_wal(repo: Repository) -> float | None:
 
 
 def _newest_aof(repo: Repository, source_name: str) -> float | None:
-    docs = repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == source_name)
-    return max((float(d["archived_at"]) for _, d in docs), default=None)
+    """The newest ``archived_at`` of the source's AOF records. A record without a usable one (written
+    by a buggy or future drkit) is logged and left out: it must not stop the daemon at start-up, and
+    the other jobs' series (and this job's other records) still count."""
+    newest: float | None = None
+    for doc_id, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == source_name):
+        at = doc.get("archived_at")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+            log.warning("AOF archive record %s of %s has no valid archived_at (%.40r); left out", doc_id[:12],
+                        source_name, at, extra={"source": source_name})
+            continue
+        newest = float(at) if newest is None else max(newest, float(at))
+    return newest
 
 
 def read_archives(config: DrkitConfig, repository: str, repo: Repository, metrics: Metrics) -> None:
