@@ -285,12 +285,13 @@ def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slo
     after streaming. See docs/postgres-physical.md."""
     import prometheus_client
 
-    from ..core.receivemetrics import new_receive_metrics
+    from ..core.receivemetrics import ReceiveFamilies
     from ..ops import pgreceive
 
-    metrics = new_receive_metrics(slot)
+    families = ReceiveFamilies(prometheus_client.CollectorRegistry())
+    metrics = families.bind("", slot)
     if metrics_port is not None:
-        prometheus_client.start_http_server(metrics_port, metrics_address, registry=metrics.registry)
+        prometheus_client.start_http_server(metrics_port, metrics_address, registry=families.registry)
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     req = pgreceive.ReceiveRequest(spool_dir, slot, interval, create_slot,
                                    report=lambda text: click.echo(text, err=True))

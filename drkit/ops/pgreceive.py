@@ -10,9 +10,9 @@ A storage error leaves the WAL in the spool for the next sync."""
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import clock
@@ -38,6 +38,7 @@ class ReceiveRequest:
     create_slot: bool = True
     slot_wait: float = 60.0  # seconds to wait for a killed receiver's connection to release the slot
     report: Callable[[str], None] = lambda text: None
+    stop: threading.Event = field(default_factory=threading.Event)  # set: stop (the daemon); the CLI gets signals
 
 
 class _Loop:
@@ -59,11 +60,11 @@ class _Loop:
             return
         if result.received_lsn is not None and result.received_lsn != self.received:
             self.received = result.received_lsn
-            self.metrics.stored(self.req.slot, result.received_lsn, clock.now())
+            self.metrics.stored(result.received_lsn, clock.now())
         for name in result.segments:
             self.req.report(f"archived {name}")
         self.syncs += 1
-        self.metrics.syncs.labels(self.req.slot).inc()
+        self.metrics.syncs.inc()
         if self.syncs % SERVER_EVERY == 1:
             self._read_server()
 
@@ -73,18 +74,18 @@ class _Loop:
         except PostgresError as exc:  # metrics only; streaming goes on
             self.req.report(f"warning: cannot read the slot's state: {exc.message}")
             return
-        self.metrics.server(self.req.slot, state.current_lsn, state.restart_lsn, self.received)
+        self.metrics.server(state.current_lsn, state.restart_lsn, self.received)
 
     def follow(self, receiver: Receiver) -> bool:
         """Sync while pg_receivewal runs; True if it streamed."""
         streamed = False
-        while receiver.running():
+        while receiver.running() and not self.req.stop.is_set():
             if not streamed and receiver.streamed():
                 streamed = True
-                self.metrics.up.labels(self.req.slot).set(1)
+                self.metrics.up.set(1)
             self.sync_once()
-            time.sleep(self.req.interval)
-        self.metrics.up.labels(self.req.slot).set(0)
+            self.req.stop.wait(self.req.interval)
+        self.metrics.up.set(0)
         return streamed or receiver.streamed()
 
     def run_receiver(self) -> tuple[bool, str]:
@@ -106,7 +107,8 @@ class _Loop:
 
 
 def receive(repo: Repository, conn: PgConn, req: ReceiveRequest, metrics: ReceiveMetrics) -> None:
-    """Run until stopped (SIGTERM, Ctrl-C) or until pg_receivewal fails before it ever streamed."""
+    """Run until stopped (SIGTERM or Ctrl-C raised in this thread, or ``req.stop`` set) or until
+    pg_receivewal fails before it ever streamed."""
     seg_size = int(scalar(conn, "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'"))
     req.spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     if req.create_slot:
@@ -119,8 +121,10 @@ def receive(repo: Repository, conn: PgConn, req: ReceiveRequest, metrics: Receiv
         f"{format_lsn(start) if start is not None else 'the next segment'})"
     )
     ever, pause = False, 1.0
-    while True:
+    while not req.stop.is_set():
         streamed, why = loop.run_receiver()
+        if req.stop.is_set():
+            return
         if not streamed and not ever:
             raise PostgresError(
                 why,
@@ -129,9 +133,9 @@ def receive(repo: Repository, conn: PgConn, req: ReceiveRequest, metrics: Receiv
             )
         ever = ever or streamed
         pause = 1.0 if streamed else min(pause * 2, MAX_PAUSE)
-        metrics.restarts.labels(req.slot).inc()
+        metrics.restarts.inc()
         req.report(f"warning: {why}; starting pg_receivewal again in {pause:.0f} s")
-        time.sleep(pause)
+        req.stop.wait(pause)
 
 
 __all__ = ["ReceiveRequest", "receive"]
