@@ -291,7 +291,11 @@ def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slo
     families = ReceiveFamilies(prometheus_client.CollectorRegistry())
     metrics = families.bind("", slot)
     if metrics_port is not None:
-        prometheus_client.start_http_server(metrics_port, metrics_address, registry=families.registry)
+        try:
+            prometheus_client.start_http_server(metrics_port, metrics_address, registry=families.registry)
+        except OSError as exc:
+            where = f"{metrics_address}:{metrics_port}"
+            raise click.UsageError(f"cannot serve metrics on {where}: {exc.strerror}") from None
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     req = pgreceive.ReceiveRequest(spool_dir, slot, interval, create_slot,
                                    report=lambda text: click.echo(text, err=True))

@@ -225,3 +225,16 @@ def spool_dir() -> Path:
     path = make_shared_dir("drkit-recv-spool-")
     os.chmod(path, 0o700)
     return path
+
+
+def receivewal_cmdlines() -> list[bytes]:
+    """The argv of every running pg_receivewal (from /proc), to check no password is in one."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+        except OSError:
+            continue
+        if b"pg_receivewal" in cmdline.split(b"\0", 1)[0] or b"/pg_receivewal\0" in cmdline:
+            found.append(cmdline)
+    return found

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from clirun import one_line_error
-from pgrecvkit import current_lsn, restored, spool_dir, start_receiver
+from pgrecvkit import current_lsn, receivewal_cmdlines, restored, spool_dir, start_receiver
 from promtext import require_metric
 from servers.postgres import DB_PASSWORD, PgServer, db_opts, make_shared_dir, run, start_postgres
 
@@ -42,6 +42,8 @@ def test_time_target_in_the_streamed_tail_next_to_archive_command() -> None:
             between = server.psql(NOW)
             server.psql("INSERT INTO events VALUES (2, clock_timestamp())", dbname="app")
             rec.wait_stored(server, current_lsn(server))  # rows 1 and 2 are only in a streamed partial
+            argvs = receivewal_cmdlines()
+            assert argvs and not [a for a in argvs if DB_PASSWORD.encode() in a], argvs
             text = rec.metrics() or ""
             assert require_metric(text, "drkit_pg_receive_received_lsn", slot="drkit") > 0
             assert require_metric(text, "drkit_pg_receive_last_received_timestamp_seconds", slot="drkit") > 0

@@ -8,6 +8,7 @@ segment size) and renames it to ``<segment>`` when it is complete. The spool syn
   a segment that ``archive_command`` also pushes is the same bytes (both are the server's WAL file),
   so whichever comes second finds an identical object and succeeds; different content under the
   name is refused (``WalConflict``) as for ``wal-push``;
+- a **timeline history file** pg_receivewal wrote when it followed a timeline switch, likewise;
 - the **segment being received**, whenever it grew, as a new object
   ``wal/<tl>/<segment>.<L, 8 hex>.partial`` where L is the length without the zero padding. Objects
   are written once (immutability, FORMAT.md §10), so each growth is a new name; the older partial
@@ -19,8 +20,8 @@ restore to the end replays the WAL received up to the last sync (``wal.fetch``).
 
 from __future__ import annotations
 
-import logging
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from ...repository.repo import Repository
 from ...repository.storage_errors import storage_errors
 from .wal import STREAMED, WAL_PREFIX, Window, encode_wal, is_segment, push, segment_number, wal_key
 
-log = logging.getLogger("drkit.postgres.receive")
+_HISTORY = re.compile(r"^[0-9A-F]{8}\.history$")
 
 
 def partial_name(segment: str, length: int) -> str:
@@ -115,6 +116,9 @@ class SpoolSync:
         for name in names:
             if name.endswith(".partial") and is_segment(name[:24]) and name[:24] not in complete:
                 self._sync_partial(name[:24], result)
+            elif _HISTORY.match(name) and name not in self._done:  # a timeline switch pg_receivewal followed
+                push(self.repo, self.spool / name)
+                self._done.add(name)
         return result
 
     def _sync_partial(self, segment: str, result: SyncResult) -> None:
@@ -123,8 +127,8 @@ class SpoolSync:
         except FileNotFoundError:  # completed (renamed) meanwhile: the next sync stores it whole
             return
         length = len(data.rstrip(b"\0"))  # the zero padding; a record's own trailing zeros only shorten the name
-        start = segment_number(segment, self.seg_size) * self.seg_size
-        if length > self._stored_length.get(segment, 0):
+        self._known(segment)
+        if length > self._stored_length[segment]:  # never shorter than what is stored (a restart re-streams)
             name = partial_name(segment, length)
             with storage_errors():
                 try:
@@ -134,17 +138,24 @@ class SpoolSync:
             self._stored_length[segment] = length
             self._drop_partials(segment, keep=name)
             result.partial = name
-        if length:
-            result.received_lsn = max(result.received_lsn or 0, start + self._stored_length.get(segment, length))
+        if self._stored_length[segment]:
+            start = segment_number(segment, self.seg_size) * self.seg_size
+            result.received_lsn = max(result.received_lsn or 0, start + self._stored_length[segment])
+
+    def _known(self, segment: str) -> set[str]:
+        """The partial objects of ``segment`` (listed once, then kept up to date)."""
+        known = self._partials.get(segment)
+        if known is None:
+            with storage_errors():
+                names = {info.key.rsplit("/", 1)[-1] for info in self.repo.backend.list(f"{wal_key(segment)}.")}
+            known = self._partials[segment] = {n for n in names if STREAMED.match(n)}
+            self._stored_length[segment] = max((streamed_length(n) for n in known), default=0)
+        return known
 
     def _drop_partials(self, segment: str, keep: str | None) -> None:
         """Delete the partial objects of ``segment`` other than ``keep`` (all once it is archived whole).
         One under retention (Object Lock) stays until ``drkit forget`` removes it with its segment."""
-        known = self._partials.get(segment)
-        if known is None:
-            with storage_errors():
-                known = {info.key.rsplit("/", 1)[-1] for info in self.repo.backend.list(f"{wal_key(segment)}.")}
-            known = {n for n in known if STREAMED.match(n)}
+        known = self._known(segment)
         for name in sorted(known - {keep}):
             if self.repo.locked_until(wal_key(name)) is None:
                 with storage_errors():
@@ -155,7 +166,6 @@ class SpoolSync:
             known.discard(name)
         if keep is not None:
             known.add(keep)
-            self._partials[segment] = known
         else:
             self._partials.pop(segment, None)
             self._stored_length.pop(segment, None)

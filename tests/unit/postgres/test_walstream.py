@@ -102,3 +102,31 @@ def test_window_ends_at_the_streamed_tail(repo: Repository, tmp_path: Path) -> N
     longer = walstream.with_tail(win, tails, SEG)
     assert longer.end_lsn == 4 * SEG + 4096 and longer.last_segment == f"{NEXT}.00001000.partial"
     assert longer.end_time is not None and win.end_time is not None and longer.end_time >= win.end_time
+
+
+def test_timeline_history_is_stored(repo: Repository, tmp_path: Path) -> None:
+    (tmp_path / "00000002.history").write_bytes(b"1\t0/3000000\tno recovery target specified\n")
+    sync = walstream.SpoolSync(repo, tmp_path, SEG)
+    sync.sync()
+    sync.sync()  # once is enough: not pushed again
+    assert _names(repo) == ["00000002.history"]
+    wal.fetch(repo, "00000002.history", tmp_path / "h")
+    assert (tmp_path / "h").read_bytes().startswith(b"1\t0/3000000")
+
+
+def test_a_restart_with_an_empty_spool_never_shortens_the_stored_tail(repo: Repository, tmp_path: Path) -> None:
+    """pg_receivewal resuming from the slot re-streams the segment from its start: the longer partial
+    an earlier run stored stays until the new one passes it."""
+    first = tmp_path / "first"
+    first.mkdir()
+    _partial(first, NAME, b"A" * 5000)
+    walstream.SpoolSync(repo, first, SEG).sync()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    _partial(fresh, NAME, b"A" * 100)
+    sync = walstream.SpoolSync(repo, fresh, SEG)
+    assert sync.sync().received_lsn == 3 * SEG + 5000
+    assert _names(repo) == [f"{NAME}.00001388.partial"]
+    _partial(fresh, NAME, b"A" * 6000)
+    sync.sync()
+    assert _names(repo) == [f"{NAME}.00001770.partial"]
