@@ -116,13 +116,16 @@ def receive(repo: Repository, conn: PgConn, req: ReceiveRequest, metrics: Receiv
     loop = _Loop(repo, conn, req, metrics, seg_size)
     loop.sync_once()  # what an earlier run left in the spool
     start = slot_state(conn, req.slot).restart_lsn
-    req.report(
-        f"receiving WAL through slot {req.slot!r} into {req.spool} (slot holds WAL from "
-        f"{format_lsn(start) if start is not None else 'the next segment'})"
-    )
+    held = f"it holds WAL from {format_lsn(start)}" if start is not None else "it starts at the server's position"
+    req.report(f"receiving WAL through slot {req.slot!r} into {req.spool} ({held})")
     ever, pause = False, 1.0
     while not req.stop.is_set():
-        streamed, why = loop.run_receiver()
+        try:
+            streamed, why = loop.run_receiver()
+        except PostgresError as exc:  # the server is away (restarting): try again once it had streamed
+            if not ever:
+                raise
+            streamed, why = False, exc.message
         if req.stop.is_set():
             return
         if not streamed and not ever:

@@ -75,9 +75,12 @@ class ReceiverProc:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def kill(self) -> None:
+    def kill(self) -> float:
+        """SIGKILL; the wall-clock instant it was sent (the host's clock, which PostgreSQL's now() reads too)."""
         self.proc.send_signal(signal.SIGKILL)
+        killed_at = time.time()
         self.proc.wait(timeout=60)
+        return killed_at
 
     def stop(self) -> int:
         if self.proc.poll() is None:

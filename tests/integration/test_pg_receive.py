@@ -69,8 +69,7 @@ def test_rpo_under_pgbench_load_is_seconds() -> None:
                 _advance(server, 2 * SEGMENT)  # complete segments and a partial one under load
                 # a partial segment is in the archive (a received end inside a segment, not at its start)
                 partial = wait_until("a partial segment", lambda: _inside_segment(rec.value(RECEIVED)))
-                rec.kill()
-                stopped_at = float(server.psql("SELECT extract(epoch FROM clock_timestamp())"))
+                stopped_at = rec.kill()  # the disaster: nothing reaches the archive after this instant
             source_rows = Counter(server.psql(f"{HISTORY}", dbname="bench").splitlines())
         finally:
             rec.stop()

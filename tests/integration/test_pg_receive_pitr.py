@@ -6,11 +6,13 @@ that only a streamed partial segment holds is a recovery target (the window ends
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from clirun import one_line_error
-from pgrecvkit import current_lsn, receivewal_cmdlines, restored, spool_dir, start_receiver
+from pgrecvkit import current_lsn, receivewal_cmdlines, restored, spool_dir, start_receiver, wait_until
 from promtext import require_metric
-from servers.postgres import DB_PASSWORD, PgServer, db_opts, make_shared_dir, run, start_postgres
+from servers.postgres import DB_PASSWORD, PgServer, as_postgres, db_opts, make_shared_dir, run, start_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -83,3 +85,43 @@ def test_role_without_replication_fails_in_one_line() -> None:
         line = one_line_error(proc)
         assert "pg_receivewal failed" in line and "replication" in line, line
         assert DB_PASSWORD.encode() not in proc.stdout + proc.stderr
+
+
+def _pg_ctl(server: PgServer, *args: str) -> None:
+    proc = subprocess.run(
+        as_postgres(server.bindir / "pg_ctl", *args, "-D", server.data_dir, "-w", "-t", "120"),
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+def test_server_restart_while_receiving() -> None:
+    """The server stops under the receiver and starts again: the receiver keeps trying meanwhile, streams
+    again, and a restore to the end holds the rows committed before and after (only the receiver feeds
+    the archive)."""
+    with start_postgres("drkit-recv-restart-", settings=("archive_mode = off",)) as server:
+        server.psql("CREATE DATABASE app")
+        server.psql("CREATE TABLE events (n int PRIMARY KEY, at timestamptz)", dbname="app")
+        spool = spool_dir()
+        rec = start_receiver(server, spool, server.base / "receiver.log")
+        try:
+            backup = run(server, "backup", "postgres", *db_opts(server, "postgres"))
+            assert backup.returncode == 0, backup.stderr.decode()
+            server.psql("INSERT INTO events VALUES (1, clock_timestamp())", dbname="app")
+            _pg_ctl(server, "stop", "-m", "fast")
+            # it keeps trying while the server is down (and exits on none of the failures)
+            wait_until(
+                "two restarts while the server is down",
+                lambda: (rec.value("drkit_pg_receive_restarts_total") or 0) >= 2,
+            )
+            _pg_ctl(server, "start", "-l", str(server.base / "restarted.log"))
+            wait_until("pg_receivewal to stream again", lambda: rec.value("drkit_pg_receive_up") == 1)
+            server.psql("INSERT INTO events VALUES (2, clock_timestamp())", dbname="app")
+            rec.wait_stored(server, current_lsn(server))
+            assert rec.stop() == 143, rec.output()
+        finally:
+            rec.stop()
+        with restored(server) as db:
+            assert _rows(db) == "1,2"
