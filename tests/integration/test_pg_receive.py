@@ -117,3 +117,33 @@ def test_sigkill_and_restart_lose_no_wal() -> None:
         windows = run(server, "pg", "windows", "--json")
         (row,) = json.loads(windows.stdout)
         assert row["consistent"] and row["last_segment"].endswith(".partial"), row
+
+
+def test_lost_spool_resumes_from_the_slot() -> None:
+    """The spool volume is lost with the receiver (killed once everything was stored, mid-segment): a new
+    receiver on an empty spool resumes from the slot, re-streams the segment, and nothing is missing."""
+    with start_postgres("drkit-recv-slot-", settings=("archive_mode = off",)) as server:
+        _bench(server)
+        spool = spool_dir()
+        log = server.base / "receiver.log"
+        rec = start_receiver(server, spool, log)
+        try:
+            _backup(server)
+            with pgbench_load(server, "bench"):
+                _advance(server, SEGMENT + SEGMENT // 2)
+            rec.wait_stored(server, current_lsn(server))
+            assert current_lsn(server) % SEGMENT, "mid-segment: the tail is a partial"
+            rec.kill()
+            shutil.rmtree(spool)
+            spool.mkdir(mode=0o700)
+            with pgbench_load(server, "bench"):
+                rec = start_receiver(server, spool, log)
+                _advance(server, SEGMENT)
+            source = normalise(server.tool("pg_dump", "-d", "bench").decode())
+            rec.wait_stored(server, current_lsn(server))
+            assert rec.stop() == 143, rec.output()
+        finally:
+            rec.stop()
+            shutil.rmtree(spool, ignore_errors=True)
+        with restored(server) as db:
+            assert db.dump("bench") == source
