@@ -272,11 +272,14 @@ def _window_row(w: ops.BaseWindow) -> dict[str, Any]:
 @click.option("--interval", type=DURATION, default="1s", show_default=True,
               help="Time between syncs of the spool into the repository (the archive's lag). DURATION: "
               + DURATION_HELP)
+@click.option("--slot-wait", type=DURATION, default="60s", show_default=True,
+              help="How long to wait for the slot to be released by a receiver that was killed, before failing "
+              "(another receiver uses it). DURATION: " + DURATION_HELP)
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics (slot lag, last received LSN and time) on this port.")
 @click.option("--metrics-address", default="127.0.0.1", show_default=True)
 def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slot: bool, interval: float,  # noqa: PLR0913
-            metrics_port: int | None, metrics_address: str) -> None:
+            slot_wait: float, metrics_port: int | None, metrics_address: str) -> None:
     """Stream WAL continuously into the WAL archive (pg_receivewal through a replication slot).
 
     Complete segments are stored as `wal-push` stores them (a segment archive_command also pushes is the
@@ -297,7 +300,7 @@ def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slo
             where = f"{metrics_address}:{metrics_port}"
             raise click.UsageError(f"cannot serve metrics on {where}: {exc.strerror}") from None
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    req = pgreceive.ReceiveRequest(spool_dir, slot, interval, create_slot,
+    req = pgreceive.ReceiveRequest(spool_dir, slot, interval, create_slot, slot_wait,
                                    report=lambda text: click.echo(text, err=True))
     try:
         pgreceive.receive(repo, conn, req, metrics)

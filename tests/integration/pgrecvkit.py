@@ -46,6 +46,7 @@ class ReceiverProc:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    slot: str = "drkit"
 
     def metrics(self) -> str | None:
         try:
@@ -57,7 +58,7 @@ class ReceiverProc:
 
     def value(self, name: str) -> float | None:
         text = self.metrics()
-        return None if text is None else metric(text, name, slot="drkit")
+        return None if text is None else metric(text, name, slot=self.slot)
 
     def wait_streaming(self) -> None:
         wait_until("the receiver to stream", lambda: self.value("drkit_pg_receive_up") == 1)
@@ -88,7 +89,7 @@ class ReceiverProc:
         return self.proc.wait(timeout=120)
 
 
-def start_receiver(server: PgServer, spool: Path, log: Path) -> ReceiverProc:
+def start_receiver(server: PgServer, spool: Path, log: Path, slot: str = "drkit") -> ReceiverProc:
     port = free_port()
     argv = [
         *DRKIT,
@@ -102,13 +103,15 @@ def start_receiver(server: PgServer, spool: Path, log: Path) -> ReceiverProc:
         "1s",
         "--metrics-port",
         str(port),
+        "--slot",
+        slot,
     ]
     out = open(log, "ab")  # noqa: SIM115 - the child holds it
     try:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
         out.close()
-    rec = ReceiverProc(proc, port, log)
+    rec = ReceiverProc(proc, port, log, slot)
     rec.wait_streaming()
     return rec
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from clirun import one_line_error
 from pgrecvkit import current_lsn, receivewal_cmdlines, restored, spool_dir, start_receiver, wait_until
 from promtext import require_metric
-from servers.postgres import DB_PASSWORD, PgServer, as_postgres, db_opts, make_shared_dir, run, start_postgres
+from servers.postgres import DB_PASSWORD, PgServer, as_postgres, db_opts, run, start_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,27 +63,6 @@ def test_time_target_in_the_streamed_tail_next_to_archive_command() -> None:
             assert DB_PASSWORD not in rec.output()
         finally:
             rec.stop()
-
-
-def test_role_without_replication_fails_in_one_line() -> None:
-    with start_postgres("drkit-recv-role-") as server:
-        server.psql(f"CREATE ROLE plain LOGIN PASSWORD '{DB_PASSWORD}'")
-        spool = make_shared_dir("drkit-recv-role-spool-")
-        proc = run(
-            server,
-            "pg",
-            "receive",
-            "--dsn",
-            f"postgresql://plain@127.0.0.1:{server.port}/postgres",
-            "--db-password-file",
-            str(server.db_password_file),
-            "--spool-dir",
-            str(spool),
-        )
-        assert proc.returncode == 1, proc.stderr.decode()
-        line = one_line_error(proc)
-        assert "pg_receivewal failed" in line and "replication" in line, line
-        assert DB_PASSWORD.encode() not in proc.stdout + proc.stderr
 
 
 def _pg_ctl(server: PgServer, *args: str) -> None:
