@@ -15,6 +15,7 @@ receiver does not leave a tool holding the slot.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -117,9 +118,10 @@ class Receiver:
         return self.proc.poll() is None
 
     def stderr(self) -> bytes:
-        with open(self._err.fileno(), "rb", closefd=False) as f:
-            f.seek(0)
-            return f.read()
+        """What pg_receivewal wrote so far; read with pread, which leaves the file offset it shares with
+        the child alone (a seek would make its next lines overwrite the first ones)."""
+        fd = self._err.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     def streamed(self) -> bool:
         """True once pg_receivewal has connected and started streaming."""
