@@ -288,6 +288,8 @@ def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slo
     after streaming. See docs/postgres-physical.md."""
     import prometheus_client
 
+    if interval <= 0:
+        raise click.BadParameter("must be more than 0", param_hint="--interval")
     from ..core.receivemetrics import ReceiveFamilies
     from ..ops import pgreceive
 

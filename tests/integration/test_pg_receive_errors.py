@@ -9,14 +9,17 @@ import uuid
 
 import pytest
 from clirun import one_line_error
-from pgrecvkit import spool_dir, start_receiver
+from pgrecvkit import spool_dir, start_receiver, wait_until
 from servers.postgres import DB_PASSWORD, PgServer, run
 
 pytestmark = pytest.mark.integration
 
 
 def _drop_slot(server: PgServer, slot: str) -> None:
-    server.psql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}'")
+    """Once the stopped receiver's connection has gone (an active slot cannot be dropped)."""
+    where = f"FROM pg_replication_slots WHERE slot_name = '{slot}'"
+    wait_until("the slot to be released", lambda: server.psql(f"SELECT count(*) {where} AND active") == "0")
+    server.psql(f"SELECT pg_drop_replication_slot(slot_name) {where}")
 
 
 def test_role_without_replication_fails_in_one_line(pg_server: PgServer) -> None:
