@@ -53,6 +53,8 @@ def test_time_target_in_the_streamed_tail_next_to_archive_command() -> None:
                 assert _rows(db) == "1"
             with restored(server) as db:
                 assert _rows(db) == "1,2"
+            check = run(server, "check", "--read-data")  # streamed partials read back, page headers checked
+            assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
             archived = run(server, "pg", "archive-check", *db_opts(server, "postgres"))  # archive_command's copy
             assert archived.returncode == 0, archived.stderr.decode()
             rec.wait_stored(server, current_lsn(server))

@@ -130,3 +130,20 @@ def test_a_restart_with_an_empty_spool_never_shortens_the_stored_tail(repo: Repo
     _partial(fresh, NAME, b"A" * 6000)
     sync.sync()
     assert _names(repo) == [f"{NAME}.00001770.partial"]
+
+
+def test_check_reads_a_streamed_partial_page_header() -> None:
+    """`check --read-data` holds a streamed partial to its name like a segment (another cluster's WAL or
+    a misnamed file would stop recovery at the tail)."""
+    import struct
+
+    from drkit.sources.postgres.walcheck import segment_problem
+
+    def segment(pageaddr: int, sysid: int = 7) -> bytes:
+        head = struct.pack("<HHIQI4xQII", 0xD110, 0x0002, 1, pageaddr, 0, sysid, SEG, 8192)
+        return head + bytes(SEG - len(head))
+
+    name = walstream.partial_name(NAME, 4096)
+    assert segment_problem(name, segment(3 * SEG), {"7"}) is None
+    assert "its name says 0/3000000" in (segment_problem(name, segment(4 * SEG), {"7"}) or "")
+    assert "database system 8" in (segment_problem(name, segment(3 * SEG, sysid=8), {"7"}) or "")
