@@ -4,6 +4,8 @@ metrics carry the job, and SIGTERM stops it cleanly (exit 0)."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import yaml
 from pgrecvkit import current_lsn, lsn, restored, spool_dir, wait_until
@@ -13,12 +15,13 @@ from test_scheduler_daemon import daemon
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_daemon_streams_wal_of_a_job_with_receive(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_daemon_streams_wal_of_a_job_with_receive(tmp_path, monkeypatch, request) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("SCHED_REPO_PW", REPO_PASSWORD)  # the Daemon helper passes its own ENV too
     with start_postgres("drkit-recv-daemon-", settings=("archive_mode = off",)) as server:
         server.psql("CREATE DATABASE app")
         server.psql("CREATE TABLE events (n int PRIMARY KEY)", dbname="app")
         spool = spool_dir()
+        request.addfinalizer(lambda: shutil.rmtree(spool, ignore_errors=True))
         source = {
             "kind": "postgres",
             "dsn": server.url,

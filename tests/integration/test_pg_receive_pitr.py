@@ -6,6 +6,7 @@ that only a streamed partial segment holds is a recovery target (the window ends
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
@@ -65,6 +66,7 @@ def test_time_target_in_the_streamed_tail_next_to_archive_command() -> None:
             assert DB_PASSWORD not in rec.output()
         finally:
             rec.stop()
+            shutil.rmtree(spool, ignore_errors=True)
 
 
 def _pg_ctl(server: PgServer, *args: str) -> None:
@@ -103,5 +105,6 @@ def test_server_restart_while_receiving() -> None:
             assert rec.stop() == 143, rec.output()
         finally:
             rec.stop()
+            shutil.rmtree(spool, ignore_errors=True)
         with restored(server) as db:
             assert _rows(db) == "1,2"
