@@ -83,6 +83,14 @@ class FilesSource(_Model):
     one_file_system: bool = False
 
 
+class PgReceive(_Model):
+    """Continuous WAL streaming while the daemon runs (`drkit pg receive`)."""
+
+    spool_dir: Path = Field(description="Where pg_receivewal writes (a persistent volume).")
+    slot: str = Field(default="drkit", pattern=r"^[a-z0-9_]{1,63}$", description="Physical replication slot.")
+    interval: Seconds = Field(default=1.0, gt=0, description="Time between syncs of the spool into the repository.")
+
+
 class PostgresSource(_Model):
     kind: Literal["postgres"]
     dsn: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^postgres(ql)?://",
@@ -90,6 +98,13 @@ class PostgresSource(_Model):
     password: SecretRef | None = None
     mode: Literal["physical", "logical"] = "logical"
     name: str | None = None
+    receive: PgReceive | None = Field(default=None, description="Stream WAL into the archive (physical mode).")
+
+    @model_validator(mode="after")
+    def _receive_physical(self) -> PostgresSource:
+        if self.receive is not None and self.mode != "physical":
+            raise ValueError("receive (WAL streaming) needs mode: physical")
+        return self
 
 
 

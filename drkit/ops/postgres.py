@@ -18,7 +18,7 @@ from ..core.errors import UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walwait
+from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walstream, walwait
 from ..sources.postgres.conn import PgConn
 from ..sources.postgres.errors import PostgresError, TargetUnreachable
 from ..sources.postgres.sql import scalar
@@ -112,14 +112,16 @@ def windows(repo: Repository, snaps: list[Snapshot] | None = None) -> list[BaseW
     """Each physical base backup with its recoverable window (start → last contiguous segment)."""
     bases = pitr.physical_backups(snaps if snaps is not None else snapshots.load_all(repo.manifests))
     by_timeline: dict[int, dict[str, datetime]] = {}
+    tails: dict[int, dict[int, walstream.Tail]] = {}
     found = []
     for snap in bases:
-        tl = int(snap.meta["timeline"])
+        tl, seg_size = int(snap.meta["timeline"]), int(snap.meta["wal_segment_size"])
         if tl not in by_timeline:
             by_timeline[tl] = wal.archived_segments(repo, tl)
+            tails[tl] = walstream.streamed_tails(repo, tl, seg_size)
         win = wal.window(wal.parse_lsn(snap.meta["start_lsn"]), wal.parse_lsn(snap.meta["stop_lsn"]), tl,
-                         int(snap.meta["wal_segment_size"]), by_timeline[tl])
-        found.append(BaseWindow(snap, win))
+                         seg_size, by_timeline[tl])
+        found.append(BaseWindow(snap, walstream.with_tail(win, tails[tl], seg_size)))
     return found
 
 

@@ -1,10 +1,11 @@
 """Archive freshness of the point-in-time jobs: when the newest WAL segment (physical PostgreSQL
 jobs) or AOF segment (Redis jobs with an AOF archive) reached the repository.
 
-PostgreSQL runs ``drkit pg wal-push`` and ``drkit redis archive`` runs on its own, outside the
-daemon, so the daemon reads the archive from the repository: at start-up, after each run of the
-job, and every ``ARCHIVE_REFRESH`` seconds (a listing of the WAL prefix; the AOF records). The
-``DrkitArchiveStale`` alert compares the age with the job's RPO target."""
+PostgreSQL runs ``drkit pg wal-push`` (``drkit pg receive``'s streamed partial segments count too)
+and ``drkit redis archive`` runs on its own, outside the daemon, so the daemon reads the archive
+from the repository: at start-up, after each run of the job, and every ``ARCHIVE_REFRESH`` seconds
+(a listing of the WAL prefix; the AOF records). The ``DrkitArchiveStale`` alert compares the age
+with the job's RPO target."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..ops.session import open_repository
 from ..repository.repo import Repository
-from ..sources.postgres.wal import archive_times, is_segment
+from ..sources.postgres.wal import STREAMED, archive_times, is_segment
 from ..sources.redis.kinds import ARCHIVE_KIND
 
 ARCHIVE_REFRESH = 60.0  # seconds between reads of the archives by the daemon
@@ -26,7 +27,7 @@ log = logging.getLogger("drkit.scheduler")
 
 
 def _newest_wal(repo: Repository) -> float | None:
-    times = [at.timestamp() for name, at in archive_times(repo).items() if is_segment(name)]
+    times = [at.timestamp() for name, at in archive_times(repo).items() if is_segment(name) or STREAMED.match(name)]
     return max(times, default=None)
 
 
