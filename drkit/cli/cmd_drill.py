@@ -13,7 +13,6 @@ from ..core.errors import UsageError
 from ..drills.reports import human_seconds, percentile, render_table
 from ..drills.result import DrillResult
 from ..drills.session import ReportTargets, history_html, job_names, run_drills, write_reports
-from ..drills.system import run_system_drill
 from ..drills.targets import exit_code_for
 from ..scheduler import default_state_dir
 from ..scheduler.maintenance import maintenance_records, maintenance_summary
@@ -76,6 +75,7 @@ def _system_drill(cfg: DrkitConfig, system: str, jobs: tuple[str, ...], all_jobs
     if jobs or all_jobs or snapshot:
         raise UsageError("--system drills the system's own jobs: give no JOB, --all or --snapshot with it")
     cfg.system(system)  # unknown → one line, exit 2, before any drill starts
+    from ..drills.system import run_system_drill  # psycopg and redis (extras): only when a system is drilled
     return run_system_drill(cfg, system, sandbox=sandbox, point_in_time=point_in_time, allow_skew=allow_skew)
 
 
