@@ -133,6 +133,12 @@ def docker_drill(cfg: Path, job: str, out_json: Path, *extra: str, variant: str 
     return run_drkit_drill(cfg, job, out_json, *extra, env=env, sandbox="docker")
 
 
+def _docker_round(row: dict[str, Any]) -> str:
+    """The container drills of one round, for its progress line."""
+    return "".join(f"; {variant} RTO {fmt(row[variant].get('rto_s'), 2)} s {row[variant].get('phases', {})}"
+                   for variant in DOCKER_VARIANTS if variant in row)
+
+
 def docker_lines(rounds: list[dict[str, Any]], med: dict[str, Any]) -> str:
     """The container drills' RTO per round and against the local sandbox's, when --docker ran them."""
     if not DOCKER_ENV:
@@ -355,7 +361,7 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
             _say(f"round {i}: manual {m['total_s']:.2f} s (restore {m['restore_s']:.2f} + startup "
                  f"{m['startup_s']:.2f}); drkit RTO {fmt(d.get('rto_s'), 2)} s {d.get('phases', {})}, "
                  f"wall {d['wall_s']:.2f} s" + (f" -- FAILED: {d['error']}" if d.get("error") else "")
-                 + (" (warm-up, not counted)" if i < 1 else ""))
+                 + _docker_round(row) + (" (warm-up, not counted)" if i < 1 else ""))
             if i >= 1:
                 rounds.append(row)
     med = summarize(rounds, ["restore_s", "startup_s"])
@@ -474,7 +480,8 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
         d, m = row["drkit"], row["manual"]
         _say(f"round {i}: manual {m['total_s']:.2f} s (copy {m['copy_s']:.2f} + start/load {m['startup_s']:.2f}); "
              f"drkit RTO {fmt(d.get('rto_s'), 2)} s {d.get('phases', {})}, wall {d['wall_s']:.2f} s"
-             + (f" -- FAILED: {d['error']}" if d.get("error") else "") + (" (warm-up, not counted)" if i < 1 else ""))
+             + (f" -- FAILED: {d['error']}" if d.get("error") else "") + _docker_round(row)
+             + (" (warm-up, not counted)" if i < 1 else ""))
         if i >= 1:
             rounds.append(row)
     med = summarize(rounds, ["copy_s", "startup_s"])
