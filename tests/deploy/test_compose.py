@@ -128,7 +128,7 @@ class Stack:
     def __init__(self, engine: DockerEngine, tmp: Path) -> None:
         self.project = f"drkit-test-{uuid.uuid4().hex[:8]}"
         self.port, self.s3_port, self.prometheus_port = free_port(), free_port(), free_port()
-        self.secrets, self.uploads = tmp / "secrets", tmp / "uploads"
+        self.secrets, self.uploads, self.config = tmp / "secrets", tmp / "uploads", tmp / "drkit.yaml"
         self.env = {
             **os.environ,
             **engine.env,
@@ -138,6 +138,7 @@ class Stack:
             "DRKIT_HTTP_PORT": str(self.port),
             "DRKIT_S3_PORT": str(self.s3_port),
             "DRKIT_PROMETHEUS_PORT": str(self.prometheus_port),
+            "DRKIT_CONFIG_FILE": str(self.config),
         }
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -180,7 +181,12 @@ class Stack:
 
 
 def _prepare(tmp: Path, stack: Stack) -> None:
-    """Secrets as a user makes them (init-secrets.sh, as root); an uploads tree to back up."""
+    """Secrets as a user makes them (init-secrets.sh, as root); an uploads tree to back up; the stack's
+    drkit.yaml with the cache job due every minute, so the daemon itself backs it up during the test."""
+    config = yaml.safe_load((COMPOSE_FILE.parent / "drkit.yaml").read_text())
+    config["jobs"]["cache"]["schedule"] = "* * * * *"
+    stack.config.write_text(yaml.safe_dump(config, sort_keys=False))
+    stack.config.chmod(0o644)
     subprocess.run(["sh", str(COMPOSE_FILE.parent / "init-secrets.sh")], env=stack.env, check=True, timeout=60)
     assert {p.name for p in stack.secrets.iterdir()} == {
         "repository-passphrase", "postgres-password", "s3-credentials", "s3-config.json"}
@@ -230,6 +236,16 @@ def _poll(what: str, probe: Any, timeout: float = 300) -> Any:
         time.sleep(1)
 
 
+def _daemon_backed_up_cache(stack: Stack) -> None:
+    """The daemon's own scheduled backup of ``cache`` (nothing else has run yet): Prometheus scrapes its
+    last-success time, and the snapshot is in the S3 server (read from the host)."""
+    _poll("drkit_backup_last_success_timestamp_seconds of cache in Prometheus", lambda: stack.prometheus(
+        '/api/v1/query?query=drkit_backup_last_success_timestamp_seconds{drkit_job="cache"}')["result"])
+    proc = drkit("snapshots", "--repo", "s3://drkit/repository", "--json", env=_host_s3_env(stack))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert [(s["source_kind"], s["tags"]) for s in json.loads(proc.stdout)] == [("redis", ["job=cache"])], proc.stdout
+
+
 def _check_prometheus(stack: Stack) -> None:
     """Prometheus scrapes the daemon (drkit's own per-job series, not only ``up``) and has loaded and
     evaluated every rule of drkit-rules.yml without an error."""
@@ -272,6 +288,7 @@ def test_compose_stack_backs_up_and_drills(tmp_path: Path, docker_engine: Docker
             "INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 500) g",
         )
         stack.ok("exec", "-T", "redis", "redis-cli", "mset", "a", "1", "b", "2", "c", "3")
+        _daemon_backed_up_cache(stack)
         for job in ("app-db", "cache", "uploads"):
             stack.ok("run", "--rm", "drkit", "job", "run", job)
         report = json.loads(stack.ok("run", "--rm", "drkit", "drill", "--all", "--json", "-"))
