@@ -10,6 +10,7 @@ from typing import BinaryIO, Protocol
 
 from storage_backends import Backend
 
+from ..core.concurrency import Plan
 from ..core.errors import IntegrityError, MissingBlob
 from ..pipeline import SEAL_OVERHEAD, BlobHasher, Cipher, decompress_view
 from .format import pack_key
@@ -22,6 +23,8 @@ class _Repo(Protocol):
     cipher: Cipher
     hasher: BlobHasher
     index: Index
+
+    def concurrency(self) -> Plan: ...
 
 
 def locate(repo: _Repo, blob_id: bytes) -> Location:
@@ -80,8 +83,11 @@ def _damaged(blob_id: bytes, where: str) -> IntegrityError:
     return IntegrityError(f"{where}: blob {blob_id.hex()[:16]} fails authentication (damaged pack)")
 
 
-def iter_blobs(repo: _Repo, ids: Iterable[bytes], *, workers: int = 4, ahead: int = 8) -> Iterator[bytes]:
-    """Yield the blobs in order, fetching up to ``ahead`` at once."""
+def iter_blobs(repo: _Repo, ids: Iterable[bytes], *, workers: int = 0) -> Iterator[bytes]:
+    """Yield the blobs in order, fetching with ``workers`` threads (0: the plan's reads in flight) and
+    up to twice as many blobs ahead (memory: that many blobs)."""
+    workers = workers or repo.concurrency().reads
+    ahead = 2 * workers
     with ThreadPoolExecutor(workers, thread_name_prefix="drkit-read") as pool:
         pending: deque[Future[bytes]] = deque()
         try:
