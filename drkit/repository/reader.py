@@ -3,14 +3,10 @@ data), decompressed and re-hashed against its id before a single byte is handed 
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from storage_backends import Backend
 
-from ..core.concurrency import Plan
 from ..core.errors import IntegrityError, MissingBlob
 from ..pipeline import SEAL_OVERHEAD, BlobHasher, Cipher, decompress_view
 from .format import pack_key
@@ -23,8 +19,6 @@ class _Repo(Protocol):
     cipher: Cipher
     hasher: BlobHasher
     index: Index
-
-    def concurrency(self) -> Plan: ...
 
 
 def locate(repo: _Repo, blob_id: bytes) -> Location:
@@ -81,30 +75,3 @@ def _verified(repo: _Repo, blob_id: bytes, plain: bytes | memoryview, where: str
 
 def _damaged(blob_id: bytes, where: str) -> IntegrityError:
     return IntegrityError(f"{where}: blob {blob_id.hex()[:16]} fails authentication (damaged pack)")
-
-
-def iter_blobs(repo: _Repo, ids: Iterable[bytes], *, workers: int = 0) -> Iterator[bytes]:
-    """Yield the blobs in order, fetching with ``workers`` threads (0: the plan's reads in flight) and
-    up to twice as many blobs ahead (memory: that many blobs)."""
-    workers = workers or repo.concurrency().reads
-    ahead = 2 * workers
-    with ThreadPoolExecutor(workers, thread_name_prefix="drkit-read") as pool:
-        pending: deque[Future[bytes]] = deque()
-        try:
-            for blob_id in ids:
-                pending.append(pool.submit(read_blob, repo, blob_id))
-                if len(pending) >= ahead:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
-
-
-def write_blobs(repo: _Repo, ids: Iterable[bytes], out: BinaryIO) -> int:
-    total = 0
-    for data in iter_blobs(repo, ids):
-        out.write(data)
-        total += len(data)
-    return total
