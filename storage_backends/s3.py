@@ -264,9 +264,12 @@ class S3Backend:
             self._call(key, lambda: self._put_object(name, spool, args))
 
     def _head(self, data: Data) -> tuple[bytes | bytearray, BinaryIO | None]:
-        """The first part of ``data``, and the stream holding the rest (``None`` if that was all)."""
+        """The first part of ``data``, and the stream holding the rest (``None`` if that was all). A
+        bytearray, not bytes: botocore sends a bytes body (as a file-like one) with ``Expect:
+        100-continue`` and waits for the server's go-ahead, a round trip more per put (on a 60 ms link,
+        a sixth of a 16 MiB pack's upload); a bytearray body goes at once, like restic's puts."""
         if isinstance(data, bytes | bytearray | memoryview) and len(data) < PART_SIZE:
-            return bytes(data), None
+            return bytearray(data), None
         stream = as_stream(data)
         head = _next_part(stream)
         return head, (stream if len(head) == PART_SIZE else None)
