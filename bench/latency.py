@@ -2,7 +2,7 @@
 """Latency bench: drkit vs restic backing up a stream to S3 (SeaweedFS) and restoring it, through a proxy
 that adds a round-trip delay, a bandwidth cap and a per-connection window (bench/latency_proxy.py).
 
-Run: .venv/bin/python bench/latency.py [--rtts 0,20,60] [--size-mib 512] [--mbit 1000] [--rounds 1]
+Run: .venv/bin/python bench/latency.py [--rtts 0,20,60] [--size-mib 256] [--mbit 1000] [--rounds 1]
      [--baseline /path/to/other/drkit]
 
 For each round trip time it starts a proxy in front of one SeaweedFS server and, per round, runs each tool
@@ -173,7 +173,7 @@ def run_tool(tool: Tool, place: Place, prefix: str, label: str) -> Cell:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rtts", default="0,20,60", help="round trip times in ms, comma-separated (default 0,20,60)")
-    p.add_argument("--size-mib", type=int, default=512, help="stream size (default 512)")
+    p.add_argument("--size-mib", type=int, default=256, help="stream size (default 256)")
     p.add_argument("--mbit", type=float, default=1000.0, help="the proxy's bandwidth cap per direction (0: none)")
     p.add_argument("--window-kib", type=int, default=4096, help="the proxy's per-connection window (default 4096)")
     p.add_argument("--rounds", type=int, default=1, help="rounds per round trip time; medians reported")
