@@ -52,7 +52,7 @@ class Settings:
 
 
 async def _pump(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link, s: Settings, opened: asyncio.Future[None]
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: Link, s: Settings, open_at: float
 ) -> None:
     """Forward one direction: read, wait for window space, hold ``rtt/2`` (plus the link's queue), write."""
     loop = asyncio.get_running_loop()
@@ -65,7 +65,6 @@ async def _pump(
         space.set()
 
     async def send() -> None:
-        await opened  # the handshake's round trip
         while True:
             at, data = await queue.get()
             if not data:
@@ -85,7 +84,8 @@ async def _pump(
                 space.clear()
                 await space.wait()
             state["inflight"] += len(data)
-            queue.put_nowait((link.depart(loop.time(), len(data)) + s.rtt / 2, data))
+            # nothing leaves before the handshake's round trip is over (``open_at``)
+            queue.put_nowait((max(link.depart(loop.time(), len(data)), open_at) + s.rtt / 2, data))
     finally:
         queue.put_nowait((0.0, b""))
         await sender
@@ -94,16 +94,14 @@ async def _pump(
 async def _handle(
     client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, upstream: tuple[str, int], s: Settings
 ) -> None:
-    loop = asyncio.get_running_loop()
-    opened: asyncio.Future[None] = loop.create_future()
-    loop.call_later(s.rtt, lambda: opened.done() or opened.set_result(None))
+    open_at = asyncio.get_running_loop().time() + s.rtt  # when the client's connect() would return
     try:
         server_r, server_w = await asyncio.open_connection(*upstream)
     except OSError:
         client_w.close()
         return
     try:
-        await asyncio.gather(_pump(client_r, server_w, s.up, s, opened), _pump(server_r, client_w, s.down, s, opened))
+        await asyncio.gather(_pump(client_r, server_w, s.up, s, open_at), _pump(server_r, client_w, s.down, s, open_at))
     except (ConnectionError, OSError):
         pass
     finally:
