@@ -164,3 +164,33 @@ def test_a_backup_uses_the_cpus_taskset_and_a_cgroup_quota_allow(tmp_path: Path)
         {"DRKIT_CGROUP_ROOT": str(no_quota), "DRKIT_WORKERS": "3", "DRKIT_CONNECTIONS": "2"},
     )
     assert "3 sealing worker(s)" in line and "2 upload(s)" in line  # the command line (env) wins
+
+
+def test_a_repositorys_configured_counts_reach_its_jobs_and_the_command_line_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from drkit.config import load_config
+    from drkit.jobs.connect import open_job_repository
+
+    monkeypatch.setenv("DRKIT_PASSWORD", ENV["DRKIT_PASSWORD"])
+    repo = tmp_path / "repo"
+    init = subprocess.run([*DRKIT, "init", "--repo", str(repo)], capture_output=True, timeout=120)
+    assert init.returncode == 0, init.stderr
+    doc = {
+        "repositories": {
+            "default": {"url": str(repo), "passphrase": {"env": "DRKIT_PASSWORD"}, "workers": 3, "connections": 5}
+        },
+        "jobs": {"etc": {"source": {"kind": "files", "paths": [str(tmp_path)]}}},
+    }
+    (tmp_path / "drkit.yaml").write_text(yaml.safe_dump(doc))
+    config = load_config(tmp_path / "drkit.yaml")
+    opened, _ = open_job_repository(config, config.jobs["etc"])
+    try:
+        p = opened.concurrency()
+        assert (p.seal_workers, p.restore_workers, p.uploads, p.reads) == (3, 3, 5, 5)
+        concurrency.choose(workers=1)  # --workers 1
+        assert opened.concurrency().seal_workers == 1 and opened.concurrency().uploads == 5
+    finally:
+        opened.backend.close()
