@@ -4,13 +4,13 @@ DIR/<system>/<job>), and the point each one reached."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..core.errors import DrkitError, UsageError
-from ..jobs.system_restore import SystemRequest, SystemRestore
-from ..jobs.system_restore import restore_system as run_restore
+from ..jobs.system_restore import SystemRequest, SystemRestore, prepare_system, restore_prepared
 from .common import load_cli_config
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
@@ -83,11 +83,13 @@ def restore_system(  # noqa: PLR0913
     if into and all_systems:
         raise UsageError("--into names one system's jobs: use it with --system NAME")
     targets = _into(into)
-    results = []
-    for name in names:
-        where = target_dir / name if all_systems else target_dir
-        req = SystemRequest(point_in_time, where, allow_skew, start, os_user, into=targets)
-        results.append(run_restore(cfg, name, req))
+    base = SystemRequest(point_in_time, target_dir, allow_skew, start, os_user, into=targets)
+    # every system planned and checked (skew, targets) before the first byte of any is written
+    prepared = [
+        prepare_system(cfg, name, replace(base, target_dir=target_dir / name) if all_systems else base)
+        for name in names
+    ]
+    results = [restore_prepared(cfg, p) for p in prepared]
     if as_json:
         emit_json([r.to_doc() for r in results] if all_systems else results[0].to_doc())
     else:

@@ -38,7 +38,7 @@ class SystemRequest:
     allow_skew: float | None = None  # seconds; None: the system's max_skew
     start: bool = False  # start PostgreSQL (recovery to T) and Redis on what was restored
     os_user: str | None = None  # the PostgreSQL data directory's owner (default as root: postgres)
-    system: str = ""  # set by restore_system
+    system: str = ""  # set by prepare_system
     into: tuple[tuple[str, str], ...] = ()  # (job, DIR or, for Redis, a running server's URL) instead of DIR/<job>
 
 
@@ -106,7 +106,21 @@ def check_skew(name: str, plans: list[ComponentPlan], when: datetime, allowed: f
         )
 
 
-def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> SystemRestore:
+@dataclass(frozen=True)
+class PreparedSystem:
+    """A system restore planned and checked, nothing written yet (``prepare_system``)."""
+
+    name: str
+    when: datetime
+    allowed: float
+    plans: list[ComponentPlan]
+    dirs: dict[str, Path | str]
+    req: SystemRequest
+
+
+def prepare_system(config: DrkitConfig, name: str, req: SystemRequest) -> PreparedSystem:
+    """Plan every component and check the skew and the targets; raises (exit 15, 2, ...) before a byte is
+    written. `restore --all` prepares every system before it restores the first one."""
     system = config.system(name)
     when = parse_time(req.point_in_time)
     allowed = system.max_skew if req.allow_skew is None else req.allow_skew
@@ -120,12 +134,18 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
     for job_dir in dirs.values():
         if isinstance(job_dir, Path) and job_dir.exists() and (not job_dir.is_dir() or any(job_dir.iterdir())):
             raise UsageError(f"{job_dir} exists and is not an empty directory; refusing to restore into it")
+    return PreparedSystem(name, when, allowed, plans, dirs, req)
+
+
+def restore_prepared(config: DrkitConfig, prepared: PreparedSystem) -> SystemRestore:
+    """Restore every component of a prepared system, in parallel; every outcome in the result."""
+    plans, dirs, when, req = prepared.plans, prepared.dirs, prepared.when, prepared.req
     req.target_dir.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(len(plans), thread_name_prefix="drkit-system") as pool:
         done = list(pool.map(lambda p: _restore_one(config, p, dirs[p.job], when, req), plans))
     points = [p.point for p in plans]
     skew = round((max(points) - min(points)).total_seconds(), 6)
-    result = SystemRestore(name, format_time(when), allowed, skew, done)
+    result = SystemRestore(prepared.name, format_time(when), prepared.allowed, skew, done)
     beats = Heartbeats({c.job: parse_time(c.heartbeat) if c.heartbeat else None for c in done})
     if beats.verified_point is not None:
         result.verified_point = format_time(beats.verified_point)
