@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import DrkitConfig
 from ..core.errors import DrkitError, UsageError
@@ -27,6 +27,9 @@ from .connect import open_job_repository
 from .system_heartbeat import Heartbeats
 from .system_plan import ComponentPlan, SkewTooLarge, plan_component
 from .system_verify import read_heartbeat
+
+if TYPE_CHECKING:
+    from ..sources.redis.conn import RedisTarget
 
 _LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
@@ -114,7 +117,7 @@ class PreparedSystem:
     when: datetime
     allowed: float
     plans: list[ComponentPlan]
-    dirs: dict[str, Path | str]
+    dirs: dict[str, Path | RedisTarget]
     req: SystemRequest
 
 
@@ -153,7 +156,7 @@ def restore_prepared(config: DrkitConfig, prepared: PreparedSystem) -> SystemRes
     return result
 
 
-def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Path | str]:
+def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Path | RedisTarget]:
     """Where each component goes: DIR/<job>, or what ``--into JOB=TARGET`` says (checked before any work)."""
     given = dict(req.into)
     unknown = sorted(set(given) - {p.job for p in plans})
@@ -162,7 +165,7 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
             f"--into {unknown[0]}=…: {unknown[0]!r} is not a job of system {name}",
             hint="its jobs: " + ", ".join(p.job for p in plans),
         )
-    out: dict[str, Path | str] = {}
+    out: dict[str, Path | RedisTarget] = {}
     for plan in plans:
         target = given.get(plan.job)
         if target is None or "://" not in target:
@@ -178,27 +181,39 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
                 hint="restore that component into a directory to use --start",
             )
         else:
-            out[plan.job] = target
+            out[plan.job] = _server(target)
     return out
 
 
+def _server(url: str) -> RedisTarget:
+    """A running Redis server to load a component into: its URL valid, the server reachable and empty,
+    checked before anything is written (its password never shown: results carry ``display``)."""
+    from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
+    from ..sources.redis.restore import check_load_target
+
+    target = make_target(url)
+    check_load_target(target)
+    return target
+
+
 def _restore_one(
-    config: DrkitConfig, plan: ComponentPlan, target: Path | str, when: datetime, req: SystemRequest
+    config: DrkitConfig, plan: ComponentPlan, target: Path | RedisTarget, when: datetime, req: SystemRequest
 ) -> ComponentResult:
-    out = ComponentResult(
-        plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, str(target), plan.snapshot
-    )
+    shown = str(target) if isinstance(target, Path) else target.display
+    out = ComponentResult(plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, shown, plan.snapshot)
     try:
         if plan.kind == "redis":
             _redis(config, plan, target, req, out)
+        elif not isinstance(target, Path):  # _targets refuses a server for any other kind
+            raise UsageError(f"{plan.job}: a {plan.kind} component restores into a directory")
         elif plan.kind == "postgres":
-            _postgres(config, plan, Path(target), when, req, out)
+            _postgres(config, plan, target, when, req, out)
         else:
-            _files(config, plan, Path(target))
+            _files(config, plan, target)
     except DrkitError as exc:  # the other components go on; the command reports every outcome
         out.error = exc.message
         return out
-    beat = read_heartbeat(config, req.system, plan, out)
+    beat = read_heartbeat(config, req.system, plan, out, None if isinstance(target, Path) else target)
     out.heartbeat = format_time(beat) if beat is not None else None
     return out
 
@@ -224,13 +239,11 @@ def _postgres(
 
 
 def _redis(
-    config: DrkitConfig, plan: ComponentPlan, target: Path | str, req: SystemRequest, out: ComponentResult
+    config: DrkitConfig, plan: ComponentPlan, target: Path | RedisTarget, req: SystemRequest, out: ComponentResult
 ) -> None:
     repo, _ = open_job_repository(config, config.job(plan.job))
-    if isinstance(target, str):  # a running server: every key is loaded into it (it must be empty)
-        from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
-
-        opts = RestoreOptions(to_url=make_target(target), point_in_time=plan.redis_cut, name=plan.redis_name)
+    if not isinstance(target, Path):  # a running server: every key is loaded into it (it must be empty)
+        opts = RestoreOptions(to_url=target, point_in_time=plan.redis_cut, name=plan.redis_name)
     else:
         opts = RestoreOptions(target_dir=target, point_in_time=plan.redis_cut, name=plan.redis_name, start=req.start)
     try:
