@@ -11,7 +11,7 @@ import click
 
 from ..core.errors import DrkitError, UsageError
 from ..jobs.system_restore import SystemRequest, SystemRestore, prepare_system, restore_prepared
-from .common import load_cli_config
+from .common import load_cli_config, skip_damaged_option
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
 from .params import TIME, TIME_HELP, DurationParam
@@ -54,6 +54,7 @@ from .params import TIME, TIME_HELP, DurationParam
     help="Own and run the PostgreSQL data directory as this user (default as root: postgres).",
 )
 @click.option("--json", "as_json", is_flag=True)
+@skip_damaged_option
 @click.pass_context
 def restore_system(  # noqa: PLR0913
     ctx: click.Context,
@@ -66,6 +67,7 @@ def restore_system(  # noqa: PLR0913
     start: bool,
     os_user: str | None,
     as_json: bool,
+    skip_damaged: bool,
 ) -> None:
     """Restore every component of a system to one point in time: PostgreSQL by WAL replay, Redis by its AOF
     (cut at the whole second before TIME: AOF times have one-second resolution), files from the newest snapshot
@@ -83,7 +85,7 @@ def restore_system(  # noqa: PLR0913
     if into and all_systems:
         raise UsageError("--into names one system's jobs: use it with --system NAME")
     targets = _into(into)
-    base = SystemRequest(point_in_time, target_dir, allow_skew, start, os_user, into=targets)
+    base = SystemRequest(point_in_time, target_dir, allow_skew, start, os_user, into=targets, skip_damaged=skip_damaged)
     # every system planned and checked (skew, targets) before the first byte of any is written
     prepared = [
         prepare_system(cfg, name, replace(base, target_dir=target_dir / name) if all_systems else base)

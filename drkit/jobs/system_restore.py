@@ -43,6 +43,7 @@ class SystemRequest:
     os_user: str | None = None  # the PostgreSQL data directory's owner (default as root: postgres)
     system: str = ""  # set by prepare_system
     into: tuple[tuple[str, str], ...] = ()  # (job, DIR or, for Redis, a running server's URL) instead of DIR/<job>
+    skip_damaged: bool = False  # plan past a damaged snapshot manifest that may be newer (default: exit 13)
 
 
 @dataclass
@@ -79,13 +80,14 @@ class SystemRestore:
         return {**asdict(self), "ok": self.ok}
 
 
-def plan_system(config: DrkitConfig, name: str, when: datetime) -> list[ComponentPlan]:
+def plan_system(config: DrkitConfig, name: str, when: datetime, *, skip_damaged: bool = False) -> list[ComponentPlan]:
     """Each component's plan, in the system's order; a component that cannot be planned is a usage
-    error naming it (nothing is written)."""
+    error naming it (nothing is written); ``skip_damaged``: as ``--skip-damaged`` of the restores."""
     plans = []
     for job_name in config.system(name).jobs:
         job = config.job(job_name)
         repo, _ = open_job_repository(config, job)
+        repo.manifests.past_damaged = skip_damaged
         try:
             plans.append(plan_component(repo, job_name, job, when))
         except DrkitError as exc:  # the same error (and exit code), naming the component
@@ -127,7 +129,7 @@ def prepare_system(config: DrkitConfig, name: str, req: SystemRequest) -> Prepar
     system = config.system(name)
     when = parse_time(req.point_in_time)
     allowed = system.max_skew if req.allow_skew is None else req.allow_skew
-    plans = plan_system(config, name, when)
+    plans = plan_system(config, name, when, skip_damaged=req.skip_damaged)
     req = replace(req, system=name)
     check_skew(name, plans, when, allowed)
     dirs = _targets(name, plans, req)
