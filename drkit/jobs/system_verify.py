@@ -35,7 +35,7 @@ def read_heartbeat(
     source = config.job(plan.job).source
     try:
         if isinstance(source, FilesSource):
-            return read_files(Path(out.target), source.paths[0], system)
+            return read_files(Path(out.target), source.paths[0], system, started=plan.point)
         if isinstance(source, RedisSource) and server is not None:  # loaded into a running server
             return _redis_url(server, system)
         if out.port is None:  # not started: nothing to ask
