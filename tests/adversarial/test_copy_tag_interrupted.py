@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from clirun import drkit
-
-pytestmark = pytest.mark.integration
+from hostile_kit import same_tree
 
 ENV = {"DRKIT_PASSWORD": "copy-tag-pw", "DRKIT_FROM_PASSWORD": "copy-tag-pw"}
 
@@ -69,19 +66,4 @@ def test_copy_after_an_interrupted_tag_copies_each_source_document_once(tmp_path
     for copy_id in after:
         out = tmp_path / f"out-{copy_id[:8]}"
         _ok(drkit("restore", "files", copy_id[:8], "--target", str(out), "--repo", str(target), env=ENV))
-        diff = subprocess.run(
-            [
-                "rsync",
-                "-aHAXS",
-                "--dry-run",
-                "--checksum",
-                "--itemize-changes",
-                "--delete",
-                f"{tree}/",
-                f"{out / tree.name}/",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert diff.stdout == "", diff.stdout
+        same_tree(tree, out / tree.name)
