@@ -100,6 +100,9 @@ def carry_tags(source: Repository, target: Repository,
     try:
         with target.lock(maintenance=True, purpose="copy"):
             for snap, old in todo:
+                if target.manifests.get_if_present(snapshots.KIND, old.id) is None:  # read before this lock
+                    kept[snap.id] = f"its copy {old.short_id} was forgotten in the target meanwhile"
+                    continue  # written again it would come back: a forget undone
                 until = target.locked_until(snapshot_key(old.id))
                 if until is not None:
                     kept[snap.id] = f"its copy {old.short_id} is locked until {when(until)} (immutable repository)"

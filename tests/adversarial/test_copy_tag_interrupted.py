@@ -67,3 +67,34 @@ def test_copy_after_an_interrupted_tag_copies_each_source_document_once(tmp_path
         out = tmp_path / f"out-{copy_id[:8]}"
         _ok(drkit("restore", "files", copy_id[:8], "--target", str(out), "--repo", str(target), env=ENV))
         same_tree(tree, out / tree.name)
+
+
+def test_a_copy_forgotten_in_the_target_meanwhile_is_not_brought_back_by_its_retag(tmp_path: Path) -> None:
+    """The copy reads the target's copies before it takes the maintenance lock for a retag; a forget of the
+    copy in between (the copy's shared lock does not exclude it) left a stale document, which the retag wrote
+    again under a new id: the forgotten snapshot came back, with the source's new tags."""
+    from drkit.ops.copy_tags import carry_tags, earlier_copies
+    from drkit.ops.session import open_repository
+    from drkit.repository import snapshots
+
+    source, target = tmp_path / "source", tmp_path / "target"
+    for repo in (source, target):
+        _ok(drkit("init", "--repo", str(repo), env=ENV))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_text("a\n")
+    first = _ok(drkit("backup", "files", str(tree), "--json", "--repo", str(source), env=ENV))["snapshot"]
+    _copy(str(source), str(target))
+    _ok(drkit("tag", first[:8], "--add", "keep", "--repo", str(source), env=ENV))
+    src = open_repository(str(source), ENV["DRKIT_PASSWORD"])
+    dst = open_repository(str(target), ENV["DRKIT_PASSWORD"])
+    try:
+        (retagged,) = snapshots.load_all(src.manifests)
+        (copy,) = earlier_copies(dst, src.config.id).made_of.values()  # as copy_snapshots reads them
+        _ok(drkit("forget", copy.id[:8], "--repo", str(target), env=ENV))  # meanwhile, in another process
+        done, kept = carry_tags(src, dst, [(retagged, copy)])
+    finally:
+        src.close()
+        dst.close()
+    assert done == {} and list(kept) == [retagged.id], (done, kept)
+    assert _tags(str(target)) == {}  # before: the forgotten copy was written again, tagged keep
