@@ -35,6 +35,7 @@ from .wal import (
     STREAMED,
     WAL_PREFIX,
     Window,
+    archive_times,
     encode_wal,
     is_segment,
     push,
@@ -73,10 +74,9 @@ def superseded(names: Iterable[str]) -> set[str]:
 
 
 def streamed_tails(repo: Repository, timeline: int, seg_size: int) -> dict[int, Tail]:
-    """Segment number → its longest streamed partial, for segments of ``timeline`` not archived whole."""
-    with storage_errors():
-        infos = list(repo.backend.list(f"{WAL_PREFIX}{timeline:08X}/"))
-    names = {info.key.rsplit("/", 1)[-1]: info.mtime for info in infos}
+    """Segment number → its longest streamed partial, for segments of ``timeline`` not archived whole
+    (stored at the time its source repository stored it, in a copy: ``archive_times``)."""
+    names = archive_times(repo, f"{WAL_PREFIX}{timeline:08X}/")
     tails: dict[int, Tail] = {}
     for name, when in names.items():
         if not STREAMED.match(name) or name[:24] in names:

@@ -1,10 +1,12 @@
 """Streamed partials (``drkit pg receive``) copied to a second repository (``drkit copy``): a
 partial the receiver replaced after copy listed it does not fail the copy, only the newest WAL of
-a segment is copied, and the target's superseded partials go."""
+a segment is copied, the target's superseded partials go, and the target's windows end at the
+time the source stored its tail (not the time of the copy)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,22 @@ def test_copy_takes_the_newest_wal_of_a_segment_and_drops_what_it_supersedes(spo
     out = spool.parent / "fetched"
     wal.fetch(target, NAME, out)
     assert out.read_bytes() == b"C" * SEG
+
+
+def test_the_copy_target_window_ends_when_the_source_stored_its_tail(spool: Path) -> None:
+    """A copied partial's object time is the time of the copy; the window (and the time a point-in-time
+    restore accepts, and a drill's RPO) must end when the source stored it."""
+    source_backend = MemoryBackend()
+    source, target = Repository.init(source_backend, "pw"), Repository.init(MemoryBackend(), "pw")
+    (spool / NAME).write_bytes(b"S" * SEG)
+    _partial(spool, NEXT, b"T" * 4096)
+    walstream.SpoolSync(source, spool, SEG).sync()
+    stored = datetime.now(UTC) - timedelta(hours=1)
+    for key, (body, _) in list(source_backend._objects.items()):
+        if key.startswith("wal/"):
+            source_backend._objects[key] = (body, stored)  # the source stored its WAL an hour ago
+    copy_wal(source, target, Horizon(0, SEG))
+    win = wal.window(3 * SEG + 40, 3 * SEG + 100, 1, SEG, wal.archived_segments(target, 1))
+    tail = walstream.with_tail(win, walstream.streamed_tails(target, 1, SEG), SEG)
+    assert tail.last_segment == walstream.partial_name(NEXT, 4096)
+    assert tail.end_time == stored
