@@ -48,6 +48,11 @@ def prefetch(repo: Repository, names: list[str], spool: Path) -> int:
 
 
 def spooled_command(spool: Path, fallback: str) -> str:
-    """restore_command: copy from the spool when the segment is there, else run ``fallback``."""
+    """restore_command: copy from the spool when the segment is there, else run ``fallback``. Any
+    failure but 'not in the archive' (exit 1) exits 255: PostgreSQL takes an exit status of 1-125 for
+    the end of the archive and ends recovery there (to 'latest' it would promote before WAL the
+    archive holds, a damaged object or a storage outage, and the restore report success), while a
+    status above 125 stops recovery with an error."""
     where = shlex.quote(str(spool))
-    return f"if [ -f {where}/%f ]; then cp {where}/%f %p; else {fallback}; fi"
+    return (f"if [ -f {where}/%f ]; then cp {where}/%f %p || exit 255; "
+            f"else {fallback}; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc; fi")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,4 +40,20 @@ def test_lsn_target_stops_at_its_segment_and_the_cap_applies(monkeypatch: pytest
 def test_spooled_command_copies_or_falls_back() -> None:
     cmd = spooled_command(Path("/data/dir with space/drkit_wal_spool"), "drkit pg wal-fetch %f %p")
     assert cmd == ("if [ -f '/data/dir with space/drkit_wal_spool'/%f ]; then cp '/data/dir with space/drkit_wal_spool'"
-                   "/%f %p; else drkit pg wal-fetch %f %p; fi")
+                   "/%f %p || exit 255; else drkit pg wal-fetch %f %p; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc; fi")
+
+
+@pytest.mark.parametrize(("fetch_exit", "status"), [(0, 0), (1, 1), (13, 255), (14, 255), (2, 255)])
+def test_spooled_command_stops_recovery_on_any_failure_but_missing(tmp_path: Path, fetch_exit: int,
+                                                                   status: int) -> None:
+    """PostgreSQL ends recovery (promoting, to 'latest') on a restore_command status of 1-125 and
+    stops it with an error above 125: only 'not in the archive' (1) may end it."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    cmd = spooled_command(spool, f"(exit {fetch_exit})").replace("%f", "SEG").replace("%p", str(tmp_path / "out"))
+    assert subprocess.run(["sh", "-c", cmd], check=False).returncode == status
+    (spool / "SEG").write_bytes(b"wal")
+    assert subprocess.run(["sh", "-c", cmd], check=False).returncode == 0
+    assert (tmp_path / "out").read_bytes() == b"wal"
+    unwritable = cmd.replace(str(tmp_path / "out"), str(tmp_path / "no" / "such" / "dir"))
+    assert subprocess.run(["sh", "-c", unwritable], check=False, capture_output=True).returncode == 255
