@@ -221,3 +221,23 @@ def test_aof_without_annotations_is_refused(repo: str, redis_factory: RedisFacto
     assert "aof-timestamp-enabled" in one_line_error(proc)
     assert proc.returncode == 2
     assert not (tmp_path / "t" / "appendonlydir").exists()
+
+
+def test_point_before_the_first_write_after_a_rewrite(
+    repo: str, redis_aof_server: RedisServer, redis_factory: RedisFactory, tmp_path: Path
+) -> None:
+    """T after a new base but before the first write into its INCR file, whose first line is then an
+    annotation after the cut: the state is the base alone (redis-check-aof refuses to cut at offset 0:
+    'nothing before timestamp', exit 1 before)."""
+    log = [write_one(redis_aof_server, f"init:{i}") for i in range(3)]
+    _rewrite(redis_aof_server)
+    with redis_aof_server.client() as c:
+        rewritten = _seconds(c.time())
+    wait_for_second(redis_aof_server, int(rewritten) + 3)
+    first = write_one(redis_aof_server, "first")
+    assert second_of(first) is not None
+    wait_for_second(redis_aof_server, int(first.before) + 4)  # the archive's capture proves 'first' is all
+    proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(redis_aof_server.aof_dir), "--once", env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    when = int(first.after) - 0.5  # inside the second before the write's: the cut is two seconds before it
+    check_restore(repo, [*log, first], when, int(when), tmp_path / "t", redis_factory)
