@@ -78,24 +78,31 @@ def writer(server: RedisServer, prefix: str, rewrite_at: int | None = None) -> l
     """Writes until a target inside a second and a whole-second target both exist (with writes of the
     next second too); ``rewrite_at``: a BGREWRITEAOF after that many writes (a new base mid-history)."""
     log: list[Write] = []
+    since = 0.0  # with a rewrite: T among the writes after it finished (its base then precedes the cut)
     deadline = time.monotonic() + WRITER_DEADLINE
     while time.monotonic() < deadline:
         log.append(write_one(server, f"{prefix}:{len(log)}"))
         if rewrite_at is not None and len(log) == rewrite_at:
-            _rewrite(server)
-        found = find_target(log, whole=False)
+            since = _rewrite(server)
+        found = find_target(after(log, since), whole=False)
         if found is not None and log[-1].after >= found[1] + 2:  # writes after T, in its second and the next
             return log
     raise AssertionError(f"the writer found no usable second in {WRITER_DEADLINE} s ({len(log)} writes)")
 
 
-def _rewrite(server: RedisServer) -> None:
+def after(log: list[Write], since: float) -> list[Write]:
+    return [w for w in log if w.after > since]
+
+
+def _rewrite(server: RedisServer) -> float:
+    """BGREWRITEAOF, awaited; the server's time once it finished (the new base was written before)."""
     with server.client() as c:
         c.bgrewriteaof()
         deadline = time.monotonic() + 60
         while c.info("persistence")["aof_rewrite_in_progress"] or c.info("persistence")["aof_rewrite_scheduled"]:
             assert time.monotonic() < deadline, "BGREWRITEAOF did not finish"
             time.sleep(0.05)
+        return _seconds(c.time())
 
 
 def run(*args: str) -> dict[str, Any]:
@@ -142,6 +149,7 @@ def history(repo: str, server: RedisServer, rewrite_at: int | None = None) -> li
     first = [write_one(server, f"init:{i}") for i in range(3)]
     run("backup", "redis", "--repo", repo, "--aof-dir", str(server.aof_dir), "--url", server.url)
     log = first + writer(server, "k", rewrite_at)
+    wait_for_second(server, int(log[-1].before) + 3)  # the archive proves its last second complete too
     proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(server.aof_dir), "--once", env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     return log
@@ -174,6 +182,14 @@ def test_point_inside_a_second_restores_nothing_after_it(
     assert int(when) == second and when != second
     assert any(second_of(w) == second and w.after > when for w in log)  # a write after T in T's second
     check_restore(repo, log, when, second, tmp_path / "inside", redis_factory)
+    with redis_factory() as into:  # into a running server, text output: the same cut, the point stated
+        proc = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(when), "--to-url", into.url, env=ENV)
+        assert proc.returncode == 0, proc.stderr.decode()
+        text = proc.stderr.decode()
+        assert f"state at {iso_s(second)}" in text and "AOF timestamps are whole seconds" in text, text
+        expected = [w.key for w in log if w.before < second]
+        assert keys_of(into) == set(expected)
+        assert digest(into) == reference_digest(redis_factory, expected)
     whole = find_target(log, whole=True)
     assert whole is not None
     check_restore(repo, log, whole[0], whole[1], tmp_path / "whole", redis_factory)
@@ -185,7 +201,11 @@ def test_point_inside_a_second_across_a_rewrite(
     """A BGREWRITEAOF mid-history (a new base, a new INCR file): T after the new base was written is cut in
     the new INCR file; the points are still exact (the reference digest), the base never after the cut."""
     log = history(repo, redis_aof_server, rewrite_at=5)
-    found = find_target(log[5:], whole=False)
+    with redis_aof_server.client() as c:
+        persistence = c.info("persistence")
+    assert persistence["aof_rewrites"] == 1 and persistence["aof_last_bgrewrite_status"] == "ok"
+    rewritten = next(w.after for w in log[3 + 5 :])  # the first write after the rewrite finished
+    found = find_target(after(log, rewritten - 1e-6), whole=False)
     assert found is not None
     check_restore(repo, log, found[0], found[1], tmp_path / "after-rewrite", redis_factory)
 
