@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -13,11 +13,11 @@ from ..core.errors import UsageError
 from ..drills.reports import human_seconds, percentile, render_table
 from ..drills.result import DrillResult
 from ..drills.session import ReportTargets, history_html, job_names, run_drills, write_reports
-from ..drills.system import run_system_drill
 from ..drills.targets import exit_code_for
 from ..scheduler import default_state_dir
-from ..scheduler.maintenance import maintenance_summary
+from ..scheduler.maintenance import maintenance_records, maintenance_summary
 from .common import load_cli_config
+from .output import emit_json
 from .params import TIME, TIME_HELP, DurationParam
 
 if TYPE_CHECKING:
@@ -75,7 +75,15 @@ def _system_drill(cfg: DrkitConfig, system: str, jobs: tuple[str, ...], all_jobs
     if jobs or all_jobs or snapshot:
         raise UsageError("--system drills the system's own jobs: give no JOB, --all or --snapshot with it")
     cfg.system(system)  # unknown → one line, exit 2, before any drill starts
+    from ..drills.system import run_system_drill  # psycopg and redis (extras): only when a system is drilled
     return run_system_drill(cfg, system, sandbox=sandbox, point_in_time=point_in_time, allow_skew=allow_skew)
+
+
+def _job_doc(name: str, results: list[DrillResult]) -> dict[str, Any]:
+    rtos = [r.rto_seconds for r in results]
+    return {"job": name, "drills": len(results), "passed": sum(r.success for r in results),
+            "rto_p50_s": percentile(rtos, 50), "rto_p95_s": percentile(rtos, 95),
+            "results": [{"id": r.id, **r.to_doc()} for r in results]}
 
 
 @click.command("report")
@@ -86,12 +94,20 @@ def _system_drill(cfg: DrkitConfig, system: str, jobs: tuple[str, ...], all_jobs
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The scheduler's state directory, for the last prune, check and copy of each repository "
                    "(default: as `drkit schedule run`).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"jobs": [{"job", "drills", "passed", "rto_p50_s", '
+              '"rto_p95_s", "results": [drill result]}], "maintenance": [{"repository", "task", "schedule", '
+              '"last_success", "last_failure", "check_result"}]} (times: epoch seconds or null).')
 @click.pass_context
-def report(ctx: click.Context, jobs: tuple[str, ...], last: int, html: Path | None, state_dir: Path | None) -> None:
+def report(ctx: click.Context, jobs: tuple[str, ...], last: int, html: Path | None,  # noqa: PLR0913
+           state_dir: Path | None, as_json: bool) -> None:
     """Drill history per job: last N drills, RTO p50/p95, latest RPOs; then the scheduled maintenance
     of each repository (last prune, check and copy, as the daemon recorded them)."""
     cfg = load_cli_config(ctx)
     history = history_html(cfg, list(jobs) or sorted({*cfg.jobs, *cfg.systems}), last, html)
+    if as_json:
+        emit_json({"jobs": [_job_doc(name, results) for name, results in sorted(history.items())],
+                   "maintenance": maintenance_records(cfg, state_dir or default_state_dir())})
+        return
     for name, results in sorted(history.items()):
         passed = sum(r.success for r in results)
         rtos = [r.rto_seconds for r in results]

@@ -12,6 +12,7 @@ from ..drills.runbook import list_runbooks, load_runbook, render_markdown, run_r
 from ..drills.session import ReportTargets, write_reports
 from ..drills.targets import exit_code_for
 from .common import load_cli_config
+from .output import emit_json
 from .params import TIME, TIME_HELP
 
 
@@ -21,17 +22,27 @@ def runbook() -> None:
 
 
 @runbook.command("list")
-def list_cmd() -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print [{"name", "kind", "title"}].')
+def list_cmd(as_json: bool) -> None:
     """The shipped runbooks."""
+    if as_json:
+        emit_json([{"name": b.name, "kind": b.kind, "title": b.title} for b in list_runbooks()])
+        return
     for book in list_runbooks():
         click.echo(f"{book.name}\t{book.kind}\t{book.title}")
 
 
 @runbook.command("show")
 @click.argument("name")
-def show(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the runbook document (name, title, kind, incident, "
+              "targets, steps) as JSON.")
+def show(name: str, as_json: bool) -> None:
     """Print runbook NAME as Markdown."""
-    click.echo(render_markdown(load_runbook(name)))
+    book = load_runbook(name)
+    if as_json:
+        emit_json(book.model_dump(mode="json"))
+        return
+    click.echo(render_markdown(book))
 
 
 @runbook.command("run")

@@ -16,12 +16,14 @@ from storage_backends.errors import BackendError
 
 from .. import __version__
 from ..core import tracing
+from ..core.concurrency import MAX_CONNECTIONS, MAX_WORKERS, choose
 from ..core.errors import DrkitError
 from ..core.extras import missing_extra
 from ..core.log import setup_logging
 from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
+from .globalopts import hoist
 from .lazy import needs_extra
 from .output import error_line
 from .params import DURATION_HELP, DurationParam
@@ -41,6 +43,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
     "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"), "system": ("cmd_system", "system"),
+    "mount": ("cmd_mount", "mount_cmd"), "completion": ("cmd_completion", "completion"), "man": ("cmd_man", "man"),
 }
 
 
@@ -80,6 +83,15 @@ class LazyGroup(click.Group):
               help="Keep retrying a failing storage call this long, with backoff, before giving up (exit 14); "
                    f"default: the repository's retry_for in the config, else 5min. {DURATION_HELP} "
                    "(env DRKIT_RETRY_FOR).")
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="DRKIT_WORKERS", default=None, metavar="N",
+              expose_value=False, callback=lambda _c, _p, n: choose(workers=n),  # every call, like --retry-for
+              help="Threads that seal a backup's chunks and restore files; default: the repository's workers in the "
+                   "config, else one per CPU this process may use (affinity and cgroup CPU quota) (env DRKIT_WORKERS).")
+@click.option("--connections", type=click.IntRange(1, MAX_CONNECTIONS), envvar="DRKIT_CONNECTIONS", default=None,
+              metavar="N", expose_value=False, callback=lambda _c, _p, n: choose(connections=n),
+              help="Storage requests in flight (pack uploads, reads); default: the repository's "
+                   "connections in the config, else 8 on a remote store (S3, GCS) and 1 upload, 4 reads on a local "
+                   "disk. Each upload in flight holds one pack in memory (env DRKIT_CONNECTIONS).")
 @click.option("--json", "json_errors", is_flag=True, hidden=True)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, retry_for: float | None,
@@ -105,7 +117,7 @@ def _wants_json(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with the documented code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist(list(sys.argv[1:] if argv is None else argv))  # global options anywhere on the line
     install()  # SIGTERM and SIGHUP unwind like Ctrl-C: the lock is released
     tune_malloc()
     debug = "--debug" in args

@@ -74,6 +74,12 @@ class RepositoryConfig(_Model):
     retry_for: Seconds | None = Field(
         default=None, ge=0, description="How long a failing storage call is retried, with backoff, before the "
         "command fails (exit 14); default 5min. The command line's --retry-for wins.")
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="Threads that seal a backup's chunks and restore files; default "
+        "one per CPU the process may use (affinity and cgroup quota). The command line's --workers wins.")
+    connections: int | None = Field(
+        default=None, ge=1, le=64, description="Storage requests in flight (pack uploads, reads); default 8 "
+        "on a remote store (S3, GCS), 1 upload and 4 reads on a local disk. The command line's --connections wins.")
 
 
 class FilesSource(_Model):
@@ -83,6 +89,14 @@ class FilesSource(_Model):
     one_file_system: bool = False
 
 
+class PgReceive(_Model):
+    """Continuous WAL streaming while the daemon runs (`drkit pg receive`)."""
+
+    spool_dir: Path = Field(description="Where pg_receivewal writes (a persistent volume).")
+    slot: str = Field(default="drkit", pattern=r"^[a-z0-9_]{1,63}$", description="Physical replication slot.")
+    interval: Seconds = Field(default=1.0, gt=0, description="Time between syncs of the spool into the repository.")
+
+
 class PostgresSource(_Model):
     kind: Literal["postgres"]
     dsn: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^postgres(ql)?://",
@@ -90,6 +104,13 @@ class PostgresSource(_Model):
     password: SecretRef | None = None
     mode: Literal["physical", "logical"] = "logical"
     name: str | None = None
+    receive: PgReceive | None = Field(default=None, description="Stream WAL into the archive (physical mode).")
+
+    @model_validator(mode="after")
+    def _receive_physical(self) -> PostgresSource:
+        if self.receive is not None and self.mode != "physical":
+            raise ValueError("receive (WAL streaming) needs mode: physical")
+        return self
 
 
 

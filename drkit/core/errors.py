@@ -55,6 +55,11 @@ class LockFailed(DrkitError):
     exit_code = 11
 
 
+class LockLost(LockFailed):
+    """A lock this process held was lost (not refreshed for its lifetime): unlike a busy repository,
+    the work under it may be half done and another process may have taken over."""
+
+
 class WrongPassword(DrkitError):
     exit_code = 12
 
@@ -104,6 +109,7 @@ __all__ = [
     "DrkitError",
     "IntegrityError",
     "LockFailed",
+    "LockLost",
     "PartialBackup",
     "RepositoryExists",
     "RepositoryMissing",

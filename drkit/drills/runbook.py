@@ -16,7 +16,6 @@ from ..config import DrkitConfig, parse_duration
 from ..core.errors import UsageError
 from .result import DrillResult
 from .runner import run_drill
-from .system import run_system_drill
 from .targets import ExtraTargets
 
 RUNBOOKS_ENV = "DRKIT_RUNBOOKS"
@@ -131,6 +130,7 @@ def run_runbook(book: Runbook, config: DrkitConfig, jobs: list[str], *, sandbox:
             raise UsageError(f"--system drills a whole system: give no --job, and a runbook of kind all "
                              f"(runbook {book.name} is of kind {book.kind})")
         config.system(system)
+        from .system import run_system_drill  # psycopg and redis (extras): only when a system is drilled
         return run_system_drill(config, system, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
     return [run_drill(config, name, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
             for name in runbook_jobs(book, config, jobs)]

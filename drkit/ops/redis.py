@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import tracing
-from ..core.errors import LockFailed, UsageError
+from ..core.errors import LockLost, UsageError
 from ..core.timespec import format_time
 from ..repository import snapshots
 from ..repository.repo import Repository
@@ -93,7 +93,7 @@ def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, 
             time.sleep(interval)
             # between rounds nothing read earlier is held: let prunes settle marks made since the lock
             repo.renew_view(lock)
-    raise LockFailed("the repository lock could not be refreshed; archiving stopped",
+    raise LockLost("the repository lock could not be refreshed; archiving stopped",
                      hint="check the repository's storage, then restart aof-archive")
 
 

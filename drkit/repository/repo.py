@@ -24,7 +24,8 @@ from datetime import datetime
 from storage_backends import Backend, NotFound
 
 from ..core import clock
-from ..core.errors import IntegrityError, LockFailed, RepositoryExists, RepositoryMissing
+from ..core.concurrency import Plan, Tuning, plan
+from ..core.errors import IntegrityError, LockLost, RepositoryExists, RepositoryMissing
 from ..pipeline import BlobHasher, Cipher
 from .caps import MAX_CONFIG, MAX_INDEX, read_capped
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
@@ -41,7 +42,7 @@ from .unlock import unlock, write_record
 log = logging.getLogger("drkit.repository")
 # shared-lock purposes that write nothing to the repository: on a full storage they read without a lock
 # object (reserve.ReaderLock). A shared lock for forget or prune is their --dry-run (else: maintenance)
-_READERS = frozenset({"restore", "check", "forget", "prune"})
+_READERS = frozenset({"restore", "check", "forget", "prune", "mount"})
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
@@ -72,7 +73,13 @@ class Repository:
         self.superseded = Superseded()
         self._index_loaded = False
         self._locks: list[Lock] = []
+        self.tuning = Tuning()  # the config's worker and connection counts (the command line's win)
         self.use_master(master, key_id)
+
+    def concurrency(self) -> Plan:
+        """Threads and requests in flight for this repository's store (core/concurrency.py)."""
+        caps = self.backend.capabilities
+        return plan(remote=caps.remote, pack_size=self.config.pack_size, configured=self.tuning)
 
     def use_master(self, master: MasterKey, key_id: str) -> None:
         """Seal with ``master`` from now on (after a key rotation); opened through ``key_id``."""
@@ -188,7 +195,7 @@ class Repository:
                 self._skip_index(index_id, exc.message)
                 return []
 
-        workers = max(1, min(4, self.backend.capabilities.max_connections))
+        workers = max(1, min(self.concurrency().reads, self.backend.capabilities.max_connections))
         with ThreadPoolExecutor(workers, thread_name_prefix="drkit-index") as pool:
             window: deque[tuple[str, int, Future[list[RawPack]]]] = deque()
             try:
@@ -247,7 +254,7 @@ class Repository:
     def require_lock(self, what: str) -> None:
         """Refuse a manifest write or delete once a lock this repository took has been lost."""
         if any(lock.key is not None and lock.lost for lock in self._locks):
-            raise LockFailed(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
+            raise LockLost(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
                              hint="check the repository's storage and run the command again")
 
     def _on_locked(self, lock: Lock) -> None:
