@@ -1,6 +1,7 @@
-"""ARCHITECTURE.md's layer map cannot drift from the one tests/unit/test_architecture.py enforces.
+"""ARCHITECTURE.md's layer map cannot drift from the one tests/unit/test_architecture.py enforces, and
+the newcomer docs (ARCHITECTURE.md, CONTRIBUTING.md) link only to files in the repository.
 
-Both are parsed: the ``ALLOWED`` literal of the architecture test (with ``ast``, not imported, so this
+The layer maps are both parsed: the ``ALLOWED`` literal of the architecture test (with ``ast``, not imported, so this
 reads the source a reviewer reads) and the layer table of ARCHITECTURE.md. The table lists what each
 layer may import besides itself; the test's table includes the layer itself."""
 
@@ -69,3 +70,10 @@ def test_doc_states_the_enforced_module_size_limit() -> None:
     limit = re.search(r"lines <= (\d+)", ARCH_TEST.read_text())
     assert limit is not None, "test_architecture.py no longer states its line limit as `lines <= N`"
     assert f"No module may exceed {limit.group(1)} lines" in ARCH_DOC.read_text()
+
+
+def test_newcomer_docs_link_only_to_files_in_the_repository() -> None:
+    for doc in (ARCH_DOC, ROOT / "CONTRIBUTING.md"):
+        for target in re.findall(r"\]\(([^)]+)\)", doc.read_text()):
+            assert "://" not in target and not target.startswith(("/", "mailto:")), f"{doc.name}: {target}"
+            assert (ROOT / target.split("#")[0]).exists(), f"{doc.name} links to a missing file: {target}"
