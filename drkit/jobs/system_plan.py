@@ -127,11 +127,20 @@ def _plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
         snap = find_files_snapshot(repo, None, format_time(when), source_name=job)
         end = _utc(snap.end_time) if snap.end_time else _utc(snap.time)
         if end <= target:
+            skipped = backup_skipped(snap)
+            partial = f" (partial: its backup skipped or half-read {skipped} entries)" if skipped else ""
             return ComponentPlan(
-                job, "files", _utc(snap.time), f"files snapshot {snap.short_id}", snapshot=snap.id, until=end
+                job, "files", _utc(snap.time), f"files snapshot {snap.short_id}{partial}", snapshot=snap.id, until=end
             )
         when = _utc(snap.time) - timedelta(microseconds=1)
     raise UsageError(f"job {job}: no files snapshot ended at or before {format_time(target)}")
+
+
+def backup_skipped(snap: snapshots.Snapshot) -> int:
+    """How many entries the files backup skipped or read while they changed (``backup files`` exit 3):
+    such a snapshot is not the state at its start."""
+    count = snap.stats.get("warnings", 0)
+    return count if type(count) is int and count > 0 else 0
 
 
 def _utc(text: str) -> datetime:
