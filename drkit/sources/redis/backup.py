@@ -30,7 +30,9 @@ def backup_rdb(repo: Repository, target: RedisTarget, name: str, tags: list[str]
                progress: Progress = None, *, diskless: bool = True) -> Snapshot:
     """A consistent RDB over the replication protocol, streamed into one snapshot. ``diskless``
     announces ``capa eof``, so a primary with ``repl-diskless-sync yes`` streams the RDB while it
-    produces it instead of writing it to its disk first."""
+    produces it instead of writing it to its disk first. The snapshot's time is read before ``SYNC``:
+    Redis forks for the RDB after it, and the payload (read later) holds the state of that fork."""
+    started = clock.utcnow().isoformat()
     with RdbTransfer(target, diskless=diskless) as transfer:
         reader = transfer.reader
         assert reader is not None
@@ -43,7 +45,8 @@ def backup_rdb(repo: Repository, target: RedisTarget, name: str, tags: list[str]
             meta["rdb_size"] = reader.read_bytes
             meta["rdb_transfer"] = "diskless" if reader.eof_mark else "disk"
 
-        return backup_stream(repo, source, reader, before_commit=finish, progress=progress)  # type: ignore[arg-type]
+        return backup_stream(repo, source, reader, before_commit=finish, progress=progress,  # type: ignore[arg-type]
+                             started=started)
 
 
 def _add_files(bundle: BundleWriter, aof_dir: Path, state: AofState) -> dict[str, Any]:
