@@ -5,6 +5,7 @@ growth as ``redis_aof`` segment records (packs, then index, then the record)."""
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,14 +123,18 @@ def archive_once(repo: Repository, aof_dir: Path, name: str,
     state = read_state(aof_dir)
     if state.base is None:
         raise RedisSourceError(f"{aof_dir}: the manifest names no base file")
-    done = []
+    done: list[tuple[tuple[str, str], dict[str, Any]]] = []
     for f in iter_state_files(state):
         key = (state.base.name, f.name)
         start = ends.get(key, 0)
         if f.size > start and (f.type == "i" or start == 0):
-            doc = _archive_file(repo, aof_dir, state, f, start, name)
-            doc["archived_at"] = seen - FSYNC_SLACK
-            repo.manifests.put(ARCHIVE_KIND, doc)
-            ends[key] = start + doc["length"]
-            done.append(doc)
-    return done
+            done.append((key, _archive_file(repo, aof_dir, state, f, start, name)))
+    # every segment is uploaded before the first record; a record's archived_at counts only once all the
+    # records of its run are stored (catalog.aof_pieces): a run stopped or read between two records (a new
+    # base stored, its INCR file not yet) must not claim the state up to `seen` with the writes left out
+    run = {"archived_at": seen - FSYNC_SLACK, "run": uuid.uuid4().hex, "run_records": len(done)}
+    for key, doc in done:
+        doc.update(run)
+        repo.manifests.put(ARCHIVE_KIND, doc)
+        ends[key] = doc["offset"] + doc["length"]
+    return [doc for _, doc in done]
