@@ -86,11 +86,15 @@ def backup_aof_dir(repo: Repository, aof_dir: Path, name: str, tags: list[str],
                            hint="retry when no BGREWRITEAOF is running")
 
 
-def archived_ends(repo: Repository, name: str) -> dict[tuple[str, str], int]:
-    """(base, file) → bytes already archived for source ``name``."""
-    ends: dict[tuple[str, str], int] = {}
+ArchiveKey = tuple[str, int, str]  # base, base mtime (whole seconds, as catalog groups), file
+
+
+def archived_ends(repo: Repository, name: str) -> dict[ArchiveKey, int]:
+    """(base, base mtime, file) → bytes already archived for source ``name``. The mtime tells an AOF
+    directory started again (same file names, new base) from the one archived before."""
+    ends: dict[ArchiveKey, int] = {}
     for _, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == name):
-        key = (doc["base"], doc["file"])
+        key = (doc["base"], int(float(doc["base_mtime"])), doc["file"])
         ends[key] = max(ends.get(key, 0), doc["offset"] + doc["length"])
     return ends
 
@@ -114,7 +118,7 @@ def _archive_file(repo: Repository, aof_dir: Path, state: AofState, f: AofFile, 
 
 
 def archive_once(repo: Repository, aof_dir: Path, name: str,
-                 ends: dict[tuple[str, str], int] | None = None) -> list[dict[str, Any]]:
+                 ends: dict[ArchiveKey, int] | None = None) -> list[dict[str, Any]]:
     """Archive every new file and the growth of every INCR file since the last run.
     ``ends`` (updated in place) saves re-reading the records in a loop."""
     if ends is None:
@@ -123,9 +127,9 @@ def archive_once(repo: Repository, aof_dir: Path, name: str,
     state = read_state(aof_dir)
     if state.base is None:
         raise RedisSourceError(f"{aof_dir}: the manifest names no base file")
-    done: list[tuple[tuple[str, str], dict[str, Any]]] = []
+    done: list[tuple[ArchiveKey, dict[str, Any]]] = []
     for f in iter_state_files(state):
-        key = (state.base.name, f.name)
+        key = (state.base.name, int(state.base_mtime), f.name)
         start = ends.get(key, 0)
         if f.size > start and (f.type == "i" or start == 0):
             done.append((key, _archive_file(repo, aof_dir, state, f, start, name)))

@@ -18,7 +18,7 @@ from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
 from drkit.sources.redis.backup import FSYNC_SLACK, archive_once, backup_aof_dir
 from drkit.sources.redis.catalog import aof_pieces
-from drkit.sources.redis.pitr import aof_cut, choose_group, group_pieces
+from drkit.sources.redis.pitr import aof_cut, choose_group, group_pieces, plan_group
 from storage_backends.testing.memory import MemoryBackend
 
 T0 = 1_800_000_000.0
@@ -107,3 +107,32 @@ def test_an_archive_run_stopped_between_its_records_claims_no_coverage(
         clock.set_clock(None)
     group = choose_group(group_pieces(aof_pieces(repo, "redis")), aof_cut(T0 - 10))
     assert {p.file for p in group.pieces} == {"appendonly.aof.2.base.aof", "appendonly.aof.2.incr.aof"}
+
+
+def test_an_aof_directory_started_again_under_the_same_names_is_archived_whole(tmp_path: Path) -> None:
+    """The defect: the archive remembered how far it had read by (base name, file name) only. An AOF
+    directory started again (emptied, or restored into) reuses appendonly.aof.1.*: its base was never
+    archived (only an INCR file grows) and its INCR file only from the old file's length on, so the
+    daemon ran on while nothing of the new history could be restored."""
+    repo, directory = new_repo(), aof_dir(tmp_path)
+    first = b"#TS:1799999400\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n"
+    (directory / "appendonly.aof.1.incr.aof").write_bytes(first)
+    os.utime(directory / "appendonly.aof.1.base.aof", (T0 - 1000, T0 - 1000))
+    clock.set_clock(lambda: T0 - 500)
+    try:
+        archive_once(repo, directory, "redis")
+    finally:
+        clock.set_clock(None)
+    incr = b"#TS:1799999950\r\n*3\r\n$3\r\nset\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    (directory / "appendonly.aof.1.incr.aof").write_bytes(incr)  # the same length as before
+    os.utime(directory / "appendonly.aof.1.base.aof", (T0 - 100, T0 - 100))  # a new base, the same name
+    clock.set_clock(lambda: T0)
+    try:
+        archive_once(repo, directory, "redis")
+    finally:
+        clock.set_clock(None)
+    group = choose_group(group_pieces(aof_pieces(repo, "redis")), aof_cut(T0 - 10))
+    assert group.start == T0 - 100
+    files, plans = plan_group(group)
+    assert [f.name for f in files] == ["appendonly.aof.1.base.aof", "appendonly.aof.1.incr.aof"]
+    assert sum(p.length for p, _ in plans["appendonly.aof.1.incr.aof"]) == len(incr)
