@@ -21,8 +21,8 @@ from clirun import DRKIT, drkit
 from servers.redis import RedisFactory, RedisServer, digest, start_redis
 
 ENV = {"DRKIT_PASSWORD": "pw-for-redis-rdb-point-tests"}
-KEYS = 10
-KEY_DELAY_US = 300_000  # the child takes about 3 s for 10 keys
+KEYS = 20
+KEY_DELAY_US = 300_000  # the child takes about 6 s for 20 keys: margin for a loaded machine
 
 pytestmark = pytest.mark.integration
 
