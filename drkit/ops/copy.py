@@ -95,6 +95,10 @@ def _copy_aof_archive(source: Repository, target: Repository, names: set[str]) -
         copier = ContentCopier(source, writer)
         todo = [d for _, d in source.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") in names)
                 if tuple(d.get(k) for k in _AOF_KEY) not in have]
+        # in history order: a copy stopped anywhere leaves a prefix (a record's last_ts proves its group up to
+        # that second, so one stored before an older segment made the older file's missing tail go unseen)
+        todo.sort(key=lambda d: (d["source_name"], float(d["base_mtime"]), d["base"], d["type"] != "b", d["seq"],
+                                 d["offset"]))
         roots = [copier.stream(d["root"]) for d in todo]
         writer.flush()
     for doc, root in zip(todo, roots, strict=True):

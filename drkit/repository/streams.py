@@ -90,11 +90,12 @@ class SourceRef:
 
 def backup_stream(repo: Repository, source: SourceRef, readable: BinaryIO, *,
                   before_commit: Callable[[], None] | None = None,
-                  progress: Callable[[int], None] | None = None) -> Snapshot:
+                  progress: Callable[[int], None] | None = None, started: str | None = None) -> Snapshot:
     """Store ``readable`` and write its snapshot: packs, then index, then the snapshot.
     ``before_commit`` runs after the data is durable and before the snapshot is written: it
-    raises to veto the snapshot (e.g. the producing command exited non-zero)."""
-    start = clock.utcnow().isoformat()
+    raises to veto the snapshot (e.g. the producing command exited non-zero). ``started``: the
+    snapshot's time when the source began producing before ``readable`` was handed over."""
+    start = started or clock.utcnow().isoformat()
     with BlobWriter(repo, progress=progress) as writer:
         refs = writer.write_stream(readable)
         lists = store_refs(writer, refs)

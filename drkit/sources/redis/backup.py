@@ -5,6 +5,7 @@ growth as ``redis_aof`` segment records (packs, then index, then the record)."""
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ def backup_rdb(repo: Repository, target: RedisTarget, name: str, tags: list[str]
                progress: Progress = None, *, diskless: bool = True) -> Snapshot:
     """A consistent RDB over the replication protocol, streamed into one snapshot. ``diskless``
     announces ``capa eof``, so a primary with ``repl-diskless-sync yes`` streams the RDB while it
-    produces it instead of writing it to its disk first."""
+    produces it instead of writing it to its disk first. The snapshot's time is read before ``SYNC``:
+    Redis forks for the RDB after it, and the payload (read later) holds the state of that fork."""
+    started = clock.utcnow().isoformat()
     with RdbTransfer(target, diskless=diskless) as transfer:
         reader = transfer.reader
         assert reader is not None
@@ -43,7 +46,8 @@ def backup_rdb(repo: Repository, target: RedisTarget, name: str, tags: list[str]
             meta["rdb_size"] = reader.read_bytes
             meta["rdb_transfer"] = "diskless" if reader.eof_mark else "disk"
 
-        return backup_stream(repo, source, reader, before_commit=finish, progress=progress)  # type: ignore[arg-type]
+        return backup_stream(repo, source, reader, before_commit=finish, progress=progress,  # type: ignore[arg-type]
+                             started=started)
 
 
 def _add_files(bundle: BundleWriter, aof_dir: Path, state: AofState) -> dict[str, Any]:
@@ -82,11 +86,15 @@ def backup_aof_dir(repo: Repository, aof_dir: Path, name: str, tags: list[str],
                            hint="retry when no BGREWRITEAOF is running")
 
 
-def archived_ends(repo: Repository, name: str) -> dict[tuple[str, str], int]:
-    """(base, file) → bytes already archived for source ``name``."""
-    ends: dict[tuple[str, str], int] = {}
+ArchiveKey = tuple[str, int, str]  # base, base mtime (whole seconds, as catalog groups), file
+
+
+def archived_ends(repo: Repository, name: str) -> dict[ArchiveKey, int]:
+    """(base, base mtime, file) → bytes already archived for source ``name``. The mtime tells an AOF
+    directory started again (same file names, new base) from the one archived before."""
+    ends: dict[ArchiveKey, int] = {}
     for _, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == name):
-        key = (doc["base"], doc["file"])
+        key = (doc["base"], int(float(doc["base_mtime"])), doc["file"])
         ends[key] = max(ends.get(key, 0), doc["offset"] + doc["length"])
     return ends
 
@@ -110,7 +118,7 @@ def _archive_file(repo: Repository, aof_dir: Path, state: AofState, f: AofFile, 
 
 
 def archive_once(repo: Repository, aof_dir: Path, name: str,
-                 ends: dict[tuple[str, str], int] | None = None) -> list[dict[str, Any]]:
+                 ends: dict[ArchiveKey, int] | None = None) -> list[dict[str, Any]]:
     """Archive every new file and the growth of every INCR file since the last run.
     ``ends`` (updated in place) saves re-reading the records in a loop."""
     if ends is None:
@@ -119,14 +127,18 @@ def archive_once(repo: Repository, aof_dir: Path, name: str,
     state = read_state(aof_dir)
     if state.base is None:
         raise RedisSourceError(f"{aof_dir}: the manifest names no base file")
-    done = []
+    done: list[tuple[ArchiveKey, dict[str, Any]]] = []
     for f in iter_state_files(state):
-        key = (state.base.name, f.name)
+        key = (state.base.name, int(state.base_mtime), f.name)
         start = ends.get(key, 0)
         if f.size > start and (f.type == "i" or start == 0):
-            doc = _archive_file(repo, aof_dir, state, f, start, name)
-            doc["archived_at"] = seen - FSYNC_SLACK
-            repo.manifests.put(ARCHIVE_KIND, doc)
-            ends[key] = start + doc["length"]
-            done.append(doc)
-    return done
+            done.append((key, _archive_file(repo, aof_dir, state, f, start, name)))
+    # every segment is uploaded before the first record; a record's archived_at counts only once all the
+    # records of its run are stored (catalog.aof_pieces): a run stopped or read between two records (a new
+    # base stored, its INCR file not yet) must not claim the state up to `seen` with the writes left out
+    run = {"archived_at": seen - FSYNC_SLACK, "run": uuid.uuid4().hex, "run_records": len(done)}
+    for key, doc in done:
+        doc.update(run)
+        repo.manifests.put(ARCHIVE_KIND, doc)
+        ends[key] = doc["offset"] + doc["length"]
+    return [doc for _, doc in done]

@@ -3,6 +3,7 @@ RDB snapshots, and the recoverable window of each."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, BinaryIO
@@ -42,10 +43,13 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
     for snap in redis_snapshots(repo, name):
         if snap.meta.get("mode") == "aof" and snap.meta.get("base"):
             pieces += _snapshot_pieces(repo, snap)
-    for _, d in repo.manifests.find(ARCHIVE_KIND, lambda d: name in (None, d.get("source_name"))):
+    docs = [d for _, d in repo.manifests.find(ARCHIVE_KIND, lambda d: name in (None, d.get("source_name")))]
+    stored = Counter(d.get("run") for d in docs)
+    for d in docs:
+        whole = d.get("run") is None or stored[d["run"]] >= int(d.get("run_records", 1))
+        captured = float(d["archived_at"]) if whole else 0.0  # a run not all stored proves no capture time
         pieces.append(Piece(d["base"], float(d["base_mtime"]), d["file"], d["seq"], d["type"], d["offset"],
-                            d["length"], d["last_ts"], float(d["archived_at"]),
-                            partial(_write_root, repo, d["root"])))
+                            d["length"], d["last_ts"], captured, partial(_write_root, repo, d["root"])))
     return pieces
 
 

@@ -159,6 +159,10 @@ def plan_group(group: Group) -> tuple[list[AofFile], dict[str, list[tuple[Piece,
     ordered = sorted(files.values(), key=lambda p: (p.type != "b", p.seq))
     if not ordered or ordered[0].type != "b":
         raise UsageError(f"the AOF base {group.base} is not in the repository")
+    seqs = [p.seq for p in ordered if p.type == "i"]
+    if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):  # Redis numbers them one by one
+        raise UsageError(f"an INCR file between {ordered[1].file} and {ordered[-1].file} is not in the repository: "
+                         "point-in-time restore is not possible from this AOF")
     plans = {p.file: _plan_file(group.pieces, p.file) for p in ordered}
     for p in ordered:
         have = max((x.end for x in group.pieces if x.file == p.file), default=0)

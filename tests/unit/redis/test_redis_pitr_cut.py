@@ -12,7 +12,7 @@ import pytest
 
 from drkit.core.errors import UsageError
 from drkit.sources.redis.aof import AofFile, render_manifest
-from drkit.sources.redis.pitr import Piece, aof_cut, choose_group, files_to_cut, group_pieces, truncate_to
+from drkit.sources.redis.pitr import Piece, aof_cut, choose_group, files_to_cut, group_pieces, plan_group, truncate_to
 
 
 def piece(
@@ -86,3 +86,21 @@ def test_an_incr_file_starting_after_the_cut_is_emptied(tmp_path: Path) -> None:
     truncate_to(tmp_path, "m.manifest", files, aof_cut(59.5))
     assert (tmp_path / "a.incr.aof").read_bytes() == b""
     assert (tmp_path / "a.base.aof").read_bytes() == base
+
+
+def test_a_missing_incr_file_between_two_is_refused() -> None:
+    """The records of an older INCR file gone (a prune stopped half way, a partial copy): the base and the
+    newer INCR file replayed without it lost its writes, silently. Refused before anything is written."""
+
+    def fetch(out: BinaryIO) -> int:
+        return 0
+
+    pieces = [
+        Piece("b.rdb", 100.0, "b.rdb", 1, "b", 0, 10, None, 300.0, fetch),
+        Piece("b.rdb", 100.0, "i.3", 3, "i", 0, 10, 150, 300.0, fetch),
+        Piece("b.rdb", 100.0, "i.5", 5, "i", 0, 10, 250, 300.0, fetch),
+    ]
+    with pytest.raises(UsageError, match="INCR file between"):
+        plan_group(group_pieces(pieces)[0])
+    files, _ = plan_group(group_pieces([p for p in pieces if p.seq != 5])[0])
+    assert [f.name for f in files] == ["b.rdb", "i.3"]
