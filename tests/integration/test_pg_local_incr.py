@@ -2,7 +2,7 @@
 
 A full local backup, a few rows updated, an incremental one: the incremental one reads a small part of
 what the full one read, and a restore of it (to its end, and to a time after it) equals the source by
-pg_dump at that instant, with pg_amcheck clean. A file of the data directory rewritten with the same
+pg_dump at that instant, with pg_amcheck clean, even once the full one is forgotten and pruned. A file of the data directory rewritten with the same
 size within the second of the full backup, its mtime put back with `touch -d`, is read again."""
 
 from __future__ import annotations
@@ -181,6 +181,13 @@ def test_incremental_reads_little_and_builds_on_the_full(history: History) -> No
 
 
 def test_restore_of_incremental_equals_source_at_its_end(history: History) -> None:
+    """With the full backup it built on forgotten and pruned: the incremental one references blobs, not a chain."""
+    forget = run(history.server, "forget", history.full["snapshot"], outputs=history.outputs)
+    assert forget.returncode == 0, forget.stderr.decode()
+    prune = run(history.server, "prune", "--grace", "0", outputs=history.outputs)
+    assert prune.returncode == 0, prune.stderr.decode()
+    check = run(history.server, "check", "--read-data", outputs=history.outputs)
+    assert check.returncode == 0, check.stderr.decode()
     data = _check_restore(history, history.at_incr_end, "--target-lsn", history.incr["meta"]["stop_lsn"])
     shutil.rmtree(data.parent, ignore_errors=True)
 
