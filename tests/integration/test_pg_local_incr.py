@@ -2,8 +2,9 @@
 
 A full local backup, a few rows updated, an incremental one: the incremental one reads a small part of
 what the full one read, and a restore of it (to its end, and to a time after it) equals the source by
-pg_dump at that instant, with pg_amcheck clean, even once the full one is forgotten and pruned. A file of the data directory rewritten with the same
-size within the second of the full backup, its mtime put back with `touch -d`, is read again."""
+pg_dump at that instant, with pg_amcheck clean, even once the full one is forgotten and pruned. A file of the
+data directory rewritten with the same size within the second of the full backup, its mtime put back with
+`touch -d`, is read again."""
 
 from __future__ import annotations
 
