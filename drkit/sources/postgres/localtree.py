@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -85,11 +86,14 @@ def check_data_dir(pgdata: Path, system_identifier: str) -> str:
 
 
 def previous(snaps: list[Snapshot], system_identifier: str, pgdata: str) -> Snapshot | None:
-    """The newest local base backup of this cluster and data directory, the one an incremental one builds on."""
+    """The newest local base backup of this cluster and data directory taken on this host, the one an
+    incremental one builds on."""
+    host = socket.gethostname()
     found = [
         s
         for s in snaps
         if s.source_kind == "postgres"
+        and s.host == host
         and s.meta.get("method") == METHOD
         and s.root.get("type") == "tree"
         and s.meta.get("system_identifier") == system_identifier
