@@ -29,3 +29,23 @@ def test_a_file_inside_the_margin_is_read_again(repo: Repository, tmp_path: Path
     assert recent["files_unchanged"] == 0 and recent["files_changed"] == 1 and recent["bytes_read"] == 50_000
     ctime_only = _backup(repo, src, st.st_ctime_ns)
     assert ctime_only["files_unchanged"] == 0 and ctime_only["bytes_read"] == 50_000
+
+
+def test_a_file_vanishing_during_the_walk_is_an_expected_warning(repo: Repository, tmp_path: Path) -> None:
+    """The archiver's own wording for a file dropped mid-copy (a DROP TABLE) is what a local base backup
+    tolerates; an unreadable file is not."""
+    from drkit.repository.writer import BlobWriter
+    from drkit.sources.files import Archiver
+    from drkit.sources.postgres.localbase import unexpected_warnings
+
+    src = tmp_path / "data"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        (src / name).write_bytes(os.urandom(1000))
+    with BlobWriter(repo) as writer:
+        archiver = Archiver(repo, writer, on_file=lambda p: os.unlink(p) if p.endswith("/b") else None)
+        archiver.root([str(src)], None)
+        archiver.close()
+        writer.flush()
+    assert len(archiver.warnings) == 1 and archiver.warnings[0].startswith(str(src / "b"))
+    assert unexpected_warnings(archiver.warnings) == []
