@@ -16,7 +16,8 @@ bytes of the files it copied). Goals (issue 25): unchanged incr <= 0.2x the full
 its bytes read; after 1 % updated, <= 1.0x pgBackRest's incr time.
 
 The archive_command is shared (drkit wal-push, then pgbackrest archive-push), so pgBackRest's wait
-for its WAL includes drkit's push; drkit waits for its own archive only. The machine is shared: the
+for its WAL includes drkit's push; drkit waits for its own archive only. Before each backup the
+archiver's backlog is drained (untimed), else the first backup after pgbench pays for it. The machine is shared: the
 load average is printed, figures are noisy.
 
 Run (as root, PostgreSQL 15 and pgbackrest installed):
@@ -61,8 +62,21 @@ def _pgbr_backup(server: PgServer, conf: Path, kind: str) -> tuple[float, int]:
     return res.wall_s, int(last["info"]["delta"])
 
 
+def _drain(server: PgServer, timeout: float = 1200.0) -> None:
+    """Wait (untimed) until the archiver has archived everything written so far, through both tools: each
+    backup waits for its own WAL, and a backlog left by pgbench would be charged to whichever goes first."""
+    name = server.psql("SELECT pg_walfile_name(pg_switch_wal())")
+    deadline = time.monotonic() + timeout
+    while (server.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") or "")[8:] < name[8:]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"WAL segment {name} not archived within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def _both(server: PgServer, conf: Path, drkit_args: tuple[str, ...], pgbr_kind: str) -> dict[str, Any]:
+    _drain(server)
     d_time, d_read = _drkit_backup(server, "--method", "local", *drkit_args)
+    _drain(server)
     p_time, p_read = _pgbr_backup(server, conf, pgbr_kind)
     return {"drkit_s": d_time, "drkit_read": d_read, "pgbr_s": p_time, "pgbr_read": p_read, "load": load_note(False)}
 
@@ -84,7 +98,9 @@ def run(scale: int) -> dict[str, Any]:
         server.tool("pgbench", "-t", str(rows // 4), "-c", "4", "-j", "2", "-b", "tpcb-like", "bench")
         server.psql("CHECKPOINT")
         out["updated"] = _both(server, conf, (), "incr")
+        _drain(server)
         out["basebackup_first"] = _drkit_backup(server)
+        _drain(server)
         out["basebackup_second"] = _drkit_backup(server)
     return out
 
