@@ -64,12 +64,14 @@ def _pgbr_backup(server: PgServer, conf: Path, kind: str) -> tuple[float, int]:
 
 def _drain(server: PgServer, timeout: float = 1200.0) -> None:
     """Wait (untimed) until the archiver has archived everything written so far, through both tools: each
-    backup waits for its own WAL, and a backlog left by pgbench would be charged to whichever goes first."""
-    name = server.psql("SELECT pg_walfile_name(pg_switch_wal())")
+    backup waits for its own WAL, and a backlog left by pgbench would be charged to whichever goes first.
+    ``pg_switch_wal`` marks the segment it ends ready before it returns; none ready left: drained (the last
+    archived name is no measure: a backup history file may be archived after a later segment)."""
+    server.psql("SELECT pg_switch_wal()")
     deadline = time.monotonic() + timeout
-    while (server.psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") or "")[8:] < name[8:]:
+    while server.psql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") != "0":
         if time.monotonic() > deadline:
-            raise SystemExit(f"WAL segment {name} not archived within {timeout:.0f} s")
+            raise SystemExit(f"the archiver did not catch up within {timeout:.0f} s")
         time.sleep(0.5)
 
 
