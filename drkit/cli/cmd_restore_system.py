@@ -4,14 +4,21 @@ DIR/<system>/<job>), and the point each one reached."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..core.errors import DrkitError, UsageError
-from ..jobs.system_restore import SystemRequest, SystemRestore
-from ..jobs.system_restore import restore_system as run_restore
-from .common import load_cli_config
+from ..jobs.system_restore import (
+    ComponentResult,
+    SystemRequest,
+    SystemRestore,
+    exit_code,
+    prepare_system,
+    restore_prepared,
+)
+from .common import load_cli_config, skip_damaged_option
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
 from .params import TIME, TIME_HELP, DurationParam
@@ -54,6 +61,7 @@ from .params import TIME, TIME_HELP, DurationParam
     help="Own and run the PostgreSQL data directory as this user (default as root: postgres).",
 )
 @click.option("--json", "as_json", is_flag=True)
+@skip_damaged_option
 @click.pass_context
 def restore_system(  # noqa: PLR0913
     ctx: click.Context,
@@ -66,6 +74,7 @@ def restore_system(  # noqa: PLR0913
     start: bool,
     os_user: str | None,
     as_json: bool,
+    skip_damaged: bool,
 ) -> None:
     """Restore every component of a system to one point in time: PostgreSQL by WAL replay, Redis by its AOF
     (cut at the whole second before TIME: AOF times have one-second resolution), files from the newest snapshot
@@ -73,7 +82,13 @@ def restore_system(  # noqa: PLR0913
 
     The result gives, per component, the point its data is of and how far before TIME that is, and the skew
     between components. When a component cannot get within the allowed skew of TIME, nothing is restored and
-    the command exits 15 (see docs/systems.md)."""
+    the command exits 15 (see docs/systems.md).
+
+    A component that fails does not stop the others; every outcome is reported, and the command exits with the
+    most severe component code: 13 (damaged data) if any, else 14 (storage), else the first failed component's
+    own code, else 3 when a component was restored only partly (e.g. from a files backup that skipped entries).
+    The error line names the directories written and the servers left running: a rerun refuses those
+    directories until they are removed."""
     cfg = load_cli_config(ctx)
     if all_systems == (system_name is not None):
         raise UsageError("give --system NAME or --all (not both)")
@@ -83,22 +98,36 @@ def restore_system(  # noqa: PLR0913
     if into and all_systems:
         raise UsageError("--into names one system's jobs: use it with --system NAME")
     targets = _into(into)
-    results = []
-    for name in names:
-        where = target_dir / name if all_systems else target_dir
-        req = SystemRequest(point_in_time, where, allow_skew, start, os_user, into=targets)
-        results.append(run_restore(cfg, name, req))
+    base = SystemRequest(point_in_time, target_dir, allow_skew, start, os_user, into=targets, skip_damaged=skip_damaged)
+    # every system planned and checked (skew, targets) before the first byte of any is written
+    prepared = [
+        prepare_system(cfg, name, replace(base, target_dir=target_dir / name) if all_systems else base)
+        for name in names
+    ]
+    results = [restore_prepared(cfg, p) for p in prepared]
     if as_json:
         emit_json([r.to_doc() for r in results] if all_systems else results[0].to_doc())
     else:
         for result in results:
             _print(result)
-    failed = [c for r in results for c in r.components if c.error is not None]
-    if failed:
-        raise DrkitError(
-            f"{len(failed)} components were not restored: " + ", ".join(c.job for c in failed),
-            hint="see each component's error above",
-        )
+    _raise_if_failed([c for r in results for c in r.components])
+
+
+def _raise_if_failed(components: list[ComponentResult]) -> None:
+    code = exit_code(components)
+    if not code:
+        return
+    failed = ", ".join(f"{c.job} (exit {c.exit_code})" for c in components if c.exit_code)
+    written = [c.target for c in components if "://" not in c.target and Path(c.target).exists()]
+    running = [f"{c.job} (port {c.port}" + (f", pid {c.pid})" if c.pid else ")") for c in components if c.port]
+    err = DrkitError(
+        f"{failed} not restored whole; directories written: {', '.join(written) or 'none'}"
+        + (f"; servers left running: {', '.join(running)}" if running else ""),
+        hint="see each component's error above; a rerun refuses these directories: remove them (and stop the "
+        "servers) first (docs/systems.md)",
+    )
+    err.exit_code = code
+    raise err
 
 
 def _into(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
