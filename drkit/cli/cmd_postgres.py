@@ -22,7 +22,8 @@ import click
 from ..core.timespec import format_time
 from ..ops import postgres as ops
 from ..ops.session import open_repository
-from ..sources.postgres import Target, connection
+from ..sources.postgres import Target, connection, localbase
+from ..sources.postgres.localbase import LocalOptions
 from ..sources.postgres.logical import LogicalRestore
 from ..sources.postgres.pitr import TARGET_KINDS
 from ..sources.postgres.wal import format_lsn
@@ -66,19 +67,33 @@ def with_conn(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--archive-timeout", type=click.FloatRange(min=0), default=ops.ARCHIVE_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Physical: wait at most this long for the backup's WAL to be archived "
               "(0: do not wait). Past it the snapshot stays, and the command exits 1.")
+@click.option("--method", type=click.Choice(["pg_basebackup", "local"]), default="pg_basebackup", show_default=True,
+              help="Physical: stream the cluster through pg_basebackup (works from any host), or copy the data "
+              "directory here, between pg_backup_start and pg_backup_stop (on the database host; incremental).")
+@click.option("--type", "backup_type", type=click.Choice(localbase.TYPES), default=None,
+              help="--method local: incr (default) takes files unchanged since the previous local base backup from "
+              "it unread (size, mtime, ctime, inode; one changed within 3 s of that backup's start is read); full "
+              "reads every file.")
+@click.option("--checksum", is_flag=True, help="--method local: read every file, even unchanged ones (only new "
+              "chunks are stored).")
+@click.option("--pgdata", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="--method local: the data directory (default: the server's data_directory).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", is_flag=True)
 def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | None, tags: tuple[str, ...],  # noqa: PLR0913
-                    archive_timeout: float, **out: bool) -> None:
+                    archive_timeout: float, method: str, **out: Any) -> None:
     """Back up PostgreSQL: a physical base backup (default) or a logical dump (--logical).
 
     A base backup ends once the WAL from its start to its stop point is in the repository's WAL
-    archive (forcing a WAL switch if needed), so `drkit pg windows` lists it as recoverable at once."""
+    archive (forcing a WAL switch if needed), so `drkit pg windows` lists it as recoverable at once.
+    With --method local drkit copies the data directory itself and always waits for that WAL (it is
+    not in the copy; --archive-timeout 0 means the default). See docs/postgres-physical.md."""
     as_json, quiet = out["as_json"], out["quiet"]
+    local = _local_options(logical, method, out["backup_type"], out["checksum"], out["pgdata"])
     repo = open_session(repo_ref)
     with byte_progress(f"backup postgres {conn.display}", enabled=not quiet and not as_json) as progress:
         snap = ops.backup_postgres(repo, conn, logical_mode=logical, name=name, tags=list(tags), progress=progress,
-                                   archive_timeout=archive_timeout)
+                                   archive_timeout=archive_timeout, local=local)
     st = snap.stats
     if as_json:
         emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time, "meta": snap.meta,
@@ -86,6 +101,15 @@ def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | Non
     elif not quiet:
         click.echo(f"snapshot {snap.short_id} saved: {st['bytes_read']} bytes, {st['new_bytes']} new, "
                    f"{st['stored_bytes']} stored")
+
+
+def _local_options(logical: bool, method: str, backup_type: str | None, checksum: bool,
+                   pgdata: Path | None) -> LocalOptions | None:
+    if method != "local" or logical:
+        if backup_type is not None or checksum or pgdata is not None or (logical and method == "local"):
+            raise click.UsageError("--type, --checksum and --pgdata go with --method local (a physical backup)")
+        return None
+    return LocalOptions(pgdata=pgdata, type=backup_type or "incr", checksum=checksum)
 
 
 def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: str | None) -> Target:

@@ -18,9 +18,10 @@ from ..core.errors import UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walstream, walwait
+from ..sources.postgres import localbase, locate, logical, physical, pitr, prefetch, recovery, wal, walstream, walwait
 from ..sources.postgres.conn import PgConn
 from ..sources.postgres.errors import PostgresError, TargetUnreachable
+from ..sources.postgres.localbase import LocalOptions
 from ..sources.postgres.sql import scalar
 from .secrets import PassphraseSource
 from .session import open_repository
@@ -30,12 +31,17 @@ ARCHIVE_TIMEOUT = 60.0  # seconds a base backup waits for its WAL to be archived
 
 def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name: str | None = None,  # noqa: PLR0913
                     tags: list[str] | None = None, progress: Callable[[int], None] | None = None,
-                    archive_timeout: float = ARCHIVE_TIMEOUT) -> Snapshot:
+                    archive_timeout: float = ARCHIVE_TIMEOUT, local: LocalOptions | None = None) -> Snapshot:
     """A logical dump, or a base backup that ends once its WAL is archived (``archive_timeout``
-    seconds at most, 0: do not wait; not waited for when the server's archive_mode is off)."""
+    seconds at most, 0: do not wait; not waited for when the server's archive_mode is off). With
+    ``local``, drkit copies the data directory itself (``localbase``; full or incremental), and always
+    waits for the WAL (``ARCHIVE_TIMEOUT`` if ``archive_timeout`` is 0): that copy holds none."""
     mode = "logical" if logical_mode else "physical"
     with tracing.span("drkit.backup", **{"drkit.source_kind": "postgres", "drkit.mode": mode}) as span:
-        snap = _backup_postgres(repo, conn, logical_mode, name, tags, progress, archive_timeout)
+        if local is not None and not logical_mode:
+            snap = _backup_local(repo, conn, local, name, tags, progress, archive_timeout or ARCHIVE_TIMEOUT)
+        else:
+            snap = _backup_postgres(repo, conn, logical_mode, name, tags, progress, archive_timeout)
         span.set(**{"drkit.snapshot_id": snap.id})
     return snap
 
@@ -49,6 +55,15 @@ def _backup_postgres(repo: Repository, conn: PgConn, logical_mode: bool, name: s
         snap = physical.backup_physical(repo, conn, name=name, tags=tags, progress=progress)
     if archive_timeout > 0 and snap.meta.get("archive_mode") != "off":
         walwait.wait_for_wal(repo, conn, snap, archive_timeout)
+    return snap
+
+
+def _backup_local(repo: Repository, conn: PgConn, local: LocalOptions, name: str | None,  # noqa: PLR0913
+                  tags: list[str] | None, progress: Callable[[int], None] | None, archive_timeout: float) -> Snapshot:
+    with repo.lock(purpose="backup"):
+        snap = localbase.backup_local(repo, conn, physical.server_facts(conn), local, name=name, tags=tags,
+                                      progress=progress)
+    walwait.wait_for_wal(repo, conn, snap, archive_timeout)
     return snap
 
 

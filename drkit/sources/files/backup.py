@@ -54,6 +54,9 @@ class BackupOptions:
     one_file_system: bool = False
     markers: tuple[Marker, ...] = ()  # a directory holding one keeps only it (--exclude-if-present, -caches)
     larger_than: int | None = None  # files over this many bytes are left out (--exclude-larger-than)
+    # a parent's file is reused only if its mtime and ctime are before this (ns since the epoch): one changed
+    # in the same clock tick as the parent read it keeps equal times (PostgreSQL incremental base backups)
+    settled_before_ns: int | None = None
 
 
 class BlobSink(Protocol):
@@ -191,7 +194,8 @@ class Archiver:
             node.content = self._hardlinks[key]
             self._not_read(node)
             return node
-        if old is not None and old.type == FILE and _unchanged(node, old) and self.writer.reuse(old.content):
+        if old is not None and old.type == FILE and _unchanged(node, old) and self._settled(old) \
+                and self.writer.reuse(old.content):
             node.content = old.content  # all indexed, none in a lost pack (else read again, or exit 13)
             self._not_read(node)
         else:
@@ -208,6 +212,10 @@ class Archiver:
         if node.links > 1:
             self._hardlinks[key] = node.content
         return node
+
+    def _settled(self, old: Node) -> bool:
+        cutoff = self.options.settled_before_ns
+        return cutoff is None or (old.mtime_ns < cutoff and old.ctime_ns < cutoff)
 
     def _not_read(self, node: Node) -> None:
         self.stats.files_unchanged += 1

@@ -4,7 +4,8 @@
 Modules: ``conn`` (connection parameters, password handling), ``sql`` (every SQL statement drkit
 issues itself, over psycopg), ``process`` (running the client tools), ``logical`` (with
 ``targetdb``: the database restored into, ``roles``: replaying globals without touching existing
-roles), ``physical``, ``wal``, ``pitr`` (choosing a base backup, recovery config), ``recovery``
+roles), ``physical``, ``localbase`` / ``localtree`` (base backups copied from the data directory,
+incremental), ``wal``, ``pitr`` (choosing a base backup, recovery config), ``recovery``
 (starting a restored server and waiting for its target), ``errors``.
 
 Importing the package needs no psycopg (the [postgres] extra): ``check``, ``forget`` and the WAL

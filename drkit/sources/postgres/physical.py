@@ -18,8 +18,10 @@ from ...core.untar import TarExtractor, TarFormatError, UnsafeArchive
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.streams import BundleWriter, SourceRef, restore_part
+from ..files.restore import Restorer
 from .conn import PgConn
 from .errors import PostgresError
+from .localtree import data_tree
 from .process import Spawned
 from .sql import scalar
 from .wal import format_lsn, parse_lsn
@@ -71,7 +73,15 @@ def backup_physical(repo: Repository, conn: PgConn, *, name: str | None = None, 
 
 def extract_base(repo: Repository, snap: Snapshot, target: Path) -> int:
     """Unpack the snapshot's data directory tar into ``target`` (an empty directory), every blob
-    verified; large files written with ``O_DIRECT`` (see ``core.untar``)."""
+    verified; large files written with ``O_DIRECT`` (see ``core.untar``). A local base backup (a
+    tree, ``localbase``) is restored by the files restorer, its data directory's contents into ``target``."""
+    if snap.root.get("type") == "tree":
+        stats = Restorer(repo, str(target)).run(data_tree(repo, snap))
+        if stats.warnings:  # e.g. a world-writable file someone put in the data directory: said, not hidden
+            raise PostgresError(f"snapshot {snap.short_id}: the base backup was not restored exactly: "
+                                f"{stats.warnings[0]} ({len(stats.warnings)} entries)",
+                                hint="the data directory is in place; check those entries before starting it")
+        return stats.bytes_written
     try:
         with DirectPool(threads=2) as pool, TarExtractor(target, pool) as tar:
             written = restore_part(repo, snap, "base", cast(BinaryIO, tar))

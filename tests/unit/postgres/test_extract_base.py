@@ -74,3 +74,34 @@ def test_recovery_settings_are_never_written_through_a_symlink_in_the_backup(rep
     with pytest.raises(IntegrityError, match="symlink"):
         prepare_data_dir(repo, snap, tmp_path / "data", {"restore_command": "false"})
     assert victim.read_text() == "untouched\n"
+
+
+def _tree_snapshot(repo: Repository, src: Path) -> Snapshot:
+    from drkit.ops.files import BackupRequest, backup_files
+
+    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap.source_kind, snap.meta = "postgres", {"mode": "physical", "method": "local"}
+    return snap
+
+
+def test_a_local_base_backup_tree_comes_back_as_the_data_directory(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "data"
+    (src / "base" / "1").mkdir(parents=True)
+    (src / "base" / "1" / "16384").write_bytes(random.randbytes(300_000))
+    (src / "backup_label").write_text("START TIMELINE: 1\n")
+    target = tmp_path / "restored"
+    extract_base(repo, _tree_snapshot(repo, src), target)
+    assert (target / "base" / "1" / "16384").read_bytes() == (src / "base" / "1" / "16384").read_bytes()
+    assert (target / "backup_label").read_text() == "START TIMELINE: 1\n"
+    assert not (target / "data").exists()  # the directory's contents, not the directory
+
+
+def test_a_tree_entry_not_restored_exactly_is_an_error(repo: Repository, tmp_path: Path) -> None:
+    from drkit.sources.postgres.errors import PostgresError
+
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "open").write_bytes(b"x")
+    (src / "open").chmod(0o666)  # world-writable: restored without that bit, and said so
+    with pytest.raises(PostgresError, match="not restored exactly"):
+        extract_base(repo, _tree_snapshot(repo, src), tmp_path / "restored")
