@@ -96,5 +96,7 @@ def test_check_read_data_progress_reaches_the_pack_total(repo: Repository, tmp_p
     assert totals == [sum(seen)] == [stored]
     seen.clear()
     totals.clear()
-    check_repository(repo, read_data=True, subset="1/2", progress=seen.append, on_total=totals.append)
+    # "50%": always some but not all of 2+ packs ("1/2" groups packs by id, and with a few random ids the
+    # group held none or all of them about one run in eight)
+    check_repository(repo, read_data=True, subset="50%", progress=seen.append, on_total=totals.append)
     assert totals == [sum(seen)] and 0 < totals[0] < stored
