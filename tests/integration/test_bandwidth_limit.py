@@ -70,3 +70,24 @@ def test_bad_limit_is_one_line_exit_2(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert "is not a rate in KiB/s" in one_line_error(proc)
     assert not (tmp_path / "r").exists()
+
+
+def test_configured_limit_applies_to_a_job(tmp_path: Path) -> None:
+    """``repositories.NAME.limit_upload`` in drkit.yaml limits a job's backup (jobs open their repository
+    through the config); the restored tree is the source's."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2):
+        (data / f"g{i}.bin").write_bytes(hashlib.shake_256(b"job%d" % i).digest(MIB))
+    repo = tmp_path / "repo"
+    cfg = tmp_path / "drkit.yaml"
+    cfg.write_text(
+        f"repositories:\n  default:\n    url: {repo}\n    passphrase: {{env: DRKIT_PASSWORD}}\n"
+        f"    limit_upload: {LIMIT_KIB}\n"
+        f'jobs:\n  data:\n    source: {{kind: files, paths: ["{data}"]}}\n    schedule: "0 2 * * *"\n'
+    )
+    _ok("init", "--repo", str(repo))
+    took = _ok("--config", str(cfg), "job", "run", "data")
+    assert took >= 2 * MIB / 1024 / LIMIT_KIB - BURST_SECONDS
+    _ok("restore", "latest", "--target", str(tmp_path / "out"), "--repo", str(repo))
+    assert _tree(tmp_path / "out" / data.name) == _tree(data) and len(_tree(data)) == 2

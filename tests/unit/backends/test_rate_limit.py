@@ -133,3 +133,53 @@ def test_bodies_pass_whole_through_the_wrapper(tmp_path: Path) -> None:
     from storage_backends import read_range
 
     assert bytes(read_range(backend, "a", 9, 100, buf)) == big[9:109]
+
+
+class Recorder:
+    """Stands in for a bucket: records what is taken."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def take(self, n: int) -> None:
+        self.taken += n
+
+
+class RereadingStore:
+    """A backend that reads a body twice, as botocore does (checksum, seek back, send)."""
+
+    display = "rereading"
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.capabilities = inner.capabilities  # type: ignore[attr-defined]
+        self.got = b""
+
+    def put(self, key: str, data: io.BufferedReader, options: object = None) -> None:
+        start = data.tell()
+        hashlib.sha256(data.read())
+        data.seek(start)
+        self.got = data.read()
+
+
+def test_a_body_read_twice_is_paid_once_and_left_open(tmp_path: Path) -> None:
+    store = RereadingStore(open_backend(str(tmp_path / "r")).inner)  # type: ignore[attr-defined]
+    limited = RateLimitedBackend(store, Limits(1 << 30, 0))  # type: ignore[arg-type]
+    recorder = Recorder()
+    limited._up = recorder  # type: ignore[assignment]
+    body = io.BytesIO(b"x" * 300_000)
+    limited.put("k", body)
+    assert store.got == b"x" * 300_000 and recorder.taken == 300_000
+    assert not body.closed  # the caller's stream is the caller's to close
+
+
+def test_downloads_are_paid_for(tmp_path: Path) -> None:
+    backend = open_backend(str(tmp_path / "r"), limits=Limits(0, 1 << 30)).inner  # type: ignore[attr-defined]
+    recorder = Recorder()
+    backend._down = recorder
+    backend.put("k", b"y" * 200_000)
+    assert recorder.taken == 0  # no upload limit: puts pass straight through
+    with backend.get("k") as stream:
+        assert stream.read() == b"y" * 200_000
+    assert recorder.taken == 200_000
+    assert backend.get_range("k", 10, 1000) == b"y" * 1000 and recorder.taken == 201_000
