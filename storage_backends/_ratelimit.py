@@ -26,6 +26,7 @@ from ._s3io import View
 from .base import Backend, Data, ObjectInfo, PutOptions, read_range
 
 BURST_SECONDS = 1.0
+CHUNK = 64 << 10  # bytes of a body paid for at a time
 KIB = 1024
 
 
@@ -127,20 +128,18 @@ class _Throttled(io.RawIOBase):
             self._paid_to = self._pos
 
     def readinto(self, b: Any) -> int:
+        """At most ``CHUNK`` bytes a call (a caller's 16 MiB buffer is filled in steps), so each wait is
+        short and the bytes flow evenly instead of in one burst after one long wait."""
+        view = memoryview(b).cast("B")[:CHUNK]
         readinto = getattr(self._inner, "readinto", None)
         if readinto is not None:
-            n = readinto(b) or 0
+            n = readinto(view) or 0
         else:
-            data = self._inner.read(len(b))
+            data = self._inner.read(len(view))
             n = len(data)
-            b[:n] = data
+            view[:n] = data
         self._pay(n)
         return n
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = self._inner.read(size if size is not None else -1) or b""
-        self._pay(len(data))
-        return data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._pos = self._inner.seek(offset, whence)
@@ -175,7 +174,7 @@ class RateLimitedBackend:
     def _body(self, data: Data) -> Data:
         if self._up is None:
             return data
-        return cast(BinaryIO, io.BufferedReader(_Throttled(_as_stream(data), self._up, owns=False), 1 << 16))
+        return cast(BinaryIO, io.BufferedReader(_Throttled(_as_stream(data), self._up, owns=False), CHUNK))
 
     def put(self, key: str, data: Data, options: PutOptions | None = None) -> None:
         self.inner.put(key, self._body(data), options)
@@ -187,7 +186,7 @@ class RateLimitedBackend:
         stream = self.inner.get(key)
         if self._down is None:
             return stream
-        return cast(BinaryIO, io.BufferedReader(_Throttled(stream, self._down, owns=True), 1 << 16))
+        return cast(BinaryIO, io.BufferedReader(_Throttled(stream, self._down, owns=True), CHUNK))
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         data = self.inner.get_range(key, offset, length)
