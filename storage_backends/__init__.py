@@ -16,6 +16,7 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
+from ._ratelimit import Limits, RateLimitedBackend, chosen_limits, configure_limits
 from ._retry import DEFAULT_WINDOW, RetryingBackend, RetryPolicy, configure_retry
 from ._urls import BackendURL, parse_url
 from .base import Backend, Capabilities, LeavesTemps, ObjectInfo, PutOptions, read_range, temp_store, validate_key
@@ -64,9 +65,10 @@ def known_schemes() -> dict[str, str]:
     return table
 
 
-def open_backend(url: str, *, retry: RetryPolicy | None = None) -> Backend:
+def open_backend(url: str, *, retry: RetryPolicy | None = None, limits: Limits | None = None) -> Backend:
     """Open the backend for ``url`` (a bare path means a local directory), wrapped in retries
-    (``retry``, else ``RetryPolicy.from_env()``: see _retry.py)."""
+    (``retry``, else ``RetryPolicy.from_env()``: see _retry.py) and, under them, in bandwidth limits
+    (``configure_limits``'s, else ``limits``; none at all when unlimited: see _ratelimit.py)."""
     parsed = parse_url(url)
     table = known_schemes()
     target = table.get(parsed.scheme)
@@ -78,6 +80,9 @@ def open_backend(url: str, *, retry: RetryPolicy | None = None) -> Backend:
         backend: Backend = cls.from_url(parsed)
     except ValueError as exc:  # backends refuse a URL they cannot use with ValueError (display form only)
         raise InvalidURL(str(exc) or f"invalid storage URL {parsed.display}") from None
+    chosen = chosen_limits(limits)
+    if chosen:
+        backend = RateLimitedBackend(backend, chosen)
     return RetryingBackend(backend, retry)
 
 
@@ -99,6 +104,8 @@ __all__ = [
     "Capabilities",
     "ContainerMissing",
     "InvalidURL",
+    "Limits",
+    "RateLimitedBackend",
     "ENTRY_POINT_GROUP",
     "NoSpace",
     "NotFound",
@@ -113,6 +120,7 @@ __all__ = [
     "Transient",
     "UnknownScheme",
     "Unreachable",
+    "configure_limits",
     "configure_retry",
     "display_url",
     "known_schemes",

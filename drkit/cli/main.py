@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import click
 
-from storage_backends import configure_retry
+from storage_backends import configure_limits, configure_retry
 from storage_backends.errors import BackendError
 
 from .. import __version__
@@ -26,7 +26,7 @@ from .epilog import EXIT_CODES_EPILOG
 from .globalopts import hoist
 from .lazy import needs_extra
 from .output import error_line
-from .params import DURATION_HELP, DurationParam
+from .params import DURATION_HELP, RATE, DurationParam
 from .signals import Stopped, install
 
 # name → (module, attribute): a command's module is imported only when that command runs, so
@@ -92,6 +92,14 @@ class LazyGroup(click.Group):
               help="Storage requests in flight (pack uploads, reads); default: the repository's "
                    "connections in the config, else 8 on a remote store (S3, GCS) and 1 upload, 4 reads on a local "
                    "disk. Each upload in flight holds one pack in memory (env DRKIT_CONNECTIONS).")
+@click.option("--limit-upload", type=RATE, envvar="DRKIT_LIMIT_UPLOAD", default=None, metavar="KiB/s",
+              expose_value=False, callback=lambda c, _p, kib: c.meta.__setitem__("limit_upload", kib),
+              help="Upload at most this many KiB per second, all threads together, to any store; 0: no limit; "
+                   "default: the repository's limit_upload in the config, else none (env DRKIT_LIMIT_UPLOAD).")
+@click.option("--limit-download", type=RATE, envvar="DRKIT_LIMIT_DOWNLOAD", default=None, metavar="KiB/s",
+              expose_value=False, callback=lambda c, _p, kib: c.meta.__setitem__("limit_download", kib),
+              help="Download at most this many KiB per second, all threads together, from any store; 0: no limit; "
+                   "default: the repository's limit_download in the config, else none (env DRKIT_LIMIT_DOWNLOAD).")
 @click.option("--json", "json_errors", is_flag=True, hidden=True)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, retry_for: float | None,
@@ -109,6 +117,8 @@ def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str
     if ctx.invoked_subcommand:
         tracing.rename_current(f"drkit {ctx.invoked_subcommand}")
     configure_retry(retry_for)  # every call: an in-process runner must not inherit an earlier run's window
+    kibs = (ctx.meta.get("limit_upload"), ctx.meta.get("limit_download"))  # every call, like the retry window
+    configure_limits(*(None if kib is None else kib * 1024 for kib in kibs))
 
 
 def _wants_json(argv: list[str]) -> bool:

@@ -85,3 +85,21 @@ class SizeParam(click.ParamType):  # type: ignore[type-arg]
 
 
 SIZE = SizeParam()
+
+
+class RateParam(click.ParamType):  # type: ignore[type-arg]
+    """A bandwidth limit in KiB/s, as restic's ``--limit-upload``: a whole number, 0 for unlimited."""
+
+    name = "KiB/s"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not text.isdigit():
+            raise UsageError(f"{_option_name(param)} {str(value)[:20]!r} is not a rate in KiB/s",
+                             hint="a whole number of KiB per second, e.g. 1024 for 1 MiB/s; 0 for no limit")
+        return int(text)
+
+
+RATE = RateParam()

@@ -80,6 +80,12 @@ class RepositoryConfig(_Model):
     connections: int | None = Field(
         default=None, ge=1, le=64, description="Storage requests in flight (pack uploads, reads); default 8 "
         "on a remote store (S3, GCS), 1 upload and 4 reads on a local disk. The command line's --connections wins.")
+    limit_upload: int | None = Field(
+        default=None, ge=0, description="Upload at most this many KiB/s to the store, all threads together; 0 or "
+        "absent: no limit. The command line's --limit-upload wins.")
+    limit_download: int | None = Field(
+        default=None, ge=0, description="Download at most this many KiB/s from the store, all threads together; 0 "
+        "or absent: no limit. The command line's --limit-download wins.")
 
 
 class FilesSource(_Model):

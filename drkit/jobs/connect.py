@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
 from ..core.concurrency import Tuning
-from ..ops.session import open_repository
+from ..ops.session import Limits, open_repository
 from ..repository.repo import Repository
 from ..sources.postgres.conn import PgConn
 
@@ -20,7 +20,8 @@ def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool
     """The job's repository, opened; and its URL."""
     repo_cfg = config.repositories[job.repository]
     secret = repo_cfg.passphrase.as_passphrase_source()
-    repo = open_repository(repo_cfg.url, secret, load_index=load_index, retry_for=repo_cfg.retry_for)
+    limits = Limits.kib(repo_cfg.limit_upload, repo_cfg.limit_download)
+    repo = open_repository(repo_cfg.url, secret, load_index=load_index, retry_for=repo_cfg.retry_for, limits=limits)
     repo.tuning = Tuning(workers=repo_cfg.workers, connections=repo_cfg.connections)  # --workers etc. win
     return repo, repo_cfg.url
 

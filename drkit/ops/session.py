@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from storage_backends import Backend, RetryPolicy, open_backend
+from storage_backends import Limits as Limits  # re-exported: jobs may not import storage_backends
 from storage_backends import display_url as display_url  # re-exported: config may not import storage_backends
 
 from ..core.errors import UsageError
@@ -27,11 +28,12 @@ def default_repository_url() -> str:
 
 
 def open_repository(url: str, secret: PassphraseSource | str, *, load_index: bool = True,
-                    retry_for: float | None = None) -> Repository:
+                    retry_for: float | None = None, limits: Limits | None = None) -> Repository:
     """Open ``url`` with the passphrase from ``secret`` (or the passphrase itself, already read);
-    ``retry_for``: the repository's configured retry window (``--retry-for`` wins over it)."""
+    ``retry_for``, ``limits``: the repository's configured retry window and bandwidth limits (``--retry-for``,
+    ``--limit-upload`` and ``--limit-download`` win over them)."""
     with storage_errors():
-        backend = open_backend(url, retry=RetryPolicy.from_env(retry_for))
+        backend = open_backend(url, retry=RetryPolicy.from_env(retry_for), limits=limits)
     try:
         return Repository.open(backend, secret if isinstance(secret, str) else secret.read(), load_index=load_index)
     except BaseException:

@@ -27,7 +27,7 @@ from ..core.errors import IntegrityError
 from ..core.metrics import Metrics
 from ..ops.check import check as run_check
 from ..ops.copy import copy_between
-from ..ops.session import open_repository
+from ..ops.session import Limits, open_repository
 from ..repository.prune import DEFAULT_GRACE, PruneOptions, prune
 from .plan import fire_times
 
@@ -149,7 +149,8 @@ class Maintainer:
 
     def _open(self, repository: str, *, load_index: bool = False) -> Any:
         cfg = self.config.repositories[repository]
-        return open_repository(cfg.url, cfg.passphrase.as_passphrase_source(), load_index=load_index)
+        limits = Limits.kib(cfg.limit_upload, cfg.limit_download)  # a check --read-data is held to the limit too
+        return open_repository(cfg.url, cfg.passphrase.as_passphrase_source(), load_index=load_index, limits=limits)
 
     def _prune(self, repository: str) -> dict[str, Any]:
         spec = self.config.repositories[repository].prune

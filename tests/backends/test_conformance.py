@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from servers.fakegcs import FakeGCS
 
-from storage_backends import Backend, open_backend, read_range
+from storage_backends import Backend, Limits, RateLimitedBackend, open_backend, read_range
 from storage_backends.testing.conformance import BackendConformance
 from storage_backends.testing.memory import MemoryBackend
 
@@ -59,6 +59,44 @@ class TestGCS(BackendConformance):
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", fakegcs_server.endpoint)
         fakegcs_server.make_bucket("conformance")
         b = open_backend(f"gs://conformance/{fresh_prefix()}?project={fakegcs_server.project}")
+        yield b
+        b.close()
+
+
+FAST = Limits(1 << 30, 1 << 30)  # 1 GiB/s each way: the wrapper's code paths, without waiting
+
+
+def _limited(url: str) -> Backend:
+    backend = open_backend(url, limits=FAST)
+    assert isinstance(backend.inner, RateLimitedBackend)  # type: ignore[attr-defined]
+    return backend
+
+
+class TestLimitedLocal(BackendConformance):
+    """The same contract through the bandwidth-limit wrapper (--limit-upload/--limit-download)."""
+
+    @pytest.fixture
+    def backend(self, tmp_path) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
+        b = _limited(str(tmp_path / "store"))
+        yield b
+        b.close()
+
+
+class TestLimitedS3(BackendConformance):
+    @pytest.fixture
+    def backend(self, seaweedfs_server, monkeypatch) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
+        seaweedfs_server.apply_env(monkeypatch)
+        b = _limited(seaweedfs_server.url(seaweedfs_server.make_bucket("drkit-conformance"), fresh_prefix()))
+        yield b
+        b.close()
+
+
+class TestLimitedGCS(BackendConformance):
+    @pytest.fixture
+    def backend(self, fakegcs_server: FakeGCS, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", fakegcs_server.endpoint)
+        fakegcs_server.make_bucket("conformance")
+        b = _limited(f"gs://conformance/{fresh_prefix()}?project={fakegcs_server.project}")
         yield b
         b.close()
 

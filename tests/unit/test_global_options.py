@@ -17,6 +17,8 @@ from drkit.cli.globalopts import hoist
         (["find", "--", "--debug"], ["find", "--", "--debug"]),  # after --: an argument, left alone
         (["snapshots", "--config"], ["snapshots", "--config"]),  # no value: click says so
         (["backup", "stdin", "--name", "x"], ["backup", "stdin", "--name", "x"]),
+        (["backup", "files", "d", "--limit-upload", "64"], ["--limit-upload", "64", "backup", "files", "d"]),
+        (["restore", "latest", "--limit-download=8"], ["--limit-download=8", "restore", "latest"]),
     ],
 )
 def test_hoist(given: list[str], expected: list[str]) -> None:
