@@ -12,6 +12,7 @@ APT_PACKAGES=(
   docker-compose   # Compose v1 (1.29): deploy/compose, tested by tests/deploy/test_compose.py
   rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
+  mariadb-server mariadb-client   # the MySQL/MariaDB source (drkit/sources/mysql) and its test servers
 )
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -24,6 +25,7 @@ if command -v apt-get >/dev/null 2>&1; then
   # system ones to keep the machine quiet (ignored where there is no init system).
   $SUDO service postgresql stop >/dev/null 2>&1 || true
   $SUDO service redis-server stop >/dev/null 2>&1 || true
+  $SUDO service mariadb stop >/dev/null 2>&1 || true
   $SUDO service prometheus stop >/dev/null 2>&1 || true
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true

@@ -15,7 +15,9 @@ from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, Targ
 from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
+from ..ops.facts import load_facts
 from ..repository.repo import Repository
+from ..sources.registry import DrillRequest, HasDrill, source_kind
 from .context import DrillContext, KindOutcome
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
@@ -31,11 +33,34 @@ _KINDS = {"files": "drill_files", "postgres": "drill_postgres", "redis": "drill_
 
 
 def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
+    if kind not in _KINDS:
+        return _drill_plugin  # a kind registered by a plugin brings its own drill hook
     drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(f".kinds.{kind}", __package__), _KINDS[kind])
     return drill
 
 
+def _drill_plugin(ctx: DrillContext) -> KindOutcome:
+    kind = ctx.job.source.kind
+    plugin = source_kind(kind)
+    if not isinstance(plugin, HasDrill):
+        raise DrkitError(f"source kind {kind} has no drill hook: nothing can restore it into a sandbox")
+    request = DrillRequest(ctx.repo, ctx.name, ctx.job.source, ctx.workdir, ctx.snapshot, ctx.point_in_time,
+                           ctx.phase, lambda snapshot_id: load_facts(ctx.repo, snapshot_id))
+    report = plugin.drill(request)
+    out = KindOutcome(report.snapshot_id, [CheckResult(*check) for check in report.checks], report.canary,
+                      list(report.not_verified))
+    if ctx.job.checks:
+        out.not_verified.append(f"checks: the job's checks are not run by a {kind} drill")
+    return out
+
+
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
+    kind = getattr(kind_source, "kind", "")
+    if kind not in _KINDS:
+        if requested == "docker":
+            raise SandboxUnavailable(f"--sandbox docker: a {kind} drill runs only in a local sandbox",
+                                     hint="use --sandbox local or auto")
+        return "local", f"a {kind} drill restores into a local server process"
     if isinstance(kind_source, FilesSource) and requested != "docker":
         return "local", "files restore into a temp directory (--sandbox docker also checks it in a container)"
     if isinstance(kind_source, PostgresSource) and kind_source.mode == "physical" and requested != "docker":
