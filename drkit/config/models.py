@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializeAsAny,
+    Tag,
+    model_validator,
+)
 
 from ..core.errors import UsageError
 from ..sources.registry import SourceConfig
@@ -142,7 +152,7 @@ def _source_tag(value: object) -> str:
 
 Source = Annotated[
     Annotated[FilesSource, Tag("files")] | Annotated[PostgresSource, Tag("postgres")]
-    | Annotated[RedisSource, Tag("redis")] | Annotated[SourceConfig, Tag("plugin")],
+    | Annotated[RedisSource, Tag("redis")] | Annotated[SerializeAsAny[SourceConfig], Tag("plugin")],
     Discriminator(_source_tag), BeforeValidator(_plugin_source)]
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .conn import MysqlConn
-from .errors import MysqlError
+from .errors import MysqlError, MysqlUnreachable
 
 READY_TIMEOUT = 120.0
 OS_USER_ENV = "DRKIT_MYSQL_SANDBOX_USER"
@@ -75,7 +75,7 @@ def _ready(proc: subprocess.Popen[bytes], conn: MysqlConn, log: Path) -> None:
         try:
             query(conn, "SELECT 1")
             return
-        except MysqlError:
+        except (MysqlError, MysqlUnreachable):  # not up yet
             if time.monotonic() > deadline:
                 raise MysqlError(f"the sandbox server did not answer within {READY_TIMEOUT:.0f}s") from None
         time.sleep(0.2)  # polling a starting server: it signals readiness only by answering

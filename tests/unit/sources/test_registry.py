@@ -64,3 +64,12 @@ def test_cli_lists_and_runs_plugin_commands() -> None:
     helped = runner.invoke(cli, ["restore", "mysql", "--help"])
     assert helped.exit_code == 0, helped.output
     assert "--database" in helped.output and "--repo" in helped.output
+
+
+def test_plugin_source_survives_a_dump_and_reload() -> None:
+    """A config is dumped and validated again (the scheduler, `config show`): the plugin's fields
+    must not be cut down to the base model's."""
+    job = JobConfig.model_validate({"source": {"kind": "mysql", "url": "mysql://backup@db/shop", "name": "shop"}})
+    dumped = job.model_dump()
+    assert dumped["source"]["url"] == "mysql://backup@db/shop"
+    assert JobConfig.model_validate(dumped) == job
