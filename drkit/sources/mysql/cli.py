@@ -1,20 +1,23 @@
-"""``drkit backup mysql`` and ``drkit restore mysql``, built on the CLI host the registry hands in
-(``drkit.sources.registry.CliHost``), so they take the same repository options as every command.
+"""``drkit backup mysql``, ``drkit restore mysql`` and ``drkit mysql binlog-archive``, built on the CLI
+host the registry hands in (``drkit.sources.registry.CliHost``), so they take the same repository
+options as every command.
 
 The MySQL password comes from DRKIT_MYSQL_PASSWORD or --mysql-password-file, never from an option
 or the URL: it never appears in argv or output. A refused login or an unreachable server exits 14."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ...core.timespec import parse_time
 from ..registry import CliHost
 from .conn import MysqlConn, password_from
+from .errors import MysqlUsage
 
-_PW_FILE = click.Path(path_type=Path, dir_okay=False)
 _URL_HELP = "mysql://USER@HOST:PORT/DATABASE (or mariadb://; ?socket=PATH for a Unix socket)."
 
 
@@ -22,29 +25,42 @@ def connect(url: str, password_file: Path | None) -> MysqlConn:
     return MysqlConn.from_url(url).with_password(password_from(password_file))
 
 
+def _password_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--mysql-password-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Read the MySQL password from this file (else DRKIT_MYSQL_PASSWORD).",
+    )(fn)
+
+
 def commands(host: CliHost) -> dict[str, click.Command]:
-    return {"backup": _backup_command(host), "restore": _restore_command(host)}
+    group = click.Group("mysql", help="MySQL / MariaDB: the binary-log archive (docs/mysql.md).")
+    group.add_command(_archive_command(host))
+    return {"backup": _backup_command(host), "restore": _restore_command(host), "mysql": group}
 
 
 def _backup_command(host: CliHost) -> click.Command:
     @click.command("mysql", epilog=host.epilog)
     @host.with_repo
     @click.option("--url", required=True, help=_URL_HELP)
-    @click.option(
-        "--mysql-password-file",
-        type=_PW_FILE,
-        default=None,
-        help="Read the MySQL password from this file (else DRKIT_MYSQL_PASSWORD).",
-    )
+    @_password_option
     @click.option("--name", default=None, help="Source name recorded in the snapshot (default: the database).")
     @click.option("--tag", "tags", multiple=True)
+    @click.option(
+        "--pitr",
+        is_flag=True,
+        help="Record the dump's binary-log position (--master-data=2; needs "
+        "RELOAD), so point-in-time restores can start from this dump.",
+    )
     @click.option("--json", "as_json", is_flag=True)
-    def backup_mysql(
+    def backup_mysql(  # noqa: PLR0913
         repo_ref: Any,
         url: str,
         mysql_password_file: Path | None,
         name: str | None,
         tags: tuple[str, ...],
+        pitr: bool,
         as_json: bool,
     ) -> None:
         """Back up one MySQL / MariaDB database: a consistent logical dump (mariadb-dump
@@ -54,13 +70,19 @@ def _backup_command(host: CliHost) -> click.Command:
         conn = connect(url, mysql_password_file)
         repo = host.open_repo(repo_ref, create=True)
         try:
-            snap = backup_dump(repo, conn, name=name, tags=list(tags))
+            snap = backup_dump(repo, conn, name=name, tags=list(tags), binlog_position=pitr)
         finally:
             repo.close()
+        doc = {
+            "snapshot": snap.id,
+            "database": snap.meta["database"],
+            "size": snap.root["size"],
+            "binlog": snap.meta.get("binlog"),
+        }
         if as_json:
-            host.emit_json({"snapshot": snap.id, "database": snap.meta["database"], "size": snap.root["size"]})
+            host.emit_json(doc)
         else:
-            host.echo(f"snapshot {snap.short_id} saved: database {snap.meta['database']}, {snap.root['size']} bytes")
+            host.echo(f"snapshot {snap.short_id} saved: database {doc['database']}, {doc['size']} bytes")
 
     return backup_mysql
 
@@ -73,27 +95,79 @@ def _restore_command(host: CliHost) -> click.Command:
     @click.option(
         "--database", default=None, help="Restore under this name (default: the URL's database, else the backup's)."
     )
+    @_password_option
     @click.option(
-        "--mysql-password-file",
-        type=_PW_FILE,
+        "--name",
         default=None,
-        help="Read the MySQL password from this file (else DRKIT_MYSQL_PASSWORD).",
+        help="The source name: with `latest`, the newest dump of it; needed with --point-in-time / --stop-position.",
     )
-    @click.option("--name", default=None, help="With `latest`: the newest dump of this source name.")
-    def restore_mysql(
-        repo_ref: Any, snapshot: str, url: str, database: str | None, mysql_password_file: Path | None, name: str | None
-    ) -> None:
+    @click.option(
+        "--point-in-time",
+        "point_in_time",
+        default=None,
+        metavar="TIME",
+        help="Restore the state at TIME (ISO 8601 with a zone, whole seconds): a --pitr dump before it "
+        "plus the archived binary logs up to it.",
+    )
+    @click.option(
+        "--stop-position",
+        default=None,
+        metavar="FILE:POS",
+        help="Like --point-in-time, up to this binary-log position (exact; as SHOW MASTER STATUS prints it).",
+    )
+    def restore_mysql(repo_ref: Any, snapshot: str, url: str, database: str | None, **opts: Any) -> None:
         """Restore a MySQL dump into a new or empty database (one holding anything is refused);
-        a database the restore created is dropped again if the restore fails."""
-        from .restore import find_dump, restore_dump
-
-        conn = connect(url, mysql_password_file)
+        a database the restore created is dropped again if the restore fails. With --point-in-time or
+        --stop-position, binary logs archived by `drkit mysql binlog-archive` are replayed on top."""
+        conn = connect(url, opts["mysql_password_file"])
         repo = host.open_repo(repo_ref)
         try:
-            out = restore_dump(repo, find_dump(repo, snapshot, name), conn, database)
+            line = _restore(repo, conn, snapshot, database, opts)
         finally:
             repo.close()
-        how = "new database" if out.created else "existing empty database"
-        host.echo(f"restored {out.snapshot.short_id} into {how} {out.database} on {conn.display}", err=True)
+        host.echo(line, err=True)
 
     return restore_mysql
+
+
+def _restore(repo: Any, conn: MysqlConn, snapshot: str, database: str | None, opts: dict[str, Any]) -> str:
+    from .pitr import Point, restore_point
+    from .restore import find_dump, restore_dump
+
+    when, position, name = opts["point_in_time"], opts["stop_position"], opts["name"]
+    if when is None and position is None:
+        out = restore_dump(repo, find_dump(repo, snapshot, name), conn, database)
+        how = "new database" if out.created else "existing empty database"
+        return f"restored {out.snapshot.short_id} into {how} {out.database} on {conn.display}"
+    if when is not None and position is not None:
+        raise MysqlUsage("give --point-in-time or --stop-position, not both")
+    if name is None or snapshot != "latest":
+        raise MysqlUsage("a point-in-time restore picks its dump itself: give --name SOURCE and no SNAPSHOT")
+    point = Point(time=parse_time(when)) if when is not None else Point.parse_position(position)
+    out, logs = restore_point(repo, conn, name, point, database)
+    return (
+        f"restored {name} as of {point.describe()} into {out.database} on {conn.display}: dump "
+        f"{out.snapshot.short_id} plus {logs} binary log(s)"
+    )
+
+
+def _archive_command(host: CliHost) -> click.Command:
+    @click.command("binlog-archive", epilog=host.epilog)
+    @host.with_repo
+    @click.option("--url", required=True, help=_URL_HELP)
+    @_password_option
+    @click.option("--name", required=True, help="The source name the logs belong to (that of its --pitr dumps).")
+    def binlog_archive(repo_ref: Any, url: str, mysql_password_file: Path | None, name: str) -> None:
+        """Close the server's current binary log (FLUSH BINARY LOGS) and store every closed log the
+        archive lacks. Run it often (cron): a point-in-time restore reaches as far as the last run."""
+        from .binlog import archive_binlogs
+
+        conn = connect(url, mysql_password_file)
+        repo = host.open_repo(repo_ref, create=True)
+        try:
+            out = archive_binlogs(repo, conn, name)
+        finally:
+            repo.close()
+        host.echo(f"archived {len(out.stored)} binary log(s); the archive covers until {out.covers_until}", err=True)
+
+    return binlog_archive

@@ -10,17 +10,20 @@ leaves out the timestamp so an unchanged database dumps to the same bytes (and d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Any, BinaryIO, cast
 
 from ...core import tracing
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.streams import SourceRef, backup_stream
 from .conn import MysqlConn
-from .errors import MysqlUsage
+from .errors import MysqlError, MysqlUsage
 from .process import query, quote_string, spawned
 
 KIND = "mysql"
+_POSITION = re.compile(r"^-- CHANGE MASTER TO MASTER_LOG_FILE='(?P<file>[^']+)', MASTER_LOG_POS=(?P<pos>\d+);", re.M)
 DUMP_ARGS = [
     "--single-transaction",
     "--routines",
@@ -45,33 +48,59 @@ def database_facts(conn: MysqlConn, database: str) -> dict[str, str]:
     return {"charset": rows[0][0], "collation": rows[0][1]}
 
 
+class _HeadTap:
+    """The dump's stdout, keeping its first ``HEAD`` bytes (where ``--master-data=2`` writes the
+    binary-log position of the dump's consistent snapshot)."""
+
+    HEAD = 1 << 16
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.head = stream, bytearray()
+
+    def readinto(self, dest: memoryview) -> int:
+        n = self.stream.readinto(dest)  # type: ignore[attr-defined]
+        if n and len(self.head) < self.HEAD:
+            self.head += bytes(dest[: min(n, self.HEAD - len(self.head))])
+        return int(n or 0)
+
+    def binlog_position(self) -> dict[str, Any]:
+        found = _POSITION.search(self.head.decode(errors="replace"))
+        if found is None:
+            raise MysqlError("mariadb-dump --master-data wrote no binary-log position: no snapshot written")
+        return {"file": found["file"], "position": int(found["pos"])}
+
+
 def backup_dump(
     repo: Repository,
     conn: MysqlConn,
     *,
     name: str | None = None,
     tags: list[str] | None = None,
+    binlog_position: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Snapshot:
-    """Dump ``conn.database`` into one snapshot (under the repository's backup lock)."""
+    """Dump ``conn.database`` into one snapshot (under the repository's backup lock). With
+    ``binlog_position`` (for point-in-time restores) the snapshot records the binary-log position
+    of the dump's consistent state (``--master-data=2``; needs the RELOAD privilege)."""
     database = conn.database
     if not database:
         raise MysqlUsage("a MySQL backup needs a database (the URL's path, e.g. mysql://backup@db:3306/shop)")
     with tracing.span("drkit.backup", **{"drkit.source_kind": KIND}), repo.lock(purpose="backup"):
-        facts = database_facts(conn, database)
-        version = query(conn, "SELECT VERSION()")[0][0]
-        meta = {
+        meta: dict[str, Any] = {
             "mode": "logical",
             "database": database,
             "server": conn.display,
-            "server_version": version,
-            "database_facts": facts,
+            "server_version": query(conn, "SELECT VERSION()")[0][0],
+            "database_facts": database_facts(conn, database),
         }
-        with spawned("dump", conn, [*DUMP_ARGS, "--", database]) as dump:
-            return backup_stream(
-                repo,
-                SourceRef(KIND, name or database, list(tags or []), meta),
-                dump.stdout,
-                before_commit=dump.finish,
-                progress=progress,
-            )
+        args = [*DUMP_ARGS, *(["--master-data=2"] if binlog_position else []), "--", database]
+        with spawned("dump", conn, args) as dump:
+            tap = _HeadTap(dump.stdout)
+
+            def commit() -> None:
+                dump.finish()
+                if binlog_position:  # into the snapshot's metadata, which is written right after this
+                    meta["binlog"] = tap.binlog_position()
+
+            source = SourceRef(KIND, name or database, list(tags or []), meta)
+            return backup_stream(repo, source, cast(BinaryIO, tap), before_commit=commit, progress=progress)

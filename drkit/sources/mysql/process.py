@@ -42,6 +42,7 @@ def _env() -> dict[str, str]:
     env = child_environ()
     env.pop("MYSQL_PWD", None)  # the login comes from the option file only
     env.pop("MYSQL_HOST", None)
+    env["TZ"] = "UTC"  # mariadb-binlog reads --stop-datetime (and prints times) in the local zone
     return env
 
 

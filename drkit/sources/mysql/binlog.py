@@ -1,0 +1,103 @@
+"""Binary-log archive: every *closed* binary log of the server, fetched over the client protocol
+(``mariadb-binlog --read-from-remote-server --raw``) and stored once as a stream snapshot of source
+kind ``mysql-binlog`` (so a job's retention of its dumps never forgets one; drop them with
+``drkit forget`` by hand).
+
+One ``archive`` run: note the server's time, ``FLUSH BINARY LOGS`` (the log being written is
+closed: every event committed before the noted time is now in a closed log), then store each
+closed log the archive lacks, oldest first. Each snapshot records that noted time as ``covers_until``:
+a point-in-time restore to a later time is refused until a later run has archived further.
+
+Needs the ``RELOAD`` (or ``BINLOG ADMIN``) and ``REPLICATION SLAVE`` privileges. A log the server
+purged before it was archived leaves a gap that a restore across it detects and refuses."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...repository import snapshots
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from ...repository.streams import SourceRef, backup_stream
+from .conn import MysqlConn
+from .errors import MysqlUsage
+from .process import query, run
+
+KIND = "mysql-binlog"
+_NUMBERED = re.compile(r"^(?P<base>.+)\.(?P<n>\d+)$")
+
+
+@dataclass(frozen=True)
+class ArchiveOutcome:
+    stored: list[str]  # log names stored by this run
+    covers_until: str  # UTC time: every event before it is archived
+
+
+def archived(repo: Repository, name: str) -> dict[str, Snapshot]:
+    """Log name → its snapshot, for source ``name``."""
+    found = [s for s in snapshots.load_all(repo.manifests) if s.source_kind == KIND and s.source_name == name]
+    return {s.meta["file"]: s for s in found}
+
+
+def archive_binlogs(repo: Repository, conn: MysqlConn, name: str) -> ArchiveOutcome:
+    """Store every closed binary log the archive of ``name`` lacks."""
+    if query(conn, "SELECT @@log_bin")[0][0] != "1":
+        raise MysqlUsage(
+            f"binary logging is off on {conn.display}: nothing to archive",
+            hint="start the server with log_bin (and binlog_format=ROW)",
+        )
+    with repo.lock(purpose="backup"):
+        before = query(conn, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f+00:00')")[0][0]
+        query(conn, "FLUSH BINARY LOGS")
+        logs = [row[0] for row in query(conn, "SHOW BINARY LOGS")][:-1]  # the last one is being written
+        have = archived(repo, name)
+        stored = []
+        with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
+            for log in logs:
+                if log not in have:
+                    _store(repo, conn, name, log, Path(tmp), before)
+                    stored.append(log)
+    return ArchiveOutcome(stored, before)
+
+
+def _store(repo: Repository, conn: MysqlConn, name: str, log: str, tmp: Path, covers_until: str) -> Snapshot:
+    run("binlog", conn, ["--read-from-remote-server", "--raw", f"--result-file={tmp}/", log])
+    path = tmp / log
+    meta = {
+        "mode": "binlog",
+        "file": log,
+        "server": conn.display,
+        "covers_until": covers_until,
+        "size": path.stat().st_size,
+    }
+    with open(path, "rb") as readable:
+        snap = backup_stream(repo, SourceRef(KIND, name, [], meta), readable)
+    path.unlink()
+    return snap
+
+
+def log_number(log: str) -> tuple[str, int]:
+    found = _NUMBERED.match(log)
+    if found is None:
+        raise MysqlUsage(f"unexpected binary log name {log!r} (expected BASENAME.NNNNNN)")
+    return found["base"], int(found["n"])
+
+
+def chain(have: dict[str, Snapshot], first: str) -> list[Snapshot]:
+    """The archived logs from ``first`` on, in order; refused if ``first`` is missing or a log in the
+    middle is (the server purged it before it was archived)."""
+    base, start = log_number(first)
+    numbered = sorted((log_number(log)[1], snap) for log, snap in have.items() if log_number(log)[0] == base)
+    logs = [snap for n, snap in numbered if n >= start]
+    expected = start
+    for snap in logs:
+        number = log_number(snap.meta["file"])[1]
+        if number != expected:
+            raise MysqlUsage(f"binary log {base}.{expected:06d} is not in the archive: no restore can cross it")
+        expected += 1
+    if not logs:
+        raise MysqlUsage(f"binary log {first} is not in the archive yet", hint="run `drkit mysql binlog-archive` first")
+    return logs
