@@ -13,6 +13,9 @@ Each round runs both, taking turns (drkit first on odd rounds, the manual steps 
 With --docker, every round also runs the same drkit drill with `--sandbox docker` (a postgres:15 /
 redis:7 container; a private dockerd and the stand-in images of tests/servers/docker.py when no engine
 is reachable) and prints its RTO next to the local sandbox's: goal (issue 21) container RTO <= 1.3x local.
+It runs twice per round: as drkit runs it (the container under drkit's own cgroup where the engine allows,
+drkit/drills/sandbox/cgroup.py) and with DRKIT_SANDBOX_CGROUP_PARENT="" (the engine's default parent
+cgroup, as before that change), so the before/after ratio comes from the same run.
 
 The drkit figure is the drill's own `rto_seconds` (drill start -> restored instance passing its checks)
 and its `phases`; the command's wall time (Python start-up, config, report) is shown too. Goal (issue 8):
@@ -111,34 +114,49 @@ def run_drkit_drill(cfg: Path, job: str, out_json: Path, *extra: str, env: dict[
 
 
 DOCKER_ENV: dict[str, str] = {}  # set by --docker: the engine's DOCKER_HOST
+# container drills per round: as drkit runs them, and under the engine's default parent cgroup (before)
+DOCKER_VARIANTS = {"docker": {}, "docker_engine_cgroup": {"DRKIT_SANDBOX_CGROUP_PARENT": ""}}
+DOCKER_LABELS = {"docker": "in a container", "docker_engine_cgroup": "in a container, engine's default cgroup"}
 
 
 def _order(round_no: int) -> tuple[str, ...]:
     order = ("drkit", "manual") if round_no % 2 else ("manual", "drkit")
-    if DOCKER_ENV:  # the container drill takes its turn at every position over three rounds
+    if DOCKER_ENV:  # the container drills take their turn at every position over three rounds
         spot = round_no % 3
-        return (*order[:spot], "docker", *order[spot:])
+        both = tuple(DOCKER_VARIANTS) if round_no % 2 else tuple(reversed(DOCKER_VARIANTS))
+        return (*order[:spot], *both, *order[spot:])
     return order
 
 
-def docker_drill(cfg: Path, job: str, out_json: Path, *extra: str, env: dict[str, str] | None = None
-                 ) -> dict[str, Any]:
-    return run_drkit_drill(cfg, job, out_json, *extra, env={**(env or os.environ), **DOCKER_ENV}, sandbox="docker")
+def docker_drill(cfg: Path, job: str, out_json: Path, *extra: str, variant: str = "docker") -> dict[str, Any]:
+    env = {**os.environ, **DOCKER_ENV, **DOCKER_VARIANTS[variant]}
+    return run_drkit_drill(cfg, job, out_json, *extra, env=env, sandbox="docker")
+
+
+def _docker_round(row: dict[str, Any]) -> str:
+    """The container drills of one round, for its progress line."""
+    return "".join(f"; {variant} RTO {fmt(row[variant].get('rto_s'), 2)} s {row[variant].get('phases', {})}"
+                   for variant in DOCKER_VARIANTS if variant in row)
 
 
 def docker_lines(rounds: list[dict[str, Any]], med: dict[str, Any]) -> str:
-    """The container drill's RTO per round and against the local sandbox's, when --docker ran it."""
+    """The container drills' RTO per round and against the local sandbox's, when --docker ran them."""
     if not DOCKER_ENV:
         return ""
-    values = [r.get("docker", {}).get("rto_s") for r in rounds]
-    median = median_or_none(values)
-    r = ratio(median, med["rto_s"])
-    verdict = "n/a" if r is None else ("MET" if r <= DOCKER_GOAL else "MISSED")
-    errors = [f"round {i + 1}: container drill failed: {d['docker']['error']}" for i, d in enumerate(rounds)
-              if d.get("docker", {}).get("error")]
-    return "\n".join([f"drkit drill RTO in a container: median {fmt(median, 2)} s, rounds "
-                      f"{', '.join(fmt(v, 2) for v in values)}; container / local: {fmt(r, 2, 'x')} "
-                      f"(goal <= {DOCKER_GOAL}x: {verdict})", *errors])
+    lines, medians = [], {}
+    for variant, label in DOCKER_LABELS.items():
+        values = [r.get(variant, {}).get("rto_s") for r in rounds]
+        medians[variant] = median = median_or_none(values)
+        r = ratio(median, med["rto_s"])
+        verdict = "n/a" if r is None else ("MET" if r <= DOCKER_GOAL else "MISSED")
+        lines.append(f"drkit drill RTO {label}: median {fmt(median, 2)} s, rounds "
+                     f"{', '.join(fmt(v, 2) for v in values)}; container / local: {fmt(r, 2, 'x')} "
+                     f"(goal <= {DOCKER_GOAL}x: {verdict})")
+        lines += [f"round {i + 1}: container drill ({variant}) failed: {d[variant]['error']}"
+                  for i, d in enumerate(rounds) if d.get(variant, {}).get("error")]
+    lines.append("container drill under drkit's cgroup / under the engine's default: "
+                 f"{fmt(ratio(medians['docker'], medians['docker_engine_cgroup']), 2, 'x')}")
+    return "\n".join(lines)
 
 
 def _outside(drill: dict[str, Any]) -> float | None:
@@ -332,8 +350,9 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
                 try:
                     if who == "drkit":
                         row["drkit"] = run_drkit_drill(cfg, PG_JOB, work / "drill.json", "--point-in-time", target)
-                    elif who == "docker":
-                        row["docker"] = docker_drill(cfg, PG_JOB, work / "drill.json", "--point-in-time", target)
+                    elif who in DOCKER_VARIANTS:
+                        row[who] = docker_drill(cfg, PG_JOB, work / "drill.json", "--point-in-time", target,
+                                                variant=who)
                     else:
                         row["manual"] = pg_manual_round(server, conf, target, work)
                 finally:
@@ -342,7 +361,7 @@ def bench_postgres(args: argparse.Namespace) -> dict[str, Any]:
             _say(f"round {i}: manual {m['total_s']:.2f} s (restore {m['restore_s']:.2f} + startup "
                  f"{m['startup_s']:.2f}); drkit RTO {fmt(d.get('rto_s'), 2)} s {d.get('phases', {})}, "
                  f"wall {d['wall_s']:.2f} s" + (f" -- FAILED: {d['error']}" if d.get("error") else "")
-                 + (" (warm-up, not counted)" if i < 1 else ""))
+                 + _docker_round(row) + (" (warm-up, not counted)" if i < 1 else ""))
             if i >= 1:
                 rounds.append(row)
     med = summarize(rounds, ["restore_s", "startup_s"])
@@ -452,8 +471,8 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
             try:
                 if who == "drkit":
                     row["drkit"] = run_drkit_drill(cfg, REDIS_JOB, work / "drill.json")
-                elif who == "docker":
-                    row["docker"] = docker_drill(cfg, REDIS_JOB, work / "drill.json")
+                elif who in DOCKER_VARIANTS:
+                    row[who] = docker_drill(cfg, REDIS_JOB, work / "drill.json", variant=who)
                 else:
                     row["manual"] = redis_manual_round(rdb, work)
             finally:
@@ -461,7 +480,8 @@ def _bench_redis(args: argparse.Namespace, base: Path, server: RedisServer) -> d
         d, m = row["drkit"], row["manual"]
         _say(f"round {i}: manual {m['total_s']:.2f} s (copy {m['copy_s']:.2f} + start/load {m['startup_s']:.2f}); "
              f"drkit RTO {fmt(d.get('rto_s'), 2)} s {d.get('phases', {})}, wall {d['wall_s']:.2f} s"
-             + (f" -- FAILED: {d['error']}" if d.get("error") else "") + (" (warm-up, not counted)" if i < 1 else ""))
+             + (f" -- FAILED: {d['error']}" if d.get("error") else "") + _docker_round(row)
+             + (" (warm-up, not counted)" if i < 1 else ""))
         if i >= 1:
             rounds.append(row)
     med = summarize(rounds, ["copy_s", "startup_s"])

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   docker.io debootstrap   # container drills: a private dockerd and stand-in images built by the tests
   docker-compose   # Compose v1 (1.29): deploy/compose, tested by tests/deploy/test_compose.py
   rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
+  fuse3   # drkit mount: libfuse 3 and fusermount3 (tests/integration/test_mount.py)
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
   mariadb-server mariadb-client   # the MySQL/MariaDB source (drkit/sources/mysql) and its test servers
 )

@@ -18,8 +18,12 @@ def backends() -> None:
 
 
 @backends.command("list")
-def list_schemes() -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print [{"scheme", "target"}].')
+def list_schemes(as_json: bool) -> None:
     """List the URL schemes drkit can open (built-in and plugins)."""
+    if as_json:
+        emit_json([{"scheme": s, "target": t} for s, t in sorted(known_schemes().items())])
+        return
     for scheme, target in sorted(known_schemes().items()):
         click.echo(f"{scheme:10} {target}")
 

@@ -11,7 +11,7 @@ from ..ops.session import open_repository
 from ..repository.check import CheckReport, parse_subset
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
-from .output import byte_progress, emit_json
+from .output import byte_meter, emit_json
 
 
 @click.command("check", epilog=EXIT_CODES_EPILOG)
@@ -43,9 +43,10 @@ def check(repo_ref: RepoRef, read_data: bool, read_data_subset: str | None, as_j
     go on without them; check lists each one as an error (docs/threat-model.md)."""
     parse_subset(read_data_subset)  # validate before any work
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    with repo.lock(purpose="check"), byte_progress("check: archived WAL", enabled=not as_json) as progress:
+    with repo.lock(purpose="check"), byte_meter("check: packs", enabled=not as_json) as meter:
         report = run_check(repo, read_data=read_data or bool(read_data_subset), subset=read_data_subset,
-                           progress=progress)
+                           progress=meter.advance if meter else None, on_total=meter.set_total if meter else None,
+                           on_wal=(lambda: meter.restart("check: archived WAL")) if meter else None)
     if prom_file:
         write_check_metric(prom_file, repo.backend.display, ok=report.ok)
     if pushgateway:

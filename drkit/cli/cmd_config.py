@@ -21,10 +21,15 @@ def config() -> None:
 
 @config.command("validate")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"valid": true, "repositories", "jobs"} (invalid: exit 2, the error as JSON on stderr).')
 @click.pass_context
-def validate(ctx: click.Context, file: str | None) -> None:
+def validate(ctx: click.Context, file: str | None, as_json: bool) -> None:
     """Report every invalid field with its path (exit 2), or say the config is valid."""
     cfg = load_config(file) if file else load_cli_config(ctx)
+    if as_json:
+        emit_json({"valid": True, "repositories": len(cfg.repositories), "jobs": len(cfg.jobs)})
+        return
     click.echo(f"config valid: {len(cfg.repositories)} repositories, {len(cfg.jobs)} jobs")
 
 

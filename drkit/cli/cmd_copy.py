@@ -61,7 +61,13 @@ def copy(source: RepoRef, repo_ref: RepoRef, to_repo: str | None, refs: tuple[st
     for src, dst in result.copied.items():
         click.echo(f"copied {src[:8]} -> {dst[:8]}")
     for src, dst in result.present.items():
-        click.echo(f"present {src[:8]} (copied earlier as {dst[:8]})")
+        if src in result.retagged:
+            click.echo(f"retagged {src[:8]} (copied earlier as {dst[:8]}; its new tags carried over: "
+                       f"now {result.retagged[src][:8]})")
+        else:
+            click.echo(f"present {src[:8]} (copied earlier as {dst[:8]})")
+    for src, why in result.tags_kept.items():
+        click.echo(f"warning: the new tags of {src[:8]} were not carried over: {why}; run the copy again", err=True)
     s = result.stats
     click.echo(f"{len(result.copied)} snapshots copied, {len(result.present)} already present; {s.new_blobs} new "
                f"blobs in {s.packs} packs ({s.stored_bytes / 1e6:.1f} MB); {result.documents} documents, "

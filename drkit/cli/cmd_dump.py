@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..core.errors import PartialRestore, UsageError
+from ..core.fileio import binary_stdout
 from ..ops.dump import dump
 from ..ops.session import open_repository
 from ..repository.snapshots import SnapshotFilter
@@ -37,7 +38,7 @@ def dump_cmd(repo_ref: RepoRef, snapshot: str, path: str, archive: str | None, s
         raise UsageError("refusing to write a snapshot's bytes to a terminal", hint="redirect or pipe: > FILE, | tar x")
     repo = open_repository(repo_ref.url, repo_ref.secret)
     with quiet_broken_pipe():
-        warnings = dump(repo, snapshot, path, sys.stdout.buffer, archive=archive, match=snap_filter)
+        warnings = dump(repo, snapshot, path, binary_stdout(), archive=archive, match=snap_filter)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if warnings:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from ..core.errors import UsageError
 from ..ops.files import (
-    BackupRequest,
-    backup_files,
     diff_snapshots,
     find_files_snapshot,
     list_files,
-    raise_if_partial,
     raise_if_partial_restore,
     repaired_from,
     restore_files,
@@ -23,47 +20,14 @@ from ..ops.files import (
 from ..ops.session import open_repository
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
-from ..sources.files import OVERWRITE_CHOICES, BackupOptions, Excludes, Policy, RestoreStats, Selection
-from ..sources.files.tree import DIR, SYMLINK
-from .cmd_backup import open_session
+from ..sources.files import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
+from ..sources.files.tree import DIR, SYMLINK, Node
+from .cmd_backup_files import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
-from .output import byte_progress, emit_json
+from .output import byte_meter, emit_json
 from .params import TIME, TIME_HELP
-
-
-@click.command("files", epilog=EXIT_CODES_EPILOG)
-@with_repo
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
-@click.option("--exclude-file", "exclude_files", multiple=True, type=click.Path(path_type=Path),
-              help="Read exclude globs from a file, one per line.")
-@click.option("--tag", "tags", multiple=True)
-@click.option("--one-file-system", is_flag=True, help="Do not cross file-system boundaries.")
-@click.option("--parent", default=None, help="Parent snapshot (default: latest of this host and paths).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", is_flag=True)
-def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
-    """Back up file trees: unchanged files (size, mtime, ctime, inode) are not read again."""
-    excludes = Excludes.load(list(opts["excludes"]), list(opts["exclude_files"]))
-    options = BackupOptions(excludes, opts["one_file_system"])
-    request = BackupRequest(list(opts["paths"]), options, list(opts["tags"]), opts["parent"])
-    repo = open_session(repo_ref)
-    with byte_progress("backup files", enabled=not quiet and not as_json) as progress:
-        result = backup_files(repo, request, progress=progress)
-    if as_json:
-        emit_json(result.summary())
-    else:
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        if not quiet:
-            st = result.snapshot.stats
-            click.echo(f"snapshot {result.snapshot.short_id} saved: files {st['files_new']} new, "
-                       f"{st['files_changed']} changed, {st['files_unchanged']} unchanged; {st['dirs']} dirs; "
-                       f"{st['bytes_read']} bytes read, {st['new_bytes']} new in {result.duration:.1f} s")
-    raise_if_partial(result)
-
 
 OVERWRITE_HELP = ("What to do with a restored path the target already holds: always (replace), if-changed "
                   "(replace unless size and mtime match; metadata still set), if-newer (replace if the snapshot's "
@@ -122,8 +86,9 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
         click.echo(f"warning: {repaired.line()}", err=True)
-    with byte_progress("restore", enabled=not as_json) as progress:
-        stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy)
+    with byte_meter("restore", enabled=not as_json) as meter:
+        progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
+        stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy, on_total=on_total)
     if as_json:
         emit_json({"snapshot": snap.id, "target": target, **asdict(stats),
                    "repaired": asdict(repaired) if repaired is not None else None})
@@ -157,19 +122,36 @@ def _existing_summary(stats: RestoreStats) -> str:
 @with_repo
 @click.argument("snapshot")
 @click.argument("path", required=False, default="")
-@click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, size and mtime.")
+@click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, owner, size and mtime (UTC).")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"path", "type", "mode", "uid", "gid", "user", "group", '
+              '"size", "mtime", "mtime_ns", "links", "target"}] (mode: permission bits; mtime: ISO 8601, UTC).')
 @snapshot_filter
-def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, snap_filter: SnapshotFilter) -> None:
+def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, as_json: bool, snap_filter: SnapshotFilter) -> None:
     """List the entries of a files snapshot (under PATH); with a filter, `latest` is the newest it selects."""
     repo = open_repository(repo_ref.url, repo_ref.secret)
-    for rel, node in list_files(repo, snapshot, path, snap_filter):
-        shown = "/" + rel + ("/" if node.type == DIR else "")
-        if node.type == SYMLINK:
-            shown += f" -> {node.target}"
+    entries = (("/" + rel, node) for rel, node in list_files(repo, snapshot, path, snap_filter))
+    if as_json:
+        emit_json([_ls_doc(p, node) for p, node in entries])
+        return
+    for shown, node in entries:
+        shown += ("/" if node.type == DIR else "") + (f" -> {node.target}" if node.type == SYMLINK else "")
         if long:
-            click.echo(f"{node.type:8} {node.mode:04o} {node.user or node.uid:>8} {node.size:>12} {shown}")
+            mtime = _mtime(node).strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(f"{node.type:8} {node.mode:04o} {node.user or node.uid:>8} {node.group or node.gid:>8} "
+                       f"{node.size:>12} {mtime} {shown}")
         else:
             click.echo(shown)
+
+
+def _mtime(node: Node) -> datetime:
+    seconds, ns = divmod(node.mtime_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=ns // 1000)
+
+
+def _ls_doc(path: str, node: Node) -> dict[str, Any]:
+    return {"path": path, "type": node.type, "mode": node.mode, "uid": node.uid, "gid": node.gid, "user": node.user,
+            "group": node.group, "size": node.size, "mtime": _mtime(node).isoformat(), "mtime_ns": node.mtime_ns,
+            "links": node.links, "target": node.target if node.type == SYMLINK else None}
 
 
 @click.command("diff", epilog=EXIT_CODES_EPILOG)

@@ -89,9 +89,14 @@ def maintain(ctx: click.Context, repository: str, task: str, state_dir: Path | N
 
 
 @job.command("list")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"name", "kind", "schedule", "rpo_s", "rto_s"}].')
 @click.pass_context
-def list_jobs(ctx: click.Context) -> None:
+def list_jobs(ctx: click.Context, as_json: bool) -> None:
     """The configured jobs, their source kind, schedule and targets."""
     cfg = load_cli_config(ctx)
+    if as_json:
+        emit_json([{"name": n, "kind": j.source.kind, "schedule": j.schedule, "rpo_s": j.targets.rpo,
+                    "rto_s": j.targets.rto} for n, j in sorted(cfg.jobs.items())])
+        return
     for name, j in sorted(cfg.jobs.items()):
         click.echo(f"{name}\t{j.source.kind}\t{j.schedule or '-'}\trpo={j.targets.rpo:g}s rto={j.targets.rto:g}s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -11,7 +12,7 @@ from ..core import clock
 from ..ops import keys as key_ops
 from ..ops.secrets import PassphraseSource
 from ..ops.session import open_repository
-from ..repository.locks import list_locks, remove_locks, why_kept
+from ..repository.locks import LockInfo, list_locks, remove_locks, why_kept
 from ..repository.storage_errors import storage_errors
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
@@ -48,31 +49,44 @@ def key_list(repo_ref: RepoRef, as_json: bool) -> None:
                    f"  generation {k.generation}")
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help='Print {"key_id"}: the key object added or removed.')
+
+
+def _said(as_json: bool, key_id: str, line: str) -> None:
+    if as_json:
+        emit_json({"key_id": key_id})
+    else:
+        click.echo(f"{line} {key_id[:8]}")
+
+
 @key.command("add")
 @with_repo
 @_NEW
-def key_add(repo_ref: RepoRef, new_password_file: Path | None) -> None:
+@_JSON
+def key_add(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool) -> None:
     """Add a passphrase that opens the repository."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    click.echo(f"added key {key_ops.add_key(repo, _new_secret(new_password_file))[:8]}")
+    _said(as_json, key_ops.add_key(repo, _new_secret(new_password_file)), "added key")
 
 
 @key.command("remove")
 @with_repo
 @click.argument("key_id")
-def key_remove(repo_ref: RepoRef, key_id: str) -> None:
+@_JSON
+def key_remove(repo_ref: RepoRef, key_id: str, as_json: bool) -> None:
     """Remove a key object (not the one used to open the repository)."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    click.echo(f"removed key {key_ops.remove_key(repo, key_id)[:8]}")
+    _said(as_json, key_ops.remove_key(repo, key_id), "removed key")
 
 
 @key.command("passwd")
 @with_repo
 @_NEW
-def key_passwd(repo_ref: RepoRef, new_password_file: Path | None) -> None:
+@_JSON
+def key_passwd(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool) -> None:
     """Replace the passphrase in use by a new one."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    click.echo(f"passphrase changed; new key {key_ops.change_passphrase(repo, _new_secret(new_password_file))[:8]}")
+    _said(as_json, key_ops.change_passphrase(repo, _new_secret(new_password_file)), "passphrase changed; new key")
 
 
 @key.command("rotate")
@@ -100,7 +114,8 @@ def key_rotate(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool)
 @click.command("unlock", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.option("--remove-all", is_flag=True, help="Remove every lock, live ones too (only when no drkit runs).")
-def unlock(repo_ref: RepoRef, remove_all: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"removed": [LOCK], "kept": [LOCK + "why"]}.')
+def unlock(repo_ref: RepoRef, remove_all: bool, as_json: bool) -> None:
     """Remove stale locks: expired ones, and those of processes proven dead (same machine, boot and
     PID namespace as this one, process gone). A lock from another host, container or PID namespace
     is only removed once it expires (30 minutes without a refresh)."""
@@ -109,8 +124,22 @@ def unlock(repo_ref: RepoRef, remove_all: bool) -> None:
         removed = remove_locks(repo.backend, all_locks=remove_all)
         kept = list_locks(repo.backend)
     now = clock.now()
+    if as_json:
+        emit_json({"removed": [_lock_doc(i) for i in removed], "kept": [{**_lock_doc(i), "why": why_kept(i)}
+                                                                      for i in kept]})
+        return
     for info in removed:
         click.echo(f"removed {info.describe(now)}")
     for info in kept:
         click.echo(f"kept {info.describe(now)}: {why_kept(info)}")
     click.echo(f"{len(removed)} locks removed")
+
+
+def _lock_doc(info: LockInfo) -> dict[str, object]:
+    kind = "exclusive" if info.exclusive else "maintenance" if info.maintenance else "shared"
+    return {"key": info.key, "kind": kind, "purpose": info.purpose, "host": info.host, "pid": info.pid,
+            "username": info.username, "created": _iso(info.created), "expires": _iso(info.expires)}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()

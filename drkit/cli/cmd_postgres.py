@@ -179,6 +179,7 @@ def _restore_pitr(repo_ref: RepoRef, snapshot: str | None, target_dir: Path, tar
         click.echo("warning: restore_command gets no passphrase source; the server needs DRKIT_PASSWORD in its "
                    "environment (use --password-file to avoid that)", err=True)
     repo = open_repository(repo_ref.url, repo_ref.secret)
+    repo.manifests.past_damaged = opts["skip_damaged"]
     base, rec = ops.restore_pitr(repo, req)
     doc: dict[str, Any] = {"snapshot": base.id, "target": target.describe(), "target_dir": str(target_dir),
                            "base_choice": notes}
@@ -224,10 +225,15 @@ def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
 @with_conn
 @click.option("--timeout", type=DURATION, default="60s", show_default=True,
               help="How long to wait for the segment. DURATION: " + DURATION_HELP)
-def archive_check(repo_ref: RepoRef, conn: Any, timeout: float) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"segment", "archived": true}.')
+def archive_check(repo_ref: RepoRef, conn: Any, timeout: float, as_json: bool) -> None:
     """Force pg_switch_wal() and wait until the finished segment is in the repository."""
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    click.echo(f"WAL segment {ops.archive_check(repo, conn, timeout)} is archived")
+    segment = ops.archive_check(repo, conn, timeout)
+    if as_json:
+        emit_json({"segment": segment, "archived": True})
+    else:
+        click.echo(f"WAL segment {segment} is archived")
 
 
 @pg.command("windows", epilog=EXIT_CODES_EPILOG)
@@ -259,3 +265,52 @@ def _window_row(w: ops.BaseWindow) -> dict[str, Any]:
             "from_lsn": meta["stop_lsn"], "to_lsn": format_lsn(end) if end is not None else None,
             "last_segment": w.window.last_segment, "consistent": w.window.consistent,
             "archived_until": w.window.end_time.isoformat() if w.window.end_time else None}
+
+
+@pg.command("receive", epilog=EXIT_CODES_EPILOG)
+@with_repo
+@with_conn
+@click.option("--spool-dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Where pg_receivewal writes (keep it on a persistent volume: after a restart the receiver "
+              "resumes after what is there, else from the slot).")
+@click.option("--slot", default="drkit", show_default=True, help="Physical replication slot (created if missing).")
+@click.option("--create-slot/--no-create-slot", default=True, show_default=True)
+@click.option("--interval", type=DURATION, default="1s", show_default=True,
+              help="Time between syncs of the spool into the repository (the archive's lag). DURATION: "
+              + DURATION_HELP)
+@click.option("--slot-wait", type=DURATION, default="60s", show_default=True,
+              help="How long to wait for the slot to be released by a receiver that was killed, before failing "
+              "(another receiver uses it). DURATION: " + DURATION_HELP)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics (slot lag, last received LSN and time) on this port.")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True)
+def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slot: bool, interval: float,  # noqa: PLR0913
+            slot_wait: float, metrics_port: int | None, metrics_address: str) -> None:
+    """Stream WAL continuously into the WAL archive (pg_receivewal through a replication slot).
+
+    Complete segments are stored as `wal-push` stores them (a segment archive_command also pushes is the
+    same object); the segment being received is stored as a partial every --interval, so a restore to the
+    end replays WAL up to a few seconds old. Runs until SIGTERM/Ctrl-C; restarts pg_receivewal if it stops
+    after streaming. See docs/postgres-physical.md."""
+    import prometheus_client
+
+    if interval <= 0:
+        raise click.BadParameter("must be more than 0", param_hint="--interval")
+    from ..core.receivemetrics import ReceiveFamilies
+    from ..ops import pgreceive
+
+    families = ReceiveFamilies(prometheus_client.CollectorRegistry())
+    metrics = families.bind("", slot)
+    if metrics_port is not None:
+        try:
+            prometheus_client.start_http_server(metrics_port, metrics_address, registry=families.registry)
+        except OSError as exc:
+            where = f"{metrics_address}:{metrics_port}"
+            raise click.UsageError(f"cannot serve metrics on {where}: {exc.strerror}") from None
+    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
+    req = pgreceive.ReceiveRequest(spool_dir, slot, interval, create_slot, slot_wait,
+                                   report=lambda text: click.echo(text, err=True))
+    try:
+        pgreceive.receive(repo, conn, req, metrics)
+    finally:
+        repo.close()

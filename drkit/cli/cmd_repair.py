@@ -100,19 +100,21 @@ def repair_snapshots_cmd(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], forge
     repo = open_repository(repo_ref.url, repo_ref.secret)
     report = repair_snapshots(repo, snapshot_ids, dry_run=dry_run, read_data=read_data)
     originals = [o.snapshot.id for o in report.of("repaired")]
+    kept: dict[str, str] = {}  # original id → until when its object lock keeps it
     if forget_originals and originals and not dry_run:
-        forget_ids(repo, originals)
+        kept = {n.id: n.locked_until for n in forget_ids(repo, originals).named if n.locked_until is not None}
     if as_json:
-        emit_json({"dry_run": dry_run, "forgot_originals": forget_originals and not dry_run,
+        emit_json({"dry_run": dry_run, "forgot_originals": forget_originals and not dry_run and not kept,
+                   "originals_kept": [{"id": i, "locked_until": until} for i, until in kept.items()],
                    "unreadable": report.unreadable,
                    "snapshots": [{"id": o.snapshot.id, "status": o.status, "dropped": o.dropped, "reason": o.reason,
                                   "new_id": o.new_id} for o in report.outcomes]})
     else:
-        _echo_snapshot_repairs(report, forget_originals)
+        _echo_snapshot_repairs(report, forget_originals, kept)
     _raise_if_unrepairable(report)
 
 
-def _echo_snapshot_repairs(report: SnapshotRepairReport, forgot: bool) -> None:
+def _echo_snapshot_repairs(report: SnapshotRepairReport, forgot: bool, kept: dict[str, str]) -> None:
     for o in report.of("repaired"):
         made = f"-> {o.new_id[:8]} (tagged repaired)" if o.new_id else "(dry run: nothing written)"
         click.echo(f"repaired     {o.snapshot.short_id}  {o.snapshot.time[:19]}  {len(o.dropped)} dropped  {made}")
@@ -125,8 +127,14 @@ def _echo_snapshot_repairs(report: SnapshotRepairReport, forgot: bool) -> None:
                    f"left as it is (`drkit forget {o.snapshot.short_id}` removes it)", err=True)
     for key in report.unreadable:
         click.echo(f"unreadable   {key}: left as it is (`drkit forget ID` removes it)", err=True)
+    for original, until in kept.items():
+        click.echo(f"warning: original {original[:8]} could not be removed: it is locked until {until} (object "
+                   f"lock, immutable repository); `drkit forget {original[:8]}` removes it after that", err=True)
     verb = "would write" if report.dry_run else "wrote"
-    gone = "; originals removed" if forgot and not report.dry_run and report.of("repaired") else ""
+    removed = len(report.of("repaired")) - len(kept)
+    gone = ""
+    if forgot and not report.dry_run and report.of("repaired"):
+        gone = "; originals removed" if not kept else f"; {removed} originals removed, {len(kept)} kept (locked)"
     click.echo(f"{len(report.outcomes)} snapshots checked: {len(report.of('intact'))} intact, "
                f"{verb} {len(report.of('repaired'))} repaired{gone}, "
                f"{len(report.of('unrepairable')) + len(report.unreadable)} unrepairable")

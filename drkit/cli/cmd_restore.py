@@ -25,21 +25,37 @@ class SnapshotOrSubcommand(SourceGroup):
 
     default_command = "snapshot"
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`restore --system NAME …` / `restore --all …` run the hidden `system` subcommand."""
+        if args and (args[0] in ("--system", "--all") or args[0].startswith("--system=")):
+            args = ["system", *args]
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "system" and cmd_name not in self.commands:  # loaded when used, as the sources are
+            from .cmd_restore_system import restore_system
+
+            self.add_command(restore_system, "system")
+        return super().get_command(ctx, cmd_name)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] not in self.list_commands(ctx) and not args[0].startswith("-"):
+        if args and args[0] not in (*self.list_commands(ctx), "system") and not args[0].startswith("-"):
             args = [self.default_command, *args]
         return super().resolve_command(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: Any) -> None:
-        formatter.write_usage(ctx.command_path, "SNAPSHOT --to -|FILE | --target DIR  |  COMMAND [ARGS]...")
+        formatter.write_usage(ctx.command_path, "SNAPSHOT --to -|FILE | --target DIR  |  --system NAME "
+                                                "--point-in-time T --target-dir DIR  |  COMMAND [ARGS]...")
 
 
 @click.group("restore", cls=SnapshotOrSubcommand, epilog=EXIT_CODES_EPILOG)
 def restore() -> None:
     """Restore a snapshot: `drkit restore SNAPSHOT --to -|FILE` for streams, `drkit restore SNAPSHOT
-    --target DIR` for files snapshots, or a source's own subcommand (files, postgres, redis)."""
+    --target DIR` for files snapshots, a source's own subcommand (files, postgres, redis), or a whole
+    system of drkit.yaml to one point in time: `drkit restore --system NAME --point-in-time T --target-dir
+    DIR` (see `drkit restore system --help` and docs/systems.md)."""
 
 
 @restore.command("snapshot", hidden=True, epilog=EXIT_CODES_EPILOG)

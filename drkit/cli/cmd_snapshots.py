@@ -26,10 +26,33 @@ def snapshots(repo_ref: RepoRef, snap_filter: snaps.SnapshotFilter, as_json: boo
     if as_json:
         emit_json([{"id": s.id, **s.to_doc()} for s in found])
         return
-    click.echo(f"{'ID':10}{'TIME':28}{'HOST':16}{'SOURCE':24}{'SIZE':>14}")
-    for s in found:
-        size = s.root.get("size", "")
-        when = format_time(datetime.fromisoformat(s.time))  # with its zone: `--point-in-time` takes it back
-        click.echo(f"{s.short_id:10}{when:28}{s.host[:15]:16}"
-                   f"{(s.source_kind + ':' + s.source_name)[:23]:24}{size:>14}")
+    rows = [(s.short_id, format_time(datetime.fromisoformat(s.time)), s.host, ",".join(s.tags),  # time with its
+             f"{s.source_kind}:{s.source_name}", _human(snapshot_size(s))) for s in found]  # zone: --point-in-time
+    header = ("ID", "TIME", "HOST", "TAGS", "SOURCE", "SIZE")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)] + [row[-1].rjust(widths[-1])]
+        click.echo("  ".join(cells).rstrip())
     click.echo(f"{len(found)} snapshots")
+
+
+def snapshot_size(snap: snaps.Snapshot) -> int | None:
+    """Bytes a restore of ``snap`` gives: a stream's size, a bundle's parts', a files snapshot's files'."""
+    root = snap.root
+    if root.get("type") == "bundle" and isinstance(root.get("parts"), dict):
+        sizes = [p.get("size") for p in root["parts"].values() if isinstance(p, dict)]
+        ints = [x for x in sizes if isinstance(x, int)]
+        return sum(ints) if sizes and len(ints) == len(sizes) else None
+    size = root.get("size") if "size" in root else snap.stats.get("total_bytes")
+    return size if isinstance(size, int) else None
+
+
+def _human(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):  # noqa: B007 - the last one is kept
+        if value < 1024 or unit == "PiB":
+            break
+        value /= 1024
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"

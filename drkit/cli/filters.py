@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..core.errors import UsageError
 from ..repository.snapshots import SnapshotFilter
 
 _OPTIONS = (
@@ -43,6 +44,18 @@ _OPTIONS = (
 )
 
 
+def _refuse_empty(source: str | None, paths: tuple[str, ...]) -> None:
+    """``--source ''`` (``--source "$UNSET"``) used to be ignored where a command asks whether there is
+    a filter at all (``snapshots`` listed every snapshot) and to select nothing elsewhere; ``--path ''``
+    meant the working directory. Both are usage errors (``--tag ''`` keeps its meaning: no tags)."""
+    if source is not None and not source.strip():
+        raise UsageError("--source is empty; give a source kind (files, postgres, redis, stdin)",
+                         hint="an unset shell variable? leave --source out to select every kind")
+    if any(not p.strip() for p in paths):
+        raise UsageError("--path is empty; give an absolute path as backed up",
+                         hint="an unset shell variable? leave --path out to select every path")
+
+
 def snapshot_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator: the filter options, passed on as ``snap_filter``."""
 
@@ -55,6 +68,7 @@ def snapshot_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
         filter_source: str | None = None,
         **kwargs: Any,
     ) -> Any:
+        _refuse_empty(filter_source, filter_paths)
         match = SnapshotFilter.of(filter_hosts, filter_tags, filter_paths, filter_source)
         return fn(*args, snap_filter=match, **kwargs)
 

@@ -46,8 +46,8 @@ class SourceGroup(click.Group):
 
 
 def kind_names() -> list[str]:
-    """The registered source kinds (the registry, and pydantic with it, imported only when asked)."""
-    from ..sources.registry import kind_names as registered
+    """The registered source kinds, from package metadata (no kind, and no pydantic, is loaded)."""
+    from ..sources.entrypoints import kind_names as registered
 
     return registered()
 

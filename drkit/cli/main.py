@@ -22,6 +22,7 @@ from ..core.log import setup_logging
 from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
+from .globalopts import hoist
 from .lazy import SOURCES, kind_names, needs_extra, plugin_command
 from .output import error_line
 from .params import DURATION_HELP, DurationParam
@@ -40,7 +41,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "pg": ("cmd_postgres", "pg"), "redis": ("cmd_redis", "redis_group"),
     "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
-    "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"),
+    "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"), "system": ("cmd_system", "system"),
+    "mount": ("cmd_mount", "mount_cmd"), "completion": ("cmd_completion", "completion"), "man": ("cmd_man", "man"),
 }
 
 
@@ -110,7 +112,7 @@ def _wants_json(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with the documented code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = hoist(list(sys.argv[1:] if argv is None else argv))  # global options anywhere on the line
     install()  # SIGTERM and SIGHUP unwind like Ctrl-C: the lock is released
     tune_malloc()
     debug = "--debug" in args

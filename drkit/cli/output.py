@@ -9,6 +9,7 @@ import select
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -47,6 +48,40 @@ def byte_progress(description: str, *, enabled: bool) -> Iterator[Callable[[int]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda n: bar.advance(task, n)
+
+
+@dataclass
+class Meter:
+    """A progress line whose total may become known while it runs (then: a bar, a percentage and an ETA)."""
+
+    advance: Callable[[int], None]
+    set_total: Callable[[int], None]
+    restart: Callable[[str], None]  # a new phase of unknown size, under a new description
+
+
+@contextmanager
+def byte_meter(description: str, *, enabled: bool) -> Iterator[Meter | None]:
+    """As ``byte_progress``, plus ``set_total`` (callable from any thread: rich's Progress holds a lock)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskProgressColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = ("{task.description}", BarColumn(), TaskProgressColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeElapsedColumn(), "ETA", TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield Meter(lambda n: bar.advance(task, n), lambda total: bar.update(task, total=max(total, 1)),
+                    lambda text: bar.reset(task, total=None, description=text))
 
 
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a program the signal ended would return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from ..core.durations import Duration, DurationError, parse_calendar_duration, parse_duration
+from ..core.errors import UsageError
 from ..core.timespec import parse_time
 
 TIME_HELP = (
@@ -63,3 +64,24 @@ class SpanParam(click.ParamType):  # type: ignore[type-arg]
 TIME = TimeParam()
 DURATION = DurationParam()
 SPAN = SpanParam()
+
+
+class SizeParam(click.ParamType):  # type: ignore[type-arg]
+    """A size in bytes: a whole number with an optional k, m, g or t (powers of 1024, either case), as restic's
+    ``--exclude-larger-than``."""
+
+    name = "SIZE"
+    _UNITS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}  # bit shifts
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        number, unit = (text[:-1], text[-1]) if text and text[-1] in "kmgt" else (text, "")
+        if not number.isdigit():
+            raise UsageError(f"{_option_name(param)} {str(value)[:20]!r} is not a size",
+                             hint="a whole number of bytes, or with k, m, g or t (1024-based): 500k, 2G")
+        return int(number) << self._UNITS[unit]
+
+
+SIZE = SizeParam()

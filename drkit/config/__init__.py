@@ -13,6 +13,7 @@ from .models import (
     RedisSource,
     RepositoryConfig,
     SqlCheck,
+    SystemConfig,
     Targets,
 )
 from .redact import redacted
@@ -32,6 +33,7 @@ __all__ = [
     "RepositoryConfig",
     "SecretRef",
     "SqlCheck",
+    "SystemConfig",
     "Targets",
     "config_path",
     "format_duration",

@@ -45,6 +45,12 @@ jobs:
     checks:
       - {path_exists: "uploads/README"}
 
+systems:                   # jobs restored and drilled together, to one point in time (docs/systems.md)
+  shop:
+    jobs: [app-db, cache, uploads]    # `restore --system` to a point in time needs app-db in mode physical
+    targets: {rpo: 24h, rto: 30min}
+    # heartbeat: "*/5 * * * *"        # one instant into every component (row, key, file): the system canary
+
 scheduler:
   max_concurrent: 2        # jobs running at once (one run per job at most)
   shutdown_grace: 5min     # on SIGTERM, how long a running backup may take to finish

@@ -95,6 +95,14 @@ class FilesSource(_Model):
     one_file_system: bool = False
 
 
+class PgReceive(_Model):
+    """Continuous WAL streaming while the daemon runs (`drkit pg receive`)."""
+
+    spool_dir: Path = Field(description="Where pg_receivewal writes (a persistent volume).")
+    slot: str = Field(default="drkit", pattern=r"^[a-z0-9_]{1,63}$", description="Physical replication slot.")
+    interval: Seconds = Field(default=1.0, gt=0, description="Time between syncs of the spool into the repository.")
+
+
 class PostgresSource(_Model):
     kind: Literal["postgres"]
     dsn: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^postgres(ql)?://",
@@ -102,6 +110,13 @@ class PostgresSource(_Model):
     password: SecretRef | None = None
     mode: Literal["physical", "logical"] = "logical"
     name: str | None = None
+    receive: PgReceive | None = Field(default=None, description="Stream WAL into the archive (physical mode).")
+
+    @model_validator(mode="after")
+    def _receive_physical(self) -> PostgresSource:
+        if self.receive is not None and self.mode != "physical":
+            raise ValueError("receive (WAL streaming) needs mode: physical")
+        return self
 
 
 
@@ -230,6 +245,25 @@ class JobConfig(_Model):
         return self.canary.enabled if self.canary.enabled is not None else self.source.kind != "files"
 
 
+class SystemConfig(_Model):
+    """Jobs that only make sense together (an order row, its queued job, its upload): restored to one
+    point in time, drilled and measured as one, against the system's own targets."""
+
+    jobs: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(min_length=1)
+    targets: Targets = Targets()
+    max_skew: Seconds = Field(default=1.0, ge=0, description="How far each component may stay before the point in "
+                              "time of a system restore (default 1s: Redis AOF timestamps have one-second "
+                              "resolution); `--allow-skew` overrides it.")
+    heartbeat: Cron | None = Field(default=None, description="Cron of the system heartbeat: one instant written "
+                                   "into every component (row, key, file) in one step.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SystemConfig:
+        if len(set(self.jobs)) != len(self.jobs):
+            raise ValueError("jobs: a job is listed twice")
+        return self
+
+
 class SchedulerSettings(_Model):
     max_concurrent: int = Field(default=2, ge=1)
     shutdown_grace: Seconds = 300.0
@@ -246,6 +280,7 @@ class DrkitConfig(_Model):
 
     repositories: dict[Annotated[str, Field(pattern=NAME_PATTERN)], RepositoryConfig] = {}
     jobs: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JobConfig] = {}
+    systems: dict[Annotated[str, Field(pattern=NAME_PATTERN)], SystemConfig] = {}
     scheduler: SchedulerSettings = SchedulerSettings()
     http: HttpSettings = HttpSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -261,7 +296,15 @@ class DrkitConfig(_Model):
                 others = ", ".join(sorted(set(self.repositories) - {name})) or "none"
                 raise ValueError(f"repositories.{name}.copy.to: {repo.copy_to.to!r} is not another repository "
                                  f"of this file (others: {others})")
+        self._systems_name_known_jobs()
         return self
+
+    def _systems_name_known_jobs(self) -> None:
+        for name, system in self.systems.items():
+            unknown = [j for j in system.jobs if j not in self.jobs]
+            if unknown:
+                known = ", ".join(sorted(self.jobs)) or "none"
+                raise ValueError(f"systems.{name}.jobs: unknown job {unknown[0]!r} (known: {known})")
 
     def job(self, name: str) -> JobConfig:
         try:
@@ -269,3 +312,13 @@ class DrkitConfig(_Model):
         except KeyError:
             known = ", ".join(sorted(self.jobs)) or "none"
             raise UsageError(f"no job named {name!r} in the config (jobs: {known})") from None
+
+    def system(self, name: str) -> SystemConfig:
+        try:
+            return self.systems[name]
+        except KeyError:
+            from ..core.errors import UsageError
+
+            known = ", ".join(sorted(self.systems)) or "none"
+            raise UsageError(f"no system named {name!r} in the config (systems: {known})",
+                             hint="define it under `systems:` in drkit.yaml (docs/systems.md)") from None

@@ -10,6 +10,7 @@
      ├── WrongPassword (12)              no key opens with that passphrase, or no passphrase given
      ├── IntegrityError (13)             damaged data found; nothing bad was written
      ├── StorageError (14)               unreachable, access denied, bucket missing, disk full
+     ├── SkewTooLarge (15)               a system's component cannot get close enough to the point in time
      ├── TargetMissed (20)               a drill's RPO/RTO target was missed
      └── VerificationFailed (21)         a drill's check failed
 
@@ -54,6 +55,11 @@ class LockFailed(DrkitError):
     exit_code = 11
 
 
+class LockLost(LockFailed):
+    """A lock this process held was lost (not refreshed for its lifetime): unlike a busy repository,
+    the work under it may be half done and another process may have taken over."""
+
+
 class WrongPassword(DrkitError):
     exit_code = 12
 
@@ -89,6 +95,7 @@ EXIT_CODES: dict[int, str] = {
     12: "wrong passphrase or no key",
     13: "integrity error: damaged data found, restore refused bad data",
     14: "storage unreachable, access denied, bucket missing or full",
+    15: "system restore refused: a component cannot get within the allowed skew of the point in time",
     20: "drill target (RPO/RTO) missed",
     21: "drill verification failed",
     129: "stopped by SIGHUP (lock released, temp objects removed)",
@@ -102,6 +109,7 @@ __all__ = [
     "DrkitError",
     "IntegrityError",
     "LockFailed",
+    "LockLost",
     "PartialBackup",
     "RepositoryExists",
     "RepositoryMissing",

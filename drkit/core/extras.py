@@ -18,6 +18,7 @@ EXTRAS: dict[str, str] = {
     "redis": "redis",
     "testcontainers": "docker",
     "docker": "docker",
+    "mfusepy": "mount",
     "opentelemetry": "otel",
 }
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
+from typing import BinaryIO, cast
 
 
 def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
@@ -11,3 +14,15 @@ def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     while view:
         n = os.pwrite(fd, view, offset)
         view, offset = view[n:], offset + n
+
+
+def binary_stdout() -> BinaryIO:
+    """Standard output for a restore's bytes: buffered, even under ``PYTHONUNBUFFERED=1`` or ``python -u`` (the
+    container image sets it). There ``sys.stdout.buffer`` is the raw file, whose ``write`` may write only part
+    of a block (the reader went away mid-write: ``restore --to - | psql`` and psql died) and say so only in its
+    return value, which ``write_blobs``, ``tarfile`` and ``zipfile`` do not look at: the rest of the stream was
+    lost and the command exited 0. A ``BufferedWriter`` writes every byte or raises. Callers flush it."""
+    out = sys.stdout.buffer
+    if not isinstance(out, io.RawIOBase):
+        return out
+    return cast(BinaryIO, open(out.fileno(), "wb", closefd=False))  # noqa: SIM115 - fd 1 stays open

@@ -26,6 +26,7 @@ class KindOutcome:
     checks: list[CheckResult] = field(default_factory=list)
     canary: datetime | None = None
     not_verified: list[str] = field(default_factory=list)
+    system_heartbeats: dict[str, datetime | None] = field(default_factory=dict)  # system → its newest heartbeat
 
 
 @dataclass
@@ -39,6 +40,7 @@ class DrillContext:
     workdir: Path
     snapshot: str | None = None
     point_in_time: str | None = None
+    systems: tuple[str, ...] = ()  # the systems of drkit.yaml the job belongs to: their heartbeats are read
     phases: dict[str, float] = field(default_factory=dict)
     verified_at: float | None = None  # monotonic time the verify phase ended: where RTO stops
 

@@ -46,6 +46,8 @@ class DrillResult:
     targets: list[TargetResult] = field(default_factory=list)
     error: str | None = None  # the drill could not run to the end (restore failed, sandbox did not start …)
     not_verified: list[str] = field(default_factory=list)  # "subject: why", what the drill could not check
+    # the newest system heartbeat in the restored data: per system the job belongs to (a system drill: per component)
+    system_heartbeats: dict[str, str | None] = field(default_factory=dict)
     id: str = ""  # set when stored in the repository
 
     @property

@@ -119,10 +119,18 @@ def runbook_jobs(book: Runbook, config: DrkitConfig, jobs: list[str]) -> list[st
     return found
 
 
-def run_runbook(book: Runbook, config: DrkitConfig, jobs: list[str], *, sandbox: str,
-                point_in_time: str | None = None) -> list[DrillResult]:
+def run_runbook(book: Runbook, config: DrkitConfig, jobs: list[str], *, sandbox: str,  # noqa: PLR0913
+                point_in_time: str | None = None, system: str | None = None) -> list[DrillResult]:
     """Each covered job's drill, held to the job's targets and to the runbook's own (reported as
-    ``runbook.rpo`` / ``runbook.rto``: a miss of either is a missed target, exit 20)."""
+    ``runbook.rpo`` / ``runbook.rto``: a miss of either is a missed target, exit 20). With ``system``, a
+    runbook of kind ``all`` drills that system as one (`drill --system`), the runbook's targets on the system."""
     extra = ExtraTargets("runbook", rpo=book.targets.rpo, rto=book.targets.rto)
+    if system is not None:
+        if jobs or book.kind != "all":
+            raise UsageError(f"--system drills a whole system: give no --job, and a runbook of kind all "
+                             f"(runbook {book.name} is of kind {book.kind})")
+        config.system(system)
+        from .system import run_system_drill  # psycopg and redis (extras): only when a system is drilled
+        return run_system_drill(config, system, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
     return [run_drill(config, name, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
             for name in runbook_jobs(book, config, jobs)]

@@ -100,11 +100,13 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
     try:
         passphrase = config.repositories[job.repository].passphrase.as_passphrase_source().read()
         with workdir(name) as work:
-            ctx = DrillContext(name, job, repo, url, passphrase, used, work, snapshot, point_in_time)
+            systems = tuple(s for s, spec in sorted(config.systems.items()) if name in spec.jobs)
+            ctx = DrillContext(name, job, repo, url, passphrase, used, work, snapshot, point_in_time, systems)
             outcome = _run_kind(ctx)
             result.phases = ctx.phases
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
         result.not_verified = outcome.not_verified
+        result.system_heartbeats = {s: at.isoformat() if at else None for s, at in outcome.system_heartbeats.items()}
         _canary_check(result, job.canary_enabled, outcome, started, repo)
         if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
             result.rto_seconds = round(ctx.verified_at - t0, 3)

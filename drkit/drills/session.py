@@ -53,10 +53,12 @@ def write_reports(results: list[DrillResult], out: ReportTargets) -> None:
 
 
 def history_html(config: DrkitConfig, names: list[str], last: int, html: Path | None) -> dict[str, list[DrillResult]]:
-    """Drill history per job from each job's repository; the HTML report written when asked."""
+    """Drill history per job (or system: from its first job's repository) from each job's repository; the HTML
+    report written when asked."""
     history: dict[str, list[DrillResult]] = {}
     for name in names:
-        repo, _ = open_job_repository(config, config.job(name), load_index=False)
+        owner = config.systems[name].jobs[0] if name in config.systems and name not in config.jobs else name
+        repo, _ = open_job_repository(config, config.job(owner), load_index=False)
         try:
             history.update(load_history(repo.manifests, name, last))
         finally:

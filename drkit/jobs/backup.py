@@ -14,7 +14,7 @@ from ..config import DrkitConfig, JobConfig
 from ..config.models import Retention
 from ..core import clock, tracing
 from ..core.durations import parse_calendar_duration
-from ..core.errors import DrkitError, LockFailed
+from ..core.errors import DrkitError, LockFailed, LockLost
 from ..ops.facts import save_facts
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
@@ -128,12 +128,15 @@ def _retain(repo: Repository, name: str, job: JobConfig, kind: str,
     """The job's retention: (snapshots forgotten, applied; None without retention). When another
     process holds a maintenance lock (a prune or forget started by a CronJob or by hand) or the gate
     is busy, skipped with a warning: the snapshot is written, and the next run forgets what this one
-    did not -- failing the backup over it would only raise a false alert."""
+    did not -- failing the backup over it would only raise a false alert. A lock lost during the
+    forget (``LockLost``) is no such case: it fails the run."""
     if job.retention is None or not has_retention(job):
         return 0, None
     try:
         with gate if gate is not None else nullcontext(), tracing.span("drkit.retention", **{"drkit.job": name}):
             return _apply_retention(repo, name, job.retention, kind), True
+    except LockLost:  # not "busy": the forget's lock expired under it, half done; the run fails
+        raise
     except LockFailed as exc:
         warnings.append(f"retention not applied in this run: {exc.message}; the next run applies it")
         log.warning("retention not applied: %s", exc.message, extra={"job": name})

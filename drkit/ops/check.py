@@ -22,9 +22,13 @@ def check(
     read_data: bool = False,
     subset: str | None = None,
     progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_wal: Callable[[], None] | None = None,
 ) -> CheckReport:
-    """Every check; ``report.errors`` names each damaged or missing object."""
-    report = check_repository(repo, read_data=read_data, subset=subset)
+    """Every check; ``report.errors`` names each damaged or missing object. ``progress``: bytes read back,
+    packs first (their total told to ``on_total``), then archived WAL (``on_wal`` called as it starts;
+    its total is not known ahead)."""
+    report = check_repository(repo, read_data=read_data, subset=subset, progress=progress, on_total=on_total)
     names = archived_names(repo)
     if not names:
         return report
@@ -32,6 +36,8 @@ def check(
     report.errors.extend(gap.describe() for gap in walcheck.wal_gaps(snaps, names))
     if read_data:
         chosen = select_names(names, parse_subset(subset))
+        if on_wal is not None:
+            on_wal()
         report.errors.extend(walcheck.read_wal(repo, chosen, snaps, progress))
         report.segments_read += len(chosen)
     return report

@@ -3,7 +3,8 @@
 Each snapshot's content is re-written through the target (``copy_content``): only blobs the target
 lacks are uploaded. Per snapshot the write order is the usual one: packs, index, then the snapshot
 manifest, whose ``meta.copy_of`` names the source repository and snapshot; a snapshot the target
-already holds a copy of is skipped without reading its data, so repeating a copy uploads nothing.
+already holds a copy of is skipped without reading its data, so repeating a copy uploads nothing;
+one retagged in the source since is recognised too, and its copy gets the new tags (``copy_tags``).
 With their snapshot travel its ``facts`` and ``drill`` documents (re-pointed at the new id), the
 archived WAL a copied PostgreSQL base backup can recover with, and the archived AOF segments of a
 copied Redis source.
@@ -25,6 +26,7 @@ from ..repository.writer import BlobWriter, WriteStats
 from ..sources.postgres.walkeep import copy_wal, horizon
 from ..sources.redis.kinds import ARCHIVE_KIND
 from .copy_content import ContentCopier
+from .copy_tags import carry_tags, copy_of, copy_record, earlier_copies
 from .secrets import PassphraseSource
 from .session import open_repository
 
@@ -36,6 +38,8 @@ _AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
 class CopyResult:
     copied: dict[str, str] = field(default_factory=dict)  # source snapshot id → new target id
     present: dict[str, str] = field(default_factory=dict)  # already copied earlier → its target id
+    retagged: dict[str, str] = field(default_factory=dict)  # copied earlier, tags since changed → new target id
+    tags_kept: dict[str, str] = field(default_factory=dict)  # copied earlier, tags changed but not carried → why
     documents: int = 0
     wal_files: int = 0
     aof_segments: int = 0
@@ -44,16 +48,6 @@ class CopyResult:
     def add(self, stats: WriteStats) -> None:
         for name, value in asdict(stats).items():
             setattr(self.stats, name, getattr(self.stats, name) + value)
-
-
-def _copies(target: Repository, source_id: str) -> dict[str, str]:
-    """Source snapshot id → target snapshot id, for the target's earlier copies from that repository."""
-    found: dict[str, str] = {}
-    for snap in snapshots.load_all(target.manifests):
-        origin = snap.meta.get("copy_of") or {}
-        if origin.get("repository") == source_id:
-            found[origin["snapshot"]] = snap.id
-    return found
 
 
 def _select(source: Repository, refs: list[str]) -> list[Snapshot]:
@@ -67,7 +61,7 @@ def _copy_one(source: Repository, target: Repository, snap: Snapshot, ids: dict[
     with BlobWriter(target) as writer:
         root = ContentCopier(source, writer).root(snap.root, snap.id)
         writer.flush()  # packs and index before the snapshot
-    meta = {**snap.meta, "copy_of": {"repository": source.config.id, "snapshot": snap.id}}
+    meta = {**snap.meta, "copy_of": copy_record(source, snap)}
     copy = Snapshot(source_kind=snap.source_kind, source_name=snap.source_name, root=root, time=snap.time,
                     end_time=snap.end_time, host=snap.host, tags=list(snap.tags),
                     parent=ids.get(snap.parent or ""), stats=snap.stats, meta=meta)
@@ -115,17 +109,21 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> C
         raise UsageError("source and target are the same repository")
     result = CopyResult()
     with source.lock(purpose="copy"), target.lock(purpose="copy"):
-        earlier = _copies(target, source.config.id)
+        earlier = earlier_copies(target, source.config.id)
         chosen = _select(source, refs)
         source.load_index()  # after the listing: a snapshot written since the open has its blobs indexed
-        ids = dict(earlier)
+        ids = {key: snap.id for key, snap in earlier.items()}
+        present: list[tuple[Snapshot, Snapshot]] = []
         for snap in chosen:
-            if snap.id in earlier:
-                result.present[snap.id] = earlier[snap.id]
+            if (found := copy_of(earlier, snap)) is not None:
+                present.append((snap, found))
+                ids[snap.id] = result.present[snap.id] = found.id
                 continue
             ids[snap.id], stats = _copy_one(source, target, snap, ids)
             result.copied[snap.id] = ids[snap.id]
             result.add(stats)
+        result.retagged, result.tags_kept = carry_tags(source, target, present)
+        ids.update(result.retagged)
         chosen_ids = {s.id: ids[s.id] for s in chosen}
         result.documents = _copy_documents(source, target, chosen_ids)
         limit = horizon(chosen)

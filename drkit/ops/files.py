@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from ..core.errors import PartialBackup, PartialRestore, UsageError
 from ..core.targets import target_errors
 from ..core.timespec import parse_time
 from ..repository import snapshots
+from ..repository.dryrun import DryRunWriter
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..repository.writer import BlobWriter
@@ -33,6 +35,7 @@ from ..sources.files import (
     root_tree,
     walk,
 )
+from ..sources.files.scan import scan
 
 
 @dataclass
@@ -42,18 +45,22 @@ class BackupRequest:
     tags: list[str] = field(default_factory=list)
     parent: str | None = None  # snapshot ref; default: latest of the same host and paths
     name: str | None = None  # source name; default: the paths joined by ","
+    dry_run: bool = False  # walk, read and hash as a backup does, store nothing (repository/dryrun.py)
+    on_read: Callable[[str, str], None] | None = None  # told each file read: its path and "new" or "changed"
 
 
 @dataclass
 class BackupResult:
-    snapshot: Snapshot
+    snapshot: Snapshot  # with ``dry_run``: the snapshot a backup would write, not written (no id)
     warnings: list[str]
     duration: float
+    dry_run: bool = False
+    marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
 
     def summary(self) -> dict[str, Any]:
-        return {**self.snapshot.stats, "snapshot": self.snapshot.id, "parent": self.snapshot.parent,
+        return {**self.snapshot.stats, "snapshot": self.snapshot.id or None, "parent": self.snapshot.parent,
                 "paths": self.snapshot.root["paths"], "duration_s": round(self.duration, 3),
-                "warnings": self.warnings}
+                "warnings": self.warnings, "dry_run": self.dry_run, "marked_dirs": self.marked}
 
 
 def _abs_paths(paths: list[str]) -> list[str]:
@@ -78,37 +85,62 @@ def _find_parent(repo: Repository, req: BackupRequest, paths: list[str]) -> Snap
     return found[-1] if found else None
 
 
-def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[int], None] | None = None
-                 ) -> BackupResult:
+def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[int], None] | None = None,
+                 on_total: Callable[[int], None] | None = None) -> BackupResult:
     """Back up the paths as one snapshot; raises PartialBackup (exit 3) *after* writing it if any
-    entry was skipped. Write order: packs, index, snapshot."""
+    entry was skipped. Write order: packs, index, snapshot. ``progress``: bytes of files done (read, or
+    unchanged and not read); ``on_total``: called once, from a thread, with the bytes the backup will go
+    through, as soon as a scan ahead of it has counted them."""
     paths = _abs_paths(req.paths)
     t0 = clock.monotonic()
+    if on_total is not None:
+        threading.Thread(target=lambda: on_total(scan(paths, req.options).bytes), name="drkit-scan",
+                         daemon=True).start()
+    if req.dry_run:  # no lock either: nothing is written, and a concurrent prune cannot lose what is not stored
+        dry = DryRunWriter(repo, progress=progress)
+        snap, archiver = _archive(repo, req, paths, dry, progress)
+        _finish(snap, dry)
+        return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, dry_run=True, marked=archiver.marked)
     with repo.lock(purpose="backup"), tracing.span("drkit.backup", **{"drkit.source_kind": SOURCE_KIND}) as span:
-        parent = _find_parent(repo, req, paths)
-        start = clock.utcnow().isoformat()
         with BlobWriter(repo, progress=progress) as writer:
-            archiver = Archiver(repo, writer, req.options)
-            try:
-                with tracing.span("drkit.backup.data"):  # read the tree, chunk, hand packs to the uploaders
-                    tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
-            finally:
-                archiver.close()
+            snap, archiver = _archive(repo, req, paths, writer, progress)
             writer.flush()
-        snap = Snapshot(
-            source_kind=SOURCE_KIND, source_name=req.name or ",".join(paths), time=start,
-            end_time=clock.utcnow().isoformat(), tags=list(req.tags),
-            parent=parent.id if parent is not None else None,
-            root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
-            stats={**asdict(writer.stats), **asdict(archiver.stats), "warnings": len(archiver.warnings)},
-        )
+        _finish(snap, writer)
         snapshots.save(repo.manifests, snap)
         span.set(**{"drkit.snapshot_id": snap.id, "drkit.bytes_added": int(writer.stats.stored_bytes),
                     "drkit.warnings": len(archiver.warnings)})
-    return BackupResult(snap, archiver.warnings, clock.monotonic() - t0)
+    return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, marked=archiver.marked)
+
+
+def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: BlobWriter | DryRunWriter,
+             progress: Callable[[int], None] | None) -> tuple[Snapshot, Archiver]:
+    """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
+    parent = _find_parent(repo, req, paths)
+    start = clock.utcnow().isoformat()
+    archiver = Archiver(repo, writer, req.options, progress=progress, on_read=req.on_read)
+    try:
+        with tracing.span("drkit.backup.data"):  # read the tree, chunk, hand packs to the uploaders
+            tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
+    finally:
+        archiver.close()
+    snap = Snapshot(
+        source_kind=SOURCE_KIND, source_name=req.name or ",".join(paths), time=start, tags=list(req.tags),
+        parent=parent.id if parent is not None else None, root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
+        stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
+    )
+    return snap, archiver
+
+
+def _finish(snap: Snapshot, writer: BlobWriter | DryRunWriter) -> None:
+    """Once the writer is flushed: its statistics, and the end time."""
+    snap.stats = {**asdict(writer.stats), **snap.stats}
+    snap.end_time = clock.utcnow().isoformat()
 
 
 def raise_if_partial(result: BackupResult) -> None:
+    if result.warnings and result.dry_run:
+        raise PartialBackup(f"dry run: {len(result.warnings)} entries could not be read or changed while read; "
+                            "nothing was stored", hint="see the warnings above")
     if result.warnings:
         raise PartialBackup(f"snapshot {result.snapshot.short_id} written, but {len(result.warnings)} "
                             f"entries were skipped or changed while read", hint="see the warnings above")
@@ -139,7 +171,10 @@ def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | 
     chosen = sorted(before, key=lambda s: datetime.fromisoformat(s.time))[-1] if before else None
     # A damaged manifest stored after `chosen` started and by T (plus the longest backup seen: a backup
     # started at T is stored later) may be the snapshot at T: refused as `latest` refuses (exit 13).
-    snapshots.refuse_damaged_until(repo.manifests, chosen, when + _longest(found), point_in_time)
+    store = repo.manifests
+    snapshots.refuse_damaged_until(store, chosen, when + _longest(found), point_in_time,
+                                   possible=lambda key: snapshots.could_match(store, key, match, SOURCE_KIND,
+                                                                              source_name))
     if chosen is None:
         raise UsageError(f"no files snapshot taken at or before {point_in_time}")
     return chosen
@@ -150,14 +185,15 @@ def _longest(snaps: list[Snapshot]) -> timedelta:
                default=timedelta(0))
 
 
-def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,
-                  progress: Callable[[int], None] | None = None, policy: Policy | None = None) -> RestoreStats:
+def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,  # noqa: PLR0913
+                  progress: Callable[[int], None] | None = None, policy: Policy | None = None,
+                  on_total: Callable[[int], None] | None = None) -> RestoreStats:
     """Restore a files snapshot under ``target``; every blob is verified before it is written.
     ``policy``: what to do with what the target already holds (default: refuse anything in the way), and
     with special files and setuid/setgid/world-writable bits (default: not restored)."""
     with repo.lock(purpose="restore"), target_errors(target), \
             tracing.span("drkit.restore", **{"drkit.source_kind": SOURCE_KIND, "drkit.snapshot_id": snap.id}):
-        restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy())
+        restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy(), on_total=on_total)
         return restorer.run(_tree(snap))
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..core import clock, tracing
@@ -18,7 +18,7 @@ from ..core.errors import UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walwait
+from ..sources.postgres import locate, logical, physical, pitr, prefetch, recovery, wal, walstream, walwait
 from ..sources.postgres.conn import PgConn
 from ..sources.postgres.errors import PostgresError, TargetUnreachable
 from ..sources.postgres.sql import scalar
@@ -112,14 +112,16 @@ def windows(repo: Repository, snaps: list[Snapshot] | None = None) -> list[BaseW
     """Each physical base backup with its recoverable window (start → last contiguous segment)."""
     bases = pitr.physical_backups(snaps if snaps is not None else snapshots.load_all(repo.manifests))
     by_timeline: dict[int, dict[str, datetime]] = {}
+    tails: dict[int, dict[int, walstream.Tail]] = {}
     found = []
     for snap in bases:
-        tl = int(snap.meta["timeline"])
+        tl, seg_size = int(snap.meta["timeline"]), int(snap.meta["wal_segment_size"])
         if tl not in by_timeline:
             by_timeline[tl] = wal.archived_segments(repo, tl)
+            tails[tl] = walstream.streamed_tails(repo, tl, seg_size)
         win = wal.window(wal.parse_lsn(snap.meta["start_lsn"]), wal.parse_lsn(snap.meta["stop_lsn"]), tl,
-                         int(snap.meta["wal_segment_size"]), by_timeline[tl])
-        found.append(BaseWindow(snap, win))
+                         seg_size, by_timeline[tl])
+        found.append(BaseWindow(snap, walstream.with_tail(win, tails[tl], seg_size)))
     return found
 
 
@@ -191,13 +193,35 @@ def _choose_base(repo: Repository, req: PitrRequest) -> tuple[Snapshot, pitr.Tar
     elif by_record and pitr.physical_backups(snaps):
         candidates = pitr.physical_backups(snaps)
     else:
+        _refuse_damaged(repo, req.target, pitr.newest_serving(pitr.physical_backups(snaps), req.target), snaps)
         return pitr.choose_base(snaps, req.target, lambda s: wins[s.id]), req.target
     if not by_record:
         return candidates[0], req.target
     found = _locate(repo, req, candidates, wins)
-    if found is None:
-        return candidates[-1], req.target
-    return found.base, pitr.Target("lsn", wal.format_lsn(found.lsn))
+    chosen, plan_target = ((candidates[-1], req.target) if found is None
+                           else (found.base, pitr.Target("lsn", wal.format_lsn(found.lsn))))
+    if req.snapshot is None:
+        _refuse_damaged(repo, req.target, chosen, snaps)
+    return chosen, plan_target
+
+
+def _refuse_damaged(repo: Repository, target: pitr.Target, chosen: Snapshot | None, snaps: list[Snapshot]) -> None:
+    """Refuse (exit 13, as ``restore latest`` does) to start from ``chosen`` (None: no intact base backup
+    serves the target) when a damaged snapshot manifest, stored after ``chosen`` started, may be a newer
+    base backup that serves the target: restoring from an older one would replay more WAL to the same
+    target if all goes well, but a base backup that cannot be read is damage the operator must hear of
+    (``--skip-damaged`` accepts the older one). For a time target only manifests stored by the target
+    time plus the longest base backup seen count (one stored later ended after the target); for an LSN,
+    a restore point or a transaction the WAL is not dated, so every later one counts."""
+    until = None
+    if target.kind == "time":
+        bases = pitr.physical_backups(snaps)
+        longest = max((datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time) for s in bases
+                       if s.end_time), default=timedelta(0))
+        until = pitr.parse_time(target.value) + longest
+    store = repo.manifests
+    snapshots.refuse_damaged_until(store, chosen, until, target.describe(),
+                                   possible=lambda key: snapshots.could_match(store, key, None, "postgres"))
 
 
 def _locate(repo: Repository, req: PitrRequest, bases: list[Snapshot],

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import tracing
-from ..core.errors import LockFailed, UsageError
+from ..core.errors import LockLost, UsageError
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
@@ -91,7 +91,7 @@ def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, 
             time.sleep(interval)
             # between rounds nothing read earlier is held: let prunes settle marks made since the lock
             repo.renew_view(lock)
-    raise LockFailed("the repository lock could not be refreshed; archiving stopped",
+    raise LockLost("the repository lock could not be refreshed; archiving stopped",
                      hint="check the repository's storage, then restart aof-archive")
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from ..core import tracing
 from ..core.errors import UsageError
+from ..core.fileio import binary_stdout
 from ..core.targets import target_errors
 from ..repository import snapshots
 from ..repository.repo import Repository
@@ -24,7 +24,7 @@ def restore_to(repo: Repository, ref: str, to: str, match: SnapshotFilter | None
         if snap.root.get("type") != "stream":
             raise UsageError(f"snapshot {snap.short_id} is not a stream; use the source's restore command")
         if to == "-":
-            out = sys.stdout.buffer
+            out = binary_stdout()
             written = restore_stream(repo, snap, out)
             out.flush()
             return snap, written

@@ -54,17 +54,21 @@ class _Unique:
     also: _Unique | None = None  # the whole selection's count, fed the same ids
     seen: bytearray = field(default_factory=bytearray)
 
+    missing: set[bytes] = field(default_factory=set)  # rare: a set of the distinct ones is cheap
+
     def add(self, ids: Iterable[bytes]) -> None:
         index = self.repo.index
         for blob_id in ids:
             e = index.find(blob_id)
-            self.count(e)
+            self.count(e, blob_id)
             if self.also is not None:
-                self.also.count(e)
+                self.also.count(e, blob_id)
 
-    def count(self, e: int) -> None:
-        if e < 0:
-            self.sizes.missing_blobs += 1
+    def count(self, e: int, blob_id: bytes) -> None:
+        if e < 0:  # each missing blob once, as every other count (not each reference to it)
+            if blob_id not in self.missing:
+                self.missing.add(blob_id)
+                self.sizes.missing_blobs += 1
             return
         if len(self.seen) <= e:
             self.seen.extend(bytes(self.repo.index.entries - len(self.seen)))

@@ -17,6 +17,7 @@ decompress and hash back to its id.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -91,7 +92,10 @@ def _select(pack_ids: list[str], subset: tuple[str, float | tuple[int, int]] | N
     return [p for p in pack_ids if int(p[:8], 16) % m == n - 1]
 
 
-def check_repository(repo: Repository, *, read_data: bool = False, subset: str | None = None) -> CheckReport:
+def check_repository(repo: Repository, *, read_data: bool = False, subset: str | None = None,
+                     progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None
+                     ) -> CheckReport:
+    """``progress``: bytes of packs read back (read_data), after ``on_total`` was told how many there are."""
     report = CheckReport()
     try:
         repo.load_index()
@@ -113,11 +117,16 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
         report.errors.extend(key_problems(repo.backend, repo.master))
     if read_data:
         chosen = _select(sorted(repo.index.pack_sizes), parse_subset(subset))
+        if on_total is not None:
+            on_total(sum(repo.index.pack_sizes[p] for p in chosen))
         with ThreadPoolExecutor(2) as pool:
-            for problems, blobs in pool.map(lambda p: _read_pack(repo, p), chosen):
+            for pack_id, (problems, blobs) in zip(chosen, pool.map(lambda p: _read_pack(repo, p), chosen),
+                                                  strict=True):
                 report.errors.extend(problems)
                 report.blobs_checked += blobs
                 report.packs_checked += 1
+                if progress is not None:
+                    progress(repo.index.pack_sizes[pack_id])
     return report
 
 

@@ -24,6 +24,10 @@ Document = dict[str, Any]
 log = logging.getLogger("drkit.repository")
 
 
+class OtherKind(IntegrityError):
+    """A document that authenticates but is of another kind than its place says (copied there)."""
+
+
 class _Store(Protocol):
     backend: Backend
     cipher: Cipher
@@ -51,6 +55,9 @@ class ManifestStore:
         self.cipher = cipher
         self.guard = guard
         self.skipped: dict[str, str] = {}  # object key → why it was left out of a listing
+        # of those, what is known of one that authenticates: a document of another kind (None), or the
+        # malformed document itself (snapshots.load_all); any other skipped one could be anything
+        self.known: dict[str, Document | None] = {}
         self.past_damaged = False  # `latest` may fall back past a damaged newer snapshot (--skip-damaged)
 
     def put(self, kind: str, doc: Document) -> str:
@@ -95,7 +102,7 @@ class ManifestStore:
         if not isinstance(wrapped, dict) or not isinstance(wrapped.get("doc"), dict):
             raise IntegrityError(f"{key}: malformed document")
         if wrapped.get("kind") != kind:
-            raise IntegrityError(f"{key}: holds a {str(wrapped.get('kind'))[:40]!r} document, not a {kind!r}")
+            raise OtherKind(f"{key}: holds a {str(wrapped.get('kind'))[:40]!r} document, not a {kind!r}")
         doc: Document = wrapped["doc"]
         return doc
 
@@ -113,6 +120,8 @@ class ManifestStore:
                 doc = self.get_if_present(kind, doc_id)
             except IntegrityError as exc:
                 self.skip(manifest_key(kind, doc_id), exc.message)
+                if isinstance(exc, OtherKind):
+                    self.known[manifest_key(kind, doc_id)] = None
                 continue
             if doc is not None and (match is None or match(doc)):
                 yield doc_id, doc

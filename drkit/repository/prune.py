@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ..core import clock
 from ..core.errors import UsageError
-from . import snapshots
+from . import repack_requests, snapshots
 from .format import DATA_PREFIX, id_from_key, pack_key
 from .immutability import when
 from .index import ENTRY_SIZE, Index
@@ -94,6 +94,7 @@ class Run:
     stored: dict[str, tuple[int, float]]  # pack id → (size, mtime) in the backend
     deleted: set[str] = field(default_factory=set)
     rescued: set[str] = field(default_factory=set)
+    requests: dict[str, list[str]] = field(default_factory=dict)  # packs `repair index` asked to rewrite
 
     @property
     def index(self) -> Index:
@@ -133,6 +134,8 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
         elif options.grace <= 0:  # as if no other lock is in the way
             run.result.bytes_freed += run.result.bytes_marked
         run.result.pending_marks = len(repo.marks)
+        if not options.dry_run:  # the requests whose packs are all gone (rewritten and deleted)
+            repack_requests.drop_done(repo, run.requests, set(run.stored) - run.deleted)
         if options.reserve is not None and isinstance(lock, MaintenanceLock):
             with storage_errors():
                 lock.retarget(options.reserve)
@@ -227,6 +230,7 @@ def plan(run: Run) -> None:
     run.live.grow()  # entries the index gained since the walk (settled marks, new index objects)
     result.live_blobs = len(run.live)
     budget = options.max_repack_bytes
+    run.requests = repack_requests.requested(run.repo)
     for pack_id in sorted(run.normal_packs()):
         if pack_id in index.excluded:  # in a mark that is still pending: stays as it is
             result.keep_packs.append(pack_id)
@@ -236,7 +240,7 @@ def plan(run: Run) -> None:
         # the fraction a repack would keep: the live blobs and their header entries. Counting the header
         # as dead made every small, fully live pack "mostly dead": repacked into an equal pack, every run
         kept = live_bytes + PACK_OVERHEAD + live_blobs * ENTRY_SIZE
-        repack = (live_bytes > 0 and kept < size * options.repack_below
+        repack = (live_bytes > 0 and (kept < size * options.repack_below or _damaged_but_whole(run, pack_id))
                   and (budget is None or result.bytes_repacked < budget))
         if (live_bytes == 0 or repack) and _held(run, pack_id):
             result.keep_packs.append(pack_id)
@@ -250,6 +254,18 @@ def plan(run: Run) -> None:
         else:
             result.keep_packs.append(pack_id)
     _find_orphans(run)
+
+
+def _damaged_but_whole(run: Run, pack_id: str) -> bool:
+    """A pack `repair index` kept although damaged (repack_requests.py), whose live blobs all verify:
+    rewritten whatever its live fraction. One with a failing blob is kept and named."""
+    if pack_id not in run.requests:
+        return False
+    why = repack_requests.unverified(run.repo, pack_id, run.live)
+    if why is not None:
+        run.result.waiting.append(f"pack {pack_id[:16]}: damaged, not rewritten: {why} "
+                                  "(`drkit repair index --read-data` leaves the blob out)")
+    return why is None
 
 
 def _live_bytes(index: Index, flags: bytearray, pack_id: str) -> tuple[int, int]:

@@ -44,6 +44,7 @@ from .marks import Mark, delete_if_present, marked_packs, read_marks, read_super
 from .pack import _ENTRY, TRAILER_SIZE, PackEntry, header_length, parse_header
 from .packlist import stored_packs
 from .packscan import scan_pack
+from .repack_requests import request
 from .repo import Repository
 from .storage_errors import storage_errors
 
@@ -64,6 +65,7 @@ class RepairReport:
     removed: list[str] = field(default_factory=list)  # old index objects deleted
     superseded: list[str] = field(default_factory=list)  # old index objects locked: named superseded
     dropped_blobs: list[str] = field(default_factory=list)  # "blob id: pack key: reason": left unindexed
+    rewrite_packs: list[str] = field(default_factory=list)  # indexed although damaged: for prune to rewrite
     dry_run: bool = False
 
 
@@ -163,6 +165,8 @@ def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
             if entries is None:
                 damaged[pack_id] = size
                 continue
+            if problem and entries:  # misnamed, or blobs left out: indexed, and rewritten by the next prune
+                report.rewrite_packs.append(pack_id)
             index.add_pack(PackRecord(pack_id, size, entries))
             report.packs_indexed += 1
             report.blobs_indexed += len(entries)
@@ -184,6 +188,7 @@ def _keep_from_old_index(repo: Repository, index: Index, packs: list[RawPack], r
         else:
             index.add_raw(pack)
         report.kept_from_index.append(pack.pack_id)
+        report.rewrite_packs.append(pack.pack_id)
 
 
 def _retire(repo: Repository, old: list[str], report: RepairReport) -> None:
@@ -230,5 +235,6 @@ def repair_index(repo: Repository, *, dry_run: bool = False, read_data: bool = F
             report.removed = old
             return report
         repo.require_lock("remove the old index objects")
+        request(repo, report.rewrite_packs)  # before the old index objects go: prune rewrites these packs
         _retire(repo, old, report)
     return report

@@ -24,7 +24,7 @@ from datetime import datetime
 from storage_backends import Backend, NotFound
 
 from ..core import clock
-from ..core.errors import IntegrityError, LockFailed, RepositoryExists, RepositoryMissing
+from ..core.errors import IntegrityError, LockLost, RepositoryExists, RepositoryMissing
 from ..pipeline import BlobHasher, Cipher
 from .caps import MAX_CONFIG, MAX_INDEX, read_capped
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
@@ -41,7 +41,7 @@ from .unlock import unlock, write_record
 log = logging.getLogger("drkit.repository")
 # shared-lock purposes that write nothing to the repository: on a full storage they read without a lock
 # object (reserve.ReaderLock). A shared lock for forget or prune is their --dry-run (else: maintenance)
-_READERS = frozenset({"restore", "check", "forget", "prune"})
+_READERS = frozenset({"restore", "check", "forget", "prune", "mount"})
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
@@ -247,7 +247,7 @@ class Repository:
     def require_lock(self, what: str) -> None:
         """Refuse a manifest write or delete once a lock this repository took has been lost."""
         if any(lock.key is not None and lock.lost for lock in self._locks):
-            raise LockFailed(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
+            raise LockLost(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
                              hint="check the repository's storage and run the command again")
 
     def _on_locked(self, lock: Lock) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -163,6 +164,7 @@ def load_all(store: ManifestStore) -> list[Snapshot]:
                 snaps.append(Snapshot.from_doc(snapshot_id, doc))
             except IntegrityError as exc:
                 store.skip(manifest_key(KIND, snapshot_id), exc.message)
+                store.known[manifest_key(KIND, snapshot_id)] = doc  # authenticated: its fields may tell
         span.set(**{"drkit.snapshots": len(snaps)})
     by_id = {s.id: s for s in snaps}
     return sorted(snaps, key=lambda s: (s.time, _repair_generation(s, by_id), s.id))
@@ -217,17 +219,23 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
-def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "latest") -> None:
+def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "latest",
+                        possible: Callable[[str], bool] | None = None) -> None:
     """Refuse (exit 13) a ``latest`` that would silently fall back past a damaged snapshot stored
     after ``chosen`` started: the damaged one may be the newest, and restoring an older snapshot in
-    its place is a wrong restore. ``store.past_damaged`` (``--skip-damaged``) asks for the fallback."""
-    _refuse(store, damaged_since(store, chosen), chosen, "the newest snapshot", f"as {ref!r}")
+    its place is a wrong restore. ``store.past_damaged`` (``--skip-damaged``) asks for the fallback.
+    ``possible``: which damaged manifests may be one of the snapshots asked for (``could_match``)."""
+    newer = [k for k in damaged_since(store, chosen) if possible is None or possible(k)]
+    _refuse(store, newer, chosen, "the newest snapshot", f"as {ref!r}")
 
 
-def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime, ref: str) -> None:
+def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime | None, ref: str,
+                         possible: Callable[[str], bool] | None = None) -> None:
     """The point-in-time form of ``refuse_past_damaged``: refuse (exit 13) when a damaged manifest stored
-    after ``chosen`` started (None: any) and at or before ``until`` may be the snapshot asked for."""
-    _refuse(store, damaged_since(store, chosen, until), chosen, f"the snapshot at {ref}", f"for {ref}")
+    after ``chosen`` started (None: any) and at or before ``until`` (None: whenever) may be the snapshot
+    asked for."""
+    newer = [k for k in damaged_since(store, chosen, until) if possible is None or possible(k)]
+    _refuse(store, newer, chosen, f"the snapshot at {ref}", f"for {ref}")
 
 
 def _refuse(store: ManifestStore, newer: list[str], chosen: Snapshot | None, what: str, asked: str) -> None:
@@ -243,6 +251,30 @@ def _refuse(store: ManifestStore, newer: list[str], chosen: Snapshot | None, wha
     )
 
 
+def could_match(store: ManifestStore, key: str, match: SnapshotFilter | None, source_kind: str | None = None,
+                source_name: str | None = None) -> bool:
+    """Whether the skipped (damaged) snapshot manifest ``key`` may be a snapshot that ``match`` (and the
+    source kind and name) select. One that does not authenticate could be anything; one that does is
+    not a snapshot at all (a document of another kind copied there), or a malformed snapshot document
+    whose well-typed fields can rule it out."""
+    if key not in store.known:
+        return True
+    doc = store.known[key]
+    if doc is None:
+        return False
+    wanted = [(source_kind, "source_kind"), (source_name, "source_name"),
+              (match.source_kind if match else None, "source_kind")]
+    for value, name in wanted:
+        if value is not None and isinstance(doc.get(name), str) and doc[name] != value:
+            return False
+    if match and match.hosts and isinstance(doc.get("host"), str) and doc["host"] not in match.hosts:
+        return False
+    tags = doc.get("tags", [])
+    if match and match.tags and isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        return any(set(g) <= set(tags) if g else not tags for g in match.tags)
+    return True
+
+
 def find(store: ManifestStore, ref: str, *, source_kind: str | None = None,
          source_name: str | None = None, match: SnapshotFilter | None = None) -> Snapshot:
     """A snapshot by id prefix, or ``latest`` (optionally of one source, and matching ``match``);
@@ -253,12 +285,12 @@ def find(store: ManifestStore, ref: str, *, source_kind: str | None = None,
                  if (source_kind is None or s.source_kind == source_kind)
                  and (source_name is None or s.source_name == source_name) and (not match or match.matches(s))]
         if not snaps:
-            damaged = damaged_since(store, None)
+            damaged = [k for k in damaged_since(store, None) if could_match(store, k, match, source_kind, source_name)]
             if damaged:  # the one that would match may be among them: not a usage error
                 raise IntegrityError(f"no intact snapshot matches 'latest'; {len(damaged)} damaged skipped "
                                      f"({damaged[0]})", hint="`drkit check` lists them")
             raise UsageError("no snapshot matches 'latest'" + (f" ({match.describe()})" if match else ""))
-        refuse_past_damaged(store, snaps[-1])
+        refuse_past_damaged(store, snaps[-1], possible=lambda k: could_match(store, k, match, source_kind, source_name))
         return snaps[-1]
     snapshot_id = store.resolve(KIND, ref)
     snap = Snapshot.from_doc(snapshot_id, store.get(KIND, snapshot_id))

@@ -13,7 +13,9 @@ Both MACs use a key derived from the blob-id key, which rotation never changes: 
 keys can check them, so a retired key learns that it is retired. The records carry over a repository
 rotated by drkit releases whose key objects had no MAC (version 1): the first open with a current
 passphrase records the generation, and from then on the retired version-1 key objects are refused.
-Before that open they still open (their generation cannot be told from a forged one). Junk under
+Before that open they still open, with a warning: their generation cannot be told from a forged one,
+and the retired key can authenticate nothing a newer generation wrote (a refusal on an unauthenticated
+claim would let a planted key object lock every version-1 key out). Junk under
 ``rotations/`` or ``keys/`` authenticates under no key: it is skipped and retires nobody.
 """
 
@@ -59,7 +61,13 @@ def record_generation(data: bytes, master: MasterKey) -> int | None:
 
 
 def recorded_generation(backend: Backend, master: MasterKey) -> int:
-    """The newest generation a genuine rotation record names, if it is at least ``master``'s (else 0).
+    """The newest generation a genuine rotation record names, if it is at least ``master``'s (else 0)."""
+    found = _genuine_record(backend, master)
+    return 0 if found is None else found
+
+
+def _genuine_record(backend: Backend, master: MasterKey) -> int | None:
+    """``recorded_generation``, None when no genuine record names ``master``'s generation or a newer one.
     Names are read newest first, from ``master``'s generation up, until one is genuine: a record whose
     name and content disagree (a genuine one copied under another name) or that is junk is skipped."""
     named = []
@@ -73,7 +81,7 @@ def recorded_generation(backend: Backend, master: MasterKey) -> int:
                 return generation
         except (IntegrityError, NotFound):
             continue
-    return 0
+    return None
 
 
 def write_record(backend: Backend, master: MasterKey, *, best_effort: bool = False) -> None:
@@ -155,4 +163,38 @@ def unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str, bool]:
             f"this passphrase opens key {key_id[:8]}, retired by `drkit key rotate`",
             hint="use a passphrase added since the rotation (`drkit key add`)",
         )
+    _warn_if_maybe_retired(backend, master, key_id, objects)
     return master, key_id, master.generation > recorded
+
+
+def _claimed(key_object: bytes, master: MasterKey) -> int:
+    """The generation a key object without a valid MAC (version 1, or planted) says it holds; -1 if none."""
+    if key_generation(key_object, master) is not None:
+        return -1
+    try:
+        generation = json.loads(key_object).get("generation", 0)
+    except (ValueError, AttributeError, RecursionError):
+        return -1
+    return generation if type(generation) is int else -1
+
+
+def _warn_if_maybe_retired(backend: Backend, master: MasterKey, key_id: str, objects: list[tuple[bytes, str]]) -> None:
+    """The window this module cannot close (module docstring): a repository rotated by a drkit that wrote
+    version-1 key objects, before a current passphrase opened it. The key just opened may be retired, and
+    nothing it can authenticate says so: a version-1 key object's generation, which anyone with bucket
+    access could have written, is all there is. Refusing on it would let a planted object lock every
+    version-1 key out; a warning (for a version-1 key, until a genuine record names this generation or a
+    newer one) is safe."""
+    own = [o for o, key in objects if id_from_key(key) == key_id]
+    if not own or key_generation(own[0], master) is not None:  # a version-2 key knows its generation
+        return
+    claimed = max((_claimed(o, master) for o, _ in objects), default=-1)
+    if claimed <= master.generation or _genuine_record(backend, master) is not None:
+        return
+    log.warning(
+        "key %s is of generation %d, and a key object without a MAC (the layout of an earlier drkit) claims "
+        "generation %d: if `drkit key rotate` ran with an earlier drkit, this passphrase is retired but still "
+        "opens until a current passphrase opens the repository once with write access (which records the "
+        "newest generation); `drkit key list` shows the key objects",
+        key_id[:8], master.generation, claimed,
+    )

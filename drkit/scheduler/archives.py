@@ -1,14 +1,16 @@
 """Archive freshness of the point-in-time jobs: when the newest WAL segment (physical PostgreSQL
 jobs) or AOF segment (Redis jobs with an AOF archive) reached the repository.
 
-PostgreSQL runs ``drkit pg wal-push`` and ``drkit redis archive`` runs on its own, outside the
-daemon, so the daemon reads the archive from the repository: at start-up, after each run of the
-job, and every ``ARCHIVE_REFRESH`` seconds (a listing of the WAL prefix; the AOF records). The
-``DrkitArchiveStale`` alert compares the age with the job's RPO target."""
+PostgreSQL runs ``drkit pg wal-push`` (``drkit pg receive``'s streamed partial segments count too)
+and ``drkit redis archive`` runs on its own, outside the daemon, so the daemon reads the archive
+from the repository: at start-up, after each run of the job, and every ``ARCHIVE_REFRESH`` seconds
+(a listing of the WAL prefix; the AOF records). The ``DrkitArchiveStale`` alert compares the age
+with the job's RPO target."""
 
 from __future__ import annotations
 
 import logging
+import math
 
 from storage_backends.errors import BackendError
 
@@ -17,7 +19,7 @@ from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..ops.session import open_repository
 from ..repository.repo import Repository
-from ..sources.postgres.wal import archive_times, is_segment
+from ..sources.postgres.wal import STREAMED, archive_times, is_segment
 from ..sources.redis.kinds import ARCHIVE_KIND
 
 ARCHIVE_REFRESH = 60.0  # seconds between reads of the archives by the daemon
@@ -25,13 +27,23 @@ log = logging.getLogger("drkit.scheduler")
 
 
 def _newest_wal(repo: Repository) -> float | None:
-    times = [at.timestamp() for name, at in archive_times(repo).items() if is_segment(name)]
+    times = [at.timestamp() for name, at in archive_times(repo).items() if is_segment(name) or STREAMED.match(name)]
     return max(times, default=None)
 
 
 def _newest_aof(repo: Repository, source_name: str) -> float | None:
-    docs = repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == source_name)
-    return max((float(d["archived_at"]) for _, d in docs), default=None)
+    """The newest ``archived_at`` of the source's AOF records. A record without a usable one (written
+    by a buggy or future drkit) is logged and left out: it must not stop the daemon at start-up, and
+    the other jobs' series (and this job's other records) still count."""
+    newest: float | None = None
+    for doc_id, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == source_name):
+        at = doc.get("archived_at")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+            log.warning("AOF archive record %s of %s has no valid archived_at (%.40r); left out", doc_id[:12],
+                        source_name, at, extra={"source": source_name})
+            continue
+        newest = float(at) if newest is None else max(newest, float(at))
+    return newest
 
 
 def read_archives(config: DrkitConfig, repository: str, repo: Repository, metrics: Metrics) -> None:

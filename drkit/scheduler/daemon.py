@@ -43,6 +43,7 @@ from .archives import ARCHIVE_REFRESH, archiving_repositories, refresh_archives
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
 from .maintenance import Maintainer, MaintenanceState
 from .plan import ScheduledRun, missed_run, scheduled_runs
+from .receivers import Receivers
 from .runs import Runner, measure_repository
 from .startup import read_histories, restore_local
 from .state import RunState, default_state_dir
@@ -183,6 +184,7 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
     ``on_listening(host, port)`` is called once the HTTP endpoints are up."""
     options = options or DaemonOptions()
     registry, runner = _prepare(config, options.state_dir or default_state_dir(), read=False)
+    receivers = Receivers(config, registry)  # `receive` of physical PostgreSQL jobs: WAL streaming
     state = runner.state
     readiness = Readiness({name: repo.url for name, repo in config.repositories.items()}, options.ready_interval)
     port = config.http.port if options.port is None else options.port
@@ -206,11 +208,13 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
         readiness.start()
         _read_repositories(config, runner.metrics)
         scheduler.start()
+        receivers.start()
         host, bound = server.address
         log.info("scheduler started: %d scheduled runs; listening on http://%s:%d", len(plan), host, bound,
                  extra={"state_dir": str(state.path.parent), "port": bound})
         if not plan:
-            log.warning("no job has a schedule, drill.schedule or canary.heartbeat: nothing will run")
+            log.warning("no job has a schedule, drill.schedule or canary.heartbeat (nor a system a heartbeat): "
+                        "nothing will run")
         _log_schedule(scheduler)
         if on_listening is not None:
             on_listening(host, bound)
@@ -218,6 +222,7 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
         readiness.shutting_down()
         code = _stop(runner, scheduler, signals, config.scheduler.shutdown_grace)
     finally:
+        receivers.stop()
         readiness.stop()
         server.stop()
         signals.restore()

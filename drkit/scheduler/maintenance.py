@@ -223,27 +223,40 @@ def _when(at: float | None) -> str:
     return "never" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def maintenance_summary(config: DrkitConfig, state_dir: Path) -> list[str]:
-    """One line per scheduled prune, check and copy: its last success and failure, and the result of
-    the last check (what ``drkit report`` prints), from the daemon's state file."""
-    state, lines = MaintenanceState(state_dir), []
+def maintenance_records(config: DrkitConfig, state_dir: Path) -> list[dict[str, Any]]:
+    """Per scheduled prune, check and copy: ``repository``, ``task``, ``schedule``, ``last_success`` and
+    ``last_failure`` (epoch seconds or None) and, for a check, ``check_result`` (``ok``, ``errors``, ``read``)."""
+    state, records = MaintenanceState(state_dir), []
     for name, repo in sorted(config.repositories.items()):
         record = state.get(name)
         for task, spec in (("prune", repo.prune), ("check", repo.check), ("copy", repo.copy_to)):
             if spec is None:
                 continue
             last = record.get(task, {})
-            line = (
-                f"repository {name}: {task} ({spec.schedule}): last success {_when(last.get('last_success'))}, "
-                f"last failure {_when(last.get('last_failure'))}"
+            result = record.get("check_result") if task == "check" else None
+            records.append({"repository": name, "task": task, "schedule": spec.schedule,
+                            "last_success": last.get("last_success"), "last_failure": last.get("last_failure"),
+                            "check_result": result or None})
+    return records
+
+
+def maintenance_summary(config: DrkitConfig, state_dir: Path) -> list[str]:
+    """One line per scheduled prune, check and copy: its last success and failure, and the result of
+    the last check (what ``drkit report`` prints), from the daemon's state file."""
+    lines = []
+    for r in maintenance_records(config, state_dir):
+        line = (
+            f"repository {r['repository']}: {r['task']} ({r['schedule']}): last success {_when(r['last_success'])}, "
+            f"last failure {_when(r['last_failure'])}"
+        )
+        if result := r["check_result"]:
+            line += (
+                f"; last check {'passed' if result['ok'] else 'FAILED'} "
+                f"({result['errors']} errors, data read: {result.get('read', '?')})"
             )
-            if task == "check" and (result := record.get("check_result")):
-                line += (
-                    f"; last check {'passed' if result['ok'] else 'FAILED'} "
-                    f"({result['errors']} errors, data read: {result.get('read', '?')})"
-                )
-            lines.append(line)
+        lines.append(line)
     return lines
 
 
-__all__ = ["STATE_FILE", "MaintenanceState", "Maintainer", "maintenance_summary", "read_data_groups", "subset_for"]
+__all__ = ["STATE_FILE", "MaintenanceState", "Maintainer", "maintenance_records", "maintenance_summary",
+           "read_data_groups", "subset_for"]

@@ -184,7 +184,8 @@ class Runner:
                 if kind in MAINTENANCE:
                     done = self._maintain(job, kind)
                 else:
-                    done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat}[kind](job)
+                    done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat,
+                            "system-heartbeat": self._system_heartbeat}[kind](job)
             except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
                 span.fail(exc)
                 self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
@@ -233,6 +234,11 @@ class Runner:
     def _heartbeat(self, job: str) -> dict[str, Any]:
         heartbeat_with_metrics(self.config, job, self.metrics)
         return {}
+
+    def _system_heartbeat(self, system: str) -> dict[str, Any]:
+        from ..jobs.system_heartbeat import write_system_heartbeat
+
+        return {"at": write_system_heartbeat(self.config, system).isoformat()}
 
 
 __all__ = ["Runner", "backup_with_metrics", "heartbeat_with_metrics", "measure_repository", "repository_size"]

@@ -23,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from ..core.errors import UsageError
+from .entrypoints import GROUP, kind_names, registered
 
 if TYPE_CHECKING:
     import click
@@ -37,7 +37,19 @@ if TYPE_CHECKING:
     from ..repository.repo import Repository
     from ..repository.snapshots import Snapshot
 
-GROUP = "drkit.sources"
+__all__ = [
+    "GROUP",
+    "BackupOutcome",
+    "CliHost",
+    "DrillReport",
+    "DrillRequest",
+    "HasCommands",
+    "HasDrill",
+    "SourceConfig",
+    "SourceKind",
+    "kind_names",
+    "source_kind",
+]
 
 
 class SourceConfig(BaseModel):
@@ -135,19 +147,9 @@ class HasDrill(Protocol):
 
 
 @cache
-def _entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
-
-
-def kind_names() -> list[str]:
-    """Every registered kind, sorted."""
-    return sorted(_entry_points())
-
-
-@cache
 def source_kind(name: str) -> SourceKind:
     """The registered kind ``name``; a :class:`UsageError` naming the known ones when there is none."""
-    ep = _entry_points().get(name)
+    ep = registered().get(name)
     if ep is None:
         known = ", ".join(kind_names()) or "none"
         raise UsageError(

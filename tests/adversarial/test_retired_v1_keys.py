@@ -109,3 +109,20 @@ def test_deeply_nested_planted_objects_lock_nobody_out(tmp_path: Path) -> None:
     ok("snapshots", "--repo", str(repo))
     assert "dddddddd" in ok("key", "list", "--repo", str(repo))  # listed, not a crash
     assert "retired" in one_line(run("snapshots", "--repo", str(repo), env=RETIRED), 12)
+
+
+def test_a_retired_version_1_key_warns_in_the_window_before_a_current_key_opens(tmp_path: Path) -> None:
+    """The window that cannot be closed without a current passphrase (nothing the retired key can
+    authenticate says it is retired; a refusal on the unauthenticated version-1 claim would let a
+    planted key object lock every version-1 key out): the retired key still opens, but says it may be
+    retired and what closes the window. Before: it opened without a word."""
+    repo, _src, _snap = _rotated_by_previous_release(tmp_path)
+    opened = run("snapshots", "--repo", str(repo), env=RETIRED)
+    assert opened.returncode == 0, opened.stderr
+    assert "is of generation 0" in opened.stderr and "claims generation 1" in opened.stderr, opened.stderr
+    assert "a current passphrase opens the repository once with write access" in opened.stderr
+    current = run("snapshots", "--repo", str(repo))  # closes the window (records generation 1)
+    assert current.returncode == 0 and "claims generation" not in current.stderr, current.stderr
+    assert "retired" in one_line(run("snapshots", "--repo", str(repo), env=RETIRED), 12)
+    again = run("snapshots", "--repo", str(repo))
+    assert again.returncode == 0 and "claims generation" not in again.stderr, again.stderr

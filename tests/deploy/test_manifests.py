@@ -434,7 +434,7 @@ def test_workload_gets_the_secrets_its_jobs_need(where: str, workload: dict[str,
     args = argv(workload)[3:]
     config = drkit_config()
     jobs = {"job": lambda: [args[2]], "drill": lambda: [], "schedule": lambda: list(config["jobs"]),
-            "prune": lambda: [], "check": lambda: []}[args[0]]()
+            "prune": lambda: [], "check": lambda: [], "pg": lambda: []}[args[0]]()
     env = env_from_secret(workload)
     files = mounted_files(workload)
     for ref in needed_refs(jobs) + [r for repo in config["repositories"].values() for r in secret_refs(repo)]:
@@ -498,10 +498,13 @@ def test_rpo_targets_leave_room_for_the_schedule() -> None:
             assert gap.total_seconds() <= rpo, f"{name}: runs up to {gap} apart, RPO target {rpo:g}s"
 
 
+def named(kind: str, name: str) -> dict[str, Any]:
+    (doc,) = [d for _, d in by_kind(kind) if d["metadata"]["name"] == name]
+    return doc
+
+
 def test_daemon_deployment_and_service() -> None:
-    (_, deployment), = by_kind("Deployment")
-    (_, service), = by_kind("Service")
-    (_, monitor), = by_kind("ServiceMonitor")
+    deployment, service, monitor = (named(k, "drkit-daemon") for k in ("Deployment", "Service", "ServiceMonitor"))
     spec = deployment["spec"]
     assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
     assert argv(deployment)[3:] == ["schedule", "run"]
@@ -518,6 +521,23 @@ def test_daemon_deployment_and_service() -> None:
     assert [p["name"] for p in service["spec"]["ports"]] == ["metrics"] and service["spec"]["ports"][0]["port"] == 9187
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+
+
+def test_pg_receive_deployment() -> None:
+    """One receiver per slot (Recreate, 1 replica), its spool on a claim, metrics scraped, no password in argv."""
+    deployment, service, monitor = (named(k, "drkit-pg-receive") for k in ("Deployment", "Service", "ServiceMonitor"))
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    args = argv(deployment)
+    assert args[3:5] == ["pg", "receive"] and "PGPASSWORD" in env_from_secret(deployment)
+    assert args[args.index("--repo") + 1] == drkit_config()["repositories"]["default"]["url"]
+    assert args[args.index("--spool-dir") + 1].startswith("/var/lib/drkit/")
+    port = int(args[args.index("--metrics-port") + 1])
+    assert container(deployment)["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    assert "persistentVolumeClaim" in volumes["state"], "the spool must outlive the pod"
+    assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
 
 
 # ----------------------------------------------------------------------------------------- alerts

@@ -5,6 +5,8 @@ that stops early ends it quietly."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -143,15 +145,70 @@ def test_dump_damage_and_bad_input(repo: tuple[str, Path]) -> None:
         zipfile.ZipFile(io.BytesIO(zipped.stdout))
 
 
-def test_dump_and_restore_into_a_closed_pipe_end_quietly(repo: tuple[str, Path]) -> None:
-    url, _src = repo
-    drkit("backup", "stdin", "--name", "s", "--repo", url, stdin=random.Random(3).randbytes(3 << 20), env=ENV)
-    for args in (["dump", "latest", "/src/app/static/big.bin"], ["restore", "latest", "--to", "-"]):
-        with subprocess.Popen(
-            [*DRKIT, *args, "--repo", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV}
-        ) as proc:
-            assert proc.stdout is not None and proc.stderr is not None
-            assert len(proc.stdout.read(1000)) == 1000
-            proc.stdout.close()  # as `| head -c 1000` does
-            assert proc.wait(timeout=120) == 141, args  # before: exit 1
-            assert proc.stderr.read() == b""
+def _read_then_close(args: list[str], env: dict[str, str], nbytes: int) -> tuple[bytes, int, bytes]:
+    """Run ``drkit ARGS`` with its standard output into a one-page pipe, read ``nbytes`` of it and close the read
+    end, as ``| head -c N`` does; return what was read, the exit code and stderr. The pipe is made small so that
+    what it can hold never decides the outcome, whatever the machine's page size."""
+    rfd, wfd = os.pipe()
+    fcntl.fcntl(rfd, fcntl.F_SETPIPE_SZ, 4096)
+    got = b""
+    try:
+        with subprocess.Popen([*DRKIT, *args], stdout=wfd, stderr=subprocess.PIPE, env=env) as proc:
+            os.close(wfd)
+            while len(got) < nbytes and (block := os.read(rfd, nbytes - len(got))):
+                got += block
+            os.close(rfd)
+            _, err = proc.communicate(timeout=120)
+    finally:
+        for fd in (rfd, wfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    return got, proc.returncode, err
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "PYTHONUNBUFFERED"])
+def test_dump_and_restore_into_a_closed_pipe_end_quietly(
+    repo: tuple[str, Path], tmp_path: Path, unbuffered: bool
+) -> None:
+    """A reader that leaves early ends dump and restore --to - with SIGPIPE's exit 141 and nothing on stderr
+    (before: exit 1), never exit 0: `drkit restore ID --to - | psql` whose psql died is a failed restore. Under
+    PYTHONUNBUFFERED=1 (the container image sets it) standard output was the raw file, whose short write (the
+    reader left during the last block written) went unnoticed: exit 0, the rest of the stream lost. A stream or
+    file of one chunk (smaller than the chunker's 256 KiB minimum) makes that last block the first."""
+    url, src = repo
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | ENV
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    one = tmp_path / "one"
+    one.mkdir()
+    blob = random.Random(4).randbytes(200 << 10)
+    (one / "blob.bin").write_bytes(blob)
+    _ok("backup", "files", str(one), "--repo", url)
+    runs = [
+        (["dump", "latest", "/one/blob.bin"], blob[:1]),
+        (
+            ["dump", "latest", "/src/app/static/big.bin", "--path", str(src)],
+            (src / "app/static/big.bin").read_bytes()[:1000],
+        ),
+    ]
+    for size, nbytes in ((200 << 10, 1000), (3 << 20, 1)):
+        backup = drkit(
+            "backup",
+            "stdin",
+            "--name",
+            f"s{size}",
+            "--json",
+            "--repo",
+            url,
+            stdin=(data := random.Random(size).randbytes(size)),
+            env=ENV,
+        )
+        assert backup.returncode == 0, backup.stderr.decode()
+        assert json.loads(backup.stdout)["size"] == size, backup.stdout.decode()
+        runs.append((["restore", json.loads(backup.stdout)["snapshot"], "--to", "-"], data[:nbytes]))
+    for args, head in runs:
+        got, code, err = _read_then_close([*args, "--repo", url], env, len(head))
+        assert (got == head, code, err) == (True, 141, b""), (
+            f"{args} read {len(got)} of {len(head)} (as the source: {got == head}): exit {code}, stderr {err!r}\n"
+            + _ok("snapshots", "--repo", url).decode()
+        )

@@ -91,10 +91,20 @@ def test_pitr_from_snapshot_plus_archived_growth(repo: str, redis_aof_server: Re
     assert restore_pitr_and_read(repo, target, tmp_path / "t") == {b"w1": b"string", b"w2": b"hash"}
 
 
+def rewritten(server: RedisServer) -> None:
+    """BGREWRITEAOF, then wait until the new base is in place (a rewrite still running or scheduled would
+    change the base between two backups: polled, not slept on)."""
+    c = server.client()
+    c.bgrewriteaof()
+    deadline = time.monotonic() + 120
+    while (info := c.info("persistence"))["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]:
+        assert time.monotonic() < deadline, f"BGREWRITEAOF still running after 120 s: {info}"
+        time.sleep(0.05)
+
+
 def test_unchanged_base_deduplicates(repo: str, redis_aof_server: RedisServer) -> None:
     redis_aof_server.client().set("a", os.urandom(300_000))
-    redis_aof_server.client().bgrewriteaof()
-    time.sleep(1)
+    rewritten(redis_aof_server)
     first = backup_aof(repo, redis_aof_server)
     redis_aof_server.client().set("c", "d")
     second = backup_aof(repo, redis_aof_server)
@@ -156,9 +166,7 @@ def test_archive_alone_across_a_rewrite(repo: str, redis_aof_server: RedisServer
     t_before = float(int(time.time()))
     next_second()
     archive(repo, redis_aof_server)
-    c.bgrewriteaof()
-    while c.info("persistence")["aof_rewrite_in_progress"]:
-        time.sleep(0.05)
+    rewritten(redis_aof_server)
     next_second()
     c.set("after", "2")
     out = archive(repo, redis_aof_server)

@@ -55,7 +55,7 @@ class Daemon:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        line = wait_for(self._listening, 30, "the 'listening on' line")
+        line = wait_for(self._listening, 120, "the 'listening on' line")
         self.url = line.removeprefix("listening on ").strip()
 
     def _read(self) -> None:
@@ -184,15 +184,15 @@ def test_daemon_backs_up_postgres_and_redis_and_survives_a_failing_job(
     config = write_config(tmp_path / "drkit.yaml", {"default": str(repo)}, jobs)
     with daemon(config, tmp_path / "state") as d:
         assert d.get("/healthz") == (200, "ok\n")
-        wait_for(lambda: d.get("/readyz")[0] == 200, 30, "/readyz 200")
+        wait_for(lambda: d.get("/readyz")[0] == 200, 120, "/readyz 200")
         last = "drkit_backup_last_success_timestamp_seconds"
         first = wait_for(lambda: (a := d.metric(last, drkit_job="pg")) and (b := d.metric(last, drkit_job="cache"))
-                         and (a, b), 40, "first successful backups of pg and cache")
+                         and (a, b), 120, "first successful backups of pg and cache")
         wait_for(lambda: d.metric(last, drkit_job="pg") > first[0] and d.metric(last, drkit_job="cache") > first[1],
-                 30, "later backups of pg and cache")
-        wait_for(lambda: d.metric("drkit_backup_failures_total", drkit_job="broken") >= 2, 30, "broken failing")
+                 120, "later backups of pg and cache")
+        wait_for(lambda: d.metric("drkit_backup_failures_total", drkit_job="broken") >= 2, 120, "broken failing")
         assert d.metric("drkit_backup_failures_total", drkit_job="pg") == 0
-        wait_for(lambda: d.metric("drkit_drill_success", drkit_job="cache") == 1, 40, "a passing drill of cache")
+        wait_for(lambda: d.metric("drkit_drill_success", drkit_job="cache") == 1, 120, "a passing drill of cache")
         assert d.metric("drkit_rto_seconds", drkit_job="cache") > 0
         assert d.metric("drkit_rpo_seconds", drkit_job="cache", kind="verified") > 0  # missing reads 0
         assert d.metric("drkit_backup_runs_total", drkit_job="pg", result="success") >= 2
@@ -222,9 +222,9 @@ def test_sigterm_during_a_backup_lets_it_finish_and_leaves_no_lock(tmp_path: Pat
     jobs = {"slow": files_job(data_dir(tmp_path), EVERY_2S, repository="slow")}
     config = write_config(tmp_path / "drkit.yaml", repos, jobs)
     with daemon(config, tmp_path / "state") as d:
-        started = wait_for(lambda: next((r for r in d.logs() if r["msg"] == "backup started"), None), 30,
+        started = wait_for(lambda: next((r for r in d.logs() if r["msg"] == "backup started"), None), 120,
                            "a backup to start")
-        wait_for(lambda: lock_objects(repo), 15, "the backup's repository lock")
+        wait_for(lambda: lock_objects(repo), 60, "the backup's repository lock")
         t0 = time.monotonic()
         assert d.stop(timeout=60) == 0
         elapsed = time.monotonic() - t0
@@ -255,7 +255,7 @@ def test_run_missed_while_down_runs_once_at_start_up(tmp_path: Path, repo: Path)
     (state / "last_run.json").write_text(json.dumps(long_ago))
     runs = "drkit_backup_runs_total"
     with daemon(config, state) as d:
-        wait_for(lambda: d.metric(runs, drkit_job="once", result="success") == 1, 30, "the missed run")
+        wait_for(lambda: d.metric(runs, drkit_job="once", result="success") == 1, 120, "the missed run")
         time.sleep(3)  # a second catch-up run would have started by now
         assert d.metric(runs, drkit_job="once", result="success") == 1
         assert d.metric(runs, drkit_job="fresh", result="success") == 0  # never ran before: owes nothing
@@ -265,7 +265,7 @@ def test_run_missed_while_down_runs_once_at_start_up(tmp_path: Path, repo: Path)
     recorded = json.loads((state / "last_run.json").read_text())["runs"]
     assert recorded["once:backup"] >= started[:19] and set(recorded) == {"once:backup", "fresh:backup"}
     with daemon(config, state) as again:  # the debt is paid: a restart runs nothing
-        wait_for(lambda: again.get("/readyz")[0] == 200, 30, "/readyz 200")
+        wait_for(lambda: again.get("/readyz")[0] == 200, 120, "/readyz 200")
         time.sleep(2)
         assert again.metric(runs, drkit_job="once", result="success") == 0
         assert again.stop() == 0

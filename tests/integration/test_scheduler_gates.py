@@ -184,7 +184,7 @@ def test_a_prune_waits_for_a_check_of_the_same_repository(
         thread.start()
         wait_for(
             lambda: any("prune of default waits for check of default" in m for m in records.messages),
-            30,
+            120,
             "the prune to wait at the gate",
         )
         assert thread.is_alive()
@@ -218,8 +218,8 @@ def test_a_fire_skipped_while_its_last_run_waits_at_the_gate_is_counted_and_logg
     with runner.gates.held("prune of default", "default"):
         scheduler.start()
         try:
-            wait_for(lambda: _skipped(registry, "default:check") >= 1, 30, "a skipped fire to be counted")
+            wait_for(lambda: _skipped(registry, "default:check") >= 1, 120, "a skipped fire to be counted")
         finally:
             scheduler.shutdown(wait=False)
     assert any("check of default not started: its previous run is still running" in m for m in records.messages)
-    wait_for(lambda: not runner.running(), 60, "the waiting run to finish")
+    wait_for(lambda: not runner.running(), 120, "the waiting run to finish")

@@ -70,13 +70,13 @@ def test_prune_check_and_copy_run_on_their_schedules_while_backups_go_on(tmp_pat
             return freed and _runs(text, "check") >= 3 and _runs(text, "copy") >= 2
 
         try:
-            wait_for(enough, 90, "three checks, two copies and a prune deleting packs")
+            wait_for(enough, 180, "three checks, two copies and a prune deleting packs")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {d.stderr()[-4000:]}") from None
         backups_then = d.metric("drkit_backup_runs_total", drkit_job="data", result="success")
         wait_for(
             lambda: d.metric("drkit_backup_runs_total", drkit_job="data", result="success") > backups_then,
-            30,
+            120,
             "a backup after the maintenance runs",
         )
         assert d.metric("drkit_backup_failures_total", drkit_job="data") == 0
@@ -92,7 +92,14 @@ def test_prune_check_and_copy_run_on_their_schedules_while_backups_go_on(tmp_pat
     assert sum(r["deleted_packs"] for r in prunes) > 0  # retention forgot trees; prune removed their packs
     assert not [r for r in logs if r["level"] == "error"], [r for r in logs if r["level"] == "error"]
     source = by_job(snapshots(tmp_path / "repo"), "data")
-    assert len(source) == 2  # keep_last 2
+    # keep_last 2 as of the last backup that applied it, plus the backups after it whose retention step met a
+    # busy gate (a prune, check or copy running: skipped with a warning, applied by the next run); under load
+    # the gate is busy more often, and one or more of the last backups legitimately leave a snapshot more
+    finished = [r for r in logs if r["msg"] == "backup finished" and r["job"] == "data"]
+    skipped = {r["snapshot_id"] for r in logs if r["msg"].startswith("backup warning: retention not applied")}
+    applied = [i for i, r in enumerate(finished) if r["snapshot_id"] not in skipped]
+    assert applied, f"no backup applied its retention: {len(finished)} backups, {len(skipped)} skipped"
+    assert len(source) == 2 + len(finished) - 1 - applied[-1], (len(finished), applied, len(skipped))
     copied = json.loads(drkit("snapshots", "--json", "--repo", str(tmp_path / "off"), env=ENV).stdout)
     assert len(copied) > len(source)  # the copies outlive the source's retention (offsite has none)
     assert all(s["meta"]["copy_of"]["snapshot"] for s in copied)
@@ -140,7 +147,7 @@ def test_metrics_after_a_restart_equal_those_before_it(tmp_path: Path) -> None:
             return done == {"backup", "prune", "check", "copy"}
 
         try:
-            wait_for(all_ran, 60, "the owed backup, prune, check and copy")
+            wait_for(all_ran, 180, "the owed backup, prune, check and copy")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {d.stderr()[-4000:]}") from None
         text = d.get("/metrics")[1]
@@ -151,7 +158,7 @@ def test_metrics_after_a_restart_equal_those_before_it(tmp_path: Path) -> None:
     names = {key[0] for key in before}
     assert names == set(PERSISTENT), set(PERSISTENT) - names
     with daemon(config, state) as again:
-        wait_for(lambda: again.get("/readyz")[0] == 200, 30, "/readyz 200")
+        wait_for(lambda: again.get("/readyz")[0] == 200, 120, "/readyz 200")
         after = _persistent(again.get("/metrics")[1])
         assert again.metric("drkit_backup_runs_total", drkit_job="data", result="success") == 0  # nothing ran
         assert again.stop() == 0

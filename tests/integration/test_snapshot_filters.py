@@ -97,3 +97,18 @@ def test_forget_with_an_empty_tag_value_touches_only_untagged(repo3: tuple[str, 
     assert len(untagged) == 1 and untagged[0] not in ids.values()
     _ok("forget", "--keep-last", "1", "--tag", "", "--repo", repo)
     assert _ids(repo) == [ids["a"], ids["b"], ids["s"], untagged[0]]
+
+
+@pytest.mark.parametrize("option", ["--source", "--path"])
+def test_an_empty_source_or_path_is_a_usage_error_not_ignored(
+    repo3: tuple[str, Path, Path, dict[str, str]], option: str
+) -> None:
+    """`--source "$UNSET"`: '' was ignored where a command asks whether there is a filter (`snapshots` listed
+    every snapshot) and selected nothing elsewhere (`forget` exit 0, nothing done); `--path ''` meant the
+    working directory. Now both are usage errors (exit 2) everywhere."""
+    repo, _a, _b, ids = repo3
+    for args in (["forget", "--keep-last", "1"], ["snapshots"], ["restore", "latest", "--target", "/tmp/x"]):
+        proc = drkit(*args, option, "", "--repo", repo, env=ENV)
+        assert proc.returncode == 2, proc.stderr.decode()
+        assert f"{option} is empty" in one_line_error(proc)
+    assert _ids(repo) == [ids["a"], ids["b"], ids["s"]]  # nothing forgotten

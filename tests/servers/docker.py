@@ -37,6 +37,9 @@ CACHE = Path(os.environ.get("DRKIT_TEST_DOCKER_CACHE", "/var/tmp/drkit-test-dock
 BASE_IMAGE = "drkit-test/debian:bookworm"
 # image name -> build context under IMAGES_DIR (the names drkit's sandboxes use by default)
 STAND_INS = {"postgres:15": "postgres", "redis:7": "redis"}
+# the other images of deploy/compose/docker-compose.yml (loaded by the Compose tests only)
+SEAWEEDFS_IMAGE, PROMETHEUS_IMAGE = "chrislusf/seaweedfs:4.48", "prom/prometheus:v2.53.0"
+STACK_STAND_INS = {SEAWEEDFS_IMAGE: "seaweedfs", PROMETHEUS_IMAGE: "prometheus"}
 MIRROR = "http://deb.debian.org/debian"
 READY_TIMEOUT = 60.0
 
@@ -128,12 +131,34 @@ def _start_dockerd(root: Path) -> subprocess.Popen[bytes]:
     raise AssertionError("unreachable")
 
 
+def _extra_files(context: str) -> dict[str, Path]:
+    """Files a build context takes from this machine rather than from IMAGES_DIR (name -> source)."""
+    if context == "seaweedfs":  # the static Go binary the tests' own S3 server runs
+        from .seaweedfs import find_weed
+
+        return {"weed": Path(find_weed())}
+    return {}
+
+
 def _context_hash(name: str) -> str:
     digest = hashlib.sha256()
-    for path in sorted((IMAGES_DIR / name).rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    files = [(p.name, p) for p in sorted((IMAGES_DIR / name).rglob("*")) if p.is_file()]
+    for file_name, path in files + sorted(_extra_files(name).items()):
+        digest.update(file_name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _build(client: Any, name: str, context: str) -> None:
+    extra = _extra_files(context)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        path = IMAGES_DIR / context
+        if extra:  # a context of our files plus the machine's, assembled in a temp directory
+            path = Path(tmp) / context
+            shutil.copytree(IMAGES_DIR / context, path)
+            for file_name, source in extra.items():
+                shutil.copy2(source, path / file_name)
+        client.images.build(path=str(path), tag=name, network_mode="host", rm=True, forcerm=True)
 
 
 def _base_tarball() -> Path:
@@ -176,7 +201,7 @@ def _load_or_build(client: Any, name: str, context: str) -> None:
         if _has_image(client, name):
             return
     _ensure_base(client)
-    client.images.build(path=str(IMAGES_DIR / context), tag=name, network_mode="host", rm=True, forcerm=True)
+    _build(client, name, context)
     partial = saved.with_suffix(".partial")
     with open(partial, "wb") as f:
         for piece in client.images.get(name).save(named=True):

@@ -9,6 +9,7 @@ import os
 
 from ...config import FilesSource
 from ...core.errors import DrkitError
+from ...jobs.system_heartbeat import read_files
 from ...ops.files import find_files_snapshot, repaired_from, restore_files
 from ...sources.files import Selection
 from ...sources.files import canary as files_canary
@@ -41,6 +42,7 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
             out.checks.append(CheckResult("files.repaired", False, repaired.line()))
     first = os.path.basename(snap.root["paths"][0].rstrip("/")) or "root"
     out.canary = files_canary.read(target / first, ctx.name)
+    out.system_heartbeats = {s: read_files(target, snap.root["paths"][0], s) for s in ctx.systems}
     return out
 
 

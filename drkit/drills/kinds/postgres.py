@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ...config import PostgresSource
 from ...core.errors import DrkitError
+from ...jobs.system_heartbeat import read_postgres
 from ...ops.facts import load_facts
 from ...ops.postgres import PitrRequest, restore_pitr
 from ...ops.secrets import PassphraseSource
@@ -65,6 +66,7 @@ def _verify(ctx: DrillContext, conn: PgConn, snap: Snapshot, dbname: str, out: K
         out.checks += verify_postgres(conn, facts, compare_data=compare_data, require_facts=not optional)
         out.checks += verify_user_checks(ctx.job.checks, pg=conn, pg_db=dbname)
         out.canary = pg_canary.read(conn, ctx.name, dbname)
+        out.system_heartbeats = {s: read_postgres(conn, s, dbname) for s in ctx.systems}
     if optional:
         out.not_verified.append(f"facts: base backup {snap.short_id} has none (no `drkit job run` took it): "
                                 "the databases present are not compared with a record")

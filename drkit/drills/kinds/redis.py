@@ -18,6 +18,7 @@ import redis
 
 from ...config import RedisSource
 from ...core.errors import DrkitError, UsageError
+from ...jobs.system_heartbeat import read_redis
 from ...ops.facts import load_facts
 from ...ops.redis import RestoreOptions, RestoreResult, restore_redis
 from ...repository import snapshots
@@ -109,4 +110,5 @@ def _verify(ctx: DrillContext, client: redis.Redis, snapshot_id: str, out: KindO
         out.checks = verify_redis(client, facts, compare_data=not pitr, require_facts=not pitr)
         out.checks += verify_user_checks(ctx.job.checks, redis_client=client)
         millis = redis_facts.read_canary(client, ctx.name)
+        out.system_heartbeats = {s: read_redis(client, s) for s in ctx.systems}
     out.canary = datetime.fromtimestamp(millis / 1000, tz=UTC) if millis is not None else None

@@ -6,7 +6,8 @@ SIGTERM (``running``; SIGTERM: ``workdir.terminate_as_exit``), so it does not ne
 Ryuk reaper: Ryuk is switched off unless the environment asks for it
 (``TESTCONTAINERS_RYUK_DISABLED=false``), because its image must be pulled from a registry, which
 air-gapped hosts cannot reach. Containers carry the label
-``drkit.sandbox=<kind>`` so an operator can find one a killed drill left behind."""
+``drkit.sandbox=<kind>`` so an operator can find one a killed drill left behind. Where the engine
+allows, they run under drkit's own cgroup, scheduled like a local sandbox's server (``cgroup.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...core.errors import UsageError
+from .cgroup import sandbox_cgroup_parent
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -63,6 +65,9 @@ def new_container(image: str, kind: str, **create: Any) -> DockerContainer:
 
     if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ:
         testcontainers_config.ryuk_disabled = True
+    parent = sandbox_cgroup_parent(local_engine())
+    if parent is not None:
+        create.setdefault("cgroup_parent", parent)
     return DockerContainer(image, labels={LABEL: kind}, **create)
 
 

@@ -16,14 +16,15 @@ import stat
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...core.errors import IntegrityError
 from ...pipeline import chunk_buffer, iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
-from ...repository.writer import BlobWriter
 from . import xattrs
+from .markers import Marker, kept_names
 from .tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
 from .walker import Excludes, list_dir, node_from_stat
 
@@ -51,16 +52,31 @@ class FileStats:
 class BackupOptions:
     excludes: Excludes = field(default_factory=Excludes)
     one_file_system: bool = False
+    markers: tuple[Marker, ...] = ()  # a directory holding one keeps only it (--exclude-if-present, -caches)
+    larger_than: int | None = None  # files over this many bytes are left out (--exclude-larger-than)
+
+
+class BlobSink(Protocol):
+    """What the archiver stores through: a ``BlobWriter``, or a dry run's ``DryRunWriter`` that stores nothing."""
+
+    def add_blob(self, blob_type: int, data: bytes) -> bytes: ...
+
+    def add_data(self, chunk: bytes | memoryview) -> bytes: ...
+
+    def reuse(self, hex_ids: list[str]) -> bool: ...
 
 
 @dataclass
 class Archiver:
     repo: Repository
-    writer: BlobWriter
+    writer: BlobSink
     options: BackupOptions = field(default_factory=BackupOptions)
     stats: FileStats = field(default_factory=FileStats)
     warnings: list[str] = field(default_factory=list)
     on_file: Callable[[str], None] | None = None
+    progress: Callable[[int], None] | None = None  # with the size of each file not read (unchanged, a hard link)
+    marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
+    on_read: Callable[[str, str], None] | None = None  # with each file read and "new" or "changed"
 
     def __post_init__(self) -> None:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
@@ -122,10 +138,14 @@ class Archiver:
 
     def _names(self, path: str) -> list[str]:
         try:
-            return list_dir(path)
+            names = list_dir(path)
         except OSError as exc:
             self.warn(path, exc)
             return []
+        kept = kept_names(self.options.markers, path, names) if self.options.markers else names
+        if kept is not names:  # left out by a marker: said in the summary (the CACHEDIR.TAG spec asks it, as
+            self.marked.append(path)  # anyone who can write there can hide a directory from the backup)
+        return kept
 
     def _entry(self, path: str, name: str, old: Node | None) -> Node | None:
         try:
@@ -161,17 +181,19 @@ class Archiver:
 
     # -- file content -----------------------------------------------------------------------------
     def _file(self, path: str, node: Node, old: Node | None) -> Node | None:
+        if self.options.larger_than is not None and node.size > self.options.larger_than:
+            return None
         if self.on_file is not None:
             self.on_file(path)
         self.stats.total_bytes += node.size
         key = (node.dev, node.inode)
         if node.links > 1 and key in self._hardlinks:
             node.content = self._hardlinks[key]
-            self.stats.files_unchanged += 1
+            self._not_read(node)
             return node
         if old is not None and old.type == FILE and _unchanged(node, old) and self.writer.reuse(old.content):
             node.content = old.content  # all indexed, none in a lost pack (else read again, or exit 13)
-            self.stats.files_unchanged += 1
+            self._not_read(node)
         else:
             content = self._read(path, node)
             if content is None:
@@ -181,9 +203,16 @@ class Archiver:
                 self.stats.files_new += 1
             else:
                 self.stats.files_changed += 1
+            if self.on_read is not None:
+                self.on_read(path, "new" if old is None else "changed")
         if node.links > 1:
             self._hardlinks[key] = node.content
         return node
+
+    def _not_read(self, node: Node) -> None:
+        self.stats.files_unchanged += 1
+        if self.progress is not None:
+            self.progress(node.size)
 
     def _read(self, path: str, node: Node) -> list[str] | None:
         try:

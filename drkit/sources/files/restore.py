@@ -72,6 +72,7 @@ class Restorer:
     stats: RestoreStats = field(default_factory=RestoreStats)
     progress: Callable[[int], None] | None = None
     policy: Policy = field(default_factory=Policy)
+    on_total: Callable[[int], None] | None = None  # told the bytes ``progress`` will reach, once they are known
 
     def __post_init__(self) -> None:
         self._files: list[tuple[str, Node]] = []
@@ -105,6 +106,8 @@ class Restorer:
         if self._conflicts:
             raise existing.in_the_way(self._conflicts)
         self._prepare()
+        if self.on_total is not None:
+            self.on_total(self._total())
         self._write_files()
         for rel, node in self._touch:
             self._meta(self._path(rel), node, was_there=True)
@@ -262,6 +265,18 @@ class Restorer:
             self.stats.warnings += writeout.warnings
         for first_rel, rel in links:
             self._hardlink(first_rel, rel)
+
+    def _total(self) -> int:
+        """The bytes of the files to write, a hard-linked file once (as ``_write_files`` writes them)."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for _, node in self._files:
+            if node.links > 1:
+                if (node.dev, node.inode) in seen:
+                    continue
+                seen.add((node.dev, node.inode))
+            total += node.size
+        return total
 
     def _hardlink(self, first_rel: str, rel: str) -> None:
         path = self._path(rel)

@@ -41,6 +41,18 @@ def physical_backups(snaps: list[Snapshot]) -> list[Snapshot]:
     return sorted(found, key=lambda s: (s.meta["stop_time"], s.id))
 
 
+def newest_serving(bases: list[Snapshot], target: Target) -> Snapshot | None:
+    """The newest of ``bases`` (oldest first) that ends at or before a time or LSN target (the newest
+    of all for any other target); None when none does."""
+    if target.kind == "time":
+        when = parse_time(target.value)
+        bases = [s for s in bases if datetime.fromisoformat(s.meta["stop_time"]) <= when]
+    elif target.kind == "lsn":
+        lsn = parse_lsn(target.value)
+        bases = [s for s in bases if parse_lsn(s.meta["stop_lsn"]) <= lsn]
+    return bases[-1] if bases else None
+
+
 def choose_base(snaps: list[Snapshot], target: Target, window_of: Callable[[Snapshot], Window]) -> Snapshot:
     """The newest base backup that ends before the target, whose archived WAL reaches it."""
     bases = physical_backups(snaps)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from storage_backends import AlreadyExists, NotFound
+from storage_backends import AlreadyExists, NotFound, ObjectInfo
 
 from ...core.errors import IntegrityError, UsageError
 from ...pipeline import compress, decompress
@@ -31,8 +31,10 @@ WAL_PREFIX = "wal/"
 TIMES_KIND = "wal_archived"  # manifest kind: archive times of copied WAL files (FORMAT.md §11)
 MAGIC = b"DKW1"
 HEADER = len(MAGIC) + 32
-_NAME = re.compile(r"^[0-9A-F]{24}(\.partial)?$|^[0-9A-F]{8}\.history$|^[0-9A-F]{24}\.[0-9A-F]{8}\.backup$")
+_NAME = re.compile(r"^[0-9A-F]{24}(\.partial)?$|^[0-9A-F]{8}\.history$|^[0-9A-F]{24}\.[0-9A-F]{8}\.(backup|partial)$")
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
+# a segment streamed by `drkit pg receive` before it was complete: <segment>.<bytes streamed, 8 hex>.partial
+STREAMED = re.compile(r"^[0-9A-F]{24}\.[0-9A-F]{8}\.partial$")
 
 
 def wal_key(name: str) -> str:
@@ -88,7 +90,9 @@ def fetch(repo: Repository, name: str, dest: Path) -> int:
             with repo.backend.get(key) as f:
                 obj = f.read()
         except NotFound:
-            raise WalMissing(f"WAL file {name} is not in the archive") from None
+            obj = b""
+    if not obj:
+        name, obj = _streamed_tail(repo, name)
     data = decode_wal(repo, name, obj)
     tmp = dest.with_name(f".{dest.name}.drkit-partial")
     try:
@@ -98,6 +102,22 @@ def fetch(repo: Repository, name: str, dest: Path) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     return len(data)
+
+
+def _streamed_tail(repo: Repository, name: str) -> tuple[str, bytes]:
+    """A segment that is not archived whole: the longest streamed ``.partial`` of it (``drkit pg
+    receive``), under its own name; recovery replays it up to its last complete record and ends there."""
+    found = [info.key.rsplit("/", 1)[-1] for info in _listing(repo, f"{wal_key(name)}.")] if is_segment(name) else []
+    streamed = sorted((n for n in found if STREAMED.match(n)), key=lambda n: int(n[25:33], 16))
+    if not streamed:
+        raise WalMissing(f"WAL file {name} is not in the archive")
+    with storage_errors(), repo.backend.get(wal_key(streamed[-1])) as f:
+        return streamed[-1], f.read()
+
+
+def _listing(repo: Repository, prefix: str) -> list[ObjectInfo]:
+    with storage_errors():
+        return list(repo.backend.list(prefix))
 
 
 def exists(repo: Repository, name: str) -> bool:

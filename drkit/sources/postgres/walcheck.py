@@ -26,7 +26,7 @@ from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.storage_errors import storage_errors
 from .pitr import physical_backups
-from .wal import decode_wal, format_lsn, parse_lsn, segment_name, segment_number, wal_key
+from .wal import STREAMED, decode_wal, format_lsn, parse_lsn, segment_name, segment_number, wal_key
 
 _HEX24 = frozenset("0123456789ABCDEF")
 
@@ -104,7 +104,7 @@ def segment_problem(name: str, data: bytes, systems: set[str]) -> str | None:
     """Why a decoded WAL segment (or ``.partial``) is not the one its name says, if it is not: its
     first page must be at the segment's WAL position, its size the segment size in its header, and
     its database system one of the base backups' (``systems``; not checked when empty)."""
-    if not _is_segment(name[:24]) or name[24:] not in ("", ".partial"):
+    if not _is_segment(name[:24]) or (name[24:] not in ("", ".partial") and not STREAMED.match(name)):
         return None  # history and backup-label files have no page header
     header = _long_header(data)
     if header is None:

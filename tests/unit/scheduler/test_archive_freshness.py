@@ -5,6 +5,7 @@ record written as `drkit redis archive` writes it."""
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,3 +101,33 @@ def test_no_archive_yet_means_no_series(repo: Path) -> None:
     refresh_archives(_config(repo), metrics)
     assert isinstance(metrics, Metrics)
     assert _value(registry, "pg", "wal") is None and _value(registry, "cache", "aof") is None
+
+
+def _put(repo_path: Path, doc: dict[str, object]) -> None:
+    repo = open_repository(str(repo_path), PW)
+    try:
+        repo.manifests.put(ARCHIVE_KIND, doc)
+    finally:
+        repo.close()
+
+
+def test_a_malformed_aof_record_is_logged_and_skipped_not_fatal(
+    repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: float(d["archived_at"]) raised KeyError / ValueError / TypeError out of restore_metrics
+    and stopped the daemon at start-up (and every refresh). Now the record is logged and left out."""
+    config = _config(repo)
+    _push(repo, tmp_path, "000000010000000000000001", 1_000_000.0)
+    _aof(repo, "cache", 1_000_030.0)
+    for bad in ({}, {"archived_at": "soon"}, {"archived_at": None}, {"archived_at": [1]}, {"archived_at": True}):
+        _put(repo, {"source_name": "cache", "file": "a.aof", **bad})
+    registry, metrics = new_registry(version=None)
+    with caplog.at_level(logging.WARNING, logger="drkit.scheduler"):
+        restore_metrics(
+            config, metrics, Maintainer(config, metrics, MaintenanceState(tmp_path / "state")), datetime.now(UTC)
+        )
+        assert _value(registry, "cache", "aof") == 1_000_030.0
+        assert _value(registry, "pg", "wal") == 1_000_000.0  # the other jobs' series are read as well
+        refresh_archives(config, metrics)
+    assert _value(registry, "cache", "aof") == 1_000_030.0
+    assert caplog.text.count("has no valid archived_at") >= 5

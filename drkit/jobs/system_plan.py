@@ -1,0 +1,136 @@
+"""Plan a whole-system point-in-time restore: for each component (a job of the system), the instant
+whose state it can be restored to at or before T, chosen with the same catalog code as the
+per-source restores, before anything is written.
+
+- PostgreSQL (physical): WAL replay reaches T itself, once a base backup ends before T and the
+  archived WAL reaches past it (``pitr.choose_base``, as `restore postgres --point-in-time`).
+- Redis: AOF annotations have one-second resolution, and ``redis-check-aof --truncate-to-timestamp S``
+  keeps every command of second S — up to S+1, which may be after T. The plan cuts at
+  ``floor(T) - 1`` so that nothing after T is restored: the state at ``floor(T)``. Without an AOF
+  covering that, the newest RDB snapshot at or before T.
+- Files: the newest snapshot that *ended* at or before T (one still being read at T may hold files
+  written after it); its point is its start (a file changed during the backup may or may not be in it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ..config import FilesSource, JobConfig, PostgresSource, RedisSource
+from ..core.errors import DrkitError, UsageError
+from ..core.timespec import format_time
+from ..ops.files import find_files_snapshot
+from ..ops.postgres import windows as pg_windows
+from ..repository import snapshots
+from ..repository.repo import Repository
+from ..sources.postgres import pitr as pg_pitr
+from ..sources.redis import catalog as redis_catalog
+from ..sources.redis import pitr as redis_pitr
+
+
+class SkewTooLarge(DrkitError):
+    """A component of a system cannot get within the allowed skew of the point in time (exit 15)."""
+
+    exit_code = 15
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    job: str
+    kind: str  # postgres | redis | files
+    point: datetime  # the instant whose state the component holds once restored (never after the target)
+    how: str  # one line: what is restored, for people
+    snapshot: str = ""  # the base backup / snapshot restored from ("" for an AOF cut of an archive)
+    redis_name: str | None = None  # the source name the Redis AOF / RDB is recorded under
+    redis_cut: str | None = None  # the AOF cut (a whole second) passed to the Redis restore
+    until: datetime | None = None  # files: when the snapshot ended (its content is of [point, until])
+
+    def skew(self, target: datetime) -> float:
+        """Seconds the component stays before the target."""
+        return round((target - self.point).total_seconds(), 6)
+
+
+def plan_component(repo: Repository, job_name: str, job: JobConfig, target: datetime) -> ComponentPlan:
+    source = job.source
+    if isinstance(source, PostgresSource):
+        return _plan_postgres(repo, job_name, source, target)
+    if isinstance(source, RedisSource):
+        return _plan_redis(repo, job_name, source, target)
+    if not isinstance(source, FilesSource):  # a kind from a source plugin (drkit.sources)
+        raise UsageError(f"job {job_name}: a {source.kind} job cannot be restored as part of a system yet")
+    return _plan_files(repo, job_name, target)
+
+
+def _plan_postgres(repo: Repository, job: str, source: PostgresSource, target: datetime) -> ComponentPlan:
+    if source.mode != "physical":
+        raise UsageError(
+            f"job {job}: a logical PostgreSQL job cannot be restored to a point in time",
+            hint="set `mode: physical` (base backups + WAL archive) for a system's database",
+        )
+    snaps = snapshots.load_all(repo.manifests)
+    own = [s for s in snaps if s.source_name == job]
+    wins = {w.snapshot.id: w.window for w in pg_windows(repo, snaps)}
+    base = pg_pitr.choose_base(
+        own if pg_pitr.physical_backups(own) else snaps,
+        pg_pitr.Target("time", format_time(target)),
+        lambda s: wins[s.id],
+    )
+    return ComponentPlan(
+        job, "postgres", target, f"base backup {base.short_id} + WAL replayed to the target", snapshot=base.id
+    )
+
+
+def _plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime) -> ComponentPlan:
+    """The AOF of the job's own name, else of the source's ``name`` (`redis aof-archive --name`); else an RDB."""
+    second = math.floor(target.timestamp())
+    cut = second - 1
+    problems: list[str] = []
+    for name in dict.fromkeys([job, source.name]):
+        pieces = redis_catalog.aof_pieces(repo, name)
+        if not pieces:
+            continue
+        try:
+            redis_pitr.choose_group(redis_pitr.group_pieces(pieces), cut)
+        except UsageError as exc:
+            problems.append(exc.message)
+            continue
+        point = datetime.fromtimestamp(second, UTC)
+        return ComponentPlan(
+            job,
+            "redis",
+            point,
+            f"AOF of {name!r} cut after {redis_pitr.iso(cut)} (the state at "
+            f"{format_time(point)}: AOF times have one-second resolution)",
+            redis_name=name,
+            redis_cut=redis_pitr.iso(cut),
+        )
+    for name in dict.fromkeys([job, source.name]):
+        try:
+            snap = redis_catalog.rdb_at(repo, target.timestamp(), name)
+        except UsageError as exc:
+            problems.append(exc.message)
+            continue
+        return ComponentPlan(
+            job, "redis", _utc(snap.time), f"RDB snapshot {snap.short_id}", snapshot=snap.id, redis_name=name
+        )
+    raise UsageError(f"job {job}: no Redis AOF or RDB reaches {format_time(target)}: " + "; ".join(problems))
+
+
+def _plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
+    when = target
+    for _ in range(1000):  # each turn steps past one snapshot that ended after the target
+        snap = find_files_snapshot(repo, None, format_time(when), source_name=job)
+        end = _utc(snap.end_time) if snap.end_time else _utc(snap.time)
+        if end <= target:
+            return ComponentPlan(
+                job, "files", _utc(snap.time), f"files snapshot {snap.short_id}", snapshot=snap.id, until=end
+            )
+        when = _utc(snap.time) - timedelta(microseconds=1)
+    raise UsageError(f"job {job}: no files snapshot ended at or before {format_time(target)}")
+
+
+def _utc(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

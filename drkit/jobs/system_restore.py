@@ -1,0 +1,230 @@
+"""`drkit restore --system NAME --point-in-time T`: every component of a system restored to T, each
+into its own directory under the target, in parallel, through the per-source restore use cases
+(``restore_pitr``, ``restore_redis``, ``restore_files``). Every component is planned first
+(``system_plan``); a component that cannot get within the allowed skew of T refuses the whole
+restore (:class:`SkewTooLarge`, exit 15) before a byte is written."""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import DrkitConfig
+from ..core.errors import DrkitError, UsageError
+from ..core.timespec import format_time, parse_time
+from ..ops.files import raise_if_partial_restore, restore_files
+from ..ops.postgres import PitrRequest, restore_pitr
+from ..ops.redis import RestoreOptions, restore_redis
+from ..repository import snapshots
+from ..sources.files import Selection
+from ..sources.postgres.pitr import Target
+from .connect import open_job_repository
+from .system_heartbeat import Heartbeats
+from .system_plan import ComponentPlan, SkewTooLarge, plan_component
+from .system_verify import read_heartbeat
+
+_LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
+
+
+@dataclass(frozen=True)
+class SystemRequest:
+    point_in_time: str  # as the user spelled it (checked by the CLI's TIME type)
+    target_dir: Path  # each component goes into target_dir/<job>
+    allow_skew: float | None = None  # seconds; None: the system's max_skew
+    start: bool = False  # start PostgreSQL (recovery to T) and Redis on what was restored
+    os_user: str | None = None  # the PostgreSQL data directory's owner (default as root: postgres)
+    system: str = ""  # set by restore_system
+    into: tuple[tuple[str, str], ...] = ()  # (job, DIR or, for Redis, a running server's URL) instead of DIR/<job>
+
+
+@dataclass
+class ComponentResult:
+    job: str
+    kind: str
+    point: str  # the instant whose state the component holds
+    skew_seconds: float  # how far before the target
+    how: str
+    target: str
+    snapshot: str = ""
+    port: int | None = None  # --start: where the server listens
+    pid: int | None = None  # --start (Redis): the server's process
+    last_commit: str | None = None  # PostgreSQL with --start: the newest transaction replayed (as logged)
+    heartbeat: str | None = None  # the newest system heartbeat in the restored data (PostgreSQL, Redis: --start)
+    error: str | None = None
+
+
+@dataclass
+class SystemRestore:
+    system: str
+    point_in_time: str
+    allowed_skew_seconds: float
+    skew_seconds: float  # newest component point minus oldest: how far apart the components are
+    components: list[ComponentResult] = field(default_factory=list)
+    verified_point: str | None = None  # the newest heartbeat every component holds (read from restored data)
+    measured_skew_seconds: float | None = None  # how far apart the components' newest heartbeats are
+
+    @property
+    def ok(self) -> bool:
+        return all(c.error is None for c in self.components)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def plan_system(config: DrkitConfig, name: str, when: datetime) -> list[ComponentPlan]:
+    """Each component's plan, in the system's order; a component that cannot be planned is a usage
+    error naming it (nothing is written)."""
+    plans = []
+    for job_name in config.system(name).jobs:
+        job = config.job(job_name)
+        repo, _ = open_job_repository(config, job)
+        try:
+            plans.append(plan_component(repo, job_name, job, when))
+        except DrkitError as exc:  # the same error (and exit code), naming the component
+            exc.message = f"system {name}, job {job_name}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        finally:
+            repo.close()
+    return plans
+
+
+def check_skew(name: str, plans: list[ComponentPlan], when: datetime, allowed: float) -> None:
+    far = [p for p in plans if p.skew(when) > allowed]
+    if far:
+        parts = ", ".join(f"{p.job} ({p.kind}) reaches {format_time(p.point)}, {p.skew(when):g} s before" for p in far)
+        raise SkewTooLarge(
+            f"system {name} cannot be restored to {format_time(when)} within {allowed:g} s: {parts}",
+            hint="pass --allow-skew DURATION to accept it, or choose a point in time the backups "
+            "reach (each component's newest point: `drkit snapshots`, `pg windows`, "
+            "`redis windows`)",
+        )
+
+
+def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> SystemRestore:
+    system = config.system(name)
+    when = parse_time(req.point_in_time)
+    allowed = system.max_skew if req.allow_skew is None else req.allow_skew
+    plans = plan_system(config, name, when)
+    req = replace(req, system=name)
+    check_skew(name, plans, when, allowed)
+    dirs = _targets(name, plans, req)
+    paths = [d.resolve() for d in dirs.values() if isinstance(d, Path)]
+    if len(set(paths)) != len(paths):
+        raise UsageError("two components would be restored into the same directory", hint="see --into")
+    for job_dir in dirs.values():
+        if isinstance(job_dir, Path) and job_dir.exists() and (not job_dir.is_dir() or any(job_dir.iterdir())):
+            raise UsageError(f"{job_dir} exists and is not an empty directory; refusing to restore into it")
+    req.target_dir.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(len(plans), thread_name_prefix="drkit-system") as pool:
+        done = list(pool.map(lambda p: _restore_one(config, p, dirs[p.job], when, req), plans))
+    points = [p.point for p in plans]
+    skew = round((max(points) - min(points)).total_seconds(), 6)
+    result = SystemRestore(name, format_time(when), allowed, skew, done)
+    beats = Heartbeats({c.job: parse_time(c.heartbeat) if c.heartbeat else None for c in done})
+    if beats.verified_point is not None:
+        result.verified_point = format_time(beats.verified_point)
+        result.measured_skew_seconds = beats.skew_seconds
+    return result
+
+
+def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Path | str]:
+    """Where each component goes: DIR/<job>, or what ``--into JOB=TARGET`` says (checked before any work)."""
+    given = dict(req.into)
+    unknown = sorted(set(given) - {p.job for p in plans})
+    if unknown:
+        raise UsageError(
+            f"--into {unknown[0]}=…: {unknown[0]!r} is not a job of system {name}",
+            hint="its jobs: " + ", ".join(p.job for p in plans),
+        )
+    out: dict[str, Path | str] = {}
+    for plan in plans:
+        target = given.get(plan.job)
+        if target is None or "://" not in target:
+            out[plan.job] = Path(target) if target is not None else req.target_dir / plan.job
+        elif plan.kind != "redis":
+            raise UsageError(
+                f"--into {plan.job}=URL: a {plan.kind} component restores into a directory",
+                hint="a running server as the target is supported for Redis (redis://, rediss://)",
+            )
+        elif req.start:
+            raise UsageError(
+                f"--into {plan.job}=URL loads a running server: --start does not apply to it",
+                hint="restore that component into a directory to use --start",
+            )
+        else:
+            out[plan.job] = target
+    return out
+
+
+def _restore_one(
+    config: DrkitConfig, plan: ComponentPlan, target: Path | str, when: datetime, req: SystemRequest
+) -> ComponentResult:
+    out = ComponentResult(
+        plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, str(target), plan.snapshot
+    )
+    try:
+        if plan.kind == "redis":
+            _redis(config, plan, target, req, out)
+        elif plan.kind == "postgres":
+            _postgres(config, plan, Path(target), when, req, out)
+        else:
+            _files(config, plan, Path(target))
+    except DrkitError as exc:  # the other components go on; the command reports every outcome
+        out.error = exc.message
+        return out
+    beat = read_heartbeat(config, req.system, plan, out)
+    out.heartbeat = format_time(beat) if beat is not None else None
+    return out
+
+
+def _postgres(
+    config: DrkitConfig, plan: ComponentPlan, target: Path, when: datetime, req: SystemRequest, out: ComponentResult
+) -> None:
+    job = config.job(plan.job)
+    repo, url = open_job_repository(config, job)
+    secret = config.repositories[job.repository].passphrase.as_passphrase_source()
+    os_user = req.os_user or ("postgres" if os.geteuid() == 0 else None)
+    pitr = PitrRequest(
+        Target("time", format_time(when)), target, url, secret, snapshot=plan.snapshot, start=req.start, os_user=os_user
+    )
+    try:
+        _, rec = restore_pitr(repo, pitr)
+    finally:
+        repo.close()
+    if rec is not None:
+        out.port = rec.port
+        found = [m.group(1).strip() for line in rec.reached if (m := _LAST_COMMIT.search(line))]
+        out.last_commit = found[-1] if found else None
+
+
+def _redis(
+    config: DrkitConfig, plan: ComponentPlan, target: Path | str, req: SystemRequest, out: ComponentResult
+) -> None:
+    repo, _ = open_job_repository(config, config.job(plan.job))
+    if isinstance(target, str):  # a running server: every key is loaded into it (it must be empty)
+        from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
+
+        opts = RestoreOptions(to_url=make_target(target), point_in_time=plan.redis_cut, name=plan.redis_name)
+    else:
+        opts = RestoreOptions(target_dir=target, point_in_time=plan.redis_cut, name=plan.redis_name, start=req.start)
+    try:
+        restored = restore_redis(repo, None if plan.redis_cut else plan.snapshot, opts)
+    finally:
+        repo.close()
+    out.port, out.pid = restored.port, restored.pid
+
+
+def _files(config: DrkitConfig, plan: ComponentPlan, target: Path) -> None:
+    repo, _ = open_job_repository(config, config.job(plan.job))
+    try:
+        snap = snapshots.find(repo.manifests, plan.snapshot)
+        stats = restore_files(repo, snap, str(target), Selection())
+    finally:
+        repo.close()
+    raise_if_partial_restore(snap, stats)

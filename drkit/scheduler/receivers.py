@@ -1,0 +1,86 @@
+"""WAL receivers run by the daemon: one thread per physical PostgreSQL job with ``receive`` in its
+source, each doing what ``drkit pg receive`` does (``ops.pgreceive``) until the daemon stops.
+
+A receiver that fails (the server is down at start, a wrong password, the repository unreachable)
+is logged and started again after ``RETRY`` seconds; its ``drkit_pg_receive_up`` stays 0
+meanwhile, which the metrics show."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from prometheus_client import CollectorRegistry
+
+from ..config import DrkitConfig, JobConfig, PostgresSource
+from ..core.errors import DrkitError
+from ..core.receivemetrics import ReceiveFamilies, ReceiveMetrics
+from ..jobs.connect import open_job_repository, pg_conn
+from ..ops import pgreceive
+
+RETRY = 30.0  # seconds before a failed receiver starts again
+STOP_TIMEOUT = 60.0
+log = logging.getLogger("drkit.scheduler")
+
+
+def _run(job: str, config: DrkitConfig, spec: JobConfig, metrics: ReceiveMetrics, stop: threading.Event) -> None:
+    source = spec.source
+    assert isinstance(source, PostgresSource) and source.receive is not None
+    rec = source.receive
+    req = pgreceive.ReceiveRequest(
+        rec.spool_dir, rec.slot, rec.interval, stop=stop, report=lambda text: log.info("%s", text, extra={"job": job})
+    )
+    while not stop.is_set():
+        try:
+            repo, _ = open_job_repository(config, spec, load_index=False)
+            try:
+                pgreceive.receive(repo, pg_conn(source), req, metrics)
+            finally:
+                repo.close()
+        except DrkitError as exc:
+            log.error(
+                "WAL receiver of job %s stopped: %s; starting it again in %.0f s",
+                job,
+                exc.message,
+                RETRY,
+                extra={"job": job},
+            )
+        stop.wait(RETRY)
+
+
+class Receivers:
+    """The daemon's WAL receiver threads."""
+
+    def __init__(self, config: DrkitConfig, registry: CollectorRegistry) -> None:
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        jobs = {
+            name: spec
+            for name, spec in config.jobs.items()
+            if isinstance(spec.source, PostgresSource) and spec.source.receive is not None
+        }
+        families = ReceiveFamilies(registry) if jobs else None
+        for name, spec in sorted(jobs.items()):
+            assert families is not None and isinstance(spec.source, PostgresSource) and spec.source.receive
+            metrics = families.bind(name, spec.source.receive.slot)
+            self.threads.append(
+                threading.Thread(
+                    target=_run,
+                    args=(name, config, spec, metrics, self.stop_event),
+                    name=f"drkit-pgreceive-{name}",
+                    daemon=True,
+                )
+            )
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop every receiver (pg_receivewal writes what it has; a last sync stores it)."""
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(STOP_TIMEOUT)
+
+
+__all__ = ["Receivers"]

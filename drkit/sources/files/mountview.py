@@ -1,0 +1,314 @@
+"""The read-only file system `drkit mount` shows, without the FUSE binding (``ops/mount.py`` adapts it):
+
+    /ids/<id>/…              each files snapshot's tree (id: the short id, longer where two share it)
+    /snapshots/<time>        -> ../ids/<id>, by start time (UTC, ``2026-12-07T10:00:00Z``; ``-1``… on a clash)
+    /snapshots/latest        -> the newest
+    /hosts/<host>/<time>     -> ../../ids/<id>, and ``latest``
+    /tags/<tag>/<time>       -> ../../ids/<id>, and ``latest``
+
+Entries carry what the snapshot recorded (type, mode, owner, nanosecond mtime, size, hard links as one
+inode, symlink targets, device numbers, extended attributes). File data is read on demand, blob by blob,
+and every blob is verified as a restore verifies it: damaged or missing data is ``EIO``, never wrong
+bytes. The namespace is built when the view is made (snapshots taken later appear after a remount).
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import stat
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ...core import clock
+from ...core.errors import DrkitError
+from ...repository.reader import locate, read_blob
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from . import xattrs
+from .diff import load_tree
+from .tree import DIR, FILE, SYMLINK, Node
+
+_MODES = {
+    FILE: stat.S_IFREG,
+    DIR: stat.S_IFDIR,
+    SYMLINK: stat.S_IFLNK,
+    "fifo": stat.S_IFIFO,
+    "socket": stat.S_IFSOCK,
+    "chardev": stat.S_IFCHR,
+    "blockdev": stat.S_IFBLK,
+}
+CACHED_BLOBS = 16  # verified plaintext blobs kept for reads that follow (a sequential read of a chunk)
+CACHED_TREES = 256
+
+
+@dataclass
+class VDir:
+    """A directory of the namespace above the snapshots."""
+
+    mtime_ns: int
+    children: dict[str, VDir | VLink | SnapRoot] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VLink:
+    target: str
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class SnapRoot:
+    snap: Snapshot
+    tree: str
+    mtime_ns: int
+
+
+@dataclass
+class OpenFile:
+    ids: list[bytes]
+    starts: list[int]  # offset of each blob in the file
+    size: int
+
+
+def _time_ns(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp()) * 1_000_000_000
+
+
+def _time_name(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _eio() -> OSError:
+    return OSError(errno.EIO, "damaged or missing data (drkit check --read-data names it)")
+
+
+class MountView:
+    """Path lookups and reads, for one set of files snapshots. Thread-safe (the caches hold a lock)."""
+
+    def __init__(self, repo: Repository, snaps: list[Snapshot]) -> None:
+        self.repo = repo
+        self.root = VDir(_time_ns(clock.utcnow().isoformat()))
+        self._build(snaps)
+        self._lock = threading.Lock()
+        self._trees: OrderedDict[str, dict[str, Node]] = OrderedDict()
+        self._blobs: OrderedDict[bytes, bytes] = OrderedDict()
+        self._inodes: dict[tuple[Any, ...], int] = {}
+        self._files: dict[int, OpenFile] = {}
+        self._next_fh = 1
+
+    # -- the namespace ----------------------------------------------------------------------------
+    def _build(self, snaps: list[Snapshot]) -> None:
+        now = self.root.mtime_ns
+        top = {name: VDir(now) for name in ("ids", "snapshots", "hosts", "tags")}
+        self.root.children.update(top)
+        ordered = sorted(snaps, key=lambda s: datetime.fromisoformat(s.time))
+        ids = _short_ids([s.id for s in ordered])
+        for snap in ordered:
+            when = _time_ns(snap.time)
+            top["ids"].children[ids[snap.id]] = SnapRoot(snap, str(snap.root.get("tree", "")), when)
+            groups = [
+                (top["snapshots"], "../ids/"),
+                *((self._group(top["hosts"], snap.host), "../../ids/"),),
+                *((self._group(top["tags"], t), "../../ids/") for t in snap.tags),
+            ]
+            for vdir, up in groups:
+                name = _free(vdir, _time_name(snap.time))
+                vdir.children[name] = VLink(up + ids[snap.id], when)
+                vdir.children["latest"] = VLink(name, when)
+
+    @staticmethod
+    def _group(parent: VDir, name: str) -> VDir:
+        safe = name.replace("/", "_") or "_"
+        found = parent.children.setdefault(safe, VDir(parent.mtime_ns))
+        assert isinstance(found, VDir)
+        return found
+
+    def resolve(self, path: str) -> VDir | VLink | SnapRoot | tuple[SnapRoot, str, Node]:
+        """What ``path`` names (a snapshot entry: its snapshot, its path inside, its node); ENOENT if nothing."""
+        entry: VDir | VLink | SnapRoot = self.root
+        parts = [p for p in path.split("/") if p]
+        for i, part in enumerate(parts):
+            if isinstance(entry, SnapRoot):
+                return self._in_snapshot(entry, parts[i:])
+            if not isinstance(entry, VDir) or part not in entry.children:
+                raise OSError(errno.ENOENT, path)
+            entry = entry.children[part]
+        return entry
+
+    def _in_snapshot(self, root: SnapRoot, parts: list[str]) -> tuple[SnapRoot, str, Node]:
+        tree, node = root.tree, None
+        for part in parts:
+            if node is not None and (node.type != DIR or not node.subtree):
+                raise OSError(errno.ENOTDIR if node.type != DIR else errno.ENOENT, part)
+            node = self._tree(tree if node is None else node.subtree).get(part)
+            if node is None:
+                raise OSError(errno.ENOENT, part)
+            tree = node.subtree
+        assert node is not None
+        return root, "/".join(parts), node
+
+    def _tree(self, tree_id: str) -> dict[str, Node]:
+        with self._lock:
+            found = self._trees.get(tree_id)
+            if found is not None:
+                self._trees.move_to_end(tree_id)
+                return found
+        try:
+            nodes = {n.name: n for n in load_tree(self.repo, tree_id)}
+        except DrkitError:
+            raise _eio() from None
+        with self._lock:
+            self._trees[tree_id] = nodes
+            while len(self._trees) > CACHED_TREES:
+                self._trees.popitem(last=False)
+        return nodes
+
+    # -- attributes -----------------------------------------------------------------------------
+    def attrs(self, path: str) -> dict[str, int]:
+        entry = self.resolve(path)
+        if isinstance(entry, VDir):
+            return self._dir_attrs(("v", path), entry.mtime_ns, 2 + len(entry.children))
+        if isinstance(entry, VLink):
+            return {
+                "st_mode": stat.S_IFLNK | 0o777,
+                "st_nlink": 1,
+                "st_size": len(entry.target),
+                "st_ino": self._ino(("v", path)),
+                **_times(entry.mtime_ns),
+            }
+        if isinstance(entry, SnapRoot):
+            return self._dir_attrs(("v", path), entry.mtime_ns, 2)
+        return self._node_attrs(*entry)
+
+    def _dir_attrs(self, key: tuple[Any, ...], mtime_ns: int, links: int) -> dict[str, int]:
+        return {"st_mode": stat.S_IFDIR | 0o555, "st_nlink": links, "st_ino": self._ino(key), **_times(mtime_ns)}
+
+    def _node_attrs(self, root: SnapRoot, inner: str, node: Node) -> dict[str, int]:
+        hard = node.type != DIR and node.links > 1 and node.inode
+        key = ("h", root.snap.id, node.dev, node.inode) if hard else ("n", root.snap.id, inner)
+        size = node.size if node.type == FILE else len(node.target.encode(errors="surrogateescape"))
+        return {
+            "st_mode": _MODES.get(node.type, stat.S_IFREG) | node.mode,
+            "st_nlink": max(node.links, 1),
+            "st_uid": node.uid,
+            "st_gid": node.gid,
+            "st_size": size,
+            "st_rdev": node.rdev,
+            "st_ino": self._ino(key),
+            "st_blocks": (size + 511) // 512,
+            **_times(node.mtime_ns, node.ctime_ns),
+        }
+
+    def _ino(self, key: tuple[Any, ...]) -> int:
+        with self._lock:
+            return self._inodes.setdefault(key, len(self._inodes) + 2)  # 1 is the root's
+
+    def names(self, path: str) -> list[str]:
+        entry = self.resolve(path)
+        if isinstance(entry, VDir):
+            return sorted(entry.children)
+        if isinstance(entry, SnapRoot):
+            return sorted(self._tree(entry.tree))
+        if isinstance(entry, tuple) and entry[2].type == DIR:
+            return sorted(self._tree(entry[2].subtree)) if entry[2].subtree else []
+        raise OSError(errno.ENOTDIR, path)
+
+    def link_target(self, path: str) -> str:
+        entry = self.resolve(path)
+        if isinstance(entry, VLink):
+            return entry.target
+        if isinstance(entry, tuple) and entry[2].type == SYMLINK:
+            return entry[2].target
+        raise OSError(errno.EINVAL, path)
+
+    def xattrs(self, path: str) -> dict[str, bytes]:
+        entry = self.resolve(path)
+        if not isinstance(entry, tuple) or not entry[2].xattrs:
+            return {}
+        try:
+            return xattrs.decoded(entry[2].xattrs, path)
+        except DrkitError:
+            raise _eio() from None
+
+    # -- file data ------------------------------------------------------------------------------
+    def open(self, path: str) -> int:
+        entry = self.resolve(path)
+        if not isinstance(entry, tuple) or entry[2].type != FILE:
+            raise OSError(errno.EISDIR if not isinstance(entry, VLink) else errno.ELOOP, path)
+        node, starts, pos = entry[2], [], 0
+        ids = [bytes.fromhex(h) for h in node.content]
+        try:
+            for blob_id in ids:
+                starts.append(pos)
+                pos += locate(self.repo, blob_id).raw_length
+        except DrkitError:
+            raise _eio() from None
+        if pos != node.size:  # the blobs do not add up to the recorded size: refused, as a restore refuses it
+            raise _eio()
+        with self._lock:
+            fh, self._next_fh = self._next_fh, self._next_fh + 1
+            self._files[fh] = OpenFile(ids, starts, pos)
+        return fh
+
+    def release(self, fh: int) -> None:
+        with self._lock:
+            self._files.pop(fh, None)
+
+    def read(self, fh: int, size: int, offset: int) -> bytes:
+        with self._lock:
+            f = self._files.get(fh)
+        if f is None:
+            raise OSError(errno.EBADF, "not open")
+        out, end = [], min(offset + size, f.size)
+        i = bisect.bisect_right(f.starts, offset) - 1
+        while offset < end and 0 <= i < len(f.ids):
+            data = self._blob(f.ids[i])
+            lo = offset - f.starts[i]
+            part = data[lo : lo + end - offset]
+            out.append(part)
+            offset += len(part)
+            i += 1
+        return b"".join(out)
+
+    def _blob(self, blob_id: bytes) -> bytes:
+        with self._lock:
+            found = self._blobs.get(blob_id)
+            if found is not None:
+                self._blobs.move_to_end(blob_id)
+                return found
+        try:
+            data = read_blob(self.repo, blob_id)  # authenticated and re-hashed against its id
+        except DrkitError:
+            raise _eio() from None
+        with self._lock:
+            self._blobs[blob_id] = data
+            while len(self._blobs) > CACHED_BLOBS:
+                self._blobs.popitem(last=False)
+        return data
+
+
+def _times(mtime_ns: int, ctime_ns: int = 0) -> dict[str, int]:
+    return {"st_mtime": mtime_ns, "st_atime": mtime_ns, "st_ctime": ctime_ns or mtime_ns}
+
+
+def _short_ids(ids: list[str]) -> dict[str, str]:
+    """Each id's shortest prefix of 8 or more hex digits that no other id shares."""
+    out = {}
+    for snap_id in ids:
+        n = 8
+        while n < len(snap_id) and any(o != snap_id and o.startswith(snap_id[:n]) for o in ids):
+            n += 4
+        out[snap_id] = snap_id[:n]
+    return out
+
+
+def _free(vdir: VDir, name: str) -> str:
+    if name not in vdir.children:
+        return name
+    n = 1
+    while f"{name}-{n}" in vdir.children:
+        n += 1
+    return f"{name}-{n}"

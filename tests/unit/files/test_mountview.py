@@ -1,0 +1,99 @@
+"""The view `drkit mount` serves, without FUSE (memory backend, small chunks): the namespace of ids, times,
+hosts and tags; attributes as recorded; reads at any offset equal the file; damage and bad paths are errnos."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import stat
+from pathlib import Path
+
+import pytest
+
+from drkit.ops.files import BackupRequest, backup_files
+from drkit.ops.mount import files_snapshots
+from drkit.repository.repo import Repository
+from drkit.sources.files.mountview import MountView, _short_ids
+
+
+def _view(repo: Repository, tmp_path: Path, tags: list[str] | None = None) -> tuple[MountView, str, bytes]:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    data = random.Random(3).randbytes(700_000)
+    (src / "d" / "f.bin").write_bytes(data)
+    os.link(src / "d" / "f.bin", src / "hard")
+    (src / "l").symlink_to("d/f.bin")
+    snap = backup_files(repo, BackupRequest([str(src)], tags=tags or [])).snapshot
+    return MountView(repo, files_snapshots(repo, None)), snap.id, data
+
+
+def test_namespace_and_attributes(repo: Repository, tmp_path: Path) -> None:
+    view, snap_id, data = _view(repo, tmp_path, ["t/1"])
+    assert view.names("/") == ["hosts", "ids", "snapshots", "tags"]
+    assert view.names("/ids") == [snap_id[:8]] and view.names("/tags") == ["t_1"]
+    assert view.link_target("/snapshots/latest") in view.names("/snapshots")
+    assert view.link_target("/tags/t_1/latest") in view.names("/tags/t_1")
+    base = f"/ids/{snap_id[:8]}/src"
+    assert view.names(base) == ["d", "hard", "l"]
+    st = os.lstat(tmp_path / "src" / "d" / "f.bin")
+    attrs = view.attrs(base + "/d/f.bin")
+    assert (attrs["st_mode"], attrs["st_size"], attrs["st_mtime"], attrs["st_nlink"]) == (
+        st.st_mode,
+        st.st_size,
+        st.st_mtime_ns,
+        2,
+    )
+    assert attrs["st_ino"] == view.attrs(base + "/hard")["st_ino"] != view.attrs(base + "/l")["st_ino"]
+    assert stat.S_ISLNK(view.attrs(base + "/l")["st_mode"]) and view.link_target(base + "/l") == "d/f.bin"
+    for path, code in ((base + "/nope", errno.ENOENT), (base + "/hard/x", errno.ENOTDIR), ("/x", errno.ENOENT)):
+        with pytest.raises(OSError) as exc:
+            view.attrs(path)
+        assert exc.value.errno == code, path
+    with pytest.raises(OSError) as exc:
+        view.open(base + "/d")
+    assert exc.value.errno == errno.EISDIR
+
+
+def test_reads_at_any_offset_and_damage_is_eio(repo: Repository, tmp_path: Path) -> None:
+    view, snap_id, data = _view(repo, tmp_path)
+    fh = view.open(f"/ids/{snap_id[:8]}/src/d/f.bin")
+    assert len(view._files[fh].ids) > 3  # several chunks
+    rnd = random.Random(1)
+    for _ in range(300):
+        off, n = rnd.randrange(len(data) + 5), rnd.randrange(1, 200_000)
+        assert view.read(fh, n, off) == data[off : off + n]
+    victim = view._files[fh].ids[2]
+    view._blobs.clear()
+    loc = repo.index.get(victim)
+    assert loc is not None
+    key = f"data/{loc.pack_id[:2]}/{loc.pack_id}"
+    sealed = bytearray(repo.backend.get(key).read())
+    sealed[loc.offset + 20] ^= 1
+    repo.backend.put(key, bytes(sealed))
+    start = view._files[fh].starts[2]
+    assert view.read(fh, 100, start - 100) == data[start - 100 : start]
+    with pytest.raises(OSError) as exc:
+        view.read(fh, 200, start - 100)
+    assert exc.value.errno == errno.EIO
+    view.release(fh)
+    with pytest.raises(OSError):
+        view.read(fh, 1, 0)
+
+
+def test_short_ids_grow_until_unique() -> None:
+    ids = ["abcdef0123456789" + "0" * 48, "abcdef0123456789" + "1" * 48, "ffff" + "0" * 60]
+    assert _short_ids(ids) == {ids[0]: ids[0][:20], ids[1]: ids[1][:20], ids[2]: "ffff0000"}
+
+
+def test_without_mfusepy_mount_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from drkit.core.extras import missing_extra
+    from drkit.ops.mount import _binding
+
+    monkeypatch.setitem(sys.modules, "mfusepy", None)  # as if not installed
+    with pytest.raises(ImportError) as exc:
+        _binding()
+    err = missing_extra(exc.value)
+    assert err is not None and err.extra == "mount" and err.exit_code == 2
