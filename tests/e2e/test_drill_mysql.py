@@ -16,9 +16,9 @@ from servers.mariadb import PASSWORD, MariaDB
 pytestmark = pytest.mark.e2e
 
 
-def _config(tmp_path: Path, server: MariaDB, db: str) -> Path:
+def _config(tmp_path: Path, server: MariaDB, db: str, **extra: object) -> Path:
     repo = init_repo(tmp_path / "repo")
-    source = {"kind": "mysql", "url": server.url(db), "password_env": "SHOP_DB_PW"}
+    source = {"kind": "mysql", "url": server.url(db), "password_env": "SHOP_DB_PW", **extra}
     return write_config(tmp_path / "drkit.yaml", repo, {"shop": {"source": source}})
 
 
@@ -40,9 +40,10 @@ def shop(mysql_server: MariaDB, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_job_run_then_drill_passes_with_canary(tmp_path: Path, mysql_server: MariaDB, shop: str) -> None:
-    cfg = _config(tmp_path, mysql_server, shop)
+    cfg = _config(tmp_path, mysql_server, shop, pitr=True)
     before = time.time()
     ok(cfg, "job", "run", "shop")
+    assert _newest_meta(tmp_path / "repo")["binlog"]["file"].startswith("binlog.")  # pitr: position recorded
     code, report, _, _ = drill(cfg, tmp_path, "shop")
     (r,) = report["drills"]
     assert code == 0, r["checks"]
@@ -54,6 +55,17 @@ def test_job_run_then_drill_passes_with_canary(tmp_path: Path, mysql_server: Mar
     assert 0 <= r["rpo_verified_seconds"] <= time.time() - before + 1
     # the canary table is in the source, written by the job run
     assert mysql_server.sql("SELECT job FROM drkit_canary", shop).split() == ["shop"]
+
+
+def _newest_meta(repo: Path) -> dict[str, object]:
+    from drkit.ops.session import open_repository
+    from drkit.repository import snapshots
+
+    opened = open_repository(str(repo), ENV["DRKIT_PASSWORD"])
+    try:
+        return dict(snapshots.load_all(opened.manifests)[-1].meta)
+    finally:
+        opened.close()
 
 
 def test_rows_lost_after_facts_were_recorded_fail_the_drill(tmp_path: Path, mysql_server: MariaDB, shop: str) -> None:

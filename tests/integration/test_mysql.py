@@ -177,3 +177,22 @@ def test_a_least_privilege_user_with_quotes_backslashes_and_hashes_in_its_passwo
     proc = drkit("backup", "mysql", "--url", url, *repo, env={"DRKIT_MYSQL_PASSWORD": odd})
     assert proc.returncode == 0, proc.stderr.decode()
     assert odd.encode() not in proc.stdout + proc.stderr
+
+
+def test_damaged_pack_exits_13_and_drops_the_database_it_created(
+    mysql_server: MariaDB, source_db: str, repo: list[str], tmp_path: Path
+) -> None:
+    env = mysql_server.password_env()
+    assert drkit("backup", "mysql", "--url", mysql_server.url(source_db), *repo, env=env).returncode == 0
+    packs = [p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()]
+    assert packs
+    for pack in packs:  # one flipped byte in the middle of every pack
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        pack.chmod(0o644)
+        pack.write_bytes(bytes(data))
+    into = f"{source_db}_damaged"
+    proc = drkit("restore", "mysql", "--url", mysql_server.url(), "--database", into, *repo, env=env)
+    assert proc.returncode == 13, proc.stderr.decode()
+    assert "dropped again" in one_line_error(proc)
+    assert mysql_server.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""

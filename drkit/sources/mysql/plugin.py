@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,11 +25,18 @@ class MysqlSource(SourceConfig):
     url: str = Field(pattern=r"^(mysql|mariadb)://", description="mysql://USER@HOST:PORT/DATABASE, no password.")
     password_env: str | None = Field(default=None, description="Environment variable holding the password.")
     password_file: Path | None = Field(default=None, description="File whose first line is the password.")
+    pitr: bool = Field(
+        default=False,
+        description="Record each dump's binary-log position (needs RELOAD), so "
+        "`drkit restore mysql --point-in-time` can start from it.",
+    )
 
     def conn(self) -> MysqlConn:
         conn = MysqlConn.from_url(self.url)
         if not conn.database:
             raise MysqlUsage(f"source url {conn.display}: name the database in the URL's path")
+        if self.password_env and not os.environ.get(self.password_env):
+            raise MysqlUsage(f"environment variable {self.password_env} (the source's password_env) is not set")
         password = (
             password_from(self.password_file, self.password_env) if (self.password_file or self.password_env) else None
         )
@@ -52,7 +60,8 @@ class MysqlKind:
         write_canary(conn, conn.database or "", job)
 
     def backup(self, repo: Repository, config: MysqlSource, job: str, tags: list[str]) -> BackupOutcome:
-        return BackupOutcome(backup_dump(repo, config.conn(), name=config.name or job, tags=tags))
+        snap = backup_dump(repo, config.conn(), name=config.name or job, tags=tags, binlog_position=config.pitr)
+        return BackupOutcome(snap)
 
     def commands(self, host: CliHost) -> dict[str, click.Command]:
         from .cli import commands

@@ -7,6 +7,7 @@ import stat
 
 import pytest
 
+from drkit.core.errors import UsageError
 from drkit.sources.mysql.conn import MysqlConn, option_file, password_from
 from drkit.sources.mysql.errors import MysqlError
 
@@ -58,3 +59,13 @@ def test_password_sources(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  #
     assert password_from() == "from-env"
     monkeypatch.setenv("SHOP_PW", "named")
     assert password_from(None, "SHOP_PW") == "named"
+
+
+def test_config_password_env_that_is_unset_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.sources.mysql.plugin import MysqlSource
+
+    monkeypatch.delenv("SHOP_PW_UNSET", raising=False)
+    source = MysqlSource(kind="mysql", url="mysql://backup@db/shop", password_env="SHOP_PW_UNSET")
+    with pytest.raises(UsageError) as err:
+        source.conn()
+    assert err.value.exit_code == 2 and "SHOP_PW_UNSET" in err.value.message

@@ -73,3 +73,14 @@ def test_plugin_source_survives_a_dump_and_reload() -> None:
     dumped = job.model_dump()
     assert dumped["source"]["url"] == "mysql://backup@db/shop"
     assert JobConfig.model_validate(dumped) == job
+
+
+def test_drill_of_a_plugin_kind_stays_local_and_refuses_docker() -> None:
+    from drkit.drills.runner import _sandbox_for
+    from drkit.drills.sandbox.docker import SandboxUnavailable
+
+    source = JobConfig.model_validate({"source": {"kind": "mysql", "url": "mysql://backup@db/shop"}}).source
+    assert _sandbox_for(source, "auto")[0] == "local"
+    with pytest.raises(SandboxUnavailable) as err:
+        _sandbox_for(source, "docker")
+    assert err.value.exit_code == 2 and "local sandbox" in err.value.message
