@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib import import_module
 
-from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, Targets
+from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, SqlCheck, Targets
 from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
@@ -45,12 +45,15 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
     if not isinstance(plugin, HasDrill):
         raise DrkitError(f"source kind {kind} has no drill hook: nothing can restore it into a sandbox")
     request = DrillRequest(ctx.repo, ctx.name, ctx.job.source, ctx.workdir, ctx.snapshot, ctx.point_in_time,
-                           ctx.phase, lambda snapshot_id: load_facts(ctx.repo, snapshot_id))
+                           ctx.phase, lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
+                           [(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks)
+                            if isinstance(c, SqlCheck)])
     report = plugin.drill(request)
     out = KindOutcome(report.snapshot_id, [CheckResult(*check) for check in report.checks], report.canary,
                       list(report.not_verified))
-    if ctx.job.checks:
-        out.not_verified.append(f"checks: the job's checks are not run by a {kind} drill")
+    others = [c for c in ctx.job.checks if not isinstance(c, SqlCheck)]
+    if others:
+        out.not_verified.append(f"checks: {len(others)} non-SQL check(s) are not run by a {kind} drill")
     return out
 
 

@@ -129,6 +129,9 @@ class DrillRequest:
     point_in_time: str | None
     phase: Callable[[str], Any]  # ``with request.phase("restore"):`` times a phase (restore, verify)
     facts_of: Callable[[str], dict[str, Any] | None]  # the facts a job run recorded for a snapshot id
+    sql_checks: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
+    # the job's `checks:` of type sql: (index in checks, sql, expect, database); reported as
+    # ``user.sql[index]``; a kind that cannot run SQL lists them in ``not_verified``
 
 
 @dataclass

@@ -16,10 +16,10 @@ from servers.mariadb import PASSWORD, MariaDB
 pytestmark = pytest.mark.e2e
 
 
-def _config(tmp_path: Path, server: MariaDB, db: str, **extra: object) -> Path:
+def _config(tmp_path: Path, server: MariaDB, db: str, checks: list[object], **extra: object) -> Path:
     repo = init_repo(tmp_path / "repo")
     source = {"kind": "mysql", "url": server.url(db), "password_env": "SHOP_DB_PW", **extra}
-    return write_config(tmp_path / "drkit.yaml", repo, {"shop": {"source": source}})
+    return write_config(tmp_path / "drkit.yaml", repo, {"shop": {"source": source, "checks": checks}})
 
 
 @pytest.fixture
@@ -40,7 +40,12 @@ def shop(mysql_server: MariaDB, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_job_run_then_drill_passes_with_canary(tmp_path: Path, mysql_server: MariaDB, shop: str) -> None:
-    cfg = _config(tmp_path, mysql_server, shop, pitr=True)
+    checks = [
+        {"sql": "SELECT COUNT(*) FROM orders", "expect": "3"},
+        {"sql": "SELECT NULL", "expect": None},
+        {"path_exists": "/nowhere"},
+    ]
+    cfg = _config(tmp_path, mysql_server, shop, checks, pitr=True)
     before = time.time()
     ok(cfg, "job", "run", "shop")
     assert _newest_meta(tmp_path / "repo")["binlog"]["file"].startswith("binlog.")  # pitr: position recorded
@@ -50,6 +55,8 @@ def test_job_run_then_drill_passes_with_canary(tmp_path: Path, mysql_server: Mar
     checks = {c["name"]: c for c in r["checks"]}
     assert checks["mysql.rows.orders"]["ok"] and checks["mysql.rows.orders"]["detail"].startswith("3 rows")
     assert checks["mysql.rows.scratch"]["ok"]
+    assert checks["user.sql[0]"]["ok"] and checks["user.sql[1]"]["ok"]
+    assert r["not_verified"] == ["checks: 1 non-SQL check(s) are not run by a mysql drill"]
     assert checks["canary"]["ok"], checks["canary"]
     assert r["sandbox"] == "local" and {"restore", "verify"} <= set(r["phases"])
     assert 0 <= r["rpo_verified_seconds"] <= time.time() - before + 1
@@ -72,11 +79,16 @@ def test_rows_lost_after_facts_were_recorded_fail_the_drill(tmp_path: Path, mysq
     from drkit.config import load_config
     from drkit.jobs import run_backup_job
 
-    cfg = _config(tmp_path, mysql_server, shop)
+    checks = [
+        {"sql": "SELECT 'NULL'", "expect": None},
+        {"sql": "SELECT CONCAT('a', CHAR(9), 'b\\nc')", "expect": "a\tb\nc"},
+    ]
+    cfg = _config(tmp_path, mysql_server, shop, checks)
     run_backup_job(load_config(cfg), "shop", facts_hook=lambda facts: mysql_server.sql("DELETE FROM scratch", shop))
     code, report, _, _ = drill(cfg, tmp_path, "shop")
     assert code == 21
     (r,) = report["drills"]
     failed = {c["name"]: c["detail"] for c in r["checks"] if not c["ok"]}
-    assert set(failed) == {"mysql.rows.scratch"}, failed
+    assert set(failed) == {"mysql.rows.scratch", "user.sql[0]"}, failed  # the text 'NULL' is not SQL NULL
     assert failed["mysql.rows.scratch"] == "0 rows (recorded at backup: 2)"
+    assert failed["user.sql[0]"] == "got 'NULL', expected NULL"

@@ -1,14 +1,20 @@
 """The MySQL drill: restore the job's newest dump (or ``--snapshot``) into a throwaway local server,
 then verify it: the restore itself, the row count of every table against the facts recorded at
-backup time, and the canary row (the verified RPO)."""
+backup time, the job's SQL checks, and the canary row (the verified RPO)."""
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
+from ...core.errors import DrkitError
 from ..registry import DrillReport, DrillRequest
 from .conn import MysqlConn
 from .facts import read_canary, row_counts
+from .process import run
 from .restore import find_dump, restore_dump
 from .sandbox import local_server
+
+_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
 
 def drill(request: DrillRequest) -> DrillReport:
@@ -22,6 +28,7 @@ def drill(request: DrillRequest) -> DrillReport:
             report.checks.append(("restore", True, f"database {out.database} restored from {snap.short_id}"))
         with request.phase("verify"):
             report.checks += _row_checks(request, snap.id, server, out.database)
+            report.checks += [_sql_check(server, out.database, check) for check in request.sql_checks]
             report.canary = read_canary(server, out.database, request.job)
     return report
 
@@ -49,3 +56,31 @@ def _usage(message: str) -> Exception:
     from .errors import MysqlUsage
 
     return MysqlUsage(message)
+
+
+def first_value(server: MysqlConn, sql: str, database: str) -> tuple[bool, str | None]:
+    """(has a row, the first column of the first row; None for SQL NULL), exactly: read from the
+    client's XML output, where NULL (``xsi:nil``) and the text 'NULL' differ and tabs and newlines
+    survive (the batch output cannot tell them apart)."""
+    root = ElementTree.fromstring(run("client", server, ["--xml", "--database", database, "-e", sql]))
+    row = root.find("row")
+    field = row.find("field") if row is not None else None
+    if field is None:
+        return False, None
+    if field.get(_NIL) == "true":
+        return True, None
+    return True, field.text or ""
+
+
+def _sql_check(
+    server: MysqlConn, database: str, check: tuple[int, str, str | None, str | None]
+) -> tuple[str, bool, str]:
+    index, sql, expect, on = check
+    name, want = f"user.sql[{index}]", "NULL" if expect is None else repr(expect)
+    try:
+        has_row, got = first_value(server, sql, on or database)
+    except (DrkitError, ElementTree.ParseError) as exc:
+        return name, False, getattr(exc, "message", None) or str(exc)
+    if not has_row:
+        return name, False, f"got no row, expected {want}"
+    return name, got == expect, f"got {'NULL' if got is None else repr(got)}, expected {want}"
