@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..core.extras import missing_extra
+from .epilog import EXIT_CODES_EPILOG
 
 if TYPE_CHECKING:
     from ..repository.repo import Repository
@@ -64,7 +65,7 @@ def plugin_command(kind: str, which: str) -> click.Command | None:
 class _Host:
     """The CLI as a plugin's commands see it (``drkit.sources.registry.CliHost``)."""
 
-    from .epilog import EXIT_CODES_EPILOG as epilog
+    epilog = EXIT_CODES_EPILOG
 
     def with_repo(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         from .common import with_repo
