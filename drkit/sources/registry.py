@@ -143,6 +143,23 @@ class DrillReport:
 
 
 @runtime_checkable
+class HasArchive(Protocol):
+    """A kind whose jobs may keep a continuous-log archive (binary logs …) the daemon watches: the
+    newest archived time is exported as ``drkit_archive_newest_timestamp_seconds{kind=archive_label}``
+    and ``DrkitArchiveStale`` compares its age with the job's RPO."""
+
+    archive_label: str
+
+    def archives(self, config: Any) -> bool:
+        """Whether this job's source keeps an archive."""
+        ...
+
+    def newest_archived(self, repo: Repository, config: Any, job: str) -> float | None:
+        """Unix time up to which the archive holds everything (None: nothing archived yet)."""
+        ...
+
+
+@runtime_checkable
 class HasDrill(Protocol):
     def drill(self, request: DrillRequest) -> DrillReport:
         """Restore into a sandbox the kind starts itself (a local process), verify, stop it."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from ...repository import snapshots
@@ -40,6 +41,17 @@ def archived(repo: Repository, name: str) -> dict[str, Snapshot]:
     """Log name → its snapshot, for source ``name``."""
     found = [s for s in snapshots.load_all(repo.manifests) if s.source_kind == KIND and s.source_name == name]
     return {s.meta["file"]: s for s in found}
+
+
+def covered_until(repo: Repository, name: str) -> float | None:
+    """Unix time before which every event of source ``name`` is archived (None: no log archived)."""
+    times = []
+    for snap in archived(repo, name).values():
+        try:
+            times.append(datetime.fromisoformat(snap.meta["covers_until"]).timestamp())
+        except (KeyError, TypeError, ValueError):  # not written by this drkit: left out, never fatal
+            continue
+    return max(times, default=None)
 
 
 def archive_binlogs(repo: Repository, conn: MysqlConn, name: str) -> ArchiveOutcome:

@@ -46,6 +46,15 @@ class MysqlSource(SourceConfig):
 class MysqlKind:
     name = "mysql"
     config_model: type[BaseModel] = MysqlSource
+    archive_label = "binlog"
+
+    def archives(self, config: MysqlSource) -> bool:
+        return config.pitr  # its binary logs are archived (`drkit mysql binlog-archive --name` the job's name)
+
+    def newest_archived(self, repo: Repository, config: MysqlSource, job: str) -> float | None:
+        from .binlog import covered_until
+
+        return covered_until(repo, config.name or job)
 
     def describe(self, config: MysqlSource) -> str:
         conn = MysqlConn.from_url(config.url)
