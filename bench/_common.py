@@ -434,3 +434,37 @@ def load_note(warn_if_busy: bool = True) -> str:
     busy = warn_if_busy and load1 > cpus
     warn = f" -- BUSY (> {cpus} CPUs): absolute figures unreliable, ratios less so" if busy else ""
     return f"load average {load1:.2f}{warn}"
+
+
+# --------------------------------------------------------------------------------------------------
+# CPU scaling (--cpus 1,2): the same bench with the tools pinned to 1, then 2 CPUs
+# --------------------------------------------------------------------------------------------------
+
+
+def cpu_prefixes(spec: str) -> list[tuple[int, list[str]]]:
+    """``"1,2"`` -> [(1, ["taskset", "-c", "0"]), (2, ["taskset", "-c", "0,1"])]: the first N CPUs this
+    process may use; ``""`` -> [(0, [])] (no pinning). Both tools follow the pinning: restic's Go
+    runtime and drkit size their thread pools from the affinity."""
+    if not spec:
+        return [(0, [])]
+    mine = sorted(os.sched_getaffinity(0))
+    out = []
+    for n in (int(x) for x in spec.split(",") if x.strip()):
+        if not 1 <= n <= len(mine):
+            raise SystemExit(f"--cpus: {n} CPUs asked, this process may use {len(mine)}")
+        out.append((n, ["taskset", "-c", ",".join(map(str, mine[:n]))]))
+    return out
+
+
+def scaling_table(speeds: dict[int, dict[str, dict[str, float | None]]]) -> str:
+    """speeds[cpus][figure][tool] (MB/s, higher is better) -> one row per figure and tool, a column per
+    CPU count and the ratio of the most CPUs to the fewest."""
+    counts = sorted(speeds)
+    figures = list(next(iter(speeds.values())))
+    rows = []
+    for figure in figures:
+        for tool in speeds[counts[0]][figure]:
+            vals = [speeds[n][figure].get(tool) for n in counts]
+            rows.append([figure, tool, *[fmt(v) for v in vals], fmt(ratio(vals[-1], vals[0]), 2, "x")])
+    headers = ["figure (MB/s)", "tool", *[f"{n} CPU" for n in counts], f"{counts[-1]} / {counts[0]} CPU"]
+    return format_table(headers, rows, left_cols=2)

@@ -43,6 +43,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -52,6 +53,7 @@ from _common import (  # noqa: E402
     MIB,
     RunResult,
     TextBlocks,
+    cpu_prefixes,
     dir_size,
     fmt,
     format_table,
@@ -64,6 +66,7 @@ from _common import (  # noqa: E402
     ratio,
     run_measured,
     run_synced,
+    scaling_table,
     settle_inodes,
 )
 
@@ -209,12 +212,13 @@ class ToolRun:
     repo_bytes: int | None = None
     verified: bool | None = None
     failed: str | None = None
+    prefix: list[str] = field(default_factory=list)  # taskset -c ... with --cpus
 
 
 def run_step(t: ToolRun, step: str, src: Path, target: Path, timeout: float) -> None:
     if t.failed:
         return
-    res = run_synced(argv_for(t.name, step, t.exe, t.repo, src, target), stdout=CAPTURE, env=t.env,
+    res = run_synced([*t.prefix, *argv_for(t.name, step, t.exe, t.repo, src, target)], stdout=CAPTURE, env=t.env,
                      timeout=timeout)
     if step != "init":
         t.runs[step] = res
@@ -294,6 +298,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a new empty file costing more than US microseconds means wait (default 100)")
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic")
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")))
+    p.add_argument("--cpus", default="", metavar="N,M",
+                   help="run the rounds once per CPU count, pinned with taskset to the first N CPUs, and print "
+                        "how the speeds scale (e.g. 1,2; default: no pinning)")
     args = p.parse_args(argv)
     if args.rounds < 1 or args.size_mib < 1:
         p.error("--rounds and --size-mib must be >= 1")
@@ -308,15 +315,17 @@ class Round:
     probe_us: float  # a new empty file just before the restores (``inode_probe``)
 
 
-def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int) -> Round:
-    """One round in ``work``."""
+def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int, prefix: list[str]) -> Round:
+    """One round in ``work``, the tools run under ``prefix`` (taskset, or nothing)."""
     work.mkdir()
     restic = ToolRun("restic", args.restic, work / "restic-repo",
                      {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")})
     drkit = ToolRun("drkit", args.drkit, work / "drkit-repo",
                     {**os.environ, "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "drkit-cache")})
+    restic.prefix = drkit.prefix = prefix
     order = [restic, drkit] if n % 2 else [drkit, restic]
-    print(f"round {n}: {' then '.join(t.name for t in order)} at every step", flush=True)
+    under = f" under {' '.join(prefix)}" if prefix else ""
+    print(f"round {n}{under}: {' then '.join(t.name for t in order)} at every step", flush=True)
     src = info.root
     for step in ("init", "first", "rerun"):
         for t in order:
@@ -355,27 +364,47 @@ def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
     return res.wall_s
 
 
+def run_pinned(args: argparse.Namespace, work: Path, info: TreeInfo, cpus: int,
+               prefix: list[str]) -> tuple[list[Round], dict[str, float | None], dict[str, float | None], list[Any]]:
+    """The rounds with the tools pinned to ``cpus`` CPUs (0: not pinned); their table is printed."""
+    where = f"cpus-{cpus}-" if cpus else ""
+    rounds = [run_round(args, work / f"{where}round-{n}", info, n, prefix) for n in range(1, args.rounds + 1)]
+    per_round = [(figures(rd.tools[0], info.size), figures(rd.tools[1], info.size)) for rd in rounds]
+    floor = median_or_none(rd.floor_s for rd in rounds)
+    r, d = combine([f[0] for f in per_round]), combine([f[1] for f in per_round])
+    table, _ = report(d, r)
+    what = f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"
+    pinned = f" on {cpus} CPU(s)" if cpus else ""
+    print(f"\n{what}{pinned}, {info.size / MB:,.0f} MB in {info.files:,} files; "
+          f"{load_note(warn_if_busy=False)}\n{table}")
+    if floor:
+        floor_mbps = mb_per_s(info.size, floor)
+        print(f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: "
+              f"drkit {fmt(ratio(d['restore_mbps'], floor_mbps), 2, 'x')}, "
+              f"restic {fmt(ratio(r['restore_mbps'], floor_mbps), 2, 'x')}")
+    return rounds, d, r, per_round
+
+
 def run(args: argparse.Namespace, work: Path) -> int:
     print(f"bench/files.py: {machine_summary()}; {load_note()}", flush=True)
     start_probe = settle_inodes(work, args.settle_above_us, args.settle_max)
     info = build_tree(work / "tree", args.size_mib, args.seed)
     print(f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
           f"({', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in info.kinds.items())})", flush=True)
-    rounds = [run_round(args, work / f"round-{n}", info, n) for n in range(1, args.rounds + 1)]
-    per_round = [(figures(rd.tools[0], info.size), figures(rd.tools[1], info.size)) for rd in rounds]
-    floor = median_or_none(rd.floor_s for rd in rounds)
-    r, d = combine([f[0] for f in per_round]), combine([f[1] for f in per_round])
-    table, doc = report(d, r)
-    what = f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"
-    print(f"\n{what}, {info.size / MB:,.0f} MB in {info.files:,} files; {load_note(warn_if_busy=False)}\n{table}")
-    if floor:
-        floor_mbps = mb_per_s(info.size, floor)
-        print(f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: "
-              f"drkit {fmt(ratio(d['restore_mbps'], floor_mbps), 2, 'x')}, "
-              f"restic {fmt(ratio(r['restore_mbps'], floor_mbps), 2, 'x')}")
+    speeds: dict[int, dict[str, dict[str, float | None]]] = {}
+    every: list[Round] = []
+    for cpus, prefix in cpu_prefixes(args.cpus):
+        rounds, d, r, per_round = run_pinned(args, work, info, cpus, prefix)
+        every.extend(rounds)
+        speeds[cpus] = {"first backup": {"drkit": d["first_mbps"], "restic": r["first_mbps"]},
+                        "restore": {"drkit": d["restore_mbps"], "restic": r["restore_mbps"]}}
+    if len(speeds) > 1:
+        print(f"\nscaling (goal: drkit's first backup >= 1.8x from 1 to 2 CPUs)\n{scaling_table(speeds)}")
     print(f"new-file probe (µs per file): at the start {start_probe:.0f}, before each round's restores "
-          f"{', '.join(f'{rd.probe_us:.0f}' for rd in rounds)} (over {args.settle_above_us:.0f}: both tools' "
+          f"{', '.join(f'{rd.probe_us:.0f}' for rd in every)} (over {args.settle_above_us:.0f}: both tools' "
           "restores paid for recently deleted inodes)")
+    doc = report(d, r)[1]  # the JSON holds the last CPU count's rounds
+    floor = median_or_none(rd.floor_s for rd in rounds)
     if args.json:
         out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0].changed, "figures": doc,
                "copy_floor_s": floor, "new_file_probe_us": {"start": start_probe,
@@ -384,7 +413,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
                "verified": [{t.name: t.verified for t in rd.tools} for rd in rounds],
                "machine": machine_summary()}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 1 if any(t.failed or not t.verified for rd in rounds for t in rd.tools) else 0
+    return 1 if any(t.failed or not t.verified for rd in every for t in rd.tools) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from _common import (
     MIB,
     RunResult,
     StreamInfo,
+    cpu_prefixes,
     dir_size,
     fmt,
     format_table,
@@ -49,6 +50,7 @@ from _common import (
     new_hasher,
     ratio,
     run_measured,
+    scaling_table,
     tool_version,
     warm_page_cache,
     write_mixed_stream,
@@ -137,6 +139,7 @@ class Bench:
     stream: StreamInfo
     workdir: Path
     failures: list[str] = field(default_factory=list)
+    prefix: list[str] = field(default_factory=list)  # taskset -c ... with --cpus
 
     def log(self, msg: str) -> None:
         print(msg, flush=True)
@@ -153,7 +156,7 @@ def step_argv(tool: Tool, step: str, repo: Path) -> list[str]:
 def run_step(bench: Bench, tool: Tool, tr: ToolRound, step: str, round_no: int) -> None:
     if tr.failed:
         return
-    argv = step_argv(tool, step, tr.repo)
+    argv = [*bench.prefix, *step_argv(tool, step, tr.repo)]
     stdin = bench.stream.path if step.startswith("backup") else None
     stdout = CAPTURE if step != "restore" else None
     res = run_measured(argv, stdin=stdin, stdout=stdout, env=tool.env(tr.cache), timeout=bench.args.timeout)
@@ -353,6 +356,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="per-command timeout in seconds (default 3600)")
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic", help="restic executable")
+    p.add_argument("--cpus", default="", metavar="N,M",
+                   help="run everything once per CPU count, pinned with taskset to the first N CPUs, and "
+                        "print how the speeds scale (e.g. 1,2; default: no pinning)")
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")),
                    help="drkit executable (default: the one next to this Python)")
     args = p.parse_args(argv)
@@ -411,14 +417,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench = Bench(args, tools, prepare_stream(args, workdir), workdir)
         order = " -> ".join(t.name for t in tools)
-        print(f"\n{args.rounds} round(s), fresh repositories each; order {order}, reversed on even rounds")
-        rounds = [run_round(bench, n) for n in range(1, args.rounds + 1)]
-        rows = summarize(bench, rounds)
-        what = "medians of" if args.rounds > 1 else "one round of"
-        print(f"\n{what} {args.rounds}, {bench.stream.size / MB:,.0f} MB stream, MB = 10^6 bytes, "
-              f"throughput = stream bytes / wall seconds")
-        print_table(rows)
-        print(f"at the end: {load_note(warn_if_busy=False)} (this bench's own load included)")
+        speeds: dict[int, dict[str, dict[str, float | None]]] = {}
+        for cpus, prefix in cpu_prefixes(args.cpus):
+            bench.prefix = prefix
+            pinned = f" on {cpus} CPU(s) ({' '.join(prefix)})" if cpus else ""
+            print(f"\n{args.rounds} round(s){pinned}, fresh repositories each; order {order}, reversed on even rounds")
+            rounds = [run_round(bench, n) for n in range(1, args.rounds + 1)]
+            rows = summarize(bench, rounds)
+            what = "medians of" if args.rounds > 1 else "one round of"
+            print(f"\n{what} {args.rounds}{pinned}, {bench.stream.size / MB:,.0f} MB stream, MB = 10^6 bytes, "
+                  f"throughput = stream bytes / wall seconds")
+            print_table(rows)
+            print(f"at the end: {load_note(warn_if_busy=False)} (this bench's own load included)")
+            speeds[cpus] = {r.label: r.values for r in rows if r.label.endswith("MB/s")}
+        if len(speeds) > 1:
+            print(f"\nscaling (goal: drkit's first backup >= 1.8x from 1 to 2 CPUs)\n{scaling_table(speeds)}")
         if args.json:
             write_json(bench, rows, rounds, header)
         return exit_code(bench, rows)

@@ -49,6 +49,7 @@ class Capabilities:
     object_lock: bool = False
     max_connections: int = 8
     bounded_space: bool = False  # can fill up (a local disk): drkit init keeps a space reserve there
+    remote: bool = True  # behind a network (round trips): drkit keeps more requests in flight
 
 
 @runtime_checkable

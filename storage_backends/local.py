@@ -41,7 +41,7 @@ class LocalBackend:
     def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
         self.root = Path(root)
         self.display = f"file://{self.root}"
-        self.capabilities = Capabilities(atomic_create=True, max_connections=4, bounded_space=True)
+        self.capabilities = Capabilities(atomic_create=True, max_connections=4, bounded_space=True, remote=False)
         if create:
             self._guard(None, self._make_root)
         elif not self.root.is_dir():

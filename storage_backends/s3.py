@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar, cast
 
+from ._s3io import PART_SIZE, Body, View, next_part, send_at_once
 from ._urls import BackendURL
 from .base import Capabilities, Data, ObjectInfo, PutOptions, as_stream, validate_key, validate_prefix
 from .errors import (
@@ -44,7 +45,6 @@ from .errors import (
 )
 
 T = TypeVar("T")
-PART_SIZE = 16 << 20  # multipart part size and the single-request limit: objects up to 156 GiB
 UPLOAD_THREADS = 3
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -140,51 +140,6 @@ def _classify(exc: Exception) -> tuple[type[BackendError], str]:
     return kind, _FIXED_TEXT.get(kind, text)
 
 
-def _next_part(stream: BinaryIO, size: int = PART_SIZE) -> bytearray:
-    """The next ``size`` bytes of ``stream`` (fewer only at its end), read in place: no extra copies."""
-    buf = bytearray(size)
-    view, filled = memoryview(buf), 0
-    readinto = getattr(stream, "readinto", None)
-    while filled < size:
-        if readinto is not None:
-            n = readinto(view[filled:]) or 0
-        else:
-            chunk = stream.read(size - filled)
-            n = len(chunk)
-            view[filled : filled + n] = chunk
-        if n == 0:
-            break
-        filled += n
-    view.release()
-    del buf[filled:]
-    return buf
-
-
-class _Body(io.RawIOBase):
-    """A StreamingBody as a raw stream whose read errors are neutral ``BackendError``s."""
-
-    def __init__(self, body: Any, on_error: Callable[[Exception], BackendError]) -> None:
-        self._body = body
-        self._on_error = on_error
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        try:
-            data = self._body.read(len(b))
-        except Exception as exc:
-            raise self._on_error(exc) from exc
-        n = len(data)
-        b[:n] = data
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
-
-
 class S3Backend:
     def __init__(self, settings: S3Settings, display: str, client: Any = None) -> None:
         self.settings = settings
@@ -215,7 +170,9 @@ class S3Backend:
         )
         session = boto3.session.Session()
         region = settings.region or session.region_name or "us-east-1"
-        return session.client("s3", endpoint_url=settings.endpoint, region_name=region, config=config)
+        client = session.client("s3", endpoint_url=settings.endpoint, region_name=region, config=config)
+        client.meta.events.register("before-send.s3", send_at_once)
+        return client
 
     # -- helpers -----------------------------------------------------------------------------
     def _name(self, key: str) -> str:
@@ -242,6 +199,9 @@ class S3Backend:
     # -- the protocol --------------------------------------------------------------------------
     def put(self, key: str, data: Data, options: PutOptions | None = None) -> None:
         name, args = self._name(key), self._put_args(options)
+        if (body := self._small(data)) is not None:
+            self._call(key, lambda: self._put_object(name, body, args))
+            return
         head, stream = self._head(data)
         if stream is None:
             self._call(key, lambda: self._put_object(name, head, args))
@@ -253,6 +213,9 @@ class S3Backend:
         ``CompleteMultipartUpload`` calls with ``If-None-Match`` all win, so multipart is never used here.
         Past one part, the data is spooled to a temporary file, keeping memory bounded."""
         name, args = self._name(key), {**self._put_args(options), "IfNoneMatch": "*"}
+        if (body := self._small(data)) is not None:
+            self._call(key, lambda: self._put_object(name, body, args))
+            return
         head, stream = self._head(data)
         if stream is None:
             self._call(key, lambda: self._put_object(name, head, args))
@@ -263,12 +226,20 @@ class S3Backend:
             spool.seek(0)
             self._call(key, lambda: self._put_object(name, spool, args))
 
+    @staticmethod
+    def _small(data: Data) -> BinaryIO | None:
+        """Bytes-like data under one part, as a body read in place (no copy of a pack per upload in
+        flight); None for anything else."""
+        if isinstance(data, bytes | bytearray | memoryview) and len(data) < PART_SIZE:
+            return cast(BinaryIO, View(data))
+        return None
+
     def _head(self, data: Data) -> tuple[bytes | bytearray, BinaryIO | None]:
         """The first part of ``data``, and the stream holding the rest (``None`` if that was all)."""
         if isinstance(data, bytes | bytearray | memoryview) and len(data) < PART_SIZE:
             return bytes(data), None
         stream = as_stream(data)
-        head = _next_part(stream)
+        head = next_part(stream)
         return head, (stream if len(head) == PART_SIZE else None)
 
     def _put_object(self, name: str, body: bytes | bytearray | BinaryIO, args: dict[str, Any]) -> None:
@@ -293,7 +264,7 @@ class S3Backend:
                     if len(pending) >= UPLOAD_THREADS:
                         parts.append(pending.popleft().result())
                     pending.append(pool.submit(send, number, block))
-                    block, number = _next_part(stream), number + 1
+                    block, number = next_part(stream), number + 1
                 parts.extend(f.result() for f in pending)
             client.complete_multipart_upload(
                 Bucket=bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts}
@@ -306,7 +277,7 @@ class S3Backend:
     def get(self, key: str) -> BinaryIO:
         name = self._name(key)
         response = self._call(key, lambda: self._client.get_object(Bucket=self.settings.bucket, Key=name))
-        raw = _Body(response["Body"], lambda exc: translate(exc, self.display, key))
+        raw = Body(response["Body"], lambda exc: translate(exc, self.display, key))
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20))
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:

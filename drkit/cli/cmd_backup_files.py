@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,8 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
     read: list[dict[str, str]] = []
     if opts["verbose"]:
         request.on_read = (lambda path, change: read.append({"path": path, "change": change})) if as_json else (
-            lambda path, change: click.echo(f"{change} {path}"))
+            lambda path, change: click.echo(os.fsencode(f"{change} {path}")))  # a name's bytes, as ls prints
+        # them: a name that is not UTF-8 must not fail the backup where stdout is strict (en_US.UTF-8)
     repo = open_repository(repo_ref.url, repo_ref.secret) if request.dry_run else open_session(repo_ref)
     with byte_meter("backup files", enabled=not quiet and not as_json) as meter:
         progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)

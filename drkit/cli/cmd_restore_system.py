@@ -4,14 +4,14 @@ DIR/<system>/<job>), and the point each one reached."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from ..core.errors import DrkitError, UsageError
-from ..jobs.system_restore import SystemRequest, SystemRestore
-from ..jobs.system_restore import restore_system as run_restore
-from .common import load_cli_config
+from ..jobs.system_restore import SystemRequest, SystemRestore, prepare_system, restore_prepared
+from .common import load_cli_config, skip_damaged_option
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
 from .params import TIME, TIME_HELP, DurationParam
@@ -54,6 +54,7 @@ from .params import TIME, TIME_HELP, DurationParam
     help="Own and run the PostgreSQL data directory as this user (default as root: postgres).",
 )
 @click.option("--json", "as_json", is_flag=True)
+@skip_damaged_option
 @click.pass_context
 def restore_system(  # noqa: PLR0913
     ctx: click.Context,
@@ -66,6 +67,7 @@ def restore_system(  # noqa: PLR0913
     start: bool,
     os_user: str | None,
     as_json: bool,
+    skip_damaged: bool,
 ) -> None:
     """Restore every component of a system to one point in time: PostgreSQL by WAL replay, Redis by its AOF
     (cut at the whole second before TIME: AOF times have one-second resolution), files from the newest snapshot
@@ -83,11 +85,13 @@ def restore_system(  # noqa: PLR0913
     if into and all_systems:
         raise UsageError("--into names one system's jobs: use it with --system NAME")
     targets = _into(into)
-    results = []
-    for name in names:
-        where = target_dir / name if all_systems else target_dir
-        req = SystemRequest(point_in_time, where, allow_skew, start, os_user, into=targets)
-        results.append(run_restore(cfg, name, req))
+    base = SystemRequest(point_in_time, target_dir, allow_skew, start, os_user, into=targets, skip_damaged=skip_damaged)
+    # every system planned and checked (skew, targets) before the first byte of any is written
+    prepared = [
+        prepare_system(cfg, name, replace(base, target_dir=target_dir / name) if all_systems else base)
+        for name in names
+    ]
+    results = [restore_prepared(cfg, p) for p in prepared]
     if as_json:
         emit_json([r.to_doc() for r in results] if all_systems else results[0].to_doc())
     else:

@@ -16,6 +16,7 @@ from storage_backends.errors import BackendError
 
 from .. import __version__
 from ..core import tracing
+from ..core.concurrency import MAX_CONNECTIONS, MAX_WORKERS, choose
 from ..core.errors import DrkitError
 from ..core.extras import missing_extra
 from ..core.log import setup_logging
@@ -87,6 +88,15 @@ class LazyGroup(click.Group):
               help="Keep retrying a failing storage call this long, with backoff, before giving up (exit 14); "
                    f"default: the repository's retry_for in the config, else 5min. {DURATION_HELP} "
                    "(env DRKIT_RETRY_FOR).")
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="DRKIT_WORKERS", default=None, metavar="N",
+              expose_value=False, callback=lambda _c, _p, n: choose(workers=n),  # every call, like --retry-for
+              help="Threads that seal a backup's chunks and restore files; default: the repository's workers in the "
+                   "config, else one per CPU this process may use (affinity and cgroup CPU quota) (env DRKIT_WORKERS).")
+@click.option("--connections", type=click.IntRange(1, MAX_CONNECTIONS), envvar="DRKIT_CONNECTIONS", default=None,
+              metavar="N", expose_value=False, callback=lambda _c, _p, n: choose(connections=n),
+              help="Storage requests in flight (pack uploads, reads); default: the repository's "
+                   "connections in the config, else 8 on a remote store (S3, GCS) and 1 upload, 4 reads on a local "
+                   "disk. Each upload in flight holds one pack in memory (env DRKIT_CONNECTIONS).")
 @click.option("--json", "json_errors", is_flag=True, hidden=True)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, retry_for: float | None,

@@ -15,6 +15,8 @@ repositories:
     check: {schedule: "0 3 * * *", read_data_period: 30d}   # nightly; every pack read within 30 days
     # copy: {schedule: "30 3 * * *", to: offsite}           # into another repository of this file
     # retry_for: 5min                       # how long a store outage is waited out (default 5min)
+    # workers: 4                            # sealing/restore threads (default: one per usable CPU)
+    # connections: 16                       # requests in flight (default: 8 remote; local 1 upload, 4 reads)
 
 jobs:
   app-db:

@@ -86,6 +86,12 @@ class RepositoryConfig(_Model):
     retry_for: Seconds | None = Field(
         default=None, ge=0, description="How long a failing storage call is retried, with backoff, before the "
         "command fails (exit 14); default 5min. The command line's --retry-for wins.")
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="Threads that seal a backup's chunks and restore files; default "
+        "one per CPU the process may use (affinity and cgroup quota). The command line's --workers wins.")
+    connections: int | None = Field(
+        default=None, ge=1, le=64, description="Storage requests in flight (pack uploads, reads); default 8 "
+        "on a remote store (S3, GCS), 1 upload and 4 reads on a local disk. The command line's --connections wins.")
 
 
 class FilesSource(_Model):

@@ -9,7 +9,10 @@ A child needs none of them, and anything in a process's environment can be read 
   ``DRKIT_PASSWORD``, ``DRKIT_NEW_PASSWORD``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
   ``GOOGLE_APPLICATION_CREDENTIALS``, ``REDISCLI_AUTH``, …;
 - any variable whose value drkit registered as a secret (a config secret reference such as
-  ``password: {env: MY_DB_PW}`` names a variable of any name).
+  ``password: {env: MY_DB_PW}`` names a variable of any name);
+- the OpenTelemetry settings (``OTEL_*``): ``OTEL_EXPORTER_OTLP_HEADERS`` holds the collector's token,
+  and a child does not trace (a sandbox PostgreSQL's ``drkit pg wal-fetch`` would wait on the collector
+  for every segment, as docs/operations.md warns).
 
 ``keep`` names survive (libpq's own ``PGPASSWORD``/``PGPASSFILE`` for the PostgreSQL tools, which
 need them); ``extra`` is added last (a password for the one child that needs it)."""
@@ -40,7 +43,7 @@ def child_environ(
     env = {
         name: value
         for name, value in source.items()
-        if name in kept or not (is_secret_name(name) or is_registered_secret(value))
+        if name in kept or not (is_secret_name(name) or name.startswith("OTEL_") or is_registered_secret(value))
     }
     env.update(extra or {})
     return env

@@ -38,7 +38,9 @@ _trace_id_source: Callable[[], str | None] | None = None  # set by drkit.core.tr
 _secrets_lock = threading.Lock()
 _secret_re: re.Pattern[str] | None = None
 
-_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+# the password runs to the last "@" before whitespace: an unencoded "/" in it (libpq and redis-py accept one)
+# must not end the match early; masking too much is harmless
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]+@")
 _KEY_VALUE = re.compile(
     r"(\b[A-Za-z_-]*(?:password|passwd|secret|token|access_key)[A-Za-z_-]*\s*=\s*)"
     r"(\"[^\"]*\"|'[^']*'|[^\s&,;'\"]+)", re.IGNORECASE)

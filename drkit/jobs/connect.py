@@ -7,6 +7,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
+from ..core.concurrency import Tuning
 from ..ops.session import open_repository
 from ..repository.repo import Repository
 from ..sources.postgres.conn import PgConn
@@ -20,6 +21,7 @@ def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool
     repo_cfg = config.repositories[job.repository]
     secret = repo_cfg.passphrase.as_passphrase_source()
     repo = open_repository(repo_cfg.url, secret, load_index=load_index, retry_for=repo_cfg.retry_for)
+    repo.tuning = Tuning(workers=repo_cfg.workers, connections=repo_cfg.connections)  # --workers etc. win
     return repo, repo_cfg.url
 
 

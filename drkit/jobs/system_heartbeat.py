@@ -112,7 +112,10 @@ def read_redis(client: redis.Redis, system: str) -> datetime | None:
     return datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None
 
 
-def read_files(restored: Path, first_path: str, system: str) -> datetime | None:
-    """In a files restore under ``restored``: the heartbeat written into the source's first path."""
+def read_files(restored: Path, first_path: str, system: str, *, started: datetime) -> datetime | None:
+    """In a files restore under ``restored``: the heartbeat written into the source's first path, counted as
+    at most the snapshot's start (``started``): a files snapshot is not atomic, so a heartbeat written while
+    it ran may be captured while files read earlier are older than it; claiming the heartbeat's instant
+    for the whole tree would make the system's verified point later than what the files hold."""
     at = files_canary.read(restored / (os.path.basename(first_path.rstrip("/")) or "root"), heartbeat_name(system))
-    return at.astimezone(UTC) if at is not None else None
+    return min(at.astimezone(UTC), started.astimezone(UTC)) if at is not None else None

@@ -22,6 +22,7 @@ from ..config import FilesSource, JobConfig, PostgresSource, RedisSource
 from ..core.errors import DrkitError, UsageError
 from ..core.timespec import format_time
 from ..ops.files import find_files_snapshot
+from ..ops.postgres import refuse_damaged_base
 from ..ops.postgres import windows as pg_windows
 from ..repository import snapshots
 from ..repository.repo import Repository
@@ -72,11 +73,11 @@ def _plan_postgres(repo: Repository, job: str, source: PostgresSource, target: d
     snaps = snapshots.load_all(repo.manifests)
     own = [s for s in snaps if s.source_name == job]
     wins = {w.snapshot.id: w.window for w in pg_windows(repo, snaps)}
-    base = pg_pitr.choose_base(
-        own if pg_pitr.physical_backups(own) else snaps,
-        pg_pitr.Target("time", format_time(target)),
-        lambda s: wins[s.id],
-    )
+    at = pg_pitr.Target("time", format_time(target))
+    base = pg_pitr.choose_base(own if pg_pitr.physical_backups(own) else snaps, at, lambda s: wins[s.id])
+    # a damaged manifest may be a newer base backup that serves T: refused (exit 13) as `restore postgres
+    # --point-in-time` refuses it, unless --skip-damaged (the restore is then handed this base by id)
+    refuse_damaged_base(repo, at, base, snaps)
     return ComponentPlan(
         job, "postgres", target, f"base backup {base.short_id} + WAL replayed to the target", snapshot=base.id
     )

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import DrkitConfig
 from ..core.errors import DrkitError, UsageError
@@ -28,6 +28,9 @@ from .system_heartbeat import Heartbeats
 from .system_plan import ComponentPlan, SkewTooLarge, plan_component
 from .system_verify import read_heartbeat
 
+if TYPE_CHECKING:
+    from ..sources.redis.conn import RedisTarget
+
 _LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
 
@@ -38,8 +41,9 @@ class SystemRequest:
     allow_skew: float | None = None  # seconds; None: the system's max_skew
     start: bool = False  # start PostgreSQL (recovery to T) and Redis on what was restored
     os_user: str | None = None  # the PostgreSQL data directory's owner (default as root: postgres)
-    system: str = ""  # set by restore_system
+    system: str = ""  # set by prepare_system
     into: tuple[tuple[str, str], ...] = ()  # (job, DIR or, for Redis, a running server's URL) instead of DIR/<job>
+    skip_damaged: bool = False  # plan past a damaged snapshot manifest that may be newer (default: exit 13)
 
 
 @dataclass
@@ -76,13 +80,14 @@ class SystemRestore:
         return {**asdict(self), "ok": self.ok}
 
 
-def plan_system(config: DrkitConfig, name: str, when: datetime) -> list[ComponentPlan]:
+def plan_system(config: DrkitConfig, name: str, when: datetime, *, skip_damaged: bool = False) -> list[ComponentPlan]:
     """Each component's plan, in the system's order; a component that cannot be planned is a usage
-    error naming it (nothing is written)."""
+    error naming it (nothing is written); ``skip_damaged``: as ``--skip-damaged`` of the restores."""
     plans = []
     for job_name in config.system(name).jobs:
         job = config.job(job_name)
         repo, _ = open_job_repository(config, job)
+        repo.manifests.past_damaged = skip_damaged
         try:
             plans.append(plan_component(repo, job_name, job, when))
         except DrkitError as exc:  # the same error (and exit code), naming the component
@@ -106,11 +111,25 @@ def check_skew(name: str, plans: list[ComponentPlan], when: datetime, allowed: f
         )
 
 
-def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> SystemRestore:
+@dataclass(frozen=True)
+class PreparedSystem:
+    """A system restore planned and checked, nothing written yet (``prepare_system``)."""
+
+    name: str
+    when: datetime
+    allowed: float
+    plans: list[ComponentPlan]
+    dirs: dict[str, Path | RedisTarget]
+    req: SystemRequest
+
+
+def prepare_system(config: DrkitConfig, name: str, req: SystemRequest) -> PreparedSystem:
+    """Plan every component and check the skew and the targets; raises (exit 15, 2, ...) before a byte is
+    written. `restore --all` prepares every system before it restores the first one."""
     system = config.system(name)
     when = parse_time(req.point_in_time)
     allowed = system.max_skew if req.allow_skew is None else req.allow_skew
-    plans = plan_system(config, name, when)
+    plans = plan_system(config, name, when, skip_damaged=req.skip_damaged)
     req = replace(req, system=name)
     check_skew(name, plans, when, allowed)
     dirs = _targets(name, plans, req)
@@ -120,12 +139,18 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
     for job_dir in dirs.values():
         if isinstance(job_dir, Path) and job_dir.exists() and (not job_dir.is_dir() or any(job_dir.iterdir())):
             raise UsageError(f"{job_dir} exists and is not an empty directory; refusing to restore into it")
+    return PreparedSystem(name, when, allowed, plans, dirs, req)
+
+
+def restore_prepared(config: DrkitConfig, prepared: PreparedSystem) -> SystemRestore:
+    """Restore every component of a prepared system, in parallel; every outcome in the result."""
+    plans, dirs, when, req = prepared.plans, prepared.dirs, prepared.when, prepared.req
     req.target_dir.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(len(plans), thread_name_prefix="drkit-system") as pool:
         done = list(pool.map(lambda p: _restore_one(config, p, dirs[p.job], when, req), plans))
     points = [p.point for p in plans]
     skew = round((max(points) - min(points)).total_seconds(), 6)
-    result = SystemRestore(name, format_time(when), allowed, skew, done)
+    result = SystemRestore(prepared.name, format_time(when), prepared.allowed, skew, done)
     beats = Heartbeats({c.job: parse_time(c.heartbeat) if c.heartbeat else None for c in done})
     if beats.verified_point is not None:
         result.verified_point = format_time(beats.verified_point)
@@ -133,7 +158,7 @@ def restore_system(config: DrkitConfig, name: str, req: SystemRequest) -> System
     return result
 
 
-def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Path | str]:
+def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Path | RedisTarget]:
     """Where each component goes: DIR/<job>, or what ``--into JOB=TARGET`` says (checked before any work)."""
     given = dict(req.into)
     unknown = sorted(set(given) - {p.job for p in plans})
@@ -142,7 +167,7 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
             f"--into {unknown[0]}=…: {unknown[0]!r} is not a job of system {name}",
             hint="its jobs: " + ", ".join(p.job for p in plans),
         )
-    out: dict[str, Path | str] = {}
+    out: dict[str, Path | RedisTarget] = {}
     for plan in plans:
         target = given.get(plan.job)
         if target is None or "://" not in target:
@@ -158,27 +183,39 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
                 hint="restore that component into a directory to use --start",
             )
         else:
-            out[plan.job] = target
+            out[plan.job] = _server(target)
     return out
 
 
+def _server(url: str) -> RedisTarget:
+    """A running Redis server to load a component into: its URL valid, the server reachable and empty,
+    checked before anything is written (its password never shown: results carry ``display``)."""
+    from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
+    from ..sources.redis.restore import check_load_target
+
+    target = make_target(url)
+    check_load_target(target)
+    return target
+
+
 def _restore_one(
-    config: DrkitConfig, plan: ComponentPlan, target: Path | str, when: datetime, req: SystemRequest
+    config: DrkitConfig, plan: ComponentPlan, target: Path | RedisTarget, when: datetime, req: SystemRequest
 ) -> ComponentResult:
-    out = ComponentResult(
-        plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, str(target), plan.snapshot
-    )
+    shown = str(target) if isinstance(target, Path) else target.display
+    out = ComponentResult(plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, shown, plan.snapshot)
     try:
         if plan.kind == "redis":
             _redis(config, plan, target, req, out)
+        elif not isinstance(target, Path):  # _targets refuses a server for any other kind
+            raise UsageError(f"{plan.job}: a {plan.kind} component restores into a directory")
         elif plan.kind == "postgres":
-            _postgres(config, plan, Path(target), when, req, out)
+            _postgres(config, plan, target, when, req, out)
         else:
-            _files(config, plan, Path(target))
+            _files(config, plan, target)
     except DrkitError as exc:  # the other components go on; the command reports every outcome
         out.error = exc.message
         return out
-    beat = read_heartbeat(config, req.system, plan, out)
+    beat = read_heartbeat(config, req.system, plan, out, None if isinstance(target, Path) else target)
     out.heartbeat = format_time(beat) if beat is not None else None
     return out
 
@@ -204,13 +241,11 @@ def _postgres(
 
 
 def _redis(
-    config: DrkitConfig, plan: ComponentPlan, target: Path | str, req: SystemRequest, out: ComponentResult
+    config: DrkitConfig, plan: ComponentPlan, target: Path | RedisTarget, req: SystemRequest, out: ComponentResult
 ) -> None:
     repo, _ = open_job_repository(config, config.job(plan.job))
-    if isinstance(target, str):  # a running server: every key is loaded into it (it must be empty)
-        from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
-
-        opts = RestoreOptions(to_url=make_target(target), point_in_time=plan.redis_cut, name=plan.redis_name)
+    if not isinstance(target, Path):  # a running server: every key is loaded into it (it must be empty)
+        opts = RestoreOptions(to_url=target, point_in_time=plan.redis_cut, name=plan.redis_name)
     else:
         opts = RestoreOptions(target_dir=target, point_in_time=plan.redis_cut, name=plan.redis_name, start=req.start)
     try:

@@ -15,6 +15,7 @@ from .connect import pg_conn
 from .system_heartbeat import read_files, read_postgres, read_redis
 
 if TYPE_CHECKING:
+    from ..sources.redis.conn import RedisTarget
     from .system_plan import ComponentPlan
 
 log = logging.getLogger("drkit.jobs")
@@ -27,13 +28,16 @@ class Restored(Protocol):
     port: int | None
 
 
-def read_heartbeat(config: DrkitConfig, system: str, plan: ComponentPlan, out: Restored) -> datetime | None:
+def read_heartbeat(
+    config: DrkitConfig, system: str, plan: ComponentPlan, out: Restored, server: RedisTarget | None = None
+) -> datetime | None:
+    """``server``: the running Redis server the component was loaded into (else it is in ``out.target``)."""
     source = config.job(plan.job).source
     try:
         if isinstance(source, FilesSource):
-            return read_files(Path(out.target), source.paths[0], system)
-        if isinstance(source, RedisSource) and "://" in out.target:  # loaded into a running server
-            return _redis_url(out.target, system)
+            return read_files(Path(out.target), source.paths[0], system, started=plan.point)
+        if isinstance(source, RedisSource) and server is not None:  # loaded into a running server
+            return _redis_url(server, system)
         if out.port is None:  # not started: nothing to ask
             return None
         if isinstance(source, PostgresSource):
@@ -56,10 +60,10 @@ def _postgres(source: PostgresSource, data_dir: Path, port: int, system: str) ->
     return read_postgres(local, system)
 
 
-def _redis_url(url: str, system: str) -> datetime | None:
-    from ..sources.redis.conn import connected, make_target, resolve
+def _redis_url(server: RedisTarget, system: str) -> datetime | None:
+    from ..sources.redis.conn import connected, resolve
 
-    with connected(resolve(make_target(url))) as client:
+    with connected(resolve(server)) as client:
         return read_redis(client, system)
 
 

@@ -16,8 +16,8 @@ from typing import Any, BinaryIO, cast
 
 from ..core.errors import IntegrityError, UsageError
 from ..repository.pack import BLOB_TREE
-from ..repository.reader import iter_blobs
 from ..repository.repo import Repository
+from ..repository.runs import iter_blobs
 from ..repository.streams import iter_stream_ids, store_refs
 from ..repository.writer import BlobRef, BlobWriter
 from ..sources.files.diff import load_tree

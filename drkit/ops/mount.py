@@ -15,6 +15,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from ..core.errors import UsageError
@@ -42,6 +43,22 @@ def files_snapshots(repo: Repository, match: SnapshotFilter | None) -> list[Snap
         for s in snapshots.load_all(repo.manifests)
         if s.source_kind == SOURCE_KIND and s.root.get("type") == ROOT_TYPE and (not match or match.matches(s))
     ]
+
+
+def damaged_newer(repo: Repository, snaps: list[Snapshot], match: SnapshotFilter | None) -> list[str]:
+    """Damaged snapshot manifests that may be newer than a snapshot a ``latest`` link would name (the newest
+    of all, of a host, of a tag) and may be a files snapshot ``match`` selects. With one, ``latest`` would
+    silently name an older snapshot, which every restore command refuses (exit 13): the view then has no
+    ``latest`` links."""
+    newest: dict[tuple[str, str], Snapshot] = {}
+    for snap in sorted(snaps, key=lambda s: datetime.fromisoformat(s.time)):
+        for group in (("all", ""), ("host", snap.host), *(("tag", t) for t in snap.tags)):
+            newest[group] = snap
+    if not newest:
+        return []
+    oldest = min(newest.values(), key=lambda s: datetime.fromisoformat(s.time))
+    store = repo.manifests
+    return [k for k in snapshots.damaged_since(store, oldest) if snapshots.could_match(store, k, match, SOURCE_KIND)]
 
 
 def check_mountpoint(path: str) -> None:
@@ -108,7 +125,13 @@ def mount(
     fuse = _binding()
     check_mountpoint(mountpoint)
     with repo.lock(purpose="mount"):
-        view = MountView(repo, files_snapshots(repo, match))
+        snaps = files_snapshots(repo, match)
+        damaged = damaged_newer(repo, snaps, match)
+        if damaged:
+            log.warning("no `latest` links: snapshot manifest %s%s is damaged and may be newer than the snapshot "
+                        "one would name (`drkit check` reports it, `drkit forget` removes it); the snapshots are "
+                        "under ids/ and by time", damaged[0], f" (and {len(damaged) - 1} more)" if damaged[1:] else "")
+        view = MountView(repo, snaps, latest=not damaged)
         if on_ready is not None:
             on_ready(len(view.root.children["ids"].children))  # type: ignore[union-attr]
         with _unmount_on_signal(mountpoint) as signals:

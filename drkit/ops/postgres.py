@@ -193,7 +193,7 @@ def _choose_base(repo: Repository, req: PitrRequest) -> tuple[Snapshot, pitr.Tar
     elif by_record and pitr.physical_backups(snaps):
         candidates = pitr.physical_backups(snaps)
     else:
-        _refuse_damaged(repo, req.target, pitr.newest_serving(pitr.physical_backups(snaps), req.target), snaps)
+        refuse_damaged_base(repo, req.target, pitr.newest_serving(pitr.physical_backups(snaps), req.target), snaps)
         return pitr.choose_base(snaps, req.target, lambda s: wins[s.id]), req.target
     if not by_record:
         return candidates[0], req.target
@@ -201,11 +201,11 @@ def _choose_base(repo: Repository, req: PitrRequest) -> tuple[Snapshot, pitr.Tar
     chosen, plan_target = ((candidates[-1], req.target) if found is None
                            else (found.base, pitr.Target("lsn", wal.format_lsn(found.lsn))))
     if req.snapshot is None:
-        _refuse_damaged(repo, req.target, chosen, snaps)
+        refuse_damaged_base(repo, req.target, chosen, snaps)
     return chosen, plan_target
 
 
-def _refuse_damaged(repo: Repository, target: pitr.Target, chosen: Snapshot | None, snaps: list[Snapshot]) -> None:
+def refuse_damaged_base(repo: Repository, target: pitr.Target, chosen: Snapshot | None, snaps: list[Snapshot]) -> None:
     """Refuse (exit 13, as ``restore latest`` does) to start from ``chosen`` (None: no intact base backup
     serves the target) when a damaged snapshot manifest, stored after ``chosen`` started, may be a newer
     base backup that serves the target: restoring from an older one would replay more WAL to the same

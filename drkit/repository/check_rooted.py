@@ -13,9 +13,9 @@ from functools import partial
 from typing import Any
 
 from ..core.errors import DrkitError, IntegrityError, MissingBlob
-from .reader import iter_blobs
 from .references import ROOTED_KINDS, root_blobs
 from .repo import Repository
+from .runs import iter_blobs
 from .streams import iter_stream_ids
 
 Subset = tuple[str, float | tuple[int, int]] | None

@@ -3,10 +3,7 @@ data), decompressed and re-hashed against its id before a single byte is handed 
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from storage_backends import Backend
 
@@ -78,27 +75,3 @@ def _verified(repo: _Repo, blob_id: bytes, plain: bytes | memoryview, where: str
 
 def _damaged(blob_id: bytes, where: str) -> IntegrityError:
     return IntegrityError(f"{where}: blob {blob_id.hex()[:16]} fails authentication (damaged pack)")
-
-
-def iter_blobs(repo: _Repo, ids: Iterable[bytes], *, workers: int = 4, ahead: int = 8) -> Iterator[bytes]:
-    """Yield the blobs in order, fetching up to ``ahead`` at once."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="drkit-read") as pool:
-        pending: deque[Future[bytes]] = deque()
-        try:
-            for blob_id in ids:
-                pending.append(pool.submit(read_blob, repo, blob_id))
-                if len(pending) >= ahead:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
-
-
-def write_blobs(repo: _Repo, ids: Iterable[bytes], out: BinaryIO) -> int:
-    total = 0
-    for data in iter_blobs(repo, ids):
-        out.write(data)
-        total += len(data)
-    return total

@@ -24,6 +24,7 @@ from datetime import datetime
 from storage_backends import Backend, NotFound
 
 from ..core import clock
+from ..core.concurrency import Plan, Tuning, plan
 from ..core.errors import IntegrityError, LockLost, RepositoryExists, RepositoryMissing
 from ..pipeline import BlobHasher, Cipher
 from .caps import MAX_CONFIG, MAX_INDEX, read_capped
@@ -72,7 +73,13 @@ class Repository:
         self.superseded = Superseded()
         self._index_loaded = False
         self._locks: list[Lock] = []
+        self.tuning = Tuning()  # the config's worker and connection counts (the command line's win)
         self.use_master(master, key_id)
+
+    def concurrency(self) -> Plan:
+        """Threads and requests in flight for this repository's store (core/concurrency.py)."""
+        caps = self.backend.capabilities
+        return plan(remote=caps.remote, pack_size=self.config.pack_size, configured=self.tuning)
 
     def use_master(self, master: MasterKey, key_id: str) -> None:
         """Seal with ``master`` from now on (after a key rotation); opened through ``key_id``."""
@@ -188,7 +195,7 @@ class Repository:
                 self._skip_index(index_id, exc.message)
                 return []
 
-        workers = max(1, min(4, self.backend.capabilities.max_connections))
+        workers = max(1, min(self.concurrency().reads, self.backend.capabilities.max_connections))
         with ThreadPoolExecutor(workers, thread_name_prefix="drkit-index") as pool:
             window: deque[tuple[str, int, Future[list[RawPack]]]] = deque()
             try:

@@ -22,8 +22,9 @@ from ..core import clock
 from ..core.errors import IntegrityError
 from . import snapshots
 from .pack import BLOB_TREE
-from .reader import read_blob, write_blobs
+from .reader import read_blob
 from .repo import Repository
+from .runs import write_blobs
 from .snapshots import Snapshot
 from .writer import BlobRef, BlobWriter
 

@@ -8,7 +8,8 @@ the buffer then serves a later pack. The calling thread takes the workers' resul
 order, for the blob ids, the statistics and the progress. ``add_data`` (file backups) hashes on the
 calling thread instead, so it returns the id at once, and hands chunks to the workers in batches.
 Memory is bounded by the chunks in flight, each worker's compressed chunk, and ``uploaders + 1``
-pack buffers: nothing sealed waits in a queue or gets copied.
+pack buffers: nothing sealed waits in a queue or gets copied. The counts follow the CPUs and the store
+(core/concurrency.py: uploads are capped so that the pack buffers stay under ``UPLOAD_MEMORY``).
 
 Write order: packs, then the index that names them (``flush``); callers write the snapshot only
 after ``flush`` returned, so an interrupted backup leaves only unreferenced packs.
@@ -62,9 +63,6 @@ BATCH_CHUNKS = 64
 QUEUED_BYTES = 4 << 20  # add_data's chunks waiting for or in a worker, at most (bounds memory)
 QUEUED_CHUNKS = 64  # batches
 STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
-# A local disk takes a pack (write + fsync) faster than the workers fill the next one, so one upload at
-# a time keeps up there, and each upload in flight holds a pack-sized buffer; remote stores get two.
-LOCAL_CONNECTIONS = 4
 
 
 log = logging.getLogger(__name__)
@@ -97,15 +95,17 @@ class BlobWriter:
     """Adds blobs to a repository. Use as a context manager or call ``flush`` then ``close``."""
 
     repo: Repository
-    workers: int = 2
-    uploaders: int = 0  # 0: one for a backend of at most LOCAL_CONNECTIONS connections (a local disk), else two
+    workers: int = 0  # 0: the repository's plan (core/concurrency.py: one per usable CPU)
+    uploaders: int = 0  # 0: the plan's uploads (a local disk: one; a remote store: more, memory-capped)
     stats: WriteStats = field(default_factory=WriteStats)
     progress: Callable[[int], None] | None = None  # called with each data chunk's length, in order
     resumable: bool = True  # a failed run indexes the packs it uploaded (off for prune's repacking)
 
     def __post_init__(self) -> None:
-        if not self.uploaders:
-            self.uploaders = 1 if self.repo.backend.capabilities.max_connections <= LOCAL_CONNECTIONS else 2
+        if not self.workers or not self.uploaders:
+            log.info("%s", (plan := self.repo.concurrency()).describe())
+            self.workers = self.workers or plan.seal_workers
+            self.uploaders = self.uploaders or plan.uploads
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-seal")
         self._upload_pool = ThreadPoolExecutor(self.uploaders, thread_name_prefix="drkit-upload")
         self._buffers = Buffers(self.uploaders + 1, self.repo.config.pack_size)  # the open pack + uploads

@@ -23,7 +23,7 @@ class MemoryBackend:
             self._objects = _STORES.setdefault(name, {}) if name else {}
         self._lock = threading.Lock()
         self.display = f"memory://{name}"
-        self.capabilities = Capabilities()
+        self.capabilities = Capabilities(remote=False)  # no round trips
 
     @classmethod
     def from_url(cls, url: BackendURL) -> MemoryBackend:

@@ -223,3 +223,18 @@ def test_verbose_lists_the_files_a_backup_reads(tmp_path: Path) -> None:
     ]
     again = json.loads(_ok("backup", "files", str(src), "--repo", str(repo), "--exclude-caches", "-v", "--json"))
     assert again["read_files"] == [] and again["files_read"] == 0
+
+
+def test_verbose_prints_a_name_that_is_not_utf8_as_its_bytes(tmp_path: Path) -> None:
+    """Where stdout is strict UTF-8 (en_US.UTF-8; PYTHONIOENCODING says so here), `-v` printing a name that
+    is not UTF-8 failed the backup (exit 1, no snapshot); the line carries the name's bytes, as ls prints it."""
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    with open(os.path.join(os.fsencode(src), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"latin-1 name\n")
+    _ok("init", "--repo", str(repo))
+    proc = drkit("backup", "files", str(src), "--repo", str(repo), "-v",
+                 env={**ENV, "PYTHONIOENCODING": "utf-8:strict"})
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.splitlines()[0] == b"new " + os.fsencode(src) + b"/caf\xe9.txt"
+    assert len(json.loads(_ok("snapshots", "--repo", str(repo), "--json"))) == 1

@@ -190,3 +190,23 @@ def test_bad_mount_points_are_refused(backed_up: tuple[str, Path, str], tmp_path
         assert proc.returncode == 2, proc.stderr
         one_line_error(proc)
         assert not os.path.ismount(tmp_path / where)
+
+
+def test_a_damaged_newer_manifest_leaves_no_latest_link(backed_up: tuple[str, Path, str], tmp_path: Path) -> None:
+    """`ls latest` and the restores refuse (exit 13) when the newest snapshot's manifest is damaged; the mount's
+    `latest` links named the older snapshot instead, said only by a skipped-manifest warning. They are left out
+    (said on stderr); the intact snapshot is still under ids/ and its time."""
+    repo, src, first = backed_up
+    (src / "app/m1.py").write_text("newer\n")
+    newer = json.loads(_ok("backup", "files", str(src), "--repo", repo, "--json", "--tag", "nightly"))["snapshot"]
+    (Path(repo) / "snapshots" / newer).write_bytes(b"damaged in the bucket")
+    assert drkit("ls", "latest", "--repo", repo, env=ENV).returncode == 13  # what the mount must agree with
+    mnt = tmp_path / "mnt"
+    with mounted(repo, mnt):
+        assert os.listdir(mnt / "ids") == [first[:8]]
+        for group in ("snapshots", f"hosts/{os.uname().nodename}", "tags/nightly"):
+            names = os.listdir(mnt / group)
+            assert len(names) == 1 and "latest" not in names, (group, names)
+            assert os.readlink(mnt / group / names[0]).endswith(f"ids/{first[:8]}")
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+    assert "no `latest` links" in (tmp_path / "mount.log").read_text()

@@ -189,3 +189,34 @@ def _run(config: Path, *args: str) -> bytes:
     proc = drkit("--config", str(config), *args, env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
     return proc.stdout
+
+
+@pytest.mark.parametrize(("late", "code"), [({"max_skew": "0s"}, 15), ({"jobs": ["never"]}, 2)])
+def test_all_refuses_before_any_system_is_written(tmp_path: Path, late: dict[str, object], code: int) -> None:
+    """`restore --all`: a later system refused (exit 15: beyond its max_skew; exit 2: a job never backed up)
+    leaves nothing written, not the systems before it either, as `--system` refuses before writing."""
+    repo = tmp_path / "repo"
+    assert drkit("init", "--repo", str(repo), env={"DRKIT_PASSWORD": ENV["SYSTEM_TEST_PASS"]}).returncode == 0
+    jobs = {}
+    for name in ("early", "later", "never"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.txt").write_text(f"{name}\n")
+        jobs[name] = {"source": {"kind": "files", "paths": [str(tmp_path / name)]}}
+    doc = {
+        "repositories": {"default": {"url": str(repo), "passphrase": {"env": "SYSTEM_TEST_PASS"}}},
+        "jobs": jobs,
+        # sorted: "a" is restored first, "b" refuses
+        "systems": {"a": {"jobs": ["early"], "max_skew": "1h"}, "b": {"jobs": ["later"], **late}},
+    }
+    config = tmp_path / "drkit.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    _run(config, "job", "run", "later")
+    _run(config, "job", "run", "early")
+    when = datetime.now().astimezone().isoformat()  # after both backups ended
+    out = tmp_path / "out"
+    proc = drkit(
+        "--config", str(config), "restore", "--all", "--point-in-time", when, "--target-dir", str(out), env=ENV
+    )
+    assert proc.returncode == code, proc.stderr.decode() + proc.stdout.decode()
+    assert "system b" in one_line_error(proc)
+    assert not out.exists(), sorted(str(p) for p in out.rglob("*"))

@@ -6,6 +6,7 @@ view is compared with the snapshot too (``files.container``)."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 from ...config import FilesSource
 from ...core.errors import DrkitError
@@ -42,7 +43,9 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
             out.checks.append(CheckResult("files.repaired", False, repaired.line()))
     first = os.path.basename(snap.root["paths"][0].rstrip("/")) or "root"
     out.canary = files_canary.read(target / first, ctx.name)
-    out.system_heartbeats = {s: read_files(target, snap.root["paths"][0], s) for s in ctx.systems}
+    started = datetime.fromisoformat(snap.time)
+    started = started if started.tzinfo is not None else started.replace(tzinfo=UTC)
+    out.system_heartbeats = {s: read_files(target, snap.root["paths"][0], s, started=started) for s in ctx.systems}
     return out
 
 

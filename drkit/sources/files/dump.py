@@ -1,6 +1,6 @@
 """Files snapshot content as a byte stream: one file's data, or a directory as a tar or zip archive.
 
-Every data blob is read through ``reader.iter_blobs`` (authenticated, decompressed and re-hashed against its id,
+Every data blob is read through ``runs.iter_blobs`` (authenticated, decompressed and re-hashed against its id,
 as a restore reads them), and a file whose blobs do not add up to its recorded size is refused before its first
 byte is written, so no archive ever holds a silently short or long member.
 
@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from ...core.errors import IntegrityError
-from ...repository.reader import iter_blobs, locate
+from ...repository.reader import locate
 from ...repository.repo import Repository
+from ...repository.runs import iter_blobs
 from .diff import load_tree, walk
 from .tree import DIR, FILE, SYMLINK, Node
 

@@ -43,9 +43,9 @@ from ...repository.runs import RunBlob, open_run, plan_runs
 from . import xattrs
 from .tree import Node
 
-# Two: with large files written directly (no page-cache cost on the workers' side), a third worker
-# measured no faster on 2 vCPUs and held ~9 MiB more (its read buffers, zstd context, malloc arena).
-WORKERS = 2
+# Workers: one per usable CPU, more on a remote store (core/concurrency.py). On 2 vCPUs, with large files
+# written directly, a third worker measured no faster on a local disk and held ~9 MiB more (its read
+# buffers, zstd context, malloc arena).
 QUEUED = 3  # runs planned ahead of the workers
 DIRECT_SEGMENT = 1 << 20  # a file in progress holds one such buffer (or two, across a boundary)
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -193,8 +193,9 @@ class Writeout:
     """Writes planned files with ``workers`` threads; ``run`` returns the bytes written."""
 
     def __init__(self, repo: Repository, *, as_root: bool, progress: Callable[[int], None] | None = None,
-                 workers: int = WORKERS) -> None:
-        self.repo, self.as_root, self.progress, self.workers = repo, as_root, progress, workers
+                 workers: int = 0) -> None:
+        self.repo, self.as_root, self.progress = repo, as_root, progress
+        self.workers = workers or repo.concurrency().restore_workers
         self.direct_pool: DirectPool | None = None  # while ``run`` runs
         self.ids = (os.geteuid(), os.getegid())  # asked once, not for every file
         self._lock = threading.Lock()

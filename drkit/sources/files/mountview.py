@@ -2,7 +2,7 @@
 
     /ids/<id>/…              each files snapshot's tree (id: the short id, longer where two share it)
     /snapshots/<time>        -> ../ids/<id>, by start time (UTC, ``2026-12-07T10:00:00Z``; ``-1``… on a clash)
-    /snapshots/latest        -> the newest
+    /snapshots/latest        -> the newest (no ``latest`` links at all when ``latest=False``: see ops/mount.py)
     /hosts/<host>/<time>     -> ../../ids/<id>, and ``latest``
     /tags/<tag>/<time>       -> ../../ids/<id>, and ``latest``
 
@@ -88,9 +88,10 @@ def _eio() -> OSError:
 class MountView:
     """Path lookups and reads, for one set of files snapshots. Thread-safe (the caches hold a lock)."""
 
-    def __init__(self, repo: Repository, snaps: list[Snapshot]) -> None:
+    def __init__(self, repo: Repository, snaps: list[Snapshot], *, latest: bool = True) -> None:
         self.repo = repo
         self.root = VDir(_time_ns(clock.utcnow().isoformat()))
+        self._latest = latest
         self._build(snaps)
         self._lock = threading.Lock()
         self._trees: OrderedDict[str, dict[str, Node]] = OrderedDict()
@@ -117,7 +118,8 @@ class MountView:
             for vdir, up in groups:
                 name = _free(vdir, _time_name(snap.time))
                 vdir.children[name] = VLink(up + ids[snap.id], when)
-                vdir.children["latest"] = VLink(name, when)
+                if self._latest:
+                    vdir.children["latest"] = VLink(name, when)
 
     @staticmethod
     def _group(parent: VDir, name: str) -> VDir:

@@ -10,8 +10,8 @@ from typing import Any, BinaryIO
 from ...core.errors import UsageError
 from ...core.timespec import format_time
 from ...repository import snapshots
-from ...repository.reader import write_blobs
 from ...repository.repo import Repository
+from ...repository.runs import write_blobs
 from ...repository.snapshots import Snapshot
 from ...repository.streams import iter_stream_ids, restore_part
 from .kinds import ARCHIVE_KIND

@@ -170,15 +170,21 @@ def _check_evictions(target: RedisTarget, nodes: list[RedisTarget], before: int)
                                hint="raise maxmemory (or set maxmemory-policy noeviction), empty it, restore again")
 
 
-def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, int]:
-    """``--to-url``: write the restored files into a temp dir, load each data directory in a
-    throwaway server, copy every key. The target is checked (reachable, empty unless ``force``)
-    before ``place``."""
+def check_load_target(target: RedisTarget, *, force: bool = False) -> tuple[bool, list[RedisTarget]]:
+    """A ``--to-url`` target: no db in the URL, reachable and empty unless ``force`` (every master of a
+    cluster); (a cluster?, its nodes). ``load_into`` checks it, `restore --system` also before any work."""
     url_db = urlsplit(target.url).path.strip("/")
     if url_db not in ("", "0"):  # each db is copied to the same number: the URL's would be ignored
         raise UsageError(f"--to-url names db {url_db}: a restore copies every db of the snapshot to the same db number",
                          hint="give the URL without a db (or /0)")
-    into_cluster, nodes = _check_target(target, force)
+    return _check_target(target, force)
+
+
+def load_into(target: RedisTarget, place: PlaceFn, *, force: bool) -> dict[int, int]:
+    """``--to-url``: write the restored files into a temp dir, load each data directory in a
+    throwaway server, copy every key. The target is checked (reachable, empty unless ``force``)
+    before ``place``."""
+    into_cluster, nodes = check_load_target(target, force=force)
     evicted_before = _evicted(nodes)
     copied: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="drkit-redis-") as tmp:

@@ -17,6 +17,9 @@ BASE = {
     "REDISCLI_AUTH": "r",
     "PGPASSWORD": "db-pass",
     "APP_DB_PW": "childenv-Registered-7e2",
+    "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer collector-token",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-api-key=collector-key",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "https://otel:4318",
 }
 
 

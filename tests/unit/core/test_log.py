@@ -108,6 +108,8 @@ def test_calling_setup_twice_keeps_one_handler(root_logging: None) -> None:
 @pytest.mark.parametrize(("text", "leak"), [
     ("dsn postgresql://backup:pg-Pass-123@db.internal:5432/app", "pg-Pass-123"),
     ("redis://:r3dis-pw@127.0.0.1:6379/0", "r3dis-pw"),
+    ("dsn postgresql://backup:pa/ss-w0rd@db.internal/app", "ss-w0rd"),  # an unencoded slash
+    ("redis://:r3/dis-pw@127.0.0.1:6379/0", "dis-pw"),
     ("libpq: host=db password=hunter2xyz user=app", "hunter2xyz"),
     ("env AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG plus more", "wJalrXUtnFEMI/K7MDENG"),
     ("GET /x?token=abc123def&x=1", "abc123def"),

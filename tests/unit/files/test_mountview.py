@@ -97,3 +97,24 @@ def test_without_mfusepy_mount_names_its_extra(monkeypatch: pytest.MonkeyPatch) 
         _binding()
     err = missing_extra(exc.value)
     assert err is not None and err.extra == "mount" and err.exit_code == 2
+
+
+def test_latest_links_only_without_a_damaged_newer_manifest(repo: Repository, tmp_path: Path) -> None:
+    """ops/mount.py leaves the `latest` links out when a damaged snapshot manifest may be newer than one they
+    would name (tests/integration/test_mount.py mounts that case); one stored before them keeps them."""
+    from drkit.ops.mount import damaged_newer
+    from drkit.repository.snapshots import KIND, manifest_key
+
+    _, old_id, _ = _view(repo, tmp_path, ["t"])
+    new_id = backup_files(repo, BackupRequest([str(tmp_path / "src")], tags=["t"])).snapshot.id
+    listed = {s.id: s for s in files_snapshots(repo, None)}
+    repo.manifests.skip(manifest_key(KIND, new_id), "fails authentication")  # as a listing skips a damaged one
+    assert damaged_newer(repo, [listed[old_id]], None) == [manifest_key(KIND, new_id)]
+    repo.manifests.skipped.clear()
+    repo.manifests.skip(manifest_key(KIND, old_id), "fails authentication")
+    assert damaged_newer(repo, [listed[new_id]], None) == []
+    assert "latest" in MountView(repo, [listed[new_id]]).names("/tags/t")
+    view = MountView(repo, [listed[old_id]], latest=False)
+    assert "latest" not in view.names("/snapshots") and "latest" not in view.names("/tags/t")
+    (name,) = view.names("/snapshots")  # the snapshot is still there by its time
+    assert view.link_target(f"/snapshots/{name}") == f"../ids/{old_id[:8]}"
