@@ -104,7 +104,9 @@ def _collect_facts(job: JobConfig) -> dict[str, Any]:
 
 
 def _backup(repo: Repository, name: str, job: JobConfig, warnings: list[str]) -> Snapshot:
-    outcome = source_kind(job.source.kind).backup(repo, job.source, name, [*job.tags, f"job={name}"])
+    kind = source_kind(job.source.kind)
+    log.info("backing up %s", kind.describe(job.source), extra={"job": name})
+    outcome = kind.backup(repo, job.source, name, [*job.tags, f"job={name}"])
     warnings.extend(outcome.warnings)
     return outcome.snapshot
 

@@ -84,3 +84,14 @@ def test_drill_of_a_plugin_kind_stays_local_and_refuses_docker() -> None:
     with pytest.raises(SandboxUnavailable) as err:
         _sandbox_for(source, "docker")
     assert err.value.exit_code == 2 and "local sandbox" in err.value.message
+
+
+def test_describe_names_the_source_without_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_PW", "s3cret-never-shown")
+    job = JobConfig.model_validate(
+        {"source": {"kind": "mysql", "url": "mysql://backup@db:3307/shop", "password_env": "SHOP_PW"}}
+    )
+    line = source_kind("mysql").describe(job.source)
+    assert line == "mysql backup@db:3307 database shop"
+    files = JobConfig.model_validate({"source": {"kind": "files", "paths": ["/srv", "/etc"]}})
+    assert source_kind("files").describe(files.source) == "files /srv /etc"
