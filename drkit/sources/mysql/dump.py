@@ -23,7 +23,12 @@ from .errors import MysqlError, MysqlUsage
 from .process import query, quote_string, spawned
 
 KIND = "mysql"
-_POSITION = re.compile(r"^-- CHANGE MASTER TO MASTER_LOG_FILE='(?P<file>[^']+)', MASTER_LOG_POS=(?P<pos>\d+);", re.M)
+# MariaDB and MySQL < 8.0.23: CHANGE MASTER TO MASTER_LOG_FILE=…; MySQL 8.0.23+: CHANGE REPLICATION SOURCE TO SOURCE_…
+_POSITION = re.compile(
+    r"^-- CHANGE (?:MASTER|REPLICATION SOURCE) TO (?:MASTER|SOURCE)_LOG_FILE='(?P<file>[^']+)', "
+    r"(?:MASTER|SOURCE)_LOG_POS=(?P<pos>\d+);",
+    re.M,
+)
 DUMP_ARGS = [
     "--single-transaction",
     "--routines",
