@@ -162,3 +162,43 @@ def test_dumps_and_binary_logs_pass_check_and_restore_from_a_copy(
         env=env,
     )
     assert normalised_dump(mysql_server, into) == oracle
+
+
+def test_logs_older_than_the_oldest_pitr_dump_are_listed_forgotten_and_restores_still_work(
+    mysql_server: MariaDB, repo: list[str]
+) -> None:
+    db, env = f"pitrold_{uuid.uuid4().hex[:8]}", mysql_server.password_env()
+    name = ["--name", db]
+    mysql_server.sql(f"CREATE DATABASE {db}")
+    mysql_server.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)", db)
+    _ok("mysql", "binlog-archive", "--url", mysql_server.url(), *name, *repo, env=env)
+    before = drkit("mysql", "binlog-unneeded", *name, *repo, env=env)
+    assert before.returncode == 0 and before.stdout == b""  # no --pitr dump yet: nothing is called unneeded
+    assert b"no --pitr dump" in before.stderr
+    _ok("backup", "mysql", "--pitr", "--url", mysql_server.url(db), *repo, env=env)
+    mysql_server.sql("INSERT INTO t VALUES (2)", db)
+    at_position, oracle = _position(mysql_server), normalised_dump(mysql_server, db)
+    mysql_server.sql("INSERT INTO t VALUES (3)", db)
+    _ok("mysql", "binlog-archive", "--url", mysql_server.url(), *name, *repo, env=env)
+    listed = drkit("mysql", "binlog-unneeded", *name, *repo, env=env)
+    assert listed.returncode == 0, listed.stderr.decode()
+    ids = listed.stdout.decode().split()
+    assert ids  # the logs archived before the dump
+    _ok("forget", *ids, *repo, env=env)
+    again = drkit("mysql", "binlog-unneeded", *name, *repo, env=env)
+    assert again.returncode == 0 and again.stdout == b""
+    into = f"{db}_after_forget"
+    _ok(
+        "restore",
+        "mysql",
+        "--url",
+        mysql_server.url(),
+        "--database",
+        into,
+        *name,
+        "--stop-position",
+        at_position,
+        *repo,
+        env=env,
+    )
+    assert normalised_dump(mysql_server, into) == oracle

@@ -113,3 +113,26 @@ def chain(have: dict[str, Snapshot], first: str) -> list[Snapshot]:
     if not logs:
         raise MysqlUsage(f"binary log {first} is not in the archive yet", hint="run `drkit mysql binlog-archive` first")
     return logs
+
+
+def unneeded(repo: Repository, name: str) -> list[Snapshot] | None:
+    """The archived logs of ``name`` older than the log the oldest ``--pitr`` dump of ``name`` starts
+    from: no point-in-time restore can use them. None when there is no --pitr dump (nothing is
+    called unneeded then: the archive may be waiting for its first dump)."""
+    dumps = [
+        s
+        for s in snapshots.load_all(repo.manifests)
+        if s.source_kind == "mysql" and s.source_name == name and "binlog" in s.meta
+    ]
+    if not dumps:
+        return None
+    firsts = [log_number(d.meta["binlog"]["file"]) for d in dumps]
+    by_base: dict[str, int] = {}
+    for base, number in firsts:
+        by_base[base] = min(number, by_base.get(base, number))
+    old = []
+    for log, snap in archived(repo, name).items():
+        base, number = log_number(log)
+        if base in by_base and number < by_base[base]:
+            old.append(snap)
+    return sorted(old, key=lambda s: log_number(s.meta["file"]))

@@ -37,6 +37,7 @@ def _password_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 def commands(host: CliHost) -> dict[str, click.Command]:
     group = click.Group("mysql", help="MySQL / MariaDB: the binary-log archive (docs/mysql.md).")
     group.add_command(_archive_command(host))
+    group.add_command(_unneeded_command(host))
     return {"backup": _backup_command(host), "restore": _restore_command(host), "mysql": group}
 
 
@@ -171,3 +172,28 @@ def _archive_command(host: CliHost) -> click.Command:
         host.echo(f"archived {len(out.stored)} binary log(s); the archive covers until {out.covers_until}", err=True)
 
     return binlog_archive
+
+
+def _unneeded_command(host: CliHost) -> click.Command:
+    @click.command("binlog-unneeded", epilog=host.epilog)
+    @host.with_repo
+    @click.option("--name", required=True, help="The source name of the archived logs and their --pitr dumps.")
+    def binlog_unneeded(repo_ref: Any, name: str) -> None:
+        """Print the ids of archived binary logs older than the oldest --pitr dump of NAME (one per
+        line): no point-in-time restore can use them. Forget them with
+        `drkit forget $(drkit mysql binlog-unneeded --name NAME)`; `drkit prune` frees the space.
+        With no --pitr dump of NAME, none is listed."""
+        from .binlog import unneeded
+
+        repo = host.open_repo(repo_ref)
+        try:
+            old = unneeded(repo, name)
+        finally:
+            repo.close()
+        if old is None:
+            host.echo(f"no --pitr dump of {name!r}: no archived log is called unneeded", err=True)
+            return
+        for snap in old:
+            host.echo(snap.id)
+
+    return binlog_unneeded
