@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import import_module
 
 from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, SqlCheck, Targets
@@ -17,7 +17,7 @@ from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..ops.facts import load_facts
 from ..repository.repo import Repository
-from ..sources.registry import DrillRequest, HasDrill, source_kind
+from ..sources.registry import DrillRequest, HasArchive, HasDrill, source_kind
 from .context import DrillContext, KindOutcome
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
@@ -55,6 +55,19 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
     if others:
         out.not_verified.append(f"checks: {len(others)} non-SQL check(s) are not run by a {kind} drill")
     return out
+
+
+def _with_archive(repo: Repository, job: str, source: object, catalog: datetime | None) -> datetime | None:
+    """The catalog point, moved to the newest archived time of a plugin kind's archive (binary logs …)."""
+    kind = getattr(source, "kind", "")
+    plugin = None if kind in _KINDS else source_kind(kind)
+    if not isinstance(plugin, HasArchive) or not plugin.archives(source):
+        return catalog
+    at = plugin.newest_archived(repo, source, job)
+    if at is None:
+        return catalog
+    point = datetime.fromtimestamp(at, UTC)
+    return point if catalog is None else max(catalog, point)
 
 
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
@@ -115,7 +128,8 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
             result.rto_seconds = round(ctx.verified_at - t0, 3)
         # a measurement, not part of the recovery; the base restored counts even if no job run took it
         archive = job.source.name if isinstance(job.source, RedisSource) else ""
-        catalog = newest_point(repo, name, job.source.kind, also=outcome.snapshot_id, archive=archive)
+        catalog = _with_archive(repo, name, job.source,
+                                newest_point(repo, name, job.source.kind, also=outcome.snapshot_id, archive=archive))
         return _finish(result, targets, repo, t0, started, catalog)
     finally:
         repo.close()

@@ -134,3 +134,7 @@ def test_point_in_time_drill_replays_archived_binary_logs(tmp_path: Path, mysql_
     assert "binary log(s) up to" in checks_by_name["restore"]["detail"]
     assert checks_by_name["canary"]["ok"]
     assert "mysql.rows: a point-in-time restore has no recorded row counts to match" in r["not_verified"]
+    # the catalog RPO counts from what the binary-log archive covers, not from the job's dump
+    covered = datetime.fromisoformat(str(_newest_meta(tmp_path / "repo")["covers_until"]))
+    started = datetime.fromisoformat(r["started_at"])
+    assert r["rpo_catalog_seconds"] == pytest.approx((started - covered).total_seconds(), abs=0.002)
