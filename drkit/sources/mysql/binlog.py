@@ -24,6 +24,7 @@ from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.streams import SourceRef, backup_stream
 from .conn import MysqlConn
+from .dump import server_time
 from .errors import MysqlUsage
 from .process import query, run
 
@@ -62,7 +63,7 @@ def archive_binlogs(repo: Repository, conn: MysqlConn, name: str) -> ArchiveOutc
             hint="start the server with log_bin (and binlog_format=ROW)",
         )
     with repo.lock(purpose="backup"):
-        before = query(conn, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f+00:00')")[0][0]
+        before = server_time(conn)
         query(conn, "FLUSH BINARY LOGS")
         logs = [row[0] for row in query(conn, "SHOW BINARY LOGS")][:-1]  # the last one is being written
         have = archived(repo, name)

@@ -42,6 +42,11 @@ DUMP_ARGS = [
 ]
 
 
+def server_time(conn: MysqlConn) -> str:
+    """The server's clock, UTC, ISO 8601 with microseconds."""
+    return query(conn, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f+00:00')")[0][0]
+
+
 def database_facts(conn: MysqlConn, database: str) -> dict[str, str]:
     rows = query(
         conn,
@@ -105,7 +110,9 @@ def backup_dump(
             def commit() -> None:
                 dump.finish()
                 if binlog_position:  # into the snapshot's metadata, which is written right after this
-                    meta["binlog"] = tap.binlog_position()
+                    # the server's clock once the dump is done: the dump's state is older, on the clock
+                    # binary-log times use (drkit's host clock may differ from the server's)
+                    meta["binlog"] = {**tap.binlog_position(), "server_time_after": server_time(conn)}
 
             source = SourceRef(KIND, name or database, list(tags or []), meta)
             return backup_stream(repo, source, cast(BinaryIO, tap), before_commit=commit, progress=progress)

@@ -54,8 +54,11 @@ def _key(log: str, pos: int) -> tuple[str, int, int]:
 
 
 def _before(snap: Snapshot, point: Point) -> bool:
+    """Whether the dump's state is at or before ``point``. By time: on the server's clock (the one
+    binary-log times use) once the dump was done; drkit's end time only for a dump without it."""
     if point.time is not None:
-        return datetime.fromisoformat(snap.end_time) <= point.time
+        after = snap.meta["binlog"].get("server_time_after") or snap.end_time
+        return datetime.fromisoformat(after) <= point.time
     assert point.position is not None
     at = snap.meta["binlog"]
     return _key(at["file"], at["position"]) <= _key(*point.position)
