@@ -3,7 +3,10 @@
 
 `pg wal-push` and `pg wal-fetch` follow PostgreSQL's archive_command / restore_command
 contract: exit 0 only when the file is safely archived (or restored); `wal-fetch` of a file the
-archive does not hold exits 1; any other failure exits non-zero so PostgreSQL retries."""
+archive does not hold exits 1; any other failure exits with its own code (13 damaged, 14 storage).
+PostgreSQL retries a failed archive_command, but ends recovery at any restore_command status of 1-125:
+the restore_command drkit writes maps every failure but 1 to 255, which stops recovery instead
+(``prefetch.spooled_command``; docs/postgres-physical.md)."""
 
 from __future__ import annotations
 
@@ -216,7 +219,11 @@ def wal_push(repo_ref: RepoRef, path: Path) -> None:
 @click.argument("name")
 @click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
 def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
-    """restore_command: `drkit pg wal-fetch %f %p`. Exit 1 when the archive does not hold NAME."""
+    """restore_command: `drkit pg wal-fetch %f %p`. Exit 1 when the archive does not hold NAME.
+
+    PostgreSQL ends recovery at any restore_command status of 1-125, so in a restore_command of your own
+    turn every other failure into 255 (recovery then stops with an error instead of ending early):
+    `drkit pg wal-fetch %f %p ...; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc`. drkit's restores do."""
     ops.wal_fetch(repo_ref.url, repo_ref.secret, name, dest)
 
 

@@ -112,10 +112,11 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> C
         earlier = earlier_copies(target, source.config.id)
         chosen = _select(source, refs)
         source.load_index()  # after the listing: a snapshot written since the open has its blobs indexed
-        ids = {key: snap.id for key, snap in earlier.items()}
+        in_source = set(source.manifests.ids(snapshots.KIND)) | {s.id for s in chosen}
+        ids = {key: snap.id for key, snap in (earlier.by_original | earlier.made_of).items()}
         present: list[tuple[Snapshot, Snapshot]] = []
         for snap in chosen:
-            if (found := copy_of(earlier, snap)) is not None:
+            if (found := copy_of(earlier, snap, in_source)) is not None:
                 present.append((snap, found))
                 ids[snap.id] = result.present[snap.id] = found.id
                 continue

@@ -5,7 +5,8 @@ written). A copy recognised its earlier copies by the source id alone, so after 
 snapshot again: a second document for the same content in the target. A copy now records in
 ``meta.copy_of`` both the source id and the source's original id, and an earlier copy is found by
 either (copies made before this record only the source id, which a later retag keeps as
-``meta.original``). When the tags changed in the source since (``copy_of.tags`` records them at
+``meta.original``); by the original id only while the snapshot it was made of is gone from the source
+(``copy_of``). When the tags changed in the source since (``copy_of.tags`` records them at
 copy time), the target's copy is retagged the way `drkit tag` does it: a new document with the new
 tags first, then the old one deleted, under a maintenance lock (no forget or prune meanwhile); tags
 changed in the target only are left alone; under object lock, or while another forget or prune runs, the copy
@@ -14,7 +15,7 @@ keeps its old tags and the result says why.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.errors import LockFailed, LockLost
@@ -46,22 +47,43 @@ def _source_retagged(snap: Snapshot, copy: Snapshot) -> bool:
     return list(snap.tags) != (was if isinstance(was, list) else list(copy.tags))
 
 
-def earlier_copies(target: Repository, source_id: str) -> dict[str, Snapshot]:
-    """Source snapshot id (as copied, and as first written) → the target's copy of it."""
-    found: dict[str, Snapshot] = {}
+@dataclass
+class Copies:
+    """The target's copies from one source repository: by the source snapshot each was made of (or retagged
+    to), and by the source's original id."""
+
+    made_of: dict[str, Snapshot] = field(default_factory=dict)
+    by_original: dict[str, Snapshot] = field(default_factory=dict)
+
+
+def earlier_copies(target: Repository, source_id: str) -> Copies:
+    """The target's copies of snapshots of source repository ``source_id``."""
+    found = Copies()
     for snap in snapshots.load_all(target.manifests):
         origin = snap.meta.get("copy_of")
         if not isinstance(origin, dict) or origin.get("repository") != source_id:
             continue
-        for key in (origin.get("snapshot"), origin.get("original"), snap.meta.get("original")):
+        if isinstance(made_of := origin.get("snapshot"), str) and made_of:
+            found.made_of.setdefault(made_of, snap)
+        for key in (origin.get("original"), snap.meta.get("original")):
             if isinstance(key, str) and key:
-                found.setdefault(key, snap)
+                found.by_original.setdefault(key, snap)
     return found
 
 
-def copy_of(earlier: dict[str, Snapshot], snap: Snapshot) -> Snapshot | None:
-    """The target's earlier copy of source snapshot ``snap``, by its id or its original id."""
-    return earlier.get(snap.id) or earlier.get(original_of(snap))
+def copy_of(earlier: Copies, snap: Snapshot, in_source: set[str]) -> Snapshot | None:
+    """The target's earlier copy of source snapshot ``snap``: the one made of it, else one of a snapshot with
+    its original id that is no longer in the source (``in_source``: the source's snapshot ids), i.e. retagged
+    into ``snap``. A copy of a snapshot still there stands for that one: an interrupted `drkit tag` leaves old
+    and new document, and a repair keeps its original's ``meta``; matched to both, one copy was retagged to
+    each's tags in turn, every run."""
+    if (found := earlier.made_of.get(snap.id)) is not None:
+        return found
+    found = earlier.by_original.get(original_of(snap))
+    if found is None or found.meta.get("repaired_from") != snap.meta.get("repaired_from"):
+        return None
+    origin = found.meta.get("copy_of")
+    return found if isinstance(origin, dict) and origin.get("snapshot") not in in_source else None
 
 
 def carry_tags(source: Repository, target: Repository,
@@ -78,6 +100,9 @@ def carry_tags(source: Repository, target: Repository,
     try:
         with target.lock(maintenance=True, purpose="copy"):
             for snap, old in todo:
+                if target.manifests.get_if_present(snapshots.KIND, old.id) is None:  # read before this lock
+                    kept[snap.id] = f"its copy {old.short_id} was forgotten in the target meanwhile"
+                    continue  # written again it would come back: a forget undone
                 until = target.locked_until(snapshot_key(old.id))
                 if until is not None:
                     kept[snap.id] = f"its copy {old.short_id} is locked until {when(until)} (immutable repository)"

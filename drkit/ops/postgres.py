@@ -253,6 +253,7 @@ def _explain(req: PitrRequest, text: str) -> None:
 
 def _prefetch_wal(repo: Repository, base: Snapshot, target: pitr.Target, spool: Path) -> None:
     timeline, seg_size = int(base.meta["timeline"]), int(base.meta["wal_segment_size"])
+    streamed = set(walstream.streamed_tails(repo, timeline, seg_size))
     names = prefetch.plan(wal.archived_segments(repo, timeline), wal.parse_lsn(base.meta["start_lsn"]), timeline,
-                          seg_size, target)
+                          seg_size, target, streamed)
     prefetch.prefetch(repo, names, spool)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,29 @@ def _check_cluster(snap: Snapshot, opts: RestoreOptions) -> None:
                          hint="restore it with --target-dir DIR (DIR/<node-id>/dump.rdb per shard) or --to-url")
 
 
+def _rdb_at(repo: Repository, when: float, name: str | None) -> Snapshot:
+    """``catalog.rdb_at``, refused (exit 13, as ``latest`` is) when a damaged Redis manifest stored after the
+    RDB chosen started and by ``when`` may be the RDB at ``when``: restoring an older one in its place (or
+    saying there is none) is a wrong answer. ``--skip-damaged`` (``manifests.past_damaged``) accepts it."""
+    try:
+        chosen = catalog.rdb_at(repo, when, name)
+    except UsageError:
+        _refuse_damaged(repo, None, when, name)
+        raise
+    _refuse_damaged(repo, chosen, when, name)
+    return chosen
+
+
+def _refuse_damaged(repo: Repository, chosen: Snapshot | None, when: float, name: str | None) -> None:
+    """``snapshots.refuse_damaged_until`` up to ``when`` plus the longest Redis backup seen (one taken at
+    ``when`` is stored later)."""
+    longest = max((datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time)
+                   for s in catalog.redis_snapshots(repo, name) if s.end_time), default=timedelta(0))
+    store = repo.manifests
+    snapshots.refuse_damaged_until(store, chosen, datetime.fromtimestamp(when, UTC) + longest, pitr.iso(when),
+                                   possible=lambda key: snapshots.could_match(store, key, None, "redis", name))
+
+
 def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: Path, *,
            durable: bool) -> tuple[str, str]:
     """Write what the restore asks for into ``directory``: a snapshot, or the state at the point in
@@ -178,7 +202,7 @@ def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: P
         pieces = catalog.aof_pieces(repo, opts.name)
         if pieces:
             return _aof_at(pieces, when, directory)
-        snap, prefix = catalog.rdb_at(repo, when, opts.name), "pitr-"
+        snap, prefix = _rdb_at(repo, when, opts.name), "pitr-"
     else:
         snap = _find(repo, ref, opts.name)
     _check_cluster(snap, opts)

@@ -240,8 +240,11 @@ def plan(run: Run) -> None:
         # the fraction a repack would keep: the live blobs and their header entries. Counting the header
         # as dead made every small, fully live pack "mostly dead": repacked into an equal pack, every run
         kept = live_bytes + PACK_OVERHEAD + live_blobs * ENTRY_SIZE
-        repack = (live_bytes > 0 and (kept < size * options.repack_below or _damaged_but_whole(run, pack_id))
-                  and (budget is None or result.bytes_repacked < budget))
+        # a pack `repair index` kept although damaged is verified first, whatever its live fraction: a repack
+        # meeting a failing blob would fail the whole prune
+        repack = (live_bytes > 0 and (budget is None or result.bytes_repacked < budget)
+                  and (_damaged_but_whole(run, pack_id) if pack_id in run.requests
+                       else kept < size * options.repack_below))
         if (live_bytes == 0 or repack) and _held(run, pack_id):
             result.keep_packs.append(pack_id)
         elif live_bytes == 0:
@@ -258,9 +261,7 @@ def plan(run: Run) -> None:
 
 def _damaged_but_whole(run: Run, pack_id: str) -> bool:
     """A pack `repair index` kept although damaged (repack_requests.py), whose live blobs all verify:
-    rewritten whatever its live fraction. One with a failing blob is kept and named."""
-    if pack_id not in run.requests:
-        return False
+    rewritten whatever its live fraction. One with a failing blob (or gone from the storage) is kept and named."""
     why = repack_requests.unverified(run.repo, pack_id, run.live)
     if why is not None:
         run.result.waiting.append(f"pack {pack_id[:16]}: damaged, not rewritten: {why} "

@@ -44,11 +44,15 @@ def requested(repo: Repository) -> dict[str, list[str]]:
 
 
 def unverified(repo: Repository, pack_id: str, live: LiveSet) -> str | None:
-    """Why ``pack_id`` may not be rewritten (a live blob that fails verification), None if each verifies.
+    """Why ``pack_id`` may not be rewritten (a live blob that fails verification, or the pack is missing), None
+    if each verifies.
     The pack is read once, no more than its indexed size."""
     index, key = repo.index, pack_key(pack_id)
-    with storage_errors():
-        data = read_capped(repo.backend, key, index.pack_sizes[pack_id])
+    try:
+        with storage_errors():
+            data = read_capped(repo.backend, key, index.pack_sizes[pack_id])
+    except IntegrityError as exc:  # gone from the storage (or replaced by junk): kept and named, not fatal
+        return exc.message
     first, n = index.run(pack_id)
     for e in range(first, first + n):
         if live.flags[e]:

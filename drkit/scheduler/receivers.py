@@ -1,9 +1,10 @@
 """WAL receivers run by the daemon: one thread per physical PostgreSQL job with ``receive`` in its
 source, each doing what ``drkit pg receive`` does (``ops.pgreceive``) until the daemon stops.
 
-A receiver that fails (the server is down at start, a wrong password, the repository unreachable)
-is logged and started again after ``RETRY`` seconds; its ``drkit_pg_receive_up`` stays 0
-meanwhile, which the metrics show."""
+A receiver that fails (the server is down at start, a wrong password, the repository unreachable,
+a spool it cannot write: any failure, else the thread would die and streaming stop for good) is
+logged and started again after ``RETRY`` seconds; its ``drkit_pg_receive_up`` stays 0 meanwhile,
+which the metrics show."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import threading
 from prometheus_client import CollectorRegistry
 
 from ..config import DrkitConfig, JobConfig, PostgresSource
-from ..core.errors import DrkitError
 from ..core.receivemetrics import ReceiveFamilies, ReceiveMetrics
 from ..jobs.connect import open_job_repository, pg_conn
 from ..ops import pgreceive
+from .runs import _error_text
 
 RETRY = 30.0  # seconds before a failed receiver starts again
 STOP_TIMEOUT = 60.0
@@ -37,11 +38,11 @@ def _run(job: str, config: DrkitConfig, spec: JobConfig, metrics: ReceiveMetrics
                 pgreceive.receive(repo, pg_conn(source), req, metrics)
             finally:
                 repo.close()
-        except DrkitError as exc:
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure (a spool it cannot read, a bug)
             log.error(
                 "WAL receiver of job %s stopped: %s; starting it again in %.0f s",
                 job,
-                exc.message,
+                _error_text(exc),
                 RETRY,
                 extra={"job": job},
             )

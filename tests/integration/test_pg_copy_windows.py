@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,6 +92,9 @@ def test_copy_keeps_the_window_end(source: Source) -> None:
     try:
         assert drkit("init", *target).returncode == 0
         assert source.copy_into(*target)["wal_files"] > 0
+        # the restored server runs `drkit pg wal-fetch` as user postgres: it must read the repository root made
+        # (before, its "permission denied" (exit 14) passed for "not in the archive" and ended recovery early)
+        subprocess.run(["chown", "-R", "postgres", str(base / "repo")], check=True)
         copy_rows = _windows(*target)
         _same_windows(copy_rows, source)
         refused = drkit(

@@ -23,9 +23,13 @@ WORKERS = 4
 _SLACK = timedelta(seconds=60)  # commits just before a time target may sit in a segment archived later
 
 
-def plan(archived: dict[str, datetime], start_lsn: int, timeline: int, seg_size: int, target: Target) -> list[str]:
+def plan(archived: dict[str, datetime], start_lsn: int, timeline: int, seg_size: int, target: Target,
+         streamed: frozenset[int] | set[int] = frozenset()) -> list[str]:
     """The contiguous archived segments from the base backup's start that recovery to ``target``
-    will read (for a time target, up to the first one archived after it, plus slack)."""
+    will read (for a time target, up to the first one archived after it, plus slack), then the
+    segment after them if a streamed partial of it is archived (segment numbers ``streamed``):
+    ``fetch`` gives its WAL, and a restore whose restore_command reads only the spool (a drill in a
+    container) reaches into the streamed tail too."""
     have = {segment_number(n, seg_size): when for n, when in archived.items()}
     limit = int(os.environ.get(MAX_SEGMENTS_ENV, DEFAULT_MAX_SEGMENTS))
     until = parse_time(target.value) + _SLACK if target.kind == "time" else None
@@ -35,8 +39,10 @@ def plan(archived: dict[str, datetime], start_lsn: int, timeline: int, seg_size:
     while segno in have and len(names) < limit:
         names.append(segment_name(timeline, segno, seg_size))
         if (until is not None and have[segno] > until) or (last_segno is not None and segno >= last_segno):
-            break
+            return names
         segno += 1
+    if segno in streamed and segno not in have and len(names) < limit:
+        names.append(segment_name(timeline, segno, seg_size))
     return names
 
 
@@ -48,6 +54,11 @@ def prefetch(repo: Repository, names: list[str], spool: Path) -> int:
 
 
 def spooled_command(spool: Path, fallback: str) -> str:
-    """restore_command: copy from the spool when the segment is there, else run ``fallback``."""
+    """restore_command: copy from the spool when the segment is there, else run ``fallback``. Any
+    failure but 'not in the archive' (exit 1) exits 255: PostgreSQL takes an exit status of 1-125 for
+    the end of the archive and ends recovery there (to 'latest' it would promote before WAL the
+    archive holds, a damaged object or a storage outage, and the restore report success), while a
+    status above 125 stops recovery with an error."""
     where = shlex.quote(str(spool))
-    return f"if [ -f {where}/%f ]; then cp {where}/%f %p; else {fallback}; fi"
+    return (f"if [ -f {where}/%f ]; then cp {where}/%f %p || exit 255; "
+            f"else {fallback}; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc; fi")

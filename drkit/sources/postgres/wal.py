@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from storage_backends import AlreadyExists, NotFound, ObjectInfo
+from storage_backends import AlreadyExists, NotFound
 
-from ...core.errors import IntegrityError, UsageError
+from ...core.errors import IntegrityError, StorageError, UsageError
 from ...pipeline import compress, decompress
 from ...repository.repo import Repository
 from ...repository.storage_errors import storage_errors
@@ -35,6 +35,7 @@ _NAME = re.compile(r"^[0-9A-F]{24}(\.partial)?$|^[0-9A-F]{8}\.history$|^[0-9A-F]
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 # a segment streamed by `drkit pg receive` before it was complete: <segment>.<bytes streamed, 8 hex>.partial
 STREAMED = re.compile(r"^[0-9A-F]{24}\.[0-9A-F]{8}\.partial$")
+FETCH_ATTEMPTS = 5  # reads of a streamed tail a running receiver keeps replacing
 
 
 def wal_key(name: str) -> str:
@@ -84,15 +85,7 @@ def push(repo: Repository, path: Path) -> bool:
 
 def fetch(repo: Repository, name: str, dest: Path) -> int:
     """Restore one archived WAL file to ``dest`` (written to a temp name, then renamed)."""
-    key = wal_key(name)
-    with storage_errors():
-        try:
-            with repo.backend.get(key) as f:
-                obj = f.read()
-        except NotFound:
-            obj = b""
-    if not obj:
-        name, obj = _streamed_tail(repo, name)
+    name, obj = _current(repo, name)
     data = decode_wal(repo, name, obj)
     tmp = dest.with_name(f".{dest.name}.drkit-partial")
     try:
@@ -104,20 +97,42 @@ def fetch(repo: Repository, name: str, dest: Path) -> int:
     return len(data)
 
 
-def _streamed_tail(repo: Repository, name: str) -> tuple[str, bytes]:
-    """A segment that is not archived whole: the longest streamed ``.partial`` of it (``drkit pg
-    receive``), under its own name; recovery replays it up to its last complete record and ends there."""
-    found = [info.key.rsplit("/", 1)[-1] for info in _listing(repo, f"{wal_key(name)}.")] if is_segment(name) else []
-    streamed = sorted((n for n in found if STREAMED.match(n)), key=lambda n: int(n[25:33], 16))
-    if not streamed:
-        raise WalMissing(f"WAL file {name} is not in the archive")
-    with storage_errors(), repo.backend.get(wal_key(streamed[-1])) as f:
-        return streamed[-1], f.read()
+def _current(repo: Repository, name: str) -> tuple[str, bytes]:
+    """``name`` as archived whole, else (a segment) its longest streamed ``.partial`` (``drkit pg
+    receive``) under its own name: recovery replays it up to its last complete record and ends there.
+    A running receiver replaces that partial by a longer one, or by the whole segment, and deletes
+    it: one gone between the listing and the read is looked up again, never reported missing (which
+    PostgreSQL takes for the end of the archive, ending recovery before WAL that is there)."""
+    for _ in range(FETCH_ATTEMPTS):
+        obj = _get(repo, name)
+        if obj is not None:
+            return name, obj
+        streamed = _streamed(repo, name) if is_segment(name) else []
+        if not streamed:  # none, or the whole segment was stored (its partials deleted) since the first read
+            obj = _get(repo, name)
+            if obj is None:
+                raise WalMissing(f"WAL file {name} is not in the archive")
+            return name, obj
+        obj = _get(repo, streamed[-1])
+        if obj is not None:
+            return streamed[-1], obj
+    raise StorageError(f"the streamed tail of WAL file {name} changed at each of {FETCH_ATTEMPTS} reads")
 
 
-def _listing(repo: Repository, prefix: str) -> list[ObjectInfo]:
+def _get(repo: Repository, name: str) -> bytes | None:
     with storage_errors():
-        return list(repo.backend.list(prefix))
+        try:
+            with repo.backend.get(wal_key(name)) as f:
+                return f.read()
+        except NotFound:
+            return None
+
+
+def _streamed(repo: Repository, segment: str) -> list[str]:
+    """The streamed partials of ``segment``, shortest first."""
+    with storage_errors():
+        found = [info.key.rsplit("/", 1)[-1] for info in repo.backend.list(f"{wal_key(segment)}.")]
+    return sorted((n for n in found if STREAMED.match(n)), key=lambda n: int(n[25:33], 16))
 
 
 def exists(repo: Repository, name: str) -> bool:

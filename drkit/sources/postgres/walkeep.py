@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage_backends import AlreadyExists
+from storage_backends import AlreadyExists, NotFound
 
 from ...repository.immutability import Trimming
 from ...repository.manifests import manifest_key
@@ -30,6 +30,7 @@ from .wal import (
     segment_number,
     wal_key,
 )
+from .walstream import superseded
 
 
 @dataclass(frozen=True)
@@ -97,25 +98,43 @@ def _drop_stale_times(repo: Repository) -> None:
 
 def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
     """Copy the WAL files ``limit`` needs that ``target`` lacks, re-encrypted; returns how many.
-    Then a ``wal_archived`` document records when the source archived each needed file whose time
-    the target does not know (a copied object's own time is the time of the copy, which would
-    stretch the recoverable windows to it)."""
+    Of a segment only the newest WAL is copied (the segment, else its longest streamed partial), and
+    the target's partials it supersedes are deleted, as the receiver does in the source; a partial
+    the receiver replaced since the listing is left for the next copy. Then a ``wal_archived``
+    document records when the source archived each needed file whose time the target does not know
+    (a copied object's own time is the time of the copy, which would stretch the recoverable windows
+    to it)."""
     have = archive_times(target)
     copied = 0
     times = archive_times(source)
+    stale = superseded(times)
+    present = set(have)
     for name in sorted(times):
-        if name in have or not limit.needs(name):
+        if name in have or name in stale or not limit.needs(name):
             continue
-        with storage_errors(), source.backend.get(wal_key(name)) as f:
-            data = decode_wal(source, name, f.read())
         with storage_errors():
+            try:
+                with source.backend.get(wal_key(name)) as f:
+                    data = decode_wal(source, name, f.read())
+            except NotFound:
+                continue  # a streamed partial the receiver replaced since the listing
             try:
                 target.backend.put_if_absent(wal_key(name), encode_wal(target, name, data))
                 copied += 1
             except AlreadyExists:
                 pass
+            present.add(name)
+    _drop_superseded(target, superseded(present))
     record = {name: when.isoformat() for name, when in times.items()
-              if limit.needs(name) and (name not in have or have[name] > when)}
+              if limit.needs(name) and name not in stale and (name not in have or have[name] > when)}
     if record:
         target.manifests.put(TIMES_KIND, {"source_repository": source.config.id, "times": record})
     return copied
+
+
+def _drop_superseded(repo: Repository, names: set[str]) -> None:
+    """Delete streamed partials a newer copy of their WAL replaces (one under retention stays)."""
+    with storage_errors():
+        for name in sorted(names):
+            if repo.locked_until(wal_key(name)) is None:
+                repo.backend.delete(wal_key(name))

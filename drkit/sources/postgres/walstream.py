@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,17 @@ from storage_backends import AlreadyExists, NotFound
 
 from ...repository.repo import Repository
 from ...repository.storage_errors import storage_errors
-from .wal import STREAMED, WAL_PREFIX, Window, encode_wal, is_segment, push, segment_number, wal_key
+from .wal import (
+    STREAMED,
+    WAL_PREFIX,
+    Window,
+    archive_times,
+    encode_wal,
+    is_segment,
+    push,
+    segment_number,
+    wal_key,
+)
 
 _HISTORY = re.compile(r"^[0-9A-F]{8}\.history$")
 
@@ -52,11 +63,20 @@ class Tail:
     time: datetime
 
 
+def superseded(names: Iterable[str]) -> set[str]:
+    """The streamed partials among ``names`` that the whole segment or a longer partial replaces."""
+    have = set(names)
+    longest: dict[str, str] = {}
+    for name in sorted(n for n in have if STREAMED.match(n) and n[:24] not in have):
+        if name[:24] not in longest or streamed_length(name) > streamed_length(longest[name[:24]]):
+            longest[name[:24]] = name
+    return {n for n in have if STREAMED.match(n)} - set(longest.values())
+
+
 def streamed_tails(repo: Repository, timeline: int, seg_size: int) -> dict[int, Tail]:
-    """Segment number → its longest streamed partial, for segments of ``timeline`` not archived whole."""
-    with storage_errors():
-        infos = list(repo.backend.list(f"{WAL_PREFIX}{timeline:08X}/"))
-    names = {info.key.rsplit("/", 1)[-1]: info.mtime for info in infos}
+    """Segment number → its longest streamed partial, for segments of ``timeline`` not archived whole
+    (stored at the time its source repository stored it, in a copy: ``archive_times``)."""
+    names = archive_times(repo, f"{WAL_PREFIX}{timeline:08X}/")
     tails: dict[int, Tail] = {}
     for name, when in names.items():
         if not STREAMED.match(name) or name[:24] in names:
@@ -171,4 +191,13 @@ class SpoolSync:
             self._stored_length.pop(segment, None)
 
 
-__all__ = ["SpoolSync", "SyncResult", "Tail", "partial_name", "streamed_length", "streamed_tails", "with_tail"]
+__all__ = [
+    "SpoolSync",
+    "SyncResult",
+    "Tail",
+    "partial_name",
+    "streamed_length",
+    "streamed_tails",
+    "superseded",
+    "with_tail",
+]

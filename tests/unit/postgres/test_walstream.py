@@ -5,6 +5,8 @@ longest partial for the tail."""
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from drkit.repository.repo import Repository
 from drkit.sources.postgres import wal, walstream
 from drkit.sources.postgres.errors import WalConflict, WalMissing
+from storage_backends import ObjectInfo
 from storage_backends.testing.memory import MemoryBackend
 
 SEG = 16 << 20
@@ -147,3 +150,69 @@ def test_check_reads_a_streamed_partial_page_header() -> None:
     assert segment_problem(name, segment(3 * SEG), {"7"}) is None
     assert "its name says 0/3000000" in (segment_problem(name, segment(4 * SEG), {"7"}) or "")
     assert "database system 8" in (segment_problem(name, segment(3 * SEG, sysid=8), {"7"}) or "")
+
+
+class _RacingBackend(MemoryBackend):
+    """Runs ``after_list`` once, right after a listing of WAL partials: the receiver's sync landing
+    between wal-fetch's listing and its read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.after_list: list[Callable[[], None]] = []
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        found = list(super().list(prefix))
+        if prefix.endswith(".") and self.after_list:
+            self.after_list.pop(0)()
+        yield from found
+
+
+@pytest.mark.parametrize("meanwhile", ["longer partial", "whole segment"])
+def test_fetch_reads_the_tail_superseded_between_listing_and_read(tmp_path: Path, meanwhile: str) -> None:
+    """A sync that replaces the listed partial (by a longer one, or by the whole segment) while
+    wal-fetch reads the tail: fetch returns the newer WAL. Before, the listed partial was gone and
+    wal-fetch failed, which PostgreSQL takes for 'no such segment': recovery ended a segment early."""
+    backend = _RacingBackend()
+    repo = Repository.init(backend, "pw")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    sync = walstream.SpoolSync(repo, spool, SEG)
+    _partial(spool, NAME, b"A" * 1000)
+    sync.sync()
+    if meanwhile == "longer partial":
+        newer = b"A" * 1000 + b"B" * 1000 + bytes(SEG - 2000)
+        backend.after_list.append(lambda: (_partial(spool, NAME, b"A" * 1000 + b"B" * 1000), sync.sync()))
+    else:
+        newer = b"C" * SEG
+        backend.after_list.append(
+            lambda: ((spool / f"{NAME}.partial").unlink(), (spool / NAME).write_bytes(newer), sync.sync())
+        )
+    out = tmp_path / "fetched"
+    assert wal.fetch(repo, NAME, out) == SEG
+    assert out.read_bytes() == newer
+
+
+def test_fetch_finds_the_whole_segment_stored_after_its_first_read(tmp_path: Path) -> None:
+    """The receiver stores the whole segment (deleting every partial) between wal-fetch's read of the
+    segment and its listing of partials: fetch returns the segment, not 'missing'."""
+    backend = _RacingBackend()
+    repo = Repository.init(backend, "pw")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    sync = walstream.SpoolSync(repo, spool, SEG)
+    _partial(spool, NAME, b"A" * 1000)
+    sync.sync()
+    whole = b"C" * SEG
+    real_list = MemoryBackend.list
+
+    def list_after_completion(self: MemoryBackend, prefix: str = "") -> Iterator[ObjectInfo]:
+        if prefix.endswith(".") and not (spool / NAME).exists():
+            (spool / f"{NAME}.partial").unlink()
+            (spool / NAME).write_bytes(whole)
+            sync.sync()  # stores NAME, deletes its partials: the listing below finds none
+        return real_list(self, prefix)
+
+    backend.list = types.MethodType(list_after_completion, backend)  # type: ignore[method-assign]
+    out = tmp_path / "fetched"
+    assert wal.fetch(repo, NAME, out) == SEG
+    assert out.read_bytes() == whole
