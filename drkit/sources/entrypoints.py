@@ -10,9 +10,21 @@ from importlib.metadata import EntryPoint, entry_points
 GROUP = "drkit.sources"
 
 
+# The built-in kinds, as pyproject.toml registers them: also used when the installed metadata lacks
+# them (an editable install made before the group existed), so a stale install still backs up.
+BUILT_IN = {
+    "files": "drkit.jobs.kinds:FILES",
+    "postgres": "drkit.jobs.kinds:POSTGRES",
+    "redis": "drkit.jobs.kinds:REDIS",
+}
+
+
 @cache
 def registered() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    for name, value in BUILT_IN.items():
+        found.setdefault(name, EntryPoint(name, value, GROUP))
+    return found
 
 
 def kind_names() -> list[str]:

@@ -95,3 +95,26 @@ def test_describe_names_the_source_without_a_secret(monkeypatch: pytest.MonkeyPa
     assert line == "mysql backup@db:3307 database shop"
     files = JobConfig.model_validate({"source": {"kind": "files", "paths": ["/srv", "/etc"]}})
     assert source_kind("files").describe(files.source) == "files /srv /etc"
+
+
+def test_built_in_kinds_resolve_even_without_installed_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editable install made before the drkit.sources group existed has no such entry points: the
+    built-in kinds must still resolve (pyproject.toml and entrypoints.BUILT_IN name the same objects)."""
+    import tomllib
+    from pathlib import Path
+
+    from drkit.sources import entrypoints, registry
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    declared = pyproject["project"]["entry-points"]["drkit.sources"]
+    assert {k: v for k, v in declared.items() if k in entrypoints.BUILT_IN} == entrypoints.BUILT_IN
+
+    monkeypatch.setattr(entrypoints, "entry_points", lambda group: [])
+    entrypoints.registered.cache_clear()
+    registry.source_kind.cache_clear()
+    try:
+        assert entrypoints.kind_names() == ["files", "postgres", "redis"]
+        assert registry.source_kind("files").name == "files"
+    finally:
+        entrypoints.registered.cache_clear()
+        registry.source_kind.cache_clear()
