@@ -11,7 +11,8 @@ A kind declares:
   (:class:`SourceKind`);
 - optionally ``commands()``: its CLI (``drkit backup KIND``, ``drkit restore KIND`` and a group of its own),
   see :class:`HasCommands`;
-- optionally ``drill()``: a drill hook restoring into a sandbox and verifying it, see :class:`HasDrill`.
+- optionally ``drill()``: a drill hook restoring into a sandbox and verifying it, see :class:`HasDrill`;
+- optionally an archive of continuous logs the daemon and drills measure, see :class:`HasArchive`.
 
 The registry loads one entry point when its kind is first asked for, so ``drkit backup files`` never
 imports a database source's code.
@@ -43,6 +44,7 @@ __all__ = [
     "CliHost",
     "DrillReport",
     "DrillRequest",
+    "HasArchive",
     "HasCommands",
     "HasDrill",
     "SourceConfig",
