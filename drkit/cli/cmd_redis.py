@@ -103,7 +103,9 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
                    "(DUMP/RESTORE, expiry times kept exactly; in a cluster, each key to its slot's master).")
 @click.option("--point-in-time", type=TIME, default=None,
               help="Restore the state at TIME: the AOF (snapshots and aof-archive segments) replayed up to it, "
-                   "else the newest RDB taken at or before it; with --target-dir and --to-url alike. " + TIME_HELP)
+                   "else the newest RDB that ended at or before it; with --target-dir and --to-url alike. AOF "
+                   "times are whole seconds: inside a second, the state at its start is restored (never a "
+                   "write after TIME); the output names the point reached. " + TIME_HELP)
 @click.option("--name", default=None, help="Only snapshots of this source name.")
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
@@ -130,6 +132,9 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
         emit_json(res.__dict__)
         return
     click.echo(f"restored {res.kind} from {res.snapshot} to {res.target}", err=True)
+    if res.point_reached is not None:
+        click.echo(f"point in time {res.point_in_time}: state at {res.point_reached}"
+                   + (f" ({res.note})" if res.note else ""), err=True)
     if res.keys is not None:
         click.echo(f"keys copied per db: {res.keys}", err=True)
     if res.shards is not None:

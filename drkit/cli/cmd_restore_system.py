@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from ..core.errors import DrkitError, UsageError
-from ..jobs.system_restore import SystemRequest, SystemRestore, prepare_system, restore_prepared
+from ..jobs.system_restore import (
+    ComponentResult,
+    SystemRequest,
+    SystemRestore,
+    exit_code,
+    prepare_system,
+    restore_prepared,
+)
 from .common import load_cli_config, skip_damaged_option
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
@@ -75,7 +82,13 @@ def restore_system(  # noqa: PLR0913
 
     The result gives, per component, the point its data is of and how far before TIME that is, and the skew
     between components. When a component cannot get within the allowed skew of TIME, nothing is restored and
-    the command exits 15 (see docs/systems.md)."""
+    the command exits 15 (see docs/systems.md).
+
+    A component that fails does not stop the others; every outcome is reported, and the command exits with the
+    most severe component code: 13 (damaged data) if any, else 14 (storage), else the first failed component's
+    own code, else 3 when a component was restored only partly (e.g. from a files backup that skipped entries).
+    The error line names the directories written and the servers left running: a rerun refuses those
+    directories until they are removed."""
     cfg = load_cli_config(ctx)
     if all_systems == (system_name is not None):
         raise UsageError("give --system NAME or --all (not both)")
@@ -97,12 +110,24 @@ def restore_system(  # noqa: PLR0913
     else:
         for result in results:
             _print(result)
-    failed = [c for r in results for c in r.components if c.error is not None]
-    if failed:
-        raise DrkitError(
-            f"{len(failed)} components were not restored: " + ", ".join(c.job for c in failed),
-            hint="see each component's error above",
-        )
+    _raise_if_failed([c for r in results for c in r.components])
+
+
+def _raise_if_failed(components: list[ComponentResult]) -> None:
+    code = exit_code(components)
+    if not code:
+        return
+    failed = ", ".join(f"{c.job} (exit {c.exit_code})" for c in components if c.exit_code)
+    written = [c.target for c in components if "://" not in c.target and Path(c.target).exists()]
+    running = [f"{c.job} (port {c.port}" + (f", pid {c.pid})" if c.pid else ")") for c in components if c.port]
+    err = DrkitError(
+        f"{failed} not restored whole; directories written: {', '.join(written) or 'none'}"
+        + (f"; servers left running: {', '.join(running)}" if running else ""),
+        hint="see each component's error above; a rerun refuses these directories: remove them (and stop the "
+        "servers) first (docs/systems.md)",
+    )
+    err.exit_code = code
+    raise err
 
 
 def _into(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

@@ -27,6 +27,7 @@ class KindOutcome:
     canary: datetime | None = None
     not_verified: list[str] = field(default_factory=list)
     system_heartbeats: dict[str, datetime | None] = field(default_factory=dict)  # system → its newest heartbeat
+    point_reached: str | None = None  # a point-in-time restore: the instant whose state it holds
 
 
 @dataclass

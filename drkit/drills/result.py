@@ -37,6 +37,7 @@ class DrillResult:
     started_at: str  # ISO 8601 UTC
     snapshot_id: str = ""
     point_in_time: str | None = None
+    point_reached: str | None = None  # a point-in-time drill: the instant whose state was restored (≤ point_in_time)
     phases: dict[str, float] = field(default_factory=dict)  # PHASES → seconds
     rto_seconds: float | None = None
     rpo_catalog_seconds: float | None = None  # now − newest recoverable point in the repository

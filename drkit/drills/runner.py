@@ -122,6 +122,7 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
             result.phases = ctx.phases
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
         result.not_verified = outcome.not_verified
+        result.point_reached = outcome.point_reached
         result.system_heartbeats = {s: at.isoformat() if at else None for s, at in outcome.system_heartbeats.items()}
         _canary_check(result, job.canary_enabled, outcome, started, repo)
         if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
@@ -156,7 +157,7 @@ def _canary_check(result: DrillResult, enabled: bool, outcome: KindOutcome, now:
                             "canary.enabled is off for this job)")
     if not enabled or not result.checks_ok:
         return
-    when = result.point_in_time
+    when = result.point_reached or result.point_in_time  # a run after the point reached left nothing in the data
     if canary is None and when is not None and not ran_before(repo, result.job, result.source_kind, when):
         result.not_verified.append(f"canary: no run of job {result.job} before {when} wrote one; "
                                    "the verified RPO is not measured")

@@ -4,17 +4,16 @@ per-source restores, before anything is written.
 
 - PostgreSQL (physical): WAL replay reaches T itself, once a base backup ends before T and the
   archived WAL reaches past it (``pitr.choose_base``, as `restore postgres --point-in-time`).
-- Redis: AOF annotations have one-second resolution, and ``redis-check-aof --truncate-to-timestamp S``
-  keeps every command of second S — up to S+1, which may be after T. The plan cuts at
-  ``floor(T) - 1`` so that nothing after T is restored: the state at ``floor(T)``. Without an AOF
-  covering that, the newest RDB snapshot at or before T.
+- Redis: AOF annotations have one-second resolution; the cut is the one every Redis point-in-time
+  restore makes (``redis_pitr.aof_cut``): the seconds before ``floor(T)``, so nothing after T is
+  restored — the state at ``floor(T)``. Without an AOF covering that, the newest RDB snapshot that
+  ended at or before T.
 - Files: the newest snapshot that *ended* at or before T (one still being read at T may hold files
   written after it); its point is its start (a file changed during the backup may or may not be in it).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -45,7 +44,7 @@ class ComponentPlan:
     how: str  # one line: what is restored, for people
     snapshot: str = ""  # the base backup / snapshot restored from ("" for an AOF cut of an archive)
     redis_name: str | None = None  # the source name the Redis AOF / RDB is recorded under
-    redis_cut: str | None = None  # the AOF cut (a whole second) passed to the Redis restore
+    redis_cut: str | None = None  # the point in time passed to the Redis restore: floor(T), a whole second
     until: datetime | None = None  # files: when the snapshot ended (its content is of [point, until])
 
     def skew(self, target: datetime) -> float:
@@ -85,8 +84,7 @@ def _plan_postgres(repo: Repository, job: str, source: PostgresSource, target: d
 
 def _plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime) -> ComponentPlan:
     """The AOF of the job's own name, else of the source's ``name`` (`redis aof-archive --name`); else an RDB."""
-    second = math.floor(target.timestamp())
-    cut = second - 1
+    cut = redis_pitr.aof_cut(target.timestamp())
     problems: list[str] = []
     for name in dict.fromkeys([job, source.name]):
         pieces = redis_catalog.aof_pieces(repo, name)
@@ -97,15 +95,15 @@ def _plan_redis(repo: Repository, job: str, source: RedisSource, target: datetim
         except UsageError as exc:
             problems.append(exc.message)
             continue
-        point = datetime.fromtimestamp(second, UTC)
+        point = datetime.fromtimestamp(cut.point, UTC)
         return ComponentPlan(
             job,
             "redis",
             point,
-            f"AOF of {name!r} cut after {redis_pitr.iso(cut)} (the state at "
+            f"AOF of {name!r} cut after {redis_pitr.iso(cut.last_second)} (the state at "
             f"{format_time(point)}: AOF times have one-second resolution)",
             redis_name=name,
-            redis_cut=redis_pitr.iso(cut),
+            redis_cut=redis_pitr.iso(cut.point),  # the restore cuts before it: the same cut
         )
     for name in dict.fromkeys([job, source.name]):
         try:
@@ -114,7 +112,12 @@ def _plan_redis(repo: Repository, job: str, source: RedisSource, target: datetim
             problems.append(exc.message)
             continue
         return ComponentPlan(
-            job, "redis", _utc(snap.time), f"RDB snapshot {snap.short_id}", snapshot=snap.id, redis_name=name
+            job,
+            "redis",
+            redis_catalog.snapshot_time(snap),
+            f"RDB snapshot {snap.short_id}",
+            snapshot=snap.id,
+            redis_name=name,
         )
     raise UsageError(f"job {job}: no Redis AOF or RDB reaches {format_time(target)}: " + "; ".join(problems))
 
@@ -125,11 +128,20 @@ def _plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
         snap = find_files_snapshot(repo, None, format_time(when), source_name=job)
         end = _utc(snap.end_time) if snap.end_time else _utc(snap.time)
         if end <= target:
+            skipped = backup_skipped(snap)
+            partial = f" (partial: its backup skipped or half-read {skipped} entries)" if skipped else ""
             return ComponentPlan(
-                job, "files", _utc(snap.time), f"files snapshot {snap.short_id}", snapshot=snap.id, until=end
+                job, "files", _utc(snap.time), f"files snapshot {snap.short_id}{partial}", snapshot=snap.id, until=end
             )
         when = _utc(snap.time) - timedelta(microseconds=1)
     raise UsageError(f"job {job}: no files snapshot ended at or before {format_time(target)}")
+
+
+def backup_skipped(snap: snapshots.Snapshot) -> int:
+    """How many entries the files backup skipped or read while they changed (``backup files`` exit 3):
+    such a snapshot is not the state at its start."""
+    count = snap.stats.get("warnings", 0)
+    return count if type(count) is int and count > 0 else 0
 
 
 def _utc(text: str) -> datetime:

@@ -14,18 +14,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storage_backends.errors import BackendError
+
 from ..config import DrkitConfig
-from ..core.errors import DrkitError, UsageError
+from ..core.errors import DrkitError, IntegrityError, PartialRestore, StorageError, UsageError
 from ..core.timespec import format_time, parse_time
 from ..ops.files import raise_if_partial_restore, restore_files
 from ..ops.postgres import PitrRequest, restore_pitr
 from ..ops.redis import RestoreOptions, restore_redis
 from ..repository import snapshots
+from ..repository.storage_errors import translate
 from ..sources.files import Selection
 from ..sources.postgres.pitr import Target
 from .connect import open_job_repository
 from .system_heartbeat import Heartbeats
-from .system_plan import ComponentPlan, SkewTooLarge, plan_component
+from .system_plan import ComponentPlan, SkewTooLarge, backup_skipped, plan_component
 from .system_verify import read_heartbeat
 
 if TYPE_CHECKING:
@@ -60,6 +63,11 @@ class ComponentResult:
     last_commit: str | None = None  # PostgreSQL with --start: the newest transaction replayed (as logged)
     heartbeat: str | None = None  # the newest system heartbeat in the restored data (PostgreSQL, Redis: --start)
     error: str | None = None
+    exit_code: int = 0  # 0: restored whole; else its own exit code (3 partial, 13 damaged data, 14 storage, ...)
+
+    def __post_init__(self) -> None:
+        if self.error is not None and not self.exit_code:
+            self.exit_code = DrkitError.exit_code  # an error never counts as restored whole
 
 
 @dataclass
@@ -74,7 +82,7 @@ class SystemRestore:
 
     @property
     def ok(self) -> bool:
-        return all(c.error is None for c in self.components)
+        return all(c.exit_code == 0 for c in self.components)
 
     def to_doc(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -212,8 +220,10 @@ def _restore_one(
             _postgres(config, plan, target, when, req, out)
         else:
             _files(config, plan, target)
-    except DrkitError as exc:  # the other components go on; the command reports every outcome
-        out.error = exc.message
+    except Exception as exc:  # noqa: BLE001 - any failure is this component's: the others go on, and the
+        # result lists every component and the servers it left running (a traceback would lose them)
+        err = component_error(exc)
+        out.error, out.exit_code = err.message, err.exit_code
         return out
     beat = read_heartbeat(config, req.system, plan, out, None if isinstance(target, Path) else target)
     out.heartbeat = format_time(beat) if beat is not None else None
@@ -263,3 +273,30 @@ def _files(config: DrkitConfig, plan: ComponentPlan, target: Path) -> None:
     finally:
         repo.close()
     raise_if_partial_restore(snap, stats)
+    skipped = backup_skipped(snap)
+    if skipped:  # restored as stored: the backup itself lacks (or holds a torn copy of) these entries
+        raise PartialRestore(
+            f"snapshot {snap.short_id} restored, but its backup skipped or half-read {skipped} entries: "
+            "they are missing or torn, not as they were at its start"
+        )
+
+
+def component_error(exc: Exception) -> DrkitError:
+    """A component's failure as one line and an exit code: a DrkitError as it is, a storage error that
+    escaped translation as translated (exit 14), anything else as exit 1 naming its type."""
+    if isinstance(exc, DrkitError):
+        return exc
+    if isinstance(exc, BackendError):
+        return translate(exc)
+    return DrkitError(f"{type(exc).__name__}: {exc}")
+
+
+def exit_code(components: list[ComponentResult]) -> int:
+    """The command's exit code (docs/systems.md): 13 when any component found damaged data, else 14 when
+    storage failed, else the first failed component's own code (in order), else 3 when one is partial."""
+    codes = [c.exit_code for c in components if c.exit_code]
+    for severe in (IntegrityError.exit_code, StorageError.exit_code):
+        if severe in codes:
+            return severe
+    failed = [code for code in codes if code != PartialRestore.exit_code]
+    return failed[0] if failed else (codes[0] if codes else 0)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core import tracing
 from ..core.errors import LockLost, UsageError
+from ..core.timespec import format_time
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
@@ -105,6 +106,9 @@ class RestoreResult:
     pid: int | None = None
     port: int | None = None
     shards: list[str] | None = None  # a cluster snapshot: one directory per shard, named by node id
+    point_in_time: str | None = None  # the time asked for
+    point_reached: str | None = None  # the instant whose state was restored (never after point_in_time)
+    note: str | None = None  # why the point reached is not the time asked for, when it is not
 
 
 def _find(repo: Repository, ref: str | None, name: str | None) -> Snapshot:
@@ -138,12 +142,13 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
     return "rdb"
 
 
-def _aof_at(pieces: list[pitr.Piece], when: float, target_dir: Path) -> tuple[str, str]:
-    group = pitr.choose_group(pitr.group_pieces(pieces), when)
+def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tuple[str, str]:
+    group = pitr.choose_group(pitr.group_pieces(pieces), cut)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
+    files = pitr.files_to_cut(files, group, cut)
     manifest = "appendonly.aof.manifest"
     pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
-    pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, when)
+    pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, files, cut)
     return group.base, "pitr-aof"
 
 
@@ -192,36 +197,57 @@ def _refuse_damaged(repo: Repository, chosen: Snapshot | None, when: float, name
                                    possible=lambda key: snapshots.could_match(store, key, None, "redis", name))
 
 
-def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: Path, *,
-           durable: bool) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Placed:
+    """What ``_place`` wrote: the snapshot (or AOF base) and kind, and for a point in time the instant
+    reached and, when that is not the time asked for, why."""
+
+    snapshot: str
+    kind: str
+    point: str | None = None
+    note: str | None = None
+
+
+def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: Path, *, durable: bool) -> _Placed:
     """Write what the restore asks for into ``directory``: a snapshot, or the state at the point in
-    time (the AOF cut at that time, else the newest RDB taken at or before it). (short id, kind)."""
-    prefix = ""
-    if opts.point_in_time is not None:
-        when = pitr.parse_time(opts.point_in_time)
-        pieces = catalog.aof_pieces(repo, opts.name)
-        if pieces:
-            return _aof_at(pieces, when, directory)
-        snap, prefix = _rdb_at(repo, when, opts.name), "pitr-"
-    else:
+    time (the AOF cut before it, else the newest RDB that ended at or before it)."""
+    if opts.point_in_time is None:
         snap = _find(repo, ref, opts.name)
+        _check_cluster(snap, opts)
+        return _Placed(snap.short_id, _write_snapshot(repo, snap, directory, durable=durable))
+    when = pitr.parse_time(opts.point_in_time)
+    pieces = catalog.aof_pieces(repo, opts.name)
+    if pieces:
+        cut = pitr.aof_cut(when)
+        base, kind = _aof_at(pieces, cut, directory)
+        point = format_time(datetime.fromtimestamp(cut.point, UTC))
+        return _Placed(base, kind, point, None if cut.exact else cut.note())
+    snap = _rdb_at(repo, when, opts.name)
     _check_cluster(snap, opts)
-    return snap.short_id, prefix + _write_snapshot(repo, snap, directory, durable=durable)
+    kind = "pitr-" + _write_snapshot(repo, snap, directory, durable=durable)
+    return _Placed(snap.short_id, kind, format_time(catalog.snapshot_time(snap)),
+                   f"the newest RDB snapshot that ended at or before the time asked for (taken {snap.time})")
 
 
 def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
     """The same files a ``--target-dir`` restore writes, built in a temp dir, loaded by a throwaway
     server and copied key by key into ``to_url``."""
-    placed: list[tuple[str, str]] = []
+    placed: list[_Placed] = []
 
     def place(tmp: Path) -> list[tuple[Path, bool]]:  # files a throwaway server reads once: no fsync
         placed.append(_place(repo, ref, opts, tmp, durable=False))
-        if placed[0][1].endswith("cluster"):
+        if placed[0].kind.endswith("cluster"):
             return [(tmp / shard, False) for shard in cluster.shard_dirs(tmp)]
-        return [(tmp, placed[0][1].endswith("aof"))]
+        return [(tmp, placed[0].kind.endswith("aof"))]
 
     keys = rr.load_into(resolve(to_url), place, force=opts.force)
-    return RestoreResult(placed[0][0], placed[0][1], to_url.display, keys)
+    return _result(opts, placed[0], to_url.display, keys=keys)
+
+
+def _result(opts: RestoreOptions, placed: _Placed, target: str, **more: Any) -> RestoreResult:
+    asked = format_time(pitr.parse_time_utc(opts.point_in_time)) if opts.point_in_time is not None else None
+    return RestoreResult(placed.snapshot, placed.kind, target, point_in_time=asked, point_reached=placed.point,
+                         note=placed.note, **more)
 
 
 def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> RestoreResult:
@@ -240,12 +266,12 @@ def _restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> R
         target_dir = opts.target_dir
         assert target_dir is not None
         rr.prepare_dir(target_dir, force=opts.force)
-        short, kind = _place(repo, ref, opts, target_dir, durable=opts.durable)
+        placed = _place(repo, ref, opts, target_dir, durable=opts.durable)
     if not opts.start:
-        shards = cluster.shard_dirs(target_dir) if kind.endswith("cluster") else None
-        return RestoreResult(short, kind, str(target_dir), shards=shards)
-    server = rr.start_server(target_dir, aof=kind.endswith("aof"), port=opts.port)
-    return RestoreResult(short, kind, str(target_dir), port=server.port, pid=server.detach())
+        shards = cluster.shard_dirs(target_dir) if placed.kind.endswith("cluster") else None
+        return _result(opts, placed, str(target_dir), shards=shards)
+    server = rr.start_server(target_dir, aof=placed.kind.endswith("aof"), port=opts.port)
+    return _result(opts, placed, str(target_dir), port=server.port, pid=server.detach())
 
 
 def redis_windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ says whether a blob may extend a run; ``open_run`` reads a run and yields each b
 verified plaintext (authenticated, decompressed, re-hashed, its length checked against the index).
 ``iter_blobs`` yields a stream's blobs in order, its runs read ``reads`` at a time (the plan's reads
 in flight: more on a remote store, where each request costs a round trip), with at most
-``AHEAD_BYTES`` of plaintext (and at least one run) read ahead of the consumer.
+``AHEAD_BYTES`` of plaintext (and at least one run) read ahead of the consumer; its runs are cut to a
+quarter of that in plaintext, as a run bounds only the SEALED bytes (``MAX_RUN``) and blobs that
+compress well hold far more: one 4 MiB read of a log or a sparse file could hold gigabytes.
 The run is read into, and each blob decrypted into, buffers reused by the calling thread (a new
 buffer per read and per blob cost ~20 % of a 1.5 GB restore in page faults and allocations), so a
 yielded blob is valid only until the iterator resumes.
@@ -117,7 +119,7 @@ def _read_run(repo: Repository, run: list[RunBlob[None]]) -> list[tuple[bytes, i
 def iter_blobs(repo: Repository, ids: Iterable[bytes], *, reads: int = 0) -> Iterator[bytes]:
     """Yield the blobs ``ids`` in order, verified; runs are read ``reads`` at a time (0: the plan's)."""
     reads = reads or repo.concurrency().reads
-    runs = plan_runs((blob_id, locate(repo, blob_id), None) for blob_id in ids)
+    runs = _cut(plan_runs((blob_id, locate(repo, blob_id), None) for blob_id in ids), max(1, AHEAD_BYTES // 4))
     with ThreadPoolExecutor(reads, thread_name_prefix="drkit-read") as pool:
         window: deque[tuple[int, Future[list[tuple[bytes, int]]]]] = deque()
         ahead = 0
@@ -135,6 +137,20 @@ def iter_blobs(repo: Repository, ids: Iterable[bytes], *, reads: int = 0) -> Ite
         finally:
             for _, fut in window:
                 fut.cancel()
+
+
+def _cut(runs: Iterable[list[RunBlob[T]]], plain: int) -> Iterator[list[RunBlob[T]]]:
+    """``runs`` cut between blobs so that each holds at most ``plain`` bytes of plaintext (or one blob)."""
+    for run in runs:
+        part: list[RunBlob[T]] = []
+        held = 0
+        for blob in run:
+            if part and held + blob.loc.raw_length > plain:
+                yield part
+                part, held = [], 0
+            part.append(blob)
+            held += blob.loc.raw_length
+        yield part
 
 
 def _repeated(blobs: list[tuple[bytes, int]]) -> Iterator[bytes]:

@@ -72,6 +72,11 @@ def _next_second() -> None:
     time.sleep(int(now) + 1 - now + 0.1)
 
 
+def _settle(second: float) -> None:
+    """Sleep until a capture (less drkit's fsync slack of 2 s) proves the AOF holds every write of ``second``."""
+    time.sleep(max(0.0, second + 3.2 - time.time()))
+
+
 def test_redis_point_in_time_drill_before_the_jobs_first_snapshot(tmp_path: Path,
                                                                   redis_aof_server: RedisServer) -> None:
     """Issue 19: a time before the job's first snapshot, in the AOF archive (recorded by `drkit redis
@@ -80,8 +85,8 @@ def test_redis_point_in_time_drill_before_the_jobs_first_snapshot(tmp_path: Path
     facts exist for an instant: the report says so instead of failing."""
     c = redis_aof_server.client()
     c.set("w1", "one")
-    t_before = float(int(time.time()))
-    _next_second()
+    t_before = float(int(time.time()) + 1)  # a whole second after w1 (AOF times are whole seconds)
+    _settle(t_before - 1)  # the archive's capture (less its 2 s fsync slack) proves w1's second complete
     repo = init_repo(tmp_path / "repo")
     archive = ["redis", "aof-archive", "--repo", repo, "--aof-dir", str(redis_aof_server.aof_dir), "--once"]
     assert drkit(*archive, env=ENV).returncode == 0
@@ -110,11 +115,22 @@ def test_redis_point_in_time_drill_before_the_jobs_first_snapshot(tmp_path: Path
                                                  "user.redis[2]"}
     assert sorted(i.split(":")[0] for i in r["not_verified"]) == ["canary", "facts"], r["not_verified"]
     assert "<failure" not in junit
+    assert r["point_reached"] == r["point_in_time"] == _iso(t_before)  # a whole second is reached exactly
+
+    # inside a second: the drill reaches (and records) the start of that second, never a write after T
+    inside = datetime.fromtimestamp(t_before + 0.5, UTC).isoformat().replace("+00:00", "Z")
+    code, report, _, _ = drill(cfg, tmp_path, "cache", "--point-in-time", inside)
+    (r,) = report["drills"]
+    assert code == 0, (r["checks"], r.get("not_verified"))
+    assert r["point_reached"] == _iso(t_before), r
+    assert any(i.startswith("point in time: AOF timestamps are whole seconds") for i in r["not_verified"])
 
     # after the job's run: its canary is expected and found; the user checks see the later state
     job["checks"] = [{"redis": "GET w2", "expect": "two"}]
     cfg = write_config(tmp_path / "drkit.yaml", repo, {"cache": job})
-    windows = json.loads(ok(cfg, "redis", "windows", "--name", "cache", "--json", "--repo", repo))
+    _settle(time.time())  # the job run's canary: its second complete in the next archive
+    assert drkit(*archive, env=ENV).returncode == 0
+    windows = json.loads(ok(cfg, "redis", "windows", "--name", "redis", "--json", "--repo", repo))
     code, report, _, _ = drill(cfg, tmp_path, "cache", "--point-in-time", windows[-1]["to"])
     (r,) = report["drills"]
     assert code == 0, (r["checks"], r.get("not_verified"))

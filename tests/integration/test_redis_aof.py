@@ -48,10 +48,15 @@ def three_writes(server: RedisServer, between: callable = lambda: None) -> float
     next_second()
     c.hset("w2", mapping={"f": "two"})
     between()
+    next_second()  # T a whole second after W2: AOF times are whole seconds, a write in T's own second is after T
     target = float(int(time.time()))
-    next_second()
-    c.rpush("w3", "three")
+    c.rpush("w3", "three")  # in T's second, after T
     return target
+
+
+def settle(second: float) -> None:
+    """Sleep until a capture (less drkit's fsync slack of 2 s) proves the AOF holds every write of ``second``."""
+    time.sleep(max(0.0, second + 3.2 - time.time()))
 
 
 def backup_aof(repo: str, server: RedisServer) -> dict:
@@ -75,10 +80,12 @@ def restore_pitr_and_read(repo: str, when: float, target: Path) -> dict[bytes, b
 
 def test_pitr_from_aof_snapshot(repo: str, redis_aof_server: RedisServer, tmp_path: Path) -> None:
     target = three_writes(redis_aof_server)
+    settle(target)
     meta = backup_aof(repo, redis_aof_server)["meta"]
-    assert meta["mode"] == "aof" and meta["last_ts"] > target
+    assert meta["mode"] == "aof" and meta["last_ts"] == target  # W3 ran in T's second, after T
     assert restore_pitr_and_read(repo, target, tmp_path / "t") == {b"w1": b"string", b"w2": b"hash"}
-    assert set(restore_pitr_and_read(repo, meta["last_ts"], tmp_path / "w3")) == {b"w1", b"w2", b"w3"}
+    # the writes of second S are restored from S + 1 on (the state at S + 1)
+    assert set(restore_pitr_and_read(repo, meta["last_ts"] + 1, tmp_path / "w3")) == {b"w1", b"w2", b"w3"}
 
 
 def test_pitr_from_snapshot_plus_archived_growth(repo: str, redis_aof_server: RedisServer, tmp_path: Path) -> None:
@@ -163,12 +170,13 @@ def test_archive_alone_across_a_rewrite(repo: str, redis_aof_server: RedisServer
     """No snapshot at all: archived bases and INCR growth give a window on each side of BGREWRITEAOF."""
     c = redis_aof_server.client()
     c.set("before", "1")
-    t_before = float(int(time.time()))
-    next_second()
+    t_before = float(int(time.time()) + 1)  # the state at the next whole second: "before" is in it
+    settle(t_before - 1)  # the archive proves the first INCR file holds every write before t_before
     archive(repo, redis_aof_server)
     rewritten(redis_aof_server)
     next_second()
     c.set("after", "2")
+    settle(time.time())  # the archive proves the second INCR file holds "after" (the window ends after it)
     out = archive(repo, redis_aof_server)
     assert b"appendonly.aof.2.base.rdb" in out
     assert set(restore_pitr_and_read(repo, t_before, tmp_path / "a")) == {b"before"}

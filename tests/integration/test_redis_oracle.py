@@ -91,8 +91,8 @@ def history(repo: str, server: RedisServer) -> tuple[float, Oracle]:
     fill_types(server, dbs=(0, 2, 4), seed=2)
     server.client(2).delete("l:1")
     expected = oracle(server)
-    when = float(int(time.time()))
-    next_second()
+    next_second()  # T a whole second after every write above: AOF times are whole seconds, a write in
+    when = float(int(time.time()))  # T's own second would be after T and is not restored
     change_everything(server)
     proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(server.aof_dir), "--once", env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()

@@ -43,8 +43,8 @@ def test_redis_pitr_to_the_same_instant_however_it_is_spelled(redis_factory: Red
         c.rpush("l", "x", "y")
         c.delete("k7")
         digest_at = c.execute_command("DEBUG", "DIGEST")  # the oracle: the state at the target instant
+        _next_second()  # T a whole second after those writes (a write in T's own second is after T)
         at = datetime.fromtimestamp(int(time.time()), UTC)
-        _next_second()
         c.set("k1", "changed after the target")
         c.delete("h")
         assert c.execute_command("DEBUG", "DIGEST") != digest_at

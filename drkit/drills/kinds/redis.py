@@ -60,7 +60,9 @@ def drill_redis(ctx: DrillContext) -> KindOutcome:
                           durable=False)
     with ctx.phase("restore"):
         restored = _restore(ctx, ref, opts)
-    out = KindOutcome(_snapshot_id(ctx, restored.snapshot))
+    out = KindOutcome(_snapshot_id(ctx, restored.snapshot), point_reached=restored.point_reached)
+    if restored.note:
+        out.not_verified.append(f"point in time: {restored.note}")
     if restored.kind.endswith("cluster"):  # one directory per shard: a server on the directory holds none
         out.checks.append(CheckResult("redis.cluster", False, _CLUSTER_NOT_DRILLED.format(len(restored.shards or []))))
         return out

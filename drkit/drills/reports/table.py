@@ -48,7 +48,9 @@ def _target_cell(target: TargetResult | None) -> str:
 def _info_rows(table: Table, result: DrillResult, console: Console) -> None:
     snapshot = result.snapshot_id[:8] or "—"
     if result.point_in_time:
-        snapshot += f" (point in time {result.point_in_time})"
+        reached = result.point_reached
+        reached = f", state at {reached}" if reached not in (None, result.point_in_time) else ""
+        snapshot += f" (point in time {result.point_in_time}{reached})"
     for label, value in (("job", result.job), ("source", result.source_kind), ("sandbox", result.sandbox),
                          ("snapshot", snapshot), ("started", result.started_at)):
         table.add_row(label, _text(console, value), "", Text(""), "")

@@ -65,13 +65,14 @@ def backup_aof_dir(repo: Repository, aof_dir: Path, name: str, tags: list[str],
                    extra_meta: dict[str, Any] | None = None) -> Snapshot:
     """The AOF directory as one bundle snapshot; retried when a rewrite replaced files meanwhile."""
     for _ in range(ATTEMPTS):
+        # the sizes read now bound what the snapshot holds: its coverage ends here, however long the read takes
+        read_at = clock.now()
         state = read_state(aof_dir)
         with BundleWriter(repo) as bundle:
             try:
                 stamps = _add_files(bundle, aof_dir, state)
             except FileNotFoundError:
                 continue
-            read_at = clock.now()
             if not state.same_layout(read_state(aof_dir)):
                 continue
             meta = {**describe(state, stamps), **(extra_meta or {}), "covered_until": read_at - FSYNC_SLACK,
@@ -104,9 +105,7 @@ def _archive_file(repo: Repository, aof_dir: Path, state: AofState, f: AofFile, 
     assert state.base is not None
     doc = {"source_name": name, "base": state.base.name, "base_mtime": state.base_mtime, "file": f.name,
            "seq": f.seq, "type": f.type, "offset": offset, "length": length, "first_ts": reader.first_ts,
-           "last_ts": reader.last_ts, "archived_at": clock.now() - FSYNC_SLACK,
-           "root": {"type": "stream", "lists": lists, "size": length}}
-    repo.manifests.put(ARCHIVE_KIND, doc)
+           "last_ts": reader.last_ts, "root": {"type": "stream", "lists": lists, "size": length}}
     return doc
 
 
@@ -116,6 +115,7 @@ def archive_once(repo: Repository, aof_dir: Path, name: str,
     ``ends`` (updated in place) saves re-reading the records in a loop."""
     if ends is None:
         ends = archived_ends(repo, name)
+    seen = clock.now()  # the sizes read now bound what is archived: the coverage ends here, not after the upload
     state = read_state(aof_dir)
     if state.base is None:
         raise RedisSourceError(f"{aof_dir}: the manifest names no base file")
@@ -125,6 +125,8 @@ def archive_once(repo: Repository, aof_dir: Path, name: str,
         start = ends.get(key, 0)
         if f.size > start and (f.type == "i" or start == 0):
             doc = _archive_file(repo, aof_dir, state, f, start, name)
+            doc["archived_at"] = seen - FSYNC_SLACK
+            repo.manifests.put(ARCHIVE_KIND, doc)
             ends[key] = start + doc["length"]
             done.append(doc)
     return done

@@ -3,7 +3,7 @@ RDB snapshots, and the recoverable window of each."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, BinaryIO
 
@@ -49,13 +49,30 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
     return pieces
 
 
+def _aware(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def snapshot_time(snap: Snapshot) -> datetime:
+    return _aware(snap.time)
+
+
 def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
-    """The newest RDB snapshot taken at or before ``when``."""
+    """The newest RDB snapshot that *ended* at or before ``when``: an RDB holds the state of the instant
+    Redis forked for it, somewhere between the snapshot's start and end, so one still being taken at
+    ``when`` may hold writes after it."""
     found = [s for s in redis_snapshots(repo, name)
-             if s.meta.get("mode") in ("rdb", "cluster") and parse_time(s.time) <= when]
+             if s.meta.get("mode") in ("rdb", "cluster") and parse_time(s.end_time or s.time) <= when]
     if not found:
-        raise UsageError(f"no Redis RDB snapshot at or before {iso(when)}")
+        raise UsageError(f"no Redis RDB snapshot ended at or before {iso(when)}")
     return found[-1]
+
+
+def _first_point(base_mtime: float) -> float:
+    """The first point an AOF group restores to: its base may hold writes of the second it was written
+    in, and a cut replays whole seconds (``pitr.aof_cut``)."""
+    return float(int(base_mtime) + 1)
 
 
 def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
@@ -66,12 +83,14 @@ def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
         if s.meta.get("mode") == "aof":
             end = max(float(s.meta.get("last_ts") or 0), float(s.meta.get("covered_until", 0)))
             rows.append({"id": s.short_id, "name": s.source_name, "kind": "aof",
-                         "from": iso(float(s.meta["base_mtime"])), "to": iso(end)})
+                         "from": iso(_first_point(float(s.meta["base_mtime"]))), "to": iso(end)})
         else:
-            at = format_time(datetime.fromisoformat(s.time))  # whole: cut to seconds, it named an older RDB
+            # whole times (cut to seconds, they named an older RDB); a point in time restores this RDB from
+            # its end on: it holds the instant Redis forked for it, between its start and its end
+            at, until = format_time(snapshot_time(s)), format_time(_aware(s.end_time or s.time))
             rows.append({"id": s.short_id, "name": s.source_name, "kind": s.meta.get("mode", "rdb"), "from": at,
-                         "to": at})
+                         "to": until})
     for g in group_pieces(aof_pieces(repo, name)):
-        rows.append({"id": "archive", "name": name or "", "kind": "aof+archive", "from": iso(g.start),
+        rows.append({"id": "archive", "name": name or "", "kind": "aof+archive", "from": iso(_first_point(g.start)),
                      "to": iso(g.end)})
     return rows

@@ -1,12 +1,20 @@
 """Point-in-time restore of Redis from AOF pieces: the files of AOF snapshots and the segments
 ``aof-archive`` recorded. Pieces group by the base they follow (an AOF rewrite starts a new
 group); a group covers ``[base time, last annotation or last capture]``. The newest group whose
-window holds the target time is assembled (each INCR file from contiguous pieces), then truncated
-with ``redis-check-aof --truncate-to-timestamp``. Everything is planned and checked before any
-byte is written; an uncovered time is an error naming the windows that exist."""
+window holds the cut (:func:`aof_cut`) is assembled (each INCR file from contiguous pieces), then
+truncated with ``redis-check-aof --truncate-to-timestamp``. Everything is planned and checked before
+any byte is written; an uncovered time is an error naming the windows that exist.
+
+AOF timestamp annotations (``#TS:<unix seconds>``) have whole-second resolution: the commands after
+``#TS:S`` ran at S.000–S.999, so for a target T inside second S they may be after T. The cut never
+replays a command whose second could end after T: it keeps the seconds before ``floor(T)`` and
+reaches the state at ``floor(T)`` (T itself when T is a whole second). The single-job restore, its
+drill and ``restore --system`` all cut through :func:`aof_cut`."""
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -21,6 +29,35 @@ from .aof import AofFile, render_manifest
 from .errors import RedisSourceError
 
 Fetch = Callable[[BinaryIO], int]
+
+
+@dataclass(frozen=True)
+class AofCut:
+    """Where a point-in-time restore to ``target`` cuts the AOF: after ``last_second`` (the newest
+    annotated second replayed), so the state reached is that at ``point`` (every write before it)."""
+
+    target: float
+    last_second: int
+
+    @property
+    def point(self) -> float:
+        return float(self.last_second + 1)
+
+    @property
+    def exact(self) -> bool:
+        return self.point == self.target
+
+    def note(self) -> str:
+        """For people: what was reached, and why it is not the target when it is not."""
+        if self.exact:
+            return f"restored to {iso(self.point)}"
+        return (f"AOF timestamps are whole seconds; restored to {iso_ms(self.point)}, the last instant "
+                f"provably before {timespec.format_time(datetime.fromtimestamp(self.target, UTC))}")
+
+
+def aof_cut(target: float) -> AofCut:
+    """The one cut rule: replay the seconds before ``floor(target)``, none of ``floor(target)``."""
+    return AofCut(target, math.floor(target) - 1)
 
 
 @dataclass(frozen=True)
@@ -58,7 +95,7 @@ class Group:
 
     @property
     def has_incr_data(self) -> bool:
-        return any(p.type == "i" and p.length > 64 for p in self.pieces)
+        return any(p.type == "i" and p.length > 0 for p in self.pieces)  # any command: it may be after T
 
 
 def parse_time(text: str) -> float:
@@ -66,8 +103,16 @@ def parse_time(text: str) -> float:
     return timespec.parse_time(text).timestamp()
 
 
+def parse_time_utc(text: str) -> datetime:
+    return timespec.parse_time(text).astimezone(UTC)
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def iso_ms(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def group_pieces(pieces: list[Piece]) -> list[Group]:
@@ -78,16 +123,20 @@ def group_pieces(pieces: list[Piece]) -> list[Group]:
     return sorted(groups.values(), key=lambda g: g.start)
 
 
-def choose_group(groups: list[Group], when: float) -> Group:
-    """The newest group covering ``when``; a clear error otherwise."""
+def choose_group(groups: list[Group], cut: AofCut) -> Group:
+    """The newest group covering the cut: its base written in a second the cut replays (so the base
+    holds nothing after the point) and its data reaching the point; a clear error otherwise."""
     for g in reversed(groups):
-        if g.start <= when <= g.end:
+        if g.start <= cut.last_second and cut.point <= g.end:
             if g.last_ts is None and g.has_incr_data:
                 raise UsageError("the AOF has no timestamp annotations (aof-timestamp-enabled was off): "
-                                 "point-in-time restore is not possible from it")
+                                 "point-in-time restore is not possible from it",
+                                 hint="set aof-timestamp-enabled yes on the server; until then restore a "
+                                      "snapshot as a whole")
             return g
-    windows = ", ".join(f"{iso(g.start)} .. {iso(g.end)}" for g in groups) or "none"
-    raise UsageError(f"{iso(when)} is not covered by the AOF backups (recoverable windows: {windows})")
+    windows = ", ".join(f"{iso(g.start + 1)} .. {iso(g.end)}" for g in groups) or "none"  # as `redis windows`
+    raise UsageError(f"{iso(cut.target)} is not covered by the AOF backups (recoverable windows: {windows}; "
+                     "AOF times are whole seconds: a point inside a second reaches its start)")
 
 
 def _plan_file(pieces: list[Piece], name: str) -> list[tuple[Piece, int]]:
@@ -145,12 +194,41 @@ def write_group(aof_dir: Path, manifest_name: str, files: list[AofFile],
     (aof_dir / manifest_name).write_bytes(render_manifest(files))
 
 
-def truncate_to(aof_dir: Path, manifest_name: str, when: float) -> None:
+def files_to_cut(files: list[AofFile], group: Group, cut: AofCut) -> list[AofFile]:
+    """The files the cut keeps: the base and the INCR files up to the first one holding a second after
+    the cut (the one ``redis-check-aof`` truncates, which must be the manifest's last); later INCR files
+    hold only commands after the cut (each starts at or after that second) and are left out."""
+    last_ts: dict[str, int] = {}
+    for p in group.pieces:
+        if p.last_ts is not None:
+            last_ts[p.file] = max(p.last_ts, last_ts.get(p.file, p.last_ts))
+    kept: list[AofFile] = []
+    for f in files:
+        kept.append(f)
+        if f.type == "i" and last_ts.get(f.name, cut.last_second) > cut.last_second:
+            break
+    return kept
+
+
+_HEAD = re.compile(rb"#TS:(\d+)\r\n")
+
+
+def truncate_to(aof_dir: Path, manifest_name: str, files: list[AofFile], cut: AofCut) -> None:
+    """Cut the assembled AOF after ``cut.last_second``. An INCR file whose very first annotation is after
+    the cut holds nothing to keep: emptied here (``redis-check-aof`` refuses to cut at offset 0)."""
+    incr = [f for f in files if f.type == "i"]
+    if incr:
+        path = aof_dir / incr[-1].name
+        with open(path, "rb") as fh:
+            head = _HEAD.match(fh.read(32))
+        if head is not None and int(head.group(1)) > cut.last_second:
+            with open(path, "r+b") as fh:
+                fh.truncate(0)
     tool = shutil.which("redis-check-aof")
     if tool is None:
         raise RedisSourceError("redis-check-aof not found on PATH", hint="install Redis 7 (Debian: redis-tools)")
-    proc = subprocess.run([tool, "--truncate-to-timestamp", str(int(when)), str(aof_dir / manifest_name)],
+    proc = subprocess.run([tool, "--truncate-to-timestamp", str(cut.last_second), str(aof_dir / manifest_name)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
-        raise RedisSourceError(f"redis-check-aof could not truncate the AOF to {iso(when)}: {last[0]}")
+        raise RedisSourceError(f"redis-check-aof could not truncate the AOF to {iso(cut.last_second)}: {last[0]}")

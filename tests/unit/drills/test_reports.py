@@ -395,3 +395,17 @@ def test_html_single_drill_and_empty_history() -> None:
     assert "<circle" in page and "<polyline" not in page and "100%" in page
     empty = render_html({}, generated_at="now")
     assert "no drill recorded" in empty and "<svg" not in empty
+
+
+def test_table_states_the_point_a_point_in_time_drill_reached() -> None:
+    """A Redis point in time inside a second reaches the start of that second: the table says so."""
+    result = passing()
+    result.point_in_time, result.point_reached = "2024-05-01T11:00:53.350000Z", "2024-05-01T11:00:53Z"
+    out = io.StringIO()
+    render_table([result], Console(file=out, width=200))
+    assert "(point in time 2024-05-01T11:00:53.350000Z, state at 2024-05-01T11:00:53Z)" in out.getvalue()
+    assert DrillResult.from_doc(result.to_doc()).point_reached == "2024-05-01T11:00:53Z"
+    result.point_reached = result.point_in_time
+    out = io.StringIO()
+    render_table([result], Console(file=out, width=200))
+    assert "state at" not in out.getvalue()

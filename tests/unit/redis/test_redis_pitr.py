@@ -9,7 +9,16 @@ import pytest
 
 from drkit.core.errors import UsageError
 from drkit.sources.redis.aof import LimitedReader, parse_manifest, read_state, render_manifest, scan_timestamps
-from drkit.sources.redis.pitr import Piece, choose_group, group_pieces, iso, parse_time, plan_group, write_group
+from drkit.sources.redis.pitr import (
+    Piece,
+    aof_cut,
+    choose_group,
+    group_pieces,
+    iso,
+    parse_time,
+    plan_group,
+    write_group,
+)
 
 MANIFEST = b"file appendonly.aof.3.base.rdb seq 3 type b\nfile appendonly.aof.5.incr.aof seq 5 type i\n" \
            b"file appendonly.aof.2.incr.aof seq 2 type h\n"
@@ -54,17 +63,17 @@ def test_choose_newest_group_covering_time() -> None:
     old = piece("old.incr", b"x", last_ts=150, base_mtime=100)
     new = piece("new.incr", b"x", last_ts=300, base_mtime=200)
     groups = group_pieces([new, old])
-    assert choose_group(groups, 140).start == 100 and choose_group(groups, 250).start == 200
+    assert choose_group(groups, aof_cut(140)).start == 100 and choose_group(groups, aof_cut(250)).start == 200
     with pytest.raises(UsageError, match="not covered"):
-        choose_group(groups, 50)
+        choose_group(groups, aof_cut(50))
     with pytest.raises(UsageError, match="not covered"):
-        choose_group(groups, 301)
+        choose_group(groups, aof_cut(301))
 
 
 def test_timestamps_off_is_refused() -> None:
     groups = group_pieces([piece("a.incr", b"*" * 500, captured=500.0)])
     with pytest.raises(UsageError, match="aof-timestamp-enabled"):
-        choose_group(groups, 200)
+        choose_group(groups, aof_cut(200))
 
 
 def test_plan_joins_snapshot_and_archived_segments(tmp_path: Path) -> None:

@@ -72,3 +72,40 @@ def test_iter_blobs_yields_a_stream_in_order_through_runs_and_a_small_read_ahead
         assert hashlib.sha256(out.getvalue()).digest() == hashlib.sha256(source).digest()
         got = b"".join(runs.iter_blobs(repo, ids[:7], reads=reads))
         assert got == source[: len(got)] and len(got) > 0
+
+
+def test_iter_blobs_holds_at_most_the_read_ahead_of_plaintext_however_well_a_run_compresses(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run is at most MAX_RUN of SEALED bytes; blobs that compress well hold far more plaintext
+    (here a whole 24 MiB stream sits in one 4 MiB read). Reading that run at once held all of it in
+    memory, past the AHEAD_BYTES cap (oracle: tracemalloc's peak, and the source's sha256)."""
+    import hashlib
+    import io
+    import tracemalloc
+
+    from drkit.pipeline import ChunkerParams
+    from drkit.repository.format import RepoConfig
+    from drkit.repository.reader import locate
+    from drkit.repository.repo import Repository
+    from drkit.repository.writer import BlobWriter
+    from storage_backends.testing.memory import MemoryBackend
+
+    params = ChunkerParams(min_size=16 << 10, avg_size=32 << 10, max_size=64 << 10, seed=3)
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=params))
+    source = b"".join(i.to_bytes(8, "big") + bytes(4088) for i in range(6144))  # 24 MiB, all distinct 4 KiB
+    with BlobWriter(repo, workers=1) as writer:  # one worker: the pack holds the stream in order
+        ids = [ref.id for ref in writer.write_stream(io.BytesIO(source))]
+        writer.flush()
+    assert len(set(ids)) > 300
+    assert len(list(runs.plan_runs((i, locate(repo, i), None) for i in ids))) <= 2  # one or two reads
+    monkeypatch.setattr(runs, "AHEAD_BYTES", 1 << 20)
+    digest = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        for data in runs.iter_blobs(repo, ids, reads=2):
+            digest.update(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digest.digest() == hashlib.sha256(source).digest()
+    assert peak < 4 << 20, f"{peak / (1 << 20):.1f} MiB held with a 1 MiB read-ahead"
