@@ -13,6 +13,7 @@ APT_PACKAGES=(
   rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
   fuse3   # drkit mount: libfuse 3 and fusermount3 (tests/integration/test_mount.py)
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
+  mariadb-server mariadb-client   # the MySQL/MariaDB source (drkit/sources/mysql) and its test servers
 )
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -25,6 +26,7 @@ if command -v apt-get >/dev/null 2>&1; then
   # system ones to keep the machine quiet (ignored where there is no init system).
   $SUDO service postgresql stop >/dev/null 2>&1 || true
   $SUDO service redis-server stop >/dev/null 2>&1 || true
+  $SUDO service mariadb stop >/dev/null 2>&1 || true
   $SUDO service prometheus stop >/dev/null 2>&1 || true
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true

@@ -4,11 +4,17 @@ subcommand is used, not when the group is. `cmd_postgres` brings psycopg (with a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..core.extras import missing_extra
+from .epilog import EXIT_CODES_EPILOG
+
+if TYPE_CHECKING:
+    from ..repository.repo import Repository
 
 # kind -> (module, its `backup <kind>` command, its `restore <kind>` command)
 SOURCES: dict[str, tuple[str, str, str]] = {
@@ -22,10 +28,14 @@ class SourceGroup(click.Group):
     """The `backup` and `restore` groups: one subcommand per source, loaded on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *SOURCES})
+        return sorted({*self.commands, *SOURCES, *kind_names()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in SOURCES:
+        if cmd_name not in self.commands and cmd_name not in SOURCES and cmd_name in kind_names():
+            command = plugin_command(cmd_name, "restore" if self.name == "restore" else "backup")
+            if command is not None:
+                self.add_command(command, cmd_name)
+        elif cmd_name not in self.commands and cmd_name in SOURCES:
             module, backup_attr, restore_attr = SOURCES[cmd_name]
             attr = restore_attr if self.name == "restore" else backup_attr
             try:
@@ -34,6 +44,47 @@ class SourceGroup(click.Group):
                 command = needs_extra(cmd_name, exc)
             self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
+
+
+def kind_names() -> list[str]:
+    """The registered source kinds, from package metadata (no kind, and no pydantic, is loaded)."""
+    from ..sources.entrypoints import kind_names as registered
+
+    return registered()
+
+
+def plugin_command(kind: str, which: str) -> click.Command | None:
+    """Command ``which`` of a source kind registered by a plugin (``drkit.sources`` entry points):
+    ``backup``, ``restore``, or the kind's own group (``which`` = the kind's name)."""
+    from ..sources.registry import HasCommands, source_kind
+
+    plugin = source_kind(kind)
+    return plugin.commands(_Host()).get(which) if isinstance(plugin, HasCommands) else None
+
+
+class _Host:
+    """The CLI as a plugin's commands see it (``drkit.sources.registry.CliHost``)."""
+
+    epilog = EXIT_CODES_EPILOG
+
+    def with_repo(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        from .common import with_repo
+
+        return with_repo(fn)
+
+    def open_repo(self, repo_ref: Any, *, create: bool = False) -> Repository:
+        from ..ops.session import open_repository
+        from .cmd_backup import open_session
+
+        return open_session(repo_ref) if create else open_repository(repo_ref.url, repo_ref.secret)
+
+    def emit_json(self, doc: Any) -> None:
+        from .output import emit_json
+
+        emit_json(doc)
+
+    def echo(self, line: str, *, err: bool = False) -> None:
+        click.echo(line, err=err)
 
 
 def needs_extra(name: str, exc: ImportError) -> click.Command:

@@ -24,7 +24,7 @@ from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .globalopts import hoist
-from .lazy import needs_extra
+from .lazy import SOURCES, kind_names, needs_extra, plugin_command
 from .output import error_line
 from .params import DURATION_HELP, RATE, DurationParam
 from .signals import Stopped, install
@@ -51,7 +51,8 @@ class LazyGroup(click.Group):
     """The root group: commands load on first use; `backup` and `restore` with every source's subcommand."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *_COMMANDS, "backup", "restore"})
+        plugins = [k for k in kind_names() if k not in SOURCES and plugin_command(k, k) is not None]
+        return sorted({*self.commands, *_COMMANDS, "backup", "restore", *plugins})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
@@ -64,6 +65,10 @@ class LazyGroup(click.Group):
                 self.add_command(getattr(import_module(f"{__package__}.{module}"), attr), cmd_name)
             except ImportError as exc:
                 self.add_command(needs_extra(cmd_name, exc))
+        elif cmd_name not in SOURCES and cmd_name in kind_names():  # a source plugin's own group
+            command = plugin_command(cmd_name, cmd_name)
+            if command is not None:
+                self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
 
     def _load_backup_restore(self) -> None:

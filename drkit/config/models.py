@@ -8,8 +8,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializeAsAny,
+    Tag,
+    model_validator,
+)
 
+from ..core.errors import UsageError
+from ..sources.registry import SourceConfig
 from .cron import validate_cron
 from .durations import parse_calendar_duration, parse_duration
 from .secrets import SecretRef
@@ -140,7 +152,35 @@ class RedisSource(_Model):
 
 
 
-Source = Annotated[FilesSource | PostgresSource | RedisSource, Field(discriminator="kind")]
+BUILTIN_KINDS = ("files", "postgres", "redis")
+
+
+def _plugin_source(value: object) -> object:
+    """A ``source:`` of a kind registered by a plugin (``drkit.sources`` entry points) is validated
+    by that kind's own model; the built-in kinds by the discriminated union below."""
+    if isinstance(value, dict) and "kind" not in value:
+        from ..sources.registry import kind_names
+
+        raise ValueError(f"a source needs a kind (one of: {', '.join(kind_names())})")
+    if isinstance(value, dict) and isinstance(value.get("kind"), str) and value["kind"] not in BUILTIN_KINDS:
+        from ..sources.registry import source_kind  # loads only the named plugin
+
+        try:
+            return source_kind(value["kind"]).config_model.model_validate(value)
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
+    return value
+
+
+def _source_tag(value: object) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return str(kind) if kind in BUILTIN_KINDS else "plugin"
+
+
+Source = Annotated[
+    Annotated[FilesSource, Tag("files")] | Annotated[PostgresSource, Tag("postgres")]
+    | Annotated[RedisSource, Tag("redis")] | Annotated[SerializeAsAny[SourceConfig], Tag("plugin")],
+    Discriminator(_source_tag), BeforeValidator(_plugin_source)]
 
 
 class SqlCheck(_Model):
@@ -282,8 +322,6 @@ class DrkitConfig(_Model):
         try:
             return self.jobs[name]
         except KeyError:
-            from ..core.errors import UsageError
-
             known = ", ".join(sorted(self.jobs)) or "none"
             raise UsageError(f"no job named {name!r} in the config (jobs: {known})") from None
 

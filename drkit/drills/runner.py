@@ -8,14 +8,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import import_module
 
-from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, Targets
+from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, SqlCheck, Targets
 from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
+from ..ops.facts import load_facts
 from ..repository.repo import Repository
+from ..sources.registry import DrillRequest, HasArchive, HasDrill, source_kind
 from .context import DrillContext, KindOutcome
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
@@ -31,11 +33,50 @@ _KINDS = {"files": "drill_files", "postgres": "drill_postgres", "redis": "drill_
 
 
 def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
+    if kind not in _KINDS:
+        return _drill_plugin  # a kind registered by a plugin brings its own drill hook
     drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(f".kinds.{kind}", __package__), _KINDS[kind])
     return drill
 
 
+def _drill_plugin(ctx: DrillContext) -> KindOutcome:
+    kind = ctx.job.source.kind
+    plugin = source_kind(kind)
+    if not isinstance(plugin, HasDrill):
+        raise DrkitError(f"source kind {kind} has no drill hook: nothing can restore it into a sandbox")
+    request = DrillRequest(ctx.repo, ctx.name, ctx.job.source, ctx.workdir, ctx.snapshot, ctx.point_in_time,
+                           ctx.phase, lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
+                           [(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks)
+                            if isinstance(c, SqlCheck)])
+    report = plugin.drill(request)
+    out = KindOutcome(report.snapshot_id, [CheckResult(*check) for check in report.checks], report.canary,
+                      list(report.not_verified))
+    others = [c for c in ctx.job.checks if not isinstance(c, SqlCheck)]
+    if others:
+        out.not_verified.append(f"checks: {len(others)} non-SQL check(s) are not run by a {kind} drill")
+    return out
+
+
+def _with_archive(repo: Repository, job: str, source: object, catalog: datetime | None) -> datetime | None:
+    """The catalog point, moved to the newest archived time of a plugin kind's archive (binary logs …)."""
+    kind = getattr(source, "kind", "")
+    plugin = None if kind in _KINDS else source_kind(kind)
+    if not isinstance(plugin, HasArchive) or not plugin.archives(source):
+        return catalog
+    at = plugin.newest_archived(repo, source, job)
+    if at is None:
+        return catalog
+    point = datetime.fromtimestamp(at, UTC)
+    return point if catalog is None else max(catalog, point)
+
+
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
+    kind = getattr(kind_source, "kind", "")
+    if kind not in _KINDS:
+        if requested == "docker":
+            raise SandboxUnavailable(f"--sandbox docker: a {kind} drill runs only in a local sandbox",
+                                     hint="use --sandbox local or auto")
+        return "local", f"a {kind} drill restores into a local server process"
     if isinstance(kind_source, FilesSource) and requested != "docker":
         return "local", "files restore into a temp directory (--sandbox docker also checks it in a container)"
     if isinstance(kind_source, PostgresSource) and kind_source.mode == "physical" and requested != "docker":
@@ -88,7 +129,8 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
             result.rto_seconds = round(ctx.verified_at - t0, 3)
         # a measurement, not part of the recovery; the base restored counts even if no job run took it
         archive = job.source.name if isinstance(job.source, RedisSource) else ""
-        catalog = newest_point(repo, name, job.source.kind, also=outcome.snapshot_id, archive=archive)
+        catalog = _with_archive(repo, name, job.source,
+                                newest_point(repo, name, job.source.kind, also=outcome.snapshot_id, archive=archive))
         return _finish(result, targets, repo, t0, started, catalog)
     finally:
         repo.close()

@@ -10,21 +10,18 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DrkitConfig, FilesSource, JobConfig, PostgresSource, RedisSource
+from ..config import DrkitConfig, JobConfig
 from ..config.models import Retention
 from ..core import clock, tracing
 from ..core.durations import parse_calendar_duration
 from ..core.errors import DrkitError, LockFailed, LockLost
 from ..ops.facts import save_facts
-from ..ops.files import BackupRequest, backup_files
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..retention.forget import forget
 from ..retention.policy import Policy
-from ..sources.files import BackupOptions as FilesOptions
-from ..sources.files import Excludes
-from ..sources.files import canary as files_canary
-from .connect import open_job_repository, pg_conn, redis_target
+from ..sources.registry import source_kind
+from .connect import open_job_repository
 from .window import job_windows
 
 log = logging.getLogger("drkit.jobs")
@@ -94,20 +91,8 @@ def run_heartbeat(config: DrkitConfig, name: str) -> None:
 
 
 def _write_canary(name: str, job: JobConfig, warnings: list[str]) -> None:
-    source = job.source
     try:
-        if isinstance(source, PostgresSource):
-            from ..sources.postgres import canary as pg_canary  # [postgres]/[redis] extras: imported when used
-
-            pg_canary.write(pg_conn(source), name)
-        elif isinstance(source, RedisSource):
-            from ..sources.redis import facts as redis_facts
-            from ..sources.redis.conn import connected, resolve
-
-            with connected(resolve(redis_target(source))) as c:
-                redis_facts.write_canary(c, name, int(clock.now() * 1000))
-        else:
-            files_canary.write(source.paths[0], name, clock.utcnow())
+        source_kind(job.source.kind).write_canary(job.source, name)
     except (DrkitError, OSError) as exc:
         message = getattr(exc, "message", None) or str(exc)
         warnings.append(f"canary not written: {message}")
@@ -115,38 +100,15 @@ def _write_canary(name: str, job: JobConfig, warnings: list[str]) -> None:
 
 
 def _collect_facts(job: JobConfig) -> dict[str, Any]:
-    source = job.source
-    if isinstance(source, PostgresSource):
-        from ..sources.postgres import facts as pg_facts
-
-        conn = pg_conn(source)
-        dbs = [conn.dbname or "postgres"] if source.mode == "logical" else None
-        return pg_facts.collect(conn, dbs)
-    if isinstance(source, RedisSource):
-        from ..sources.redis import facts as redis_facts
-        from ..sources.redis.conn import connected, resolve
-
-        with connected(resolve(redis_target(source))) as c:
-            return redis_facts.collect(c)
-    return {}  # a files snapshot's tree is its own record
+    return source_kind(job.source.kind).facts(job.source)
 
 
 def _backup(repo: Repository, name: str, job: JobConfig, warnings: list[str]) -> Snapshot:
-    source, tags = job.source, [*job.tags, f"job={name}"]
-    if isinstance(source, PostgresSource):
-        from ..ops.postgres import backup_postgres
-
-        return backup_postgres(repo, pg_conn(source), logical_mode=source.mode == "logical", name=name, tags=tags)
-    if isinstance(source, RedisSource):
-        from ..ops.redis import BackupOptions, backup_redis
-
-        return backup_redis(repo, name, BackupOptions(target=redis_target(source), aof_dir=source.aof_dir,
-                                                      tags=tuple(tags)))
-    assert isinstance(source, FilesSource)
-    options = FilesOptions(Excludes.load(list(source.exclude)), source.one_file_system)
-    result = backup_files(repo, BackupRequest(list(source.paths), options, tags, name=name))
-    warnings.extend(result.warnings)
-    return result.snapshot
+    kind = source_kind(job.source.kind)
+    log.info("backing up %s", kind.describe(job.source), extra={"job": name})
+    outcome = kind.backup(repo, job.source, name, [*job.tags, f"job={name}"])
+    warnings.extend(outcome.warnings)
+    return outcome.snapshot
 
 
 def retention_policy(retention: Retention) -> Policy:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
+from ..config import DrkitConfig, FilesSource, JobConfig, PostgresSource, RedisSource
 from ..core import clock
 from ..core.errors import DrkitError
 from ..core.timespec import format_time
@@ -66,6 +66,8 @@ def _write(job: JobConfig, job_name: str, system: str, at: datetime) -> str | No
 
             with connected(resolve(redis_target(source))) as c:
                 redis_facts.write_canary(c, key, round(at.timestamp() * 1000))
+        elif not isinstance(source, FilesSource):  # a kind from a source plugin (drkit.sources)
+            return f"{job_name}: a {source.kind} source takes no system heartbeat yet"
         elif files_canary.write(source.paths[0], key, at) is None:
             return f"{job_name}: {source.paths[0]} is not a writable directory"
     except (DrkitError, OSError) as exc:

@@ -58,7 +58,8 @@ def plan_component(repo: Repository, job_name: str, job: JobConfig, target: date
         return _plan_postgres(repo, job_name, source, target)
     if isinstance(source, RedisSource):
         return _plan_redis(repo, job_name, source, target)
-    assert isinstance(source, FilesSource)
+    if not isinstance(source, FilesSource):  # a kind from a source plugin (drkit.sources)
+        raise UsageError(f"job {job_name}: a {source.kind} job cannot be restored as part of a system yet")
     return _plan_files(repo, job_name, target)
 
 

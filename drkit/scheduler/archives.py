@@ -15,12 +15,14 @@ import math
 from storage_backends.errors import BackendError
 
 from ..config import DrkitConfig, PostgresSource, RedisSource
+from ..config.models import BUILTIN_KINDS
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..ops.session import open_repository
 from ..repository.repo import Repository
 from ..sources.postgres.wal import STREAMED, archive_times, is_segment
 from ..sources.redis.kinds import ARCHIVE_KIND
+from ..sources.registry import HasArchive, source_kind
 
 ARCHIVE_REFRESH = 60.0  # seconds between reads of the archives by the daemon
 log = logging.getLogger("drkit.scheduler")
@@ -60,6 +62,19 @@ def read_archives(config: DrkitConfig, repository: str, repo: Repository, metric
             metrics.ops.archived(job, "wal", wal)
         elif isinstance(source, RedisSource):
             metrics.ops.archived(job, "aof", _newest_aof(repo, source.name))
+        else:
+            plugin = _archiving_plugin(source)
+            if plugin is not None:
+                metrics.ops.archived(job, plugin.archive_label, plugin.newest_archived(repo, source, job))
+
+
+def _archiving_plugin(source: object) -> HasArchive | None:
+    """The kind of a source from a plugin (drkit.sources) if it keeps an archive for this job."""
+    kind = getattr(source, "kind", "")
+    if kind in BUILTIN_KINDS:
+        return None
+    plugin = source_kind(kind)
+    return plugin if isinstance(plugin, HasArchive) and plugin.archives(source) else None
 
 
 def archiving_repositories(config: DrkitConfig) -> list[str]:
@@ -69,6 +84,7 @@ def archiving_repositories(config: DrkitConfig) -> list[str]:
             for job in config.jobs.values()
             if isinstance(job.source, RedisSource)
             or (isinstance(job.source, PostgresSource) and job.source.mode == "physical")
+            or _archiving_plugin(job.source) is not None
         }
     )
 

@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
                   "storage_backends"},
     "drkit.retention": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.retention",
                         "storage_backends"},
-    "drkit.config": {"drkit.core", "drkit.ops", "drkit.config"},
+    "drkit.config": {"drkit.core", "drkit.sources", "drkit.ops", "drkit.config"},  # sources: plugin config models
     "drkit.jobs": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",
                    "drkit.retention", "drkit.config", "drkit.jobs", "storage_backends"},
     "drkit.drills": {"drkit.core", "drkit.pipeline", "drkit.repository", "drkit.sources", "drkit.ops",

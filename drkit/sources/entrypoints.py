@@ -1,0 +1,32 @@
+"""The names of the registered source kinds (entry-point group ``drkit.sources``), read from package
+metadata without loading any kind: the CLI asks for them on every ``drkit backup|restore`` and must
+not pay for pydantic or a database driver (``registry`` loads a kind when it is used)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+
+GROUP = "drkit.sources"
+
+
+# The built-in kinds, as pyproject.toml registers them: also used when the installed metadata lacks
+# them (an editable install made before the group existed), so a stale install still backs up.
+BUILT_IN = {
+    "files": "drkit.jobs.kinds:FILES",
+    "postgres": "drkit.jobs.kinds:POSTGRES",
+    "redis": "drkit.jobs.kinds:REDIS",
+}
+
+
+@cache
+def registered() -> dict[str, EntryPoint]:
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    for name, value in BUILT_IN.items():
+        found.setdefault(name, EntryPoint(name, value, GROUP))
+    return found
+
+
+def kind_names() -> list[str]:
+    """Every registered kind, sorted."""
+    return sorted(registered())

@@ -1,0 +1,184 @@
+"""Source kinds as plugins: each kind (files, postgres, redis, mysql, or a third party's) registers
+one object under the entry-point group ``drkit.sources`` (as storage backends register under
+``drkit.storage_backends``), and the layers above dispatch through it instead of branching on the
+kind.
+
+A kind declares:
+
+- ``name`` and ``config_model``: its ``kind:`` in ``drkit.yaml`` and the pydantic model of a job's
+  ``source:`` (a plugin's model subclasses :class:`SourceConfig`);
+- ``describe``/``facts``/``write_canary``/``backup``: what a scheduled job run calls
+  (:class:`SourceKind`);
+- optionally ``commands()``: its CLI (``drkit backup KIND``, ``drkit restore KIND`` and a group of its own),
+  see :class:`HasCommands`;
+- optionally ``drill()``: a drill hook restoring into a sandbox and verifying it, see :class:`HasDrill`;
+- optionally an archive of continuous logs the daemon and drills measure, see :class:`HasArchive`.
+
+The registry loads one entry point when its kind is first asked for, so ``drkit backup files`` never
+imports a database source's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from ..core.errors import UsageError
+from .entrypoints import GROUP, kind_names, registered
+
+if TYPE_CHECKING:
+    import click
+
+    from ..repository.repo import Repository
+    from ..repository.snapshots import Snapshot
+
+__all__ = [
+    "GROUP",
+    "BackupOutcome",
+    "CliHost",
+    "DrillReport",
+    "DrillRequest",
+    "HasArchive",
+    "HasCommands",
+    "HasDrill",
+    "SourceConfig",
+    "SourceKind",
+    "kind_names",
+    "source_kind",
+]
+
+
+class SourceConfig(BaseModel):
+    """Base of a plugin kind's ``source:`` model: ``kind`` (a ``Literal`` in the subclass) and an
+    optional ``name`` (the snapshot's source name; default the job's name)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupOutcome:
+    snapshot: Snapshot
+    warnings: list[str] = field(default_factory=list)
+
+
+class SourceKind(Protocol):
+    """What every source kind provides. ``config`` is an instance of ``config_model``."""
+
+    name: str
+    config_model: type[BaseModel]
+
+    def describe(self, config: Any) -> str:
+        """One line naming what is backed up (never a secret)."""
+        ...
+
+    def facts(self, config: Any) -> dict[str, Any]:
+        """Facts recorded next to a job's snapshot (row counts, key counts …); ``{}`` for none."""
+        ...
+
+    def write_canary(self, config: Any, job: str) -> None:
+        """Write the job's canary into the source (raises DrkitError or OSError when it cannot)."""
+        ...
+
+    def backup(self, repo: Repository, config: Any, job: str, tags: list[str]) -> BackupOutcome:
+        """Back up the source into ``repo`` as one snapshot of source name ``config.name or job``."""
+        ...
+
+
+class CliHost(Protocol):
+    """What the CLI hands a plugin's commands: its repository options and how it opens a repository,
+    so a plugin's commands behave (options, exit codes, the embedded default repository) like the
+    built-in ones without importing the CLI layer."""
+
+    epilog: str  # the exit-code table every command's --help ends with
+
+    def with_repo(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: --repo, --password-file, --password-command, passed as ``repo_ref``."""
+        ...
+
+    def open_repo(self, repo_ref: Any, *, create: bool = False) -> Repository:
+        """The repository ``repo_ref`` names; ``create``: the embedded default is made on first use."""
+        ...
+
+    def emit_json(self, doc: Any) -> None: ...
+
+    def echo(self, line: str, *, err: bool = False) -> None: ...
+
+
+@runtime_checkable
+class HasCommands(Protocol):
+    def commands(self, host: CliHost) -> dict[str, click.Command]:
+        """``{"backup": …, "restore": …}`` (as ``drkit backup KIND``/``drkit restore KIND``) and, under
+        the kind's own name, a group of further commands (``drkit KIND …``); any may be missing."""
+        ...
+
+
+@dataclass(frozen=True)
+class DrillRequest:
+    repo: Repository
+    job: str
+    config: Any  # the job's source config
+    workdir: Path  # private, removed after the drill
+    snapshot: str | None  # a snapshot id prefix, or None: the newest of the job
+    point_in_time: str | None
+    phase: Callable[[str], Any]  # ``with request.phase("restore"):`` times a phase (restore, verify)
+    facts_of: Callable[[str], dict[str, Any] | None]  # the facts a job run recorded for a snapshot id
+    sql_checks: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
+    # the job's `checks:` of type sql: (index in checks, sql, expect, database); reported as
+    # ``user.sql[index]``; a kind that cannot run SQL lists them in ``not_verified``
+
+
+@dataclass
+class DrillReport:
+    snapshot_id: str = ""
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (name, ok, detail)
+    canary: datetime | None = None
+    not_verified: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class HasArchive(Protocol):
+    """A kind whose jobs may keep a continuous-log archive (binary logs …) the daemon watches: the
+    newest archived time is exported as ``drkit_archive_newest_timestamp_seconds{kind=archive_label}``
+    and ``DrkitArchiveStale`` compares its age with the job's RPO."""
+
+    archive_label: str
+
+    def archives(self, config: Any) -> bool:
+        """Whether this job's source keeps an archive."""
+        ...
+
+    def newest_archived(self, repo: Repository, config: Any, job: str) -> float | None:
+        """Unix time up to which the archive holds everything (None: nothing archived yet)."""
+        ...
+
+
+@runtime_checkable
+class HasDrill(Protocol):
+    def drill(self, request: DrillRequest) -> DrillReport:
+        """Restore into a sandbox the kind starts itself (a local process), verify, stop it."""
+        ...
+
+
+@cache
+def source_kind(name: str) -> SourceKind:
+    """The registered kind ``name``; a :class:`UsageError` naming the known ones when there is none."""
+    ep = registered().get(name)
+    if ep is None:
+        known = ", ".join(kind_names()) or "none"
+        raise UsageError(
+            f"unknown source kind {name!r} (registered: {known})",
+            hint="a source plugin registers under the entry-point group drkit.sources",
+        )
+    kind: SourceKind = ep.load()
+    if kind.name != name:
+        raise UsageError(f"source plugin {ep.value} calls itself {kind.name!r} but is registered as {name!r}")
+    return kind

@@ -1,0 +1,204 @@
+"""Real MariaDB 10.11 servers for tests (Debian's mariadb-server), on free loopback ports.
+
+``start_mariadb()`` is a context manager: ``mariadb-install-db`` into a fresh /tmp directory, a free
+loopback port and a Unix socket in that directory, ``mariadbd --user=mysql`` when we are root (the
+server refuses to run as root; it drops to the unprivileged ``mysql`` user itself), the binary log
+on. It polls until the server answers, creates a password user ``drkit`` for TCP logins and, in
+``finally``, always stops the server and removes the directory. ``mysql_server`` is one shared
+server per test session; tests create their own databases.
+
+A missing or unstartable server FAILS the test (scripts/install.sh installs mariadb-server): CI must
+never pass by skipping the MySQL source's tests.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HOST = "127.0.0.1"
+USER = "drkit"
+PASSWORD = "my-Test-Secret-3b9d51e2"  # throwaway; tests grep every output for it
+READY_TIMEOUT = 90.0
+OS_USER = "mysql"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class MariaDB:
+    base: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def socket(self) -> Path:
+        return self.base / "mysqld.sock"
+
+    def url(self, database: str = "") -> str:
+        """TCP, user drkit (the password goes through DRKIT_MYSQL_PASSWORD or a file)."""
+        return f"mysql://{USER}@{HOST}:{self.port}/{database}"
+
+    def client(self, *args: str, stdin: bytes | None = None, tool: str = "mariadb") -> bytes:
+        """A client tool as root over the socket (the oracle's login, independent of drkit's)."""
+        proc = subprocess.run(
+            [tool, "--no-defaults", f"--socket={self.socket}", "--user=root", "--default-character-set=utf8mb4", *args],
+            input=stdin,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"{tool} {args[:3]} failed: {proc.stderr.decode(errors='replace')[-800:]}")
+        return proc.stdout
+
+    def sql(self, statement: str, database: str | None = None) -> str:
+        args = ["--batch", "--skip-column-names", "-e", statement]
+        return self.client(*args, *([database] if database else [])).decode()
+
+    def password_env(self) -> dict[str, str]:
+        return {"DRKIT_MYSQL_PASSWORD": PASSWORD}
+
+
+def normalised_dump(server: MariaDB, database: str) -> str:
+    """``mariadb-dump`` of one database (schema, data, routines, events, triggers) without comment
+    lines (host, database name, timestamps): the oracle a restore is compared with."""
+    text = server.client(
+        "--single-transaction",
+        "--routines",
+        "--events",
+        "--triggers",
+        "--hex-blob",
+        "--skip-dump-date",
+        "--skip-comments",
+        database,
+        tool="mariadb-dump",
+    ).decode()
+    return "\n".join(line for line in text.splitlines() if line.strip() and not line.startswith("--"))
+
+
+def _require(name: str) -> str:
+    found = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    if found is None:
+        pytest.fail(f"{name} not installed (Debian: mariadb-server mariadb-client; scripts/install.sh installs them)")
+    return found
+
+
+def _as_user(base: Path) -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    pw = pwd.getpwnam(OS_USER)
+    for path in [base, *base.rglob("*")]:
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    return [f"--user={OS_USER}"]
+
+
+def _wait_ready(server: MariaDB, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            pytest.fail(f"mariadbd exited ({server.proc.returncode}): {log.read_text(errors='replace')[-2000:]}")
+        ping = subprocess.run(
+            [
+                "mariadb-admin",
+                "--no-defaults",
+                f"--socket={server.socket}",
+                "--user=root",
+                "--connect-timeout=2",
+                "ping",
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        if ping.returncode == 0:
+            return
+        time.sleep(0.2)  # polling the server's readiness, not synchronising on an event we could await
+    pytest.fail(f"mariadbd not ready after {READY_TIMEOUT}s: {log.read_text(errors='replace')[-2000:]}")
+
+
+def _stop(server: MariaDB) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()  # SIGTERM: a clean shutdown
+        try:
+            server.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(timeout=30)
+
+
+@contextmanager
+def start_mariadb(prefix: str = "drkit-mariadb-") -> Iterator[MariaDB]:
+    mariadbd, install_db = _require("mariadbd"), _require("mariadb-install-db")
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    server: MariaDB | None = None
+    try:
+        data, log = base / "data", base / "error.log"
+        data.mkdir()
+        user = _as_user(base)
+        install = subprocess.run(
+            [
+                install_db,
+                "--no-defaults",
+                f"--datadir={data}",
+                *user,
+                "--skip-test-db",
+                "--auth-root-authentication-method=normal",
+            ],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if install.returncode != 0:
+            pytest.fail(f"mariadb-install-db failed: {install.stderr.decode(errors='replace')[-2000:]}")
+        port = free_port()
+        argv = [
+            mariadbd,
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--port={port}",
+            f"--bind-address={HOST}",
+            f"--socket={base / 'mysqld.sock'}",
+            f"--pid-file={base / 'mysqld.pid'}",
+            f"--log-error={log}",
+            *user,
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=32M",
+            "--server-id=1",
+            f"--log-bin={base / 'data' / 'binlog'}",
+            "--binlog-format=ROW",
+        ]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        server = MariaDB(base, port, proc)
+        _wait_ready(server, log)
+        server.sql(
+            f"CREATE USER '{USER}'@'{HOST}' IDENTIFIED BY '{PASSWORD}'; "
+            f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'{HOST}'"
+        )
+        yield server
+    finally:
+        if server is not None:
+            _stop(server)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> Iterator[MariaDB]:
+    """One MariaDB server per test session (tests create their own databases)."""
+    with start_mariadb() as server:
+        yield server
