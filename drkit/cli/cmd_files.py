@@ -96,7 +96,8 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
         stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy, on_total=on_total)
     if as_json:
         emit_json({"snapshot": snap.id, "target": target, **asdict(stats),
-                   "repaired": asdict(repaired) if repaired is not None else None})
+                   "repaired": asdict(repaired) if repaired is not None else None,
+                   "backup_skipped": backup_skipped(snap)})  # entries its (partial) backup skipped or half-read
     else:
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)

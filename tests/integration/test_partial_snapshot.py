@@ -110,6 +110,18 @@ def test_restore_of_a_partial_snapshot_warns_and_exits_3(tmp_path: Path, monkeyp
         _same_but_skipped(src, out / "src")
 
 
+def test_restore_json_counts_what_the_backup_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, src, _ = _partial_job(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    proc = drkit(
+        "restore", "files", "latest", "--target", str(out), "--repo", str(tmp_path / "repo"), "--json", env=ENV
+    )
+    assert proc.returncode == 3, proc.stderr.decode()
+    assert json.loads(proc.stdout)["backup_skipped"] == 1
+    _warned(proc, src)
+    _same_but_skipped(src, out / "src")
+
+
 def test_dump_of_a_directory_of_a_partial_snapshot_warns_and_exits_3(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
