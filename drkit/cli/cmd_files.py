@@ -10,12 +10,14 @@ import click
 
 from ..core.errors import UsageError
 from ..ops.files import (
+    backup_skipped,
     diff_snapshots,
     find_files_snapshot,
     list_files,
     raise_if_partial_restore,
     repaired_from,
     restore_files,
+    skipped_line,
 )
 from ..ops.session import open_repository
 from ..repository.repo import Repository
@@ -66,7 +68,8 @@ def overwrite_options(fn: Any) -> Any:
 def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,  # noqa: PLR0913
                       source_name: str | None, skip_damaged: bool, snap_filter: SnapshotFilter, **opts: Any) -> None:
     """Restore a files snapshot (or the one at --point-in-time) into --target, verified. A snapshot written by
-    `repair snapshots` restores without what its repair dropped: a warning, exit 3."""
+    `repair snapshots` restores without what its repair dropped, and one of a partial backup (it skipped or
+    half-read entries, exit 3) without or with torn copies of those: a warning naming them, exit 3."""
     if snapshot is not None and point_in_time is not None:
         raise click.UsageError("give either SNAPSHOT or --point-in-time, not both")
     repo = open_repository(repo_ref.url, repo_ref.secret)
@@ -86,12 +89,15 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
         click.echo(f"warning: {repaired.line()}", err=True)
+    if backup_skipped(snap):  # the backup exited 3: what it skipped is not restored
+        click.echo(f"warning: {skipped_line(snap)}", err=True)
     with byte_meter("restore", enabled=not as_json) as meter:
         progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
         stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy, on_total=on_total)
     if as_json:
         emit_json({"snapshot": snap.id, "target": target, **asdict(stats),
-                   "repaired": asdict(repaired) if repaired is not None else None})
+                   "repaired": asdict(repaired) if repaired is not None else None,
+                   "backup_skipped": backup_skipped(snap)})  # entries its (partial) backup skipped or half-read
     else:
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..core.errors import UsageError
+from ..core.errors import PartialBackup, UsageError
 from ..jobs import run_backup_job
 from ..scheduler import backup_with_metrics, default_state_dir, heartbeat_with_metrics
 from ..scheduler.export import ExportTargets, exported_metrics, maintain_once
@@ -35,7 +35,8 @@ def job() -> None:
 @click.pass_context
 def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, pushgateway: str | None,
         as_json: bool) -> None:
-    """Back up job NAME: canary, facts, backup, retention."""
+    """Back up job NAME: canary, facts, backup, retention. Exit 3 when the backup skipped or half-read entries
+    (the snapshot is written, but partial), as `backup files`."""
     cfg = load_cli_config(ctx)
     cfg.job(name)  # an unknown name is a usage error before anything runs
     targets = ExportTargets(prom_file, pushgateway)
@@ -51,11 +52,14 @@ def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, 
         outcome = run_backup_job(cfg, name)
     if as_json:
         emit_json(asdict(outcome))
-        return
-    for warning in outcome.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"job {name}: snapshot {outcome.snapshot_id[:8]} ({outcome.kind}) in {outcome.seconds:.1f}s, "
-               f"{outcome.bytes_added} bytes added, {outcome.forgotten} snapshots forgotten")
+    else:
+        for warning in outcome.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"job {name}: snapshot {outcome.snapshot_id[:8]} ({outcome.kind}) in {outcome.seconds:.1f}s, "
+                   f"{outcome.bytes_added} bytes added, {outcome.forgotten} snapshots forgotten")
+    if outcome.skipped:  # as `backup files`: the snapshot is written, but it is not the whole source
+        raise PartialBackup(f"job {name}: snapshot {outcome.snapshot_id[:8]} written, but {outcome.skipped} entries "
+                            "were skipped or changed while read", hint="see the warnings above")
 
 
 @job.command("maintain")

@@ -16,6 +16,7 @@ from ..core import clock, tracing
 from ..core.durations import parse_calendar_duration
 from ..core.errors import DrkitError, LockFailed, LockLost
 from ..ops.facts import save_facts
+from ..ops.files import backup_skipped
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..retention.forget import forget
@@ -39,6 +40,7 @@ class JobOutcome:
     warnings: list[str] = field(default_factory=list)
     window: tuple[float, float] | None = None  # the job's oldest and newest snapshot end time after retention
     retention_applied: bool | None = None  # None: the job has no retention; False: skipped (see warnings)
+    skipped: int = 0  # entries the backup skipped or half-read: a partial snapshot (`job run` exits 3)
 
 
 def run_backup_job(config: DrkitConfig, name: str, *,
@@ -79,7 +81,7 @@ def _run_backup_job(config: DrkitConfig, name: str, job: JobConfig,
         repo.close()
     added = int(snap.stats.get("stored_bytes", 0))
     return JobOutcome(name, snap.source_kind, snap.id, started, clock.monotonic() - t0, added, forgotten, warnings,
-                      window, applied)
+                      window, applied, backup_skipped(snap))
 
 
 def run_heartbeat(config: DrkitConfig, name: str) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from ..config import FilesSource, JobConfig, PostgresSource, RedisSource
 from ..core.errors import DrkitError, UsageError
 from ..core.timespec import format_time
-from ..ops.files import find_files_snapshot
+from ..ops.files import backup_skipped, find_files_snapshot
 from ..ops.postgres import refuse_damaged_base
 from ..ops.postgres import windows as pg_windows
 from ..repository import snapshots
@@ -135,13 +135,6 @@ def _plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
             )
         when = _utc(snap.time) - timedelta(microseconds=1)
     raise UsageError(f"job {job}: no files snapshot ended at or before {format_time(target)}")
-
-
-def backup_skipped(snap: snapshots.Snapshot) -> int:
-    """How many entries the files backup skipped or read while they changed (``backup files`` exit 3):
-    such a snapshot is not the state at its start."""
-    count = snap.stats.get("warnings", 0)
-    return count if type(count) is int and count > 0 else 0
 
 
 def _utc(text: str) -> datetime:

@@ -28,7 +28,7 @@ from ..sources.files import Selection
 from ..sources.postgres.pitr import Target
 from .connect import open_job_repository
 from .system_heartbeat import Heartbeats
-from .system_plan import ComponentPlan, SkewTooLarge, backup_skipped, plan_component
+from .system_plan import ComponentPlan, SkewTooLarge, plan_component
 from .system_verify import read_heartbeat
 
 if TYPE_CHECKING:
@@ -272,13 +272,7 @@ def _files(config: DrkitConfig, plan: ComponentPlan, target: Path) -> None:
         stats = restore_files(repo, snap, str(target), Selection())
     finally:
         repo.close()
-    raise_if_partial_restore(snap, stats)
-    skipped = backup_skipped(snap)
-    if skipped:  # restored as stored: the backup itself lacks (or holds a torn copy of) these entries
-        raise PartialRestore(
-            f"snapshot {snap.short_id} restored, but its backup skipped or half-read {skipped} entries: "
-            "they are missing or torn, not as they were at its start"
-        )
+    raise_if_partial_restore(snap, stats)  # also exit 3 when its backup skipped or half-read entries
 
 
 def component_error(exc: Exception) -> DrkitError:

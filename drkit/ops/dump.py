@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 from ..core.errors import UsageError
 from ..repository.repo import Repository
-from ..repository.snapshots import SnapshotFilter
+from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..sources.files import root_tree
 from ..sources.files.dump import content, lookup, write_tar, write_zip
 from ..sources.files.tree import FILE
@@ -21,9 +21,10 @@ def dump(
     *,
     archive: str | None = None,  # noqa: PLR0913
     match: SnapshotFilter | None = None,
-) -> list[str]:
+) -> tuple[Snapshot, list[str], bool]:
     """Write PATH of the snapshot to ``out``: a regular file's bytes (unless ``archive`` is given), anything
-    else as an archive (``tar`` by default). Returns the warnings (entries an archive cannot hold)."""
+    else as an archive (``tar`` by default). Returns the snapshot, the warnings (entries an archive cannot
+    hold), and whether an archive was written."""
     with repo.lock(purpose="dump"):
         snap = find_files_snapshot(repo, ref, None, match=match)
         found = lookup(repo, root_tree(snap.root, f"snapshot {snap.short_id}"), path)
@@ -32,11 +33,12 @@ def dump(
                 f"{path!r} is not in snapshot {snap.short_id}", hint=f"`drkit ls {snap.short_id}` lists its entries"
             )
         name, node = found
-        if node.type == FILE and archive is None:
+        archived = not (node.type == FILE and archive is None)
+        warnings: list[str] = []
+        if not archived:
             for chunk in content(repo, "/" + path.strip("/"), node):
                 out.write(chunk)
-            warnings = []
         else:
             warnings = (write_zip if archive == "zip" else write_tar)(repo, name, node, out)
         out.flush()
-    return warnings
+    return snap, warnings, archived

@@ -127,6 +127,7 @@ def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: Blo
         source_kind=SOURCE_KIND, source_name=req.name or ",".join(paths), time=start, tags=list(req.tags),
         parent=parent.id if parent is not None else None, root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
         stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
+        meta={"backup_skipped": archiver.warnings[:SKIPPED_RECORDED]} if archiver.warnings else {},
     )
     return snap, archiver
 
@@ -225,10 +226,36 @@ def repaired_from(snap: Snapshot) -> RepairedFrom | None:
     return RepairedFrom(str(original), n, dropped)
 
 
+SKIPPED_RECORDED = 100  # the first entries a partial backup skipped, kept in the snapshot's meta for its restores
+
+
+def backup_skipped(snap: Snapshot) -> int:
+    """How many entries the files backup skipped or read while they changed (``backup files`` exit 3):
+    such a snapshot is not the state at its start. Read defensively: a crafted count is no count."""
+    count = snap.stats.get("warnings", 0)
+    return count if type(count) is int and count > 0 else 0
+
+
+def skipped_line(snap: Snapshot, shown: int = 3) -> str:
+    """One line for an operator restoring (or dumping, or drilling) a snapshot of a partial backup: the count,
+    and the first paths when the snapshot records them (snapshots since this drkit version do)."""
+    count = backup_skipped(snap)
+    listed = snap.meta.get("backup_skipped")
+    paths = [str(w).split(": ", 1)[0] for w in listed[:shown]] if isinstance(listed, list) else []
+    named = f" ({', '.join(paths)}{f' and {count - len(paths)} more' if count > len(paths) else ''})" if paths else ""
+    return (f"snapshot {snap.short_id} is of a partial backup (it exited 3): it skipped or half-read {count} "
+            f"entries{named}, missing or torn in what it restores")
+
+
 def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
-    """PartialRestore (exit 3) when items could not be restored, or when ``snap`` is a repaired snapshot
-    (the paths its repair dropped are missing)."""
+    """PartialRestore (exit 3) when items could not be restored, when ``snap`` is a repaired snapshot
+    (the paths its repair dropped are missing), or when its backup skipped or half-read entries."""
     repaired = repaired_from(snap)
+    skipped = backup_skipped(snap)
+    if skipped and not stats.warnings and repaired is None:
+        raise PartialRestore(f"snapshot {snap.short_id} restored, but its backup skipped or half-read {skipped} "
+                             "entries: they are missing or torn, not as they were at its start",
+                             hint="see the warning above; back the source up again for a whole snapshot")
     if repaired is not None and not stats.warnings:
         raise PartialRestore(f"snapshot {snap.short_id} restored without the {repaired.dropped_count} paths "
                              f"`drkit repair snapshots` dropped from {repaired.original[:8]}",
@@ -241,7 +268,9 @@ def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
                              hint="see the warnings above" + ("; --special-files restores device nodes, FIFOs, "
                                                               "sockets, setuid/setgid/world-writable modes and "
                                                               "file capabilities" if special else "")
-                             + ("; it is a repaired snapshot too: " + repaired.line() if repaired else ""))
+                             + ("; it is a repaired snapshot too: " + repaired.line() if repaired else "")
+                             + ("; its backup skipped or half-read entries too: " + skipped_line(snap) if skipped
+                                else ""))
 
 
 def list_files(repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from ...config import FilesSource
 from ...core.errors import DrkitError
 from ...jobs.system_heartbeat import read_files
-from ...ops.files import find_files_snapshot, repaired_from, restore_files
+from ...ops.files import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
 from ...sources.files import Selection
 from ...sources.files import canary as files_canary
 from ..context import DrillContext, KindOutcome
@@ -41,6 +41,9 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
         repaired = repaired_from(snap)
         if repaired is not None:  # restores as its tree says, but that tree lacks what the repair dropped
             out.checks.append(CheckResult("files.repaired", False, repaired.line()))
+        if backup_skipped(snap):  # restores as stored, but the backup (exit 3) lacks or tore these entries:
+            # evidence the snapshot is not the source's state, so a failed check, not an unverified one
+            out.checks.append(CheckResult("files.backup_whole", False, skipped_line(snap)))
     first = os.path.basename(snap.root["paths"][0].rstrip("/")) or "root"
     out.canary = files_canary.read(target / first, ctx.name)
     started = datetime.fromisoformat(snap.time)
