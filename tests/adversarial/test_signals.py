@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,15 @@ from advkit import assert_restores, backup, init, lock_files, run, start_backup
 
 def _temp_objects(repo: Path) -> list[Path]:
     return [p for p in repo.rglob(".tmp-*")]
+
+
+@pytest.fixture(autouse=True)
+def _hangup_not_ignored() -> Iterator[None]:
+    """A run under `nohup` ignores SIGHUP, the backups it starts inherit that, and drkit keeps an ignored
+    SIGHUP ignored (what nohup asks for): the SIGHUP case would test nohup. The backups get the default."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
