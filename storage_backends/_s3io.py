@@ -75,6 +75,12 @@ class View(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    def close(self) -> None:
+        """Give the caller's buffer back: while the view exists, a bytearray cannot be resized (the writer
+        resizes its pack buffer after a failed put; an unreleased view made that a BufferError)."""
+        self._view.release()
+        super().close()
+
 
 class Body(io.RawIOBase):
     """A StreamingBody as a raw stream whose read errors are neutral ``BackendError``s."""

@@ -24,7 +24,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar, cast
@@ -200,7 +200,8 @@ class S3Backend:
     def put(self, key: str, data: Data, options: PutOptions | None = None) -> None:
         name, args = self._name(key), self._put_args(options)
         if (body := self._small(data)) is not None:
-            self._call(key, lambda: self._put_object(name, body, args))
+            with closing(body):  # released even when the put fails: the caller may resize its buffer
+                self._call(key, lambda: self._put_object(name, body, args))
             return
         head, stream = self._head(data)
         if stream is None:
@@ -214,7 +215,8 @@ class S3Backend:
         Past one part, the data is spooled to a temporary file, keeping memory bounded."""
         name, args = self._name(key), {**self._put_args(options), "IfNoneMatch": "*"}
         if (body := self._small(data)) is not None:
-            self._call(key, lambda: self._put_object(name, body, args))
+            with closing(body):  # released even when the put fails: the caller may resize its buffer
+                self._call(key, lambda: self._put_object(name, body, args))
             return
         head, stream = self._head(data)
         if stream is None:
