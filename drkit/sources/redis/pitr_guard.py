@@ -70,15 +70,17 @@ def _refuse(why: str) -> UsageError:
 
 
 def check_tail(aof_dir: Path, files: list[AofFile], group: Group, cut: AofCut) -> None:
-    for name, start, end in unproven_tail(aof_dir, files, cut):
+    """Refuse (exit 2) when the tail the cut keeps may hold writes after the point (module doc)."""
+    tail = unproven_tail(aof_dir, files, cut)
+    for name, start, end in tail:  # the recorded setting first: it names the cause
         for p in group.pieces:
-            if p.file != name:
-                continue
-            if p.ts_off and p.offset < end and start < p.end:
+            if p.file == name and p.ts_off and p.offset < end and start < p.end:
                 raise _refuse(
                     f"{name} bytes {max(start, p.offset)}.. were archived while aof-timestamp-enabled was off"
                 )
-            if p.captured >= cut.point and max(start, p.end) < end:
+    for name, start, end in tail:
+        for p in group.pieces:
+            if p.file == name and p.captured >= cut.point and max(start, p.end) < end:
                 raise _refuse(
                     f"{name} bytes {max(start, p.end)}.. carry no timestamp and were written after "
                     "the point (a capture after it did not hold them)"

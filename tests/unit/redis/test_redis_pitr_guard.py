@@ -10,7 +10,9 @@ from typing import BinaryIO
 import pytest
 
 from drkit.core.errors import UsageError
+from drkit.ops.redis import _TimestampWatch
 from drkit.sources.redis.aof import AofFile
+from drkit.sources.redis.conn import make_target
 from drkit.sources.redis.pitr import Group, Piece, aof_cut
 from drkit.sources.redis.pitr_guard import check_tail, iter_annotations, unproven_tail
 
@@ -62,3 +64,22 @@ def test_refusals(tmp_path: Path) -> None:
     captured_after = Group("b.rdb", 100.0, [piece(0, len(head), 203.5), piece(len(head), len(late), 199.0)])
     with pytest.raises(UsageError, match="written after the point"):
         check_tail(tmp_path, files, captured_after, cut)
+
+
+class Answers(_TimestampWatch):
+    """The watch's rule over a scripted series of server answers (run_id, on), None for no answer."""
+
+    def __init__(self, answers: list[tuple[str, bool] | None]) -> None:
+        super().__init__(make_target("redis://127.0.0.1:1"))
+        self.answers = answers
+
+    def _ask(self) -> tuple[str, bool] | None:
+        return self.answers.pop(0)
+
+
+def test_a_round_is_annotated_only_when_on_at_both_checks_of_one_process() -> None:
+    assert _TimestampWatch(None).round() is None  # no --url: unknown
+    answers: list[tuple[str, bool] | None] = [("r1", True), ("r1", True), ("r1", False), ("r1", True), ("r1", True)]
+    answers += [("r2", True), None, ("r2", True)]
+    watch = Answers(answers)
+    assert [watch.round() for _ in range(8)] == [None, True, False, False, True, None, None, None]
