@@ -152,7 +152,9 @@ def redis_group() -> None:
 @with_repo
 @click.option("--aof-dir", type=PATH, required=True)
 @click.option("--name", default="redis", show_default=True)
-@click.option("--url", default=None, help="The server, to check its settings at start.")
+@click.option("--url", default=None, help="The server: its settings are checked at start, and every round "
+              "whether it writes AOF timestamps (aof-timestamp-enabled), recorded with what the round archives; "
+              "a point in time is refused inside bytes archived while it was off.")
 @click.option("--interval", type=DURATION, default="5s", show_default=True,
               help="Time between scans. DURATION: " + DURATION_HELP)
 @click.option("--once", is_flag=True, help="Archive what is new and exit (for a scheduler).")
@@ -162,11 +164,18 @@ def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, in
     """Archive each new AOF INCR file and the growth of the current one, as it appears."""
     from ..ops import redis as ops
 
-    for warning in ops.check_archive_settings(_target(url, opts)):
+    target = _target(url, opts)
+    for warning in ops.check_archive_settings(target):
         click.echo(f"drkit: warning: {warning}", err=True)
     repo = open_session(repo_ref)
-    count = ops.aof_archive(repo, aof_dir, name, interval=interval, once=once,
-                            report=lambda d: click.echo(f"archived {d['file']} [{d['offset']}+{d['length']}]"))
+
+    def report(d: dict[str, Any]) -> None:
+        click.echo(f"archived {d['file']} [{d['offset']}+{d['length']}]")
+        if d.get("ts_enabled") is False:
+            click.echo("drkit: warning: aof-timestamp-enabled is off (or was, since the last round): a point in "
+                       f"time is not restorable inside {d['file']} [{d['offset']}+{d['length']}]", err=True)
+
+    count = ops.aof_archive(repo, aof_dir, name, interval=interval, once=once, report=report, target=target)
     click.echo(f"{count} segments archived", err=True)
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core import tracing
-from ..core.errors import LockLost, UsageError
+from ..core.errors import DrkitError, LockLost, UsageError
 from ..core.timespec import format_time
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.streams import part_root
-from ..sources.redis import aof, catalog, cluster, pitr
+from ..sources.redis import aof, catalog, cluster, pitr, pitr_guard
 from ..sources.redis import restore as rr
 from ..sources.redis.backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
 from ..sources.redis.conn import RedisTarget, connected, resolve
@@ -78,14 +78,49 @@ def check_archive_settings(target: RedisTarget | None) -> list[str]:
         return warnings
 
 
-def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, once: bool,
-                report: Callable[[dict[str, Any]], None]) -> int:
-    """Archive new AOF files and growth every ``interval`` seconds (or once); returns segments."""
+class _TimestampWatch:
+    """Asks the server, each round, whether it writes AOF timestamp annotations; the bytes a round archives
+    are annotated (True) only when the setting was on at this check and the one before, on the same
+    server process (``run_id``: a restart may have dropped the setting). False when off now or before;
+    None when unknown (no ``--url``, the first round, the server not answering)."""
+
+    def __init__(self, target: RedisTarget | None) -> None:
+        self.target = target
+        self._last: tuple[str, bool] | None = None
+
+    def _ask(self) -> tuple[str, bool] | None:
+        assert self.target is not None
+        try:
+            with connected(resolve(self.target)) as c:
+                on = str(c.config_get("aof-timestamp-enabled").get("aof-timestamp-enabled")) == "yes"
+                return str(c.info("server").get("run_id")), on
+        except DrkitError:
+            return None
+
+    def round(self) -> bool | None:
+        if self.target is None:
+            return None
+        last, now = self._last, self._ask()
+        self._last = now
+        if now is not None and not now[1]:
+            return False
+        if last is not None and not last[1]:
+            return False  # off at the last check: this round's bytes may have been written then
+        if now is None or last is None or last[0] != now[0]:
+            return None
+        return True
+
+
+def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, once: bool,  # noqa: PLR0913
+                report: Callable[[dict[str, Any]], None], target: RedisTarget | None = None) -> int:
+    """Archive new AOF files and growth every ``interval`` seconds (or once); returns segments. With
+    ``target``, each round records whether the server annotated what it archives (``_TimestampWatch``)."""
     total = 0
+    watch = _TimestampWatch(target)
     with repo.lock(purpose="aof-archive") as lock:
         ends = archived_ends(repo, name)
         while not lock.lost:
-            for doc in archive_once(repo, aof_dir, name, ends):
+            for doc in archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round()):
                 report(doc)
                 total += 1
             if once:
@@ -148,6 +183,12 @@ def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tup
     files = pitr.files_to_cut(files, group, cut)
     manifest = "appendonly.aof.manifest"
     pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
+    try:
+        pitr_guard.check_tail(target_dir / AOF_DIRNAME, files, group, cut)
+    except UsageError:
+        for f in [*files, aof.AofFile(manifest, 0, "m")]:  # written just now: leave no half restore behind
+            (target_dir / AOF_DIRNAME / f.name).unlink(missing_ok=True)
+        raise
     pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, files, cut)
     return group.base, "pitr-aof"
 

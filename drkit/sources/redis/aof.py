@@ -23,9 +23,12 @@ from .errors import RedisSettingsError
 
 MANIFEST_SUFFIX = ".manifest"
 TS_RE = re.compile(rb"(?:^|\n)#TS:(\d+)\r\n")
-# Redis settings continuous archiving and point-in-time restore depend on.
-REQUIRED = {"appendonly": "yes", "aof-timestamp-enabled": "yes"}
-RECOMMENDED = {"aof-disable-auto-gc": "yes"}
+# Redis settings continuous archiving and point-in-time restore depend on. Archiving goes on with
+# aof-timestamp-enabled off (a warning; each round records it and a point in time refuses those bytes).
+REQUIRED = {"appendonly": "yes"}
+RECOMMENDED = {"aof-timestamp-enabled": "yes", "aof-disable-auto-gc": "yes"}
+WHY = {"aof-timestamp-enabled": "no point in time is restorable inside what is archived while it is off",
+       "aof-disable-auto-gc": "an AOF rewrite may delete INCR files before they are archived"}
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,7 @@ def check_settings(c: redis.Redis, *, for_pitr: bool) -> list[str]:
     if wrong:
         raise RedisSettingsError("Redis settings do not allow this AOF backup: " + ", ".join(wrong),
                                  hint="set them with CONFIG SET or in redis.conf")
-    return [f"{k} is {config.get(k)!r}: an AOF rewrite may delete INCR files before they are archived"
-            for k, v in RECOMMENDED.items() if for_pitr and config.get(k) != v]
+    return [f"{k} is {config.get(k)!r}: {WHY[k]}" for k, v in RECOMMENDED.items() if for_pitr and config.get(k) != v]
 
 
 def iter_state_files(state: AofState) -> Iterator[AofFile]:

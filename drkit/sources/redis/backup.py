@@ -117,10 +117,12 @@ def _archive_file(repo: Repository, aof_dir: Path, state: AofState, f: AofFile, 
     return doc
 
 
-def archive_once(repo: Repository, aof_dir: Path, name: str,
-                 ends: dict[ArchiveKey, int] | None = None) -> list[dict[str, Any]]:
+def archive_once(repo: Repository, aof_dir: Path, name: str, ends: dict[ArchiveKey, int] | None = None,
+                 ts_enabled: bool | None = None) -> list[dict[str, Any]]:
     """Archive every new file and the growth of every INCR file since the last run.
-    ``ends`` (updated in place) saves re-reading the records in a loop."""
+    ``ends`` (updated in place) saves re-reading the records in a loop. ``ts_enabled`` (when the server was
+    asked) says whether Redis annotated the bytes archived now: recorded, a point in time refuses to cut
+    inside bytes archived with it False (``pitr_guard``)."""
     if ends is None:
         ends = archived_ends(repo, name)
     seen = clock.now()  # the sizes read now bound what is archived: the coverage ends here, not after the upload
@@ -136,7 +138,9 @@ def archive_once(repo: Repository, aof_dir: Path, name: str,
     # every segment is uploaded before the first record; a record's archived_at counts only once all the
     # records of its run are stored (catalog.aof_pieces): a run stopped or read between two records (a new
     # base stored, its INCR file not yet) must not claim the state up to `seen` with the writes left out
-    run = {"archived_at": seen - FSYNC_SLACK, "run": uuid.uuid4().hex, "run_records": len(done)}
+    run: dict[str, Any] = {"archived_at": seen - FSYNC_SLACK, "run": uuid.uuid4().hex, "run_records": len(done)}
+    if ts_enabled is not None:
+        run["ts_enabled"] = ts_enabled
     for key, doc in done:
         doc.update(run)
         repo.manifests.put(ARCHIVE_KIND, doc)

@@ -49,7 +49,8 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
         whole = d.get("run") is None or stored[d["run"]] >= int(d.get("run_records", 1))
         captured = float(d["archived_at"]) if whole else 0.0  # a run not all stored proves no capture time
         pieces.append(Piece(d["base"], float(d["base_mtime"]), d["file"], d["seq"], d["type"], d["offset"],
-                            d["length"], d["last_ts"], captured, partial(_write_root, repo, d["root"])))
+                            d["length"], d["last_ts"], captured, partial(_write_root, repo, d["root"]),
+                            ts_off=d.get("ts_enabled") is False))
     return pieces
 
 

@@ -72,6 +72,7 @@ class Piece:
     last_ts: int | None
     captured: float
     fetch: Fetch = field(compare=False, repr=False)
+    ts_off: bool = False  # archived while the server had aof-timestamp-enabled off (pitr_guard)
 
     @property
     def end(self) -> int:
