@@ -377,7 +377,7 @@ def test_aof_archive_renews_its_view_between_rounds(now: list[float], monkeypatc
         if len(sleeps) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ops, "archive_once", lambda *a: iter(()))
+    monkeypatch.setattr(ops, "archive_once", lambda *a, **kw: iter(()))
     monkeypatch.setattr(ops.time, "sleep", sleep)
     monkeypatch.setattr(repo, "renew_view", lambda lock: renewed.append(lock.view))
     with pytest.raises(KeyboardInterrupt):
