@@ -41,7 +41,7 @@ def newest_point(repo: Repository, job: str, kind: str, also: str = "", archive:
 
         points += [w.window.end_time for w in pg_windows(repo, snaps) if w.window.end_time is not None]
     if kind == "redis":
-        from ..ops.redis import redis_windows
+        from ..sources.redis.ops import redis_windows
 
         for name in dict.fromkeys(n for n in (job, archive) if n):
             points += [_parse(row["to"]) for row in redis_windows(repo, name) if row["kind"] != "rdb"]

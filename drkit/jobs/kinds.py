@@ -1,4 +1,4 @@
-"""The built-in source kinds (files, PostgreSQL, Redis) registered in the ``drkit.sources`` entry-point
+"""The built-in source kinds files and PostgreSQL registered in the ``drkit.sources`` entry-point
 group (see :mod:`drkit.sources.registry`): thin adapters from a job's ``source:`` to the ops calls
 that ``drkit backup`` makes. They live here, above ``ops`` and ``config``, because the built-in
 config models and use cases do; a new kind keeps all of this inside its own package."""
@@ -9,15 +9,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..config import FilesSource, PostgresSource, RedisSource
+from ..config import FilesSource, PostgresSource
 from ..core import clock
 from ..ops.files import BackupRequest, backup_files
 from ..repository.repo import Repository
 from ..sources.files import BackupOptions as FilesOptions
 from ..sources.files import Excludes
 from ..sources.files import canary as files_canary
+from ..sources.redis.plugin import REDIS as _REDIS
 from ..sources.registry import BackupOutcome
-from .connect import pg_conn, redis_target
+from .connect import pg_conn
 
 
 class FilesKind:
@@ -65,32 +66,7 @@ class PostgresKind:
         return BackupOutcome(snap)
 
 
-class RedisKind:
-    name = "redis"
-    config_model: type[BaseModel] = RedisSource
+FILES, POSTGRES = FilesKind(), PostgresKind()
 
-    def describe(self, config: RedisSource) -> str:
-        return f"redis {config.url or config.master_name}"
-
-    def facts(self, config: RedisSource) -> dict[str, Any]:
-        from ..sources.redis import facts as redis_facts  # [redis] extra: imported when used
-        from ..sources.redis.conn import connected, resolve
-
-        with connected(resolve(redis_target(config))) as c:
-            return redis_facts.collect(c)
-
-    def write_canary(self, config: RedisSource, job: str) -> None:
-        from ..sources.redis import facts as redis_facts
-        from ..sources.redis.conn import connected, resolve
-
-        with connected(resolve(redis_target(config))) as c:
-            redis_facts.write_canary(c, job, int(clock.now() * 1000))
-
-    def backup(self, repo: Repository, config: RedisSource, job: str, tags: list[str]) -> BackupOutcome:
-        from ..ops.redis import BackupOptions, backup_redis
-
-        options = BackupOptions(target=redis_target(config), aof_dir=config.aof_dir, tags=tuple(tags))
-        return BackupOutcome(backup_redis(repo, job, options))
-
-
-FILES, POSTGRES, REDIS = FilesKind(), PostgresKind(), RedisKind()
+# a stale editable install's entry point still names drkit.jobs.kinds:REDIS (pip install -e . refreshes it)
+REDIS = _REDIS

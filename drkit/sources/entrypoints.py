@@ -15,7 +15,7 @@ GROUP = "drkit.sources"
 BUILT_IN = {
     "files": "drkit.jobs.kinds:FILES",
     "postgres": "drkit.jobs.kinds:POSTGRES",
-    "redis": "drkit.jobs.kinds:REDIS",
+    "redis": "drkit.sources.redis.plugin:REDIS",
 }
 
 
