@@ -1,5 +1,5 @@
 """`drkit backup <kind>` and `drkit restore <kind>`: each source's module is imported when its
-subcommand is used, not when the group is. `cmd_postgres` brings psycopg (with asyncio and ssl:
+subcommand is used, not when the group is. PostgreSQL's `cmd` brings psycopg (with asyncio and ssl:
 ~13 MiB of peak RSS and ~0.1 s of start-up), which a files or Redis backup or restore has no use for."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # drkit.cli (`..sources.KIND.cmd`) is the CLI slice of a source package
 SOURCES: dict[str, tuple[str, str, str]] = {
     "files": ("cmd_files", "backup_files_cmd", "restore_files_cmd"),
-    "postgres": ("cmd_postgres", "backup_postgres", "restore_postgres"),
+    "postgres": ("..sources.postgres.cmd", "backup_postgres", "restore_postgres"),
     "redis": ("..sources.redis.cmd", "backup_redis", "restore_redis"),
 }
 

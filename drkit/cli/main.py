@@ -39,7 +39,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "init-config": ("cmd_config", "init_config"), "job": ("cmd_job", "job"), "drill": ("cmd_drill", "drill"),
     "report": ("cmd_drill", "report"), "schedule": ("cmd_schedule", "schedule"),
     "runbook": ("cmd_runbook", "runbook"), "copy": ("cmd_copy", "copy"),
-    "pg": ("cmd_postgres", "pg"), "redis": ("..sources.redis.cmd", "redis_group"),
+    "pg": ("..sources.postgres.cmd", "pg"), "redis": ("..sources.redis.cmd", "redis_group"),
     "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
     "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"), "system": ("cmd_system", "system"),

@@ -14,7 +14,7 @@ GROUP = "drkit.sources"
 # them (an editable install made before the group existed), so a stale install still backs up.
 BUILT_IN = {
     "files": "drkit.jobs.kinds:FILES",
-    "postgres": "drkit.jobs.kinds:POSTGRES",
+    "postgres": "drkit.sources.postgres.plugin:POSTGRES",
     "redis": "drkit.sources.redis.plugin:REDIS",
 }
 
