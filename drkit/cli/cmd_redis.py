@@ -155,13 +155,20 @@ def redis_group() -> None:
 @click.option("--url", default=None, help="The server: its settings are checked at start, and every round "
               "whether it writes AOF timestamps (aof-timestamp-enabled), recorded with what the round archives; "
               "a point in time is refused inside bytes archived while it was off.")
-@click.option("--interval", type=DURATION, default="5s", show_default=True,
-              help="Time between scans. DURATION: " + DURATION_HELP)
+@click.option("--interval", type=DURATION, default="1s", show_default=True,
+              help="Time between the starts of two rounds (each uploads only the bytes new since the last, up "
+                   "to the last whole command): with it, Redis's RPO is about the interval plus 3 s (the fsync "
+                   "slack and the second the point-in-time cut drops). DURATION: " + DURATION_HELP)
 @click.option("--once", is_flag=True, help="Archive what is new and exit (for a scheduler).")
 @_conn_options
 def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,
                 **opts: Any) -> None:
-    """Archive each new AOF INCR file and the growth of the current one, as it appears."""
+    """Archive each new AOF INCR file and the growth of the current one, as it appears.
+
+    Each round uploads only what is new since the last round (never re-uploading whole files), ending
+    at the last whole command outside a MULTI block; the rest waits for the next round. Stopped and
+    started again, it goes on from what the repository records. The daemon runs the same archiver for a
+    job with `source.archive` (docs/redis.md)."""
     from ..ops import redis as ops
 
     target = _target(url, opts)
@@ -175,7 +182,7 @@ def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, in
             click.echo("drkit: warning: aof-timestamp-enabled is off (or was, since the last round): a point in "
                        f"time is not restorable inside {d['file']} [{d['offset']}+{d['length']}]", err=True)
 
-    count = ops.aof_archive(repo, aof_dir, name, interval=interval, once=once, report=report, target=target)
+    count = ops.aof_archive(repo, aof_dir, name, ops.Follow(interval, once=once), report=report, target=target)
     click.echo(f"{count} segments archived", err=True)
 
 

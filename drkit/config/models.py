@@ -132,6 +132,13 @@ class PostgresSource(_Model):
 
 
 
+class RedisArchive(_Model):
+    """Continuous AOF archiving while the daemon runs (`drkit redis aof-archive`)."""
+
+    interval: Seconds = Field(default=1.0, gt=0, description="Time between the starts of two archiving rounds; "
+                              "the Redis RPO is about this plus 3 s.")
+
+
 class RedisSource(_Model):
     kind: Literal["redis"]
     url: Annotated[str, AfterValidator(_no_inline_password)] | None = Field(
@@ -141,6 +148,7 @@ class RedisSource(_Model):
     password: SecretRef | None = None
     aof_dir: Path | None = None
     name: str = "redis"
+    archive: RedisArchive | None = Field(default=None, description="Archive the AOF's growth (needs aof_dir).")
 
     @model_validator(mode="after")
     def _where(self) -> RedisSource:
@@ -148,6 +156,8 @@ class RedisSource(_Model):
             raise ValueError("sentinels need master_name")
         if self.url is None and not self.sentinels:
             raise ValueError("give url, or sentinels with master_name")
+        if self.archive is not None and self.aof_dir is None:
+            raise ValueError("archive (AOF archiving) needs aof_dir")
         return self
 
 
