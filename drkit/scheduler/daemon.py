@@ -215,9 +215,9 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
         host, bound = server.address
         log.info("scheduler started: %d scheduled runs; listening on http://%s:%d", len(plan), host, bound,
                  extra={"state_dir": str(state.path.parent), "port": bound})
-        if not plan:
-            log.warning("no job has a schedule, drill.schedule or canary.heartbeat (nor a system a heartbeat): "
-                        "nothing will run")
+        if not plan and not receivers.threads and not archivers.threads:
+            log.warning("no job has a schedule, drill.schedule, canary.heartbeat, receive or archive (nor a system "
+                        "a heartbeat or drill.schedule): nothing will run")
         _log_schedule(scheduler)
         if on_listening is not None:
             on_listening(host, bound)
