@@ -160,9 +160,12 @@ def redis_group() -> None:
                    "to the last whole command): with it, Redis's RPO is about the interval plus 3 s (the fsync "
                    "slack and the second the point-in-time cut drops). DURATION: " + DURATION_HELP)
 @click.option("--once", is_flag=True, help="Archive what is new and exit (for a scheduler).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics (archive freshness, rounds, bytes) on this port.")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True)
 @_conn_options
-def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,
-                **opts: Any) -> None:
+def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,  # noqa: PLR0913
+                metrics_port: int | None, metrics_address: str, **opts: Any) -> None:
     """Archive each new AOF INCR file and the growth of the current one, as it appears.
 
     Each round uploads only what is new since the last round (never re-uploading whole files), ending
@@ -182,8 +185,26 @@ def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, in
             click.echo("drkit: warning: aof-timestamp-enabled is off (or was, since the last round): a point in "
                        f"time is not restorable inside {d['file']} [{d['offset']}+{d['length']}]", err=True)
 
-    count = ops.aof_archive(repo, aof_dir, name, ops.Follow(interval, once=once), report=report, target=target)
+    follow = ops.Follow(interval, once=once, on_round=_serve_metrics(name, metrics_port, metrics_address))
+    count = ops.aof_archive(repo, aof_dir, name, follow, report=report, target=target)
     click.echo(f"{count} segments archived", err=True)
+
+
+def _serve_metrics(name: str, port: int | None, address: str) -> Callable[[float, list[dict[str, Any]]], None] | None:
+    """With a port, the archiver's metrics (``core/aofmetrics``, drkit_job empty) served over HTTP; the
+    callback each round reports to."""
+    if port is None:
+        return None
+    import prometheus_client
+
+    from ..core.aofmetrics import AofArchiveFamilies
+
+    families = AofArchiveFamilies(prometheus_client.CollectorRegistry())
+    try:
+        prometheus_client.start_http_server(port, address, registry=families.registry)
+    except OSError as exc:
+        raise click.UsageError(f"cannot serve metrics on {address}:{port}: {exc.strerror}") from None
+    return families.bind("", name).round
 
 
 @redis_group.command("windows", epilog=EXIT_CODES_EPILOG)

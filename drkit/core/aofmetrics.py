@@ -1,5 +1,6 @@
-"""Prometheus metrics of the daemon's Redis AOF archivers (a job with ``source.archive``), labelled by
-``drkit_job`` and the source ``name``.
+"""Prometheus metrics of the Redis AOF archivers (the daemon's, for a job with ``source.archive``, or
+``drkit redis aof-archive --metrics-port``), labelled by ``drkit_job`` (empty for the command) and the
+source ``name``.
 
 ``drkit_redis_aof_archive_covered_timestamp_seconds`` is the archive's freshness: every write Redis
 made before it is in the repository (the start of the last round that succeeded, less the fsync
@@ -57,6 +58,7 @@ class AofArchiveFamilies:
     """The metric families in ``registry``; ``bind`` gives one archiver's samples."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self._families: dict[str, Gauge | Counter] = {
             key: Gauge(name, text, LABELS, registry=registry) for key, (name, text) in _GAUGES.items()
         }

@@ -8,8 +8,11 @@ from the records: no byte is uploaded twice and the later writes reach the archi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import drkit
+from clirun import DRKIT, drkit
 from promtext import metric
-from servers.redis import RedisFactory, RedisServer, digest, start_redis
+from servers.redis import RedisFactory, RedisServer, digest, free_port, start_redis
 from test_scheduler_daemon import ENV, daemon, wait_for, write_config
 
 from drkit.ops import redis as ops
@@ -229,3 +232,55 @@ def test_daemon_keeps_redis_rpo_in_seconds_and_resumes(repo: Path, tmp_path: Pat
         assert_resumed(first, incr_pieces(repo))
         again, _ = restored_keys(repo, archive_end(repo), tmp_path, redis_factory, writer.log)
         assert again > newest
+
+
+def test_aof_archive_command_serves_its_freshness(repo: Path, tmp_path: Path, redis_factory: RedisFactory) -> None:
+    """`drkit redis aof-archive --metrics-port`: the coverage advances round after round, idle or not, and a
+    write reaches the archive (segments and bytes grow); SIGTERM ends it."""
+    port = free_port()
+    with redis_factory(aof=True) as server:
+        cmd = [
+            *DRKIT,
+            "redis",
+            "aof-archive",
+            "--repo",
+            str(repo),
+            "--aof-dir",
+            str(server.aof_dir),
+            "--url",
+            server.url,
+            "--interval",
+            "300ms",
+            "--metrics-port",
+            str(port),
+            "--name",
+            "cache",
+        ]
+        proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+
+            def scrape(name: str) -> float | None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+                        return metric(resp.read().decode(), name, drkit_job="")
+                except OSError:
+                    return None
+
+            first = wait_for(lambda: scrape("drkit_redis_aof_archive_covered_timestamp_seconds"), 60, "a round")
+            wait_for(
+                lambda: (scrape("drkit_redis_aof_archive_covered_timestamp_seconds") or 0) > first,
+                60,
+                "an idle round to advance the coverage",
+            )
+            assert scrape("drkit_redis_aof_archive_up") == 1
+            written = scrape("drkit_redis_aof_archive_bytes_total") or 0
+            server.client().set("k", "v" * 1000)
+            wait_for(
+                lambda: (scrape("drkit_redis_aof_archive_bytes_total") or 0) >= written + 1000,
+                60,
+                "the write to be archived",
+            )
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=60)
+        assert b"Traceback" not in err, err.decode()
