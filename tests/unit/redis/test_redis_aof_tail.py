@@ -19,6 +19,7 @@ from drkit.ops import redis as ops
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
+from drkit.sources.redis import aof_tail
 from drkit.sources.redis.aof_tail import complete_end
 from drkit.sources.redis.backup import FSYNC_SLACK, archive_once, archived_ends
 from drkit.sources.redis.kinds import ARCHIVE_KIND
@@ -73,6 +74,21 @@ def test_complete_end_walks_from_the_archived_end_and_bytes_it_cannot_read_go_as
     # an older archive ended inside a command: not RESP from there, archived as read (the old behaviour)
     assert complete_end(path, 3, path.stat().st_size) == path.stat().st_size
     assert complete_end(path, 5, 5) == 5
+
+
+def test_a_long_tail_is_walked_only_at_its_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past WINDOW new bytes only the last WINDOW are walked (a busy server outruns a whole walk), from a
+    command start; a value holding line ends and ``*``/``#`` is not taken for commands; a command larger
+    than the window being written falls back to the whole walk."""
+    monkeypatch.setattr(aof_tail, "WINDOW", 64)
+    body = b"".join(ts(T0 + i) + cmd("SET", f"k{i}", "x\r\n*2\r\n# not a command") for i in range(20))
+    path = write(tmp_path / "a.1.incr.aof", body + cmd("SET", "b", "2")[:-2])
+    assert complete_end(path, 0, path.stat().st_size) == len(body)
+    huge = body + cmd("SET", "big", "v" * 500)
+    path = write(tmp_path / "a.1.incr.aof", huge[:-100])
+    assert complete_end(path, 0, path.stat().st_size) == len(body)
+    path = write(tmp_path / "a.1.incr.aof", huge)
+    assert complete_end(path, 0, path.stat().st_size) == len(huge)
 
 
 def new_repo() -> Repository:
