@@ -3,14 +3,14 @@ running server, point in time), and list recoverable windows."""
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ...core import tracing
+from ...core import clock, tracing
 from ...core.errors import DrkitError, LockLost, UsageError
 from ...core.timespec import format_time
 from ...repository import snapshots
@@ -19,7 +19,7 @@ from ...repository.snapshots import Snapshot
 from ...repository.streams import part_root
 from . import aof, catalog, cluster, pitr, pitr_guard
 from . import restore as rr
-from .backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
+from .backup import FSYNC_SLACK, archive_once, archived_ends, backup_aof_dir, backup_rdb
 from .conn import RedisTarget, connected, resolve
 from .streamfile import restore_root
 
@@ -111,21 +111,38 @@ class _TimestampWatch:
         return True
 
 
-def aof_archive(repo: Repository, aof_dir: Path, name: str, *, interval: float, once: bool,  # noqa: PLR0913
+@dataclass(frozen=True)
+class Follow:
+    """How ``aof_archive`` keeps going: every ``interval`` seconds until ``stop`` is set (or once);
+    ``on_round(covered, docs)`` hears each round that succeeded: every write made before ``covered``
+    (the round's start less the fsync slack) is in the repository."""
+
+    interval: float
+    once: bool = False
+    stop: threading.Event | None = None
+    on_round: Callable[[float, list[dict[str, Any]]], None] | None = None
+
+
+def aof_archive(repo: Repository, aof_dir: Path, name: str, follow: Follow,
                 report: Callable[[dict[str, Any]], None], target: RedisTarget | None = None) -> int:
-    """Archive new AOF files and growth every ``interval`` seconds (or once); returns segments. With
-    ``target``, each round records whether the server annotated what it archives (``_TimestampWatch``)."""
+    """Archive new AOF files and growth (only the bytes new since the last round, ending at a whole
+    command) each round; returns segments. With ``target``, each round records whether the server
+    annotated what it archives (``_TimestampWatch``). After a restart it goes on from the records."""
     total = 0
     watch = _TimestampWatch(target)
+    stop = follow.stop or threading.Event()
     with repo.lock(purpose="aof-archive") as lock:
         ends = archived_ends(repo, name)
         while not lock.lost:
-            for doc in archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round()):
+            started = clock.now()
+            docs = archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round())
+            for doc in docs:
                 report(doc)
-                total += 1
-            if once:
+            total += len(docs)
+            if follow.on_round is not None:
+                follow.on_round(started - FSYNC_SLACK, docs)
+            if follow.once or stop.wait(max(0.0, follow.interval - (clock.now() - started))):
                 return total
-            time.sleep(interval)
             # between rounds nothing read earlier is held: let prunes settle marks made since the lock
             repo.renew_view(lock)
     raise LockLost("the repository lock could not be refreshed; archiving stopped",
