@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...repository.archive import read_back
+from ...repository.archive import Inspect, read_back
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .pitr import physical_backups
@@ -114,10 +114,21 @@ def segment_problem(name: str, data: bytes, systems: set[str]) -> str | None:
     return None
 
 
+def gap_lines(snaps: list[Snapshot], names: list[str]) -> list[str]:
+    """``check``'s report of :func:`wal_gaps`, one line per gap."""
+    return [gap.describe() for gap in wal_gaps(snaps, names)]
+
+
+def inspector(snaps: list[Snapshot]) -> Inspect:
+    """What ``check --read-data`` asks of each decoded WAL file: :func:`segment_problem` against the
+    database systems of the base backups in ``snaps``."""
+    systems = {str(s.meta["system_identifier"]) for s in physical_backups(snaps) if "system_identifier" in s.meta}
+    return lambda name, data: segment_problem(name, data, systems)
+
+
 def read_wal(
     repo: Repository, names: list[str], snaps: list[Snapshot], progress: Callable[[int], None] | None = None
 ) -> list[str]:
     """Read back every archived WAL file in ``names``; one error line per damaged file, or segment
     that is not the one its name says (of the database systems of the base backups in ``snaps``)."""
-    systems = {str(s.meta["system_identifier"]) for s in physical_backups(snaps) if "system_identifier" in s.meta}
-    return read_back(archive(repo), names, lambda name, data: segment_problem(name, data, systems), progress)
+    return read_back(archive(repo), names, inspector(snaps), progress)

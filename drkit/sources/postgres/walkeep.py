@@ -60,7 +60,7 @@ def plan_retention(repo: Repository, retained: list[Snapshot]) -> WalRetention:
     return result
 
 
-def remove(repo: Repository, plan: WalRetention) -> None:
+def remove(repo: Repository, plan: Trimming) -> None:
     trim(archive(repo), plan)
     if plan.removed:
         _drop_stale_times(repo)
