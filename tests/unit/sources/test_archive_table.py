@@ -5,6 +5,10 @@ kinds it considers."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import drkit
 from drkit.ops.copy import ARCHIVE_COPIES
 from drkit.repository.archive import LOGS
 from drkit.repository.repo import Repository
@@ -28,3 +32,16 @@ def test_plans_follow_the_source_kinds_considered() -> None:
     result = ForgetResult([], dry_run=True, archives=plans)
     assert isinstance(result.wal, WalRetention) and result.aof is plans["aof"]
     assert ForgetResult([], dry_run=True).wal is None
+
+
+def test_no_source_addresses_the_store_itself() -> None:
+    """Sources reach stored objects only through the repository (streams, manifests, the log
+    archive): no module under drkit/sources/ uses a backend's methods (``repo.backend.…``)."""
+    root = Path(drkit.__file__).parent / "sources"
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bbackend\s*\.", line)
+    ]
+    assert found == []
