@@ -366,7 +366,7 @@ def test_aof_archive_renews_its_view_between_rounds(now: list[float], monkeypatc
                                                     tmp_path: object) -> None:
     from pathlib import Path
 
-    from drkit.ops import redis as ops
+    from drkit.sources.redis import ops
 
     repo = new_repo()
     renewed: list[float] = []

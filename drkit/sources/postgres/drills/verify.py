@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...sources.postgres import facts as pg_facts
-from ...sources.postgres.conn import PgConn
-from ...sources.postgres.errors import PostgresError
-from ...sources.postgres.sql import rows, scalar, session
-from ..result import CheckResult
-from .timing import summarize, timed_check
+from ....drills.result import CheckResult
+from ....drills.verify.timing import summarize, timed_check
+from .. import facts as pg_facts
+from ..conn import PgConn
+from ..errors import PostgresError
+from ..sql import rows, scalar, session
 
 _AMCHECK_SQL = (
     "SELECT count(bt_index_check(c.oid)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import clock
-from ..core.errors import DrkitError, IntegrityError, StorageError
-from ..core.receivemetrics import ReceiveMetrics
-from ..repository.repo import Repository
-from ..sources.postgres.conn import PgConn
-from ..sources.postgres.errors import PostgresError
-from ..sources.postgres.receive import Receiver, create_slot, slot_state, wait_slot_free
-from ..sources.postgres.sql import scalar
-from ..sources.postgres.wal import format_lsn
-from ..sources.postgres.walstream import SpoolSync
+from ...core import clock
+from ...core.errors import DrkitError, IntegrityError, StorageError
+from ...core.receivemetrics import ReceiveMetrics
+from ...repository.repo import Repository
+from .conn import PgConn
+from .errors import PostgresError
+from .receive import Receiver, create_slot, slot_state, wait_slot_free
+from .sql import scalar
+from .wal import format_lsn
+from .walstream import SpoolSync
 
 MAX_PAUSE = 60.0  # seconds between restarts of pg_receivewal, at most
 SERVER_EVERY = 5  # read the slot's state every this many syncs

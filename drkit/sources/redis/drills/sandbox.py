@@ -13,8 +13,8 @@ from pathlib import Path
 
 import redis
 
-from ...core.errors import DrkitError
-from .docker import address, new_container, publish, running
+from ....core.errors import DrkitError
+from ....drills.sandbox.docker import address, new_container, publish, running
 
 START_TIMEOUT = 120.0
 CONF_NAME = "drkit-sandbox.conf"

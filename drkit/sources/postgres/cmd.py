@@ -19,19 +19,18 @@ from typing import Any
 
 import click
 
-from ..core.timespec import format_time
-from ..ops import postgres as ops
-from ..ops.session import open_repository
-from ..sources.postgres import Target, connection, localbase
-from ..sources.postgres.localbase import LocalOptions
-from ..sources.postgres.logical import LogicalRestore
-from ..sources.postgres.pitr import TARGET_KINDS
-from ..sources.postgres.wal import format_lsn
-from .cmd_backup import open_session
-from .common import RepoRef, skip_damaged_option, with_repo
-from .epilog import EXIT_CODES_EPILOG
-from .output import byte_progress, emit_json
-from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
+from ...cli.cmd_backup import open_session
+from ...cli.common import RepoRef, skip_damaged_option, with_repo
+from ...cli.epilog import EXIT_CODES_EPILOG
+from ...cli.output import byte_progress, emit_json
+from ...cli.params import DURATION, DURATION_HELP, TIME, TIME_HELP
+from ...core.timespec import format_time
+from ...ops.session import open_repository
+from . import Target, connection, localbase, ops
+from .localbase import LocalOptions
+from .logical import LogicalRestore
+from .pitr import TARGET_KINDS
+from .wal import format_lsn
 
 _CONN_OPTIONS = (
     click.option("--dsn", default=None, metavar="URL", help="libpq URL, e.g. postgresql://user@host:5432/db "
@@ -327,8 +326,8 @@ def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slo
 
     if interval <= 0:
         raise click.BadParameter("must be more than 0", param_hint="--interval")
-    from ..core.receivemetrics import ReceiveFamilies
-    from ..ops import pgreceive
+    from ...core.receivemetrics import ReceiveFamilies
+    from . import ops_receive as pgreceive
 
     families = ReceiveFamilies(prometheus_client.CollectorRegistry())
     metrics = families.bind("", slot)

@@ -16,19 +16,19 @@ from datetime import UTC, datetime
 
 import redis
 
-from ...config import RedisSource
-from ...core.errors import DrkitError, UsageError
-from ...jobs.system_heartbeat import read_redis
-from ...ops.facts import load_facts
-from ...ops.redis import RestoreOptions, RestoreResult, restore_redis
-from ...repository import snapshots
-from ...sources.redis import facts as redis_facts
-from ...sources.redis.restore import server_on
-from ..context import DrillContext, KindOutcome
-from ..result import CheckResult
-from ..sandbox.redis import docker_redis
-from ..verify.redis import verify_redis
-from ..verify.user import verify_user_checks
+from ....config import RedisSource
+from ....core.errors import DrkitError, UsageError
+from ....drills.context import DrillContext, KindOutcome
+from ....drills.result import CheckResult
+from ....drills.verify.user import verify_user_checks
+from ....jobs.system_heartbeat import read_redis
+from ....ops.facts import load_facts
+from ....repository import snapshots
+from .. import facts as redis_facts
+from ..ops import RestoreOptions, RestoreResult, restore_redis
+from ..restore import server_on
+from .sandbox import docker_redis
+from .verify import verify_redis
 
 REDIS_MAJOR = "7"
 _CLUSTER_NOT_DRILLED = ("a Redis Cluster snapshot ({} shards, one RDB per master) is not drilled: the sandbox "

@@ -10,18 +10,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..core import tracing
-from ..core.errors import DrkitError, LockLost, UsageError
-from ..core.timespec import format_time
-from ..repository import snapshots
-from ..repository.repo import Repository
-from ..repository.snapshots import Snapshot
-from ..repository.streams import part_root
-from ..sources.redis import aof, catalog, cluster, pitr, pitr_guard
-from ..sources.redis import restore as rr
-from ..sources.redis.backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
-from ..sources.redis.conn import RedisTarget, connected, resolve
-from ..sources.redis.streamfile import restore_root
+from ...core import tracing
+from ...core.errors import DrkitError, LockLost, UsageError
+from ...core.timespec import format_time
+from ...repository import snapshots
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from ...repository.streams import part_root
+from . import aof, catalog, cluster, pitr, pitr_guard
+from . import restore as rr
+from .backup import archive_once, archived_ends, backup_aof_dir, backup_rdb
+from .conn import RedisTarget, connected, resolve
+from .streamfile import restore_root
 
 AOF_DIRNAME = "appendonlydir"
 

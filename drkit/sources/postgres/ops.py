@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ..core import clock, tracing
-from ..core.errors import UsageError
-from ..repository import snapshots
-from ..repository.repo import Repository
-from ..repository.snapshots import Snapshot
-from ..sources.postgres import localbase, locate, logical, physical, pitr, prefetch, recovery, wal, walstream, walwait
-from ..sources.postgres.conn import PgConn
-from ..sources.postgres.errors import PostgresError, TargetUnreachable
-from ..sources.postgres.localbase import LocalOptions
-from ..sources.postgres.sql import scalar
-from .secrets import PassphraseSource
-from .session import open_repository
+from ...core import clock, tracing
+from ...core.errors import UsageError
+from ...ops.secrets import PassphraseSource
+from ...ops.session import open_repository
+from ...repository import snapshots
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
+from . import localbase, locate, logical, physical, pitr, prefetch, recovery, wal, walstream, walwait
+from .conn import PgConn
+from .errors import PostgresError, TargetUnreachable
+from .localbase import LocalOptions
+from .sql import scalar
 
 ARCHIVE_TIMEOUT = 60.0  # seconds a base backup waits for its WAL to be archived
 

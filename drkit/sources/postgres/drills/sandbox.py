@@ -1,7 +1,7 @@
 """PostgreSQL sandboxes for logical drills: a fresh cluster from ``initdb`` on a free loopback port
 (as the unprivileged sandbox user when we are root), or a ``postgres:<major>`` container.
 Point-in-time drills need no empty cluster: the restore itself starts the server on the restored
-data directory (see drkit.drills.kinds.postgres)."""
+data directory (see drills/drill.py)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...core.childenv import child_environ
-from ...core.errors import DrkitError
-from ...sources.postgres.conn import PgConn
-from ...sources.postgres.errors import PostgresError
-from ...sources.postgres.process import find_tool
-from ...sources.postgres.recovery import free_port, stop
-from ...sources.postgres.sql import scalar
-from .docker import address, new_container, publish, running
-from .workdir import give_to, sandbox_os_user
+from ....core.childenv import child_environ
+from ....core.errors import DrkitError
+from ....drills.sandbox.docker import address, new_container, publish, running
+from ....drills.sandbox.workdir import give_to, sandbox_os_user
+from ..conn import PgConn
+from ..errors import PostgresError
+from ..process import find_tool
+from ..recovery import free_port, stop
+from ..sql import scalar
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer

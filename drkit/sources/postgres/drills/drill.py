@@ -14,25 +14,25 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from ...config import PostgresSource
-from ...core.errors import DrkitError
-from ...jobs.system_heartbeat import read_postgres
-from ...ops.facts import load_facts
-from ...ops.postgres import PitrRequest, restore_pitr
-from ...ops.secrets import PassphraseSource
-from ...repository import snapshots
-from ...repository.snapshots import Snapshot
-from ...sources.postgres import canary as pg_canary
-from ...sources.postgres import logical, recovery
-from ...sources.postgres.conn import PgConn
-from ...sources.postgres.pitr import Target, parse_time
-from ...sources.postgres.sql import scalar
-from ..context import DrillContext, KindOutcome
-from ..result import CheckResult
-from ..sandbox.postgres import SUPERUSER, container_restore_command, docker_postgres, docker_recovery, local_postgres
-from ..sandbox.workdir import give_to, sandbox_os_user
-from ..verify.postgres import verify_postgres
-from ..verify.user import verify_user_checks
+from ....config import PostgresSource
+from ....core.errors import DrkitError
+from ....drills.context import DrillContext, KindOutcome
+from ....drills.result import CheckResult
+from ....drills.sandbox.workdir import give_to, sandbox_os_user
+from ....drills.verify.user import verify_user_checks
+from ....jobs.system_heartbeat import read_postgres
+from ....ops.facts import load_facts
+from ....ops.secrets import PassphraseSource
+from ....repository import snapshots
+from ....repository.snapshots import Snapshot
+from .. import canary as pg_canary
+from .. import logical, recovery
+from ..conn import PgConn
+from ..ops import PitrRequest, restore_pitr
+from ..pitr import Target, parse_time
+from ..sql import scalar
+from .sandbox import SUPERUSER, container_restore_command, docker_postgres, docker_recovery, local_postgres
+from .verify import verify_postgres
 
 PG_MAJOR = "15"
 

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..ops.session import open_repository
-from .cmd_backup import open_session
-from .common import RepoRef, skip_damaged_option, with_repo
-from .epilog import EXIT_CODES_EPILOG
-from .output import byte_progress, emit_json
-from .params import DURATION, DURATION_HELP, TIME, TIME_HELP
+from ...cli.cmd_backup import open_session
+from ...cli.common import RepoRef, skip_damaged_option, with_repo
+from ...cli.epilog import EXIT_CODES_EPILOG
+from ...cli.output import byte_progress, emit_json
+from ...cli.params import DURATION, DURATION_HELP, TIME, TIME_HELP
+from ...ops.session import open_repository
 
 if TYPE_CHECKING:
-    from ..sources.redis.conn import RedisTarget
+    from .conn import RedisTarget
 
 PATH = click.Path(path_type=Path, file_okay=False)
 
@@ -49,7 +49,7 @@ def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
     """The server to connect to: ``url``, or the primary the Sentinels name (no URL needed)."""
     if url is None and not opts["sentinels"]:
         return None
-    from ..sources.redis.conn import make_target
+    from .conn import make_target
 
     return make_target(url, username=opts["redis_user"], password_file=opts["redis_password_file"],
                        sentinels=tuple(opts["sentinels"]), master_name=opts["master_name"], tls_ca=opts["tls_ca"])
@@ -73,14 +73,14 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
     A --url naming a node of a Redis Cluster backs up every master: one snapshot holding an RDB per
     master and the slot map (refused, with no snapshot, if the cluster is not healthy or a slot moves
     during the backup)."""
-    from ..ops import redis as ops
+    from . import ops
 
     options = ops.BackupOptions(_target(url, opts), aof_dir, tags, diskless=opts["rdb_sync"] == "diskless")
     repo = open_session(repo_ref)
     with byte_progress(f"backup redis {name}", enabled=not as_json) as progress:
         snap = ops.backup_redis(repo, name, options, progress)
     if "cluster_node" in snap.meta:
-        from ..sources.redis.cluster import part_warning
+        from .cluster import part_warning
 
         click.echo(f"drkit: warning: {part_warning(snap.meta['cluster_node'])}", err=True)
     if as_json:
@@ -120,7 +120,7 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
     A Redis Cluster snapshot restores with --target-dir DIR into one directory per shard,
     DIR/<node-id>/dump.rdb, and DIR/cluster-shards.json (each shard's slot ranges); or with --to-url
     into a running cluster (or merged into one server). --start is refused for it. See docs/redis.md."""
-    from ..ops import redis as ops
+    from . import ops
 
     options = ops.RestoreOptions(target_dir=opts["target_dir"], to_url=_target(to_url, opts),
                                  point_in_time=opts["point_in_time"], name=opts["name"], force=opts["force"],
@@ -162,7 +162,7 @@ def redis_group() -> None:
 def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,
                 **opts: Any) -> None:
     """Archive each new AOF INCR file and the growth of the current one, as it appears."""
-    from ..ops import redis as ops
+    from . import ops
 
     target = _target(url, opts)
     for warning in ops.check_archive_settings(target):
@@ -185,7 +185,7 @@ def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, in
 @click.option("--json", "as_json", is_flag=True)
 def windows(repo_ref: RepoRef, name: str | None, as_json: bool) -> None:
     """Each Redis snapshot (and archived AOF span) with its recoverable window."""
-    from ..ops import redis as ops
+    from . import ops
 
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     rows = ops.redis_windows(repo, name)

@@ -8,9 +8,9 @@ from typing import Any
 
 import redis
 
-from ...sources.redis import facts as redis_facts
-from ..result import CheckResult
-from .timing import summarize, timed_check
+from ....drills.result import CheckResult
+from ....drills.verify.timing import summarize, timed_check
+from .. import facts as redis_facts
 
 
 def _counts(c: redis.Redis, recorded: dict[str, int]) -> tuple[bool, str]:
