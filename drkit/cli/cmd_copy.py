@@ -58,7 +58,8 @@ def copy(source: RepoRef, repo_ref: RepoRef, to_repo: str | None, refs: tuple[st
     if to_repo is None and repo_ref.is_default:
         raise UsageError("give the target repository with --to-repo URL")
     with byte_meter("copy", enabled=not as_json) as meter:
-        result = copy_between((source.url, source.secret), (to_repo or repo_ref.url, repo_ref.secret), list(refs),
+        result = copy_between((source.url, source.secret, None), (to_repo or repo_ref.url, repo_ref.secret, None),
+                              list(refs),
                               progress=meter.advance if meter else None, on_total=meter.set_total if meter else None)
     if as_json:
         emit_json(asdict(result))

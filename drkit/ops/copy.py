@@ -29,7 +29,7 @@ from .copy_content import ContentCopier
 from .copy_progress import snapshots_bytes
 from .copy_tags import carry_tags, copy_of, copy_record, earlier_copies
 from .secrets import PassphraseSource
-from .session import open_repository
+from .session import Limits, open_repository
 
 DOC_KINDS = {"facts": "snapshot", "drill": "snapshot_id"}  # document kind → field naming its snapshot
 _AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
@@ -161,17 +161,21 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str], *, p
 
 
 @contextmanager
-def _opened(url: str, secret: PassphraseSource) -> Iterator[Repository]:
-    repo = open_repository(url, secret)
+def _opened(url: str, secret: PassphraseSource, limits: Limits | None) -> Iterator[Repository]:
+    repo = open_repository(url, secret, limits=limits)
     try:
         yield repo
     finally:
         repo.close()
 
 
-def copy_between(source: tuple[str, PassphraseSource], target: tuple[str, PassphraseSource],
-                 refs: list[str], *, progress: Progress = None, on_total: Progress = None) -> CopyResult:
-    """Open both repositories (URL and passphrase source each), copy, close."""
+Side = tuple[str, PassphraseSource, Limits | None]  # URL, passphrase source, configured bandwidth limits
+
+
+def copy_between(source: Side, target: Side, refs: list[str], *, progress: Progress = None,
+                 on_total: Progress = None) -> CopyResult:
+    """Open both repositories (``Side`` each; the command line's --limit-upload/--limit-download win over
+    the configured limits), copy, close."""
     with ExitStack() as stack:
         src = stack.enter_context(_opened(*source))
         dst = stack.enter_context(_opened(*target))
