@@ -15,7 +15,7 @@ from ..ops.copy import copy_between
 from ..ops.secrets import PassphraseSource
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
-from .output import emit_json
+from .output import byte_meter, emit_json
 
 _SOURCE_OPTIONS = (
     click.option("--from-password-command", default=None, envvar="DRKIT_FROM_PASSWORD_COMMAND",
@@ -51,10 +51,16 @@ def _with_source(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--json", "as_json", is_flag=True)
 def copy(source: RepoRef, repo_ref: RepoRef, to_repo: str | None, refs: tuple[str, ...], as_json: bool) -> None:
     """Copy snapshots into a second repository (its passphrase: --password-file, --password-command or
-    DRKIT_PASSWORD), re-encrypting them and uploading only data it lacks."""
+    DRKIT_PASSWORD), re-encrypting them and uploading only data it lacks.
+
+    On a terminal a progress line on stderr counts the content bytes to convert (known before the
+    first is read): a bar, a percentage and an ETA."""
     if to_repo is None and repo_ref.is_default:
         raise UsageError("give the target repository with --to-repo URL")
-    result = copy_between((source.url, source.secret), (to_repo or repo_ref.url, repo_ref.secret), list(refs))
+    with byte_meter("copy", enabled=not as_json) as meter:
+        result = copy_between((source.url, source.secret, None), (to_repo or repo_ref.url, repo_ref.secret, None),
+                              list(refs),
+                              progress=meter.advance if meter else None, on_total=meter.set_total if meter else None)
     if as_json:
         emit_json(asdict(result))
         return

@@ -28,7 +28,7 @@ from .cmd_backup_files import backup_files_cmd as backup_files_cmd  # lazy.SOURC
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
-from .output import byte_meter, emit_json
+from .output import byte_meter, emit_json, printable
 from .params import TIME, TIME_HELP
 
 OVERWRITE_HELP = ("What to do with a restored path the target already holds: always (replace), if-changed "
@@ -130,21 +130,25 @@ def _existing_summary(stats: RestoreStats) -> str:
 @click.argument("path", required=False, default="")
 @click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, owner, size and mtime (UTC).")
 @click.option("--json", "as_json", is_flag=True, help='Print [{"path", "type", "mode", "uid", "gid", "user", "group", '
-              '"size", "mtime", "mtime_ns", "links", "target"}] (mode: permission bits; mtime: ISO 8601, UTC).')
+              '"size", "mtime", "mtime_ns", "links", "target"}] (mode: permission bits; mtime: ISO 8601, UTC; a '
+              "name's bytes that are not UTF-8 as \\udc80-\\udcff escapes: os.fsencode gives the bytes back).")
 @snapshot_filter
 def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, as_json: bool, snap_filter: SnapshotFilter) -> None:
-    """List the entries of a files snapshot (under PATH); with a filter, `latest` is the newest it selects."""
+    """List the entries of a files snapshot (under PATH); with a filter, `latest` is the newest it selects.
+    Names are shown as `ls -b` shows them: a backslash doubled, control characters and bytes that are not
+    UTF-8 as escapes (`caf\\351`)."""
     repo = open_repository(repo_ref.url, repo_ref.secret)
     entries = (("/" + rel, node) for rel, node in list_files(repo, snapshot, path, snap_filter))
     if as_json:
         emit_json([_ls_doc(p, node) for p, node in entries])
         return
-    for shown, node in entries:
-        shown += ("/" if node.type == DIR else "") + (f" -> {node.target}" if node.type == SYMLINK else "")
+    for path_, node in entries:  # names as `ls -b` shows them: a name that is not UTF-8 cannot crash the line
+        shown = printable(path_) + ("/" if node.type == DIR else "")
+        shown += f" -> {printable(node.target)}" if node.type == SYMLINK else ""
         if long:
             mtime = _mtime(node).strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(f"{node.type:8} {node.mode:04o} {node.user or node.uid:>8} {node.group or node.gid:>8} "
-                       f"{node.size:>12} {mtime} {shown}")
+            click.echo(f"{node.type:8} {node.mode:04o} {printable(node.user) or node.uid:>8} "
+                       f"{printable(node.group) or node.gid:>8} {node.size:>12} {mtime} {shown}")
         else:
             click.echo(shown)
 
@@ -173,4 +177,4 @@ def diff(repo_ref: RepoRef, snapshot_a: str, snapshot_b: str, as_json: bool) -> 
         emit_json([{"change": c.kind, "path": "/" + c.path} for c in changes])
         return
     for c in changes:
-        click.echo(f"{c.kind}  /{c.path}")
+        click.echo(f"{c.kind}  /{printable(c.path)}")

@@ -13,7 +13,7 @@ from ..repository.snapshots import SnapshotFilter
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
-from .output import emit_json
+from .output import emit_json, printable
 
 
 def _doc(f: Found) -> dict[str, Any]:
@@ -63,6 +63,6 @@ def find_cmd(
             current = f.snapshot.id
             click.echo(f"snapshot {f.snapshot.short_id} of {f.snapshot.time[:19]} ({f.snapshot.source_name}):")
         doc = _doc(f)
-        click.echo(f"  {doc['type']:8} {doc['size']:>12} {doc['mtime'][:19]}  {f.path}")
+        click.echo(f"  {doc['type']:8} {doc['size']:>12} {doc['mtime'][:19]}  {printable(f.path)}")
         count += 1
     click.echo(f"{count} entries found")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 
 import click
@@ -13,7 +14,7 @@ from ..repository.prune import DEFAULT_GRACE, PruneOptions, PrunePlan
 from ..repository.prune import prune as prune_repository
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
-from .output import emit_json
+from .output import Meter, byte_meter, emit_json
 from .params import DURATION, DURATION_HELP
 
 # Prune's large temporaries (index objects of ~13 MB, the KDF's 64 MiB, a pack being repacked) are
@@ -46,17 +47,26 @@ def prune(repo_ref: RepoRef, dry_run: bool, repack_below: float, max_repack_mib:
     """Remove unreferenced data (after `drkit forget`) in two phases: this run marks unused packs and
     deletes those an earlier run marked, once the grace delay has passed. Backups may run meanwhile.
     A run with nothing new to mark or delete writes nothing: repeated prunes settle. On a full disk it
-    runs in the room of the repository's space reserve (`init --reserve-mib`); `--grace 0` frees at once."""
+    runs in the room of the repository's space reserve (`init --reserve-mib`); `--grace 0` frees at once.
+    On a terminal a progress line on stderr shows the repack: packs read of their known total, a bar,
+    a percentage and an ETA."""
     options = PruneOptions(repack_below=repack_below, orphan_age=orphan_age, dry_run=dry_run, grace=grace,
                            clock_skew=clock_skew, reserve=None if reserve_mib is None else reserve_mib << 20,
                            max_repack_bytes=None if max_repack_mib is None else max_repack_mib << 20)
     tune_malloc(trim_threshold=PRUNE_MALLOC, mmap_threshold=PRUNE_MALLOC)
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    plan = prune_repository(repo, options)
+    with byte_meter("prune: reading snapshots", enabled=not as_json) as meter:
+        plan = prune_repository(repo, options, progress=meter.advance if meter else None,
+                                on_total=functools.partial(_repack_phase, meter) if meter else None)
     if as_json:
         emit_json({"dry_run": dry_run, **asdict(plan)})
         return
     _report(plan, dry_run)
+
+
+def _repack_phase(meter: Meter, total: int) -> None:
+    meter.restart("prune: repack")
+    meter.set_total(total)
 
 
 def _report(plan: PrunePlan, dry_run: bool) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..core.errors import UsageError
 from ..ops.files import find_files_snapshot
 from ..ops.restore import restore_to
 from ..ops.session import open_repository
@@ -17,7 +18,7 @@ from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
 from .lazy import SourceGroup
-from .output import quiet_broken_pipe
+from .output import emit_json, quiet_broken_pipe
 
 
 class SnapshotOrSubcommand(SourceGroup):
@@ -68,12 +69,17 @@ def restore() -> None:
 @overwrite_options
 @skip_damaged_option
 @snapshot_filter
-@click.option("--json", "as_json", is_flag=True, hidden=True)
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"snapshot", "bytes_written", "target"} (--to FILE), or the files restore\'s document '
+                   "(--target); not with --to - (standard output holds the data).")
 def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None,  # noqa: PLR0913
                      skip_damaged: bool, snap_filter: SnapshotFilter, **files_opts: Any) -> None:
     """Restore a stream snapshot (id prefix or 'latest'); every block is verified before it is written."""
     if (to is None) == (target is None):
         raise click.UsageError("give --to -|FILE (stream snapshots) or --target DIR (files snapshots)")
+    if to == "-" and files_opts.get("as_json"):
+        raise UsageError("--json needs --to FILE: with --to - standard output holds the snapshot's bytes",
+                         hint="restore to a file, or leave --json out")
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
     if target is not None:
@@ -82,5 +88,7 @@ def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: s
     assert to is not None
     with quiet_broken_pipe():  # `restore … --to - | head`: exit 141, no message
         snap, written = restore_to(repo, snapshot, to, snap_filter)
-    if to != "-":
+    if files_opts.get("as_json"):
+        emit_json({"snapshot": snap.id, "bytes_written": written, "target": to})
+    elif to != "-":
         click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {to}", err=True)

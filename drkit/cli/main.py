@@ -4,6 +4,7 @@ become exit codes (see drkit.core.errors)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import traceback
 from importlib import import_module
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with the documented code."""
     args = hoist(list(sys.argv[1:] if argv is None else argv))  # global options anywhere on the line
     install()  # SIGTERM and SIGHUP unwind like Ctrl-C: the lock is released
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a file name that is not UTF-8 in a line no command escapes
+        sys.stdout.reconfigure(errors="backslashreplace")  # itself: shown escaped, never an internal error
     tune_malloc()
     debug = "--debug" in args
     tracing.setup_tracing(__version__)  # off (and free) unless OTEL_EXPORTER_OTLP_ENDPOINT asks for traces

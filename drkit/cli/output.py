@@ -19,6 +19,29 @@ def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
 
 
+_C_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a", "\b": "\\b", "\f": "\\f",
+               "\v": "\\v"}
+
+
+def printable(name: str) -> str:
+    """A file name for a terminal, as `ls -b` shows it: a backslash doubled, control characters as C escapes
+    (``\\n``) or octal, and each byte that is not UTF-8 (decoded as U+DC80..U+DCFF, Python's surrogateescape)
+    as its octal escape (``caf\\351``). Names as they are in JSON (``\\udce9``, lossless: ``os.fsencode``)."""
+    if name.isprintable() and "\\" not in name:
+        return name
+    out = []
+    for ch in name:
+        if ch in _C_ESCAPES:
+            out.append(_C_ESCAPES[ch])
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:
+            out.append(f"\\{ord(ch) - 0xDC00:03o}")
+        elif not ch.isprintable() and ch != " ":
+            out.extend(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogatepass"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def error_line(message: str, hint: str | None = None, *, code: int, as_json: bool = False,
                details: list[str] | None = None) -> None:
     one_line = " ".join(message.split())

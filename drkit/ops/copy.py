@@ -27,9 +27,10 @@ from ..sources.archives import ARCHIVES
 from ..sources.postgres.walkeep import copy_wal, horizon
 from ..sources.redis.kinds import ARCHIVE_KIND
 from .copy_content import ContentCopier
+from .copy_progress import snapshots_bytes
 from .copy_tags import carry_tags, copy_of, copy_record, earlier_copies
 from .secrets import PassphraseSource
-from .session import open_repository
+from .session import Limits, open_repository
 
 DOC_KINDS = {"facts": "snapshot", "drill": "snapshot_id"}  # document kind → field naming its snapshot
 _AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
@@ -58,9 +59,13 @@ def _select(source: Repository, refs: list[str]) -> list[Snapshot]:
     return sorted(chosen.values(), key=lambda s: (s.time, s.id))
 
 
-def _copy_one(source: Repository, target: Repository, snap: Snapshot, ids: dict[str, str]) -> tuple[str, WriteStats]:
+Progress = Callable[[int], None] | None
+
+
+def _copy_one(source: Repository, target: Repository, snap: Snapshot, ids: dict[str, str],
+              progress: Progress = None) -> tuple[str, WriteStats]:
     with BlobWriter(target) as writer:
-        root = ContentCopier(source, writer).root(snap.root, snap.id)
+        root = ContentCopier(source, writer, progress).root(snap.root, snap.id)
         writer.flush()  # packs and index before the snapshot
     meta = {**snap.meta, "copy_of": copy_record(source, snap)}
     copy = Snapshot(source_kind=snap.source_kind, source_name=snap.source_name, root=root, time=snap.time,
@@ -88,18 +93,26 @@ def _copy_documents(source: Repository, target: Repository, ids: dict[str, str])
     return count
 
 
-def _copy_aof_archive(source: Repository, target: Repository, names: set[str]) -> tuple[int, WriteStats]:
-    """Archived AOF segments of the copied Redis sources, each with its content re-written."""
+def _aof_todo(source: Repository, target: Repository, names: set[str]) -> list[dict[str, Any]]:
+    """The archived AOF segment records of the Redis sources ``names`` that the target lacks."""
+    if not names:
+        return []
     have = {tuple(d.get(k) for k in _AOF_KEY) for _, d in target.manifests.find(ARCHIVE_KIND)}
+    todo = [d for _, d in source.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") in names)
+            if tuple(d.get(k) for k in _AOF_KEY) not in have]
+    # in history order: a copy stopped anywhere leaves a prefix (a record's last_ts proves its group up to
+    # that second, so one stored before an older segment made the older file's missing tail go unseen)
+    todo.sort(key=lambda d: (d["source_name"], float(d["base_mtime"]), d["base"], d["type"] != "b", d["seq"],
+                             d["offset"]))
+    return todo
+
+
+def _copy_aof_archive(source: Repository, target: Repository, todo: list[dict[str, Any]],
+                      progress: Progress = None) -> tuple[int, WriteStats]:
+    """Archived AOF segments ``todo`` (``_aof_todo``), each with its content re-written."""
     count = 0
     with BlobWriter(target) as writer:
-        copier = ContentCopier(source, writer)
-        todo = [d for _, d in source.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") in names)
-                if tuple(d.get(k) for k in _AOF_KEY) not in have]
-        # in history order: a copy stopped anywhere leaves a prefix (a record's last_ts proves its group up to
-        # that second, so one stored before an older segment made the older file's missing tail go unseen)
-        todo.sort(key=lambda d: (d["source_name"], float(d["base_mtime"]), d["base"], d["type"] != "b", d["seq"],
-                                 d["offset"]))
+        copier = ContentCopier(source, writer, progress)
         roots = [copier.stream(d["root"]) for d in todo]
         writer.flush()
     for doc, root in zip(todo, roots, strict=True):
@@ -108,8 +121,10 @@ def _copy_aof_archive(source: Repository, target: Repository, names: set[str]) -
     return count, writer.stats
 
 
-def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> CopyResult:
-    """Copy the snapshots ``refs`` (all when empty) from ``source`` into ``target``."""
+def copy_snapshots(source: Repository, target: Repository, refs: list[str], *, progress: Progress = None,
+                   on_total: Progress = None) -> CopyResult:
+    """Copy the snapshots ``refs`` (all when empty) from ``source`` into ``target``. ``progress``: content
+    bytes converted (read, or reused within a snapshot), after ``on_total`` was told how many there will be."""
     if source.config.id == target.config.id:
         raise UsageError("source and target are the same repository")
     result = CopyResult()
@@ -119,13 +134,18 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> C
         source.load_index()  # after the listing: a snapshot written since the open has its blobs indexed
         in_source = set(source.manifests.ids(snapshots.KIND)) | {s.id for s in chosen}
         ids = {key: snap.id for key, snap in (earlier.by_original | earlier.made_of).items()}
+        found = {snap.id: copy_of(earlier, snap, in_source) for snap in chosen}
+        aof = _aof_todo(source, target, {s.source_name for s in chosen if s.source_kind == "redis"})
+        if on_total is not None:
+            on_total(snapshots_bytes(source, [s for s in chosen if found[s.id] is None])
+                     + sum(int(d["root"].get("size", 0)) for d in aof))
         present: list[tuple[Snapshot, Snapshot]] = []
         for snap in chosen:
-            if (found := copy_of(earlier, snap, in_source)) is not None:
-                present.append((snap, found))
-                ids[snap.id] = result.present[snap.id] = found.id
+            if (earlier_copy := found[snap.id]) is not None:
+                present.append((snap, earlier_copy))
+                ids[snap.id] = result.present[snap.id] = earlier_copy.id
                 continue
-            ids[snap.id], stats = _copy_one(source, target, snap, ids)
+            ids[snap.id], stats = _copy_one(source, target, snap, ids, progress)
             result.copied[snap.id] = ids[snap.id]
             result.add(stats)
         result.retagged, result.tags_kept = carry_tags(source, target, present)
@@ -133,41 +153,47 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> C
         chosen_ids = {s.id: ids[s.id] for s in chosen}
         result.documents = _copy_documents(source, target, chosen_ids)
         for rule in ARCHIVES:  # every archive the one way: what the copied snapshots need of it
-            ARCHIVE_COPIES[rule.label](source, target, chosen, result)
+            ARCHIVE_COPIES[rule.label](source, target, chosen, result, progress)
     return result
 
 
-def _copy_wal(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult) -> None:
+def _copy_wal(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult,
+              _progress: Progress) -> None:
     limit = horizon(chosen)
     if limit is not None:
         result.wal_files = copy_wal(source, target, limit)
 
 
-def _copy_aof(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult) -> None:
-    redis = {s.source_name for s in chosen if s.source_kind == "redis"}
-    if redis:
-        result.aof_segments, stats = _copy_aof_archive(source, target, redis)
+def _copy_aof(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult,
+              progress: Progress) -> None:
+    todo = _aof_todo(source, target, {s.source_name for s in chosen if s.source_kind == "redis"})
+    if todo:
+        result.aof_segments, stats = _copy_aof_archive(source, target, todo, progress)
         result.add(stats)
 
 
 # archive label (sources.archives.ARCHIVES) → how copy carries it; a test keeps the two in step
-ARCHIVE_COPIES: dict[str, Callable[[Repository, Repository, list[Snapshot], CopyResult], None]] = {
+ARCHIVE_COPIES: dict[str, Callable[[Repository, Repository, list[Snapshot], CopyResult, Progress], None]] = {
     "wal": _copy_wal, "aof": _copy_aof}
 
 
 @contextmanager
-def _opened(url: str, secret: PassphraseSource) -> Iterator[Repository]:
-    repo = open_repository(url, secret)
+def _opened(url: str, secret: PassphraseSource, limits: Limits | None) -> Iterator[Repository]:
+    repo = open_repository(url, secret, limits=limits)
     try:
         yield repo
     finally:
         repo.close()
 
 
-def copy_between(source: tuple[str, PassphraseSource], target: tuple[str, PassphraseSource],
-                 refs: list[str]) -> CopyResult:
-    """Open both repositories (URL and passphrase source each), copy, close."""
+Side = tuple[str, PassphraseSource, Limits | None]  # URL, passphrase source, configured bandwidth limits
+
+
+def copy_between(source: Side, target: Side, refs: list[str], *, progress: Progress = None,
+                 on_total: Progress = None) -> CopyResult:
+    """Open both repositories (``Side`` each; the command line's --limit-upload/--limit-download win over
+    the configured limits), copy, close."""
     with ExitStack() as stack:
         src = stack.enter_context(_opened(*source))
         dst = stack.enter_context(_opened(*target))
-        return copy_snapshots(src, dst, refs)
+        return copy_snapshots(src, dst, refs, progress=progress, on_total=on_total)

@@ -11,7 +11,7 @@ content list already converted is reused (unchanged directories shared by succes
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, cast
 
 from ..core.errors import IntegrityError, UsageError
@@ -27,9 +27,10 @@ from ..sources.files.tree import DIR, FILE, encode_tree
 class _BlobStream(io.RawIOBase):
     """The concatenated plaintext of verified source blobs, as a readable stream."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes], progress: Callable[[int], None] | None = None) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
         self._buf = memoryview(b"")
+        self._progress = progress
 
     def readable(self) -> bool:
         return True
@@ -39,6 +40,8 @@ class _BlobStream(io.RawIOBase):
             nxt = next(self._chunks, None)
             if nxt is None:
                 return 0
+            if self._progress is not None:
+                self._progress(len(nxt))
             self._buf = memoryview(nxt)
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
@@ -47,17 +50,26 @@ class _BlobStream(io.RawIOBase):
 
 
 class ContentCopier:
-    """Converts snapshot roots of ``source`` into roots of the target that ``writer`` writes to."""
+    """Converts snapshot roots of ``source`` into roots of the target that ``writer`` writes to.
 
-    def __init__(self, source: Repository, writer: BlobWriter) -> None:
+    ``progress`` is told the content bytes covered: those read, and those of a file or directory converted
+    earlier in the run and reused; they add up to ``content_bytes`` of the roots (copy_progress.py)."""
+
+    def __init__(self, source: Repository, writer: BlobWriter, progress: Callable[[int], None] | None = None) -> None:
         self.source = source
         self.writer = writer
-        self._trees: dict[str, str] = {}
+        self.progress = progress
+        self._trees: dict[str, tuple[str, int]] = {}  # source tree id → (target tree id, file bytes under it)
         self._files: dict[tuple[str, ...], list[str]] = {}
 
     def _write(self, ids: Iterable[bytes]) -> list[BlobRef]:
         """Re-chunk and store the concatenation of the source blobs ``ids``."""
-        return self.writer.write_stream(cast(BinaryIO, io.BufferedReader(_BlobStream(iter_blobs(self.source, ids)))))
+        stream = _BlobStream(iter_blobs(self.source, ids), self.progress)
+        return self.writer.write_stream(cast(BinaryIO, io.BufferedReader(stream)))
+
+    def _covered(self, n: int) -> None:
+        if self.progress is not None and n:
+            self.progress(n)
 
     def stream(self, root: dict[str, Any]) -> dict[str, Any]:
         refs = self._write(iter_stream_ids(self.source, root))
@@ -67,21 +79,29 @@ class ContentCopier:
         return {"type": "stream", "lists": store_refs(self.writer, refs), "size": size}
 
     def tree(self, tree_id: str) -> str:
+        return self._tree(tree_id)[0]
+
+    def _tree(self, tree_id: str) -> tuple[str, int]:
         if tree_id in self._trees:
+            self._covered(self._trees[tree_id][1])
             return self._trees[tree_id]
         nodes = load_tree(self.source, tree_id)
+        covered = 0
         for node in nodes:
             if node.type == FILE and node.content:
-                node.content = self._file(node.content)
+                node.content = self._file(node.content, node.size)
+                covered += node.size
             elif node.type == DIR and node.subtree:
-                node.subtree = self.tree(node.subtree)
-        new_id = self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
-        self._trees[tree_id] = new_id
-        return new_id
+                node.subtree, below = self._tree(node.subtree)
+                covered += below
+        self._trees[tree_id] = (self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex(), covered)
+        return self._trees[tree_id]
 
-    def _file(self, content: list[str]) -> list[str]:
+    def _file(self, content: list[str], size: int) -> list[str]:
         key = tuple(content)
-        if key not in self._files:
+        if key in self._files:
+            self._covered(size)
+        else:
             self._files[key] = [r.id.hex() for r in self._write(bytes.fromhex(h) for h in content)]
         return self._files[key]
 

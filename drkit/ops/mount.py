@@ -45,11 +45,22 @@ def files_snapshots(repo: Repository, match: SnapshotFilter | None) -> list[Snap
     ]
 
 
+def mountable_snapshots(repo: Repository, match: SnapshotFilter | None) -> list[Snapshot]:
+    """The files snapshots, and the stream and bundle snapshots (dumps, RDB files, standard input) ``match``
+    selects: the view shows each stream as a file (mountview.py)."""
+    return [
+        s
+        for s in snapshots.load_all(repo.manifests)
+        if (s.root.get("type") in ("stream", "bundle") or (s.source_kind == SOURCE_KIND and s.root.get("type")
+                                                              == ROOT_TYPE)) and (not match or match.matches(s))
+    ]
+
+
 def damaged_newer(repo: Repository, snaps: list[Snapshot], match: SnapshotFilter | None) -> list[str]:
     """Damaged snapshot manifests that may be newer than a snapshot a ``latest`` link would name (the newest
     of all, of a host, of a tag) and may be a files snapshot ``match`` selects. With one, ``latest`` would
     silently name an older snapshot, which every restore command refuses (exit 13): the view then has no
-    ``latest`` links."""
+    ``latest`` links. Any kind counts: a stream snapshot may be the newest the view shows."""
     newest: dict[tuple[str, str], Snapshot] = {}
     for snap in sorted(snaps, key=lambda s: datetime.fromisoformat(s.time)):
         for group in (("all", ""), ("host", snap.host), *(("tag", t) for t in snap.tags)):
@@ -58,7 +69,7 @@ def damaged_newer(repo: Repository, snaps: list[Snapshot], match: SnapshotFilter
         return []
     oldest = min(newest.values(), key=lambda s: datetime.fromisoformat(s.time))
     store = repo.manifests
-    return [k for k in snapshots.damaged_since(store, oldest) if snapshots.could_match(store, k, match, SOURCE_KIND)]
+    return [k for k in snapshots.damaged_since(store, oldest) if snapshots.could_match(store, k, match)]
 
 
 def check_mountpoint(path: str) -> None:
@@ -125,7 +136,7 @@ def mount(
     fuse = _binding()
     check_mountpoint(mountpoint)
     with repo.lock(purpose="mount"):
-        snaps = files_snapshots(repo, match)
+        snaps = mountable_snapshots(repo, match)
         damaged = damaged_newer(repo, snaps, match)
         if damaged:
             log.warning("no `latest` links: snapshot manifest %s%s is damaged and may be newer than the snapshot "

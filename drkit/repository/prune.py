@@ -28,6 +28,7 @@ are still locked when they should go are named by a ``superseded`` record, which
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core import clock
@@ -95,6 +96,7 @@ class Run:
     deleted: set[str] = field(default_factory=set)
     rescued: set[str] = field(default_factory=set)
     requests: dict[str, list[str]] = field(default_factory=dict)  # packs `repair index` asked to rewrite
+    progress: Callable[[int], None] | None = None  # bytes of the packs to repack read so far
 
     @property
     def index(self) -> Index:
@@ -108,7 +110,10 @@ class Run:
                 and (p in self.rescued or any(src not in pending for src in listed.get(p, ())))]
 
 
-def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
+def prune(repo: Repository, options: PruneOptions | None = None, *, progress: Callable[[int], None] | None = None,
+          on_total: Callable[[int], None] | None = None) -> PrunePlan:
+    """``progress``: bytes of the packs to repack read, after ``on_total`` was told their sum (once the plan
+    is made; 0 when nothing is repacked)."""
     options = options or PruneOptions()
     if options.reserve and repo.retention is not None:  # as init: a reserve under retention cannot go
         raise UsageError("an immutable repository keeps no space reserve (it could not delete it)",
@@ -125,6 +130,9 @@ def prune(repo: Repository, options: PruneOptions | None = None) -> PrunePlan:
         else:
             _settle(run, horizon)
             plan(run)
+        run.progress = progress
+        if on_total is not None:
+            on_total(sum(repo.index.pack_sizes[p] for p in run.result.repack_packs) if not options.dry_run else 0)
         if not options.dry_run:
             apply_plan(run, horizon)
             if options.grace <= 0 and run.result.mark is not None:

@@ -18,6 +18,7 @@ index object still lists (the settlement finds them listed, and keeps them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..core import clock
@@ -42,7 +43,7 @@ def apply_plan(run: Run, horizon: Horizon) -> None:
     repo.require_lock("prune")
     doomed = result.delete_packs + result.repack_packs
     repo.index.excluded |= set(doomed) | set(result.orphan_packs)  # the repack must not dedup into them
-    _repack(repo, result.repack_packs, run.live)
+    _repack(repo, result.repack_packs, run.live, run.progress)
     gone = set(doomed)
     keep = sorted(p for p in run.normal_packs() if p not in gone)
     if not doomed and not result.orphan_packs and _compact(repo, keep):
@@ -80,7 +81,8 @@ def _compact(repo: Repository, keep: list[str]) -> bool:
     return len(normal) == objects + (1 if count else 0)
 
 
-def _repack(repo: Repository, pack_ids: list[str], live: LiveSet) -> None:
+def _repack(repo: Repository, pack_ids: list[str], live: LiveSet,
+            progress: Callable[[int], None] | None = None) -> None:
     """Copy the live blobs of ``pack_ids`` into new packs, one old pack in memory at a time; the writer
     indexes the new packs itself."""
     if not pack_ids:
@@ -91,6 +93,8 @@ def _repack(repo: Repository, pack_ids: list[str], live: LiveSet) -> None:
             key = pack_key(pack_id)
             with storage_errors():  # no more than the index says (a replaced, huge object is refused)
                 data = read_capped(repo.backend, key, index.pack_sizes[pack_id])
+            if progress is not None:
+                progress(len(data))
             first, n = index.run(pack_id)
             for e in range(first, first + n):
                 if live.flags[e]:

@@ -207,9 +207,11 @@ class Maintainer:
         spec = self.config.repositories[repository].copy_to
         assert spec is not None
         source, target = self.config.repositories[repository], self.config.repositories[spec.to]
-        result = copy_between(
-            (source.url, source.passphrase.as_passphrase_source()),
-            (target.url, target.passphrase.as_passphrase_source()),
+        result = copy_between(  # each side held to its configured limits, as a job's repository is
+            (source.url, source.passphrase.as_passphrase_source(), Limits.kib(source.limit_upload,
+                                                                             source.limit_download)),
+            (target.url, target.passphrase.as_passphrase_source(), Limits.kib(target.limit_upload,
+                                                                             target.limit_download)),
             [],
         )
         return {

@@ -1,5 +1,5 @@
 """`--json` on the listing commands that lacked it (ls, backends list, unlock, key add/passwd/remove,
-config validate, job list, runbook list/show): each prints one JSON document of the shape its --help and
+config validate, job list, system list, runbook list/show): each prints one JSON document of the shape its --help and
 docs/usage.md give, holding what the text output says, and `ls --json` what the file system has (lstat)."""
 
 from __future__ import annotations
@@ -114,6 +114,11 @@ def test_config_job_and_runbook_json(tmp_path: Path) -> None:
     jobs = _json("--config", str(cfg), "job", "list", "--json")
     assert [j["name"] for j in jobs] == [line.split("\t")[0] for line in _text("--config", str(cfg), "job", "list")]
     assert all(set(j) == {"name", "kind", "schedule", "rpo_s", "rto_s"} for j in jobs)
+    systems = _json("--config", str(cfg), "system", "list", "--json")
+    assert [(s["name"], ",".join(s["jobs"])) for s in systems] == [
+        tuple(line.split("\t")[:2]) for line in _text("--config", str(cfg), "system", "list")
+    ]
+    assert systems and all(set(s) == {"name", "jobs", "rpo_s", "rto_s", "max_skew_s", "heartbeat"} for s in systems)
     cfg.write_text(cfg.read_text() + "\nno_such_field: 1\n")
     bad = drkit("config", "validate", str(cfg), "--json")
     assert bad.returncode == 2

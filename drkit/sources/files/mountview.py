@@ -6,6 +6,10 @@
     /hosts/<host>/<time>     -> ../../ids/<id>, and ``latest``
     /tags/<tag>/<time>       -> ../../ids/<id>, and ``latest``
 
+A stream snapshot (a Redis RDB, `backup stdin`) is a directory holding one file named after its source, a
+bundle (a PostgreSQL logical dump and its globals, a base backup's tars, an AOF directory) one file per part;
+they are read-only for the mounting user (mode 0400: database contents), read on demand and verified alike.
+
 Entries carry what the snapshot recorded (type, mode, owner, nanosecond mtime, size, hard links as one
 inode, symlink targets, device numbers, extended attributes). File data is read on demand, blob by blob,
 and every blob is verified as a restore verifies it: damaged or missing data is ``EIO``, never wrong
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import os
 import stat
 import threading
 from collections import OrderedDict
@@ -28,6 +33,7 @@ from ...core.errors import DrkitError
 from ...repository.reader import locate, read_blob
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
+from ...repository.streams import iter_stream_ids
 from . import xattrs
 from .diff import load_tree
 from .tree import DIR, FILE, SYMLINK, Node
@@ -64,6 +70,19 @@ class SnapRoot:
     snap: Snapshot
     tree: str
     mtime_ns: int
+    streams: dict[str, dict[str, Any]] | None = None  # a stream or bundle snapshot: file name → stream root
+
+
+def stream_files(snap: Snapshot) -> dict[str, dict[str, Any]]:
+    """The files a stream snapshot shows: its stream, named after its source, or a bundle's parts by name."""
+    root = snap.root
+    if root.get("type") == "bundle" and isinstance(root.get("parts"), dict):
+        return {_safe(name): part for name, part in root["parts"].items() if isinstance(part, dict)}
+    return {_safe(snap.source_name) or "stream": root}
+
+
+def _safe(name: str) -> str:
+    return name.replace("/", "_").replace("\0", "_") if name not in (".", "..") else "_"
 
 
 @dataclass
@@ -109,7 +128,8 @@ class MountView:
         ids = _short_ids([s.id for s in ordered])
         for snap in ordered:
             when = _time_ns(snap.time)
-            top["ids"].children[ids[snap.id]] = SnapRoot(snap, str(snap.root.get("tree", "")), when)
+            streams = stream_files(snap) if snap.root.get("type") in ("stream", "bundle") else None
+            top["ids"].children[ids[snap.id]] = SnapRoot(snap, str(snap.root.get("tree", "")), when, streams)
             groups = [
                 (top["snapshots"], "../ids/"),
                 *((self._group(top["hosts"], snap.host), "../../ids/"),),
@@ -141,6 +161,14 @@ class MountView:
         return entry
 
     def _in_snapshot(self, root: SnapRoot, parts: list[str]) -> tuple[SnapRoot, str, Node]:
+        if root.streams is not None:
+            if parts[0] not in root.streams:
+                raise OSError(errno.ENOENT, parts[0])
+            if len(parts) > 1:
+                raise OSError(errno.ENOTDIR, parts[1])
+            size = root.streams[parts[0]].get("size")
+            return root, parts[0], Node(parts[0], FILE, mode=0o400, uid=os.getuid(), gid=os.getgid(),
+                                        mtime_ns=root.mtime_ns, size=size if isinstance(size, int) else 0)
         tree, node = root.tree, None
         for part in parts:
             if node is not None and (node.type != DIR or not node.subtree):
@@ -213,7 +241,7 @@ class MountView:
         if isinstance(entry, VDir):
             return sorted(entry.children)
         if isinstance(entry, SnapRoot):
-            return sorted(self._tree(entry.tree))
+            return sorted(entry.streams if entry.streams is not None else self._tree(entry.tree))
         if isinstance(entry, tuple) and entry[2].type == DIR:
             return sorted(self._tree(entry[2].subtree)) if entry[2].subtree else []
         raise OSError(errno.ENOTDIR, path)
@@ -240,9 +268,14 @@ class MountView:
         entry = self.resolve(path)
         if not isinstance(entry, tuple) or entry[2].type != FILE:
             raise OSError(errno.EISDIR if not isinstance(entry, VLink) else errno.ELOOP, path)
-        node, starts, pos = entry[2], [], 0
-        ids = [bytes.fromhex(h) for h in node.content]
+        root, inner, node = entry
+        starts: list[int] = []
+        pos = 0
         try:
+            if root.streams is not None:  # the list blobs are read (and verified) now
+                ids = list(iter_stream_ids(self.repo, root.streams[inner]))
+            else:
+                ids = [bytes.fromhex(h) for h in node.content]
             for blob_id in ids:
                 starts.append(pos)
                 pos += locate(self.repo, blob_id).raw_length

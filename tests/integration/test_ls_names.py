@@ -1,0 +1,67 @@
+"""`drkit ls` and `drkit find` of a files snapshot whose names are not UTF-8 (issue #26): with a strict UTF-8
+standard output (a user's UTF-8 terminal) the old `ls` died with an internal UnicodeEncodeError. Names are
+shown as GNU `ls -b` shows them (the oracle: `ls -b` run on the source directory); `--json` keeps the name
+lossless (os.fsencode gives the bytes back), and `dump` of the name from the JSON returns the file's bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from clirun import drkit
+
+ENV = {"DRKIT_PASSWORD": "names", "PYTHONIOENCODING": "utf-8"}  # strict, as on a UTF-8 locale's terminal
+NAMES = [b"caf\xe9", b"d\xff", b"tab\there", b"back\\slash", b"nl\nx", b"ok-\xc3\xa9", b"ctl\x01"]
+pytestmark = pytest.mark.skipif(shutil.which("ls") is None, reason="needs GNU ls")
+
+
+def _ok(*args: str) -> bytes:
+    proc = drkit(*args, env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> tuple[str, Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, name in enumerate(NAMES):
+        with open(os.path.join(os.fsencode(src), name), "wb") as f:
+            f.write(b"content %d\n" % i)
+    url = str(tmp_path / "repo")
+    _ok("init", "--repo", url)
+    _ok("backup", "files", str(src), "--repo", url)
+    return url, src
+
+
+def _ls_b(src: Path) -> list[str]:
+    run = subprocess.run(["ls", "-b", "-1", str(src)], capture_output=True, check=True, env={"LC_ALL": "C.UTF-8"})
+    return sorted(run.stdout.decode().splitlines())
+
+
+def test_ls_and_find_escape_names_as_ls_b(repo: tuple[str, Path]) -> None:
+    url, src = repo
+    expected = _ls_b(src)
+    assert len(expected) == len(NAMES)
+    shown = _ok("ls", "latest", "--repo", url).decode().splitlines()
+    assert sorted(line.removeprefix("/src/") for line in shown if line != "/src/") == expected
+    long = _ok("ls", "-l", "latest", "--repo", url).decode().splitlines()
+    assert sorted(line.split(" /src/")[1] for line in long if line.startswith("file")) == expected
+    found = _ok("find", "*", "--repo", url).decode().splitlines()
+    assert sorted(line.split("  /src/")[1] for line in found if "  /src/" in line) == expected
+
+
+def test_ls_json_keeps_names_lossless(repo: tuple[str, Path]) -> None:
+    url, src = repo
+    docs = json.loads(_ok("ls", "latest", "--repo", url, "--json"))
+    names = sorted(os.fsencode(d["path"]).removeprefix(b"/src/") for d in docs if d["type"] == "file")
+    assert names == sorted(NAMES)
+    for d in docs:
+        if d["type"] == "file":
+            local = os.path.join(os.fsencode(src), os.fsencode(d["path"]).removeprefix(b"/src/"))
+            with open(local, "rb") as f:
+                assert _ok("dump", "latest", d["path"], "--repo", url) == f.read()
