@@ -29,7 +29,8 @@ log = logging.getLogger("drkit.drills")
 
 # source kind → the module drilling it, imported when a drill of that kind runs: a PostgreSQL or Redis
 # drill needs its extra, a files drill only the core install; (module relative to drkit.drills, function)
-_KINDS = {"files": (".kinds.files", "drill_files"), "postgres": ("..sources.postgres.drills.drill", "drill_postgres"),
+_KINDS = {"files": ("..sources.files.drills.drill", "drill_files"),
+          "postgres": ("..sources.postgres.drills.drill", "drill_postgres"),
           "redis": ("..sources.redis.drills.drill", "drill_redis")}
 
 

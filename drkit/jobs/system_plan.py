@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from ..config import FilesSource, JobConfig, PostgresSource, RedisSource
 from ..core.errors import DrkitError, UsageError
 from ..core.timespec import format_time
-from ..ops.files import backup_skipped, find_files_snapshot
 from ..repository import snapshots
 from ..repository.repo import Repository
+from ..sources.files.ops import backup_skipped, find_files_snapshot
 from ..sources.postgres import pitr as pg_pitr
 from ..sources.postgres.ops import refuse_damaged_base
 from ..sources.postgres.ops import windows as pg_windows
