@@ -8,7 +8,7 @@ A kind declares:
 - ``name`` and ``config_model``: its ``kind:`` in ``drkit.yaml`` and the pydantic model of a job's
   ``source:`` (a plugin's model subclasses :class:`SourceConfig`);
 - ``describe``/``facts``/``write_canary``/``backup``: what a scheduled job run calls
-  (:class:`SourceKind`);
+  (:class:`SourceKind`); optionally ``canary_by_default = False`` (see :func:`canary_by_default`);
 - optionally ``commands()``: its CLI (``drkit backup KIND``, ``drkit restore KIND`` and a group of its own),
   see :class:`HasCommands`;
 - optionally ``drill()``: a drill hook restoring into a sandbox and verifying it, see :class:`HasDrill`;
@@ -49,6 +49,7 @@ __all__ = [
     "HasDrill",
     "SourceConfig",
     "SourceKind",
+    "canary_by_default",
     "kind_names",
     "source_kind",
 ]
@@ -166,6 +167,12 @@ class HasDrill(Protocol):
     def drill(self, request: DrillRequest) -> DrillReport:
         """Restore into a sandbox the kind starts itself (a local process), verify, stop it."""
         ...
+
+
+def canary_by_default(name: str) -> bool:
+    """Whether a job of kind ``name`` writes its canary when ``canary.enabled`` is not set: a kind may
+    declare ``canary_by_default = False`` (files: the canary is a file in the user's tree); default on."""
+    return bool(getattr(source_kind(name), "canary_by_default", True))
 
 
 @cache
