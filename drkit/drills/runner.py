@@ -11,13 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import import_module
 
-from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, SqlCheck, Targets
+from ..config import DrkitConfig, RedisSource, SqlCheck, Targets
 from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..ops.facts import load_facts
 from ..repository.repo import Repository
-from ..sources.registry import DrillRequest, HasArchive, HasDrill, source_kind
+from ..sources.registry import DrillRequest, HasArchive, HasContainerDrill, HasDrill, source_kind
 from .context import DrillContext, KindOutcome
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
@@ -75,16 +75,14 @@ def _with_archive(repo: Repository, job: str, source: object, catalog: datetime 
 
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
     kind = getattr(kind_source, "kind", "")
-    if kind not in _KINDS:
+    plugin = source_kind(kind)
+    if not isinstance(plugin, HasContainerDrill):
         if requested == "docker":
             raise SandboxUnavailable(f"--sandbox docker: a {kind} drill runs only in a local sandbox",
                                      hint="use --sandbox local or auto")
         return "local", f"a {kind} drill restores into a local server process"
-    if isinstance(kind_source, FilesSource) and requested != "docker":
-        return "local", "files restore into a temp directory (--sandbox docker also checks it in a container)"
-    if isinstance(kind_source, PostgresSource) and kind_source.mode == "physical" and requested != "docker":
-        return "local", "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
-    return choose_sandbox(requested)
+    why_local = plugin.local_drill(kind_source) if requested != "docker" else None
+    return ("local", why_local) if why_local else choose_sandbox(requested)
 
 
 def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot: str | None = None,

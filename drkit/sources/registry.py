@@ -46,6 +46,7 @@ __all__ = [
     "DrillRequest",
     "HasArchive",
     "HasCommands",
+    "HasContainerDrill",
     "HasDrill",
     "SourceConfig",
     "SourceKind",
@@ -159,6 +160,17 @@ class HasArchive(Protocol):
 
     def newest_archived(self, repo: Repository, config: Any, job: str) -> float | None:
         """Unix time up to which the archive holds everything (None: nothing archived yet)."""
+        ...
+
+
+@runtime_checkable
+class HasContainerDrill(Protocol):
+    """A kind whose drill may run in a container sandbox (``--sandbox docker``, or ``auto`` with a
+    reachable Docker engine); a kind without it drills only in a local sandbox."""
+
+    def local_drill(self, config: Any) -> str | None:
+        """Why this job's drill runs locally unless ``--sandbox docker`` is asked for (shown in the
+        result), or None: the sandbox choice decides (Docker when reachable)."""
         ...
 
 

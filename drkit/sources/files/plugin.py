@@ -26,6 +26,9 @@ class FilesKind:
     def describe(self, config: FilesSource) -> str:
         return "files " + " ".join(config.paths)
 
+    def local_drill(self, config: FilesSource) -> str | None:
+        return "files restore into a temp directory (--sandbox docker also checks it in a container)"
+
     def facts(self, config: FilesSource) -> dict[str, Any]:
         return {}  # a files snapshot's tree is its own record
 

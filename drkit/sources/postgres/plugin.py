@@ -22,6 +22,11 @@ class PostgresKind:
     def describe(self, config: PostgresSource) -> str:
         return f"postgres {pg_conn(config).display} ({config.mode})"
 
+    def local_drill(self, config: PostgresSource) -> str | None:
+        if config.mode != "physical":
+            return None
+        return "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
+
     def facts(self, config: PostgresSource) -> dict[str, Any]:
         from . import facts as pg_facts  # [postgres] extra: imported when used
 

@@ -23,6 +23,9 @@ class RedisKind:
     def describe(self, config: RedisSource) -> str:
         return f"redis {config.url or config.master_name}"
 
+    def local_drill(self, config: RedisSource) -> str | None:
+        return None  # a redis container when Docker is reachable, else a local redis-server
+
     def facts(self, config: RedisSource) -> dict[str, Any]:
         from . import facts as redis_facts  # [redis] extra: imported when used
         from .conn import connected, resolve

@@ -4,9 +4,12 @@ hands in a stand-in kind under a built-in name, so a chain on the name would ans
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from drkit.config import JobConfig
+from drkit.drills import runner
 from drkit.sources import registry
 
 REDIS_JOB = {"source": {"kind": "redis", "url": "redis://cache:6379"}}
@@ -23,3 +26,17 @@ def test_canary_default_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "source_kind", lambda name: Quiet())
     assert not redis.canary_enabled
     assert JobConfig.model_validate({**REDIS_JOB, "canary": {"enabled": True}}).canary_enabled  # as set wins
+
+
+def test_drill_sandbox_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    files = JobConfig.model_validate(FILES_JOB).source
+    assert runner._sandbox_for(files, "auto")[0] == "local"  # the built-in files kind, as before
+
+    class Local:
+        def local_drill(self, config: Any) -> str | None:
+            return "this kind restores next to the drill"
+
+    monkeypatch.setattr(runner, "source_kind", lambda name: Local())
+    redis = JobConfig.model_validate(REDIS_JOB).source
+    assert runner._sandbox_for(redis, "auto") == ("local", "this kind restores next to the drill")
+    assert runner._sandbox_for(redis, "local") == ("local", "this kind restores next to the drill")
