@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import import_module
 
-from ..config import DrkitConfig, RedisSource, SqlCheck, Targets
+from ..config import DrkitConfig, SqlCheck, Targets
 from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
@@ -129,9 +129,8 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
         if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
             result.rto_seconds = round(ctx.verified_at - t0, 3)
         # a measurement, not part of the recovery; the base restored counts even if no job run took it
-        archive = job.source.name if isinstance(job.source, RedisSource) else ""
         catalog = _with_archive(repo, name, job.source,
-                                newest_point(repo, name, job.source.kind, also=outcome.snapshot_id, archive=archive))
+                                newest_point(repo, name, job.source, also=outcome.snapshot_id))
         return _finish(result, targets, repo, t0, started, catalog)
     finally:
         repo.close()

@@ -45,6 +45,7 @@ __all__ = [
     "DrillReport",
     "DrillRequest",
     "HasArchive",
+    "HasCatalogPoints",
     "HasCommands",
     "HasContainerDrill",
     "HasDrill",
@@ -160,6 +161,16 @@ class HasArchive(Protocol):
 
     def newest_archived(self, repo: Repository, config: Any, job: str) -> float | None:
         """Unix time up to which the archive holds everything (None: nothing archived yet)."""
+        ...
+
+
+@runtime_checkable
+class HasCatalogPoints(Protocol):
+    """A kind whose archive extends what its snapshots cover (WAL windows, an AOF archive): a drill's
+    catalog RPO is measured to the newest of these points and the snapshots' own."""
+
+    def catalog_points(self, repo: Repository, config: Any, job: str, snaps: list[Snapshot]) -> list[datetime]:
+        """Points in time (aware) up to which ``snaps`` (the job's snapshots) and the archive restore."""
         ...
 
 

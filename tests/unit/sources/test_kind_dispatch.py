@@ -4,13 +4,18 @@ hands in a stand-in kind under a built-in name, so a chain on the name would ans
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from drkit.config import JobConfig
-from drkit.drills import runner
+from drkit.drills import rpo, runner
+from drkit.repository.format import RepoConfig
+from drkit.repository.repo import Repository
+from drkit.repository.snapshots import Snapshot
 from drkit.sources import registry
+from storage_backends.testing.memory import MemoryBackend
 
 REDIS_JOB = {"source": {"kind": "redis", "url": "redis://cache:6379"}}
 FILES_JOB = {"source": {"kind": "files", "paths": ["/srv"]}}
@@ -40,3 +45,19 @@ def test_drill_sandbox_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
     redis = JobConfig.model_validate(REDIS_JOB).source
     assert runner._sandbox_for(redis, "auto") == ("local", "this kind restores next to the drill")
     assert runner._sandbox_for(redis, "local") == ("local", "this kind restores next to the drill")
+
+
+def test_catalog_point_includes_what_the_kinds_archive_adds(monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig())
+    later = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    seen: list[tuple[str, list[Snapshot]]] = []
+
+    class Archived:
+        def catalog_points(self, repo: Repository, config: Any, job: str, snaps: list[Snapshot]) -> list[datetime]:
+            seen.append((job, snaps))
+            return [later]
+
+    monkeypatch.setattr(rpo, "source_kind", lambda name: Archived())
+    source = JobConfig.model_validate(REDIS_JOB).source
+    assert rpo.newest_point(repo, "cache", source) == later
+    assert seen == [("cache", [])]
