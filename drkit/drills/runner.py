@@ -17,7 +17,7 @@ from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..ops.facts import load_facts
 from ..repository.repo import Repository
-from ..sources.registry import DrillRequest, HasArchive, HasContainerDrill, HasDrill, source_kind
+from ..sources.registry import DrillRequest, HasArchive, HasContainerDrill, HasContextDrill, HasDrill, source_kind
 from .context import DrillContext, KindOutcome
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
@@ -27,18 +27,14 @@ from .targets import ExtraTargets, evaluate_targets
 
 log = logging.getLogger("drkit.drills")
 
-# source kind → the module drilling it, imported when a drill of that kind runs: a PostgreSQL or Redis
-# drill needs its extra, a files drill only the core install; (module relative to drkit.drills, function)
-_KINDS = {"files": ("..sources.files.drills.drill", "drill_files"),
-          "postgres": ("..sources.postgres.drills.drill", "drill_postgres"),
-          "redis": ("..sources.redis.drills.drill", "drill_redis")}
-
-
 def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
-    if kind not in _KINDS:
-        return _drill_plugin  # a kind registered by a plugin brings its own drill hook
-    module, attr = _KINDS[kind]
-    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(module, __package__), attr)
+    """The kind's drill of this layer (``HasContextDrill``: imported only when a drill of that kind runs,
+    so a files drill needs no database extra), else its ``HasDrill`` hook."""
+    plugin = source_kind(kind)
+    if not isinstance(plugin, HasContextDrill):
+        return _drill_plugin
+    module, _, attr = plugin.context_drill.partition(":")
+    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(module), attr)
     return drill
 
 
@@ -63,7 +59,7 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
 def _with_archive(repo: Repository, job: str, source: object, catalog: datetime | None) -> datetime | None:
     """The catalog point, moved to the newest archived time of a plugin kind's archive (binary logs …)."""
     kind = getattr(source, "kind", "")
-    plugin = None if kind in _KINDS else source_kind(kind)
+    plugin = source_kind(kind)
     if not isinstance(plugin, HasArchive) or not plugin.archives(source):
         return catalog
     at = plugin.newest_archived(repo, source, job)

@@ -48,6 +48,7 @@ __all__ = [
     "HasCatalogPoints",
     "HasCommands",
     "HasContainerDrill",
+    "HasContextDrill",
     "HasDrill",
     "SourceConfig",
     "SourceKind",
@@ -183,6 +184,16 @@ class HasContainerDrill(Protocol):
         """Why this job's drill runs locally unless ``--sandbox docker`` is asked for (shown in the
         result), or None: the sandbox choice decides (Docker when reachable)."""
         ...
+
+
+@runtime_checkable
+class HasContextDrill(Protocol):
+    """A built-in kind whose drill is a slice of the drills layer in its package (it needs what only that
+    layer has: container sandboxes, the user's checks, system heartbeats): ``"module:function"`` of a
+    function taking the runner's ``DrillContext`` and returning a ``KindOutcome``. Named, not imported,
+    so the registry entry stays below the drills layer and the drill's extra loads only when it runs."""
+
+    context_drill: str
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from .ops import BackupRequest, backup_files
 class FilesKind:
     name = "files"
     config_model: type[BaseModel] = FilesSource
+    context_drill = "drkit.sources.files.drills.drill:drill_files"
     canary_by_default = False  # the canary is a file in the user's tree: written only when asked for
 
     def describe(self, config: FilesSource) -> str:

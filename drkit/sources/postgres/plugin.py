@@ -20,6 +20,7 @@ from ..registry import BackupOutcome
 class PostgresKind:
     name = "postgres"
     config_model: type[BaseModel] = PostgresSource
+    context_drill = "drkit.sources.postgres.drills.drill:drill_postgres"
 
     def describe(self, config: PostgresSource) -> str:
         return f"postgres {pg_conn(config).display} ({config.mode})"

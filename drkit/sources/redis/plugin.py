@@ -21,6 +21,7 @@ from ..registry import BackupOutcome
 class RedisKind:
     name = "redis"
     config_model: type[BaseModel] = RedisSource
+    context_drill = "drkit.sources.redis.drills.drill:drill_redis"
 
     def describe(self, config: RedisSource) -> str:
         return f"redis {config.url or config.master_name}"

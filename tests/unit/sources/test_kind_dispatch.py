@@ -4,6 +4,7 @@ hands in a stand-in kind under a built-in name, so a chain on the name would ans
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,3 +62,21 @@ def test_catalog_point_includes_what_the_kinds_archive_adds(monkeypatch: pytest.
     source = JobConfig.model_validate(REDIS_JOB).source
     assert rpo.newest_point(repo, "cache", source) == later
     assert seen == [("cache", [])]
+
+
+def drill_stand_in(ctx: Any) -> Any:
+    return "drilled"
+
+
+def test_drill_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner._drill_of("files").__name__ == "drill_files"  # the built-in, as before
+
+    class Drilled:
+        context_drill = f"{__name__}:drill_stand_in"
+
+    monkeypatch.setattr(runner, "source_kind", lambda name: Drilled())
+    assert runner._drill_of("redis") is drill_stand_in
+    # every built-in names a drill that exists
+    for kind in ("files", "postgres", "redis"):
+        module, _, attr = registry.source_kind(kind).context_drill.partition(":")  # type: ignore[attr-defined]
+        assert callable(getattr(importlib.import_module(module), attr))
