@@ -50,6 +50,7 @@ __all__ = [
     "HasContainerDrill",
     "HasContextDrill",
     "HasDrill",
+    "HasHeartbeat",
     "SourceConfig",
     "SourceKind",
     "canary_by_default",
@@ -172,6 +173,16 @@ class HasCatalogPoints(Protocol):
 
     def catalog_points(self, repo: Repository, config: Any, job: str, snaps: list[Snapshot]) -> list[datetime]:
         """Points in time (aware) up to which ``snaps`` (the job's snapshots) and the archive restore."""
+        ...
+
+
+@runtime_checkable
+class HasHeartbeat(Protocol):
+    """A kind a system heartbeat (``drkit system heartbeat``) can be written into: one instant, under a
+    canary name, so a system restore can tell which instant every component holds."""
+
+    def write_heartbeat(self, config: Any, key: str, at: datetime) -> None:
+        """Write instant ``at`` as canary ``key`` (raises DrkitError or OSError when it cannot)."""
         ...
 
 

@@ -4,6 +4,7 @@ it adapts a job's ``source:`` (``drkit.config.FilesSource``) to the package's us
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,6 +30,10 @@ class FilesKind:
 
     def local_drill(self, config: FilesSource) -> str | None:
         return "files restore into a temp directory (--sandbox docker also checks it in a container)"
+
+    def write_heartbeat(self, config: FilesSource, key: str, at: datetime) -> None:
+        if files_canary.write(config.paths[0], key, at) is None:
+            raise OSError(f"{config.paths[0]} is not a writable directory")
 
     def facts(self, config: FilesSource) -> dict[str, Any]:
         return {}  # a files snapshot's tree is its own record

@@ -39,6 +39,11 @@ class PostgresKind:
 
         return [w.window.end_time for w in windows(repo, snaps) if w.window.end_time is not None]
 
+    def write_heartbeat(self, config: PostgresSource, key: str, at: datetime) -> None:
+        from . import canary as pg_canary  # [postgres] extra: imported when used
+
+        pg_canary.write(pg_conn(config), key, at=at)
+
     def facts(self, config: PostgresSource) -> dict[str, Any]:
         from . import facts as pg_facts  # [postgres] extra: imported when used
 

@@ -38,6 +38,13 @@ class RedisKind:
         return [_aware(row["to"]) for name in dict.fromkeys(n for n in (job, config.name) if n)
                 for row in redis_windows(repo, name) if row["kind"] != "rdb"]
 
+    def write_heartbeat(self, config: RedisSource, key: str, at: datetime) -> None:
+        from . import facts as redis_facts  # [redis] extra: imported when used
+        from .conn import connected, resolve
+
+        with connected(resolve(redis_target(config))) as c:
+            redis_facts.write_canary(c, key, round(at.timestamp() * 1000))
+
     def facts(self, config: RedisSource) -> dict[str, Any]:
         from . import facts as redis_facts  # [redis] extra: imported when used
         from .conn import connected, resolve

@@ -80,3 +80,18 @@ def test_drill_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
     for kind in ("files", "postgres", "redis"):
         module, _, attr = registry.source_kind(kind).context_drill.partition(":")  # type: ignore[attr-defined]
         assert callable(getattr(importlib.import_module(module), attr))
+
+
+def test_system_heartbeat_is_written_by_the_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.jobs import system_heartbeat
+
+    written: list[tuple[str, datetime]] = []
+
+    class Beats:
+        def write_heartbeat(self, config: Any, key: str, at: datetime) -> None:
+            written.append((key, at))
+
+    monkeypatch.setattr(system_heartbeat, "source_kind", lambda name: Beats())
+    at = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    assert system_heartbeat._write(JobConfig.model_validate(REDIS_JOB), "cache", "shop", at) is None
+    assert written == [(system_heartbeat.heartbeat_name("shop"), at)]
