@@ -51,6 +51,7 @@ __all__ = [
     "HasContextDrill",
     "HasDrill",
     "HasHeartbeat",
+    "HasSystemPlan",
     "SourceConfig",
     "SourceKind",
     "canary_by_default",
@@ -183,6 +184,16 @@ class HasHeartbeat(Protocol):
 
     def write_heartbeat(self, config: Any, key: str, at: datetime) -> None:
         """Write instant ``at`` as canary ``key`` (raises DrkitError or OSError when it cannot)."""
+        ...
+
+
+@runtime_checkable
+class HasSystemPlan(Protocol):
+    """A kind whose jobs may be components of a system (``systems:`` in drkit.yaml): restored together to
+    one instant. Returns the jobs layer's ``ComponentPlan`` (what to restore, and the point it reaches)."""
+
+    def plan_system_component(self, repo: Repository, job: str, config: Any, target: datetime) -> Any:
+        """Plan restoring job ``job`` to ``target`` (raises UsageError when it cannot reach it)."""
         ...
 
 

@@ -31,6 +31,11 @@ class FilesKind:
     def local_drill(self, config: FilesSource) -> str | None:
         return "files restore into a temp directory (--sandbox docker also checks it in a container)"
 
+    def plan_system_component(self, repo: Repository, job: str, config: FilesSource, target: datetime) -> Any:
+        from ...jobs.system_plan import plan_files
+
+        return plan_files(repo, job, target)
+
     def write_heartbeat(self, config: FilesSource, key: str, at: datetime) -> None:
         if files_canary.write(config.paths[0], key, at) is None:
             raise OSError(f"{config.paths[0]} is not a writable directory")

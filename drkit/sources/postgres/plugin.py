@@ -39,6 +39,11 @@ class PostgresKind:
 
         return [w.window.end_time for w in windows(repo, snaps) if w.window.end_time is not None]
 
+    def plan_system_component(self, repo: Repository, job: str, config: PostgresSource, target: datetime) -> Any:
+        from ...jobs.system_plan import plan_postgres
+
+        return plan_postgres(repo, job, config, target)
+
     def write_heartbeat(self, config: PostgresSource, key: str, at: datetime) -> None:
         from . import canary as pg_canary  # [postgres] extra: imported when used
 

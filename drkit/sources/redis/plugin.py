@@ -38,6 +38,11 @@ class RedisKind:
         return [_aware(row["to"]) for name in dict.fromkeys(n for n in (job, config.name) if n)
                 for row in redis_windows(repo, name) if row["kind"] != "rdb"]
 
+    def plan_system_component(self, repo: Repository, job: str, config: RedisSource, target: datetime) -> Any:
+        from ...jobs.system_plan import plan_redis
+
+        return plan_redis(repo, job, config, target)
+
     def write_heartbeat(self, config: RedisSource, key: str, at: datetime) -> None:
         from . import facts as redis_facts  # [redis] extra: imported when used
         from .conn import connected, resolve

@@ -95,3 +95,17 @@ def test_system_heartbeat_is_written_by_the_kind(monkeypatch: pytest.MonkeyPatch
     at = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert system_heartbeat._write(JobConfig.model_validate(REDIS_JOB), "cache", "shop", at) is None
     assert written == [(system_heartbeat.heartbeat_name("shop"), at)]
+
+
+def test_system_component_is_planned_by_the_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.jobs import system_plan
+
+    at = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+    class Planned:
+        def plan_system_component(self, repo: Any, job: str, config: Any, target: datetime) -> Any:
+            return ("planned", job, config.kind, target)
+
+    monkeypatch.setattr(system_plan, "source_kind", lambda name: Planned())
+    job = JobConfig.model_validate(REDIS_JOB)
+    assert system_plan.plan_component(None, "cache", job, at) == ("planned", "cache", "redis", at)  # type: ignore[arg-type,comparison-overlap]
