@@ -9,10 +9,10 @@ import click
 from ..core.errors import PartialRestore, UsageError
 from ..core.fileio import binary_stdout
 from ..ops.dump import dump
-from ..ops.files import backup_skipped, skipped_line
 from ..ops.session import open_repository
 from ..repository.snapshots import SnapshotFilter
 from ..sources.files.dump import ARCHIVES
+from ..sources.files.ops import backup_skipped, skipped_line
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter

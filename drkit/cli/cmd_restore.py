@@ -9,11 +9,11 @@ from typing import Any
 import click
 
 from ..core.errors import UsageError
-from ..ops.files import find_files_snapshot
 from ..ops.restore import restore_to
 from ..ops.session import open_repository
 from ..repository.snapshots import SnapshotFilter
-from .cmd_files import overwrite_options, run_restore
+from ..sources.files.cmd import overwrite_options, run_restore
+from ..sources.files.ops import find_files_snapshot
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter

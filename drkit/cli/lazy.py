@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # kind -> (module, its `backup <kind>` command, its `restore <kind>` command); a module named from
 # drkit.cli (`..sources.KIND.cmd`) is the CLI slice of a source package
 SOURCES: dict[str, tuple[str, str, str]] = {
-    "files": ("cmd_files", "backup_files_cmd", "restore_files_cmd"),
+    "files": ("..sources.files.cmd", "backup_files_cmd", "restore_files_cmd"),
     "postgres": ("..sources.postgres.cmd", "backup_postgres", "restore_postgres"),
     "redis": ("..sources.redis.cmd", "backup_redis", "restore_redis"),
 }

@@ -41,7 +41,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("cmd_drill", "report"), "schedule": ("cmd_schedule", "schedule"),
     "runbook": ("cmd_runbook", "runbook"), "copy": ("cmd_copy", "copy"),
     "pg": ("..sources.postgres.cmd", "pg"), "redis": ("..sources.redis.cmd", "redis_group"),
-    "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
+    "ls": ("..sources.files.cmd", "ls"), "diff": ("..sources.files.cmd", "diff"), "repair": ("cmd_repair", "repair"),
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
     "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"), "system": ("cmd_system", "system"),
     "mount": ("cmd_mount", "mount_cmd"), "completion": ("cmd_completion", "completion"), "man": ("cmd_man", "man"),

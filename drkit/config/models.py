@@ -263,8 +263,12 @@ class JobConfig(_Model):
 
     @property
     def canary_enabled(self) -> bool:
-        """``canary.enabled`` as set, else on for databases and off for file trees."""
-        return self.canary.enabled if self.canary.enabled is not None else self.source.kind != "files"
+        """``canary.enabled`` as set, else the kind's default (on for databases, off for file trees)."""
+        if self.canary.enabled is not None:
+            return self.canary.enabled
+        from ..sources.registry import canary_by_default  # loads only this job's kind
+
+        return canary_by_default(self.source.kind)
 
 
 class SystemDrillSettings(_Model):

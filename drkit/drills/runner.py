@@ -11,13 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import import_module
 
-from ..config import DrkitConfig, FilesSource, PostgresSource, RedisSource, SqlCheck, Targets
+from ..config import DrkitConfig, SqlCheck, Targets
 from ..core import clock, tracing
 from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..ops.facts import load_facts
 from ..repository.repo import Repository
-from ..sources.registry import DrillRequest, HasArchive, HasDrill, source_kind
+from ..sources.registry import DrillRequest, HasArchive, HasContainerDrill, HasContextDrill, HasDrill, source_kind
 from .context import DrillContext, KindOutcome
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
@@ -27,17 +27,14 @@ from .targets import ExtraTargets, evaluate_targets
 
 log = logging.getLogger("drkit.drills")
 
-# source kind → the module drilling it, imported when a drill of that kind runs: a PostgreSQL or Redis
-# drill needs its extra, a files drill only the core install; (module relative to drkit.drills, function)
-_KINDS = {"files": (".kinds.files", "drill_files"), "postgres": ("..sources.postgres.drills.drill", "drill_postgres"),
-          "redis": ("..sources.redis.drills.drill", "drill_redis")}
-
-
 def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
-    if kind not in _KINDS:
-        return _drill_plugin  # a kind registered by a plugin brings its own drill hook
-    module, attr = _KINDS[kind]
-    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(module, __package__), attr)
+    """The kind's drill of this layer (``HasContextDrill``: imported only when a drill of that kind runs,
+    so a files drill needs no database extra), else its ``HasDrill`` hook."""
+    plugin = source_kind(kind)
+    if not isinstance(plugin, HasContextDrill):
+        return _drill_plugin
+    module, _, attr = plugin.context_drill.partition(":")
+    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(module), attr)
     return drill
 
 
@@ -62,7 +59,7 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
 def _with_archive(repo: Repository, job: str, source: object, catalog: datetime | None) -> datetime | None:
     """The catalog point, moved to the newest archived time of a plugin kind's archive (binary logs …)."""
     kind = getattr(source, "kind", "")
-    plugin = None if kind in _KINDS else source_kind(kind)
+    plugin = source_kind(kind)
     if not isinstance(plugin, HasArchive) or not plugin.archives(source):
         return catalog
     at = plugin.newest_archived(repo, source, job)
@@ -74,16 +71,14 @@ def _with_archive(repo: Repository, job: str, source: object, catalog: datetime 
 
 def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
     kind = getattr(kind_source, "kind", "")
-    if kind not in _KINDS:
+    plugin = source_kind(kind)
+    if not isinstance(plugin, HasContainerDrill):
         if requested == "docker":
             raise SandboxUnavailable(f"--sandbox docker: a {kind} drill runs only in a local sandbox",
                                      hint="use --sandbox local or auto")
         return "local", f"a {kind} drill restores into a local server process"
-    if isinstance(kind_source, FilesSource) and requested != "docker":
-        return "local", "files restore into a temp directory (--sandbox docker also checks it in a container)"
-    if isinstance(kind_source, PostgresSource) and kind_source.mode == "physical" and requested != "docker":
-        return "local", "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
-    return choose_sandbox(requested)
+    why_local = plugin.local_drill(kind_source) if requested != "docker" else None
+    return ("local", why_local) if why_local else choose_sandbox(requested)
 
 
 def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot: str | None = None,
@@ -130,9 +125,8 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
         if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
             result.rto_seconds = round(ctx.verified_at - t0, 3)
         # a measurement, not part of the recovery; the base restored counts even if no job run took it
-        archive = job.source.name if isinstance(job.source, RedisSource) else ""
         catalog = _with_archive(repo, name, job.source,
-                                newest_point(repo, name, job.source.kind, also=outcome.snapshot_id, archive=archive))
+                                newest_point(repo, name, job.source, also=outcome.snapshot_id))
         return _finish(result, targets, repo, t0, started, catalog)
     finally:
         repo.close()

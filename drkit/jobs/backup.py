@@ -16,11 +16,11 @@ from ..core import clock, tracing
 from ..core.durations import parse_calendar_duration
 from ..core.errors import DrkitError, LockFailed, LockLost
 from ..ops.facts import save_facts
-from ..ops.files import backup_skipped
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..retention.forget import forget
 from ..retention.policy import Policy
+from ..sources.files.ops import backup_skipped
 from ..sources.registry import source_kind
 from .connect import open_job_repository
 from .window import job_windows

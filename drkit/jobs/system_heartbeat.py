@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import DrkitConfig, FilesSource, JobConfig, PostgresSource, RedisSource
+from ..config import DrkitConfig, JobConfig
 from ..core import clock
 from ..core.errors import DrkitError
 from ..core.timespec import format_time
 from ..sources.files import canary as files_canary
-from .connect import pg_conn, redis_target
+from ..sources.registry import HasHeartbeat, source_kind
 
 if TYPE_CHECKING:
     import redis
@@ -56,20 +56,10 @@ def write_system_heartbeat(config: DrkitConfig, name: str) -> datetime:
 def _write(job: JobConfig, job_name: str, system: str, at: datetime) -> str | None:
     key, source = heartbeat_name(system), job.source
     try:
-        if isinstance(source, PostgresSource):
-            from ..sources.postgres import canary as pg_canary  # [postgres]/[redis] extras: imported when used
-
-            pg_canary.write(pg_conn(source), key, at=at)
-        elif isinstance(source, RedisSource):
-            from ..sources.redis import facts as redis_facts
-            from ..sources.redis.conn import connected, resolve
-
-            with connected(resolve(redis_target(source))) as c:
-                redis_facts.write_canary(c, key, round(at.timestamp() * 1000))
-        elif not isinstance(source, FilesSource):  # a kind from a source plugin (drkit.sources)
+        kind = source_kind(source.kind)
+        if not isinstance(kind, HasHeartbeat):
             return f"{job_name}: a {source.kind} source takes no system heartbeat yet"
-        elif files_canary.write(source.paths[0], key, at) is None:
-            return f"{job_name}: {source.paths[0]} is not a writable directory"
+        kind.write_heartbeat(source, key, at)
     except (DrkitError, OSError) as exc:
         return f"{job_name}: {getattr(exc, 'message', None) or exc}"
     return None

@@ -17,17 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..config import FilesSource, JobConfig, PostgresSource, RedisSource
+from ..config import JobConfig, PostgresSource, RedisSource
 from ..core.errors import DrkitError, UsageError
 from ..core.timespec import format_time
-from ..ops.files import backup_skipped, find_files_snapshot
 from ..repository import snapshots
 from ..repository.repo import Repository
+from ..sources.files.ops import backup_skipped, find_files_snapshot
 from ..sources.postgres import pitr as pg_pitr
 from ..sources.postgres.ops import refuse_damaged_base
 from ..sources.postgres.ops import windows as pg_windows
 from ..sources.redis import catalog as redis_catalog
 from ..sources.redis import pitr as redis_pitr
+from ..sources.registry import HasSystemPlan, source_kind
 
 
 class SkewTooLarge(DrkitError):
@@ -54,16 +55,14 @@ class ComponentPlan:
 
 def plan_component(repo: Repository, job_name: str, job: JobConfig, target: datetime) -> ComponentPlan:
     source = job.source
-    if isinstance(source, PostgresSource):
-        return _plan_postgres(repo, job_name, source, target)
-    if isinstance(source, RedisSource):
-        return _plan_redis(repo, job_name, source, target)
-    if not isinstance(source, FilesSource):  # a kind from a source plugin (drkit.sources)
+    kind = source_kind(source.kind)
+    if not isinstance(kind, HasSystemPlan):  # e.g. a kind from a source plugin (drkit.sources)
         raise UsageError(f"job {job_name}: a {source.kind} job cannot be restored as part of a system yet")
-    return _plan_files(repo, job_name, target)
+    plan: ComponentPlan = kind.plan_system_component(repo, job_name, source, target)
+    return plan
 
 
-def _plan_postgres(repo: Repository, job: str, source: PostgresSource, target: datetime) -> ComponentPlan:
+def plan_postgres(repo: Repository, job: str, source: PostgresSource, target: datetime) -> ComponentPlan:
     if source.mode != "physical":
         raise UsageError(
             f"job {job}: a logical PostgreSQL job cannot be restored to a point in time",
@@ -82,7 +81,7 @@ def _plan_postgres(repo: Repository, job: str, source: PostgresSource, target: d
     )
 
 
-def _plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime) -> ComponentPlan:
+def plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime) -> ComponentPlan:
     """The AOF of the job's own name, else of the source's ``name`` (`redis aof-archive --name`); else an RDB."""
     cut = redis_pitr.aof_cut(target.timestamp())
     problems: list[str] = []
@@ -122,7 +121,7 @@ def _plan_redis(repo: Repository, job: str, source: RedisSource, target: datetim
     raise UsageError(f"job {job}: no Redis AOF or RDB reaches {format_time(target)}: " + "; ".join(problems))
 
 
-def _plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
+def plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
     when = target
     for _ in range(1000):  # each turn steps past one snapshot that ended after the target
         snap = find_files_snapshot(repo, None, format_time(when), source_name=job)

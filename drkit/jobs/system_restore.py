@@ -19,10 +19,10 @@ from storage_backends.errors import BackendError
 from ..config import DrkitConfig
 from ..core.errors import DrkitError, IntegrityError, PartialRestore, StorageError, UsageError
 from ..core.timespec import format_time, parse_time
-from ..ops.files import raise_if_partial_restore, restore_files
 from ..repository import snapshots
 from ..repository.storage_errors import translate
 from ..sources.files import Selection
+from ..sources.files.ops import raise_if_partial_restore, restore_files
 from ..sources.postgres.ops import PitrRequest, restore_pitr
 from ..sources.postgres.pitr import Target
 from ..sources.redis.ops import RestoreOptions, restore_redis

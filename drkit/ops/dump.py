@@ -9,8 +9,8 @@ from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..sources.files import root_tree
 from ..sources.files.dump import content, lookup, write_tar, write_zip
+from ..sources.files.ops import find_files_snapshot
 from ..sources.files.tree import FILE
-from .files import find_files_snapshot
 
 
 def dump(

@@ -13,7 +13,7 @@ GROUP = "drkit.sources"
 # The built-in kinds, as pyproject.toml registers them: also used when the installed metadata lacks
 # them (an editable install made before the group existed), so a stale install still backs up.
 BUILT_IN = {
-    "files": "drkit.jobs.kinds:FILES",
+    "files": "drkit.sources.files.plugin:FILES",
     "postgres": "drkit.sources.postgres.plugin:POSTGRES",
     "redis": "drkit.sources.redis.plugin:REDIS",
 }

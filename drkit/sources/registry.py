@@ -8,7 +8,7 @@ A kind declares:
 - ``name`` and ``config_model``: its ``kind:`` in ``drkit.yaml`` and the pydantic model of a job's
   ``source:`` (a plugin's model subclasses :class:`SourceConfig`);
 - ``describe``/``facts``/``write_canary``/``backup``: what a scheduled job run calls
-  (:class:`SourceKind`);
+  (:class:`SourceKind`); optionally ``canary_by_default = False`` (see :func:`canary_by_default`);
 - optionally ``commands()``: its CLI (``drkit backup KIND``, ``drkit restore KIND`` and a group of its own),
   see :class:`HasCommands`;
 - optionally ``drill()``: a drill hook restoring into a sandbox and verifying it, see :class:`HasDrill`;
@@ -45,10 +45,16 @@ __all__ = [
     "DrillReport",
     "DrillRequest",
     "HasArchive",
+    "HasCatalogPoints",
     "HasCommands",
+    "HasContainerDrill",
+    "HasContextDrill",
     "HasDrill",
+    "HasHeartbeat",
+    "HasSystemPlan",
     "SourceConfig",
     "SourceKind",
+    "canary_by_default",
     "kind_names",
     "source_kind",
 ]
@@ -162,10 +168,67 @@ class HasArchive(Protocol):
 
 
 @runtime_checkable
+class HasCatalogPoints(Protocol):
+    """A kind whose archive extends what its snapshots cover (WAL windows, an AOF archive): a drill's
+    catalog RPO is measured to the newest of these points and the snapshots' own."""
+
+    def catalog_points(self, repo: Repository, config: Any, job: str, snaps: list[Snapshot]) -> list[datetime]:
+        """Points in time (aware) up to which ``snaps`` (the job's snapshots) and the archive restore."""
+        ...
+
+
+@runtime_checkable
+class HasHeartbeat(Protocol):
+    """A kind a system heartbeat (``drkit system heartbeat``) can be written into: one instant, under a
+    canary name, so a system restore can tell which instant every component holds."""
+
+    def write_heartbeat(self, config: Any, key: str, at: datetime) -> None:
+        """Write instant ``at`` as canary ``key`` (raises DrkitError or OSError when it cannot)."""
+        ...
+
+
+@runtime_checkable
+class HasSystemPlan(Protocol):
+    """A kind whose jobs may be components of a system (``systems:`` in drkit.yaml): restored together to
+    one instant. Returns the jobs layer's ``ComponentPlan`` (what to restore, and the point it reaches)."""
+
+    def plan_system_component(self, repo: Repository, job: str, config: Any, target: datetime) -> Any:
+        """Plan restoring job ``job`` to ``target`` (raises UsageError when it cannot reach it)."""
+        ...
+
+
+@runtime_checkable
+class HasContainerDrill(Protocol):
+    """A kind whose drill may run in a container sandbox (``--sandbox docker``, or ``auto`` with a
+    reachable Docker engine); a kind without it drills only in a local sandbox."""
+
+    def local_drill(self, config: Any) -> str | None:
+        """Why this job's drill runs locally unless ``--sandbox docker`` is asked for (shown in the
+        result), or None: the sandbox choice decides (Docker when reachable)."""
+        ...
+
+
+@runtime_checkable
+class HasContextDrill(Protocol):
+    """A built-in kind whose drill is a slice of the drills layer in its package (it needs what only that
+    layer has: container sandboxes, the user's checks, system heartbeats): ``"module:function"`` of a
+    function taking the runner's ``DrillContext`` and returning a ``KindOutcome``. Named, not imported,
+    so the registry entry stays below the drills layer and the drill's extra loads only when it runs."""
+
+    context_drill: str
+
+
+@runtime_checkable
 class HasDrill(Protocol):
     def drill(self, request: DrillRequest) -> DrillReport:
         """Restore into a sandbox the kind starts itself (a local process), verify, stop it."""
         ...
+
+
+def canary_by_default(name: str) -> bool:
+    """Whether a job of kind ``name`` writes its canary when ``canary.enabled`` is not set: a kind may
+    declare ``canary_by_default = False`` (files: the canary is a file in the user's tree); default on."""
+    return bool(getattr(source_kind(name), "canary_by_default", True))
 
 
 @cache

@@ -167,7 +167,7 @@ def test_a_files_drill_of_a_repaired_snapshot_fails_its_check(tmp_path: Path) ->
 
     from drkit.config.models import JobConfig
     from drkit.drills.context import DrillContext
-    from drkit.drills.kinds.files import drill_files
+    from drkit.sources.files.drills.drill import drill_files
 
     repo, src, original, repaired = _repaired_repo(tmp_path)
     job = JobConfig.model_validate({"source": {"kind": "files", "paths": [str(src)]}})

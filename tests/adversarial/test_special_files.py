@@ -165,9 +165,9 @@ def test_base_backup_with_a_device_node_or_fifo_is_refused(tmp_path: Path, kind:
 def test_a_files_drill_verifies_what_the_default_restore_makes(tmp_path: Path) -> None:
     """A drill restores with the default (no special files, restricted modes) and checks exactly that: its
     verification passes on a faithful default restore and fails once a restricted bit reappears."""
-    from drkit.drills.verify.files import verify_files
-    from drkit.ops.files import BackupRequest, backup_files, restore_files
     from drkit.sources.files import Selection
+    from drkit.sources.files.drills.verify import verify_files
+    from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 
     src = _tree(tmp_path)
     repo = Repository.init(MemoryBackend(), "pw", RepoConfig(pack_size=1 << 20))
@@ -224,11 +224,11 @@ def test_a_files_drill_in_a_container_checks_what_the_default_restore_makes(tmp_
     import json
     import sys
 
-    from drkit.drills.sandbox.files import SCRIPT
-    from drkit.drills.verify.files import verify_files
-    from drkit.drills.verify.listing import compare_listing
-    from drkit.ops.files import BackupRequest, backup_files, restore_files
     from drkit.sources.files import Selection
+    from drkit.sources.files.drills.listing import compare_listing
+    from drkit.sources.files.drills.sandbox import SCRIPT
+    from drkit.sources.files.drills.verify import verify_files
+    from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 
     src, out = _tree(tmp_path), tmp_path / "out"
     repo = Repository.init(MemoryBackend(), "pw", RepoConfig(pack_size=1 << 20))

@@ -23,11 +23,11 @@ from drillkit import ENV, init_repo, ok, write_config
 from servers.docker import DockerEngine, ensure_image
 
 from drkit.config.load import load_config
-from drkit.drills.sandbox.files import DEFAULT_IMAGE, container_listing
-from drkit.drills.verify.files import verify_files
-from drkit.drills.verify.listing import compare_listing
 from drkit.jobs.connect import open_job_repository
-from drkit.ops.files import find_files_snapshot
+from drkit.sources.files.drills.listing import compare_listing
+from drkit.sources.files.drills.sandbox import DEFAULT_IMAGE, container_listing
+from drkit.sources.files.drills.verify import verify_files
+from drkit.sources.files.ops import find_files_snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -5,6 +5,7 @@ packages"): it adapts a job's ``source:`` (``drkit.config.PostgresSource``) and 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,15 +13,41 @@ from pydantic import BaseModel
 from ...config import PostgresSource
 from ...jobs.connect import pg_conn
 from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot
 from ..registry import BackupOutcome
 
 
 class PostgresKind:
     name = "postgres"
     config_model: type[BaseModel] = PostgresSource
+    context_drill = "drkit.sources.postgres.drills.drill:drill_postgres"
 
     def describe(self, config: PostgresSource) -> str:
         return f"postgres {pg_conn(config).display} ({config.mode})"
+
+    def local_drill(self, config: PostgresSource) -> str | None:
+        if config.mode != "physical":
+            return None
+        return "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
+
+    def catalog_points(
+        self, repo: Repository, config: PostgresSource, job: str, snaps: list[Snapshot]
+    ) -> list[datetime]:
+        if not any(s.meta.get("mode") == "physical" for s in snaps):
+            return []
+        from .ops import windows  # the [postgres] extra: only for this kind
+
+        return [w.window.end_time for w in windows(repo, snaps) if w.window.end_time is not None]
+
+    def plan_system_component(self, repo: Repository, job: str, config: PostgresSource, target: datetime) -> Any:
+        from ...jobs.system_plan import plan_postgres
+
+        return plan_postgres(repo, job, config, target)
+
+    def write_heartbeat(self, config: PostgresSource, key: str, at: datetime) -> None:
+        from . import canary as pg_canary  # [postgres] extra: imported when used
+
+        pg_canary.write(pg_conn(config), key, at=at)
 
     def facts(self, config: PostgresSource) -> dict[str, Any]:
         from . import facts as pg_facts  # [postgres] extra: imported when used

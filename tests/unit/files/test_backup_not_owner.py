@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 _SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from drkit.ops.files import BackupRequest, backup_files
+from drkit.sources.files.ops import BackupRequest, backup_files
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
 from drkit.repository.reader import read_blob

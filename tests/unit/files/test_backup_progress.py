@@ -8,10 +8,10 @@ import os
 import threading
 from pathlib import Path
 
-from drkit.ops.files import BackupRequest, backup_files
 from drkit.repository.repo import Repository
 from drkit.sources.files import BackupOptions, Excludes
 from drkit.sources.files.markers import CACHEDIR, CACHEDIR_SIGNATURE, Marker
+from drkit.sources.files.ops import BackupRequest, backup_files
 from drkit.sources.files.scan import scan
 
 
@@ -59,8 +59,8 @@ def test_scan_total_equals_what_the_backup_goes_through(repo: Repository, tmp_pa
 def test_restore_progress_reaches_the_announced_total(repo: Repository, tmp_path: Path) -> None:
     from files_fixtures import make_tree
 
-    from drkit.ops.files import restore_files
     from drkit.sources.files import Selection
+    from drkit.sources.files.ops import restore_files
 
     src = make_tree(tmp_path, sparse_size=2 << 20)
     snap = backup_files(repo, BackupRequest([str(src)])).snapshot

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from drkit.ops.files import BackupRequest, backup_files
 from drkit.repository.repo import Repository
 from drkit.sources.files import BackupOptions
+from drkit.sources.files.ops import BackupRequest, backup_files
 
 
 def _backup(repo: Repository, src: Path, cutoff: int | None) -> dict[str, int]:

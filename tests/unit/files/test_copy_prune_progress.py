@@ -13,7 +13,6 @@ from pathlib import Path
 from files_fixtures import SMALL_CHUNKS
 
 from drkit.ops.copy import copy_snapshots
-from drkit.ops.files import BackupRequest, backup_files, restore_files
 from drkit.repository import snapshots
 from drkit.repository.format import RepoConfig, pack_key
 from drkit.repository.prune import PruneOptions, prune
@@ -22,6 +21,7 @@ from drkit.repository.streams import SourceRef, backup_stream
 from drkit.retention.forget import forget
 from drkit.retention.policy import Policy
 from drkit.sources.files import Selection
+from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 from storage_backends.testing.memory import MemoryBackend
 
 

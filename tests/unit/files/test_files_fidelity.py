@@ -12,7 +12,6 @@ from refusing_fs import takes_o_direct
 
 from drkit.core.errors import IntegrityError, UsageError
 from drkit.core.filewriters import BLOCK, DIRECT_FROM, data_extents
-from drkit.ops.files import BackupRequest, backup_files, restore_files
 from drkit.repository import snapshots
 from drkit.repository.pack import BLOB_DATA, BLOB_TREE
 from drkit.repository.repo import Repository
@@ -20,6 +19,7 @@ from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
 from drkit.sources.files import Policy, Selection
 from drkit.sources.files.fetch import zero_cells
+from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 from drkit.sources.files.tree import Node, decode_tree, encode_tree
 
 MTIME = 1_700_000_000_123_456_789
@@ -336,7 +336,7 @@ def test_an_xattr_change_is_backed_up_and_shown_by_diff(repo: Repository, tmp_pa
 
 
 def test_a_drill_finds_a_lost_extended_attribute(repo: Repository, tmp_path: Path) -> None:
-    from drkit.drills.verify.files import verify_files
+    from drkit.sources.files.drills.verify import verify_files
 
     src = tmp_path / "src"
     src.mkdir()

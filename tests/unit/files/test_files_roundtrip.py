@@ -16,10 +16,10 @@ from refusing_fs import RefusingFcntl, takes_o_direct
 from drkit.core import filewriters
 from drkit.core.errors import PartialBackup, StorageError
 from drkit.core.filewriters import FileWriter
-from drkit.ops.files import BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.repository.check import check_repository
 from drkit.repository.repo import Repository
 from drkit.sources.files import BackupOptions, Excludes, Policy, Selection
+from drkit.sources.files.ops import BackupRequest, backup_files, raise_if_partial, restore_files
 
 
 def _meta(path: Path) -> tuple[object, ...]:

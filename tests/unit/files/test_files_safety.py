@@ -10,13 +10,13 @@ import pytest
 
 from drkit.core import clock
 from drkit.core.errors import IntegrityError, UsageError
-from drkit.ops.files import BackupRequest, backup_files, find_files_snapshot, restore_files
 from drkit.repository import snapshots
 from drkit.repository.pack import BLOB_DATA, BLOB_TREE
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
 from drkit.sources.files import Policy, Selection
+from drkit.sources.files.ops import BackupRequest, backup_files, find_files_snapshot, restore_files
 
 
 def _evil_snapshot(repo: Repository, name: str) -> Snapshot:

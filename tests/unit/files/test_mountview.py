@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from drkit.ops.files import BackupRequest, backup_files
 from drkit.ops.mount import files_snapshots
 from drkit.repository.repo import Repository
 from drkit.sources.files.mountview import MountView, _short_ids
+from drkit.sources.files.ops import BackupRequest, backup_files
 
 
 def _view(repo: Repository, tmp_path: Path, tags: list[str] | None = None) -> tuple[MountView, str, bytes]:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from drkit.ops.files import BackupRequest, backup_files
 from drkit.ops.mount import mountable_snapshots
 from drkit.repository.repo import Repository
 from drkit.repository.streams import BundleWriter, SourceRef, backup_stream
 from drkit.sources.files.mountview import MountView
+from drkit.sources.files.ops import BackupRequest, backup_files
 
 
 def _flip(repo: Repository, blob_id: bytes) -> None:

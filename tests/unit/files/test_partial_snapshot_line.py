@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from drkit.core.errors import PartialRestore
-from drkit.ops.files import backup_skipped, raise_if_partial_restore, skipped_line
 from drkit.repository.snapshots import Snapshot
 from drkit.sources.files import RestoreStats
+from drkit.sources.files.ops import backup_skipped, raise_if_partial_restore, skipped_line
 
 
 def _snap(stats: dict[str, Any], meta: dict[str, Any] | None = None) -> Snapshot:

@@ -9,10 +9,10 @@ import random
 from pathlib import Path
 
 from drkit.core.filewriters import DIRECT_FROM
-from drkit.ops.files import BackupRequest, backup_files
 from drkit.repository.repo import Repository
 from drkit.sources.files.diff import walk
 from drkit.sources.files.fetch import Writeout
+from drkit.sources.files.ops import BackupRequest, backup_files
 from drkit.sources.files.tree import FILE
 
 

@@ -8,16 +8,16 @@ from typing import Any
 
 import click
 
-from ..ops.files import BackupRequest, BackupResult, backup_files, raise_if_partial
-from ..ops.session import open_repository
-from ..sources.files import BackupOptions, Excludes
-from ..sources.files.markers import CACHEDIR, Marker
-from ..sources.files.pathlist import GLOBBED, RAW, VERBATIM, read_paths
-from .cmd_backup import open_session
-from .common import RepoRef, with_repo
-from .epilog import EXIT_CODES_EPILOG
-from .output import byte_meter, emit_json
-from .params import SIZE
+from ...cli.cmd_backup import open_session
+from ...cli.common import RepoRef, with_repo
+from ...cli.epilog import EXIT_CODES_EPILOG
+from ...cli.output import byte_meter, emit_json
+from ...cli.params import SIZE
+from ...ops.session import open_repository
+from . import BackupOptions, Excludes
+from .markers import CACHEDIR, Marker
+from .ops import BackupRequest, BackupResult, backup_files, raise_if_partial
+from .pathlist import GLOBBED, RAW, VERBATIM, read_paths
 
 _FILE = click.Path(path_type=Path, allow_dash=True)
 

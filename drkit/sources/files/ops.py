@@ -10,16 +10,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..core import clock, tracing
-from ..core.errors import PartialBackup, PartialRestore, UsageError
-from ..core.targets import target_errors
-from ..core.timespec import parse_time
-from ..repository import snapshots
-from ..repository.dryrun import DryRunWriter
-from ..repository.repo import Repository
-from ..repository.snapshots import Snapshot, SnapshotFilter
-from ..repository.writer import BlobWriter
-from ..sources.files import (
+from ...core import clock, tracing
+from ...core.errors import PartialBackup, PartialRestore, UsageError
+from ...core.targets import target_errors
+from ...core.timespec import parse_time
+from ...repository import snapshots
+from ...repository.dryrun import DryRunWriter
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot, SnapshotFilter
+from ...repository.writer import BlobWriter
+from . import (
     ROOT_TYPE,
     SOURCE_KIND,
     Archiver,
@@ -35,7 +35,7 @@ from ..sources.files import (
     root_tree,
     walk,
 )
-from ..sources.files.scan import scan
+from .scan import scan
 
 
 @dataclass

@@ -10,13 +10,13 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ...pipeline import iter_chunks
-from ...repository.repo import Repository
-from ...sources.files import Privileges, expected, xattrs
-from ...sources.files.diff import walk
-from ...sources.files.tree import DIR, FILE, SYMLINK, Node
-from ..result import CheckResult
-from .timing import summarize, timed_check
+from ....drills.result import CheckResult
+from ....drills.verify.timing import summarize, timed_check
+from ....pipeline import iter_chunks
+from ....repository.repo import Repository
+from .. import Privileges, expected, xattrs
+from ..diff import walk
+from ..tree import DIR, FILE, SYMLINK, Node
 
 DRILL_PRIVILEGES = Privileges()  # the restore's default: modes as ``expected`` makes them, no special files
 _TYPES = {FILE: stat.S_ISREG, DIR: stat.S_ISDIR, SYMLINK: stat.S_ISLNK}

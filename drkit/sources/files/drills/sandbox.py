@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ...core.errors import DrkitError
-from .docker import SandboxUnavailable, local_engine, new_container, running
+from ....core.errors import DrkitError
+from ....drills.sandbox.docker import SandboxUnavailable, local_engine, new_container, running
 
 DEFAULT_IMAGE = "python:3.11-slim-bookworm"
 LISTING = "listing.jsonl"

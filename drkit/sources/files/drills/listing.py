@@ -1,4 +1,4 @@
-"""The restored tree as a container saw it (``sandbox.files.container_listing``) against the snapshot:
+"""The restored tree as a container saw it (``sandbox.container_listing``) against the snapshot:
 every snapshot entry, as the drill's default restore makes it (``special.expected``: no special files,
 no setuid/setgid/world-write bits), present in the container with its type, permissions, size, mtime,
 link target and owner, every regular file's SHA-256 equal to the one computed on this host while its chunks were
@@ -11,13 +11,13 @@ import os
 import stat
 from typing import Any
 
-from ...repository.repo import Repository
-from ...sources.files import expected
-from ...sources.files.diff import walk
-from ...sources.files.tree import DIR, FILE, SYMLINK, Node
-from ..result import CheckResult
-from .files import DRILL_PRIVILEGES
-from .timing import summarize, timed_check
+from ....drills.result import CheckResult
+from ....drills.verify.timing import summarize, timed_check
+from ....repository.repo import Repository
+from .. import expected
+from ..diff import walk
+from ..tree import DIR, FILE, SYMLINK, Node
+from .verify import DRILL_PRIVILEGES
 
 _KNOWN = {FILE: "file", DIR: "dir", SYMLINK: "symlink"}
 

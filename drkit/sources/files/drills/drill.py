@@ -1,6 +1,6 @@
 """Files drill: restore the snapshot into a temp directory (the sandbox volume), then compare every
 entry with the snapshot and run the user's path checks. With ``--sandbox docker`` the directory is
-also mounted read-only into a container that lists and checksums it (``sandbox.files``), and that
+also mounted read-only into a container that lists and checksums it (``sandbox``), and that
 view is compared with the snapshot too (``files.container``)."""
 
 from __future__ import annotations
@@ -8,19 +8,19 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from ...config import FilesSource
-from ...core.errors import DrkitError
-from ...jobs.system_heartbeat import read_files
-from ...ops.files import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
-from ...sources.files import Selection
-from ...sources.files import canary as files_canary
-from ..context import DrillContext, KindOutcome
-from ..result import CheckResult
-from ..sandbox.docker import SandboxUnavailable
-from ..sandbox.files import DEFAULT_IMAGE, container_listing
-from ..verify.files import verify_files
-from ..verify.listing import verify_listing
-from ..verify.user import verify_user_checks
+from ....config import FilesSource
+from ....core.errors import DrkitError
+from ....drills.context import DrillContext, KindOutcome
+from ....drills.result import CheckResult
+from ....drills.sandbox.docker import SandboxUnavailable
+from ....drills.verify.user import verify_user_checks
+from ....jobs.system_heartbeat import read_files
+from .. import Selection
+from .. import canary as files_canary
+from ..ops import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
+from .listing import verify_listing
+from .sandbox import DEFAULT_IMAGE, container_listing
+from .verify import verify_files
 
 
 def drill_files(ctx: DrillContext) -> KindOutcome:

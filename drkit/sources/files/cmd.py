@@ -8,8 +8,18 @@ from typing import Any
 
 import click
 
-from ..core.errors import UsageError
-from ..ops.files import (
+from ...cli.common import RepoRef, skip_damaged_option, with_repo
+from ...cli.epilog import EXIT_CODES_EPILOG
+from ...cli.filters import snapshot_filter
+from ...cli.output import byte_meter, emit_json, printable
+from ...cli.params import TIME, TIME_HELP
+from ...core.errors import UsageError
+from ...ops.session import open_repository
+from ...repository.repo import Repository
+from ...repository.snapshots import Snapshot, SnapshotFilter
+from . import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
+from .cmd_backup import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
+from .ops import (
     backup_skipped,
     diff_snapshots,
     find_files_snapshot,
@@ -19,17 +29,7 @@ from ..ops.files import (
     restore_files,
     skipped_line,
 )
-from ..ops.session import open_repository
-from ..repository.repo import Repository
-from ..repository.snapshots import Snapshot, SnapshotFilter
-from ..sources.files import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
-from ..sources.files.tree import DIR, SYMLINK, Node
-from .cmd_backup_files import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
-from .common import RepoRef, skip_damaged_option, with_repo
-from .epilog import EXIT_CODES_EPILOG
-from .filters import snapshot_filter
-from .output import byte_meter, emit_json, printable
-from .params import TIME, TIME_HELP
+from .tree import DIR, SYMLINK, Node
 
 OVERWRITE_HELP = ("What to do with a restored path the target already holds: always (replace), if-changed "
                   "(replace unless size and mtime match; metadata still set), if-newer (replace if the snapshot's "

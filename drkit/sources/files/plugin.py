@@ -1,0 +1,55 @@
+"""The ``files`` source kind as the registry sees it (entry point ``drkit.sources: files``): what a job
+run calls. A slice of the jobs layer inside the files package (ARCHITECTURE.md, "source packages"):
+it adapts a job's ``source:`` (``drkit.config.FilesSource``) to the package's use cases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from ...config import FilesSource
+from ...core import clock
+from ...repository.repo import Repository
+from ..registry import BackupOutcome
+from . import BackupOptions as FilesOptions
+from . import Excludes
+from . import canary as files_canary
+from .ops import BackupRequest, backup_files
+
+
+class FilesKind:
+    name = "files"
+    config_model: type[BaseModel] = FilesSource
+    context_drill = "drkit.sources.files.drills.drill:drill_files"
+    canary_by_default = False  # the canary is a file in the user's tree: written only when asked for
+
+    def describe(self, config: FilesSource) -> str:
+        return "files " + " ".join(config.paths)
+
+    def local_drill(self, config: FilesSource) -> str | None:
+        return "files restore into a temp directory (--sandbox docker also checks it in a container)"
+
+    def plan_system_component(self, repo: Repository, job: str, config: FilesSource, target: datetime) -> Any:
+        from ...jobs.system_plan import plan_files
+
+        return plan_files(repo, job, target)
+
+    def write_heartbeat(self, config: FilesSource, key: str, at: datetime) -> None:
+        if files_canary.write(config.paths[0], key, at) is None:
+            raise OSError(f"{config.paths[0]} is not a writable directory")
+
+    def facts(self, config: FilesSource) -> dict[str, Any]:
+        return {}  # a files snapshot's tree is its own record
+
+    def write_canary(self, config: FilesSource, job: str) -> None:
+        files_canary.write(config.paths[0], job, clock.utcnow())
+
+    def backup(self, repo: Repository, config: FilesSource, job: str, tags: list[str]) -> BackupOutcome:
+        options = FilesOptions(Excludes.load(list(config.exclude)), config.one_file_system)
+        result = backup_files(repo, BackupRequest(list(config.paths), options, tags, name=job))
+        return BackupOutcome(result.snapshot, list(result.warnings))
+
+
+FILES = FilesKind()
