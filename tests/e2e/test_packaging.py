@@ -76,6 +76,11 @@ def test_core_install_is_lean(core_venv: Path) -> None:
     assert "drkit" in dists
     assert not dists & OPTIONAL, dists & OPTIONAL
     assert len(dists) <= CORE_MAX_DISTRIBUTIONS, sorted(dists)
+    licensed = _run(core_venv / "bin" / "python", "-c",
+                    "import importlib.metadata as m; print([f.name for f in m.files('drkit') if 'LICENSE' in f.name])")
+    assert "LICENSE" in licensed.stdout, licensed.stdout + licensed.stderr
+    by_module = _run(core_venv / "bin" / "python", "-m", "drkit", "--version")
+    assert by_module.returncode == 0 and "drkit" in by_module.stdout, by_module.stderr
 
 
 def test_core_install_backs_up_and_restores_files(core_venv: Path, tmp_path: Path) -> None:
