@@ -55,6 +55,7 @@ class _NoSpan:
 
 
 _NO_SPAN = _NoSpan()
+NO_SPAN = _NO_SPAN  # for callers that decide themselves not to trace a call (sampling)
 
 
 def wanted() -> bool:
@@ -187,6 +188,47 @@ def _attribute(key: str, value: Any) -> str | bool | int | float | None:
     return redact(str(value))[:_MAX_VALUE]
 
 
+def context() -> object | None:
+    """The current trace context, to parent ``leaf_span``s started later in other threads (the upload and
+    download workers, which do not inherit it); None when tracing is off."""
+    if _tracer is None:
+        return None
+    from opentelemetry import context as otel_context
+
+    return otel_context.get_current()
+
+
+def leaf_span(name: str, parent: object | None = None, **attributes: Any) -> _NoSpan | _LeafSpan:
+    """A span without children (a storage call): a child of the current span, or, in a thread without one, of
+    ``parent`` (a ``context()``). It is never made current, so it may end in another frame (a listing that ends
+    when its consumer stops iterating). A no-op when tracing is off."""
+    if _tracer is None:
+        return _NO_SPAN
+    return _LeafSpan(_tracer, name, parent, attributes)
+
+
+class _LeafSpan(_LiveSpan):
+    def __init__(self, tracer: Tracer, name: str, parent: object | None, attributes: dict[str, Any]) -> None:
+        super().__init__(tracer, name, attributes)
+        self._parent = parent
+
+    def __enter__(self) -> _LeafSpan:
+        from opentelemetry import trace
+
+        current = trace.get_current_span().get_span_context().is_valid
+        parent: Any = None if current else self._parent
+        self._span = self._tracer.start_span(self._name, context=parent, record_exception=False,
+                                             set_status_on_exception=False)
+        self.set(**self._attributes)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.fail(exc)
+        if self._span is not None:
+            self._span.end()
+
+
 def current_trace_id() -> str | None:
     """The current span's trace id (32 hex digits), for log lines; None outside a span or when off."""
     if _tracer is None:
@@ -198,7 +240,10 @@ def current_trace_id() -> str | None:
 
 
 __all__ = [
+    "NO_SPAN",
+    "context",
     "current_trace_id",
+    "leaf_span",
     "enabled",
     "rename_current",
     "setup_tracing",
