@@ -2,7 +2,8 @@
 
 ``setup_tracing(version)`` turns tracing on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (and neither ``OTEL_SDK_DISABLED=true`` nor
-``OTEL_TRACES_EXPORTER=none`` says otherwise): spans go over OTLP/HTTP (protobuf) in batches, the SDK
+``OTEL_TRACES_EXPORTER=none`` says otherwise): spans go over OTLP/HTTP (protobuf; gRPC when
+``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` and its exporter is installed) in batches, the SDK
 reading the rest of the ``OTEL_*`` variables itself (headers, timeout, sampler, service name).
 The SDK is the optional extra ``drkit[otel]``; asked for without it, one warning and no traces.
 
@@ -81,17 +82,39 @@ def setup_tracing(version: str) -> bool:
             "(pip install 'drkit[otel]')"
         )
         return False
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
-    if protocol.strip().lower().startswith("grpc"):
-        log.warning(
-            "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported: drkit exports traces over OTLP/HTTP "
-            "(http/protobuf); point the endpoint at the collector's HTTP port (4318)",
-            protocol.strip(),
-        )
+    exporter = _grpc_exporter() if _protocol().startswith("grpc") else OTLPSpanExporter()
+    if exporter is None:
+        return False
     provider = TracerProvider(resource=_resource(version))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     use_provider(provider, version)
     return True
+
+
+def _protocol() -> str:
+    name = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    return name.strip().lower()
+
+
+GRPC_PACKAGE = "opentelemetry-exporter-otlp-proto-grpc"
+
+
+def _grpc_exporter() -> Any:
+    """OTLP over gRPC when asked for (``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``) and its exporter is installed: not
+    part of ``drkit[otel]`` (it brings grpcio, a large native package, and every collector also speaks
+    OTLP/HTTP on 4318). Without it: one warning and no traces -- HTTP sent to a gRPC port would fail unseen."""
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        log.warning(
+            "traces not exported: OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the package %s, which is not installed "
+            "(pip install %s), or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and point the endpoint at the "
+            "collector's HTTP port (4318)",
+            GRPC_PACKAGE,
+            GRPC_PACKAGE,
+        )
+        return None
+    return OTLPSpanExporter()
 
 
 def _resource(version: str) -> Any:
