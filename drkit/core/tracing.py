@@ -104,7 +104,7 @@ def _grpc_exporter() -> Any:
     part of ``drkit[otel]`` (it brings grpcio, a large native package, and every collector also speaks
     OTLP/HTTP on 4318). Without it: one warning and no traces -- HTTP sent to a gRPC port would fail unseen."""
     try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         log.warning(
             "traces not exported: OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the package %s, which is not installed "
