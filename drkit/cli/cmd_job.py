@@ -10,6 +10,7 @@ import click
 
 from ..core.errors import PartialBackup, UsageError
 from ..jobs import run_backup_job
+from ..jobs.notify import RunEvent, failed, notify
 from ..scheduler import backup_with_metrics, default_state_dir, heartbeat_with_metrics
 from ..scheduler.export import ExportTargets, exported_metrics, maintain_once
 from .common import load_cli_config
@@ -45,11 +46,17 @@ def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, 
             heartbeat_with_metrics(cfg, name, metrics)
         click.echo(f"canary written for {name}")
         return
-    if targets:
-        with exported_metrics(cfg, name, targets) as metrics:
-            outcome = backup_with_metrics(cfg, name, metrics)
-    else:
-        outcome = run_backup_job(cfg, name)
+    try:
+        if targets:
+            with exported_metrics(cfg, name, targets) as metrics:
+                outcome = backup_with_metrics(cfg, name, metrics)
+        else:
+            outcome = run_backup_job(cfg, name)
+    except Exception as exc:
+        notify(cfg, RunEvent(name, "backup", "failure", failed(exc)))
+        raise
+    notify(cfg, RunEvent(name, "backup", "partial" if outcome.skipped else "success", None, {
+        "snapshot_id": outcome.snapshot_id, "skipped": outcome.skipped, "duration_s": round(outcome.seconds, 3)}))
     if as_json:
         emit_json(asdict(outcome))
     else:

@@ -26,6 +26,7 @@ from ..core.errors import DrkitError
 from ..core.extras import missing_extra
 from ..core.metrics import Metrics
 from ..jobs import JobOutcome, run_backup_job, run_heartbeat
+from ..jobs.notify import RunEvent, notify
 from .gates import RepositoryGates
 from .maintenance import Maintainer
 from .plan import MAINTENANCE, Kind
@@ -189,12 +190,17 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
                 span.fail(exc)
                 self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
+                notify(self.config, RunEvent(job, kind, "failure", _error_text(exc),
+                                             {"run_id": run_id, "duration_s": round(clock.monotonic() - t0, 3)}))
                 return
             # a partial backup (entries skipped, exit 3 of `job run`) wrote its snapshot but is no success
             partial = bool(done.get("skipped"))
+            outcome = "partial" if partial else "success"
+            ended = {**fields, **done, "outcome": outcome, "duration_s": round(clock.monotonic() - t0, 3)}
             log.log(logging.WARNING if partial else logging.INFO, "%s %s", kind, "partial" if partial else "finished",
-                    extra={**fields, **done, "outcome": "partial" if partial else "success",
-                           "duration_s": round(clock.monotonic() - t0, 3)})
+                    extra=ended)
+            notify(self.config, RunEvent(job, kind, outcome, None, {k: v for k, v in ended.items()
+                                                                    if k not in ("job", "kind", "outcome")}))
 
     def _maintain(self, repository: str, kind: Kind) -> dict[str, Any]:
         spec = self.config.repositories[repository].copy_to
