@@ -37,7 +37,8 @@ def job() -> None:
 def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, pushgateway: str | None,
         as_json: bool) -> None:
     """Back up job NAME: canary, facts, backup, retention. Exit 3 when the backup skipped or half-read entries
-    (the snapshot is written, but partial), as `backup files`."""
+    (the snapshot is written, but partial), as `backup files`. The config's `notify:` (a webhook, a
+    healthchecks.io ping URL) hears of the outcome; a notification that cannot be sent is only a warning."""
     cfg = load_cli_config(ctx)
     cfg.job(name)  # an unknown name is a usage error before anything runs
     targets = ExportTargets(prom_file, pushgateway)
