@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .log import redact, set_trace_id_source
+from .runlog import LOGGED, LoggedRun
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -152,12 +153,14 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-def span(name: str, **attributes: Any) -> _NoSpan | _LiveSpan:
+def span(name: str, **attributes: Any) -> _NoSpan | _LiveSpan | LoggedRun:
     """A span ``name`` under the current one (``with span("drkit.backup", **{"drkit.job": j}) as s:``);
-    ``s.set(...)`` adds attributes later. A no-op when tracing is off."""
-    if _tracer is None:
-        return _NO_SPAN
-    return _LiveSpan(_tracer, name, attributes)
+    ``s.set(...)`` adds attributes later. A no-op when tracing is off. A backup's or restore's span also
+    logs the run's start and end (core/runlog.py), traced or not."""
+    inner: _NoSpan | _LiveSpan = _NO_SPAN if _tracer is None else _LiveSpan(_tracer, name, attributes)
+    if name in LOGGED:
+        return LoggedRun(LOGGED[name], inner, attributes)
+    return inner
 
 
 class _LiveSpan:
