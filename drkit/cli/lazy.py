@@ -1,5 +1,5 @@
 """`drkit backup <kind>` and `drkit restore <kind>`: each source's module is imported when its
-subcommand is used, not when the group is. `cmd_postgres` brings psycopg (with asyncio and ssl:
+subcommand is used, not when the group is. PostgreSQL's `cmd` brings psycopg (with asyncio and ssl:
 ~13 MiB of peak RSS and ~0.1 s of start-up), which a files or Redis backup or restore has no use for."""
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from .epilog import EXIT_CODES_EPILOG
 if TYPE_CHECKING:
     from ..repository.repo import Repository
 
-# kind -> (module, its `backup <kind>` command, its `restore <kind>` command)
+# kind -> (module, its `backup <kind>` command, its `restore <kind>` command); a module named from
+# drkit.cli (`..sources.KIND.cmd`) is the CLI slice of a source package
 SOURCES: dict[str, tuple[str, str, str]] = {
     "files": ("cmd_files", "backup_files_cmd", "restore_files_cmd"),
-    "postgres": ("cmd_postgres", "backup_postgres", "restore_postgres"),
-    "redis": ("cmd_redis", "backup_redis", "restore_redis"),
+    "postgres": ("..sources.postgres.cmd", "backup_postgres", "restore_postgres"),
+    "redis": ("..sources.redis.cmd", "backup_redis", "restore_redis"),
 }
 
 
@@ -39,11 +40,16 @@ class SourceGroup(click.Group):
             module, backup_attr, restore_attr = SOURCES[cmd_name]
             attr = restore_attr if self.name == "restore" else backup_attr
             try:
-                command = getattr(import_module(f"{__package__}.{module}"), attr)
+                command = getattr(import_module(cli_module(module), __package__), attr)
             except ImportError as exc:
                 command = needs_extra(cmd_name, exc)
             self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
+
+
+def cli_module(module: str) -> str:
+    """A command table's module, relative to drkit.cli: ``cmd_x`` or a source package's ``..sources.K.cmd``."""
+    return module if module.startswith(".") else f".{module}"
 
 
 def kind_names() -> list[str]:

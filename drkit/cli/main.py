@@ -24,7 +24,7 @@ from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .globalopts import hoist
-from .lazy import SOURCES, kind_names, needs_extra, plugin_command
+from .lazy import SOURCES, cli_module, kind_names, needs_extra, plugin_command
 from .output import error_line
 from .params import DURATION_HELP, RATE, DurationParam
 from .signals import Stopped, install
@@ -39,7 +39,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "init-config": ("cmd_config", "init_config"), "job": ("cmd_job", "job"), "drill": ("cmd_drill", "drill"),
     "report": ("cmd_drill", "report"), "schedule": ("cmd_schedule", "schedule"),
     "runbook": ("cmd_runbook", "runbook"), "copy": ("cmd_copy", "copy"),
-    "pg": ("cmd_postgres", "pg"), "redis": ("cmd_redis", "redis_group"),
+    "pg": ("..sources.postgres.cmd", "pg"), "redis": ("..sources.redis.cmd", "redis_group"),
     "ls": ("cmd_files", "ls"), "diff": ("cmd_files", "diff"), "repair": ("cmd_repair", "repair"),
     "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
     "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"), "system": ("cmd_system", "system"),
@@ -62,7 +62,7 @@ class LazyGroup(click.Group):
         elif cmd_name in _COMMANDS:
             module, attr = _COMMANDS[cmd_name]
             try:
-                self.add_command(getattr(import_module(f"{__package__}.{module}"), attr), cmd_name)
+                self.add_command(getattr(import_module(cli_module(module), __package__), attr), cmd_name)
             except ImportError as exc:
                 self.add_command(needs_extra(cmd_name, exc))
         elif cmd_name not in SOURCES and cmd_name in kind_names():  # a source plugin's own group

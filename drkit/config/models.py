@@ -132,6 +132,13 @@ class PostgresSource(_Model):
 
 
 
+class RedisArchive(_Model):
+    """Continuous AOF archiving while the daemon runs (`drkit redis aof-archive`)."""
+
+    interval: Seconds = Field(default=1.0, gt=0, description="Time between the starts of two archiving rounds; "
+                              "the Redis RPO is about this plus 3 s.")
+
+
 class RedisSource(_Model):
     kind: Literal["redis"]
     url: Annotated[str, AfterValidator(_no_inline_password)] | None = Field(
@@ -141,6 +148,7 @@ class RedisSource(_Model):
     password: SecretRef | None = None
     aof_dir: Path | None = None
     name: str = "redis"
+    archive: RedisArchive | None = Field(default=None, description="Archive the AOF's growth (needs aof_dir).")
 
     @model_validator(mode="after")
     def _where(self) -> RedisSource:
@@ -148,6 +156,8 @@ class RedisSource(_Model):
             raise ValueError("sentinels need master_name")
         if self.url is None and not self.sentinels:
             raise ValueError("give url, or sentinels with master_name")
+        if self.archive is not None and self.aof_dir is None:
+            raise ValueError("archive (AOF archiving) needs aof_dir")
         return self
 
 
@@ -268,6 +278,15 @@ class JobConfig(_Model):
         return self.canary.enabled if self.canary.enabled is not None else self.source.kind != "files"
 
 
+class SystemDrillSettings(_Model):
+    """The daemon's scheduled `drkit drill --system`: every component in its own sandbox, the system judged."""
+
+    schedule: Cron | None = None
+    max_age: Seconds | None = Field(default=None, gt=0, description="Alert when no system drill passed for this "
+                                    "long (default: twice the longest gap between two runs of the schedule).")
+    sandbox: Literal["auto", "docker", "local"] = "auto"
+
+
 class SystemConfig(_Model):
     """Jobs that only make sense together (an order row, its queued job, its upload): restored to one
     point in time, drilled and measured as one, against the system's own targets."""
@@ -279,6 +298,7 @@ class SystemConfig(_Model):
                               "resolution); `--allow-skew` overrides it.")
     heartbeat: Cron | None = Field(default=None, description="Cron of the system heartbeat: one instant written "
                                    "into every component (row, key, file) in one step.")
+    drill: SystemDrillSettings = SystemDrillSettings()
 
     @model_validator(mode="after")
     def _distinct(self) -> SystemConfig:
@@ -330,6 +350,9 @@ class DrkitConfig(_Model):
             if unknown:
                 known = ", ".join(sorted(self.jobs)) or "none"
                 raise ValueError(f"systems.{name}.jobs: unknown job {unknown[0]!r} (known: {known})")
+            if name in self.jobs and (system.drill.schedule or system.drill.max_age):
+                raise ValueError(f"systems.{name}.drill: a job is named {name!r} too; their drill metrics "
+                                 "(label drkit_job) would mix: rename the system")
 
     def job(self, name: str) -> JobConfig:
         try:

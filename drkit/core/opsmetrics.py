@@ -39,6 +39,7 @@ class OpsMetrics:
     runs_skipped: Counter
     retention_last_applied: Gauge
     retention_skipped: Counter
+    system_heartbeat: Gauge
 
     def recovery_window(self, job: str, *, oldest: float | None, newest: float | None) -> None:
         """The job's oldest and newest recoverable point (snapshot end times); none: series removed."""
@@ -201,6 +202,11 @@ def new_ops_metrics(registry: CollectorRegistry, version: str | None) -> OpsMetr
             "Backup runs whose retention step was skipped (the repository busy or locked); the next run applies it",
             [JOB_LABEL],
             registry=registry,
+        ),
+        system_heartbeat=gauge(
+            "drkit_system_heartbeat_last_success_timestamp_seconds",
+            "The instant the newest system heartbeat wrote into every component of the system",
+            "system",
         ),
     )
 

@@ -37,11 +37,11 @@ def newest_point(repo: Repository, job: str, kind: str, also: str = "", archive:
              if s.source_kind == kind and (s.source_name == job or s.id == also)]
     points = [_parse(s.end_time or s.time) for s in snaps]
     if kind == "postgres" and any(s.meta.get("mode") == "physical" for s in snaps):
-        from ..ops.postgres import windows as pg_windows  # the [postgres]/[redis] extras: only for their kinds
+        from ..sources.postgres.ops import windows as pg_windows  # the [postgres]/[redis] extras: only for their kinds
 
         points += [w.window.end_time for w in pg_windows(repo, snaps) if w.window.end_time is not None]
     if kind == "redis":
-        from ..ops.redis import redis_windows
+        from ..sources.redis.ops import redis_windows
 
         for name in dict.fromkeys(n for n in (job, archive) if n):
             points += [_parse(row["to"]) for row in redis_windows(repo, name) if row["kind"] != "rdb"]

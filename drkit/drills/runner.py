@@ -28,14 +28,16 @@ from .targets import ExtraTargets, evaluate_targets
 log = logging.getLogger("drkit.drills")
 
 # source kind → the module drilling it, imported when a drill of that kind runs: a PostgreSQL or Redis
-# drill needs its extra, a files drill only the core install
-_KINDS = {"files": "drill_files", "postgres": "drill_postgres", "redis": "drill_redis"}
+# drill needs its extra, a files drill only the core install; (module relative to drkit.drills, function)
+_KINDS = {"files": (".kinds.files", "drill_files"), "postgres": ("..sources.postgres.drills.drill", "drill_postgres"),
+          "redis": ("..sources.redis.drills.drill", "drill_redis")}
 
 
 def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
     if kind not in _KINDS:
         return _drill_plugin  # a kind registered by a plugin brings its own drill hook
-    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(f".kinds.{kind}", __package__), _KINDS[kind])
+    module, attr = _KINDS[kind]
+    drill: Callable[[DrillContext], KindOutcome] = getattr(import_module(module, __package__), attr)
     return drill
 
 

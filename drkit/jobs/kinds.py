@@ -1,4 +1,4 @@
-"""The built-in source kinds (files, PostgreSQL, Redis) registered in the ``drkit.sources`` entry-point
+"""The built-in source kind files registered in the ``drkit.sources`` entry-point
 group (see :mod:`drkit.sources.registry`): thin adapters from a job's ``source:`` to the ops calls
 that ``drkit backup`` makes. They live here, above ``ops`` and ``config``, because the built-in
 config models and use cases do; a new kind keeps all of this inside its own package."""
@@ -9,15 +9,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..config import FilesSource, PostgresSource, RedisSource
+from ..config import FilesSource
 from ..core import clock
 from ..ops.files import BackupRequest, backup_files
 from ..repository.repo import Repository
 from ..sources.files import BackupOptions as FilesOptions
 from ..sources.files import Excludes
 from ..sources.files import canary as files_canary
+from ..sources.postgres.plugin import POSTGRES as _POSTGRES
+from ..sources.redis.plugin import REDIS as _REDIS
 from ..sources.registry import BackupOutcome
-from .connect import pg_conn, redis_target
 
 
 class FilesKind:
@@ -39,58 +40,7 @@ class FilesKind:
         return BackupOutcome(result.snapshot, list(result.warnings))
 
 
-class PostgresKind:
-    name = "postgres"
-    config_model: type[BaseModel] = PostgresSource
+FILES = FilesKind()
 
-    def describe(self, config: PostgresSource) -> str:
-        return f"postgres {pg_conn(config).display} ({config.mode})"
-
-    def facts(self, config: PostgresSource) -> dict[str, Any]:
-        from ..sources.postgres import facts as pg_facts  # [postgres] extra: imported when used
-
-        conn = pg_conn(config)
-        dbs = [conn.dbname or "postgres"] if config.mode == "logical" else None
-        return pg_facts.collect(conn, dbs)
-
-    def write_canary(self, config: PostgresSource, job: str) -> None:
-        from ..sources.postgres import canary as pg_canary
-
-        pg_canary.write(pg_conn(config), job)
-
-    def backup(self, repo: Repository, config: PostgresSource, job: str, tags: list[str]) -> BackupOutcome:
-        from ..ops.postgres import backup_postgres
-
-        snap = backup_postgres(repo, pg_conn(config), logical_mode=config.mode == "logical", name=job, tags=tags)
-        return BackupOutcome(snap)
-
-
-class RedisKind:
-    name = "redis"
-    config_model: type[BaseModel] = RedisSource
-
-    def describe(self, config: RedisSource) -> str:
-        return f"redis {config.url or config.master_name}"
-
-    def facts(self, config: RedisSource) -> dict[str, Any]:
-        from ..sources.redis import facts as redis_facts  # [redis] extra: imported when used
-        from ..sources.redis.conn import connected, resolve
-
-        with connected(resolve(redis_target(config))) as c:
-            return redis_facts.collect(c)
-
-    def write_canary(self, config: RedisSource, job: str) -> None:
-        from ..sources.redis import facts as redis_facts
-        from ..sources.redis.conn import connected, resolve
-
-        with connected(resolve(redis_target(config))) as c:
-            redis_facts.write_canary(c, job, int(clock.now() * 1000))
-
-    def backup(self, repo: Repository, config: RedisSource, job: str, tags: list[str]) -> BackupOutcome:
-        from ..ops.redis import BackupOptions, backup_redis
-
-        options = BackupOptions(target=redis_target(config), aof_dir=config.aof_dir, tags=tuple(tags))
-        return BackupOutcome(backup_redis(repo, job, options))
-
-
-FILES, POSTGRES, REDIS = FilesKind(), PostgresKind(), RedisKind()
+# a stale editable install's entry points still name drkit.jobs.kinds:POSTGRES/REDIS (pip install -e . refreshes them)
+POSTGRES, REDIS = _POSTGRES, _REDIS

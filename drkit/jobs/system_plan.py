@@ -21,11 +21,11 @@ from ..config import FilesSource, JobConfig, PostgresSource, RedisSource
 from ..core.errors import DrkitError, UsageError
 from ..core.timespec import format_time
 from ..ops.files import backup_skipped, find_files_snapshot
-from ..ops.postgres import refuse_damaged_base
-from ..ops.postgres import windows as pg_windows
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..sources.postgres import pitr as pg_pitr
+from ..sources.postgres.ops import refuse_damaged_base
+from ..sources.postgres.ops import windows as pg_windows
 from ..sources.redis import catalog as redis_catalog
 from ..sources.redis import pitr as redis_pitr
 

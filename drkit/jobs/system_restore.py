@@ -20,12 +20,12 @@ from ..config import DrkitConfig
 from ..core.errors import DrkitError, IntegrityError, PartialRestore, StorageError, UsageError
 from ..core.timespec import format_time, parse_time
 from ..ops.files import raise_if_partial_restore, restore_files
-from ..ops.postgres import PitrRequest, restore_pitr
-from ..ops.redis import RestoreOptions, restore_redis
 from ..repository import snapshots
 from ..repository.storage_errors import translate
 from ..sources.files import Selection
+from ..sources.postgres.ops import PitrRequest, restore_pitr
 from ..sources.postgres.pitr import Target
+from ..sources.redis.ops import RestoreOptions, restore_redis
 from .connect import open_job_repository
 from .system_heartbeat import Heartbeats
 from .system_plan import ComponentPlan, SkewTooLarge, plan_component

@@ -1,7 +1,8 @@
 """`drkit check` as a use case: the repository's own checks (``repository.check``: index, packs,
-snapshots, archived AOF segments) plus the PostgreSQL WAL archive, which lives outside packs and
-index: no gap inside any base backup's recovery window, and with ``read_data`` every archived WAL
-file (or the ``--read-data-subset`` share of them) read back and verified."""
+snapshots, archived AOF segments) plus every log of the log archive (``repository.archive.LOGS``:
+PostgreSQL WAL), which lives outside packs and index: the log's own structural check (WAL: no gap
+inside any base backup's recovery window, ``sources.archives.LOG_CHECKS``), and with ``read_data``
+every object (or the ``--read-data-subset`` share of them) read back, verified and inspected."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from collections.abc import Callable
 
 from ..core.errors import DrkitError
 from ..repository import snapshots
+from ..repository.archive import LOGS, LogArchive, read_back
 from ..repository.check import CheckReport, check_repository, parse_subset
 from ..repository.check_rooted import select_names
 from ..repository.repo import Repository
-from ..sources.postgres import walcheck
-from ..sources.postgres.walkeep import archived_names
+from ..sources.archives import log_check
 
 
 def check(
@@ -26,20 +27,24 @@ def check(
     on_wal: Callable[[], None] | None = None,
 ) -> CheckReport:
     """Every check; ``report.errors`` names each damaged or missing object. ``progress``: bytes read back,
-    packs first (their total told to ``on_total``), then archived WAL (``on_wal`` called as it starts;
-    its total is not known ahead)."""
+    packs first (their total told to ``on_total``), then each log of the log archive (``on_wal`` called
+    as it starts; its total is not known ahead)."""
     report = check_repository(repo, read_data=read_data, subset=subset, progress=progress, on_total=on_total)
-    names = archived_names(repo)
-    if not names:
-        return report
-    snaps = _readable_snapshots(repo)
-    report.errors.extend(gap.describe() for gap in walcheck.wal_gaps(snaps, names))
-    if read_data:
-        chosen = select_names(names, parse_subset(subset))
-        if on_wal is not None:
-            on_wal()
-        report.errors.extend(walcheck.read_wal(repo, chosen, snaps, progress))
-        report.segments_read += len(chosen)
+    snaps: list[snapshots.Snapshot] | None = None
+    for kind in LOGS:  # every log the one way: its holes, then with read_data each object read back
+        logs = LogArchive(repo, kind)
+        names = logs.names()
+        if not names:
+            continue
+        snaps = snaps if snaps is not None else _readable_snapshots(repo)
+        rules = log_check(kind)
+        report.errors.extend(rules.gaps(snaps, names))
+        if read_data:
+            chosen = select_names(names, parse_subset(subset))
+            if on_wal is not None:
+                on_wal()
+            report.errors.extend(read_back(logs, chosen, rules.inspect(snaps), progress))
+            report.segments_read += len(chosen)
     return report
 
 

@@ -13,7 +13,7 @@ copied Redis source.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,6 +23,7 @@ from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.writer import BlobWriter, WriteStats
+from ..sources.archives import ARCHIVES
 from ..sources.postgres.walkeep import copy_wal, horizon
 from ..sources.redis.kinds import ARCHIVE_KIND
 from .copy_content import ContentCopier
@@ -131,14 +132,27 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str]) -> C
         ids.update(result.retagged)
         chosen_ids = {s.id: ids[s.id] for s in chosen}
         result.documents = _copy_documents(source, target, chosen_ids)
-        limit = horizon(chosen)
-        if limit is not None:
-            result.wal_files = copy_wal(source, target, limit)
-        redis = {s.source_name for s in chosen if s.source_kind == "redis"}
-        if redis:
-            result.aof_segments, stats = _copy_aof_archive(source, target, redis)
-            result.add(stats)
+        for rule in ARCHIVES:  # every archive the one way: what the copied snapshots need of it
+            ARCHIVE_COPIES[rule.label](source, target, chosen, result)
     return result
+
+
+def _copy_wal(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult) -> None:
+    limit = horizon(chosen)
+    if limit is not None:
+        result.wal_files = copy_wal(source, target, limit)
+
+
+def _copy_aof(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult) -> None:
+    redis = {s.source_name for s in chosen if s.source_kind == "redis"}
+    if redis:
+        result.aof_segments, stats = _copy_aof_archive(source, target, redis)
+        result.add(stats)
+
+
+# archive label (sources.archives.ARCHIVES) → how copy carries it; a test keeps the two in step
+ARCHIVE_COPIES: dict[str, Callable[[Repository, Repository, list[Snapshot], CopyResult], None]] = {
+    "wal": _copy_wal, "aof": _copy_aof}
 
 
 @contextmanager

@@ -21,8 +21,8 @@ from ..repository.format import snapshot_key
 from ..repository.immutability import Trimming, when
 from ..repository.marks import write_tombstone
 from ..repository.repo import Repository
-from ..sources.postgres.walkeep import WalRetention, plan_retention, remove
-from ..sources.redis.archive_keep import plan_aof_retention, remove_archived
+from ..sources.archives import plan_archives, remove_archives
+from ..sources.postgres.walkeep import WalRetention
 from .policy import Decision, Policy, select
 from .windows import window_notes
 
@@ -32,9 +32,17 @@ class ForgetResult:
     decisions: list[Decision]
     dry_run: bool
     locked: dict[str, str] = field(default_factory=dict)  # snapshot id → retention end (kept)
-    wal: WalRetention | None = None  # when PostgreSQL snapshots were considered
-    aof: Trimming | None = None  # when Redis snapshots were considered
+    archives: dict[str, Trimming] = field(default_factory=dict)  # archive label → its plan (sources.archives)
     windows: list[str] = field(default_factory=list)  # point-in-time windows that change (windows.py)
+
+    @property
+    def wal(self) -> WalRetention | None:  # when PostgreSQL snapshots were considered
+        plan = self.archives.get("wal")
+        return plan if isinstance(plan, WalRetention) else None
+
+    @property
+    def aof(self) -> Trimming | None:  # when Redis snapshots were considered
+        return self.archives.get("aof")
 
     @property
     def removed(self) -> list[Decision]:
@@ -63,17 +71,11 @@ def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, 
         gone = {d.snapshot.id for d in result.removed}
         kept = [s for s in every if s.id not in gone]
         result.windows = window_notes(every, kept)
-        if source_kind in (None, "postgres"):
-            result.wal = plan_retention(repo, kept)
-        if source_kind in (None, "redis"):
-            result.aof = plan_aof_retention(repo, kept)
+        result.archives = plan_archives(repo, kept, lambda kind: source_kind in (None, kind))
         if not dry_run:
             if gone:  # the tombstone first: prune must see the roots as long as a backup may use them
                 write_tombstone(repo.manifests, [(s.id, s.root) for s in every if s.id in gone])
             for snap_id in gone:  # snapshots first: an interruption leaves extra WAL, never a base without it
                 repo.manifests.delete(snaps.KIND, snap_id)
-            if result.wal is not None:
-                remove(repo, result.wal)
-            if result.aof is not None:
-                remove_archived(repo, result.aof)
+            remove_archives(repo, result.archives)
     return result

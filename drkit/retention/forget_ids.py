@@ -24,8 +24,8 @@ from ..repository.manifests import ManifestStore
 from ..repository.marks import write_tombstone
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
-from ..sources.postgres.walkeep import WalRetention, plan_retention, remove
-from ..sources.redis.archive_keep import plan_aof_retention, remove_archived
+from ..sources.archives import plan_archives, remove_archives
+from ..sources.postgres.walkeep import WalRetention
 from .windows import window_notes
 
 _REF = re.compile(r"[0-9a-f]{4,64}")
@@ -43,8 +43,16 @@ class ForgetIdsResult:
     named: list[Named]
     dry_run: bool
     windows: list[str] = field(default_factory=list)  # point-in-time windows that change
-    wal: WalRetention | None = None
-    aof: Trimming | None = None
+    archives: dict[str, Trimming] = field(default_factory=dict)  # archive label → its plan (sources.archives)
+
+    @property
+    def wal(self) -> WalRetention | None:
+        plan = self.archives.get("wal")
+        return plan if isinstance(plan, WalRetention) else None
+
+    @property
+    def aof(self) -> Trimming | None:
+        return self.archives.get("aof")
 
     @property
     def removed(self) -> list[Named]:
@@ -81,10 +89,7 @@ def resolve(store: ManifestStore, refs: Sequence[str], known: dict[str, Snapshot
 
 def _plan_archives(repo: Repository, result: ForgetIdsResult, kept: list[Snapshot]) -> None:
     kinds = {n.snapshot.source_kind for n in result.removed if n.snapshot is not None}
-    if "postgres" in kinds:
-        result.wal = plan_retention(repo, kept)
-    if "redis" in kinds:
-        result.aof = plan_aof_retention(repo, kept)
+    result.archives = plan_archives(repo, kept, kinds.__contains__)
 
 
 def forget_ids(repo: Repository, refs: Sequence[str], *, dry_run: bool = False) -> ForgetIdsResult:
@@ -107,8 +112,5 @@ def forget_ids(repo: Repository, refs: Sequence[str], *, dry_run: bool = False) 
             write_tombstone(repo.manifests, roots)
         for n in result.removed:  # snapshots first: an interruption leaves extra WAL, never a base without it
             repo.manifests.delete(snaps.KIND, n.id)
-        if result.wal is not None:
-            remove(repo, result.wal)
-        if result.aof is not None:
-            remove_archived(repo, result.aof)
+        remove_archives(repo, result.archives)
     return result

@@ -61,7 +61,8 @@ def read_archives(config: DrkitConfig, repository: str, repo: Repository, metric
                 wal, wal_read = _newest_wal(repo), True
             metrics.ops.archived(job, "wal", wal)
         elif isinstance(source, RedisSource):
-            metrics.ops.archived(job, "aof", _newest_aof(repo, source.name))
+            if source.archive is None:  # else the daemon's archiver sets it each round (aofarchivers)
+                metrics.ops.archived(job, "aof", _newest_aof(repo, source.name))
         else:
             plugin = _archiving_plugin(source)
             if plugin is not None:

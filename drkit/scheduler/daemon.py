@@ -39,6 +39,7 @@ from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics, new_registry
 from ..jobs import has_retention
+from .aofarchivers import AofArchivers
 from .archives import ARCHIVE_REFRESH, archiving_repositories, refresh_archives
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
 from .maintenance import Maintainer, MaintenanceState
@@ -185,6 +186,7 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
     options = options or DaemonOptions()
     registry, runner = _prepare(config, options.state_dir or default_state_dir(), read=False)
     receivers = Receivers(config, registry)  # `receive` of physical PostgreSQL jobs: WAL streaming
+    archivers = AofArchivers(config, runner.metrics, registry)  # `archive` of Redis jobs: AOF growth
     state = runner.state
     readiness = Readiness({name: repo.url for name, repo in config.repositories.items()}, options.ready_interval)
     port = config.http.port if options.port is None else options.port
@@ -209,12 +211,13 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
         _read_repositories(config, runner.metrics)
         scheduler.start()
         receivers.start()
+        archivers.start()
         host, bound = server.address
         log.info("scheduler started: %d scheduled runs; listening on http://%s:%d", len(plan), host, bound,
                  extra={"state_dir": str(state.path.parent), "port": bound})
-        if not plan:
-            log.warning("no job has a schedule, drill.schedule or canary.heartbeat (nor a system a heartbeat): "
-                        "nothing will run")
+        if not plan and not receivers.threads and not archivers.threads:
+            log.warning("no job has a schedule, drill.schedule, canary.heartbeat, receive or archive (nor a system "
+                        "a heartbeat or drill.schedule): nothing will run")
         _log_schedule(scheduler)
         if on_listening is not None:
             on_listening(host, bound)
@@ -223,6 +226,7 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
         code = _stop(runner, scheduler, signals, config.scheduler.shutdown_grace)
     finally:
         receivers.stop()
+        archivers.stop()
         readiness.stop()
         server.stop()
         signals.restore()

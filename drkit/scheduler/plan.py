@@ -4,7 +4,8 @@ down. Pure: every function takes ``now`` and touches no clock, file or network.
 A job yields up to three scheduled runs: its ``schedule`` (a backup), ``drill.schedule`` (a restore
 drill) and ``canary.heartbeat`` (a light canary write). A repository yields up to three maintenance
 runs: ``prune``, ``check`` and ``copy``; a system its ``heartbeat`` (``system-heartbeat``: one instant
-written into every component). Each is keyed ``<job, repository or system>:<kind>``.
+written into every component) and ``drill.schedule`` (``system-drill``: `drkit drill --system`). Each is
+keyed ``<job, repository or system>:<kind>``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from ..config import DrkitConfig
 from ..config.cron import cron_trigger
 
-Kind = Literal["backup", "drill", "heartbeat", "prune", "check", "copy", "system-heartbeat"]
+Kind = Literal["backup", "drill", "heartbeat", "prune", "check", "copy", "system-heartbeat", "system-drill"]
 MAINTENANCE: tuple[Kind, ...] = ("prune", "check", "copy")
 _TICK = timedelta(microseconds=1)
 
@@ -60,6 +61,8 @@ def scheduled_runs(config: DrkitConfig) -> list[ScheduledRun]:
         out.extend(ScheduledRun(name, kind, expr) for kind, expr in tasks.items() if expr)
     out.extend(ScheduledRun(name, "system-heartbeat", system.heartbeat)
                for name, system in sorted(config.systems.items()) if system.heartbeat)
+    out.extend(ScheduledRun(name, "system-drill", system.drill.schedule)
+               for name, system in sorted(config.systems.items()) if system.drill.schedule)
     return out
 
 

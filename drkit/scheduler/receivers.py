@@ -1,5 +1,5 @@
 """WAL receivers run by the daemon: one thread per physical PostgreSQL job with ``receive`` in its
-source, each doing what ``drkit pg receive`` does (``ops.pgreceive``) until the daemon stops.
+source, each doing what ``drkit pg receive`` does (``sources/postgres/ops_receive.py``) until the daemon stops.
 
 A receiver that fails (the server is down at start, a wrong password, the repository unreachable,
 a spool it cannot write: any failure, else the thread would die and streaming stop for good) is
@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from ..config import DrkitConfig, JobConfig, PostgresSource
 from ..core.receivemetrics import ReceiveFamilies, ReceiveMetrics
 from ..jobs.connect import open_job_repository, pg_conn
-from ..ops import pgreceive
+from ..sources.postgres import ops_receive as pgreceive
 from .runs import _error_text
 
 RETRY = 30.0  # seconds before a failed receiver starts again

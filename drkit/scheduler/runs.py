@@ -186,7 +186,7 @@ class Runner:
                     done = self._maintain(job, kind)
                 else:
                     done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat,
-                            "system-heartbeat": self._system_heartbeat}[kind](job)
+                            "system-heartbeat": self._system_heartbeat, "system-drill": self._system_drill}[kind](job)
             except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
                 span.fail(exc)
                 self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
@@ -213,7 +213,7 @@ class Runner:
                     measure_repository(self.config, name, self.metrics)
 
     def _failed(self, kind: Kind, exc: Exception, fields: dict[str, Any]) -> None:
-        if kind == "drill":  # backups, heartbeats and maintenance count their own failures
+        if kind in ("drill", "system-drill"):  # backups, heartbeats and maintenance count their own failures
             self.metrics.drill_finished(fields["job"], success=False)
         debug = log.isEnabledFor(logging.DEBUG) and not isinstance(exc, DrkitError)
         log.error("%s failed: %s", kind, _error_text(exc), exc_info=exc if debug else None,
@@ -233,13 +233,28 @@ class Runner:
         except ImportError as exc:
             raise DrkitError(f"restore drills are not available in this installation ({exc})") from None
         result = run_drill(self.config, job, sandbox=self.config.job(job).drill.sandbox)
-        self.metrics.drill_measured(job, rto=result.rto_seconds, rpo_catalog=result.rpo_catalog_seconds,
+        self._drill_measured(job, result)
+        return {"snapshot_id": getattr(result, "snapshot_id", "")}
+
+    def _drill_measured(self, name: str, result: Any) -> None:
+        """A drill's figures under ``name`` (a job, or a system: its drkit_job label); a failed one raises."""
+        self.metrics.drill_measured(name, rto=result.rto_seconds, rpo_catalog=result.rpo_catalog_seconds,
                                     rpo_verified=result.rpo_verified_seconds,
                                     succeeded_at=drill_finished_at(result) if result.success else None)
         if not result.success:  # counted as a failure by _failed
             raise DrkitError(f"drill did not pass: {result.error or 'a check or target failed'}")
-        self.metrics.drill_finished(job, success=True)
-        return {"snapshot_id": getattr(result, "snapshot_id", "")}
+        self.metrics.drill_finished(name, success=True)
+
+    def _system_drill(self, system: str) -> dict[str, Any]:
+        """`drkit drill --system`: the system's result is measured under the system's name, as
+        `drill --system --prom-file` writes it; each component's result is stored in its job's history."""
+        try:
+            run_system_drill = importlib.import_module("drkit.drills.system").run_system_drill
+        except ImportError as exc:
+            raise DrkitError(f"restore drills are not available in this installation ({exc})") from None
+        results = run_system_drill(self.config, system, sandbox=self.config.system(system).drill.sandbox)
+        self._drill_measured(system, results[0])
+        return {"components": {r.job: r.success for r in results[1:]}}
 
     def _heartbeat(self, job: str) -> dict[str, Any]:
         heartbeat_with_metrics(self.config, job, self.metrics)
@@ -248,7 +263,9 @@ class Runner:
     def _system_heartbeat(self, system: str) -> dict[str, Any]:
         from ..jobs.system_heartbeat import write_system_heartbeat
 
-        return {"at": write_system_heartbeat(self.config, system).isoformat()}
+        at = write_system_heartbeat(self.config, system)
+        self.metrics.ops.system_heartbeat.labels(system).set(at.timestamp())
+        return {"at": at.isoformat()}
 
 
 __all__ = ["Runner", "backup_with_metrics", "heartbeat_with_metrics", "measure_repository", "repository_size"]

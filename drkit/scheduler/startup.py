@@ -12,7 +12,7 @@ from datetime import datetime
 from storage_backends.errors import BackendError
 
 from ..config import DrkitConfig
-from ..config.models import CheckSchedule, CopySchedule
+from ..config.models import CheckSchedule, CopySchedule, DrillSettings, SystemDrillSettings
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..drills.history import load_history
@@ -35,12 +35,14 @@ def drill_finished_at(result: DrillResult) -> float | None:
 
 def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, now: datetime) -> None:
     drills: dict[str, list[str]] = {}
-    for name, job in config.jobs.items():
-        drill = job.drill
+    owners: list[tuple[str, DrillSettings | SystemDrillSettings, str]] = [
+        (name, job.drill, job.repository) for name, job in config.jobs.items()]
+    owners += [(name, system.drill, _system_repository(config, name)) for name, system in config.systems.items()]
+    for name, drill, repository in owners:  # a system's drill is measured under its name (drkit_job)
         if drill.max_age is not None or drill.schedule is not None:
             max_age = drill.max_age or 2 * longest_gap(str(drill.schedule), now)
             metrics.ops.drill_max_age.labels(name).set(max_age)
-            drills.setdefault(job.repository, []).append(f"{DRILL_SINCE}{name}")
+            drills.setdefault(repository, []).append(f"{DRILL_SINCE}{name}")
     # when the daemon first knew of each drill deadline (kept beside the repository's tasks): a drill that
     # never passed is late this long after it
     for names in state.baseline(drills, now.timestamp()).values():
@@ -54,6 +56,11 @@ def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceStat
     for name, repo in config.repositories.items():
         metrics.ops.register_repository(name, since.get(name, {}), check_max_age=_check_max_age(repo.check, now),
                                         copy_max_age=_copy_max_age(repo.copy_to, now))
+
+
+def _system_repository(config: DrkitConfig, system: str) -> str:
+    """Where a system drill's result is stored (``drills.system``): its first component's repository."""
+    return config.job(config.system(system).jobs[0]).repository
 
 
 def _check_max_age(check: CheckSchedule | None, now: datetime) -> float | None:
@@ -95,6 +102,9 @@ def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> 
         if job in skipped:  # whether the newest snapshot is of a partial backup (DrkitBackupPartial)
             metrics.skipped.labels(job).set(skipped[job])
         _restore_drill(metrics, job, drills.get(job, []))
+    for system in config.systems:
+        if _system_repository(config, system) == repository:
+            _restore_drill(metrics, system, drills.get(system, []))
 
 
 def _restore_window(metrics: Metrics, job: str, window: tuple[float, float] | None) -> None:

@@ -14,8 +14,8 @@ GROUP = "drkit.sources"
 # them (an editable install made before the group existed), so a stale install still backs up.
 BUILT_IN = {
     "files": "drkit.jobs.kinds:FILES",
-    "postgres": "drkit.jobs.kinds:POSTGRES",
-    "redis": "drkit.jobs.kinds:REDIS",
+    "postgres": "drkit.sources.postgres.plugin:POSTGRES",
+    "redis": "drkit.sources.redis.plugin:REDIS",
 }
 
 

@@ -48,11 +48,14 @@ METRICS = {
     "drkit_drill_scheduled_since_timestamp_seconds",
     "drkit_maintenance_last_success_timestamp_seconds", "drkit_maintenance_last_failure_timestamp_seconds",
     "drkit_copy_max_age_seconds", "drkit_retention_skipped_total", "drkit_backup_skipped_entries",
+    "drkit_pg_receive_up", "drkit_pg_receive_last_received_timestamp_seconds", "drkit_pg_receive_archive_lag_bytes",
+    "drkit_pg_receive_slot_lag_bytes", "drkit_redis_aof_archive_up",
 }
 ALERTS = {"DrkitBackupTooOld", "DrkitBackupFailing", "DrkitDrillFailed", "DrkitRtoAboveTarget",
           "DrkitRepositoryCheckFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckNotRun", "DrkitDrillStale",
           "DrkitArchiveStale", "DrkitRetentionNotApplied", "DrkitMaintenanceFailing", "DrkitCopyBehind",
-          "DrkitRetentionNotAppliedOneShot", "DrkitBackupPartial", "DrkitRpoAboveTarget"}
+          "DrkitRetentionNotAppliedOneShot", "DrkitWalReceiverDown", "DrkitWalReceiveStale", "DrkitWalReceiverSlotLag",
+          "DrkitAofArchiverDown", "DrkitBackupPartial", "DrkitRpoAboveTarget"}
 RUNBOOKS = "https://github.com/drkit/drkit/tree/main/recovery_runbooks"
 
 
@@ -548,9 +551,12 @@ def rule_groups() -> list[dict[str, Any]]:
 
 
 def test_rules_name_only_metrics_the_daemon_exports() -> None:
+    from drkit.core.aofmetrics import AofArchiveFamilies
     from drkit.core.metrics import new_registry
+    from drkit.core.receivemetrics import ReceiveFamilies
 
     registry, _ = new_registry()
+    ReceiveFamilies(registry), AofArchiveFamilies(registry)  # the daemon adds them for jobs that stream / archive
     exported = {m.name + ("_total" if m.type == "counter" else "") for m in registry.collect()}
     assert exported >= METRICS, METRICS - exported
 

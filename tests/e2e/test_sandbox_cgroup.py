@@ -13,7 +13,7 @@ import pytest
 from servers.docker import DockerEngine
 
 from drkit.drills.sandbox.cgroup import CGROUP_PARENT_ENV, _engine_driver, choose_parent, cpu_cgroup
-from drkit.drills.sandbox.redis import docker_redis
+from drkit.sources.redis.drills.sandbox import docker_redis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

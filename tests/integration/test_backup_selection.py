@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
+from treediff import rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "correct horse"}
 SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -25,17 +26,6 @@ def _ok(*args: str, stdin: bytes | None = None) -> bytes:
     proc = drkit(*args, env=ENV, stdin=stdin)
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stdout
-
-
-def rsync_diff(src: Path, dst: Path) -> list[str]:
-    proc = subprocess.run(
-        ["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids", f"{src}/", f"{dst}/"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
 
 
 def repo_state(repo: Path) -> dict[str, tuple[int, int, str]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from clirun import DRKIT, drkit, one_line_error
+from treediff import rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "correct horse"}
 MTIME_NS = 1_700_000_000_123_456_789
@@ -38,28 +39,6 @@ def _ok(*args: str) -> bytes:
     proc = drkit(*args, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stdout
-
-
-def rsync_diff(src: Path, dst: Path, *extra: str) -> list[str]:
-    """The differences rsync finds between two trees (empty: identical)."""
-    proc = subprocess.run(
-        [
-            "rsync",
-            "-aHAXS",
-            "--dry-run",
-            "--checksum",
-            "--itemize-changes",
-            "--numeric-ids",
-            *extra,
-            f"{src}/",
-            f"{dst}/",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
 
 
 def data_bytes(path: Path) -> int:

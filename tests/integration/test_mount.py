@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from clirun import DRKIT, drkit, one_line_error
+from treediff import rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "correct horse"}
 MTIME_NS = 1_700_000_000_123_456_789
@@ -45,17 +46,6 @@ def _ok(*args: str) -> bytes:
     proc = drkit(*args, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stdout
-
-
-def _rsync(src: Path, dst: Path) -> list[str]:
-    proc = subprocess.run(
-        ["rsync", "-aHAX", "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids", f"{src}/", f"{dst}/"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
 
 
 def _tree(root: Path) -> Path:
@@ -126,7 +116,7 @@ def test_mounted_snapshot_equals_its_source(backed_up: tuple[str, Path, str], tm
         assert os.listdir(mnt / "ids") == [snap[:8]]
         host = os.uname().nodename
         for via in ("ids/" + snap[:8], "snapshots/latest", f"hosts/{host}/latest", "tags/nightly/latest"):
-            assert _rsync(src, mnt / via / "src") == [], via
+            assert rsync_diff(src, mnt / via / "src", flags=("-aHAX",)) == [], via
         inside = mnt / "ids" / snap[:8] / "src"
         big = (src / "big.bin").read_bytes()
         assert hashlib.sha256((inside / "big.bin").read_bytes()).digest() == hashlib.sha256(big).digest()
@@ -173,7 +163,8 @@ def test_damaged_blob_reads_as_eio_and_sigterm_unmounts(backed_up: tuple[str, Pa
                     got += part
         assert exc.value.errno == errno.EIO
         assert 0 < len(got) < len(big) and big.startswith(got)  # never a wrong byte
-        assert _rsync(src / "app", mnt / "ids" / snap_id[:8] / "src" / "app") == []  # the rest still reads
+        rest = mnt / "ids" / snap_id[:8] / "src" / "app"
+        assert rsync_diff(src / "app", rest, flags=("-aHAX",)) == []  # the rest still reads
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 143  # 128 + SIGTERM, as every command a signal stops
         assert not os.path.ismount(mnt)

@@ -15,11 +15,11 @@ from clirun import drkit, one_line_error
 from servers.redis import RedisFactory, RedisServer, digest, fill_bulk
 from servers.redis_cluster import Cluster
 
-from drkit.ops.redis import RestoreOptions, restore_redis
 from drkit.ops.secrets import PassphraseSource
 from drkit.ops.session import open_repository
 from drkit.sources.redis import restore as rr
 from drkit.sources.redis.conn import make_target
+from drkit.sources.redis.ops import RestoreOptions, restore_redis
 from drkit.sources.redis.process import RedisProcess
 
 ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}

@@ -31,6 +31,11 @@ ALLOWED: dict[str, set[str]] = {
                         "storage_backends"},
 }
 
+# A source package's slices of the upper layers: ``drkit.sources.KIND.SLICE[_…][.…]`` belongs to the layer
+# SLICES[SLICE], so each kind keeps its use cases, job adapter, drill and commands in its own package
+# while every import still points down the stack (``cmd``: the CLI, which nothing may import).
+SLICES: dict[str, str] = {"ops": "drkit.ops", "plugin": "drkit.jobs", "drills": "drkit.drills", "cmd": "drkit.cli"}
+
 
 def _modules() -> list[Path]:
     return sorted(p for pkg in ("drkit", "storage_backends") for p in (ROOT / pkg).rglob("*.py"))
@@ -62,6 +67,8 @@ def _layer(name: str) -> str | None:
     if name.startswith("storage_backends"):
         return "storage_backends"
     parts = name.split(".")
+    if parts[:2] == ["drkit", "sources"] and len(parts) > 3 and parts[3].split("_")[0] in SLICES:
+        return SLICES[parts[3].split("_")[0]]
     return ".".join(parts[:2]) if len(parts) > 1 else None
 
 

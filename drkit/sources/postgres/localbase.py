@@ -11,7 +11,7 @@ not the ctime. ``--checksum`` reads every file (unchanged chunks are still store
 The copy is a files-source tree (``root.type = "tree"``) holding the data directory, with the
 ``backup_label`` and ``tablespace_map`` ``pg_backup_stop`` returns added to it: any restore of it
 starts recovery from the backup's checkpoint. It holds no WAL: the backup is done only once the WAL
-from its start to its stop point is in the archive (``walwait``, in ``ops.postgres``). Files that
+from its start to its stop point is in the archive (``walwait``, in ``ops``). Files that
 vanish while the copy runs (a dropped table) and files written while read are expected, as with
 ``pg_basebackup``: WAL replay from the start point repairs both. Any other unreadable file fails the
 backup, and no snapshot is written."""

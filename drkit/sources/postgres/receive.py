@@ -29,6 +29,7 @@ from .conn import PgConn
 from .errors import PostgresError
 from .process import error_summary, find_tool, run
 from .sql import rows
+from .wal import parse_lsn
 
 STARTED = b"starting log streaming at"
 STOP_TIMEOUT = 30.0
@@ -42,10 +43,7 @@ class SlotState:
 
 
 def _lsn(text: str | None) -> int | None:
-    if text is None:
-        return None
-    hi, lo = str(text).split("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
+    return None if text is None else parse_lsn(str(text))
 
 
 def create_slot(conn: PgConn, slot: str) -> None:

@@ -1,11 +1,7 @@
 """The WAL archive: ``wal-push`` (archive_command) and ``wal-fetch`` (restore_command).
 
-Each WAL file is one name-addressed object ``wal/<first 8 hex = timeline>/<file name>``::
-
-    object = b"DKW1"  keyed_hash:32  seal(encryption, codec_byte || body, aad="drkit/wal/<name>")
-
-``keyed_hash`` is the repository's keyed BLAKE3 of the plaintext (it reveals nothing without the
-key); the codec byte is the blob codec (0 raw, 1 zstd). Pushing uses ``put_if_absent``, so it is
+Each WAL file is one object of the repository's log archive (``repository.archive``, kind ``WAL``):
+``wal/<first 8 hex = timeline>/<file name>``, sealed and bound to its name there. Pushing is
 idempotent: if the name exists and its keyed hash equals the new file's, the push succeeds; any
 other content under that name fails loudly (and PostgreSQL keeps the file and retries). Pushing
 and fetching never load the repository index.
@@ -19,18 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from storage_backends import AlreadyExists, NotFound
-
-from ...core.errors import IntegrityError, StorageError, UsageError
-from ...pipeline import compress, decompress
+from ...core.errors import StorageError, UsageError
+from ...repository.archive import WAL, LogArchive
 from ...repository.repo import Repository
-from ...repository.storage_errors import storage_errors
 from .errors import WalConflict, WalMissing
 
-WAL_PREFIX = "wal/"
+WAL_PREFIX = WAL.prefix
 TIMES_KIND = "wal_archived"  # manifest kind: archive times of copied WAL files (FORMAT.md §11)
-MAGIC = b"DKW1"
-HEADER = len(MAGIC) + 32
+MAGIC = WAL.magic
+HEADER = WAL.header
 _NAME = re.compile(r"^[0-9A-F]{24}(\.partial)?$|^[0-9A-F]{8}\.history$|^[0-9A-F]{24}\.[0-9A-F]{8}\.(backup|partial)$")
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 # a segment streamed by `drkit pg receive` before it was complete: <segment>.<bytes streamed, 8 hex>.partial
@@ -38,55 +31,48 @@ STREAMED = re.compile(r"^[0-9A-F]{24}\.[0-9A-F]{8}\.partial$")
 FETCH_ATTEMPTS = 5  # reads of a streamed tail a running receiver keeps replacing
 
 
-def wal_key(name: str) -> str:
+def checked(name: str) -> str:
+    """``name`` if it is a WAL file name, else a UsageError."""
     if not _NAME.match(name):
         raise UsageError(f"{name!r} is not a WAL segment, history or backup-label file name")
-    return f"{WAL_PREFIX}{name[:8]}/{name}"
+    return name
 
 
-def _aad(name: str) -> bytes:
-    return f"drkit/wal/{name}".encode()
+def archive(repo: Repository) -> LogArchive:
+    """The repository's WAL archive."""
+    return LogArchive(repo, WAL)
+
+
+def wal_key(name: str) -> str:
+    return f"{WAL_PREFIX}{checked(name)[:8]}/{name}"
 
 
 def encode_wal(repo: Repository, name: str, data: bytes) -> bytes:
-    digest = repo.hasher.digest(data)
-    return MAGIC + digest + repo.cipher.seal(compress(data, repo.config.compression_level), _aad(name))
+    return archive(repo).encode(name, data)
 
 
 def decode_wal(repo: Repository, name: str, obj: bytes) -> bytes:
-    if obj[: len(MAGIC)] != MAGIC:
-        raise IntegrityError(f"WAL object {name} has an unknown format")
-    data = decompress(repo.cipher.open(obj[HEADER:], _aad(name)))
-    if repo.hasher.digest(data) != obj[len(MAGIC) : HEADER]:
-        raise IntegrityError(f"WAL object {name}: content does not match its hash")
-    return data
+    return archive(repo).decode(name, obj)
 
 
 def push(repo: Repository, path: Path) -> bool:
     """Archive one WAL file; True if stored now, False if the identical file was already there."""
-    name = path.name
-    key = wal_key(name)
+    name = checked(path.name)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    obj = encode_wal(repo, name, data)
-    with storage_errors():
-        try:
-            repo.backend.put_if_absent(key, obj)
-            return True
-        except AlreadyExists:
-            existing = repo.backend.get_range(key, 0, HEADER)
-    if existing != obj[:HEADER]:
+    stored = archive(repo).put(name, data)
+    if stored == "conflict":
         raise WalConflict(f"WAL file {name} is already archived with different content; refusing to overwrite it",
                           hint="two clusters may be archiving into one repository (check the system identifier)")
-    return False
+    return stored == "stored"
 
 
 def fetch(repo: Repository, name: str, dest: Path) -> int:
     """Restore one archived WAL file to ``dest`` (written to a temp name, then renamed)."""
     name, obj = _current(repo, name)
-    data = decode_wal(repo, name, obj)
+    data = archive(repo).decode(name, obj)
     tmp = dest.with_name(f".{dest.name}.drkit-partial")
     try:
         with open(tmp, "wb") as out:
@@ -120,28 +106,17 @@ def _current(repo: Repository, name: str) -> tuple[str, bytes]:
 
 
 def _get(repo: Repository, name: str) -> bytes | None:
-    with storage_errors():
-        try:
-            with repo.backend.get(wal_key(name)) as f:
-                return f.read()
-        except NotFound:
-            return None
+    return archive(repo).get_object(checked(name))
 
 
 def _streamed(repo: Repository, segment: str) -> list[str]:
     """The streamed partials of ``segment``, shortest first."""
-    with storage_errors():
-        found = [info.key.rsplit("/", 1)[-1] for info in repo.backend.list(f"{wal_key(segment)}.")]
+    found = archive(repo).times(f"{checked(segment)}.")
     return sorted((n for n in found if STREAMED.match(n)), key=lambda n: int(n[25:33], 16))
 
 
 def exists(repo: Repository, name: str) -> bool:
-    with storage_errors():
-        try:
-            repo.backend.stat(wal_key(name))
-        except NotFound:
-            return False
-    return True
+    return archive(repo).exists(checked(name))
 
 
 def recorded_times(repo: Repository) -> dict[str, datetime]:
@@ -155,17 +130,13 @@ def recorded_times(repo: Repository) -> dict[str, datetime]:
     return times
 
 
-def archive_times(repo: Repository, prefix: str = WAL_PREFIX) -> dict[str, datetime]:
-    """Every archived WAL file under ``prefix``: name → when it was first archived (its object's
-    time, or the earlier time a copy recorded)."""
-    with storage_errors():
-        infos = list(repo.backend.list(prefix))
+def archive_times(repo: Repository, starting: str = "") -> dict[str, datetime]:
+    """Every archived WAL file whose name starts with ``starting`` (a timeline's 8 hex digits, or
+    nothing: all): name → when it was first archived (its object's time, or the earlier time a copy
+    recorded)."""
+    infos = archive(repo).times(starting)
     recorded = recorded_times(repo) if infos else {}
-    found = {}
-    for info in infos:
-        name = info.key.rsplit("/", 1)[-1]
-        found[name] = min(info.mtime, recorded.get(name, info.mtime))
-    return found
+    return {name: min(mtime, recorded.get(name, mtime)) for name, mtime in infos.items()}
 
 
 def is_segment(name: str) -> bool:
@@ -175,7 +146,7 @@ def is_segment(name: str) -> bool:
 
 def archived_segments(repo: Repository, timeline: int) -> dict[str, datetime]:
     """The archived WAL segments of one timeline: name → when it was archived."""
-    times = archive_times(repo, f"{WAL_PREFIX}{timeline:08X}/")
+    times = archive_times(repo, f"{timeline:08X}")
     return {name: when for name, when in times.items() if _SEGMENT.match(name)}
 
 

@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from storage_backends import NotFound
-
-from ...core.errors import DrkitError
+from ...repository.archive import Inspect, read_back
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ...repository.storage_errors import storage_errors
 from .pitr import physical_backups
-from .wal import STREAMED, decode_wal, format_lsn, parse_lsn, segment_name, segment_number, wal_key
+from .wal import STREAMED, archive, format_lsn, parse_lsn, segment_name, segment_number
 
 _HEX24 = frozenset("0123456789ABCDEF")
 
@@ -118,23 +114,16 @@ def segment_problem(name: str, data: bytes, systems: set[str]) -> str | None:
     return None
 
 
-def _read_one(repo: Repository, name: str, systems: set[str]) -> tuple[str | None, int]:
-    """(None if the archived file ``name`` reads back intact or was removed meanwhile, else the
-    error; the bytes read)."""
-    key = wal_key(name)
-    obj = b""
-    try:
-        with storage_errors():
-            try:
-                with repo.backend.get(key) as f:
-                    obj = f.read()
-            except NotFound:
-                return None, 0  # removed by a concurrent forget since the listing
-        data = decode_wal(repo, name, obj)
-    except DrkitError as exc:
-        return f"WAL file {name} ({key}): damaged: {exc.message}", len(obj)
-    problem = segment_problem(name, data, systems)
-    return (f"WAL file {name} ({key}) {problem}" if problem else None), len(obj)
+def gap_lines(snaps: list[Snapshot], names: list[str]) -> list[str]:
+    """``check``'s report of :func:`wal_gaps`, one line per gap."""
+    return [gap.describe() for gap in wal_gaps(snaps, names)]
+
+
+def inspector(snaps: list[Snapshot]) -> Inspect:
+    """What ``check --read-data`` asks of each decoded WAL file: :func:`segment_problem` against the
+    database systems of the base backups in ``snaps``."""
+    systems = {str(s.meta["system_identifier"]) for s in physical_backups(snaps) if "system_identifier" in s.meta}
+    return lambda name, data: segment_problem(name, data, systems)
 
 
 def read_wal(
@@ -142,12 +131,4 @@ def read_wal(
 ) -> list[str]:
     """Read back every archived WAL file in ``names``; one error line per damaged file, or segment
     that is not the one its name says (of the database systems of the base backups in ``snaps``)."""
-    systems = {str(s.meta["system_identifier"]) for s in physical_backups(snaps) if "system_identifier" in s.meta}
-    errors: list[str] = []
-    with ThreadPoolExecutor(2, thread_name_prefix="drkit-walcheck") as pool:
-        for problem, size in pool.map(lambda n: _read_one(repo, n, systems), names):
-            if problem is not None:
-                errors.append(problem)
-            if progress is not None:
-                progress(size)
-    return errors
+    return read_back(archive(repo), names, inspector(snaps), progress)

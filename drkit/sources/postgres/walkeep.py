@@ -11,25 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage_backends import AlreadyExists, NotFound
-
+from ...repository.archive import copy_log, plan_trim, trim
 from ...repository.immutability import Trimming
 from ...repository.manifests import manifest_key
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ...repository.storage_errors import storage_errors
 from .pitr import physical_backups
-from .wal import (
-    TIMES_KIND,
-    WAL_PREFIX,
-    archive_times,
-    decode_wal,
-    encode_wal,
-    format_lsn,
-    parse_lsn,
-    segment_number,
-    wal_key,
-)
+from .wal import TIMES_KIND, archive, archive_times, format_lsn, parse_lsn, segment_number
 from .walstream import superseded
 
 
@@ -55,8 +43,7 @@ def horizon(snaps: list[Snapshot]) -> Horizon | None:
 
 
 def archived_names(repo: Repository) -> list[str]:
-    with storage_errors():
-        return sorted(info.key.rsplit("/", 1)[-1] for info in repo.backend.list(WAL_PREFIX))
+    return archive(repo).names()
 
 
 @dataclass
@@ -68,21 +55,13 @@ def plan_retention(repo: Repository, retained: list[Snapshot]) -> WalRetention:
     """What the WAL archive keeps for the base backups in ``retained``. With no base backup left,
     nothing is removed (the archive may predate the first base backup)."""
     limit = horizon(retained)
-    names = archived_names(repo)
     result = WalRetention(horizon=format_lsn(limit.lsn) if limit else None)
-    for name in names:
-        if limit is None or limit.needs(name):
-            result.keep()
-        else:
-            result.drop(name, repo.locked_until(wal_key(name)))
+    plan_trim(archive(repo), (lambda name: True) if limit is None else limit.needs, result)
     return result
 
 
-def remove(repo: Repository, plan: WalRetention) -> None:
-    repo.require_lock("delete archived WAL")
-    with storage_errors():
-        for name in plan.removed:
-            repo.backend.delete(wal_key(name))
+def remove(repo: Repository, plan: Trimming) -> None:
+    trim(archive(repo), plan)
     if plan.removed:
         _drop_stale_times(repo)
 
@@ -105,25 +84,12 @@ def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
     (a copied object's own time is the time of the copy, which would stretch the recoverable windows
     to it)."""
     have = archive_times(target)
-    copied = 0
     times = archive_times(source)
     stale = superseded(times)
     present = set(have)
-    for name in sorted(times):
-        if name in have or name in stale or not limit.needs(name):
-            continue
-        with storage_errors():
-            try:
-                with source.backend.get(wal_key(name)) as f:
-                    data = decode_wal(source, name, f.read())
-            except NotFound:
-                continue  # a streamed partial the receiver replaced since the listing
-            try:
-                target.backend.put_if_absent(wal_key(name), encode_wal(target, name, data))
-                copied += 1
-            except AlreadyExists:
-                pass
-            present.add(name)
+    wanted = [n for n in sorted(times) if n not in have and n not in stale and limit.needs(n)]
+    copied, stored = copy_log(archive(source), archive(target), wanted)  # a partial replaced since: skipped
+    present |= stored
     _drop_superseded(target, superseded(present))
     record = {name: when.isoformat() for name, when in times.items()
               if limit.needs(name) and name not in stale and (name not in have or have[name] > when)}
@@ -134,7 +100,5 @@ def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
 
 def _drop_superseded(repo: Repository, names: set[str]) -> None:
     """Delete streamed partials a newer copy of their WAL replaces (one under retention stays)."""
-    with storage_errors():
-        for name in sorted(names):
-            if repo.locked_until(wal_key(name)) is None:
-                repo.backend.delete(wal_key(name))
+    for name in sorted(names):
+        archive(repo).delete(name)  # kept while under retention

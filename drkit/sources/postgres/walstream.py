@@ -27,20 +27,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from storage_backends import AlreadyExists, NotFound
-
 from ...repository.repo import Repository
-from ...repository.storage_errors import storage_errors
 from .wal import (
     STREAMED,
-    WAL_PREFIX,
     Window,
+    archive,
     archive_times,
-    encode_wal,
     is_segment,
     push,
     segment_number,
-    wal_key,
 )
 
 _HISTORY = re.compile(r"^[0-9A-F]{8}\.history$")
@@ -76,7 +71,7 @@ def superseded(names: Iterable[str]) -> set[str]:
 def streamed_tails(repo: Repository, timeline: int, seg_size: int) -> dict[int, Tail]:
     """Segment number → its longest streamed partial, for segments of ``timeline`` not archived whole
     (stored at the time its source repository stored it, in a copy: ``archive_times``)."""
-    names = archive_times(repo, f"{WAL_PREFIX}{timeline:08X}/")
+    names = archive_times(repo, f"{timeline:08X}")
     tails: dict[int, Tail] = {}
     for name, when in names.items():
         if not STREAMED.match(name) or name[:24] in names:
@@ -150,11 +145,7 @@ class SpoolSync:
         self._known(segment)
         if length > self._stored_length[segment]:  # never shorter than what is stored (a restart re-streams)
             name = partial_name(segment, length)
-            with storage_errors():
-                try:
-                    self.repo.backend.put_if_absent(wal_key(name), encode_wal(self.repo, name, data))
-                except AlreadyExists:
-                    pass  # stored by an earlier run (a restart): the same length of the same WAL
+            archive(self.repo).add(name, data)  # False: stored by an earlier run (a restart), the same WAL
             self._stored_length[segment] = length
             self._drop_partials(segment, keep=name)
             result.partial = name
@@ -166,8 +157,7 @@ class SpoolSync:
         """The partial objects of ``segment`` (listed once, then kept up to date)."""
         known = self._partials.get(segment)
         if known is None:
-            with storage_errors():
-                names = {info.key.rsplit("/", 1)[-1] for info in self.repo.backend.list(f"{wal_key(segment)}.")}
+            names = set(archive(self.repo).times(f"{segment}."))
             known = self._partials[segment] = {n for n in names if STREAMED.match(n)}
             self._stored_length[segment] = max((streamed_length(n) for n in known), default=0)
         return known
@@ -177,12 +167,7 @@ class SpoolSync:
         One under retention (Object Lock) stays until ``drkit forget`` removes it with its segment."""
         known = self._known(segment)
         for name in sorted(known - {keep}):
-            if self.repo.locked_until(wal_key(name)) is None:
-                with storage_errors():
-                    try:
-                        self.repo.backend.delete(wal_key(name))
-                    except NotFound:
-                        pass
+            archive(self.repo).delete(name)  # kept while under retention
             known.discard(name)
         if keep is not None:
             known.add(keep)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ...repository.snapshots import Snapshot
 from ...repository.streams import BundleWriter, SourceRef, backup_stream, store_refs
 from ...repository.writer import BlobWriter
 from .aof import AofFile, AofState, LimitedReader, describe, iter_state_files, read_state
+from .aof_tail import complete_end
 from .conn import RedisTarget
 from .errors import RedisSourceError
 from .kinds import ARCHIVE_KIND
@@ -130,9 +132,12 @@ def archive_once(repo: Repository, aof_dir: Path, name: str, ends: dict[ArchiveK
     if state.base is None:
         raise RedisSourceError(f"{aof_dir}: the manifest names no base file")
     done: list[tuple[ArchiveKey, dict[str, Any]]] = []
+    growing = state.incrs[-1].name if state.incrs else None  # the one file Redis appends to
     for f in iter_state_files(state):
         key = (state.base.name, int(state.base_mtime), f.name)
         start = ends.get(key, 0)
+        if f.name == growing:  # never end a piece inside a command: the rest waits for the next round
+            f = replace(f, size=complete_end(aof_dir / f.name, start, f.size))
         if f.size > start and (f.type == "i" or start == 0):
             done.append((key, _archive_file(repo, aof_dir, state, f, start, name)))
     # every segment is uploaded before the first record; a record's archived_at counts only once all the

@@ -63,10 +63,10 @@ def test_the_streamed_tail_after_the_contiguous_segments_is_prefetched(tmp_path:
     """A restore whose restore_command reads only the spool (a drill in a container) reaches the WAL only
     the streamed tail holds, as the windows and the base backup choice promise; before, it stopped at the
     last whole segment and a time in the tail was 'not reached'."""
-    from drkit.ops.postgres import _prefetch_wal
     from drkit.repository.repo import Repository
     from drkit.repository.snapshots import Snapshot
     from drkit.sources.postgres import walstream
+    from drkit.sources.postgres.ops import _prefetch_wal
     from storage_backends.testing.memory import MemoryBackend
 
     repo = Repository.init(MemoryBackend(), "pw")

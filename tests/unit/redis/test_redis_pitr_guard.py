@@ -10,9 +10,9 @@ from typing import BinaryIO
 import pytest
 
 from drkit.core.errors import UsageError
-from drkit.ops.redis import _TimestampWatch
 from drkit.sources.redis.aof import AofFile
 from drkit.sources.redis.conn import make_target
+from drkit.sources.redis.ops import _TimestampWatch
 from drkit.sources.redis.pitr import Group, Piece, aof_cut
 from drkit.sources.redis.pitr_guard import check_tail, iter_annotations, unproven_tail
 

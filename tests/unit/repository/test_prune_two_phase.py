@@ -364,24 +364,26 @@ def test_a_long_running_holder_that_renews_its_view_lets_marks_settle(now: list[
 
 def test_aof_archive_renews_its_view_between_rounds(now: list[float], monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: object) -> None:
+    import threading
     from pathlib import Path
 
-    from drkit.ops import redis as ops
+    from drkit.sources.redis import ops
 
     repo = new_repo()
     renewed: list[float] = []
-    sleeps: list[float] = []
+    waits: list[float] = []
 
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        if len(sleeps) == 3:
-            raise KeyboardInterrupt
+    class Stop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            if len(waits) == 3:
+                raise KeyboardInterrupt
+            return False
 
-    monkeypatch.setattr(ops, "archive_once", lambda *a, **kw: iter(()))
-    monkeypatch.setattr(ops.time, "sleep", sleep)
+    monkeypatch.setattr(ops, "archive_once", lambda *a, **kw: [])
     monkeypatch.setattr(repo, "renew_view", lambda lock: renewed.append(lock.view))
     with pytest.raises(KeyboardInterrupt):
-        ops.aof_archive(repo, Path("/nonexistent"), "r", interval=5, once=False, report=lambda doc: None)
+        ops.aof_archive(repo, Path("/nonexistent"), "r", ops.Follow(5, stop=Stop()), report=lambda doc: None)
     assert len(renewed) == 2  # after each completed wait
 
 

@@ -1,0 +1,187 @@
+"""Continuous AOF archiving uploads only the growing tail, never ends a piece inside a command, goes on
+from the records after a restart, and reports each round's coverage.
+
+The defect these guard: a round read the INCR file's size while Redis was appending, archived a
+half-written command, and a point-in-time restore to the end of the archive failed in
+``redis-check-aof`` (it refuses a file ending inside a command), or a transaction cut before its
+``EXEC`` was assembled as the newest state."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drkit.core import clock
+from drkit.pipeline import ChunkerParams
+from drkit.repository.format import RepoConfig
+from drkit.repository.repo import Repository
+from drkit.sources.redis import aof_tail, ops
+from drkit.sources.redis.aof_tail import complete_end
+from drkit.sources.redis.backup import FSYNC_SLACK, archive_once, archived_ends
+from drkit.sources.redis.kinds import ARCHIVE_KIND
+from drkit.sources.redis.pitr import iso
+from storage_backends.testing.memory import MemoryBackend
+
+T0 = 1_800_000_000
+BASE = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n"
+
+
+def cmd(*words: str) -> bytes:
+    return f"*{len(words)}\r\n".encode() + b"".join(f"${len(w)}\r\n{w}\r\n".encode() for w in words)
+
+
+def ts(second: int) -> bytes:
+    return f"#TS:{second}\r\n".encode()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("data", "complete"),
+    [
+        (ts(T0) + cmd("SET", "a", "1"), None),
+        (ts(T0) + cmd("SET", "a", "1") + cmd("SET", "b", "2")[:-1], len(ts(T0) + cmd("SET", "a", "1"))),
+        (ts(T0) + cmd("SET", "a", "1") + b"*3\r\n$3\r\nSE", len(ts(T0) + cmd("SET", "a", "1"))),
+        (ts(T0) + cmd("SET", "a", "1") + b"*3", len(ts(T0) + cmd("SET", "a", "1"))),
+        (ts(T0) + cmd("SET", "a", "1") + b"#TS:18", len(ts(T0) + cmd("SET", "a", "1"))),
+        # a transaction not yet closed is held back whole, however many of its commands are complete
+        (ts(T0) + cmd("SET", "a", "1") + cmd("MULTI") + cmd("SET", "b", "2"), len(ts(T0) + cmd("SET", "a", "1"))),
+        (ts(T0) + cmd("multi") + cmd("SET", "b", "2") + cmd("exec"), None),
+        (
+            cmd("MULTI") + cmd("SET", "b", "2") + cmd("DISCARD") + cmd("SET", "c", "3")[:5],
+            len(cmd("MULTI") + cmd("SET", "b", "2") + cmd("DISCARD")),
+        ),
+        # a value holding RESP-looking bytes is skipped by its length, not read as commands
+        (cmd("SET", "k", "*1\r\n$4\r\nPING\r\n") + b"*1\r\n", len(cmd("SET", "k", "*1\r\n$4\r\nPING\r\n"))),
+    ],
+)
+def test_complete_end_stops_after_the_last_whole_command(tmp_path: Path, data: bytes, complete: int | None) -> None:
+    path = write(tmp_path / "a.1.incr.aof", data)
+    assert complete_end(path, 0, len(data)) == (len(data) if complete is None else complete)
+
+
+def test_complete_end_walks_from_the_archived_end_and_bytes_it_cannot_read_go_as_read(tmp_path: Path) -> None:
+    first = ts(T0) + cmd("SET", "a", "1")
+    path = write(tmp_path / "a.1.incr.aof", first + cmd("SET", "b", "2") + b"*2\r\n")
+    assert complete_end(path, len(first), path.stat().st_size) == len(first + cmd("SET", "b", "2"))
+    # an older archive ended inside a command: not RESP from there, archived as read (the old behaviour)
+    assert complete_end(path, 3, path.stat().st_size) == path.stat().st_size
+    assert complete_end(path, 5, 5) == 5
+
+
+def test_a_long_tail_is_walked_only_at_its_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past WINDOW new bytes only the last WINDOW are walked (a busy server outruns a whole walk), from a
+    command start; a value holding line ends and ``*``/``#`` is not taken for commands; a command larger
+    than the window being written falls back to the whole walk."""
+    monkeypatch.setattr(aof_tail, "WINDOW", 64)
+    body = b"".join(ts(T0 + i) + cmd("SET", f"k{i}", "x\r\n*2\r\n# not a command") for i in range(20))
+    path = write(tmp_path / "a.1.incr.aof", body + cmd("SET", "b", "2")[:-2])
+    assert complete_end(path, 0, path.stat().st_size) == len(body)
+    huge = body + cmd("SET", "big", "v" * 500)
+    path = write(tmp_path / "a.1.incr.aof", huge[:-100])
+    assert complete_end(path, 0, path.stat().st_size) == len(body)
+    path = write(tmp_path / "a.1.incr.aof", huge)
+    assert complete_end(path, 0, path.stat().st_size) == len(huge)
+
+
+def new_repo() -> Repository:
+    small = ChunkerParams(min_size=1 << 10, avg_size=4 << 10, max_size=16 << 10)
+    return Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=small, pack_size=64 << 10))
+
+
+def aof_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "appendonlydir"
+    d.mkdir()
+    (d / "a.1.base.aof").write_bytes(BASE)
+    (d / "a.manifest").write_bytes(b"file a.1.base.aof seq 1 type b\nfile a.1.incr.aof seq 1 type i\n")
+    (d / "a.1.incr.aof").write_bytes(b"")
+    return d
+
+
+def append(d: Path, data: bytes) -> None:
+    with open(d / "a.1.incr.aof", "ab") as fh:
+        fh.write(data)
+
+
+def at(second: float) -> None:
+    clock.set_clock(lambda: float(second))
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_after() -> Any:
+    yield
+    clock.set_clock(None)
+
+
+def incr_records(repo: Repository) -> list[dict[str, Any]]:
+    docs = [d for _, d in repo.manifests.find(ARCHIVE_KIND, lambda d: d["file"] == "a.1.incr.aof")]
+    return sorted(docs, key=lambda d: d["offset"])
+
+
+def test_a_round_archives_only_new_whole_commands_and_a_restart_goes_on_from_the_records(tmp_path: Path) -> None:
+    repo, d = new_repo(), aof_dir(tmp_path)
+    whole = ts(T0) + cmd("SET", "a", "1")
+    half = cmd("SET", "b", "2")
+    append(d, whole + half[:7])
+    at(T0 + 3)
+    archive_once(repo, d, "r")
+    assert [(r["offset"], r["length"]) for r in incr_records(repo)] == [(0, len(whole))]
+    append(d, half[7:] + ts(T0 + 1) + cmd("SET", "c", "3"))
+    at(T0 + 5)
+    archive_once(repo, d, "r")  # a new process: the ends come from the records (archived_ends)
+    records = incr_records(repo)
+    assert [(r["offset"], r["length"]) for r in records] == [
+        (0, len(whole)),
+        (len(whole), (d / "a.1.incr.aof").stat().st_size - len(whole)),
+    ]
+    assert (
+        archived_ends(repo, "r")[("a.1.base.aof", int((d / "a.1.base.aof").stat().st_mtime), "a.1.incr.aof")]
+        == (d / "a.1.incr.aof").stat().st_size
+    )
+    at(T0 + 7)
+    assert archive_once(repo, d, "r") == []  # nothing new: nothing uploaded, no record
+
+
+def test_a_restore_to_the_end_never_replays_a_half_written_command(tmp_path: Path) -> None:
+    """Redis was writing ``SET b 2`` when the round read the size: the archive's end state holds ``a``
+    only, and the assembled file is exactly the source's whole commands (on the old code the piece held
+    the half command and redis-check-aof refused the restore: exit 1, no restore)."""
+    repo, d = new_repo(), aof_dir(tmp_path)
+    whole = ts(T0) + cmd("SET", "a", "1") + ts(T0 + 1) + cmd("SET", "x", "9")
+    append(d, whole + cmd("SET", "b", "2")[:-3])
+    at(T0 + 10)
+    archive_once(repo, d, "r")
+    target = tmp_path / "t"
+    res = ops.restore_redis(repo, None, ops.RestoreOptions(target_dir=target, point_in_time=iso(T0 + 2)))
+    assert res.kind == "pitr-aof"
+    assert (target / "appendonlydir" / "a.1.incr.aof").read_bytes() == whole
+    assert (target / "appendonlydir" / "a.1.base.aof").read_bytes() == BASE
+
+
+def test_follow_reports_every_round_and_stops_when_asked(tmp_path: Path) -> None:
+    repo, d = new_repo(), aof_dir(tmp_path)
+    append(d, ts(T0) + cmd("SET", "a", "1"))
+    rounds: list[tuple[float, int]] = []
+    stop = threading.Event()
+    second = iter(range(T0 + 20, T0 + 100))
+    clock.set_clock(lambda: float(next(second)))
+
+    def on_round(covered: float, docs: list[dict[str, Any]]) -> None:
+        rounds.append((covered, len(docs)))
+        if len(rounds) == 3:
+            stop.set()
+
+    docs: list[dict[str, Any]] = []
+    total = ops.aof_archive(repo, d, "r", ops.Follow(0.001, stop=stop, on_round=on_round), report=docs.append)
+    assert total == 2  # the base and the INCR file, once: the idle rounds upload nothing
+    assert [n for _, n in rounds] == [2, 0, 0]
+    covered = [c for c, _ in rounds]
+    assert covered == sorted(covered) and len(set(covered)) == 3  # idle rounds still advance the coverage
+    # never more than the records claim: a round's coverage is read before its sizes are
+    assert covered[0] <= min(doc["archived_at"] for doc in docs) and covered[0] > T0 - FSYNC_SLACK

@@ -1,0 +1,76 @@
+"""The daemon's Redis AOF archiver: configured by ``source.archive`` (which needs ``aof_dir``), its thread
+outlives a failed run (logged, ``up`` 0, a restart counted, started again), and each round sets the
+archiver's coverage and the job's archive freshness (``drkit_archive_newest_timestamp_seconds``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drkit.config import ConfigError, RedisSource, load_config
+from drkit.core.metrics import new_registry
+from drkit.scheduler import aofarchivers
+
+
+def _config(tmp_path: Path, source: dict[str, Any]) -> Path:
+    doc = {
+        "repositories": {"default": {"url": str(tmp_path / "repo"), "passphrase": {"env": "P"}}},
+        "jobs": {"cache": {"source": {"kind": "redis", "url": "redis://cache:6379", **source}}},
+    }
+    (tmp_path / "drkit.yaml").write_text(yaml.safe_dump(doc))
+    return tmp_path / "drkit.yaml"
+
+
+def test_archive_defaults_and_needs_aof_dir(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, {"aof_dir": "/var/lib/redis/appendonlydir", "archive": {}}))
+    source = config.jobs["cache"].source
+    assert isinstance(source, RedisSource) and source.archive is not None and source.archive.interval == 1.0
+    assert list(aofarchivers.archived_jobs(config)) == ["cache"]
+    with pytest.raises(ConfigError) as err:
+        load_config(_config(tmp_path, {"archive": {"interval": "2s"}}))
+    assert "archive (AOF archiving) needs aof_dir" in " ".join(err.value.problems)
+    assert aofarchivers.archived_jobs(load_config(_config(tmp_path, {"aof_dir": "/a"}))) == {}
+
+
+def sample(registry: Any, metric: str, **labels: str) -> float | None:
+    value = registry.get_sample_value(metric, labels)
+    return None if value is None else float(value)
+
+
+def test_a_failed_run_is_logged_counted_and_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = load_config(_config(tmp_path, {"aof_dir": str(tmp_path / "aof"), "archive": {"interval": "1s"}}))
+    registry, metrics = new_registry(version=None)
+    archivers = aofarchivers.AofArchivers(config, metrics, registry)
+    archiver = archivers.threads[0]._target  # type: ignore[attr-defined]
+    assert archiver is aofarchivers._loop
+    calls: list[int] = []
+    stop = threading.Event()
+
+    def run(self: Any, stop_event: threading.Event) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise PermissionError(13, "Permission denied", str(tmp_path / "aof"))
+        self.on_round(1_800_000_000.0, [{"length": 10}, {"length": 5}])
+        stop.set()
+
+    monkeypatch.setattr(aofarchivers._Archiver, "run", run)
+    monkeypatch.setattr(aofarchivers, "RETRY", 0.0)
+    one = archivers.threads[0]._args[0]  # type: ignore[attr-defined]
+    with caplog.at_level(logging.ERROR, logger="drkit.scheduler"):
+        aofarchivers._loop(one, stop)
+    assert len(calls) == 2
+    assert "AOF archiver of job cache stopped: PermissionError: [Errno 13] Permission denied" in caplog.text
+    labels = {"drkit_job": "cache", "name": "redis"}
+    assert sample(registry, "drkit_redis_aof_archive_restarts_total", **labels) == 1
+    assert sample(registry, "drkit_redis_aof_archive_up", **labels) == 1
+    assert sample(registry, "drkit_redis_aof_archive_covered_timestamp_seconds", **labels) == 1_800_000_000.0
+    assert sample(registry, "drkit_redis_aof_archive_bytes_total", **labels) == 15
+    assert sample(registry, "drkit_redis_aof_archive_segments_total", **labels) == 2
+    assert sample(registry, "drkit_archive_newest_timestamp_seconds", drkit_job="cache", kind="aof") == 1_800_000_000.0
