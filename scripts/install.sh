@@ -13,6 +13,7 @@ APT_PACKAGES=(
   rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
   fuse3   # drkit mount: libfuse 3 and fusermount3 (tests/integration/test_mount.py)
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
+  systemd   # systemd-analyze verify of the units in deploy/systemd (tests/deploy/test_systemd.py)
   mariadb-server mariadb-client   # the MySQL/MariaDB source (drkit/sources/mysql) and its test servers
 )
 

@@ -10,6 +10,7 @@ import click
 
 from ..core.errors import PartialBackup, UsageError
 from ..jobs import run_backup_job
+from ..jobs.notify import RunEvent, failed, notify
 from ..scheduler import backup_with_metrics, default_state_dir, heartbeat_with_metrics
 from ..scheduler.export import ExportTargets, exported_metrics, maintain_once
 from .common import load_cli_config
@@ -36,7 +37,8 @@ def job() -> None:
 def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, pushgateway: str | None,
         as_json: bool) -> None:
     """Back up job NAME: canary, facts, backup, retention. Exit 3 when the backup skipped or half-read entries
-    (the snapshot is written, but partial), as `backup files`."""
+    (the snapshot is written, but partial), as `backup files`. The config's `notify:` (a webhook, a
+    healthchecks.io ping URL) hears of the outcome; a notification that cannot be sent is only a warning."""
     cfg = load_cli_config(ctx)
     cfg.job(name)  # an unknown name is a usage error before anything runs
     targets = ExportTargets(prom_file, pushgateway)
@@ -45,11 +47,17 @@ def run(ctx: click.Context, name: str, heartbeat: bool, prom_file: Path | None, 
             heartbeat_with_metrics(cfg, name, metrics)
         click.echo(f"canary written for {name}")
         return
-    if targets:
-        with exported_metrics(cfg, name, targets) as metrics:
-            outcome = backup_with_metrics(cfg, name, metrics)
-    else:
-        outcome = run_backup_job(cfg, name)
+    try:
+        if targets:
+            with exported_metrics(cfg, name, targets) as metrics:
+                outcome = backup_with_metrics(cfg, name, metrics)
+        else:
+            outcome = run_backup_job(cfg, name)
+    except Exception as exc:
+        notify(cfg, RunEvent(name, "backup", "failure", failed(exc)))
+        raise
+    notify(cfg, RunEvent(name, "backup", "partial" if outcome.skipped else "success", None, {
+        "snapshot_id": outcome.snapshot_id, "skipped": outcome.skipped, "duration_s": round(outcome.seconds, 3)}))
     if as_json:
         emit_json(asdict(outcome))
     else:

@@ -14,9 +14,23 @@ from typing import Any
 
 import click
 
+from ..core.fileio import binary_stdout
+
 
 def emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
+    """Print ``doc`` as JSON on standard output, every byte or an error: a reader that leaves mid-document
+    ends the command quietly with exit 141, as `restore --to - | head` does (``quiet_broken_pipe``)."""
+    text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+    if not hasattr(sys.stdout, "buffer"):  # a text-only stdout (redirect_stdout to a StringIO): no short writes
+        click.echo(text, nl=False)
+        return
+    with quiet_broken_pipe():
+        sys.stdout.flush()  # what was printed before comes first
+        # binary_stdout(): buffered even under PYTHONUNBUFFERED=1, where the text layer writes to the raw file
+        # and drops a short write's count: the command exited 0 with half a document
+        out = binary_stdout()
+        out.write(text.encode(sys.stdout.encoding or "utf-8", "backslashreplace"))  # json.dumps: ASCII
+        out.flush()
 
 
 _C_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a", "\b": "\\b", "\f": "\\f",

@@ -249,6 +249,16 @@ class CanarySettings(_Model):
     heartbeat: Cron | None = Field(default=None, description="Cron of a light job writing only the canary.")
 
 
+class NotifySettings(_Model):
+    """Where a run's outcome is sent (drkit/jobs/notify.py). The URLs usually hold a token: secret references."""
+
+    webhook: SecretRef | None = Field(default=None, description="URL of a generic JSON POST: on a failed or "
+                                      "partial run, and on success too with on_success.")
+    healthchecks: SecretRef | None = Field(default=None, description="A healthchecks.io-style ping URL, pinged by "
+                                           "every backup run: the URL on success, URL/fail on failure or partial.")
+    on_success: bool = Field(default=False, description="Also POST the webhook when a run succeeds.")
+
+
 class JobConfig(_Model):
     source: Source
     repository: str = "default"
@@ -260,6 +270,7 @@ class JobConfig(_Model):
     checks: list[Check] = []
     drill: DrillSettings = DrillSettings()
     canary: CanarySettings = CanarySettings()
+    notify: NotifySettings | None = Field(default=None, description="Replaces the top-level notify for this job.")
 
     @property
     def canary_enabled(self) -> bool:
@@ -320,6 +331,8 @@ class DrkitConfig(_Model):
     scheduler: SchedulerSettings = SchedulerSettings()
     http: HttpSettings = HttpSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    notify: NotifySettings | None = Field(default=None, description="For every job without its own notify, and "
+                                          "for the scheduled prune, check and copy runs.")
 
     @model_validator(mode="after")
     def _jobs_name_known_repositories(self) -> DrkitConfig:

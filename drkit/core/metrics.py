@@ -58,6 +58,7 @@ class Metrics:
     drill_rpo: Gauge
     drill_rto: Gauge
     drill_last_success: Gauge
+    skipped: Gauge
     ops: OpsMetrics
 
     def register_job(self, job: str, *, rpo: float, rto: float) -> None:
@@ -65,14 +66,18 @@ class Metrics:
         self.rpo_target.labels(job).set(rpo)
         self.rto_target.labels(job).set(rto)
         self.failures.labels(job)
-        for result in ("success", "failure"):
+        for result in ("success", "partial", "failure"):
             self.runs.labels(job, result)
 
-    def backup_succeeded(self, job: str, *, finished_at: float, duration_s: float, bytes_added: int) -> None:
+    def backup_succeeded(self, job: str, *, finished_at: float, duration_s: float, bytes_added: int,
+                         skipped: int = 0) -> None:
+        """A run that wrote its snapshot; ``skipped`` > 0: a partial one (entries skipped or changed while
+        read, exit 3), counted as ``result="partial"``: its snapshot is a recovery point, not the whole source."""
         self.last_success.labels(job).set(finished_at)
         self.duration.labels(job).set(duration_s)
         self.bytes_added.labels(job).set(bytes_added)
-        self.runs.labels(job, "success").inc()
+        self.skipped.labels(job).set(skipped)
+        self.runs.labels(job, "partial" if skipped else "success").inc()
 
     def backup_failed(self, job: str, *, duration_s: float) -> None:
         self.duration.labels(job).set(duration_s)
@@ -119,7 +124,7 @@ def new_registry(version: str | None = None) -> tuple[CollectorRegistry, Metrics
         duration=gauge("drkit_backup_duration_seconds", "How long the job's last backup run took"),
         bytes_added=gauge("drkit_backup_bytes_added", "Bytes the job's last successful backup stored"),
         failures=counter("drkit_backup_failures", "Backup runs of the job that failed"),
-        runs=counter("drkit_backup_runs", "Backup runs of the job, by result (success, failure)", "result"),
+        runs=counter("drkit_backup_runs", "Backup runs of the job, by result (success, partial, failure)", "result"),
         repository_size=gauge("drkit_repository_size_bytes", "Bytes stored in the repository (all objects)",
                               "repository"),
         rpo_target=gauge("drkit_rpo_target_seconds", DRILL_HELP["drkit_rpo_target_seconds"]),
@@ -131,6 +136,8 @@ def new_registry(version: str | None = None) -> tuple[CollectorRegistry, Metrics
         drill_rto=gauge("drkit_rto_seconds", DRILL_HELP["drkit_rto_seconds"]),
         drill_last_success=gauge("drkit_drill_last_success_timestamp_seconds",
                                  DRILL_HELP["drkit_drill_last_success_timestamp_seconds"]),
+        skipped=gauge("drkit_backup_skipped_entries", "Entries the job's newest snapshot skipped or read while they "
+                      "changed (0: the whole source; above 0: a partial backup, exit 3)"),
         ops=new_ops_metrics(registry, version),
     )
     return registry, metrics

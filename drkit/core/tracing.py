@@ -2,7 +2,8 @@
 
 ``setup_tracing(version)`` turns tracing on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (and neither ``OTEL_SDK_DISABLED=true`` nor
-``OTEL_TRACES_EXPORTER=none`` says otherwise): spans go over OTLP/HTTP (protobuf) in batches, the SDK
+``OTEL_TRACES_EXPORTER=none`` says otherwise): spans go over OTLP/HTTP (protobuf; gRPC when
+``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` and its exporter is installed) in batches, the SDK
 reading the rest of the ``OTEL_*`` variables itself (headers, timeout, sampler, service name).
 The SDK is the optional extra ``drkit[otel]``; asked for without it, one warning and no traces.
 
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .log import redact, set_trace_id_source
+from .runlog import LOGGED, LoggedRun
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -55,6 +57,7 @@ class _NoSpan:
 
 
 _NO_SPAN = _NoSpan()
+NO_SPAN = _NO_SPAN  # for callers that decide themselves not to trace a call (sampling)
 
 
 def wanted() -> bool:
@@ -80,17 +83,39 @@ def setup_tracing(version: str) -> bool:
             "(pip install 'drkit[otel]')"
         )
         return False
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
-    if protocol.strip().lower().startswith("grpc"):
-        log.warning(
-            "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported: drkit exports traces over OTLP/HTTP "
-            "(http/protobuf); point the endpoint at the collector's HTTP port (4318)",
-            protocol.strip(),
-        )
+    exporter = _grpc_exporter() if _protocol().startswith("grpc") else OTLPSpanExporter()
+    if exporter is None:
+        return False
     provider = TracerProvider(resource=_resource(version))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     use_provider(provider, version)
     return True
+
+
+def _protocol() -> str:
+    name = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    return name.strip().lower()
+
+
+GRPC_PACKAGE = "opentelemetry-exporter-otlp-proto-grpc"
+
+
+def _grpc_exporter() -> Any:
+    """OTLP over gRPC when asked for (``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``) and its exporter is installed: not
+    part of ``drkit[otel]`` (it brings grpcio, a large native package, and every collector also speaks
+    OTLP/HTTP on 4318). Without it: one warning and no traces -- HTTP sent to a gRPC port would fail unseen."""
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        log.warning(
+            "traces not exported: OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the package %s, which is not installed "
+            "(pip install %s), or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and point the endpoint at the "
+            "collector's HTTP port (4318)",
+            GRPC_PACKAGE,
+            GRPC_PACKAGE,
+        )
+        return None
+    return OTLPSpanExporter()
 
 
 def _resource(version: str) -> Any:
@@ -128,12 +153,14 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-def span(name: str, **attributes: Any) -> _NoSpan | _LiveSpan:
+def span(name: str, **attributes: Any) -> _NoSpan | _LiveSpan | LoggedRun:
     """A span ``name`` under the current one (``with span("drkit.backup", **{"drkit.job": j}) as s:``);
-    ``s.set(...)`` adds attributes later. A no-op when tracing is off."""
-    if _tracer is None:
-        return _NO_SPAN
-    return _LiveSpan(_tracer, name, attributes)
+    ``s.set(...)`` adds attributes later. A no-op when tracing is off. A backup's or restore's span also
+    logs the run's start and end (core/runlog.py), traced or not."""
+    inner: _NoSpan | _LiveSpan = _NO_SPAN if _tracer is None else _LiveSpan(_tracer, name, attributes)
+    if name in LOGGED:
+        return LoggedRun(LOGGED[name], inner, attributes)
+    return inner
 
 
 class _LiveSpan:
@@ -187,6 +214,47 @@ def _attribute(key: str, value: Any) -> str | bool | int | float | None:
     return redact(str(value))[:_MAX_VALUE]
 
 
+def context() -> object | None:
+    """The current trace context, to parent ``leaf_span``s started later in other threads (the upload and
+    download workers, which do not inherit it); None when tracing is off."""
+    if _tracer is None:
+        return None
+    from opentelemetry import context as otel_context
+
+    return otel_context.get_current()
+
+
+def leaf_span(name: str, parent: object | None = None, **attributes: Any) -> _NoSpan | _LeafSpan:
+    """A span without children (a storage call): a child of the current span, or, in a thread without one, of
+    ``parent`` (a ``context()``). It is never made current, so it may end in another frame (a listing that ends
+    when its consumer stops iterating). A no-op when tracing is off."""
+    if _tracer is None:
+        return _NO_SPAN
+    return _LeafSpan(_tracer, name, parent, attributes)
+
+
+class _LeafSpan(_LiveSpan):
+    def __init__(self, tracer: Tracer, name: str, parent: object | None, attributes: dict[str, Any]) -> None:
+        super().__init__(tracer, name, attributes)
+        self._parent = parent
+
+    def __enter__(self) -> _LeafSpan:
+        from opentelemetry import trace
+
+        current = trace.get_current_span().get_span_context().is_valid
+        parent: Any = None if current else self._parent
+        self._span = self._tracer.start_span(self._name, context=parent, record_exception=False,
+                                             set_status_on_exception=False)
+        self.set(**self._attributes)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.fail(exc)
+        if self._span is not None:
+            self._span.end()
+
+
 def current_trace_id() -> str | None:
     """The current span's trace id (32 hex digits), for log lines; None outside a span or when off."""
     if _tracer is None:
@@ -198,7 +266,10 @@ def current_trace_id() -> str | None:
 
 
 __all__ = [
+    "NO_SPAN",
+    "context",
     "current_trace_id",
+    "leaf_span",
     "enabled",
     "rename_current",
     "setup_tracing",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..ops.files import backup_skipped
 from ..repository import snapshots
 from ..repository.manifests import ManifestStore
 
@@ -20,14 +21,23 @@ def _end(snap: snapshots.Snapshot) -> float | None:
 
 def job_windows(store: ManifestStore) -> dict[str, tuple[float, float]]:
     """Job name → (oldest, newest) snapshot end time, epoch seconds."""
+    return job_windows_skipped(store)[0]
+
+
+def job_windows_skipped(store: ManifestStore) -> tuple[dict[str, tuple[float, float]], dict[str, int]]:
+    """``job_windows``, and job name → the entries its newest snapshot skipped (0: a whole backup; above 0:
+    a partial one), in one reading of the snapshots."""
     out: dict[str, tuple[float, float]] = {}
+    skipped: dict[str, int] = {}
     for snap in snapshots.load_all(store):
         end = _end(snap)
         for job in (t.removeprefix(JOB_TAG) for t in snap.tags if t.startswith(JOB_TAG)):
             if end is not None:
                 old, new = out.get(job, (end, end))
                 out[job] = (min(old, end), max(new, end))
-    return out
+                if end >= new:
+                    skipped[job] = backup_skipped(snap)
+    return out, skipped
 
 
-__all__ = ["job_windows"]
+__all__ = ["job_windows", "job_windows_skipped"]

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import blake3
-from argon2.exceptions import Argon2Error
-from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from storage_backends import PutOptions
 
@@ -89,10 +88,12 @@ KDF_CAPS = KdfParams(time_cost=16, memory_kib=256 * 1024, parallelism=16)
 
 
 def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
-    return hash_secret_raw(
-        passphrase.encode(), salt, time_cost=params.time_cost, memory_cost=params.memory_kib,
-        parallelism=params.parallelism, hash_len=32, type=Type.ID,
-    )
+    """Argon2id (version 0x13), 32 bytes: the same bytes argon2-cffi's ``hash_secret_raw`` gave for the same
+    parameters (key objects of older drkit open unchanged), from ``cryptography`` (already a dependency) so a
+    core install needs no second Argon2 package. Parameters it refuses raise ValueError."""
+    kdf = Argon2id(salt=salt, length=32, iterations=params.time_cost, lanes=params.parallelism,
+                   memory_cost=params.memory_kib)
+    return kdf.derive(passphrase.encode())
 
 
 def wrap_master_key(master: MasterKey, passphrase: str, params: KdfParams | None = None) -> bytes:
@@ -162,11 +163,12 @@ def unwrap_master_key(key_object: bytes, passphrase: str) -> MasterKey | None:
         raise IntegrityError(f"key object version {version} is newer than this drkit reads")
     try:
         kek = _derive(passphrase, base64.b64decode(doc["salt"]), doc["_params"])
+    except ValueError as exc:  # KDF parameters it refuses (a salt under 8 bytes, no passes, too little memory)
+        raise IntegrityError(f"key object is malformed ({type(exc).__name__})") from None
+    try:
         raw = Cipher(kek).open(base64.b64decode(doc["data"]), AAD_KEY)
     except IntegrityError:
         return None
-    except Argon2Error as exc:  # KDF parameters it refuses
-        raise IntegrityError(f"key object is malformed ({type(exc).__name__})") from None
     if len(raw) < 64 or len(raw) % 32:
         raise IntegrityError(f"key object holds {len(raw)} key bytes, not 64 + 32 per rotation")
     master = MasterKey(raw[:32], raw[32:64], tuple(raw[i : i + 32] for i in range(64, len(raw), 32)))

@@ -37,6 +37,7 @@ from .manifests import ManifestStore
 from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
 from .reserve import MaintenanceLock, ReaderLock, create_reserve
 from .storage_errors import storage_errors
+from .traced import traced
 from .unlock import unlock, write_record
 
 log = logging.getLogger("drkit.repository")
@@ -63,6 +64,7 @@ class _View:
 class Repository:
     def __init__(self, backend: Backend, config: RepoConfig, master: MasterKey, key_id: str) -> None:
         self.retention = Retention.of(config)
+        backend = traced(backend)  # sampled storage-call spans when tracing is on; else the backend itself
         self.backend: Backend = backend if self.retention is None else RetainingBackend(backend, self.retention)
         self.config = config
         self.index = Index()

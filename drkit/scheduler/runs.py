@@ -26,6 +26,7 @@ from ..core.errors import DrkitError
 from ..core.extras import missing_extra
 from ..core.metrics import Metrics
 from ..jobs import JobOutcome, run_backup_job, run_heartbeat
+from ..jobs.notify import RunEvent, notify
 from .gates import RepositoryGates
 from .maintenance import Maintainer
 from .plan import MAINTENANCE, Kind
@@ -65,7 +66,7 @@ def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics,
         raise
     oldest, newest = outcome.window or (None, None)
     metrics.backup_succeeded(name, finished_at=newest or clock.now(), duration_s=outcome.seconds,
-                             bytes_added=outcome.bytes_added)
+                             bytes_added=outcome.bytes_added, skipped=outcome.skipped)
     metrics.ops.recovery_window(name, oldest=oldest, newest=newest)
     metrics.ops.retention_ran(name, applied=outcome.retention_applied, at=clock.now())
     measure_repository(config, config.job(name).repository, metrics)
@@ -189,8 +190,17 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
                 span.fail(exc)
                 self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
+                notify(self.config, RunEvent(job, kind, "failure", _error_text(exc),
+                                             {"run_id": run_id, "duration_s": round(clock.monotonic() - t0, 3)}))
                 return
-            log.info("%s finished", kind, extra={**fields, **done, "duration_s": round(clock.monotonic() - t0, 3)})
+            # a partial backup (entries skipped, exit 3 of `job run`) wrote its snapshot but is no success
+            partial = bool(done.get("skipped"))
+            outcome = "partial" if partial else "success"
+            ended = {**fields, **done, "outcome": outcome, "duration_s": round(clock.monotonic() - t0, 3)}
+            log.log(logging.WARNING if partial else logging.INFO, "%s %s", kind, "partial" if partial else "finished",
+                    extra=ended)
+            notify(self.config, RunEvent(job, kind, outcome, None, {k: v for k, v in ended.items()
+                                                                    if k not in ("job", "kind", "outcome")}))
 
     def _maintain(self, repository: str, kind: Kind) -> dict[str, Any]:
         spec = self.config.repositories[repository].copy_to
@@ -215,7 +225,7 @@ class Runner:
         for warning in outcome.warnings:
             log.warning("backup warning: %s", warning, extra={"job": job, "snapshot_id": outcome.snapshot_id})
         return {"snapshot_id": outcome.snapshot_id, "bytes_added": outcome.bytes_added,
-                "forgotten": outcome.forgotten}
+                "forgotten": outcome.forgotten, "skipped": outcome.skipped}
 
     def _drill(self, job: str) -> dict[str, Any]:
         try:

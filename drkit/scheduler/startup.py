@@ -17,7 +17,7 @@ from ..core.errors import DrkitError
 from ..core.metrics import Metrics
 from ..drills.history import load_history
 from ..drills.result import DrillResult
-from ..jobs.window import job_windows
+from ..jobs.window import job_windows, job_windows_skipped
 from ..ops.session import open_repository
 from .archives import read_archives
 from .maintenance import Maintainer, MaintenanceState
@@ -90,7 +90,7 @@ def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> 
     cfg = config.repositories[repository]
     repo = open_repository(cfg.url, cfg.passphrase.as_passphrase_source(), load_index=False)
     try:
-        windows = job_windows(repo.manifests)
+        windows, skipped = job_windows_skipped(repo.manifests)
         drills = load_history(repo.manifests)
         read_archives(config, repository, repo, metrics)
     finally:
@@ -99,6 +99,8 @@ def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> 
         if spec.repository != repository:
             continue
         _restore_window(metrics, job, windows.get(job))
+        if job in skipped:  # whether the newest snapshot is of a partial backup (DrkitBackupPartial)
+            metrics.skipped.labels(job).set(skipped[job])
         _restore_drill(metrics, job, drills.get(job, []))
     for system in config.systems:
         if _system_repository(config, system) == repository:

@@ -17,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_ENV = dict(os.environ)  # read at collection, before the isolation fixture replaces HOME and caches
-CORE_MAX_DISTRIBUTIONS = 26  # drkit and its core dependencies; the full install is 56
+CORE_MAX_DISTRIBUTIONS = 24  # drkit and its core dependencies (26 before Argon2id came from cryptography); all: 56
 OPTIONAL = {
     "boto3",
     "botocore",
@@ -31,6 +31,7 @@ OPTIONAL = {
     "opentelemetry-api",
     "opentelemetry-exporter-otlp-proto-http",
     "protobuf",
+    "argon2-cffi",
 }
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -76,6 +77,11 @@ def test_core_install_is_lean(core_venv: Path) -> None:
     assert "drkit" in dists
     assert not dists & OPTIONAL, dists & OPTIONAL
     assert len(dists) <= CORE_MAX_DISTRIBUTIONS, sorted(dists)
+    licensed = _run(core_venv / "bin" / "python", "-c",
+                    "import importlib.metadata as m; print([f.name for f in m.files('drkit') if 'LICENSE' in f.name])")
+    assert "LICENSE" in licensed.stdout, licensed.stdout + licensed.stderr
+    by_module = _run(core_venv / "bin" / "python", "-m", "drkit", "--version")
+    assert by_module.returncode == 0 and "drkit" in by_module.stdout, by_module.stderr
 
 
 def test_core_install_backs_up_and_restores_files(core_venv: Path, tmp_path: Path) -> None:

@@ -194,6 +194,26 @@ def test_a_job_run_and_a_restore_are_exported_over_otlp(tmp_path: Path, receiver
     assert PASSPHRASE.encode() not in wire
 
 
+def test_storage_calls_are_sampled_spans_of_the_run(tmp_path: Path, receiver: Receiver) -> None:
+    """DRKIT_TRACE_STORAGE_RATIO=1: every storage call of a job run and of a restore is a drkit.storage.* span
+    of that run's trace (the upload and download workers' calls included); the default ratio traces few."""
+    cfg, repo, _ = _setup(tmp_path)
+    env = {**ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "DRKIT_TRACE_STORAGE_RATIO": "1"}
+    proc = drkit("--config", str(cfg), "job", "run", "uploads", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    roots = [s for s in receiver.spans if s.name == "drkit job"]
+    assert len(roots) == 1
+    storage = [s for s in receiver.spans if s.name.startswith("drkit.storage.")]
+    assert {s.trace_id for s in storage} == {roots[0].trace_id}
+    keys = {(s.name, str(_attributes(s).get("drkit.storage.key", ""))[:5]) for s in storage}
+    assert ("drkit.storage.put", "data/") in keys or ("drkit.storage.put_if_absent", "data/") in keys, keys
+    receiver.spans.clear()
+    proc = drkit("restore", "files", "--repo", str(repo), "latest", "--target", str(tmp_path / "out"), env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    reads = [s for s in receiver.spans if s.name in ("drkit.storage.get_range", "drkit.storage.get")]
+    assert reads and len({s.trace_id for s in receiver.spans}) == 1
+
+
 def test_a_failed_run_is_an_error_span_without_the_secret(tmp_path: Path, receiver: Receiver) -> None:
     cfg, repo, _ = _setup(tmp_path)
     env = {"DRKIT_PASSWORD": "wrong-" + PASSPHRASE, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}

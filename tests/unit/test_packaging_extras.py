@@ -3,6 +3,7 @@ tests/e2e/test_packaging.py."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -62,3 +63,21 @@ def test_drill_report_and_runbook_commands_load_without_the_source_extras() -> N
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_python_dash_m_drkit_is_the_cli(tmp_path: Path) -> None:
+    """`python -m drkit` runs the CLI, exit codes included (before: "No module named drkit.__main__")."""
+    proc = subprocess.run([sys.executable, "-m", "drkit", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "drkit" in proc.stdout and PYPROJECT["project"]["version"] in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "drkit", "check", "--repo", str(tmp_path / "none")],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "DRKIT_PASSWORD": "pw"})
+    assert bad.returncode not in (0, 1) and bad.stderr.startswith("drkit: error: "), bad.stderr
+
+
+def test_the_license_file_is_the_declared_license() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert PYPROJECT["project"]["license"] == "Apache-2.0"
+    assert "LICENSE" in PYPROJECT["project"]["license-files"]
+    text = (root / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text and "END OF TERMS AND CONDITIONS" in text

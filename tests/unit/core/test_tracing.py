@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,14 +140,36 @@ def test_an_exception_without_a_message_is_named_by_its_type(exported: InMemoryS
     assert span.status.status_code is StatusCode.ERROR and span.status.description == "KeyboardInterrupt"
 
 
-def test_a_grpc_protocol_is_named_as_unsupported(
+def test_grpc_without_its_exporter_is_one_clear_line_and_no_traces(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Before: drkit warned that gRPC was unsupported and sent OTLP/HTTP to the endpoint anyway (a collector's
+    gRPC port, 4317: every export failed). Now: one line naming the package, and tracing stays off."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.grpc.trace_exporter", None)  # not installed
     try:
         with caplog.at_level(logging.WARNING, logger="drkit.tracing"):
-            assert tracing.setup_tracing("test")
+            assert not tracing.setup_tracing("test")
+            assert not tracing.enabled()
     finally:
-        tracing.shutdown_tracing()  # nothing was traced: nothing to send to the unreachable endpoint
-    assert any("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported" in r.getMessage() for r in caplog.records)
+        tracing.shutdown_tracing()
+    lines = [r.getMessage() for r in caplog.records if r.name == "drkit.tracing"]
+    assert len(lines) == 1 and "opentelemetry-exporter-otlp-proto-grpc" in lines[0], lines
+    assert "traces not exported" in lines[0] and "\n" not in lines[0]
+
+
+def test_grpc_with_its_exporter_installed_exports_over_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    exporter = InMemorySpanExporter()
+    fake = types.ModuleType("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+    fake.OTLPSpanExporter = lambda: exporter  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    try:
+        assert tracing.setup_tracing("test")
+        with tracing.span("run"):
+            pass
+    finally:
+        tracing.shutdown_tracing()  # flushes the batch into the in-memory exporter
+    assert [s.name for s in exporter.get_finished_spans()] == ["run"]
