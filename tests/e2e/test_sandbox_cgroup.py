@@ -3,14 +3,18 @@ driver, engine on this host), so a restored server in a container is scheduled l
 sandbox's server process instead of sharing one CPU weight with every container of the host
 (drkit/drills/sandbox/cgroup.py). Checked on the real engine of tests/servers/docker.py: the
 container's process is in a cgroup below this process's own; with DRKIT_SANDBOX_CGROUP_PARENT empty
-it is where the engine puts it by default."""
+it is where the engine puts it by default. drkit in a container of its own (a private cgroup namespace,
+the engine's socket mounted) keeps the engine's default: its "/" is not the host's root."""
 
 from __future__ import annotations
 
+import json
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
-from servers.docker import DockerEngine
+from servers.docker import DockerEngine, ensure_image
 
 from drkit.drills.sandbox.cgroup import CGROUP_PARENT_ENV, _engine_driver, choose_parent, cpu_cgroup
 from drkit.drills.sandbox.redis import docker_redis
@@ -74,3 +78,52 @@ def test_empty_override_keeps_the_engines_default(
     own = cpu_cgroup(Path("/proc/self/cgroup").read_text())
     container_id, path = _sandbox_cpu_cgroup(docker_engine, tmp_path)
     assert path.endswith(container_id) and path != f"{(own or '').rstrip('/')}/{container_id}", path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON_IMAGE = "python:3.11-slim-bookworm"  # the stand-in: Debian's /usr/bin/python3, as this .venv's
+IN_CONTAINER = textwrap.dedent("""
+    import json, docker
+    from drkit.drills.sandbox.cgroup import cpu_cgroup
+    from drkit.drills.sandbox.docker import new_container, running
+    with running(new_container("redis:7", "redis")) as sandbox:
+        api = docker.from_env()
+        attrs = api.api.inspect_container(sandbox.get_wrapped_container().id)
+        api.close()
+    print(json.dumps({"own": cpu_cgroup(open("/proc/self/cgroup").read()),
+                      "parent": attrs["HostConfig"]["CgroupParent"]}))
+""")
+
+
+def test_drkit_in_a_container_keeps_the_engines_default(docker_engine: DockerEngine,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """drkit in a container with a private cgroup namespace, the engine's socket mounted (as a Compose
+    service may run it): its /proc/self/cgroup says "/", which the engine would read as the host's root
+    cgroup, outside drkit's container and its limits. The sandbox it starts gets the engine's default
+    parent. (This .venv and the worktree are mounted at their own paths; the stand-in python image has
+    the same Debian Python.)"""
+    monkeypatch.delenv(CGROUP_PARENT_ENV, raising=False)
+    ensure_image(docker_engine, PYTHON_IMAGE, "python")
+    sock = docker_engine.host.removeprefix("unix://")
+    venv = Path(sys.prefix)
+    mounts = {str(ROOT): {"bind": str(ROOT), "mode": "ro"}, str(venv): {"bind": str(venv), "mode": "ro"},
+              sock: {"bind": "/var/run/docker.sock", "mode": "rw"}}
+    client = docker_engine.client()
+    try:
+        drkit_box = client.containers.run(
+            PYTHON_IMAGE, [str(venv / "bin" / "python3"), "-c", IN_CONTAINER], detach=True, cgroupns="private",
+            network_mode="none", volumes=mounts, environment={"PYTHONDONTWRITEBYTECODE": "1"},
+            labels={"drkit.test": "cgroup-in-container"})
+        try:
+            code = int(drkit_box.wait(timeout=300)["StatusCode"])
+            out = drkit_box.logs(stdout=True, stderr=False).decode()
+            err = drkit_box.logs(stdout=False, stderr=True).decode()
+        finally:
+            drkit_box.remove(force=True)
+    finally:
+        client.close()
+    assert code == 0, err[-3000:]
+    seen = json.loads(out.strip().splitlines()[-1])
+    if cpu_cgroup(Path("/proc/self/cgroup").read_text()) is not None:  # cgroup v1, as on the test machines
+        assert seen["own"] == "/", seen  # the scenario: a path only drkit's namespace means
+    assert seen["parent"] == "", seen  # before: "/", the host's root

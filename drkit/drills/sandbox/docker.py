@@ -65,16 +65,23 @@ def new_container(image: str, kind: str, **create: Any) -> DockerContainer:
 
     if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ:
         testcontainers_config.ryuk_disabled = True
-    parent = sandbox_cgroup_parent(local_engine())
+    parent = sandbox_cgroup_parent(engine_socket())
     if parent is not None:
         create.setdefault("cgroup_parent", parent)
     return DockerContainer(image, labels={LABEL: kind}, **create)
 
 
+def engine_socket() -> str | None:
+    """The path of the engine's unix socket; None when ``DOCKER_HOST`` names another transport."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        return DEFAULT_SOCKET
+    return host.removeprefix("unix://") if host.startswith("unix://") else None
+
+
 def local_engine() -> bool:
     """Whether the engine runs on this host (a unix socket): bind mounts and loopback ports reach it."""
-    host = os.environ.get("DOCKER_HOST", "")
-    return not host or host.startswith("unix://")
+    return engine_socket() is not None
 
 
 def publish(container: DockerContainer, port: int) -> DockerContainer:
