@@ -298,3 +298,34 @@ def test_ctrl_c_removes_the_sandbox_container_and_its_volume(tmp_path: Path, pg_
             proc.kill()
             proc.communicate()
         _remove_labelled(docker_engine, "postgres")  # what a failing run left, so the fixture check is not the failure
+
+
+def test_a_container_whose_creation_an_interrupt_cut_short_is_removed(docker_engine: DockerEngine,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the engine creates the sandbox: the engine has the container (and its anonymous
+    volume) but testcontainers never got its handle. Before: nothing was removed. The interrupt is
+    placed there by wrapping testcontainers' create call; the engine is real."""
+    from drkit.drills.sandbox.docker import new_container, running
+
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    volumes_before = _volumes(docker_engine)
+    container = new_container("redis:7", "interrupt-test")
+    tc_client = container.get_docker_client()
+    create = tc_client.create
+
+    def interrupted_create(*args: Any, **kwargs: Any) -> Any:
+        create(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tc_client, "create", interrupted_create)
+    try:
+        with pytest.raises(KeyboardInterrupt), running(container):
+            raise AssertionError("the sandbox must not start")
+        client = docker_engine.client()
+        try:
+            assert client.containers.list(all=True, filters={"label": "drkit.sandbox=interrupt-test"}) == []
+        finally:
+            client.close()
+        assert _volumes(docker_engine) == volumes_before
+    finally:
+        _remove_labelled(docker_engine, "interrupt-test")
