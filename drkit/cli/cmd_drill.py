@@ -46,7 +46,9 @@ def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, system: str
           allow_skew: float | None, snapshot: str | None, point_in_time: str | None, sandbox: str,
           json_file: str | None, junit: str | None, prom_file: str | None, pushgateway: str | None) -> None:
     """Restore each JOB's backup into a throwaway instance, verify it, and report RPO/RTO against
-    the job's targets. Exit 20 when a target is missed, 21 when a check fails.
+    the job's targets. Exit 20 when a target is missed, 21 when a check fails, 2 when the sandbox
+    cannot be had (--sandbox docker without a reachable engine, an image the engine does not have and
+    cannot pull), 130 on Ctrl-C; sandbox containers and their volumes are removed in every case.
 
     A point-in-time drill restores whatever `drkit restore --point-in-time` would (any base backup, a
     Redis AOF archive); what it cannot verify there (no facts for a backup no job run took, no canary

@@ -5,6 +5,7 @@ read-only mounts, state and /tmp as scratch volumes, the source volume read-only
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -99,8 +100,10 @@ def test_image_runs_the_files_cronjob_with_a_read_only_source(tmp_path: Path, do
     data, repo, mounts = _setup(tmp_path)
     cfg = ["--config", "/etc/drkit/drkit.yaml"]
     pw = ["--password-file", "/etc/drkit/secrets/repository-passphrase"]
+    reports = _owned(tmp_path / "out", 0o700)  # where the drill's JSON report lands
+    mounts[str(reports)] = {"bind": "/out", "mode": "rw"}
     steps = [["init", "--repo", "/repo", *pw], [*cfg, "job", "run", "files-main"],
-             [*cfg, "drill", "files-main", "--sandbox", "local"],
+             [*cfg, "drill", "files-main", "--sandbox", "local", "--json", "/out/drill.json"],
              ["prune", "--repo", "/repo", *pw], ["check", "--repo", "/repo", *pw, "--read-data-subset", "50%"]]
     for args in steps:
         code, out = _run(docker_engine, drkit_image, args, mounts)
@@ -108,6 +111,11 @@ def test_image_runs_the_files_cronjob_with_a_read_only_source(tmp_path: Path, do
         assert "Traceback" not in out, out
     # the source was never written to (no canary in a read-only production tree)
     assert not any(p.name.startswith(".drkit-canary") for p in data.iterdir())
+    # ... and the report says what its RPO rests on instead: the repository's catalog
+    (drilled,) = json.loads((reports / "drill.json").read_text())["drills"]
+    assert drilled["success"] and drilled["rpo_verified_seconds"] is None, drilled
+    assert drilled["rpo_basis"].startswith("catalog") and "canary.enabled is off" in drilled["rpo_basis"], drilled
+    assert {t["name"]: t["ok"] for t in drilled["targets"]} == {"rpo": True, "rto": True}, drilled
     # an independent look at what the image stored: restore on the host and compare with the source
     target = tmp_path / "restored"
     proc = drkit("restore", "files", "latest", "--repo", str(repo), "--target", str(target),

@@ -228,10 +228,104 @@ def test_sigterm_removes_the_sandbox_container(tmp_path: Path, docker_engine: Do
         _remove_labelled(docker_engine)  # what the old code left, so the engine fixture's own check is not the failure
 
 
-def _remove_labelled(engine: DockerEngine) -> None:
+def _remove_labelled(engine: DockerEngine, kind: str = "sigterm-test") -> None:
     client = engine.client()
     try:
-        for c in client.containers.list(all=True, filters={"label": "drkit.sandbox=sigterm-test"}):
+        for c in client.containers.list(all=True, filters={"label": f"drkit.sandbox={kind}"}):
             c.remove(force=True, v=True)
     finally:
         client.close()
+
+
+def _volumes(engine: DockerEngine) -> set[str]:
+    client = engine.client()
+    try:
+        return {v.name for v in client.volumes.list()}
+    finally:
+        client.close()
+
+
+def _running_sandbox(engine: DockerEngine, kind: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> str:
+    """The id of the drill's running sandbox container of ``kind``, polled until it is up."""
+    deadline = time.monotonic() + timeout
+    client = engine.client()
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the drill ended before its sandbox container ran"
+            found = client.containers.list(filters={"label": f"drkit.sandbox={kind}", "status": "running"})
+            if found:
+                return str(found[0].id)
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise AssertionError(f"no running {kind} sandbox container within {timeout:.0f} s")
+
+
+def test_ctrl_c_removes_the_sandbox_container_and_its_volume(tmp_path: Path, pg_server: PgServer,
+                                                              docker_engine: DockerEngine) -> None:
+    """Ctrl-C (SIGINT to the drill's process group, as a terminal sends it) while a PostgreSQL logical
+    drill runs in a postgres:15 container (a user check sleeps, so the container is up when the signal
+    comes): exit 130 with one line, and the container, its anonymous PGDATA volume (the image declares
+    one, as the official image does) and the drill's temp directory are gone."""
+    db = "drill_docker_int"
+    pg_server.psql(f"DROP DATABASE IF EXISTS {db}")
+    pg_server.psql(f"CREATE DATABASE {db}")
+    pg_server.psql("CREATE TABLE t (id int primary key); INSERT INTO t SELECT generate_series(1, 100)", dbname=db)
+    job = {"source": {"kind": "postgres", "mode": "logical", "dsn": pg_server.db_url(db),
+                      "password": {"file": str(pg_server.db_password_file)}},
+           "checks": [{"sql": "SELECT pg_sleep(600)::text", "expect": ""}]}
+    cfg = write_config(tmp_path / "drkit.yaml", init_repo(tmp_path / "repo"), {"app": job})
+    ok(cfg, "job", "run", "app")
+    drill_tmp = tmp_path / "drill-tmp"
+    drill_tmp.mkdir()
+    volumes_before = _volumes(docker_engine)
+    env = {**os.environ, **ENV, **docker_engine.env, "DRKIT_DRILL_TMP": str(drill_tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "drkit.cli.main", "--config", str(cfg), "drill", "app",
+                             "--sandbox", "docker"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    try:
+        container = _running_sandbox(docker_engine, "postgres", proc)
+        assert _volumes(docker_engine) - volumes_before, "the sandbox has no anonymous volume: nothing is tested"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 130, err.decode()
+        assert "Traceback" not in err.decode() and "drkit: error: interrupted" in err.decode(), err.decode()
+        assert container not in _containers(docker_engine) and _containers(docker_engine) == []
+        assert _volumes(docker_engine) == volumes_before
+        assert list(drill_tmp.iterdir()) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        _remove_labelled(docker_engine, "postgres")  # what a failing run left, so the fixture check is not the failure
+
+
+def test_a_container_whose_creation_an_interrupt_cut_short_is_removed(docker_engine: DockerEngine,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the engine creates the sandbox: the engine has the container (and its anonymous
+    volume) but testcontainers never got its handle. Before: nothing was removed. The interrupt is
+    placed there by wrapping testcontainers' create call; the engine is real."""
+    from drkit.drills.sandbox.docker import new_container, running
+
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    volumes_before = _volumes(docker_engine)
+    container = new_container("redis:7", "interrupt-test")
+    tc_client = container.get_docker_client()
+    create = tc_client.create
+
+    def interrupted_create(*args: Any, **kwargs: Any) -> Any:
+        create(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tc_client, "create", interrupted_create)
+    try:
+        with pytest.raises(KeyboardInterrupt), running(container):
+            raise AssertionError("the sandbox must not start")
+        client = docker_engine.client()
+        try:
+            assert client.containers.list(all=True, filters={"label": "drkit.sandbox=interrupt-test"}) == []
+        finally:
+            client.close()
+        assert _volumes(docker_engine) == volumes_before
+    finally:
+        _remove_labelled(docker_engine, "interrupt-test")

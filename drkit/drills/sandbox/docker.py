@@ -12,6 +12,8 @@ allows, they run under drkit's own cgroup, scheduled like a local sandbox's serv
 from __future__ import annotations
 
 import os
+import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ class DockerStatus:
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 LABEL = "drkit.sandbox"
+RUN_LABEL = "drkit.sandbox.run"  # unique per container: finds one whose creation an interrupt cut short
+_RUN_IDS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 class SandboxUnavailable(UsageError):
@@ -65,16 +69,26 @@ def new_container(image: str, kind: str, **create: Any) -> DockerContainer:
 
     if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ:
         testcontainers_config.ryuk_disabled = True
-    parent = sandbox_cgroup_parent(local_engine())
+    parent = sandbox_cgroup_parent(engine_socket())
     if parent is not None:
         create.setdefault("cgroup_parent", parent)
-    return DockerContainer(image, labels={LABEL: kind}, **create)
+    run = uuid.uuid4().hex
+    container = DockerContainer(image, labels={LABEL: kind, RUN_LABEL: run}, **create)
+    _RUN_IDS[container] = run
+    return container
+
+
+def engine_socket() -> str | None:
+    """The path of the engine's unix socket; None when ``DOCKER_HOST`` names another transport."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        return DEFAULT_SOCKET
+    return host.removeprefix("unix://") if host.startswith("unix://") else None
 
 
 def local_engine() -> bool:
     """Whether the engine runs on this host (a unix socket): bind mounts and loopback ports reach it."""
-    host = os.environ.get("DOCKER_HOST", "")
-    return not host or host.startswith("unix://")
+    return engine_socket() is not None
 
 
 def publish(container: DockerContainer, port: int) -> DockerContainer:
@@ -117,6 +131,21 @@ def _remove(container: DockerContainer) -> None:
 
     try:
         container.get_wrapped_container()
-    except ContainerStartException:  # never created: nothing to remove
+    except ContainerStartException:  # no handle: never created, or Ctrl-C while the engine created it
+        _remove_by_run_label(container)
         return
     container.stop(force=True, delete_volume=True)
+
+
+def _remove_by_run_label(container: DockerContainer) -> None:
+    run = _RUN_IDS.get(container)
+    if run is None:
+        return
+    client = container.get_docker_client().client
+    try:
+        for found in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run}"}):
+            found.remove(force=True, v=True)
+    except Exception:  # noqa: BLE001 - an engine that cannot answer has nothing we could remove; the
+        pass  # error that ended the sandbox (a missing image, an unreachable engine) is the one to report
+    finally:
+        client.close()
