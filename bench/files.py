@@ -257,12 +257,17 @@ def figures(t: ToolRun, size: int) -> dict[str, float | None]:
         r = t.runs.get(step)
         return r.wall_s if r is not None and r.ok else None
 
+    def cpu(step: str) -> float | None:
+        r = t.runs.get(step)
+        return r.cpu_s if r is not None and r.ok else None
+
     rss = [r.maxrss_bytes for r in t.runs.values() if r.ok]
     first, restore = wall("first"), wall("restore")
     return {"first_mbps": mb_per_s(size, first) if first else None, "rerun_s": wall("rerun"),
             "changed_s": wall("changed"), "repo_mib": t.repo_bytes / MIB if t.repo_bytes else None,
             "restore_mbps": mb_per_s(size, restore) if restore else None,
-            "peak_rss_mib": max(rss) / MIB if rss else None}
+            "peak_rss_mib": max(rss) / MIB if rss else None, "first_cpu_s": cpu("first"),
+            "restore_cpu_s": cpu("restore")}
 
 
 ROWS = (  # key, label, unit, goal text, passes(ratio)
@@ -272,6 +277,9 @@ ROWS = (  # key, label, unit, goal text, passes(ratio)
     ("repo_mib", "repository size", "MiB", "<= 1.05x", lambda r: r <= 1.05),
     ("restore_mbps", "restore", "MB/s", ">= 2.00x", lambda r: r >= 2.0),
     ("peak_rss_mib", "peak RSS", "MiB", "<= 1.00x", lambda r: r <= 1.0),
+    # CPU seconds (user + system) depend far less on the machine's other load than wall times do
+    ("first_cpu_s", "first backup, CPU", "s", "(none)", None),
+    ("restore_cpu_s", "restore, CPU", "s", "(none)", None),
 )
 
 

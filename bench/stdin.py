@@ -137,6 +137,10 @@ class ToolRound:
         run = self.runs.get(step)
         return mb_per_s(nbytes, run.wall_s) if run is not None and run.ok else None
 
+    def cpu(self, step: str) -> float | None:
+        run = self.runs.get(step)
+        return run.cpu_s if run is not None and run.ok else None
+
     def peak_rss(self) -> int | None:
         rss = [r.maxrss_bytes for s, r in self.runs.items() if s in STEPS and r.ok]
         return max(rss) if rss else None
@@ -284,6 +288,9 @@ def summarize(bench: Bench, rounds: list[dict[str, ToolRound]]) -> list[Row]:
         Row("restore, MB/s", "restore", med(lambda tr: tr.mbps("restore", size)),
             ">= 1.5x", _ratio_goal(1.5)),
         Row("peak RSS, MiB", "peak_rss", {n: peak(n) for n in names}, "drkit < 300 MB", _rss_goal),
+        # CPU seconds (user + system) depend far less on the machine's other load than wall times do
+        Row("first backup, CPU s", "backup_first_cpu", med(lambda tr: tr.cpu("backup_first"))),
+        Row("restore, CPU s", "restore_cpu", med(lambda tr: tr.cpu("restore"))),
         Row("repository size, MiB", "repo_size",
             med(lambda tr: None if tr.repo_bytes is None or tr.failed else tr.repo_bytes / MIB)),
     ]
