@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""File-tree backup: drkit next to restic on the same deterministic tree, in one run, as ratios.
+"""File-tree backup: drkit next to restic and Borg 1.4 on the same deterministic tree, in one run, as ratios.
 
 Builds a mixed tree once (~1 GiB by default, ~20k files): source-code-like small text files in nested
 directories, compressible log files, random binaries and duplicate copies of some of them. Then, for each
@@ -22,11 +22,14 @@ restic: `restic init --repository-version 2`, `restic backup --compression auto 
         `restic restore latest --target DIR`.
 drkit:  `drkit init --repo DIR`, `drkit backup files SRC --repo DIR --json`,
         `drkit restore latest --target DIR --repo DIR`.
+Borg:   `borg init --encryption repokey-blake2`, `borg create --compression zstd,3 REPO::bN SRC`,
+        `borg extract REPO::bN` in DIR (bench/_borg.py: where it comes from; left out when absent).
 
 Prints first-backup throughput, re-run times, repository size (after the first backup), restore
-throughput and peak RSS (os.wait4 ru_maxrss of the tool's own process, measured the same way for both),
-each with drkit/restic and the issue's goal. With --rounds N, the figures are medians over the rounds
-(the ratio is taken between the medians) and peak RSS is the maximum over every run of every round.
+throughput and peak RSS (os.wait4 ru_maxrss of the tool's own process, measured the same way for each),
+each with drkit/restic (the issue's goals are over restic) and drkit/borg, and `cp -a` of the tree as the
+floor of any restore. With --rounds N, the figures are medians over the rounds (the ratio is taken
+between the medians) and peak RSS is the maximum over every run of every round.
 
 Run: .venv/bin/python bench/files.py [--size-mib 1024] [--rounds 1] [--json bench/out/files.json]
 """
@@ -43,10 +46,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _borg  # noqa: E402
 from _common import (  # noqa: E402
     CAPTURE,
     MB,
@@ -68,6 +71,7 @@ from _common import (  # noqa: E402
     run_synced,
     scaling_table,
     settle_inodes,
+    tool_version,
 )
 
 PASSWORD = "drkit-bench-password-not-a-secret"
@@ -187,7 +191,16 @@ def tree_digest(root: Path) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+BORG_NAMES = _borg.Archives()
+
+
 def argv_for(tool: str, step: str, exe: str, repo: Path, src: Path, target: Path) -> list[str]:
+    if tool == "borg":  # extract writes into its working directory: run_step runs it in ``target``
+        if step == "init":
+            return _borg.init_argv(exe, repo)
+        if step == "restore":
+            return [exe, "extract", BORG_NAMES.last(repo)]
+        return [exe, "create", "--compression", _borg.COMPRESSION, BORG_NAMES.next(repo), str(src)]
     if tool == "restic":
         base = [exe, "--repo", str(repo)]
         if step == "init":
@@ -218,8 +231,12 @@ class ToolRun:
 def run_step(t: ToolRun, step: str, src: Path, target: Path, timeout: float) -> None:
     if t.failed:
         return
+    cwd = None
+    if t.name == "borg" and step == "restore":
+        target.mkdir()
+        cwd = target
     res = run_synced([*t.prefix, *argv_for(t.name, step, t.exe, t.repo, src, target)], stdout=CAPTURE, env=t.env,
-                     timeout=timeout)
+                     timeout=timeout, cwd=cwd)
     if step != "init":
         t.runs[step] = res
     if not res.ok:
@@ -240,32 +257,46 @@ def figures(t: ToolRun, size: int) -> dict[str, float | None]:
         r = t.runs.get(step)
         return r.wall_s if r is not None and r.ok else None
 
+    def cpu(step: str) -> float | None:
+        r = t.runs.get(step)
+        return r.cpu_s if r is not None and r.ok else None
+
     rss = [r.maxrss_bytes for r in t.runs.values() if r.ok]
     first, restore = wall("first"), wall("restore")
     return {"first_mbps": mb_per_s(size, first) if first else None, "rerun_s": wall("rerun"),
             "changed_s": wall("changed"), "repo_mib": t.repo_bytes / MIB if t.repo_bytes else None,
             "restore_mbps": mb_per_s(size, restore) if restore else None,
-            "peak_rss_mib": max(rss) / MIB if rss else None}
+            "peak_rss_mib": max(rss) / MIB if rss else None, "first_cpu_s": cpu("first"),
+            "restore_cpu_s": cpu("restore")}
 
 
 ROWS = (  # key, label, unit, goal text, passes(ratio)
-    ("first_mbps", "first backup", "MB/s", ">= 1.50x", lambda r: r >= 1.5),
+    ("first_mbps", "first backup", "MB/s", ">= 2.00x", lambda r: r >= 2.0),
     ("rerun_s", "unchanged re-run", "s", "<= 1.00x", lambda r: r <= 1.0),
     ("changed_s", "1 %-changed re-run", "s", "(none)", None),
     ("repo_mib", "repository size", "MiB", "<= 1.05x", lambda r: r <= 1.05),
-    ("restore_mbps", "restore", "MB/s", ">= 1.50x", lambda r: r >= 1.5),
+    ("restore_mbps", "restore", "MB/s", ">= 2.00x", lambda r: r >= 2.0),
     ("peak_rss_mib", "peak RSS", "MiB", "<= 1.00x", lambda r: r <= 1.0),
+    # CPU seconds (user + system) depend far less on the machine's other load than wall times do
+    ("first_cpu_s", "first backup, CPU", "s", "(none)", None),
+    ("restore_cpu_s", "restore, CPU", "s", "(none)", None),
 )
 
 
-def report(d: dict[str, float | None], r: dict[str, float | None]) -> tuple[str, list[dict[str, object]]]:
+def report(c: dict[str, dict[str, float | None]]) -> tuple[str, list[dict[str, object]]]:
+    """The table of combined figures per tool (drkit, restic, and Borg when it ran); goals are over restic."""
+    d, r, b = c["drkit"], c["restic"], c.get("borg")
     rows, doc = [], []
     for key, label, unit, goal, passes in ROWS:
         q = ratio(d[key], r[key])
         mark = "" if passes is None or q is None else ("PASS" if passes(q) else "MISS")
-        rows.append([label, unit, fmt(d[key], 2), fmt(r[key], 2), fmt(q, 2, "x"), goal, mark])
-        doc.append({"figure": key, "drkit": d[key], "restic": r[key], "ratio": q, "goal": goal, "result": mark})
-    headers = ["figure", "unit", "drkit", "restic", "drkit/restic", "goal", "result"]
+        borg = [fmt(b[key], 2), fmt(ratio(d[key], b[key]), 2, "x")] if b is not None else []
+        rows.append([label, unit, fmt(d[key], 2), fmt(r[key], 2), *borg[:1], fmt(q, 2, "x"), *borg[1:], goal, mark])
+        doc.append({"figure": key, "drkit": d[key], "restic": r[key], "ratio": q, "goal": goal, "result": mark,
+                    **({"borg": b[key], "ratio_borg": ratio(d[key], b[key])} if b is not None else {})})
+    extra = ["borg", "drkit/borg"] if b is not None else []
+    headers = ["figure", "unit", "drkit", "restic", *extra[:1], "drkit/restic", *extra[1:], "goal (vs restic)",
+               "result"]
     return format_table(headers, rows, left_cols=2), doc
 
 
@@ -297,6 +328,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--settle-above-us", type=float, default=100.0, metavar="US",
                    help="a new empty file costing more than US microseconds means wait (default 100)")
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic")
+    p.add_argument("--borg", default="", metavar="PATH|none",
+                   help="Borg 1.4 executable (default: the bench's venv, bench/_borg.py, else borg on PATH; "
+                        "none: leave Borg out)")
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")))
     p.add_argument("--cpus", default="", metavar="N,M",
                    help="run the rounds once per CPU count, pinned with taskset to the first N CPUs, and print "
@@ -309,7 +343,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @dataclass
 class Round:
-    tools: list[ToolRun]  # restic first
+    tools: list[ToolRun]  # restic, drkit, then Borg when it runs
     changed: int  # bytes the change touched
     floor_s: float | None  # ``cp -a`` of the tree: the floor of any restore here
     probe_us: float  # a new empty file just before the restores (``inode_probe``)
@@ -322,8 +356,13 @@ def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int, pref
                      {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")})
     drkit = ToolRun("drkit", args.drkit, work / "drkit-repo",
                     {**os.environ, "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "drkit-cache")})
-    restic.prefix = drkit.prefix = prefix
-    order = [restic, drkit] if n % 2 else [drkit, restic]
+    tools = [restic, drkit]
+    if args.borg_exe:
+        tools.append(ToolRun("borg", args.borg_exe, work / "borg-repo",
+                             {**os.environ, **_borg.env(work / "borg-base", PASSWORD)}))
+    for t in tools:
+        t.prefix = prefix
+    order = tools if n % 2 else list(reversed(tools))
     under = f" under {' '.join(prefix)}" if prefix else ""
     print(f"round {n}{under}: {' then '.join(t.name for t in order)} at every step", flush=True)
     src = info.root
@@ -346,11 +385,11 @@ def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int, pref
         undo_change(undo)
     for t in order:
         target = work / f"restore-{t.name}"
-        restored = target / "tree" if t.name == "drkit" else target / str(src).lstrip("/")
+        restored = target / "tree" if t.name == "drkit" else target / str(src).lstrip("/")  # restic, Borg
         t.verified = not t.failed and tree_digest(restored) == want
         print(f"  {t.name:<6} restore {'verified' if t.verified else 'DOES NOT MATCH the tree'}", flush=True)
     floor_s = copy_floor(src, work / "floor-copy", args.timeout)
-    return Round([restic, drkit], changed, floor_s, probe_us)
+    return Round(tools, changed, floor_s, probe_us)
 
 
 def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
@@ -364,29 +403,37 @@ def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
     return res.wall_s
 
 
+Figures = dict[str, dict[str, float | None]]  # tool -> figure -> value
+
+
 def run_pinned(args: argparse.Namespace, work: Path, info: TreeInfo, cpus: int,
-               prefix: list[str]) -> tuple[list[Round], dict[str, float | None], dict[str, float | None], list[Any]]:
+               prefix: list[str]) -> tuple[list[Round], Figures, list[Figures]]:
     """The rounds with the tools pinned to ``cpus`` CPUs (0: not pinned); their table is printed."""
     where = f"cpus-{cpus}-" if cpus else ""
     rounds = [run_round(args, work / f"{where}round-{n}", info, n, prefix) for n in range(1, args.rounds + 1)]
-    per_round = [(figures(rd.tools[0], info.size), figures(rd.tools[1], info.size)) for rd in rounds]
+    per_round = [{t.name: figures(t, info.size) for t in rd.tools} for rd in rounds]
     floor = median_or_none(rd.floor_s for rd in rounds)
-    r, d = combine([f[0] for f in per_round]), combine([f[1] for f in per_round])
-    table, _ = report(d, r)
+    c = {name: combine([f[name] for f in per_round]) for name in per_round[0]}
+    table, _ = report(c)
     what = f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"
     pinned = f" on {cpus} CPU(s)" if cpus else ""
     print(f"\n{what}{pinned}, {info.size / MB:,.0f} MB in {info.files:,} files; "
           f"{load_note(warn_if_busy=False)}\n{table}")
     if floor:
         floor_mbps = mb_per_s(info.size, floor)
+        shares = ", ".join(f"{name} {fmt(ratio(f['restore_mbps'], floor_mbps), 2, 'x')}" for name, f in c.items())
         print(f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: "
-              f"drkit {fmt(ratio(d['restore_mbps'], floor_mbps), 2, 'x')}, "
-              f"restic {fmt(ratio(r['restore_mbps'], floor_mbps), 2, 'x')}")
-    return rounds, d, r, per_round
+              f"{shares}")
+    return rounds, c, per_round
 
 
 def run(args: argparse.Namespace, work: Path) -> int:
     print(f"bench/files.py: {machine_summary()}; {load_note()}", flush=True)
+    args.borg_exe = _borg.find_borg(args.borg)
+    if args.borg_exe:
+        print(f"{tool_version([args.borg_exe, '--version'])}; {_borg.SETTINGS}")
+    elif args.borg != "none":
+        print(_borg.missing_note())
     start_probe = settle_inodes(work, args.settle_above_us, args.settle_max)
     info = build_tree(work / "tree", args.size_mib, args.seed)
     print(f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
@@ -394,22 +441,22 @@ def run(args: argparse.Namespace, work: Path) -> int:
     speeds: dict[int, dict[str, dict[str, float | None]]] = {}
     every: list[Round] = []
     for cpus, prefix in cpu_prefixes(args.cpus):
-        rounds, d, r, per_round = run_pinned(args, work, info, cpus, prefix)
+        rounds, c, per_round = run_pinned(args, work, info, cpus, prefix)
         every.extend(rounds)
-        speeds[cpus] = {"first backup": {"drkit": d["first_mbps"], "restic": r["first_mbps"]},
-                        "restore": {"drkit": d["restore_mbps"], "restic": r["restore_mbps"]}}
+        speeds[cpus] = {"first backup": {name: f["first_mbps"] for name, f in c.items()},
+                        "restore": {name: f["restore_mbps"] for name, f in c.items()}}
     if len(speeds) > 1:
         print(f"\nscaling (goal: drkit's first backup >= 1.8x from 1 to 2 CPUs)\n{scaling_table(speeds)}")
     print(f"new-file probe (µs per file): at the start {start_probe:.0f}, before each round's restores "
           f"{', '.join(f'{rd.probe_us:.0f}' for rd in every)} (over {args.settle_above_us:.0f}: both tools' "
           "restores paid for recently deleted inodes)")
-    doc = report(d, r)[1]  # the JSON holds the last CPU count's rounds
+    doc = report(c)[1]  # the JSON holds the last CPU count's rounds
     floor = median_or_none(rd.floor_s for rd in rounds)
     if args.json:
         out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0].changed, "figures": doc,
                "copy_floor_s": floor, "new_file_probe_us": {"start": start_probe,
                                                             "before_restores": [rd.probe_us for rd in rounds]},
-               "rounds": [{"restic": fr, "drkit": fd} for fr, fd in per_round],
+               "rounds": per_round,
                "verified": [{t.name: t.verified for t in rd.tools} for rd in rounds],
                "machine": machine_summary()}
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

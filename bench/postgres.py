@@ -18,6 +18,13 @@ Starts a throwaway PostgreSQL 15 (tests/servers/postgres.py: initdb in /tmp, fre
 
 Goals (issue 6): backup and restore <= 1.0x pgBackRest's time; second-day upload < 20 % of the first.
 
+Like with like (issue 25): each tool's full backup ends when the WAL it needs is safe in its own archive,
+through its own push. The archive_command runs `drkit pg wal-push` and `pgbackrest archive-push` side by
+side (it fails if either fails), so neither tool's wait includes the other's push. drkit's backup waits
+(`--archive-timeout`) until every segment from its start to its stop LSN is in its repository;
+pgBackRest's (`archive-check`, on by default) until its stop segment is in its archive. Before each
+backup the archiver's backlog is drained (untimed), so neither pays for WAL written before it started.
+
 Run (as root, PostgreSQL 15 and pgbackrest installed):
     .venv/bin/python bench/postgres.py [--scale 50] [--logical-chunk-size-kib 64]
 """
@@ -29,6 +36,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +88,23 @@ def _pgbackrest(conf: Path, *args: str) -> RunResult:
     return checked(run_synced(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
 
 
+ARCHIVING = ("each backup ends when its WAL is archived through its own push (drkit: every segment from start "
+             "to stop in its repository via `drkit pg wal-push`; pgBackRest: archive-check of its stop segment "
+             "via `pgbackrest archive-push`); the two pushes run side by side in one archive_command, and the "
+             "archiver's backlog is drained (untimed) before each backup")
+
+
+def archive_command(drkit_push: str, pgbr_push: str) -> str:
+    """Both pushes side by side, the command failing if either fails: neither tool's backup waits on the
+    other's push of its stop segment (they used to run one after the other, drkit's first)."""
+    return f"( {drkit_push} ) & d=$!; {pgbr_push}; p=$?; wait $d && [ $p -eq 0 ]"
+
+
 def _setup(server: PgServer, scale: int) -> Path:
     conf = _pgbackrest_conf(server)
     drkit_push = (f"{' '.join(DRKIT)} pg wal-push %p --repo {server.repo_url} "
                   f"--password-file {server.repo_password_file}")
-    both = f"{drkit_push} && pgbackrest --config={conf} --stanza={STANZA} archive-push %p"
+    both = archive_command(drkit_push, f"pgbackrest --config={conf} --stanza={STANZA} archive-push %p")
     server.psql(f"ALTER SYSTEM SET archive_command = '{both}'")
     server.psql("SELECT pg_reload_conf()")
     _pgbackrest(conf, "stanza-create")
@@ -95,10 +115,25 @@ def _setup(server: PgServer, scale: int) -> Path:
     return conf
 
 
+def drain(server: PgServer, timeout: float = 1200.0) -> None:
+    """Wait (untimed) until the archiver has archived everything written so far, through both tools: each
+    backup waits for its own WAL, and a backlog left by pgbench would be charged to whichever goes first.
+    ``pg_switch_wal`` marks the segment it ends ready before it returns; none ready left: drained (the last
+    archived name is no measure: a backup history file may be archived after a later segment)."""
+    server.psql("SELECT pg_switch_wal()")
+    deadline = time.monotonic() + timeout
+    while server.psql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") != "0":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the archiver did not catch up within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def _physical(server: PgServer, conf: Path, restore_rounds: int) -> dict[str, object]:
     db = ["--dsn", server.url, "--db-password-file", str(server.db_password_file)]
-    d_backup = _drkit(server, "backup", "postgres", *db, "--quiet")
-    p_backup = _pgbackrest(conf, "--type=full", "backup")
+    drain(server)
+    d_backup = _drkit(server, "backup", "postgres", *db, "--archive-timeout", "600", "--quiet")
+    drain(server)
+    p_backup = _pgbackrest(conf, "--type=full", "--archive-check=y", "--archive-timeout=600", "backup")
     repo_size = dir_size(Path(server.repo_url)) - dir_size(Path(server.repo_url) / "wal")
     pgbr_size = dir_size(server.base / "pgbackrest" / "repo" / "backup")
     rounds = [_restore_round(server, conf, i) for i in range(restore_rounds)]
@@ -218,6 +253,7 @@ def _report(p: dict[str, Any], lg: dict[str, object]) -> None:
             row("repository size (MB)", p["size_drkit"], p["size_pgbr"], "-", unit="MB"),
             row("logical backup vs pg_dump|zstd (s)", lg["logical_drkit"], lg["logical_pgdump"], "-")]
     print(format_table(["", "drkit", "other", "ratio", "goal"], rows))
+    print(f"full backups: {ARCHIVING}")
     rounds: list[tuple[float, float]] = p["restore_rounds"]
     print("restore rounds (drkit/pgBackRest s, drkit first in rounds 1, 3, ...): "
           + "; ".join(f"{d:.2f}/{b:.2f}" for d, b in rounds))

@@ -15,9 +15,9 @@ For each: wall time and bytes read (drkit: file bytes read; pgBackRest: its back
 bytes of the files it copied). Goals (issue 25): unchanged incr <= 0.2x the full's time and < 5 % of
 its bytes read; after 1 % updated, <= 1.0x pgBackRest's incr time.
 
-The archive_command is shared (drkit wal-push, then pgbackrest archive-push), so pgBackRest's wait
-for its WAL includes drkit's push; drkit waits for its own archive only. Before each backup the
-archiver's backlog is drained (untimed), else the first backup after pgbench pays for it. The machine is shared: the
+The archive_command (bench/postgres.py's) runs drkit's wal-push and pgBackRest's archive-push side by
+side, so each tool's wait for its WAL is its own push only. Before each backup the archiver's backlog is
+drained (untimed), else the first backup after pgbench pays for it. The machine is shared: the
 load average is printed, figures are noisy.
 
 Run (as root, PostgreSQL 15 and pgbackrest installed):
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _common import checked, fmt, format_table, load_note, machine_summary, ratio, run_synced  # noqa: E402
-from postgres import _drkit, _pgbackrest, _setup  # noqa: E402
+from postgres import _drkit, _pgbackrest, _setup, drain  # noqa: E402
 from servers.postgres import PgServer, as_postgres, start_postgres  # noqa: E402
 
 MARGIN_S = 3.5  # drkit's mtime margin (3 s) and a little
@@ -62,23 +62,10 @@ def _pgbr_backup(server: PgServer, conf: Path, kind: str) -> tuple[float, int]:
     return res.wall_s, int(last["info"]["delta"])
 
 
-def _drain(server: PgServer, timeout: float = 1200.0) -> None:
-    """Wait (untimed) until the archiver has archived everything written so far, through both tools: each
-    backup waits for its own WAL, and a backlog left by pgbench would be charged to whichever goes first.
-    ``pg_switch_wal`` marks the segment it ends ready before it returns; none ready left: drained (the last
-    archived name is no measure: a backup history file may be archived after a later segment)."""
-    server.psql("SELECT pg_switch_wal()")
-    deadline = time.monotonic() + timeout
-    while server.psql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") != "0":
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the archiver did not catch up within {timeout:.0f} s")
-        time.sleep(0.5)
-
-
 def _both(server: PgServer, conf: Path, drkit_args: tuple[str, ...], pgbr_kind: str) -> dict[str, Any]:
-    _drain(server)
+    drain(server)
     d_time, d_read = _drkit_backup(server, "--method", "local", *drkit_args)
-    _drain(server)
+    drain(server)
     p_time, p_read = _pgbr_backup(server, conf, pgbr_kind)
     return {"drkit_s": d_time, "drkit_read": d_read, "pgbr_s": p_time, "pgbr_read": p_read, "load": load_note(False)}
 
@@ -100,9 +87,9 @@ def run(scale: int) -> dict[str, Any]:
         server.tool("pgbench", "-t", str(rows // 4), "-c", "4", "-j", "2", "-b", "tpcb-like", "bench")
         server.psql("CHECKPOINT")
         out["updated"] = _both(server, conf, (), "incr")
-        _drain(server)
+        drain(server)
         out["basebackup_first"] = _drkit_backup(server)
-        _drain(server)
+        drain(server)
         out["basebackup_second"] = _drkit_backup(server)
     return out
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Backup of one big stream from stdin: drkit next to `restic backup --stdin`, in the same run, as ratios.
+"""Backup of one big stream from stdin: drkit next to `restic backup --stdin` and Borg 1.4, in the same run,
+as ratios.
 
 Generates a deterministic mixed stream once (45 % log-like text, 35 % random bytes, 20 % one repeated
 1 MiB block, interleaved in segments of 2-6 MiB), reads it once so it is page-cache warm for everybody,
@@ -9,12 +10,14 @@ then per round, with fresh repositories and the tools interleaved step by step:
 
 restic: `restic backup --stdin` into a repository v2 (compression auto), restore = `restic dump`.
 drkit:  `drkit backup stdin --json`, restore = `drkit restore latest --to -`.
+Borg:   `borg create --compression zstd,3 REPO::bN -` into a repokey-blake2 repository, restore =
+        `borg extract --stdout` (bench/_borg.py: where it comes from, its settings; left out when absent).
 
 Prints wall-clock throughput (decimal MB/s of stream bytes), peak RSS (ru_maxrss of the tool's process,
 from os.wait4) and repository size, with the drkit/restic ratio and the goals of the issue. With several
 rounds the throughputs and sizes are medians and peak RSS is the maximum over all runs.
 
-Run: .venv/bin/python bench/stdin.py [--size-mib 2048] [--rounds 1] [--only both|restic|drkit] ...
+Run: .venv/bin/python bench/stdin.py [--size-mib 2048] [--rounds 1] [--cpus 1,2] [--only both|restic|drkit|borg]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _borg
 from _common import (
     CAPTURE,
     MB,
@@ -96,6 +100,12 @@ def restic_tool(exe: str) -> Tool:
     )
 
 
+def borg_tool(exe: str) -> Tool:
+    backup, restore = _borg.stdin_argvs(exe)
+    return Tool(name="borg", exe=exe, init=_borg.init_argv, backup=backup, restore=restore,
+                env_extra=lambda cache: _borg.env(cache, PASSWORD))
+
+
 def drkit_tool(exe: str) -> Tool:
     return Tool(
         name="drkit",
@@ -126,6 +136,10 @@ class ToolRound:
     def mbps(self, step: str, nbytes: int) -> float | None:
         run = self.runs.get(step)
         return mb_per_s(nbytes, run.wall_s) if run is not None and run.ok else None
+
+    def cpu(self, step: str) -> float | None:
+        run = self.runs.get(step)
+        return run.cpu_s if run is not None and run.ok else None
 
     def peak_rss(self) -> int | None:
         rss = [r.maxrss_bytes for s, r in self.runs.items() if s in STEPS and r.ok]
@@ -234,8 +248,8 @@ class Row:
     goal: str = "-"
     check: Callable[[dict[str, float | None]], bool | None] = lambda v: None
 
-    def ratio(self) -> float | None:
-        return ratio(self.values.get("drkit"), self.values.get("restic"))
+    def ratio(self, peer: str = "restic") -> float | None:
+        return ratio(self.values.get("drkit"), self.values.get(peer))
 
     def result(self) -> str:
         ok = self.check(self.values)
@@ -268,21 +282,29 @@ def summarize(bench: Bench, rounds: list[dict[str, ToolRound]]) -> list[Row]:
 
     return [
         Row("first backup, MB/s", "backup_first", med(lambda tr: tr.mbps("backup_first", size)),
-            ">= 2.0x", _ratio_goal(2.0)),
+            ">= 2.5x", _ratio_goal(2.5)),
         Row("unchanged re-run, MB/s", "backup_rerun", med(lambda tr: tr.mbps("backup_rerun", size)),
             ">= 2.0x", _ratio_goal(2.0)),
         Row("restore, MB/s", "restore", med(lambda tr: tr.mbps("restore", size)),
             ">= 1.5x", _ratio_goal(1.5)),
         Row("peak RSS, MiB", "peak_rss", {n: peak(n) for n in names}, "drkit < 300 MB", _rss_goal),
+        # CPU seconds (user + system) depend far less on the machine's other load than wall times do
+        Row("first backup, CPU s", "backup_first_cpu", med(lambda tr: tr.cpu("backup_first"))),
+        Row("restore, CPU s", "restore_cpu", med(lambda tr: tr.cpu("restore"))),
         Row("repository size, MiB", "repo_size",
             med(lambda tr: None if tr.repo_bytes is None or tr.failed else tr.repo_bytes / MIB)),
     ]
 
 
-def print_table(rows: list[Row]) -> None:
-    headers = ["", "drkit", "restic", "drkit/restic", "goal", "result"]
-    body = [[r.label, fmt(r.values.get("drkit")), fmt(r.values.get("restic")), fmt(r.ratio(), 2, "x"),
-             r.goal, r.result()] for r in rows]
+def print_table(rows: list[Row], names: list[str]) -> None:
+    """drkit, restic and (when it ran) Borg side by side, with drkit's ratio to each; goals are over restic."""
+    borg = ["borg", "drkit/borg"] if "borg" in names else []
+    headers = ["", "drkit", "restic", *borg[:1], "drkit/restic", *borg[1:], "goal (vs restic)", "result"]
+    body = []
+    for r in rows:
+        extra = [fmt(r.values.get("borg")), fmt(r.ratio("borg"), 2, "x")] if borg else []
+        body.append([r.label, fmt(r.values.get("drkit")), fmt(r.values.get("restic")), *extra[:1],
+                     fmt(r.ratio(), 2, "x"), *extra[1:], r.goal, r.result()])
     print(format_table(headers, body))
 
 
@@ -324,7 +346,8 @@ def write_json(bench: Bench, rows: list[Row], rounds: list[dict[str, ToolRound]]
         "stream": {"bytes": bench.stream.size, "digest": bench.stream.digest, "digest_alg":
                    bench.stream.digest_alg, "composition_mib": bench.stream.composition,
                    "segments": bench.stream.segments, "seed": bench.args.seed},
-        "summary": {r.key: {"label": r.label, **r.values, "ratio": r.ratio(), "goal": r.goal,
+        "summary": {r.key: {"label": r.label, **r.values, "ratio": r.ratio(), "ratio_borg": r.ratio("borg"),
+                            "goal": r.goal,
                             "result": r.result()} for r in rows},
         "rounds": round_json(bench, rounds),
         "failures": bench.failures,
@@ -344,7 +367,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size-mib", type=int, default=2048, help="stream size in MiB (default 2048)")
     p.add_argument("--rounds", type=int, default=1,
                    help="rounds with fresh repositories; medians (default 1)")
-    p.add_argument("--only", choices=("both", "restic", "drkit"), default="both", help="which tools to run")
+    p.add_argument("--only", choices=("both", "restic", "drkit", "borg"), default="both",
+                   help="which tool to run alone (default both: drkit, restic and Borg when installed)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="parent of the temp dir holding stream and repositories (default: $TMPDIR or /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (stream, repositories, caches)")
@@ -359,6 +383,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cpus", default="", metavar="N,M",
                    help="run everything once per CPU count, pinned with taskset to the first N CPUs, and "
                         "print how the speeds scale (e.g. 1,2; default: no pinning)")
+    p.add_argument("--borg", default="", metavar="PATH|none",
+                   help="Borg 1.4 executable (default: the bench's venv, bench/_borg.py, else borg on PATH; "
+                        "none: leave Borg out)")
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")),
                    help="drkit executable (default: the one next to this Python)")
     args = p.parse_args(argv)
@@ -381,6 +408,8 @@ def print_header(args: argparse.Namespace, tools: list[Tool]) -> dict:
           f"{load_note()}")
     for name, version in header["versions"].items():
         print(f"{name}: {version}")
+    if any(t.name == "borg" for t in tools):
+        print(_borg.SETTINGS)
     return header
 
 
@@ -409,7 +438,11 @@ def exit_code(bench: Bench, rows: list[Row]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    tools = [t for t in (restic_tool(args.restic), drkit_tool(args.drkit)) if args.only in ("both", t.name)]
+    borg = _borg.find_borg(args.borg)
+    if borg is None and args.only in ("both", "borg") and args.borg != "none":
+        print(_borg.missing_note())
+    peers = [restic_tool(args.restic), drkit_tool(args.drkit), *([borg_tool(borg)] if borg else [])]
+    tools = [t for t in peers if args.only in ("both", t.name)]
     header = print_header(args, tools)
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
@@ -427,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             what = "medians of" if args.rounds > 1 else "one round of"
             print(f"\n{what} {args.rounds}{pinned}, {bench.stream.size / MB:,.0f} MB stream, MB = 10^6 bytes, "
                   f"throughput = stream bytes / wall seconds")
-            print_table(rows)
+            print_table(rows, [t.name for t in tools])
             print(f"at the end: {load_note(warn_if_busy=False)} (this bench's own load included)")
             speeds[cpus] = {r.label: r.values for r in rows if r.label.endswith("MB/s")}
         if len(speeds) > 1:

@@ -15,6 +15,7 @@ APT_PACKAGES=(
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
   systemd   # systemd-analyze verify of the units in deploy/systemd (tests/deploy/test_systemd.py)
   mariadb-server mariadb-client   # the MySQL/MariaDB source (drkit/sources/mysql) and its test servers
+  gcc pkg-config libacl1-dev liblz4-dev libzstd-dev libxxhash-dev libssl-dev   # build Borg 1.4 (bench peer; DRKIT_BENCH_BORG=1)
 )
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -45,3 +46,11 @@ fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'  # test includes drkit[all]: every backend, source and sandbox
 echo "drkit installed: $(.venv/bin/drkit --version)"
+
+# Borg 1.4, the benches' second peer (bench/_borg.py), in its own venv; pip builds it (no wheels), a few minutes.
+if [ "${DRKIT_BENCH_BORG:-0}" = 1 ]; then
+  BORG_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/drkit-bench/borg-1.4"
+  [ -x "$BORG_VENV/bin/python" ] || "$PYTHON" -m venv "$BORG_VENV"
+  "$BORG_VENV/bin/pip" install -q 'borgbackup==1.4.*'
+  echo "bench peer installed: $("$BORG_VENV/bin/borg" --version)"
+fi
