@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..ops.files import backup_skipped
 from ..repository import snapshots
 from ..repository.manifests import ManifestStore
+from ..sources.files.ops import backup_skipped
 
 JOB_TAG = "job="
 

@@ -52,7 +52,7 @@ def test_built_in_kinds_keep_their_models() -> None:
 def test_mysql_brings_commands_and_a_drill_hook() -> None:
     mysql = source_kind("mysql")
     assert isinstance(mysql, HasCommands) and isinstance(mysql, HasDrill)
-    assert not isinstance(source_kind("files"), HasDrill)  # the built-ins drill through drkit.drills.kinds
+    assert not isinstance(source_kind("files"), HasDrill)  # the built-ins drill through their context_drill
 
 
 def test_cli_lists_and_runs_plugin_commands() -> None:
