@@ -177,10 +177,12 @@ Inspect = Callable[[str, bytes], "str | None"]  # (name, plaintext) → what is 
 
 def _read_one(logs: LogArchive, name: str, inspect: Inspect | None) -> tuple[str | None, int]:
     key = logs.key(name)
-    obj = logs.get_object(name)
-    if obj is None:
-        return None, 0  # removed by a concurrent forget or receiver since the listing
-    try:
+    obj = b""
+    try:  # an object the storage refuses to hand over is reported like a damaged one, as packs are
+        got = logs.get_object(name)
+        if got is None:
+            return None, 0  # removed by a concurrent forget or receiver since the listing
+        obj = got
         data = logs.decode(name, obj)
     except DrkitError as exc:
         return f"{logs.kind.noun} {name} ({key}): damaged: {exc.message}", len(obj)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
 
 import pytest
 
 from drkit.core.errors import IntegrityError
-from drkit.repository.archive import LOGS, WAL, LogArchive
+from drkit.repository.archive import LOGS, WAL, LogArchive, read_back
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
 from storage_backends.base import Capabilities, Data, ObjectInfo, PutOptions
+from storage_backends.errors import AccessDenied
 from storage_backends.testing.memory import MemoryBackend
 
 SEG = "000000010000000000000003"
@@ -100,3 +102,36 @@ def test_delete_keeps_an_object_under_retention() -> None:
     until = logs.locked_until(SEG)
     assert until is not None and until > datetime.now(UTC) + timedelta(hours=23)
     assert logs.delete(SEG) is False and logs.read(SEG) == b"kept"
+
+
+class RefusingGet(MemoryBackend):
+    """Refuses to hand over one object (access denied), as a bucket policy or a KMS key may."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def get(self, key: str) -> BinaryIO:
+        if key == self.refused:
+            raise AccessDenied("read refused", backend="memory", key=key)
+        return super().get(key)
+
+
+def test_read_back_lists_an_unreadable_object_and_reads_the_rest() -> None:
+    """``check --read-data``: an object the storage will not hand over is one error line among the
+    others (as an unreadable pack is, and as WAL was before the log archive), not an abort that
+    drops every other finding of the check (exit 14 instead of 13)."""
+    logs = LogArchive(Repository.init(RefusingGet(f"wal/00000001/{SEG}"), "pw"), WAL)
+    damaged = "000000010000000000000004"
+    for name in (SEG, damaged, OTHER):
+        logs.put(name, name.encode() * 100)
+    key = logs.key(damaged)
+    obj = bytearray(logs.repo.backend.get(key).read())
+    obj[-1] ^= 1
+    logs.repo.backend.delete(key)
+    logs.repo.backend.put_if_absent(key, bytes(obj))
+    read: list[int] = []
+    errors = read_back(logs, logs.names(), progress=read.append)
+    assert len(errors) == 2 and len(read) == 3, errors
+    assert errors[0].startswith(f"WAL file {SEG} (wal/00000001/{SEG}): damaged: access denied"), errors
+    assert errors[1].startswith(f"WAL file {damaged} ({key}): damaged"), errors
