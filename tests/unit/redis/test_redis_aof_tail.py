@@ -90,6 +90,29 @@ def test_a_long_tail_is_walked_only_at_its_end(tmp_path: Path, monkeypatch: pyte
     assert complete_end(path, 0, path.stat().st_size) == len(huge)
 
 
+def test_a_long_tail_never_ends_inside_a_transaction_opened_before_its_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction larger than the window, still being written: the walk from inside the window saw
+    whole commands only and ended the piece after one of them, inside the transaction (a restore to the
+    end then failed in redis-check-aof: 'Reached EOF before reading EXEC for MULTI'). On the old code the
+    first assertion fails (the end of the last SET)."""
+    monkeypatch.setattr(aof_tail, "WINDOW", 64)
+    head = ts(T0) + cmd("SET", "a", "1")
+    body = cmd("MULTI") + b"".join(cmd("SET", f"k{i}", "v") for i in range(20))
+    path = write(tmp_path / "a.1.incr.aof", head + body)
+    assert complete_end(path, 0, path.stat().st_size) == len(head)
+    closed = head + body + cmd("EXEC") + cmd("SET", "z", "9")[:-1]
+    path = write(tmp_path / "a.1.incr.aof", closed)
+    assert complete_end(path, 0, path.stat().st_size) == len(head + body + cmd("EXEC"))
+    # closed before the window: the walk from the window's first command stands
+    earlier = head + cmd("MULTI") + cmd("SET", "b", "2") + cmd("EXEC") + b"".join(
+        cmd("SET", f"k{i}", "v") for i in range(20)
+    )
+    path = write(tmp_path / "a.1.incr.aof", earlier + cmd("SET", "z", "9")[:-1])
+    assert complete_end(path, 0, path.stat().st_size) == len(earlier)
+
+
 def new_repo() -> Repository:
     small = ChunkerParams(min_size=1 << 10, avg_size=4 << 10, max_size=16 << 10)
     return Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=small, pack_size=64 << 10))
