@@ -84,13 +84,15 @@ class _Loop:
     def follow(self, receiver: Receiver) -> bool:
         """Sync while pg_receivewal runs; True if it streamed."""
         streamed = False
-        while receiver.running() and not self.req.stop.is_set():
-            if not streamed and receiver.streamed():
-                streamed = True
-                self.metrics.up.set(1)
-            self.sync_once()
-            self.req.stop.wait(self.req.interval)
-        self.metrics.up.set(0)
+        try:
+            while receiver.running() and not self.req.stop.is_set():
+                if not streamed and receiver.streamed():
+                    streamed = True
+                    self.metrics.up.set(1)
+                self.sync_once()
+                self.req.stop.wait(self.req.interval)
+        finally:  # a sync that raises (another cluster's WAL) stops the streaming too: never left at 1
+            self.metrics.up.set(0)
         return streamed or receiver.streamed()
 
     def run_receiver(self) -> tuple[bool, str]:
