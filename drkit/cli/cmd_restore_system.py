@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import DrkitError, UsageError
+from ..core.log import redact
 from ..jobs.system_restore import (
     ComponentResult,
     SystemRequest,
@@ -135,7 +136,7 @@ def _into(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     for value in values:
         job, sep, target = value.partition("=")
         if not sep or not job or not target:
-            raise UsageError(f"--into {value!r}: give JOB=TARGET", hint="e.g. --into cache=redis://127.0.0.1:6380")
+            raise UsageError(f"--into {redact(value)!r}: give JOB=TARGET", hint="e.g. --into cache=redis://127.0.0.1:6380")
         pairs.append((job, target))
     if len({job for job, _ in pairs}) != len(pairs):
         raise UsageError("--into names a job twice")

@@ -18,6 +18,7 @@ from storage_backends.errors import BackendError
 
 from ..config import DrkitConfig
 from ..core.errors import DrkitError, IntegrityError, PartialRestore, StorageError, UsageError
+from ..core.log import redact
 from ..core.timespec import format_time, parse_time
 from ..repository import snapshots
 from ..repository.storage_errors import translate
@@ -172,7 +173,7 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
     unknown = sorted(set(given) - {p.job for p in plans})
     if unknown:
         raise UsageError(
-            f"--into {unknown[0]}=…: {unknown[0]!r} is not a job of system {name}",
+            f"--into {redact(unknown[0])}=…: {redact(unknown[0])!r} is not a job of system {name}",
             hint="its jobs: " + ", ".join(p.job for p in plans),
         )
     out: dict[str, Path | RedisTarget] = {}

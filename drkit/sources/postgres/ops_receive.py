@@ -27,7 +27,7 @@ from .wal import format_lsn
 from .walstream import SpoolSync
 
 MAX_PAUSE = 60.0  # seconds between restarts of pg_receivewal, at most
-SERVER_EVERY = 5  # read the slot's state every this many syncs
+SERVER_EVERY = 5  # read the slot's state every this many sync attempts
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,17 @@ class _Loop:
         self.conn, self.req, self.metrics = conn, req, metrics
         self.sync = SpoolSync(repo, req.spool, seg_size)
         self.received: int | None = None
-        self.syncs = 0
+        self.attempts = 0
 
     def sync_once(self) -> None:
+        """One sync; every ``SERVER_EVERY`` attempts, failed or not, the server's position is read too: a
+        storage outage must show as a growing archive lag (``DrkitWalReceiveStale`` needs it > 0)."""
+        self.attempts += 1
+        self._sync()
+        if self.attempts % SERVER_EVERY == 1:
+            self._read_server()
+
+    def _sync(self) -> None:
         try:
             result = self.sync.sync()
         except IntegrityError:
@@ -63,10 +71,7 @@ class _Loop:
             self.metrics.stored(result.received_lsn, clock.now())
         for name in result.segments:
             self.req.report(f"archived {name}")
-        self.syncs += 1
         self.metrics.syncs.inc()
-        if self.syncs % SERVER_EVERY == 1:
-            self._read_server()
 
     def _read_server(self) -> None:
         try:
@@ -79,13 +84,15 @@ class _Loop:
     def follow(self, receiver: Receiver) -> bool:
         """Sync while pg_receivewal runs; True if it streamed."""
         streamed = False
-        while receiver.running() and not self.req.stop.is_set():
-            if not streamed and receiver.streamed():
-                streamed = True
-                self.metrics.up.set(1)
-            self.sync_once()
-            self.req.stop.wait(self.req.interval)
-        self.metrics.up.set(0)
+        try:
+            while receiver.running() and not self.req.stop.is_set():
+                if not streamed and receiver.streamed():
+                    streamed = True
+                    self.metrics.up.set(1)
+                self.sync_once()
+                self.req.stop.wait(self.req.interval)
+        finally:  # a sync that raises (another cluster's WAL) stops the streaming too: never left at 1
+            self.metrics.up.set(0)
         return streamed or receiver.streamed()
 
     def run_receiver(self) -> tuple[bool, str]:

@@ -16,7 +16,9 @@ is mapped read-only and walked element by element with ``find``/slices: about 7 
 commands here, too slow to follow a busy server byte by byte. So new bytes up to ``WINDOW`` are walked
 whole from ``start``; beyond that only the last ``WINDOW`` bytes are, from the first position in them
 that follows a line end and starts a command or an annotation and from which the bytes parse to the end
-(at most ``CANDIDATES`` tried). Such a position inside a value is possible only for values crafted to
+(at most ``CANDIDATES`` tried); a ``MULTI`` before that position still open there is found with
+``rfind`` and the walk goes again from it, so a transaction larger than the window is held back whole
+too. Such a position inside a value is possible only for values crafted to
 parse on as commands to the very end; the worst it does is end a piece inside a command, which RESP's
 lengths still expose (Redis drops a truncated command on load, and a restore to exactly that end is
 refused by ``redis-check-aof``, loudly): never a half command taken for whole. The next round goes
@@ -32,6 +34,8 @@ from pathlib import Path
 _CRLF = b"\r\n"
 WINDOW = 256 << 10  # bytes walked per round at most: ~40 ms
 CANDIDATES = 64
+_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+_CLOSE = (b"*1\r\n$4\r\nEXEC\r\n", b"*1\r\n$7\r\nDISCARD\r\n")
 
 
 class _Incomplete(Exception):
@@ -108,13 +112,28 @@ def _find_end(buf: mmap.mmap, start: int, size: int) -> int:
         except ValueError:
             continue
         if end > first or first == start:  # a candidate must hold a whole command to count
-            return end
+            return end if first == start else _outside_multi(buf, start, first, end)
     if size - start > WINDOW:  # nothing whole in the window: one huge command being written; walk it all
         try:
             return _walk(buf, start, size)
         except ValueError:
             pass
     return size  # not RESP from ``start``: archive the bytes as read (see the module doc)
+
+
+def _outside_multi(buf: mmap.mmap, start: int, first: int, end: int) -> int:
+    """``end`` (found walking from ``first``, past ``WINDOW``) unless a ``MULTI`` before ``first`` is
+    still open there: the walk from ``first`` cannot see it, and ``end`` would cut its transaction. Then
+    the walk goes again from that ``MULTI`` (Redis writes it upper-case), as long as the transaction."""
+    multi = buf.rfind(_MULTI, start, first)
+    if multi < 0 or max(buf.rfind(word, multi, first) for word in _CLOSE) > multi:
+        return end  # no transaction opened before ``first``, or it closed before ``first``
+    for origin in (multi, start):  # ``multi`` may be bytes inside a value: then the exact walk decides
+        try:
+            return _walk(buf, origin, len(buf))
+        except ValueError:
+            continue
+    return end
 
 
 def _starts(buf: mmap.mmap, start: int, size: int) -> list[int]:

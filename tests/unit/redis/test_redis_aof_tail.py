@@ -8,6 +8,7 @@ half-written command, and a point-in-time restore to the end of the archive fail
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,29 @@ def test_a_long_tail_is_walked_only_at_its_end(tmp_path: Path, monkeypatch: pyte
     assert complete_end(path, 0, path.stat().st_size) == len(huge)
 
 
+def test_a_long_tail_never_ends_inside_a_transaction_opened_before_its_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction larger than the window, still being written: the walk from inside the window saw
+    whole commands only and ended the piece after one of them, inside the transaction (a restore to the
+    end then failed in redis-check-aof: 'Reached EOF before reading EXEC for MULTI'). On the old code the
+    first assertion fails (the end of the last SET)."""
+    monkeypatch.setattr(aof_tail, "WINDOW", 64)
+    head = ts(T0) + cmd("SET", "a", "1")
+    body = cmd("MULTI") + b"".join(cmd("SET", f"k{i}", "v") for i in range(20))
+    path = write(tmp_path / "a.1.incr.aof", head + body)
+    assert complete_end(path, 0, path.stat().st_size) == len(head)
+    closed = head + body + cmd("EXEC") + cmd("SET", "z", "9")[:-1]
+    path = write(tmp_path / "a.1.incr.aof", closed)
+    assert complete_end(path, 0, path.stat().st_size) == len(head + body + cmd("EXEC"))
+    # closed before the window: the walk from the window's first command stands
+    earlier = head + cmd("MULTI") + cmd("SET", "b", "2") + cmd("EXEC") + b"".join(
+        cmd("SET", f"k{i}", "v") for i in range(20)
+    )
+    path = write(tmp_path / "a.1.incr.aof", earlier + cmd("SET", "z", "9")[:-1])
+    assert complete_end(path, 0, path.stat().st_size) == len(earlier)
+
+
 def new_repo() -> Repository:
     small = ChunkerParams(min_size=1 << 10, avg_size=4 << 10, max_size=16 << 10)
     return Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=small, pack_size=64 << 10))
@@ -146,6 +170,50 @@ def test_a_round_archives_only_new_whole_commands_and_a_restart_goes_on_from_the
     )
     at(T0 + 7)
     assert archive_once(repo, d, "r") == []  # nothing new: nothing uploaded, no record
+
+
+def test_a_rewrite_between_rounds_archives_the_held_back_tail_and_each_group_whole(tmp_path: Path) -> None:
+    """Round 1 holds back a half command of INCR 1. A rewrite starts (INCR 2 opened, INCR 1 finished): round 2
+    archives the rest of INCR 1 and the whole part of INCR 2. The rewrite ends (base 2, INCR 2 alone):
+    round 3 archives base 2 and INCR 2 from its start under the new group. In every (base, file) the pieces
+    are contiguous from 0 and end at the file's last whole command: nothing skipped, nothing twice."""
+    repo, d = new_repo(), aof_dir(tmp_path)
+    os.utime(d / "a.1.base.aof", (T0 - 100, T0 - 100))
+    half = cmd("SET", "b", "2")
+    append(d, ts(T0) + cmd("SET", "a", "1") + half[:5])
+    at(T0 + 3)
+    archive_once(repo, d, "r")
+    append(d, half[5:])  # Redis finishes the write, then the rewrite opens INCR 2
+    incr2 = ts(T0 + 4) + cmd("SET", "c", "3")
+    (d / "a.2.incr.aof").write_bytes(incr2 + cmd("SET", "d", "4")[:9])
+    (d / "a.manifest").write_bytes(
+        b"file a.1.base.aof seq 1 type b\nfile a.1.incr.aof seq 1 type i\nfile a.2.incr.aof seq 2 type i\n"
+    )
+    at(T0 + 5)
+    archive_once(repo, d, "r")
+    (d / "a.2.base.aof").write_bytes(BASE)
+    os.utime(d / "a.2.base.aof", (T0 + 6, T0 + 6))
+    (d / "a.manifest").write_bytes(
+        b"file a.2.base.aof seq 2 type b\nfile a.1.base.aof seq 1 type h\nfile a.1.incr.aof seq 1 type h\n"
+        b"file a.2.incr.aof seq 2 type i\n"
+    )
+    at(T0 + 7)
+    archive_once(repo, d, "r")
+    pieces: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for _, doc in repo.manifests.find(ARCHIVE_KIND, lambda doc: True):
+        pieces.setdefault((doc["base"], doc["file"]), []).append((doc["offset"], doc["offset"] + doc["length"]))
+    for spans in pieces.values():
+        spans.sort()
+        assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
+    ends = {key: spans[-1][1] for key, spans in pieces.items()}
+    assert ends == {
+        ("a.1.base.aof", "a.1.base.aof"): len(BASE),
+        ("a.1.base.aof", "a.1.incr.aof"): (d / "a.1.incr.aof").stat().st_size,
+        ("a.1.base.aof", "a.2.incr.aof"): len(incr2),
+        ("a.2.base.aof", "a.2.base.aof"): len(BASE),
+        ("a.2.base.aof", "a.2.incr.aof"): len(incr2),
+    }
+    assert len(pieces[("a.1.base.aof", "a.1.incr.aof")]) == 2  # the held-back tail came as its own piece
 
 
 def test_a_restore_to_the_end_never_replays_a_half_written_command(tmp_path: Path) -> None:
