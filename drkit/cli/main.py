@@ -26,7 +26,7 @@ from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .globalopts import hoist
 from .lazy import SOURCES, cli_module, kind_names, needs_extra, plugin_command
-from .output import error_line
+from .output import error_line, quiet_broken_pipe
 from .params import DURATION_HELP, RATE, DurationParam
 from .signals import Stopped, install
 
@@ -71,6 +71,12 @@ class LazyGroup(click.Group):
             if command is not None:
                 self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Every command: a reader that leaves early (`ls | head`) ends it quietly with exit 141 as documented,
+        not click's exit 1 (click turns EPIPE into exit 1 before ``main`` could see it)."""
+        with quiet_broken_pipe():
+            return super().invoke(ctx)
 
     def _load_backup_restore(self) -> None:
         """Their per-source subcommands load on first use too (``lazy.SourceGroup``)."""

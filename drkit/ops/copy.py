@@ -153,27 +153,35 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str], *, p
         chosen_ids = {s.id: ids[s.id] for s in chosen}
         result.documents = _copy_documents(source, target, chosen_ids)
         for rule in ARCHIVES:  # every archive the one way: what the copied snapshots need of it
-            ARCHIVE_COPIES[rule.label](source, target, chosen, result, progress)
+            ARCHIVE_COPIES[rule.label](source, target, chosen, result, _Carry(progress, aof))
     return result
 
 
+@dataclass
+class _Carry:
+    """What an archive's copier gets besides the snapshots: the progress callback, and the AOF segments to
+    copy as listed for the total (listed once: a listing reads every archive record of both repositories)."""
+
+    progress: Progress
+    aof_todo: list[dict[str, Any]]
+
+
 def _copy_wal(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult,
-              _progress: Progress) -> None:
+              _carry: _Carry) -> None:
     limit = horizon(chosen)
     if limit is not None:
         result.wal_files = copy_wal(source, target, limit)
 
 
-def _copy_aof(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult,
-              progress: Progress) -> None:
-    todo = _aof_todo(source, target, {s.source_name for s in chosen if s.source_kind == "redis"})
-    if todo:
-        result.aof_segments, stats = _copy_aof_archive(source, target, todo, progress)
+def _copy_aof(source: Repository, target: Repository, _chosen: list[Snapshot], result: CopyResult,
+              carry: _Carry) -> None:
+    if carry.aof_todo:
+        result.aof_segments, stats = _copy_aof_archive(source, target, carry.aof_todo, carry.progress)
         result.add(stats)
 
 
 # archive label (sources.archives.ARCHIVES) → how copy carries it; a test keeps the two in step
-ARCHIVE_COPIES: dict[str, Callable[[Repository, Repository, list[Snapshot], CopyResult, Progress], None]] = {
+ARCHIVE_COPIES: dict[str, Callable[[Repository, Repository, list[Snapshot], CopyResult, _Carry], None]] = {
     "wal": _copy_wal, "aof": _copy_aof}
 
 

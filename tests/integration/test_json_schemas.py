@@ -45,6 +45,8 @@ def test_documented_keys_are_the_printed_keys(tmp_path: Path) -> None:
     printed["`backup files`"] = second = _json("backup", "files", str(src), *r)
     printed["`backup stdin`"] = _json("backup", "stdin", "--name", "s", *r, stdin=b"bytes\n")
     printed["`snapshots`"] = _json("snapshots", *r)
+    printed["`ls SNAPSHOT [PATH]`"] = _json("ls", second["snapshot"], *r)
+    printed["`backends list`"] = _json("backends", "list")
     printed["`restore SNAPSHOT --to FILE`"] = _json(
         "restore", "latest", "--source", "stdin", "--to", str(tmp_path / "s.bin"), *r
     )

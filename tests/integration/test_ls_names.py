@@ -15,7 +15,8 @@ import pytest
 from clirun import drkit
 
 ENV = {"DRKIT_PASSWORD": "names", "PYTHONIOENCODING": "utf-8"}  # strict, as on a UTF-8 locale's terminal
-NAMES = [b"caf\xe9", b"d\xff", b"tab\there", b"back\\slash", b"nl\nx", b"ok-\xc3\xa9", b"ctl\x01"]
+NAMES = [b"caf\xe9", b"d\xff", b"tab\there", b"back\\slash", b"nl\nx", b"ok-\xc3\xa9", b"ctl\x01",
+         b"two words -> x"]  # a space escaped as `ls -b` does: a name cannot pass for a symlink's arrow
 pytestmark = pytest.mark.skipif(shutil.which("ls") is None, reason="needs GNU ls")
 
 
