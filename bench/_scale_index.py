@@ -125,7 +125,7 @@ def run_index(
             log(f"build {have:,}..{n:,} blobs", built)
             have = n
             out[n] = {
-                "build": {"wall_s": built.wall_s, "maxrss_bytes": built.maxrss_bytes},
+                "build": {"wall_s": built.wall_s, "cpu_s": built.cpu_s, "maxrss_bytes": built.maxrss_bytes},
                 **measure(ctx, repo, n, log),
             }
             out[n]["repo_mib"] = sum(f.stat().st_size for f in repo.rglob("*") if f.is_file()) / MIB

@@ -264,9 +264,11 @@ def verdicts(what: str, figures: dict[int, dict[str, dict[str, float]]], rss_goa
     sizes = sorted(figures)
     lines = []
     for tool in figures[sizes[0]]:
-        g = (figures[sizes[-1]][tool]["wall_s"] / sizes[-1]) / (figures[sizes[0]][tool]["wall_s"] / sizes[0])
+        first, last = figures[sizes[0]][tool], figures[sizes[-1]][tool]
+        g = (last["wall_s"] / sizes[-1]) / (first["wall_s"] / sizes[0])
+        c = (last["cpu_s"] / sizes[-1]) / (first["cpu_s"] / sizes[0])  # what a busy machine moves least
         lines.append(
-            f"{what}, {tool}: time per unit at the largest size {g:.2f}x the smallest's "
+            f"{what}, {tool}: time per unit at the largest size {g:.2f}x the smallest's, CPU per unit {c:.2f}x "
             f"(goal <= {LINEAR}x: {'PASS' if g <= LINEAR else 'MISS'})"
         )
     big = figures[sizes[-1]]
@@ -315,22 +317,36 @@ def print_index(figures: dict[int, dict]) -> list[str]:
                     step,
                     fmt(f["wall_s"], 2),
                     fmt(f["maxrss_bytes"] / MIB, 1),
+                    fmt(f.get("cpu_s"), 2),
                     fmt(f["wall_s"] / base["wall_s"], 2, "x"),
+                    fmt(ratio(f.get("cpu_s"), base.get("cpu_s")), 2, "x"),
                     fmt(f["maxrss_bytes"] / base["maxrss_bytes"], 2, "x"),
                 ]
             )
     print(
         "\nindex (drkit)\n"
         + format_table(
-            ["size", "step", "wall s", "peak RSS MiB", "time vs smallest", "RSS vs smallest"], rows, left_cols=2
+            [
+                "size",
+                "step",
+                "wall s",
+                "peak RSS MiB",
+                "CPU s",
+                "time vs smallest",
+                "CPU vs smallest",
+                "RSS vs smallest",
+            ],
+            rows,
+            left_cols=2,
         )
     )
     grow = sizes[-1] / sizes[0]
     lines = []
     for step in ("prune", "small backup (16 MiB)"):
-        t = figures[sizes[-1]]["runs"][step]["wall_s"] / figures[sizes[0]]["runs"][step]["wall_s"]
+        first, last = figures[sizes[0]]["runs"][step], figures[sizes[-1]]["runs"][step]
+        t, c = last["wall_s"] / first["wall_s"], last["cpu_s"] / first["cpu_s"]
         lines.append(
-            f"index, {step}: {grow:.0f}x the blobs took {t:.2f}x the time (linear: <= "
+            f"index, {step}: {grow:.0f}x the blobs took {t:.2f}x the time, {c:.2f}x the CPU (linear: <= "
             f"{grow * LINEAR:.1f}x: {'PASS' if t <= grow * LINEAR else 'MISS'})"
         )
     print("\n".join(lines))
