@@ -105,8 +105,9 @@ class Index:
         self._count += n
 
     def add_pack(self, record: PackRecord, source: str = "") -> None:
-        entries = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in record.entries)
-        self.add_raw(RawPack(record.pack_id, record.size, entries), source)
+        entries = bytearray(len(record.entries) * ENTRY_SIZE)
+        _pack_entries(entries, 0, record.entries)
+        self.add_raw(RawPack(record.pack_id, record.size, memoryview(entries)), source)
 
     def hash_pending(self) -> None:
         """Put the entries added since into the lookup table (preference moves land in ``displaced``)."""
@@ -244,12 +245,25 @@ class Index:
             yield cipher.seal(memoryview(body), AAD_INDEX)
 
 
+def _pack_entries(out: bytearray, offset: int, entries: list[PackEntry]) -> int:
+    """Write ``entries`` in their stored form into ``out`` at ``offset``; returns the offset after them.
+    In place: one bytes object per entry, joined at the end, held ~3x the result at once (a
+    262,144-entry index object: ~35 MB for 13 MB), most of a files backup's memory growth on a
+    tree of small files (bench/scale.py)."""
+    for e in entries:
+        _ENTRY.pack_into(out, offset, e.type, e.id, e.offset, e.length, e.raw_length)
+        offset += ENTRY_SIZE
+    return offset
+
+
 def encode_index(records: Iterable[PackRecord], cipher: Cipher) -> bytes:
-    parts: list[bytes] = []
+    records = list(records)
+    body = bytearray(sum(_PACK.size + len(r.entries) * ENTRY_SIZE for r in records))
+    offset = 0
     for r in records:
-        parts.append(_PACK.pack(bytes.fromhex(r.pack_id), r.size, len(r.entries)))
-        parts.extend(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in r.entries)
-    return cipher.seal(b"".join(parts), AAD_INDEX)
+        _PACK.pack_into(body, offset, bytes.fromhex(r.pack_id), r.size, len(r.entries))
+        offset = _pack_entries(body, offset + _PACK.size, r.entries)
+    return cipher.seal(memoryview(body), AAD_INDEX)
 
 
 def decode_raw(sealed: bytes, cipher: Cipher, index_id: str) -> list[RawPack]:

@@ -7,17 +7,17 @@ libraries release the GIL). A full pack is uploaded from its buffer by a small u
 the buffer then serves a later pack. The calling thread takes the workers' results in stream
 order, for the blob ids, the statistics and the progress. ``add_data`` (file backups) hashes on the
 calling thread instead, so it returns the id at once, and hands chunks to the workers in batches.
-Memory is bounded by the chunks in flight, each worker's compressed chunk, and ``uploaders + 1``
-pack buffers: nothing sealed waits in a queue or gets copied. The counts follow the CPUs and the store
-(core/concurrency.py: uploads are capped so that the pack buffers stay under ``UPLOAD_MEMORY``).
+Memory is bounded by the chunks in flight, each worker's compressed chunk, ``uploaders + 1`` pack buffers
+(nothing sealed waits in a queue or gets copied) and the ids of blobs sealed but not yet indexed (``_seen``;
+once indexed, ``repo.index`` answers). The counts follow the CPUs and the store (core/concurrency.py:
+uploads are capped so that the pack buffers stay under ``UPLOAD_MEMORY``).
 
-Write order: packs, then the index that names them (``flush``); callers write the snapshot only
-after ``flush`` returned, so an interrupted backup leaves only unreferenced packs.
+Write order: packs, then the index that names them (``flush``); callers write the snapshot only after
+``flush`` returned, so an interrupted backup leaves only unreferenced packs.
 
-Resuming (docs/repository-safety.md): upload threads write an index object when 64 packs wait for one
-or ``checkpoint`` (60 s, ``DRKIT_INDEX_CHECKPOINT``) after the oldest; a failed or stopped run indexes
-its uploaded packs on the way out (not after a storage failure). The next run of the same data
-deduplicates into them; prune removes them, unreferenced, like any orphan.
+Resuming (docs/repository-safety.md): upload threads write an index object when 64 packs wait for one or
+``checkpoint`` (60 s, ``DRKIT_INDEX_CHECKPOINT``) after the oldest; a failed or stopped run indexes its uploaded
+packs on the way out (not after a storage failure). The next run deduplicates into them; prune removes them.
 
 Deduplication uses only blobs indexed in packs that are not pending deletion (``Index.usable``): a
 blob found only in a pending pack is stored again, so a backup never keeps a marked pack alive
@@ -63,7 +63,6 @@ BATCH_CHUNKS = 64
 QUEUED_BYTES = 4 << 20  # add_data's chunks waiting for or in a worker, at most (bounds memory)
 QUEUED_CHUNKS = 64  # batches
 STREAM_AHEAD = 4  # write_stream's chunks in flight beyond one per worker
-
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +348,7 @@ class BlobWriter:
             self.repo.index_ids.add(index_id)
             for record in records:
                 self.repo.index.add_pack(record, index_id)
+                self._seen.difference_update(e.id for e in record.entries)  # found in the index now
 
     def flush(self) -> None:
         """Store what is queued, upload the open pack, wait for every upload, then write the index naming them."""
