@@ -61,7 +61,10 @@ def test_a_second_backup_of_a_locally_changed_stream_stores_little_list() -> Non
     changed = data[: 4 << 20] + b"a small change" + data[(4 << 20) + 14 :]
     second = backup_stream(repo, SourceRef("stdin", "s"), io.BytesIO(changed))
     assert first.stats["stored_bytes"] > 8 << 20
-    assert second.stats["stored_bytes"] < 100_000  # a few changed chunks and list pieces, not all 290 KB
+    # a few changed chunks and list pieces, not all 290 KB: blob ids are keyed per repository, so where
+    # the list is cut varies from one repository to the next (40 repositories: 6 KB to 85 KB, one in
+    # six over 100 KB on another machine); 200 KB still fails if the whole list were stored again
+    assert second.stats["stored_bytes"] < 200_000
     out = io.BytesIO()
     restore_stream(repo, second, out)
     assert out.getvalue() == changed
