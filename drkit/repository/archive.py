@@ -166,10 +166,6 @@ class LogArchive:
         return target.add(name, data)
 
 
-def log_archive(repo: Repository, kind: LogKind = WAL) -> LogArchive:
-    return LogArchive(repo, kind)
-
-
 # -- what check, copy and forget do to every log, the one way ----------------------------------
 
 Inspect = Callable[[str, bytes], "str | None"]  # (name, plaintext) → what is wrong with it, if anything
@@ -246,7 +242,6 @@ __all__ = [
     "LogKind",
     "Stored",
     "copy_log",
-    "log_archive",
     "plan_trim",
     "read_back",
     "trim",

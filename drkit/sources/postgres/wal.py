@@ -51,10 +51,6 @@ def encode_wal(repo: Repository, name: str, data: bytes) -> bytes:
     return archive(repo).encode(name, data)
 
 
-def decode_wal(repo: Repository, name: str, obj: bytes) -> bytes:
-    return archive(repo).decode(name, obj)
-
-
 def push(repo: Repository, path: Path) -> bool:
     """Archive one WAL file; True if stored now, False if the identical file was already there."""
     name = checked(path.name)

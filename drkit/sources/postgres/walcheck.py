@@ -15,14 +15,12 @@ database system (a file of another cluster pushed into this archive would stop r
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...repository.archive import Inspect, read_back
-from ...repository.repo import Repository
+from ...repository.archive import Inspect
 from ...repository.snapshots import Snapshot
 from .pitr import physical_backups
-from .wal import STREAMED, archive, format_lsn, parse_lsn, segment_name, segment_number
+from .wal import STREAMED, format_lsn, parse_lsn, segment_name, segment_number
 
 _HEX24 = frozenset("0123456789ABCDEF")
 
@@ -125,10 +123,3 @@ def inspector(snaps: list[Snapshot]) -> Inspect:
     systems = {str(s.meta["system_identifier"]) for s in physical_backups(snaps) if "system_identifier" in s.meta}
     return lambda name, data: segment_problem(name, data, systems)
 
-
-def read_wal(
-    repo: Repository, names: list[str], snaps: list[Snapshot], progress: Callable[[int], None] | None = None
-) -> list[str]:
-    """Read back every archived WAL file in ``names``; one error line per damaged file, or segment
-    that is not the one its name says (of the database systems of the base backups in ``snaps``)."""
-    return read_back(archive(repo), names, inspector(snaps), progress)
