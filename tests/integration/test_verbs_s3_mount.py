@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from clirun import drkit
-from test_mount import _fuse_ready, _rsync, _tree, mounted
+from test_mount import _fuse_ready, _tree, mounted
+from treediff import rsync_diff
 
 from storage_backends import open_backend
 
@@ -69,7 +70,7 @@ def test_mount_an_s3_repository(s3_url: str, tmp_path: Path) -> None:
     _ok("init", "--repo", s3_url)
     snap = json.loads(_ok("backup", "files", str(src), "--repo", s3_url, "--json"))["snapshot"]
     with mounted(s3_url, tmp_path / "mnt") as proc:
-        assert _rsync(src, tmp_path / "mnt" / "ids" / snap[:8] / "src") == []
-        assert _rsync(src, tmp_path / "mnt" / "snapshots" / "latest" / "src") == []
+        assert rsync_diff(src, tmp_path / "mnt" / "ids" / snap[:8] / "src", flags=("-aHAX",)) == []
+        assert rsync_diff(src, tmp_path / "mnt" / "snapshots" / "latest" / "src", flags=("-aHAX",)) == []
         proc.terminate()
         assert proc.wait(timeout=60) == 143
