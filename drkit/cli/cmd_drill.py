@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from ..core.errors import UsageError
-from ..drills.reports import human_seconds, percentile, render_table
+from ..drills.reports import human_seconds, percentile, print_report
 from ..drills.result import DrillResult
 from ..drills.session import ReportTargets, history_html, job_names, run_drills, write_reports
 from ..drills.targets import exit_code_for
@@ -65,7 +64,7 @@ def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, system: str
                              point_in_time=point_in_time)
     write_reports(results, ReportTargets(json_file, junit, prom_file, pushgateway))
     if json_file != "-":
-        render_table(results, Console(soft_wrap=False, highlight=False))
+        print_report(results)
     code = exit_code_for(results)
     if code:
         sys.exit(code)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 
-from ..drills.reports import render_table
+from ..drills.reports import print_report
 from ..drills.runbook import list_runbooks, load_runbook, render_markdown, run_runbook
 from ..drills.session import ReportTargets, write_reports
 from ..drills.targets import exit_code_for
@@ -67,7 +66,7 @@ def run(ctx: click.Context, name: str, jobs: tuple[str, ...], sandbox: str,  # n
                           system=system)
     write_reports(results, ReportTargets(json_file, junit, prom_file))
     click.echo(f"runbook {book.name}: {book.title}")
-    render_table(results, Console(soft_wrap=False, highlight=False))
+    print_report(results)
     code = exit_code_for(results)
     if code:
         sys.exit(code)

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Any
 
 import click
@@ -73,10 +74,15 @@ def is_tty() -> bool:
     return sys.stdout.isatty()
 
 
+def _have_rich() -> bool:
+    """Progress lines are drkit[rich]'s (issue #22: a lean core install); without it a run is just quiet."""
+    return find_spec("rich") is not None
+
+
 @contextmanager
 def byte_progress(description: str, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress line (bytes, rate, elapsed) on a TTY's stderr; ``None`` when disabled."""
-    if not enabled or not sys.stderr.isatty():
+    """A rich progress line (bytes, rate, elapsed) on a TTY's stderr; ``None`` when disabled or without rich."""
+    if not enabled or not sys.stderr.isatty() or not _have_rich():
         yield None
         return
     from rich.console import Console
@@ -100,7 +106,7 @@ class Meter:
 @contextmanager
 def byte_meter(description: str, *, enabled: bool) -> Iterator[Meter | None]:
     """As ``byte_progress``, plus ``set_total`` (callable from any thread: rich's Progress holds a lock)."""
-    if not enabled or not sys.stderr.isatty():
+    if not enabled or not sys.stderr.isatty() or not _have_rich():
         yield None
         return
     from rich.console import Console

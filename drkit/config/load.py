@@ -4,13 +4,14 @@ report every invalid field with its path in one error."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..core.errors import UsageError
 from .models import DrkitConfig
@@ -28,21 +29,50 @@ class ConfigError(UsageError):
         self.details = problems  # printed one per line under the error
 
 
-def _settings_class(data: dict[str, Any]) -> type[BaseSettings]:
-    class _Settings(BaseSettings, DrkitConfig):
-        model_config = SettingsConfigDict(env_prefix="DRKIT_", env_nested_delimiter="__", extra="forbid",
-                                          frozen=True)
+# Hand-written instead of pydantic-settings (issue #22: that package and python-dotenv were 2 of the core
+# install's distributions, used only for these few lines): DRKIT_<FIELD>[__<KEY>...] (names case-insensitive,
+# as pydantic-settings read them) is merged over the file; a value that is a JSON object or list is decoded,
+# any other stays a string that the model validates. Variables naming no field (DRKIT_PASSWORD,
+# DRKIT_CONFIG, ...) are not config.
+_ENV_PREFIX = "DRKIT_"
 
-        @classmethod
-        def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                       init_settings: PydanticBaseSettingsSource,
-                                       env_settings: PydanticBaseSettingsSource,
-                                       dotenv_settings: PydanticBaseSettingsSource,
-                                       file_secret_settings: PydanticBaseSettingsSource,
-                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return env_settings, init_settings  # the environment wins over the file
 
-    return _Settings
+def _env_value(raw: str) -> Any:
+    if raw.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    fields = set(DrkitConfig.model_fields)
+    tree: dict[str, Any] = {}
+    for name in sorted(environ):
+        if not name.upper().startswith(_ENV_PREFIX):
+            continue
+        path = name[len(_ENV_PREFIX):].lower().split("__")
+        if path[0] not in fields or not all(path):
+            continue
+        node = tree
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = _env_value(environ[name])
+    return tree
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` deep-merged onto ``base``: the environment wins over the file, key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -82,9 +112,7 @@ def load_config(path: str | Path | None = None) -> DrkitConfig:
     """The validated config from ``path`` (or ``DRKIT_CONFIG``) plus the environment."""
     where = config_path(path)
     data = _read_yaml(where) if where is not None else {}
-    settings_cls = _settings_class(data)
     try:
-        settings = settings_cls(**data)
+        return DrkitConfig.model_validate(_merged(data, _env_overrides(os.environ)))
     except ValidationError as exc:
         raise ConfigError(str(where or "(environment)"), _problems(exc)) from None
-    return DrkitConfig.model_validate(settings.model_dump())

@@ -20,6 +20,7 @@ EXTRAS: dict[str, str] = {
     "docker": "docker",
     "mfusepy": "mount",
     "opentelemetry": "otel",
+    "rich": "rich",
 }
 
 

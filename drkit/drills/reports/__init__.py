@@ -1,5 +1,5 @@
-"""Drill reports, all rendered from ``DrillResult``: terminal table, JSON, JUnit XML, Prometheus
-(textfile or Pushgateway) and the self-contained HTML history."""
+"""Drill reports, all rendered from ``DrillResult``: terminal table (or plain text without rich), JSON,
+JUnit XML, Prometheus (textfile or Pushgateway) and the self-contained HTML history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from .json_report import write_json
 from .junit import write_junit
 from .prom import drill_registry, push_to_gateway, write_prom_file
 from .stats import Summary, failure_reasons, human_seconds, percentile, summarize
-from .table import render_table
+from .terminal import print_report  # rich's table (drkit[rich]) or plain text: table.py imports rich
 
 __all__ = [
     "Summary",
@@ -16,9 +16,9 @@ __all__ = [
     "failure_reasons",
     "human_seconds",
     "percentile",
+    "print_report",
     "push_to_gateway",
     "render_html",
-    "render_table",
     "summarize",
     "write_json",
     "write_junit",

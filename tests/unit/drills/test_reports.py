@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,15 +27,17 @@ from drkit.drills.reports import (
     drill_registry,
     human_seconds,
     percentile,
+    print_report,
     push_to_gateway,
     render_html,
-    render_table,
     summarize,
     write_json,
     write_junit,
     write_prom_file,
 )
 from drkit.drills.reports.html import _nice_step
+from drkit.drills.reports.plain import render_plain
+from drkit.drills.reports.table import render_table
 from drkit.drills.result import CheckResult, DrillResult, TargetResult
 
 T0 = "2024-05-01T12:00:00+00:00"
@@ -337,6 +340,29 @@ def test_table_plain_text() -> None:
     assert "error: sandbox did not start: port 6379 in use" in text
     assert "1a2b3c4d" in text and "1a2b3c4d5e" not in text
     assert "fetch 10s · write 12s" in text and "✗" in text and "✓" in text
+
+
+def test_without_rich_the_report_is_the_same_rows_as_plain_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A core install (issue #22: rich is drkit[rich]) prints the table's rows as plain text."""
+    monkeypatch.setitem(sys.modules, "rich", None)  # as if not installed: find_spec("rich") is None
+    weird = failed_check()
+    weird.job = "[bold]pg[/bold]"
+    print_report([passing(), weird, missed_rto(), error_run()])
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "restore drill: [bold]pg[/bold]" in text
+    assert "drill passed" in text
+    assert "drill FAILED: check postgres.row_counts failed" in text
+    assert "orders: 10 rows, expected 12" in text
+    assert "drill FAILED: rto 12.3s > target 1s" in text
+    assert "error: sandbox did not start: port 6379 in use" in text
+    assert "1a2b3c4d" in text and "1a2b3c4d5e" not in text
+    assert "fetch 10s · write 12s" in text and "FAIL" in text
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii")
+    render_plain([passing()], stream)
+    assert "fetch 10s | write 12s" in raw.getvalue().decode("ascii")
 
 
 def test_table_on_an_ascii_console() -> None:
