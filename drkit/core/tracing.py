@@ -55,6 +55,9 @@ class _NoSpan:
     def fail(self, exc: BaseException) -> None:
         return None
 
+    def end_at(self, end_ns: int) -> None:
+        return None
+
 
 _NO_SPAN = _NoSpan()
 NO_SPAN = _NO_SPAN  # for callers that decide themselves not to trace a call (sampling)
@@ -255,6 +258,37 @@ class _LeafSpan(_LiveSpan):
             self._span.end()
 
 
+def timed_span(name: str, start_ns: int, **attributes: Any) -> _NoSpan | _TimedSpan:
+    """Like ``span``, but begun at ``start_ns`` (``time.time_ns()`` of an instant already past) and ended at
+    the instant given to ``s.end_at(ns)`` (else when it closes): a drill's phases, each of which begins where
+    the one before it ended, so that their spans tile the drill's RTO exactly. A no-op when tracing is off."""
+    if _tracer is None:
+        return _NO_SPAN
+    return _TimedSpan(_tracer, name, start_ns, attributes)
+
+
+class _TimedSpan(_LiveSpan):
+    def __init__(self, tracer: Tracer, name: str, start_ns: int, attributes: dict[str, Any]) -> None:
+        super().__init__(tracer, name, attributes)
+        self._start_ns = start_ns
+        self._end_ns: int | None = None
+
+    def __enter__(self) -> _TimedSpan:
+        self._cm = self._tracer.start_as_current_span(self._name, start_time=self._start_ns, end_on_exit=False,
+                                                      record_exception=False, set_status_on_exception=False)
+        self._span = self._cm.__enter__()
+        self.set(**self._attributes)
+        return self
+
+    def end_at(self, end_ns: int) -> None:
+        self._end_ns = end_ns
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        super().__exit__(exc_type, exc, tb)  # status, and the span no longer current (it is not ended there)
+        if self._span is not None:
+            self._span.end(end_time=self._end_ns)
+
+
 def current_trace_id() -> str | None:
     """The current span's trace id (32 hex digits), for log lines; None outside a span or when off."""
     if _tracer is None:
@@ -275,6 +309,7 @@ __all__ = [
     "setup_tracing",
     "shutdown_tracing",
     "span",
+    "timed_span",
     "use_provider",
     "wanted",
 ]

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-PHASES = ("fetch", "write", "recovery", "start", "verify")  # fetch + decrypt, write, WAL/AOF replay, start, checks
+# open the repository, restore (fetch + decrypt + write), WAL/AOF replay, start the server, checks; back to back,
+# they add up to the RTO (drills/context.py PhaseClock)
+PHASES = ("open", "restore", "recovery", "start", "verify")
 
 
 @dataclass

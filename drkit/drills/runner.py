@@ -1,12 +1,11 @@
 """Run one drill: pick the sandbox, restore the job's backup into it, verify, and measure RTO
-(drill start → restored instance passing its checks) and RPO (catalog and canary-verified) against
-the job's targets. A failure anywhere becomes part of the result, never a crash: the reports are
-always written."""
+(drill start → restored instance passing its checks: the sum of its phases, opening the repository
+first) and RPO (catalog and canary-verified) against the job's targets. A failure anywhere becomes
+part of the result, never a crash: the reports are always written."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import import_module
@@ -18,7 +17,7 @@ from ..jobs import open_job_repository
 from ..ops.facts import load_facts
 from ..repository.repo import Repository
 from ..sources.registry import DrillRequest, HasArchive, HasContainerDrill, HasContextDrill, HasDrill, source_kind
-from .context import DrillContext, KindOutcome
+from .context import DrillContext, KindOutcome, PhaseClock
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
 from .sandbox import choose_sandbox, workdir
@@ -86,7 +85,8 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
     """One drill of job ``name``, measured against the job's targets and ``extra_targets`` (a runbook's).
     Raises only for usage errors (unknown job, Docker demanded but unreachable); everything else is
     recorded in the result, which is stored in the repository. Traced as ``drkit.drill`` with one child
-    span per phase (``drkit.drill.fetch`` …), whose durations are the result's ``phases``."""
+    span per phase (``drkit.drill.open``, ``drkit.drill.restore`` …), whose durations are the result's
+    ``phases``: back to back from the drill's start, they add up to its RTO (``PhaseClock``)."""
     with tracing.span("drkit.drill", **{"drkit.job": name, "drkit.sandbox": sandbox}) as span:
         result = _run_drill(config, name, sandbox, (snapshot, point_in_time), extra_targets)
         span.set(**{"drkit.success": result.success, "drkit.rto_seconds": result.rto_seconds,
@@ -99,35 +99,36 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
                extra_targets: ExtraTargets | None) -> DrillResult:
     snapshot, point_in_time = which
     job = config.job(name)
-    t0, started = time.monotonic(), clock.utcnow()
+    phases, started = PhaseClock(), clock.utcnow()  # the RTO clock starts with the drill
     used, why = _sandbox_for(job.source, sandbox)
     log.info("drill started", extra={"job": name, "sandbox": used, "reason": why})
     result = DrillResult(job=name, source_kind=job.source.kind, sandbox=used, started_at=started.isoformat(),
-                         point_in_time=point_in_time)
+                         point_in_time=point_in_time, phases=phases.phases)
     targets = (job.targets, extra_targets)
     try:
-        repo, url = open_job_repository(config, job)
+        with phases.phase("open"):  # choosing the sandbox, opening the repository (reading its keys)
+            repo, url = open_job_repository(config, job)
     except DrkitError as exc:
         result.checks.append(CheckResult("repository.open", False, exc.message))
-        return _finish(result, targets, None, t0, started, None)
+        return _finish(result, targets, None, phases, started, None)
     try:
         passphrase = config.repositories[job.repository].passphrase.as_passphrase_source().read()
         with workdir(name) as work:
             systems = tuple(s for s, spec in sorted(config.systems.items()) if name in spec.jobs)
-            ctx = DrillContext(name, job, repo, url, passphrase, used, work, snapshot, point_in_time, systems)
+            ctx = DrillContext(name, job, repo, url, passphrase, used, work, snapshot, point_in_time, systems,
+                               clock=phases)
             outcome = _run_kind(ctx)
-            result.phases = ctx.phases
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
         result.not_verified = outcome.not_verified
         result.point_reached = outcome.point_reached
         result.system_heartbeats = {s: at.isoformat() if at else None for s, at in outcome.system_heartbeats.items()}
         _canary_check(result, job.canary_enabled, outcome, started, repo)
-        if ctx.verified_at is not None and result.checks_ok:  # teardown is not part of recovery
-            result.rto_seconds = round(ctx.verified_at - t0, 3)
+        if phases.verified_ns is not None and result.checks_ok:  # teardown is not part of recovery
+            result.rto_seconds = phases.seconds(phases.verified_ns)
         # a measurement, not part of the recovery; the base restored counts even if no job run took it
         catalog = _with_archive(repo, name, job.source,
                                 newest_point(repo, name, job.source, also=outcome.snapshot_id))
-        return _finish(result, targets, repo, t0, started, catalog)
+        return _finish(result, targets, repo, phases, started, catalog)
     finally:
         repo.close()
 
@@ -162,11 +163,11 @@ def _canary_check(result: DrillResult, enabled: bool, outcome: KindOutcome, now:
     result.checks.append(CheckResult("canary", canary is not None, detail))
 
 
-def _finish(result: DrillResult, targets: tuple[Targets, ExtraTargets | None], repo: Repository | None, t0: float,
-            started: datetime, catalog: datetime | None) -> DrillResult:
+def _finish(result: DrillResult, targets: tuple[Targets, ExtraTargets | None], repo: Repository | None,
+            phases: PhaseClock, started: datetime, catalog: datetime | None) -> DrillResult:
     name = result.job
     if result.checks_ok and result.rto_seconds is None:
-        result.rto_seconds = round(time.monotonic() - t0, 3)
+        result.rto_seconds = phases.seconds()
     if catalog is not None:
         result.rpo_catalog_seconds = round(max(0.0, (started - catalog).total_seconds()), 3)
     result.targets = evaluate_targets(targets[0], result, targets[1])

@@ -54,7 +54,8 @@ def test_files_drill_passes_with_phases_and_rpos(tmp_path: Path) -> None:
     assert code == 0, report
     (result,) = report["drills"]
     assert result["success"] and report["success"]
-    assert {"restore", "verify"} <= set(result["phases"])
+    assert list(result["phases"]) == ["open", "restore", "verify"]
+    assert abs(result["rto_seconds"] - sum(result["phases"].values())) <= 0.003  # back to back: they are the RTO
     names = {c["name"] for c in result["checks"]}
     assert {"files.content", "files.metadata", "user.path[0]", "canary"} <= names
     assert result["rto_seconds"] > 0

@@ -32,7 +32,8 @@ def test_redis_drill_passes_and_counts_match(tmp_path: Path, redis_server: Redis
     checks = {c["name"]: c for c in result["checks"]}
     assert {"redis.key_counts", "redis.sample", "user.redis[0]", "canary"} <= set(checks)
     assert "sampled keys match" in checks["redis.sample"]["detail"]
-    assert {"restore", "start", "verify"} <= set(result["phases"])
+    assert list(result["phases"]) == ["open", "restore", "start", "verify"]
+    assert abs(result["rto_seconds"] - sum(result["phases"].values())) <= 0.003  # back to back: they are the RTO
     assert 0 <= result["rpo_catalog_seconds"] <= result["rpo_verified_seconds"] <= time.time() - before + 1
     assert "<failure" not in junit
 

@@ -249,7 +249,7 @@ def _charts(job: str, results: Sequence[DrillResult]) -> str:
                               _Series("verified", "RPO verified", [r.rpo_verified_seconds for r in results])],
                     rpo_target, f"RPO of {job} over time")
     target_key = [("target", "target")]
-    rto_caption = "RTO" + _legend(("rto", "restore + verify"), *(target_key if rto_target is not None else []))
+    rto_caption = "RTO" + _legend(("rto", "drill start to verified"), *(target_key if rto_target is not None else []))
     rpo_caption = "RPO" + _legend(("catalog", "catalog"), ("verified", "verified"),
                                   *(target_key if rpo_target is not None else []))
     return (f'<div class="charts"><figure><figcaption>{rto_caption}</figcaption>{rto}</figure>'

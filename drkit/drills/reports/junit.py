@@ -55,6 +55,8 @@ def _properties(suite: ET.Element, result: DrillResult) -> None:
     for name, value in values.items():
         if value:
             ET.SubElement(props, "property", name=name, value=_clean(value))
+    for phase, seconds in result.phases.items():  # in the order they ran; they add up to the suite's time (RTO)
+        ET.SubElement(props, "property", name=f"phase.{_clean(phase)}", value=_seconds(seconds))
 
 
 def _suite(result: DrillResult) -> ET.Element:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..result import PHASES, DrillResult, TargetResult
+from ..result import DrillResult, TargetResult
 from .stats import failure_reasons, human_seconds
 
 _OK, _FAIL = ("✓", "green"), ("✗", "bold red")
@@ -37,8 +37,8 @@ def _mark(ok: bool | None, console: Console) -> Text:
 
 
 def _phases(result: DrillResult) -> str:
-    order = [p for p in PHASES if p in result.phases] + [p for p in result.phases if p not in PHASES]
-    return " · ".join(f"{p} {human_seconds(result.phases[p])}" for p in order)
+    # in the order they ran (a logical PostgreSQL drill starts its server before it restores), as in the JSON
+    return " · ".join(f"{p} {human_seconds(seconds)}" for p, seconds in result.phases.items())
 
 
 def _target_cell(target: TargetResult | None) -> str:

@@ -49,7 +49,7 @@ NOW = 1_714_800_000.0
 def passing(job: str = "pg-main", started: str = T0, rto: float = 42.5) -> DrillResult:
     return DrillResult(
         job=job, source_kind="postgres", sandbox="local", started_at=started,
-        snapshot_id="1a2b3c4d5e6f7a8b9c0d", phases={"fetch": 10.0, "write": 12.0, "recovery": 5.0, "verify": 15.5},
+        snapshot_id="1a2b3c4d5e6f7a8b9c0d", phases={"open": 0.5, "restore": 21.5, "recovery": 5.0, "verify": 15.5},
         rto_seconds=rto, rpo_catalog_seconds=300.0, rpo_verified_seconds=360.0,
         checks=[CheckResult("postgres.row_counts", True, "12 tables match", 1.5), CheckResult("user.sql[0]", True)],
         targets=[TargetResult("rpo", 900.0, 360.0), TargetResult("rto", 600.0, rto)],
@@ -170,6 +170,10 @@ def test_junit_passing(tmp_path: Path) -> None:
     assert {c.get("classname") for c in suite.iter("testcase")} == {"drkit.drill.pg-main"}
     assert counts(suite) == counts(root) == ("4", "0", "0")
     assert failing_cases(suite) == {}
+    phases = [(p.get("name"), p.get("value")) for p in suite.iter("property") if p.get("name", "").startswith("phase.")]
+    assert phases == [("phase.open", "0.500"), ("phase.restore", "21.500"), ("phase.recovery", "5.000"),
+                      ("phase.verify", "15.500")]
+    assert suite.get("time") == "42.500"  # the RTO: the phases' sum
 
 
 def test_junit_failed_check(tmp_path: Path) -> None:
@@ -233,7 +237,7 @@ def test_textfile(tmp_path: Path) -> None:
     assert got[("drkit_rpo_seconds", pg | {("kind", "verified")})] == 360
     assert got[("drkit_rto_seconds", pg)] == 42.5
     assert got[("drkit_rpo_target_seconds", pg)] == 900 and got[("drkit_rto_target_seconds", redis)] == 600
-    assert got[("drkit_drill_phase_seconds", pg | {("phase", "write")})] == 12
+    assert got[("drkit_drill_phase_seconds", pg | {("phase", "open")})] == 0.5
     assert got[("drkit_drill_check_success", pg | {("check", "user.sql[0]")})] == 1
     started = datetime.fromisoformat(T0).timestamp()
     assert got[("drkit_drill_last_success_timestamp_seconds", pg)] == started + 42.5
@@ -339,7 +343,7 @@ def test_table_plain_text() -> None:
     assert "drill FAILED: rto 12.3s > target 1s" in text
     assert "error: sandbox did not start: port 6379 in use" in text
     assert "1a2b3c4d" in text and "1a2b3c4d5e" not in text
-    assert "fetch 10s · write 12s" in text and "✗" in text and "✓" in text
+    assert "open 0.5s · restore 21.5s · recovery 5s" in text and "✗" in text and "✓" in text
 
 
 def test_without_rich_the_report_is_the_same_rows_as_plain_text(
