@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from ..result import PHASES, DrillResult, TargetResult
+from ..result import DrillResult, TargetResult
 from .stats import failure_reasons, human_seconds
 
 Row = tuple[str, str, str, str, str]  # label, measured, target, mark, detail
@@ -38,8 +38,7 @@ def _info(result: DrillResult) -> list[Row]:
 
 def _measures(result: DrillResult) -> list[Row]:
     rto, rpo = result.target("rto"), result.target("rpo")
-    order = [p for p in PHASES if p in result.phases] + [p for p in result.phases if p not in PHASES]
-    phases = " · ".join(f"{p} {human_seconds(result.phases[p])}" for p in order)
+    phases = " · ".join(f"{p} {human_seconds(seconds)}" for p, seconds in result.phases.items())  # as they ran
     rows: list[Row] = [("RTO", human_seconds(result.rto_seconds), _target(rto), _mark(rto.ok if rto else None), phases)]
     for label, value in (("RPO catalog", result.rpo_catalog_seconds), ("RPO verified", result.rpo_verified_seconds)):
         ok = None if rpo is None else value is not None and value <= rpo.target_seconds

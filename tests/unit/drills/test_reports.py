@@ -362,11 +362,11 @@ def test_without_rich_the_report_is_the_same_rows_as_plain_text(
     assert "drill FAILED: rto 12.3s > target 1s" in text
     assert "error: sandbox did not start: port 6379 in use" in text
     assert "1a2b3c4d" in text and "1a2b3c4d5e" not in text
-    assert "fetch 10s · write 12s" in text and "FAIL" in text
+    assert "open 0.5s · restore 21.5s · recovery 5s" in text and "FAIL" in text
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="ascii")
     render_plain([passing()], stream)
-    assert "fetch 10s | write 12s" in raw.getvalue().decode("ascii")
+    assert "open 0.5s | restore 21.5s | recovery 5s" in raw.getvalue().decode("ascii")
 
 
 def test_table_on_an_ascii_console() -> None:
