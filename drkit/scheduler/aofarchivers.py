@@ -52,7 +52,8 @@ class _Archiver:
         source = spec.source
         assert isinstance(source, RedisSource) and source.archive is not None and source.aof_dir is not None
         follow = ops.Follow(source.archive.interval, stop=stop, on_round=self.on_round)
-        repo, _ = open_job_repository(self.config, spec, load_index=False)
+        # the index loaded: an AOF rewrite's new base repeats what is stored, deduplicated against it
+        repo, _ = open_job_repository(self.config, spec)
         try:
             ops.aof_archive(repo, source.aof_dir, self.job, follow, self._report, target=redis_target(source))
         finally:
