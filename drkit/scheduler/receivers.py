@@ -8,6 +8,7 @@ which the metrics show."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -24,12 +25,18 @@ STOP_TIMEOUT = 60.0
 log = logging.getLogger("drkit.scheduler")
 
 
+def _report(job: str, text: str) -> None:
+    """A line of the receiver: its ``warning: ...`` lines (a failed sync, a restart) at WARNING."""
+    level = logging.WARNING if text.startswith("warning: ") else logging.INFO
+    log.log(level, "%s", text, extra={"job": job})
+
+
 def _run(job: str, config: DrkitConfig, spec: JobConfig, metrics: ReceiveMetrics, stop: threading.Event) -> None:
     source = spec.source
     assert isinstance(source, PostgresSource) and source.receive is not None
     rec = source.receive
     req = pgreceive.ReceiveRequest(
-        rec.spool_dir, rec.slot, rec.interval, stop=stop, report=lambda text: log.info("%s", text, extra={"job": job})
+        rec.spool_dir, rec.slot, rec.interval, stop=stop, report=functools.partial(_report, job)
     )
     while not stop.is_set():
         try:
