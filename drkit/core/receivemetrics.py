@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
 from . import clock
+from .metricfamilies import LabelledFamilies
 
 LABELS = ("drkit_job", "slot")
 _GAUGES = {
@@ -77,21 +78,14 @@ class ReceiveMetrics:
         self.archive_lag.set(max(0, current_lsn - self._archived["lsn"]))
 
 
-class ReceiveFamilies:
+class ReceiveFamilies(LabelledFamilies):
     """The metric families in ``registry``; ``bind`` gives one receiver's samples."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        self._families: dict[str, Gauge | Counter] = {
-            key: Gauge(name, text, LABELS, registry=registry) for key, (name, text) in _GAUGES.items()
-        }
-        self._families.update(
-            {key: Counter(name, text, LABELS, registry=registry) for key, (name, text) in _COUNTERS.items()}
-        )
+        super().__init__(registry, LABELS, _GAUGES, _COUNTERS)
 
     def bind(self, job: str, slot: str) -> ReceiveMetrics:
-        children: dict[str, Any] = {key: family.labels(job, slot) for key, family in self._families.items()}
-        bound = ReceiveMetrics(**children)
+        bound = ReceiveMetrics(**self.children(job, slot))
         bound.up.set(0)
         return bound
 
