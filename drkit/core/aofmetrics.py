@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
+
+from .metricfamilies import LabelledFamilies
 
 LABELS = ("drkit_job", "name")
 _GAUGES = {
@@ -54,20 +56,14 @@ class AofArchiveMetrics:
         self.restarts.inc()
 
 
-class AofArchiveFamilies:
+class AofArchiveFamilies(LabelledFamilies):
     """The metric families in ``registry``; ``bind`` gives one archiver's samples."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        self._families: dict[str, Gauge | Counter] = {
-            key: Gauge(name, text, LABELS, registry=registry) for key, (name, text) in _GAUGES.items()
-        }
-        self._families.update(
-            {key: Counter(name, text, LABELS, registry=registry) for key, (name, text) in _COUNTERS.items()}
-        )
+        super().__init__(registry, LABELS, _GAUGES, _COUNTERS)
 
     def bind(self, job: str, name: str) -> AofArchiveMetrics:
-        bound = AofArchiveMetrics(**{key: family.labels(job, name) for key, family in self._families.items()})
+        bound = AofArchiveMetrics(**self.children(job, name))
         bound.up.set(0)
         return bound
 

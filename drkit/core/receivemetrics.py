@@ -3,14 +3,19 @@
 
 LSNs are exported as numbers (bytes since the start of WAL): a float holds them exactly up to
 2^53 bytes (8 PiB of WAL). The archive lag is the server's write position minus the end of the WAL
-in the repository: with the time of the last receipt, what an RPO alert watches."""
+in the repository: with the time of the last receipt, what an RPO alert watches. Until a sync stores WAL
+(the storage down since the receiver started) the lag counts from the server's position at the receiver's
+first read and the time of the last receipt is the receiver's start."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
+
+from . import clock
+from .metricfamilies import LabelledFamilies
 
 LABELS = ("drkit_job", "slot")
 _GAUGES = {
@@ -20,7 +25,7 @@ _GAUGES = {
     ),
     "received_time": (
         "drkit_pg_receive_last_received_timestamp_seconds",
-        "When streamed WAL last reached the repository (seconds since the epoch)",
+        "When streamed WAL last reached the repository, or the receiver started while none has (epoch seconds)",
     ),
     "server_lsn": ("drkit_pg_receive_server_lsn", "The server's current WAL write position (LSN as bytes)"),
     "archive_lag": (
@@ -51,8 +56,11 @@ class ReceiveMetrics:
     up: Any
     restarts: Any
     syncs: Any
+    started: float = field(default_factory=lambda: clock.now())  # the receiver's start (bound once per receiver)
+    _archived: dict[str, int] = field(default_factory=dict)  # "lsn": the last known end of the archived WAL
 
     def stored(self, lsn: int, at: float) -> None:
+        self._archived["lsn"] = lsn
         self.received_lsn.set(lsn)
         self.received_time.set(at)
 
@@ -61,23 +69,23 @@ class ReceiveMetrics:
         if restart_lsn is not None:
             self.slot_lag.set(max(0, current_lsn - restart_lsn))
         if received_lsn is not None:
-            self.archive_lag.set(max(0, current_lsn - received_lsn))
+            self._archived["lsn"] = received_lsn
+        elif "lsn" not in self._archived:
+            # nothing stored since the receiver started (the storage down from the start): the lag grows from
+            # the server's position now and the staleness from the start, so DrkitWalReceiveStale can fire
+            self._archived["lsn"] = current_lsn
+            self.received_time.set(self.started)
+        self.archive_lag.set(max(0, current_lsn - self._archived["lsn"]))
 
 
-class ReceiveFamilies:
+class ReceiveFamilies(LabelledFamilies):
     """The metric families in ``registry``; ``bind`` gives one receiver's samples."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        self._families: dict[str, Gauge | Counter] = {
-            key: Gauge(name, text, LABELS, registry=registry) for key, (name, text) in _GAUGES.items()
-        }
-        self._families.update(
-            {key: Counter(name, text, LABELS, registry=registry) for key, (name, text) in _COUNTERS.items()}
-        )
+        super().__init__(registry, LABELS, _GAUGES, _COUNTERS)
 
     def bind(self, job: str, slot: str) -> ReceiveMetrics:
-        bound = ReceiveMetrics(**{key: family.labels(job, slot) for key, family in self._families.items()})
+        bound = ReceiveMetrics(**self.children(job, slot))
         bound.up.set(0)
         return bound
 

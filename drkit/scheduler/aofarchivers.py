@@ -22,6 +22,7 @@ from ..core.aofmetrics import AofArchiveFamilies, AofArchiveMetrics
 from ..core.metrics import Metrics
 from ..jobs.connect import open_job_repository, redis_target
 from .runs import _error_text
+from .workers import WorkerThreads
 
 RETRY = 5.0  # seconds before a failed archiver starts again: the Redis RPO is in seconds
 STOP_TIMEOUT = 60.0
@@ -52,7 +53,8 @@ class _Archiver:
         source = spec.source
         assert isinstance(source, RedisSource) and source.archive is not None and source.aof_dir is not None
         follow = ops.Follow(source.archive.interval, stop=stop, on_round=self.on_round)
-        repo, _ = open_job_repository(self.config, spec, load_index=False)
+        # the index loaded: an AOF rewrite's new base repeats what is stored, deduplicated against it
+        repo, _ = open_job_repository(self.config, spec)
         try:
             ops.aof_archive(repo, source.aof_dir, self.job, follow, self._report, target=redis_target(source))
         finally:
@@ -87,32 +89,17 @@ def _loop(archiver: _Archiver, stop: threading.Event) -> None:
         stop.wait(RETRY)
 
 
-class AofArchivers:
-    """The daemon's AOF archiver threads."""
+class AofArchivers(WorkerThreads):
+    """The daemon's AOF archiver threads; ``stop`` stops each after its current round."""
 
     def __init__(self, config: DrkitConfig, metrics: Metrics, registry: CollectorRegistry) -> None:
-        self.stop_event = threading.Event()
-        self.threads: list[threading.Thread] = []
+        super().__init__(STOP_TIMEOUT)
         jobs = archived_jobs(config)
         families = AofArchiveFamilies(registry) if jobs else None
         for name, spec in sorted(jobs.items()):
             assert families is not None and isinstance(spec.source, RedisSource)
             archiver = _Archiver(name, config, metrics, families.bind(name, spec.source.name))
-            self.threads.append(
-                threading.Thread(
-                    target=_loop, args=(archiver, self.stop_event), name=f"drkit-aof-archive-{name}", daemon=True
-                )
-            )
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        """Stop every archiver after its current round."""
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(STOP_TIMEOUT)
+            self.add(_loop, (archiver,), f"drkit-aof-archive-{name}")
 
 
 __all__ = ["AofArchivers", "archived_jobs"]

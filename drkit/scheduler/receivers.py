@@ -8,6 +8,7 @@ which the metrics show."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -18,10 +19,17 @@ from ..core.receivemetrics import ReceiveFamilies, ReceiveMetrics
 from ..jobs.connect import open_job_repository, pg_conn
 from ..sources.postgres import ops_receive as pgreceive
 from .runs import _error_text
+from .workers import WorkerThreads
 
 RETRY = 30.0  # seconds before a failed receiver starts again
 STOP_TIMEOUT = 60.0
 log = logging.getLogger("drkit.scheduler")
+
+
+def _report(job: str, text: str) -> None:
+    """A line of the receiver: its ``warning: ...`` lines (a failed sync, a restart) at WARNING."""
+    level = logging.WARNING if text.startswith("warning: ") else logging.INFO
+    log.log(level, "%s", text, extra={"job": job})
 
 
 def _run(job: str, config: DrkitConfig, spec: JobConfig, metrics: ReceiveMetrics, stop: threading.Event) -> None:
@@ -29,7 +37,7 @@ def _run(job: str, config: DrkitConfig, spec: JobConfig, metrics: ReceiveMetrics
     assert isinstance(source, PostgresSource) and source.receive is not None
     rec = source.receive
     req = pgreceive.ReceiveRequest(
-        rec.spool_dir, rec.slot, rec.interval, stop=stop, report=lambda text: log.info("%s", text, extra={"job": job})
+        rec.spool_dir, rec.slot, rec.interval, stop=stop, report=functools.partial(_report, job)
     )
     while not stop.is_set():
         try:
@@ -49,12 +57,11 @@ def _run(job: str, config: DrkitConfig, spec: JobConfig, metrics: ReceiveMetrics
         stop.wait(RETRY)
 
 
-class Receivers:
-    """The daemon's WAL receiver threads."""
+class Receivers(WorkerThreads):
+    """The daemon's WAL receiver threads; ``stop``: pg_receivewal writes what it has, a last sync stores it."""
 
     def __init__(self, config: DrkitConfig, registry: CollectorRegistry) -> None:
-        self.stop_event = threading.Event()
-        self.threads: list[threading.Thread] = []
+        super().__init__(STOP_TIMEOUT)
         jobs = {
             name: spec
             for name, spec in config.jobs.items()
@@ -64,24 +71,7 @@ class Receivers:
         for name, spec in sorted(jobs.items()):
             assert families is not None and isinstance(spec.source, PostgresSource) and spec.source.receive
             metrics = families.bind(name, spec.source.receive.slot)
-            self.threads.append(
-                threading.Thread(
-                    target=_run,
-                    args=(name, config, spec, metrics, self.stop_event),
-                    name=f"drkit-pgreceive-{name}",
-                    daemon=True,
-                )
-            )
-
-    def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
-
-    def stop(self) -> None:
-        """Stop every receiver (pg_receivewal writes what it has; a last sync stores it)."""
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(STOP_TIMEOUT)
+            self.add(_run, (name, config, spec, metrics), f"drkit-pgreceive-{name}")
 
 
 __all__ = ["Receivers"]

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from promtext import metric
 
+from drkit.core import clock
 from drkit.core.errors import IntegrityError, StorageError
 from drkit.core.receivemetrics import ReceiveFamilies
 from drkit.sources.postgres import ops_receive
@@ -82,3 +83,53 @@ def test_a_sync_that_stops_the_receiver_leaves_it_down(tmp_path: Path, monkeypat
     with pytest.raises(IntegrityError):
         loop.follow(Streaming())  # type: ignore[arg-type]
     assert metric(generate_latest(families.registry).decode(), "drkit_pg_receive_up", slot="drkit") == 0
+
+
+class DownStore:
+    """Every sync fails: the storage is down from the receiver's start."""
+
+    def sync(self) -> SyncResult:
+        raise StorageError("the store is unreachable")
+
+
+def test_the_archive_lag_grows_when_the_storage_is_down_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the old code nothing was ever stored, so neither the lag nor the time of the last receipt was set:
+    DrkitWalReceiveStale had no series to fire on however long the outage lasted."""
+    server = {"lsn": 1000}
+    monkeypatch.setattr(ops_receive, "slot_state", lambda conn, slot: SlotState(server["lsn"], 50, None))
+    monkeypatch.setattr(clock, "now", lambda: 1_700_000_000.0)
+    families = ReceiveFamilies(CollectorRegistry())
+    req = ops_receive.ReceiveRequest(tmp_path / "spool")
+    loop = ops_receive._Loop(None, None, req, families.bind("db", "drkit"), 16 << 20)  # type: ignore[arg-type]
+    loop.sync = DownStore()  # type: ignore[assignment]
+
+    def sample(name: str) -> float | None:
+        return metric(generate_latest(families.registry).decode(), name, slot="drkit")
+
+    loop.sync_once()
+    assert sample("drkit_pg_receive_archive_lag_bytes") == 0
+    assert sample("drkit_pg_receive_last_received_timestamp_seconds") == 1_700_000_000.0
+    server["lsn"] = 9000  # the server writes on; nothing reaches the repository
+    for _ in range(2 * ops_receive.SERVER_EVERY):
+        loop.sync_once()
+    assert sample("drkit_pg_receive_archive_lag_bytes") == 9000 - 1000
+    assert sample("drkit_pg_receive_last_received_timestamp_seconds") == 1_700_000_000.0
+
+
+def test_a_restarted_run_keeps_the_last_known_archived_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon starts a failed receiver run again with the same metrics: a run that stores nothing counts
+    the lag from what an earlier run stored, and keeps that run's time of the last receipt."""
+    server = {"lsn": 100}
+    monkeypatch.setattr(ops_receive, "slot_state", lambda conn, slot: SlotState(server["lsn"], 50, None))
+    families = ReceiveFamilies(CollectorRegistry())
+    metrics = families.bind("db", "drkit")
+    metrics.stored(100, 1_700_000_000.0)
+    loop = ops_receive._Loop(None, None, ops_receive.ReceiveRequest(tmp_path), metrics, 16 << 20)  # type: ignore[arg-type]
+    loop.sync = DownStore()  # type: ignore[assignment]
+    server["lsn"] = 5000
+    loop.sync_once()
+    text = generate_latest(families.registry).decode()
+    assert metric(text, "drkit_pg_receive_archive_lag_bytes", slot="drkit") == 5000 - 100
+    assert metric(text, "drkit_pg_receive_last_received_timestamp_seconds", slot="drkit") == 1_700_000_000.0
