@@ -77,8 +77,21 @@ def stream_files(snap: Snapshot) -> dict[str, dict[str, Any]]:
     """The files a stream snapshot shows: its stream, named after its source, or a bundle's parts by name."""
     root = snap.root
     if root.get("type") == "bundle" and isinstance(root.get("parts"), dict):
-        return {_safe(name): part for name, part in root["parts"].items() if isinstance(part, dict)}
+        return _part_names({name: part for name, part in root["parts"].items() if isinstance(part, dict)})
     return {_safe(snap.source_name) or "stream": root}
+
+
+def _part_names(parts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One file per part, none hidden: a name `_safe` keeps is shown as it is, a changed one (``a/b`` →
+    ``a_b``) gets ``-1``… where it would clash with another part's file name."""
+    out = {name: part for name, part in parts.items() if _safe(name) == name}
+    for name, part in sorted(parts.items()):
+        if _safe(name) != name:
+            safe, n = _safe(name), 1
+            while safe in out or safe in parts:
+                safe, n = f"{_safe(name)}-{n}", n + 1
+            out[safe] = part
+    return out
 
 
 def _safe(name: str) -> str:
