@@ -18,7 +18,7 @@ from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
 from .lazy import SourceGroup
-from .output import emit_json, quiet_broken_pipe
+from .output import emit_json, printable, quiet_broken_pipe
 
 
 class SnapshotOrSubcommand(SourceGroup):
@@ -91,4 +91,4 @@ def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: s
     if files_opts.get("as_json"):
         emit_json({"snapshot": snap.id, "bytes_written": written, "target": to})
     elif to != "-":
-        click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {to}", err=True)
+        click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {printable(to)}", err=True)

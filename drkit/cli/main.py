@@ -4,7 +4,6 @@ become exit codes (see drkit.core.errors)."""
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
 import traceback
 from importlib import import_module
@@ -26,7 +25,7 @@ from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .globalopts import hoist
 from .lazy import SOURCES, cli_module, kind_names, needs_extra, plugin_command
-from .output import error_line, quiet_broken_pipe
+from .output import error_line, escape_unencodable, quiet_broken_pipe
 from .params import DURATION_HELP, RATE, DurationParam
 from .signals import Stopped, install
 
@@ -141,8 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with the documented code."""
     args = hoist(list(sys.argv[1:] if argv is None else argv))  # global options anywhere on the line
     install()  # SIGTERM and SIGHUP unwind like Ctrl-C: the lock is released
-    if isinstance(sys.stdout, io.TextIOWrapper):  # a file name that is not UTF-8 in a line no command escapes
-        sys.stdout.reconfigure(errors="backslashreplace")  # itself: shown escaped, never an internal error
+    escape_unencodable()  # a name that is not UTF-8 in a line no command escapes itself: `\351`, as ls -b
     tune_malloc()
     debug = "--debug" in args
     tracing.setup_tracing(__version__)  # off (and free) unless OTEL_EXPORTER_OTLP_ENDPOINT asks for traces

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import io
 import json
 import os
 import select
@@ -56,6 +58,31 @@ def printable(name: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _octal_escape(exc: UnicodeError) -> tuple[str, int]:
+    """The codec error handler ``drkit-octal``: what a stream cannot encode, as `printable` shows it (each
+    byte that is not UTF-8 as ``\\351``, another character as its UTF-8 bytes in octal), never ``\\udce9``."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = []
+    for ch in exc.object[exc.start : exc.end]:
+        if 0xDC80 <= ord(ch) <= 0xDCFF:
+            out.append(f"\\{ord(ch) - 0xDC00:03o}")
+        else:
+            out.extend(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogatepass"))
+    return "".join(out), exc.end
+
+
+codecs.register_error("drkit-octal", _octal_escape)
+
+
+def escape_unencodable() -> None:
+    """Lines no command escapes itself (a restore's target, a warning naming a file that is not UTF-8) are
+    written with ``drkit-octal``: shown escaped as `printable` escapes them, never an internal error."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="drkit-octal")
 
 
 def error_line(message: str, hint: str | None = None, *, code: int, as_json: bool = False,

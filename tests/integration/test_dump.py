@@ -99,7 +99,7 @@ def test_dump_directory_as_tar_equals_source(repo: tuple[str, Path], tmp_path: P
             assert dump.stdout is not None and dump.stderr is not None
             dump.stdout.close()
             err = dump.stderr.read()
-            assert dump.wait() == 0 and tar.returncode == 0, (err, tar.stderr)
+            assert dump.wait() == 0 and tar.returncode == 0 and tar.stderr == b"", (err, tar.stderr)
         assert _rsync(src, top / "src", "-aHAX", "--numeric-ids") == "", path
     sub = tmp_path / "x3"
     sub.mkdir()
@@ -212,3 +212,29 @@ def test_dump_and_restore_into_a_closed_pipe_end_quietly(
             f"{args} read {len(got)} of {len(head)} (as the source: {got == head}): exit {code}, stderr {err!r}\n"
             + _ok("snapshots", "--repo", url).decode()
         )
+
+
+def test_dump_of_names_that_are_not_utf8_unpacks_without_a_tar_warning(tmp_path: Path) -> None:
+    """Names (short and past the 100-byte ustar field), a symlink's target, a hard link and an xattr value that
+    are not UTF-8: GNU tar unpacks the dump silently (no "unknown extended header keyword 'hdrcharset'") and
+    the result equals the source, byte for byte, by rsync."""
+    src = os.path.join(os.fsencode(tmp_path), b"src")
+    os.mkdir(src)
+    long_name = b"d\xff" + b"\xe9" * 150
+    for i, name in enumerate((b"caf\xe9", long_name, b"ok-\xc3\xa9")):
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(b"content %d\n" % i)
+    os.link(os.path.join(src, long_name), os.path.join(src, b"hard\xe9"))
+    os.symlink(b"caf\xe9", os.path.join(src, b"link\xe9"))
+    os.setxattr(os.path.join(src, b"caf\xe9"), "user.note", b"bin\xff\x00ary")
+    url = str(tmp_path / "repo")
+    _ok("init", "--repo", url)
+    _ok("backup", "files", os.fsdecode(src), "--repo", url)
+    data = _ok("dump", "latest", "/src", "--repo", url)
+    out = tmp_path / "out"
+    out.mkdir()
+    tar = subprocess.run(["tar", "-x", "-p", "--xattrs", "--xattrs-include=*", "-C", str(out)], input=data,
+                         capture_output=True, check=False)
+    assert (tar.returncode, tar.stderr) == (0, b"")
+    assert _rsync(Path(os.fsdecode(src)), out / "src", "-aHAXS", "--numeric-ids") == ""
+    assert sorted(os.listdir(os.fsencode(out / "src"))) == sorted(os.listdir(src))

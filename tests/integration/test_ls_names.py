@@ -66,3 +66,20 @@ def test_ls_json_keeps_names_lossless(repo: tuple[str, Path]) -> None:
             local = os.path.join(os.fsencode(src), os.fsencode(d["path"]).removeprefix(b"/src/"))
             with open(local, "rb") as f:
                 assert _ok("dump", "latest", d["path"], "--repo", url) == f.read()
+
+
+def test_restore_lines_escape_names_as_ls_b(repo: tuple[str, Path], tmp_path: Path) -> None:
+    """A restore's own lines (its target, a warning naming a file) show a byte that is not UTF-8 as `ls -b`
+    does (``\\351``), never as Python's ``\\udce9``, which a name holding a backslash could also be."""
+    url, src = repo
+    target = os.path.join(os.fsencode(tmp_path), b"t\xe9 x")
+    os.makedirs(os.path.join(target, b"src", b"caf\xe9"))  # a directory where the snapshot has a file
+    proc = drkit("restore", "files", "latest", "--target", os.fsdecode(target), "--overwrite", "never",
+                 "--repo", url, env=ENV)
+    assert proc.returncode == 3, proc.stderr.decode()  # a path not restored is a warning
+    err = proc.stderr.decode("utf-8").splitlines()  # strict: every byte escaped
+    shown = next(name for name in _ls_b(tmp_path) if name.startswith("t"))
+    assert shown == "t\\351\\ x"
+    assert any(line.endswith(f" bytes to {os.fsdecode(os.fsencode(tmp_path))}/{shown}") for line in err), err
+    assert any(line.startswith("warning: src/caf\\351: not restored") for line in err), err
+    assert "\\udc" not in proc.stderr.decode("utf-8")

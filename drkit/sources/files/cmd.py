@@ -102,7 +102,7 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)
         click.echo(f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
-                   f"{stats.bytes_written} bytes to {target}" + _existing_summary(stats), err=True)
+                   f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats), err=True)
     raise_if_partial_restore(snap, stats)
 
 

@@ -81,8 +81,29 @@ def _entries(repo: Repository, name: str, node: Node) -> Iterator[tuple[str, Nod
         yield from walk(repo, node.subtree, name)
 
 
+_HDRCHARSET = b"21 hdrcharset=BINARY\n"
+
+
+class _TarInfo(tarfile.TarInfo):
+    """A pax header whose values are not all UTF-8 (a file name, a symlink's target, an xattr's value) is
+    written as GNU tar writes it: the raw bytes, without the ``hdrcharset=BINARY`` record tarfile adds, which
+    GNU tar does not know ("Ignoring unknown extended header keyword"). tarfile offers no option for this, so
+    the record is taken out of the header tarfile builds (it comes first) and the header block made anew."""
+
+    @classmethod
+    def _create_pax_generic_header(cls, pax_headers: dict[str, str], type: bytes, encoding: str) -> bytes:
+        built: bytes = super()._create_pax_generic_header(pax_headers, type, encoding)  # type: ignore[misc]
+        records = built[tarfile.BLOCKSIZE : tarfile.BLOCKSIZE + tarfile.nti(built[124:136])]  # type: ignore[attr-defined]
+        if not records.startswith(_HDRCHARSET):
+            return built
+        records = records[len(_HDRCHARSET) :]  # the values that follow: encoded with surrogateescape, raw bytes
+        info = {"name": "././@PaxHeader", "type": type, "size": len(records), "magic": tarfile.POSIX_MAGIC}
+        header: bytes = cls._create_header(info, tarfile.USTAR_FORMAT, "ascii", "replace")  # type: ignore[attr-defined]
+        return header + cls._create_payload(records)  # type: ignore[attr-defined,no-any-return]
+
+
 def _tarinfo(path: str, node: Node) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(path)
+    info = _TarInfo(path)
     info.mode, info.uid, info.gid = node.mode & 0o7777, node.uid, node.gid
     info.uname, info.gname = node.user, node.group
     seconds, ns = divmod(node.mtime_ns, 1_000_000_000)

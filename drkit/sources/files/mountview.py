@@ -24,6 +24,7 @@ import os
 import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,8 +78,29 @@ def stream_files(snap: Snapshot) -> dict[str, dict[str, Any]]:
     """The files a stream snapshot shows: its stream, named after its source, or a bundle's parts by name."""
     root = snap.root
     if root.get("type") == "bundle" and isinstance(root.get("parts"), dict):
-        return {_safe(name): part for name, part in root["parts"].items() if isinstance(part, dict)}
+        return _part_names({name: part for name, part in root["parts"].items() if isinstance(part, dict)})
     return {_safe(snap.source_name) or "stream": root}
+
+
+def _part_names(parts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    shown = _shown_names(parts)
+    return {shown[name]: part for name, part in parts.items()}
+
+
+def _shown_names(names: Iterable[str]) -> dict[str, str]:
+    """Each name → its file name, none hidden: a name `_safe` keeps is shown as it is, a changed one (``a/b``
+    → ``a_b``) gets ``-1``… where it would clash with another name's (so tags/a_b/latest is tag a_b's)."""
+    every = set(names)
+    out = {name: name for name in every if name and _safe(name) == name}
+    taken = set(out)
+    for name in sorted(every - taken):
+        safe = base = _safe(name) or "_"
+        n = 1
+        while safe in taken:
+            safe, n = f"{base}-{n}", n + 1
+        out[name] = safe
+        taken.add(safe)
+    return out
 
 
 def _safe(name: str) -> str:
@@ -126,14 +148,15 @@ class MountView:
         self.root.children.update(top)
         ordered = sorted(snaps, key=lambda s: datetime.fromisoformat(s.time))
         ids = _short_ids([s.id for s in ordered])
+        hosts, tags = _shown_names(s.host for s in snaps), _shown_names(t for s in snaps for t in s.tags)
         for snap in ordered:
             when = _time_ns(snap.time)
             streams = stream_files(snap) if snap.root.get("type") in ("stream", "bundle") else None
             top["ids"].children[ids[snap.id]] = SnapRoot(snap, str(snap.root.get("tree", "")), when, streams)
             groups = [
                 (top["snapshots"], "../ids/"),
-                *((self._group(top["hosts"], snap.host), "../../ids/"),),
-                *((self._group(top["tags"], t), "../../ids/") for t in snap.tags),
+                *((self._group(top["hosts"], hosts[snap.host]), "../../ids/"),),
+                *((self._group(top["tags"], tags[t]), "../../ids/") for t in snap.tags),
             ]
             for vdir, up in groups:
                 name = _free(vdir, _time_name(snap.time))
@@ -143,8 +166,7 @@ class MountView:
 
     @staticmethod
     def _group(parent: VDir, name: str) -> VDir:
-        safe = name.replace("/", "_") or "_"
-        found = parent.children.setdefault(safe, VDir(parent.mtime_ns))
+        found = parent.children.setdefault(name, VDir(parent.mtime_ns))
         assert isinstance(found, VDir)
         return found
 

@@ -118,3 +118,14 @@ def test_latest_links_only_without_a_damaged_newer_manifest(repo: Repository, tm
     assert "latest" not in view.names("/snapshots") and "latest" not in view.names("/tags/t")
     (name,) = view.names("/snapshots")  # the snapshot is still there by its time
     assert view.link_target(f"/snapshots/{name}") == f"../ids/{old_id[:8]}"
+
+
+def test_tags_whose_names_clash_once_made_safe_keep_their_own_latest(repo: Repository, tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("x\n")
+    plain = backup_files(repo, BackupRequest([str(tmp_path / "src")], tags=["a_b"])).snapshot
+    slash = backup_files(repo, BackupRequest([str(tmp_path / "src")], tags=["a/b"])).snapshot  # the newer
+    view = MountView(repo, files_snapshots(repo, None))
+    assert view.names("/tags") == ["a_b", "a_b-1"]  # one directory per tag, not both tags' snapshots in one
+    for tag, snap in (("a_b", plain), ("a_b-1", slash)):
+        assert view.link_target(f"/tags/{tag}/" + view.link_target(f"/tags/{tag}/latest")) == f"../../ids/{snap.id[:8]}"

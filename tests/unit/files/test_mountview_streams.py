@@ -86,3 +86,16 @@ def test_a_damaged_list_blob_fails_the_open_with_eio(repo: Repository) -> None:
     with pytest.raises(OSError) as exc:
         view.open(f"/ids/{stream.id[:8]}/cache")
     assert exc.value.errno == errno.EIO
+
+
+def test_parts_whose_names_clash_once_made_safe_are_all_shown(repo: Repository) -> None:
+    parts = {"a/b": b"slash\n", "a_b": b"underscore\n", ".": b"dot\n", "_": b"one underscore\n"}
+    with BundleWriter(repo) as bundle:
+        for name, body in parts.items():
+            bundle.add(name, io.BytesIO(body))
+        dumped = bundle.commit(SourceRef("postgres", "app"))
+    view = MountView(repo, mountable_snapshots(repo, None))
+    top = f"/ids/{dumped.id[:8]}"
+    assert sorted(view.names(top)) == ["_", "_-1", "a_b", "a_b-1"]  # each part a file, none hidden
+    shown = {name: view.read(view.open(f"{top}/{name}"), 100, 0) for name in view.names(top)}
+    assert shown == {"a_b": b"underscore\n", "a_b-1": b"slash\n", "_": b"one underscore\n", "_-1": b"dot\n"}
