@@ -12,6 +12,7 @@ drkit.yaml and registered for redaction as soon as it is read). Bodies pass thro
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import socket
@@ -108,7 +109,7 @@ def _send(what: str, url: str, event: RunEvent) -> None:
         ):
             with attempt:
                 _post_once(request)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # HTTPException: an answer not HTTP
         log.warning(
             "%s notification to %s not sent: %s",
             what,
