@@ -33,6 +33,7 @@ from ..core.log import redact
 log = logging.getLogger("drkit.notify")
 TIMEOUT_SECONDS = 10.0
 ATTEMPTS = 3
+MAX_ANSWER = 64 * 1024  # bytes of an answer read (unused): one that never ends must not hold the run
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _send(what: str, url: str, event: RunEvent) -> None:
 def _post_once(request: Request) -> None:
     try:
         with build_opener().open(request, timeout=TIMEOUT_SECONDS) as response:
-            response.read()
+            response.read(MAX_ANSWER)
     except urllib.error.HTTPError as exc:
         exc.close()  # the error holds the answer's connection
         raise
