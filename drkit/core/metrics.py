@@ -9,8 +9,10 @@ daemon, a one-shot run and each test hold their own.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
+import threading
 import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from .opsmetrics import OpsMetrics, new_ops_metrics
 
 JOB_LABEL = "drkit_job"
 PUSH_TIMEOUT_SECONDS = 10.0
+TEXTFILE_MODE = 0o644  # a textfile for node-exporter, which runs as another user
 
 _Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Callable[[], None]]
 
@@ -146,9 +149,18 @@ def new_registry(version: str | None = None) -> tuple[CollectorRegistry, Metrics
 def write_textfile(registry: CollectorRegistry, path: Path | str) -> None:
     """Write the metrics atomically (temp file + rename) for node-exporter's textfile collector,
     which reads only names ending in ``.prom``. Raises DrkitError (one line) when it cannot."""
+    # Hand-written beside prometheus_client's write_to_textfile for one thing: the file's mode. node-exporter
+    # reads it as its own user, and the systemd units' UMask=0077 made that file 0600: unreadable, so a timer
+    # job's metrics (and every alert on them) never reached Prometheus. The metrics hold no secrets.
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}"  # not *.prom: node-exporter skips it
     try:
-        prometheus_client.write_to_textfile(str(path), registry)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, TEXTFILE_MODE), "wb") as out:
+            os.fchmod(out.fileno(), TEXTFILE_MODE)  # the umask took bits from os.open's mode
+            out.write(prometheus_client.generate_latest(registry))
+        os.rename(tmp, path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise DrkitError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from None
 
 

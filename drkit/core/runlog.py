@@ -1,7 +1,7 @@
 """Structured log lines of every backup and restore, wherever it runs (a command, ``drkit job run``, the
 daemon, a drill's restore): ``<kind> backup started`` and ``<kind> backup finished`` (or ``failed``) from the
 logger ``drkit.run``, with ``source_kind``, ``snapshot_id``, ``bytes_added`` where known, ``duration_s`` and
-``outcome`` (success, failure) -- at info level, so ``--log-level info`` (or the config's ``log_level``) shows
+``outcome`` (success, partial, failure) -- at info level, so ``--log-level info`` (or the config's ``log_level``) shows
 them; a failure with its redacted one-line reason (also at info level: the error itself is the command's
 ``drkit: error:`` line, or the daemon's ``failed:`` line).
 
@@ -49,7 +49,10 @@ class LoggedRun:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         fields = {**self._fields, "duration_s": round(clock.monotonic() - self._t0, 3)}
         if exc is None:
-            log.info("%s finished", self._name(), extra={**fields, "outcome": "success"})
+            # a files backup that skipped or half-read entries (``drkit.warnings``) is partial: exit 3, and the
+            # metrics' and the daemon's result="partial"
+            partial = self._what == "backup" and bool(self._fields.get("warnings"))
+            log.info("%s finished", self._name(), extra={**fields, "outcome": "partial" if partial else "success"})
         else:
             reason = redact(" ".join(str(getattr(exc, "message", None) or exc).split())) or type(exc).__name__
             # info, not warning: the command's `drkit: error:` line (or the daemon's) is what reports it

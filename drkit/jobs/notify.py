@@ -12,6 +12,7 @@ drkit.yaml and registered for redaction as soon as it is read). Bodies pass thro
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import socket
@@ -32,6 +33,7 @@ from ..core.log import redact
 log = logging.getLogger("drkit.notify")
 TIMEOUT_SECONDS = 10.0
 ATTEMPTS = 3
+MAX_ANSWER = 64 * 1024  # bytes of an answer read (unused): one that never ends must not hold the run
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def _send(what: str, url: str, event: RunEvent) -> None:
         ):
             with attempt:
                 _post_once(request)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # HTTPException: an answer not HTTP
         log.warning(
             "%s notification to %s not sent: %s",
             what,
@@ -123,7 +125,7 @@ def _send(what: str, url: str, event: RunEvent) -> None:
 def _post_once(request: Request) -> None:
     try:
         with build_opener().open(request, timeout=TIMEOUT_SECONDS) as response:
-            response.read()
+            response.read(MAX_ANSWER)
     except urllib.error.HTTPError as exc:
         exc.close()  # the error holds the answer's connection
         raise

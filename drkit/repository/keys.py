@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import blake3
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from storage_backends import PutOptions
 
 from ..core import clock
-from ..core.errors import IntegrityError
+from ..core.errors import DrkitError, IntegrityError
 from ..pipeline import Cipher, KeyringCipher
 
 AAD_KEY = b"drkit/key"
@@ -91,9 +92,31 @@ def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     """Argon2id (version 0x13), 32 bytes: the same bytes argon2-cffi's ``hash_secret_raw`` gave for the same
     parameters (key objects of older drkit open unchanged), from ``cryptography`` (already a dependency) so a
     core install needs no second Argon2 package. Parameters it refuses raise ValueError."""
-    kdf = Argon2id(salt=salt, length=32, iterations=params.time_cost, lanes=params.parallelism,
-                   memory_cost=params.memory_kib)
+    try:
+        kdf = Argon2id(salt=salt, length=32, iterations=params.time_cost, lanes=params.parallelism,
+                       memory_cost=params.memory_kib)
+    except UnsupportedAlgorithm:  # cryptography built on OpenSSL < 3.2 or LibreSSL, or in FIPS mode
+        return _derive_argon2_cffi(passphrase, salt, params)
     return kdf.derive(passphrase.encode())
+
+
+def _derive_argon2_cffi(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    """The same Argon2id from argon2-cffi (what drkit used before), where ``cryptography`` has none; without
+    it a clear error, not an internal one: no repository can be opened or made on this machine."""
+    try:
+        from argon2.exceptions import Argon2Error
+        from argon2.low_level import Type, hash_secret_raw
+    except ImportError:
+        raise DrkitError(
+            "this machine's cryptography package has no Argon2id (built on OpenSSL < 3.2, or FIPS mode): "
+            "key objects can be neither opened nor written",
+            hint="pip install argon2-cffi (drkit then uses it), or install the cryptography wheel from PyPI",
+        ) from None
+    try:
+        return hash_secret_raw(passphrase.encode(), salt, time_cost=params.time_cost, memory_cost=params.memory_kib,
+                               parallelism=params.parallelism, hash_len=32, type=Type.ID)
+    except Argon2Error as exc:  # parameters it refuses: ValueError, as from cryptography
+        raise ValueError(type(exc).__name__) from None
 
 
 def wrap_master_key(master: MasterKey, passphrase: str, params: KdfParams | None = None) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,3 +176,101 @@ def test_job_run_notifies_and_keeps_its_exit_code(
     assert proc.returncode == 10, proc.stderr.decode()  # no repository: its own code, as without notifications
     assert sorted(receiver.paths()) == sorted([f"/ping/{TOKEN}/fail", f"/hook/{TOKEN}"])
     assert TOKEN.encode() not in proc.stderr
+
+
+@pytest.fixture
+def not_http() -> Iterator[str]:
+    """A receiver that answers every request with a line that is not HTTP (a misrouted port, a proxy's junk)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"garbage\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=30)
+
+
+def test_a_receiver_answering_non_http_is_one_warning_not_a_failed_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: Receiver,
+    not_http: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, http.client's BadStatusLine (no OSError) escaped notify(): the successful run raised."""
+    cfg = _config(tmp_path, monkeypatch, receiver, on_success=True)
+    (tmp_path / "src" / "bad.bin").unlink()  # a whole backup
+    monkeypatch.setenv("HOOK_URL", f"{not_http}/hook/{TOKEN}")
+    registry, runner = _runner(cfg, tmp_path)
+    with caplog.at_level(logging.INFO):
+        runner.run("data", "backup")
+    assert registry.get_sample_value("drkit_backup_runs_total", {"drkit_job": "data", "result": "success"}) == 1
+    warnings = [r.getMessage() for r in caplog.records if r.name == "drkit.notify" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "webhook notification" in warnings[0] and not_http in warnings[0], warnings
+    assert receiver.paths() == [f"/ping/{TOKEN}"]  # the other notification still sent
+    assert TOKEN not in caplog.text
+
+
+@pytest.fixture
+def endless() -> Iterator[str]:
+    """A receiver that answers 200 and then streams its body for ever (an event stream behind the URL)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"%x\r\n%s\r\n" % (4096, b"x" * 4096)
+            while not stop.is_set():
+                try:
+                    conn.sendall(chunk)
+                except OSError:  # the client went away: what the fix does
+                    return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=30)
+
+
+def test_a_receiver_whose_answer_never_ends_does_not_hold_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: Receiver, endless: str
+) -> None:
+    """Before, the whole answer was read: a body that never ends held the run (and the daemon's slot) for ever."""
+    cfg = _config(tmp_path, monkeypatch, receiver, on_success=True)
+    (tmp_path / "src" / "bad.bin").unlink()  # a whole backup
+    monkeypatch.setenv("HOOK_URL", f"{endless}/hook/{TOKEN}")
+    registry, runner = _runner(cfg, tmp_path)
+    run = threading.Thread(target=runner.run, args=("data", "backup"), daemon=True)
+    run.start()
+    run.join(timeout=240)  # generous under load; the fixed run ends as soon as 64 KiB are read
+    assert not run.is_alive(), "the run is still reading the receiver's endless answer"
+    assert registry.get_sample_value("drkit_backup_runs_total", {"drkit_job": "data", "result": "success"}) == 1
+    assert receiver.paths() == [f"/ping/{TOKEN}"]

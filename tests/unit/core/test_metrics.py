@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from prometheus_client import generate_latest
 from promtext import samples as _samples
 
+from drkit.core.errors import DrkitError
 from drkit.core.metrics import new_registry, write_textfile
 
 
@@ -78,3 +80,30 @@ def test_build_info_only_in_the_daemons_registry() -> None:
     one_shot, _ = new_registry()
     assert daemon.get_sample_value("drkit_build_info", {"version": "1.2.3"}) == 1.0
     assert "drkit_build" not in {m.name for m in one_shot.collect()}
+
+
+def test_textfile_is_readable_by_node_exporter_under_umask_0077(tmp_path: Path) -> None:
+    """The systemd units set UMask=0077; node-exporter reads the textfile as its own user. Before, the file was
+    0600 there: node-exporter could not read it, and a timer job's metrics never reached Prometheus."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "drkit.prom"
+    script = (
+        "import os, sys\n"
+        "from drkit.core.metrics import new_registry, write_textfile\n"
+        "os.umask(0o077)\n"
+        "registry, metrics = new_registry()\n"
+        "metrics.register_job('files', rpo=1, rto=2)\n"
+        "write_textfile(registry, sys.argv[1])\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert _samples(path.read_text())[("drkit_rpo_target_seconds", frozenset({("drkit_job", "files")}))] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["drkit.prom"]
+
+
+def test_textfile_in_a_missing_directory_is_one_clear_error(tmp_path: Path) -> None:
+    registry, _ = new_registry()
+    with pytest.raises(DrkitError, match="cannot write the metrics file"):
+        write_textfile(registry, tmp_path / "missing" / "drkit.prom")

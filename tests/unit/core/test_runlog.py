@@ -45,3 +45,14 @@ def test_other_spans_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="drkit.run"), tracing.span("drkit.index.write"):
         pass
     assert _records(caplog) == []
+
+
+def test_a_backup_that_skipped_entries_is_logged_as_partial(caplog: pytest.LogCaptureFixture) -> None:
+    """A files backup with warnings exits 3 and counts as result="partial"; before, its log line said success."""
+    with caplog.at_level(logging.INFO, logger="drkit.run"):
+        with tracing.span("drkit.backup", **{"drkit.source_kind": "files"}) as span:
+            span.set(**{"drkit.snapshot_id": "abc123", "drkit.warnings": 2})
+        with tracing.span("drkit.backup", **{"drkit.source_kind": "files"}) as span:
+            span.set(**{"drkit.snapshot_id": "def456", "drkit.warnings": 0})
+    ends = [r for r in _records(caplog) if r.getMessage().endswith("finished")]
+    assert [(r.snapshot_id, r.outcome) for r in ends] == [("abc123", "partial"), ("def456", "success")]  # type: ignore[attr-defined]

@@ -55,3 +55,37 @@ def test_refused_parameters_are_a_malformed_key_object() -> None:
     doc["kdf_params"]["p"] = 16  # 64 KiB for 16 lanes: under the minimum of 8 KiB each
     with pytest.raises(IntegrityError, match="malformed"):
         unwrap_master_key(json.dumps(doc).encode(), "pw")
+
+
+def _no_argon2id(*args: object, **kwargs: object) -> None:
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    raise UnsupportedAlgorithm("This version of OpenSSL does not support argon2id")
+
+
+def test_cryptography_without_argon2id_falls_back_to_argon2_cffi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cryptography built on OpenSSL < 3.2 (or in FIPS mode) has no Argon2id: argon2-cffi, when installed,
+    gives the same key (repositories keep opening); before, every open was an internal error."""
+    import drkit.repository.keys as keys
+
+    master = MasterKey.generate()
+    wrapped = wrap_master_key(master, "pw", KdfParams(time_cost=1, memory_kib=64, parallelism=1))
+    monkeypatch.setattr(keys, "Argon2id", _no_argon2id)
+    opened = unwrap_master_key(wrapped, "pw")
+    assert opened is not None and opened.encryption == master.encryption
+    assert unwrap_master_key(wrapped, "wrong") is None
+
+
+def test_cryptography_without_argon2id_nor_argon2_cffi_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import drkit.repository.keys as keys
+    from drkit.core.errors import DrkitError
+
+    wrapped = wrap_master_key(MasterKey.generate(), "pw", KdfParams(time_cost=1, memory_kib=64, parallelism=1))
+    monkeypatch.setattr(keys, "Argon2id", _no_argon2id)
+    monkeypatch.setitem(sys.modules, "argon2.low_level", None)  # `import` raises ImportError
+    with pytest.raises(DrkitError, match="no Argon2id") as caught:
+        unwrap_master_key(wrapped, "pw")
+    assert type(caught.value) is DrkitError and caught.value.exit_code == 1
+    assert caught.value.hint is not None and "argon2-cffi" in caught.value.hint
