@@ -19,7 +19,7 @@ import socket
 import urllib.error
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from urllib.request import Request, build_opener
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -84,7 +84,15 @@ def notify(config: DrkitConfig, event: RunEvent) -> None:
         except DrkitError as exc:
             log.warning("%s notification not sent: %s", what, exc.message, extra={"job": event.name})
             continue
-        _send(what, url.rstrip("/") + suffix if suffix else url, event)
+        _send(what, with_suffix(url, suffix), event)
+
+
+def with_suffix(url: str, suffix: str) -> str:
+    """``url`` with ``suffix`` added to its path, before any query (``…/uuid?create=1`` → ``…/uuid/fail?create=1``)."""
+    if not suffix:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
 
 
 def failed(exc: BaseException) -> str:
