@@ -154,7 +154,10 @@ class DrillReport:
 class HasArchive(Protocol):
     """A kind whose jobs may keep a continuous-log archive (binary logs …) the daemon watches: the
     newest archived time is exported as ``drkit_archive_newest_timestamp_seconds{kind=archive_label}``
-    and ``DrkitArchiveStale`` compares its age with the job's RPO."""
+    and ``DrkitArchiveStale`` compares its age with the job's RPO. A kind whose archive is one per
+    repository (PostgreSQL's WAL) may set ``archive_per_repository = True``: the daemon reads it once
+    for all the repository's jobs of the kind. A kind that also has ``catalog_points`` measures drills
+    with those; the archived time then only feeds the daemon's freshness."""
 
     archive_label: str
 

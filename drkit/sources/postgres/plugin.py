@@ -30,6 +30,19 @@ class PostgresKind:
             return None
         return "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
 
+    archive_label = "wal"
+    archive_per_repository = True  # one WAL archive per repository: the daemon reads it once for all its jobs
+
+    def archives(self, config: PostgresSource) -> bool:
+        return config.mode == "physical"
+
+    def newest_archived(self, repo: Repository, config: PostgresSource, job: str) -> float | None:
+        """When the newest WAL segment (or ``drkit pg receive``'s streamed partial one) was archived."""
+        from .wal import STREAMED, archive_times, is_segment
+
+        times = [at.timestamp() for name, at in archive_times(repo).items() if is_segment(name) or STREAMED.match(name)]
+        return max(times, default=None)
+
     def catalog_points(
         self, repo: Repository, config: PostgresSource, job: str, snaps: list[Snapshot]
     ) -> list[datetime]:

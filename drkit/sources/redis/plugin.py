@@ -5,6 +5,8 @@ to the package's use cases."""
 
 from __future__ import annotations
 
+import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,9 @@ from ...jobs.connect import redis_target
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ..registry import BackupOutcome
+from .kinds import ARCHIVE_KIND
+
+log = logging.getLogger("drkit.scheduler")  # the daemon reads the archive (its freshness series)
 
 
 class RedisKind:
@@ -28,6 +33,27 @@ class RedisKind:
 
     def local_drill(self, config: RedisSource) -> str | None:
         return None  # a redis container when Docker is reachable, else a local redis-server
+
+    archive_label = "aof"
+
+    def archives(self, config: RedisSource) -> bool:
+        """The daemon reads the AOF records ``drkit redis archive`` writes; a job with ``archive:`` is
+        archived by the daemon itself, which sets its freshness each round (``aofarchivers``)."""
+        return config.archive is None
+
+    def newest_archived(self, repo: Repository, config: RedisSource, job: str) -> float | None:
+        """The newest ``archived_at`` of the source's AOF records. A record without a usable one (written
+        by a buggy or future drkit) is logged and left out: it must not stop the daemon at start-up, and
+        the other jobs' series (and this job's other records) still count."""
+        newest: float | None = None
+        for doc_id, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == config.name):
+            at = doc.get("archived_at")
+            if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+                log.warning("AOF archive record %s of %s has no valid archived_at (%.40r); left out", doc_id[:12],
+                            config.name, at, extra={"source": config.name})
+                continue
+            newest = float(at) if newest is None else max(newest, float(at))
+        return newest
 
     def catalog_points(
         self, repo: Repository, config: RedisSource, job: str, snaps: list[Snapshot]

@@ -109,3 +109,61 @@ def test_system_component_is_planned_by_the_kind(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(system_plan, "source_kind", lambda name: Planned())
     job = JobConfig.model_validate(REDIS_JOB)
     assert system_plan.plan_component(None, "cache", job, at) == ("planned", "cache", "redis", at)  # type: ignore[arg-type,comparison-overlap]
+
+
+def test_archive_freshness_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.config import DrkitConfig
+    from drkit.core.metrics import new_registry
+    from drkit.scheduler import archives
+
+    read: list[str] = []
+
+    class Archived:
+        archive_label = "stand-in"
+        archive_per_repository = True  # one archive for all the repository's jobs of the kind: read once
+
+        def archives(self, config: Any) -> bool:
+            return config.kind == "redis"
+
+        def newest_archived(self, repo: Any, config: Any, job: str) -> float | None:
+            read.append(job)
+            return 1_000_000.0
+
+    monkeypatch.setattr(archives, "source_kind", lambda name: Archived())
+    repos = {name: {"url": f"/nowhere/{name}", "passphrase": {"env": "PW"}} for name in ("a", "b")}
+    jobs = {"cache": {**REDIS_JOB, "repository": "a"}, "cache2": {**REDIS_JOB, "repository": "a"},
+            "files": {**FILES_JOB, "repository": "b"}}
+    config = DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
+    assert archives.archiving_repositories(config) == ["a"]  # the files job's stand-in keeps no archive
+    registry, metrics = new_registry(version=None)
+    archives.read_archives(config, "a", None, metrics)  # type: ignore[arg-type]
+    for job in ("cache", "cache2"):
+        labels = {"drkit_job": job, "kind": "stand-in"}
+        assert registry.get_sample_value("drkit_archive_newest_timestamp_seconds", labels) == 1_000_000.0
+    assert read == ["cache"]
+
+
+def test_catalog_points_keep_the_archived_time_out_of_the_drills_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built-in kinds' archives (WAL, AOF) feed the daemon's freshness; a drill measures them through
+    catalog_points, never the time a segment was archived (not a point it can restore)."""
+    catalog = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+    class Archived:
+        archive_label = "stand-in"
+
+        def archives(self, config: Any) -> bool:
+            return True
+
+        def newest_archived(self, repo: Any, config: Any, job: str) -> float | None:
+            return catalog.timestamp() + 3600
+
+    class Both(Archived):
+        def catalog_points(self, repo: Any, config: Any, job: str, snaps: list[Snapshot]) -> list[datetime]:
+            return []
+
+    source = JobConfig.model_validate(REDIS_JOB).source
+    monkeypatch.setattr(runner, "source_kind", lambda name: Both())
+    assert runner._with_archive(None, "cache", source, catalog) == catalog  # type: ignore[arg-type]
+    monkeypatch.setattr(runner, "source_kind", lambda name: Archived())  # a plugin's archive: as before
+    later = datetime.fromtimestamp(catalog.timestamp() + 3600, UTC)
+    assert runner._with_archive(None, "cache", source, catalog) == later  # type: ignore[arg-type]
