@@ -51,7 +51,9 @@ __all__ = [
     "HasContextDrill",
     "HasDrill",
     "HasHeartbeat",
+    "HasHeartbeatRead",
     "HasSystemPlan",
+    "RestoredComponent",
     "SourceConfig",
     "SourceKind",
     "canary_by_default",
@@ -187,6 +189,28 @@ class HasHeartbeat(Protocol):
 
     def write_heartbeat(self, config: Any, key: str, at: datetime) -> None:
         """Write instant ``at`` as canary ``key`` (raises DrkitError or OSError when it cannot)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RestoredComponent:
+    """Where a system restore put a component: its directory (None: loaded into a running server),
+    its started server's port (None: not started), the running server it was loaded into (the kind's
+    own target, or None) and the instant it was planned to hold."""
+
+    directory: Path | None
+    port: int | None
+    server: Any
+    point: datetime
+
+
+@runtime_checkable
+class HasHeartbeatRead(Protocol):
+    """A kind whose restored component can show the newest system heartbeat it holds (what a system
+    restore proves). Best effort: None when it cannot tell (not started …)."""
+
+    def read_heartbeat(self, config: Any, system: str, restored: RestoredComponent) -> datetime | None:
+        """The newest heartbeat of system ``system`` in ``restored`` (raises DrkitError or OSError)."""
         ...
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ...config import FilesSource
 from ...core import clock
 from ...repository.repo import Repository
-from ..registry import BackupOutcome
+from ..registry import BackupOutcome, RestoredComponent
 from . import BackupOptions as FilesOptions
 from . import Excludes
 from . import canary as files_canary
@@ -39,6 +39,13 @@ class FilesKind:
     def write_heartbeat(self, config: FilesSource, key: str, at: datetime) -> None:
         if files_canary.write(config.paths[0], key, at) is None:
             raise OSError(f"{config.paths[0]} is not a writable directory")
+
+    def read_heartbeat(self, config: FilesSource, system: str, restored: RestoredComponent) -> datetime | None:
+        if restored.directory is None:
+            return None
+        from ...jobs.system_heartbeat import read_files
+
+        return read_files(restored.directory, config.paths[0], system, started=restored.point)
 
     def facts(self, config: FilesSource) -> dict[str, Any]:
         return {}  # a files snapshot's tree is its own record

@@ -14,7 +14,7 @@ from ...config import PostgresSource
 from ...jobs.connect import pg_conn
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ..registry import BackupOutcome
+from ..registry import BackupOutcome, RestoredComponent
 
 
 class PostgresKind:
@@ -61,6 +61,18 @@ class PostgresKind:
         from . import canary as pg_canary  # [postgres] extra: imported when used
 
         pg_canary.write(pg_conn(config), key, at=at)
+
+    def read_heartbeat(self, config: PostgresSource, system: str, restored: RestoredComponent) -> datetime | None:
+        """Through the restored server's own socket (in its data directory), as the job's user."""
+        if restored.port is None or restored.directory is None:  # not started: nothing to ask
+            return None
+        from ...jobs.system_heartbeat import read_postgres
+        from .conn import PgConn
+
+        conn = pg_conn(config)
+        local = PgConn(host=str(restored.directory), port=restored.port, user=conn.user, dbname=conn.dbname,
+                       password=conn.password, options=conn.options)
+        return read_postgres(local, system)
 
     def facts(self, config: PostgresSource) -> dict[str, Any]:
         from . import facts as pg_facts  # [postgres] extra: imported when used

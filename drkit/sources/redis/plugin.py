@@ -14,10 +14,11 @@ from pydantic import BaseModel
 
 from ...config import RedisSource
 from ...core import clock
+from ...core.errors import DrkitError
 from ...jobs.connect import redis_target
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ..registry import BackupOutcome
+from ..registry import BackupOutcome, RestoredComponent
 from .kinds import ARCHIVE_KIND
 
 log = logging.getLogger("drkit.scheduler")  # the daemon reads the archive (its freshness series)
@@ -75,6 +76,24 @@ class RedisKind:
 
         with connected(resolve(redis_target(config))) as c:
             redis_facts.write_canary(c, key, round(at.timestamp() * 1000))
+
+    def read_heartbeat(self, config: RedisSource, system: str, restored: RestoredComponent) -> datetime | None:
+        """From the running server it was loaded into, or the restored server once started."""
+        from ...jobs.system_heartbeat import read_redis
+        from .conn import connected, resolve
+
+        if restored.server is not None:
+            with connected(resolve(restored.server)) as c:
+                return read_redis(c, system)
+        if restored.port is None:  # not started: nothing to ask
+            return None
+        import redis
+
+        try:
+            with redis.Redis(host="127.0.0.1", port=restored.port, socket_connect_timeout=10) as client:
+                return read_redis(client, system)
+        except redis.RedisError as exc:
+            raise DrkitError(" ".join(str(exc).split())[:200]) from None
 
     def facts(self, config: RedisSource) -> dict[str, Any]:
         from . import facts as redis_facts  # [redis] extra: imported when used

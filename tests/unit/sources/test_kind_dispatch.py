@@ -167,3 +167,30 @@ def test_catalog_points_keep_the_archived_time_out_of_the_drills_catalog(monkeyp
     monkeypatch.setattr(runner, "source_kind", lambda name: Archived())  # a plugin's archive: as before
     later = datetime.fromtimestamp(catalog.timestamp() + 3600, UTC)
     assert runner._with_archive(None, "cache", source, catalog) == later  # type: ignore[arg-type]
+
+
+def test_system_heartbeat_is_read_by_the_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from drkit.config import DrkitConfig
+    from drkit.jobs import system_verify
+
+    at = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    seen: list[tuple[str, str, registry.RestoredComponent]] = []
+
+    class Reads:
+        def read_heartbeat(self, config: Any, system: str, restored: registry.RestoredComponent) -> datetime | None:
+            seen.append((config.kind, system, restored))
+            return at
+
+    monkeypatch.setattr(system_verify, "source_kind", lambda name: Reads())
+    repos = {"default": {"url": "/nowhere", "passphrase": {"env": "PW"}}}
+    config = DrkitConfig.model_validate({"repositories": repos, "jobs": {"cache": REDIS_JOB}})
+    plan = SimpleNamespace(job="cache", point=at)
+    out = SimpleNamespace(target="/restored/cache", port=None)  # not started: the old chain read nothing
+    assert system_verify.read_heartbeat(config, "shop", plan, out) == at  # type: ignore[arg-type]
+    assert seen == [("redis", "shop", registry.RestoredComponent(Path("/restored/cache"), None, None, at))]
+    server = object()  # a running server it was loaded into: no directory
+    assert system_verify.read_heartbeat(config, "shop", plan, out, server) == at  # type: ignore[arg-type]
+    assert seen[-1][2] == registry.RestoredComponent(None, None, server, at)
