@@ -52,6 +52,7 @@ __all__ = [
     "HasDrill",
     "HasHeartbeat",
     "HasHeartbeatRead",
+    "HasSystemDrill",
     "HasSystemPlan",
     "RestoredComponent",
     "SourceConfig",
@@ -221,6 +222,17 @@ class HasSystemPlan(Protocol):
 
     def plan_system_component(self, repo: Repository, job: str, config: Any, target: datetime) -> Any:
         """Plan restoring job ``job`` to ``target`` (raises UsageError when it cannot reach it)."""
+        ...
+
+
+@runtime_checkable
+class HasSystemDrill(Protocol):
+    """A kind whose component of a system drill restores to the instant, not only a snapshot: which
+    snapshot and point in time its drill restores, from its ``plan_system_component`` plan. A kind
+    without it drills the planned snapshot (``plan.snapshot``, no point in time)."""
+
+    def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
+        """``(snapshot id prefix or None: the newest, point in time or None)`` for drilling ``plan``."""
         ...
 
 

@@ -57,6 +57,11 @@ class PostgresKind:
 
         return plan_postgres(repo, job, config, target)
 
+    def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
+        from ...core.timespec import format_time
+
+        return plan.snapshot, format_time(target)  # the base backup, recovered to the instant
+
     def write_heartbeat(self, config: PostgresSource, key: str, at: datetime) -> None:
         from . import canary as pg_canary  # [postgres] extra: imported when used
 

@@ -70,6 +70,11 @@ class RedisKind:
 
         return plan_redis(repo, job, config, target)
 
+    def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
+        if plan.redis_cut is not None:  # an AOF cut: the drill picks what reaches it
+            return None, plan.redis_cut
+        return plan.snapshot, None
+
     def write_heartbeat(self, config: RedisSource, key: str, at: datetime) -> None:
         from . import facts as redis_facts  # [redis] extra: imported when used
         from .conn import connected, resolve

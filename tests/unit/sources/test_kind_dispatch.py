@@ -194,3 +194,21 @@ def test_system_heartbeat_is_read_by_the_kind(monkeypatch: pytest.MonkeyPatch) -
     server = object()  # a running server it was loaded into: no directory
     assert system_verify.read_heartbeat(config, "shop", plan, out, server) == at  # type: ignore[arg-type]
     assert seen[-1][2] == registry.RestoredComponent(None, None, server, at)
+
+
+def test_system_drill_spec_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.drills import system as system_drill
+    from drkit.jobs.system_plan import ComponentPlan
+
+    at = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    plan = ComponentPlan("db", "postgres", at, "base backup + WAL", snapshot="abc123")
+    assert system_drill._spec(plan, at) == ("abc123", "2031-05-06T07:08:09Z")  # the built-in, as before
+
+    class Drills:
+        def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
+            return None, f"{plan.job} at {target.year}"
+
+    monkeypatch.setattr(system_drill, "source_kind", lambda name: Drills())
+    assert system_drill._spec(plan, at) == (None, "db at 2031")
+    monkeypatch.setattr(system_drill, "source_kind", lambda name: object())  # no system_drill: the snapshot
+    assert system_drill._spec(plan, at) == ("abc123", None)
