@@ -52,8 +52,10 @@ __all__ = [
     "HasDrill",
     "HasHeartbeat",
     "HasHeartbeatRead",
+    "HasServerLoad",
     "HasSystemDrill",
     "HasSystemPlan",
+    "HasSystemRestore",
     "RestoredComponent",
     "SourceConfig",
     "SourceKind",
@@ -222,6 +224,26 @@ class HasSystemPlan(Protocol):
 
     def plan_system_component(self, repo: Repository, job: str, config: Any, target: datetime) -> Any:
         """Plan restoring job ``job`` to ``target`` (raises UsageError when it cannot reach it)."""
+        ...
+
+
+@runtime_checkable
+class HasSystemRestore(Protocol):
+    """A kind whose planned component a system restore (``drkit restore --system``) can restore: it gets
+    the jobs layer's ``Component`` (config, plan, target, instant, request, and the result to fill)."""
+
+    def restore_system_component(self, component: Any) -> None:
+        """Restore ``component.plan`` into ``component.target`` (raises DrkitError when it cannot)."""
+        ...
+
+
+@runtime_checkable
+class HasServerLoad(Protocol):
+    """A kind whose system component can be loaded into a running server (``--into JOB=URL``)."""
+
+    def load_target(self, url: str) -> Any:
+        """The server ``url`` names, checked before anything is written (valid, reachable, empty); it has
+        a ``display`` (never the password) and is what ``restore_system_component`` gets as its target."""
         ...
 
 

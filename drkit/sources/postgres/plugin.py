@@ -5,6 +5,7 @@ packages"): it adapts a job's ``source:`` (``drkit.config.PostgresSource``) and 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from ...jobs.connect import pg_conn
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ..registry import BackupOutcome, RestoredComponent
+
+_LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
 
 class PostgresKind:
@@ -56,6 +59,30 @@ class PostgresKind:
         from ...jobs.system_plan import plan_postgres
 
         return plan_postgres(repo, job, config, target)
+
+    def restore_system_component(self, c: Any) -> None:
+        """Recover the base backup to the instant (``c``: the jobs layer's ``Component``)."""
+        import os
+
+        from ...core.timespec import format_time
+        from ...jobs.connect import open_job_repository
+        from .ops import PitrRequest, restore_pitr
+        from .pitr import Target
+
+        job = c.config.job(c.plan.job)
+        repo, url = open_job_repository(c.config, job)
+        secret = c.config.repositories[job.repository].passphrase.as_passphrase_source()
+        os_user = c.req.os_user or ("postgres" if os.geteuid() == 0 else None)
+        pitr = PitrRequest(Target("time", format_time(c.when)), c.target, url, secret, snapshot=c.plan.snapshot,
+                           start=c.req.start, os_user=os_user)
+        try:
+            _, rec = restore_pitr(repo, pitr)
+        finally:
+            repo.close()
+        if rec is not None:
+            c.out.port = rec.port
+            found = [m.group(1).strip() for line in rec.reached if (m := _LAST_COMMIT.search(line))]
+            c.out.last_commit = found[-1] if found else None
 
     def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
         from ...core.timespec import format_time

@@ -70,6 +70,34 @@ class RedisKind:
 
         return plan_redis(repo, job, config, target)
 
+    def load_target(self, url: str) -> Any:
+        from .conn import make_target  # the [redis] extra, imported when used
+        from .restore import check_load_target
+
+        target = make_target(url)
+        check_load_target(target)
+        return target
+
+    def restore_system_component(self, c: Any) -> None:
+        """Into a directory, or every key loaded into a running server (it must be empty)."""
+        from pathlib import Path
+
+        from ...jobs.connect import open_job_repository
+        from .ops import RestoreOptions, restore_redis
+
+        plan = c.plan
+        repo, _ = open_job_repository(c.config, c.config.job(plan.job))
+        if not isinstance(c.target, Path):
+            opts = RestoreOptions(to_url=c.target, point_in_time=plan.redis_cut, name=plan.redis_name)
+        else:
+            opts = RestoreOptions(target_dir=c.target, point_in_time=plan.redis_cut, name=plan.redis_name,
+                                  start=c.req.start)
+        try:
+            restored = restore_redis(repo, None if plan.redis_cut else plan.snapshot, opts)
+        finally:
+            repo.close()
+        c.out.port, c.out.pid = restored.port, restored.pid
+
     def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
         if plan.redis_cut is not None:  # an AOF cut: the drill picks what reaches it
             return None, plan.redis_cut

@@ -212,3 +212,39 @@ def test_system_drill_spec_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None
     assert system_drill._spec(plan, at) == (None, "db at 2031")
     monkeypatch.setattr(system_drill, "source_kind", lambda name: object())  # no system_drill: the snapshot
     assert system_drill._spec(plan, at) == ("abc123", None)
+
+
+def test_system_component_is_restored_by_the_kind(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from drkit.config import DrkitConfig
+    from drkit.jobs import system_restore
+    from drkit.jobs.system_plan import ComponentPlan
+
+    at = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    restored: list[Any] = []
+    server = SimpleNamespace(display="stand-in://server")
+
+    class Restores:
+        def restore_system_component(self, component: Any) -> None:
+            restored.append(component.target)
+            component.out.last_commit = f"{component.plan.job} at {component.when.year}"
+
+        def load_target(self, url: str) -> Any:
+            return server
+
+    monkeypatch.setattr(system_restore, "source_kind", lambda name: Restores())
+    repos = {"default": {"url": "/nowhere", "passphrase": {"env": "PW"}}}
+    jobs = {"db": {"source": {"kind": "postgres", "dsn": "postgresql://db/x", "mode": "physical"}}}
+    config = DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
+    plan = ComponentPlan("db", "postgres", at, "base backup + WAL", snapshot="abc123")
+    req = system_restore.SystemRequest("2031-05-06T07:08:09Z", tmp_path, system="shop", into=(("db", "pg://x"),))
+    assert system_restore._targets("shop", [plan], req) == {"db": server}  # the old chain: only Redis loads
+    out = system_restore._restore_one(config, plan, tmp_path / "db", at, req)
+    assert (out.error, out.last_commit, restored) == (None, "db at 2031", [tmp_path / "db"])
+    out = system_restore._restore_one(config, plan, server, at, req)
+    assert (out.error, out.target, restored[-1]) == (None, "stand-in://server", server)
+
+    monkeypatch.setattr(system_restore, "source_kind", lambda name: object())  # neither protocol: refused
+    out = system_restore._restore_one(config, plan, tmp_path / "db", at, req)
+    assert out.error == "db: a postgres component cannot be restored as part of a system" and out.exit_code == 2
