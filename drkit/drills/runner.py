@@ -16,7 +16,15 @@ from ..core.errors import DrkitError
 from ..jobs import open_job_repository
 from ..ops.facts import load_facts
 from ..repository.repo import Repository
-from ..sources.registry import DrillRequest, HasArchive, HasContainerDrill, HasContextDrill, HasDrill, source_kind
+from ..sources.registry import (
+    DrillRequest,
+    HasArchive,
+    HasCatalogPoints,
+    HasContainerDrill,
+    HasContextDrill,
+    HasDrill,
+    source_kind,
+)
 from .context import DrillContext, KindOutcome, PhaseClock
 from .result import CheckResult, DrillResult
 from .rpo import newest_point, ran_before
@@ -56,10 +64,12 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
 
 
 def _with_archive(repo: Repository, job: str, source: object, catalog: datetime | None) -> datetime | None:
-    """The catalog point, moved to the newest archived time of a plugin kind's archive (binary logs …)."""
+    """The catalog point, moved to the newest archived time of a plugin kind's archive (binary logs …);
+    a kind with ``catalog_points`` measured what its archive restores there (the archived time is the
+    daemon's freshness, not a restorable point)."""
     kind = getattr(source, "kind", "")
     plugin = source_kind(kind)
-    if not isinstance(plugin, HasArchive) or not plugin.archives(source):
+    if isinstance(plugin, HasCatalogPoints) or not isinstance(plugin, HasArchive) or not plugin.archives(source):
         return catalog
     at = plugin.newest_archived(repo, source, job)
     if at is None:

@@ -24,6 +24,7 @@ from ..jobs import open_job_repository
 from ..jobs.system_heartbeat import Heartbeats
 from ..jobs.system_plan import ComponentPlan, SkewTooLarge
 from ..jobs.system_restore import check_skew, plan_system
+from ..sources.registry import HasSystemDrill, source_kind
 from .history import save_result
 from .result import CheckResult, DrillResult
 from .runner import run_drill
@@ -97,11 +98,9 @@ def _plan(
 
 
 def _spec(plan: ComponentPlan, when: datetime) -> Spec:
-    if plan.kind == "postgres":
-        return plan.snapshot, format_time(when)
-    if plan.kind == "redis" and plan.redis_cut is not None:
-        return None, plan.redis_cut
-    return plan.snapshot, None
+    """What the component's drill restores, as its kind says (a kind without ``system_drill``: the snapshot)."""
+    kind = source_kind(plan.kind)
+    return kind.system_drill(plan, when) if isinstance(kind, HasSystemDrill) else (plan.snapshot, None)
 
 
 def _component_check(part: DrillResult) -> CheckResult:

@@ -1,18 +1,17 @@
 """`drkit restore --system NAME --point-in-time T`: every component of a system restored to T, each
-into its own directory under the target, in parallel, through the per-source restore use cases
-(``restore_pitr``, ``restore_redis``, ``restore_files``). Every component is planned first
+into its own directory under the target, in parallel, by its kind (the registry's ``HasSystemRestore``,
+``HasServerLoad`` for ``--into JOB=URL``; the built-ins run ``restore_pitr``, ``restore_redis``,
+``restore_files``). Every component is planned first
 (``system_plan``); a component that cannot get within the allowed skew of T refuses the whole
 restore (:class:`SkewTooLarge`, exit 15) before a byte is written."""
 
 from __future__ import annotations
 
-import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from storage_backends.errors import BackendError
 
@@ -20,22 +19,12 @@ from ..config import DrkitConfig
 from ..core.errors import DrkitError, IntegrityError, PartialRestore, StorageError, UsageError
 from ..core.log import redact
 from ..core.timespec import format_time, parse_time
-from ..repository import snapshots
 from ..repository.storage_errors import translate
-from ..sources.files import Selection
-from ..sources.files.ops import raise_if_partial_restore, restore_files
-from ..sources.postgres.ops import PitrRequest, restore_pitr
-from ..sources.postgres.pitr import Target
-from ..sources.redis.ops import RestoreOptions, restore_redis
+from ..sources.registry import HasServerLoad, HasSystemRestore, source_kind
 from .connect import open_job_repository
 from .system_heartbeat import Heartbeats
 from .system_plan import ComponentPlan, SkewTooLarge, plan_component
 from .system_verify import read_heartbeat
-
-if TYPE_CHECKING:
-    from ..sources.redis.conn import RedisTarget
-
-_LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
 
 @dataclass(frozen=True)
@@ -69,6 +58,18 @@ class ComponentResult:
     def __post_init__(self) -> None:
         if self.error is not None and not self.exit_code:
             self.exit_code = DrkitError.exit_code  # an error never counts as restored whole
+
+
+@dataclass(frozen=True)
+class Component:
+    """One component to restore, as its kind's ``restore_system_component`` receives it."""
+
+    config: DrkitConfig
+    plan: ComponentPlan
+    target: Any  # a directory (Path), or the running server its kind's load_target returned
+    when: datetime
+    req: SystemRequest
+    out: ComponentResult  # the kind fills in port, pid, last_commit …
 
 
 @dataclass
@@ -128,7 +129,7 @@ class PreparedSystem:
     when: datetime
     allowed: float
     plans: list[ComponentPlan]
-    dirs: dict[str, Path | RedisTarget]
+    dirs: dict[str, Any]  # a directory (Path), or a running server (its kind's load_target)
     req: SystemRequest
 
 
@@ -167,7 +168,7 @@ def restore_prepared(config: DrkitConfig, prepared: PreparedSystem) -> SystemRes
     return result
 
 
-def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Path | RedisTarget]:
+def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[str, Any]:
     """Where each component goes: DIR/<job>, or what ``--into JOB=TARGET`` says (checked before any work)."""
     given = dict(req.into)
     unknown = sorted(set(given) - {p.job for p in plans})
@@ -176,12 +177,12 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
             f"--into {redact(unknown[0])}=…: {redact(unknown[0])!r} is not a job of system {name}",
             hint="its jobs: " + ", ".join(p.job for p in plans),
         )
-    out: dict[str, Path | RedisTarget] = {}
+    out: dict[str, Any] = {}  # a directory (Path), or a running server its kind checked (load_target)
     for plan in plans:
         target = given.get(plan.job)
         if target is None or "://" not in target:
             out[plan.job] = Path(target) if target is not None else req.target_dir / plan.job
-        elif plan.kind != "redis":
+        elif not isinstance(kind := source_kind(plan.kind), HasServerLoad):
             raise UsageError(
                 f"--into {plan.job}=URL: a {plan.kind} component restores into a directory",
                 hint="a running server as the target is supported for Redis (redis://, rediss://)",
@@ -192,35 +193,22 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
                 hint="restore that component into a directory to use --start",
             )
         else:
-            out[plan.job] = _server(target)
+            out[plan.job] = kind.load_target(target)
     return out
 
 
-def _server(url: str) -> RedisTarget:
-    """A running Redis server to load a component into: its URL valid, the server reachable and empty,
-    checked before anything is written (its password never shown: results carry ``display``)."""
-    from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
-    from ..sources.redis.restore import check_load_target
-
-    target = make_target(url)
-    check_load_target(target)
-    return target
-
-
 def _restore_one(
-    config: DrkitConfig, plan: ComponentPlan, target: Path | RedisTarget, when: datetime, req: SystemRequest
+    config: DrkitConfig, plan: ComponentPlan, target: Any, when: datetime, req: SystemRequest
 ) -> ComponentResult:
     shown = str(target) if isinstance(target, Path) else target.display
     out = ComponentResult(plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, shown, plan.snapshot)
     try:
-        if plan.kind == "redis":
-            _redis(config, plan, target, req, out)
-        elif not isinstance(target, Path):  # _targets refuses a server for any other kind
+        kind = source_kind(plan.kind)
+        if not isinstance(kind, HasSystemRestore):
+            raise UsageError(f"{plan.job}: a {plan.kind} component cannot be restored as part of a system")
+        if not isinstance(target, Path) and not isinstance(kind, HasServerLoad):  # _targets refuses it too
             raise UsageError(f"{plan.job}: a {plan.kind} component restores into a directory")
-        elif plan.kind == "postgres":
-            _postgres(config, plan, target, when, req, out)
-        else:
-            _files(config, plan, target)
+        kind.restore_system_component(Component(config, plan, target, when, req, out))
     except Exception as exc:  # noqa: BLE001 - any failure is this component's: the others go on, and the
         # result lists every component and the servers it left running (a traceback would lose them)
         err = component_error(exc)
@@ -229,51 +217,6 @@ def _restore_one(
     beat = read_heartbeat(config, req.system, plan, out, None if isinstance(target, Path) else target)
     out.heartbeat = format_time(beat) if beat is not None else None
     return out
-
-
-def _postgres(
-    config: DrkitConfig, plan: ComponentPlan, target: Path, when: datetime, req: SystemRequest, out: ComponentResult
-) -> None:
-    job = config.job(plan.job)
-    repo, url = open_job_repository(config, job)
-    secret = config.repositories[job.repository].passphrase.as_passphrase_source()
-    os_user = req.os_user or ("postgres" if os.geteuid() == 0 else None)
-    pitr = PitrRequest(
-        Target("time", format_time(when)), target, url, secret, snapshot=plan.snapshot, start=req.start, os_user=os_user
-    )
-    try:
-        _, rec = restore_pitr(repo, pitr)
-    finally:
-        repo.close()
-    if rec is not None:
-        out.port = rec.port
-        found = [m.group(1).strip() for line in rec.reached if (m := _LAST_COMMIT.search(line))]
-        out.last_commit = found[-1] if found else None
-
-
-def _redis(
-    config: DrkitConfig, plan: ComponentPlan, target: Path | RedisTarget, req: SystemRequest, out: ComponentResult
-) -> None:
-    repo, _ = open_job_repository(config, config.job(plan.job))
-    if not isinstance(target, Path):  # a running server: every key is loaded into it (it must be empty)
-        opts = RestoreOptions(to_url=target, point_in_time=plan.redis_cut, name=plan.redis_name)
-    else:
-        opts = RestoreOptions(target_dir=target, point_in_time=plan.redis_cut, name=plan.redis_name, start=req.start)
-    try:
-        restored = restore_redis(repo, None if plan.redis_cut else plan.snapshot, opts)
-    finally:
-        repo.close()
-    out.port, out.pid = restored.port, restored.pid
-
-
-def _files(config: DrkitConfig, plan: ComponentPlan, target: Path) -> None:
-    repo, _ = open_job_repository(config, config.job(plan.job))
-    try:
-        snap = snapshots.find(repo.manifests, plan.snapshot)
-        stats = restore_files(repo, snap, str(target), Selection())
-    finally:
-        repo.close()
-    raise_if_partial_restore(snap, stats)  # also exit 3 when its backup skipped or half-read entries
 
 
 def component_error(exc: Exception) -> DrkitError:

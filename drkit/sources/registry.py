@@ -51,7 +51,12 @@ __all__ = [
     "HasContextDrill",
     "HasDrill",
     "HasHeartbeat",
+    "HasHeartbeatRead",
+    "HasServerLoad",
+    "HasSystemDrill",
     "HasSystemPlan",
+    "HasSystemRestore",
+    "RestoredComponent",
     "SourceConfig",
     "SourceKind",
     "canary_by_default",
@@ -154,7 +159,10 @@ class DrillReport:
 class HasArchive(Protocol):
     """A kind whose jobs may keep a continuous-log archive (binary logs …) the daemon watches: the
     newest archived time is exported as ``drkit_archive_newest_timestamp_seconds{kind=archive_label}``
-    and ``DrkitArchiveStale`` compares its age with the job's RPO."""
+    and ``DrkitArchiveStale`` compares its age with the job's RPO. A kind whose archive is one per
+    repository (PostgreSQL's WAL) may set ``archive_per_repository = True``: the daemon reads it once
+    for all the repository's jobs of the kind. A kind that also has ``catalog_points`` measures drills
+    with those; the archived time then only feeds the daemon's freshness."""
 
     archive_label: str
 
@@ -187,6 +195,28 @@ class HasHeartbeat(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RestoredComponent:
+    """Where a system restore put a component: its directory (None: loaded into a running server),
+    its started server's port (None: not started), the running server it was loaded into (the kind's
+    own target, or None) and the instant it was planned to hold."""
+
+    directory: Path | None
+    port: int | None
+    server: Any
+    point: datetime
+
+
+@runtime_checkable
+class HasHeartbeatRead(Protocol):
+    """A kind whose restored component can show the newest system heartbeat it holds (what a system
+    restore proves). Best effort: None when it cannot tell (not started …)."""
+
+    def read_heartbeat(self, config: Any, system: str, restored: RestoredComponent) -> datetime | None:
+        """The newest heartbeat of system ``system`` in ``restored`` (raises DrkitError or OSError)."""
+        ...
+
+
 @runtime_checkable
 class HasSystemPlan(Protocol):
     """A kind whose jobs may be components of a system (``systems:`` in drkit.yaml): restored together to
@@ -194,6 +224,37 @@ class HasSystemPlan(Protocol):
 
     def plan_system_component(self, repo: Repository, job: str, config: Any, target: datetime) -> Any:
         """Plan restoring job ``job`` to ``target`` (raises UsageError when it cannot reach it)."""
+        ...
+
+
+@runtime_checkable
+class HasSystemRestore(Protocol):
+    """A kind whose planned component a system restore (``drkit restore --system``) can restore: it gets
+    the jobs layer's ``Component`` (config, plan, target, instant, request, and the result to fill)."""
+
+    def restore_system_component(self, component: Any) -> None:
+        """Restore ``component.plan`` into ``component.target`` (raises DrkitError when it cannot)."""
+        ...
+
+
+@runtime_checkable
+class HasServerLoad(Protocol):
+    """A kind whose system component can be loaded into a running server (``--into JOB=URL``)."""
+
+    def load_target(self, url: str) -> Any:
+        """The server ``url`` names, checked before anything is written (valid, reachable, empty); it has
+        a ``display`` (never the password) and is what ``restore_system_component`` gets as its target."""
+        ...
+
+
+@runtime_checkable
+class HasSystemDrill(Protocol):
+    """A kind whose component of a system drill restores to the instant, not only a snapshot: which
+    snapshot and point in time its drill restores, from its ``plan_system_component`` plan. A kind
+    without it drills the planned snapshot (``plan.snapshot``, no point in time)."""
+
+    def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
+        """``(snapshot id prefix or None: the newest, point in time or None)`` for drilling ``plan``."""
         ...
 
 

@@ -129,7 +129,7 @@ def test_an_unexpected_exception_keeps_every_component_and_the_servers_left_runn
     tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from drkit.cli.main import main
-    from drkit.jobs import system_restore
+    from drkit.sources.files import ops as files_ops
 
     config = _system(tmp_path, redis_server)
     _ok(config, "job", "run", "tree")
@@ -140,7 +140,7 @@ def test_an_unexpected_exception_keeps_every_component_and_the_servers_left_runn
     def broken(*_args: object, **_kw: object) -> None:
         raise OSError(errno.EIO, "Input/output error", "/dev/sdz")  # not a DrkitError: untranslated
 
-    monkeypatch.setattr(system_restore, "restore_files", broken)
+    monkeypatch.setattr(files_ops, "restore_files", broken)  # what the files kind's system restore runs
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "out"

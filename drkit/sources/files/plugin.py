@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ...config import FilesSource
 from ...core import clock
 from ...repository.repo import Repository
-from ..registry import BackupOutcome
+from ..registry import BackupOutcome, RestoredComponent
 from . import BackupOptions as FilesOptions
 from . import Excludes
 from . import canary as files_canary
@@ -39,6 +39,28 @@ class FilesKind:
     def write_heartbeat(self, config: FilesSource, key: str, at: datetime) -> None:
         if files_canary.write(config.paths[0], key, at) is None:
             raise OSError(f"{config.paths[0]} is not a writable directory")
+
+    def restore_system_component(self, c: Any) -> None:
+        """The planned snapshot into the directory (exit 3 when its backup skipped or half-read entries)."""
+        from ...jobs.connect import open_job_repository
+        from ...repository import snapshots
+        from . import Selection
+        from .ops import raise_if_partial_restore, restore_files
+
+        repo, _ = open_job_repository(c.config, c.config.job(c.plan.job))
+        try:
+            snap = snapshots.find(repo.manifests, c.plan.snapshot)
+            stats = restore_files(repo, snap, str(c.target), Selection())
+        finally:
+            repo.close()
+        raise_if_partial_restore(snap, stats)
+
+    def read_heartbeat(self, config: FilesSource, system: str, restored: RestoredComponent) -> datetime | None:
+        if restored.directory is None:
+            return None
+        from ...jobs.system_heartbeat import read_files
+
+        return read_files(restored.directory, config.paths[0], system, started=restored.point)
 
     def facts(self, config: FilesSource) -> dict[str, Any]:
         return {}  # a files snapshot's tree is its own record

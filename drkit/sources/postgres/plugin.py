@@ -5,6 +5,7 @@ packages"): it adapts a job's ``source:`` (``drkit.config.PostgresSource``) and 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,9 @@ from ...config import PostgresSource
 from ...jobs.connect import pg_conn
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ..registry import BackupOutcome
+from ..registry import BackupOutcome, RestoredComponent
+
+_LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
 
 class PostgresKind:
@@ -30,6 +33,19 @@ class PostgresKind:
             return None
         return "point-in-time recovery runs a local server (--sandbox docker runs it in a container)"
 
+    archive_label = "wal"
+    archive_per_repository = True  # one WAL archive per repository: the daemon reads it once for all its jobs
+
+    def archives(self, config: PostgresSource) -> bool:
+        return config.mode == "physical"
+
+    def newest_archived(self, repo: Repository, config: PostgresSource, job: str) -> float | None:
+        """When the newest WAL segment (or ``drkit pg receive``'s streamed partial one) was archived."""
+        from .wal import STREAMED, archive_times, is_segment
+
+        times = [at.timestamp() for name, at in archive_times(repo).items() if is_segment(name) or STREAMED.match(name)]
+        return max(times, default=None)
+
     def catalog_points(
         self, repo: Repository, config: PostgresSource, job: str, snaps: list[Snapshot]
     ) -> list[datetime]:
@@ -44,10 +60,51 @@ class PostgresKind:
 
         return plan_postgres(repo, job, config, target)
 
+    def restore_system_component(self, c: Any) -> None:
+        """Recover the base backup to the instant (``c``: the jobs layer's ``Component``)."""
+        import os
+
+        from ...core.timespec import format_time
+        from ...jobs.connect import open_job_repository
+        from .ops import PitrRequest, restore_pitr
+        from .pitr import Target
+
+        job = c.config.job(c.plan.job)
+        repo, url = open_job_repository(c.config, job)
+        secret = c.config.repositories[job.repository].passphrase.as_passphrase_source()
+        os_user = c.req.os_user or ("postgres" if os.geteuid() == 0 else None)
+        pitr = PitrRequest(Target("time", format_time(c.when)), c.target, url, secret, snapshot=c.plan.snapshot,
+                           start=c.req.start, os_user=os_user)
+        try:
+            _, rec = restore_pitr(repo, pitr)
+        finally:
+            repo.close()
+        if rec is not None:
+            c.out.port = rec.port
+            found = [m.group(1).strip() for line in rec.reached if (m := _LAST_COMMIT.search(line))]
+            c.out.last_commit = found[-1] if found else None
+
+    def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
+        from ...core.timespec import format_time
+
+        return plan.snapshot, format_time(target)  # the base backup, recovered to the instant
+
     def write_heartbeat(self, config: PostgresSource, key: str, at: datetime) -> None:
         from . import canary as pg_canary  # [postgres] extra: imported when used
 
         pg_canary.write(pg_conn(config), key, at=at)
+
+    def read_heartbeat(self, config: PostgresSource, system: str, restored: RestoredComponent) -> datetime | None:
+        """Through the restored server's own socket (in its data directory), as the job's user."""
+        if restored.port is None or restored.directory is None:  # not started: nothing to ask
+            return None
+        from ...jobs.system_heartbeat import read_postgres
+        from .conn import PgConn
+
+        conn = pg_conn(config)
+        local = PgConn(host=str(restored.directory), port=restored.port, user=conn.user, dbname=conn.dbname,
+                       password=conn.password, options=conn.options)
+        return read_postgres(local, system)
 
     def facts(self, config: PostgresSource) -> dict[str, Any]:
         from . import facts as pg_facts  # [postgres] extra: imported when used

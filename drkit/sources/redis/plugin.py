@@ -5,6 +5,8 @@ to the package's use cases."""
 
 from __future__ import annotations
 
+import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +14,14 @@ from pydantic import BaseModel
 
 from ...config import RedisSource
 from ...core import clock
+from ...core.errors import DrkitError
 from ...jobs.connect import redis_target
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ..registry import BackupOutcome
+from ..registry import BackupOutcome, RestoredComponent
+from .kinds import ARCHIVE_KIND
+
+log = logging.getLogger("drkit.scheduler")  # the daemon reads the archive (its freshness series)
 
 
 class RedisKind:
@@ -28,6 +34,27 @@ class RedisKind:
 
     def local_drill(self, config: RedisSource) -> str | None:
         return None  # a redis container when Docker is reachable, else a local redis-server
+
+    archive_label = "aof"
+
+    def archives(self, config: RedisSource) -> bool:
+        """The daemon reads the AOF records ``drkit redis archive`` writes; a job with ``archive:`` is
+        archived by the daemon itself, which sets its freshness each round (``aofarchivers``)."""
+        return config.archive is None
+
+    def newest_archived(self, repo: Repository, config: RedisSource, job: str) -> float | None:
+        """The newest ``archived_at`` of the source's AOF records. A record without a usable one (written
+        by a buggy or future drkit) is logged and left out: it must not stop the daemon at start-up, and
+        the other jobs' series (and this job's other records) still count."""
+        newest: float | None = None
+        for doc_id, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == config.name):
+            at = doc.get("archived_at")
+            if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+                log.warning("AOF archive record %s of %s has no valid archived_at (%.40r); left out", doc_id[:12],
+                            config.name, at, extra={"source": config.name})
+                continue
+            newest = float(at) if newest is None else max(newest, float(at))
+        return newest
 
     def catalog_points(
         self, repo: Repository, config: RedisSource, job: str, snaps: list[Snapshot]
@@ -43,12 +70,63 @@ class RedisKind:
 
         return plan_redis(repo, job, config, target)
 
+    def load_target(self, url: str) -> Any:
+        from .conn import make_target  # the [redis] extra, imported when used
+        from .restore import check_load_target
+
+        target = make_target(url)
+        check_load_target(target)
+        return target
+
+    def restore_system_component(self, c: Any) -> None:
+        """Into a directory, or every key loaded into a running server (it must be empty)."""
+        from pathlib import Path
+
+        from ...jobs.connect import open_job_repository
+        from .ops import RestoreOptions, restore_redis
+
+        plan = c.plan
+        repo, _ = open_job_repository(c.config, c.config.job(plan.job))
+        if not isinstance(c.target, Path):
+            opts = RestoreOptions(to_url=c.target, point_in_time=plan.redis_cut, name=plan.redis_name)
+        else:
+            opts = RestoreOptions(target_dir=c.target, point_in_time=plan.redis_cut, name=plan.redis_name,
+                                  start=c.req.start)
+        try:
+            restored = restore_redis(repo, None if plan.redis_cut else plan.snapshot, opts)
+        finally:
+            repo.close()
+        c.out.port, c.out.pid = restored.port, restored.pid
+
+    def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
+        if plan.redis_cut is not None:  # an AOF cut: the drill picks what reaches it
+            return None, plan.redis_cut
+        return plan.snapshot, None
+
     def write_heartbeat(self, config: RedisSource, key: str, at: datetime) -> None:
         from . import facts as redis_facts  # [redis] extra: imported when used
         from .conn import connected, resolve
 
         with connected(resolve(redis_target(config))) as c:
             redis_facts.write_canary(c, key, round(at.timestamp() * 1000))
+
+    def read_heartbeat(self, config: RedisSource, system: str, restored: RestoredComponent) -> datetime | None:
+        """From the running server it was loaded into, or the restored server once started."""
+        from ...jobs.system_heartbeat import read_redis
+        from .conn import connected, resolve
+
+        if restored.server is not None:
+            with connected(resolve(restored.server)) as c:
+                return read_redis(c, system)
+        if restored.port is None:  # not started: nothing to ask
+            return None
+        import redis
+
+        try:
+            with redis.Redis(host="127.0.0.1", port=restored.port, socket_connect_timeout=10) as client:
+                return read_redis(client, system)
+        except redis.RedisError as exc:
+            raise DrkitError(" ".join(str(exc).split())[:200]) from None
 
     def facts(self, config: RedisSource) -> dict[str, Any]:
         from . import facts as redis_facts  # [redis] extra: imported when used
