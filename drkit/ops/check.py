@@ -43,9 +43,19 @@ def check(
             chosen = select_names(names, parse_subset(subset))
             if on_wal is not None:
                 on_wal()
-            report.errors.extend(read_back(logs, chosen, rules.inspect(snaps), progress))
-            report.segments_read += len(chosen)
+            report.errors.extend(read_back(logs, chosen, rules.inspect(snaps), _counting(report, progress)))
     return report
+
+
+def _counting(report: CheckReport, progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    """``progress``, and one more in ``segments_read`` per object read back (not one gone since its listing)."""
+
+    def read(size: int) -> None:
+        report.segments_read += 1
+        if progress is not None:
+            progress(size)
+
+    return read
 
 
 def _readable_snapshots(repo: Repository) -> list[snapshots.Snapshot]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..core.errors import UsageError
 from ..repository import snapshots
+from ..repository.archive import LogConflict
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.writer import BlobWriter, WriteStats
@@ -152,8 +153,14 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str], *, p
         ids.update(result.retagged)
         chosen_ids = {s.id: ids[s.id] for s in chosen}
         result.documents = _copy_documents(source, target, chosen_ids)
+        conflicts: list[LogConflict] = []
         for rule in ARCHIVES:  # every archive the one way: what the copied snapshots need of it
-            ARCHIVE_COPIES[rule.label](source, target, chosen, result, _Carry(progress, aof))
+            try:
+                ARCHIVE_COPIES[rule.label](source, target, chosen, result, _Carry(progress, aof))
+            except LogConflict as exc:  # the rest is still carried; then the conflict is the outcome
+                conflicts.append(exc)
+    if conflicts:
+        raise conflicts[0]
     return result
 
 

@@ -157,13 +157,14 @@ class LogArchive:
                 pass
         return True
 
-    def copy_to(self, target: LogArchive, name: str) -> bool | None:
-        """Copy ``name`` into ``target``, re-sealed with its keys: True if stored, False if ``target``
-        had it, None if it is gone from here (replaced since a listing)."""
+    def copy_to(self, target: LogArchive, name: str) -> Stored | None:
+        """Copy ``name`` into ``target``, re-sealed with its keys: "stored", "present" (``target`` had
+        the same content), "conflict" (``target`` holds other content under that name, left as it is),
+        or None if it is gone from here (replaced since a listing)."""
         data = self.read(name)
         if data is None:
             return None
-        return target.add(name, data)
+        return target.put(name, data)
 
 
 # -- what check, copy and forget do to every log, the one way ----------------------------------
@@ -171,13 +172,14 @@ class LogArchive:
 Inspect = Callable[[str, bytes], "str | None"]  # (name, plaintext) → what is wrong with it, if anything
 
 
-def _read_one(logs: LogArchive, name: str, inspect: Inspect | None) -> tuple[str | None, int]:
+def _read_one(logs: LogArchive, name: str, inspect: Inspect | None) -> tuple[str | None, int | None]:
+    """(what is wrong with ``name``, the bytes read: None if it is gone)."""
     key = logs.key(name)
     obj = b""
     try:  # an object the storage refuses to hand over is reported like a damaged one, as packs are
         got = logs.get_object(name)
         if got is None:
-            return None, 0  # removed by a concurrent forget or receiver since the listing
+            return None, None  # removed by a concurrent forget or receiver since the listing
         obj = got
         data = logs.decode(name, obj)
     except DrkitError as exc:
@@ -191,13 +193,14 @@ def read_back(
 ) -> list[str]:
     """``check --read-data`` of a log: each object in ``names`` downloaded, decrypted, authenticated
     against its name and hashed back to its keyed hash, then shown to ``inspect`` (the source's own
-    look at its content); one error line per bad object, ``progress`` told the bytes read."""
+    look at its content); one error line per bad object, ``progress`` told the bytes of each object read
+    (once per object actually read back: one gone since the listing is not)."""
     errors: list[str] = []
     with ThreadPoolExecutor(2, thread_name_prefix=f"drkit-check-{logs.kind.label}") as pool:
         for problem, size in pool.map(lambda n: _read_one(logs, n, inspect), names):
             if problem is not None:
                 errors.append(problem)
-            if progress is not None:
+            if size is not None and progress is not None:  # not told of one gone since the listing
                 progress(size)
     return errors
 
@@ -221,17 +224,34 @@ def trim(logs: LogArchive, plan: Trimming) -> None:
         logs.delete(name)
 
 
-def copy_log(source: LogArchive, target: LogArchive, names: Iterable[str]) -> tuple[int, set[str]]:
-    """Copy ``names`` the target lacks, re-sealed with its keys: (how many were stored, the names the
-    target holds now). One gone from the source since its listing is skipped."""
-    copied, present = 0, set()
+def copy_log(source: LogArchive, target: LogArchive, names: Iterable[str]) -> tuple[int, set[str], list[str]]:
+    """Copy ``names``, re-sealed with the target's keys: (how many were stored, the names the target
+    holds now, the names it holds with other content: conflicts, never overwritten). One gone from the
+    source since its listing is skipped."""
+    copied, present, conflicts = 0, set(), []
     for name in names:
         done = source.copy_to(target, name)
         if done is None:
             continue
-        copied += done
+        if done == "conflict":
+            conflicts.append(name)
+            continue
+        copied += done == "stored"
         present.add(name)
-    return copied, present
+    return copied, present, conflicts
+
+
+class LogConflict(IntegrityError):
+    """The target of a copy holds log objects under names the source has, with other content."""
+
+    def __init__(self, kind: LogKind, names: list[str]) -> None:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        super().__init__(
+            f"{len(names)} {kind.noun}(s) in the target repository differ from the source's under the same "
+            f"name, left as they are: {shown}",
+            hint="two clusters archiving into one repository? give each cluster its own repository",
+        )
+        self.names = names
 
 
 __all__ = [
@@ -239,6 +259,7 @@ __all__ = [
     "WAL",
     "Inspect",
     "LogArchive",
+    "LogConflict",
     "LogKind",
     "Stored",
     "copy_log",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...repository.archive import copy_log, plan_trim, trim
+from ...repository.archive import WAL, LogConflict, copy_log, plan_trim, trim
 from ...repository.immutability import Trimming
 from ...repository.manifests import manifest_key
 from ...repository.repo import Repository
@@ -77,6 +77,9 @@ def _drop_stale_times(repo: Repository) -> None:
 
 def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
     """Copy the WAL files ``limit`` needs that ``target`` lacks, re-encrypted; returns how many.
+    One ``target`` holds already that no earlier copy from ``source`` put there (its own archive, another
+    cluster's) is compared: with other content it is a conflict, left as it is, and after everything
+    else is copied, LogConflict (exit 13) names them.
     Of a segment only the newest WAL is copied (the segment, else its longest streamed partial), and
     the target's partials it supersedes are deleted, as the receiver does in the source; a partial
     the receiver replaced since the listing is left for the next copy. Then a ``wal_archived``
@@ -87,15 +90,27 @@ def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
     times = archive_times(source)
     stale = superseded(times)
     present = set(have)
-    wanted = [n for n in sorted(times) if n not in have and n not in stale and limit.needs(n)]
-    copied, stored = copy_log(archive(source), archive(target), wanted)  # a partial replaced since: skipped
+    ours = _copied_from(target, source.config.id)
+    wanted = [n for n in sorted(times) if (n not in have or n not in ours) and n not in stale and limit.needs(n)]
+    copied, stored, conflicts = copy_log(archive(source), archive(target), wanted)  # replaced since: skipped
     present |= stored
     _drop_superseded(target, superseded(present))
     record = {name: when.isoformat() for name, when in times.items()
-              if limit.needs(name) and name not in stale and (name not in have or have[name] > when)}
+              if limit.needs(name) and name not in stale and name not in conflicts
+              and (name not in have or have[name] > when)}
     if record:
         target.manifests.put(TIMES_KIND, {"source_repository": source.config.id, "times": record})
+    if conflicts:
+        raise LogConflict(WAL, conflicts)
     return copied
+
+
+def _copied_from(target: Repository, source_id: str) -> set[str]:
+    """The WAL names earlier copies from ``source_id`` recorded in ``target`` (not compared again)."""
+    names: set[str] = set()
+    for _, doc in target.manifests.find(TIMES_KIND, lambda d: d.get("source_repository") == source_id):
+        names.update(doc.get("times", {}))
+    return names
 
 
 def _drop_superseded(repo: Repository, names: set[str]) -> None:

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import pytest
 
 from drkit.core.errors import IntegrityError
-from drkit.repository.archive import LOGS, WAL, LogArchive, read_back
+from drkit.repository.archive import LOGS, WAL, LogArchive, copy_log, read_back
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
 from storage_backends.base import Capabilities, Data, ObjectInfo, PutOptions
@@ -88,8 +88,8 @@ def test_times_by_name_prefix_and_missing(logs: LogArchive) -> None:
 def test_copy_reseals_with_the_targets_keys(logs: LogArchive) -> None:
     target = LogArchive(Repository.init(MemoryBackend(), "other"), WAL)
     logs.put(SEG, b"wal" * 500)
-    assert logs.copy_to(target, SEG) is True
-    assert logs.copy_to(target, SEG) is False
+    assert logs.copy_to(target, SEG) == "stored"
+    assert logs.copy_to(target, SEG) == "present"
     assert logs.copy_to(target, OTHER) is None  # not in the source (replaced since a listing)
     assert target.read(SEG) == b"wal" * 500
     assert target.get_object(SEG) != logs.get_object(SEG)  # sealed with the target's own keys
@@ -135,3 +135,41 @@ def test_read_back_lists_an_unreadable_object_and_reads_the_rest() -> None:
     assert len(errors) == 2 and len(read) == 3, errors
     assert errors[0].startswith(f"WAL file {SEG} (wal/00000001/{SEG}): damaged: access denied"), errors
     assert errors[1].startswith(f"WAL file {damaged} ({key}): damaged"), errors
+
+
+def test_copy_reports_other_content_under_a_name_and_keeps_the_targets() -> None:
+    """Two clusters archiving into one repository: the target's object of that name is another WAL;
+    the copy says so (never "present", never overwritten) and still carries every other name."""
+    source = LogArchive(Repository.init(MemoryBackend(), "pw"), WAL)
+    target = LogArchive(Repository.init(MemoryBackend(), "other"), WAL)
+    source.put(SEG, b"source" * 100)
+    source.put(OTHER, b"other" * 100)
+    target.put(SEG, b"target" * 100)
+    before = target.get_object(SEG)
+    assert source.copy_to(target, SEG) == "conflict"
+    copied, present, conflicts = copy_log(source, target, [SEG, OTHER])
+    assert (copied, present, conflicts) == (1, {OTHER}, [SEG])
+    assert target.get_object(SEG) == before and target.read(SEG) == b"target" * 100
+    assert target.read(OTHER) == b"other" * 100
+
+
+class VanishingGet(MemoryBackend):
+    """Deletes one object when it is read, as a concurrent forget between a listing and the read does."""
+
+    def __init__(self, gone: str) -> None:
+        super().__init__()
+        self.gone = gone
+
+    def get(self, key: str) -> BinaryIO:
+        if key == self.gone:
+            self.delete(key)
+        return super().get(key)
+
+
+def test_read_back_tells_progress_only_of_objects_read() -> None:
+    logs = LogArchive(Repository.init(VanishingGet(f"wal/00000001/{SEG}"), "pw"), WAL)
+    for name in (SEG, OTHER):
+        logs.put(name, name.encode() * 100)
+    read: list[int] = []
+    assert read_back(logs, logs.names(), progress=read.append) == []
+    assert len(read) == 1 and read[0] > 0
