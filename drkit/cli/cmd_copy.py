@@ -54,7 +54,11 @@ def copy(source: RepoRef, repo_ref: RepoRef, to_repo: str | None, refs: tuple[st
     DRKIT_PASSWORD), re-encrypting them and uploading only data it lacks.
 
     On a terminal a progress line on stderr counts the content bytes to convert (known before the
-    first is read): a bar, a percentage and an ETA."""
+    first is read): a bar, a percentage and an ETA.
+
+    An archived WAL file the target already holds under the same name with other content (two clusters
+    archiving into one repository?) is never overwritten: everything else is copied, then the copy
+    fails with exit code 13 naming those files."""
     if to_repo is None and repo_ref.is_default:
         raise UsageError("give the target repository with --to-repo URL")
     with byte_meter("copy", enabled=not as_json) as meter:
