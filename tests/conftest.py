@@ -4,6 +4,8 @@ HOME and caches are private, the test-only storage backends are on, and the KDF 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,22 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 # Real servers (started once per session, on free loopback ports, stopped at the end).
 pytest_plugins = ["servers.seaweedfs", "servers.fakegcs", "servers.postgres", "servers.redis", "servers.redis_cluster",
                   "servers.docker", "servers.mariadb"]
+
+
+@pytest.fixture
+def exported() -> Iterator[Any]:
+    """Spans drkit finishes, kept in memory (the OpenTelemetry SDK's exporter; drkit[otel])."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from drkit.core import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider, "test")
+    try:
+        yield exporter
+    finally:
+        tracing.shutdown_tracing()

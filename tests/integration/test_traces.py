@@ -23,14 +23,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from drkit.config import load_config
 from drkit.config.models import DrkitConfig
-from drkit.core import tracing
 from drkit.core.log import setup_logging
 from drkit.drills.runner import run_drill
 from drkit.scheduler.daemon import _prepare
@@ -225,20 +222,8 @@ def test_a_failed_run_is_an_error_span_without_the_secret(tmp_path: Path, receiv
     assert PASSPHRASE.encode() not in b"".join(receiver.bodies)
 
 
-@pytest.fixture
-def in_memory() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_provider(provider, "test")
-    try:
-        yield exporter
-    finally:
-        tracing.shutdown_tracing()
-
-
 def test_a_drill_trace_has_its_phases_adding_up_to_the_rto(
-    tmp_path: Path, in_memory: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, exported: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg, _, _ = _setup(tmp_path)
     proc = drkit("--config", str(cfg), "job", "run", "uploads", env=ENV)
@@ -246,7 +231,7 @@ def test_a_drill_trace_has_its_phases_adding_up_to_the_rto(
     monkeypatch.setenv("TRACES_TEST_PASSPHRASE", PASSPHRASE)
     result = run_drill(load_config(cfg), "uploads", sandbox="local")
     assert result.success, result.checks
-    spans = in_memory.get_finished_spans()
+    spans = exported.get_finished_spans()
     (drill,) = (s for s in spans if s.name == "drkit.drill")
     phases = sorted((s for s in spans if s.name.startswith("drkit.drill.")), key=lambda s: s.start_time or 0)
     assert (
@@ -278,7 +263,7 @@ def test_a_drill_trace_has_its_phases_adding_up_to_the_rto(
 
 
 def test_each_scheduled_run_is_its_own_trace_and_its_log_lines_name_it(
-    tmp_path: Path, in_memory: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, exported: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg, _, _ = _setup(tmp_path)
     monkeypatch.setenv("TRACES_TEST_PASSPHRASE", PASSPHRASE)
@@ -295,7 +280,7 @@ def test_each_scheduled_run_is_its_own_trace_and_its_log_lines_name_it(
         runner.run("gone", "backup")
     finally:
         setup_logging("warning")
-    spans = in_memory.get_finished_spans()
+    spans = exported.get_finished_spans()
     assert {s.name for s in spans if s.parent is None} == {"drkit.scheduled.backup", "drkit.scheduled.prune"}
     backups = [s for s in spans if s.name == "drkit.scheduled.backup"]
     ok, failed = sorted(backups, key=lambda s: s.status.is_ok, reverse=True)

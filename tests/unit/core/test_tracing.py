@@ -10,12 +10,9 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -24,18 +21,6 @@ from drkit.core.errors import DrkitError
 from drkit.core.log import register_secret, setup_logging
 
 SECRET = "hunter2-Very-Secret-Passphrase"
-
-
-@pytest.fixture
-def exported() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_provider(provider, "test")
-    try:
-        yield exporter
-    finally:
-        tracing.shutdown_tracing()
 
 
 def test_off_is_one_shared_noop() -> None:

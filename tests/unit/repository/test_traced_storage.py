@@ -6,11 +6,8 @@ error; a listing's span counts what it yielded."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -41,18 +38,6 @@ class _Counting(MemoryBackend):
     def put_if_absent(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
         self.calls += 1
         super().put_if_absent(*args, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def exported() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_provider(provider, "test")
-    try:
-        yield exporter
-    finally:
-        tracing.shutdown_tracing()
 
 
 def _write(repo: Repository, seed: int = 1, size: int = 1 << 20) -> None:
