@@ -10,7 +10,8 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -178,9 +179,9 @@ def test_job_run_notifies_and_keeps_its_exit_code(
     assert TOKEN.encode() not in proc.stderr
 
 
-@pytest.fixture
-def not_http() -> Iterator[str]:
-    """A receiver that answers every request with a line that is not HTTP (a misrouted port, a proxy's junk)."""
+@contextmanager
+def _raw_server(answer: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A TCP server on a free loopback port whose every connection ``answer`` handles in its own thread."""
     server = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -190,9 +191,7 @@ def not_http() -> Iterator[str]:
                 conn, _ = server.accept()
             except OSError:
                 return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"garbage\r\n\r\n")
+            threading.Thread(target=answer, args=(conn, stop), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -200,8 +199,23 @@ def not_http() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
     finally:
         stop.set()
+        server.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone leaves it blocked on Linux)
         server.close()
         thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+@pytest.fixture
+def not_http() -> Iterator[str]:
+    """A receiver that answers every request with a line that is not HTTP (a misrouted port, a proxy's junk)."""
+
+    def answer(conn: socket.socket, _stop: threading.Event) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"garbage\r\n\r\n")
+
+    with _raw_server(answer) as url:
+        yield url
 
 
 def test_a_receiver_answering_non_http_is_one_warning_not_a_failed_run(
@@ -228,10 +242,8 @@ def test_a_receiver_answering_non_http_is_one_warning_not_a_failed_run(
 @pytest.fixture
 def endless() -> Iterator[str]:
     """A receiver that answers 200 and then streams its body for ever (an event stream behind the URL)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
 
-    def answer(conn: socket.socket) -> None:
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
         with conn:
             conn.recv(65536)
             conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -242,22 +254,8 @@ def endless() -> Iterator[str]:
                 except OSError:  # the client went away: what the fix does
                     return
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        server.close()
-        thread.join(timeout=30)
+    with _raw_server(answer) as url:
+        yield url
 
 
 def test_a_receiver_whose_answer_never_ends_does_not_hold_the_run(
