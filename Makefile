@@ -13,8 +13,9 @@ test:               ## the default suite (unit + integration against real server
 test-all:           ## everything, big-data and slow tests included
 	$(PYTEST) -q
 
-lint:
+lint:               ## ruff (lint and format, pinned in pyproject's test extra) and strict mypy
 	$(VENV)/bin/ruff check drkit storage_backends tests bench
+	$(VENV)/bin/ruff format --check drkit storage_backends tests bench scripts
 	$(VENV)/bin/mypy
 
 bench:              ## prints drkit's figures next to restic's, as ratios

@@ -124,8 +124,9 @@ def mixed_plan(size_mib: int, seed: int, shares: Sequence[tuple[str, float]]) ->
 DEFAULT_SHARES: tuple[tuple[str, float], ...] = (("text", 0.45), ("random", 0.35), ("repeat", 0.20))
 
 
-def mixed_blocks(size_mib: int, seed: int, shares: Sequence[tuple[str, float]] = DEFAULT_SHARES
-                 ) -> Iterator[tuple[str, bytes]]:
+def mixed_blocks(
+    size_mib: int, seed: int, shares: Sequence[tuple[str, float]] = DEFAULT_SHARES
+) -> Iterator[tuple[str, bytes]]:
     """Yield (kind, 1 MiB block) for the deterministic mixed stream: "text" = TextBlocks, "random" =
     random_block, "repeat" = one fixed random 1 MiB block, interleaved in segments of a few MiB."""
     text = TextBlocks(seed)
@@ -189,8 +190,10 @@ def settle_inodes(parent: Path, above_us: float, max_wait_s: float, every_s: flo
     while True:
         us = inode_probe(parent)
         slow = us > above_us
-        print(f"  new-file probe: {us:.0f} µs per file" + (" (slow: recently deleted inodes?)" if slow else ""),
-              flush=True)
+        print(
+            f"  new-file probe: {us:.0f} µs per file" + (" (slow: recently deleted inodes?)" if slow else ""),
+            flush=True,
+        )
         if not slow or time.monotonic() + every_s > deadline:
             return us
         time.sleep(every_s)
@@ -299,9 +302,15 @@ def _read_back(f) -> bytes:
     return f.read()
 
 
-def run_measured(argv: Sequence[str], *, stdin: StdinSpec = None, stdout: StdoutSpec = None,
-                 env: dict[str, str] | None = None, cwd: Path | None = None,
-                 timeout: float | None = None) -> RunResult:
+def run_measured(
+    argv: Sequence[str],
+    *,
+    stdin: StdinSpec = None,
+    stdout: StdoutSpec = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> RunResult:
     """Run argv and measure its wall time and peak RSS (ru_maxrss from os.wait4: the child itself).
 
     stdin:  None (/dev/null), a file path (the file is the child's stdin: no copying through Python), or
@@ -355,8 +364,16 @@ def _run(argv: list[str], p: _Plumbing, err_file, env, cwd, timeout) -> RunResul
     for t in threads:
         t.join()
     out = _read_back(p.capture_file) if p.capture_file is not None else b""
-    return RunResult(argv, proc.returncode, wall, usage.ru_maxrss * 1024, out, _read_back(err_file),
-                     usage.ru_utime + usage.ru_stime, timed_out.is_set())
+    return RunResult(
+        argv,
+        proc.returncode,
+        wall,
+        usage.ru_maxrss * 1024,
+        out,
+        _read_back(err_file),
+        usage.ru_utime + usage.ru_stime,
+        timed_out.is_set(),
+    )
 
 
 # --------------------------------------------------------------------------------------------------

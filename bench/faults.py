@@ -84,18 +84,26 @@ class Row:
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
-                                formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     p.add_argument("--kills", type=int, default=50, help="SIGKILLs per backend (default 50)")
     p.add_argument("--bitflips", type=int, default=100, help="bit-flip trials (default 100)")
     p.add_argument("--backends", default="local,s3", help="comma-separated: local, s3 (default both)")
     p.add_argument("--only", default="kill,flip,full,timeout,race,hostile", help="engines to run (default all)")
     p.add_argument("--race-rounds", type=int, default=20, help="rounds of the backup + prune race per backend")
     p.add_argument("--stream-mib", type=int, default=8, help="size of each backed-up stream in the kill loop")
-    p.add_argument("--hostile-files", type=int, default=12,
-                   help="shared files in the hostile engine's source tree (default 12, about 1 MB)")
-    p.add_argument("--hostile-cases", default="",
-                   help="comma-separated substrings: run only the hostile cases whose name holds one")
+    p.add_argument(
+        "--hostile-files",
+        type=int,
+        default=12,
+        help="shared files in the hostile engine's source tree (default 12, about 1 MB)",
+    )
+    p.add_argument(
+        "--hostile-cases",
+        default="",
+        help="comma-separated substrings: run only the hostile cases whose name holds one",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fresh-processes", action="store_true", help="no fork server: a new interpreter per command")
     p.add_argument("--workdir", type=Path, default=None, help="parent of the temp dir (default $TMPDIR)")
@@ -114,8 +122,9 @@ def _seaweedfs(stack: ExitStack, work: Path, servers: dict[str, Any]) -> Any:
     return servers["s3"]
 
 
-def _targets(stack: ExitStack, work: Path, runner: Runner, names: list[str],
-             servers: dict[str, Any]) -> dict[str, Callable[[], Target]]:
+def _targets(
+    stack: ExitStack, work: Path, runner: Runner, names: list[str], servers: dict[str, Any]
+) -> dict[str, Callable[[], Target]]:
     """name → a function making a fresh Target (a new directory or S3 prefix per call)."""
     count = itertools.count()
     makers: dict[str, Callable[[], Target]] = {}
@@ -135,8 +144,10 @@ def _kill_rows(makers: dict[str, Callable[[], Target]], work: Path, args: argpar
         loop.prepare()
         report = loop.run(args.kills)
         print(report.summary(), flush=True)
-        figures = (f"{report.kills} kills, {report.corrupt} corrupt, {report.lost} lost "
-                   f"({', '.join(f'{op} {report.by_op[op]}' for op in OPS)})")
+        figures = (
+            f"{report.kills} kills, {report.corrupt} corrupt, {report.lost} lost "
+            f"({', '.join(f'{op} {report.by_op[op]}' for op in OPS)})"
+        )
         rows.append(Row("SIGKILL loop", name, figures, report.ok and report.kills >= args.kills, report.problems))
     return rows
 
@@ -158,8 +169,10 @@ def _full_rows(runner: Runner, work: Path) -> list[Row]:
             continue
         report = disk_full(work / f"full-{mode}", runner, mode)
         print(report.summary(), flush=True)
-        figures = (f"backup exit {report.exit_code}, check after {report.check_after}, earlier snapshot "
-                   f"{'restores' if report.baseline_restored else 'LOST'}, later backup exit {report.later_backup}")
+        figures = (
+            f"backup exit {report.exit_code}, check after {report.check_after}, earlier snapshot "
+            f"{'restores' if report.baseline_restored else 'LOST'}, later backup exit {report.later_backup}"
+        )
         rows.append(Row(f"disk full ({mode})", "local", figures, report.ok, [report.error_line, *report.problems]))
     return rows
 
@@ -169,8 +182,10 @@ def _timeout_rows(makers: dict[str, Callable[[], Target]], work: Path, args: arg
     for name, make in makers.items():
         report = flaky_roundtrip(make(), work / f"flaky-{name}", streams=3, mib=16, seed=args.seed)
         print(report.summary(), flush=True)
-        figures = (f"{report.backups_ok}/{report.backups} backups, {report.restores_identical}/{report.backups} "
-                   f"restores identical, check {report.check}")
+        figures = (
+            f"{report.backups_ok}/{report.backups} backups, {report.restores_identical}/{report.backups} "
+            f"restores identical, check {report.check}"
+        )
         rows.append(Row(f"faults {report.faults}", name, figures, report.ok, report.problems))
     return rows
 
@@ -182,16 +197,28 @@ def _race_rows(makers: dict[str, Callable[[], Target]], work: Path, args: argpar
         print(report.summary(), flush=True)
         missing = len(report.corrupt)
         backups = report.runs["backup stdin"] + report.runs["backup files"]
-        figures = (f"{backups} backups, {missing} missing blobs or corrupt snapshots, {len(report.failed)} "
-                   f"failed runs ({', '.join(f'{op} {n}' for op, n in sorted(report.runs.items()))}; packs "
-                   f"marked {report.marked}, deleted {report.deleted}, rescued {report.rescued}; "
-                   f"{report.verified} restores verified)")
+        figures = (
+            f"{backups} backups, {missing} missing blobs or corrupt snapshots, {len(report.failed)} "
+            f"failed runs ({', '.join(f'{op} {n}' for op, n in sorted(report.runs.items()))}; packs "
+            f"marked {report.marked}, deleted {report.deleted}, rescued {report.rescued}; "
+            f"{report.verified} restores verified)"
+        )
         rows.append(Row("backup + prune race", name, figures, report.ok, report.failed + report.corrupt))
     return rows
 
 
-HOSTILE_HEADERS = ["case", "kind", "injected", "commands", "work", "refused right", "unexpected", "wrong bytes",
-                   "unrestorable", "lost by prune"]
+HOSTILE_HEADERS = [
+    "case",
+    "kind",
+    "injected",
+    "commands",
+    "work",
+    "refused right",
+    "unexpected",
+    "wrong bytes",
+    "unrestorable",
+    "lost by prune",
+]
 
 
 def _hostile_totals(reports: list[CaseReport]) -> dict[str, int]:
@@ -203,11 +230,13 @@ def hostile_summary(reports: list[CaseReport]) -> str:
     t = _hostile_totals(reports)
     ran = [r for r in reports if not r.skipped]
     skipped = f" ({len(reports) - len(ran)} skipped)" if len(ran) < len(reports) else ""
-    return (f"{len(ran)} cases{skipped}, {t['injected']} objects or faults injected; of {t['runs']} commands "
-            f"{t['works']} still work, {t['refused']} refused with the right exit code and one line, "
-            f"{t['unexpected']} unexpected; {t['wrong_bytes']} wrong bytes restored (goal 0), "
-            f"{t['unrestorable']} successes that cannot restore (goal 0), {t['lost_by_prune']} snapshots lost "
-            f"by prune (goal 0)")
+    return (
+        f"{len(ran)} cases{skipped}, {t['injected']} objects or faults injected; of {t['runs']} commands "
+        f"{t['works']} still work, {t['refused']} refused with the right exit code and one line, "
+        f"{t['unexpected']} unexpected; {t['wrong_bytes']} wrong bytes restored (goal 0), "
+        f"{t['unrestorable']} successes that cannot restore (goal 0), {t['lost_by_prune']} snapshots lost "
+        f"by prune (goal 0)"
+    )
 
 
 def _hostile_rows(runner: Runner, work: Path, args: argparse.Namespace, backend: str, server: Any) -> list[Row]:
@@ -222,11 +251,35 @@ def _hostile_rows(runner: Runner, work: Path, args: argparse.Namespace, backend:
         reports.append(report := bench.run_case(case))
         state = f"skipped: {report.skipped}" if report.skipped else "ok" if report.ok else "FAILED"
         rss = f", check's peak RSS {report.peak_rss_mib} MiB" if report.peak_rss_mib else ""
-        print(f"hostile ({backend}): {case.name}: {report.runs} commands, exits "
-              f"{', '.join(report.codes) or 'all 0'}{rss}: {state}", flush=True)
-    rows = [[r.case, r.kind, *(["skipped", "", "", "", "", "", "", ""] if r.skipped else map(str, (
-        r.injected, r.runs, r.works, r.refused, r.unexpected, r.wrong_bytes, r.unrestorable, r.lost_by_prune)))]
-        for r in reports]
+        print(
+            f"hostile ({backend}): {case.name}: {report.runs} commands, exits "
+            f"{', '.join(report.codes) or 'all 0'}{rss}: {state}",
+            flush=True,
+        )
+    rows = [
+        [
+            r.case,
+            r.kind,
+            *(
+                ["skipped", "", "", "", "", "", "", ""]
+                if r.skipped
+                else map(
+                    str,
+                    (
+                        r.injected,
+                        r.runs,
+                        r.works,
+                        r.refused,
+                        r.unexpected,
+                        r.wrong_bytes,
+                        r.unrestorable,
+                        r.lost_by_prune,
+                    ),
+                )
+            ),
+        ]
+        for r in reports
+    ]
     print(f"\nhostile inputs, {backend}:\n" + format_table(HOSTILE_HEADERS, rows, left_cols=2), flush=True)
     summary = hostile_summary(reports)
     print(f"hostile inputs ({backend}): {summary}\n", flush=True)
@@ -272,8 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print()
-    print(format_table(["test", "backend", "figures", "result"],
-                       [[r.test, r.backend, r.figures, r.result] for r in rows], left_cols=3))
+    print(
+        format_table(
+            ["test", "backend", "figures", "result"],
+            [[r.test, r.backend, r.figures, r.result] for r in rows],
+            left_cols=3,
+        )
+    )
     for r in rows:
         if not r.ok:
             print(f"\n{r.test} / {r.backend}:\n  " + "\n  ".join(r.details[:20]))

@@ -76,8 +76,7 @@ from _common import (  # noqa: E402
 
 PASSWORD = "drkit-bench-password-not-a-secret"
 STEPS = ("first", "rerun", "changed", "restore")
-LABELS = {"first": "first backup", "rerun": "unchanged re-run", "changed": "1 %-changed re-run",
-          "restore": "restore"}
+LABELS = {"first": "first backup", "rerun": "unchanged re-run", "changed": "1 %-changed re-run", "restore": "restore"}
 
 # --------------------------------------------------------------------------------------------------
 # The tree
@@ -235,16 +234,24 @@ def run_step(t: ToolRun, step: str, src: Path, target: Path, timeout: float) -> 
     if t.name == "borg" and step == "restore":
         target.mkdir()
         cwd = target
-    res = run_synced([*t.prefix, *argv_for(t.name, step, t.exe, t.repo, src, target)], stdout=CAPTURE, env=t.env,
-                     timeout=timeout, cwd=cwd)
+    res = run_synced(
+        [*t.prefix, *argv_for(t.name, step, t.exe, t.repo, src, target)],
+        stdout=CAPTURE,
+        env=t.env,
+        timeout=timeout,
+        cwd=cwd,
+    )
     if step != "init":
         t.runs[step] = res
     if not res.ok:
         t.failed = f"{step}: {res.describe_failure()}\n{res.stderr_tail()}"
         print(f"  {t.name:<6} {step}: FAILED\n{res.stderr_tail()}", flush=True)
     elif step != "init":
-        print(f"  {t.name:<6} {LABELS[step]:<20} {res.wall_s:8.2f} s  {res.maxrss_bytes / MIB:7.1f} MiB RSS  "
-              f"{res.cpu_s:7.2f} s CPU", flush=True)
+        print(
+            f"  {t.name:<6} {LABELS[step]:<20} {res.wall_s:8.2f} s  {res.maxrss_bytes / MIB:7.1f} MiB RSS  "
+            f"{res.cpu_s:7.2f} s CPU",
+            flush=True,
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -263,11 +270,16 @@ def figures(t: ToolRun, size: int) -> dict[str, float | None]:
 
     rss = [r.maxrss_bytes for r in t.runs.values() if r.ok]
     first, restore = wall("first"), wall("restore")
-    return {"first_mbps": mb_per_s(size, first) if first else None, "rerun_s": wall("rerun"),
-            "changed_s": wall("changed"), "repo_mib": t.repo_bytes / MIB if t.repo_bytes else None,
-            "restore_mbps": mb_per_s(size, restore) if restore else None,
-            "peak_rss_mib": max(rss) / MIB if rss else None, "first_cpu_s": cpu("first"),
-            "restore_cpu_s": cpu("restore")}
+    return {
+        "first_mbps": mb_per_s(size, first) if first else None,
+        "rerun_s": wall("rerun"),
+        "changed_s": wall("changed"),
+        "repo_mib": t.repo_bytes / MIB if t.repo_bytes else None,
+        "restore_mbps": mb_per_s(size, restore) if restore else None,
+        "peak_rss_mib": max(rss) / MIB if rss else None,
+        "first_cpu_s": cpu("first"),
+        "restore_cpu_s": cpu("restore"),
+    }
 
 
 ROWS = (  # key, label, unit, goal text, passes(ratio)
@@ -292,11 +304,29 @@ def report(c: dict[str, dict[str, float | None]]) -> tuple[str, list[dict[str, o
         mark = "" if passes is None or q is None else ("PASS" if passes(q) else "MISS")
         borg = [fmt(b[key], 2), fmt(ratio(d[key], b[key]), 2, "x")] if b is not None else []
         rows.append([label, unit, fmt(d[key], 2), fmt(r[key], 2), *borg[:1], fmt(q, 2, "x"), *borg[1:], goal, mark])
-        doc.append({"figure": key, "drkit": d[key], "restic": r[key], "ratio": q, "goal": goal, "result": mark,
-                    **({"borg": b[key], "ratio_borg": ratio(d[key], b[key])} if b is not None else {})})
+        doc.append(
+            {
+                "figure": key,
+                "drkit": d[key],
+                "restic": r[key],
+                "ratio": q,
+                "goal": goal,
+                "result": mark,
+                **({"borg": b[key], "ratio_borg": ratio(d[key], b[key])} if b is not None else {}),
+            }
+        )
     extra = ["borg", "drkit/borg"] if b is not None else []
-    headers = ["figure", "unit", "drkit", "restic", *extra[:1], "drkit/restic", *extra[1:], "goal (vs restic)",
-               "result"]
+    headers = [
+        "figure",
+        "unit",
+        "drkit",
+        "restic",
+        *extra[:1],
+        "drkit/restic",
+        *extra[1:],
+        "goal (vs restic)",
+        "result",
+    ]
     return format_table(headers, rows, left_cols=2), doc
 
 
@@ -322,19 +352,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the figures to FILE")
     p.add_argument("--timeout", type=float, default=3600.0)
-    p.add_argument("--settle-max", type=float, default=900.0, metavar="S",
-                   help="wait up to S seconds at the start for new files to be cheap again (default 900; 0: "
-                        "probe once)")
-    p.add_argument("--settle-above-us", type=float, default=100.0, metavar="US",
-                   help="a new empty file costing more than US microseconds means wait (default 100)")
+    p.add_argument(
+        "--settle-max",
+        type=float,
+        default=900.0,
+        metavar="S",
+        help="wait up to S seconds at the start for new files to be cheap again (default 900; 0: probe once)",
+    )
+    p.add_argument(
+        "--settle-above-us",
+        type=float,
+        default=100.0,
+        metavar="US",
+        help="a new empty file costing more than US microseconds means wait (default 100)",
+    )
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic")
-    p.add_argument("--borg", default="", metavar="PATH|none",
-                   help="Borg 1.4 executable (default: the bench's venv, bench/_borg.py, else borg on PATH; "
-                        "none: leave Borg out)")
+    p.add_argument(
+        "--borg",
+        default="",
+        metavar="PATH|none",
+        help="Borg 1.4 executable (default: the bench's venv, bench/_borg.py, else borg on PATH; none: leave Borg out)",
+    )
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")))
-    p.add_argument("--cpus", default="", metavar="N,M",
-                   help="run the rounds once per CPU count, pinned with taskset to the first N CPUs, and print "
-                        "how the speeds scale (e.g. 1,2; default: no pinning)")
+    p.add_argument(
+        "--cpus",
+        default="",
+        metavar="N,M",
+        help="run the rounds once per CPU count, pinned with taskset to the first N CPUs, and print "
+        "how the speeds scale (e.g. 1,2; default: no pinning)",
+    )
     args = p.parse_args(argv)
     if args.rounds < 1 or args.size_mib < 1:
         p.error("--rounds and --size-mib must be >= 1")
@@ -352,14 +398,25 @@ class Round:
 def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int, prefix: list[str]) -> Round:
     """One round in ``work``, the tools run under ``prefix`` (taskset, or nothing)."""
     work.mkdir()
-    restic = ToolRun("restic", args.restic, work / "restic-repo",
-                     {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")})
-    drkit = ToolRun("drkit", args.drkit, work / "drkit-repo",
-                    {**os.environ, "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "drkit-cache")})
+    restic = ToolRun(
+        "restic",
+        args.restic,
+        work / "restic-repo",
+        {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(work / "restic-cache")},
+    )
+    drkit = ToolRun(
+        "drkit",
+        args.drkit,
+        work / "drkit-repo",
+        {**os.environ, "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(work / "drkit-cache")},
+    )
     tools = [restic, drkit]
     if args.borg_exe:
-        tools.append(ToolRun("borg", args.borg_exe, work / "borg-repo",
-                             {**os.environ, **_borg.env(work / "borg-base", PASSWORD)}))
+        tools.append(
+            ToolRun(
+                "borg", args.borg_exe, work / "borg-repo", {**os.environ, **_borg.env(work / "borg-base", PASSWORD)}
+            )
+        )
     for t in tools:
         t.prefix = prefix
     order = tools if n % 2 else list(reversed(tools))
@@ -406,8 +463,9 @@ def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
 Figures = dict[str, dict[str, float | None]]  # tool -> figure -> value
 
 
-def run_pinned(args: argparse.Namespace, work: Path, info: TreeInfo, cpus: int,
-               prefix: list[str]) -> tuple[list[Round], Figures, list[Figures]]:
+def run_pinned(
+    args: argparse.Namespace, work: Path, info: TreeInfo, cpus: int, prefix: list[str]
+) -> tuple[list[Round], Figures, list[Figures]]:
     """The rounds with the tools pinned to ``cpus`` CPUs (0: not pinned); their table is printed."""
     where = f"cpus-{cpus}-" if cpus else ""
     rounds = [run_round(args, work / f"{where}round-{n}", info, n, prefix) for n in range(1, args.rounds + 1)]
@@ -417,13 +475,15 @@ def run_pinned(args: argparse.Namespace, work: Path, info: TreeInfo, cpus: int,
     table, _ = report(c)
     what = f"medians of {args.rounds} rounds" if args.rounds > 1 else "one round"
     pinned = f" on {cpus} CPU(s)" if cpus else ""
-    print(f"\n{what}{pinned}, {info.size / MB:,.0f} MB in {info.files:,} files; "
-          f"{load_note(warn_if_busy=False)}\n{table}")
+    print(
+        f"\n{what}{pinned}, {info.size / MB:,.0f} MB in {info.files:,} files; {load_note(warn_if_busy=False)}\n{table}"
+    )
     if floor:
         floor_mbps = mb_per_s(info.size, floor)
         shares = ", ".join(f"{name} {fmt(ratio(f['restore_mbps'], floor_mbps), 2, 'x')}" for name, f in c.items())
-        print(f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: "
-              f"{shares}")
+        print(
+            f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: {shares}"
+        )
     return rounds, c, per_round
 
 
@@ -436,29 +496,41 @@ def run(args: argparse.Namespace, work: Path) -> int:
         print(_borg.missing_note())
     start_probe = settle_inodes(work, args.settle_above_us, args.settle_max)
     info = build_tree(work / "tree", args.size_mib, args.seed)
-    print(f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
-          f"({', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in info.kinds.items())})", flush=True)
+    print(
+        f"tree: {info.files:,} files, {info.size / MIB:,.0f} MiB "
+        f"({', '.join(f'{k} {v / MIB:.0f} MiB' for k, v in info.kinds.items())})",
+        flush=True,
+    )
     speeds: dict[int, dict[str, dict[str, float | None]]] = {}
     every: list[Round] = []
     for cpus, prefix in cpu_prefixes(args.cpus):
         rounds, c, per_round = run_pinned(args, work, info, cpus, prefix)
         every.extend(rounds)
-        speeds[cpus] = {"first backup": {name: f["first_mbps"] for name, f in c.items()},
-                        "restore": {name: f["restore_mbps"] for name, f in c.items()}}
+        speeds[cpus] = {
+            "first backup": {name: f["first_mbps"] for name, f in c.items()},
+            "restore": {name: f["restore_mbps"] for name, f in c.items()},
+        }
     if len(speeds) > 1:
         print(f"\nscaling (goal: drkit's first backup >= 1.8x from 1 to 2 CPUs)\n{scaling_table(speeds)}")
-    print(f"new-file probe (µs per file): at the start {start_probe:.0f}, before each round's restores "
-          f"{', '.join(f'{rd.probe_us:.0f}' for rd in every)} (over {args.settle_above_us:.0f}: both tools' "
-          "restores paid for recently deleted inodes)")
+    print(
+        f"new-file probe (µs per file): at the start {start_probe:.0f}, before each round's restores "
+        f"{', '.join(f'{rd.probe_us:.0f}' for rd in every)} (over {args.settle_above_us:.0f}: both tools' "
+        "restores paid for recently deleted inodes)"
+    )
     doc = report(c)[1]  # the JSON holds the last CPU count's rounds
     floor = median_or_none(rd.floor_s for rd in rounds)
     if args.json:
-        out = {"size_bytes": info.size, "files": info.files, "changed_bytes": rounds[0].changed, "figures": doc,
-               "copy_floor_s": floor, "new_file_probe_us": {"start": start_probe,
-                                                            "before_restores": [rd.probe_us for rd in rounds]},
-               "rounds": per_round,
-               "verified": [{t.name: t.verified for t in rd.tools} for rd in rounds],
-               "machine": machine_summary()}
+        out = {
+            "size_bytes": info.size,
+            "files": info.files,
+            "changed_bytes": rounds[0].changed,
+            "figures": doc,
+            "copy_floor_s": floor,
+            "new_file_probe_us": {"start": start_probe, "before_restores": [rd.probe_us for rd in rounds]},
+            "rounds": per_round,
+            "verified": [{t.name: t.verified for t in rd.tools} for rd in rounds],
+            "machine": machine_summary(),
+        }
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 1 if any(t.failed or not t.verified for rd in every for t in rd.tools) else 0
 

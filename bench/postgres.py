@@ -76,10 +76,12 @@ def _pgbackrest_conf(server: PgServer) -> Path:
         (work / sub).mkdir(exist_ok=True)
         give_to_postgres(work / sub, 0o750)
     conf = work / "pgbackrest.conf"
-    conf.write_text(f"[global]\nrepo1-path={work / 'repo'}\ncompress-type=zst\nprocess-max=2\n"
-                    f"log-path={work / 'log'}\nlock-path={work / 'lock'}\nlog-level-console=warn\n"
-                    f"start-fast=y\nrepo1-retention-full=9\n\n[{STANZA}]\npg1-path={server.data_dir}\n"
-                    f"pg1-port={server.port}\npg1-socket-path={server.base / 'sock'}\npg1-user=postgres\n")
+    conf.write_text(
+        f"[global]\nrepo1-path={work / 'repo'}\ncompress-type=zst\nprocess-max=2\n"
+        f"log-path={work / 'log'}\nlock-path={work / 'lock'}\nlog-level-console=warn\n"
+        f"start-fast=y\nrepo1-retention-full=9\n\n[{STANZA}]\npg1-path={server.data_dir}\n"
+        f"pg1-port={server.port}\npg1-socket-path={server.base / 'sock'}\npg1-user=postgres\n"
+    )
     conf.chmod(0o644)
     return conf
 
@@ -88,10 +90,12 @@ def _pgbackrest(conf: Path, *args: str) -> RunResult:
     return checked(run_synced(as_postgres("pgbackrest", f"--config={conf}", f"--stanza={STANZA}", *args)))
 
 
-ARCHIVING = ("each backup ends when its WAL is archived through its own push (drkit: every segment from start "
-             "to stop in its repository via `drkit pg wal-push`; pgBackRest: archive-check of its stop segment "
-             "via `pgbackrest archive-push`); the two pushes run side by side in one archive_command, and the "
-             "archiver's backlog is drained (untimed) before each backup")
+ARCHIVING = (
+    "each backup ends when its WAL is archived through its own push (drkit: every segment from start "
+    "to stop in its repository via `drkit pg wal-push`; pgBackRest: archive-check of its stop segment "
+    "via `pgbackrest archive-push`); the two pushes run side by side in one archive_command, and the "
+    "archiver's backlog is drained (untimed) before each backup"
+)
 
 
 def archive_command(drkit_push: str, pgbr_push: str) -> str:
@@ -102,8 +106,9 @@ def archive_command(drkit_push: str, pgbr_push: str) -> str:
 
 def _setup(server: PgServer, scale: int) -> Path:
     conf = _pgbackrest_conf(server)
-    drkit_push = (f"{' '.join(DRKIT)} pg wal-push %p --repo {server.repo_url} "
-                  f"--password-file {server.repo_password_file}")
+    drkit_push = (
+        f"{' '.join(DRKIT)} pg wal-push %p --repo {server.repo_url} --password-file {server.repo_password_file}"
+    )
     both = archive_command(drkit_push, f"pgbackrest --config={conf} --stanza={STANZA} archive-push %p")
     server.psql(f"ALTER SYSTEM SET archive_command = '{both}'")
     server.psql("SELECT pg_reload_conf()")
@@ -139,9 +144,15 @@ def _physical(server: PgServer, conf: Path, restore_rounds: int) -> dict[str, ob
     rounds = [_restore_round(server, conf, i) for i in range(restore_rounds)]
     for path in server.base.glob("restore-*"):  # only now: see _restore_round
         shutil.rmtree(path, ignore_errors=True)
-    return {"backup_drkit": d_backup.wall_s, "backup_pgbr": p_backup.wall_s,
-            "restore_drkit": median_or_none(d for d, _ in rounds), "restore_pgbr": median_or_none(p for _, p in rounds),
-            "restore_rounds": rounds, "size_drkit": repo_size, "size_pgbr": pgbr_size}
+    return {
+        "backup_drkit": d_backup.wall_s,
+        "backup_pgbr": p_backup.wall_s,
+        "restore_drkit": median_or_none(d for d, _ in rounds),
+        "restore_pgbr": median_or_none(p for _, p in rounds),
+        "restore_rounds": rounds,
+        "size_drkit": repo_size,
+        "size_pgbr": pgbr_size,
+    }
 
 
 def _restore_round(server: PgServer, conf: Path, n: int) -> tuple[float, float]:
@@ -180,25 +191,35 @@ def _logical(server: PgServer, day2_transactions: int, chunk_kib: int | None) ->
     repo = _logical_repo(server, chunk_kib)
     first = _drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True, repo=repo)
     out = server.base / "bench.dump.zst"
-    dump = checked(run_measured(["bash", "-o", "pipefail", "-c", f"{_pg_dump(server)} | zstd -q -o {out}"],
-                                env=_pg_env()))
+    dump = checked(
+        run_measured(["bash", "-o", "pipefail", "-c", f"{_pg_dump(server)} | zstd -q -o {out}"], env=_pg_env())
+    )
     days = [json.loads(first.stdout)["stats"]]
     deltas: list[int] = []
     previous = _plain_dump(server, "day1")
     clients = 4
     for label, args in (("uniform", ["-b", "tpcb-like"]), ("skewed", ["-f", str(_skewed_script(server))])):
         print(f"next day ({label}): pgbench, {day2_transactions} transactions ...", flush=True)
-        server.tool("pgbench", "-t", str(max(1, day2_transactions // clients)), "-c", str(clients), "-j", "2",
-                    *args, "bench")
-        days.append(json.loads(_drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True,
-                                      repo=repo).stdout)["stats"])
+        server.tool(
+            "pgbench", "-t", str(max(1, day2_transactions // clients)), "-c", str(clients), "-j", "2", *args, "bench"
+        )
+        days.append(
+            json.loads(
+                _drkit(server, "backup", "postgres", "--logical", *db, "--json", capture=True, repo=repo).stdout
+            )["stats"]
+        )
         current = _plain_dump(server, label)
         deltas.append(_patch_size(previous, current))
         previous.unlink()
         previous = current
     previous.unlink()
-    return {"logical_drkit": first.wall_s, "logical_pgdump": dump.wall_s, "dump_size": out.stat().st_size,
-            "days": days, "deltas": deltas}
+    return {
+        "logical_drkit": first.wall_s,
+        "logical_pgdump": dump.wall_s,
+        "dump_size": out.stat().st_size,
+        "days": days,
+        "deltas": deltas,
+    }
 
 
 def _pg_env() -> dict[str, str]:
@@ -245,43 +266,64 @@ def _report(p: dict[str, Any], lg: dict[str, object]) -> None:
         r = ratio(a, b)
         digits = 1 if unit == "s" else 0
         scale = 1 if unit == "s" else 1e-6
-        return [label, fmt(a * scale if a is not None else None, digits), fmt(b * scale if b is not None else None,
-                digits), fmt(r, 2, "x"), goal]
+        return [
+            label,
+            fmt(a * scale if a is not None else None, digits),
+            fmt(b * scale if b is not None else None, digits),
+            fmt(r, 2, "x"),
+            goal,
+        ]
 
-    rows = [row("full backup (s)", p["backup_drkit"], p["backup_pgbr"], "<= 1.0x"),
-            row("restore (s)", p["restore_drkit"], p["restore_pgbr"], "<= 1.0x"),
-            row("repository size (MB)", p["size_drkit"], p["size_pgbr"], "-", unit="MB"),
-            row("logical backup vs pg_dump|zstd (s)", lg["logical_drkit"], lg["logical_pgdump"], "-")]
+    rows = [
+        row("full backup (s)", p["backup_drkit"], p["backup_pgbr"], "<= 1.0x"),
+        row("restore (s)", p["restore_drkit"], p["restore_pgbr"], "<= 1.0x"),
+        row("repository size (MB)", p["size_drkit"], p["size_pgbr"], "-", unit="MB"),
+        row("logical backup vs pg_dump|zstd (s)", lg["logical_drkit"], lg["logical_pgdump"], "-"),
+    ]
     print(format_table(["", "drkit", "other", "ratio", "goal"], rows))
     print(f"full backups: {ARCHIVING}")
     rounds: list[tuple[float, float]] = p["restore_rounds"]
-    print("restore rounds (drkit/pgBackRest s, drkit first in rounds 1, 3, ...): "
-          + "; ".join(f"{d:.2f}/{b:.2f}" for d, b in rounds))
+    print(
+        "restore rounds (drkit/pgBackRest s, drkit first in rounds 1, 3, ...): "
+        + "; ".join(f"{d:.2f}/{b:.2f}" for d, b in rounds)
+    )
     print(f"pg_dump -Fc | zstd file: {fmt((lg['dump_size'] or 0) / 1e6, 2)} MB")
     days: list[dict[str, int]] = lg["days"]
     first = days[0]
-    print(f"logical day 1: {first['bytes_read'] / 1e6:.1f} MB dump, {first['new_bytes'] / 1e6:.1f} MB new, "
-          f"{first['stored_bytes'] / 1e6:.2f} MB uploaded")
+    print(
+        f"logical day 1: {first['bytes_read'] / 1e6:.1f} MB dump, {first['new_bytes'] / 1e6:.1f} MB new, "
+        f"{first['stored_bytes'] / 1e6:.2f} MB uploaded"
+    )
     for label, day, delta in zip(("uniform tpcb-like", "skewed + appends"), days[1:], lg["deltas"], strict=True):
         share = ratio(day["stored_bytes"], first["stored_bytes"])
         new_share = ratio(day["new_bytes"], first["new_bytes"])
-        print(f"next day after {label}: {day['new_bytes'] / 1e6:.1f} MB new ({fmt((new_share or 0) * 100, 1)} %), "
-              f"{day['stored_bytes'] / 1e6:.2f} MB uploaded = {fmt((share or 0) * 100, 1)} % of day 1 (goal < 20 %); "
-              f"zstd --patch-from of the day's dump against the previous one: {delta / 1e6:.2f} MB = "
-              f"{fmt((ratio(delta, first['stored_bytes']) or 0) * 100, 1)} % of day 1's upload")
+        print(
+            f"next day after {label}: {day['new_bytes'] / 1e6:.1f} MB new ({fmt((new_share or 0) * 100, 1)} %), "
+            f"{day['stored_bytes'] / 1e6:.2f} MB uploaded = {fmt((share or 0) * 100, 1)} % of day 1 (goal < 20 %); "
+            f"zstd --patch-from of the day's dump against the previous one: {delta / 1e6:.2f} MB = "
+            f"{fmt((ratio(delta, first['stored_bytes']) or 0) * 100, 1)} % of day 1's upload"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=50)
-    parser.add_argument("--day2-transactions", type=int, default=None,
-                        help="pgbench transactions in each next day (default: 1 %% of the accounts rows, "
-                             "1000 x scale)")
-    parser.add_argument("--logical-chunk-size-kib", type=int, default=None,
-                        help="logical backups into a second repository with this FastCDC average chunk "
-                             "(default: the physical backups' repository, 1 MiB chunks)")
-    parser.add_argument("--restore-rounds", type=int, default=3,
-                        help="restores by each tool, taking turns at going first (median)")
+    parser.add_argument(
+        "--day2-transactions",
+        type=int,
+        default=None,
+        help="pgbench transactions in each next day (default: 1 %% of the accounts rows, 1000 x scale)",
+    )
+    parser.add_argument(
+        "--logical-chunk-size-kib",
+        type=int,
+        default=None,
+        help="logical backups into a second repository with this FastCDC average chunk "
+        "(default: the physical backups' repository, 1 MiB chunks)",
+    )
+    parser.add_argument(
+        "--restore-rounds", type=int, default=3, help="restores by each tool, taking turns at going first (median)"
+    )
     args = parser.parse_args()
     if shutil.which("pgbackrest") is None:
         raise SystemExit("pgbackrest not installed (Debian: pgbackrest)")

@@ -97,8 +97,13 @@ class Tools:
         self.args, self.work = args, workdir
         self.repo = {"restic": workdir / "restic-repo", "drkit": workdir / "drkit-repo"}
         cache = workdir / "cache"
-        self.env = {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(cache / "restic"),
-                    "DRKIT_PASSWORD": PASSWORD, "XDG_CACHE_HOME": str(cache)}
+        self.env = {
+            **os.environ,
+            "RESTIC_PASSWORD": PASSWORD,
+            "RESTIC_CACHE_DIR": str(cache / "restic"),
+            "DRKIT_PASSWORD": PASSWORD,
+            "XDG_CACHE_HOME": str(cache),
+        }
 
     def argv(self, tool: str, *args: str) -> list[str]:
         if tool == "restic":
@@ -113,15 +118,21 @@ class Tools:
 
 
 def log_run(what: str, tool: str, res: RunResult) -> None:
-    print(f"  {tool:<6} {what:<22} {res.wall_s:8.2f} s  {res.maxrss_bytes / MIB:7.1f} MiB peak RSS  "
-          f"{res.cpu_s:7.2f} s CPU", flush=True)
+    print(
+        f"  {tool:<6} {what:<22} {res.wall_s:8.2f} s  {res.maxrss_bytes / MIB:7.1f} MiB peak RSS  "
+        f"{res.cpu_s:7.2f} s CPU",
+        flush=True,
+    )
 
 
 def build(tools: Tools, args: argparse.Namespace, tree: Path) -> dict[str, object]:
     shared = args.files // 5
     per_gen = (args.files - shared) // args.generations
-    print(f"\nbuilding: {args.generations} generations of {shared:,} shared + {per_gen:,} own files "
-          f"({shared + per_gen * args.generations:,} unique files) in {tree}", flush=True)
+    print(
+        f"\nbuilding: {args.generations} generations of {shared:,} shared + {per_gen:,} own files "
+        f"({shared + per_gen * args.generations:,} unique files) in {tree}",
+        flush=True,
+    )
     tools.run("restic", "init", "--repository-version", "2")
     tools.run("drkit", "init")
     data = 0
@@ -129,8 +140,11 @@ def build(tools: Tools, args: argparse.Namespace, tree: Path) -> dict[str, objec
         written, secs = write_generation(tree, gen, shared, per_gen, args.seed)
         data += written
         print(f"  generation {gen}: {written / MB:,.0f} MB written in {secs:.1f} s", flush=True)
-        log_run(f"backup {gen}", "restic", tools.run("restic", "backup", "--host", "bench", "--compression",
-                                                     "auto", "--quiet", str(tree)))
+        log_run(
+            f"backup {gen}",
+            "restic",
+            tools.run("restic", "backup", "--host", "bench", "--compression", "auto", "--quiet", str(tree)),
+        )
         log_run(f"backup {gen}", "drkit", tools.run("drkit", "backup", "files", "--quiet", str(tree)))
     shutil.rmtree(tree, ignore_errors=True)
     return {"files": shared + per_gen * args.generations, "data_bytes": data}
@@ -175,8 +189,14 @@ def index_memory(blobs: int) -> dict[str, float]:
 
     base, full = measure(0), measure(blobs)
     extra = full["maxrss"] - base["maxrss"]
-    return {"blobs": full["blobs"], "rss_bytes": full["maxrss"], "extra_bytes": extra,
-            "bytes_per_blob": extra / max(1, blobs), "table_s": full["table_s"], "load_s": full["load_s"]}
+    return {
+        "blobs": full["blobs"],
+        "rss_bytes": full["maxrss"],
+        "extra_bytes": extra,
+        "bytes_per_blob": extra / max(1, blobs),
+        "table_s": full["table_s"],
+        "load_s": full["load_s"],
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,18 +205,27 @@ def index_memory(blobs: int) -> dict[str, float]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--files", type=int, default=1_000_000, help="unique files, one blob each (default 1e6)")
     p.add_argument("--generations", type=int, default=4, help="snapshots per tool (even; default 4)")
-    p.add_argument("--index-blobs", type=int, default=10_000_000,
-                   help="blobs of the synthetic in-memory index measurement (0: skip; default 1e7)")
+    p.add_argument(
+        "--index-blobs",
+        type=int,
+        default=10_000_000,
+        help="blobs of the synthetic in-memory index measurement (0: skip; default 1e7)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=None, help="parent of the temp dir (default $TMPDIR)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (tree removed, repositories kept)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the figures to FILE")
-    p.add_argument("--profile", metavar="FILE", default=None,
-                   help="run the timed drkit prune under cProfile, stats to FILE (slows it down)")
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        default=None,
+        help="run the timed drkit prune under cProfile, stats to FILE (slows it down)",
+    )
     p.add_argument("--timeout", type=float, default=7200.0)
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic")
     p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")))
@@ -229,8 +258,13 @@ def table(runs: dict[str, dict[str, RunResult]], sizes: dict[str, dict[str, int]
     m = ratio(p["drkit"].maxrss_bytes, p["restic"].maxrss_bytes)
     return [
         row("prune, wall s", p["drkit"].wall_s, p["restic"].wall_s, "<= 1.0x", None if t is None else t <= 1.0),
-        row("prune, peak RSS MiB", p["drkit"].maxrss_bytes / MIB, p["restic"].maxrss_bytes / MIB, "<= 0.5x",
-            None if m is None else m <= 0.5),
+        row(
+            "prune, peak RSS MiB",
+            p["drkit"].maxrss_bytes / MIB,
+            p["restic"].maxrss_bytes / MIB,
+            "<= 0.5x",
+            None if m is None else m <= 0.5,
+        ),
         row("prune, CPU s", p["drkit"].cpu_s, p["restic"].cpu_s),
         row("dry run, wall s", dry["drkit"].wall_s, dry["restic"].wall_s),
         row("dry run, peak RSS MiB", dry["drkit"].maxrss_bytes / MIB, dry["restic"].maxrss_bytes / MIB),
@@ -241,9 +275,14 @@ def table(runs: dict[str, dict[str, RunResult]], sizes: dict[str, dict[str, int]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    header = {"command": shlex.join([sys.executable, *sys.argv]), "machine": machine_summary(),
-              "versions": {"restic": tool_version([args.restic, "version"]),
-                           "drkit": tool_version([args.drkit, "--version"])}}
+    header = {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "machine": machine_summary(),
+        "versions": {
+            "restic": tool_version([args.restic, "version"]),
+            "drkit": tool_version([args.drkit, "--version"]),
+        },
+    }
     print(f"command: {header['command']}\nmachine: {header['machine']}; {load_note()}")
     print(f"restic: {header['versions']['restic']}\ndrkit: {header['versions']['drkit']}")
     workdir = Path(tempfile.mkdtemp(prefix="drkit-bench-prune-", dir=args.workdir))
@@ -259,24 +298,41 @@ def main(argv: list[str] | None = None) -> int:
         runs = timed(tools, args)
         sizes["after"] = {t: dir_size(r) for t, r in tools.repo.items()}
         plan = json.loads(runs["prune"]["drkit"].stdout)
-        print(f"  drkit: {plan['live_blobs']:,} live blobs; {len(plan['deleted_packs'])} packs deleted, "
-              f"{len(plan['repack_packs'])} repacked, {plan['pending_marks']} marks left")
+        print(
+            f"  drkit: {plan['live_blobs']:,} live blobs; {len(plan['deleted_packs'])} packs deleted, "
+            f"{len(plan['repack_packs'])} repacked, {plan['pending_marks']} marks left"
+        )
         for tool in ("restic", "drkit"):
             tools.run(tool, "check")
         print("  restic check and drkit check passed")
         mem = index_memory(args.index_blobs) if args.index_blobs else None
-        print(f"\n{blobs['drkit']:,} blobs (restic {blobs['restic']:,}), forget --keep-last {keep} of "
-              f"{args.generations}; MiB = 2^20 bytes")
+        print(
+            f"\n{blobs['drkit']:,} blobs (restic {blobs['restic']:,}), forget --keep-last {keep} of "
+            f"{args.generations}; MiB = 2^20 bytes"
+        )
         print(format_table(["", "drkit", "restic", "drkit/restic", "goal", "result"], table(runs, sizes)))
         if mem:
-            print(f"in-memory index, {mem['blobs']:,.0f} synthetic blobs: {mem['extra_bytes'] / MB:,.0f} MB over "
-                  f"the interpreter ({mem['bytes_per_blob']:.1f} bytes a blob; process peak "
-                  f"{mem['rss_bytes'] / MB:,.0f} MB); lookup table built in {mem['table_s']:.1f} s")
+            print(
+                f"in-memory index, {mem['blobs']:,.0f} synthetic blobs: {mem['extra_bytes'] / MB:,.0f} MB over "
+                f"the interpreter ({mem['bytes_per_blob']:.1f} bytes a blob; process peak "
+                f"{mem['rss_bytes'] / MB:,.0f} MB); lookup table built in {mem['table_s']:.1f} s"
+            )
         print(f"at the end: {load_note(warn_if_busy=False)}")
         if args.json:
-            doc = {**header, **built, "blobs": blobs, "sizes": sizes, "index_memory": mem, "drkit_plan": plan,
-                   "runs": {s: {t: {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "maxrss_bytes": r.maxrss_bytes}
-                                for t, r in by.items()} for s, by in runs.items()}}
+            doc = {
+                **header,
+                **built,
+                "blobs": blobs,
+                "sizes": sizes,
+                "index_memory": mem,
+                "drkit_plan": plan,
+                "runs": {
+                    s: {
+                        t: {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "maxrss_bytes": r.maxrss_bytes} for t, r in by.items()
+                    }
+                    for s, by in runs.items()
+                },
+            }
             Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
         return 0
     finally:

@@ -70,10 +70,27 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     from drkit.sources.redis.process import free_port
 
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-                             "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0",
-                             "--logfile", str(workdir / "redis.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--logfile",
+            str(workdir / "redis.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import redis
 
     for _ in range(200):
@@ -101,9 +118,9 @@ def populate(port: int, size_mb: int, seed: int = 1) -> int:
         size = rng.choice(SIZES)
         pool = rnd if keys % 2 else text
         off = rng.randrange(0, len(pool) - size)
-        pipe.set(f"key:{keys:09d}", pool[off:off + size])
+        pipe.set(f"key:{keys:09d}", pool[off : off + size])
         if keys % 1000 == 0:
-            pipe.hset(f"hash:{keys}", mapping={f"f{i}": rnd[i * 40:(i + 1) * 40] for i in range(100)})
+            pipe.hset(f"hash:{keys}", mapping={f"f{i}": rnd[i * 40 : (i + 1) * 40] for i in range(100)})
         keys += 1
         total += size
         if keys % 5000 == 0:
@@ -156,8 +173,10 @@ class Bench:
         return res.wall_s
 
     def drkit_init(self, repo: Path, chunk_kib: int) -> None:
-        self.run(f"drkit init ({chunk_kib} KiB chunks)",
-                 [*DRKIT, "init", "--repo", str(repo), "--chunk-size-kib", str(chunk_kib)])
+        self.run(
+            f"drkit init ({chunk_kib} KiB chunks)",
+            [*DRKIT, "init", "--repo", str(repo), "--chunk-size-kib", str(chunk_kib)],
+        )
 
     def drkit_backup(self, label: str, repo: Path) -> int:
         before = dir_size(repo)
@@ -182,21 +201,30 @@ class Bench:
         def baseline() -> None:
             base_dir.mkdir()
             out = base_dir / "dump.rdb"
-            times["zstd"] = self.run("baseline restore (zstd -d)", ["zstd", "-q", "-d", "-f",
-                                     str(self.workdir / "manual.rdb.zst"), "-o", str(out)], quiet=True)
+            times["zstd"] = self.run(
+                "baseline restore (zstd -d)",
+                ["zstd", "-q", "-d", "-f", str(self.workdir / "manual.rdb.zst"), "-o", str(out)],
+                quiet=True,
+            )
             times["sync"] = self.run("baseline sync dump.rdb", ["sync", str(out)], quiet=True)
             shutil.rmtree(base_dir)
 
         def drkit() -> None:
-            times["drkit"] = self.run("drkit restore", [*DRKIT, "restore", "redis", "--repo", str(repo),
-                                      "--target-dir", str(drkit_dir)], quiet=True)
+            times["drkit"] = self.run(
+                "drkit restore",
+                [*DRKIT, "restore", "redis", "--repo", str(repo), "--target-dir", str(drkit_dir)],
+                quiet=True,
+            )
             self.figures["restored_size"] = (drkit_dir / "dump.rdb").stat().st_size
             shutil.rmtree(drkit_dir)
 
-        for step in ((drkit, baseline) if drkit_first else (baseline, drkit)):
+        for step in (drkit, baseline) if drkit_first else (baseline, drkit):
             step()
-        print(f"  restore round: zstd -d {times['zstd']:.2f} s (+ sync {times['sync']:.2f} s), "
-              f"drkit {times['drkit']:.2f} s", flush=True)
+        print(
+            f"  restore round: zstd -d {times['zstd']:.2f} s (+ sync {times['sync']:.2f} s), "
+            f"drkit {times['drkit']:.2f} s",
+            flush=True,
+        )
         return times["zstd"], times["zstd"] + times["sync"], times["drkit"]
 
 
@@ -221,8 +249,14 @@ def measure(b: Bench, keys: int, args: argparse.Namespace) -> dict[str, Any]:
     b.figures["second_growth"] = b.drkit_backup("drkit second backup", repo)
     if args.compare_chunk_size_kib:
         b.figures["compare_second"] = b.drkit_backup(f"drkit 2nd ({args.compare_chunk_size_kib} KiB)", other)
-    return {**b.figures, "rdb_size": rdb_size, "first_growth": first, "keys": keys, "changed_keys": changed,
-            "restore_rounds": [list(r) for r in rounds]}
+    return {
+        **b.figures,
+        "rdb_size": rdb_size,
+        "first_growth": first,
+        "keys": keys,
+        "changed_keys": changed,
+        "restore_rounds": [list(r) for r in rounds],
+    }
 
 
 def _x(a: float, b: float) -> str:
@@ -237,31 +271,63 @@ def report(f: dict[str, Any], args: argparse.Namespace) -> str:
         ["backup (s)", fmt(base_b, 2), fmt(f["drkit backup"], 2), _x(f["drkit backup"], base_b), "<= 1.2x"],
         [f"restore (s, median of {n})", fmt(base_r, 2), fmt(drkit_r, 2), _x(drkit_r, base_r), "<= 1.2x"],
         ["  baseline + fsync (s)", fmt(base_rs, 2), fmt(drkit_r, 2), _x(drkit_r, base_rs), ""],
-        ["RDB transfer only (s)", fmt(f["redis-cli --rdb FILE"], 2), fmt(f["drkit SYNC reader only"], 2),
-         _x(f["drkit SYNC reader only"], f["redis-cli --rdb FILE"]), ""],
-        ["  same, disk-based sync (s)", "", fmt(f["drkit SYNC reader, disk sync"], 2),
-         _x(f["drkit SYNC reader, disk sync"], f["redis-cli --rdb FILE"]), ""],
+        [
+            "RDB transfer only (s)",
+            fmt(f["redis-cli --rdb FILE"], 2),
+            fmt(f["drkit SYNC reader only"], 2),
+            _x(f["drkit SYNC reader only"], f["redis-cli --rdb FILE"]),
+            "",
+        ],
+        [
+            "  same, disk-based sync (s)",
+            "",
+            fmt(f["drkit SYNC reader, disk sync"], 2),
+            _x(f["drkit SYNC reader, disk sync"], f["redis-cli --rdb FILE"]),
+            "",
+        ],
         ["stored (MB)", fmt(f["baseline_compressed_bytes"] / MB), fmt(f["first_growth"] / MB), "", ""],
-        ["2nd backup growth (MB)", "", fmt(f["second_growth"] / MB),
-         fmt(100 * f["second_growth"] / f["first_growth"], 1) + " % of 1st", "<= 30 %"],
+        [
+            "2nd backup growth (MB)",
+            "",
+            fmt(f["second_growth"] / MB),
+            fmt(100 * f["second_growth"] / f["first_growth"], 1) + " % of 1st",
+            "<= 30 %",
+        ],
     ]
     if args.compare_chunk_size_kib:
-        rows.append([f"  with {args.compare_chunk_size_kib} KiB chunks", "", fmt(f["compare_second"] / MB),
-                     fmt(100 * f["compare_second"] / f["compare_first"], 1) + " % of 1st", "<= 30 %"])
+        rows.append(
+            [
+                f"  with {args.compare_chunk_size_kib} KiB chunks",
+                "",
+                fmt(f["compare_second"] / MB),
+                fmt(100 * f["compare_second"] / f["compare_first"], 1) + " % of 1st",
+                "<= 30 %",
+            ]
+        )
     rounds = "; ".join(f"{z:.2f}/{z_s:.2f}/{d:.2f}" for z, z_s, d in f["restore_rounds"])
-    head = (f"RDB {f['rdb_size'] / MB:.0f} MB, {int(f['keys'])} keys, {int(f['changed_keys'])} changed for the "
-            f"2nd backup; restored dump.rdb {f['restored_size'] / MB:.0f} MB; drkit repository: "
-            f"{args.chunk_size_kib} KiB chunks\nrestore rounds (zstd -d / + sync / drkit, s): {rounds}")
+    head = (
+        f"RDB {f['rdb_size'] / MB:.0f} MB, {int(f['keys'])} keys, {int(f['changed_keys'])} changed for the "
+        f"2nd backup; restored dump.rdb {f['restored_size'] / MB:.0f} MB; drkit repository: "
+        f"{args.chunk_size_kib} KiB chunks\nrestore rounds (zstd -d / + sync / drkit, s): {rounds}"
+    )
     return head + "\n" + format_table(["", "baseline", "drkit", "drkit/baseline", "goal"], rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=int, default=2000)
-    ap.add_argument("--chunk-size-kib", type=int, default=1024,
-                    help="FastCDC average chunk of drkit's repository (drkit init --chunk-size-kib; default 1024)")
-    ap.add_argument("--compare-chunk-size-kib", type=int, default=0,
-                    help="also back up twice into a repository with this average chunk, for the growth only")
+    ap.add_argument(
+        "--chunk-size-kib",
+        type=int,
+        default=1024,
+        help="FastCDC average chunk of drkit's repository (drkit init --chunk-size-kib; default 1024)",
+    )
+    ap.add_argument(
+        "--compare-chunk-size-kib",
+        type=int,
+        default=0,
+        help="also back up twice into a repository with this average chunk, for the growth only",
+    )
     ap.add_argument("--restore-rounds", type=int, default=3, help="restores of each side, taking turns (median)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--json-out", type=Path, default=None)

@@ -62,8 +62,13 @@ from _common import (
 
 PASSWORD = "drkit-bench-password-not-a-secret"
 STEPS = ("backup_first", "backup_rerun", "restore")
-STEP_LABELS = {"init": "init", "backup_first": "first backup", "backup_rerun": "unchanged re-run",
-               "restore": "restore", "verify": "verify restore"}
+STEP_LABELS = {
+    "init": "init",
+    "backup_first": "first backup",
+    "backup_rerun": "unchanged re-run",
+    "restore": "restore",
+    "verify": "verify restore",
+}
 RSS_GOAL_BYTES = 300 * MB
 
 
@@ -92,18 +97,39 @@ def restic_tool(exe: str) -> Tool:
         name="restic",
         exe=exe,
         init=lambda x, repo: [x, "init", "--repo", str(repo), "--repository-version", "2"],
-        backup=lambda x, repo: [x, "backup", "--repo", str(repo), "--compression", "auto", "--json",
-                                "--host", "bench", "--stdin", "--stdin-filename", "stream.bin"],
+        backup=lambda x, repo: [
+            x,
+            "backup",
+            "--repo",
+            str(repo),
+            "--compression",
+            "auto",
+            "--json",
+            "--host",
+            "bench",
+            "--stdin",
+            "--stdin-filename",
+            "stream.bin",
+        ],
         restore=lambda x, repo: [x, "dump", "--repo", str(repo), "latest", "/stream.bin"],
-        env_extra=lambda cache: {"RESTIC_PASSWORD": PASSWORD, "RESTIC_CACHE_DIR": str(cache),
-                                 "XDG_CACHE_HOME": str(cache)},
+        env_extra=lambda cache: {
+            "RESTIC_PASSWORD": PASSWORD,
+            "RESTIC_CACHE_DIR": str(cache),
+            "XDG_CACHE_HOME": str(cache),
+        },
     )
 
 
 def borg_tool(exe: str) -> Tool:
     backup, restore = _borg.stdin_argvs(exe)
-    return Tool(name="borg", exe=exe, init=_borg.init_argv, backup=backup, restore=restore,
-                env_extra=lambda cache: _borg.env(cache, PASSWORD))
+    return Tool(
+        name="borg",
+        exe=exe,
+        init=_borg.init_argv,
+        backup=backup,
+        restore=restore,
+        env_extra=lambda cache: _borg.env(cache, PASSWORD),
+    )
 
 
 def drkit_tool(exe: str) -> Tool:
@@ -178,8 +204,10 @@ def run_step(bench: Bench, tool: Tool, tr: ToolRound, step: str, round_no: int) 
     label = f"  round {round_no}  {tool.name:<6}  {STEP_LABELS[step]:<17}"
     if res.ok:
         speed = "" if step == "init" else f"{mb_per_s(bench.stream.size, res.wall_s):9.1f} MB/s"
-        bench.log(f"{label}{res.wall_s:8.2f} s {speed:>14}  {res.maxrss_bytes / MIB:7.1f} MiB peak RSS"
-                  f"  {res.cpu_s:7.2f} s CPU")
+        bench.log(
+            f"{label}{res.wall_s:8.2f} s {speed:>14}  {res.maxrss_bytes / MIB:7.1f} MiB peak RSS"
+            f"  {res.cpu_s:7.2f} s CPU"
+        )
         return
     tr.failed = f"{STEP_LABELS[step]}: {res.describe_failure()}"
     bench.failures.append(f"{tool.name} (round {round_no}) {tr.failed}")
@@ -201,13 +229,17 @@ def verify_restore(bench: Bench, tool: Tool, tr: ToolRound, round_no: int) -> No
         hasher.update(chunk)
         count[0] += len(chunk)
 
-    res = run_measured(tool.restore(tool.exe, tr.repo), stdout=sink, env=tool.env(tr.cache),
-                       timeout=bench.args.timeout)
+    res = run_measured(tool.restore(tool.exe, tr.repo), stdout=sink, env=tool.env(tr.cache), timeout=bench.args.timeout)
     tr.verified = res.ok and count[0] == bench.stream.size and hasher.hexdigest() == bench.stream.digest
     if not tr.verified:
-        why = res.describe_failure() if not res.ok else (
-            f"restored {count[0]:,} bytes, digest {hasher.hexdigest()[:16]}..., expected "
-            f"{bench.stream.size:,} bytes, digest {bench.stream.digest[:16]}...")
+        why = (
+            res.describe_failure()
+            if not res.ok
+            else (
+                f"restored {count[0]:,} bytes, digest {hasher.hexdigest()[:16]}..., expected "
+                f"{bench.stream.size:,} bytes, digest {bench.stream.digest[:16]}..."
+            )
+        )
         bench.failures.append(f"{tool.name} (round {round_no}) restore does not match the stream: {why}")
         bench.log(f"  round {round_no}  {tool.name:<6}  restore MISMATCH: {why}")
     else:
@@ -281,18 +313,30 @@ def summarize(bench: Bench, rounds: list[dict[str, ToolRound]]) -> list[Row]:
         return max(vals) / MIB if vals else None
 
     return [
-        Row("first backup, MB/s", "backup_first", med(lambda tr: tr.mbps("backup_first", size)),
-            ">= 2.5x", _ratio_goal(2.5)),
-        Row("unchanged re-run, MB/s", "backup_rerun", med(lambda tr: tr.mbps("backup_rerun", size)),
-            ">= 2.0x", _ratio_goal(2.0)),
-        Row("restore, MB/s", "restore", med(lambda tr: tr.mbps("restore", size)),
-            ">= 1.5x", _ratio_goal(1.5)),
+        Row(
+            "first backup, MB/s",
+            "backup_first",
+            med(lambda tr: tr.mbps("backup_first", size)),
+            ">= 2.5x",
+            _ratio_goal(2.5),
+        ),
+        Row(
+            "unchanged re-run, MB/s",
+            "backup_rerun",
+            med(lambda tr: tr.mbps("backup_rerun", size)),
+            ">= 2.0x",
+            _ratio_goal(2.0),
+        ),
+        Row("restore, MB/s", "restore", med(lambda tr: tr.mbps("restore", size)), ">= 1.5x", _ratio_goal(1.5)),
         Row("peak RSS, MiB", "peak_rss", {n: peak(n) for n in names}, "drkit < 300 MB", _rss_goal),
         # CPU seconds (user + system) depend far less on the machine's other load than wall times do
         Row("first backup, CPU s", "backup_first_cpu", med(lambda tr: tr.cpu("backup_first"))),
         Row("restore, CPU s", "restore_cpu", med(lambda tr: tr.cpu("restore"))),
-        Row("repository size, MiB", "repo_size",
-            med(lambda tr: None if tr.repo_bytes is None or tr.failed else tr.repo_bytes / MIB)),
+        Row(
+            "repository size, MiB",
+            "repo_size",
+            med(lambda tr: None if tr.repo_bytes is None or tr.failed else tr.repo_bytes / MIB),
+        ),
     ]
 
 
@@ -303,8 +347,18 @@ def print_table(rows: list[Row], names: list[str]) -> None:
     body = []
     for r in rows:
         extra = [fmt(r.values.get("borg")), fmt(r.ratio("borg"), 2, "x")] if borg else []
-        body.append([r.label, fmt(r.values.get("drkit")), fmt(r.values.get("restic")), *extra[:1],
-                     fmt(r.ratio(), 2, "x"), *extra[1:], r.goal, r.result()])
+        body.append(
+            [
+                r.label,
+                fmt(r.values.get("drkit")),
+                fmt(r.values.get("restic")),
+                *extra[:1],
+                fmt(r.ratio(), 2, "x"),
+                *extra[1:],
+                r.goal,
+                r.result(),
+            ]
+        )
     print(format_table(headers, body))
 
 
@@ -327,15 +381,23 @@ def round_json(bench: Bench, rounds: list[dict[str, ToolRound]]) -> list[dict]:
         for name, tr in rd.items():
             steps = {}
             for step, res in tr.runs.items():
-                steps[step] = {"argv": res.argv, "returncode": res.returncode, "wall_s": round(res.wall_s, 4),
-                               "cpu_s": round(res.cpu_s, 3),
-                               "mb_s": None if step == "init" else round(mb_per_s(bench.stream.size,
-                                                                                  res.wall_s), 2),
-                               "maxrss_bytes": res.maxrss_bytes, "ok": res.ok}
+                steps[step] = {
+                    "argv": res.argv,
+                    "returncode": res.returncode,
+                    "wall_s": round(res.wall_s, 4),
+                    "cpu_s": round(res.cpu_s, 3),
+                    "mb_s": None if step == "init" else round(mb_per_s(bench.stream.size, res.wall_s), 2),
+                    "maxrss_bytes": res.maxrss_bytes,
+                    "ok": res.ok,
+                }
                 if res.stdout and step.startswith("backup"):
                     steps[step]["output"] = parse_output(res.stdout)
-            entry[name] = {"steps": steps, "repo_bytes": tr.repo_bytes, "failed": tr.failed,
-                           "restore_verified": tr.verified}
+            entry[name] = {
+                "steps": steps,
+                "repo_bytes": tr.repo_bytes,
+                "failed": tr.failed,
+                "restore_verified": tr.verified,
+            }
         out.append(entry)
     return out
 
@@ -343,12 +405,25 @@ def round_json(bench: Bench, rounds: list[dict[str, ToolRound]]) -> list[dict]:
 def write_json(bench: Bench, rows: list[Row], rounds: list[dict[str, ToolRound]], header: dict) -> None:
     doc = {
         **header,
-        "stream": {"bytes": bench.stream.size, "digest": bench.stream.digest, "digest_alg":
-                   bench.stream.digest_alg, "composition_mib": bench.stream.composition,
-                   "segments": bench.stream.segments, "seed": bench.args.seed},
-        "summary": {r.key: {"label": r.label, **r.values, "ratio": r.ratio(), "ratio_borg": r.ratio("borg"),
-                            "goal": r.goal,
-                            "result": r.result()} for r in rows},
+        "stream": {
+            "bytes": bench.stream.size,
+            "digest": bench.stream.digest,
+            "digest_alg": bench.stream.digest_alg,
+            "composition_mib": bench.stream.composition,
+            "segments": bench.stream.segments,
+            "seed": bench.args.seed,
+        },
+        "summary": {
+            r.key: {
+                "label": r.label,
+                **r.values,
+                "ratio": r.ratio(),
+                "ratio_borg": r.ratio("borg"),
+                "goal": r.goal,
+                "result": r.result(),
+            }
+            for r in rows
+        },
         "rounds": round_json(bench, rounds),
         "failures": bench.failures,
     }
@@ -362,32 +437,53 @@ def write_json(bench: Bench, rows: list[Row], rounds: list[dict[str, ToolRound]]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--size-mib", type=int, default=2048, help="stream size in MiB (default 2048)")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="rounds with fresh repositories; medians (default 1)")
-    p.add_argument("--only", choices=("both", "restic", "drkit", "borg"), default="both",
-                   help="which tool to run alone (default both: drkit, restic and Borg when installed)")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="parent of the temp dir holding stream and repositories (default: $TMPDIR or /tmp)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds with fresh repositories; medians (default 1)")
+    p.add_argument(
+        "--only",
+        choices=("both", "restic", "drkit", "borg"),
+        default="both",
+        help="which tool to run alone (default both: drkit, restic and Borg when installed)",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="parent of the temp dir holding stream and repositories (default: $TMPDIR or /tmp)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (stream, repositories, caches)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write all figures to FILE as JSON")
     p.add_argument("--seed", type=int, default=1, help="seed of the generated stream (default 1)")
-    p.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip the untimed check that each tool's restore reproduces the stream (round 1)")
+    p.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the untimed check that each tool's restore reproduces the stream (round 1)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed, too")
-    p.add_argument("--timeout", type=float, default=3600.0,
-                   help="per-command timeout in seconds (default 3600)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="per-command timeout in seconds (default 3600)")
     p.add_argument("--restic", default=shutil.which("restic") or "/usr/bin/restic", help="restic executable")
-    p.add_argument("--cpus", default="", metavar="N,M",
-                   help="run everything once per CPU count, pinned with taskset to the first N CPUs, and "
-                        "print how the speeds scale (e.g. 1,2; default: no pinning)")
-    p.add_argument("--borg", default="", metavar="PATH|none",
-                   help="Borg 1.4 executable (default: the bench's venv, bench/_borg.py, else borg on PATH; "
-                        "none: leave Borg out)")
-    p.add_argument("--drkit", default=str(Path(sys.executable).with_name("drkit")),
-                   help="drkit executable (default: the one next to this Python)")
+    p.add_argument(
+        "--cpus",
+        default="",
+        metavar="N,M",
+        help="run everything once per CPU count, pinned with taskset to the first N CPUs, and "
+        "print how the speeds scale (e.g. 1,2; default: no pinning)",
+    )
+    p.add_argument(
+        "--borg",
+        default="",
+        metavar="PATH|none",
+        help="Borg 1.4 executable (default: the bench's venv, bench/_borg.py, else borg on PATH; none: leave Borg out)",
+    )
+    p.add_argument(
+        "--drkit",
+        default=str(Path(sys.executable).with_name("drkit")),
+        help="drkit executable (default: the one next to this Python)",
+    )
     args = p.parse_args(argv)
     if args.size_mib < 1 or args.rounds < 1:
         p.error("--size-mib and --rounds must be >= 1")
@@ -399,13 +495,11 @@ def print_header(args: argparse.Namespace, tools: list[Tool]) -> dict:
         "command": shlex.join([sys.executable, *sys.argv]),
         "machine": machine_summary(),
         "python": sys.version.split()[0],
-        "versions": {t.name: tool_version([t.exe, "version" if t.name == "restic" else "--version"])
-                     for t in tools},
+        "versions": {t.name: tool_version([t.exe, "version" if t.name == "restic" else "--version"]) for t in tools},
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
     print(f"command: {header['command']}")
-    print(f"machine: {header['machine']}, Python {header['python']}; started {header['started']}, "
-          f"{load_note()}")
+    print(f"machine: {header['machine']}, Python {header['python']}; started {header['started']}, {load_note()}")
     for name, version in header["versions"].items():
         print(f"{name}: {version}")
     if any(t.name == "borg" for t in tools):
@@ -417,11 +511,12 @@ def prepare_stream(args: argparse.Namespace, workdir: Path) -> StreamInfo:
     print(f"generating {args.size_mib} MiB mixed stream (seed {args.seed}) in {workdir} ...", flush=True)
     info = write_mixed_stream(workdir / "stream.bin", args.size_mib, args.seed)
     comp = ", ".join(f"{k} {v} MiB" for k, v in info.composition.items())
-    print(f"  {info.size:,} bytes in {info.gen_seconds:.1f} s: {comp}; {info.segments} segments; "
-          f"{info.digest_alg} {info.digest[:16]}...")
+    print(
+        f"  {info.size:,} bytes in {info.gen_seconds:.1f} s: {comp}; {info.segments} segments; "
+        f"{info.digest_alg} {info.digest[:16]}..."
+    )
     warm = warm_page_cache(info.path)
-    print(f"  read once in {warm:.2f} s: the stream is page-cache warm for every run "
-          "(caches are not dropped)")
+    print(f"  read once in {warm:.2f} s: the stream is page-cache warm for every run (caches are not dropped)")
     return info
 
 
@@ -458,8 +553,10 @@ def main(argv: list[str] | None = None) -> int:
             rounds = [run_round(bench, n) for n in range(1, args.rounds + 1)]
             rows = summarize(bench, rounds)
             what = "medians of" if args.rounds > 1 else "one round of"
-            print(f"\n{what} {args.rounds}{pinned}, {bench.stream.size / MB:,.0f} MB stream, MB = 10^6 bytes, "
-                  f"throughput = stream bytes / wall seconds")
+            print(
+                f"\n{what} {args.rounds}{pinned}, {bench.stream.size / MB:,.0f} MB stream, MB = 10^6 bytes, "
+                f"throughput = stream bytes / wall seconds"
+            )
             print_table(rows, [t.name for t in tools])
             print(f"at the end: {load_note(warn_if_busy=False)} (this bench's own load included)")
             speeds[cpus] = {r.label: r.values for r in rows if r.label.endswith("MB/s")}

@@ -66,9 +66,14 @@ class RetryingBackend:
     """Retries every call of the wrapped backend (see the module doc). Streams are retried only when
     they can be rewound (``seek``), which is what the repository hands in."""
 
-    def __init__(self, inner: Backend, policy: RetryPolicy | None = None, *,
-                 sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        inner: Backend,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inner = inner
         self.policy = policy or RetryPolicy.from_env()
         self.display = inner.display
@@ -93,8 +98,14 @@ class RetryingBackend:
             left = policy.window - (self._monotonic() - started)
             return max(0.0, min(self._backoff(state), left))
 
-        retrying = Retrying(retry=retry_if_exception(self._retryable), stop=stop, wait=wait,
-                            before_sleep=self._warn(started), sleep=self._sleep, reraise=True)
+        retrying = Retrying(
+            retry=retry_if_exception(self._retryable),
+            stop=stop,
+            wait=wait,
+            before_sleep=self._warn(started),
+            sleep=self._sleep,
+            reraise=True,
+        )
         try:
             result = retrying(fn)
         except BackendError as exc:
@@ -111,8 +122,14 @@ class RetryingBackend:
             error = state.outcome.exception() if state.outcome is not None else None
             waited = self._monotonic() - started
             wait = state.next_action.sleep if state.next_action is not None else 0.0
-            log.warning("storage call failed (attempt %d, %.0f s of %.0f s): %s; retrying in %.1f s",
-                        state.attempt_number, waited, window, error, wait)
+            log.warning(
+                "storage call failed (attempt %d, %.0f s of %.0f s): %s; retrying in %.1f s",
+                state.attempt_number,
+                waited,
+                window,
+                error,
+                wait,
+            )
 
         return before_sleep
 
@@ -131,8 +148,7 @@ class RetryingBackend:
 
         def single() -> Data:
             if once[0]:  # a consumed one-shot stream cannot be sent again: final, not retried
-                raise BackendError("upload failed and its stream cannot be rewound for a retry",
-                                   backend=self.display)
+                raise BackendError("upload failed and its stream cannot be rewound for a retry", backend=self.display)
             once[0] = True
             return data
 

@@ -24,9 +24,21 @@ from .errors import AccessDenied, AlreadyExists, BackendError, ContainerMissing,
 
 # A network filesystem (NFS, SMB, FUSE) that is reconnecting: retried for the retry window. A full disk
 # (ENOSPC, EDQUOT) is NoSpace, never retried: waiting does not free space.
-_TRANSIENT_ERRNOS = frozenset(getattr(errno, name) for name in (
-    "ESTALE", "ETIMEDOUT", "ENOTCONN", "ECONNRESET", "ECONNABORTED", "EHOSTDOWN", "EHOSTUNREACH", "EAGAIN",
-    "EINTR") if hasattr(errno, name))
+_TRANSIENT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ESTALE",
+        "ETIMEDOUT",
+        "ENOTCONN",
+        "ECONNRESET",
+        "ECONNABORTED",
+        "EHOSTDOWN",
+        "EHOSTUNREACH",
+        "EAGAIN",
+        "EINTR",
+    )
+    if hasattr(errno, name)
+)
 _COPY_BLOCK = 4 * 1024 * 1024
 _TMP_PREFIX = ".tmp-"
 

@@ -318,8 +318,12 @@ class S3Backend:
         name = self._name(key)
         head = self._call(key, lambda: self._client.head_object(Bucket=self.settings.bucket, Key=name))
         until = head.get("ObjectLockRetainUntilDate")
-        return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"],
-                          until.astimezone(UTC) if isinstance(until, datetime) else None)
+        return ObjectInfo(
+            key,
+            int(head["ContentLength"]),
+            head["LastModified"],
+            until.astimezone(UTC) if isinstance(until, datetime) else None,
+        )
 
     def delete(self, key: str) -> None:
         name = self._name(key)

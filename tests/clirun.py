@@ -10,8 +10,13 @@ from pathlib import Path
 DRKIT = [sys.executable, "-m", "drkit.cli.main"]
 
 
-def drkit(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-          stdin_file: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+def drkit(
+    *args: str,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    stdin_file: Path | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[bytes]:
     full_env = {**os.environ, **(env or {})}
     if stdin_file is not None:
         with open(stdin_file, "rb") as f:

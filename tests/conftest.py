@@ -30,8 +30,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 
 # Real servers (started once per session, on free loopback ports, stopped at the end).
-pytest_plugins = ["servers.seaweedfs", "servers.fakegcs", "servers.postgres", "servers.redis", "servers.redis_cluster",
-                  "servers.docker", "servers.mariadb"]
+pytest_plugins = [
+    "servers.seaweedfs",
+    "servers.fakegcs",
+    "servers.postgres",
+    "servers.redis",
+    "servers.redis_cluster",
+    "servers.docker",
+    "servers.mariadb",
+]
 
 
 @pytest.fixture

@@ -29,8 +29,9 @@ class MixedStream(io.RawIOBase):
     """``size`` bytes of mixed content; ``changes`` maps block number → replacement seed, to model
     a stream with a few changed regions."""
 
-    def __init__(self, size: int, seed: int = 1, changes: dict[int, int] | None = None,
-                 change_len: int = BLOCK // 8) -> None:
+    def __init__(
+        self, size: int, seed: int = 1, changes: dict[int, int] | None = None, change_len: int = BLOCK // 8
+    ) -> None:
         self.size = size
         self.change_len = min(change_len, BLOCK)
         self.seed = seed

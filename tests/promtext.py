@@ -9,8 +9,11 @@ Key = tuple[str, frozenset[tuple[str, str]]]  # sample name, labels (a set: unio
 
 def samples(text: str) -> dict[Key, float]:
     """Every sample, keyed by name and label set."""
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:

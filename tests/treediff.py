@@ -13,8 +13,17 @@ FULL = ("-aHAXS",)
 def rsync_diff(src: Path, dst: Path, *extra: str, flags: tuple[str, ...] = FULL) -> list[str]:
     """The itemised differences between ``src`` and ``dst`` (empty: identical)."""
     proc = subprocess.run(
-        ["rsync", *flags, "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids", *extra,
-         f"{src}/", f"{dst}/"],
+        [
+            "rsync",
+            *flags,
+            "--dry-run",
+            "--checksum",
+            "--itemize-changes",
+            "--numeric-ids",
+            *extra,
+            f"{src}/",
+            f"{dst}/",
+        ],
         capture_output=True,
         text=True,
         check=False,

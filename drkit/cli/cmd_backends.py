@@ -35,8 +35,7 @@ def check(url: str, as_json: bool) -> None:
     """Write, read, range-read, list, atomically create and delete a probe object at URL."""
     report = check_backend(url)
     if as_json:
-        emit_json({"url": report.url, "ok": report.ok,
-                   "steps": [vars(s) for s in report.steps]})
+        emit_json({"url": report.url, "ok": report.ok, "steps": [vars(s) for s in report.steps]})
     else:
         for s in report.steps:
             mark = "ok  " if s.ok else "FAIL"

@@ -21,24 +21,37 @@ def backup() -> None:
 @backup.command("stdin", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.option("--name", required=True, help="Source name recorded in the snapshot.")
-@click.option("--stdin-from-command", "command", default=None, metavar="CMD",
-              help="Back up this command's output; a non-zero exit writes no snapshot.")
+@click.option(
+    "--stdin-from-command",
+    "command",
+    default=None,
+    metavar="CMD",
+    help="Back up this command's output; a non-zero exit writes no snapshot.",
+)
 @click.option("--tag", "tags", multiple=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", is_flag=True)
-def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ...], as_json: bool,
-          quiet: bool) -> None:
+def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     """Back up standard input (or a command's output) as one stream snapshot."""
     repo = open_session(repo_ref)
     with byte_progress(f"backup {name}", enabled=not quiet and not as_json) as progress:
         snap = backup_stdin(repo, name, tags=list(tags), command=command, progress=progress)
     if as_json:
-        emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time,
-                   "size": snap.root["size"], "stats": snap.stats})
+        emit_json(
+            {
+                "snapshot": snap.id,
+                "time": snap.time,
+                "end_time": snap.end_time,
+                "size": snap.root["size"],
+                "stats": snap.stats,
+            }
+        )
     elif not quiet:
         st = snap.stats
-        click.echo(f"snapshot {snap.short_id} saved: {snap.root['size']} bytes, "
-                   f"{st['new_bytes']} new, {st['stored_bytes']} stored in {st['packs']} packs")
+        click.echo(
+            f"snapshot {snap.short_id} saved: {snap.root['size']} bytes, "
+            f"{st['new_bytes']} new, {st['stored_bytes']} stored in {st['packs']} packs"
+        )
 
 
 def open_session(ref: RepoRef) -> Repository:

@@ -21,8 +21,12 @@ def config() -> None:
 
 @config.command("validate")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"valid": true, "repositories", "jobs"} (invalid: exit 2, the error as JSON on stderr).')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"valid": true, "repositories", "jobs"} (invalid: exit 2, the error as JSON on stderr).',
+)
 @click.pass_context
 def validate(ctx: click.Context, file: str | None, as_json: bool) -> None:
     """Report every invalid field with its path (exit 2), or say the config is valid."""

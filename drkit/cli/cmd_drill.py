@@ -26,24 +26,51 @@ if TYPE_CHECKING:
 @click.command("drill")
 @click.argument("jobs", nargs=-1)
 @click.option("--all", "all_jobs", is_flag=True, help="Drill every job of the config.")
-@click.option("--system", "system", default=None, metavar="NAME", help="Drill every component of a system at once "
-              "and judge the system: its components, its heartbeat, its targets (docs/systems.md).")
-@click.option("--allow-skew", type=DurationParam(), default=None, metavar="DURATION",
-              help="With --system and --point-in-time: how far before TIME a component may stay (default: the "
-                   "system's max_skew).")
+@click.option(
+    "--system",
+    "system",
+    default=None,
+    metavar="NAME",
+    help="Drill every component of a system at once "
+    "and judge the system: its components, its heartbeat, its targets (docs/systems.md).",
+)
+@click.option(
+    "--allow-skew",
+    type=DurationParam(),
+    default=None,
+    metavar="DURATION",
+    help="With --system and --point-in-time: how far before TIME a component may stay (default: the "
+    "system's max_skew).",
+)
 @click.option("--snapshot", default=None, help="Restore this snapshot (default: the job's latest).")
 @click.option("--point-in-time", type=TIME, default=None, help="Restore the state at TIME. " + TIME_HELP)
-@click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto", show_default=True,
-              help="auto: a container when a Docker engine is reachable, else local processes (files and "
-                   "PostgreSQL point-in-time drills stay local unless docker is asked for).")
+@click.option(
+    "--sandbox",
+    type=click.Choice(["auto", "docker", "local"]),
+    default="auto",
+    show_default=True,
+    help="auto: a container when a Docker engine is reachable, else local processes (files and "
+    "PostgreSQL point-in-time drills stay local unless docker is asked for).",
+)
 @click.option("--json", "json_file", default=None, metavar="FILE", help="Write the JSON report (- for stdout).")
 @click.option("--junit", default=None, metavar="FILE", help="Write JUnit XML: a testcase per check and target.")
 @click.option("--prom-file", default=None, metavar="FILE", help="Write metrics in node_exporter textfile format.")
 @click.option("--pushgateway", default=None, metavar="URL", help="Push the metrics to a Prometheus Pushgateway.")
 @click.pass_context
-def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, system: str | None,  # noqa: PLR0913
-          allow_skew: float | None, snapshot: str | None, point_in_time: str | None, sandbox: str,
-          json_file: str | None, junit: str | None, prom_file: str | None, pushgateway: str | None) -> None:
+def drill(  # noqa: PLR0913
+    ctx: click.Context,
+    jobs: tuple[str, ...],
+    all_jobs: bool,
+    system: str | None,
+    allow_skew: float | None,
+    snapshot: str | None,
+    point_in_time: str | None,
+    sandbox: str,
+    json_file: str | None,
+    junit: str | None,
+    prom_file: str | None,
+    pushgateway: str | None,
+) -> None:
     """Restore each JOB's backup into a throwaway instance, verify it, and report RPO/RTO against
     the job's targets. Exit 20 when a target is missed, 21 when a check fails, 2 when the sandbox
     cannot be had (--sandbox docker without a reachable engine, an image the engine does not have and
@@ -60,8 +87,9 @@ def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, system: str
     if system is not None:
         results = _system_drill(cfg, system, jobs, all_jobs, snapshot, sandbox, point_in_time, allow_skew)
     else:
-        results = run_drills(cfg, job_names(cfg, list(jobs), all_jobs), sandbox=sandbox, snapshot=snapshot,
-                             point_in_time=point_in_time)
+        results = run_drills(
+            cfg, job_names(cfg, list(jobs), all_jobs), sandbox=sandbox, snapshot=snapshot, point_in_time=point_in_time
+        )
     write_reports(results, ReportTargets(json_file, junit, prom_file, pushgateway))
     if json_file != "-":
         print_report(results)
@@ -70,50 +98,88 @@ def drill(ctx: click.Context, jobs: tuple[str, ...], all_jobs: bool, system: str
         sys.exit(code)
 
 
-def _system_drill(cfg: DrkitConfig, system: str, jobs: tuple[str, ...], all_jobs: bool,  # noqa: PLR0913
-                  snapshot: str | None, sandbox: str, point_in_time: str | None,
-                  allow_skew: float | None) -> list[DrillResult]:
+def _system_drill(  # noqa: PLR0913
+    cfg: DrkitConfig,
+    system: str,
+    jobs: tuple[str, ...],
+    all_jobs: bool,
+    snapshot: str | None,
+    sandbox: str,
+    point_in_time: str | None,
+    allow_skew: float | None,
+) -> list[DrillResult]:
     if jobs or all_jobs or snapshot:
         raise UsageError("--system drills the system's own jobs: give no JOB, --all or --snapshot with it")
     cfg.system(system)  # unknown → one line, exit 2, before any drill starts
     from ..drills.system import run_system_drill  # psycopg and redis (extras): only when a system is drilled
+
     return run_system_drill(cfg, system, sandbox=sandbox, point_in_time=point_in_time, allow_skew=allow_skew)
 
 
 def _job_doc(name: str, results: list[DrillResult]) -> dict[str, Any]:
     rtos = [r.rto_seconds for r in results]
-    return {"job": name, "drills": len(results), "passed": sum(r.success for r in results),
-            "rto_p50_s": percentile(rtos, 50), "rto_p95_s": percentile(rtos, 95),
-            "results": [{"id": r.id, **r.to_doc()} for r in results]}
+    return {
+        "job": name,
+        "drills": len(results),
+        "passed": sum(r.success for r in results),
+        "rto_p50_s": percentile(rtos, 50),
+        "rto_p95_s": percentile(rtos, 95),
+        "results": [{"id": r.id, **r.to_doc()} for r in results],
+    }
 
 
 @click.command("report")
 @click.argument("jobs", nargs=-1)
 @click.option("--last", default=30, show_default=True, help="Drills per job.")
-@click.option("--html", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write one self-contained HTML report with charts.")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The scheduler's state directory, for the last prune, check and copy of each repository "
-                   "(default: as `drkit schedule run`).")
-@click.option("--json", "as_json", is_flag=True, help='Print {"jobs": [{"job", "drills", "passed", "rto_p50_s", '
-              '"rto_p95_s", "results": [drill result]}], "maintenance": [{"repository", "task", "schedule", '
-              '"last_success", "last_failure", "check_result"}]} (times: epoch seconds or null).')
+@click.option(
+    "--html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write one self-contained HTML report with charts.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The scheduler's state directory, for the last prune, check and copy of each repository "
+    "(default: as `drkit schedule run`).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"jobs": [{"job", "drills", "passed", "rto_p50_s", '
+    '"rto_p95_s", "results": [drill result]}], "maintenance": [{"repository", "task", "schedule", '
+    '"last_success", "last_failure", "check_result"}]} (times: epoch seconds or null).',
+)
 @click.pass_context
-def report(ctx: click.Context, jobs: tuple[str, ...], last: int, html: Path | None,  # noqa: PLR0913
-           state_dir: Path | None, as_json: bool) -> None:
+def report(
+    ctx: click.Context,
+    jobs: tuple[str, ...],
+    last: int,
+    html: Path | None,  # noqa: PLR0913
+    state_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Drill history per job: last N drills, RTO p50/p95, latest RPOs; then the scheduled maintenance
     of each repository (last prune, check and copy, as the daemon recorded them)."""
     cfg = load_cli_config(ctx)
     history = history_html(cfg, list(jobs) or sorted({*cfg.jobs, *cfg.systems}), last, html)
     if as_json:
-        emit_json({"jobs": [_job_doc(name, results) for name, results in sorted(history.items())],
-                   "maintenance": maintenance_records(cfg, state_dir or default_state_dir())})
+        emit_json(
+            {
+                "jobs": [_job_doc(name, results) for name, results in sorted(history.items())],
+                "maintenance": maintenance_records(cfg, state_dir or default_state_dir()),
+            }
+        )
         return
     for name, results in sorted(history.items()):
         passed = sum(r.success for r in results)
         rtos = [r.rto_seconds for r in results]
-        click.echo(f"{name}: {len(results)} drills, {passed} passed, RTO p50 {human_seconds(percentile(rtos, 50))} "
-                   f"p95 {human_seconds(percentile(rtos, 95))}")
+        click.echo(
+            f"{name}: {len(results)} drills, {passed} passed, RTO p50 {human_seconds(percentile(rtos, 50))} "
+            f"p95 {human_seconds(percentile(rtos, 95))}"
+        )
     for line in maintenance_summary(cfg, state_dir or default_state_dir()):
         click.echo(line)
     if html is not None:

@@ -47,6 +47,9 @@ def dump_cmd(repo_ref: RepoRef, snapshot: str, path: str, archive: str | None, s
     if skipped:
         click.echo(f"warning: {skipped_line(snap)}", err=True)
     if warnings or skipped:
-        raise PartialRestore(f"{len(warnings)} entries left out of the archive" if warnings else
-                             f"archive written, but the backup of snapshot {snap.short_id} skipped or half-read "
-                             f"{skipped} entries", hint="see the warnings above")
+        raise PartialRestore(
+            f"{len(warnings)} entries left out of the archive"
+            if warnings
+            else f"archive written, but the backup of snapshot {snap.short_id} skipped or half-read {skipped} entries",
+            hint="see the warnings above",
+        )

@@ -27,13 +27,16 @@ def _echo_archives(result: ForgetResult | ForgetIdsResult) -> None:
     verb = "would remove" if result.dry_run else "removed"
     wal, aof = result.wal, result.aof
     if wal is not None and (wal.removed or wal.locked):
-        click.echo(f"WAL archive: {verb} {len(wal.removed)} files that end before {wal.horizon} (start of the "
-                   f"oldest base backup kept); {wal.kept} kept")
+        click.echo(
+            f"WAL archive: {verb} {len(wal.removed)} files that end before {wal.horizon} (start of the "
+            f"oldest base backup kept); {wal.kept} kept"
+        )
         for name, until in wal.locked.items():
             click.echo(f"WAL file {name} is locked until {until}; kept")
     if aof is not None and (aof.removed or aof.locked):
-        click.echo(f"AOF archive: {verb} {len(aof.removed)} segments older than every Redis snapshot kept; "
-                   f"{aof.kept} kept")
+        click.echo(
+            f"AOF archive: {verb} {len(aof.removed)} segments older than every Redis snapshot kept; {aof.kept} kept"
+        )
 
 
 def _echo_windows(notes: list[str]) -> None:
@@ -45,23 +48,42 @@ def _forget_named(repo_ref: RepoRef, ids: tuple[str, ...], dry_run: bool, as_jso
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     result = forget_ids(repo, ids, dry_run=dry_run)
     if as_json:
-        emit_json({"dry_run": dry_run, "wal": result.wal and asdict(result.wal),
-                   "aof_archive": result.aof and asdict(result.aof), "windows": result.windows, "snapshots": [
-            {"id": n.id, "removed": n.locked_until is None, "damaged": n.snapshot is None,
-             "locked_until": n.locked_until, "time": n.snapshot and n.snapshot.time,
-             "source": n.snapshot and f"{n.snapshot.source_kind}:{n.snapshot.source_name}"} for n in result.named]})
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "wal": result.wal and asdict(result.wal),
+                "aof_archive": result.aof and asdict(result.aof),
+                "windows": result.windows,
+                "snapshots": [
+                    {
+                        "id": n.id,
+                        "removed": n.locked_until is None,
+                        "damaged": n.snapshot is None,
+                        "locked_until": n.locked_until,
+                        "time": n.snapshot and n.snapshot.time,
+                        "source": n.snapshot and f"{n.snapshot.source_kind}:{n.snapshot.source_name}",
+                    }
+                    for n in result.named
+                ],
+            }
+        )
         return
     for n in result.named:
-        what = "damaged (unreadable)" if n.snapshot is None else \
-            f"{n.snapshot.time[:19]}  {n.snapshot.source_kind}:{n.snapshot.source_name}"
+        what = (
+            "damaged (unreadable)"
+            if n.snapshot is None
+            else f"{n.snapshot.time[:19]}  {n.snapshot.source_kind}:{n.snapshot.source_name}"
+        )
         verdict = "would remove" if dry_run else "remove"
         if n.locked_until is not None:
             verdict, what = "keep  ", f"{what}  locked until {n.locked_until}"
         click.echo(f"{verdict:12} {n.id[:8]}  {what}")
     _echo_windows(result.windows)
     _echo_archives(result)
-    click.echo(f"{len(result.removed)} snapshots {'would be ' if dry_run else ''}removed, "
-               f"{len(result.named) - len(result.removed)} kept (object lock)")
+    click.echo(
+        f"{len(result.removed)} snapshots {'would be ' if dry_run else ''}removed, "
+        f"{len(result.named) - len(result.removed)} kept (object lock)"
+    )
 
 
 def _policy(keep: dict[str, Any]) -> Policy:
@@ -80,14 +102,24 @@ def _policy(keep: dict[str, Any]) -> Policy:
 @click.option("--keep-weekly", type=click.IntRange(0), default=0)
 @click.option("--keep-monthly", type=click.IntRange(0), default=0)
 @click.option("--keep-yearly", type=click.IntRange(0), default=0)
-@click.option("--keep-within", type=SPAN, default=None,
-              help="Keep every snapshot taken within DURATION before the newest one: " + SPAN_HELP)
+@click.option(
+    "--keep-within",
+    type=SPAN,
+    default=None,
+    help="Keep every snapshot taken within DURATION before the newest one: " + SPAN_HELP,
+)
 @click.option("--keep-tag", "keep_tags", multiple=True)
 @snapshot_filter
 @click.option("--dry-run", is_flag=True, help="Show what would be removed and why the rest is kept.")
 @click.option("--json", "as_json", is_flag=True)
-def forget(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], snap_filter: SnapshotFilter, dry_run: bool,
-           as_json: bool, **keep: Any) -> None:
+def forget(
+    repo_ref: RepoRef,
+    snapshot_ids: tuple[str, ...],
+    snap_filter: SnapshotFilter,
+    dry_run: bool,
+    as_json: bool,
+    **keep: Any,
+) -> None:
     """Remove the snapshots the policy does not keep (each kept one says which rule keeps it; only among
     the snapshots the filter selects), or the snapshots named by ID (unique id prefixes, damaged snapshots
     included; not combined with a policy or a filter). Archived WAL / AOF follow the PostgreSQL base
@@ -97,28 +129,41 @@ def forget(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], snap_filter: Snapsh
     policy = _policy(keep)
     if snapshot_ids:
         if not policy.is_empty() or snap_filter:
-            raise UsageError("give snapshot IDs or a policy (--keep-*) with filters (--source, --host, --tag, "
-                             "--path), not both")
+            raise UsageError(
+                "give snapshot IDs or a policy (--keep-*) with filters (--source, --host, --tag, --path), not both"
+            )
         _forget_named(repo_ref, snapshot_ids, dry_run, as_json)
         return
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     result = forget_snapshots(repo, policy, source_kind=snap_filter.source_kind, dry_run=dry_run, match=snap_filter)
     if as_json:
-        emit_json({"dry_run": dry_run, "locked": result.locked, "windows": result.windows,
-                   "wal": result.wal and asdict(result.wal),
-                   "aof_archive": result.aof and asdict(result.aof), "decisions": [
-            {"id": d.snapshot.id, "time": d.snapshot.time, "keep": d.keep, "reasons": d.reasons}
-            for d in result.decisions]})
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "locked": result.locked,
+                "windows": result.windows,
+                "wal": result.wal and asdict(result.wal),
+                "aof_archive": result.aof and asdict(result.aof),
+                "decisions": [
+                    {"id": d.snapshot.id, "time": d.snapshot.time, "keep": d.keep, "reasons": d.reasons}
+                    for d in result.decisions
+                ],
+            }
+        )
         return
     for d in result.decisions:
         snap = d.snapshot
         assert isinstance(snap, Snapshot)
         verdict = "keep  " if d.keep else ("would remove" if dry_run else "remove")
-        click.echo(f"{verdict:12} {snap.short_id}  {snap.time[:19]}  {snap.source_kind}:{snap.source_name}"
-                   f"  {'; '.join(d.reasons)}")
+        click.echo(
+            f"{verdict:12} {snap.short_id}  {snap.time[:19]}  {snap.source_kind}:{snap.source_name}"
+            f"  {'; '.join(d.reasons)}"
+        )
     for snap_id, until in result.locked.items():
         click.echo(f"snapshot {snap_id[:8]} is locked until {until}; kept")
     _echo_windows(result.windows)
     _echo_archives(result)
-    click.echo(f"{len(result.removed)} snapshots {'would be ' if dry_run else ''}removed, "
-               f"{len(result.decisions) - len(result.removed)} kept")
+    click.echo(
+        f"{len(result.removed)} snapshots {'would be ' if dry_run else ''}removed, "
+        f"{len(result.decisions) - len(result.removed)} kept"
+    )

@@ -18,8 +18,12 @@ from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import emit_json
 
-_NEW = click.option("--new-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                    help="Read the new passphrase from this file (else DRKIT_NEW_PASSWORD or a prompt).")
+_NEW = click.option(
+    "--new-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Read the new passphrase from this file (else DRKIT_NEW_PASSWORD or a prompt).",
+)
 
 
 def _new_secret(path: Path | None) -> str:
@@ -45,8 +49,10 @@ def key_list(repo_ref: RepoRef, as_json: bool) -> None:
         emit_json([vars(k) for k in keys])
         return
     for k in keys:
-        click.echo(f"{'*' if k.current else ' '} {k.id[:8]}  {k.created[:19]}  {k.username}@{k.host}"
-                   f"  generation {k.generation}")
+        click.echo(
+            f"{'*' if k.current else ' '} {k.id[:8]}  {k.created[:19]}  {k.username}@{k.host}"
+            f"  generation {k.generation}"
+        )
 
 
 _JSON = click.option("--json", "as_json", is_flag=True, help='Print {"key_id"}: the key object added or removed.')
@@ -91,8 +97,12 @@ def key_passwd(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool)
 
 @key.command("rotate")
 @with_repo
-@click.option("--new-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Protect the new key with this passphrase (else DRKIT_NEW_PASSWORD, else the current one).")
+@click.option(
+    "--new-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Protect the new key with this passphrase (else DRKIT_NEW_PASSWORD, else the current one).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def key_rotate(repo_ref: RepoRef, new_password_file: Path | None, as_json: bool) -> None:
     """New encryption key for new data; old data stays readable. Every other passphrase is removed:
@@ -125,8 +135,9 @@ def unlock(repo_ref: RepoRef, remove_all: bool, as_json: bool) -> None:
         kept = list_locks(repo.backend)
     now = clock.now()
     if as_json:
-        emit_json({"removed": [_lock_doc(i) for i in removed], "kept": [{**_lock_doc(i), "why": why_kept(i)}
-                                                                      for i in kept]})
+        emit_json(
+            {"removed": [_lock_doc(i) for i in removed], "kept": [{**_lock_doc(i), "why": why_kept(i)} for i in kept]}
+        )
         return
     for info in removed:
         click.echo(f"removed {info.describe(now)}")
@@ -137,8 +148,16 @@ def unlock(repo_ref: RepoRef, remove_all: bool, as_json: bool) -> None:
 
 def _lock_doc(info: LockInfo) -> dict[str, object]:
     kind = "exclusive" if info.exclusive else "maintenance" if info.maintenance else "shared"
-    return {"key": info.key, "kind": kind, "purpose": info.purpose, "host": info.host, "pid": info.pid,
-            "username": info.username, "created": _iso(info.created), "expires": _iso(info.expires)}
+    return {
+        "key": info.key,
+        "kind": kind,
+        "purpose": info.purpose,
+        "host": info.host,
+        "pid": info.pid,
+        "username": info.username,
+        "created": _iso(info.created),
+        "expires": _iso(info.expires),
+    }
 
 
 def _iso(ts: float) -> str:

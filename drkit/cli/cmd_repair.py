@@ -26,9 +26,12 @@ def repair() -> None:
 @repair.command("index", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.option("--dry-run", is_flag=True, help="Read the pack headers and report; write and delete nothing.")
-@click.option("--read-data", is_flag=True,
-              help="Read every pack whole and verify each blob, even a pack an intact old index object vouches for; "
-                   "blobs that fail are left out of the index (use it after `drkit check --read-data` found damage).")
+@click.option(
+    "--read-data",
+    is_flag=True,
+    help="Read every pack whole and verify each blob, even a pack an intact old index object vouches for; "
+    "blobs that fail are left out of the index (use it after `drkit check --read-data` found damage).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def repair_index_cmd(repo_ref: RepoRef, dry_run: bool, read_data: bool, as_json: bool) -> None:
     """Rebuild the index from the packs' own headers, when index objects are lost, damaged, or name
@@ -72,22 +75,37 @@ def _raise_if_damaged(report: RepairReport) -> None:
     if report.damaged_packs:
         n, first = len(report.damaged_packs), report.damaged_packs[0]
         what = f"{n} damaged or misnamed packs" if report.dry_run else f"index rebuilt; {n} damaged or misnamed packs"
-        raise IntegrityError(f"{what}; first: {first}",
-                             hint="`drkit check` names the snapshots that need their blobs; a new backup of the "
-                                  "same data stores dropped or missing blobs anew")
+        raise IntegrityError(
+            f"{what}; first: {first}",
+            hint="`drkit check` names the snapshots that need their blobs; a new backup of the "
+            "same data stores dropped or missing blobs anew",
+        )
 
 
 @repair.command("snapshots", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.argument("snapshot_ids", nargs=-1, metavar="[ID]...")
-@click.option("--forget", "forget_originals", is_flag=True,
-              help="Remove the original of each snapshot repaired (never a stream snapshot left unrepaired).")
-@click.option("--read-data", is_flag=True,
-              help="Also read and verify every data blob (finds damage inside stored packs; reads all the data).")
+@click.option(
+    "--forget",
+    "forget_originals",
+    is_flag=True,
+    help="Remove the original of each snapshot repaired (never a stream snapshot left unrepaired).",
+)
+@click.option(
+    "--read-data",
+    is_flag=True,
+    help="Also read and verify every data blob (finds damage inside stored packs; reads all the data).",
+)
 @click.option("--dry-run", is_flag=True, help="Report what would be dropped; write and remove nothing.")
 @click.option("--json", "as_json", is_flag=True)
-def repair_snapshots_cmd(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], forget_originals: bool, read_data: bool,
-                         dry_run: bool, as_json: bool) -> None:
+def repair_snapshots_cmd(
+    repo_ref: RepoRef,
+    snapshot_ids: tuple[str, ...],
+    forget_originals: bool,
+    read_data: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Write new snapshots without the damaged parts of files snapshots (default: every snapshot): a
     directory or file that needs missing or damaged data is dropped whole (never truncated), the new
     snapshot is tagged `repaired` and records the original's id and the dropped paths. A stream snapshot
@@ -104,11 +122,24 @@ def repair_snapshots_cmd(repo_ref: RepoRef, snapshot_ids: tuple[str, ...], forge
     if forget_originals and originals and not dry_run:
         kept = {n.id: n.locked_until for n in forget_ids(repo, originals).named if n.locked_until is not None}
     if as_json:
-        emit_json({"dry_run": dry_run, "forgot_originals": forget_originals and not dry_run and not kept,
-                   "originals_kept": [{"id": i, "locked_until": until} for i, until in kept.items()],
-                   "unreadable": report.unreadable,
-                   "snapshots": [{"id": o.snapshot.id, "status": o.status, "dropped": o.dropped, "reason": o.reason,
-                                  "new_id": o.new_id} for o in report.outcomes]})
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "forgot_originals": forget_originals and not dry_run and not kept,
+                "originals_kept": [{"id": i, "locked_until": until} for i, until in kept.items()],
+                "unreadable": report.unreadable,
+                "snapshots": [
+                    {
+                        "id": o.snapshot.id,
+                        "status": o.status,
+                        "dropped": o.dropped,
+                        "reason": o.reason,
+                        "new_id": o.new_id,
+                    }
+                    for o in report.outcomes
+                ],
+            }
+        )
     else:
         _echo_snapshot_repairs(report, forget_originals, kept)
     _raise_if_unrepairable(report)
@@ -123,26 +154,36 @@ def _echo_snapshot_repairs(report: SnapshotRepairReport, forgot: bool, kept: dic
         if len(o.dropped) > 20:
             click.echo(f"  … and {len(o.dropped) - 20} more (--json lists them)")
     for o in report.of("unrepairable"):
-        click.echo(f"unrepairable {o.snapshot.short_id}  {o.snapshot.time[:19]}  {o.snapshot.source_kind}: {o.reason}; "
-                   f"left as it is (`drkit forget {o.snapshot.short_id}` removes it)", err=True)
+        click.echo(
+            f"unrepairable {o.snapshot.short_id}  {o.snapshot.time[:19]}  {o.snapshot.source_kind}: {o.reason}; "
+            f"left as it is (`drkit forget {o.snapshot.short_id}` removes it)",
+            err=True,
+        )
     for key in report.unreadable:
         click.echo(f"unreadable   {key}: left as it is (`drkit forget ID` removes it)", err=True)
     for original, until in kept.items():
-        click.echo(f"warning: original {original[:8]} could not be removed: it is locked until {until} (object "
-                   f"lock, immutable repository); `drkit forget {original[:8]}` removes it after that", err=True)
+        click.echo(
+            f"warning: original {original[:8]} could not be removed: it is locked until {until} (object "
+            f"lock, immutable repository); `drkit forget {original[:8]}` removes it after that",
+            err=True,
+        )
     verb = "would write" if report.dry_run else "wrote"
     removed = len(report.of("repaired")) - len(kept)
     gone = ""
     if forgot and not report.dry_run and report.of("repaired"):
         gone = "; originals removed" if not kept else f"; {removed} originals removed, {len(kept)} kept (locked)"
-    click.echo(f"{len(report.outcomes)} snapshots checked: {len(report.of('intact'))} intact, "
-               f"{verb} {len(report.of('repaired'))} repaired{gone}, "
-               f"{len(report.of('unrepairable')) + len(report.unreadable)} unrepairable")
+    click.echo(
+        f"{len(report.outcomes)} snapshots checked: {len(report.of('intact'))} intact, "
+        f"{verb} {len(report.of('repaired'))} repaired{gone}, "
+        f"{len(report.of('unrepairable')) + len(report.unreadable)} unrepairable"
+    )
 
 
 def _raise_if_unrepairable(report: SnapshotRepairReport) -> None:
     left = [o.snapshot.short_id for o in report.of("unrepairable")]
     left += [key.rsplit("/", 1)[-1][:8] for key in report.unreadable]
     if left:
-        raise IntegrityError(f"{len(left)} damaged snapshots cannot be repaired: {', '.join(left[:10])}",
-                             hint="restore what the data allows, or remove them with `drkit forget ID`")
+        raise IntegrityError(
+            f"{len(left)} damaged snapshots cannot be repaired: {', '.join(left[:10])}",
+            hint="restore what the data allows, or remove them with `drkit forget ID`",
+        )

@@ -47,8 +47,11 @@ class SnapshotOrSubcommand(SourceGroup):
         return super().resolve_command(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: Any) -> None:
-        formatter.write_usage(ctx.command_path, "SNAPSHOT --to -|FILE | --target DIR  |  --system NAME "
-                                                "--point-in-time T --target-dir DIR  |  COMMAND [ARGS]...")
+        formatter.write_usage(
+            ctx.command_path,
+            "SNAPSHOT --to -|FILE | --target DIR  |  --system NAME "
+            "--point-in-time T --target-dir DIR  |  COMMAND [ARGS]...",
+        )
 
 
 @click.group("restore", cls=SnapshotOrSubcommand, epilog=EXIT_CODES_EPILOG)
@@ -69,17 +72,30 @@ def restore() -> None:
 @overwrite_options
 @skip_damaged_option
 @snapshot_filter
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"snapshot", "bytes_written", "target"} (--to FILE), or the files restore\'s document '
-                   "(--target); not with --to - (standard output holds the data).")
-def restore_snapshot(repo_ref: RepoRef, snapshot: str, to: str | None, target: str | None,  # noqa: PLR0913
-                     skip_damaged: bool, snap_filter: SnapshotFilter, **files_opts: Any) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"snapshot", "bytes_written", "target"} (--to FILE), or the files restore\'s document '
+    "(--target); not with --to - (standard output holds the data).",
+)
+def restore_snapshot(
+    repo_ref: RepoRef,
+    snapshot: str,
+    to: str | None,
+    target: str | None,  # noqa: PLR0913
+    skip_damaged: bool,
+    snap_filter: SnapshotFilter,
+    **files_opts: Any,
+) -> None:
     """Restore a stream snapshot (id prefix or 'latest'); every block is verified before it is written."""
     if (to is None) == (target is None):
         raise click.UsageError("give --to -|FILE (stream snapshots) or --target DIR (files snapshots)")
     if to == "-" and files_opts.get("as_json"):
-        raise UsageError("--json needs --to FILE: with --to - standard output holds the snapshot's bytes",
-                         hint="restore to a file, or leave --json out")
+        raise UsageError(
+            "--json needs --to FILE: with --to - standard output holds the snapshot's bytes",
+            hint="restore to a file, or leave --json out",
+        )
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
     if target is not None:

@@ -136,7 +136,9 @@ def _into(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     for value in values:
         job, sep, target = value.partition("=")
         if not sep or not job or not target:
-            raise UsageError(f"--into {redact(value)!r}: give JOB=TARGET", hint="e.g. --into cache=redis://127.0.0.1:6380")
+            raise UsageError(
+                f"--into {redact(value)!r}: give JOB=TARGET", hint="e.g. --into cache=redis://127.0.0.1:6380"
+            )
         pairs.append((job, target))
     if len({job for job, _ in pairs}) != len(pairs):
         raise UsageError("--into names a job twice")

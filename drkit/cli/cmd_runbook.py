@@ -33,8 +33,12 @@ def list_cmd(as_json: bool) -> None:
 
 @runbook.command("show")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the runbook document (name, title, kind, incident, "
-              "targets, steps) as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the runbook document (name, title, kind, incident, targets, steps) as JSON.",
+)
 def show(name: str, as_json: bool) -> None:
     """Print runbook NAME as Markdown."""
     book = load_runbook(name)
@@ -49,21 +53,35 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--job", "jobs", multiple=True, help="Job(s) to drill (default: every job of the runbook's kind).")
 @click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto", show_default=True)
 @click.option("--point-in-time", type=TIME, default=None, help="Restore the state at TIME. " + TIME_HELP)
-@click.option("--system", default=None, metavar="NAME", help="A runbook of kind all (lost-region): drill this system "
-              "of drkit.yaml as one, as `drkit drill --system` does (docs/systems.md).")
+@click.option(
+    "--system",
+    default=None,
+    metavar="NAME",
+    help="A runbook of kind all (lost-region): drill this system "
+    "of drkit.yaml as one, as `drkit drill --system` does (docs/systems.md).",
+)
 @click.option("--json", "json_file", default=None, metavar="FILE")
 @click.option("--junit", default=None, metavar="FILE")
 @click.option("--prom-file", default=None, metavar="FILE")
 @click.pass_context
-def run(ctx: click.Context, name: str, jobs: tuple[str, ...], sandbox: str,  # noqa: PLR0913
-        point_in_time: str | None, system: str | None, json_file: str | None, junit: str | None,
-        prom_file: str | None) -> None:
+def run(  # noqa: PLR0913
+    ctx: click.Context,
+    name: str,
+    jobs: tuple[str, ...],
+    sandbox: str,
+    point_in_time: str | None,
+    system: str | None,
+    json_file: str | None,
+    junit: str | None,
+    prom_file: str | None,
+) -> None:
     """Execute runbook NAME as a drill: same restores, checks and reports as `drkit drill`. Each drill
     is held to its job's targets and to the runbook's own (`targets: {rto, rpo}`, reported as
     runbook.rto / runbook.rpo): exit 20 when one is missed, 21 when a check fails."""
     book = load_runbook(name)
-    results = run_runbook(book, load_cli_config(ctx), list(jobs), sandbox=sandbox, point_in_time=point_in_time,
-                          system=system)
+    results = run_runbook(
+        book, load_cli_config(ctx), list(jobs), sandbox=sandbox, point_in_time=point_in_time, system=system
+    )
     write_reports(results, ReportTargets(json_file, junit, prom_file))
     click.echo(f"runbook {book.name}: {book.title}")
     print_report(results)

@@ -19,10 +19,18 @@ def schedule() -> None:
 
 
 @schedule.command("run")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where last_run.json lives (default: $XDG_STATE_HOME/drkit or ~/.local/state/drkit).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="HTTP port for /healthz, /readyz, /metrics (default: http.port; 0 picks a free one).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where last_run.json lives (default: $XDG_STATE_HOME/drkit or ~/.local/state/drkit).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="HTTP port for /healthz, /readyz, /metrics (default: http.port; 0 picks a free one).",
+)
 @click.pass_context
 def run(ctx: click.Context, state_dir: Path | None, port: int | None) -> None:
     """Run as a daemon until SIGTERM: backups, drills and heartbeats on their cron schedules."""
@@ -41,8 +49,15 @@ def run(ctx: click.Context, state_dir: Path | None, port: int | None) -> None:
 def list_schedule(ctx: click.Context, as_json: bool) -> None:
     """Each job's next backup, drill and heartbeat (UTC, without jitter)."""
     planned = next_runs(load_cli_config(ctx), clock.utcnow())
-    rows = [{"job": p.job, "kind": p.kind, "schedule": p.cron,
-             "next_run": p.at.isoformat().replace("+00:00", "Z") if p.at else None} for p in planned]
+    rows = [
+        {
+            "job": p.job,
+            "kind": p.kind,
+            "schedule": p.cron,
+            "next_run": p.at.isoformat().replace("+00:00", "Z") if p.at else None,
+        }
+        for p in planned
+    ]
     if as_json:
         emit_json(rows)
         return

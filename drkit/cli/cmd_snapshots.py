@@ -26,8 +26,17 @@ def snapshots(repo_ref: RepoRef, snap_filter: snaps.SnapshotFilter, as_json: boo
     if as_json:
         emit_json([{"id": s.id, **s.to_doc()} for s in found])
         return
-    rows = [(s.short_id, format_time(datetime.fromisoformat(s.time)), s.host, ",".join(s.tags),  # time with its
-             f"{s.source_kind}:{s.source_name}", _human(snapshot_size(s))) for s in found]  # zone: --point-in-time
+    rows = [
+        (
+            s.short_id,
+            format_time(datetime.fromisoformat(s.time)),
+            s.host,
+            ",".join(s.tags),  # time with its
+            f"{s.source_kind}:{s.source_name}",
+            _human(snapshot_size(s)),
+        )
+        for s in found
+    ]  # zone: --point-in-time
     header = ("ID", "TIME", "HOST", "TAGS", "SOURCE", "SIZE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:

@@ -37,17 +37,31 @@ def heartbeat(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @system.command("list", epilog=EXIT_CODES_EPILOG)
-@click.option("--json", "as_json", is_flag=True,
-              help='Print [{"name", "jobs", "rpo_s", "rto_s", "max_skew_s", "heartbeat"}] (heartbeat: its cron '
-                   "schedule, or null).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print [{"name", "jobs", "rpo_s", "rto_s", "max_skew_s", "heartbeat"}] (heartbeat: its cron '
+    "schedule, or null).",
+)
 @click.pass_context
 def list_systems(ctx: click.Context, as_json: bool) -> None:
     """The configured systems, their jobs, targets and heartbeat schedule."""
     cfg = load_cli_config(ctx)
     if as_json:
-        emit_json([{"name": name, "jobs": list(s.jobs), "rpo_s": s.targets.rpo, "rto_s": s.targets.rto,
-                    "max_skew_s": s.max_skew, "heartbeat": s.heartbeat or None}
-                   for name, s in sorted(cfg.systems.items())])
+        emit_json(
+            [
+                {
+                    "name": name,
+                    "jobs": list(s.jobs),
+                    "rpo_s": s.targets.rpo,
+                    "rto_s": s.targets.rto,
+                    "max_skew_s": s.max_skew,
+                    "heartbeat": s.heartbeat or None,
+                }
+                for name, s in sorted(cfg.systems.items())
+            ]
+        )
         return
     for name, s in sorted(cfg.systems.items()):
         click.echo(

@@ -27,13 +27,28 @@ class RepoRef:
 
 
 _OPTIONS = (
-    click.option("--password-command", default=None, envvar="DRKIT_PASSWORD_COMMAND",
-                 help="Run this command and read the passphrase from its output."),
-    click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                 envvar="DRKIT_PASSWORD_FILE", help="Read the passphrase from this file."),
-    click.option("--repo", "repo_url", envvar="DRKIT_REPOSITORY", default=None, metavar="URL",
-                 help="Repository URL or path (env DRKIT_REPOSITORY; default: a local repository "
-                      "under the user's data directory)."),
+    click.option(
+        "--password-command",
+        default=None,
+        envvar="DRKIT_PASSWORD_COMMAND",
+        help="Run this command and read the passphrase from its output.",
+    ),
+    click.option(
+        "--password-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        envvar="DRKIT_PASSWORD_FILE",
+        help="Read the passphrase from this file.",
+    ),
+    click.option(
+        "--repo",
+        "repo_url",
+        envvar="DRKIT_REPOSITORY",
+        default=None,
+        metavar="URL",
+        help="Repository URL or path (env DRKIT_REPOSITORY; default: a local repository "
+        "under the user's data directory).",
+    ),
 )
 
 
@@ -41,8 +56,13 @@ def with_repo(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator: --repo, --password-file, --password-command, folded into ``repo_ref``."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, repo_url: str | None = None, password_file: Path | None = None,
-                password_command: str | None = None, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any,
+        repo_url: str | None = None,
+        password_file: Path | None = None,
+        password_command: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         secret = PassphraseSource(password_file, password_command)
         ref = RepoRef(repo_url or default_repository_url(), secret, is_default=repo_url is None)
         return fn(*args, repo_ref=ref, **kwargs)
@@ -53,8 +73,10 @@ def with_repo(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-SKIP_DAMAGED_HELP = ("Let 'latest' (or --point-in-time) fall back to the newest intact snapshot when a snapshot "
-                     "stored after it is damaged (default: refuse, exit 13: the damaged one may be the newest).")
+SKIP_DAMAGED_HELP = (
+    "Let 'latest' (or --point-in-time) fall back to the newest intact snapshot when a snapshot "
+    "stored after it is damaged (default: refuse, exit 13: the damaged one may be the newest)."
+)
 
 
 def skip_damaged_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,8 +90,10 @@ def load_cli_config(ctx: click.Context) -> DrkitConfig:
 
     path = (ctx.find_root().obj or {}).get("config_file")
     if not path:
-        raise UsageError("this command needs a config file: pass --config FILE or set DRKIT_CONFIG",
-                         hint="`drkit init-config drkit.yaml` writes a commented example")
+        raise UsageError(
+            "this command needs a config file: pass --config FILE or set DRKIT_CONFIG",
+            hint="`drkit init-config drkit.yaml` writes a commented example",
+        )
     cfg = load_config(path)
     if not (ctx.find_root().obj or {}).get("log_level"):
         setup_logging(cfg.log_level)  # no --log-level or --debug: the config's log_level

@@ -49,11 +49,15 @@ def _refuse_empty(source: str | None, paths: tuple[str, ...]) -> None:
     a filter at all (``snapshots`` listed every snapshot) and to select nothing elsewhere; ``--path ''``
     meant the working directory. Both are usage errors (``--tag ''`` keeps its meaning: no tags)."""
     if source is not None and not source.strip():
-        raise UsageError("--source is empty; give a source kind (files, postgres, redis, stdin)",
-                         hint="an unset shell variable? leave --source out to select every kind")
+        raise UsageError(
+            "--source is empty; give a source kind (files, postgres, redis, stdin)",
+            hint="an unset shell variable? leave --source out to select every kind",
+        )
     if any(not p.strip() for p in paths):
-        raise UsageError("--path is empty; give an absolute path as backed up",
-                         hint="an unset shell variable? leave --path out to select every path")
+        raise UsageError(
+            "--path is empty; give an absolute path as backed up",
+            hint="an unset shell variable? leave --path out to select every path",
+        )
 
 
 def snapshot_filter(fn: Callable[..., Any]) -> Callable[..., Any]:

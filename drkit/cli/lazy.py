@@ -103,6 +103,9 @@ def needs_extra(name: str, exc: ImportError) -> click.Command:
     def fail() -> None:
         raise err
 
-    return click.Command(name, callback=fail, help=f"(needs the drkit[{err.extra}] extra)",
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                           "help_option_names": []})
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"(needs the drkit[{err.extra}] extra)",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    )

@@ -33,17 +33,35 @@ from .signals import Stopped, install
 # `drkit pg wal-fetch` (PostgreSQL's restore_command, once per WAL segment) does not pay for the
 # drills, the scheduler or the other sources.
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("cmd_init", "init"), "snapshots": ("cmd_snapshots", "snapshots"), "forget": ("cmd_forget", "forget"),
-    "prune": ("cmd_prune", "prune"), "check": ("cmd_check", "check"), "key": ("cmd_key", "key"),
-    "unlock": ("cmd_key", "unlock"), "backends": ("cmd_backends", "backends"), "config": ("cmd_config", "config"),
-    "init-config": ("cmd_config", "init_config"), "job": ("cmd_job", "job"), "drill": ("cmd_drill", "drill"),
-    "report": ("cmd_drill", "report"), "schedule": ("cmd_schedule", "schedule"),
-    "runbook": ("cmd_runbook", "runbook"), "copy": ("cmd_copy", "copy"),
-    "pg": ("..sources.postgres.cmd", "pg"), "redis": ("..sources.redis.cmd", "redis_group"),
-    "ls": ("..sources.files.cmd", "ls"), "diff": ("..sources.files.cmd", "diff"), "repair": ("cmd_repair", "repair"),
-    "tag": ("cmd_tag", "tag"), "stats": ("cmd_stats", "stats_cmd"),
-    "find": ("cmd_find", "find_cmd"), "dump": ("cmd_dump", "dump_cmd"), "system": ("cmd_system", "system"),
-    "mount": ("cmd_mount", "mount_cmd"), "completion": ("cmd_completion", "completion"), "man": ("cmd_man", "man"),
+    "init": ("cmd_init", "init"),
+    "snapshots": ("cmd_snapshots", "snapshots"),
+    "forget": ("cmd_forget", "forget"),
+    "prune": ("cmd_prune", "prune"),
+    "check": ("cmd_check", "check"),
+    "key": ("cmd_key", "key"),
+    "unlock": ("cmd_key", "unlock"),
+    "backends": ("cmd_backends", "backends"),
+    "config": ("cmd_config", "config"),
+    "init-config": ("cmd_config", "init_config"),
+    "job": ("cmd_job", "job"),
+    "drill": ("cmd_drill", "drill"),
+    "report": ("cmd_drill", "report"),
+    "schedule": ("cmd_schedule", "schedule"),
+    "runbook": ("cmd_runbook", "runbook"),
+    "copy": ("cmd_copy", "copy"),
+    "pg": ("..sources.postgres.cmd_pg", "pg"),
+    "redis": ("..sources.redis.cmd", "redis_group"),
+    "ls": ("..sources.files.cmd", "ls"),
+    "diff": ("..sources.files.cmd", "diff"),
+    "repair": ("cmd_repair", "repair"),
+    "tag": ("cmd_tag", "tag"),
+    "stats": ("cmd_stats", "stats_cmd"),
+    "find": ("cmd_find", "find_cmd"),
+    "dump": ("cmd_dump", "dump_cmd"),
+    "system": ("cmd_system", "system"),
+    "mount": ("cmd_mount", "mount_cmd"),
+    "completion": ("cmd_completion", "completion"),
+    "man": ("cmd_man", "man"),
 }
 
 
@@ -86,35 +104,85 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drkit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="DRKIT_CONFIG", default=None,
-              help="drkit.yaml: repositories, jobs, schedules, targets (env DRKIT_CONFIG).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
-              help="Log level (default: the config's log_level, else warning).")
-@click.option("--retry-for", type=DurationParam(), envvar="DRKIT_RETRY_FOR", default=None, metavar="DURATION",
-              help="Keep retrying a failing storage call this long, with backoff, before giving up (exit 14); "
-                   f"default: the repository's retry_for in the config, else 5min. {DURATION_HELP} "
-                   "(env DRKIT_RETRY_FOR).")
-@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), envvar="DRKIT_WORKERS", default=None, metavar="N",
-              expose_value=False, callback=lambda _c, _p, n: choose(workers=n),  # every call, like --retry-for
-              help="Threads that seal a backup's chunks and restore files; default: the repository's workers in the "
-                   "config, else one per CPU this process may use (affinity and cgroup CPU quota) (env DRKIT_WORKERS).")
-@click.option("--connections", type=click.IntRange(1, MAX_CONNECTIONS), envvar="DRKIT_CONNECTIONS", default=None,
-              metavar="N", expose_value=False, callback=lambda _c, _p, n: choose(connections=n),
-              help="Storage requests in flight (pack uploads, reads); default: the repository's "
-                   "connections in the config, else 8 on a remote store (S3, GCS) and 1 upload, 4 reads on a local "
-                   "disk. Each upload in flight holds one pack in memory (env DRKIT_CONNECTIONS).")
-@click.option("--limit-upload", type=RATE, envvar="DRKIT_LIMIT_UPLOAD", default=None, metavar="KiB/s",
-              expose_value=False, callback=lambda c, _p, kib: c.meta.__setitem__("limit_upload", kib),
-              help="Upload at most this many KiB per second, all threads together, to any store; 0: no limit; "
-                   "default: the repository's limit_upload in the config, else none (env DRKIT_LIMIT_UPLOAD).")
-@click.option("--limit-download", type=RATE, envvar="DRKIT_LIMIT_DOWNLOAD", default=None, metavar="KiB/s",
-              expose_value=False, callback=lambda c, _p, kib: c.meta.__setitem__("limit_download", kib),
-              help="Download at most this many KiB per second, all threads together, from any store; 0: no limit; "
-                   "default: the repository's limit_download in the config, else none (env DRKIT_LIMIT_DOWNLOAD).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar="DRKIT_CONFIG",
+    default=None,
+    help="drkit.yaml: repositories, jobs, schedules, targets (env DRKIT_CONFIG).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Log level (default: the config's log_level, else warning).",
+)
+@click.option(
+    "--retry-for",
+    type=DurationParam(),
+    envvar="DRKIT_RETRY_FOR",
+    default=None,
+    metavar="DURATION",
+    help="Keep retrying a failing storage call this long, with backoff, before giving up (exit 14); "
+    f"default: the repository's retry_for in the config, else 5min. {DURATION_HELP} "
+    "(env DRKIT_RETRY_FOR).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, MAX_WORKERS),
+    envvar="DRKIT_WORKERS",
+    default=None,
+    metavar="N",
+    expose_value=False,
+    callback=lambda _c, _p, n: choose(workers=n),  # every call, like --retry-for
+    help="Threads that seal a backup's chunks and restore files; default: the repository's workers in the "
+    "config, else one per CPU this process may use (affinity and cgroup CPU quota) (env DRKIT_WORKERS).",
+)
+@click.option(
+    "--connections",
+    type=click.IntRange(1, MAX_CONNECTIONS),
+    envvar="DRKIT_CONNECTIONS",
+    default=None,
+    metavar="N",
+    expose_value=False,
+    callback=lambda _c, _p, n: choose(connections=n),
+    help="Storage requests in flight (pack uploads, reads); default: the repository's "
+    "connections in the config, else 8 on a remote store (S3, GCS) and 1 upload, 4 reads on a local "
+    "disk. Each upload in flight holds one pack in memory (env DRKIT_CONNECTIONS).",
+)
+@click.option(
+    "--limit-upload",
+    type=RATE,
+    envvar="DRKIT_LIMIT_UPLOAD",
+    default=None,
+    metavar="KiB/s",
+    expose_value=False,
+    callback=lambda c, _p, kib: c.meta.__setitem__("limit_upload", kib),
+    help="Upload at most this many KiB per second, all threads together, to any store; 0: no limit; "
+    "default: the repository's limit_upload in the config, else none (env DRKIT_LIMIT_UPLOAD).",
+)
+@click.option(
+    "--limit-download",
+    type=RATE,
+    envvar="DRKIT_LIMIT_DOWNLOAD",
+    default=None,
+    metavar="KiB/s",
+    expose_value=False,
+    callback=lambda c, _p, kib: c.meta.__setitem__("limit_download", kib),
+    help="Download at most this many KiB per second, all threads together, from any store; 0: no limit; "
+    "default: the repository's limit_download in the config, else none (env DRKIT_LIMIT_DOWNLOAD).",
+)
 @click.option("--json", "json_errors", is_flag=True, hidden=True)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, config_file: str | None, log_level: str | None, retry_for: float | None,
-        json_errors: bool) -> None:
+def cli(
+    ctx: click.Context,
+    debug: bool,
+    config_file: str | None,
+    log_level: str | None,
+    retry_for: float | None,
+    json_errors: bool,
+) -> None:
     """drkit: encrypted, deduplicated backups of PostgreSQL, Redis and file trees, and restore
     drills that prove them.
 
@@ -161,8 +229,9 @@ def _run(args: list[str], debug: bool) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except DrkitError as exc:
-        error_line(exc.message, exc.hint, code=exc.exit_code, as_json=_wants_json(args),
-                   details=getattr(exc, "details", None))
+        error_line(
+            exc.message, exc.hint, code=exc.exit_code, as_json=_wants_json(args), details=getattr(exc, "details", None)
+        )
         sys.exit(exc.exit_code)
     except BackendError as exc:  # a storage error that escaped translation: still one line
         err = translate(exc)

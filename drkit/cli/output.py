@@ -36,8 +36,17 @@ def emit_json(doc: Any) -> None:
         out.flush()
 
 
-_C_ESCAPES = {"\\": "\\\\", " ": "\\ ", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a", "\b": "\\b",
-               "\f": "\\f", "\v": "\\v"}
+_C_ESCAPES = {
+    "\\": "\\\\",
+    " ": "\\ ",
+    "\n": "\\n",
+    "\t": "\\t",
+    "\r": "\\r",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\v": "\\v",
+}
 
 
 def printable(name: str) -> str:
@@ -85,8 +94,9 @@ def escape_unencodable() -> None:
             stream.reconfigure(errors="drkit-octal")
 
 
-def error_line(message: str, hint: str | None = None, *, code: int, as_json: bool = False,
-               details: list[str] | None = None) -> None:
+def error_line(
+    message: str, hint: str | None = None, *, code: int, as_json: bool = False, details: list[str] | None = None
+) -> None:
     one_line = " ".join(message.split())
     click.echo(f"drkit: error: {one_line}", err=True)
     for detail in details or []:
@@ -147,12 +157,23 @@ def byte_meter(description: str, *, enabled: bool) -> Iterator[Meter | None]:
         TransferSpeedColumn,
     )
 
-    columns = ("{task.description}", BarColumn(), TaskProgressColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeElapsedColumn(), "ETA", TimeRemainingColumn())
+    columns = (
+        "{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        "ETA",
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=None)
-        yield Meter(lambda n: bar.advance(task, n), lambda total: bar.update(task, total=max(total, 1)),
-                    lambda text: bar.reset(task, total=None, description=text))
+        yield Meter(
+            lambda n: bar.advance(task, n),
+            lambda total: bar.update(task, total=max(total, 1)),
+            lambda text: bar.reset(task, total=None, description=text),
+        )
 
 
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a program the signal ended would return

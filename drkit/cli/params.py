@@ -79,8 +79,10 @@ class SizeParam(click.ParamType):  # type: ignore[type-arg]
         text = str(value).strip().lower()
         number, unit = (text[:-1], text[-1]) if text and text[-1] in "kmgt" else (text, "")
         if not number.isdigit():
-            raise UsageError(f"{_option_name(param)} {str(value)[:20]!r} is not a size",
-                             hint="a whole number of bytes, or with k, m, g or t (1024-based): 500k, 2G")
+            raise UsageError(
+                f"{_option_name(param)} {str(value)[:20]!r} is not a size",
+                hint="a whole number of bytes, or with k, m, g or t (1024-based): 500k, 2G",
+            )
         return int(number) << self._UNITS[unit]
 
 
@@ -97,8 +99,10 @@ class RateParam(click.ParamType):  # type: ignore[type-arg]
             return value
         text = str(value).strip()
         if not text.isdigit():
-            raise UsageError(f"{_option_name(param)} {str(value)[:20]!r} is not a rate in KiB/s",
-                             hint="a whole number of KiB per second, e.g. 1024 for 1 MiB/s; 0 for no limit")
+            raise UsageError(
+                f"{_option_name(param)} {str(value)[:20]!r} is not a rate in KiB/s",
+                hint="a whole number of KiB per second, e.g. 1024 for 1 MiB/s; 0 for no limit",
+            )
         return int(text)
 
 

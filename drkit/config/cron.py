@@ -22,8 +22,14 @@ def _fields(text: str) -> dict[str, str]:
     if len(parts) != 6:
         raise ValueError(f"not a cron expression: {text!r} (5 fields, or 6 with seconds first)")
     second, minute, hour, day, month, weekday = parts
-    return {"second": second, "minute": minute, "hour": hour, "day": day, "month": month,
-            "day_of_week": _weekday_names(weekday)}
+    return {
+        "second": second,
+        "minute": minute,
+        "hour": hour,
+        "day": day,
+        "month": month,
+        "day_of_week": _weekday_names(weekday),
+    }
 
 
 def cron_trigger(text: str, *, jitter: float = 0.0, timezone: str = "UTC") -> CronTrigger:

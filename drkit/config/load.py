@@ -52,7 +52,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name in sorted(environ):
         if not name.upper().startswith(_ENV_PREFIX):
             continue
-        path = name[len(_ENV_PREFIX):].lower().split("__")
+        path = name[len(_ENV_PREFIX) :].lower().split("__")
         if path[0] not in fields or not all(path):
             continue
         node = tree

@@ -4,43 +4,36 @@ its path, not a silently ignored setting."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    SerializeAsAny,
-    Tag,
     model_validator,
 )
 
 from ..core.errors import UsageError
-from ..sources.registry import SourceConfig
-from .cron import validate_cron
-from .durations import parse_calendar_duration, parse_duration
+from .base import NAME_PATTERN, Cron, Seconds, Span, _Model
 from .secrets import SecretRef
-
-Seconds = Annotated[float, BeforeValidator(parse_duration)]  # drkit's one duration grammar (core.durations)
-# A span back from the newest snapshot (calendar months / years allowed), kept in its canonical spelling.
-Span = Annotated[str, BeforeValidator(lambda value: str(parse_calendar_duration(value)))]
-Cron = Annotated[str, AfterValidator(validate_cron)]
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-
-
-def _no_inline_password(value: str) -> str:
-    if urlsplit(value).password:
-        raise ValueError("put the password in `password:` as a secret reference, not in the URL")
-    return value
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from .sources import (
+    BUILTIN_KINDS as BUILTIN_KINDS,
+)  # re-exported: their home was this module
+from .sources import (
+    FilesSource as FilesSource,
+)
+from .sources import (
+    PgReceive as PgReceive,
+)
+from .sources import (
+    PostgresSource as PostgresSource,
+)
+from .sources import (
+    RedisArchive as RedisArchive,
+)
+from .sources import (
+    RedisSource as RedisSource,
+)
+from .sources import Source
 
 
 class PruneSchedule(_Model):
@@ -59,10 +52,14 @@ class CheckSchedule(_Model):
 
     schedule: Cron
     read_data_period: Seconds | None = Field(
-        default=None, gt=0, description="Read every pack once within this span (null: structure only).")
+        default=None, gt=0, description="Read every pack once within this span (null: structure only)."
+    )
     max_age: Seconds | None = Field(
-        default=None, gt=0, description="Alert when no check finished for this long (default: twice the "
-        "longest gap between two runs of the schedule).")
+        default=None,
+        gt=0,
+        description="Alert when no check finished for this long (default: twice the "
+        "longest gap between two runs of the schedule).",
+    )
 
 
 class CopySchedule(_Model):
@@ -71,8 +68,11 @@ class CopySchedule(_Model):
     schedule: Cron
     to: str = Field(pattern=NAME_PATTERN, description="The name of the target repository in this file.")
     max_age: Seconds | None = Field(
-        default=None, gt=0, description="Alert when no copy succeeded for this long: the target lags (default: "
-        "twice the longest gap between two runs of the schedule).")
+        default=None,
+        gt=0,
+        description="Alert when no copy succeeded for this long: the target lags (default: "
+        "twice the longest gap between two runs of the schedule).",
+    )
 
 
 class RepositoryConfig(_Model):
@@ -84,126 +84,54 @@ class RepositoryConfig(_Model):
     check: CheckSchedule | None = None
     copy_to: CopySchedule | None = Field(default=None, alias="copy")
     retry_for: Seconds | None = Field(
-        default=None, ge=0, description="How long a failing storage call is retried, with backoff, before the "
-        "command fails (exit 14); default 5min. The command line's --retry-for wins.")
+        default=None,
+        ge=0,
+        description="How long a failing storage call is retried, with backoff, before the "
+        "command fails (exit 14); default 5min. The command line's --retry-for wins.",
+    )
     workers: int | None = Field(
-        default=None, ge=1, le=64, description="Threads that seal a backup's chunks and restore files; default "
-        "one per CPU the process may use (affinity and cgroup quota). The command line's --workers wins.")
+        default=None,
+        ge=1,
+        le=64,
+        description="Threads that seal a backup's chunks and restore files; default "
+        "one per CPU the process may use (affinity and cgroup quota). The command line's --workers wins.",
+    )
     connections: int | None = Field(
-        default=None, ge=1, le=64, description="Storage requests in flight (pack uploads, reads); default 8 "
-        "on a remote store (S3, GCS), 1 upload and 4 reads on a local disk. The command line's --connections wins.")
+        default=None,
+        ge=1,
+        le=64,
+        description="Storage requests in flight (pack uploads, reads); default 8 "
+        "on a remote store (S3, GCS), 1 upload and 4 reads on a local disk. The command line's --connections wins.",
+    )
     limit_upload: int | None = Field(
-        default=None, ge=0, description="Upload at most this many KiB/s to the store, all threads together; 0 or "
-        "absent: no limit. The command line's --limit-upload wins.")
+        default=None,
+        ge=0,
+        description="Upload at most this many KiB/s to the store, all threads together; 0 or "
+        "absent: no limit. The command line's --limit-upload wins.",
+    )
     limit_download: int | None = Field(
-        default=None, ge=0, description="Download at most this many KiB/s from the store, all threads together; 0 "
-        "or absent: no limit. The command line's --limit-download wins.")
-
-
-class FilesSource(_Model):
-    kind: Literal["files"]
-    paths: list[str] = Field(min_length=1)
-    exclude: list[str] = []
-    one_file_system: bool = False
-
-
-class PgReceive(_Model):
-    """Continuous WAL streaming while the daemon runs (`drkit pg receive`)."""
-
-    spool_dir: Path = Field(description="Where pg_receivewal writes (a persistent volume).")
-    slot: str = Field(default="drkit", pattern=r"^[a-z0-9_]{1,63}$", description="Physical replication slot.")
-    interval: Seconds = Field(default=1.0, gt=0, description="Time between syncs of the spool into the repository.")
-
-
-class PostgresSource(_Model):
-    kind: Literal["postgres"]
-    dsn: Annotated[str, AfterValidator(_no_inline_password)] = Field(pattern=r"^postgres(ql)?://",
-                                                                     description="libpq URL without a password.")
-    password: SecretRef | None = None
-    mode: Literal["physical", "logical"] = "logical"
-    name: str | None = None
-    receive: PgReceive | None = Field(default=None, description="Stream WAL into the archive (physical mode).")
-
-    @model_validator(mode="after")
-    def _receive_physical(self) -> PostgresSource:
-        if self.receive is not None and self.mode != "physical":
-            raise ValueError("receive (WAL streaming) needs mode: physical")
-        return self
-
-
-
-class RedisArchive(_Model):
-    """Continuous AOF archiving while the daemon runs (`drkit redis aof-archive`)."""
-
-    interval: Seconds = Field(default=1.0, gt=0, description="Time between the starts of two archiving rounds; "
-                              "the Redis RPO is about this plus 3 s.")
-
-
-class RedisSource(_Model):
-    kind: Literal["redis"]
-    url: Annotated[str, AfterValidator(_no_inline_password)] | None = Field(
-        default=None, pattern=r"^rediss?://", description="The server; optional with sentinels.")
-    sentinels: list[str] = Field(default=[], description="host:port of Sentinels that name the primary.")
-    master_name: str | None = Field(default=None, description="The Sentinel master name (with sentinels).")
-    password: SecretRef | None = None
-    aof_dir: Path | None = None
-    name: str = "redis"
-    archive: RedisArchive | None = Field(default=None, description="Archive the AOF's growth (needs aof_dir).")
-
-    @model_validator(mode="after")
-    def _where(self) -> RedisSource:
-        if self.sentinels and not self.master_name:
-            raise ValueError("sentinels need master_name")
-        if self.url is None and not self.sentinels:
-            raise ValueError("give url, or sentinels with master_name")
-        if self.archive is not None and self.aof_dir is None:
-            raise ValueError("archive (AOF archiving) needs aof_dir")
-        return self
-
-
-
-BUILTIN_KINDS = ("files", "postgres", "redis")
-
-
-def _plugin_source(value: object) -> object:
-    """A ``source:`` of a kind registered by a plugin (``drkit.sources`` entry points) is validated
-    by that kind's own model; the built-in kinds by the discriminated union below."""
-    if isinstance(value, dict) and "kind" not in value:
-        from ..sources.registry import kind_names
-
-        raise ValueError(f"a source needs a kind (one of: {', '.join(kind_names())})")
-    if isinstance(value, dict) and isinstance(value.get("kind"), str) and value["kind"] not in BUILTIN_KINDS:
-        from ..sources.registry import source_kind  # loads only the named plugin
-
-        try:
-            return source_kind(value["kind"]).config_model.model_validate(value)
-        except UsageError as exc:
-            raise ValueError(exc.message) from None
-    return value
-
-
-def _source_tag(value: object) -> str:
-    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return str(kind) if kind in BUILTIN_KINDS else "plugin"
-
-
-Source = Annotated[
-    Annotated[FilesSource, Tag("files")] | Annotated[PostgresSource, Tag("postgres")]
-    | Annotated[RedisSource, Tag("redis")] | Annotated[SerializeAsAny[SourceConfig], Tag("plugin")],
-    Discriminator(_source_tag), BeforeValidator(_plugin_source)]
+        default=None,
+        ge=0,
+        description="Download at most this many KiB/s from the store, all threads together; 0 "
+        "or absent: no limit. The command line's --limit-download wins.",
+    )
 
 
 class SqlCheck(_Model):
     sql: str
-    expect: str | None = Field(description="The first column of the first row, exactly as PostgreSQL prints it "
-                               "(tabs, newlines and spaces included); null matches only SQL NULL.")
+    expect: str | None = Field(
+        description="The first column of the first row, exactly as PostgreSQL prints it "
+        "(tabs, newlines and spaces included); null matches only SQL NULL."
+    )
     database: str | None = None
 
 
 class RedisCheck(_Model):
     redis: str = Field(description="A Redis command, e.g. 'GET config:version'.")
-    expect: str | None = Field(description="The reply as text (an array: its items joined by spaces); null matches "
-                               "only a nil reply (e.g. GET of a missing key), never a string ('' included).")
+    expect: str | None = Field(
+        description="The reply as text (an array: its items joined by spaces); null matches "
+        "only a nil reply (e.g. GET of a missing key), never a string ('' included)."
+    )
     db: int = 0
 
 
@@ -232,30 +160,42 @@ class Retention(_Model):
 class DrillSettings(_Model):
     schedule: Cron | None = None
     max_age: Seconds | None = Field(
-        default=None, gt=0, description="Alert when no drill passed for this long (default: twice the longest "
-        "gap between two runs of the schedule).")
+        default=None,
+        gt=0,
+        description="Alert when no drill passed for this long (default: twice the longest "
+        "gap between two runs of the schedule).",
+    )
     sandbox: Literal["auto", "docker", "local"] = "auto"
     images: dict[Literal["postgres", "redis", "files"], str] = Field(
-        default={}, description="Container images for --sandbox docker, by source kind (a private registry or "
-                                "an air-gapped mirror); default postgres:<major of the backup>, redis:7, and for "
-                                "files python:3.11-slim-bookworm (any image with python3 on its PATH).")
+        default={},
+        description="Container images for --sandbox docker, by source kind (a private registry or "
+        "an air-gapped mirror); default postgres:<major of the backup>, redis:7, and for "
+        "files python:3.11-slim-bookworm (any image with python3 on its PATH).",
+    )
 
 
 class CanarySettings(_Model):
     enabled: bool | None = Field(
-        default=None, description="Write a canary (row, key or file) at each backup, so a drill proves its RPO "
+        default=None,
+        description="Write a canary (row, key or file) at each backup, so a drill proves its RPO "
         "from restored data. Default: on for PostgreSQL and Redis; off for file trees, where drkit never writes "
-        "into a production tree unless this is set to true.")
+        "into a production tree unless this is set to true.",
+    )
     heartbeat: Cron | None = Field(default=None, description="Cron of a light job writing only the canary.")
 
 
 class NotifySettings(_Model):
     """Where a run's outcome is sent (drkit/jobs/notify.py). The URLs usually hold a token: secret references."""
 
-    webhook: SecretRef | None = Field(default=None, description="URL of a generic JSON POST: on a failed or "
-                                      "partial run, and on success too with on_success.")
-    healthchecks: SecretRef | None = Field(default=None, description="A healthchecks.io-style ping URL, pinged by "
-                                           "every backup run: the URL on success, URL/fail on failure or partial.")
+    webhook: SecretRef | None = Field(
+        default=None,
+        description="URL of a generic JSON POST: on a failed or partial run, and on success too with on_success.",
+    )
+    healthchecks: SecretRef | None = Field(
+        default=None,
+        description="A healthchecks.io-style ping URL, pinged by "
+        "every backup run: the URL on success, URL/fail on failure or partial.",
+    )
     on_success: bool = Field(default=False, description="Also POST the webhook when a run succeeds.")
 
 
@@ -286,8 +226,12 @@ class SystemDrillSettings(_Model):
     """The daemon's scheduled `drkit drill --system`: every component in its own sandbox, the system judged."""
 
     schedule: Cron | None = None
-    max_age: Seconds | None = Field(default=None, gt=0, description="Alert when no system drill passed for this "
-                                    "long (default: twice the longest gap between two runs of the schedule).")
+    max_age: Seconds | None = Field(
+        default=None,
+        gt=0,
+        description="Alert when no system drill passed for this "
+        "long (default: twice the longest gap between two runs of the schedule).",
+    )
     sandbox: Literal["auto", "docker", "local"] = "auto"
 
 
@@ -297,11 +241,18 @@ class SystemConfig(_Model):
 
     jobs: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(min_length=1)
     targets: Targets = Targets()
-    max_skew: Seconds = Field(default=1.0, ge=0, description="How far each component may stay before the point in "
-                              "time of a system restore (default 1s: Redis AOF timestamps have one-second "
-                              "resolution); `--allow-skew` overrides it.")
-    heartbeat: Cron | None = Field(default=None, description="Cron of the system heartbeat: one instant written "
-                                   "into every component (row, key, file) in one step.")
+    max_skew: Seconds = Field(
+        default=1.0,
+        ge=0,
+        description="How far each component may stay before the point in "
+        "time of a system restore (default 1s: Redis AOF timestamps have one-second "
+        "resolution); `--allow-skew` overrides it.",
+    )
+    heartbeat: Cron | None = Field(
+        default=None,
+        description="Cron of the system heartbeat: one instant written "
+        "into every component (row, key, file) in one step.",
+    )
     drill: SystemDrillSettings = SystemDrillSettings()
 
     @model_validator(mode="after")
@@ -331,8 +282,10 @@ class DrkitConfig(_Model):
     scheduler: SchedulerSettings = SchedulerSettings()
     http: HttpSettings = HttpSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    notify: NotifySettings | None = Field(default=None, description="For every job without its own notify, and "
-                                          "for the scheduled prune, check and copy runs.")
+    notify: NotifySettings | None = Field(
+        default=None,
+        description="For every job without its own notify, and for the scheduled prune, check and copy runs.",
+    )
 
     @model_validator(mode="after")
     def _jobs_name_known_repositories(self) -> DrkitConfig:
@@ -343,8 +296,10 @@ class DrkitConfig(_Model):
         for name, repo in self.repositories.items():
             if repo.copy_to is not None and (repo.copy_to.to == name or repo.copy_to.to not in self.repositories):
                 others = ", ".join(sorted(set(self.repositories) - {name})) or "none"
-                raise ValueError(f"repositories.{name}.copy.to: {repo.copy_to.to!r} is not another repository "
-                                 f"of this file (others: {others})")
+                raise ValueError(
+                    f"repositories.{name}.copy.to: {repo.copy_to.to!r} is not another repository "
+                    f"of this file (others: {others})"
+                )
         self._systems_name_known_jobs()
         return self
 
@@ -355,8 +310,10 @@ class DrkitConfig(_Model):
                 known = ", ".join(sorted(self.jobs)) or "none"
                 raise ValueError(f"systems.{name}.jobs: unknown job {unknown[0]!r} (known: {known})")
             if name in self.jobs and (system.drill.schedule or system.drill.max_age):
-                raise ValueError(f"systems.{name}.drill: a job is named {name!r} too; their drill metrics "
-                                 "(label drkit_job) would mix: rename the system")
+                raise ValueError(
+                    f"systems.{name}.drill: a job is named {name!r} too; their drill metrics "
+                    "(label drkit_job) would mix: rename the system"
+                )
 
     def job(self, name: str) -> JobConfig:
         try:
@@ -372,5 +329,7 @@ class DrkitConfig(_Model):
             from ..core.errors import UsageError
 
             known = ", ".join(sorted(self.systems)) or "none"
-            raise UsageError(f"no system named {name!r} in the config (systems: {known})",
-                             hint="define it under `systems:` in drkit.yaml (docs/systems.md)") from None
+            raise UsageError(
+                f"no system named {name!r} in the config (systems: {known})",
+                hint="define it under `systems:` in drkit.yaml (docs/systems.md)",
+            ) from None

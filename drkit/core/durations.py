@@ -37,13 +37,29 @@ __all__ = ["Duration", "DurationError", "format_duration", "parse_calendar_durat
 _SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _MONTHS = {"mo": 1, "y": 12}
 _ALIASES = {
-    "sec": "s", "secs": "s", "second": "s", "seconds": "s",
-    "mins": "min", "minute": "min", "minutes": "min",
-    "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
-    "day": "d", "days": "d",
-    "wk": "w", "wks": "w", "week": "w", "weeks": "w",
-    "month": "mo", "months": "mo",
-    "yr": "y", "yrs": "y", "year": "y", "years": "y",
+    "sec": "s",
+    "secs": "s",
+    "second": "s",
+    "seconds": "s",
+    "mins": "min",
+    "minute": "min",
+    "minutes": "min",
+    "hr": "h",
+    "hrs": "h",
+    "hour": "h",
+    "hours": "h",
+    "day": "d",
+    "days": "d",
+    "wk": "w",
+    "wks": "w",
+    "week": "w",
+    "weeks": "w",
+    "month": "mo",
+    "months": "mo",
+    "yr": "y",
+    "yrs": "y",
+    "year": "y",
+    "years": "y",
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)")
 _PARTS = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*[a-zA-Z]+)+\s*")
@@ -88,8 +104,9 @@ def _parts(value: str) -> list[tuple[float, str]]:
     for number, unit in _PART.findall(value):
         key = unit.lower()
         if key == "m":
-            raise DurationError(f"{value!r}: the unit {unit!r} is ambiguous",
-                                hint="use `min` for minutes or `mo` for months")
+            raise DurationError(
+                f"{value!r}: the unit {unit!r} is ambiguous", hint="use `min` for minutes or `mo` for months"
+            )
         key = _ALIASES.get(key, key)
         if key not in _SECONDS and key not in _MONTHS:
             raise DurationError(f"{value!r}: unknown unit {unit!r}", hint=f"units: ms s min h d w mo y ({_FORMS})")
@@ -111,8 +128,10 @@ def parse_duration(value: str | float) -> float:
     total = 0.0
     for number, unit in _parts(text):
         if unit in _MONTHS:
-            raise DurationError(f"{value!r}: a calendar {'month' if unit == 'mo' else 'year'} has no fixed "
-                                "length", hint="give days instead, e.g. 30d or 365d")
+            raise DurationError(
+                f"{value!r}: a calendar {'month' if unit == 'mo' else 'year'} has no fixed length",
+                hint="give days instead, e.g. 30d or 365d",
+            )
         total += number * _SECONDS[unit]
     return _finite(total, value)
 
@@ -132,8 +151,9 @@ def parse_calendar_duration(value: str | float) -> Duration:
     for number, unit in _parts(str(value)):
         if unit in _MONTHS:
             if number != int(number):
-                raise DurationError(f"{value!r}: calendar months and years must be whole",
-                                    hint="e.g. 1y6mo instead of 1.5y")
+                raise DurationError(
+                    f"{value!r}: calendar months and years must be whole", hint="e.g. 1y6mo instead of 1.5y"
+                )
             months += int(number) * _MONTHS[unit]
         else:
             seconds += number * _SECONDS[unit]

@@ -295,8 +295,9 @@ class PlainWriter:
             os.close(self.fd)
 
 
-def data_extents(holes: list[tuple[int, int]], placed: int, length: int, min_skip: int = MIN_SKIP
-                 ) -> list[tuple[int, int]]:
+def data_extents(
+    holes: list[tuple[int, int]], placed: int, length: int, min_skip: int = MIN_SKIP
+) -> list[tuple[int, int]]:
     """The ``BLOCK``-aligned ranges of a segment of ``length`` bytes to write: all of it but the
     whole blocks of its ``holes`` (adjacent holes merged; one reaching the end of the ``placed``
     bytes takes the padding with it) that span at least ``min_skip`` bytes, so the file is not
@@ -340,8 +341,9 @@ def _sync_file_range() -> SyncRange | None:
     return fn
 
 
-def open_writer(path: str | os.PathLike[str], flags: int, mode: int, *, pool: DirectPool | None,
-                writeback: bool = False) -> FileWriter:
+def open_writer(
+    path: str | os.PathLike[str], flags: int, mode: int, *, pool: DirectPool | None, writeback: bool = False
+) -> FileWriter:
     """``os.open(path, flags, mode)`` in a writer that owns the descriptor: a ``DirectWriter`` on
     ``pool`` where the file system takes ``O_DIRECT``, else (or without a pool) a ``PlainWriter``. ``O_DIRECT`` is not
     passed to ``open`` itself: Linux creates the file before refusing the flag, which would leave it

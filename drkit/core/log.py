@@ -43,13 +43,15 @@ _secret_re: re.Pattern[str] | None = None
 _URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]+@")
 _KEY_VALUE = re.compile(
     r"(\b[A-Za-z_-]*(?:password|passwd|secret|token|access_key)[A-Za-z_-]*\s*=\s*)"
-    r"(\"[^\"]*\"|'[^']*'|[^\s&,;'\"]+)", re.IGNORECASE)
-_JSON_FIELD = re.compile(r"(\"[A-Za-z_-]*(?:password|passwd|secret|token)[A-Za-z_-]*\"\s*:\s*)\"[^\"]*\"",
-                         re.IGNORECASE)
+    r"(\"[^\"]*\"|'[^']*'|[^\s&,;'\"]+)",
+    re.IGNORECASE,
+)
+_JSON_FIELD = re.compile(
+    r"(\"[A-Za-z_-]*(?:password|passwd|secret|token)[A-Za-z_-]*\"\s*:\s*)\"[^\"]*\"", re.IGNORECASE
+)
 
 # every attribute a plain LogRecord has: anything else on a record came from ``extra=``
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime",
-                                                                                   "taskName"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
 
 def register_secret(value: str | None) -> None:
@@ -138,8 +140,12 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, the extras, and ``exc`` for a traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"ts": _timestamp(record), "level": record.levelname.lower(), "logger": record.name,
-                               "msg": record.getMessage()}
+        doc: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         for key, value in extras(record).items():
             doc.setdefault(key, value)
         if record.exc_info and not record.exc_text:
@@ -197,5 +203,15 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
-__all__ = ["MASK", "JsonFormatter", "RedactingFilter", "TextFormatter", "extras", "is_registered_secret", "redact",
-           "register_secret", "set_trace_id_source", "setup_logging"]
+__all__ = [
+    "MASK",
+    "JsonFormatter",
+    "RedactingFilter",
+    "TextFormatter",
+    "extras",
+    "is_registered_secret",
+    "redact",
+    "register_secret",
+    "set_trace_id_source",
+    "setup_logging",
+]

@@ -37,7 +37,7 @@ _Handler = Callable[[str, str, float | None, list[tuple[str, str]], bytes], Call
 DRILL_HELP = {
     "drkit_drill_success": "1 if the last restore drill passed every check and target, else 0",
     "drkit_rpo_seconds": "Recovery point age at the last drill (catalog: newest recoverable point in the "
-                         "repository; verified: newest canary found in the restored data)",
+    "repository; verified: newest canary found in the restored data)",
     "drkit_rto_seconds": "Time the last drill took to restore and verify",
     "drkit_rpo_target_seconds": "RPO target of the job (config)",
     "drkit_rto_target_seconds": "RTO target of the job (config)",
@@ -72,8 +72,9 @@ class Metrics:
         for result in ("success", "partial", "failure"):
             self.runs.labels(job, result)
 
-    def backup_succeeded(self, job: str, *, finished_at: float, duration_s: float, bytes_added: int,
-                         skipped: int = 0) -> None:
+    def backup_succeeded(
+        self, job: str, *, finished_at: float, duration_s: float, bytes_added: int, skipped: int = 0
+    ) -> None:
         """A run that wrote its snapshot; ``skipped`` > 0: a partial one (entries skipped or changed while
         read, exit 3), counted as ``result="partial"``: its snapshot is a recovery point, not the whole source."""
         self.last_success.labels(job).set(finished_at)
@@ -94,8 +95,15 @@ class Metrics:
         self.drill_runs.labels(job, "success" if success else "failure").inc()
         self.drill_success.labels(job).set(1 if success else 0)
 
-    def drill_measured(self, job: str, *, rto: float | None, rpo_catalog: float | None,
-                       rpo_verified: float | None, succeeded_at: float | None) -> None:
+    def drill_measured(
+        self,
+        job: str,
+        *,
+        rto: float | None,
+        rpo_catalog: float | None,
+        rpo_verified: float | None,
+        succeeded_at: float | None,
+    ) -> None:
         """A drill's figures (the daemon's /metrics shows the same series as `drkit drill --prom-file`)."""
         if rto is not None:
             self.drill_rto.labels(job).set(rto)
@@ -122,14 +130,17 @@ def new_registry(version: str | None = None) -> tuple[CollectorRegistry, Metrics
         return Counter(name, doc, [JOB_LABEL, *labels], registry=registry)
 
     metrics = Metrics(
-        last_success=gauge("drkit_backup_last_success_timestamp_seconds",
-                           "When the newest successful backup of the job finished (seconds since the epoch)"),
+        last_success=gauge(
+            "drkit_backup_last_success_timestamp_seconds",
+            "When the newest successful backup of the job finished (seconds since the epoch)",
+        ),
         duration=gauge("drkit_backup_duration_seconds", "How long the job's last backup run took"),
         bytes_added=gauge("drkit_backup_bytes_added", "Bytes the job's last successful backup stored"),
         failures=counter("drkit_backup_failures", "Backup runs of the job that failed"),
         runs=counter("drkit_backup_runs", "Backup runs of the job, by result (success, partial, failure)", "result"),
-        repository_size=gauge("drkit_repository_size_bytes", "Bytes stored in the repository (all objects)",
-                              "repository"),
+        repository_size=gauge(
+            "drkit_repository_size_bytes", "Bytes stored in the repository (all objects)", "repository"
+        ),
         rpo_target=gauge("drkit_rpo_target_seconds", DRILL_HELP["drkit_rpo_target_seconds"]),
         rto_target=gauge("drkit_rto_target_seconds", DRILL_HELP["drkit_rto_target_seconds"]),
         drill_runs=counter("drkit_drill_runs", "Scheduled restore drills of the job, by result", "result"),
@@ -137,10 +148,14 @@ def new_registry(version: str | None = None) -> tuple[CollectorRegistry, Metrics
         drill_success=gauge("drkit_drill_success", DRILL_HELP["drkit_drill_success"]),
         drill_rpo=gauge("drkit_rpo_seconds", DRILL_HELP["drkit_rpo_seconds"], JOB_LABEL, "kind"),
         drill_rto=gauge("drkit_rto_seconds", DRILL_HELP["drkit_rto_seconds"]),
-        drill_last_success=gauge("drkit_drill_last_success_timestamp_seconds",
-                                 DRILL_HELP["drkit_drill_last_success_timestamp_seconds"]),
-        skipped=gauge("drkit_backup_skipped_entries", "Entries the job's newest snapshot skipped or read while they "
-                      "changed (0: the whole source; above 0: a partial backup, exit 3)"),
+        drill_last_success=gauge(
+            "drkit_drill_last_success_timestamp_seconds", DRILL_HELP["drkit_drill_last_success_timestamp_seconds"]
+        ),
+        skipped=gauge(
+            "drkit_backup_skipped_entries",
+            "Entries the job's newest snapshot skipped or read while they "
+            "changed (0: the whole source; above 0: a partial backup, exit 3)",
+        ),
         ops=new_ops_metrics(registry, version),
     )
     return registry, metrics
@@ -172,10 +187,18 @@ def write_check_metric(path: Path | str, repository: str, *, ok: bool) -> None:
 def check_registry(repository: str, *, ok: bool) -> CollectorRegistry:
     """``drkit_repository_check_success{repository}`` (1 or 0) and when it was measured."""
     registry = CollectorRegistry()
-    Gauge("drkit_repository_check_success", "1 if the last `drkit check` found no errors, else 0", ["repository"],
-          registry=registry).labels(repository).set(1 if ok else 0)
-    Gauge("drkit_repository_check_timestamp_seconds", "When the last `drkit check` finished", ["repository"],
-          registry=registry).labels(repository).set_to_current_time()
+    Gauge(
+        "drkit_repository_check_success",
+        "1 if the last `drkit check` found no errors, else 0",
+        ["repository"],
+        registry=registry,
+    ).labels(repository).set(1 if ok else 0)
+    Gauge(
+        "drkit_repository_check_timestamp_seconds",
+        "When the last `drkit check` finished",
+        ["repository"],
+        registry=registry,
+    ).labels(repository).set_to_current_time()
     return registry
 
 
@@ -200,8 +223,9 @@ def _credentials(url: str) -> tuple[str, str | None, str | None]:
 
 
 def _handler(user: str | None, password: str | None) -> _Handler:
-    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
-                data: bytes) -> Callable[[], None]:
+    def handler(
+        url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
+    ) -> Callable[[], None]:
         def send() -> None:
             request = Request(url, data=data, method=method, headers=dict(headers))
             if user is not None:
@@ -225,20 +249,42 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def push(registry: CollectorRegistry, url: str, *, group: str, job: str = "drkit_backup",
-         timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
+def push(
+    registry: CollectorRegistry,
+    url: str,
+    *,
+    group: str,
+    job: str = "drkit_backup",
+    timeout: float = PUSH_TIMEOUT_SECONDS,
+) -> None:
     """POST the metrics to the Pushgateway at ``url`` in the group ``job``/``drkit_job=group`` (POST
     replaces only the metrics pushed). A user name in the URL with the password in
     ``DRKIT_PUSHGATEWAY_PASSWORD`` become Basic auth. Raises DrkitError, naming the URL without
     credentials, when the push fails."""
     gateway, user, password = _credentials(url)
     try:
-        prometheus_client.pushadd_to_gateway(gateway, job=job, registry=registry, grouping_key={JOB_LABEL: group},
-                                             timeout=timeout, handler=_handler(user, password))
+        prometheus_client.pushadd_to_gateway(
+            gateway,
+            job=job,
+            registry=registry,
+            grouping_key={JOB_LABEL: group},
+            timeout=timeout,
+            handler=_handler(user, password),
+        )
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        raise DrkitError(f"cannot push metrics to the Pushgateway {gateway}: {_reason(exc)}",
-                         hint="check the URL, and that the Pushgateway is up and reachable") from exc
+        raise DrkitError(
+            f"cannot push metrics to the Pushgateway {gateway}: {_reason(exc)}",
+            hint="check the URL, and that the Pushgateway is up and reachable",
+        ) from exc
 
 
-__all__ = ["DRILL_HELP", "JOB_LABEL", "check_registry", "write_check_metric", "Metrics", "new_registry", "push",
-           "write_textfile"]
+__all__ = [
+    "DRILL_HELP",
+    "JOB_LABEL",
+    "check_registry",
+    "write_check_metric",
+    "Metrics",
+    "new_registry",
+    "push",
+    "write_textfile",
+]

@@ -54,8 +54,14 @@ class OpsMetrics:
         if at is not None:
             self.archive_newest.labels(job, kind).set(at)
 
-    def register_repository(self, repository: str, tasks: dict[str, float], *, check_max_age: float | None,
-                            copy_max_age: tuple[str, float] | None = None) -> None:
+    def register_repository(
+        self,
+        repository: str,
+        tasks: dict[str, float],
+        *,
+        check_max_age: float | None,
+        copy_max_age: tuple[str, float] | None = None,
+    ) -> None:
         """Scheduled ``tasks`` (task → when the daemon first knew of the schedule) with zeroed counters;
         the deadlines of the check and of the copy (target repository, seconds)."""
         for task, since in tasks.items():

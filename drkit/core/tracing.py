@@ -246,8 +246,9 @@ class _LeafSpan(_LiveSpan):
 
         current = trace.get_current_span().get_span_context().is_valid
         parent: Any = None if current else self._parent
-        self._span = self._tracer.start_span(self._name, context=parent, record_exception=False,
-                                             set_status_on_exception=False)
+        self._span = self._tracer.start_span(
+            self._name, context=parent, record_exception=False, set_status_on_exception=False
+        )
         self.set(**self._attributes)
         return self
 
@@ -274,8 +275,13 @@ class _TimedSpan(_LiveSpan):
         self._end_ns: int | None = None
 
     def __enter__(self) -> _TimedSpan:
-        self._cm = self._tracer.start_as_current_span(self._name, start_time=self._start_ns, end_on_exit=False,
-                                                      record_exception=False, set_status_on_exception=False)
+        self._cm = self._tracer.start_as_current_span(
+            self._name,
+            start_time=self._start_ns,
+            end_on_exit=False,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
         self._span = self._cm.__enter__()
         self.set(**self._attributes)
         return self

@@ -244,8 +244,10 @@ class TarExtractor:
                 if info.size == 0:
                     self._end_member()
         else:
-            raise UnsafeArchive(f"tar member {info.name!r}: type {info.type!r} is not handled "
-                                "(only directories, regular files and symlinks)")
+            raise UnsafeArchive(
+                f"tar member {info.name!r}: type {info.type!r} is not handled "
+                "(only directories, regular files and symlinks)"
+            )
 
     def _mkdir(self, path: Path) -> None:
         """``path`` and any missing parents, each 0700 (a listed directory gets its own mode at the end)."""

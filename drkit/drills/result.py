@@ -94,6 +94,8 @@ class DrillResult:
     def from_doc(cls, doc: dict[str, Any], drill_id: str = "") -> DrillResult:
         fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__ and k not in ("checks", "targets")}
         checks = [CheckResult(**c) for c in doc.get("checks", [])]
-        targets = [TargetResult(name=t["name"], target_seconds=t["target_seconds"],
-                                actual_seconds=t["actual_seconds"]) for t in doc.get("targets", [])]
+        targets = [
+            TargetResult(name=t["name"], target_seconds=t["target_seconds"], actual_seconds=t["actual_seconds"])
+            for t in doc.get("targets", [])
+        ]
         return cls(**fields, checks=checks, targets=targets, id=drill_id)

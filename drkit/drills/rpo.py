@@ -36,8 +36,11 @@ def newest_point(repo: Repository, job: str, source: Any, also: str = "") -> dat
     which another command may have taken, e.g. a base backup by `drkit backup postgres`), and of what the
     kind's archive adds to them (WAL windows, the AOF archive): ``source`` is the job's ``source:``."""
     kind = source.kind
-    snaps = [s for s in snapshots.load_all(repo.manifests)
-             if s.source_kind == kind and (s.source_name == job or s.id == also)]
+    snaps = [
+        s
+        for s in snapshots.load_all(repo.manifests)
+        if s.source_kind == kind and (s.source_name == job or s.id == also)
+    ]
     points = [_parse(s.end_time or s.time) for s in snaps]
     plugin = source_kind(kind)
     if isinstance(plugin, HasCatalogPoints):

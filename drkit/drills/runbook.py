@@ -20,8 +20,11 @@ from .targets import ExtraTargets
 
 RUNBOOKS_ENV = "DRKIT_RUNBOOKS"
 # a source checkout (or editable install), then the copy a wheel carries (setup.py), then a system copy
-_SEARCH = (Path(__file__).resolve().parents[2] / "recovery_runbooks", Path(__file__).resolve().parents[1] / "_runbooks",
-           Path("/usr/share/drkit/recovery_runbooks"))
+_SEARCH = (
+    Path(__file__).resolve().parents[2] / "recovery_runbooks",
+    Path(__file__).resolve().parents[1] / "_runbooks",
+    Path("/usr/share/drkit/recovery_runbooks"),
+)
 
 
 class Step(BaseModel):
@@ -91,8 +94,14 @@ def render_markdown(book: Runbook) -> str:
     if book.targets.rpo is not None:
         goals.append(f"lose at most {book.targets.rpo:g} s of data (RPO)")
     target = f"**Target:** {', '.join(goals)}. " if goals else ""
-    lines = [f"# {book.title}", "", f"**Incident.** {book.incident.strip()}", "",
-             f"{target}Runnable as a drill: `drkit runbook run {book.name} --sandbox local`.", ""]
+    lines = [
+        f"# {book.title}",
+        "",
+        f"**Incident.** {book.incident.strip()}",
+        "",
+        f"{target}Runnable as a drill: `drkit runbook run {book.name} --sandbox local`.",
+        "",
+    ]
     for i, step in enumerate(book.steps, 1):
         lines.append(f"## {i}. {step.title}")
         if step.human:
@@ -110,8 +119,9 @@ def runbook_jobs(book: Runbook, config: DrkitConfig, jobs: list[str]) -> list[st
     if jobs:
         for name in jobs:
             if book.kind != "all" and config.job(name).source.kind != book.kind:
-                raise UsageError(f"job {name} is a {config.job(name).source.kind} job; runbook {book.name} "
-                                 f"is for {book.kind}")
+                raise UsageError(
+                    f"job {name} is a {config.job(name).source.kind} job; runbook {book.name} is for {book.kind}"
+                )
         return jobs
     found = sorted(n for n, j in config.jobs.items() if book.kind in ("all", j.source.kind))
     if not found:
@@ -119,18 +129,30 @@ def runbook_jobs(book: Runbook, config: DrkitConfig, jobs: list[str]) -> list[st
     return found
 
 
-def run_runbook(book: Runbook, config: DrkitConfig, jobs: list[str], *, sandbox: str,  # noqa: PLR0913
-                point_in_time: str | None = None, system: str | None = None) -> list[DrillResult]:
+def run_runbook(
+    book: Runbook,
+    config: DrkitConfig,
+    jobs: list[str],
+    *,
+    sandbox: str,  # noqa: PLR0913
+    point_in_time: str | None = None,
+    system: str | None = None,
+) -> list[DrillResult]:
     """Each covered job's drill, held to the job's targets and to the runbook's own (reported as
     ``runbook.rpo`` / ``runbook.rto``: a miss of either is a missed target, exit 20). With ``system``, a
     runbook of kind ``all`` drills that system as one (`drill --system`), the runbook's targets on the system."""
     extra = ExtraTargets("runbook", rpo=book.targets.rpo, rto=book.targets.rto)
     if system is not None:
         if jobs or book.kind != "all":
-            raise UsageError(f"--system drills a whole system: give no --job, and a runbook of kind all "
-                             f"(runbook {book.name} is of kind {book.kind})")
+            raise UsageError(
+                f"--system drills a whole system: give no --job, and a runbook of kind all "
+                f"(runbook {book.name} is of kind {book.kind})"
+            )
         config.system(system)
         from .system import run_system_drill  # psycopg and redis (extras): only when a system is drilled
+
         return run_system_drill(config, system, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
-    return [run_drill(config, name, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
-            for name in runbook_jobs(book, config, jobs)]
+    return [
+        run_drill(config, name, sandbox=sandbox, point_in_time=point_in_time, extra_targets=extra)
+        for name in runbook_jobs(book, config, jobs)
+    ]

@@ -34,6 +34,7 @@ from .targets import ExtraTargets, evaluate_targets
 
 log = logging.getLogger("drkit.drills")
 
+
 def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
     """The kind's drill of this layer (``HasContextDrill``: imported only when a drill of that kind runs,
     so a files drill needs no database extra), else its ``HasDrill`` hook."""
@@ -50,13 +51,21 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
     plugin = source_kind(kind)
     if not isinstance(plugin, HasDrill):
         raise DrkitError(f"source kind {kind} has no drill hook: nothing can restore it into a sandbox")
-    request = DrillRequest(ctx.repo, ctx.name, ctx.job.source, ctx.workdir, ctx.snapshot, ctx.point_in_time,
-                           ctx.phase, lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
-                           [(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks)
-                            if isinstance(c, SqlCheck)])
+    request = DrillRequest(
+        ctx.repo,
+        ctx.name,
+        ctx.job.source,
+        ctx.workdir,
+        ctx.snapshot,
+        ctx.point_in_time,
+        ctx.phase,
+        lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
+        [(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks) if isinstance(c, SqlCheck)],
+    )
     report = plugin.drill(request)
-    out = KindOutcome(report.snapshot_id, [CheckResult(*check) for check in report.checks], report.canary,
-                      list(report.not_verified))
+    out = KindOutcome(
+        report.snapshot_id, [CheckResult(*check) for check in report.checks], report.canary, list(report.not_verified)
+    )
     others = [c for c in ctx.job.checks if not isinstance(c, SqlCheck)]
     if others:
         out.not_verified.append(f"checks: {len(others)} non-SQL check(s) are not run by a {kind} drill")
@@ -83,15 +92,23 @@ def _sandbox_for(kind_source: object, requested: str) -> tuple[str, str]:
     plugin = source_kind(kind)
     if not isinstance(plugin, HasContainerDrill):
         if requested == "docker":
-            raise SandboxUnavailable(f"--sandbox docker: a {kind} drill runs only in a local sandbox",
-                                     hint="use --sandbox local or auto")
+            raise SandboxUnavailable(
+                f"--sandbox docker: a {kind} drill runs only in a local sandbox", hint="use --sandbox local or auto"
+            )
         return "local", f"a {kind} drill restores into a local server process"
     why_local = plugin.local_drill(kind_source) if requested != "docker" else None
     return ("local", why_local) if why_local else choose_sandbox(requested)
 
 
-def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot: str | None = None,
-              point_in_time: str | None = None, extra_targets: ExtraTargets | None = None) -> DrillResult:
+def run_drill(
+    config: DrkitConfig,
+    name: str,
+    *,
+    sandbox: str = "auto",
+    snapshot: str | None = None,
+    point_in_time: str | None = None,
+    extra_targets: ExtraTargets | None = None,
+) -> DrillResult:
     """One drill of job ``name``, measured against the job's targets and ``extra_targets`` (a runbook's).
     Raises only for usage errors (unknown job, Docker demanded but unreachable); everything else is
     recorded in the result, which is stored in the repository. Traced as ``drkit.drill`` with one child
@@ -99,21 +116,38 @@ def run_drill(config: DrkitConfig, name: str, *, sandbox: str = "auto", snapshot
     ``phases``: back to back from the drill's start, they add up to its RTO (``PhaseClock``)."""
     with tracing.span("drkit.drill", **{"drkit.job": name, "drkit.sandbox": sandbox}) as span:
         result = _run_drill(config, name, sandbox, (snapshot, point_in_time), extra_targets)
-        span.set(**{"drkit.success": result.success, "drkit.rto_seconds": result.rto_seconds,
-                    "drkit.rpo_catalog_seconds": result.rpo_catalog_seconds,
-                    "drkit.rpo_verified_seconds": result.rpo_verified_seconds, "drkit.snapshot_id": result.snapshot_id})
+        span.set(
+            **{
+                "drkit.success": result.success,
+                "drkit.rto_seconds": result.rto_seconds,
+                "drkit.rpo_catalog_seconds": result.rpo_catalog_seconds,
+                "drkit.rpo_verified_seconds": result.rpo_verified_seconds,
+                "drkit.snapshot_id": result.snapshot_id,
+            }
+        )
     return result
 
 
-def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | None, str | None],
-               extra_targets: ExtraTargets | None) -> DrillResult:
+def _run_drill(
+    config: DrkitConfig,
+    name: str,
+    sandbox: str,
+    which: tuple[str | None, str | None],
+    extra_targets: ExtraTargets | None,
+) -> DrillResult:
     snapshot, point_in_time = which
     job = config.job(name)
     phases, started = PhaseClock(), clock.utcnow()  # the RTO clock starts with the drill
     used, why = _sandbox_for(job.source, sandbox)
     log.info("drill started", extra={"job": name, "sandbox": used, "reason": why})
-    result = DrillResult(job=name, source_kind=job.source.kind, sandbox=used, started_at=started.isoformat(),
-                         point_in_time=point_in_time, phases=phases.phases)
+    result = DrillResult(
+        job=name,
+        source_kind=job.source.kind,
+        sandbox=used,
+        started_at=started.isoformat(),
+        point_in_time=point_in_time,
+        phases=phases.phases,
+    )
     targets = (job.targets, extra_targets)
     try:
         with phases.phase("open"):  # choosing the sandbox, opening the repository (reading its keys)
@@ -125,8 +159,9 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
         passphrase = config.repositories[job.repository].passphrase.as_passphrase_source().read()
         with workdir(name) as work:
             systems = tuple(s for s, spec in sorted(config.systems.items()) if name in spec.jobs)
-            ctx = DrillContext(name, job, repo, url, passphrase, used, work, snapshot, point_in_time, systems,
-                               clock=phases)
+            ctx = DrillContext(
+                name, job, repo, url, passphrase, used, work, snapshot, point_in_time, systems, clock=phases
+            )
             outcome = _run_kind(ctx)
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
         result.not_verified = outcome.not_verified
@@ -136,8 +171,7 @@ def _run_drill(config: DrkitConfig, name: str, sandbox: str, which: tuple[str | 
         if phases.verified_ns is not None and result.checks_ok:  # teardown is not part of recovery
             result.rto_seconds = phases.seconds(phases.verified_ns)
         # a measurement, not part of the recovery; the base restored counts even if no job run took it
-        catalog = _with_archive(repo, name, job.source,
-                                newest_point(repo, name, job.source, also=outcome.snapshot_id))
+        catalog = _with_archive(repo, name, job.source, newest_point(repo, name, job.source, also=outcome.snapshot_id))
         return _finish(result, targets, repo, phases, started, catalog)
     finally:
         repo.close()
@@ -160,21 +194,30 @@ def _canary_check(result: DrillResult, enabled: bool, outcome: KindOutcome, now:
         result.rpo_verified_seconds = round(max(0.0, (now - canary).total_seconds()), 3)
         result.rpo_basis = "canary: the newest canary found in the restored data"
     elif not enabled:
-        result.rpo_basis = ("catalog: the newest recoverable point the repository records (no canary: "
-                            "canary.enabled is off for this job)")
+        result.rpo_basis = (
+            "catalog: the newest recoverable point the repository records (no canary: "
+            "canary.enabled is off for this job)"
+        )
     if not enabled or not result.checks_ok:
         return
     when = result.point_reached or result.point_in_time  # a run after the point reached left nothing in the data
     if canary is None and when is not None and not ran_before(repo, result.job, result.source_kind, when):
-        result.not_verified.append(f"canary: no run of job {result.job} before {when} wrote one; "
-                                   "the verified RPO is not measured")
+        result.not_verified.append(
+            f"canary: no run of job {result.job} before {when} wrote one; the verified RPO is not measured"
+        )
         return
     detail = f"newest canary written {canary.isoformat()}" if canary else "no canary in the restored data"
     result.checks.append(CheckResult("canary", canary is not None, detail))
 
 
-def _finish(result: DrillResult, targets: tuple[Targets, ExtraTargets | None], repo: Repository | None,
-            phases: PhaseClock, started: datetime, catalog: datetime | None) -> DrillResult:
+def _finish(
+    result: DrillResult,
+    targets: tuple[Targets, ExtraTargets | None],
+    repo: Repository | None,
+    phases: PhaseClock,
+    started: datetime,
+    catalog: datetime | None,
+) -> DrillResult:
     name = result.job
     if result.checks_ok and result.rto_seconds is None:
         result.rto_seconds = phases.seconds()

@@ -35,8 +35,14 @@ def job_names(config: DrkitConfig, names: list[str], all_jobs: bool) -> list[str
     return chosen
 
 
-def run_drills(config: DrkitConfig, names: list[str], *, sandbox: str, snapshot: str | None = None,
-               point_in_time: str | None = None) -> list[DrillResult]:
+def run_drills(
+    config: DrkitConfig,
+    names: list[str],
+    *,
+    sandbox: str,
+    snapshot: str | None = None,
+    point_in_time: str | None = None,
+) -> list[DrillResult]:
     return [run_drill(config, n, sandbox=sandbox, snapshot=snapshot, point_in_time=point_in_time) for n in names]
 
 

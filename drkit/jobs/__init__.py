@@ -4,5 +4,12 @@ retention) and its sources into connections. Used by ``drkit job run``, the sche
 from .backup import JobOutcome, has_retention, run_backup_job, run_heartbeat
 from .connect import open_job_repository, pg_conn, redis_target
 
-__all__ = ["JobOutcome", "has_retention", "open_job_repository", "pg_conn", "redis_target", "run_backup_job",
-           "run_heartbeat"]
+__all__ = [
+    "JobOutcome",
+    "has_retention",
+    "open_job_repository",
+    "pg_conn",
+    "redis_target",
+    "run_backup_job",
+    "run_heartbeat",
+]

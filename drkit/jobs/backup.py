@@ -43,9 +43,13 @@ class JobOutcome:
     skipped: int = 0  # entries the backup skipped or half-read: a partial snapshot (`job run` exits 3)
 
 
-def run_backup_job(config: DrkitConfig, name: str, *,
-                   facts_hook: Callable[[dict[str, Any]], None] | None = None,
-                   retention_gate: AbstractContextManager[object] | None = None) -> JobOutcome:
+def run_backup_job(
+    config: DrkitConfig,
+    name: str,
+    *,
+    facts_hook: Callable[[dict[str, Any]], None] | None = None,
+    retention_gate: AbstractContextManager[object] | None = None,
+) -> JobOutcome:
     """Back up job ``name``. ``facts_hook`` sees the facts after they are recorded and before the
     backup starts (tests use it to change the source in between). The retention step (a forget, under
     a maintenance lock) runs inside ``retention_gate``: the scheduler's way to keep it from its own
@@ -54,15 +58,25 @@ def run_backup_job(config: DrkitConfig, name: str, *,
     job = config.job(name)
     with tracing.span("drkit.job.run", **{"drkit.job": name, "drkit.source_kind": job.source.kind}) as span:
         outcome = _run_backup_job(config, name, job, facts_hook, retention_gate)
-        span.set(**{"drkit.snapshot_id": outcome.snapshot_id, "drkit.bytes_added": outcome.bytes_added,
-                    "drkit.forgotten": outcome.forgotten, "drkit.retention_applied": outcome.retention_applied,
-                    "drkit.warnings": len(outcome.warnings)})
+        span.set(
+            **{
+                "drkit.snapshot_id": outcome.snapshot_id,
+                "drkit.bytes_added": outcome.bytes_added,
+                "drkit.forgotten": outcome.forgotten,
+                "drkit.retention_applied": outcome.retention_applied,
+                "drkit.warnings": len(outcome.warnings),
+            }
+        )
     return outcome
 
 
-def _run_backup_job(config: DrkitConfig, name: str, job: JobConfig,
-                    facts_hook: Callable[[dict[str, Any]], None] | None,
-                    retention_gate: AbstractContextManager[object] | None) -> JobOutcome:
+def _run_backup_job(
+    config: DrkitConfig,
+    name: str,
+    job: JobConfig,
+    facts_hook: Callable[[dict[str, Any]], None] | None,
+    retention_gate: AbstractContextManager[object] | None,
+) -> JobOutcome:
     started, t0 = clock.utcnow().isoformat(), clock.monotonic()
     repo, _ = open_job_repository(config, job)
     try:
@@ -80,8 +94,19 @@ def _run_backup_job(config: DrkitConfig, name: str, job: JobConfig,
     finally:
         repo.close()
     added = int(snap.stats.get("stored_bytes", 0))
-    return JobOutcome(name, snap.source_kind, snap.id, started, clock.monotonic() - t0, added, forgotten, warnings,
-                      window, applied, backup_skipped(snap))
+    return JobOutcome(
+        name,
+        snap.source_kind,
+        snap.id,
+        started,
+        clock.monotonic() - t0,
+        added,
+        forgotten,
+        warnings,
+        window,
+        applied,
+        backup_skipped(snap),
+    )
 
 
 def run_heartbeat(config: DrkitConfig, name: str) -> None:
@@ -116,10 +141,15 @@ def _backup(repo: Repository, name: str, job: JobConfig, warnings: list[str]) ->
 def retention_policy(retention: Retention) -> Policy:
     """The policy of a job's ``retention:``; ``keep_within`` means what ``--keep-within`` means."""
     within = parse_calendar_duration(retention.keep_within) if retention.keep_within else None
-    return Policy(keep_last=retention.keep_last or 0, keep_hourly=retention.keep_hourly or 0,
-                  keep_daily=retention.keep_daily or 0, keep_weekly=retention.keep_weekly or 0,
-                  keep_monthly=retention.keep_monthly or 0, keep_yearly=retention.keep_yearly or 0,
-                  keep_within=within)
+    return Policy(
+        keep_last=retention.keep_last or 0,
+        keep_hourly=retention.keep_hourly or 0,
+        keep_daily=retention.keep_daily or 0,
+        keep_weekly=retention.keep_weekly or 0,
+        keep_monthly=retention.keep_monthly or 0,
+        keep_yearly=retention.keep_yearly or 0,
+        keep_within=within,
+    )
 
 
 def has_retention(job: JobConfig) -> bool:
@@ -127,8 +157,14 @@ def has_retention(job: JobConfig) -> bool:
     return job.retention is not None and not retention_policy(job.retention).is_empty()
 
 
-def _retain(repo: Repository, name: str, job: JobConfig, kind: str,
-            warnings: list[str], gate: AbstractContextManager[object] | None) -> tuple[int, bool | None]:
+def _retain(
+    repo: Repository,
+    name: str,
+    job: JobConfig,
+    kind: str,
+    warnings: list[str],
+    gate: AbstractContextManager[object] | None,
+) -> tuple[int, bool | None]:
     """The job's retention: (snapshots forgotten, applied; None without retention). When another
     process holds a maintenance lock (a prune or forget started by a CronJob or by hand) or the gate
     is busy, skipped with a warning: the snapshot is written, and the next run forgets what this one

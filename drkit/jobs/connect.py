@@ -29,8 +29,14 @@ def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool
 def pg_conn(source: PostgresSource) -> PgConn:
     conn = PgConn.from_url(source.dsn)
     if source.password is not None:
-        conn = PgConn(host=conn.host, port=conn.port, user=conn.user, dbname=conn.dbname,
-                      password=source.password.reveal(), options=conn.options)
+        conn = PgConn(
+            host=conn.host,
+            port=conn.port,
+            user=conn.user,
+            dbname=conn.dbname,
+            password=source.password.reveal(),
+            options=conn.options,
+        )
     return conn
 
 

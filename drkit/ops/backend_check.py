@@ -81,8 +81,7 @@ def _run_steps(backend, key: str, body: bytes, report: BackendReport) -> None:  
         backend.delete(key)
         return None if not any(i.key == key for i in backend.list("drkit-check/")) else "object still listed"
 
-    for name, fn in (("create", create), ("read", read), ("range", read_range),
-                     ("list", listing), ("delete", delete)):
+    for name, fn in (("create", create), ("read", read), ("range", read_range), ("list", listing), ("delete", delete)):
         _timed(report, name, fn)
 
 

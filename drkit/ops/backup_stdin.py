@@ -18,8 +18,14 @@ class CommandFailed(DrkitError):
     exit_code = 1
 
 
-def backup_stdin(repo: Repository, name: str, *, tags: list[str], command: str | None = None,
-                 progress: Callable[[int], None] | None = None) -> Snapshot:
+def backup_stdin(
+    repo: Repository,
+    name: str,
+    *,
+    tags: list[str],
+    command: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Snapshot:
     """Back up ``stream`` (default: standard input), or the output of ``command``; a command that
     exits non-zero yields no snapshot."""
     with repo.lock(purpose="backup"):
@@ -28,8 +34,9 @@ def backup_stdin(repo: Repository, name: str, *, tags: list[str], command: str |
         return _backup_command(repo, name, command, tags, progress)
 
 
-def _backup_command(repo: Repository, name: str, command: str, tags: list[str],
-                    progress: Callable[[int], None] | None) -> Snapshot:
+def _backup_command(
+    repo: Repository, name: str, command: str, tags: list[str], progress: Callable[[int], None] | None
+) -> Snapshot:
     argv = shlex.split(command)
     if not argv:
         raise UsageError("--stdin-from-command is empty")

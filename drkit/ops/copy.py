@@ -63,15 +63,25 @@ def _select(source: Repository, refs: list[str]) -> list[Snapshot]:
 Progress = Callable[[int], None] | None
 
 
-def _copy_one(source: Repository, target: Repository, snap: Snapshot, ids: dict[str, str],
-              progress: Progress = None) -> tuple[str, WriteStats]:
+def _copy_one(
+    source: Repository, target: Repository, snap: Snapshot, ids: dict[str, str], progress: Progress = None
+) -> tuple[str, WriteStats]:
     with BlobWriter(target) as writer:
         root = ContentCopier(source, writer, progress).root(snap.root, snap.id)
         writer.flush()  # packs and index before the snapshot
     meta = {**snap.meta, "copy_of": copy_record(source, snap)}
-    copy = Snapshot(source_kind=snap.source_kind, source_name=snap.source_name, root=root, time=snap.time,
-                    end_time=snap.end_time, host=snap.host, tags=list(snap.tags),
-                    parent=ids.get(snap.parent or ""), stats=snap.stats, meta=meta)
+    copy = Snapshot(
+        source_kind=snap.source_kind,
+        source_name=snap.source_name,
+        root=root,
+        time=snap.time,
+        end_time=snap.end_time,
+        host=snap.host,
+        tags=list(snap.tags),
+        parent=ids.get(snap.parent or ""),
+        stats=snap.stats,
+        meta=meta,
+    )
     return snapshots.save(target.manifests, copy).id, writer.stats
 
 
@@ -99,17 +109,22 @@ def _aof_todo(source: Repository, target: Repository, names: set[str]) -> list[d
     if not names:
         return []
     have = {tuple(d.get(k) for k in _AOF_KEY) for _, d in target.manifests.find(ARCHIVE_KIND)}
-    todo = [d for _, d in source.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") in names)
-            if tuple(d.get(k) for k in _AOF_KEY) not in have]
+    todo = [
+        d
+        for _, d in source.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") in names)
+        if tuple(d.get(k) for k in _AOF_KEY) not in have
+    ]
     # in history order: a copy stopped anywhere leaves a prefix (a record's last_ts proves its group up to
     # that second, so one stored before an older segment made the older file's missing tail go unseen)
-    todo.sort(key=lambda d: (d["source_name"], float(d["base_mtime"]), d["base"], d["type"] != "b", d["seq"],
-                             d["offset"]))
+    todo.sort(
+        key=lambda d: (d["source_name"], float(d["base_mtime"]), d["base"], d["type"] != "b", d["seq"], d["offset"])
+    )
     return todo
 
 
-def _copy_aof_archive(source: Repository, target: Repository, todo: list[dict[str, Any]],
-                      progress: Progress = None) -> tuple[int, WriteStats]:
+def _copy_aof_archive(
+    source: Repository, target: Repository, todo: list[dict[str, Any]], progress: Progress = None
+) -> tuple[int, WriteStats]:
     """Archived AOF segments ``todo`` (``_aof_todo``), each with its content re-written."""
     count = 0
     with BlobWriter(target) as writer:
@@ -122,8 +137,9 @@ def _copy_aof_archive(source: Repository, target: Repository, todo: list[dict[st
     return count, writer.stats
 
 
-def copy_snapshots(source: Repository, target: Repository, refs: list[str], *, progress: Progress = None,
-                   on_total: Progress = None) -> CopyResult:
+def copy_snapshots(
+    source: Repository, target: Repository, refs: list[str], *, progress: Progress = None, on_total: Progress = None
+) -> CopyResult:
     """Copy the snapshots ``refs`` (all when empty) from ``source`` into ``target``. ``progress``: content
     bytes converted (read, or reused within a snapshot), after ``on_total`` was told how many there will be."""
     if source.config.id == target.config.id:
@@ -138,8 +154,10 @@ def copy_snapshots(source: Repository, target: Repository, refs: list[str], *, p
         found = {snap.id: copy_of(earlier, snap, in_source) for snap in chosen}
         aof = _aof_todo(source, target, {s.source_name for s in chosen if s.source_kind == "redis"})
         if on_total is not None:
-            on_total(snapshots_bytes(source, [s for s in chosen if found[s.id] is None])
-                     + sum(int(d["root"].get("size", 0)) for d in aof))
+            on_total(
+                snapshots_bytes(source, [s for s in chosen if found[s.id] is None])
+                + sum(int(d["root"].get("size", 0)) for d in aof)
+            )
         present: list[tuple[Snapshot, Snapshot]] = []
         for snap in chosen:
             if (earlier_copy := found[snap.id]) is not None:
@@ -173,15 +191,17 @@ class _Carry:
     aof_todo: list[dict[str, Any]]
 
 
-def _copy_wal(source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult,
-              _carry: _Carry) -> None:
+def _copy_wal(
+    source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult, _carry: _Carry
+) -> None:
     limit = horizon(chosen)
     if limit is not None:
         result.wal_files = copy_wal(source, target, limit)
 
 
-def _copy_aof(source: Repository, target: Repository, _chosen: list[Snapshot], result: CopyResult,
-              carry: _Carry) -> None:
+def _copy_aof(
+    source: Repository, target: Repository, _chosen: list[Snapshot], result: CopyResult, carry: _Carry
+) -> None:
     if carry.aof_todo:
         result.aof_segments, stats = _copy_aof_archive(source, target, carry.aof_todo, carry.progress)
         result.add(stats)
@@ -189,7 +209,9 @@ def _copy_aof(source: Repository, target: Repository, _chosen: list[Snapshot], r
 
 # archive label (sources.archives.ARCHIVES) → how copy carries it; a test keeps the two in step
 ARCHIVE_COPIES: dict[str, Callable[[Repository, Repository, list[Snapshot], CopyResult, _Carry], None]] = {
-    "wal": _copy_wal, "aof": _copy_aof}
+    "wal": _copy_wal,
+    "aof": _copy_aof,
+}
 
 
 @contextmanager
@@ -204,8 +226,9 @@ def _opened(url: str, secret: PassphraseSource, limits: Limits | None) -> Iterat
 Side = tuple[str, PassphraseSource, Limits | None]  # URL, passphrase source, configured bandwidth limits
 
 
-def copy_between(source: Side, target: Side, refs: list[str], *, progress: Progress = None,
-                 on_total: Progress = None) -> CopyResult:
+def copy_between(
+    source: Side, target: Side, refs: list[str], *, progress: Progress = None, on_total: Progress = None
+) -> CopyResult:
     """Open both repositories (``Side`` each; the command line's --limit-upload/--limit-download win over
     the configured limits), copy, close."""
     with ExitStack() as stack:

@@ -86,8 +86,9 @@ def copy_of(earlier: Copies, snap: Snapshot, in_source: set[str]) -> Snapshot | 
     return found if isinstance(origin, dict) and origin.get("snapshot") not in in_source else None
 
 
-def carry_tags(source: Repository, target: Repository,
-               pairs: list[tuple[Snapshot, Snapshot]]) -> tuple[dict[str, str], dict[str, str]]:
+def carry_tags(
+    source: Repository, target: Repository, pairs: list[tuple[Snapshot, Snapshot]]
+) -> tuple[dict[str, str], dict[str, str]]:
     """Give each target copy (second of a pair) its source snapshot's tags when they changed in the source
     since the copy (tags changed in the target are left alone). Returns source id → new
     target id of each copy retagged, and source id → why for each copy that keeps its old tags (under

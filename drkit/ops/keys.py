@@ -32,8 +32,9 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
             with repo.backend.get(info.key) as f:  # at most one byte over the cap: junk is shown as such
                 d = describe_key_object(f.read(MAX_KEY + 1))
             key_id = id_from_key(info.key)
-            out.append(KeyInfo(key_id, key_id == repo.key_id, d["created"], d["host"], d["username"],
-                               int(d["generation"])))
+            out.append(
+                KeyInfo(key_id, key_id == repo.key_id, d["created"], d["host"], d["username"], int(d["generation"]))
+            )
     return sorted(out, key=lambda k: k.created)
 
 
@@ -48,8 +49,10 @@ def _refuse_locked(repo: Repository, key_id: str) -> None:
     """A key object under object-lock retention cannot be removed yet: say so before changing anything."""
     until = repo.locked_until(KEYS_PREFIX + key_id)
     if until is not None:
-        raise StorageError(f"key {key_id[:8]} is locked until {when(until)} (immutable repository)",
-                           hint="it can be removed once its retention ends; `drkit key add` works meanwhile")
+        raise StorageError(
+            f"key {key_id[:8]} is locked until {when(until)} (immutable repository)",
+            hint="it can be removed once its retention ends; `drkit key add` works meanwhile",
+        )
 
 
 def remove_key(repo: Repository, ref: str) -> str:

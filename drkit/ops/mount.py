@@ -51,8 +51,11 @@ def mountable_snapshots(repo: Repository, match: SnapshotFilter | None) -> list[
     return [
         s
         for s in snapshots.load_all(repo.manifests)
-        if (s.root.get("type") in ("stream", "bundle") or (s.source_kind == SOURCE_KIND and s.root.get("type")
-                                                              == ROOT_TYPE)) and (not match or match.matches(s))
+        if (
+            s.root.get("type") in ("stream", "bundle")
+            or (s.source_kind == SOURCE_KIND and s.root.get("type") == ROOT_TYPE)
+        )
+        and (not match or match.matches(s))
     ]
 
 
@@ -139,9 +142,13 @@ def mount(
         snaps = mountable_snapshots(repo, match)
         damaged = damaged_newer(repo, snaps, match)
         if damaged:
-            log.warning("no `latest` links: snapshot manifest %s%s is damaged and may be newer than the snapshot "
-                        "one would name (`drkit check` reports it, `drkit forget` removes it); the snapshots are "
-                        "under ids/ and by time", damaged[0], f" (and {len(damaged) - 1} more)" if damaged[1:] else "")
+            log.warning(
+                "no `latest` links: snapshot manifest %s%s is damaged and may be newer than the snapshot "
+                "one would name (`drkit check` reports it, `drkit forget` removes it); the snapshots are "
+                "under ids/ and by time",
+                damaged[0],
+                f" (and {len(damaged) - 1} more)" if damaged[1:] else "",
+            )
         view = MountView(repo, snaps, latest=not damaged)
         if on_ready is not None:
             on_ready(len(view.root.children["ids"].children))  # type: ignore[union-attr]

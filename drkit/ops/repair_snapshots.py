@@ -108,16 +108,27 @@ def _one(repo: Repository, snap: Snapshot, blob_ok: BlobOk, write_tree: TreeWrit
 
 def _repaired(snap: Snapshot, tree: str, dropped: list[str]) -> Snapshot:
     return Snapshot(
-        source_kind=snap.source_kind, source_name=snap.source_name, root={**snap.root, "tree": tree},
-        time=snap.time, end_time=snap.end_time, host=snap.host, tags=sorted({*snap.tags, REPAIRED_TAG}),
-        parent=snap.parent, stats=snap.stats,
-        meta={**snap.meta, "repaired_from": snap.id, "repair_dropped": dropped[:_MAX_LISTED],
-              "repair_dropped_count": len(dropped)},
+        source_kind=snap.source_kind,
+        source_name=snap.source_name,
+        root={**snap.root, "tree": tree},
+        time=snap.time,
+        end_time=snap.end_time,
+        host=snap.host,
+        tags=sorted({*snap.tags, REPAIRED_TAG}),
+        parent=snap.parent,
+        stats=snap.stats,
+        meta={
+            **snap.meta,
+            "repaired_from": snap.id,
+            "repair_dropped": dropped[:_MAX_LISTED],
+            "repair_dropped_count": len(dropped),
+        },
     )
 
 
-def repair_snapshots(repo: Repository, refs: Sequence[str] = (), *, dry_run: bool = False,
-                     read_data: bool = False) -> SnapshotRepairReport:
+def repair_snapshots(
+    repo: Repository, refs: Sequence[str] = (), *, dry_run: bool = False, read_data: bool = False
+) -> SnapshotRepairReport:
     """Repair the named snapshots (default: every one) as the module docstring says."""
     with repo.lock(purpose="repair snapshots"):
         chosen = [snapshots.find(repo.manifests, r) for r in refs] if refs else snapshots.load_all(repo.manifests)
@@ -143,5 +154,4 @@ def _earlier_repairs(every: list[Snapshot]) -> dict[tuple[str, str], str]:
     original kept: no --forget) names it again instead of writing one more copy: a snapshot id hashes
     sealed bytes, so a second identical repair would be a second snapshot of the same time, and
     ``--keep-last N`` would count every copy."""
-    return {(str(s.meta["repaired_from"]), str(s.root.get("tree"))): s.id for s in every
-            if s.meta.get("repaired_from")}
+    return {(str(s.meta["repaired_from"]), str(s.root.get("tree"))): s.id for s in every if s.meta.get("repaired_from")}

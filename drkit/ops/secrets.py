@@ -21,8 +21,7 @@ class PassphraseSource:
     env: str | None = None  # read this variable instead of DRKIT_PASSWORD (a config secret reference)
 
     def __repr__(self) -> str:
-        return (f"PassphraseSource(file={self.file!s}, command={'<set>' if self.command else None}, "
-                f"env={self.env})")
+        return f"PassphraseSource(file={self.file!s}, command={'<set>' if self.command else None}, env={self.env})"
 
     def read(self, *, confirm: bool = False) -> str:
         value = self._read(confirm)

@@ -27,8 +27,14 @@ def default_repository_url() -> str:
     return str(Path(data_home) / "drkit" / "repository")
 
 
-def open_repository(url: str, secret: PassphraseSource | str, *, load_index: bool = True,
-                    retry_for: float | None = None, limits: Limits | None = None) -> Repository:
+def open_repository(
+    url: str,
+    secret: PassphraseSource | str,
+    *,
+    load_index: bool = True,
+    retry_for: float | None = None,
+    limits: Limits | None = None,
+) -> Repository:
     """Open ``url`` with the passphrase from ``secret`` (or the passphrase itself, already read);
     ``retry_for``, ``limits``: the repository's configured retry window and bandwidth limits (``--retry-for``,
     ``--limit-upload`` and ``--limit-download`` win over them)."""
@@ -54,8 +60,9 @@ def reserve_size(backend: Backend, mib: int | None) -> tuple[int, bool]:
     return mib << 20, True
 
 
-def create_repository(url: str, secret: PassphraseSource, config: RepoConfig,
-                      reserve_mib: int | None = None) -> Repository:
+def create_repository(
+    url: str, secret: PassphraseSource, config: RepoConfig, reserve_mib: int | None = None
+) -> Repository:
     with storage_errors():
         backend = open_backend(url)
     size, required = reserve_size(backend, reserve_mib)

@@ -70,8 +70,9 @@ def _fastcdc(params: ChunkerParams) -> pyfastcdc.FastCDC:
     if cdc is None:
         if len(cache) >= 8:
             cache.clear()
-        cdc = cache[params] = pyfastcdc.FastCDC(params.avg_size, min_size=params.min_size,
-                                                max_size=params.max_size, seed=params.seed)
+        cdc = cache[params] = pyfastcdc.FastCDC(
+            params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
+        )
     return cdc
 
 

@@ -92,9 +92,14 @@ def _select(pack_ids: list[str], subset: tuple[str, float | tuple[int, int]] | N
     return [p for p in pack_ids if int(p[:8], 16) % m == n - 1]
 
 
-def check_repository(repo: Repository, *, read_data: bool = False, subset: str | None = None,
-                     progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None
-                     ) -> CheckReport:
+def check_repository(
+    repo: Repository,
+    *,
+    read_data: bool = False,
+    subset: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> CheckReport:
     """``progress``: bytes of packs read back (read_data), after ``on_total`` was told how many there are."""
     report = CheckReport()
     try:
@@ -109,7 +114,8 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
         report.reserve = find_reserve(repo.backend)
     _check_snapshots(repo, report)
     problems, report.documents_checked, report.segments_read = check_rooted(
-        repo, read_data=read_data, subset=parse_subset(subset))
+        repo, read_data=read_data, subset=parse_subset(subset)
+    )
     report.errors.extend(problems)
     _check_documents(repo)
     report.errors.extend(f"{key}: {why}" for key, why in sorted(repo.manifests.skipped.items()))
@@ -120,8 +126,7 @@ def check_repository(repo: Repository, *, read_data: bool = False, subset: str |
         if on_total is not None:
             on_total(sum(repo.index.pack_sizes[p] for p in chosen))
         with ThreadPoolExecutor(2) as pool:
-            for pack_id, (problems, blobs) in zip(chosen, pool.map(lambda p: _read_pack(repo, p), chosen),
-                                                  strict=True):
+            for pack_id, (problems, blobs) in zip(chosen, pool.map(lambda p: _read_pack(repo, p), chosen), strict=True):
                 report.errors.extend(problems)
                 report.blobs_checked += blobs
                 report.packs_checked += 1

@@ -74,16 +74,18 @@ class RepoConfig:
         doc = json.loads(raw)
         unknown = sorted(set(doc) - set(cls.__dataclass_fields__))
         if int(doc.get("version", 1)) > NEWEST_VERSION or unknown:
-            raise UsageError(f"repository format version {doc.get('version')} is newer than this drkit reads",
-                             hint="upgrade drkit")
+            raise UsageError(
+                f"repository format version {doc.get('version')} is newer than this drkit reads", hint="upgrade drkit"
+            )
         doc["chunker"] = ChunkerParams(**doc["chunker"])
         return cls(**doc)
 
 
 def chunker_params(avg_size: int) -> ChunkerParams:
     """FastCDC sizes around an average (min = avg/4, max = 4 x avg) with a fresh secret gear seed."""
-    return ChunkerParams(min_size=max(64, avg_size // 4), avg_size=avg_size, max_size=avg_size * 4,
-                         seed=secrets.randbelow(1 << 63))
+    return ChunkerParams(
+        min_size=max(64, avg_size // 4), avg_size=avg_size, max_size=avg_size * 4, seed=secrets.randbelow(1 << 63)
+    )
 
 
 def content_id(data: bytes | memoryview) -> str:

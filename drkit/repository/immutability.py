@@ -25,8 +25,10 @@ from ..core.errors import StorageError, UsageError
 from .format import RepoConfig
 
 EXEMPT_PREFIXES = ("locks/",)  # rewritten and deleted by design; nothing to protect in them
-_BUCKET_HINT = ("create the bucket with Object Lock enabled (S3: ObjectLockEnabledForBucket) or with "
-                "per-object retention (GCS: --enable-per-object-retention)")
+_BUCKET_HINT = (
+    "create the bucket with Object Lock enabled (S3: ObjectLockEnabledForBucket) or with "
+    "per-object retention (GCS: --enable-per-object-retention)"
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,9 @@ class RetainingBackend:
     def _options(self, key: str, options: PutOptions | None) -> PutOptions | None:
         if _exempt(key) or (options is not None and options.retain_until is not None):
             return options
-        return self.retention.options() if options is None else replace(self.retention.options(),
-                                                                         private=options.private)
+        return (
+            self.retention.options() if options is None else replace(self.retention.options(), private=options.private)
+        )
 
     def put(self, key: str, data: Data, options: PutOptions | None = None) -> None:
         self.inner.put(key, data, self._options(key, options))
@@ -133,8 +136,10 @@ class RetainingBackend:
 def require_object_lock(backend: Backend) -> None:
     """``init --immutable-days`` on a store that cannot lock objects is a usage error."""
     if not backend.capabilities.object_lock:
-        raise UsageError(f"{backend.display} cannot lock objects: --immutable-days needs an s3:// bucket with "
-                         "Object Lock or a gs:// bucket with object retention")
+        raise UsageError(
+            f"{backend.display} cannot lock objects: --immutable-days needs an s3:// bucket with "
+            "Object Lock or a gs:// bucket with object retention"
+        )
 
 
 def first_locked_write(backend: RetainingBackend, key: str, data: bytes, options: PutOptions | None = None) -> None:
@@ -143,9 +148,12 @@ def first_locked_write(backend: RetainingBackend, key: str, data: bytes, options
     try:
         backend.put_if_absent(key, data, options)
     except BackendError as exc:
-        raise StorageError(f"{backend.display} refused a write with object-lock retention ({exc.message})",
-                           hint=_BUCKET_HINT) from exc
+        raise StorageError(
+            f"{backend.display} refused a write with object-lock retention ({exc.message})", hint=_BUCKET_HINT
+        ) from exc
     if backend.inner.stat(key).retain_until is None:
         backend.inner.delete(key)
-        raise StorageError(f"{backend.display} stored an object without the requested retention: "
-                           "the bucket has no object lock", hint=_BUCKET_HINT)
+        raise StorageError(
+            f"{backend.display} stored an object without the requested retention: the bucket has no object lock",
+            hint=_BUCKET_HINT,
+        )

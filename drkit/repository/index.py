@@ -226,8 +226,7 @@ class Index:
     def entry_length(self, entry: int) -> int:
         return int.from_bytes(self._records[entry * ENTRY_SIZE + 41 : entry * ENTRY_SIZE + 45], "little")
 
-    def encode(self, pack_ids: Iterable[str], cipher: Cipher, max_entries: int = MAX_OBJECT_ENTRIES
-               ) -> Iterator[bytes]:
+    def encode(self, pack_ids: Iterable[str], cipher: Cipher, max_entries: int = MAX_OBJECT_ENTRIES) -> Iterator[bytes]:
         """Sealed index objects covering ``pack_ids``, each of at most ``max_entries`` entries (a pack is
         never split); yields nothing for no packs. One object's body is in memory at a time."""
         body = bytearray()
@@ -289,6 +288,11 @@ def decode_raw(sealed: bytes, cipher: Cipher, index_id: str) -> list[RawPack]:
 
 
 def decode_index(sealed: bytes, cipher: Cipher, index_id: str) -> list[PackRecord]:
-    return [PackRecord(p.pack_id, p.size, [PackEntry(*_ENTRY.unpack_from(p.entries, i))
-                                           for i in range(0, len(p.entries), ENTRY_SIZE)])
-            for p in decode_raw(sealed, cipher, index_id)]
+    return [
+        PackRecord(
+            p.pack_id,
+            p.size,
+            [PackEntry(*_ENTRY.unpack_from(p.entries, i)) for i in range(0, len(p.entries), ENTRY_SIZE)],
+        )
+        for p in decode_raw(sealed, cipher, index_id)
+    ]

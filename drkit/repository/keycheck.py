@@ -29,8 +29,10 @@ def key_problems(backend: Backend, master: MasterKey) -> list[str]:
         except NotFound:
             continue  # removed since the listing (`key remove`)
         if int(doc.get("version", 1)) >= 2 and key_generation(data, master) is None:
-            problems.append(f"{info.key}: key object whose MAC does not verify under this repository's key "
-                            "(planted, edited or from another repository; skipped when opening)")
+            problems.append(
+                f"{info.key}: key object whose MAC does not verify under this repository's key "
+                "(planted, edited or from another repository; skipped when opening)"
+            )
     for info in backend.list(ROTATIONS_PREFIX):
         head = info.key[len(ROTATIONS_PREFIX) :].split("-")[0]
         try:
@@ -41,8 +43,10 @@ def key_problems(backend: Backend, master: MasterKey) -> list[str]:
         except NotFound:
             continue
         if generation is None or not (head.isascii() and head.isdigit()) or int(head) != generation:
-            problems.append(f"{info.key}: rotation record that does not verify under this repository's key "
-                            "or disagrees with its name (planted, edited or copied; skipped when opening)")
+            problems.append(
+                f"{info.key}: rotation record that does not verify under this repository's key "
+                "or disagrees with its name (planted, edited or copied; skipped when opening)"
+            )
     return problems
 
 

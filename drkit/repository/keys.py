@@ -93,8 +93,9 @@ def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     parameters (key objects of older drkit open unchanged), from ``cryptography`` (already a dependency) so a
     core install needs no second Argon2 package. Parameters it refuses raise ValueError."""
     try:
-        kdf = Argon2id(salt=salt, length=32, iterations=params.time_cost, lanes=params.parallelism,
-                       memory_cost=params.memory_kib)
+        kdf = Argon2id(
+            salt=salt, length=32, iterations=params.time_cost, lanes=params.parallelism, memory_cost=params.memory_kib
+        )
     except UnsupportedAlgorithm:  # cryptography built on OpenSSL < 3.2 or LibreSSL, or in FIPS mode
         return _derive_argon2_cffi(passphrase, salt, params)
     return kdf.derive(passphrase.encode())
@@ -113,8 +114,15 @@ def _derive_argon2_cffi(passphrase: str, salt: bytes, params: KdfParams) -> byte
             hint="pip install argon2-cffi (drkit then uses it), or install the cryptography wheel from PyPI",
         ) from None
     try:
-        return hash_secret_raw(passphrase.encode(), salt, time_cost=params.time_cost, memory_cost=params.memory_kib,
-                               parallelism=params.parallelism, hash_len=32, type=Type.ID)
+        return hash_secret_raw(
+            passphrase.encode(),
+            salt,
+            time_cost=params.time_cost,
+            memory_cost=params.memory_kib,
+            parallelism=params.parallelism,
+            hash_len=32,
+            type=Type.ID,
+        )
     except Argon2Error as exc:  # parameters it refuses: ValueError, as from cryptography
         raise ValueError(type(exc).__name__) from None
 

@@ -138,9 +138,14 @@ def _parse(key: str, body: bytes) -> LockInfo:
     values = {name: _field(doc, name, kind) for name, kind in _FIELDS.items()}
     purpose = doc.get("purpose", "")
     view = float(_field(doc, "view", float)) if "view" in doc else None  # type: ignore[arg-type]
-    return LockInfo(key=key, purpose=purpose if isinstance(purpose, str) else "",
-                    maintenance=doc.get("maintenance") is True, view=view, holder=_holder(doc),
-                    **values)  # type: ignore[arg-type]
+    return LockInfo(
+        key=key,
+        purpose=purpose if isinstance(purpose, str) else "",
+        maintenance=doc.get("maintenance") is True,
+        view=view,
+        holder=_holder(doc),
+        **values,  # type: ignore[arg-type]
+    )
 
 
 def _load(backend: Backend, key: str) -> LockInfo | None:
@@ -217,12 +222,12 @@ class Lock:
         return self._lost
 
     def _body(self, expires: float) -> bytes:
-        doc: dict[str, object] = dict(host=_hostname(), pid=os.getpid(), username=_username(),
-                                      exclusive=self.exclusive)
+        doc: dict[str, object] = dict(host=_hostname(), pid=os.getpid(), username=_username(), exclusive=self.exclusive)
         holder = this_process()
         if holder.known and holder.start_time >= 0:
-            doc.update(machine_id=holder.machine_id, boot_id=holder.boot_id, pid_ns=holder.pid_ns,
-                       start_time=holder.start_time)
+            doc.update(
+                machine_id=holder.machine_id, boot_id=holder.boot_id, pid_ns=holder.pid_ns, start_time=holder.start_time
+            )
         doc.update(created=self._created, expires=expires, purpose=self.purpose, view=self.view)
         if self.maintenance:
             doc["maintenance"] = True

@@ -81,8 +81,14 @@ class Mark:
     def from_doc(cls, mark_id: str, doc: dict[str, Any]) -> Mark:
         where = f"pending mark {mark_id[:16]}"
         size = doc.get("bytes", 0)
-        return cls(mark_id, _time(doc, where), _strings(doc, "packs", where), _strings(doc, "orphans", where),
-                   _strings(doc, "indexes", where), size if isinstance(size, int) else 0)
+        return cls(
+            mark_id,
+            _time(doc, where),
+            _strings(doc, "packs", where),
+            _strings(doc, "orphans", where),
+            _strings(doc, "indexes", where),
+            size if isinstance(size, int) else 0,
+        )
 
 
 @dataclass(frozen=True)
@@ -114,10 +120,17 @@ def read_marks(store: ManifestStore, skip: set[str] | None = None) -> dict[str, 
     return {m.id: m for m in sorted(marks, key=lambda m: (m.time, m.id))}
 
 
-def write_mark(store: ManifestStore, when: float, packs: list[str], orphans: list[str], indexes: list[str],
-               size: int) -> Mark:
-    doc = {"time": when, "packs": packs, "orphans": orphans, "indexes": indexes, "bytes": size,
-           "created": clock.utcnow().isoformat()}
+def write_mark(
+    store: ManifestStore, when: float, packs: list[str], orphans: list[str], indexes: list[str], size: int
+) -> Mark:
+    doc = {
+        "time": when,
+        "packs": packs,
+        "orphans": orphans,
+        "indexes": indexes,
+        "bytes": size,
+        "created": clock.utcnow().isoformat(),
+    }
     return Mark(store.put(PENDING_KIND, doc), when, tuple(packs), tuple(orphans), tuple(indexes), size)
 
 
@@ -126,8 +139,9 @@ def read_tombstones(store: ManifestStore) -> list[Tombstone]:
     for doc_id, doc in store.find(FORGOTTEN_KIND):
         where = f"forget record {doc_id[:16]}"
         snaps = doc.get("snapshots")
-        if not isinstance(snaps, list) or not all(isinstance(s, dict) and isinstance(s.get("root"), dict)
-                                                  for s in snaps):
+        if not isinstance(snaps, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("root"), dict) for s in snaps
+        ):
             raise IntegrityError(f"{where}: no valid snapshot list")
         out.append(Tombstone(doc_id, _time(doc, where), tuple(s["root"] for s in snaps)))
     return out

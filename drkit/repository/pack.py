@@ -52,7 +52,7 @@ def read_entries(pack: bytes, cipher: Cipher, pack_id: str) -> list[PackEntry]:
     """The entries of a complete pack held in memory."""
     if len(pack) < _TRAILER.size:
         raise IntegrityError(f"pack {pack_id}: too short")
-    n = header_length(pack[-_TRAILER.size:])
+    n = header_length(pack[-_TRAILER.size :])
     start = len(pack) - _TRAILER.size - n
     if start < 0:
         raise IntegrityError(f"pack {pack_id}: header length {n} exceeds the pack")

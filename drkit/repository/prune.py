@@ -106,18 +106,28 @@ class Run:
         """Packs an index object other than a pending one lists (or rescued in this run), not deleted."""
         pending = pending_indexes(self.repo.marks.values())
         listed = self.index.listed_by
-        return [p for p in self.index.pack_sizes if p not in self.deleted
-                and (p in self.rescued or any(src not in pending for src in listed.get(p, ())))]
+        return [
+            p
+            for p in self.index.pack_sizes
+            if p not in self.deleted and (p in self.rescued or any(src not in pending for src in listed.get(p, ())))
+        ]
 
 
-def prune(repo: Repository, options: PruneOptions | None = None, *, progress: Callable[[int], None] | None = None,
-          on_total: Callable[[int], None] | None = None) -> PrunePlan:
+def prune(
+    repo: Repository,
+    options: PruneOptions | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> PrunePlan:
     """``progress``: bytes of the packs to repack read, after ``on_total`` was told their sum (once the plan
     is made; 0 when nothing is repacked)."""
     options = options or PruneOptions()
     if options.reserve and repo.retention is not None:  # as init: a reserve under retention cannot go
-        raise UsageError("an immutable repository keeps no space reserve (it could not delete it)",
-                         hint="run prune without --reserve-mib")
+        raise UsageError(
+            "an immutable repository keeps no space reserve (it could not delete it)",
+            hint="run prune without --reserve-mib",
+        )
     with repo.lock(maintenance=not options.dry_run, purpose="prune") as lock:
         horizon = look_around(repo, lock.key, options.clock_skew)  # before anything is read
         # first, before any write: on a full disk their room goes to this run's index objects and mark
@@ -167,8 +177,10 @@ def unread_documents(repo: Repository) -> str | None:
     unread = sorted(k for k in repo.manifests.skipped if k.startswith(prefixes))
     if not unread:
         return None
-    return (f"nothing marked or deleted: {len(unread)} document(s) unreadable, first {unread[0][:60]} "
-            "(`drkit check` lists them; a passphrase retired by `key rotate` cannot read newer ones)")
+    return (
+        f"nothing marked or deleted: {len(unread)} document(s) unreadable, first {unread[0][:60]} "
+        "(`drkit check` lists them; a passphrase retired by `key rotate` cannot read newer ones)"
+    )
 
 
 def recent_tombstones(repo: Repository, horizon: Horizon) -> dict[str, tuple[dict[str, object], ...]]:
@@ -183,8 +195,10 @@ def _why_waiting(repo: Repository, horizon: Horizon, mark: Mark, grace: float) -
     before the mark) cannot be judged; settling would delete them unchecked. `repair index` indexes them."""
     unreadable = [i for i in mark.indexes if i in repo.skipped_indexes]
     if unreadable:
-        return (f"mark {mark.id[:8]}: pending index object {unreadable[0][:16]} is unreadable, its packs are "
-                "kept (`drkit check`; `drkit repair index` indexes them again)")
+        return (
+            f"mark {mark.id[:8]}: pending index object {unreadable[0][:16]} is unreadable, its packs are "
+            "kept (`drkit check`; `drkit repair index` indexes them again)"
+        )
     return horizon.why_waiting(mark, grace)
 
 
@@ -250,9 +264,11 @@ def plan(run: Run) -> None:
         kept = live_bytes + PACK_OVERHEAD + live_blobs * ENTRY_SIZE
         # a pack `repair index` kept although damaged is verified first, whatever its live fraction: a repack
         # meeting a failing blob would fail the whole prune
-        repack = (live_bytes > 0 and (budget is None or result.bytes_repacked < budget)
-                  and (_damaged_but_whole(run, pack_id) if pack_id in run.requests
-                       else kept < size * options.repack_below))
+        repack = (
+            live_bytes > 0
+            and (budget is None or result.bytes_repacked < budget)
+            and (_damaged_but_whole(run, pack_id) if pack_id in run.requests else kept < size * options.repack_below)
+        )
         if (live_bytes == 0 or repack) and _held(run, pack_id):
             result.keep_packs.append(pack_id)
         elif live_bytes == 0:
@@ -272,8 +288,9 @@ def _damaged_but_whole(run: Run, pack_id: str) -> bool:
     rewritten whatever its live fraction. One with a failing blob (or gone from the storage) is kept and named."""
     why = repack_requests.unverified(run.repo, pack_id, run.live)
     if why is not None:
-        run.result.waiting.append(f"pack {pack_id[:16]}: damaged, not rewritten: {why} "
-                                  "(`drkit repair index --read-data` leaves the blob out)")
+        run.result.waiting.append(
+            f"pack {pack_id[:16]}: damaged, not rewritten: {why} (`drkit repair index --read-data` leaves the blob out)"
+        )
     return why is None
 
 
@@ -298,13 +315,20 @@ def _held(run: Run, pack_id: str) -> bool:
 
 def _find_orphans(run: Run) -> None:
     if run.repo.skipped_indexes:  # an unreadable index object may be the one naming them: keep every pack
-        run.result.waiting.append(f"unindexed packs: not marked, {len(run.repo.skipped_indexes)} index object(s) "
-                                  "unreadable (see `drkit check`)")
+        run.result.waiting.append(
+            f"unindexed packs: not marked, {len(run.repo.skipped_indexes)} index object(s) "
+            "unreadable (see `drkit check`)"
+        )
         return
     horizon = clock.now() - run.options.orphan_age
     index, result = run.index, run.result
     for pack_id, (size, mtime) in sorted(run.stored.items()):
-        if (pack_id not in index.pack_sizes and pack_id not in index.excluded and pack_id not in run.deleted
-                and mtime < horizon and not _held(run, pack_id)):
+        if (
+            pack_id not in index.pack_sizes
+            and pack_id not in index.excluded
+            and pack_id not in run.deleted
+            and mtime < horizon
+            and not _held(run, pack_id)
+        ):
             result.orphan_packs.append(pack_id)
             result.bytes_marked += size

@@ -81,8 +81,9 @@ def _compact(repo: Repository, keep: list[str]) -> bool:
     return len(normal) == objects + (1 if count else 0)
 
 
-def _repack(repo: Repository, pack_ids: list[str], live: LiveSet,
-            progress: Callable[[int], None] | None = None) -> None:
+def _repack(
+    repo: Repository, pack_ids: list[str], live: LiveSet, progress: Callable[[int], None] | None = None
+) -> None:
     """Copy the live blobs of ``pack_ids`` into new packs, one old pack in memory at a time; the writer
     indexes the new packs itself."""
     if not pack_ids:
@@ -139,4 +140,3 @@ def _drop_tombstones(repo: Repository, horizon: Horizon) -> None:
         key = manifest_key(FORGOTTEN_KIND, tomb.id)
         if tomb.time < horizon.tombstone_floor and repo.locked_until(key) is None:
             repo.manifests.delete(FORGOTTEN_KIND, tomb.id)
-

@@ -37,8 +37,9 @@ def read_blob(repo: _Repo, blob_id: bytes) -> bytes:
     return open_blob(repo, blob_id, sealed, key, loc.raw_length)
 
 
-def open_blob(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str,
-              raw_length: int | None = None) -> bytes:
+def open_blob(
+    repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str, raw_length: int | None = None
+) -> bytes:
     """Authenticate, decompress (to at most ``raw_length`` bytes, the recorded length) and verify one
     sealed blob read from ``where``."""
     try:
@@ -49,8 +50,14 @@ def open_blob(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: st
     return raw if isinstance(raw, bytes) else bytes(raw)
 
 
-def open_blob_into(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, where: str,  # noqa: PLR0913
-                   out: memoryview, raw_length: int | None = None) -> bytes | memoryview:
+def open_blob_into(
+    repo: _Repo,
+    blob_id: bytes,
+    sealed: bytes | memoryview,
+    where: str,  # noqa: PLR0913
+    out: memoryview,
+    raw_length: int | None = None,
+) -> bytes | memoryview:
     """``open_blob`` decrypting into ``out`` (at least ``len(sealed) - SEAL_OVERHEAD`` bytes), so
     nothing is allocated for a blob stored uncompressed: the result is then a view into ``out``."""
     plain = out[: max(0, len(sealed) - SEAL_OVERHEAD)]
@@ -61,8 +68,9 @@ def open_blob_into(repo: _Repo, blob_id: bytes, sealed: bytes | memoryview, wher
     return _verified(repo, blob_id, plain, where, raw_length)
 
 
-def _verified(repo: _Repo, blob_id: bytes, plain: bytes | memoryview, where: str,
-              raw_length: int | None) -> bytes | memoryview:
+def _verified(
+    repo: _Repo, blob_id: bytes, plain: bytes | memoryview, where: str, raw_length: int | None
+) -> bytes | memoryview:
     """The decompressed blob (never inflated beyond ``raw_length``), checked against its id."""
     try:
         raw = decompress_view(plain, raw_length)

@@ -75,7 +75,7 @@ class LiveSet:
             self.flags.extend(bytes(self.index.entries - len(self.flags)))
         self.index.hash_pending()  # preferences move now, if at all
         moved = self.index.displaced
-        for old, new in moved[self._moved:]:
+        for old, new in moved[self._moved :]:
             if self.flags[old]:
                 self.flags[new] = 1
         self._moved = len(moved)

@@ -90,8 +90,14 @@ def read_pack_header(repo: Repository, pack_id: str, size: int) -> list[PackEntr
     return entries
 
 
-def bind_to_name(repo: Repository, pack_id: str, size: int, entries: list[PackEntry],
-                 vouched: Mapping[str, RawPack], dropped: list[str]) -> tuple[list[PackEntry], str]:
+def bind_to_name(
+    repo: Repository,
+    pack_id: str,
+    size: int,
+    entries: list[PackEntry],
+    vouched: Mapping[str, RawPack],
+    dropped: list[str],
+) -> tuple[list[PackEntry], str]:
     """The entries to index and the problem found ("" if none): a pack an old index vouches for is
     taken whole; any other is read once, hashed against its name and each blob verified, and a blob
     that does not verify is left out and named in ``dropped`` (module docstring, step 1)."""
@@ -104,11 +110,15 @@ def bind_to_name(repo: Repository, pack_id: str, size: int, entries: list[PackEn
     dropped.extend(f"blob {e.id.hex()}: {why}" for e, why in scan.bad)  # why names the pack
     problems = []
     if scan.content_hash != pack_id:
-        problems.append(f"content hashes to {scan.content_hash[:16]}..., not to its name (a renamed, copied or "
-                        "swapped pack, or damaged data)")
+        problems.append(
+            f"content hashes to {scan.content_hash[:16]}..., not to its name (a renamed, copied or "
+            "swapped pack, or damaged data)"
+        )
     if scan.bad:
-        problems.append(f"{len(scan.bad)} of {len(entries)} blobs fail verification and are left out of the index "
-                        f"(first: {scan.bad[0][0].id.hex()[:16]}); the next backup of the same data stores them anew")
+        problems.append(
+            f"{len(scan.bad)} of {len(entries)} blobs fail verification and are left out of the index "
+            f"(first: {scan.bad[0][0].id.hex()[:16]}); the next backup of the same data stores them anew"
+        )
     elif problems:
         problems.append("every blob verifies: indexed from its header")
     return scan.good, f"pack {pack_id}: " + "; ".join(problems) if problems else ""
@@ -142,8 +152,9 @@ def _old_entries(repo: Repository, index_ids: list[str], wanted: dict[str, int])
     return found
 
 
-def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
-                  vouched: Mapping[str, RawPack]) -> tuple[Index, dict[str, int]]:
+def _read_headers(
+    repo: Repository, packs: dict[str, int], report: RepairReport, vouched: Mapping[str, RawPack]
+) -> tuple[Index, dict[str, int]]:
     """The index of the packs whose headers are intact (a misnamed one reported, and indexed: module
     docstring), and the packs with a damaged header (id → size)."""
 
@@ -174,8 +185,9 @@ def _read_headers(repo: Repository, packs: dict[str, int], report: RepairReport,
     return index, damaged
 
 
-def _keep_from_old_index(repo: Repository, index: Index, packs: list[RawPack], report: RepairReport,
-                         read_data: bool) -> None:
+def _keep_from_old_index(
+    repo: Repository, index: Index, packs: list[RawPack], report: RepairReport, read_data: bool
+) -> None:
     """Index packs with a damaged header from an intact old index object's entries (the old index
     knows where the blobs are); with ``read_data`` only the blobs that verify (left out, the pack's
     intact blobs would go missing and the next prune would delete it as an orphan)."""

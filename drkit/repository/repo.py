@@ -93,8 +93,15 @@ class Repository:
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    def init(cls, backend: Backend, passphrase: str, config: RepoConfig | None = None,  # noqa: PLR0913
-             kdf: KdfParams | None = None, reserve: int = 0, reserve_required: bool = True) -> Repository:
+    def init(
+        cls,
+        backend: Backend,
+        passphrase: str,
+        config: RepoConfig | None = None,  # noqa: PLR0913
+        kdf: KdfParams | None = None,
+        reserve: int = 0,
+        reserve_required: bool = True,
+    ) -> Repository:
         """Create a repository: the space reserve (``reserve`` bytes, reserve.py; left out if it does not fit
         unless ``reserve_required``), a fresh master key, one key object, the sealed config. An immutable
         repository gets no reserve (it must be deletable)."""
@@ -154,8 +161,9 @@ class Repository:
             except _Vanished:
                 view = None
                 continue
-        raise IntegrityError("index objects kept disappearing while being read (a prune replacing them?)",
-                             hint="try again")
+        raise IntegrityError(
+            "index objects kept disappearing while being read (a prune replacing them?)", hint="try again"
+        )
 
     def _read_view(self) -> _View:
         """The superseded list, then the pending marks, then the index listing: in this order, so no
@@ -180,8 +188,7 @@ class Repository:
         self.index, self.index_ids, self.marks, self.superseded = index, usable, marks, superseded
         self._index_loaded = True
 
-    def fetch_indexes(self, ids: list[str], sizes: dict[str, int] | None = None
-                      ) -> Iterator[tuple[str, list[RawPack]]]:
+    def fetch_indexes(self, ids: list[str], sizes: dict[str, int] | None = None) -> Iterator[tuple[str, list[RawPack]]]:
         """Download and decode index objects in order, in parallel but with at most ``_FETCH_WINDOW``
         bytes (or one object) in flight: memory stays bounded however large the index is."""
 
@@ -232,8 +239,9 @@ class Repository:
                 if index_id not in self.skipped_indexes:
                     self.index_ids.add(index_id)
         except _Vanished as gone:
-            raise IntegrityError(f"index object {gone} disappeared while being read (another prune?)",
-                                 hint="try again") from None
+            raise IntegrityError(
+                f"index object {gone} disappeared while being read (another prune?)", hint="try again"
+            ) from None
         return len(new)
 
     def refresh_marks(self) -> None:
@@ -256,8 +264,10 @@ class Repository:
     def require_lock(self, what: str) -> None:
         """Refuse a manifest write or delete once a lock this repository took has been lost."""
         if any(lock.key is not None and lock.lost for lock in self._locks):
-            raise LockLost(f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
-                             hint="check the repository's storage and run the command again")
+            raise LockLost(
+                f"the repository lock was lost (not refreshed for its lifetime); will not {what}",
+                hint="check the repository's storage and run the command again",
+            )
 
     def _on_locked(self, lock: Lock) -> None:
         self._locks = [held for held in self._locks if held.key is not None]
@@ -273,10 +283,16 @@ class Repository:
 
     def lock(self, *, exclusive: bool = False, maintenance: bool = False, purpose: str = "") -> Lock:
         """A shared, maintenance (forget, prune) or exclusive lock; see locks.py."""
-        kind = (MaintenanceLock if maintenance and not exclusive  # it holds the space reserve (reserve.py)
-                else ReaderLock if not exclusive and purpose in _READERS else Lock)  # reads on a full disk
-        return kind(self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose,
-                    on_acquired=self._on_locked)
+        kind = (
+            MaintenanceLock
+            if maintenance and not exclusive  # it holds the space reserve (reserve.py)
+            else ReaderLock
+            if not exclusive and purpose in _READERS
+            else Lock
+        )  # reads on a full disk
+        return kind(
+            self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose, on_acquired=self._on_locked
+        )
 
     def close(self) -> None:
         self.backend.close()

@@ -44,8 +44,11 @@ def joins(first: Location, last: Location, loc: Location) -> bool:
     """Whether ``loc`` can extend the run ``first``..``last``: same pack, just after it, and the
     read stays small."""
     end = last.offset + last.length
-    return (loc.pack_id == last.pack_id and end <= loc.offset <= end + MAX_GAP
-            and loc.offset + loc.length - first.offset <= MAX_RUN)
+    return (
+        loc.pack_id == last.pack_id
+        and end <= loc.offset <= end + MAX_GAP
+        and loc.offset + loc.length - first.offset <= MAX_RUN
+    )
 
 
 class Placed(Protocol):
@@ -103,11 +106,11 @@ def open_run(repo: Repository, blobs: Sequence[P]) -> Iterator[tuple[P, bytes | 
     for blob in blobs:
         loc = blob.loc
         lo = loc.offset - start
-        plain = open_blob_into(repo, blob.id, data[lo : lo + loc.length], key, _BLOBS.view(loc.length),
-                               loc.raw_length)
+        plain = open_blob_into(repo, blob.id, data[lo : lo + loc.length], key, _BLOBS.view(loc.length), loc.raw_length)
         if len(plain) != loc.raw_length:
-            raise IntegrityError(f"{key}: blob {blob.id.hex()[:16]} holds {len(plain)} bytes, the index says "
-                                 f"{loc.raw_length}")
+            raise IntegrityError(
+                f"{key}: blob {blob.id.hex()[:16]} holds {len(plain)} bytes, the index says {loc.raw_length}"
+            )
         yield blob, plain
 
 

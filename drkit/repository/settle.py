@@ -61,8 +61,7 @@ class Horizon:
 
 def look_around(repo: Repository, own_key: str | None, skew: float) -> Horizon:
     now = clock.now()
-    others = tuple(lk for lk in list_locks(repo.backend)
-                   if lk.key != own_key and not is_stale(lk, now, slack=skew))
+    others = tuple(lk for lk in list_locks(repo.backend) if lk.key != own_key and not is_stale(lk, now, slack=skew))
     return Horizon(now, others, skew)
 
 
@@ -127,8 +126,9 @@ def apply(repo: Repository, done: Settlement) -> None:
     held_indexes = [i for i in retired if repo.locked_until(index_key(i)) is not None]
     held_marks = [m for m in sorted(settled) if repo.locked_until(mark_key(m)) is not None]
     if held_indexes or held_marks:  # before anything goes: readers must skip what stays
-        repo.manifests.put(SUPERSEDED_KIND, {"indexes": held_indexes, "marks": held_marks,
-                                             "time": clock.utcnow().isoformat()})
+        repo.manifests.put(
+            SUPERSEDED_KIND, {"indexes": held_indexes, "marks": held_marks, "time": clock.utcnow().isoformat()}
+        )
         repo.superseded.indexes.update(held_indexes)
         repo.superseded.marks.update(held_marks)
     with storage_errors():
@@ -144,4 +144,3 @@ def apply(repo: Repository, done: Settlement) -> None:
         repo.marks.pop(mark_id, None)
     repo.index_ids.difference_update(retired)
     repo.index.excluded = marked_packs(repo.marks.values())
-

@@ -56,11 +56,17 @@ def doc_ok(doc: Any) -> bool:
     g = doc.get
     tags, parent = g("tags", []), g("parent")
     return (
-        type(g("source_kind")) is str and type(g("source_name")) is str and _str_dict(g("root"))
+        type(g("source_kind")) is str
+        and type(g("source_name")) is str
+        and _str_dict(g("root"))
         and ("time" not in doc or _iso_time_ok(doc["time"], empty_ok=False))
-        and _iso_time_ok(g("end_time", ""), empty_ok=True) and type(g("host", "")) is str
-        and type(tags) is list and all(type(t) is str for t in tags) and (parent is None or type(parent) is str)
-        and _str_dict(g("stats", {})) and _str_dict(g("meta", {}))
+        and _iso_time_ok(g("end_time", ""), empty_ok=True)
+        and type(g("host", "")) is str
+        and type(tags) is list
+        and all(type(t) is str for t in tags)
+        and (parent is None or type(parent) is str)
+        and _str_dict(g("stats", {}))
+        and _str_dict(g("meta", {}))
     )
 
 
@@ -116,8 +122,13 @@ class SnapshotFilter:
     source_kind: str | None = None
 
     @classmethod
-    def of(cls, hosts: tuple[str, ...] = (), tags: tuple[str, ...] = (), paths: tuple[str, ...] = (),
-           source_kind: str | None = None) -> SnapshotFilter:
+    def of(
+        cls,
+        hosts: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+        paths: tuple[str, ...] = (),
+        source_kind: str | None = None,
+    ) -> SnapshotFilter:
         """From command-line values: each tag value a comma-separated group, each path made absolute. An
         empty value (``--tag ''``) is the empty group: snapshots without tags, as in restic; never dropped,
         which would widen the filter to every snapshot (``forget --tag "$UNSET"``)."""
@@ -192,8 +203,13 @@ def damaged_since(store: ManifestStore, since: Snapshot | None, until: datetime 
     if (since is None and until is None) or not damaged:
         return damaged
     start = _started(store, since) if since is not None else None
-    return [key for key in damaged if (stored := _stored_at(store, key)) is not None
-            and (start is None or stored >= start) and (until is None or stored <= _aware(until))]
+    return [
+        key
+        for key in damaged
+        if (stored := _stored_at(store, key)) is not None
+        and (start is None or stored >= start)
+        and (until is None or stored <= _aware(until))
+    ]
 
 
 def _stored_at(store: ManifestStore, key: str) -> datetime | None:
@@ -219,8 +235,9 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
-def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "latest",
-                        possible: Callable[[str], bool] | None = None) -> None:
+def refuse_past_damaged(
+    store: ManifestStore, chosen: Snapshot, ref: str = "latest", possible: Callable[[str], bool] | None = None
+) -> None:
     """Refuse (exit 13) a ``latest`` that would silently fall back past a damaged snapshot stored
     after ``chosen`` started: the damaged one may be the newest, and restoring an older snapshot in
     its place is a wrong restore. ``store.past_damaged`` (``--skip-damaged``) asks for the fallback.
@@ -229,8 +246,13 @@ def refuse_past_damaged(store: ManifestStore, chosen: Snapshot, ref: str = "late
     _refuse(store, newer, chosen, "the newest snapshot", f"as {ref!r}")
 
 
-def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: datetime | None, ref: str,
-                         possible: Callable[[str], bool] | None = None) -> None:
+def refuse_damaged_until(
+    store: ManifestStore,
+    chosen: Snapshot | None,
+    until: datetime | None,
+    ref: str,
+    possible: Callable[[str], bool] | None = None,
+) -> None:
     """The point-in-time form of ``refuse_past_damaged``: refuse (exit 13) when a damaged manifest stored
     after ``chosen`` started (None: any) and at or before ``until`` (None: whenever) may be the snapshot
     asked for."""
@@ -241,8 +263,11 @@ def refuse_damaged_until(store: ManifestStore, chosen: Snapshot | None, until: d
 def _refuse(store: ManifestStore, newer: list[str], chosen: Snapshot | None, what: str, asked: str) -> None:
     if not newer or store.past_damaged:
         return
-    intact = (f"the newest intact one is {chosen.short_id} ({chosen.time[:19]}); pass --skip-damaged to restore it"
-              if chosen is not None else "no intact one is older; --skip-damaged accepts that")
+    intact = (
+        f"the newest intact one is {chosen.short_id} ({chosen.time[:19]}); pass --skip-damaged to restore it"
+        if chosen is not None
+        else "no intact one is older; --skip-damaged accepts that"
+    )
     raise IntegrityError(
         f"{what} may be damaged: {newer[0]} cannot be read"
         + (f" (and {len(newer) - 1} more)" if len(newer) > 1 else "")
@@ -251,8 +276,13 @@ def _refuse(store: ManifestStore, newer: list[str], chosen: Snapshot | None, wha
     )
 
 
-def could_match(store: ManifestStore, key: str, match: SnapshotFilter | None, source_kind: str | None = None,
-                source_name: str | None = None) -> bool:
+def could_match(
+    store: ManifestStore,
+    key: str,
+    match: SnapshotFilter | None,
+    source_kind: str | None = None,
+    source_name: str | None = None,
+) -> bool:
     """Whether the skipped (damaged) snapshot manifest ``key`` may be a snapshot that ``match`` (and the
     source kind and name) select. One that does not authenticate could be anything; one that does is
     not a snapshot at all (a document of another kind copied there), or a malformed snapshot document
@@ -262,8 +292,11 @@ def could_match(store: ManifestStore, key: str, match: SnapshotFilter | None, so
     doc = store.known[key]
     if doc is None:
         return False
-    wanted = [(source_kind, "source_kind"), (source_name, "source_name"),
-              (match.source_kind if match else None, "source_kind")]
+    wanted = [
+        (source_kind, "source_kind"),
+        (source_name, "source_name"),
+        (match.source_kind if match else None, "source_kind"),
+    ]
     for value, name in wanted:
         if value is not None and isinstance(doc.get(name), str) and doc[name] != value:
             return False
@@ -275,20 +308,32 @@ def could_match(store: ManifestStore, key: str, match: SnapshotFilter | None, so
     return True
 
 
-def find(store: ManifestStore, ref: str, *, source_kind: str | None = None,
-         source_name: str | None = None, match: SnapshotFilter | None = None) -> Snapshot:
+def find(
+    store: ManifestStore,
+    ref: str,
+    *,
+    source_kind: str | None = None,
+    source_name: str | None = None,
+    match: SnapshotFilter | None = None,
+) -> Snapshot:
     """A snapshot by id prefix, or ``latest`` (optionally of one source, and matching ``match``);
     ``latest`` refuses to fall back past a damaged snapshot that may be newer (``refuse_past_damaged``).
     A snapshot named by id that ``match`` does not select is a usage error, never silently used."""
     if ref == "latest":
-        snaps = [s for s in load_all(store)
-                 if (source_kind is None or s.source_kind == source_kind)
-                 and (source_name is None or s.source_name == source_name) and (not match or match.matches(s))]
+        snaps = [
+            s
+            for s in load_all(store)
+            if (source_kind is None or s.source_kind == source_kind)
+            and (source_name is None or s.source_name == source_name)
+            and (not match or match.matches(s))
+        ]
         if not snaps:
             damaged = [k for k in damaged_since(store, None) if could_match(store, k, match, source_kind, source_name)]
             if damaged:  # the one that would match may be among them: not a usage error
-                raise IntegrityError(f"no intact snapshot matches 'latest'; {len(damaged)} damaged skipped "
-                                     f"({damaged[0]})", hint="`drkit check` lists them")
+                raise IntegrityError(
+                    f"no intact snapshot matches 'latest'; {len(damaged)} damaged skipped ({damaged[0]})",
+                    hint="`drkit check` lists them",
+                )
             raise UsageError("no snapshot matches 'latest'" + (f" ({match.describe()})" if match else ""))
         refuse_past_damaged(store, snaps[-1], possible=lambda k: could_match(store, k, match, source_kind, source_name))
         return snaps[-1]

@@ -25,8 +25,10 @@ _HINTS: dict[type[be.BackendError], str] = {
     be.Unreachable: "check the endpoint URL, the network and that the server is running",
     be.AccessDenied: "check the credentials (environment, profile or ADC) and the bucket policy",
     be.ContainerMissing: "create the bucket first, or check its name and region",
-    be.NoSpace: ("free space: `drkit forget`, then `drkit prune --grace 0` (both run on a full disk, using the "
-                 "repository's space reserve), or enlarge the storage; a failed backup leaves no snapshot"),
+    be.NoSpace: (
+        "free space: `drkit forget`, then `drkit prune --grace 0` (both run on a full disk, using the "
+        "repository's space reserve), or enlarge the storage; a failed backup leaves no snapshot"
+    ),
     be.ObjectLocked: "the object is under retention (object lock); it can be removed after it expires",
 }
 

@@ -88,9 +88,15 @@ class SourceRef:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def backup_stream(repo: Repository, source: SourceRef, readable: BinaryIO, *,
-                  before_commit: Callable[[], None] | None = None,
-                  progress: Callable[[int], None] | None = None, started: str | None = None) -> Snapshot:
+def backup_stream(
+    repo: Repository,
+    source: SourceRef,
+    readable: BinaryIO,
+    *,
+    before_commit: Callable[[], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    started: str | None = None,
+) -> Snapshot:
     """Store ``readable`` and write its snapshot: packs, then index, then the snapshot.
     ``before_commit`` runs after the data is durable and before the snapshot is written: it
     raises to veto the snapshot (e.g. the producing command exited non-zero). ``started``: the
@@ -104,9 +110,14 @@ def backup_stream(repo: Repository, source: SourceRef, readable: BinaryIO, *,
         before_commit()
     size = sum(r.length for r in refs)
     snap = Snapshot(
-        source_kind=source.kind, source_name=source.name, time=start, end_time=clock.utcnow().isoformat(),
-        root={"type": "stream", "lists": lists, "size": size}, tags=list(source.tags),
-        stats=asdict(writer.stats), meta=dict(source.meta),
+        source_kind=source.kind,
+        source_name=source.name,
+        time=start,
+        end_time=clock.utcnow().isoformat(),
+        root={"type": "stream", "lists": lists, "size": size},
+        tags=list(source.tags),
+        stats=asdict(writer.stats),
+        meta=dict(source.meta),
     )
     return snapshots.save(repo.manifests, snap)
 
@@ -147,9 +158,14 @@ class BundleWriter:
         if before_commit is not None:
             before_commit()
         snap = Snapshot(
-            source_kind=source.kind, source_name=source.name, time=self.start, end_time=clock.utcnow().isoformat(),
-            root={"type": "bundle", "parts": self.parts}, tags=list(source.tags),
-            stats=asdict(self.writer.stats), meta=dict(source.meta),
+            source_kind=source.kind,
+            source_name=source.name,
+            time=self.start,
+            end_time=clock.utcnow().isoformat(),
+            root={"type": "bundle", "parts": self.parts},
+            tags=list(source.tags),
+            stats=asdict(self.writer.stats),
+            meta=dict(source.meta),
         )
         return snapshots.save(self.repo.manifests, snap)
 

@@ -196,5 +196,7 @@ def _warn_if_maybe_retired(backend: Backend, master: MasterKey, key_id: str, obj
         "generation %d: if `drkit key rotate` ran with an earlier drkit, this passphrase is retired but still "
         "opens until a current passphrase opens the repository once with write access (which records the "
         "newest generation); `drkit key list` shows the key objects",
-        key_id[:8], master.generation, claimed,
+        key_id[:8],
+        master.generation,
+        claimed,
     )

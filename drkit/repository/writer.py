@@ -8,16 +8,14 @@ the buffer then serves a later pack. The calling thread takes the workers' resul
 order, for the blob ids, the statistics and the progress. ``add_data`` (file backups) hashes on the
 calling thread instead, so it returns the id at once, and hands chunks to the workers in batches.
 Memory is bounded by the chunks in flight, each worker's compressed chunk, ``uploaders + 1`` pack buffers
-(nothing sealed waits in a queue or gets copied) and the ids of blobs sealed but not yet indexed (``_seen``;
-once indexed, ``repo.index`` answers). The counts follow the CPUs and the store (core/concurrency.py:
-uploads are capped so that the pack buffers stay under ``UPLOAD_MEMORY``).
+(nothing sealed is queued or copied) and the ids of blobs sealed but not yet indexed (``_seen``). The
+counts follow the CPUs and the store (core/concurrency.py; pack buffers stay under ``UPLOAD_MEMORY``).
 
-Write order: packs, then the index that names them (``flush``); callers write the snapshot only after
-``flush`` returned, so an interrupted backup leaves only unreferenced packs.
+Write order: packs, then their index (``flush``), then the caller's snapshot: an interrupted backup
+leaves only unreferenced packs.
 
-Resuming (docs/repository-safety.md): upload threads write an index object when 64 packs wait for one or
-``checkpoint`` (60 s, ``DRKIT_INDEX_CHECKPOINT``) after the oldest; a failed or stopped run indexes its uploaded
-packs on the way out (not after a storage failure). The next run deduplicates into them; prune removes them.
+Resuming (docs/repository-safety.md): an index object every 64 packs or ``checkpoint`` (60 s,
+``DRKIT_INDEX_CHECKPOINT``); a failed or stopped run indexes its uploaded packs on the way out.
 
 Deduplication uses only blobs indexed in packs that are not pending deletion (``Index.usable``): a
 blob found only in a pending pack is stored again, so a backup never keeps a marked pack alive
@@ -282,9 +280,11 @@ class BlobWriter:
             if not self._unindexed:
                 self._unindexed_since = clock.monotonic()
             self._unindexed.append(record)
-            if (len(self._unindexed) >= INDEX_FLUSH_PACKS
-                    or sum(len(r.entries) for r in self._unindexed) >= MAX_OBJECT_ENTRIES
-                    or clock.monotonic() - self._unindexed_since >= self._checkpoint):
+            if (
+                len(self._unindexed) >= INDEX_FLUSH_PACKS
+                or sum(len(r.entries) for r in self._unindexed) >= MAX_OBJECT_ENTRIES
+                or clock.monotonic() - self._unindexed_since >= self._checkpoint
+            ):
                 self._write_index()
         return record
 

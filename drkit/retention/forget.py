@@ -58,14 +58,26 @@ def _hold_locked(repo: Repository, result: ForgetResult) -> None:
             result.locked[d.snapshot.id] = when(until)
 
 
-def forget(repo: Repository, policy: Policy, *, source_kind: str | None = None, source_name: str | None = None,
-           dry_run: bool = False, match: snaps.SnapshotFilter | None = None) -> ForgetResult:
+def forget(
+    repo: Repository,
+    policy: Policy,
+    *,
+    source_kind: str | None = None,
+    source_name: str | None = None,
+    dry_run: bool = False,
+    match: snaps.SnapshotFilter | None = None,
+) -> ForgetResult:
     """Decide for every snapshot (optionally of one source kind or name, or those ``match`` selects); delete
     the forgotten ones."""
     with repo.lock(maintenance=not dry_run, purpose="forget"):
         every = snaps.load_all(repo.manifests)
-        found = [s for s in every if source_kind in (None, s.source_kind) and source_name in (None, s.source_name)
-                 and (not match or match.matches(s))]
+        found = [
+            s
+            for s in every
+            if source_kind in (None, s.source_kind)
+            and source_name in (None, s.source_name)
+            and (not match or match.matches(s))
+        ]
         result = ForgetResult(select(found, policy), dry_run)
         _hold_locked(repo, result)
         gone = {d.snapshot.id for d in result.removed}

@@ -73,15 +73,18 @@ def resolve(store: ManifestStore, refs: Sequence[str], known: dict[str, Snapshot
     chosen: list[str] = []
     for ref in refs:
         if not _REF.fullmatch(ref.lower()):
-            raise UsageError(f"{ref[:80]!r} is not a snapshot id (4 to 64 hex digits)",
-                             hint="`drkit snapshots` lists them; a policy is given with --keep-*")
+            raise UsageError(
+                f"{ref[:80]!r} is not a snapshot id (4 to 64 hex digits)",
+                hint="`drkit snapshots` lists them; a policy is given with --keep-*",
+            )
         matches = [i for i in ids if i.startswith(ref.lower())]
         if not matches:
             raise UsageError(f"no snapshot with id {ref!r}", hint="`drkit snapshots` lists them")
         if len(matches) > 1:
             shown = ", ".join(_describe(m, known) for m in matches[:10])
-            raise UsageError(f"snapshot id prefix {ref!r} is ambiguous: {len(matches)} candidates: {shown}",
-                             hint="give more digits")
+            raise UsageError(
+                f"snapshot id prefix {ref!r} is ambiguous: {len(matches)} candidates: {shown}", hint="give more digits"
+            )
         if matches[0] not in chosen:
             chosen.append(matches[0])
     return chosen

@@ -39,8 +39,16 @@ class Policy:
     keep_tags: frozenset[str] = frozenset()
 
     def is_empty(self) -> bool:
-        return not (self.keep_last or self.keep_hourly or self.keep_daily or self.keep_weekly
-                    or self.keep_monthly or self.keep_yearly or self.keep_within is not None or self.keep_tags)
+        return not (
+            self.keep_last
+            or self.keep_hourly
+            or self.keep_daily
+            or self.keep_weekly
+            or self.keep_monthly
+            or self.keep_yearly
+            or self.keep_within is not None
+            or self.keep_tags
+        )
 
 
 @dataclass
@@ -57,6 +65,7 @@ _BUCKETS: tuple[tuple[str, Callable[[datetime], tuple[int, ...]]], ...] = (
     ("monthly", lambda t: (t.year, t.month)),
     ("yearly", lambda t: (t.year,)),
 )
+
 
 def _when(snap: Dated) -> datetime:
     return datetime.fromisoformat(snap.time)
@@ -96,8 +105,9 @@ def _select_group(newest_first: list[Dated], policy: Policy) -> list[Decision]:
     return decisions
 
 
-def _keep_buckets(decisions: list[Decision], count: int, name: str,
-                  bucket: Callable[[datetime], tuple[int, ...]]) -> None:
+def _keep_buckets(
+    decisions: list[Decision], count: int, name: str, bucket: Callable[[datetime], tuple[int, ...]]
+) -> None:
     seen: list[tuple[int, ...]] = []
     for d in decisions:
         if len(seen) >= count:

@@ -48,10 +48,14 @@ def window_notes(before: Sequence[Snapshot], after: Sequence[Snapshot]) -> list[
             now = _oldest(after, kind, name, pick)
             assert was is not None
             if now is None:
-                notes.append(f"{label} {name}: no {what} left: point-in-time recovery of this source is no longer "
-                             f"possible (was from {_from(was)[:19]}, {what} {was.short_id}; its archive is kept)")
+                notes.append(
+                    f"{label} {name}: no {what} left: point-in-time recovery of this source is no longer "
+                    f"possible (was from {_from(was)[:19]}, {what} {was.short_id}; its archive is kept)"
+                )
             elif now.id != was.id:
-                notes.append(f"{label} {name}: the point-in-time window now starts at {_from(now)[:19]} ({what} "
-                             f"{now.short_id}), was {_from(was)[:19]} ({what} {was.short_id}); the archive before it "
-                             "is removed")
+                notes.append(
+                    f"{label} {name}: the point-in-time window now starts at {_from(now)[:19]} ({what} "
+                    f"{now.short_id}), was {_from(was)[:19]} ({what} {was.short_id}); the archive before it "
+                    "is removed"
+                )
     return notes

@@ -101,14 +101,18 @@ def owed_runs(plan: list[ScheduledRun], state: RunState, now: datetime, grace: f
 def _scheduler(config: DrkitConfig) -> BackgroundScheduler:
     return BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(config.scheduler.max_concurrent)},
-        job_defaults={"max_instances": 1, "coalesce": True,
-                      "misfire_grace_time": max(1, int(config.scheduler.misfire_grace))},
+        job_defaults={
+            "max_instances": 1,
+            "coalesce": True,
+            "misfire_grace_time": max(1, int(config.scheduler.misfire_grace)),
+        },
         timezone=UTC,
     )
 
 
-def _add_runs(scheduler: BackgroundScheduler, runner: Runner, plan: list[ScheduledRun],
-              owed: dict[str, datetime]) -> None:
+def _add_runs(
+    scheduler: BackgroundScheduler, runner: Runner, plan: list[ScheduledRun], owed: dict[str, datetime]
+) -> None:
     now = clock.utcnow()
     # a fire the scheduler drops (max_instances 1) was only in APScheduler's own log: a backup not taken
     scheduler.add_listener(lambda event: runner.fire_skipped(event.job_id), EVENT_JOB_MAX_INSTANCES)
@@ -116,8 +120,13 @@ def _add_runs(scheduler: BackgroundScheduler, runner: Runner, plan: list[Schedul
         extra: dict[str, Any] = {"next_run_time": now} if run.key in owed else {}
         scheduler.add_job(runner.run, run.trigger(), args=(run.job, run.kind), id=run.key, name=run.key, **extra)
         if run.key in owed:
-            log.info("%s of %s missed while the daemon was down (due %s): running it now", run.kind, run.job,
-                     owed[run.key].isoformat(), extra={"job": run.job, "kind": run.kind})
+            log.info(
+                "%s of %s missed while the daemon was down (due %s): running it now",
+                run.kind,
+                run.job,
+                owed[run.key].isoformat(),
+                extra={"job": run.job, "kind": run.kind},
+            )
 
 
 def _log_schedule(scheduler: BackgroundScheduler) -> None:
@@ -137,17 +146,23 @@ def _drain(runner: Runner, signals: _StopSignals, grace: float) -> bool:
 
 def _stop(runner: Runner, scheduler: BackgroundScheduler, signals: _StopSignals, grace: float) -> int:
     running = runner.running()
-    log.info("%s received: stopping; %s", signals.name or "stop",
-             f"waiting up to {grace:g}s for {', '.join(running)}" if running else "nothing running",
-             extra={"running": running})
+    log.info(
+        "%s received: stopping; %s",
+        signals.name or "stop",
+        f"waiting up to {grace:g}s for {', '.join(running)}" if running else "nothing running",
+        extra={"running": running},
+    )
     runner.stop_accepting()
     scheduler.shutdown(wait=False)
     if _drain(runner, signals, grace):
         log.info("stopped")
         return 0
-    log.error("stopping without waiting for %s: their repository locks stay until stale "
-              "(`drkit unlock` removes them); no partial snapshot is written", ", ".join(runner.running()),
-              extra={"running": runner.running()})
+    log.error(
+        "stopping without waiting for %s: their repository locks stay until stale "
+        "(`drkit unlock` removes them); no partial snapshot is written",
+        ", ".join(runner.running()),
+        extra={"running": runner.running()},
+    )
     return 1
 
 
@@ -163,8 +178,9 @@ def _prepare(config: DrkitConfig, state_dir: Path, *, read: bool = True) -> tupl
         maintainer = Maintainer(config, metrics, MaintenanceState(state_dir))
         restore_local(config, metrics, maintainer, clock.utcnow())
     except OSError as exc:
-        raise DrkitError(f"cannot write the scheduler state in {state_dir}: {exc.strerror}",
-                         hint="pass a writable --state-dir") from None
+        raise DrkitError(
+            f"cannot write the scheduler state in {state_dir}: {exc.strerror}", hint="pass a writable --state-dir"
+        ) from None
     if read:
         _read_repositories(config, metrics)
     return registry, Runner(config, metrics, RunState(state_dir), maintainer)
@@ -179,8 +195,9 @@ def _read_repositories(config: DrkitConfig, metrics: Metrics) -> None:
         measure_repository(config, name, metrics)
 
 
-def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
-               on_listening: Callable[[str, int], None] | None = None) -> int:
+def run_daemon(
+    config: DrkitConfig, options: DaemonOptions | None = None, on_listening: Callable[[str, int], None] | None = None
+) -> int:
     """Run until SIGTERM/SIGINT; 0 after a graceful stop, 1 when runs were cut short.
     ``on_listening(host, port)`` is called once the HTTP endpoints are up."""
     options = options or DaemonOptions()
@@ -196,13 +213,20 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
     try:
         state.baseline([run.key for run in plan], now)
     except OSError as exc:
-        raise DrkitError(f"cannot write the scheduler state {state.path}: {exc.strerror}",
-                         hint="pass a writable --state-dir") from None
+        raise DrkitError(
+            f"cannot write the scheduler state {state.path}: {exc.strerror}", hint="pass a writable --state-dir"
+        ) from None
     scheduler = _scheduler(config)
     _add_runs(scheduler, runner, plan, owed)
     if archiving_repositories(config):  # wal-push and `redis archive` run outside the daemon: read their archives
-        scheduler.add_job(refresh_archives, "interval", seconds=ARCHIVE_REFRESH, args=(config, runner.metrics),
-                          id="archive-freshness", name="archive-freshness")
+        scheduler.add_job(
+            refresh_archives,
+            "interval",
+            seconds=ARCHIVE_REFRESH,
+            args=(config, runner.metrics),
+            id="archive-freshness",
+            name="archive-freshness",
+        )
     signals = _StopSignals()
     signals.install()
     try:
@@ -213,11 +237,18 @@ def run_daemon(config: DrkitConfig, options: DaemonOptions | None = None,
         receivers.start()
         archivers.start()
         host, bound = server.address
-        log.info("scheduler started: %d scheduled runs; listening on http://%s:%d", len(plan), host, bound,
-                 extra={"state_dir": str(state.path.parent), "port": bound})
+        log.info(
+            "scheduler started: %d scheduled runs; listening on http://%s:%d",
+            len(plan),
+            host,
+            bound,
+            extra={"state_dir": str(state.path.parent), "port": bound},
+        )
         if not plan and not receivers.threads and not archivers.threads:
-            log.warning("no job has a schedule, drill.schedule, canary.heartbeat, receive or archive (nor a system "
-                        "a heartbeat or drill.schedule): nothing will run")
+            log.warning(
+                "no job has a schedule, drill.schedule, canary.heartbeat, receive or archive (nor a system "
+                "a heartbeat or drill.schedule): nothing will run"
+            )
         _log_schedule(scheduler)
         if on_listening is not None:
             on_listening(host, bound)

@@ -62,8 +62,9 @@ def exported_metrics(config: DrkitConfig, job: str, targets: ExportTargets) -> I
     _export(registry, job, targets)
 
 
-def maintain_once(config: DrkitConfig, repository: str, task: str, state_dir: Path,
-                  targets: ExportTargets) -> dict[str, object]:
+def maintain_once(
+    config: DrkitConfig, repository: str, task: str, state_dir: Path, targets: ExportTargets
+) -> dict[str, object]:
     """One prune, check or copy of ``repository`` as the daemon runs it (config settings, the check
     rotation counter in ``state_dir``), its metrics exported to ``targets`` also when it fails
     (Pushgateway group ``drkit_job=<repository>-<task>``, job ``drkit_maintenance``)."""

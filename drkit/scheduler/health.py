@@ -131,8 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
             body, encoding = gzip.compress(body), "gzip"
         self._send(200, body, content_type, encoding)
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
-              encoding: str | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", encoding: str | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if encoding is not None:
@@ -178,8 +179,10 @@ class HealthServer:
         try:
             self._server = _Server((host, port), registry, readiness)
         except OSError as exc:
-            raise DrkitError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                             hint="pick another port with --port or http.port in the config") from None
+            raise DrkitError(
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                hint="pick another port with --port or http.port in the config",
+            ) from None
         self._thread = threading.Thread(target=self._server.serve_forever, name="drkit-http", daemon=True)
 
     @property
@@ -195,5 +198,11 @@ class HealthServer:
         self._server.server_close()
 
 
-__all__ = ["MAX_CONNECTIONS", "READY_CHECK_INTERVAL", "REQUEST_TIMEOUT", "HealthServer", "Readiness",
-           "check_repository"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "READY_CHECK_INTERVAL",
+    "REQUEST_TIMEOUT",
+    "HealthServer",
+    "Readiness",
+    "check_repository",
+]

@@ -208,10 +208,16 @@ class Maintainer:
         assert spec is not None
         source, target = self.config.repositories[repository], self.config.repositories[spec.to]
         result = copy_between(  # each side held to its configured limits, as a job's repository is
-            (source.url, source.passphrase.as_passphrase_source(), Limits.kib(source.limit_upload,
-                                                                             source.limit_download)),
-            (target.url, target.passphrase.as_passphrase_source(), Limits.kib(target.limit_upload,
-                                                                             target.limit_download)),
+            (
+                source.url,
+                source.passphrase.as_passphrase_source(),
+                Limits.kib(source.limit_upload, source.limit_download),
+            ),
+            (
+                target.url,
+                target.passphrase.as_passphrase_source(),
+                Limits.kib(target.limit_upload, target.limit_download),
+            ),
             [],
         )
         return {
@@ -237,9 +243,16 @@ def maintenance_records(config: DrkitConfig, state_dir: Path) -> list[dict[str, 
                 continue
             last = record.get(task, {})
             result = record.get("check_result") if task == "check" else None
-            records.append({"repository": name, "task": task, "schedule": spec.schedule,
-                            "last_success": last.get("last_success"), "last_failure": last.get("last_failure"),
-                            "check_result": result or None})
+            records.append(
+                {
+                    "repository": name,
+                    "task": task,
+                    "schedule": spec.schedule,
+                    "last_success": last.get("last_success"),
+                    "last_failure": last.get("last_failure"),
+                    "check_result": result or None,
+                }
+            )
     return records
 
 
@@ -261,5 +274,12 @@ def maintenance_summary(config: DrkitConfig, state_dir: Path) -> list[str]:
     return lines
 
 
-__all__ = ["STATE_FILE", "MaintenanceState", "Maintainer", "maintenance_records", "maintenance_summary",
-           "read_data_groups", "subset_for"]
+__all__ = [
+    "STATE_FILE",
+    "MaintenanceState",
+    "Maintainer",
+    "maintenance_records",
+    "maintenance_summary",
+    "read_data_groups",
+    "subset_for",
+]

@@ -51,18 +51,29 @@ def scheduled_runs(config: DrkitConfig) -> list[ScheduledRun]:
     """Every scheduled run of ``config``, by job name, then backup, drill, heartbeat."""
     out: list[ScheduledRun] = []
     for name, job in sorted(config.jobs.items()):
-        crons: dict[Kind, str | None] = {"backup": job.schedule, "drill": job.drill.schedule,
-                                         "heartbeat": job.canary.heartbeat if job.canary_enabled else None}
+        crons: dict[Kind, str | None] = {
+            "backup": job.schedule,
+            "drill": job.drill.schedule,
+            "heartbeat": job.canary.heartbeat if job.canary_enabled else None,
+        }
         out.extend(ScheduledRun(name, kind, expr, job.jitter) for kind, expr in crons.items() if expr)
     for name, repo in sorted(config.repositories.items()):
-        tasks: dict[Kind, str | None] = {"prune": repo.prune.schedule if repo.prune else None,
-                                         "check": repo.check.schedule if repo.check else None,
-                                         "copy": repo.copy_to.schedule if repo.copy_to else None}
+        tasks: dict[Kind, str | None] = {
+            "prune": repo.prune.schedule if repo.prune else None,
+            "check": repo.check.schedule if repo.check else None,
+            "copy": repo.copy_to.schedule if repo.copy_to else None,
+        }
         out.extend(ScheduledRun(name, kind, expr) for kind, expr in tasks.items() if expr)
-    out.extend(ScheduledRun(name, "system-heartbeat", system.heartbeat)
-               for name, system in sorted(config.systems.items()) if system.heartbeat)
-    out.extend(ScheduledRun(name, "system-drill", system.drill.schedule)
-               for name, system in sorted(config.systems.items()) if system.drill.schedule)
+    out.extend(
+        ScheduledRun(name, "system-heartbeat", system.heartbeat)
+        for name, system in sorted(config.systems.items())
+        if system.heartbeat
+    )
+    out.extend(
+        ScheduledRun(name, "system-drill", system.drill.schedule)
+        for name, system in sorted(config.systems.items())
+        if system.drill.schedule
+    )
     return out
 
 
@@ -103,5 +114,15 @@ def next_runs(config: DrkitConfig, now: datetime) -> list[NextRun]:
     return [NextRun(r.job, r.kind, r.cron, next_fire(r.cron, now)) for r in scheduled_runs(config)]
 
 
-__all__ = ["MAINTENANCE", "Kind", "NextRun", "ScheduledRun", "fire_times", "longest_gap", "missed_run", "next_fire",
-           "next_runs", "scheduled_runs"]
+__all__ = [
+    "MAINTENANCE",
+    "Kind",
+    "NextRun",
+    "ScheduledRun",
+    "fire_times",
+    "longest_gap",
+    "missed_run",
+    "next_fire",
+    "next_runs",
+    "scheduled_runs",
+]

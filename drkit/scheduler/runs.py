@@ -53,8 +53,9 @@ def measure_repository(config: DrkitConfig, name: str, metrics: Metrics) -> None
         log.warning("could not measure repository %s: %s", name, exc, extra={"repository": name})
 
 
-def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics,
-                        retention_gate: AbstractContextManager[object] | None = None) -> JobOutcome:
+def backup_with_metrics(
+    config: DrkitConfig, name: str, metrics: Metrics, retention_gate: AbstractContextManager[object] | None = None
+) -> JobOutcome:
     """``run_backup_job`` recorded in ``metrics``: on failure the failure is counted, then re-raised.
     The last success is the new snapshot's end time, as the daemon reads it back at start-up."""
     t0 = clock.monotonic()
@@ -65,8 +66,13 @@ def backup_with_metrics(config: DrkitConfig, name: str, metrics: Metrics,
         metrics.ops.backup_last_failure.labels(name).set(clock.now())
         raise
     oldest, newest = outcome.window or (None, None)
-    metrics.backup_succeeded(name, finished_at=newest or clock.now(), duration_s=outcome.seconds,
-                             bytes_added=outcome.bytes_added, skipped=outcome.skipped)
+    metrics.backup_succeeded(
+        name,
+        finished_at=newest or clock.now(),
+        duration_s=outcome.seconds,
+        bytes_added=outcome.bytes_added,
+        skipped=outcome.skipped,
+    )
     metrics.ops.recovery_window(name, oldest=oldest, newest=newest)
     metrics.ops.retention_ran(name, applied=outcome.retention_applied, at=clock.now())
     measure_repository(config, config.job(name).repository, metrics)
@@ -152,8 +158,13 @@ class Runner:
         """The scheduler did not start ``schedule`` (``<job>:<kind>``): its previous run still runs (a
         backup's retention step waiting at its repository's gate behind a prune, check or copy)."""
         job, _, kind = schedule.rpartition(":")
-        log.warning("%s of %s not started: its previous run is still running (running: %s)", kind, job,
-                    ", ".join(self.running()) or "-", extra={"job": job, "kind": kind})
+        log.warning(
+            "%s of %s not started: its previous run is still running (running: %s)",
+            kind,
+            job,
+            ", ".join(self.running()) or "-",
+            extra={"job": job, "kind": kind},
+        )
         self.metrics.ops.runs_skipped.labels(schedule).inc()
 
     def _skipped(self, job: str, kind: Kind) -> bool:
@@ -185,22 +196,44 @@ class Runner:
                 if kind in MAINTENANCE:
                     done = self._maintain(job, kind)
                 else:
-                    done = {"backup": self._backup, "drill": self._drill, "heartbeat": self._heartbeat,
-                            "system-heartbeat": self._system_heartbeat, "system-drill": self._system_drill}[kind](job)
+                    done = {
+                        "backup": self._backup,
+                        "drill": self._drill,
+                        "heartbeat": self._heartbeat,
+                        "system-heartbeat": self._system_heartbeat,
+                        "system-drill": self._system_drill,
+                    }[kind](job)
             except Exception as exc:  # noqa: BLE001 - a failed run is logged and counted; the daemon goes on
                 span.fail(exc)
                 self._failed(kind, exc, {**fields, "duration_s": round(clock.monotonic() - t0, 3)})
-                notify(self.config, RunEvent(job, kind, "failure", _error_text(exc),
-                                             {"run_id": run_id, "duration_s": round(clock.monotonic() - t0, 3)}))
+                notify(
+                    self.config,
+                    RunEvent(
+                        job,
+                        kind,
+                        "failure",
+                        _error_text(exc),
+                        {"run_id": run_id, "duration_s": round(clock.monotonic() - t0, 3)},
+                    ),
+                )
                 return
             # a partial backup (entries skipped, exit 3 of `job run`) wrote its snapshot but is no success
             partial = bool(done.get("skipped"))
             outcome = "partial" if partial else "success"
             ended = {**fields, **done, "outcome": outcome, "duration_s": round(clock.monotonic() - t0, 3)}
-            log.log(logging.WARNING if partial else logging.INFO, "%s %s", kind, "partial" if partial else "finished",
-                    extra=ended)
-            notify(self.config, RunEvent(job, kind, outcome, None, {k: v for k, v in ended.items()
-                                                                    if k not in ("job", "kind", "outcome")}))
+            log.log(
+                logging.WARNING if partial else logging.INFO,
+                "%s %s",
+                kind,
+                "partial" if partial else "finished",
+                extra=ended,
+            )
+            notify(
+                self.config,
+                RunEvent(
+                    job, kind, outcome, None, {k: v for k, v in ended.items() if k not in ("job", "kind", "outcome")}
+                ),
+            )
 
     def _maintain(self, repository: str, kind: Kind) -> dict[str, Any]:
         spec = self.config.repositories[repository].copy_to
@@ -216,16 +249,25 @@ class Runner:
         if kind in ("drill", "system-drill"):  # backups, heartbeats and maintenance count their own failures
             self.metrics.drill_finished(fields["job"], success=False)
         debug = log.isEnabledFor(logging.DEBUG) and not isinstance(exc, DrkitError)
-        log.error("%s failed: %s", kind, _error_text(exc), exc_info=exc if debug else None,
-                  extra={**fields, "error": _error_text(exc)})
+        log.error(
+            "%s failed: %s",
+            kind,
+            _error_text(exc),
+            exc_info=exc if debug else None,
+            extra={**fields, "error": _error_text(exc)},
+        )
 
     def _backup(self, job: str) -> dict[str, Any]:
         gate = self.gates.held_now(f"retention of {job}", self.config.job(job).repository)
         outcome = backup_with_metrics(self.config, job, self.metrics, retention_gate=gate)
         for warning in outcome.warnings:
             log.warning("backup warning: %s", warning, extra={"job": job, "snapshot_id": outcome.snapshot_id})
-        return {"snapshot_id": outcome.snapshot_id, "bytes_added": outcome.bytes_added,
-                "forgotten": outcome.forgotten, "skipped": outcome.skipped}
+        return {
+            "snapshot_id": outcome.snapshot_id,
+            "bytes_added": outcome.bytes_added,
+            "forgotten": outcome.forgotten,
+            "skipped": outcome.skipped,
+        }
 
     def _drill(self, job: str) -> dict[str, Any]:
         try:
@@ -238,9 +280,13 @@ class Runner:
 
     def _drill_measured(self, name: str, result: Any) -> None:
         """A drill's figures under ``name`` (a job, or a system: its drkit_job label); a failed one raises."""
-        self.metrics.drill_measured(name, rto=result.rto_seconds, rpo_catalog=result.rpo_catalog_seconds,
-                                    rpo_verified=result.rpo_verified_seconds,
-                                    succeeded_at=drill_finished_at(result) if result.success else None)
+        self.metrics.drill_measured(
+            name,
+            rto=result.rto_seconds,
+            rpo_catalog=result.rpo_catalog_seconds,
+            rpo_verified=result.rpo_verified_seconds,
+            succeeded_at=drill_finished_at(result) if result.success else None,
+        )
         if not result.success:  # counted as a failure by _failed
             raise DrkitError(f"drill did not pass: {result.error or 'a check or target failed'}")
         self.metrics.drill_finished(name, success=True)

@@ -36,7 +36,8 @@ def drill_finished_at(result: DrillResult) -> float | None:
 def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, now: datetime) -> None:
     drills: dict[str, list[str]] = {}
     owners: list[tuple[str, DrillSettings | SystemDrillSettings, str]] = [
-        (name, job.drill, job.repository) for name, job in config.jobs.items()]
+        (name, job.drill, job.repository) for name, job in config.jobs.items()
+    ]
     owners += [(name, system.drill, _system_repository(config, name)) for name, system in config.systems.items()]
     for name, drill, repository in owners:  # a system's drill is measured under its name (drkit_job)
         if drill.max_age is not None or drill.schedule is not None:
@@ -54,8 +55,12 @@ def _set_deadlines(config: DrkitConfig, metrics: Metrics, state: MaintenanceStat
             tasks.setdefault(run.job, []).append(run.kind)
     since = state.baseline(tasks, now.timestamp())
     for name, repo in config.repositories.items():
-        metrics.ops.register_repository(name, since.get(name, {}), check_max_age=_check_max_age(repo.check, now),
-                                        copy_max_age=_copy_max_age(repo.copy_to, now))
+        metrics.ops.register_repository(
+            name,
+            since.get(name, {}),
+            check_max_age=_check_max_age(repo.check, now),
+            copy_max_age=_copy_max_age(repo.copy_to, now),
+        )
 
 
 def _system_repository(config: DrkitConfig, system: str) -> str:
@@ -71,8 +76,9 @@ def _copy_max_age(copy: CopySchedule | None, now: datetime) -> tuple[str, float]
     return None if copy is None else (copy.to, copy.max_age or 2 * longest_gap(copy.schedule, now))
 
 
-def register_task(config: DrkitConfig, metrics: Metrics, state: MaintenanceState, repository: str, task: str,
-                  now: datetime) -> None:
+def register_task(
+    config: DrkitConfig, metrics: Metrics, state: MaintenanceState, repository: str, task: str, now: datetime
+) -> None:
     """The deadline series of one scheduled task, as the daemon sets them at start-up, for a one-shot run
     (`drkit job maintain`): only this task's, so the textfiles of several tasks hold no series twice."""
     try:
@@ -81,9 +87,12 @@ def register_task(config: DrkitConfig, metrics: Metrics, state: MaintenanceState
         log.error("cannot write the maintenance state %s: %s", state.path, exc.strerror)
         since = {task: now.timestamp()}
     cfg = config.repositories[repository]
-    metrics.ops.register_repository(repository, since,
-                                    check_max_age=_check_max_age(cfg.check, now) if task == "check" else None,
-                                    copy_max_age=_copy_max_age(cfg.copy_to, now) if task == "copy" else None)
+    metrics.ops.register_repository(
+        repository,
+        since,
+        check_max_age=_check_max_age(cfg.check, now) if task == "check" else None,
+        copy_max_age=_copy_max_age(cfg.copy_to, now) if task == "copy" else None,
+    )
 
 
 def _read_repository(config: DrkitConfig, repository: str, metrics: Metrics) -> None:
@@ -125,8 +134,9 @@ def restore_job_window(config: DrkitConfig, job: str, metrics: Metrics) -> None:
         finally:
             repo.close()
     except (DrkitError, BackendError, OSError) as exc:
-        log.info("could not read the last success of %s: %s", job, getattr(exc, "message", None) or exc,
-                    extra={"job": job})
+        log.info(
+            "could not read the last success of %s: %s", job, getattr(exc, "message", None) or exc, extra={"job": job}
+        )
         return
     _restore_window(metrics, job, window)
 
@@ -168,5 +178,11 @@ def read_histories(config: DrkitConfig, metrics: Metrics) -> None:
             )
 
 
-__all__ = ["drill_finished_at", "read_histories", "register_task", "restore_job_window", "restore_local",
-           "restore_metrics"]
+__all__ = [
+    "drill_finished_at",
+    "read_histories",
+    "register_task",
+    "restore_job_window",
+    "restore_local",
+    "restore_metrics",
+]

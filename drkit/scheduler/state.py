@@ -57,8 +57,12 @@ class RunState:
         try:
             return _parse(json.loads(text))
         except (ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable scheduler state %s (%s); no missed runs will be made up",
-                        self.path, exc, extra={"path": str(self.path)})
+            log.warning(
+                "ignoring unreadable scheduler state %s (%s); no missed runs will be made up",
+                self.path,
+                exc,
+                extra={"path": str(self.path)},
+            )
             return {}
 
     def last(self, key: str) -> datetime | None:

@@ -191,8 +191,9 @@ class BackendConformance:
             barrier = threading.Barrier(8)
             winners: list[int] = []
 
-            def contend(n: int, key: str = key, barrier: threading.Barrier = barrier,
-                        winners: list[int] = winners) -> None:
+            def contend(
+                n: int, key: str = key, barrier: threading.Barrier = barrier, winners: list[int] = winners
+            ) -> None:
                 barrier.wait()
                 try:
                     backend.put_if_absent(key, f"writer-{n}".encode())

@@ -54,9 +54,12 @@ class FaultPlan:
     def from_params(cls, params: dict[str, str]) -> FaultPlan:
         enospc = params.get("enospc_after_bytes")
         return cls(
-            error_rate=float(params.get("error_rate", 0)), cut_rate=float(params.get("cut_rate", 0)),
-            latency_ms=float(params.get("latency_ms", 0)), seed=int(params.get("seed", 0)),
-            timeout_rate=float(params.get("timeout_rate", 0)), timeout_ms=float(params.get("timeout_ms", 100)),
+            error_rate=float(params.get("error_rate", 0)),
+            cut_rate=float(params.get("cut_rate", 0)),
+            latency_ms=float(params.get("latency_ms", 0)),
+            seed=int(params.get("seed", 0)),
+            timeout_rate=float(params.get("timeout_rate", 0)),
+            timeout_ms=float(params.get("timeout_ms", 100)),
             enospc_after_bytes=None if enospc is None else int(enospc),
         )
 
@@ -112,8 +115,11 @@ class FaultyBackend:
 
     def _time_out(self, what: str, key: str | None, lost: str) -> None:
         time.sleep(self.plan.timeout_ms / 1000)
-        raise Transient(f"injected fault: {what} timed out after {self.plan.timeout_ms:.0f} ms ({lost} lost)",
-                        backend=self.display, key=key)
+        raise Transient(
+            f"injected fault: {what} timed out after {self.plan.timeout_ms:.0f} ms ({lost} lost)",
+            backend=self.display,
+            key=key,
+        )
 
     def put(self, key: str, data: Data, options: PutOptions | None = None) -> None:
         self._call("put", key, lambda: self.inner.put(key, self._faulty_data(key, data), options))

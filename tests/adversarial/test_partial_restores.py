@@ -173,8 +173,16 @@ def test_a_files_drill_of_a_repaired_snapshot_fails_its_check(tmp_path: Path) ->
     job = JobConfig.model_validate({"source": {"kind": "files", "paths": [str(src)]}})
     workdir = tmp_path / "drill"
     workdir.mkdir()
-    ctx = DrillContext(name=str(src), job=job, repo=open_repo(repo), repo_url=str(repo), passphrase=PASSWORD,
-                       sandbox="local", workdir=workdir, snapshot=repaired)
+    ctx = DrillContext(
+        name=str(src),
+        job=job,
+        repo=open_repo(repo),
+        repo_url=str(repo),
+        passphrase=PASSWORD,
+        sandbox="local",
+        workdir=workdir,
+        snapshot=repaired,
+    )
     out = drill_files(ctx)
     checks = {c.name: c for c in out.checks}
     assert not checks["files.repaired"].ok and original[:8] in checks["files.repaired"].detail, checks

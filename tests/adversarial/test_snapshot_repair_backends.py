@@ -67,7 +67,8 @@ def test_point_in_time_refuses_past_a_damaged_snapshot_on_object_stores(remote_u
     when = datetime.now(UTC).isoformat()
     refused = run(remote_url, "restore", "files", "--point-in-time", when, "--target", str(tmp_path / "r"))
     assert refused.returncode == 13 and snaps[1][:16].encode() in refused.stderr, refused.stderr
-    fallback = run(remote_url, "restore", "files", "--point-in-time", when, "--skip-damaged", "--target",
-                   str(tmp_path / "r2"))
+    fallback = run(
+        remote_url, "restore", "files", "--point-in-time", when, "--skip-damaged", "--target", str(tmp_path / "r2")
+    )
     assert fallback.returncode == 0, fallback.stderr
     same_tree(tmp_path / "v0" / "data", tmp_path / "r2" / "data")

@@ -252,7 +252,7 @@ def test_a_files_drill_in_a_container_checks_what_the_default_restore_makes(tmp_
     assert view() == ["src/fifo: in the container, not in the snapshot"]
 
 
-CAP_NET_RAW_EP = bytes.fromhex("01000002" "00200000" "00000000" "00000000" "00000000")  # VFS_CAP_REVISION_2, +ep
+CAP_NET_RAW_EP = bytes.fromhex("0100000200200000000000000000000000000000")  # VFS_CAP_REVISION_2, +ep
 
 
 @pytest.mark.skipif(not ROOT, reason="setting security.capability needs root (CAP_SETFCAP)")

@@ -16,6 +16,7 @@ from storage_backends.testing.memory import MemoryBackend
 
 class TestMemory(BackendConformance):
     holds_objects_in_memory = True
+
     @pytest.fixture
     def backend(self) -> Iterator[Backend]:
         yield MemoryBackend()

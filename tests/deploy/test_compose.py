@@ -114,14 +114,18 @@ def test_only_drkit_services_see_the_repository_passphrase(tmp_path: Path) -> No
     services = yaml.safe_load(proc.stdout)["services"]
     passphrase = tmp_path / "repository-passphrase"
     for name, service in services.items():
-        sources = [Path(str(v).split(":")[0]) if isinstance(v, str) else Path(v["source"])
-                   for v in service.get("volumes", [])]
+        sources = [
+            Path(str(v).split(":")[0]) if isinstance(v, str) else Path(v["source"]) for v in service.get("volumes", [])
+        ]
         sees = any(s in (tmp_path, passphrase) for s in sources)
         assert sees == name.startswith("drkit"), (name, sources)
-    assert any(s == tmp_path / "postgres-password" for s in
-               (Path(str(v).split(":")[0]) for v in services["postgres"]["volumes"])), services["postgres"]
-    assert any(s == tmp_path / "s3-config.json" for s in
-               (Path(str(v).split(":")[0]) for v in services["s3"]["volumes"])), services["s3"]
+    assert any(
+        s == tmp_path / "postgres-password"
+        for s in (Path(str(v).split(":")[0]) for v in services["postgres"]["volumes"])
+    ), services["postgres"]
+    assert any(
+        s == tmp_path / "s3-config.json" for s in (Path(str(v).split(":")[0]) for v in services["s3"]["volumes"])
+    ), services["s3"]
 
 
 class Stack:
@@ -189,7 +193,11 @@ def _prepare(tmp: Path, stack: Stack) -> None:
     stack.config.chmod(0o644)
     subprocess.run(["sh", str(COMPOSE_FILE.parent / "init-secrets.sh")], env=stack.env, check=True, timeout=60)
     assert {p.name for p in stack.secrets.iterdir()} == {
-        "repository-passphrase", "postgres-password", "s3-credentials", "s3-config.json"}
+        "repository-passphrase",
+        "postgres-password",
+        "s3-credentials",
+        "s3-config.json",
+    }
     assert all(p.stat().st_uid == UID and p.stat().st_mode & 0o077 == 0 for p in stack.secrets.iterdir())
     (stack.uploads / "img").mkdir(parents=True)
     for i in range(25):
@@ -239,8 +247,12 @@ def _poll(what: str, probe: Any, timeout: float = 300) -> Any:
 def _daemon_backed_up_cache(stack: Stack) -> None:
     """The daemon's own scheduled backup of ``cache`` (nothing else has run yet): Prometheus scrapes its
     last-success time, and the snapshot is in the S3 server (read from the host)."""
-    _poll("drkit_backup_last_success_timestamp_seconds of cache in Prometheus", lambda: stack.prometheus(
-        '/api/v1/query?query=drkit_backup_last_success_timestamp_seconds{drkit_job="cache"}')["result"])
+    _poll(
+        "drkit_backup_last_success_timestamp_seconds of cache in Prometheus",
+        lambda: stack.prometheus('/api/v1/query?query=drkit_backup_last_success_timestamp_seconds{drkit_job="cache"}')[
+            "result"
+        ],
+    )
     proc = drkit("snapshots", "--repo", "s3://drkit/repository", "--json", env=_host_s3_env(stack))
     assert proc.returncode == 0, proc.stderr.decode()
     assert [(s["source_kind"], s["tags"]) for s in json.loads(proc.stdout)] == [("redis", ["job=cache"])], proc.stdout
@@ -249,12 +261,18 @@ def _daemon_backed_up_cache(stack: Stack) -> None:
 def _check_prometheus(stack: Stack) -> None:
     """Prometheus scrapes the daemon (drkit's own per-job series, not only ``up``) and has loaded and
     evaluated every rule of drkit-rules.yml without an error."""
-    series = _poll("drkit_rpo_target_seconds in Prometheus",
-                   lambda: stack.prometheus("/api/v1/query?query=drkit_rpo_target_seconds")["result"])
+    series = _poll(
+        "drkit_rpo_target_seconds in Prometheus",
+        lambda: stack.prometheus("/api/v1/query?query=drkit_rpo_target_seconds")["result"],
+    )
     assert {(s["metric"]["drkit_job"], s["metric"]["job"], float(s["value"][1])) for s in series} == {
-        ("app-db", "drkit", 1200.0), ("cache", "drkit", 1200.0), ("uploads", "drkit", 4200.0)}, series
-    shipped = {r.get("alert") or r.get("record") for g in yaml.safe_load(RULES_FILE.read_text())["groups"]
-               for r in g["rules"]}
+        ("app-db", "drkit", 1200.0),
+        ("cache", "drkit", 1200.0),
+        ("uploads", "drkit", 4200.0),
+    }, series
+    shipped = {
+        r.get("alert") or r.get("record") for g in yaml.safe_load(RULES_FILE.read_text())["groups"] for r in g["rules"]
+    }
 
     def evaluated() -> list[dict[str, Any]] | None:
         rules = [r for g in stack.prometheus("/api/v1/rules")["groups"] for r in g["rules"]]
@@ -297,8 +315,16 @@ def test_compose_stack_backs_up_and_drills(tmp_path: Path, docker_engine: Docker
         assert "drkit_" in stack.http("/metrics")
         _check_prometheus(stack)
         target = tmp_path / "restored"
-        proc = drkit("restore", "files", "latest", "--repo", "s3://drkit/repository", "--target", str(target),
-                     env=_host_s3_env(stack))
+        proc = drkit(
+            "restore",
+            "files",
+            "latest",
+            "--repo",
+            "s3://drkit/repository",
+            "--target",
+            str(target),
+            env=_host_s3_env(stack),
+        )
         assert proc.returncode == 0, proc.stderr.decode()
         same_tree(stack.uploads, target / "uploads")
     finally:

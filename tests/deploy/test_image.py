@@ -32,8 +32,14 @@ def drkit_image(docker_engine: DockerEngine) -> Iterator[str]:
     ensure_image(docker_engine, "python:3.11-slim-bookworm", "python")
     client = docker_engine.client()
     try:
-        client.images.build(path=str(ROOT), tag=TAG, network_mode="host", rm=True, forcerm=True,
-                            buildargs={"EXTRA_CA_CERTS": _site_ca_certificates()})
+        client.images.build(
+            path=str(ROOT),
+            tag=TAG,
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            buildargs={"EXTRA_CA_CERTS": _site_ca_certificates()},
+        )
         yield TAG
     finally:
         client.images.remove(TAG, force=True)
@@ -46,15 +52,24 @@ def _site_ca_certificates() -> str:
     return "".join(p.read_text() for p in sorted(Path("/usr/local/share/ca-certificates").glob("*.crt")))
 
 
-def _run(engine: DockerEngine, image: str, args: list[str], mounts: dict[str, dict[str, str]],
-         network: str = "none") -> tuple[int, str]:
+def _run(
+    engine: DockerEngine, image: str, args: list[str], mounts: dict[str, dict[str, str]], network: str = "none"
+) -> tuple[int, str]:
     """One container run with the CronJob's security settings; (exit code, output)."""
     client = engine.client()
     try:
         container = client.containers.run(
-            image, args, detach=True, user=f"{UID}:{UID}", read_only=True, cap_drop=["ALL"],
-            security_opt=["no-new-privileges"], network_mode=network, volumes=mounts,
-            tmpfs={"/tmp": "rw,size=512m", "/var/lib/drkit": "rw,size=256m,uid=10001,gid=10001"})
+            image,
+            args,
+            detach=True,
+            user=f"{UID}:{UID}",
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            network_mode=network,
+            volumes=mounts,
+            tmpfs={"/tmp": "rw,size=512m", "/var/lib/drkit": "rw,size=256m,uid=10001,gid=10001"},
+        )
         try:
             code = int(container.wait(timeout=600)["StatusCode"])
             return code, container.logs().decode(errors="replace")
@@ -84,27 +99,42 @@ def _setup(tmp: Path) -> tuple[Path, Path, dict[str, dict[str, str]]]:
     os.chown(secrets / "repository-passphrase", 0, UID)
     (secrets / "repository-passphrase").chmod(0o440)
     config: dict[str, Any] = {
-        "repositories": {"default": {"url": "/repo",
-                                     "passphrase": {"file": "/etc/drkit/secrets/repository-passphrase"}}},
-        "jobs": {"files-main": {"source": {"kind": "files", "paths": ["/data"]}, "targets": {"rpo": "25h", "rto": "1h"},
-                                "checks": [{"path_exists": "data/docs/doc-1.txt"}]}}}
+        "repositories": {
+            "default": {"url": "/repo", "passphrase": {"file": "/etc/drkit/secrets/repository-passphrase"}}
+        },
+        "jobs": {
+            "files-main": {
+                "source": {"kind": "files", "paths": ["/data"]},
+                "targets": {"rpo": "25h", "rto": "1h"},
+                "checks": [{"path_exists": "data/docs/doc-1.txt"}],
+            }
+        },
+    }
     (etc / "drkit.yaml").write_text(yaml.safe_dump(config))
     repo = _owned(tmp / "repo", 0o700)
-    mounts = {str(etc): {"bind": "/etc/drkit", "mode": "ro"}, str(data): {"bind": "/data", "mode": "ro"},
-              str(repo): {"bind": "/repo", "mode": "rw"}}
+    mounts = {
+        str(etc): {"bind": "/etc/drkit", "mode": "ro"},
+        str(data): {"bind": "/data", "mode": "ro"},
+        str(repo): {"bind": "/repo", "mode": "rw"},
+    }
     return data, repo, mounts
 
 
-def test_image_runs_the_files_cronjob_with_a_read_only_source(tmp_path: Path, docker_engine: DockerEngine,
-                                                                drkit_image: str) -> None:
+def test_image_runs_the_files_cronjob_with_a_read_only_source(
+    tmp_path: Path, docker_engine: DockerEngine, drkit_image: str
+) -> None:
     data, repo, mounts = _setup(tmp_path)
     cfg = ["--config", "/etc/drkit/drkit.yaml"]
     pw = ["--password-file", "/etc/drkit/secrets/repository-passphrase"]
     reports = _owned(tmp_path / "out", 0o700)  # where the drill's JSON report lands
     mounts[str(reports)] = {"bind": "/out", "mode": "rw"}
-    steps = [["init", "--repo", "/repo", *pw], [*cfg, "job", "run", "files-main"],
-             [*cfg, "drill", "files-main", "--sandbox", "local", "--json", "/out/drill.json"],
-             ["prune", "--repo", "/repo", *pw], ["check", "--repo", "/repo", *pw, "--read-data-subset", "50%"]]
+    steps = [
+        ["init", "--repo", "/repo", *pw],
+        [*cfg, "job", "run", "files-main"],
+        [*cfg, "drill", "files-main", "--sandbox", "local", "--json", "/out/drill.json"],
+        ["prune", "--repo", "/repo", *pw],
+        ["check", "--repo", "/repo", *pw, "--read-data-subset", "50%"],
+    ]
     for args in steps:
         code, out = _run(docker_engine, drkit_image, args, mounts)
         assert code == 0, f"drkit {' '.join(args)}: exit {code}\n{out}"
@@ -118,12 +148,14 @@ def test_image_runs_the_files_cronjob_with_a_read_only_source(tmp_path: Path, do
     assert {t["name"]: t["ok"] for t in drilled["targets"]} == {"rpo": True, "rto": True}, drilled
     # an independent look at what the image stored: restore on the host and compare with the source
     target = tmp_path / "restored"
-    proc = drkit("restore", "files", "latest", "--repo", str(repo), "--target", str(target),
-                 env={"DRKIT_PASSWORD": PASSPHRASE})
+    proc = drkit(
+        "restore", "files", "latest", "--repo", str(repo), "--target", str(target), env={"DRKIT_PASSWORD": PASSPHRASE}
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     restored = target / "data" if (target / "data").is_dir() else target
-    diff = subprocess.run(["diff", "-r", "--no-dereference", str(data), str(restored)], capture_output=True,
-                          check=False)
+    diff = subprocess.run(
+        ["diff", "-r", "--no-dereference", str(data), str(restored)], capture_output=True, check=False
+    )
     assert diff.returncode == 0, diff.stdout.decode()[-2000:]
     subprocess.run(["chmod", "-R", "u+w", str(data)], check=True)
     shutil.rmtree(target, ignore_errors=True)
@@ -136,9 +168,14 @@ def test_image_ships_the_runbooks(docker_engine: DockerEngine, drkit_image: str)
     assert shipped and all(name in out for name in shipped), out
 
 
-def test_image_runs_the_database_cronjobs(tmp_path: Path, docker_engine: DockerEngine, drkit_image: str,
-                                          pg_server: PgServer, redis_server: RedisServer,
-                                          redis_factory: RedisFactory) -> None:
+def test_image_runs_the_database_cronjobs(
+    tmp_path: Path,
+    docker_engine: DockerEngine,
+    drkit_image: str,
+    pg_server: PgServer,
+    redis_server: RedisServer,
+    redis_factory: RedisFactory,
+) -> None:
     """The postgres and redis CronJobs' commands in the image (host network: the test servers listen on
     loopback), then their drills inside it (local sandbox: PostgreSQL and redis-server started by UID
     10001 under a read-only root). Independent looks: the Redis snapshot the image stored, restored on
@@ -149,8 +186,11 @@ def test_image_runs_the_database_cronjobs(tmp_path: Path, docker_engine: DockerE
     db = "image_cronjob"
     pg_server.psql(f"DROP DATABASE IF EXISTS {db}")
     pg_server.psql(f"CREATE DATABASE {db}")
-    pg_server.psql("CREATE TABLE t (id int PRIMARY KEY, v text); "
-                   "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 3000) g", dbname=db)
+    pg_server.psql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text); "
+        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 3000) g",
+        dbname=db,
+    )
     fill_types(redis_server, dbs=(0,))
     _, repo, mounts = _setup(tmp_path)
     secret = tmp_path / "etc" / "secrets" / "db-password"
@@ -159,28 +199,47 @@ def test_image_runs_the_database_cronjobs(tmp_path: Path, docker_engine: DockerE
     secret.chmod(0o440)
     config = yaml.safe_load((tmp_path / "etc" / "drkit.yaml").read_text())
     config["jobs"] = {
-        "pg-main": {"source": {"kind": "postgres", "mode": "logical", "dsn": pg_server.db_url(db),
-                               "password": {"file": "/etc/drkit/secrets/db-password"}},
-                    "checks": [{"sql": "SELECT count(*) FROM t", "expect": "3000"}]},
-        "redis-main": {"source": {"kind": "redis", "url": redis_server.url}}}
+        "pg-main": {
+            "source": {
+                "kind": "postgres",
+                "mode": "logical",
+                "dsn": pg_server.db_url(db),
+                "password": {"file": "/etc/drkit/secrets/db-password"},
+            },
+            "checks": [{"sql": "SELECT count(*) FROM t", "expect": "3000"}],
+        },
+        "redis-main": {"source": {"kind": "redis", "url": redis_server.url}},
+    }
     (tmp_path / "etc" / "drkit.yaml").write_text(yaml.safe_dump(config))
     cfg = ["--config", "/etc/drkit/drkit.yaml"]
-    steps = [["init", "--repo", "/repo", "--password-file", "/etc/drkit/secrets/repository-passphrase"],
-             [*cfg, "job", "run", "pg-main"], [*cfg, "job", "run", "redis-main"],
-             [*cfg, "drill", "pg-main", "--sandbox", "local"], [*cfg, "drill", "redis-main", "--sandbox", "local"]]
+    steps = [
+        ["init", "--repo", "/repo", "--password-file", "/etc/drkit/secrets/repository-passphrase"],
+        [*cfg, "job", "run", "pg-main"],
+        [*cfg, "job", "run", "redis-main"],
+        [*cfg, "drill", "pg-main", "--sandbox", "local"],
+        [*cfg, "drill", "redis-main", "--sandbox", "local"],
+    ]
     for args in steps:
         code, out = _run(docker_engine, drkit_image, args, mounts, network="host")
         assert code == 0, f"drkit {' '.join(args)}: exit {code}\n{out}"
         assert "Traceback" not in out, out
     digest = redis_server.client().execute_command("DEBUG", "DIGEST")
     with redis_factory() as fresh:
-        proc = drkit("restore", "redis", "latest", "--repo", str(repo), "--to-url", fresh.url,
-                     env={"DRKIT_PASSWORD": PASSPHRASE})
+        proc = drkit(
+            "restore", "redis", "latest", "--repo", str(repo), "--to-url", fresh.url, env={"DRKIT_PASSWORD": PASSPHRASE}
+        )
         assert proc.returncode == 0, proc.stderr.decode()
         assert fresh.client().execute_command("DEBUG", "DIGEST") == digest
     host_config = {**config, "repositories": {"default": {"url": str(repo), "passphrase": {"env": "DRKIT_PASSWORD"}}}}
     host_config["jobs"]["pg-main"]["source"]["password"] = {"file": str(pg_server.db_password_file)}
     (tmp_path / "host.yaml").write_text(yaml.safe_dump(host_config))
-    proc = drkit("--config", str(tmp_path / "host.yaml"), "drill", "pg-main", "--sandbox", "local",
-                 env={"DRKIT_PASSWORD": PASSPHRASE})
+    proc = drkit(
+        "--config",
+        str(tmp_path / "host.yaml"),
+        "drill",
+        "pg-main",
+        "--sandbox",
+        "local",
+        env={"DRKIT_PASSWORD": PASSPHRASE},
+    )
     assert proc.returncode == 0, proc.stdout.decode()[-3000:] + proc.stderr.decode()[-2000:]

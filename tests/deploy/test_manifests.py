@@ -38,24 +38,57 @@ CONFIG_PATH = "/etc/drkit/drkit.yaml"
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 KUSTOMIZE_KINDS = {"Kustomization", "Component"}
 METRICS = {
-    "drkit_backup_last_success_timestamp_seconds", "drkit_backup_duration_seconds", "drkit_backup_bytes_added",
-    "drkit_backup_failures_total", "drkit_repository_size_bytes", "drkit_repository_check_success",
-    "drkit_rpo_target_seconds", "drkit_drill_success", "drkit_rpo_seconds", "drkit_rto_seconds",
-    "drkit_rto_target_seconds", "drkit_drill_last_success_timestamp_seconds",
-    "drkit_repository_check_timestamp_seconds", "drkit_repository_check_max_age_seconds",
-    "drkit_maintenance_scheduled_since_timestamp_seconds", "drkit_drill_max_age_seconds",
-    "drkit_archive_newest_timestamp_seconds", "drkit_retention_last_applied_timestamp_seconds",
+    "drkit_backup_last_success_timestamp_seconds",
+    "drkit_backup_duration_seconds",
+    "drkit_backup_bytes_added",
+    "drkit_backup_failures_total",
+    "drkit_repository_size_bytes",
+    "drkit_repository_check_success",
+    "drkit_rpo_target_seconds",
+    "drkit_drill_success",
+    "drkit_rpo_seconds",
+    "drkit_rto_seconds",
+    "drkit_rto_target_seconds",
+    "drkit_drill_last_success_timestamp_seconds",
+    "drkit_repository_check_timestamp_seconds",
+    "drkit_repository_check_max_age_seconds",
+    "drkit_maintenance_scheduled_since_timestamp_seconds",
+    "drkit_drill_max_age_seconds",
+    "drkit_archive_newest_timestamp_seconds",
+    "drkit_retention_last_applied_timestamp_seconds",
     "drkit_drill_scheduled_since_timestamp_seconds",
-    "drkit_maintenance_last_success_timestamp_seconds", "drkit_maintenance_last_failure_timestamp_seconds",
-    "drkit_copy_max_age_seconds", "drkit_retention_skipped_total", "drkit_backup_skipped_entries",
-    "drkit_pg_receive_up", "drkit_pg_receive_last_received_timestamp_seconds", "drkit_pg_receive_archive_lag_bytes",
-    "drkit_pg_receive_slot_lag_bytes", "drkit_redis_aof_archive_up",
+    "drkit_maintenance_last_success_timestamp_seconds",
+    "drkit_maintenance_last_failure_timestamp_seconds",
+    "drkit_copy_max_age_seconds",
+    "drkit_retention_skipped_total",
+    "drkit_backup_skipped_entries",
+    "drkit_pg_receive_up",
+    "drkit_pg_receive_last_received_timestamp_seconds",
+    "drkit_pg_receive_archive_lag_bytes",
+    "drkit_pg_receive_slot_lag_bytes",
+    "drkit_redis_aof_archive_up",
 }
-ALERTS = {"DrkitBackupTooOld", "DrkitBackupFailing", "DrkitDrillFailed", "DrkitRtoAboveTarget",
-          "DrkitRepositoryCheckFailed", "DrkitBackupNeverSucceeded", "DrkitRepositoryCheckNotRun", "DrkitDrillStale",
-          "DrkitArchiveStale", "DrkitRetentionNotApplied", "DrkitMaintenanceFailing", "DrkitCopyBehind",
-          "DrkitRetentionNotAppliedOneShot", "DrkitWalReceiverDown", "DrkitWalReceiveStale", "DrkitWalReceiverSlotLag",
-          "DrkitAofArchiverDown", "DrkitBackupPartial", "DrkitRpoAboveTarget"}
+ALERTS = {
+    "DrkitBackupTooOld",
+    "DrkitBackupFailing",
+    "DrkitDrillFailed",
+    "DrkitRtoAboveTarget",
+    "DrkitRepositoryCheckFailed",
+    "DrkitBackupNeverSucceeded",
+    "DrkitRepositoryCheckNotRun",
+    "DrkitDrillStale",
+    "DrkitArchiveStale",
+    "DrkitRetentionNotApplied",
+    "DrkitMaintenanceFailing",
+    "DrkitCopyBehind",
+    "DrkitRetentionNotAppliedOneShot",
+    "DrkitWalReceiverDown",
+    "DrkitWalReceiveStale",
+    "DrkitWalReceiverSlotLag",
+    "DrkitAofArchiverDown",
+    "DrkitBackupPartial",
+    "DrkitRpoAboveTarget",
+}
 RUNBOOKS = "https://github.com/drkit/drkit/tree/main/recovery_runbooks"
 
 
@@ -138,7 +171,8 @@ def mounted_files(workload: dict[str, Any]) -> set[str]:
     for mount in container(workload).get("volumeMounts") or []:
         volume = volumes[mount["name"]]
         sources = (volume.get("projected") or {}).get("sources") or [
-            {kind: volume[kind]} for kind in ("configMap", "secret") if kind in volume]
+            {kind: volume[kind]} for kind in ("configMap", "secret") if kind in volume
+        ]
         for source in sources:
             for item in next(iter(source.values())).get("items") or []:
                 out.add(str(PurePosixPath(mount["mountPath"]) / item["path"]))
@@ -156,7 +190,7 @@ def env_from_secret(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def drkit_config() -> dict[str, Any]:
-    (_, configmap), = by_kind("ConfigMap")
+    ((_, configmap),) = by_kind("ConfigMap")
     return yaml.safe_load(configmap["data"]["drkit.yaml"])
 
 
@@ -325,9 +359,16 @@ def test_example_overlay_builds() -> None:
 def test_daemon_component_replaces_the_cronjobs(tmp_path: Path) -> None:
     overlay = tmp_path / "overlay"
     overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [os.path.relpath(BASE, overlay)], "components": [os.path.relpath(DAEMON, overlay)]}))
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(BASE, overlay)],
+                "components": [os.path.relpath(DAEMON, overlay)],
+            }
+        )
+    )
     docs = kustomize_build(overlay)
     for doc in docs:
         validate_k8s(doc)
@@ -340,7 +381,8 @@ def test_daemon_component_replaces_the_cronjobs(tmp_path: Path) -> None:
     state = next(m for m in container(deployment)["volumeMounts"] if m["mountPath"] == "/var/lib/drkit")
     claim = volumes[state["name"]]["persistentVolumeClaim"]["claimName"]
     assert claim in {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}, (
-        "the daemon's scheduler state (last_run.json) must outlive the pod")
+        "the daemon's scheduler state (last_run.json) must outlive the pod"
+    )
 
 
 # ------------------------------------------------------------------------------ workload settings
@@ -427,6 +469,7 @@ def test_prune_cronjob_is_two_phase_with_a_grace() -> None:
     _maintenance_args(args, drkit_config())
     grace = args[args.index("--grace") + 1]
     from drkit.core.durations import parse_duration
+
     assert parse_duration(grace) >= 3600, "a grace shorter than a backup run could delete what it deduplicated into"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
 
@@ -436,8 +479,14 @@ def test_workload_gets_the_secrets_its_jobs_need(where: str, workload: dict[str,
     """Every secret reference the run resolves is satisfied: env vars from the Secret, files projected."""
     args = argv(workload)[3:]
     config = drkit_config()
-    jobs = {"job": lambda: [args[2]], "drill": lambda: [], "schedule": lambda: list(config["jobs"]),
-            "prune": lambda: [], "check": lambda: [], "pg": lambda: []}[args[0]]()
+    jobs = {
+        "job": lambda: [args[2]],
+        "drill": lambda: [],
+        "schedule": lambda: list(config["jobs"]),
+        "prune": lambda: [],
+        "check": lambda: [],
+        "pg": lambda: [],
+    }[args[0]]()
     env = env_from_secret(workload)
     files = mounted_files(workload)
     for ref in needed_refs(jobs) + [r for repo in config["repositories"].values() for r in secret_refs(repo)]:
@@ -450,7 +499,7 @@ def test_workload_gets_the_secrets_its_jobs_need(where: str, workload: dict[str,
 
 
 def test_secret_example_has_every_key_the_pods_use() -> None:
-    (_, secret), = by_kind("Secret")
+    ((_, secret),) = by_kind("Secret")
     assert secret["metadata"]["name"] == "drkit-secrets"
     keys = set(secret["stringData"])
     assert all("CHANGE-ME" in value for value in secret["stringData"].values()), "placeholders only"
@@ -562,7 +611,7 @@ def test_rules_name_only_metrics_the_daemon_exports() -> None:
 
 
 def test_prometheusrule_matches_the_plain_rule_file() -> None:
-    (_, rule), = by_kind("PrometheusRule")
+    ((_, rule),) = by_kind("PrometheusRule")
     assert rule["spec"]["groups"] == rule_groups(), "edit drkit-rules.yml and the PrometheusRule together"
 
 
@@ -601,7 +650,7 @@ def test_promtool_check_rules(tmp_path: Path) -> None:
     tool = promtool()
     done = run([tool, "check", "rules", str(RULES)])
     assert done.returncode == 0, done.stdout + done.stderr
-    (_, rule), = by_kind("PrometheusRule")  # the CRD's expressions, parsed on their own too
+    ((_, rule),) = by_kind("PrometheusRule")  # the CRD's expressions, parsed on their own too
     crd_rules = tmp_path / "crd-rules.yml"
     crd_rules.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     done = run([tool, "check", "rules", str(crd_rules)])
@@ -615,8 +664,9 @@ def test_promtool_unit_tests() -> None:
     must = {r["alert"] for g in rule_groups() for r in g["rules"]}  # every shipped alert, none left out
     assert must <= tested, must - tested
     for alert in must:  # each proven both silent and firing
-        outcomes = {bool(t["exp_alerts"]) for case in tests["tests"] for t in case["alert_rule_test"]
-                    if t["alertname"] == alert}
+        outcomes = {
+            bool(t["exp_alerts"]) for case in tests["tests"] for t in case["alert_rule_test"] if t["alertname"] == alert
+        }
         assert outcomes == {True, False}, alert
     done = run([tool, "test", "rules", RULES_TEST.name], cwd=RULES_TEST.parent)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -687,8 +737,12 @@ def test_dockerfile_shape() -> None:
 def test_dockerfile_runtime_environment() -> None:
     final = stages()[-1]
     env = " ".join(a for i, a in final if i == "ENV")
-    for setting in ("XDG_DATA_HOME=/var/lib/drkit", "XDG_CACHE_HOME=/tmp/drkit-cache", "HOME=/var/lib/drkit",
-                    "PYTHONDONTWRITEBYTECODE=1"):
+    for setting in (
+        "XDG_DATA_HOME=/var/lib/drkit",
+        "XDG_CACHE_HOME=/tmp/drkit-cache",
+        "HOME=/var/lib/drkit",
+        "PYTHONDONTWRITEBYTECODE=1",
+    ):
         assert setting in env
     apt = " ".join(a for i, a in final if i == "RUN" and "apt-get install" in a)
     assert "postgresql-client-15" in apt and "redis-tools" in apt
@@ -701,8 +755,11 @@ def test_dockerfile_runtime_environment() -> None:
 
 def test_build_context() -> None:
     """What the Dockerfile copies exists and is not excluded; .venv, .git and the bench output are."""
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".venv", ".git", "*.egg-info"} <= ignored
     assert "bench" in ignored or "bench/out" in ignored
     for instruction, args in stages()[0]:

@@ -41,8 +41,9 @@ def ok(config: Path, *args: str) -> bytes:
 def drill(config: Path, tmp: Path, *args: str) -> tuple[int, dict[str, Any], str, bytes]:
     """Run `drkit drill` with every report; (exit code, JSON report, JUnit text, prom text)."""
     js, junit, prom = tmp / "drill.json", tmp / "drill.xml", tmp / "drill.prom"
-    proc = run(config, "drill", *args, "--sandbox", "local", "--json", str(js), "--junit", str(junit),
-               "--prom-file", str(prom))
+    proc = run(
+        config, "drill", *args, "--sandbox", "local", "--json", str(js), "--junit", str(junit), "--prom-file", str(prom)
+    )
     err = proc.stderr.decode()
     assert "Traceback" not in err, err
     assert js.exists(), err + proc.stdout.decode()

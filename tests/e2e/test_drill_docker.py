@@ -28,11 +28,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/drkit-test-docker.sock"}
 
 
-def _drill(cfg: Path, tmp: Path, job: str, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[bytes],
-                                                                                    Any]:
+def _drill(
+    cfg: Path, tmp: Path, job: str, env: dict[str, str], *args: str
+) -> tuple[subprocess.CompletedProcess[bytes], Any]:
     report = tmp / f"{job}.json"
-    proc = drkit("--config", str(cfg), "drill", job, "--sandbox", "docker", "--json", str(report), *args,
-                 env={**ENV, **env}, timeout=600)
+    proc = drkit(
+        "--config",
+        str(cfg),
+        "drill",
+        job,
+        "--sandbox",
+        "docker",
+        "--json",
+        str(report),
+        *args,
+        env={**ENV, **env},
+        timeout=600,
+    )
     assert "Traceback" not in proc.stderr.decode(), proc.stderr.decode()
     return proc, (json.loads(report.read_text()) if report.exists() else {})
 
@@ -58,8 +70,12 @@ def _created_since(engine: DockerEngine, since: float, kind: str) -> int:
     """How many sandbox containers of ``kind`` the engine created since ``since`` (its event log)."""
     client = engine.client()
     try:
-        events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                               filters={"type": "container", "event": "create", "label": f"drkit.sandbox={kind}"})
+        events = client.events(
+            since=int(since),
+            until=int(time.time()) + 1,
+            decode=True,
+            filters={"type": "container", "event": "create", "label": f"drkit.sandbox={kind}"},
+        )
         return sum(1 for _ in events)
     finally:
         client.close()
@@ -75,8 +91,17 @@ def test_docker_demanded_without_engine_is_one_line_usage_error(tmp_path: Path, 
 
 def test_auto_falls_back_to_local(tmp_path: Path, redis_server: RedisServer) -> None:
     cfg = _redis_job(tmp_path, redis_server)
-    proc = drkit("--config", str(cfg), "drill", "cache", "--sandbox", "auto", "--json", str(tmp_path / "r.json"),
-                 env={**ENV, **NO_ENGINE})
+    proc = drkit(
+        "--config",
+        str(cfg),
+        "drill",
+        "cache",
+        "--sandbox",
+        "auto",
+        "--json",
+        str(tmp_path / "r.json"),
+        env={**ENV, **NO_ENGINE},
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     (r,) = json.loads((tmp_path / "r.json").read_text())["drills"]
     assert r["sandbox"] == "local"
@@ -93,8 +118,9 @@ def test_redis_drill_in_a_container(tmp_path: Path, redis_server: RedisServer, d
     assert _containers(docker_engine) == []
 
 
-def test_missing_image_is_one_line_and_exit_2(tmp_path: Path, redis_server: RedisServer,
-                                              docker_engine: DockerEngine) -> None:
+def test_missing_image_is_one_line_and_exit_2(
+    tmp_path: Path, redis_server: RedisServer, docker_engine: DockerEngine
+) -> None:
     cfg = _redis_job(tmp_path, redis_server, {"drill": {"images": {"redis": "drkit-test/absent:1"}}})
     proc, _ = _drill(cfg, tmp_path, "cache", docker_engine.env)
     assert proc.returncode == 2, proc.stderr.decode()
@@ -103,16 +129,26 @@ def test_missing_image_is_one_line_and_exit_2(tmp_path: Path, redis_server: Redi
     assert _containers(docker_engine) == []
 
 
-def test_postgres_logical_drill_in_a_container(tmp_path: Path, pg_server: PgServer,
-                                               docker_engine: DockerEngine) -> None:
+def test_postgres_logical_drill_in_a_container(
+    tmp_path: Path, pg_server: PgServer, docker_engine: DockerEngine
+) -> None:
     db = "drill_docker"
     pg_server.psql(f"DROP DATABASE IF EXISTS {db}")
     pg_server.psql(f"CREATE DATABASE {db}")
-    pg_server.psql("CREATE TABLE t (id int primary key, v text); "
-                   "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 2000) g", dbname=db)
-    job = {"source": {"kind": "postgres", "mode": "logical", "dsn": pg_server.db_url(db),
-                      "password": {"file": str(pg_server.db_password_file)}},
-           "checks": [{"sql": "SELECT count(*) FROM t", "expect": "2000"}]}
+    pg_server.psql(
+        "CREATE TABLE t (id int primary key, v text); "
+        "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 2000) g",
+        dbname=db,
+    )
+    job = {
+        "source": {
+            "kind": "postgres",
+            "mode": "logical",
+            "dsn": pg_server.db_url(db),
+            "password": {"file": str(pg_server.db_password_file)},
+        },
+        "checks": [{"sql": "SELECT count(*) FROM t", "expect": "2000"}],
+    }
     cfg = write_config(tmp_path / "drkit.yaml", init_repo(tmp_path / "repo"), {"app": job})
     ok(cfg, "job", "run", "app")
     proc, report = _drill(cfg, tmp_path, "app", docker_engine.env)
@@ -122,8 +158,9 @@ def test_postgres_logical_drill_in_a_container(tmp_path: Path, pg_server: PgServ
     assert _containers(docker_engine) == []
 
 
-def test_redis_point_in_time_drill_in_a_container(tmp_path: Path, redis_aof_server: RedisServer,
-                                                  docker_engine: DockerEngine) -> None:
+def test_redis_point_in_time_drill_in_a_container(
+    tmp_path: Path, redis_aof_server: RedisServer, docker_engine: DockerEngine
+) -> None:
     """AOF point in time, restored and replayed in a redis:7 container: the state at T is known
     independently (what was written before and after it), and the user checks compare it."""
     c = redis_aof_server.client()
@@ -137,15 +174,25 @@ def test_redis_point_in_time_drill_in_a_container(tmp_path: Path, redis_aof_serv
         time.sleep(0.02)
     c.set("after", "x")
     repo = init_repo(tmp_path / "repo")
-    assert drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(redis_aof_server.aof_dir), "--once",
-                 env=ENV).returncode == 0
-    checks = [{"redis": "DBSIZE", "expect": "200"}, {"redis": "GET before:199", "expect": "199"},
-              {"redis": "EXISTS after", "expect": "0"}]
-    job = {"source": {"kind": "redis", "url": redis_aof_server.url, "aof_dir": str(redis_aof_server.aof_dir)},
-           "checks": checks}
+    assert (
+        drkit(
+            "redis", "aof-archive", "--repo", repo, "--aof-dir", str(redis_aof_server.aof_dir), "--once", env=ENV
+        ).returncode
+        == 0
+    )
+    checks = [
+        {"redis": "DBSIZE", "expect": "200"},
+        {"redis": "GET before:199", "expect": "199"},
+        {"redis": "EXISTS after", "expect": "0"},
+    ]
+    job = {
+        "source": {"kind": "redis", "url": redis_aof_server.url, "aof_dir": str(redis_aof_server.aof_dir)},
+        "checks": checks,
+    }
     cfg = write_config(tmp_path / "drkit.yaml", repo, {"cache": job})
-    proc, report = _drill(cfg, tmp_path, "cache", docker_engine.env, "--point-in-time",
-                          t.isoformat().replace("+00:00", "Z"))
+    proc, report = _drill(
+        cfg, tmp_path, "cache", docker_engine.env, "--point-in-time", t.isoformat().replace("+00:00", "Z")
+    )
     (r,) = report["drills"]
     assert proc.returncode == 0, proc.stderr.decode() + json.dumps(r)
     assert r["sandbox"] == "docker"
@@ -154,11 +201,19 @@ def test_redis_point_in_time_drill_in_a_container(tmp_path: Path, redis_aof_serv
 
 
 def _pg_config(tmp: Path, pg: PgServer, expect_rows: int) -> Path:
-    job = {"source": {"kind": "postgres", "dsn": pg.db_url("app"), "password": {"file": str(pg.db_password_file)},
-                      "mode": "physical"},
-           "checks": [{"sql": "SELECT count(*) FROM t", "expect": str(expect_rows)}]}
-    doc = {"repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
-           "jobs": {"app": job}}
+    job = {
+        "source": {
+            "kind": "postgres",
+            "dsn": pg.db_url("app"),
+            "password": {"file": str(pg.db_password_file)},
+            "mode": "physical",
+        },
+        "checks": [{"sql": "SELECT count(*) FROM t", "expect": str(expect_rows)}],
+    }
+    doc = {
+        "repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
+        "jobs": {"app": job},
+    }
     path = tmp / f"drkit-{expect_rows}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -171,26 +226,41 @@ def test_postgres_point_in_time_drill_in_a_container(tmp_path: Path, docker_engi
     t0 = time.time()
     with start_postgres("drkit-docker-pitr-") as pg:
         pg.psql("CREATE DATABASE app")
-        pg.psql("CREATE TABLE t (id int PRIMARY KEY, v text); "
-                "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g", dbname="app")
+        pg.psql(
+            "CREATE TABLE t (id int PRIMARY KEY, v text); "
+            "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g",
+            dbname="app",
+        )
         ok(_pg_config(tmp_path, pg, 1000), "job", "run", "app")
         pg.psql("INSERT INTO t SELECT g, 'x' FROM generate_series(1001, 1500) g", dbname="app")
         between = pg.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
         pg.psql("INSERT INTO t SELECT g, 'y' FROM generate_series(1501, 1700) g", dbname="app")
         pg.psql("SELECT pg_switch_wal()")
-        ok(_pg_config(tmp_path, pg, 1000), "pg", "archive-check", "--dsn", pg.db_url("postgres"),
-           "--db-password-file", str(pg.db_password_file), "--repo", pg.repo_url,
-           "--password-file", str(pg.repo_password_file))
+        ok(
+            _pg_config(tmp_path, pg, 1000),
+            "pg",
+            "archive-check",
+            "--dsn",
+            pg.db_url("postgres"),
+            "--db-password-file",
+            str(pg.db_password_file),
+            "--repo",
+            pg.repo_url,
+            "--password-file",
+            str(pg.repo_password_file),
+        )
 
         proc, report = _drill(_pg_config(tmp_path, pg, 1000), tmp_path, "app", docker_engine.env)
         (r,) = report["drills"]
         assert proc.returncode == 0, proc.stderr.decode() + json.dumps(r)
         assert r["sandbox"] == "docker"
         assert {"postgres.recovery", "postgres.row_counts", "postgres.checksums", "user.sql[0]"} <= {
-            c["name"] for c in r["checks"] if c["ok"]}
+            c["name"] for c in r["checks"] if c["ok"]
+        }
 
-        proc, report = _drill(_pg_config(tmp_path, pg, 1500), tmp_path, "app", docker_engine.env,
-                              "--point-in-time", between)
+        proc, report = _drill(
+            _pg_config(tmp_path, pg, 1500), tmp_path, "app", docker_engine.env, "--point-in-time", between
+        )
         (r,) = report["drills"]
         assert proc.returncode == 0, proc.stderr.decode() + json.dumps(r)
         assert {"postgres.recovery", "user.sql[0]"} <= {c["name"] for c in r["checks"] if c["ok"]}
@@ -261,8 +331,9 @@ def _running_sandbox(engine: DockerEngine, kind: str, proc: subprocess.Popen[byt
     raise AssertionError(f"no running {kind} sandbox container within {timeout:.0f} s")
 
 
-def test_ctrl_c_removes_the_sandbox_container_and_its_volume(tmp_path: Path, pg_server: PgServer,
-                                                              docker_engine: DockerEngine) -> None:
+def test_ctrl_c_removes_the_sandbox_container_and_its_volume(
+    tmp_path: Path, pg_server: PgServer, docker_engine: DockerEngine
+) -> None:
     """Ctrl-C (SIGINT to the drill's process group, as a terminal sends it) while a PostgreSQL logical
     drill runs in a postgres:15 container (a user check sleeps, so the container is up when the signal
     comes): exit 130 with one line, and the container, its anonymous PGDATA volume (the image declares
@@ -271,18 +342,28 @@ def test_ctrl_c_removes_the_sandbox_container_and_its_volume(tmp_path: Path, pg_
     pg_server.psql(f"DROP DATABASE IF EXISTS {db}")
     pg_server.psql(f"CREATE DATABASE {db}")
     pg_server.psql("CREATE TABLE t (id int primary key); INSERT INTO t SELECT generate_series(1, 100)", dbname=db)
-    job = {"source": {"kind": "postgres", "mode": "logical", "dsn": pg_server.db_url(db),
-                      "password": {"file": str(pg_server.db_password_file)}},
-           "checks": [{"sql": "SELECT pg_sleep(600)::text", "expect": ""}]}
+    job = {
+        "source": {
+            "kind": "postgres",
+            "mode": "logical",
+            "dsn": pg_server.db_url(db),
+            "password": {"file": str(pg_server.db_password_file)},
+        },
+        "checks": [{"sql": "SELECT pg_sleep(600)::text", "expect": ""}],
+    }
     cfg = write_config(tmp_path / "drkit.yaml", init_repo(tmp_path / "repo"), {"app": job})
     ok(cfg, "job", "run", "app")
     drill_tmp = tmp_path / "drill-tmp"
     drill_tmp.mkdir()
     volumes_before = _volumes(docker_engine)
     env = {**os.environ, **ENV, **docker_engine.env, "DRKIT_DRILL_TMP": str(drill_tmp)}
-    proc = subprocess.Popen([sys.executable, "-m", "drkit.cli.main", "--config", str(cfg), "drill", "app",
-                             "--sandbox", "docker"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drkit.cli.main", "--config", str(cfg), "drill", "app", "--sandbox", "docker"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
     try:
         container = _running_sandbox(docker_engine, "postgres", proc)
         assert _volumes(docker_engine) - volumes_before, "the sandbox has no anonymous volume: nothing is tested"
@@ -300,8 +381,9 @@ def test_ctrl_c_removes_the_sandbox_container_and_its_volume(tmp_path: Path, pg_
         _remove_labelled(docker_engine, "postgres")  # what a failing run left, so the fixture check is not the failure
 
 
-def test_a_container_whose_creation_an_interrupt_cut_short_is_removed(docker_engine: DockerEngine,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_container_whose_creation_an_interrupt_cut_short_is_removed(
+    docker_engine: DockerEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ctrl-C while the engine creates the sandbox: the engine has the container (and its anonymous
     volume) but testcontainers never got its handle. Before: nothing was removed. The interrupt is
     placed there by wrapping testcontainers' create call; the engine is real."""

@@ -29,8 +29,10 @@ def _source(tmp: Path) -> Path:
 def _setup(tmp: Path, targets: dict[str, str] | None = None, canary: bool = True) -> tuple[Path, Path]:
     repo = init_repo(tmp / "repo")
     src = _source(tmp)
-    job: dict[str, object] = {"source": {"kind": "files", "paths": [str(src)]},
-                              "checks": [{"path_exists": "data/README"}]}
+    job: dict[str, object] = {
+        "source": {"kind": "files", "paths": [str(src)]},
+        "checks": [{"path_exists": "data/README"}],
+    }
     if canary:  # files canaries are written only where the operator allows it
         job["canary"] = {"enabled": True}
     if targets:
@@ -41,8 +43,9 @@ def _setup(tmp: Path, targets: dict[str, str] | None = None, canary: bool = True
 
 def _failed_cases(junit: str) -> list[str]:
     root = ET.fromstring(junit)
-    return [c.get("name", "") for c in root.iter("testcase") if c.find("failure") is not None or
-            c.find("error") is not None]
+    return [
+        c.get("name", "") for c in root.iter("testcase") if c.find("failure") is not None or c.find("error") is not None
+    ]
 
 
 def test_files_drill_passes_with_phases_and_rpos(tmp_path: Path) -> None:
@@ -121,10 +124,15 @@ def test_make_drill_demo_runs_a_full_drill_on_the_embedded_defaults(tmp_path: Pa
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
-           "DRKIT": str(Path(sys.executable).parent / "drkit")}
-    proc = subprocess.run([str(root / "scripts" / "drill-demo.sh")], capture_output=True, env=env, timeout=300,
-                          check=False)
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "DRKIT": str(Path(sys.executable).parent / "drkit"),
+    }
+    proc = subprocess.run(
+        [str(root / "scripts" / "drill-demo.sh")], capture_output=True, env=env, timeout=300, check=False
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"drill passed" in proc.stdout
     demo = tmp_path / "data" / "drkit" / "demo"

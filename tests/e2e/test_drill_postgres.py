@@ -36,19 +36,31 @@ def pg() -> Iterator[PgServer]:
 
 
 def _config(tmp: Path, pg: PgServer, mode: str, **extra: object) -> Path:
-    job = {"source": {"kind": "postgres", "dsn": pg.db_url("app"), "password": {"file": str(pg.db_password_file)},
-                      "mode": mode},
-           "checks": [{"sql": "SELECT count(*) FROM users", "expect": "300"}], **extra}
-    doc = {"repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
-           "jobs": {f"app-{mode}": job}}
+    job = {
+        "source": {
+            "kind": "postgres",
+            "dsn": pg.db_url("app"),
+            "password": {"file": str(pg.db_password_file)},
+            "mode": mode,
+        },
+        "checks": [{"sql": "SELECT count(*) FROM users", "expect": "300"}],
+        **extra,
+    }
+    doc = {
+        "repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
+        "jobs": {f"app-{mode}": job},
+    }
     path = tmp / "drkit.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
 
 
 def _failed(junit: str) -> list[str]:
-    return [c.get("name", "") for c in ET.fromstring(junit).iter("testcase")
-            if c.find("failure") is not None or c.find("error") is not None]
+    return [
+        c.get("name", "")
+        for c in ET.fromstring(junit).iter("testcase")
+        if c.find("failure") is not None or c.find("error") is not None
+    ]
 
 
 def test_logical_drill_passes(tmp_path: Path, pg: PgServer) -> None:
@@ -59,8 +71,15 @@ def test_logical_drill_passes(tmp_path: Path, pg: PgServer) -> None:
     (r,) = report["drills"]
     assert code == 0, r
     checks = {c["name"]: c for c in r["checks"]}
-    for name in ("postgres.accepts_connections", "postgres.databases", "postgres.row_counts", "postgres.checksums",
-                 "postgres.amcheck", "user.sql[0]", "canary"):
+    for name in (
+        "postgres.accepts_connections",
+        "postgres.databases",
+        "postgres.row_counts",
+        "postgres.checksums",
+        "postgres.amcheck",
+        "user.sql[0]",
+        "canary",
+    ):
         assert checks[name]["ok"], checks[name]
     assert "2 tables match" in checks["postgres.row_counts"]["detail"]
     assert "btree indexes verified" in checks["postgres.amcheck"]["detail"]
@@ -70,8 +89,9 @@ def test_logical_drill_passes(tmp_path: Path, pg: PgServer) -> None:
     assert _failed(junit) == []
 
 
-def test_table_truncated_after_counts_were_recorded(tmp_path: Path, pg: PgServer,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_table_truncated_after_counts_were_recorded(
+    tmp_path: Path, pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from drkit.config import load_config
     from drkit.jobs import run_backup_job
 
@@ -79,8 +99,7 @@ def test_table_truncated_after_counts_were_recorded(tmp_path: Path, pg: PgServer
     cfg = _config(tmp_path, pg, "logical")
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    run_backup_job(load_config(cfg), "app-logical",
-                   facts_hook=lambda facts: pg.psql("TRUNCATE scratch", dbname="app"))
+    run_backup_job(load_config(cfg), "app-logical", facts_hook=lambda facts: pg.psql("TRUNCATE scratch", dbname="app"))
     pg.psql("DROP TABLE scratch", dbname="app")
     code, report, junit, prom = drill(cfg, tmp_path, "app-logical")
     assert code == 21
@@ -112,8 +131,19 @@ def test_physical_and_point_in_time_drills_then_missing_wal(tmp_path: Path, pg: 
     late = _now_utc(pg)
     pg.psql("INSERT INTO events (n) VALUES (100003)", dbname="app")
     pg.psql("SELECT pg_switch_wal()")
-    ok(cfg, "pg", "archive-check", "--dsn", pg.db_url("postgres"), "--db-password-file", str(pg.db_password_file),
-       "--repo", pg.repo_url, "--password-file", str(pg.repo_password_file))
+    ok(
+        cfg,
+        "pg",
+        "archive-check",
+        "--dsn",
+        pg.db_url("postgres"),
+        "--db-password-file",
+        str(pg.db_password_file),
+        "--repo",
+        pg.repo_url,
+        "--password-file",
+        str(pg.repo_password_file),
+    )
 
     code, report, _, _ = drill(cfg, tmp_path, "app-physical")
     (snap_drill,) = report["drills"]

@@ -21,8 +21,11 @@ def test_redis_drill_passes_and_counts_match(tmp_path: Path, redis_server: Redis
     fill_types(redis_server)
     redis_server.client().set("config:version", "42")
     repo = init_repo(tmp_path / "repo")
-    job = {"source": {"kind": "redis", "url": redis_server.url},
-           "checks": [{"redis": "GET config:version", "expect": "42"}], "targets": {"rpo": "10min", "rto": "5min"}}
+    job = {
+        "source": {"kind": "redis", "url": redis_server.url},
+        "checks": [{"redis": "GET config:version", "expect": "42"}],
+        "targets": {"rpo": "10min", "rto": "5min"},
+    }
     cfg = write_config(tmp_path / "drkit.yaml", repo, {"cache": job})
     before = time.time()
     ok(cfg, "job", "run", "cache")
@@ -55,6 +58,7 @@ def test_redis_drill_of_an_older_snapshot_uses_its_own_facts(tmp_path: Path, red
     assert code == 0, new
     (o,), (n,) = old["drills"], new["drills"]
     assert o["snapshot_id"] == first != n["snapshot_id"]
+
     # the canary each restored (drill start − verified RPO): the first backup's is older. Comparing the RPOs
     # themselves also counted the time between the two drills' starts (flaky under load)
     def canary(r: dict) -> float:  # type: ignore[type-arg]
@@ -78,8 +82,9 @@ def _settle(second: float) -> None:
     time.sleep(max(0.0, second + 3.2 - time.time()))
 
 
-def test_redis_point_in_time_drill_before_the_jobs_first_snapshot(tmp_path: Path,
-                                                                  redis_aof_server: RedisServer) -> None:
+def test_redis_point_in_time_drill_before_the_jobs_first_snapshot(
+    tmp_path: Path, redis_aof_server: RedisServer
+) -> None:
     """Issue 19: a time before the job's first snapshot, in the AOF archive (recorded by `drkit redis
     aof-archive` under the source's name, before an AOF rewrite), restores with `drkit restore redis
     --point-in-time`; the drill must reach it too. No job run wrote a canary before that time and no
@@ -97,23 +102,41 @@ def test_redis_point_in_time_drill_before_the_jobs_first_snapshot(tmp_path: Path
     _next_second()
     c.set("w2", "two")
     assert drkit(*archive, env=ENV).returncode == 0
-    checks = [{"redis": "DBSIZE", "expect": "1"}, {"redis": "GET w1", "expect": "one"},
-              {"redis": "EXISTS w2", "expect": "0"}]  # the source's state at t_before, known independently
-    job = {"source": {"kind": "redis", "url": redis_aof_server.url, "aof_dir": str(redis_aof_server.aof_dir)},
-           "checks": checks}
+    checks = [
+        {"redis": "DBSIZE", "expect": "1"},
+        {"redis": "GET w1", "expect": "one"},
+        {"redis": "EXISTS w2", "expect": "0"},
+    ]  # the source's state at t_before, known independently
+    job = {
+        "source": {"kind": "redis", "url": redis_aof_server.url, "aof_dir": str(redis_aof_server.aof_dir)},
+        "checks": checks,
+    }
     cfg = write_config(tmp_path / "drkit.yaml", repo, {"cache": job})
     ok(cfg, "job", "run", "cache")
     first = json.loads(ok(cfg, "snapshots", "--repo", repo, "--json"))[0]
     assert datetime.fromisoformat(first["time"]).timestamp() > t_before + 1
 
-    restore = drkit("restore", "redis", "--repo", repo, "--point-in-time", _iso(t_before), "--target-dir",
-                    str(tmp_path / "restored"), env=ENV)
+    restore = drkit(
+        "restore",
+        "redis",
+        "--repo",
+        repo,
+        "--point-in-time",
+        _iso(t_before),
+        "--target-dir",
+        str(tmp_path / "restored"),
+        env=ENV,
+    )
     assert restore.returncode == 0, restore.stderr.decode()  # what restore can do, the drill must do
     code, report, junit, _ = drill(cfg, tmp_path, "cache", "--point-in-time", _iso(t_before))
     (r,) = report["drills"]
     assert code == 0, (r["checks"], r["targets"], r.get("not_verified"))
-    assert {c["name"] for c in r["checks"]} == {"redis.accepts_connections", "user.redis[0]", "user.redis[1]",
-                                                 "user.redis[2]"}
+    assert {c["name"] for c in r["checks"]} == {
+        "redis.accepts_connections",
+        "user.redis[0]",
+        "user.redis[1]",
+        "user.redis[2]",
+    }
     assert sorted(i.split(":")[0] for i in r["not_verified"]) == ["canary", "facts"], r["not_verified"]
     assert "<failure" not in junit
     assert r["point_reached"] == r["point_in_time"] == _iso(t_before)  # a whole second is reached exactly

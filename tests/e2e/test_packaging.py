@@ -81,8 +81,11 @@ def test_core_install_is_lean(core_venv: Path) -> None:
     assert "drkit" in dists
     assert not dists & OPTIONAL, dists & OPTIONAL
     assert len(dists) <= CORE_MAX_DISTRIBUTIONS, sorted(dists)
-    licensed = _run(core_venv / "bin" / "python", "-c",
-                    "import importlib.metadata as m; print([f.name for f in m.files('drkit') if 'LICENSE' in f.name])")
+    licensed = _run(
+        core_venv / "bin" / "python",
+        "-c",
+        "import importlib.metadata as m; print([f.name for f in m.files('drkit') if 'LICENSE' in f.name])",
+    )
     assert "LICENSE" in licensed.stdout, licensed.stdout + licensed.stderr
     by_module = _run(core_venv / "bin" / "python", "-m", "drkit", "--version")
     assert by_module.returncode == 0 and "drkit" in by_module.stdout, by_module.stderr
@@ -105,8 +108,9 @@ def test_core_install_backs_up_and_restores_files(core_venv: Path, tmp_path: Pat
         proc = _drkit(core_venv, *args)
         assert proc.returncode == 0, (args, proc.stderr)
     # an OTLP endpoint without drkit[otel]: one warning, and the run goes on untraced
-    traced = _drkit(core_venv, "backup", "files", "--repo", repo, src,
-                    env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    traced = _drkit(
+        core_venv, "backup", "files", "--repo", repo, src, env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    )
     assert traced.returncode == 0, traced.stderr
     assert traced.stderr.count("traces not exported") == 1 and "drkit[otel]" in traced.stderr
     restored = tmp_path / "out" / "src"  # a files snapshot restores each backed-up path under its name
@@ -123,16 +127,32 @@ def test_core_install_drills_reports_and_runs_a_runbook(core_venv: Path, tmp_pat
     (src / "d" / "a.txt").write_text("alpha\n")
     (src / "b.bin").write_bytes(os.urandom(200_000))
     config = tmp_path / "drkit.yaml"
-    jobs = {"files": {"source": {"kind": "files", "paths": [str(src)]}, "canary": {"enabled": True},
-                      "checks": [{"path_exists": "src/d/a.txt"}]},
-            "pg": {"source": {"kind": "postgres", "dsn": "postgresql://127.0.0.1:1/x"}}}
+    jobs = {
+        "files": {
+            "source": {"kind": "files", "paths": [str(src)]},
+            "canary": {"enabled": True},
+            "checks": [{"path_exists": "src/d/a.txt"}],
+        },
+        "pg": {"source": {"kind": "postgres", "dsn": "postgresql://127.0.0.1:1/x"}},
+    }
     repos = {"default": {"url": str(repo), "passphrase": {"env": "DRKIT_PASSWORD"}}}
     config.write_text(yaml.safe_dump({"repositories": repos, "jobs": jobs}))
     assert _drkit(core_venv, "init", "--repo", repo).returncode == 0
-    for args in (("job", "run", "files"),
-                 ("drill", "files", "--sandbox", "local", "--json", tmp_path / "drill.json"),
-                 ("runbook", "run", "lost-file-volume", "--job", "files", "--sandbox", "local",
-                  "--json", tmp_path / "runbook.json")):
+    for args in (
+        ("job", "run", "files"),
+        ("drill", "files", "--sandbox", "local", "--json", tmp_path / "drill.json"),
+        (
+            "runbook",
+            "run",
+            "lost-file-volume",
+            "--job",
+            "files",
+            "--sandbox",
+            "local",
+            "--json",
+            tmp_path / "runbook.json",
+        ),
+    ):
         proc = _drkit(core_venv, "--config", config, *args)
         assert proc.returncode == 0, (args, proc.stderr)
         if args[0] != "job":  # without drkit[rich] the report's table is plain text, then the verdict

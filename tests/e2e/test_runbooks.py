@@ -74,11 +74,19 @@ def pg() -> Iterator[PgServer]:
 
 @pytest.mark.integration
 def test_postgres_runbooks(tmp_path: Path, pg: PgServer) -> None:
-    job = {"source": {"kind": "postgres", "dsn": pg.db_url("app"), "password": {"file": str(pg.db_password_file)},
-                      "mode": "physical"},
-           "checks": [{"sql": "SELECT count(*) FROM users", "expect": "300"}]}
-    doc = {"repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
-           "jobs": {"app": job}}
+    job = {
+        "source": {
+            "kind": "postgres",
+            "dsn": pg.db_url("app"),
+            "password": {"file": str(pg.db_password_file)},
+            "mode": "physical",
+        },
+        "checks": [{"sql": "SELECT count(*) FROM users", "expect": "300"}],
+    }
+    doc = {
+        "repositories": {"default": {"url": pg.repo_url, "passphrase": {"file": str(pg.repo_password_file)}}},
+        "jobs": {"app": job},
+    }
     cfg = tmp_path / "drkit.yaml"
     cfg.write_text(yaml.safe_dump(doc))
     ok(cfg, "job", "run", "app")
@@ -87,8 +95,19 @@ def test_postgres_runbooks(tmp_path: Path, pg: PgServer) -> None:
     time.sleep(1.0)
     pg.psql("DELETE FROM users", dbname="app")  # the bad statement
     pg.psql("SELECT pg_switch_wal()")
-    ok(cfg, "pg", "archive-check", "--dsn", pg.db_url("postgres"), "--db-password-file", str(pg.db_password_file),
-       "--repo", pg.repo_url, "--password-file", str(pg.repo_password_file))
+    ok(
+        cfg,
+        "pg",
+        "archive-check",
+        "--dsn",
+        pg.db_url("postgres"),
+        "--db-password-file",
+        str(pg.db_password_file),
+        "--repo",
+        pg.repo_url,
+        "--password-file",
+        str(pg.repo_password_file),
+    )
     code, out = _runbook(cfg, tmp_path, "postgres-pitr-bad-delete", "--point-in-time", before_delete)
     assert code == 0, out
     assert "postgres-pitr-bad-delete" in out
@@ -104,10 +123,14 @@ def test_redis_and_files_runbooks(tmp_path: Path, redis_server: RedisServer) -> 
     src.mkdir()
     (src / "index.html").write_text("<h1>hi</h1>\n")
     repo = init_repo(tmp_path / "repo")
-    cfg = write_config(tmp_path / "drkit.yaml", repo, {
-        "cache": {"source": {"kind": "redis", "url": redis_server.url}},
-        "www": {"source": {"kind": "files", "paths": [str(src)]}, "checks": [{"path_exists": "volume/index.html"}]},
-    })
+    cfg = write_config(
+        tmp_path / "drkit.yaml",
+        repo,
+        {
+            "cache": {"source": {"kind": "redis", "url": redis_server.url}},
+            "www": {"source": {"kind": "files", "paths": [str(src)]}, "checks": [{"path_exists": "volume/index.html"}]},
+        },
+    )
     ok(cfg, "job", "run", "cache")
     ok(cfg, "job", "run", "www")
     code, out = _runbook(cfg, tmp_path, "redis-loss")
@@ -119,8 +142,9 @@ def test_redis_and_files_runbooks(tmp_path: Path, redis_server: RedisServer) -> 
 
 
 @pytest.mark.integration
-def test_lost_region_from_s3(tmp_path: Path, redis_server: RedisServer, seaweedfs_server: SeaweedS3,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lost_region_from_s3(
+    tmp_path: Path, redis_server: RedisServer, seaweedfs_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seaweedfs_server.apply_env(monkeypatch)
     url = seaweedfs_server.url(seaweedfs_server.make_bucket("drkit-lost-region"), "prod")
     fill_types(redis_server, dbs=(0,))
@@ -129,8 +153,10 @@ def test_lost_region_from_s3(tmp_path: Path, redis_server: RedisServer, seaweedf
     (src / "a.txt").write_text("a\n")
     proc = drkit("init", "--repo", url, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
-    jobs = {"cache": {"source": {"kind": "redis", "url": redis_server.url}},
-            "www": {"source": {"kind": "files", "paths": [str(src)]}}}
+    jobs = {
+        "cache": {"source": {"kind": "redis", "url": redis_server.url}},
+        "www": {"source": {"kind": "files", "paths": [str(src)]}},
+    }
     cfg = write_config(tmp_path / "drkit.yaml", url, jobs)
     ok(cfg, "job", "run", "cache")
     ok(cfg, "job", "run", "www")
@@ -162,8 +188,12 @@ def test_runbook_targets_are_honoured(tmp_path: Path, monkeypatch: pytest.Monkey
     code, out = _runbook(cfg, tmp_path, "roomy", "--json", str(tmp_path / "roomy.json"))
     assert code == 0, out
     (r,) = json.loads((tmp_path / "roomy.json").read_text())["drills"]
-    assert {t["name"]: t["ok"] for t in r["targets"]} == {"rpo": True, "rto": True, "runbook.rpo": True,
-                                                         "runbook.rto": True}
+    assert {t["name"]: t["ok"] for t in r["targets"]} == {
+        "rpo": True,
+        "rto": True,
+        "runbook.rpo": True,
+        "runbook.rto": True,
+    }
 
     code, out = _runbook(cfg, tmp_path, "strict-rpo", "--json", str(tmp_path / "strict.json"))
     assert code == 20, out

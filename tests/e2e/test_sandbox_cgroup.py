@@ -97,22 +97,37 @@ IN_CONTAINER = textwrap.dedent("""
 """)
 
 
-def _drkit_in_a_container(engine: DockerEngine, argv: list[str], mounts: dict[str, dict[str, str]] | None = None,
-                          network: str = "none", env: dict[str, str] | None = None) -> tuple[int, str, str]:
+def _drkit_in_a_container(
+    engine: DockerEngine,
+    argv: list[str],
+    mounts: dict[str, dict[str, str]] | None = None,
+    network: str = "none",
+    env: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
     """Run ``argv`` with this .venv's Python in a container of its own (a private cgroup namespace, the
     engine's socket mounted at the default path, as a Compose service may run drkit); (code, out, err).
     This .venv and the worktree are mounted at their own paths: the stand-in python image has the same
     Debian Python."""
     ensure_image(engine, PYTHON_IMAGE, "python")
     venv = Path(sys.prefix)
-    volumes = {str(ROOT): {"bind": str(ROOT), "mode": "ro"}, str(venv): {"bind": str(venv), "mode": "ro"},
-               engine.host.removeprefix("unix://"): {"bind": "/var/run/docker.sock", "mode": "rw"}, **(mounts or {})}
+    volumes = {
+        str(ROOT): {"bind": str(ROOT), "mode": "ro"},
+        str(venv): {"bind": str(venv), "mode": "ro"},
+        engine.host.removeprefix("unix://"): {"bind": "/var/run/docker.sock", "mode": "rw"},
+        **(mounts or {}),
+    }
     client = engine.client()
     try:
         box = client.containers.run(
-            PYTHON_IMAGE, [str(venv / "bin" / "python3"), *argv], detach=True, cgroupns="private",
-            network_mode=network, volumes=volumes, environment={"PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
-            labels={"drkit.test": "drkit-in-a-container"})
+            PYTHON_IMAGE,
+            [str(venv / "bin" / "python3"), *argv],
+            detach=True,
+            cgroupns="private",
+            network_mode=network,
+            volumes=volumes,
+            environment={"PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
+            labels={"drkit.test": "drkit-in-a-container"},
+        )
         try:
             code = int(box.wait(timeout=600)["StatusCode"])
             return code, box.logs(stdout=True, stderr=False).decode(), box.logs(stdout=False, stderr=True).decode()
@@ -122,8 +137,9 @@ def _drkit_in_a_container(engine: DockerEngine, argv: list[str], mounts: dict[st
         client.close()
 
 
-def test_drkit_in_a_container_keeps_the_engines_default(docker_engine: DockerEngine,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drkit_in_a_container_keeps_the_engines_default(
+    docker_engine: DockerEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """drkit in a container with a private cgroup namespace: its /proc/self/cgroup says "/", which the
     engine would read as the host's root cgroup, outside drkit's container and its limits. The sandbox
     it starts gets the engine's default parent."""
@@ -136,21 +152,38 @@ def test_drkit_in_a_container_keeps_the_engines_default(docker_engine: DockerEng
     assert seen["parent"] == "", seen  # before: "/", the host's root
 
 
-def test_redis_drill_from_drkit_in_a_container(tmp_path: Path, redis_server: RedisServer,
-                                               docker_engine: DockerEngine) -> None:
+def test_redis_drill_from_drkit_in_a_container(
+    tmp_path: Path, redis_server: RedisServer, docker_engine: DockerEngine
+) -> None:
     """The setup docs/deployment.md describes for container drills from drkit in a container: host
     network, the engine's socket, DRKIT_DRILL_TMP a host directory at the same path. The drill passes
     (its checks compare the restored data's facts with the backup's) and leaves no sandbox behind."""
     fill_types(redis_server, dbs=(0,))
-    cfg = write_config(tmp_path / "drkit.yaml", init_repo(tmp_path / "repo"),
-                       {"cache": {"source": {"kind": "redis", "url": redis_server.url}}})
+    cfg = write_config(
+        tmp_path / "drkit.yaml",
+        init_repo(tmp_path / "repo"),
+        {"cache": {"source": {"kind": "redis", "url": redis_server.url}}},
+    )
     ok(cfg, "job", "run", "cache")
     (tmp_path / "drill").mkdir()
     code, out, err = _drkit_in_a_container(
-        docker_engine, ["-m", "drkit.cli.main", "--config", str(cfg), "drill", "cache", "--sandbox", "docker",
-                        "--json", str(tmp_path / "drill.json")],
-        {str(tmp_path): {"bind": str(tmp_path), "mode": "rw"}}, network="host",
-        env={**ENV, "DRKIT_DRILL_TMP": str(tmp_path / "drill")})
+        docker_engine,
+        [
+            "-m",
+            "drkit.cli.main",
+            "--config",
+            str(cfg),
+            "drill",
+            "cache",
+            "--sandbox",
+            "docker",
+            "--json",
+            str(tmp_path / "drill.json"),
+        ],
+        {str(tmp_path): {"bind": str(tmp_path), "mode": "rw"}},
+        network="host",
+        env={**ENV, "DRKIT_DRILL_TMP": str(tmp_path / "drill")},
+    )
     assert code == 0, (out + err)[-3000:]
     (r,) = json.loads((tmp_path / "drill.json").read_text())["drills"]
     assert r["success"] and r["sandbox"] == "docker", r

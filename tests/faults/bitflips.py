@@ -73,15 +73,25 @@ class FlipReport:
         detected, harmless = sum(k.detected for k in ks), sum(k.harmless for k in ks)
         refused, affected = sum(k.refused for k in ks), sum(k.affected for k in ks)
         note = f" ({harmless} harmless key-metadata flips)" if harmless else ""
-        return (f"bit flips: {detected}/{self.trials - harmless} detected by check{note}, restore refused "
-                f"{refused}/{affected}, {self.wrong_bytes} wrong bytes, {self.leftovers} files left behind")
+        return (
+            f"bit flips: {detected}/{self.trials - harmless} detected by check{note}, restore refused "
+            f"{refused}/{affected}, {self.wrong_bytes} wrong bytes, {self.leftovers} files left behind"
+        )
 
     def table(self) -> list[list[str]]:
         rows = [["object", "trials", "check detected", "check exit codes", "restore refused", "unaffected identical"]]
         for name, k in self.kinds.items():
             codes = " ".join(f"{c}x{n}" for c, n in sorted(k.check_codes.items()))
-            rows.append([name, str(k.trials), f"{k.detected}/{k.trials - k.harmless}", codes,
-                         f"{k.refused}/{k.affected}", f"{k.identical}/{k.unaffected}"])
+            rows.append(
+                [
+                    name,
+                    str(k.trials),
+                    f"{k.detected}/{k.trials - k.harmless}",
+                    codes,
+                    f"{k.refused}/{k.affected}",
+                    f"{k.identical}/{k.unaffected}",
+                ]
+            )
         return rows
 
 
@@ -165,8 +175,10 @@ class BitFlips:
     def _affects(self, kind: str, victim: Path, offset: int, sid: str) -> bool | None:
         """Must a restore of ``sid`` be refused? None: it depends (key objects, judged by the check)."""
         if kind == "data":
-            return any(start <= offset < start + length and blob in self.needs[sid]
-                       for start, length, blob in self.blobs.get(victim.name, []))
+            return any(
+                start <= offset < start + length and blob in self.needs[sid]
+                for start, length, blob in self.blobs.get(victim.name, [])
+            )
         if kind == "snapshots":
             return victim.name == sid
         if kind == "keys":
@@ -208,8 +220,10 @@ class BitFlips:
             stats.unaffected += 1
             stats.identical += result.code == 0
         if refused != must_refuse:
-            self.report.unexpected.append(f"{what}: restore of {snap['id'][:8]} exited {result.code}, expected "
-                                          f"{'refusal' if must_refuse else 'success'}: {result.error}")
+            self.report.unexpected.append(
+                f"{what}: restore of {snap['id'][:8]} exited {result.code}, expected "
+                f"{'refusal' if must_refuse else 'success'}: {result.error}"
+            )
 
     def _no_traceback(self, what: str, cmd: str, stderr: bytes) -> None:
         if b"Traceback" in stderr or b"internal error" in stderr:

@@ -71,10 +71,12 @@ class RaceReport:
 
     def summary(self) -> str:
         ops = ", ".join(f"{op} {n}" for op, n in sorted(self.runs.items()))
-        return (f"{self.backend}: {ops}; {self.busy} maintenance runs found the lock busy; packs marked "
-                f"{self.marked}, deleted {self.deleted}, rescued {self.rescued}; {self.waiting} prunes left "
-                f"marks waiting; {self.verified} restores verified, {len(self.corrupt)} missing or corrupt, "
-                f"{len(self.failed)} failed runs; {self.seconds:.0f} s")
+        return (
+            f"{self.backend}: {ops}; {self.busy} maintenance runs found the lock busy; packs marked "
+            f"{self.marked}, deleted {self.deleted}, rescued {self.rescued}; {self.waiting} prunes left "
+            f"marks waiting; {self.verified} restores verified, {len(self.corrupt)} missing or corrupt, "
+            f"{len(self.failed)} failed runs; {self.seconds:.0f} s"
+        )
 
 
 class PruneRace:
@@ -93,9 +95,15 @@ class PruneRace:
     def run(self, rounds: int) -> RaceReport:
         started = time.monotonic()
         must(self.target.run("init", "--pack-size-mib", "1"), "drkit init")
-        workers = [threading.Thread(target=self._guard, args=(fn, n), name=name) for name, fn, n in (
-            ("stdin", self._stream_worker, rounds), ("files", self._files_worker, rounds),
-            ("maintenance", self._maintenance_worker, 0), ("prune", self._prune_worker, 0))]
+        workers = [
+            threading.Thread(target=self._guard, args=(fn, n), name=name)
+            for name, fn, n in (
+                ("stdin", self._stream_worker, rounds),
+                ("files", self._files_worker, rounds),
+                ("maintenance", self._maintenance_worker, 0),
+                ("prune", self._prune_worker, 0),
+            )
+        ]
         for w in workers:
             w.start()
         for w in workers[:2]:

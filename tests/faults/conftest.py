@@ -27,8 +27,7 @@ def local_repo(tmp_path: Path, fork_server: ForkServer) -> Target:
 
 @pytest.fixture
 def s3_repo(tmp_path: Path, fork_server: ForkServer, seaweedfs_server: Any) -> Target:
-    return s3_target(seaweedfs_server, "drkit-faults", f"repo-{uuid.uuid4().hex[:10]}", tmp_path / "home",
-                     fork_server)
+    return s3_target(seaweedfs_server, "drkit-faults", f"repo-{uuid.uuid4().hex[:10]}", tmp_path / "home", fork_server)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -43,16 +43,25 @@ class DiskFullReport:
 
     @property
     def ok(self) -> bool:
-        return (self.exit_code == 14 and "storage full" in self.error_line and not self.traceback
-                and not self.snapshot_written and self.check_after == 0 and self.baseline_restored
-                and self.later_backup == 0 and self.later_restored)
+        return (
+            self.exit_code == 14
+            and "storage full" in self.error_line
+            and not self.traceback
+            and not self.snapshot_written
+            and self.check_after == 0
+            and self.baseline_restored
+            and self.later_backup == 0
+            and self.later_restored
+        )
 
     def summary(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
         trace = "a traceback" if self.traceback else "no traceback"
-        return (f"disk full ({self.mode}): exit {self.exit_code}, {trace}, "
-                f"check after {self.check_after}, earlier snapshot {'restores' if self.baseline_restored else 'LOST'}, "
-                f"later backup exit {self.later_backup}: {verdict}\n  {self.error_line}")
+        return (
+            f"disk full ({self.mode}): exit {self.exit_code}, {trace}, "
+            f"check after {self.check_after}, earlier snapshot {'restores' if self.baseline_restored else 'LOST'}, "
+            f"later backup exit {self.later_backup}: {verdict}\n  {self.error_line}"
+        )
 
 
 def can_mount_tmpfs() -> str | None:
@@ -67,8 +76,9 @@ def can_mount_tmpfs() -> str | None:
 @contextmanager
 def small_tmpfs(path: Path, mib: int) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(path)], check=True, capture_output=True
+    )
     try:
         yield path
     finally:
@@ -87,8 +97,13 @@ def disk_full(workdir: Path, runner: Runner, mode: str, *, seed: int = 1) -> Dis
     home = workdir / "home"
     if mode == "tmpfs":
         with small_tmpfs(workdir / "mnt", 24) as mnt:
-            _scenario(report, Target("local", str(mnt / "repo"), drkit_env(home), runner), workdir, seed,
-                      ballast=mnt / "ballast")
+            _scenario(
+                report,
+                Target("local", str(mnt / "repo"), drkit_env(home), runner),
+                workdir,
+                seed,
+                ballast=mnt / "ballast",
+            )
     else:
         _scenario(report, Target("local", str(workdir / "repo"), drkit_env(home), runner), workdir, seed)
     return report
@@ -120,7 +135,8 @@ def _scenario(report: DiskFullReport, t: Target, work: Path, seed: int, ballast:
         report.problems.append(f"check after the failed backup: {error_text(check)}")
     (work / "scratch").mkdir(exist_ok=True)
     report.baseline_restored = all(
-        restore_snapshot(t, snap, work / "scratch").digest == small_digest for snap in before.values())
+        restore_snapshot(t, snap, work / "scratch").digest == small_digest for snap in before.values()
+    )
     if ballast is not None:
         ballast.unlink()
     later = t.run("backup", "stdin", "--name", "big", "--quiet", stdin_file=big)

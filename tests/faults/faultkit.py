@@ -32,9 +32,15 @@ def drkit_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]
     and cache, the test-only backends switched on, the passphrase, and a cheap KDF for the key objects
     ``init`` writes (every later run opens the repository with the parameters stored in its key)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
-    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_DATA_HOME=str(home / ".local" / "share"), DRKIT_PASSWORD=PASSWORD, DRKIT_KDF_MEMORY_KIB="64",
-               DRKIT_TEST_BACKENDS="1")  # faulty+… URLs exist only with it
+    env.update(
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        DRKIT_PASSWORD=PASSWORD,
+        DRKIT_KDF_MEMORY_KIB="64",
+        DRKIT_TEST_BACKENDS="1",
+    )  # faulty+… URLs exist only with it
     env.update(extra or {})
     return env
 
@@ -52,8 +58,9 @@ class Target:
         """Start ``drkit ARGS --repo URL``."""
         return self.runner.start([*args, "--repo", url or self.url], self.env, stdin_file)
 
-    def run(self, *args: str, stdin_file: Path | None = None, url: str | None = None,
-            timeout: float = TIMEOUT) -> subprocess.CompletedProcess[bytes]:
+    def run(
+        self, *args: str, stdin_file: Path | None = None, url: str | None = None, timeout: float = TIMEOUT
+    ) -> subprocess.CompletedProcess[bytes]:
         """``drkit ARGS --repo URL``, to completion."""
         return completed(self.spawn(*args, stdin_file=stdin_file, url=url), ["drkit", *args], timeout)
 
@@ -64,10 +71,15 @@ def local_target(root: Path, home: Path, runner: Runner | None = None) -> Target
 
 def s3_target(server: Any, bucket: str, prefix: str, home: Path, runner: Runner | None = None) -> Target:
     """A repository on a SeaweedFS server (tests/servers/seaweedfs.py), credentials from the environment."""
-    creds = {**server.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-             "AWS_EC2_METADATA_DISABLED": "true"}
-    return Target("s3", server.url(server.make_bucket(bucket), prefix), drkit_env(home, creds),
-                  runner or Subprocesses())
+    creds = {
+        **server.env(),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return Target(
+        "s3", server.url(server.make_bucket(bucket), prefix), drkit_env(home, creds), runner or Subprocesses()
+    )
 
 
 def error_text(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -109,7 +121,8 @@ def write_tree(root: Path, seed: int, label: str, *, files: int = 12) -> str:
     own = random.Random(f"{seed}:{label}:tree")
     for i in range(6):
         (root / "var" / ("log" if i % 2 else "") / f"{label}-{i}.dat").write_bytes(
-            own.randbytes(own.randrange(1, 384 << 10)))
+            own.randbytes(own.randrange(1, 384 << 10))
+        )
     return tree_digest(root)
 
 

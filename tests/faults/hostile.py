@@ -301,8 +301,10 @@ class Session:
         diff = _differences(out, expected)
         kept.with_name(f"{kept.name}.diff").write_text("".join(f"{line}\n" for line in diff))
         shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
-        self.report.problems.append(f"{command}: {ref[:12]} restored (exit 0) unlike its source; copy at {kept}, "
-                                    f"{len(diff)} entries differ (all in {kept.name}.diff): {shown}")
+        self.report.problems.append(
+            f"{command}: {ref[:12]} restored (exit 0) unlike its source; copy at {kept}, "
+            f"{len(diff)} entries differ (all in {kept.name}.diff): {shown}"
+        )
         return False
 
     def escaped(self, command: str) -> None:

@@ -304,8 +304,13 @@ CASES: list[Case] = [
     junk_under("manifests/superseded/"),
     junk_under("manifests/forgotten/"),
     Case("forged key objects", "no key", forged_keys, {"check": REFUSED, "check --read-data": REFUSED}),
-    Case("key objects with absurd KDF", "no key", greedy_keys, {"check": REFUSED, "check --read-data": REFUSED},
-         rss_limit_mib=RSS_LIMIT_MIB),
+    Case(
+        "key objects with absurd KDF",
+        "no key",
+        greedy_keys,
+        {"check": REFUSED, "check --read-data": REFUSED},
+        rss_limit_mib=RSS_LIMIT_MIB,
+    ),
     Case(
         "huge junk objects (300 MB)",
         "no key",

@@ -45,8 +45,11 @@ def tree_listing(root: Path) -> Listing:
 def listing_diff(expected: Listing, got: Listing) -> list[str]:
     """The entries that differ, sorted: ``path: expected DESC, got DESC`` (``missing`` on either side)."""
     want, have = dict(expected), dict(got)
-    return [f"{rel}: expected {want.get(rel, MISSING)}, got {have.get(rel, MISSING)}"
-            for rel in sorted(want.keys() | have.keys()) if want.get(rel) != have.get(rel)]
+    return [
+        f"{rel}: expected {want.get(rel, MISSING)}, got {have.get(rel, MISSING)}"
+        for rel in sorted(want.keys() | have.keys())
+        if want.get(rel) != have.get(rel)
+    ]
 
 
 def listing_sha256(entries: list[tuple[str, str]]) -> str:

@@ -70,10 +70,12 @@ class KillReport:
 
     def summary(self) -> str:
         ops = ", ".join(f"{op} {self.by_op[op]}" for op in OPS)
-        return (f"{self.backend}: {self.kills} kills, {self.corrupt} corrupt, {self.lost} lost "
-                f"({ops}; {self.completed} runs finished before the signal, {self.failed} failed; "
-                f"{self.snapshots_verified} snapshot restores verified; "
-                f"{self.stale_locks_removed} stale locks left for drkit unlock; {self.seconds:.0f} s)")
+        return (
+            f"{self.backend}: {self.kills} kills, {self.corrupt} corrupt, {self.lost} lost "
+            f"({ops}; {self.completed} runs finished before the signal, {self.failed} failed; "
+            f"{self.snapshots_verified} snapshot restores verified; "
+            f"{self.stale_locks_removed} stale locks left for drkit unlock; {self.seconds:.0f} s)"
+        )
 
 
 @dataclass
@@ -87,8 +89,9 @@ class _Step:
 class KillLoop:
     """One repository, killed over and over; see the module docstring."""
 
-    def __init__(self, target: Target, workdir: Path, *, seed: int = 1, stream_mib: int = 8,
-                 keep_last: int = 1) -> None:
+    def __init__(
+        self, target: Target, workdir: Path, *, seed: int = 1, stream_mib: int = 8, keep_last: int = 1
+    ) -> None:
         self.target = target
         self.work = workdir
         self.seed = seed
@@ -189,8 +192,7 @@ class KillLoop:
         return out
 
     # -- verification ----------------------------------------------------------------------------
-    def _verify(self, step: _Step, pre: dict[str, dict[str, Any]], forgettable: set[str], *,
-                deep: bool = True) -> None:
+    def _verify(self, step: _Step, pre: dict[str, dict[str, Any]], forgettable: set[str], *, deep: bool = True) -> None:
         """The listing against ``pre``; with ``deep`` also check --read-data and a restore of each snapshot."""
         try:
             post = list_snapshots(self.target)
@@ -207,8 +209,10 @@ class KillLoop:
             return
         with ThreadPoolExecutor(3) as pool:
             check = pool.submit(self.target.run, "check", "--read-data")
-            restores = {sid: pool.submit(restore_snapshot, self.target, snap, self.work / "scratch")
-                        for sid, snap in post.items()}
+            restores = {
+                sid: pool.submit(restore_snapshot, self.target, snap, self.work / "scratch")
+                for sid, snap in post.items()
+            }
             if check.result().returncode != 0:
                 self._problem("corrupt", f"after {step.op}: check failed: {error_text(check.result())}")
             for sid, fut in restores.items():

@@ -140,6 +140,7 @@ def test_a_restore_that_left_no_target_is_counted_not_a_crash(tmp_path: Path) ->
     session = Session(Case("none", "test", lambda c: 0), ctx, CaseReport("none", "test"))
     assert not session.compare("restore old", "f" * 64, tmp_path / "case-1" / "out" / "r1", Expected("src", "0" * 64))
     assert session.report.wrong_bytes == 1
-    assert "1 entries differ" in session.report.problems[0] and "src: expected a directory, got missing" in (
-        session.report.problems[0]
+    assert (
+        "1 entries differ" in session.report.problems[0]
+        and "src: expected a directory, got missing" in (session.report.problems[0])
     ), session.report.problems

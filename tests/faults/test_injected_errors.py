@@ -50,8 +50,16 @@ def test_backup_with_100_percent_errors_fails_cleanly(tmp_path: Path) -> None:
     plain = tmp_path / "repo"
     assert drkit("init", "--repo", str(plain), env=ENV).returncode == 0
     before = drkit("backup", "stdin", "--name", "ok", "--json", "--repo", str(plain), stdin=b"kept", env=ENV)
-    proc = drkit("backup", "stdin", "--name", "f", "--repo", f"faulty+file://{plain}?error_rate=1",
-                 stdin=b"x" * 100_000, env={**ENV, "DRKIT_RETRY_ATTEMPTS": "2"})
+    proc = drkit(
+        "backup",
+        "stdin",
+        "--name",
+        "f",
+        "--repo",
+        f"faulty+file://{plain}?error_rate=1",
+        stdin=b"x" * 100_000,
+        env={**ENV, "DRKIT_RETRY_ATTEMPTS": "2"},
+    )
     assert proc.returncode == 14, proc.stderr
     assert "injected fault" in one_line_error(proc)
     listing = json.loads(drkit("snapshots", "--json", "--repo", str(plain), env=ENV).stdout)

@@ -32,9 +32,11 @@ class FlakyReport:
         return self.backups_ok == self.restores_identical == self.backups and self.check == 0
 
     def summary(self) -> str:
-        return (f"{self.backend} with {self.faults}: {self.backups_ok}/{self.backups} backups completed, "
-                f"{self.restores_identical}/{self.backups} restored identical, check {self.check} "
-                f"({self.seconds:.0f} s)")
+        return (
+            f"{self.backend} with {self.faults}: {self.backups_ok}/{self.backups} backups completed, "
+            f"{self.restores_identical}/{self.backups} restored identical, check {self.check} "
+            f"({self.seconds:.0f} s)"
+        )
 
 
 def faulty_url(url: str, faults: str, seed: int) -> str:
@@ -44,8 +46,9 @@ def faulty_url(url: str, faults: str, seed: int) -> str:
     return f"faulty+{url}{joiner}{faults}&seed={seed}"
 
 
-def flaky_roundtrip(target: Target, workdir: Path, *, faults: str = FAULTS, streams: int = 2, mib: int = 12,
-                    seed: int = 1) -> FlakyReport:
+def flaky_roundtrip(
+    target: Target, workdir: Path, *, faults: str = FAULTS, streams: int = 2, mib: int = 12, seed: int = 1
+) -> FlakyReport:
     """``streams`` backups of ``mib`` MiB each (sharing a quarter) through the faults, each restored
     through them too; then a check on the plain URL."""
     report = FlakyReport(target.name, faults)
@@ -56,8 +59,15 @@ def flaky_roundtrip(target: Target, workdir: Path, *, faults: str = FAULTS, stre
         report.backups += 1
         src, out = workdir / f"stream-{n}.bin", workdir / f"restored-{n}.bin"
         digest = write_stream(src, seed, f"flaky-{n}", mib)
-        proc = target.run("backup", "stdin", "--name", "flaky", "--json", stdin_file=src,
-                          url=faulty_url(target.url, faults, seed * 100 + 2 * n))
+        proc = target.run(
+            "backup",
+            "stdin",
+            "--name",
+            "flaky",
+            "--json",
+            stdin_file=src,
+            url=faulty_url(target.url, faults, seed * 100 + 2 * n),
+        )
         src.unlink()
         if proc.returncode != 0:
             report.problems.append(f"backup {n}: exit {proc.returncode}: {error_text(proc)}")

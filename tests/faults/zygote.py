@@ -98,8 +98,9 @@ class Subprocesses:
     def start(self, argv: list[str], env: dict[str, str], stdin: Path | None = None) -> Run:
         out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         with open(stdin or os.devnull, "rb") as f:
-            proc = subprocess.Popen([sys.executable, "-m", "drkit.cli.main", *argv], stdin=f, stdout=out,
-                                    stderr=err, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "drkit.cli.main", *argv], stdin=f, stdout=out, stderr=err, env=env
+            )
         return _PopenRun(proc, out, err)
 
     def close(self) -> None:
@@ -153,8 +154,9 @@ class ForkServer:
         scratch.mkdir(parents=True, exist_ok=True)
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
-        self.proc = subprocess.Popen([sys.executable, __file__, str(req_r), str(resp_w)], pass_fds=(req_r, resp_w),
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, str(req_r), str(resp_w)], pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL
+        )
         os.close(req_r)
         os.close(resp_w)
         self._reader = os.fdopen(self._resp_r, "rb")
@@ -176,8 +178,14 @@ class ForkServer:
             self._count += 1
             n = self._count
         out, err = self.scratch / f"cmd-{n}.out", self.scratch / f"cmd-{n}.err"
-        msg = {"op": "run", "argv": argv, "env": env, "stdin": str(stdin) if stdin else None,
-               "stdout": str(out), "stderr": str(err)}
+        msg = {
+            "op": "run",
+            "argv": argv,
+            "env": env,
+            "stdin": str(stdin) if stdin else None,
+            "stdout": str(out),
+            "stderr": str(err),
+        }
         return _ForkedRun(self, self.request(msg)["pid"], out, err)
 
     def close(self) -> None:
@@ -199,9 +207,11 @@ def _child(msg: dict[str, Any], fds: tuple[int, int]) -> None:
         for fd in fds:
             os.close(fd)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        for target, path, flags in ((0, msg["stdin"] or os.devnull, os.O_RDONLY),
-                                    (1, msg["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-                                    (2, msg["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+        for target, path, flags in (
+            (0, msg["stdin"] or os.devnull, os.O_RDONLY),
+            (1, msg["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+            (2, msg["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        ):
             fd = os.open(path, flags, 0o600)
             os.dup2(fd, target)
             os.close(fd)
@@ -232,8 +242,13 @@ def _warm_boto3() -> None:
     models) are then warm in every child, which still builds its own session and client."""
     import boto3
 
-    boto3.session.Session().client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
-                                   aws_access_key_id="warm-up", aws_secret_access_key="warm-up")
+    boto3.session.Session().client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        aws_access_key_id="warm-up",
+        aws_secret_access_key="warm-up",
+    )
 
 
 def _reap(pid: int, block: bool) -> dict[str, Any]:

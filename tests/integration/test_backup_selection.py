@@ -223,8 +223,9 @@ def test_verbose_prints_a_name_that_is_not_utf8_as_its_bytes(tmp_path: Path) -> 
     with open(os.path.join(os.fsencode(src), b"caf\xe9.txt"), "wb") as f:
         f.write(b"latin-1 name\n")
     _ok("init", "--repo", str(repo))
-    proc = drkit("backup", "files", str(src), "--repo", str(repo), "-v",
-                 env={**ENV, "PYTHONIOENCODING": "utf-8:strict"})
+    proc = drkit(
+        "backup", "files", str(src), "--repo", str(repo), "-v", env={**ENV, "PYTHONIOENCODING": "utf-8:strict"}
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.splitlines()[0] == b"new " + os.fsencode(src) + b"/caf\xe9.txt"
     assert len(json.loads(_ok("snapshots", "--repo", str(repo), "--json"))) == 1

@@ -12,7 +12,7 @@ ENV = {"DRKIT_PASSWORD": "check-metric-pass"}
 
 
 def _value(path: Path) -> float:
-    (key, value), = [(k, v) for k, v in samples(path.read_text()).items() if k[0] == "drkit_repository_check_success"]
+    ((key, value),) = [(k, v) for k, v in samples(path.read_text()).items() if k[0] == "drkit_repository_check_success"]
     assert dict(key[1])["repository"].startswith("file://")
     return value
 

@@ -26,9 +26,7 @@ def test_check_local_passes(tmp_path) -> None:
 def test_unknown_scheme_is_one_line_usage_error() -> None:
     proc = run_drkit("backends", "check", "nope://bucket/x")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "drkit: error: unknown storage scheme 'nope' (known: file, gs, s3)"
-    ]
+    assert proc.stderr.strip().splitlines() == ["drkit: error: unknown storage scheme 'nope' (known: file, gs, s3)"]
 
 
 def test_unreachable_s3_endpoint_exit_14(monkeypatch) -> None:
@@ -49,8 +47,10 @@ def test_s3_wrong_credentials_and_missing_bucket_exit_14(seaweedfs_server) -> No
     ok = run_drkit_env(good, "backends", "check", seaweedfs_server.url(bucket, "p"))
     assert ok.returncode == 0, ok.stderr
     wrong = {**good, "AWS_SECRET_ACCESS_KEY": "definitely-wrong-secret"}
-    for env, url, word in ((wrong, seaweedfs_server.url(bucket, "p"), "denied"),
-                           (good, seaweedfs_server.url("no-such-bucket", "p"), "bucket")):
+    for env, url, word in (
+        (wrong, seaweedfs_server.url(bucket, "p"), "denied"),
+        (good, seaweedfs_server.url("no-such-bucket", "p"), "bucket"),
+    ):
         proc = run_drkit_env(env, "backends", "check", url)
         assert proc.returncode == 14, proc.stderr
         lines = proc.stderr.strip().splitlines()
@@ -71,5 +71,6 @@ def test_gcs_missing_bucket_exit_14(fakegcs_server) -> None:  # type: ignore[no-
 def run_drkit_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "drkit.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "drkit.cli.main", *args], capture_output=True, text=True, env={**os.environ, **env}
+    )

@@ -55,8 +55,10 @@ def test_copy_local_to_s3(tmp_path: Path, seaweedfs_server: Any, monkeypatch: py
     rnd = random.Random(5)
     shared = rnd.randbytes(1 << 20)
     first, second = rnd.randbytes(700_000) + shared, shared + rnd.randbytes(500_000)
-    ids = [_ok(drkit("backup", "stdin", "--name", "db", "--json", "--repo", source, stdin=s, env=SRC))["snapshot"]
-           for s in (first, second)]
+    ids = [
+        _ok(drkit("backup", "stdin", "--name", "db", "--json", "--repo", source, stdin=s, env=SRC))["snapshot"]
+        for s in (first, second)
+    ]
     _tree(tmp_path / "tree")
     files = _ok(drkit("backup", "files", str(tmp_path / "tree"), "--json", "--repo", source, env=SRC))["snapshot"]
     src_repo = open_repository(source, _secret(tmp_path, "source-pw"))
@@ -69,8 +71,10 @@ def test_copy_local_to_s3(tmp_path: Path, seaweedfs_server: Any, monkeypatch: py
 
     again = _ok(drkit("copy", "--from-repo", source, "--to-repo", target, "--json", env=DST))
     assert again["copied"] == {} and again["present"] == copied["copied"] and again["documents"] == 0
-    assert again["stats"]["packs"] == 0 and _pack_count(seaweedfs_server.client(), bucket, prefix) == copied[
-        "stats"]["packs"]
+    assert (
+        again["stats"]["packs"] == 0
+        and _pack_count(seaweedfs_server.client(), bucket, prefix) == copied["stats"]["packs"]
+    )
 
     for src_id, data in zip(ids, (first, second), strict=True):
         restored = drkit("restore", copied["copied"][src_id][:8], "--to", "-", "--repo", target, env=DST)

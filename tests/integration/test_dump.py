@@ -233,8 +233,12 @@ def test_dump_of_names_that_are_not_utf8_unpacks_without_a_tar_warning(tmp_path:
     data = _ok("dump", "latest", "/src", "--repo", url)
     out = tmp_path / "out"
     out.mkdir()
-    tar = subprocess.run(["tar", "-x", "-p", "--xattrs", "--xattrs-include=*", "-C", str(out)], input=data,
-                         capture_output=True, check=False)
+    tar = subprocess.run(
+        ["tar", "-x", "-p", "--xattrs", "--xattrs-include=*", "-C", str(out)],
+        input=data,
+        capture_output=True,
+        check=False,
+    )
     assert (tar.returncode, tar.stderr) == (0, b"")
     assert _rsync(Path(os.fsdecode(src)), out / "src", "-aHAXS", "--numeric-ids") == ""
     assert sorted(os.listdir(os.fsencode(out / "src"))) == sorted(os.listdir(src))

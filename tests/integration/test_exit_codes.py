@@ -32,14 +32,33 @@ def test_0_and_snapshot_listing(repo: Path) -> None:
 
 
 def test_1_failing_stdin_command_writes_no_snapshot(repo: Path) -> None:
-    proc = drkit("backup", "stdin", "--name", "cmd", "--repo", str(repo),
-                 "--stdin-from-command", "sh -c 'head -c 100000 /dev/urandom; exit 4'", env=ENV)
+    proc = drkit(
+        "backup",
+        "stdin",
+        "--name",
+        "cmd",
+        "--repo",
+        str(repo),
+        "--stdin-from-command",
+        "sh -c 'head -c 100000 /dev/urandom; exit 4'",
+        env=ENV,
+    )
     assert proc.returncode == 1
     assert "exited with status 4" in one_line_error(proc)
     listing = json.loads(drkit("snapshots", "--json", "--repo", str(repo), env=ENV).stdout)
     assert listing == []
-    ok = drkit("backup", "stdin", "--name", "cmd", "--repo", str(repo), "--json",
-               "--stdin-from-command", "printf hello", env=ENV)
+    ok = drkit(
+        "backup",
+        "stdin",
+        "--name",
+        "cmd",
+        "--repo",
+        str(repo),
+        "--json",
+        "--stdin-from-command",
+        "printf hello",
+        env=ENV,
+    )
     assert ok.returncode == 0 and json.loads(ok.stdout)["size"] == 5
 
 
@@ -75,8 +94,12 @@ def test_14_unreachable_and_unwritable(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = drkit("snapshots", "--repo", f"s3://b/p?endpoint=http://127.0.0.1:{port}",
-                 env={**ENV, "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"})
+    proc = drkit(
+        "snapshots",
+        "--repo",
+        f"s3://b/p?endpoint=http://127.0.0.1:{port}",
+        env={**ENV, "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+    )
     assert proc.returncode == 14, proc.stderr
     one_line_error(proc)
     ro = tmp_path / "ro"

@@ -49,8 +49,7 @@ def test_backup_rerun_restore_ls_diff_check(tmp_path: Path) -> None:
     assert (third["files_changed"], third["files_new"], third["files_read"]) == (1, 1, 2)
 
     diff = _ok("diff", first["snapshot"][:8], third["snapshot"][:8], "--repo", repo).decode().splitlines()
-    assert sorted(diff) == sorted(["M  /src/app/mod3.py", "+  /src/new.txt",
-                                   "-  /src/café.txt"])
+    assert sorted(diff) == sorted(["M  /src/app/mod3.py", "+  /src/new.txt", "-  /src/café.txt"])
     listing = _ok("ls", "latest", "src/app/static", "--repo", repo).decode().splitlines()
     assert listing == ["/src/app/static/logo.bin"]
 
@@ -58,8 +57,9 @@ def test_backup_rerun_restore_ls_diff_check(tmp_path: Path) -> None:
     assert (tmp_path / "out1" / "src" / "café.txt").read_text() == "crème\n"
     assert os.readlink(tmp_path / "out1" / "src" / "link") == "app/mod1.py"
     assert (tmp_path / "out1/src/app/static/logo.bin").read_bytes() == (src / "app/static/logo.bin").read_bytes()
-    _ok("restore", "files", "latest", "--target", str(tmp_path / "out2"), "--repo", repo,
-        "--include", "src/app/mod3.py")
+    _ok(
+        "restore", "files", "latest", "--target", str(tmp_path / "out2"), "--repo", repo, "--include", "src/app/mod3.py"
+    )
     assert [p.name for p in (tmp_path / "out2").rglob("*") if p.is_file()] == ["mod3.py"]
     _ok("check", "--repo", repo, "--read-data")
     snaps = json.loads(_ok("snapshots", "--source", "files", "--repo", repo, "--json"))
@@ -79,14 +79,24 @@ def test_point_in_time_cli(tmp_path: Path) -> None:
     assert snaps[0]["id"] == first["snapshot"]
     _ok("restore", "files", "--point-in-time", snaps[0]["time"], "--target", str(tmp_path / "o"), "--repo", repo)
     assert (tmp_path / "o" / "src" / "v").read_text() == "one"
-    proc = drkit("restore", "files", "--point-in-time", "2001-01-01T00:00:00Z", "--target", str(tmp_path / "x"),
-                 "--repo", repo, env=ENV)
+    proc = drkit(
+        "restore",
+        "files",
+        "--point-in-time",
+        "2001-01-01T00:00:00Z",
+        "--target",
+        str(tmp_path / "x"),
+        "--repo",
+        repo,
+        env=ENV,
+    )
     assert proc.returncode == 2 and "no files snapshot" in one_line_error(proc)
     assert not (tmp_path / "x").exists()
 
 
-def test_malicious_snapshot_exits_13_and_writes_nothing_outside(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_malicious_snapshot_exits_13_and_writes_nothing_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from drkit.ops.secrets import PassphraseSource
     from drkit.ops.session import open_repository
     from drkit.repository import snapshots
@@ -111,8 +121,9 @@ def test_malicious_snapshot_exits_13_and_writes_nothing_outside(tmp_path: Path,
     assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
 
 
-def test_skipped_file_is_exit_3_with_json_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_skipped_file_is_exit_3_with_json_warnings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from drkit.cli.main import main
     from drkit.sources.files import backup as backup_mod
 
@@ -167,7 +178,6 @@ def test_multi_gib_sparse_file_round_trip(tmp_path: Path) -> None:
             restored.update(block)
     assert restored.hexdigest() == digest.hexdigest()
     assert os.stat(tmp_path / "out" / "src" / "disk.img").st_blocks * 512 < 256 << 20
-
 
 
 def test_restore_needs_exactly_one_of_to_and_target(tmp_path: Path) -> None:

@@ -219,8 +219,9 @@ def test_always_without_delete_keeps_and_reports_stray_entries(tmp_path: Path) -
     _stray(out / "src")
     proc = drkit("restore", "latest", "--target", str(out), "--repo", repo, "--delete", env=ENV)
     assert proc.returncode == 2 and "--delete needs an --overwrite" in one_line_error(proc)
-    proc = drkit("restore", "latest", "--target", str(out), "--repo", repo, "--overwrite", "always", "--special-files",
-                 env=ENV)
+    proc = drkit(
+        "restore", "latest", "--target", str(out), "--repo", repo, "--overwrite", "always", "--special-files", env=ENV
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert "3 entries not in the snapshot left in place" in proc.stderr.decode()  # "zero" is gone since
     assert rsync_diff(src, out / "src") == []
@@ -384,8 +385,9 @@ def test_restore_into_a_directory_with_a_default_acl(tmp_path: Path) -> None:
     assert_same(src, out / "src")
 
 
-def test_restores_after_key_rotate_copy_to_s3_and_prune(tmp_path: Path, seaweedfs_server: Any,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_restores_after_key_rotate_copy_to_s3_and_prune(
+    tmp_path: Path, seaweedfs_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The repository's own maintenance must not change what a restore gives: each snapshot restored
     after `key rotate` (old data under the old key, new data under the new), from an S3 copy made by
     `drkit copy` (re-chunked, re-encrypted), and after `forget` + `prune --grace 0` (the kept snapshot's

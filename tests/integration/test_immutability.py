@@ -45,8 +45,12 @@ def _keys(client: Any, bucket: str, prefix: str) -> list[str]:
 def _expire(client: Any, bucket: str, key: str) -> None:
     """End an object's retention early, as an administrator with the governance bypass can."""
     soon = datetime.now(UTC) + timedelta(seconds=2)
-    client.put_object_retention(Bucket=bucket, Key=key, BypassGovernanceRetention=True,
-                                Retention={"Mode": "GOVERNANCE", "RetainUntilDate": soon})
+    client.put_object_retention(
+        Bucket=bucket,
+        Key=key,
+        BypassGovernanceRetention=True,
+        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": soon},
+    )
 
 
 def test_locked_objects_survive_forget_and_prune(s3: Any) -> None:
@@ -106,8 +110,9 @@ def test_a_plain_delete_only_hides_a_locked_object(s3: Any) -> None:
     client, bucket = s3.client(), s3.make_bucket("drkit-immutable", object_lock=True)
     key = f"scratch-{uuid.uuid4().hex[:8]}"
     until = datetime.now(UTC) + timedelta(days=1)
-    put = client.put_object(Bucket=bucket, Key=key, Body=b"x", ObjectLockMode="GOVERNANCE",
-                            ObjectLockRetainUntilDate=until)
+    put = client.put_object(
+        Bucket=bucket, Key=key, Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until
+    )
     assert client.delete_object(Bucket=bucket, Key=key)["DeleteMarker"] is True
     assert client.get_object(Bucket=bucket, Key=key, VersionId=put["VersionId"])["Body"].read() == b"x"
 

@@ -49,10 +49,12 @@ def test_a_lock_lost_during_retention_fails_the_run(tmp_path: Path, monkeypatch:
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.txt").write_text("one")
-    config = DrkitConfig.model_validate({
-        "repositories": {"default": {"url": str(repo), "passphrase": {"env": "LOSTLOCK_PW"}}},
-        "jobs": {"data": {"source": {"kind": "files", "paths": [str(data)]}, "retention": {"keep_last": 1}}},
-    })
+    config = DrkitConfig.model_validate(
+        {
+            "repositories": {"default": {"url": str(repo), "passphrase": {"env": "LOSTLOCK_PW"}}},
+            "jobs": {"data": {"source": {"kind": "files", "paths": [str(data)]}, "retention": {"keep_last": 1}}},
+        }
+    )
     run_backup_job(config, "data")
     with pytest.raises(LockFailed, match="lock was lost") as raised:  # before: a warning, and the run succeeded
         run_backup_job(config, "data", retention_gate=_hours_pass_on_every_clock_read())

@@ -124,5 +124,6 @@ def test_a_check_exports_what_the_check_not_run_alert_reads(config: Path) -> Non
     assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", task="check") is None
     assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default", task="copy")
     code, _, prom = _maintain(config, "default", "check")  # the first-known time is kept in the state directory
-    assert metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default",
-                  task="check") == since
+    assert (
+        metric(prom, "drkit_maintenance_scheduled_since_timestamp_seconds", repository="default", task="check") == since
+    )

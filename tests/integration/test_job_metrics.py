@@ -78,10 +78,14 @@ def config(tmp_path: Path) -> Path:
     (data / "a.bin").write_bytes(uuid.uuid4().bytes * 4000)
     passphrase = {"env": "JM_REPO_PW"}
     doc = {
-        "repositories": {"default": {"url": str(repo), "passphrase": passphrase},
-                         "gone": {"url": str(tmp_path / "no-repo-here"), "passphrase": passphrase}},
-        "jobs": {"files": {"source": {"kind": "files", "paths": [str(data)]}, "targets": {"rpo": "1h", "rto": "5min"}},
-                 "lost": {"source": {"kind": "files", "paths": [str(data)]}, "repository": "gone"}},
+        "repositories": {
+            "default": {"url": str(repo), "passphrase": passphrase},
+            "gone": {"url": str(tmp_path / "no-repo-here"), "passphrase": passphrase},
+        },
+        "jobs": {
+            "files": {"source": {"kind": "files", "paths": [str(data)]}, "targets": {"rpo": "1h", "rto": "5min"}},
+            "lost": {"source": {"kind": "files", "paths": [str(data)]}, "repository": "gone"},
+        },
     }
     path = tmp_path / "drkit.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -117,8 +121,16 @@ def test_prom_file_after_a_failed_run_keeps_the_exit_code(config: Path, tmp_path
 
 def test_pushgateway_gets_the_run_with_basic_auth(config: Path, gateway: Gateway) -> None:
     url = f"http://pusher@{gateway.url}"  # the password comes from the environment, never the URL
-    proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", url,
-                 env={**ENV, "DRKIT_PUSHGATEWAY_PASSWORD": PUSH_PW})
+    proc = drkit(
+        "--config",
+        str(config),
+        "job",
+        "run",
+        "files",
+        "--pushgateway",
+        url,
+        env={**ENV, "DRKIT_PUSHGATEWAY_PASSWORD": PUSH_PW},
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     (request,) = gateway.received
     assert request.method == "POST" and request.path == "/metrics/job/drkit_backup/drkit_job/files"
@@ -134,8 +146,16 @@ def test_pushgateway_after_a_failure_and_an_unreachable_gateway(config: Path, ga
     (request,) = gateway.received
     assert _samples(request.body)[("drkit_backup_failures_total", frozenset({("drkit_job", "lost")}))] == 1
     closed = "http://pusher@127.0.0.1:1"
-    proc = drkit("--config", str(config), "job", "run", "files", "--pushgateway", closed,
-                 env={**ENV, "DRKIT_PUSHGATEWAY_PASSWORD": PUSH_PW})
+    proc = drkit(
+        "--config",
+        str(config),
+        "job",
+        "run",
+        "files",
+        "--pushgateway",
+        closed,
+        env={**ENV, "DRKIT_PUSHGATEWAY_PASSWORD": PUSH_PW},
+    )
     assert proc.returncode == 1
     line = one_line_error(proc)
     assert "cannot push metrics to the Pushgateway http://127.0.0.1:1" in line
@@ -185,7 +205,11 @@ def test_prom_file_after_a_failed_run_keeps_the_jobs_last_success(config: Path, 
     assert proc.returncode == 2, proc.stderr.decode()
     got = _samples(prom.read_text())
     assert got[("drkit_backup_failures_total", job)] == 1
-    assert got[("drkit_backup_last_success_timestamp_seconds", job)] == before[
-        ("drkit_backup_last_success_timestamp_seconds", job)]
-    assert got[("drkit_recovery_point_oldest_timestamp_seconds", job)] == before[
-        ("drkit_recovery_point_oldest_timestamp_seconds", job)]
+    assert (
+        got[("drkit_backup_last_success_timestamp_seconds", job)]
+        == before[("drkit_backup_last_success_timestamp_seconds", job)]
+    )
+    assert (
+        got[("drkit_recovery_point_oldest_timestamp_seconds", job)]
+        == before[("drkit_recovery_point_oldest_timestamp_seconds", job)]
+    )

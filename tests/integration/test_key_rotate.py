@@ -53,8 +53,9 @@ def test_rotate_keeps_old_data_readable_and_seals_new_data_with_the_new_key(tmp_
     (b_key,) = set((repo_dir / "keys").iterdir()) - first_key
     b_object = b_key.read_bytes()
     old_data = random.Random(1).randbytes(1_500_000)
-    old_id = json.loads(_ok(drkit("backup", "stdin", "--name", "db", "--json", "--repo", repo, stdin=old_data,
-                                  env=A)).stdout)["snapshot"]
+    old_id = json.loads(
+        _ok(drkit("backup", "stdin", "--name", "db", "--json", "--repo", repo, stdin=old_data, env=A)).stdout
+    )["snapshot"]
     old_packs = _packs(repo_dir)
 
     rotated = _ok(drkit("key", "rotate", "--repo", repo, "--json", env=A))
@@ -64,8 +65,9 @@ def test_rotate_keeps_old_data_readable_and_seals_new_data_with_the_new_key(tmp_
     assert drkit("snapshots", "--repo", repo, env=B).returncode == 12  # its key object is gone
 
     new_data = random.Random(2).randbytes(1_200_000)
-    new_id = json.loads(_ok(drkit("backup", "stdin", "--name", "db", "--json", "--repo", repo, stdin=new_data,
-                                  env=A)).stdout)["snapshot"]
+    new_id = json.loads(
+        _ok(drkit("backup", "stdin", "--name", "db", "--json", "--repo", repo, stdin=new_data, env=A)).stdout
+    )["snapshot"]
     new_packs = _packs(repo_dir) - old_packs
     assert new_packs
     for ref, data in ((old_id, old_data), (new_id, new_data)):

@@ -15,8 +15,16 @@ import pytest
 from clirun import drkit
 
 ENV = {"DRKIT_PASSWORD": "names", "PYTHONIOENCODING": "utf-8"}  # strict, as on a UTF-8 locale's terminal
-NAMES = [b"caf\xe9", b"d\xff", b"tab\there", b"back\\slash", b"nl\nx", b"ok-\xc3\xa9", b"ctl\x01",
-         b"two words -> x"]  # a space escaped as `ls -b` does: a name cannot pass for a symlink's arrow
+NAMES = [
+    b"caf\xe9",
+    b"d\xff",
+    b"tab\there",
+    b"back\\slash",
+    b"nl\nx",
+    b"ok-\xc3\xa9",
+    b"ctl\x01",
+    b"two words -> x",
+]  # a space escaped as `ls -b` does: a name cannot pass for a symlink's arrow
 pytestmark = pytest.mark.skipif(shutil.which("ls") is None, reason="needs GNU ls")
 
 
@@ -74,8 +82,9 @@ def test_restore_lines_escape_names_as_ls_b(repo: tuple[str, Path], tmp_path: Pa
     url, src = repo
     target = os.path.join(os.fsencode(tmp_path), b"t\xe9 x")
     os.makedirs(os.path.join(target, b"src", b"caf\xe9"))  # a directory where the snapshot has a file
-    proc = drkit("restore", "files", "latest", "--target", os.fsdecode(target), "--overwrite", "never",
-                 "--repo", url, env=ENV)
+    proc = drkit(
+        "restore", "files", "latest", "--target", os.fsdecode(target), "--overwrite", "never", "--repo", url, env=ENV
+    )
     assert proc.returncode == 3, proc.stderr.decode()  # a path not restored is a warning
     err = proc.stderr.decode("utf-8").splitlines()  # strict: every byte escaped
     shown = next(name for name in _ls_b(tmp_path) if name.startswith("t"))

@@ -131,8 +131,16 @@ def test_pg_waldump_gets_none_of_drkit_secrets(two_bases: TwoBases, tmp_path: Pa
     secrets = {"DRKIT_PASSWORD": REPO_PASSWORD, "AWS_SECRET_ACCESS_KEY": "aws-Secret-5e2f81"}
     base = make_shared_dir("drkit-basechoice-env-")
     try:
-        proc = drkit("restore", "postgres", "--target-dir", str(base / "data"), "--target-name", "mid",
-                     *repo_args(two_bases.server), env={"DRKIT_PG_BINDIR": str(bindir), **secrets})
+        proc = drkit(
+            "restore",
+            "postgres",
+            "--target-dir",
+            str(base / "data"),
+            "--target-name",
+            "mid",
+            *repo_args(two_bases.server),
+            env={"DRKIT_PG_BINDIR": str(bindir), **secrets},
+        )
         assert proc.returncode == 0, proc.stderr.decode()
     finally:
         shutil.rmtree(base, ignore_errors=True)

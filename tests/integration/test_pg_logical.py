@@ -75,8 +75,19 @@ def test_logical_round_trip_into_new_database(pg_server: PgServer) -> None:
     assert backup.returncode == 0, backup.stderr.decode()
     snap = json.loads(backup.stdout)["snapshot"]
     copy = f"{db}_copy"
-    restore = run(pg_server, "restore", "postgres", snap, "--logical", "--target-dsn", pg_server.db_url(copy),
-                  "--jobs", "3", *pw, outputs=outputs)
+    restore = run(
+        pg_server,
+        "restore",
+        "postgres",
+        snap,
+        "--logical",
+        "--target-dsn",
+        pg_server.db_url(copy),
+        "--jobs",
+        "3",
+        *pw,
+        outputs=outputs,
+    )
     assert restore.returncode == 0, restore.stderr.decode()
     assert normalised_dump(pg_server, copy) == normalised_dump(pg_server, db)
     totals = "SELECT count(*), sum(amount), max(invoice) FROM shop.orders"
@@ -97,8 +108,19 @@ def test_logical_restores_roles_after_drop_with_globals(pg_server: PgServer) -> 
     pg_server.psql(f"DROP ROLE {role}")
     pg_server.psql(f"DROP ROLE {owner}")
     assert role not in normalised_globals(pg_server)
-    restore = run(pg_server, "restore", "postgres", json.loads(backup.stdout)["snapshot"], "--logical",
-                  "--target-dsn", pg_server.db_url(db), "--globals", "--json", *pw, outputs=outputs)
+    restore = run(
+        pg_server,
+        "restore",
+        "postgres",
+        json.loads(backup.stdout)["snapshot"],
+        "--logical",
+        "--target-dsn",
+        pg_server.db_url(db),
+        "--globals",
+        "--json",
+        *pw,
+        outputs=outputs,
+    )
     assert restore.returncode == 0, restore.stderr.decode()
     assert sorted(json.loads(restore.stdout)["globals"]["created_roles"]) == sorted([owner, role])
     assert normalised_globals(pg_server) == globals_before

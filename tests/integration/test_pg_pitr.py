@@ -70,8 +70,9 @@ def history() -> Iterator[History]:
 def _restore(h: History, *target: str) -> tuple[subprocess.CompletedProcess[bytes], Path]:
     base = make_shared_dir("drkit-pitr-restore-")
     data = base / "data"
-    proc = run(h.server, "restore", "postgres", "--target-dir", str(data), *target, "--start", "--json",
-               outputs=h.outputs)
+    proc = run(
+        h.server, "restore", "postgres", "--target-dir", str(data), *target, "--start", "--json", outputs=h.outputs
+    )
     return proc, data
 
 
@@ -82,10 +83,28 @@ def _rows_after(h: History, *target: str) -> str:
         port = json.loads(proc.stdout)["port"]
         conf = (data / "postgresql.auto.conf").read_text()
         assert "wal-fetch %f %p" in conf and "--password-file" in conf and REPO_PASSWORD not in conf
-        out = subprocess.run([str(h.server.bindir / "psql"), "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(port),
-                              "-U", "postgres", "-d", "app", "-c", "SELECT string_agg(n::text, ',' ORDER BY n) "
-                              "FROM events"], capture_output=True, env={**h.server.env(), "PGPASSWORD": DB_PASSWORD},
-                             check=False, timeout=60)
+        out = subprocess.run(
+            [
+                str(h.server.bindir / "psql"),
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-d",
+                "app",
+                "-c",
+                "SELECT string_agg(n::text, ',' ORDER BY n) FROM events",
+            ],
+            capture_output=True,
+            env={**h.server.env(), "PGPASSWORD": DB_PASSWORD},
+            check=False,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr.decode()
         return out.stdout.decode().strip()
     finally:
@@ -113,8 +132,15 @@ def test_target_older_than_every_base_backup(history: History) -> None:
     base = make_shared_dir("drkit-pitr-old-")
     data = base / "data"
     try:
-        proc = run(history.server, "restore", "postgres", "--target-dir", str(data),
-                   "--point-in-time", "2000-01-01 00:00:00+00")
+        proc = run(
+            history.server,
+            "restore",
+            "postgres",
+            "--target-dir",
+            str(data),
+            "--point-in-time",
+            "2000-01-01 00:00:00+00",
+        )
         assert proc.returncode == 2
         assert "older than every base backup" in one_line_error(proc)
         assert not data.exists()
@@ -122,8 +148,15 @@ def test_target_older_than_every_base_backup(history: History) -> None:
         assert lsn.returncode == 2 and not data.exists()
         beyond = run(history.server, "restore", "postgres", "--target-dir", str(data), "--target-lsn", "FF/0")
         assert beyond.returncode == 2 and "beyond the archived WAL" in one_line_error(beyond)
-        future = run(history.server, "restore", "postgres", "--target-dir", str(data),
-                     "--point-in-time", "2999-01-01 00:00:00+00")
+        future = run(
+            history.server,
+            "restore",
+            "postgres",
+            "--target-dir",
+            str(data),
+            "--point-in-time",
+            "2999-01-01 00:00:00+00",
+        )
         assert future.returncode == 2 and "beyond the archived WAL" in one_line_error(future)
         assert not data.exists()
     finally:

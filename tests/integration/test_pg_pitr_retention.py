@@ -57,10 +57,28 @@ def _rows_at(server: PgServer, when: str, repo: list[str] | None = None) -> subp
         if proc.returncode != 0:
             return proc
         port = json.loads(proc.stdout)["port"]
-        out = subprocess.run([str(server.bindir / "psql"), "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(port),
-                              "-U", "postgres", "-d", "app", "-c", "SELECT string_agg(n::text, ',' ORDER BY n) "
-                              "FROM events"], capture_output=True, env={**server.env(), "PGPASSWORD": DB_PASSWORD},
-                             check=False, timeout=60)
+        out = subprocess.run(
+            [
+                str(server.bindir / "psql"),
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-d",
+                "app",
+                "-c",
+                "SELECT string_agg(n::text, ',' ORDER BY n) FROM events",
+            ],
+            capture_output=True,
+            env={**server.env(), "PGPASSWORD": DB_PASSWORD},
+            check=False,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr.decode()
         return out.stdout.decode().strip()
     finally:
@@ -99,8 +117,11 @@ def test_forget_keeps_the_wal_the_retained_base_backup_needs() -> None:
             assert (segment_number(name[:24], seg_size) + 1) * seg_size <= start
         left = _wal_names(server)
         assert left == archived - set(result["wal"]["removed"])
-        needed = [n for n in archived if not n.endswith(".history") and
-                  (segment_number(n[:24], seg_size) + 1) * seg_size > start]
+        needed = [
+            n
+            for n in archived
+            if not n.endswith(".history") and (segment_number(n[:24], seg_size) + 1) * seg_size > start
+        ]
         assert needed and set(needed) <= left
 
         assert _rows_at(server, inside) == "1,2,3,4,5"
@@ -111,10 +132,15 @@ def test_forget_keeps_the_wal_the_retained_base_backup_needs() -> None:
 
         copy_dir = make_shared_dir("drkit-pitr-copy-")  # the kept base backup and its WAL travel together
         try:
-            target = ["--repo", init_repository(copy_dir / "repo", copy_dir / "pw"), "--password-file",
-                      str(copy_dir / "pw")]
-            copied = drkit("copy", "--from-repo", server.repo_url, *target, "--json",
-                           env={"DRKIT_FROM_PASSWORD": REPO_PASSWORD})
+            target = [
+                "--repo",
+                init_repository(copy_dir / "repo", copy_dir / "pw"),
+                "--password-file",
+                str(copy_dir / "pw"),
+            ]
+            copied = drkit(
+                "copy", "--from-repo", server.repo_url, *target, "--json", env={"DRKIT_FROM_PASSWORD": REPO_PASSWORD}
+            )
             assert copied.returncode == 0, copied.stderr.decode()
             assert json.loads(copied.stdout)["wal_files"] == len(left)
             assert _rows_at(server, inside, target) == "1,2,3,4,5"

@@ -63,8 +63,13 @@ def test_prune_removes_packs_of_killed_backups(tmp_path: Path) -> None:
     keep = random.Random(1).randbytes(1 << 20)
     ref = backup(repo, keep)
     packs_before = len(list((tmp_path / "repo" / "data").rglob("*")))
-    proc = subprocess.Popen([*DRKIT, "backup", "stdin", "--name", "killed", "--repo", repo], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **ENV})
+    proc = subprocess.Popen(
+        [*DRKIT, "backup", "stdin", "--name", "killed", "--repo", repo],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **ENV},
+    )
     assert proc.stdin is not None
     proc.stdin.write(random.Random(2).randbytes(24 << 20))  # the stream never ends: the backup cannot finish
     proc.stdin.flush()
@@ -97,8 +102,14 @@ def test_prune_settles_a_second_run_changes_nothing(tmp_path: Path) -> None:
     assert drkit("init", "--repo", repo, "--pack-size-mib", "1", env=ENV).returncode == 0
     rnd = random.Random(19)
     shared = rnd.randbytes(1 << 20)
-    streams = [b"tiny-1\n", rnd.randbytes(300 << 10) + shared, b"tiny-2\n", rnd.randbytes(2 << 20) + shared,
-               b"tiny-3\n", rnd.randbytes(40 << 10)]
+    streams = [
+        b"tiny-1\n",
+        rnd.randbytes(300 << 10) + shared,
+        b"tiny-2\n",
+        rnd.randbytes(2 << 20) + shared,
+        b"tiny-3\n",
+        rnd.randbytes(40 << 10),
+    ]
     ids = [backup(repo, s) for s in streams]
     assert drkit("forget", "--keep-last", "4", "--repo", repo, env=ENV).returncode == 0
     for grace in ("1h", "0"):
@@ -140,8 +151,11 @@ def test_prune_without_anything_forgotten_rewrites_the_index_once(tmp_path: Path
 
 def _rsync_differences(source: Path, restored: Path) -> str:
     """An oracle outside drkit: what rsync would change to make ``restored`` equal ``source``."""
-    proc = subprocess.run(["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--delete",
-                           f"{source}/", f"{restored}/"], capture_output=True, check=True)
+    proc = subprocess.run(
+        ["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--delete", f"{source}/", f"{restored}/"],
+        capture_output=True,
+        check=True,
+    )
     return proc.stdout.decode()
 
 

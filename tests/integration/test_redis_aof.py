@@ -60,15 +60,27 @@ def settle(second: float) -> None:
 
 
 def backup_aof(repo: str, server: RedisServer) -> dict:
-    proc = drkit("backup", "redis", "--repo", repo, "--aof-dir", str(server.aof_dir), "--url", server.url,
-                 "--json", env=ENV)
+    proc = drkit(
+        "backup", "redis", "--repo", repo, "--aof-dir", str(server.aof_dir), "--url", server.url, "--json", env=ENV
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     return json.loads(proc.stdout)
 
 
 def restore_pitr_and_read(repo: str, when: float, target: Path) -> dict[bytes, bytes]:
-    proc = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(when), "--target-dir", str(target),
-                 "--start", "--json", env=ENV)
+    proc = drkit(
+        "restore",
+        "redis",
+        "--repo",
+        repo,
+        "--point-in-time",
+        iso(when),
+        "--target-dir",
+        str(target),
+        "--start",
+        "--json",
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     res = json.loads(proc.stdout)
     try:
@@ -91,8 +103,18 @@ def test_pitr_from_aof_snapshot(repo: str, redis_aof_server: RedisServer, tmp_pa
 def test_pitr_from_snapshot_plus_archived_growth(repo: str, redis_aof_server: RedisServer, tmp_path: Path) -> None:
     backup_aof(repo, redis_aof_server)  # base + empty INCR: the archive supplies every write
     target = three_writes(redis_aof_server)
-    proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(redis_aof_server.aof_dir), "--url",
-                 redis_aof_server.url, "--once", env=ENV)
+    proc = drkit(
+        "redis",
+        "aof-archive",
+        "--repo",
+        repo,
+        "--aof-dir",
+        str(redis_aof_server.aof_dir),
+        "--url",
+        redis_aof_server.url,
+        "--once",
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"archived appendonly.aof.1.incr.aof" in proc.stdout
     assert restore_pitr_and_read(repo, target, tmp_path / "t") == {b"w1": b"string", b"w2": b"hash"}
@@ -123,8 +145,9 @@ def test_uncovered_time_is_an_error_before_writing(repo: str, redis_aof_server: 
     backup_aof(repo, redis_aof_server)
     for when in (time.time() - 3600, time.time() + 3600):
         target = tmp_path / f"t{int(when)}"
-        proc = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(when), "--target-dir", str(target),
-                     env=ENV)
+        proc = drkit(
+            "restore", "redis", "--repo", repo, "--point-in-time", iso(when), "--target-dir", str(target), env=ENV
+        )
         assert proc.returncode == 2 and "not covered" in one_line_error(proc)
         assert not (target / "appendonlydir").exists()
 
@@ -138,8 +161,18 @@ def test_windows_listing(repo: str, redis_aof_server: RedisServer) -> None:
 
 def test_archive_refuses_server_without_timestamps(repo: str, redis_server: RedisServer, tmp_path: Path) -> None:
     (tmp_path / "aof").mkdir()
-    proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(tmp_path / "aof"), "--url",
-                 redis_server.url, "--once", env=ENV)
+    proc = drkit(
+        "redis",
+        "aof-archive",
+        "--repo",
+        repo,
+        "--aof-dir",
+        str(tmp_path / "aof"),
+        "--url",
+        redis_server.url,
+        "--once",
+        env=ENV,
+    )
     assert proc.returncode == 2 and "appendonly" in one_line_error(proc)
 
 
@@ -150,8 +183,19 @@ def test_pitr_without_aof_uses_newest_rdb_before(repo: str, redis_server: RedisS
     time.sleep(between + 0.2 - time.time())
     redis_server.client().set("v", "2")
     assert drkit("backup", "redis", "--repo", repo, "--url", redis_server.url, env=ENV).returncode == 0
-    proc = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(between), "--target-dir",
-                 str(tmp_path / "t"), "--start", "--json", env=ENV)
+    proc = drkit(
+        "restore",
+        "redis",
+        "--repo",
+        repo,
+        "--point-in-time",
+        iso(between),
+        "--target-dir",
+        str(tmp_path / "t"),
+        "--start",
+        "--json",
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     res = json.loads(proc.stdout)
     try:

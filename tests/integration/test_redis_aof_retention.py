@@ -17,8 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 def _archive(repo: str, server: RedisServer) -> None:
-    proc = drkit("redis", "aof-archive", "--repo", repo, "--aof-dir", str(server.aof_dir), "--url", server.url,
-                 "--once", env=ENV)
+    proc = drkit(
+        "redis", "aof-archive", "--repo", repo, "--aof-dir", str(server.aof_dir), "--url", server.url, "--once", env=ENV
+    )
     assert proc.returncode == 0, proc.stderr.decode()
 
 
@@ -54,7 +55,16 @@ def test_archive_follows_the_snapshots_kept(tmp_path: Path, redis_aof_server: Re
     assert drkit("prune", "--repo", repo, env=ENV).returncode == 0
 
     assert restore_pitr_and_read(repo, late, tmp_path / "late") == {b"w1": b"string", b"w2": b"hash"}
-    refused = drkit("restore", "redis", "--repo", repo, "--point-in-time", iso(early), "--target-dir",
-                    str(tmp_path / "gone"), env=ENV)
+    refused = drkit(
+        "restore",
+        "redis",
+        "--repo",
+        repo,
+        "--point-in-time",
+        iso(early),
+        "--target-dir",
+        str(tmp_path / "gone"),
+        env=ENV,
+    )
     assert refused.returncode == 2 and "not covered" in one_line_error(refused)
     assert drkit("check", "--read-data", "--repo", repo, env=ENV).returncode == 0

@@ -51,8 +51,19 @@ def test_acl_user_with_password_file(repo: str, redis_acl_server: RedisServer, t
     pw_file = tmp_path / "redis-pw"
     pw_file.write_text(PASSWORD + "\n")
     fill_types(redis_acl_server, dbs=(0,))
-    proc = drkit("backup", "redis", "--repo", repo, "--url", redis_acl_server.url, "--redis-user", "backup",
-                 "--redis-password-file", str(pw_file), env=ENV)
+    proc = drkit(
+        "backup",
+        "redis",
+        "--repo",
+        repo,
+        "--url",
+        redis_acl_server.url,
+        "--redis-user",
+        "backup",
+        "--redis-password-file",
+        str(pw_file),
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
 
 
@@ -66,8 +77,15 @@ def test_tls_without_trusted_ca_is_refused(repo: str, redis_tls_server: RedisSer
 
 
 def test_wrong_password_is_exit_14(repo: str, redis_password_server: RedisServer) -> None:
-    proc = drkit("backup", "redis", "--repo", repo, "--url", redis_password_server.url,
-                 env={**ENV, "DRKIT_REDIS_PASSWORD": "not-the-password"})
+    proc = drkit(
+        "backup",
+        "redis",
+        "--repo",
+        repo,
+        "--url",
+        redis_password_server.url,
+        env={**ENV, "DRKIT_REDIS_PASSWORD": "not-the-password"},
+    )
     assert proc.returncode == 14
     assert "refused the login" in one_line_error(proc)
     proc = drkit("backup", "redis", "--repo", repo, "--url", redis_password_server.url, env=ENV)  # none given
@@ -104,9 +122,12 @@ def _sending(server: RedisServer) -> bool:
 def test_server_killed_mid_transfer_leaves_no_snapshot(repo: str, redis_factory: RedisFactory) -> None:
     with redis_factory(extra=["--enable-debug-command", "yes", "--rdbcompression", "no"]) as server:
         server.client().execute_command("DEBUG", "POPULATE", 600_000, "key", 1000)
-        proc = subprocess.Popen([*DRKIT, "backup", "redis", "--repo", repo, "--url", server.url],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, **ENV})
+        proc = subprocess.Popen(
+            [*DRKIT, "backup", "redis", "--repo", repo, "--url", server.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **ENV},
+        )
         deadline = time.monotonic() + 60
         while not _sending(server) and time.monotonic() < deadline:
             time.sleep(0.005)

@@ -23,8 +23,7 @@ def repo(tmp_path: Path) -> str:
 
 
 def backup(repo: str, server: RedisServer, *extra: str) -> dict:
-    proc = drkit("backup", "redis", "--repo", repo, "--url", server.url, "--json", *extra,
-                 env={**ENV, **server.env()})
+    proc = drkit("backup", "redis", "--repo", repo, "--url", server.url, "--json", *extra, env={**ENV, **server.env()})
     assert proc.returncode == 0, proc.stderr.decode()
     return json.loads(proc.stdout)
 
@@ -72,8 +71,9 @@ def test_rdb_round_trip_50mb(repo: str, redis_server: RedisServer, tmp_path: Pat
     restore_and_compare(repo, redis_server, tmp_path)
 
 
-def test_to_url_refuses_non_empty_target_unless_force(repo: str, redis_server: RedisServer,
-                                                      redis_factory: RedisFactory) -> None:
+def test_to_url_refuses_non_empty_target_unless_force(
+    repo: str, redis_server: RedisServer, redis_factory: RedisFactory
+) -> None:
     fill_types(redis_server, dbs=(0,))
     backup(repo, redis_server)
     with redis_factory() as other:
@@ -93,8 +93,7 @@ def test_restore_start_serves_the_data(repo: str, redis_server: RedisServer, tmp
 
     fill_types(redis_server, dbs=(0,))
     backup(repo, redis_server)
-    proc = drkit("restore", "redis", "--repo", repo, "--target-dir", str(tmp_path / "t"), "--start", "--json",
-                 env=ENV)
+    proc = drkit("restore", "redis", "--repo", repo, "--target-dir", str(tmp_path / "t"), "--start", "--json", env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     res = json.loads(proc.stdout)
     try:

@@ -21,10 +21,12 @@ pytestmark = pytest.mark.integration
 def sentinel(redis_server: RedisServer, tmp_path: Path):  # type: ignore[no-untyped-def]
     port = free_port()
     conf = tmp_path / "sentinel.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                    f"sentinel monitor drkitmaster 127.0.0.1 {redis_server.port} 1\n")
-    proc = subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor drkitmaster 127.0.0.1 {redis_server.port} 1\n"
+    )
+    proc = subprocess.Popen(
+        ["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -44,12 +46,35 @@ def test_backup_through_sentinel(tmp_path: Path, redis_server: RedisServer, sent
     repo = str(tmp_path / "repo")
     assert drkit("init", "--repo", repo, env=ENV).returncode == 0
     fill_types(redis_server, dbs=(0,))
-    proc = drkit("backup", "redis", "--repo", repo, "--url", "redis://ignored:1/0", "--sentinel", sentinel,
-                 "--master-name", "drkitmaster", "--json", env=ENV)
+    proc = drkit(
+        "backup",
+        "redis",
+        "--repo",
+        repo,
+        "--url",
+        "redis://ignored:1/0",
+        "--sentinel",
+        sentinel,
+        "--master-name",
+        "drkitmaster",
+        "--json",
+        env=ENV,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout)["meta"]["tcp_port"] == redis_server.port
-    proc = drkit("backup", "redis", "--repo", repo, "--url", "redis://ignored:1/0", "--sentinel", sentinel,
-                 "--master-name", "nosuch", env=ENV)
+    proc = drkit(
+        "backup",
+        "redis",
+        "--repo",
+        repo,
+        "--url",
+        "redis://ignored:1/0",
+        "--sentinel",
+        sentinel,
+        "--master-name",
+        "nosuch",
+        env=ENV,
+    )
     assert proc.returncode == 14 and "no Sentinel knows" in one_line_error(proc)
 
 
@@ -80,8 +105,10 @@ def test_job_through_sentinel_needs_no_url(tmp_path: Path, redis_server: RedisSe
     assert drkit("init", "--repo", repo, env=ENV).returncode == 0
     fill_types(redis_server, dbs=(0,))
     source = {"kind": "redis", "sentinels": [sentinel], "master_name": "drkitmaster"}
-    doc = {"repositories": {"default": {"url": repo, "passphrase": {"env": "DRKIT_PASSWORD"}}},
-           "jobs": {"cache": {"source": source}}}
+    doc = {
+        "repositories": {"default": {"url": repo, "passphrase": {"env": "DRKIT_PASSWORD"}}},
+        "jobs": {"cache": {"source": source}},
+    }
     config = tmp_path / "drkit.yaml"
     config.write_text(yaml.safe_dump(doc))
     proc = drkit("--config", str(config), "job", "run", "cache", env=ENV)

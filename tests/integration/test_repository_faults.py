@@ -100,9 +100,13 @@ def test_sigkill_during_backup_leaves_a_valid_repository(repo: Path, tmp_path: P
     src.write_bytes(rnd.randbytes(24 << 20))
     for run in range(6):
         with open(src, "rb") as f:
-            proc = subprocess.Popen([*DRKIT, "backup", "stdin", "--name", f"killed-{run}", "--repo", str(repo)],
-                                    stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env={**os.environ, **ENV})
+            proc = subprocess.Popen(
+                [*DRKIT, "backup", "stdin", "--name", f"killed-{run}", "--repo", str(repo)],
+                stdin=f,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, **ENV},
+            )
             time.sleep(rnd.uniform(0.3, 2.5))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -132,8 +136,13 @@ def test_concurrent_backups_both_succeed(repo: Path) -> None:
 def test_no_secret_in_any_output(repo: Path, tmp_path: Path) -> None:
     outputs: list[bytes] = []
     ref = backup(repo, b"x" * 1000)
-    for args in (["snapshots", "--json"], ["check", "--read-data", "--json"], ["key", "list", "--json"],
-                 ["--debug", "restore", ref, "--to", "-"], ["backup", "stdin", "--name", "j", "--json"]):
+    for args in (
+        ["snapshots", "--json"],
+        ["check", "--read-data", "--json"],
+        ["key", "list", "--json"],
+        ["--debug", "restore", ref, "--to", "-"],
+        ["backup", "stdin", "--name", "j", "--json"],
+    ):
         proc = drkit(*args, "--repo", str(repo), stdin=b"abc", env=ENV)
         outputs += [proc.stdout, proc.stderr]
     bad = drkit("--debug", "snapshots", "--repo", str(repo), env={"DRKIT_PASSWORD": PASS + "x"})

@@ -43,8 +43,7 @@ def test_large_stream_round_trip_and_dedup(any_repo_url: str, monkeypatch: pytes
     assert 0 < changed.stats["new_bytes"] < max(SIZE * 0.05, 10 * 2 * max_chunk), changed.stats
 
     repo = open_repository(any_repo_url, secret)
-    for snap, stream in ((first, MixedStream(SIZE, seed=7)),
-                         (changed, changed_stream())):
+    for snap, stream in ((first, MixedStream(SIZE, seed=7)), (changed, changed_stream())):
         out = HashingWriter()
         found = snapshots.find(repo.manifests, snap.id[:10])
         assert restore_stream(repo, found, out) == SIZE  # type: ignore[arg-type]

@@ -49,9 +49,13 @@ class Daemon:
     """A running `drkit schedule run`; stderr is collected line by line on a thread."""
 
     def __init__(self, config: Path, state_dir: Path) -> None:
-        self.proc = subprocess.Popen([*COMMAND, "--config", str(config), "schedule", "run", "--port", "0",
-                                      "--state-dir", str(state_dir)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, env={**_environ(), **ENV})
+        self.proc = subprocess.Popen(
+            [*COMMAND, "--config", str(config), "schedule", "run", "--port", "0", "--state-dir", str(state_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**_environ(), **ENV},
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -120,8 +124,9 @@ def daemon(config: Path, state_dir: Path) -> Iterator[Daemon]:
 
 def write_config(path: Path, repositories: dict[str, str], jobs: dict[str, Any], **scheduler: Any) -> Path:
     doc = {
-        "repositories": {name: {"url": url, "passphrase": {"env": "SCHED_REPO_PW"}} for name, url in
-                         repositories.items()},
+        "repositories": {
+            name: {"url": url, "passphrase": {"env": "SCHED_REPO_PW"}} for name, url in repositories.items()
+        },
         "jobs": jobs,
         "scheduler": {"max_concurrent": 3, "shutdown_grace": "60s", **scheduler},
         "log_level": "info",
@@ -169,27 +174,40 @@ def data_dir(tmp_path: Path) -> Path:
 
 # -- backups of real PostgreSQL and Redis, one failing job, the endpoints ----------------------
 
+
 def test_daemon_backs_up_postgres_and_redis_and_survives_a_failing_job(
-        tmp_path: Path, repo: Path, pg_server: PgServer, redis_server: RedisServer) -> None:
+    tmp_path: Path, repo: Path, pg_server: PgServer, redis_server: RedisServer
+) -> None:
     db = f"sched_{uuid.uuid4().hex[:8]}"
     pg_server.psql(f"CREATE DATABASE {db}")
     pg_server.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')", dbname=db)
     redis_server.client().set("config:version", "42")
     pg = {"kind": "postgres", "dsn": pg_server.db_url(db), "password": {"env": "SCHED_PG_PW"}, "mode": "logical"}
     broken = {**pg, "dsn": "postgresql://postgres@127.0.0.1:1/postgres"}
-    jobs = {"pg": {"source": pg, "schedule": EVERY_2S},
-            "cache": {"source": {"kind": "redis", "url": redis_server.url}, "schedule": EVERY_2S,
-                      "drill": {"schedule": "*/3 * * * * *", "sandbox": "local"}},
-            "broken": {"source": broken, "schedule": EVERY_2S}}
+    jobs = {
+        "pg": {"source": pg, "schedule": EVERY_2S},
+        "cache": {
+            "source": {"kind": "redis", "url": redis_server.url},
+            "schedule": EVERY_2S,
+            "drill": {"schedule": "*/3 * * * * *", "sandbox": "local"},
+        },
+        "broken": {"source": broken, "schedule": EVERY_2S},
+    }
     config = write_config(tmp_path / "drkit.yaml", {"default": str(repo)}, jobs)
     with daemon(config, tmp_path / "state") as d:
         assert d.get("/healthz") == (200, "ok\n")
         wait_for(lambda: d.get("/readyz")[0] == 200, 120, "/readyz 200")
         last = "drkit_backup_last_success_timestamp_seconds"
-        first = wait_for(lambda: (a := d.metric(last, drkit_job="pg")) and (b := d.metric(last, drkit_job="cache"))
-                         and (a, b), 120, "first successful backups of pg and cache")
-        wait_for(lambda: d.metric(last, drkit_job="pg") > first[0] and d.metric(last, drkit_job="cache") > first[1],
-                 120, "later backups of pg and cache")
+        first = wait_for(
+            lambda: (a := d.metric(last, drkit_job="pg")) and (b := d.metric(last, drkit_job="cache")) and (a, b),
+            120,
+            "first successful backups of pg and cache",
+        )
+        wait_for(
+            lambda: d.metric(last, drkit_job="pg") > first[0] and d.metric(last, drkit_job="cache") > first[1],
+            120,
+            "later backups of pg and cache",
+        )
         wait_for(lambda: d.metric("drkit_backup_failures_total", drkit_job="broken") >= 2, 120, "broken failing")
         assert d.metric("drkit_backup_failures_total", drkit_job="pg") == 0
         wait_for(lambda: d.metric("drkit_drill_success", drkit_job="cache") == 1, 120, "a passing drill of cache")
@@ -215,6 +233,7 @@ def test_daemon_backs_up_postgres_and_redis_and_survives_a_failing_job(
 
 # -- SIGTERM in the middle of a backup ----------------------------------------------------------
 
+
 def test_sigterm_during_a_backup_lets_it_finish_and_leaves_no_lock(tmp_path: Path, repo: Path) -> None:
     """The job's repository is the same directory behind drkit's latency-injecting wrapper
     (``faulty+file://…?latency_ms=200``): each storage call takes 0.2 s, a backup about 4 s."""
@@ -222,8 +241,9 @@ def test_sigterm_during_a_backup_lets_it_finish_and_leaves_no_lock(tmp_path: Pat
     jobs = {"slow": files_job(data_dir(tmp_path), EVERY_2S, repository="slow")}
     config = write_config(tmp_path / "drkit.yaml", repos, jobs)
     with daemon(config, tmp_path / "state") as d:
-        started = wait_for(lambda: next((r for r in d.logs() if r["msg"] == "backup started"), None), 120,
-                           "a backup to start")
+        started = wait_for(
+            lambda: next((r for r in d.logs() if r["msg"] == "backup started"), None), 120, "a backup to start"
+        )
         wait_for(lambda: lock_objects(repo), 60, "the backup's repository lock")
         t0 = time.monotonic()
         assert d.stop(timeout=60) == 0
@@ -242,6 +262,7 @@ def test_sigterm_during_a_backup_lets_it_finish_and_leaves_no_lock(tmp_path: Pat
 
 
 # -- a run missed while the daemon was down -------------------------------------------------------
+
 
 def test_run_missed_while_down_runs_once_at_start_up(tmp_path: Path, repo: Path) -> None:
     data = data_dir(tmp_path)

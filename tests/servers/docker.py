@@ -108,14 +108,25 @@ def _start_dockerd(root: Path) -> subprocess.Popen[bytes]:
         _unavailable("dockerd not installed (Debian: docker.io)")
     if os.geteuid() != 0:
         _unavailable("starting a private dockerd needs root")
-    argv = [str(dockerd), "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-            "-H", f"unix://{root}/docker.sock", "--pidfile", str(root / "docker.pid"),
-            # no NAT or filter rules on the host: published ports reach containers through
-            # docker-proxy on loopback, and containers need no way out
-            "--iptables=false", "--ip-masq=false"]
+    argv = [
+        str(dockerd),
+        "--data-root",
+        str(root / "data"),
+        "--exec-root",
+        str(root / "exec"),
+        "-H",
+        f"unix://{root}/docker.sock",
+        "--pidfile",
+        str(root / "docker.pid"),
+        # no NAT or filter rules on the host: published ports reach containers through
+        # docker-proxy on loopback, and containers need no way out
+        "--iptables=false",
+        "--ip-masq=false",
+    ]
     log = open(root / "dockerd.log", "ab")  # noqa: SIM115 - closed with the process below
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     log.close()
     host = f"unix://{root}/docker.sock"
     deadline = time.monotonic() + READY_TIMEOUT
@@ -171,8 +182,12 @@ def _base_tarball() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         rootfs = Path(tmp) / "root"
-        proc = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), MIRROR],
-                              capture_output=True, timeout=900, check=False)
+        proc = subprocess.run(
+            ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), MIRROR],
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
         if proc.returncode != 0:
             _unavailable(f"debootstrap failed: {proc.stderr.decode(errors='replace')[-400:]}")
         partial = Path(tmp) / "base.tar"

@@ -74,8 +74,9 @@ def init_repository(path: Path, password_file: Path) -> str:
 
     password_file.write_text(REPO_PASSWORD + "\n")
     password_file.chmod(0o644)
-    repo = Repository.init(LocalBackend(path), REPO_PASSWORD, RepoConfig(),
-                           KdfParams(time_cost=1, memory_kib=64, parallelism=1))
+    repo = Repository.init(
+        LocalBackend(path), REPO_PASSWORD, RepoConfig(), KdfParams(time_cost=1, memory_kib=64, parallelism=1)
+    )
     repo.close()
     path.chmod(0o777)
     for key_object in (path / "keys").iterdir():  # owner-only (0600): the postgres user must own them
@@ -106,26 +107,64 @@ class PgServer:
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL; stdout (unaligned, tuples only), raising on error."""
-        proc = subprocess.run([str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                               "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", dbname, "-c", sql],
-                              capture_output=True, env=self.env(), timeout=120, check=False)
+        proc = subprocess.run(
+            [
+                str(self.bindir / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            env=self.env(),
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr.decode()
         return proc.stdout.decode().strip()
 
     def tool(self, name: str, *args: str) -> bytes:
-        proc = subprocess.run([str(self.bindir / name), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                               *args], capture_output=True, env=self.env(), timeout=300, check=False)
+        proc = subprocess.run(
+            [str(self.bindir / name), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", *args],
+            capture_output=True,
+            env=self.env(),
+            timeout=300,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr.decode()
         return proc.stdout
 
 
 def _conf(port: int, sock: Path, archive_command: str) -> str:
-    return "\n".join([
-        f"port = {port}", "listen_addresses = '127.0.0.1'", f"unix_socket_directories = '{sock}'",
-        "archive_mode = on", f"archive_command = '{archive_command}'", "wal_level = replica",
-        "max_wal_senders = 5", "fsync = off", "synchronous_commit = on", "shared_buffers = 64MB",
-        "wal_keep_size = 256MB", "log_min_messages = warning", "",
-    ])
+    return "\n".join(
+        [
+            f"port = {port}",
+            "listen_addresses = '127.0.0.1'",
+            f"unix_socket_directories = '{sock}'",
+            "archive_mode = on",
+            f"archive_command = '{archive_command}'",
+            "wal_level = replica",
+            "max_wal_senders = 5",
+            "fsync = off",
+            "synchronous_commit = on",
+            "shared_buffers = 64MB",
+            "wal_keep_size = 256MB",
+            "log_min_messages = warning",
+            "",
+        ]
+    )
 
 
 def _initdb(server_bin: Path, base: Path, data: Path, encoding: str = "UTF8") -> None:
@@ -133,21 +172,38 @@ def _initdb(server_bin: Path, base: Path, data: Path, encoding: str = "UTF8") ->
     pwfile.write_text(DB_PASSWORD + "\n")
     give_to_postgres(pwfile, 0o600)
     locale = "C.UTF-8" if encoding == "UTF8" else "C"
-    proc = subprocess.run(as_postgres(server_bin / "initdb", "-D", data, "-U", "postgres", "-E", encoding,
-                                      f"--locale={locale}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                                      f"--pwfile={pwfile}"), capture_output=True, timeout=120, check=False)
+    proc = subprocess.run(
+        as_postgres(
+            server_bin / "initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "-E",
+            encoding,
+            f"--locale={locale}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
+        ),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     pwfile.unlink()
     assert proc.returncode == 0, proc.stderr.decode()
 
 
-def wait_ready(server_bin: Path, port: int, proc: subprocess.Popen[bytes], log: Path,
-               timeout: float = READY_TIMEOUT) -> None:
+def wait_ready(
+    server_bin: Path, port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = READY_TIMEOUT
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"postgres exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        ok = subprocess.run([str(server_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)],
-                            check=False, timeout=10)
+        ok = subprocess.run(
+            [str(server_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)], check=False, timeout=10
+        )
         if ok.returncode == 0:
             return
         time.sleep(0.1)
@@ -157,8 +213,12 @@ def wait_ready(server_bin: Path, port: int, proc: subprocess.Popen[bytes], log: 
 def stop_cluster(server_bin: Path, data: Path, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Immediate shutdown; then make sure the process (group) is gone."""
     if (data / "postmaster.pid").exists():
-        subprocess.run(as_postgres(server_bin / "pg_ctl", "stop", "-D", data, "-m", "immediate", "-w", "-t", "30"),
-                       capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            as_postgres(server_bin / "pg_ctl", "stop", "-D", data, "-m", "immediate", "-w", "-t", "30"),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
     if proc is not None:
         try:
             proc.wait(timeout=10)
@@ -197,8 +257,13 @@ def start_postgres(
             conf.write(_conf(port, sock, archive) + "".join(f"{line}\n" for line in settings))
         log = base / "server.log"
         with open(log, "wb") as log_out:
-            proc = subprocess.Popen(as_postgres(server_bin / "postgres", "-D", data), stdout=log_out,
-                                    stderr=subprocess.STDOUT, start_new_session=True, cwd=base)
+            proc = subprocess.Popen(
+                as_postgres(server_bin / "postgres", "-D", data),
+                stdout=log_out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=base,
+            )
         wait_ready(server_bin, port, proc, log)
         yield PgServer(base, data, port, repo_url, repo_pw, db_pw, server_bin)
     finally:
@@ -234,14 +299,16 @@ def db_opts(server: PgServer, dbname: str) -> list[str]:
 def normalised_dump(server: PgServer, dbname: str) -> str:
     """pg_dump (plain) without its random \\restrict keys and comment lines."""
     text = server.tool("pg_dump", "-d", dbname).decode()
-    return "\n".join(ln for ln in text.splitlines()
-                     if not ln.startswith(("\\restrict", "\\unrestrict", "--")) and ln.strip())
+    return "\n".join(
+        ln for ln in text.splitlines() if not ln.startswith(("\\restrict", "\\unrestrict", "--")) and ln.strip()
+    )
 
 
 def normalised_globals(server: PgServer) -> str:
     text = server.tool("pg_dumpall", "--globals-only").decode()
-    return "\n".join(ln for ln in text.splitlines()
-                     if not ln.startswith(("\\restrict", "\\unrestrict", "--")) and ln.strip())
+    return "\n".join(
+        ln for ln in text.splitlines() if not ln.startswith(("\\restrict", "\\unrestrict", "--")) and ln.strip()
+    )
 
 
 def assert_no_password(outputs: list[bytes]) -> None:

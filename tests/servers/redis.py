@@ -59,8 +59,15 @@ class RedisServer:
     def client(self, db: int = 0, **kw: Any) -> redis.Redis:
         if self.tls_cert is not None:
             kw.update(ssl=True, ssl_ca_certs=str(self.tls_cert), ssl_check_hostname=False)
-        return redis.Redis(host=HOST, port=self.port, db=db, username=self.username, password=self.password,
-                           socket_connect_timeout=5, **kw)
+        return redis.Redis(
+            host=HOST,
+            port=self.port,
+            db=db,
+            username=self.username,
+            password=self.password,
+            socket_connect_timeout=5,
+            **kw,
+        )
 
     def env(self) -> dict[str, str]:
         out = {}
@@ -77,21 +84,71 @@ class RedisServer:
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
-def _argv(port: int, directory: Path, *, password: str | None, username: str | None, tls: tuple[Path, Path] | None,
-          aof: bool) -> list[str]:
-    argv = [shutil.which("redis-server") or "redis-server", "--bind", HOST, "--dir", str(directory),
-            "--save", "", "--daemonize", "no", "--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes",
-            "--logfile", str(directory / "redis.log"), "--appendonly", "yes" if aof else "no"]
-    argv += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(tls[0]), "--tls-key-file",
-             str(tls[1]), "--tls-ca-cert-file", str(tls[0]), "--tls-auth-clients", "no"] if tls else \
-        ["--port", str(port)]
+def _argv(
+    port: int, directory: Path, *, password: str | None, username: str | None, tls: tuple[Path, Path] | None, aof: bool
+) -> list[str]:
+    argv = [
+        shutil.which("redis-server") or "redis-server",
+        "--bind",
+        HOST,
+        "--dir",
+        str(directory),
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--enable-debug-command",
+        "yes",
+        "--logfile",
+        str(directory / "redis.log"),
+        "--appendonly",
+        "yes" if aof else "no",
+    ]
+    argv += (
+        [
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(tls[0]),
+            "--tls-key-file",
+            str(tls[1]),
+            "--tls-ca-cert-file",
+            str(tls[0]),
+            "--tls-auth-clients",
+            "no",
+        ]
+        if tls
+        else ["--port", str(port)]
+    )
     if password and username:
         argv += ["--user", "default", "off", "--user", username, "on", f">{password}", "~*", "&*", "+@all"]
     elif password:
@@ -141,8 +198,15 @@ def _wait_ready(server: RedisServer) -> None:
 
 
 @contextmanager
-def start_redis(directory: Path, *, password: str | None = None, username: str | None = None,
-                tls: bool = False, aof: bool = False, extra: list[str] | None = None) -> Iterator[RedisServer]:
+def start_redis(
+    directory: Path,
+    *,
+    password: str | None = None,
+    username: str | None = None,
+    tls: bool = False,
+    aof: bool = False,
+    extra: list[str] | None = None,
+) -> Iterator[RedisServer]:
     directory.mkdir(parents=True, exist_ok=True)
     certs = make_cert(directory) if tls else None
     port = free_port()
@@ -207,6 +271,7 @@ def redis_aof_server(redis_factory: RedisFactory) -> Iterator[RedisServer]:
 
 # -- datasets: fill every type, read back per type for comparison ------------------------------
 
+
 def fill_types(server: RedisServer, dbs: tuple[int, ...] = (0, 1, 5), seed: int = 1) -> None:
     """Every data type, small and big encodings, keys with TTLs, in several dbs."""
     for db in dbs:
@@ -259,16 +324,23 @@ def _read_values(c: redis.Redis, keys: list[bytes]) -> list[Any]:
         types.type(k)
     kinds = types.execute()
     p = c.pipeline(transaction=False)
-    readers = {b"string": lambda k: p.get(k), b"hash": lambda k: p.hgetall(k), b"list": lambda k: p.lrange(k, 0, -1),
-               b"set": lambda k: p.smembers(k), b"zset": lambda k: p.zrange(k, 0, -1, withscores=True),
-               b"stream": lambda k: p.xrange(k)}
+    readers = {
+        b"string": lambda k: p.get(k),
+        b"hash": lambda k: p.hgetall(k),
+        b"list": lambda k: p.lrange(k, 0, -1),
+        b"set": lambda k: p.smembers(k),
+        b"zset": lambda k: p.zrange(k, 0, -1, withscores=True),
+        b"stream": lambda k: p.xrange(k),
+    }
     for k, kind in zip(keys, kinds, strict=True):
         readers[kind](k)
         p.pttl(k)
     values = p.execute()
     now_ms = int(time.time() * 1000)  # PTTL as an absolute expiry, comparable across servers and time
-    return [(kind, values[2 * i], values[2 * i + 1] + now_ms if values[2 * i + 1] >= 0 else values[2 * i + 1])
-            for i, kind in enumerate(kinds)]
+    return [
+        (kind, values[2 * i], values[2 * i + 1] + now_ms if values[2 * i + 1] >= 0 else values[2 * i + 1])
+        for i, kind in enumerate(kinds)
+    ]
 
 
 def dataset(server: RedisServer) -> dict[int, dict[bytes, tuple[bytes, Any, int]]]:
@@ -282,14 +354,15 @@ def dataset(server: RedisServer) -> dict[int, dict[bytes, tuple[bytes, Any, int]
         keys = sorted(c.scan_iter(count=1000))
         out[db] = {}
         for i in range(0, len(keys), 1000):
-            batch = keys[i:i + 1000]
+            batch = keys[i : i + 1000]
             out[db].update(zip(batch, _read_values(c, batch), strict=True))
         c.close()
     return out
 
 
-def assert_same_dataset(expected: dict[int, dict[bytes, Any]], actual: dict[int, dict[bytes, Any]],
-                        ttl_slack_ms: int = 1000) -> None:
+def assert_same_dataset(
+    expected: dict[int, dict[bytes, Any]], actual: dict[int, dict[bytes, Any]], ttl_slack_ms: int = 1000
+) -> None:
     """Equal per db, key by key and type by type; expiry times equal within ``ttl_slack_ms``."""
     assert sorted(expected) == sorted(actual), "different dbs"
     for db, keys in expected.items():

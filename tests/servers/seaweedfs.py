@@ -163,9 +163,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], server: SeaweedS3) -> None:
         except Exception as exc:  # noqa: BLE001 - anything means "not yet"
             last = exc
             time.sleep(0.3)
-    raise TimeoutError(
-        f"SeaweedFS S3 not ready after {READY_TIMEOUT:.0f}s ({last!r}); log:\n{_tail(server.log_file)}"
-    )
+    raise TimeoutError(f"SeaweedFS S3 not ready after {READY_TIMEOUT:.0f}s ({last!r}); log:\n{_tail(server.log_file)}")
 
 
 def _tail(path: Path, lines: int = 40) -> str:

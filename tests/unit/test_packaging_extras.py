@@ -70,8 +70,13 @@ def test_python_dash_m_drkit_is_the_cli(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "drkit", "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "drkit" in proc.stdout and PYPROJECT["project"]["version"] in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "drkit", "check", "--repo", str(tmp_path / "none")],
-                         capture_output=True, text=True, timeout=120, env={**os.environ, "DRKIT_PASSWORD": "pw"})
+    bad = subprocess.run(
+        [sys.executable, "-m", "drkit", "check", "--repo", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DRKIT_PASSWORD": "pw"},
+    )
     assert bad.returncode not in (0, 1) and bad.stderr.startswith("drkit: error: "), bad.stderr
 
 

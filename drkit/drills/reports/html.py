@@ -133,9 +133,11 @@ def _grid(plot: _Plot, step: float) -> list[str]:
     parts = []
     for i in range(round(plot.top / step) + 1):
         y = plot.y(i * step)
-        parts.append(f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{_W - _RIGHT}" y2="{y:.1f}"/>'
-                     f'<text class="axis" x="{_LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">'
-                     f"{_esc(human_seconds(i * step))}</text>")
+        parts.append(
+            f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{_W - _RIGHT}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{_LEFT - 8}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{_esc(human_seconds(i * step))}</text>"
+        )
     return parts
 
 
@@ -144,8 +146,10 @@ def _time_labels(plot: _Plot, results: Sequence[DrillResult]) -> list[str]:
     first, last = _esc(_when(results[0])), _esc(_when(results[-1]))
     if len(results) == 1:
         return [f'<text class="axis" x="{plot.x(0.5):.1f}" y="{y}" text-anchor="middle">{first}</text>']
-    return [f'<text class="axis" x="{plot.x(0):.1f}" y="{y}">{first}</text>',
-            f'<text class="axis" x="{plot.x(1):.1f}" y="{y}" text-anchor="end">{last}</text>']
+    return [
+        f'<text class="axis" x="{plot.x(0):.1f}" y="{y}">{first}</text>',
+        f'<text class="axis" x="{plot.x(1):.1f}" y="{y}" text-anchor="end">{last}</text>',
+    ]
 
 
 def _series_svg(plot: _Plot, xs: list[float], series: _Series, results: Sequence[DrillResult]) -> list[str]:
@@ -162,16 +166,20 @@ def _series_svg(plot: _Plot, xs: list[float], series: _Series, results: Sequence
         if value is not None:
             state = "" if result.success else " failed"
             tip = f"{_when(result)} · {series.label} {human_seconds(value)}{' · drill failed' if state else ''}"
-            parts.append(f'<circle class="dot {series.kind}{state}" cx="{plot.x(x):.1f}" cy="{plot.y(value):.1f}" '
-                         f'r="3.5"><title>{_esc(tip)}</title></circle>')
+            parts.append(
+                f'<circle class="dot {series.kind}{state}" cx="{plot.x(x):.1f}" cy="{plot.y(value):.1f}" '
+                f'r="3.5"><title>{_esc(tip)}</title></circle>'
+            )
     return parts
 
 
 def _target_svg(plot: _Plot, target: float) -> str:
     y = plot.y(target)
-    return (f'<line class="target" x1="{_LEFT}" y1="{y:.1f}" x2="{_W - _RIGHT}" y2="{y:.1f}"/>'
-            f'<text class="target-label" x="{_W - _RIGHT}" y="{y - 5:.1f}" text-anchor="end">'
-            f"target {_esc(human_seconds(target))}</text>")
+    return (
+        f'<line class="target" x1="{_LEFT}" y1="{y:.1f}" x2="{_W - _RIGHT}" y2="{y:.1f}"/>'
+        f'<text class="target-label" x="{_W - _RIGHT}" y="{y - 5:.1f}" text-anchor="end">'
+        f"target {_esc(human_seconds(target))}</text>"
+    )
 
 
 def _svg_chart(results: Sequence[DrillResult], series: list[_Series], target: float | None, title: str) -> str:
@@ -179,8 +187,9 @@ def _svg_chart(results: Sequence[DrillResult], series: list[_Series], target: fl
     values = [v for s in series for v in s.values if v is not None]
     head = f'<svg viewBox="0 0 {_W} {_H}" role="img" aria-label="{_esc(title)}"><title>{_esc(title)}</title>'
     if not values:
-        return (f'{head}<text class="empty" x="{_W / 2}" y="{_H / 2}" text-anchor="middle">'
-                "no measurement yet</text></svg>")
+        return (
+            f'{head}<text class="empty" x="{_W / 2}" y="{_H / 2}" text-anchor="middle">no measurement yet</text></svg>'
+        )
     highest = max([*values, target or 0.0]) or 1.0
     step = _nice_step(highest * 1.08)
     plot = _Plot(math.ceil(highest * 1.08 / step) * step)
@@ -195,6 +204,7 @@ def _svg_chart(results: Sequence[DrillResult], series: list[_Series], target: fl
 
 # -- page ------------------------------------------------------------------------------------------
 
+
 def _pill(ok: bool | None) -> str:
     if ok is None:
         return '<span class="pill none">no drill</span>'
@@ -208,8 +218,10 @@ def _target_of(results: Sequence[DrillResult], name: str) -> float | None:
 
 def _card(label: str, value: str, sub: str = "", tone: str = "") -> str:
     sub_html = f'<div class="sub">{_esc(sub)}</div>' if sub else ""
-    return (f'<div class="card"><div class="label">{_esc(label)}</div>'
-            f'<div class="value {tone}">{_esc(value)}</div>{sub_html}</div>')
+    return (
+        f'<div class="card"><div class="label">{_esc(label)}</div>'
+        f'<div class="value {tone}">{_esc(value)}</div>{sub_html}</div>'
+    )
 
 
 def _tone(value: float | None, target: float | None) -> str:
@@ -224,15 +236,26 @@ def _cards(summary: Summary, rto_target: float | None, rpo_target: float | None)
     rpo_sub = f"target {human_seconds(rpo_target)}" if rpo_target is not None else ""
     cards = [
         _card("drills", str(summary["count"]), "in this report"),
-        _card("success rate", "—" if rate is None else f"{rate:.0%}",
-              f"{round((rate or 0) * summary['count'])} of {summary['count']} passed",
-              "" if rate is None else ("good" if rate == 1 else "bad")),
+        _card(
+            "success rate",
+            "—" if rate is None else f"{rate:.0%}",
+            f"{round((rate or 0) * summary['count'])} of {summary['count']} passed",
+            "" if rate is None else ("good" if rate == 1 else "bad"),
+        ),
         _card("RTO p50", human_seconds(summary["rto_p50"]), rto_sub, _tone(summary["rto_p50"], rto_target)),
         _card("RTO p95", human_seconds(summary["rto_p95"]), rto_sub, _tone(summary["rto_p95"], rto_target)),
-        _card("RPO catalog", human_seconds(summary["last_rpo_catalog"]), f"latest · {rpo_sub}".rstrip(" ·"),
-              _tone(summary["last_rpo_catalog"], rpo_target)),
-        _card("RPO verified", human_seconds(summary["last_rpo_verified"]), f"latest · {rpo_sub}".rstrip(" ·"),
-              _tone(summary["last_rpo_verified"], rpo_target)),
+        _card(
+            "RPO catalog",
+            human_seconds(summary["last_rpo_catalog"]),
+            f"latest · {rpo_sub}".rstrip(" ·"),
+            _tone(summary["last_rpo_catalog"], rpo_target),
+        ),
+        _card(
+            "RPO verified",
+            human_seconds(summary["last_rpo_verified"]),
+            f"latest · {rpo_sub}".rstrip(" ·"),
+            _tone(summary["last_rpo_verified"], rpo_target),
+        ),
     ]
     return f'<div class="cards">{"".join(cards)}</div>'
 
@@ -243,17 +266,27 @@ def _legend(*keys: tuple[str, str]) -> str:
 
 def _charts(job: str, results: Sequence[DrillResult]) -> str:
     rto_target, rpo_target = _target_of(results, "rto"), _target_of(results, "rpo")
-    rto = _svg_chart(results, [_Series("rto", "RTO", [r.rto_seconds for r in results])], rto_target,
-                    f"RTO of {job} over time")
-    rpo = _svg_chart(results, [_Series("catalog", "RPO catalog", [r.rpo_catalog_seconds for r in results]),
-                              _Series("verified", "RPO verified", [r.rpo_verified_seconds for r in results])],
-                    rpo_target, f"RPO of {job} over time")
+    rto = _svg_chart(
+        results, [_Series("rto", "RTO", [r.rto_seconds for r in results])], rto_target, f"RTO of {job} over time"
+    )
+    rpo = _svg_chart(
+        results,
+        [
+            _Series("catalog", "RPO catalog", [r.rpo_catalog_seconds for r in results]),
+            _Series("verified", "RPO verified", [r.rpo_verified_seconds for r in results]),
+        ],
+        rpo_target,
+        f"RPO of {job} over time",
+    )
     target_key = [("target", "target")]
     rto_caption = "RTO" + _legend(("rto", "drill start to verified"), *(target_key if rto_target is not None else []))
-    rpo_caption = "RPO" + _legend(("catalog", "catalog"), ("verified", "verified"),
-                                  *(target_key if rpo_target is not None else []))
-    return (f'<div class="charts"><figure><figcaption>{rto_caption}</figcaption>{rto}</figure>'
-            f"<figure><figcaption>{rpo_caption}</figcaption>{rpo}</figure></div>")
+    rpo_caption = "RPO" + _legend(
+        ("catalog", "catalog"), ("verified", "verified"), *(target_key if rpo_target is not None else [])
+    )
+    return (
+        f'<div class="charts"><figure><figcaption>{rto_caption}</figcaption>{rto}</figure>'
+        f"<figure><figcaption>{rpo_caption}</figcaption>{rpo}</figure></div>"
+    )
 
 
 def _problems(result: DrillResult) -> str:
@@ -274,15 +307,19 @@ def _row(result: DrillResult) -> str:
         _pill(result.success),
         f'<span class="{_tone(result.rto_seconds, rto_target.target_seconds if rto_target else None)}">'
         f"{_esc(human_seconds(result.rto_seconds))}</span>",
-        *(f'<span class="{_tone(v, rpo_target.target_seconds if rpo_target else None)}">{_esc(human_seconds(v))}'
-          "</span>" for v in (result.rpo_catalog_seconds, result.rpo_verified_seconds)),
+        *(
+            f'<span class="{_tone(v, rpo_target.target_seconds if rpo_target else None)}">{_esc(human_seconds(v))}'
+            "</span>"
+            for v in (result.rpo_catalog_seconds, result.rpo_verified_seconds)
+        ),
     ]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + f'<td class="problems">{_problems(result)}</td></tr>'
 
 
 def _table(results: Sequence[DrillResult]) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("started", "snapshot", "result", "RTO", "RPO catalog",
-                                               "RPO verified", "problems"))
+    head = "".join(
+        f"<th>{h}</th>" for h in ("started", "snapshot", "result", "RTO", "RPO catalog", "RPO verified", "problems")
+    )
     rows = "".join(_row(r) for r in reversed(results))
     table = f'<table class="drills"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
     return f'<div class="scroll">{table}</div>'
@@ -298,8 +335,10 @@ def _job_section(anchor: str, job: str, results: Sequence[DrillResult]) -> str:
 
 
 def _overview(jobs: list[tuple[str, str, list[DrillResult]]]) -> str:
-    links = "".join(f'<a href="#{anchor}">{_esc(job)} {_pill(results[-1].success if results else None)}</a>'
-                    for anchor, job, results in jobs)
+    links = "".join(
+        f'<a href="#{anchor}">{_esc(job)} {_pill(results[-1].success if results else None)}</a>'
+        for anchor, job, results in jobs
+    )
     return f'<nav class="overview">{links}</nav>'
 
 
@@ -312,7 +351,7 @@ def render_html(history: dict[str, list[DrillResult]], *, generated_at: str) -> 
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>drkit restore drills</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>Restore drills</h1><p class=\"meta\">{len(jobs)} job(s) · {total} drill(s) · generated "
+        f'<header><h1>Restore drills</h1><p class="meta">{len(jobs)} job(s) · {total} drill(s) · generated '
         f"{_esc(generated_at)} · drkit {_esc(__version__)}</p>{_overview(jobs)}</header>"
         f"<main>{sections}</main>"
         "<footer>RPO catalog: age of the newest recoverable point in the repository. RPO verified: age of the "

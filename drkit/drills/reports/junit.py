@@ -24,8 +24,9 @@ def _seconds(value: float | None) -> str:
 
 
 def _case(suite: ET.Element, job: str, name: str, seconds: float | None) -> ET.Element:
-    return ET.SubElement(suite, "testcase", classname=_clean(f"drkit.drill.{job}"), name=_clean(name),
-                         time=_seconds(seconds))
+    return ET.SubElement(
+        suite, "testcase", classname=_clean(f"drkit.drill.{job}"), name=_clean(name), time=_seconds(seconds)
+    )
 
 
 def _check_case(suite: ET.Element, job: str, check: CheckResult) -> None:
@@ -50,8 +51,13 @@ def _target_case(suite: ET.Element, job: str, target: TargetResult) -> None:
 
 def _properties(suite: ET.Element, result: DrillResult) -> None:
     props = ET.SubElement(suite, "properties")
-    values = {"source_kind": result.source_kind, "sandbox": result.sandbox, "snapshot_id": result.snapshot_id,
-              "point_in_time": result.point_in_time or "", "drill_id": result.id}
+    values = {
+        "source_kind": result.source_kind,
+        "sandbox": result.sandbox,
+        "snapshot_id": result.snapshot_id,
+        "point_in_time": result.point_in_time or "",
+        "drill_id": result.id,
+    }
     for name, value in values.items():
         if value:
             ET.SubElement(props, "property", name=name, value=_clean(value))
@@ -63,9 +69,16 @@ def _suite(result: DrillResult) -> ET.Element:
     failures = len(result.failed_checks) + sum(not t.ok for t in result.targets)
     errors = 1 if result.error else 0
     tests = len(result.checks) + len(result.targets) + errors + len(result.not_verified)
-    suite = ET.Element("testsuite", name=_clean(f"drkit-drill.{result.job}"), tests=str(tests), failures=str(failures),
-                       errors=str(errors), skipped=str(len(result.not_verified)), time=_seconds(result.rto_seconds),
-                       timestamp=_clean(result.started_at))
+    suite = ET.Element(
+        "testsuite",
+        name=_clean(f"drkit-drill.{result.job}"),
+        tests=str(tests),
+        failures=str(failures),
+        errors=str(errors),
+        skipped=str(len(result.not_verified)),
+        time=_seconds(result.rto_seconds),
+        timestamp=_clean(result.started_at),
+    )
     _properties(suite, result)
     if result.error:
         message = _clean(result.error)

@@ -43,8 +43,9 @@ def _gauges(registry: CollectorRegistry) -> _Gauges:
         rto=gauge("drkit_rto_seconds", DRILL_HELP["drkit_rto_seconds"]),
         rpo_target=gauge("drkit_rpo_target_seconds", DRILL_HELP["drkit_rpo_target_seconds"]),
         rto_target=gauge("drkit_rto_target_seconds", DRILL_HELP["drkit_rto_target_seconds"]),
-        last_success=gauge("drkit_drill_last_success_timestamp_seconds",
-                           DRILL_HELP["drkit_drill_last_success_timestamp_seconds"]),
+        last_success=gauge(
+            "drkit_drill_last_success_timestamp_seconds", DRILL_HELP["drkit_drill_last_success_timestamp_seconds"]
+        ),
         phase=gauge("drkit_drill_phase_seconds", "Time each phase of the last drill took", "phase"),
         check=gauge("drkit_drill_check_success", "1 if the check passed in the last drill, else 0", "check"),
     )
@@ -94,8 +95,9 @@ def write_prom_file(results: list[DrillResult], path: Path | str) -> None:
     write_textfile(drill_registry(results), path)
 
 
-def push_to_gateway(results: list[DrillResult], url: str, job: str = "drkit_drill", *,
-                    timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
+def push_to_gateway(
+    results: list[DrillResult], url: str, job: str = "drkit_drill", *, timeout: float = PUSH_TIMEOUT_SECONDS
+) -> None:
     """Push the metrics of ``results`` to the Pushgateway at ``url``, one group per drill job (Basic auth
     as for ``push``; nothing is pushed without results). Raises DrkitError, naming the
     URL without credentials, when a push fails."""

@@ -51,23 +51,38 @@ def _info_rows(table: Table, result: DrillResult, console: Console) -> None:
         reached = result.point_reached
         reached = f", state at {reached}" if reached not in (None, result.point_in_time) else ""
         snapshot += f" (point in time {result.point_in_time}{reached})"
-    for label, value in (("job", result.job), ("source", result.source_kind), ("sandbox", result.sandbox),
-                         ("snapshot", snapshot), ("started", result.started_at)):
+    for label, value in (
+        ("job", result.job),
+        ("source", result.source_kind),
+        ("sandbox", result.sandbox),
+        ("snapshot", snapshot),
+        ("started", result.started_at),
+    ):
         table.add_row(label, _text(console, value), "", Text(""), "")
 
 
 def _measure_rows(table: Table, result: DrillResult, console: Console) -> None:
     rto, rpo = result.target("rto"), result.target("rpo")
-    table.add_row("RTO", _text(console, human_seconds(result.rto_seconds)), _target_cell(rto),
-                  _mark(rto.ok if rto else None, console), _text(console, _phases(result), "dim"))
+    table.add_row(
+        "RTO",
+        _text(console, human_seconds(result.rto_seconds)),
+        _target_cell(rto),
+        _mark(rto.ok if rto else None, console),
+        _text(console, _phases(result), "dim"),
+    )
     for label, value in (("RPO catalog", result.rpo_catalog_seconds), ("RPO verified", result.rpo_verified_seconds)):
         ok = None if rpo is None else value is not None and value <= rpo.target_seconds
         table.add_row(label, _text(console, human_seconds(value)), _target_cell(rpo), _mark(ok, console), "")
     for target in result.targets:  # a runbook's own targets, besides the job's
         if target.name not in ("rpo", "rto"):
             label = target.name.replace(".", " ").replace("rpo", "RPO").replace("rto", "RTO")
-            table.add_row(_text(console, label), _text(console, human_seconds(target.actual_seconds)),
-                          _target_cell(target), _mark(target.ok, console), "")
+            table.add_row(
+                _text(console, label),
+                _text(console, human_seconds(target.actual_seconds)),
+                _target_cell(target),
+                _mark(target.ok, console),
+                "",
+            )
 
 
 def _check_rows(table: Table, result: DrillResult, console: Console) -> None:
@@ -75,18 +90,32 @@ def _check_rows(table: Table, result: DrillResult, console: Console) -> None:
         table.add_row("run", "did not finish", "", _mark(False, console), _text(console, result.error, "red"))
     for check in result.checks:
         detail = _text(console, check.detail, "dim" if check.ok else "red")
-        table.add_row(_text(console, f"check {check.name}"), _text(console, human_seconds(check.seconds)), "",
-                      _mark(check.ok, console), detail)
+        table.add_row(
+            _text(console, f"check {check.name}"),
+            _text(console, human_seconds(check.seconds)),
+            "",
+            _mark(check.ok, console),
+            detail,
+        )
     for item in result.not_verified:
         subject, _, why = item.partition(": ")
-        table.add_row(_text(console, f"not verified: {subject}"), "", "", Text("–" if _unicode(console) else "-"),
-                      _text(console, why, "yellow"))
+        table.add_row(
+            _text(console, f"not verified: {subject}"),
+            "",
+            "",
+            Text("–" if _unicode(console) else "-"),
+            _text(console, why, "yellow"),
+        )
 
 
 def drill_table(result: DrillResult, console: Console) -> Table:
     """The table for one drill."""
-    table = Table(title=_text(console, f"restore drill: {result.job}", "bold"), title_justify="left",
-                  show_lines=False, expand=False)
+    table = Table(
+        title=_text(console, f"restore drill: {result.job}", "bold"),
+        title_justify="left",
+        show_lines=False,
+        expand=False,
+    )
     table.add_column("")
     table.add_column("measured", no_wrap=True)
     table.add_column("target", no_wrap=True)

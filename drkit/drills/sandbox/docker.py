@@ -117,7 +117,8 @@ def running(container: DockerContainer) -> Iterator[DockerContainer]:
             raise SandboxUnavailable(
                 f"sandbox image {container.image} is not on this Docker engine and cannot be pulled",
                 hint="load or build it there (docker load / docker build), or name another image in the "
-                     "job's drill.images") from exc
+                "job's drill.images",
+            ) from exc
         except docker.errors.APIError as exc:
             detail = " ".join(str(exc.explanation or exc).split())[:200]
             raise SandboxUnavailable(f"sandbox container of {container.image} could not start: {detail}") from exc

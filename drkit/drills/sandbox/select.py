@@ -14,6 +14,7 @@ def choose_sandbox(requested: str) -> tuple[str, str]:
     if status.reachable:
         return "docker", status.reason
     if requested == "docker":
-        raise UsageError(f"--sandbox docker: {status.reason}",
-                         hint="start Docker or set DOCKER_HOST, or use --sandbox local / auto")
+        raise UsageError(
+            f"--sandbox docker: {status.reason}", hint="start Docker or set DOCKER_HOST, or use --sandbox local / auto"
+        )
     return "local", f"{status.reason}; using local processes"

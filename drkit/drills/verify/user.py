@@ -65,8 +65,14 @@ def _path(root: Path, check: PathCheck) -> tuple[bool, str]:
     return found, f"{check.path_exists} {'exists' if found else 'missing'}{note}"
 
 
-def verify_user_checks(checks: list[Check], *, pg: PgConn | None = None, pg_db: str = "postgres",
-                       redis_client: redis.Redis | None = None, root: Path | None = None) -> list[CheckResult]:
+def verify_user_checks(
+    checks: list[Check],
+    *,
+    pg: PgConn | None = None,
+    pg_db: str = "postgres",
+    redis_client: redis.Redis | None = None,
+    root: Path | None = None,
+) -> list[CheckResult]:
     """Run each check that applies to the restored kind; a check for another kind fails (misconfigured)."""
     results = []
     for i, check in enumerate(checks):

@@ -194,8 +194,13 @@ class Archiver:
             node.content = self._hardlinks[key]
             self._not_read(node)
             return node
-        if old is not None and old.type == FILE and _unchanged(node, old) and self._settled(old) \
-                and self.writer.reuse(old.content):
+        if (
+            old is not None
+            and old.type == FILE
+            and _unchanged(node, old)
+            and self._settled(old)
+            and self.writer.reuse(old.content)
+        ):
             node.content = old.content  # all indexed, none in a lost pack (else read again, or exit 13)
             self._not_read(node)
         else:

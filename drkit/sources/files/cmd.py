@@ -31,24 +31,32 @@ from .ops import (
 )
 from .tree import DIR, SYMLINK, Node
 
-OVERWRITE_HELP = ("What to do with a restored path the target already holds: always (replace), if-changed "
-                  "(replace unless size and mtime match; metadata still set), if-newer (replace if the snapshot's "
-                  "mtime is newer), never (keep). Default: refuse to restore if anything is in the way, before "
-                  "writing anything. See docs/files.md.")
+OVERWRITE_HELP = (
+    "What to do with a restored path the target already holds: always (replace), if-changed "
+    "(replace unless size and mtime match; metadata still set), if-newer (replace if the snapshot's "
+    "mtime is newer), never (keep). Default: refuse to restore if anything is in the way, before "
+    "writing anything. See docs/files.md."
+)
 
 
-SPECIAL_HELP = ("Also restore device nodes, FIFOs and sockets, and keep setuid, setgid and world-writable mode "
-                "bits and file capabilities (security.capability) as the snapshot has them (a full system "
-                "restore, as root). Default: none of them; each is a warning and the restore exits 3. See "
-                "docs/files.md.")
+SPECIAL_HELP = (
+    "Also restore device nodes, FIFOs and sockets, and keep setuid, setgid and world-writable mode "
+    "bits and file capabilities (security.capability) as the snapshot has them (a full system "
+    "restore, as root). Default: none of them; each is a warning and the restore exits 3. See "
+    "docs/files.md."
+)
 
 
 def overwrite_options(fn: Any) -> Any:
     """``--overwrite``, ``--delete`` and ``--special-files``, shared by `restore files` and `restore SNAPSHOT
     --target`."""
     fn = click.option("--special-files", "special_files", is_flag=True, help=SPECIAL_HELP)(fn)
-    fn = click.option("--delete", is_flag=True, help="Remove entries of the restored directories that are not "
-                      "in the snapshot (only what --include/--exclude select; never the target's top level).")(fn)
+    fn = click.option(
+        "--delete",
+        is_flag=True,
+        help="Remove entries of the restored directories that are not "
+        "in the snapshot (only what --include/--exclude select; never the target's top level).",
+    )(fn)
     return click.option("--overwrite", type=click.Choice(OVERWRITE_CHOICES), default=None, help=OVERWRITE_HELP)(fn)
 
 
@@ -56,8 +64,13 @@ def overwrite_options(fn: Any) -> Any:
 @with_repo
 @click.argument("snapshot", required=False)
 @click.option("--target", required=True, type=click.Path(), help="Directory to restore into.")
-@click.option("--point-in-time", "point_in_time", type=TIME, default=None,
-              help="The latest snapshot taken at or before TIME. " + TIME_HELP)
+@click.option(
+    "--point-in-time",
+    "point_in_time",
+    type=TIME,
+    default=None,
+    help="The latest snapshot taken at or before TIME. " + TIME_HELP,
+)
 @click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
@@ -65,8 +78,15 @@ def overwrite_options(fn: Any) -> Any:
 @skip_damaged_option
 @snapshot_filter
 @click.option("--json", "as_json", is_flag=True)
-def restore_files_cmd(repo_ref: RepoRef, snapshot: str | None, point_in_time: str | None,  # noqa: PLR0913
-                      source_name: str | None, skip_damaged: bool, snap_filter: SnapshotFilter, **opts: Any) -> None:
+def restore_files_cmd(
+    repo_ref: RepoRef,
+    snapshot: str | None,
+    point_in_time: str | None,  # noqa: PLR0913
+    source_name: str | None,
+    skip_damaged: bool,
+    snap_filter: SnapshotFilter,
+    **opts: Any,
+) -> None:
     """Restore a files snapshot (or the one at --point-in-time) into --target, verified. A snapshot written by
     `repair snapshots` restores without what its repair dropped, and one of a partial backup (it skipped or
     half-read entries, exit 3) without or with torn copies of those: a warning naming them, exit 3."""
@@ -82,8 +102,11 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
     """Shared by `restore files` and `restore SNAPSHOT --target` (opts: includes, excludes, overwrite, delete,
     special_files)."""
     if opts["delete"] and opts["overwrite"] is None:
-        raise UsageError("--delete needs an --overwrite choice", hint="e.g. --overwrite always --delete: the "
-                         "target's restored directories then hold exactly the snapshot's entries")
+        raise UsageError(
+            "--delete needs an --overwrite choice",
+            hint="e.g. --overwrite always --delete: the "
+            "target's restored directories then hold exactly the snapshot's entries",
+        )
     selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
     repaired = repaired_from(snap)
@@ -95,14 +118,23 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
         progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
         stats = restore_files(repo, snap, target, selection, progress=progress, policy=policy, on_total=on_total)
     if as_json:
-        emit_json({"snapshot": snap.id, "target": target, **asdict(stats),
-                   "repaired": asdict(repaired) if repaired is not None else None,
-                   "backup_skipped": backup_skipped(snap)})  # entries its (partial) backup skipped or half-read
+        emit_json(
+            {
+                "snapshot": snap.id,
+                "target": target,
+                **asdict(stats),
+                "repaired": asdict(repaired) if repaired is not None else None,
+                "backup_skipped": backup_skipped(snap),
+            }
+        )  # entries its (partial) backup skipped or half-read
     else:
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)
-        click.echo(f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
-                   f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats), err=True)
+        click.echo(
+            f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
+            f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats),
+            err=True,
+        )
     raise_if_partial_restore(snap, stats)
 
 
@@ -119,8 +151,10 @@ def _existing_summary(stats: RestoreStats) -> str:
     if stats.specials_skipped:
         parts.append(f"{stats.specials_skipped} device nodes, FIFOs or sockets not restored (--special-files)")
     if stats.modes_restricted:
-        parts.append(f"{stats.modes_restricted} setuid, setgid or world-writable modes or file capabilities "
-                     "restricted (--special-files)")
+        parts.append(
+            f"{stats.modes_restricted} setuid, setgid or world-writable modes or file capabilities "
+            "restricted (--special-files)"
+        )
     return "; " + "; ".join(parts) if parts else ""
 
 
@@ -129,9 +163,14 @@ def _existing_summary(stats: RestoreStats) -> str:
 @click.argument("snapshot")
 @click.argument("path", required=False, default="")
 @click.option("--long", "-l", "long", is_flag=True, help="Show type, mode, owner, size and mtime (UTC).")
-@click.option("--json", "as_json", is_flag=True, help='Print [{"path", "type", "mode", "uid", "gid", "user", "group", '
-              '"size", "mtime", "mtime_ns", "links", "target"}] (mode: permission bits; mtime: ISO 8601, UTC; a '
-              "name's bytes that are not UTF-8 as \\udc80-\\udcff escapes: os.fsencode gives the bytes back).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print [{"path", "type", "mode", "uid", "gid", "user", "group", '
+    '"size", "mtime", "mtime_ns", "links", "target"}] (mode: permission bits; mtime: ISO 8601, UTC; a '
+    "name's bytes that are not UTF-8 as \\udc80-\\udcff escapes: os.fsencode gives the bytes back).",
+)
 @snapshot_filter
 def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, as_json: bool, snap_filter: SnapshotFilter) -> None:
     """List the entries of a files snapshot (under PATH); with a filter, `latest` is the newest it selects.
@@ -147,8 +186,10 @@ def ls(repo_ref: RepoRef, snapshot: str, path: str, long: bool, as_json: bool, s
         shown += f" -> {printable(node.target)}" if node.type == SYMLINK else ""
         if long:
             mtime = _mtime(node).strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(f"{node.type:8} {node.mode:04o} {printable(node.user) or node.uid:>8} "
-                       f"{printable(node.group) or node.gid:>8} {node.size:>12} {mtime} {shown}")
+            click.echo(
+                f"{node.type:8} {node.mode:04o} {printable(node.user) or node.uid:>8} "
+                f"{printable(node.group) or node.gid:>8} {node.size:>12} {mtime} {shown}"
+            )
         else:
             click.echo(shown)
 
@@ -159,9 +200,20 @@ def _mtime(node: Node) -> datetime:
 
 
 def _ls_doc(path: str, node: Node) -> dict[str, Any]:
-    return {"path": path, "type": node.type, "mode": node.mode, "uid": node.uid, "gid": node.gid, "user": node.user,
-            "group": node.group, "size": node.size, "mtime": _mtime(node).isoformat(), "mtime_ns": node.mtime_ns,
-            "links": node.links, "target": node.target if node.type == SYMLINK else None}
+    return {
+        "path": path,
+        "type": node.type,
+        "mode": node.mode,
+        "uid": node.uid,
+        "gid": node.gid,
+        "user": node.user,
+        "group": node.group,
+        "size": node.size,
+        "mtime": _mtime(node).isoformat(),
+        "mtime_ns": node.mtime_ns,
+        "links": node.links,
+        "target": node.target if node.type == SYMLINK else None,
+    }
 
 
 @click.command("diff", epilog=EXIT_CODES_EPILOG)

@@ -98,8 +98,12 @@ def _exclude_options(fn: Any) -> Any:
     help="Walk, read and deduplicate as a backup does and say what it would store, but write nothing "
     "to the repository (no data, no snapshot, no lock); an unchanged file is not read.",
 )
-@click.option("--verbose", "-v", is_flag=True,
-              help='List each file read, "new PATH" or "changed PATH" (with --json: "read_files" in the summary).')
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help='List each file read, "new PATH" or "changed PATH" (with --json: "read_files" in the summary).',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", is_flag=True)
 def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
@@ -107,8 +111,11 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
     request = _request(opts)
     read: list[dict[str, str]] = []
     if opts["verbose"]:
-        request.on_read = (lambda path, change: read.append({"path": path, "change": change})) if as_json else (
-            lambda path, change: click.echo(os.fsencode(f"{change} {path}")))  # a name's bytes, as ls prints
+        request.on_read = (
+            (lambda path, change: read.append({"path": path, "change": change}))
+            if as_json
+            else (lambda path, change: click.echo(os.fsencode(f"{change} {path}")))
+        )  # a name's bytes, as ls prints
         # them: a name that is not UTF-8 must not fail the backup where stdout is strict (en_US.UTF-8)
     repo = open_repository(repo_ref.url, repo_ref.secret) if request.dry_run else open_session(repo_ref)
     with byte_meter("backup files", enabled=not quiet and not as_json) as meter:
@@ -140,8 +147,11 @@ def _say_marked(marked: list[str], shown: int = 5) -> None:
     """Directories a marker left out, always said: whoever can write in a directory can hide it this way."""
     if marked:
         more = f" and {len(marked) - shown} more" if len(marked) > shown else ""
-        click.echo(f"note: contents of {len(marked)} directories left out by their marker files "
-                   f"(--exclude-caches / --exclude-if-present): {', '.join(marked[:shown])}{more}", err=True)
+        click.echo(
+            f"note: contents of {len(marked)} directories left out by their marker files "
+            f"(--exclude-caches / --exclude-if-present): {', '.join(marked[:shown])}{more}",
+            err=True,
+        )
 
 
 def _summary_line(result: BackupResult) -> str:

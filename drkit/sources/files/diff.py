@@ -90,7 +90,15 @@ def _modified(a: Node, b: Node) -> bool:
     if a.type == DIR:
         return (a.mode, a.uid, a.gid, a.xattrs) != (b.mode, b.uid, b.gid, b.xattrs)
     return (a.content, a.target, a.mode, a.uid, a.gid, a.mtime_ns, a.size, a.xattrs) != (
-        b.content, b.target, b.mode, b.uid, b.gid, b.mtime_ns, b.size, b.xattrs)
+        b.content,
+        b.target,
+        b.mode,
+        b.uid,
+        b.gid,
+        b.mtime_ns,
+        b.size,
+        b.xattrs,
+    )
 
 
 def diff_trees(repo: Repository, a_tree: str, b_tree: str, prefix: str = "") -> Iterator[Change]:
@@ -112,8 +120,11 @@ def _diff_level(repo: Repository, a_tree: str, b_tree: str, prefix: str) -> Iter
             assert node is not None
             yield Change(kind, path)
             if node.type == DIR:
-                yield _diff_level(repo, "", node.subtree, path) if kind == "+" else \
-                    _diff_level(repo, node.subtree, "", path)
+                yield (
+                    _diff_level(repo, "", node.subtree, path)
+                    if kind == "+"
+                    else _diff_level(repo, node.subtree, "", path)
+                )
             continue
         if _modified(old, new):
             yield Change("M", path)

@@ -192,8 +192,9 @@ Run = list[RunBlob[tuple[FileOut, int]]]
 class Writeout:
     """Writes planned files with ``workers`` threads; ``run`` returns the bytes written."""
 
-    def __init__(self, repo: Repository, *, as_root: bool, progress: Callable[[int], None] | None = None,
-                 workers: int = 0) -> None:
+    def __init__(
+        self, repo: Repository, *, as_root: bool, progress: Callable[[int], None] | None = None, workers: int = 0
+    ) -> None:
         self.repo, self.as_root, self.progress = repo, as_root, progress
         self.workers = workers or repo.concurrency().restore_workers
         self.direct_pool: DirectPool | None = None  # while ``run`` runs

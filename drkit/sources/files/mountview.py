@@ -189,8 +189,19 @@ class MountView:
             if len(parts) > 1:
                 raise OSError(errno.ENOTDIR, parts[1])
             size = root.streams[parts[0]].get("size")
-            return root, parts[0], Node(parts[0], FILE, mode=0o400, uid=os.getuid(), gid=os.getgid(),
-                                        mtime_ns=root.mtime_ns, size=size if isinstance(size, int) else 0)
+            return (
+                root,
+                parts[0],
+                Node(
+                    parts[0],
+                    FILE,
+                    mode=0o400,
+                    uid=os.getuid(),
+                    gid=os.getgid(),
+                    mtime_ns=root.mtime_ns,
+                    size=size if isinstance(size, int) else 0,
+                ),
+            )
         tree, node = root.tree, None
         for part in parts:
             if node is not None and (node.type != DIR or not node.subtree):

@@ -58,9 +58,16 @@ class BackupResult:
     marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
 
     def summary(self) -> dict[str, Any]:
-        return {**self.snapshot.stats, "snapshot": self.snapshot.id or None, "parent": self.snapshot.parent,
-                "paths": self.snapshot.root["paths"], "duration_s": round(self.duration, 3),
-                "warnings": self.warnings, "dry_run": self.dry_run, "marked_dirs": self.marked}
+        return {
+            **self.snapshot.stats,
+            "snapshot": self.snapshot.id or None,
+            "parent": self.snapshot.parent,
+            "paths": self.snapshot.root["paths"],
+            "duration_s": round(self.duration, 3),
+            "warnings": self.warnings,
+            "dry_run": self.dry_run,
+            "marked_dirs": self.marked,
+        }
 
 
 def _abs_paths(paths: list[str]) -> list[str]:
@@ -80,13 +87,21 @@ def _find_parent(repo: Repository, req: BackupRequest, paths: list[str]) -> Snap
     if req.parent:
         return snapshots.find(repo.manifests, req.parent)
     host = socket.gethostname()
-    found = [s for s in snapshots.load_all(repo.manifests)
-             if s.source_kind == SOURCE_KIND and s.host == host and s.root.get("paths") == paths]
+    found = [
+        s
+        for s in snapshots.load_all(repo.manifests)
+        if s.source_kind == SOURCE_KIND and s.host == host and s.root.get("paths") == paths
+    ]
     return found[-1] if found else None
 
 
-def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[int], None] | None = None,
-                 on_total: Callable[[int], None] | None = None) -> BackupResult:
+def backup_files(
+    repo: Repository,
+    req: BackupRequest,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> BackupResult:
     """Back up the paths as one snapshot; raises PartialBackup (exit 3) *after* writing it if any
     entry was skipped. Write order: packs, index, snapshot. ``progress``: bytes of files done (read, or
     unchanged and not read); ``on_total``: called once, from a thread, with the bytes the backup will go
@@ -94,8 +109,9 @@ def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[in
     paths = _abs_paths(req.paths)
     t0 = clock.monotonic()
     if on_total is not None:
-        threading.Thread(target=lambda: on_total(scan(paths, req.options).bytes), name="drkit-scan",
-                         daemon=True).start()
+        threading.Thread(
+            target=lambda: on_total(scan(paths, req.options).bytes), name="drkit-scan", daemon=True
+        ).start()
     if req.dry_run:  # no lock either: nothing is written, and a concurrent prune cannot lose what is not stored
         dry = DryRunWriter(repo, progress=progress)
         snap, archiver = _archive(repo, req, paths, dry, progress)
@@ -107,13 +123,23 @@ def backup_files(repo: Repository, req: BackupRequest, *, progress: Callable[[in
             writer.flush()
         _finish(snap, writer)
         snapshots.save(repo.manifests, snap)
-        span.set(**{"drkit.snapshot_id": snap.id, "drkit.bytes_added": int(writer.stats.stored_bytes),
-                    "drkit.warnings": len(archiver.warnings)})
+        span.set(
+            **{
+                "drkit.snapshot_id": snap.id,
+                "drkit.bytes_added": int(writer.stats.stored_bytes),
+                "drkit.warnings": len(archiver.warnings),
+            }
+        )
     return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, marked=archiver.marked)
 
 
-def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: BlobWriter | DryRunWriter,
-             progress: Callable[[int], None] | None) -> tuple[Snapshot, Archiver]:
+def _archive(
+    repo: Repository,
+    req: BackupRequest,
+    paths: list[str],
+    writer: BlobWriter | DryRunWriter,
+    progress: Callable[[int], None] | None,
+) -> tuple[Snapshot, Archiver]:
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
@@ -124,8 +150,12 @@ def _archive(repo: Repository, req: BackupRequest, paths: list[str], writer: Blo
     finally:
         archiver.close()
     snap = Snapshot(
-        source_kind=SOURCE_KIND, source_name=req.name or ",".join(paths), time=start, tags=list(req.tags),
-        parent=parent.id if parent is not None else None, root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
+        source_kind=SOURCE_KIND,
+        source_name=req.name or ",".join(paths),
+        time=start,
+        tags=list(req.tags),
+        parent=parent.id if parent is not None else None,
+        root={"type": ROOT_TYPE, "tree": tree, "paths": paths},
         stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
         meta={"backup_skipped": archiver.warnings[:SKIPPED_RECORDED]} if archiver.warnings else {},
     )
@@ -140,60 +170,95 @@ def _finish(snap: Snapshot, writer: BlobWriter | DryRunWriter) -> None:
 
 def raise_if_partial(result: BackupResult) -> None:
     if result.warnings and result.dry_run:
-        raise PartialBackup(f"dry run: {len(result.warnings)} entries could not be read or changed while read; "
-                            "nothing was stored", hint="see the warnings above")
+        raise PartialBackup(
+            f"dry run: {len(result.warnings)} entries could not be read or changed while read; nothing was stored",
+            hint="see the warnings above",
+        )
     if result.warnings:
-        raise PartialBackup(f"snapshot {result.snapshot.short_id} written, but {len(result.warnings)} "
-                            f"entries were skipped or changed while read", hint="see the warnings above")
+        raise PartialBackup(
+            f"snapshot {result.snapshot.short_id} written, but {len(result.warnings)} "
+            f"entries were skipped or changed while read",
+            hint="see the warnings above",
+        )
 
 
-def find_files_snapshot(repo: Repository, ref: str | None, point_in_time: str | None,
-                        source_name: str | None = None, match: SnapshotFilter | None = None) -> Snapshot:
+def find_files_snapshot(
+    repo: Repository,
+    ref: str | None,
+    point_in_time: str | None,
+    source_name: str | None = None,
+    match: SnapshotFilter | None = None,
+) -> Snapshot:
     """A files snapshot by reference, or the latest taken at or before ``point_in_time`` (of those ``match``
     selects)."""
     if ref is not None:
-        snap = snapshots.find(repo.manifests, ref, source_kind=SOURCE_KIND if ref == "latest" else None,
-                              source_name=source_name, match=match)
+        snap = snapshots.find(
+            repo.manifests,
+            ref,
+            source_kind=SOURCE_KIND if ref == "latest" else None,
+            source_name=source_name,
+            match=match,
+        )
         if snap.root.get("type") != ROOT_TYPE:
             raise UsageError(f"snapshot {snap.short_id} is not a files snapshot")
         return snap
     if point_in_time is None:
         raise UsageError("give a SNAPSHOT or --point-in-time")
     when = parse_time(point_in_time)
-    found = [s for s in snapshots.load_all(repo.manifests)
-             if s.source_kind == SOURCE_KIND and source_name in (None, s.source_name)
-             and (not match or match.matches(s))]
+    found = [
+        s
+        for s in snapshots.load_all(repo.manifests)
+        if s.source_kind == SOURCE_KIND and source_name in (None, s.source_name) and (not match or match.matches(s))
+    ]
     names = {s.source_name for s in found}
     if len(names) > 1:
-        raise UsageError("several files sources in the repository; choose one with --source-name",
-                         hint="sources: " + ", ".join(sorted(names)))
+        raise UsageError(
+            "several files sources in the repository; choose one with --source-name",
+            hint="sources: " + ", ".join(sorted(names)),
+        )
     before = [s for s in found if datetime.fromisoformat(s.time) <= when]
     # stable: of equal times the last in load_all's order (a repair after its original, as `latest`)
     chosen = sorted(before, key=lambda s: datetime.fromisoformat(s.time))[-1] if before else None
     # A damaged manifest stored after `chosen` started and by T (plus the longest backup seen: a backup
     # started at T is stored later) may be the snapshot at T: refused as `latest` refuses (exit 13).
     store = repo.manifests
-    snapshots.refuse_damaged_until(store, chosen, when + _longest(found), point_in_time,
-                                   possible=lambda key: snapshots.could_match(store, key, match, SOURCE_KIND,
-                                                                              source_name))
+    snapshots.refuse_damaged_until(
+        store,
+        chosen,
+        when + _longest(found),
+        point_in_time,
+        possible=lambda key: snapshots.could_match(store, key, match, SOURCE_KIND, source_name),
+    )
     if chosen is None:
         raise UsageError(f"no files snapshot taken at or before {point_in_time}")
     return chosen
 
 
 def _longest(snaps: list[Snapshot]) -> timedelta:
-    return max((datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time) for s in snaps if s.end_time),
-               default=timedelta(0))
+    return max(
+        (datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time) for s in snaps if s.end_time),
+        default=timedelta(0),
+    )
 
 
-def restore_files(repo: Repository, snap: Snapshot, target: str, selection: Selection, *,  # noqa: PLR0913
-                  progress: Callable[[int], None] | None = None, policy: Policy | None = None,
-                  on_total: Callable[[int], None] | None = None) -> RestoreStats:
+def restore_files(  # noqa: PLR0913
+    repo: Repository,
+    snap: Snapshot,
+    target: str,
+    selection: Selection,
+    *,
+    progress: Callable[[int], None] | None = None,
+    policy: Policy | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> RestoreStats:
     """Restore a files snapshot under ``target``; every blob is verified before it is written.
     ``policy``: what to do with what the target already holds (default: refuse anything in the way), and
     with special files and setuid/setgid/world-writable bits (default: not restored)."""
-    with repo.lock(purpose="restore"), target_errors(target), \
-            tracing.span("drkit.restore", **{"drkit.source_kind": SOURCE_KIND, "drkit.snapshot_id": snap.id}):
+    with (
+        repo.lock(purpose="restore"),
+        target_errors(target),
+        tracing.span("drkit.restore", **{"drkit.source_kind": SOURCE_KIND, "drkit.snapshot_id": snap.id}),
+    ):
         restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy(), on_total=on_total)
         return restorer.run(_tree(snap))
 
@@ -209,8 +274,10 @@ class RepairedFrom:
     def line(self, shown: int = 3) -> str:
         paths = ", ".join(d.split(": ", 1)[0] for d in self.dropped[:shown])
         more = f" and {self.dropped_count - shown} more" if self.dropped_count > shown else ""
-        return (f"snapshot is a repair of {self.original[:8]}: {self.dropped_count} paths dropped by "
-                f"`drkit repair snapshots` are not restored ({paths}{more})")
+        return (
+            f"snapshot is a repair of {self.original[:8]}: {self.dropped_count} paths dropped by "
+            f"`drkit repair snapshots` are not restored ({paths}{more})"
+        )
 
 
 def repaired_from(snap: Snapshot) -> RepairedFrom | None:
@@ -243,8 +310,10 @@ def skipped_line(snap: Snapshot, shown: int = 3) -> str:
     listed = snap.meta.get("backup_skipped")
     paths = [str(w).split(": ", 1)[0] for w in listed[:shown]] if isinstance(listed, list) else []
     named = f" ({', '.join(paths)}{f' and {count - len(paths)} more' if count > len(paths) else ''})" if paths else ""
-    return (f"snapshot {snap.short_id} is of a partial backup (it exited 3): it skipped or half-read {count} "
-            f"entries{named}, missing or torn in what it restores")
+    return (
+        f"snapshot {snap.short_id} is of a partial backup (it exited 3): it skipped or half-read {count} "
+        f"entries{named}, missing or torn in what it restores"
+    )
 
 
 def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
@@ -253,28 +322,39 @@ def raise_if_partial_restore(snap: Snapshot, stats: RestoreStats) -> None:
     repaired = repaired_from(snap)
     skipped = backup_skipped(snap)
     if skipped and not stats.warnings and repaired is None:
-        raise PartialRestore(f"snapshot {snap.short_id} restored, but its backup skipped or half-read {skipped} "
-                             "entries: they are missing or torn, not as they were at its start",
-                             hint="see the warning above; back the source up again for a whole snapshot")
+        raise PartialRestore(
+            f"snapshot {snap.short_id} restored, but its backup skipped or half-read {skipped} "
+            "entries: they are missing or torn, not as they were at its start",
+            hint="see the warning above; back the source up again for a whole snapshot",
+        )
     if repaired is not None and not stats.warnings:
-        raise PartialRestore(f"snapshot {snap.short_id} restored without the {repaired.dropped_count} paths "
-                             f"`drkit repair snapshots` dropped from {repaired.original[:8]}",
-                             hint="see the warning above; the original (unless forgotten) is damaged: restored from "
-                             "a copy of the bucket, it restores whole by its id (docs/repository-safety.md)")
+        raise PartialRestore(
+            f"snapshot {snap.short_id} restored without the {repaired.dropped_count} paths "
+            f"`drkit repair snapshots` dropped from {repaired.original[:8]}",
+            hint="see the warning above; the original (unless forgotten) is damaged: restored from "
+            "a copy of the bucket, it restores whole by its id (docs/repository-safety.md)",
+        )
     if stats.warnings:
         special = stats.specials_skipped or stats.modes_restricted
-        raise PartialRestore(f"snapshot {snap.short_id} restored, but {len(stats.warnings)} items (or their "
-                             f"extended attributes) could not be restored as the snapshot has them",
-                             hint="see the warnings above" + ("; --special-files restores device nodes, FIFOs, "
-                                                              "sockets, setuid/setgid/world-writable modes and "
-                                                              "file capabilities" if special else "")
-                             + ("; it is a repaired snapshot too: " + repaired.line() if repaired else "")
-                             + ("; its backup skipped or half-read entries too: " + skipped_line(snap) if skipped
-                                else ""))
+        raise PartialRestore(
+            f"snapshot {snap.short_id} restored, but {len(stats.warnings)} items (or their "
+            f"extended attributes) could not be restored as the snapshot has them",
+            hint="see the warnings above"
+            + (
+                "; --special-files restores device nodes, FIFOs, "
+                "sockets, setuid/setgid/world-writable modes and "
+                "file capabilities"
+                if special
+                else ""
+            )
+            + ("; it is a repaired snapshot too: " + repaired.line() if repaired else "")
+            + ("; its backup skipped or half-read entries too: " + skipped_line(snap) if skipped else ""),
+        )
 
 
-def list_files(repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None
-               ) -> Iterator[tuple[str, Node]]:
+def list_files(
+    repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None
+) -> Iterator[tuple[str, Node]]:
     snap = find_files_snapshot(repo, ref, None, match=match)
     found = find_subtree(repo, _tree(snap), path)
     if found is None:

@@ -45,8 +45,7 @@ class Selection:
             return False
         if not self.includes:
             return True
-        return any(rel == p or rel.startswith(p + "/") or (is_dir and p.startswith(rel + "/"))
-                   for p in self.includes)
+        return any(rel == p or rel.startswith(p + "/") or (is_dir and p.startswith(rel + "/")) for p in self.includes)
 
 
 @dataclass
@@ -90,9 +89,10 @@ class Restorer:
     def run(self, root_tree: str) -> RestoreStats:
         missing = [p for p in self.selection.includes if not _in_snapshot(self.repo, root_tree, p)]
         if missing:  # else the restore writes nothing there, and --delete empties that path of the target
-            raise UsageError(f"--include {missing[0]!r}: no such path in the snapshot; nothing was written",
-                             hint="snapshot paths start with the backed-up directory's name; "
-                             "`drkit ls SNAPSHOT` lists them")
+            raise UsageError(
+                f"--include {missing[0]!r}: no such path in the snapshot; nothing was written",
+                hint="snapshot paths start with the backed-up directory's name; `drkit ls SNAPSHOT` lists them",
+            )
         try:
             os.makedirs(self.target, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -180,8 +180,10 @@ class Restorer:
         try:
             return existing.listing(path)
         except OSError as exc:
-            raise DrkitError(f"cannot read directory {path} of the target: {exc.strerror}",
-                             hint="nothing was written; restore as a user who can read it, or elsewhere") from None
+            raise DrkitError(
+                f"cannot read directory {path} of the target: {exc.strerror}",
+                hint="nothing was written; restore as a user who can read it, or elsewhere",
+            ) from None
 
     def _action(self, rel: str, node: Node, st: os.stat_result | None) -> str:
         action = self.policy.decide(node, st)
@@ -216,8 +218,9 @@ class Restorer:
             try:
                 existing.remove(self._path(rel))
             except OSError as exc:
-                raise DrkitError(f"cannot remove {rel} from the target (in the way of the restore): "
-                                 f"{exc.strerror}") from None
+                raise DrkitError(
+                    f"cannot remove {rel} from the target (in the way of the restore): {exc.strerror}"
+                ) from None
         for rel, _, _ in self._dirs:
             self._mkdir(rel)
 

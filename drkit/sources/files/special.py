@@ -65,10 +65,15 @@ class Privileges:
         if mode == stat.S_IMODE(node.mode):
             return None
         cleared = stat.S_IMODE(node.mode) & ~mode
-        what = [name for bit, name in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid"),
-                                        (stat.S_IWOTH, "world-writable")) if cleared & bit]
-        return (f"{' and '.join(what)} bit{'s' if len(what) > 1 else ''} cleared (mode {stat.S_IMODE(node.mode):04o} "
-                f"restored as {mode:04o}; {FLAG} keeps {'them' if len(what) > 1 else 'it'})")
+        what = [
+            name
+            for bit, name in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid"), (stat.S_IWOTH, "world-writable"))
+            if cleared & bit
+        ]
+        return (
+            f"{' and '.join(what)} bit{'s' if len(what) > 1 else ''} cleared (mode {stat.S_IMODE(node.mode):04o} "
+            f"restored as {mode:04o}; {FLAG} keeps {'them' if len(what) > 1 else 'it'})"
+        )
 
 
 def expected(node: Node, privileges: Privileges) -> Node | None:

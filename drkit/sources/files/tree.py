@@ -91,11 +91,26 @@ def _ints_ok(g: Callable[[str, Any], Any]) -> bool:
     mode, uid, gid, links, size = g("mode", 0), g("uid", 0), g("gid", 0), g("links", 0), g("size", 0)
     mtime, ctime, inode, dev, rdev = g("mtime_ns", 0), g("ctime_ns", 0), g("inode", 0), g("dev", 0), g("rdev", 0)
     return (
-        type(mode) is int and 0 <= mode <= 0o7777 and type(uid) is int and 0 <= uid < u32
-        and type(gid) is int and 0 <= gid < u32 and type(links) is int and 0 <= links < u32
-        and type(size) is int and 0 <= size < ns and type(mtime) is int and -ns <= mtime < ns
-        and type(ctime) is int and -ns <= ctime < ns and type(inode) is int and 0 <= inode < u64
-        and type(dev) is int and 0 <= dev < u64 and type(rdev) is int and 0 <= rdev < u64
+        type(mode) is int
+        and 0 <= mode <= 0o7777
+        and type(uid) is int
+        and 0 <= uid < u32
+        and type(gid) is int
+        and 0 <= gid < u32
+        and type(links) is int
+        and 0 <= links < u32
+        and type(size) is int
+        and 0 <= size < ns
+        and type(mtime) is int
+        and -ns <= mtime < ns
+        and type(ctime) is int
+        and -ns <= ctime < ns
+        and type(inode) is int
+        and 0 <= inode < u64
+        and type(dev) is int
+        and 0 <= dev < u64
+        and type(rdev) is int
+        and 0 <= rdev < u64
     )
 
 
@@ -107,9 +122,14 @@ def node_ok(doc: Any) -> bool:
     user, group, target = g("user", ""), g("group", ""), g("target", "")
     content, subtree = g("content", []), g("subtree", "")
     return (
-        _ints_ok(g) and type(user) is str and type(group) is str
-        and type(target) is str and (not target or ("\x00" not in target and _fs_name(target)))
-        and type(content) is list and all(map(_hex_id, content)) and (subtree == "" or _hex_id(subtree))
+        _ints_ok(g)
+        and type(user) is str
+        and type(group) is str
+        and type(target) is str
+        and (not target or ("\x00" not in target and _fs_name(target)))
+        and type(content) is list
+        and all(map(_hex_id, content))
+        and (subtree == "" or _hex_id(subtree))
     )
 
 

@@ -76,9 +76,18 @@ def _kind(mode: int) -> str:
 def node_from_stat(name: str, st: os.stat_result) -> Node:
     kind = _kind(st.st_mode)
     return Node(
-        name=name, type=kind, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid,
-        user=user_name(st.st_uid), group=group_name(st.st_gid), mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns, inode=st.st_ino, dev=st.st_dev, links=st.st_nlink,
+        name=name,
+        type=kind,
+        mode=stat.S_IMODE(st.st_mode),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        user=user_name(st.st_uid),
+        group=group_name(st.st_gid),
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        inode=st.st_ino,
+        dev=st.st_dev,
+        links=st.st_nlink,
         size=st.st_size if kind == FILE else 0,
         rdev=st.st_rdev if kind in ("chardev", "blockdev") else 0,
     )

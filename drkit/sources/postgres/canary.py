@@ -13,10 +13,14 @@ from .sql import session
 def write(conn: PgConn, job: str, dbname: str | None = None, at: datetime | None = None) -> None:
     """The canary of ``job``: written now (the server's clock), or ``at`` (a system heartbeat's one instant)."""
     with session(conn, dbname) as db:
-        db.execute(f"CREATE TABLE IF NOT EXISTS public.{CANARY_TABLE} "
-                   "(job text PRIMARY KEY, written_at timestamptz NOT NULL)")
-        db.execute(f"INSERT INTO public.{CANARY_TABLE} VALUES (%s, coalesce(%s::timestamptz, clock_timestamp())) "
-                   "ON CONFLICT (job) DO UPDATE SET written_at = EXCLUDED.written_at", (job, at))
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS public.{CANARY_TABLE} (job text PRIMARY KEY, written_at timestamptz NOT NULL)"
+        )
+        db.execute(
+            f"INSERT INTO public.{CANARY_TABLE} VALUES (%s, coalesce(%s::timestamptz, clock_timestamp())) "
+            "ON CONFLICT (job) DO UPDATE SET written_at = EXCLUDED.written_at",
+            (job, at),
+        )
 
 
 def read(conn: PgConn, job: str, dbname: str | None = None) -> datetime | None:

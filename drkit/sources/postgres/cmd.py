@@ -1,19 +1,11 @@
-"""`drkit … postgres` commands: `backup postgres`, `restore postgres`, and the `pg` group
-(`wal-push`, `wal-fetch`, `archive-check`, `windows`).
-
-`pg wal-push` and `pg wal-fetch` follow PostgreSQL's archive_command / restore_command
-contract: exit 0 only when the file is safely archived (or restored); `wal-fetch` of a file the
-archive does not hold exits 1; any other failure exits with its own code (13 damaged, 14 storage).
-PostgreSQL retries a failed archive_command, but ends recovery at any restore_command status of 1-125:
-the restore_command drkit writes maps every failure but 1 to 255, which stops recovery instead
-(``prefetch.spooled_command``; docs/postgres-physical.md)."""
+"""`drkit … postgres` commands: `backup postgres` and `restore postgres`; the `pg` group is in
+``cmd_pg``."""
 
 from __future__ import annotations
 
 import functools
 import os
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +15,31 @@ from ...cli.cmd_backup import open_session
 from ...cli.common import RepoRef, skip_damaged_option, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
 from ...cli.output import byte_progress, emit_json
-from ...cli.params import DURATION, DURATION_HELP, TIME, TIME_HELP
-from ...core.timespec import format_time
+from ...cli.params import TIME, TIME_HELP
 from ...ops.session import open_repository
 from . import Target, connection, localbase, ops
 from .localbase import LocalOptions
 from .logical import LogicalRestore
 from .pitr import TARGET_KINDS
-from .wal import format_lsn
 
 _CONN_OPTIONS = (
-    click.option("--dsn", default=None, metavar="URL", help="libpq URL, e.g. postgresql://user@host:5432/db "
-                 "(a password in it is used, never printed)."),
-    click.option("--host", default=None), click.option("--port", type=int, default=None),
-    click.option("--user", default=None), click.option("--dbname", default=None),
-    click.option("--db-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                 envvar="DRKIT_PG_PASSWORD_FILE", help="Database password file (else PGPASSWORD or PGPASSFILE)."),
+    click.option(
+        "--dsn",
+        default=None,
+        metavar="URL",
+        help="libpq URL, e.g. postgresql://user@host:5432/db (a password in it is used, never printed).",
+    ),
+    click.option("--host", default=None),
+    click.option("--port", type=int, default=None),
+    click.option("--user", default=None),
+    click.option("--dbname", default=None),
+    click.option(
+        "--db-password-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        envvar="DRKIT_PG_PASSWORD_FILE",
+        help="Database password file (else PGPASSWORD or PGPASSFILE).",
+    ),
 )
 
 
@@ -46,8 +47,16 @@ def with_conn(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator: the connection options, folded into ``conn``."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, dsn: str | None, host: str | None, port: int | None, user: str | None,
-                dbname: str | None, db_password_file: Path | None, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any,
+        dsn: str | None,
+        host: str | None,
+        port: int | None,
+        user: str | None,
+        dbname: str | None,
+        db_password_file: Path | None,
+        **kwargs: Any,
+    ) -> Any:
         conn = connection(dsn, host=host, port=port, user=user, dbname=dbname, password_file=db_password_file)
         return fn(*args, conn=conn, **kwargs)
 
@@ -63,24 +72,55 @@ def with_conn(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--logical", is_flag=True, help="pg_dump of one database plus globals, instead of a base backup.")
 @click.option("--name", default=None, help="Source name (default: the database, or cluster-<system id>).")
 @click.option("--tag", "tags", multiple=True)
-@click.option("--archive-timeout", type=click.FloatRange(min=0), default=ops.ARCHIVE_TIMEOUT, show_default=True,
-              metavar="SECONDS", help="Physical: wait at most this long for the backup's WAL to be archived "
-              "(0: do not wait). Past it the snapshot stays, and the command exits 1.")
-@click.option("--method", type=click.Choice(["pg_basebackup", "local"]), default="pg_basebackup", show_default=True,
-              help="Physical: stream the cluster through pg_basebackup (works from any host), or copy the data "
-              "directory here, between pg_backup_start and pg_backup_stop (on the database host; incremental).")
-@click.option("--type", "backup_type", type=click.Choice(localbase.TYPES), default=None,
-              help="--method local: incr (default) takes files unchanged since the previous local base backup from "
-              "it unread (size, mtime, ctime, inode; one changed within 3 s of that backup's start is read); full "
-              "reads every file.")
-@click.option("--checksum", is_flag=True, help="--method local: read every file, even unchanged ones (only new "
-              "chunks are stored).")
-@click.option("--pgdata", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="--method local: the data directory (default: the server's data_directory).")
+@click.option(
+    "--archive-timeout",
+    type=click.FloatRange(min=0),
+    default=ops.ARCHIVE_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Physical: wait at most this long for the backup's WAL to be archived "
+    "(0: do not wait). Past it the snapshot stays, and the command exits 1.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["pg_basebackup", "local"]),
+    default="pg_basebackup",
+    show_default=True,
+    help="Physical: stream the cluster through pg_basebackup (works from any host), or copy the data "
+    "directory here, between pg_backup_start and pg_backup_stop (on the database host; incremental).",
+)
+@click.option(
+    "--type",
+    "backup_type",
+    type=click.Choice(localbase.TYPES),
+    default=None,
+    help="--method local: incr (default) takes files unchanged since the previous local base backup from "
+    "it unread (size, mtime, ctime, inode; one changed within 3 s of that backup's start is read); full "
+    "reads every file.",
+)
+@click.option(
+    "--checksum",
+    is_flag=True,
+    help="--method local: read every file, even unchanged ones (only new chunks are stored).",
+)
+@click.option(
+    "--pgdata",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="--method local: the data directory (default: the server's data_directory).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", is_flag=True)
-def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | None, tags: tuple[str, ...],  # noqa: PLR0913
-                    archive_timeout: float, method: str, **out: Any) -> None:
+def backup_postgres(  # noqa: PLR0913
+    repo_ref: RepoRef,
+    conn: Any,
+    logical: bool,
+    name: str | None,
+    tags: tuple[str, ...],
+    archive_timeout: float,
+    method: str,
+    **out: Any,
+) -> None:
     """Back up PostgreSQL: a physical base backup (default) or a logical dump (--logical).
 
     A base backup ends once the WAL from its start to its stop point is in the repository's WAL
@@ -91,19 +131,29 @@ def backup_postgres(repo_ref: RepoRef, conn: Any, logical: bool, name: str | Non
     local = _local_options(logical, method, out["backup_type"], out["checksum"], out["pgdata"])
     repo = open_session(repo_ref)
     with byte_progress(f"backup postgres {conn.display}", enabled=not quiet and not as_json) as progress:
-        snap = ops.backup_postgres(repo, conn, logical_mode=logical, name=name, tags=list(tags), progress=progress,
-                                   archive_timeout=archive_timeout, local=local)
+        snap = ops.backup_postgres(
+            repo,
+            conn,
+            logical_mode=logical,
+            name=name,
+            tags=list(tags),
+            progress=progress,
+            archive_timeout=archive_timeout,
+            local=local,
+        )
     st = snap.stats
     if as_json:
-        emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time, "meta": snap.meta,
-                   "stats": st})
+        emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time, "meta": snap.meta, "stats": st})
     elif not quiet:
-        click.echo(f"snapshot {snap.short_id} saved: {st['bytes_read']} bytes, {st['new_bytes']} new, "
-                   f"{st['stored_bytes']} stored")
+        click.echo(
+            f"snapshot {snap.short_id} saved: {st['bytes_read']} bytes, {st['new_bytes']} new, "
+            f"{st['stored_bytes']} stored"
+        )
 
 
-def _local_options(logical: bool, method: str, backup_type: str | None, checksum: bool,
-                   pgdata: Path | None) -> LocalOptions | None:
+def _local_options(
+    logical: bool, method: str, backup_type: str | None, checksum: bool, pgdata: Path | None
+) -> LocalOptions | None:
     if method != "local" or logical:
         if backup_type is not None or checksum or pgdata is not None or (logical and method == "local"):
             raise click.UsageError("--type, --checksum and --pgdata go with --method local (a physical backup)")
@@ -121,29 +171,57 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
 @click.command("postgres", epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.argument("snapshot", required=False)
-@click.option("--logical", is_flag=True, help="Restore a logical dump into a new database, or an existing empty "
-              "one (--target-dsn).")
-@click.option("--target-dsn", default=None, metavar="URL", help="Logical: server and database name (default: the "
-              "backup's). A database that exists must be empty (e.g. `postgres` of a fresh cluster).")
+@click.option(
+    "--logical",
+    is_flag=True,
+    help="Restore a logical dump into a new database, or an existing empty one (--target-dsn).",
+)
+@click.option(
+    "--target-dsn",
+    default=None,
+    metavar="URL",
+    help="Logical: server and database name (default: the "
+    "backup's). A database that exists must be empty (e.g. `postgres` of a fresh cluster).",
+)
 @click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Logical: pg_restore jobs.")
-@click.option("--globals/--no-globals", "with_globals", default=False, show_default=True,
-              help="Logical: create the backup's roles and tablespaces that the target lacks. Existing roles are "
-              "never changed (a rotated password or NOLOGIN stays); they are listed.")
-@click.option("--db-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              envvar="DRKIT_PG_PASSWORD_FILE", help="Logical: target database password file (else PGPASSWORD).")
-@click.option("--target-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Physical: the new data directory.")
+@click.option(
+    "--globals/--no-globals",
+    "with_globals",
+    default=False,
+    show_default=True,
+    help="Logical: create the backup's roles and tablespaces that the target lacks. Existing roles are "
+    "never changed (a rotated password or NOLOGIN stays); they are listed.",
+)
+@click.option(
+    "--db-password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    envvar="DRKIT_PG_PASSWORD_FILE",
+    help="Logical: target database password file (else PGPASSWORD).",
+)
+@click.option(
+    "--target-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Physical: the new data directory.",
+)
 @click.option("--point-in-time", type=TIME, default=None, help="Recover to TIME. " + TIME_HELP)
 @click.option("--target-lsn", default=None)
 @click.option("--target-xid", default=None)
 @click.option("--target-name", default=None, help="A restore point made by pg_create_restore_point().")
-@click.option("--base", "base", default=None, metavar="SNAPSHOT",
-              help="Physical: start from this base backup (default: chosen for the target; for --target-name and "
-              "--target-xid the newest one that ends before the target's record in the archived WAL).")
+@click.option(
+    "--base",
+    "base",
+    default=None,
+    metavar="SNAPSHOT",
+    help="Physical: start from this base backup (default: chosen for the target; for --target-name and "
+    "--target-xid the newest one that ends before the target's record in the archived WAL).",
+)
 @click.option("--start", is_flag=True, help="Start PostgreSQL on the result and wait until the target is reached.")
 @click.option("--port", type=int, default=0, help="With --start: port (default: a free one).")
-@click.option("--os-user", default=None, help="Own and run the data directory as this user (default as root: "
-              "postgres).")
+@click.option(
+    "--os-user", default=None, help="Own and run the data directory as this user (default as root: postgres)."
+)
 @click.option("--keep-archiving", is_flag=True, help="Leave archive_mode as in the backup.")
 @skip_damaged_option
 @click.option("--json", "as_json", is_flag=True)
@@ -174,24 +252,39 @@ def _restore_logical(repo_ref: RepoRef, snapshot: str | None, opts: dict[str, An
     snap, done = ops.restore_logical(repo, snapshot or "latest", restore)
     roles = done.globals
     if roles is not None and roles.kept_roles:
-        click.echo(f"warning: {len(roles.kept_roles)} roles of the backup already exist on the target and were left "
-                   f"unchanged (not reverted to the backup): {', '.join(roles.kept_roles)}", err=True)
+        click.echo(
+            f"warning: {len(roles.kept_roles)} roles of the backup already exist on the target and were left "
+            f"unchanged (not reverted to the backup): {', '.join(roles.kept_roles)}",
+            err=True,
+        )
     if roles is not None and roles.skipped:
-        click.echo(f"warning: {roles.skipped} statements of the backup's globals were not recognised and were "
-                   "skipped", err=True)
+        click.echo(
+            f"warning: {roles.skipped} statements of the backup's globals were not recognised and were skipped",
+            err=True,
+        )
     where = "the existing empty database" if done.into_existing else "the new database"
     text = f"restored {snap.short_id} into {where} {done.database}"
     if roles is not None:
         text += f"; created {len(roles.created_roles)} roles: {', '.join(roles.created_roles) or '-'}"
-    doc = {"snapshot": snap.id, "database": done.database, "into_existing": done.into_existing,
-           "globals": None if roles is None else {"created_roles": roles.created_roles, "kept_roles": roles.kept_roles,
-                                                  "created_tablespaces": roles.created_tablespaces,
-                                                  "skipped_statements": roles.skipped}}
+    doc = {
+        "snapshot": snap.id,
+        "database": done.database,
+        "into_existing": done.into_existing,
+        "globals": None
+        if roles is None
+        else {
+            "created_roles": roles.created_roles,
+            "kept_roles": roles.kept_roles,
+            "created_tablespaces": roles.created_tablespaces,
+            "skipped_statements": roles.skipped,
+        },
+    }
     _report(doc, opts["as_json"], text)
 
 
-def _restore_pitr(repo_ref: RepoRef, snapshot: str | None, target_dir: Path, target: Target,
-                  opts: dict[str, Any]) -> None:
+def _restore_pitr(
+    repo_ref: RepoRef, snapshot: str | None, target_dir: Path, target: Target, opts: dict[str, Any]
+) -> None:
     os_user = opts["os_user"] or ("postgres" if os.geteuid() == 0 else None)
     notes: list[str] = []
 
@@ -199,16 +292,33 @@ def _restore_pitr(repo_ref: RepoRef, snapshot: str | None, target_dir: Path, tar
         notes.append(text)
         click.echo(f"note: {text}", err=True)
 
-    req = ops.PitrRequest(target, target_dir, repo_ref.url, repo_ref.secret, snapshot, opts["start"], opts["port"],
-                          os_user, opts["keep_archiving"], explain=note)
+    req = ops.PitrRequest(
+        target,
+        target_dir,
+        repo_ref.url,
+        repo_ref.secret,
+        snapshot,
+        opts["start"],
+        opts["port"],
+        os_user,
+        opts["keep_archiving"],
+        explain=note,
+    )
     if repo_ref.secret.file is None and not repo_ref.secret.command:
-        click.echo("warning: restore_command gets no passphrase source; the server needs DRKIT_PASSWORD in its "
-                   "environment (use --password-file to avoid that)", err=True)
+        click.echo(
+            "warning: restore_command gets no passphrase source; the server needs DRKIT_PASSWORD in its "
+            "environment (use --password-file to avoid that)",
+            err=True,
+        )
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = opts["skip_damaged"]
     base, rec = ops.restore_pitr(repo, req)
-    doc: dict[str, Any] = {"snapshot": base.id, "target": target.describe(), "target_dir": str(target_dir),
-                           "base_choice": notes}
+    doc: dict[str, Any] = {
+        "snapshot": base.id,
+        "target": target.describe(),
+        "target_dir": str(target_dir),
+        "base_choice": notes,
+    }
     text = f"restored base backup {base.short_id} to {target_dir}, recovery target {target.describe()}"
     if rec is not None:
         doc.update(port=rec.port, replay_lsn=rec.replay_lsn, reached=rec.reached)
@@ -221,126 +331,3 @@ def _report(doc: dict[str, Any], as_json: bool, text: str) -> None:
         emit_json(doc)
     else:
         click.echo(text)
-
-
-@click.group("pg", epilog=EXIT_CODES_EPILOG)
-def pg() -> None:
-    """PostgreSQL WAL archive commands (archive_command / restore_command) and checks."""
-
-
-@pg.command("wal-push", epilog=EXIT_CODES_EPILOG)
-@with_repo
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
-def wal_push(repo_ref: RepoRef, path: Path) -> None:
-    """archive_command: `drkit pg wal-push %p`. Re-pushing an identical file succeeds; different
-    content under an archived name fails (non-zero, so PostgreSQL keeps the file and retries)."""
-    ops.wal_push(repo_ref.url, repo_ref.secret, path)
-
-
-@pg.command("wal-fetch", epilog=EXIT_CODES_EPILOG)
-@with_repo
-@click.argument("name")
-@click.argument("dest", type=click.Path(path_type=Path, dir_okay=False))
-def wal_fetch(repo_ref: RepoRef, name: str, dest: Path) -> None:
-    """restore_command: `drkit pg wal-fetch %f %p`. Exit 1 when the archive does not hold NAME.
-
-    PostgreSQL ends recovery at any restore_command status of 1-125, so in a restore_command of your own
-    turn every other failure into 255 (recovery then stops with an error instead of ending early):
-    `drkit pg wal-fetch %f %p ...; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc`. drkit's restores do."""
-    ops.wal_fetch(repo_ref.url, repo_ref.secret, name, dest)
-
-
-@pg.command("archive-check", epilog=EXIT_CODES_EPILOG)
-@with_repo
-@with_conn
-@click.option("--timeout", type=DURATION, default="60s", show_default=True,
-              help="How long to wait for the segment. DURATION: " + DURATION_HELP)
-@click.option("--json", "as_json", is_flag=True, help='Print {"segment", "archived": true}.')
-def archive_check(repo_ref: RepoRef, conn: Any, timeout: float, as_json: bool) -> None:
-    """Force pg_switch_wal() and wait until the finished segment is in the repository."""
-    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    segment = ops.archive_check(repo, conn, timeout)
-    if as_json:
-        emit_json({"segment": segment, "archived": True})
-    else:
-        click.echo(f"WAL segment {segment} is archived")
-
-
-@pg.command("windows", epilog=EXIT_CODES_EPILOG)
-@with_repo
-@click.option("--json", "as_json", is_flag=True)
-def windows(repo_ref: RepoRef, as_json: bool) -> None:
-    """Each base backup with its recoverable window: stop LSN → end of the last contiguous archived WAL."""
-    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    rows = [_window_row(w) for w in ops.windows(repo)]
-    if as_json:
-        emit_json(rows)
-        return
-    click.echo(f"{'ID':10}{'BACKUP END':28}{'TL':>4}  {'FROM LSN':>14} → {'TO LSN':<14} {'ARCHIVED UNTIL':28}"
-               "LAST SEGMENT")
-    for r in rows:
-        click.echo(f"{r['snapshot'][:8]:10}{_shown(r['time']):28}{r['timeline']:>4}  {r['from_lsn']:>14} → "
-                   f"{r['to_lsn'] or 'none (WAL missing)':<14} {_shown(r['archived_until']):28}"
-                   f"{r['last_segment'] or '-'}")
-
-
-def _shown(time: str | None) -> str:
-    """A time drkit wrote, in the spelling `--point-in-time` takes back (UTC, ``Z``)."""
-    return format_time(datetime.fromisoformat(time)) if time else "-"
-
-
-def _window_row(w: ops.BaseWindow) -> dict[str, Any]:
-    meta, end = w.snapshot.meta, w.window.end_lsn
-    return {"snapshot": w.snapshot.id, "time": meta["stop_time"], "timeline": meta["timeline"],
-            "from_lsn": meta["stop_lsn"], "to_lsn": format_lsn(end) if end is not None else None,
-            "last_segment": w.window.last_segment, "consistent": w.window.consistent,
-            "archived_until": w.window.end_time.isoformat() if w.window.end_time else None}
-
-
-@pg.command("receive", epilog=EXIT_CODES_EPILOG)
-@with_repo
-@with_conn
-@click.option("--spool-dir", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Where pg_receivewal writes (keep it on a persistent volume: after a restart the receiver "
-              "resumes after what is there, else from the slot).")
-@click.option("--slot", default="drkit", show_default=True, help="Physical replication slot (created if missing).")
-@click.option("--create-slot/--no-create-slot", default=True, show_default=True)
-@click.option("--interval", type=DURATION, default="1s", show_default=True,
-              help="Time between syncs of the spool into the repository (the archive's lag). DURATION: "
-              + DURATION_HELP)
-@click.option("--slot-wait", type=DURATION, default="60s", show_default=True,
-              help="How long to wait for the slot to be released by a receiver that was killed, before failing "
-              "(another receiver uses it). DURATION: " + DURATION_HELP)
-@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
-              help="Serve Prometheus metrics (slot lag, last received LSN and time) on this port.")
-@click.option("--metrics-address", default="127.0.0.1", show_default=True)
-def receive(repo_ref: RepoRef, conn: Any, spool_dir: Path, slot: str, create_slot: bool, interval: float,  # noqa: PLR0913
-            slot_wait: float, metrics_port: int | None, metrics_address: str) -> None:
-    """Stream WAL continuously into the WAL archive (pg_receivewal through a replication slot).
-
-    Complete segments are stored as `wal-push` stores them (a segment archive_command also pushes is the
-    same object); the segment being received is stored as a partial every --interval, so a restore to the
-    end replays WAL up to a few seconds old. Runs until SIGTERM/Ctrl-C; restarts pg_receivewal if it stops
-    after streaming. See docs/postgres-physical.md."""
-    import prometheus_client
-
-    if interval <= 0:
-        raise click.BadParameter("must be more than 0", param_hint="--interval")
-    from ...core.receivemetrics import ReceiveFamilies
-    from . import ops_receive as pgreceive
-
-    families = ReceiveFamilies(prometheus_client.CollectorRegistry())
-    metrics = families.bind("", slot)
-    if metrics_port is not None:
-        try:
-            prometheus_client.start_http_server(metrics_port, metrics_address, registry=families.registry)
-        except OSError as exc:
-            where = f"{metrics_address}:{metrics_port}"
-            raise click.UsageError(f"cannot serve metrics on {where}: {exc.strerror}") from None
-    repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
-    req = pgreceive.ReceiveRequest(spool_dir, slot, interval, create_slot, slot_wait,
-                                   report=lambda text: click.echo(text, err=True))
-    try:
-        pgreceive.receive(repo, conn, req, metrics)
-    finally:
-        repo.close()

@@ -46,11 +46,14 @@ class PgConn:
             port = parts.port
         except ValueError:
             raise PostgresError("the connection URL has an invalid port") from None
-        conn = cls(host=unquote(parts.hostname) if parts.hostname else None, port=port,
-                   user=unquote(parts.username) if parts.username else None,
-                   dbname=unquote(parts.path.lstrip("/")) or None,
-                   password=unquote(parts.password) if parts.password else (in_query[-1] if in_query else None),
-                   options=query)  # type: ignore[arg-type]
+        conn = cls(
+            host=unquote(parts.hostname) if parts.hostname else None,
+            port=port,
+            user=unquote(parts.username) if parts.username else None,
+            dbname=unquote(parts.path.lstrip("/")) or None,
+            password=unquote(parts.password) if parts.password else (in_query[-1] if in_query else None),
+            options=query,  # type: ignore[arg-type]
+        )
         return conn.with_password_file(password_file)
 
     def with_password_file(self, path: Path | None) -> PgConn:
@@ -107,10 +110,18 @@ def _quote_kv(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def connection(url: str | None, *, host: str | None = None, port: int | None = None, user: str | None = None,
-               dbname: str | None = None, password_file: Path | None = None) -> PgConn:
+def connection(
+    url: str | None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    user: str | None = None,
+    dbname: str | None = None,
+    password_file: Path | None = None,
+) -> PgConn:
     """From a URL and/or separate parameters (the separate ones win); ``None`` = libpq defaults."""
     base = PgConn.from_url(url) if url else PgConn()
-    conn = replace(base, host=host or base.host, port=port or base.port, user=user or base.user,
-                   dbname=dbname or base.dbname)
+    conn = replace(
+        base, host=host or base.host, port=port or base.port, user=user or base.user, dbname=dbname or base.dbname
+    )
     return conn.with_password_file(password_file)

@@ -37,7 +37,8 @@ def table_facts(conn: PgConn, dbname: str) -> dict[str, dict[str, str]]:
         return {}
     parts = [
         pgsql.SQL("SELECT {}::text, count(*), coalesce(sum(hashtext(x::text)::bigint), 0) FROM {} x").format(
-            pgsql.Literal(f"{s}.{t}"), pgsql.Identifier(s, t))
+            pgsql.Literal(f"{s}.{t}"), pgsql.Identifier(s, t)
+        )
         for s, t in tables
     ]
     found = rows(conn, pgsql.SQL(" UNION ALL ").join(parts), dbname=dbname)

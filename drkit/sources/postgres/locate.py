@@ -98,8 +98,9 @@ def _scan(wal_dir: Path, timeline: int, span: tuple[int, int], target: Target, r
     # (a segment's unused tail), after printing every record before it. Its output holds restore
     # point names in the server's encoding (LATIN1, …): bytes that are not UTF-8 are replaced
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, errors="replace", check=False, timeout=600,
-                              env=child_environ())
+        proc = subprocess.run(
+            args, capture_output=True, text=True, errors="replace", check=False, timeout=600, env=child_environ()
+        )
     except OSError as exc:
         raise PostgresError(f"cannot run pg_waldump: {exc.strerror}") from None
     except subprocess.TimeoutExpired:

@@ -32,16 +32,26 @@ KIND = "postgres"
 
 
 def _database_facts(conn: PgConn, dbname: str) -> dict[str, str]:
-    found = rows(conn, "SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype "
-                       "FROM pg_database WHERE datname = %s", (dbname,))
+    found = rows(
+        conn,
+        "SELECT pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype "
+        "FROM pg_database WHERE datname = %s",
+        (dbname,),
+    )
     if not found:
         raise PostgresError(f"database {dbname!r} does not exist on {conn.display}")
     owner, encoding, collate, ctype = (str(v) for v in found[0])
     return {"owner": owner, "encoding": encoding, "collate": collate, "ctype": ctype}
 
 
-def backup_logical(repo: Repository, conn: PgConn, *, name: str | None = None, tags: list[str] | None = None,
-                   progress: Callable[[int], None] | None = None) -> Snapshot:
+def backup_logical(
+    repo: Repository,
+    conn: PgConn,
+    *,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Snapshot:
     """Dump ``conn.dbname`` and the cluster's globals into one snapshot."""
     dbname = conn.dbname
     if not dbname:
@@ -55,9 +65,14 @@ def backup_logical(repo: Repository, conn: PgConn, *, name: str | None = None, t
             dump.kill()
         globals_sql, with_passwords = _dump_globals(conn)
         bundle.add("globals", io.BytesIO(globals_sql))
-        meta = {"mode": "logical", "database": dbname, "server": conn.display,
-                "server_version": str(scalar(conn, "SHOW server_version")),
-                "database_facts": _database_facts(conn, dbname), "globals_role_passwords": with_passwords}
+        meta = {
+            "mode": "logical",
+            "database": dbname,
+            "server": conn.display,
+            "server_version": str(scalar(conn, "SHOW server_version")),
+            "database_facts": _database_facts(conn, dbname),
+            "globals_role_passwords": with_passwords,
+        }
         return bundle.commit(SourceRef(KIND, name or dbname, list(tags or []), meta))
 
 
@@ -114,13 +129,19 @@ def _pg_restore(repo: Repository, snap: Snapshot, target: PgConn, dbname: str, o
     with tempfile.NamedTemporaryFile(dir=opts.tmp_dir, prefix="drkit-pg-", suffix=".dump") as f:
         restore_part(repo, snap, "dump", cast(BinaryIO, f))
         f.flush()
-        run("pg_restore", ["--jobs", str(max(1, opts.jobs)), "--exit-on-error", "-d", target.dsn(dbname), f.name],
-            target)
+        run(
+            "pg_restore",
+            ["--jobs", str(max(1, opts.jobs)), "--exit-on-error", "-d", target.dsn(dbname), f.name],
+            target,
+        )
 
 
 def _restore_failed(exc: PostgresError, dbname: str, *, created: bool, with_globals: bool) -> PostgresError:
-    after = f"; the new database {dbname!r} was dropped again" if created else \
-        f"; database {dbname!r} holds a partial restore"
+    after = (
+        f"; the new database {dbname!r} was dropped again"
+        if created
+        else f"; database {dbname!r} holds a partial restore"
+    )
     hint = exc.hint
     if "role" in exc.message and "does not exist" in exc.message and not with_globals:
         hint = "give --globals to create the backup's roles that the target lacks (existing roles are not changed)"
@@ -133,6 +154,8 @@ def _globals(repo: Repository, snap: Snapshot, target: PgConn) -> GlobalsOutcome
     try:
         script = buf.getvalue().decode()
     except UnicodeDecodeError:
-        raise PostgresError(f"snapshot {snap.short_id}: the globals script is not UTF-8; not restoring roles",
-                            hint="restore without --globals and create the roles by hand") from None
+        raise PostgresError(
+            f"snapshot {snap.short_id}: the globals script is not UTF-8; not restoring roles",
+            hint="restore without --globals and create the roles by hand",
+        ) from None
     return restore_globals(target, script)

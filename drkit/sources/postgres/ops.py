@@ -29,9 +29,17 @@ from .sql import scalar
 ARCHIVE_TIMEOUT = 60.0  # seconds a base backup waits for its WAL to be archived
 
 
-def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name: str | None = None,  # noqa: PLR0913
-                    tags: list[str] | None = None, progress: Callable[[int], None] | None = None,
-                    archive_timeout: float = ARCHIVE_TIMEOUT, local: LocalOptions | None = None) -> Snapshot:
+def backup_postgres(  # noqa: PLR0913
+    repo: Repository,
+    conn: PgConn,
+    *,
+    logical_mode: bool,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    archive_timeout: float = ARCHIVE_TIMEOUT,
+    local: LocalOptions | None = None,
+) -> Snapshot:
     """A logical dump, or a base backup that ends once its WAL is archived (``archive_timeout``
     seconds at most, 0: do not wait; not waited for when the server's archive_mode is off). With
     ``local``, drkit copies the data directory itself (``localbase``; full or incremental), and always
@@ -46,9 +54,15 @@ def backup_postgres(repo: Repository, conn: PgConn, *, logical_mode: bool, name:
     return snap
 
 
-def _backup_postgres(repo: Repository, conn: PgConn, logical_mode: bool, name: str | None,  # noqa: PLR0913
-                     tags: list[str] | None, progress: Callable[[int], None] | None, archive_timeout: float
-                     ) -> Snapshot:
+def _backup_postgres(  # noqa: PLR0913
+    repo: Repository,
+    conn: PgConn,
+    logical_mode: bool,
+    name: str | None,
+    tags: list[str] | None,
+    progress: Callable[[int], None] | None,
+    archive_timeout: float,
+) -> Snapshot:
     with repo.lock(purpose="backup"):
         if logical_mode:
             return logical.backup_logical(repo, conn, name=name, tags=tags, progress=progress)
@@ -58,22 +72,36 @@ def _backup_postgres(repo: Repository, conn: PgConn, logical_mode: bool, name: s
     return snap
 
 
-def _backup_local(repo: Repository, conn: PgConn, local: LocalOptions, name: str | None,  # noqa: PLR0913
-                  tags: list[str] | None, progress: Callable[[int], None] | None, archive_timeout: float) -> Snapshot:
+def _backup_local(  # noqa: PLR0913
+    repo: Repository,
+    conn: PgConn,
+    local: LocalOptions,
+    name: str | None,
+    tags: list[str] | None,
+    progress: Callable[[int], None] | None,
+    archive_timeout: float,
+) -> Snapshot:
     with repo.lock(purpose="backup"):
-        snap = localbase.backup_local(repo, conn, physical.server_facts(conn), local, name=name, tags=tags,
-                                      progress=progress)
+        snap = localbase.backup_local(
+            repo, conn, physical.server_facts(conn), local, name=name, tags=tags, progress=progress
+        )
     walwait.wait_for_wal(repo, conn, snap, archive_timeout)
     return snap
 
 
-def restore_logical(repo: Repository, ref: str,
-                    opts: logical.LogicalRestore) -> tuple[Snapshot, logical.LogicalOutcome]:
-    with repo.lock(purpose="restore"), tracing.span("drkit.restore", **{"drkit.source_kind": "postgres",
-                                                                        "drkit.mode": "logical"}):
+def restore_logical(
+    repo: Repository, ref: str, opts: logical.LogicalRestore
+) -> tuple[Snapshot, logical.LogicalOutcome]:
+    with (
+        repo.lock(purpose="restore"),
+        tracing.span("drkit.restore", **{"drkit.source_kind": "postgres", "drkit.mode": "logical"}),
+    ):
         if ref == "latest":
-            dumps = [s for s in snapshots.load_all(repo.manifests)
-                     if s.source_kind == "postgres" and s.meta.get("mode") == "logical"]
+            dumps = [
+                s
+                for s in snapshots.load_all(repo.manifests)
+                if s.source_kind == "postgres" and s.meta.get("mode") == "logical"
+            ]
             if not dumps:
                 raise UsageError("no logical PostgreSQL snapshot in the repository")
             snap = dumps[-1]
@@ -84,6 +112,7 @@ def restore_logical(repo: Repository, ref: str,
 
 
 # -- WAL archive ---------------------------------------------------------------------------------
+
 
 def wal_push(url: str, secret: PassphraseSource, path: Path) -> bool:
     """archive_command: True if stored, False if the identical file was already archived."""
@@ -109,13 +138,16 @@ def archive_check(repo: Repository, conn: PgConn, timeout: float = 60.0) -> str:
     deadline = clock.monotonic() + timeout
     while not wal.exists(repo, name):
         if clock.monotonic() > deadline:
-            raise PostgresError(f"WAL segment {name} did not reach the archive within {timeout:.0f} s",
-                                hint="check archive_mode, archive_command and the server log")
+            raise PostgresError(
+                f"WAL segment {name} did not reach the archive within {timeout:.0f} s",
+                hint="check archive_mode, archive_command and the server log",
+            )
         time.sleep(0.2)
     return name
 
 
 # -- windows -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BaseWindow:
@@ -134,13 +166,15 @@ def windows(repo: Repository, snaps: list[Snapshot] | None = None) -> list[BaseW
         if tl not in by_timeline:
             by_timeline[tl] = wal.archived_segments(repo, tl)
             tails[tl] = walstream.streamed_tails(repo, tl, seg_size)
-        win = wal.window(wal.parse_lsn(snap.meta["start_lsn"]), wal.parse_lsn(snap.meta["stop_lsn"]), tl,
-                         seg_size, by_timeline[tl])
+        win = wal.window(
+            wal.parse_lsn(snap.meta["start_lsn"]), wal.parse_lsn(snap.meta["stop_lsn"]), tl, seg_size, by_timeline[tl]
+        )
         found.append(BaseWindow(snap, walstream.with_tail(win, tails[tl], seg_size)))
     return found
 
 
 # -- point in time -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PitrRequest:
@@ -213,8 +247,9 @@ def _choose_base(repo: Repository, req: PitrRequest) -> tuple[Snapshot, pitr.Tar
     if not by_record:
         return candidates[0], req.target
     found = _locate(repo, req, candidates, wins)
-    chosen, plan_target = ((candidates[-1], req.target) if found is None
-                           else (found.base, pitr.Target("lsn", wal.format_lsn(found.lsn))))
+    chosen, plan_target = (
+        (candidates[-1], req.target) if found is None else (found.base, pitr.Target("lsn", wal.format_lsn(found.lsn)))
+    )
     if req.snapshot is None:
         refuse_damaged_base(repo, req.target, chosen, snaps)
     return chosen, plan_target
@@ -231,32 +266,44 @@ def refuse_damaged_base(repo: Repository, target: pitr.Target, chosen: Snapshot 
     until = None
     if target.kind == "time":
         bases = pitr.physical_backups(snaps)
-        longest = max((datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time) for s in bases
-                       if s.end_time), default=timedelta(0))
+        longest = max(
+            (datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time) for s in bases if s.end_time),
+            default=timedelta(0),
+        )
         until = pitr.parse_time(target.value) + longest
     store = repo.manifests
-    snapshots.refuse_damaged_until(store, chosen, until, target.describe(),
-                                   possible=lambda key: snapshots.could_match(store, key, None, "postgres"))
+    snapshots.refuse_damaged_until(
+        store,
+        chosen,
+        until,
+        target.describe(),
+        possible=lambda key: snapshots.could_match(store, key, None, "postgres"),
+    )
 
 
-def _locate(repo: Repository, req: PitrRequest, bases: list[Snapshot],
-            wins: dict[str, wal.Window]) -> locate.Located | None:
+def _locate(
+    repo: Repository, req: PitrRequest, bases: list[Snapshot], wins: dict[str, wal.Window]
+) -> locate.Located | None:
     """Find the name / xid target's record after the end of one of ``bases``; None (with the choice
     explained) when the archived WAL cannot be searched."""
     try:
         found = locate.locate(repo, bases, req.target, lambda s: wins[s.id])
     except PostgresError as exc:  # pg_waldump is not installed
         which = "as given" if req.snapshot is not None else "the newest"
-        _explain(req, f"cannot search the archived WAL for {req.target.describe()} ({exc.message}); using base "
-                      f"backup {bases[-1].short_id} ({which}): if recovery ends before the target, choose an older "
-                      "one with --base")
+        _explain(
+            req,
+            f"cannot search the archived WAL for {req.target.describe()} ({exc.message}); using base "
+            f"backup {bases[-1].short_id} ({which}): if recovery ends before the target, choose an older "
+            "one with --base",
+        )
         return None
     if found is None:
         after = "the end of base backup " + bases[0].short_id if len(bases) == 1 else "any base backup's end"
         raise TargetUnreachable(
             f"{req.target.describe()} is not in the archived WAL after {after}",
             hint="a restore point made after the last archived segment needs `drkit pg archive-check` first; one "
-                 "made before a base backup ended can only be reached from an older base backup")
+            "made before a base backup ended can only be reached from an older base backup",
+        )
     _explain(req, found.explain(req.target))
     return found
 
@@ -269,6 +316,12 @@ def _explain(req: PitrRequest, text: str) -> None:
 def _prefetch_wal(repo: Repository, base: Snapshot, target: pitr.Target, spool: Path) -> None:
     timeline, seg_size = int(base.meta["timeline"]), int(base.meta["wal_segment_size"])
     streamed = set(walstream.streamed_tails(repo, timeline, seg_size))
-    names = prefetch.plan(wal.archived_segments(repo, timeline), wal.parse_lsn(base.meta["start_lsn"]), timeline,
-                          seg_size, target, streamed)
+    names = prefetch.plan(
+        wal.archived_segments(repo, timeline),
+        wal.parse_lsn(base.meta["start_lsn"]),
+        timeline,
+        seg_size,
+        target,
+        streamed,
+    )
     prefetch.prefetch(repo, names, spool)

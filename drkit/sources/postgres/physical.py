@@ -49,12 +49,17 @@ def parse_basebackup_log(stderr: bytes) -> tuple[int, int, int]:
     return parse_lsn(start.group(1)), parse_lsn(end.group(1)), int(start.group(2))
 
 
-def backup_physical(repo: Repository, conn: PgConn, *, name: str | None = None, tags: list[str] | None = None,
-                    progress: Callable[[int], None] | None = None) -> Snapshot:
+def backup_physical(
+    repo: Repository,
+    conn: PgConn,
+    *,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Snapshot:
     """Take a base backup of the whole cluster into one snapshot."""
     facts = server_facts(conn)
-    args = ["-D", "-", "-Ft", "-X", "fetch", "-c", "fast", "--verbose", "-l", "drkit base backup",
-            "-d", conn.dsn()]
+    args = ["-D", "-", "-Ft", "-X", "fetch", "-c", "fast", "--verbose", "-l", "drkit base backup", "-d", conn.dsn()]
     with BundleWriter(repo, progress=progress) as bundle:
         start_time = clock.utcnow().isoformat()
         proc = Spawned("pg_basebackup", args, conn)
@@ -64,9 +69,16 @@ def backup_physical(repo: Repository, conn: PgConn, *, name: str | None = None, 
         finally:
             proc.kill()
         start_lsn, stop_lsn, timeline = parse_basebackup_log(log)
-        meta = {"mode": "physical", "server": conn.display, **facts, "timeline": timeline,
-                "start_lsn": format_lsn(start_lsn), "stop_lsn": format_lsn(stop_lsn),
-                "start_time": start_time, "stop_time": clock.utcnow().isoformat()}
+        meta = {
+            "mode": "physical",
+            "server": conn.display,
+            **facts,
+            "timeline": timeline,
+            "start_lsn": format_lsn(start_lsn),
+            "stop_lsn": format_lsn(stop_lsn),
+            "start_time": start_time,
+            "stop_time": clock.utcnow().isoformat(),
+        }
         source_name = name or f"cluster-{facts['system_identifier']}"
         return bundle.commit(SourceRef(KIND, source_name, list(tags or []), meta))
 
@@ -78,9 +90,11 @@ def extract_base(repo: Repository, snap: Snapshot, target: Path) -> int:
     if snap.root.get("type") == "tree":
         stats = Restorer(repo, str(target)).run(data_tree(repo, snap))
         if stats.warnings:  # e.g. a world-writable file someone put in the data directory: said, not hidden
-            raise PostgresError(f"snapshot {snap.short_id}: the base backup was not restored exactly: "
-                                f"{stats.warnings[0]} ({len(stats.warnings)} entries)",
-                                hint="the data directory is in place; check those entries before starting it")
+            raise PostgresError(
+                f"snapshot {snap.short_id}: the base backup was not restored exactly: "
+                f"{stats.warnings[0]} ({len(stats.warnings)} entries)",
+                hint="the data directory is in place; check those entries before starting it",
+            )
         return stats.bytes_written
     try:
         with DirectPool(threads=2) as pool, TarExtractor(target, pool) as tar:

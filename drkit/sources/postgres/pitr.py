@@ -57,32 +57,41 @@ def choose_base(snaps: list[Snapshot], target: Target, window_of: Callable[[Snap
     """The newest base backup that ends before the target, whose archived WAL reaches it."""
     bases = physical_backups(snaps)
     if not bases:
-        raise TargetUnreachable("no physical PostgreSQL base backup in the repository",
-                                hint="take one with `drkit backup postgres`")
+        raise TargetUnreachable(
+            "no physical PostgreSQL base backup in the repository", hint="take one with `drkit backup postgres`"
+        )
     if target.kind == "time":
         when = parse_time(target.value)
         older = [s for s in bases if datetime.fromisoformat(s.meta["stop_time"]) <= when]
         if not older:
-            raise TargetUnreachable(f"recovery target time {target.value} is older than every base backup "
-                                    f"(the oldest ends at {bases[0].meta['stop_time']})")
+            raise TargetUnreachable(
+                f"recovery target time {target.value} is older than every base backup "
+                f"(the oldest ends at {bases[0].meta['stop_time']})"
+            )
         end = window_of(older[-1]).end_time
         if end is None or end < when:
-            raise TargetUnreachable(f"recovery target time {target.value} is beyond the archived WAL "
-                                    f"(archived up to {end.isoformat() if end else 'nothing'})",
-                                    hint="run `drkit pg archive-check` to archive the current segment")
+            raise TargetUnreachable(
+                f"recovery target time {target.value} is beyond the archived WAL "
+                f"(archived up to {end.isoformat() if end else 'nothing'})",
+                hint="run `drkit pg archive-check` to archive the current segment",
+            )
         return older[-1]
     if target.kind == "lsn":
         lsn = parse_lsn(target.value)
         older = [s for s in bases if parse_lsn(s.meta["stop_lsn"]) <= lsn]
         if not older:
-            raise TargetUnreachable(f"recovery target LSN {target.value} is older than every base backup "
-                                    f"(the oldest ends at {bases[0].meta['stop_lsn']})")
+            raise TargetUnreachable(
+                f"recovery target LSN {target.value} is older than every base backup "
+                f"(the oldest ends at {bases[0].meta['stop_lsn']})"
+            )
         base = older[-1]
         win = window_of(base)
         if win.end_lsn is None or win.end_lsn < lsn:
             reach = format_lsn(win.end_lsn) if win.end_lsn is not None else "its start (no WAL archived)"
-            raise TargetUnreachable(f"recovery target LSN {target.value} is beyond the archived WAL "
-                                    f"(base backup {base.short_id} can reach {reach})")
+            raise TargetUnreachable(
+                f"recovery target LSN {target.value} is beyond the archived WAL "
+                f"(base backup {base.short_id} can reach {reach})"
+            )
         return base
     return bases[-1]
 
@@ -102,8 +111,12 @@ def _conf_quote(value: str) -> str:
 def recovery_settings(target: Target, restore_command: str, *, keep_archiving: bool = False) -> dict[str, str]:
     settings = {"restore_command": restore_command}
     if target.kind != "latest":
-        key = {"time": "recovery_target_time", "lsn": "recovery_target_lsn", "xid": "recovery_target_xid",
-               "name": "recovery_target_name"}[target.kind]
+        key = {
+            "time": "recovery_target_time",
+            "lsn": "recovery_target_lsn",
+            "xid": "recovery_target_xid",
+            "name": "recovery_target_name",
+        }[target.kind]
         # a time in the one spelling PostgreSQL reads at start-up (it refuses `Z`; see postgres_time)
         settings[key] = postgres_time(parse_time(target.value)) if target.kind == "time" else target.value
         settings["recovery_target_action"] = "promote"
@@ -117,8 +130,9 @@ def check_target_dir(target_dir: Path) -> None:
         raise UsageError(f"{target_dir} exists and is not an empty directory; refusing to restore into it")
 
 
-def prepare_data_dir(repo: Repository, base: Snapshot, target_dir: Path, settings: dict[str, str],
-                     os_user: str | None = None) -> None:
+def prepare_data_dir(
+    repo: Repository, base: Snapshot, target_dir: Path, settings: dict[str, str], os_user: str | None = None
+) -> None:
     """Unpack ``base`` into ``target_dir`` and write the recovery configuration."""
     target_dir.mkdir(parents=True, exist_ok=True)
     target_dir.chmod(0o700)

@@ -73,8 +73,15 @@ class PostgresKind:
         repo, url = open_job_repository(c.config, job)
         secret = c.config.repositories[job.repository].passphrase.as_passphrase_source()
         os_user = c.req.os_user or ("postgres" if os.geteuid() == 0 else None)
-        pitr = PitrRequest(Target("time", format_time(c.when)), c.target, url, secret, snapshot=c.plan.snapshot,
-                           start=c.req.start, os_user=os_user)
+        pitr = PitrRequest(
+            Target("time", format_time(c.when)),
+            c.target,
+            url,
+            secret,
+            snapshot=c.plan.snapshot,
+            start=c.req.start,
+            os_user=os_user,
+        )
         try:
             _, rec = restore_pitr(repo, pitr)
         finally:
@@ -102,8 +109,14 @@ class PostgresKind:
         from .conn import PgConn
 
         conn = pg_conn(config)
-        local = PgConn(host=str(restored.directory), port=restored.port, user=conn.user, dbname=conn.dbname,
-                       password=conn.password, options=conn.options)
+        local = PgConn(
+            host=str(restored.directory),
+            port=restored.port,
+            user=conn.user,
+            dbname=conn.dbname,
+            password=conn.password,
+            options=conn.options,
+        )
         return read_postgres(local, system)
 
     def facts(self, config: PostgresSource) -> dict[str, Any]:

@@ -23,8 +23,14 @@ WORKERS = 4
 _SLACK = timedelta(seconds=60)  # commits just before a time target may sit in a segment archived later
 
 
-def plan(archived: dict[str, datetime], start_lsn: int, timeline: int, seg_size: int, target: Target,
-         streamed: frozenset[int] | set[int] = frozenset()) -> list[str]:
+def plan(
+    archived: dict[str, datetime],
+    start_lsn: int,
+    timeline: int,
+    seg_size: int,
+    target: Target,
+    streamed: frozenset[int] | set[int] = frozenset(),
+) -> list[str]:
     """The contiguous archived segments from the base backup's start that recovery to ``target``
     will read (for a time target, up to the first one archived after it, plus slack), then the
     segment after them if a streamed partial of it is archived (segment numbers ``streamed``):
@@ -60,5 +66,7 @@ def spooled_command(spool: Path, fallback: str) -> str:
     archive holds, a damaged object or a storage outage, and the restore report success), while a
     status above 125 stops recovery with an error."""
     where = shlex.quote(str(spool))
-    return (f"if [ -f {where}/%f ]; then cp {where}/%f %p || exit 255; "
-            f"else {fallback}; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc; fi")
+    return (
+        f"if [ -f {where}/%f ]; then cp {where}/%f %p || exit 255; "
+        f"else {fallback}; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc; fi"
+    )

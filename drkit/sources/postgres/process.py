@@ -30,8 +30,10 @@ def find_tool(name: str) -> str:
     candidates = sorted(glob.glob(f"{_SEARCH}/{name}"), key=lambda p: int(Path(p).parts[-3]), reverse=True)
     if candidates:
         return candidates[0]
-    raise PostgresError(f"{name} not found", hint="install the PostgreSQL client tools (Debian: postgresql-client)"
-                        " or set DRKIT_PG_BINDIR")
+    raise PostgresError(
+        f"{name} not found",
+        hint="install the PostgreSQL client tools (Debian: postgresql-client) or set DRKIT_PG_BINDIR",
+    )
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -54,14 +56,22 @@ def error_summary(tool: str, stderr: bytes, code: int, secrets: list[str]) -> st
 class Spawned:
     """A running tool whose stdout is read by the caller; stderr goes to a temp file (no pipe to fill)."""
 
-    def __init__(self, tool: str, args: list[str], conn: PgConn, *, stdout: int | IO[bytes] = subprocess.PIPE,
-                 stdin: int | IO[bytes] = subprocess.DEVNULL) -> None:
+    def __init__(
+        self,
+        tool: str,
+        args: list[str],
+        conn: PgConn,
+        *,
+        stdout: int | IO[bytes] = subprocess.PIPE,
+        stdin: int | IO[bytes] = subprocess.DEVNULL,
+    ) -> None:
         self.tool = tool
         self.conn = conn
         self._err = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen([find_tool(tool), *args], stdin=stdin, stdout=stdout, stderr=self._err,
-                                         env=conn.env())
+            self.proc = subprocess.Popen(
+                [find_tool(tool), *args], stdin=stdin, stdout=stdout, stderr=self._err, env=conn.env()
+            )
         except OSError as exc:
             self._err.close()
             raise PostgresError(f"cannot run {tool}: {exc.strerror}") from None
@@ -92,8 +102,7 @@ class Spawned:
             self._err.close()
 
 
-def run(tool: str, args: list[str], conn: PgConn, *, input: bytes | None = None,
-        timeout: float | None = None) -> bytes:
+def run(tool: str, args: list[str], conn: PgConn, *, input: bytes | None = None, timeout: float | None = None) -> bytes:
     """Run a tool to completion; its stdout, or a one-line ``PostgresError``."""
     argv = [find_tool(tool), *args]
     try:
@@ -105,4 +114,3 @@ def run(tool: str, args: list[str], conn: PgConn, *, input: bytes | None = None,
     if proc.returncode != 0:
         raise PostgresError(error_summary(tool, proc.stderr, proc.returncode, conn.secrets()))
     return proc.stdout
-

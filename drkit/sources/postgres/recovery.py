@@ -22,8 +22,10 @@ from .process import find_tool
 from .sql import scalar
 
 LOG_NAME = "drkit-recovery.log"
-_REACHED = re.compile(r"(recovery stopping [^\n]*|last completed transaction was at log time [^\n]*|"
-                      r"redo done at [^\n]*|selected new timeline ID: \d+)")
+_REACHED = re.compile(
+    r"(recovery stopping [^\n]*|last completed transaction was at log time [^\n]*|"
+    r"redo done at [^\n]*|selected new timeline ID: \d+)"
+)
 
 
 def free_port() -> int:
@@ -48,16 +50,30 @@ class Recovered:
         return f"postgresql://127.0.0.1:{self.port}/postgres"
 
 
-def start_recovery(data_dir: Path, *, port: int = 0, os_user: str | None = None,
-                   timeout: float = 600.0) -> Recovered:
+def start_recovery(data_dir: Path, *, port: int = 0, os_user: str | None = None, timeout: float = 600.0) -> Recovered:
     """Start the server and wait until it has left recovery (promoted at the target)."""
     port = port or free_port()
-    argv = [find_tool("postgres"), "-D", str(data_dir), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-            "-c", f"unix_socket_directories={data_dir}"]
+    argv = [
+        find_tool("postgres"),
+        "-D",
+        str(data_dir),
+        "-p",
+        str(port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"unix_socket_directories={data_dir}",
+    ]
     log = data_dir / LOG_NAME
     with open(log, "ab") as out:
-        proc = subprocess.Popen(_as_user(argv, os_user), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=data_dir)
+        proc = subprocess.Popen(
+            _as_user(argv, os_user),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=data_dir,
+        )
     conn = PgConn(host=str(data_dir), port=port, user=os.environ.get("PGUSER") or os_user, dbname="postgres")
     try:
         _wait_promoted(proc, conn, log, timeout)
@@ -90,5 +106,10 @@ def _last_fatal(log: Path) -> str:
 def stop(data_dir: Path, *, os_user: str | None = None, mode: str = "fast") -> None:
     if not (data_dir / "postmaster.pid").exists():
         return
-    subprocess.run(_as_user([find_tool("pg_ctl"), "stop", "-D", str(data_dir), "-m", mode, "-w", "-t", "60"],
-                            os_user), capture_output=True, timeout=120, check=False, env=child_environ())
+    subprocess.run(
+        _as_user([find_tool("pg_ctl"), "stop", "-D", str(data_dir), "-m", mode, "-w", "-t", "60"], os_user),
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env=child_environ(),
+    )

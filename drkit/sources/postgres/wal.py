@@ -60,8 +60,10 @@ def push(repo: Repository, path: Path) -> bool:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     stored = archive(repo).put(name, data)
     if stored == "conflict":
-        raise WalConflict(f"WAL file {name} is already archived with different content; refusing to overwrite it",
-                          hint="two clusters may be archiving into one repository (check the system identifier)")
+        raise WalConflict(
+            f"WAL file {name} is already archived with different content; refusing to overwrite it",
+            hint="two clusters may be archiving into one repository (check the system identifier)",
+        )
     return stored == "stored"
 
 
@@ -148,6 +150,7 @@ def archived_segments(repo: Repository, timeline: int) -> dict[str, datetime]:
 
 # -- LSNs and segment numbers ------------------------------------------------------------------
 
+
 def parse_lsn(text: str) -> int:
     try:
         hi, lo = text.strip().split("/")
@@ -186,8 +189,9 @@ class Window:
         return self.end_lsn is not None and self.end_lsn >= self.stop_lsn
 
 
-def window(start_lsn: int, stop_lsn: int, timeline: int, seg_size: int,
-           archived: dict[str, datetime] | list[str]) -> Window:
+def window(
+    start_lsn: int, stop_lsn: int, timeline: int, seg_size: int, archived: dict[str, datetime] | list[str]
+) -> Window:
     times = archived if isinstance(archived, dict) else dict.fromkeys(archived)
     have = {segment_number(n, seg_size): when for n, when in times.items()}
     segno = start_lsn // seg_size

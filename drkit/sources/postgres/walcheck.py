@@ -122,4 +122,3 @@ def inspector(snaps: list[Snapshot]) -> Inspect:
     database systems of the base backups in ``snaps``."""
     systems = {str(s.meta["system_identifier"]) for s in physical_backups(snaps) if "system_identifier" in s.meta}
     return lambda name, data: segment_problem(name, data, systems)
-

@@ -95,9 +95,11 @@ def copy_wal(source: Repository, target: Repository, limit: Horizon) -> int:
     copied, stored, conflicts = copy_log(archive(source), archive(target), wanted)  # replaced since: skipped
     present |= stored
     _drop_superseded(target, superseded(present))
-    record = {name: when.isoformat() for name, when in times.items()
-              if limit.needs(name) and name not in stale and name not in conflicts
-              and (name not in have or have[name] > when)}
+    record = {
+        name: when.isoformat()
+        for name, when in times.items()
+        if limit.needs(name) and name not in stale and name not in conflicts and (name not in have or have[name] > when)
+    }
     if record:
         target.manifests.put(TIMES_KIND, {"source_repository": source.config.id, "times": record})
     if conflicts:

@@ -27,8 +27,10 @@ TS_RE = re.compile(rb"(?:^|\n)#TS:(\d+)\r\n")
 # aof-timestamp-enabled off (a warning; each round records it and a point in time refuses those bytes).
 REQUIRED = {"appendonly": "yes"}
 RECOMMENDED = {"aof-timestamp-enabled": "yes", "aof-disable-auto-gc": "yes"}
-WHY = {"aof-timestamp-enabled": "no point in time is restorable inside what is archived while it is off",
-       "aof-disable-auto-gc": "an AOF rewrite may delete INCR files before they are archived"}
+WHY = {
+    "aof-timestamp-enabled": "no point in time is restorable inside what is archived while it is off",
+    "aof-disable-auto-gc": "an AOF rewrite may delete INCR files before they are archived",
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,11 @@ class AofState:
         return sorted((f for f in self.files if f.type == "i"), key=lambda f: f.seq)
 
     def same_layout(self, other: AofState) -> bool:
-        return self.manifest == other.manifest and self.base == other.base and \
-            all(a.size <= b.size for a, b in zip(self.incrs, other.incrs, strict=True))
+        return (
+            self.manifest == other.manifest
+            and self.base == other.base
+            and all(a.size <= b.size for a, b in zip(self.incrs, other.incrs, strict=True))
+        )
 
 
 def parse_manifest(text: bytes) -> list[AofFile]:
@@ -82,8 +87,10 @@ def render_manifest(files: list[AofFile]) -> bytes:
 def find_manifest(aof_dir: Path) -> Path:
     found = sorted(aof_dir.glob("*" + MANIFEST_SUFFIX)) if aof_dir.is_dir() else []
     if len(found) != 1:
-        raise UsageError(f"{aof_dir} is not a Redis 7 AOF directory (expected one *.manifest file)",
-                         hint="pass the appendonlydir (appenddirname) of a server with appendonly yes")
+        raise UsageError(
+            f"{aof_dir} is not a Redis 7 AOF directory (expected one *.manifest file)",
+            hint="pass the appendonlydir (appenddirname) of a server with appendonly yes",
+        )
     return found[0]
 
 
@@ -147,8 +154,10 @@ def check_settings(c: redis.Redis, *, for_pitr: bool) -> list[str]:
     required = REQUIRED if for_pitr else {"appendonly": "yes"}
     wrong = [f"{k} {config.get(k)!r} (needs {v!r})" for k, v in required.items() if config.get(k) != v]
     if wrong:
-        raise RedisSettingsError("Redis settings do not allow this AOF backup: " + ", ".join(wrong),
-                                 hint="set them with CONFIG SET or in redis.conf")
+        raise RedisSettingsError(
+            "Redis settings do not allow this AOF backup: " + ", ".join(wrong),
+            hint="set them with CONFIG SET or in redis.conf",
+        )
     return [f"{k} is {config.get(k)!r}: {WHY[k]}" for k, v in RECOMMENDED.items() if for_pitr and config.get(k) != v]
 
 
@@ -163,7 +172,12 @@ def describe(state: AofState, timestamps: dict[str, tuple[int | None, int | None
     """Snapshot metadata for an AOF backup."""
     firsts = [a for a, _ in timestamps.values() if a is not None]
     lasts = [b for _, b in timestamps.values() if b is not None]
-    return {"mode": "aof", "manifest": state.manifest_name, "base_mtime": state.base_mtime,
-            "files": [{"name": f.name, "seq": f.seq, "type": f.type, "size": f.size} for f in state.files],
-            "base": state.base.name if state.base else None,
-            "first_ts": min(firsts) if firsts else None, "last_ts": max(lasts) if lasts else None}
+    return {
+        "mode": "aof",
+        "manifest": state.manifest_name,
+        "base_mtime": state.base_mtime,
+        "files": [{"name": f.name, "seq": f.seq, "type": f.type, "size": f.size} for f in state.files],
+        "base": state.base.name if state.base else None,
+        "first_ts": min(firsts) if firsts else None,
+        "last_ts": max(lasts) if lasts else None,
+    }

@@ -35,8 +35,11 @@ def plan_aof_retention(repo: Repository, retained: list[Snapshot]) -> Trimming:
     for s in redis:
         at = datetime.fromisoformat(s.time).timestamp()
         oldest[s.source_name] = min(at, oldest.get(s.source_name, at))
-    needed = {(s.source_name, s.meta["base"], int(float(s.meta["base_mtime"])))
-              for s in redis if s.meta.get("mode") == "aof" and s.meta.get("base")}
+    needed = {
+        (s.source_name, s.meta["base"], int(float(s.meta["base_mtime"])))
+        for s in redis
+        if s.meta.get("mode") == "aof" and s.meta.get("base")
+    }
     records = list(repo.manifests.find(ARCHIVE_KIND))
     ends: dict[GroupKey, float] = {}
     for _, doc in records:

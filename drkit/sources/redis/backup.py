@@ -29,8 +29,15 @@ FSYNC_SLACK = 2.0  # appendfsync everysec: writes reach the file within about a 
 Progress = Callable[[int], None] | None
 
 
-def backup_rdb(repo: Repository, target: RedisTarget, name: str, tags: list[str],
-               progress: Progress = None, *, diskless: bool = True) -> Snapshot:
+def backup_rdb(
+    repo: Repository,
+    target: RedisTarget,
+    name: str,
+    tags: list[str],
+    progress: Progress = None,
+    *,
+    diskless: bool = True,
+) -> Snapshot:
     """A consistent RDB over the replication protocol, streamed into one snapshot. ``diskless``
     announces ``capa eof``, so a primary with ``repl-diskless-sync yes`` streams the RDB while it
     produces it instead of writing it to its disk first. The snapshot's time is read before ``SYNC``:
@@ -48,8 +55,14 @@ def backup_rdb(repo: Repository, target: RedisTarget, name: str, tags: list[str]
             meta["rdb_size"] = reader.read_bytes
             meta["rdb_transfer"] = "diskless" if reader.eof_mark else "disk"
 
-        return backup_stream(repo, source, reader, before_commit=finish, progress=progress,  # type: ignore[arg-type]
-                             started=started)
+        return backup_stream(
+            repo,
+            source,
+            reader,  # type: ignore[arg-type]
+            before_commit=finish,
+            progress=progress,
+            started=started,
+        )
 
 
 def _add_files(bundle: BundleWriter, aof_dir: Path, state: AofState) -> dict[str, Any]:
@@ -67,8 +80,9 @@ def _add_files(bundle: BundleWriter, aof_dir: Path, state: AofState) -> dict[str
     return stamps
 
 
-def backup_aof_dir(repo: Repository, aof_dir: Path, name: str, tags: list[str],
-                   extra_meta: dict[str, Any] | None = None) -> Snapshot:
+def backup_aof_dir(
+    repo: Repository, aof_dir: Path, name: str, tags: list[str], extra_meta: dict[str, Any] | None = None
+) -> Snapshot:
     """The AOF directory as one bundle snapshot; retried when a rewrite replaced files meanwhile."""
     for _ in range(ATTEMPTS):
         # the sizes read now bound what the snapshot holds: its coverage ends here, however long the read takes
@@ -81,11 +95,17 @@ def backup_aof_dir(repo: Repository, aof_dir: Path, name: str, tags: list[str],
                 continue
             if not state.same_layout(read_state(aof_dir)):
                 continue
-            meta = {**describe(state, stamps), **(extra_meta or {}), "covered_until": read_at - FSYNC_SLACK,
-                    "file_ts": stamps}
+            meta = {
+                **describe(state, stamps),
+                **(extra_meta or {}),
+                "covered_until": read_at - FSYNC_SLACK,
+                "file_ts": stamps,
+            }
             return bundle.commit(SourceRef("redis", name, tags, meta))
-    raise RedisSourceError(f"{aof_dir}: the AOF was rewritten during each of {ATTEMPTS} attempts; no snapshot written",
-                           hint="retry when no BGREWRITEAOF is running")
+    raise RedisSourceError(
+        f"{aof_dir}: the AOF was rewritten during each of {ATTEMPTS} attempts; no snapshot written",
+        hint="retry when no BGREWRITEAOF is running",
+    )
 
 
 ArchiveKey = tuple[str, int, str]  # base, base mtime (whole seconds, as catalog groups), file
@@ -101,8 +121,9 @@ def archived_ends(repo: Repository, name: str) -> dict[ArchiveKey, int]:
     return ends
 
 
-def _archive_file(repo: Repository, aof_dir: Path, state: AofState, f: AofFile, offset: int,
-                  name: str) -> dict[str, Any]:
+def _archive_file(
+    repo: Repository, aof_dir: Path, state: AofState, f: AofFile, offset: int, name: str
+) -> dict[str, Any]:
     reader = LimitedReader(aof_dir / f.name, f.size - offset, offset)
     try:
         with BlobWriter(repo) as writer:
@@ -113,14 +134,29 @@ def _archive_file(repo: Repository, aof_dir: Path, state: AofState, f: AofFile, 
         reader.close()
     length = sum(r.length for r in refs)
     assert state.base is not None
-    doc = {"source_name": name, "base": state.base.name, "base_mtime": state.base_mtime, "file": f.name,
-           "seq": f.seq, "type": f.type, "offset": offset, "length": length, "first_ts": reader.first_ts,
-           "last_ts": reader.last_ts, "root": {"type": "stream", "lists": lists, "size": length}}
+    doc = {
+        "source_name": name,
+        "base": state.base.name,
+        "base_mtime": state.base_mtime,
+        "file": f.name,
+        "seq": f.seq,
+        "type": f.type,
+        "offset": offset,
+        "length": length,
+        "first_ts": reader.first_ts,
+        "last_ts": reader.last_ts,
+        "root": {"type": "stream", "lists": lists, "size": length},
+    }
     return doc
 
 
-def archive_once(repo: Repository, aof_dir: Path, name: str, ends: dict[ArchiveKey, int] | None = None,
-                 ts_enabled: bool | None = None) -> list[dict[str, Any]]:
+def archive_once(
+    repo: Repository,
+    aof_dir: Path,
+    name: str,
+    ends: dict[ArchiveKey, int] | None = None,
+    ts_enabled: bool | None = None,
+) -> list[dict[str, Any]]:
     """Archive every new file and the growth of every INCR file since the last run.
     ``ends`` (updated in place) saves re-reading the records in a loop. ``ts_enabled`` (when the server was
     asked) says whether Redis annotated the bytes archived now: recorded, a point in time refuses to cut

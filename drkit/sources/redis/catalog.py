@@ -20,8 +20,7 @@ from .pitr import Piece, group_pieces, iso, parse_time
 
 
 def redis_snapshots(repo: Repository, name: str | None = None) -> list[Snapshot]:
-    return [s for s in snapshots.load_all(repo.manifests)
-            if s.source_kind == "redis" and name in (None, s.source_name)]
+    return [s for s in snapshots.load_all(repo.manifests) if s.source_kind == "redis" and name in (None, s.source_name)]
 
 
 def _write_root(repo: Repository, root: dict[str, Any], out: BinaryIO) -> int:
@@ -32,10 +31,21 @@ def _snapshot_pieces(repo: Repository, snap: Snapshot) -> list[Piece]:
     meta = snap.meta
     stamps = meta.get("file_ts", {})
     captured = float(meta.get("covered_until", 0))
-    return [Piece(meta["base"], float(meta["base_mtime"]), f["name"], f["seq"], f["type"], 0, f["size"],
-                  (stamps.get(f["name"]) or [None, None])[1], captured,
-                  partial(restore_part, repo, snap, f["name"]))
-            for f in meta["files"]]
+    return [
+        Piece(
+            meta["base"],
+            float(meta["base_mtime"]),
+            f["name"],
+            f["seq"],
+            f["type"],
+            0,
+            f["size"],
+            (stamps.get(f["name"]) or [None, None])[1],
+            captured,
+            partial(restore_part, repo, snap, f["name"]),
+        )
+        for f in meta["files"]
+    ]
 
 
 def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
@@ -48,9 +58,21 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
     for d in docs:
         whole = d.get("run") is None or stored[d["run"]] >= int(d.get("run_records", 1))
         captured = float(d["archived_at"]) if whole else 0.0  # a run not all stored proves no capture time
-        pieces.append(Piece(d["base"], float(d["base_mtime"]), d["file"], d["seq"], d["type"], d["offset"],
-                            d["length"], d["last_ts"], captured, partial(_write_root, repo, d["root"]),
-                            ts_off=d.get("ts_enabled") is False))
+        pieces.append(
+            Piece(
+                d["base"],
+                float(d["base_mtime"]),
+                d["file"],
+                d["seq"],
+                d["type"],
+                d["offset"],
+                d["length"],
+                d["last_ts"],
+                captured,
+                partial(_write_root, repo, d["root"]),
+                ts_off=d.get("ts_enabled") is False,
+            )
+        )
     return pieces
 
 
@@ -67,8 +89,11 @@ def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
     """The newest RDB snapshot that *ended* at or before ``when``: an RDB holds the state of the instant
     Redis forked for it, somewhere between the snapshot's start and end, so one still being taken at
     ``when`` may hold writes after it."""
-    found = [s for s in redis_snapshots(repo, name)
-             if s.meta.get("mode") in ("rdb", "cluster") and parse_time(s.end_time or s.time) <= when]
+    found = [
+        s
+        for s in redis_snapshots(repo, name)
+        if s.meta.get("mode") in ("rdb", "cluster") and parse_time(s.end_time or s.time) <= when
+    ]
     if not found:
         raise UsageError(f"no Redis RDB snapshot ended at or before {iso(when)}")
     return found[-1]
@@ -87,15 +112,30 @@ def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
     for s in redis_snapshots(repo, name):
         if s.meta.get("mode") == "aof":
             end = max(float(s.meta.get("last_ts") or 0), float(s.meta.get("covered_until", 0)))
-            rows.append({"id": s.short_id, "name": s.source_name, "kind": "aof",
-                         "from": iso(_first_point(float(s.meta["base_mtime"]))), "to": iso(end)})
+            rows.append(
+                {
+                    "id": s.short_id,
+                    "name": s.source_name,
+                    "kind": "aof",
+                    "from": iso(_first_point(float(s.meta["base_mtime"]))),
+                    "to": iso(end),
+                }
+            )
         else:
             # whole times (cut to seconds, they named an older RDB); a point in time restores this RDB from
             # its end on: it holds the instant Redis forked for it, between its start and its end
             at, until = format_time(snapshot_time(s)), format_time(_aware(s.end_time or s.time))
-            rows.append({"id": s.short_id, "name": s.source_name, "kind": s.meta.get("mode", "rdb"), "from": at,
-                         "to": until})
+            rows.append(
+                {"id": s.short_id, "name": s.source_name, "kind": s.meta.get("mode", "rdb"), "from": at, "to": until}
+            )
     for g in group_pieces(aof_pieces(repo, name)):
-        rows.append({"id": "archive", "name": name or "", "kind": "aof+archive", "from": iso(_first_point(g.start)),
-                     "to": iso(g.end)})
+        rows.append(
+            {
+                "id": "archive",
+                "name": name or "",
+                "kind": "aof+archive",
+                "from": iso(_first_point(g.start)),
+                "to": iso(g.end),
+            }
+        )
     return rows

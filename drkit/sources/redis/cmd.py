@@ -32,12 +32,21 @@ PATH = click.Path(path_type=Path, file_okay=False)
 def _conn_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = (
         click.option("--redis-user", default=None, help="ACL user (or DRKIT_REDIS_USER, or the URL's user)."),
-        click.option("--redis-password-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                     help="Read the Redis password from this file (else DRKIT_REDIS_PASSWORD)."),
+        click.option(
+            "--redis-password-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Read the Redis password from this file (else DRKIT_REDIS_PASSWORD).",
+        ),
         click.option("--tls-ca", default=None, help="CA certificate file for rediss:// URLs."),
-        click.option("--sentinel", "sentinels", multiple=True, metavar="HOST:PORT",
-                     help="Find the primary through this Sentinel (repeatable); needs --master-name. No URL "
-                          "needed (a URL's scheme, user and db still apply; rediss:// when --tls-ca is given)."),
+        click.option(
+            "--sentinel",
+            "sentinels",
+            multiple=True,
+            metavar="HOST:PORT",
+            help="Find the primary through this Sentinel (repeatable); needs --master-name. No URL "
+            "needed (a URL's scheme, user and db still apply; rediss:// when --tls-ca is given).",
+        ),
         click.option("--master-name", default=None, help="Sentinel master name."),
     )
     for option in options:
@@ -51,8 +60,14 @@ def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
         return None
     from .conn import make_target
 
-    return make_target(url, username=opts["redis_user"], password_file=opts["redis_password_file"],
-                       sentinels=tuple(opts["sentinels"]), master_name=opts["master_name"], tls_ca=opts["tls_ca"])
+    return make_target(
+        url,
+        username=opts["redis_user"],
+        password_file=opts["redis_password_file"],
+        sentinels=tuple(opts["sentinels"]),
+        master_name=opts["master_name"],
+        tls_ca=opts["tls_ca"],
+    )
 
 
 @click.command("redis", epilog=EXIT_CODES_EPILOG)
@@ -61,13 +76,25 @@ def _target(url: str | None, opts: dict[str, Any]) -> RedisTarget | None:
 @click.option("--aof-dir", type=PATH, default=None, help="Host-local Redis 7 AOF directory (appendonlydir).")
 @click.option("--name", default="redis", show_default=True, help="Source name recorded in the snapshot.")
 @click.option("--tag", "tags", multiple=True)
-@click.option("--rdb-sync", type=click.Choice(["diskless", "disk"]), default="diskless", show_default=True,
-              help="diskless: offer to take the RDB as the primary writes it (repl-diskless-sync decides); "
-                   "disk: always let the primary write it to its disk first.")
+@click.option(
+    "--rdb-sync",
+    type=click.Choice(["diskless", "disk"]),
+    default="diskless",
+    show_default=True,
+    help="diskless: offer to take the RDB as the primary writes it (repl-diskless-sync decides); "
+    "disk: always let the primary write it to its disk first.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @_conn_options
-def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name: str, tags: tuple[str, ...],
-                 as_json: bool, **opts: Any) -> None:
+def backup_redis(
+    repo_ref: RepoRef,
+    url: str | None,
+    aof_dir: Path | None,
+    name: str,
+    tags: tuple[str, ...],
+    as_json: bool,
+    **opts: Any,
+) -> None:
     """Back up Redis: a remote RDB (--url) or a host-local AOF directory (--aof-dir).
 
     A --url naming a node of a Redis Cluster backs up every master: one snapshot holding an RDB per
@@ -87,9 +114,11 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
         emit_json({"snapshot": snap.id, "time": snap.time, "meta": snap.meta, "stats": snap.stats})
         return
     st, meta = snap.stats, snap.meta
-    what = {"rdb": f"RDB {meta.get('rdb_size')} bytes, {meta.get('keys')} keys",
-            "cluster": f"Redis Cluster, {len(meta.get('shards', []))} masters: {meta.get('keys')} keys, "
-                       f"{meta.get('rdb_size')} RDB bytes"}.get(meta["mode"], f"AOF {len(meta.get('files', []))} files")
+    what = {
+        "rdb": f"RDB {meta.get('rdb_size')} bytes, {meta.get('keys')} keys",
+        "cluster": f"Redis Cluster, {len(meta.get('shards', []))} masters: {meta.get('keys')} keys, "
+        f"{meta.get('rdb_size')} RDB bytes",
+    }.get(meta["mode"], f"AOF {len(meta.get('files', []))} files")
     click.echo(f"snapshot {snap.short_id} saved: {what}; {st['new_bytes']} new bytes, {st['stored_bytes']} stored")
 
 
@@ -97,15 +126,22 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @with_repo
 @click.argument("snapshot", required=False)
 @click.option("--target-dir", type=PATH, default=None, help="Write dump.rdb (or appendonlydir) here.")
-@click.option("--to-url", default=None,
-              help="Load into this running, empty Redis (or Redis Cluster: any node): the files a --target-dir "
-                   "restore would write are loaded by a throwaway local redis-server and copied key by key "
-                   "(DUMP/RESTORE, expiry times kept exactly; in a cluster, each key to its slot's master).")
-@click.option("--point-in-time", type=TIME, default=None,
-              help="Restore the state at TIME: the AOF (snapshots and aof-archive segments) replayed up to it, "
-                   "else the newest RDB that ended at or before it; with --target-dir and --to-url alike. AOF "
-                   "times are whole seconds: inside a second, the state at its start is restored (never a "
-                   "write after TIME); the output names the point reached. " + TIME_HELP)
+@click.option(
+    "--to-url",
+    default=None,
+    help="Load into this running, empty Redis (or Redis Cluster: any node): the files a --target-dir "
+    "restore would write are loaded by a throwaway local redis-server and copied key by key "
+    "(DUMP/RESTORE, expiry times kept exactly; in a cluster, each key to its slot's master).",
+)
+@click.option(
+    "--point-in-time",
+    type=TIME,
+    default=None,
+    help="Restore the state at TIME: the AOF (snapshots and aof-archive segments) replayed up to it, "
+    "else the newest RDB that ended at or before it; with --target-dir and --to-url alike. AOF "
+    "times are whole seconds: inside a second, the state at its start is restored (never a "
+    "write after TIME); the output names the point reached. " + TIME_HELP,
+)
 @click.option("--name", default=None, help="Only snapshots of this source name.")
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
@@ -113,8 +149,7 @@ def backup_redis(repo_ref: RepoRef, url: str | None, aof_dir: Path | None, name:
 @skip_damaged_option
 @click.option("--json", "as_json", is_flag=True)
 @_conn_options
-def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, as_json: bool,
-                  **opts: Any) -> None:
+def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, as_json: bool, **opts: Any) -> None:
     """Restore a Redis snapshot (default: latest) into a directory or a running server.
 
     A Redis Cluster snapshot restores with --target-dir DIR into one directory per shard,
@@ -122,9 +157,15 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
     into a running cluster (or merged into one server). --start is refused for it. See docs/redis.md."""
     from . import ops
 
-    options = ops.RestoreOptions(target_dir=opts["target_dir"], to_url=_target(to_url, opts),
-                                 point_in_time=opts["point_in_time"], name=opts["name"], force=opts["force"],
-                                 start=opts["start"], port=opts["port"])
+    options = ops.RestoreOptions(
+        target_dir=opts["target_dir"],
+        to_url=_target(to_url, opts),
+        point_in_time=opts["point_in_time"],
+        name=opts["name"],
+        force=opts["force"],
+        start=opts["start"],
+        port=opts["port"],
+    )
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = opts["skip_damaged"]
     res = ops.restore_redis(repo, snapshot, options)
@@ -133,8 +174,10 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
         return
     click.echo(f"restored {res.kind} from {res.snapshot} to {res.target}", err=True)
     if res.point_reached is not None:
-        click.echo(f"point in time {res.point_in_time}: state at {res.point_reached}"
-                   + (f" ({res.note})" if res.note else ""), err=True)
+        click.echo(
+            f"point in time {res.point_in_time}: state at {res.point_reached}" + (f" ({res.note})" if res.note else ""),
+            err=True,
+        )
     if res.keys is not None:
         click.echo(f"keys copied per db: {res.keys}", err=True)
     if res.shards is not None:
@@ -152,20 +195,42 @@ def redis_group() -> None:
 @with_repo
 @click.option("--aof-dir", type=PATH, required=True)
 @click.option("--name", default="redis", show_default=True)
-@click.option("--url", default=None, help="The server: its settings are checked at start, and every round "
-              "whether it writes AOF timestamps (aof-timestamp-enabled), recorded with what the round archives; "
-              "a point in time is refused inside bytes archived while it was off.")
-@click.option("--interval", type=DURATION, default="1s", show_default=True,
-              help="Time between the starts of two rounds (each uploads only the bytes new since the last, up "
-                   "to the last whole command): with it, Redis's RPO is about the interval plus 3 s (the fsync "
-                   "slack and the second the point-in-time cut drops). DURATION: " + DURATION_HELP)
+@click.option(
+    "--url",
+    default=None,
+    help="The server: its settings are checked at start, and every round "
+    "whether it writes AOF timestamps (aof-timestamp-enabled), recorded with what the round archives; "
+    "a point in time is refused inside bytes archived while it was off.",
+)
+@click.option(
+    "--interval",
+    type=DURATION,
+    default="1s",
+    show_default=True,
+    help="Time between the starts of two rounds (each uploads only the bytes new since the last, up "
+    "to the last whole command): with it, Redis's RPO is about the interval plus 3 s (the fsync "
+    "slack and the second the point-in-time cut drops). DURATION: " + DURATION_HELP,
+)
 @click.option("--once", is_flag=True, help="Archive what is new and exit (for a scheduler).")
-@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
-              help="Serve Prometheus metrics (archive freshness, rounds, bytes) on this port.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics (archive freshness, rounds, bytes) on this port.",
+)
 @click.option("--metrics-address", default="127.0.0.1", show_default=True)
 @_conn_options
-def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, interval: float, once: bool,  # noqa: PLR0913
-                metrics_port: int | None, metrics_address: str, **opts: Any) -> None:
+def aof_archive(  # noqa: PLR0913
+    repo_ref: RepoRef,
+    aof_dir: Path,
+    name: str,
+    url: str | None,
+    interval: float,
+    once: bool,
+    metrics_port: int | None,
+    metrics_address: str,
+    **opts: Any,
+) -> None:
     """Archive each new AOF INCR file and the growth of the current one, as it appears.
 
     Each round uploads only what is new since the last round (never re-uploading whole files), ending
@@ -182,8 +247,11 @@ def aof_archive(repo_ref: RepoRef, aof_dir: Path, name: str, url: str | None, in
     def report(d: dict[str, Any]) -> None:
         click.echo(f"archived {d['file']} [{d['offset']}+{d['length']}]")
         if d.get("ts_enabled") is False:
-            click.echo("drkit: warning: aof-timestamp-enabled is off (or was, since the last round): a point in "
-                       f"time is not restorable inside {d['file']} [{d['offset']}+{d['length']}]", err=True)
+            click.echo(
+                "drkit: warning: aof-timestamp-enabled is off (or was, since the last round): a point in "
+                f"time is not restorable inside {d['file']} [{d['offset']}+{d['length']}]",
+                err=True,
+            )
 
     follow = ops.Follow(interval, once=once, on_round=_serve_metrics(name, metrics_port, metrics_address))
     count = ops.aof_archive(repo, aof_dir, name, follow, report=report, target=target)

@@ -44,8 +44,11 @@ class RedisTarget:
         return display_url(self.url)
 
     def client_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": None,
-                              "retry_on_timeout": False}
+        kw: dict[str, Any] = {
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "socket_timeout": None,
+            "retry_on_timeout": False,
+        }
         if self.username:
             kw["username"] = self.username
         if self.password is not None:
@@ -85,9 +88,15 @@ def parse_sentinel(spec: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def make_target(url: str | None, *, username: str | None = None, password_file: Path | None = None,
-                sentinels: tuple[str, ...] = (), master_name: str | None = None,
-                tls_ca: str | None = None) -> RedisTarget:
+def make_target(
+    url: str | None,
+    *,
+    username: str | None = None,
+    password_file: Path | None = None,
+    sentinels: tuple[str, ...] = (),
+    master_name: str | None = None,
+    tls_ca: str | None = None,
+) -> RedisTarget:
     """Build a target from CLI options; credentials in the URL are accepted but the env/file win.
     With Sentinels the URL is optional: its scheme, user and db apply to the primary they name
     (without one: ``redis://``, or ``rediss://`` when ``tls_ca`` is given, and db 0)."""
@@ -102,8 +111,7 @@ def make_target(url: str | None, *, username: str | None = None, password_file: 
         raise UsageError(f"unsupported Redis URL scheme {parts.scheme!r}: use redis:// or rediss://")
     user = username or os.environ.get(USER_ENV) or parts.username or None
     password = read_password(password_file) or parts.password or None
-    return RedisTarget(url, user, password, tls_ca, False, tuple(parse_sentinel(s) for s in sentinels),
-                       master_name)
+    return RedisTarget(url, user, password, tls_ca, False, tuple(parse_sentinel(s) for s in sentinels), master_name)
 
 
 def _primary_address(target: RedisTarget) -> tuple[str, int]:
@@ -146,8 +154,10 @@ def translate(exc: Exception, target: RedisTarget) -> RedisSourceError:
     where = target.display
     text = str(exc).replace(target.password or "\0", "***") if target.password else str(exc)
     if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
-        return RedisAuthFailed(f"Redis at {where} refused the login (wrong user or password)",
-                               hint=f"set {PASSWORD_ENV} or --redis-password-file (and --redis-user for ACL users)")
+        return RedisAuthFailed(
+            f"Redis at {where} refused the login (wrong user or password)",
+            hint=f"set {PASSWORD_ENV} or --redis-password-file (and --redis-user for ACL users)",
+        )
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
         return RedisUnreachable(f"Redis at {where} is unreachable: {text.splitlines()[0] if text else 'closed'}")
     return RedisSourceError(f"Redis at {where}: {text}")

@@ -37,16 +37,16 @@ class BackupOptions:
     diskless: bool = True
 
 
-def backup_redis(repo: Repository, name: str, opts: BackupOptions,
-                 progress: Callable[[int], None] | None = None) -> Snapshot:
+def backup_redis(
+    repo: Repository, name: str, opts: BackupOptions, progress: Callable[[int], None] | None = None
+) -> Snapshot:
     with tracing.span("drkit.backup", **{"drkit.source_kind": "redis"}) as span:
         snap = _backup_redis(repo, name, opts, progress)
         span.set(**{"drkit.snapshot_id": snap.id})
     return snap
 
 
-def _backup_redis(repo: Repository, name: str, opts: BackupOptions,
-                  progress: Callable[[int], None] | None) -> Snapshot:
+def _backup_redis(repo: Repository, name: str, opts: BackupOptions, progress: Callable[[int], None] | None) -> Snapshot:
     target, aof_dir, tags = opts.target, opts.aof_dir, list(opts.tags)
     with repo.lock(purpose="backup"):
         if aof_dir is None:
@@ -123,8 +123,14 @@ class Follow:
     on_round: Callable[[float, list[dict[str, Any]]], None] | None = None
 
 
-def aof_archive(repo: Repository, aof_dir: Path, name: str, follow: Follow,
-                report: Callable[[dict[str, Any]], None], target: RedisTarget | None = None) -> int:
+def aof_archive(
+    repo: Repository,
+    aof_dir: Path,
+    name: str,
+    follow: Follow,
+    report: Callable[[dict[str, Any]], None],
+    target: RedisTarget | None = None,
+) -> int:
     """Archive new AOF files and growth (only the bytes new since the last round, ending at a whole
     command) each round; returns segments. With ``target``, each round records whether the server
     annotated what it archives (``_TimestampWatch``). After a restart it goes on from the records."""
@@ -145,8 +151,10 @@ def aof_archive(repo: Repository, aof_dir: Path, name: str, follow: Follow,
                 return total
             # between rounds nothing read earlier is held: let prunes settle marks made since the lock
             repo.renew_view(lock)
-    raise LockLost("the repository lock could not be refreshed; archiving stopped",
-                     hint="check the repository's storage, then restart aof-archive")
+    raise LockLost(
+        "the repository lock could not be refreshed; archiving stopped",
+        hint="check the repository's storage, then restart aof-archive",
+    )
 
 
 @dataclass(frozen=True)
@@ -227,9 +235,11 @@ class RestoreOptions:
 def _check_cluster(snap: Snapshot, opts: RestoreOptions) -> None:
     """A cluster snapshot restores into per-shard directories or a running server / cluster."""
     if snap.meta.get("mode") == "cluster" and opts.start:
-        raise UsageError(f"snapshot {snap.short_id} is of a Redis Cluster ({len(snap.meta['shards'])} masters): "
-                         "--start is not supported for it",
-                         hint="restore it with --target-dir DIR (DIR/<node-id>/dump.rdb per shard) or --to-url")
+        raise UsageError(
+            f"snapshot {snap.short_id} is of a Redis Cluster ({len(snap.meta['shards'])} masters): "
+            "--start is not supported for it",
+            hint="restore it with --target-dir DIR (DIR/<node-id>/dump.rdb per shard) or --to-url",
+        )
 
 
 def _rdb_at(repo: Repository, when: float, name: str | None) -> Snapshot:
@@ -248,11 +258,22 @@ def _rdb_at(repo: Repository, when: float, name: str | None) -> Snapshot:
 def _refuse_damaged(repo: Repository, chosen: Snapshot | None, when: float, name: str | None) -> None:
     """``snapshots.refuse_damaged_until`` up to ``when`` plus the longest Redis backup seen (one taken at
     ``when`` is stored later)."""
-    longest = max((datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time)
-                   for s in catalog.redis_snapshots(repo, name) if s.end_time), default=timedelta(0))
+    longest = max(
+        (
+            datetime.fromisoformat(s.end_time) - datetime.fromisoformat(s.time)
+            for s in catalog.redis_snapshots(repo, name)
+            if s.end_time
+        ),
+        default=timedelta(0),
+    )
     store = repo.manifests
-    snapshots.refuse_damaged_until(store, chosen, datetime.fromtimestamp(when, UTC) + longest, pitr.iso(when),
-                                   possible=lambda key: snapshots.could_match(store, key, None, "redis", name))
+    snapshots.refuse_damaged_until(
+        store,
+        chosen,
+        datetime.fromtimestamp(when, UTC) + longest,
+        pitr.iso(when),
+        possible=lambda key: snapshots.could_match(store, key, None, "redis", name),
+    )
 
 
 @dataclass(frozen=True)
@@ -283,8 +304,12 @@ def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: P
     snap = _rdb_at(repo, when, opts.name)
     _check_cluster(snap, opts)
     kind = "pitr-" + _write_snapshot(repo, snap, directory, durable=durable)
-    return _Placed(snap.short_id, kind, format_time(catalog.snapshot_time(snap)),
-                   f"the newest RDB snapshot that ended at or before the time asked for (taken {snap.time})")
+    return _Placed(
+        snap.short_id,
+        kind,
+        format_time(catalog.snapshot_time(snap)),
+        f"the newest RDB snapshot that ended at or before the time asked for (taken {snap.time})",
+    )
 
 
 def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: RedisTarget) -> RestoreResult:
@@ -304,8 +329,9 @@ def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: 
 
 def _result(opts: RestoreOptions, placed: _Placed, target: str, **more: Any) -> RestoreResult:
     asked = format_time(pitr.parse_time_utc(opts.point_in_time)) if opts.point_in_time is not None else None
-    return RestoreResult(placed.snapshot, placed.kind, target, point_in_time=asked, point_reached=placed.point,
-                         note=placed.note, **more)
+    return RestoreResult(
+        placed.snapshot, placed.kind, target, point_in_time=asked, point_reached=placed.point, note=placed.note, **more
+    )
 
 
 def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> RestoreResult:

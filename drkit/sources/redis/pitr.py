@@ -51,8 +51,10 @@ class AofCut:
         """For people: what was reached, and why it is not the target when it is not."""
         if self.exact:
             return f"restored to {iso(self.point)}"
-        return (f"AOF timestamps are whole seconds; restored to {iso_ms(self.point)}, the last instant "
-                f"provably before {timespec.format_time(datetime.fromtimestamp(self.target, UTC))}")
+        return (
+            f"AOF timestamps are whole seconds; restored to {iso_ms(self.point)}, the last instant "
+            f"provably before {timespec.format_time(datetime.fromtimestamp(self.target, UTC))}"
+        )
 
 
 def aof_cut(target: float) -> AofCut:
@@ -130,14 +132,17 @@ def choose_group(groups: list[Group], cut: AofCut) -> Group:
     for g in reversed(groups):
         if g.start <= cut.last_second and cut.point <= g.end:
             if g.last_ts is None and g.has_incr_data:
-                raise UsageError("the AOF has no timestamp annotations (aof-timestamp-enabled was off): "
-                                 "point-in-time restore is not possible from it",
-                                 hint="set aof-timestamp-enabled yes on the server; until then restore a "
-                                      "snapshot as a whole")
+                raise UsageError(
+                    "the AOF has no timestamp annotations (aof-timestamp-enabled was off): "
+                    "point-in-time restore is not possible from it",
+                    hint="set aof-timestamp-enabled yes on the server; until then restore a snapshot as a whole",
+                )
             return g
     windows = ", ".join(f"{iso(g.start + 1)} .. {iso(g.end)}" for g in groups) or "none"  # as `redis windows`
-    raise UsageError(f"{iso(cut.target)} is not covered by the AOF backups (recoverable windows: {windows}; "
-                     "AOF times are whole seconds: a point inside a second reaches its start)")
+    raise UsageError(
+        f"{iso(cut.target)} is not covered by the AOF backups (recoverable windows: {windows}; "
+        "AOF times are whole seconds: a point inside a second reaches its start)"
+    )
 
 
 def _plan_file(pieces: list[Piece], name: str) -> list[tuple[Piece, int]]:
@@ -162,8 +167,10 @@ def plan_group(group: Group) -> tuple[list[AofFile], dict[str, list[tuple[Piece,
         raise UsageError(f"the AOF base {group.base} is not in the repository")
     seqs = [p.seq for p in ordered if p.type == "i"]
     if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):  # Redis numbers them one by one
-        raise UsageError(f"an INCR file between {ordered[1].file} and {ordered[-1].file} is not in the repository: "
-                         "point-in-time restore is not possible from this AOF")
+        raise UsageError(
+            f"an INCR file between {ordered[1].file} and {ordered[-1].file} is not in the repository: "
+            "point-in-time restore is not possible from this AOF"
+        )
     plans = {p.file: _plan_file(group.pieces, p.file) for p in ordered}
     for p in ordered:
         have = max((x.end for x in group.pieces if x.file == p.file), default=0)
@@ -189,8 +196,9 @@ class _Skip:
         return n
 
 
-def write_group(aof_dir: Path, manifest_name: str, files: list[AofFile],
-                plans: dict[str, list[tuple[Piece, int]]]) -> None:
+def write_group(
+    aof_dir: Path, manifest_name: str, files: list[AofFile], plans: dict[str, list[tuple[Piece, int]]]
+) -> None:
     aof_dir.mkdir(parents=True, exist_ok=True)
     for f in files:
         with open(aof_dir / f.name, "wb") as out:
@@ -232,8 +240,11 @@ def truncate_to(aof_dir: Path, manifest_name: str, files: list[AofFile], cut: Ao
     tool = shutil.which("redis-check-aof")
     if tool is None:
         raise RedisSourceError("redis-check-aof not found on PATH", hint="install Redis 7 (Debian: redis-tools)")
-    proc = subprocess.run([tool, "--truncate-to-timestamp", str(cut.last_second), str(aof_dir / manifest_name)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [tool, "--truncate-to-timestamp", str(cut.last_second), str(aof_dir / manifest_name)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         last = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
         raise RedisSourceError(f"redis-check-aof could not truncate the AOF to {iso(cut.last_second)}: {last[0]}")

@@ -50,20 +50,27 @@ class RedisKind:
         for doc_id, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == config.name):
             at = doc.get("archived_at")
             if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
-                log.warning("AOF archive record %s of %s has no valid archived_at (%.40r); left out", doc_id[:12],
-                            config.name, at, extra={"source": config.name})
+                log.warning(
+                    "AOF archive record %s of %s has no valid archived_at (%.40r); left out",
+                    doc_id[:12],
+                    config.name,
+                    at,
+                    extra={"source": config.name},
+                )
                 continue
             newest = float(at) if newest is None else max(newest, float(at))
         return newest
 
-    def catalog_points(
-        self, repo: Repository, config: RedisSource, job: str, snaps: list[Snapshot]
-    ) -> list[datetime]:
+    def catalog_points(self, repo: Repository, config: RedisSource, job: str, snaps: list[Snapshot]) -> list[datetime]:
         """The job's AOF windows and those of the AOF archive its source ``name`` records."""
         from .ops import redis_windows  # the [redis] extra: only for this kind
 
-        return [_aware(row["to"]) for name in dict.fromkeys(n for n in (job, config.name) if n)
-                for row in redis_windows(repo, name) if row["kind"] != "rdb"]
+        return [
+            _aware(row["to"])
+            for name in dict.fromkeys(n for n in (job, config.name) if n)
+            for row in redis_windows(repo, name)
+            if row["kind"] != "rdb"
+        ]
 
     def plan_system_component(self, repo: Repository, job: str, config: RedisSource, target: datetime) -> Any:
         from ...jobs.system_plan import plan_redis
@@ -90,8 +97,9 @@ class RedisKind:
         if not isinstance(c.target, Path):
             opts = RestoreOptions(to_url=c.target, point_in_time=plan.redis_cut, name=plan.redis_name)
         else:
-            opts = RestoreOptions(target_dir=c.target, point_in_time=plan.redis_cut, name=plan.redis_name,
-                                  start=c.req.start)
+            opts = RestoreOptions(
+                target_dir=c.target, point_in_time=plan.redis_cut, name=plan.redis_name, start=c.req.start
+            )
         try:
             restored = restore_redis(repo, None if plan.redis_cut else plan.snapshot, opts)
         finally:

@@ -62,18 +62,35 @@ class RedisProcess:
         return [str(conf)]
 
     def argv(self) -> list[str]:
-        args = [server_binary(), *self._config_file(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir),
-                "--dbfilename", "dump.rdb", "--save", "", "--protected-mode", "yes", "--daemonize", "no",
-                "--logfile", str(self.dir / "redis-drkit.log")]
+        args = [
+            server_binary(),
+            *self._config_file(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis-drkit.log"),
+        ]
         if self.aof:
             args += ["--appendonly", "yes", "--appenddirname", "appendonlydir"]
         return args + self.extra
 
     def start(self, timeout: float = START_TIMEOUT) -> RedisProcess:
         self.port = self.port or free_port()
-        self.proc = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         self.wait_loaded(timeout)
         return self
 
@@ -85,8 +102,10 @@ class RedisProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RedisSourceError(f"redis-server exited with status {self.proc.returncode} while loading "
-                                       f"{self.dir}: {self._log_tail()}")
+                raise RedisSourceError(
+                    f"redis-server exited with status {self.proc.returncode} while loading "
+                    f"{self.dir}: {self._log_tail()}"
+                )
             try:
                 with self.client() as c:
                     if int(c.info("persistence").get("loading", 1)) == 0:

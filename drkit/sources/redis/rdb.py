@@ -31,13 +31,22 @@ EOF_MARK_LEN = 40
 def server_facts(c: redis.Redis) -> dict[str, Any]:
     """Snapshot metadata: version, run_id, replication offset, memory, keys per db."""
     info = c.info("everything")
-    keys = {name: int(v["keys"]) for name, v in info.items()
-            if name.startswith("db") and name[2:].isdigit() and isinstance(v, dict)}
-    return {"redis_version": info.get("redis_version"), "run_id": info.get("run_id"),
-            "role": info.get("role"), "master_repl_offset": info.get("master_repl_offset"),
-            "master_replid": info.get("master_replid"), "used_memory": info.get("used_memory"),
-            "keys_per_db": keys, "aof_enabled": bool(info.get("aof_enabled")),
-            "tcp_port": info.get("tcp_port")}
+    keys = {
+        name: int(v["keys"])
+        for name, v in info.items()
+        if name.startswith("db") and name[2:].isdigit() and isinstance(v, dict)
+    }
+    return {
+        "redis_version": info.get("redis_version"),
+        "run_id": info.get("run_id"),
+        "role": info.get("role"),
+        "master_repl_offset": info.get("master_repl_offset"),
+        "master_replid": info.get("master_replid"),
+        "used_memory": info.get("used_memory"),
+        "keys_per_db": keys,
+        "aof_enabled": bool(info.get("aof_enabled")),
+        "tcp_port": info.get("tcp_port"),
+    }
 
 
 @dataclass
@@ -81,11 +90,14 @@ class RdbReader:
         try:
             data = self.sock.recv(size)
         except OSError as exc:
-            raise RedisUnreachable(f"Redis at {self.display}: connection lost during RDB transfer "
-                                   f"after {self.read_bytes} bytes ({exc})") from None
+            raise RedisUnreachable(
+                f"Redis at {self.display}: connection lost during RDB transfer after {self.read_bytes} bytes ({exc})"
+            ) from None
         if not data:
-            raise RedisUnreachable(f"Redis at {self.display}: connection closed during RDB transfer "
-                                   f"after {self.read_bytes} bytes: no snapshot written")
+            raise RedisUnreachable(
+                f"Redis at {self.display}: connection closed during RDB transfer "
+                f"after {self.read_bytes} bytes: no snapshot written"
+            )
         return data
 
     def _see(self, data: bytes) -> None:
@@ -172,8 +184,9 @@ class RdbTransfer:
         r = self.reader
         if r is None or not r.complete:
             got = 0 if r is None else r.read_bytes
-            raise RedisUnreachable(f"Redis at {self.target.display}: RDB transfer incomplete ({got} bytes): "
-                                   "no snapshot written")
+            raise RedisUnreachable(
+                f"Redis at {self.target.display}: RDB transfer incomplete ({got} bytes): no snapshot written"
+            )
 
     def __exit__(self, *exc: object) -> None:
         conn = getattr(self, "_conn", None)

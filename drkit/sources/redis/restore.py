@@ -59,8 +59,10 @@ def _check_empty(c: redis.Redis, display: str, force: bool) -> None:
         raise UsageError(f"Redis at {display} already holds {total} keys; refusing to load into it without --force")
     libraries = 0 if force else len(c.function_list())
     if libraries:  # the restore's FUNCTION RESTORE would fail on a name taken, after every key is copied
-        raise UsageError(f"Redis at {display} already holds {libraries} function libraries; refusing to load into "
-                         "it without --force (which replaces libraries of the same name)")
+        raise UsageError(
+            f"Redis at {display} already holds {libraries} function libraries; refusing to load into "
+            "it without --force (which replaces libraries of the same name)"
+        )
 
 
 def _dbs(c: redis.Redis) -> list[int]:
@@ -89,9 +91,10 @@ def _source_dbs(source: RedisProcess, into_cluster: bool) -> list[int]:
     with source.client() as c:
         dbs = _dbs(c)
     if into_cluster and any(db != 0 for db in dbs):
-        raise UsageError(f"the restored data has keys in db {', '.join(str(d) for d in dbs if d)}: "
-                         "a Redis Cluster has db 0 only",
-                         hint="restore into a non-cluster server, or with --target-dir")
+        raise UsageError(
+            f"the restored data has keys in db {', '.join(str(d) for d in dbs if d)}: a Redis Cluster has db 0 only",
+            hint="restore into a non-cluster server, or with --target-dir",
+        )
     return dbs
 
 
@@ -165,9 +168,11 @@ def _check_evictions(target: RedisTarget, nodes: list[RedisTarget], before: int)
     """A target with a maxmemory eviction policy accepts every RESTORE and drops keys meanwhile."""
     evicted = _evicted(nodes) - before
     if evicted > 0:
-        raise RedisSourceError(f"Redis at {target.display} evicted {evicted} keys during the restore (its maxmemory "
-                               "policy): the restored data there is incomplete",
-                               hint="raise maxmemory (or set maxmemory-policy noeviction), empty it, restore again")
+        raise RedisSourceError(
+            f"Redis at {target.display} evicted {evicted} keys during the restore (its maxmemory "
+            "policy): the restored data there is incomplete",
+            hint="raise maxmemory (or set maxmemory-policy noeviction), empty it, restore again",
+        )
 
 
 def check_load_target(target: RedisTarget, *, force: bool = False) -> tuple[bool, list[RedisTarget]]:
@@ -175,8 +180,10 @@ def check_load_target(target: RedisTarget, *, force: bool = False) -> tuple[bool
     cluster); (a cluster?, its nodes). ``load_into`` checks it, `restore --system` also before any work."""
     url_db = urlsplit(target.url).path.strip("/")
     if url_db not in ("", "0"):  # each db is copied to the same number: the URL's would be ignored
-        raise UsageError(f"--to-url names db {url_db}: a restore copies every db of the snapshot to the same db number",
-                         hint="give the URL without a db (or /0)")
+        raise UsageError(
+            f"--to-url names db {url_db}: a restore copies every db of the snapshot to the same db number",
+            hint="give the URL without a db (or /0)",
+        )
     return _check_target(target, force)
 
 

@@ -16,15 +16,28 @@ from drkit.config.example import EXAMPLE
 SECRET = "Sekr1t-Value-Never-Printed-7"
 
 VALID = {
-    "repositories": {"default": {"url": "/srv/repo", "passphrase": {"env": "REPO_PASS"}},
-                     "offsite": {"url": "s3://bucket/drkit", "passphrase": {"file": "/run/secrets/pass"}}},
+    "repositories": {
+        "default": {"url": "/srv/repo", "passphrase": {"env": "REPO_PASS"}},
+        "offsite": {"url": "s3://bucket/drkit", "passphrase": {"file": "/run/secrets/pass"}},
+    },
     "jobs": {
-        "db": {"source": {"kind": "postgres", "dsn": "postgresql://backup@db:5432/app",
-                          "password": {"command": "vault read -field=pw db"}, "mode": "physical"},
-               "schedule": "*/10 * * * * *", "targets": {"rpo": "5min", "rto": "1h30min"},
-               "retention": {"keep_daily": 7}, "checks": [{"sql": "SELECT 1", "expect": "1"}]},
-        "cache": {"source": {"kind": "redis", "url": "redis://cache:6379/0"}, "repository": "offsite",
-                  "checks": [{"redis": "GET k", "expect": "v"}]},
+        "db": {
+            "source": {
+                "kind": "postgres",
+                "dsn": "postgresql://backup@db:5432/app",
+                "password": {"command": "vault read -field=pw db"},
+                "mode": "physical",
+            },
+            "schedule": "*/10 * * * * *",
+            "targets": {"rpo": "5min", "rto": "1h30min"},
+            "retention": {"keep_daily": 7},
+            "checks": [{"sql": "SELECT 1", "expect": "1"}],
+        },
+        "cache": {
+            "source": {"kind": "redis", "url": "redis://cache:6379/0"},
+            "repository": "offsite",
+            "checks": [{"redis": "GET k", "expect": "v"}],
+        },
         "files": {"source": {"kind": "files", "paths": ["/srv/data"]}, "checks": [{"path_exists": "data/x"}]},
     },
 }
@@ -57,16 +70,18 @@ def test_every_invalid_field_is_listed_in_one_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, doc))
     paths = sorted(p.split(":")[0] for p in err.value.problems)
-    assert paths == sorted([
-        "repositories.default.passphrase",
-        "jobs.db.schedule",
-        "jobs.db.retention.keep_daily",
-        "jobs.db.targets.rpo",
-        "jobs.cache.source.redis.url",
-        "jobs.files.source",
-        "jobs.files.tpyo",
-        "scheduler.max_concurrent",
-    ]), err.value.problems
+    assert paths == sorted(
+        [
+            "repositories.default.passphrase",
+            "jobs.db.schedule",
+            "jobs.db.retention.keep_daily",
+            "jobs.db.targets.rpo",
+            "jobs.cache.source.redis.url",
+            "jobs.files.source",
+            "jobs.files.tpyo",
+            "scheduler.max_concurrent",
+        ]
+    ), err.value.problems
     assert err.value.exit_code == 2
 
 
@@ -138,12 +153,15 @@ def test_durations_and_cron() -> None:
     assert "second='*/10'" in repr(six)
 
 
-@pytest.mark.parametrize("field, value", [("targets", {"rto": "5m"}), ("jitter", "2m"),
-                                          ("retention", {"keep_within": "2m"})])
+@pytest.mark.parametrize(
+    "field, value", [("targets", {"rto": "5m"}), ("jitter", "2m"), ("retention", {"keep_within": "2m"})]
+)
 def test_an_ambiguous_m_is_refused_naming_the_field(tmp_path: Path, field: str, value: object) -> None:
     """`2m` was 120 s in drkit.yaml and 60 days on the command line; now neither reads it."""
-    doc = {"repositories": VALID["repositories"],
-           "jobs": {"files": {"source": {"kind": "files", "paths": ["/srv"]}, field: value}}}
+    doc = {
+        "repositories": VALID["repositories"],
+        "jobs": {"files": {"source": {"kind": "files", "paths": ["/srv"]}, field: value}},
+    }
     path = _write(tmp_path, doc)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -155,8 +173,12 @@ def test_an_ambiguous_m_is_refused_naming_the_field(tmp_path: Path, field: str, 
 
 
 def test_retention_span_is_calendar_and_the_same_as_on_the_command_line(tmp_path: Path) -> None:
-    doc = {"repositories": VALID["repositories"], "jobs": {"files": {
-        "source": {"kind": "files", "paths": ["/srv"]}, "retention": {"keep_within": "1y 6 months"}}}}
+    doc = {
+        "repositories": VALID["repositories"],
+        "jobs": {
+            "files": {"source": {"kind": "files", "paths": ["/srv"]}, "retention": {"keep_within": "1y 6 months"}}
+        },
+    }
     retention = load_config(_write(tmp_path, doc)).jobs["files"].retention
     assert retention is not None and retention.keep_within == "1y6mo"
     from drkit.cli.params import SPAN
@@ -180,8 +202,9 @@ def test_redis_source_through_sentinels_needs_no_url(monkeypatch: pytest.MonkeyP
     from drkit.jobs.connect import redis_target
 
     monkeypatch.setenv("REDIS_PW", "pw-x")
-    source = RedisSource.model_validate({"kind": "redis", "sentinels": ["10.0.0.9:26379"], "master_name": "cache",
-                                         "password": {"env": "REDIS_PW"}})
+    source = RedisSource.model_validate(
+        {"kind": "redis", "sentinels": ["10.0.0.9:26379"], "master_name": "cache", "password": {"env": "REDIS_PW"}}
+    )
     target = redis_target(source)
     assert target.sentinels == (("10.0.0.9", 26379),) and target.master_name == "cache"
     assert target.password == "pw-x"

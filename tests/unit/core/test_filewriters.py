@@ -112,8 +112,9 @@ def test_missing_bytes_are_refused(tmp_path: Path, pool: DirectPool) -> None:
         writer.close()
 
 
-def test_a_file_system_refusing_direct_writes_gets_buffered_ones(tmp_path: Path, pool: DirectPool,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_system_refusing_direct_writes_gets_buffered_ones(
+    tmp_path: Path, pool: DirectPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file system may take the O_DIRECT open yet refuse the write with EINVAL: the writer then
     turns O_DIRECT off for the file and writes the same segment again."""
     real = filewriters.pwrite_all
@@ -140,8 +141,9 @@ def test_a_file_system_refusing_direct_writes_gets_buffered_ones(tmp_path: Path,
     assert len(refused) <= 2
 
 
-def test_a_failing_write_stops_the_writes_after_it(tmp_path: Path, pool: DirectPool,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_write_stops_the_writes_after_it(
+    tmp_path: Path, pool: DirectPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A full device is reported while the restore still hands out segments, not only at ``finish``."""
     tried: list[int] = []
 
@@ -161,8 +163,9 @@ def test_a_failing_write_stops_the_writes_after_it(tmp_path: Path, pool: DirectP
         writer.close()
 
 
-def test_a_file_system_refusing_o_direct_gets_a_plain_writer_and_one_file(tmp_path: Path, pool: DirectPool,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_system_refusing_o_direct_gets_a_plain_writer_and_one_file(
+    tmp_path: Path, pool: DirectPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The flag is turned on after the open, so a refusal leaves the one file just created (with
     O_EXCL too), written through the page cache with the same calls."""
     monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
@@ -207,8 +210,9 @@ def test_a_write_failing_while_the_queue_is_looked_at_is_not_lost(tmp_path: Path
         writer.close()
 
 
-def test_finish_raises_only_once_no_write_of_the_file_is_queued(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finish_raises_only_once_no_write_of_the_file_is_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The caller closes the descriptor when ``finish`` raises: a write still queued then would land
     in whatever file reuses the descriptor number."""
     real = filewriters.pwrite_all

@@ -75,8 +75,10 @@ def test_json_mode_is_parseable_with_the_extras(root_logging: None) -> None:
     out = _capture(tty=False, level="info")
     log = logging.getLogger("drkit.scheduler")
     log.debug("not shown at info")
-    log.info("backup finished", extra={"job": "pg", "run_id": "0123456789ab", "snapshot_id": "f" * 64,
-                                       "duration_s": 1.25, "bytes_added": 42})
+    log.info(
+        "backup finished",
+        extra={"job": "pg", "run_id": "0123456789ab", "snapshot_id": "f" * 64, "duration_s": 1.25, "bytes_added": 42},
+    )
     (doc,) = _lines(out)
     assert doc["msg"] == "backup finished" and doc["level"] == "info" and doc["logger"] == "drkit.scheduler"
     assert doc["job"] == "pg" and doc["run_id"] == "0123456789ab" and doc["snapshot_id"] == "f" * 64
@@ -105,17 +107,20 @@ def test_calling_setup_twice_keeps_one_handler(root_logging: None) -> None:
     assert len(_lines(out)) == 1
 
 
-@pytest.mark.parametrize(("text", "leak"), [
-    ("dsn postgresql://backup:pg-Pass-123@db.internal:5432/app", "pg-Pass-123"),
-    ("redis://:r3dis-pw@127.0.0.1:6379/0", "r3dis-pw"),
-    ("dsn postgresql://backup:pa/ss-w0rd@db.internal/app", "ss-w0rd"),  # an unencoded slash
-    ("redis://:r3/dis-pw@127.0.0.1:6379/0", "dis-pw"),
-    ("libpq: host=db password=hunter2xyz user=app", "hunter2xyz"),
-    ("env AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG plus more", "wJalrXUtnFEMI/K7MDENG"),
-    ("GET /x?token=abc123def&x=1", "abc123def"),
-    ('{"password": "json-pw-77", "user": "u"}', "json-pw-77"),
-    ("PGPASSWORD='quoted pw' pg_dump", "quoted pw"),
-])
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("dsn postgresql://backup:pg-Pass-123@db.internal:5432/app", "pg-Pass-123"),
+        ("redis://:r3dis-pw@127.0.0.1:6379/0", "r3dis-pw"),
+        ("dsn postgresql://backup:pa/ss-w0rd@db.internal/app", "ss-w0rd"),  # an unencoded slash
+        ("redis://:r3/dis-pw@127.0.0.1:6379/0", "dis-pw"),
+        ("libpq: host=db password=hunter2xyz user=app", "hunter2xyz"),
+        ("env AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG plus more", "wJalrXUtnFEMI/K7MDENG"),
+        ("GET /x?token=abc123def&x=1", "abc123def"),
+        ('{"password": "json-pw-77", "user": "u"}', "json-pw-77"),
+        ("PGPASSWORD='quoted pw' pg_dump", "quoted pw"),
+    ],
+)
 def test_credential_patterns_are_redacted(text: str, leak: str) -> None:
     out = redact(text)
     assert leak not in out and MASK in out

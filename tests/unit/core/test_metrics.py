@@ -59,8 +59,8 @@ def test_registries_are_independent() -> None:
     first, m1 = new_registry()
     second, _ = new_registry()  # defining the same names again is no error
     m1.backup_failed("a", duration_s=1)
-    assert "drkit_job=\"a\"" in generate_latest(first).decode()
-    assert "drkit_job=\"a\"" not in generate_latest(second).decode()
+    assert 'drkit_job="a"' in generate_latest(first).decode()
+    assert 'drkit_job="a"' not in generate_latest(second).decode()
 
 
 def test_textfile_is_written_whole(tmp_path: Path) -> None:

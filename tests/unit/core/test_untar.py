@@ -112,8 +112,9 @@ def test_round_trip_matches_tar_x(tmp_path: Path, pool: DirectPool) -> None:
 
 
 @pytest.mark.parametrize("seed", [2, 3])
-def test_large_files_go_direct_where_the_file_system_takes_it(tmp_path: Path, pool: DirectPool, seed: int,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_files_go_direct_where_the_file_system_takes_it(
+    tmp_path: Path, pool: DirectPool, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not takes_o_direct(tmp_path):
         pytest.skip("this file system does not take O_DIRECT")
     opened: list[tuple[str, bool]] = []
@@ -145,8 +146,13 @@ def test_members_under_a_symlink_are_refused(tmp_path: Path) -> None:
     target, outside = tmp_path / "t", tmp_path / "outside"
     target.mkdir()
     outside.mkdir()
-    archive = _tar([("pg_tblspc", None, 0o700, None), ("pg_tblspc/1", None, 0o777, str(outside)),
-                    ("pg_tblspc/1/file", b"evil", 0o600, None)])
+    archive = _tar(
+        [
+            ("pg_tblspc", None, 0o700, None),
+            ("pg_tblspc/1", None, 0o777, str(outside)),
+            ("pg_tblspc/1/file", b"evil", 0o600, None),
+        ]
+    )
     with pytest.raises(UnsafeArchive, match="under a symlink"):
         _feed(target, archive, None)
     assert list(outside.iterdir()) == []

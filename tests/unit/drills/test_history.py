@@ -13,9 +13,16 @@ from storage_backends.testing.memory import MemoryBackend
 
 
 def drill(job: str, started: str, rto: float) -> DrillResult:
-    return DrillResult(job=job, source_kind="files", sandbox="local", started_at=started, snapshot_id="ab" * 16,
-                       rto_seconds=rto, checks=[CheckResult("files.content", rto < 100, "")],
-                       targets=[TargetResult("rto", 100.0, rto)])
+    return DrillResult(
+        job=job,
+        source_kind="files",
+        sandbox="local",
+        started_at=started,
+        snapshot_id="ab" * 16,
+        rto_seconds=rto,
+        checks=[CheckResult("files.content", rto < 100, "")],
+        targets=[TargetResult("rto", 100.0, rto)],
+    )
 
 
 @pytest.fixture

@@ -48,9 +48,15 @@ NOW = 1_714_800_000.0
 
 def passing(job: str = "pg-main", started: str = T0, rto: float = 42.5) -> DrillResult:
     return DrillResult(
-        job=job, source_kind="postgres", sandbox="local", started_at=started,
-        snapshot_id="1a2b3c4d5e6f7a8b9c0d", phases={"open": 0.5, "restore": 21.5, "recovery": 5.0, "verify": 15.5},
-        rto_seconds=rto, rpo_catalog_seconds=300.0, rpo_verified_seconds=360.0,
+        job=job,
+        source_kind="postgres",
+        sandbox="local",
+        started_at=started,
+        snapshot_id="1a2b3c4d5e6f7a8b9c0d",
+        phases={"open": 0.5, "restore": 21.5, "recovery": 5.0, "verify": 15.5},
+        rto_seconds=rto,
+        rpo_catalog_seconds=300.0,
+        rpo_verified_seconds=360.0,
         checks=[CheckResult("postgres.row_counts", True, "12 tables match", 1.5), CheckResult("user.sql[0]", True)],
         targets=[TargetResult("rpo", 900.0, 360.0), TargetResult("rto", 600.0, rto)],
     )
@@ -70,7 +76,11 @@ def missed_rto(started: str = T1) -> DrillResult:
 
 def error_run(job: str = "redis-cache") -> DrillResult:
     return DrillResult(
-        job=job, source_kind="redis", sandbox="docker", started_at=T1, snapshot_id="ffee0011",
+        job=job,
+        source_kind="redis",
+        sandbox="docker",
+        started_at=T1,
+        snapshot_id="ffee0011",
         error="sandbox did not start: port 6379 in use",
         targets=[TargetResult("rpo", 900.0, None), TargetResult("rto", 600.0, None)],
     )
@@ -85,9 +95,16 @@ def fake_clock() -> Iterator[None]:
 
 # -- stats ----------------------------------------------------------------------------------------
 
+
 def test_chart_steps_are_clock_friendly() -> None:
     assert [_nice_step(s) for s in (0.2, 3.0, 800.0, 1000.0, 5000.0, 10 * 86400.0)] == [
-        0.05, 1.0, 300.0, 300.0, 1800.0, 5 * 86400.0]
+        0.05,
+        1.0,
+        300.0,
+        300.0,
+        1800.0,
+        5 * 86400.0,
+    ]
 
 
 def test_percentile_interpolates_and_ignores_none() -> None:
@@ -110,10 +127,19 @@ def test_summarize() -> None:
 
 def test_human_seconds() -> None:
     assert [human_seconds(s) for s in (None, 0.04, 12.34, 245, 900, 7380, 273600, 86400)] == [
-        "—", "0.04s", "12.3s", "4min 05s", "15min", "2h 03min", "3d 04h", "1d"]
+        "—",
+        "0.04s",
+        "12.3s",
+        "4min 05s",
+        "15min",
+        "2h 03min",
+        "3d 04h",
+        "1d",
+    ]
 
 
 # -- JSON -----------------------------------------------------------------------------------------
+
 
 def test_json_round_trips(tmp_path: Path, fake_clock: None) -> None:
     results = [passing(), failed_check(), missed_rto(), error_run()]
@@ -147,14 +173,16 @@ def test_unwritable_report_is_a_drkit_error(tmp_path: Path) -> None:
 
 # -- JUnit ----------------------------------------------------------------------------------------
 
+
 def junit(tmp_path: Path, results: list[DrillResult]) -> ET.Element:
     write_junit(results, tmp_path / "junit.xml")
     return ET.parse(tmp_path / "junit.xml").getroot()
 
 
 def failing_cases(suite: ET.Element) -> dict[str, ET.Element]:
-    return {case.get("name", ""): bad for case in suite.iter("testcase")
-            for bad in case if bad.tag in ("failure", "error")}
+    return {
+        case.get("name", ""): bad for case in suite.iter("testcase") for bad in case if bad.tag in ("failure", "error")
+    }
 
 
 def counts(element: ET.Element) -> tuple[str | None, ...]:
@@ -171,8 +199,12 @@ def test_junit_passing(tmp_path: Path) -> None:
     assert counts(suite) == counts(root) == ("4", "0", "0")
     assert failing_cases(suite) == {}
     phases = [(p.get("name"), p.get("value")) for p in suite.iter("property") if p.get("name", "").startswith("phase.")]
-    assert phases == [("phase.open", "0.500"), ("phase.restore", "21.500"), ("phase.recovery", "5.000"),
-                      ("phase.verify", "15.500")]
+    assert phases == [
+        ("phase.open", "0.500"),
+        ("phase.restore", "21.500"),
+        ("phase.recovery", "5.000"),
+        ("phase.verify", "15.500"),
+    ]
     assert suite.get("time") == "42.500"  # the RTO: the phases' sum
 
 
@@ -227,6 +259,7 @@ def test_junit_not_verified_items_are_skipped_cases(tmp_path: Path) -> None:
 
 
 # -- Prometheus -----------------------------------------------------------------------------------
+
 
 def test_textfile(tmp_path: Path) -> None:
     write_prom_file([passing(), error_run()], tmp_path / "drkit.prom")
@@ -304,8 +337,9 @@ def gateway() -> Iterator[tuple[str, type[_Gateway]]]:
         thread.join()
 
 
-def test_push_sends_one_group_per_drill_job(gateway: tuple[str, type[_Gateway]],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_sends_one_group_per_drill_job(
+    gateway: tuple[str, type[_Gateway]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     address, handler = gateway
     monkeypatch.setenv("DRKIT_PUSHGATEWAY_PASSWORD", "pa:ss")
     push_to_gateway([passing(), error_run()], f"http://ops@{address}")
@@ -329,6 +363,7 @@ def test_push_rejected_by_gateway(gateway: tuple[str, type[_Gateway]]) -> None:
 
 
 # -- terminal table -------------------------------------------------------------------------------
+
 
 def test_table_plain_text() -> None:
     out = io.StringIO()
@@ -380,6 +415,7 @@ def test_table_on_an_ascii_console() -> None:
 
 # -- HTML -----------------------------------------------------------------------------------------
 
+
 class _Balance(HTMLParser):
     VOID = {"meta", "br"}
 
@@ -401,8 +437,11 @@ def test_html_is_self_contained_and_escaped() -> None:
     hostile = failed_check()
     hostile.job = "<script>alert(1)</script>"
     hostile.checks[0].name = "<script>check</script>"
-    history = {"pg-main": [passing(started=T0), missed_rto(started=T1), failed_check(started=T2)],
-               hostile.job: [hostile], "redis-cache": [error_run()]}
+    history = {
+        "pg-main": [passing(started=T0), missed_rto(started=T1), failed_check(started=T2)],
+        hostile.job: [hostile],
+        "redis-cache": [error_run()],
+    }
     page = render_html(history, generated_at="2024-05-04T00:00:00+00:00")
     lowered = page.lower()
     for external in ("http://", "https://", "src=", "url(", "@import", "<script", "<link"):

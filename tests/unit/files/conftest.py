@@ -13,4 +13,3 @@ from storage_backends.testing.memory import MemoryBackend
 @pytest.fixture
 def repo() -> Repository:
     return Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL_CHUNKS, pack_size=1 << 20))
-

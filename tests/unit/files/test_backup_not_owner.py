@@ -41,9 +41,16 @@ def test_backup_of_a_file_owned_by_another_user() -> None:
         src.chmod(0o755)
         (src / "theirs.txt").write_text("owned by root, readable by all\n")
         (src / "theirs.txt").chmod(0o644)
-        out = subprocess.run([sys.executable, "-c", _SCRIPT, str(REPO_ROOT), str(src)], user=nobody.pw_uid,
-                             group=nobody.pw_gid, extra_groups=[], capture_output=True, text=True, timeout=120,
-                             env={**os.environ, "HOME": "/nonexistent", "XDG_CACHE_HOME": "/nonexistent"})
+        out = subprocess.run(
+            [sys.executable, "-c", _SCRIPT, str(REPO_ROOT), str(src)],
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "HOME": "/nonexistent", "XDG_CACHE_HOME": "/nonexistent"},
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         assert "warnings 0" in out.stdout, out.stdout
         assert f"file {src.name}/theirs.txt owned by root, readable by all" in out.stdout

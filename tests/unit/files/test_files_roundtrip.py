@@ -25,8 +25,14 @@ from drkit.sources.files.ops import BackupRequest, backup_files, raise_if_partia
 def _meta(path: Path) -> tuple[object, ...]:
     st = os.lstat(path)
     mtime = st.st_mtime_ns if not stat.S_ISDIR(st.st_mode) else st.st_mtime_ns
-    return (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, mtime,
-            st.st_size if stat.S_ISREG(st.st_mode) else None)
+    return (
+        stat.S_IFMT(st.st_mode),
+        stat.S_IMODE(st.st_mode),
+        st.st_uid,
+        st.st_gid,
+        mtime,
+        st.st_size if stat.S_ISREG(st.st_mode) else None,
+    )
 
 
 def assert_same_tree(a: Path, b: Path) -> None:
@@ -105,8 +111,9 @@ def test_backup_excludes_and_one_file_system(repo: Repository, tmp_path: Path) -
     assert not (tmp_path / "out/src/docs/a.txt").exists() and (tmp_path / "out/src/hard").exists()
 
 
-def test_vanished_and_changing_files_are_warnings(repo: Repository, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vanished_and_changing_files_are_warnings(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from drkit.sources.files import backup as backup_mod
 
     src = tmp_path / "src"
@@ -141,8 +148,9 @@ def test_vanished_and_changing_files_are_warnings(repo: Repository, tmp_path: Pa
     assert info.value.exit_code == 3
 
 
-def test_large_files_are_written_directly_and_small_ones_buffered(repo: Repository, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_files_are_written_directly_and_small_ones_buffered(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Files of DIRECT_FROM bytes and more go through O_DIRECT (core/filewriters), holes included; a
     file system refusing O_DIRECT gets buffered writes, same bytes, and no stray file."""
     from drkit.sources.files import fetch
@@ -160,8 +168,7 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
         if refuse:  # a file system that refuses O_DIRECT
             monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
 
-        def open_writer(path: str, *args: Any, made: list[tuple[str, str]] = writers,
-                        **kwargs: Any) -> FileWriter:
+        def open_writer(path: str, *args: Any, made: list[tuple[str, str]] = writers, **kwargs: Any) -> FileWriter:
             out = real_open_writer(path, *args, **kwargs)
             assert args[0] & getattr(os, "O_TMPFILE", 0) and os.path.basename(path) == "src"  # unnamed until complete
             made.append(("big.bin" if kwargs["pool"] is not None else "small.txt", type(out).__name__))
@@ -177,7 +184,8 @@ def test_large_files_are_written_directly_and_small_ones_buffered(repo: Reposito
 
 
 def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
-        repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An error when a direct file's last segments are written (a full disk) fails the restore,
     and no half-written file stays behind."""
     import errno
@@ -254,13 +262,18 @@ def _restore_watching_names(repo: Repository, snap: Any, out: Path, monkeypatch:
 
 def rsync_same(a: Path, b: Path) -> bool:
     """The independent oracle: rsync finds no difference (content, metadata, xattrs, ACLs, holes)."""
-    proc = subprocess.run(["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids",
-                           f"{a}/", f"{b}/"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["rsync", "-aHAXS", "--dry-run", "--checksum", "--itemize-changes", "--numeric-ids", f"{a}/", f"{b}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return proc.stdout == ""
 
 
-def test_files_are_written_unnamed_and_linked_when_complete(repo: Repository, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_are_written_unnamed_and_linked_when_complete(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Restored files are written unnamed (O_TMPFILE) and linked to their names once complete: while
     a file's blobs are written, no temporary name shows in its directory; a file already at the name
     (--overwrite) is replaced through a temporary name renamed over it, never written through."""
@@ -280,8 +293,9 @@ def test_files_are_written_unnamed_and_linked_when_complete(repo: Repository, tm
     assert victim.read_text() == "not to be written through\n"
 
 
-def test_without_o_tmpfile_files_are_written_at_temporary_names(repo: Repository, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_o_tmpfile_files_are_written_at_temporary_names(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file system without O_TMPFILE (EOPNOTSUPP): files are written at temporary names, renamed
     when complete; same tree."""
     import errno

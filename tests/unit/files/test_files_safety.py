@@ -25,8 +25,12 @@ def _evil_snapshot(repo: Repository, name: str) -> Snapshot:
         data = w.add_blob(BLOB_DATA, b"pwned\n").hex()
         evil = {"nodes": [{"name": name, "type": "file", "mode": 420, "size": 6, "content": [data]}]}
         evil_tree = w.add_blob(BLOB_TREE, json.dumps(evil).encode()).hex()
-        root = {"nodes": [{"name": "a-good", "type": "file", "mode": 420, "size": 6, "content": [data]},
-                          {"name": "sub", "type": "dir", "mode": 493, "subtree": evil_tree}]}
+        root = {
+            "nodes": [
+                {"name": "a-good", "type": "file", "mode": 420, "size": 6, "content": [data]},
+                {"name": "sub", "type": "dir", "mode": 493, "subtree": evil_tree},
+            ]
+        }
         tree = w.add_blob(BLOB_TREE, json.dumps(root).encode()).hex()
         w.flush()
     snap = Snapshot("files", "evil", {"type": "tree", "tree": tree, "paths": ["/evil"]})
@@ -50,11 +54,21 @@ def test_symlink_then_same_named_dir_cannot_redirect_writes(repo: Repository, tm
     outside.mkdir()
     with BlobWriter(repo) as w:
         data = w.add_blob(BLOB_DATA, b"pwned\n").hex()
-        inner = w.add_blob(BLOB_TREE, json.dumps({"nodes": [
-            {"name": "f", "type": "file", "size": 6, "mode": 420, "content": [data]}]}).encode()).hex()
-        tree = w.add_blob(BLOB_TREE, json.dumps({"nodes": [
-            {"name": "d", "type": "dir", "mode": 493, "subtree": inner},
-            {"name": "d", "type": "symlink", "target": str(outside)}]}).encode()).hex()
+        inner = w.add_blob(
+            BLOB_TREE,
+            json.dumps({"nodes": [{"name": "f", "type": "file", "size": 6, "mode": 420, "content": [data]}]}).encode(),
+        ).hex()
+        tree = w.add_blob(
+            BLOB_TREE,
+            json.dumps(
+                {
+                    "nodes": [
+                        {"name": "d", "type": "dir", "mode": 493, "subtree": inner},
+                        {"name": "d", "type": "symlink", "target": str(outside)},
+                    ]
+                }
+            ).encode(),
+        ).hex()
         w.flush()
     snap = snapshots.save(repo.manifests, Snapshot("files", "evil", {"type": "tree", "tree": tree, "paths": []}))
     with pytest.raises(IntegrityError, match="duplicate"):

@@ -31,8 +31,9 @@ def _tree(root: Path) -> Path:
 def test_small_runs_are_spread_among_large_runs(repo: Repository, tmp_path: Path) -> None:
     src = _tree(tmp_path / "src")
     snap = backup_files(repo, BackupRequest([str(src)])).snapshot
-    files = [(os.path.join(tmp_path, "out", rel), node) for rel, node in walk(repo, snap.root["tree"])
-             if node.type == FILE]
+    files = [
+        (os.path.join(tmp_path, "out", rel), node) for rel, node in walk(repo, snap.root["tree"]) if node.type == FILE
+    ]
     assert files[0][1].size >= DIRECT_FROM and files[-1][1].size < DIRECT_FROM  # big ones first
     kinds = []
     for run in Writeout(repo, as_root=False)._runs(files):

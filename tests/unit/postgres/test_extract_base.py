@@ -56,8 +56,7 @@ def test_a_crafted_base_backup_cannot_write_outside_the_target(repo: Repository,
     assert not (tmp_path / "escaped").exists()
 
 
-def test_recovery_settings_are_never_written_through_a_symlink_in_the_backup(repo: Repository,
-                                                                             tmp_path: Path) -> None:
+def test_recovery_settings_are_never_written_through_a_symlink_in_the_backup(repo: Repository, tmp_path: Path) -> None:
     """pg_basebackup puts symlinks in pg_tblspc only; one named postgresql.auto.conf could point at
     any file of this host, which appending the recovery settings would change."""
     victim = tmp_path / "victim.conf"

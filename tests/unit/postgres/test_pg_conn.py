@@ -41,17 +41,21 @@ def test_bad_urls_are_one_line_errors() -> None:
 
 
 def test_error_summary_takes_last_error_and_redacts() -> None:
-    err = (b"pg_dump: error: connection to server at \"h\" failed: FATAL:  password authentication failed "
-           b"for user \"a\" (s3cr3t-'pw x)\n")
+    err = (
+        b'pg_dump: error: connection to server at "h" failed: FATAL:  password authentication failed '
+        b'for user "a" (s3cr3t-\'pw x)\n'
+    )
     line = error_summary("pg_dump", err, 1, [SECRET])
     assert line.startswith("pg_dump failed (exit 1): connection to server")
     assert "s3cr3t" not in line and "\n" not in line
 
 
 def test_error_summary_names_the_first_server_error_not_the_dying_worker() -> None:
-    err = (b'pg_restore: error: could not execute query: ERROR:  role "reader" does not exist\n'
-           b"Command was: GRANT SELECT ON TABLE public.t TO reader;\n"
-           b"pg_restore: error: a worker process died unexpectedly\n")
+    err = (
+        b'pg_restore: error: could not execute query: ERROR:  role "reader" does not exist\n'
+        b"Command was: GRANT SELECT ON TABLE public.t TO reader;\n"
+        b"pg_restore: error: a worker process died unexpectedly\n"
+    )
     line = error_summary("pg_restore", err, 1, [])
     assert line == 'pg_restore failed (exit 1): could not execute query: ERROR: role "reader" does not exist'
 

@@ -16,17 +16,29 @@ SEG = 16 << 20
 
 
 def _base(sid: str, stop_time: str, stop_lsn: str) -> Snapshot:
-    return Snapshot("postgres", "c", {}, id=sid, meta={"mode": "physical", "stop_time": stop_time,
-                                                        "stop_lsn": stop_lsn, "start_lsn": stop_lsn})
+    return Snapshot(
+        "postgres",
+        "c",
+        {},
+        id=sid,
+        meta={"mode": "physical", "stop_time": stop_time, "stop_lsn": stop_lsn, "start_lsn": stop_lsn},
+    )
 
 
-BASES = [_base("a" * 64, "2026-11-22T08:00:00+00:00", "0/3000000"),
-         _base("b" * 64, "2026-11-22T12:00:00+00:00", "0/9000000")]
+BASES = [
+    _base("a" * 64, "2026-11-22T08:00:00+00:00", "0/3000000"),
+    _base("b" * 64, "2026-11-22T12:00:00+00:00", "0/9000000"),
+]
 
 
 def _win(s: Snapshot) -> Window:
-    return Window(parse_lsn(s.meta["start_lsn"]), parse_lsn(s.meta["stop_lsn"]), 0x20000000, None,
-                  datetime(2026, 11, 22, 14, tzinfo=UTC))
+    return Window(
+        parse_lsn(s.meta["start_lsn"]),
+        parse_lsn(s.meta["stop_lsn"]),
+        0x20000000,
+        None,
+        datetime(2026, 11, 22, 14, tzinfo=UTC),
+    )
 
 
 def test_time_target_picks_newest_base_ending_before() -> None:
@@ -64,7 +76,10 @@ def test_settings() -> None:
 
 def test_recovery_target_time_is_written_the_way_postgresql_reads_it() -> None:
     """PostgreSQL refuses `recovery_target_time = '...Z'` at start-up: it gets a numeric UTC offset."""
-    for spelling in ("2026-12-06T23:59:03.867949Z", "2026-12-07 00:59:03.867949+01:00",
-                     "2026-12-06T23:59:03.867949+0000"):
+    for spelling in (
+        "2026-12-06T23:59:03.867949Z",
+        "2026-12-07 00:59:03.867949+01:00",
+        "2026-12-06T23:59:03.867949+0000",
+    ):
         s = recovery_settings(Target("time", spelling), "drkit pg wal-fetch %f %p")
         assert s["recovery_target_time"] == "2026-12-06 23:59:03.867949+00"

@@ -39,13 +39,16 @@ def test_lsn_target_stops_at_its_segment_and_the_cap_applies(monkeypatch: pytest
 
 def test_spooled_command_copies_or_falls_back() -> None:
     cmd = spooled_command(Path("/data/dir with space/drkit_wal_spool"), "drkit pg wal-fetch %f %p")
-    assert cmd == ("if [ -f '/data/dir with space/drkit_wal_spool'/%f ]; then cp '/data/dir with space/drkit_wal_spool'"
-                   "/%f %p || exit 255; else drkit pg wal-fetch %f %p; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc; fi")
+    assert cmd == (
+        "if [ -f '/data/dir with space/drkit_wal_spool'/%f ]; then cp '/data/dir with space/drkit_wal_spool'"
+        "/%f %p || exit 255; else drkit pg wal-fetch %f %p; rc=$?; [ $rc -le 1 ] || exit 255; exit $rc; fi"
+    )
 
 
 @pytest.mark.parametrize(("fetch_exit", "status"), [(0, 0), (1, 1), (13, 255), (14, 255), (2, 255)])
-def test_spooled_command_stops_recovery_on_any_failure_but_missing(tmp_path: Path, fetch_exit: int,
-                                                                   status: int) -> None:
+def test_spooled_command_stops_recovery_on_any_failure_but_missing(
+    tmp_path: Path, fetch_exit: int, status: int
+) -> None:
     """PostgreSQL ends recovery (promoting, to 'latest') on a restore_command status of 1-125 and
     stops it with an error above 125: only 'not in the archive' (1) may end it."""
     spool = tmp_path / "spool"
@@ -76,8 +79,13 @@ def test_the_streamed_tail_after_the_contiguous_segments_is_prefetched(tmp_path:
     tail = b"T" * 4096 + bytes(SEG - 4096)
     (wal_dir / f"{segment_name(1, 4, SEG)}.partial").write_bytes(tail)
     walstream.SpoolSync(repo, wal_dir, SEG).sync()
-    base = Snapshot("postgres", "db", {}, id="a" * 64,
-                    meta={"mode": "physical", "timeline": 1, "wal_segment_size": SEG, "start_lsn": "0/3000028"})
+    base = Snapshot(
+        "postgres",
+        "db",
+        {},
+        id="a" * 64,
+        meta={"mode": "physical", "timeline": 1, "wal_segment_size": SEG, "start_lsn": "0/3000028"},
+    )
     spool = tmp_path / "spool"
     _prefetch_wal(repo, base, Target("time", "2099-01-01 00:00:00+00"), spool)
     assert sorted(p.name for p in spool.iterdir()) == [segment_name(1, 3, SEG), segment_name(1, 4, SEG)]

@@ -107,8 +107,8 @@ def test_a_long_tail_never_ends_inside_a_transaction_opened_before_its_window(
     path = write(tmp_path / "a.1.incr.aof", closed)
     assert complete_end(path, 0, path.stat().st_size) == len(head + body + cmd("EXEC"))
     # closed before the window: the walk from the window's first command stands
-    earlier = head + cmd("MULTI") + cmd("SET", "b", "2") + cmd("EXEC") + b"".join(
-        cmd("SET", f"k{i}", "v") for i in range(20)
+    earlier = (
+        head + cmd("MULTI") + cmd("SET", "b", "2") + cmd("EXEC") + b"".join(cmd("SET", f"k{i}", "v") for i in range(20))
     )
     path = write(tmp_path / "a.1.incr.aof", earlier + cmd("SET", "z", "9")[:-1])
     assert complete_end(path, 0, path.stat().st_size) == len(earlier)

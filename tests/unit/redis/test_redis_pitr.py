@@ -20,12 +20,23 @@ from drkit.sources.redis.pitr import (
     write_group,
 )
 
-MANIFEST = b"file appendonly.aof.3.base.rdb seq 3 type b\nfile appendonly.aof.5.incr.aof seq 5 type i\n" \
-           b"file appendonly.aof.2.incr.aof seq 2 type h\n"
+MANIFEST = (
+    b"file appendonly.aof.3.base.rdb seq 3 type b\nfile appendonly.aof.5.incr.aof seq 5 type i\n"
+    b"file appendonly.aof.2.incr.aof seq 2 type h\n"
+)
 
 
-def piece(file: str, data: bytes, offset: int = 0, *, kind: str = "i", last_ts: int | None = None,
-          base_mtime: float = 100.0, captured: float = 0.0, seq: int = 1) -> Piece:
+def piece(
+    file: str,
+    data: bytes,
+    offset: int = 0,
+    *,
+    kind: str = "i",
+    last_ts: int | None = None,
+    base_mtime: float = 100.0,
+    captured: float = 0.0,
+    seq: int = 1,
+) -> Piece:
     def fetch(out: BinaryIO) -> int:
         out.write(data)
         return len(data)

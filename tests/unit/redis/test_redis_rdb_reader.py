@@ -51,16 +51,19 @@ def test_connection_closed_mid_payload_is_unreachable() -> None:
 MARK = bytes(range(65, 65 + 40))
 
 
-@pytest.mark.parametrize("pieces", [
-    [b"\n$EOF:" + MARK + b"\r\nREDIS0010", b"abc" + MARK],
-    [b"$EOF:" + MARK + b"\r\nREDIS0010abc" + MARK],
-    [b"$EOF:" + MARK + b"\r\nREDIS0010abc" + b"x" * 5000, b"y" * 3 + MARK],
-    [b"$EOF:" + MARK + b"\r\n", b"REDIS00", b"10abc" + MARK[:20], MARK[20:]],
-])
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"\n$EOF:" + MARK + b"\r\nREDIS0010", b"abc" + MARK],
+        [b"$EOF:" + MARK + b"\r\nREDIS0010abc" + MARK],
+        [b"$EOF:" + MARK + b"\r\nREDIS0010abc" + b"x" * 5000, b"y" * 3 + MARK],
+        [b"$EOF:" + MARK + b"\r\n", b"REDIS00", b"10abc" + MARK[:20], MARK[20:]],
+    ],
+)
 def test_diskless_payload_ends_at_the_mark(pieces: list[bytes]) -> None:
     reader = RdbReader(ScriptedSocket(*pieces), "r")  # type: ignore[arg-type]
     assert reader.read_header() == -1
-    payload = b"".join(pieces)[5 + 40 + 2:-40].lstrip(b"\r\n")
+    payload = b"".join(pieces)[5 + 40 + 2 : -40].lstrip(b"\r\n")
     assert read_all(reader) == payload and reader.complete and reader.read_bytes == len(payload)
 
 
@@ -71,8 +74,9 @@ def test_diskless_closed_before_the_mark() -> None:
         read_all(reader)
 
 
-@pytest.mark.parametrize("reply", [b"-NOPERM this user has no permissions\r\n", b"$EOF:short\r\n",
-                                   b"+FULLRESYNC abc 0\r\n"])
+@pytest.mark.parametrize(
+    "reply", [b"-NOPERM this user has no permissions\r\n", b"$EOF:short\r\n", b"+FULLRESYNC abc 0\r\n"]
+)
 def test_unexpected_replies(reply: bytes) -> None:
     reader = RdbReader(ScriptedSocket(reply), "r")  # type: ignore[arg-type]
     with pytest.raises(RedisSourceError):

@@ -35,8 +35,9 @@ def payload() -> bytes:
 
 
 @pytest.fixture(params=["memory", "local"])
-def stored(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> tuple[Repository, Snapshot, bytes]:
+def stored(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Repository, Snapshot, bytes]:
     """A stream in a memory repository (ranges copied into the read buffer) or a local one (read
     straight into it with preadv)."""
     backend = MemoryBackend() if request.param == "memory" else LocalBackend(tmp_path_factory.mktemp("repo"))
@@ -46,8 +47,9 @@ def stored(request: pytest.FixtureRequest,
 
 
 @pytest.mark.parametrize("mode", ["direct", "buffered", "not durable"])
-def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+def test_restores_identical_bytes(
+    stored: tuple[Repository, Snapshot, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
     """Durable: O_DIRECT (small segments, so many), or buffered where the file system refuses it;
     not durable (a drill's throwaway copy): buffered, no fsync."""
     repo, snap, data = stored
@@ -57,8 +59,11 @@ def test_restores_identical_bytes(stored: tuple[Repository, Snapshot, bytes], tm
     monkeypatch.setattr(run_reads, "MAX_RUN", 20_000)  # several runs per pack
     monkeypatch.setattr(filewriters, "WRITEBACK_STEP", 50_000)  # exercise the early writeback
     hinted: list[tuple[int, int]] = []  # (offset, length) of each writeback hint
-    monkeypatch.setattr(filewriters, "_sync_file_range",
-                        lambda: lambda fd, offset, length, flags: (hinted.append((offset, length)), 0)[1])
+    monkeypatch.setattr(
+        filewriters,
+        "_sync_file_range",
+        lambda: lambda fd, offset, length, flags: (hinted.append((offset, length)), 0)[1],
+    )
     monkeypatch.setattr(filewriters, "SEGMENT", 16 << 10)
     if mode == "buffered":  # a file system that refuses O_DIRECT
         monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)

@@ -27,8 +27,13 @@ def test_lookups_locations_and_counts() -> None:
     index.add_pack(record("b" * 64, [4, 5]))
     assert len(index) == 5 and index.entries == 5 and not index.has_duplicates
     loc = index.get(bid(5))
-    assert loc is not None and (loc.pack_id, loc.offset, loc.length, loc.raw_length, loc.type) == ("b" * 64, 10, 12,
-                                                                                                    105, 1)
+    assert loc is not None and (loc.pack_id, loc.offset, loc.length, loc.raw_length, loc.type) == (
+        "b" * 64,
+        10,
+        12,
+        105,
+        1,
+    )
     assert bid(9) not in index and index.get(bid(9)) is None and index.find(bid(9)) == -1
     assert dict(index.items())[bid(2)].pack_id == "a" * 64
     assert Index().get(bid(1)) is None and len(Index()) == 0

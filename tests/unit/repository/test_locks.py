@@ -57,7 +57,12 @@ def held() -> Iterator[Callable[[Lock], Lock]]:
 
 
 def write_foreign(
-    backend: Backend, *, exclusive: bool, expires: float, host: str = "elsewhere", pid: int = 1,
+    backend: Backend,
+    *,
+    exclusive: bool,
+    expires: float,
+    host: str = "elsewhere",
+    pid: int = 1,
     holder: Holder | None = None,
 ) -> str:
     key = f"{LOCK_PREFIX}{'f' * 32}"
@@ -65,8 +70,9 @@ def write_foreign(
         host=host, pid=pid, username="someone", exclusive=exclusive, created=expires - 60, expires=expires
     )
     if holder is not None:
-        doc.update(machine_id=holder.machine_id, boot_id=holder.boot_id, pid_ns=holder.pid_ns,
-                   start_time=holder.start_time)
+        doc.update(
+            machine_id=holder.machine_id, boot_id=holder.boot_id, pid_ns=holder.pid_ns, start_time=holder.start_time
+        )
     backend.put(key, json.dumps(doc).encode())
     return key
 
@@ -96,13 +102,23 @@ def test_describe_is_one_readable_line() -> None:
 
 def test_lock_object_is_plain_json(backend: Backend, held: Callable[[Lock], Lock]) -> None:
     lock = held(Lock(backend, exclusive=True, purpose="prune"))
-    assert (
-        lock.key is not None and lock.key.startswith(LOCK_PREFIX) and len(lock.key) == len(LOCK_PREFIX) + 32
-    )
+    assert lock.key is not None and lock.key.startswith(LOCK_PREFIX) and len(lock.key) == len(LOCK_PREFIX) + 32
     with backend.get(lock.key) as stream:
         doc = json.loads(stream.read())
-    assert set(doc) == {"host", "pid", "username", "exclusive", "created", "expires", "purpose", "view",
-                        "machine_id", "boot_id", "pid_ns", "start_time"}
+    assert set(doc) == {
+        "host",
+        "pid",
+        "username",
+        "exclusive",
+        "created",
+        "expires",
+        "purpose",
+        "view",
+        "machine_id",
+        "boot_id",
+        "pid_ns",
+        "start_time",
+    }
     machine = Path("/etc/machine-id").read_text().strip()
     assert machine not in json.dumps(doc)  # an app-specific HMAC of it, as systemd asks
     assert doc["pid"] == os.getpid() and doc["exclusive"] is True and doc["purpose"] == "prune"
@@ -116,9 +132,7 @@ def test_shared_locks_coexist(backend: Backend, held: Callable[[Lock], Lock]) ->
 
 
 @pytest.mark.parametrize(("first", "second"), [(False, True), (True, False), (True, True)])
-def test_exclusive_conflicts(
-    backend: Backend, held: Callable[[Lock], Lock], first: bool, second: bool
-) -> None:
+def test_exclusive_conflicts(backend: Backend, held: Callable[[Lock], Lock], first: bool, second: bool) -> None:
     holder = held(Lock(backend, exclusive=first))
     with pytest.raises(LockFailed) as caught:
         Lock(backend, exclusive=second).acquire()
@@ -165,8 +179,7 @@ def test_expired_lock_is_stale_and_does_not_block(backend: Backend, fake_clock: 
 def test_lock_of_dead_local_process_is_stale(backend: Backend) -> None:
     pid = dead_pid()
     here = this_process()
-    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(), pid=pid,
-                  holder=here)
+    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(), pid=pid, holder=here)
     [info] = list_locks(backend)
     assert info.holder == here and is_stale(info, clock.now())
     with Lock(backend, exclusive=True):
@@ -177,8 +190,9 @@ def test_lock_of_dead_local_process_is_stale(backend: Backend) -> None:
 def test_dead_pid_elsewhere_is_judged_by_expiry_only(backend: Backend, field: str) -> None:
     """The same host name but another machine, boot or PID namespace: the pid says nothing."""
     other = dataclasses.replace(this_process(), **{field: "somewhere-else"})
-    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(),
-                  pid=dead_pid(), holder=other)
+    write_foreign(
+        backend, exclusive=True, expires=clock.now() + 1000, host=socket.gethostname(), pid=dead_pid(), holder=other
+    )
     [info] = list_locks(backend)
     assert not is_stale(info, clock.now())
     assert remove_locks(backend) == []
@@ -197,8 +211,13 @@ def test_no_machine_id_in_a_container_still_proves_a_dead_pid(
     assert here.machine_id == "" and here.known
     write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=dead_pid(), holder=here)
     assert is_stale(list_locks(backend)[0], clock.now())
-    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=dead_pid(),
-                  holder=dataclasses.replace(here, machine_id="m" * 32))
+    write_foreign(
+        backend,
+        exclusive=True,
+        expires=clock.now() + 1000,
+        pid=dead_pid(),
+        holder=dataclasses.replace(here, machine_id="m" * 32),
+    )
     assert not is_stale(list_locks(backend)[0], clock.now())
     monkeypatch.setattr(holder_mod, "_ours", None)
 
@@ -213,16 +232,26 @@ def test_lock_without_holder_fields_is_judged_by_expiry_only(backend: Backend) -
 
 def test_reused_pid_and_zombie_are_dead(backend: Backend) -> None:
     here = this_process()
-    write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=os.getpid(),
-                  holder=dataclasses.replace(here, start_time=here.start_time + 1))  # our pid, another start
+    write_foreign(
+        backend,
+        exclusive=True,
+        expires=clock.now() + 1000,
+        pid=os.getpid(),
+        holder=dataclasses.replace(here, start_time=here.start_time + 1),
+    )  # our pid, another start
     assert is_stale(list_locks(backend)[0], clock.now())
     proc = subprocess.Popen(["true"])
     try:
         assert wait_for(lambda: (proc_stat(proc.pid) or ("Z",))[0] == "Z")  # exited, not reaped
         started = proc_stat(proc.pid)
         start = started[1] if started else 0
-        write_foreign(backend, exclusive=True, expires=clock.now() + 1000, pid=proc.pid,
-                      holder=dataclasses.replace(here, start_time=start))
+        write_foreign(
+            backend,
+            exclusive=True,
+            expires=clock.now() + 1000,
+            pid=proc.pid,
+            holder=dataclasses.replace(here, start_time=start),
+        )
         assert is_stale(list_locks(backend)[0], clock.now())
     finally:
         proc.wait()
@@ -249,9 +278,7 @@ def test_remove_locks_stale_by_default_all_on_request(
 
 def test_garbled_lock_is_stale_and_removable(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
     backend.put(f"{LOCK_PREFIX}garbled", b"\x00not json")
-    backend.put(
-        f"{LOCK_PREFIX}nan", b'{"host":"h","pid":1,"username":"u","exclusive":true,"created":0,"expires":NaN}'
-    )
+    backend.put(f"{LOCK_PREFIX}nan", b'{"host":"h","pid":1,"username":"u","exclusive":true,"created":0,"expires":NaN}')
     with caplog.at_level(logging.WARNING):
         infos = list_locks(backend)
     assert len(infos) == 2 and all(is_stale(info, clock.now()) for info in infos)
@@ -290,9 +317,7 @@ class FlakyPuts:
         return getattr(self.inner, name)
 
 
-def test_lost_when_refresh_fails_past_expiry(
-    fake_clock: list[float], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_lost_when_refresh_fails_past_expiry(fake_clock: list[float], caplog: pytest.LogCaptureFixture) -> None:
     backend = FlakyPuts()
     lock = Lock(backend, exclusive=True, lifetime=100.0, refresh_every=0.02)  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING):

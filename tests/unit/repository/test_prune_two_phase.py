@@ -77,8 +77,15 @@ def packs(backend: Backend) -> set[str]:
 def foreign_lock(backend: Backend, view: float | None) -> str:
     """A backup's shared lock on another host, refreshed (expires in an hour)."""
     key = f"{LOCK_PREFIX}{'e' * 32}"
-    doc = dict(host="elsewhere", pid=1, username="u", exclusive=False, created=clock.now(),
-               expires=clock.now() + HOUR, purpose="backup")
+    doc = dict(
+        host="elsewhere",
+        pid=1,
+        username="u",
+        exclusive=False,
+        created=clock.now(),
+        expires=clock.now() + HOUR,
+        purpose="backup",
+    )
     if view is not None:
         doc["view"] = view
     backend.put(key, json.dumps(doc).encode())
@@ -243,8 +250,9 @@ def test_a_snapshot_written_after_the_index_was_loaded_is_walked(now: list[float
     assert len(live) == len(fresh.index)  # every blob of both snapshots is live, none unindexed
 
 
-def test_check_reads_index_objects_written_after_it_loaded_the_index(now: list[float],
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_reads_index_objects_written_after_it_loaded_the_index(
+    now: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A backup that finishes while check runs: its snapshot is not reported as missing data."""
     repo = new_repo()
     backup(repo, data(1))
@@ -362,8 +370,9 @@ def test_a_long_running_holder_that_renews_its_view_lets_marks_settle(now: list[
         assert run(repo, grace=0).deleted_packs
 
 
-def test_aof_archive_renews_its_view_between_rounds(now: list[float], monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: object) -> None:
+def test_aof_archive_renews_its_view_between_rounds(
+    now: list[float], monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
     import threading
     from pathlib import Path
 
@@ -387,8 +396,9 @@ def test_aof_archive_renews_its_view_between_rounds(now: list[float], monkeypatc
     assert len(renewed) == 2  # after each completed wait
 
 
-def test_a_refresh_that_finds_a_new_mark_reloads_from_the_reads_it_made(now: list[float],
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refresh_that_finds_a_new_mark_reloads_from_the_reads_it_made(
+    now: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = new_repo()
     backup(repo, data(1))
     backup(repo, data(2))

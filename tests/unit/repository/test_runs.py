@@ -13,10 +13,13 @@ def loc(pack: str, offset: int, length: int = 100) -> Location:
 
 
 def test_neighbours_share_a_run_and_a_repeat_is_one_blob_with_two_targets() -> None:
-    pieces = [(b"a", loc("p1", 0), "f1@0"), (b"b", loc("p1", 100), "f1@200"),
-              (b"b", loc("p1", 100), "f1@400"),  # the same blob back to back: read once
-              (b"c", loc("p1", 300), "f2@0"),  # a gap of 100 bytes: still read through
-              (b"a", loc("p1", 0), "f3@0")]  # seen before, but not back to back: a new run
+    pieces = [
+        (b"a", loc("p1", 0), "f1@0"),
+        (b"b", loc("p1", 100), "f1@200"),
+        (b"b", loc("p1", 100), "f1@400"),  # the same blob back to back: read once
+        (b"c", loc("p1", 300), "f2@0"),  # a gap of 100 bytes: still read through
+        (b"a", loc("p1", 0), "f3@0"),
+    ]  # seen before, but not back to back: a new run
     planned = list(runs.plan_runs(pieces))
     assert [[(b.id, b.targets) for b in run] for run in planned] == [
         [(b"a", ["f1@0"]), (b"b", ["f1@200", "f1@400"]), (b"c", ["f2@0"])],
@@ -24,14 +27,17 @@ def test_neighbours_share_a_run_and_a_repeat_is_one_blob_with_two_targets() -> N
     ]
 
 
-@pytest.mark.parametrize(("second", "joined"), [
-    (loc("p2", 100), False),  # another pack
-    (loc("p1", 100 + runs.MAX_GAP), True),  # a gap of exactly MAX_GAP
-    (loc("p1", 100 + runs.MAX_GAP + 1), False),  # one byte more
-    (loc("p1", 50), False),  # before the end of the run (out of pack order)
-    (loc("p1", 100, runs.MAX_RUN - 100), True),  # the read reaches MAX_RUN exactly
-    (loc("p1", 100, runs.MAX_RUN - 99), False),  # one byte past it
-])
+@pytest.mark.parametrize(
+    ("second", "joined"),
+    [
+        (loc("p2", 100), False),  # another pack
+        (loc("p1", 100 + runs.MAX_GAP), True),  # a gap of exactly MAX_GAP
+        (loc("p1", 100 + runs.MAX_GAP + 1), False),  # one byte more
+        (loc("p1", 50), False),  # before the end of the run (out of pack order)
+        (loc("p1", 100, runs.MAX_RUN - 100), True),  # the read reaches MAX_RUN exactly
+        (loc("p1", 100, runs.MAX_RUN - 99), False),  # one byte past it
+    ],
+)
 def test_a_blob_joins_only_close_after_the_run_in_its_pack(second: Location, joined: bool) -> None:
     planned = list(runs.plan_runs([(b"a", loc("p1", 0), 0), (b"b", second, 1)]))
     assert len(planned) == (1 if joined else 2)
@@ -42,7 +48,8 @@ def test_no_pieces_no_runs() -> None:
 
 
 def test_iter_blobs_yields_a_stream_in_order_through_runs_and_a_small_read_ahead(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Stream restores read runs (several blobs per request) on ``reads`` threads with a bounded
     read-ahead; the bytes come back in order, repeats included, whatever the window (oracle: the
     source bytes and their sha256, not drkit's metadata)."""
@@ -75,7 +82,8 @@ def test_iter_blobs_yields_a_stream_in_order_through_runs_and_a_small_read_ahead
 
 
 def test_iter_blobs_holds_at_most_the_read_ahead_of_plaintext_however_well_a_run_compresses(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A run is at most MAX_RUN of SEALED bytes; blobs that compress well hold far more plaintext
     (here a whole 24 MiB stream sits in one 4 MiB read). Reading that run at once held all of it in
     memory, past the AHEAD_BYTES cap (oracle: tracemalloc's peak, and the source's sha256)."""

@@ -54,8 +54,11 @@ def test_a_local_change_leaves_the_other_pieces_as_they_were() -> None:
 
 
 def test_a_second_backup_of_a_locally_changed_stream_stores_little_list() -> None:
-    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=ChunkerParams(min_size=256, avg_size=1024,
-                                                                                     max_size=4096), pack_size=1 << 20))
+    repo = Repository.init(
+        MemoryBackend(),
+        "pw",
+        RepoConfig(chunker=ChunkerParams(min_size=256, avg_size=1024, max_size=4096), pack_size=1 << 20),
+    )
     data = random.Random(5).randbytes(8 << 20)  # ~8,000 chunks: ~290 KB of list records
     first = backup_stream(repo, SourceRef("stdin", "s"), io.BytesIO(data))
     changed = data[: 4 << 20] + b"a small change" + data[(4 << 20) + 14 :]

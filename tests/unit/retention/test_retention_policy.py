@@ -45,8 +45,7 @@ def test_keep_daily_keeps_newest_of_each_day() -> None:
 
 
 def test_weekly_monthly_yearly_and_union_with_reasons() -> None:
-    snaps = [Snap(f"d{i:03d}", (datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=i)).isoformat())
-             for i in range(400)]
+    snaps = [Snap(f"d{i:03d}", (datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=i)).isoformat()) for i in range(400)]
     decisions = select(snaps, Policy(keep_last=1, keep_weekly=2, keep_monthly=2, keep_yearly=2))
     ids = kept(decisions)
     newest = "d399"  # 2026-02-04
@@ -66,15 +65,23 @@ def test_keep_within_and_tags_and_groups() -> None:
     assert ids == {"s0000", "other"} | {f"s{i:04d}" for i in range(41, 48)}
 
 
-@pytest.mark.parametrize("text, start", [
-    ("7d", datetime(2026, 3, 24, 12, tzinfo=UTC)), ("36h", datetime(2026, 3, 30, tzinfo=UTC)),
-    ("1mo", datetime(2026, 2, 28, 12, tzinfo=UTC)), ("1y2d4h", datetime(2025, 3, 29, 8, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "text, start",
+    [
+        ("7d", datetime(2026, 3, 24, 12, tzinfo=UTC)),
+        ("36h", datetime(2026, 3, 30, tzinfo=UTC)),
+        ("1mo", datetime(2026, 2, 28, 12, tzinfo=UTC)),
+        ("1y2d4h", datetime(2025, 3, 29, 8, tzinfo=UTC)),
+    ],
+)
 def test_keep_within_counts_back_on_the_calendar(text: str, start: datetime) -> None:
     """`1mo` before 31 March is 28 February (a calendar month, as in restic), not 30 days before."""
     newest = datetime(2026, 3, 31, 12, tzinfo=UTC)
-    snaps = [Snap("new", newest.isoformat()), Snap("edge", start.isoformat()),
-             Snap("old", (start - timedelta(seconds=1)).isoformat())]
+    snaps = [
+        Snap("new", newest.isoformat()),
+        Snap("edge", start.isoformat()),
+        Snap("old", (start - timedelta(seconds=1)).isoformat()),
+    ]
     assert kept(select(snaps, Policy(keep_within=parse_calendar_duration(text)))) == {"new", "edge"}
 
 

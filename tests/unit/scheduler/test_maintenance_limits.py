@@ -55,8 +55,12 @@ def test_scheduled_copy_holds_each_side_to_its_limits(tmp_path: Path, monkeypatc
     config = DrkitConfig.model_validate(
         {
             "repositories": {
-                "default": {"url": str(tmp_path / "repo"), **secret, "limit_download": 64,
-                            "copy": {"schedule": "0 3 * * *", "to": "offsite"}},
+                "default": {
+                    "url": str(tmp_path / "repo"),
+                    **secret,
+                    "limit_download": 64,
+                    "copy": {"schedule": "0 3 * * *", "to": "offsite"},
+                },
                 "offsite": {"url": str(tmp_path / "off"), **secret, "limit_upload": 128},
             }
         }

@@ -28,6 +28,7 @@ def _files(**extra: object) -> dict[str, object]:
 
 # -- missed runs ------------------------------------------------------------------------------
 
+
 def test_yearly_run_missed_long_ago_is_owed_once_within_grace() -> None:
     last = datetime(2024, 6, 1, tzinfo=UTC)
     assert missed_run("0 0 1 1 *", last, NOW, grace=400 * DAY) == datetime(2026, 1, 1, tzinfo=UTC)
@@ -57,8 +58,9 @@ def test_fire_time_equal_to_last_run_is_not_owed_again() -> None:
 
 
 def test_owed_runs_uses_the_state_and_skips_jobs_never_seen(tmp_path: Path) -> None:
-    config = _config(old=_files(schedule="0 0 1 1 *"), recent=_files(schedule="0 0 1 1 *"),
-                     new=_files(schedule="0 0 1 1 *"))
+    config = _config(
+        old=_files(schedule="0 0 1 1 *"), recent=_files(schedule="0 0 1 1 *"), new=_files(schedule="0 0 1 1 *")
+    )
     state = RunState(tmp_path)
     state.record("old:backup", datetime(2024, 3, 1, tzinfo=UTC))
     state.record("recent:backup", datetime(2026, 1, 2, tzinfo=UTC))
@@ -67,6 +69,7 @@ def test_owed_runs_uses_the_state_and_skips_jobs_never_seen(tmp_path: Path) -> N
 
 
 # -- next run times ---------------------------------------------------------------------------
+
 
 def test_six_field_cron_has_seconds_first() -> None:
     assert next_fire("*/10 * * * * *", NOW) == datetime(2026, 11, 25, 12, 0, 10, tzinfo=UTC)
@@ -86,8 +89,11 @@ def test_weekday_numbers_follow_crontab_sunday_is_zero_and_seven() -> None:
 
 def test_next_runs_lists_backup_drill_and_heartbeat() -> None:
     config = _config(
-        db=_files(schedule="0 2 * * *", drill={"schedule": "30 4 * * 0"},
-                  canary={"enabled": True, "heartbeat": "*/15 * * * *"}),
+        db=_files(
+            schedule="0 2 * * *",
+            drill={"schedule": "30 4 * * 0"},
+            canary={"enabled": True, "heartbeat": "*/15 * * * *"},
+        ),
         quiet=_files(canary={"enabled": False, "heartbeat": "* * * * *"}),
         default=_files(canary={"heartbeat": "* * * * *"}),  # files: no canary unless enabled
         hourly=_files(schedule="0 * * * *", jitter="2min"),
@@ -102,6 +108,7 @@ def test_next_runs_lists_backup_drill_and_heartbeat() -> None:
 
 
 # -- state file -------------------------------------------------------------------------------
+
 
 def test_state_survives_a_restart_and_baseline_adds_only_new_keys(tmp_path: Path) -> None:
     first = RunState(tmp_path)

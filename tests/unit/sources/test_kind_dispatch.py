@@ -131,8 +131,11 @@ def test_archive_freshness_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(archives, "source_kind", lambda name: Archived())
     repos = {name: {"url": f"/nowhere/{name}", "passphrase": {"env": "PW"}} for name in ("a", "b")}
-    jobs = {"cache": {**REDIS_JOB, "repository": "a"}, "cache2": {**REDIS_JOB, "repository": "a"},
-            "files": {**FILES_JOB, "repository": "b"}}
+    jobs = {
+        "cache": {**REDIS_JOB, "repository": "a"},
+        "cache2": {**REDIS_JOB, "repository": "a"},
+        "files": {**FILES_JOB, "repository": "b"},
+    }
     config = DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
     assert archives.archiving_repositories(config) == ["a"]  # the files job's stand-in keeps no archive
     registry, metrics = new_registry(version=None)

@@ -54,8 +54,9 @@ def _metadata_problem(node: Node, st: os.stat_result) -> str | None:
     return None
 
 
-def _entry_problems(repo: Repository, root: Path, rel: str, node: Node,
-                    digests: dict[str, str] | None) -> tuple[str | None, str | None]:
+def _entry_problems(
+    repo: Repository, root: Path, rel: str, node: Node, digests: dict[str, str] | None
+) -> tuple[str | None, str | None]:
     """(content problem, metadata problem) of one entry."""
     path = root / rel
     try:
@@ -78,14 +79,18 @@ def _xattrs_problem(node: Node, path: Path) -> str | None:
     non-root, like owners, only what a non-root restore can set: user.* and ACLs)."""
     found, _ = xattrs.read(str(path))
     root = os.geteuid() == 0
-    names = {n for n in found.keys() | node.xattrs.keys()
-             if not n.startswith("security.selinux") and (root or n.startswith(("user.", "system.posix_acl_")))}
+    names = {
+        n
+        for n in found.keys() | node.xattrs.keys()
+        if not n.startswith("security.selinux") and (root or n.startswith(("user.", "system.posix_acl_")))
+    }
     differ = sorted(n for n in names if found.get(n) != node.xattrs.get(n))
     return f"extended attributes differ: {', '.join(differ)}" if differ else None
 
 
-def _walk_compare(repo: Repository, tree_id: str, root: Path,
-                  digests: dict[str, str] | None = None) -> tuple[list[str], list[str], int]:
+def _walk_compare(
+    repo: Repository, tree_id: str, root: Path, digests: dict[str, str] | None = None
+) -> tuple[list[str], list[str], int]:
     content: list[str] = []
     metadata: list[str] = []
     count = 0
@@ -102,8 +107,9 @@ def _walk_compare(repo: Repository, tree_id: str, root: Path,
     return content, metadata, count
 
 
-def verify_files(repo: Repository, tree_id: str, root: Path,
-                 digests: dict[str, str] | None = None) -> list[CheckResult]:
+def verify_files(
+    repo: Repository, tree_id: str, root: Path, digests: dict[str, str] | None = None
+) -> list[CheckResult]:
     """Content and metadata checks; with ``digests``, the SHA-256 of every file whose content matched."""
     found: dict[str, tuple[list[str], list[str], int]] = {}
 

@@ -40,8 +40,11 @@ PG_MAJOR = "15"
 def _job_snapshot(ctx: DrillContext, mode: str) -> Snapshot:
     if ctx.snapshot:
         return snapshots.find(ctx.repo.manifests, ctx.snapshot, source_kind="postgres")
-    found = [s for s in snapshots.load_all(ctx.repo.manifests)
-             if s.source_kind == "postgres" and s.source_name == ctx.name and s.meta.get("mode") == mode]
+    found = [
+        s
+        for s in snapshots.load_all(ctx.repo.manifests)
+        if s.source_kind == "postgres" and s.source_name == ctx.name and s.meta.get("mode") == mode
+    ]
     if not found:
         raise DrkitError(f"no {mode} PostgreSQL snapshot of job {ctx.name} in the repository")
     snapshots.refuse_past_damaged(ctx.repo.manifests, found[-1], "the newest")  # a drill of an older one is no proof
@@ -56,8 +59,9 @@ def drill_postgres(ctx: DrillContext) -> KindOutcome:
     return _drill_logical(ctx)
 
 
-def _verify(ctx: DrillContext, conn: PgConn, snap: Snapshot, dbname: str, out: KindOutcome, *,
-            compare_data: bool) -> None:
+def _verify(
+    ctx: DrillContext, conn: PgConn, snap: Snapshot, dbname: str, out: KindOutcome, *, compare_data: bool
+) -> None:
     facts = load_facts(ctx.repo, snap.id)
     # a point-in-time drill may start from any base backup; one no job run took has no facts (nor,
     # necessarily, a canary before the target): verify the rest, and say what was not verified
@@ -68,11 +72,15 @@ def _verify(ctx: DrillContext, conn: PgConn, snap: Snapshot, dbname: str, out: K
         out.canary = pg_canary.read(conn, ctx.name, dbname)
         out.system_heartbeats = {s: read_postgres(conn, s, dbname) for s in ctx.systems}
     if optional:
-        out.not_verified.append(f"facts: base backup {snap.short_id} has none (no `drkit job run` took it): "
-                                "the databases present are not compared with a record")
+        out.not_verified.append(
+            f"facts: base backup {snap.short_id} has none (no `drkit job run` took it): "
+            "the databases present are not compared with a record"
+        )
     elif not compare_data:
-        out.not_verified.append("row counts and checksums: recorded at the base backup, not at the point in "
-                                "time: not compared (the databases present are)")
+        out.not_verified.append(
+            "row counts and checksums: recorded at the base backup, not at the point in "
+            "time: not compared (the databases present are)"
+        )
 
 
 def _drill_logical(ctx: DrillContext) -> KindOutcome:
@@ -127,8 +135,15 @@ def _drill_physical(ctx: DrillContext) -> KindOutcome:
     data = ctx.workdir / "data"
     # in a container the server replays only the WAL drkit prefetched: no drkit, no passphrase there
     secret = PassphraseSource() if docker else PassphraseSource(file=_passphrase_file(ctx, os_user))
-    req = PitrRequest(target, data, _repo_url_for_server(ctx.repo_url), secret, snapshot=snap_ref, os_user=os_user,
-                      restore_command=container_restore_command() if docker else None)
+    req = PitrRequest(
+        target,
+        data,
+        _repo_url_for_server(ctx.repo_url),
+        secret,
+        snapshot=snap_ref,
+        os_user=os_user,
+        restore_command=container_restore_command() if docker else None,
+    )
     with ctx.phase("restore"):
         base, _ = restore_pitr(ctx.repo, req)
     out = KindOutcome(base.id)
@@ -143,11 +158,18 @@ def _drill_physical(ctx: DrillContext) -> KindOutcome:
         out.checks.append(CheckResult("postgres.recovery", False, exc.message))
         recovery.stop(data, os_user=os_user, mode="immediate")
         return out
-    out.checks.append(CheckResult("postgres.recovery", True, f"replayed to {rec.replay_lsn} ({target.describe()})",
-                                  ctx.phases.get("recovery", 0.0)))
+    out.checks.append(
+        CheckResult(
+            "postgres.recovery",
+            True,
+            f"replayed to {rec.replay_lsn} ({target.describe()})",
+            ctx.phases.get("recovery", 0.0),
+        )
+    )
     try:
-        conn = PgConn(host=str(data), port=rec.port, user=os.environ.get("PGUSER") or os_user or SUPERUSER,
-                      dbname="postgres")
+        conn = PgConn(
+            host=str(data), port=rec.port, user=os.environ.get("PGUSER") or os_user or SUPERUSER, dbname="postgres"
+        )
         _verify(ctx, conn, base, _job_dbname(ctx), out, compare_data=ctx.point_in_time is None)
     finally:
         recovery.stop(data, os_user=os_user, mode="immediate")
@@ -171,6 +193,9 @@ def _recover_in_container(ctx: DrillContext, data: Path, base: Snapshot, target:
         except DrkitError as exc:
             out.checks.append(CheckResult("postgres.recovery", False, exc.message))
             return
-        out.checks.append(CheckResult("postgres.recovery", True, f"replayed to {lsn} ({target.describe()})",
-                                      ctx.phases.get("recovery", 0.0)))
+        out.checks.append(
+            CheckResult(
+                "postgres.recovery", True, f"replayed to {lsn} ({target.describe()})", ctx.phases.get("recovery", 0.0)
+            )
+        )
         _verify(ctx, conn, base, _job_dbname(ctx), out, compare_data=ctx.point_in_time is None)

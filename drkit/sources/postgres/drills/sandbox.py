@@ -36,8 +36,7 @@ def _as_user(argv: list[str], os_user: str | None) -> list[str]:
 
 
 def _run(argv: list[str], os_user: str | None, what: str) -> None:
-    proc = subprocess.run(_as_user(argv, os_user), capture_output=True, timeout=300, check=False,
-                          env=child_environ())
+    proc = subprocess.run(_as_user(argv, os_user), capture_output=True, timeout=300, check=False, env=child_environ())
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.decode(errors="replace").split())[-300:]
         raise DrkitError(f"sandbox: {what} failed: {tail}")
@@ -67,16 +66,38 @@ def local_postgres(base: Path, encoding: str = "UTF8") -> Iterator[PgConn]:
     data.mkdir(mode=0o700)
     give_to(data, os_user)
     locale = "C.UTF-8" if encoding.upper() in ("UTF8", "UTF-8") else "C"
-    _run([find_tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", encoding, f"--locale={locale}"],
-         os_user, "initdb")
+    _run(
+        [find_tool("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", encoding, f"--locale={locale}"],
+        os_user,
+        "initdb",
+    )
     port = free_port()
-    argv = [find_tool("postgres"), "-D", str(data), "-p", str(port), "-c", "listen_addresses=",
-            "-c", f"unix_socket_directories={data}", "-c", "fsync=off", "-c", "full_page_writes=off"]
+    argv = [
+        find_tool("postgres"),
+        "-D",
+        str(data),
+        "-p",
+        str(port),
+        "-c",
+        "listen_addresses=",
+        "-c",
+        f"unix_socket_directories={data}",
+        "-c",
+        "fsync=off",
+        "-c",
+        "full_page_writes=off",
+    ]
     log = data / "sandbox.log"
     with open(log, "ab") as out:
         give_to(log, os_user)
-        proc = subprocess.Popen(_as_user(argv, os_user), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=child_environ())
+        proc = subprocess.Popen(
+            _as_user(argv, os_user),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=child_environ(),
+        )
     conn = PgConn(host=str(data), port=port, user=SUPERUSER, dbname="postgres")
     try:
         _wait_ready(conn, proc, log)
@@ -139,8 +160,10 @@ def _container_settings(data_dir: Path) -> None:
     if not (data_dir / "postgresql.conf").exists():  # a Debian-layout source keeps it elsewhere
         (data_dir / "postgresql.conf").write_text("")
     with open(data_dir / "postgresql.auto.conf", "a") as f:
-        f.write("\n# drkit container sandbox\nport = 5432\nlisten_addresses = '*'\n"
-                "unix_socket_directories = '/var/run/postgresql'\n")
+        f.write(
+            "\n# drkit container sandbox\nport = 5432\nlisten_addresses = '*'\n"
+            "unix_socket_directories = '/var/run/postgresql'\n"
+        )
     (data_dir / "pg_hba.conf").write_text("local all all trust\n")
 
 
@@ -163,8 +186,18 @@ def docker_recovery(data_dir: Path, image: str) -> Iterator[PgConn]:
 
 
 def _psql(container: DockerContainer, sql_or_file: str, *, file: bool = False) -> tuple[int, str]:
-    argv = ["psql", "-XAtq", "-U", SUPERUSER, "-d", "postgres", "-v", "ON_ERROR_STOP=1",
-            "-f" if file else "-c", sql_or_file]
+    argv = [
+        "psql",
+        "-XAtq",
+        "-U",
+        SUPERUSER,
+        "-d",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-f" if file else "-c",
+        sql_or_file,
+    ]
     code, out = container.get_wrapped_container().exec_run(argv, user="postgres")
     return int(code), out.decode(errors="replace").strip()
 
@@ -194,8 +227,10 @@ def _open_drill_role(container: DockerContainer, data_dir: Path, password: str) 
     try:
         with os.fdopen(fd, "w") as f:
             quoted = password.replace("'", "''")
-            f.write(f"SET password_encryption = 'scram-sha-256';\n"
-                    f"CREATE ROLE {DRILL_ROLE} SUPERUSER LOGIN PASSWORD '{quoted}';\n")
+            f.write(
+                f"SET password_encryption = 'scram-sha-256';\n"
+                f"CREATE ROLE {DRILL_ROLE} SUPERUSER LOGIN PASSWORD '{quoted}';\n"
+            )
         code, out = _psql(container, f"{CONTAINER_PGDATA}/{sql.name}", file=True)
     finally:
         sql.unlink(missing_ok=True)

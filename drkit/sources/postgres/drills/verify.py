@@ -63,8 +63,9 @@ def _amcheck(conn: PgConn, dbs: list[str]) -> tuple[bool, str]:
     return True, f"{checked} btree indexes verified"
 
 
-def verify_postgres(conn: PgConn, facts: dict[str, Any] | None, *, compare_data: bool = True,
-                    require_facts: bool = True) -> list[CheckResult]:
+def verify_postgres(
+    conn: PgConn, facts: dict[str, Any] | None, *, compare_data: bool = True, require_facts: bool = True
+) -> list[CheckResult]:
     """Built-in checks. ``compare_data=False`` (a point-in-time drill whose target is not the
     facts' point) checks presence only: row counts legitimately differ there. ``require_facts=False``:
     no facts is no failure (the caller reports what was not verified)."""

@@ -31,8 +31,10 @@ from .sandbox import docker_redis
 from .verify import verify_redis
 
 REDIS_MAJOR = "7"
-_CLUSTER_NOT_DRILLED = ("a Redis Cluster snapshot ({} shards, one RDB per master) is not drilled: the sandbox "
-                        "is one server; restore it with `drkit restore redis --target-dir` or `--to-url` a cluster")
+_CLUSTER_NOT_DRILLED = (
+    "a Redis Cluster snapshot ({} shards, one RDB per master) is not drilled: the sandbox "
+    "is one server; restore it with `drkit restore redis --target-dir` or `--to-url` a cluster"
+)
 
 
 @contextmanager
@@ -56,8 +58,9 @@ def _server(ctx: DrillContext, aof: bool) -> Iterator[redis.Redis]:
 def drill_redis(ctx: DrillContext) -> KindOutcome:
     ref = None if ctx.point_in_time else (ctx.snapshot or "latest")
     # the sandbox's copy is read once by a throwaway server and deleted: no fsync (nor does `cp`)
-    opts = RestoreOptions(target_dir=ctx.workdir / "data", point_in_time=ctx.point_in_time, name=ctx.name,
-                          durable=False)
+    opts = RestoreOptions(
+        target_dir=ctx.workdir / "data", point_in_time=ctx.point_in_time, name=ctx.name, durable=False
+    )
     with ctx.phase("restore"):
         restored = _restore(ctx, ref, opts)
     out = KindOutcome(_snapshot_id(ctx, restored.snapshot), point_reached=restored.point_reached)
@@ -89,9 +92,11 @@ def _restore(ctx: DrillContext, ref: str | None, opts: RestoreOptions) -> Restor
         try:
             return restore_redis(ctx.repo, ref, replace(opts, name=archive))
         except UsageError as again:
-            raise UsageError(f"{exc.message}; nor by the AOF archive recorded as {archive!r}: {again.message}",
-                             hint="the AOF archive of this server is found under the job's source `name` "
-                                  "(drkit redis aof-archive --name)") from None
+            raise UsageError(
+                f"{exc.message}; nor by the AOF archive recorded as {archive!r}: {again.message}",
+                hint="the AOF archive of this server is found under the job's source `name` "
+                "(drkit redis aof-archive --name)",
+            ) from None
 
 
 def _snapshot_id(ctx: DrillContext, ref: str) -> str:
@@ -106,8 +111,9 @@ def _verify(ctx: DrillContext, client: redis.Redis, snapshot_id: str, out: KindO
     pitr = ctx.point_in_time is not None
     facts = None if pitr else load_facts(ctx.repo, snapshot_id)
     if pitr:
-        out.not_verified.append("facts: key counts and sampled values are recorded for snapshots, not for a "
-                                "point in time: not compared")
+        out.not_verified.append(
+            "facts: key counts and sampled values are recorded for snapshots, not for a point in time: not compared"
+        )
     with ctx.phase("verify"):
         out.checks = verify_redis(client, facts, compare_data=not pitr, require_facts=not pitr)
         out.checks += verify_user_checks(ctx.job.checks, redis_client=client)

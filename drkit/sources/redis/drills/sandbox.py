@@ -29,8 +29,10 @@ def _wait_ready(client: redis.Redis) -> None:
             return
         except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError) as exc:
             if time.monotonic() > deadline:
-                raise DrkitError(f"sandbox: redis container did not answer within {START_TIMEOUT:.0f} s "
-                                 f"({' '.join(str(exc).split())[:120]})") from exc
+                raise DrkitError(
+                    f"sandbox: redis container did not answer within {START_TIMEOUT:.0f} s "
+                    f"({' '.join(str(exc).split())[:120]})"
+                ) from exc
             time.sleep(0.1)
 
 

@@ -15,8 +15,11 @@ from .. import facts as redis_facts
 
 def _counts(c: redis.Redis, recorded: dict[str, int]) -> tuple[bool, str]:
     got = redis_facts.key_counts(c)
-    problems = [f"db{db}: {got.get(db, 0)} keys != {want} recorded" for db, want in sorted(recorded.items())
-                if got.get(db, 0) != want]
+    problems = [
+        f"db{db}: {got.get(db, 0)} keys != {want} recorded"
+        for db, want in sorted(recorded.items())
+        if got.get(db, 0) != want
+    ]
     problems += [f"db{db}: {n} keys, none recorded" for db, n in sorted(got.items()) if db not in recorded]
     return summarize(problems, f"{sum(recorded.values())} keys in {len(recorded)} databases")
 
@@ -45,8 +48,9 @@ def _sample(c: redis.Redis, sample: dict[str, dict[str, Any]]) -> tuple[bool, st
     return summarize(problems, f"{checked} sampled keys match (type, value, expiry)")
 
 
-def verify_redis(c: redis.Redis, facts: dict[str, Any] | None, *, compare_data: bool = True,
-                 require_facts: bool = True) -> list[CheckResult]:
+def verify_redis(
+    c: redis.Redis, facts: dict[str, Any] | None, *, compare_data: bool = True, require_facts: bool = True
+) -> list[CheckResult]:
     """Built-in checks; ``require_facts=False``: no facts is no failure (the caller says what it did not
     verify)."""
     results = [timed_check("redis.accepts_connections", lambda: (bool(c.ping()), "PING answered"))]
