@@ -44,7 +44,7 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'  # test includes drkit[all]: every backend, source and sandbox
+.venv/bin/pip install -q -c constraints.txt -e '.[test]'  # pinned by constraints.txt; test includes drkit[all]: every backend, source and sandbox
 echo "drkit installed: $(.venv/bin/drkit --version)"
 
 # Borg 1.4, the benches' second peer (bench/_borg.py), in its own venv; pip builds it (no wheels), a few minutes.
