@@ -211,3 +211,22 @@ def test_existing_target_and_mistyped_field_are_refused(site: Site) -> None:
     proc = site.run("--config", str(bad), "config", "validate")
     assert proc.returncode == 2
     assert "pth" in proc.stderr.decode() + proc.stdout.decode()
+
+
+def test_a_broken_plugin_fails_only_where_it_is_used(site: Site) -> None:
+    """A plugin whose entry point cannot be loaded (here: a module it lacks) must not take `drkit --help`
+    or another kind's backup down with it; using it ends with one line naming it (exit 2)."""
+    env = {**ENV, **install(site.tmp / "broken", entry_points={"sqlite": "drkit_sqlite.gone:SQLITE"})}
+    listing = drkit("backup", "--help", env=env)
+    assert listing.returncode == 0 and b"sqlite" in listing.stdout, listing.stderr.decode()
+    assert drkit("--help", env=env).returncode == 0
+    tree = site.tmp / "tree"
+    tree.mkdir()
+    (tree / "f").write_text("x")
+    files = drkit("backup", "files", str(tree), "--repo", str(site.repo), env=env)
+    assert files.returncode == 0, files.stderr.decode()
+    used = drkit("backup", "sqlite", str(site.db), "--repo", str(site.repo), env=env)
+    assert used.returncode == 2
+    assert "source plugin 'sqlite' (drkit_sqlite.gone:SQLITE of drkit-sqlite 0.1.0) cannot be loaded" in (
+        one_line_error(used)
+    )
