@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..core.errors import UsageError
 from ..core.extras import missing_extra
-from .entrypoints import GROUP, kind_names, registered
+from .entrypoints import GROUP, claims, kind_names, registered
 
 if TYPE_CHECKING:
     import click
@@ -297,7 +297,13 @@ def canary_by_default(name: str) -> bool:
 @cache
 def source_kind(name: str) -> SourceKind:
     """The registered kind ``name``; a :class:`UsageError` naming the known ones when there is none."""
-    ep = registered().get(name)
+    ep, clash = registered().get(name), claims(name)
+    if clash:
+        raise UsageError(
+            f"source kind {name!r} is registered by more than one package: {', '.join(clash)}",
+            hint="uninstall one of them (`pip show` names a package; each registers under the entry-point group "
+            "drkit.sources)",
+        )
     if ep is None:
         known = ", ".join(kind_names()) or "none"
         raise UsageError(

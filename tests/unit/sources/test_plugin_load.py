@@ -69,3 +69,29 @@ def test_the_cli_lists_a_broken_plugin_and_fails_only_when_it_runs(plugins: dict
     used = runner.invoke(cli, ["backup", "ftp", "somewhere"])  # main() turns it into one line, exit 2
     assert isinstance(used.exception, UsageError)
     assert used.exception.message.startswith("source plugin 'ftp' (drkit_ftp_nowhere.plugin:FTP) cannot be loaded")
+
+
+class _Impostor:
+    name = "files"
+
+
+IMPOSTOR = _Impostor()
+
+
+@pytest.mark.usefixtures("plugins")
+def test_a_kind_claimed_by_two_packages_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second package registering ``files`` with its own object would win or lose by the order of
+    sys.path; neither is silently used: the kind is one usage error naming both."""
+    theirs = EntryPoint("files", f"{__name__}:IMPOSTOR", GROUP)
+    ours = EntryPoint("files", entrypoints.BUILT_IN["files"], GROUP)
+    monkeypatch.setattr(entrypoints, "entry_points", lambda group: [ours, theirs])
+    with pytest.raises(UsageError) as err:
+        registry.source_kind("files")
+    assert err.value.exit_code == 2
+    assert err.value.message == (
+        f"source kind 'files' is registered by more than one package: {entrypoints.BUILT_IN['files']}, "
+        f"{__name__}:IMPOSTOR"
+    )
+    monkeypatch.setattr(entrypoints, "entry_points", lambda group: [ours, ours])  # the same object twice: fine
+    registry.source_kind.cache_clear()
+    assert registry.source_kind("files").name == "files"
