@@ -73,8 +73,8 @@ def _mentions(path: Path, kind: str, code: str | None = None) -> list[str]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             found += [f"{node.lineno}: string {node.value!r}"] if word in node.value.lower() else []
         else:
-            name = getattr(node, "id", None) or getattr(node, "attr", None) or getattr(node, "name", None)
-            found += [f"{node.lineno}: name {name}"] if isinstance(name, str) and word in name.lower() else []
+            names = [getattr(node, f, None) for f in ("id", "attr", "name", "arg")]  # Name, Attribute, def, arg
+            found += [f"{node.lineno}: name {n}" for n in names if isinstance(n, str) and word in n.lower()]
     return found
 
 
@@ -99,6 +99,9 @@ def test_the_checker_sees_imports_names_and_strings_but_not_docstrings() -> None
         "from ..sources import mysql": "imports drkit.sources.mysql",
         "kind = 'mysql'": "string 'mysql'",
         "MYSQL_PORT = 3306": "name MYSQL_PORT",
+        "def connect(mysql_url): return mysql_url": "name mysql_url",
+        "connect(url, mysql_socket=None)": "name mysql_socket",
+        "class MySqlKind: pass": "name MySqlKind",
         "def f():\n    '''A mysql docstring.'''\n    return 1  # mysql": None,
     }
     for code, expected in samples.items():
