@@ -31,11 +31,13 @@ CANARY_TABLE = "drkit_canary"
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = True) -> Iterator[sqlite3.Connection]:
-    """A connection to an existing database file; SQLite's errors become one usage error."""
+def connect(path: Path, *, read_only: bool = True, immutable: bool = False) -> Iterator[sqlite3.Connection]:
+    """A connection to an existing database file; SQLite's errors become one usage error.
+    ``immutable``: a file nothing else writes (a restored one), read without locks, so no ``-shm`` or
+    ``-wal`` file is created beside it even when its image is in WAL mode."""
     if not path.is_file():
         raise UsageError(f"sqlite database {path} does not exist (or is not a file)")
-    uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "?mode=rw")
+    uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "?mode=rw") + ("&immutable=1" if immutable else "")
     try:
         with closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
             yield conn
@@ -115,7 +117,7 @@ def restore_database(repo: Repository, snap: Snapshot, target: Path) -> int:
             written = restore_stream(repo, snap, out)
             out.flush()
             os.fsync(out.fileno())
-        with connect(Path(partial)) as conn:
+        with connect(Path(partial), immutable=True) as conn:
             problem = integrity_problem(conn)
         if problem is not None:
             raise IntegrityError(f"snapshot {snap.short_id}: the restored database fails integrity_check: {problem}")

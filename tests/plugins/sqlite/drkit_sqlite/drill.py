@@ -24,7 +24,7 @@ def drill(request: DrillRequest) -> DrillReport:
         written = restore_database(request.repo, snap, target)
     report = DrillReport(snapshot_id=snap.id)
     report.checks.append(("restore", True, f"{snap.short_id} restored: {written} bytes"))
-    with request.phase("verify"), connect(target) as conn:
+    with request.phase("verify"), connect(target, immutable=True) as conn:
         problem = integrity_problem(conn)
         report.checks.append(("sqlite.integrity", problem is None, problem or "PRAGMA integrity_check: ok"))
         report.checks += _row_checks(request, snap.id, conn)
