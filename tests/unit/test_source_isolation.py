@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,15 @@ def test_no_module_outside_the_kinds_package_names_it(kind: str) -> None:
         if not path.is_relative_to(inside) and (where := _mentions(path, kind))
     }
     assert offenders == {}
+
+
+def test_drkit_knows_nothing_of_the_out_of_tree_test_plugin() -> None:
+    """tests/plugins/sqlite (the kind test_plugin_source.py drives) is found through its entry point only:
+    neither drkit's code nor pyproject.toml names its package, its place or its kind (the string 'sqlite')."""
+    texts = {p: p.read_text() for pkg in ("drkit", "storage_backends") for p in (ROOT / pkg).rglob("*.py")}
+    texts[ROOT / "pyproject.toml"] = (ROOT / "pyproject.toml").read_text()
+    naming = re.compile(r"drkit_sqlite|tests/plugins|[\"']sqlite[\"']", re.IGNORECASE)
+    assert [str(p.relative_to(ROOT)) for p, text in texts.items() if naming.search(text)] == []
 
 
 def test_the_checker_sees_imports_names_and_strings_but_not_docstrings() -> None:
