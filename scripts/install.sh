@@ -10,6 +10,7 @@ APT_PACKAGES=(
   restic pgbackrest zstd
   docker.io debootstrap   # container drills: a private dockerd and stand-in images built by the tests
   docker-compose   # Compose v1 (1.29): deploy/compose, tested by tests/deploy/test_compose.py
+  sqlite3   # the sqlite3 shell: the oracle (.dump) of the out-of-tree source plugin test (tests/plugins/sqlite)
   rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
   fuse3   # drkit mount: libfuse 3 and fusermount3 (tests/integration/test_mount.py)
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
