@@ -12,7 +12,9 @@ A kind declares:
 - optionally ``commands()``: its CLI (``drkit backup KIND``, ``drkit restore KIND`` and a group of its own),
   see :class:`HasCommands`;
 - optionally ``drill()``: a drill hook restoring into a sandbox and verifying it, see :class:`HasDrill`;
-- optionally an archive of continuous logs the daemon and drills measure, see :class:`HasArchive`.
+- optionally an archive of continuous logs the daemon and drills measure, see :class:`HasArchive`;
+- optionally the archives ``drkit check``, ``copy`` and ``forget`` handle (retention, copy, checks),
+  see :class:`HasLogArchives` (``sources.logarchives.ArchiveSpec``).
 
 The registry loads one entry point when its kind is first asked for, so ``drkit backup files`` never
 imports a database source's code.
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
     from ..repository.repo import Repository
     from ..repository.snapshots import Snapshot
+    from .logarchives import ArchiveSpec
 
 __all__ = [
     "GROUP",
@@ -54,6 +57,7 @@ __all__ = [
     "HasDrill",
     "HasHeartbeat",
     "HasHeartbeatRead",
+    "HasLogArchives",
     "HasServerLoad",
     "HasSystemDrill",
     "HasSystemPlan",
@@ -175,6 +179,16 @@ class HasArchive(Protocol):
     def newest_archived(self, repo: Repository, config: Any, job: str) -> float | None:
         """Unix time up to which the archive holds everything (None: nothing archived yet)."""
         ...
+
+
+@runtime_checkable
+class HasLogArchives(Protocol):
+    """A kind that keeps continuous-log archives in the repository (WAL, AOF, binary logs): one
+    :class:`~drkit.sources.logarchives.ArchiveSpec` each, saying how retention trims it, what ``copy``
+    carries and what ``check`` asks beyond each object's integrity. ``check``, ``copy`` and ``forget``
+    ask every registered kind (``sources.archives.archive_specs``), whether or not it is in use."""
+
+    def log_archives(self) -> list[ArchiveSpec]: ...
 
 
 @runtime_checkable
