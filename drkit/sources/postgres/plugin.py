@@ -143,5 +143,11 @@ class PostgresKind:
         snap = backup_postgres(repo, pg_conn(config), logical_mode=config.mode == "logical", name=job, tags=tags)
         return BackupOutcome(snap)
 
+    def daemon_workers(self, jobs: dict[str, Any], ctx: Any) -> list[Any]:
+        """``HasDaemonWorkers``: the daemon's WAL receivers (``plugin_daemon``)."""
+        from .plugin_daemon import receivers
+
+        return receivers(jobs, ctx)
+
 
 POSTGRES = PostgresKind()

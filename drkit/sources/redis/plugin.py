@@ -40,7 +40,7 @@ class RedisKind:
 
     def archives(self, config: RedisSource) -> bool:
         """The daemon reads the AOF records ``drkit redis archive`` writes; a job with ``archive:`` is
-        archived by the daemon itself, which sets its freshness each round (``aofarchivers``)."""
+        archived by the daemon itself, which sets its freshness each round (``plugin_daemon``)."""
         return config.archive is None
 
     def newest_archived(self, repo: Repository, config: RedisSource, job: str) -> float | None:
@@ -161,6 +161,12 @@ class RedisKind:
 
         options = BackupOptions(target=redis_target(config), aof_dir=config.aof_dir, tags=tuple(tags))
         return BackupOutcome(backup_redis(repo, job, options))
+
+    def daemon_workers(self, jobs: dict[str, Any], ctx: Any) -> list[Any]:
+        """``HasDaemonWorkers``: the daemon's AOF archivers (``plugin_daemon``)."""
+        from .plugin_daemon import archivers
+
+        return archivers(jobs, ctx)
 
 
 def _aware(text: str) -> datetime:
