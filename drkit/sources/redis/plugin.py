@@ -1,6 +1,6 @@
 """The ``redis`` source kind as the registry sees it (entry point ``drkit.sources: redis``): what a job
 run calls. A slice of the jobs layer inside the Redis package (ARCHITECTURE.md, "source packages"):
-it adapts a job's ``source:`` (``drkit.config.RedisSource``) and its connection (``drkit.jobs.connect``)
+it adapts a job's ``source:`` (``config.RedisSource``) and its connection (``drkit.jobs.connect``)
 to the package's use cases."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...config import RedisSource
 from ...core import clock
 from ...core.errors import DrkitError
 from ...jobs.connect import redis_target
@@ -20,6 +19,7 @@ from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
+from .config import RedisSource
 from .kinds import ARCHIVE_KIND
 
 log = logging.getLogger("drkit.scheduler")  # the daemon reads the archive (its freshness series)

@@ -16,10 +16,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ...config import JobConfig, RedisSource
+from ...config import JobConfig
 from ...core.aofmetrics import AofArchiveFamilies, AofArchiveMetrics
 from ...jobs.connect import open_job_repository, redis_target
 from ..daemonworkers import DaemonContext, DaemonWorker
+from .config import RedisSource
 
 RETRY = 5.0  # seconds before a failed archiver starts again: the Redis RPO is in seconds
 log = logging.getLogger("drkit.scheduler")

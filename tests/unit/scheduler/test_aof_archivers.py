@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from drkit.config import ConfigError, RedisSource, load_config
+from drkit.config import ConfigError, load_config
 from drkit.core.metrics import new_registry
 from drkit.scheduler import kindworkers
 from drkit.sources.redis import plugin_daemon
+from drkit.sources.redis.config import RedisSource
 
 
 def _config(tmp_path: Path, source: dict[str, Any]) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from drkit.sources import entrypoints
+from drkit.sources import entrypoints, registry
 
 PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
 
@@ -28,7 +28,9 @@ def fresh_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     monkeypatch.setattr(main.cli, "commands", {})
     entrypoints.commands.cache_clear()
     yield monkeypatch
-    entrypoints.commands.cache_clear()
+    monkeypatch.undo()  # the real entry points again, before the caches fill from them
+    for cached in (entrypoints.commands, entrypoints.registered, registry.source_kind):
+        cached.cache_clear()
 
 
 def test_pyproject_and_the_fallback_name_the_same_commands() -> None:
