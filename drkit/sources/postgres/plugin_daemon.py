@@ -11,10 +11,10 @@ import threading
 from typing import Any
 
 from ...config import JobConfig
-from ...core.receivemetrics import ReceiveFamilies, ReceiveMetrics
 from ...jobs.connect import open_job_repository, pg_conn
 from ..daemonworkers import DaemonContext, DaemonWorker
 from .config import PostgresSource
+from .receivemetrics import ReceiveFamilies, ReceiveMetrics
 
 RETRY = 30.0  # seconds before a failed receiver starts again
 log = logging.getLogger("drkit.scheduler")

@@ -4,7 +4,7 @@ every ``archive.interval`` seconds until the daemon stops. Records are named aft
 AOF snapshots, so a point-in-time restore of the job (or of its system) finds both.
 
 Each round that succeeds sets the job's archive freshness (``drkit_archive_newest_timestamp_seconds`` with
-kind ``aof``, read by ``DrkitArchiveStale``) and the archiver's own series (``core/aofmetrics``). A failed
+kind ``aof``, read by ``DrkitArchiveStale``) and the archiver's own series (``aofmetrics``). A failed
 run (the repository unreachable, the AOF directory gone) is logged by the daemon and started again after
 ``RETRY`` seconds, going on from what the repository records; ``drkit_redis_aof_archive_up`` stays 0
 meanwhile."""
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ...config import JobConfig
-from ...core.aofmetrics import AofArchiveFamilies, AofArchiveMetrics
 from ...jobs.connect import open_job_repository, redis_target
 from ..daemonworkers import DaemonContext, DaemonWorker
+from .aofmetrics import AofArchiveFamilies, AofArchiveMetrics
 from .config import RedisSource
 
 RETRY = 5.0  # seconds before a failed archiver starts again: the Redis RPO is in seconds
