@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
+from ..config import DrkitConfig, JobConfig
 from ..core.concurrency import Tuning
 from ..ops.session import Limits, open_repository
 from ..repository.repo import Repository
+from ..sources.postgres.config import PostgresSource
 from ..sources.postgres.conn import PgConn
+from ..sources.redis.config import RedisSource
 
 if TYPE_CHECKING:
     from ..sources.redis.conn import RedisTarget

@@ -17,17 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..config import JobConfig, PostgresSource, RedisSource
+from ..config import JobConfig
 from ..core.errors import DrkitError, UsageError
 from ..core.timespec import format_time
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..sources.files.ops import backup_skipped, find_files_snapshot
 from ..sources.postgres import pitr as pg_pitr
+from ..sources.postgres.config import PostgresSource
 from ..sources.postgres.ops import refuse_damaged_base
 from ..sources.postgres.ops import windows as pg_windows
 from ..sources.redis import catalog as redis_catalog
 from ..sources.redis import pitr as redis_pitr
+from ..sources.redis.config import RedisSource
 from ..sources.registry import HasSystemPlan, source_kind
 
 

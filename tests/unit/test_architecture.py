@@ -68,7 +68,13 @@ ALLOWED: dict[str, set[str]] = {
 # A source package's slices of the upper layers: ``drkit.sources.KIND.SLICE[_…][.…]`` belongs to the layer
 # SLICES[SLICE], so each kind keeps its use cases, job adapter, drill and commands in its own package
 # while every import still points down the stack (``cmd``: the CLI, which nothing may import).
-SLICES: dict[str, str] = {"ops": "drkit.ops", "plugin": "drkit.jobs", "drills": "drkit.drills", "cmd": "drkit.cli"}
+SLICES: dict[str, str] = {
+    "config": "drkit.config",  # the kind's `source:` model
+    "ops": "drkit.ops",
+    "plugin": "drkit.jobs",
+    "drills": "drkit.drills",
+    "cmd": "drkit.cli",
+}
 
 
 def _modules() -> list[Path]:
@@ -122,3 +128,42 @@ def test_imports_respect_layers(path: Path) -> None:
 def test_module_size(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines (limit 400): split it"
+
+
+# The source kinds with a package of their own (files is the repository's tree format too: the generic tree
+# verbs, dump/find/mount/ls, read it); the layers below reach each only through the registry.
+KINDS = ("postgres", "redis", "mysql")
+KIND_FREE = ("drkit.cli", "drkit.config", "drkit.scheduler", "drkit.core")
+
+
+def _kind_names_in(path: Path) -> list[str]:
+    """Where ``path`` imports a kind's package or names a kind (a string equal to its name, or naming a module
+    of its package: a lazy import table)."""
+    tree = ast.parse(path.read_text())
+    module = _dotted(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = [
+        f"imports {name}" for name in _imports(path) if name.split(".")[:3] in (["drkit", "sources", k] for k in KINDS)
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            if [*base, *(node.module or "").split(".")][:2] == ["drkit", "sources"]:
+                found += [f"imports {a.name}" for a in node.names if a.name in KINDS]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value in KINDS or any(
+                f"sources.{k}." in node.value.split()[0] for k in KINDS if node.value.strip()
+            ):  # or a module to import
+                found.append(f"line {node.lineno}: {node.value!r}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if _dotted(p).startswith(tuple(f"{layer}." for layer in KIND_FREE))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_no_kind_is_named_in_cli_config_scheduler_core(path: Path) -> None:
+    """The CLI, the config, the scheduler and core dispatch through the registry (drkit/sources/registry.py,
+    the drkit.sources and drkit.commands entry points): adding a kind touches none of them (issue 23)."""
+    assert not _kind_names_in(path), f"{path.relative_to(ROOT)} names a source kind: {_kind_names_in(path)}"

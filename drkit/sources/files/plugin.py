@@ -1,6 +1,6 @@
 """The ``files`` source kind as the registry sees it (entry point ``drkit.sources: files``): what a job
 run calls. A slice of the jobs layer inside the files package (ARCHITECTURE.md, "source packages"):
-it adapts a job's ``source:`` (``drkit.config.FilesSource``) to the package's use cases."""
+it adapts a job's ``source:`` (``config.FilesSource``) to the package's use cases."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...config import FilesSource
 from ...core import clock
 from ...repository.repo import Repository
 from ..registry import BackupOutcome, RestoredComponent
 from . import BackupOptions as FilesOptions
 from . import Excludes
 from . import canary as files_canary
+from .config import FilesSource
 from .ops import BackupRequest, backup_files
 
 

@@ -1,6 +1,6 @@
 """The ``postgres`` source kind as the registry sees it (entry point ``drkit.sources: postgres``): what a
 job run calls. A slice of the jobs layer inside the PostgreSQL package (ARCHITECTURE.md, "source
-packages"): it adapts a job's ``source:`` (``drkit.config.PostgresSource``) and its connection
+packages"): it adapts a job's ``source:`` (``config.PostgresSource``) and its connection
 (``drkit.jobs.connect``) to the package's use cases."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...config import PostgresSource
 from ...jobs.connect import pg_conn
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
+from .config import PostgresSource
 
 _LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
@@ -142,6 +142,12 @@ class PostgresKind:
 
         snap = backup_postgres(repo, pg_conn(config), logical_mode=config.mode == "logical", name=job, tags=tags)
         return BackupOutcome(snap)
+
+    def daemon_workers(self, jobs: dict[str, Any], ctx: Any) -> list[Any]:
+        """``HasDaemonWorkers``: the daemon's WAL receivers (``plugin_daemon``)."""
+        from .plugin_daemon import receivers
+
+        return receivers(jobs, ctx)
 
 
 POSTGRES = PostgresKind()

@@ -1,6 +1,6 @@
 """The ``redis`` source kind as the registry sees it (entry point ``drkit.sources: redis``): what a job
 run calls. A slice of the jobs layer inside the Redis package (ARCHITECTURE.md, "source packages"):
-it adapts a job's ``source:`` (``drkit.config.RedisSource``) and its connection (``drkit.jobs.connect``)
+it adapts a job's ``source:`` (``config.RedisSource``) and its connection (``drkit.jobs.connect``)
 to the package's use cases."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...config import RedisSource
 from ...core import clock
 from ...core.errors import DrkitError
 from ...jobs.connect import redis_target
@@ -20,6 +19,7 @@ from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
+from .config import RedisSource
 from .kinds import ARCHIVE_KIND
 
 log = logging.getLogger("drkit.scheduler")  # the daemon reads the archive (its freshness series)
@@ -40,7 +40,7 @@ class RedisKind:
 
     def archives(self, config: RedisSource) -> bool:
         """The daemon reads the AOF records ``drkit redis archive`` writes; a job with ``archive:`` is
-        archived by the daemon itself, which sets its freshness each round (``aofarchivers``)."""
+        archived by the daemon itself, which sets its freshness each round (``plugin_daemon``)."""
         return config.archive is None
 
     def newest_archived(self, repo: Repository, config: RedisSource, job: str) -> float | None:
@@ -161,6 +161,12 @@ class RedisKind:
 
         options = BackupOptions(target=redis_target(config), aof_dir=config.aof_dir, tags=tuple(tags))
         return BackupOutcome(backup_redis(repo, job, options))
+
+    def daemon_workers(self, jobs: dict[str, Any], ctx: Any) -> list[Any]:
+        """``HasDaemonWorkers``: the daemon's AOF archivers (``plugin_daemon``)."""
+        from .plugin_daemon import archivers
+
+        return archivers(jobs, ctx)
 
 
 def _aware(text: str) -> datetime:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from ....config import FilesSource
 from ....core.errors import DrkitError
 from ....drills.context import DrillContext, KindOutcome
 from ....drills.result import CheckResult
@@ -17,6 +16,7 @@ from ....drills.verify.user import verify_user_checks
 from ....jobs.system_heartbeat import read_files
 from .. import Selection
 from .. import canary as files_canary
+from ..config import FilesSource
 from ..ops import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
 from .listing import verify_listing
 from .sandbox import DEFAULT_IMAGE, container_listing

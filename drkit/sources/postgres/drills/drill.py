@@ -14,7 +14,6 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from ....config import PostgresSource
 from ....core.errors import DrkitError
 from ....drills.context import DrillContext, KindOutcome
 from ....drills.result import CheckResult
@@ -27,6 +26,7 @@ from ....repository import snapshots
 from ....repository.snapshots import Snapshot
 from .. import canary as pg_canary
 from .. import logical, recovery
+from ..config import PostgresSource
 from ..conn import PgConn
 from ..ops import PitrRequest, restore_pitr
 from ..pitr import Target, parse_time

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 import redis
 
-from ....config import RedisSource
 from ....core.errors import DrkitError, UsageError
 from ....drills.context import DrillContext, KindOutcome
 from ....drills.result import CheckResult
@@ -25,6 +24,7 @@ from ....jobs.system_heartbeat import read_redis
 from ....ops.facts import load_facts
 from ....repository import snapshots
 from .. import facts as redis_facts
+from ..config import RedisSource
 from ..ops import RestoreOptions, RestoreResult, restore_redis
 from ..restore import server_on
 from .sandbox import docker_redis
