@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 from ..config import DrkitConfig, JobConfig, RedisSource
 from ..core.aofmetrics import AofArchiveFamilies, AofArchiveMetrics
 from ..core.metrics import Metrics
-from ..jobs.connect import open_job_repository, redis_target
+from ..jobs.connect import open_job_repository
+from ..sources.redis.plugin_conn import redis_target
 from .runs import _error_text
 from .workers import WorkerThreads
 

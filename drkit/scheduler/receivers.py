@@ -16,8 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from ..config import DrkitConfig, JobConfig, PostgresSource
 from ..core.receivemetrics import ReceiveFamilies, ReceiveMetrics
-from ..jobs.connect import open_job_repository, pg_conn
+from ..jobs.connect import open_job_repository
 from ..sources.postgres import ops_receive as pgreceive
+from ..sources.postgres.plugin_conn import pg_conn
 from .runs import _error_text
 from .workers import WorkerThreads
 

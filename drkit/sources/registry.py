@@ -52,6 +52,7 @@ __all__ = [
     "HasDrill",
     "HasHeartbeat",
     "HasHeartbeatRead",
+    "HasRecoveryWindow",
     "HasServerLoad",
     "HasSystemDrill",
     "HasSystemPlan",
@@ -182,6 +183,20 @@ class HasCatalogPoints(Protocol):
 
     def catalog_points(self, repo: Repository, config: Any, job: str, snaps: list[Snapshot]) -> list[datetime]:
         """Points in time (aware) up to which ``snaps`` (the job's snapshots) and the archive restore."""
+        ...
+
+
+@runtime_checkable
+class HasRecoveryWindow(Protocol):
+    """A kind whose archive extends its snapshots to a point-in-time window that starts at its oldest
+    window-starting snapshot (a base backup, a Redis snapshot): ``drkit forget`` says, per source, when
+    forgetting moves the window's start or ends it. Snapshots are the kind's own (``source_kind == name``)."""
+
+    window_label: str  # the kind for people, as the notes name it ("PostgreSQL")
+    window_unit: str  # what starts a window ("base backup")
+
+    def window_start(self, snap: Snapshot) -> str | None:
+        """The earliest instant (ISO 8601) ``snap`` recovers to, or None: it starts no window."""
         ...
 
 
