@@ -19,6 +19,7 @@ from ..config import DrkitConfig
 from ..core.errors import DrkitError, IntegrityError, PartialRestore, StorageError, UsageError
 from ..core.log import redact
 from ..core.timespec import format_time, parse_time
+from ..repository.repo import Repository
 from ..repository.storage_errors import translate
 from ..sources.registry import HasServerLoad, HasSystemRestore, source_kind
 from .connect import open_job_repository
@@ -70,6 +71,17 @@ class Component:
     when: datetime
     req: SystemRequest
     out: ComponentResult  # the kind fills in port, pid, last_commit …
+
+    @property
+    def source(self) -> Any:
+        """The component's job's ``source:``."""
+        return self.config.job(self.plan.job).source
+
+    def repository(self) -> Repository:
+        """The component's job's repository, opened (the caller closes it): a kind outside the jobs layer
+        needs no import of it."""
+        repo, _ = open_job_repository(self.config, self.config.job(self.plan.job))
+        return repo
 
 
 @dataclass

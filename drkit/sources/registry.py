@@ -235,7 +235,8 @@ class HasHeartbeatRead(Protocol):
 @runtime_checkable
 class HasSystemPlan(Protocol):
     """A kind whose jobs may be components of a system (``systems:`` in drkit.yaml): restored together to
-    one instant. Returns the jobs layer's ``ComponentPlan`` (what to restore, and the point it reaches)."""
+    one instant. Returns a :class:`drkit.sources.system.ComponentPlan` (what to restore, and the point it
+    reaches)."""
 
     def plan_system_component(self, repo: Repository, job: str, config: Any, target: datetime) -> Any:
         """Plan restoring job ``job`` to ``target`` (raises UsageError when it cannot reach it)."""
@@ -245,7 +246,8 @@ class HasSystemPlan(Protocol):
 @runtime_checkable
 class HasSystemRestore(Protocol):
     """A kind whose planned component a system restore (``drkit restore --system``) can restore: it gets
-    the jobs layer's ``Component`` (config, plan, target, instant, request, and the result to fill)."""
+    the jobs layer's ``Component`` (config, plan, target, instant, request, and the result to fill; its
+    ``source`` is the job's ``source:`` and ``repository()`` opens the job's repository)."""
 
     def restore_system_component(self, component: Any) -> None:
         """Restore ``component.plan`` into ``component.target`` (raises DrkitError when it cannot)."""
