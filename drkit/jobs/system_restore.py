@@ -193,11 +193,16 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
     for plan in plans:
         target = given.get(plan.job)
         if target is None or "://" not in target:
+            if getattr(source_kind(plan.kind), "server_only", False):
+                raise UsageError(
+                    f"a {plan.kind} component is loaded into a running server, not a directory",
+                    hint=f"give --into {plan.job}=URL (docs/systems.md)",
+                )
             out[plan.job] = Path(target) if target is not None else req.target_dir / plan.job
         elif not isinstance(kind := source_kind(plan.kind), HasServerLoad):
             raise UsageError(
                 f"--into {plan.job}=URL: a {plan.kind} component restores into a directory",
-                hint="a running server as the target is supported for Redis (redis://, rediss://)",
+                hint="a running server is a target only for a kind that loads into one (docs/systems.md)",
             )
         elif req.start:
             raise UsageError(

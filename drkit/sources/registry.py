@@ -146,6 +146,7 @@ class DrillRequest:
     sql_checks: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
     # the job's `checks:` of type sql: (index in checks, sql, expect, database); reported as
     # ``user.sql[index]``; a kind that cannot run SQL lists them in ``not_verified``
+    systems: tuple[str, ...] = ()  # the systems the job belongs to: the report gives their newest heartbeats
 
 
 @dataclass
@@ -154,6 +155,7 @@ class DrillReport:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (name, ok, detail)
     canary: datetime | None = None
     not_verified: list[str] = field(default_factory=list)
+    system_heartbeats: dict[str, datetime | None] = field(default_factory=dict)  # system → newest heartbeat
 
 
 @runtime_checkable
@@ -256,7 +258,9 @@ class HasSystemRestore(Protocol):
 
 @runtime_checkable
 class HasServerLoad(Protocol):
-    """A kind whose system component can be loaded into a running server (``--into JOB=URL``)."""
+    """A kind whose system component can be loaded into a running server (``--into JOB=URL``). A kind
+    whose component has no directory form sets ``server_only = True``: a system restore without
+    ``--into`` for it is then refused before anything is written."""
 
     def load_target(self, url: str) -> Any:
         """The server ``url`` names, checked before anything is written (valid, reachable, empty); it has

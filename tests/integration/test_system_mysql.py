@@ -3,7 +3,8 @@ package). The system heartbeat is written into both, both are backed up, then `r
 --point-in-time T --into db=mysql://…/NEW` loads the dump into a new database and restores the tree. Oracles
 outside drkit: `mariadb-dump` of the source at T against one of the new database (rows written after T are
 not in it), rsync of the tree; the system's verified point is the heartbeat, read from both restored
-components. A non-empty database or no `--into` is refused with its exit code."""
+components. A non-empty database or no `--into` is refused (exit 2) before any component is written. A system drill
+reads the heartbeat from the MySQL drill's sandbox too."""
 
 from __future__ import annotations
 
@@ -102,12 +103,32 @@ def test_a_full_database_or_a_directory_is_refused(
     assert proc.returncode == 2, proc.stderr.decode()
     assert "is not empty" in one_line_error(proc)
     assert not (tmp_path / "out1").exists()  # refused before any component was written
-    proc = _restore(config, when, tmp_path / "out2", "--json")  # no --into: the dump has no directory form
+    proc = _restore(config, when, tmp_path / "out2")  # no --into: the dump has no directory form
     assert proc.returncode == 2, proc.stderr.decode()
-    errors = {c["job"]: c["error"] for c in json.loads(proc.stdout)["components"]}
-    assert "loaded into a running server, not a directory" in errors["db"] and errors["www"] is None
+    assert "a mysql component is loaded into a running server, not a directory" in one_line_error(proc)
+    assert not (tmp_path / "out2").exists()  # refused before any component was written
 
 
 def _source_db(config: Path) -> str:
     url: str = yaml.safe_load(config.read_text())["jobs"]["db"]["source"]["url"]
     return url.rsplit("/", 1)[1]
+
+
+def test_system_drill_reads_the_heartbeat_from_the_mysql_sandbox(
+    shop: tuple[Path, Path, str, str], tmp_path: Path
+) -> None:
+    """`drill --system`: the MySQL drill (its own local server) reports the system heartbeat it restored, so the
+    system's heartbeat check passes with the instant written into both components."""
+    config, _, _, times = shop
+    beat = times.split("|")[1]
+    report = tmp_path / "drill.json"
+    proc = drkit(
+        "--config", str(config), "drill", "--system", "shop", "--sandbox", "local", "--json", str(report),
+        env=_env(), timeout=600,
+    )  # fmt: skip
+    system, *parts = json.loads(report.read_text())["drills"]
+    assert proc.returncode == 0, proc.stderr.decode() + json.dumps(system)
+    checks = {c["name"]: c for c in system["checks"]}
+    assert checks["system.heartbeat"]["ok"], checks
+    found = {p["job"]: datetime.fromisoformat(p["system_heartbeats"]["shop"]) for p in parts}
+    assert found == dict.fromkeys(["db", "www"], datetime.fromisoformat(beat))

@@ -86,6 +86,8 @@ class MysqlKind:
 
     # a component of a system (drkit restore --system, drill --system, system heartbeat): see system.py
 
+    server_only = True  # a system restore loads its dump into a running server (--into JOB=mysql://…)
+
     def plan_system_component(self, repo: Repository, job: str, config: MysqlSource, target: datetime) -> ComponentPlan:
         from .system import plan
 
