@@ -61,10 +61,15 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
         ctx.phase,
         lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
         [(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks) if isinstance(c, SqlCheck)],
+        ctx.systems,
     )
     report = plugin.drill(request)
     out = KindOutcome(
-        report.snapshot_id, [CheckResult(*check) for check in report.checks], report.canary, list(report.not_verified)
+        report.snapshot_id,
+        [CheckResult(*check) for check in report.checks],
+        report.canary,
+        list(report.not_verified),
+        dict(report.system_heartbeats),
     )
     others = [c for c in ctx.job.checks if not isinstance(c, SqlCheck)]
     if others:

@@ -167,3 +167,63 @@ def test_no_kind_is_named_in_cli_config_scheduler_core(path: Path) -> None:
     """The CLI, the config, the scheduler and core dispatch through the registry (drkit/sources/registry.py,
     the drkit.sources and drkit.commands entry points): adding a kind touches none of them (issue 23)."""
     assert not _kind_names_in(path), f"{path.relative_to(ROOT)} names a source kind: {_kind_names_in(path)}"
+
+
+# The jobs, drills and retention-window layers dispatch through the source registry (issue 23): no import of a
+# source kind's package, and no kind's name in code (``kind == "redis"``, ``in ("postgres", …)``,
+# ``Literal["files", …]``, a table keyed by kind): what a kind does is asked of the registry's protocols.
+KIND_FREE_JOBS = ("drkit/jobs", "drkit/drills", "drkit/retention/windows.py")
+# a string that is a kind's name but means something else: (module, string)
+NOT_A_KIND = {("drkit.drills.sandbox.workdir", "postgres")}  # the OS user a database sandbox runs as
+
+
+def _kind_free_modules() -> list[Path]:
+    return [p for p in _modules() if any(str(p.relative_to(ROOT)).startswith(top) for top in KIND_FREE_JOBS)]
+
+
+def _kind_names() -> set[str]:
+    from drkit.sources.entrypoints import kind_names
+
+    return set(kind_names()) | {"files", "postgres", "redis", "mysql"}
+
+
+def _kind_literals(tree: ast.AST, kinds: set[str]) -> list[str]:
+    """The kind names written as strings in code (docstrings aside)."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in kinds and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize("path", _kind_free_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_jobs_and_drills_dispatch_through_the_registry(path: Path) -> None:
+    kinds, module = _kind_names(), _dotted(path)
+    packages = {f"drkit.sources.{kind}" for kind in kinds}
+    for name in _imports(path):
+        assert not any(name == p or name.startswith(p + ".") for p in packages), (
+            f"{module} imports a source kind's package ({name}): ask the registry (drkit.sources.registry)"
+        )
+    named = {k for k in _kind_literals(ast.parse(path.read_text()), kinds) if (module, k) not in NOT_A_KIND}
+    assert not named, f"{module} names source kinds {sorted(named)} in code: ask the registry"
+
+
+def test_the_kind_rule_sees_kind_names() -> None:
+    """The rule above finds what it forbids (so a passing run means something)."""
+    code = (
+        '"""Redis and postgres in a docstring are prose."""\n'
+        'if kind == "redis" or source.kind in ("postgres", "x"):\n'
+        '    k: Literal["files", "all"]\n'
+        "match k:\n"
+        '    case "mysql": pass\n'
+    )
+    assert sorted(_kind_literals(ast.parse(code), _kind_names())) == ["files", "mysql", "postgres", "redis"]
+    assert _kind_literals(ast.parse('"""postgres"""\nuser = "postgresql"'), _kind_names()) == []

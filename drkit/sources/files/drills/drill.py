@@ -13,7 +13,6 @@ from ....drills.context import DrillContext, KindOutcome
 from ....drills.result import CheckResult
 from ....drills.sandbox.docker import SandboxUnavailable
 from ....drills.verify.user import verify_user_checks
-from ....jobs.system_heartbeat import read_files
 from .. import Selection
 from .. import canary as files_canary
 from ..config import FilesSource
@@ -48,7 +47,9 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
     out.canary = files_canary.read(target / first, ctx.name)
     started = datetime.fromisoformat(snap.time)
     started = started if started.tzinfo is not None else started.replace(tzinfo=UTC)
-    out.system_heartbeats = {s: read_files(target, snap.root["paths"][0], s, started=started) for s in ctx.systems}
+    out.system_heartbeats = {
+        s: files_canary.read_heartbeat(target, snap.root["paths"][0], s, started=started) for s in ctx.systems
+    }
     return out
 
 
