@@ -152,7 +152,7 @@ class LazyGroup(click.Group):
     expose_value=False,
     callback=lambda _c, _p, n: choose(connections=n),
     help="Storage requests in flight (pack uploads, reads); default: the repository's "
-    "connections in the config, else 8 on a remote store (S3, GCS) and 1 upload, 4 reads on a local "
+    "connections in the config, else 8 on a remote store (S3, GCS) and 2 uploads, 4 reads on a local "
     "disk. Each upload in flight holds one pack in memory (env DRKIT_CONNECTIONS).",
 )
 @click.option(

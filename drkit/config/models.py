@@ -84,7 +84,7 @@ class RepositoryConfig(_Model):
         ge=1,
         le=64,
         description="Storage requests in flight (pack uploads, reads); default 8 "
-        "on a remote store (S3, GCS), 1 upload and 4 reads on a local disk. The command line's --connections wins.",
+        "on a remote store (S3, GCS), 2 uploads and 4 reads on a local disk. The command line's --connections wins.",
     )
     limit_upload: int | None = Field(
         default=None,
