@@ -27,13 +27,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from ...repository.archive import LogArchive, LogKind, log_prefix
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ..logarchives import ArchiveSpec, Needed
+from ..archives import plan_copy
+from ..logarchives import ArchiveCopy, ArchiveSpec, Needed
 from .errors import MysqlUsage
 
 OLD_KIND = "mysql-binlog"  # repositories written before: one stream snapshot per log (binlog.py)
@@ -153,6 +154,24 @@ def needed(repo: Repository, snaps: list[Snapshot]) -> Needed:
     return need
 
 
+def copy_needed(repo: Repository, snaps: list[Snapshot]) -> Needed:
+    """What ``drkit copy`` carries for the copied snapshots ``snaps``: the logs ``needed`` keeps, but
+    only of sources with a ``mysql`` snapshot among them (retention keeps another source's logs; a copy
+    must not carry them into the target)."""
+    sources = {s.source_name for s in snaps if s.source_kind == "mysql"}
+    need = needed(repo, snaps)
+
+    def carried(name: str) -> bool:
+        parsed = parse(name)
+        return parsed is not None and parsed.source in sources and need(name)
+
+    return carried
+
+
+def _copy(source: Repository, target: Repository, chosen: list[Snapshot]) -> ArchiveCopy | None:
+    return plan_copy(replace(archive_spec(), needed=copy_needed, copy=None), source, target, chosen)
+
+
 def gap_lines(snaps: list[Snapshot], names: list[str]) -> list[str]:
     """Logs with parts missing, and logs missing from the archive after the oldest ``--pitr`` dump's
     start (up to the newest archived): no point-in-time restore can cross either."""
@@ -211,5 +230,6 @@ def archive_spec() -> ArchiveSpec:
         needed=needed,
         gaps=gap_lines,
         inspect=inspector,
+        copy=_copy,
         copy_key="binlog_objects",
     )

@@ -167,3 +167,16 @@ def test_a_log_name_outside_the_layout_is_refused() -> None:
         bl.checked_file("../binlog.000001")
     assert bl.parse("shop.binlog.000001.0001-0002.x") is None
     assert bl.parse("sh_zz.binlog.000001.0001-0002") is None
+
+
+def test_copy_carries_no_log_of_a_source_it_does_not_copy() -> None:
+    source = _repo()
+    _put_log(source, "shop", 2)
+    _put_log(source, "idle", 1)  # another source, no snapshot of it copied
+    _marker(source, "idle", 1, T2)
+    dump = _dump(source, "shop", 2)
+    target = _repo("other")
+    result = copy_snapshots(source, target, [dump.id])
+    assert result.archives["binlog"] == 2
+    assert sorted(archived(target, "shop")) == ["binlog.000002"]
+    assert bl.source_names(target, "idle") == []
