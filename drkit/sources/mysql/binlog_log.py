@@ -142,8 +142,10 @@ def _starts(snaps: list[Snapshot]) -> dict[str, dict[str, int]]:
 def needed(repo: Repository, snaps: list[Snapshot]) -> Needed:
     """A log (part or marker) is needed unless its source has a ``--pitr`` dump in ``snaps`` that
     starts in a later log of the same base name."""
-    starts = _starts(snaps)
+    return _needed(_starts(snaps))
 
+
+def _needed(starts: dict[str, dict[str, int]]) -> Needed:
     def need(name: str) -> bool:
         parsed = parse(name)
         if parsed is None or parsed.source not in starts:
@@ -176,7 +178,8 @@ def gap_lines(snaps: list[Snapshot], names: list[str]) -> list[str]:
     """Logs with parts missing, and logs missing from the archive after the oldest ``--pitr`` dump's
     start (up to the newest archived): no point-in-time restore can cross either."""
     parts: dict[tuple[str, str], tuple[int, set[int]]] = {}
-    for parsed in filter(None, map(parse, names)):
+    need = _needed(_starts(snaps))  # a log no dump needs may be partly trimmed (a forget stopped, a part locked)
+    for parsed in filter(None, map(parse, (n for n in names if need(n)))):
         if parsed.part:
             count, have = parts.setdefault((parsed.source, parsed.file), (parsed.parts, set()))
             have.add(parsed.part)

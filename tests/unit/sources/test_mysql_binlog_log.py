@@ -180,3 +180,12 @@ def test_copy_carries_no_log_of_a_source_it_does_not_copy() -> None:
     assert result.archives["binlog"] == 2
     assert sorted(archived(target, "shop")) == ["binlog.000002"]
     assert bl.source_names(target, "idle") == []
+
+
+def test_check_is_clean_when_a_trim_left_part_of_a_log_no_dump_needs() -> None:
+    repo = _repo()
+    _dump(repo, "shop", 2)
+    _put_log(repo, "shop", 1, skip=1)  # a forget stopped mid-log, or one part still under object lock
+    _put_log(repo, "shop", 2)
+    _put_log(repo, "shop", 3, skip=2)  # a log the dump needs, with a part missing: still reported
+    assert check(repo).errors == ["binary log binlog.000003 of source shop: part(s) [2] of 2 missing"]
