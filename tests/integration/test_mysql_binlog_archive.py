@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit
-from servers.mariadb import PASSWORD, MariaDB, normalised_dump
+from servers.mariadb import PASSWORD, MariaDB, normalised_dump, start_mariadb
 from test_mysql_pitr import _next_second, _ok, _position
 
 from drkit.ops.session import open_repository
@@ -164,3 +164,33 @@ def test_a_damaged_part_is_named_by_check_and_refused_before_restoring(mysql_ser
     proc = drkit(*args, "--stop-position", at_position, *repo, env=env)
     assert proc.returncode == 13, proc.stderr.decode()
     assert mysql_server.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
+
+
+def test_a_server_whose_logs_restarted_is_refused_not_replayed_as_nothing(repo: list[str]) -> None:
+    """RESET MASTER (or a new server under the same --name) restarts the log numbers: the archive's
+    binlog.000001 is the old, short one. The next archive run refuses (else it would skip the new
+    binlog.000001 as archived), and a restore from a dump taken in the new binlog.000001 refuses rather
+    than replay the old log from past its end (nothing) and report success with the dump's state.
+    A private server: the shared one keeps its numbering."""
+    with start_mariadb("drkit-mariadb-reset-") as server:
+        db, env = f"reset_{uuid.uuid4().hex[:8]}", server.password_env()
+        server.sql(f"CREATE DATABASE {db}")
+        server.sql("CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB); INSERT INTO t VALUES (1, 'x')", db)
+        archive_args = ["mysql", "binlog-archive", "--url", server.url(), "--name", db, *repo]
+        for _ in range(3):  # binlog.000001 to .000003 archived
+            _ok(*archive_args, env=env)
+        server.sql("RESET MASTER")
+        for n in range(2, 6):  # the new binlog.000001 grows past the archived one's end
+            server.sql(f"INSERT INTO t VALUES ({n}, REPEAT(SHA2('{n}', 256), 200))", db)
+        _ok("backup", "mysql", "--pitr", "--url", server.url(db), *repo, env=env)
+        server.sql("INSERT INTO t VALUES (6, 'after the dump')", db)
+        at_position = _position(server)
+        server.sql("DELETE FROM t", db)
+        run = drkit(*archive_args, env=env)
+        assert run.returncode == 13 and b"logs restarted (RESET MASTER)" in run.stderr, run.stderr.decode()
+        into = f"{db}_r"
+        args = ["restore", "mysql", "--url", server.url(), "--database", into, "--name", db, *repo]
+        proc = drkit(*args, "--stop-position", at_position, env=env)
+        assert proc.returncode == 13, (proc.returncode, proc.stderr.decode())
+        assert b"not the log the dump was taken in" in proc.stderr
+        assert server.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored

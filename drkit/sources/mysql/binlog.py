@@ -121,8 +121,10 @@ def archive_binlogs(repo: Repository, conn: MysqlConn, name: str) -> ArchiveOutc
     with repo.lock(purpose="backup"):
         before = server_time(conn)
         query(conn, "FLUSH BINARY LOGS")
-        logs = [row[0] for row in query(conn, "SHOW BINARY LOGS")][:-1]  # the last one is being written
+        listed = [row[0] for row in query(conn, "SHOW BINARY LOGS")]
+        logs = listed[:-1]  # the last one is being written
         have = archived(repo, name)
+        _refuse_renumbered(have, listed[-1:], name)
         stored = []
         with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
             for log in logs:
@@ -134,6 +136,22 @@ def archive_binlogs(repo: Repository, conn: MysqlConn, name: str) -> ArchiveOutc
             marker = marker_name(name, logs[-1], datetime.fromisoformat(before))
             archive(repo).put(marker, json.dumps(doc, sort_keys=True).encode())
     return ArchiveOutcome(stored, before)
+
+
+def _refuse_renumbered(have: dict[str, Archived], current: list[str], name: str) -> None:
+    """A server's log numbers only grow: an archived log numbered past the one it writes now was written
+    by the server before its logs restarted (RESET MASTER) or by another server. Its logs under these
+    names are other logs than the archived ones; storing on would skip them as archived."""
+    if not current:
+        return
+    base, now = log_number(checked_file(current[0]))
+    ahead = sorted(f for f in have if log_number(f)[0] == base and log_number(f)[1] > now)
+    if ahead:
+        raise IntegrityError(
+            f"the binary-log archive of source {name} holds {ahead[-1]}, past the log the server writes now "
+            f"({current[0]}): the server's logs restarted (RESET MASTER) or another server archives under {name}",
+            hint="archive this server under a new --name and take a new --pitr dump under it",
+        )
 
 
 def _store(repo: Repository, conn: MysqlConn, name: str, log: str, tmp: Path) -> None:

@@ -27,13 +27,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from ...repository.archive import LogArchive, LogKind, log_prefix
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ..logarchives import ArchiveSpec, Needed
+from ..archives import plan_copy
+from ..logarchives import ArchiveCopy, ArchiveSpec, Needed
 from .errors import MysqlUsage
 
 OLD_KIND = "mysql-binlog"  # repositories written before: one stream snapshot per log (binlog.py)
@@ -141,8 +142,10 @@ def _starts(snaps: list[Snapshot]) -> dict[str, dict[str, int]]:
 def needed(repo: Repository, snaps: list[Snapshot]) -> Needed:
     """A log (part or marker) is needed unless its source has a ``--pitr`` dump in ``snaps`` that
     starts in a later log of the same base name."""
-    starts = _starts(snaps)
+    return _needed(_starts(snaps))
 
+
+def _needed(starts: dict[str, dict[str, int]]) -> Needed:
     def need(name: str) -> bool:
         parsed = parse(name)
         if parsed is None or parsed.source not in starts:
@@ -153,11 +156,30 @@ def needed(repo: Repository, snaps: list[Snapshot]) -> Needed:
     return need
 
 
+def copy_needed(repo: Repository, snaps: list[Snapshot]) -> Needed:
+    """What ``drkit copy`` carries for the copied snapshots ``snaps``: the logs ``needed`` keeps, but
+    only of sources with a ``mysql`` snapshot among them (retention keeps another source's logs; a copy
+    must not carry them into the target)."""
+    sources = {s.source_name for s in snaps if s.source_kind == "mysql"}
+    need = needed(repo, snaps)
+
+    def carried(name: str) -> bool:
+        parsed = parse(name)
+        return parsed is not None and parsed.source in sources and need(name)
+
+    return carried
+
+
+def _copy(source: Repository, target: Repository, chosen: list[Snapshot]) -> ArchiveCopy | None:
+    return plan_copy(replace(archive_spec(), needed=copy_needed, copy=None), source, target, chosen)
+
+
 def gap_lines(snaps: list[Snapshot], names: list[str]) -> list[str]:
     """Logs with parts missing, and logs missing from the archive after the oldest ``--pitr`` dump's
     start (up to the newest archived): no point-in-time restore can cross either."""
     parts: dict[tuple[str, str], tuple[int, set[int]]] = {}
-    for parsed in filter(None, map(parse, names)):
+    need = _needed(_starts(snaps))  # a log no dump needs may be partly trimmed (a forget stopped, a part locked)
+    for parsed in filter(None, map(parse, (n for n in names if need(n)))):
         if parsed.part:
             count, have = parts.setdefault((parsed.source, parsed.file), (parsed.parts, set()))
             have.add(parsed.part)
@@ -211,5 +233,6 @@ def archive_spec() -> ArchiveSpec:
         needed=needed,
         gaps=gap_lines,
         inspect=inspector,
+        copy=_copy,
         copy_key="binlog_objects",
     )

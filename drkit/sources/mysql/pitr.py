@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ...core.errors import IntegrityError
 from ...repository import snapshots
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
@@ -115,9 +116,25 @@ def restore_point(
     logs = _logs(repo, name, base, point)
     with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
         files = [_fetch(repo, name, log, Path(tmp)) for log in logs]  # all verified before anything is restored
+        _within(files, base, point)
         out = restore_dump(repo, base, target, database)
         _replay(files, target, base, out.database, point)
     return out, len(files)
+
+
+def _within(files: list[Path], base: Snapshot, point: Point) -> None:
+    """The dump's position lies in the first log, a --stop-position in the last: a log that ends
+    before the dump's position is not the log the dump was taken in (the server renumbered its logs:
+    RESET MASTER, another server under this name), and replaying it would replay nothing."""
+    start, first = int(base.meta["binlog"]["position"]), files[0].stat().st_size
+    if first < start:
+        raise IntegrityError(
+            f"binary log {files[0].name} in the archive ends at byte {first}, before the dump's position "
+            f"{start}: it is not the log the dump was taken in (the server's logs renumbered?)",
+            hint="archive a server whose logs restarted (RESET MASTER, a new server) under a new --name",
+        )
+    if point.position is not None and point.position[1] > files[-1].stat().st_size:
+        raise MysqlUsage(f"--stop-position {point.describe()} is past the end of that log ({files[-1].stat().st_size})")
 
 
 def _fetch(repo: Repository, name: str, log: Archived, tmp: Path) -> Path:

@@ -22,6 +22,9 @@ from drkit.repository.streams import SourceRef, backup_stream
 from drkit.sources.archives import plan_archives, remove_archives
 from drkit.sources.mysql import binlog_log as bl
 from drkit.sources.mysql.binlog import archived, chain, covered_until, fetch
+from drkit.sources.mysql.conn import MysqlConn
+from drkit.sources.mysql.errors import MysqlUsage
+from drkit.sources.mysql.pitr import Point, restore_point
 from storage_backends.testing.memory import MemoryBackend
 
 T1 = datetime(2026, 12, 7, 10, 0, 0, 123456, tzinfo=UTC)
@@ -167,3 +170,43 @@ def test_a_log_name_outside_the_layout_is_refused() -> None:
         bl.checked_file("../binlog.000001")
     assert bl.parse("shop.binlog.000001.0001-0002.x") is None
     assert bl.parse("sh_zz.binlog.000001.0001-0002") is None
+
+
+def test_copy_carries_no_log_of_a_source_it_does_not_copy() -> None:
+    source = _repo()
+    _put_log(source, "shop", 2)
+    _put_log(source, "idle", 1)  # another source, no snapshot of it copied
+    _marker(source, "idle", 1, T2)
+    dump = _dump(source, "shop", 2)
+    target = _repo("other")
+    result = copy_snapshots(source, target, [dump.id])
+    assert result.archives["binlog"] == 2
+    assert sorted(archived(target, "shop")) == ["binlog.000002"]
+    assert bl.source_names(target, "idle") == []
+
+
+def test_check_is_clean_when_a_trim_left_part_of_a_log_no_dump_needs() -> None:
+    repo = _repo()
+    _dump(repo, "shop", 2)
+    _put_log(repo, "shop", 1, skip=1)  # a forget stopped mid-log, or one part still under object lock
+    _put_log(repo, "shop", 2)
+    _put_log(repo, "shop", 3, skip=2)  # a log the dump needs, with a part missing: still reported
+    assert check(repo).errors == ["binary log binlog.000003 of source shop: part(s) [2] of 2 missing"]
+
+
+def test_a_restore_refuses_a_log_that_ends_before_the_dumps_position() -> None:
+    """The server's logs renumbered (RESET MASTER, a new server under the same --name): the archive's
+    binlog.000001 is another log than the one the dump was taken in; replaying it from the dump's
+    position would replay nothing and report success."""
+    repo = _repo()
+    _put_log(repo, "shop", 1)
+    _put_log(repo, "shop", 2)
+    meta = {"mode": "logical", "database": "shop", "binlog": {"file": "binlog.000001", "position": 5000}}
+    backup_stream(repo, SourceRef("mysql", "shop", [], meta), io.BytesIO(b"-- dump"))
+    nowhere = MysqlConn.from_url("mysql://root@127.0.0.1:1/shop")
+    with pytest.raises(IntegrityError, match="ends at byte .* before the dump's position 5000"):
+        restore_point(repo, nowhere, "shop", Point(position=("binlog.000002", 4)), "shop_r")
+    meta["binlog"]["position"] = 4
+    backup_stream(repo, SourceRef("mysql", "shop", [], meta), io.BytesIO(b"-- dump"))
+    with pytest.raises(MysqlUsage, match="binlog.000002:99999 is past the end of that log"):
+        restore_point(repo, nowhere, "shop", Point(position=("binlog.000002", 99999)), "shop_r")
