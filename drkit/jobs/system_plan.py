@@ -37,7 +37,7 @@ class SkewTooLarge(DrkitError):
     exit_code = 15
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ComponentPlan:
     job: str
     kind: str  # postgres | redis | files
@@ -77,7 +77,11 @@ def plan_postgres(repo: Repository, job: str, source: PostgresSource, target: da
     # --point-in-time` refuses it, unless --skip-damaged (the restore is then handed this base by id)
     refuse_damaged_base(repo, at, base, snaps)
     return ComponentPlan(
-        job, "postgres", target, f"base backup {base.short_id} + WAL replayed to the target", snapshot=base.id
+        job=job,
+        kind="postgres",
+        point=target,
+        how=f"base backup {base.short_id} + WAL replayed to the target",
+        snapshot=base.id,
     )
 
 
@@ -96,10 +100,10 @@ def plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime
             continue
         point = datetime.fromtimestamp(cut.point, UTC)
         return ComponentPlan(
-            job,
-            "redis",
-            point,
-            f"AOF of {name!r} cut after {redis_pitr.iso(cut.last_second)} (the state at "
+            job=job,
+            kind="redis",
+            point=point,
+            how=f"AOF of {name!r} cut after {redis_pitr.iso(cut.last_second)} (the state at "
             f"{format_time(point)}: AOF times have one-second resolution)",
             redis_name=name,
             redis_cut=redis_pitr.iso(cut.point),  # the restore cuts before it: the same cut
@@ -111,10 +115,10 @@ def plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime
             problems.append(exc.message)
             continue
         return ComponentPlan(
-            job,
-            "redis",
-            redis_catalog.snapshot_time(snap),
-            f"RDB snapshot {snap.short_id}",
+            job=job,
+            kind="redis",
+            point=redis_catalog.snapshot_time(snap),
+            how=f"RDB snapshot {snap.short_id}",
             snapshot=snap.id,
             redis_name=name,
         )
@@ -130,7 +134,12 @@ def plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
             skipped = backup_skipped(snap)
             partial = f" (partial: its backup skipped or half-read {skipped} entries)" if skipped else ""
             return ComponentPlan(
-                job, "files", _utc(snap.time), f"files snapshot {snap.short_id}{partial}", snapshot=snap.id, until=end
+                job=job,
+                kind="files",
+                point=_utc(snap.time),
+                how=f"files snapshot {snap.short_id}{partial}",
+                snapshot=snap.id,
+                until=end,
             )
         when = _utc(snap.time) - timedelta(microseconds=1)
     raise UsageError(f"job {job}: no files snapshot ended at or before {format_time(target)}")

@@ -37,7 +37,7 @@ DOC_KINDS = {"facts": "snapshot", "drill": "snapshot_id"}  # document kind → f
 _AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CopyResult:
     copied: dict[str, str] = field(default_factory=dict)  # source snapshot id → new target id
     present: dict[str, str] = field(default_factory=dict)  # already copied earlier → its target id
@@ -66,7 +66,7 @@ Progress = Callable[[int], None] | None
 def _copy_one(
     source: Repository, target: Repository, snap: Snapshot, ids: dict[str, str], progress: Progress = None
 ) -> tuple[str, WriteStats]:
-    with BlobWriter(target) as writer:
+    with BlobWriter(repo=target) as writer:
         root = ContentCopier(source, writer, progress).root(snap.root, snap.id)
         writer.flush()  # packs and index before the snapshot
     meta = {**snap.meta, "copy_of": copy_record(source, snap)}
@@ -127,7 +127,7 @@ def _copy_aof_archive(
 ) -> tuple[int, WriteStats]:
     """Archived AOF segments ``todo`` (``_aof_todo``), each with its content re-written."""
     count = 0
-    with BlobWriter(target) as writer:
+    with BlobWriter(repo=target) as writer:
         copier = ContentCopier(source, writer, progress)
         roots = [copier.stream(d["root"]) for d in todo]
         writer.flush()

@@ -37,7 +37,7 @@ def _run(job: str, config: DrkitConfig, spec: JobConfig, metrics: ReceiveMetrics
     assert isinstance(source, PostgresSource) and source.receive is not None
     rec = source.receive
     req = pgreceive.ReceiveRequest(
-        rec.spool_dir, rec.slot, rec.interval, stop=stop, report=functools.partial(_report, job)
+        spool=rec.spool_dir, slot=rec.slot, interval=rec.interval, stop=stop, report=functools.partial(_report, job)
     )
     while not stop.is_set():
         try:

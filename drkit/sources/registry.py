@@ -132,7 +132,7 @@ class HasCommands(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DrillRequest:
     repo: Repository
     job: str

@@ -10,11 +10,25 @@ from drkit.retention.windows import window_notes
 
 def _pg(i: int, mode: str = "physical", name: str = "db") -> Snapshot:
     meta = {"mode": mode, "stop_time": f"2026-01-0{i}T00:05:00+00:00"} if mode == "physical" else {"mode": mode}
-    return Snapshot("postgres", name, {}, time=f"2026-01-0{i}T00:00:00+00:00", meta=meta, id=f"{i:02d}" * 32)
+    return Snapshot(
+        source_kind="postgres",
+        source_name=name,
+        root={},
+        time=f"2026-01-0{i}T00:00:00+00:00",
+        meta=meta,
+        id=f"{i:02d}" * 32,
+    )
 
 
 def _redis(i: int, name: str = "cache") -> Snapshot:
-    return Snapshot("redis", name, {}, time=f"2026-01-0{i}T12:00:00+00:00", meta={"mode": "aof"}, id=f"9{i}" * 32)
+    return Snapshot(
+        source_kind="redis",
+        source_name=name,
+        root={},
+        time=f"2026-01-0{i}T12:00:00+00:00",
+        meta={"mode": "aof"},
+        id=f"9{i}" * 32,
+    )
 
 
 def test_forgetting_the_oldest_base_moves_the_window() -> None:

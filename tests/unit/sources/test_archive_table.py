@@ -29,9 +29,9 @@ def test_plans_follow_the_source_kinds_considered() -> None:
     assert set(plan_archives(repo, [], {"postgres"}.__contains__)) == {"wal"}
     assert plan_archives(repo, [], {"files"}.__contains__) == {}
     plans = plan_archives(repo, [], lambda kind: True)
-    result = ForgetResult([], dry_run=True, archives=plans)
+    result = ForgetResult(decisions=[], dry_run=True, archives=plans)
     assert isinstance(result.wal, WalRetention) and result.aof is plans["aof"]
-    assert ForgetResult([], dry_run=True).wal is None
+    assert ForgetResult(decisions=[], dry_run=True).wal is None
 
 
 def test_no_source_addresses_the_store_itself() -> None:
