@@ -22,14 +22,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY drkit ./drkit
 COPY storage_backends ./storage_backends
 COPY setup.py ./
 COPY recovery_runbooks ./recovery_runbooks
 
-# drkit's own wheel, then the wheels of its dependencies (all published as binary wheels for CPython
-# 3.11 on amd64, so no compiler is needed).
+# drkit's own wheel, then the wheels of its dependencies at the versions constraints.txt pins (all
+# published as binary wheels for CPython 3.11 on amd64, so no compiler is needed).
 # The virtual environment is copied whole into the runtime stage (same base image, so the same
 # interpreter path): no wheel lands in a runtime layer, and no BuildKit-only bind mount is needed.
 # EXTRA_CA_CERTS: PEM certificates to trust besides the system's while fetching wheels (a site whose
@@ -42,7 +42,7 @@ RUN if [ -n "$EXTRA_CA_CERTS" ]; then \
     fi \
     && pip wheel --no-deps --wheel-dir /wheels . \
     && whl="$(echo /wheels/drkit-*.whl)" \
-    && pip wheel --wheel-dir /wheels "${whl}[all]" \
+    && pip wheel -c constraints.txt --wheel-dir /wheels "${whl}[all]" \
     && python -m venv /opt/drkit \
     && /opt/drkit/bin/pip install --no-index --find-links=/wheels "${whl}[all]"
 

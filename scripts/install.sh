@@ -10,6 +10,7 @@ APT_PACKAGES=(
   restic pgbackrest zstd
   docker.io debootstrap   # container drills: a private dockerd and stand-in images built by the tests
   docker-compose   # Compose v1 (1.29): deploy/compose, tested by tests/deploy/test_compose.py
+  sqlite3   # the sqlite3 shell: the oracle (.dump) of the out-of-tree source plugin test (tests/plugins/sqlite)
   rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
   fuse3   # drkit mount: libfuse 3 and fusermount3 (tests/integration/test_mount.py)
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
@@ -44,7 +45,7 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[test]'  # test includes drkit[all]: every backend, source and sandbox
+.venv/bin/pip install -q -c constraints.txt -e '.[test]'  # pinned by constraints.txt; test includes drkit[all]: every backend, source and sandbox
 echo "drkit installed: $(.venv/bin/drkit --version)"
 
 # Borg 1.4, the benches' second peer (bench/_borg.py), in its own venv; pip builds it (no wheels), a few minutes.

@@ -13,6 +13,7 @@ import click
 from ..core.errors import UsageError
 from ..ops.copy import copy_between
 from ..ops.secrets import PassphraseSource
+from ..sources.archives import archive_specs
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .output import byte_meter, emit_json
@@ -86,8 +87,9 @@ def copy(source: RepoRef, repo_ref: RepoRef, to_repo: str | None, refs: tuple[st
             progress=meter.advance if meter else None,
             on_total=meter.set_total if meter else None,
         )
-    if as_json:
-        emit_json(asdict(result))
+    specs = archive_specs()
+    if as_json:  # each archive's count also under its own key (wal_files, aof_segments …)
+        emit_json({**asdict(result), **{spec.copy_as: result.archives.get(spec.label, 0) for spec in specs}})
         return
     for src, dst in result.copied.items():
         click.echo(f"copied {src[:8]} -> {dst[:8]}")
@@ -104,6 +106,6 @@ def copy(source: RepoRef, repo_ref: RepoRef, to_repo: str | None, refs: tuple[st
     s = result.stats
     click.echo(
         f"{len(result.copied)} snapshots copied, {len(result.present)} already present; {s.new_blobs} new "
-        f"blobs in {s.packs} packs ({s.stored_bytes / 1e6:.1f} MB); {result.documents} documents, "
-        f"{result.wal_files} WAL files, {result.aof_segments} AOF segments"
+        f"blobs in {s.packs} packs ({s.stored_bytes / 1e6:.1f} MB); {result.documents} documents"
+        + "".join(f", {result.archives.get(spec.label, 0)} {spec.nouns}" for spec in specs)
     )

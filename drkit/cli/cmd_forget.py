@@ -15,6 +15,7 @@ from ..retention.forget import ForgetResult
 from ..retention.forget import forget as forget_snapshots
 from ..retention.forget_ids import ForgetIdsResult, forget_ids
 from ..retention.policy import Policy
+from ..sources.archives import archive_specs, forget_lines
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
@@ -23,20 +24,20 @@ from .params import SPAN, SPAN_HELP
 
 
 def _echo_archives(result: ForgetResult | ForgetIdsResult) -> None:
-    """What the WAL archive and the AOF archive keep and lose with the snapshots."""
+    """What each continuous-log archive (WAL, AOF, binary logs …) keeps and loses with the snapshots."""
     verb = "would remove" if result.dry_run else "removed"
-    wal, aof = result.wal, result.aof
-    if wal is not None and (wal.removed or wal.locked):
-        click.echo(
-            f"WAL archive: {verb} {len(wal.removed)} files that end before {wal.horizon} (start of the "
-            f"oldest base backup kept); {wal.kept} kept"
-        )
-        for name, until in wal.locked.items():
-            click.echo(f"WAL file {name} is locked until {until}; kept")
-    if aof is not None and (aof.removed or aof.locked):
-        click.echo(
-            f"AOF archive: {verb} {len(aof.removed)} segments older than every Redis snapshot kept; {aof.kept} kept"
-        )
+    for spec in archive_specs():
+        plan = result.archives.get(spec.label)
+        for line in forget_lines(spec, plan, verb) if plan is not None else []:
+            click.echo(line)
+
+
+def _archives_json(result: ForgetResult | ForgetIdsResult) -> dict[str, Any]:
+    """Each archive's plan under its key (``wal``, ``aof_archive`` …; null: its source kind not considered)."""
+    return {
+        spec.forget_as: asdict(result.archives[spec.label]) if spec.label in result.archives else None
+        for spec in archive_specs()
+    }
 
 
 def _echo_windows(notes: list[str]) -> None:
@@ -51,8 +52,7 @@ def _forget_named(repo_ref: RepoRef, ids: tuple[str, ...], dry_run: bool, as_jso
         emit_json(
             {
                 "dry_run": dry_run,
-                "wal": result.wal and asdict(result.wal),
-                "aof_archive": result.aof and asdict(result.aof),
+                **_archives_json(result),
                 "windows": result.windows,
                 "snapshots": [
                     {
@@ -122,8 +122,9 @@ def forget(
 ) -> None:
     """Remove the snapshots the policy does not keep (each kept one says which rule keeps it; only among
     the snapshots the filter selects), or the snapshots named by ID (unique id prefixes, damaged snapshots
-    included; not combined with a policy or a filter). Archived WAL / AOF follow the PostgreSQL base
-    backups / Redis snapshots kept, and a point-in-time window that changes is named. Data is freed by
+    included; not combined with a policy or a filter). Archived logs follow the snapshots kept (WAL the
+    PostgreSQL base backups, AOF the Redis snapshots, binary logs the MySQL --pitr dumps), and a
+    point-in-time window that changes is named. Data is freed by
     `drkit prune`. On a full disk both run in the room of the repository's space reserve
     (`init --reserve-mib`)."""
     policy = _policy(keep)
@@ -142,8 +143,7 @@ def forget(
                 "dry_run": dry_run,
                 "locked": result.locked,
                 "windows": result.windows,
-                "wal": result.wal and asdict(result.wal),
-                "aof_archive": result.aof and asdict(result.aof),
+                **_archives_json(result),
                 "decisions": [
                     {"id": d.snapshot.id, "time": d.snapshot.time, "keep": d.keep, "reasons": d.reasons}
                     for d in result.decisions

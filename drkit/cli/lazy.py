@@ -14,6 +14,7 @@ from ..core.extras import missing_extra
 from .epilog import EXIT_CODES_EPILOG
 
 if TYPE_CHECKING:
+    from ..core.errors import DrkitError
     from ..repository.repo import Repository
 
 # kind -> (module, its `backup <kind>` command, its `restore <kind>` command); a module named from
@@ -62,10 +63,26 @@ def kind_names() -> list[str]:
 def plugin_command(kind: str, which: str) -> click.Command | None:
     """Command ``which`` of a source kind registered by a plugin (``drkit.sources`` entry points):
     ``backup``, ``restore``, or the kind's own group (``which`` = the kind's name)."""
+    from ..core.errors import DrkitError
     from ..sources.registry import HasCommands, source_kind
 
-    plugin = source_kind(kind)
+    try:
+        plugin = source_kind(kind)
+    except DrkitError as exc:  # a broken plugin fails only where it is used, not every listing
+        return _fails(which, exc)
     return plugin.commands(_Host()).get(which) if isinstance(plugin, HasCommands) else None
+
+
+def _fails(name: str, err: DrkitError) -> click.Command:
+    def fail() -> None:
+        raise err
+
+    return click.Command(
+        name,
+        callback=fail,
+        help="(this source plugin cannot be loaded; run the command for the reason)",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    )
 
 
 class _Host:

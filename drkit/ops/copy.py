@@ -5,9 +5,9 @@ lacks are uploaded. Per snapshot the write order is the usual one: packs, index,
 manifest, whose ``meta.copy_of`` names the source repository and snapshot; a snapshot the target
 already holds a copy of is skipped without reading its data, so repeating a copy uploads nothing;
 one retagged in the source since is recognised too, and its copy gets the new tags (``copy_tags``).
-With their snapshot travel its ``facts`` and ``drill`` documents (re-pointed at the new id), the
-archived WAL a copied PostgreSQL base backup can recover with, and the archived AOF segments of a
-copied Redis source.
+With their snapshot travel its ``facts`` and ``drill`` documents (re-pointed at the new id), and of
+every continuous-log archive a source plugin declares (``sources.archives``: WAL, AOF, binary logs …)
+what the copied snapshots need, each archive the one way (``plan_copy``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from ..repository.archive import LogConflict
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.writer import BlobWriter, WriteStats
-from ..sources.archives import ARCHIVES
-from ..sources.postgres.walkeep import copy_wal, horizon
-from ..sources.redis.kinds import ARCHIVE_KIND
+from ..sources.archives import ArchiveCopy, archive_specs, plan_copy
 from .copy_content import ContentCopier
 from .copy_progress import snapshots_bytes
 from .copy_tags import carry_tags, copy_of, copy_record, earlier_copies
@@ -34,7 +32,6 @@ from .secrets import PassphraseSource
 from .session import Limits, open_repository
 
 DOC_KINDS = {"facts": "snapshot", "drill": "snapshot_id"}  # document kind → field naming its snapshot
-_AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
 
 
 @dataclass(kw_only=True)
@@ -44,8 +41,7 @@ class CopyResult:
     retagged: dict[str, str] = field(default_factory=dict)  # copied earlier, tags since changed → new target id
     tags_kept: dict[str, str] = field(default_factory=dict)  # copied earlier, tags changed but not carried → why
     documents: int = 0
-    wal_files: int = 0
-    aof_segments: int = 0
+    archives: dict[str, int] = field(default_factory=dict)  # archive label → objects copied (sources.archives)
     stats: WriteStats = field(default_factory=WriteStats)
 
     def add(self, stats: WriteStats) -> None:
@@ -104,39 +100,6 @@ def _copy_documents(source: Repository, target: Repository, ids: dict[str, str])
     return count
 
 
-def _aof_todo(source: Repository, target: Repository, names: set[str]) -> list[dict[str, Any]]:
-    """The archived AOF segment records of the Redis sources ``names`` that the target lacks."""
-    if not names:
-        return []
-    have = {tuple(d.get(k) for k in _AOF_KEY) for _, d in target.manifests.find(ARCHIVE_KIND)}
-    todo = [
-        d
-        for _, d in source.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") in names)
-        if tuple(d.get(k) for k in _AOF_KEY) not in have
-    ]
-    # in history order: a copy stopped anywhere leaves a prefix (a record's last_ts proves its group up to
-    # that second, so one stored before an older segment made the older file's missing tail go unseen)
-    todo.sort(
-        key=lambda d: (d["source_name"], float(d["base_mtime"]), d["base"], d["type"] != "b", d["seq"], d["offset"])
-    )
-    return todo
-
-
-def _copy_aof_archive(
-    source: Repository, target: Repository, todo: list[dict[str, Any]], progress: Progress = None
-) -> tuple[int, WriteStats]:
-    """Archived AOF segments ``todo`` (``_aof_todo``), each with its content re-written."""
-    count = 0
-    with BlobWriter(repo=target) as writer:
-        copier = ContentCopier(source, writer, progress)
-        roots = [copier.stream(d["root"]) for d in todo]
-        writer.flush()
-    for doc, root in zip(todo, roots, strict=True):
-        target.manifests.put(ARCHIVE_KIND, {**doc, "root": root})
-        count += 1
-    return count, writer.stats
-
-
 def copy_snapshots(
     source: Repository, target: Repository, refs: list[str], *, progress: Progress = None, on_total: Progress = None
 ) -> CopyResult:
@@ -152,11 +115,11 @@ def copy_snapshots(
         in_source = set(source.manifests.ids(snapshots.KIND)) | {s.id for s in chosen}
         ids = {key: snap.id for key, snap in (earlier.by_original | earlier.made_of).items()}
         found = {snap.id: copy_of(earlier, snap, in_source) for snap in chosen}
-        aof = _aof_todo(source, target, {s.source_name for s in chosen if s.source_kind == "redis"})
+        archives = _plan_archives(source, target, chosen)
         if on_total is not None:
             on_total(
                 snapshots_bytes(source, [s for s in chosen if found[s.id] is None])
-                + sum(int(d["root"].get("size", 0)) for d in aof)
+                + sum(c.total for c in archives.values())
             )
         present: list[tuple[Snapshot, Snapshot]] = []
         for snap in chosen:
@@ -171,47 +134,31 @@ def copy_snapshots(
         ids.update(result.retagged)
         chosen_ids = {s.id: ids[s.id] for s in chosen}
         result.documents = _copy_documents(source, target, chosen_ids)
-        conflicts: list[LogConflict] = []
-        for rule in ARCHIVES:  # every archive the one way: what the copied snapshots need of it
-            try:
-                ARCHIVE_COPIES[rule.label](source, target, chosen, result, _Carry(progress, aof))
-            except LogConflict as exc:  # the rest is still carried; then the conflict is the outcome
-                conflicts.append(exc)
+        conflicts = _copy_archives(archives, result, progress)
     if conflicts:
         raise conflicts[0]
     return result
 
 
-@dataclass
-class _Carry:
-    """What an archive's copier gets besides the snapshots: the progress callback, and the AOF segments to
-    copy as listed for the total (listed once: a listing reads every archive record of both repositories)."""
-
-    progress: Progress
-    aof_todo: list[dict[str, Any]]
+def _plan_archives(source: Repository, target: Repository, chosen: list[Snapshot]) -> dict[str, ArchiveCopy]:
+    """label → what each archive carries for the snapshots ``chosen`` (listed once, before the total)."""
+    planned = {spec.label: plan_copy(spec, source, target, chosen) for spec in archive_specs()}
+    return {label: todo for label, todo in planned.items() if todo is not None}
 
 
-def _copy_wal(
-    source: Repository, target: Repository, chosen: list[Snapshot], result: CopyResult, _carry: _Carry
-) -> None:
-    limit = horizon(chosen)
-    if limit is not None:
-        result.wal_files = copy_wal(source, target, limit)
-
-
-def _copy_aof(
-    source: Repository, target: Repository, _chosen: list[Snapshot], result: CopyResult, carry: _Carry
-) -> None:
-    if carry.aof_todo:
-        result.aof_segments, stats = _copy_aof_archive(source, target, carry.aof_todo, carry.progress)
-        result.add(stats)
-
-
-# archive label (sources.archives.ARCHIVES) → how copy carries it; a test keeps the two in step
-ARCHIVE_COPIES: dict[str, Callable[[Repository, Repository, list[Snapshot], CopyResult, _Carry], None]] = {
-    "wal": _copy_wal,
-    "aof": _copy_aof,
-}
+def _copy_archives(archives: dict[str, ArchiveCopy], result: CopyResult, progress: Progress) -> list[LogConflict]:
+    """Every archive the one way, after the snapshots; a conflict in one is kept for the end while the rest
+    is still carried."""
+    conflicts: list[LogConflict] = []
+    for label, todo in archives.items():
+        try:
+            result.archives[label], stats = todo.run(progress)
+        except LogConflict as exc:
+            conflicts.append(exc)
+            continue
+        if stats is not None:
+            result.add(stats)
+    return conflicts
 
 
 @contextmanager

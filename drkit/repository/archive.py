@@ -1,8 +1,8 @@
-"""Log archives owned by the repository: continuous logs (PostgreSQL WAL today) stored as one
-name-addressed, sealed object per file, outside packs and the index (a log does not deduplicate,
-and its writer, e.g. ``archive_command``, must be fast). Sources append, read, list and trim their
-log only through :class:`LogArchive`; nothing above the repository touches ``repo.backend`` for it,
-and ``drkit check``, ``copy`` and ``forget`` reach every log through :data:`LOGS`.
+"""Log archives owned by the repository: continuous logs (PostgreSQL WAL, MySQL binary logs …) stored
+as one name-addressed, sealed object per file, outside packs and the index (a log does not
+deduplicate, and its writer, e.g. ``archive_command``, must be fast). Sources append, read, list and
+trim their log only through :class:`LogArchive`; nothing above the repository touches ``repo.backend``
+for it.
 
 Each log kind fixes its object layout (FORMAT.md §11)::
 
@@ -13,8 +13,11 @@ key); the codec byte is the blob codec (0 raw, 1 zstd). Objects are written once
 storing a name again with the same content is a no-op, with other content a conflict the caller
 reports. Under immutability a deletion of an object still under retention is skipped, never tried.
 
-The log kinds are named here, not registered by the sources on import, so that the repository's own
-checks, copies and retention see every log even when no source module is loaded.
+The repository names no log kind: each is a :class:`LogKind` a source plugin declares (the registry's
+``HasLogArchives``), and ``drkit check``, ``copy`` and ``forget`` (the ops and retention layers) hand
+the registered kinds down. A new kind keeps its objects under :data:`LOG_ROOT` (``logs/<label>/``), so
+``check`` finds a log no installed plugin declares (:func:`unclaimed_logs`) and says so rather than
+calling the repository clean; WAL predates that root and keeps ``wal/``.
 """
 
 from __future__ import annotations
@@ -48,17 +51,36 @@ class LogKind:
     aad: str  # "drkit/wal/"
     shard: Callable[[str], str]  # name → the directory under prefix
 
+    def __post_init__(self) -> None:
+        if not self.prefix.endswith("/") or len(self.magic) != 4:
+            raise ValueError(f"log kind {self.label}: the prefix must end with '/' and the magic be 4 bytes")
+
     @property
     def header(self) -> int:
         return len(self.magic) + 32
 
 
-def _wal_shard(name: str) -> str:
-    return name[:8]  # the timeline
+LOG_ROOT = "logs/"  # a log kind's objects: logs/<label>/<shard>/<name> (WAL, older, keeps wal/)
 
 
-WAL = LogKind(label="wal", noun="WAL file", prefix="wal/", magic=b"DKW1", aad="drkit/wal/", shard=_wal_shard)
-LOGS: tuple[LogKind, ...] = (WAL,)  # every log a repository may hold
+def log_prefix(label: str) -> str:
+    """The prefix of a log kind ``label`` under :data:`LOG_ROOT`."""
+    if not label or "/" in label:
+        raise ValueError(f"log kind label {label!r}: one path segment")
+    return f"{LOG_ROOT}{label}/"
+
+
+def unclaimed_logs(repo: Repository, kinds: Iterable[LogKind]) -> dict[str, int]:
+    """Prefix → object count of each log under :data:`LOG_ROOT` that none of ``kinds`` (the installed
+    plugins' log kinds) owns: written by a plugin not installed here, so nothing can check it."""
+    owned = tuple(k.prefix for k in kinds)
+    found: dict[str, int] = {}
+    with storage_errors():
+        for info in repo.backend.list(LOG_ROOT):
+            if not info.key.startswith(owned):
+                prefix = LOG_ROOT + info.key[len(LOG_ROOT) :].split("/", 1)[0] + "/"
+                found[prefix] = found.get(prefix, 0) + 1
+    return found
 
 
 class LogArchive:
@@ -255,15 +277,16 @@ class LogConflict(IntegrityError):
 
 
 __all__ = [
-    "LOGS",
-    "WAL",
+    "LOG_ROOT",
     "Inspect",
     "LogArchive",
     "LogConflict",
     "LogKind",
     "Stored",
     "copy_log",
+    "log_prefix",
     "plan_trim",
     "read_back",
     "trim",
+    "unclaimed_logs",
 ]

@@ -7,9 +7,9 @@ backup may have read one as its parent, and prune keeps their data while it may 
 an immutable repository a snapshot whose manifest is still under retention (object lock) is kept,
 and the decision says until when.
 
-Point-in-time material follows the snapshots kept: archived WAL that no kept PostgreSQL base backup
-can use (it ends before the oldest one starts) and archived AOF groups wholly before a Redis source's
-oldest kept snapshot are removed after the snapshots (see ``walkeep`` and ``archive_keep``).
+Point-in-time material follows the snapshots kept: of every continuous-log archive a source plugin
+declares (``sources.archives``: WAL, AOF, binary logs …) what no kept snapshot needs is removed after
+the snapshots.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from ..repository.immutability import Trimming, when
 from ..repository.marks import write_tombstone
 from ..repository.repo import Repository
 from ..sources.archives import plan_archives, remove_archives
-from ..sources.postgres.walkeep import WalRetention
 from .policy import Decision, Policy, select
 from .windows import window_notes
 
@@ -34,15 +33,6 @@ class ForgetResult:
     locked: dict[str, str] = field(default_factory=dict)  # snapshot id → retention end (kept)
     archives: dict[str, Trimming] = field(default_factory=dict)  # archive label → its plan (sources.archives)
     windows: list[str] = field(default_factory=list)  # point-in-time windows that change (windows.py)
-
-    @property
-    def wal(self) -> WalRetention | None:  # when PostgreSQL snapshots were considered
-        plan = self.archives.get("wal")
-        return plan if isinstance(plan, WalRetention) else None
-
-    @property
-    def aof(self) -> Trimming | None:  # when Redis snapshots were considered
-        return self.archives.get("aof")
 
     @property
     def removed(self) -> list[Decision]:
@@ -87,7 +77,7 @@ def forget(
         if not dry_run:
             if gone:  # the tombstone first: prune must see the roots as long as a backup may use them
                 write_tombstone(repo.manifests, [(s.id, s.root) for s in every if s.id in gone])
-            for snap_id in gone:  # snapshots first: an interruption leaves extra WAL, never a base without it
+            for snap_id in gone:  # snapshots first: an interruption leaves extra log, never a snapshot without it
                 repo.manifests.delete(snaps.KIND, snap_id)
             remove_archives(repo, result.archives)
     return result

@@ -5,8 +5,9 @@ objects, not their decoded documents: a damaged snapshot, whose manifest cannot 
 and removed too (that is how junk under ``snapshots/`` is cleared so prune may run again). Every
 reference is resolved before anything is removed; an unknown or ambiguous one is a usage error
 (exit 2, the candidates listed). Then, as for a policy (``forget``): the maintenance lock, a tombstone
-with the readable snapshots' roots, the manifests deleted, and the WAL / AOF archive trimmed to the
-base backups and Redis snapshots kept; ``windows`` says which point-in-time windows that changes.
+with the readable snapshots' roots, the manifests deleted, and every continuous-log archive (WAL, AOF,
+binary logs …, ``sources.archives``) trimmed to the snapshots kept; ``windows`` says which
+point-in-time windows that changes.
 A snapshot under object lock is kept, with the date its retention ends.
 """
 
@@ -25,7 +26,6 @@ from ..repository.marks import write_tombstone
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..sources.archives import plan_archives, remove_archives
-from ..sources.postgres.walkeep import WalRetention
 from .windows import window_notes
 
 _REF = re.compile(r"[0-9a-f]{4,64}")
@@ -44,15 +44,6 @@ class ForgetIdsResult:
     dry_run: bool
     windows: list[str] = field(default_factory=list)  # point-in-time windows that change
     archives: dict[str, Trimming] = field(default_factory=dict)  # archive label → its plan (sources.archives)
-
-    @property
-    def wal(self) -> WalRetention | None:
-        plan = self.archives.get("wal")
-        return plan if isinstance(plan, WalRetention) else None
-
-    @property
-    def aof(self) -> Trimming | None:
-        return self.archives.get("aof")
 
     @property
     def removed(self) -> list[Named]:
@@ -113,7 +104,7 @@ def forget_ids(repo: Repository, refs: Sequence[str], *, dry_run: bool = False) 
         roots = [(n.id, n.snapshot.root) for n in result.removed if n.snapshot is not None]
         if roots:  # the tombstone first: prune must see the roots as long as a backup may use them
             write_tombstone(repo.manifests, roots)
-        for n in result.removed:  # snapshots first: an interruption leaves extra WAL, never a base without it
+        for n in result.removed:  # snapshots first: an interruption leaves extra log, never a snapshot without it
             repo.manifests.delete(snaps.KIND, n.id)
         remove_archives(repo, result.archives)
     return result

@@ -148,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a burst of probes or scrapes overflowed it and each
+    # connection past it waited out a 1 s SYN retransmit before the accept loop saw it.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], registry: CollectorRegistry, readiness: Readiness) -> None:
         self.registry = registry

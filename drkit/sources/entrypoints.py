@@ -27,6 +27,14 @@ def registered() -> dict[str, EntryPoint]:
     return found
 
 
+def claims(name: str) -> list[str]:
+    """The objects registered as kind ``name`` when more than one distribution claims it with different
+    objects (``[]`` otherwise): which one a lookup got would depend on the order of sys.path, so a
+    package could silently take over another's kind (a built-in's too); the registry refuses the kind."""
+    values = sorted({ep.value for ep in entry_points(group=GROUP) if ep.name == name})
+    return values if len(values) > 1 else []
+
+
 def kind_names() -> list[str]:
     """Every registered kind, sorted."""
     return sorted(registered())

@@ -12,7 +12,9 @@ A kind declares:
 - optionally ``commands()``: its CLI (``drkit backup KIND``, ``drkit restore KIND`` and a group of its own),
   see :class:`HasCommands`;
 - optionally ``drill()``: a drill hook restoring into a sandbox and verifying it, see :class:`HasDrill`;
-- optionally an archive of continuous logs the daemon and drills measure, see :class:`HasArchive`.
+- optionally an archive of continuous logs the daemon and drills measure, see :class:`HasArchive`;
+- optionally the archives ``drkit check``, ``copy`` and ``forget`` handle (retention, copy, checks),
+  see :class:`HasLogArchives` (``sources.logarchives.ArchiveSpec``).
 
 The registry loads one entry point when its kind is first asked for, so ``drkit backup files`` never
 imports a database source's code.
@@ -24,19 +26,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from ..core.errors import UsageError
-from .entrypoints import GROUP, kind_names, registered
+from ..core.extras import missing_extra
+from .entrypoints import GROUP, claims, kind_names, registered
 
 if TYPE_CHECKING:
     import click
 
     from ..repository.repo import Repository
     from ..repository.snapshots import Snapshot
+    from .logarchives import ArchiveSpec
 
 __all__ = [
     "GROUP",
@@ -52,6 +57,7 @@ __all__ = [
     "HasDrill",
     "HasHeartbeat",
     "HasHeartbeatRead",
+    "HasLogArchives",
     "HasServerLoad",
     "HasSystemDrill",
     "HasSystemPlan",
@@ -176,6 +182,16 @@ class HasArchive(Protocol):
 
 
 @runtime_checkable
+class HasLogArchives(Protocol):
+    """A kind that keeps continuous-log archives in the repository (WAL, AOF, binary logs): one
+    :class:`~drkit.sources.logarchives.ArchiveSpec` each, saying how retention trims it, what ``copy``
+    carries and what ``check`` asks beyond each object's integrity. ``check``, ``copy`` and ``forget``
+    ask every registered kind (``sources.archives.archive_specs``), whether or not it is in use."""
+
+    def log_archives(self) -> list[ArchiveSpec]: ...
+
+
+@runtime_checkable
 class HasCatalogPoints(Protocol):
     """A kind whose archive extends what its snapshots cover (WAL windows, an AOF archive): a drill's
     catalog RPO is measured to the newest of these points and the snapshots' own."""
@@ -295,14 +311,41 @@ def canary_by_default(name: str) -> bool:
 @cache
 def source_kind(name: str) -> SourceKind:
     """The registered kind ``name``; a :class:`UsageError` naming the known ones when there is none."""
-    ep = registered().get(name)
+    ep, clash = registered().get(name), claims(name)
+    if clash:
+        raise UsageError(
+            f"source kind {name!r} is registered by more than one package: {', '.join(clash)}",
+            hint="uninstall one of them (`pip show` names a package; each registers under the entry-point group "
+            "drkit.sources)",
+        )
     if ep is None:
         known = ", ".join(kind_names()) or "none"
         raise UsageError(
             f"unknown source kind {name!r} (registered: {known})",
             hint="a source plugin registers under the entry-point group drkit.sources",
         )
-    kind: SourceKind = ep.load()
+    kind: SourceKind = _load(ep)
     if kind.name != name:
         raise UsageError(f"source plugin {ep.value} calls itself {kind.name!r} but is registered as {name!r}")
     return kind
+
+
+def _load(ep: EntryPoint) -> Any:
+    """The entry point's object. A plugin that cannot be loaded (a module or name it lacks, its own
+    import failing) is one usage error naming it, raised only where its kind is used: listing the
+    commands (``drkit --help``) or running another kind never fails for it. A missing drkit extra is
+    reported as such."""
+    try:
+        return ep.load()
+    except ImportError as exc:
+        err = missing_extra(exc)
+        if err is not None:
+            raise err from exc
+        failure: Exception = exc
+    except Exception as exc:  # whatever a third party's import raises is the plugin's failure
+        failure = exc
+    dist = f" of {ep.dist.name} {ep.dist.version}" if ep.dist is not None else ""
+    raise UsageError(
+        f"source plugin {ep.name!r} ({ep.value}{dist}) cannot be loaded: {type(failure).__name__}: {failure}",
+        hint="reinstall or remove the package that registers it under the entry-point group drkit.sources",
+    ) from failure

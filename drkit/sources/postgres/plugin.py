@@ -15,6 +15,7 @@ from ...config import PostgresSource
 from ...jobs.connect import pg_conn
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
+from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
 
 _LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
@@ -45,6 +46,11 @@ class PostgresKind:
 
         times = [at.timestamp() for name, at in archive_times(repo).items() if is_segment(name) or STREAMED.match(name)]
         return max(times, default=None)
+
+    def log_archives(self) -> list[ArchiveSpec]:
+        from .walkeep import wal_archive
+
+        return [wal_archive()]
 
     def catalog_points(
         self, repo: Repository, config: PostgresSource, job: str, snaps: list[Snapshot]

@@ -16,10 +16,17 @@ from datetime import datetime
 from pathlib import Path
 
 from ...core.errors import StorageError, UsageError
-from ...repository.archive import WAL, LogArchive
+from ...repository.archive import LogArchive, LogKind
 from ...repository.repo import Repository
 from .errors import WalConflict, WalMissing
 
+
+def _timeline(name: str) -> str:
+    return name[:8]
+
+
+# the log kind of the repository's log archive holding WAL (FORMAT.md §11); under wal/, older than logs/
+WAL = LogKind(label="wal", noun="WAL file", prefix="wal/", magic=b"DKW1", aad="drkit/wal/", shard=_timeline)
 WAL_PREFIX = WAL.prefix
 TIMES_KIND = "wal_archived"  # manifest kind: archive times of copied WAL files (FORMAT.md §11)
 MAGIC = WAL.magic

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...repository.archive import WAL, LogConflict, copy_log, plan_trim, trim
+from ...repository.archive import LogConflict, copy_log, plan_trim, trim
 from ...repository.immutability import Trimming
 from ...repository.manifests import manifest_key
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
+from ..logarchives import ArchiveCopy, ArchiveSpec
 from .pitr import physical_backups
-from .wal import TIMES_KIND, archive, archive_times, format_lsn, parse_lsn, segment_number
+from .wal import TIMES_KIND, WAL, archive, archive_times, format_lsn, parse_lsn, segment_number
+from .walcheck import gap_lines, inspector
 from .walstream import superseded
 
 
@@ -119,3 +121,38 @@ def _drop_superseded(repo: Repository, names: set[str]) -> None:
     """Delete streamed partials a newer copy of their WAL replaces (one under retention stays)."""
     for name in sorted(names):
         archive(repo).delete(name)  # kept while under retention
+
+
+def _copy(source: Repository, target: Repository, chosen: list[Snapshot]) -> ArchiveCopy | None:
+    limit = horizon(chosen)
+    if limit is None:
+        return None
+    return ArchiveCopy(0, lambda _progress: (copy_wal(source, target, limit), None))
+
+
+def _forget_lines(plan: Trimming, verb: str) -> list[str]:
+    horizon_lsn = plan.horizon if isinstance(plan, WalRetention) else None
+    return [
+        f"WAL archive: {verb} {len(plan.removed)} files that end before {horizon_lsn} (start of the "
+        f"oldest base backup kept); {plan.kept} kept",
+        *(f"WAL file {name} is locked until {until}; kept" for name, until in plan.locked.items()),
+    ]
+
+
+def wal_archive() -> ArchiveSpec:
+    """The WAL archive as the ``postgres`` plugin declares it (``HasLogArchives``)."""
+    return ArchiveSpec(
+        label="wal",
+        noun="WAL file",
+        nouns="WAL files",
+        source_kind="postgres",
+        log=WAL,
+        plan=plan_retention,
+        remove=remove,
+        gaps=gap_lines,
+        inspect=inspector,
+        copy=_copy,
+        forget_key="wal",
+        copy_key="wal_files",
+        forget_lines=_forget_lines,
+    )

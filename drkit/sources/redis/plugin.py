@@ -18,6 +18,7 @@ from ...core.errors import DrkitError
 from ...jobs.connect import redis_target
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
+from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
 from .kinds import ARCHIVE_KIND
 
@@ -60,6 +61,11 @@ class RedisKind:
                 continue
             newest = float(at) if newest is None else max(newest, float(at))
         return newest
+
+    def log_archives(self) -> list[ArchiveSpec]:
+        from .ops_archive import aof_archive
+
+        return [aof_archive()]
 
     def catalog_points(self, repo: Repository, config: RedisSource, job: str, snaps: list[Snapshot]) -> list[datetime]:
         """The job's AOF windows and those of the AOF archive its source ``name`` records."""

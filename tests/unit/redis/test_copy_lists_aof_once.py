@@ -42,6 +42,6 @@ def test_aof_archive_listed_once_per_copy(tmp_path: Path, monkeypatch: pytest.Mo
     else:
         result = copy_snapshots(source, target, [])
     assert {side: calls.count(ARCHIVE_KIND) for side, calls in listed.items()} == {"source": 1, "target": 1}
-    assert result.aof_segments == 7 == len(list(target.manifests.find(ARCHIVE_KIND)))
+    assert result.archives["aof"] == 7 == len(list(target.manifests.find(ARCHIVE_KIND)))
     if with_progress:
         assert totals == [sum(got)] and sum(got) > 0

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from drkit.core import clock
-from drkit.ops.copy import _aof_todo, _copy_aof_archive
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
 from drkit.sources.redis.backup import archive_once
 from drkit.sources.redis.kinds import ARCHIVE_KIND
+from drkit.sources.redis.ops_archive import aof_todo, copy_aof_archive
 from storage_backends.testing.memory import MemoryBackend
 
 T0 = 1_800_000_000
@@ -74,6 +74,6 @@ def test_an_interrupted_copy_stores_a_prefix_of_the_history(tmp_path: Path, monk
 
         monkeypatch.setattr(target.manifests, "put", failing_put)
         with pytest.raises(OSError):
-            _copy_aof_archive(source, target, _aof_todo(source, target, {"redis"}))
+            copy_aof_archive(source, target, aof_todo(source, target, {"redis"}))
         stored = sorted((_order(d) for _, d in target.manifests.find(ARCHIVE_KIND)))
         assert stored == [_order(d) for d in history[:stop]], f"stopped after {stop} records"
