@@ -1,11 +1,13 @@
-"""`drkit backup <kind>` and `drkit restore <kind>`: each source's module is imported when its
-subcommand is used, not when the group is. PostgreSQL's `cmd` brings psycopg (with asyncio and ssl:
-~13 MiB of peak RSS and ~0.1 s of start-up), which a files or Redis backup or restore has no use for."""
+"""`drkit backup <kind>`, `drkit restore <kind>` and a kind's own commands (`drkit pg …`), found through
+the registry: the ``drkit.commands`` entry points (named in package metadata, so listing them loads
+nothing) or the kind object's ``HasCommands``. A command's module is imported when it is used, not when
+its group is: PostgreSQL's `cmd` brings psycopg (with asyncio and ssl: ~13 MiB of peak RSS and ~0.1 s of
+start-up), which a files or Redis backup or restore has no use for."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import import_module
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,35 +19,52 @@ if TYPE_CHECKING:
     from ..core.errors import DrkitError
     from ..repository.repo import Repository
 
-# kind -> (module, its `backup <kind>` command, its `restore <kind>` command); a module named from
-# drkit.cli (`..sources.KIND.cmd`) is the CLI slice of a source package
-SOURCES: dict[str, tuple[str, str, str]] = {
-    "files": ("..sources.files.cmd", "backup_files_cmd", "restore_files_cmd"),
-    "postgres": ("..sources.postgres.cmd", "backup_postgres", "restore_postgres"),
-    "redis": ("..sources.redis.cmd", "backup_redis", "restore_redis"),
-}
-
 
 class SourceGroup(click.Group):
-    """The `backup` and `restore` groups: one subcommand per source, loaded on first use."""
+    """The `backup` and `restore` groups: one subcommand per source kind, loaded on first use: the
+    ``drkit.commands`` entry point ``backup.KIND``/``restore.KIND``, else what the kind hands
+    (``HasCommands``)."""
+
+    def _which(self) -> str:
+        return "restore" if self.name == "restore" else "backup"
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *SOURCES, *kind_names()})
+        prefix = f"{self._which()}."
+        declared = [name.removeprefix(prefix) for name in command_entries() if name.startswith(prefix)]
+        return sorted({*self.commands, *declared, *kind_names()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name not in SOURCES and cmd_name in kind_names():
-            command = plugin_command(cmd_name, "restore" if self.name == "restore" else "backup")
+        if cmd_name not in self.commands:
+            command = entry_command(f"{self._which()}.{cmd_name}", cmd_name)
+            if command is None and cmd_name in kind_names() and cmd_name not in entry_kinds():
+                command = plugin_command(cmd_name, self._which())
             if command is not None:
                 self.add_command(command, cmd_name)
-        elif cmd_name not in self.commands and cmd_name in SOURCES:
-            module, backup_attr, restore_attr = SOURCES[cmd_name]
-            attr = restore_attr if self.name == "restore" else backup_attr
-            try:
-                command = getattr(import_module(cli_module(module), __package__), attr)
-            except ImportError as exc:
-                command = needs_extra(cmd_name, exc)
-            self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
+
+
+def command_entries() -> dict[str, EntryPoint]:
+    """The commands source kinds register (``drkit.commands``), from package metadata: nothing loaded."""
+    from ..sources.entrypoints import commands
+
+    return commands()
+
+
+def entry_kinds() -> set[str]:
+    """The kinds whose commands are entry points (their kind object is not asked: not loaded)."""
+    return {name.partition(".")[2] for name in command_entries() if name.startswith(("backup.", "restore."))}
+
+
+def entry_command(name: str, shown: str) -> click.Command | None:
+    """The command entry point ``name`` (None: none), loaded; a missing extra stands in as ``needs_extra``."""
+    ep = command_entries().get(name)
+    if ep is None:
+        return None
+    try:
+        command: click.Command = ep.load()
+    except ImportError as exc:
+        return needs_extra(shown, exc)
+    return command
 
 
 def cli_module(module: str) -> str:

@@ -24,14 +24,15 @@ from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .globalopts import hoist
-from .lazy import SOURCES, cli_module, kind_names, needs_extra, plugin_command
+from .lazy import cli_module, command_entries, entry_command, entry_kinds, kind_names, needs_extra, plugin_command
 from .output import error_line, escape_unencodable, quiet_broken_pipe
 from .params import DURATION_HELP, RATE, DurationParam
 from .signals import Stopped, install
 
 # name → (module, attribute): a command's module is imported only when that command runs, so
 # `drkit pg wal-fetch` (PostgreSQL's restore_command, once per WAL segment) does not pay for the
-# drills, the scheduler or the other sources.
+# drills, the scheduler or the other sources. A source kind's commands are not here: the registry's
+# (``drkit.commands`` entry points, or the kind's ``HasCommands``), loaded the same lazy way.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("cmd_init", "init"),
     "snapshots": ("cmd_snapshots", "snapshots"),
@@ -49,8 +50,6 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("cmd_schedule", "schedule"),
     "runbook": ("cmd_runbook", "runbook"),
     "copy": ("cmd_copy", "copy"),
-    "pg": ("..sources.postgres.cmd_pg", "pg"),
-    "redis": ("..sources.redis.cmd", "redis_group"),
     "ls": ("..sources.files.cmd", "ls"),
     "diff": ("..sources.files.cmd", "diff"),
     "repair": ("cmd_repair", "repair"),
@@ -69,8 +68,9 @@ class LazyGroup(click.Group):
     """The root group: commands load on first use; `backup` and `restore` with every source's subcommand."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        plugins = [k for k in kind_names() if k not in SOURCES and plugin_command(k, k) is not None]
-        return sorted({*self.commands, *_COMMANDS, "backup", "restore", *plugins})
+        own = [name for name in command_entries() if "." not in name]  # a kind's group: `drkit pg`
+        plugins = [k for k in kind_names() if k not in entry_kinds() and plugin_command(k, k) is not None]
+        return sorted({*self.commands, *_COMMANDS, "backup", "restore", *own, *plugins})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
@@ -83,7 +83,11 @@ class LazyGroup(click.Group):
                 self.add_command(getattr(import_module(cli_module(module), __package__), attr), cmd_name)
             except ImportError as exc:
                 self.add_command(needs_extra(cmd_name, exc))
-        elif cmd_name not in SOURCES and cmd_name in kind_names():  # a source plugin's own group
+        elif "." not in cmd_name and cmd_name in command_entries():  # a source kind's group: `drkit pg`
+            command = entry_command(cmd_name, cmd_name)
+            if command is not None:
+                self.add_command(command, cmd_name)
+        elif cmd_name not in entry_kinds() and cmd_name in kind_names():  # a kind handing its own group
             command = plugin_command(cmd_name, cmd_name)
             if command is not None:
                 self.add_command(command, cmd_name)
@@ -148,7 +152,7 @@ class LazyGroup(click.Group):
     expose_value=False,
     callback=lambda _c, _p, n: choose(connections=n),
     help="Storage requests in flight (pack uploads, reads); default: the repository's "
-    "connections in the config, else 8 on a remote store (S3, GCS) and 1 upload, 4 reads on a local "
+    "connections in the config, else 8 on a remote store (S3, GCS) and 2 uploads, 4 reads on a local "
     "disk. Each upload in flight holds one pack in memory (env DRKIT_CONNECTIONS).",
 )
 @click.option(

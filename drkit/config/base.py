@@ -31,3 +31,8 @@ def _no_inline_password(value: str) -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# for a source kind's ``source:`` model in its package (``drkit/sources/KIND/config.py``)
+ConfigModel = _Model
+no_inline_password = _no_inline_password

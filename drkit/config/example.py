@@ -16,7 +16,7 @@ repositories:
     # copy: {schedule: "30 3 * * *", to: offsite}           # into another repository of this file
     # retry_for: 5min                       # how long a store outage is waited out (default 5min)
     # workers: 4                            # sealing/restore threads (default: one per usable CPU)
-    # connections: 16                       # requests in flight (default: 8 remote; local 1 upload, 4 reads)
+    # connections: 16                       # requests in flight (default: 8 remote; local 2 uploads, 4 reads)
     # limit_upload: 2048                    # KiB/s to the store, all threads together (default: no limit)
     # limit_download: 8192                  # KiB/s from the store (--limit-upload/--limit-download win)
 

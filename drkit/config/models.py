@@ -9,30 +9,13 @@ from typing import Annotated, Literal
 from pydantic import (
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
 from ..core.errors import UsageError
 from .base import NAME_PATTERN, Cron, Seconds, Span, _Model
 from .secrets import SecretRef
-from .sources import (
-    BUILTIN_KINDS as BUILTIN_KINDS,
-)  # re-exported: their home was this module
-from .sources import (
-    FilesSource as FilesSource,
-)
-from .sources import (
-    PgReceive as PgReceive,
-)
-from .sources import (
-    PostgresSource as PostgresSource,
-)
-from .sources import (
-    RedisArchive as RedisArchive,
-)
-from .sources import (
-    RedisSource as RedisSource,
-)
 from .sources import Source
 
 
@@ -101,7 +84,7 @@ class RepositoryConfig(_Model):
         ge=1,
         le=64,
         description="Storage requests in flight (pack uploads, reads); default 8 "
-        "on a remote store (S3, GCS), 1 upload and 4 reads on a local disk. The command line's --connections wins.",
+        "on a remote store (S3, GCS), 2 uploads and 4 reads on a local disk. The command line's --connections wins.",
     )
     limit_upload: int | None = Field(
         default=None,
@@ -166,12 +149,25 @@ class DrillSettings(_Model):
         "gap between two runs of the schedule).",
     )
     sandbox: Literal["auto", "docker", "local"] = "auto"
-    images: dict[Literal["postgres", "redis", "files"], str] = Field(
+    images: dict[str, str] = Field(
         default={},
         description="Container images for --sandbox docker, by source kind (a private registry or "
         "an air-gapped mirror); default postgres:<major of the backup>, redis:7, and for "
         "files python:3.11-slim-bookworm (any image with python3 on its PATH).",
     )
+
+    @field_validator("images")
+    @classmethod
+    def _kinds_with_containers(cls, images: dict[str, str]) -> dict[str, str]:
+        """Each key names a kind whose drill may run in a container (``HasContainerDrill``)."""
+        if images:
+            from ..sources.registry import HasContainerDrill, kind_names, source_kind
+
+            able = [kind for kind in kind_names() if isinstance(source_kind(kind), HasContainerDrill)]
+            unknown = sorted(set(images) - set(able))
+            if unknown:
+                raise ValueError(f"{unknown[0]!r} has no container sandbox (kinds with one: {', '.join(able)})")
+        return images
 
 
 class CanarySettings(_Model):

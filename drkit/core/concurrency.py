@@ -16,8 +16,9 @@ wins, then the config, then these defaults):
   least one per connection (a worker waits for its read);
 - connections, the requests a command keeps in flight: on a remote store (S3, GCS) ``REMOTE_CONNECTIONS``
   (restic's default is 5: a pack upload is one request, and on a link with 30-80 ms round trips a few
-  in flight leave it idle between them); on a local disk one upload at a time (a disk takes a pack faster
-  than the workers fill the next) and ``LOCAL_READS`` reads.
+  in flight leave it idle between them); on a local disk two uploads (a pack is written with O_DIRECT and
+  fsynced, so an upload waits for the disk: with one in flight, the sealing workers waited for its buffer
+  whenever the disk was slower than they were) and ``LOCAL_READS`` reads.
 
 Memory stays bounded as these grow: each upload in flight holds one pack-sized buffer and uploads are
 capped so that those buffers stay under ``UPLOAD_MEMORY``; a sealing worker holds one chunk and its
@@ -35,7 +36,7 @@ from pathlib import Path
 MAX_WORKERS = 64  # threads of one kind, whatever the machine
 MAX_CONNECTIONS = 64
 REMOTE_CONNECTIONS = 8
-LOCAL_UPLOADS = 1
+LOCAL_UPLOADS = 2  # one pack written (O_DIRECT: waiting for the disk) while the next is handed over
 LOCAL_READS = 4
 UPLOAD_MEMORY = 256 << 20  # pack buffers of the uploads in flight, at most (and at least two buffers)
 CGROUP_ROOT_ENV = "DRKIT_CGROUP_ROOT"

@@ -1,5 +1,5 @@
 """Labelled Prometheus metric families built from tables of ``key: (name, help)``, shared by the
-per-receiver and per-archiver metrics (``core.receivemetrics``, ``core.aofmetrics``)."""
+per-worker metrics of the source kinds (in their packages: the WAL receiver's, the AOF archiver's)."""
 
 from __future__ import annotations
 

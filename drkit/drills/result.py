@@ -34,7 +34,7 @@ class TargetResult:
 @dataclass(kw_only=True)
 class DrillResult:
     job: str
-    source_kind: str  # files | postgres | redis
+    source_kind: str  # the job's source kind (a registered kind), or "system" for a system's own result
     sandbox: str  # "local" | "docker"
     started_at: str  # ISO 8601 UTC
     snapshot_id: str = ""

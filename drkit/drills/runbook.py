@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ..config import DrkitConfig, parse_duration
 from ..core.errors import UsageError
+from ..sources.registry import kind_names
 from .result import DrillResult
 from .runner import run_drill
 from .targets import ExtraTargets
 
 RUNBOOKS_ENV = "DRKIT_RUNBOOKS"
+ALL = "all"  # a runbook kind: every job (and `--system`)
 # a source checkout (or editable install), then the copy a wheel carries (setup.py), then a system copy
 _SEARCH = (
     Path(__file__).resolve().parents[2] / "recovery_runbooks",
@@ -46,12 +48,20 @@ class RunbookTargets(BaseModel):
     rto: Annotated[float, BeforeValidator(parse_duration)] | None = None
 
 
+def _known_kind(kind: str) -> str:
+    """A runbook is for one registered source kind (its jobs), or ``all``."""
+    known = kind_names()
+    if kind != ALL and kind not in known:
+        raise ValueError(f"kind {kind!r} is not a registered source kind ({', '.join(known)}) nor {ALL!r}")
+    return kind
+
+
 class Runbook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9-]+$")
     title: str
-    kind: Literal["postgres", "redis", "files", "all"]
+    kind: Annotated[str, AfterValidator(_known_kind)]  # a registered source kind, or "all"
     incident: str
     targets: RunbookTargets = RunbookTargets()
     steps: list[Step] = Field(min_length=1)
@@ -118,12 +128,12 @@ def runbook_jobs(book: Runbook, config: DrkitConfig, jobs: list[str]) -> list[st
     """The jobs a runbook drill covers: those named, else every job of its kind."""
     if jobs:
         for name in jobs:
-            if book.kind != "all" and config.job(name).source.kind != book.kind:
+            if book.kind != ALL and config.job(name).source.kind != book.kind:
                 raise UsageError(
                     f"job {name} is a {config.job(name).source.kind} job; runbook {book.name} is for {book.kind}"
                 )
         return jobs
-    found = sorted(n for n, j in config.jobs.items() if book.kind in ("all", j.source.kind))
+    found = sorted(n for n, j in config.jobs.items() if book.kind in (ALL, j.source.kind))
     if not found:
         raise UsageError(f"runbook {book.name} needs a {book.kind} job in the config")
     return found
@@ -143,7 +153,7 @@ def run_runbook(
     runbook of kind ``all`` drills that system as one (`drill --system`), the runbook's targets on the system."""
     extra = ExtraTargets("runbook", rpo=book.targets.rpo, rto=book.targets.rto)
     if system is not None:
-        if jobs or book.kind != "all":
+        if jobs or book.kind != ALL:
             raise UsageError(
                 f"--system drills a whole system: give no --job, and a runbook of kind all "
                 f"(runbook {book.name} is of kind {book.kind})"

@@ -61,6 +61,7 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
         phase=ctx.phase,
         facts_of=lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
         sql_checks=[(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks) if isinstance(c, SqlCheck)],
+        systems=ctx.systems,
     )
     report = plugin.drill(request)
     out = KindOutcome(
@@ -68,6 +69,7 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
         checks=[CheckResult(*check) for check in report.checks],
         canary=report.canary,
         not_verified=list(report.not_verified),
+        system_heartbeats=dict(report.system_heartbeats),
     )
     others = [c for c in ctx.job.checks if not isinstance(c, SqlCheck)]
     if others:

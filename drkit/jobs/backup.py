@@ -20,8 +20,8 @@ from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..retention.forget import forget
 from ..retention.policy import Policy
-from ..sources.files.ops import backup_skipped
 from ..sources.registry import source_kind
+from ..sources.system import backup_skipped
 from .connect import open_job_repository
 from .window import job_windows
 

@@ -1,19 +1,13 @@
-"""From config to connections: the job's repository, PostgreSQL connection and Redis target, with
-secrets read from their references only here, at the moment they are used."""
+"""From config to the job's repository, with the repository's passphrase read from its reference only
+here, at the moment it is used. A source's own connection (and its password) is read by its kind, in
+its package (``drkit/sources/<kind>/plugin*.py``)."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING
-
-from ..config import DrkitConfig, JobConfig, PostgresSource, RedisSource
+from ..config import DrkitConfig, JobConfig
 from ..core.concurrency import Tuning
 from ..ops.session import Limits, open_repository
 from ..repository.repo import Repository
-from ..sources.postgres.conn import PgConn
-
-if TYPE_CHECKING:
-    from ..sources.redis.conn import RedisTarget
 
 
 def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool = True) -> tuple[Repository, str]:
@@ -24,26 +18,3 @@ def open_job_repository(config: DrkitConfig, job: JobConfig, *, load_index: bool
     repo = open_repository(repo_cfg.url, secret, load_index=load_index, retry_for=repo_cfg.retry_for, limits=limits)
     repo.tuning = Tuning(workers=repo_cfg.workers, connections=repo_cfg.connections)  # --workers etc. win
     return repo, repo_cfg.url
-
-
-def pg_conn(source: PostgresSource) -> PgConn:
-    conn = PgConn.from_url(source.dsn)
-    if source.password is not None:
-        conn = PgConn(
-            host=conn.host,
-            port=conn.port,
-            user=conn.user,
-            dbname=conn.dbname,
-            password=source.password.reveal(),
-            options=conn.options,
-        )
-    return conn
-
-
-def redis_target(source: RedisSource) -> RedisTarget:
-    from ..sources.redis.conn import make_target  # the [redis] extra, imported when used
-
-    target = make_target(source.url, sentinels=tuple(source.sentinels), master_name=source.master_name)
-    if source.password is not None:  # keeps the Sentinels (a new RedisTarget dropped them)
-        target = dataclasses.replace(target, password=source.password.reveal())
-    return target

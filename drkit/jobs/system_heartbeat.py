@@ -4,36 +4,27 @@ name ``system:<name>``. Restored, each component then proves what it holds: the 
 The oldest of those is the system's verified recovery point (every component holds at least that
 instant's state); the spread between them is the skew as measured, not as claimed.
 
-The instant is cut to whole milliseconds (Redis keeps milliseconds), so the three copies compare equal."""
+Each kind writes it (the registry's ``HasHeartbeat``) and reads it back from a restored component
+(``HasHeartbeatRead``, ``system_verify``). The instant is cut to whole milliseconds (Redis keeps
+milliseconds), so every copy compares equal."""
 
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
 
 from ..config import DrkitConfig, JobConfig
 from ..core import clock
 from ..core.errors import DrkitError
 from ..core.timespec import format_time
-from ..sources.files import canary as files_canary
 from ..sources.registry import HasHeartbeat, source_kind
+from ..sources.system import heartbeat_name
 
-if TYPE_CHECKING:
-    import redis
-
-    from ..sources.postgres.conn import PgConn
+__all__ = ["Heartbeats", "heartbeat_name", "write_system_heartbeat"]
 
 log = logging.getLogger("drkit.jobs")
-
-
-def heartbeat_name(system: str) -> str:
-    """The canary name a system's heartbeat is written under (job names cannot hold a colon)."""
-    return f"system:{system}"
 
 
 def write_system_heartbeat(config: DrkitConfig, name: str) -> datetime:
@@ -84,28 +75,3 @@ class Heartbeats:
         if not values or len(values) != len(self.found):
             return None
         return round((max(values) - min(values)).total_seconds(), 3)
-
-
-# -- reading a restored component's newest heartbeat ----------------------------------------------
-
-
-def read_postgres(conn: PgConn, system: str, dbname: str | None = None) -> datetime | None:
-    from ..sources.postgres import canary as pg_canary
-
-    return pg_canary.read(conn, heartbeat_name(system), dbname)
-
-
-def read_redis(client: redis.Redis, system: str) -> datetime | None:
-    from ..sources.redis import facts as redis_facts
-
-    millis = redis_facts.read_canary(client, heartbeat_name(system))
-    return datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None
-
-
-def read_files(restored: Path, first_path: str, system: str, *, started: datetime) -> datetime | None:
-    """In a files restore under ``restored``: the heartbeat written into the source's first path, counted as
-    at most the snapshot's start (``started``): a files snapshot is not atomic, so a heartbeat written while
-    it ran may be captured while files read earlier are older than it; claiming the heartbeat's instant
-    for the whole tree would make the system's verified point later than what the files hold."""
-    at = files_canary.read(restored / (os.path.basename(first_path.rstrip("/")) or "root"), heartbeat_name(system))
-    return min(at.astimezone(UTC), started.astimezone(UTC)) if at is not None else None

@@ -19,6 +19,7 @@ from ..config import DrkitConfig
 from ..core.errors import DrkitError, IntegrityError, PartialRestore, StorageError, UsageError
 from ..core.log import redact
 from ..core.timespec import format_time, parse_time
+from ..repository.repo import Repository
 from ..repository.storage_errors import translate
 from ..sources.registry import HasServerLoad, HasSystemRestore, source_kind
 from .connect import open_job_repository
@@ -70,6 +71,17 @@ class Component:
     when: datetime
     req: SystemRequest
     out: ComponentResult  # the kind fills in port, pid, last_commit …
+
+    @property
+    def source(self) -> Any:
+        """The component's job's ``source:``."""
+        return self.config.job(self.plan.job).source
+
+    def repository(self) -> Repository:
+        """The component's job's repository, opened (the caller closes it): a kind outside the jobs layer
+        needs no import of it."""
+        repo, _ = open_job_repository(self.config, self.config.job(self.plan.job))
+        return repo
 
 
 @dataclass(kw_only=True)
@@ -187,11 +199,16 @@ def _targets(name: str, plans: list[ComponentPlan], req: SystemRequest) -> dict[
     for plan in plans:
         target = given.get(plan.job)
         if target is None or "://" not in target:
+            if getattr(source_kind(plan.kind), "server_only", False):
+                raise UsageError(
+                    f"a {plan.kind} component is loaded into a running server, not a directory",
+                    hint=f"give --into {plan.job}=URL (docs/systems.md)",
+                )
             out[plan.job] = Path(target) if target is not None else req.target_dir / plan.job
         elif not isinstance(kind := source_kind(plan.kind), HasServerLoad):
             raise UsageError(
                 f"--into {plan.job}=URL: a {plan.kind} component restores into a directory",
-                hint="a running server as the target is supported for Redis (redis://, rediss://)",
+                hint="a running server is a target only for a kind that loads into one (docs/systems.md)",
             )
         elif req.start:
             raise UsageError(

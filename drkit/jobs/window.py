@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..repository import snapshots
 from ..repository.manifests import ManifestStore
-from ..sources.files.ops import backup_skipped
+from ..sources.system import backup_skipped
 
 JOB_TAG = "job="
 

@@ -7,11 +7,13 @@ the sealed header and the trailer (the layout of ``pack.py``) and returns a view
 pack, uploaded from there; afterwards the buffer serves a later pack. So a sealed blob is never a
 separate object to copy or queue, and memory holds a fixed number of pack-sized buffers instead of
 16 MiB blocks churning through the allocator's per-thread arenas (which keep the most they ever
-held).
+held). The buffers are anonymous memory maps, page-aligned: a local store writes a pack from its
+buffer with O_DIRECT, past the page cache (``storage_backends/local.py``).
 """
 
 from __future__ import annotations
 
+import mmap
 import threading
 
 from ..core.errors import IntegrityError
@@ -23,7 +25,7 @@ from .pack import _ENTRY, _TRAILER, PackEntry
 class OpenPack:
     """A pack being filled: slots for sealed blobs, then (``finish``) the sealed header and the trailer."""
 
-    def __init__(self, buf: bytearray) -> None:
+    def __init__(self, buf: bytearray | mmap.mmap) -> None:
         self.buf = buf
         self.size = 0
         self.entries: list[PackEntry] = []
@@ -38,8 +40,8 @@ class OpenPack:
     def reserve(self, blob_type: int, blob_id: bytes, n: int, raw_length: int) -> memoryview:
         """A slot of ``n`` bytes for one sealed blob (the caller serialises reservations); ``written``
         must follow, whatever happens."""
-        if not self.fits(n):  # only a blob larger than a whole pack, alone in a fresh one
-            self.buf += bytes(self.size + n + _ENTRY.size + SEAL_OVERHEAD + _TRAILER.size - len(self.buf))
+        if not self.fits(n):  # only a blob larger than a whole pack, alone in a fresh one: a buffer its size
+            self.buf = bytearray(self.size + n + _ENTRY.size + SEAL_OVERHEAD + _TRAILER.size)
         self.entries.append(PackEntry(type=blob_type, id=blob_id, offset=self.size, length=n, raw_length=raw_length))
         with self._done:
             self._writing += 1
@@ -75,19 +77,20 @@ class Buffers:
 
     def __init__(self, count: int, size: int) -> None:
         self.size = size
-        self._free: list[bytearray] = []
+        self._free: list[mmap.mmap] = []
         self._left = count
         self._ready = threading.Condition()
 
-    def get(self) -> bytearray:
-        """A buffer; waits while all of them are in use (an upload gives one back)."""
+    def get(self) -> mmap.mmap:
+        """A buffer; waits while all of them are in use (an upload gives one back). Anonymous memory
+        maps: page-aligned, so a local store writes them with O_DIRECT (storage_backends/local.py)."""
         with self._ready:
             while not self._free and not self._left:
                 self._ready.wait()
             if self._free:
                 return self._free.pop()
             self._left -= 1
-        return bytearray(self.size)
+        return mmap.mmap(-1, self.size)
 
     def drop(self) -> None:
         """A buffer handed out will not come back: a new one may be made in its place."""
@@ -95,8 +98,8 @@ class Buffers:
             self._left += 1
             self._ready.notify()
 
-    def put(self, buf: bytearray) -> None:
-        if len(buf) != self.size:  # one grown for an oversized blob: let it go
+    def put(self, buf: bytearray | mmap.mmap) -> None:
+        if not isinstance(buf, mmap.mmap) or len(buf) != self.size:  # one made for an oversized blob: let it go
             self.drop()
             return
         with self._ready:

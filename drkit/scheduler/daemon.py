@@ -39,12 +39,11 @@ from ..core import clock
 from ..core.errors import DrkitError
 from ..core.metrics import Metrics, new_registry
 from ..jobs import has_retention
-from .aofarchivers import AofArchivers
 from .archives import ARCHIVE_REFRESH, archiving_repositories, refresh_archives
 from .health import READY_CHECK_INTERVAL, HealthServer, Readiness
+from .kindworkers import KindWorkers
 from .maintenance import Maintainer, MaintenanceState
 from .plan import ScheduledRun, missed_run, scheduled_runs
-from .receivers import Receivers
 from .runs import Runner, measure_repository
 from .startup import read_histories, restore_local
 from .state import RunState, default_state_dir
@@ -202,8 +201,7 @@ def run_daemon(
     ``on_listening(host, port)`` is called once the HTTP endpoints are up."""
     options = options or DaemonOptions()
     registry, runner = _prepare(config, options.state_dir or default_state_dir(), read=False)
-    receivers = Receivers(config, registry)  # `receive` of physical PostgreSQL jobs: WAL streaming
-    archivers = AofArchivers(config, runner.metrics, registry)  # `archive` of Redis jobs: AOF growth
+    workers = KindWorkers(config, runner.metrics, registry)  # the kinds' own: WAL streaming, AOF archiving …
     state = runner.state
     readiness = Readiness({name: repo.url for name, repo in config.repositories.items()}, options.ready_interval)
     port = config.http.port if options.port is None else options.port
@@ -234,8 +232,7 @@ def run_daemon(
         readiness.start()
         _read_repositories(config, runner.metrics)
         scheduler.start()
-        receivers.start()
-        archivers.start()
+        workers.start()
         host, bound = server.address
         log.info(
             "scheduler started: %d scheduled runs; listening on http://%s:%d",
@@ -244,7 +241,7 @@ def run_daemon(
             bound,
             extra={"state_dir": str(state.path.parent), "port": bound},
         )
-        if not plan and not receivers.threads and not archivers.threads:
+        if not plan and not workers.threads:
             log.warning(
                 "no job has a schedule, drill.schedule, canary.heartbeat, receive or archive (nor a system "
                 "a heartbeat or drill.schedule): nothing will run"
@@ -256,8 +253,7 @@ def run_daemon(
         readiness.shutting_down()
         code = _stop(runner, scheduler, signals, config.scheduler.shutdown_grace)
     finally:
-        receivers.stop()
-        archivers.stop()
+        workers.stop()
         readiness.stop()
         server.stop()
         signals.restore()

@@ -1,4 +1,4 @@
-"""The daemon's long-running worker threads (WAL receivers, AOF archivers): started together, stopped
+"""The daemon's long-running worker threads (the source kinds' workers, kindworkers.py): started together, stopped
 by one event, each joined with a timeout."""
 
 from __future__ import annotations

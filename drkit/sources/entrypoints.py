@@ -1,6 +1,7 @@
-"""The names of the registered source kinds (entry-point group ``drkit.sources``), read from package
-metadata without loading any kind: the CLI asks for them on every ``drkit backup|restore`` and must
-not pay for pydantic or a database driver (``registry`` loads a kind when it is used)."""
+"""The names of the registered source kinds (entry-point group ``drkit.sources``) and of the commands
+they bring (group ``drkit.commands``), read from package metadata without loading any kind: the CLI
+asks for them on every ``drkit backup|restore`` and must not pay for pydantic or a database driver
+(``registry`` loads a kind when it is used; the CLI a command when it runs)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
 GROUP = "drkit.sources"
+COMMANDS_GROUP = "drkit.commands"  # `backup.KIND`, `restore.KIND`: `drkit backup|restore KIND`; else `drkit NAME`
 
 
 # The built-in kinds, as pyproject.toml registers them: also used when the installed metadata lacks
@@ -38,3 +40,27 @@ def claims(name: str) -> list[str]:
 def kind_names() -> list[str]:
     """Every registered kind, sorted."""
     return sorted(registered())
+
+
+# The built-in kinds' commands, as pyproject.toml registers them (the same fallback as BUILT_IN).
+BUILT_IN_COMMANDS = {
+    "backup.files": "drkit.sources.files.cmd:backup_files_cmd",
+    "restore.files": "drkit.sources.files.cmd:restore_files_cmd",
+    "backup.postgres": "drkit.sources.postgres.cmd:backup_postgres",
+    "restore.postgres": "drkit.sources.postgres.cmd:restore_postgres",
+    "pg": "drkit.sources.postgres.cmd_pg:pg",
+    "backup.redis": "drkit.sources.redis.cmd:backup_redis",
+    "restore.redis": "drkit.sources.redis.cmd:restore_redis",
+    "redis": "drkit.sources.redis.cmd:redis_group",
+}
+
+
+@cache
+def commands() -> dict[str, EntryPoint]:
+    """The commands source kinds register, by name (``backup.KIND``, ``restore.KIND``, or a top-level
+    command's name), each loaded only when it runs: a kind whose commands are here is not loaded to list
+    or find them (``HasCommands`` is the other way: the kind object hands them)."""
+    found = {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+    for name, value in BUILT_IN_COMMANDS.items():
+        found.setdefault(name, EntryPoint(name, value, COMMANDS_GROUP))
+    return found

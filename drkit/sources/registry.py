@@ -58,6 +58,7 @@ __all__ = [
     "HasHeartbeat",
     "HasHeartbeatRead",
     "HasLogArchives",
+    "HasRecoveryWindow",
     "HasServerLoad",
     "HasSystemDrill",
     "HasSystemPlan",
@@ -151,14 +152,16 @@ class DrillRequest:
     sql_checks: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
     # the job's `checks:` of type sql: (index in checks, sql, expect, database); reported as
     # ``user.sql[index]``; a kind that cannot run SQL lists them in ``not_verified``
+    systems: tuple[str, ...] = ()  # the systems the job belongs to: the report gives their newest heartbeats
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DrillReport:
     snapshot_id: str = ""
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (name, ok, detail)
     canary: datetime | None = None
     not_verified: list[str] = field(default_factory=list)
+    system_heartbeats: dict[str, datetime | None] = field(default_factory=dict)  # system → newest heartbeat
 
 
 @runtime_checkable
@@ -202,6 +205,20 @@ class HasCatalogPoints(Protocol):
 
 
 @runtime_checkable
+class HasRecoveryWindow(Protocol):
+    """A kind whose archive extends its snapshots to a point-in-time window that starts at its oldest
+    window-starting snapshot (a base backup, a Redis snapshot): ``drkit forget`` says, per source, when
+    forgetting moves the window's start or ends it. Snapshots are the kind's own (``source_kind == name``)."""
+
+    window_label: str  # the kind for people, as the notes name it ("PostgreSQL")
+    window_unit: str  # what starts a window ("base backup")
+
+    def window_start(self, snap: Snapshot) -> str | None:
+        """The earliest instant (ISO 8601) ``snap`` recovers to, or None: it starts no window."""
+        ...
+
+
+@runtime_checkable
 class HasHeartbeat(Protocol):
     """A kind a system heartbeat (``drkit system heartbeat``) can be written into: one instant, under a
     canary name, so a system restore can tell which instant every component holds."""
@@ -236,7 +253,8 @@ class HasHeartbeatRead(Protocol):
 @runtime_checkable
 class HasSystemPlan(Protocol):
     """A kind whose jobs may be components of a system (``systems:`` in drkit.yaml): restored together to
-    one instant. Returns the jobs layer's ``ComponentPlan`` (what to restore, and the point it reaches)."""
+    one instant. Returns a :class:`drkit.sources.system.ComponentPlan` (what to restore, and the point it
+    reaches)."""
 
     def plan_system_component(self, repo: Repository, job: str, config: Any, target: datetime) -> Any:
         """Plan restoring job ``job`` to ``target`` (raises UsageError when it cannot reach it)."""
@@ -246,7 +264,8 @@ class HasSystemPlan(Protocol):
 @runtime_checkable
 class HasSystemRestore(Protocol):
     """A kind whose planned component a system restore (``drkit restore --system``) can restore: it gets
-    the jobs layer's ``Component`` (config, plan, target, instant, request, and the result to fill)."""
+    the jobs layer's ``Component`` (config, plan, target, instant, request, and the result to fill; its
+    ``source`` is the job's ``source:`` and ``repository()`` opens the job's repository)."""
 
     def restore_system_component(self, component: Any) -> None:
         """Restore ``component.plan`` into ``component.target`` (raises DrkitError when it cannot)."""
@@ -255,7 +274,9 @@ class HasSystemRestore(Protocol):
 
 @runtime_checkable
 class HasServerLoad(Protocol):
-    """A kind whose system component can be loaded into a running server (``--into JOB=URL``)."""
+    """A kind whose system component can be loaded into a running server (``--into JOB=URL``). A kind
+    whose component has no directory form sets ``server_only = True``: a system restore without
+    ``--into`` for it is then refused before anything is written."""
 
     def load_target(self, url: str) -> Any:
         """The server ``url`` names, checked before anything is written (valid, reachable, empty); it has

@@ -600,9 +600,9 @@ def rule_groups() -> list[dict[str, Any]]:
 
 
 def test_rules_name_only_metrics_the_daemon_exports() -> None:
-    from drkit.core.aofmetrics import AofArchiveFamilies
     from drkit.core.metrics import new_registry
-    from drkit.core.receivemetrics import ReceiveFamilies
+    from drkit.sources.postgres.receivemetrics import ReceiveFamilies
+    from drkit.sources.redis.aofmetrics import AofArchiveFamilies
 
     registry, _ = new_registry()
     ReceiveFamilies(registry), AofArchiveFamilies(registry)  # the daemon adds them for jobs that stream / archive

@@ -13,6 +13,7 @@ from drkit.config import SqlCheck
 from drkit.drills.verify.user import verify_user_checks
 from drkit.sources.postgres import facts as pg_facts
 from drkit.sources.postgres.conn import PgConn
+from drkit.sources.postgres.drills.verify import sql_check
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,7 @@ CASES = [
 
 def test_user_checks_compare_exact_values(pg_server: PgServer, db: str) -> None:
     checks = [SqlCheck(sql=sql, expect=expect) for sql, expect, _ in CASES]
-    results = verify_user_checks(checks, pg=_conn(pg_server), pg_db=db)  # type: ignore[arg-type]
+    results = verify_user_checks(checks, sql=sql_check(_conn(pg_server), db))  # type: ignore[arg-type]
     got = [(r.ok, r.detail) for r in results]
     assert [ok for ok, _ in got] == [want for _, _, want in CASES], got
     assert got[1][1] == "got NULL, expected ''"

@@ -8,6 +8,7 @@ from servers.redis import RedisServer
 
 from drkit.config.models import RedisCheck
 from drkit.drills.verify.user import verify_user_checks
+from drkit.sources.redis.drills.verify import redis_check
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +22,6 @@ def test_nil_is_matched_only_by_null(redis_server: RedisServer) -> None:
             RedisCheck(redis="GET empty", expect=""),
             RedisCheck(redis="GET empty", expect=None),
         ]
-        results = verify_user_checks(list(checks), redis_client=c)
+        results = verify_user_checks(list(checks), redis=redis_check(c))
     assert [r.ok for r in results] == [False, True, True, False], [r.detail for r in results]
     assert results[0].detail == "got nil, expected ''"

@@ -68,7 +68,13 @@ ALLOWED: dict[str, set[str]] = {
 # A source package's slices of the upper layers: ``drkit.sources.KIND.SLICE[_…][.…]`` belongs to the layer
 # SLICES[SLICE], so each kind keeps its use cases, job adapter, drill and commands in its own package
 # while every import still points down the stack (``cmd``: the CLI, which nothing may import).
-SLICES: dict[str, str] = {"ops": "drkit.ops", "plugin": "drkit.jobs", "drills": "drkit.drills", "cmd": "drkit.cli"}
+SLICES: dict[str, str] = {
+    "config": "drkit.config",  # the kind's `source:` model
+    "ops": "drkit.ops",
+    "plugin": "drkit.jobs",
+    "drills": "drkit.drills",
+    "cmd": "drkit.cli",
+}
 
 
 def _modules() -> list[Path]:
@@ -166,3 +172,102 @@ def test_many_field_dataclasses_are_keyword_only() -> None:
             if decorator is not None and len(_fields(node)) > KW_ONLY_ABOVE and not _is_kw_only(decorator):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({len(_fields(node))} fields)")
     assert not offenders, "dataclasses of more than 4 fields need kw_only=True:\n" + "\n".join(offenders)
+
+
+# The source kinds with a package of their own (files is the repository's tree format too: the generic tree
+# verbs, dump/find/mount/ls, read it); the layers below reach each only through the registry.
+KINDS = ("postgres", "redis", "mysql")
+KIND_FREE = ("drkit.cli", "drkit.config", "drkit.scheduler", "drkit.core")
+
+
+def _kind_names_in(path: Path) -> list[str]:
+    """Where ``path`` imports a kind's package or names a kind (a string equal to its name, or naming a module
+    of its package: a lazy import table)."""
+    tree = ast.parse(path.read_text())
+    module = _dotted(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = [
+        f"imports {name}" for name in _imports(path) if name.split(".")[:3] in (["drkit", "sources", k] for k in KINDS)
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            if [*base, *(node.module or "").split(".")][:2] == ["drkit", "sources"]:
+                found += [f"imports {a.name}" for a in node.names if a.name in KINDS]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value in KINDS or any(
+                f"sources.{k}." in node.value.split()[0] for k in KINDS if node.value.strip()
+            ):  # or a module to import
+                found.append(f"line {node.lineno}: {node.value!r}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if _dotted(p).startswith(tuple(f"{layer}." for layer in KIND_FREE))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_no_kind_is_named_in_cli_config_scheduler_core(path: Path) -> None:
+    """The CLI, the config, the scheduler and core dispatch through the registry (drkit/sources/registry.py,
+    the drkit.sources and drkit.commands entry points): adding a kind touches none of them (issue 23)."""
+    assert not _kind_names_in(path), f"{path.relative_to(ROOT)} names a source kind: {_kind_names_in(path)}"
+
+
+# The jobs, drills and retention-window layers dispatch through the source registry (issue 23): no import of a
+# source kind's package, and no kind's name in code (``kind == "redis"``, ``in ("postgres", …)``,
+# ``Literal["files", …]``, a table keyed by kind): what a kind does is asked of the registry's protocols.
+KIND_FREE_JOBS = ("drkit/jobs", "drkit/drills", "drkit/retention/windows.py")
+# a string that is a kind's name but means something else: (module, string)
+NOT_A_KIND = {("drkit.drills.sandbox.workdir", "postgres")}  # the OS user a database sandbox runs as
+
+
+def _kind_free_modules() -> list[Path]:
+    return [p for p in _modules() if any(str(p.relative_to(ROOT)).startswith(top) for top in KIND_FREE_JOBS)]
+
+
+def _kind_names() -> set[str]:
+    from drkit.sources.entrypoints import kind_names
+
+    return set(kind_names()) | {"files", "postgres", "redis", "mysql"}
+
+
+def _kind_literals(tree: ast.AST, kinds: set[str]) -> list[str]:
+    """The kind names written as strings in code (docstrings aside)."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in kinds and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize("path", _kind_free_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_jobs_and_drills_dispatch_through_the_registry(path: Path) -> None:
+    kinds, module = _kind_names(), _dotted(path)
+    packages = {f"drkit.sources.{kind}" for kind in kinds}
+    for name in _imports(path):
+        assert not any(name == p or name.startswith(p + ".") for p in packages), (
+            f"{module} imports a source kind's package ({name}): ask the registry (drkit.sources.registry)"
+        )
+    named = {k for k in _kind_literals(ast.parse(path.read_text()), kinds) if (module, k) not in NOT_A_KIND}
+    assert not named, f"{module} names source kinds {sorted(named)} in code: ask the registry"
+
+
+def test_the_kind_rule_sees_kind_names() -> None:
+    """The rule above finds what it forbids (so a passing run means something)."""
+    code = (
+        '"""Redis and postgres in a docstring are prose."""\n'
+        'if kind == "redis" or source.kind in ("postgres", "x"):\n'
+        '    k: Literal["files", "all"]\n'
+        "match k:\n"
+        '    case "mysql": pass\n'
+    )
+    assert sorted(_kind_literals(ast.parse(code), _kind_names())) == ["files", "mysql", "postgres", "redis"]
+    assert _kind_literals(ast.parse('"""postgres"""\nuser = "postgresql"'), _kind_names()) == []

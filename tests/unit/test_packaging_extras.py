@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from clirun import drkit, one_line_error
 
-from drkit.core.extras import EXTRAS, MissingExtra, missing_extra
+from drkit.core.extras import EXTRAS, MissingExtra, declared_extras, missing_extra
 from storage_backends import TEST_BACKENDS_ENV, known_schemes
 
 PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
@@ -24,6 +24,28 @@ def test_every_optional_import_names_an_extra_that_exists() -> None:
     err = missing_extra(ModuleNotFoundError("No module named 'psycopg'", name="psycopg"))
     assert isinstance(err, MissingExtra) and err.exit_code == 2 and "drkit[postgres]" in err.message
     assert missing_extra(ModuleNotFoundError("x", name="drkit.nothing")) is None  # a bug stays a bug
+
+
+def test_the_extras_come_from_the_package_metadata() -> None:
+    """Which extra installs an import is read from pyproject.toml's optional-dependencies (via the installed
+    metadata): a source's driver needs no table entry outside its package. Every import the hand-kept
+    table named before maps as it did; the aggregate extras (all, test) are never named."""
+    before = {
+        "boto3": "s3",
+        "botocore": "s3",
+        "google": "gcs",
+        "psycopg": "postgres",
+        "psycopg_binary": "postgres",
+        "redis": "redis",
+        "testcontainers": "docker",
+        "docker": "docker",
+        "mfusepy": "mount",
+        "opentelemetry": "otel",
+        "rich": "rich",
+    }
+    assert {name: declared_extras().get(name) for name in before} == before
+    assert not {"all", "test"} & set(declared_extras().values())
+    assert missing_extra(ModuleNotFoundError("x", name="pytest")) is None  # a test-only tool is no feature
 
 
 def test_all_and_test_extras_pull_every_extra() -> None:

@@ -4,8 +4,10 @@ written (ISO 8601), so a drill can prove from restored data how recent the snaps
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+
+from ..system import heartbeat_name
 
 PREFIX = ".drkit-canary-"
 
@@ -30,3 +32,12 @@ def read(directory: str | Path, job: str) -> datetime | None:
         return datetime.fromisoformat(canary_path(directory, job).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def read_heartbeat(restored: Path, first_path: str, system: str, *, started: datetime) -> datetime | None:
+    """In a files restore under ``restored``: the heartbeat written into the source's first path, counted as
+    at most the snapshot's start (``started``): a files snapshot is not atomic, so a heartbeat written while
+    it ran may be captured while files read earlier are older than it; claiming the heartbeat's instant
+    for the whole tree would make the system's verified point later than what the files hold."""
+    at = read(restored / (os.path.basename(first_path.rstrip("/")) or "root"), heartbeat_name(system))
+    return min(at.astimezone(UTC), started.astimezone(UTC)) if at is not None else None

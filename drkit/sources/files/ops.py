@@ -19,6 +19,7 @@ from ...repository.dryrun import DryRunWriter
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot, SnapshotFilter
 from ...repository.writer import BlobWriter
+from ..system import backup_skipped as backup_skipped  # kind-neutral (jobs count it for every kind)
 from . import (
     ROOT_TYPE,
     SOURCE_KIND,
@@ -309,13 +310,6 @@ def repaired_from(snap: Snapshot) -> RepairedFrom | None:
 
 
 SKIPPED_RECORDED = 100  # the first entries a partial backup skipped, kept in the snapshot's meta for its restores
-
-
-def backup_skipped(snap: Snapshot) -> int:
-    """How many entries the files backup skipped or read while they changed (``backup files`` exit 3):
-    such a snapshot is not the state at its start. Read defensively: a crafted count is no count."""
-    count = snap.stats.get("warnings", 0)
-    return count if type(count) is int and count > 0 else 0
 
 
 def skipped_line(snap: Snapshot, shown: int = 3) -> str:

@@ -1,6 +1,6 @@
 """The ``files`` source kind as the registry sees it (entry point ``drkit.sources: files``): what a job
 run calls. A slice of the jobs layer inside the files package (ARCHITECTURE.md, "source packages"):
-it adapts a job's ``source:`` (``drkit.config.FilesSource``) to the package's use cases."""
+it adapts a job's ``source:`` (``config.FilesSource``) to the package's use cases."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...config import FilesSource
 from ...core import clock
 from ...repository.repo import Repository
 from ..registry import BackupOutcome, RestoredComponent
 from . import BackupOptions as FilesOptions
 from . import Excludes
 from . import canary as files_canary
+from .config import FilesSource
 from .ops import BackupRequest, backup_files
 
 
@@ -32,7 +32,7 @@ class FilesKind:
         return "files restore into a temp directory (--sandbox docker also checks it in a container)"
 
     def plan_system_component(self, repo: Repository, job: str, config: FilesSource, target: datetime) -> Any:
-        from ...jobs.system_plan import plan_files
+        from .plugin_system import plan_files
 
         return plan_files(repo, job, target)
 
@@ -58,9 +58,7 @@ class FilesKind:
     def read_heartbeat(self, config: FilesSource, system: str, restored: RestoredComponent) -> datetime | None:
         if restored.directory is None:
             return None
-        from ...jobs.system_heartbeat import read_files
-
-        return read_files(restored.directory, config.paths[0], system, started=restored.point)
+        return files_canary.read_heartbeat(restored.directory, config.paths[0], system, started=restored.point)
 
     def facts(self, config: FilesSource) -> dict[str, Any]:
         return {}  # a files snapshot's tree is its own record

@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 from ...core.errors import DrkitError
 from ...core.timespec import parse_time
 from ..registry import DrillReport, DrillRequest
+from ..system import heartbeat_name
 from .conn import MysqlConn
 from .facts import read_canary, row_counts
 from .pitr import Point, restore_point
@@ -33,6 +34,9 @@ def drill(request: DrillRequest) -> DrillReport:
                 report.not_verified.append("mysql.rows: a point-in-time restore has no recorded row counts to match")
             report.checks += [_sql_check(server, out.database, check) for check in request.sql_checks]
             report.canary = read_canary(server, out.database, request.job)
+            report.system_heartbeats = {
+                s: read_canary(server, out.database, heartbeat_name(s)) for s in request.systems
+            }
     return report
 
 

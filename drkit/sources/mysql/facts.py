@@ -37,10 +37,11 @@ def collect(conn: MysqlConn, database: str) -> dict[str, Any]:
     return {"database": database, "row_counts": row_counts(conn, database)}
 
 
-def write_canary(conn: MysqlConn, database: str, job: str) -> None:
-    """Upsert the job's canary row (created on first use) with the current UTC time."""
+def write_canary(conn: MysqlConn, database: str, job: str, at: datetime | None = None) -> None:
+    """Upsert the job's canary row (created on first use) with the current UTC time, or ``at`` (a system
+    heartbeat's one instant)."""
     table = f"{quote_ident(database)}.{quote_ident(CANARY_TABLE)}"
-    now = clock.utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+    now = (at or clock.utcnow()).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     query(
         conn,
         f"CREATE TABLE IF NOT EXISTS {table} (job VARCHAR(64) PRIMARY KEY, written_at DATETIME(6) NOT NULL)"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,7 +13,8 @@ from pydantic import BaseModel, Field
 
 from ...repository.repo import Repository
 from ..logarchives import ArchiveSpec
-from ..registry import BackupOutcome, CliHost, DrillReport, DrillRequest, SourceConfig
+from ..registry import BackupOutcome, CliHost, DrillReport, DrillRequest, RestoredComponent, SourceConfig
+from ..system import ComponentPlan
 from .conn import MysqlConn, password_from
 from .dump import backup_dump
 from .errors import MysqlUsage
@@ -87,6 +89,34 @@ class MysqlKind:
         from .drill import drill
 
         return drill(request)
+
+    # a component of a system (drkit restore --system, drill --system, system heartbeat): see system.py
+
+    server_only = True  # a system restore loads its dump into a running server (--into JOB=mysql://…)
+
+    def plan_system_component(self, repo: Repository, job: str, config: MysqlSource, target: datetime) -> ComponentPlan:
+        from .system import plan
+
+        return plan(repo, job, config.name or job, target)
+
+    def load_target(self, url: str) -> Any:
+        from .system import load_target
+
+        return load_target(url)
+
+    def restore_system_component(self, component: Any) -> None:
+        from .system import restore
+
+        restore(component)
+
+    def write_heartbeat(self, config: MysqlSource, key: str, at: datetime) -> None:
+        conn = config.conn()
+        write_canary(conn, conn.database or "", key, at)
+
+    def read_heartbeat(self, config: MysqlSource, system: str, restored: RestoredComponent) -> datetime | None:
+        from .system import read_heartbeat
+
+        return read_heartbeat(system, restored)
 
 
 MYSQL = MysqlKind()

@@ -52,7 +52,7 @@ def find_dump(repo: Repository, ref: str, name: str | None = None) -> Snapshot:
     return snap
 
 
-def _state(conn: MysqlConn, database: str) -> bool | None:
+def database_state(conn: MysqlConn, database: str) -> bool | None:
     """None: no such database; False: exists and is empty; True: holds something."""
     exists = query(
         conn, f"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {quote_string(database)}"
@@ -68,7 +68,7 @@ def restore_dump(repo: Repository, snap: Snapshot, target: MysqlConn, database: 
     if not dbname:
         raise MysqlUsage("give the database to restore into (--database or the URL's path)")
     with tracing.span("drkit.restore", **{"drkit.source_kind": KIND}), repo.lock(purpose="restore"):
-        state = _state(target, dbname)
+        state = database_state(target, dbname)
         if state:
             raise MysqlUsage(
                 f"database {dbname!r} on {target.display} is not empty: refusing to restore into it",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ..system import heartbeat_name
 from .conn import PgConn
 from .facts import CANARY_TABLE
 from .sql import session
@@ -34,3 +35,8 @@ def read(conn: PgConn, job: str, dbname: str | None = None) -> datetime | None:
         return None
     written: datetime = row[0]
     return written.astimezone(UTC)
+
+
+def read_heartbeat(conn: PgConn, system: str, dbname: str | None = None) -> datetime | None:
+    """The newest heartbeat of system ``system`` in this server (None: none)."""
+    return read(conn, heartbeat_name(system), dbname)

@@ -169,8 +169,8 @@ def receive(  # noqa: PLR0913
 
     if interval <= 0:
         raise click.BadParameter("must be more than 0", param_hint="--interval")
-    from ...core.receivemetrics import ReceiveFamilies
     from . import ops_receive as pgreceive
+    from .receivemetrics import ReceiveFamilies
 
     families = ReceiveFamilies(prometheus_client.CollectorRegistry())
     metrics = families.bind("", slot)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ...core import clock
 from ...core.errors import DrkitError, IntegrityError, StorageError
-from ...core.receivemetrics import ReceiveMetrics
 from ...repository.repo import Repository
 from .conn import PgConn
 from .errors import PostgresError
 from .receive import Receiver, create_slot, slot_state, wait_slot_free
+from .receivemetrics import ReceiveMetrics
 from .sql import scalar
 from .wal import format_lsn
 from .walstream import SpoolSync

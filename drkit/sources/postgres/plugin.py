@@ -1,7 +1,7 @@
 """The ``postgres`` source kind as the registry sees it (entry point ``drkit.sources: postgres``): what a
 job run calls. A slice of the jobs layer inside the PostgreSQL package (ARCHITECTURE.md, "source
-packages"): it adapts a job's ``source:`` (``drkit.config.PostgresSource``) and its connection
-(``drkit.jobs.connect``) to the package's use cases."""
+packages"): it adapts a job's ``source:`` (``config.PostgresSource``) and its connection
+(``plugin_conn``) to the package's use cases."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...config import PostgresSource
-from ...jobs.connect import pg_conn
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
+from .config import PostgresSource
+from .plugin_conn import pg_conn
 
 _LAST_COMMIT = re.compile(r"last completed transaction was at log time (.+)$")
 
@@ -61,8 +61,17 @@ class PostgresKind:
 
         return [w.window.end_time for w in windows(repo, snaps) if w.window.end_time is not None]
 
+    window_label = "PostgreSQL"
+    window_unit = "base backup"
+
+    def window_start(self, snap: Snapshot) -> str | None:
+        """A base backup recovers from its end (its consistent point); a logical dump starts no window."""
+        if snap.meta.get("mode") != "physical":
+            return None
+        return str(snap.meta.get("stop_time") or snap.end_time or snap.time)
+
     def plan_system_component(self, repo: Repository, job: str, config: PostgresSource, target: datetime) -> Any:
-        from ...jobs.system_plan import plan_postgres
+        from .plugin_system import plan_postgres
 
         return plan_postgres(repo, job, config, target)
 
@@ -111,7 +120,7 @@ class PostgresKind:
         """Through the restored server's own socket (in its data directory), as the job's user."""
         if restored.port is None or restored.directory is None:  # not started: nothing to ask
             return None
-        from ...jobs.system_heartbeat import read_postgres
+        from .canary import read_heartbeat
         from .conn import PgConn
 
         conn = pg_conn(config)
@@ -123,7 +132,7 @@ class PostgresKind:
             password=conn.password,
             options=conn.options,
         )
-        return read_postgres(local, system)
+        return read_heartbeat(local, system)
 
     def facts(self, config: PostgresSource) -> dict[str, Any]:
         from . import facts as pg_facts  # [postgres] extra: imported when used
@@ -142,6 +151,12 @@ class PostgresKind:
 
         snap = backup_postgres(repo, pg_conn(config), logical_mode=config.mode == "logical", name=job, tags=tags)
         return BackupOutcome(snap)
+
+    def daemon_workers(self, jobs: dict[str, Any], ctx: Any) -> list[Any]:
+        """``HasDaemonWorkers``: the daemon's WAL receivers (``plugin_daemon``)."""
+        from .plugin_daemon import receivers
+
+        return receivers(jobs, ctx)
 
 
 POSTGRES = PostgresKind()

@@ -259,13 +259,13 @@ def aof_archive(  # noqa: PLR0913
 
 
 def _serve_metrics(name: str, port: int | None, address: str) -> Callable[[float, list[dict[str, Any]]], None] | None:
-    """With a port, the archiver's metrics (``core/aofmetrics``, drkit_job empty) served over HTTP; the
+    """With a port, the archiver's metrics (``aofmetrics``, drkit_job empty) served over HTTP; the
     callback each round reports to."""
     if port is None:
         return None
     import prometheus_client
 
-    from ...core.aofmetrics import AofArchiveFamilies
+    from .aofmetrics import AofArchiveFamilies
 
     families = AofArchiveFamilies(prometheus_client.CollectorRegistry())
     try:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
+
+from ..system import heartbeat_name
 
 CANARY_PREFIX = "drkit:canary:"
 SAMPLE_SIZE = 100
@@ -82,3 +85,9 @@ def write_canary(c: redis.Redis, job: str, now_ms: int) -> None:
 def read_canary(c: redis.Redis, job: str) -> int | None:
     value = c.get(CANARY_PREFIX + job)
     return int(value) if value is not None else None
+
+
+def read_heartbeat(c: redis.Redis, system: str) -> datetime | None:
+    """The newest heartbeat of system ``system`` in this server (None: none)."""
+    millis = read_canary(c, heartbeat_name(system))
+    return datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None

@@ -1,6 +1,6 @@
 """The ``redis`` source kind as the registry sees it (entry point ``drkit.sources: redis``): what a job
 run calls. A slice of the jobs layer inside the Redis package (ARCHITECTURE.md, "source packages"):
-it adapts a job's ``source:`` (``drkit.config.RedisSource``) and its connection (``drkit.jobs.connect``)
+it adapts a job's ``source:`` (``config.RedisSource``) and its connection (``plugin_conn``)
 to the package's use cases."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ...config import RedisSource
 from ...core import clock
 from ...core.errors import DrkitError
-from ...jobs.connect import redis_target
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
+from .config import RedisSource
 from .kinds import ARCHIVE_KIND
+from .plugin_conn import redis_target
 
 log = logging.getLogger("drkit.scheduler")  # the daemon reads the archive (its freshness series)
 
@@ -40,7 +40,7 @@ class RedisKind:
 
     def archives(self, config: RedisSource) -> bool:
         """The daemon reads the AOF records ``drkit redis archive`` writes; a job with ``archive:`` is
-        archived by the daemon itself, which sets its freshness each round (``aofarchivers``)."""
+        archived by the daemon itself, which sets its freshness each round (``plugin_daemon``)."""
         return config.archive is None
 
     def newest_archived(self, repo: Repository, config: RedisSource, job: str) -> float | None:
@@ -78,8 +78,15 @@ class RedisKind:
             if row["kind"] != "rdb"
         ]
 
+    window_label = "Redis"
+    window_unit = "snapshot"
+
+    def window_start(self, snap: Snapshot) -> str | None:
+        """Every Redis snapshot starts the window its archived AOF extends, from its start."""
+        return snap.time
+
     def plan_system_component(self, repo: Repository, job: str, config: RedisSource, target: datetime) -> Any:
-        from ...jobs.system_plan import plan_redis
+        from .plugin_system import plan_redis
 
         return plan_redis(repo, job, config, target)
 
@@ -101,20 +108,20 @@ class RedisKind:
         plan = c.plan
         repo, _ = open_job_repository(c.config, c.config.job(plan.job))
         if not isinstance(c.target, Path):
-            opts = RestoreOptions(to_url=c.target, point_in_time=plan.redis_cut, name=plan.redis_name)
+            opts = RestoreOptions(to_url=c.target, point_in_time=plan.point_in_time, name=plan.source_name)
         else:
             opts = RestoreOptions(
-                target_dir=c.target, point_in_time=plan.redis_cut, name=plan.redis_name, start=c.req.start
+                target_dir=c.target, point_in_time=plan.point_in_time, name=plan.source_name, start=c.req.start
             )
         try:
-            restored = restore_redis(repo, None if plan.redis_cut else plan.snapshot, opts)
+            restored = restore_redis(repo, None if plan.point_in_time else plan.snapshot, opts)
         finally:
             repo.close()
         c.out.port, c.out.pid = restored.port, restored.pid
 
     def system_drill(self, plan: Any, target: datetime) -> tuple[str | None, str | None]:
-        if plan.redis_cut is not None:  # an AOF cut: the drill picks what reaches it
-            return None, plan.redis_cut
+        if plan.point_in_time is not None:  # an AOF cut: the drill picks what reaches it
+            return None, plan.point_in_time
         return plan.snapshot, None
 
     def write_heartbeat(self, config: RedisSource, key: str, at: datetime) -> None:
@@ -126,19 +133,19 @@ class RedisKind:
 
     def read_heartbeat(self, config: RedisSource, system: str, restored: RestoredComponent) -> datetime | None:
         """From the running server it was loaded into, or the restored server once started."""
-        from ...jobs.system_heartbeat import read_redis
         from .conn import connected, resolve
+        from .facts import read_heartbeat
 
         if restored.server is not None:
             with connected(resolve(restored.server)) as c:
-                return read_redis(c, system)
+                return read_heartbeat(c, system)
         if restored.port is None:  # not started: nothing to ask
             return None
         import redis
 
         try:
             with redis.Redis(host="127.0.0.1", port=restored.port, socket_connect_timeout=10) as client:
-                return read_redis(client, system)
+                return read_heartbeat(client, system)
         except redis.RedisError as exc:
             raise DrkitError(" ".join(str(exc).split())[:200]) from None
 
@@ -161,6 +168,12 @@ class RedisKind:
 
         options = BackupOptions(target=redis_target(config), aof_dir=config.aof_dir, tags=tuple(tags))
         return BackupOutcome(backup_redis(repo, job, options))
+
+    def daemon_workers(self, jobs: dict[str, Any], ctx: Any) -> list[Any]:
+        """``HasDaemonWorkers``: the daemon's AOF archivers (``plugin_daemon``)."""
+        from .plugin_daemon import archivers
+
+        return archivers(jobs, ctx)
 
 
 def _aware(text: str) -> datetime:

@@ -198,8 +198,8 @@ def test_every_shipped_runbook_reads_in_the_duration_grammar() -> None:
 
 
 def test_redis_source_through_sentinels_needs_no_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    from drkit.config.models import RedisSource
-    from drkit.jobs.connect import redis_target
+    from drkit.sources.redis.config import RedisSource
+    from drkit.sources.redis.plugin_conn import redis_target
 
     monkeypatch.setenv("REDIS_PW", "pw-x")
     source = RedisSource.model_validate(

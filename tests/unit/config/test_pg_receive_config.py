@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from drkit.config import ConfigError, PostgresSource, load_config
+from drkit.config import ConfigError, load_config
+from drkit.sources.postgres.config import PostgresSource
 
 
 def _config(tmp: Path, mode: str, receive: dict[str, object]) -> Path:

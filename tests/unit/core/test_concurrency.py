@@ -95,9 +95,9 @@ def test_the_machines_own_cgroup_files_parse(tmp_path: Path) -> None:
 
 def test_plan_follows_cpus_and_the_store_kind() -> None:
     local = plan(remote=False, pack_size=16 * MIB, cpus=1)
-    assert (local.seal_workers, local.restore_workers, local.uploads, local.reads) == (1, 1, 1, 4)
+    assert (local.seal_workers, local.restore_workers, local.uploads, local.reads) == (1, 1, 2, 4)
     local = plan(remote=False, pack_size=16 * MIB, cpus=16)
-    assert (local.seal_workers, local.restore_workers, local.uploads) == (16, 16, 1)
+    assert (local.seal_workers, local.restore_workers, local.uploads) == (16, 16, 2)
     remote = plan(remote=True, pack_size=16 * MIB, cpus=2)
     assert (remote.seal_workers, remote.restore_workers, remote.uploads, remote.reads) == (2, 8, 8, 8)
     # memory bound: each upload in flight holds a pack buffer, all of them under UPLOAD_MEMORY

@@ -5,7 +5,6 @@ spread. And the skew check of a system restore: a component further than allowed
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -40,18 +39,3 @@ def test_the_skew_check_names_each_component_too_far_before_the_target() -> None
     assert err.value.exit_code == 15
     assert "files (files) reaches 2026-12-07T07:55:00.500000Z, 300 s before" in err.value.message
     assert "cache" not in err.value.message and "db" not in err.value.message
-
-
-def test_a_files_heartbeat_counts_as_at_most_the_snapshot_start(tmp_path: Path) -> None:
-    """A heartbeat written while a files snapshot ran may be captured although files read before it are
-    older: the component proves the snapshot's start, never a later instant (review finding)."""
-    from drkit.jobs.system_heartbeat import heartbeat_name, read_files
-    from drkit.sources.files import canary as files_canary
-
-    (tmp_path / "data").mkdir()
-    beat = datetime(2026, 12, 7, 10, 0, 5, tzinfo=UTC)
-    files_canary.write(tmp_path / "data", heartbeat_name("shop"), beat)
-    started = beat - timedelta(seconds=2)
-    assert read_files(tmp_path, "/srv/data", "shop", started=started) == started
-    assert read_files(tmp_path, "/srv/data", "shop", started=beat + timedelta(seconds=1)) == beat
-    assert read_files(tmp_path, "/srv/other", "shop", started=started) is None

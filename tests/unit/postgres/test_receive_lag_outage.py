@@ -16,9 +16,9 @@ from promtext import metric
 
 from drkit.core import clock
 from drkit.core.errors import IntegrityError, StorageError
-from drkit.core.receivemetrics import ReceiveFamilies
 from drkit.sources.postgres import ops_receive
 from drkit.sources.postgres.receive import SlotState
+from drkit.sources.postgres.receivemetrics import ReceiveFamilies
 from drkit.sources.postgres.walstream import SyncResult
 
 

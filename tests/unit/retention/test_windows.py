@@ -4,6 +4,8 @@ else (a newer base, a logical dump, another source's snapshot) changes no window
 
 from __future__ import annotations
 
+import pytest
+
 from drkit.repository.snapshots import Snapshot
 from drkit.retention.windows import window_notes
 
@@ -50,3 +52,31 @@ def test_other_forgets_change_no_window() -> None:
     every = [_pg(1), _pg(2), _pg(3, "logical"), _redis(1), _redis(2), _redis(3, "other"), _pg(4, name="other")]
     assert window_notes(every, [s for s in every if s.id not in {_pg(2).id, _pg(3, "logical").id, _redis(2).id}]) == []
     assert window_notes(every, every) == []
+
+
+def test_windows_are_the_kinds_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which snapshots start a window is asked of each kind (``HasRecoveryWindow``): a kind without it (mysql
+    dumps) and a snapshot kind no plugin registers (stdin) have none; a kind declaring it gets notes in its
+    own words, with no change here."""
+    from drkit.retention import windows
+
+    dump = Snapshot(
+        source_kind="mysql",
+        source_name="shop",
+        root={},
+        time="2026-01-01T00:00:00+00:00",
+        meta={"mode": "logical"},
+        id="aa" * 32,
+    )
+    stdin = Snapshot(source_kind="stdin", source_name="x", root={}, time="2026-01-01T00:00:00+00:00", id="bb" * 32)
+    assert window_notes([dump, stdin], []) == []
+
+    class Logs:
+        window_label, window_unit = "MySQL", "dump"
+
+        def window_start(self, snap: Snapshot) -> str | None:
+            return snap.time
+
+    monkeypatch.setattr(windows, "source_kind", lambda name: Logs())
+    [note] = window_notes([dump, stdin], [stdin])
+    assert note.startswith("MySQL shop: no dump left: point-in-time recovery of this source is no longer possible")

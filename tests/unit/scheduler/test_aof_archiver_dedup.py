@@ -18,7 +18,7 @@ from drkit.core.metrics import new_registry
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
-from drkit.scheduler import aofarchivers
+from drkit.scheduler import kindworkers
 from storage_backends import open_backend
 
 KEYS = 2000  # ~2 MiB of incompressible values
@@ -66,7 +66,7 @@ def test_a_rewrite_of_an_unchanged_dataset_stores_little(tmp_path: Path, monkeyp
     (tmp_path / "drkit.yaml").write_text(yaml.safe_dump(doc))
     config = load_config(tmp_path / "drkit.yaml")
     registry, metrics = new_registry(version=None)
-    archiver = aofarchivers.AofArchivers(config, metrics, registry).threads[0]._args[0]  # type: ignore[attr-defined]
+    (archiver,) = kindworkers.daemon_workers(config, metrics, registry)
     stop = threading.Event()
     stop.set()  # one round each run
     aof.mkdir()

@@ -4,6 +4,7 @@ archiver's coverage and the job's archive freshness (``drkit_archive_newest_time
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from drkit.config import ConfigError, RedisSource, load_config
+from drkit.config import ConfigError, load_config
 from drkit.core.metrics import new_registry
-from drkit.scheduler import aofarchivers
+from drkit.scheduler import kindworkers
+from drkit.sources.redis import plugin_daemon
+from drkit.sources.redis.config import RedisSource
 
 
 def _config(tmp_path: Path, source: dict[str, Any]) -> Path:
@@ -30,11 +33,11 @@ def test_archive_defaults_and_needs_aof_dir(tmp_path: Path) -> None:
     config = load_config(_config(tmp_path, {"aof_dir": "/var/lib/redis/appendonlydir", "archive": {}}))
     source = config.jobs["cache"].source
     assert isinstance(source, RedisSource) and source.archive is not None and source.archive.interval == 1.0
-    assert list(aofarchivers.archived_jobs(config)) == ["cache"]
+    assert list(plugin_daemon.archived_jobs(config.jobs)) == ["cache"]
     with pytest.raises(ConfigError) as err:
         load_config(_config(tmp_path, {"archive": {"interval": "2s"}}))
     assert "archive (AOF archiving) needs aof_dir" in " ".join(err.value.problems)
-    assert aofarchivers.archived_jobs(load_config(_config(tmp_path, {"aof_dir": "/a"}))) == {}
+    assert plugin_daemon.archived_jobs(load_config(_config(tmp_path, {"aof_dir": "/a"})).jobs) == {}
 
 
 def sample(registry: Any, metric: str, **labels: str) -> float | None:
@@ -46,10 +49,6 @@ def test_a_failed_run_is_logged_counted_and_started_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = load_config(_config(tmp_path, {"aof_dir": str(tmp_path / "aof"), "archive": {"interval": "1s"}}))
-    registry, metrics = new_registry(version=None)
-    archivers = aofarchivers.AofArchivers(config, metrics, registry)
-    archiver = archivers.threads[0]._target  # type: ignore[attr-defined]
-    assert archiver is aofarchivers._loop
     calls: list[int] = []
     stop = threading.Event()
 
@@ -60,11 +59,14 @@ def test_a_failed_run_is_logged_counted_and_started_again(
         self.on_round(1_800_000_000.0, [{"length": 10}, {"length": 5}])
         stop.set()
 
-    monkeypatch.setattr(aofarchivers._Archiver, "run", run)
-    monkeypatch.setattr(aofarchivers, "RETRY", 0.0)
-    one = archivers.threads[0]._args[0]  # type: ignore[attr-defined]
+    monkeypatch.setattr(plugin_daemon.Archiver, "run", run)
+    registry, metrics = new_registry(version=None)
+    archivers = kindworkers.KindWorkers(config, metrics, registry)
+    (thread,) = archivers.threads
+    assert thread.name == "drkit-aof-archive-cache" and thread._target is kindworkers.run_worker  # type: ignore[attr-defined]
+    one = dataclasses.replace(thread._args[0], retry=0.0)  # type: ignore[attr-defined]
     with caplog.at_level(logging.ERROR, logger="drkit.scheduler"):
-        aofarchivers._loop(one, stop)
+        kindworkers.run_worker(one, stop)
     assert len(calls) == 2
     assert "AOF archiver of job cache stopped: PermissionError: [Errno 13] Permission denied" in caplog.text
     labels = {"drkit_job": "cache", "name": "redis"}

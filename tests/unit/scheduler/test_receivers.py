@@ -1,21 +1,25 @@
 """The daemon's WAL receiver thread outlives any failure of a receiver run: it logs the reason and
 starts the receiver again (before, an error that was not a DrkitError, such as a spool directory it
-cannot create, ended the thread and the streaming with it, silently but for a traceback on stderr)."""
+cannot create, ended the thread and the streaming with it, silently but for a traceback on stderr).
+The receivers are the ``postgres`` kind's daemon workers (``sources/postgres/plugin_daemon.py``), which
+the daemon gets through the registry (``scheduler/kindworkers.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
 from typing import Any
 
-import prometheus_client
 import pytest
 import yaml
 
 from drkit.config import DrkitConfig, load_config
-from drkit.core.receivemetrics import ReceiveFamilies
-from drkit.scheduler import receivers
+from drkit.core.metrics import new_registry
+from drkit.scheduler import kindworkers
+from drkit.sources.daemonworkers import DaemonWorker
+from drkit.sources.postgres import ops_receive, plugin_daemon
 
 
 def _config(tmp_path: Path) -> DrkitConfig:
@@ -38,6 +42,16 @@ class _Repo:
         pass
 
 
+def _receiver(config: DrkitConfig, monkeypatch: pytest.MonkeyPatch, receive: Any) -> DaemonWorker:
+    monkeypatch.setattr(plugin_daemon, "open_job_repository", lambda *a, **k: (_Repo(), None))
+    monkeypatch.setattr(ops_receive, "receive", receive)
+    registry, metrics = new_registry(version=None)
+    (worker,) = kindworkers.daemon_workers(config, metrics, registry)
+    assert (worker.job, worker.what, worker.thread) == ("db", "WAL receiver", "drkit-pgreceive-db")
+    assert registry.get_sample_value("drkit_pg_receive_up", {"drkit_job": "db", "slot": "drkit"}) == 0
+    return dataclasses.replace(worker, retry=0.0)
+
+
 def test_a_failed_receiver_run_is_logged_and_started_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -51,12 +65,9 @@ def test_a_failed_receiver_run_is_logged_and_started_again(
             raise PermissionError(13, "Permission denied", str(tmp_path / "spool"))
         stop.set()
 
-    monkeypatch.setattr(receivers, "open_job_repository", lambda *a, **k: (_Repo(), None))
-    monkeypatch.setattr(receivers.pgreceive, "receive", fake_receive)
-    monkeypatch.setattr(receivers, "RETRY", 0.0)
-    metrics = ReceiveFamilies(prometheus_client.CollectorRegistry()).bind("db", "drkit")
+    worker = _receiver(config, monkeypatch, fake_receive)
     with caplog.at_level(logging.ERROR, logger="drkit.scheduler"):
-        receivers._run("db", config, config.jobs["db"], metrics, stop)
+        kindworkers.run_worker(worker, stop)
     assert len(calls) == 2
     assert "WAL receiver of job db stopped: PermissionError: [Errno 13] Permission denied" in caplog.text
 
@@ -73,11 +84,9 @@ def test_the_receivers_warnings_are_logged_at_warning(
         req.report("warning: the store is unreachable; the WAL stays in the spool for the next sync")
         stop.set()
 
-    monkeypatch.setattr(receivers, "open_job_repository", lambda *a, **k: (_Repo(), None))
-    monkeypatch.setattr(receivers.pgreceive, "receive", fake_receive)
-    metrics = ReceiveFamilies(prometheus_client.CollectorRegistry()).bind("db", "drkit")
+    worker = _receiver(config, monkeypatch, fake_receive)
     with caplog.at_level(logging.INFO, logger="drkit.scheduler"):
-        receivers._run("db", config, config.jobs["db"], metrics, stop)
+        kindworkers.run_worker(worker, stop)
     levels = {r.getMessage().split(";")[0]: r.levelno for r in caplog.records}
     assert levels == {
         "archived 000000010000000000000003": logging.INFO,

@@ -28,6 +28,7 @@ def test_canary_default_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
 
     class Quiet:
         canary_by_default = False
+        config_model = registry.source_kind("redis").config_model  # the config asks the kind for its model too
 
     monkeypatch.setattr(registry, "source_kind", lambda name: Quiet())
     assert not redis.canary_enabled

@@ -18,12 +18,14 @@ GROUP = "drkit.sources"
 @pytest.fixture
 def plugins(monkeypatch: pytest.MonkeyPatch) -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
-    monkeypatch.setattr(entrypoints, "entry_points", lambda group: list(found.values()))
+    # the kinds' group only: the drkit.commands group (the built-in kinds' commands) stays as drkit declares it
+    monkeypatch.setattr(entrypoints, "entry_points", lambda group: list(found.values()) if group == GROUP else [])
     entrypoints.registered.cache_clear()
     registry.source_kind.cache_clear()
     yield found
-    entrypoints.registered.cache_clear()
-    registry.source_kind.cache_clear()
+    monkeypatch.undo()
+    for cached in (entrypoints.registered, entrypoints.commands, registry.source_kind):
+        cached.cache_clear()
 
 
 def test_a_plugin_whose_module_is_missing_is_a_usage_error(plugins: dict[str, EntryPoint]) -> None:

@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from drkit.config.models import FilesSource, JobConfig
+from drkit.config.models import JobConfig
 from drkit.core.errors import UsageError
+from drkit.sources.files.config import FilesSource
 from drkit.sources.registry import HasCommands, HasDrill, SourceKind, kind_names, source_kind
 
 

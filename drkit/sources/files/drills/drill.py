@@ -8,15 +8,14 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from ....config import FilesSource
 from ....core.errors import DrkitError
 from ....drills.context import DrillContext, KindOutcome
 from ....drills.result import CheckResult
 from ....drills.sandbox.docker import SandboxUnavailable
 from ....drills.verify.user import verify_user_checks
-from ....jobs.system_heartbeat import read_files
 from .. import Selection
 from .. import canary as files_canary
+from ..config import FilesSource
 from ..ops import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
 from .listing import verify_listing
 from .sandbox import DEFAULT_IMAGE, container_listing
@@ -48,7 +47,9 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
     out.canary = files_canary.read(target / first, ctx.name)
     started = datetime.fromisoformat(snap.time)
     started = started if started.tzinfo is not None else started.replace(tzinfo=UTC)
-    out.system_heartbeats = {s: read_files(target, snap.root["paths"][0], s, started=started) for s in ctx.systems}
+    out.system_heartbeats = {
+        s: files_canary.read_heartbeat(target, snap.root["paths"][0], s, started=started) for s in ctx.systems
+    }
     return out
 
 

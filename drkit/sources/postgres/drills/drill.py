@@ -14,25 +14,24 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from ....config import PostgresSource
 from ....core.errors import DrkitError
 from ....drills.context import DrillContext, KindOutcome
 from ....drills.result import CheckResult
 from ....drills.sandbox.workdir import give_to, sandbox_os_user
 from ....drills.verify.user import verify_user_checks
-from ....jobs.system_heartbeat import read_postgres
 from ....ops.facts import load_facts
 from ....ops.secrets import PassphraseSource
 from ....repository import snapshots
 from ....repository.snapshots import Snapshot
 from .. import canary as pg_canary
 from .. import logical, recovery
+from ..config import PostgresSource
 from ..conn import PgConn
 from ..ops import PitrRequest, restore_pitr
 from ..pitr import Target, parse_time
 from ..sql import scalar
 from .sandbox import SUPERUSER, container_restore_command, docker_postgres, docker_recovery, local_postgres
-from .verify import verify_postgres
+from .verify import sql_check, verify_postgres
 
 PG_MAJOR = "15"
 
@@ -68,9 +67,9 @@ def _verify(
     optional = ctx.point_in_time is not None and facts is None
     with ctx.phase("verify"):
         out.checks += verify_postgres(conn, facts, compare_data=compare_data, require_facts=not optional)
-        out.checks += verify_user_checks(ctx.job.checks, pg=conn, pg_db=dbname)
+        out.checks += verify_user_checks(ctx.job.checks, sql=sql_check(conn, dbname))
         out.canary = pg_canary.read(conn, ctx.name, dbname)
-        out.system_heartbeats = {s: read_postgres(conn, s, dbname) for s in ctx.systems}
+        out.system_heartbeats = {s: pg_canary.read_heartbeat(conn, s, dbname) for s in ctx.systems}
     if optional:
         out.not_verified.append(
             f"facts: base backup {snap.short_id} has none (no `drkit job run` took it): "

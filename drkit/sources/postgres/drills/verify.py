@@ -4,14 +4,16 @@ extension is available."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ....config import SqlCheck
 from ....drills.result import CheckResult
 from ....drills.verify.timing import summarize, timed_check
 from .. import facts as pg_facts
 from ..conn import PgConn
 from ..errors import PostgresError
-from ..sql import rows, scalar, session
+from ..sql import rows, scalar, session, text_value
 
 _AMCHECK_SQL = (
     "SELECT count(bt_index_check(c.oid)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -84,3 +86,21 @@ def verify_postgres(
         results.append(timed_check("postgres.checksums", lambda: _compare_tables(conn, recorded, "checksum")))
     results.append(timed_check("postgres.amcheck", lambda: _amcheck(conn, sorted(recorded))))
     return results
+
+
+def sql_check(conn: PgConn, default_db: str) -> Callable[[SqlCheck], tuple[bool, str]]:
+    """The runner of the operator's SQL checks (``drills.verify.user``) against the restored server. A check
+    ``{sql, expect}`` passes when the first column of the first row of the first result with columns
+    (``SET …; SELECT …`` reads the SELECT), in PostgreSQL's own text form (as ``psql`` prints one value:
+    ``t``, ``3000.50``), equals ``expect`` exactly: no trimming, a tab or a newline inside the value is part
+    of it. SQL NULL is matched only by ``expect: null``, never by a string ('' included). A statement that
+    returns no row fails the check."""
+
+    def run(check: SqlCheck) -> tuple[bool, str]:
+        has_row, got = text_value(conn, check.sql, dbname=check.database or default_db)
+        want = "NULL" if check.expect is None else repr(check.expect)
+        if not has_row:
+            return False, f"got no row, expected {want}"
+        return got == check.expect, f"got {'NULL' if got is None else repr(got)}, expected {want}"
+
+    return run

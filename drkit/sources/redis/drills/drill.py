@@ -16,19 +16,18 @@ from datetime import UTC, datetime
 
 import redis
 
-from ....config import RedisSource
 from ....core.errors import DrkitError, UsageError
 from ....drills.context import DrillContext, KindOutcome
 from ....drills.result import CheckResult
 from ....drills.verify.user import verify_user_checks
-from ....jobs.system_heartbeat import read_redis
 from ....ops.facts import load_facts
 from ....repository import snapshots
 from .. import facts as redis_facts
+from ..config import RedisSource
 from ..ops import RestoreOptions, RestoreResult, restore_redis
 from ..restore import server_on
 from .sandbox import docker_redis
-from .verify import verify_redis
+from .verify import redis_check, verify_redis
 
 REDIS_MAJOR = "7"
 _CLUSTER_NOT_DRILLED = (
@@ -116,7 +115,7 @@ def _verify(ctx: DrillContext, client: redis.Redis, snapshot_id: str, out: KindO
         )
     with ctx.phase("verify"):
         out.checks = verify_redis(client, facts, compare_data=not pitr, require_facts=not pitr)
-        out.checks += verify_user_checks(ctx.job.checks, redis_client=client)
+        out.checks += verify_user_checks(ctx.job.checks, redis=redis_check(client))
         millis = redis_facts.read_canary(client, ctx.name)
-        out.system_heartbeats = {s: read_redis(client, s) for s in ctx.systems}
+        out.system_heartbeats = {s: redis_facts.read_heartbeat(client, s) for s in ctx.systems}
     out.canary = datetime.fromtimestamp(millis / 1000, tz=UTC) if millis is not None else None

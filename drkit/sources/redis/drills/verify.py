@@ -3,11 +3,14 @@ those recorded at backup time."""
 
 from __future__ import annotations
 
+import shlex
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
+from ....config import RedisCheck
 from ....drills.result import CheckResult
 from ....drills.verify.timing import summarize, timed_check
 from .. import facts as redis_facts
@@ -64,3 +67,27 @@ def verify_redis(
         results.append(timed_check("redis.key_counts", lambda: _counts(c, facts["keys"])))
         results.append(timed_check("redis.sample", lambda: _sample(c, facts["sample"])))
     return results
+
+
+def _reply_text(reply: object) -> str:
+    if isinstance(reply, bytes):
+        return reply.decode(errors="replace")
+    if isinstance(reply, list):
+        return " ".join(_reply_text(r) for r in reply)
+    return "" if reply is None else str(reply)
+
+
+def redis_check(c: redis.Redis) -> Callable[[RedisCheck], tuple[bool, str]]:
+    """The runner of the operator's Redis checks (``drills.verify.user``) against the restored server: the
+    command's reply as text equals ``expect``; nil (a missing key) is matched only by ``expect: null``."""
+
+    def run(check: RedisCheck) -> tuple[bool, str]:
+        client: Any = redis_facts.on_db(c, check.db)
+        reply = client.execute_command(*shlex.split(check.redis))
+        want = "nil" if check.expect is None else repr(check.expect)
+        if reply is None:  # nil is no string: only `expect: null` matches it
+            return check.expect is None, f"got nil, expected {want}"
+        got = _reply_text(reply)
+        return got == check.expect, f"got {got!r}, expected {want}"
+
+    return run

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from promtext import metric
 
-from drkit.core.receivemetrics import ReceiveFamilies
+from drkit.sources.postgres.receivemetrics import ReceiveFamilies
 
 
 def test_two_receivers_in_one_registry_and_their_lags() -> None:

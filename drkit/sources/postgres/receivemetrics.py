@@ -14,8 +14,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from . import clock
-from .metricfamilies import LabelledFamilies
+from ...core import clock
+from ...core.metricfamilies import LabelledFamilies
 
 LABELS = ("drkit_job", "slot")
 _GAUGES = {

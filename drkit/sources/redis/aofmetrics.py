@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from .metricfamilies import LabelledFamilies
+from ...core.metricfamilies import LabelledFamilies
 
 LABELS = ("drkit_job", "name")
 _GAUGES = {
