@@ -42,14 +42,15 @@ repo = Repository.open(LocalBackend(path, create=False), os.environ["DRKIT_PASSW
 with repo.lock(purpose="backup"):
     for first in range(start, stop, segment):
         began = clock.utcnow().isoformat()
-        with BlobWriter(repo) as writer:
+        with BlobWriter(repo=repo) as writer:
             refs = [BlobRef(writer.add_data(struct.pack("<QQQQ", seed, i, seed ^ i, 0x5CA1E)), 32)
                     for i in range(first, min(stop, first + segment))]
             lists = store_refs(writer, refs)
             writer.flush()
         root = {"type": "stream", "lists": lists, "size": 32 * len(refs)}
-        snapshots.save(repo.manifests, Snapshot("stdin", "index-scale", root, time=began, tags=["scale"],
-                                                end_time=clock.utcnow().isoformat(), stats=asdict(writer.stats)))
+        snapshots.save(repo.manifests, Snapshot(source_kind="stdin", source_name="index-scale", root=root, time=began,
+                                                tags=["scale"], end_time=clock.utcnow().isoformat(),
+                                                stats=asdict(writer.stats)))
         print(f"  blobs {first:,}..{first + len(refs):,} written", flush=True)
 repo.close()
 """

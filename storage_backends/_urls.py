@@ -12,7 +12,7 @@ _USERINFO = re.compile(r"(?<=://)[^?#]*@")
 _SECRET_PARAMS = {"secret", "secret_key", "password", "token", "access_key", "key", "credentials"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BackendURL:
     scheme: str
     netloc: str  # bucket for object stores, empty for file://
@@ -38,11 +38,11 @@ def parse_url(url: str) -> BackendURL:
     if "://" not in url:
         import os
 
-        return BackendURL("file", "", os.path.abspath(os.path.expanduser(url)), {}, url)
+        return BackendURL(scheme="file", netloc="", path=os.path.abspath(os.path.expanduser(url)), params={}, raw=url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     params = dict(parse_qsl(parts.query))
     if scheme == "file" or scheme.endswith("+file"):
         path = parts.netloc + parts.path if parts.netloc not in ("", "localhost") else parts.path
-        return BackendURL(scheme, "", path, params, url)
-    return BackendURL(scheme, parts.netloc, parts.path.strip("/"), params, url)
+        return BackendURL(scheme=scheme, netloc="", path=path, params=params, raw=url)
+    return BackendURL(scheme=scheme, netloc=parts.netloc, path=parts.path.strip("/"), params=params, raw=url)

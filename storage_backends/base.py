@@ -43,7 +43,7 @@ class PutOptions:
     private: bool = False  # readable by its owner only where the store has file modes (local: 0600)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Capabilities:
     atomic_create: bool = True
     object_lock: bool = False

@@ -69,7 +69,7 @@ _FIXED_TEXT = {
 _LOCK_WORDS = ("retention", "object lock", "locked")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class S3Settings:
     bucket: str
     prefix: str = ""

@@ -107,7 +107,7 @@ def plant_snapshot(path: Path, trees: list[bytes], password: str, blobs: Any = (
     from drkit.repository.writer import BlobWriter
 
     repo = open_repo(path, password)
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         ids = [writer.add_blob(BLOB_TREE, tree) for tree in trees]
         writer.flush()
     records = []

@@ -67,16 +67,20 @@ def run(
         else:
             outcome = run_backup_job(cfg, name)
     except Exception as exc:
-        notify(cfg, RunEvent(name, "backup", "failure", failed(exc)))
+        notify(cfg, RunEvent(name=name, kind="backup", outcome="failure", error=failed(exc)))
         raise
     notify(
         cfg,
         RunEvent(
-            name,
-            "backup",
-            "partial" if outcome.skipped else "success",
-            None,
-            {"snapshot_id": outcome.snapshot_id, "skipped": outcome.skipped, "duration_s": round(outcome.seconds, 3)},
+            name=name,
+            kind="backup",
+            outcome="partial" if outcome.skipped else "success",
+            error=None,
+            details={
+                "snapshot_id": outcome.snapshot_id,
+                "skipped": outcome.skipped,
+                "duration_s": round(outcome.seconds, 3),
+            },
         ),
     )
     if as_json:

@@ -99,7 +99,15 @@ def restore_system(  # noqa: PLR0913
     if into and all_systems:
         raise UsageError("--into names one system's jobs: use it with --system NAME")
     targets = _into(into)
-    base = SystemRequest(point_in_time, target_dir, allow_skew, start, os_user, into=targets, skip_damaged=skip_damaged)
+    base = SystemRequest(
+        point_in_time=point_in_time,
+        target_dir=target_dir,
+        allow_skew=allow_skew,
+        start=start,
+        os_user=os_user,
+        into=targets,
+        skip_damaged=skip_damaged,
+    )
     # every system planned and checked (skew, targets) before the first byte of any is written
     prepared = [
         prepare_system(cfg, name, replace(base, target_dir=target_dir / name) if all_systems else base)

@@ -148,7 +148,7 @@ def choose(**counts: int | None) -> None:
     _override[0] = replace(_override[0], **counts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """The counts one command uses, and where they came from (for the log)."""
 
@@ -179,4 +179,11 @@ def plan(*, remote: bool, pack_size: int, configured: Tuning = Tuning(), cpus: i
     uploads = max(1, min(uploads, MAX_CONNECTIONS, UPLOAD_MEMORY // max(1, pack_size) - 1))
     reads = min(MAX_CONNECTIONS, conns or (REMOTE_CONNECTIONS if remote else LOCAL_READS))
     restore = max(workers, reads) if remote else workers
-    return Plan(cpus, remote, workers, min(MAX_WORKERS, restore), uploads, reads)
+    return Plan(
+        cpus=cpus,
+        remote=remote,
+        seal_workers=workers,
+        restore_workers=min(MAX_WORKERS, restore),
+        uploads=uploads,
+        reads=reads,
+    )

@@ -45,7 +45,7 @@ DRILL_HELP = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Metrics:
     last_success: Gauge
     duration: Gauge

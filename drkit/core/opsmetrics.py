@@ -17,7 +17,7 @@ JOB_LABEL = "drkit_job"
 TASKS = ("prune", "check", "copy")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpsMetrics:
     build: Info | None  # only in the daemon: one-shot textfiles of several runs would repeat it
     backup_last_failure: Gauge

@@ -16,7 +16,7 @@ from ..repository.repo import Repository
 from .result import CheckResult
 
 
-@dataclass
+@dataclass(kw_only=True)
 class KindOutcome:
     """What a per-kind drill found: the snapshot restored, its checks, the newest canary, and what it
     could not verify (one line each, ``subject: why``) — a point-in-time drill of a backup no job run
@@ -62,7 +62,7 @@ class PhaseClock:
         return round(((until_ns if until_ns is not None else time.monotonic_ns()) - self.start_ns) / 1e9, 3)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DrillContext:
     name: str
     job: JobConfig

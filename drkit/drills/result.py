@@ -31,7 +31,7 @@ class TargetResult:
         return self.actual_seconds is not None and self.actual_seconds <= self.target_seconds
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DrillResult:
     job: str
     source_kind: str  # the job's source kind (a registered kind), or "system" for a system's own result

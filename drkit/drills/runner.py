@@ -52,24 +52,24 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
     if not isinstance(plugin, HasDrill):
         raise DrkitError(f"source kind {kind} has no drill hook: nothing can restore it into a sandbox")
     request = DrillRequest(
-        ctx.repo,
-        ctx.name,
-        ctx.job.source,
-        ctx.workdir,
-        ctx.snapshot,
-        ctx.point_in_time,
-        ctx.phase,
-        lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
-        [(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks) if isinstance(c, SqlCheck)],
-        ctx.systems,
+        repo=ctx.repo,
+        job=ctx.name,
+        config=ctx.job.source,
+        workdir=ctx.workdir,
+        snapshot=ctx.snapshot,
+        point_in_time=ctx.point_in_time,
+        phase=ctx.phase,
+        facts_of=lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
+        sql_checks=[(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks) if isinstance(c, SqlCheck)],
+        systems=ctx.systems,
     )
     report = plugin.drill(request)
     out = KindOutcome(
-        report.snapshot_id,
-        [CheckResult(*check) for check in report.checks],
-        report.canary,
-        list(report.not_verified),
-        dict(report.system_heartbeats),
+        snapshot_id=report.snapshot_id,
+        checks=[CheckResult(*check) for check in report.checks],
+        canary=report.canary,
+        not_verified=list(report.not_verified),
+        system_heartbeats=dict(report.system_heartbeats),
     )
     others = [c for c in ctx.job.checks if not isinstance(c, SqlCheck)]
     if others:
@@ -165,7 +165,17 @@ def _run_drill(
         with workdir(name) as work:
             systems = tuple(s for s, spec in sorted(config.systems.items()) if name in spec.jobs)
             ctx = DrillContext(
-                name, job, repo, url, passphrase, used, work, snapshot, point_in_time, systems, clock=phases
+                name=name,
+                job=job,
+                repo=repo,
+                repo_url=url,
+                passphrase=passphrase,
+                sandbox=used,
+                workdir=work,
+                snapshot=snapshot,
+                point_in_time=point_in_time,
+                systems=systems,
+                clock=phases,
             )
             outcome = _run_kind(ctx)
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks

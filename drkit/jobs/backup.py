@@ -28,7 +28,7 @@ from .window import job_windows
 log = logging.getLogger("drkit.jobs")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobOutcome:
     job: str
     kind: str
@@ -95,17 +95,17 @@ def _run_backup_job(
         repo.close()
     added = int(snap.stats.get("stored_bytes", 0))
     return JobOutcome(
-        name,
-        snap.source_kind,
-        snap.id,
-        started,
-        clock.monotonic() - t0,
-        added,
-        forgotten,
-        warnings,
-        window,
-        applied,
-        backup_skipped(snap),
+        job=name,
+        kind=snap.source_kind,
+        snapshot_id=snap.id,
+        started_at=started,
+        seconds=clock.monotonic() - t0,
+        bytes_added=added,
+        forgotten=forgotten,
+        warnings=warnings,
+        window=window,
+        retention_applied=applied,
+        skipped=backup_skipped(snap),
     )
 
 

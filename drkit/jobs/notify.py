@@ -36,7 +36,7 @@ ATTEMPTS = 3
 MAX_ANSWER = 64 * 1024  # bytes of an answer read (unused): one that never ends must not hold the run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunEvent:
     """One finished run: ``name`` is the job (or, for prune/check/copy, the repository), ``outcome`` one of
     success, partial, failure."""

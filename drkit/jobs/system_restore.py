@@ -28,7 +28,7 @@ from .system_plan import ComponentPlan, SkewTooLarge, plan_component
 from .system_verify import read_heartbeat
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SystemRequest:
     point_in_time: str  # as the user spelled it (checked by the CLI's TIME type)
     target_dir: Path  # each component goes into target_dir/<job>
@@ -40,7 +40,7 @@ class SystemRequest:
     skip_damaged: bool = False  # plan past a damaged snapshot manifest that may be newer (default: exit 13)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ComponentResult:
     job: str
     kind: str
@@ -61,7 +61,7 @@ class ComponentResult:
             self.exit_code = DrkitError.exit_code  # an error never counts as restored whole
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Component:
     """One component to restore, as its kind's ``restore_system_component`` receives it."""
 
@@ -84,7 +84,7 @@ class Component:
         return repo
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SystemRestore:
     system: str
     point_in_time: str
@@ -133,7 +133,7 @@ def check_skew(name: str, plans: list[ComponentPlan], when: datetime, allowed: f
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreparedSystem:
     """A system restore planned and checked, nothing written yet (``prepare_system``)."""
 
@@ -161,7 +161,7 @@ def prepare_system(config: DrkitConfig, name: str, req: SystemRequest) -> Prepar
     for job_dir in dirs.values():
         if isinstance(job_dir, Path) and job_dir.exists() and (not job_dir.is_dir() or any(job_dir.iterdir())):
             raise UsageError(f"{job_dir} exists and is not an empty directory; refusing to restore into it")
-    return PreparedSystem(name, when, allowed, plans, dirs, req)
+    return PreparedSystem(name=name, when=when, allowed=allowed, plans=plans, dirs=dirs, req=req)
 
 
 def restore_prepared(config: DrkitConfig, prepared: PreparedSystem) -> SystemRestore:
@@ -172,7 +172,13 @@ def restore_prepared(config: DrkitConfig, prepared: PreparedSystem) -> SystemRes
         done = list(pool.map(lambda p: _restore_one(config, p, dirs[p.job], when, req), plans))
     points = [p.point for p in plans]
     skew = round((max(points) - min(points)).total_seconds(), 6)
-    result = SystemRestore(prepared.name, format_time(when), prepared.allowed, skew, done)
+    result = SystemRestore(
+        system=prepared.name,
+        point_in_time=format_time(when),
+        allowed_skew_seconds=prepared.allowed,
+        skew_seconds=skew,
+        components=done,
+    )
     beats = Heartbeats({c.job: parse_time(c.heartbeat) if c.heartbeat else None for c in done})
     if beats.verified_point is not None:
         result.verified_point = format_time(beats.verified_point)
@@ -218,14 +224,22 @@ def _restore_one(
     config: DrkitConfig, plan: ComponentPlan, target: Any, when: datetime, req: SystemRequest
 ) -> ComponentResult:
     shown = str(target) if isinstance(target, Path) else target.display
-    out = ComponentResult(plan.job, plan.kind, format_time(plan.point), plan.skew(when), plan.how, shown, plan.snapshot)
+    out = ComponentResult(
+        job=plan.job,
+        kind=plan.kind,
+        point=format_time(plan.point),
+        skew_seconds=plan.skew(when),
+        how=plan.how,
+        target=shown,
+        snapshot=plan.snapshot,
+    )
     try:
         kind = source_kind(plan.kind)
         if not isinstance(kind, HasSystemRestore):
             raise UsageError(f"{plan.job}: a {plan.kind} component cannot be restored as part of a system")
         if not isinstance(target, Path) and not isinstance(kind, HasServerLoad):  # _targets refuses it too
             raise UsageError(f"{plan.job}: a {plan.kind} component restores into a directory")
-        kind.restore_system_component(Component(config, plan, target, when, req, out))
+        kind.restore_system_component(Component(config=config, plan=plan, target=target, when=when, req=req, out=out))
     except Exception as exc:  # noqa: BLE001 - any failure is this component's: the others go on, and the
         # result lists every component and the servers it left running (a traceback would lose them)
         err = component_error(exc)

@@ -34,7 +34,7 @@ from .session import Limits, open_repository
 DOC_KINDS = {"facts": "snapshot", "drill": "snapshot_id"}  # document kind → field naming its snapshot
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CopyResult:
     copied: dict[str, str] = field(default_factory=dict)  # source snapshot id → new target id
     present: dict[str, str] = field(default_factory=dict)  # already copied earlier → its target id
@@ -62,7 +62,7 @@ Progress = Callable[[int], None] | None
 def _copy_one(
     source: Repository, target: Repository, snap: Snapshot, ids: dict[str, str], progress: Progress = None
 ) -> tuple[str, WriteStats]:
-    with BlobWriter(target) as writer:
+    with BlobWriter(repo=target) as writer:
         root = ContentCopier(source, writer, progress).root(snap.root, snap.id)
         writer.flush()  # packs and index before the snapshot
     meta = {**snap.meta, "copy_of": copy_record(source, snap)}

@@ -15,7 +15,7 @@ from ..repository.storage_errors import storage_errors
 from ..repository.unlock import write_record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KeyInfo:
     id: str
     current: bool
@@ -33,7 +33,14 @@ def list_keys(repo: Repository) -> list[KeyInfo]:
                 d = describe_key_object(f.read(MAX_KEY + 1))
             key_id = id_from_key(info.key)
             out.append(
-                KeyInfo(key_id, key_id == repo.key_id, d["created"], d["host"], d["username"], int(d["generation"]))
+                KeyInfo(
+                    id=key_id,
+                    current=key_id == repo.key_id,
+                    created=d["created"],
+                    host=d["host"],
+                    username=d["username"],
+                    generation=int(d["generation"]),
+                )
             )
     return sorted(out, key=lambda k: k.created)
 

@@ -39,7 +39,7 @@ REPAIRED_TAG = "repaired"
 _MAX_LISTED = 1000  # dropped paths recorded in the new snapshot (all are counted)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Outcome:
     snapshot: Snapshot
     status: str  # intact | repaired | unrepairable
@@ -96,14 +96,16 @@ def _one(repo: Repository, snap: Snapshot, blob_ok: BlobOk, write_tree: TreeWrit
     if snap.root.get("type") != ROOT_TYPE:
         why = _stream_damage(repo, snap, blob_ok)
         if not why:
-            return Outcome(snap, "intact")
-        return Outcome(snap, "unrepairable", reason=f"a stream snapshot cannot be repaired ({why})")
+            return Outcome(snapshot=snap, status="intact")
+        return Outcome(snapshot=snap, status="unrepairable", reason=f"a stream snapshot cannot be repaired ({why})")
     salvage = salvage_tree(repo, root_tree(snap.root, f"snapshot {snap.short_id}"), blob_ok, write_tree)
     if salvage.tree is None:
-        return Outcome(snap, "unrepairable", salvage.dropped, reason="its root tree cannot be read")
+        return Outcome(
+            snapshot=snap, status="unrepairable", dropped=salvage.dropped, reason="its root tree cannot be read"
+        )
     if not salvage.changed:
-        return Outcome(snap, "intact")
-    return Outcome(snap, "repaired", salvage.dropped, tree=salvage.tree)
+        return Outcome(snapshot=snap, status="intact")
+    return Outcome(snapshot=snap, status="repaired", dropped=salvage.dropped, tree=salvage.tree)
 
 
 def _repaired(snap: Snapshot, tree: str, dropped: list[str]) -> Snapshot:
@@ -134,7 +136,7 @@ def repair_snapshots(
         chosen = [snapshots.find(repo.manifests, r) for r in refs] if refs else snapshots.load_all(repo.manifests)
         report = SnapshotRepairReport([], dry_run, snapshots.damaged_since(repo.manifests, None))
         blob_ok = _blob_check(repo, read_data)
-        with BlobWriter(repo) as writer:
+        with BlobWriter(repo=repo) as writer:
             write_tree: TreeWriter = repo.hasher.digest if dry_run else (lambda d: writer.add_blob(BLOB_TREE, d))
             report.outcomes = [_one(repo, s, blob_ok, write_tree) for s in chosen]
             if dry_run or not report.of("repaired"):

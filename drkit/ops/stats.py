@@ -23,7 +23,7 @@ from ..sources.files.tree import DIR, FILE
 MODES = ("restore-size", "raw-data")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Sizes:
     snapshots: int = 0
     restore_size: int = 0
@@ -45,7 +45,7 @@ class Sizes:
         return doc
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Unique:
     """Counts each blob once, by index entry (one byte per entry rather than a set of ids)."""
 
@@ -130,11 +130,13 @@ def stats(repo: Repository, refs: list[str], mode: str, match: SnapshotFilter | 
         else:
             chosen = [s for s in snapshots.load_all(repo.manifests) if not match or match.matches(s)]
         total = Sizes()
-        together = _Unique(repo, total) if mode == "raw-data" else None
+        together = _Unique(repo=repo, sizes=total) if mode == "raw-data" else None
         each = []
         for snap in chosen:
             sizes = Sizes()
-            _measure(repo, snap, sizes, _Unique(repo, sizes, together) if together is not None else None)
+            _measure(
+                repo, snap, sizes, _Unique(repo=repo, sizes=sizes, also=together) if together is not None else None
+            )
             for key in ("snapshots", "restore_size", "files", "dirs"):
                 setattr(total, key, getattr(total, key) + getattr(sizes, key))
             each.append((snap, sizes))

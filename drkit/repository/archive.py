@@ -39,7 +39,7 @@ from .storage_errors import storage_errors
 Stored = Literal["stored", "present", "conflict"]  # what a put found: new, identical already, different
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LogKind:
     """One log's object layout: the key prefix, the shard directory a name goes under, the magic
     bytes and the authenticated-data prefix that binds each object to its name."""

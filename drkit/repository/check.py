@@ -40,7 +40,7 @@ from .storage_errors import storage_errors
 from .temps import stale_temps
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckReport:
     errors: list[str] = field(default_factory=list)
     unreferenced_packs: list[str] = field(default_factory=list)

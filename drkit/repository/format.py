@@ -42,7 +42,7 @@ AAD_PACK_HEADER = b"drkit/pack-header"
 AAD_MANIFEST = b"drkit/manifest"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RepoConfig:
     id: str = field(default_factory=lambda: secrets.token_hex(16))
     version: int = FORMAT_VERSION

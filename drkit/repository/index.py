@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from ..core.errors import IntegrityError
 from ..pipeline import Cipher
 from .format import AAD_INDEX
-from .pack import _ENTRY, PackEntry
+from .pack import _ENTRY, PackEntry, unpack_entries
 
 _PACK = struct.Struct("<32sQI")
 ENTRY_SIZE = _ENTRY.size  # 49
@@ -43,7 +43,7 @@ SUPERSEDED_KIND = "superseded"
 MAX_OBJECT_ENTRIES = 1 << 18  # entries in an index object drkit writes (≈ 13 MB): bounds load memory
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Location:
     pack_id: str
     type: int
@@ -158,7 +158,7 @@ class Index:
 
     def location(self, entry: int) -> Location:
         t, _, offset, length, raw = _ENTRY.unpack_from(self._records, entry * ENTRY_SIZE)
-        return Location(self.pack_of(entry), t, offset, length, raw)
+        return Location(pack_id=self.pack_of(entry), type=t, offset=offset, length=length, raw_length=raw)
 
     def get(self, blob_id: bytes) -> Location | None:
         e = self.find(blob_id)
@@ -292,7 +292,7 @@ def decode_index(sealed: bytes, cipher: Cipher, index_id: str) -> list[PackRecor
         PackRecord(
             p.pack_id,
             p.size,
-            [PackEntry(*_ENTRY.unpack_from(p.entries, i)) for i in range(0, len(p.entries), ENTRY_SIZE)],
+            unpack_entries(p.entries),
         )
         for p in decode_raw(sealed, cipher, index_id)
     ]

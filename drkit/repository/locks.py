@@ -53,7 +53,7 @@ def _clean(text: str) -> str:  # repository-supplied text: one short printable l
     return "".join(c if c.isprintable() else "?" for c in text)[:80]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LockInfo:
     key: str
     host: str
@@ -158,7 +158,16 @@ def _load(backend: Backend, key: str) -> LockInfo | None:
         return _parse(key, body)
     except (ValueError, KeyError, RecursionError) as exc:
         log.warning("lock object %s is unreadable (%s); treating it as stale", key, exc)
-        return LockInfo(key, "?", 0, "?", False, 0.0, 0.0, "unreadable lock object")
+        return LockInfo(
+            key=key,
+            host="?",
+            pid=0,
+            username="?",
+            exclusive=False,
+            created=0.0,
+            expires=0.0,
+            purpose="unreadable lock object",
+        )
 
 
 def list_locks(backend: Backend) -> list[LockInfo]:

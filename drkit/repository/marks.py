@@ -64,7 +64,7 @@ def _time(doc: dict[str, Any], where: str) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Mark:
     id: str
     time: float  # epoch seconds, taken before the mark was written
@@ -82,12 +82,12 @@ class Mark:
         where = f"pending mark {mark_id[:16]}"
         size = doc.get("bytes", 0)
         return cls(
-            mark_id,
-            _time(doc, where),
-            _strings(doc, "packs", where),
-            _strings(doc, "orphans", where),
-            _strings(doc, "indexes", where),
-            size if isinstance(size, int) else 0,
+            id=mark_id,
+            time=_time(doc, where),
+            packs=_strings(doc, "packs", where),
+            orphans=_strings(doc, "orphans", where),
+            indexes=_strings(doc, "indexes", where),
+            size=size if isinstance(size, int) else 0,
         )
 
 
@@ -131,7 +131,14 @@ def write_mark(
         "bytes": size,
         "created": clock.utcnow().isoformat(),
     }
-    return Mark(store.put(PENDING_KIND, doc), when, tuple(packs), tuple(orphans), tuple(indexes), size)
+    return Mark(
+        id=store.put(PENDING_KIND, doc),
+        time=when,
+        packs=tuple(packs),
+        orphans=tuple(orphans),
+        indexes=tuple(indexes),
+        size=size,
+    )
 
 
 def read_tombstones(store: ManifestStore) -> list[Tombstone]:

@@ -23,7 +23,7 @@ _ENTRY = struct.Struct("<B32sQII")
 _TRAILER = struct.Struct("<I")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PackEntry:
     type: int
     id: bytes
@@ -45,7 +45,15 @@ def parse_header(sealed: bytes, cipher: Cipher, pack_id: str) -> list[PackEntry]
         raise IntegrityError(f"pack {pack_id}: header fails authentication (damaged pack)") from None
     if len(header) % _ENTRY.size:
         raise IntegrityError(f"pack {pack_id}: header has a partial entry")
-    return [PackEntry(*_ENTRY.unpack_from(header, off)) for off in range(0, len(header), _ENTRY.size)]
+    return unpack_entries(header)
+
+
+def unpack_entries(records: bytes | memoryview) -> list[PackEntry]:
+    """Header records (a whole number of them) as entries; the record's field order is PackEntry's."""
+    return [
+        PackEntry(type=t, id=blob_id, offset=offset, length=length, raw_length=raw)
+        for t, blob_id, offset, length, raw in _ENTRY.iter_unpack(records)
+    ]
 
 
 def read_entries(pack: bytes, cipher: Cipher, pack_id: str) -> list[PackEntry]:

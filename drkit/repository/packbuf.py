@@ -42,7 +42,7 @@ class OpenPack:
         must follow, whatever happens."""
         if not self.fits(n):  # only a blob larger than a whole pack, alone in a fresh one: a buffer its size
             self.buf = bytearray(self.size + n + _ENTRY.size + SEAL_OVERHEAD + _TRAILER.size)
-        self.entries.append(PackEntry(blob_type, blob_id, self.size, n, raw_length))
+        self.entries.append(PackEntry(type=blob_type, id=blob_id, offset=self.size, length=n, raw_length=raw_length))
         with self._done:
             self._writing += 1
         slot = memoryview(self.buf)[self.size : self.size + n]

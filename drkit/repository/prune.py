@@ -52,7 +52,7 @@ DEFAULT_GRACE = 2 * LIFETIME  # longer than a lock lives without a refresh
 PACK_OVERHEAD = 32  # sealed header's nonce and tag, and the trailer (pack.py); plus 49 bytes an entry
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PrunePlan:
     live_blobs: int = 0
     delete_packs: list[str] = field(default_factory=list)  # unused packs marked in this run
@@ -72,7 +72,7 @@ class PrunePlan:
     temp_objects: int = 0  # temp objects of killed writes over an hour old, removed (dry run: found)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PruneOptions:
     repack_below: float = 0.5  # repack a pack whose live fraction is below this
     max_repack_bytes: int | None = None
@@ -83,7 +83,7 @@ class PruneOptions:
     reserve: int | None = None  # keep a space reserve of this many bytes from now on (reserve.py); None: as is
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """One prune's state: what it loaded, the live set, and what it decided."""
 
@@ -164,7 +164,14 @@ def prune(
 def _start(repo: Repository, options: PruneOptions, lock_key: str | None, horizon: Horizon) -> Run:
     with storage_errors():
         stored = {id_from_key(i.key): (i.size, i.mtime.timestamp()) for i in repo.backend.list(DATA_PREFIX)}
-    run = Run(repo, options, lock_key, LiveSet(repo.index), PrunePlan(grace=options.grace), stored)
+    run = Run(
+        repo=repo,
+        options=options,
+        lock_key=lock_key,
+        live=LiveSet(repo.index),
+        result=PrunePlan(grace=options.grace),
+        stored=stored,
+    )
     run.live.add_documents(repo, recent_tombstones(repo, horizon))
     return run
 

@@ -89,7 +89,7 @@ def _repack(
     if not pack_ids:
         return
     index = repo.index
-    with BlobWriter(repo, resumable=False) as writer:  # a failed repack leaves its packs to the next prune
+    with BlobWriter(repo=repo, resumable=False) as writer:  # a failed repack leaves its packs to the next prune
         for pack_id in pack_ids:
             key = pack_key(pack_id)
             with storage_errors():  # no more than the index says (a replaced, huge object is refused)

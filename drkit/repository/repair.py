@@ -41,7 +41,7 @@ from ..core.errors import DrkitError, IntegrityError
 from .format import INDEX_PREFIX, content_id, id_from_key, index_key, pack_key
 from .index import SUPERSEDED_KIND, Index, PackRecord, RawPack, decode_raw
 from .marks import Mark, delete_if_present, marked_packs, read_marks, read_superseded
-from .pack import _ENTRY, TRAILER_SIZE, PackEntry, header_length, parse_header
+from .pack import _ENTRY, TRAILER_SIZE, PackEntry, header_length, parse_header, unpack_entries
 from .packlist import stored_packs
 from .packscan import scan_pack
 from .repack_requests import request
@@ -54,7 +54,7 @@ _PACK_ID = re.compile(r"[0-9a-f]{64}")
 _MAX_HEADER = 64 << 20  # a pack header this large is damage, not data (49 bytes an entry)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RepairReport:
     packs_indexed: int = 0
     blobs_indexed: int = 0
@@ -193,7 +193,7 @@ def _keep_from_old_index(
     intact blobs would go missing and the next prune would delete it as an orphan)."""
     for pack in packs:
         if read_data:
-            entries = [PackEntry(*fields) for fields in _ENTRY.iter_unpack(pack.entries)]
+            entries = unpack_entries(pack.entries)
             scan = scan_pack(repo, pack.pack_id, pack.size, entries)
             report.dropped_blobs.extend(f"blob {e.id.hex()}: {why}" for e, why in scan.bad)
             index.add_pack(PackRecord(pack.pack_id, pack.size, scan.good))

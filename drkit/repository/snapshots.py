@@ -70,7 +70,7 @@ def doc_ok(doc: Any) -> bool:
     )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Snapshot:
     source_kind: str
     source_name: str

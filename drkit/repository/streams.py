@@ -102,7 +102,7 @@ def backup_stream(
     raises to veto the snapshot (e.g. the producing command exited non-zero). ``started``: the
     snapshot's time when the source began producing before ``readable`` was handed over."""
     start = started or clock.utcnow().isoformat()
-    with BlobWriter(repo, progress=progress) as writer:
+    with BlobWriter(repo=repo, progress=progress) as writer:
         refs = writer.write_stream(readable)
         lists = store_refs(writer, refs)
         writer.flush()
@@ -142,7 +142,7 @@ class BundleWriter:
 
     def __init__(self, repo: Repository, progress: Callable[[int], None] | None = None) -> None:
         self.repo = repo
-        self.writer = BlobWriter(repo, progress=progress)
+        self.writer = BlobWriter(repo=repo, progress=progress)
         self.parts: dict[str, dict[str, Any]] = {}
         self.start = clock.utcnow().isoformat()
 

@@ -71,7 +71,7 @@ def checkpoint_interval() -> float:
     return parse_duration(raw) if raw else INDEX_CHECKPOINT
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WriteStats:
     chunks: int = 0
     bytes_read: int = 0
@@ -87,7 +87,7 @@ class BlobRef:
     length: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BlobWriter:
     """Adds blobs to a repository. Use as a context manager or call ``flush`` then ``close``."""
 

@@ -26,7 +26,7 @@ from .policy import Decision, Policy, select
 from .windows import window_notes
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ForgetResult:
     decisions: list[Decision]
     dry_run: bool
@@ -68,7 +68,7 @@ def forget(
             and source_name in (None, s.source_name)
             and (not match or match.matches(s))
         ]
-        result = ForgetResult(select(found, policy), dry_run)
+        result = ForgetResult(decisions=select(found, policy), dry_run=dry_run)
         _hold_locked(repo, result)
         gone = {d.snapshot.id for d in result.removed}
         kept = [s for s in every if s.id not in gone]

@@ -27,7 +27,7 @@ class Dated(Protocol):
     tags: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Policy:
     keep_last: int = 0
     keep_hourly: int = 0

@@ -209,11 +209,11 @@ class Runner:
                 notify(
                     self.config,
                     RunEvent(
-                        job,
-                        kind,
-                        "failure",
-                        _error_text(exc),
-                        {"run_id": run_id, "duration_s": round(clock.monotonic() - t0, 3)},
+                        name=job,
+                        kind=kind,
+                        outcome="failure",
+                        error=_error_text(exc),
+                        details={"run_id": run_id, "duration_s": round(clock.monotonic() - t0, 3)},
                     ),
                 )
                 return
@@ -231,7 +231,11 @@ class Runner:
             notify(
                 self.config,
                 RunEvent(
-                    job, kind, outcome, None, {k: v for k, v in ended.items() if k not in ("job", "kind", "outcome")}
+                    name=job,
+                    kind=kind,
+                    outcome=outcome,
+                    error=None,
+                    details={k: v for k, v in ended.items() if k not in ("job", "kind", "outcome")},
                 ),
             )
 

@@ -139,7 +139,7 @@ class HasCommands(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DrillRequest:
     repo: Repository
     job: str
@@ -155,7 +155,7 @@ class DrillRequest:
     systems: tuple[str, ...] = ()  # the systems the job belongs to: the report gives their newest heartbeats
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DrillReport:
     snapshot_id: str = ""
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (name, ok, detail)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..repository.snapshots import Snapshot
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ComponentPlan:
     """How one component of a system is restored to a target instant, as its kind planned it."""
 

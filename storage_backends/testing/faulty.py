@@ -40,7 +40,7 @@ T = TypeVar("T")
 _FAULT_PARAMS = ("error_rate", "cut_rate", "timeout_rate", "timeout_ms", "enospc_after_bytes", "latency_ms", "seed")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FaultPlan:
     error_rate: float = 0.0
     cut_rate: float = 0.0

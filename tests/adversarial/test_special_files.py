@@ -171,7 +171,7 @@ def test_a_files_drill_verifies_what_the_default_restore_makes(tmp_path: Path) -
 
     src = _tree(tmp_path)
     repo = Repository.init(MemoryBackend(), "pw", RepoConfig(pack_size=1 << 20))
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     stats = restore_files(repo, snap, str(tmp_path / "out"), Selection())
     assert stats.specials_skipped == (4 if ROOT else 2) and stats.modes_restricted == 5
     checks = {c.name: c for c in verify_files(repo, snap.root["tree"], tmp_path / "out")}
@@ -232,7 +232,7 @@ def test_a_files_drill_in_a_container_checks_what_the_default_restore_makes(tmp_
 
     src, out = _tree(tmp_path), tmp_path / "out"
     repo = Repository.init(MemoryBackend(), "pw", RepoConfig(pack_size=1 << 20))
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     restore_files(repo, snap, str(out), Selection())
     digests: dict[str, str] = {}
     assert all(c.ok for c in verify_files(repo, snap.root["tree"], out, digests))

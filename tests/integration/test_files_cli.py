@@ -108,12 +108,15 @@ def test_malicious_snapshot_exits_13_and_writes_nothing_outside(
     _ok("init", "--repo", repo_url)
     monkeypatch.setenv("DRKIT_PASSWORD", ENV["DRKIT_PASSWORD"])
     repo = open_repository(repo_url, PassphraseSource())
-    with BlobWriter(repo) as w:
+    with BlobWriter(repo=repo) as w:
         data = w.add_blob(BLOB_DATA, b"pwned\n").hex()
         node = {"name": "../../../escaped", "type": "file", "size": 6, "mode": 420, "content": [data]}
         tree = w.add_blob(BLOB_TREE, json.dumps({"nodes": [node]}).encode()).hex()
         w.flush()
-    snap = snapshots.save(repo.manifests, Snapshot("files", "evil", {"type": "tree", "tree": tree, "paths": []}))
+    snap = snapshots.save(
+        repo.manifests,
+        Snapshot(source_kind="files", source_name="evil", root={"type": "tree", "tree": tree, "paths": []}),
+    )
     target = tmp_path / "a" / "b" / "target"
     proc = drkit("restore", snap.id[:12], "--target", str(target), "--repo", repo_url, env=ENV)
     assert proc.returncode == 13, proc.stderr.decode()

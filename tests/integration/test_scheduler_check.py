@@ -73,18 +73,18 @@ def test_drill_results_in_the_repository_are_read_back_at_start_up(
     config = DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
     repo = open_repository(str(repo_path), PW, load_index=False)
     passed = DrillResult(
-        "db",
-        "files",
-        "local",
-        "2026-12-01T04:00:00+00:00",
+        job="db",
+        source_kind="files",
+        sandbox="local",
+        started_at="2026-12-01T04:00:00+00:00",
         rto_seconds=42.5,
         checks=[CheckResult("files.content", True)],
     )
     broken = DrillResult(
-        "db",
-        "files",
-        "local",
-        "2026-12-02T04:00:00+00:00",
+        job="db",
+        source_kind="files",
+        sandbox="local",
+        started_at="2026-12-02T04:00:00+00:00",
         rto_seconds=3.0,
         checks=[CheckResult("files.content", False, "a.bin differs")],
     )

@@ -130,6 +130,50 @@ def test_module_size(path: Path) -> None:
     assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines (limit 400): split it"
 
 
+# A constructor of more than this many fields is called by keyword only: a positional call would silently swap two
+# fields of the same type (two counts, two paths) when one is added or reordered.
+KW_ONLY_ABOVE = 4
+
+
+def _dataclass_decorator(node: ast.ClassDef) -> ast.expr | None:
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+        if name == "dataclass":
+            return decorator
+    return None
+
+
+def _fields(node: ast.ClassDef) -> list[str]:
+    """The annotated fields of the class body (ClassVar is not a field)."""
+    return [
+        stmt.target.id
+        for stmt in node.body
+        if isinstance(stmt, ast.AnnAssign)
+        and isinstance(stmt.target, ast.Name)
+        and "ClassVar" not in ast.unparse(stmt.annotation)
+    ]
+
+
+def _is_kw_only(decorator: ast.expr) -> bool:
+    return isinstance(decorator, ast.Call) and any(
+        kw.arg == "kw_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+        for kw in decorator.keywords
+    )
+
+
+def test_many_field_dataclasses_are_keyword_only() -> None:
+    offenders = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            decorator = _dataclass_decorator(node)
+            if decorator is not None and len(_fields(node)) > KW_ONLY_ABOVE and not _is_kw_only(decorator):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({len(_fields(node))} fields)")
+    assert not offenders, "dataclasses of more than 4 fields need kw_only=True:\n" + "\n".join(offenders)
+
+
 # The source kinds with a package of their own (files is the repository's tree format too: the generic tree
 # verbs, dump/find/mount/ls, read it); the layers below reach each only through the registry.
 KINDS = ("postgres", "redis", "mysql")

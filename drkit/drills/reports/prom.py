@@ -21,7 +21,7 @@ from ...core.metrics import DRILL_HELP, JOB_LABEL, PUSH_TIMEOUT_SECONDS, push, w
 from ..result import DrillResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Gauges:
     success: Gauge
     rpo: Gauge

@@ -36,7 +36,7 @@ _O_NOATIME: int = getattr(os, "O_NOATIME", 0)
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _O_NOATIME
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FileStats:
     files_new: int = 0
     files_changed: int = 0
@@ -48,7 +48,7 @@ class FileStats:
     total_bytes: int = 0  # size of every file in the snapshot
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BackupOptions:
     excludes: Excludes = field(default_factory=Excludes)
     one_file_system: bool = False
@@ -69,7 +69,7 @@ class BlobSink(Protocol):
     def reuse(self, hex_ids: list[str]) -> bool: ...
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Archiver:
     repo: Repository
     writer: BlobSink
@@ -123,7 +123,7 @@ class Archiver:
             if self._pending is not None:
                 path, node, parent_tree = self._pending
                 self._pending = None
-                stack.append(_Level(path, node, self._names(path), self._load(parent_tree)))
+                stack.append(_Level(path=path, node=node, names=self._names(path), parent=self._load(parent_tree)))
             if not stack:
                 return
             level = stack[-1]
@@ -270,7 +270,7 @@ class Archiver:
         self.warnings.append(f"{path}: {text}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Level:
     """One directory being walked: its entries' names, the parent snapshot's nodes for it, the nodes so far."""
 

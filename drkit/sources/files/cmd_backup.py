@@ -139,8 +139,12 @@ def _request(opts: dict[str, Any]) -> BackupRequest:
             paths.extend(read_paths(source, form))
     markers = tuple(Marker.parse(m) for m in opts["markers"]) + ((CACHEDIR,) if opts["exclude_caches"] else ())
     excludes = Excludes.load(list(opts["excludes"]), list(opts["exclude_files"]))
-    options = BackupOptions(excludes, opts["one_file_system"], markers, opts["larger_than"])
-    return BackupRequest(paths, options, list(opts["tags"]), opts["parent"], dry_run=opts["dry_run"])
+    options = BackupOptions(
+        excludes=excludes, one_file_system=opts["one_file_system"], markers=markers, larger_than=opts["larger_than"]
+    )
+    return BackupRequest(
+        paths=paths, options=options, tags=list(opts["tags"]), parent=opts["parent"], dry_run=opts["dry_run"]
+    )
 
 
 def _say_marked(marked: list[str], shown: int = 5) -> None:

@@ -193,8 +193,8 @@ class MountView:
                 root,
                 parts[0],
                 Node(
-                    parts[0],
-                    FILE,
+                    name=parts[0],
+                    type=FILE,
                     mode=0o400,
                     uid=os.getuid(),
                     gid=os.getgid(),

@@ -39,7 +39,7 @@ from . import (
 from .scan import scan
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BackupRequest:
     paths: list[str]
     options: BackupOptions = field(default_factory=BackupOptions)
@@ -50,7 +50,7 @@ class BackupRequest:
     on_read: Callable[[str, str], None] | None = None  # told each file read: its path and "new" or "changed"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BackupResult:
     snapshot: Snapshot  # with ``dry_run``: the snapshot a backup would write, not written (no id)
     warnings: list[str]
@@ -117,9 +117,15 @@ def backup_files(
         dry = DryRunWriter(repo, progress=progress)
         snap, archiver = _archive(repo, req, paths, dry, progress)
         _finish(snap, dry)
-        return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, dry_run=True, marked=archiver.marked)
+        return BackupResult(
+            snapshot=snap,
+            warnings=archiver.warnings,
+            duration=clock.monotonic() - t0,
+            dry_run=True,
+            marked=archiver.marked,
+        )
     with repo.lock(purpose="backup"), tracing.span("drkit.backup", **{"drkit.source_kind": SOURCE_KIND}) as span:
-        with BlobWriter(repo, progress=progress) as writer:
+        with BlobWriter(repo=repo, progress=progress) as writer:
             snap, archiver = _archive(repo, req, paths, writer, progress)
             writer.flush()
         _finish(snap, writer)
@@ -131,7 +137,9 @@ def backup_files(
                 "drkit.warnings": len(archiver.warnings),
             }
         )
-    return BackupResult(snap, archiver.warnings, clock.monotonic() - t0, marked=archiver.marked)
+    return BackupResult(
+        snapshot=snap, warnings=archiver.warnings, duration=clock.monotonic() - t0, marked=archiver.marked
+    )
 
 
 def _archive(
@@ -144,7 +152,7 @@ def _archive(
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
-    archiver = Archiver(repo, writer, req.options, progress=progress, on_read=req.on_read)
+    archiver = Archiver(repo=repo, writer=writer, options=req.options, progress=progress, on_read=req.on_read)
     try:
         with tracing.span("drkit.backup.data"):  # read the tree, chunk, hand packs to the uploaders
             tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
@@ -260,7 +268,14 @@ def restore_files(  # noqa: PLR0913
         target_errors(target),
         tracing.span("drkit.restore", **{"drkit.source_kind": SOURCE_KIND, "drkit.snapshot_id": snap.id}),
     ):
-        restorer = Restorer(repo, target, selection, progress=progress, policy=policy or Policy(), on_total=on_total)
+        restorer = Restorer(
+            repo=repo,
+            target=target,
+            selection=selection,
+            progress=progress,
+            policy=policy or Policy(),
+            on_total=on_total,
+        )
         return restorer.run(_tree(snap))
 
 

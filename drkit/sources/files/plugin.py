@@ -67,8 +67,8 @@ class FilesKind:
         files_canary.write(config.paths[0], job, clock.utcnow())
 
     def backup(self, repo: Repository, config: FilesSource, job: str, tags: list[str]) -> BackupOutcome:
-        options = FilesOptions(Excludes.load(list(config.exclude)), config.one_file_system)
-        result = backup_files(repo, BackupRequest(list(config.paths), options, tags, name=job))
+        options = FilesOptions(excludes=Excludes.load(list(config.exclude)), one_file_system=config.one_file_system)
+        result = backup_files(repo, BackupRequest(paths=list(config.paths), options=options, tags=tags, name=job))
         return BackupOutcome(result.snapshot, list(result.warnings))
 
 

@@ -22,7 +22,12 @@ def plan_files(repo: Repository, job: str, target: datetime) -> ComponentPlan:
             skipped = backup_skipped(snap)
             partial = f" (partial: its backup skipped or half-read {skipped} entries)" if skipped else ""
             return ComponentPlan(
-                job, "files", _utc(snap.time), f"files snapshot {snap.short_id}{partial}", snapshot=snap.id, until=end
+                job=job,
+                kind="files",
+                point=_utc(snap.time),
+                how=f"files snapshot {snap.short_id}{partial}",
+                snapshot=snap.id,
+                until=end,
             )
         when = _utc(snap.time) - timedelta(microseconds=1)
     raise UsageError(f"job {job}: no files snapshot ended at or before {format_time(target)}")

@@ -48,7 +48,7 @@ class Selection:
         return any(rel == p or rel.startswith(p + "/") or (is_dir and p.startswith(rel + "/")) for p in self.includes)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RestoreStats:
     files: int = 0
     dirs: int = 0
@@ -63,7 +63,7 @@ class RestoreStats:
     warnings: list[str] = field(default_factory=list)  # what was not restored (exit 3)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Restorer:
     repo: Repository
     target: str

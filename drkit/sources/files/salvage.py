@@ -33,7 +33,7 @@ class Salvage:
         return bool(self.dropped)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Dir:
     path: str
     tree_id: str
@@ -52,7 +52,7 @@ def salvage_tree(repo: Repository, tree_id: str, blob_ok: BlobOk, write_tree: Tr
     """The tree ``tree_id`` with damaged directories and files dropped (module docstring)."""
     result = Salvage(tree=None)
     try:
-        stack = [_Dir("", tree_id, _read(repo, tree_id, ""))]
+        stack = [_Dir(path="", tree_id=tree_id, nodes=_read(repo, tree_id, ""))]
     except IntegrityError as exc:
         result.dropped.append(f"/: {exc.message}")
         return result
@@ -81,7 +81,7 @@ def _visit(repo: Repository, parent: _Dir, node: Node, blob_ok: BlobOk, result: 
     path = f"{parent.path}/{node.name}"
     if node.type == DIR and node.subtree:
         try:
-            return _Dir(path, node.subtree, _read(repo, node.subtree, path), node=node)
+            return _Dir(path=path, tree_id=node.subtree, nodes=_read(repo, node.subtree, path), node=node)
         except IntegrityError as exc:
             result.dropped.append(f"{path}/: {exc.message}")
             parent.changed = True

@@ -28,7 +28,7 @@ FILE, DIR, SYMLINK = "file", "dir", "symlink"
 NODE_TYPES = frozenset({FILE, DIR, SYMLINK, "fifo", "socket", "chardev", "blockdev"})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Node:
     name: str
     type: str

@@ -84,7 +84,7 @@ BINLOG = LogKind(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LogName:
     source: str
     file: str
@@ -101,8 +101,8 @@ def parse(name: str) -> LogName | None:
     if source is None or not _FILE.match(file) or (m := _TAIL.match(tail)) is None:
         return None
     if m["t"]:
-        return LogName(source, file, until=datetime.strptime(m["t"], _T).replace(tzinfo=UTC))
-    return LogName(source, file, int(m["i"]), int(m["n"]))
+        return LogName(source=source, file=file, until=datetime.strptime(m["t"], _T).replace(tzinfo=UTC))
+    return LogName(source=source, file=file, part=int(m["i"]), parts=int(m["n"]))
 
 
 def part_name(source: str, file: str, i: int, n: int) -> str:

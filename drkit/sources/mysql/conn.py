@@ -24,7 +24,7 @@ SCHEMES = ("mysql", "mariadb")
 PASSWORD_ENV = "DRKIT_MYSQL_PASSWORD"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MysqlConn:
     host: str = "localhost"
     port: int = 3306

@@ -45,10 +45,10 @@ def plan(repo: Repository, job: str, name: str, target: datetime) -> ComponentPl
     snap = ended[-1]
     snapshots.refuse_past_damaged(repo.manifests, snap)  # a damaged newer manifest: exit 13 (--skip-damaged)
     return ComponentPlan(
-        job,
-        KIND,
-        _utc(snap.time),
-        f"MySQL dump {snap.short_id}",
+        job=job,
+        kind=KIND,
+        point=_utc(snap.time),
+        how=f"MySQL dump {snap.short_id}",
         snapshot=snap.id,
         until=_utc(snap.end_time or snap.time),
     )

@@ -293,15 +293,15 @@ def _restore_pitr(
         click.echo(f"note: {text}", err=True)
 
     req = ops.PitrRequest(
-        target,
-        target_dir,
-        repo_ref.url,
-        repo_ref.secret,
-        snapshot,
-        opts["start"],
-        opts["port"],
-        os_user,
-        opts["keep_archiving"],
+        target=target,
+        target_dir=target_dir,
+        repo_url=repo_ref.url,
+        secret=repo_ref.secret,
+        snapshot=snapshot,
+        start=opts["start"],
+        port=opts["port"],
+        os_user=os_user,
+        keep_archiving=opts["keep_archiving"],
         explain=note,
     )
     if repo_ref.secret.file is None and not repo_ref.secret.command:

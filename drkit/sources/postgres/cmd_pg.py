@@ -182,7 +182,12 @@ def receive(  # noqa: PLR0913
             raise click.UsageError(f"cannot serve metrics on {where}: {exc.strerror}") from None
     repo = open_repository(repo_ref.url, repo_ref.secret, load_index=False)
     req = pgreceive.ReceiveRequest(
-        spool_dir, slot, interval, create_slot, slot_wait, report=lambda text: click.echo(text, err=True)
+        spool=spool_dir,
+        slot=slot,
+        interval=interval,
+        create_slot=create_slot,
+        slot_wait=slot_wait,
+        report=lambda text: click.echo(text, err=True),
     )
     try:
         pgreceive.receive(repo, conn, req, metrics)

@@ -16,7 +16,7 @@ from .errors import PostgresError
 LIBPQ_PASSWORD_VARS = ("PGPASSWORD", "PGPASSFILE")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PgConn:
     """Connection parameters; ``password`` is excluded from ``repr``."""
 

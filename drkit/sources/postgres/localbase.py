@@ -50,7 +50,7 @@ class LocalOptions:
     checksum: bool = False  # read every file, even one the previous backup says is unchanged
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Copy:
     tree: str
     archiver: Archiver
@@ -83,7 +83,7 @@ def backup_local(  # noqa: PLR0913
     if parent is not None:
         backup_opts.settled_before_ns = localtree.settled_before(parent)
     start_time, copy_start_ns = clock.utcnow().isoformat(), int(clock.now() * 1e9)
-    with BlobWriter(repo, progress=progress) as writer:
+    with BlobWriter(repo=repo, progress=progress) as writer:
         copy = _copy(
             repo,
             conn,
@@ -138,7 +138,7 @@ def _copy(
     parent_tree: str | None,
 ) -> _Copy:
     """pg_backup_start, the copy, pg_backup_stop, in one session (closing it early aborts the backup)."""
-    archiver = Archiver(repo, writer, options)
+    archiver = Archiver(repo=repo, writer=writer, options=options)
     with connect(conn) as db:
         row = db.execute("SELECT pg_backup_start(%s, true)::text", ("drkit local base backup",)).fetchone()
         start_lsn = parse_lsn(str(row[0])) if row else 0
@@ -160,10 +160,10 @@ def _copy(
     if found is None:
         raise PostgresError("the backup label pg_backup_stop() returned names no timeline")
     return _Copy(
-        tree,
-        archiver,
-        {"backup_label": label, "tablespace_map": spcmap},
-        start_lsn,
-        parse_lsn(str(stop[0])),
-        int(found.group(1)),
+        tree=tree,
+        archiver=archiver,
+        stop_files={"backup_label": label, "tablespace_map": spcmap},
+        start_lsn=start_lsn,
+        stop_lsn=parse_lsn(str(stop[0])),
+        timeline=int(found.group(1)),
     )

@@ -176,7 +176,7 @@ def windows(repo: Repository, snaps: list[Snapshot] | None = None) -> list[BaseW
 # -- point in time -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PitrRequest:
     target: pitr.Target
     target_dir: Path

@@ -30,7 +30,7 @@ MAX_PAUSE = 60.0  # seconds between restarts of pg_receivewal, at most
 SERVER_EVERY = 5  # read the slot's state every this many sync attempts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReceiveRequest:
     spool: Path
     slot: str = "drkit"

@@ -88,7 +88,7 @@ def extract_base(repo: Repository, snap: Snapshot, target: Path) -> int:
     verified; large files written with ``O_DIRECT`` (see ``core.untar``). A local base backup (a
     tree, ``localbase``) is restored by the files restorer, its data directory's contents into ``target``."""
     if snap.root.get("type") == "tree":
-        stats = Restorer(repo, str(target)).run(data_tree(repo, snap))
+        stats = Restorer(repo=repo, target=str(target)).run(data_tree(repo, snap))
         if stats.warnings:  # e.g. a world-writable file someone put in the data directory: said, not hidden
             raise PostgresError(
                 f"snapshot {snap.short_id}: the base backup was not restored exactly: "

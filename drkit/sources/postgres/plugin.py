@@ -89,10 +89,10 @@ class PostgresKind:
         secret = c.config.repositories[job.repository].passphrase.as_passphrase_source()
         os_user = c.req.os_user or ("postgres" if os.geteuid() == 0 else None)
         pitr = PitrRequest(
-            Target("time", format_time(c.when)),
-            c.target,
-            url,
-            secret,
+            target=Target("time", format_time(c.when)),
+            target_dir=c.target,
+            repo_url=url,
+            secret=secret,
             snapshot=c.plan.snapshot,
             start=c.req.start,
             os_user=os_user,

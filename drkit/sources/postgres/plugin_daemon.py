@@ -38,7 +38,11 @@ class _Receiver:
         assert isinstance(source, PostgresSource) and source.receive is not None
         rec = source.receive
         req = ops_receive.ReceiveRequest(
-            rec.spool_dir, rec.slot, rec.interval, stop=stop, report=lambda text: _report(self.job, text)
+            spool=rec.spool_dir,
+            slot=rec.slot,
+            interval=rec.interval,
+            stop=stop,
+            report=lambda text: _report(self.job, text),
         )
         repo, _ = open_job_repository(self.config, self.spec, load_index=False)
         try:

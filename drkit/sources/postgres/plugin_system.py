@@ -31,5 +31,9 @@ def plan_postgres(repo: Repository, job: str, source: PostgresSource, target: da
     # --point-in-time` refuses it, unless --skip-damaged (the restore is then handed this base by id)
     refuse_damaged_base(repo, at, base, snaps)
     return ComponentPlan(
-        job, "postgres", target, f"base backup {base.short_id} + WAL replayed to the target", snapshot=base.id
+        job=job,
+        kind="postgres",
+        point=target,
+        how=f"base backup {base.short_id} + WAL replayed to the target",
+        snapshot=base.id,
     )

@@ -44,7 +44,7 @@ _COUNTERS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReceiveMetrics:
     """One receiver's samples (the metric families' children for its job and slot)."""
 

@@ -180,7 +180,7 @@ def segment_name(timeline: int, segno: int, seg_size: int) -> str:
     return f"{timeline:08X}{segno // per_log:08X}{segno % per_log:08X}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Window:
     """What a base backup can recover to: from its stop LSN to the end of the last contiguous
     archived segment after its start (``end_lsn`` None: even its first segment is missing)."""
@@ -207,5 +207,11 @@ def window(
         last = segno
         segno += 1
     if last is None:
-        return Window(start_lsn, stop_lsn, None, None)
-    return Window(start_lsn, stop_lsn, (last + 1) * seg_size, segment_name(timeline, last, seg_size), have[last])
+        return Window(start_lsn=start_lsn, stop_lsn=stop_lsn, end_lsn=None, last_segment=None)
+    return Window(
+        start_lsn=start_lsn,
+        stop_lsn=stop_lsn,
+        end_lsn=(last + 1) * seg_size,
+        last_segment=segment_name(timeline, last, seg_size),
+        end_time=have[last],
+    )

@@ -29,7 +29,7 @@ def _is_segment(name: str) -> bool:
     return len(name) == 24 and set(name) <= _HEX24
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Gap:
     timeline: int
     first: int  # segment numbers, inclusive
@@ -75,7 +75,7 @@ def wal_gaps(snaps: list[Snapshot], names: list[str]) -> list[Gap]:
         missing = [s for s in range(low, above[-1]) if s not in have]
         for first, last in _ranges(missing):
             cut = tuple(sid for sid, start in starts.items() if start <= first)
-            gaps.append(Gap(tl, first, last, seg_size, last + 1, cut))
+            gaps.append(Gap(timeline=tl, first=first, last=last, seg_size=seg_size, resumes=last + 1, bases=cut))
     return gaps
 
 

@@ -90,7 +90,9 @@ def with_tail(win: Window, tails: dict[int, Tail], seg_size: int) -> Window:
     tail = tails.get(after)
     if tail is None:
         return win
-    return Window(win.start_lsn, win.stop_lsn, tail.end_lsn, tail.name, tail.time)
+    return Window(
+        start_lsn=win.start_lsn, stop_lsn=win.stop_lsn, end_lsn=tail.end_lsn, last_segment=tail.name, end_time=tail.time
+    )
 
 
 @dataclass

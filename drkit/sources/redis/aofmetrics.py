@@ -33,7 +33,7 @@ _COUNTERS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AofArchiveMetrics:
     """One archiver's samples (the families' children for its job and name)."""
 

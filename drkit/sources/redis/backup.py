@@ -126,7 +126,7 @@ def _archive_file(
 ) -> dict[str, Any]:
     reader = LimitedReader(aof_dir / f.name, f.size - offset, offset)
     try:
-        with BlobWriter(repo) as writer:
+        with BlobWriter(repo=repo) as writer:
             refs = writer.write_stream(reader)  # type: ignore[arg-type]
             lists = store_refs(writer, refs)
             writer.flush()

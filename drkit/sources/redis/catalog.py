@@ -33,16 +33,16 @@ def _snapshot_pieces(repo: Repository, snap: Snapshot) -> list[Piece]:
     captured = float(meta.get("covered_until", 0))
     return [
         Piece(
-            meta["base"],
-            float(meta["base_mtime"]),
-            f["name"],
-            f["seq"],
-            f["type"],
-            0,
-            f["size"],
-            (stamps.get(f["name"]) or [None, None])[1],
-            captured,
-            partial(restore_part, repo, snap, f["name"]),
+            base=meta["base"],
+            base_mtime=float(meta["base_mtime"]),
+            file=f["name"],
+            seq=f["seq"],
+            type=f["type"],
+            offset=0,
+            length=f["size"],
+            last_ts=(stamps.get(f["name"]) or [None, None])[1],
+            captured=captured,
+            fetch=partial(restore_part, repo, snap, f["name"]),
         )
         for f in meta["files"]
     ]
@@ -60,16 +60,16 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
         captured = float(d["archived_at"]) if whole else 0.0  # a run not all stored proves no capture time
         pieces.append(
             Piece(
-                d["base"],
-                float(d["base_mtime"]),
-                d["file"],
-                d["seq"],
-                d["type"],
-                d["offset"],
-                d["length"],
-                d["last_ts"],
-                captured,
-                partial(_write_root, repo, d["root"]),
+                base=d["base"],
+                base_mtime=float(d["base_mtime"]),
+                file=d["file"],
+                seq=d["seq"],
+                type=d["type"],
+                offset=d["offset"],
+                length=d["length"],
+                last_ts=d["last_ts"],
+                captured=captured,
+                fetch=partial(_write_root, repo, d["root"]),
                 ts_off=d.get("ts_enabled") is False,
             )
         )

@@ -148,7 +148,13 @@ def node_target(target: RedisTarget, master: Master) -> RedisTarget:
     parts = urlsplit(target.url)
     host = f"[{master.host}]" if ":" in master.host else master.host
     url = urlunsplit((parts.scheme, f"{host}:{master.port}", "/0", "", ""))
-    return RedisTarget(url, target.username, target.password, target.tls_ca, target.tls_insecure)
+    return RedisTarget(
+        url=url,
+        username=target.username,
+        password=target.password,
+        tls_ca=target.tls_ca,
+        tls_insecure=target.tls_insecure,
+    )
 
 
 def _slot_owners(masters: list[Master]) -> list[tuple[str, tuple[tuple[int, int], ...]]]:

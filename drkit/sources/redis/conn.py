@@ -25,7 +25,7 @@ CONNECT_TIMEOUT = 10.0
 SENTINEL_HOST = "sentinel-primary"  # placeholder host of a Sentinel target before resolve()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RedisTarget:
     """Where and how to connect. ``password`` is never shown (``repr`` hides it)."""
 
@@ -111,7 +111,15 @@ def make_target(
         raise UsageError(f"unsupported Redis URL scheme {parts.scheme!r}: use redis:// or rediss://")
     user = username or os.environ.get(USER_ENV) or parts.username or None
     password = read_password(password_file) or parts.password or None
-    return RedisTarget(url, user, password, tls_ca, False, tuple(parse_sentinel(s) for s in sentinels), master_name)
+    return RedisTarget(
+        url=url,
+        username=user,
+        password=password,
+        tls_ca=tls_ca,
+        tls_insecure=False,
+        sentinels=tuple(parse_sentinel(s) for s in sentinels),
+        master_name=master_name,
+    )
 
 
 def _primary_address(target: RedisTarget) -> tuple[str, int]:
@@ -132,7 +140,13 @@ def resolve(target: RedisTarget) -> RedisTarget:
     host, port = _primary_address(target)
     parts = urlsplit(target.url)
     url = urlunsplit((parts.scheme, f"{host}:{port}", parts.path, "", ""))
-    return RedisTarget(url, target.username, target.password, target.tls_ca, target.tls_insecure)
+    return RedisTarget(
+        url=url,
+        username=target.username,
+        password=target.password,
+        tls_ca=target.tls_ca,
+        tls_insecure=target.tls_insecure,
+    )
 
 
 def client(target: RedisTarget, *, db: int | None = None) -> redis.Redis:

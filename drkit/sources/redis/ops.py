@@ -157,7 +157,7 @@ def aof_archive(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RestoreResult:
     snapshot: str
     kind: str  # rdb | aof | cluster | pitr-aof | pitr-rdb | pitr-cluster
@@ -218,7 +218,7 @@ def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tup
     return group.base, "pitr-aof"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RestoreOptions:
     """Where and how to restore: exactly one of ``target_dir`` and ``to_url``."""
 
@@ -330,7 +330,13 @@ def _load_into(repo: Repository, ref: str | None, opts: RestoreOptions, to_url: 
 def _result(opts: RestoreOptions, placed: _Placed, target: str, **more: Any) -> RestoreResult:
     asked = format_time(pitr.parse_time_utc(opts.point_in_time)) if opts.point_in_time is not None else None
     return RestoreResult(
-        placed.snapshot, placed.kind, target, point_in_time=asked, point_reached=placed.point, note=placed.note, **more
+        snapshot=placed.snapshot,
+        kind=placed.kind,
+        target=target,
+        point_in_time=asked,
+        point_reached=placed.point,
+        note=placed.note,
+        **more,
     )
 
 

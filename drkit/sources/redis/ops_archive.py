@@ -42,7 +42,7 @@ def copy_aof_archive(
 ) -> tuple[int, WriteStats]:
     """Archived AOF segments ``todo`` (``aof_todo``), each with its content re-written."""
     count = 0
-    with BlobWriter(target) as writer:
+    with BlobWriter(repo=target) as writer:
         copier = ContentCopier(source, writer, progress)
         roots = [copier.stream(d["root"]) for d in todo]
         writer.flush()

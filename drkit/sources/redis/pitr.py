@@ -62,7 +62,7 @@ def aof_cut(target: float) -> AofCut:
     return AofCut(target, math.floor(target) - 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Piece:
     base: str
     base_mtime: float

@@ -32,10 +32,10 @@ def plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime
             continue
         point = datetime.fromtimestamp(cut.point, UTC)
         return ComponentPlan(
-            job,
-            "redis",
-            point,
-            f"AOF of {name!r} cut after {pitr.iso(cut.last_second)} (the state at "
+            job=job,
+            kind="redis",
+            point=point,
+            how=f"AOF of {name!r} cut after {pitr.iso(cut.last_second)} (the state at "
             f"{format_time(point)}: AOF times have one-second resolution)",
             source_name=name,
             point_in_time=pitr.iso(cut.point),  # the restore cuts before it: the same cut
@@ -47,10 +47,10 @@ def plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime
             problems.append(exc.message)
             continue
         return ComponentPlan(
-            job,
-            "redis",
-            catalog.snapshot_time(snap),
-            f"RDB snapshot {snap.short_id}",
+            job=job,
+            kind="redis",
+            point=catalog.snapshot_time(snap),
+            how=f"RDB snapshot {snap.short_id}",
             snapshot=snap.id,
             source_name=name,
         )

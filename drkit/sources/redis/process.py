@@ -32,7 +32,7 @@ def server_binary() -> str:
     return found
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RedisProcess:
     """``redis-server`` on 127.0.0.1:port with ``dir``; ``aof`` loads an AOF directory instead of RDB."""
 

@@ -49,7 +49,7 @@ def server_facts(c: redis.Redis) -> dict[str, Any]:
     }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RdbReader:
     """Readable file-like view of the RDB payload on a replication connection: either
     ``$<len>`` then exactly len bytes (disk-based sync), or ``$EOF:<40-byte mark>`` then bytes
@@ -175,7 +175,7 @@ class RdbTransfer:
             conn.send_command("SYNC")  # type: ignore[no-untyped-call]
             sock = conn._sock  # the raw (possibly TLS) socket: the payload is not RESP
             assert sock is not None
-            self.reader = RdbReader(sock, self.target.display)
+            self.reader = RdbReader(sock=sock, display=self.target.display)
             self.reader.read_header()
         return self
 

@@ -44,7 +44,7 @@ def server_on(data_dir: Path, *, aof: bool, port: int | None = None, private: bo
     if aof:
         manifest = find_manifest(data_dir / "appendonlydir").name
         extra = ["--appendfilename", manifest.removesuffix(MANIFEST_SUFFIX)]
-    return RedisProcess(data_dir, port or 0, aof=aof, extra=extra, private=private)
+    return RedisProcess(dir=data_dir, port=port or 0, aof=aof, extra=extra, private=private)
 
 
 def start_server(target_dir: Path, *, aof: bool, port: int | None) -> RedisProcess:

@@ -24,7 +24,7 @@ from drkit.repository.reader import read_blob
 from drkit.sources.files.diff import walk
 from storage_backends.testing.memory import MemoryBackend
 repo = Repository.init(MemoryBackend(), "pw", RepoConfig())
-result = backup_files(repo, BackupRequest([sys.argv[2]]))
+result = backup_files(repo, BackupRequest(paths=[sys.argv[2]]))
 print("warnings", len(result.warnings), *result.warnings)
 for rel, node in walk(repo, result.snapshot.root["tree"]):
     if node.type == "file":

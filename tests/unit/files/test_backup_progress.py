@@ -34,7 +34,7 @@ def _tree(root: Path) -> Path:
 
 def test_scan_total_equals_what_the_backup_goes_through(repo: Repository, tmp_path: Path) -> None:
     src = _tree(tmp_path)
-    options = BackupOptions(Excludes(("*.tmp",)), markers=(CACHEDIR, Marker(".nobackup")), larger_than=200_000)
+    options = BackupOptions(excludes=Excludes(("*.tmp",)), markers=(CACHEDIR, Marker(".nobackup")), larger_than=200_000)
     totals = scan([str(src)], options)
     for run in range(2):
         seen: list[int] = []
@@ -45,7 +45,9 @@ def test_scan_total_equals_what_the_backup_goes_through(repo: Repository, tmp_pa
             announced.append(n)
             done.set()
 
-        result = backup_files(repo, BackupRequest([str(src)], options), progress=seen.append, on_total=on_total)
+        result = backup_files(
+            repo, BackupRequest(paths=[str(src)], options=options), progress=seen.append, on_total=on_total
+        )
         assert done.wait(60)
         st = result.snapshot.stats
         assert announced == [totals.bytes] == [st["total_bytes"]], run
@@ -63,7 +65,7 @@ def test_restore_progress_reaches_the_announced_total(repo: Repository, tmp_path
     from drkit.sources.files.ops import restore_files
 
     src = make_tree(tmp_path, sparse_size=2 << 20)
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     inodes: dict[int, int] = {}  # the oracle: each regular file's size once per inode, from lstat
     for p in src.rglob("*"):
         st = os.lstat(p)
@@ -87,7 +89,7 @@ def test_check_read_data_progress_reaches_the_pack_total(repo: Repository, tmp_p
 
     src = _tree(tmp_path)
     (src / "more").write_bytes(os.urandom(3 << 20))  # several 1 MiB packs
-    backup_files(repo, BackupRequest([str(src)]))
+    backup_files(repo, BackupRequest(paths=[str(src)]))
     seen: list[int] = []
     totals: list[int] = []
     report = check_repository(repo, read_data=True, progress=seen.append, on_total=totals.append)

@@ -13,7 +13,7 @@ from drkit.sources.files.ops import BackupRequest, backup_files
 
 
 def _backup(repo: Repository, src: Path, cutoff: int | None) -> dict[str, int]:
-    result = backup_files(repo, BackupRequest([str(src)], BackupOptions(settled_before_ns=cutoff)))
+    result = backup_files(repo, BackupRequest(paths=[str(src)], options=BackupOptions(settled_before_ns=cutoff)))
     return result.snapshot.stats
 
 
@@ -42,8 +42,8 @@ def test_a_file_vanishing_during_the_walk_is_an_expected_warning(repo: Repositor
     src.mkdir()
     for name in ("a", "b", "c"):
         (src / name).write_bytes(os.urandom(1000))
-    with BlobWriter(repo) as writer:
-        archiver = Archiver(repo, writer, on_file=lambda p: os.unlink(p) if p.endswith("/b") else None)
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, on_file=lambda p: os.unlink(p) if p.endswith("/b") else None)
         archiver.root([str(src)], None)
         archiver.close()
         writer.flush()

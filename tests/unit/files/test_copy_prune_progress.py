@@ -46,7 +46,7 @@ def _file_bytes(src: Path) -> int:
 
 def test_copy_progress_reaches_the_announced_total(repo: Repository, tmp_path: Path) -> None:
     src = _tree(tmp_path)
-    backup_files(repo, BackupRequest([str(src)]))
+    backup_files(repo, BackupRequest(paths=[str(src)]))
     stream = os.urandom(300_000)
     backup_stream(repo, SourceRef("stdin", "db"), io.BytesIO(stream))
     target = Repository.init(MemoryBackend(), "other", RepoConfig(chunker=SMALL_CHUNKS, pack_size=1 << 20))
@@ -71,10 +71,10 @@ def test_prune_progress_reaches_the_repacked_packs_total(repo: Repository, tmp_p
     src.mkdir()
     for i in range(6):
         (src / f"f{i}").write_bytes(os.urandom(300_000))
-    backup_files(repo, BackupRequest([str(src)]))
+    backup_files(repo, BackupRequest(paths=[str(src)]))
     for i in range(0, 6, 2):
         (src / f"f{i}").unlink()
-    backup_files(repo, BackupRequest([str(src)]))
+    backup_files(repo, BackupRequest(paths=[str(src)]))
     forget(repo, Policy(keep_last=1))
     seen: list[int] = []
     totals: list[int] = []

@@ -58,7 +58,7 @@ def test_holes_inside_chunks_that_hold_data_stay_holes(repo: Repository, tmp_pat
     with open(src / "tail", "wb") as f:  # data, then a trailing hole
         f.write(os.urandom(10_000))
         f.truncate(3 << 20)
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     restore_files(repo, snap, str(tmp_path / "out"), Selection())
     for name in ("small", "large", "tail"):
         a, b = src / name, tmp_path / "out" / "src" / name
@@ -115,7 +115,7 @@ def test_user_xattrs_round_trip_on_files_dirs_and_readonly_files(repo: Repositor
     os.setxattr(src / "d", "user.dir", b"")
     os.setxattr(src / "ro", "user.x", b"1")
     os.chmod(src / "ro", 0o444)
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     stats = restore_files(repo, snap, str(tmp_path / "out"), Selection())
     out = tmp_path / "out" / "src"
     assert stats.warnings == []
@@ -130,15 +130,15 @@ def test_tree_without_xattrs_reads_as_none_and_writes_no_field() -> None:
     old = json.dumps({"nodes": [{"name": "a", "type": "file", "mode": 420, "size": 0}]}).encode()
     [node] = decode_tree(old, "t")
     assert node.xattrs == {}
-    assert b"xattrs" not in encode_tree([Node("a", "file")])
-    assert b'"xattrs":{"user.a":"AA=="}' in encode_tree([Node("a", "file", xattrs={"user.a": "AA=="})])
+    assert b"xattrs" not in encode_tree([Node(name="a", type="file")])
+    assert b'"xattrs":{"user.a":"AA=="}' in encode_tree([Node(name="a", type="file", xattrs={"user.a": "AA=="})])
 
 
 @pytest.mark.parametrize(
     "bad", ["not a dict", {"user.a": "%%%"}, {"user.a": 5}, {"": "AA=="}, {"user.\ud800": "AA=="}, None, []]
 )
 def test_malformed_xattrs_are_refused_before_anything_is_written(repo: Repository, tmp_path: Path, bad: object) -> None:
-    with BlobWriter(repo) as w:
+    with BlobWriter(repo=repo) as w:
         data = w.add_blob(BLOB_DATA, b"ok\n").hex()
         tree = w.add_blob(
             BLOB_TREE,
@@ -152,7 +152,10 @@ def test_malformed_xattrs_are_refused_before_anything_is_written(repo: Repositor
             ).encode(),
         )
         w.flush()
-    snap = snapshots.save(repo.manifests, Snapshot("files", "evil", {"type": "tree", "tree": tree.hex(), "paths": []}))
+    snap = snapshots.save(
+        repo.manifests,
+        Snapshot(source_kind="files", source_name="evil", root={"type": "tree", "tree": tree.hex(), "paths": []}),
+    )
     with pytest.raises(IntegrityError, match="extended attribute"):
         restore_files(repo, snap, str(tmp_path / "t"), Selection())
     assert list((tmp_path / "t").iterdir()) == []
@@ -167,7 +170,7 @@ def _snapshot(repo: Repository, src: Path) -> Snapshot:
     (src / "stale").write_text("snapshot stale\n")
     for p in ("same", "changed", "sub/new", "stale"):
         os.utime(src / p, ns=(MTIME, MTIME))
-    return backup_files(repo, BackupRequest([str(src)])).snapshot
+    return backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
 
 
 def _target(tmp_path: Path) -> Path:
@@ -326,9 +329,9 @@ def test_an_xattr_change_is_backed_up_and_shown_by_diff(repo: Repository, tmp_pa
     if not _xattr_ok(src):
         pytest.skip("no user xattrs on this file system")
     (src / "f").write_text("same content")
-    first = backup_files(repo, BackupRequest([str(src)])).snapshot
+    first = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     os.setxattr(src / "f", "user.added", b"later")
-    second = backup_files(repo, BackupRequest([str(src)])).snapshot
+    second = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     changes = [(c.kind, c.path) for c in diff_trees(repo, first.root["tree"], second.root["tree"])]
     assert ("M", "src/f") in changes
     restore_files(repo, second, str(tmp_path / "out"), Selection())
@@ -344,7 +347,7 @@ def test_a_drill_finds_a_lost_extended_attribute(repo: Repository, tmp_path: Pat
         pytest.skip("no user xattrs on this file system")
     (src / "f").write_text("x")
     os.setxattr(src / "f", "user.keep", b"me")
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     restore_files(repo, snap, str(tmp_path / "out"), Selection())
     checks = {c.name: c for c in verify_files(repo, snap.root["tree"], tmp_path / "out")}
     assert checks["files.metadata"].ok, checks["files.metadata"].detail
@@ -358,7 +361,7 @@ def test_always_replaces_a_symlink_to_a_directory_at_a_hard_links_name(repo: Rep
     src.mkdir()
     (src / "a").write_text("linked\n")
     os.link(src / "a", src / "b")
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     out = tmp_path / "out" / "src"
     (tmp_path / "elsewhere").mkdir()
     out.mkdir(parents=True)

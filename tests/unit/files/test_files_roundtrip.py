@@ -50,7 +50,7 @@ def assert_same_tree(a: Path, b: Path) -> None:
 
 def test_round_trip_preserves_content_and_metadata(repo: Repository, tmp_path: Path) -> None:
     src = make_tree(tmp_path)
-    result = backup_files(repo, BackupRequest([str(src)]))
+    result = backup_files(repo, BackupRequest(paths=[str(src)]))
     assert result.warnings == []
     st = result.snapshot.stats
     assert (st["files_new"], st["files_unchanged"], st["dirs"]) == (5, 1, 5)  # "hard": a second name
@@ -67,8 +67,8 @@ def test_round_trip_preserves_content_and_metadata(repo: Repository, tmp_path: P
 
 def test_unchanged_rerun_reads_no_file_content(repo: Repository, tmp_path: Path) -> None:
     src = make_tree(tmp_path)
-    first = backup_files(repo, BackupRequest([str(src)]))
-    again = backup_files(repo, BackupRequest([str(src)]))
+    first = backup_files(repo, BackupRequest(paths=[str(src)]))
+    again = backup_files(repo, BackupRequest(paths=[str(src)]))
     st = again.snapshot.stats
     assert again.snapshot.parent == first.snapshot.id
     assert (st["files_read"], st["bytes_read"], st["new_bytes"], st["files_new"]) == (0, 0, 0, 0)
@@ -84,11 +84,11 @@ def test_one_percent_change_uploads_only_changed_chunks(repo: Repository, tmp_pa
     (src / "big.bin").write_bytes(data)
     for i in range(20):
         (src / f"small{i}.txt").write_text(f"file {i}\n" * 100)
-    backup_files(repo, BackupRequest([str(src)]))
+    backup_files(repo, BackupRequest(paths=[str(src)]))
     changed = size // 100
     data[size // 2 : size // 2 + changed] = os.urandom(changed)
     (src / "big.bin").write_bytes(data)
-    second = backup_files(repo, BackupRequest([str(src)])).snapshot.stats
+    second = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot.stats
     assert (second["files_changed"], second["files_unchanged"], second["files_read"]) == (1, 20, 1)
     max_chunk = repo.config.chunker.max_size
     assert changed <= second["new_bytes"] <= changed + 2 * max_chunk + 4096, second
@@ -96,7 +96,7 @@ def test_one_percent_change_uploads_only_changed_chunks(repo: Repository, tmp_pa
 
 def test_include_and_exclude_on_restore(repo: Repository, tmp_path: Path) -> None:
     src = make_tree(tmp_path, sparse_size=1 << 20)
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     restore_files(repo, snap, str(tmp_path / "out"), Selection(("src/docs",), Excludes(("*.bin",))))
     found = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
     assert found == ["src", "src/docs", "src/docs/a.txt", "src/docs/deep", "src/docs/deep/er"]
@@ -104,8 +104,8 @@ def test_include_and_exclude_on_restore(repo: Repository, tmp_path: Path) -> Non
 
 def test_backup_excludes_and_one_file_system(repo: Repository, tmp_path: Path) -> None:
     src = make_tree(tmp_path, sparse_size=1 << 20)
-    options = BackupOptions(Excludes(("*.bin", str(src / "docs" / "a.txt"))), one_file_system=True)
-    snap = backup_files(repo, BackupRequest([str(src)], options)).snapshot
+    options = BackupOptions(excludes=Excludes(("*.bin", str(src / "docs" / "a.txt"))), one_file_system=True)
+    snap = backup_files(repo, BackupRequest(paths=[str(src)], options=options)).snapshot
     restore_files(repo, snap, str(tmp_path / "out"), Selection())
     assert not (tmp_path / "out/src/docs/deep/er/b.bin").exists()
     assert not (tmp_path / "out/src/docs/a.txt").exists() and (tmp_path / "out/src/hard").exists()
@@ -138,7 +138,7 @@ def test_vanished_and_changing_files_are_warnings(
         return original_entry(self, path, node, old)
 
     monkeypatch.setattr(backup_mod.Archiver, "_file", vanish_first)
-    result = backup_files(repo, BackupRequest([str(src)]))
+    result = backup_files(repo, BackupRequest(paths=[str(src)]))
     assert len(result.warnings) == 2, result.warnings
     assert any("gone" in w and "No such file" in w for w in result.warnings)
     assert any("grows" in w and "changed while being read" in w for w in result.warnings)
@@ -161,7 +161,7 @@ def test_large_files_are_written_directly_and_small_ones_buffered(
     src.mkdir()
     (src / "big.bin").write_bytes(os.urandom(3 << 20) + bytes(4 << 20) + os.urandom(12345))
     (src / "small.txt").write_bytes(b"small\n" * 100)
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     real_open_writer = fetch.open_writer
     for refuse in (False, True):
         writers: list[tuple[str, str]] = []
@@ -196,7 +196,7 @@ def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
     src.mkdir()
     for i in range(3):
         (src / f"big{i}.bin").write_bytes(os.urandom((2 << 20) + i))
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     real_finish = filewriters.DirectWriter.finish
     failed: list[int] = []
 
@@ -281,7 +281,7 @@ def test_files_are_written_unnamed_and_linked_when_complete(
     src.mkdir()
     for i in range(20):
         (src / f"f{i}").write_bytes(os.urandom(1000 + i))
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     seen = _restore_watching_names(repo, snap, tmp_path / "out", monkeypatch)
     assert not [n for n in seen if n.startswith(".drkit-restore")]
     victim = tmp_path / "victim"
@@ -306,7 +306,7 @@ def test_without_o_tmpfile_files_are_written_at_temporary_names(
     src.mkdir()
     for i in range(5):
         (src / f"f{i}").write_bytes(os.urandom(3000 + i))
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     real_open_writer = fetch.open_writer
 
     def open_writer(path: str, flags: int, *args: Any, **kwargs: Any) -> FileWriter:

@@ -21,7 +21,7 @@ from drkit.sources.files.ops import BackupRequest, backup_files, find_files_snap
 
 def _evil_snapshot(repo: Repository, name: str) -> Snapshot:
     """A hand-built tree: a good file, then a dir holding an entry named ``name``."""
-    with BlobWriter(repo) as w:
+    with BlobWriter(repo=repo) as w:
         data = w.add_blob(BLOB_DATA, b"pwned\n").hex()
         evil = {"nodes": [{"name": name, "type": "file", "mode": 420, "size": 6, "content": [data]}]}
         evil_tree = w.add_blob(BLOB_TREE, json.dumps(evil).encode()).hex()
@@ -33,7 +33,7 @@ def _evil_snapshot(repo: Repository, name: str) -> Snapshot:
         }
         tree = w.add_blob(BLOB_TREE, json.dumps(root).encode()).hex()
         w.flush()
-    snap = Snapshot("files", "evil", {"type": "tree", "tree": tree, "paths": ["/evil"]})
+    snap = Snapshot(source_kind="files", source_name="evil", root={"type": "tree", "tree": tree, "paths": ["/evil"]})
     return snapshots.save(repo.manifests, snap)
 
 
@@ -52,7 +52,7 @@ def test_crafted_traversal_names_cannot_escape(repo: Repository, tmp_path: Path,
 def test_symlink_then_same_named_dir_cannot_redirect_writes(repo: Repository, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    with BlobWriter(repo) as w:
+    with BlobWriter(repo=repo) as w:
         data = w.add_blob(BLOB_DATA, b"pwned\n").hex()
         inner = w.add_blob(
             BLOB_TREE,
@@ -70,7 +70,10 @@ def test_symlink_then_same_named_dir_cannot_redirect_writes(repo: Repository, tm
             ).encode(),
         ).hex()
         w.flush()
-    snap = snapshots.save(repo.manifests, Snapshot("files", "evil", {"type": "tree", "tree": tree, "paths": []}))
+    snap = snapshots.save(
+        repo.manifests,
+        Snapshot(source_kind="files", source_name="evil", root={"type": "tree", "tree": tree, "paths": []}),
+    )
     with pytest.raises(IntegrityError, match="duplicate"):
         restore_files(repo, snap, str(tmp_path / "t"), Selection())
     assert list(outside.iterdir()) == []
@@ -80,7 +83,7 @@ def test_existing_symlink_in_target_is_not_followed(repo: Repository, tmp_path: 
     src = tmp_path / "src"
     (src / "d" / "sub" / "deeper").mkdir(parents=True)  # directories the walk would create under "d"
     (src / "d" / "f").write_text("x")
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     outside = tmp_path / "outside"
     outside.mkdir()
     target = tmp_path / "t"
@@ -105,7 +108,7 @@ def test_point_in_time_picks_latest_at_or_before(repo: Repository, tmp_path: Pat
         for day in range(3):
             clock.set_clock(lambda day=day: base + day * 86400)
             (src / "version").write_text(f"day {day}\n")
-            ids.append(backup_files(repo, BackupRequest([str(src)])).snapshot.id)
+            ids.append(backup_files(repo, BackupRequest(paths=[str(src)])).snapshot.id)
     finally:
         clock.set_clock(None)
     times = [snapshots.find(repo.manifests, i).time for i in ids]

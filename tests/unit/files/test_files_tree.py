@@ -10,7 +10,10 @@ from drkit.sources.files.tree import decode_tree, encode_tree
 
 
 def test_tree_round_trip_sorted_and_escaped() -> None:
-    nodes = [Node("b", "file", mode=0o644, content=["00" * 32]), Node("a\udcff", "dir", subtree="11" * 32)]
+    nodes = [
+        Node(name="b", type="file", mode=0o644, content=["00" * 32]),
+        Node(name="a\udcff", type="dir", subtree="11" * 32),
+    ]
     decoded = decode_tree(encode_tree(nodes), "t")
     assert [n.name for n in decoded] == ["a\udcff", "b"]
     assert decoded[1].content == ["00" * 32] and decoded[1].mode == 0o644

@@ -24,7 +24,7 @@ def _view(repo: Repository, tmp_path: Path, tags: list[str] | None = None) -> tu
     (src / "d" / "f.bin").write_bytes(data)
     os.link(src / "d" / "f.bin", src / "hard")
     (src / "l").symlink_to("d/f.bin")
-    snap = backup_files(repo, BackupRequest([str(src)], tags=tags or [])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)], tags=tags or [])).snapshot
     return MountView(repo, files_snapshots(repo, None)), snap.id, data
 
 
@@ -106,7 +106,7 @@ def test_latest_links_only_without_a_damaged_newer_manifest(repo: Repository, tm
     from drkit.repository.snapshots import KIND, manifest_key
 
     _, old_id, _ = _view(repo, tmp_path, ["t"])
-    new_id = backup_files(repo, BackupRequest([str(tmp_path / "src")], tags=["t"])).snapshot.id
+    new_id = backup_files(repo, BackupRequest(paths=[str(tmp_path / "src")], tags=["t"])).snapshot.id
     listed = {s.id: s for s in files_snapshots(repo, None)}
     repo.manifests.skip(manifest_key(KIND, new_id), "fails authentication")  # as a listing skips a damaged one
     assert damaged_newer(repo, [listed[old_id]], None) == [manifest_key(KIND, new_id)]
@@ -123,8 +123,8 @@ def test_latest_links_only_without_a_damaged_newer_manifest(repo: Repository, tm
 def test_tags_whose_names_clash_once_made_safe_keep_their_own_latest(repo: Repository, tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_text("x\n")
-    plain = backup_files(repo, BackupRequest([str(tmp_path / "src")], tags=["a_b"])).snapshot
-    slash = backup_files(repo, BackupRequest([str(tmp_path / "src")], tags=["a/b"])).snapshot  # the newer
+    plain = backup_files(repo, BackupRequest(paths=[str(tmp_path / "src")], tags=["a_b"])).snapshot
+    slash = backup_files(repo, BackupRequest(paths=[str(tmp_path / "src")], tags=["a/b"])).snapshot  # the newer
     view = MountView(repo, files_snapshots(repo, None))
     assert view.names("/tags") == ["a_b", "a_b-1"]  # one directory per tag, not both tags' snapshots in one
     for tag, snap in (("a_b", plain), ("a_b-1", slash)):

@@ -32,7 +32,7 @@ def _flip(repo: Repository, blob_id: bytes) -> None:
 def test_streams_and_bundles_are_files(repo: Repository, tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_text("a files snapshot alongside\n")
-    files = backup_files(repo, BackupRequest([str(tmp_path / "src")])).snapshot
+    files = backup_files(repo, BackupRequest(paths=[str(tmp_path / "src")])).snapshot
     data = random.Random(7).randbytes(900_000)
     stream = backup_stream(repo, SourceRef("stdin", "db/daily"), io.BytesIO(data))
     parts = {"dump": random.Random(8).randbytes(300_000), "globals": b"CREATE ROLE app;\n"}

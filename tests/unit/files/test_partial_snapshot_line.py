@@ -15,7 +15,12 @@ from drkit.sources.files.ops import backup_skipped, raise_if_partial_restore, sk
 
 def _snap(stats: dict[str, Any], meta: dict[str, Any] | None = None) -> Snapshot:
     return Snapshot(
-        "files", "src", {"type": "tree", "tree": "00", "paths": ["/src"]}, stats=stats, meta=meta or {}, id="ab" * 32
+        source_kind="files",
+        source_name="src",
+        root={"type": "tree", "tree": "00", "paths": ["/src"]},
+        stats=stats,
+        meta=meta or {},
+        id="ab" * 32,
     )
 
 

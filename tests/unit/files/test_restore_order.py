@@ -30,7 +30,7 @@ def _tree(root: Path) -> Path:
 
 def test_small_runs_are_spread_among_large_runs(repo: Repository, tmp_path: Path) -> None:
     src = _tree(tmp_path / "src")
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     files = [
         (os.path.join(tmp_path, "out", rel), node) for rel, node in walk(repo, snap.root["tree"]) if node.type == FILE
     ]

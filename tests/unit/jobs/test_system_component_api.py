@@ -20,7 +20,7 @@ REPOS = {"default": {"url": "/nowhere", "passphrase": {"env": "PW"}}}
 CONFIG = DrkitConfig.model_validate(
     {"repositories": REPOS, "jobs": {"shop": {"source": {"kind": "mysql", "url": "mysql://backup@db/shop"}}}}
 )
-PLAN = ComponentPlan("shop", "mysql", AT, "MySQL dump", snapshot="abc123")
+PLAN = ComponentPlan(job="shop", kind="mysql", point=AT, how="MySQL dump", snapshot="abc123")
 
 
 def test_a_component_gives_its_source_and_opens_its_repository(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -29,9 +29,9 @@ def test_a_component_gives_its_source_and_opens_its_repository(monkeypatch: pyte
     monkeypatch.setattr(
         system_restore, "open_job_repository", lambda cfg, job: (opened.append(job) or repo, "/nowhere")
     )
-    req = system_restore.SystemRequest("2031-05-06T07:08:09Z", tmp_path)
-    out = system_restore.ComponentResult("shop", "mysql", "", 0.0, "", "")
-    component = system_restore.Component(CONFIG, PLAN, tmp_path, AT, req, out)
+    req = system_restore.SystemRequest(point_in_time="2031-05-06T07:08:09Z", target_dir=tmp_path)
+    out = system_restore.ComponentResult(job="shop", kind="mysql", point="", skew_seconds=0.0, how="", target="")
+    component = system_restore.Component(config=CONFIG, plan=PLAN, target=tmp_path, when=AT, req=req, out=out)
     assert component.source.kind == "mysql" and component.source.url == "mysql://backup@db/shop"
     assert component.repository() is repo and opened == [CONFIG.job("shop")]
 
@@ -44,8 +44,10 @@ def test_a_server_only_kind_is_refused_a_directory(monkeypatch: pytest.MonkeyPat
             return url
 
     monkeypatch.setattr(system_restore, "source_kind", lambda name: Loads())
-    req = system_restore.SystemRequest("2031-05-06T07:08:09Z", tmp_path, system="shop")
+    req = system_restore.SystemRequest(point_in_time="2031-05-06T07:08:09Z", target_dir=tmp_path, system="shop")
     with pytest.raises(UsageError, match="a mysql component is loaded into a running server, not a directory"):
         system_restore._targets("shop", [PLAN], req)
-    into = system_restore.SystemRequest("2031-05-06T07:08:09Z", tmp_path, system="shop", into=(("shop", "x://db"),))
+    into = system_restore.SystemRequest(
+        point_in_time="2031-05-06T07:08:09Z", target_dir=tmp_path, system="shop", into=(("shop", "x://db"),)
+    )
     assert system_restore._targets("shop", [PLAN], into) == {"shop": "x://db"}

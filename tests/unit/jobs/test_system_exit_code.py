@@ -10,7 +10,15 @@ from drkit.jobs.system_restore import ComponentResult, exit_code
 
 def _components(*codes: int) -> list[ComponentResult]:
     return [
-        ComponentResult(f"job{i}", "files", "2026-12-07T08:00:00Z", 0.0, "how", f"/out/job{i}", exit_code=code)
+        ComponentResult(
+            job=f"job{i}",
+            kind="files",
+            point="2026-12-07T08:00:00Z",
+            skew_seconds=0.0,
+            how="how",
+            target=f"/out/job{i}",
+            exit_code=code,
+        )
         for i, code in enumerate(codes)
     ]
 

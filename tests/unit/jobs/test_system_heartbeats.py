@@ -29,9 +29,9 @@ def test_one_component_without_a_heartbeat_leaves_the_point_unproven() -> None:
 
 def test_the_skew_check_names_each_component_too_far_before_the_target() -> None:
     plans = [
-        ComponentPlan("db", "postgres", T, "wal"),
-        ComponentPlan("cache", "redis", T.replace(microsecond=0), "aof"),
-        ComponentPlan("files", "files", T - timedelta(minutes=5), "snap"),
+        ComponentPlan(job="db", kind="postgres", point=T, how="wal"),
+        ComponentPlan(job="cache", kind="redis", point=T.replace(microsecond=0), how="aof"),
+        ComponentPlan(job="files", kind="files", point=T - timedelta(minutes=5), how="snap"),
     ]
     check_skew("shop", plans, T, 300.0)  # exactly the allowance: accepted
     with pytest.raises(SkewTooLarge) as err:

@@ -23,9 +23,9 @@ def test_an_into_without_a_job_hides_the_password() -> None:
 
 
 def test_an_into_naming_no_job_of_the_system_hides_the_password(tmp_path: Path) -> None:
-    plan = ComponentPlan("cache", "redis", datetime(2026, 12, 7, tzinfo=UTC), "AOF")
+    plan = ComponentPlan(job="cache", kind="redis", point=datetime(2026, 12, 7, tzinfo=UTC), how="AOF")
     # '=' inside the URL's query: what precedes it is taken for a job name
     into = _into((f"redis://u:{SECRET}@127.0.0.1:6380/0?db=1",))
     with pytest.raises(UsageError) as err:
-        _targets("shop", [plan], SystemRequest("2026-12-07T00:00:00Z", tmp_path, into=into))
+        _targets("shop", [plan], SystemRequest(point_in_time="2026-12-07T00:00:00Z", target_dir=tmp_path, into=into))
     assert SECRET not in err.value.message and "is not a job of system shop" in err.value.message

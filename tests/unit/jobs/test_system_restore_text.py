@@ -11,23 +11,29 @@ from drkit.jobs.system_restore import ComponentResult, SystemRestore
 
 def test_each_component_is_one_line_after_the_system_and_heartbeat_lines(capsys: pytest.CaptureFixture[str]) -> None:
     result = SystemRestore(
-        "shop",
-        "2026-12-07T08:00:00.5Z",
-        300.0,
-        30.5,
-        [
+        system="shop",
+        point_in_time="2026-12-07T08:00:00.5Z",
+        allowed_skew_seconds=300.0,
+        skew_seconds=30.5,
+        components=[
             ComponentResult(
-                "app-db",
-                "postgres",
-                "2026-12-07T08:00:00.5Z",
-                0.0,
-                "base backup 1234abcd + WAL",
-                "/r/app-db",
+                job="app-db",
+                kind="postgres",
+                point="2026-12-07T08:00:00.5Z",
+                skew_seconds=0.0,
+                how="base backup 1234abcd + WAL",
+                target="/r/app-db",
                 port=5433,
                 heartbeat="2026-12-07T08:00:00Z",
             ),
             ComponentResult(
-                "uploads", "files", "2026-12-07T07:59:30Z", 30.5, "files snapshot 99aa", "/r/uploads", error="disk full"
+                job="uploads",
+                kind="files",
+                point="2026-12-07T07:59:30Z",
+                skew_seconds=30.5,
+                how="files snapshot 99aa",
+                target="/r/uploads",
+                error="disk full",
             ),
         ],
         verified_point="2026-12-07T07:59:29Z",

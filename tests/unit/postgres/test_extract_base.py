@@ -78,7 +78,7 @@ def test_recovery_settings_are_never_written_through_a_symlink_in_the_backup(rep
 def _tree_snapshot(repo: Repository, src: Path) -> Snapshot:
     from drkit.sources.files.ops import BackupRequest, backup_files
 
-    snap = backup_files(repo, BackupRequest([str(src)])).snapshot
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     snap.source_kind, snap.meta = "postgres", {"mode": "physical", "method": "local"}
     return snap
 

@@ -18,7 +18,14 @@ from drkit.sources.postgres.localbase import unexpected_warnings
 
 def _snap(sid: str, **meta: object) -> Snapshot:
     doc = {"method": "local", "system_identifier": "42", "pgdata": "/d", "copy_start_ns": 1, **meta}
-    return Snapshot("postgres", "c", {"type": "tree", "tree": "00"}, meta=doc, id=sid, host=socket.gethostname())
+    return Snapshot(
+        source_kind="postgres",
+        source_name="c",
+        root={"type": "tree", "tree": "00"},
+        meta=doc,
+        id=sid,
+        host=socket.gethostname(),
+    )
 
 
 def test_the_cutoff_lies_a_margin_before_the_parent_copy() -> None:

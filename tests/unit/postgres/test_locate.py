@@ -30,7 +30,13 @@ def test_commit_line() -> None:
 
 
 def _base(sid: str, stop: str) -> Snapshot:
-    return Snapshot("postgres", "c", {}, id=sid * 64, meta={"mode": "physical", "stop_lsn": stop, "start_lsn": stop})
+    return Snapshot(
+        source_kind="postgres",
+        source_name="c",
+        root={},
+        id=sid * 64,
+        meta={"mode": "physical", "stop_lsn": stop, "start_lsn": stop},
+    )
 
 
 def test_stretches_newest_first_each_up_to_the_next_end() -> None:
@@ -38,7 +44,7 @@ def test_stretches_newest_first_each_up_to_the_next_end() -> None:
     end = {a.id: 0x20000000, b.id: 0x20000000}
 
     def win(s: Snapshot) -> Window:
-        return Window(0, parse_lsn(s.meta["stop_lsn"]), end[s.id], None)
+        return Window(start_lsn=0, stop_lsn=parse_lsn(s.meta["stop_lsn"]), end_lsn=end[s.id], last_segment=None)
 
     assert [(s.base.id[0], s.start, s.end, s.reach) for s in _stretches([a, b], win)] == [
         ("b", 0x8000100, 0x20000000, 0x20000000),

@@ -17,9 +17,9 @@ SEG = 16 << 20
 
 def _base(sid: str, stop_time: str, stop_lsn: str) -> Snapshot:
     return Snapshot(
-        "postgres",
-        "c",
-        {},
+        source_kind="postgres",
+        source_name="c",
+        root={},
         id=sid,
         meta={"mode": "physical", "stop_time": stop_time, "stop_lsn": stop_lsn, "start_lsn": stop_lsn},
     )
@@ -33,11 +33,11 @@ BASES = [
 
 def _win(s: Snapshot) -> Window:
     return Window(
-        parse_lsn(s.meta["start_lsn"]),
-        parse_lsn(s.meta["stop_lsn"]),
-        0x20000000,
-        None,
-        datetime(2026, 11, 22, 14, tzinfo=UTC),
+        start_lsn=parse_lsn(s.meta["start_lsn"]),
+        stop_lsn=parse_lsn(s.meta["stop_lsn"]),
+        end_lsn=0x20000000,
+        last_segment=None,
+        end_time=datetime(2026, 11, 22, 14, tzinfo=UTC),
     )
 
 

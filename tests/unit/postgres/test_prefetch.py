@@ -80,9 +80,9 @@ def test_the_streamed_tail_after_the_contiguous_segments_is_prefetched(tmp_path:
     (wal_dir / f"{segment_name(1, 4, SEG)}.partial").write_bytes(tail)
     walstream.SpoolSync(repo, wal_dir, SEG).sync()
     base = Snapshot(
-        "postgres",
-        "db",
-        {},
+        source_kind="postgres",
+        source_name="db",
+        root={},
         id="a" * 64,
         meta={"mode": "physical", "timeline": 1, "wal_segment_size": SEG, "start_lsn": "0/3000028"},
     )

@@ -40,7 +40,7 @@ def test_the_archive_lag_grows_while_syncs_fail(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(ops_receive, "slot_state", lambda conn, slot: SlotState(server["lsn"], 50, None))
     families = ReceiveFamilies(CollectorRegistry())
     reports: list[str] = []
-    req = ops_receive.ReceiveRequest(tmp_path / "spool", report=reports.append)
+    req = ops_receive.ReceiveRequest(spool=tmp_path / "spool", report=reports.append)
     loop = ops_receive._Loop(None, None, req, families.bind("db", "drkit"), 16 << 20)  # type: ignore[arg-type]
     loop.sync = FlakyStore()  # type: ignore[assignment]
     loop.sync_once()  # stored up to 100, the server at 100: caught up
@@ -78,7 +78,9 @@ def test_a_sync_that_stops_the_receiver_leaves_it_down(tmp_path: Path, monkeypat
     retrying, failing the same way): DrkitWalReceiverDown stayed quiet."""
     monkeypatch.setattr(ops_receive, "slot_state", lambda conn, slot: SlotState(100, 50, None))
     families = ReceiveFamilies(CollectorRegistry())
-    loop = ops_receive._Loop(None, None, ops_receive.ReceiveRequest(tmp_path), families.bind("db", "drkit"), 1 << 24)  # type: ignore[arg-type]
+    loop = ops_receive._Loop(
+        None, None, ops_receive.ReceiveRequest(spool=tmp_path), families.bind("db", "drkit"), 1 << 24
+    )  # type: ignore[arg-type]
     loop.sync = ForeignWal()  # type: ignore[assignment]
     with pytest.raises(IntegrityError):
         loop.follow(Streaming())  # type: ignore[arg-type]
@@ -101,7 +103,7 @@ def test_the_archive_lag_grows_when_the_storage_is_down_from_the_start(
     monkeypatch.setattr(ops_receive, "slot_state", lambda conn, slot: SlotState(server["lsn"], 50, None))
     monkeypatch.setattr(clock, "now", lambda: 1_700_000_000.0)
     families = ReceiveFamilies(CollectorRegistry())
-    req = ops_receive.ReceiveRequest(tmp_path / "spool")
+    req = ops_receive.ReceiveRequest(spool=tmp_path / "spool")
     loop = ops_receive._Loop(None, None, req, families.bind("db", "drkit"), 16 << 20)  # type: ignore[arg-type]
     loop.sync = DownStore()  # type: ignore[assignment]
 
@@ -126,7 +128,7 @@ def test_a_restarted_run_keeps_the_last_known_archived_point(tmp_path: Path, mon
     families = ReceiveFamilies(CollectorRegistry())
     metrics = families.bind("db", "drkit")
     metrics.stored(100, 1_700_000_000.0)
-    loop = ops_receive._Loop(None, None, ops_receive.ReceiveRequest(tmp_path), metrics, 16 << 20)  # type: ignore[arg-type]
+    loop = ops_receive._Loop(None, None, ops_receive.ReceiveRequest(spool=tmp_path), metrics, 16 << 20)  # type: ignore[arg-type]
     loop.sync = DownStore()  # type: ignore[assignment]
     server["lsn"] = 5000
     loop.sync_once()

@@ -12,9 +12,9 @@ SEG = 16 << 20
 def _base(sid: str, start_seg: int, timeline: int = 1) -> Snapshot:
     lsn = f"0/{start_seg * SEG + 0x28:X}"
     return Snapshot(
-        "postgres",
-        "c",
-        {},
+        source_kind="postgres",
+        source_name="c",
+        root={},
         id=sid * 64,
         meta={
             "mode": "physical",

@@ -41,7 +41,18 @@ def piece(
         out.write(data)
         return len(data)
 
-    return Piece("b.rdb", base_mtime, file, seq, kind, offset, len(data), last_ts, captured, fetch)
+    return Piece(
+        base="b.rdb",
+        base_mtime=base_mtime,
+        file=file,
+        seq=seq,
+        type=kind,
+        offset=offset,
+        length=len(data),
+        last_ts=last_ts,
+        captured=captured,
+        fetch=fetch,
+    )
 
 
 def test_manifest_round_trip() -> None:

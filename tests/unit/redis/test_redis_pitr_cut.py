@@ -28,7 +28,18 @@ def piece(
     def fetch(out: BinaryIO) -> int:
         return 0
 
-    return Piece(base, base_mtime, file, 1, kind, 0, length, last_ts, captured, fetch)
+    return Piece(
+        base=base,
+        base_mtime=base_mtime,
+        file=file,
+        seq=1,
+        type=kind,
+        offset=0,
+        length=length,
+        last_ts=last_ts,
+        captured=captured,
+        fetch=fetch,
+    )
 
 
 def test_a_time_inside_a_second_reaches_the_start_of_that_second() -> None:
@@ -96,9 +107,42 @@ def test_a_missing_incr_file_between_two_is_refused() -> None:
         return 0
 
     pieces = [
-        Piece("b.rdb", 100.0, "b.rdb", 1, "b", 0, 10, None, 300.0, fetch),
-        Piece("b.rdb", 100.0, "i.3", 3, "i", 0, 10, 150, 300.0, fetch),
-        Piece("b.rdb", 100.0, "i.5", 5, "i", 0, 10, 250, 300.0, fetch),
+        Piece(
+            base="b.rdb",
+            base_mtime=100.0,
+            file="b.rdb",
+            seq=1,
+            type="b",
+            offset=0,
+            length=10,
+            last_ts=None,
+            captured=300.0,
+            fetch=fetch,
+        ),
+        Piece(
+            base="b.rdb",
+            base_mtime=100.0,
+            file="i.3",
+            seq=3,
+            type="i",
+            offset=0,
+            length=10,
+            last_ts=150,
+            captured=300.0,
+            fetch=fetch,
+        ),
+        Piece(
+            base="b.rdb",
+            base_mtime=100.0,
+            file="i.5",
+            seq=5,
+            type="i",
+            offset=0,
+            length=10,
+            last_ts=250,
+            captured=300.0,
+            fetch=fetch,
+        ),
     ]
     with pytest.raises(UsageError, match="INCR file between"):
         plan_group(group_pieces(pieces)[0])

@@ -34,7 +34,19 @@ def piece(offset: int, length: int, captured: float, *, ts_off: bool = False) ->
     def fetch(out: BinaryIO) -> int:
         return 0
 
-    return Piece("b.rdb", 100.0, "a.incr", 1, "i", offset, length, None, captured, fetch, ts_off=ts_off)
+    return Piece(
+        base="b.rdb",
+        base_mtime=100.0,
+        file="a.incr",
+        seq=1,
+        type="i",
+        offset=offset,
+        length=length,
+        last_ts=None,
+        captured=captured,
+        fetch=fetch,
+        ts_off=ts_off,
+    )
 
 
 def test_a_value_holding_annotation_text_is_not_an_annotation(tmp_path: Path) -> None:

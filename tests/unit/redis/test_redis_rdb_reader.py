@@ -34,14 +34,14 @@ def read_all(reader: RdbReader) -> bytes:
 
 
 def test_keepalives_then_header_then_exact_payload() -> None:
-    reader = RdbReader(ScriptedSocket(b"\n\n", b"\n$11\r\nREDIS0", b"010ab", b"IGNORED-TRAILER"), "r")  # type: ignore[arg-type]
+    reader = RdbReader(sock=ScriptedSocket(b"\n\n", b"\n$11\r\nREDIS0", b"010ab", b"IGNORED-TRAILER"), display="r")  # type: ignore[arg-type]
     assert reader.read_header() == 11
     assert read_all(reader) == b"REDIS0010ab"
     assert reader.complete
 
 
 def test_connection_closed_mid_payload_is_unreachable() -> None:
-    reader = RdbReader(ScriptedSocket(b"$100\r\nREDIS"), "redis://h:1/0")  # type: ignore[arg-type]
+    reader = RdbReader(sock=ScriptedSocket(b"$100\r\nREDIS"), display="redis://h:1/0")  # type: ignore[arg-type]
     reader.read_header()
     with pytest.raises(RedisUnreachable, match="after 5 bytes: no snapshot written"):
         read_all(reader)
@@ -61,14 +61,14 @@ MARK = bytes(range(65, 65 + 40))
     ],
 )
 def test_diskless_payload_ends_at_the_mark(pieces: list[bytes]) -> None:
-    reader = RdbReader(ScriptedSocket(*pieces), "r")  # type: ignore[arg-type]
+    reader = RdbReader(sock=ScriptedSocket(*pieces), display="r")  # type: ignore[arg-type]
     assert reader.read_header() == -1
     payload = b"".join(pieces)[5 + 40 + 2 : -40].lstrip(b"\r\n")
     assert read_all(reader) == payload and reader.complete and reader.read_bytes == len(payload)
 
 
 def test_diskless_closed_before_the_mark() -> None:
-    reader = RdbReader(ScriptedSocket(b"$EOF:" + MARK + b"\r\nREDIS0010abc" + MARK[:39]), "r")  # type: ignore[arg-type]
+    reader = RdbReader(sock=ScriptedSocket(b"$EOF:" + MARK + b"\r\nREDIS0010abc" + MARK[:39]), display="r")  # type: ignore[arg-type]
     reader.read_header()
     with pytest.raises(RedisUnreachable, match="no snapshot written"):
         read_all(reader)
@@ -78,13 +78,13 @@ def test_diskless_closed_before_the_mark() -> None:
     "reply", [b"-NOPERM this user has no permissions\r\n", b"$EOF:short\r\n", b"+FULLRESYNC abc 0\r\n"]
 )
 def test_unexpected_replies(reply: bytes) -> None:
-    reader = RdbReader(ScriptedSocket(reply), "r")  # type: ignore[arg-type]
+    reader = RdbReader(sock=ScriptedSocket(reply), display="r")  # type: ignore[arg-type]
     with pytest.raises(RedisSourceError):
         reader.read_header()
 
 
 def test_readinto() -> None:
-    reader = RdbReader(ScriptedSocket(b"$4\r\nabcd"), "r")  # type: ignore[arg-type]
+    reader = RdbReader(sock=ScriptedSocket(b"$4\r\nabcd"), display="r")  # type: ignore[arg-type]
     reader.read_header()
     buf = bytearray(8)
     assert reader.readinto(buf) == 4 and bytes(buf[:4]) == b"abcd"

@@ -11,7 +11,7 @@ from drkit.repository.snapshots import Snapshot
 
 
 def _snap(snap_id: str, **meta: object) -> Snapshot:
-    return Snapshot("files", "/src", {"type": "tree"}, id=snap_id, meta=dict(meta))
+    return Snapshot(source_kind="files", source_name="/src", root={"type": "tree"}, id=snap_id, meta=dict(meta))
 
 
 def _copies(*copies: Snapshot) -> Copies:

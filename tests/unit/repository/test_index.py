@@ -17,7 +17,9 @@ def bid(n: int) -> bytes:
 
 
 def record(pack: str, ids: list[int]) -> PackRecord:
-    entries = [PackEntry(n % 2, bid(n), 10 * i, 7 + n, 100 + n) for i, n in enumerate(ids)]
+    entries = [
+        PackEntry(type=n % 2, id=bid(n), offset=10 * i, length=7 + n, raw_length=100 + n) for i, n in enumerate(ids)
+    ]
     return PackRecord(pack, 1000 + len(ids), entries)
 
 

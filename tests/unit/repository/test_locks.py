@@ -94,9 +94,13 @@ def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 def test_describe_is_one_readable_line() -> None:
-    info = LockInfo("locks/x", "host", 123, "root", True, T0 - 42, T0 + 1740)
+    info = LockInfo(
+        key="locks/x", host="host", pid=123, username="root", exclusive=True, created=T0 - 42, expires=T0 + 1740
+    )
     assert info.describe(T0) == "exclusive lock by root@host pid 123, 42 s old, expires in 1740 s"
-    shared = LockInfo("locks/y", "h\nost", 1, "u", False, T0, T0 - 5, purpose="backup")
+    shared = LockInfo(
+        key="locks/y", host="h\nost", pid=1, username="u", exclusive=False, created=T0, expires=T0 - 5, purpose="backup"
+    )
     assert shared.describe(T0) == "shared lock (backup) by u@h?ost pid 1, 0 s old, expired 5 s ago"
 
 

@@ -79,7 +79,7 @@ def test_a_stream_backup_to_a_local_directory_writes_its_packs_with_o_direct(
 def test_a_blob_larger_than_a_pack_round_trips_through_a_local_directory(tmp_path: Path) -> None:
     repo = Repository.init(LocalBackend(tmp_path / "repo"), "pw", RepoConfig(chunker=SMALL, pack_size=1 << 20))
     big = random.Random(7).randbytes(3 << 20)
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         blob_id = writer.add_blob(BLOB_TREE, big)
         writer.flush()
     reopened = Repository.open(LocalBackend(tmp_path / "repo", create=False), "pw")

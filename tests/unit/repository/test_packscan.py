@@ -22,7 +22,7 @@ SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5)
 
 def _repo_with_a_pack() -> tuple[Repository, str, int]:
     repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         writer.write_stream(io.BytesIO(random.Random(7).randbytes(100_000)))
         writer.flush()
     item = max(repo.backend.list(DATA_PREFIX), key=lambda i: i.size)

@@ -295,7 +295,7 @@ def test_a_writer_whose_lock_was_lost_indexes_nothing(now: list[float]) -> None:
     stalled = reopen(repo)
     lock = stalled.lock(purpose="backup")
     lock.acquire()
-    writer = BlobWriter(stalled)
+    writer = BlobWriter(repo=stalled)
     for chunk in chunk_buffer(data(1), stalled.config.chunker)[:20]:
         writer.add_data(bytes(chunk))
     now[0] += 2 * HOUR  # suspended, or the refresh kept failing, for longer than the lock's lifetime

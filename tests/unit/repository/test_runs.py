@@ -9,7 +9,7 @@ from drkit.repository.index import Location
 
 
 def loc(pack: str, offset: int, length: int = 100) -> Location:
-    return Location(pack, 0, offset, length, length * 2)
+    return Location(pack_id=pack, type=0, offset=offset, length=length, raw_length=length * 2)
 
 
 def test_neighbours_share_a_run_and_a_repeat_is_one_blob_with_two_targets() -> None:
@@ -68,7 +68,7 @@ def test_iter_blobs_yields_a_stream_in_order_through_runs_and_a_small_read_ahead
     rng = random.Random(7)
     block = rng.randbytes(20_000)
     source = rng.randbytes(300_000) + block * 9 + bytes(50_000) + b"text line\n" * 20_000 + rng.randbytes(99_999)
-    with BlobWriter(repo, workers=3) as writer:
+    with BlobWriter(repo=repo, workers=3) as writer:
         ids = [ref.id for ref in writer.write_stream(io.BytesIO(source))]
         writer.flush()
     assert len(ids) > 40 and len(set(ids)) < len(ids)  # several packs, and repeated blobs
@@ -101,7 +101,7 @@ def test_iter_blobs_holds_at_most_the_read_ahead_of_plaintext_however_well_a_run
     params = ChunkerParams(min_size=16 << 10, avg_size=32 << 10, max_size=64 << 10, seed=3)
     repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=params))
     source = b"".join(i.to_bytes(8, "big") + bytes(4088) for i in range(6144))  # 24 MiB, all distinct 4 KiB
-    with BlobWriter(repo, workers=1) as writer:  # one worker: the pack holds the stream in order
+    with BlobWriter(repo=repo, workers=1) as writer:  # one worker: the pack holds the stream in order
         ids = [ref.id for ref in writer.write_stream(io.BytesIO(source))]
         writer.flush()
     assert len(set(ids)) > 300

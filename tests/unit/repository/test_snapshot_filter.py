@@ -9,7 +9,7 @@ def _snap(
     host: str = "h1", tags: tuple[str, ...] = (), paths: tuple[str, ...] | None = None, kind: str = "files"
 ) -> Snapshot:
     root = {"type": "tree", "tree": "0" * 64, "paths": list(paths)} if paths is not None else {"type": "stream"}
-    return Snapshot(kind, "n", root, host=host, tags=list(tags))
+    return Snapshot(source_kind=kind, source_name="n", root=root, host=host, tags=list(tags))
 
 
 def test_empty_filter_matches_everything() -> None:

@@ -42,7 +42,7 @@ class _Counting(MemoryBackend):
 
 def _write(repo: Repository, seed: int = 1, size: int = 1 << 20) -> None:
     data = random.Random(seed).randbytes(size)
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         for chunk in chunk_buffer(data, SMALL):
             writer.add_data(bytes(chunk))
         writer.flush()

@@ -35,7 +35,7 @@ def test_small_chunks_get_index_objects_before_flush(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(writer_mod, "QUEUED_BYTES", 256 << 10)  # far less queued than the 2 MiB written
     repo = _repo()
     chunks = _chunks(1, 2 << 20)  # ~32 packs of 64 KiB
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         ids = []
         for chunk in chunks:
             ids.append(writer.add_data(chunk))
@@ -56,7 +56,7 @@ class _FailingPuts(MemoryBackend):
 def test_a_failed_upload_stops_small_chunk_backups_early(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_mod, "QUEUED_BYTES", 256 << 10)
     repo = Repository.init(_FailingPuts(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
-    writer = BlobWriter(repo)
+    writer = BlobWriter(repo=repo)
     taken = 0
     with pytest.raises((StorageError, OSError)):
         for chunk in _chunks(2, 4 << 20):
@@ -83,7 +83,7 @@ def test_a_buffer_held_by_a_failed_upload_is_not_reused() -> None:
     (seen with a real full tmpfs)."""
     repo = Repository.init(_FullDisk(), "pw", RepoConfig(chunker=SMALL, pack_size=256 << 10))
     rng = random.Random(4)
-    writer = BlobWriter(repo)
+    writer = BlobWriter(repo=repo)
     try:
         with pytest.raises((StorageError, OSError), match="No space left"):
             # add_blob seals on this thread and does not look at uploads: nothing stops the writer
@@ -102,7 +102,7 @@ def test_small_chunks_in_batches_are_stored_once_and_all_counted() -> None:
     repo = _repo()
     chunks = _chunks(3, 1 << 20)
     twice = chunks + chunks[:10]  # repeats, some while their first copy still waits in a batch
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         ids = [writer.add_data(c) for c in twice]
         assert writer._batch  # noqa: SLF001 - some chunks are still waiting to be handed over
         writer.flush()

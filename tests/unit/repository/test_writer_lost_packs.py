@@ -25,7 +25,7 @@ def _repo() -> Repository:
 
 
 def _store(repo: Repository, data: bytes) -> list[str]:
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         refs = writer.write_stream(io.BytesIO(data))
         writer.flush()
     return [r.id.hex() for r in refs]
@@ -54,7 +54,7 @@ def test_dedup_into_a_lost_pack_fails_at_flush(size: int) -> None:
     packs = sorted(i.key for i in backend.list(DATA_PREFIX))
     backend.delete(packs[len(packs) // 2])
     backend.stats = backend.lists = 0
-    with pytest.raises(LostPack, match="missing from the storage") as err, BlobWriter(repo) as writer:
+    with pytest.raises(LostPack, match="missing from the storage") as err, BlobWriter(repo=repo) as writer:
         writer.write_stream(io.BytesIO(data))
         writer.flush()
     assert err.value.exit_code == 13 and "repair index" in str(err.value.hint)
@@ -67,7 +67,7 @@ def test_intact_packs_pass_and_new_data_is_not_checked() -> None:
     data = random.Random(1).randbytes(200_000)
     _store(repo, data)
     _store(repo, data)  # all deduplicated, all present
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         writer.write_stream(io.BytesIO(random.Random(2).randbytes(100_000)))
         assert writer._used_packs() == set()  # nothing deduplicated: nothing to look up
         writer.flush()
@@ -76,14 +76,14 @@ def test_intact_packs_pass_and_new_data_is_not_checked() -> None:
 def test_reuse_checks_parent_blobs_and_refuses_unindexed_ones() -> None:
     repo = _repo()
     ids = _store(repo, random.Random(3).randbytes(200_000))
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         assert writer.reuse(ids)
         assert writer._used_packs()
         assert not writer.reuse([*ids, "ab" * 32])  # a blob no index holds: read the file again
         writer.flush()
     for info in list(repo.backend.list(DATA_PREFIX)):
         repo.backend.delete(info.key)
-    with pytest.raises(LostPack), BlobWriter(repo) as writer:
+    with pytest.raises(LostPack), BlobWriter(repo=repo) as writer:
         assert writer.reuse(ids)
         writer.flush()
 
@@ -94,7 +94,7 @@ def test_index_reloaded_mid_run_checks_every_pack() -> None:
     data = random.Random(4).randbytes(200_000)
     _store(repo, data)
     victim = min(i.key for i in repo.backend.list(DATA_PREFIX))
-    with pytest.raises(LostPack), BlobWriter(repo) as writer:
+    with pytest.raises(LostPack), BlobWriter(repo=repo) as writer:
         repo.load_index()  # as a lock's refresh_marks may do
         repo.backend.delete(victim)
         writer.write_stream(io.BytesIO(random.Random(5).randbytes(50_000)))  # nothing deduplicated

@@ -31,7 +31,7 @@ def test_writer_keeps_no_ids_of_indexed_blobs_and_still_dedups(monkeypatch: pyte
     repo = _repo()
     rng = random.Random(7)
     files = [rng.randbytes(rng.randint(256, 2047)) for _ in range(3000)]  # ~3.4 MB: ~60 packs
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         ids = [writer.add_data(f) for f in files]
         peak_seen = len(writer._seen)
         writer.flush()
@@ -48,7 +48,9 @@ def test_writer_keeps_no_ids_of_indexed_blobs_and_still_dedups(monkeypatch: pyte
 
 
 def _records(n: int) -> list[writer_mod.PackRecord]:
-    entries = [PackEntry(i % 2, os.urandom(32), i * 100, 90, 80 + i % 7) for i in range(n)]
+    entries = [
+        PackEntry(type=i % 2, id=os.urandom(32), offset=i * 100, length=90, raw_length=80 + i % 7) for i in range(n)
+    ]
     return [writer_mod.PackRecord(os.urandom(32).hex(), 1 << 24, entries[k : k + n // 4]) for k in range(0, n, n // 4)]
 
 

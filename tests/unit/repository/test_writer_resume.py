@@ -35,7 +35,7 @@ class SourceFailed(Exception):
 
 
 def _fail_after(repo: Repository, chunks: list[bytes]) -> None:
-    with pytest.raises(SourceFailed), BlobWriter(repo) as writer:
+    with pytest.raises(SourceFailed), BlobWriter(repo=repo) as writer:
         for chunk in chunks:
             writer.add_data(chunk)
         raise SourceFailed("the producer died")
@@ -48,7 +48,7 @@ def _sizes(repo: Repository) -> dict[str, int]:
 def test_a_failed_run_indexes_its_packs_and_the_next_run_stores_only_the_rest() -> None:
     chunks = _chunks(3, 1 << 20)  # ~16 packs: fewer than the 64 of a count checkpoint
     fresh = _repo()
-    with BlobWriter(fresh) as writer:
+    with BlobWriter(repo=fresh) as writer:
         for chunk in chunks:
             writer.add_data(chunk)
         writer.flush()
@@ -58,7 +58,7 @@ def test_a_failed_run_indexes_its_packs_and_the_next_run_stores_only_the_rest() 
     first = _sizes(repo)
     assert len(first) >= 2 and _keys(repo, INDEX_PREFIX)  # its uploaded packs, indexed on the way out
     again = Repository.open(repo.backend, "pw")
-    with BlobWriter(again) as writer:
+    with BlobWriter(repo=again) as writer:
         for chunk in chunks:
             writer.add_data(chunk)
         writer.flush()
@@ -68,7 +68,7 @@ def test_a_failed_run_indexes_its_packs_and_the_next_run_stores_only_the_rest() 
 
 def test_a_storage_failure_does_not_wait_on_the_index() -> None:
     repo = _repo()
-    with pytest.raises(StorageError), BlobWriter(repo) as writer:
+    with pytest.raises(StorageError), BlobWriter(repo=repo) as writer:
         writer.add_data(_chunks(4, 4096)[0])
         raise StorageError("storage unreachable")
     assert not _keys(repo, INDEX_PREFIX)  # no index write attempted against a store that is down
@@ -77,7 +77,7 @@ def test_a_storage_failure_does_not_wait_on_the_index() -> None:
 def test_age_checkpoint_writes_index_objects_as_packs_upload(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRKIT_INDEX_CHECKPOINT", "0s")
     repo = _repo()
-    with BlobWriter(repo) as writer:
+    with BlobWriter(repo=repo) as writer:
         for chunk in _chunks(5, 1 << 20):
             writer.add_data(chunk)
         writer._hand_over_batch()
@@ -95,4 +95,4 @@ def test_age_checkpoint_writes_index_objects_as_packs_upload(monkeypatch: pytest
 def test_a_bad_checkpoint_value_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRKIT_INDEX_CHECKPOINT", "1mo")
     with pytest.raises(Exception, match="DRKIT_INDEX_CHECKPOINT|month|mo"):
-        BlobWriter(_repo())
+        BlobWriter(repo=_repo())

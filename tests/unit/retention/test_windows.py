@@ -12,11 +12,25 @@ from drkit.retention.windows import window_notes
 
 def _pg(i: int, mode: str = "physical", name: str = "db") -> Snapshot:
     meta = {"mode": mode, "stop_time": f"2026-01-0{i}T00:05:00+00:00"} if mode == "physical" else {"mode": mode}
-    return Snapshot("postgres", name, {}, time=f"2026-01-0{i}T00:00:00+00:00", meta=meta, id=f"{i:02d}" * 32)
+    return Snapshot(
+        source_kind="postgres",
+        source_name=name,
+        root={},
+        time=f"2026-01-0{i}T00:00:00+00:00",
+        meta=meta,
+        id=f"{i:02d}" * 32,
+    )
 
 
 def _redis(i: int, name: str = "cache") -> Snapshot:
-    return Snapshot("redis", name, {}, time=f"2026-01-0{i}T12:00:00+00:00", meta={"mode": "aof"}, id=f"9{i}" * 32)
+    return Snapshot(
+        source_kind="redis",
+        source_name=name,
+        root={},
+        time=f"2026-01-0{i}T12:00:00+00:00",
+        meta={"mode": "aof"},
+        id=f"9{i}" * 32,
+    )
 
 
 def test_forgetting_the_oldest_base_moves_the_window() -> None:
@@ -46,8 +60,15 @@ def test_windows_are_the_kinds_own(monkeypatch: pytest.MonkeyPatch) -> None:
     own words, with no change here."""
     from drkit.retention import windows
 
-    dump = Snapshot("mysql", "shop", {}, time="2026-01-01T00:00:00+00:00", meta={"mode": "logical"}, id="aa" * 32)
-    stdin = Snapshot("stdin", "x", {}, time="2026-01-01T00:00:00+00:00", id="bb" * 32)
+    dump = Snapshot(
+        source_kind="mysql",
+        source_name="shop",
+        root={},
+        time="2026-01-01T00:00:00+00:00",
+        meta={"mode": "logical"},
+        id="aa" * 32,
+    )
+    stdin = Snapshot(source_kind="stdin", source_name="x", root={}, time="2026-01-01T00:00:00+00:00", id="bb" * 32)
     assert window_notes([dump, stdin], []) == []
 
     class Logs:

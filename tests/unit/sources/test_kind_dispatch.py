@@ -205,7 +205,7 @@ def test_system_drill_spec_is_the_kinds(monkeypatch: pytest.MonkeyPatch) -> None
     from drkit.jobs.system_plan import ComponentPlan
 
     at = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
-    plan = ComponentPlan("db", "postgres", at, "base backup + WAL", snapshot="abc123")
+    plan = ComponentPlan(job="db", kind="postgres", point=at, how="base backup + WAL", snapshot="abc123")
     assert system_drill._spec(plan, at) == ("abc123", "2031-05-06T07:08:09Z")  # the built-in, as before
 
     class Drills:
@@ -241,8 +241,10 @@ def test_system_component_is_restored_by_the_kind(monkeypatch: pytest.MonkeyPatc
     repos = {"default": {"url": "/nowhere", "passphrase": {"env": "PW"}}}
     jobs = {"db": {"source": {"kind": "postgres", "dsn": "postgresql://db/x", "mode": "physical"}}}
     config = DrkitConfig.model_validate({"repositories": repos, "jobs": jobs})
-    plan = ComponentPlan("db", "postgres", at, "base backup + WAL", snapshot="abc123")
-    req = system_restore.SystemRequest("2031-05-06T07:08:09Z", tmp_path, system="shop", into=(("db", "pg://x"),))
+    plan = ComponentPlan(job="db", kind="postgres", point=at, how="base backup + WAL", snapshot="abc123")
+    req = system_restore.SystemRequest(
+        point_in_time="2031-05-06T07:08:09Z", target_dir=tmp_path, system="shop", into=(("db", "pg://x"),)
+    )
     assert system_restore._targets("shop", [plan], req) == {"db": server}  # the old chain: only Redis loads
     out = system_restore._restore_one(config, plan, tmp_path / "db", at, req)
     assert (out.error, out.last_commit, restored) == (None, "db at 2031", [tmp_path / "db"])

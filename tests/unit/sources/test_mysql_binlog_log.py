@@ -72,9 +72,9 @@ def test_names_keep_any_source_apart_and_parse_back(source: str) -> None:
     name = bl.part_name(source, "binlog.000042", 3, 7)
     shard = bl.BINLOG.shard(name)
     assert "/" not in name and "." not in shard and shard
-    assert bl.parse(name) == bl.LogName(source, "binlog.000042", 3, 7)
+    assert bl.parse(name) == bl.LogName(source=source, file="binlog.000042", part=3, parts=7)
     marker = bl.marker_name(source, "binlog.000042", T1)
-    assert bl.parse(marker) == bl.LogName(source, "binlog.000042", until=T1)
+    assert bl.parse(marker) == bl.LogName(source=source, file="binlog.000042", until=T1)
     assert bl.BINLOG.shard(marker) == shard
 
 

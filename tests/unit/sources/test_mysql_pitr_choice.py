@@ -15,7 +15,9 @@ def _dump(end_time: str, server_time_after: str | None, file: str = "binlog.0000
     binlog: dict[str, object] = {"file": file, "position": pos}
     if server_time_after is not None:
         binlog["server_time_after"] = server_time_after
-    return Snapshot("mysql", "shop", {"type": "stream"}, end_time=end_time, meta={"binlog": binlog})
+    return Snapshot(
+        source_kind="mysql", source_name="shop", root={"type": "stream"}, end_time=end_time, meta={"binlog": binlog}
+    )
 
 
 TARGET = Point(time=datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC))

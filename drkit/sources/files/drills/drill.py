@@ -27,7 +27,7 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
     assert isinstance(source, FilesSource)
     ref = ctx.snapshot or (None if ctx.point_in_time else "latest")
     snap = find_files_snapshot(ctx.repo, ref, ctx.point_in_time, source_name=ctx.name)
-    out = KindOutcome(snap.id)
+    out = KindOutcome(snapshot_id=snap.id)
     target = ctx.workdir / "restore"
     with ctx.phase("restore"):
         restore_files(ctx.repo, snap, str(target), Selection())

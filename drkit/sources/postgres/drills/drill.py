@@ -84,7 +84,7 @@ def _verify(
 
 def _drill_logical(ctx: DrillContext) -> KindOutcome:
     snap = _job_snapshot(ctx, "logical")
-    out = KindOutcome(snap.id)
+    out = KindOutcome(snapshot_id=snap.id)
     image = ctx.job.drill.images.get("postgres", f"postgres:{PG_MAJOR}")
     encoding = str(snap.meta.get("database_facts", {}).get("encoding") or "UTF8")
     sandbox = docker_postgres(image, encoding) if ctx.sandbox == "docker" else local_postgres(ctx.workdir, encoding)
@@ -135,17 +135,17 @@ def _drill_physical(ctx: DrillContext) -> KindOutcome:
     # in a container the server replays only the WAL drkit prefetched: no drkit, no passphrase there
     secret = PassphraseSource() if docker else PassphraseSource(file=_passphrase_file(ctx, os_user))
     req = PitrRequest(
-        target,
-        data,
-        _repo_url_for_server(ctx.repo_url),
-        secret,
+        target=target,
+        target_dir=data,
+        repo_url=_repo_url_for_server(ctx.repo_url),
+        secret=secret,
         snapshot=snap_ref,
         os_user=os_user,
         restore_command=container_restore_command() if docker else None,
     )
     with ctx.phase("restore"):
         base, _ = restore_pitr(ctx.repo, req)
-    out = KindOutcome(base.id)
+    out = KindOutcome(snapshot_id=base.id)
     if docker:
         _recover_in_container(ctx, data, base, target, out)
         return out

@@ -62,7 +62,7 @@ def drill_redis(ctx: DrillContext) -> KindOutcome:
     )
     with ctx.phase("restore"):
         restored = _restore(ctx, ref, opts)
-    out = KindOutcome(_snapshot_id(ctx, restored.snapshot), point_reached=restored.point_reached)
+    out = KindOutcome(snapshot_id=_snapshot_id(ctx, restored.snapshot), point_reached=restored.point_reached)
     if restored.note:
         out.not_verified.append(f"point in time: {restored.note}")
     if restored.kind.endswith("cluster"):  # one directory per shard: a server on the directory holds none
