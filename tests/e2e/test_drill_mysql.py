@@ -77,6 +77,20 @@ def _newest_meta(repo: Path) -> dict[str, object]:
         opened.close()
 
 
+def _covered_until(repo: Path, name: str) -> float:
+    """The reach the binary-log archive of source ``name`` records (its newest marker)."""
+    from drkit.ops.session import open_repository
+    from drkit.sources.mysql.binlog import covered_until
+
+    opened = open_repository(str(repo), ENV["DRKIT_PASSWORD"])
+    try:
+        covered = covered_until(opened, name)
+    finally:
+        opened.close()
+    assert covered is not None
+    return covered
+
+
 def test_rows_lost_after_facts_were_recorded_fail_the_drill(tmp_path: Path, mysql_server: MariaDB, shop: str) -> None:
     from drkit.config import load_config
     from drkit.jobs import run_backup_job
@@ -135,6 +149,6 @@ def test_point_in_time_drill_replays_archived_binary_logs(tmp_path: Path, mysql_
     assert checks_by_name["canary"]["ok"]
     assert "mysql.rows: a point-in-time restore has no recorded row counts to match" in r["not_verified"]
     # the catalog RPO counts from what the binary-log archive covers, not from the job's dump
-    covered = datetime.fromisoformat(str(_newest_meta(tmp_path / "repo")["covers_until"]))
+    covered = datetime.fromtimestamp(_covered_until(tmp_path / "repo", "shop"), UTC)
     started = datetime.fromisoformat(r["started_at"])
     assert r["rpo_catalog_seconds"] == pytest.approx((started - covered).total_seconds(), abs=0.002)

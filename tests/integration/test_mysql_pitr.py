@@ -6,6 +6,7 @@ Targets the archive does not reach, fractional times and times before any --pitr
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -130,8 +131,8 @@ def test_refusals_restore_nothing(mysql_server: MariaDB, repo: list[str]) -> Non
 def test_dumps_and_binary_logs_pass_check_and_restore_from_a_copy(
     mysql_server: MariaDB, repo: list[str], tmp_path: Path
 ) -> None:
-    """Binary logs are ordinary snapshots: `check --read-data` reads them, `copy` carries them, and a
-    point-in-time restore from the copy matches the source at the target instant."""
+    """Binary logs are in the repository's log archive: `check --read-data` reads them, `copy` carries
+    them, and a point-in-time restore from the copy matches the source at the target instant."""
     db, env = f"pitrcp_{uuid.uuid4().hex[:8]}", mysql_server.password_env()
     mysql_server.sql(f"CREATE DATABASE {db}")
     mysql_server.sql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO t VALUES (1, 'a')", db)
@@ -164,29 +165,30 @@ def test_dumps_and_binary_logs_pass_check_and_restore_from_a_copy(
     assert normalised_dump(mysql_server, into) == oracle
 
 
-def test_logs_older_than_the_oldest_pitr_dump_are_listed_forgotten_and_restores_still_work(
+def test_forget_trims_logs_older_than_the_oldest_pitr_dump_and_restores_still_work(
     mysql_server: MariaDB, repo: list[str]
 ) -> None:
+    """Binary logs follow the --pitr dumps kept: `forget` removes the logs before the oldest kept dump's
+    log (none while there is no dump), `prune` runs, the rest checks and still restores."""
     db, env = f"pitrold_{uuid.uuid4().hex[:8]}", mysql_server.password_env()
     name = ["--name", db]
     mysql_server.sql(f"CREATE DATABASE {db}")
     mysql_server.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)", db)
     _ok("mysql", "binlog-archive", "--url", mysql_server.url(), *name, *repo, env=env)
-    before = drkit("mysql", "binlog-unneeded", *name, *repo, env=env)
-    assert before.returncode == 0 and before.stdout == b""  # no --pitr dump yet: nothing is called unneeded
-    assert b"no --pitr dump" in before.stderr
+    early = drkit("forget", "--keep-last", "1", "--source", "mysql", *repo, "--json", env=env)
+    assert early.returncode == 0 and json.loads(early.stdout)["binlog"]["removed"] == []  # no dump: all kept
     _ok("backup", "mysql", "--pitr", "--url", mysql_server.url(db), *repo, env=env)
     mysql_server.sql("INSERT INTO t VALUES (2)", db)
     at_position, oracle = _position(mysql_server), normalised_dump(mysql_server, db)
     mysql_server.sql("INSERT INTO t VALUES (3)", db)
     _ok("mysql", "binlog-archive", "--url", mysql_server.url(), *name, *repo, env=env)
-    listed = drkit("mysql", "binlog-unneeded", *name, *repo, env=env)
-    assert listed.returncode == 0, listed.stderr.decode()
-    ids = listed.stdout.decode().split()
-    assert ids  # the logs archived before the dump
-    _ok("forget", *ids, *repo, env=env)
-    again = drkit("mysql", "binlog-unneeded", *name, *repo, env=env)
-    assert again.returncode == 0 and again.stdout == b""
+    proc = drkit("forget", "--keep-last", "1", "--source", "mysql", *repo, "--json", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    removed = json.loads(proc.stdout)["binlog"]["removed"]
+    start = at_position.split(":")[0]
+    assert removed and all(name.split(".", 1)[1] < start for name in removed), removed  # only logs before the dump's
+    _ok("prune", *repo, env=env)
+    _ok("check", "--read-data", *repo, env=env)
     into = f"{db}_after_forget"
     _ok(
         "restore",

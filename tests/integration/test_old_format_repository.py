@@ -204,6 +204,18 @@ def test_forget_and_prune_keep_what_restores_need(repo: Repo, shared: Path) -> N
     _restore_postgres(repo, shared)
 
 
+def test_mysql_forget_and_prune_keep_the_old_binary_logs(repo: Repo) -> None:
+    """The binary logs of the old format are mysql-binlog snapshots: retention of the MySQL dumps
+    (the binary-log archive follows them) finds nothing of its own to trim and never selects those
+    snapshots; after prune the point-in-time restore still reaches the same state."""
+    result = repo.ok("forget", "--keep-last", "1", "--source", "mysql")
+    assert result["binlog"] == {"removed": [], "kept": 0, "locked": {}}
+    assert all(d["keep"] for d in result["decisions"])
+    repo.ok("prune")
+    _check(repo)
+    _restore_mysql(repo)
+
+
 @dataclass(frozen=True)
 class Copied:
     target: Repo

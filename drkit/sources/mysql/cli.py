@@ -160,7 +160,8 @@ def _archive_command(host: CliHost) -> click.Command:
     @click.option("--name", required=True, help="The source name the logs belong to (that of its --pitr dumps).")
     def binlog_archive(repo_ref: Any, url: str, mysql_password_file: Path | None, name: str) -> None:
         """Close the server's current binary log (FLUSH BINARY LOGS) and store every closed log the
-        archive lacks. Run it often (cron): a point-in-time restore reaches as far as the last run."""
+        archive lacks in the repository's log archive. Run it often (cron): a point-in-time restore
+        reaches as far as the last run. The logs follow the --pitr dumps kept (`drkit forget`)."""
         from .binlog import archive_binlogs
 
         conn = connect(url, mysql_password_file)
@@ -179,10 +180,11 @@ def _unneeded_command(host: CliHost) -> click.Command:
     @host.with_repo
     @click.option("--name", required=True, help="The source name of the archived logs and their --pitr dumps.")
     def binlog_unneeded(repo_ref: Any, name: str) -> None:
-        """Print the ids of archived binary logs older than the oldest --pitr dump of NAME (one per
-        line): no point-in-time restore can use them. Forget them with
-        `drkit forget $(drkit mysql binlog-unneeded --name NAME)`; `drkit prune` frees the space.
-        With no --pitr dump of NAME, none is listed."""
+        """Print the ids of binary logs stored the old way (mysql-binlog snapshots, by drkit before the
+        log archive) older than the oldest --pitr dump of NAME (one per line): no point-in-time restore
+        can use them. Forget them with `drkit forget $(drkit mysql binlog-unneeded --name NAME)`;
+        `drkit prune` frees the space. With no --pitr dump of NAME, none is listed. Logs in the log
+        archive need no list: `drkit forget` trims them with the --pitr dumps kept."""
         from .binlog import unneeded
 
         repo = host.open_repo(repo_ref)

@@ -22,8 +22,7 @@ from pathlib import Path
 from ...repository import snapshots
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
-from ...repository.streams import restore_stream
-from .binlog import archived, chain, log_number
+from .binlog import Archived, archived, chain, fetch, log_number
 from .conn import MysqlConn
 from .dump import KIND
 from .errors import MysqlUsage
@@ -78,21 +77,22 @@ def base_dump(repo: Repository, name: str, point: Point) -> Snapshot:
     return dumps[-1]
 
 
-def _logs(repo: Repository, name: str, base: Snapshot, point: Point) -> list[Snapshot]:
+def _logs(repo: Repository, name: str, base: Snapshot, point: Point) -> list[Archived]:
     logs = chain(archived(repo, name), base.meta["binlog"]["file"])
     if point.position is not None:
         target = _key(point.position[0], 0)[:2]
-        logs = [s for s in logs if _key(s.meta["file"], 0)[:2] <= target]
-        if _key(logs[-1].meta["file"], 0)[:2] != target:
+        logs = [log for log in logs if _key(log.file, 0)[:2] <= target]
+        if _key(logs[-1].file, 0)[:2] != target:
             raise MysqlUsage(
                 f"binary log {point.position[0]} is not in the archive yet", hint="run `drkit mysql binlog-archive`"
             )
         return logs
     assert point.time is not None
-    reach = max(datetime.fromisoformat(s.meta["covers_until"]) for s in logs)
-    if reach < point.time:
+    reach = max((log.covers_until for log in logs if log.covers_until is not None), default=None)
+    if reach is None or reach < point.time:
         raise MysqlUsage(
-            f"the binary-log archive reaches {reach.isoformat()}, before {point.describe()}",
+            f"the binary-log archive reaches {reach.isoformat() if reach else 'no recorded time'}, "
+            f"before {point.describe()}",
             hint="run `drkit mysql binlog-archive`, then restore again",
         )
     return logs
@@ -113,17 +113,16 @@ def restore_point(
         )
     base = base_dump(repo, name, point)
     logs = _logs(repo, name, base, point)
-    out = restore_dump(repo, base, target, database)
     with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
-        files = [_fetch(repo, snap, Path(tmp)) for snap in logs]
+        files = [_fetch(repo, name, log, Path(tmp)) for log in logs]  # all verified before anything is restored
+        out = restore_dump(repo, base, target, database)
         _replay(files, target, base, out.database, point)
     return out, len(files)
 
 
-def _fetch(repo: Repository, snap: Snapshot, tmp: Path) -> Path:
-    path = tmp / str(snap.meta["file"])
-    with open(path, "wb") as out:
-        restore_stream(repo, snap, out)
+def _fetch(repo: Repository, name: str, log: Archived, tmp: Path) -> Path:
+    path = tmp / log.file
+    fetch(repo, name, log, path)
     return path
 
 

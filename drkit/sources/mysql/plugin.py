@@ -11,6 +11,7 @@ import click
 from pydantic import BaseModel, Field
 
 from ...repository.repo import Repository
+from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, CliHost, DrillReport, DrillRequest, SourceConfig
 from .conn import MysqlConn, password_from
 from .dump import backup_dump
@@ -55,6 +56,11 @@ class MysqlKind:
         from .binlog import covered_until
 
         return covered_until(repo, config.name or job)
+
+    def log_archives(self) -> list[ArchiveSpec]:
+        from .binlog_log import archive_spec
+
+        return [archive_spec()]
 
     def describe(self, config: MysqlSource) -> str:
         conn = MysqlConn.from_url(config.url)
