@@ -265,3 +265,22 @@ def test_retention_keeps_increments_under_object_lock(tmp_path: Path) -> None:
     incs = list(aoflog.increments(repo, "r"))
     remove_archived(repo, Trimming(removed=[incs[0].name]))  # even when asked: a locked increment stays
     assert [i.name for i in aoflog.increments(repo, "r")] == [i.name for i in incs]
+
+
+def test_a_source_name_too_long_for_an_object_name_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    repo, d = new_repo(), aof_dir(tmp_path)
+    history(d, range(T0, T0 + 2))
+    at(T0 + 5)
+    with pytest.raises(UsageError, match="would need object names of") as err:
+        archive_once(repo, d, "r" * 200)
+    assert "shorter --name" in str(err.value.hint)
+    assert segments(repo) == []
+
+
+def test_an_object_that_is_not_an_increment_stops_a_restore_but_not_the_freshness_gauge(tmp_path: Path) -> None:
+    repo, incs = _archived(tmp_path)
+    stray = "r_not-an-increment"
+    repo.backend.put(aoflog.archive(repo).key(stray), b"x")
+    with pytest.raises(IntegrityError, match="not the name of an AOF increment"):
+        restore_at(repo, T0 + 5, tmp_path / "t")
+    assert len([k for k, _ in segments(repo, "r", strict=False) if is_increment(k)]) == len(incs)
