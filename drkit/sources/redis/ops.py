@@ -206,6 +206,7 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
 def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tuple[str, str]:
     group = pitr.choose_group(pitr.group_pieces(pieces), cut)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
+    pitr.verify(pitr.to_verify(group, plans))  # names a restore trusts without replaying them
     files = pitr.files_to_cut(files, group, cut)
     manifest = "appendonly.aof.manifest"
     try:  # a piece gone or damaged (exit 13) or a tail refused (exit 2): no half restore left behind

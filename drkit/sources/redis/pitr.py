@@ -179,6 +179,32 @@ def plan_group(group: Group) -> tuple[list[AofFile], dict[str, list[tuple[Piece,
     return [AofFile(p.file, p.seq, p.type) for p in ordered], plans
 
 
+def to_verify(group: Group, plans: dict[str, list[tuple[Piece, int]]]) -> list[Piece]:
+    """The pieces of ``group`` no plan replays whose metadata still counts: a later capture time or
+    annotation than every replayed piece's (they stretch the group's window) or a recorded timestamp
+    setting off (``pitr_guard``). An archived increment's metadata is its name, verified only when the
+    object is read, so these are read (and discarded) before a restore trusts them."""
+    used = [p for plan in plans.values() for p, _ in plan]
+    captured = max((p.captured for p in used), default=0.0)
+    last_ts = max((p.last_ts or 0 for p in used), default=0)
+    return [
+        p
+        for p in group.pieces
+        if not any(p is u for u in used) and (p.captured > captured or (p.last_ts or 0) > last_ts or p.ts_off)
+    ]
+
+
+class _Discard:
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def verify(pieces: list[Piece]) -> None:
+    """Read each of ``pieces`` (an IntegrityError if one is damaged, renamed or gone), keeping nothing."""
+    for piece in pieces:
+        piece.fetch(_Discard())  # type: ignore[arg-type]
+
+
 class _Skip:
     """Writes through to ``out`` after discarding the first ``skip`` bytes."""
 

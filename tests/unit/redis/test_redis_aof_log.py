@@ -284,3 +284,18 @@ def test_an_object_that_is_not_an_increment_stops_a_restore_but_not_the_freshnes
     with pytest.raises(IntegrityError, match="not the name of an AOF increment"):
         restore_at(repo, T0 + 5, tmp_path / "t")
     assert len([k for k, _ in segments(repo, "r", strict=False) if is_increment(k)]) == len(incs)
+
+
+def test_a_copy_of_an_increment_under_a_later_capture_time_is_refused_not_trusted(tmp_path: Path) -> None:
+    """The names are planned with before the objects are read: an object stored again under a name that
+    claims a later capture (the same bytes, so the restore need not replay it) would stretch the window,
+    and a point past the true end would be 'restored' without the writes made until it. Every piece whose
+    name adds to what the chosen group claims is read and verified before anything is written."""
+    repo, incs = _archived(tmp_path)
+    last = incs[-1]
+    key, obj = _object(repo, last)
+    forged = aoflog.Increment(**{**last.__dict__, "archived_ms": (T0 + 60) * 1000, "run": "f0f0f0f0f0f0", "records": 1})
+    repo.backend.put(aoflog.archive(repo).key(forged.name), obj)
+    with pytest.raises(IntegrityError):
+        restore_at(repo, T0 + 40, tmp_path / "t")
+    assert not (tmp_path / "t" / "appendonlydir").exists() or not any((tmp_path / "t" / "appendonlydir").iterdir())
