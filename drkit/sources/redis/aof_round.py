@@ -153,6 +153,8 @@ def archive_once(
     place) saves re-reading the archive in a loop. ``ts_enabled`` (when the server was asked) says whether
     Redis annotated the bytes archived now: recorded, a point in time refuses to cut inside bytes archived
     with it False (``pitr_guard``)."""
+    if not name:
+        raise UsageError("the AOF archive needs a source name", hint="give --name NAME")
     if ends is None:
         ends = archived_ends(repo, name)
     seen = clock.now()  # the sizes read now bound what is archived: the coverage ends here, not after the upload

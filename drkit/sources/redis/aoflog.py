@@ -18,7 +18,7 @@ when every piece of its round is there. ``ts`` is ``y``/``n``/``u``: the server 
 did not / was not asked (``pitr_guard``).
 
 A base file is not a log: it stays a deduplicated stream in the packs, referenced by a ``redis_aof``
-record (``backup.archive_once``), as every archived segment was before this format; those old INCR
+record (``aof_round.archive_once``), as every archived segment was before this format; those old INCR
 records are still read (``catalog.aof_pieces``), and an archive begun by an older drkit goes on here.
 """
 
@@ -161,6 +161,8 @@ def increments(repo: Repository, source: str | None = None, *, strict: bool = Tr
     yet: each object a restore replays is verified against its name when read). A name that does not
     parse is an IntegrityError (an increment that cannot be placed must not be skipped silently into a
     restore), or with ``strict`` False left out (a freshness gauge)."""
+    if source == "":
+        return  # no increment has an empty source name (``aof_round`` refuses one)
     logs = archive(repo)
     names = logs.times(_enc(source, keep="") + SEP) if source is not None else logs.times()
     for name in sorted(names):

@@ -56,7 +56,7 @@ def restored(target: Path) -> bytes:
     return (target / "appendonlydir" / "a.1.incr.aof").read_bytes()
 
 
-@pytest.mark.parametrize("source", ["redis", "cache_1", "..", "a.b-c_d é/x", ""])
+@pytest.mark.parametrize("source", ["redis", "cache_1", "..", "a.b-c_d é/x"])
 def test_a_name_says_what_it_holds_and_parses_back(source: str) -> None:
     inc = aoflog.Increment(
         source=source,
@@ -274,6 +274,9 @@ def test_a_source_name_too_long_for_an_object_name_is_refused_before_anything_is
     with pytest.raises(UsageError, match="would need object names of") as err:
         archive_once(repo, d, "r" * 200)
     assert "shorter --name" in str(err.value.hint)
+    assert segments(repo) == []
+    with pytest.raises(UsageError, match="needs a source name"):
+        archive_once(repo, d, "")
     assert segments(repo) == []
 
 
