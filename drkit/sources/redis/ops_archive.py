@@ -83,6 +83,8 @@ def _by_group(docs: list[dict[str, Any]], incs: list[aoflog.Increment]) -> list[
 def _copy_groups(
     source: Repository, target: Repository, groups: list[Group], progress: Progress
 ) -> tuple[int, WriteStats]:
+    """Copy ``groups`` (``_by_group``) in order: (records and increments stored, the blobs written). An
+    increment the target holds with other content is left as it is; ``LogConflict`` once the rest is copied."""
     count, stats, conflicts = 0, WriteStats(), []
     for docs, incs in groups:
         if docs:
