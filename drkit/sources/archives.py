@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.errors import UsageError
+from ..core.errors import DrkitError, UsageError
 from ..repository.archive import LogArchive, LogConflict, LogKind, copy_log, plan_trim, trim
 from ..repository.immutability import Trimming
 from ..repository.repo import Repository
@@ -26,7 +26,7 @@ def archive_specs() -> list[ArchiveSpec]:
     declare one label or one log prefix (their objects would mix)."""
     specs: list[ArchiveSpec] = []
     for name in kind_names():
-        kind = source_kind(name)
+        kind = _loaded(name)
         if isinstance(kind, HasLogArchives):
             specs.extend(kind.log_archives())
     labels: dict[str, str] = {}
@@ -39,6 +39,21 @@ def archive_specs() -> list[ArchiveSpec]:
                 )
             labels[key] = spec.source_kind
     return specs
+
+
+def _loaded(name: str) -> object:
+    """The registered kind ``name``; a plugin that cannot be loaded is one clear error (its archives
+    cannot be checked, copied or trimmed: going on without them would pass them over silently)."""
+    try:
+        return source_kind(name)
+    except DrkitError:
+        raise
+    except Exception as exc:  # a third party's import error, of any class
+        raise UsageError(
+            f"source plugin {name!r} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
+            "its log archives would be passed over",
+            hint="repair or uninstall the plugin (entry-point group drkit.sources)",
+        ) from None
 
 
 def log_kinds(specs: list[ArchiveSpec]) -> list[LogKind]:

@@ -168,3 +168,18 @@ def test_archive_walkers_name_no_kind() -> None:
         code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
         assert not re.search(r"sources\.(postgres|redis|mysql|files)\b|from \.(postgres|redis|mysql)\b", code), rel
         assert not re.search(r"\"(wal|aof|binlog|redis|postgres|mysql|redis_aof)\"", code), rel
+
+
+def test_a_plugin_that_cannot_be_loaded_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its archives would be passed over by check, copy and forget: refused, not skipped."""
+    real_names, real_kind = archives.kind_names, archives.source_kind
+
+    def broken(name: str) -> Any:
+        if name == "broken":
+            raise ModuleNotFoundError("No module named 'broken_dep'")
+        return real_kind(name)
+
+    monkeypatch.setattr(archives, "kind_names", lambda: [*real_names(), "broken"])
+    monkeypatch.setattr(archives, "source_kind", broken)
+    with pytest.raises(drkit.core.errors.UsageError, match="source plugin 'broken' cannot be loaded"):
+        archive_specs()
