@@ -63,6 +63,7 @@ def _increment_piece(repo: Repository, inc: aoflog.Increment, captured: float) -
         captured,
         partial(aoflog.fetch, aoflog.archive(repo), inc),
         ts_off=inc.ts_enabled is False,
+        small=True,
     )
 
 

@@ -12,6 +12,7 @@ import io
 import os
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from drkit.repository.immutability import Trimming
 from drkit.repository.repo import Repository
 from drkit.repository.streams import SourceRef, backup_stream, store_refs
 from drkit.repository.writer import BlobWriter
-from drkit.sources.redis import aoflog, ops
+from drkit.sources.redis import aoflog, ops, pitr
+from drkit.sources.redis.aof import AofFile
 from drkit.sources.redis.aof_round import archive_once
 from drkit.sources.redis.archive_keep import plan_aof_retention, remove_archived
 from drkit.sources.redis.kinds import ARCHIVE_KIND
@@ -302,3 +304,35 @@ def test_a_copy_of_an_increment_under_a_later_capture_time_is_refused_not_truste
     with pytest.raises(IntegrityError):
         restore_at(repo, T0 + 40, tmp_path / "t")
     assert not (tmp_path / "t" / "appendonlydir").exists() or not any((tmp_path / "t" / "appendonlydir").iterdir())
+
+
+@pytest.mark.parametrize("ahead", [1, 2, 16])
+def test_increments_fetched_ahead_are_written_in_order_with_the_streams_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int
+) -> None:
+    """``pitr.write_group`` fetches runs of increments in parallel (up to ``AHEAD``); the file is still the
+    pieces in order, each less the bytes it overlaps, streams between them written where they stand."""
+    monkeypatch.setattr(pitr, "AHEAD", ahead)
+    data = bytes(range(256)) * 4
+    spans = [
+        (0, 100, False),
+        (100, 180, True),
+        (150, 300, True),
+        (300, 301, True),
+        (301, 700, False),
+        (700, 1024, True),
+    ]
+
+    def fetch(start: int, end: int, out: Any) -> int:
+        out.write(data[start:end])
+        return end - start
+
+    pieces = [
+        pitr.Piece("b", 0.0, "f", 1, "i", s, e - s, None, 0.0, partial(fetch, s, e), small=small)
+        for s, e, small in spans
+    ]
+    plan = [
+        (p, (pieces[i - 1].end - p.offset) if i and pieces[i - 1].end > p.offset else 0) for i, p in enumerate(pieces)
+    ]
+    pitr.write_group(tmp_path / "out", "m.manifest", [AofFile("f", 1, "i")], {"f": plan})
+    assert (tmp_path / "out" / "f").read_bytes() == data
