@@ -136,13 +136,19 @@ def test_flipped_byte_in_aof_increment_exits_13_naming_it(aof_repo: str, tmp_pat
     assert not any((target / "appendonlydir").glob("*"))  # and nothing half written left behind
 
 
-def test_missing_increment_is_a_hole_check_names(aof_repo: str) -> None:
+def test_missing_increment_is_a_hole_check_names(aof_repo: str, tmp_path: Path) -> None:
     victim = _increments(aof_repo)[1]
     victim.unlink()
     proc = drkit("check", "--repo", aof_repo, env=ENV)
     assert proc.returncode == 13, _errors(proc)
     assert "AOF increments of source redis file appendonly.aof.1.incr.aof: bytes" in _errors(proc), _errors(proc)
     assert "are missing" in _errors(proc)
+    windows = json.loads(drkit("redis", "windows", "--repo", aof_repo, "--json", env=ENV).stdout)
+    end = next(row["to"] for row in windows if row["kind"] == "aof+archive")
+    target = tmp_path / "restored"
+    proc = drkit("restore", "redis", "--repo", aof_repo, "--point-in-time", end, "--target-dir", str(target), env=ENV)
+    assert proc.returncode == 13 and "have a hole after byte" in _errors(proc), _errors(proc)  # never skipped
+    assert not any((target / "appendonlydir").glob("*"))
 
 
 def test_damaged_aof_record_is_a_structure_error(aof_repo: str) -> None:

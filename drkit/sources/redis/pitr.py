@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ...core import timespec
-from ...core.errors import UsageError
+from ...core.errors import IntegrityError, UsageError
 from .aof import AofFile, render_manifest
 from .errors import RedisSourceError
 
@@ -179,7 +179,12 @@ def plan_group(group: Group) -> tuple[list[AofFile], dict[str, list[tuple[Piece,
     for p in ordered:
         have = max((x.end for x in group.pieces if x.file == p.file), default=0)
         if sum(pc.end - pc.offset - skip for pc, skip in plans[p.file]) != have:
-            raise UsageError(f"archived pieces of {p.file} have a hole: point-in-time restore is not possible")
+            # the archiver always goes on from the archived end: a hole is a piece gone from the repository
+            reached = sum(pc.end - pc.offset - skip for pc, skip in plans[p.file])
+            raise IntegrityError(
+                f"archived pieces of {p.file} have a hole after byte {reached}: point-in-time restore is not possible",
+                hint="run drkit check; restore a point before the hole, or a snapshot",
+            )
     return [AofFile(p.file, p.seq, p.type) for p in ordered], plans
 
 

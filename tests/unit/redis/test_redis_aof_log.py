@@ -153,8 +153,9 @@ def test_an_increment_under_another_name_is_refused(tmp_path: Path) -> None:
 def test_a_missing_increment_is_a_hole_never_skipped(tmp_path: Path) -> None:
     repo, incs = _archived(tmp_path)
     repo.backend.delete(aoflog.archive(repo).key(incs[2].name))
-    with pytest.raises(UsageError, match="hole"):
+    with pytest.raises(IntegrityError, match=f"hole after byte {incs[2].offset}") as err:
         restore_at(repo, T0 + 5, tmp_path / "t")
+    assert err.value.exit_code == 13  # a piece gone from the repository: damage, not a usage error
     assert not (tmp_path / "t" / "appendonlydir").exists() or not list((tmp_path / "t" / "appendonlydir").glob("*"))
 
 
