@@ -1,9 +1,10 @@
 """`drkit check` covers the archives that live beside the snapshots: the PostgreSQL WAL archive
-(one object per WAL file, outside packs) and archived Redis AOF segments (``redis_aof`` records).
+(one object per WAL file, outside packs) and the archived Redis AOF (increments in the log archive,
+a base's ``redis_aof`` record).
 
-A flipped byte in a stored WAL object or AOF segment makes `check --read-data` exit 13 naming the
-segment; a segment missing from the middle of a base backup's window is a gap `check` reports
-(naming it); a damaged AOF segment record is found by the structure check."""
+A flipped byte in a stored WAL object or AOF increment makes `check --read-data` exit 13 naming it; a
+segment missing from the middle of a base backup's window, or an increment from the middle of an INCR
+file, is a gap `check` reports (naming it); a damaged AOF record is found by the structure check."""
 
 from __future__ import annotations
 
@@ -98,49 +99,66 @@ def test_missing_middle_segment_is_a_gap(archived: Archived) -> None:
 
 @pytest.fixture
 def aof_repo(tmp_path: Path, redis_aof_server: RedisServer) -> str:
+    """Three archive rounds: the base's record and three AOF increments (log objects)."""
     path = str(tmp_path / "repo")
     assert drkit("init", "--repo", path, env=ENV).returncode == 0
     c = redis_aof_server.client()  # appendfsync always: each write is in the file when it returns
-    for n in range(50):
-        c.set(f"k{n}", "v" * 200)
-    proc = drkit("redis", "aof-archive", "--repo", path, "--aof-dir", str(redis_aof_server.aof_dir), "--once", env=ENV)
-    assert proc.returncode == 0, proc.stderr.decode()
+    for round_ in range(3):
+        for n in range(20):
+            c.set(f"k{round_}-{n}", "v" * 200)
+        proc = drkit(
+            "redis", "aof-archive", "--repo", path, "--aof-dir", str(redis_aof_server.aof_dir), "--once", env=ENV
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
     return path
 
 
-def _incr_record(repo_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path, int]:
-    """(record id, the pack holding the INCR segment's first data blob, that blob's offset)."""
-    from drkit.ops.secrets import PassphraseSource
-    from drkit.ops.session import open_repository
-    from drkit.repository.format import pack_key
-    from drkit.repository.streams import iter_stream_ids
-
-    monkeypatch.setenv("DRKIT_PASSWORD", ENV["DRKIT_PASSWORD"])
-    repo = open_repository(repo_url, PassphraseSource())
-    try:
-        doc_id, doc = next((i, d) for i, d in repo.manifests.find("redis_aof") if d["type"] == "i" and d["length"])
-        loc = repo.index.get(next(iter_stream_ids(repo, doc["root"])))
-        assert loc is not None
-        return doc_id, Path(repo_url) / pack_key(loc.pack_id), loc.offset + loc.length // 2
-    finally:
-        repo.close()
+def _increments(repo_url: str) -> list[Path]:
+    """The AOF increment objects of source ``redis``, in file order (their names sort so)."""
+    found = sorted((Path(repo_url) / "logs" / "aof" / "redis").iterdir())
+    assert len(found) == 3, found
+    return found
 
 
-def test_flipped_byte_in_aof_segment_exits_13_naming_it(aof_repo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flipped_byte_in_aof_increment_exits_13_naming_it(aof_repo: str, tmp_path: Path) -> None:
     assert drkit("check", "--read-data", "--repo", aof_repo, env=ENV).returncode == 0
-    doc_id, pack, offset = _incr_record(aof_repo, monkeypatch)
-    _flip(pack, offset)
+    victim = _increments(aof_repo)[1]
+    _flip(victim, victim.stat().st_size - 10)
+    assert drkit("check", "--repo", aof_repo, env=ENV).returncode == 0  # structure alone reads no increment
     proc = drkit("check", "--read-data", "--repo", aof_repo, env=ENV)
     assert proc.returncode == 13
-    assert "AOF segment appendonly.aof.1.incr.aof bytes 0-" in _errors(proc), _errors(proc)
-    assert f"(redis_aof {doc_id[:8]})" in _errors(proc)
+    assert f"AOF increment {victim.name}" in _errors(proc) and "damaged" in _errors(proc), _errors(proc)
+    windows = json.loads(drkit("redis", "windows", "--repo", aof_repo, "--json", env=ENV).stdout)
+    end = next(row["to"] for row in windows if row["kind"] == "aof+archive")
+    target = tmp_path / "restored"
+    proc = drkit("restore", "redis", "--repo", aof_repo, "--point-in-time", end, "--target-dir", str(target), env=ENV)
+    assert proc.returncode == 13 and "AOF increment" in _errors(proc), _errors(proc)  # refused, never skipped
+    assert not any((target / "appendonlydir").glob("*"))  # and nothing half written left behind
 
 
-def test_damaged_aof_record_is_a_structure_error(aof_repo: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    doc_id, _, _ = _incr_record(aof_repo, monkeypatch)
-    _flip(Path(aof_repo) / "manifests" / "redis_aof" / doc_id, 40)
+def test_missing_increment_is_a_hole_check_names(aof_repo: str, tmp_path: Path) -> None:
+    victim = _increments(aof_repo)[1]
+    victim.unlink()
     proc = drkit("check", "--repo", aof_repo, env=ENV)
-    assert proc.returncode == 13 and f"redis_aof {doc_id}: fails authentication" in _errors(proc), _errors(proc)
+    assert proc.returncode == 13, _errors(proc)
+    assert "AOF increments of source redis file appendonly.aof.1.incr.aof: bytes" in _errors(proc), _errors(proc)
+    assert "are missing" in _errors(proc)
+    windows = json.loads(drkit("redis", "windows", "--repo", aof_repo, "--json", env=ENV).stdout)
+    end = next(row["to"] for row in windows if row["kind"] == "aof+archive")
+    target = tmp_path / "restored"
+    proc = drkit("restore", "redis", "--repo", aof_repo, "--point-in-time", end, "--target-dir", str(target), env=ENV)
+    assert proc.returncode == 13 and "have a hole after byte" in _errors(proc), _errors(proc)  # never skipped
+    assert not any((target / "appendonlydir").glob("*"))
+
+
+def test_damaged_aof_record_is_a_structure_error(aof_repo: str) -> None:
+    records = sorted((Path(aof_repo) / "manifests" / "redis_aof").iterdir())
+    assert len(records) == 1  # the base's
+    _flip(records[0], 40)
+    proc = drkit("check", "--repo", aof_repo, env=ENV)
+    assert proc.returncode == 13 and f"redis_aof {records[0].name}: fails authentication" in _errors(proc), _errors(
+        proc
+    )
 
 
 def test_segment_pushed_under_another_name_exits_13(archived: Archived, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from test_scheduler_daemon import ENV, daemon, wait_for, write_config
 
 from drkit.ops.session import open_repository
 from drkit.sources.redis import ops
-from drkit.sources.redis.kinds import ARCHIVE_KIND
+from drkit.sources.redis.segments import is_increment, segments
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def restored_keys(
 def incr_pieces(repo: Path) -> list[tuple[str, int, int]]:
     r = open_repository(str(repo), ENV["DRKIT_PASSWORD"], load_index=False)
     try:
-        docs = [d for _, d in r.manifests.find(ARCHIVE_KIND, lambda d: d.get("type") == "i")]
+        docs = [d for key, d in segments(r) if is_increment(key)]  # every INCR piece is a log object now
     finally:
         r.close()
     return sorted((d["file"], d["offset"], d["offset"] + d["length"]) for d in docs)

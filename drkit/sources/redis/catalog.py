@@ -1,5 +1,5 @@
-"""What the repository holds for Redis: AOF pieces (from AOF snapshots and archived segments),
-RDB snapshots, and the recoverable window of each."""
+"""What the repository holds for Redis: AOF pieces (from AOF snapshots, archived segment records and AOF
+increments), RDB snapshots, and the recoverable window of each."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from ...repository.repo import Repository
 from ...repository.runs import write_blobs
 from ...repository.snapshots import Snapshot
 from ...repository.streams import iter_stream_ids, restore_part
-from .kinds import ARCHIVE_KIND
+from . import aoflog
 from .pitr import Piece, group_pieces, iso, parse_time
+from .segments import is_increment, segments
 
 
 def redis_snapshots(repo: Repository, name: str | None = None) -> list[Snapshot]:
@@ -48,16 +49,46 @@ def _snapshot_pieces(repo: Repository, snap: Snapshot) -> list[Piece]:
     ]
 
 
+def _increment_piece(repo: Repository, inc: aoflog.Increment, captured: float) -> Piece:
+    """``inc`` as a point-in-time piece (``captured``: its round's capture time when that round is whole, else 0)."""
+    return Piece(
+        base=inc.base,
+        base_mtime=float(inc.base_mtime),
+        file=inc.file,
+        seq=inc.seq,
+        type="i",
+        offset=inc.offset,
+        length=inc.end - inc.offset,
+        last_ts=inc.last_ts,
+        captured=captured,
+        fetch=partial(aoflog.fetch, aoflog.archive(repo), inc),
+        ts_off=inc.ts_enabled is False,
+        small=True,
+    )
+
+
 def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
+    """The pieces of the AOF snapshots and of the archive, in both forms (``segments``): a record's bytes
+    are its stream root's, an increment's its log object's (verified against its name when fetched)."""
     pieces: list[Piece] = []
     for snap in redis_snapshots(repo, name):
         if snap.meta.get("mode") == "aof" and snap.meta.get("base"):
             pieces += _snapshot_pieces(repo, snap)
-    docs = [d for _, d in repo.manifests.find(ARCHIVE_KIND, lambda d: name in (None, d.get("source_name")))]
-    stored = Counter(d.get("run") for d in docs)
-    for d in docs:
+    found = segments(repo, name)
+    stored = Counter(d.get("run") for _, d in found)
+    # a round's capture holds each file up to the end of its last piece of that file: a piece split off
+    # before it (a large growth, ``aof_round``) claims no capture time of its own (``pitr_guard``)
+    ends: dict[tuple[str, str], int] = {}
+    for key, d in found:  # a record without a run (an older drkit's) is a capture of its own
+        at = (d.get("run") or key, d["file"])
+        ends[at] = max(ends.get(at, 0), d["offset"] + d["length"])
+    for key, d in found:
         whole = d.get("run") is None or stored[d["run"]] >= int(d.get("run_records", 1))
-        captured = float(d["archived_at"]) if whole else 0.0  # a run not all stored proves no capture time
+        last = ends[d.get("run") or key, d["file"]] == d["offset"] + d["length"]
+        captured = float(d["archived_at"]) if whole and last else 0.0  # a run not all stored proves no capture time
+        if is_increment(key):
+            pieces.append(_increment_piece(repo, aoflog.Increment.parse(key), captured))
+            continue
         pieces.append(
             Piece(
                 base=d["base"],

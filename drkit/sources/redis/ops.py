@@ -19,7 +19,8 @@ from ...repository.snapshots import Snapshot
 from ...repository.streams import part_root
 from . import aof, catalog, cluster, pitr, pitr_guard
 from . import restore as rr
-from .backup import FSYNC_SLACK, archive_once, archived_ends, backup_aof_dir, backup_rdb
+from .aof_round import archive_once, archived_ends
+from .backup import FSYNC_SLACK, backup_aof_dir, backup_rdb
 from .conn import RedisTarget, connected, resolve
 from .streamfile import restore_root
 
@@ -205,12 +206,13 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
 def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tuple[str, str]:
     group = pitr.choose_group(pitr.group_pieces(pieces), cut)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
+    pitr.verify(pitr.to_verify(group, plans))  # names a restore trusts without replaying them
     files = pitr.files_to_cut(files, group, cut)
     manifest = "appendonly.aof.manifest"
-    pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
-    try:
+    try:  # a piece gone or damaged (exit 13) or a tail refused (exit 2): no half restore left behind
+        pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
         pitr_guard.check_tail(target_dir / AOF_DIRNAME, files, group, cut)
-    except UsageError:
+    except DrkitError:
         for f in [*files, aof.AofFile(manifest, 0, "m")]:  # written just now: leave no half restore behind
             (target_dir / AOF_DIRNAME / f.name).unlink(missing_ok=True)
         raise

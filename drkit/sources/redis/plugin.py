@@ -19,8 +19,8 @@ from ...repository.snapshots import Snapshot
 from ..logarchives import ArchiveSpec
 from ..registry import BackupOutcome, RestoredComponent
 from .config import RedisSource
-from .kinds import ARCHIVE_KIND
 from .plugin_conn import redis_target
+from .segments import segments
 
 log = logging.getLogger("drkit.scheduler")  # the daemon reads the archive (its freshness series)
 
@@ -44,11 +44,12 @@ class RedisKind:
         return config.archive is None
 
     def newest_archived(self, repo: Repository, config: RedisSource, job: str) -> float | None:
-        """The newest ``archived_at`` of the source's AOF records. A record without a usable one (written
-        by a buggy or future drkit) is logged and left out: it must not stop the daemon at start-up, and
-        the other jobs' series (and this job's other records) still count."""
+        """The newest ``archived_at`` of the source's archived AOF (records and increments, ``segments``). A
+        record without a usable one (written by a buggy or future drkit), or an increment whose name does
+        not parse, is logged and left out: it must not stop the daemon at start-up, and the other jobs'
+        series (and this job's other records) still count (a restore refuses it, ``drkit check`` names it)."""
         newest: float | None = None
-        for doc_id, doc in repo.manifests.find(ARCHIVE_KIND, lambda d: d.get("source_name") == config.name):
+        for doc_id, doc in segments(repo, config.name, strict=False):
             at = doc.get("archived_at")
             if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
                 log.warning(

@@ -20,10 +20,11 @@ from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
 from drkit.sources.redis import aof_tail, ops
+from drkit.sources.redis.aof_round import archive_once, archived_ends
 from drkit.sources.redis.aof_tail import complete_end
-from drkit.sources.redis.backup import FSYNC_SLACK, archive_once, archived_ends
-from drkit.sources.redis.kinds import ARCHIVE_KIND
+from drkit.sources.redis.backup import FSYNC_SLACK
 from drkit.sources.redis.pitr import iso
+from drkit.sources.redis.segments import segments
 from storage_backends.testing.memory import MemoryBackend
 
 T0 = 1_800_000_000
@@ -144,7 +145,7 @@ def _real_clock_after() -> Any:
 
 
 def incr_records(repo: Repository) -> list[dict[str, Any]]:
-    docs = [d for _, d in repo.manifests.find(ARCHIVE_KIND, lambda d: d["file"] == "a.1.incr.aof")]
+    docs = [d for _, d in segments(repo) if d["file"] == "a.1.incr.aof"]
     return sorted(docs, key=lambda d: d["offset"])
 
 
@@ -200,7 +201,7 @@ def test_a_rewrite_between_rounds_archives_the_held_back_tail_and_each_group_who
     at(T0 + 7)
     archive_once(repo, d, "r")
     pieces: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for _, doc in repo.manifests.find(ARCHIVE_KIND, lambda doc: True):
+    for _, doc in segments(repo):
         pieces.setdefault((doc["base"], doc["file"]), []).append((doc["offset"], doc["offset"] + doc["length"]))
     for spans in pieces.values():
         spans.sort()

@@ -1,8 +1,9 @@
 """`drkit copy` of archived AOF segments stops anywhere (store outage, interrupt): whatever it stored must
-be a prefix of the history. A record's ``last_ts`` proves the group covers up to that second, and the
-restore replays each file only as far as its stored records reach contiguously; a later segment stored
+be a prefix of the history. A segment's ``last_ts`` proves the group covers up to that second, and the
+restore replays each file only as far as its stored segments reach contiguously; a later segment stored
 without an earlier one of an older INCR file made a point after it restorable with that file's tail
-missing (no hole is seen: the records of that file just end earlier)."""
+missing (no hole is seen: the segments of that file just end earlier). The history here is a base's
+``redis_aof`` record and six AOF increments (log objects): records and increments alike count."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from drkit.core import clock
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
-from drkit.sources.redis.backup import archive_once
+from drkit.sources.redis.aof_round import archive_once
+from drkit.sources.redis.aoflog import AOF_LOG
 from drkit.sources.redis.kinds import ARCHIVE_KIND
-from drkit.sources.redis.ops_archive import aof_todo, copy_aof_archive
+from drkit.sources.redis.ops_archive import _by_group, _copy_groups, _increments_todo, aof_todo
+from drkit.sources.redis.segments import segments
 from storage_backends.testing.memory import MemoryBackend
 
 T0 = 1_800_000_000
@@ -61,19 +64,26 @@ def _order(doc: dict[str, Any]) -> tuple[int, int, int]:
 
 def test_an_interrupted_copy_stores_a_prefix_of_the_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = archived_history(tmp_path)
-    history = sorted((d for _, d in source.manifests.find(ARCHIVE_KIND)), key=_order)
+    history = sorted((d for _, d in segments(source)), key=_order)
     assert len(history) == 7
     for stop in range(1, len(history)):
         target = new_repo()
-        put, calls = target.manifests.put, itertools.count()
+        calls = itertools.count()
+        put, put_if_absent = target.manifests.put, target.backend.put_if_absent
 
-        def failing_put(kind: str, doc: dict[str, Any], stop: int = stop, put: Any = put, calls: Any = calls) -> str:
-            if kind == ARCHIVE_KIND and next(calls) == stop:
-                raise OSError("store unreachable")
-            return put(kind, doc)
+        def failing(store: Any, stop: int = stop, calls: Any = calls) -> Any:
+            def call(key: str, *args: Any, **kwargs: Any) -> Any:
+                counted = key == ARCHIVE_KIND or key.startswith(AOF_LOG.prefix)  # a record or an increment
+                if counted and next(calls) == stop:
+                    raise OSError("store unreachable")
+                return store(key, *args, **kwargs)
 
-        monkeypatch.setattr(target.manifests, "put", failing_put)
+            return call
+
+        monkeypatch.setattr(target.manifests, "put", failing(put))
+        monkeypatch.setattr(target.backend, "put_if_absent", failing(put_if_absent))
+        groups = _by_group(aof_todo(source, target, {"redis"}), _increments_todo(source, target, {"redis"}))
         with pytest.raises(OSError):
-            copy_aof_archive(source, target, aof_todo(source, target, {"redis"}))
-        stored = sorted((_order(d) for _, d in target.manifests.find(ARCHIVE_KIND)))
-        assert stored == [_order(d) for d in history[:stop]], f"stopped after {stop} records"
+            _copy_groups(source, target, groups, None)
+        stored = sorted(_order(d) for _, d in segments(target))
+        assert stored == [_order(d) for d in history[:stop]], f"stopped after {stop} segments"

@@ -16,7 +16,8 @@ from drkit.core.errors import UsageError
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
-from drkit.sources.redis.backup import FSYNC_SLACK, archive_once, backup_aof_dir
+from drkit.sources.redis.aof_round import archive_once
+from drkit.sources.redis.backup import FSYNC_SLACK, backup_aof_dir
 from drkit.sources.redis.catalog import aof_pieces
 from drkit.sources.redis.pitr import aof_cut, choose_group, group_pieces, plan_group
 from storage_backends.testing.memory import MemoryBackend
@@ -78,13 +79,15 @@ def test_an_archive_run_stopped_between_its_records_claims_no_coverage(
 ) -> None:
     """The defect: the new base's record (archived_at T0 - 2) was stored, its INCR file's was not (the store
     failed; or a restore read the records between the two puts): a point in time at T0 - 10 chose the new
-    base alone and restored it without the write of T0 - 50, claiming the state at T0 - 10."""
+    base alone and restored it without the write of T0 - 50, claiming the state at T0 - 10. Now the INCR
+    file is an increment stored before the base's record: the record's put fails, and the increment alone
+    (its round's count unmet) claims no capture time either."""
     repo, directory = new_repo(), aof_dir(tmp_path)
     _rewritten(directory)
     put, calls = repo.manifests.put, itertools.count()
 
     def failing_put(kind: str, doc: dict[str, Any]) -> str:
-        if next(calls) == 1:
+        if next(calls) == 0:
             raise OSError("store unreachable")
         return put(kind, doc)
 
@@ -96,7 +99,7 @@ def test_an_archive_run_stopped_between_its_records_claims_no_coverage(
     finally:
         clock.set_clock(None)
     pieces = aof_pieces(repo, "redis")
-    assert [p.file for p in pieces] == ["appendonly.aof.2.base.aof"]  # the base's record alone is stored
+    assert [(p.file, p.captured) for p in pieces] == [("appendonly.aof.2.incr.aof", 0.0)]  # the increment alone
     with pytest.raises(UsageError, match="not covered"):
         choose_group(group_pieces(pieces), aof_cut(T0 - 10))
     monkeypatch.setattr(repo.manifests, "put", put)

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 import pytest
 
-from drkit.core.errors import UsageError
+from drkit.core.errors import IntegrityError, UsageError
 from drkit.sources.redis.aof import LimitedReader, parse_manifest, read_state, render_manifest, scan_timestamps
 from drkit.sources.redis.pitr import (
     Piece,
@@ -111,7 +111,7 @@ def test_plan_joins_snapshot_and_archived_segments(tmp_path: Path) -> None:
 
 def test_plan_refuses_holes_and_missing_base() -> None:
     hole = [piece("b.rdb", b"BASE", kind="b"), piece("i.aof", b"012"), piece("i.aof", b"789", 7)]
-    with pytest.raises(UsageError, match="hole"):
+    with pytest.raises(IntegrityError, match="hole after byte 3"):  # a piece gone from the repository: exit 13
         plan_group(group_pieces(hole)[0])
     with pytest.raises(UsageError, match="base"):
         plan_group(group_pieces([piece("i.aof", b"012")])[0])

@@ -23,6 +23,7 @@ from drkit.sources import archives
 from drkit.sources.archives import archive_specs, plan_archives, remove_archives
 from drkit.sources.logarchives import ArchiveSpec, Needed
 from drkit.sources.postgres.walkeep import WalRetention
+from drkit.sources.redis.aoflog import AOF_LOG
 from storage_backends.testing.memory import MemoryBackend
 
 TOY_LOG = LogKind(
@@ -70,7 +71,8 @@ def test_the_built_in_kinds_declare_their_archives() -> None:
     assert {"wal", "aof"} <= set(specs)
     assert specs["wal"].source_kind == "postgres" and specs["wal"].log is not None
     assert specs["wal"].gaps is not None and specs["wal"].inspect is not None
-    assert specs["aof"].source_kind == "redis" and specs["aof"].log is None  # redis_aof records (manifests)
+    assert specs["aof"].source_kind == "redis" and specs["aof"].log is AOF_LOG  # increments (and records)
+    assert specs["aof"].gaps is not None and specs["aof"].inspect is not None
     assert (specs["wal"].forget_as, specs["wal"].copy_as) == ("wal", "wal_files")  # the JSON keys stay
     assert (specs["aof"].forget_as, specs["aof"].copy_as) == ("aof_archive", "aof_segments")
 
