@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +59,27 @@ def exported() -> Iterator[Any]:
         yield exporter
     finally:
         tracing.shutdown_tracing()
+
+
+@pytest.fixture
+def o_direct_dir(tmp_path: Path) -> Path:
+    """``tmp_path``, for tests that check writes go out with O_DIRECT: skipped where its filesystem
+    refuses O_DIRECT (ramfs; tmpfs before Linux 6.6, a common /tmp), as the local store then writes
+    through the page cache, rightly."""
+    import fcntl
+    import mmap
+
+    if not hasattr(os, "O_DIRECT"):
+        pytest.skip("no O_DIRECT on this platform")
+    probe, buf = os.path.join(str(tmp_path), ".o_direct_probe"), mmap.mmap(-1, mmap.PAGESIZE)
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
+        os.write(fd, buf)
+    except OSError as exc:
+        pytest.skip(f"the test directory's filesystem refuses O_DIRECT: {exc.strerror}")
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+        buf.close()
+    return tmp_path

@@ -9,6 +9,7 @@ import fcntl
 import mmap
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,9 @@ def _stored(backend: LocalBackend, key: str) -> bytes:
 
 
 def test_a_large_object_in_an_aligned_buffer_is_written_past_the_page_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    o_direct_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = LocalBackend(tmp_path / "store")
+    backend = LocalBackend(o_direct_dir / "store")
     writes = _record_writes(monkeypatch)
     data = _payload()
     backend.put("data/ab/pack", _aligned(data))
@@ -64,7 +65,7 @@ def test_a_large_object_in_an_aligned_buffer_is_written_past_the_page_cache(
     assert direct == SIZE - SIZE % 4096  # the aligned head, with O_DIRECT
     assert sum(n for n, d in writes if not d) == SIZE % 4096  # the tail through the page cache
     assert _stored(backend, "data/ab/pack") == data
-    assert not list((tmp_path / "store" / "data" / "ab").glob(".tmp-*"))
+    assert not list((o_direct_dir / "store" / "data" / "ab").glob(".tmp-*"))
 
 
 def test_an_unaligned_buffer_is_written_through_the_page_cache(tmp_path: Path) -> None:
@@ -104,7 +105,7 @@ def test_a_small_object_is_not_written_with_o_direct(tmp_path: Path, monkeypatch
     assert _stored(backend, "small") == data
 
 
-def test_a_full_disk_during_a_direct_write_is_no_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_during_a_direct_write_is_no_space(o_direct_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only EINVAL means "not this way": any other failure of the O_DIRECT write is the put's error
     (ENOSPC: NoSpace), and no temp file stays behind."""
     real_write = os.write
@@ -115,8 +116,29 @@ def test_a_full_disk_during_a_direct_write_is_no_space(tmp_path: Path, monkeypat
         return real_write(fd, data)
 
     monkeypatch.setattr(local.os, "write", full)
-    backend = LocalBackend(tmp_path / "store")
+    backend = LocalBackend(o_direct_dir / "store")
     with pytest.raises(NoSpace):
         backend.put("data/cd/pack", _aligned(_payload()))
-    assert not list((tmp_path / "store").rglob(".tmp-*"))
-    assert not (tmp_path / "store" / "data" / "cd" / "pack").exists()
+    assert not list((o_direct_dir / "store").rglob(".tmp-*"))
+    assert not (o_direct_dir / "store" / "data" / "cd" / "pack").exists()
+
+
+def test_a_real_filesystem_without_o_direct_stores_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A ramfs (no O_DIRECT at all, like tmpfs before Linux 6.6): fcntl refuses the flag, and the
+    object goes through the page cache whole. Not simulated: a real mount (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a ramfs needs root")
+    mnt = tmp_path / "ramfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(mnt)], check=True)
+    request.addfinalizer(lambda: subprocess.run(["umount", str(mnt)], check=True))
+    backend = LocalBackend(mnt / "store")
+    writes = _record_writes(monkeypatch)
+    data = _payload()
+    backend.put("data/ef/pack", _aligned(data))
+    backend.put_if_absent("data/ef/other", _aligned(data))
+    assert sum(n for n, _ in writes) == 2 * SIZE and not any(d for _, d in writes)
+    assert _stored(backend, "data/ef/pack") == _stored(backend, "data/ef/other") == data
+    assert not list(mnt.rglob(".tmp-*"))

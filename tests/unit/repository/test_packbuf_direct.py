@@ -51,7 +51,7 @@ def test_a_blob_larger_than_a_pack_gets_a_buffer_its_size() -> None:
 
 
 def test_a_stream_backup_to_a_local_directory_writes_its_packs_with_o_direct(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    o_direct_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not hasattr(os, "O_DIRECT"):
         pytest.skip("no O_DIRECT on this platform")
@@ -65,13 +65,13 @@ def test_a_stream_backup_to_a_local_directory_writes_its_packs_with_o_direct(
         return n
 
     monkeypatch.setattr(local.os, "write", write)
-    repo = Repository.init(LocalBackend(tmp_path / "repo"), "pw", RepoConfig(chunker=SMALL, pack_size=2 << 20))
+    repo = Repository.init(LocalBackend(o_direct_dir / "repo"), "pw", RepoConfig(chunker=SMALL, pack_size=2 << 20))
     rng = random.Random(25)
     data = b"".join(rng.randbytes(1 << 20) + bytes(rng.randrange(256) for _ in range(64)) * 8192 for _ in range(6))
     snap = backup_stream(repo, SourceRef("stdin", "s"), io.BytesIO(data))
     assert sum(direct) >= len(data) // 4  # the packs' aligned heads went past the page cache
     out = io.BytesIO()
-    reopened = Repository.open(LocalBackend(tmp_path / "repo", create=False), "pw")
+    reopened = Repository.open(LocalBackend(o_direct_dir / "repo", create=False), "pw")
     assert restore_stream(reopened, snap, out) == len(data)
     assert out.getvalue() == data
 
