@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -67,7 +68,9 @@ class Repository:
         backend = traced(backend)  # sampled storage-call spans when tracing is on; else the backend itself
         self.backend: Backend = backend if self.retention is None else RetainingBackend(backend, self.retention)
         self.config = config
-        self.index = Index()
+        self._index = Index()
+        self._index_due = False  # open(load_index=True): loaded when a lock is taken or on first use
+        self._index_mutex = threading.Lock()
         self.index_ids: set[str] = set()  # the index objects ``index`` was loaded from
         # index objects that are junk or damaged (id → why), skipped with a warning; `check` reports them
         self.skipped_indexes: dict[str, str] = {}
@@ -77,6 +80,23 @@ class Repository:
         self._locks: list[Lock] = []
         self.tuning = Tuning()  # the config's worker and connection counts (the command line's win)
         self.use_master(master, key_id)
+
+    @property
+    def index(self) -> Index:
+        """The index; a repository opened to load it loads it here when no lock was taken first."""
+        if self._index_due:
+            self._load_due_index()
+        return self._index
+
+    @index.setter
+    def index(self, index: Index) -> None:
+        self._index = index
+
+    def _load_due_index(self) -> None:
+        with self._index_mutex:
+            if self._index_due:
+                self.load_index()
+                self._index_due = False
 
     def concurrency(self) -> Plan:
         """Threads and requests in flight for this repository's store (core/concurrency.py)."""
@@ -132,13 +152,16 @@ class Repository:
         """Open with ``passphrase``: WrongPassword if no key object opens, RepositoryMissing if
         there is no repository at all."""
         with storage_errors():
-            try:
-                sealed_config = read_capped(backend, CONFIG_KEY, MAX_CONFIG)
-            except NotFound:
-                raise RepositoryMissing(
-                    f"no drkit repository at {backend.display}", hint="create one with `drkit init`"
-                ) from None
-            master, key_id, unrecorded = unlock(backend, passphrase)
+            with ThreadPoolExecutor(1, thread_name_prefix="drkit-open") as pool:  # two reads, one round trip
+                keys = pool.submit(lambda: [info.key for info in backend.list(KEYS_PREFIX)])
+                try:
+                    sealed_config = read_capped(backend, CONFIG_KEY, MAX_CONFIG)
+                except NotFound:
+                    raise RepositoryMissing(
+                        f"no drkit repository at {backend.display}", hint="create one with `drkit init`"
+                    ) from None
+                listed_keys = keys.result()
+            master, key_id, unrecorded = unlock(backend, passphrase, listed_keys)
         try:
             config = RepoConfig.from_json(master.cipher().open(sealed_config, AAD_CONFIG))
         except (IntegrityError, ValueError, KeyError, TypeError):
@@ -146,8 +169,9 @@ class Repository:
         repo = cls(backend, config, master, key_id)
         if unrecorded:  # retention applies (repo.backend): a record under Object Lock cannot be deleted
             write_record(repo.backend, master, best_effort=True)
-        if load_index:
-            repo.load_index()
+        # Not read now: a command that locks next (a backup) reads it once its lock is written, as §13 of
+        # docs/FORMAT.md asks anyway; reading it here too cost a second listing of marks and index/.
+        repo._index_due = load_index
         return repo
 
     def load_index(self, view: _View | None = None) -> None:
@@ -185,8 +209,8 @@ class Repository:
                 index.add_raw(pack, index_id)
         index.hash_pending()  # builds the lookup table now, not in the first lookup
         usable = set(ids) - self.skipped_indexes.keys()  # a skipped object is not retired by a prune
-        self.index, self.index_ids, self.marks, self.superseded = index, usable, marks, superseded
-        self._index_loaded = True
+        self._index, self.index_ids, self.marks, self.superseded = index, usable, marks, superseded
+        self._index_loaded, self._index_due = True, False
 
     def fetch_indexes(self, ids: list[str], sizes: dict[str, int] | None = None) -> Iterator[tuple[str, list[RawPack]]]:
         """Download and decode index objects in order, in parallel but with at most ``_FETCH_WINDOW``
@@ -272,7 +296,10 @@ class Repository:
     def _on_locked(self, lock: Lock) -> None:
         self._locks = [held for held in self._locks if held.key is not None]
         self._locks.append(lock)
-        self.refresh_marks()
+        if self._index_due:
+            self._load_due_index()  # the lock is written: this view is at least as new as it
+        else:
+            self.refresh_marks()
 
     def locked_until(self, key: str) -> datetime | None:
         """When object ``key``'s retention ends, if it is still locked (always None without immutability)."""
