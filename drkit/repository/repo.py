@@ -35,7 +35,15 @@ from .index import Index, RawPack, decode_raw
 from .keys import PRIVATE, KdfParams, MasterKey, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
-from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
+from .marks import (
+    PENDING_KIND,
+    Mark,
+    Superseded,
+    marked_packs,
+    pending_indexes,
+    read_marks,
+    read_superseded,
+)
 from .reserve import MaintenanceLock, ReaderLock, create_reserve
 from .storage_errors import storage_errors
 from .traced import traced
@@ -190,10 +198,13 @@ class Repository:
         )
 
     def _read_view(self) -> _View:
-        """The superseded list, then the pending marks, then the index listing: in this order, so no
-        index object a prune wrote after the marks were read can be missed."""
-        superseded = read_superseded(self.manifests)
-        marks = read_marks(self.manifests, superseded.marks)
+        """The superseded records and the pending marks, then the index listing: in this order, so no
+        index object a prune wrote after the marks were read can be missed. The two listings are made
+        together (one round trip; why that is safe: docs/repository-safety.md, "Round trips")."""
+        with ThreadPoolExecutor(1, thread_name_prefix="drkit-view") as pool:
+            pending = pool.submit(self.manifests.ids, PENDING_KIND)
+            superseded = read_superseded(self.manifests)
+            marks = read_marks(self.manifests, superseded.marks, ids=pending.result())
         with storage_errors():
             listed = {id_from_key(i.key): i.size for i in self.backend.list(INDEX_PREFIX)}
         return _View(superseded, marks, listed)

@@ -1,7 +1,7 @@
 """How many round trips, one after another, opening a repository on S3 and backing up a stream costs
 (real SeaweedFS; requests counted at the storage layer, grouped into rounds by a gate, no timing: see
 tests/backends/recording.py). Each round is a round trip time on a far-away store: at 60 ms the open, lock
-and index load of a backup cost 14 rounds before the first pack could go (0.85 s), 7 now."""
+and index load of a backup cost 14 rounds before the first pack could go (0.85 s), 6 now."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from backends.recording import Call, RecordingBackend, Rounds
 
 from drkit.ops import session
+from drkit.repository import snapshots
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
 from drkit.repository.streams import SourceRef, backup_stream
@@ -22,6 +23,7 @@ from storage_backends import open_backend
 pytestmark = pytest.mark.integration
 
 PASSPHRASE = "round-trip-passphrase"
+_OPENER = session.open_backend
 OPEN = [
     ["get config", "list keys"],  # the config and the key listing together
     ["get keys", "list rotations"],  # the key object(s) and the rotation records' listing together
@@ -29,9 +31,8 @@ OPEN = [
 LOCK_AND_VIEW = [
     ["put_if_absent locks"],  # the lock is written ...
     ["list locks"],  # ... before the others are listed (and our own is not read back)
-    ["list manifests/superseded"],  # then the view, in §13's order, once, after the lock
-    ["list manifests/pending"],
-    ["list index"],
+    ["list manifests/pending", "list manifests/superseded"],  # then the view, once, after the lock
+    ["list index"],  # after the marks (FORMAT.md §13)
 ]
 
 
@@ -44,8 +45,7 @@ def _repository(server: Any, monkeypatch: pytest.MonkeyPatch, config: RepoConfig
 
 def _backup(url: str, data: bytes, gate: Rounds | None, monkeypatch: pytest.MonkeyPatch) -> list[Call]:
     calls: list[Call] = []
-    opener = session.open_backend
-    monkeypatch.setattr(session, "open_backend", lambda *a, **k: RecordingBackend(opener(*a, **k), calls, gate))
+    monkeypatch.setattr(session, "open_backend", lambda *a, **k: RecordingBackend(_OPENER(*a, **k), calls, gate))
     repo = session.open_repository(url, PASSPHRASE)
     try:
         with repo.lock(purpose="backup"):
@@ -55,11 +55,11 @@ def _backup(url: str, data: bytes, gate: Rounds | None, monkeypatch: pytest.Monk
     return calls
 
 
-def test_a_first_backup_opens_locks_and_loads_in_seven_rounds(
+def test_a_first_backup_opens_locks_and_loads_in_six_rounds(
     seaweedfs_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: config, keys, key, rotations, the view (3), lock, locks, our own lock, the view again (3):
-    14 rounds before the first pack could go. Now 7, then the pack, index, snapshot and unlock."""
+    14 rounds before the first pack could go. Now 6, then the pack, index, snapshot and unlock."""
     url = _repository(seaweedfs_server, monkeypatch)
     rounds = [*OPEN, *LOCK_AND_VIEW, ["put data"], ["put index"], ["put snapshots"], ["delete locks"]]
     gate = Rounds([len(r) for r in rounds])
@@ -84,3 +84,20 @@ def test_a_deduplicating_rerun_checks_its_packs_in_one_round(
     assert packs >= 2
     assert gate.stalled == [], gate.by_round()
     assert gate.by_round() == rounds
+
+
+def test_latest_reads_the_snapshots_together(seaweedfs_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`restore latest` reads every snapshot document: once one round trip each, now eight at a time."""
+    url = _repository(seaweedfs_server, monkeypatch)
+    for n in range(5):
+        _backup(url, f"stream {n}".encode(), None, monkeypatch)
+    repo = session.open_repository(url, PASSPHRASE, load_index=False)
+    try:
+        assert isinstance(repo.backend, RecordingBackend)
+        repo.backend.gate = gate = Rounds([1, 5])
+        latest = snapshots.find(repo.manifests, "latest")
+    finally:
+        repo.close()
+    assert gate.stalled == [], gate.by_round()
+    assert gate.by_round() == [["list snapshots"], ["get snapshots"] * 5]
+    assert latest.source_name == "rounds"
