@@ -5,10 +5,11 @@ config, the index and the manifest store from here; each declares its own small 
 what it uses. The repository is handed a Backend; it never opens one from a URL.
 
 Two-phase prune (docs/FORMAT.md §13): the index is loaded with the pending-deletion marks, whose
-packs are ``index.excluded`` (writers never reference a blob found only there). Once a lock is held
-the marks are listed again and the index reloaded if a new one appeared, so what the process uses is
-at least as new as its lock's ``view``. Manifest writes and deletes are refused once a held lock is
-lost (not refreshed for its lifetime): a prune may already treat it as gone.
+packs are ``index.excluded`` (writers never reference a blob found only there). ``open`` does not read
+it: it is read once a lock is written (or on first use without a lock), so what the process uses is at
+least as new as its lock's ``view``; an index read before a lock is re-checked when the lock is taken
+(marks listed again, the index reloaded if one appeared or went). Manifest writes and deletes are
+refused once a held lock is lost (not refreshed for its lifetime): a prune may already treat it as gone.
 """
 
 from __future__ import annotations
