@@ -230,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     for tool in tools:
         print(f"{tool.name}: {tool_version([tool.exe, 'version' if tool.name == 'restic' else '--version'])}")
     print(f"proxy: bandwidth {args.mbit:g} Mbit/s per direction, window {args.window_kib} KiB per connection")
+    print(
+        "measured: wall time of each whole command (start-up, key derivation and repository open included); "
+        "MB/s = stream bytes / that time. Same stream from the same file for every tool; both compress "
+        "(drkit zstd level 3, restic --compression auto in a version 2 repository); CPU = user + system"
+    )
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="drkit-latency-", dir=args.workdir)))
         stream = write_mixed_stream(work / "stream.bin", args.size_mib, args.seed)
