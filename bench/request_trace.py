@@ -39,6 +39,10 @@ def install(calls: list[Call]) -> None:
     session.open_backend = wrapped  # type: ignore[assignment]
 
 
+def say(line: str) -> None:
+    print(line, file=sys.stderr)  # standard output may be the command's (`restore --to -`)
+
+
 def report(calls: list[Call], out: Path | None) -> None:
     calls = sorted(calls, key=lambda c: c.start)
     if out is not None:
@@ -47,16 +51,16 @@ def report(calls: list[Call], out: Path | None) -> None:
             for c in calls:
                 f.write(f"{c.start - T0:.3f}\t{c.end - T0:.3f}\t{c.thread}\t{c.call}\t{c.key}\t{c.nbytes}\n")
     kinds = Counter(f"{c.call} {c.key.split('/')[0]}" for c in calls)
-    print(f"\n{len(calls)} storage calls:", ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items())))
+    say(f"\n{len(calls)} storage calls: " + ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items())))
     alone = sequential(calls)
-    print(f"{len(alone)} ran with no other call in flight (sequential):")
+    say(f"{len(alone)} ran with no other call in flight (sequential):")
     for c in alone:
-        print(f"  {c.start - T0:7.3f}-{c.end - T0:7.3f} s  {c.thread:<16} {c.call:<14} {c.key}")
+        say(f"  {c.start - T0:7.3f}-{c.end - T0:7.3f} s  {c.thread:<16} {c.call:<14} {c.key}")
     first_pack = next((c for c in calls if c.call.startswith("put") and c.key.startswith("data/")), None)
     if first_pack is not None:
-        print(f"first pack upload started at {first_pack.start - T0:.3f} s")
+        say(f"first pack upload started at {first_pack.start - T0:.3f} s")
     if calls:
-        print(f"first call at {calls[0].start - T0:.3f} s, last ended at {max(c.end for c in calls) - T0:.3f} s")
+        say(f"first call at {calls[0].start - T0:.3f} s, last ended at {max(c.end for c in calls) - T0:.3f} s")
 
 
 def main() -> int:
@@ -79,7 +83,7 @@ def main() -> int:
     except SystemExit as exc:
         code = int(exc.code or 0)
     report([c for c in calls if c.end], args.out)
-    print(f"exit {code}; threads alive at the end: {threading.active_count()}")
+    say(f"exit {code}; threads alive at the end: {threading.active_count()}")
     return code
 
 
