@@ -12,6 +12,7 @@ Run: .venv/bin/python bench/request_trace.py [--stdin FILE] [--out TRACE.tsv] --
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import threading
 import time
@@ -73,8 +74,7 @@ def main() -> int:
     calls: list[Call] = []
     install(calls)
     if args.stdin is not None:
-        sys.stdin = open(args.stdin, "rb")  # noqa: SIM115 - the command reads sys.stdin.buffer
-        sys.stdin = type("S", (), {"buffer": sys.stdin})()  # type: ignore[assignment]
+        sys.stdin = io.TextIOWrapper(open(args.stdin, "rb"))  # noqa: SIM115 - the command reads sys.stdin.buffer
     from drkit.cli.main import main as drkit_main
 
     code = 0
