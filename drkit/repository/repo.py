@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar, overload
 
 from storage_backends import Backend, NotFound
 
@@ -55,6 +56,7 @@ log = logging.getLogger("drkit.repository")
 # object (reserve.ReaderLock). A shared lock for forget or prune is their --dry-run (else: maintenance)
 _READERS = frozenset({"restore", "check", "forget", "prune", "mount"})
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
+T = TypeVar("T")
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
 
@@ -71,6 +73,28 @@ class _View:
     listed: dict[str, int]
 
 
+class _Loaded(Generic[T]):
+    """An attribute of the loaded index (the index, its object ids, marks...): reading it first loads an
+    index that ``Repository.open`` left due, so no reader ever sees the empty one."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.private = "_" + name
+
+    @overload
+    def __get__(self, repo: None, owner: type) -> _Loaded[T]: ...
+    @overload
+    def __get__(self, repo: Repository, owner: type) -> T: ...
+    def __get__(self, repo: Repository | None, owner: type) -> _Loaded[T] | T:
+        if repo is None:
+            return self
+        repo._ensure_index()
+        value: T = getattr(repo, self.private)
+        return value
+
+    def __set__(self, repo: Repository, value: T) -> None:
+        setattr(repo, self.private, value)
+
+
 class Repository:
     def __init__(self, backend: Backend, config: RepoConfig, master: MasterKey, key_id: str) -> None:
         self.retention = Retention.of(config)
@@ -80,32 +104,35 @@ class Repository:
         self._index = Index()
         self._index_due = False  # open(load_index=True): loaded when a lock is taken or on first use
         self._index_mutex = threading.Lock()
-        self.index_ids: set[str] = set()  # the index objects ``index`` was loaded from
+        self._loader: int | None = None  # the thread loading a due index (its own reads do not wait)
+        self._index_ids: set[str] = set()  # the index objects ``index`` was loaded from
         # index objects that are junk or damaged (id → why), skipped with a warning; `check` reports them
-        self.skipped_indexes: dict[str, str] = {}
-        self.marks: dict[str, Mark] = {}  # pending-deletion marks known when the index was loaded
-        self.superseded = Superseded()
+        self._skipped_indexes: dict[str, str] = {}
+        self._marks: dict[str, Mark] = {}  # pending-deletion marks known when the index was loaded
+        self._superseded = Superseded()
         self._index_loaded = False
         self._locks: list[Lock] = []
         self.tuning = Tuning()  # the config's worker and connection counts (the command line's win)
         self.use_master(master, key_id)
 
-    @property
-    def index(self) -> Index:
-        """The index; a repository opened to load it loads it here when no lock was taken first."""
-        if self._index_due:
-            self._load_due_index()
-        return self._index
+    index: _Loaded[Index] = _Loaded()
+    index_ids: _Loaded[set[str]] = _Loaded()
+    skipped_indexes: _Loaded[dict[str, str]] = _Loaded()
+    marks: _Loaded[dict[str, Mark]] = _Loaded()
+    superseded: _Loaded[Superseded] = _Loaded()
 
-    @index.setter
-    def index(self, index: Index) -> None:
-        self._index = index
+    def _ensure_index(self) -> None:
+        if self._index_due and self._loader != threading.get_ident():
+            self._load_due_index()
 
     def _load_due_index(self) -> None:
         with self._index_mutex:
             if self._index_due:
-                self.load_index()
-                self._index_due = False
+                self._loader = threading.get_ident()
+                try:
+                    self.load_index()
+                finally:
+                    self._loader = None
 
     def concurrency(self) -> Plan:
         """Threads and requests in flight for this repository's store (core/concurrency.py)."""
@@ -220,8 +247,8 @@ class Repository:
             for pack in packs:
                 index.add_raw(pack, index_id)
         index.hash_pending()  # builds the lookup table now, not in the first lookup
-        usable = set(ids) - self.skipped_indexes.keys()  # a skipped object is not retired by a prune
-        self._index, self.index_ids, self.marks, self.superseded = index, usable, marks, superseded
+        usable = set(ids) - self._skipped_indexes.keys()  # a skipped object is not retired by a prune
+        self._index, self._index_ids, self._marks, self._superseded = index, usable, marks, superseded
         self._index_loaded, self._index_due = True, False
 
     def fetch_indexes(self, ids: list[str], sizes: dict[str, int] | None = None) -> Iterator[tuple[str, list[RawPack]]]:
@@ -258,9 +285,9 @@ class Repository:
                     fut.cancel()
 
     def _skip_index(self, index_id: str, why: str) -> None:
-        if index_id not in self.skipped_indexes:
+        if index_id not in self._skipped_indexes:  # in a fetch thread: not through the loading attribute
             log.warning("skipped index object %s: %s", index_id[:16], why)
-        self.skipped_indexes[index_id] = why
+        self._skipped_indexes[index_id] = why
 
     def load_new_indexes(self) -> int:
         """Add the index objects written since the index was loaded (by a backup that finished

@@ -54,6 +54,18 @@ def test_without_a_lock_the_index_is_read_on_first_use() -> None:
     assert sum(1 for c in calls if c.call == "list" and c.key == "index/") == 1
 
 
+def test_any_attribute_of_the_loaded_index_reads_it_first() -> None:
+    """``index_ids``, ``marks``, ``superseded``, ``skipped_indexes`` are the index's too: a reader of one of
+    them alone (a test tool walking ``index_ids``) must not see the empty ones of an index not read yet."""
+    store, _ = _stored()
+    for name in ("index_ids", "marks", "superseded", "skipped_indexes"):
+        calls: list[Call] = []
+        repo = Repository.open(RecordingBackend(store, calls), "pw")
+        getattr(repo, name)
+        assert sum(1 for c in calls if c.call == "list" and c.key == "index/") == 1, name
+        assert len(repo.index_ids) == 1
+
+
 def test_a_mark_written_between_the_open_and_the_lock_is_known() -> None:
     """A prune marks the packs after the backup opened the repository and before it locked: the backup must
     not deduplicate into them (it stores the blobs again)."""
