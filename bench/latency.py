@@ -24,6 +24,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -134,6 +135,15 @@ class Place:
     env: dict[str, str]
     work: Path
     stream: StreamInfo
+    client: Any = None  # a boto3 client of the server, to sum what each tool stored
+
+
+def stored_bytes(client: Any, prefix: str) -> int | None:
+    """Bytes under ``prefix/`` in the bench's bucket (every object the tool wrote), or None without a client."""
+    if client is None:
+        return None
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix + "/")
+    return sum(o["Size"] for page in pages for o in page.get("Contents", []))
 
 
 def run_tool(tool: Tool, place: Place, prefix: str, label: str) -> Cell:
@@ -162,6 +172,8 @@ def run_tool(tool: Tool, place: Place, prefix: str, label: str) -> Cell:
             return cell
         cell.seconds[step], cell.rss[step] = res.wall_s, res.maxrss_bytes
         speed = "" if step == "init" else f"{mb_per_s(stream.size, res.wall_s):8.1f} MB/s"
+        if step == "backup" and (stored := stored_bytes(place.client, prefix)) is not None:
+            speed += f" ({stored / 1e6:.1f} MB stored)"
         print(
             f"  {label} {tool.name:<11} {step:<8} {res.wall_s:7.2f} s {speed:>13}  "
             f"{res.maxrss_bytes / MIB:6.1f} MiB RSS  {res.cpu_s:6.2f} s CPU  {load_note(False)}",
@@ -230,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     for tool in tools:
         print(f"{tool.name}: {tool_version([tool.exe, 'version' if tool.name == 'restic' else '--version'])}")
     print(f"proxy: bandwidth {args.mbit:g} Mbit/s per direction, window {args.window_kib} KiB per connection")
+    print(
+        "measured: wall time of each whole command (start-up, key derivation and repository open included); "
+        "MB/s = stream bytes / that time. Same stream from the same file for every tool; both compress "
+        "(drkit zstd level 3, restic --compression auto in a version 2 repository); CPU = user + system"
+    )
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="drkit-latency-", dir=args.workdir)))
         stream = write_mixed_stream(work / "stream.bin", args.size_mib, args.seed)
@@ -251,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in range(1, args.rounds + 1):
                     for tool in tools if r % 2 else tools[::-1]:
                         prefix = f"{tool.name}-{rtt:g}ms-{r}"
-                        place = Place(endpoint, base_env, work, stream)
+                        place = Place(endpoint, base_env, work, stream, server.client())
                         by_tool[tool.name].append(run_tool(tool, place, prefix, f"{rtt:g} ms r{r}"))
                 results[rtt] = by_tool
             finally:

@@ -32,6 +32,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from storage_backends.base import Backend
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 LOCK_PREFIX = "locks/"
 _MAX_LOCK_SIZE = 64 * 1024
+_READ_AT_ONCE = 8  # lock objects read concurrently
 _HINT = "drkit unlock removes stale locks; if the holder is still running, wait for it and try again"
 
 
@@ -170,11 +172,17 @@ def _load(backend: Backend, key: str) -> LockInfo | None:
         )
 
 
-def list_locks(backend: Backend) -> list[LockInfo]:
-    """All lock objects; garbled ones come back as stale entries (see the module docstring)."""
+def list_locks(backend: Backend, *, besides: str | None = None) -> list[LockInfo]:
+    """All lock objects but ``besides`` (the caller's own: it knows what it wrote); garbled ones come back
+    as stale entries (see the module docstring). Several are read concurrently: each is a round trip."""
     with storage_errors():
-        keys = [info.key for info in backend.list(LOCK_PREFIX)]
-        return [info for key in keys if (info := _load(backend, key)) is not None]
+        keys = [info.key for info in backend.list(LOCK_PREFIX) if info.key != besides]
+        if len(keys) <= 1:
+            loaded = [_load(backend, key) for key in keys]
+        else:
+            with ThreadPoolExecutor(min(len(keys), _READ_AT_ONCE), thread_name_prefix="drkit-locks") as pool:
+                loaded = list(pool.map(lambda key: _load(backend, key), keys))
+        return [info for info in loaded if info is not None]
 
 
 def remove_locks(backend: Backend, *, all_locks: bool = False) -> list[LockInfo]:
@@ -288,9 +296,7 @@ class Lock:
     def _check_conflicts(self, own: str) -> None:
         now = clock.now()
         found = [
-            info
-            for info in list_locks(self._backend)
-            if info.key != own and conflicts(self, info) and not is_stale(info, now)
+            info for info in list_locks(self._backend, besides=own) if conflicts(self, info) and not is_stale(info, now)
         ]
         if found:
             more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

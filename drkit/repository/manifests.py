@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from storage_backends import Backend, NotFound
@@ -21,6 +23,7 @@ from .format import AAD_MANIFEST, MANIFESTS_PREFIX, SNAPSHOTS_PREFIX, content_id
 from .storage_errors import storage_errors
 
 Document = dict[str, Any]
+_READ_AT_ONCE = 8  # documents read concurrently by ``find``
 log = logging.getLogger("drkit.repository")
 
 
@@ -110,21 +113,48 @@ class ManifestStore:
         with storage_errors():
             return sorted(id_from_key(i.key) for i in self.backend.list(_prefix(kind)))
 
-    def find(self, kind: str, match: Callable[[Document], bool] | None = None) -> Iterator[tuple[str, Document]]:
+    def find(
+        self, kind: str, match: Callable[[Document], bool] | None = None, *, ids: list[str] | None = None
+    ) -> Iterator[tuple[str, Document]]:
         """Every document of ``kind``; one deleted between the listing and its read (a concurrent
         forget or prune) is left out, as if listed a moment later. One that is junk or damaged (too
         large, fails authentication, malformed) is skipped with a warning and noted in ``skipped``:
-        someone with write access to the bucket alone must not stop every command that lists."""
-        for doc_id in self.ids(kind):
-            try:
-                doc = self.get_if_present(kind, doc_id)
-            except IntegrityError as exc:
-                self.skip(manifest_key(kind, doc_id), exc.message)
-                if isinstance(exc, OtherKind):
+        someone with write access to the bucket alone must not stop every command that lists.
+        ``ids``: the listing, if the caller has it. Up to ``_READ_AT_ONCE`` documents are read at a time
+        (each is a round trip: `restore latest` reads every snapshot), yielded in listing order."""
+        for doc_id, doc in self._read_all(kind, self.ids(kind) if ids is None else ids):
+            if isinstance(doc, IntegrityError):
+                self.skip(manifest_key(kind, doc_id), doc.message)
+                if isinstance(doc, OtherKind):
                     self.known[manifest_key(kind, doc_id)] = None
                 continue
             if doc is not None and (match is None or match(doc)):
                 yield doc_id, doc
+
+    def _read_one(self, kind: str, doc_id: str) -> Document | IntegrityError | None:
+        try:
+            return self.get_if_present(kind, doc_id)
+        except IntegrityError as exc:  # a value: the caller skips it in order
+            return exc
+
+    def _read_all(self, kind: str, ids: list[str]) -> Iterator[tuple[str, Document | IntegrityError | None]]:
+        if len(ids) <= 1:
+            yield from ((doc_id, self._read_one(kind, doc_id)) for doc_id in ids)
+            return
+        with ThreadPoolExecutor(min(len(ids), _READ_AT_ONCE), thread_name_prefix="drkit-manifests") as pool:
+            window: deque[tuple[str, Future[Document | IntegrityError | None]]] = deque()
+            try:
+                for doc_id in ids:
+                    if len(window) >= _READ_AT_ONCE:
+                        done_id, fut = window.popleft()
+                        yield done_id, fut.result()
+                    window.append((doc_id, pool.submit(self._read_one, kind, doc_id)))
+                while window:
+                    done_id, fut = window.popleft()
+                    yield done_id, fut.result()
+            finally:
+                for _, fut in window:
+                    fut.cancel()
 
     def skip(self, key: str, why: str) -> None:
         """Note (and warn once about) an unusable document that a listing leaves out."""

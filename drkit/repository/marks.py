@@ -114,9 +114,12 @@ def read_superseded(store: ManifestStore) -> Superseded:
     return out
 
 
-def read_marks(store: ManifestStore, skip: set[str] | None = None) -> dict[str, Mark]:
-    """Every mark not settled (``skip``: marks named by superseded records), oldest first."""
-    marks = [Mark.from_doc(i, d) for i, d in store.find(PENDING_KIND) if i not in (skip or set())]
+def read_marks(store: ManifestStore, skip: set[str] | None = None, ids: list[str] | None = None) -> dict[str, Mark]:
+    """Every mark not settled (``skip``: marks named by superseded records), oldest first. ``ids``: the
+    listing of marks, if the caller has it."""
+    listed = store.ids(PENDING_KIND) if ids is None else ids
+    wanted = [i for i in listed if i not in (skip or set())]
+    marks = [Mark.from_doc(i, d) for i, d in store.find(PENDING_KIND, ids=wanted)]
     return {m.id: m for m in sorted(marks, key=lambda m: (m.time, m.id))}
 
 

@@ -4,12 +4,14 @@ A pack can be lost outside drkit (a deleted object, a restored bucket snapshot, 
 index still names it, so a writer that trusted the index alone deduplicated into it and wrote
 snapshots that could not be restored, every backup after the loss. ``BlobWriter`` notes each indexed
 pack it references without storing the blob again, and before its caller writes the snapshot checks
-that the storage holds them all (a ``stat`` each for a few, else one LIST of ``data/``): if one is
+that the storage holds them all (a ``stat`` each for a few, concurrently, else one LIST of ``data/``): if one is
 gone the run fails with exit 13 and a hint to run ``drkit repair index``, which drops lost packs from
 the index so the next backup stores that data anew.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 from storage_backends import NotFound
 
@@ -35,15 +37,20 @@ def missing_packs(repo: Repository, packs: set[str]) -> set[str]:
     if len(packs) > _STAT_AT_MOST:
         stored = stored_packs(repo)
         return {p for p in packs if stored.get(p) != sizes.get(p)}
-    missing = set()
-    with storage_errors():
-        for pack_id in packs:
-            try:
-                if repo.backend.stat(pack_key(pack_id)).size != sizes.get(pack_id):
-                    missing.add(pack_id)
-            except NotFound:
-                missing.add(pack_id)
-    return missing
+
+    def lost(pack_id: str) -> bool:
+        try:
+            return repo.backend.stat(pack_key(pack_id)).size != sizes.get(pack_id)
+        except NotFound:
+            return True
+
+    if not packs:
+        return set()
+    ordered = sorted(packs)
+    workers = max(1, min(len(ordered), repo.concurrency().reads, repo.backend.capabilities.max_connections))
+    with storage_errors(), ThreadPoolExecutor(workers, thread_name_prefix="drkit-packcheck") as pool:
+        # concurrently: each stat is a round trip, and a re-run that deduplicated into 16 packs waited for 16
+        return {p for p, gone in zip(ordered, pool.map(lost, ordered), strict=True) if gone}
 
 
 class LostPack(IntegrityError):

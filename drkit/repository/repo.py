@@ -5,21 +5,24 @@ config, the index and the manifest store from here; each declares its own small 
 what it uses. The repository is handed a Backend; it never opens one from a URL.
 
 Two-phase prune (docs/FORMAT.md §13): the index is loaded with the pending-deletion marks, whose
-packs are ``index.excluded`` (writers never reference a blob found only there). Once a lock is held
-the marks are listed again and the index reloaded if a new one appeared, so what the process uses is
-at least as new as its lock's ``view``. Manifest writes and deletes are refused once a held lock is
-lost (not refreshed for its lifetime): a prune may already treat it as gone.
+packs are ``index.excluded`` (writers never reference a blob found only there). ``open`` does not read
+it: it is read once a lock is written (or on first use without a lock), so what the process uses is at
+least as new as its lock's ``view``; an index read before a lock is re-checked when the lock is taken
+(marks listed again, the index reloaded if one appeared or went). Manifest writes and deletes are
+refused once a held lock is lost (not refreshed for its lifetime): a prune may already treat it as gone.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar, overload
 
 from storage_backends import Backend, NotFound
 
@@ -34,7 +37,15 @@ from .index import Index, RawPack, decode_raw
 from .keys import PRIVATE, KdfParams, MasterKey, wrap_master_key
 from .locks import Lock
 from .manifests import ManifestStore
-from .marks import Mark, Superseded, marked_packs, pending_indexes, read_marks, read_superseded
+from .marks import (
+    PENDING_KIND,
+    Mark,
+    Superseded,
+    marked_packs,
+    pending_indexes,
+    read_marks,
+    read_superseded,
+)
 from .reserve import MaintenanceLock, ReaderLock, create_reserve
 from .storage_errors import storage_errors
 from .traced import traced
@@ -45,6 +56,7 @@ log = logging.getLogger("drkit.repository")
 # object (reserve.ReaderLock). A shared lock for forget or prune is their --dry-run (else: maintenance)
 _READERS = frozenset({"restore", "check", "forget", "prune", "mount"})
 _LOAD_ATTEMPTS = 5  # an index object may vanish under a concurrent prune: list again
+T = TypeVar("T")
 _FETCH_WINDOW = 32 << 20  # sealed index bytes in flight while loading (at least one object)
 
 
@@ -61,22 +73,66 @@ class _View:
     listed: dict[str, int]
 
 
+class _Loaded(Generic[T]):
+    """An attribute of the loaded index (the index, its object ids, marks...): reading it first loads an
+    index that ``Repository.open`` left due, so no reader ever sees the empty one."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.private = "_" + name
+
+    @overload
+    def __get__(self, repo: None, owner: type) -> _Loaded[T]: ...
+    @overload
+    def __get__(self, repo: Repository, owner: type) -> T: ...
+    def __get__(self, repo: Repository | None, owner: type) -> _Loaded[T] | T:
+        if repo is None:
+            return self
+        repo._ensure_index()
+        value: T = getattr(repo, self.private)
+        return value
+
+    def __set__(self, repo: Repository, value: T) -> None:
+        setattr(repo, self.private, value)
+
+
 class Repository:
     def __init__(self, backend: Backend, config: RepoConfig, master: MasterKey, key_id: str) -> None:
         self.retention = Retention.of(config)
         backend = traced(backend)  # sampled storage-call spans when tracing is on; else the backend itself
         self.backend: Backend = backend if self.retention is None else RetainingBackend(backend, self.retention)
         self.config = config
-        self.index = Index()
-        self.index_ids: set[str] = set()  # the index objects ``index`` was loaded from
+        self._index = Index()
+        self._index_due = False  # open(load_index=True): loaded when a lock is taken or on first use
+        self._index_mutex = threading.Lock()
+        self._loader: int | None = None  # the thread loading a due index (its own reads do not wait)
+        self._index_ids: set[str] = set()  # the index objects ``index`` was loaded from
         # index objects that are junk or damaged (id → why), skipped with a warning; `check` reports them
-        self.skipped_indexes: dict[str, str] = {}
-        self.marks: dict[str, Mark] = {}  # pending-deletion marks known when the index was loaded
-        self.superseded = Superseded()
+        self._skipped_indexes: dict[str, str] = {}
+        self._marks: dict[str, Mark] = {}  # pending-deletion marks known when the index was loaded
+        self._superseded = Superseded()
         self._index_loaded = False
         self._locks: list[Lock] = []
         self.tuning = Tuning()  # the config's worker and connection counts (the command line's win)
         self.use_master(master, key_id)
+
+    index: _Loaded[Index] = _Loaded()
+    index_ids: _Loaded[set[str]] = _Loaded()
+    skipped_indexes: _Loaded[dict[str, str]] = _Loaded()
+    marks: _Loaded[dict[str, Mark]] = _Loaded()
+    superseded: _Loaded[Superseded] = _Loaded()
+
+    def _ensure_index(self) -> None:
+        if self._index_due and self._loader != threading.get_ident():
+            self._load_due_index()
+
+    def _load_due_index(self) -> None:
+        with self._index_mutex:
+            if self._index_due:
+                self._loader = threading.get_ident()
+                try:
+                    self.load_index()
+                finally:
+                    self._loader = None
 
     def concurrency(self) -> Plan:
         """Threads and requests in flight for this repository's store (core/concurrency.py)."""
@@ -132,13 +188,16 @@ class Repository:
         """Open with ``passphrase``: WrongPassword if no key object opens, RepositoryMissing if
         there is no repository at all."""
         with storage_errors():
-            try:
-                sealed_config = read_capped(backend, CONFIG_KEY, MAX_CONFIG)
-            except NotFound:
-                raise RepositoryMissing(
-                    f"no drkit repository at {backend.display}", hint="create one with `drkit init`"
-                ) from None
-            master, key_id, unrecorded = unlock(backend, passphrase)
+            with ThreadPoolExecutor(1, thread_name_prefix="drkit-open") as pool:  # two reads, one round trip
+                keys = pool.submit(lambda: [info.key for info in backend.list(KEYS_PREFIX)])
+                try:
+                    sealed_config = read_capped(backend, CONFIG_KEY, MAX_CONFIG)
+                except NotFound:
+                    raise RepositoryMissing(
+                        f"no drkit repository at {backend.display}", hint="create one with `drkit init`"
+                    ) from None
+                listed_keys = keys.result()
+            master, key_id, unrecorded = unlock(backend, passphrase, listed_keys)
         try:
             config = RepoConfig.from_json(master.cipher().open(sealed_config, AAD_CONFIG))
         except (IntegrityError, ValueError, KeyError, TypeError):
@@ -146,8 +205,9 @@ class Repository:
         repo = cls(backend, config, master, key_id)
         if unrecorded:  # retention applies (repo.backend): a record under Object Lock cannot be deleted
             write_record(repo.backend, master, best_effort=True)
-        if load_index:
-            repo.load_index()
+        # Not read now: a command that locks next (a backup) reads it once its lock is written, as §13 of
+        # docs/FORMAT.md asks anyway; reading it here too cost a second listing of marks and index/.
+        repo._index_due = load_index
         return repo
 
     def load_index(self, view: _View | None = None) -> None:
@@ -166,10 +226,13 @@ class Repository:
         )
 
     def _read_view(self) -> _View:
-        """The superseded list, then the pending marks, then the index listing: in this order, so no
-        index object a prune wrote after the marks were read can be missed."""
-        superseded = read_superseded(self.manifests)
-        marks = read_marks(self.manifests, superseded.marks)
+        """The superseded records and the pending marks, then the index listing: in this order, so no
+        index object a prune wrote after the marks were read can be missed. The two listings are made
+        together (one round trip; why that is safe: docs/repository-safety.md, "Round trips")."""
+        with ThreadPoolExecutor(1, thread_name_prefix="drkit-view") as pool:
+            pending = pool.submit(self.manifests.ids, PENDING_KIND)
+            superseded = read_superseded(self.manifests)
+            marks = read_marks(self.manifests, superseded.marks, ids=pending.result())
         with storage_errors():
             listed = {id_from_key(i.key): i.size for i in self.backend.list(INDEX_PREFIX)}
         return _View(superseded, marks, listed)
@@ -184,9 +247,9 @@ class Repository:
             for pack in packs:
                 index.add_raw(pack, index_id)
         index.hash_pending()  # builds the lookup table now, not in the first lookup
-        usable = set(ids) - self.skipped_indexes.keys()  # a skipped object is not retired by a prune
-        self.index, self.index_ids, self.marks, self.superseded = index, usable, marks, superseded
-        self._index_loaded = True
+        usable = set(ids) - self._skipped_indexes.keys()  # a skipped object is not retired by a prune
+        self._index, self._index_ids, self._marks, self._superseded = index, usable, marks, superseded
+        self._index_loaded, self._index_due = True, False
 
     def fetch_indexes(self, ids: list[str], sizes: dict[str, int] | None = None) -> Iterator[tuple[str, list[RawPack]]]:
         """Download and decode index objects in order, in parallel but with at most ``_FETCH_WINDOW``
@@ -222,9 +285,9 @@ class Repository:
                     fut.cancel()
 
     def _skip_index(self, index_id: str, why: str) -> None:
-        if index_id not in self.skipped_indexes:
+        if index_id not in self._skipped_indexes:  # in a fetch thread: not through the loading attribute
             log.warning("skipped index object %s: %s", index_id[:16], why)
-        self.skipped_indexes[index_id] = why
+        self._skipped_indexes[index_id] = why
 
     def load_new_indexes(self) -> int:
         """Add the index objects written since the index was loaded (by a backup that finished
@@ -272,7 +335,10 @@ class Repository:
     def _on_locked(self, lock: Lock) -> None:
         self._locks = [held for held in self._locks if held.key is not None]
         self._locks.append(lock)
-        self.refresh_marks()
+        if self._index_due:
+            self._load_due_index()  # the lock is written: this view is at least as new as it
+        else:
+            self.refresh_marks()
 
     def locked_until(self, key: str) -> datetime | None:
         """When object ``key``'s retention ends, if it is still locked (always None without immutability)."""

@@ -61,7 +61,7 @@ class Horizon:
 
 def look_around(repo: Repository, own_key: str | None, skew: float) -> Horizon:
     now = clock.now()
-    others = tuple(lk for lk in list_locks(repo.backend) if lk.key != own_key and not is_stale(lk, now, slack=skew))
+    others = tuple(lk for lk in list_locks(repo.backend, besides=own_key) if not is_stale(lk, now, slack=skew))
     return Horizon(now, others, skew)
 
 

@@ -25,8 +25,9 @@ import hmac
 import json
 import logging
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
-from storage_backends import Backend, BackendError, NotFound
+from storage_backends import Backend, BackendError, NotFound, ObjectInfo
 
 from ..core import clock
 from ..core.errors import IntegrityError, WrongPassword
@@ -37,6 +38,7 @@ from .keys import MasterKey, _mac, key_generation, unwrap_master_key
 log = logging.getLogger("drkit.repository")
 ROTATIONS_PREFIX = "rotations/"
 _RECORD_CONTEXT = b"drkit rotation record v1"
+_READ_AT_ONCE = 8  # key objects read concurrently (and the rotations listing)
 
 
 def rotation_record(master: MasterKey) -> tuple[str, bytes]:
@@ -60,18 +62,19 @@ def record_generation(data: bytes, master: MasterKey) -> int | None:
         return None
 
 
-def recorded_generation(backend: Backend, master: MasterKey) -> int:
-    """The newest generation a genuine rotation record names, if it is at least ``master``'s (else 0)."""
-    found = _genuine_record(backend, master)
+def recorded_generation(backend: Backend, master: MasterKey, listed: list[ObjectInfo] | None = None) -> int:
+    """The newest generation a genuine rotation record names, if it is at least ``master``'s (else 0).
+    ``listed``: the listing of ``rotations/``, if the caller has it."""
+    found = _genuine_record(backend, master, listed)
     return 0 if found is None else found
 
 
-def _genuine_record(backend: Backend, master: MasterKey) -> int | None:
+def _genuine_record(backend: Backend, master: MasterKey, listed: list[ObjectInfo] | None = None) -> int | None:
     """``recorded_generation``, None when no genuine record names ``master``'s generation or a newer one.
     Names are read newest first, from ``master``'s generation up, until one is genuine: a record whose
     name and content disagree (a genuine one copied under another name) or that is junk is skipped."""
     named = []
-    for info in backend.list(ROTATIONS_PREFIX):
+    for info in backend.list(ROTATIONS_PREFIX) if listed is None else listed:
         head = info.key[len(ROTATIONS_PREFIX) :].split("-")[0]
         if head.isascii() and head.isdigit() and int(head) >= master.generation:  # not "²": int() refuses it
             named.append((int(head), info.key))
@@ -122,21 +125,41 @@ def _newest(
     return found
 
 
-def _opened(backend: Backend, passphrase: str) -> tuple[tuple[MasterKey, str], list[tuple[bytes, str]]]:
+def _read_key(backend: Backend, key: str) -> bytes | IntegrityError | None:
+    """A key object's bytes; its damage as a value; None if it was removed since the listing."""
+    try:
+        return read_capped(backend, key, MAX_KEY)
+    except IntegrityError as exc:
+        return exc
+    except NotFound:
+        return None  # `key remove`, `key passwd`
+
+
+def _read_keys(backend: Backend, keys: list[str], pool: ThreadPoolExecutor) -> list[bytes | IntegrityError | None]:
+    """Every key object, read concurrently (each is a round trip; a repository with several passphrases has
+    several), in listing order."""
+    return list(pool.map(lambda key: _read_key(backend, key), keys))
+
+
+def _opened(
+    backend: Backend, passphrase: str, keys: list[str], pool: ThreadPoolExecutor
+) -> tuple[tuple[MasterKey, str], list[tuple[bytes, str]]]:
     """The first key object ``passphrase`` opens, and every readable key object."""
     found: tuple[MasterKey, str] | None = None
     damaged: list[str] = []
     objects: list[tuple[bytes, str]] = []
-    for info in backend.list(KEYS_PREFIX):
+    for key, read in zip(keys, _read_keys(backend, keys, pool), strict=True):
         try:
-            key_object = read_capped(backend, info.key, MAX_KEY)
-            objects.append((key_object, info.key))
+            if read is None:
+                continue  # removed since the listing (`key remove`, `key passwd`)
+            if isinstance(read, IntegrityError):
+                raise read
+            key_object = read
+            objects.append((key_object, key))
             if found is None and (master := unwrap_master_key(key_object, passphrase)) is not None:
-                found = master, id_from_key(info.key)
+                found = master, id_from_key(key)
         except IntegrityError as exc:  # one damaged key object must not lock out the other passphrases
-            damaged.append(f"{info.key}: {exc.message}")
-        except NotFound:
-            continue  # removed since the listing (`key remove`, `key passwd`)
+            damaged.append(f"{key}: {exc.message}")
     if found is None:
         if damaged:
             raise IntegrityError(
@@ -149,12 +172,21 @@ def _opened(backend: Backend, passphrase: str) -> tuple[tuple[MasterKey, str], l
     return found, objects
 
 
-def unlock(backend: Backend, passphrase: str) -> tuple[MasterKey, str, bool]:
+def unlock(backend: Backend, passphrase: str, keys: list[str] | None = None) -> tuple[MasterKey, str, bool]:
     """The master key ``passphrase`` opens (and its key id), which must be of the newest genuine generation:
     a key object left from before a ``key rotate`` opens old data only and must not be used at all. The
-    flag: no rotation record names this key's generation yet (the caller writes one, ``write_record``)."""
-    found, objects = _opened(backend, passphrase)
-    recorded = recorded_generation(backend, found[0])
+    flag: no rotation record names this key's generation yet (the caller writes one, ``write_record``).
+    ``keys``: the listing of ``keys/``, if the caller has it.
+
+    ``rotations/`` is listed while the key objects are read and the passphrase tried (round trips
+    overlapped): after the listing of ``keys/`` as before, so it is no older than the key objects'."""
+    if keys is None:
+        keys = [info.key for info in backend.list(KEYS_PREFIX)]
+    with ThreadPoolExecutor(_READ_AT_ONCE, thread_name_prefix="drkit-keys") as pool:
+        rotations = pool.submit(lambda: list(backend.list(ROTATIONS_PREFIX)))
+        found, objects = _opened(backend, passphrase, keys, pool)
+        listed = rotations.result()
+    recorded = recorded_generation(backend, found[0], listed)
     proven = (key_generation(o, found[0]) for o, _ in objects)
     newest = max([recorded, *(g for g in proven if g is not None)])
     master, key_id = _newest(objects, passphrase, found, newest)

@@ -48,7 +48,10 @@ def new_repo() -> Repository:
 
 
 def reopen(repo: Repository) -> Repository:
-    return Repository.open(repo.backend, "pw")
+    """Opened, its index read now (``open`` alone reads it when a lock is taken or on first use)."""
+    opened = Repository.open(repo.backend, "pw")
+    opened.load_index()
+    return opened
 
 
 def data(seed: int, size: int = 200_000) -> bytes:
