@@ -197,6 +197,9 @@ class Repository:
                         f"no drkit repository at {backend.display}", hint="create one with `drkit init`"
                     ) from None
                 listed_keys = keys.result()
+            if not listed_keys:  # listed alongside the config read: an init that wrote its key after the
+                # listing and its config (last) before the read is seen again, not called a wrong passphrase
+                listed_keys = [info.key for info in backend.list(KEYS_PREFIX)]
             master, key_id, unrecorded = unlock(backend, passphrase, listed_keys)
         try:
             config = RepoConfig.from_json(master.cipher().open(sealed_config, AAD_CONFIG))
