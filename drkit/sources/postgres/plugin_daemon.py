@@ -11,9 +11,10 @@ import threading
 from typing import Any
 
 from ...config import JobConfig
-from ...jobs.connect import open_job_repository, pg_conn
+from ...jobs.connect import open_job_repository
 from ..daemonworkers import DaemonContext, DaemonWorker
 from .config import PostgresSource
+from .plugin_conn import pg_conn
 from .receivemetrics import ReceiveFamilies, ReceiveMetrics
 
 RETRY = 30.0  # seconds before a failed receiver starts again

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .config import PostgresSource
 from ...core.errors import UsageError
 from ...core.timespec import format_time
 from ...repository import snapshots
 from ...repository.repo import Repository
 from ..system import ComponentPlan
 from . import pitr
+from .config import PostgresSource
 from .ops import refuse_damaged_base, windows
 
 

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ...config import JobConfig
-from ...jobs.connect import open_job_repository, redis_target
+from ...jobs.connect import open_job_repository
 from ..daemonworkers import DaemonContext, DaemonWorker
 from .aofmetrics import AofArchiveFamilies, AofArchiveMetrics
 from .config import RedisSource
+from .plugin_conn import redis_target
 
 RETRY = 5.0  # seconds before a failed archiver starts again: the Redis RPO is in seconds
 log = logging.getLogger("drkit.scheduler")

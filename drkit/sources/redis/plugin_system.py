@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .config import RedisSource
 from ...core.errors import UsageError
 from ...core.timespec import format_time
 from ...repository.repo import Repository
 from ..system import ComponentPlan
 from . import catalog, pitr
+from .config import RedisSource
 
 
 def plan_redis(repo: Repository, job: str, source: RedisSource, target: datetime) -> ComponentPlan:
