@@ -7,22 +7,26 @@ for every kind alike; the JSON schema of ``source`` is every registered kind's m
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import BeforeValidator, GetJsonSchemaHandler, SerializeAsAny, ValidationError
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import InitErrorDetails, core_schema
+from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from ..core.errors import UsageError
 from ..sources.registry import SourceConfig
+
+_KNOWN_TYPES = frozenset(get_args(core_schema.ErrorType))  # pydantic-core's own error types
 
 
 def _under(kind: str, exc: ValidationError) -> ValidationError:
     """``exc`` with every problem's location under ``kind``."""
     details: list[InitErrorDetails] = []
     for err in exc.errors(include_url=False):
-        detail = InitErrorDetails(type=err["type"], loc=(kind, *err["loc"]), input=err["input"])
-        if "ctx" in err:
+        known = err["type"] in _KNOWN_TYPES  # a model's own (PydanticCustomError) type is no known one
+        kind_of = err["type"] if known else PydanticCustomError(err["type"], err["msg"])
+        detail = InitErrorDetails(type=kind_of, loc=(kind, *err["loc"]), input=err["input"])
+        if known and "ctx" in err:
             detail["ctx"] = err["ctx"]
         details.append(detail)
     return ValidationError.from_exception_data(exc.title, details)

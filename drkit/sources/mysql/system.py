@@ -14,7 +14,7 @@ Binary logs are not replayed to T here: the component's skew is how long before 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,18 @@ def plan(repo: Repository, job: str, name: str, target: datetime) -> ComponentPl
     if not ended:
         raise MysqlUsage(f"job {job}: no MySQL dump of {name!r} ended at or before {format_time(target)}")
     snap = ended[-1]
-    snapshots.refuse_past_damaged(repo.manifests, snap)  # a damaged newer manifest: exit 13 (--skip-damaged)
+    # a damaged manifest stored after it started and by T (plus the longest dump seen: a dump that ended by
+    # T is stored a little later) may be a newer dump that ended by T: exit 13 (--skip-damaged), as the
+    # files and PostgreSQL components refuse; one stored later cannot be, and does not block T
+    longest = max((_utc(s.end_time) - _utc(s.time) for s in dumps if s.end_time), default=timedelta(0))
+    store = repo.manifests
+    snapshots.refuse_damaged_until(
+        store,
+        snap,
+        target + longest,
+        format_time(target),
+        possible=lambda key: snapshots.could_match(store, key, None, KIND, name),
+    )
     return ComponentPlan(
         job=job,
         kind=KIND,

@@ -6,13 +6,18 @@ is every registered kind's model."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Literal
+
 import pytest
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from drkit.config.load import _problems
 from drkit.config.models import DrkitConfig, JobConfig
+from drkit.sources import registry
 from drkit.sources.files.config import FilesSource
-from drkit.sources.registry import kind_names, source_kind
+from drkit.sources.registry import SourceConfig, kind_names, source_kind
 
 
 def _problems_of(jobs: dict[str, object]) -> list[str]:
@@ -66,3 +71,29 @@ def test_drill_images_name_kinds_with_a_container_sandbox() -> None:
     for kind in ("mysql", "ftp"):  # mysql drills only in a local sandbox; ftp is no kind
         with pytest.raises(ValidationError, match=f"'{kind}' has no container sandbox"):
             JobConfig.model_validate({**job, "drill": {"images": {kind: "x"}}})
+
+
+class _Custom(SourceConfig):
+    """A plugin kind's model whose validator raises pydantic's documented PydanticCustomError (a type of
+    its own, no built-in error type)."""
+
+    kind: Literal["custom"]
+    bucket: str
+
+    @field_validator("bucket")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        if value != value.lower():
+            raise PydanticCustomError("bucket_case", "bucket {bucket} must be lower case", {"bucket": value})
+        return value
+
+
+def test_a_plugin_model_s_own_error_type_is_a_problem_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving the problem under the kind's name must not need the error type to be one pydantic knows:
+    a custom type once made config loading end in a KeyError (a traceback), not a problem line."""
+    real = registry.source_kind
+    monkeypatch.setattr(
+        registry, "source_kind", lambda kind: SimpleNamespace(config_model=_Custom) if kind == "custom" else real(kind)
+    )
+    problems = _problems_of({"store": {"kind": "custom", "bucket": "Shop"}})
+    assert "jobs.store.source.custom.bucket: bucket Shop must be lower case" in problems

@@ -81,3 +81,42 @@ def test_a_kind_without_workers_starts_none(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(kindworkers, "source_kind", lambda name: object())
     registry, metrics = new_registry(version=None)
     assert kindworkers.KindWorkers(_config(tmp_path), metrics, registry).threads == []
+
+
+def test_the_built_in_kinds_hand_their_workers(tmp_path: Path) -> None:
+    """The real registry, no stand-in: a physical PostgreSQL job with ``receive`` and a Redis job with
+    ``archive`` each get their worker (its module imported: a kind's worker module that imports a name the
+    jobs layer no longer has would stop the daemon from starting), with the metric names alerts read."""
+    config = DrkitConfig.model_validate(
+        {
+            "repositories": {"default": {"url": str(tmp_path / "repo"), "passphrase": {"env": "P"}}},
+            "jobs": {
+                "db": {
+                    "source": {
+                        "kind": "postgres",
+                        "dsn": "postgresql://drkit@127.0.0.1:1/app",
+                        "mode": "physical",
+                        "receive": {"spool_dir": str(tmp_path / "spool")},
+                    }
+                },
+                "cache": {"source": {"kind": "redis", "url": "redis://127.0.0.1:1", "aof_dir": str(tmp_path)}},
+                "sessions": {
+                    "source": {
+                        "kind": "redis",
+                        "url": "redis://127.0.0.1:1",
+                        "aof_dir": str(tmp_path),
+                        "archive": {"interval": 1},
+                    }
+                },
+            },
+        }
+    )
+    registry, metrics = new_registry(version=None)
+    workers = kindworkers.daemon_workers(config, metrics, registry)
+    assert [(w.job, w.what, w.thread) for w in workers] == [
+        ("db", "WAL receiver", "drkit-pgreceive-db"),
+        ("sessions", "AOF archiver", "drkit-aof-archive-sessions"),
+    ]
+    assert [w.retry for w in workers] == [30.0, 5.0]
+    names = {metric.name for metric in registry.collect()}
+    assert {"drkit_pg_receive_up", "drkit_redis_aof_archive_up"} <= names
