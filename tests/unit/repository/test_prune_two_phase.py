@@ -425,3 +425,31 @@ def test_a_refresh_that_finds_a_new_mark_reloads_from_the_reads_it_made(
     listed.clear()
     reader.refresh_marks()  # nothing changed since: no reload
     assert listed.count(INDEX_PREFIX) == 1
+
+
+# -- the lazy path (open reads no index; the lock's on_acquired does): a prune between open and lock --
+def test_a_mark_between_open_and_lock_is_known(now: list[float]) -> None:
+    repo = new_repo()
+    gone = backup(repo, data(1))
+    repo.manifests.delete(snapshots.KIND, gone)
+    late = Repository.open(repo.backend, "pw")  # as a backup opens: index due, not read
+    marked = run(repo)  # a prune marks data(1)'s packs between the open and the lock
+    assert marked.delete_packs
+    again = backup(late, data(1))  # locks now: the index is read after the lock, with the mark
+    assert snapshots.find(repo.manifests, again).stats["new_blobs"] > 0
+    now[0] += HOUR + 1
+    settled = run(repo)
+    assert sorted(settled.deleted_packs) == sorted(marked.delete_packs) and settled.rescued_packs == []
+    assert restore(repo, again) == data(1) and check_repository(reopen(repo), read_data=True).ok
+
+
+def test_packs_deleted_between_open_and_lock_are_stored_again(now: list[float]) -> None:
+    repo = new_repo()
+    backup(repo, data(1))
+    backup(repo, data(2))
+    forget(repo, Policy(keep_last=1))
+    late = Repository.open(repo.backend, "pw")
+    assert run(repo, grace=0).deleted_packs
+    again = backup(late, data(1))
+    assert snapshots.find(repo.manifests, again).stats["new_blobs"] > 0
+    assert restore(repo, again) == data(1) and check_repository(reopen(repo)).ok
