@@ -5,8 +5,8 @@ Through the real ``drkit`` command line: `config validate`, `job run` with reten
 and `copy` into a second repository, whose copy restores and drills too. Every restore is compared
 with the source by an independent oracle: the ``sqlite3`` shell's ``.dump`` of both files. Wrong
 cases: a damaged pack (check and restore refuse it with exit 13 and leave no file; the drill fails,
-exit 21), a failing SQL check (exit 21), an existing target (exit 2, untouched) and a mistyped field of
-the plugin's model (exit 2 naming it)."""
+exit 21), a failing SQL check (exit 21), a drill the kind refuses (`--point-in-time`: exit 2), an
+existing target (exit 2, untouched) and a mistyped field of the plugin's model (exit 2 naming it)."""
 
 from __future__ import annotations
 
@@ -197,6 +197,19 @@ def test_failing_sql_check_fails_the_drill(site: Site) -> None:
     assert code == 21
     failed = {c["name"]: c["detail"] for c in result["checks"] if not c["ok"]}
     assert failed == {"user.sql[0]": "got '3', expected '4'"}
+
+
+def test_a_request_the_kind_refuses_ends_the_drill_with_its_own_exit_code(site: Site) -> None:
+    """The sqlite hook refuses --point-in-time before restoring anything (a UsageError): one line and exit 2,
+    as for any usage error -- not a failed drill (exit 21) of a restore that never started."""
+    site.ok("--config", str(site.config), "job", "run", "shop")
+    report = site.tmp / "refused.json"
+    proc = site.run(
+        "--config", str(site.config), "drill", "shop", "--point-in-time", "2031-05-06T07:08:09Z", "--json", str(report)
+    )
+    assert proc.returncode == 2, proc.stderr.decode()
+    assert one_line_error(proc) == "drkit: error: an sqlite backup has no point-in-time restore: drill a snapshot"
+    assert not report.exists()
 
 
 def test_existing_target_and_mistyped_field_are_refused(site: Site) -> None:
