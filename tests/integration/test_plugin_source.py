@@ -212,6 +212,40 @@ def test_a_request_the_kind_refuses_ends_the_drill_with_its_own_exit_code(site: 
     assert not report.exists()
 
 
+def test_a_runbook_of_the_plugins_kind_drills_its_jobs(site: Site) -> None:
+    """A runbook's kind is any registered kind: one of kind sqlite (in a runbook directory the operator
+    names; a plugin package cannot add one) drills the sqlite job and holds it to the runbook's targets.
+    ``drill.images`` takes only kinds with a container sandbox: the sqlite kind declares none."""
+    site.ok("--config", str(site.config), "job", "run", "shop")
+    books = site.tmp / "runbooks"
+    books.mkdir()
+    book = {
+        "name": "shop-db-lost",
+        "title": "The shop's SQLite file is lost",
+        "kind": "sqlite",
+        "incident": "shop.db was deleted",
+        "targets": {"rto": "1h"},
+        "steps": [{"title": "Restore the newest backup", "drill": "restore"}, {"title": "Verify", "drill": "verify"}],
+    }
+    (books / "shop-db-lost.yaml").write_text(yaml.safe_dump(book))
+    report = site.tmp / "runbook.json"
+    proc = drkit(
+        "--config", str(site.config), "runbook", "run", "shop-db-lost", "--sandbox", "local", "--json", str(report),
+        env={**site.env, "DRKIT_RUNBOOKS": str(books)}, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+    (result,) = json.loads(report.read_text())["drills"]
+    assert result["job"] == "shop" and result["sandbox"] == "local"
+    assert "runbook.rto" in {t["name"] for t in result["targets"]}
+
+    doc = yaml.safe_load(site.config.read_text())
+    doc["jobs"]["shop"]["drill"] = {"images": {"sqlite": "registry.example/sqlite:3"}}
+    imaged = site.tmp / "imaged.yaml"
+    imaged.write_text(yaml.safe_dump(doc))
+    proc = site.run("--config", str(imaged), "config", "validate")
+    assert proc.returncode == 2 and "'sqlite' has no container sandbox" in proc.stderr.decode() + proc.stdout.decode()
+
+
 def test_existing_target_and_mistyped_field_are_refused(site: Site) -> None:
     site.ok("backup", "sqlite", str(site.db), "--repo", str(site.repo))
     target = site.tmp / "taken.db"
