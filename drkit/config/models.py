@@ -103,8 +103,8 @@ class RepositoryConfig(_Model):
 class SqlCheck(_Model):
     sql: str
     expect: str | None = Field(
-        description="The first column of the first row, exactly as PostgreSQL prints it "
-        "(tabs, newlines and spaces included); null matches only SQL NULL."
+        description="The first column of the first row as text, exactly as the job's database gives it "
+        "(PostgreSQL: its text output; tabs, newlines and spaces included); null matches only SQL NULL."
     )
     database: str | None = None
 
@@ -173,9 +173,10 @@ class DrillSettings(_Model):
 class CanarySettings(_Model):
     enabled: bool | None = Field(
         default=None,
-        description="Write a canary (row, key or file) at each backup, so a drill proves its RPO "
-        "from restored data. Default: on for PostgreSQL and Redis; off for file trees, where drkit never writes "
-        "into a production tree unless this is set to true.",
+        description="Write a canary (a row, key or file, as the job's kind keeps it) at each backup, so a drill "
+        "proves its RPO from restored data. Default: the kind's -- on for databases and any kind that does not "
+        "declare otherwise; off for file trees, where drkit never writes into a production tree unless this is "
+        "set to true.",
     )
     heartbeat: Cron | None = Field(default=None, description="Cron of a light job writing only the canary.")
 

@@ -28,6 +28,7 @@ class KindOutcome:
     not_verified: list[str] = field(default_factory=list)
     system_heartbeats: dict[str, datetime | None] = field(default_factory=dict)  # system → its newest heartbeat
     point_reached: str | None = None  # a point-in-time restore: the instant whose state it holds
+    sandbox: str | None = None  # where the kind restored, when it says (a plugin's hook); None: as chosen
 
 
 class PhaseClock:

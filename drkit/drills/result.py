@@ -7,14 +7,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-# open the repository, restore (fetch + decrypt + write), WAL/AOF replay, start the server, checks; back to back,
-# they add up to the RTO (drills/context.py PhaseClock)
+# open the repository, restore (fetch + decrypt + write), log replay (a kind's archive: WAL, AOF …), start the
+# server, checks; back to back, they add up to the RTO (drills/context.py PhaseClock); a kind uses those it has
 PHASES = ("open", "restore", "recovery", "start", "verify")
 
 
 @dataclass
 class CheckResult:
-    name: str  # e.g. "postgres.row_counts", "files.content", "user.sql[0]"
+    name: str  # "<kind>.<what>" (e.g. "postgres.row_counts", "files.content"), "user.sql[0]", "restore", "canary"
     ok: bool
     detail: str = ""  # what was compared, or what was wrong (never a secret)
     seconds: float = 0.0

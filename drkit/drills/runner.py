@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from importlib import import_module
 
 from ..config import DrkitConfig, SqlCheck, Targets
 from ..core import clock, tracing
-from ..core.errors import DrkitError
+from ..core.errors import DrkitError, UsageError
 from ..jobs import open_job_repository
 from ..ops.facts import load_facts
 from ..repository.repo import Repository
 from ..sources.registry import (
+    DrillReport,
     DrillRequest,
     HasArchive,
     HasCatalogPoints,
@@ -46,11 +48,26 @@ def _drill_of(kind: str) -> Callable[[DrillContext], KindOutcome]:
     return drill
 
 
+class _Refused(Exception):
+    """A plugin's drill hook refused the request before restoring anything (a ``UsageError`` before its
+    first phase: ``--point-in-time`` for a kind without it …): the drill ends with that error."""
+
+    def __init__(self, error: UsageError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def _drill_plugin(ctx: DrillContext) -> KindOutcome:
     kind = ctx.job.source.kind
     plugin = source_kind(kind)
     if not isinstance(plugin, HasDrill):
         raise DrkitError(f"source kind {kind} has no drill hook: nothing can restore it into a sandbox")
+    began: list[str] = []
+
+    def phase(name: str) -> AbstractContextManager[None]:
+        began.append(name)
+        return ctx.phase(name)
+
     request = DrillRequest(
         repo=ctx.repo,
         job=ctx.name,
@@ -58,23 +75,42 @@ def _drill_plugin(ctx: DrillContext) -> KindOutcome:
         workdir=ctx.workdir,
         snapshot=ctx.snapshot,
         point_in_time=ctx.point_in_time,
-        phase=ctx.phase,
+        phase=phase,
         facts_of=lambda snapshot_id: load_facts(ctx.repo, snapshot_id),
         sql_checks=[(i, c.sql, c.expect, c.database) for i, c in enumerate(ctx.job.checks) if isinstance(c, SqlCheck)],
         systems=ctx.systems,
+        sandbox=ctx.sandbox,
+        image=ctx.job.drill.images.get(kind),
     )
-    report = plugin.drill(request)
+    report = _call_hook(plugin, request, began)
     out = KindOutcome(
         snapshot_id=report.snapshot_id,
         checks=[CheckResult(*check) for check in report.checks],
         canary=report.canary,
         not_verified=list(report.not_verified),
         system_heartbeats=dict(report.system_heartbeats),
+        sandbox=report.sandbox,
     )
     others = [c for c in ctx.job.checks if not isinstance(c, SqlCheck)]
     if others:
         out.not_verified.append(f"checks: {len(others)} non-SQL check(s) are not run by a {kind} drill")
     return out
+
+
+def _call_hook(plugin: HasDrill, request: DrillRequest, began: list[str]) -> DrillReport:
+    """The hook's report. A third party's code: an exception that is no DrkitError is the drill's failure
+    (one line naming it, never a traceback), like a DrkitError once a phase began."""
+    try:
+        return plugin.drill(request)
+    except UsageError as exc:
+        if began:
+            raise
+        raise _Refused(exc) from exc
+    except DrkitError:
+        raise
+    except Exception as exc:  # whatever a plugin's hook raises unexpectedly
+        log.debug("drill hook failed", exc_info=True)
+        raise DrkitError(f"the {request.config.kind} drill hook failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _with_archive(repo: Repository, job: str, source: object, catalog: datetime | None) -> datetime | None:
@@ -181,6 +217,7 @@ def _run_drill(
         result.snapshot_id, result.checks = outcome.snapshot_id, outcome.checks
         result.not_verified = outcome.not_verified
         result.point_reached = outcome.point_reached
+        result.sandbox = outcome.sandbox or used  # a plugin's hook says where it restored
         result.system_heartbeats = {s: at.isoformat() if at else None for s, at in outcome.system_heartbeats.items()}
         _canary_check(result, job.canary_enabled, outcome, started, repo)
         if phases.verified_ns is not None and result.checks_ok:  # teardown is not part of recovery
@@ -197,6 +234,8 @@ def _run_kind(ctx: DrillContext) -> KindOutcome:
         return _drill_of(ctx.job.source.kind)(ctx)
     except SandboxUnavailable:
         raise  # no drill took place: one line and exit 2, like an unreachable Docker engine
+    except _Refused as refused:
+        raise refused.error from None  # the kind refused the request: its own line and exit code
     except DrkitError as exc:
         return KindOutcome(checks=[CheckResult("restore", False, exc.message)])
 

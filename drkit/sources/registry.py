@@ -153,11 +153,19 @@ class DrillRequest:
     # the job's `checks:` of type sql: (index in checks, sql, expect, database); reported as
     # ``user.sql[index]``; a kind that cannot run SQL lists them in ``not_verified``
     systems: tuple[str, ...] = ()  # the systems the job belongs to: the report gives their newest heartbeats
+    sandbox: str = "local"  # the sandbox chosen: "docker" only for a kind with local_drill (HasContainerDrill)
+    image: str | None = None  # the job's drill.images entry for the kind (None: the kind's default image)
 
 
 @dataclass(kw_only=True)
 class DrillReport:
+    """What a drill hook found. ``sandbox`` is where it restored: a hook that restores in a container sets
+    "docker"; the result reports this, whatever the request's choice was. A ``UsageError`` the hook raises
+    before its first ``request.phase`` refuses the request (one line, its exit code, no drill recorded);
+    any other error is the drill's failed ``restore`` check (exit 21)."""
+
     snapshot_id: str = ""
+    sandbox: str = "local"
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (name, ok, detail)
     canary: datetime | None = None
     not_verified: list[str] = field(default_factory=list)

@@ -5,8 +5,8 @@ Through the real ``drkit`` command line: `config validate`, `job run` with reten
 and `copy` into a second repository, whose copy restores and drills too. Every restore is compared
 with the source by an independent oracle: the ``sqlite3`` shell's ``.dump`` of both files. Wrong
 cases: a damaged pack (check and restore refuse it with exit 13 and leave no file; the drill fails,
-exit 21), a failing SQL check (exit 21), an existing target (exit 2, untouched) and a mistyped field of
-the plugin's model (exit 2 naming it)."""
+exit 21), a failing SQL check (exit 21), a drill the kind refuses (`--point-in-time`: exit 2), an
+existing target (exit 2, untouched) and a mistyped field of the plugin's model (exit 2 naming it)."""
 
 from __future__ import annotations
 
@@ -197,6 +197,53 @@ def test_failing_sql_check_fails_the_drill(site: Site) -> None:
     assert code == 21
     failed = {c["name"]: c["detail"] for c in result["checks"] if not c["ok"]}
     assert failed == {"user.sql[0]": "got '3', expected '4'"}
+
+
+def test_a_request_the_kind_refuses_ends_the_drill_with_its_own_exit_code(site: Site) -> None:
+    """The sqlite hook refuses --point-in-time before restoring anything (a UsageError): one line and exit 2,
+    as for any usage error -- not a failed drill (exit 21) of a restore that never started."""
+    site.ok("--config", str(site.config), "job", "run", "shop")
+    report = site.tmp / "refused.json"
+    proc = site.run(
+        "--config", str(site.config), "drill", "shop", "--point-in-time", "2031-05-06T07:08:09Z", "--json", str(report)
+    )
+    assert proc.returncode == 2, proc.stderr.decode()
+    assert one_line_error(proc) == "drkit: error: an sqlite backup has no point-in-time restore: drill a snapshot"
+    assert not report.exists()
+
+
+def test_a_runbook_of_the_plugins_kind_drills_its_jobs(site: Site) -> None:
+    """A runbook's kind is any registered kind: one of kind sqlite (in a runbook directory the operator
+    names; a plugin package cannot add one) drills the sqlite job and holds it to the runbook's targets.
+    ``drill.images`` takes only kinds with a container sandbox: the sqlite kind declares none."""
+    site.ok("--config", str(site.config), "job", "run", "shop")
+    books = site.tmp / "runbooks"
+    books.mkdir()
+    book = {
+        "name": "shop-db-lost",
+        "title": "The shop's SQLite file is lost",
+        "kind": "sqlite",
+        "incident": "shop.db was deleted",
+        "targets": {"rto": "1h"},
+        "steps": [{"title": "Restore the newest backup", "drill": "restore"}, {"title": "Verify", "drill": "verify"}],
+    }
+    (books / "shop-db-lost.yaml").write_text(yaml.safe_dump(book))
+    report = site.tmp / "runbook.json"
+    proc = drkit(
+        "--config", str(site.config), "runbook", "run", "shop-db-lost", "--sandbox", "local", "--json", str(report),
+        env={**site.env, "DRKIT_RUNBOOKS": str(books)}, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
+    (result,) = json.loads(report.read_text())["drills"]
+    assert result["job"] == "shop" and result["sandbox"] == "local"
+    assert "runbook.rto" in {t["name"] for t in result["targets"]}
+
+    doc = yaml.safe_load(site.config.read_text())
+    doc["jobs"]["shop"]["drill"] = {"images": {"sqlite": "registry.example/sqlite:3"}}
+    imaged = site.tmp / "imaged.yaml"
+    imaged.write_text(yaml.safe_dump(doc))
+    proc = site.run("--config", str(imaged), "config", "validate")
+    assert proc.returncode == 2 and "'sqlite' has no container sandbox" in proc.stderr.decode() + proc.stdout.decode()
 
 
 def test_existing_target_and_mistyped_field_are_refused(site: Site) -> None:
