@@ -17,6 +17,7 @@ import pytest
 from clirun import drkit
 from servers.postgres import PgServer, db_opts, run, start_postgres
 from servers.redis import RedisServer
+from test_redis_oracle import next_second
 
 pytestmark = pytest.mark.integration
 
@@ -99,11 +100,14 @@ def test_missing_middle_segment_is_a_gap(archived: Archived) -> None:
 
 @pytest.fixture
 def aof_repo(tmp_path: Path, redis_aof_server: RedisServer) -> str:
-    """Three archive rounds: the base's record and three AOF increments (log objects)."""
+    """Three archive rounds: the base's record and three AOF increments (log objects). Each round writes
+    in a second after the last one (and after the base's): the window ends at the last annotation, so
+    rounds run within the base's second (a fast machine) would leave no point to restore to."""
     path = str(tmp_path / "repo")
     assert drkit("init", "--repo", path, env=ENV).returncode == 0
     c = redis_aof_server.client()  # appendfsync always: each write is in the file when it returns
     for round_ in range(3):
+        next_second()
         for n in range(20):
             c.set(f"k{round_}-{n}", "v" * 200)
         proc = drkit(

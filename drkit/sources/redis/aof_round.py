@@ -85,7 +85,7 @@ def _increment(key: ArchiveKey, f: AofFile, name: str, run: dict[str, Any], span
         offset=span[0],
         end=span[1],
         last_ts=run.get("last_ts"),
-        archived_ms=round(run["archived_at"] * 1000),
+        archived_ms=math.floor(run["archived_at"] * 1000),  # never later than the capture (a name holds ms)
         run=run["run"],
         records=run["run_records"],
         ts_enabled=run.get("ts_enabled"),

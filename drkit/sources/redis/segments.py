@@ -7,7 +7,7 @@ new one is one history.
 Each segment is ``(key, doc)``: ``doc`` has a record's fields (``source_name``, ``base``, ``base_mtime``,
 ``file``, ``seq``, ``type``, ``offset``, ``length``, ``last_ts``, ``archived_at``, ``run``, ``run_records``,
 ``ts_enabled``; a record's ``root`` too); ``key`` is the record id, or for an increment its object name
-(:func:`is_increment` tells them apart: a record id never holds ``~``)."""
+(:func:`is_increment` tells them apart: a record id, a content hash, never holds ``_``)."""
 
 from __future__ import annotations
 

@@ -139,3 +139,18 @@ def test_an_aof_directory_started_again_under_the_same_names_is_archived_whole(t
     files, plans = plan_group(group)
     assert [f.name for f in files] == ["appendonly.aof.1.base.aof", "appendonly.aof.1.incr.aof"]
     assert sum(p.length for p, _ in plans["appendonly.aof.1.incr.aof"]) == len(incr)
+
+
+def test_an_increment_claims_no_capture_later_than_the_sizes_were_read(tmp_path: Path) -> None:
+    """An increment's name holds its capture time in whole milliseconds: rounded to the nearest one, a
+    capture read at ….0007 claimed ….001, a moment whose writes it may not hold. On the old code the
+    assertion fails (captured 1799999998.001 > 1799999998.0007)."""
+    repo, directory = new_repo(), aof_dir(tmp_path)
+    seen = T0 + 0.0007
+    clock.set_clock(lambda: seen)
+    try:
+        archive_once(repo, directory, "redis", ends={})
+    finally:
+        clock.set_clock(None)
+    captured = [p.captured for p in aof_pieces(repo, "redis") if p.type == "i"]
+    assert captured and 0 < max(captured) <= seen - FSYNC_SLACK
