@@ -67,37 +67,14 @@ def _increment_piece(repo: Repository, inc: aoflog.Increment, captured: float) -
     )
 
 
-def _one_source(name: str | None, snaps: list[Snapshot], found: list[tuple[str, dict[str, Any]]]) -> None:
-    """Refuse (exit 2) pieces of several sources: groups are keyed by base file name and second, and two
-    servers' AOF directories share file names (``appendonly.aof.1.base.rdb``), so their pieces would be
-    taken for one group (files stitched from both) or the newest group of any source restored."""
-    if name is not None:
-        return
-    sources = sorted({s.source_name for s in snaps} | {str(d.get("source_name")) for _, d in found})
-    if len(sources) > 1:
-        raise UsageError(
-            f"the repository holds the AOF of several Redis sources ({', '.join(sources)}): "
-            "a point in time is restored from one",
-            hint="give --name NAME",
-        )
-
-
-def aof_sources(repo: Repository) -> list[str]:
-    """The names of the Redis sources with AOF snapshots or an archived AOF."""
-    snaps = {s.source_name for s in redis_snapshots(repo) if s.meta.get("mode") == "aof" and s.meta.get("base")}
-    return sorted(snaps | {str(d.get("source_name")) for _, d in segments(repo)})
-
-
 def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
     """The pieces of the AOF snapshots and of the archive, in both forms (``segments``): a record's bytes
-    are its stream root's, an increment's its log object's (verified against its name when fetched).
-    Without ``name`` the repository must hold one source's AOF (``_one_source``)."""
-    snaps = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") == "aof" and s.meta.get("base")]
-    found = segments(repo, name)
-    _one_source(name, snaps, found)
+    are its stream root's, an increment's its log object's (verified against its name when fetched)."""
     pieces: list[Piece] = []
-    for snap in snaps:
-        pieces += _snapshot_pieces(repo, snap)
+    for snap in redis_snapshots(repo, name):
+        if snap.meta.get("mode") == "aof" and snap.meta.get("base"):
+            pieces += _snapshot_pieces(repo, snap)
+    found = segments(repo, name)
     stored = Counter(d.get("run") for _, d in found)
     # a round's capture holds each file up to the end of its last piece of that file: a piece split off
     # before it (a large growth, ``aof_round``) claims no capture time of its own (``pitr_guard``)
@@ -182,15 +159,14 @@ def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
             rows.append(
                 {"id": s.short_id, "name": s.source_name, "kind": s.meta.get("mode", "rdb"), "from": at, "to": until}
             )
-    for source in [name] if name else aof_sources(repo):  # one source's groups at a time (``_one_source``)
-        rows += [
+    for g in group_pieces(aof_pieces(repo, name)):
+        rows.append(
             {
                 "id": "archive",
-                "name": source,
+                "name": name or "",
                 "kind": "aof+archive",
                 "from": iso(_first_point(g.start)),
                 "to": iso(g.end),
             }
-            for g in group_pieces(aof_pieces(repo, source))
-        ]
+        )
     return rows
