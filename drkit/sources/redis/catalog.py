@@ -44,6 +44,8 @@ def _snapshot_pieces(repo: Repository, snap: Snapshot) -> list[Piece]:
             last_ts=(stamps.get(f["name"]) or [None, None])[1],
             captured=captured,
             fetch=partial(restore_part, repo, snap, f["name"]),
+            history=meta.get("history"),
+            source=snap.source_name,
         )
         for f in meta["files"]
     ]
@@ -64,6 +66,8 @@ def _increment_piece(repo: Repository, inc: aoflog.Increment, captured: float) -
         fetch=partial(aoflog.fetch, aoflog.archive(repo), inc),
         ts_off=inc.ts_enabled is False,
         small=True,
+        history=inc.history,
+        source=inc.source,
     )
 
 
@@ -102,6 +106,8 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
                 captured=captured,
                 fetch=partial(_write_root, repo, d["root"]),
                 ts_off=d.get("ts_enabled") is False,
+                history=d.get("history"),
+                source=str(d.get("source_name", "")),
             )
         )
     return pieces

@@ -17,7 +17,7 @@ from ...repository import snapshots
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.streams import part_root
-from . import aof, catalog, cluster, pitr, pitr_guard
+from . import aof, catalog, cluster, history, pitr, pitr_guard
 from . import restore as rr
 from .aof_round import archive_once, archived_ends
 from .backup import FSYNC_SLACK, backup_aof_dir, backup_rdb
@@ -139,7 +139,7 @@ def aof_archive(
     watch = _TimestampWatch(target)
     stop = follow.stop or threading.Event()
     with repo.lock(purpose="aof-archive") as lock:
-        ends = archived_ends(repo, name)
+        ends = archived_ends(repo, name, history.history_id(aof_dir))
         while not lock.lost:
             started = clock.now()
             docs = archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round())
