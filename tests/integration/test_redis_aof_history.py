@@ -9,6 +9,7 @@ checked with real Redis 7 servers and ``DEBUG DIGEST`` of the source at the targ
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -153,6 +154,9 @@ def test_two_servers_in_one_repository_are_never_stitched(
         restore(repo, when, tmp_path / name, "--name", name)
         assert restored_digest(tmp_path / name) == expected[name]
     assert expected["one"] != expected["two"]
+    windows = json.loads(drkit("redis", "windows", "--repo", repo, "--json", env=ENV).stdout)
+    rows = [row for row in windows if row["kind"] == "aof+archive"]
+    assert sorted(row["name"] for row in rows) == ["one", "two"] and len({row["history"] for row in rows}) == 2
 
 
 def test_a_restarted_server_restores_across_the_restart(

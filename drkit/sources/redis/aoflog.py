@@ -26,7 +26,7 @@ records are still read (``catalog.aof_pieces``), and an archive begun by an olde
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import unquote
@@ -212,28 +212,52 @@ def inspect(name: str, data: bytes) -> str | None:
     return None
 
 
-def gap_lines(names: list[str]) -> list[str]:
+Span = tuple[int, int]
+Chains = dict[tuple[str, str, int, str], dict[str | None, list[Span]]]  # (source, base, second, file) → history
+
+
+def _holes(spans: list[Span]) -> list[Span]:
+    holes: list[Span] = []
+    reached: int | None = None
+    for offset, end in sorted(spans):
+        if reached is not None and offset > reached:
+            holes.append((reached, offset))
+        reached = end if reached is None else max(reached, end)
+    return holes
+
+
+def _record_spans(chains: Chains, records: Sequence[dict[str, Any]]) -> None:
+    for d in records:
+        if d.get("type") == "i":
+            key = (str(d["source_name"]), str(d["base"]), int(float(d["base_mtime"])), str(d["file"]))
+            start = int(d["offset"])
+            chains.setdefault(key, {}).setdefault(d.get("history"), []).append((start, start + int(d["length"])))
+
+
+def gap_lines(names: list[str], records: Sequence[dict[str, Any]] = ()) -> list[str]:
     """``drkit check``'s structural look at the increments (names only): each name parses, and the
-    increments of one file of one group follow each other without a hole (a restore stops at a hole,
-    exit 2). Older ``redis_aof`` records before the first increment are checked as records."""
+    pieces of one file of one group follow each other without a hole (a restore stops at a hole, exit
+    2), the older INCR ``records`` (``redis_aof``) an archive began with included: the increments go on
+    from their end. Each server history is a chain of its own (``history``); pieces recorded without
+    one (an older drkit's) belong to every chain of their file."""
     lines: list[str] = []
-    last: dict[tuple[str, str, int, str], Increment] = {}
-    found: list[Increment] = []
+    chains: Chains = {}
     for name in names:
         try:
-            found.append(Increment.parse(name))
+            inc = Increment.parse(name)
         except IntegrityError as exc:
             lines.append(exc.message)
-    for inc in sorted(found, key=lambda i: (i.group, i.seq, i.file, i.offset, i.end)):
-        key = (*inc.group, inc.file)
-        before = last.get(key)
-        if before is not None and inc.offset > before.end:
-            lines.append(
-                f"AOF increments of source {inc.source} file {inc.file}: bytes {before.end}-{inc.offset} are "
-                "missing (a point-in-time restore stops before them)"
-            )
-        if before is None or inc.end > before.end:
-            last[key] = inc
+            continue
+        chains.setdefault((*inc.group, inc.file), {}).setdefault(inc.history, []).append((inc.offset, inc.end))
+    _record_spans(chains, records)
+    for (source, _base, _second, file), by_history in sorted(chains.items()):
+        unknown = by_history.get(None, [])
+        runs = [unknown + spans for history, spans in by_history.items() if history is not None] or [unknown]
+        lines += [
+            f"AOF increments of source {source} file {file}: bytes {a}-{b} are missing "
+            "(a point-in-time restore stops before them)"
+            for a, b in sorted({hole for spans in runs for hole in _holes(spans)})
+        ]
     return lines
 
 

@@ -14,7 +14,7 @@ the AOF (and so the history) goes on; file names and sequence numbers are alike 
 **The same history** is the same id: one AOF directory across restarts and rewrites, whatever source
 name (a job's snapshots carry the job's name, its archive the source's ``name:``) recorded it. A new
 directory (a server set up again, a restore) is a new history. A directory *copied* with its id file
-is taken for the same history: give a copy a fresh start by deleting the file.
+is taken for the same history: delete the file in a copy before its server starts.
 
 **Pieces without an id** (an older drkit's) belong to the one history of their group when it has
 one; in a group of several, to the history their source name recorded there, if just one. Pieces

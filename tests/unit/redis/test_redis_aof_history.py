@@ -4,6 +4,7 @@ restore. (Real servers: tests/integration/test_redis_aof_history.py.)"""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,13 @@ from test_redis_aof_tail import BASE, T0, aof_dir, at, cmd, new_repo, ts
 
 from drkit.core import clock
 from drkit.core.errors import IntegrityError, UsageError
+from drkit.ops.check import check
+from drkit.repository.repo import Repository
+from drkit.repository.streams import store_refs
+from drkit.repository.writer import BlobWriter
 from drkit.sources.redis import aoflog, history, ops
 from drkit.sources.redis.aof_round import archive_once
+from drkit.sources.redis.kinds import ARCHIVE_KIND
 from drkit.sources.redis.pitr import Piece, group_pieces, iso
 from drkit.sources.redis.segments import segments
 
@@ -124,3 +130,37 @@ def test_a_piece_without_a_history_joins_the_one_its_name_recorded() -> None:
     }
     # one history in the group: every piece without one is of it (an older drkit's snapshot, say)
     assert [g.history for g in group_pieces(pieces[:2])] == ["a" * 12]
+
+
+def _old_record(repo: Repository, d: Path, span: tuple[int, int]) -> str:
+    """An INCR segment as an older drkit archived it: a ``redis_aof`` record with a stream root."""
+    data = (d / "a.1.incr.aof").read_bytes()[span[0] : span[1]]
+    with BlobWriter(repo=repo) as w:
+        lists = store_refs(w, w.write_stream(io.BytesIO(data)))
+        w.flush()
+    doc = {"source_name": "redis", "base": "a.1.base.aof", "base_mtime": float(T0 - 5), "file": "a.1.incr.aof"}
+    doc |= {"seq": 1, "type": "i", "offset": span[0], "length": len(data), "first_ts": None, "last_ts": T0}
+    doc |= {"archived_at": float(T0), "root": {"type": "stream", "lists": lists, "size": len(data)}}
+    return repo.manifests.put(ARCHIVE_KIND, doc)
+
+
+def test_check_sees_a_hole_between_the_older_records_and_the_first_increment(tmp_path: Path) -> None:
+    """Before, ``check`` looked at the increments alone: the first one (from byte 2 × n) followed nothing,
+    the records (a second one, [n, 2 × n), gone) were not looked at, and the repository was called clean
+    while a point-in-time restore stopped at the hole."""
+    repo = new_repo()
+    d = _server(tmp_path, "one")
+    data = {"one": b""}
+    _grow(d, data, "one", range(T0, T0 + 2))
+    n = len(data["one"]) // 2
+    _old_record(repo, d, (0, n))
+    lost = _old_record(repo, d, (n, 2 * n))
+    _grow(d, data, "one", range(T0 + 2, T0 + 4))
+    at(T0 + 6)
+    archive_once(repo, d, "redis")
+    assert check(repo).errors == []
+    repo.manifests.delete(ARCHIVE_KIND, lost)
+    assert check(repo).errors == [
+        f"AOF increments of source redis file a.1.incr.aof: bytes {n}-{2 * n} are missing "
+        "(a point-in-time restore stops before them)"
+    ]
