@@ -164,3 +164,20 @@ def test_check_sees_a_hole_between_the_older_records_and_the_first_increment(tmp
         f"AOF increments of source redis file a.1.incr.aof: bytes {n}-{2 * n} are missing "
         "(a point-in-time restore stops before them)"
     ]
+
+
+def test_an_aof_directory_drkit_cannot_write_to_archives_without_an_id_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*_args: Any, **_kw: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    d = aof_dir(tmp_path)
+    monkeypatch.setattr(Path, "write_text", refuse)
+    repo = new_repo()
+    _grow(d, {"one": b""}, "one", range(T0, T0 + 2))
+    at(T0 + 4)
+    archive_once(repo, d, "redis")
+    assert [doc.get("history") for _, doc in segments(repo)] == [None, None]  # as an older drkit
+    assert "record no history id" in caplog.text and "Permission denied" in caplog.text
+    assert not (d / history.HISTORY_FILE).exists()
