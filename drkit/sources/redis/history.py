@@ -79,6 +79,11 @@ def history_id(aof_dir: Path) -> str | None:
         return None
 
 
+def restored(aof_dir: Path) -> None:
+    """A directory a restore wrote is a new history: an id left there by the server it replaces goes."""
+    (aof_dir / HISTORY_FILE).unlink(missing_ok=True)
+
+
 def split(pieces: list[Piece]) -> dict[str | None, list[Piece]]:
     """The pieces of one group key (base name and second) by history (module doc)."""
     known = {p.history for p in pieces if p.history}
@@ -122,4 +127,4 @@ def refuse_mixed(covering: Sequence[Group], when: str) -> None:
     )
 
 
-__all__ = ["HISTORY_FILE", "history_id", "refuse_mixed", "split", "valid"]
+__all__ = ["HISTORY_FILE", "history_id", "refuse_mixed", "restored", "split", "valid"]

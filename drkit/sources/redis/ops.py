@@ -198,6 +198,7 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
         aof_dir.mkdir(parents=True, exist_ok=True)
         for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
             _write_part(repo, snap, part, aof_dir / part, durable=durable)
+        history.restored(aof_dir)
         return "aof"
     _write_rdb(repo, snap, target_dir / "dump.rdb", durable=durable)
     return "rdb"
@@ -217,6 +218,7 @@ def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tup
             (target_dir / AOF_DIRNAME / f.name).unlink(missing_ok=True)
         raise
     pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, files, cut)
+    history.restored(target_dir / AOF_DIRNAME)
     return group.base, "pitr-aof"
 
 

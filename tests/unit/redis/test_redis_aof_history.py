@@ -181,3 +181,21 @@ def test_an_aof_directory_drkit_cannot_write_to_archives_without_an_id_and_says_
     assert [doc.get("history") for _, doc in segments(repo)] == [None, None]  # as an older drkit
     assert "record no history id" in caplog.text and "Permission denied" in caplog.text
     assert not (d / history.HISTORY_FILE).exists()
+
+
+def test_a_directory_a_restore_wrote_is_a_new_history(tmp_path: Path) -> None:
+    """The id of the server a restore replaces (``--force``) must not go on naming the restored AOF."""
+    repo = new_repo()
+    d = _server(tmp_path, "one")
+    data = {"one": b""}
+    _grow(d, data, "one", range(T0, T0 + 4))
+    at(T0 + 6)
+    archive_once(repo, d, "redis")
+    stale = tmp_path / "t" / "appendonlydir" / history.HISTORY_FILE
+    stale.parent.mkdir(parents=True)
+    stale.write_text(history.history_id(d) or "")
+    opts = ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 3), force=True)
+    ops.restore_redis(repo, None, opts)
+    assert restored(tmp_path / "t") == data["one"].split(ts(T0 + 3))[0]
+    assert not stale.exists()
+    assert history.history_id(stale.parent) not in (None, history.history_id(d))
