@@ -1,0 +1,89 @@
+"""Two MariaDB servers under one source name (a replaced server, a failover, two jobs with one
+``--name``) both write ``binlog.000001``, ``binlog.000002`` …: a point-in-time restore must never
+replay one server's log onto the other's dump. Against two real private MariaDB servers, both
+running (distinct ports), the same database on each.
+
+Before drkit recorded which server wrote a log, the second server's archive run skipped its own
+``binlog.000002`` as archived (the first server's was) and the restore of its dump replayed the
+first server's ``binlog.000002`` and exited 0 with the first server's rows (the oracle, a dump of the
+second server at the target, differed). Now the archive run is refused (exit 13) and so is the
+restore (exit 2), with nothing restored."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from clirun import drkit, one_line_error
+from servers.mariadb import MariaDB, normalised_dump, start_mariadb
+from test_mysql_pitr import _next_second, _ok, _position
+
+pytestmark = pytest.mark.integration
+
+REPO_PW = "mysql-two-servers-Repo-Pass-9d2"
+TABLE = "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> list[str]:
+    pw = tmp_path / "repo-pw"
+    pw.write_text(REPO_PW + "\n")
+    args = ["--repo", str(tmp_path / "repo"), "--password-file", str(pw)]
+    assert drkit("init", *args).returncode == 0
+    return args
+
+
+def _archive(server: MariaDB, name: str, repo: list[str]) -> tuple[int, str]:
+    proc = drkit("mysql", "binlog-archive", "--url", server.url(), "--name", name, *repo, env=server.password_env())
+    return proc.returncode, proc.stderr.decode()
+
+
+def _first_server(server: MariaDB, db: str, repo: list[str]) -> None:
+    """binlog.000001 (the schema) and binlog.000002 (two rows) of the first server archived."""
+    server.sql(f"CREATE DATABASE {db}")
+    server.sql(TABLE, db)
+    assert _archive(server, db, repo)[0] == 0
+    server.sql("INSERT INTO t VALUES (100, 'first-a'), (101, 'first-b')", db)
+    assert _archive(server, db, repo)[0] == 0
+    _next_second(server)  # the second server opens its logs in a later second (one host clock)
+
+
+def test_a_second_server_under_the_same_name_is_refused_and_its_dump_never_replays_the_first_servers_log(
+    repo: list[str],
+) -> None:
+    db = f"two_{uuid.uuid4().hex[:8]}"
+    with start_mariadb("drkit-mariadb-first-") as first, start_mariadb("drkit-mariadb-second-") as second:
+        _first_server(first, db, repo)
+        second.sql(f"CREATE DATABASE {db}")
+        second.sql(TABLE, db)
+        second.sql("FLUSH BINARY LOGS")  # the second server writes its own binlog.000002
+        _ok("backup", "mysql", "--pitr", "--url", second.url(db), *repo, env=second.password_env())
+        second.sql("INSERT INTO t VALUES (1, 'second-a'), (2, 'second-b')", db)
+        at_position, oracle = _position(second), normalised_dump(second, db)
+        second.sql("DELETE FROM t", db)
+        code, err = _archive(second, db, repo)
+        assert code == 13 and "written by another server" in err, err
+        assert "binlog.000002" in err and "--name" in err
+        into = f"{db}_r"
+        args = ["restore", "mysql", "--url", second.url(), "--database", into, "--name", db, *repo]
+        proc = drkit(*args, "--stop-position", at_position, env=second.password_env())
+        assert proc.returncode == 2, (proc.returncode, proc.stderr.decode(), oracle)
+        line = one_line_error(proc)
+        assert "binlog.000002" in line and "another server" in line
+        assert second.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
+
+
+def test_a_second_server_that_lists_none_of_the_archived_logs_is_refused_by_its_identity(repo: list[str]) -> None:
+    """The second server's logs continue past the archive's newest number (binlog.000003 on): no log
+    name is shared, so only the server identity the last run recorded tells the servers apart."""
+    db = f"ids_{uuid.uuid4().hex[:8]}"
+    with start_mariadb("drkit-mariadb-first-") as first, start_mariadb("drkit-mariadb-second-") as second:
+        _first_server(first, db, repo)
+        for _ in range(3):
+            second.sql("FLUSH BINARY LOGS")  # the second server writes binlog.000004
+        second.sql("PURGE BINARY LOGS TO 'binlog.000003'")
+        code, err = _archive(second, db, repo)
+        assert code == 13 and "written by another server" in err and "the last run archived" in err, err
+        code, err = _archive(first, db, repo)  # the first server goes on archiving
+        assert code == 0, err
