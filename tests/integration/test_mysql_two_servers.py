@@ -11,13 +11,18 @@ restore (exit 2), with nothing restored."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
 from servers.mariadb import MariaDB, normalised_dump, start_mariadb
 from test_mysql_pitr import _next_second, _ok, _position
+
+from drkit.ops.session import open_repository
+from drkit.sources.mysql import binlog_log as bl
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +92,50 @@ def test_a_second_server_that_lists_none_of_the_archived_logs_is_refused_by_its_
         assert code == 13 and "written by another server" in err and "the last run archived" in err, err
         code, err = _archive(first, db, repo)  # the first server goes on archiving
         assert code == 0, err
+
+
+def _store_as_an_older_drkit(server: MariaDB, repo: list[str], name: str, log: str) -> None:
+    """What drkit did before it compared heads: the second server's log stored under the name, with a
+    reach marker (read here from the server's own file)."""
+    until = datetime.fromisoformat(
+        server.sql("SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f+00:00')").strip()
+    )
+    opened = open_repository(repo[1], REPO_PW)
+    try:
+        bl.archive(opened).put(bl.part_name(name, log, 1, 1), (server.base / "data" / log).read_bytes())
+        doc = {"source": name, "file": log, "covers_until": until.isoformat(), "server": "old"}
+        bl.archive(opened).put(bl.marker_name(name, log, until), json.dumps(doc).encode())
+    finally:
+        opened.close()
+
+
+def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(repo: list[str]) -> None:
+    """binlog.000001-2 of the first server, then binlog.000003 of the second, stored by a drkit that
+    did not compare heads. A restore of the first server's dump across binlog.000003 refuses (its
+    Gtid_list does not continue binlog.000002's last GTID); one that ends in binlog.000002 equals the
+    first server's dump at that position (and proves the check passes a real server's own chain)."""
+    db = f"old_{uuid.uuid4().hex[:8]}"
+    with start_mariadb("drkit-mariadb-first-") as first, start_mariadb("drkit-mariadb-second-") as second:
+        first.sql(f"CREATE DATABASE {db}")
+        first.sql(TABLE, db)
+        _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
+        first.sql("INSERT INTO t VALUES (100, 'first-a')", db)
+        assert _archive(first, db, repo)[0] == 0
+        first.sql("INSERT INTO t VALUES (101, 'first-b')", db)
+        at_position, oracle = _position(first), normalised_dump(first, db)
+        assert _archive(first, db, repo)[0] == 0  # binlog.000001-2 archived
+        second.sql(f"CREATE DATABASE {db}")
+        second.sql(TABLE, db)
+        second.sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")  # the second server writes binlog.000003
+        second.sql("INSERT INTO t VALUES (1, 'second-a')", db)
+        second.sql("FLUSH BINARY LOGS")
+        target = _next_second(second)
+        _store_as_an_older_drkit(second, repo, db, "binlog.000003")  # its reach: after the target
+        into, env = f"{db}_r", first.password_env()
+        args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
+        proc = drkit(*args, "--point-in-time", target.isoformat(), env=env)
+        assert proc.returncode == 2, (proc.returncode, proc.stderr.decode())
+        assert "binlog.000003" in one_line_error(proc) and "does not continue binlog.000002" in proc.stderr.decode()
+        assert first.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
+        _ok(*args, "--stop-position", at_position, env=env)
+        assert normalised_dump(first, into) == oracle

@@ -24,6 +24,7 @@ from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .binlog import Archived, archived, chain, fetch, log_number
 from .conn import MysqlConn
+from .continuity import check_chain
 from .dump import KIND
 from .errors import MysqlUsage
 from .identity import head_of_log
@@ -117,6 +118,7 @@ def restore_point(
     with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
         files = [_fetch(repo, name, log, Path(tmp)) for log in logs]  # all verified before anything is restored
         _same_server(files[0], base, name)
+        check_chain(files, name)
         _within(files, base, name, point)
         out = restore_dump(repo, base, target, database)
         _replay(files, target, base, out.database, point)
