@@ -7,7 +7,9 @@ Before drkit recorded which server wrote a log, the second server's archive run 
 ``binlog.000002`` as archived (the first server's was) and the restore of its dump replayed the
 first server's ``binlog.000002`` and exited 0 with the first server's rows (the oracle, a dump of the
 second server at the target, differed). Now the archive run is refused (exit 13) and so is the
-restore (exit 2), with nothing restored."""
+restore (exit 2), with nothing restored. An archive an older drkit wrote with both servers' logs is
+refused past the switch (MariaDB's Gtid_list), and a --pitr dump by a user without REPLICATION SLAVE
+is still written, without a head."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
-from servers.mariadb import MariaDB, normalised_dump, start_mariadb
+from servers.mariadb import PASSWORD, MariaDB, normalised_dump, start_mariadb
 from test_mysql_pitr import _next_second, _ok, _position
 
 from drkit.ops.session import open_repository
+from drkit.repository import snapshots
 from drkit.sources.mysql import binlog_log as bl
 
 pytestmark = pytest.mark.integration
@@ -139,3 +142,29 @@ def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(re
         assert first.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
         _ok(*args, "--stop-position", at_position, env=env)
         assert normalised_dump(first, into) == oracle
+
+
+def test_a_pitr_dump_without_replication_privilege_is_written_with_a_warning_and_no_head(
+    mysql_server: MariaDB, repo: list[str]
+) -> None:
+    """Reading the head of the dump's log needs REPLICATION SLAVE, which a --pitr dump did not: such a
+    dump is still written (its restore checks the first log by size only), with a warning."""
+    db, user = f"lp_{uuid.uuid4().hex[:8]}", f"lp{uuid.uuid4().hex[:6]}"
+    mysql_server.sql(f"CREATE DATABASE {db}")
+    mysql_server.sql(TABLE + "; INSERT INTO t VALUES (1, 'a')", db)
+    mysql_server.sql(
+        f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; "
+        f"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON {db}.* TO '{user}'@'127.0.0.1'; "
+        f"GRANT RELOAD, BINLOG MONITOR ON *.* TO '{user}'@'127.0.0.1'"
+    )
+    url = mysql_server.url(db).replace("drkit@", f"{user}@")
+    proc = drkit("backup", "mysql", "--pitr", "--url", url, *repo, env=mysql_server.password_env())
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "was not read" in proc.stderr.decode() and PASSWORD not in proc.stderr.decode()
+    opened = open_repository(repo[1], REPO_PW)
+    try:
+        (snap,) = [s for s in snapshots.load_all(opened.manifests) if s.source_name == db]
+    finally:
+        opened.close()
+    assert snap.meta["binlog"]["head"] is None and snap.meta["binlog"]["file"].startswith("binlog.")
+    assert snap.meta["binlog"]["identity"]["server_id"] == "1"

@@ -31,7 +31,7 @@ from ...core.errors import IntegrityError
 from ...repository.repo import Repository
 from .binlog_log import archive, file_key, marker_name, part_name, source_names
 from .conn import MysqlConn
-from .errors import MysqlError
+from .errors import MysqlError, MysqlUnreachable
 from .process import query, run
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def dump_head(conn: MysqlConn, file: str) -> str | None:
     head is not read (a warning), and a restore from the dump checks its first log by size only."""
     try:
         return server_head(conn, file)
-    except MysqlError as exc:
+    except (MysqlError, MysqlUnreachable) as exc:  # the dump is done: "Access denied" is the privilege
         log.warning("the head of %s was not read (%s): grant REPLICATION SLAVE to check it on restore", file, exc)
         return None
 
