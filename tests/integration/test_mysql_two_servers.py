@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +32,21 @@ pytestmark = pytest.mark.integration
 
 REPO_PW = "mysql-two-servers-Repo-Pass-9d2"
 TABLE = "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[MariaDB, MariaDB]]:
+    """Two private servers for this module, both running (distinct ports: distinct server_uid)."""
+    with start_mariadb("drkit-mariadb-first-") as first, start_mariadb("drkit-mariadb-second-") as second:
+        yield first, second
+
+
+@pytest.fixture
+def two(servers: tuple[MariaDB, MariaDB]) -> tuple[MariaDB, MariaDB]:
+    """The two servers with their logs restarted (RESET MASTER): each test starts at binlog.000001."""
+    for server in servers:
+        server.sql("RESET MASTER")
+    return servers
 
 
 @pytest.fixture
@@ -58,43 +74,43 @@ def _first_server(server: MariaDB, db: str, repo: list[str]) -> None:
 
 
 def test_a_second_server_under_the_same_name_is_refused_and_its_dump_never_replays_the_first_servers_log(
-    repo: list[str],
+    repo: list[str], two: tuple[MariaDB, MariaDB]
 ) -> None:
-    db = f"two_{uuid.uuid4().hex[:8]}"
-    with start_mariadb("drkit-mariadb-first-") as first, start_mariadb("drkit-mariadb-second-") as second:
-        _first_server(first, db, repo)
-        second.sql(f"CREATE DATABASE {db}")
-        second.sql(TABLE, db)
-        second.sql("FLUSH BINARY LOGS")  # the second server writes its own binlog.000002
-        _ok("backup", "mysql", "--pitr", "--url", second.url(db), *repo, env=second.password_env())
-        second.sql("INSERT INTO t VALUES (1, 'second-a'), (2, 'second-b')", db)
-        at_position, oracle = _position(second), normalised_dump(second, db)
-        second.sql("DELETE FROM t", db)
-        code, err = _archive(second, db, repo)
-        assert code == 13 and "written by another server" in err, err
-        assert "binlog.000002" in err and "--name" in err
-        into = f"{db}_r"
-        args = ["restore", "mysql", "--url", second.url(), "--database", into, "--name", db, *repo]
-        proc = drkit(*args, "--stop-position", at_position, env=second.password_env())
-        assert proc.returncode == 2, (proc.returncode, proc.stderr.decode(), oracle)
-        line = one_line_error(proc)
-        assert "binlog.000002" in line and "another server" in line
-        assert second.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
+    db, (first, second) = f"two_{uuid.uuid4().hex[:8]}", two
+    _first_server(first, db, repo)
+    second.sql(f"CREATE DATABASE {db}")
+    second.sql(TABLE, db)
+    second.sql("FLUSH BINARY LOGS")  # the second server writes its own binlog.000002
+    _ok("backup", "mysql", "--pitr", "--url", second.url(db), *repo, env=second.password_env())
+    second.sql("INSERT INTO t VALUES (1, 'second-a'), (2, 'second-b')", db)
+    at_position, oracle = _position(second), normalised_dump(second, db)
+    second.sql("DELETE FROM t", db)
+    code, err = _archive(second, db, repo)
+    assert code == 13 and "written by another server" in err, err
+    assert "binlog.000002" in err and "--name" in err
+    into = f"{db}_r"
+    args = ["restore", "mysql", "--url", second.url(), "--database", into, "--name", db, *repo]
+    proc = drkit(*args, "--stop-position", at_position, env=second.password_env())
+    assert proc.returncode == 2, (proc.returncode, proc.stderr.decode(), oracle)
+    line = one_line_error(proc)
+    assert "binlog.000002" in line and "another server" in line
+    assert second.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
 
 
-def test_a_second_server_that_lists_none_of_the_archived_logs_is_refused_by_its_identity(repo: list[str]) -> None:
+def test_a_second_server_that_lists_none_of_the_archived_logs_is_refused_by_its_identity(
+    repo: list[str], two: tuple[MariaDB, MariaDB]
+) -> None:
     """The second server's logs continue past the archive's newest number (binlog.000003 on): no log
     name is shared, so only the server identity the last run recorded tells the servers apart."""
-    db = f"ids_{uuid.uuid4().hex[:8]}"
-    with start_mariadb("drkit-mariadb-first-") as first, start_mariadb("drkit-mariadb-second-") as second:
-        _first_server(first, db, repo)
-        for _ in range(3):
-            second.sql("FLUSH BINARY LOGS")  # the second server writes binlog.000004
-        second.sql("PURGE BINARY LOGS TO 'binlog.000003'")
-        code, err = _archive(second, db, repo)
-        assert code == 13 and "written by another server" in err and "the last run archived" in err, err
-        code, err = _archive(first, db, repo)  # the first server goes on archiving
-        assert code == 0, err
+    db, (first, second) = f"ids_{uuid.uuid4().hex[:8]}", two
+    _first_server(first, db, repo)
+    for _ in range(3):
+        second.sql("FLUSH BINARY LOGS")  # the second server writes binlog.000004
+    second.sql("PURGE BINARY LOGS TO 'binlog.000003'")
+    code, err = _archive(second, db, repo)
+    assert code == 13 and "written by another server" in err and "the last run archived" in err, err
+    code, err = _archive(first, db, repo)  # the first server goes on archiving
+    assert code == 0, err
 
 
 def _store_as_an_older_drkit(server: MariaDB, repo: list[str], name: str, log: str) -> None:
@@ -112,36 +128,37 @@ def _store_as_an_older_drkit(server: MariaDB, repo: list[str], name: str, log: s
         opened.close()
 
 
-def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(repo: list[str]) -> None:
+def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(
+    repo: list[str], two: tuple[MariaDB, MariaDB]
+) -> None:
     """binlog.000001-2 of the first server, then binlog.000003 of the second, stored by a drkit that
     did not compare heads. A restore of the first server's dump across binlog.000003 refuses (its
     Gtid_list does not continue binlog.000002's last GTID); one that ends in binlog.000002 equals the
     first server's dump at that position (and proves the check passes a real server's own chain)."""
-    db = f"old_{uuid.uuid4().hex[:8]}"
-    with start_mariadb("drkit-mariadb-first-") as first, start_mariadb("drkit-mariadb-second-") as second:
-        first.sql(f"CREATE DATABASE {db}")
-        first.sql(TABLE, db)
-        _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
-        first.sql("INSERT INTO t VALUES (100, 'first-a')", db)
-        assert _archive(first, db, repo)[0] == 0
-        first.sql("INSERT INTO t VALUES (101, 'first-b')", db)
-        at_position, oracle = _position(first), normalised_dump(first, db)
-        assert _archive(first, db, repo)[0] == 0  # binlog.000001-2 archived
-        second.sql(f"CREATE DATABASE {db}")
-        second.sql(TABLE, db)
-        second.sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")  # the second server writes binlog.000003
-        second.sql("INSERT INTO t VALUES (1, 'second-a')", db)
-        second.sql("FLUSH BINARY LOGS")
-        target = _next_second(second)
-        _store_as_an_older_drkit(second, repo, db, "binlog.000003")  # its reach: after the target
-        into, env = f"{db}_r", first.password_env()
-        args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
-        proc = drkit(*args, "--point-in-time", target.isoformat(), env=env)
-        assert proc.returncode == 2, (proc.returncode, proc.stderr.decode())
-        assert "binlog.000003" in one_line_error(proc) and "does not continue binlog.000002" in proc.stderr.decode()
-        assert first.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
-        _ok(*args, "--stop-position", at_position, env=env)
-        assert normalised_dump(first, into) == oracle
+    db, (first, second) = f"old_{uuid.uuid4().hex[:8]}", two
+    first.sql(f"CREATE DATABASE {db}")
+    first.sql(TABLE, db)
+    _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
+    first.sql("INSERT INTO t VALUES (100, 'first-a')", db)
+    assert _archive(first, db, repo)[0] == 0
+    first.sql("INSERT INTO t VALUES (101, 'first-b')", db)
+    at_position, oracle = _position(first), normalised_dump(first, db)
+    assert _archive(first, db, repo)[0] == 0  # binlog.000001-2 archived
+    second.sql(f"CREATE DATABASE {db}")
+    second.sql(TABLE, db)
+    second.sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")  # the second server writes binlog.000003
+    second.sql("INSERT INTO t VALUES (1, 'second-a')", db)
+    second.sql("FLUSH BINARY LOGS")
+    target = _next_second(second)
+    _store_as_an_older_drkit(second, repo, db, "binlog.000003")  # its reach: after the target
+    into, env = f"{db}_r", first.password_env()
+    args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
+    proc = drkit(*args, "--point-in-time", target.isoformat(), env=env)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr.decode())
+    assert "binlog.000003" in one_line_error(proc) and "does not continue binlog.000002" in proc.stderr.decode()
+    assert first.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
+    _ok(*args, "--stop-position", at_position, env=env)
+    assert normalised_dump(first, into) == oracle
 
 
 def test_a_pitr_dump_without_replication_privilege_is_written_with_a_warning_and_no_head(
