@@ -13,6 +13,7 @@ either way and is passed."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import MysqlUsage
@@ -22,23 +23,22 @@ _GTID, _GTID_LIST = 162, 163  # MariaDB's GTID_EVENT and GTID_LIST_EVENT
 _Key = tuple[int, int]  # (domain, server id)
 
 
-def _events(path: Path) -> list[tuple[int, int, bytes]]:
-    """(type, server id, first 16 body bytes; a Gtid_list's whole body) of each GTID-related event."""
-    found = []
+def _events(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(type, server id, body: a GTID's first 12 bytes, a Gtid_list's whole) of each GTID-related event,
+    read one at a time (a log may be 1 GiB)."""
     with open(path, "rb") as log:
         pos, size = 4, path.stat().st_size
         while pos + _HEADER.size <= size:
             log.seek(pos)
             _, kind, server_id, length, _, _ = _HEADER.unpack(log.read(_HEADER.size))
             if length < _HEADER.size:
-                break  # not an event: stop reading rather than guess
+                return  # not an event: stop reading rather than guess
             if kind in (_GTID, _GTID_LIST):
-                found.append((kind, server_id, log.read(length - _HEADER.size if kind == _GTID_LIST else 12)))
+                yield kind, server_id, log.read(length - _HEADER.size if kind == _GTID_LIST else 12)
             pos += length
-    return found
 
 
-def _state(events: list[tuple[int, int, bytes]]) -> tuple[dict[_Key, int] | None, dict[_Key, int]]:
+def _state(events: Iterable[tuple[int, int, bytes]]) -> tuple[dict[_Key, int] | None, dict[_Key, int]]:
     """(the log's Gtid_list at its start, None without one; the last GTID of each key logged in it)."""
     listed: dict[_Key, int] | None = None
     last: dict[_Key, int] = {}
