@@ -57,6 +57,9 @@ class ArchiveSpec:
     forget_key: str = ""  # its plan in `forget --json` (default: label)
     copy_key: str = ""  # its count in `copy --json` (default: "<label>_copied")
     forget_lines: Callable[[Trimming, str], list[str]] | None = None  # (plan, "removed"/"would remove") → lines
+    # (kept, every snapshot) → ids of snapshots (logs in an older, snapshot form) the kept ones still need:
+    # a policy forget keeps them, whatever group the policy sees them in
+    holds: Callable[[list[Snapshot], list[Snapshot]], set[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.log is None and not (self.plan and self.remove and self.copy):
