@@ -6,8 +6,8 @@ each phase boundary, without changing drkit: an import hook wraps a few function
 
     spawn                the bench starts the child (taskset + interpreter start-up)
     python               the child's first line ran
-    command              the backup command's function starts (the CLI and the command module are imported)
-    kdf start/end        Argon2id of the passphrase (keys._derive)
+    kdf start/end        Argon2id of the passphrase (keys._derive; on a local repository started ahead, in a thread)
+    command              the command opens its repository (the backup's own modules are imported)
     opened               Repository.open returned (key verified, config read)
     locked               the lock object is written (on_acquired runs: index load)
     first chunk          a sealing worker starts on the first chunk
@@ -117,8 +117,8 @@ main()
 
 ORDER = (
     "python",
-    "command",
     "kdf start",
+    "command",
     "kdf end",
     "opened",
     "locked",
