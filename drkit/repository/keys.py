@@ -121,8 +121,10 @@ def derive_ahead(key_object: bytes, passphrase: str) -> None:
     salt, params = base64.b64decode(doc["salt"]), doc["_params"]
     pending: Future[bytes] = Future()
     with _ahead_lock:
-        if _ahead.setdefault((passphrase, salt, params), pending) is not pending:
+        if (passphrase, salt, params) in _ahead:
             return
+        _ahead.clear()  # one at a time: one an open never took (it failed first) is not kept
+        _ahead[(passphrase, salt, params)] = pending
 
     def run() -> None:
         try:

@@ -18,7 +18,8 @@ FAST = KdfParams(time_cost=1, memory_kib=64, parallelism=1)
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Count ``_derive`` calls (the name of the thread each ran in)."""
+    """Count ``_derive`` calls (the name of the thread each ran in); no derivation left from another test."""
+    monkeypatch.setattr(keys, "_ahead", {})
     calls: list[str] = []
     real = keys._derive
 
@@ -54,6 +55,17 @@ def test_a_malformed_key_object_is_left_to_the_open(monkeypatch: pytest.MonkeyPa
     calls = _counting(monkeypatch)
     derive_ahead(b"{not json", "pw")
     assert calls == [] and not keys._ahead
+
+
+def test_only_the_latest_derivation_ahead_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An open that failed before it took its derivation (a missing config, say) leaves nothing behind."""
+    first, second = (wrap_master_key(MasterKey.generate(), "pw", FAST) for _ in range(2))
+    calls = _counting(monkeypatch)
+    derive_ahead(first, "pw")
+    derive_ahead(second, "pw")
+    assert len(keys._ahead) == 1
+    assert unwrap_master_key(second, "pw") is not None and not keys._ahead
+    assert "MainThread" not in calls  # the open took the derivation started for its key object
 
 
 def _files(root: Path) -> dict[str, bytes]:
