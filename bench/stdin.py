@@ -8,6 +8,9 @@ then per round, with fresh repositories and the tools interleaved step by step:
 
     init (untimed figures)  ->  first backup  ->  unchanged re-run  ->  restore to /dev/null
 
+drkit's bytecode is written first (untimed), as an installed package has it: run from an editable checkout
+with PYTHONDONTWRITEBYTECODE=1, every drkit command compiled its modules again (bench/_common.py).
+
 restic: `restic backup --stdin` into a repository v2 (compression auto), restore = `restic dump`.
 drkit:  `drkit backup stdin --json`, restore = `drkit restore latest --to -`.
 Borg:   `borg create --compression zstd,3 REPO::bN -` into a repokey-blake2 repository, restore =
@@ -52,6 +55,7 @@ from _common import (
     mb_per_s,
     median_or_none,
     new_hasher,
+    precompile_drkit,
     ratio,
     run_measured,
     scaling_table,
@@ -180,6 +184,7 @@ class Bench:
     workdir: Path
     failures: list[str] = field(default_factory=list)
     prefix: list[str] = field(default_factory=list)  # taskset -c ... with --cpus
+    label: str = ""  # the CPU count's part of the round directories' names (--keep keeps each)
 
     def log(self, msg: str) -> None:
         print(msg, flush=True)
@@ -247,7 +252,7 @@ def verify_restore(bench: Bench, tool: Tool, tr: ToolRound, round_no: int) -> No
 
 
 def run_round(bench: Bench, round_no: int) -> dict[str, ToolRound]:
-    rdir = bench.workdir / f"round-{round_no}"
+    rdir = bench.workdir / f"round-{round_no}{bench.label}"
     order = bench.tools if round_no % 2 == 1 else list(reversed(bench.tools))
     results: dict[str, ToolRound] = {}
     for tool in order:
@@ -504,6 +509,9 @@ def print_header(args: argparse.Namespace, tools: list[Tool]) -> dict:
         print(f"{name}: {version}")
     if any(t.name == "borg" for t in tools):
         print(_borg.SETTINGS)
+    for tool in tools:
+        if tool.name == "drkit":
+            print(precompile_drkit(tool.exe))
     return header
 
 
@@ -547,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         order = " -> ".join(t.name for t in tools)
         speeds: dict[int, dict[str, dict[str, float | None]]] = {}
         for cpus, prefix in cpu_prefixes(args.cpus):
-            bench.prefix = prefix
+            bench.prefix, bench.label = prefix, f"-{cpus}cpu" if cpus else ""
             pinned = f" on {cpus} CPU(s) ({' '.join(prefix)})" if cpus else ""
             print(f"\n{args.rounds} round(s){pinned}, fresh repositories each; order {order}, reversed on even rounds")
             rounds = [run_round(bench, n) for n in range(1, args.rounds + 1)]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ..ops.backup_stdin import backup_stdin
-from ..ops.session import open_or_create_default, open_repository
-from ..repository.repo import Repository
+from ..ops.keyahead import start_key_derivation
+from ..ops.secrets import PassphraseSource
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .lazy import SourceGroup
 from .output import byte_progress, emit_json
+
+if TYPE_CHECKING:
+    from ..repository.repo import Repository
 
 
 @click.group("backup", cls=SourceGroup, epilog=EXIT_CODES_EPILOG)
@@ -33,7 +37,12 @@ def backup() -> None:
 @click.option("--quiet", is_flag=True)
 def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     """Back up standard input (or a command's output) as one stream snapshot."""
-    repo = open_session(repo_ref)
+    secret: PassphraseSource | str = repo_ref.secret
+    if not repo_ref.is_default:  # the key is derived while the backup's modules load (ops/keyahead.py)
+        secret = start_key_derivation(repo_ref.url, repo_ref.secret)
+    from ..ops.backup_stdin import backup_stdin
+
+    repo = open_session(repo_ref, secret)
     with byte_progress(f"backup {name}", enabled=not quiet and not as_json) as progress:
         snap = backup_stdin(repo, name, tags=list(tags), command=command, progress=progress)
     if as_json:
@@ -54,10 +63,13 @@ def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ..
         )
 
 
-def open_session(ref: RepoRef) -> Repository:
-    """The repository to back up into; the embedded default is created on first use."""
+def open_session(ref: RepoRef, passphrase: PassphraseSource | str | None = None) -> Repository:
+    """The repository to back up into; the embedded default is created on first use. ``passphrase``: already
+    read (by ``start_key_derivation``), else ``ref.secret`` is read."""
+    from ..ops.session import open_or_create_default, open_repository
+
     if not ref.is_default:
-        return open_repository(ref.url, ref.secret)
+        return open_repository(ref.url, ref.secret if passphrase is None else passphrase)
     repo, created = open_or_create_default(ref.url, ref.secret)
     if created:
         click.echo(f"created drkit repository {repo.config.id[:8]} at {repo.backend.display}", err=True)

@@ -13,7 +13,6 @@ import click
 from ..core.errors import UsageError
 from ..core.log import setup_logging
 from ..ops.secrets import PassphraseSource
-from ..ops.session import default_repository_url
 
 if TYPE_CHECKING:
     from ..config import DrkitConfig
@@ -64,7 +63,12 @@ def with_repo(fn: Callable[..., Any]) -> Callable[..., Any]:
         **kwargs: Any,
     ) -> Any:
         secret = PassphraseSource(password_file, password_command)
-        ref = RepoRef(repo_url or default_repository_url(), secret, is_default=repo_url is None)
+        url = repo_url
+        if not url:  # imported here: a command given --repo loads the session's modules when it opens
+            from ..ops.session import default_repository_url
+
+            url = default_repository_url()
+        ref = RepoRef(url, secret, is_default=repo_url is None)
         return fn(*args, repo_ref=ref, **kwargs)
 
     wrapped: Callable[..., Any] = wrapper

@@ -7,7 +7,6 @@ start-up), which a files or Redis backup or restore has no use for."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +15,8 @@ from ..core.extras import missing_extra
 from .epilog import EXIT_CODES_EPILOG
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from ..core.errors import DrkitError
     from ..repository.repo import Repository
 

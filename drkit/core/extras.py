@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from importlib import metadata
 
 from .errors import UsageError
 
@@ -39,6 +38,8 @@ def _import_names(dist: str, requested: str | None) -> list[str]:
 def declared_extras() -> dict[str, str]:
     """Top-level import name → extra, from drkit's metadata; an extra that pulls drkit's own extras
     (``all``, ``test``) is left out: it is never the one to name."""
+    from importlib import metadata  # here: importlib.metadata (email, zipfile) costs every command ~15-20 ms
+
     try:
         lines = metadata.requires("drkit") or []
     except metadata.PackageNotFoundError:  # run from a tree that was never installed

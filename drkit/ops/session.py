@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from storage_backends import Backend, RetryPolicy, open_backend
 from storage_backends import Limits as Limits  # re-exported: jobs may not import storage_backends
@@ -11,11 +13,26 @@ from storage_backends import display_url as display_url  # re-exported: config m
 
 from ..core.errors import UsageError
 from ..repository.format import RepoConfig
+from ..repository.references import ROOT_WALKERS
 from ..repository.repo import Repository
 from ..repository.reserve import DEFAULT_RESERVE
 from ..repository.storage_errors import storage_errors
-from ..sources import files as _files_source  # noqa: F401 - registers the files tree root walker (check, prune, copy)
 from .secrets import PassphraseSource
+
+
+def _files_tree_blobs(repo: Repository, root: dict[str, Any]) -> Iterator[bytes]:
+    """The files source's tree walker (check, prune, copy, stats read file trees' blobs through it), its
+    package imported only when a tree root is walked: a stream backup does not pay for it (~10 ms of
+    start-up). Importing the package registers its own walker in place of this one."""
+    from ..sources import files
+
+    walker = ROOT_WALKERS[files.ROOT_TYPE]
+    if walker is _files_tree_blobs:  # the package did not register itself: never recurse
+        raise RuntimeError("the files source registered no tree walker")
+    yield from walker(repo, root)
+
+
+ROOT_WALKERS.setdefault("tree", _files_tree_blobs)  # the files source's ROOT_TYPE
 
 
 def default_repository_url() -> str:

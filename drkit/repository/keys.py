@@ -21,6 +21,8 @@ import json
 import os
 import secrets
 import socket
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -99,6 +101,45 @@ def _derive(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     except UnsupportedAlgorithm:  # cryptography built on OpenSSL < 3.2 or LibreSSL, or in FIPS mode
         return _derive_argon2_cffi(passphrase, salt, params)
     return kdf.derive(passphrase.encode())
+
+
+# Derivations started ahead (``derive_ahead``), by passphrase, salt and parameters; taken by the first open
+_ahead: dict[tuple[str, bytes, KdfParams], Future[bytes]] = {}
+_ahead_lock = threading.Lock()
+
+
+def derive_ahead(key_object: bytes, passphrase: str) -> None:
+    """Start deriving the key that may open ``key_object`` with ``passphrase``, in a thread (Argon2id runs
+    without the GIL): the caller's other start-up work (its imports) runs meanwhile, and the next
+    ``unwrap_master_key`` of this object with this passphrase waits for it instead of deriving again. It
+    verifies nothing and writes nothing (the open still checks the key: a wrong passphrase is refused as
+    before); a malformed key object, or one over the caps, is left for the open to report."""
+    try:
+        doc = parse_key_object(key_object)
+    except IntegrityError:
+        return
+    salt, params = base64.b64decode(doc["salt"]), doc["_params"]
+    pending: Future[bytes] = Future()
+    with _ahead_lock:
+        if (passphrase, salt, params) in _ahead:
+            return
+        _ahead.clear()  # one at a time: one an open never took (it failed first) is not kept
+        _ahead[(passphrase, salt, params)] = pending
+
+    def run() -> None:
+        try:
+            pending.set_result(_derive(passphrase, salt, params))
+        except BaseException as exc:  # noqa: BLE001 - raised where the key is taken (``_derived``)
+            pending.set_exception(exc)
+
+    threading.Thread(target=run, name="drkit-kdf", daemon=True).start()
+
+
+def _derived(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    """``_derive``, or the result of the same derivation started ahead (its error raised here)."""
+    with _ahead_lock:
+        pending = _ahead.pop((passphrase, salt, params), None)
+    return _derive(passphrase, salt, params) if pending is None else pending.result()
 
 
 def _derive_argon2_cffi(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
@@ -193,7 +234,7 @@ def unwrap_master_key(key_object: bytes, passphrase: str) -> MasterKey | None:
     if version > KEY_OBJECT_VERSION:
         raise IntegrityError(f"key object version {version} is newer than this drkit reads")
     try:
-        kek = _derive(passphrase, base64.b64decode(doc["salt"]), doc["_params"])
+        kek = _derived(passphrase, base64.b64decode(doc["salt"]), doc["_params"])
     except ValueError as exc:  # KDF parameters it refuses (a salt under 8 bytes, no passes, too little memory)
         raise IntegrityError(f"key object is malformed ({type(exc).__name__})") from None
     try:
