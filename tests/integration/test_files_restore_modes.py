@@ -8,9 +8,12 @@ xattr, an ACL, and set-id and sticky bits (these must take the fchmod path)."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import stat
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,39 @@ def test_modes_restored_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     assert rsync_diff(src, out / "src") == []
     got = {name: stat.S_IMODE(os.stat(out / "src" / name).st_mode) for name in want}
     assert got == want
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run drkit as another user")
+def test_modes_restored_by_a_user_who_is_not_root() -> None:
+    """Unprivileged: an unnamed file created 0o000 or 0o444 is still written and linked by its owner."""
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(prefix="drkit-modes-"))
+    try:
+        base.chmod(0o755)
+        want = _tree(base)
+        src, repo, out = base / "src", base / "repo", base / "out"
+        _ok("init", "--repo", str(repo))
+        _ok("backup", "files", str(src), "--repo", str(repo), "--quiet")
+        out.mkdir()
+        for p in [repo, *repo.rglob("*"), out]:
+            os.chown(p, nobody.pw_uid, nobody.pw_gid)
+        env = {**os.environ, **ENV, "HOME": "/nonexistent", "XDG_CACHE_HOME": "/nonexistent"}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        argv = ["restore", "latest", "--target", str(out), "--repo", str(repo), "--special-files"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "drkit.cli.main", *argv],
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+            umask=0o022,
+            capture_output=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode in (0, 3), proc.stderr.decode()  # 3: root's trusted/ACL bits it may not set
+        assert rsync_diff(src, out / "src", flags=("-rlptS",)) == []  # content, modes, mtimes (owner: nobody)
+        got = {name: stat.S_IMODE(os.stat(out / "src" / name).st_mode) for name in want}
+        assert got == want
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
