@@ -67,7 +67,6 @@ from _common import (  # noqa: E402
     median_or_none,
     random_block,
     ratio,
-    run_measured,
     run_synced,
     scaling_table,
     settle_inodes,
@@ -392,6 +391,7 @@ class Round:
     tools: list[ToolRun]  # restic, drkit, then Borg when it runs
     changed: int  # bytes the change touched
     floor_s: float | None  # ``cp -a`` of the tree: the floor of any restore here
+    floor_cpu_s: float | None  # its CPU seconds (user + system)
     probe_us: float  # a new empty file just before the restores (``inode_probe``)
 
 
@@ -445,19 +445,19 @@ def run_round(args: argparse.Namespace, work: Path, info: TreeInfo, n: int, pref
         restored = target / "tree" if t.name == "drkit" else target / str(src).lstrip("/")  # restic, Borg
         t.verified = not t.failed and tree_digest(restored) == want
         print(f"  {t.name:<6} restore {'verified' if t.verified else 'DOES NOT MATCH the tree'}", flush=True)
-    floor_s = copy_floor(src, work / "floor-copy", args.timeout)
-    return Round(tools, changed, floor_s, probe_us)
+    floor_s, floor_cpu_s = copy_floor(src, work / "floor-copy", args.timeout)
+    return Round(tools, changed, floor_s, floor_cpu_s, probe_us)
 
 
-def copy_floor(src: Path, dest: Path, timeout: float) -> float | None:
+def copy_floor(src: Path, dest: Path, timeout: float) -> tuple[float | None, float | None]:
     """``cp -a`` of the tree (page cache warm) into a new directory: what writing these files costs the
     kernel on this machine, with no reading, decrypting or verifying at all. The copy stays until the
     end, like the restores (deleting it made the next round's restores pay the scan)."""
-    res = run_measured(["cp", "-a", str(src), str(dest)], timeout=timeout)
+    res = run_synced(["cp", "-a", str(src), str(dest)], timeout=timeout)
     if not res.ok:
-        return None
+        return None, None
     print(f"  cp -a  of the tree (floor)   {res.wall_s:8.2f} s  {res.cpu_s:7.2f} s CPU", flush=True)
-    return res.wall_s
+    return res.wall_s, res.cpu_s
 
 
 Figures = dict[str, dict[str, float | None]]  # tool -> figure -> value
@@ -479,12 +479,25 @@ def run_pinned(
         f"\n{what}{pinned}, {info.size / MB:,.0f} MB in {info.files:,} files; {load_note(warn_if_busy=False)}\n{table}"
     )
     if floor:
-        floor_mbps = mb_per_s(info.size, floor)
-        shares = ", ".join(f"{name} {fmt(ratio(f['restore_mbps'], floor_mbps), 2, 'x')}" for name, f in c.items())
-        print(
-            f"restore floor: cp -a of the tree {floor:.2f} s = {floor_mbps:.1f} MB/s; restore speed / floor's: {shares}"
-        )
+        print(floor_report(c, info.size, floor, median_or_none(rd.floor_cpu_s for rd in rounds)))
     return rounds, c, per_round
+
+
+def floor_report(c: Figures, size: int, floor_s: float, floor_cpu_s: float | None) -> str:
+    """Each tool's restore against ``cp -a`` of the same tree (the floor: no reading, decrypting or
+    verifying at all), and what the goal over restic asks of drkit next to that floor."""
+    floor_mbps = mb_per_s(size, floor_s)
+    cpu = f", {floor_cpu_s:.2f} s CPU" if floor_cpu_s is not None else ""
+    lines = [f"restore vs the floor, cp -a of the tree: {floor_s:.2f} s = {floor_mbps:.1f} MB/s{cpu}"]
+    for name, f in c.items():
+        share, cpu_s = fmt(ratio(f["restore_mbps"], floor_mbps), 2, "x"), fmt(f["restore_cpu_s"], 2)
+        lines.append(f"  {name:<6} {fmt(f['restore_mbps'], 1):>8} MB/s = {share} of the floor, {cpu_s} s CPU")
+    restic = c["restic"]["restore_mbps"]
+    if restic:
+        need = 2.0 * restic / floor_mbps
+        verdict = "above the floor: unreachable here" if need > 1.0 else "under the floor"
+        lines.append(f"  goal >= 2.0x restic = {2.0 * restic:.1f} MB/s = {need:.2f}x the floor ({verdict})")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace, work: Path) -> int:

@@ -61,7 +61,7 @@ _HALF_BLOCK = bytes(BLOCK // 2)  # any aligned zero cell of BLOCK bytes holds th
 class FileOut:
     """One restored file: created by its first blob, finished by its last."""
 
-    __slots__ = ("path", "node", "as_root", "left", "out", "tmp", "unnamed", "lock", "owner")
+    __slots__ = ("path", "node", "as_root", "left", "out", "tmp", "unnamed", "lock", "owner", "moded")
 
     def __init__(self, path: str, node: Node, pieces: int, as_root: bool, owner: Writeout) -> None:
         self.path, self.node, self.as_root, self.owner = path, node, as_root, owner
@@ -69,6 +69,7 @@ class FileOut:
         self.out: FileWriter | None = None
         self.tmp: str | None = None
         self.unnamed = False  # opened with O_TMPFILE: no name until complete
+        self.moded = False  # created with its final mode: no fchmod
         self.lock = threading.Lock()
 
     def write(self, data: bytes | memoryview, offset: int, holes: list[tuple[int, int]]) -> None:
@@ -101,9 +102,10 @@ class FileOut:
         (the 20,000 small files of the files bench: ~0.2 s of CPU)."""
         self.owner.started(self)
         if self.owner.unnamed:
+            moded = self.owner.final_mode(self.node)
             try:
-                self._open(os.path.dirname(self.path), _O_UNNAMED)
-                self.unnamed = True
+                self._open(os.path.dirname(self.path), _O_UNNAMED, self.node.mode if moded else 0o600)
+                self.unnamed, self.moded = True, moded
                 return
             except OSError as exc:
                 if exc.errno not in _NO_TMPFILE:
@@ -112,17 +114,17 @@ class FileOut:
         while True:
             self.tmp = self._tmp_name()
             try:
-                return self._open(self.tmp, _O_NEW)
+                return self._open(self.tmp, _O_NEW, 0o600)
             except FileExistsError:  # left by a killed restore whose pid was ours: take the next number
                 continue
 
     def _tmp_name(self) -> str:
         return os.path.join(os.path.dirname(self.path), f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_numbers)}")
 
-    def _open(self, path: str, flags: int) -> None:
+    def _open(self, path: str, flags: int, mode: int) -> None:
         """A large file is written with O_DIRECT where the file system takes it (``core/filewriters``)."""
         pool = self.owner.direct_pool if self.node.size >= DIRECT_FROM else None
-        self.out = open_writer(path, flags, 0o600, pool=pool)
+        self.out = open_writer(path, flags, mode, pool=pool)
 
     def _link(self, fd: int) -> None:
         """Give the complete unnamed file its name; if the target holds an entry there (``--overwrite``),
@@ -153,7 +155,8 @@ class FileOut:
             exact = self.owner.exact_xattrs
             if node.xattrs or exact:  # after the owner (a chown drops security.capability), before the mode
                 self.owner.warn(self.path, xattrs.apply(out.fd, node.xattrs, existing=exact))
-            os.fchmod(out.fd, node.mode)
+            if not self.moded:
+                os.fchmod(out.fd, node.mode)
             os.utime(out.fd, ns=(node.mtime_ns, node.mtime_ns))
             if self.unnamed:
                 self._link(out.fd)  # complete (``out.finish`` waited for its writes): named now
@@ -175,6 +178,14 @@ class FileOut:
             os.unlink(self.tmp)
         except FileNotFoundError:
             pass
+
+
+def _umask() -> int:
+    """The process's umask (there is no call that reads it without setting it: set and put back,
+    before the workers start; a file created meanwhile by another thread gets fewer bits, not more)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _link_fd(fd: int, path: str) -> None:
@@ -205,6 +216,14 @@ class Writeout:
         self.warnings: list[str] = []  # what could not be restored (exit 3)
         self.exact_xattrs = False  # remove the attributes a new file got from its directory (a default ACL)
         self.unnamed = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")  # see ``FileOut._create``
+        self.umask = _umask()
+
+    def final_mode(self, node: Node) -> bool:
+        """Whether an unnamed file can be created with its final mode, saving an ``fchmod`` a file:
+        where nothing after the creation would change it (no set-id or sticky bit, which a chown
+        drops; no bit the umask takes; no xattrs or ACLs: setting an ACL rewrites the group bits).
+        Else it is created 0o600 and its mode set last. Its descriptor is writable either way."""
+        return not (node.mode & ~0o777 or node.mode & self.umask or node.xattrs or self.exact_xattrs)
 
     def warn(self, path: str, problems: list[str]) -> None:
         self.warnings.extend(f"{path}: {p}" for p in problems)  # list.extend is atomic
