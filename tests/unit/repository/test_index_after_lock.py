@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from backends.recording import Call, RecordingBackend
 
+from drkit.core.errors import LockFailed
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.marks import write_mark
@@ -78,3 +80,24 @@ def test_a_mark_written_between_the_open_and_the_lock_is_known() -> None:
         assert repo.index.excluded == packs
         backup_stream(repo, SourceRef("stdin", "again"), io.BytesIO(DATA))
     assert not set(repo.index.pack_sizes) <= packs  # new packs: nothing deduplicated into marked ones
+
+
+def test_a_lock_refused_by_another_leaves_no_lock_and_drops_what_it_read_ahead() -> None:
+    """The view is read alongside the lock listing (one round trip on a remote store): when that listing
+    finds an exclusive holder, the lock fails as before, its own object is deleted, and what was read
+    ahead is dropped: the next lock reads the index again and sees what another backup indexed since."""
+    store, packs = _stored()
+    holder = Repository.open(store, "pw", load_index=False).lock(exclusive=True, purpose="key rotate")
+    holder.acquire()
+    repo = Repository.open(store, "pw")
+    with pytest.raises(LockFailed):
+        repo.lock(purpose="backup").acquire()
+    assert [info.key for info in store.list("locks/")] == [holder.key]
+    holder.release()
+    other = Repository.open(store, "pw")
+    with other.lock(purpose="backup"):
+        backup_stream(other, SourceRef("stdin", "t"), io.BytesIO(DATA[::-1] + b"more"))
+    added = set(other.index.pack_sizes) - packs
+    assert added
+    with repo.lock(purpose="backup"):
+        assert set(repo.index.pack_sizes) == packs | added
