@@ -21,7 +21,7 @@ from ..repository.format import snapshot_key
 from ..repository.immutability import Trimming, when
 from ..repository.marks import write_tombstone
 from ..repository.repo import Repository
-from ..sources.archives import plan_archives, remove_archives
+from ..sources.archives import held_snapshots, plan_archives, remove_archives
 from .policy import Decision, Policy, select
 from .windows import window_notes
 
@@ -48,6 +48,16 @@ def _hold_locked(repo: Repository, result: ForgetResult) -> None:
             result.locked[d.snapshot.id] = when(until)
 
 
+def _hold_needed(result: ForgetResult, every: list[snaps.Snapshot]) -> None:
+    """A snapshot the policy drops that a kept one replays in its point-in-time window (an archive's
+    older form: a log stored as a snapshot, in a group of its own) is kept, with the reason."""
+    gone = {d.snapshot.id for d in result.removed}
+    held = held_snapshots([s for s in every if s.id not in gone], every)
+    for d in result.removed:
+        if d.snapshot.id in held:
+            d.keep, d.reasons = True, ["needed by a kept snapshot's point-in-time window"]
+
+
 def forget(
     repo: Repository,
     policy: Policy,
@@ -70,6 +80,7 @@ def forget(
         ]
         result = ForgetResult(decisions=select(found, policy), dry_run=dry_run)
         _hold_locked(repo, result)
+        _hold_needed(result, every)
         gone = {d.snapshot.id for d in result.removed}
         kept = [s for s in every if s.id not in gone]
         result.windows = window_notes(every, kept)

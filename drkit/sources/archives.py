@@ -74,6 +74,16 @@ def plan_archives(repo: Repository, kept: list[Snapshot], concerned: Callable[[s
     return {spec.label: plan_archive(spec, repo, kept) for spec in archive_specs() if concerned(spec.source_kind)}
 
 
+def held_snapshots(kept: list[Snapshot], every: list[Snapshot]) -> set[str]:
+    """Ids of the snapshots in ``every`` that an archive's older form keeps for the snapshots ``kept``
+    (``ArchiveSpec.holds``): a retention policy must not drop them."""
+    held: set[str] = set()
+    for spec in archive_specs():
+        if spec.holds is not None:
+            held |= spec.holds(kept, every)
+    return held
+
+
 def remove_archives(repo: Repository, plans: dict[str, Trimming]) -> None:
     """Delete what ``plan_archives`` chose; after the snapshots (an interruption leaves extra log,
     never a snapshot without the log it needs)."""
@@ -125,6 +135,7 @@ __all__ = [
     "ArchiveSpec",
     "archive_specs",
     "forget_lines",
+    "held_snapshots",
     "log_kinds",
     "plan_archive",
     "plan_archives",

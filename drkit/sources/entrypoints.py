@@ -13,7 +13,9 @@ COMMANDS_GROUP = "drkit.commands"  # `backup.KIND`, `restore.KIND`: `drkit backu
 
 
 # The built-in kinds, as pyproject.toml registers them: also used when the installed metadata lacks
-# them (an editable install made before the group existed), so a stale install still backs up.
+# them (an editable install made before the group existed), so a stale install still backs up. A kind
+# added after the group (mysql) is not here on purpose: every install that has it has its entry point,
+# and drkit must work without it (tests/unit/test_source_isolation.py).
 BUILT_IN = {
     "files": "drkit.sources.files.plugin:FILES",
     "postgres": "drkit.sources.postgres.plugin:POSTGRES",

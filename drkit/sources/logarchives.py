@@ -50,11 +50,16 @@ class ArchiveSpec:
     plan: Callable[[Repository, list[Snapshot]], Trimming] | None = None  # retention (default: by needed)
     remove: Callable[[Repository, Trimming], None] | None = None  # delete a plan (default: the log's trim)
     gaps: Callable[[list[Snapshot], list[str]], list[str]] | None = None  # check: holes, one line each
+    # the same, for a kind whose holes need more of the repository than the log (AOF: the older records)
+    repo_gaps: Callable[[Repository, list[Snapshot], list[str]], list[str]] | None = None
     inspect: Callable[[list[Snapshot]], Inspect] | None = None  # check --read-data: each object's content
     copy: Callable[[Repository, Repository, list[Snapshot]], ArchiveCopy | None] | None = None  # default: needed
     forget_key: str = ""  # its plan in `forget --json` (default: label)
     copy_key: str = ""  # its count in `copy --json` (default: "<label>_copied")
     forget_lines: Callable[[Trimming, str], list[str]] | None = None  # (plan, "removed"/"would remove") → lines
+    # (kept, every snapshot) → ids of snapshots (logs in an older, snapshot form) the kept ones still need:
+    # a policy forget keeps them, whatever group the policy sees them in
+    holds: Callable[[list[Snapshot], list[Snapshot]], set[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.log is None and not (self.plan and self.remove and self.copy):

@@ -34,6 +34,7 @@ from .binlog_log import OLD_KIND, PART, archive, checked_file, marker_name, part
 from .conn import MysqlConn
 from .dump import server_time
 from .errors import MysqlUsage
+from .identity import head_of_log, same_server
 from .process import query, run
 
 KIND = OLD_KIND  # the old form: one stream snapshot per log
@@ -125,17 +126,18 @@ def archive_binlogs(repo: Repository, conn: MysqlConn, name: str) -> ArchiveOutc
         logs = listed[:-1]  # the last one is being written
         have = archived(repo, name)
         _refuse_renumbered(have, listed[-1:], name)
-        stored = []
+        identity = same_server(repo, conn, name, have, listed)
+        heads: dict[str, str | None] = {}
         with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
             for log in logs:
                 if log not in have:
-                    _store(repo, conn, name, log, Path(tmp))
-                    stored.append(log)
+                    heads[log] = _store(repo, conn, name, log, Path(tmp))
         if logs:  # the reach, after every log it vouches for
-            doc = {"source": name, "file": logs[-1], "covers_until": before, "server": conn.display}
+            doc: dict[str, object] = {"source": name, "file": logs[-1], "covers_until": before, "server": conn.display}
+            doc |= {"identity": identity, "heads": heads}
             marker = marker_name(name, logs[-1], datetime.fromisoformat(before))
             archive(repo).put(marker, json.dumps(doc, sort_keys=True).encode())
-    return ArchiveOutcome(stored, before)
+    return ArchiveOutcome(list(heads), before)
 
 
 def _refuse_renumbered(have: dict[str, Archived], current: list[str], name: str) -> None:
@@ -154,13 +156,15 @@ def _refuse_renumbered(have: dict[str, Archived], current: list[str], name: str)
         )
 
 
-def _store(repo: Repository, conn: MysqlConn, name: str, log: str, tmp: Path) -> None:
-    """Fetch ``log`` and store it in parts of at most PART bytes (one in memory at a time)."""
+def _store(repo: Repository, conn: MysqlConn, name: str, log: str, tmp: Path) -> str | None:
+    """Fetch ``log`` and store it in parts of at most PART bytes (one in memory at a time); its head."""
     checked_file(log)
     run("binlog", conn, ["--read-from-remote-server", "--raw", f"--result-file={tmp}/", log])
     path = tmp / log
     count = max(1, -(-path.stat().st_size // PART))
     with open(path, "rb") as readable:
+        head = head_of_log(readable.read(64))
+        readable.seek(0)
         for i in range(1, count + 1):
             if archive(repo).put(part_name(name, log, i, count), readable.read(PART)) == "conflict":
                 raise IntegrityError(
@@ -168,6 +172,7 @@ def _store(repo: Repository, conn: MysqlConn, name: str, log: str, tmp: Path) ->
                     hint="two servers archiving under one source name? give each its own --name",
                 )
     path.unlink()
+    return head
 
 
 def log_number(log: str) -> tuple[str, int]:

@@ -156,6 +156,20 @@ def _needed(starts: dict[str, dict[str, int]]) -> Needed:
     return need
 
 
+def old_needed(kept: list[Snapshot], every: list[Snapshot]) -> set[str]:
+    """The ``mysql-binlog`` snapshots (the old form) a kept ``--pitr`` dump replays: of each source,
+    those from the log its oldest kept dump starts in onward (all of them while it has none), as
+    ``needed`` keeps the log archive's objects; ``drkit forget`` with a policy keeps them."""
+    starts, held = _starts(kept), set()
+    for s in every:
+        if s.source_kind == OLD_KIND:
+            base, number = file_key(str(s.meta.get("file", "")))  # an unreadable name: (name, -1), kept
+            by_base = starts.get(s.source_name)
+            if by_base is None or number >= by_base.get(base, number):
+                held.add(s.id)
+    return held
+
+
 def copy_needed(repo: Repository, snaps: list[Snapshot]) -> Needed:
     """What ``drkit copy`` carries for the copied snapshots ``snaps``: the logs ``needed`` keeps, but
     only of sources with a ``mysql`` snapshot among them (retention keeps another source's logs; a copy
@@ -235,4 +249,5 @@ def archive_spec() -> ArchiveSpec:
         inspect=inspector,
         copy=_copy,
         copy_key="binlog_objects",
+        holds=old_needed,
     )

@@ -119,7 +119,9 @@ def _restore_command(host: CliHost) -> click.Command:
     def restore_mysql(repo_ref: Any, snapshot: str, url: str, database: str | None, **opts: Any) -> None:
         """Restore a MySQL dump into a new or empty database (one holding anything is refused);
         a database the restore created is dropped again if the restore fails. With --point-in-time or
-        --stop-position, binary logs archived by `drkit mysql binlog-archive` are replayed on top."""
+        --stop-position, binary logs archived by `drkit mysql binlog-archive` are replayed on top; a
+        log another server wrote under the same --name (not the one the dump was taken in, or not
+        continuing the log before it) is refused (exit 2) before anything is restored."""
         conn = connect(url, opts["mysql_password_file"])
         repo = host.open_repo(repo_ref)
         try:
@@ -161,7 +163,9 @@ def _archive_command(host: CliHost) -> click.Command:
     def binlog_archive(repo_ref: Any, url: str, mysql_password_file: Path | None, name: str) -> None:
         """Close the server's current binary log (FLUSH BINARY LOGS) and store every closed log the
         archive lacks in the repository's log archive. Run it often (cron): a point-in-time restore
-        reaches as far as the last run. The logs follow the --pitr dumps kept (`drkit forget`)."""
+        reaches as far as the last run. The logs follow the --pitr dumps kept (`drkit forget`). A
+        server whose logs are not the archived ones under --name (another server, a replaced one) is
+        refused (exit 13) before anything is stored: give each server its own --name."""
         from .binlog import archive_binlogs
 
         conn = connect(url, mysql_password_file)

@@ -20,6 +20,7 @@ from ...repository.snapshots import Snapshot
 from ...repository.streams import SourceRef, backup_stream
 from .conn import MysqlConn
 from .errors import MysqlError, MysqlUsage
+from .identity import dump_head, server_identity
 from .process import query, quote_string, spawned
 
 KIND = "mysql"
@@ -112,7 +113,10 @@ def backup_dump(
                 if binlog_position:  # into the snapshot's metadata, which is written right after this
                     # the server's clock once the dump is done: the dump's state is older, on the clock
                     # binary-log times use (drkit's host clock may differ from the server's)
-                    meta["binlog"] = {**tap.binlog_position(), "server_time_after": server_time(conn)}
+                    at = tap.binlog_position()
+                    meta["binlog"] = {**at, "server_time_after": server_time(conn)}
+                    # which server's log the position is in: a restore replays only that log (identity.py)
+                    meta["binlog"] |= {"head": dump_head(conn, at["file"]), "identity": server_identity(conn)}
 
             source = SourceRef(KIND, name or database, list(tags or []), meta)
             return backup_stream(repo, source, cast(BinaryIO, tap), before_commit=commit, progress=progress)

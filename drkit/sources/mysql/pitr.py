@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ...core.errors import IntegrityError
 from ...repository import snapshots
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .binlog import Archived, archived, chain, fetch, log_number
 from .conn import MysqlConn
+from .continuity import check_chain
 from .dump import KIND
 from .errors import MysqlUsage
+from .identity import head_of_log
 from .process import spawned
 from .restore import RestoreOutcome, restore_dump
 
@@ -116,25 +117,47 @@ def restore_point(
     logs = _logs(repo, name, base, point)
     with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
         files = [_fetch(repo, name, log, Path(tmp)) for log in logs]  # all verified before anything is restored
-        _within(files, base, point)
+        _same_server(files[0], base, name)
+        check_chain(files, name)
+        _within(files, base, name, point)
         out = restore_dump(repo, base, target, database)
         _replay(files, target, base, out.database, point)
     return out, len(files)
 
 
-def _within(files: list[Path], base: Snapshot, point: Point) -> None:
+def _within(files: list[Path], base: Snapshot, name: str, point: Point) -> None:
     """The dump's position lies in the first log, a --stop-position in the last: a log that ends
     before the dump's position is not the log the dump was taken in (the server renumbered its logs:
     RESET MASTER, another server under this name), and replaying it would replay nothing."""
     start, first = int(base.meta["binlog"]["position"]), files[0].stat().st_size
     if first < start:
-        raise IntegrityError(
-            f"binary log {files[0].name} in the archive ends at byte {first}, before the dump's position "
-            f"{start}: it is not the log the dump was taken in (the server's logs renumbered?)",
-            hint="archive a server whose logs restarted (RESET MASTER, a new server) under a new --name",
-        )
+        detail = f"binary log {files[0].name} in the archive ends at byte {first}, before the dump's position {start}"
+        raise _not_the_dumps(name, detail)
     if point.position is not None and point.position[1] > files[-1].stat().st_size:
         raise MysqlUsage(f"--stop-position {point.describe()} is past the end of that log ({files[-1].stat().st_size})")
+
+
+def _same_server(first: Path, base: Snapshot, name: str) -> None:
+    """The first log to replay is the one the dump was taken in, on the dump's server: its head (the
+    server id and the time the log was opened, identity.py) is the one the dump recorded. Another
+    server's log of that name (a replaced server, a failover, two servers under one --name, logs that
+    restarted) would replay its events onto this dump. A dump without a recorded head (older drkit)
+    is checked by ``_within`` only."""
+    want = base.meta["binlog"].get("head")
+    with open(first, "rb") as readable:
+        got = head_of_log(readable.read(64))
+    if want and got != want:
+        raise _not_the_dumps(
+            name, f"binary log {first.name} in the archive opened as {got}, the dump's as {want} (server_id@time)"
+        )
+
+
+def _not_the_dumps(name: str, detail: str) -> MysqlUsage:
+    return MysqlUsage(
+        f"{detail}: it is not the log the dump was taken in (written by another server under source name "
+        f"{name}, or the server's logs restarted): no restore replays it",
+        hint="archive each server (and a server after RESET MASTER) under its own --name, with its own --pitr dump",
+    )
 
 
 def _fetch(repo: Repository, name: str, log: Archived, tmp: Path) -> Path:

@@ -26,7 +26,7 @@ from ...core.errors import UsageError
 from ...repository.repo import Repository
 from ...repository.streams import store_refs
 from ...repository.writer import BlobWriter
-from . import aoflog
+from . import aoflog, history
 from .aof import AofFile, AofState, LimitedReader, iter_state_files, read_state
 from .aof_tail import complete_end
 from .backup import FSYNC_SLACK
@@ -38,11 +38,14 @@ ArchiveKey = tuple[str, int, str]  # base, base mtime (whole seconds, as catalog
 Todo = tuple[ArchiveKey, AofFile, int]  # the file (size: where this round ends) and where it starts
 
 
-def archived_ends(repo: Repository, name: str) -> dict[ArchiveKey, int]:
+def archived_ends(repo: Repository, name: str, history_of: str | None = None) -> dict[ArchiveKey, int]:
     """(base, base mtime, file) → bytes already archived for source ``name``, in either form. The mtime
-    tells an AOF directory started again (same file names, new base) from the one archived before."""
+    tells an AOF directory started again (same file names, new base) from the one archived before; a
+    recorded history other than ``history_of`` another server archived under the same name (``history``)."""
     ends: dict[ArchiveKey, int] = {}
     for _, doc in segments(repo, name):
+        if history_of is not None and doc.get("history") not in (None, history_of):
+            continue
         key = (doc["base"], int(float(doc["base_mtime"])), doc["file"])
         ends[key] = max(ends.get(key, 0), doc["offset"] + doc["length"])
     return ends
@@ -89,6 +92,7 @@ def _increment(key: ArchiveKey, f: AofFile, name: str, run: dict[str, Any], span
         run=run["run"],
         records=run["run_records"],
         ts_enabled=run.get("ts_enabled"),
+        history=run.get("history"),
     )
 
 
@@ -155,8 +159,9 @@ def archive_once(
     with it False (``pitr_guard``)."""
     if not name:
         raise UsageError("the AOF archive needs a source name", hint="give --name NAME")
+    history_of = history.history_id(aof_dir)
     if ends is None:
-        ends = archived_ends(repo, name)
+        ends = archived_ends(repo, name, history_of)
     seen = clock.now()  # the sizes read now bound what is archived: the coverage ends here, not after the upload
     state = read_state(aof_dir)
     if state.base is None:
@@ -169,6 +174,8 @@ def archive_once(
     run: dict[str, Any] = {"archived_at": seen - FSYNC_SLACK, "run": uuid.uuid4().hex[:12], "run_records": count}
     if ts_enabled is not None:
         run["ts_enabled"] = ts_enabled
+    if history_of is not None:
+        run["history"] = history_of
     _check_name(todo, name, run)
     bases = [(key, _store_base(repo, aof_dir, state, f, name)) for key, f, _ in todo if f.type == "b"]
     done: list[dict[str, Any]] = []

@@ -7,7 +7,7 @@ everything a point-in-time restore plans with, and the log archive binds the nam
 (it is the sealed object's authenticated data), so a renamed or replaced object is refused when read::
 
     logs/aof/<source>/<source>_<base mtime s>_<base>_<seq>_<file>_<offset>_<end>
-                      _<last_ts|x>_<archived ms>_<run>_<records>_<ts>       (one name, no line break)
+                      _<last_ts|x>_<archived ms>_<run>_<records>_<ts>[_<history>]   (one name, no line break)
 
 Text fields keep letters, digits and dots and write every other byte as ``-XX`` (``_`` too), so ``_``
 only separates; numbers are zero-padded (seq 6, offsets 12 digits), so names sort in file order. ``last_ts``
@@ -15,7 +15,8 @@ is the newest ``#TS:`` annotation the round saw in the file up to ``end`` (``x``
 round's capture time (its start less the fsync slack); ``run``/``records`` the round's id and how many
 pieces it stored in all (the base's ``redis_aof`` record counts): a capture time proves the state only
 when every piece of its round is there. ``ts`` is ``y``/``n``/``u``: the server wrote annotations /
-did not / was not asked (``pitr_guard``).
+did not / was not asked (``pitr_guard``). ``history`` (12 hex digits; absent in an older drkit's names)
+is the server history the bytes were read from (``history``).
 
 A base file is not a log: it stays a deduplicated stream in the packs, referenced by a ``redis_aof``
 record (``aof_round.archive_once``), as every archived segment was before this format; those old INCR
@@ -25,7 +26,7 @@ records are still read (``catalog.aof_pieces``), and an archive begun by an olde
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import unquote
@@ -33,6 +34,7 @@ from urllib.parse import unquote
 from ...core.errors import IntegrityError
 from ...repository.archive import LogArchive, LogKind
 from ...repository.repo import Repository
+from .history import valid as valid_history
 
 SEP = "_"
 _ENCODED = re.compile(r"(?:[A-Za-z0-9.]|-[0-9A-F]{2})*")
@@ -87,6 +89,7 @@ class Increment:
     run: str
     records: int
     ts_enabled: bool | None
+    history: str | None = None  # the server history (``history``); an older drkit's names have none
 
     @property
     def name(self) -> str:
@@ -104,7 +107,7 @@ class Increment:
             str(self.records),
             _TS[self.ts_enabled],
         ]
-        return SEP.join(fields)
+        return SEP.join(fields if self.history is None else [*fields, self.history])
 
     @property
     def group(self) -> tuple[str, str, int]:
@@ -126,6 +129,7 @@ class Increment:
             "run": self.run,
             "run_records": self.records,
             "ts_enabled": self.ts_enabled,
+            "history": self.history,
         }
 
     @classmethod
@@ -133,7 +137,9 @@ class Increment:
         """The fields of ``name``; IntegrityError if it is not an AOF increment's name."""
         f = name.split(SEP)
         try:
-            if len(f) != 12 or f[11] not in _TS_BACK or not f[9].isalnum():
+            if len(f) not in (12, 13) or f[11] not in _TS_BACK or not f[9].isalnum():
+                raise ValueError(name)
+            if len(f) == 13 and not valid_history(f[12]):
                 raise ValueError(name)
             inc = cls(
                 source=_dec(f[0]),
@@ -148,6 +154,7 @@ class Increment:
                 run=f[9],
                 records=int(f[10]),
                 ts_enabled=_TS_BACK[f[11]],
+                history=f[12] if len(f) == 13 else None,
             )
         except ValueError:
             raise IntegrityError(f"{AOF_LOG.prefix}: {name!r} is not the name of an AOF increment") from None
@@ -205,28 +212,52 @@ def inspect(name: str, data: bytes) -> str | None:
     return None
 
 
-def gap_lines(names: list[str]) -> list[str]:
+Span = tuple[int, int]
+Chains = dict[tuple[str, str, int, str], dict[str | None, list[Span]]]  # (source, base, second, file) → history
+
+
+def _holes(spans: list[Span]) -> list[Span]:
+    holes: list[Span] = []
+    reached: int | None = None
+    for offset, end in sorted(spans):
+        if reached is not None and offset > reached:
+            holes.append((reached, offset))
+        reached = end if reached is None else max(reached, end)
+    return holes
+
+
+def _record_spans(chains: Chains, records: Sequence[dict[str, Any]]) -> None:
+    for d in records:
+        if d.get("type") == "i":
+            key = (str(d["source_name"]), str(d["base"]), int(float(d["base_mtime"])), str(d["file"]))
+            start = int(d["offset"])
+            chains.setdefault(key, {}).setdefault(d.get("history"), []).append((start, start + int(d["length"])))
+
+
+def gap_lines(names: list[str], records: Sequence[dict[str, Any]] = ()) -> list[str]:
     """``drkit check``'s structural look at the increments (names only): each name parses, and the
-    increments of one file of one group follow each other without a hole (a restore stops at a hole,
-    exit 2). Older ``redis_aof`` records before the first increment are checked as records."""
+    pieces of one file of one group follow each other without a hole (a restore stops at a hole, exit
+    2), the older INCR ``records`` (``redis_aof``) an archive began with included: the increments go on
+    from their end. Each server history is a chain of its own (``history``); pieces recorded without
+    one (an older drkit's) belong to every chain of their file."""
     lines: list[str] = []
-    last: dict[tuple[str, str, int, str], Increment] = {}
-    found: list[Increment] = []
+    chains: Chains = {}
     for name in names:
         try:
-            found.append(Increment.parse(name))
+            inc = Increment.parse(name)
         except IntegrityError as exc:
             lines.append(exc.message)
-    for inc in sorted(found, key=lambda i: (i.group, i.seq, i.file, i.offset, i.end)):
-        key = (*inc.group, inc.file)
-        before = last.get(key)
-        if before is not None and inc.offset > before.end:
-            lines.append(
-                f"AOF increments of source {inc.source} file {inc.file}: bytes {before.end}-{inc.offset} are "
-                "missing (a point-in-time restore stops before them)"
-            )
-        if before is None or inc.end > before.end:
-            last[key] = inc
+            continue
+        chains.setdefault((*inc.group, inc.file), {}).setdefault(inc.history, []).append((inc.offset, inc.end))
+    _record_spans(chains, records)
+    for (source, _base, _second, file), by_history in sorted(chains.items()):
+        unknown = by_history.get(None, [])
+        runs = [unknown + spans for history, spans in by_history.items() if history is not None] or [unknown]
+        lines += [
+            f"AOF increments of source {source} file {file}: bytes {a}-{b} are missing "
+            "(a point-in-time restore stops before them)"
+            for a, b in sorted({hole for spans in runs for hole in _holes(spans)})
+        ]
     return lines
 
 

@@ -16,6 +16,7 @@ from ...repository.streams import BundleWriter, SourceRef, backup_stream
 from .aof import AofState, LimitedReader, describe, iter_state_files, read_state
 from .conn import RedisTarget
 from .errors import RedisSourceError
+from .history import history_id
 from .rdb import RdbTransfer
 
 ATTEMPTS = 5
@@ -79,6 +80,7 @@ def backup_aof_dir(
     repo: Repository, aof_dir: Path, name: str, tags: list[str], extra_meta: dict[str, Any] | None = None
 ) -> Snapshot:
     """The AOF directory as one bundle snapshot; retried when a rewrite replaced files meanwhile."""
+    history_of = history_id(aof_dir)
     for _ in range(ATTEMPTS):
         # the sizes read now bound what the snapshot holds: its coverage ends here, however long the read takes
         read_at = clock.now()
@@ -96,6 +98,8 @@ def backup_aof_dir(
                 "covered_until": read_at - FSYNC_SLACK,
                 "file_ts": stamps,
             }
+            if history_of is not None:
+                meta["history"] = history_of  # the server history it was read from (``history``)
             return bundle.commit(SourceRef("redis", name, tags, meta))
     raise RedisSourceError(
         f"{aof_dir}: the AOF was rewritten during each of {ATTEMPTS} attempts; no snapshot written",

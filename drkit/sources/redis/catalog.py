@@ -44,6 +44,8 @@ def _snapshot_pieces(repo: Repository, snap: Snapshot) -> list[Piece]:
             last_ts=(stamps.get(f["name"]) or [None, None])[1],
             captured=captured,
             fetch=partial(restore_part, repo, snap, f["name"]),
+            history=meta.get("history"),
+            source=snap.source_name,
         )
         for f in meta["files"]
     ]
@@ -64,6 +66,8 @@ def _increment_piece(repo: Repository, inc: aoflog.Increment, captured: float) -
         fetch=partial(aoflog.fetch, aoflog.archive(repo), inc),
         ts_off=inc.ts_enabled is False,
         small=True,
+        history=inc.history,
+        source=inc.source,
     )
 
 
@@ -102,6 +106,8 @@ def aof_pieces(repo: Repository, name: str | None = None) -> list[Piece]:
                 captured=captured,
                 fetch=partial(_write_root, repo, d["root"]),
                 ts_off=d.get("ts_enabled") is False,
+                history=d.get("history"),
+                source=str(d.get("source_name", "")),
             )
         )
     return pieces
@@ -138,8 +144,9 @@ def _first_point(base_mtime: float) -> float:
 
 def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
     """One row per Redis snapshot (an RDB is a point; an AOF snapshot covers from its base to its
-    capture), plus one per archived AOF group."""
-    rows = []
+    capture), plus one per archived AOF group (of one server history: two servers' groups of one base
+    file name and second are two rows)."""
+    rows: list[dict[str, Any]] = []
     for s in redis_snapshots(repo, name):
         if s.meta.get("mode") == "aof":
             end = max(float(s.meta.get("last_ts") or 0), float(s.meta.get("covered_until", 0)))
@@ -163,10 +170,11 @@ def windows(repo: Repository, name: str | None = None) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": "archive",
-                "name": name or "",
+                "name": name or ",".join(sorted({p.source for p in g.pieces})),  # what --name can pick
                 "kind": "aof+archive",
                 "from": iso(_first_point(g.start)),
                 "to": iso(g.end),
+                "history": g.history,  # the server history (``history``); None: not recorded
             }
         )
     return rows

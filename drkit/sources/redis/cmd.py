@@ -140,9 +140,10 @@ def backup_redis(
     help="Restore the state at TIME: the AOF (snapshots and aof-archive segments) replayed up to it, "
     "else the newest RDB that ended at or before it; with --target-dir and --to-url alike. AOF "
     "times are whole seconds: inside a second, the state at its start is restored (never a "
-    "write after TIME); the output names the point reached. " + TIME_HELP,
+    "write after TIME); the output names the point reached. From one server's AOF history only: "
+    "when the AOF covering TIME is of several servers it is refused (exit 2; give --name). " + TIME_HELP,
 )
-@click.option("--name", default=None, help="Only snapshots of this source name.")
+@click.option("--name", default=None, help="Only snapshots and archived AOF of this source name.")
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
 @click.option("--force", is_flag=True, help="Overwrite files in --target-dir / keys in --to-url.")

@@ -17,7 +17,7 @@ from ...repository import snapshots
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from ...repository.streams import part_root
-from . import aof, catalog, cluster, pitr, pitr_guard
+from . import aof, catalog, cluster, history, pitr, pitr_guard
 from . import restore as rr
 from .aof_round import archive_once, archived_ends
 from .backup import FSYNC_SLACK, backup_aof_dir, backup_rdb
@@ -139,7 +139,7 @@ def aof_archive(
     watch = _TimestampWatch(target)
     stop = follow.stop or threading.Event()
     with repo.lock(purpose="aof-archive") as lock:
-        ends = archived_ends(repo, name)
+        ends = archived_ends(repo, name, history.history_id(aof_dir))
         while not lock.lost:
             started = clock.now()
             docs = archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round())
@@ -198,6 +198,7 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
         aof_dir.mkdir(parents=True, exist_ok=True)
         for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
             _write_part(repo, snap, part, aof_dir / part, durable=durable)
+        history.restored(aof_dir)
         return "aof"
     _write_rdb(repo, snap, target_dir / "dump.rdb", durable=durable)
     return "rdb"
@@ -217,6 +218,7 @@ def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tup
             (target_dir / AOF_DIRNAME / f.name).unlink(missing_ok=True)
         raise
     pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, files, cut)
+    history.restored(target_dir / AOF_DIRNAME)
     return group.base, "pitr-aof"
 
 

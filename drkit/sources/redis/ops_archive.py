@@ -22,6 +22,7 @@ from ..logarchives import ArchiveCopy, ArchiveSpec, Progress
 from . import aoflog
 from .archive_keep import plan_aof_retention, remove_archived
 from .kinds import ARCHIVE_KIND
+from .segments import records
 
 Group = tuple[list[dict[str, Any]], list[aoflog.Increment]]  # a group's records to copy, then its increments
 _AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
@@ -129,7 +130,7 @@ def aof_archive() -> ArchiveSpec:
         nouns="AOF segments",
         source_kind="redis",
         log=aoflog.AOF_LOG,
-        gaps=lambda _snaps, names: aoflog.gap_lines(names),
+        repo_gaps=lambda repo, _snaps, names: aoflog.gap_lines(names, [d for _, d in records(repo)]),
         inspect=lambda _snaps: aoflog.inspect,
         plan=plan_aof_retention,
         remove=remove_archived,

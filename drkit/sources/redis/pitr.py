@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 
 from ...core import timespec
 from ...core.errors import IntegrityError, UsageError
+from . import history
 from .aof import AofFile, render_manifest
 from .errors import RedisSourceError
 
@@ -79,6 +80,8 @@ class Piece:
     fetch: Fetch = field(compare=False, repr=False)
     ts_off: bool = False  # archived while the server had aof-timestamp-enabled off (pitr_guard)
     small: bool = False  # an AOF increment (one object, at most aoflog.MAX_PIECE bytes): fetched ahead, in parallel
+    history: str | None = None  # the server history it was made from (``history``); None: not recorded
+    source: str = ""  # the source name that recorded it
 
     @property
     def end(self) -> int:
@@ -90,6 +93,7 @@ class Group:
     base: str
     start: float
     pieces: list[Piece] = field(default_factory=list)
+    history: str | None = None
 
     @property
     def last_ts(self) -> int | None:
@@ -123,25 +127,34 @@ def iso_ms(ts: float) -> str:
 
 
 def group_pieces(pieces: list[Piece]) -> list[Group]:
-    groups: dict[tuple[str, int], Group] = {}
+    """The pieces by the base they follow (its name and second) and the server history they were made
+    from: two servers' files share names (``history``)."""
+    keyed: dict[tuple[str, int], list[Piece]] = {}
     for p in pieces:
-        key = (p.base, int(p.base_mtime))
-        groups.setdefault(key, Group(p.base, float(int(p.base_mtime)))).pieces.append(p)
-    return sorted(groups.values(), key=lambda g: g.start)
+        keyed.setdefault((p.base, int(p.base_mtime)), []).append(p)
+    groups = [
+        Group(base, float(second), part, h)
+        for (base, second), found in keyed.items()
+        for h, part in history.split(found).items()
+    ]
+    return sorted(groups, key=lambda g: g.start)
 
 
 def choose_group(groups: list[Group], cut: AofCut) -> Group:
     """The newest group covering the cut: its base written in a second the cut replays (so the base
-    holds nothing after the point) and its data reaching the point; a clear error otherwise."""
-    for g in reversed(groups):
-        if g.start <= cut.last_second and cut.point <= g.end:
-            if g.last_ts is None and g.has_incr_data:
-                raise UsageError(
-                    "the AOF has no timestamp annotations (aof-timestamp-enabled was off): "
-                    "point-in-time restore is not possible from it",
-                    hint="set aof-timestamp-enabled yes on the server; until then restore a snapshot as a whole",
-                )
-            return g
+    holds nothing after the point) and its data reaching the point; a clear error otherwise, and a refusal
+    when the groups covering it are of several servers' histories (``history.refuse_mixed``)."""
+    covering = [g for g in groups if g.start <= cut.last_second and cut.point <= g.end]
+    history.refuse_mixed(covering, iso(cut.target))
+    if covering:
+        g = covering[-1]
+        if g.last_ts is None and g.has_incr_data:
+            raise UsageError(
+                "the AOF has no timestamp annotations (aof-timestamp-enabled was off): "
+                "point-in-time restore is not possible from it",
+                hint="set aof-timestamp-enabled yes on the server; until then restore a snapshot as a whole",
+            )
+        return g
     windows = ", ".join(f"{iso(g.start + 1)} .. {iso(g.end)}" for g in groups) or "none"  # as `redis windows`
     raise UsageError(
         f"{iso(cut.target)} is not covered by the AOF backups (recoverable windows: {windows}; "

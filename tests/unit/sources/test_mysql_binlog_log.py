@@ -204,7 +204,7 @@ def test_a_restore_refuses_a_log_that_ends_before_the_dumps_position() -> None:
     meta = {"mode": "logical", "database": "shop", "binlog": {"file": "binlog.000001", "position": 5000}}
     backup_stream(repo, SourceRef("mysql", "shop", [], meta), io.BytesIO(b"-- dump"))
     nowhere = MysqlConn.from_url("mysql://root@127.0.0.1:1/shop")
-    with pytest.raises(IntegrityError, match="ends at byte .* before the dump's position 5000"):
+    with pytest.raises(MysqlUsage, match="ends at byte .* before the dump's position 5000: it is not the log the dump"):
         restore_point(repo, nowhere, "shop", Point(position=("binlog.000002", 4)), "shop_r")
     meta["binlog"]["position"] = 4
     backup_stream(repo, SourceRef("mysql", "shop", [], meta), io.BytesIO(b"-- dump"))

@@ -1,0 +1,152 @@
+"""Which server wrote a binary log: two servers under one source name must never be stitched into one
+point-in-time chain (a replaced server, a failover to a replica, a restored server, two jobs with one
+``--name``: each writes its own ``binlog.000001``, ``binlog.000002`` …).
+
+A log's *head* is ``<server_id>@<created>``: the server id and the Unix time in the header of the
+log's first event (the format description the server writes when it opens the log). Every archived
+log carries it in the first bytes of its first part (older archives too), a ``--pitr`` dump records
+the head of the log it starts in, and an archive run reads it from the server for the newest archived
+log the server still lists (``mariadb-binlog --stop-position``: the first event only). Two servers
+open a log of one name in the same second with the same server id only by accident of a kind that a
+test's clock cannot produce twice: the head tells them apart where numbers and sizes do not.
+
+A server's *identity* (``SHOW VARIABLES``) is recorded with each archive run's reach marker and each
+dump: MySQL's ``server_uuid`` (kept in the data directory), else MariaDB's ``server_uid`` (a hash of
+the host's MAC address and the port: it changes when either does) with ``server_id`` and
+``gtid_domain_id``. It decides only when the head cannot: an archive run whose server lists none of
+the logs the archive holds (all purged since the last run) continues the archive only if the last
+run's identity is this server's."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import struct
+from typing import TYPE_CHECKING
+
+from ...core.errors import IntegrityError
+from ...repository.repo import Repository
+from .binlog_log import archive, file_key, marker_name, part_name, source_names
+from .conn import MysqlConn
+from .errors import MysqlError, MysqlUnreachable
+from .process import query, run
+
+if TYPE_CHECKING:
+    from .binlog import Archived
+
+log = logging.getLogger(__name__)
+_FIRST_EVENT = re.compile(rb"BINLOG '\s*(?P<b64>[A-Za-z0-9+/=\s]+?)'", re.S)
+_VARIABLES = ("server_uuid", "server_uid", "server_id", "gtid_domain_id")
+_EVENT_HEADER = 19  # timestamp u32, type u8, server_id u32, size u32, next position u32, flags u16
+
+
+def head_of_event(event: bytes) -> str | None:
+    """``<server_id>@<created>`` of a binary-log event's header (None: too short to be one)."""
+    if len(event) < _EVENT_HEADER:
+        return None
+    created, _type, server_id = struct.unpack_from("<IBI", event)
+    return f"{server_id}@{created}"
+
+
+def head_of_log(data: bytes) -> str | None:
+    """The head of a binary log from its first bytes (the 4-byte magic, then the first event)."""
+    return head_of_event(data[4:])
+
+
+def server_head(conn: MysqlConn, log: str) -> str | None:
+    """The head of the server's log ``log``: its first event only, decoded (the tool prints it as a
+    ``BINLOG '<base64>'`` statement); None if the tool printed no such event."""
+    out = run("binlog", conn, ["--read-from-remote-server", "--stop-position=5", "--", log])
+    found = _FIRST_EVENT.search(out)
+    if found is None:
+        return None
+    try:
+        return head_of_event(base64.b64decode(b"".join(found["b64"].split()), validate=True))
+    except binascii.Error:
+        return None
+
+
+def dump_head(conn: MysqlConn, file: str) -> str | None:
+    """``server_head`` for a ``--pitr`` dump, which needs only RELOAD: without REPLICATION SLAVE the
+    head is not read (a warning), and a restore from the dump checks its first log by size only."""
+    try:
+        return server_head(conn, file)
+    except (MysqlError, MysqlUnreachable) as exc:  # the dump is done: "Access denied" is the privilege
+        log.warning("the head of %s was not read (%s): grant REPLICATION SLAVE to check it on restore", file, exc)
+        return None
+
+
+def server_identity(conn: MysqlConn) -> dict[str, str]:
+    """The server's identity variables that it has (MySQL: server_uuid; MariaDB: server_uid)."""
+    names = ", ".join(f"'{n}'" for n in _VARIABLES)
+    rows = query(conn, f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({names})")
+    return {row[0].lower(): row[1] for row in rows if len(row) == 2 and row[1] not in ("", "NULL")}
+
+
+def identity_key(identity: dict[str, str]) -> str | None:
+    """What tells two servers apart: server_uuid, else server_uid with server_id and domain."""
+    if identity.get("server_uuid"):
+        return f"uuid:{identity['server_uuid']}"
+    if identity.get("server_uid"):
+        return f"uid:{identity['server_uid']}/{identity.get('server_id')}/{identity.get('gtid_domain_id')}"
+    return None
+
+
+def archived_head(repo: Repository, name: str, file: str, parts: int) -> str | None:
+    data = archive(repo).read(part_name(name, file, 1, parts))
+    return None if data is None else head_of_log(data[:64])
+
+
+def last_identity(repo: Repository, name: str) -> dict[str, str] | None:
+    """The server identity the newest reach marker of ``name`` records (None: none recorded)."""
+    markers = [n for n in source_names(repo, name) if n.until is not None]
+    if not markers:
+        return None
+    newest = max(markers, key=lambda n: n.until)  # type: ignore[arg-type,return-value]
+    assert newest.until is not None
+    body = archive(repo).read(marker_name(name, newest.file, newest.until))
+    try:
+        found = json.loads(body or b"{}").get("identity")
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def refuse_other_server(what: str, name: str, detail: str) -> IntegrityError:
+    return IntegrityError(
+        f"the binary-log archive of source {name} was written by another server than {what}: {detail}",
+        hint=f"two servers under one --name ({name})? archive each under its own --name, with a new --pitr dump",
+    )
+
+
+def same_server(
+    repo: Repository, conn: MysqlConn, name: str, have: dict[str, Archived], listed: list[str]
+) -> dict[str, str]:
+    """This server's identity, once it is proven to be the server whose logs the archive of ``name``
+    holds: the newest archived log the server still lists has the same head on both sides; when the
+    server lists none of them, the newest reach marker's identity is this server's (a marker without
+    one, written before drkit recorded identities, is taken on trust). IntegrityError otherwise:
+    storing on would skip this server's logs of an archived name as archived."""
+    identity = server_identity(conn)
+    base = file_key(listed[-1])[0] if listed else None
+    ours = [f for f in have if file_key(f)[0] == base]
+    if not ours:
+        return identity
+    shared = sorted((f for f in ours if f in listed), key=file_key)
+    if shared and have[shared[-1]].parts:  # a log in the old form has no first part to read cheaply
+        newest = shared[-1]
+        here, there = server_head(conn, newest), archived_head(repo, name, newest, have[newest].parts)
+        if here != there:
+            raise refuse_other_server(
+                conn.display, name, f"its {newest} opened as {here}, the archived one as {there} (server_id@time)"
+            )
+        return identity
+    before = last_identity(repo, name)
+    if before is not None and identity_key(before) != identity_key(identity):
+        raise refuse_other_server(
+            conn.display, name, f"the last run archived {identity_key(before)}, not {identity_key(identity)}"
+        )
+    return identity

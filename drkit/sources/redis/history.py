@@ -1,0 +1,130 @@
+"""Which Redis server's history an AOF piece belongs to, so a point-in-time restore never stitches two.
+
+Pieces group by their base file's name and second (``pitr.group_pieces``), and two servers' AOF
+directories share file names (``appendonly.aof.1.base.rdb``, ``...1.incr.aof``): without more, their
+pieces could be one group (an INCR file stitched from both) or the newest group of either be restored.
+
+**The history id.** The first drkit that reads an AOF directory for a backup or the archive writes a
+random id into it (:data:`HISTORY_FILE`, next to the manifest; Redis leaves files it does not know
+alone) and every piece made from that directory records it: an AOF snapshot's metadata
+(``history``), a base's ``redis_aof`` record (``history``), an AOF increment's object name (its 13th
+field). Redis' own ids do not do: ``run_id`` changes at every restart and ``master_replid`` may, while
+the AOF (and so the history) goes on; file names and sequence numbers are alike on every server.
+
+**The same history** is the same id: one AOF directory across restarts and rewrites, whatever source
+name (a job's snapshots carry the job's name, its archive the source's ``name:``) recorded it. A new
+directory (a server set up again, a restore) is a new history. A directory *copied* with its id file
+is taken for the same history: delete the file in a copy before its server starts.
+
+**Pieces without an id** (an older drkit's) belong to the one history of their group when it has
+one; in a group of several, to the history their source name recorded there, if just one. Pieces
+with no id and no such name are restored as an older drkit did, so an old repository restores as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...core.errors import UsageError
+from .aof import MANIFEST_SUFFIX
+
+if TYPE_CHECKING:
+    from .pitr import Group, Piece
+
+HISTORY_FILE = "drkit-history-id"
+_ID = re.compile(r"[0-9a-f]{12}")
+log = logging.getLogger("drkit.redis")
+
+
+def valid(text: str) -> bool:
+    return _ID.fullmatch(text) is not None
+
+
+def _read(path: Path) -> str | None:
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    if not valid(text):
+        log.warning("%s does not hold a drkit history id: pieces archived now record none", path)
+        return None
+    return text
+
+
+def history_id(aof_dir: Path) -> str | None:
+    """The history id of ``aof_dir``, written there first when it has none. Two drkits starting at once
+    agree: the id is written under a temp name and linked into place only if no other is there yet.
+    None (with a warning: pieces then record no id, as an older drkit's) when the directory is not
+    writable, or not an AOF directory (the caller's reading it says so)."""
+    path = aof_dir / HISTORY_FILE
+    if not aof_dir.is_dir() or not any(aof_dir.glob("*" + MANIFEST_SUFFIX)):
+        return None  # written into a Redis AOF directory only
+    try:
+        if path.exists():
+            return _read(path)
+        tmp = aof_dir / f".{HISTORY_FILE}.{uuid.uuid4().hex}"
+        tmp.write_text(uuid.uuid4().hex[:12] + "\n", encoding="ascii")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return _read(path)
+    except OSError as exc:
+        log.warning("cannot read or write %s (%s): pieces archived now record no history id", path, exc.strerror or exc)
+        return None
+
+
+def restored(aof_dir: Path) -> None:
+    """A directory a restore wrote is a new history: an id left there by the server it replaces goes."""
+    (aof_dir / HISTORY_FILE).unlink(missing_ok=True)
+
+
+def split(pieces: list[Piece]) -> dict[str | None, list[Piece]]:
+    """The pieces of one group key (base name and second) by history (module doc)."""
+    known = {p.history for p in pieces if p.history}
+    if len(known) <= 1:
+        return {next(iter(known), None): pieces}
+    by_name: dict[str, set[str]] = {}
+    for p in pieces:
+        if p.history:
+            by_name.setdefault(p.source, set()).add(p.history)
+    out: dict[str | None, list[Piece]] = {}
+    for p in pieces:
+        names = by_name.get(p.source, set())
+        history = p.history or (next(iter(names)) if len(names) == 1 else None)
+        out.setdefault(history, []).append(p)
+    return out
+
+
+def _names(group: Group) -> set[str]:
+    return {p.source for p in group.pieces if p.source}
+
+
+def refuse_mixed(covering: Sequence[Group], when: str) -> None:
+    """Refuse (exit 2) a point whose covering groups are of more than one history: which one is meant
+    is the user's to say, by a name only one history holds."""
+    histories: dict[str, set[str]] = {}
+    for g in covering:
+        if g.history is not None:
+            histories.setdefault(g.history, set()).update(_names(g))
+    if len(histories) <= 1:
+        return
+    listed = "; ".join(f"history {h}: {', '.join(sorted(n))}" for h, n in sorted(histories.items()))
+    own = [sorted(n - set().union(*(m for k, m in histories.items() if k != h))) for h, n in histories.items()]
+    if all(own):
+        hint = "give --name with one of: " + ", ".join(sorted(n[0] for n in own))
+    else:
+        hint = "these servers' AOF were archived under one name: archive each under its own --name"
+    raise UsageError(
+        f"the AOF pieces covering {when} are of {len(histories)} different Redis servers ({listed}): "
+        "a point in time is restored from one server's history",
+        hint=hint,
+    )
+
+
+__all__ = ["HISTORY_FILE", "history_id", "refuse_mixed", "restored", "split", "valid"]

@@ -1,0 +1,201 @@
+"""The server history of AOF pieces (``drkit.sources.redis.history``): recorded in each piece, kept apart
+by the archiver and the planner, and absent from an older drkit's pieces without changing how they
+restore. (Real servers: tests/integration/test_redis_aof_history.py.)"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_redis_aof_log import restored
+from test_redis_aof_tail import BASE, T0, aof_dir, at, cmd, new_repo, ts
+
+from drkit.core import clock
+from drkit.core.errors import IntegrityError, UsageError
+from drkit.ops.check import check
+from drkit.repository.repo import Repository
+from drkit.repository.streams import store_refs
+from drkit.repository.writer import BlobWriter
+from drkit.sources.redis import aoflog, history, ops
+from drkit.sources.redis.aof_round import archive_once
+from drkit.sources.redis.kinds import ARCHIVE_KIND
+from drkit.sources.redis.pitr import Piece, group_pieces, iso
+from drkit.sources.redis.segments import segments
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_after() -> Any:
+    yield
+    clock.set_clock(None)
+
+
+def _server(tmp_path: Path, who: str) -> Path:
+    (tmp_path / who).mkdir()
+    d = aof_dir(tmp_path / who)
+    os.utime(d / "a.1.base.aof", (T0 - 5, T0 - 5))  # both bases in one second
+    return d
+
+
+def _grow(d: Path, data: dict[str, bytes], who: str, seconds: range) -> None:
+    data[who] += b"".join(ts(s) + cmd("SET", f"{who}{s}", who * 20) for s in seconds)
+    (d / "a.1.incr.aof").write_bytes(data[who])
+
+
+def test_the_history_id_is_written_once_and_kept(tmp_path: Path) -> None:
+    d = aof_dir(tmp_path)
+    first = history.history_id(d)
+    assert first is not None and history.valid(first)
+    assert history.history_id(d) == first == (d / history.HISTORY_FILE).read_text().strip()
+    assert [p.name for p in d.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    assert history.history_id(tmp_path / "not-an-aof-dir") is None
+    assert not (tmp_path / history.HISTORY_FILE).exists()  # never written outside an AOF directory
+
+
+def test_an_increment_name_carries_the_history_and_an_older_name_parses_without() -> None:
+    fields = dict(base="b", base_mtime=T0, file="f", seq=1, offset=0, end=9, last_ts=T0, archived_ms=1, run="r1")
+    inc = aoflog.Increment(source="redis", records=1, ts_enabled=True, history="0123456789ab", **fields)  # type: ignore[arg-type]
+    assert inc.name.endswith("_y_0123456789ab") and aoflog.Increment.parse(inc.name) == inc
+    old = aoflog.Increment(source="redis", records=1, ts_enabled=True, **fields)  # type: ignore[arg-type]
+    assert aoflog.Increment.parse(old.name).history is None
+    with pytest.raises(IntegrityError):
+        aoflog.Increment.parse(old.name + "_NOT-HEX")
+
+
+def test_two_servers_under_one_name_are_archived_whole_and_refused_with_the_name(tmp_path: Path) -> None:
+    """Before, the second server's round took the first's archived end for its own (one name, one file
+    name, one base second) and skipped those bytes; a restore stitched both."""
+    repo = new_repo()
+    dirs = {"one": _server(tmp_path, "one"), "two": _server(tmp_path, "two")}
+    data = {"one": b"", "two": b""}
+    _grow(dirs["one"], data, "one", range(T0, T0 + 4))
+    _grow(dirs["two"], data, "two", range(T0, T0 + 2))
+    at(T0 + 5)
+    for d in dirs.values():
+        archive_once(repo, d, "redis")
+    _grow(dirs["one"], data, "one", range(T0 + 4, T0 + 5))
+    _grow(dirs["two"], data, "two", range(T0 + 2, T0 + 8))
+    at(T0 + 8)
+    for d in dirs.values():
+        archive_once(repo, d, "redis")
+    for who, d in dirs.items():
+        mine = history.history_id(d)
+        docs = [doc for _, doc in segments(repo) if doc.get("history") == mine]
+        incr = sorted((doc["offset"], doc["offset"] + doc["length"]) for doc in docs if doc["type"] == "i")
+        assert incr[0][0] == 0 and incr[-1][1] == len(data[who])  # every byte of its own, none twice
+        assert all(a[1] == b[0] for a, b in zip(incr, incr[1:], strict=False))
+        assert [doc["length"] for doc in docs if doc["type"] == "b"] == [len(BASE)]
+    opts = ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 5), name="redis")
+    with pytest.raises(UsageError, match="2 different Redis servers") as err:
+        ops.restore_redis(repo, None, opts)
+    assert "archive each under its own --name" in str(err.value.hint)
+    assert not (tmp_path / "t" / "appendonlydir" / "a.1.incr.aof").exists()
+
+
+def test_an_archive_begun_by_an_older_drkit_goes_on_as_one_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records without a history id (an older drkit) and the increments after them with one are one group."""
+    repo = new_repo()
+    d = _server(tmp_path, "one")
+    data = {"one": b""}
+    _grow(d, data, "one", range(T0, T0 + 3))
+    at(T0 + 4)
+    with monkeypatch.context() as m:
+        m.setattr(history, "history_id", lambda _: None)
+        archive_once(repo, d, "redis")
+    assert all(doc.get("history") is None for _, doc in segments(repo))
+    _grow(d, data, "one", range(T0 + 3, T0 + 6))
+    at(T0 + 7)
+    archive_once(repo, d, "redis")
+    ops.restore_redis(repo, None, ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 5)))
+    assert restored(tmp_path / "t") == data["one"].split(ts(T0 + 5))[0]
+
+
+def _piece(source: str, h: str | None, offset: int = 0) -> Piece:
+    return Piece(
+        base="b", base_mtime=T0, file="f", seq=1, type="i", offset=offset, length=1, last_ts=T0, captured=0.0,
+        fetch=lambda out: 0, history=h, source=source,
+    )  # fmt: skip
+
+
+def test_a_piece_without_a_history_joins_the_one_its_name_recorded() -> None:
+    pieces = [_piece("cache", None), _piece("redis", "a" * 12), _piece("other", "b" * 12), _piece("other", None, 1)]
+    assert {g.history: [p.source for p in g.pieces] for g in group_pieces(pieces)} == {
+        "a" * 12: ["redis"],
+        "b" * 12: ["other", "other"],
+        None: ["cache"],
+    }
+    # one history in the group: every piece without one is of it (an older drkit's snapshot, say)
+    assert [g.history for g in group_pieces(pieces[:2])] == ["a" * 12]
+
+
+def _old_record(repo: Repository, d: Path, span: tuple[int, int]) -> str:
+    """An INCR segment as an older drkit archived it: a ``redis_aof`` record with a stream root."""
+    data = (d / "a.1.incr.aof").read_bytes()[span[0] : span[1]]
+    with BlobWriter(repo=repo) as w:
+        lists = store_refs(w, w.write_stream(io.BytesIO(data)))
+        w.flush()
+    doc = {"source_name": "redis", "base": "a.1.base.aof", "base_mtime": float(T0 - 5), "file": "a.1.incr.aof"}
+    doc |= {"seq": 1, "type": "i", "offset": span[0], "length": len(data), "first_ts": None, "last_ts": T0}
+    doc |= {"archived_at": float(T0), "root": {"type": "stream", "lists": lists, "size": len(data)}}
+    return repo.manifests.put(ARCHIVE_KIND, doc)
+
+
+def test_check_sees_a_hole_between_the_older_records_and_the_first_increment(tmp_path: Path) -> None:
+    """Before, ``check`` looked at the increments alone: the first one (from byte 2 × n) followed nothing,
+    the records (a second one, [n, 2 × n), gone) were not looked at, and the repository was called clean
+    while a point-in-time restore stopped at the hole."""
+    repo = new_repo()
+    d = _server(tmp_path, "one")
+    data = {"one": b""}
+    _grow(d, data, "one", range(T0, T0 + 2))
+    n = len(data["one"]) // 2
+    _old_record(repo, d, (0, n))
+    lost = _old_record(repo, d, (n, 2 * n))
+    _grow(d, data, "one", range(T0 + 2, T0 + 4))
+    at(T0 + 6)
+    archive_once(repo, d, "redis")
+    assert check(repo).errors == []
+    repo.manifests.delete(ARCHIVE_KIND, lost)
+    assert check(repo).errors == [
+        f"AOF increments of source redis file a.1.incr.aof: bytes {n}-{2 * n} are missing "
+        "(a point-in-time restore stops before them)"
+    ]
+
+
+def test_an_aof_directory_drkit_cannot_write_to_archives_without_an_id_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*_args: Any, **_kw: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    d = aof_dir(tmp_path)
+    monkeypatch.setattr(Path, "write_text", refuse)
+    repo = new_repo()
+    _grow(d, {"one": b""}, "one", range(T0, T0 + 2))
+    at(T0 + 4)
+    archive_once(repo, d, "redis")
+    assert [doc.get("history") for _, doc in segments(repo)] == [None, None]  # as an older drkit
+    assert "record no history id" in caplog.text and "Permission denied" in caplog.text
+    assert not (d / history.HISTORY_FILE).exists()
+
+
+def test_a_directory_a_restore_wrote_is_a_new_history(tmp_path: Path) -> None:
+    """The id of the server a restore replaces (``--force``) must not go on naming the restored AOF."""
+    repo = new_repo()
+    d = _server(tmp_path, "one")
+    data = {"one": b""}
+    _grow(d, data, "one", range(T0, T0 + 4))
+    at(T0 + 6)
+    archive_once(repo, d, "redis")
+    stale = tmp_path / "t" / "appendonlydir" / history.HISTORY_FILE
+    stale.parent.mkdir(parents=True)
+    stale.write_text(history.history_id(d) or "")
+    opts = ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 3), force=True)
+    ops.restore_redis(repo, None, opts)
+    assert restored(tmp_path / "t") == data["one"].split(ts(T0 + 3))[0]
+    assert not stale.exists()
+    assert history.history_id(stale.parent) not in (None, history.history_id(d))
