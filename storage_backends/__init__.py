@@ -18,7 +18,17 @@ from typing import Any
 from ._ratelimit import Limits, RateLimitedBackend, chosen_limits, configure_limits
 from ._retry import DEFAULT_WINDOW, RetryingBackend, RetryPolicy, configure_retry
 from ._urls import BackendURL, parse_url
-from .base import Backend, Capabilities, LeavesTemps, ObjectInfo, PutOptions, read_range, temp_store, validate_key
+from .base import (
+    Backend,
+    Capabilities,
+    LeavesTemps,
+    ObjectInfo,
+    PutOptions,
+    read_range,
+    temp_store,
+    validate_key,
+    warm_up,
+)
 from .errors import (
     AccessDenied,
     AlreadyExists,
@@ -139,5 +149,6 @@ __all__ = [
     "parse_url",
     "read_range",
     "temp_store",
+    "warm_up",
     "validate_key",
 ]

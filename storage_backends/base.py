@@ -99,6 +99,20 @@ def temp_store(backend: object) -> LeavesTemps | None:
     return None
 
 
+def warm_up(backend: object) -> None:
+    """Let the backend open the connections its next requests will use, in the background, where it can
+    (``warm_up`` on the backend or one it wraps: S3); a no-op for any other. For a caller about to spend
+    a while computing (the key derivation) before sending several requests at once."""
+    for _ in range(8):
+        method = getattr(type(backend), "warm_up", None)
+        if callable(method):
+            method(backend)
+            return
+        backend = getattr(backend, "inner", None)
+        if backend is None:
+            return
+
+
 def read_range(backend: Backend, key: str, offset: int, length: int, buf: memoryview) -> memoryview:
     """``length`` bytes of ``key`` from ``offset`` (fewer at the object's end), read into ``buf`` (at
     least ``length`` bytes) where the backend can, else ``get_range``'s own bytes.

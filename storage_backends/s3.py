@@ -21,6 +21,7 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,6 +47,7 @@ from .errors import (
 
 T = TypeVar("T")
 UPLOAD_THREADS = 3
+WARM_CONNECTIONS = 8  # drkit's requests in flight on a remote store by default (core/concurrency.py)
 _TRUE = {"1", "true", "yes", "on"}
 
 _CODES: dict[type[BackendError], str] = {  # S3 error codes by neutral error
@@ -147,6 +149,7 @@ class S3Backend:
         self.capabilities = Capabilities(atomic_create=True, object_lock=True, max_connections=16)
         self._root = f"{settings.prefix}/" if settings.prefix else ""
         self._client = client if client is not None else self._make_client(settings)
+        self.warming: list[threading.Thread] = []  # warm_up's requests (a test waits for them)
 
     @classmethod
     def from_url(cls, url: BackendURL) -> S3Backend:
@@ -173,6 +176,24 @@ class S3Backend:
         client = session.client("s3", endpoint_url=settings.endpoint, region_name=region, config=config)
         client.meta.events.register("before-send.s3", send_at_once)
         return client
+
+    def warm_up(self, connections: int = WARM_CONNECTIONS) -> None:
+        """Open up to ``connections`` connections to the endpoint in the background (a HEAD of the bucket
+        on each, all at once), while the caller computes (the key derivation): the requests that follow
+        several at a time then find them open. Behind a 60 ms round trip each new connection cost one
+        more (the TCP handshake; two with TLS), paid in a backup's lock round and by its first uploads.
+        Writes nothing; errors are ignored (the requests that follow report them). Once per backend."""
+        if self.warming:
+            return
+
+        def head() -> None:
+            with suppress(Exception):
+                self._client.head_bucket(Bucket=self.settings.bucket)
+
+        # daemon threads: a command that ends meanwhile (a wrong passphrase) does not wait for them
+        self.warming = [threading.Thread(target=head, name="drkit-warm", daemon=True) for _ in range(connections)]
+        for thread in self.warming:
+            thread.start()
 
     # -- helpers -----------------------------------------------------------------------------
     def _name(self, key: str) -> str:

@@ -202,7 +202,8 @@ REFRESH_EVERY = 300.0
 
 class Lock:
     """A shared, maintenance or exclusive repository lock; use as ``with Lock(backend, exclusive=False): ...``.
-    ``on_acquired`` runs once the lock is held (its failure releases the lock)."""
+    ``on_acquired`` runs once the lock is held (its failure releases the lock); ``on_written`` as soon as its
+    object is stored, before the other locks are listed (reads that must follow the write start there)."""
 
     def __init__(  # noqa: PLR0913 - the lock's mode and timing are independent knobs
         self,
@@ -214,6 +215,7 @@ class Lock:
         refresh_every: float = REFRESH_EVERY,
         purpose: str = "",
         on_acquired: Callable[[Lock], None] | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> None:
         if not 0 < refresh_every < lifetime:
             raise ValueError("need 0 < refresh_every < lifetime")
@@ -224,6 +226,7 @@ class Lock:
         self.refresh_every = refresh_every
         self.purpose = purpose
         self.on_acquired = on_acquired
+        self.on_written = on_written
         self.key: str | None = None
         self._created = self._expires = self.view = 0.0
         self._lost = False
@@ -272,6 +275,8 @@ class Lock:
                 if not self._is_ours(key, body):
                     raise
         try:
+            if self.on_written is not None:
+                self.on_written()
             self._check_conflicts(key)
         except BaseException:
             self._delete(key)

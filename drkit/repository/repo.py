@@ -18,7 +18,7 @@ import logging
 import secrets
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,12 +125,12 @@ class Repository:
         if self._index_due and self._loader != threading.get_ident():
             self._load_due_index()
 
-    def _load_due_index(self) -> None:
+    def _load_due_index(self, view: _View | None = None) -> None:
         with self._index_mutex:
             if self._index_due:
                 self._loader = threading.get_ident()
                 try:
-                    self.load_index()
+                    self.load_index(view)
                 finally:
                     self._loader = None
 
@@ -310,13 +310,14 @@ class Repository:
             ) from None
         return len(new)
 
-    def refresh_marks(self) -> None:
+    def refresh_marks(self, view: _View | None = None) -> None:
         """After a lock is taken: reload the index if it is older than the lock, i.e. if a mark appeared
         or went, or an index object read is gone or superseded (a prune ran between the load and the
-        lock: what was read may name packs that are pending deletion, or deleted)."""
+        lock: what was read may name packs that are pending deletion, or deleted). ``view``: one read
+        after the lock was written (``lock``'s read ahead)."""
         if not self._index_loaded:
             return
-        view = self._read_view()
+        view = view or self._read_view()
         if set(view.marks) != set(self.marks) or not self.index_ids <= view.listed.keys() - view.superseded.indexes:
             self.load_index(view)  # from what was just read: no second round of reads
 
@@ -335,13 +336,13 @@ class Repository:
                 hint="check the repository's storage and run the command again",
             )
 
-    def _on_locked(self, lock: Lock) -> None:
+    def _on_locked(self, lock: Lock, view: _View | None = None) -> None:
         self._locks = [held for held in self._locks if held.key is not None]
         self._locks.append(lock)
         if self._index_due:
-            self._load_due_index()  # the lock is written: this view is at least as new as it
-        else:
-            self.refresh_marks()
+            self._load_due_index(view)  # the lock is written: this view is at least as new as it
+        elif self._index_loaded:
+            self.refresh_marks(view)
 
     def locked_until(self, key: str) -> datetime | None:
         """When object ``key``'s retention ends, if it is still locked (always None without immutability)."""
@@ -359,12 +360,35 @@ class Repository:
             if not exclusive and purpose in _READERS
             else Lock
         )  # reads on a full disk
+        ahead: list[Future[_View]] = []
+
+        def written() -> None:  # the view is read alongside the lock listing: one round trip, not two
+            if self._index_due or self._index_loaded:
+                ahead[:] = [_in_thread(self._read_view)]
+
+        def acquired(lock: Lock) -> None:
+            view, ahead[:] = (ahead[0] if ahead else None), []
+            self._on_locked(lock, view.result() if view is not None else None)
+
         return kind(
-            self.backend, exclusive=exclusive, maintenance=maintenance, purpose=purpose, on_acquired=self._on_locked
+            self.backend,
+            exclusive=exclusive,
+            maintenance=maintenance,
+            purpose=purpose,
+            on_acquired=acquired,
+            on_written=written,
         )
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _in_thread(fn: Callable[[], T]) -> Future[T]:
+    """``fn`` run on a thread of its own, which ends with it (nobody has to shut a pool down)."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="drkit-ahead")
+    future = pool.submit(fn)
+    pool.shutdown(wait=False)  # not ``with``: that would wait for ``fn``
+    return future
 
 
 def _exists(backend: Backend) -> bool:

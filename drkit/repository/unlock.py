@@ -27,7 +27,7 @@ import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
-from storage_backends import Backend, BackendError, NotFound, ObjectInfo
+from storage_backends import Backend, BackendError, NotFound, ObjectInfo, warm_up
 
 from ..core import clock
 from ..core.errors import IntegrityError, WrongPassword
@@ -148,7 +148,9 @@ def _opened(
     found: tuple[MasterKey, str] | None = None
     damaged: list[str] = []
     objects: list[tuple[bytes, str]] = []
-    for key, read in zip(keys, _read_keys(backend, keys, pool), strict=True):
+    reads = _read_keys(backend, keys, pool)
+    warm_up(backend)  # the key derivation below sends nothing: the next rounds' connections open meanwhile
+    for key, read in zip(keys, reads, strict=True):
         try:
             if read is None:
                 continue  # removed since the listing (`key remove`, `key passwd`)

@@ -5,14 +5,18 @@ the open and the lock is known to the process (in-memory store, every call recor
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
+import pytest
 from backends.recording import Call, RecordingBackend
 
+from drkit.core.errors import LockFailed, StorageError
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.marks import write_mark
 from drkit.repository.repo import Repository
 from drkit.repository.streams import SourceRef, backup_stream
+from storage_backends import ObjectInfo, Unreachable
 from storage_backends.testing.memory import MemoryBackend
 
 SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5)
@@ -78,3 +82,43 @@ def test_a_mark_written_between_the_open_and_the_lock_is_known() -> None:
         assert repo.index.excluded == packs
         backup_stream(repo, SourceRef("stdin", "again"), io.BytesIO(DATA))
     assert not set(repo.index.pack_sizes) <= packs  # new packs: nothing deduplicated into marked ones
+
+
+def test_a_lock_refused_by_another_leaves_no_lock_and_drops_what_it_read_ahead() -> None:
+    """The view is read alongside the lock listing (one round trip on a remote store): when that listing
+    finds an exclusive holder, the lock fails as before, its own object is deleted, and what was read
+    ahead is dropped: the next lock reads the index again and sees what another backup indexed since."""
+    store, packs = _stored()
+    holder = Repository.open(store, "pw", load_index=False).lock(exclusive=True, purpose="key rotate")
+    holder.acquire()
+    repo = Repository.open(store, "pw")
+    with pytest.raises(LockFailed):
+        repo.lock(purpose="backup").acquire()
+    assert [info.key for info in store.list("locks/")] == [holder.key]
+    holder.release()
+    other = Repository.open(store, "pw")
+    with other.lock(purpose="backup"):
+        backup_stream(other, SourceRef("stdin", "t"), io.BytesIO(DATA[::-1] + b"more"))
+    added = set(other.index.pack_sizes) - packs
+    assert added
+    with repo.lock(purpose="backup"):
+        assert set(repo.index.pack_sizes) == packs | added
+
+
+class _MarksFail(RecordingBackend):
+    """The listing of pending marks fails (the store went away mid-lock)."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if prefix == "manifests/pending/":
+            raise Unreachable("store gone", backend=self.display)
+        return super().list(prefix)
+
+
+def test_a_view_read_ahead_that_fails_fails_the_lock_and_removes_it() -> None:
+    """The view read alongside the lock listing is the lock's: its storage error is the lock's (exit 14,
+    as when it was read after the listing), and the lock object it wrote is deleted on the way out."""
+    store, _ = _stored()
+    repo = Repository.open(_MarksFail(store, []), "pw")
+    with pytest.raises(StorageError):
+        repo.lock(purpose="backup").acquire()
+    assert list(store.list("locks/")) == []
