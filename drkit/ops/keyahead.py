@@ -25,18 +25,29 @@ from ..repository.keys import derive_ahead
 from .secrets import PassphraseSource
 
 
-def start_key_derivation(url: str, secret: PassphraseSource) -> str:
-    """Read the passphrase (returned: the caller opens the repository with it, not with a second read) and,
-    for a local repository holding a single key object, start deriving its key in a thread."""
-    passphrase = secret.read()
+def start_key_derivation(url: str, secret: PassphraseSource) -> PassphraseSource | str:
+    """For a local repository holding a single key object, read the passphrase (returned: the caller opens the
+    repository with it, not with a second read) and start deriving its key in a thread. Anything else gets
+    ``secret`` back unread: the open reads it after the URL is accepted, as before (a refused URL, an unknown
+    scheme or a missing extra, runs no --password-command and prompts for nothing)."""
+    key_object = _single_local_key_object(url)
+    if key_object is None:
+        return secret
+    passphrase = secret.read()  # outside the suppress below: a failed read is reported, never read again
+    derive_ahead(key_object, passphrase)
+    return passphrase
+
+
+def _single_local_key_object(url: str) -> bytes | None:
+    """The key object of a local repository that has exactly one; None for anything else."""
     with contextlib.suppress(BackendError, IntegrityError, OSError, ValueError):  # the open reports them
         parsed = parse_url(url)
-        if parsed.scheme == "file":
-            backend = LocalBackend.from_url(parsed)  # no retry window: a read that fails is the open's to retry
+        if parsed.scheme != "file":
+            return None
+        backend = LocalBackend.from_url(parsed)  # no retry window: a read that fails is the open's to retry
+        try:
             keys = [info.key for info in backend.list(KEYS_PREFIX)]
-            try:
-                if len(keys) == 1:
-                    derive_ahead(read_capped(backend, keys[0], MAX_KEY), passphrase)
-            finally:
-                backend.close()
-    return passphrase
+            return read_capped(backend, keys[0], MAX_KEY) if len(keys) == 1 else None
+        finally:
+            backend.close()
+    return None

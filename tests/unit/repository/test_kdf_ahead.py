@@ -5,11 +5,13 @@ deriving twice. It verifies nothing itself: a wrong passphrase is still exit 12 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
-from clirun import drkit, one_line_error
+from clirun import DRKIT, drkit, one_line_error
 
 import drkit.repository.keys as keys
 from drkit.repository.keys import KdfParams, MasterKey, derive_ahead, unwrap_master_key, wrap_master_key
@@ -120,9 +122,6 @@ print("DERIVED IN", names)
 
 
 def test_backup_stdin_derives_the_key_once_ahead_of_its_imports(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     repo = tmp_path / "repo"
     env = {**os.environ, "DRKIT_KDF_MEMORY_KIB": "64", "DRKIT_PASSWORD": "pw", "XDG_CACHE_HOME": str(tmp_path / "c")}
     assert drkit("init", "--repo", str(repo), env=env).returncode == 0
@@ -137,3 +136,18 @@ def test_backup_stdin_derives_the_key_once_ahead_of_its_imports(tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stderr
     assert b"DERIVED IN ['drkit-kdf']" in proc.stdout, proc.stdout
+
+
+def test_a_refused_repository_url_reads_no_passphrase(tmp_path: Path) -> None:
+    """An unknown scheme (or a missing extra, a malformed URL) is refused before any passphrase is read, as
+    before the key was derived ahead: no --password-command run, no prompt, and exit 2, not 12 for none given."""
+    marker = tmp_path / "ran"
+    command = f"sh -c 'echo ran >> {marker}; echo pw'"
+    args = ("backup", "stdin", "--name", "s", "--repo", "nosuch://bucket/x")
+    proc = drkit(*args, "--password-command", command, stdin=b"data\n")
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown storage scheme 'nosuch'" in one_line_error(proc)
+    assert not marker.exists()  # the password command never ran
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRKIT_PASSWORD")}
+    bare = subprocess.run([*DRKIT, *args], input=b"data\n", capture_output=True, env=env, timeout=120, check=False)
+    assert bare.returncode == 2 and "unknown storage scheme" in one_line_error(bare)
