@@ -1,6 +1,6 @@
 """The server history of AOF pieces (``drkit.sources.redis.history``): recorded in each piece, kept apart
 by the archiver and the planner, and absent from an older drkit's pieces without changing how they
-restore. (Real servers: tests/integration/test_redis_aof_history.py.)"""
+restore. (Real servers: tests/integration/test_redis_pitr_history.py.)"""
 
 from __future__ import annotations
 
