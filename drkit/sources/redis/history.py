@@ -46,12 +46,46 @@ def valid(text: str) -> bool:
     return _ID.fullmatch(text) is not None
 
 
+_warned: set[Path] = set()  # said once per directory and process: the archiver asks every round
+
+
+def _warn(path: Path, message: str, *args: object) -> None:
+    if path not in _warned:
+        _warned.add(path)
+        log.warning(message, path, *args)
+
+
 def _read(path: Path) -> str | None:
     text = path.read_text(encoding="ascii", errors="replace").strip()
     if not valid(text):
-        log.warning("%s does not hold a drkit history id: pieces archived now record none", path)
+        _warn(path, "%s does not hold a drkit history id: pieces archived now record none")
         return None
+    _warned.discard(path)
     return text
+
+
+def _create(aof_dir: Path, path: Path) -> None:
+    """A new id, on disk (fsynced) before it is linked into place: a crash never leaves an empty one."""
+    tmp = aof_dir / f".{HISTORY_FILE}.{uuid.uuid4().hex}"
+    tmp.write_text(uuid.uuid4().hex[:12] + "\n", encoding="ascii")
+    try:
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if path.exists() and path.stat().st_size == 0:
+            # an empty one: a crash before its bytes reached the disk; two drkits finding it at once
+            # may each read its own id for one round (the next reads the last), never a mix of bytes
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        pass  # another drkit linked one first: that one is the id
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(aof_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def history_id(aof_dir: Path) -> str | None:
@@ -63,19 +97,11 @@ def history_id(aof_dir: Path) -> str | None:
     if not aof_dir.is_dir() or not any(aof_dir.glob("*" + MANIFEST_SUFFIX)):
         return None  # written into a Redis AOF directory only
     try:
-        if path.exists():
-            return _read(path)
-        tmp = aof_dir / f".{HISTORY_FILE}.{uuid.uuid4().hex}"
-        tmp.write_text(uuid.uuid4().hex[:12] + "\n", encoding="ascii")
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        if not path.exists() or path.stat().st_size == 0:
+            _create(aof_dir, path)
         return _read(path)
     except OSError as exc:
-        log.warning("cannot read or write %s (%s): pieces archived now record no history id", path, exc.strerror or exc)
+        _warn(path, "cannot read or write %s (%s): pieces archived now record no history id", exc.strerror or exc)
         return None
 
 

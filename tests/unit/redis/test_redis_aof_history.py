@@ -199,3 +199,34 @@ def test_a_directory_a_restore_wrote_is_a_new_history(tmp_path: Path) -> None:
     assert restored(tmp_path / "t") == data["one"].split(ts(T0 + 3))[0]
     assert not stale.exists()
     assert history.history_id(stale.parent) not in (None, history.history_id(d))
+
+
+def test_an_empty_id_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
+    """The id is fsynced before it is linked into place; an empty file (a crash before its bytes reached
+    the disk) is no id at all: before, every piece archived from the directory then recorded none."""
+    d = aof_dir(tmp_path)
+    (d / history.HISTORY_FILE).write_bytes(b"")
+    first = history.history_id(d)
+    assert first is not None and history.valid(first)
+    assert history.history_id(d) == first == (d / history.HISTORY_FILE).read_text().strip()
+    assert [p.name for p in d.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_archiver_warns_once_about_a_directory_it_cannot_write_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The archiver asks for the id every round (every second in the daemon): one warning, not one a round."""
+
+    def refuse(*_args: Any, **_kw: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    d = aof_dir(tmp_path)
+    monkeypatch.setattr(Path, "write_text", refuse)
+    repo = new_repo()
+    data = {"one": b""}
+    for second in range(T0, T0 + 3):
+        _grow(d, data, "one", range(second, second + 1))
+        at(second + 3)
+        archive_once(repo, d, "redis")
+    assert len(segments(repo)) == 4  # the base and three rounds' growth
+    assert caplog.text.count("record no history id") == 1
