@@ -16,9 +16,11 @@ name (a job's snapshots carry the job's name, its archive the source's ``name:``
 directory (a server set up again, a restore) is a new history. A directory *copied* with its id file
 is taken for the same history: delete the file in a copy before its server starts.
 
-**Pieces without an id** (an older drkit's) belong to the one history of their group when it has
-one; in a group of several, to the history their source name recorded there, if just one. Pieces
-with no id and no such name are restored as an older drkit did, so an old repository restores as before.
+**Pieces without an id** (an older drkit's, or read from a directory drkit cannot write to) belong to
+the history their source name recorded in their group, if just one (an archive begun by an older drkit
+goes on as one). Never to a history only other names recorded: that may be another server's, whose
+bytes would be stitched to theirs. Pieces with no id and no such name are a group of their own,
+restored as an older drkit did, so an old repository restores as before.
 """
 
 from __future__ import annotations
@@ -112,9 +114,6 @@ def restored(aof_dir: Path) -> None:
 
 def split(pieces: list[Piece]) -> dict[str | None, list[Piece]]:
     """The pieces of one group key (base name and second) by history (module doc)."""
-    known = {p.history for p in pieces if p.history}
-    if len(known) <= 1:
-        return {next(iter(known), None): pieces}
     by_name: dict[str, set[str]] = {}
     for p in pieces:
         if p.history:

@@ -128,8 +128,38 @@ def test_a_piece_without_a_history_joins_the_one_its_name_recorded() -> None:
         "b" * 12: ["other", "other"],
         None: ["cache"],
     }
-    # one history in the group: every piece without one is of it (an older drkit's snapshot, say)
-    assert [g.history for g in group_pieces(pieces[:2])] == ["a" * 12]
+    # one history in the group: a piece without one joins it only when its name recorded it there
+    assert [g.history for g in group_pieces([*pieces[:2], _piece("redis", None, 1)])] == [None, "a" * 12]
+    assert [len(g.pieces) for g in group_pieces([*pieces[:2], _piece("redis", None, 1)])] == [1, 2]
+
+
+def test_a_server_archived_without_an_id_is_never_stitched_to_one_with_an_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Server one's pieces carry no id (an older drkit's, or its AOF directory is read-only), server two's
+    do; both bases of one name and second. Before, one's pieces joined two's one history: a restore without
+    --name exited 0 with one's first four seconds followed by two's fifth (a state of neither server)."""
+    repo = new_repo()
+    dirs = {"one": _server(tmp_path, "one"), "two": _server(tmp_path, "two")}
+    data = {"one": b"", "two": b""}
+    with_id = history.history_id
+    monkeypatch.setattr(history, "history_id", lambda d: None if d == dirs["one"] else with_id(d))
+    _grow(dirs["one"], data, "one", range(T0, T0 + 4))
+    _grow(dirs["two"], data, "two", range(T0, T0 + 2))
+    at(T0 + 5)
+    for who, d in dirs.items():
+        archive_once(repo, d, who)
+    _grow(dirs["one"], data, "one", range(T0 + 4, T0 + 5))
+    _grow(dirs["two"], data, "two", range(T0 + 2, T0 + 8))
+    at(T0 + 9)
+    for who, d in dirs.items():
+        archive_once(repo, d, who)
+    ops.restore_redis(repo, None, ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 5)))
+    assert restored(tmp_path / "t") in {data[who].split(ts(T0 + 5))[0] for who in dirs}  # one server's, whole
+    for who in dirs:
+        opts = ops.RestoreOptions(target_dir=tmp_path / f"t-{who}", point_in_time=iso(T0 + 5), name=who)
+        ops.restore_redis(repo, None, opts)
+        assert restored(tmp_path / f"t-{who}") == data[who].split(ts(T0 + 5))[0]
 
 
 def _old_record(repo: Repository, d: Path, span: tuple[int, int]) -> str:
