@@ -271,3 +271,13 @@ def test_the_kind_rule_sees_kind_names() -> None:
     )
     assert sorted(_kind_literals(ast.parse(code), _kind_names())) == ["files", "mysql", "postgres", "redis"]
     assert _kind_literals(ast.parse('"""postgres"""\nuser = "postgresql"'), _kind_names()) == []
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by their file name (no packages under tests/): two of one name stop
+    the whole suite's collection (``make test``), though each runs alone."""
+    seen: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        if ".venv" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert not {name: paths for name, paths in seen.items() if len(paths) > 1}

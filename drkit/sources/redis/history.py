@@ -16,9 +16,11 @@ name (a job's snapshots carry the job's name, its archive the source's ``name:``
 directory (a server set up again, a restore) is a new history. A directory *copied* with its id file
 is taken for the same history: delete the file in a copy before its server starts.
 
-**Pieces without an id** (an older drkit's) belong to the one history of their group when it has
-one; in a group of several, to the history their source name recorded there, if just one. Pieces
-with no id and no such name are restored as an older drkit did, so an old repository restores as before.
+**Pieces without an id** (an older drkit's, or read from a directory drkit cannot write to) belong to
+the history their source name recorded in their group, if just one (an archive begun by an older drkit
+goes on as one). Never to a history only other names recorded: that may be another server's, whose
+bytes would be stitched to theirs. Pieces with no id and no such name are a group of their own,
+restored as an older drkit did, so an old repository restores as before.
 """
 
 from __future__ import annotations
@@ -46,12 +48,46 @@ def valid(text: str) -> bool:
     return _ID.fullmatch(text) is not None
 
 
+_warned: set[Path] = set()  # said once per directory and process: the archiver asks every round
+
+
+def _warn(path: Path, message: str, *args: object) -> None:
+    if path not in _warned:
+        _warned.add(path)
+        log.warning(message, path, *args)
+
+
 def _read(path: Path) -> str | None:
     text = path.read_text(encoding="ascii", errors="replace").strip()
     if not valid(text):
-        log.warning("%s does not hold a drkit history id: pieces archived now record none", path)
+        _warn(path, "%s does not hold a drkit history id: pieces archived now record none")
         return None
+    _warned.discard(path)
     return text
+
+
+def _create(aof_dir: Path, path: Path) -> None:
+    """A new id, on disk (fsynced) before it is linked into place: a crash never leaves an empty one."""
+    tmp = aof_dir / f".{HISTORY_FILE}.{uuid.uuid4().hex}"
+    tmp.write_text(uuid.uuid4().hex[:12] + "\n", encoding="ascii")
+    try:
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if path.exists() and path.stat().st_size == 0:
+            # an empty one: a crash before its bytes reached the disk; two drkits finding it at once
+            # may each read its own id for one round (the next reads the last), never a mix of bytes
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        pass  # another drkit linked one first: that one is the id
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(aof_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def history_id(aof_dir: Path) -> str | None:
@@ -63,19 +99,11 @@ def history_id(aof_dir: Path) -> str | None:
     if not aof_dir.is_dir() or not any(aof_dir.glob("*" + MANIFEST_SUFFIX)):
         return None  # written into a Redis AOF directory only
     try:
-        if path.exists():
-            return _read(path)
-        tmp = aof_dir / f".{HISTORY_FILE}.{uuid.uuid4().hex}"
-        tmp.write_text(uuid.uuid4().hex[:12] + "\n", encoding="ascii")
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        if not path.exists() or path.stat().st_size == 0:
+            _create(aof_dir, path)
         return _read(path)
     except OSError as exc:
-        log.warning("cannot read or write %s (%s): pieces archived now record no history id", path, exc.strerror or exc)
+        _warn(path, "cannot read or write %s (%s): pieces archived now record no history id", exc.strerror or exc)
         return None
 
 
@@ -86,9 +114,6 @@ def restored(aof_dir: Path) -> None:
 
 def split(pieces: list[Piece]) -> dict[str | None, list[Piece]]:
     """The pieces of one group key (base name and second) by history (module doc)."""
-    known = {p.history for p in pieces if p.history}
-    if len(known) <= 1:
-        return {next(iter(known), None): pieces}
     by_name: dict[str, set[str]] = {}
     for p in pieces:
         if p.history:

@@ -1,6 +1,6 @@
 """The server history of AOF pieces (``drkit.sources.redis.history``): recorded in each piece, kept apart
 by the archiver and the planner, and absent from an older drkit's pieces without changing how they
-restore. (Real servers: tests/integration/test_redis_aof_history.py.)"""
+restore. (Real servers: tests/integration/test_redis_pitr_history.py.)"""
 
 from __future__ import annotations
 
@@ -128,8 +128,38 @@ def test_a_piece_without_a_history_joins_the_one_its_name_recorded() -> None:
         "b" * 12: ["other", "other"],
         None: ["cache"],
     }
-    # one history in the group: every piece without one is of it (an older drkit's snapshot, say)
-    assert [g.history for g in group_pieces(pieces[:2])] == ["a" * 12]
+    # one history in the group: a piece without one joins it only when its name recorded it there
+    assert [g.history for g in group_pieces([*pieces[:2], _piece("redis", None, 1)])] == [None, "a" * 12]
+    assert [len(g.pieces) for g in group_pieces([*pieces[:2], _piece("redis", None, 1)])] == [1, 2]
+
+
+def test_a_server_archived_without_an_id_is_never_stitched_to_one_with_an_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Server one's pieces carry no id (an older drkit's, or its AOF directory is read-only), server two's
+    do; both bases of one name and second. Before, one's pieces joined two's one history: a restore without
+    --name exited 0 with one's first four seconds followed by two's fifth (a state of neither server)."""
+    repo = new_repo()
+    dirs = {"one": _server(tmp_path, "one"), "two": _server(tmp_path, "two")}
+    data = {"one": b"", "two": b""}
+    with_id = history.history_id
+    monkeypatch.setattr(history, "history_id", lambda d: None if d == dirs["one"] else with_id(d))
+    _grow(dirs["one"], data, "one", range(T0, T0 + 4))
+    _grow(dirs["two"], data, "two", range(T0, T0 + 2))
+    at(T0 + 5)
+    for who, d in dirs.items():
+        archive_once(repo, d, who)
+    _grow(dirs["one"], data, "one", range(T0 + 4, T0 + 5))
+    _grow(dirs["two"], data, "two", range(T0 + 2, T0 + 8))
+    at(T0 + 9)
+    for who, d in dirs.items():
+        archive_once(repo, d, who)
+    ops.restore_redis(repo, None, ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 5)))
+    assert restored(tmp_path / "t") in {data[who].split(ts(T0 + 5))[0] for who in dirs}  # one server's, whole
+    for who in dirs:
+        opts = ops.RestoreOptions(target_dir=tmp_path / f"t-{who}", point_in_time=iso(T0 + 5), name=who)
+        ops.restore_redis(repo, None, opts)
+        assert restored(tmp_path / f"t-{who}") == data[who].split(ts(T0 + 5))[0]
 
 
 def _old_record(repo: Repository, d: Path, span: tuple[int, int]) -> str:
@@ -199,3 +229,34 @@ def test_a_directory_a_restore_wrote_is_a_new_history(tmp_path: Path) -> None:
     assert restored(tmp_path / "t") == data["one"].split(ts(T0 + 3))[0]
     assert not stale.exists()
     assert history.history_id(stale.parent) not in (None, history.history_id(d))
+
+
+def test_an_empty_id_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
+    """The id is fsynced before it is linked into place; an empty file (a crash before its bytes reached
+    the disk) is no id at all: before, every piece archived from the directory then recorded none."""
+    d = aof_dir(tmp_path)
+    (d / history.HISTORY_FILE).write_bytes(b"")
+    first = history.history_id(d)
+    assert first is not None and history.valid(first)
+    assert history.history_id(d) == first == (d / history.HISTORY_FILE).read_text().strip()
+    assert [p.name for p in d.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_archiver_warns_once_about_a_directory_it_cannot_write_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The archiver asks for the id every round (every second in the daemon): one warning, not one a round."""
+
+    def refuse(*_args: Any, **_kw: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    d = aof_dir(tmp_path)
+    monkeypatch.setattr(Path, "write_text", refuse)
+    repo = new_repo()
+    data = {"one": b""}
+    for second in range(T0, T0 + 3):
+        _grow(d, data, "one", range(second, second + 1))
+        at(second + 3)
+        archive_once(repo, d, "redis")
+    assert len(segments(repo)) == 4  # the base and three rounds' growth
+    assert caplog.text.count("record no history id") == 1
