@@ -150,7 +150,7 @@ class FileOut:
         assert out is not None
         try:
             out.finish(node.size)  # sets the size where a trailing hole must
-            if self.as_root and (node.uid, node.gid) != self.owner.ids:
+            if self.as_root:  # always: a new file takes a setgid directory's group (or a grpid mount's), not ours
                 os.fchown(out.fd, node.uid, node.gid)
             exact = self.owner.exact_xattrs
             if node.xattrs or exact:  # after the owner (a chown drops security.capability), before the mode
@@ -209,7 +209,6 @@ class Writeout:
         self.repo, self.as_root, self.progress = repo, as_root, progress
         self.workers = workers or repo.concurrency().restore_workers
         self.direct_pool: DirectPool | None = None  # while ``run`` runs
-        self.ids = (os.geteuid(), os.getegid())  # asked once, not for every file
         self._lock = threading.Lock()
         self._unfinished: set[FileOut] = set()
         self.planned = 0  # bytes of the files planned so far
