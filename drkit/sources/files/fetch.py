@@ -181,8 +181,17 @@ class FileOut:
 
 
 def _umask() -> int:
-    """The process's umask (there is no call that reads it without setting it: set and put back,
-    before the workers start; a file created meanwhile by another thread gets fewer bits, not more)."""
+    """The process's umask, read from ``/proc/self/status`` (Linux 4.7+): ``umask(2)`` cannot read it
+    without setting it, and while it is set another thread's new file (a lock object the repository
+    lock's refresh thread writes to a local store) would get fewer bits. Set and put back only where
+    /proc does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o077)
     os.umask(mask)
     return mask
