@@ -106,3 +106,25 @@ def test_modes_restored_by_a_user_who_is_not_root() -> None:
         assert got == want
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to restore owners")
+def test_group_restored_as_root_into_a_setgid_directory(tmp_path: Path) -> None:
+    """A file created in a setgid directory takes that directory's group, not the restoring process's:
+    a file whose owner is the restoring user's (root:root here) must still be chowned back."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    for name in ("f", "sub/g", "empty"):
+        (src / name).write_bytes(b"x" * (name != "empty"))
+        os.chown(src / name, 0, 0)
+    for p in [*src.rglob("*"), src]:
+        os.utime(p, ns=(MTIME_NS, MTIME_NS))
+    repo, share = str(tmp_path / "repo"), tmp_path / "share"
+    _ok("init", "--repo", repo)
+    _ok("backup", "files", str(src), "--repo", repo, "--quiet")
+    share.mkdir()
+    os.chown(share, 0, pwd.getpwnam("nobody").pw_gid)  # a group that is not root's
+    share.chmod(0o2775)
+    _ok("restore", "latest", "--target", str(share), "--repo", repo)
+    assert rsync_diff(src, share / "src") == []
+    assert {p.name: p.stat().st_gid for p in (share / "src").rglob("*")} == {"f": 0, "sub": 0, "g": 0, "empty": 0}

@@ -150,7 +150,7 @@ class FileOut:
         assert out is not None
         try:
             out.finish(node.size)  # sets the size where a trailing hole must
-            if self.as_root and (node.uid, node.gid) != self.owner.ids:
+            if self.as_root:  # always: a new file takes a setgid directory's group (or a grpid mount's), not ours
                 os.fchown(out.fd, node.uid, node.gid)
             exact = self.owner.exact_xattrs
             if node.xattrs or exact:  # after the owner (a chown drops security.capability), before the mode
@@ -181,8 +181,17 @@ class FileOut:
 
 
 def _umask() -> int:
-    """The process's umask (there is no call that reads it without setting it: set and put back,
-    before the workers start; a file created meanwhile by another thread gets fewer bits, not more)."""
+    """The process's umask, read from ``/proc/self/status`` (Linux 4.7+): ``umask(2)`` cannot read it
+    without setting it, and while it is set another thread's new file (a lock object the repository
+    lock's refresh thread writes to a local store) would get fewer bits. Set and put back only where
+    /proc does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o077)
     os.umask(mask)
     return mask
@@ -209,7 +218,6 @@ class Writeout:
         self.repo, self.as_root, self.progress = repo, as_root, progress
         self.workers = workers or repo.concurrency().restore_workers
         self.direct_pool: DirectPool | None = None  # while ``run`` runs
-        self.ids = (os.geteuid(), os.getegid())  # asked once, not for every file
         self._lock = threading.Lock()
         self._unfinished: set[FileOut] = set()
         self.planned = 0  # bytes of the files planned so far

@@ -297,15 +297,17 @@ def test_without_o_tmpfile_files_are_written_at_temporary_names(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file system without O_TMPFILE (EOPNOTSUPP): files are written at temporary names, renamed
-    when complete; same tree."""
+    when complete; same tree, modes too (created 0o600 there, whatever ``final_mode`` says; the umask
+    takes bits from the create mode only)."""
     import errno
 
     from drkit.sources.files import fetch
 
     src = tmp_path / "src"
     src.mkdir()
-    for i in range(5):
+    for i, mode in enumerate((0o000, 0o644, 0o755, 0o1750, 0o660)):
         (src / f"f{i}").write_bytes(os.urandom(3000 + i))
+        (src / f"f{i}").chmod(mode)
     snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
     real_open_writer = fetch.open_writer
 
@@ -315,6 +317,10 @@ def test_without_o_tmpfile_files_are_written_at_temporary_names(
         return real_open_writer(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(fetch, "open_writer", open_writer)
-    seen = _restore_watching_names(repo, snap, tmp_path / "out", monkeypatch)
+    umask = os.umask(0o027)
+    try:
+        seen = _restore_watching_names(repo, snap, tmp_path / "out", monkeypatch)  # rsync -aHAXS: same
+    finally:
+        os.umask(umask)
     assert [n for n in seen if n.startswith(".drkit-restore")]
     assert not [p for p in (tmp_path / "out" / "src").iterdir() if p.name.startswith(".drkit-restore")]
