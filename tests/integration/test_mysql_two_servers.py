@@ -161,6 +161,36 @@ def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(
     assert normalised_dump(first, into) == oracle
 
 
+def test_an_idle_log_before_the_other_servers_log_does_not_hide_the_switch(
+    repo: list[str], two: tuple[MariaDB, MariaDB]
+) -> None:
+    """Each archive run closes a log: on an idle server that log holds no transaction (no GTID). The
+    first server's binlog.000001 (the dump's, one row after it) and its idle binlog.000002, then the
+    second server's binlog.000003 stored by a drkit that did not compare heads: the restore of the first
+    server's dump across binlog.000003 is refused. Before the GTID state was carried through the idle
+    log, binlog.000003 passed and the second server's row was replayed onto the first server's dump."""
+    db, (first, second) = f"idle_{uuid.uuid4().hex[:8]}", two
+    first.sql(f"CREATE DATABASE {db}")
+    first.sql(TABLE, db)
+    _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
+    first.sql("INSERT INTO t VALUES (100, 'first-a'), (101, 'first-b'); INSERT INTO t VALUES (102, 'first-c')", db)
+    assert _archive(first, db, repo)[0] == 0  # binlog.000001
+    assert _archive(first, db, repo)[0] == 0  # binlog.000002: no transaction since the last run
+    second.sql(f"CREATE DATABASE {db}")
+    second.sql(TABLE, db)
+    second.sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")  # the second server writes binlog.000003
+    second.sql("INSERT INTO t VALUES (1, 'second-a')", db)
+    second.sql("FLUSH BINARY LOGS")
+    target = _next_second(second)
+    _store_as_an_older_drkit(second, repo, db, "binlog.000003")  # its reach: after the target
+    into, env = f"{db}_r", first.password_env()
+    args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
+    proc = drkit(*args, "--point-in-time", target.isoformat(), env=env)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr.decode())
+    assert "binlog.000003" in one_line_error(proc) and "does not continue binlog.000002" in proc.stderr.decode()
+    assert first.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
+
+
 def test_a_pitr_dump_without_replication_privilege_is_written_with_a_warning_and_no_head(
     mysql_server: MariaDB, repo: list[str]
 ) -> None:
