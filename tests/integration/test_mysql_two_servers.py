@@ -128,6 +128,26 @@ def _store_as_an_older_drkit(server: MariaDB, repo: list[str], name: str, log: s
         opened.close()
 
 
+def _second_servers_log_is_refused(first: MariaDB, second: MariaDB, db: str, repo: list[str]) -> list[str]:
+    """The second server's binlog.000003 stored after the first server's binlog.000002 as an older drkit
+    did; a restore of the first server's dump to a time past it is refused, nothing restored. The
+    restore's arguments, without the point."""
+    second.sql(f"CREATE DATABASE {db}")
+    second.sql(TABLE, db)
+    second.sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")  # the second server writes binlog.000003
+    second.sql("INSERT INTO t VALUES (1, 'second-a')", db)
+    second.sql("FLUSH BINARY LOGS")
+    target = _next_second(second)
+    _store_as_an_older_drkit(second, repo, db, "binlog.000003")  # its reach: after the target
+    into, env = f"{db}_r", first.password_env()
+    args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
+    proc = drkit(*args, "--point-in-time", target.isoformat(), env=env)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr.decode())
+    assert "binlog.000003" in one_line_error(proc) and "does not continue binlog.000002" in proc.stderr.decode()
+    assert first.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
+    return args
+
+
 def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(
     repo: list[str], two: tuple[MariaDB, MariaDB]
 ) -> None:
@@ -144,21 +164,27 @@ def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(
     first.sql("INSERT INTO t VALUES (101, 'first-b')", db)
     at_position, oracle = _position(first), normalised_dump(first, db)
     assert _archive(first, db, repo)[0] == 0  # binlog.000001-2 archived
-    second.sql(f"CREATE DATABASE {db}")
-    second.sql(TABLE, db)
-    second.sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")  # the second server writes binlog.000003
-    second.sql("INSERT INTO t VALUES (1, 'second-a')", db)
-    second.sql("FLUSH BINARY LOGS")
-    target = _next_second(second)
-    _store_as_an_older_drkit(second, repo, db, "binlog.000003")  # its reach: after the target
-    into, env = f"{db}_r", first.password_env()
-    args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
-    proc = drkit(*args, "--point-in-time", target.isoformat(), env=env)
-    assert proc.returncode == 2, (proc.returncode, proc.stderr.decode())
-    assert "binlog.000003" in one_line_error(proc) and "does not continue binlog.000002" in proc.stderr.decode()
-    assert first.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""  # nothing restored
-    _ok(*args, "--stop-position", at_position, env=env)
-    assert normalised_dump(first, into) == oracle
+    args = _second_servers_log_is_refused(first, second, db, repo)
+    _ok(*args, "--stop-position", at_position, env=first.password_env())
+    assert normalised_dump(first, f"{db}_r") == oracle
+
+
+def test_an_idle_log_before_the_other_servers_log_does_not_hide_the_switch(
+    repo: list[str], two: tuple[MariaDB, MariaDB]
+) -> None:
+    """Each archive run closes a log: on an idle server that log holds no transaction (no GTID). The
+    first server's binlog.000001 (the dump's, one row after it) and its idle binlog.000002, then the
+    second server's binlog.000003 stored by a drkit that did not compare heads: the restore of the first
+    server's dump across binlog.000003 is refused. Before the GTID state was carried through the idle
+    log, binlog.000003 passed and the second server's row was replayed onto the first server's dump."""
+    db, (first, second) = f"idle_{uuid.uuid4().hex[:8]}", two
+    first.sql(f"CREATE DATABASE {db}")
+    first.sql(TABLE, db)
+    _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
+    first.sql("INSERT INTO t VALUES (100, 'first-a'), (101, 'first-b'); INSERT INTO t VALUES (102, 'first-c')", db)
+    assert _archive(first, db, repo)[0] == 0  # binlog.000001
+    assert _archive(first, db, repo)[0] == 0  # binlog.000002: no transaction since the last run
+    _second_servers_log_is_refused(first, second, db, repo)
 
 
 def test_a_pitr_dump_without_replication_privilege_is_written_with_a_warning_and_no_head(

@@ -55,8 +55,11 @@ def _state(events: Iterable[tuple[int, int, bytes]]) -> tuple[dict[_Key, int] | 
 
 def check_chain(files: list[Path], name: str) -> None:
     """Refuse (exit 2) a chain in which a log does not continue the one before it: a GTID the earlier
-    log ends with (per domain and server id) missing from the later log's ``Gtid_list``."""
-    ended: dict[_Key, int] = {}  # the last GTIDs logged in the log before
+    log ends with (per domain and server id) missing from the later log's ``Gtid_list``. The state is
+    carried through each log (its ``Gtid_list`` updated with the GTIDs it logged), not only a log's own
+    GTIDs: an idle server's logs (every archive run closes one) hold none, and would else let another
+    server's log after them pass."""
+    ended: dict[_Key, int] = {}  # the binary-log GTID state after the log before
     for i, path in enumerate(files):
         listed, last = _state(_events(path))
         broken = sorted(key for key, seq in ended.items() if listed is not None and listed.get(key) != seq)
@@ -69,4 +72,4 @@ def check_chain(files: list[Path], name: str) -> None:
                 "another server's log under this name",
                 hint="archive each server under its own --name, with its own --pitr dump",
             )
-        ended = last
+        ended = {**(ended if listed is None else listed), **last}

@@ -41,3 +41,27 @@ def test_a_log_continues_the_one_before_only_with_its_last_gtids(tmp_path: Path)
         check_chain([one, two, other], "shop")
     mysql = _log(tmp_path, "mysql.000002", _event(2, 1, b"no gtid list"))
     check_chain([one, mysql], "shop")
+
+
+def test_an_empty_log_between_two_servers_logs_does_not_hide_the_switch(tmp_path: Path) -> None:
+    """Each binlog-archive run closes a log (FLUSH BINARY LOGS): an idle server's archive is full of logs
+    with no GTID. Such a log carries the state on (its Gtid_list is the one before it); another server's
+    log after it must still be refused, and this server's own logs after it must still pass."""
+    one = _log(tmp_path, "binlog.000001", _gtid_list(), _gtid(0, 1, 4), _gtid(0, 1, 5))
+    idle = _log(tmp_path, "binlog.000002", _gtid_list((0, 1, 5)))  # closed by an archive run, no transaction
+    ours = _log(tmp_path, "binlog.000003", _gtid_list((0, 1, 5)), _gtid(0, 1, 6))
+    check_chain([one, idle, ours], "shop")
+    other = _log(tmp_path, "binlog.000003", _gtid_list((0, 2, 7)), _gtid(0, 2, 8))  # another server's
+    with pytest.raises(MysqlUsage, match="binlog.000003 .* does not continue binlog.000002: .* 0-1-5, .* 0-1-none"):
+        check_chain([one, idle, other], "shop")
+
+
+def test_a_dumps_log_with_no_transaction_after_it_still_names_its_server(tmp_path: Path) -> None:
+    """The log a dump was taken in may hold no GTID at all (an idle server): its Gtid_list (the state
+    it opened with) is what the next log must continue."""
+    first = _log(tmp_path, "binlog.000004", _gtid_list((0, 1, 5)))
+    other = _log(tmp_path, "binlog.000005", _gtid_list((0, 2, 7)), _gtid(0, 2, 8))
+    with pytest.raises(MysqlUsage, match="binlog.000005 .* does not continue binlog.000004"):
+        check_chain([first, other], "shop")
+    ours = _log(tmp_path, "binlog.000005", _gtid_list((0, 1, 5)), _gtid(0, 1, 6))
+    check_chain([first, ours], "shop")
