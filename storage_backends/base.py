@@ -15,6 +15,7 @@ Keys are validated by ``validate_key``: relative, ASCII letters, digits and ``/.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,11 +103,16 @@ def temp_store(backend: object) -> LeavesTemps | None:
 def warm_up(backend: object) -> None:
     """Let the backend open the connections its next requests will use, in the background, where it can
     (``warm_up`` on the backend or one it wraps: S3); a no-op for any other. For a caller about to spend
-    a while computing (the key derivation) before sending several requests at once."""
+    a while computing (the key derivation) before sending several requests at once. Never raises: a hint
+    must not fail the command (a plugin's own ``warm_up`` may want arguments; a thread may not start);
+    only the error's type is logged (its text may name an endpoint)."""
     for _ in range(8):
         method = getattr(type(backend), "warm_up", None)
         if callable(method):
-            method(backend)
+            try:
+                method(backend)
+            except Exception as exc:  # noqa: BLE001 - best effort (docstring)
+                logging.getLogger("storage_backends").debug("warm-up skipped: %s", type(exc).__name__)
             return
         backend = getattr(backend, "inner", None)
         if backend is None:

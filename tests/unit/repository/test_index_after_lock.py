@@ -5,7 +5,8 @@ the open and the lock is known to the process (in-memory store, every call recor
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from backends.recording import Call, RecordingBackend
@@ -16,7 +17,7 @@ from drkit.repository.format import RepoConfig
 from drkit.repository.marks import write_mark
 from drkit.repository.repo import Repository
 from drkit.repository.streams import SourceRef, backup_stream
-from storage_backends import ObjectInfo, Unreachable
+from storage_backends import ObjectInfo, PutOptions, Unreachable
 from storage_backends.testing.memory import MemoryBackend
 
 SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=5)
@@ -122,3 +123,35 @@ def test_a_view_read_ahead_that_fails_fails_the_lock_and_removes_it() -> None:
     with pytest.raises(StorageError):
         repo.lock(purpose="backup").acquire()
     assert list(store.list("locks/")) == []
+
+
+class _MarkAsTheLockIsStored(RecordingBackend):
+    """A prune writes its mark the moment the lock object is stored, before the lock's put returns."""
+
+    def __init__(self, store: MemoryBackend, calls: list[Call], mark: Callable[[], object]) -> None:
+        super().__init__(store, calls)
+        self.mark: Callable[[], object] | None = mark
+
+    def put_if_absent(self, key: str, data: Any, options: PutOptions | None = None) -> None:
+        super().put_if_absent(key, data, options)
+        if key.startswith("locks/") and self.mark is not None:
+            mark, self.mark = self.mark, None
+            mark()
+
+
+def test_a_mark_written_as_the_lock_is_stored_is_known() -> None:
+    """The view read alongside the lock listing starts only once the lock's write has returned (§13): a mark
+    stored before that moment is in it, and the backup deduplicates nothing into the marked packs."""
+    store, packs = _stored()
+    pruner = Repository.open(store, "pw", load_index=False)
+    pruner.load_index()
+    calls: list[Call] = []
+
+    def mark() -> None:
+        write_mark(pruner.manifests, 0.0, sorted(packs), [], sorted(pruner.index_ids), 0)
+
+    repo = Repository.open(_MarkAsTheLockIsStored(store, calls, mark), "pw")
+    with repo.lock(purpose="backup"):
+        assert repo.index.excluded == packs
+        backup_stream(repo, SourceRef("stdin", "again"), io.BytesIO(DATA))
+    assert not set(repo.index.pack_sizes) <= packs
