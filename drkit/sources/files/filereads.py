@@ -21,7 +21,7 @@ from ...pipeline.hashing import BlobHasher
 
 SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
 STREAM_READ = 8 << 20  # larger files are read in blocks of this size (the chunker needs 2 x its maximum)
-STREAM_QUEUE = 8 << 20  # a reader's chunks of a large file not yet taken by the walk, at most
+STREAM_QUEUE = 4 << 20  # a reader's chunks of a large file not yet taken by the walk, at most
 _O_NOATIME: int = getattr(os, "O_NOATIME", 0)
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _O_NOATIME
 

@@ -1,23 +1,26 @@
 """Reading files for a backup, on the walk's thread or ahead of it in a small pool of readers.
 
 The walk (backup.py) ``lstat``s the entries of the directory it is in a few dozen ahead of the one it
-assembles (``scan``). A small file it will read (new or changed since the parent snapshot, one link,
-at most ``SMALL_FILE`` bytes) is then read, cut into chunks and hashed by a reader thread
-(``read_small``: open, fstat, read, FastCDC, keyed BLAKE3, fstat, close; the system calls, pyfastcdc
-and blake3 release the GIL). The walk takes the results in its own order, hands the chunks and their
-ids to the writer (``BlobWriter.add_data``, which is not thread-safe, stays on the walk's thread) and
-turns a reader's failure into the same warning, at the same place, as reading it itself would have.
-Everything else, large files (streamed in bounded blocks), hard-linked files (the first occurrence in
-walk order is read), a file whose parent blobs turn out lost, is read by the walk itself, as before.
+assembles (``scan``). A file it will read (new or changed since the parent snapshot, one link) is then
+read, cut into chunks and hashed by a reader thread (filereads.py: a small file, at most ``SMALL_FILE``
+bytes, whole; a large one streamed into a bounded queue; the system calls, pyfastcdc and blake3
+release the GIL). The walk takes the results in its own order, hands the chunks and their ids to the
+writer (``BlobWriter.add_data``, which is not thread-safe, stays on the walk's thread) and turns a
+reader's failure into the same warning, at the same place, as reading it itself would have. The walk
+reads itself: hard-linked files (the first name in walk order is read), a file whose parent blobs
+turn out lost, a file no reader has started yet when the walk reaches it (rather than wait for it).
 
-Memory: the files read ahead and not yet taken hold at most ``READ_AHEAD_BYTES`` (32 MiB: eight of
-the largest small files, a few hundred typical ones; enough to keep every reader busy while the walk
-assembles nodes, and small next to the writer's pack buffers). The walk reserves a file's ``lstat``
-size (+ 1, the byte that shows it grew) before handing it to a reader and releases it once taken; a
-reader reads no more than that: a file found larger when opened is streamed by the walk from the
-descriptor the reader opened (``FileRead.fd``). The readers are as many as the sealing workers
-(``Repository.concurrency``: the CPUs the process may use, or ``--workers``); with one CPU there are
-none and the walk reads every file itself (a thread there only adds hand-offs).
+Memory: the files read ahead and not yet assembled hold at most ``read_ahead_budget``: room for one
+large file streaming per reader (12 MiB: an 8 MiB read buffer and 4 MiB of chunks queued), at least
+two, at most 64 MiB; 24 MiB with two readers: two large files, or one and a few hundred typical small
+ones, enough to keep the readers busy while the walk assembles nodes. The walk reserves a small file's
+``lstat`` size (+ 1, the byte that shows it grew) or a large file's 12 MiB before handing it over and
+frees it once the entry is assembled; a reader reads no more than that: a small file found larger when
+opened is streamed by the walk from the descriptor the reader opened (``FileRead.fd``).
+
+The readers are as many as the sealing workers (``Repository.concurrency``: the CPUs the process may
+use, or ``--workers``); with one CPU there are none and the walk reads every file itself (a thread
+there only adds hand-offs).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from .filereads import SMALL_FILE, FileRead, Stream, stream_reserve
 from .tree import FILE, SYMLINK, Node
 from .walker import node_from_stat
 
-READ_AHEAD_BYTES = 64 << 20  # bytes of files read ahead of the walk and not yet taken, at most
+READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
 
 
@@ -74,6 +77,12 @@ def scan(path: str, name: str, old: Node | None) -> Scanned:
     return s
 
 
+def read_ahead_budget(readers: int, params: ChunkerParams) -> int:
+    """Room for one large file streaming per reader (at least two: a large file and small ones beside
+    it), at most ``READ_AHEAD_MAX``: 24 MiB for two readers with the default chunker."""
+    return min(READ_AHEAD_MAX, max(2, readers) * stream_reserve(params))
+
+
 class Readers:
     """The reader threads and the read-ahead budget. Only the walk's thread calls these methods."""
 
@@ -81,7 +90,7 @@ class Readers:
         self._pool = ThreadPoolExecutor(readers, thread_name_prefix="drkit-read")
         self._params, self._hasher = params, hasher
         self._large = stream_reserve(params)
-        self.budget = budget or READ_AHEAD_BYTES
+        self.budget = budget or read_ahead_budget(readers, params)
         self.held = 0  # bytes reserved by files read ahead and not yet assembled
         self.peak = 0  # the most ever held (tests)
         self._out: dict[Future[FileRead], Scanned] = {}

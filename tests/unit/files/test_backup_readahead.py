@@ -201,7 +201,7 @@ def test_the_bytes_read_ahead_stay_under_the_budget(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     budget = 300_000
-    monkeypatch.setattr(readahead, "READ_AHEAD_BYTES", budget)
+    monkeypatch.setattr(readahead, "read_ahead_budget", lambda readers, params: budget)
     src = tmp_path / "src"
     src.mkdir()
     rng = random.Random(7)
