@@ -93,7 +93,8 @@ class Readers:
         self.budget = budget or read_ahead_budget(readers, params)
         self.held = 0  # bytes reserved by files read ahead and not yet assembled
         self.peak = 0  # the most ever held (tests)
-        self._out: dict[Future[FileRead], Scanned] = {}
+        self._out: dict[Future[FileRead], Scanned] = {}  # handed over, not taken
+        self._streams: set[Stream] = set()  # large files being streamed, until assembled
 
     def fill(self, queues: Iterable[deque[Scanned]]) -> None:
         """Hand files to the readers, from the front of each queue in turn (the walk's order: the
@@ -113,6 +114,7 @@ class Readers:
                     s.read = self._pool.submit(filereads.read_small, s.path, size, self._params, self._hasher)
                 else:
                     s.stream = Stream()
+                    self._streams.add(s.stream)
                     s.read = self._pool.submit(filereads.read_large, s.path, self._params, self._hasher, s.stream)
                 self._out[s.read] = s
 
@@ -125,7 +127,9 @@ class Readers:
         s.read = None
         del self._out[fut]
         if fut.cancel():  # not started: the walk reads it itself
-            s.stream = None
+            if s.stream is not None:
+                self._streams.discard(s.stream)
+                s.stream = None
             return None
         if s.stream is not None:
             return FileRead(stream=s.stream)
@@ -141,6 +145,7 @@ class Readers:
         if s.stream is not None:
             s.stream.close()
             s.stream.wait()
+            self._streams.discard(s.stream)
             s.stream = None
         if got is not None and got.fd is not None:
             os.close(got.fd)
@@ -149,9 +154,9 @@ class Readers:
 
     def close(self) -> None:
         """Stop and wait for the readers; close the descriptors of files read and never used (a failed walk)."""
-        for s in self._out.values():
-            if s.stream is not None:
-                s.stream.close()
+        for stream in self._streams:  # a reader waiting for room in one returns
+            stream.close()
+        self._streams.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
         for fut in self._out:
             got = None if fut.cancelled() or fut.exception() is not None else fut.result()

@@ -296,3 +296,47 @@ def test_a_file_no_reader_has_started_is_read_by_the_walk(
         Selection(),
     )
     assert rsync_diff(src, tmp_path / "out" / "src") == []
+
+
+def test_a_walk_failing_while_a_reader_streams_stops_the_reader(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer fails on a large file's first chunk while its reader waits for room in its full queue:
+    ``close`` stops that reader rather than wait for it forever."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(os.urandom(1000))  # the walk's first file, read by the walk
+    (src / "big").write_bytes(os.urandom(filereads.SMALL_FILE + filereads.STREAM_QUEUE))  # fills its queue
+    started = threading.Event()
+    real = filereads.read_large
+
+    def noting(*args: Any) -> filereads.FileRead:
+        started.set()
+        return real(*args)
+
+    monkeypatch.setattr(filereads, "read_large", noting)
+    errors: list[BaseException] = []
+    with BlobWriter(repo=repo) as writer:
+        real_add = writer.add_data
+
+        def failing_add(chunk: Any, blob_id: bytes | None = None) -> bytes:
+            if len(chunk) > 1000:  # big's
+                raise RuntimeError("store failed")
+            return real_add(chunk, blob_id)
+
+        archiver = Archiver(repo=repo, writer=writer, readers=1, on_read=lambda p, how: started.wait(60))
+        monkeypatch.setattr(writer, "add_data", failing_add)
+
+        def run() -> None:
+            try:
+                archiver.root([str(src)], None)
+            except RuntimeError as exc:
+                errors.append(exc)
+            finally:
+                archiver.close()
+
+        walk_thread = threading.Thread(target=run, daemon=True)
+        walk_thread.start()
+        walk_thread.join(120)
+        assert not walk_thread.is_alive(), "close waited for the reader forever"
+    assert started.is_set() and len(errors) == 1
