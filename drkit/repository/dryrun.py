@@ -24,8 +24,8 @@ class DryRunWriter:
         self._seen: set[bytes] = set()
         self._level = self.repo.config.compression_level
 
-    def _add(self, chunk: bytes | memoryview) -> bytes:
-        blob_id = self.repo.hasher.digest(chunk)
+    def _add(self, chunk: bytes | memoryview, blob_id: bytes | None = None) -> bytes:
+        blob_id = blob_id or self.repo.hasher.digest(chunk)
         if blob_id not in self._seen and not self.repo.index.usable(blob_id):
             self._seen.add(blob_id)
             self.stats.new_blobs += 1
@@ -39,8 +39,8 @@ class DryRunWriter:
             self._count(len(data))
         return blob_id
 
-    def add_data(self, chunk: bytes | memoryview) -> bytes:
-        blob_id = self._add(chunk)
+    def add_data(self, chunk: bytes | memoryview, blob_id: bytes | None = None) -> bytes:
+        blob_id = self._add(chunk, blob_id)
         self._count(len(chunk))
         return blob_id
 

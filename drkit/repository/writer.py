@@ -233,11 +233,11 @@ class BlobWriter:
             self._count(ref)
         return ref.id
 
-    def add_data(self, chunk: bytes | memoryview) -> bytes:
-        """Store one chunk of file data and return its id, at once: the id is hashed here, while a
-        new chunk is compressed and sealed by a worker (small ones in batches; ``flush`` waits for
-        them). ``chunk`` must not change until then; a view into a larger buffer is fine."""
-        blob_id = self.repo.hasher.digest(chunk)
+    def add_data(self, chunk: bytes | memoryview, blob_id: bytes | None = None) -> bytes:
+        """Store one chunk of file data and return its id, at once: the id is hashed here (or given: a reader
+        thread hashed it), while a new chunk is compressed and sealed by a worker (small ones in batches; ``flush``
+        waits for them). ``chunk`` must not change until then; a view into a larger buffer is fine."""
+        blob_id = blob_id or self.repo.hasher.digest(chunk)
         if blob_id in self._pending or self._known(blob_id):
             self._count(BlobRef(blob_id, len(chunk)))
             return blob_id

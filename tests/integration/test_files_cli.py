@@ -128,20 +128,20 @@ def test_skipped_file_is_exit_3_with_json_warnings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from drkit.cli.main import main
-    from drkit.sources.files import backup as backup_mod
+    from drkit.sources.files import filereads as backup_mod
 
     src = tmp_path / "src"
     src.mkdir()
     (src / "bad").write_text("unreadable")
     (src / "good").write_text("fine")
-    real = backup_mod._read_all
+    real = backup_mod.read_all
 
     def failing(fd: int, size: int) -> bytes:
         if size == len("unreadable"):
             raise OSError(errno.EIO, "Input/output error")
         return real(fd, size)
 
-    monkeypatch.setattr(backup_mod, "_read_all", failing)
+    monkeypatch.setattr(backup_mod, "read_all", failing)
     monkeypatch.setenv("DRKIT_PASSWORD", ENV["DRKIT_PASSWORD"])
     repo = str(tmp_path / "repo")
     _ok("init", "--repo", repo)

@@ -47,16 +47,16 @@ def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 def _failing_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """bad.bin reads with an I/O error, as a failing disk gives (root reads any mode: the error is injected)."""
-    from drkit.sources.files import backup as backup_mod
+    from drkit.sources.files import filereads as backup_mod
 
-    real = backup_mod._read_all
+    real = backup_mod.read_all
 
     def failing(fd: int, size: int) -> bytes:
         if size == len(UNREADABLE):
             raise OSError(errno.EIO, "Input/output error")
         return real(fd, size)
 
-    monkeypatch.setattr(backup_mod, "_read_all", failing)
+    monkeypatch.setattr(backup_mod, "read_all", failing)
 
 
 def _value(registry: object, name: str, **labels: str) -> float | None:

@@ -36,7 +36,7 @@ def _partial_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
     reads any mode, so the error is injected into the backup's read, the tree itself is real). Returns the config,
     the source and `job run`'s exit code."""
     from drkit.cli.main import main
-    from drkit.sources.files import backup as backup_mod
+    from drkit.sources.files import filereads as backup_mod
 
     src = _source(tmp_path)
     repo = tmp_path / "repo"
@@ -46,14 +46,14 @@ def _partial_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
         f'jobs:\n  data:\n    source: {{kind: files, paths: ["{src}"]}}\n'
     )
     assert drkit("init", "--repo", str(repo), env=ENV).returncode == 0
-    real = backup_mod._read_all
+    real = backup_mod.read_all
 
     def failing(fd: int, size: int) -> bytes:
         if size == len(UNREADABLE):
             raise OSError(errno.EIO, "Input/output error")
         return real(fd, size)
 
-    monkeypatch.setattr(backup_mod, "_read_all", failing)
+    monkeypatch.setattr(backup_mod, "read_all", failing)
     monkeypatch.setenv("DRKIT_PASSWORD", ENV["DRKIT_PASSWORD"])
     with pytest.raises(SystemExit) as info:
         main(["--config", str(cfg), "job", "run", "data"])

@@ -174,19 +174,19 @@ def test_a_files_backup_that_skipped_an_entry_is_a_partial_component(
     tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from drkit.cli.main import main
-    from drkit.sources.files import backup as backup_mod
+    from drkit.sources.files import filereads as backup_mod
 
     config = _system(tmp_path, redis_server)
     src = tmp_path / "src"
     (src / "bad").write_text("unreadable")
-    real = backup_mod._read_all
+    real = backup_mod.read_all
 
     def failing(fd: int, size: int) -> bytes:
         if size == len("unreadable"):
             raise OSError(errno.EIO, "Input/output error")
         return real(fd, size)
 
-    monkeypatch.setattr(backup_mod, "_read_all", failing)
+    monkeypatch.setattr(backup_mod, "read_all", failing)
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(SystemExit):  # the snapshot is stored with the skipped entry counted in its stats

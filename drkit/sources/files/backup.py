@@ -9,31 +9,26 @@ being opened. Problems with single entries become warnings; the backup goes on.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import stat
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ...core.errors import IntegrityError
-from ...pipeline import chunk_buffer, iter_chunks
+from ...pipeline import iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
-from . import xattrs
+from .filereads import SMALL_FILE, STREAM_READ, FileRead, read_small
 from .markers import Marker, kept_names
-from .tree import DIR, FILE, SYMLINK, Node, decode_tree, encode_tree
-from .walker import Excludes, list_dir, node_from_stat
+from .readahead import SCAN_AHEAD, Readers, Scanned, scan, wanted
+from .tree import DIR, FILE, Node, decode_tree, encode_tree
+from .walker import Excludes, list_dir
 
 log = logging.getLogger(__name__)
-
-SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
-STREAM_READ = 8 << 20  # larger files are read in blocks of this size (the chunker needs 2 x its maximum)
-_O_NOATIME: int = getattr(os, "O_NOATIME", 0)
-_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | _O_NOATIME
 
 
 @dataclass(kw_only=True)
@@ -64,7 +59,7 @@ class BlobSink(Protocol):
 
     def add_blob(self, blob_type: int, data: bytes) -> bytes: ...
 
-    def add_data(self, chunk: bytes | memoryview) -> bytes: ...
+    def add_data(self, chunk: bytes | memoryview, blob_id: bytes | None = None) -> bytes: ...
 
     def reuse(self, hex_ids: list[str]) -> bool: ...
 
@@ -76,16 +71,22 @@ class Archiver:
     options: BackupOptions = field(default_factory=BackupOptions)
     stats: FileStats = field(default_factory=FileStats)
     warnings: list[str] = field(default_factory=list)
-    on_file: Callable[[str], None] | None = None
+    on_file: Callable[[str], None] | None = None  # before a file is opened (tests: with it, no read-ahead)
     progress: Callable[[int], None] | None = None  # with the size of each file not read (unchanged, a hard link)
     marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
     on_read: Callable[[str, str], None] | None = None  # with each file read and "new" or "changed"
+    readers: int | None = None  # threads reading files ahead of the walk (None: one per CPU; 0 or 1 CPU: none)
 
     def __post_init__(self) -> None:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
         self._root_dev: int | None = None
         self._parents = ParentTrees(self.repo)
         self._pending: tuple[str, Node, str | None] | None = None  # a directory met, not yet walked
+        self._stack: list[_Level] = []
+        if self.readers is None:
+            cpus = self.repo.concurrency().seal_workers
+            self.readers = cpus if cpus > 1 and self.on_file is None else 0
+        self._reader = Readers(self.readers, self.repo.config.chunker, self.repo.hasher) if self.readers else None
 
     # -- the tree -------------------------------------------------------------------------------
     def root(self, paths: list[str], parent_tree: str | None) -> str:
@@ -95,7 +96,7 @@ class Archiver:
         for path in paths:
             self._root_dev = None
             name = os.path.basename(path.rstrip("/")) or "root"
-            node = self._entry(path, name, parent.get(name))
+            node = self._use(scan(path, name, parent.get(name)))
             if node is not None:
                 self._descend()
                 nodes.append(node)
@@ -112,13 +113,15 @@ class Archiver:
 
     def close(self) -> None:
         self._parents.close()
+        if self._reader is not None:
+            self._reader.close()
 
     def _descend(self) -> None:
         """Walk the directory ``_entry`` just met (if it met one) and everything below it, depth first
         with an explicit stack rather than recursion: a tree as deep as the file system allows (anyone
         who can write in it can make one) cannot fail the backup. A directory's tree blob is written when
         its level is done, after its children's, and becomes its node's ``subtree``."""
-        stack: list[_Level] = []
+        stack = self._stack
         while True:
             if self._pending is not None:
                 path, node, parent_tree = self._pending
@@ -127,17 +130,39 @@ class Archiver:
             if not stack:
                 return
             level = stack[-1]
-            if level.pos == len(level.names):
+            s = self._next(level)
+            if s is None:
                 stack.pop()
                 level.node.subtree = self.writer.add_blob(BLOB_TREE, encode_tree(level.nodes)).hex()
                 continue
+            child = self._use(s)
+            if child is not None:
+                level.nodes.append(child)
+            if self._reader is not None:  # its read-ahead room freed (and a read not used after all stopped)
+                self._reader.finish(s)
+
+    def _next(self, level: _Level) -> Scanned | None:
+        """The level's next entry (None: none left), ``lstat``ed with up to ``SCAN_AHEAD`` after it; the
+        small files among those the walk will read are handed to the readers as the budget allows."""
+        reader = self._reader
+        ahead = SCAN_AHEAD if reader is not None else 1
+        while len(level.ahead) < ahead and level.pos < len(level.names):
             name = level.names[level.pos]
             level.pos += 1
             full = os.path.join(level.path, name)
             if not self.options.excludes.match(full, name):
-                child = self._entry(full, name, level.parent.get(name))
-                if child is not None:
-                    level.nodes.append(child)
+                s = scan(full, name, level.parent.get(name))
+                level.ahead.append(s)
+                if reader is not None and wanted(s, self.options.larger_than, self.options.settled_before_ns):
+                    level.waiting.append(s)
+        if not level.ahead:
+            return None
+        s = level.ahead.popleft()
+        if level.waiting and level.waiting[0] is s:  # not handed to a reader: the walk reads it
+            level.waiting.popleft()
+        if reader is not None:
+            reader.fill(lv.waiting for lv in reversed(self._stack))
+        return s
 
     def _names(self, path: str) -> list[str]:
         try:
@@ -150,27 +175,21 @@ class Archiver:
             self.marked.append(path)  # anyone who can write there can hide a directory from the backup)
         return kept
 
-    def _entry(self, path: str, name: str, old: Node | None) -> Node | None:
-        try:
-            st = os.lstat(path)
-        except OSError as exc:
-            self.warn(path, exc)
+    def _use(self, s: Scanned) -> Node | None:
+        """The node of an entry ``scan`` met, its problems reported."""
+        for problem in s.problems:
+            self.warn(s.path, problem)
+        node = s.node
+        if node is None or s.st is None:
             return None
-        node = node_from_stat(os.fsdecode(name), st)
-        node.xattrs, problems = xattrs.read(path)  # one llistxattr per entry
-        for problem in problems:
-            self.warn(path, problem)
         if node.type == DIR:
-            return self._dir_node(path, node, st, old)
+            return self._dir_node(s.path, node, s.st, s.old)
         if node.type == FILE:
-            return self._file(path, node, old)
+            return self._file(s, node)
         self.stats.others += 1
-        if node.type == SYMLINK:
-            try:
-                node.target = os.readlink(path)
-            except OSError as exc:
-                self.warn(path, exc)
-                return None
+        if s.link_error is not None:
+            self.warn(s.path, s.link_error)
+            return None
         return node
 
     def _dir_node(self, path: str, node: Node, st: os.stat_result, old: Node | None) -> Node | None:
@@ -183,7 +202,8 @@ class Archiver:
         return node  # its subtree is filled in by ``_descend``
 
     # -- file content -----------------------------------------------------------------------------
-    def _file(self, path: str, node: Node, old: Node | None) -> Node | None:
+    def _file(self, s: Scanned, node: Node) -> Node | None:
+        path, old = s.path, s.old
         if self.options.larger_than is not None and node.size > self.options.larger_than:
             return None
         if self.on_file is not None:
@@ -204,7 +224,7 @@ class Archiver:
             node.content = old.content  # all indexed, none in a lost pack (else read again, or exit 13)
             self._not_read(node)
         else:
-            content = self._read(path, node)
+            content = self._read(s, node)
             if content is None:
                 return None
             node.content = content
@@ -227,24 +247,25 @@ class Archiver:
         if self.progress is not None:
             self.progress(node.size)
 
-    def _read(self, path: str, node: Node) -> list[str] | None:
+    def _read(self, s: Scanned, node: Node) -> list[str] | None:
+        """Read a file (or take what a reader read of it): its blob ids, its node's size and times
+        updated to what was read."""
+        path = s.path
+        got = self._reader.take(s) if self._reader is not None else None
+        if got is None:
+            got = read_small(path, SMALL_FILE, self.repo.config.chunker, self.repo.hasher)
         try:
-            fd = _open_for_reading(path)
-        except OSError as exc:
-            self.warn(path, exc)
-            return None
-        try:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                self.warn(path, "changed type while being backed up; skipped")
-                return None
-            ids, size = self._chunks(fd, before.st_size)
-            after = os.fstat(fd)
+            ids, done = self._content(got)
         except OSError as exc:
             self.warn(path, exc)
             return None
         finally:
-            os.close(fd)
+            if got.fd is not None:
+                os.close(got.fd)
+        before, after, size = done.before, done.after, done.size
+        if done.problem is not None or before is None or after is None:
+            self.warn(path, done.problem or "not read")
+            return None
         self.stats.files_read += 1
         self.stats.bytes_read += size
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
@@ -252,18 +273,23 @@ class Archiver:
         node.size, node.mtime_ns, node.ctime_ns = size, after.st_mtime_ns, after.st_ctime_ns
         return ids
 
-    def _chunks(self, fd: int, size: int) -> tuple[list[str], int]:
-        if size <= SMALL_FILE:
-            data = _read_all(fd, size)
-            if len(data) <= size:  # chunks are views of ``data``, sealed by the writer's workers
-                return [self.writer.add_data(c).hex() for c in chunk_buffer(data, self.repo.config.chunker)], len(data)
-            os.lseek(fd, 0, os.SEEK_SET)  # it grew: stream it
+    def _content(self, got: FileRead) -> tuple[list[str], FileRead]:
+        """Hand a file's chunks to the writer (sealed by its workers meanwhile): read whole (views of
+        the data), from a reader's ``stream``, or streamed here in bounded blocks from ``fd`` (large, or
+        grown since its ``fstat``). Returns the ids and how the read ended."""
+        add = self.writer.add_data
+        if got.stream is not None:
+            ids = [add(c, i).hex() for c, i in got.stream]
+            return ids, got.stream.result()
+        if got.fd is None:
+            return [add(c, i).hex() for c, i in zip(got.chunks, got.ids, strict=True)], got
         ids, size = [], 0
-        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:  # chunks sealed by the workers meanwhile
+        with os.fdopen(os.dup(got.fd), "rb", buffering=0) as f:
             for chunk in iter_chunks(f, self.repo.config.chunker, read_size=STREAM_READ):
-                ids.append(self.writer.add_data(chunk).hex())
+                ids.append(add(chunk).hex())
                 size += len(chunk)
-        return ids, size
+        got.size, got.after = size, os.fstat(got.fd)
+        return ids, got
 
     def warn(self, path: str, problem: OSError | str) -> None:
         text = problem if isinstance(problem, str) else (problem.strerror or str(problem))
@@ -279,7 +305,9 @@ class _Level:
     names: list[str]
     parent: dict[str, Node]
     nodes: list[Node] = field(default_factory=list)
-    pos: int = 0
+    pos: int = 0  # the next name to scan
+    ahead: deque[Scanned] = field(default_factory=deque)  # scanned, not yet assembled
+    waiting: deque[Scanned] = field(default_factory=deque)  # of those, files to read ahead not yet handed over
 
 
 class ParentTrees:
@@ -307,33 +335,5 @@ class ParentTrees:
         self._pending.clear()
 
 
-def _open_for_reading(path: str) -> int:
-    """Open without updating the access time where allowed: Linux refuses ``O_NOATIME`` (EPERM) on a
-    file the caller does not own unless privileged, so such a file is opened without it."""
-    try:
-        return os.open(path, _O_READ)
-    except PermissionError as exc:
-        if exc.errno != errno.EPERM or not _O_NOATIME:
-            raise  # EACCES: the file cannot be read at all
-    return os.open(path, _O_READ & ~_O_NOATIME)
-
-
 def _unchanged(node: Node, old: Node) -> bool:
     return (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)
-
-
-def _read_all(fd: int, size: int) -> bytes:
-    """Read up to ``size + 1`` bytes (one more shows the file grew). A read that ends exactly at
-    ``size`` ends it: a file on a local file system is then at its end (asking again cost one more
-    syscall per file), and one that grows after is caught by the caller's ``fstat`` afterwards."""
-    parts = []
-    want = size + 1
-    while want > 0:
-        part = os.read(fd, want)
-        if not part:
-            break
-        parts.append(part)
-        want -= len(part)
-        if want == 1:
-            break
-    return b"".join(parts)  # one part: that object itself, not a copy

@@ -114,13 +114,13 @@ def test_backup_excludes_and_one_file_system(repo: Repository, tmp_path: Path) -
 def test_vanished_and_changing_files_are_warnings(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from drkit.sources.files import backup as backup_mod
+    from drkit.sources.files import filereads as backup_mod
 
     src = tmp_path / "src"
     src.mkdir()
     for name in ("gone", "grows", "ok"):
         (src / name).write_text(name)
-    real_read_all = backup_mod._read_all
+    real_read_all = backup_mod.read_all
 
     def read_and_touch(fd: int, size: int) -> bytes:
         data = real_read_all(fd, size)
@@ -129,15 +129,15 @@ def test_vanished_and_changing_files_are_warnings(
                 f.write("more")
         return data
 
-    monkeypatch.setattr(backup_mod, "_read_all", read_and_touch)
-    original_entry = backup_mod.Archiver._file
+    monkeypatch.setattr(backup_mod, "read_all", read_and_touch)
+    original_open = backup_mod.open_for_reading
 
-    def vanish_first(self, path, node, old):  # type: ignore[no-untyped-def]
+    def vanish_first(path: str) -> int:  # removed after its lstat, before it is opened (by the walk or a reader)
         if path.endswith("gone"):
             os.unlink(path)
-        return original_entry(self, path, node, old)
+        return original_open(path)
 
-    monkeypatch.setattr(backup_mod.Archiver, "_file", vanish_first)
+    monkeypatch.setattr(backup_mod, "open_for_reading", vanish_first)
     result = backup_files(repo, BackupRequest(paths=[str(src)]))
     assert len(result.warnings) == 2, result.warnings
     assert any("gone" in w and "No such file" in w for w in result.warnings)
@@ -218,7 +218,7 @@ def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
 
 
 def test_read_all_reads_a_small_file_once_and_sees_growth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from drkit.sources.files import backup as backup_mod
+    from drkit.sources.files import filereads as backup_mod
 
     path = tmp_path / "f"
     path.write_bytes(b"x" * 5000)
@@ -232,12 +232,12 @@ def test_read_all_reads_a_small_file_once_and_sees_growth(tmp_path: Path, monkey
     monkeypatch.setattr(backup_mod.os, "read", counting_read)
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert backup_mod._read_all(fd, 5000) == b"x" * 5000
+        assert backup_mod.read_all(fd, 5000) == b"x" * 5000
         assert reads == [5001]  # at its stat size: no second read to find the end
         os.lseek(fd, 0, os.SEEK_SET)
-        assert backup_mod._read_all(fd, 4000) == b"x" * 4001  # grew since the stat: the extra byte shows it
+        assert backup_mod.read_all(fd, 4000) == b"x" * 4001  # grew since the stat: the extra byte shows it
         os.lseek(fd, 0, os.SEEK_SET)
-        assert backup_mod._read_all(fd, 6000) == b"x" * 5000  # shrank: read to the end
+        assert backup_mod.read_all(fd, 6000) == b"x" * 5000  # shrank: read to the end
     finally:
         os.close(fd)
 

@@ -1,0 +1,180 @@
+"""Reading files for a backup, on the walk's thread or ahead of it in a small pool of readers.
+
+The walk (backup.py) ``lstat``s the entries of the directory it is in a few dozen ahead of the one it
+assembles (``scan``). A file it will read (new or changed since the parent snapshot, one link) is then
+read, cut into chunks and hashed by a reader thread (filereads.py: a small file, at most ``SMALL_FILE``
+bytes, whole; a large one streamed into a bounded queue; the system calls, pyfastcdc and blake3
+release the GIL). The walk takes the results in its own order, hands the chunks and their ids to the
+writer (``BlobWriter.add_data``, which is not thread-safe, stays on the walk's thread) and turns a
+reader's failure into the same warning, at the same place, as reading it itself would have. The walk
+reads itself: hard-linked files (the first name in walk order is read), a file whose parent blobs
+turn out lost, a file no reader has started yet when the walk reaches it (rather than wait for it).
+
+Memory: the files read ahead and not yet assembled hold at most ``read_ahead_budget``: room for one
+large file streaming per reader (12 MiB: an 8 MiB read buffer and 4 MiB of chunks queued), at least
+two, at most 64 MiB; 24 MiB with two readers: two large files, or one and a few hundred typical small
+ones, enough to keep the readers busy while the walk assembles nodes. The walk reserves a small file's
+``lstat`` size (+ 1, the byte that shows it grew) or a large file's 12 MiB before handing it over and
+frees it once the entry is assembled; a reader reads no more than that: a small file found larger when
+opened is streamed by the walk from the descriptor the reader opened (``FileRead.fd``).
+
+The readers are as many as the sealing workers (``Repository.concurrency``: the CPUs the process may
+use, or ``--workers``); with one CPU there are none and the walk reads every file itself (a thread
+there only adds hand-offs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ...pipeline import ChunkerParams
+from ...pipeline.hashing import BlobHasher
+from . import filereads, xattrs
+from .filereads import SMALL_FILE, FileRead, Stream, stream_reserve
+from .tree import FILE, SYMLINK, Node
+from .walker import node_from_stat
+
+READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
+SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
+
+
+@dataclass(slots=True, kw_only=True)
+class Scanned:
+    """One directory entry as ``lstat`` found it, with the problems to report when the walk reaches it."""
+
+    name: str
+    path: str
+    old: Node | None  # the parent snapshot's node of that name
+    st: os.stat_result | None = None
+    node: Node | None = None
+    problems: list[OSError | str] = field(default_factory=list)
+    link_error: OSError | None = None  # a symlink whose target could not be read
+    read: Future[FileRead] | None = None  # being read ahead
+    stream: Stream | None = None  # a large file being read ahead: its chunks
+    reserved: int = 0  # read-ahead bytes reserved for it
+
+
+def scan(path: str, name: str, old: Node | None) -> Scanned:
+    """``lstat`` (one ``llistxattr``, and ``readlink`` for a symlink) an entry; problems are kept."""
+    s = Scanned(name=name, path=path, old=old)
+    try:
+        s.st = os.lstat(path)
+    except OSError as exc:
+        s.problems.append(exc)
+        return s
+    node = s.node = node_from_stat(os.fsdecode(name), s.st)
+    node.xattrs, problems = xattrs.read(path)
+    s.problems.extend(problems)
+    if node.type == SYMLINK:
+        try:
+            node.target = os.readlink(path)
+        except OSError as exc:
+            s.link_error = exc
+    return s
+
+
+def read_ahead_budget(readers: int, params: ChunkerParams) -> int:
+    """Room for one large file streaming per reader (at least two: a large file and small ones beside
+    it), at most ``READ_AHEAD_MAX``: 24 MiB for two readers with the default chunker."""
+    return min(READ_AHEAD_MAX, max(2, readers) * stream_reserve(params))
+
+
+class Readers:
+    """The reader threads and the read-ahead budget. Only the walk's thread calls these methods."""
+
+    def __init__(self, readers: int, params: ChunkerParams, hasher: BlobHasher, budget: int | None = None):
+        self._pool = ThreadPoolExecutor(readers, thread_name_prefix="drkit-read")
+        self._params, self._hasher = params, hasher
+        self._large = stream_reserve(params)
+        self.budget = budget or read_ahead_budget(readers, params)
+        self.held = 0  # bytes reserved by files read ahead and not yet assembled
+        self.peak = 0  # the most ever held (tests)
+        self._out: dict[Future[FileRead], Scanned] = {}  # handed over, not taken
+        self._streams: set[Stream] = set()  # large files being streamed, until assembled
+
+    def fill(self, queues: Iterable[deque[Scanned]]) -> None:
+        """Hand files to the readers, from the front of each queue in turn (the walk's order: the
+        directory it is in first), while they fit in the budget; stop at the first that does not."""
+        for queue in queues:
+            while queue:
+                s = queue[0]
+                size = s.node.size if s.node is not None else 0
+                need = size + 1 if size <= SMALL_FILE else self._large
+                if self.held + need > self.budget:
+                    return
+                queue.popleft()
+                s.reserved = need
+                self.held += need
+                self.peak = max(self.peak, self.held)
+                if size <= SMALL_FILE:
+                    s.read = self._pool.submit(filereads.read_small, s.path, size, self._params, self._hasher)
+                else:
+                    s.stream = Stream()
+                    self._streams.add(s.stream)
+                    s.read = self._pool.submit(filereads.read_large, s.path, self._params, self._hasher, s.stream)
+                self._out[s.read] = s
+
+    def take(self, s: Scanned) -> FileRead | None:
+        """What a reader read of ``s`` (waiting for it), or its ``stream``; None if no reader was asked
+        to or had started (the walk reads it itself, rather than wait)."""
+        fut = s.read
+        if fut is None:
+            return None
+        s.read = None
+        del self._out[fut]
+        if fut.cancel():  # not started: the walk reads it itself
+            if s.stream is not None:
+                self._streams.discard(s.stream)
+                s.stream = None
+            return None
+        if s.stream is not None:
+            return FileRead(stream=s.stream)
+        return fut.result()
+
+    def finish(self, s: Scanned) -> None:
+        """``s`` is assembled: free its room in the budget, and stop or close what it did not use."""
+        got = None
+        if s.read is not None:  # read ahead, then not needed
+            if s.stream is not None:
+                s.stream.close()
+            got = self.take(s)
+        if s.stream is not None:
+            s.stream.close()
+            s.stream.wait()
+            self._streams.discard(s.stream)
+            s.stream = None
+        if got is not None and got.fd is not None:
+            os.close(got.fd)
+        self.held -= s.reserved
+        s.reserved = 0
+
+    def close(self) -> None:
+        """Stop and wait for the readers; close the descriptors of files read and never used (a failed walk)."""
+        for stream in self._streams:  # a reader waiting for room in one returns
+            stream.close()
+        self._streams.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for fut in self._out:
+            got = None if fut.cancelled() or fut.exception() is not None else fut.result()
+            if got is not None and got.fd is not None:
+                os.close(got.fd)
+        self._out.clear()
+
+
+def wanted(s: Scanned, larger_than: int | None, settled_before_ns: int | None) -> bool:
+    """Whether the walk will read ``s`` (worth reading ahead): a regular file with one link,
+    kept (not larger than ``--exclude-larger-than``), new or changed since the parent snapshot."""
+    node, old = s.node, s.old
+    if node is None or node.type != FILE or node.links != 1:
+        return False
+    if larger_than is not None and node.size > larger_than:
+        return False
+    if old is None or old.type != FILE:
+        return True
+    same = (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)
+    settled = settled_before_ns is None or (old.mtime_ns < settled_before_ns and old.ctime_ns < settled_before_ns)
+    return not (same and settled)
