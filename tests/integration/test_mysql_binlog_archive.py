@@ -43,13 +43,13 @@ def _server_now(server: MariaDB) -> str:
     return server.sql("SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f+00:00')").strip()
 
 
-def _archive_as_before(server: MariaDB, repo_path: str, name: str) -> list[str]:
+def _archive_as_before(server: MariaDB, repo_path: str, name: str, password: str = REPO_PW) -> list[str]:
     """What ``binlog-archive`` did before the log archive: each closed log a mysql-binlog snapshot
     (read here from the server's own files, as the release before stored them)."""
     covers = _server_now(server)
     server.sql("FLUSH BINARY LOGS")
     logs = [row.split("\t")[0] for row in server.sql("SHOW BINARY LOGS").splitlines()][:-1]
-    repo = open_repository(repo_path, REPO_PW)
+    repo = open_repository(repo_path, password)
     try:
         for log in logs:
             data = (server.base / "data" / log).read_bytes()

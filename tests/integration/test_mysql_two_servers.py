@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from clirun import drkit, one_line_error
 from servers.mariadb import PASSWORD, MariaDB, normalised_dump, start_mariadb
+from test_mysql_binlog_archive import _archive_as_before
 from test_mysql_pitr import _next_second, _ok, _position
 
 from drkit.ops.session import open_repository
@@ -211,3 +212,41 @@ def test_a_pitr_dump_without_replication_privilege_is_written_with_a_warning_and
         opened.close()
     assert snap.meta["binlog"]["head"] is None and snap.meta["binlog"]["file"].startswith("binlog.")
     assert snap.meta["binlog"]["identity"]["server_id"] == "1"
+
+
+def test_a_second_server_is_refused_by_the_head_of_a_log_archived_in_the_old_form(
+    repo: list[str], two: tuple[MariaDB, MariaDB]
+) -> None:
+    """The first server's binlog.000001 stored as a ``mysql-binlog`` snapshot (the form before the log
+    archive), no reach marker: the second server's binlog.000001, opened in a later second, is told
+    apart by the head read from the snapshot's first bytes. Before, a log in the old form was not read
+    and no marker recorded an identity: the second server's run was accepted (exit 0) and stored its
+    binlog.000002 after the first server's binlog.000001."""
+    db, (first, second) = f"oldhead_{uuid.uuid4().hex[:8]}", two
+    first.sql(f"CREATE DATABASE {db}")
+    first.sql(TABLE, db)
+    _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
+    first.sql("INSERT INTO t VALUES (100, 'first-a')", db)
+    at_position, oracle = _position(first), normalised_dump(first, db)
+    assert _archive_as_before(first, repo[1], db, password=REPO_PW) == ["binlog.000001"]
+    _next_second(second)
+    second.sql("RESET MASTER")  # its binlog.000001 opens in a later second than the first server's
+    second.sql(f"CREATE DATABASE {db}")
+    second.sql(TABLE, db)
+    second.sql("FLUSH BINARY LOGS")
+    before = _log_objects(repo, db)
+    code, err = _archive(second, db, repo)
+    assert code == 13 and "written by another server" in err and "binlog.000001 opened as 1@" in err, err
+    assert _log_objects(repo, db) == before  # nothing stored
+    into = f"{db}_r"
+    args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
+    _ok(*args, "--stop-position", at_position, env=first.password_env())
+    assert normalised_dump(first, into) == oracle
+
+
+def _log_objects(repo: list[str], name: str) -> list[str]:
+    opened = open_repository(repo[1], REPO_PW)
+    try:
+        return sorted(bl.archive(opened).times(f"{bl.encode_source(name)}."))
+    finally:
+        opened.close()

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,7 @@ class MariaDB:
     base: Path
     port: int
     proc: subprocess.Popen[bytes]
+    argv: list[str] = field(default_factory=list)  # how it was started (``restart``)
 
     @property
     def socket(self) -> Path:
@@ -142,6 +143,17 @@ def _stop(server: MariaDB) -> None:
             server.proc.wait(timeout=30)
 
 
+def restart(server: MariaDB) -> None:
+    """Stop the server if it still runs (a test may have killed it and replaced its data directory:
+    its files are chowned again) and start it as before, on the same port and data directory."""
+    _stop(server)
+    _as_user(server.base)
+    server.proc = subprocess.Popen(
+        server.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    _wait_ready(server, server.base / "error.log")
+
+
 @contextmanager
 def start_mariadb(prefix: str = "drkit-mariadb-") -> Iterator[MariaDB]:
     mariadbd, install_db = _require("mariadbd"), _require("mariadb-install-db")
@@ -184,7 +196,7 @@ def start_mariadb(prefix: str = "drkit-mariadb-") -> Iterator[MariaDB]:
             "--binlog-format=ROW",
         ]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        server = MariaDB(base, port, proc)
+        server = MariaDB(base, port, proc, argv)
         _wait_ready(server, log)
         server.sql(
             f"CREATE USER '{USER}'@'{HOST}' IDENTIFIED BY '{PASSWORD}'; "

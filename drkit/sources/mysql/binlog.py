@@ -122,11 +122,14 @@ def archive_binlogs(repo: Repository, conn: MysqlConn, name: str) -> ArchiveOutc
     with repo.lock(purpose="backup"):
         before = server_time(conn)
         query(conn, "FLUSH BINARY LOGS")
-        listed = [row[0] for row in query(conn, "SHOW BINARY LOGS")]
+        sizes = {
+            row[0]: int(row[1]) if row[1:] and row[1].isdigit() else None for row in query(conn, "SHOW BINARY LOGS")
+        }
+        listed = list(sizes)
         logs = listed[:-1]  # the last one is being written
         have = archived(repo, name)
         _refuse_renumbered(have, listed[-1:], name)
-        identity = same_server(repo, conn, name, have, listed)
+        identity = same_server(repo, conn, name, have, sizes)
         heads: dict[str, str | None] = {}
         with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:
             for log in logs:

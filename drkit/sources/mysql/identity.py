@@ -6,9 +6,11 @@ A log's *head* is ``<server_id>@<created>``: the server id and the Unix time in 
 log's first event (the format description the server writes when it opens the log). Every archived
 log carries it in the first bytes of its first part (older archives too), a ``--pitr`` dump records
 the head of the log it starts in, and an archive run reads it from the server for the newest archived
-log the server still lists (``mariadb-binlog --stop-position``: the first event only). Two servers
-open a log of one name in the same second with the same server id only by accident of a kind that a
-test's clock cannot produce twice: the head tells them apart where numbers and sizes do not.
+log the server still lists (``mariadb-binlog --stop-position``: the first event only), with its
+``File_size``: an archived log is closed, so the server's file of that head is never shorter. A head
+alone does not tell apart two servers with one server id that opened a log of one name in the same
+second, nor a server rolled back to an older copy of its data (the log it was writing then has the
+same head, and fewer bytes): the size does, unless the other history grew longer than the archived.
 
 A server's *identity* (``SHOW VARIABLES``) is recorded with each archive run's reach marker and each
 dump: MySQL's ``server_uuid`` (kept in the data directory), else MariaDB's ``server_uid`` (a hash of
@@ -28,8 +30,11 @@ import struct
 from typing import TYPE_CHECKING
 
 from ...core.errors import IntegrityError
+from ...repository.reader import read_blob
 from ...repository.repo import Repository
-from .binlog_log import archive, file_key, marker_name, part_name, source_names
+from ...repository.snapshots import Snapshot
+from ...repository.streams import iter_stream_ids
+from .binlog_log import PART, archive, file_key, marker_name, part_name, source_names
 from .conn import MysqlConn
 from .errors import MysqlError, MysqlUnreachable
 from .process import query, run
@@ -95,9 +100,28 @@ def identity_key(identity: dict[str, str]) -> str | None:
     return None
 
 
-def archived_head(repo: Repository, name: str, file: str, parts: int) -> str | None:
-    data = archive(repo).read(part_name(name, file, 1, parts))
-    return None if data is None else head_of_log(data[:64])
+def _snapshot_start(repo: Repository, snap: Snapshot) -> bytes:
+    """The first bytes of an old-form log (a ``mysql-binlog`` stream snapshot holds the file's bytes):
+    its first blobs, until the magic and the first event's header are read."""
+    data = b""
+    for blob_id in iter_stream_ids(repo, snap.root):
+        data += read_blob(repo, blob_id)
+        if len(data) >= 64:
+            break
+    return data
+
+
+def archived_log(repo: Repository, name: str, log: Archived) -> tuple[str | None, int]:
+    """The head and the size in bytes of an archived log, in either form (the log archive's: its
+    first part, and its last part's length after full parts; the old form's: its stream's first bytes
+    and size)."""
+    if log.snapshot is not None:
+        return head_of_log(_snapshot_start(repo, log.snapshot)[:64]), int(log.snapshot.root.get("size", 0))
+    first = archive(repo).read(part_name(name, log.file, 1, log.parts))
+    last = first if log.parts == 1 else archive(repo).read(part_name(name, log.file, log.parts, log.parts))
+    if first is None or last is None:
+        raise IntegrityError(f"binary log {log.file} of source {name}: a part is gone", hint="run `drkit check`")
+    return head_of_log(first[:64]), (log.parts - 1) * PART + len(last)
 
 
 def last_identity(repo: Repository, name: str) -> dict[str, str] | None:
@@ -123,26 +147,23 @@ def refuse_other_server(what: str, name: str, detail: str) -> IntegrityError:
 
 
 def same_server(
-    repo: Repository, conn: MysqlConn, name: str, have: dict[str, Archived], listed: list[str]
+    repo: Repository, conn: MysqlConn, name: str, have: dict[str, Archived], sizes: dict[str, int | None]
 ) -> dict[str, str]:
     """This server's identity, once it is proven to be the server whose logs the archive of ``name``
-    holds: the newest archived log the server still lists has the same head on both sides; when the
-    server lists none of them, the newest reach marker's identity is this server's (a marker without
-    one, written before drkit recorded identities, is taken on trust). IntegrityError otherwise:
-    storing on would skip this server's logs of an archived name as archived."""
-    identity = server_identity(conn)
+    holds: the newest archived log the server still lists (``sizes``: SHOW BINARY LOGS, log → bytes
+    or None, in order) has the same head on both sides, and the server's file is not shorter than the archived
+    copy (an archived log is closed: a shorter one of the same head is another timeline of it, a server
+    rolled back to an older copy of its data, or two servers that opened it in the same second); when
+    the server lists none of them, the newest reach marker's identity is this server's (a marker
+    without one, written before drkit recorded identities, is taken on trust). IntegrityError
+    otherwise: storing on would skip this server's logs of an archived name as archived."""
+    identity, listed = server_identity(conn), list(sizes)
     base = file_key(listed[-1])[0] if listed else None
-    ours = [f for f in have if file_key(f)[0] == base]
-    if not ours:
+    shared = sorted((f for f in have if file_key(f)[0] == base and f in sizes), key=file_key)
+    if shared:
+        _same_log(repo, conn, name, have[shared[-1]], sizes[shared[-1]])
         return identity
-    shared = sorted((f for f in ours if f in listed), key=file_key)
-    if shared and have[shared[-1]].parts:  # a log in the old form has no first part to read cheaply
-        newest = shared[-1]
-        here, there = server_head(conn, newest), archived_head(repo, name, newest, have[newest].parts)
-        if here != there:
-            raise refuse_other_server(
-                conn.display, name, f"its {newest} opened as {here}, the archived one as {there} (server_id@time)"
-            )
+    if not any(file_key(f)[0] == base for f in have):
         return identity
     before = last_identity(repo, name)
     if before is not None and identity_key(before) != identity_key(identity):
@@ -150,3 +171,19 @@ def same_server(
             conn.display, name, f"the last run archived {identity_key(before)}, not {identity_key(identity)}"
         )
     return identity
+
+
+def _same_log(repo: Repository, conn: MysqlConn, name: str, log: Archived, size: int | None) -> None:
+    """The server's ``log.file`` (``size`` bytes) is the archived log: same head, not shorter."""
+    here, (there, archived_size) = server_head(conn, log.file), archived_log(repo, name, log)
+    if here != there:
+        raise refuse_other_server(
+            conn.display, name, f"its {log.file} opened as {here}, the archived one as {there} (server_id@time)"
+        )
+    if size is not None and size < archived_size:
+        raise refuse_other_server(
+            conn.display,
+            name,
+            f"its {log.file} holds {size} bytes, the archived one {archived_size} (same head {here}: "
+            "a server rolled back to an older copy of its data, or another server with the same server_id)",
+        )

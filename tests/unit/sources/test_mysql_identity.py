@@ -9,9 +9,12 @@ import struct
 
 import pytest
 
+from drkit.core.errors import IntegrityError
 from drkit.repository.repo import Repository
 from drkit.repository.streams import SourceRef, backup_stream
 from drkit.sources.mysql import binlog_log as bl
+from drkit.sources.mysql import identity
+from drkit.sources.mysql.binlog import Archived
 from drkit.sources.mysql.conn import MysqlConn
 from drkit.sources.mysql.errors import MysqlUnreachable, MysqlUsage
 from drkit.sources.mysql.identity import head_of_event, head_of_log, identity_key
@@ -60,3 +63,24 @@ def test_a_restore_refuses_a_first_log_another_server_opened() -> None:
     backup_stream(repo, SourceRef("mysql", "shop", [], meta), io.BytesIO(b"-- dump"))
     with pytest.raises(MysqlUnreachable):
         restore_point(repo, nowhere, "shop", target, "shop_r")
+
+
+def test_an_archived_logs_head_and_size_are_read_in_either_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log archive's form: head from the first part, size from the full parts and the last one's
+    length (a 3-part log); the old form (a mysql-binlog snapshot): head from the stream's first
+    bytes, size from its root."""
+    repo, data = _repo(), _log(3, 1_796_663_000, b"y" * 1000)
+    monkeypatch.setattr(identity, "PART", 400)  # the size computation assumes full parts of PART bytes
+    for i in range(1, 4):
+        bl.archive(repo).put(bl.part_name("db", "binlog.000002", i, 3), data[(i - 1) * 400 : i * 400])
+    parts = Archived("binlog.000002", None, parts=3)
+    assert identity.archived_log(repo, "db", parts) == ("3@1796663000", len(data))
+    meta = {"mode": "binlog", "file": "binlog.000001"}
+    snap = backup_stream(repo, SourceRef("mysql-binlog", "db", [], meta), io.BytesIO(data))
+    assert identity.archived_log(repo, "db", Archived("binlog.000001", None, snapshot=snap)) == (
+        "3@1796663000",
+        len(data),
+    )
+    gone = Archived("binlog.000009", None, parts=2)
+    with pytest.raises(IntegrityError, match="binlog.000009"):
+        identity.archived_log(repo, "db", gone)
