@@ -1,6 +1,7 @@
 """An AOF archive begun by an older drkit (every segment a ``redis_aof`` record with a stream root) and
-continued by this one (AOF increments in the log archive) is one history: ``aof-archive`` goes on from
-the old records' end (no byte twice, no hole), and a point in time restored across both forms holds
+continued by this one (AOF increments in the log archive) is one history: ``aof-archive`` (which writes a
+history id) archives the group again from its start, never going on from pieces without an id (they may
+be another server's: ``aof_round.archived_ends``), with no hole, and a point in time restored across both forms holds
 exactly the writes before the point: the writer's log decides, and the restore's ``DEBUG DIGEST`` equals
 that of a reference server given only those writes."""
 
@@ -81,10 +82,10 @@ def test_a_point_restored_across_old_records_and_new_increments(
         )
     finally:
         r.close()
-    assert incr[0] == (False, 0, old_end)  # the old record, then increments from its end on
-    assert [start for _, start, _ in incr[1:]] == [end for _, _, end in incr[:-1]] and all(
-        new for new, _, _ in incr[1:]
-    )
+    assert incr[0] == (False, 0, old_end)  # the old record (no history id), then increments of the history
+    new = incr[1:]  # from the file's start: an archiver with an id never goes on from id-less pieces
+    assert new[0][1] == 0 and all(is_new for is_new, _, _ in new) and new[-1][2] > old_end
+    assert [start for _, start, _ in new[1:]] == [end for _, _, end in new[:-1]]
 
     found = find_target(log, whole=False)
     assert found is not None

@@ -9,8 +9,10 @@ in the AOF directory since the last round goes into the repository.
   file Redis appends to (``aof_tail``), split into pieces of at most ``aoflog.MAX_PIECE`` bytes, each
   written once, in file order.
 
-Where the last round ended comes from both forms (``segments``), so a restart, or an archive begun by an
-older drkit (which stored INCR growth as records too), goes on without a byte twice or a hole.
+Where the last round ended comes from both forms (``segments``) of the directory's own history
+(``archived_ends``), so a restart goes on without a byte twice or a hole; an archive begun by an older
+drkit (which stored INCR growth as records too, with no history id) goes on after its group is archived
+once more from its start.
 """
 
 from __future__ import annotations
@@ -36,15 +38,20 @@ from .segments import segments
 
 ArchiveKey = tuple[str, int, str]  # base, base mtime (whole seconds, as catalog groups), file
 Todo = tuple[ArchiveKey, AofFile, int]  # the file (size: where this round ends) and where it starts
+Ends = dict[str | None, dict[ArchiveKey, int]]  # per server history (None: no id): ``archived_ends``
 
 
-def archived_ends(repo: Repository, name: str, history_of: str | None = None) -> dict[ArchiveKey, int]:
-    """(base, base mtime, file) → bytes already archived for source ``name``, in either form. The mtime
-    tells an AOF directory started again (same file names, new base) from the one archived before; a
-    recorded history other than ``history_of`` another server archived under the same name (``history``)."""
+def archived_ends(repo: Repository, name: str, history_of: str | None) -> dict[ArchiveKey, int]:
+    """(base, base mtime, file) → bytes already archived for source ``name`` from the server history
+    ``history_of``, in either form. The mtime tells an AOF directory started again (same file names, new
+    base) from the one archived before. Only pieces of that history count: another server archived under
+    the same name has files of the same names (``history``). Pieces without an id count only for an
+    archiver that has none either: taking them for its own, an archiver with an id would skip the bytes
+    another (id-less) server archived up to; an archive begun by an older drkit is archived again from its
+    group's start instead (once, deduplicated; the planner takes overlapping pieces of one history)."""
     ends: dict[ArchiveKey, int] = {}
     for _, doc in segments(repo, name):
-        if history_of is not None and doc.get("history") not in (None, history_of):
+        if doc.get("history") != history_of:
             continue
         key = (doc["base"], int(float(doc["base_mtime"])), doc["file"])
         ends[key] = max(ends.get(key, 0), doc["offset"] + doc["length"])
@@ -149,24 +156,27 @@ def archive_once(
     repo: Repository,
     aof_dir: Path,
     name: str,
-    ends: dict[ArchiveKey, int] | None = None,
+    ends: Ends | None = None,
     ts_enabled: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Archive every new file and the growth of every INCR file since the last round; one document per
-    piece stored (a record's fields; an increment's carries its object ``name``). ``ends`` (updated in
-    place) saves re-reading the archive in a loop. ``ts_enabled`` (when the server was asked) says whether
+    piece stored (a record's fields; an increment's carries its object ``name``). ``ends`` (per history,
+    updated in place) saves re-reading the archive in a loop; a directory whose id changed (a restore
+    wrote it) reads its own. ``ts_enabled`` (when the server was asked) says whether
     Redis annotated the bytes archived now: recorded, a point in time refuses to cut inside bytes archived
     with it False (``pitr_guard``)."""
     if not name:
         raise UsageError("the AOF archive needs a source name", hint="give --name NAME")
     history_of = history.history_id(aof_dir)
-    if ends is None:
-        ends = archived_ends(repo, name, history_of)
+    known = {} if ends is None else ends
+    if history_of not in known:
+        known[history_of] = archived_ends(repo, name, history_of)
+    mine = known[history_of]
     seen = clock.now()  # the sizes read now bound what is archived: the coverage ends here, not after the upload
     state = read_state(aof_dir)
     if state.base is None:
         raise RedisSourceError(f"{aof_dir}: the manifest names no base file")
-    todo = _todo(state, aof_dir, ends)
+    todo = _todo(state, aof_dir, mine)
     # a capture time counts only once every piece of its round is stored (catalog.aof_pieces): a round
     # stopped or read between two pieces (a new base stored, its INCR file not yet) must not claim the
     # state up to `seen` with the writes left out
@@ -182,10 +192,10 @@ def archive_once(
     for item in (t for t in todo if t[1].type == "i"):
         for inc in _store_growth(repo, aof_dir, item, name, run):
             done.append({**inc.doc(), "name": inc.name})
-            ends[item[0]] = inc.end
+            mine[item[0]] = inc.end
     for key, doc in bases:
         doc.update(run)
         repo.manifests.put(ARCHIVE_KIND, doc)
-        ends[key] = doc["length"]
+        mine[key] = doc["length"]
         done.insert(0, doc)
     return done

@@ -20,7 +20,9 @@ is taken for the same history: delete the file in a copy before its server start
 the history their source name recorded in their group, if just one (an archive begun by an older drkit
 goes on as one). Never to a history only other names recorded: that may be another server's, whose
 bytes would be stitched to theirs. Pieces with no id and no such name are a group of their own,
-restored as an older drkit did, so an old repository restores as before.
+restored as an older drkit did, so an old repository restores as before. The archiver goes on only
+from pieces of its own history (``aof_round.archived_ends``): pieces without an id count only for an
+archiver that has none either, never for one with an id (they may be another server's bytes).
 """
 
 from __future__ import annotations
@@ -83,11 +85,7 @@ def _create(aof_dir: Path, path: Path) -> None:
         pass  # another drkit linked one first: that one is the id
     finally:
         tmp.unlink(missing_ok=True)
-    fd = os.open(aof_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _sync_dir(aof_dir)
 
 
 def history_id(aof_dir: Path) -> str | None:
@@ -107,9 +105,23 @@ def history_id(aof_dir: Path) -> str | None:
         return None
 
 
+def _sync_dir(aof_dir: Path) -> None:
+    fd = os.open(aof_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def restored(aof_dir: Path) -> None:
-    """A directory a restore wrote is a new history: an id left there by the server it replaces goes."""
-    (aof_dir / HISTORY_FILE).unlink(missing_ok=True)
+    """A directory a restore writes is a new history: an id left there by the server it replaces goes,
+    BEFORE the restore writes its first file (the directory fsynced, so a crash does not bring it back):
+    an archiver reading the directory meanwhile must never record restored files under the old id. One
+    reading it after this writes a new id, the restored files' history."""
+    path = aof_dir / HISTORY_FILE
+    if path.exists() or path.is_symlink():
+        path.unlink()
+        _sync_dir(aof_dir)
 
 
 def split(pieces: list[Piece]) -> dict[str | None, list[Piece]]:

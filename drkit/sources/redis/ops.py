@@ -19,7 +19,7 @@ from ...repository.snapshots import Snapshot
 from ...repository.streams import part_root
 from . import aof, catalog, cluster, history, pitr, pitr_guard
 from . import restore as rr
-from .aof_round import archive_once, archived_ends
+from .aof_round import Ends, archive_once
 from .backup import FSYNC_SLACK, backup_aof_dir, backup_rdb
 from .conn import RedisTarget, connected, resolve
 from .streamfile import restore_root
@@ -139,7 +139,7 @@ def aof_archive(
     watch = _TimestampWatch(target)
     stop = follow.stop or threading.Event()
     with repo.lock(purpose="aof-archive") as lock:
-        ends = archived_ends(repo, name, history.history_id(aof_dir))
+        ends: Ends = {}
         while not lock.lost:
             started = clock.now()
             docs = archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round())
@@ -196,9 +196,9 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
     if snap.meta.get("mode") == "aof":
         aof_dir = target_dir / AOF_DIRNAME
         aof_dir.mkdir(parents=True, exist_ok=True)
+        history.restored(aof_dir)  # before the first file: an archiver never records one under the old id
         for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
             _write_part(repo, snap, part, aof_dir / part, durable=durable)
-        history.restored(aof_dir)
         return "aof"
     _write_rdb(repo, snap, target_dir / "dump.rdb", durable=durable)
     return "rdb"
@@ -210,6 +210,7 @@ def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tup
     pitr.verify(pitr.to_verify(group, plans))  # names a restore trusts without replaying them
     files = pitr.files_to_cut(files, group, cut)
     manifest = "appendonly.aof.manifest"
+    history.restored(target_dir / AOF_DIRNAME)  # before the first file (``history.restored``)
     try:  # a piece gone or damaged (exit 13) or a tail refused (exit 2): no half restore left behind
         pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
         pitr_guard.check_tail(target_dir / AOF_DIRNAME, files, group, cut)
@@ -218,7 +219,6 @@ def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tup
             (target_dir / AOF_DIRNAME / f.name).unlink(missing_ok=True)
         raise
     pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, files, cut)
-    history.restored(target_dir / AOF_DIRNAME)
     return group.base, "pitr-aof"
 
 

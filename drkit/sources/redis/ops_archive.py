@@ -25,7 +25,9 @@ from .kinds import ARCHIVE_KIND
 from .segments import records
 
 Group = tuple[list[dict[str, Any]], list[aoflog.Increment]]  # a group's records to copy, then its increments
-_AOF_KEY = ("source_name", "base", "base_mtime", "file", "offset", "length")
+# a record's identity: two servers archived under one name have files of one name (``history``): the
+# history tells their records apart, or the second one's base would never be copied
+_AOF_KEY = ("source_name", "history", "base", "base_mtime", "file", "offset", "length")
 
 
 def aof_todo(source: Repository, target: Repository, names: set[str]) -> list[dict[str, Any]]:

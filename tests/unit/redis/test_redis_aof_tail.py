@@ -19,7 +19,7 @@ from drkit.core import clock
 from drkit.pipeline import ChunkerParams
 from drkit.repository.format import RepoConfig
 from drkit.repository.repo import Repository
-from drkit.sources.redis import aof_tail, ops
+from drkit.sources.redis import aof_tail, history, ops
 from drkit.sources.redis.aof_round import archive_once, archived_ends
 from drkit.sources.redis.aof_tail import complete_end
 from drkit.sources.redis.backup import FSYNC_SLACK
@@ -166,7 +166,9 @@ def test_a_round_archives_only_new_whole_commands_and_a_restart_goes_on_from_the
         (len(whole), (d / "a.1.incr.aof").stat().st_size - len(whole)),
     ]
     assert (
-        archived_ends(repo, "r")[("a.1.base.aof", int((d / "a.1.base.aof").stat().st_mtime), "a.1.incr.aof")]
+        archived_ends(repo, "r", history.history_id(d))[
+            ("a.1.base.aof", int((d / "a.1.base.aof").stat().st_mtime), "a.1.incr.aof")
+        ]
         == (d / "a.1.incr.aof").stat().st_size
     )
     at(T0 + 7)

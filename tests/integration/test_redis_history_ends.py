@@ -1,0 +1,211 @@
+"""The server history (``drkit.sources.redis.history``) where two servers' AOF meet, with real Redis 7
+servers and ``DEBUG DIGEST`` of the source at the target instant as the oracle:
+
+- a restore removes the id of the server it replaces BEFORE it writes the first file: an archiver reading
+  the directory meanwhile never records the restored files under the old server's id;
+- ``drkit copy`` copies both servers' base records archived under one name (same base name, second,
+  offset and length: only the history tells them apart), and each restores from the copy as from the
+  source repository;
+- an archiver with an id never takes an id-less archiver's ends (two servers under one name) for its
+  own: it archives every byte of its own server."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import drkit, one_line_error
+from servers.redis import RedisFactory, RedisServer, digest, start_redis
+from test_redis_pitr_history import ENV, archive, base_file, iso, next_second, ok, restore, restored_digest, settle
+
+from drkit.repository.repo import Repository
+from drkit.sources.redis import aoflog, history, ops, pitr
+from drkit.sources.redis.aof_round import archive_once
+from drkit.sources.redis.kinds import ARCHIVE_KIND
+from drkit.sources.redis.segments import segments
+from storage_backends.local import LocalBackend
+
+pytestmark = pytest.mark.integration
+
+
+def new_repo(path: Path) -> str:
+    assert drkit("init", "--repo", str(path), env=ENV).returncode == 0
+    return str(path)
+
+
+def opened(path: str) -> Repository:
+    return Repository.open(LocalBackend(Path(path)), ENV["DRKIT_PASSWORD"])
+
+
+def _one_second(servers: list[RedisServer]) -> None:
+    """Both servers' base files of one name and second: their files are keyed alike."""
+    second = min(int(base_file(s).stat().st_mtime) for s in servers)
+    for s in servers:
+        os.utime(base_file(s), (second, second))
+
+
+def _source_state(repo: str, a: RedisServer, how: str) -> tuple[str | None, str | None, str]:
+    """(snapshot ref, point in time, the digest the restore must give): an AOF snapshot or a point."""
+    c = a.client()
+    c.set("k1", "one")
+    if how == "snapshot":
+        ok("backup", "redis", "--repo", repo, "--name", "a", "--aof-dir", str(a.aof_dir), "--url", a.url)
+        return "latest", None, digest(a)
+    next_second()
+    c.set("k2", "two")
+    next_second()
+    when = float(int(time.time()))
+    expected = digest(a)
+    c.set("k3", "after the point")
+    settle(when)
+    archive(repo, a, "a")
+    return None, iso(when), expected
+
+
+@pytest.mark.parametrize("how", ["snapshot", "point"])
+def test_an_archiver_during_a_restore_never_records_the_restored_files_under_the_old_id(
+    how: str, tmp_path: Path, redis_factory: RedisFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the old id went last: an archiver round run once the restored files were written (here:
+    right after the last one) recorded them under the replaced server's id, as that server's history."""
+    repo, b_repo = new_repo(tmp_path / "repo"), new_repo(tmp_path / "b-repo")
+    with redis_factory(aof=True) as a:
+        ref, point, expected = _source_state(repo, a, how)
+    with redis_factory(aof=True) as b:  # the server the restore replaces, archived by its own archiver
+        b.client().set("old", "server b")
+        archive(b_repo, b, "b")
+        old_id = (b.aof_dir / history.HISTORY_FILE).read_text().strip()
+    b_archive = opened(b_repo)
+    seen: list[dict[str, Any]] = []
+
+    def window() -> None:  # an archiver round on the restore target while the restore runs
+        seen.extend(archive_once(b_archive, b.aof_dir, "b"))
+
+    if how == "snapshot":
+        write_part = ops._write_part
+
+        def last_part(repo_: Repository, snap: Any, part: str, path: Path, **kw: Any) -> int:
+            n = write_part(repo_, snap, part, path, **kw)
+            if part == snap.meta["manifest"]:
+                window()
+            return n
+
+        monkeypatch.setattr(ops, "_write_part", last_part)
+    else:
+        truncate_to = pitr.truncate_to
+        monkeypatch.setattr(pitr, "truncate_to", lambda *args: (truncate_to(*args), window()))
+    opts = ops.RestoreOptions(target_dir=b.dir, point_in_time=point, name="a", force=True)
+    ops.restore_redis(opened(repo), ref, opts)
+    assert seen and all(doc.get("history") not in (None, old_id) for doc in seen)
+    assert {d.get("history") for _, d in segments(b_archive)} == {old_id, seen[0]["history"]}
+    assert (b.aof_dir / history.HISTORY_FILE).read_text().strip() == seen[0]["history"]  # kept: the new one
+    with start_redis(b.dir, aof=True) as loaded:
+        assert digest(loaded) == expected
+
+
+def _bases(repo: str) -> dict[Any, set[str | None]]:
+    """Base records by everything but the history: the key ``drkit copy`` used to tell them apart."""
+    found: dict[Any, set[str | None]] = {}
+    for _, d in opened(repo).manifests.find(ARCHIVE_KIND, lambda d: d["type"] == "b"):
+        found.setdefault((d["source_name"], d["base"], d["base_mtime"], d["offset"], d["length"]), set()).add(
+            d.get("history")
+        )
+    return found
+
+
+def _restore_both(repos: list[str], when: float, tmp_path: Path) -> list[str]:
+    """The digest restored (``--name redis``) from each repository."""
+    out = []
+    for i, path in enumerate(repos):
+        restore(path, when, tmp_path / f"r{i}", "--name", "redis")
+        out.append(restored_digest(tmp_path / f"r{i}"))
+    return out
+
+
+def _copy(repo: str, copy: str) -> None:
+    from_env = {**ENV, "DRKIT_FROM_PASSWORD": ENV["DRKIT_PASSWORD"]}
+    proc = drkit("copy", "--from-repo", repo, "--repo", copy, env=from_env)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+def test_copy_carries_two_servers_base_records_archived_under_one_name(
+    tmp_path: Path, redis_factory: RedisFactory
+) -> None:
+    """Server one's archive is copied, then server two's (one name; base files of one name, second and
+    length). Before, the second copy took two's base record for one's, copied already: the copy lacked
+    two's base, so two's pieces there had none to restore from, while the source restored two's state.
+    A point both servers' pieces cover is refused from either repository alike."""
+    repo, copy = new_repo(tmp_path / "repo"), new_repo(tmp_path / "copy")
+    with redis_factory(aof=True) as one, redis_factory(aof=True) as two:
+        _one_second([one, two])
+        next_second()
+        for name, s in (("one", one), ("two", two)):
+            s.client().set("k1", f"{name}-k1")  # one length on both: base and INCR files alike in size
+        next_second()
+        both = float(int(time.time()))
+        settle(both)
+        archive(repo, one)  # one's archive stops here
+        ok("backup", "redis", "--repo", repo, "--name", "redis", "--url", one.url)  # copy carries its source's AOF
+        _copy(repo, copy)
+        two.client().set("k2", "two-k2")
+        next_second()
+        when = float(int(time.time()))
+        expected = digest(two)
+        two.client().set("k3", "after the point")
+        settle(when)
+        archive(repo, two)
+    assert [len(h) for h in _bases(repo).values()] == [2]  # the key without the history: one for both
+    _copy(repo, copy)
+    assert _bases(copy) == _bases(repo)
+    assert _restore_both([repo, copy], when, tmp_path) == [expected, expected]
+    for path in (repo, copy):
+        args = ["restore", "redis", "--repo", path, "--point-in-time", iso(both), "--name", "redis"]
+        proc = drkit(*args, "--target-dir", str(tmp_path / "refused"), env=ENV)
+        assert proc.returncode == 2 and "2 different Redis servers" in one_line_error(proc), proc.stderr.decode()
+
+
+def _forget_idless(repo: str) -> None:
+    """Remove the pieces without a history id (server one's), as if its archive were gone."""
+    r = opened(repo)
+    for key, doc in segments(r):
+        if doc.get("history") is None:
+            if "_" in key:
+                assert aoflog.archive(r).delete(key)
+            else:
+                r.manifests.delete(ARCHIVE_KIND, key)
+
+
+def test_an_archiver_with_an_id_archives_every_byte_next_to_an_id_less_one_under_one_name(
+    tmp_path: Path, redis_factory: RedisFactory
+) -> None:
+    """Server one's directory gives no id (its id file holds no valid id, as a directory drkit cannot write
+    to), two's does; one name, files of one name and second. Before, two's archiver took one's archived
+    ends for its own: its base and first writes were never archived, and its pieces alone restored nothing
+    (the base "not in the repository"). Now they restore two's state at the point."""
+    repo = new_repo(tmp_path / "repo")
+    with redis_factory(aof=True) as one, redis_factory(aof=True) as two:
+        (one.aof_dir / history.HISTORY_FILE).write_text("not an id\n")
+        _one_second([one, two])
+        next_second()
+        one.client().set("k1", "one-k1")
+        one.client().set("k2", "one-k2")
+        two.client().set("k1", "two-k1")
+        archive(repo, one)  # id-less: ends further than two's file is long
+        two.client().set("k2", "two-k2")
+        next_second()
+        when = float(int(time.time()))
+        expected = digest(two)
+        two.client().set("k3", "after the point")
+        settle(when)
+        archive(repo, two)
+        own = history.history_id(two.aof_dir)
+        mine = [d for _, d in segments(opened(repo)) if d.get("history") == own]
+        incr = (two.aof_dir / "appendonly.aof.1.incr.aof").stat().st_size
+    assert sorted((d["type"], d["offset"]) for d in mine)[:2] == [("b", 0), ("i", 0)]
+    assert max(d["offset"] + d["length"] for d in mine if d["type"] == "i") <= incr
+    _forget_idless(repo)
+    restore(repo, when, tmp_path / "t", "--name", "redis")
+    assert restored_digest(tmp_path / "t") == expected
