@@ -91,8 +91,8 @@ def test_overlapping_pieces_of_an_upgrade_restore_every_command_once(
     incr_big: bool, tmp_path: Path, redis_aof_server: RedisServer
 ) -> None:
     """``incr-over-max-piece``: the old record of the INCR file reaches past ``aoflog.MAX_PIECE``, where
-    the re-archiving splits it: the planner takes the old record, then the new piece after it, skipping
-    the bytes already written (the two histories' pieces mixed, byte for byte the same file)."""
+    the re-archiving splits it: the restore takes the new pieces only, never the old record then the
+    new piece after it (the history's own pieces from the file's start: ``history._own_first``)."""
     repo, copy = str(tmp_path / "repo"), str(tmp_path / "copy")
     for path in (repo, copy):
         assert drkit("init", "--repo", path, env=ENV).returncode == 0
@@ -136,9 +136,9 @@ def test_overlapping_pieces_of_an_upgrade_restore_every_command_once(
     incr_once = aoflog.MAX_PIECE + 100_000 if incr_big else 0  # INCR bytes stored again, once
     assert grown < incr_once + BIG // 4, grown  # the base deduplicated
 
-    if incr_big:  # the INCR plan: the old record, then a new piece after it, its first bytes skipped
-        plan = [(p.history, skip > 0) for p, skip in _incr_plan(repo, points[-1][0])]
-        assert plan[:2] == [(None, False), (own, True)] and set(plan[2:]) <= {(own, False)}, plan
+    if incr_big:  # the INCR plan: the new pieces only, from the file's start (``history._own_first``)
+        plan = _incr_plan(repo, points[-1][0])
+        assert plan[0][0].offset == 0 and {(p.history, skip) for p, skip in plan} == {(own, 0)}, plan
     ok("check", "--repo", repo)
     ok("redis", "windows", "--repo", repo)
     ok("backup", "redis", "--repo", repo, "--name", "redis", "--url", s.url)  # copy carries a source's AOF

@@ -135,7 +135,20 @@ def split(pieces: list[Piece]) -> dict[str | None, list[Piece]]:
         names = by_name.get(p.source, set())
         history = p.history or (next(iter(names)) if len(names) == 1 else None)
         out.setdefault(history, []).append(p)
-    return out
+    return {h: _own_first(part, h) for h, part in out.items()}
+
+
+def _own_first(pieces: list[Piece], history: str | None) -> list[Piece]:
+    """An id-less piece taken into ``history`` fills only what lies before that history's own pieces of
+    its file: an archiver with an id stores its files from their start (``aof_round.archived_ends``), so
+    id-less bytes from there on are either the same bytes again (an archive begun by an older drkit,
+    archived again once upgraded) or another server's (a directory drkit cannot write its id to), which a
+    planner taking the piece reaching furthest would stitch in before or after the history's own."""
+    start: dict[str, int] = {}
+    for p in pieces:
+        if p.history is not None:
+            start[p.file] = min(p.offset, start.get(p.file, p.offset))
+    return [p for p in pieces if p.history is not None or p.offset < start.get(p.file, p.offset + 1)]
 
 
 def _names(group: Group) -> set[str]:
