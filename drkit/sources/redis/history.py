@@ -19,7 +19,9 @@ is taken for the same history: delete the file in a copy before its server start
 **Pieces without an id** (an older drkit's, or read from a directory drkit cannot write to) belong to
 the history their source name recorded in their group, if just one (an archive begun by an older drkit
 goes on as one). Never to a history only other names recorded: that may be another server's, whose
-bytes would be stitched to theirs. Pieces with no id and no such name are a group of their own,
+bytes would be stitched to theirs. Of a file, they fill only what lies before that history's own first
+piece (``_own_first``): an archiver with an id stores its files from their start. Pieces with no id and
+no such name are a group of their own,
 restored as an older drkit did, so an old repository restores as before. The archiver goes on only
 from pieces of its own history (``aof_round.archived_ends``): pieces without an id count only for an
 archiver that has none either, never for one with an id (they may be another server's bytes).
