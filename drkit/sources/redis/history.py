@@ -19,7 +19,9 @@ is taken for the same history: delete the file in a copy before its server start
 **Pieces without an id** (an older drkit's, or read from a directory drkit cannot write to) belong to
 the history their source name recorded in their group, if just one (an archive begun by an older drkit
 goes on as one). Never to a history only other names recorded: that may be another server's, whose
-bytes would be stitched to theirs. Pieces with no id and no such name are a group of their own,
+bytes would be stitched to theirs. Of a file, they fill only what lies before that history's own first
+piece (``_own_first``): an archiver with an id stores its files from their start. Pieces with no id and
+no such name are a group of their own,
 restored as an older drkit did, so an old repository restores as before. The archiver goes on only
 from pieces of its own history (``aof_round.archived_ends``): pieces without an id count only for an
 archiver that has none either, never for one with an id (they may be another server's bytes).
@@ -135,7 +137,20 @@ def split(pieces: list[Piece]) -> dict[str | None, list[Piece]]:
         names = by_name.get(p.source, set())
         history = p.history or (next(iter(names)) if len(names) == 1 else None)
         out.setdefault(history, []).append(p)
-    return out
+    return {h: _own_first(part, h) for h, part in out.items()}
+
+
+def _own_first(pieces: list[Piece], history: str | None) -> list[Piece]:
+    """An id-less piece taken into ``history`` fills only what lies before that history's own pieces of
+    its file: an archiver with an id stores its files from their start (``aof_round.archived_ends``), so
+    id-less bytes from there on are either the same bytes again (an archive begun by an older drkit,
+    archived again once upgraded) or another server's (a directory drkit cannot write its id to), which a
+    planner taking the piece reaching furthest would stitch in before or after the history's own."""
+    start: dict[str, int] = {}
+    for p in pieces:
+        if p.history is not None:
+            start[p.file] = min(p.offset, start.get(p.file, p.offset))
+    return [p for p in pieces if p.history is not None or p.offset < start.get(p.file, p.offset + 1)]
 
 
 def _names(group: Group) -> set[str]:

@@ -122,15 +122,27 @@ def _piece(source: str, h: str | None, offset: int = 0) -> Piece:
 
 
 def test_a_piece_without_a_history_joins_the_one_its_name_recorded() -> None:
-    pieces = [_piece("cache", None), _piece("redis", "a" * 12), _piece("other", "b" * 12), _piece("other", None, 1)]
+    pieces = [_piece("cache", None), _piece("redis", "a" * 12), _piece("other", "b" * 12, 1), _piece("other", None)]
     assert {g.history: [p.source for p in g.pieces] for g in group_pieces(pieces)} == {
         "a" * 12: ["redis"],
         "b" * 12: ["other", "other"],
         None: ["cache"],
     }
     # one history in the group: a piece without one joins it only when its name recorded it there
-    assert [g.history for g in group_pieces([*pieces[:2], _piece("redis", None, 1)])] == [None, "a" * 12]
-    assert [len(g.pieces) for g in group_pieces([*pieces[:2], _piece("redis", None, 1)])] == [1, 2]
+    later = [pieces[0], _piece("redis", "a" * 12, 1), _piece("redis", None)]
+    assert [g.history for g in group_pieces(later)] == [None, "a" * 12]
+    assert [len(g.pieces) for g in group_pieces(later)] == [1, 2]
+
+
+def test_id_less_pieces_fill_only_what_lies_before_the_history_s_own() -> None:
+    """From the history's own first byte of a file on, id-less bytes are the same again (an upgraded
+    archive stored once more) or another server's: the restore takes the history's own only."""
+    own = [_piece("redis", "a" * 12), _piece("redis", "a" * 12, 1)]
+    idless = [_piece("redis", None), _piece("redis", None, 1), _piece("redis", None, 2)]
+    (group,) = group_pieces([*idless, *own])
+    assert group.pieces == own
+    before = [_piece("redis", None), _piece("redis", "a" * 12, 1)]  # an archive that went on from their end
+    assert group_pieces(before)[0].pieces == before
 
 
 def test_a_server_archived_without_an_id_is_never_stitched_to_one_with_an_id(
