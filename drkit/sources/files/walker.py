@@ -93,7 +93,16 @@ def node_from_stat(name: str, st: os.stat_result) -> Node:
     )
 
 
+_O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
 def list_dir(path: str) -> list[str]:
-    """The names in a directory, sorted (raises OSError)."""
-    with os.scandir(path) as it:
-        return sorted(e.name for e in it)
+    """The names in a directory, sorted (raises OSError). Never those of a symlink's target: the walk
+    ``lstat``s entries ahead (readahead.py), maybe long before it lists one it saw as a directory, and
+    a symlink swapped in for it since must not bring another directory's files in under its name (ENOTDIR)."""
+    fd = os.open(path, _O_LIST)
+    try:
+        with os.scandir(fd) as it:
+            return sorted(e.name for e in it)
+    finally:
+        os.close(fd)
