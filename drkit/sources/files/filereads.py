@@ -56,18 +56,25 @@ def open_for_reading(path: str) -> int:
     open until someone writes to it (the caller's ``fstat`` then skips it); blocking again after."""
     flags = _O_READ
     try:
-        fd = os.open(path, flags | os.O_NONBLOCK)
+        fd = _open_nonblocking(path, flags)
     except PermissionError as exc:
         if exc.errno != errno.EPERM or not _O_NOATIME:
             raise  # EACCES: the file cannot be read at all
         flags &= ~_O_NOATIME
-        fd = os.open(path, flags | os.O_NONBLOCK)
+        fd = _open_nonblocking(path, flags)
     try:
         fcntl.fcntl(fd, fcntl.F_SETFL, flags)  # iter_chunks needs a blocking descriptor
     except OSError:
         os.close(fd)
         raise
     return fd
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    try:
+        return os.open(path, flags | os.O_NONBLOCK)
+    except BlockingIOError:  # another process holds a write lease (Samba's oplocks): a blocking open waits
+        return os.open(path, flags)  # for the lease to be given up, as before (only regular files have leases)
 
 
 def read_small(path: str, limit: int, params: ChunkerParams, hasher: BlobHasher) -> FileRead:

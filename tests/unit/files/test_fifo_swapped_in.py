@@ -5,6 +5,8 @@ warning, whichever thread opens it (the walk, or a reader the walk handed it to)
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, backup, readahead
+from drkit.sources.files import Archiver, backup, filereads, readahead
 
 
 def _swap_for_fifo(path: str) -> None:
@@ -59,3 +61,39 @@ def test_a_file_swapped_for_a_fifo_after_its_lstat_is_skipped_not_waited_for(
     assert result
     assert archiver.warnings == [f"{src}/victim: changed type while being backed up; skipped"]
     assert archiver.stats.files_new == 1
+
+
+_LEASE_HOLDER = """
+import fcntl, os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+signal.signal(signal.SIGIO, lambda *a: fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK))
+try:
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+except OSError:
+    print("no lease", flush=True)
+    sys.exit()
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+def test_a_file_under_a_write_lease_is_read_once_the_lease_is_given_up(tmp_path: Path) -> None:
+    """The non-blocking open fails (EAGAIN) on a file another process holds a write lease on (Samba's
+    oplocks); the file is then opened blocking, as before, which waits for the holder to give it up."""
+    path = tmp_path / "leased"
+    path.write_bytes(b"shared")
+    with subprocess.Popen(
+        [sys.executable, "-c", _LEASE_HOLDER, str(path)], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            if holder.stdout.readline().strip() != "ready":
+                pytest.skip("this file system grants no leases")
+            fd = filereads.open_for_reading(str(path))
+            try:
+                assert os.read(fd, 100) == b"shared"
+            finally:
+                os.close(fd)
+            assert holder.wait(60) == 0
+        finally:
+            holder.kill()
