@@ -127,7 +127,9 @@ class Archiver:
             if self._pending is not None:
                 path, node, parent_tree = self._pending
                 self._pending = None
-                stack.append(_Level(path=path, node=node, names=self._names(path), parent=self._load(parent_tree)))
+                stack.append(
+                    _Level(path=path, node=node, names=self._names(path, node), parent=self._load(parent_tree))
+                )
             if not stack:
                 return
             level = stack[-1]
@@ -165,9 +167,10 @@ class Archiver:
             reader.fill(lv.waiting for lv in reversed(self._stack))
         return s
 
-    def _names(self, path: str) -> list[str]:
+    def _names(self, path: str, node: Node) -> list[str]:
+        same_fs = self.options.one_file_system and self._stack  # not the root: its own file system
         try:
-            names = list_dir(path)
+            names = list_dir(path, node.dev if same_fs else None)
         except OSError as exc:
             self.warn(path, exc)
             return []
