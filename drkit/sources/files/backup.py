@@ -22,11 +22,12 @@ from ...pipeline import iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
+from . import xattrs
 from .filereads import SMALL_FILE, STREAM_READ, FileRead, read_small
 from .markers import Marker, kept_names
 from .readahead import SCAN_AHEAD, Readers, Scanned, scan, wanted
 from .tree import DIR, FILE, Node, decode_tree, encode_tree
-from .walker import Excludes, list_dir
+from .walker import Excludes, list_dir, node_from_stat
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,9 @@ class Archiver:
             if self._pending is not None:
                 path, node, parent_tree = self._pending
                 self._pending = None
-                stack.append(_Level(path=path, node=node, names=self._names(path), parent=self._load(parent_tree)))
+                stack.append(
+                    _Level(path=path, node=node, names=self._names(path, node), parent=self._load(parent_tree))
+                )
             if not stack:
                 return
             level = stack[-1]
@@ -164,9 +167,10 @@ class Archiver:
             reader.fill(lv.waiting for lv in reversed(self._stack))
         return s
 
-    def _names(self, path: str) -> list[str]:
+    def _names(self, path: str, node: Node) -> list[str]:
+        same_fs = self.options.one_file_system and self._stack  # not the root: its own file system
         try:
-            names = list_dir(path)
+            names = list_dir(path, node.dev if same_fs else None)
         except OSError as exc:
             self.warn(path, exc)
             return []
@@ -270,8 +274,18 @@ class Archiver:
         self.stats.bytes_read += size
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
             self.warn(path, "file changed while being read; the snapshot holds what was read")
+        if (after.st_dev, after.st_ino) != (node.dev, node.inode):  # another file since its lstat (maybe long
+            self._restat(path, node, after)  # before: scanned ahead): the owner, mode, xattrs of the bytes read
         node.size, node.mtime_ns, node.ctime_ns = size, after.st_mtime_ns, after.st_ctime_ns
         return ids
+
+    def _restat(self, path: str, node: Node, st: os.stat_result) -> None:
+        fresh = node_from_stat(node.name, st)
+        for name in ("mode", "uid", "gid", "user", "group", "inode", "dev", "links"):
+            setattr(node, name, getattr(fresh, name))
+        node.xattrs, problems = xattrs.read(path)
+        for problem in problems:
+            self.warn(path, problem)
 
     def _content(self, got: FileRead) -> tuple[list[str], FileRead]:
         """Hand a file's chunks to the writer (sealed by its workers meanwhile): read whole (views of

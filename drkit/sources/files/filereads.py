@@ -9,6 +9,7 @@ needs ``STREAM_RESERVE`` bytes however large it is: the read buffer and the queu
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import threading
@@ -50,13 +51,30 @@ class FileRead:
 
 def open_for_reading(path: str) -> int:
     """Open without updating the access time where allowed: Linux refuses ``O_NOATIME`` (EPERM) on a
-    file the caller does not own unless privileged, so such a file is opened without it."""
+    file the caller does not own unless privileged, so such a file is opened without it. Opened
+    non-blocking: a FIFO (or a device) put in place of the file after its ``lstat`` would block the
+    open until someone writes to it (the caller's ``fstat`` then skips it); blocking again after."""
+    flags = _O_READ
     try:
-        return os.open(path, _O_READ)
+        fd = _open_nonblocking(path, flags)
     except PermissionError as exc:
         if exc.errno != errno.EPERM or not _O_NOATIME:
             raise  # EACCES: the file cannot be read at all
-    return os.open(path, _O_READ & ~_O_NOATIME)
+        flags &= ~_O_NOATIME
+        fd = _open_nonblocking(path, flags)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)  # iter_chunks needs a blocking descriptor
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    try:
+        return os.open(path, flags | os.O_NONBLOCK)
+    except BlockingIOError:  # another process holds a write lease (Samba's oplocks): a blocking open waits
+        return os.open(path, flags)  # for the lease to be given up, as before (only regular files have leases)
 
 
 def read_small(path: str, limit: int, params: ChunkerParams, hasher: BlobHasher) -> FileRead:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import grp
 import os
@@ -93,7 +94,19 @@ def node_from_stat(name: str, st: os.stat_result) -> Node:
     )
 
 
-def list_dir(path: str) -> list[str]:
-    """The names in a directory, sorted (raises OSError)."""
-    with os.scandir(path) as it:
-        return sorted(e.name for e in it)
+_O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK
+
+
+def list_dir(path: str, dev: int | None = None) -> list[str]:
+    """The names in a directory, sorted (raises OSError). Never those of a symlink's target: the walk
+    ``lstat``s entries ahead (readahead.py), maybe long before it lists one it saw as a directory, and
+    a symlink swapped in for it since must not bring another directory's files in under its name (ENOTDIR).
+    With ``dev`` (--one-file-system: the device ``lstat`` saw), nor those of a file system mounted there since."""
+    fd = os.open(path, _O_LIST)
+    try:
+        if dev is not None and os.fstat(fd).st_dev != dev:
+            raise OSError(errno.EXDEV, "a file system was mounted here during the backup; not crossed", path)
+        with os.scandir(fd) as it:
+            return sorted(e.name for e in it)
+    finally:
+        os.close(fd)

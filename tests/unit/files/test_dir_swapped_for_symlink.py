@@ -1,0 +1,45 @@
+"""A directory replaced by a symlink after the walk ``lstat``ed it ahead (readahead.scan: up to
+``SCAN_AHEAD`` entries, before the walk descends into an earlier sibling) and before the walk lists
+it: the walk must not follow the symlink and back up what it points to as that directory's contents."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from drkit.repository.repo import Repository
+from drkit.repository.writer import BlobWriter
+from drkit.sources.files import Archiver
+from drkit.sources.files.diff import walk
+
+
+@pytest.mark.parametrize("readers", [0, 2])
+def test_a_directory_swapped_for_a_symlink_after_its_lstat_is_not_followed(
+    repo: Repository, tmp_path: Path, readers: int
+) -> None:
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "f").write_bytes(b"walked first")
+    (src / "b").mkdir()
+    (src / "b" / "mine").write_bytes(b"b's own")
+    outside.mkdir()
+    (outside / "stolen").write_bytes(b"not in the tree")
+
+    def swap(path: str, how: str) -> None:  # while the walk is in a, after it lstat-ed b (with readers)
+        if path.endswith("/a/f"):
+            os.rename(src / "b", tmp_path / "b-moved")
+            (src / "b").symlink_to(outside)
+
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=readers, on_read=swap)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    paths = {path: node.type for path, node in walk(repo, tree)}
+    assert not any("stolen" in p for p in paths), paths
+    if readers:  # lstat-ed as a directory ahead, a symlink when listed
+        assert archiver.warnings == [f"{src}/b: Not a directory"]

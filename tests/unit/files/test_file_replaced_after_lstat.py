@@ -1,0 +1,53 @@
+"""A file replaced (another inode renamed over it) after the walk ``lstat``ed it ahead and before it
+was opened: the node stored holds the owner, mode and extended attributes of the file whose bytes
+were read, not those of the file ``lstat`` saw (a restore would give the new bytes the old mode)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from drkit.repository.reader import read_blob
+from drkit.repository.repo import Repository
+from drkit.repository.writer import BlobWriter
+from drkit.sources.files import Archiver, backup, readahead
+from drkit.sources.files.diff import walk
+
+
+@pytest.mark.parametrize("readers", [0, 2])
+def test_a_file_replaced_after_its_lstat_keeps_the_metadata_of_the_bytes_read(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x").write_bytes(b"old, public")
+    os.chmod(src / "x", 0o644)
+    os.setxattr(src / "x", "user.kind", b"old")
+    real_scan = readahead.scan
+    new_inode: list[int] = []
+
+    def scan_then_replace(path: str, name: str, old: object) -> readahead.Scanned:
+        s = real_scan(path, name, old)  # type: ignore[arg-type]
+        if name == "x":
+            tmp = src / "x.new"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"new, private")
+            os.close(fd)
+            os.chmod(tmp, 0o600)
+            new_inode.append(os.stat(tmp).st_ino)
+            os.rename(tmp, src / "x")
+        return s
+
+    monkeypatch.setattr(backup, "scan", scan_then_replace)
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=readers)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    (node,) = [n for p, n in walk(repo, tree) if p.endswith("/x")]
+    assert b"".join(read_blob(repo, bytes.fromhex(c)) for c in node.content) == b"new, private"
+    assert (node.mode, node.inode, node.xattrs) == (0o600, new_inode[0], {})

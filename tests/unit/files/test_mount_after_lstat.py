@@ -1,0 +1,61 @@
+"""--one-file-system: a file system mounted on a directory after the walk ``lstat``ed it ahead (on the
+root's file system then) and before it lists it: its files are not backed up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drkit.repository.repo import Repository
+from drkit.repository.writer import BlobWriter
+from drkit.sources.files import Archiver, BackupOptions
+from drkit.sources.files.diff import walk
+
+
+@pytest.fixture
+def mount_later(tmp_path: Path) -> Iterator[list[Path]]:
+    """Directories to mount a tmpfs on (the test asks); unmounted at the end."""
+    mounted: list[Path] = []
+    yield mounted
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("readers", [0, 2])
+def test_a_file_system_mounted_after_the_lstat_is_not_crossed(
+    repo: Repository, tmp_path: Path, mount_later: list[Path], readers: int
+) -> None:
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "f").write_bytes(b"walked first")
+    (src / "b").mkdir()
+    probe = subprocess.run(["mount", "-t", "tmpfs", "none", str(src / "b")], capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    subprocess.run(["umount", str(src / "b")], check=True, timeout=60)
+
+    def mount(path: str, how: str) -> None:  # while the walk is in a, after it lstat-ed b (with readers)
+        if path.endswith("/a/f"):
+            subprocess.run(["mount", "-t", "tmpfs", "none", str(src / "b")], check=True, timeout=60)
+            mount_later.append(src / "b")
+            (src / "b" / "on-another-fs").write_bytes(b"not to be crossed into")
+
+    options = BackupOptions(one_file_system=True)
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=readers, on_read=mount, options=options)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    paths = [path for path, _ in walk(repo, tree)]
+    assert not any("on-another-fs" in p for p in paths), paths
+    assert os.path.ismount(src / "b")
+    if readers:  # lstat-ed ahead on the root's file system, another when listed
+        assert archiver.warnings == [f"{src}/b: a file system was mounted here during the backup; not crossed"]
+    else:
+        assert archiver.warnings == [] and "src/b" not in paths
