@@ -25,7 +25,7 @@ from ...repository.repo import Repository
 from . import xattrs
 from .filereads import SMALL_FILE, STREAM_READ, FileRead, read_small
 from .markers import Marker, kept_names
-from .readahead import SCAN_AHEAD, Readers, Scanned, scan, wanted
+from .readahead import SCAN_AHEAD, Readers, Scanned, reusable, scan, wanted
 from .tree import DIR, FILE, Node, decode_tree, encode_tree
 from .walker import Excludes, list_dir, node_from_stat
 
@@ -218,13 +218,7 @@ class Archiver:
             node.content = self._hardlinks[key]
             self._not_read(node)
             return node
-        if (
-            old is not None
-            and old.type == FILE
-            and _unchanged(node, old)
-            and self._settled(old)
-            and self.writer.reuse(old.content)
-        ):
+        if old is not None and reusable(node, old, self.options.settled_before_ns) and self.writer.reuse(old.content):
             node.content = old.content  # all indexed, none in a lost pack (else read again, or exit 13)
             self._not_read(node)
         else:
@@ -241,10 +235,6 @@ class Archiver:
         if node.links > 1:
             self._hardlinks[key] = node.content
         return node
-
-    def _settled(self, old: Node) -> bool:
-        cutoff = self.options.settled_before_ns
-        return cutoff is None or (old.mtime_ns < cutoff and old.ctime_ns < cutoff)
 
     def _not_read(self, node: Node) -> None:
         self.stats.files_unchanged += 1
@@ -347,7 +337,3 @@ class ParentTrees:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
-
-
-def _unchanged(node: Node, old: Node) -> bool:
-    return (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)

@@ -77,18 +77,33 @@ def _open_nonblocking(path: str, flags: int) -> int:
         return os.open(path, flags)  # for the lease to be given up, as before (only regular files have leases)
 
 
-def read_small(path: str, limit: int, params: ChunkerParams, hasher: BlobHasher) -> FileRead:
-    """Open ``path`` and, if it holds at most ``limit`` bytes, read, chunk and hash it whole; else
-    leave it open for the caller to stream (``fd``). Reads at most ``limit + 1`` bytes."""
+def _open_regular(path: str) -> tuple[int, os.stat_result] | FileRead:
+    """``path`` opened to read, with its ``fstat``; or the problem, as a ``FileRead`` (a file that is no
+    longer a regular one since its ``lstat``: a FIFO, a device or a directory swapped in, is skipped)."""
     try:
         fd = open_for_reading(path)
     except OSError as exc:
         return FileRead(problem=exc)
-    keep = False
     try:
         before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            return FileRead(problem="changed type while being backed up; skipped")
+    except OSError as exc:
+        os.close(fd)
+        return FileRead(problem=exc)
+    if not stat.S_ISREG(before.st_mode):
+        os.close(fd)
+        return FileRead(problem="changed type while being backed up; skipped")
+    return fd, before
+
+
+def read_small(path: str, limit: int, params: ChunkerParams, hasher: BlobHasher) -> FileRead:
+    """Open ``path`` and, if it holds at most ``limit`` bytes, read, chunk and hash it whole; else
+    leave it open for the caller to stream (``fd``). Reads at most ``limit + 1`` bytes."""
+    opened = _open_regular(path)
+    if isinstance(opened, FileRead):
+        return opened
+    fd, before = opened
+    keep = False
+    try:
         if before.st_size <= limit:
             data = read_all(fd, before.st_size)
             if len(data) <= before.st_size:  # chunks are views of ``data``
@@ -198,14 +213,11 @@ def read_large(path: str, params: ChunkerParams, hasher: BlobHasher, stream: Str
 
 
 def _read_large(path: str, params: ChunkerParams, hasher: BlobHasher, stream: Stream) -> FileRead:
+    opened = _open_regular(path)
+    if isinstance(opened, FileRead):
+        return opened
+    fd, before = opened
     try:
-        fd = open_for_reading(path)
-    except OSError as exc:
-        return FileRead(problem=exc)
-    try:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            return FileRead(problem="changed type while being backed up; skipped")
         size = 0
         with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
             for chunk in iter_chunks(f, params, read_size=STREAM_READ):

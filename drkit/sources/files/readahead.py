@@ -165,16 +165,24 @@ class Readers:
         self._out.clear()
 
 
+def reusable(node: Node, old: Node | None, settled_before_ns: int | None) -> bool:
+    """Whether the parent snapshot's node ``old`` may stand for ``node`` unread: a file then, the same
+    size, times and inode now, and (with ``settled_before_ns``: PostgreSQL incremental base backups)
+    its times before the cutoff, so a change in the same clock tick as the parent's read is not missed.
+    The one rule for the walk (``Archiver._file``) and for what it reads ahead (``wanted``)."""
+    if old is None or old.type != FILE:
+        return False
+    same = (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)
+    cutoff = settled_before_ns
+    return same and (cutoff is None or (old.mtime_ns < cutoff and old.ctime_ns < cutoff))
+
+
 def wanted(s: Scanned, larger_than: int | None, settled_before_ns: int | None) -> bool:
     """Whether the walk will read ``s`` (worth reading ahead): a regular file with one link,
     kept (not larger than ``--exclude-larger-than``), new or changed since the parent snapshot."""
-    node, old = s.node, s.old
+    node = s.node
     if node is None or node.type != FILE or node.links != 1:
         return False
     if larger_than is not None and node.size > larger_than:
         return False
-    if old is None or old.type != FILE:
-        return True
-    same = (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)
-    settled = settled_before_ns is None or (old.mtime_ns < settled_before_ns and old.ctime_ns < settled_before_ns)
-    return not (same and settled)
+    return not reusable(node, s.old, settled_before_ns)
