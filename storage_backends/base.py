@@ -91,13 +91,18 @@ class LeavesTemps(Protocol):
 def temp_store(backend: object) -> LeavesTemps | None:
     """The backend itself or the one it wraps (``inner``, as the retry and retention wrappers do) that
     implements ``LeavesTemps``; None if none does (object stores: an upload is atomic)."""
+    return next((layer for layer in _layers(backend) if isinstance(layer, LeavesTemps)), None)
+
+
+def _layers(backend: object) -> Iterator[object]:
+    """The backend, then each one it wraps (``inner``: the retry, rate-limit and retention wrappers),
+    at most eight deep."""
+    layer: object | None = backend
     for _ in range(8):
-        if isinstance(backend, LeavesTemps):
-            return backend
-        backend = getattr(backend, "inner", None)
-        if backend is None:
-            return None
-    return None
+        if layer is None:
+            return
+        yield layer
+        layer = getattr(layer, "inner", None)
 
 
 def warm_up(backend: object) -> None:
@@ -106,16 +111,13 @@ def warm_up(backend: object) -> None:
     a while computing (the key derivation) before sending several requests at once. Never raises: a hint
     must not fail the command (a plugin's own ``warm_up`` may want arguments; a thread may not start);
     only the error's type is logged (its text may name an endpoint)."""
-    for _ in range(8):
-        method = getattr(type(backend), "warm_up", None)
+    for layer in _layers(backend):
+        method = getattr(type(layer), "warm_up", None)
         if callable(method):
             try:
-                method(backend)
+                method(layer)
             except Exception as exc:  # noqa: BLE001 - best effort (docstring)
                 logging.getLogger("storage_backends").debug("warm-up skipped: %s", type(exc).__name__)
-            return
-        backend = getattr(backend, "inner", None)
-        if backend is None:
             return
 
 

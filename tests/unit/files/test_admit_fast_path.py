@@ -1,5 +1,5 @@
-"""The restore walk's fast path (``Restorer._admit`` returns a plain entry without asking
-``special.Privileges``) must decide exactly what the full checks decide: for every permission bit
+"""The restore walk's fast path (``Restorer._admit`` returns an entry ``Privileges.untouched`` passes
+without the other checks) must decide exactly what the full checks decide: for every permission bit
 pattern, entry type, capability xattr and ``--special-files`` setting, the entry restored and the
 warnings given equal those of ``special.expected`` / ``Privileges`` (the oracle, as before the fast
 path)."""
