@@ -34,7 +34,7 @@ from .binlog_log import OLD_KIND, PART, archive, checked_file, marker_name, part
 from .conn import MysqlConn
 from .dump import server_time
 from .errors import MysqlUsage
-from .identity import head_of_log, same_server
+from .identity import HEAD_BYTES, head_of_log, same_server
 from .process import query, run
 
 KIND = OLD_KIND  # the old form: one stream snapshot per log
@@ -166,7 +166,7 @@ def _store(repo: Repository, conn: MysqlConn, name: str, log: str, tmp: Path) ->
     path = tmp / log
     count = max(1, -(-path.stat().st_size // PART))
     with open(path, "rb") as readable:
-        head = head_of_log(readable.read(64))
+        head = head_of_log(readable.read(HEAD_BYTES))
         readable.seek(0)
         for i in range(1, count + 1):
             if archive(repo).put(part_name(name, log, i, count), readable.read(PART)) == "conflict":

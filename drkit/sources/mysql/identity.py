@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import struct
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import IntegrityError
@@ -56,9 +57,18 @@ def head_of_event(event: bytes) -> str | None:
     return f"{server_id}@{created}"
 
 
+HEAD_BYTES = 4 + _EVENT_HEADER  # a log's magic and its first event's header: all ``head_of_log`` reads
+
+
 def head_of_log(data: bytes) -> str | None:
     """The head of a binary log from its first bytes (the 4-byte magic, then the first event)."""
-    return head_of_event(data[4:])
+    return head_of_event(data[4:HEAD_BYTES])
+
+
+def head_of_file(path: Path) -> str | None:
+    """``head_of_log`` of a log file."""
+    with open(path, "rb") as readable:
+        return head_of_log(readable.read(HEAD_BYTES))
 
 
 def server_head(conn: MysqlConn, log: str) -> str | None:
@@ -116,12 +126,12 @@ def archived_log(repo: Repository, name: str, log: Archived) -> tuple[str | None
     first part, and its last part's length after full parts; the old form's: its stream's first bytes
     and size)."""
     if log.snapshot is not None:
-        return head_of_log(_snapshot_start(repo, log.snapshot)[:64]), int(log.snapshot.root.get("size", 0))
+        return head_of_log(_snapshot_start(repo, log.snapshot)), int(log.snapshot.root.get("size", 0))
     first = archive(repo).read(part_name(name, log.file, 1, log.parts))
     last = first if log.parts == 1 else archive(repo).read(part_name(name, log.file, log.parts, log.parts))
     if first is None or last is None:
         raise IntegrityError(f"binary log {log.file} of source {name}: a part is gone", hint="run `drkit check`")
-    return head_of_log(first[:64]), (log.parts - 1) * PART + len(last)
+    return head_of_log(first), (log.parts - 1) * PART + len(last)
 
 
 def last_identity(repo: Repository, name: str) -> dict[str, str] | None:

@@ -27,7 +27,7 @@ from .conn import MysqlConn
 from .continuity import check_chain
 from .dump import KIND
 from .errors import MysqlUsage
-from .identity import head_of_log
+from .identity import head_of_file
 from .process import spawned
 from .restore import RestoreOutcome, restore_dump
 
@@ -144,8 +144,7 @@ def _same_server(first: Path, base: Snapshot, name: str) -> None:
     restarted) would replay its events onto this dump. A dump without a recorded head (older drkit)
     is checked by ``_within`` only."""
     want = base.meta["binlog"].get("head")
-    with open(first, "rb") as readable:
-        got = head_of_log(readable.read(64))
+    got = head_of_file(first)
     if want and got != want:
         raise _not_the_dumps(
             name, f"binary log {first.name} in the archive opened as {got}, the dump's as {want} (server_id@time)"
