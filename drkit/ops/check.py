@@ -43,9 +43,7 @@ def check(
             continue
         snaps = snaps if snaps is not None else _readable_snapshots(repo)
         if spec.gaps is not None:
-            report.errors.extend(spec.gaps(snaps, names))
-        if spec.repo_gaps is not None:
-            report.errors.extend(spec.repo_gaps(repo, snaps, names))
+            report.errors.extend(spec.gaps(repo, snaps, names))
         if read_data:
             chosen = select_names(names, parse_subset(subset))
             if on_wal is not None:

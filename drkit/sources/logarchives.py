@@ -49,9 +49,9 @@ class ArchiveSpec:
     needed: Callable[[Repository, list[Snapshot]], Needed] | None = None  # a log: the names snapshots need
     plan: Callable[[Repository, list[Snapshot]], Trimming] | None = None  # retention (default: by needed)
     remove: Callable[[Repository, Trimming], None] | None = None  # delete a plan (default: the log's trim)
-    gaps: Callable[[list[Snapshot], list[str]], list[str]] | None = None  # check: holes, one line each
-    # the same, for a kind whose holes need more of the repository than the log (AOF: the older records)
-    repo_gaps: Callable[[Repository, list[Snapshot], list[str]], list[str]] | None = None
+    # check: holes, one line each (from the snapshots and the log's names; the repository for a kind
+    # whose holes need more of it than the log: the AOF's older records)
+    gaps: Callable[[Repository, list[Snapshot], list[str]], list[str]] | None = None
     inspect: Callable[[list[Snapshot]], Inspect] | None = None  # check --read-data: each object's content
     copy: Callable[[Repository, Repository, list[Snapshot]], ArchiveCopy | None] | None = None  # default: needed
     forget_key: str = ""  # its plan in `forget --json` (default: label)

@@ -245,7 +245,7 @@ def archive_spec() -> ArchiveSpec:
         source_kind="mysql",
         log=BINLOG,
         needed=needed,
-        gaps=gap_lines,
+        gaps=lambda _repo, snaps, names: gap_lines(snaps, names),
         inspect=inspector,
         copy=_copy,
         copy_key="binlog_objects",

@@ -149,7 +149,7 @@ def wal_archive() -> ArchiveSpec:
         log=WAL,
         plan=plan_retention,
         remove=remove,
-        gaps=gap_lines,
+        gaps=lambda _repo, snaps, names: gap_lines(snaps, names),
         inspect=inspector,
         copy=_copy,
         forget_key="wal",

@@ -132,7 +132,7 @@ def aof_archive() -> ArchiveSpec:
         nouns="AOF segments",
         source_kind="redis",
         log=aoflog.AOF_LOG,
-        repo_gaps=lambda repo, _snaps, names: aoflog.gap_lines(names, [d for _, d in records(repo)]),
+        gaps=lambda repo, _snaps, names: aoflog.gap_lines(names, [d for _, d in records(repo)]),
         inspect=lambda _snaps: aoflog.inspect,
         plan=plan_aof_retention,
         remove=remove_archived,

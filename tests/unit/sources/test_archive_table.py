@@ -72,7 +72,7 @@ def test_the_built_in_kinds_declare_their_archives() -> None:
     assert specs["wal"].source_kind == "postgres" and specs["wal"].log is not None
     assert specs["wal"].gaps is not None and specs["wal"].inspect is not None
     assert specs["aof"].source_kind == "redis" and specs["aof"].log is AOF_LOG  # increments (and records)
-    assert specs["aof"].repo_gaps is not None and specs["aof"].inspect is not None
+    assert specs["aof"].gaps is not None and specs["aof"].inspect is not None
     assert (specs["wal"].forget_as, specs["wal"].copy_as) == ("wal", "wal_files")  # the JSON keys stay
     assert (specs["aof"].forget_as, specs["aof"].copy_as) == ("aof_archive", "aof_segments")
 
