@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
+from mysqlkit import init_repo
 from servers.mariadb import PASSWORD, MariaDB, normalised_dump
 
 pytestmark = pytest.mark.integration
@@ -56,11 +57,7 @@ def source_db(mysql_server: MariaDB) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> list[str]:
-    pw = tmp_path / "repo-pw"
-    pw.write_text(REPO_PW + "\n")
-    args = ["--repo", str(tmp_path / "repo"), "--password-file", str(pw)]
-    assert drkit("init", *args).returncode == 0
-    return args
+    return init_repo(tmp_path, REPO_PW)
 
 
 def _run(*args: str, outputs: list[bytes], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
+from mysqlkit import init_repo
 from servers.mariadb import PASSWORD, MariaDB, normalised_dump, start_mariadb
 from test_mysql_pitr import _next_second, _ok, _position
 
@@ -32,11 +33,7 @@ REPO_PW = "mysql-binlog-Repo-Pass-4c1"
 
 @pytest.fixture
 def repo(tmp_path: Path) -> list[str]:
-    pw = tmp_path / "repo-pw"
-    pw.write_text(REPO_PW + "\n")
-    args = ["--repo", str(tmp_path / "repo"), "--password-file", str(pw)]
-    assert drkit("init", *args).returncode == 0
-    return args
+    return init_repo(tmp_path, REPO_PW)
 
 
 def _server_now(server: MariaDB) -> str:

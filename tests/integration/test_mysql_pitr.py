@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
+from mysqlkit import init_repo
 from servers.mariadb import MariaDB, normalised_dump
 
 pytestmark = pytest.mark.integration
@@ -43,11 +44,7 @@ def _position(server: MariaDB) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> list[str]:
-    pw = tmp_path / "repo-pw"
-    pw.write_text(REPO_PW + "\n")
-    args = ["--repo", str(tmp_path / "repo"), "--password-file", str(pw)]
-    assert drkit("init", *args).returncode == 0
-    return args
+    return init_repo(tmp_path, REPO_PW)
 
 
 def _ok(*args: str, env: dict[str, str]) -> None:

@@ -21,12 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clirun import drkit
+from mysqlkit import archive, init_repo, log_objects
 from servers.mariadb import MariaDB, normalised_dump, restart, start_mariadb
 from test_mysql_pitr import _ok, _position
-
-from drkit.ops.session import open_repository
-from drkit.sources.mysql import binlog_log as bl
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +40,7 @@ def server() -> Iterator[MariaDB]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> list[str]:
-    pw = tmp_path / "repo-pw"
-    pw.write_text(REPO_PW + "\n")
-    args = ["--repo", str(tmp_path / "repo"), "--password-file", str(pw)]
-    assert drkit("init", *args).returncode == 0
-    return args
-
-
-def _archive(server: MariaDB, name: str, repo: list[str]) -> tuple[int, str]:
-    proc = drkit("mysql", "binlog-archive", "--url", server.url(), "--name", name, *repo, env=server.password_env())
-    return proc.returncode, proc.stderr.decode()
+    return init_repo(tmp_path, REPO_PW)
 
 
 def _status(server: MariaDB, variable: str) -> int:
@@ -83,14 +71,6 @@ def _roll_back(server: MariaDB, copy: Path) -> None:
     restart(server)
 
 
-def _log_objects(repo: list[str], name: str) -> list[str]:
-    opened = open_repository(repo[1], REPO_PW)
-    try:
-        return sorted(bl.archive(opened).times(f"{bl.encode_source(name)}."))
-    finally:
-        opened.close()
-
-
 def test_a_server_rolled_back_to_an_older_copy_of_its_data_is_refused(
     server: MariaDB, repo: list[str], tmp_path: Path
 ) -> None:
@@ -99,19 +79,19 @@ def test_a_server_rolled_back_to_an_older_copy_of_its_data_is_refused(
     server.sql(TABLE, db)
     _ok("backup", "mysql", "--pitr", "--url", server.url(db), *repo, env=server.password_env())
     server.sql("INSERT INTO t VALUES (1, 'a')", db)
-    assert _archive(server, db, repo)[0] == 0  # binlog.000001; the server writes binlog.000002
+    assert archive(server, db, repo)[0] == 0  # binlog.000001; the server writes binlog.000002
     server.sql("INSERT INTO t VALUES (2, 'b')", db)
     _frozen_copy(server, tmp_path / "copy")  # binlog.000002 open, holding row 2
     server.sql("INSERT INTO t VALUES (3, 'c'), (4, 'd')", db)
     at_position, oracle = _position(server), normalised_dump(server, db)
-    assert _archive(server, db, repo)[0] == 0  # binlog.000002 with rows 2-4
+    assert archive(server, db, repo)[0] == 0  # binlog.000002 with rows 2-4
     _roll_back(server, tmp_path / "copy")
     server.sql("INSERT INTO t VALUES (5, 'after the rollback')", db)
-    before = _log_objects(repo, db)
-    code, err = _archive(server, db, repo)
+    before = log_objects(repo, db, REPO_PW)
+    code, err = archive(server, db, repo)
     assert code == 13 and "written by another server" in err, err
     assert "binlog.000002 holds" in err and "--name" in err and "Traceback" not in err
-    assert _log_objects(repo, db) == before  # nothing stored
+    assert log_objects(repo, db, REPO_PW) == before  # nothing stored
     into = f"{db}_r"
     args = ["restore", "mysql", "--url", server.url(), "--database", into, "--name", db, *repo]
     _ok(*args, "--stop-position", at_position, env=server.password_env())

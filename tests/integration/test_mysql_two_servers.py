@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
+from mysqlkit import archive, init_repo, log_objects
 from servers.mariadb import PASSWORD, MariaDB, normalised_dump, start_mariadb
 from test_mysql_binlog_archive import _archive_as_before
 from test_mysql_pitr import _next_second, _ok, _position
@@ -52,25 +53,16 @@ def two(servers: tuple[MariaDB, MariaDB]) -> tuple[MariaDB, MariaDB]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> list[str]:
-    pw = tmp_path / "repo-pw"
-    pw.write_text(REPO_PW + "\n")
-    args = ["--repo", str(tmp_path / "repo"), "--password-file", str(pw)]
-    assert drkit("init", *args).returncode == 0
-    return args
-
-
-def _archive(server: MariaDB, name: str, repo: list[str]) -> tuple[int, str]:
-    proc = drkit("mysql", "binlog-archive", "--url", server.url(), "--name", name, *repo, env=server.password_env())
-    return proc.returncode, proc.stderr.decode()
+    return init_repo(tmp_path, REPO_PW)
 
 
 def _first_server(server: MariaDB, db: str, repo: list[str]) -> None:
     """binlog.000001 (the schema) and binlog.000002 (two rows) of the first server archived."""
     server.sql(f"CREATE DATABASE {db}")
     server.sql(TABLE, db)
-    assert _archive(server, db, repo)[0] == 0
+    assert archive(server, db, repo)[0] == 0
     server.sql("INSERT INTO t VALUES (100, 'first-a'), (101, 'first-b')", db)
-    assert _archive(server, db, repo)[0] == 0
+    assert archive(server, db, repo)[0] == 0
     _next_second(server)  # the second server opens its logs in a later second (one host clock)
 
 
@@ -86,7 +78,7 @@ def test_a_second_server_under_the_same_name_is_refused_and_its_dump_never_repla
     second.sql("INSERT INTO t VALUES (1, 'second-a'), (2, 'second-b')", db)
     at_position, oracle = _position(second), normalised_dump(second, db)
     second.sql("DELETE FROM t", db)
-    code, err = _archive(second, db, repo)
+    code, err = archive(second, db, repo)
     assert code == 13 and "written by another server" in err, err
     assert "binlog.000002" in err and "--name" in err
     into = f"{db}_r"
@@ -108,9 +100,9 @@ def test_a_second_server_that_lists_none_of_the_archived_logs_is_refused_by_its_
     for _ in range(3):
         second.sql("FLUSH BINARY LOGS")  # the second server writes binlog.000004
     second.sql("PURGE BINARY LOGS TO 'binlog.000003'")
-    code, err = _archive(second, db, repo)
+    code, err = archive(second, db, repo)
     assert code == 13 and "written by another server" in err and "the last run archived" in err, err
-    code, err = _archive(first, db, repo)  # the first server goes on archiving
+    code, err = archive(first, db, repo)  # the first server goes on archiving
     assert code == 0, err
 
 
@@ -161,10 +153,10 @@ def test_an_older_archive_holding_two_servers_logs_is_refused_past_the_switch(
     first.sql(TABLE, db)
     _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
     first.sql("INSERT INTO t VALUES (100, 'first-a')", db)
-    assert _archive(first, db, repo)[0] == 0
+    assert archive(first, db, repo)[0] == 0
     first.sql("INSERT INTO t VALUES (101, 'first-b')", db)
     at_position, oracle = _position(first), normalised_dump(first, db)
-    assert _archive(first, db, repo)[0] == 0  # binlog.000001-2 archived
+    assert archive(first, db, repo)[0] == 0  # binlog.000001-2 archived
     args = _second_servers_log_is_refused(first, second, db, repo)
     _ok(*args, "--stop-position", at_position, env=first.password_env())
     assert normalised_dump(first, f"{db}_r") == oracle
@@ -183,8 +175,8 @@ def test_an_idle_log_before_the_other_servers_log_does_not_hide_the_switch(
     first.sql(TABLE, db)
     _ok("backup", "mysql", "--pitr", "--url", first.url(db), *repo, env=first.password_env())
     first.sql("INSERT INTO t VALUES (100, 'first-a'), (101, 'first-b'); INSERT INTO t VALUES (102, 'first-c')", db)
-    assert _archive(first, db, repo)[0] == 0  # binlog.000001
-    assert _archive(first, db, repo)[0] == 0  # binlog.000002: no transaction since the last run
+    assert archive(first, db, repo)[0] == 0  # binlog.000001
+    assert archive(first, db, repo)[0] == 0  # binlog.000002: no transaction since the last run
     _second_servers_log_is_refused(first, second, db, repo)
 
 
@@ -234,19 +226,11 @@ def test_a_second_server_is_refused_by_the_head_of_a_log_archived_in_the_old_for
     second.sql(f"CREATE DATABASE {db}")
     second.sql(TABLE, db)
     second.sql("FLUSH BINARY LOGS")
-    before = _log_objects(repo, db)
-    code, err = _archive(second, db, repo)
+    before = log_objects(repo, db, REPO_PW)
+    code, err = archive(second, db, repo)
     assert code == 13 and "written by another server" in err and "binlog.000001 opened as 1@" in err, err
-    assert _log_objects(repo, db) == before  # nothing stored
+    assert log_objects(repo, db, REPO_PW) == before  # nothing stored
     into = f"{db}_r"
     args = ["restore", "mysql", "--url", first.url(), "--database", into, "--name", db, *repo]
     _ok(*args, "--stop-position", at_position, env=first.password_env())
     assert normalised_dump(first, into) == oracle
-
-
-def _log_objects(repo: list[str], name: str) -> list[str]:
-    opened = open_repository(repo[1], REPO_PW)
-    try:
-        return sorted(bl.archive(opened).times(f"{bl.encode_source(name)}."))
-    finally:
-        opened.close()

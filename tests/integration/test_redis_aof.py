@@ -7,38 +7,25 @@ import json
 import os
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import redis
 from clirun import drkit, one_line_error
+from rediskit import ENV, init_repo, iso, next_second
 from servers.redis import RedisServer
-
-ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return init_repo(tmp_path / "repo")
 
 
 def parse_iso(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def next_second() -> None:
-    """Sleep past the next whole second (annotations have 1-second resolution)."""
-    now = time.time()
-    time.sleep(int(now) + 1 - now + 0.1)
 
 
 def three_writes(server: RedisServer, between: callable = lambda: None) -> float:  # type: ignore[valid-type]

@@ -18,19 +18,16 @@ from typing import Any
 
 import pytest
 from clirun import DRKIT, drkit, one_line_error
+from rediskit import ENV, init_repo
 from servers.redis import RedisServer, digest, expiries, start_redis
 from servers.redis_cluster import Cluster, fill_cluster, start_cluster
-
-ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
+    return init_repo(tmp_path / "repo")
 
 
 def run(*args: str) -> dict[str, Any]:

@@ -12,18 +12,15 @@ from pathlib import Path
 
 import pytest
 from clirun import DRKIT, drkit, one_line_error
+from rediskit import ENV, init_repo
 from servers.redis import PASSWORD, RedisFactory, RedisServer, fill_types, free_port
-
-ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
+    return init_repo(tmp_path / "repo")
 
 
 def _snapshots(repo: str) -> list[dict]:

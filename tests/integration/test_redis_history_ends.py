@@ -18,8 +18,18 @@ from typing import Any
 
 import pytest
 from clirun import drkit, one_line_error
+from rediskit import ENV, init_repo, iso, next_second
 from servers.redis import RedisFactory, RedisServer, digest, start_redis
-from test_redis_pitr_history import ENV, archive, base_file, iso, next_second, ok, restore, restored_digest, settle
+from test_redis_pitr_history import (
+    archive,
+    backup_aof,
+    base_file,
+    mark_point,
+    ok,
+    restore,
+    restored_digest,
+    settle,
+)
 
 from drkit.repository.repo import Repository
 from drkit.sources.redis import aoflog, history, ops, pitr
@@ -29,11 +39,6 @@ from drkit.sources.redis.segments import segments
 from storage_backends.local import LocalBackend
 
 pytestmark = pytest.mark.integration
-
-
-def new_repo(path: Path) -> str:
-    assert drkit("init", "--repo", str(path), env=ENV).returncode == 0
-    return str(path)
 
 
 def opened(path: str) -> Repository:
@@ -52,16 +57,11 @@ def _source_state(repo: str, a: RedisServer, how: str) -> tuple[str | None, str 
     c = a.client()
     c.set("k1", "one")
     if how == "snapshot":
-        ok("backup", "redis", "--repo", repo, "--name", "a", "--aof-dir", str(a.aof_dir), "--url", a.url)
+        backup_aof(repo, a, "a")
         return "latest", None, digest(a)
     next_second()
     c.set("k2", "two")
-    next_second()
-    when = float(int(time.time()))
-    expected = digest(a)
-    c.set("k3", "after the point")
-    settle(when)
-    archive(repo, a, "a")
+    when, expected = mark_point(repo, a, "a")
     return None, iso(when), expected
 
 
@@ -71,7 +71,7 @@ def test_an_archiver_during_a_restore_never_records_the_restored_files_under_the
 ) -> None:
     """Before, the old id went last: an archiver round run once the restored files were written (here:
     right after the last one) recorded them under the replaced server's id, as that server's history."""
-    repo, b_repo = new_repo(tmp_path / "repo"), new_repo(tmp_path / "b-repo")
+    repo, b_repo = init_repo(tmp_path / "repo"), init_repo(tmp_path / "b-repo")
     with redis_factory(aof=True) as a:
         ref, point, expected = _source_state(repo, a, how)
     with redis_factory(aof=True) as b:  # the server the restore replaces, archived by its own archiver
@@ -138,7 +138,7 @@ def test_copy_carries_two_servers_base_records_archived_under_one_name(
     length). Before, the second copy took two's base record for one's, copied already: the copy lacked
     two's base, so two's pieces there had none to restore from, while the source restored two's state.
     A point both servers' pieces cover is refused from either repository alike."""
-    repo, copy = new_repo(tmp_path / "repo"), new_repo(tmp_path / "copy")
+    repo, copy = init_repo(tmp_path / "repo"), init_repo(tmp_path / "copy")
     with redis_factory(aof=True) as one, redis_factory(aof=True) as two:
         _one_second([one, two])
         next_second()
@@ -151,12 +151,7 @@ def test_copy_carries_two_servers_base_records_archived_under_one_name(
         ok("backup", "redis", "--repo", repo, "--name", "redis", "--url", one.url)  # copy carries its source's AOF
         _copy(repo, copy)
         two.client().set("k2", "two-k2")
-        next_second()
-        when = float(int(time.time()))
-        expected = digest(two)
-        two.client().set("k3", "after the point")
-        settle(when)
-        archive(repo, two)
+        when, expected = mark_point(repo, two)
     assert [len(h) for h in _bases(repo).values()] == [2]  # the key without the history: one for both
     _copy(repo, copy)
     assert _bases(copy) == _bases(repo)
@@ -185,7 +180,7 @@ def test_an_archiver_with_an_id_archives_every_byte_next_to_an_id_less_one_under
     to), two's does; one name, files of one name and second. Before, two's archiver took one's archived
     ends for its own: its base and first writes were never archived, and its pieces alone restored nothing
     (the base "not in the repository"). Now they restore two's state at the point."""
-    repo = new_repo(tmp_path / "repo")
+    repo = init_repo(tmp_path / "repo")
     with redis_factory(aof=True) as one, redis_factory(aof=True) as two:
         (one.aof_dir / history.HISTORY_FILE).write_text("not an id\n")
         _one_second([one, two])
@@ -195,12 +190,7 @@ def test_an_archiver_with_an_id_archives_every_byte_next_to_an_id_less_one_under
         two.client().set("k1", "two-k1")
         archive(repo, one)  # id-less: ends further than two's file is long
         two.client().set("k2", "two-k2")
-        next_second()
-        when = float(int(time.time()))
-        expected = digest(two)
-        two.client().set("k3", "after the point")
-        settle(when)
-        archive(repo, two)
+        when, expected = mark_point(repo, two)
         own = history.history_id(two.aof_dir)
         mine = [d for _, d in segments(opened(repo)) if d.get("history") == own]
         incr = (two.aof_dir / "appendonly.aof.1.incr.aof").stat().st_size

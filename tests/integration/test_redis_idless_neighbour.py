@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit
+from rediskit import init_repo
 from servers.redis import RedisFactory, digest
-from test_redis_history_ends import _one_second, new_repo
+from test_redis_history_ends import _one_second
 from test_redis_pitr_history import ENV, archive, iso, next_second, restored_digest, settle
 
 from drkit.sources.redis import history
@@ -25,7 +26,7 @@ def test_id_less_neighbour_bytes_are_never_stitched_before_a_history_s_own(
     """two (with an id) archives its first command; one (id-less) archives two commands, further than
     two's first piece; two archives the rest. Commands of one length in the same seconds: one's first
     bytes then two's after them make a valid AOF of neither server."""
-    repo = new_repo(tmp_path / "repo")
+    repo = init_repo(tmp_path / "repo")
     with redis_factory(aof=True) as one, redis_factory(aof=True) as two:
         (one.aof_dir / history.HISTORY_FILE).write_text("not an id\n")
         _one_second([one, two])

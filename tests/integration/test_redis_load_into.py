@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from clirun import drkit, one_line_error
+from rediskit import ENV, init_repo
 from servers.redis import RedisFactory, RedisServer, digest, fill_bulk
 from servers.redis_cluster import Cluster
 
@@ -22,7 +23,6 @@ from drkit.sources.redis.conn import make_target
 from drkit.sources.redis.ops import RestoreOptions, restore_redis
 from drkit.sources.redis.process import RedisProcess
 
-ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 LIBRARY = "#!lua name=drkitlib\nredis.register_function('drkit_hello', function(keys, args) return 'hi' end)"
 
 pytestmark = pytest.mark.integration
@@ -30,9 +30,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
+    return init_repo(tmp_path / "repo")
 
 
 def _functions(server: RedisServer) -> bytes:

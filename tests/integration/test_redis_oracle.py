@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 from clirun import drkit, one_line_error
+from rediskit import ENV, init_repo, iso, next_second
 from servers.redis import RedisFactory, RedisServer, digest, expiries, fill_bulk, fill_types, start_redis
-
-ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +23,7 @@ Oracle = tuple[str, dict[int, dict[bytes, int]]]
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
+    return init_repo(tmp_path / "repo")
 
 
 def oracle(server: RedisServer) -> Oracle:
@@ -37,16 +34,6 @@ def run(*args: str) -> dict[str, Any]:
     proc = drkit(*args, "--json", env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     return json.loads(proc.stdout) if proc.stdout.strip() else {}
-
-
-def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def next_second() -> None:
-    """Sleep past the next whole second (AOF annotations have 1-second resolution)."""
-    now = time.time()
-    time.sleep(int(now) + 1 - now + 0.1)
 
 
 def change_everything(server: RedisServer) -> None:

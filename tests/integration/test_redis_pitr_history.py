@@ -16,28 +16,15 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit, one_line_error
+from rediskit import ENV, init_repo, iso, next_second
 from servers.redis import RedisFactory, RedisServer, digest, start_redis
-
-ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
-
-
-def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def next_second() -> None:
-    """Sleep past the next whole second (AOF annotations have 1-second resolution)."""
-    now = time.time()
-    time.sleep(int(now) + 1 - now + 0.1)
+    return init_repo(tmp_path / "repo")
 
 
 def settle(second: float) -> None:
@@ -52,6 +39,23 @@ def ok(*args: str) -> None:
 
 def archive(repo: str, server: RedisServer, name: str = "redis") -> None:
     ok("redis", "aof-archive", "--repo", repo, "--aof-dir", str(server.aof_dir), "--name", name, "--once")
+
+
+def backup_aof(repo: str, server: RedisServer, name: str) -> None:
+    """An AOF snapshot of ``server`` under ``name``."""
+    ok("backup", "redis", "--repo", repo, "--name", name, "--aof-dir", str(server.aof_dir), "--url", server.url)
+
+
+def mark_point(repo: str, server: RedisServer, name: str = "redis") -> tuple[float, str]:
+    """The next whole second, after every write so far, and ``server``'s digest then (the oracle of a
+    restore to it); a write after it ("k3"), then the archive brought past that second."""
+    next_second()
+    when = float(int(time.time()))
+    expected = digest(server)
+    server.client().set("k3", "after the point")
+    settle(when)
+    archive(repo, server, name)
+    return when, expected
 
 
 def restore(repo: str, when: float, target: Path, *name: str) -> bytes:
@@ -78,27 +82,11 @@ def test_the_standard_job_setup_restores_without_a_name(
     """Snapshots under the job's name ("cache"), the archive under the source's ("redis"): one history."""
     c = redis_aof_server.client()
     c.set("k1", "one")
-    ok(
-        "backup",
-        "redis",
-        "--repo",
-        repo,
-        "--name",
-        "cache",
-        "--aof-dir",
-        str(redis_aof_server.aof_dir),
-        "--url",
-        redis_aof_server.url,
-    )
+    backup_aof(repo, redis_aof_server, "cache")
     ok("backup", "redis", "--repo", repo, "--name", "cache", "--url", redis_aof_server.url)  # an RDB too
     next_second()
     c.hset("k2", mapping={"f": "two"})
-    next_second()
-    when = float(int(time.time()))
-    expected = digest(redis_aof_server)
-    c.set("k3", "after")
-    settle(when)
-    archive(repo, redis_aof_server)
+    when, expected = mark_point(repo, redis_aof_server)
     restore(repo, when, tmp_path / "t")
     assert restored_digest(tmp_path / "t") == expected != digest(redis_aof_server)
 
@@ -168,18 +156,7 @@ def test_a_restarted_server_restores_across_the_restart(
     c.set("k1", "before the restart")
     run_id = c.info("server")["run_id"]
     archive(repo, redis_aof_server)
-    ok(
-        "backup",
-        "redis",
-        "--repo",
-        repo,
-        "--name",
-        "cache",
-        "--aof-dir",
-        str(redis_aof_server.aof_dir),
-        "--url",
-        redis_aof_server.url,
-    )
+    backup_aof(repo, redis_aof_server, "cache")
     c.close()
     redis_aof_server.proc.terminate()
     redis_aof_server.proc.wait(30)
@@ -188,11 +165,6 @@ def test_a_restarted_server_restores_across_the_restart(
         assert c.get("k1") == b"before the restart" and c.info("server")["run_id"] != run_id
         next_second()
         c.set("k2", "after the restart")
-        next_second()
-        when = float(int(time.time()))
-        expected = digest(again)
-        c.set("k3", "after the point")
-        settle(when)
-        archive(repo, again)
+        when, expected = mark_point(repo, again)
     restore(repo, when, tmp_path / "t")
     assert restored_digest(tmp_path / "t") == expected

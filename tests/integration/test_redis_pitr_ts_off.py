@@ -13,17 +13,15 @@ from pathlib import Path
 import pytest
 import redis
 from clirun import drkit, one_line_error
+from rediskit import ENV, init_repo, iso, next_second
 from servers.redis import RedisFactory, RedisServer, digest
-from test_redis_aof import ENV, iso, next_second
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
+    return init_repo(tmp_path / "repo")
 
 
 def archive(repo: str, server: RedisServer, *, url: bool) -> bytes:

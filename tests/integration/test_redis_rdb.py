@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 from clirun import drkit
+from rediskit import ENV, init_repo
 from servers.redis import RedisFactory, RedisServer, assert_same_dataset, dataset, fill_bulk, fill_types, start_redis
-
-ENV = {"DRKIT_PASSWORD": "pw-for-redis-tests"}
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> str:
-    path = str(tmp_path / "repo")
-    assert drkit("init", "--repo", path, env=ENV).returncode == 0
-    return path
+    return init_repo(tmp_path / "repo")
 
 
 def backup(repo: str, server: RedisServer, *extra: str) -> dict:

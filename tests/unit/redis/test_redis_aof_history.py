@@ -212,14 +212,21 @@ def test_check_sees_a_hole_between_the_older_records_and_the_first_increment(
     ]
 
 
-def test_an_aof_directory_drkit_cannot_write_to_archives_without_an_id_and_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def _unwritable_aof_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An AOF directory drkit cannot write its history id into (every ``Path.write_text`` refused)."""
+
     def refuse(*_args: Any, **_kw: Any) -> None:
         raise PermissionError(13, "Permission denied")
 
     d = aof_dir(tmp_path)
     monkeypatch.setattr(Path, "write_text", refuse)
+    return d
+
+
+def test_an_aof_directory_drkit_cannot_write_to_archives_without_an_id_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = _unwritable_aof_dir(tmp_path, monkeypatch)
     repo = new_repo()
     _grow(d, {"one": b""}, "one", range(T0, T0 + 2))
     at(T0 + 4)
@@ -262,12 +269,7 @@ def test_the_archiver_warns_once_about_a_directory_it_cannot_write_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The archiver asks for the id every round (every second in the daemon): one warning, not one a round."""
-
-    def refuse(*_args: Any, **_kw: Any) -> None:
-        raise PermissionError(13, "Permission denied")
-
-    d = aof_dir(tmp_path)
-    monkeypatch.setattr(Path, "write_text", refuse)
+    d = _unwritable_aof_dir(tmp_path, monkeypatch)
     repo = new_repo()
     data = {"one": b""}
     for second in range(T0, T0 + 3):
