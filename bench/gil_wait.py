@@ -7,8 +7,9 @@ non-PIE interpreter: the same address in every process of that executable). This
 ``perf trace -e futex``, sums each thread's futex waits on words inside ``_PyRuntime`` (the GIL's) and
 on other words (locks, queues, conditions: waiting for work or for a result), and prints them with the
 wall time. Waits are wall time, so on a loaded machine they also grow while the GIL's holder waits for
-a CPU: compare runs at the same load, or 1 CPU against 2 (on 1 CPU a thread waits for the GIL only when
-the holder is preempted). perf's tracing slows the command by ~10-30 %.
+a CPU: compare runs at the same load, or 1 CPU against 2 (where the threads take turns on the one CPU
+anyway). perf's tracing slows the command (an event per futex call): compare traced runs
+with traced runs only.
 
 Run: .venv/bin/python bench/gil_wait.py [--stdin FILE] -- taskset -c 0,1 .venv/bin/drkit backup files TREE --repo R
 Needs perf (linux-perf) and root (or perf_event_paranoid <= -1), and COMMAND's interpreter being this one's
@@ -91,6 +92,9 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stdin", default="/dev/null", help="the command's standard input (default /dev/null)")
     args, command = p.parse_args(argv[:cut]), argv[cut + 1 :]
+    if sys.version_info[:2] != (3, 11):  # _RUNTIME_SIZE and the GIL's place in it are 3.11's
+        print("gil_wait.py: needs CPython 3.11 (the GIL's address is read from its _PyRuntime)", file=sys.stderr)
+        return 2
     lo, hi = runtime_range()
     with tempfile.TemporaryDirectory(prefix="gil-wait-") as tmp, open(args.stdin, "rb") as stdin:
         trace = Path(tmp) / "futex.txt"
