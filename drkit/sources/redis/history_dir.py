@@ -248,10 +248,19 @@ def history_id(aof_dir: Path) -> str | None:
         return found
 
 
+def _sync_files(aof_dir: Path) -> None:
+    for path in aof_dir.iterdir():
+        if path.name != RESTORE_MARKER and path.is_file() and not path.is_symlink():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
 @contextmanager
-def restoring(aof_dir: Path) -> Iterator[None]:
+def restoring(aof_dir: Path, *, sync_files: bool = False) -> Iterator[None]:
     """The block writes a restore into ``aof_dir``: a new history, never the replaced server's (module
-    doc). The marker stays when the block fails and leaves files behind: that directory is no server's."""
+    doc). The marker stays when the block fails and leaves files behind: that directory is no server's.
+    ``sync_files``: every file there is fsynced before the new id is written (files the block wrote in
+    place, e.g. cut by ``redis-check-aof``): the marker never goes before the restored bytes are durable."""
     aof_dir.mkdir(parents=True, exist_ok=True)
     lock = _Lock(aof_dir)
     try:
@@ -269,6 +278,8 @@ def restoring(aof_dir: Path) -> Iterator[None]:
                 marker.unlink()  # nothing written is left: nothing to guard
                 fsync_dir(aof_dir)
             raise
+        if sync_files:
+            _sync_files(aof_dir)
         _put(aof_dir, uuid.uuid4().hex[:12], replace=True)
         marker.unlink()  # the new id first: a crash between leaves the marker, never the directory id-less
         fsync_dir(aof_dir)

@@ -203,13 +203,16 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
     return "rdb"
 
 
-def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path, of: str | None) -> tuple[str, str]:
+def _aof_at(
+    pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path, of: str | None, durable: bool
+) -> tuple[str, str]:
     group = pitr.choose_group(history.only(pitr.group_pieces(pieces), of), cut)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
     pitr.verify(pitr.to_verify(group, plans))  # names a restore trusts without replaying them
     files = pitr.files_to_cut(files, group, cut)
     manifest = "appendonly.aof.manifest"
-    with history.restoring(target_dir / AOF_DIRNAME):  # a new history, written last (``history_dir``)
+    # a new history, written last (``history_dir``); the files written and cut here fsynced before it
+    with history.restoring(target_dir / AOF_DIRNAME, sync_files=durable):
         try:  # a piece gone or damaged (exit 13) or a tail refused (exit 2): no half restore left behind
             pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
             pitr_guard.check_tail(target_dir / AOF_DIRNAME, files, group, cut)
@@ -302,7 +305,7 @@ def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: P
     pieces = catalog.aof_pieces(repo, opts.name)
     if pieces or opts.history is not None:
         cut = pitr.aof_cut(when)
-        base, kind = _aof_at(pieces, cut, directory, opts.history)
+        base, kind = _aof_at(pieces, cut, directory, opts.history, durable)
         point = format_time(datetime.fromtimestamp(cut.point, UTC))
         return _Placed(base, kind, point, None if cut.exact else cut.note())
     snap = _rdb_at(repo, when, opts.name)

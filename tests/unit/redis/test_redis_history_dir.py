@@ -16,10 +16,11 @@ import pytest
 from test_redis_aof_tail import T0, aof_dir, at, cmd, new_repo, ts
 
 from drkit.core import clock
-from drkit.sources.redis import history_dir
+from drkit.sources.redis import history_dir, ops
 from drkit.sources.redis.aof_round import archive_once
 from drkit.sources.redis.backup import backup_aof_dir
 from drkit.sources.redis.history_dir import HISTORY_FILE, RESTORE_MARKER, RestoreInProgress, history_id, reading
+from drkit.sources.redis.pitr import iso
 
 WAIT = 60.0  # generous: the machine is shared
 
@@ -157,3 +158,32 @@ def test_a_failed_restore_that_left_nothing_leaves_no_marker(tmp_path: Path) -> 
         raise RuntimeError("a piece gone: the restore removed what it wrote")
     assert list(d.iterdir()) == []
     assert os.path.isdir(d)
+
+
+def test_a_point_in_time_restore_is_durable_before_its_new_id_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files a point-in-time restore writes (and ``redis-check-aof`` cuts in place) are fsynced before
+    the new id goes in and the marker goes: before, they were never fsynced, and a crash after the restore
+    could leave a torn AOF that an archiver would take for the restored server's history."""
+    repo = new_repo()
+    (tmp_path / "source").mkdir()
+    d = aof_dir(tmp_path / "source")
+    (d / "a.1.incr.aof").write_bytes(b"".join(ts(s) + cmd("SET", f"k{s}", "v") for s in range(T0, T0 + 4)))
+    at(T0 + 6)
+    archive_once(repo, d, "redis")
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    opts = ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 3))
+    ops.restore_redis(repo, None, opts)
+    monkeypatch.undo()
+    new_id = max(i for i, name in enumerate(synced) if name.startswith(f".{HISTORY_FILE}."))
+    for name in ("a.1.base.aof", "a.1.incr.aof", "appendonly.aof.manifest"):
+        assert name in synced[:new_id], (name, synced)
+    assert (tmp_path / "t" / "appendonlydir" / "a.1.incr.aof").read_bytes().endswith(cmd("SET", f"k{T0 + 2}", "v"))
