@@ -127,14 +127,13 @@ def _settle(aof_dir: Path) -> str | None:
         _warn(path, "%s does not hold a drkit history id: pieces archived now record none")
         return None
     if state.startswith("moved"):
-        new = uuid.uuid4().hex[:12]
-        st = path.stat()
+        new, st = uuid.uuid4().hex[:12], path.stat()
+        _put(aof_dir, new, replace=True)  # said once written (not written: no id at all, said once)
         log.warning(
             "%s was written in another copy of its AOF directory (%snow device %s inode %s: copied, cloned "
             "or moved): history %s begins here, never stitched to history %s",
             path, state.removeprefix("moved: "), st.st_dev, st.st_ino, new, found,
         )  # fmt: skip
-        _put(aof_dir, new, replace=True)
     elif state == "unplaced":  # an older drkit's: its place added, the id kept
         with suppress(OSError):  # a directory drkit cannot write to: the id, as an older drkit read it
             _put(aof_dir, found or "", replace=True)

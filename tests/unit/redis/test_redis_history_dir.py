@@ -187,3 +187,22 @@ def test_a_point_in_time_restore_is_durable_before_its_new_id_is_written(
     for name in ("a.1.base.aof", "a.1.incr.aof", "appendonly.aof.manifest"):
         assert name in synced[:new_id], (name, synced)
     assert (tmp_path / "t" / "appendonlydir" / "a.1.incr.aof").read_bytes().endswith(cmd("SET", f"k{T0 + 2}", "v"))
+
+
+def test_a_copy_drkit_cannot_write_to_records_no_id_never_the_original_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a").mkdir()
+    d = aof_dir(tmp_path / "a")
+    original = history_id(d)
+    copy = Path(shutil.copytree(d, tmp_path / "b" / "appendonlydir"))
+
+    def refuse(*_args: object) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(history_dir, "_new_file", refuse)
+    with caplog.at_level(logging.WARNING, logger="drkit.redis"):
+        assert history_id(copy) is None and history_id(copy) is None
+    assert _lines(copy)[0] == original  # left as found: only its pieces record no id
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "record no history id" in said[0] and "Permission denied" in said[0], said
