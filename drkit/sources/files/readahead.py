@@ -66,7 +66,7 @@ def scan(where: Where, name: str, old: Node | None) -> Scanned:
     """``lstat`` (one ``llistxattr``, and ``readlink`` for a symlink) an entry; problems are kept."""
     s = Scanned(name=name, where=where, old=old)
     try:
-        s.st = where.lstat()
+        s.st = os.stat(where.name, dir_fd=where.dir_fd, follow_symlinks=False)
     except OSError as exc:
         s.problems.append(exc)
         return s
@@ -75,7 +75,7 @@ def scan(where: Where, name: str, old: Node | None) -> Scanned:
     s.problems.extend(problems)
     if node.type == SYMLINK:
         try:
-            node.target = where.readlink()
+            node.target = os.readlink(where.name, dir_fd=where.dir_fd)
         except OSError as exc:
             s.link_error = exc
     return s

@@ -113,13 +113,8 @@ class Where(NamedTuple):
     dir_fd: int | None = None
 
     def child(self, name: str, dir_fd: int) -> Where:
-        return Where(os.path.join(self.path, name), name, dir_fd)
-
-    def lstat(self) -> os.stat_result:
-        return os.stat(self.name, dir_fd=self.dir_fd, follow_symlinks=False)
-
-    def readlink(self) -> str:
-        return os.readlink(self.name, dir_fd=self.dir_fd)
+        path = self.path
+        return _new(Where, (f"{path}{name}" if path.endswith("/") else f"{path}/{name}", name, dir_fd))
 
     def xattr_path(self) -> str:
         """A path to the entry for the path-only xattr calls (never followed: ``follow_symlinks=False``).
@@ -127,6 +122,9 @@ class Where(NamedTuple):
         if self.dir_fd is None or _PROC_FD is None:
             return self.path if self.dir_fd is not None else self.name
         return f"{_PROC_FD}/{self.dir_fd}/{self.name}"
+
+
+_new = tuple.__new__  # not the NamedTuple's own __new__: a Python call fewer per entry walked
 
 
 class DirFd:
