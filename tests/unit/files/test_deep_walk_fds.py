@@ -95,3 +95,30 @@ def test_a_closed_level_moved_meanwhile_is_not_walked_on(
     assert archiver.warnings == [f"{src}/x/y: moved during the backup; its remaining entries are skipped"]
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" not in paths, paths
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_no_directory_stays_open_after_the_walk(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    """Every level's descriptor is closed when the walk ends, or fails half-way (``close``)."""
+    src = _deep(tmp_path)
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 16)
+
+    def failing(path: str, how: str) -> None:
+        if fail and path.endswith("/d" * 40 + "/f"):
+            raise RuntimeError("store failed")
+
+    with BlobWriter(repo=repo) as writer:
+        before = sorted(os.listdir("/proc/self/fd"))
+        archiver = Archiver(repo=repo, writer=writer, readers=2, on_read=failing)
+        raised = False
+        try:
+            archiver.root([str(src)], None)
+        except RuntimeError:
+            raised = True
+        finally:
+            archiver.close()
+        after = sorted(os.listdir("/proc/self/fd"))
+        writer.flush()
+    assert raised == fail and after == before
