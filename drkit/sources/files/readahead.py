@@ -36,7 +36,7 @@ from ...pipeline.hashing import BlobHasher
 from . import filereads, xattrs
 from .filereads import SMALL_FILE, FileRead, Stream, stream_reserve
 from .tree import FILE, SYMLINK, Node
-from .walker import DirFd, Where, node_from_stat
+from .walker import Where, node_from_stat
 
 READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
@@ -100,11 +100,13 @@ class Readers:
         self._out: dict[Future[FileRead], Scanned] = {}  # handed over, not taken
         self._streams: set[Stream] = set()  # large files being streamed, until assembled
 
-    def fill(self, queues: Iterable[tuple[DirFd, deque[Scanned]]]) -> None:
+    def fill(self, queues: Iterable[deque[Scanned]]) -> None:
         """Hand files to the readers, from the front of each queue in turn (the walk's order: the
-        directory it is in first), while they fit in the budget; stop at the first that does not. Each
-        read holds its directory's descriptor open until it is done (or cancelled)."""
-        for directory, queue in queues:
+        directory it is in first), while they fit in the budget; stop at the first that does not. A
+        reader opens the file relative to its directory's descriptor (``s.where``), which the walk keeps
+        open until every entry of it is assembled, or, if it closes it earlier, until those reads end
+        (levels.py)."""
+        for queue in queues:
             while queue:
                 s = queue[0]
                 size = s.node.size if s.node is not None else 0
@@ -115,14 +117,12 @@ class Readers:
                 s.reserved = need
                 self.held += need
                 self.peak = max(self.peak, self.held)
-                where = s.where._replace(dir_fd=directory.hold())
                 if size <= SMALL_FILE:
-                    s.read = self._pool.submit(filereads.read_small, where, size, self._params, self._hasher)
+                    s.read = self._pool.submit(filereads.read_small, s.where, size, self._params, self._hasher)
                 else:
                     s.stream = Stream()
                     self._streams.add(s.stream)
-                    s.read = self._pool.submit(filereads.read_large, where, self._params, self._hasher, s.stream)
-                s.read.add_done_callback(directory.released)  # run, or cancelled
+                    s.read = self._pool.submit(filereads.read_large, s.where, self._params, self._hasher, s.stream)
                 self._out[s.read] = s
 
     def take(self, s: Scanned) -> FileRead | None:
