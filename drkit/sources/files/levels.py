@@ -15,6 +15,7 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from .readahead import Scanned
 from .tree import Node
@@ -82,8 +83,10 @@ class Levels:
         return (st.st_dev, st.st_ino) != (left.node.dev, left.node.inode)
 
     def open_queues(self) -> Iterator[deque[Scanned]]:
-        """The open levels' files to read ahead, the current directory's first."""
-        return (lv.waiting for lv in reversed(self.stack) if lv.dir is not None)
+        """The open levels' files to read ahead, the current directory's first (the closed ones, farther up,
+        are not even looked at: a tree 10,000 levels deep would cost that many steps an entry)."""
+        held = islice(reversed(self.stack), len(self.stack) - self._open_from)
+        return (lv.waiting for lv in held if lv.dir is not None)
 
     def close(self) -> None:
         for level in self.stack:
