@@ -91,9 +91,10 @@ class LocalBackend:
         self.root = Path(root)
         self.display = f"file://{self.root}"
         self.capabilities = Capabilities(atomic_create=True, max_connections=4, bounded_space=True, remote=False)
-        if create:
-            self._guard(None, self._make_root)
-        elif not self.root.is_dir():
+        # with ``create``, made by the first write, not here: a command that only reads (and finds no
+        # repository there, or a mistyped path) leaves nothing behind
+        self._rooted = not create
+        if not create and not self.root.is_dir():
             raise ContainerMissing("directory does not exist", backend=self.display)
 
     @classmethod
@@ -106,6 +107,7 @@ class LocalBackend:
         if not self.root.is_dir():
             self.root.mkdir(parents=True, exist_ok=True)
             self.root.chmod(0o700)
+        self._rooted = True
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
@@ -127,6 +129,8 @@ class LocalBackend:
             raise BackendError(exc.strerror or str(exc), backend=self.display, key=key) from exc
 
     def _write_temp(self, path: Path, data: Data, private: bool = False) -> Path:
+        if not self._rooted:
+            self._make_root()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         mode = 0o600 if private else 0o666  # private: owner-only whatever the umask (key objects)

@@ -203,7 +203,8 @@ REFRESH_EVERY = 300.0
 class Lock:
     """A shared, maintenance or exclusive repository lock; use as ``with Lock(backend, exclusive=False): ...``.
     ``on_acquired`` runs once the lock is held (its failure releases the lock); ``on_written`` as soon as its
-    object is stored, before the other locks are listed (reads that must follow the write start there)."""
+    object is stored, before the other locks are listed (reads that must follow the write start there);
+    ``on_refused`` if the lock is then not taken (a conflict): nothing it started may run on after."""
 
     def __init__(  # noqa: PLR0913 - the lock's mode and timing are independent knobs
         self,
@@ -216,6 +217,7 @@ class Lock:
         purpose: str = "",
         on_acquired: Callable[[Lock], None] | None = None,
         on_written: Callable[[], None] | None = None,
+        on_refused: Callable[[], None] | None = None,
     ) -> None:
         if not 0 < refresh_every < lifetime:
             raise ValueError("need 0 < refresh_every < lifetime")
@@ -227,6 +229,7 @@ class Lock:
         self.purpose = purpose
         self.on_acquired = on_acquired
         self.on_written = on_written
+        self.on_refused = on_refused  # after ``on_written``, the lock was not taken: stop what it started
         self.key: str | None = None
         self._created = self._expires = self.view = 0.0
         self._lost = False
@@ -279,6 +282,8 @@ class Lock:
                 self.on_written()
             self._check_conflicts(key)
         except BaseException:
+            if self.on_refused is not None:
+                self.on_refused()  # before the lock object goes: what ran under it has ended
             self._delete(key)
             raise
         self.key, self._expires, self._lost = key, expires, False

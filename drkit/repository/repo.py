@@ -18,7 +18,7 @@ import logging
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,7 @@ from ..core import clock
 from ..core.concurrency import Plan, Tuning, plan
 from ..core.errors import IntegrityError, LockLost, RepositoryExists, RepositoryMissing
 from ..pipeline import BlobHasher, Cipher
+from .ahead import Ahead, check
 from .caps import MAX_CONFIG, MAX_INDEX, read_capped
 from .format import AAD_CONFIG, CONFIG_KEY, INDEX_PREFIX, KEYS_PREFIX, RepoConfig, id_from_key
 from .immutability import RetainingBackend, Retention, first_locked_write, locked_until, require_object_lock
@@ -228,14 +229,17 @@ class Repository:
             "index objects kept disappearing while being read (a prune replacing them?)", hint="try again"
         )
 
-    def _read_view(self) -> _View:
+    def _read_view(self, stop: threading.Event | None = None) -> _View:
         """The superseded records and the pending marks, then the index listing: in this order, so no
         index object a prune wrote after the marks were read can be missed. The two listings are made
-        together (one round trip; why that is safe: docs/repository-safety.md, "Round trips")."""
+        together (one round trip; why that is safe: docs/repository-safety.md, "Round trips"). ``stop``
+        (a lock refused while this was read ahead, ahead.py) ends it between its steps."""
         with ThreadPoolExecutor(1, thread_name_prefix="drkit-view") as pool:
             pending = pool.submit(self.manifests.ids, PENDING_KIND)
             superseded = read_superseded(self.manifests)
+            check(stop)
             marks = read_marks(self.manifests, superseded.marks, ids=pending.result())
+        check(stop)
         with storage_errors():
             listed = {id_from_key(i.key): i.size for i in self.backend.list(INDEX_PREFIX)}
         return _View(superseded, marks, listed)
@@ -360,15 +364,14 @@ class Repository:
             if not exclusive and purpose in _READERS
             else Lock
         )  # reads on a full disk
-        ahead: list[Future[_View]] = []
+        ahead: Ahead[_View] = Ahead()
 
         def written() -> None:  # the view is read alongside the lock listing: one round trip, not two
             if self._index_due or self._index_loaded:
-                ahead[:] = [_in_thread(self._read_view)]
+                ahead.start(self._read_view)
 
         def acquired(lock: Lock) -> None:
-            view, ahead[:] = (ahead[0] if ahead else None), []
-            self._on_locked(lock, view.result() if view is not None else None)
+            self._on_locked(lock, ahead.take())
 
         return kind(
             self.backend,
@@ -377,18 +380,11 @@ class Repository:
             purpose=purpose,
             on_acquired=acquired,
             on_written=written,
+            on_refused=ahead.cancel,
         )
 
     def close(self) -> None:
         self.backend.close()
-
-
-def _in_thread(fn: Callable[[], T]) -> Future[T]:
-    """``fn`` run on a thread of its own, which ends with it (nobody has to shut a pool down)."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="drkit-ahead")
-    future = pool.submit(fn)
-    pool.shutdown(wait=False)  # not ``with``: that would wait for ``fn``
-    return future
 
 
 def _exists(backend: Backend) -> bool:

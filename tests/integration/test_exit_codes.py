@@ -77,6 +77,15 @@ def test_10_init_twice_and_missing(repo: Path, tmp_path: Path) -> None:
     assert missing.returncode == 10
 
 
+@pytest.mark.parametrize("verb", [("backup", "stdin", "--name", "x"), ("snapshots",), ("check",)])
+def test_10_a_missing_local_repository_is_not_created(tmp_path: Path, verb: tuple[str, ...]) -> None:
+    """A mistyped local path: exit 10 with one line, and nothing made there (the directory used to be)."""
+    where = tmp_path / "nonexistent" / "path"
+    proc = drkit(*verb, "--repo", str(where), stdin=b"data", env=ENV)
+    assert proc.returncode == 10 and "no drkit repository" in one_line_error(proc)
+    assert not (tmp_path / "nonexistent").exists()
+
+
 def test_11_lock_conflict(repo: Path) -> None:
     with Lock(open_backend(str(repo)), exclusive=True, purpose="prune"):
         proc = drkit("backup", "stdin", "--name", "x", "--repo", str(repo), stdin=b"x", env=ENV)

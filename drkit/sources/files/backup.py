@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,12 +23,14 @@ from ...repository.reader import read_blob
 from ...repository.repo import Repository
 from . import xattrs
 from .filereads import SMALL_FILE, STREAM_READ, FileRead, read_small
+from .levels import Level, Levels
 from .markers import Marker, kept_names
 from .readahead import SCAN_AHEAD, Readers, Scanned, reusable, scan, wanted
 from .tree import DIR, FILE, Node, decode_tree, encode_tree
-from .walker import Excludes, list_dir, node_from_stat
+from .walker import Excludes, Where, held_dirs_max, list_names, node_from_stat, open_dir
 
 log = logging.getLogger(__name__)
+REPLACED = "moved or replaced while being backed up; the snapshot holds the directory that was walked"
 
 
 @dataclass(kw_only=True)
@@ -82,8 +83,8 @@ class Archiver:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
         self._root_dev: int | None = None
         self._parents = ParentTrees(self.repo)
-        self._pending: tuple[str, Node, str | None] | None = None  # a directory met, not yet walked
-        self._stack: list[_Level] = []
+        self._pending: tuple[Where, Node, str | None] | None = None  # a directory met, not yet walked
+        self._levels = Levels(held_dirs_max())
         if self.readers is None:
             cpus = self.repo.concurrency().seal_workers
             self.readers = cpus if cpus > 1 and self.on_file is None else 0
@@ -97,7 +98,7 @@ class Archiver:
         for path in paths:
             self._root_dev = None
             name = os.path.basename(path.rstrip("/")) or "root"
-            node = self._use(scan(path, name, parent.get(name)))
+            node = self._use(scan(Where(path, path), name, parent.get(name)))
             if node is not None:
                 self._descend()
                 nodes.append(node)
@@ -116,26 +117,25 @@ class Archiver:
         self._parents.close()
         if self._reader is not None:
             self._reader.close()
+        self._levels.close()  # after the readers: none holds a directory any more
 
     def _descend(self) -> None:
         """Walk the directory ``_entry`` just met (if it met one) and everything below it, depth first
         with an explicit stack rather than recursion: a tree as deep as the file system allows (anyone
         who can write in it can make one) cannot fail the backup. A directory's tree blob is written when
         its level is done, after its children's, and becomes its node's ``subtree``."""
-        stack = self._stack
+        stack = self._levels.stack
         while True:
             if self._pending is not None:
-                path, node, parent_tree = self._pending
+                where, node, parent_tree = self._pending
                 self._pending = None
-                stack.append(
-                    _Level(path=path, node=node, names=self._names(path, node), parent=self._load(parent_tree))
-                )
+                self._levels.push(self._enter(where, node, parent_tree))
             if not stack:
                 return
             level = stack[-1]
             s = self._next(level)
             if s is None:
-                stack.pop()
+                self._leave()
                 level.node.subtree = self.writer.add_blob(BLOB_TREE, encode_tree(level.nodes)).hex()
                 continue
             child = self._use(s)
@@ -144,7 +144,25 @@ class Archiver:
             if self._reader is not None:  # its read-ahead room freed (and a read not used after all stopped)
                 self._reader.finish(s)
 
-    def _next(self, level: _Level) -> Scanned | None:
+    def _leave(self) -> None:
+        """Done with the top level: close it; open the one below it again if it was closed (levels.py)."""
+        left = self._levels.pop()
+        if self._levels.reopen_problem is not None:
+            self._abandon(self._levels.stack[-1], self._levels.reopen_problem)
+        if self._levels.replaced(left):  # its entries were read through its descriptor: never another's
+            self.warn(left.where.path, REPLACED)
+
+    def _abandon(self, level: Level, problem: str) -> None:
+        """Skip what is left of a level that could not be opened again (levels.py)."""
+        self.warn(level.where.path, problem)
+        for s in level.ahead:
+            if self._reader is not None:
+                self._reader.finish(s)
+        level.ahead.clear()
+        level.waiting.clear()
+        level.pos = len(level.names)
+
+    def _next(self, level: Level) -> Scanned | None:
         """The level's next entry (None: none left), ``lstat``ed with up to ``SCAN_AHEAD`` after it; the
         small files among those the walk will read are handed to the readers as the budget allows."""
         reader = self._reader
@@ -152,9 +170,10 @@ class Archiver:
         while len(level.ahead) < ahead and level.pos < len(level.names):
             name = level.names[level.pos]
             level.pos += 1
-            full = os.path.join(level.path, name)
-            if not self.options.excludes.match(full, name):
-                s = scan(full, name, level.parent.get(name))
+            assert level.dir is not None  # the level walked is open (one that failed to has no names)
+            where = level.where.child(name, level.dir.fd)
+            if not self.options.excludes.match(where.path, name):
+                s = scan(where, name, level.parent.get(name))
                 level.ahead.append(s)
                 if reader is not None and wanted(s, self.options.larger_than, self.options.settled_before_ns):
                     level.waiting.append(s)
@@ -164,20 +183,28 @@ class Archiver:
         if level.waiting and level.waiting[0] is s:  # not handed to a reader: the walk reads it
             level.waiting.popleft()
         if reader is not None:
-            reader.fill(lv.waiting for lv in reversed(self._stack))
+            reader.fill(self._levels.open_queues())
         return s
 
-    def _names(self, path: str, node: Node) -> list[str]:
-        same_fs = self.options.one_file_system and self._stack  # not the root: its own file system
+    def _enter(self, where: Where, node: Node, parent_tree: str | None) -> Level:
+        """Open a directory met (relative to its parent's descriptor) and list it."""
+        same_fs = self.options.one_file_system and self._levels.stack  # not the root: its own file system
+        parent = self._load(parent_tree)
         try:
-            names = list_dir(path, node.dev if same_fs else None)
+            d = open_dir(where, node.dev if same_fs else None)
         except OSError as exc:
-            self.warn(path, exc)
-            return []
-        kept = kept_names(self.options.markers, path, names) if self.options.markers else names
+            self.warn(where.path, exc)
+            return Level(where=where, node=node, names=[], parent=parent, dir=None)
+        try:
+            names = list_names(d)
+        except OSError as exc:
+            d.drop()
+            self.warn(where.path, exc)
+            return Level(where=where, node=node, names=[], parent=parent, dir=None)
+        kept = kept_names(self.options.markers, d.fd, names) if self.options.markers else names
         if kept is not names:  # left out by a marker: said in the summary (the CACHEDIR.TAG spec asks it, as
-            self.marked.append(path)  # anyone who can write there can hide a directory from the backup)
-        return kept
+            self.marked.append(where.path)  # anyone who can write there can hide a directory from the backup)
+        return Level(where=where, node=node, names=kept, parent=parent, dir=d)
 
     def _use(self, s: Scanned) -> Node | None:
         """The node of an entry ``scan`` met, its problems reported."""
@@ -187,7 +214,7 @@ class Archiver:
         if node is None or s.st is None:
             return None
         if node.type == DIR:
-            return self._dir_node(s.path, node, s.st, s.old)
+            return self._dir_node(s.where, node, s.st, s.old)
         if node.type == FILE:
             return self._file(s, node)
         self.stats.others += 1
@@ -196,13 +223,13 @@ class Archiver:
             return None
         return node
 
-    def _dir_node(self, path: str, node: Node, st: os.stat_result, old: Node | None) -> Node | None:
+    def _dir_node(self, where: Where, node: Node, st: os.stat_result, old: Node | None) -> Node | None:
         if self._root_dev is None:
             self._root_dev = st.st_dev
         elif self.options.one_file_system and st.st_dev != self._root_dev:
             return None
         self.stats.dirs += 1
-        self._pending = (path, node, old.subtree if old is not None and old.type == DIR else None)
+        self._pending = (where, node, old.subtree if old is not None and old.type == DIR else None)
         return node  # its subtree is filled in by ``_descend``
 
     # -- file content -----------------------------------------------------------------------------
@@ -247,7 +274,7 @@ class Archiver:
         path = s.path
         got = self._reader.take(s) if self._reader is not None else None
         if got is None:
-            got = read_small(path, SMALL_FILE, self.repo.config.chunker, self.repo.hasher)
+            got = read_small(s.where, SMALL_FILE, self.repo.config.chunker, self.repo.hasher)
         try:
             ids, done = self._content(got)
         except OSError as exc:
@@ -265,17 +292,17 @@ class Archiver:
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != before.st_size:
             self.warn(path, "file changed while being read; the snapshot holds what was read")
         if (after.st_dev, after.st_ino) != (node.dev, node.inode):  # another file since its lstat (maybe long
-            self._restat(path, node, after)  # before: scanned ahead): the owner, mode, xattrs of the bytes read
+            self._restat(s.where, node, after)  # before: scanned ahead): the owner, mode, xattrs of the bytes read
         node.size, node.mtime_ns, node.ctime_ns = size, after.st_mtime_ns, after.st_ctime_ns
         return ids
 
-    def _restat(self, path: str, node: Node, st: os.stat_result) -> None:
+    def _restat(self, where: Where, node: Node, st: os.stat_result) -> None:
         fresh = node_from_stat(node.name, st)
         for name in ("mode", "uid", "gid", "user", "group", "inode", "dev", "links"):
             setattr(node, name, getattr(fresh, name))
-        node.xattrs, problems = xattrs.read(path)
+        node.xattrs, problems = xattrs.read(where.xattr_path())
         for problem in problems:
-            self.warn(path, problem)
+            self.warn(where.path, problem)
 
     def _content(self, got: FileRead) -> tuple[list[str], FileRead]:
         """Hand a file's chunks to the writer (sealed by its workers meanwhile): read whole (views of
@@ -298,20 +325,6 @@ class Archiver:
     def warn(self, path: str, problem: OSError | str) -> None:
         text = problem if isinstance(problem, str) else (problem.strerror or str(problem))
         self.warnings.append(f"{path}: {text}")
-
-
-@dataclass(kw_only=True)
-class _Level:
-    """One directory being walked: its entries' names, the parent snapshot's nodes for it, the nodes so far."""
-
-    path: str
-    node: Node
-    names: list[str]
-    parent: dict[str, Node]
-    nodes: list[Node] = field(default_factory=list)
-    pos: int = 0  # the next name to scan
-    ahead: deque[Scanned] = field(default_factory=deque)  # scanned, not yet assembled
-    waiting: deque[Scanned] = field(default_factory=deque)  # of those, files to read ahead not yet handed over
 
 
 class ParentTrees:

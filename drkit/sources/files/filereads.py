@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ...pipeline import ChunkerParams, chunk_buffer, iter_chunks
 from ...pipeline.hashing import BlobHasher
+from .walker import Where
 
 SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
 STREAM_READ = 8 << 20  # larger files are read in blocks of this size (the chunker needs 2 x its maximum)
@@ -49,19 +50,20 @@ class FileRead:
     stream: Stream | None = None
 
 
-def open_for_reading(path: str) -> int:
-    """Open without updating the access time where allowed: Linux refuses ``O_NOATIME`` (EPERM) on a
-    file the caller does not own unless privileged, so such a file is opened without it. Opened
-    non-blocking: a FIFO (or a device) put in place of the file after its ``lstat`` would block the
-    open until someone writes to it (the caller's ``fstat`` then skips it); blocking again after."""
+def open_for_reading(where: Where) -> int:
+    """Open ``where.name`` relative to its directory's descriptor (walker.Where), without updating the
+    access time where allowed: Linux refuses ``O_NOATIME`` (EPERM) on a file the caller does not own
+    unless privileged, so such a file is opened without it. Opened non-blocking: a FIFO (or a device)
+    put in place of the file after its ``lstat`` would block the open until
+    someone writes to it (the caller's ``fstat`` then skips it); blocking again after."""
     flags = _O_READ
     try:
-        fd = _open_nonblocking(path, flags)
+        fd = _open_nonblocking(where, flags)
     except PermissionError as exc:
         if exc.errno != errno.EPERM or not _O_NOATIME:
             raise  # EACCES: the file cannot be read at all
         flags &= ~_O_NOATIME
-        fd = _open_nonblocking(path, flags)
+        fd = _open_nonblocking(where, flags)
     try:
         fcntl.fcntl(fd, fcntl.F_SETFL, flags)  # iter_chunks needs a blocking descriptor
     except OSError:
@@ -70,18 +72,19 @@ def open_for_reading(path: str) -> int:
     return fd
 
 
-def _open_nonblocking(path: str, flags: int) -> int:
+def _open_nonblocking(where: Where, flags: int) -> int:
     try:
-        return os.open(path, flags | os.O_NONBLOCK)
+        return os.open(where.name, flags | os.O_NONBLOCK, dir_fd=where.dir_fd)
     except BlockingIOError:  # another process holds a write lease (Samba's oplocks): a blocking open waits
-        return os.open(path, flags)  # for the lease to be given up, as before (only regular files have leases)
+        # for the lease to be given up, as before (only regular files have leases)
+        return os.open(where.name, flags, dir_fd=where.dir_fd)
 
 
-def _open_regular(path: str) -> tuple[int, os.stat_result] | FileRead:
-    """``path`` opened to read, with its ``fstat``; or the problem, as a ``FileRead`` (a file that is no
+def _open_regular(where: Where) -> tuple[int, os.stat_result] | FileRead:
+    """``where`` opened to read, with its ``fstat``; or the problem, as a ``FileRead`` (a file that is no
     longer a regular one since its ``lstat``: a FIFO, a device or a directory swapped in, is skipped)."""
     try:
-        fd = open_for_reading(path)
+        fd = open_for_reading(where)
     except OSError as exc:
         return FileRead(problem=exc)
     try:
@@ -95,10 +98,10 @@ def _open_regular(path: str) -> tuple[int, os.stat_result] | FileRead:
     return fd, before
 
 
-def read_small(path: str, limit: int, params: ChunkerParams, hasher: BlobHasher) -> FileRead:
-    """Open ``path`` and, if it holds at most ``limit`` bytes, read, chunk and hash it whole; else
+def read_small(where: Where, limit: int, params: ChunkerParams, hasher: BlobHasher) -> FileRead:
+    """Open ``where`` and, if it holds at most ``limit`` bytes, read, chunk and hash it whole; else
     leave it open for the caller to stream (``fd``). Reads at most ``limit + 1`` bytes."""
-    opened = _open_regular(path)
+    opened = _open_regular(where)
     if isinstance(opened, FileRead):
         return opened
     fd, before = opened
@@ -201,10 +204,10 @@ class Stream:
             self._cond.notify_all()
 
 
-def read_large(path: str, params: ChunkerParams, hasher: BlobHasher, stream: Stream) -> FileRead:
-    """Stream ``path`` into ``stream`` (a reader's task): chunks and ids, then how it ended."""
+def read_large(where: Where, params: ChunkerParams, hasher: BlobHasher, stream: Stream) -> FileRead:
+    """Stream ``where`` into ``stream`` (a reader's task): chunks and ids, then how it ended."""
     try:
-        result = _read_large(path, params, hasher, stream)
+        result = _read_large(where, params, hasher, stream)
     except BaseException as exc:
         stream.end(None, exc)
         raise
@@ -212,8 +215,8 @@ def read_large(path: str, params: ChunkerParams, hasher: BlobHasher, stream: Str
     return result
 
 
-def _read_large(path: str, params: ChunkerParams, hasher: BlobHasher, stream: Stream) -> FileRead:
-    opened = _open_regular(path)
+def _read_large(where: Where, params: ChunkerParams, hasher: BlobHasher, stream: Stream) -> FileRead:
+    opened = _open_regular(where)
     if isinstance(opened, FileRead):
         return opened
     fd, before = opened

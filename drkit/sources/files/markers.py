@@ -30,13 +30,18 @@ class Marker:
             raise UsageError(f"--exclude-if-present {spec!r}: give a file name (NAME or NAME:HEADER)")
         return cls(name, header.encode())
 
-    def marks(self, directory: str, names: list[str]) -> bool:
+    def marks(self, directory: str | int, names: list[str]) -> bool:
+        """Whether ``directory`` (a path, or the walk's open descriptor) is marked; ``names`` are its entries."""
         if self.name not in names:
             return False
         if not self.header:
             return True
         try:  # O_NOFOLLOW: a symlink named like the marker does not mark (nor make us read elsewhere)
-            fd = os.open(os.path.join(directory, self.name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+            if isinstance(directory, int):
+                fd = os.open(self.name, flags, dir_fd=directory)
+            else:
+                fd = os.open(os.path.join(directory, self.name), flags)
         except OSError:
             return False
         try:  # a regular file only: never read a device or FIFO someone named like the marker
@@ -50,7 +55,7 @@ class Marker:
 CACHEDIR = Marker(CACHEDIR_TAG, CACHEDIR_SIGNATURE)
 
 
-def kept_names(markers: tuple[Marker, ...], directory: str, names: list[str]) -> list[str]:
+def kept_names(markers: tuple[Marker, ...], directory: str | int, names: list[str]) -> list[str]:
     """``names`` of ``directory`` to back up: only its marker files if a marker marks it, else all."""
     found = [m.name for m in markers if m.marks(directory, names)]
     return sorted(set(found)) if found else names  # ``names`` itself when unmarked (the caller tells them apart)

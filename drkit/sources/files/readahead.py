@@ -36,7 +36,7 @@ from ...pipeline.hashing import BlobHasher
 from . import filereads, xattrs
 from .filereads import SMALL_FILE, FileRead, Stream, stream_reserve
 from .tree import FILE, SYMLINK, Node
-from .walker import node_from_stat
+from .walker import Where, node_from_stat
 
 READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
@@ -47,7 +47,7 @@ class Scanned:
     """One directory entry as ``lstat`` found it, with the problems to report when the walk reaches it."""
 
     name: str
-    path: str
+    where: Where  # relative to the directory's descriptor: a reader opens it there too
     old: Node | None  # the parent snapshot's node of that name
     st: os.stat_result | None = None
     node: Node | None = None
@@ -57,21 +57,25 @@ class Scanned:
     stream: Stream | None = None  # a large file being read ahead: its chunks
     reserved: int = 0  # read-ahead bytes reserved for it
 
+    @property
+    def path(self) -> str:
+        return self.where.path
 
-def scan(path: str, name: str, old: Node | None) -> Scanned:
+
+def scan(where: Where, name: str, old: Node | None) -> Scanned:
     """``lstat`` (one ``llistxattr``, and ``readlink`` for a symlink) an entry; problems are kept."""
-    s = Scanned(name=name, path=path, old=old)
+    s = Scanned(name=name, where=where, old=old)
     try:
-        s.st = os.lstat(path)
+        s.st = os.stat(where.name, dir_fd=where.dir_fd, follow_symlinks=False)
     except OSError as exc:
         s.problems.append(exc)
         return s
     node = s.node = node_from_stat(os.fsdecode(name), s.st)
-    node.xattrs, problems = xattrs.read(path)
+    node.xattrs, problems = xattrs.read(where.xattr_path())
     s.problems.extend(problems)
     if node.type == SYMLINK:
         try:
-            node.target = os.readlink(path)
+            node.target = os.readlink(where.name, dir_fd=where.dir_fd)
         except OSError as exc:
             s.link_error = exc
     return s
@@ -98,7 +102,10 @@ class Readers:
 
     def fill(self, queues: Iterable[deque[Scanned]]) -> None:
         """Hand files to the readers, from the front of each queue in turn (the walk's order: the
-        directory it is in first), while they fit in the budget; stop at the first that does not."""
+        directory it is in first), while they fit in the budget; stop at the first that does not. A
+        reader opens the file relative to its directory's descriptor (``s.where``), which the walk keeps
+        open until every entry of it is assembled, or, if it closes it earlier, until those reads end
+        (levels.py)."""
         for queue in queues:
             while queue:
                 s = queue[0]
@@ -111,11 +118,11 @@ class Readers:
                 self.held += need
                 self.peak = max(self.peak, self.held)
                 if size <= SMALL_FILE:
-                    s.read = self._pool.submit(filereads.read_small, s.path, size, self._params, self._hasher)
+                    s.read = self._pool.submit(filereads.read_small, s.where, size, self._params, self._hasher)
                 else:
                     s.stream = Stream()
                     self._streams.add(s.stream)
-                    s.read = self._pool.submit(filereads.read_large, s.path, self._params, self._hasher, s.stream)
+                    s.read = self._pool.submit(filereads.read_large, s.where, self._params, self._hasher, s.stream)
                 self._out[s.read] = s
 
     def take(self, s: Scanned) -> FileRead | None:

@@ -7,10 +7,14 @@ import fnmatch
 import grp
 import os
 import pwd
+import resource
 import stat
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from ...core.errors import UsageError
 from .tree import DIR, FILE, SYMLINK, Node
@@ -94,19 +98,92 @@ def node_from_stat(name: str, st: os.stat_result) -> Node:
     )
 
 
-_O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK
+O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK
+# xattrs have no *at() calls: a name in an open directory is reached through its /proc magic link
+_PROC_FD = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else None
 
 
-def list_dir(path: str, dev: int | None = None) -> list[str]:
-    """The names in a directory, sorted (raises OSError). Never those of a symlink's target: the walk
-    ``lstat``s entries ahead (readahead.py), maybe long before it lists one it saw as a directory, and
-    a symlink swapped in for it since must not bring another directory's files in under its name (ENOTDIR).
-    With ``dev`` (--one-file-system: the device ``lstat`` saw), nor those of a file system mounted there since."""
-    fd = os.open(path, _O_LIST)
+class Where(NamedTuple):
+    """Where an entry of the walk is: ``name`` in the directory open as ``dir_fd``; ``path`` names it in
+    messages only. Every ``lstat``, ``readlink``, open and xattr read goes through ``dir_fd`` (a top path
+    has none: ``name`` is the path), as restic and Borg walk: a parent directory swapped for a symlink
+    after the walk opened it cannot lead a read to the symlink's target under this entry's path."""
+
+    path: str
+    name: str
+    dir_fd: int | None = None
+
+    def child(self, name: str, dir_fd: int) -> Where:
+        path = self.path
+        return _new(Where, (f"{path}{name}" if path.endswith("/") else f"{path}/{name}", name, dir_fd))
+
+    def xattr_path(self) -> str:
+        """A path to the entry for the path-only xattr calls (never followed: ``follow_symlinks=False``).
+        Without /proc, the entry's full path (the one read that a swapped parent can still redirect)."""
+        if self.dir_fd is None or _PROC_FD is None:
+            return self.path if self.dir_fd is not None else self.name
+        return f"{_PROC_FD}/{self.dir_fd}/{self.name}"
+
+
+_new = tuple.__new__  # not the NamedTuple's own __new__: a Python call fewer per entry walked
+
+
+class DirFd:
+    """A directory the walk holds open while it ``lstat``s, lists and reads its entries, shared with the
+    reader threads. Closed on the last ``drop``: the walk's own when it leaves the directory (every read
+    of its files has ended then), or, when it closes one early (levels.py), that of the last read still
+    running (``hold_for``): never while a reader may still open a name relative to it (a closed or
+    reused descriptor would read another directory)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._refs = 1
+        self._lock = threading.Lock()
+
+    def hold_for(self, reads: list[Future[Any]]) -> None:
+        """Stay open until each of ``reads`` is done."""
+        with self._lock:
+            self._refs += len(reads)
+        for read in reads:
+            read.add_done_callback(self._released)  # at once if done meanwhile
+
+    def drop(self) -> None:
+        with self._lock:
+            self._refs -= 1
+            last = self._refs == 0
+        if last:
+            os.close(self.fd)
+
+    def _released(self, _: object) -> None:
+        self.drop()
+
+
+def open_dir(where: Where, dev: int | None = None) -> DirFd:
+    """Open a directory to walk (raises OSError). Never a symlink's target: the walk ``lstat``s entries
+    ahead (readahead.py), maybe long before it opens one it saw as a directory, and a symlink swapped in
+    for it since must not bring another directory's files in under its name (ENOTDIR). With ``dev``
+    (--one-file-system: the device ``lstat`` saw), nor a file system mounted there since."""
+    fd = os.open(where.name, O_LIST, dir_fd=where.dir_fd)
     try:
         if dev is not None and os.fstat(fd).st_dev != dev:
-            raise OSError(errno.EXDEV, "a file system was mounted here during the backup; not crossed", path)
-        with os.scandir(fd) as it:
-            return sorted(e.name for e in it)
-    finally:
+            raise OSError(errno.EXDEV, "a file system was mounted here during the backup; not crossed", where.path)
+    except BaseException:
         os.close(fd)
+        raise
+    return DirFd(fd)
+
+
+def list_names(d: DirFd) -> list[str]:
+    """The names in the open directory ``d``, sorted."""
+    with os.scandir(d.fd) as it:
+        return sorted(e.name for e in it)
+
+
+def held_dirs_max() -> int:
+    """How many directories on the walk's path it keeps open at most (one per level; deeper, the
+    farthest from the current one are closed and opened again on the way back, walk.py): a quarter of
+    the open-file limit (the readers, the repository and the sealing workers need some), 8 to 1024."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(8, min(1024, soft // 4))

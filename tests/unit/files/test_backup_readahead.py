@@ -25,6 +25,7 @@ from drkit.repository.writer import BlobWriter
 from drkit.sources.files import Archiver, Selection, filereads, readahead
 from drkit.sources.files.diff import walk
 from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, restore_files
+from drkit.sources.files.walker import Where
 
 GROWS_BEFORE = "grows-before"  # grows between its fstat and its read: streamed from the open descriptor
 GROWS_AFTER = "grows-after"  # grows after it is read: "changed while being read"
@@ -60,12 +61,12 @@ def odd_files(monkeypatch: pytest.MonkeyPatch) -> None:
     or after their read; whichever thread reads them."""
     real_open, real_read_all = filereads.open_for_reading, filereads.read_all
 
-    def failing_open(path: str) -> int:
-        if path.endswith("/gone"):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        if path.endswith("/secret"):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
-        return real_open(path)
+    def failing_open(where: Where) -> int:
+        if where.path.endswith("/gone"):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), where.path)
+        if where.path.endswith("/secret"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), where.path)
+        return real_open(where)
 
     def growing_read_all(fd: int, size: int) -> bytes:
         name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
@@ -102,9 +103,9 @@ def _backup(  # noqa: PLR0913
     opened: dict[str, str] = {}  # file -> the thread that opened it
     real = filereads.open_for_reading
 
-    def noting_open(path: str) -> int:
-        opened[os.path.relpath(path, src)] = threading.current_thread().name.split("_")[0]
-        return real(path)
+    def noting_open(where: Where) -> int:
+        opened[os.path.relpath(where.path, src)] = threading.current_thread().name.split("_")[0]
+        return real(where)
 
     monkeypatch.setattr(filereads, "open_for_reading", noting_open)
 
@@ -190,7 +191,7 @@ def test_an_unchanged_rerun_opens_only_the_changed_files(
         path.write_bytes(path.read_bytes() + b"!")
     opened: list[str] = []
     real_open = filereads.open_for_reading
-    monkeypatch.setattr(filereads, "open_for_reading", lambda p: opened.append(p) or real_open(p))
+    monkeypatch.setattr(filereads, "open_for_reading", lambda w: opened.append(w.path) or real_open(w))
     runs = [_backup(repo, src, readers, monkeypatch, first["tree"]) for readers in (0, 3)]
     assert sorted(opened) == sorted([str(p) for p in changed] * 2)
     assert runs[0]["listing"] == runs[1]["listing"] and runs[0]["reads"] == runs[1]["reads"]
@@ -266,10 +267,10 @@ def test_a_file_no_reader_has_started_is_read_by_the_walk(
     release = threading.Event()
     real = filereads.read_small
 
-    def held(path: str, *args: Any) -> filereads.FileRead:
-        if path.endswith("zz-held"):
+    def held(where: Where, *args: Any) -> filereads.FileRead:
+        if where.path.endswith("zz-held"):
             assert release.wait(60)
-        return real(path, *args)
+        return real(where, *args)
 
     monkeypatch.setattr(filereads, "read_small", held)
     reads: list[str] = []

@@ -15,6 +15,7 @@ import pytest
 from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
 from drkit.sources.files import Archiver, backup, filereads, readahead
+from drkit.sources.files.walker import Where
 
 
 def _swap_for_fifo(path: str) -> None:
@@ -33,9 +34,9 @@ def test_a_file_swapped_for_a_fifo_after_its_lstat_is_skipped_not_waited_for(
     (src / "victim").write_bytes(b"a regular file when lstat saw it")
     real_scan = readahead.scan
 
-    def scan_then_swap(path: str, name: str, old: object) -> readahead.Scanned:
-        s = real_scan(path, name, old)  # type: ignore[arg-type]
-        _swap_for_fifo(path)
+    def scan_then_swap(where: Where, name: str, old: object) -> readahead.Scanned:
+        s = real_scan(where, name, old)  # type: ignore[arg-type]
+        _swap_for_fifo(where.path)
         return s
 
     monkeypatch.setattr(backup, "scan", scan_then_swap)
@@ -93,7 +94,7 @@ def test_a_file_under_a_write_lease_is_read_once_the_lease_is_given_up(tmp_path:
             assert holder.stdout is not None
             if holder.stdout.readline().strip() != "ready":
                 pytest.skip("this file system grants no leases")
-            fd = filereads.open_for_reading(str(path))
+            fd = filereads.open_for_reading(Where(str(path), str(path)))
             try:
                 assert os.read(fd, 100) == b"shared"
             finally:

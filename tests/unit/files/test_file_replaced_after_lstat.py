@@ -14,6 +14,7 @@ from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
 from drkit.sources.files import Archiver, backup, readahead
 from drkit.sources.files.diff import walk
+from drkit.sources.files.walker import Where
 
 
 @pytest.mark.parametrize("readers", [0, 2])
@@ -28,8 +29,8 @@ def test_a_file_replaced_after_its_lstat_keeps_the_metadata_of_the_bytes_read(
     real_scan = readahead.scan
     new_inode: list[int] = []
 
-    def scan_then_replace(path: str, name: str, old: object) -> readahead.Scanned:
-        s = real_scan(path, name, old)  # type: ignore[arg-type]
+    def scan_then_replace(where: Where, name: str, old: object) -> readahead.Scanned:
+        s = real_scan(where, name, old)  # type: ignore[arg-type]
         if name == "x":
             tmp = src / "x.new"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)

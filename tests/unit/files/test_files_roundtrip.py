@@ -20,6 +20,7 @@ from drkit.repository.check import check_repository
 from drkit.repository.repo import Repository
 from drkit.sources.files import BackupOptions, Excludes, Policy, Selection
 from drkit.sources.files.ops import BackupRequest, backup_files, raise_if_partial, restore_files
+from drkit.sources.files.walker import Where
 
 
 def _meta(path: Path) -> tuple[object, ...]:
@@ -132,10 +133,10 @@ def test_vanished_and_changing_files_are_warnings(
     monkeypatch.setattr(backup_mod, "read_all", read_and_touch)
     original_open = backup_mod.open_for_reading
 
-    def vanish_first(path: str) -> int:  # removed after its lstat, before it is opened (by the walk or a reader)
-        if path.endswith("gone"):
-            os.unlink(path)
-        return original_open(path)
+    def vanish_first(where: Where) -> int:  # removed after its lstat, before it is opened (by the walk or a reader)
+        if where.path.endswith("gone"):
+            os.unlink(where.path)
+        return original_open(where)
 
     monkeypatch.setattr(backup_mod, "open_for_reading", vanish_first)
     result = backup_files(repo, BackupRequest(paths=[str(src)]))

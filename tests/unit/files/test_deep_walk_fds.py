@@ -1,0 +1,168 @@
+"""The walk holds each directory on its path open (levels.py), at most ``held_dirs_max()`` of them: a
+tree deeper than the open-file limit allows is backed up whole, the levels farthest up closed and
+opened again on the way back (through ``..``, checked to be the same directory)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from treediff import rsync_diff
+
+from drkit.repository.repo import Repository
+from drkit.repository.snapshots import Snapshot
+from drkit.repository.writer import BlobWriter
+from drkit.sources.files import Archiver, Selection, backup, filereads
+from drkit.sources.files.diff import walk
+from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, restore_files
+from drkit.sources.files.walker import Where, held_dirs_max
+
+DEPTH = 300
+
+
+@pytest.fixture
+def low_fd_limit() -> Iterator[int]:
+    """The soft open-file limit lowered to a little above what the process has open (restored after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = len(os.listdir("/proc/self/fd")) + 150
+    if hard != resource.RLIM_INFINITY:
+        low = min(low, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        yield low
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _deep(root: Path) -> Path:
+    here = src = root / "src"
+    for i in range(DEPTH):
+        here.mkdir()
+        (here / "f").write_bytes(b"level %d\n" % i)
+        here = here / "d"
+    return src
+
+
+def _backup(repo: Repository, src: Path, readers: int) -> tuple[str, list[str]]:
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=readers)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    return tree, archiver.warnings
+
+
+@pytest.mark.parametrize("readers", [0, 2])
+def test_a_tree_deeper_than_the_open_file_limit_is_backed_up_whole(
+    repo: Repository, tmp_path: Path, low_fd_limit: int, readers: int
+) -> None:
+    src = _deep(tmp_path)
+    assert held_dirs_max() < DEPTH < low_fd_limit * 2  # deeper than the levels held open
+    tree, warnings = _backup(repo, src, readers)
+    assert warnings == []
+    snap = Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree})
+    restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    assert rsync_diff(src, tmp_path / "out" / "src") == []
+
+
+def test_a_closed_level_moved_meanwhile_is_not_walked_on(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two levels held open: while the walk is in src/x/y/z/w, src/x/y and above are closed; z is then
+    moved out of y. Back in z, y's ``..`` is src: not y, whose entries after z are skipped (a warning);
+    x is opened again by its path (y never was), found the same, and walked on."""
+    src = tmp_path / "src"
+    (src / "x" / "y" / "z" / "w").mkdir(parents=True)
+    (src / "x" / "y" / "z" / "w" / "f").write_bytes(b"deep")
+    (src / "x" / "y" / "zz").write_bytes(b"after z, in y")
+    (src / "x" / "zz").write_bytes(b"after y, in x")
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 2)
+
+    def move(path: str, how: str) -> None:
+        if path.endswith("/w/f"):
+            os.rename(src / "x" / "y" / "z", src / "z-moved")
+
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=0, on_read=move)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    assert archiver.warnings == [f"{src}/x/y: moved during the backup; its remaining entries are skipped"]
+    paths = [p for p, _ in walk(repo, tree)]
+    assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" not in paths, paths
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_no_directory_stays_open_after_the_walk(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    """Every level's descriptor is closed when the walk ends, or fails half-way (``close``)."""
+    src = _deep(tmp_path)
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 16)
+
+    def failing(path: str, how: str) -> None:
+        if fail and path.endswith("/d" * 40 + "/f"):
+            raise RuntimeError("store failed")
+
+    with BlobWriter(repo=repo) as writer:
+        before = sorted(os.listdir("/proc/self/fd"))
+        archiver = Archiver(repo=repo, writer=writer, readers=2, on_read=failing)
+        raised = False
+        try:
+            archiver.root([str(src)], None)
+        except RuntimeError:
+            raised = True
+        finally:
+            archiver.close()
+        after = sorted(os.listdir("/proc/self/fd"))
+        writer.flush()
+    assert raised == fail and after == before
+
+
+def test_a_level_closed_while_a_reader_reads_in_it_stays_open_for_that_read(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """src/zz is handed to a reader before the walk descends into src/d; the walk goes 50 levels deeper
+    (8 held open) while that read is held, so src is closed for the walk: its descriptor stays open
+    until the read ends, and the reader opens zz there (not in whatever directory got its number)."""
+    src = _deep(tmp_path)
+    (src / "zz").write_bytes(b"read while src is closed for the walk")
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 8)
+    started, release = threading.Event(), threading.Event()
+    real = filereads.read_small
+
+    def held(where: Where, *args: Any) -> filereads.FileRead:
+        if where.name == "zz":
+            started.set()
+            assert release.wait(60)
+        return real(where, *args)
+
+    monkeypatch.setattr(filereads, "read_small", held)
+
+    def on_read(path: str, how: str) -> None:
+        if path == f"{src}/d/f":
+            assert started.wait(60)  # zz's reader runs: src is closed with the read under way
+        if path.endswith("/d" * 50 + "/f"):
+            release.set()
+
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=2, on_read=on_read)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            release.set()
+            archiver.close()
+        writer.flush()
+    assert archiver.warnings == []
+    snap = Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree})
+    restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    assert rsync_diff(src, tmp_path / "out" / "src") == []
