@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ...core.errors import UsageError
@@ -96,14 +97,16 @@ class Policy:
         )
 
 
-def listing(path: str) -> dict[str, os.stat_result]:
+def listing(path: str, restored: Collection[str] = ()) -> dict[str, os.stat_result]:
     """The entries of an existing directory, each with its ``lstat``; the temporary files a killed
-    restore left there (``fetch.TMP_PREFIX``, its process gone) are removed instead."""
+    restore left there (``fetch.TMP_PREFIX``, its process gone) are removed instead: regular files
+    only, and none of the ``restored`` names (the snapshot's own entries there, a user's files that
+    merely look like leftovers, are restored like any other)."""
     found = {}
     with os.scandir(path) as it:
         for entry in it:
             try:
-                if _stale_temporary(entry.name):
+                if entry.name not in restored and _stale_temporary(entry.name) and entry.is_file(follow_symlinks=False):
                     os.unlink(entry.path)
                     continue
                 found[entry.name] = entry.stat(follow_symlinks=False)

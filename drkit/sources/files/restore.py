@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from ...core.errors import DrkitError, UsageError
@@ -126,7 +126,8 @@ class Restorer:
     def _walk(self, trees: ParentTrees, tree_id: str, rel_dir: str) -> None:
         """Depth first in snapshot order, with an explicit stack rather than recursion (a snapshot as deep
         as its file system allowed cannot exhaust the interpreter's stack); subtrees are read ahead."""
-        stack = [(iter(trees.load(tree_id).values()), rel_dir, self._there(rel_dir))]
+        top = trees.load(tree_id)
+        stack = [(iter(top.values()), rel_dir, self._there(rel_dir, top))]
         while stack:
             nodes, rel_dir, there = stack[-1]
             node = next(nodes, None)
@@ -150,7 +151,8 @@ class Restorer:
                 continue
             if node.type == DIR:
                 self._dirs.append((rel, node, action))
-                stack.append((iter(trees.load(node.subtree).values()), rel, self._there(rel)))
+                sub = trees.load(node.subtree)
+                stack.append((iter(sub.values()), rel, self._there(rel, sub)))
             elif node.type == FILE:
                 (self._touch if action == existing.META else self._files).append((rel, node))
             else:
@@ -172,15 +174,16 @@ class Restorer:
         self.stats.modes_restricted += 1
         return expected(node, self.privileges)
 
-    def _there(self, rel_dir: str) -> dict[str, os.stat_result]:
-        """What the target holds in the directory a walk enters (nothing, if this restore creates it)."""
+    def _there(self, rel_dir: str, names: Collection[str]) -> dict[str, os.stat_result]:
+        """What the target holds in the directory a walk enters (nothing, if this restore creates it);
+        ``names``, the snapshot's entries there, are never taken for a killed restore's leftovers."""
         if rel_dir in self._fresh:
             return {}
         path = self._path(rel_dir) if rel_dir else self.target
         if not self._inherits:  # a default ACL there is inherited by what the restore creates inside
             self._inherits = xattrs.has_default_acl(path)
         try:
-            return existing.listing(path)
+            return existing.listing(path, names)
         except OSError as exc:
             raise DrkitError(
                 f"cannot read directory {path} of the target: {exc.strerror}",
