@@ -115,6 +115,28 @@ def listing(path: str, restored: Collection[str] = ()) -> dict[str, os.stat_resu
     return found
 
 
+def unlock_dir(path: str, unlocked: dict[str, int]) -> None:
+    """Give the owner read, write and search permission on an existing directory of ours that lacks
+    it, recording its mode in ``unlocked`` (``relock`` puts it back): a restore not run as root must
+    list it and write into it, as it does into a directory it creates (``rsync`` does the same)."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o700 != 0o700:
+            os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
+            unlocked.setdefault(path, stat.S_IMODE(st.st_mode))
+    except OSError:
+        pass  # listing or writing it fails as it would have
+
+
+def relock(unlocked: dict[str, int]) -> None:
+    """The modes ``unlock_dir`` changed, back on the directories the restore gave no mode of their own."""
+    for path, mode in reversed(unlocked.items()):  # deepest first: a parent stays open until its children
+        try:
+            os.chmod(path, mode)
+        except OSError:
+            pass
+
+
 def _stale_temporary(name: str) -> bool:
     match = _TMP_NAME.fullmatch(name)
     if match is None:

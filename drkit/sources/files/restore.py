@@ -84,9 +84,16 @@ class Restorer:
         self._extras: list[str] = []
         self._is_root = os.geteuid() == 0
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
+        self._unlocked: dict[str, int] = {}  # existing directories opened to us (not root): their modes
         self.privileges = Privileges(keep=self.policy.special_files)
 
     def run(self, root_tree: str) -> RestoreStats:
+        try:
+            return self._run(root_tree)
+        finally:  # refused, failed or done: what the snapshot gave no mode of its own gets its own back
+            existing.relock(self._unlocked)
+
+    def _run(self, root_tree: str) -> RestoreStats:
         missing = [p for p in self.selection.includes if not _in_snapshot(self.repo, root_tree, p)]
         if missing:  # else the restore writes nothing there, and --delete empties that path of the target
             raise UsageError(
@@ -118,6 +125,7 @@ class Restorer:
         for rel, node, action in reversed(self._dirs):
             if action != existing.KEEP:
                 self._meta(self._path(rel), node, was_there=action == existing.META)
+                self._unlocked.pop(self._path(rel), None)
         return self.stats
 
     def _path(self, rel: str) -> str:
@@ -180,6 +188,8 @@ class Restorer:
         if rel_dir in self._fresh:
             return {}
         path = self._path(rel_dir) if rel_dir else self.target
+        if not self._is_root:  # root may list and write it anyway
+            existing.unlock_dir(path, self._unlocked)
         if not self._inherits:  # a default ACL there is inherited by what the restore creates inside
             self._inherits = xattrs.has_default_acl(path)
         try:
