@@ -73,7 +73,14 @@ def overwrite_options(fn: Any) -> Any:
 )
 @click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
-@click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip matching paths (repeatable): with a /, a snapshot path as `drkit ls` shows it (src/app/cache, "
+    "leading / optional); else any name.",
+)
 @overwrite_options
 @skip_damaged_option
 @snapshot_filter
@@ -107,7 +114,7 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
             hint="e.g. --overwrite always --delete: the "
             "target's restored directories then hold exactly the snapshot's entries",
         )
-    selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
+    selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(_rooted(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
@@ -230,3 +237,10 @@ def diff(repo_ref: RepoRef, snapshot_a: str, snapshot_b: str, as_json: bool) -> 
         return
     for c in changes:
         click.echo(f"{c.kind}  /{printable(c.path)}")
+
+
+def _rooted(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """Restore excludes holding a ``/`` name snapshot paths, anchored at the snapshot's root with or without
+    the leading ``/``, as --include and `drkit ls` spell them (``src/keep`` matched nothing before: an
+    --exclude meant to protect it under --delete did not)."""
+    return tuple(f"/{p}" if "/" in p.rstrip("/") and not p.startswith("/") else p for p in patterns)
