@@ -14,6 +14,7 @@ from ...cli.filters import snapshot_filter
 from ...cli.output import byte_meter, emit_json, printable
 from ...cli.params import TIME, TIME_HELP
 from ...core.errors import UsageError
+from ...core.timespec import format_time, parse_time
 from ...ops.session import open_repository
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot, SnapshotFilter
@@ -102,7 +103,21 @@ def restore_files_cmd(
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
     snap = find_files_snapshot(repo, snapshot, point_in_time, source_name, snap_filter)
+    if point_in_time is not None and (line := _taken_across(snap, point_in_time)):
+        click.echo(f"warning: {line}", err=True)
     run_restore(repo, snap, **opts)
+
+
+def _taken_across(snap: Snapshot, point_in_time: str) -> str | None:
+    """The snapshot at T is the newest one *started* by T; one still being taken at T may hold what
+    changed after T (a file it read later): said, never silent."""
+    if not snap.end_time or parse_time(point_in_time) >= datetime.fromisoformat(snap.end_time):
+        return None
+    start, end = (format_time(datetime.fromisoformat(t)) for t in (snap.time, snap.end_time))
+    return (
+        f"snapshot {snap.short_id} was being taken at {point_in_time} (from {start} to {end}): files it read "
+        f"after that may hold later changes; for none, restore a --point-in-time before {start}"
+    )
 
 
 def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
