@@ -35,9 +35,12 @@ def restore_to(repo: Repository, ref: str, to: str, match: SnapshotFilter | None
                 return snap, restore_stream(repo, snap, out)
         if target.exists():
             raise UsageError(f"{target} exists; refusing to overwrite it")
-        tmp = target.with_name(f".{target.name}.drkit-partial")
+        # this process's own name, created exclusively: a file already there (a user's) is never truncated or removed
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.drkit-partial")
+        with target_errors(to):
+            out = open(tmp, "xb")  # noqa: SIM115 - closed below, before the rename
         try:
-            with target_errors(to), open(tmp, "wb") as out:
+            with target_errors(to), out:
                 written = restore_stream(repo, snap, out)
                 out.flush()
                 os.fsync(out.fileno())

@@ -55,3 +55,15 @@ def test_restore_to_dev_null_and_a_regular_file_still_refused(tmp_path: Path) ->
     proc = drkit("restore", ref, "--to", str(existing), "--repo", repo, env=ENV)
     assert proc.returncode == 2 and "refusing to overwrite" in one_line_error(proc)
     assert existing.read_bytes() == b"keep"
+
+
+def test_a_file_named_like_the_partial_file_is_left_alone(tmp_path: Path) -> None:
+    """The restore wrote to `.NAME.drkit-partial`, truncating and then removing whatever was there."""
+    data = os.urandom(100_000)
+    repo, ref = _stream_snapshot(tmp_path, data)
+    neighbour = tmp_path / ".dump.drkit-partial"
+    neighbour.write_bytes(b"someone's file")
+    assert drkit("restore", ref, "--to", str(tmp_path / "dump"), "--repo", repo, env=ENV).returncode == 0
+    assert hashlib.sha256((tmp_path / "dump").read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert neighbour.read_bytes() == b"someone's file"
+    assert sorted(p.name for p in tmp_path.iterdir() if "drkit-partial" in p.name) == [neighbour.name]
