@@ -72,13 +72,10 @@ def test_a_tree_deeper_than_the_open_file_limit_is_backed_up_whole(
     assert rsync_diff(src, tmp_path / "out" / "src") == []
 
 
-def test_a_closed_level_moved_meanwhile_is_not_walked_on(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two levels held open: while the walk is in src/x/y/z/w, src/x/y and above are closed; z is then
-    moved out of y. Back in z, y's ``..`` is src: not y, whose entries after z are skipped (a warning);
-    x is opened again by its path (y never was), found the same, and walked on."""
-    src = tmp_path / "src"
+def _walk_moving(
+    repo: Repository, src: Path, monkeypatch: pytest.MonkeyPatch, moves: list[tuple[str, str]]
+) -> tuple[str, list[str]]:
+    """Two levels held open: once the walk read src/x/y/z/w/f (src/x/y and above closed), ``moves`` are made."""
     (src / "x" / "y" / "z" / "w").mkdir(parents=True)
     (src / "x" / "y" / "z" / "w" / "f").write_bytes(b"deep")
     (src / "x" / "y" / "zz").write_bytes(b"after z, in y")
@@ -87,7 +84,8 @@ def test_a_closed_level_moved_meanwhile_is_not_walked_on(
 
     def move(path: str, how: str) -> None:
         if path.endswith("/w/f"):
-            os.rename(src / "x" / "y" / "z", src / "z-moved")
+            for old, new in moves:
+                os.rename(src / old, src / new)
 
     with BlobWriter(repo=repo) as writer:
         archiver = Archiver(repo=repo, writer=writer, readers=0, on_read=move)
@@ -96,9 +94,41 @@ def test_a_closed_level_moved_meanwhile_is_not_walked_on(
         finally:
             archiver.close()
         writer.flush()
-    assert archiver.warnings == [f"{src}/x/y: moved during the backup; its remaining entries are skipped"]
+    return tree, archiver.warnings
+
+
+def test_a_closed_level_moved_meanwhile_is_not_walked_on(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """z is moved out of y and y itself away, another directory put at its name. Back in z, z's ``..`` is
+    src and src/x/y another directory: not y, whose entries after z are skipped (a warning); x is opened
+    again by its path (y was not), found the same, and walked on; y's name now names another directory."""
+    src = tmp_path / "src"
+    moves = [("x/y/z", "z-moved"), ("x/y", "y-moved"), ("z-moved", "x/y")]  # z now at y's name
+    tree, warnings = _walk_moving(repo, src, monkeypatch, moves)
+    assert warnings == [
+        f"{src}/x/y: moved during the backup; its remaining entries are skipped",
+        f"{src}/x/y: {backup.REPLACED}",
+    ]
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" not in paths, paths
+
+
+def test_a_closed_level_whose_child_moved_elsewhere_is_walked_on(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only z is moved out of y (to src): z's ``..`` is then src, not y, but y is still at its name; it is
+    opened again by its path, found the same, and walked on: its entries after z are in the snapshot,
+    as for a tree shallow enough to stay open (z, walked before it moved, is no warning either)."""
+    src = tmp_path / "src"
+    tree, warnings = _walk_moving(repo, src, monkeypatch, [("x/y/z", "z-moved")])
+    assert warnings == []
+    paths = [p for p, _ in walk(repo, tree)]
+    assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" in paths, paths
+    os.rename(src / "z-moved", src / "x" / "y" / "z")  # the tree as walked: restored, it is the same
+    snap = Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree})
+    restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    assert rsync_diff(src, tmp_path / "out" / "src", "--omit-dir-times") == []  # the moves changed those
 
 
 @pytest.mark.parametrize("fail", [False, True])
