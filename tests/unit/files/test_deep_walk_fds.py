@@ -73,12 +73,15 @@ def test_a_tree_deeper_than_the_open_file_limit_is_backed_up_whole(
 
 
 def _walk_moving(
-    repo: Repository, src: Path, monkeypatch: pytest.MonkeyPatch, moves: list[tuple[str, str]]
+    repo: Repository, src: Path, monkeypatch: pytest.MonkeyPatch, moves: list[tuple[str, str]], readers: int
 ) -> tuple[str, list[str]]:
-    """Two levels held open: once the walk read src/x/y/z/w/f (src/x/y and above closed), ``moves`` are made."""
+    """Two levels held open: once the walk read src/x/y/z/w/f (src/x/y and above closed), ``moves`` are
+    made. No directory is left open after the walk."""
     (src / "x" / "y" / "z" / "w").mkdir(parents=True)
     (src / "x" / "y" / "z" / "w" / "f").write_bytes(b"deep")
     (src / "x" / "y" / "zz").write_bytes(b"after z, in y")
+    (src / "x" / "y" / "zzd").mkdir()
+    (src / "x" / "y" / "zzd" / "g").write_bytes(b"in a directory after z, in y")
     (src / "x" / "zz").write_bytes(b"after y, in x")
     monkeypatch.setattr(backup, "held_dirs_max", lambda: 2)
 
@@ -88,40 +91,45 @@ def _walk_moving(
                 os.rename(src / old, src / new)
 
     with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=0, on_read=move)
+        before = set(os.listdir("/proc/self/fd"))
+        archiver = Archiver(repo=repo, writer=writer, readers=readers, on_read=move)
         try:
             tree = archiver.root([str(src)], None)
         finally:
             archiver.close()
         writer.flush()
+    assert set(os.listdir("/proc/self/fd")) <= before  # no directory left open
     return tree, archiver.warnings
 
 
+@pytest.mark.parametrize("readers", [0, 2])
 def test_a_closed_level_moved_meanwhile_is_not_walked_on(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
 ) -> None:
     """z is moved out of y and y itself away, another directory put at its name. Back in z, z's ``..`` is
     src and src/x/y another directory: not y, whose entries after z are skipped (a warning); x is opened
     again by its path (y was not), found the same, and walked on; y's name now names another directory."""
     src = tmp_path / "src"
     moves = [("x/y/z", "z-moved"), ("x/y", "y-moved"), ("z-moved", "x/y")]  # z now at y's name
-    tree, warnings = _walk_moving(repo, src, monkeypatch, moves)
+    tree, warnings = _walk_moving(repo, src, monkeypatch, moves, readers)
     assert warnings == [
         f"{src}/x/y: moved during the backup; its remaining entries are skipped",
         f"{src}/x/y: {backup.REPLACED}",
     ]
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" not in paths, paths
+    assert not any(p.startswith("src/x/y/zzd") for p in paths), paths
 
 
+@pytest.mark.parametrize("readers", [0, 2])
 def test_a_closed_level_whose_child_moved_elsewhere_is_walked_on(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
 ) -> None:
     """Only z is moved out of y (to src): z's ``..`` is then src, not y, but y is still at its name; it is
     opened again by its path, found the same, and walked on: its entries after z are in the snapshot,
     as for a tree shallow enough to stay open (z, walked before it moved, is no warning either)."""
     src = tmp_path / "src"
-    tree, warnings = _walk_moving(repo, src, monkeypatch, [("x/y/z", "z-moved")])
+    tree, warnings = _walk_moving(repo, src, monkeypatch, [("x/y/z", "z-moved")], readers)
     assert warnings == []
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" in paths, paths
