@@ -109,11 +109,12 @@ def _close(level: Level) -> None:
 def _reopen(level: Level, left: Level) -> str | None:
     if level.ident is None:
         return None  # never opened: nothing in it to walk
-    got = _open_same("..", left.dir.fd, level.ident) if left.dir is not None else None
-    if not isinstance(got, int):  # the directory just left was moved elsewhere meanwhile (its ``..`` is
-        got = _open_same(level.where.path, None, level.ident)  # another one): by its path, checked the same
+    up = _open_same("..", left.dir.fd, level.ident) if left.dir is not None else None
+    got = up
+    if not isinstance(got, int):  # not through ``..`` (the directory just left was moved elsewhere
+        got = _open_same(level.where.path, None, level.ident)  # meanwhile): by its path, checked the same
     if isinstance(got, str):
-        return got
+        return up if isinstance(up, str) else got  # why ``..`` was not it, if it was tried
     level.dir, level.ident = DirFd(got), None
     for s in level.ahead:
         s.where = s.where._replace(dir_fd=got)
