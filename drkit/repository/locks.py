@@ -282,9 +282,11 @@ class Lock:
                 self.on_written()
             self._check_conflicts(key)
         except BaseException:
-            if self.on_refused is not None:
-                self.on_refused()  # before the lock object goes: what ran under it has ended
-            self._delete(key)
+            try:
+                if self.on_refused is not None:
+                    self.on_refused()  # before the lock object goes: what ran under it has ended
+            finally:  # even if that wait is interrupted (Ctrl-C on a slow read): no lock object left behind
+                self._delete(key)
             raise
         self.key, self._expires, self._lost = key, expires, False
         self._stop.clear()

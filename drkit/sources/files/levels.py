@@ -5,7 +5,7 @@ A tree may be as deep as the file system allows (anyone who can write in it can 
 the process may open files. So at most ``held_dirs_max()`` levels are open: going deeper closes the one
 farthest up (cancelling the reads handed over from it that no reader started; the walk reads those
 itself later); coming back up to it opens it again through the ``..`` of the level just left (or its
-path, if that one never opened) and checks it is the same directory (device and inode), or its
+path, if that one never opened or was moved elsewhere) and checks it is the same directory (device and inode), or its
 remaining entries are skipped with a warning: never another directory's entries under its name.
 """
 
@@ -109,18 +109,26 @@ def _close(level: Level) -> None:
 def _reopen(level: Level, left: Level) -> str | None:
     if level.ident is None:
         return None  # never opened: nothing in it to walk
+    up = _open_same("..", left.dir.fd, level.ident) if left.dir is not None else None
+    got = up
+    if not isinstance(got, int):  # not through ``..`` (the directory just left was moved elsewhere
+        got = _open_same(level.where.path, None, level.ident)  # meanwhile): by its path, checked the same
+    if isinstance(got, str):
+        return up if isinstance(up, str) else got  # why ``..`` was not it, if it was tried
+    level.dir, level.ident = DirFd(got), None
+    for s in level.ahead:
+        s.where = s.where._replace(dir_fd=got)
+    return None
+
+
+def _open_same(name: str, dir_fd: int | None, ident: tuple[int, int]) -> int | str:
+    """``name`` opened as a directory if it is the one ``ident`` names (device and inode); else why not."""
     try:
-        if left.dir is not None:
-            fd = os.open("..", O_LIST, dir_fd=left.dir.fd)
-        else:
-            fd = os.open(level.where.path, O_LIST)
+        fd = os.open(name, O_LIST, dir_fd=dir_fd)
     except OSError as exc:
         return f"cannot be opened again ({exc.strerror}); its remaining entries are skipped"
     st = os.fstat(fd)
-    if (st.st_dev, st.st_ino) != level.ident:
+    if (st.st_dev, st.st_ino) != ident:
         os.close(fd)
         return "moved during the backup; its remaining entries are skipped"
-    level.dir, level.ident = DirFd(fd), None
-    for s in level.ahead:
-        s.where = s.where._replace(dir_fd=fd)
-    return None
+    return fd

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import grp
+import logging
 import os
 import pwd
 import resource
@@ -18,6 +19,8 @@ from typing import Any, NamedTuple
 
 from ...core.errors import UsageError
 from .tree import DIR, FILE, SYMLINK, Node
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,21 @@ class Where(NamedTuple):
     def xattr_path(self) -> str:
         """A path to the entry for the path-only xattr calls (never followed: ``follow_symlinks=False``).
         Without /proc, the entry's full path (the one read that a swapped parent can still redirect)."""
-        if self.dir_fd is None or _PROC_FD is None:
-            return self.path if self.dir_fd is not None else self.name
+        if self.dir_fd is None:
+            return self.name
+        if _PROC_FD is None:
+            _no_proc_warning()
+            return self.path
         return f"{_PROC_FD}/{self.dir_fd}/{self.name}"
+
+
+@lru_cache(maxsize=1)
+def _no_proc_warning() -> None:
+    """Said once a process: the one read the walk cannot make by descriptor (no silent loss of that)."""
+    log.warning(
+        "/proc is not mounted: extended attributes are read by full path, which a parent directory "
+        "swapped for a symlink during the backup can redirect (mount /proc to close that)"
+    )
 
 
 _new = tuple.__new__  # not the NamedTuple's own __new__: a Python call fewer per entry walked

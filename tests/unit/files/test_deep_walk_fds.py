@@ -72,33 +72,74 @@ def test_a_tree_deeper_than_the_open_file_limit_is_backed_up_whole(
     assert rsync_diff(src, tmp_path / "out" / "src") == []
 
 
-def test_a_closed_level_moved_meanwhile_is_not_walked_on(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two levels held open: while the walk is in src/x/y/z/w, src/x/y and above are closed; z is then
-    moved out of y. Back in z, y's ``..`` is src: not y, whose entries after z are skipped (a warning);
-    x is opened again by its path (y never was), found the same, and walked on."""
-    src = tmp_path / "src"
+def _walk_moving(
+    repo: Repository, src: Path, monkeypatch: pytest.MonkeyPatch, moves: list[tuple[str, str]], readers: int
+) -> tuple[str, list[str]]:
+    """Two levels held open: once the walk read src/x/y/z/w/f (src/x/y and above closed), ``moves`` are
+    made. No directory is left open after the walk."""
     (src / "x" / "y" / "z" / "w").mkdir(parents=True)
     (src / "x" / "y" / "z" / "w" / "f").write_bytes(b"deep")
     (src / "x" / "y" / "zz").write_bytes(b"after z, in y")
+    (src / "x" / "y" / "zzd").mkdir()
+    (src / "x" / "y" / "zzd" / "g").write_bytes(b"in a directory after z, in y")
     (src / "x" / "zz").write_bytes(b"after y, in x")
     monkeypatch.setattr(backup, "held_dirs_max", lambda: 2)
 
     def move(path: str, how: str) -> None:
         if path.endswith("/w/f"):
-            os.rename(src / "x" / "y" / "z", src / "z-moved")
+            for old, new in moves:
+                os.rename(src / old, src / new)
 
     with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=0, on_read=move)
+        before = set(os.listdir("/proc/self/fd"))
+        archiver = Archiver(repo=repo, writer=writer, readers=readers, on_read=move)
         try:
             tree = archiver.root([str(src)], None)
         finally:
             archiver.close()
         writer.flush()
-    assert archiver.warnings == [f"{src}/x/y: moved during the backup; its remaining entries are skipped"]
+    assert set(os.listdir("/proc/self/fd")) <= before  # no directory left open
+    return tree, archiver.warnings
+
+
+@pytest.mark.parametrize("readers", [0, 2])
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_closed_level_moved_meanwhile_is_not_walked_on(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int, replaced: bool
+) -> None:
+    """z is moved out of y and y itself away (``replaced``: another directory put at its name). Back in
+    z, z's ``..`` is src and src/x/y is not y: y's entries after z are skipped (a warning); x is opened
+    again by its path (y was not), found the same, and walked on."""
+    src = tmp_path / "src"
+    moves = [("x/y/z", "z-moved"), ("x/y", "y-moved")]
+    if replaced:
+        moves.append(("z-moved", "x/y"))  # z now at y's name
+    tree, warnings = _walk_moving(repo, src, monkeypatch, moves, readers)
+    assert warnings == [
+        f"{src}/x/y: moved during the backup; its remaining entries are skipped",
+        *([f"{src}/x/y: {backup.REPLACED}"] if replaced else []),  # gone is not replaced
+    ]
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" not in paths, paths
+    assert not any(p.startswith("src/x/y/zzd") for p in paths), paths
+
+
+@pytest.mark.parametrize("readers", [0, 2])
+def test_a_closed_level_whose_child_moved_elsewhere_is_walked_on(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
+) -> None:
+    """Only z is moved out of y (to src): z's ``..`` is then src, not y, but y is still at its name; it is
+    opened again by its path, found the same, and walked on: its entries after z are in the snapshot,
+    as for a tree shallow enough to stay open (z, walked before it moved, is no warning either)."""
+    src = tmp_path / "src"
+    tree, warnings = _walk_moving(repo, src, monkeypatch, [("x/y/z", "z-moved")], readers)
+    assert warnings == []
+    paths = [p for p, _ in walk(repo, tree)]
+    assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" in paths, paths
+    os.rename(src / "z-moved", src / "x" / "y" / "z")  # the tree as walked: restored, it is the same
+    snap = Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree})
+    restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    assert rsync_diff(src, tmp_path / "out" / "src", "--omit-dir-times") == []  # the moves changed those
 
 
 @pytest.mark.parametrize("fail", [False, True])

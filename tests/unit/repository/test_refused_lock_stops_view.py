@@ -16,6 +16,7 @@ from drkit.core.errors import LockFailed
 from drkit.repository import ahead
 from drkit.repository import repo as repo_mod
 from drkit.repository.format import RepoConfig
+from drkit.repository.locks import Lock
 from drkit.repository.repo import Repository
 from drkit.repository.streams import SourceRef, backup_stream
 from storage_backends import Backend, ObjectInfo
@@ -75,3 +76,21 @@ def test_a_refused_lock_leaves_no_read_running(monkeypatch: pytest.MonkeyPatch) 
     assert started and started[0].stop.is_set()
     assert [c.key for c in calls[at_error:]] == []  # nothing read after the error
     assert not any(c.call == "list" and c.key == "index/" for c in calls)  # the view stopped before its end
+
+
+def test_a_refusal_interrupted_while_it_waits_still_removes_its_lock_object() -> None:
+    """Ctrl-C while the refusal waits for the read ahead (``on_refused``, a slow remote read): the lock
+    object written is still deleted, not left to block other commands until it turns stale (30 min)."""
+    store = MemoryBackend()
+    holder = Lock(store, exclusive=True, purpose="prune")
+    holder.acquire()
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Lock(store, exclusive=False, purpose="backup", on_refused=interrupted).acquire()
+        assert [i.key for i in store.list("locks/")] == [holder.key]
+    finally:
+        holder.release()
