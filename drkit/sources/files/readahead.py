@@ -27,16 +27,19 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ...pipeline import ChunkerParams
 from ...pipeline.hashing import BlobHasher
 from . import filereads, xattrs
 from .filereads import SMALL_FILE, FileRead, Stream, stream_reserve
 from .tree import FILE, SYMLINK, Node
-from .walker import DirFd, Where, node_from_stat
+from .walker import Where, node_from_stat
+
+if TYPE_CHECKING:
+    from .levels import Level
 
 READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
@@ -56,6 +59,8 @@ class Scanned:
     read: Future[FileRead] | None = None  # being read ahead
     stream: Stream | None = None  # a large file being read ahead: its chunks
     reserved: int = 0  # read-ahead bytes reserved for it
+    walked: bool = False  # the walk reached it (not to be handed to a reader any more)
+    sub: Level | None = None  # a directory opened and listed ahead of the walk (walkahead.py)
 
     @property
     def path(self) -> str:
@@ -97,33 +102,40 @@ class Readers:
         self.budget = budget or read_ahead_budget(readers, params)
         self.held = 0  # bytes reserved by files read ahead and not yet assembled
         self.peak = 0  # the most ever held (tests)
+        self.handed = 0  # files handed to the readers (tests, benches)
         self._out: dict[Future[FileRead], Scanned] = {}  # handed over, not taken
         self._streams: set[Stream] = set()  # large files being streamed, until assembled
 
-    def fill(self, queues: Iterable[tuple[DirFd, deque[Scanned]]]) -> None:
-        """Hand files to the readers, from the front of each queue in turn (the walk's order: the
-        directory it is in first), while they fit in the budget; stop at the first that does not. Each
-        read holds its directory's descriptor open until it is done (or cancelled)."""
-        for directory, queue in queues:
-            while queue:
-                s = queue[0]
-                size = s.node.size if s.node is not None else 0
-                need = size + 1 if size <= SMALL_FILE else self._large
-                if self.held + need > self.budget:
-                    return
+    def fill(self, queue: deque[tuple[Level, Scanned]]) -> None:
+        """Hand files to the readers from the front of ``queue`` (the order the walk scanned them: its
+        directory's next entries and those of the directories opened ahead of it, walkahead.py) while
+        they fit in the budget; stop at the first that does not. Each read holds its directory's
+        descriptor open until it is done (or cancelled). A file the walk reached first, or whose
+        directory is closed for now (levels.py), is dropped from the queue: the walk reads it."""
+        while queue:
+            level, s = queue[0]
+            directory = level.dir
+            if s.walked or directory is None:
                 queue.popleft()
-                s.reserved = need
-                self.held += need
-                self.peak = max(self.peak, self.held)
-                where = s.where._replace(dir_fd=directory.hold())
-                if size <= SMALL_FILE:
-                    s.read = self._pool.submit(filereads.read_small, where, size, self._params, self._hasher)
-                else:
-                    s.stream = Stream()
-                    self._streams.add(s.stream)
-                    s.read = self._pool.submit(filereads.read_large, where, self._params, self._hasher, s.stream)
-                s.read.add_done_callback(directory.released)  # run, or cancelled
-                self._out[s.read] = s
+                continue
+            size = s.node.size if s.node is not None else 0
+            need = size + 1 if size <= SMALL_FILE else self._large
+            if self.held + need > self.budget:
+                return
+            queue.popleft()
+            s.reserved = need
+            self.held += need
+            self.peak = max(self.peak, self.held)
+            where = s.where._replace(dir_fd=directory.hold())
+            if size <= SMALL_FILE:
+                s.read = self._pool.submit(filereads.read_small, where, size, self._params, self._hasher)
+            else:
+                s.stream = Stream()
+                self._streams.add(s.stream)
+                s.read = self._pool.submit(filereads.read_large, where, self._params, self._hasher, s.stream)
+            s.read.add_done_callback(directory.released)  # run, or cancelled
+            self._out[s.read] = s
+            self.handed += 1
 
     def take(self, s: Scanned) -> FileRead | None:
         """What a reader read of ``s`` (waiting for it), or its ``stream``; None if no reader was asked

@@ -12,7 +12,7 @@ import pytest
 
 from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, BackupOptions
+from drkit.sources.files import Archiver, BackupOptions, backup, walkahead
 from drkit.sources.files.diff import walk
 
 
@@ -25,13 +25,16 @@ def mount_later(tmp_path: Path) -> Iterator[list[Path]]:
         subprocess.run(["umount", str(path)], check=True, timeout=60)
 
 
-@pytest.mark.parametrize("readers", [0, 2])
+@pytest.mark.parametrize(("readers", "opened_ahead"), [(0, False), (2, False), (2, True)])
 def test_a_file_system_mounted_after_the_lstat_is_not_crossed(
-    repo: Repository, tmp_path: Path, mount_later: list[Path], readers: int
+    repo: Repository, tmp_path: Path, mount_later: list[Path], readers: int, opened_ahead: bool
 ) -> None:
     src = tmp_path / "src"
     (src / "a").mkdir(parents=True)
     (src / "a" / "f").write_bytes(b"walked first")
+    if not opened_ahead:  # a's subdirectories (before f) take every place to open directories ahead
+        for i in range(walkahead.PREPARED_MAX + 8):  # so b is opened when the walk reaches it, after f
+            (src / "a" / f"d{i:02}").mkdir()
     (src / "b").mkdir()
     probe = subprocess.run(["mount", "-t", "tmpfs", "none", str(src / "b")], capture_output=True, timeout=60)
     if probe.returncode != 0:
@@ -55,7 +58,9 @@ def test_a_file_system_mounted_after_the_lstat_is_not_crossed(
     paths = [path for path, _ in walk(repo, tree)]
     assert not any("on-another-fs" in p for p in paths), paths
     assert os.path.ismount(src / "b")
-    if readers:  # lstat-ed ahead on the root's file system, another when listed
+    if opened_ahead:  # opened (by descriptor) ahead of the walk, before the mount: that directory is walked
+        assert archiver.warnings == [f"{src}/b: {backup.REPLACED}"]
+    elif readers:  # lstat-ed ahead on the root's file system, another when listed
         assert archiver.warnings == [f"{src}/b: a file system was mounted here during the backup; not crossed"]
     else:
         assert archiver.warnings == [] and "src/b" not in paths

@@ -1,0 +1,119 @@
+"""The files backup's walk opens the next directories ahead (walkahead.py) so the reader threads always
+have files queued: every file the walk reads goes to a reader first (the first file of a directory
+too), a directory's files before the walk enters it; a tree of many small directories restores the
+same; a directory opened ahead and never entered (a level given up) releases what it held."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+from treediff import rsync_diff
+
+from drkit.repository.repo import Repository
+from drkit.repository.snapshots import Snapshot
+from drkit.repository.writer import BlobWriter
+from drkit.sources.files import Archiver, Selection, levels, readahead, walkahead
+from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, restore_files
+from drkit.sources.files.tree import FILE
+
+
+def _small_dirs(src: Path, dirs: int, files: int, seed: int = 25) -> None:
+    """``dirs`` directories of ``files`` small files each, some nested, with hard links and symlinks."""
+    rng = random.Random(seed)
+    for d in range(dirs):
+        sub = src / f"d{d:03}" if d % 4 else src / f"d{d - d % 8:03}x" / f"n{d:03}"
+        sub.mkdir(parents=True, exist_ok=True)
+        for f in range(files):
+            (sub / f"f{f}").write_bytes(rng.randbytes(rng.choice((0, 1, 300, 5_000, 70_000))))
+        if d % 5 == 0:
+            (sub / "link").symlink_to("f0")
+        if d % 7 == 0 and d:
+            os.link(sub / "f1", src / f"hard{d:03}")
+
+
+def _archive(repo: Repository, src: Path, readers: int) -> tuple[Archiver, str]:
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=readers)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    return archiver, tree
+
+
+def test_the_first_file_of_every_directory_goes_to_a_reader(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted, not timed: whether a reader started a file before the walk reached it depends on the
+    load; whether the walk handed it over first does not. Before, the first file of each directory
+    was taken by the walk before any of that directory's files were handed over."""
+    src = tmp_path / "src"
+    _small_dirs(src, 24, 3)
+    taken: dict[str, bool] = {}  # each file the walk reads: handed to a reader before
+    real_take = readahead.Readers.take
+
+    def noting_take(self: readahead.Readers, s: readahead.Scanned) -> object:
+        if s.node is not None and s.node.links == 1:  # the first name of a hard link: the walk reads it
+            taken[os.path.relpath(s.path, src)] = s.read is not None
+        return real_take(self, s)
+
+    entered: dict[str, list[bool]] = {}  # each directory the walk enters: its files handed over by then
+    real_push = levels.Levels.push
+
+    def noting_push(self: levels.Levels, level: levels.Level) -> None:
+        files = [s for s in level.ahead if s.node is not None and s.node.type == FILE and s.node.links == 1]
+        entered[os.path.relpath(level.where.path, src)] = [s.read is not None for s in files]
+        real_push(self, level)
+
+    monkeypatch.setattr(readahead.Readers, "take", noting_take)
+    monkeypatch.setattr(levels.Levels, "push", noting_push)
+    archiver, _ = _archive(repo, src, readers=2)
+    assert archiver.warnings == []
+    firsts = [p for p in taken if p.endswith("/f0")]
+    assert len(firsts) == 24 and len(taken) == 24 * 3 - len(range(7, 24, 7))
+    assert [p for p, handed in taken.items() if not handed] == []
+    below = {p: handed for p, handed in entered.items() if p != "."}  # the top one: entered before any scan
+    assert len(below) == 24 + 3  # and the three parents of the nested ones
+    assert {p: h for p, h in below.items() if not all(h)} == {}
+    assert sum(len(h) for h in below.values()) == 24 * 3 - len(range(7, 24, 7))  # hard links: not handed
+
+
+def test_a_tree_of_many_small_directories_restores_the_same(repo: Repository, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _small_dirs(src, 300, 4, seed=7)  # many more directories than are opened ahead at once
+    archiver, tree = _archive(repo, src, readers=2)
+    assert archiver.warnings == []
+    assert (archiver.stats.files_new, archiver.stats.files_unchanged) == (300 * 4, len(range(7, 300, 7)))
+    out = tmp_path / "out"
+    restore_files(
+        repo,
+        Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree}),
+        str(out),
+        Selection(),
+    )
+    assert rsync_diff(src, out / "src") == []
+
+
+def test_the_directories_opened_ahead_stay_bounded(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never more than ``max`` directories open ahead, and none left open once the walk is done."""
+    src = tmp_path / "src"
+    _small_dirs(src, 120, 2)
+    most = [0]
+    real_prepare = walkahead.Ahead.prepare
+
+    def noting_prepare(self: walkahead.Ahead, level: levels.Level) -> None:
+        real_prepare(self, level)
+        most[0] = max(most[0], self.prepared)
+
+    monkeypatch.setattr(walkahead.Ahead, "prepare", noting_prepare)
+    before = set(os.listdir("/proc/self/fd"))
+    archiver, _ = _archive(repo, src, readers=2)
+    assert most[0] == walkahead.PREPARED_MAX
+    assert archiver._ahead.prepared == 0
+    assert set(os.listdir("/proc/self/fd")) <= before
