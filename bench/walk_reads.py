@@ -6,6 +6,7 @@ walk's own reads of file content (``backup.read_small`` called on the walk's thr
 call ``filereads.read_small``) and, for each file the walk took from the readers (``Readers.take``),
 whether it had been handed to a reader at all and whether a reader had started it. Counts, not times:
 whether a file was handed over does not depend on the load; whether a reader started it in time does.
+Last, the main thread's CPU seconds (the walk's, imports and key derivation included).
 
 Run: .venv/bin/python bench/walk_reads.py [--checkout DIR] -- backup files TREE --repo R
 (DRKIT_PASSWORD in the environment; one CPU or ``--workers 1`` has no readers: every file is the walk's.)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,7 @@ def main(argv: list[str]) -> int:
         code = exc.code if isinstance(exc.code, int) else 1
     for what, n in sorted(counts.items()):
         print(f"{what}: {n}", file=sys.stderr)
+    print(f"main thread CPU: {time.thread_time():.2f} s", file=sys.stderr)  # the walk's, from the start
     return code
 
 
