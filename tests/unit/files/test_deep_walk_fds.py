@@ -68,16 +68,20 @@ def test_a_tree_deeper_than_the_open_file_limit_is_backed_up_whole(
     assert rsync_diff(src, tmp_path / "out" / "src") == []
 
 
+@pytest.mark.parametrize("readers", [0, 2])
 def test_a_closed_level_moved_meanwhile_is_not_walked_on(
-    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
 ) -> None:
     """Two levels held open: while the walk is in src/x/y/z/w, src/x/y and above are closed; z is then
     moved out of y. Back in z, y's ``..`` is src: not y, whose entries after z are skipped (a warning);
-    x is opened again by its path (y never was), found the same, and walked on."""
+    x is opened again by its path (y never was), found the same, and walked on. With readers, y's
+    directories after z may have been opened ahead (walkahead.py): given up with y, closed."""
     src = tmp_path / "src"
     (src / "x" / "y" / "z" / "w").mkdir(parents=True)
     (src / "x" / "y" / "z" / "w" / "f").write_bytes(b"deep")
     (src / "x" / "y" / "zz").write_bytes(b"after z, in y")
+    (src / "x" / "y" / "zzd").mkdir()
+    (src / "x" / "y" / "zzd" / "g").write_bytes(b"in a directory after z, in y")
     (src / "x" / "zz").write_bytes(b"after y, in x")
     monkeypatch.setattr(backup, "held_dirs_max", lambda: 2)
 
@@ -86,12 +90,15 @@ def test_a_closed_level_moved_meanwhile_is_not_walked_on(
             os.rename(src / "x" / "y" / "z", src / "z-moved")
 
     with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=0, on_read=move)
+        before = set(os.listdir("/proc/self/fd"))
+        archiver = Archiver(repo=repo, writer=writer, readers=readers, on_read=move)
         try:
             tree = archiver.root([str(src)], None)
         finally:
             archiver.close()
         writer.flush()
     assert archiver.warnings == [f"{src}/x/y: moved during the backup; its remaining entries are skipped"]
+    assert set(os.listdir("/proc/self/fd")) <= before  # no directory left open
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" not in paths, paths
+    assert not any(p.startswith("src/x/y/zzd") for p in paths), paths

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from treediff import rsync_diff
@@ -15,9 +16,11 @@ from treediff import rsync_diff
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, Selection, levels, readahead, walkahead
+from drkit.sources.files import Archiver, Selection, backup, levels, readahead, walkahead
+from drkit.sources.files.diff import walk
 from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, restore_files
 from drkit.sources.files.tree import FILE
+from drkit.sources.files.walker import Where
 
 
 def _small_dirs(src: Path, dirs: int, files: int, seed: int = 25) -> None:
@@ -114,6 +117,51 @@ def test_the_directories_opened_ahead_stay_bounded(
     monkeypatch.setattr(walkahead.Ahead, "prepare", noting_prepare)
     before = set(os.listdir("/proc/self/fd"))
     archiver, _ = _archive(repo, src, readers=2)
-    assert most[0] == walkahead.PREPARED_MAX
+    assert most[0] == archiver._ahead.max > 0  # PREPARED_MAX, or less under a low RLIMIT_NOFILE
     assert archiver._ahead.prepared == 0
     assert set(os.listdir("/proc/self/fd")) <= before
+
+
+def test_a_directory_opened_ahead_in_a_level_given_up_is_closed(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """src/x/y holds z (30 levels deep) and zzd; zzd is opened ahead before the walk enters z. While the
+    walk is at the bottom of z, y (closed by then: 24 levels held) has z moved out of it; back up, y's
+    remaining entries are given up (levels.py): zzd, opened ahead, is closed, never walked."""
+    src = tmp_path / "src"
+    deep = src / "x" / "y" / "z"
+    for i in range(30):
+        deep = deep / f"l{i:02}"
+    deep.mkdir(parents=True)
+    (deep / "f").write_bytes(b"deep")
+    (src / "x" / "y" / "zzd").mkdir()
+    (src / "x" / "y" / "zzd" / "g").write_bytes(b"in a directory after z, in y")
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 24)  # 3 directories opened ahead at most
+    opened: list[str] = []
+    real_open = walkahead.Ahead.open
+
+    def noting_open(self: walkahead.Ahead, where: Where, *args: Any) -> levels.Level:
+        opened.append(os.path.relpath(where.path, src))
+        return real_open(self, where, *args)
+
+    monkeypatch.setattr(walkahead.Ahead, "open", noting_open)
+
+    def move(path: str, how: str) -> None:
+        if path.endswith("/l29/f"):
+            os.rename(src / "x" / "y" / "z", src / "z-moved")
+
+    before = set(os.listdir("/proc/self/fd"))
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=2, on_read=move)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    assert "x/y/zzd" in opened  # opened ahead (the walk never entered it)
+    assert archiver.warnings == [f"{src}/x/y: moved during the backup; its remaining entries are skipped"]
+    assert archiver._ahead.prepared == 0
+    assert set(os.listdir("/proc/self/fd")) <= before
+    paths = [p for p, _ in walk(repo, tree)]
+    assert "src/x/y/z/" + "/".join(f"l{i:02}" for i in range(30)) + "/f" in paths
+    assert not any(p.startswith("src/x/y/zzd") for p in paths), paths
