@@ -65,7 +65,7 @@ class Levels:
             self._open_from -= 1
             self.reopen_problem = _reopen(self.stack[-1], left)
         if left.dir is not None:
-            left.dir.drop()  # closed once the readers handed its files are done
+            left.dir.drop()  # every entry is assembled: no read of its files runs
             left.dir = None
         return left
 
@@ -94,9 +94,8 @@ def _close(level: Level) -> None:
         return
     st = os.fstat(level.dir.fd)
     level.ident = (st.st_dev, st.st_ino)
-    for s in level.ahead:
-        if s.read is not None:
-            s.read.cancel()  # not started: dropped its hold; the walk reads it itself
+    running = [s.read for s in level.ahead if s.read is not None and not s.read.cancel()]  # cancelled: the
+    level.dir.hold_for(running)  # walk reads it itself; a read started keeps the descriptor open till it ends
     level.dir.drop()
     level.dir = None
 

@@ -112,13 +112,13 @@ class Readers:
     def fill(self, queue: deque[tuple[Level, Scanned]]) -> None:
         """Hand files to the readers from the front of ``queue`` (the order the walk scanned them: its
         directory's next entries and those of the directories opened ahead of it, walkahead.py) while
-        they fit in the budget; stop at the first that does not. Each read holds its directory's
-        descriptor open until it is done (or cancelled). A file the walk reached first, or whose
-        directory is closed for now (levels.py), is dropped from the queue: the walk reads it."""
+        they fit in the budget; stop at the first that does not. A reader opens the file relative to its
+        directory's descriptor (``s.where``), which the walk keeps open until every entry of it is
+        assembled, or, if it closes it earlier, until those reads end (levels.py). A file the walk
+        reached first, or whose directory is closed for now, is dropped from the queue: the walk reads it."""
         while queue:
             level, s = queue[0]
-            directory = level.dir
-            if s.walked or directory is None:
+            if s.walked or level.dir is None:  # closed: the descriptor in ``s.where`` is too
                 queue.popleft()
                 continue
             size = s.node.size if s.node is not None else 0
@@ -129,14 +129,12 @@ class Readers:
             s.reserved = need
             self.held += need
             self.peak = max(self.peak, self.held)
-            where = s.where._replace(dir_fd=directory.hold())
             if size <= SMALL_FILE:
-                s.read = self._pool.submit(filereads.read_small, where, size, self._params, self._hasher)
+                s.read = self._pool.submit(filereads.read_small, s.where, size, self._params, self._hasher)
             else:
                 s.stream = Stream()
                 self._streams.add(s.stream)
-                s.read = self._pool.submit(filereads.read_large, where, self._params, self._hasher, s.stream)
-            s.read.add_done_callback(directory.released)  # run, or cancelled
+                s.read = self._pool.submit(filereads.read_large, s.where, self._params, self._hasher, s.stream)
             self._out[s.read] = s
             self.handed += 1
 

@@ -10,10 +10,11 @@ import pwd
 import resource
 import stat
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ...core.errors import UsageError
 from .tree import DIR, FILE, SYMLINK, Node
@@ -129,19 +130,22 @@ _new = tuple.__new__  # not the NamedTuple's own __new__: a Python call fewer pe
 
 class DirFd:
     """A directory the walk holds open while it ``lstat``s, lists and reads its entries, shared with the
-    reader threads: each read handed over ``hold``s it and ``drop``s it when done, and the descriptor is
-    closed on the last ``drop`` (the walk's own, when it leaves the directory), never while a reader
-    may still open a name relative to it (a closed or reused descriptor would read another directory)."""
+    reader threads. Closed on the last ``drop``: the walk's own when it leaves the directory (every read
+    of its files has ended then), or, when it closes one early (levels.py), that of the last read still
+    running (``hold_for``): never while a reader may still open a name relative to it (a closed or
+    reused descriptor would read another directory)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._refs = 1
         self._lock = threading.Lock()
 
-    def hold(self) -> int:
+    def hold_for(self, reads: list[Future[Any]]) -> None:
+        """Stay open until each of ``reads`` is done."""
         with self._lock:
-            self._refs += 1
-        return self.fd
+            self._refs += len(reads)
+        for read in reads:
+            read.add_done_callback(self._released)  # at once if done meanwhile
 
     def drop(self) -> None:
         with self._lock:
@@ -150,8 +154,7 @@ class DirFd:
         if last:
             os.close(self.fd)
 
-    def released(self, _: object) -> None:
-        """``drop``, as a future's done callback (a read handed over finished or was cancelled)."""
+    def _released(self, _: object) -> None:
         self.drop()
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from treediff import rsync_diff
@@ -15,10 +17,10 @@ from treediff import rsync_diff
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, Selection, backup
+from drkit.sources.files import Archiver, Selection, backup, filereads
 from drkit.sources.files.diff import walk
 from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, restore_files
-from drkit.sources.files.walker import held_dirs_max
+from drkit.sources.files.walker import Where, held_dirs_max
 
 DEPTH = 300
 
@@ -102,3 +104,70 @@ def test_a_closed_level_moved_meanwhile_is_not_walked_on(
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/w/f" in paths and "src/x/zz" in paths and "src/x/y/zz" not in paths, paths
     assert not any(p.startswith("src/x/y/zzd") for p in paths), paths
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_no_directory_stays_open_after_the_walk(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    """Every level's descriptor is closed when the walk ends, or fails half-way (``close``)."""
+    src = _deep(tmp_path)
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 16)
+
+    def failing(path: str, how: str) -> None:
+        if fail and path.endswith("/d" * 40 + "/f"):
+            raise RuntimeError("store failed")
+
+    with BlobWriter(repo=repo) as writer:
+        before = sorted(os.listdir("/proc/self/fd"))
+        archiver = Archiver(repo=repo, writer=writer, readers=2, on_read=failing)
+        raised = False
+        try:
+            archiver.root([str(src)], None)
+        except RuntimeError:
+            raised = True
+        finally:
+            archiver.close()
+        after = sorted(os.listdir("/proc/self/fd"))
+        writer.flush()
+    assert raised == fail and after == before
+
+
+def test_a_level_closed_while_a_reader_reads_in_it_stays_open_for_that_read(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """src/zz is handed to a reader before the walk descends into src/d; the walk goes 50 levels deeper
+    (8 held open) while that read is held, so src is closed for the walk: its descriptor stays open
+    until the read ends, and the reader opens zz there (not in whatever directory got its number)."""
+    src = _deep(tmp_path)
+    (src / "zz").write_bytes(b"read while src is closed for the walk")
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 8)
+    started, release = threading.Event(), threading.Event()
+    real = filereads.read_small
+
+    def held(where: Where, *args: Any) -> filereads.FileRead:
+        if where.name == "zz":
+            started.set()
+            assert release.wait(60)
+        return real(where, *args)
+
+    monkeypatch.setattr(filereads, "read_small", held)
+
+    def on_read(path: str, how: str) -> None:
+        if path == f"{src}/d/f":
+            assert started.wait(60)  # zz's reader runs: src is closed with the read under way
+        if path.endswith("/d" * 50 + "/f"):
+            release.set()
+
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=2, on_read=on_read)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            release.set()
+            archiver.close()
+        writer.flush()
+    assert archiver.warnings == []
+    snap = Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree})
+    restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    assert rsync_diff(src, tmp_path / "out" / "src") == []

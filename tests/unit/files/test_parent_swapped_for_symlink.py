@@ -27,6 +27,7 @@ def _trees(tmp_path: Path) -> tuple[Path, Path]:
         (root / "d" / "sub").mkdir(parents=True)
         for name in ("a", "b", "sub/c"):
             (root / "d" / name).write_bytes(what + b" " + name.encode() + b"\n" * 100)
+            os.setxattr(root / "d" / name, "user.origin", what)
     (src / "z").write_bytes(b"after d")
     return src, outside
 
@@ -78,6 +79,8 @@ def test_a_parent_swapped_for_a_symlink_is_not_followed(
     assert rsync_diff(src, tmp_path / "out" / "src") == []  # the independent oracle: what the walk was in
     for path in (tmp_path / "out").rglob("*"):
         assert path.is_dir() or b"STOLEN" not in path.read_bytes(), path
+    for name in ("a", "b", "sub/c"):
+        assert os.getxattr(tmp_path / "out" / "src" / "d" / name, "user.origin") == b"own"
 
 
 def test_the_backup_of_a_swapped_parent_is_partial(
