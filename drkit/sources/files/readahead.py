@@ -10,8 +10,8 @@ writer (``BlobWriter.add_data``, which is not thread-safe, stays on the walk's t
 reader's failure into the same warning, at the same place, as reading it itself would have. The walk
 reads itself: hard-linked files (the first name in walk order is read), a file whose parent blobs
 turn out lost, a file no reader has started yet when the walk reaches it (rather than wait for it;
-a loaded machine that keeps the readers from a CPU: ~7-9 % of a tree of small directories at a load
-of 13-18 on 2 CPUs, ~40 % before directories were opened ahead), a file beyond the budget.
+a loaded machine that keeps the readers from a CPU: ~5-12 % of a tree of small directories at a load
+of 12-18 on 2 CPUs, ~40-50 % before directories were opened ahead), a file beyond the budget.
 
 Memory: the files read ahead and not yet assembled hold at most ``read_ahead_budget``: room for one
 large file streaming per reader (12 MiB: an 8 MiB read buffer and 4 MiB of chunks queued), at least
