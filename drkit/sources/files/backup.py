@@ -215,6 +215,7 @@ class Archiver:
         if self._ahead.root_dev is None:
             self._ahead.root_dev = st.st_dev
         elif self.options.one_file_system and st.st_dev != self._ahead.root_dev:
+            self._ahead.release(s)  # not opened ahead (``Ahead.scan`` checks the device too): in case
             return None
         self.stats.dirs += 1
         self._pending = s

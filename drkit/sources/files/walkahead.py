@@ -107,7 +107,7 @@ class Ahead:
             s = level.dirs.popleft()
             if s.walked or s.node is None:
                 continue
-            sub = s.sub = self.open(s.where, s.node, parent_tree(s), True)
+            sub = s.sub = self.open(s.where, s.node, parent_tree(s), self.options.one_file_system)
             self._ready[id(sub)] = sub
             if sub.dir is not None:
                 self.scan(sub, SCAN_AHEAD)
