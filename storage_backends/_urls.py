@@ -10,6 +10,14 @@ from urllib.parse import parse_qsl, urlsplit
 # ``/`` (AWS secret keys often do) or ``@``, unescaped
 _USERINFO = re.compile(r"(?<=://)[^?#]*@")
 _SECRET_PARAMS = {"secret", "secret_key", "password", "token", "access_key", "key", "credentials"}
+# no backend reads a credential from the query, but a user may try (aws_secret_access_key=, sse_customer_key=,
+# X-Amz-Signature=): a parameter named like one is never shown, known to drkit or not (kms_key_id still is)
+_SECRET_WORDS = ("secret", "passw", "token", "credential", "signature")
+
+
+def _secret_param(name: str) -> bool:
+    low = name.lower()
+    return low in _SECRET_PARAMS or low.endswith("key") or any(word in low for word in _SECRET_WORDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +35,7 @@ class BackendURL:
         path = self.path
         if self.scheme == "file":
             return f"file://{path}"
-        shown = {k: _USERINFO.sub("", v) for k, v in self.params.items() if k.lower() not in _SECRET_PARAMS}
+        shown = {k: _USERINFO.sub("", v) for k, v in self.params.items() if not _secret_param(k)}
         query = "&".join(f"{k}={v}" for k, v in sorted(shown.items()))
         base = f"{self.scheme}://{host}/{path}".rstrip("/")
         return f"{base}?{query}" if query else base

@@ -65,7 +65,13 @@ def restore() -> None:
 @restore.command("snapshot", hidden=True, epilog=EXIT_CODES_EPILOG)
 @with_repo
 @click.argument("snapshot")
-@click.option("--to", "to", default=None, metavar="-|FILE", help="'-' for standard output, or a new file.")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    metavar="-|FILE",
+    help="'-' for standard output, a new file, or an existing FIFO or character device (written through).",
+)
 @click.option("--target", default=None, metavar="DIR", help="Files snapshots: the directory to restore into.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Files snapshots: only this path.")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Files snapshots: skip matches.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from ..core.errors import DrkitError, UsageError
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot
 from ..repository.streams import SourceRef, backup_stream
+from .secrets import split_command
 
 
 class CommandFailed(DrkitError):
@@ -28,18 +28,16 @@ def backup_stdin(
 ) -> Snapshot:
     """Back up ``stream`` (default: standard input), or the output of ``command``; a command that
     exits non-zero yields no snapshot."""
+    argv = None if command is None else split_command(command, "--stdin-from-command")  # before the lock
     with repo.lock(purpose="backup"):
-        if command is None:
+        if argv is None:
             return backup_stream(repo, SourceRef("stdin", name, tags), sys.stdin.buffer, progress=progress)
-        return _backup_command(repo, name, command, tags, progress)
+        return _backup_command(repo, name, argv, tags, progress)
 
 
 def _backup_command(
-    repo: Repository, name: str, command: str, tags: list[str], progress: Callable[[int], None] | None
+    repo: Repository, name: str, argv: list[str], tags: list[str], progress: Callable[[int], None] | None
 ) -> Snapshot:
-    argv = shlex.split(command)
-    if not argv:
-        raise UsageError("--stdin-from-command is empty")
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
     except OSError as exc:

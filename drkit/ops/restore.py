@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from ..core import tracing
@@ -29,11 +30,17 @@ def restore_to(repo: Repository, ref: str, to: str, match: SnapshotFilter | None
             out.flush()
             return snap, written
         target = Path(to)
+        if _is_stream_endpoint(target):  # a FIFO, /dev/null, a tty: written through, nothing replaced
+            with target_errors(to), open(target, "wb") as out:
+                return snap, restore_stream(repo, snap, out)
         if target.exists():
             raise UsageError(f"{target} exists; refusing to overwrite it")
-        tmp = target.with_name(f".{target.name}.drkit-partial")
+        # this process's own name, created exclusively: a file already there (a user's) is never truncated or removed
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.drkit-partial")
+        with target_errors(to):
+            out = open(tmp, "xb")  # noqa: SIM115 - closed below, before the rename
         try:
-            with target_errors(to), open(tmp, "wb") as out:
+            with target_errors(to), out:
                 written = restore_stream(repo, snap, out)
                 out.flush()
                 os.fsync(out.fileno())
@@ -41,3 +48,13 @@ def restore_to(repo: Repository, ref: str, to: str, match: SnapshotFilter | None
         finally:
             tmp.unlink(missing_ok=True)
         return snap, written
+
+
+def _is_stream_endpoint(target: Path) -> bool:
+    """True for an existing FIFO, socket or character device (followed through symlinks, as
+    /dev/stdout is): bytes written there are read by someone, not stored in place of a file."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)

@@ -63,10 +63,23 @@ def read_secret_file(path: Path) -> str:
     return value
 
 
+def split_command(command: str, option: str) -> list[str]:
+    """``command`` split as a POSIX shell would (no shell runs it); an unbalanced quote or an empty
+    command is a usage error. The message never repeats the command: it may hold a secret."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise UsageError(f"{option} cannot be split into arguments: {exc}") from None
+    if not argv:
+        raise UsageError(f"{option} is empty")
+    return argv
+
+
 def read_secret_command(command: str) -> str:
     """A secret printed by a command (run without a shell)."""
+    argv = split_command(command, "--password-command")
     try:
-        proc = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"password command failed to run ({type(exc).__name__})") from None
     if proc.returncode != 0:

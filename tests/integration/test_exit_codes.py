@@ -70,6 +70,20 @@ def test_2_usage_errors(repo: Path) -> None:
     assert proc.returncode == 2
 
 
+@pytest.mark.parametrize("command", ["printf 'unclosed", "printf \\", "  "])
+def test_2_commands_that_do_not_split(repo: Path, command: str) -> None:
+    """An unbalanced quote (or nothing) in --password-command / --stdin-from-command is a usage error
+    (it was an internal error, exit 1, with a traceback hint); the command is not echoed (a secret)."""
+    proc = drkit("snapshots", "--repo", str(repo), "--password-command", command)
+    assert proc.returncode == 2, proc.stderr
+    assert "--password-command" in one_line_error(proc)
+    assert command.strip() == "" or command not in proc.stderr.decode()
+    proc = drkit("backup", "stdin", "--name", "c", "--repo", str(repo), "--stdin-from-command", command, env=ENV)
+    assert proc.returncode == 2, proc.stderr
+    assert "--stdin-from-command" in one_line_error(proc)
+    assert json.loads(drkit("snapshots", "--json", "--repo", str(repo), env=ENV).stdout) == []
+
+
 def test_10_init_twice_and_missing(repo: Path, tmp_path: Path) -> None:
     again = drkit("init", "--repo", str(repo), env=ENV)
     assert again.returncode == 10 and "already holds" in one_line_error(again)

@@ -14,6 +14,7 @@ from ...cli.filters import snapshot_filter
 from ...cli.output import byte_meter, emit_json, printable
 from ...cli.params import TIME, TIME_HELP
 from ...core.errors import UsageError
+from ...core.timespec import format_time, parse_time
 from ...ops.session import open_repository
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot, SnapshotFilter
@@ -73,7 +74,14 @@ def overwrite_options(fn: Any) -> Any:
 )
 @click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
-@click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Skip matching paths (repeatable).")
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip matching paths (repeatable): with a /, a snapshot path as `drkit ls` shows it (src/app/cache, "
+    "leading / optional); else any name.",
+)
 @overwrite_options
 @skip_damaged_option
 @snapshot_filter
@@ -95,7 +103,21 @@ def restore_files_cmd(
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
     snap = find_files_snapshot(repo, snapshot, point_in_time, source_name, snap_filter)
+    if point_in_time is not None and (line := _taken_across(snap, point_in_time)):
+        click.echo(f"warning: {line}", err=True)
     run_restore(repo, snap, **opts)
+
+
+def _taken_across(snap: Snapshot, point_in_time: str) -> str | None:
+    """The snapshot at T is the newest one *started* by T; one still being taken at T may hold what
+    changed after T (a file it read later): said, never silent."""
+    if not snap.end_time or parse_time(point_in_time) >= datetime.fromisoformat(snap.end_time):
+        return None
+    start, end = (format_time(datetime.fromisoformat(t)) for t in (snap.time, snap.end_time))
+    return (
+        f"snapshot {snap.short_id} was being taken at {point_in_time} (from {start} to {end}): files it read "
+        f"after that may hold later changes; for none, restore a --point-in-time before {start}"
+    )
 
 
 def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
@@ -107,7 +129,7 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
             hint="e.g. --overwrite always --delete: the "
             "target's restored directories then hold exactly the snapshot's entries",
         )
-    selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(tuple(opts["excludes"])))
+    selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(_rooted(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
@@ -230,3 +252,10 @@ def diff(repo_ref: RepoRef, snapshot_a: str, snapshot_b: str, as_json: bool) -> 
         return
     for c in changes:
         click.echo(f"{c.kind}  /{printable(c.path)}")
+
+
+def _rooted(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """Restore excludes holding a ``/`` name snapshot paths, anchored at the snapshot's root with or without
+    the leading ``/``, as --include and `drkit ls` spell them (``src/keep`` matched nothing before: an
+    --exclude meant to protect it under --delete did not)."""
+    return tuple(f"/{p}" if "/" in p.rstrip("/") and not p.startswith("/") else p for p in patterns)

@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ...core.errors import UsageError
@@ -96,20 +97,44 @@ class Policy:
         )
 
 
-def listing(path: str) -> dict[str, os.stat_result]:
+def listing(path: str, restored: Collection[str] = ()) -> dict[str, os.stat_result]:
     """The entries of an existing directory, each with its ``lstat``; the temporary files a killed
-    restore left there (``fetch.TMP_PREFIX``, its process gone) are removed instead."""
+    restore left there (``fetch.TMP_PREFIX``, its process gone) are removed instead: regular files
+    only, and none of the ``restored`` names (the snapshot's own entries there, a user's files that
+    merely look like leftovers, are restored like any other)."""
     found = {}
     with os.scandir(path) as it:
         for entry in it:
             try:
-                if _stale_temporary(entry.name):
+                if entry.name not in restored and _stale_temporary(entry.name) and entry.is_file(follow_symlinks=False):
                     os.unlink(entry.path)
                     continue
                 found[entry.name] = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
     return found
+
+
+def unlock_dir(path: str, unlocked: dict[str, int]) -> None:
+    """Give the owner read, write and search permission on an existing directory of ours that lacks
+    it, recording its mode in ``unlocked`` (``relock`` puts it back): a restore not run as root must
+    list it and write into it, as it does into a directory it creates (``rsync`` does the same)."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o700 != 0o700:
+            os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
+            unlocked.setdefault(path, stat.S_IMODE(st.st_mode))
+    except OSError:
+        pass  # listing or writing it fails as it would have
+
+
+def relock(unlocked: dict[str, int]) -> None:
+    """The modes ``unlock_dir`` changed, back on the directories the restore gave no mode of their own."""
+    for path, mode in reversed(unlocked.items()):  # deepest first: a parent stays open until its children
+        try:
+            os.chmod(path, mode)
+        except OSError:
+            pass
 
 
 def _stale_temporary(name: str) -> bool:

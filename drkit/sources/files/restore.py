@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from ...core.errors import DrkitError, UsageError
@@ -84,9 +84,16 @@ class Restorer:
         self._extras: list[str] = []
         self._is_root = os.geteuid() == 0
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
+        self._unlocked: dict[str, int] = {}  # existing directories opened to us (not root): their modes
         self.privileges = Privileges(keep=self.policy.special_files)
 
     def run(self, root_tree: str) -> RestoreStats:
+        try:
+            return self._run(root_tree)
+        finally:  # refused, failed or done: what the snapshot gave no mode of its own gets its own back
+            existing.relock(self._unlocked)
+
+    def _run(self, root_tree: str) -> RestoreStats:
         missing = [p for p in self.selection.includes if not _in_snapshot(self.repo, root_tree, p)]
         if missing:  # else the restore writes nothing there, and --delete empties that path of the target
             raise UsageError(
@@ -118,6 +125,7 @@ class Restorer:
         for rel, node, action in reversed(self._dirs):
             if action != existing.KEEP:
                 self._meta(self._path(rel), node, was_there=action == existing.META)
+                self._unlocked.pop(self._path(rel), None)
         return self.stats
 
     def _path(self, rel: str) -> str:
@@ -126,7 +134,8 @@ class Restorer:
     def _walk(self, trees: ParentTrees, tree_id: str, rel_dir: str) -> None:
         """Depth first in snapshot order, with an explicit stack rather than recursion (a snapshot as deep
         as its file system allowed cannot exhaust the interpreter's stack); subtrees are read ahead."""
-        stack = [(iter(trees.load(tree_id).values()), rel_dir, self._there(rel_dir))]
+        top = trees.load(tree_id)
+        stack = [(iter(top.values()), rel_dir, self._there(rel_dir, top))]
         while stack:
             nodes, rel_dir, there = stack[-1]
             node = next(nodes, None)
@@ -150,7 +159,8 @@ class Restorer:
                 continue
             if node.type == DIR:
                 self._dirs.append((rel, node, action))
-                stack.append((iter(trees.load(node.subtree).values()), rel, self._there(rel)))
+                sub = trees.load(node.subtree)
+                stack.append((iter(sub.values()), rel, self._there(rel, sub)))
             elif node.type == FILE:
                 (self._touch if action == existing.META else self._files).append((rel, node))
             else:
@@ -172,15 +182,18 @@ class Restorer:
         self.stats.modes_restricted += 1
         return expected(node, self.privileges)
 
-    def _there(self, rel_dir: str) -> dict[str, os.stat_result]:
-        """What the target holds in the directory a walk enters (nothing, if this restore creates it)."""
+    def _there(self, rel_dir: str, names: Collection[str]) -> dict[str, os.stat_result]:
+        """What the target holds in the directory a walk enters (nothing, if this restore creates it);
+        ``names``, the snapshot's entries there, are never taken for a killed restore's leftovers."""
         if rel_dir in self._fresh:
             return {}
         path = self._path(rel_dir) if rel_dir else self.target
+        if not self._is_root:  # root may list and write it anyway
+            existing.unlock_dir(path, self._unlocked)
         if not self._inherits:  # a default ACL there is inherited by what the restore creates inside
             self._inherits = xattrs.has_default_acl(path)
         try:
-            return existing.listing(path)
+            return existing.listing(path, names)
         except OSError as exc:
             raise DrkitError(
                 f"cannot read directory {path} of the target: {exc.strerror}",

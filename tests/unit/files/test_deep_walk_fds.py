@@ -30,6 +30,8 @@ def low_fd_limit() -> Iterator[int]:
     """The soft open-file limit lowered to a little above what the process has open (restored after)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     low = len(os.listdir("/proc/self/fd")) + 150
+    if hard != resource.RLIM_INFINITY:
+        low = min(low, hard)
     resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
     try:
         yield low
