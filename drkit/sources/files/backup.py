@@ -24,10 +24,11 @@ from ...repository.repo import Repository
 from . import xattrs
 from .filereads import SMALL_FILE, STREAM_READ, FileRead, read_small
 from .levels import Level, Levels
-from .markers import Marker, kept_names
-from .readahead import SCAN_AHEAD, Readers, Scanned, reusable, scan, wanted
+from .markers import Marker
+from .readahead import SCAN_AHEAD, Readers, Scanned, reusable, scan
 from .tree import DIR, FILE, Node, decode_tree, encode_tree
-from .walker import Excludes, Where, held_dirs_max, list_names, node_from_stat, open_dir
+from .walkahead import Ahead, parent_tree
+from .walker import Excludes, Where, held_dirs_max, node_from_stat
 
 log = logging.getLogger(__name__)
 REPLACED = "moved or replaced while being backed up; the snapshot holds the directory that was walked"
@@ -81,14 +82,15 @@ class Archiver:
 
     def __post_init__(self) -> None:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
-        self._root_dev: int | None = None
         self._parents = ParentTrees(self.repo)
-        self._pending: tuple[Where, Node, str | None] | None = None  # a directory met, not yet walked
+        self._pending: Scanned | None = None  # a directory met, not yet walked
         self._levels = Levels(held_dirs_max())
         if self.readers is None:
             cpus = self.repo.concurrency().seal_workers
             self.readers = cpus if cpus > 1 and self.on_file is None else 0
         self._reader = Readers(self.readers, self.repo.config.chunker, self.repo.hasher) if self.readers else None
+        self._ahead = Ahead(self.options, self._load, self._reader, self._levels.held_max)
+        self.walk_reads = 0  # files the walk read itself (none handed to a reader, or not started in time)
 
     # -- the tree -------------------------------------------------------------------------------
     def root(self, paths: list[str], parent_tree: str | None) -> str:
@@ -96,7 +98,7 @@ class Archiver:
         parent = self._load(parent_tree)
         nodes = []
         for path in paths:
-            self._root_dev = None
+            self._ahead.root_dev = None
             name = os.path.basename(path.rstrip("/")) or "root"
             node = self._use(scan(Where(path, path), name, parent.get(name)))
             if node is not None:
@@ -118,6 +120,7 @@ class Archiver:
         if self._reader is not None:
             self._reader.close()
         self._levels.close()  # after the readers: none holds a directory any more
+        self._ahead.close()
 
     def _descend(self) -> None:
         """Walk the directory ``_entry`` just met (if it met one) and everything below it, depth first
@@ -127,9 +130,8 @@ class Archiver:
         stack = self._levels.stack
         while True:
             if self._pending is not None:
-                where, node, parent_tree = self._pending
+                self._enter(self._pending)
                 self._pending = None
-                self._levels.push(self._enter(where, node, parent_tree))
             if not stack:
                 return
             level = stack[-1]
@@ -156,55 +158,41 @@ class Archiver:
         """Skip what is left of a level that could not be opened again (levels.py)."""
         self.warn(level.where.path, problem)
         for s in level.ahead:
-            if self._reader is not None:
-                self._reader.finish(s)
+            self._ahead.release(s)
         level.ahead.clear()
-        level.waiting.clear()
+        level.dirs.clear()
         level.pos = len(level.names)
 
     def _next(self, level: Level) -> Scanned | None:
-        """The level's next entry (None: none left), ``lstat``ed with up to ``SCAN_AHEAD`` after it; the
-        small files among those the walk will read are handed to the readers as the budget allows."""
-        reader = self._reader
-        ahead = SCAN_AHEAD if reader is not None else 1
-        while len(level.ahead) < ahead and level.pos < len(level.names):
-            name = level.names[level.pos]
-            level.pos += 1
-            assert level.dir is not None  # the level walked is open (one that failed to has no names)
-            where = level.where.child(name, level.dir.fd)
-            if not self.options.excludes.match(where.path, name):
-                s = scan(where, name, level.parent.get(name))
-                level.ahead.append(s)
-                if reader is not None and wanted(s, self.options.larger_than, self.options.settled_before_ns):
-                    level.waiting.append(s)
+        """The level's next entry (None: none left), ``lstat``ed with up to ``SCAN_AHEAD`` after it and
+        the next directories opened ahead (walkahead.py); the files queued for the readers, this one
+        among them, are handed over as the budget allows before the walk takes it."""
+        ahead = self._ahead
+        if self._reader is None:
+            ahead.scan(level, 1)
+            return level.ahead.popleft() if level.ahead else None
+        ahead.scan(level, SCAN_AHEAD)
+        ahead.prepare(level)
         if not level.ahead:
             return None
+        self._reader.fill(ahead.handoff)
         s = level.ahead.popleft()
-        if level.waiting and level.waiting[0] is s:  # not handed to a reader: the walk reads it
-            level.waiting.popleft()
-        if reader is not None:
-            reader.fill(self._levels.open_queues())
+        s.walked = True
         return s
 
-    def _enter(self, where: Where, node: Node, parent_tree: str | None) -> Level:
-        """Open a directory met (relative to its parent's descriptor) and list it."""
-        same_fs = self.options.one_file_system and self._levels.stack  # not the root: its own file system
-        parent = self._load(parent_tree)
-        try:
-            d = open_dir(where, node.dev if same_fs else None)
-        except OSError as exc:
-            self.warn(where.path, exc)
-            return Level(where=where, node=node, names=[], parent=parent, dir=None)
-        try:
-            names = list_names(d)
-        except OSError as exc:
-            d.drop()
-            self.warn(where.path, exc)
-            return Level(where=where, node=node, names=[], parent=parent, dir=None)
-        kept = kept_names(self.options.markers, d.fd, names) if self.options.markers else names
-        if kept is not names:  # left out by a marker: said in the summary (the CACHEDIR.TAG spec asks it, as
-            self.marked.append(where.path)  # anyone who can write there can hide a directory from the backup)
-        return Level(where=where, node=node, names=kept, parent=parent, dir=d)
+    def _enter(self, s: Scanned) -> None:
+        """Walk into a directory met: the level opened ahead for it, or opened now (relative to its
+        parent's descriptor) and listed; what kept it from being opened or listed is said now."""
+        level = self._ahead.take(s)
+        if level is None:
+            assert s.node is not None
+            same_fs = self.options.one_file_system and bool(self._levels.stack)  # the root: its own file system
+            level = self._ahead.open(s.where, s.node, parent_tree(s), same_fs)
+        if level.problem is not None:
+            self.warn(level.where.path, level.problem)
+        if level.marked:
+            self.marked.append(level.where.path)
+        self._levels.push(level)
 
     def _use(self, s: Scanned) -> Node | None:
         """The node of an entry ``scan`` met, its problems reported."""
@@ -214,7 +202,7 @@ class Archiver:
         if node is None or s.st is None:
             return None
         if node.type == DIR:
-            return self._dir_node(s.where, node, s.st, s.old)
+            return self._dir_node(s, node, s.st)
         if node.type == FILE:
             return self._file(s, node)
         self.stats.others += 1
@@ -223,13 +211,14 @@ class Archiver:
             return None
         return node
 
-    def _dir_node(self, where: Where, node: Node, st: os.stat_result, old: Node | None) -> Node | None:
-        if self._root_dev is None:
-            self._root_dev = st.st_dev
-        elif self.options.one_file_system and st.st_dev != self._root_dev:
+    def _dir_node(self, s: Scanned, node: Node, st: os.stat_result) -> Node | None:
+        if self._ahead.root_dev is None:
+            self._ahead.root_dev = st.st_dev
+        elif self.options.one_file_system and st.st_dev != self._ahead.root_dev:
+            self._ahead.release(s)  # not opened ahead (``Ahead.scan`` checks the device too): in case
             return None
         self.stats.dirs += 1
-        self._pending = (where, node, old.subtree if old is not None and old.type == DIR else None)
+        self._pending = s
         return node  # its subtree is filled in by ``_descend``
 
     # -- file content -----------------------------------------------------------------------------
@@ -274,6 +263,7 @@ class Archiver:
         path = s.path
         got = self._reader.take(s) if self._reader is not None else None
         if got is None:
+            self.walk_reads += 1
             got = read_small(s.where, SMALL_FILE, self.repo.config.chunker, self.repo.hasher)
         try:
             ids, done = self._content(got)

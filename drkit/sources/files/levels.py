@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 from .readahead import Scanned
 from .tree import Node
@@ -34,8 +32,10 @@ class Level:
     nodes: list[Node] = field(default_factory=list)
     pos: int = 0  # the next name to scan
     ahead: deque[Scanned] = field(default_factory=deque)  # scanned, not yet assembled
-    waiting: deque[Scanned] = field(default_factory=deque)  # of those, files to read ahead not yet handed over
+    dirs: deque[Scanned] = field(default_factory=deque)  # of those, directories not yet opened ahead (walkahead.py)
     ident: tuple[int, int] | None = None  # closed to bound the descriptors: its device and inode
+    problem: OSError | None = None  # why it could not be opened or listed: said when the walk enters it
+    marked: bool = False  # a marker file left its contents out: said when the walk enters it
 
     def __post_init__(self) -> None:
         self.opened = self.dir is not None  # False: could not be opened (a warning said so), nothing walked
@@ -81,12 +81,6 @@ class Levels:
         except OSError:
             return False
         return (st.st_dev, st.st_ino) != (left.node.dev, left.node.inode)
-
-    def open_queues(self) -> Iterator[deque[Scanned]]:
-        """The open levels' files to read ahead, the current directory's first (the closed ones, farther up,
-        are not even looked at: a tree 10,000 levels deep would cost that many steps an entry)."""
-        held = islice(reversed(self.stack), len(self.stack) - self._open_from)
-        return (lv.waiting for lv in held if lv.dir is not None)
 
     def close(self) -> None:
         for level in self.stack:

@@ -1,14 +1,17 @@
 """Reading files for a backup, on the walk's thread or ahead of it in a small pool of readers.
 
 The walk (backup.py) ``lstat``s the entries of the directory it is in a few dozen ahead of the one it
-assembles (``scan``). A file it will read (new or changed since the parent snapshot, one link) is then
-read, cut into chunks and hashed by a reader thread (filereads.py: a small file, at most ``SMALL_FILE``
+assembles (``scan``), and those of the next directories, opened ahead of it (walkahead.py). A file it
+will read (new or changed since the parent snapshot, one link) is then read, cut into chunks and
+hashed by a reader thread (filereads.py: a small file, at most ``SMALL_FILE``
 bytes, whole; a large one streamed into a bounded queue; the system calls, pyfastcdc and blake3
 release the GIL). The walk takes the results in its own order, hands the chunks and their ids to the
 writer (``BlobWriter.add_data``, which is not thread-safe, stays on the walk's thread) and turns a
 reader's failure into the same warning, at the same place, as reading it itself would have. The walk
 reads itself: hard-linked files (the first name in walk order is read), a file whose parent blobs
-turn out lost, a file no reader has started yet when the walk reaches it (rather than wait for it).
+turn out lost, a file no reader has started yet when the walk reaches it (rather than wait for it;
+a loaded machine that keeps the readers from a CPU: ~5-12 % of a tree of small directories at a load
+of 12-18 on 2 CPUs, ~40-50 % before directories were opened ahead), a file beyond the budget.
 
 Memory: the files read ahead and not yet assembled hold at most ``read_ahead_budget``: room for one
 large file streaming per reader (12 MiB: an 8 MiB read buffer and 4 MiB of chunks queued), at least
@@ -27,9 +30,9 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ...pipeline import ChunkerParams
 from ...pipeline.hashing import BlobHasher
@@ -37,6 +40,9 @@ from . import filereads, xattrs
 from .filereads import SMALL_FILE, FileRead, Stream, stream_reserve
 from .tree import FILE, SYMLINK, Node
 from .walker import Where, node_from_stat
+
+if TYPE_CHECKING:
+    from .levels import Level
 
 READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
@@ -56,6 +62,8 @@ class Scanned:
     read: Future[FileRead] | None = None  # being read ahead
     stream: Stream | None = None  # a large file being read ahead: its chunks
     reserved: int = 0  # read-ahead bytes reserved for it
+    walked: bool = False  # the walk reached it (not to be handed to a reader any more)
+    sub: Level | None = None  # a directory opened and listed ahead of the walk (walkahead.py)
 
     @property
     def path(self) -> str:
@@ -97,33 +105,38 @@ class Readers:
         self.budget = budget or read_ahead_budget(readers, params)
         self.held = 0  # bytes reserved by files read ahead and not yet assembled
         self.peak = 0  # the most ever held (tests)
+        self.handed = 0  # files handed to the readers (tests, benches)
         self._out: dict[Future[FileRead], Scanned] = {}  # handed over, not taken
         self._streams: set[Stream] = set()  # large files being streamed, until assembled
 
-    def fill(self, queues: Iterable[deque[Scanned]]) -> None:
-        """Hand files to the readers, from the front of each queue in turn (the walk's order: the
-        directory it is in first), while they fit in the budget; stop at the first that does not. A
-        reader opens the file relative to its directory's descriptor (``s.where``), which the walk keeps
-        open until every entry of it is assembled, or, if it closes it earlier, until those reads end
-        (levels.py)."""
-        for queue in queues:
-            while queue:
-                s = queue[0]
-                size = s.node.size if s.node is not None else 0
-                need = size + 1 if size <= SMALL_FILE else self._large
-                if self.held + need > self.budget:
-                    return
+    def fill(self, queue: deque[tuple[Level, Scanned]]) -> None:
+        """Hand files to the readers from the front of ``queue`` (the order the walk scanned them: its
+        directory's next entries and those of the directories opened ahead of it, walkahead.py) while
+        they fit in the budget; stop at the first that does not. A reader opens the file relative to its
+        directory's descriptor (``s.where``), which the walk keeps open until every entry of it is
+        assembled, or, if it closes it earlier, until those reads end (levels.py). A file the walk
+        reached first, or whose directory is closed for now, is dropped from the queue: the walk reads it."""
+        while queue:
+            level, s = queue[0]
+            if s.walked or level.dir is None:  # closed: the descriptor in ``s.where`` is too
                 queue.popleft()
-                s.reserved = need
-                self.held += need
-                self.peak = max(self.peak, self.held)
-                if size <= SMALL_FILE:
-                    s.read = self._pool.submit(filereads.read_small, s.where, size, self._params, self._hasher)
-                else:
-                    s.stream = Stream()
-                    self._streams.add(s.stream)
-                    s.read = self._pool.submit(filereads.read_large, s.where, self._params, self._hasher, s.stream)
-                self._out[s.read] = s
+                continue
+            size = s.node.size if s.node is not None else 0
+            need = size + 1 if size <= SMALL_FILE else self._large
+            if self.held + need > self.budget:
+                return
+            queue.popleft()
+            s.reserved = need
+            self.held += need
+            self.peak = max(self.peak, self.held)
+            if size <= SMALL_FILE:
+                s.read = self._pool.submit(filereads.read_small, s.where, size, self._params, self._hasher)
+            else:
+                s.stream = Stream()
+                self._streams.add(s.stream)
+                s.read = self._pool.submit(filereads.read_large, s.where, self._params, self._hasher, s.stream)
+            self._out[s.read] = s
+            self.handed += 1
 
     def take(self, s: Scanned) -> FileRead | None:
         """What a reader read of ``s`` (waiting for it), or its ``stream``; None if no reader was asked

@@ -11,17 +11,20 @@ import pytest
 
 from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver
+from drkit.sources.files import Archiver, backup, walkahead
 from drkit.sources.files.diff import walk
 
 
-@pytest.mark.parametrize("readers", [0, 2])
+@pytest.mark.parametrize(("readers", "opened_ahead"), [(0, False), (2, False), (2, True)])
 def test_a_directory_swapped_for_a_symlink_after_its_lstat_is_not_followed(
-    repo: Repository, tmp_path: Path, readers: int
+    repo: Repository, tmp_path: Path, readers: int, opened_ahead: bool
 ) -> None:
     src, outside = tmp_path / "src", tmp_path / "outside"
     (src / "a").mkdir(parents=True)
     (src / "a" / "f").write_bytes(b"walked first")
+    if not opened_ahead:  # a's subdirectories (before f) take every place to open directories ahead
+        for i in range(walkahead.PREPARED_MAX + 8):  # so b is opened when the walk reaches it, after f
+            (src / "a" / f"d{i:02}").mkdir()
     (src / "b").mkdir()
     (src / "b" / "mine").write_bytes(b"b's own")
     outside.mkdir()
@@ -41,5 +44,8 @@ def test_a_directory_swapped_for_a_symlink_after_its_lstat_is_not_followed(
         writer.flush()
     paths = {path: node.type for path, node in walk(repo, tree)}
     assert not any("stolen" in p for p in paths), paths
-    if readers:  # lstat-ed as a directory ahead, a symlink when listed
+    if opened_ahead:  # opened (by descriptor) ahead of the walk, before the swap: that directory is walked
+        assert archiver.warnings == [f"{src}/b: {backup.REPLACED}"]
+        assert paths.get("src/b/mine") == "file", paths
+    elif readers:  # lstat-ed as a directory ahead, a symlink when listed
         assert archiver.warnings == [f"{src}/b: Not a directory"]

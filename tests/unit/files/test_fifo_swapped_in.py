@@ -14,7 +14,7 @@ import pytest
 
 from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, backup, filereads, readahead
+from drkit.sources.files import Archiver, backup, filereads, readahead, walkahead
 from drkit.sources.files.walker import Where
 
 
@@ -40,6 +40,7 @@ def test_a_file_swapped_for_a_fifo_after_its_lstat_is_skipped_not_waited_for(
         return s
 
     monkeypatch.setattr(backup, "scan", scan_then_swap)
+    monkeypatch.setattr(walkahead, "scan", scan_then_swap)  # the entries after the top path
     result: list[str] = []
     with BlobWriter(repo=repo) as writer:
         archiver = Archiver(repo=repo, writer=writer, readers=readers)

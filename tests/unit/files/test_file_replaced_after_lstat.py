@@ -12,7 +12,7 @@ import pytest
 from drkit.repository.reader import read_blob
 from drkit.repository.repo import Repository
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, backup, readahead
+from drkit.sources.files import Archiver, backup, readahead, walkahead
 from drkit.sources.files.diff import walk
 from drkit.sources.files.walker import Where
 
@@ -42,6 +42,7 @@ def test_a_file_replaced_after_its_lstat_keeps_the_metadata_of_the_bytes_read(
         return s
 
     monkeypatch.setattr(backup, "scan", scan_then_replace)
+    monkeypatch.setattr(walkahead, "scan", scan_then_replace)  # the entries after the top path
     with BlobWriter(repo=repo) as writer:
         archiver = Archiver(repo=repo, writer=writer, readers=readers)
         try:

@@ -16,7 +16,7 @@ from drkit.core.errors import PartialBackup
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, Selection, backup, readahead
+from drkit.sources.files import Archiver, Selection, backup, readahead, walkahead
 from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.sources.files.walker import Where
 
@@ -45,6 +45,7 @@ def _swap_at(monkeypatch: pytest.MonkeyPatch, src: Path, outside: Path, trigger:
         return s
 
     monkeypatch.setattr(backup, "scan", scan_then_swap)
+    monkeypatch.setattr(walkahead, "scan", scan_then_swap)  # the entries after the top path
 
 
 def _swap_back(src: Path) -> None:
