@@ -40,7 +40,7 @@ from ...repository.index import Location
 from ...repository.reader import locate
 from ...repository.repo import Repository
 from ...repository.runs import RunBlob, open_run, plan_runs
-from . import xattrs
+from . import procpool, xattrs
 from .tree import Node
 
 # Workers: one per usable CPU, more on a remote store (core/concurrency.py). On 2 vCPUs, with large files
@@ -245,9 +245,18 @@ class Writeout:
             self._unfinished.discard(out)
 
     def run(self, files: Iterable[tuple[str, Node]]) -> int:
+        """Write ``files``: in worker processes where ``procpool.wanted`` (a local store, 2+ workers),
+        else on this process's threads."""
+        if procpool.wanted(self):
+            return procpool.run(self, list(files))
+        return self.run_threads(files)
+
+    def run_threads(self, files: Iterable[tuple[str, Node]]) -> int:
+        """Write ``files`` with ``workers`` threads of this process; the bytes of the files written."""
+        before = self.planned
         with DirectPool(DIRECT_SEGMENT, threads=2) as self.direct_pool:
             try:
-                return self._run(files)
+                return self._run(files) - before
             finally:
                 self.direct_pool = None
 
