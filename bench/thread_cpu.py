@@ -3,7 +3,8 @@
 
 Runs COMMAND with FILE as its stdin and polls /proc/PID/task/*/stat every 50 ms while it runs, keeping
 each thread's last user + system time (a thread that ends between two polls loses at most 50 ms).
-Prints the wall time and the threads, busiest first. Thread names are the kernel's (Python's thread
+Prints the wall time and the threads, busiest first; threads of child processes (a files restore's
+worker processes) too, each under its own thread id. Thread names are the kernel's (Python's thread
 names do not reach it), so tell them apart by their counts: with N sealing workers, N threads of
 about the same CPU are the workers.
 
@@ -21,11 +22,19 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def sample(pid: int, seen: dict[str, tuple[str, float]]) -> None:
+    """Every thread of ``pid`` and of its child processes (a files restore's worker processes)."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return
     for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            children = []
+        for child in children:
+            sample(int(child), seen)
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
                 stat = f.read()

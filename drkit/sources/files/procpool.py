@@ -3,8 +3,8 @@
 The threads of ``fetch.Writeout`` spend most of their time in calls that release the GIL (``preadv``,
 AES-GCM, zstd, BLAKE3, ``pwrite``), but the interpreter between those calls runs one thread at a time:
 on 2 CPUs the workers' Python code was the restore's bottleneck. Here each worker is a process
-(``os.fork``) running the thread path on its own share of the files: one worker thread beside its
-planning thread, and its own ``DirectPool`` for large files.
+(``os.fork``) running the code of the thread path on its own share of the files, on its main thread
+(``Writeout.kept``), with its own ``DirectPool`` (two writing threads) for large files.
 
 Who does what. The parent walked the snapshot and holds the list of files to write (path, tree node);
 it forks the workers *after* the walk, so each inherits that list, the open repository (the index,
@@ -16,8 +16,7 @@ Each worker reads its pack ranges from the store itself, verifies every blob and
 finishes and links its files (``O_TMPFILE`` + ``linkat``, as on the thread path): no file is shared
 by two processes, and no file data crosses a process boundary. The metadata phase (hard links,
 symlinks, directories) stays in the parent, after every worker has ended. A large file is restored
-by one process (its blobs on one worker thread, its direct writes on that process's two writing
-threads).
+by one process (its blobs on its main thread, its direct writes on its two writing threads).
 
 Why ``fork`` after the walk, and only for a local store: the plan is already in memory, so nothing is
 pickled; ``forkserver`` or ``spawn`` would have to open the repository again in each worker (the key
@@ -28,6 +27,10 @@ lock), and the only other thread is the repository lock's refresh thread (sleepi
 the child inherits its lock's mutex held, but never takes it; ``logging`` re-creates its locks at
 fork). The child uses the local backend (``open``/``preadv``, no client object), the index in memory
 and the cipher. A remote store's client (boto3, GCS) is not fork-safe: remote stores keep threads.
+
+Memory: a worker shares the parent's pages until one is written; Python's reference counts write
+to every object a worker touches (the index entries it looks up, its slice of the file list), so each
+worker's private memory grows with what it uses of them, up to a copy of the index in the worst case.
 
 Failures: a worker's exception is sent back pickled (a ``DrkitError`` keeps its message, hint and
 exit code; an ``OSError`` its errno and path, which ``target_errors`` turns into the same line as
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
     from .fetch import Writeout
 
 log = logging.getLogger(__name__)
-ENV = "DRKIT_RESTORE_PROCESSES"  # "0": threads only; "1" (the default): processes on a local store
+ENV = "DRKIT_RESTORE_PROCESSES"  # "1": processes on a local store; else (the default) threads: see below
 BATCH_BYTES = 8 << 20  # a batch: contiguous files up to this many bytes ...
 BATCH_FILES = 256  # ... or this many files
 PROGRESS_EVERY = 4 << 20  # a worker reports its bytes written at least this often
@@ -73,9 +76,11 @@ File = tuple[str, Node]
 
 
 def wanted(writeout: Writeout) -> bool:
-    """Whether this restore's content phase runs in processes: more than one worker, a local store
-    (see the module's docstring), no tracing (its exporter is a thread of the parent), fork available."""
-    if os.environ.get(ENV, "1") == "0" or writeout.workers < 2 or not hasattr(os, "fork"):
+    """Whether this restore's content phase runs in processes: asked for (``DRKIT_RESTORE_PROCESSES=1``;
+    off by default: on the shared 2-CPU bench machine, at load 15-18, it was not measurably faster than
+    threads, docs/performance.md), more than one worker, a local store (see the module's docstring), no
+    tracing (its exporter is a thread of the parent), fork available."""
+    if os.environ.get(ENV) != "1" or writeout.workers < 2 or not hasattr(os, "fork"):
         return False
     return not writeout.repo.backend.capabilities.remote and not tracing.enabled()
 
@@ -294,13 +299,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 class _Work:
-    """One worker's loop: each batch through the thread path (``Writeout.run_threads``)."""
+    """One worker's loop: each batch through ``Writeout.run_threads`` on this thread (``Writeout.kept``)."""
 
     def __init__(self, writeout: Writeout, files: list[File], conn: Connection) -> None:
         self.writeout, self.files, self.conn = writeout, files, conn
         self.lock = threading.Lock()  # the worker thread reports progress while the main thread asks for work
         self.unsent = 0
-        writeout.workers = 1  # one worker thread beside the planning thread: the other CPUs run other processes
         writeout.progress = self._progress if writeout.progress is not None else None
 
     def send(self, message: tuple[object, ...]) -> None:
@@ -314,6 +318,10 @@ class _Work:
             self.unsent = 0
 
     def serve(self) -> None:
+        with self.writeout.kept():  # on this thread: the other CPUs run the other workers
+            self._batches()
+
+    def _batches(self) -> None:
         total = 0
         while (piece := self.conn.recv()) is not None:
             self.send(("more",))
