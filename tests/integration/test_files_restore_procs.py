@@ -8,10 +8,12 @@ killing the restore kills its workers."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -153,15 +155,16 @@ def _start(repo: Path, out: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
     raise AssertionError(f"no worker processes: exit {proc.wait()}")
 
 
-def _kill_a_worker(repo: Path, out: Path) -> subprocess.Popen[bytes] | None:
-    """Stop the restore, SIGKILL one of its workers still running, let it go on; None if every
-    worker had already ended (it was faster than this test: the caller tries again)."""
+def _kill_a_worker(repo: Path, out: Path, *, parent: int = 0) -> subprocess.Popen[bytes] | None:
+    """Stop the restore, SIGKILL one of its workers still running (or send the restore ``parent``, a
+    signal), let it go on; None if every worker had already ended (it was faster than this test: the
+    caller tries again). While a worker runs, the restore is in its content phase."""
     proc, workers = _start(repo, out)
     os.kill(proc.pid, signal.SIGSTOP)  # stopped, it cannot reap a worker as a success meanwhile
     try:
         alive = [w for w in workers if _state(w) not in ("Z", "gone")]
         if alive:
-            os.kill(alive[0], signal.SIGKILL)
+            os.kill(*((proc.pid, parent) if parent else (alive[0], signal.SIGKILL)))
     finally:
         os.kill(proc.pid, signal.SIGCONT)
     if alive:
@@ -170,15 +173,18 @@ def _kill_a_worker(repo: Path, out: Path) -> subprocess.Popen[bytes] | None:
     return None
 
 
-def test_a_worker_killed_mid_restore_fails_the_restore(tmp_path: Path) -> None:
-    src, repo = _source(tmp_path, big=16)
+def _during_content(repo: Path, tmp_path: Path, *, parent: int = 0) -> tuple[subprocess.Popen[bytes], Path]:
     for attempt in range(5):
         out = tmp_path / f"out{attempt}"
-        proc = _kill_a_worker(repo, out)
+        proc = _kill_a_worker(repo, out, parent=parent)
         if proc is not None:
-            break
-    else:
-        raise AssertionError("five restores ended before a worker could be killed")
+            return proc, out
+    raise AssertionError("five restores ended before a worker could be killed")
+
+
+def test_a_worker_killed_mid_restore_fails_the_restore(tmp_path: Path) -> None:
+    src, repo = _source(tmp_path, big=16)
+    proc, out = _during_content(repo, tmp_path)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err.decode()
     line = one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, b"", err))
@@ -196,3 +202,44 @@ def test_killing_the_restore_kills_its_workers(tmp_path: Path) -> None:
     while any(_state(w) not in ("Z", "gone") for w in workers):  # a zombie is dead (its reaper is init)
         assert time.monotonic() < deadline, "a worker outlived the killed restore by 60 s"
         time.sleep(0.01)
+
+
+def test_sigterm_stops_the_workers_and_removes_unfinished_files(tmp_path: Path) -> None:
+    src, repo = _source(tmp_path, big=16)
+    proc, out = _during_content(repo, tmp_path, parent=signal.SIGTERM)
+    workers = _children(proc.pid)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    assert "stopped by SIGTERM" in one_line_error(subprocess.CompletedProcess(proc.args, 1, b"", err))
+    assert all(_state(w) == "gone" for w in workers)  # reaped by the restore before it exited
+    _no_partial_file(src.parent, out)
+    assert not [p for p in out.rglob(".drkit-restore-*")]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {proc.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_target_fails_alike_on_processes_and_threads(tmp_path: Path, small_tmpfs: Path) -> None:
+    src, repo = _source(tmp_path, big=4)
+    results = {}
+    for processes in ("1", "0"):
+        out = small_tmpfs / f"out-{processes}"
+        proc = _restore(repo, out, processes)
+        assert (USED in proc.stderr.decode()) == (processes == "1"), proc.stderr.decode()
+        line = one_line_error(proc)  # "...restore target full: PATH: No space left on device"
+        results[processes] = proc.returncode, re.sub(r"full: .*: ", "full: PATH: ", line)
+        _no_partial_file(src.parent, out)
+        shutil.rmtree(out)
+    assert results["1"] == results["0"] == (14, "drkit: error: restore target full: PATH: No space left on device")
