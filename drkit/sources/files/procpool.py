@@ -72,7 +72,9 @@ PROGRESS_EVERY = 4 << 20  # a worker reports its bytes written at least this oft
 STOP_WAIT = 60.0  # seconds a stopped worker gets to remove its unfinished files before SIGKILL
 QUIET_WAIT = 2.0  # seconds to wait for ended threads to be gone before forking (else: threads)
 _PR_SET_PDEATHSIG = 1
+_STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 File = tuple[str, Node]
+Mask = set[int | signal.Signals]  # a thread's signal mask, as pthread_sigmask gives it
 
 
 def wanted(writeout: Writeout) -> bool:
@@ -133,10 +135,17 @@ class _Pool:
         parent = os.getpid()
         for _ in range(min(self.writeout.workers, max(1, len(self.files)))):
             ours, theirs = Pipe()
-            pid = os.fork()
-            if pid == 0:  # never returns
-                ours.close()
-                _child(self.writeout, self.files, theirs, parent)
+            # Signals held over the fork: a Ctrl-C raised in the new worker before it is inside
+            # ``_child`` would unwind the parent's stack there (its lock, its cleanup) in the worker.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+            try:
+                pid = os.fork()
+                if pid == 0:  # never returns
+                    for conn in [ours, *(w.conn for w in self.workers)]:
+                        conn.close()
+                    _child(self.writeout, self.files, theirs, (parent, mask))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             theirs.close()
             self.workers.append(_Worker(pid, ours))
         for worker in self.workers:  # two batches each: one to work on, one waiting in the pipe
@@ -269,11 +278,13 @@ def _pickled(exc: BaseException) -> bytes:
 
 
 # -- the worker process ---------------------------------------------------------------------------
-def _child(writeout: Writeout, files: list[File], conn: Connection, parent: int) -> None:
-    """The worker: write the batches the parent hands out, then report; never returns."""
+def _child(writeout: Writeout, files: list[File], conn: Connection, parent: tuple[int, Mask]) -> None:
+    """The worker: write the batches the parent hands out, then report; never returns. ``parent``: its
+    pid and the signal mask to restore (signals are held over the fork)."""
     code = 1
     try:
-        _die_with_parent(parent)
+        signal.pthread_sigmask(signal.SIG_SETMASK, parent[1])
+        _die_with_parent(parent[0])
         _Work(writeout, files, conn).serve()
         code = 0
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
