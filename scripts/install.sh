@@ -12,6 +12,7 @@ APT_PACKAGES=(
   docker-compose   # Compose v1 (1.29): deploy/compose, tested by tests/deploy/test_compose.py
   sqlite3   # the sqlite3 shell: the oracle (.dump) of the out-of-tree source plugin test (tests/plugins/sqlite)
   rsync attr acl unzip   # the files restore tests' independent oracle (rsync -aHAXS), xattr/ACL tools; unzip: the zip dump oracle
+  linux-perf   # bench/gil_share.py and bench/gil_wait.py (perf record / perf trace)
   fuse3   # drkit mount: libfuse 3 and fusermount3 (tests/integration/test_mount.py)
   prometheus   # for promtool: the alert rules are checked and unit-tested with it
   systemd   # systemd-analyze verify of the units in deploy/systemd (tests/deploy/test_systemd.py)

@@ -16,6 +16,15 @@ def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         view, offset = view[n:], offset + n
 
 
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make the names in directory ``path`` durable (a file linked, renamed or removed there)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def binary_stdout() -> BinaryIO:
     """Standard output for a restore's bytes: buffered, even under ``PYTHONUNBUFFERED=1`` or ``python -u`` (the
     container image sets it). There ``sys.stdout.buffer`` is the raw file, whose ``write`` may write only part

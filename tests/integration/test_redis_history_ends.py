@@ -1,8 +1,9 @@
 """The server history (``drkit.sources.redis.history``) where two servers' AOF meet, with real Redis 7
 servers and ``DEBUG DIGEST`` of the source at the target instant as the oracle:
 
-- a restore removes the id of the server it replaces BEFORE it writes the first file: an archiver reading
-  the directory meanwhile never records the restored files under the old server's id;
+- an archiver round during a restore archives nothing (the restore holds the directory and marks it)
+  and the restore writes the new id last: the restored files are never recorded under the old
+  server's id, nor uncut, and the restored server's own history restores;
 - ``drkit copy`` copies both servers' base records archived under one name (same base name, second,
   offset and length: only the history tells them apart), and each restores from the copy as from the
   source repository;
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from test_redis_pitr_history import (
 )
 
 from drkit.repository.repo import Repository
-from drkit.sources.redis import aoflog, history, ops, pitr
+from drkit.sources.redis import aoflog, history, history_dir, ops, pitr
 from drkit.sources.redis.aof_round import archive_once
 from drkit.sources.redis.kinds import ARCHIVE_KIND
 from drkit.sources.redis.segments import segments
@@ -65,45 +67,57 @@ def _source_state(repo: str, a: RedisServer, how: str) -> tuple[str | None, str 
     return None, iso(when), expected
 
 
+def _rounds_during(how: str, monkeypatch: pytest.MonkeyPatch, window: Callable[[], None]) -> None:
+    """``window`` (an archiver round) run inside the restore: after every file it writes; for a point,
+    also between the files written and ``redis-check-aof``'s cut of them."""
+    if how == "snapshot":
+        write_part = ops._write_part
+
+        def each_part(repo_: Repository, snap: Any, part: str, path: Path, **kw: Any) -> int:
+            n = write_part(repo_, snap, part, path, **kw)
+            window()
+            return n
+
+        monkeypatch.setattr(ops, "_write_part", each_part)
+        return
+    write_group, truncate_to = pitr.write_group, pitr.truncate_to
+    monkeypatch.setattr(pitr, "write_group", lambda *args: (write_group(*args), window()))
+    monkeypatch.setattr(pitr, "truncate_to", lambda *args: (truncate_to(*args), window()))
+
+
 @pytest.mark.parametrize("how", ["snapshot", "point"])
-def test_an_archiver_during_a_restore_never_records_the_restored_files_under_the_old_id(
+def test_an_archiver_round_during_a_restore_archives_nothing_and_the_restored_server_restores(
     how: str, tmp_path: Path, redis_factory: RedisFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Before, the old id went last: an archiver round run once the restored files were written (here:
-    right after the last one) recorded them under the replaced server's id, as that server's history."""
+    """An archiver round run while a restore writes the directory it archives (here: after every file,
+    and between the files written and the cut of a point) archives nothing: the restore holds the
+    directory and marks it. Before, the old id went first and the next round wrote a new one: a round
+    before the cut recorded the uncut files, and the restored server's writes were then archived from
+    the uncut end (the restore of a later point failed, or was another state). The restore writes the
+    new id last; the restored server's own writes are archived from its files' start and restore."""
     repo, b_repo = init_repo(tmp_path / "repo"), init_repo(tmp_path / "b-repo")
     with redis_factory(aof=True) as a:
         ref, point, expected = _source_state(repo, a, how)
     with redis_factory(aof=True) as b:  # the server the restore replaces, archived by its own archiver
         b.client().set("old", "server b")
         archive(b_repo, b, "b")
-        old_id = (b.aof_dir / history.HISTORY_FILE).read_text().strip()
+        old_id = (b.aof_dir / history.HISTORY_FILE).read_text().split()[0]
     b_archive = opened(b_repo)
-    seen: list[dict[str, Any]] = []
-
-    def window() -> None:  # an archiver round on the restore target while the restore runs
-        seen.extend(archive_once(b_archive, b.aof_dir, "b"))
-
-    if how == "snapshot":
-        write_part = ops._write_part
-
-        def last_part(repo_: Repository, snap: Any, part: str, path: Path, **kw: Any) -> int:
-            n = write_part(repo_, snap, part, path, **kw)
-            if part == snap.meta["manifest"]:
-                window()
-            return n
-
-        monkeypatch.setattr(ops, "_write_part", last_part)
-    else:
-        truncate_to = pitr.truncate_to
-        monkeypatch.setattr(pitr, "truncate_to", lambda *args: (truncate_to(*args), window()))
+    rounds: list[list[dict[str, Any]]] = []
+    _rounds_during(how, monkeypatch, lambda: rounds.append(archive_once(b_archive, b.aof_dir, "b")))
     opts = ops.RestoreOptions(target_dir=b.dir, point_in_time=point, name="a", force=True)
     ops.restore_redis(opened(repo), ref, opts)
-    assert seen and all(doc.get("history") not in (None, old_id) for doc in seen)
-    assert {d.get("history") for _, d in segments(b_archive)} == {old_id, seen[0]["history"]}
-    assert (b.aof_dir / history.HISTORY_FILE).read_text().strip() == seen[0]["history"]  # kept: the new one
+    monkeypatch.undo()
+    assert len(rounds) >= 2 and rounds == [[]] * len(rounds)
+    new_id = (b.aof_dir / history.HISTORY_FILE).read_text().split()[0]
+    assert new_id != old_id and not (b.aof_dir / history_dir.RESTORE_MARKER).exists()
     with start_redis(b.dir, aof=True) as loaded:
         assert digest(loaded) == expected
+        loaded.client().set("k5", "written after the restore")
+        when, expected = mark_point(b_repo, loaded, "b")
+    assert {d.get("history") for _, d in segments(opened(b_repo))} == {old_id, new_id}
+    restore(b_repo, when, tmp_path / "again", "--name", "b")
+    assert restored_digest(tmp_path / "again") == expected
 
 
 def _bases(repo: str) -> dict[Any, set[str | None]]:

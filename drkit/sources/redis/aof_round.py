@@ -17,6 +17,7 @@ once more from its start.
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from dataclasses import replace
@@ -35,6 +36,8 @@ from .backup import FSYNC_SLACK
 from .errors import RedisSourceError
 from .kinds import ARCHIVE_KIND
 from .segments import segments
+
+log = logging.getLogger("drkit.redis")
 
 ArchiveKey = tuple[str, int, str]  # base, base mtime (whole seconds, as catalog groups), file
 Todo = tuple[ArchiveKey, AofFile, int]  # the file (size: where this round ends) and where it starts
@@ -167,8 +170,29 @@ def archive_once(
     with it False (``pitr_guard``)."""
     if not name:
         raise UsageError("the AOF archive needs a source name", hint="give --name NAME")
-    history_of = history.history_id(aof_dir)
-    known = {} if ends is None else ends
+    try:
+        with history.reading(aof_dir) as history_of:  # held: no restore writes the directory meanwhile
+            return _round(repo, aof_dir, name, (history_of, {} if ends is None else ends), ts_enabled)
+    except history.RestoreInProgress as exc:
+        _skipped(aof_dir, str(exc))
+        return []
+
+
+_said: set[Path] = set()
+
+
+def _skipped(aof_dir: Path, why: str) -> None:
+    """A round that found a restore writing the directory archives nothing (said once while it lasts)."""
+    if aof_dir not in _said:
+        _said.add(aof_dir)
+        log.warning("%s; nothing archived until it is done", why)
+
+
+def _round(
+    repo: Repository, aof_dir: Path, name: str, held: tuple[str | None, Ends], ts_enabled: bool | None
+) -> list[dict[str, Any]]:
+    _said.discard(aof_dir)
+    history_of, known = held
     if history_of not in known:
         known[history_of] = archived_ends(repo, name, history_of)
     mine = known[history_of]

@@ -16,7 +16,7 @@ from ...repository.streams import BundleWriter, SourceRef, backup_stream
 from .aof import AofState, LimitedReader, describe, iter_state_files, read_state
 from .conn import RedisTarget
 from .errors import RedisSourceError
-from .history import history_id
+from .history import reading
 from .rdb import RdbTransfer
 
 ATTEMPTS = 5
@@ -76,11 +76,8 @@ def _add_files(bundle: BundleWriter, aof_dir: Path, state: AofState) -> dict[str
     return stamps
 
 
-def backup_aof_dir(
-    repo: Repository, aof_dir: Path, name: str, tags: list[str], extra_meta: dict[str, Any] | None = None
-) -> Snapshot:
-    """The AOF directory as one bundle snapshot; retried when a rewrite replaced files meanwhile."""
-    history_of = history_id(aof_dir)
+def _bundle(repo: Repository, aof_dir: Path, ref: SourceRef, history_of: str | None) -> Snapshot | None:
+    """The snapshot; None when a rewrite replaced files during each attempt."""
     for _ in range(ATTEMPTS):
         # the sizes read now bound what the snapshot holds: its coverage ends here, however long the read takes
         read_at = clock.now()
@@ -94,13 +91,24 @@ def backup_aof_dir(
                 continue
             meta = {
                 **describe(state, stamps),
-                **(extra_meta or {}),
+                **ref.meta,
                 "covered_until": read_at - FSYNC_SLACK,
                 "file_ts": stamps,
             }
             if history_of is not None:
                 meta["history"] = history_of  # the server history it was read from (``history``)
-            return bundle.commit(SourceRef("redis", name, tags, meta))
+            return bundle.commit(SourceRef(ref.kind, ref.name, ref.tags, meta))
+    return None
+
+
+def backup_aof_dir(
+    repo: Repository, aof_dir: Path, name: str, tags: list[str], extra_meta: dict[str, Any] | None = None
+) -> Snapshot:
+    """The AOF directory as one bundle snapshot; retried when a rewrite replaced files meanwhile."""
+    with reading(aof_dir) as history_of:  # held: no restore writes the directory while it is read
+        snap = _bundle(repo, aof_dir, SourceRef("redis", name, tags, extra_meta or {}), history_of)
+    if snap is not None:
+        return snap
     raise RedisSourceError(
         f"{aof_dir}: the AOF was rewritten during each of {ATTEMPTS} attempts; no snapshot written",
         hint="retry when no BGREWRITEAOF is running",

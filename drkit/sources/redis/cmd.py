@@ -141,9 +141,17 @@ def backup_redis(
     "else the newest RDB that ended at or before it; with --target-dir and --to-url alike. AOF "
     "times are whole seconds: inside a second, the state at its start is restored (never a "
     "write after TIME); the output names the point reached. From one server's AOF history only: "
-    "when the AOF covering TIME is of several servers it is refused (exit 2; give --name). " + TIME_HELP,
+    "when the AOF covering TIME is of several servers it is refused (exit 2; give --name or --history). " + TIME_HELP,
 )
 @click.option("--name", default=None, help="Only snapshots and archived AOF of this source name.")
+@click.option(
+    "--history",
+    "history_of",
+    default=None,
+    metavar="ID",
+    help="With --point-in-time: only the archived AOF of this server history (`redis windows` lists "
+    "them; a copied or moved AOF directory starts a new one).",
+)
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
 @click.option("--force", is_flag=True, help="Overwrite files in --target-dir / keys in --to-url.")
@@ -163,6 +171,7 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
         to_url=_target(to_url, opts),
         point_in_time=opts["point_in_time"],
         name=opts["name"],
+        history=opts["history_of"],
         force=opts["force"],
         start=opts["start"],
         port=opts["port"],

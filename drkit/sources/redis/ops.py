@@ -195,30 +195,32 @@ def _write_snapshot(repo: Repository, snap: Snapshot, target_dir: Path, *, durab
         return "cluster"
     if snap.meta.get("mode") == "aof":
         aof_dir = target_dir / AOF_DIRNAME
-        aof_dir.mkdir(parents=True, exist_ok=True)
-        history.restored(aof_dir)  # before the first file: an archiver never records one under the old id
-        for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
-            _write_part(repo, snap, part, aof_dir / part, durable=durable)
+        with history.restoring(aof_dir):  # a new history; no archiver round reads it meanwhile
+            for part in [*(f["name"] for f in snap.meta["files"]), snap.meta["manifest"]]:
+                _write_part(repo, snap, part, aof_dir / part, durable=durable)
         return "aof"
     _write_rdb(repo, snap, target_dir / "dump.rdb", durable=durable)
     return "rdb"
 
 
-def _aof_at(pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path) -> tuple[str, str]:
-    group = pitr.choose_group(pitr.group_pieces(pieces), cut)
+def _aof_at(
+    pieces: list[pitr.Piece], cut: pitr.AofCut, target_dir: Path, of: str | None, durable: bool
+) -> tuple[str, str]:
+    group = pitr.choose_group(history.only(pitr.group_pieces(pieces), of), cut)
     files, plans = pitr.plan_group(group)  # all checks before the first byte is written
     pitr.verify(pitr.to_verify(group, plans))  # names a restore trusts without replaying them
     files = pitr.files_to_cut(files, group, cut)
     manifest = "appendonly.aof.manifest"
-    history.restored(target_dir / AOF_DIRNAME)  # before the first file (``history.restored``)
-    try:  # a piece gone or damaged (exit 13) or a tail refused (exit 2): no half restore left behind
-        pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
-        pitr_guard.check_tail(target_dir / AOF_DIRNAME, files, group, cut)
-    except DrkitError:
-        for f in [*files, aof.AofFile(manifest, 0, "m")]:  # written just now: leave no half restore behind
-            (target_dir / AOF_DIRNAME / f.name).unlink(missing_ok=True)
-        raise
-    pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, files, cut)
+    # a new history, written last (``history_dir``); the files written and cut here fsynced before it
+    with history.restoring(target_dir / AOF_DIRNAME, sync_files=durable):
+        try:  # a piece gone or damaged (exit 13) or a tail refused (exit 2): no half restore left behind
+            pitr.write_group(target_dir / AOF_DIRNAME, manifest, files, plans)
+            pitr_guard.check_tail(target_dir / AOF_DIRNAME, files, group, cut)
+        except DrkitError:
+            for f in [*files, aof.AofFile(manifest, 0, "m")]:  # written just now: leave no half restore behind
+                (target_dir / AOF_DIRNAME / f.name).unlink(missing_ok=True)
+            raise
+        pitr.truncate_to(target_dir / AOF_DIRNAME, manifest, files, cut)
     return group.base, "pitr-aof"
 
 
@@ -230,6 +232,7 @@ class RestoreOptions:
     to_url: RedisTarget | None = None
     point_in_time: str | None = None
     name: str | None = None
+    history: str | None = None  # a point in time from this server history's AOF only (``history.only``)
     force: bool = False
     start: bool = False
     port: int | None = None
@@ -300,9 +303,9 @@ def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: P
         return _Placed(snap.short_id, _write_snapshot(repo, snap, directory, durable=durable))
     when = pitr.parse_time(opts.point_in_time)
     pieces = catalog.aof_pieces(repo, opts.name)
-    if pieces:
+    if pieces or opts.history is not None:
         cut = pitr.aof_cut(when)
-        base, kind = _aof_at(pieces, cut, directory)
+        base, kind = _aof_at(pieces, cut, directory, opts.history, durable)
         point = format_time(datetime.fromtimestamp(cut.point, UTC))
         return _Placed(base, kind, point, None if cut.exact else cut.note())
     snap = _rdb_at(repo, when, opts.name)
@@ -349,6 +352,11 @@ def restore_redis(repo: Repository, ref: str | None, opts: RestoreOptions) -> Re
         raise UsageError("give exactly one of --target-dir and --to-url")
     if opts.start and opts.to_url is not None:
         raise UsageError("--start starts a server on --target-dir; --to-url loads into a running one")
+    if opts.history is not None and (opts.point_in_time is None or not history.valid(opts.history)):
+        raise UsageError(
+            f"--history {opts.history}: give a 12-hex-digit history id, with --point-in-time",
+            hint="`drkit redis windows` lists each AOF group's history",
+        )
     with tracing.span("drkit.restore", **{"drkit.source_kind": "redis"}):
         return _restore_redis(repo, ref, opts)
 

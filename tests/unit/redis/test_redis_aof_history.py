@@ -19,7 +19,7 @@ from drkit.ops.check import check
 from drkit.repository.repo import Repository
 from drkit.repository.streams import store_refs
 from drkit.repository.writer import BlobWriter
-from drkit.sources.redis import aoflog, history, ops
+from drkit.sources.redis import aoflog, history, history_dir, ops
 from drkit.sources.redis.aof_round import archive_once
 from drkit.sources.redis.kinds import ARCHIVE_KIND
 from drkit.sources.redis.pitr import Piece, group_pieces, iso
@@ -48,7 +48,7 @@ def test_the_history_id_is_written_once_and_kept(tmp_path: Path) -> None:
     d = aof_dir(tmp_path)
     first = history.history_id(d)
     assert first is not None and history.valid(first)
-    assert history.history_id(d) == first == (d / history.HISTORY_FILE).read_text().strip()
+    assert history.history_id(d) == first == (d / history.HISTORY_FILE).read_text().split()[0]
     assert [p.name for p in d.iterdir() if p.name.startswith(".")] == []  # no temp file left
     assert history.history_id(tmp_path / "not-an-aof-dir") is None
     assert not (tmp_path / history.HISTORY_FILE).exists()  # never written outside an AOF directory
@@ -90,7 +90,9 @@ def test_two_servers_under_one_name_are_archived_whole_and_refused_with_the_name
     opts = ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 5), name="redis")
     with pytest.raises(UsageError, match="2 different Redis servers") as err:
         ops.restore_redis(repo, None, opts)
-    assert "archive each under its own --name" in str(err.value.hint)
+    assert "archive each under its own --name" in str(err.value.hint) and "give --history with one of" in str(
+        err.value.hint
+    )
     assert not (tmp_path / "t" / "appendonlydir" / "a.1.incr.aof").exists()
 
 
@@ -104,7 +106,7 @@ def test_an_archive_begun_by_an_older_drkit_goes_on_as_one_history(
     _grow(d, data, "one", range(T0, T0 + 3))
     at(T0 + 4)
     with monkeypatch.context() as m:
-        m.setattr(history, "history_id", lambda _: None)
+        m.setattr(history_dir, "_held", lambda *_: None)  # as an older drkit
         archive_once(repo, d, "redis")
     assert all(doc.get("history") is None for _, doc in segments(repo))
     _grow(d, data, "one", range(T0 + 3, T0 + 6))
@@ -154,8 +156,8 @@ def test_a_server_archived_without_an_id_is_never_stitched_to_one_with_an_id(
     repo = new_repo()
     dirs = {"one": _server(tmp_path, "one"), "two": _server(tmp_path, "two")}
     data = {"one": b"", "two": b""}
-    with_id = history.history_id
-    monkeypatch.setattr(history, "history_id", lambda d: None if d == dirs["one"] else with_id(d))
+    with_id = history_dir._held
+    monkeypatch.setattr(history_dir, "_held", lambda d, lock: None if d == dirs["one"] else with_id(d, lock))
     _grow(dirs["one"], data, "one", range(T0, T0 + 4))
     _grow(dirs["two"], data, "two", range(T0, T0 + 2))
     at(T0 + 5)
@@ -193,7 +195,7 @@ def test_check_sees_a_hole_between_the_older_records_and_the_first_increment(
     the records (a second one, [n, 2 × n), gone) were not looked at, and the repository was called clean
     while a point-in-time restore stopped at the hole. (The directory gives no id, as a read-only one: an
     archiver with an id would archive the group again from its start, ``archived_ends``.)"""
-    monkeypatch.setattr(history, "history_id", lambda _: None)
+    monkeypatch.setattr(history_dir, "_held", lambda *_: None)
     repo = new_repo()
     d = _server(tmp_path, "one")
     data = {"one": b""}
@@ -213,13 +215,13 @@ def test_check_sees_a_hole_between_the_older_records_and_the_first_increment(
 
 
 def _unwritable_aof_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An AOF directory drkit cannot write its history id into (every ``Path.write_text`` refused)."""
+    """An AOF directory drkit cannot write its history id into (every new id file refused)."""
 
     def refuse(*_args: Any, **_kw: Any) -> None:
         raise PermissionError(13, "Permission denied")
 
     d = aof_dir(tmp_path)
-    monkeypatch.setattr(Path, "write_text", refuse)
+    monkeypatch.setattr(history_dir, "_new_file", refuse)
     return d
 
 
@@ -250,8 +252,8 @@ def test_a_directory_a_restore_wrote_is_a_new_history(tmp_path: Path) -> None:
     opts = ops.RestoreOptions(target_dir=tmp_path / "t", point_in_time=iso(T0 + 3), force=True)
     ops.restore_redis(repo, None, opts)
     assert restored(tmp_path / "t") == data["one"].split(ts(T0 + 3))[0]
-    assert not stale.exists()
     assert history.history_id(stale.parent) not in (None, history.history_id(d))
+    assert not (stale.parent / history_dir.RESTORE_MARKER).exists()
 
 
 def test_an_empty_id_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
@@ -261,7 +263,7 @@ def test_an_empty_id_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
     (d / history.HISTORY_FILE).write_bytes(b"")
     first = history.history_id(d)
     assert first is not None and history.valid(first)
-    assert history.history_id(d) == first == (d / history.HISTORY_FILE).read_text().strip()
+    assert history.history_id(d) == first == (d / history.HISTORY_FILE).read_text().split()[0]
     assert [p.name for p in d.iterdir() if p.name.startswith(".")] == []
 
 

@@ -1,0 +1,289 @@
+"""The history id on disk: the file drkit keeps in a Redis AOF directory (``history`` says what it means).
+
+**One copy of the directory, one history.** The file holds the id and, on a second line, where it was
+written: the device and inode of the id file itself (``where dev=D ino=I``). A directory copied to
+build another server (``cp``, ``rsync``, ``tar``: a new file, so a new inode; a cloned volume or an
+image's data mounted elsewhere: another device) carries the id but not its place: the first drkit
+reading the copy starts a NEW history there (a new id, fsynced, linked or renamed into place, one
+warning line saying why), so the two servers never archive under one history. Only what every reader
+of the directory sees alike is compared (never the host name or machine-id: a drkit in a container
+and one on the host read one directory). The same file across restarts, reboots and AOF rewrites
+keeps its place; a directory moved to another file system, or a disk that comes back under another
+device number, starts a new history too: safe (a restore refuses to cross histories, exit 2), only a
+point before the move then needs ``--history``. A file without the second line (an older drkit's)
+is taken as written here and its place added (the id kept).
+
+**A restore and the archiver never interleave.** A restore into the directory (``restoring``) takes an
+exclusive ``flock`` on it, writes a marker (:data:`RESTORE_MARKER`, fsynced), removes the old id, writes
+the restored files, and only then writes the new id and removes the marker. A reader (``reading``: an
+archiver round, an AOF backup) holds a shared lock from reading the id until its pieces are stored, so
+a restore waits for a round to end and no round reads the id before a restore and the files during
+it; a round finding the marker (a restore running, or one that stopped half-way) archives nothing. The
+lock is advisory and local: on a file system without ``flock`` the marker alone guards."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from ...core import clock
+from ...core.fileio import fsync_dir
+from .aof import MANIFEST_SUFFIX
+from .errors import RedisSourceError
+
+HISTORY_FILE = "drkit-history-id"
+RESTORE_MARKER = "drkit-restore-in-progress"
+_ID = re.compile(r"[0-9a-f]{12}")
+_WHERE = re.compile(r"where dev=(\d+) ino=(\d+)")
+log = logging.getLogger("drkit.redis")
+
+
+class RestoreInProgress(RedisSourceError):
+    """A restore is writing the AOF directory, or one stopped before it finished (its marker is left)."""
+
+
+def valid(text: str) -> bool:
+    return _ID.fullmatch(text) is not None
+
+
+_warned: set[Path] = set()  # said once per directory and process: the archiver asks every round
+
+
+def _warn(path: Path, message: str, *args: object) -> None:
+    if path not in _warned:
+        _warned.add(path)
+        log.warning(message, path, *args)
+
+
+def _new_file(aof_dir: Path, history: str) -> Path:
+    """A temp file holding ``history`` and its own place (its inode survives the link or rename into
+    place), fsynced before it is linked: a crash never leaves an empty id."""
+    tmp = aof_dir / f".{HISTORY_FILE}.{uuid.uuid4().hex}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        st = os.fstat(fd)
+        os.write(fd, f"{history}\nwhere dev={st.st_dev} ino={st.st_ino}\n".encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _put(aof_dir: Path, history: str, replace: bool) -> None:
+    """``history`` into place: linked when no id is there (another drkit's, linked first, wins), renamed
+    over the one there when ``replace`` (under the exclusive lock)."""
+    tmp = _new_file(aof_dir, history)
+    try:
+        if replace:
+            os.replace(tmp, aof_dir / HISTORY_FILE)
+        else:
+            with suppress(FileExistsError):
+                os.link(tmp, aof_dir / HISTORY_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(aof_dir)
+
+
+def _examine(path: Path) -> tuple[str | None, str]:
+    """(the id in ``path``, what to do): ``ok``; ``missing`` (none, or empty: a crash before its bytes
+    reached the disk); ``invalid``; ``unplaced`` (an older drkit's: no place recorded); ``moved``."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None, "missing"
+    try:
+        st = os.fstat(fd)
+        text = os.read(fd, 256).decode("ascii", errors="replace")
+    finally:
+        os.close(fd)
+    lines = text.split("\n")
+    if not text.strip():
+        return None, "missing"
+    if not valid(lines[0].strip()):
+        return None, "invalid"
+    where = _WHERE.fullmatch(lines[1].strip()) if len(lines) > 1 else None
+    if where is None:
+        return lines[0].strip(), "unplaced"
+    if (int(where.group(1)), int(where.group(2))) != (st.st_dev, st.st_ino):
+        return lines[0].strip(), f"moved: written as device {where.group(1)} inode {where.group(2)}, "
+    return lines[0].strip(), "ok"
+
+
+def _settle(aof_dir: Path) -> str | None:
+    """The id, after writing one where it is missing or was written in another copy of the directory."""
+    path = aof_dir / HISTORY_FILE
+    found, state = _examine(path)
+    if state == "ok":
+        _warned.discard(path)
+        return found
+    if state == "invalid":
+        _warn(path, "%s does not hold a drkit history id: pieces archived now record none")
+        return None
+    if state.startswith("moved"):
+        new, st = uuid.uuid4().hex[:12], path.stat()
+        _put(aof_dir, new, replace=True)  # said once written (not written: no id at all, said once)
+        log.warning(
+            "%s was written in another copy of its AOF directory (%snow device %s inode %s: copied, cloned "
+            "or moved): history %s begins here, never stitched to history %s",
+            path, state.removeprefix("moved: "), st.st_dev, st.st_ino, new, found,
+        )  # fmt: skip
+    elif state == "unplaced":  # an older drkit's: its place added, the id kept
+        with suppress(OSError):  # a directory drkit cannot write to: the id, as an older drkit read it
+            _put(aof_dir, found or "", replace=True)
+        return found
+    else:  # none, or an empty one replaced
+        _put(aof_dir, uuid.uuid4().hex[:12], replace=path.exists())
+    return _examine(path)[0]
+
+
+class _Lock:
+    """``flock`` on the AOF directory; a no-op where the file system has none."""
+
+    def __init__(self, aof_dir: Path) -> None:
+        self.fd: int | None = os.open(aof_dir, os.O_RDONLY | os.O_DIRECTORY)
+
+    def take(self, how: int) -> bool:
+        """False when ``how`` has LOCK_NB and another holds a conflicting lock."""
+        if self.fd is None:
+            return True
+        try:
+            fcntl.flock(self.fd, how)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF):
+                raise
+            self.close()  # no flock here: the marker alone guards
+        return True
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # releases the lock
+            self.fd = None
+
+
+def _refuse_if_restoring(aof_dir: Path) -> None:
+    if (aof_dir / RESTORE_MARKER).exists():
+        raise RestoreInProgress(
+            f"{aof_dir}: a restore is writing this AOF directory, or stopped before it finished "
+            f"({RESTORE_MARKER} is there): not read",
+            hint=f"let the restore finish (or run it again); remove {RESTORE_MARKER} only if no restore wrote here",
+        )
+
+
+def _shared(aof_dir: Path, lock: _Lock) -> None:
+    """The shared lock; RestoreInProgress when a restore holds the exclusive one (its marker is there)."""
+    if not lock.take(fcntl.LOCK_SH | fcntl.LOCK_NB):
+        _refuse_if_restoring(aof_dir)
+        lock.take(fcntl.LOCK_SH)  # another drkit writing an id, or a restore about to mark: brief
+    _refuse_if_restoring(aof_dir)
+
+
+@contextmanager
+def reading(aof_dir: Path) -> Iterator[str | None]:
+    """The history id of ``aof_dir`` (written first when missing or written in another copy), held: no
+    restore writes the directory until the block ends. None (with a warning: pieces then record no id,
+    as an older drkit's) when it cannot be written, or ``aof_dir`` is not an AOF directory (the caller's
+    reading it says so). RestoreInProgress while a restore writes it (module doc)."""
+    if not aof_dir.is_dir() or not any(aof_dir.glob("*" + MANIFEST_SUFFIX)):
+        yield None  # written into a Redis AOF directory only
+        return
+    lock = _Lock(aof_dir)
+    try:
+        try:
+            found = _held(aof_dir, lock)
+        except OSError as exc:  # the id file unreadable: as a directory drkit cannot write to
+            _warn(aof_dir / HISTORY_FILE, "cannot read %s (%s): pieces archived now record no history id", exc)
+            found = None
+        yield found
+    finally:
+        lock.close()
+
+
+def _held(aof_dir: Path, lock: _Lock) -> str | None:
+    """The id, under the shared lock; written (under the exclusive one) where missing or moved."""
+    _shared(aof_dir, lock)
+    found, state = _examine(aof_dir / HISTORY_FILE)
+    if state == "ok":
+        return found
+    lock.take(fcntl.LOCK_EX)  # one drkit writes the id; the others read it after
+    _refuse_if_restoring(aof_dir)
+    found = _written(aof_dir)
+    left = _state(aof_dir / HISTORY_FILE)
+    lock.take(fcntl.LOCK_UN)  # flock converts by unlocking first: a restore may run between, so
+    _shared(aof_dir, lock)  # the file is looked at again under the shared lock
+    if _state(aof_dir / HISTORY_FILE) != left:
+        raise RestoreInProgress(f"{aof_dir}: its history id changed while it was read (a restore): read it again")
+    return found
+
+
+def _state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _written(aof_dir: Path) -> str | None:
+    try:
+        return _settle(aof_dir)
+    except OSError as exc:
+        path = aof_dir / HISTORY_FILE
+        _warn(path, "cannot read or write %s (%s): pieces archived now record no history id", exc.strerror or exc)
+        return None
+
+
+def history_id(aof_dir: Path) -> str | None:
+    """``reading``'s id, not held (tests; a caller that reads nothing more)."""
+    with reading(aof_dir) as found:
+        return found
+
+
+def _sync_files(aof_dir: Path) -> None:
+    for path in aof_dir.iterdir():
+        if path.name != RESTORE_MARKER and path.is_file() and not path.is_symlink():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+@contextmanager
+def restoring(aof_dir: Path, *, sync_files: bool = False) -> Iterator[None]:
+    """The block writes a restore into ``aof_dir``: a new history, never the replaced server's (module
+    doc). The marker stays when the block fails and leaves files behind: that directory is no server's.
+    ``sync_files``: every file there is fsynced before the new id is written (files the block wrote in
+    place, e.g. cut by ``redis-check-aof``): the marker never goes before the restored bytes are durable."""
+    aof_dir.mkdir(parents=True, exist_ok=True)
+    lock = _Lock(aof_dir)
+    try:
+        lock.take(fcntl.LOCK_EX)  # waits for a round reading the directory to end
+        marker = aof_dir / RESTORE_MARKER
+        marker.write_text(f"restore started {clock.now():.0f} by pid {os.getpid()}\n", encoding="ascii")
+        with open(marker, "rb") as fh:
+            os.fsync(fh.fileno())
+        (aof_dir / HISTORY_FILE).unlink(missing_ok=True)
+        fsync_dir(aof_dir)
+        try:
+            yield
+        except BaseException:
+            if not [p for p in aof_dir.iterdir() if p.name != RESTORE_MARKER]:
+                marker.unlink()  # nothing written is left: nothing to guard
+                fsync_dir(aof_dir)
+            raise
+        if sync_files:
+            _sync_files(aof_dir)
+        _put(aof_dir, uuid.uuid4().hex[:12], replace=True)
+        marker.unlink()  # the new id first: a crash between leaves the marker, never the directory id-less
+        fsync_dir(aof_dir)
+    finally:
+        lock.close()
+
+
+__all__ = ["HISTORY_FILE", "RESTORE_MARKER", "RestoreInProgress", "history_id", "reading", "restoring", "valid"]
