@@ -3,8 +3,9 @@
 
 Runs COMMAND with FILE as its stdin and polls /proc/PID/task/*/stat every 50 ms while it runs, keeping
 each thread's last user + system time (a thread that ends between two polls loses at most 50 ms).
-Prints the wall time and the threads, busiest first, each with its CPU seconds, its seconds runnable but
-waiting for a CPU (``/proc/.../schedstat``: the machine's load, or more threads than CPUs) and its
+Prints the wall time and the threads (those of child processes too: a files restore's worker
+processes, each thread under its own id), busiest first, each with its CPU seconds, its seconds
+runnable but waiting for a CPU (``/proc/.../schedstat``: the machine's load, or more threads than CPUs) and its
 voluntary context switches (``/proc/.../status``): a thread that waits for the GIL, a lock, a queue or
 the disk sleeps (how long each waits for the GIL: bench/gil_wait.py). Thread names are the kernel's
 (Python's thread names do not reach it), so tell them apart by their counts: with N sealing workers,
@@ -36,11 +37,19 @@ def _schedstat(path: str) -> tuple[float, int]:
 
 
 def sample(pid: int, seen: dict[str, tuple[str, float, float, int]]) -> None:
+    """Every thread of ``pid`` and of its child processes (a files restore's worker processes)."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return
     for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            children = []
+        for child in children:
+            sample(int(child), seen)
         try:
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
                 stat = f.read()

@@ -357,7 +357,19 @@ def test_a_killed_restore_leaves_no_partial_file_under_a_snapshot_name(tmp_path:
 
 
 def _writing_in(pid: int, directory: Path) -> bool:
-    """Whether process ``pid`` holds a file in ``directory`` open (unnamed: ``DIR/#INODE (deleted)``)."""
+    """Whether process ``pid`` or one of its worker processes (``fetch``'s process path) holds a file
+    in ``directory`` open (unnamed: ``DIR/#INODE (deleted)``)."""
+    return any(_holds_in(p, directory) for p in [pid, *_children(pid)])
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def _holds_in(pid: int, directory: Path) -> bool:
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except FileNotFoundError:

@@ -18,7 +18,7 @@ from drkit.core.errors import PartialBackup, StorageError
 from drkit.core.filewriters import FileWriter
 from drkit.repository.check import check_repository
 from drkit.repository.repo import Repository
-from drkit.sources.files import BackupOptions, Excludes, Policy, Selection
+from drkit.sources.files import BackupOptions, Excludes, Policy, Selection, procpool
 from drkit.sources.files.ops import BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.sources.files.walker import Where
 
@@ -158,6 +158,7 @@ def test_large_files_are_written_directly_and_small_ones_buffered(
 
     if not takes_o_direct(tmp_path):
         pytest.skip(f"{tmp_path} does not take O_DIRECT")
+    monkeypatch.setenv(procpool.ENV, "0")  # the writers are spied on in this process: the thread path
     src = tmp_path / "src"
     src.mkdir()
     (src / "big.bin").write_bytes(os.urandom(3 << 20) + bytes(4 << 20) + os.urandom(12345))
@@ -193,6 +194,7 @@ def test_a_large_file_failing_at_its_finish_fails_the_restore_and_is_removed(
 
     if not takes_o_direct(tmp_path):
         pytest.skip(f"{tmp_path} does not take O_DIRECT")
+    monkeypatch.setenv(procpool.ENV, "0")  # the failing writes are counted in this process: the thread path
     src = tmp_path / "src"
     src.mkdir()
     for i in range(3):
@@ -304,6 +306,7 @@ def test_without_o_tmpfile_files_are_written_at_temporary_names(
 
     from drkit.sources.files import fetch
 
+    monkeypatch.setenv(procpool.ENV, "0")  # the opens are counted in this process: the thread path
     src = tmp_path / "src"
     src.mkdir()
     for i, mode in enumerate((0o000, 0o644, 0o755, 0o1750, 0o660)):

@@ -1,0 +1,347 @@
+"""The content phase of a files restore in worker *processes*, each with its own interpreter.
+
+The threads of ``fetch.Writeout`` spend most of their time in calls that release the GIL (``preadv``,
+AES-GCM, zstd, BLAKE3, ``pwrite``), but the interpreter between those calls runs one thread at a time:
+on 2 CPUs the workers' Python code was the restore's bottleneck. Here each worker is a process
+(``os.fork``) running the code of the thread path on its own share of the files, on its main thread
+(``Writeout.kept``), with its own ``DirectPool`` (two writing threads) for large files.
+
+Who does what. The parent walked the snapshot and holds the list of files to write (path, tree node);
+it forks the workers *after* the walk, so each inherits that list, the open repository (the index,
+and the keys: they never cross a pipe, an argument or the environment) and the Writeout's settings.
+Over a pipe each worker then asks for *batches*, contiguous slices of the list (``BATCH_BYTES`` or
+``BATCH_FILES``, whichever comes first; a larger file is a batch of its own), and sends back only
+small messages: byte counts for the progress, its warnings, and at the end its total or its error.
+Each worker reads its pack ranges from the store itself, verifies every blob and creates, writes,
+finishes and links its files (``O_TMPFILE`` + ``linkat``, as on the thread path): no file is shared
+by two processes, and no file data crosses a process boundary. The metadata phase (hard links,
+symlinks, directories) stays in the parent, after every worker has ended. A large file is restored
+by one process (its blobs on its main thread, its direct writes on its two writing threads).
+
+Why ``fork`` after the walk, and only for a local store: the plan is already in memory, so nothing is
+pickled; ``forkserver`` or ``spawn`` would have to open the repository again in each worker (the key
+derivation alone is ~0.2 s) and be sent the plan. Forking a process with threads is safe only for
+what the child does not touch: at this point the walk's read-ahead pool has been shut down (and
+``_quiet`` waits until its threads have left the kernel: their OpenSSL exit handler takes a global
+lock), and the only other thread is the repository lock's refresh thread (sleeping on an event; if it is mid-refresh,
+the child inherits its lock's mutex held, but never takes it; ``logging`` re-creates its locks at
+fork). The child uses the local backend (``open``/``preadv``, no client object), the index in memory
+and the cipher. A remote store's client (boto3, GCS) is not fork-safe: remote stores keep threads.
+
+Memory: a worker shares the parent's pages until one is written; Python's reference counts write
+to every object a worker touches (the index entries it looks up, its slice of the file list), so each
+worker's private memory grows with what it uses of them, up to a copy of the index in the worst case.
+
+Failures: a worker's exception is sent back pickled (a ``DrkitError`` keeps its message, hint and
+exit code; an ``OSError`` its errno and path, which ``target_errors`` turns into the same line as
+before) after the worker removed its unfinished files; the parent then stops the other workers
+(SIGTERM: ``Stopped`` in each, which removes its unfinished files) and raises it. A worker that ends
+without a result (SIGKILL, the OOM killer) fails the restore with a line that says so. A worker whose
+parent dies gets SIGKILL (``PR_SET_PDEATHSIG``), as if the whole restore had been killed.
+Ctrl-C reaches every process of the foreground group: each stops and cleans up. A worker always
+leaves through ``os._exit`` (never through the parent's ``finally`` blocks: the lock, the CLI).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import pickle
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from multiprocessing.connection import Connection, Pipe, wait
+from typing import TYPE_CHECKING
+
+from ...core import tracing
+from ...core.errors import DrkitError
+from .tree import Node
+
+if TYPE_CHECKING:
+    from .fetch import Writeout
+
+log = logging.getLogger(__name__)
+ENV = "DRKIT_RESTORE_PROCESSES"  # "1": processes on a local store; else (the default) threads: see below
+BATCH_BYTES = 8 << 20  # a batch: contiguous files up to this many bytes ...
+BATCH_FILES = 256  # ... or this many files
+PROGRESS_EVERY = 4 << 20  # a worker reports its bytes written at least this often
+STOP_WAIT = 60.0  # seconds a stopped worker gets to remove its unfinished files before SIGKILL
+QUIET_WAIT = 2.0  # seconds to wait for ended threads to be gone before forking (else: threads)
+_PR_SET_PDEATHSIG = 1
+_STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+File = tuple[str, Node]
+Mask = set[int | signal.Signals]  # a thread's signal mask, as pthread_sigmask gives it
+
+
+def wanted(writeout: Writeout) -> bool:
+    """Whether this restore's content phase runs in processes: asked for (``DRKIT_RESTORE_PROCESSES=1``;
+    off by default: on the shared 2-CPU bench machine, at load 15-18, it was not measurably faster than
+    threads, docs/performance.md), more than one worker, a local store (see the module's docstring), no
+    tracing (its exporter is a thread of the parent), fork available."""
+    if os.environ.get(ENV) != "1" or writeout.workers < 2 or not hasattr(os, "fork"):
+        return False
+    return not writeout.repo.backend.capabilities.remote and not tracing.enabled()
+
+
+def batches(files: Sequence[File]) -> Iterator[tuple[int, int]]:
+    """Slices ``[start, end)`` of ``files`` in order, each up to ``BATCH_BYTES`` or ``BATCH_FILES``."""
+    start, held = 0, 0
+    for i, (_, node) in enumerate(files):
+        if i > start and (held + node.size > BATCH_BYTES or i - start >= BATCH_FILES):
+            yield start, i
+            start, held = i, 0
+        held += node.size
+    if start < len(files):
+        yield start, len(files)
+
+
+def run(writeout: Writeout, files: list[File]) -> int:
+    """Write ``files`` with ``writeout.workers`` processes; the bytes written. Raises the first
+    worker's error (or a worker's death) once every worker has ended."""
+    if not _quiet():
+        log.info("restore: ended threads still running; file contents on threads")
+        return writeout.run_threads(files)
+    pool = _Pool(writeout, files)
+    try:
+        pool.start()
+        log.info("restore: file contents in %d worker processes", len(pool.workers))
+        pool.serve()
+    except BaseException:
+        pool.stop()
+        raise
+    return pool.total
+
+
+class _Worker:
+    __slots__ = ("pid", "conn", "result")
+
+    def __init__(self, pid: int, conn: Connection) -> None:
+        self.pid, self.conn = pid, conn
+        self.result: int | None = None
+
+
+class _Pool:
+    def __init__(self, writeout: Writeout, files: list[File]) -> None:
+        self.writeout, self.files = writeout, files
+        self.slices = batches(files)
+        self.workers: list[_Worker] = []
+        self.total = 0
+
+    def start(self) -> None:
+        parent = os.getpid()
+        for _ in range(min(self.writeout.workers, max(1, len(self.files)))):
+            ours, theirs = Pipe()
+            # Signals held over the fork: a Ctrl-C raised in the new worker before it is inside
+            # ``_child`` would unwind the parent's stack there (its lock, its cleanup) in the worker.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+            try:
+                pid = os.fork()
+                if pid == 0:  # never returns
+                    for conn in [ours, *(w.conn for w in self.workers)]:
+                        conn.close()
+                    _child(self.writeout, self.files, theirs, (parent, mask))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            theirs.close()
+            self.workers.append(_Worker(pid, ours))
+        for worker in self.workers:  # two batches each: one to work on, one waiting in the pipe
+            self._give(worker)
+            self._give(worker)
+
+    def _give(self, worker: _Worker) -> None:
+        try:
+            worker.conn.send(next(self.slices, None))  # None: no more (and from then on, never a batch)
+        except OSError:  # it ended: its EOF (or its last message) tells why
+            pass
+
+    def serve(self) -> None:
+        live = {w.conn: w for w in self.workers}
+        while live:
+            for conn in wait(list(live)):
+                worker = live[conn]  # type: ignore[index]
+                if not self._message(worker):
+                    del live[worker.conn]
+        for worker in self.workers:
+            self._reap(worker)
+
+    def _message(self, worker: _Worker) -> bool:
+        """Handle one message of ``worker``; False once it said its last (or died)."""
+        try:
+            kind, *body = worker.conn.recv()
+        except (EOFError, OSError):
+            self._reap(worker)  # raises: it ended without a result
+            return False
+        if kind == "more":
+            self._give(worker)
+        elif kind == "progress":
+            if self.writeout.progress is not None:
+                self.writeout.progress(body[0])
+        elif kind == "warnings":
+            self.writeout.warnings.extend(body[0])
+        elif kind == "done":
+            worker.result = body[0]
+            self.total += body[0]
+            return False
+        else:  # "error"
+            raise _unpickled(*body)
+        return True
+
+    def _reap(self, worker: _Worker) -> None:
+        if not worker.pid:
+            return
+        _, status = os.waitpid(worker.pid, 0)
+        worker.pid = 0
+        worker.conn.close()
+        if os.WIFSIGNALED(status):
+            name = signal.Signals(os.WTERMSIG(status)).name
+            raise DrkitError(
+                f"restore worker process was killed ({name}): the restore is incomplete",
+                hint="files not finished were removed; run the restore again",
+            )
+        if worker.result is None or os.waitstatus_to_exitcode(status) != 0:
+            raise DrkitError(
+                f"restore worker process ended without finishing (exit status {os.waitstatus_to_exitcode(status)}): "
+                "the restore is incomplete",
+                hint="files not finished were removed; run the restore again",
+            )
+
+    def stop(self) -> None:
+        """After a failure or an interruption: stop every worker still running and wait for it (each
+        removes its unfinished files)."""
+        for worker in self.workers:
+            worker.conn.close()  # first: a worker blocked sending to us gets EPIPE, not a wait forever
+            if worker.pid:
+                try:
+                    os.kill(worker.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for worker in self.workers:
+            if worker.pid:
+                _wait_or_kill(worker.pid, STOP_WAIT)
+                worker.pid = 0
+
+
+def _wait_or_kill(pid: int, timeout: float) -> None:
+    """Wait for the stopped worker ``pid``; SIGKILL it if it has not ended in ``timeout`` seconds (one
+    stuck in a lock must not hang the restore's exit)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+
+        os.waitpid(pid, 0)
+        return
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        os.close(fd)
+    os.waitpid(pid, 0)
+
+
+def _quiet(timeout: float = QUIET_WAIT) -> bool:
+    """Wait until every thread that has ended has left the kernel's list of this process's threads;
+    False if that takes longer than ``timeout`` (then the restore keeps to threads). A thread that
+    Python has joined still runs its exit handlers: OpenSSL's per-thread cleanup takes a global lock,
+    and a fork in that moment gave the worker that lock held (seen: a worker hung in its first
+    AES-GCM call). ``/proc/self/task`` lists a thread until it has fully exited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kernel = len(os.listdir("/proc/self/task"))
+        except OSError:  # no /proc: nothing to compare with
+            return True
+        if kernel <= threading.active_count():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)  # polling the kernel's list: no event says a thread has gone
+
+
+def _unpickled(data: bytes, text: str) -> BaseException:
+    try:
+        exc = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - an exception whose class cannot be rebuilt: its text still
+        return DrkitError(text)
+    return exc if isinstance(exc, BaseException) else DrkitError(text)
+
+
+def _pickled(exc: BaseException) -> bytes:
+    try:
+        data = pickle.dumps(exc)
+        pickle.loads(data)  # it must come back in the parent, too
+        return data
+    except Exception:  # noqa: BLE001
+        return b""
+
+
+# -- the worker process ---------------------------------------------------------------------------
+def _child(writeout: Writeout, files: list[File], conn: Connection, parent: tuple[int, Mask]) -> None:
+    """The worker: write the batches the parent hands out, then report; never returns. ``parent``: its
+    pid and the signal mask to restore (signals are held over the fork)."""
+    code = 1
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, parent[1])
+        _die_with_parent(parent[0])
+        _Work(writeout, files, conn).serve()
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        try:
+            conn.send(("error", _pickled(exc), f"restore worker: {exc}"))
+        except BaseException:  # noqa: BLE001 - the parent is gone: nobody to tell
+            pass
+    finally:
+        os._exit(code)
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL when the parent dies (Linux ``prctl``; elsewhere the pipe's EOF stops the worker): a
+    restore whose main process was killed is killed whole, as on the thread path (its unnamed files
+    go with their descriptors). Not SIGTERM: a worker stuck in a lock would outlive it."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before the prctl
+        raise SystemExit(1)
+
+
+class _Work:
+    """One worker's loop: each batch through ``Writeout.run_threads`` on this thread (``Writeout.kept``)."""
+
+    def __init__(self, writeout: Writeout, files: list[File], conn: Connection) -> None:
+        self.writeout, self.files, self.conn = writeout, files, conn
+        self.lock = threading.Lock()  # the worker thread reports progress while the main thread asks for work
+        self.unsent = 0
+        writeout.progress = self._progress if writeout.progress is not None else None
+
+    def send(self, message: tuple[object, ...]) -> None:
+        with self.lock:
+            self.conn.send(message)
+
+    def _progress(self, n: int) -> None:
+        self.unsent += n  # worker thread only
+        if self.unsent >= PROGRESS_EVERY:
+            self.send(("progress", self.unsent))
+            self.unsent = 0
+
+    def serve(self) -> None:
+        with self.writeout.kept():  # on this thread: the other CPUs run the other workers
+            self._batches()
+
+    def _batches(self) -> None:
+        total = 0
+        while (piece := self.conn.recv()) is not None:
+            self.send(("more",))
+            start, end = piece
+            seen = len(self.writeout.warnings)
+            total += self.writeout.run_threads(self.files[start:end])
+            if self.unsent:
+                self.send(("progress", self.unsent))
+                self.unsent = 0
+            if len(self.writeout.warnings) > seen:
+                self.send(("warnings", self.writeout.warnings[seen:]))
+        self.send(("done", total))
