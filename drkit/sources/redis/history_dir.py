@@ -2,16 +2,19 @@
 
 **One copy of the directory, one history.** The file holds the id and, on a second line, where it was
 written: the device and inode of the id file itself (``where dev=D ino=I``). A directory copied to
-build another server (``cp``, ``rsync``, ``tar``: a new file, so a new inode; a cloned volume or an
-image's data mounted elsewhere: another device) carries the id but not its place: the first drkit
-reading the copy starts a NEW history there (a new id, fsynced, linked or renamed into place, one
-warning line saying why), so the two servers never archive under one history. Only what every reader
-of the directory sees alike is compared (never the host name or machine-id: a drkit in a container
-and one on the host read one directory). The same file across restarts, reboots and AOF rewrites
-keeps its place; a directory moved to another file system, or a disk that comes back under another
-device number, starts a new history too: safe (a restore refuses to cross histories, exit 2), only a
-point before the move then needs ``--history``. A file without the second line (an older drkit's)
-is taken as written here and its place added (the id kept).
+build another server (``cp``, ``rsync``, ``tar``, a file-level restore: a new file, so a new inode)
+carries the id but not its inode: the first drkit reading the copy starts a NEW history there (a new
+id, fsynced, linked or renamed into place, one warning line saying why), so the two servers never
+archive under one history. Only the inode is compared: the device number of one file system is not
+stable (disk enumeration order, LVM activation, a volume re-attached on another node, the anonymous
+devices of btrfs, ZFS, NFS and overlay mounts), and a new history at each reboot or reschedule would
+refuse every point of the current AOF group before it (two histories cover it) until ``--history``
+is given; a block-level clone keeps the inode (and often the device) anyway. Nor the host name or
+machine-id (a drkit in a container and one on the host read one directory). The same file across
+restarts, reboots, reschedules and AOF rewrites keeps its inode; a directory moved to another file
+system starts a new history: safe (a restore refuses to cross histories, exit 2), only a point before
+the move then needs ``--history``. A file without the second line (an older drkit's) is taken as
+written here and its place added (the id kept).
 
 **A restore and the archiver never interleave.** A restore into the directory (``restoring``) takes an
 exclusive ``flock`` on it, writes a marker (:data:`RESTORE_MARKER`, fsynced), removes the old id, writes
@@ -111,7 +114,7 @@ def _examine(path: Path) -> tuple[str | None, str]:
     where = _WHERE.fullmatch(lines[1].strip()) if len(lines) > 1 else None
     if where is None:
         return lines[0].strip(), "unplaced"
-    if (int(where.group(1)), int(where.group(2))) != (st.st_dev, st.st_ino):
+    if int(where.group(2)) != st.st_ino:  # the device only informs: its number is not stable (module doc)
         return lines[0].strip(), f"moved: written as device {where.group(1)} inode {where.group(2)}, "
     return lines[0].strip(), "ok"
 

@@ -59,16 +59,39 @@ def test_a_copied_directory_starts_a_new_history_and_says_why(tmp_path: Path, ca
     assert history_id(copy) == new and history_id(d) == original  # each copy keeps its own from now on
 
 
-def test_a_clone_on_another_device_starts_a_new_history(tmp_path: Path) -> None:
-    """A cloned volume keeps inode numbers; only the device differs (simulated: the file rewritten in
-    place, its inode kept, naming another device)."""
-    d = aof_dir(tmp_path)
-    first = history_id(d)
-    st = (d / HISTORY_FILE).stat()
+def _renumbered(d: Path) -> None:
+    """The disk holding ``d`` comes back under another device number (a reboot that numbers disks
+    differently, a volume attached to another node, a btrfs/ZFS/NFS/overlay mount's anonymous device):
+    the id file, its inode kept, names the device it was written on (rewritten in place)."""
+    found, st = _lines(d)[0], (d / HISTORY_FILE).stat()
     with open(d / HISTORY_FILE, "r+b") as fh:  # in place: the inode stays
         fh.truncate(0)
-        fh.write(f"{first}\nwhere dev={st.st_dev + 1} ino={st.st_ino}\n".encode())
-    assert history_id(d) not in (None, first)
+        fh.write(f"{found}\nwhere dev={st.st_dev + 1} ino={st.st_ino}\n".encode())
+
+
+def test_a_disk_back_under_another_device_number_keeps_its_history_and_every_point_restores(
+    tmp_path: Path,
+) -> None:
+    """Device numbers are not stable for one file system (disk enumeration order, a volume re-attached on
+    another node, anonymous devices of btrfs, ZFS, NFS, overlay): the inode alone says whether the id
+    file is the one written there. Before, each such reboot or reschedule started a new history, the
+    archiver archived the group again under it, and every point of that group before the reboot was
+    refused (exit 2, "2 different Redis servers") unless ``--history`` was given."""
+    repo = new_repo()
+    d = aof_dir(tmp_path)
+    data = b"".join(ts(s) + cmd("SET", f"k{s}", "v") for s in range(T0, T0 + 4))
+    (d / "a.1.incr.aof").write_bytes(data)
+    at(T0 + 5)
+    first = archive_once(repo, d, "redis")[0]["history"]
+    _renumbered(d)
+    data += b"".join(ts(s) + cmd("SET", f"k{s}", "v") for s in range(T0 + 6, T0 + 9))
+    (d / "a.1.incr.aof").write_bytes(data)
+    at(T0 + 10)
+    assert {doc["history"] for doc in archive_once(repo, d, "redis")} == {first}
+    for point, target in ((T0 + 3, "before"), (T0 + 8, "after")):
+        opts = ops.RestoreOptions(target_dir=tmp_path / target, point_in_time=iso(point))
+        ops.restore_redis(repo, None, opts)
+        assert (tmp_path / target / "appendonlydir" / "a.1.incr.aof").read_bytes() == data.split(ts(point))[0]
 
 
 def test_an_older_drkit_s_id_file_is_kept_and_its_place_added(tmp_path: Path) -> None:
