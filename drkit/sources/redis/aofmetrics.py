@@ -51,6 +51,10 @@ class AofArchiveMetrics:
         self.segments.inc(len(docs))
         self.bytes.inc(sum(int(d.get("length", 0)) for d in docs))
 
+    def held(self) -> None:
+        """A round a restore held back (nothing read): not up, the freshness left where it was."""
+        self.up.set(0)
+
     def failed(self) -> None:
         self.up.set(0)
         self.restarts.inc()

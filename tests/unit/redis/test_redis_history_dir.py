@@ -152,8 +152,13 @@ def test_a_restore_waits_for_a_round_reading_the_directory(tmp_path: Path) -> No
 def test_a_restore_that_stopped_half_way_keeps_the_directory_from_being_archived(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The marker a restore left (it stopped with files written) stops every round and backup, with one
-    line; a restore that completes there removes it, and rounds go on under the restore's new id."""
+    """The marker a restore left (it stopped with files written) stops every round and backup: a round
+    is refused, the archive loop counts none of them a success (its freshness stays, so
+    ``DrkitArchiveStale`` fires; ``on_held`` hears each: the metrics' ``up`` is 0) and says so at the first
+    and once a minute after; ``aof-archive --once`` and ``backup --aof-dir`` exit 1. Before, each round
+    returned nothing as if the server were idle: the freshness advanced every round and one warning
+    line was all that was said while archiving had stopped for good. A restore that completes there
+    removes the marker, and rounds go on under the restore's new id."""
     d = aof_dir(tmp_path)
     old = history_id(d)
     with pytest.raises(KeyboardInterrupt), history_dir.restoring(d):
@@ -162,12 +167,29 @@ def test_a_restore_that_stopped_half_way_keeps_the_directory_from_being_archived
     repo = new_repo()
     (d / "a.1.incr.aof").write_bytes(ts(T0) + cmd("SET", "k", "v"))
     at(T0 + 4)
+    covered: list[float] = []
+    held: list[int] = []
+    stop = threading.Event()
+
+    def on_held() -> None:
+        held.append(1)
+        at(T0 + 4 + 30 * len(held))  # the rounds half a minute apart: said at the first, third, fifth
+        if len(held) == 5:
+            stop.set()
+
+    follow = ops.Follow(interval=0.0, stop=stop, on_round=lambda when, _docs: covered.append(when), on_held=on_held)
     with caplog.at_level(logging.WARNING, logger="drkit.redis"):
-        assert archive_once(repo, d, "redis") == [] and archive_once(repo, d, "redis") == []
-    assert sum("a restore is writing" in r.getMessage() for r in caplog.records) == 1
-    with pytest.raises(RestoreInProgress) as err:
-        backup_aof_dir(repo, d, "redis", [])
-    assert err.value.exit_code == 1 and RESTORE_MARKER in str(err.value.hint)
+        assert ops.aof_archive(repo, d, "redis", follow, report=lambda _doc: None) == 0
+    assert covered == [] and len(held) == 5
+    said = [r.getMessage() for r in caplog.records if "a restore is writing" in r.getMessage()]
+    assert len(said) == 3 and RESTORE_MARKER in said[0] and "nothing archived until it is done" in said[0]
+    for run in (
+        lambda: ops.aof_archive(repo, d, "redis", ops.Follow(interval=0.0, once=True), report=lambda _doc: None),
+        lambda: backup_aof_dir(repo, d, "redis", []),
+    ):
+        with pytest.raises(RestoreInProgress) as err:
+            run()
+        assert err.value.exit_code == 1 and RESTORE_MARKER in str(err.value.hint)
     assert not (d / HISTORY_FILE).exists()  # no id written for a half-restored directory
     with history_dir.restoring(d):
         pass
