@@ -196,7 +196,7 @@ class HeldRounds:
             self.on_held()
         if clock.now() - self.said_at >= HELD_SAID_EVERY:
             self.said_at = clock.now()
-            log.warning("%s; nothing archived until it is done (hint: %s)", exc, exc.hint)
+            log.warning("%s; nothing archived until it is done%s", exc, f" (hint: {exc.hint})" if exc.hint else "")
 
     def ended(self) -> None:
         self.said_at = -math.inf
