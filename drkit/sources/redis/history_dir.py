@@ -314,7 +314,9 @@ def restoring(aof_dir: Path, *, sync_files: bool = False) -> Iterator[None]:
     aof_dir.mkdir(parents=True, exist_ok=True)
     lock = _Lock(aof_dir)
     try:
-        lock.take(fcntl.LOCK_EX)  # waits for a round reading the directory to end
+        if not lock.take(fcntl.LOCK_EX | fcntl.LOCK_NB):  # said: a round stuck (storage hanging) is visible
+            log.warning("%s: waiting for an AOF archiver round or backup reading it to end", aof_dir)
+            lock.take(fcntl.LOCK_EX)
         marker = aof_dir / RESTORE_MARKER
         marker.write_text(f"restore started {clock.now():.0f} by pid {os.getpid()}\n", encoding="ascii")
         with open(marker, "rb") as fh:

@@ -143,7 +143,7 @@ def _until(cond: Callable[[], bool]) -> None:
         time.sleep(0.01)
 
 
-def test_a_restore_waits_for_a_round_reading_the_directory(tmp_path: Path) -> None:
+def test_a_restore_waits_for_a_round_reading_the_directory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A round holds the directory from reading the id until its pieces are stored: a restore begun
     meanwhile waits (it neither marks the directory nor removes the id), then writes a new id. Before,
     nothing held it: a round that read the id before a restore began read the restored files after,
@@ -167,8 +167,10 @@ def test_a_restore_waits_for_a_round_reading_the_directory(tmp_path: Path) -> No
     archiver.start()
     assert in_round.wait(WAIT)
     restore = threading.Thread(target=a_restore)
-    restore.start()
-    _until(lambda: _blocked_on(d))  # the restore waits for the round's lock
+    with caplog.at_level(logging.WARNING, logger="drkit.redis"):
+        restore.start()
+        _until(lambda: _blocked_on(d))  # the restore waits for the round's lock
+    assert f"{d}: waiting for an AOF archiver round or backup reading it to end" in caplog.messages
     assert not (d / RESTORE_MARKER).exists() and _lines(d)[0] == seen[0]
     release.set()
     archiver.join(WAIT)
