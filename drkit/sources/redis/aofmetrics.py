@@ -4,7 +4,8 @@ source ``name``.
 
 ``drkit_redis_aof_archive_covered_timestamp_seconds`` is the archive's freshness: every write Redis
 made before it is in the repository (the start of the last round that succeeded, less the fsync
-slack), advancing each round even when Redis is idle. The same instant feeds
+slack), advancing each round even when Redis is idle, never in a round a restore's marker held back
+(nothing read: ``aof_round.HeldRounds``; ``up`` is 0 then). The same instant feeds
 ``drkit_archive_newest_timestamp_seconds{kind="aof"}``, which ``DrkitArchiveStale`` compares with
 the job's RPO target."""
 
