@@ -142,7 +142,7 @@ class Archiver:
         self.stop = threading.Event()
         self.round_done = threading.Condition()
         self.repo = open_repository(str(repo), ENV["DRKIT_PASSWORD"], load_index=True)
-        follow = ops.Follow(0.5, stop=self.stop, on_round=self._counted)
+        follow = ops.Follow(interval=0.5, stop=self.stop, on_round=self._counted)
         args = (self.repo, server.aof_dir, "cache", follow, lambda doc: None)
         self.thread = threading.Thread(target=ops.aof_archive, args=args, daemon=True)
         self.thread.start()

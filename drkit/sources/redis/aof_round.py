@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -170,28 +171,40 @@ def archive_once(
     with it False (``pitr_guard``)."""
     if not name:
         raise UsageError("the AOF archive needs a source name", hint="give --name NAME")
-    try:
-        with history.reading(aof_dir) as history_of:  # held: no restore writes the directory meanwhile
-            return _round(repo, aof_dir, name, (history_of, {} if ends is None else ends), ts_enabled)
-    except history.RestoreInProgress as exc:
-        _skipped(aof_dir, str(exc))
-        return []
+    # held: no restore writes the directory meanwhile; RestoreInProgress (nothing read) while one does,
+    # or one stopped half-way: the caller's round did not succeed (``ops.aof_archive``)
+    with history.reading(aof_dir) as history_of:
+        return _round(repo, aof_dir, name, (history_of, {} if ends is None else ends), ts_enabled)
 
 
-_said: set[Path] = set()
+HELD_SAID_EVERY = 60.0  # seconds between two warnings while a restore's marker holds the directory
 
 
-def _skipped(aof_dir: Path, why: str) -> None:
-    """A round that found a restore writing the directory archives nothing (said once while it lasts)."""
-    if aof_dir not in _said:
-        _said.add(aof_dir)
-        log.warning("%s; nothing archived until it is done", why)
+class HeldRounds:
+    """Rounds a restore holds back (``history.RestoreInProgress``: nothing read). Never a success: the
+    caller's freshness stays where it was (``DrkitArchiveStale`` fires), ``on_held`` hears each, and it
+    is said at the first and then once a minute while it lasts: a marker left by a restore that stopped
+    half-way stops archiving until someone acts. With ``once`` (a scheduler's run) it is the error."""
+
+    def __init__(self, once: bool, on_held: Callable[[], None] | None) -> None:
+        self.once, self.on_held, self.said_at = once, on_held, -math.inf
+
+    def round(self, exc: history.RestoreInProgress) -> None:
+        if self.once:
+            raise exc
+        if self.on_held is not None:
+            self.on_held()
+        if clock.now() - self.said_at >= HELD_SAID_EVERY:
+            self.said_at = clock.now()
+            log.warning("%s; nothing archived until it is done%s", exc, f" (hint: {exc.hint})" if exc.hint else "")
+
+    def ended(self) -> None:
+        self.said_at = -math.inf
 
 
 def _round(
     repo: Repository, aof_dir: Path, name: str, held: tuple[str | None, Ends], ts_enabled: bool | None
 ) -> list[dict[str, Any]]:
-    _said.discard(aof_dir)
     history_of, known = held
     if history_of not in known:
         known[history_of] = archived_ends(repo, name, history_of)

@@ -4,7 +4,8 @@ source ``name``.
 
 ``drkit_redis_aof_archive_covered_timestamp_seconds`` is the archive's freshness: every write Redis
 made before it is in the repository (the start of the last round that succeeded, less the fsync
-slack), advancing each round even when Redis is idle. The same instant feeds
+slack), advancing each round even when Redis is idle, never in a round a restore's marker held back
+(nothing read: ``aof_round.HeldRounds``; ``up`` is 0 then). The same instant feeds
 ``drkit_archive_newest_timestamp_seconds{kind="aof"}``, which ``DrkitArchiveStale`` compares with
 the job's RPO target."""
 
@@ -50,6 +51,10 @@ class AofArchiveMetrics:
         self.rounds.inc()
         self.segments.inc(len(docs))
         self.bytes.inc(sum(int(d.get("length", 0)) for d in docs))
+
+    def held(self) -> None:
+        """A round a restore held back (nothing read): not up, the freshness left where it was."""
+        self.up.set(0)
 
     def failed(self) -> None:
         self.up.set(0)

@@ -24,6 +24,7 @@ from ...cli.params import DURATION, DURATION_HELP, TIME, TIME_HELP
 from ...ops.session import open_repository
 
 if TYPE_CHECKING:
+    from .aofmetrics import AofArchiveMetrics
     from .conn import RedisTarget
 
 PATH = click.Path(path_type=Path, file_okay=False)
@@ -263,14 +264,18 @@ def aof_archive(  # noqa: PLR0913
                 err=True,
             )
 
-    follow = ops.Follow(interval, once=once, on_round=_serve_metrics(name, metrics_port, metrics_address))
+    own = _serve_metrics(name, metrics_port, metrics_address)
+    if own is None:
+        follow = ops.Follow(interval=interval, once=once)
+    else:
+        follow = ops.Follow(interval=interval, once=once, on_round=own.round, on_held=own.held)
     count = ops.aof_archive(repo, aof_dir, name, follow, report=report, target=target)
     click.echo(f"{count} segments archived", err=True)
 
 
-def _serve_metrics(name: str, port: int | None, address: str) -> Callable[[float, list[dict[str, Any]]], None] | None:
-    """With a port, the archiver's metrics (``aofmetrics``, drkit_job empty) served over HTTP; the
-    callback each round reports to."""
+def _serve_metrics(name: str, port: int | None, address: str) -> AofArchiveMetrics | None:
+    """With a port, the archiver's metrics (``aofmetrics``, drkit_job empty) served over HTTP; what
+    each round reports to."""
     if port is None:
         return None
     import prometheus_client
@@ -282,7 +287,7 @@ def _serve_metrics(name: str, port: int | None, address: str) -> Callable[[float
         prometheus_client.start_http_server(port, address, registry=families.registry)
     except OSError as exc:
         raise click.UsageError(f"cannot serve metrics on {address}:{port}: {exc.strerror}") from None
-    return families.bind("", name).round
+    return families.bind("", name)
 
 
 @redis_group.command("windows", epilog=EXIT_CODES_EPILOG)

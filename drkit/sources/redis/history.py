@@ -20,7 +20,8 @@ records where it was written: ``history_dir``).
 the history their source name recorded in their group, if just one (an archive begun by an older drkit
 goes on as one). Never to a history only other names recorded: that may be another server's, whose
 bytes would be stitched to theirs. Of a file, they fill only what lies before that history's own first
-piece (``_own_first``): an archiver with an id stores its files from their start. Pieces with no id and
+piece (``_own_first``): an archiver with an id stores its files from their start; of a file the
+history has no piece of, nothing (another server's). Pieces with no id and
 no such name are a group of their own,
 restored as an older drkit did, so an old repository restores as before. The archiver goes on only
 from pieces of its own history (``aof_round.archived_ends``): pieces without an id count only for an
@@ -58,12 +59,17 @@ def _own_first(pieces: list[Piece], history: str | None) -> list[Piece]:
     its file: an archiver with an id stores its files from their start (``aof_round.archived_ends``), so
     id-less bytes from there on are either the same bytes again (an archive begun by an older drkit,
     archived again once upgraded) or another server's (a directory drkit cannot write its id to), which a
-    planner taking the piece reaching furthest would stitch in before or after the history's own."""
+    planner taking the piece reaching furthest would stitch in before or after the history's own. Of a
+    file the history has no piece of, none: the upgraded archiver stores every file of its group from
+    the start in its first round, so such a file is another server's (a copy of the directory drkit
+    cannot write its id to: its writes stitched after the history's base)."""
+    if history is None:
+        return pieces
     start: dict[str, int] = {}
     for p in pieces:
         if p.history is not None:
             start[p.file] = min(p.offset, start.get(p.file, p.offset))
-    return [p for p in pieces if p.history is not None or p.offset < start.get(p.file, p.offset + 1)]
+    return [p for p in pieces if p.history is not None or p.offset < start.get(p.file, 0)]
 
 
 def only(groups: list[Group], wanted: str | None) -> list[Group]:

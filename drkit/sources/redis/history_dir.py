@@ -1,17 +1,22 @@
 """The history id on disk: the file drkit keeps in a Redis AOF directory (``history`` says what it means).
 
 **One copy of the directory, one history.** The file holds the id and, on a second line, where it was
-written: the device and inode of the id file itself (``where dev=D ino=I``). A directory copied to
-build another server (``cp``, ``rsync``, ``tar``: a new file, so a new inode; a cloned volume or an
-image's data mounted elsewhere: another device) carries the id but not its place: the first drkit
-reading the copy starts a NEW history there (a new id, fsynced, linked or renamed into place, one
-warning line saying why), so the two servers never archive under one history. Only what every reader
-of the directory sees alike is compared (never the host name or machine-id: a drkit in a container
-and one on the host read one directory). The same file across restarts, reboots and AOF rewrites
-keeps its place; a directory moved to another file system, or a disk that comes back under another
-device number, starts a new history too: safe (a restore refuses to cross histories, exit 2), only a
-point before the move then needs ``--history``. A file without the second line (an older drkit's)
-is taken as written here and its place added (the id kept).
+written: the device, inode and birth time of the id file itself (``where dev=D ino=I born=NS``; no
+``born`` where the file system keeps none). A directory copied to build another server (``cp``,
+``rsync``, ``tar``, a file-level restore) carries the id but not its file: the copy's is a new one, with
+a new inode and a birth time of its own (no copying tool sets one). The first drkit reading the copy
+starts a NEW history there (a new id, fsynced, linked or renamed into place, one warning line saying
+why), so the two servers never archive under one history. The inode and, where both are known, the
+birth time are compared, never the device: its number is not stable for one file system (disk
+enumeration order, LVM activation, a volume re-attached on another node, the anonymous devices of
+btrfs, ZFS, NFS and overlay mounts), and a new history at each reboot or reschedule would refuse every
+point of the current AOF group before it (two histories cover it) until ``--history`` is given; a
+block-level clone keeps inode and birth time anyway. Nor the host name or machine-id (a drkit in a
+container and one on the host read one directory). The same file across restarts, reboots,
+reschedules and AOF rewrites keeps its place; a directory moved to another file system starts a new
+history: safe (a restore refuses to cross histories, exit 2), only a point before the move then needs
+``--history``. A file without the second line (an older drkit's) is taken as written here and its
+place added (the id kept).
 
 **A restore and the archiver never interleave.** A restore into the directory (``restoring``) takes an
 exclusive ``flock`` on it, writes a marker (:data:`RESTORE_MARKER`, fsynced), removes the old id, writes
@@ -23,13 +28,15 @@ lock is advisory and local: on a file system without ``flock`` the marker alone 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import logging
 import os
 import re
+import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -41,7 +48,7 @@ from .errors import RedisSourceError
 HISTORY_FILE = "drkit-history-id"
 RESTORE_MARKER = "drkit-restore-in-progress"
 _ID = re.compile(r"[0-9a-f]{12}")
-_WHERE = re.compile(r"where dev=(\d+) ino=(\d+)")
+_WHERE = re.compile(r"where dev=(\d+) ino=(\d+)(?: born=(\d+))?")
 log = logging.getLogger("drkit.redis")
 
 
@@ -62,14 +69,50 @@ def _warn(path: Path, message: str, *args: object) -> None:
         log.warning(message, path, *args)
 
 
+# Python 3.11 has no os.statx: the birth time through the C library's statx(2). None where the kernel,
+# the C library, a seccomp filter or the file system gives none: then the inode alone decides.
+_STATX_BTIME, _AT_EMPTY_PATH, _STATX_SIZE, _BTIME_AT = 0x800, 0x1000, 256, 80  # struct statx layout
+
+
+def _load_statx() -> Callable[..., int] | None:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).statx
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_statx = _load_statx()
+
+
+def _born(fd: int) -> int | None:
+    """The birth time of the open file ``fd`` in nanoseconds: set when the file is made, never changed,
+    and made anew by every copy (``cp``, ``rsync``, ``tar`` cannot set it), kept across reboots."""
+    if _statx is None:
+        return None
+    buf = ctypes.create_string_buffer(_STATX_SIZE)
+    if _statx(fd, b"", _AT_EMPTY_PATH, _STATX_BTIME, buf) != 0:
+        return None
+    (mask,) = struct.unpack_from("=I", buf, 0)
+    sec, nsec = struct.unpack_from("=qI", buf, _BTIME_AT)
+    return sec * 1_000_000_000 + nsec if mask & _STATX_BTIME and (sec or nsec) else None
+
+
+def _place(fd: int) -> str:
+    """Where the open file ``fd`` is: ``dev=D ino=I`` and, where the file system keeps it, ``born=NS``."""
+    st, born = os.fstat(fd), _born(fd)
+    return f"dev={st.st_dev} ino={st.st_ino}" + ("" if born is None else f" born={born}")
+
+
 def _new_file(aof_dir: Path, history: str) -> Path:
     """A temp file holding ``history`` and its own place (its inode survives the link or rename into
     place), fsynced before it is linked: a crash never leaves an empty id."""
     tmp = aof_dir / f".{HISTORY_FILE}.{uuid.uuid4().hex}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        st = os.fstat(fd)
-        os.write(fd, f"{history}\nwhere dev={st.st_dev} ino={st.st_ino}\n".encode("ascii"))
+        os.write(fd, f"{history}\nwhere {_place(fd)}\n".encode("ascii"))
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -99,8 +142,7 @@ def _examine(path: Path) -> tuple[str | None, str]:
     except FileNotFoundError:
         return None, "missing"
     try:
-        st = os.fstat(fd)
-        text = os.read(fd, 256).decode("ascii", errors="replace")
+        text, now = os.read(fd, 256).decode("ascii", errors="replace"), _place(fd)
     finally:
         os.close(fd)
     lines = text.split("\n")
@@ -111,9 +153,18 @@ def _examine(path: Path) -> tuple[str | None, str]:
     where = _WHERE.fullmatch(lines[1].strip()) if len(lines) > 1 else None
     if where is None:
         return lines[0].strip(), "unplaced"
-    if (int(where.group(1)), int(where.group(2))) != (st.st_dev, st.st_ino):
-        return lines[0].strip(), f"moved: written as device {where.group(1)} inode {where.group(2)}, "
+    if _moved(where, _WHERE.fullmatch(f"where {now}")):
+        return lines[0].strip(), f"moved: written as {where.group(0).removeprefix('where ')}, now {now}"
     return lines[0].strip(), "ok"
+
+
+def _moved(then: re.Match[str], now: re.Match[str] | None) -> bool:
+    """Another file than the one written: another inode, or another birth time where both are known. The
+    device only informs: its number is not stable for one file system (module doc)."""
+    assert now is not None
+    if then.group(2) != now.group(2):
+        return True
+    return then.group(3) is not None and now.group(3) is not None and then.group(3) != now.group(3)
 
 
 def _settle(aof_dir: Path) -> str | None:
@@ -127,12 +178,12 @@ def _settle(aof_dir: Path) -> str | None:
         _warn(path, "%s does not hold a drkit history id: pieces archived now record none")
         return None
     if state.startswith("moved"):
-        new, st = uuid.uuid4().hex[:12], path.stat()
+        new = uuid.uuid4().hex[:12]
         _put(aof_dir, new, replace=True)  # said once written (not written: no id at all, said once)
         log.warning(
-            "%s was written in another copy of its AOF directory (%snow device %s inode %s: copied, cloned "
-            "or moved): history %s begins here, never stitched to history %s",
-            path, state.removeprefix("moved: "), st.st_dev, st.st_ino, new, found,
+            "%s was written in another copy of its AOF directory (%s: copied or moved): history %s begins "
+            "here, never stitched to history %s",
+            path, state.removeprefix("moved: "), new, found,
         )  # fmt: skip
     elif state == "unplaced":  # an older drkit's: its place added, the id kept
         with suppress(OSError):  # a directory drkit cannot write to: the id, as an older drkit read it
@@ -263,7 +314,9 @@ def restoring(aof_dir: Path, *, sync_files: bool = False) -> Iterator[None]:
     aof_dir.mkdir(parents=True, exist_ok=True)
     lock = _Lock(aof_dir)
     try:
-        lock.take(fcntl.LOCK_EX)  # waits for a round reading the directory to end
+        if not lock.take(fcntl.LOCK_EX | fcntl.LOCK_NB):  # said: a round stuck (storage hanging) is visible
+            log.warning("%s: waiting for an AOF archiver round or backup reading it to end", aof_dir)
+            lock.take(fcntl.LOCK_EX)
         marker = aof_dir / RESTORE_MARKER
         marker.write_text(f"restore started {clock.now():.0f} by pid {os.getpid()}\n", encoding="ascii")
         with open(marker, "rb") as fh:

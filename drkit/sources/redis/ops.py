@@ -19,7 +19,7 @@ from ...repository.snapshots import Snapshot
 from ...repository.streams import part_root
 from . import aof, catalog, cluster, history, pitr, pitr_guard
 from . import restore as rr
-from .aof_round import Ends, archive_once
+from .aof_round import Ends, HeldRounds, archive_once
 from .backup import FSYNC_SLACK, backup_aof_dir, backup_rdb
 from .conn import RedisTarget, connected, resolve
 from .streamfile import restore_root
@@ -112,7 +112,7 @@ class _TimestampWatch:
         return True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Follow:
     """How ``aof_archive`` keeps going: every ``interval`` seconds until ``stop`` is set (or once);
     ``on_round(covered, docs)`` hears each round that succeeded: every write made before ``covered``
@@ -122,6 +122,7 @@ class Follow:
     once: bool = False
     stop: threading.Event | None = None
     on_round: Callable[[float, list[dict[str, Any]]], None] | None = None
+    on_held: Callable[[], None] | None = None  # a round that read nothing: a restore holds the directory
 
 
 def aof_archive(
@@ -136,18 +137,24 @@ def aof_archive(
     command) each round; returns segments. With ``target``, each round records whether the server
     annotated what it archives (``_TimestampWatch``). After a restart it goes on from the records."""
     total = 0
-    watch = _TimestampWatch(target)
+    watch, held = _TimestampWatch(target), HeldRounds(follow.once, follow.on_held)
     stop = follow.stop or threading.Event()
     with repo.lock(purpose="aof-archive") as lock:
         ends: Ends = {}
         while not lock.lost:
             started = clock.now()
-            docs = archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round())
-            for doc in docs:
-                report(doc)
-            total += len(docs)
-            if follow.on_round is not None:
-                follow.on_round(started - FSYNC_SLACK, docs)
+            try:
+                docs = archive_once(repo, aof_dir, name, ends, ts_enabled=watch.round())
+            except history.RestoreInProgress as exc:  # read nothing: not a round that succeeded
+                held.round(exc)
+                docs = None
+            if docs is not None:
+                held.ended()
+                for doc in docs:
+                    report(doc)
+                total += len(docs)
+                if follow.on_round is not None:
+                    follow.on_round(started - FSYNC_SLACK, docs)
             if follow.once or stop.wait(max(0.0, follow.interval - (clock.now() - started))):
                 return total
             # between rounds nothing read earlier is held: let prunes settle marks made since the lock

@@ -52,7 +52,7 @@ class Archiver:
         spec = self.config.job(self.job)
         source = spec.source
         assert isinstance(source, RedisSource) and source.archive is not None and source.aof_dir is not None
-        follow = ops.Follow(source.archive.interval, stop=stop, on_round=self.on_round)
+        follow = ops.Follow(interval=source.archive.interval, stop=stop, on_round=self.on_round, on_held=self.own.held)
         # the index loaded: an AOF rewrite's new base repeats what is stored, deduplicated against it
         repo, _ = open_job_repository(self.config, spec)
         try:

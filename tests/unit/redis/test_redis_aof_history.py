@@ -280,3 +280,35 @@ def test_the_archiver_warns_once_about_a_directory_it_cannot_write_to(
         archive_once(repo, d, "redis")
     assert len(segments(repo)) == 4  # the base and three rounds' growth
     assert caplog.text.count("record no history id") == 1
+
+
+def test_a_copy_archived_without_an_id_never_lends_the_original_a_file_it_has_none_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Server two is a copy of one's directory (same base name and second) that drkit cannot write its id
+    into: its pieces record none, under one's name. One's INCR file is still empty, so one's history has
+    no piece of it. Before, two's id-less INCR pieces joined one's history there (``_own_first`` kept
+    id-less pieces of a file the history had none of) and a point-in-time restore exited 0 with one's
+    base followed by two's writes: a state neither server had."""
+    repo = new_repo()
+    dirs = {"one": _server(tmp_path, "one"), "two": _server(tmp_path, "two")}
+    bases = {"one": BASE, "two": BASE + cmd("SET", "base", "two")}
+    for who, d in dirs.items():
+        (d / "a.1.base.aof").write_bytes(bases[who])
+        os.utime(d / "a.1.base.aof", (T0 - 5, T0 - 5))
+    with_id = history_dir._held
+    monkeypatch.setattr(history_dir, "_held", lambda d, lock: None if d == dirs["two"] else with_id(d, lock))
+    data = {"one": b"", "two": b""}
+    _grow(dirs["two"], data, "two", range(T0, T0 + 6))
+    at(T0 + 8)
+    for d in dirs.values():
+        archive_once(repo, d, "redis")
+    assert {doc.get("history") for _, doc in segments(repo)} == {None, history.history_id(dirs["one"])}
+    target = tmp_path / "t"
+    try:
+        ops.restore_redis(repo, None, ops.RestoreOptions(target_dir=target, point_in_time=iso(T0 + 4), name="redis"))
+    except UsageError:
+        return  # refused: never stitched
+    incr = target / "appendonlydir" / "a.1.incr.aof"  # none: one's, empty
+    got = ((target / "appendonlydir" / "a.1.base.aof").read_bytes(), incr.read_bytes() if incr.exists() else b"")
+    assert got in {(bases["one"], b""), (bases["two"], data["two"].split(ts(T0 + 4))[0])}

@@ -249,7 +249,7 @@ def test_follow_reports_every_round_and_stops_when_asked(tmp_path: Path) -> None
             stop.set()
 
     docs: list[dict[str, Any]] = []
-    total = ops.aof_archive(repo, d, "r", ops.Follow(0.001, stop=stop, on_round=on_round), report=docs.append)
+    total = ops.aof_archive(repo, d, "r", ops.Follow(interval=0.001, stop=stop, on_round=on_round), report=docs.append)
     assert total == 2  # the base and the INCR file, once: the idle rounds upload nothing
     assert [n for _, n in rounds] == [2, 0, 0]
     covered = [c for c, _ in rounds]

@@ -395,7 +395,7 @@ def test_aof_archive_renews_its_view_between_rounds(
     monkeypatch.setattr(ops, "archive_once", lambda *a, **kw: [])
     monkeypatch.setattr(repo, "renew_view", lambda lock: renewed.append(lock.view))
     with pytest.raises(KeyboardInterrupt):
-        ops.aof_archive(repo, Path("/nonexistent"), "r", ops.Follow(5, stop=Stop()), report=lambda doc: None)
+        ops.aof_archive(repo, Path("/nonexistent"), "r", ops.Follow(interval=5, stop=Stop()), report=lambda doc: None)
     assert len(renewed) == 2  # after each completed wait
 
 

@@ -76,3 +76,43 @@ def test_a_failed_run_is_logged_counted_and_started_again(
     assert sample(registry, "drkit_redis_aof_archive_bytes_total", **labels) == 15
     assert sample(registry, "drkit_redis_aof_archive_segments_total", **labels) == 2
     assert sample(registry, "drkit_archive_newest_timestamp_seconds", drkit_job="cache", kind="aof") == 1_800_000_000.0
+
+
+def test_a_round_a_restore_holds_back_sets_up_0_and_leaves_the_freshness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's archiver hears a round a restore's marker held back (``Follow.on_held``): ``up`` goes
+    to 0 and the coverage and job freshness stay at the last round that read the directory, so
+    ``DrkitArchiveStale`` fires while a marker left by a stopped restore keeps archiving stopped."""
+    from drkit.sources.redis import ops
+
+    config = load_config(_config(tmp_path, {"aof_dir": str(tmp_path / "aof"), "archive": {"interval": "1s"}}))
+    stop = threading.Event()
+
+    class _Repo:
+        def close(self) -> None:
+            pass
+
+    def aof_archive(_repo: Any, _aof_dir: Path, _job: str, follow: Any, _report: Any, target: Any = None) -> int:
+        stop.set()  # before: a run that fails is not started again
+        follow.on_round(1_800_000_000.0, [])
+        follow.on_held()
+        return 0
+
+    monkeypatch.setattr(ops, "aof_archive", aof_archive)
+    monkeypatch.setattr(plugin_daemon, "open_job_repository", lambda *_args: (_Repo(), None))
+    registry, metrics = new_registry(version=None)
+    (thread,) = kindworkers.KindWorkers(config, metrics, registry).threads
+    worker = thread._args[0]  # type: ignore[attr-defined]
+    failed = worker.failed  # a failure (counted) ends the test too: never started again in a loop
+
+    def failed_once() -> None:
+        stop.set()
+        failed()
+
+    kindworkers.run_worker(dataclasses.replace(worker, failed=failed_once), stop)
+    labels = {"drkit_job": "cache", "name": "redis"}
+    assert sample(registry, "drkit_redis_aof_archive_restarts_total", **labels) == 0  # no failure: held
+    assert sample(registry, "drkit_redis_aof_archive_up", **labels) == 0
+    assert sample(registry, "drkit_redis_aof_archive_covered_timestamp_seconds", **labels) == 1_800_000_000.0
+    assert sample(registry, "drkit_archive_newest_timestamp_seconds", drkit_job="cache", kind="aof") == 1_800_000_000.0
