@@ -1,5 +1,4 @@
-"""A MySQL drill's throwaway server (drkit/sources/mysql/sandbox.py) keeps to its own temp dir; the tests' own
-MariaDB starts even when its port was taken.
+"""A MySQL drill's throwaway server (drkit/sources/mysql/sandbox.py) keeps to its own temp dir.
 
 A starting MariaDB server deletes every ``#sql*`` file in its temp dir (the temporary tables a crashed run
 left). The sandbox server used the host's ($TMPDIR, else /tmp, Debian's default for its own server too):
@@ -14,14 +13,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import mariadb
-from servers.mariadb import free_port
 
 from drkit.sources.mysql.process import query
 from drkit.sources.mysql.sandbox import local_server
@@ -56,18 +52,3 @@ def test_sandbox_server_leaves_the_hosts_temp_tables_alone(under_tmp: Path, monk
         assert live.exists(), "the sandbox server's start deleted another server's temporary table"
         assert query(conn, "SELECT @@tmpdir") == [[str(work / "mysql" / "tmp")]]
     assert live.read_bytes() == b"live"
-
-
-def test_test_server_start_tries_another_port_when_its_port_was_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests' own MariaDB (tests/servers/mariadb.py) binds a port picked free a moment before: a concurrent
-    test session may take it meanwhile. The server then exits "Address already in use"; the start is tried
-    again on another port instead of failing the session (here the first port offered is held by a listener)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
-        held.bind((mariadb.HOST, 0))
-        held.listen()
-        taken = held.getsockname()[1]
-        offered = iter([taken])
-        monkeypatch.setattr(mariadb, "free_port", lambda: next(offered, None) or free_port())
-        with mariadb.start_mariadb() as server:
-            assert server.port != taken
-            assert server.sql("SELECT 6 * 7").split() == ["42"]
