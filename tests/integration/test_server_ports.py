@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from servers import mariadb, seaweedfs
+from servers import redis as redis_servers
 
 pytestmark = pytest.mark.integration
 
@@ -49,3 +50,16 @@ def test_seaweedfs_start_tries_other_ports_when_one_was_taken(
         bucket = server.make_bucket("ports")
         server.client().put_object(Bucket=bucket, Key="k", Body=b"v")
         assert server.client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+
+
+def test_redis_start_tries_another_port_when_its_port_was_taken(
+    taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offered = iter([taken])
+    free_port = redis_servers.free_port
+    monkeypatch.setattr(redis_servers, "free_port", lambda: next(offered, None) or free_port())
+    with redis_servers.start_redis(tmp_path / "redis") as server:
+        assert server.port != taken
+        with server.client() as client:
+            assert client.set("k", "v") and client.get("k") == b"v"
+            assert int(client.info("server")["process_id"]) == server.proc.pid
