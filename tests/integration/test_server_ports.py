@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import mariadb, seaweedfs
+from servers import mariadb, postgres, seaweedfs
 from servers import redis as redis_servers
 
 pytestmark = pytest.mark.integration
@@ -63,3 +63,12 @@ def test_redis_start_tries_another_port_when_its_port_was_taken(
         with server.client() as client:
             assert client.set("k", "v") and client.get("k") == b"v"
             assert int(client.info("server")["process_id"]) == server.proc.pid
+
+
+def test_postgres_start_tries_another_port_when_its_port_was_taken(taken: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    offered = iter([taken])
+    free_port = postgres.free_port
+    monkeypatch.setattr(postgres, "free_port", lambda: next(offered, None) or free_port())
+    with postgres.start_postgres("drkit-pg-ports-") as server:
+        assert server.port != taken
+        assert server.psql("SELECT 6 * 7").strip() == "42"  # over TCP, on the port it reports
