@@ -6,11 +6,12 @@ again on other ports, instead of failing the whole session. Here the first port 
 from __future__ import annotations
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import mariadb, postgres, seaweedfs
+from servers import fakegcs, mariadb, postgres, seaweedfs
 from servers import redis as redis_servers
 
 pytestmark = pytest.mark.integration
@@ -72,3 +73,13 @@ def test_postgres_start_tries_another_port_when_its_port_was_taken(taken: int, m
     with postgres.start_postgres("drkit-pg-ports-") as server:
         assert server.port != taken
         assert server.psql("SELECT 6 * 7").strip() == "42"  # over TCP, on the port it reports
+
+
+def test_fakegcs_start_tries_another_port_when_its_port_was_taken(taken: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    offered = iter([taken])
+    free_port = fakegcs.free_port
+    monkeypatch.setattr(fakegcs, "free_port", lambda: next(offered, None) or free_port())
+    with fakegcs.fake_gcs_server() as server:
+        assert not server.endpoint.endswith(f":{taken}")
+        with urllib.request.urlopen(f"{server.endpoint}/storage/v1/b", timeout=30) as resp:
+            assert resp.status == 200
