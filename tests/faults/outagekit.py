@@ -19,6 +19,8 @@ from typing import Any
 
 from faultkit import drkit_env
 
+from drkit.repository.format import pack_key
+
 MIB = 1 << 20
 BLOCK = 256 << 10
 
@@ -191,6 +193,28 @@ def objects(server: Any, bucket: str, prefix: str) -> dict[str, int]:
 
 def packs(found: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in found.items() if k.startswith("data/")}
+
+
+_INDEXED_PACKS = """
+import json, os, sys
+from drkit.ops.session import open_repository
+repo = open_repository(sys.argv[1], os.environ["DRKIT_PASSWORD"])
+try:
+    repo.load_index()
+    print(json.dumps(sorted(repo.index.pack_sizes)))
+finally:
+    repo.close()
+"""
+
+
+def indexed_packs(env: dict[str, str], url: str) -> set[str]:
+    """The ``data/`` keys of the packs the repository's index objects name, read by drkit in a subprocess
+    (``env`` reaches the store); with ``objects`` it tells uploaded packs from indexed ones."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _INDEXED_PACKS, url], env=env, capture_output=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return {pack_key(pack_id) for pack_id in json.loads(proc.stdout)}
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 READY_TIMEOUT = 30.0
+PORT_TRIES = 5
 PROJECT = "drkit-test"
 
 
@@ -83,11 +84,17 @@ def _command(binary: Path, port: int, root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+class PortTaken(RuntimeError):
+    """The server could not bind its port: another process took it after ``free_port`` saw it free."""
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], endpoint: str, log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
+            if "address already in use" in tail:
+                raise PortTaken(f"{endpoint} taken: {tail}")
             raise RuntimeError(f"fake-gcs-server exited with {proc.returncode}: {tail}")
         try:
             with urllib.request.urlopen(f"{endpoint}/storage/v1/b", timeout=2) as resp:
@@ -114,19 +121,28 @@ def fake_gcs_server() -> Iterator[FakeGCS]:
     """Start fake-gcs-server, wait until it answers, yield it; always stop it and remove its data."""
     work = Path(tempfile.mkdtemp(prefix="drkit-fakegcs-"))
     root = work / "data"
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
     log = work / "server.log"
     try:
-        with open(log, "wb") as log_file:
-            proc = subprocess.Popen(
-                _command(binary_path(), port, root),
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
+        for attempt in range(1, PORT_TRIES + 1):  # another port if a concurrent process took this one
+            port = free_port()
+            endpoint = f"http://127.0.0.1:{port}"
+            with open(log, "wb") as log_file:
+                proc = subprocess.Popen(
+                    _command(binary_path(), port, root),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                _wait_ready(proc, endpoint, log)
+                break
+            except PortTaken:
+                if attempt == PORT_TRIES:
+                    raise
+            except BaseException:
+                _stop(proc)
+                raise
         try:
-            _wait_ready(proc, endpoint, log)
             yield FakeGCS(endpoint=endpoint, root=root)
         finally:
             _stop(proc)

