@@ -51,6 +51,7 @@ class Ahead:
         self.root_dev: int | None = None  # the device of the path being backed up (--one-file-system)
         self.handoff: deque[tuple[Level, Scanned]] = deque()
         self._ready: dict[int, Level] = {}  # opened ahead, not entered yet: by id
+        self._trim_at = 2 * SCAN_AHEAD  # ``handoff`` longer than this: ``trim`` drops the files walked
 
     @property
     def prepared(self) -> int:
@@ -112,6 +113,16 @@ class Ahead:
             if sub.dir is not None:
                 self.scan(sub, SCAN_AHEAD)
                 self.prepare(sub)
+
+    def trim(self) -> None:
+        """Drop from ``handoff`` the files the walk reached, once it grew to twice what it held after the
+        last trim. ``Readers.fill`` drops those at its front only, and stops at a file that does not fit the
+        budget: one of a directory the walk left for a subdirectory (scanned before the subdirectory's
+        files) stays there until the walk comes back, and without this every file walked in that
+        subtree meanwhile would pile up behind it (a million files, a million entries held)."""
+        if len(self.handoff) > self._trim_at:
+            self.handoff = deque(e for e in self.handoff if not e[1].walked)
+            self._trim_at = 2 * max(len(self.handoff), SCAN_AHEAD)
 
     def take(self, s: Scanned) -> Level | None:
         """The level of a directory opened ahead, now that the walk enters it (None: not opened ahead)."""

@@ -173,3 +173,46 @@ def test_a_directory_opened_ahead_in_a_level_given_up_is_closed(
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/" + "/".join(f"l{i:02}" for i in range(30)) + "/f" in paths
     assert not any(p.startswith("src/x/y/zzd") for p in paths), paths
+
+
+def test_the_files_queued_for_the_readers_stay_bounded_while_the_budget_is_full(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """src/a (a subtree of 300 small files) sorts before src/b0..b7, files that together exceed the
+    read-ahead budget: they are handed over (scanned before a's files) until the budget is full, and the
+    first that does not fit stays at the front of the queue until the walk comes back to src. The files
+    of a, walked meanwhile, must not pile up behind it (before: every one of them stayed queued, so a
+    subtree of a million files held a million entries)."""
+    src = tmp_path / "src"
+    for d in range(30):
+        sub = src / "a" / f"d{d:02}"
+        sub.mkdir(parents=True)
+        for f in range(10):
+            (sub / f"f{f}").write_bytes(b"%d" % (d * 10 + f))
+    for i in range(8):
+        (src / f"b{i}").write_bytes(bytes([i]) * (400 << 10))
+    monkeypatch.setattr(readahead, "read_ahead_budget", lambda readers, params: 1 << 20)  # 2 of the b files
+    monkeypatch.setattr(backup, "SCAN_AHEAD", 4)
+    monkeypatch.setattr(walkahead, "SCAN_AHEAD", 4)
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 16)  # 2 directories opened ahead at most
+    most = [0]
+    real_fill = readahead.Readers.fill
+
+    def noting_fill(self: readahead.Readers, queue: Any) -> None:
+        real_fill(self, queue)
+        most[0] = max(most[0], len(queue))
+
+    monkeypatch.setattr(readahead.Readers, "fill", noting_fill)
+    archiver, tree = _archive(repo, src, readers=2)
+    assert archiver.warnings == []
+    assert archiver.stats.files_new == 308
+    # scanned and not yet walked: 4 entries in each level on the walk's path and each opened ahead (3 + 2)
+    assert 0 < most[0] <= 2 * (3 + 2) * 4 + 2 * 4
+    out = tmp_path / "out"
+    restore_files(
+        repo,
+        Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree}),
+        str(out),
+        Selection(),
+    )
+    assert rsync_diff(src, out / "src") == []
