@@ -216,3 +216,31 @@ def test_the_files_queued_for_the_readers_stay_bounded_while_the_budget_is_full(
         Selection(),
     )
     assert rsync_diff(src, out / "src") == []
+
+
+def test_large_directories_are_not_all_listed_ahead_at_once(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six sibling directories of 300 entries each, the names listed ahead capped at 100: one directory
+    (listed whole) is opened ahead at a time, not all six (before: 1,800 names held, as six directories of
+    a million entries would hold six million)."""
+    src = tmp_path / "src"
+    for d in range(6):
+        sub = src / f"d{d}"
+        sub.mkdir(parents=True)
+        for f in range(300):
+            (sub / f"f{f:03}").write_bytes(b"")
+    monkeypatch.setattr(walkahead, "NAMES_AHEAD_MAX", 100, raising=False)
+    most = [0]
+    real_prepare = walkahead.Ahead.prepare
+
+    def noting_prepare(self: walkahead.Ahead, level: levels.Level) -> None:
+        real_prepare(self, level)
+        most[0] = max(most[0], sum(len(lv.names) for lv in self._ready.values()))
+
+    monkeypatch.setattr(walkahead.Ahead, "prepare", noting_prepare)
+    archiver, tree = _archive(repo, src, readers=2)
+    assert archiver.warnings == []
+    assert archiver._ahead.max >= 6 and archiver.stats.files_new == 1800
+    assert most[0] == 300  # one directory listed ahead (the cap is checked before opening the next)
+    assert sorted(p for p, _ in walk(repo, tree) if p.endswith("/f299")) == [f"src/d{d}/f299" for d in range(6)]
