@@ -48,6 +48,16 @@ def _archive(repo: Repository, src: Path, readers: int) -> tuple[Archiver, str]:
     return archiver, tree
 
 
+def _assert_restores_the_same(repo: Repository, tree: str, src: Path, out: Path) -> None:
+    restore_files(
+        repo,
+        Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree}),
+        str(out),
+        Selection(),
+    )
+    assert rsync_diff(src, out / src.name) == []
+
+
 def test_the_first_file_of_every_directory_goes_to_a_reader(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,14 +103,7 @@ def test_a_tree_of_many_small_directories_restores_the_same(repo: Repository, tm
     archiver, tree = _archive(repo, src, readers=2)
     assert archiver.warnings == []
     assert (archiver.stats.files_new, archiver.stats.files_unchanged) == (300 * 4, len(range(7, 300, 7)))
-    out = tmp_path / "out"
-    restore_files(
-        repo,
-        Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree}),
-        str(out),
-        Selection(),
-    )
-    assert rsync_diff(src, out / "src") == []
+    _assert_restores_the_same(repo, tree, src, tmp_path / "out")
 
 
 def test_the_directories_opened_ahead_stay_bounded(
@@ -208,14 +211,7 @@ def test_the_files_queued_for_the_readers_stay_bounded_while_the_budget_is_full(
     assert archiver.stats.files_new == 308
     # scanned and not yet walked: 4 entries in each level on the walk's path and each opened ahead (3 + 2)
     assert 0 < most[0] <= 2 * (3 + 2) * 4 + 2 * 4
-    out = tmp_path / "out"
-    restore_files(
-        repo,
-        Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree}),
-        str(out),
-        Selection(),
-    )
-    assert rsync_diff(src, out / "src") == []
+    _assert_restores_the_same(repo, tree, src, tmp_path / "out")
 
 
 def test_large_directories_are_not_all_listed_ahead_at_once(
