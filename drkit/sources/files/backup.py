@@ -178,6 +178,7 @@ class Archiver:
         self._reader.fill(ahead.handoff)
         s = level.ahead.popleft()
         s.walked = True
+        ahead.trim()
         return s
 
     def _enter(self, s: Scanned) -> None:

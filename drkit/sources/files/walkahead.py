@@ -15,7 +15,8 @@ Descriptors: each directory opened ahead holds one until the walk leaves it (or 
 it ends, later). At most ``PREPARED_MAX`` are open ahead at once, and no more than an eighth of the
 directories the walk may hold on its path (``held_dirs_max``, a quarter of RLIMIT_NOFILE), so with a
 low limit they shrink with it. Memory: a directory opened ahead holds its names and up to
-``SCAN_AHEAD`` entries scanned; the files read ahead stay within ``read_ahead_budget``.
+``SCAN_AHEAD`` entries scanned, and none more is opened ahead while those hold ``NAMES_AHEAD_MAX`` names;
+the files read ahead stay within ``read_ahead_budget``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .backup import BackupOptions
 
 PREPARED_MAX = 32  # directories opened and listed ahead of the walk, at most
+NAMES_AHEAD_MAX = 1 << 16  # names listed ahead: no directory more is opened ahead while they hold more
 
 
 class Ahead:
@@ -51,6 +53,8 @@ class Ahead:
         self.root_dev: int | None = None  # the device of the path being backed up (--one-file-system)
         self.handoff: deque[tuple[Level, Scanned]] = deque()
         self._ready: dict[int, Level] = {}  # opened ahead, not entered yet: by id
+        self._names = 0  # the names those hold
+        self._trim_at = 2 * SCAN_AHEAD  # ``handoff`` longer than this: ``trim`` drops the files walked
 
     @property
     def prepared(self) -> int:
@@ -102,16 +106,29 @@ class Ahead:
 
     def prepare(self, level: Level) -> None:
         """Open ahead the directories met among the level's entries scanned, and theirs (depth first:
-        the walk's order), while fewer than ``max`` are open ahead."""
-        while level.dirs and len(self._ready) < self.max:
+        the walk's order), while fewer than ``max`` are open ahead and they hold fewer than
+        ``NAMES_AHEAD_MAX`` names (a few directories of a million entries each would otherwise be listed,
+        and their parent snapshot's nodes loaded, all at once: each is one after the other without)."""
+        while level.dirs and len(self._ready) < self.max and self._names < NAMES_AHEAD_MAX:
             s = level.dirs.popleft()
             if s.walked or s.node is None:
                 continue
             sub = s.sub = self.open(s.where, s.node, parent_tree(s), self.options.one_file_system)
             self._ready[id(sub)] = sub
+            self._names += len(sub.names)
             if sub.dir is not None:
                 self.scan(sub, SCAN_AHEAD)
                 self.prepare(sub)
+
+    def trim(self) -> None:
+        """Drop from ``handoff`` the files the walk reached, once it grew to twice what it held after the
+        last trim. ``Readers.fill`` drops those at its front only, and stops at a file that does not fit the
+        budget: one of a directory the walk left for a subdirectory (scanned before the subdirectory's
+        files) stays there until the walk comes back, and without this every file walked in that
+        subtree meanwhile would pile up behind it (a million files, a million entries held)."""
+        if len(self.handoff) > self._trim_at:
+            self.handoff = deque(e for e in self.handoff if not e[1].walked)
+            self._trim_at = 2 * max(len(self.handoff), SCAN_AHEAD)
 
     def take(self, s: Scanned) -> Level | None:
         """The level of a directory opened ahead, now that the walk enters it (None: not opened ahead)."""
@@ -119,6 +136,7 @@ class Ahead:
         if sub is not None:
             s.sub = None
             del self._ready[id(sub)]
+            self._names -= len(sub.names)
         return sub
 
     def release(self, s: Scanned) -> None:
@@ -145,6 +163,7 @@ class Ahead:
                 level.dir.drop()
                 level.dir = None
         self._ready.clear()
+        self._names = 0
         self.handoff.clear()
 
 

@@ -48,6 +48,16 @@ def _archive(repo: Repository, src: Path, readers: int) -> tuple[Archiver, str]:
     return archiver, tree
 
 
+def _assert_restores_the_same(repo: Repository, tree: str, src: Path, out: Path) -> None:
+    restore_files(
+        repo,
+        Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree}),
+        str(out),
+        Selection(),
+    )
+    assert rsync_diff(src, out / src.name) == []
+
+
 def test_the_first_file_of_every_directory_goes_to_a_reader(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,14 +103,7 @@ def test_a_tree_of_many_small_directories_restores_the_same(repo: Repository, tm
     archiver, tree = _archive(repo, src, readers=2)
     assert archiver.warnings == []
     assert (archiver.stats.files_new, archiver.stats.files_unchanged) == (300 * 4, len(range(7, 300, 7)))
-    out = tmp_path / "out"
-    restore_files(
-        repo,
-        Snapshot(source_kind=SOURCE_KIND, source_name=str(src), root={"type": ROOT_TYPE, "tree": tree}),
-        str(out),
-        Selection(),
-    )
-    assert rsync_diff(src, out / "src") == []
+    _assert_restores_the_same(repo, tree, src, tmp_path / "out")
 
 
 def test_the_directories_opened_ahead_stay_bounded(
@@ -173,3 +176,67 @@ def test_a_directory_opened_ahead_in_a_level_given_up_is_closed(
     paths = [p for p, _ in walk(repo, tree)]
     assert "src/x/y/z/" + "/".join(f"l{i:02}" for i in range(30)) + "/f" in paths
     assert not any(p.startswith("src/x/y/zzd") for p in paths), paths
+
+
+def test_the_files_queued_for_the_readers_stay_bounded_while_the_budget_is_full(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """src/a (a subtree of 300 small files) sorts before src/b0..b7, files that together exceed the
+    read-ahead budget: they are handed over (scanned before a's files) until the budget is full, and the
+    first that does not fit stays at the front of the queue until the walk comes back to src. The files
+    of a, walked meanwhile, must not pile up behind it (before: every one of them stayed queued, so a
+    subtree of a million files held a million entries)."""
+    src = tmp_path / "src"
+    for d in range(30):
+        sub = src / "a" / f"d{d:02}"
+        sub.mkdir(parents=True)
+        for f in range(10):
+            (sub / f"f{f}").write_bytes(b"%d" % (d * 10 + f))
+    for i in range(8):
+        (src / f"b{i}").write_bytes(bytes([i]) * (400 << 10))
+    monkeypatch.setattr(readahead, "read_ahead_budget", lambda readers, params: 1 << 20)  # 2 of the b files
+    monkeypatch.setattr(backup, "SCAN_AHEAD", 4)
+    monkeypatch.setattr(walkahead, "SCAN_AHEAD", 4)
+    monkeypatch.setattr(backup, "held_dirs_max", lambda: 16)  # 2 directories opened ahead at most
+    most = [0]
+    real_fill = readahead.Readers.fill
+
+    def noting_fill(self: readahead.Readers, queue: Any) -> None:
+        real_fill(self, queue)
+        most[0] = max(most[0], len(queue))
+
+    monkeypatch.setattr(readahead.Readers, "fill", noting_fill)
+    archiver, tree = _archive(repo, src, readers=2)
+    assert archiver.warnings == []
+    assert archiver.stats.files_new == 308
+    # scanned and not yet walked: 4 entries in each level on the walk's path and each opened ahead (3 + 2)
+    assert 0 < most[0] <= 2 * (3 + 2) * 4 + 2 * 4
+    _assert_restores_the_same(repo, tree, src, tmp_path / "out")
+
+
+def test_large_directories_are_not_all_listed_ahead_at_once(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six sibling directories of 300 entries each, the names listed ahead capped at 100: one directory
+    (listed whole) is opened ahead at a time, not all six (before: 1,800 names held, as six directories of
+    a million entries would hold six million)."""
+    src = tmp_path / "src"
+    for d in range(6):
+        sub = src / f"d{d}"
+        sub.mkdir(parents=True)
+        for f in range(300):
+            (sub / f"f{f:03}").write_bytes(b"")
+    monkeypatch.setattr(walkahead, "NAMES_AHEAD_MAX", 100, raising=False)
+    most = [0]
+    real_prepare = walkahead.Ahead.prepare
+
+    def noting_prepare(self: walkahead.Ahead, level: levels.Level) -> None:
+        real_prepare(self, level)
+        most[0] = max(most[0], sum(len(lv.names) for lv in self._ready.values()))
+
+    monkeypatch.setattr(walkahead.Ahead, "prepare", noting_prepare)
+    archiver, tree = _archive(repo, src, readers=2)
+    assert archiver.warnings == []
+    assert archiver._ahead.max >= 6 and archiver.stats.files_new == 1800
+    assert most[0] == 300  # one directory listed ahead (the cap is checked before opening the next)
+    assert sorted(p for p, _ in walk(repo, tree) if p.endswith("/f299")) == [f"src/d{d}/f299" for d in range(6)]
