@@ -249,5 +249,7 @@ def diff(repo_ref: RepoRef, snapshot_a: str, snapshot_b: str, as_json: bool) -> 
 def _rooted(patterns: tuple[str, ...]) -> tuple[str, ...]:
     """Restore excludes holding a ``/`` name snapshot paths, anchored at the snapshot's root with or without
     the leading ``/``, as --include and `drkit ls` spell them (``src/keep`` matched nothing before: an
-    --exclude meant to protect it under --delete did not)."""
-    return tuple(f"/{p}" if "/" in p.rstrip("/") and not p.startswith("/") else p for p in patterns)
+    --exclude meant to protect it under --delete did not). The pattern as given is kept too: what it
+    matched before (``*/cache`` the top-level ``cache``, ``?src/x`` ``/src/x``) it still matches."""
+    rooted = (f"/{p}" for p in patterns if "/" in p.rstrip("/") and not p.startswith("/"))
+    return (*patterns, *rooted)
