@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl, urlsplit
 # ``user:password@`` inside a value (``endpoint=http://K:S@host``), through the last ``@``: a secret may hold
 # ``/`` (AWS secret keys often do) or ``@``, unescaped
 _USERINFO = re.compile(r"(?<=://)[^?#]*@")
-_SECRET_PARAMS = {"secret", "secret_key", "password", "token", "access_key", "key", "credentials"}
+_SECRET_PARAMS = {"secret", "secret_key", "password", "token", "access_key", "key", "credentials", "pwd", "sig"}
 # no backend reads a credential from the query, but a user may try (aws_secret_access_key=, sse_customer_key=,
-# X-Amz-Signature=): a parameter named like one is never shown, known to drkit or not (kms_key_id still is)
-_SECRET_WORDS = ("secret", "passw", "token", "credential", "signature")
+# X-Amz-Signature=, the repository's passphrase=): a parameter named like one is never shown, known to drkit
+# or not (kms_key_id still is)
+_SECRET_WORDS = ("secret", "pass", "token", "credential", "signature", "auth", "private")
 
 
 def _secret_param(name: str) -> bool:

@@ -77,7 +77,7 @@ def test_point_in_time_cli(tmp_path: Path) -> None:
     _ok("backup", "files", str(src), "--repo", repo, "--json")
     snaps = json.loads(_ok("snapshots", "--repo", repo, "--json"))
     assert snaps[0]["id"] == first["snapshot"]
-    _ok("restore", "files", "--point-in-time", snaps[0]["time"], "--target", str(tmp_path / "o"), "--repo", repo)
+    _ok("restore", "files", "--point-in-time", snaps[0]["end_time"], "--target", str(tmp_path / "o"), "--repo", repo)
     assert (tmp_path / "o" / "src" / "v").read_text() == "one"
     proc = drkit(
         "restore",

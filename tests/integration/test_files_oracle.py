@@ -157,7 +157,8 @@ def _changed(src: Path) -> None:
 
 
 def _two_snapshots(tmp_path: Path) -> tuple[str, Path, Path, str]:
-    """repo, source in its second state, a copy of its first state (taken by rsync), first snapshot's time."""
+    """repo, source in its second state, a copy of its first state (taken by rsync), the first snapshot's
+    end: --point-in-time restores the newest snapshot finished by then."""
     repo = str(tmp_path / "repo")
     src = make_tree(tmp_path)
     first_state = tmp_path / "first-state"
@@ -166,7 +167,7 @@ def _two_snapshots(tmp_path: Path) -> tuple[str, Path, Path, str]:
     first = json.loads(_ok("backup", "files", str(src), "--repo", repo, "--json"))
     _changed(src)
     _ok("backup", "files", str(src), "--repo", repo, "--quiet")
-    times = {s["id"]: s["time"] for s in json.loads(_ok("snapshots", "--repo", repo, "--json"))}
+    times = {s["id"]: s["end_time"] for s in json.loads(_ok("snapshots", "--repo", repo, "--json"))}
     return repo, src, first_state, times[first["snapshot"]]
 
 

@@ -73,15 +73,20 @@ def _time(repo: str, snapshot: str) -> str:
 
 def test_the_time_snapshots_prints_restores_that_snapshot(tmp_path: Path) -> None:
     """`drkit snapshots` printed a time without its zone (refused by `--point-in-time`); now in UTC
-    with `Z`, pasted back it selects that very snapshot."""
+    with `Z`, pasted back it is that very instant: the second snapshot's start restores the first, the
+    newest one finished by then (the second was being taken: named, its ID restores it)."""
     repo, src = str(tmp_path / "repo"), tmp_path / "src"
     src.mkdir()
     _ok("init", "--repo", repo)
     for content in (b"one", b"two"):
         (src / "v").write_bytes(content)
         _ok("backup", "files", str(src), "--repo", repo)
-    row = _ok("snapshots", "--repo", repo).decode().splitlines()[1]  # the first snapshot
+    row = _ok("snapshots", "--repo", repo).decode().splitlines()[2]  # the second snapshot
     shown = row.split()[1]
     assert shown.endswith("Z"), row
-    _ok("restore", "files", "--point-in-time", shown, "--target", str(tmp_path / "out"), "--repo", repo)
+    proc = drkit(
+        "restore", "files", "--point-in-time", shown, "--target", str(tmp_path / "out"), "--repo", repo, env=ENV
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
     assert (tmp_path / "out" / "src" / "v").read_bytes() == b"one"
+    assert f"snapshot {row.split()[0][:8]} was still being taken at {shown}" in proc.stderr.decode()

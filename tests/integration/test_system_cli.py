@@ -132,7 +132,8 @@ def test_a_component_nothing_reaches_is_named_and_nothing_is_written(config: Pat
         env=ENV,
     )
     assert proc.returncode == 2, proc.stderr.decode()
-    assert one_line_error(proc).startswith("drkit: error: system shop, job tree: no files snapshot taken at or before")
+    error = one_line_error(proc)
+    assert error.startswith("drkit: error: system shop, job tree: no files snapshot finished at or before"), error
     assert not (tmp_path / "out").exists()
 
 

@@ -26,6 +26,14 @@ def test_endpoint_userinfo_is_stripped(secret: str) -> None:
         "Password",
         "session_token",
         "sig_secret",
+        "passphrase",
+        "pass",
+        "passwd",
+        "pwd",
+        "auth",
+        "Authorization",
+        "private_key_pem",
+        "sig",
     ],
 )
 def test_parameters_named_like_credentials_are_not_shown(name: str) -> None:

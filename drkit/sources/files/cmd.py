@@ -14,8 +14,8 @@ from ...cli.filters import snapshot_filter
 from ...cli.output import byte_meter, emit_json, printable
 from ...cli.params import TIME, TIME_HELP
 from ...core.errors import UsageError
-from ...core.timespec import format_time, parse_time
 from ...ops.session import open_repository
+from ...repository import pointintime
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot, SnapshotFilter
 from . import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
@@ -23,6 +23,7 @@ from .cmd_backup import backup_files_cmd as backup_files_cmd  # lazy.SOURCES nam
 from .ops import (
     backup_skipped,
     diff_snapshots,
+    files_snapshot_at,
     find_files_snapshot,
     list_files,
     raise_if_partial_restore,
@@ -70,7 +71,7 @@ def overwrite_options(fn: Any) -> Any:
     "point_in_time",
     type=TIME,
     default=None,
-    help="The latest snapshot taken at or before TIME. " + TIME_HELP,
+    help="The newest snapshot that had finished (was wholly read) by TIME. " + TIME_HELP,
 )
 @click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
 @click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
@@ -102,22 +103,13 @@ def restore_files_cmd(
         raise click.UsageError("give either SNAPSHOT or --point-in-time, not both")
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
-    snap = find_files_snapshot(repo, snapshot, point_in_time, source_name, snap_filter)
-    if point_in_time is not None and (line := _taken_across(snap, point_in_time)):
-        click.echo(f"warning: {line}", err=True)
+    if point_in_time is None:
+        snap = find_files_snapshot(repo, snapshot, None, source_name, snap_filter)
+    else:
+        snap, running = files_snapshot_at(repo, point_in_time, source_name, snap_filter)
+        if running is not None:  # passed over: said, never silent
+            click.echo(f"note: {pointintime.running_line(running, point_in_time)}", err=True)
     run_restore(repo, snap, **opts)
-
-
-def _taken_across(snap: Snapshot, point_in_time: str) -> str | None:
-    """The snapshot at T is the newest one *started* by T; one still being taken at T may hold what
-    changed after T (a file it read later): said, never silent."""
-    if not snap.end_time or parse_time(point_in_time) >= datetime.fromisoformat(snap.end_time):
-        return None
-    start, end = (format_time(datetime.fromisoformat(t)) for t in (snap.time, snap.end_time))
-    return (
-        f"snapshot {snap.short_id} was being taken at {point_in_time} (from {start} to {end}): files it read "
-        f"after that may hold later changes; for none, restore a --point-in-time before {start}"
-    )
 
 
 def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
@@ -257,5 +249,7 @@ def diff(repo_ref: RepoRef, snapshot_a: str, snapshot_b: str, as_json: bool) -> 
 def _rooted(patterns: tuple[str, ...]) -> tuple[str, ...]:
     """Restore excludes holding a ``/`` name snapshot paths, anchored at the snapshot's root with or without
     the leading ``/``, as --include and `drkit ls` spell them (``src/keep`` matched nothing before: an
-    --exclude meant to protect it under --delete did not)."""
-    return tuple(f"/{p}" if "/" in p.rstrip("/") and not p.startswith("/") else p for p in patterns)
+    --exclude meant to protect it under --delete did not). The pattern as given is kept too: what it
+    matched before (``*/cache`` the top-level ``cache``, ``?src/x`` ``/src/x``) it still matches."""
+    rooted = (f"/{p}" for p in patterns if "/" in p.rstrip("/") and not p.startswith("/"))
+    return (*patterns, *rooted)

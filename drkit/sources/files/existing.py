@@ -115,26 +115,52 @@ def listing(path: str, restored: Collection[str] = ()) -> dict[str, os.stat_resu
     return found
 
 
-def unlock_dir(path: str, unlocked: dict[str, int]) -> None:
+# an existing directory of the target, by descriptor: a symlink put at its name is never followed
+_O_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+Unlocked = dict[str, tuple[int, int, int]]  # path: (its own mode, st_dev, st_ino)
+
+
+def unlock_dir(path: str, unlocked: Unlocked) -> None:
     """Give the owner read, write and search permission on an existing directory of ours that lacks
     it, recording its mode in ``unlocked`` (``relock`` puts it back): a restore not run as root must
     list it and write into it, as it does into a directory it creates (``rsync`` does the same)."""
     try:
-        st = os.lstat(path)
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o700 != 0o700:
-            os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
-            unlocked.setdefault(path, stat.S_IMODE(st.st_mode))
+        fd = os.open(path, _O_DIR)
     except OSError:
-        pass  # listing or writing it fails as it would have
+        return  # listing or writing it fails as it would have
+    try:
+        st = os.fstat(fd)
+        if st.st_uid == os.geteuid() and st.st_mode & 0o700 != 0o700:
+            _chmod_fd(fd, stat.S_IMODE(st.st_mode) | 0o700)
+            unlocked.setdefault(path, (stat.S_IMODE(st.st_mode), st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
-def relock(unlocked: dict[str, int]) -> None:
-    """The modes ``unlock_dir`` changed, back on the directories the restore gave no mode of their own."""
-    for path, mode in reversed(unlocked.items()):  # deepest first: a parent stays open until its children
+def relock(unlocked: Unlocked) -> None:
+    """The modes ``unlock_dir`` changed, back on the directories the restore gave no mode of their own:
+    on that very directory, never on what took its name meanwhile (a symlink, another directory)."""
+    for path, (mode, dev, ino) in reversed(unlocked.items()):  # deepest first: a parent stays open till then
         try:
-            os.chmod(path, mode)
+            fd = os.open(path, _O_DIR)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (dev, ino):
+                _chmod_fd(fd, mode)
         except OSError:
             pass
+        finally:
+            os.close(fd)
+
+
+def _chmod_fd(fd: int, mode: int) -> None:
+    """``chmod`` of the inode an ``O_PATH`` descriptor holds (``fchmod`` refuses one: EBADF; a directory
+    we may not read cannot be opened otherwise). Without /proc it fails: the directory stays as it was."""
+    os.chmod(f"/proc/self/fd/{fd}", mode)
 
 
 def _stale_temporary(name: str) -> bool:

@@ -14,7 +14,7 @@ from ...core import clock, tracing
 from ...core.errors import PartialBackup, PartialRestore, UsageError
 from ...core.targets import target_errors
 from ...core.timespec import parse_time
-from ...repository import snapshots
+from ...repository import pointintime, snapshots
 from ...repository.dryrun import DryRunWriter
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot, SnapshotFilter
@@ -198,8 +198,7 @@ def find_files_snapshot(
     source_name: str | None = None,
     match: SnapshotFilter | None = None,
 ) -> Snapshot:
-    """A files snapshot by reference, or the latest taken at or before ``point_in_time`` (of those ``match``
-    selects)."""
+    """A files snapshot by reference, or the one at ``point_in_time`` (``files_snapshot_at``)."""
     if ref is not None:
         snap = snapshots.find(
             repo.manifests,
@@ -213,6 +212,15 @@ def find_files_snapshot(
         return snap
     if point_in_time is None:
         raise UsageError("give a SNAPSHOT or --point-in-time")
+    return files_snapshot_at(repo, point_in_time, source_name, match)[0]
+
+
+def files_snapshot_at(
+    repo: Repository, point_in_time: str, source_name: str | None = None, match: SnapshotFilter | None = None
+) -> tuple[Snapshot, Snapshot | None]:
+    """The newest files snapshot (of those ``match`` selects) that had *finished* by ``point_in_time``
+    (``pointintime``: one still being read then may hold files written after it), and the newest one
+    still being taken then, passed over (None: none)."""
     when = parse_time(point_in_time)
     found = [
         s
@@ -225,11 +233,9 @@ def find_files_snapshot(
             "several files sources in the repository; choose one with --source-name",
             hint="sources: " + ", ".join(sorted(names)),
         )
-    before = [s for s in found if datetime.fromisoformat(s.time) <= when]
-    # stable: of equal times the last in load_all's order (a repair after its original, as `latest`)
-    chosen = sorted(before, key=lambda s: datetime.fromisoformat(s.time))[-1] if before else None
+    chosen = pointintime.finished_by(found, when)
     # A damaged manifest stored after `chosen` started and by T (plus the longest backup seen: a backup
-    # started at T is stored later) may be the snapshot at T: refused as `latest` refuses (exit 13).
+    # that ended by T is stored a little later) may be the snapshot at T: refused as `latest` is (exit 13).
     store = repo.manifests
     snapshots.refuse_damaged_until(
         store,
@@ -238,9 +244,13 @@ def find_files_snapshot(
         point_in_time,
         possible=lambda key: snapshots.could_match(store, key, match, SOURCE_KIND, source_name),
     )
+    running = pointintime.running_at(found, when, chosen)
     if chosen is None:
-        raise UsageError(f"no files snapshot taken at or before {point_in_time}")
-    return chosen
+        raise UsageError(
+            f"no files snapshot finished at or before {point_in_time}",
+            hint=None if running is None else pointintime.running_line(running, point_in_time),
+        )
+    return chosen, running
 
 
 def _longest(snaps: list[Snapshot]) -> timedelta:

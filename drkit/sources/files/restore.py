@@ -84,7 +84,7 @@ class Restorer:
         self._extras: list[str] = []
         self._is_root = os.geteuid() == 0
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
-        self._unlocked: dict[str, int] = {}  # existing directories opened to us (not root): their modes
+        self._unlocked: existing.Unlocked = {}  # existing directories opened to us (not root): their modes
         self.privileges = Privileges(keep=self.policy.special_files)
 
     def run(self, root_tree: str) -> RestoreStats:

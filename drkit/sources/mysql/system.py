@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...core.timespec import format_time
-from ...repository import snapshots
+from ...repository import pointintime, snapshots
 from ..registry import RestoredComponent
 from ..system import ComponentPlan, heartbeat_name
 from .conn import MysqlConn, password_from
@@ -39,10 +39,9 @@ def plan(repo: Repository, job: str, name: str, target: datetime) -> ComponentPl
         for s in snapshots.load_all(repo.manifests)
         if s.source_kind == KIND and s.source_name == name and s.meta.get("mode") == "logical"
     ]
-    ended = [s for s in dumps if _utc(s.end_time or s.time) <= target]
-    if not ended:
+    snap = pointintime.finished_by(dumps, target)
+    if snap is None:
         raise MysqlUsage(f"job {job}: no MySQL dump of {name!r} ended at or before {format_time(target)}")
-    snap = ended[-1]
     # a damaged manifest stored after it started and by T (plus the longest dump seen: a dump that ended by
     # T is stored a little later) may be a newer dump that ended by T: exit 13 (--skip-damaged), as the
     # files and PostgreSQL components refuse; one stored later cannot be, and does not block T

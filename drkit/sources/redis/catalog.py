@@ -10,13 +10,13 @@ from typing import Any, BinaryIO
 
 from ...core.errors import UsageError
 from ...core.timespec import format_time
-from ...repository import snapshots
+from ...repository import pointintime, snapshots
 from ...repository.repo import Repository
 from ...repository.runs import write_blobs
 from ...repository.snapshots import Snapshot
 from ...repository.streams import iter_stream_ids, restore_part
 from . import aoflog
-from .pitr import Piece, group_pieces, iso, parse_time
+from .pitr import Piece, group_pieces, iso
 from .segments import is_increment, segments
 
 
@@ -126,14 +126,11 @@ def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
     """The newest RDB snapshot that *ended* at or before ``when``: an RDB holds the state of the instant
     Redis forked for it, somewhere between the snapshot's start and end, so one still being taken at
     ``when`` may hold writes after it."""
-    found = [
-        s
-        for s in redis_snapshots(repo, name)
-        if s.meta.get("mode") in ("rdb", "cluster") and parse_time(s.end_time or s.time) <= when
-    ]
-    if not found:
+    rdbs = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") in ("rdb", "cluster")]
+    found = pointintime.finished_by(rdbs, datetime.fromtimestamp(when, UTC))
+    if found is None:
         raise UsageError(f"no Redis RDB snapshot ended at or before {iso(when)}")
-    return found[-1]
+    return found
 
 
 def _first_point(base_mtime: float) -> float:
