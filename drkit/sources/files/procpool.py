@@ -84,7 +84,7 @@ def wanted(writeout: Writeout) -> bool:
     tracing (its exporter is a thread of the parent), fork available."""
     if os.environ.get(ENV) != "1" or writeout.workers < 2 or not hasattr(os, "fork"):
         return False
-    return not writeout.repo.backend.capabilities.remote and not tracing.enabled()
+    return not writeout.repo.concurrency().remote and not tracing.enabled()
 
 
 def batches(files: Sequence[File]) -> Iterator[tuple[int, int]]:
