@@ -102,6 +102,9 @@ def batches(files: Sequence[File]) -> Iterator[tuple[int, int]]:
 def run(writeout: Writeout, files: list[File]) -> int:
     """Write ``files`` with ``writeout.workers`` processes; the bytes written. Raises the first
     worker's error (or a worker's death) once every worker has ended."""
+    if not _alone():
+        log.info("restore: other threads are working; file contents on threads")
+        return writeout.run_threads(files)
     if not _quiet():
         log.info("restore: ended threads still running; file contents on threads")
         return writeout.run_threads(files)
@@ -239,6 +242,16 @@ def _wait_or_kill(pid: int, timeout: float) -> None:
     finally:
         os.close(fd)
     os.waitpid(pid, 0)
+
+
+def _alone() -> bool:
+    """Whether a fork is safe here: on the main thread, and every other thread a daemon helper that
+    sleeps between short steps (the repository lock's refresh, a progress line's redraw). A restore
+    run on a pool's thread (``system restore``, a scheduled drill) or beside one that works (the WAL
+    prefetch of ``pg restore --pitr`` while its base backup is unpacked) would fork while another
+    thread holds a lock the worker then waits on forever (OpenSSL's, a pool's): those keep to threads."""
+    me = threading.current_thread()
+    return me is threading.main_thread() and all(t.daemon for t in threading.enumerate() if t is not me)
 
 
 def _quiet(timeout: float = QUIET_WAIT) -> bool:

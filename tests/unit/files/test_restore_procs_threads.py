@@ -1,0 +1,79 @@
+"""The files restore forks its worker processes (``procpool``, ``DRKIT_RESTORE_PROCESSES=1``) only where
+a fork is safe: on the main thread with no other working thread. Run on a pool's thread (``system
+restore`` restores its components in parallel) or beside a working thread (``pg restore --pitr``
+prefetches WAL while it unpacks the base backup), a fork could give a worker a lock another thread held
+(OpenSSL's, a pool's) and hang the restore: there the content runs on threads. Each restore equals its
+source by rsync."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from files_fixtures import make_tree
+from treediff import rsync_diff
+
+from drkit.core.concurrency import Tuning
+from drkit.repository.repo import Repository
+from drkit.sources.files import Selection, procpool
+from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
+
+pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="needs rsync (scripts/install.sh)")
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the starts of a process pool (the process path taken)."""
+    monkeypatch.setenv(procpool.ENV, "1")
+    started: list[int] = []
+    start = procpool._Pool.start
+
+    def counted(self: procpool._Pool) -> None:
+        started.append(1)
+        start(self)
+
+    monkeypatch.setattr(procpool._Pool, "start", counted)
+    return started
+
+
+def _restore(repo: Repository, tmp_path: Path, how: Callable[[Callable[[], None]], None]) -> None:
+    src = make_tree(tmp_path, sparse_size=4 << 20)
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
+    repo.tuning = Tuning(workers=2)
+    how(lambda: restore_files(repo, snap, str(tmp_path / "out"), Selection()))
+    assert rsync_diff(src, tmp_path / "out" / "src") == []
+
+
+def test_on_the_main_thread_the_content_runs_in_processes(repo: Repository, tmp_path: Path, forks: list[int]) -> None:
+    _restore(repo, tmp_path, lambda restore: restore())
+    assert forks == [1]
+
+
+def test_on_a_pools_thread_the_content_runs_on_threads(repo: Repository, tmp_path: Path, forks: list[int]) -> None:
+    def on_a_pool(restore: Callable[[], None]) -> None:
+        with ThreadPoolExecutor(1, thread_name_prefix="drkit-system") as pool:
+            pool.submit(restore).result()
+
+    _restore(repo, tmp_path, on_a_pool)
+    assert forks == []
+
+
+def test_beside_a_working_thread_the_content_runs_on_threads(
+    repo: Repository, tmp_path: Path, forks: list[int]
+) -> None:
+    done = threading.Event()
+
+    def beside_a_worker(restore: Callable[[], None]) -> None:
+        with ThreadPoolExecutor(1, thread_name_prefix="drkit-walprefetch") as pool:
+            pool.submit(done.wait)  # works until the restore has ended
+            try:
+                restore()
+            finally:
+                done.set()
+
+    _restore(repo, tmp_path, beside_a_worker)
+    assert forks == []
