@@ -233,15 +233,25 @@ def _wait_or_kill(pid: int, timeout: float) -> None:
     stuck in a lock must not hang the restore's exit)."""
     try:
         fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # not Linux 5.3+
-        os.waitpid(pid, 0)
+    except (AttributeError, OSError):  # not Linux 5.3+, or reaped already (see below)
+        _waited(pid)
         return
     try:
         if not select.select([fd], [], [], timeout)[0]:
             os.kill(pid, signal.SIGKILL)
     finally:
         os.close(fd)
-    os.waitpid(pid, 0)
+    _waited(pid)
+
+
+def _waited(pid: int) -> None:
+    """``waitpid``; nothing if ``pid`` was reaped already: a Ctrl-C (or SIGTERM) that lands in ``_reap``
+    between its ``waitpid`` and ``worker.pid = 0`` must still stop the other workers and exit with
+    its own code, not with ``ChildProcessError``."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _alone() -> bool:

@@ -8,6 +8,7 @@ source by rsync."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,3 +78,11 @@ def test_beside_a_working_thread_the_content_runs_on_threads(
 
     _restore(repo, tmp_path, beside_a_worker)
     assert forks == []
+
+
+def test_stopping_a_worker_reaped_already_does_not_fail() -> None:
+    """``_Pool.stop`` after an interruption that landed in ``_reap`` between its ``waitpid`` and
+    ``worker.pid = 0``: the pid is reaped; the stop goes on (the restore ends with its own line and code)."""
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped
+    procpool._wait_or_kill(child.pid, 1.0)  # before: ChildProcessError
