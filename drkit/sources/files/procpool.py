@@ -82,7 +82,10 @@ def wanted(writeout: Writeout) -> bool:
     off by default: on the shared 2-CPU bench machine, at load 15-18, it was not measurably faster than
     threads, docs/performance.md), more than one worker, a local store (see the module's docstring), no
     tracing (its exporter is a thread of the parent), fork available."""
-    if os.environ.get(ENV) != "1" or writeout.workers < 2 or not hasattr(os, "fork"):
+    asked = os.environ.get(ENV, "")
+    if asked not in ("", "0", "1"):  # "yes", "true": said, not silently taken as off
+        log.warning("%s=%s is not 0 or 1: file contents on threads", ENV, asked[:20])
+    if asked != "1" or writeout.workers < 2 or not hasattr(os, "fork"):
         return False
     return not writeout.repo.backend.capabilities.remote and not tracing.enabled()
 

@@ -3,10 +3,11 @@ a fork is safe: on the main thread with no other working thread. Run on a pool's
 restore`` restores its components in parallel) or beside a working thread (``pg restore --pitr``
 prefetches WAL while it unpacks the base backup), a fork could give a worker a lock another thread held
 (OpenSSL's, a pool's) and hang the restore: there the content runs on threads. Each restore equals its
-source by rsync."""
+source by rsync. A switch that is neither 0 nor 1 is said in a warning."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from treediff import rsync_diff
 from drkit.core.concurrency import Tuning
 from drkit.repository.repo import Repository
 from drkit.sources.files import Selection, procpool
+from drkit.sources.files.fetch import Writeout
 from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 
 pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="needs rsync (scripts/install.sh)")
@@ -86,3 +88,23 @@ def test_stopping_a_worker_reaped_already_does_not_fail() -> None:
     child = subprocess.Popen(["true"])
     child.wait()  # reaped
     procpool._wait_or_kill(child.pid, 1.0)  # before: ChildProcessError
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "2"])
+def test_a_switch_neither_0_nor_1_is_said(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    monkeypatch.setenv(procpool.ENV, value)
+    with caplog.at_level(logging.WARNING, logger=procpool.__name__):
+        assert not procpool.wanted(Writeout(repo, as_root=False, workers=2))
+    assert f"{procpool.ENV}={value} is not 0 or 1: file contents on threads" in caplog.messages
+
+
+@pytest.mark.parametrize("value", ["", "0", "1"])
+def test_a_switch_of_0_or_1_is_quiet(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    monkeypatch.setenv(procpool.ENV, value)
+    with caplog.at_level(logging.WARNING, logger=procpool.__name__):
+        assert procpool.wanted(Writeout(repo, as_root=False, workers=2)) == (value == "1")
+    assert caplog.messages == []
