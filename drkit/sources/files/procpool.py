@@ -55,6 +55,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection, Pipe, wait
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from ...core import tracing
@@ -309,6 +310,7 @@ def _child(writeout: Writeout, files: list[File], conn: Connection, parent: tupl
     pid and the signal mask to restore (signals are held over the fork)."""
     code = 1
     try:
+        _stop_once()
         signal.pthread_sigmask(signal.SIG_SETMASK, parent[1])
         _die_with_parent(parent[0])
         _Work(writeout, files, conn).serve()
@@ -320,6 +322,25 @@ def _child(writeout: Writeout, files: list[File], conn: Connection, parent: tupl
             pass
     finally:
         os._exit(code)
+
+
+def _stop_once() -> None:
+    """In a worker, the first SIGINT, SIGTERM or SIGHUP stops it as in the parent (KeyboardInterrupt,
+    drkit's ``Stopped``) and every later one is ignored, so the clean-up (removing its unfinished files)
+    is not cut short: a Ctrl-C reaches every process of the group and the parent, stopping, then sends
+    each worker SIGTERM. (The CLI's own handler ignores a second TERM or HUP, not a TERM after an INT.)"""
+    handlers = {int(sig): signal.getsignal(sig) for sig in _STOPPING}
+    caught = [sig for sig, handler in handlers.items() if callable(handler)]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for sig in caught:
+            signal.signal(sig, signal.SIG_IGN)
+        handler = handlers[signum]
+        assert callable(handler)
+        handler(signum, frame)
+
+    for sig in caught:
+        signal.signal(sig, stop)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -8,7 +8,9 @@ source by rsync. A switch that is neither 0 nor 1 is said in a warning."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -19,9 +21,10 @@ import pytest
 from files_fixtures import make_tree
 from treediff import rsync_diff
 
+from drkit.cli import signals
 from drkit.core.concurrency import Tuning
 from drkit.repository.repo import Repository
-from drkit.sources.files import Selection, procpool
+from drkit.sources.files import Selection, fetch, procpool
 from drkit.sources.files.fetch import Writeout
 from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 
@@ -108,3 +111,42 @@ def test_a_switch_of_0_or_1_is_quiet(
     with caplog.at_level(logging.WARNING, logger=procpool.__name__):
         assert procpool.wanted(Writeout(repo, as_root=False, workers=2)) == (value == "1")
     assert caplog.messages == []
+
+
+def test_a_term_after_a_ctrl_c_does_not_cut_a_workers_clean_up_short(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C reaches every process of the group; the parent, stopping, then sends each worker SIGTERM.
+    That TERM landing in the worker's clean-up (here: at its first removal) left its other unfinished
+    files behind: at temporary names where the target has no O_TMPFILE (NFS)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(3 << 20))  # many blobs: unfinished while small files are written
+    for i in range(40):
+        (src / f"f{i}").write_bytes(os.urandom(200_000))  # ~4 blobs each
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
+    repo.tuning = Tuning(workers=2)
+    monkeypatch.setenv(procpool.ENV, "1")
+    monkeypatch.setattr(fetch, "_O_TMPFILE", 0)  # temporary names, as on a file system without O_TMPFILE
+    work, discard = fetch.Writeout._work, fetch.FileOut.discard
+
+    def interrupted(self: fetch.Writeout, run: fetch.Run) -> None:  # in a worker: Ctrl-C with a file open
+        work(self, run)
+        if self._unfinished:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def termed(self: fetch.FileOut) -> None:  # the parent's SIGTERM arrives during the clean-up
+        os.kill(os.getpid(), signal.SIGTERM)
+        discard(self)
+
+    monkeypatch.setattr(fetch.Writeout, "_work", interrupted)
+    monkeypatch.setattr(fetch.FileOut, "discard", termed)
+    before = {sig: signal.getsignal(sig) for sig in signals.HANDLED}
+    signals.install()  # TERM and HUP raise Stopped, as in the CLI
+    try:
+        with pytest.raises((KeyboardInterrupt, signals.Stopped)):
+            restore_files(repo, snap, str(tmp_path / "out"), Selection())
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert [p.name for p in (tmp_path / "out").rglob(f"{fetch.TMP_PREFIX}*")] == []
