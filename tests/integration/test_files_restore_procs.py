@@ -192,16 +192,39 @@ def test_a_worker_killed_mid_restore_fails_the_restore(tmp_path: Path) -> None:
     _no_partial_file(src.parent, out)
 
 
+def _stopped_workers(repo: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
+    """A restore stopped (SIGSTOP) in its content phase with its live workers stopped too: left alone, a
+    stopped worker would never end (nor see its pipe's EOF)."""
+    for attempt in range(5):
+        proc, workers = _start(repo, tmp_path / f"out{attempt}")
+        os.kill(proc.pid, signal.SIGSTOP)  # it cannot reap a worker meanwhile
+        alive = [w for w in workers if _state(w) not in ("Z", "gone")]
+        for worker in alive:
+            os.kill(worker, signal.SIGSTOP)
+        if alive:
+            return proc, alive
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.communicate(timeout=300)
+    raise AssertionError("five restores ended before their workers could be stopped")
+
+
 def test_killing_the_restore_kills_its_workers(tmp_path: Path) -> None:
     _, repo = _source(tmp_path, big=16)
-    proc, workers = _start(repo, tmp_path / "out")
-    assert len(workers) == 2
-    proc.kill()
-    proc.communicate(timeout=60)
-    deadline = time.monotonic() + 60
-    while any(_state(w) not in ("Z", "gone") for w in workers):  # a zombie is dead (its reaper is init)
-        assert time.monotonic() < deadline, "a worker outlived the killed restore by 60 s"
-        time.sleep(0.01)
+    proc, workers = _stopped_workers(repo, tmp_path)
+    own = {w: _cmdline(w) for w in workers}  # a pid reused meanwhile is not killed below
+    try:
+        proc.kill()
+        proc.wait(timeout=60)  # not its stderr's EOF: a worker still alive holds that pipe open
+        deadline = time.monotonic() + 60
+        while any(_state(w) not in ("Z", "gone") for w in workers):  # a zombie is dead (its reaper is init)
+            assert time.monotonic() < deadline, "a worker outlived the killed restore by 60 s"
+            time.sleep(0.01)
+    finally:
+        assert proc.stderr is not None
+        proc.stderr.close()
+        for worker in workers:  # only if the test failed: a stopped worker left behind
+            if _state(worker) not in ("Z", "gone") and _cmdline(worker) == own[worker]:
+                os.kill(worker, signal.SIGKILL)
 
 
 def test_sigterm_stops_the_workers_and_removes_unfinished_files(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection, Pipe, wait
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from ...core import tracing
@@ -82,7 +83,10 @@ def wanted(writeout: Writeout) -> bool:
     off by default: on the shared 2-CPU bench machine, at load 15-18, it was not measurably faster than
     threads, docs/performance.md), more than one worker, a local store (see the module's docstring), no
     tracing (its exporter is a thread of the parent), fork available."""
-    if os.environ.get(ENV) != "1" or writeout.workers < 2 or not hasattr(os, "fork"):
+    asked = os.environ.get(ENV, "")
+    if asked not in ("", "0", "1"):  # "yes", "true": said, not silently taken as off
+        log.warning("%s=%s is not 0 or 1: file contents on threads", ENV, asked[:20])
+    if asked != "1" or writeout.workers < 2 or not hasattr(os, "fork"):
         return False
     return not writeout.repo.concurrency().remote and not tracing.enabled()
 
@@ -102,6 +106,9 @@ def batches(files: Sequence[File]) -> Iterator[tuple[int, int]]:
 def run(writeout: Writeout, files: list[File]) -> int:
     """Write ``files`` with ``writeout.workers`` processes; the bytes written. Raises the first
     worker's error (or a worker's death) once every worker has ended."""
+    if not _alone():
+        log.info("restore: other threads are working; file contents on threads")
+        return writeout.run_threads(files)
     if not _quiet():
         log.info("restore: ended threads still running; file contents on threads")
         return writeout.run_threads(files)
@@ -230,15 +237,35 @@ def _wait_or_kill(pid: int, timeout: float) -> None:
     stuck in a lock must not hang the restore's exit)."""
     try:
         fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # not Linux 5.3+
-        os.waitpid(pid, 0)
+    except (AttributeError, OSError):  # not Linux 5.3+, or reaped already (see below)
+        _waited(pid)
         return
     try:
         if not select.select([fd], [], [], timeout)[0]:
             os.kill(pid, signal.SIGKILL)
     finally:
         os.close(fd)
-    os.waitpid(pid, 0)
+    _waited(pid)
+
+
+def _waited(pid: int) -> None:
+    """``waitpid``; nothing if ``pid`` was reaped already: a Ctrl-C (or SIGTERM) that lands in ``_reap``
+    between its ``waitpid`` and ``worker.pid = 0`` must still stop the other workers and exit with
+    its own code, not with ``ChildProcessError``."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _alone() -> bool:
+    """Whether a fork is safe here: on the main thread, and every other thread a daemon helper that
+    sleeps between short steps (the repository lock's refresh, a progress line's redraw). A restore
+    run on a pool's thread (``system restore``, a scheduled drill) or beside one that works (the WAL
+    prefetch of ``pg restore --pitr`` while its base backup is unpacked) would fork while another
+    thread holds a lock the worker then waits on forever (OpenSSL's, a pool's): those keep to threads."""
+    me = threading.current_thread()
+    return me is threading.main_thread() and all(t.daemon for t in threading.enumerate() if t is not me)
 
 
 def _quiet(timeout: float = QUIET_WAIT) -> bool:
@@ -283,6 +310,7 @@ def _child(writeout: Writeout, files: list[File], conn: Connection, parent: tupl
     pid and the signal mask to restore (signals are held over the fork)."""
     code = 1
     try:
+        _stop_once()
         signal.pthread_sigmask(signal.SIG_SETMASK, parent[1])
         _die_with_parent(parent[0])
         _Work(writeout, files, conn).serve()
@@ -294,6 +322,25 @@ def _child(writeout: Writeout, files: list[File], conn: Connection, parent: tupl
             pass
     finally:
         os._exit(code)
+
+
+def _stop_once() -> None:
+    """In a worker, the first SIGINT, SIGTERM or SIGHUP stops it as in the parent (KeyboardInterrupt,
+    drkit's ``Stopped``) and every later one is ignored, so the clean-up (removing its unfinished files)
+    is not cut short: a Ctrl-C reaches every process of the group and the parent, stopping, then sends
+    each worker SIGTERM. (The CLI's own handler ignores a second TERM or HUP, not a TERM after an INT.)"""
+    handlers = {int(sig): signal.getsignal(sig) for sig in _STOPPING}
+    caught = [sig for sig, handler in handlers.items() if callable(handler)]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for sig in caught:
+            signal.signal(sig, signal.SIG_IGN)
+        handler = handlers[signum]
+        assert callable(handler)
+        handler(signum, frame)
+
+    for sig in caught:
+        signal.signal(sig, stop)
 
 
 def _die_with_parent(parent: int) -> None:
