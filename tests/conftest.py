@@ -28,6 +28,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("DRKIT_KDF_MEMORY_KIB", "256")  # real Argon2id, cheap: every CLI call derives a key
     monkeypatch.setenv("DRKIT_RESERVE_MIB", "0")  # no 32 MiB space reserve per test repository (test_full_disk)
     monkeypatch.setenv(*TEST_BACKENDS)  # memory:// and faulty+ exist only for the tests
+    from drkit.core import concurrency  # the command line's --workers/--connections of an in-process CLI call
+
+    monkeypatch.setattr(concurrency, "_override", [concurrency.Tuning()])  # do not outlive its test
 
 
 # Real servers (started once per session, on free loopback ports, stopped at the end).
