@@ -140,8 +140,9 @@ def _state(pid: int) -> str:
 
 
 def _start(repo: Path, out: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
-    """A restore on the process path, and its workers once it has logged that it forked them (a
-    helper it runs earlier has its command line too until it execs)."""
+    """A restore on the process path, and its workers once it has logged that it forked them (each has
+    said it is ready: it dies with the restore from then on; a helper it runs earlier has its command
+    line too until it execs)."""
     proc = subprocess.Popen(
         [*DRKIT, *_restore_args(repo, out)],
         env={**os.environ, **ENV, "DRKIT_RESTORE_PROCESSES": "1"},

@@ -155,6 +155,8 @@ class _Pool:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             theirs.close()
             self.workers.append(_Worker(pid, ours))
+        for worker in self.workers:  # its "ready": from now on it dies with this process (or it failed)
+            self._message(worker)
         for worker in self.workers:  # two batches each: one to work on, one waiting in the pipe
             self._give(worker)
             self._give(worker)
@@ -184,6 +186,8 @@ class _Pool:
             return False
         if kind == "more":
             self._give(worker)
+        elif kind == "ready":
+            pass
         elif kind == "progress":
             if self.writeout.progress is not None:
                 self.writeout.progress(body[0])
@@ -313,6 +317,7 @@ def _child(writeout: Writeout, files: list[File], conn: Connection, parent: tupl
         _stop_once()
         signal.pthread_sigmask(signal.SIG_SETMASK, parent[1])
         _die_with_parent(parent[0])
+        conn.send(("ready",))
         _Work(writeout, files, conn).serve()
         code = 0
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
