@@ -143,4 +143,7 @@ def apply(repo: Repository, done: Settlement) -> None:
     for mark_id in settled:
         repo.marks.pop(mark_id, None)
     repo.index_ids.difference_update(retired)
-    repo.index.excluded = marked_packs(repo.marks.values())
+    # the deleted packs stay excluded: their entries stay in this process's index, and a copy stored anew
+    # since (a backup that finished meanwhile) must be the one a later walk reads and a repack counts on
+    stay = marked_packs(done.marks) - set(done.delete)
+    repo.index.excluded = (repo.index.excluded - stay) | marked_packs(repo.marks.values())
