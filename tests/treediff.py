@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -30,3 +31,18 @@ def rsync_diff(src: Path, dst: Path, *extra: str, flags: tuple[str, ...] = FULL)
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
+
+
+def data_bytes(path: Path) -> int:
+    """Bytes in the file's data extents (SEEK_DATA / SEEK_HOLE): a sparse copy has no more than its source."""
+    fd, off, total = os.open(path, os.O_RDONLY), 0, 0
+    try:
+        while True:
+            try:
+                start = os.lseek(fd, off, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data past off
+                return total
+            off = os.lseek(fd, start, os.SEEK_HOLE)
+            total += off - start
+    finally:
+        os.close(fd)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from hostile_kit import ENV, backup, ok, one_line, run, same_tree
+from tmpfs import can_mount_tmpfs
+from tmpfs import small_tmpfs as mounted
 
 
 @pytest.fixture
@@ -62,17 +64,10 @@ def test_keep_within_beyond_any_date(repo: Path, within: str) -> None:
 
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {proc.stderr.decode().strip()}")
-    try:
+    if (why := can_mount_tmpfs()) is not None:
+        pytest.skip(why)
+    with mounted(tmp_path / "small", 1, mode="1777") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_restore_target_disk_full(repo: Path, tmp_path: Path, small_tmpfs: Path) -> None:

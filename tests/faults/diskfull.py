@@ -17,14 +17,11 @@ succeeds and restores identical.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from faultkit import MIB, Target, drkit_env, error_text, list_snapshots, must, restore_snapshot, write_stream
+from tmpfs import small_tmpfs
 from zygote import Runner
 
 
@@ -62,28 +59,6 @@ class DiskFullReport:
             f"check after {self.check_after}, earlier snapshot {'restores' if self.baseline_restored else 'LOST'}, "
             f"later backup exit {self.later_backup}: {verdict}\n  {self.error_line}"
         )
-
-
-def can_mount_tmpfs() -> str | None:
-    """None if this process can mount a tmpfs (root), else why not."""
-    if os.geteuid() != 0:
-        return "mounting a tmpfs needs root"
-    if shutil.which("mount") is None:
-        return "no mount command"
-    return None
-
-
-@contextmanager
-def small_tmpfs(path: Path, mib: int) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(path)], check=True, capture_output=True
-    )
-    try:
-        yield path
-    finally:
-        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
 def _free(path: Path) -> int:

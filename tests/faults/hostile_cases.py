@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from types import FrameType
 
 import crafting
-from diskfull import can_mount_tmpfs, small_tmpfs
 from faultkit import file_digest
 from hostile import STREAM, Case, Ctx, Expected, Pending
 from hostile_oracle import listing_sha256
+from tmpfs import can_mount_tmpfs, small_tmpfs
 
 DRKIT = [sys.executable, "-m", "drkit.cli.main"]
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]

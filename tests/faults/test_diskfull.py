@@ -9,7 +9,8 @@ import errno
 from pathlib import Path
 
 import pytest
-from diskfull import can_mount_tmpfs, disk_full
+from diskfull import disk_full
+from tmpfs import can_mount_tmpfs
 from zygote import ForkServer
 
 from storage_backends import NoSpace, open_backend

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from clirun import DRKIT, drkit, one_line_error
-from treediff import rsync_diff
+from treediff import data_bytes, rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "correct horse"}
 MTIME_NS = 1_700_000_000_123_456_789
@@ -39,20 +39,6 @@ def _ok(*args: str) -> bytes:
     proc = drkit(*args, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stdout
-
-
-def data_bytes(path: Path) -> int:
-    fd, off, total = os.open(path, os.O_RDONLY), 0, 0
-    try:
-        while True:
-            try:
-                start = os.lseek(fd, off, os.SEEK_DATA)
-            except OSError:
-                return total
-            off = os.lseek(fd, start, os.SEEK_HOLE)
-            total += off - start
-    finally:
-        os.close(fd)
 
 
 def assert_same(src: Path, dst: Path) -> None:

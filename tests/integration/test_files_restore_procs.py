@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 from clirun import DRKIT, drkit, one_line_error
-from treediff import rsync_diff
+from tmpfs import can_mount_tmpfs
+from tmpfs import small_tmpfs as mounted
+from treediff import data_bytes, rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "correct horse"}
 USED = "file contents in 2 worker processes"
@@ -62,20 +64,6 @@ def _source(tmp_path: Path, *, big: int = 3) -> tuple[Path, Path]:
     return src, repo
 
 
-def _data_bytes(path: Path) -> int:
-    fd, off, total = os.open(path, os.O_RDONLY), 0, 0
-    try:
-        while True:
-            try:
-                start = os.lseek(fd, off, os.SEEK_DATA)
-            except OSError:
-                return total
-            off = os.lseek(fd, start, os.SEEK_HOLE)
-            total += off - start
-    finally:
-        os.close(fd)
-
-
 def _no_partial_file(src: Path, out: Path) -> None:
     """Every regular file the failed restore left under a snapshot name is complete."""
     for path in out.rglob("*"):
@@ -90,7 +78,7 @@ def test_restore_in_worker_processes_equals_the_source(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr.decode()
     assert USED in proc.stderr.decode()  # the process path ran
     assert rsync_diff(src, out / "src") == []
-    assert _data_bytes(out / "src" / "sparse.img") <= _data_bytes(src / "sparse.img")  # still sparse
+    assert data_bytes(out / "src" / "sparse.img") <= data_bytes(src / "sparse.img")  # still sparse
     assert os.stat(out / "src" / "big0.bin").st_ino == os.stat(out / "src" / "d1" / "big-link").st_ino
 
 
@@ -242,17 +230,10 @@ def test_sigterm_stops_the_workers_and_removes_unfinished_files(tmp_path: Path) 
 
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {proc.stderr.decode().strip()}")
-    try:
+    if (why := can_mount_tmpfs()) is not None:
+        pytest.skip(why)
+    with mounted(tmp_path / "small", 4, mode="1777") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_a_full_target_fails_alike_on_processes_and_threads(tmp_path: Path, small_tmpfs: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from refusing_fs import takes_o_direct
+from treediff import data_bytes
 
 from drkit.core.errors import IntegrityError, UsageError
 from drkit.core.filewriters import BLOCK, DIRECT_FROM, data_extents
@@ -34,21 +35,6 @@ def _islands(path: Path, size: int, every: int = 64 << 10) -> None:
             f.write(os.urandom(100))
 
 
-def _data_bytes(path: Path) -> int:
-    """Bytes in the file's data extents (SEEK_DATA / SEEK_HOLE)."""
-    fd, off, total = os.open(path, os.O_RDONLY), 0, 0
-    try:
-        while True:
-            try:
-                start = os.lseek(fd, off, os.SEEK_DATA)
-            except OSError:  # ENXIO: no data past off
-                return total
-            off = os.lseek(fd, start, os.SEEK_HOLE)
-            total += off - start
-    finally:
-        os.close(fd)
-
-
 def test_holes_inside_chunks_that_hold_data_stay_holes(repo: Repository, tmp_path: Path) -> None:
     """Before: a chunk holding data and zeros was written whole, so the file came back allocated."""
     src = tmp_path / "src"
@@ -63,7 +49,7 @@ def test_holes_inside_chunks_that_hold_data_stay_holes(repo: Repository, tmp_pat
     for name in ("small", "large", "tail"):
         a, b = src / name, tmp_path / "out" / "src" / name
         assert a.read_bytes() == b.read_bytes(), name
-        assert _data_bytes(b) <= _data_bytes(a), name
+        assert data_bytes(b) <= data_bytes(a), name
         # st_blocks also counts the file system's extent blocks: a few KiB of slack
         assert os.stat(b).st_blocks <= os.stat(a).st_blocks + 16, (name, os.stat(a).st_blocks, os.stat(b).st_blocks)
     if takes_o_direct(tmp_path):
