@@ -59,13 +59,14 @@ sys.path.insert(0, str(ROOT / "tests" / "faults"))
 from _common import format_table, load_note, machine_summary  # noqa: E402
 from bitflips import BitFlips  # noqa: E402
 from concurrency import PruneRace  # noqa: E402
-from diskfull import can_mount_tmpfs, disk_full  # noqa: E402
+from diskfull import disk_full  # noqa: E402
 from faultkit import Target, local_target, s3_target  # noqa: E402
 from hostile import Bench, CaseReport  # noqa: E402
 from hostile_cases import CASES  # noqa: E402
 from hostile_store import Places  # noqa: E402
 from killing import OPS, KillLoop  # noqa: E402
 from timeouts import flaky_roundtrip  # noqa: E402
+from tmpfs import can_mount_tmpfs  # noqa: E402
 from zygote import ForkServer, Runner, Subprocesses  # noqa: E402
 
 
