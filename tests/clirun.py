@@ -31,3 +31,27 @@ def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
     lines = [ln for ln in err.splitlines() if ln.startswith("drkit: error: ")]
     assert len(lines) == 1, err
     return lines[0]
+
+
+def drkit_as_nobody(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """``drkit ARGS`` run as user ``nobody`` (no supplementary groups, no home), from this checkout."""
+    import pwd  # noqa: PLC0415 - POSIX only, and only the tests that switch users need it
+
+    nobody = pwd.getpwnam("nobody")
+    full_env = {
+        **os.environ,
+        **(env or {}),
+        "HOME": "/nonexistent",
+        "XDG_CACHE_HOME": "/nonexistent",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    return subprocess.run(
+        [*DRKIT, *args],
+        user=nobody.pw_uid,
+        group=nobody.pw_gid,
+        extra_groups=[],
+        capture_output=True,
+        env=full_env,
+        timeout=300,
+        check=False,
+    )

@@ -15,7 +15,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import DRKIT, drkit, one_line_error
+from clirun import DRKIT, drkit, drkit_as_nobody, one_line_error
 from treediff import data_bytes, rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "correct horse"}
@@ -246,24 +245,7 @@ def open_dir() -> Iterator[Path]:
 
 
 def _as_nobody(*args: str) -> subprocess.CompletedProcess[bytes]:
-    nobody = pwd.getpwnam("nobody")
-    env = {
-        **os.environ,
-        **ENV,
-        "HOME": "/nonexistent",
-        "XDG_CACHE_HOME": "/nonexistent",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "drkit.cli.main", *args],
-        user=nobody.pw_uid,
-        group=nobody.pw_gid,
-        extra_groups=[],
-        capture_output=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return drkit_as_nobody(*args, env=ENV)
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root to run drkit as another user")

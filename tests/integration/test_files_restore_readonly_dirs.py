@@ -12,13 +12,12 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clirun import drkit
+from clirun import drkit, drkit_as_nobody
 from treediff import rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "read-only-dirs"}
@@ -41,19 +40,7 @@ def open_dir() -> Iterator[Path]:
 
 
 def _as_nobody(*args: str) -> subprocess.CompletedProcess[bytes]:
-    nobody = pwd.getpwnam("nobody")
-    env = {**os.environ, **ENV, "HOME": "/nonexistent", "XDG_CACHE_HOME": "/nonexistent"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    return subprocess.run(
-        [sys.executable, "-m", "drkit.cli.main", *args],
-        user=nobody.pw_uid,
-        group=nobody.pw_gid,
-        extra_groups=[],
-        capture_output=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return drkit_as_nobody(*args, env=ENV)
 
 
 def _give_to_nobody(root: Path) -> None:
