@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from drkit.pipeline import ChunkerParams
+from drkit.repository.repo import Repository
+from drkit.repository.writer import BlobWriter
+from drkit.sources.files.backup import Archiver
 
 SMALL_CHUNKS = ChunkerParams(min_size=16 << 10, avg_size=64 << 10, max_size=256 << 10, seed=12345)
 MTIME_NS = 1_700_000_000_123_456_789
@@ -35,3 +39,16 @@ def make_tree(root: Path, sparse_size: int = 64 << 20) -> Path:
         os.utime(p, ns=(MTIME_NS, MTIME_NS))
     os.utime(src / "link", ns=(MTIME_NS, MTIME_NS), follow_symlinks=False)
     return src
+
+
+def archive_tree(repo: Repository, src: Path, **options: Any) -> tuple[Archiver, str]:
+    """Back up the tree ``src`` through an ``Archiver`` (``options``: readers, on_read, options, ...)
+    with a writer of its own, flushed: the archiver (its warnings, its state) and the root tree's id."""
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, **options)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    return archiver, tree

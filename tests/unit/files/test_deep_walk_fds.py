@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from files_fixtures import archive_tree
 from treediff import rsync_diff
 
 from drkit.repository.repo import Repository
@@ -49,13 +50,7 @@ def _deep(root: Path) -> Path:
 
 
 def _backup(repo: Repository, src: Path, readers: int) -> tuple[str, list[str]]:
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=readers)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
+    archiver, tree = archive_tree(repo, src, readers=readers)
     return tree, archiver.warnings
 
 

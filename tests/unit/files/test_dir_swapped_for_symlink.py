@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+from files_fixtures import archive_tree
 
 from drkit.repository.repo import Repository
-from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, backup, walkahead
+from drkit.sources.files import backup, walkahead
 from drkit.sources.files.diff import walk
 
 
@@ -35,13 +35,7 @@ def test_a_directory_swapped_for_a_symlink_after_its_lstat_is_not_followed(
             os.rename(src / "b", tmp_path / "b-moved")
             (src / "b").symlink_to(outside)
 
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=readers, on_read=swap)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
+    archiver, tree = archive_tree(repo, src, readers=readers, on_read=swap)
     paths = {path: node.type for path, node in walk(repo, tree)}
     assert not any("stolen" in p for p in paths), paths
     if opened_ahead:  # opened (by descriptor) ahead of the walk, before the swap: that directory is walked

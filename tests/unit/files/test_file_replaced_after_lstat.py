@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
+from files_fixtures import archive_tree
 
 from drkit.repository.reader import read_blob
 from drkit.repository.repo import Repository
-from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, backup, readahead, walkahead
+from drkit.sources.files import backup, readahead, walkahead
 from drkit.sources.files.diff import walk
 from drkit.sources.files.walker import Where
 
@@ -43,13 +43,7 @@ def test_a_file_replaced_after_its_lstat_keeps_the_metadata_of_the_bytes_read(
 
     monkeypatch.setattr(backup, "scan", scan_then_replace)
     monkeypatch.setattr(walkahead, "scan", scan_then_replace)  # the entries after the top path
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=readers)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
+    archiver, tree = archive_tree(repo, src, readers=readers)
     (node,) = [n for p, n in walk(repo, tree) if p.endswith("/x")]
     assert b"".join(read_blob(repo, bytes.fromhex(c)) for c in node.content) == b"new, private"
     assert (node.mode, node.inode, node.xattrs) == (0o600, new_inode[0], {})

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from files_fixtures import archive_tree
 
 from drkit.repository.repo import Repository
-from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, BackupOptions, backup, walkahead
+from drkit.sources.files import BackupOptions, backup, walkahead
 from drkit.sources.files.diff import walk
 from drkit.sources.files.readahead import Scanned
 from drkit.sources.files.tree import Node
@@ -51,13 +51,7 @@ def test_a_file_system_mounted_after_the_lstat_is_not_crossed(
             (src / "b" / "on-another-fs").write_bytes(b"not to be crossed into")
 
     options = BackupOptions(one_file_system=True)
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=readers, on_read=mount, options=options)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
+    archiver, tree = archive_tree(repo, src, readers=readers, on_read=mount, options=options)
     paths = [path for path, _ in walk(repo, tree)]
     assert not any("on-another-fs" in p for p in paths), paths
     assert os.path.ismount(src / "b")
@@ -91,13 +85,7 @@ def test_without_one_file_system_a_directory_mounted_on_after_its_lstat_is_walke
         return s
 
     monkeypatch.setattr(walkahead, "scan", scan_then_mount)
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=2)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
+    archiver, tree = archive_tree(repo, src, readers=2)
     paths = [path for path, _ in walk(repo, tree)]
     assert "src/b/on-the-mount" in paths, (paths, archiver.warnings)
     assert archiver.warnings == [f"{src}/b: {backup.REPLACED}"]  # another directory than its lstat saw

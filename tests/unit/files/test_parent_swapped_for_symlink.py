@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 
 import pytest
+from files_fixtures import archive_tree
 from treediff import rsync_diff
 
 from drkit.core.errors import PartialBackup
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
-from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, Selection, backup, readahead, walkahead
+from drkit.sources.files import Selection, backup, readahead, walkahead
 from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, BackupRequest, backup_files, raise_if_partial, restore_files
 from drkit.sources.files.walker import Where
 
@@ -64,13 +64,7 @@ def test_a_parent_swapped_for_a_symlink_is_not_followed(
     src, outside = _trees(tmp_path)
     mtime = os.stat(src).st_mtime_ns
     _swap_at(monkeypatch, src, outside, trigger)
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=readers)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
+    archiver, tree = archive_tree(repo, src, readers=readers)
     assert archiver.warnings == [f"{src}/d: {backup.REPLACED}"]
     _swap_back(src)
     os.utime(src, ns=(mtime, mtime))

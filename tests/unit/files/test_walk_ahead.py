@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from files_fixtures import archive_tree
 from treediff import rsync_diff
 
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
-from drkit.repository.writer import BlobWriter
-from drkit.sources.files import Archiver, Selection, backup, levels, readahead, walkahead
+from drkit.sources.files import Selection, backup, levels, readahead, walkahead
 from drkit.sources.files.diff import walk
 from drkit.sources.files.ops import ROOT_TYPE, SOURCE_KIND, restore_files
 from drkit.sources.files.tree import FILE
@@ -35,17 +35,6 @@ def _small_dirs(src: Path, dirs: int, files: int, seed: int = 25) -> None:
             (sub / "link").symlink_to("f0")
         if d % 7 == 0 and d:
             os.link(sub / "f1", src / f"hard{d:03}")
-
-
-def _archive(repo: Repository, src: Path, readers: int) -> tuple[Archiver, str]:
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=readers)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
-    return archiver, tree
 
 
 def _assert_restores_the_same(repo: Repository, tree: str, src: Path, out: Path) -> None:
@@ -86,7 +75,7 @@ def test_the_first_file_of_every_directory_goes_to_a_reader(
     monkeypatch.setattr(levels.Levels, "push", noting_push)
     monkeypatch.setattr(backup, "held_dirs_max", lambda: 1024)  # all 27 directories opened ahead, whatever
     # the open-file limit (a low one opens fewer ahead: those are handed over once the walk is in them)
-    archiver, _ = _archive(repo, src, readers=2)
+    archiver, _ = archive_tree(repo, src, readers=2)
     assert archiver.warnings == []
     firsts = [p for p in taken if p.endswith("/f0")]
     assert len(firsts) == 24 and len(taken) == 24 * 3 - len(range(7, 24, 7))
@@ -100,7 +89,7 @@ def test_the_first_file_of_every_directory_goes_to_a_reader(
 def test_a_tree_of_many_small_directories_restores_the_same(repo: Repository, tmp_path: Path) -> None:
     src = tmp_path / "src"
     _small_dirs(src, 300, 4, seed=7)  # many more directories than are opened ahead at once
-    archiver, tree = _archive(repo, src, readers=2)
+    archiver, tree = archive_tree(repo, src, readers=2)
     assert archiver.warnings == []
     assert (archiver.stats.files_new, archiver.stats.files_unchanged) == (300 * 4, len(range(7, 300, 7)))
     _assert_restores_the_same(repo, tree, src, tmp_path / "out")
@@ -121,7 +110,7 @@ def test_the_directories_opened_ahead_stay_bounded(
 
     monkeypatch.setattr(walkahead.Ahead, "prepare", noting_prepare)
     before = set(os.listdir("/proc/self/fd"))
-    archiver, _ = _archive(repo, src, readers=2)
+    archiver, _ = archive_tree(repo, src, readers=2)
     assert most[0] == archiver._ahead.max > 0  # PREPARED_MAX, or less under a low RLIMIT_NOFILE
     assert archiver._ahead.prepared == 0
     assert set(os.listdir("/proc/self/fd")) <= before
@@ -159,13 +148,7 @@ def test_a_directory_opened_ahead_in_a_level_given_up_is_closed(
             (src / "x" / "y").mkdir()
 
     before = set(os.listdir("/proc/self/fd"))
-    with BlobWriter(repo=repo) as writer:
-        archiver = Archiver(repo=repo, writer=writer, readers=2, on_read=move)
-        try:
-            tree = archiver.root([str(src)], None)
-        finally:
-            archiver.close()
-        writer.flush()
+    archiver, tree = archive_tree(repo, src, readers=2, on_read=move)
     assert "x/y/zzd" in opened  # opened ahead (the walk never entered it)
     assert archiver.warnings == [
         f"{src}/x/y: moved during the backup; its remaining entries are skipped",
@@ -206,7 +189,7 @@ def test_the_files_queued_for_the_readers_stay_bounded_while_the_budget_is_full(
         most[0] = max(most[0], len(queue))
 
     monkeypatch.setattr(readahead.Readers, "fill", noting_fill)
-    archiver, tree = _archive(repo, src, readers=2)
+    archiver, tree = archive_tree(repo, src, readers=2)
     assert archiver.warnings == []
     assert archiver.stats.files_new == 308
     # scanned and not yet walked: 4 entries in each level on the walk's path and each opened ahead (3 + 2)
@@ -235,7 +218,7 @@ def test_large_directories_are_not_all_listed_ahead_at_once(
         most[0] = max(most[0], sum(len(lv.names) for lv in self._ready.values()))
 
     monkeypatch.setattr(walkahead.Ahead, "prepare", noting_prepare)
-    archiver, tree = _archive(repo, src, readers=2)
+    archiver, tree = archive_tree(repo, src, readers=2)
     assert archiver.warnings == []
     assert archiver._ahead.max >= 6 and archiver.stats.files_new == 1800
     assert most[0] == 300  # one directory listed ahead (the cap is checked before opening the next)
