@@ -14,6 +14,7 @@ from drkit.core import clock
 from drkit.core.errors import DrkitError
 from drkit.pipeline import ChunkerParams
 from drkit.repository import snapshots
+from drkit.repository.check import check_repository
 from drkit.repository.format import RepoConfig
 from drkit.repository.prune import PruneOptions, PrunePlan, prune
 from drkit.repository.repo import Repository
@@ -90,3 +91,33 @@ def test_a_mostly_dead_pack_is_repacked_once(grace: float) -> None:
     assert restore(repo, new) == kept
     with pytest.raises(DrkitError, match="snapshot"):  # forgotten
         restore(repo, old)
+
+
+def test_a_backup_storing_again_what_a_settled_mark_deleted_is_walked_from_its_new_copy() -> None:
+    """A pack a prune deletes while settling an earlier mark stays excluded in that run's index (a CI
+    failure of tests/faults/test_concurrent_prune.py, prune exit 13 "missing object: data/…"): a backup
+    that finished meanwhile stored the same blobs anew, and the run's later walk of its snapshot must read
+    the new copy, not the deleted pack the in-memory index still listed."""
+
+    def payload(seed: int) -> bytes:
+        return random.Random(seed).randbytes(200_000)
+
+    repo = Repository.init(MemoryBackend(), "pw", RepoConfig(chunker=SMALL, pack_size=64 << 10))
+    backup(repo, payload(1))
+    backup(repo, payload(2))
+    forget(Repository.open(repo.backend, "pw"), Policy(keep_last=1))  # the first snapshot goes
+    _NOW[0] += HOUR
+    first = prune(Repository.open(repo.backend, "pw"), PruneOptions(grace=HOUR))
+    assert first.mark is not None and not first.deleted_packs  # its packs marked, waiting
+    backup(repo, payload(3))
+    forget(Repository.open(repo.backend, "pw"), Policy(keep_last=1))  # the second goes: a new mark below
+    _NOW[0] += 2 * HOUR
+    again: list[str] = []
+
+    def meanwhile(_: int) -> None:  # after the run settled the first mark: those packs are deleted
+        again.append(backup(Repository.open(repo.backend, "pw"), payload(1)))  # the same blobs, stored anew
+
+    plan = prune(Repository.open(repo.backend, "pw"), PruneOptions(grace=0.0), on_total=meanwhile)
+    assert set(first.delete_packs) <= set(plan.deleted_packs) and plan.mark is not None
+    assert check_repository(Repository.open(repo.backend, "pw"), read_data=True).ok
+    assert restore(repo, again[0]) == payload(1)
