@@ -7,11 +7,13 @@ from any Python >= 3.11 that can start the tools it compares.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -511,3 +513,15 @@ def scaling_table(speeds: dict[int, dict[str, dict[str, float | None]]]) -> str:
             rows.append([figure, tool, *[fmt(v) for v in vals], fmt(ratio(vals[-1], vals[0]), 2, "x")])
     headers = ["figure (MB/s)", "tool", *[f"{n} CPU" for n in counts], f"{counts[-1]} / {counts[0]} CPU"]
     return format_table(headers, rows, left_cols=2)
+
+
+def traced_command(argv: list[str], doc: str) -> tuple[argparse.Namespace, list[str]] | None:
+    """For a bench that runs one command under a tracer (``TOOL [--stdin FILE] -- COMMAND...``): its
+    options and the command; None, with the usage (the docstring's ``Run:`` line) printed, if no ``--``."""
+    if "--" not in argv:
+        print(doc.split("Run: ")[1].strip(), file=sys.stderr)
+        return None
+    cut = argv.index("--")
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--stdin", default="/dev/null", help="the command's standard input (default /dev/null)")
+    return p.parse_args(argv[:cut]), argv[cut + 1 :]

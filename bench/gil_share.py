@@ -15,7 +15,6 @@ Needs perf (linux-perf) and root (or perf_event_paranoid <= 1).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 import subprocess
@@ -23,6 +22,9 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import traced_command  # noqa: E402
 
 HZ = 999
 _SAMPLE = re.compile(r"^\s*(\d+)\s+\S+\s+(.*)\((.+)\)\s*$")
@@ -63,13 +65,10 @@ def report(per: dict[str, collections.Counter[str]], hz: int = HZ) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if "--" not in argv:
-        print(__doc__.split("Run: ")[1].strip(), file=sys.stderr)
+    parsed = traced_command(argv, __doc__ or "")
+    if parsed is None:
         return 2
-    cut = argv.index("--")
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stdin", default="/dev/null", help="the command's standard input (default /dev/null)")
-    args, command = p.parse_args(argv[:cut]), argv[cut + 1 :]
+    args, command = parsed
     with tempfile.TemporaryDirectory(prefix="gil-share-") as tmp, open(args.stdin, "rb") as stdin:
         data = Path(tmp) / "perf.data"
         rc = subprocess.run(

@@ -18,7 +18,6 @@ executable (``sys.executable``: the address of ``_PyRuntime`` is read here).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import ctypes
 import os
@@ -28,6 +27,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import traced_command  # noqa: E402
 
 _LINE = re.compile(r"\(\s*([\d.]*)\s*(?:ms)?\):\s+\S+/(\d+)\s+(.*)$")
 _CALL = re.compile(r"uaddr: (0x[0-9a-f]+), op: (\S+)")
@@ -85,13 +87,10 @@ class Waits:
 
 
 def main(argv: list[str]) -> int:
-    if "--" not in argv:
-        print(__doc__.split("Run: ")[1].strip(), file=sys.stderr)
+    parsed = traced_command(argv, __doc__ or "")
+    if parsed is None:
         return 2
-    cut = argv.index("--")
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stdin", default="/dev/null", help="the command's standard input (default /dev/null)")
-    args, command = p.parse_args(argv[:cut]), argv[cut + 1 :]
+    args, command = parsed
     if sys.version_info[:2] != (3, 11):  # _RUNTIME_SIZE and the GIL's place in it are 3.11's
         print("gil_wait.py: needs CPython 3.11 (the GIL's address is read from its _PyRuntime)", file=sys.stderr)
         return 2
