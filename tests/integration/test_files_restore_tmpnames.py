@@ -27,6 +27,15 @@ def _restore(repo: str, target: Path, *extra: str) -> None:
     assert proc.returncode == 0, proc.stderr.decode()
 
 
+def _backed_up_and_restored(tmp_path: Path, src: Path) -> tuple[str, Path]:
+    """``src`` backed up into a new repository and restored into ``target``: the repository, the target."""
+    repo, target = str(tmp_path / "repo"), tmp_path / "target"
+    assert drkit("init", "--repo", repo, env=ENV).returncode == 0
+    assert drkit("backup", "files", "--repo", repo, str(src), env=ENV).returncode == 0
+    _restore(repo, target)
+    return repo, target
+
+
 @pytest.mark.parametrize("overwrite", ["always", "if-changed", "never"])
 def test_entries_named_like_temporary_files_are_restored_again(tmp_path: Path, overwrite: str) -> None:
     src = tmp_path / "src"
@@ -34,11 +43,7 @@ def test_entries_named_like_temporary_files_are_restored_again(tmp_path: Path, o
     (src / f".drkit-restore-{DEAD}-1" / "inner").write_text("inner\n")
     (src / f".drkit-restore-{DEAD}-2").write_text("a user's file\n")
     (src / "plain").write_text("plain\n")
-    repo = str(tmp_path / "repo")
-    assert drkit("init", "--repo", repo, env=ENV).returncode == 0
-    assert drkit("backup", "files", "--repo", repo, str(src), env=ENV).returncode == 0
-    target = tmp_path / "target"
-    _restore(repo, target)
+    repo, target = _backed_up_and_restored(tmp_path, src)
     assert rsync_diff(src, target / "src") == []
     leftover = target / "src" / f".drkit-restore-{DEAD}-3"  # what a killed restore leaves: not in the snapshot
     leftover.write_text("half")
@@ -55,11 +60,7 @@ def test_a_refused_restore_leaves_a_file_named_like_a_temporary_one(tmp_path: Pa
     src.mkdir()
     (src / f".drkit-restore-{DEAD}-7").write_text("a user's file\n")
     (src / "plain").write_text("in the way\n")
-    repo = str(tmp_path / "repo")
-    assert drkit("init", "--repo", repo, env=ENV).returncode == 0
-    assert drkit("backup", "files", "--repo", repo, str(src), env=ENV).returncode == 0
-    target = tmp_path / "target"
-    _restore(repo, target)
+    repo, target = _backed_up_and_restored(tmp_path, src)
     proc = drkit("restore", "files", "latest", "--repo", repo, "--target", str(target), env=ENV)
     assert proc.returncode == 2 and b"nothing was written" in proc.stderr
     assert rsync_diff(src, target / "src") == []
