@@ -257,11 +257,8 @@ class Writeout:
         before = self.planned
         if self.direct_pool is not None:  # ``kept``: a worker process's batch
             return self._run(files) - before
-        with DirectPool(DIRECT_SEGMENT, threads=2) as self.direct_pool:
-            try:
-                return self._run(files) - before
-            finally:
-                self.direct_pool = None
+        with self._direct():
+            return self._run(files) - before
 
     @contextmanager
     def kept(self) -> Iterator[None]:
@@ -270,6 +267,12 @@ class Writeout:
         are faulted in once, not once a batch (a new thread and pool per batch: +0.9 s of system
         CPU for the 1 GiB bench tree)."""
         self.workers = 0
+        with self._direct():
+            yield
+
+    @contextmanager
+    def _direct(self) -> Iterator[None]:
+        """The ``DirectPool`` of files written with O_DIRECT, for the block."""
         with DirectPool(DIRECT_SEGMENT, threads=2) as self.direct_pool:
             try:
                 yield

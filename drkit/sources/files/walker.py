@@ -196,7 +196,7 @@ def list_names(d: DirFd) -> list[str]:
 
 def held_dirs_max() -> int:
     """How many directories on the walk's path it keeps open at most (one per level; deeper, the
-    farthest from the current one are closed and opened again on the way back, walk.py): a quarter of
+    farthest from the current one are closed and opened again on the way back, levels.py): a quarter of
     the open-file limit (the readers, the repository and the sealing workers need some), 8 to 1024."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
