@@ -515,13 +515,18 @@ def scaling_table(speeds: dict[int, dict[str, dict[str, float | None]]]) -> str:
     return format_table(headers, rows, left_cols=2)
 
 
-def traced_command(argv: list[str], doc: str) -> tuple[argparse.Namespace, list[str]] | None:
+def traced_command(
+    argv: list[str], doc: str, options: Callable[[argparse.ArgumentParser], object] | None = None
+) -> tuple[argparse.Namespace, list[str]] | None:
     """For a bench that runs one command under a tracer (``TOOL [--stdin FILE] -- COMMAND...``): its
-    options and the command; None, with the usage (the docstring's ``Run:`` line) printed, if no ``--``."""
+    options (``options`` adds the tool's own) and the command; None, with the usage (the docstring's ``Run:``
+    line) printed, if no ``--``."""
     if "--" not in argv:
         print(doc.split("Run: ")[1].strip(), file=sys.stderr)
         return None
     cut = argv.index("--")
     p = argparse.ArgumentParser(description=doc.split("\n")[0])
     p.add_argument("--stdin", default="/dev/null", help="the command's standard input (default /dev/null)")
+    if options is not None:
+        options(p)
     return p.parse_args(argv[:cut]), argv[cut + 1 :]

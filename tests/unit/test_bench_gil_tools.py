@@ -78,3 +78,19 @@ def test_seal_procs_seals_as_many_bytes_on_processes_as_on_threads(tmp_path: Pat
     assert set(sealed) == {"threads", "processes"}, out
     assert sealed["threads"] == sealed["processes"]
     assert 3.0 < float(sealed["threads"]) < stream.stat().st_size / 2**20, out
+
+
+def test_thread_timeline_bins_each_threads_cpu_and_counts_runnable_threads() -> None:
+    timeline = _load("thread_timeline")
+    ms = 1_000_000
+    samples = [  # (seconds, tid -> (name, ns on a CPU so far, ns waiting, state))
+        (0.010, {"1": ("drkit", 10 * ms, 0, "R")}),
+        (0.060, {"1": ("drkit", 20 * ms, 0, "S"), "2": ("drkit-seal_0", 40 * ms, 0, "R")}),
+        (0.110, {"1": ("drkit", 30 * ms, 0, "R"), "2": ("drkit-seal_0", 90 * ms, 0, "R")}),
+    ]
+    names, per = timeline.binned(samples, 0.05, 0.15)
+    assert names == {"1": "drkit", "2": "drkit-seal_0"}
+    assert [round(v, 3) for v in per["1"]] == [0.01, 0.01, 0.01]
+    assert [round(v, 3) for v in per["2"]] == [0.0, 0.04, 0.05]
+    # 1 runnable thread from 0.010 to 0.110 (two samples), 2 from 0.110 to the end
+    assert timeline.demand(samples, 0.15) == "1: 0.10 s, 2: 0.04 s"
