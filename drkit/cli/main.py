@@ -23,7 +23,6 @@ from ..core.log import setup_logging
 from ..core.memory import tune_malloc
 from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
-from .finish import end_process
 from .globalopts import hoist
 from .lazy import cli_module, command_entries, entry_command, entry_kinds, kind_names, needs_extra, plugin_command
 from .output import error_line, escape_unencodable, quiet_broken_pipe
@@ -218,14 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     tracing.setup_tracing(__version__)  # off (and free) unless OTEL_EXPORTER_OTLP_ENDPOINT asks for traces
     try:
-        try:
-            _run(args, debug)
-        finally:
-            tracing.shutdown_tracing()  # export what is buffered before the process ends
-    except SystemExit as done:
-        if argv is None:  # the process's own entry point: end it without the interpreter's teardown (finish.py)
-            end_process(done)
-        raise
+        _run(args, debug)
+    finally:
+        tracing.shutdown_tracing()  # export what is buffered before the process ends
 
 
 def _run(args: list[str], debug: bool) -> None:
