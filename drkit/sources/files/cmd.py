@@ -11,7 +11,7 @@ import click
 from ...cli.common import RepoRef, skip_damaged_option, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
 from ...cli.filters import snapshot_filter
-from ...cli.output import byte_meter, emit_json, printable
+from ...cli.output import byte_meter, emit_json, printable, quiet
 from ...cli.params import TIME, TIME_HELP
 from ...core.errors import UsageError
 from ...ops.session import open_repository
@@ -144,11 +144,12 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
     else:
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)
-        click.echo(
-            f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
-            f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats),
-            err=True,
-        )
+        if not quiet():
+            click.echo(
+                f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
+                f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats),
+                err=True,
+            )
     raise_if_partial_restore(snap, stats)
 
 

@@ -11,7 +11,7 @@ import click
 from ...cli.cmd_backup import open_session
 from ...cli.common import RepoRef, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
-from ...cli.output import byte_meter, emit_json
+from ...cli.output import byte_meter, emit_json, quiet
 from ...cli.params import SIZE
 from ...ops.session import open_repository
 from . import BackupOptions, Excludes
@@ -105,8 +105,7 @@ def _exclude_options(fn: Any) -> Any:
     help='List each file read, "new PATH" or "changed PATH" (with --json: "read_files" in the summary).',
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", is_flag=True)
-def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
+def backup_files_cmd(repo_ref: RepoRef, as_json: bool, **opts: Any) -> None:
     """Back up file trees: unchanged files (size, mtime, ctime, inode) are not read again."""
     request = _request(opts)
     read: list[dict[str, str]] = []
@@ -118,7 +117,7 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
         )  # a name's bytes, as ls prints
         # them: a name that is not UTF-8 must not fail the backup where stdout is strict (en_US.UTF-8)
     repo = open_repository(repo_ref.url, repo_ref.secret) if request.dry_run else open_session(repo_ref)
-    with byte_meter("backup files", enabled=not quiet and not as_json) as meter:
+    with byte_meter("backup files", enabled=not as_json) as meter:
         progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
         result = backup_files(repo, request, progress=progress, on_total=on_total)
     if as_json:
@@ -127,7 +126,7 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
         _say_marked(result.marked)
-        if not quiet:
+        if not quiet():
             click.echo(_summary_line(result))
     raise_if_partial(result)
 
