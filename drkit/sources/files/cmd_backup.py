@@ -47,14 +47,17 @@ def _exclude_options(fn: Any) -> Any:
                 "excludes",
                 multiple=True,
                 metavar="GLOB",
-                help="Skip matching paths (repeatable): with a /, the absolute path; else any name.",
+                help="Skip matching paths (repeatable): with a leading /, the absolute path; starting with ./ or "
+                "../, a path from the working directory; with a / elsewhere, the end of a path (src/d1: every "
+                ".../src/d1, as restic and rsync); without a /, any name. A pattern that matched nothing is a "
+                "warning.",
             ),
             click.option(
                 "--exclude-file",
                 "exclude_files",
                 multiple=True,
                 type=click.Path(path_type=Path),
-                help="Read exclude globs from a file, one per line (# comments).",
+                help="Read exclude globs from a file, one per line (# comments); the rules of --exclude.",
             ),
             click.option(
                 "--exclude-if-present",
@@ -120,11 +123,15 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, **opts: Any) -> None:
     with byte_meter("backup files", enabled=not as_json) as meter:
         progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
         result = backup_files(repo, request, progress=progress, on_total=on_total)
+    unmatched = request.options.excludes.unmatched()
     if as_json:
-        emit_json({**result.summary(), **({"read_files": read} if opts["verbose"] else {})})
+        extra = {"read_files": read} if opts["verbose"] else {}
+        emit_json({**result.summary(), "excludes_unmatched": unmatched, **extra})
     else:
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
+        for pattern in unmatched:  # not a skipped entry: the exit code stays
+            click.echo(f"warning: exclude pattern {pattern!r} matched nothing", err=True)
         _say_marked(result.marked)
         if not quiet():
             click.echo(_summary_line(result))
