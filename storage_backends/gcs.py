@@ -65,6 +65,7 @@ class GCSBackend:
 
     @classmethod
     def from_url(cls, url: BackendURL) -> GCSBackend:
+        url.refuse_unknown(("project",))
         project = url.params.get("project")
         return cls(url.netloc, url.path, project=project, display=url.display)
 

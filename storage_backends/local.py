@@ -99,6 +99,7 @@ class LocalBackend:
 
     @classmethod
     def from_url(cls, url: BackendURL) -> LocalBackend:
+        url.refuse_unknown(("create",))
         return cls(url.path, create=url.params.get("create", "true") != "false")
 
     # -- helpers -----------------------------------------------------------------------------

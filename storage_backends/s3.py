@@ -71,6 +71,11 @@ _FIXED_TEXT = {
 _LOCK_WORDS = ("retention", "object lock", "locked")
 
 
+S3_PARAMS = frozenset(
+    {"endpoint", "region", "path_style", "sse", "kms_key_id", "storage_class", "object_lock", "lock_mode"}
+)  # every query parameter S3Settings.from_url reads; any other one is refused
+
+
 @dataclass(frozen=True, kw_only=True)
 class S3Settings:
     bucket: str
@@ -84,6 +89,7 @@ class S3Settings:
 
     @classmethod
     def from_url(cls, url: BackendURL) -> S3Settings:
+        url.refuse_unknown(S3_PARAMS)
         p = url.params
         endpoint = p.get("endpoint") or os.environ.get("DRKIT_S3_ENDPOINT") or None
         extra = {

@@ -16,12 +16,14 @@ def drkit(
     env: dict[str, str] | None = None,
     stdin_file: Path | None = None,
     timeout: float = 300,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     full_env = {**os.environ, **(env or {})}
+    run = {"capture_output": True, "env": full_env, "timeout": timeout, "cwd": cwd}
     if stdin_file is not None:
         with open(stdin_file, "rb") as f:
-            return subprocess.run([*DRKIT, *args], stdin=f, capture_output=True, env=full_env, timeout=timeout)
-    return subprocess.run([*DRKIT, *args], input=stdin, capture_output=True, env=full_env, timeout=timeout)
+            return subprocess.run([*DRKIT, *args], stdin=f, **run)
+    return subprocess.run([*DRKIT, *args], input=stdin, **run)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:

@@ -11,7 +11,7 @@ from ..ops.secrets import PassphraseSource
 from .common import RepoRef, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .lazy import SourceGroup
-from .output import byte_progress, emit_json
+from .output import byte_progress, emit_json, quiet
 
 if TYPE_CHECKING:
     from ..repository.repo import Repository
@@ -34,8 +34,7 @@ def backup() -> None:
 )
 @click.option("--tag", "tags", multiple=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", is_flag=True)
-def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ...], as_json: bool) -> None:
     """Back up standard input (or a command's output) as one stream snapshot."""
     secret: PassphraseSource | str = repo_ref.secret
     if not repo_ref.is_default:  # the key is derived while the backup's modules load (ops/keyahead.py)
@@ -43,7 +42,7 @@ def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ..
     from ..ops.backup_stdin import backup_stdin
 
     repo = open_session(repo_ref, secret)
-    with byte_progress(f"backup {name}", enabled=not quiet and not as_json) as progress:
+    with byte_progress(f"backup {name}", enabled=not as_json) as progress:
         snap = backup_stdin(repo, name, tags=list(tags), command=command, progress=progress)
     if as_json:
         emit_json(
@@ -55,7 +54,7 @@ def stdin(repo_ref: RepoRef, name: str, command: str | None, tags: tuple[str, ..
                 "stats": snap.stats,
             }
         )
-    elif not quiet:
+    elif not quiet():
         st = snap.stats
         click.echo(
             f"snapshot {snap.short_id} saved: {snap.root['size']} bytes, "

@@ -18,7 +18,7 @@ from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
 from .filters import snapshot_filter
 from .lazy import SourceGroup
-from .output import emit_json, printable, quiet_broken_pipe
+from .output import emit_json, printable, quiet, quiet_broken_pipe
 
 
 class SnapshotOrSubcommand(SourceGroup):
@@ -112,5 +112,5 @@ def restore_snapshot(
         snap, written = restore_to(repo, snapshot, to, snap_filter)
     if files_opts.get("as_json"):
         emit_json({"snapshot": snap.id, "bytes_written": written, "target": to})
-    elif to != "-":
+    elif to != "-" and not quiet():
         click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {printable(to)}", err=True)

@@ -1,13 +1,15 @@
-"""The root command's options (``--debug``, ``--config``, ``--log-level``, ``--retry-for``, ``--limit-upload``,
-``--limit-download``) accepted anywhere
-on the command line, as restic's global flags are: ``drkit snapshots --config c.yaml`` means
-``drkit --config c.yaml snapshots``. No subcommand has an option of these names, so moving them in front of
-the subcommand changes no other meaning; ``--`` ends the options (what follows stays where it is)."""
+"""The root command's options (``--debug``, ``-q``/``--quiet``, ``--config``, ``--log-level``, ``--retry-for``,
+``--workers``, ``--connections``, ``--limit-upload``, ``--limit-download``) accepted anywhere on the command line,
+as restic's global flags are: ``drkit snapshots --config c.yaml`` means ``drkit --config c.yaml snapshots``. No
+subcommand has an option of these names, so moving them in front of the subcommand changes no other meaning; ``--``
+ends the options (what follows stays where it is)."""
 
 from __future__ import annotations
 
-FLAGS = frozenset({"--debug"})
-WITH_VALUE = frozenset({"--config", "--log-level", "--retry-for", "--limit-upload", "--limit-download"})
+FLAGS = frozenset({"--debug", "-q", "--quiet"})
+WITH_VALUE = frozenset(
+    {"--config", "--log-level", "--retry-for", "--workers", "--connections", "--limit-upload", "--limit-download"}
+)
 
 
 def hoist(args: list[str]) -> list[str]:

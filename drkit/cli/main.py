@@ -25,7 +25,7 @@ from ..repository.storage_errors import translate
 from .epilog import EXIT_CODES_EPILOG
 from .globalopts import hoist
 from .lazy import cli_module, command_entries, entry_command, entry_kinds, kind_names, needs_extra, plugin_command
-from .output import error_line, escape_unencodable, quiet_broken_pipe
+from .output import error_line, escape_unencodable, quiet_broken_pipe, set_quiet
 from .params import DURATION_HELP, RATE, DurationParam
 from .signals import Stopped, install
 
@@ -108,6 +108,15 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drkit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda _c, _p, on: set_quiet(on),  # every call, like --retry-for
+    help="No progress and no summary line of a backup or restore; listings, JSON, warnings and errors "
+    "are printed all the same, and the exit code is the same.",
+)
 @click.option(
     "--config",
     "config_file",

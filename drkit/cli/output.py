@@ -19,6 +19,19 @@ import click
 
 from ..core.fileio import binary_stdout
 
+_quiet = False  # the global -q/--quiet, set by the root command on every call (an in-process run must not inherit it)
+
+
+def set_quiet(on: bool) -> None:
+    global _quiet  # noqa: PLW0603 - one flag for the run, as the retry window and rate limits are
+    _quiet = on
+
+
+def quiet() -> bool:
+    """Whether -q/--quiet was given: no progress, no summary line of a backup or restore; listings, JSON,
+    warnings and errors are printed all the same."""
+    return _quiet
+
 
 def emit_json(doc: Any) -> None:
     """Print ``doc`` as JSON on standard output, every byte or an error: a reader that leaves mid-document
@@ -119,7 +132,7 @@ def _have_rich() -> bool:
 @contextmanager
 def byte_progress(description: str, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
     """A rich progress line (bytes, rate, elapsed) on a TTY's stderr; ``None`` when disabled or without rich."""
-    if not enabled or not sys.stderr.isatty() or not _have_rich():
+    if not enabled or _quiet or not sys.stderr.isatty() or not _have_rich():
         yield None
         return
     from rich.console import Console
@@ -143,7 +156,7 @@ class Meter:
 @contextmanager
 def byte_meter(description: str, *, enabled: bool) -> Iterator[Meter | None]:
     """As ``byte_progress``, plus ``set_total`` (callable from any thread: rich's Progress holds a lock)."""
-    if not enabled or not sys.stderr.isatty() or not _have_rich():
+    if not enabled or _quiet or not sys.stderr.isatty() or not _have_rich():
         yield None
         return
     from rich.console import Console

@@ -7,12 +7,9 @@ import click
 
 from ..core.durations import Duration, DurationError, parse_calendar_duration, parse_duration
 from ..core.errors import UsageError
+from ..core.timespec import TIME_HELP as TIME_HELP  # re-exported: the commands' help text
 from ..core.timespec import parse_time
 
-TIME_HELP = (
-    "ISO 8601 with a zone: Z, +HH, +HH:MM or +HHMM; T or a space; fractions of a second allowed "
-    "(2026-12-06T23:59:03Z, '2026-12-06 23:59:03.5+01:00'). A time without a zone is refused."
-)
 DURATION_HELP = "e.g. 90s, 15min, 1h30min, 1d12h, or seconds; `m` is refused (min or mo?)"
 SPAN_HELP = "e.g. 7d, 36h, 2w, 6mo, 1y6mo (mo/y: calendar months/years); `m` is refused (min or mo?)"
 

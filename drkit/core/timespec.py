@@ -24,7 +24,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from .errors import UsageError
 
-__all__ = ["TimeSpecError", "format_time", "parse_time", "postgres_time"]
+__all__ = ["TIME_HELP", "TimeSpecError", "format_time", "parse_time", "postgres_time"]
+
+TIME_HELP = (  # every --point-in-time's --help ends with it (the CLI's and a plugin's, which cannot import the CLI)
+    "ISO 8601 with a zone: Z, +HH, +HH:MM or +HHMM; T or a space; fractions of a second allowed "
+    "(2026-12-06T23:59:03Z, '2026-12-06 23:59:03.5+01:00'). A time without a zone is refused."
+)
 
 _TIME = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})(?P<sep>[Tt ])(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"

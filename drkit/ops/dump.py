@@ -8,7 +8,8 @@ from ..core.errors import UsageError
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..sources.files import root_tree
-from ..sources.files.dump import content, lookup, write_tar, write_zip
+from ..sources.files.diff import lookup, spelled
+from ..sources.files.dump import content, write_tar, write_zip
 from ..sources.files.ops import find_files_snapshot
 from ..sources.files.tree import FILE
 
@@ -27,7 +28,9 @@ def dump(
     hold), and whether an archive was written."""
     with repo.lock(purpose="dump"):
         snap = find_files_snapshot(repo, ref, None, match=match)
-        found = lookup(repo, root_tree(snap.root, f"snapshot {snap.short_id}"), path)
+        tree = root_tree(snap.root, f"snapshot {snap.short_id}")
+        path = spelled(repo, tree, path)  # as `drkit ls` printed it, `caf\351`, or as typed
+        found = lookup(repo, tree, path)
         if found is None:
             raise UsageError(
                 f"{path!r} is not in snapshot {snap.short_id}", hint=f"`drkit ls {snap.short_id}` lists its entries"

@@ -3,15 +3,17 @@
 A pattern without ``/`` is matched against each entry's name (``*.log``); one with ``/`` against the
 whole snapshot path, segment by segment (``/home/*/.ssh/*``; a leading ``/`` is optional), where ``**``
 matches any number of segments (``/srv/**/config.yml``). ``*``, ``?`` and ``[...]`` never match ``/``.
+A pattern holding the escapes drkit prints names with (``caf\\351``, ``\\ ``) also matches the name they spell.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from ..core.errors import UsageError
+from ..core.printed import spellings
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
@@ -22,13 +24,18 @@ from ..sources.files import ROOT_TYPE, SOURCE_KIND, Node, root_tree, walk
 class Pattern:
     text: str
     ignore_case: bool = False
+    texts: tuple[str, ...] = field(init=False, repr=False)  # as printed (`caf\351`, read back), and as typed
 
     def __post_init__(self) -> None:
         if not self.text.strip("/"):
             raise UsageError(f"empty find pattern {self.text!r}", hint="e.g. drkit find '*.conf'")
+        object.__setattr__(self, "texts", tuple(spellings(self.text)))
 
     def matches(self, path: str, name: str) -> bool:
-        pattern, path, name = (s.lower() if self.ignore_case else s for s in (self.text, path, name))
+        return any(self._matches(text, path, name) for text in self.texts)
+
+    def _matches(self, text: str, path: str, name: str) -> bool:
+        pattern, path, name = (s.lower() if self.ignore_case else s for s in (text, path, name))
         if "/" not in pattern:
             return fnmatchcase(name, pattern)
         return _segments(pattern.strip("/").split("/"), path.strip("/").split("/"))

@@ -138,7 +138,7 @@ def test_damaged_blob_reads_as_eio_and_sigterm_unmounts(backed_up: tuple[str, Pa
     from drkit.ops.session import open_repository
     from drkit.repository import snapshots
     from drkit.repository.format import pack_key
-    from drkit.sources.files.dump import lookup
+    from drkit.sources.files.diff import lookup
 
     repo_url, src, snap_id = backed_up
     repo = open_repository(repo_url, ENV["DRKIT_PASSWORD"])

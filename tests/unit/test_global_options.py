@@ -19,6 +19,10 @@ from drkit.cli.globalopts import hoist
         (["backup", "stdin", "--name", "x"], ["backup", "stdin", "--name", "x"]),
         (["backup", "files", "d", "--limit-upload", "64"], ["--limit-upload", "64", "backup", "files", "d"]),
         (["restore", "latest", "--limit-download=8"], ["--limit-download=8", "restore", "latest"]),
+        (["backup", "files", "d", "-q"], ["-q", "backup", "files", "d"]),
+        (["restore", "files", "latest", "--workers", "2"], ["--workers", "2", "restore", "files", "latest"]),
+        (["backup", "files", "d", "--connections=4"], ["--connections=4", "backup", "files", "d"]),
+        (["ls", "latest", "--quiet", "-l"], ["--quiet", "ls", "latest", "-l"]),
     ],
 )
 def test_hoist(given: list[str], expected: list[str]) -> None:

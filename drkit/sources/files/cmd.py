@@ -11,15 +11,17 @@ import click
 from ...cli.common import RepoRef, skip_damaged_option, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
 from ...cli.filters import snapshot_filter
-from ...cli.output import byte_meter, emit_json, printable
+from ...cli.output import byte_meter, emit_json, printable, quiet
 from ...cli.params import TIME, TIME_HELP
 from ...core.errors import UsageError
+from ...core.printed import spellings
 from ...ops.session import open_repository
 from ...repository import pointintime
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot, SnapshotFilter
-from . import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
+from . import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection, root_tree
 from .cmd_backup import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
+from .diff import lookup, spelled
 from .ops import (
     backup_skipped,
     diff_snapshots,
@@ -74,7 +76,13 @@ def overwrite_options(fn: Any) -> Any:
     help="The newest snapshot that had finished (was wholly read) by TIME. " + TIME_HELP,
 )
 @click.option("--source-name", default=None, help="Which files source, when the repository holds several.")
-@click.option("--include", "includes", multiple=True, metavar="PATH", help="Only this snapshot path (repeatable).")
+@click.option(
+    "--include",
+    "includes",
+    multiple=True,
+    metavar="PATH",
+    help="Only this snapshot path (repeatable), as `drkit ls` prints it (caf\\351) or as it is.",
+)
 @click.option(
     "--exclude",
     "excludes",
@@ -121,7 +129,9 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
             hint="e.g. --overwrite always --delete: the "
             "target's restored directories then hold exactly the snapshot's entries",
         )
-    selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(_rooted(opts["excludes"])))
+    tree = root_tree(snap.root, f"snapshot {snap.short_id}")  # an --include as `drkit ls` printed it, read back
+    includes = tuple(spelled(repo, tree, p).strip("/") for p in opts["includes"])
+    selection = Selection(includes, Excludes(_rooted(_spelled_excludes(repo, tree, opts["excludes"]))))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
@@ -144,11 +154,12 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
     else:
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)
-        click.echo(
-            f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
-            f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats),
-            err=True,
-        )
+        if not quiet():
+            click.echo(
+                f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
+                f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats),
+                err=True,
+            )
     raise_if_partial_restore(snap, stats)
 
 
@@ -253,3 +264,14 @@ def _rooted(patterns: tuple[str, ...]) -> tuple[str, ...]:
     matched before (``*/cache`` the top-level ``cache``, ``?src/x`` ``/src/x``) it still matches."""
     rooted = (f"/{p}" for p in patterns if "/" in p.rstrip("/") and not p.startswith("/"))
     return (*patterns, *rooted)
+
+
+def _spelled_excludes(repo: Repository, tree: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """Restore excludes as `drkit ls` prints names (`caf\\351`), read back: a pattern naming an entry of the
+    snapshot in one spelling (the printed one first, as for --include) is that entry's; another one (a glob)
+    is matched in both, so that a name typed raw with a backslash is still left out."""
+    chosen: list[str] = []
+    for pattern in patterns:
+        named = spelled(repo, tree, pattern)
+        chosen.extend([named] if lookup(repo, tree, named) is not None else spellings(pattern))
+    return tuple(chosen)

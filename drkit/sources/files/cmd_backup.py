@@ -11,7 +11,7 @@ import click
 from ...cli.cmd_backup import open_session
 from ...cli.common import RepoRef, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
-from ...cli.output import byte_meter, emit_json
+from ...cli.output import byte_meter, emit_json, quiet
 from ...cli.params import SIZE
 from ...ops.session import open_repository
 from . import BackupOptions, Excludes
@@ -47,14 +47,17 @@ def _exclude_options(fn: Any) -> Any:
                 "excludes",
                 multiple=True,
                 metavar="GLOB",
-                help="Skip matching paths (repeatable): with a /, the absolute path; else any name.",
+                help="Skip matching paths (repeatable): with a leading /, the absolute path; starting with ./ or "
+                "../, a path from the working directory; with a / elsewhere, the end of a path (src/d1: every "
+                ".../src/d1, as restic and rsync); without a /, any name. A pattern that matched nothing is a "
+                "warning.",
             ),
             click.option(
                 "--exclude-file",
                 "exclude_files",
                 multiple=True,
                 type=click.Path(path_type=Path),
-                help="Read exclude globs from a file, one per line (# comments).",
+                help="Read exclude globs from a file, one per line (# comments); the rules of --exclude.",
             ),
             click.option(
                 "--exclude-if-present",
@@ -105,8 +108,7 @@ def _exclude_options(fn: Any) -> Any:
     help='List each file read, "new PATH" or "changed PATH" (with --json: "read_files" in the summary).',
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-@click.option("--quiet", is_flag=True)
-def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any) -> None:
+def backup_files_cmd(repo_ref: RepoRef, as_json: bool, **opts: Any) -> None:
     """Back up file trees: unchanged files (size, mtime, ctime, inode) are not read again."""
     request = _request(opts)
     read: list[dict[str, str]] = []
@@ -118,16 +120,20 @@ def backup_files_cmd(repo_ref: RepoRef, as_json: bool, quiet: bool, **opts: Any)
         )  # a name's bytes, as ls prints
         # them: a name that is not UTF-8 must not fail the backup where stdout is strict (en_US.UTF-8)
     repo = open_repository(repo_ref.url, repo_ref.secret) if request.dry_run else open_session(repo_ref)
-    with byte_meter("backup files", enabled=not quiet and not as_json) as meter:
+    with byte_meter("backup files", enabled=not as_json) as meter:
         progress, on_total = (meter.advance, meter.set_total) if meter is not None else (None, None)
         result = backup_files(repo, request, progress=progress, on_total=on_total)
+    unmatched = request.options.excludes.unmatched()
     if as_json:
-        emit_json({**result.summary(), **({"read_files": read} if opts["verbose"] else {})})
+        extra = {"read_files": read} if opts["verbose"] else {}
+        emit_json({**result.summary(), "excludes_unmatched": unmatched, **extra})
     else:
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
+        for pattern in unmatched:  # not a skipped entry: the exit code stays
+            click.echo(f"warning: exclude pattern {pattern!r} matched nothing", err=True)
         _say_marked(result.marked)
-        if not quiet:
+        if not quiet():
             click.echo(_summary_line(result))
     raise_if_partial(result)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ...core.printed import spellings
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
 from .tree import DIR, FILE, Node, decode_tree
@@ -59,6 +60,31 @@ def find_subtree(repo: Repository, tree_id: str, path: str) -> tuple[str, str] |
             return None
         tree_id, prefix = node.subtree, f"{prefix}/{part}" if prefix else part
     return tree_id, prefix
+
+
+def spelled(repo: Repository, tree_id: str, path: str) -> str:
+    """``path`` as the snapshot spells it: the first of its ``spellings`` (the name drkit printed as ``path``,
+    `caf\\351` read back as the bytes ``caf\\xe9``; then ``path`` as typed) that names an entry, else ``path``."""
+    for candidate in spellings(path):
+        if lookup(repo, tree_id, candidate) is not None:
+            return candidate
+    return path
+
+
+def lookup(repo: Repository, tree_id: str, path: str) -> tuple[str, Node] | None:
+    """The node at ``path`` in the snapshot tree (``/`` or empty: a synthetic directory, the whole snapshot)."""
+    node = Node(name="", type=DIR, mode=0o755, subtree=tree_id)
+    parts = [p for p in path.split("/") if p]
+    for i, part in enumerate(parts):
+        if node.type != DIR:
+            return None
+        found = next((n for n in load_tree(repo, node.subtree) if n.name == part), None) if node.subtree else None
+        if found is None:
+            return None
+        node = found
+        if i == len(parts) - 1:
+            return part, node
+    return "", node
 
 
 def referenced_blobs(repo: Repository, tree_id: str, seen: set[str] | None = None) -> Iterator[bytes]:

@@ -28,27 +28,11 @@ from ...core.errors import IntegrityError
 from ...repository.reader import locate
 from ...repository.repo import Repository
 from ...repository.runs import iter_blobs
-from .diff import load_tree, walk
+from .diff import walk
 from .tree import DIR, FILE, SYMLINK, Node
 
 ARCHIVES = ("tar", "zip")
 _DEVICES = {"chardev": tarfile.CHRTYPE, "blockdev": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}
-
-
-def lookup(repo: Repository, tree_id: str, path: str) -> tuple[str, Node] | None:
-    """The node at ``path`` in the snapshot tree (``/`` or empty: a synthetic directory, the whole snapshot)."""
-    node = Node(name="", type=DIR, mode=0o755, subtree=tree_id)
-    parts = [p for p in path.split("/") if p]
-    for i, part in enumerate(parts):
-        if node.type != DIR:
-            return None
-        found = next((n for n in load_tree(repo, node.subtree) if n.name == part), None) if node.subtree else None
-        if found is None:
-            return None
-        node = found
-        if i == len(parts) - 1:
-            return part, node
-    return "", node
 
 
 def content(repo: Repository, where: str, node: Node) -> Iterator[bytes]:

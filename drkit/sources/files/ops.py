@@ -36,6 +36,7 @@ from . import (
     root_tree,
     walk,
 )
+from .diff import spelled
 from .scan import scan
 
 
@@ -375,7 +376,7 @@ def list_files(
     repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None
 ) -> Iterator[tuple[str, Node]]:
     snap = find_files_snapshot(repo, ref, None, match=match)
-    found = find_subtree(repo, _tree(snap), path)
+    found = find_subtree(repo, _tree(snap), spelled(repo, _tree(snap), path))  # `ls -b`'s spelling read back
     if found is None:
         raise UsageError(f"{path!r} is not a directory in snapshot {snap.short_id}")
     return walk(repo, found[0], found[1])

@@ -4,6 +4,7 @@ it adapts a job's ``source:`` (``config.FilesSource``) to the package's use case
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ from . import Excludes
 from . import canary as files_canary
 from .config import FilesSource
 from .ops import BackupRequest, backup_files
+
+log = logging.getLogger(__name__)
 
 
 class FilesKind:
@@ -69,6 +72,8 @@ class FilesKind:
     def backup(self, repo: Repository, config: FilesSource, job: str, tags: list[str]) -> BackupOutcome:
         options = FilesOptions(excludes=Excludes.load(list(config.exclude)), one_file_system=config.one_file_system)
         result = backup_files(repo, BackupRequest(paths=list(config.paths), options=options, tags=tags, name=job))
+        for pattern in options.excludes.unmatched():
+            log.warning("job %s: exclude pattern %r matched nothing", job, pattern)
         return BackupOutcome(result.snapshot, list(result.warnings))
 
 

@@ -12,7 +12,7 @@ import resource
 import stat
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,10 +25,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Excludes:
-    """Glob patterns: a pattern with a ``/`` matches the absolute path (or a path prefix), one
-    without matches any path component's name, like restic's ``--exclude``."""
+    """Glob patterns (``*`` may match ``/``, as ``fnmatch``'s) matched against an entry's absolute path and name:
+
+    - with a leading ``/``: the absolute path (or what is under it);
+    - with a ``/`` elsewhere: the end of the path, whole names (``src/d1`` matches ``/home/u/src/d1`` and
+      ``/x/src/d1``, not ``/x/mysrc/d1``), as restic's and rsync's unanchored patterns; ``load`` makes one that
+      starts with ``./`` or ``../`` absolute, from the working directory (``drkit backup files src --exclude
+      ./src/d1``: only that one);
+    - without a ``/``: any name.
+
+    ``unmatched`` names the patterns (as given) that matched no entry so far: a careful tool says so, since a
+    pattern that matches nothing backs up what the user meant to leave out, silently."""
 
     patterns: tuple[str, ...] = ()
+    given: tuple[str, ...] = ()  # each pattern as the user wrote it (default: ``patterns``)
+    _hits: set[int] = field(default_factory=set, compare=False, repr=False)  # indexes that matched an entry
 
     @classmethod
     def load(cls, patterns: list[str], files: list[Path] | None = None) -> Excludes:
@@ -39,16 +50,45 @@ class Excludes:
             except OSError as exc:
                 raise UsageError(f"cannot read exclude file {f}: {exc.strerror}") from None
             found.extend(ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#"))
-        return cls(tuple(found))
+        return cls(tuple(_anchored(p) for p in found), tuple(found))
 
     def match(self, path: str, name: str) -> bool:
-        for pat in self.patterns:
-            if "/" in pat.rstrip("/"):
-                if fnmatch.fnmatchcase(path, pat.rstrip("/")) or fnmatch.fnmatchcase(path, pat.rstrip("/") + "/*"):
-                    return True
-            elif fnmatch.fnmatchcase(name, pat.rstrip("/")):
+        for i, pat in enumerate(self.patterns):
+            if _matches(pat, path, name):
+                self._credit(i, path, name)
                 return True
         return False
+
+    def _credit(self, first: int, path: str, name: str) -> None:
+        """Mark the pattern that matched, and any other one not yet marked that matches the same entry (so
+        ``--exclude d2 --exclude src/d2`` does not call the second one unmatched)."""
+        self._hits.add(first)  # set.add is atomic: the walk and the progress scan share this object
+        if len(self._hits) < len(self.patterns):
+            for j in range(first + 1, len(self.patterns)):
+                if j not in self._hits and _matches(self.patterns[j], path, name):
+                    self._hits.add(j)
+
+    def unmatched(self) -> list[str]:
+        given = self.given or self.patterns
+        return [given[i] for i in range(len(self.patterns)) if i not in self._hits]
+
+
+def _anchored(pattern: str) -> str:
+    """A pattern of ``Excludes.load`` as ``_matches`` reads it: ``./x`` and ``../x`` made absolute from the
+    working directory (as a PATH given so is), another relative one holding a ``/`` prefixed by ``*/`` (the end
+    of a path, at a name's start)."""
+    if pattern in (".", "./", "..", "../") or pattern.startswith(("./", "../")):
+        return os.path.normpath(os.path.join(os.getcwd(), pattern))
+    if "/" in pattern.rstrip("/") and not pattern.startswith("/"):
+        return "*/" + pattern
+    return pattern
+
+
+def _matches(pat: str, path: str, name: str) -> bool:
+    bare = pat.rstrip("/")
+    if "/" in bare:
+        return fnmatch.fnmatchcase(path, bare) or fnmatch.fnmatchcase(path, bare + "/*")
+    return fnmatch.fnmatchcase(name, bare)
 
 
 @lru_cache(maxsize=1024)

@@ -13,12 +13,22 @@ from typing import Any
 
 import click
 
-from ...core.timespec import parse_time
+from ...core.timespec import TIME_HELP, parse_time
 from ..registry import CliHost
 from .conn import MysqlConn, password_from
 from .errors import MysqlUsage
 
 _URL_HELP = "mysql://USER@HOST:PORT/DATABASE (or mariadb://; ?socket=PATH for a Unix socket)."
+
+
+def _checked_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--point-in-time read by the one grammar while the options are parsed, so a time it refuses (no zone,
+    epoch seconds, a fraction here) is refused before any work, with exit 2, as every other command's."""
+    if value is not None:
+        from .pitr import whole_second
+
+        whole_second(parse_time(value))
+    return value
 
 
 def connect(url: str, password_file: Path | None) -> MysqlConn:
@@ -107,8 +117,9 @@ def _restore_command(host: CliHost) -> click.Command:
         "point_in_time",
         default=None,
         metavar="TIME",
-        help="Restore the state at TIME (ISO 8601 with a zone, whole seconds): a --pitr dump before it "
-        "plus the archived binary logs up to it.",
+        callback=_checked_time,
+        help="Restore the state at TIME, in whole seconds (binary logs record no fraction): a --pitr dump "
+        "before it plus the archived binary logs up to it. " + TIME_HELP,
     )
     @click.option(
         "--stop-position",

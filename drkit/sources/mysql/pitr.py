@@ -100,6 +100,17 @@ def _logs(repo: Repository, name: str, base: Snapshot, point: Point) -> list[Arc
     return logs
 
 
+def whole_second(when: datetime) -> datetime:
+    """``when`` if it has no fraction of a second; binary logs record whole seconds, so a fraction is refused
+    rather than rounded (the transactions logged in that second may be before or after it)."""
+    if when.microsecond:
+        raise MysqlUsage(
+            "binary logs record whole seconds: give --point-in-time without a fraction",
+            hint="or give an exact --stop-position FILE:POS",
+        )
+    return when
+
+
 def restore_point(
     repo: Repository,
     target: MysqlConn,
@@ -108,11 +119,8 @@ def restore_point(
     database: str | None = None,
 ) -> tuple[RestoreOutcome, int]:
     """Restore source ``name`` as of ``point``; (the dump's restore, binary logs replayed)."""
-    if point.time is not None and point.time.microsecond:
-        raise MysqlUsage(
-            "binary logs record whole seconds: give --point-in-time without a fraction",
-            hint="or give an exact --stop-position FILE:POS",
-        )
+    if point.time is not None:
+        whole_second(point.time)
     base = base_dump(repo, name, point)
     logs = _logs(repo, name, base, point)
     with tempfile.TemporaryDirectory(prefix="drkit-binlog-") as tmp:

@@ -14,7 +14,7 @@ import click
 from ...cli.cmd_backup import open_session
 from ...cli.common import RepoRef, skip_damaged_option, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
-from ...cli.output import byte_progress, emit_json
+from ...cli.output import byte_progress, emit_json, quiet
 from ...cli.params import TIME, TIME_HELP
 from ...ops.session import open_repository
 from . import Target, connection, localbase, ops
@@ -110,7 +110,6 @@ def with_conn(fn: Callable[..., Any]) -> Callable[..., Any]:
     help="--method local: the data directory (default: the server's data_directory).",
 )
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--quiet", is_flag=True)
 def backup_postgres(  # noqa: PLR0913
     repo_ref: RepoRef,
     conn: Any,
@@ -127,10 +126,10 @@ def backup_postgres(  # noqa: PLR0913
     archive (forcing a WAL switch if needed), so `drkit pg windows` lists it as recoverable at once.
     With --method local drkit copies the data directory itself and always waits for that WAL (it is
     not in the copy; --archive-timeout 0 means the default). See docs/postgres-physical.md."""
-    as_json, quiet = out["as_json"], out["quiet"]
+    as_json = out["as_json"]
     local = _local_options(logical, method, out["backup_type"], out["checksum"], out["pgdata"])
     repo = open_session(repo_ref)
-    with byte_progress(f"backup postgres {conn.display}", enabled=not quiet and not as_json) as progress:
+    with byte_progress(f"backup postgres {conn.display}", enabled=not as_json) as progress:
         snap = ops.backup_postgres(
             repo,
             conn,
@@ -144,7 +143,7 @@ def backup_postgres(  # noqa: PLR0913
     st = snap.stats
     if as_json:
         emit_json({"snapshot": snap.id, "time": snap.time, "end_time": snap.end_time, "meta": snap.meta, "stats": st})
-    elif not quiet:
+    elif not quiet():
         click.echo(
             f"snapshot {snap.short_id} saved: {st['bytes_read']} bytes, {st['new_bytes']} new, "
             f"{st['stored_bytes']} stored"

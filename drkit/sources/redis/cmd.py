@@ -19,7 +19,7 @@ import click
 from ...cli.cmd_backup import open_session
 from ...cli.common import RepoRef, skip_damaged_option, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
-from ...cli.output import byte_progress, emit_json
+from ...cli.output import byte_progress, emit_json, quiet
 from ...cli.params import DURATION, DURATION_HELP, TIME, TIME_HELP
 from ...ops.session import open_repository
 
@@ -113,6 +113,8 @@ def backup_redis(
         click.echo(f"drkit: warning: {part_warning(snap.meta['cluster_node'])}", err=True)
     if as_json:
         emit_json({"snapshot": snap.id, "time": snap.time, "meta": snap.meta, "stats": snap.stats})
+        return
+    if quiet():
         return
     st, meta = snap.stats, snap.meta
     what = {

@@ -54,3 +54,16 @@ def test_excludes_match_names_and_paths(tmp_path) -> None:  # type: ignore[no-un
     assert ex.match("/srv/data/cache", "cache") and ex.match("/srv/data/cache/x", "x")
     assert not ex.match("/srv/data/cachex", "cachex")
     assert not ex.match("/x/a.txt", "a.txt")
+
+
+def test_relative_excludes_match_the_end_of_a_path_and_say_what_matched_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    ex = Excludes.load(["src/d1", "./src/d2", "*.tmp", "never/x"])
+    assert ex.match("/home/u/src/d1", "d1") and ex.match("/x/src/d1/deep", "deep") and ex.match("/src/d1", "d1")
+    assert not ex.match("/home/u/mysrc/d1", "d1")  # whole names
+    assert ex.match(f"{tmp_path}/src/d2", "d2") and not ex.match("/elsewhere/src/d2", "d2")  # the working directory
+    assert ex.unmatched() == ["*.tmp", "never/x"]  # as given
+    assert Excludes.load(["a", "*a"]).match("/x/a", "a")
+    both = Excludes.load(["a", "*a"])
+    both.match("/x/a", "a")
+    assert both.unmatched() == []  # the second matched the same entry: credited too
