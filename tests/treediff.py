@@ -11,8 +11,10 @@ from pathlib import Path
 FULL = ("-aHAXS",)
 
 
-def rsync_diff(src: Path, dst: Path, *extra: str, flags: tuple[str, ...] = FULL) -> list[str]:
-    """The itemised differences between ``src`` and ``dst`` (empty: identical)."""
+def rsync_diff(src: Path, dst: Path, *extra: str, flags: tuple[str, ...] = FULL, delete: bool = True) -> list[str]:
+    """The itemised differences between ``src`` and ``dst`` (empty: identical). With ``delete`` (the default) an
+    entry only in ``dst`` is a difference too (``*deleting``): without it a restore that brought back files the
+    source does not hold (an exclude that did not apply, another snapshot's tree) would compare equal."""
     proc = subprocess.run(
         [
             "rsync",
@@ -21,6 +23,7 @@ def rsync_diff(src: Path, dst: Path, *extra: str, flags: tuple[str, ...] = FULL)
             "--checksum",
             "--itemize-changes",
             "--numeric-ids",
+            *(("--delete",) if delete else ()),
             *extra,
             f"{src}/",
             f"{dst}/",
