@@ -4,8 +4,9 @@ taken of (rsync -aHAXS --checksum --itemize-changes prints nothing: content, mod
 hard links, symlinks, xattrs, ACLs, special files), and a stream snapshot to the sha256 of its input.
 Two snapshots of different trees of the same layout are copied, and each copy is restored by the id
 copy reported for it: a copy that mixed up snapshots, or restored one from the other's data, fails.
-Before this test, copy-then-restore was checked by `filecmp.dircmp` (size and mtime, top level
-only) and the GCS backend restored no files snapshot in any test."""
+Before this test, copy-then-restore was checked by rsync only into S3 (test_files_oracle) and by
+`filecmp.dircmp` (size and mtime, top level only: test_copy), and no test restored a files snapshot
+from a GCS repository."""
 
 from __future__ import annotations
 
