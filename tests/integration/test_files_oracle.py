@@ -41,7 +41,7 @@ def _ok(*args: str) -> bytes:
 
 
 def assert_same(src: Path, dst: Path) -> None:
-    assert rsync_diff(src, dst) == []
+    assert rsync_diff(src, dst, "--delete") == []  # --delete: an entry the source lacks is a difference too
     for path in src.rglob("*"):
         if path.is_file() and not path.is_symlink() and path.stat().st_size > 1 << 16:
             twin = dst / path.relative_to(src)

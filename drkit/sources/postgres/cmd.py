@@ -16,6 +16,7 @@ from ...cli.common import RepoRef, skip_damaged_option, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
 from ...cli.output import byte_progress, emit_json, quiet
 from ...cli.params import TIME, TIME_HELP
+from ...core.errors import UsageError
 from ...ops.session import open_repository
 from . import Target, connection, localbase, ops
 from .localbase import LocalOptions
@@ -173,7 +174,8 @@ def _target(point_in_time: str | None, lsn: str | None, xid: str | None, name: s
 @click.option(
     "--logical",
     is_flag=True,
-    help="Restore a logical dump into a new database, or an existing empty one (--target-dsn).",
+    help="Restore a logical dump (the one SNAPSHOT names) into a new database, or an existing empty one "
+    "(--target-dsn); the options of a physical restore (--point-in-time, --target-*, --base, --start…) are refused.",
 )
 @click.option(
     "--target-dsn",
@@ -241,7 +243,29 @@ def restore_postgres(repo_ref: RepoRef, snapshot: str | None, **opts: Any) -> No
     _restore_pitr(repo_ref, opts["base"] or snapshot, opts["target_dir"], target, opts)
 
 
+# Options only a physical restore reads. With --logical they were ignored: `--logical --point-in-time T`
+# restored the newest dump, taken after T, with exit 0. A dump is one instant, chosen by its SNAPSHOT id.
+_PHYSICAL_ONLY = (
+    ("point_in_time", "--point-in-time"),
+    ("target_lsn", "--target-lsn"),
+    ("target_xid", "--target-xid"),
+    ("target_name", "--target-name"),
+    ("base", "--base"),
+    ("target_dir", "--target-dir"),
+    ("start", "--start"),
+    ("port", "--port"),
+    ("os_user", "--os-user"),
+    ("keep_archiving", "--keep-archiving"),
+)
+
+
 def _restore_logical(repo_ref: RepoRef, snapshot: str | None, opts: dict[str, Any]) -> None:
+    given = [flag for key, flag in _PHYSICAL_ONLY if opts[key]]
+    if given:
+        raise UsageError(
+            f"{given[0]} is for a physical restore (base backup + WAL), not --logical: a logical dump is "
+            "restored as it was taken; pick the dump by its SNAPSHOT id (drkit snapshots --source postgres)"
+        )
     if not opts["target_dsn"]:
         raise click.UsageError("--logical needs --target-dsn URL")
     repo = open_repository(repo_ref.url, repo_ref.secret)
