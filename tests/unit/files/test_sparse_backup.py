@@ -5,7 +5,6 @@ source byte for byte (sha256 and ``cmp``) and stays sparse (``st_blocks``)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from pathlib import Path
