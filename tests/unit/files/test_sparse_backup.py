@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from files_fixtures import archive_tree
 
+from drkit.repository.reader import read_blob
 from drkit.repository.repo import Repository
-from drkit.sources.files import Selection
+from drkit.repository.writer import BlobWriter
+from drkit.sources.files import Selection, backup, filereads, sparse
+from drkit.sources.files.backup import Archiver
 from drkit.sources.files.diff import load_tree
 from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 from drkit.sources.files.tree import Node
@@ -87,3 +92,43 @@ def test_restore_is_byte_identical_and_sparse(repo: Repository, tmp_path: Path) 
         subprocess.run(["cmp", str(a), str(b)], check=True)
         if name != "small-holes":  # its holes, under 64 KiB, are written as zeros (docs/files.md, "Sparse files")
             assert os.stat(b).st_blocks <= os.stat(a).st_blocks + 64 * 1024 // 512, name
+
+
+@pytest.mark.parametrize("readers", [0, 2], ids=["walk-reads", "readers"])
+def test_data_written_into_a_hole_during_the_read(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers: int
+) -> None:
+    """Written ahead of the read, after its first chunk: the snapshot holds the new data (the file system
+    is asked as the read goes), the backup warns that the file changed, the restore equals the file."""
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "image", "wb") as f:
+        f.truncate(64 * MiB)
+        f.write(os.urandom(MiB))
+    real = sparse.file_chunks
+
+    def changing(*args: Any) -> Iterator[tuple[bytes, bytes]]:
+        chunks = real(*args)
+        yield next(chunks)
+        with open(src / "image", "r+b") as f:
+            f.seek(40 * MiB + 3)
+            f.write(os.urandom(200_000))
+        yield from chunks
+
+    monkeypatch.setattr(filereads, "file_chunks", changing)
+    monkeypatch.setattr(backup, "file_chunks", changing)
+    with BlobWriter(repo=repo) as writer:
+        archiver = Archiver(repo=repo, writer=writer, readers=readers)
+        try:
+            tree = archiver.root([str(src)], None)
+        finally:
+            archiver.close()
+        writer.flush()
+    assert archiver.warnings == [f"{src / 'image'}: file changed while being read; the snapshot holds what was read"]
+    node = _files(repo, tree)["image"]
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / "image", "wb") as f:
+        for blob in node.content:
+            f.write(read_blob(repo, bytes.fromhex(blob)))
+    subprocess.run(["cmp", str(src / "image"), str(out / "image")], check=True)
