@@ -15,8 +15,9 @@ with earlier snapshots (and with the same bytes elsewhere). Two things make hole
   checks the chunks and ids against a plain read's, over many layouts and chunker settings).
 
 A file system without SEEK_HOLE (EINVAL, EOPNOTSUPP), a file with no hole, or a platform without the
-calls: the file is read whole, as before. Written here rather than taken from a library: none cuts a
-content-defined stream with holes skipped (Borg's fixed-size chunker skips holes, its rolling one not).
+calls: the file is read whole, as before. Written here rather than taken from a library: pyfastcdc
+cuts the buffers it is given and knows nothing of files; the backup tools that skip holes (Borg's
+chunkers, tar) do it inside their own code, not as a library drkit could use.
 """
 
 from __future__ import annotations
