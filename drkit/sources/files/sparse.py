@@ -9,10 +9,11 @@ with earlier snapshots (and with the same bytes elsewhere). Two things make hole
   goes, so data written ahead of it is read, as a plain read would);
 - where a chunk would start at least ``max_size`` bytes before the next data, FastCDC's cut depends only
   on those zeros (it decides from at most ``max_size`` bytes after the chunk's start, as ``iter_chunks``
-  relies on too): it is the same all-zero chunk every time, ``zero_chunk``, stored (and hashed) once per
-  file. So a 100 GiB image holding 1 GiB of data costs about the reading, chunking and hashing of 1 GiB.
-  The chunker restarts where such a run of zero chunks ends (tests/unit/files/test_sparse_read.py
-  checks the chunks and ids against a plain read's, over many layouts and chunker settings).
+  relies on too): it is the same all-zero chunk every time, ``zero_chunk`` long, hashed once per file
+  and neither cut nor hashed again. So a 100 GiB image holding 1 GiB of data costs about the reading,
+  chunking and hashing of 1 GiB. The chunker restarts where such a run of zero chunks ends
+  (tests/unit/files/test_sparse_read.py checks the chunks and ids against a plain read's, over many
+  layouts and chunker settings).
 
 A file system without SEEK_HOLE (EINVAL, EOPNOTSUPP), a file with no hole, or a platform without the
 calls: the file is read whole, as before. Written here rather than taken from a library: pyfastcdc
