@@ -74,6 +74,7 @@ def make_tree(root: Path, *, privileged: bool = ROOT) -> Path:
     _special_entries(src, privileged)
     _sparse(src / "sparse-small", 900_000, 100_000)  # buffered writer
     _sparse(src / "sparse-large", 24 << 20, 3 << 20)  # O_DIRECT writer
+    _sparse(src / "disk-image", 96 << 20, 30 << 20)  # holes longer than a chunk: zero chunks not read (sparse.py)
     with open(src / "tail-hole", "wb") as f:
         f.write(os.urandom(5000))
         f.truncate(5 << 20)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ...core.errors import IntegrityError
-from ...pipeline import iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
@@ -26,6 +25,7 @@ from .filereads import SMALL_FILE, STREAM_READ, FileRead, read_small
 from .levels import Level, Levels
 from .markers import Marker
 from .readahead import SCAN_AHEAD, Readers, Scanned, reusable, scan
+from .sparse import file_chunks
 from .tree import DIR, FILE, Node, decode_tree, encode_tree
 from .walkahead import Ahead, parent_tree
 from .walker import Excludes, Where, held_dirs_max, node_from_stat
@@ -306,10 +306,9 @@ class Archiver:
         if got.fd is None:
             return [add(c, i).hex() for c, i in zip(got.chunks, got.ids, strict=True)], got
         ids, size = [], 0
-        with os.fdopen(os.dup(got.fd), "rb", buffering=0) as f:
-            for chunk in iter_chunks(f, self.repo.config.chunker, read_size=STREAM_READ):
-                ids.append(add(chunk).hex())
-                size += len(chunk)
+        for chunk, blob_id in file_chunks(got.fd, self.repo.config.chunker, self.repo.hasher, STREAM_READ):
+            ids.append(add(chunk, blob_id).hex())  # holes not read (sparse.py)
+            size += len(chunk)
         got.size, got.after = size, os.fstat(got.fd)
         return ids, got
 

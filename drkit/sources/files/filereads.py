@@ -17,8 +17,9 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ...pipeline import ChunkerParams, chunk_buffer, iter_chunks
+from ...pipeline import ChunkerParams, chunk_buffer
 from ...pipeline.hashing import BlobHasher
+from .sparse import file_chunks
 from .walker import Where
 
 SMALL_FILE = 4 << 20  # files up to this size are read in one call and chunked in memory
@@ -222,11 +223,10 @@ def _read_large(where: Where, params: ChunkerParams, hasher: BlobHasher, stream:
     fd, before = opened
     try:
         size = 0
-        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
-            for chunk in iter_chunks(f, params, read_size=STREAM_READ):
-                if not stream.put(chunk, hasher.digest(chunk)):
-                    break
-                size += len(chunk)
+        for chunk, blob_id in file_chunks(fd, params, hasher, STREAM_READ):  # holes not read (sparse.py)
+            if not stream.put(chunk, blob_id):
+                break
+            size += len(chunk)
         return FileRead(size=size, before=before, after=os.fstat(fd))
     except OSError as exc:
         return FileRead(problem=exc)
