@@ -21,7 +21,7 @@ from ...pipeline import iter_chunks
 from ...repository.pack import BLOB_TREE
 from ...repository.reader import read_blob
 from ...repository.repo import Repository
-from . import xattrs
+from . import readahead, xattrs
 from .filereads import SMALL_FILE, STREAM_READ, FileRead, read_small
 from .levels import Level, Levels
 from .markers import Marker
@@ -89,7 +89,7 @@ class Archiver:
             cpus = self.repo.concurrency().seal_workers
             self.readers = cpus if cpus > 1 and self.on_file is None else 0
         self._reader = Readers(self.readers, self.repo.config.chunker, self.repo.hasher) if self.readers else None
-        self._ahead = Ahead(self.options, self._load, self._reader, self._levels.held_max)
+        self._ahead = Ahead(self.options, self._load, self._reader, self._levels.held_max, readahead.WALK_READS_BELOW)
         self.walk_reads = 0  # files the walk read itself (none handed to a reader, or not started in time)
 
     # -- the tree -------------------------------------------------------------------------------
