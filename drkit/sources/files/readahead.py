@@ -47,10 +47,11 @@ if TYPE_CHECKING:
 
 READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
 # Files smaller than this the walk reads itself, never handed to a reader: for a file of a few KiB the
-# hand-over (a future, a reader woken, the result taken back, and the GIL handed to and fro at each of
-# the reader's ~7 system calls, which the walk then waits to get back) cost the walk as much CPU as the
-# read (~15-20 us), and the process ~30 us more (bench/RESULTS.md, session 16). Larger files go to
-# the readers, where reading, FastCDC and BLAKE3 (GIL released) outweigh the hand-over.
+# hand-over (a future, a reader woken, the result taken back, the reader's own Python per file, and the
+# GIL handed to and fro at each of its ~7 system calls) held the GIL longer than the read does on the
+# walk: 20,000 files of ~5 KB, 0.4-0.7 s less interpreter time in all threads once the walk read them
+# (its own did not grow; bench/RESULTS.md, session 16). Larger files go to the readers, where reading,
+# FastCDC and BLAKE3 (GIL released) outweigh the hand-over.
 WALK_READS_BELOW = 16 << 10
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
 
