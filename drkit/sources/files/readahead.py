@@ -2,13 +2,14 @@
 
 The walk (backup.py) ``lstat``s the entries of the directory it is in a few dozen ahead of the one it
 assembles (``scan``), and those of the next directories, opened ahead of it (walkahead.py). A file it
-will read (new or changed since the parent snapshot, one link) is then read, cut into chunks and
-hashed by a reader thread (filereads.py: a small file, at most ``SMALL_FILE``
+will read (new or changed since the parent snapshot, one link) of at least ``WALK_READS_BELOW`` bytes
+is then read, cut into chunks and hashed by a reader thread (filereads.py: a small file, at most ``SMALL_FILE``
 bytes, whole; a large one streamed into a bounded queue; the system calls, pyfastcdc and blake3
 release the GIL). The walk takes the results in its own order, hands the chunks and their ids to the
 writer (``BlobWriter.add_data``, which is not thread-safe, stays on the walk's thread) and turns a
 reader's failure into the same warning, at the same place, as reading it itself would have. The walk
-reads itself: hard-linked files (the first name in walk order is read), a file whose parent blobs
+reads itself: files smaller than ``WALK_READS_BELOW`` (handing one over cost more than reading it),
+hard-linked files (the first name in walk order is read), a file whose parent blobs
 turn out lost, a file no reader has started yet when the walk reaches it (rather than wait for it;
 a loaded machine that keeps the readers from a CPU: ~5-12 % of a tree of small directories at a load
 of 12-18 on 2 CPUs, ~40-50 % before directories were opened ahead), a file beyond the budget.
@@ -45,6 +46,13 @@ if TYPE_CHECKING:
     from .levels import Level
 
 READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet assembled, at most (many readers)
+# Files smaller than this the walk reads itself, never handed to a reader: for a file of a few KiB the
+# hand-over (a future, a reader woken, the result taken back, the reader's own Python per file, and the
+# GIL handed to and fro at each of its ~7 system calls) held the GIL longer than the read does on the
+# walk: 20,000 files of ~5 KB, 0.4-0.7 s less interpreter time in all threads once the walk read them
+# (its own did not grow; bench/RESULTS.md, session 16). Larger files go to the readers, where reading,
+# FastCDC and BLAKE3 (GIL released) outweigh the hand-over.
+WALK_READS_BELOW = 16 << 10
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
 
 

@@ -44,11 +44,17 @@ class Ahead:
     files for the readers in the order scanned."""
 
     def __init__(
-        self, options: BackupOptions, load: Callable[[str | None], dict[str, Node]], readers: Readers | None, held: int
+        self,
+        options: BackupOptions,
+        load: Callable[[str | None], dict[str, Node]],
+        readers: Readers | None,
+        held: int,
+        hand_from: int = 0,
     ) -> None:
         self.options = options
         self._load = load
         self._readers = readers
+        self._hand_from = hand_from  # smaller files the walk reads itself (readahead.WALK_READS_BELOW)
         self.max = min(PREPARED_MAX, max(1, held // 8)) if readers is not None else 0
         self.root_dev: int | None = None  # the device of the path being backed up (--one-file-system)
         self.handoff: deque[tuple[Level, Scanned]] = deque()
@@ -95,7 +101,8 @@ class Ahead:
             if self._readers is None:
                 continue
             if wanted(s, larger_than, settled):
-                self.handoff.append((level, s))
+                if s.node is not None and s.node.size >= self._hand_from:
+                    self.handoff.append((level, s))
             elif self.max and s.node is not None and s.node.type == DIR and self._walked(s):
                 level.dirs.append(s)
 
