@@ -198,3 +198,43 @@ def test_no_seek_hole_reads_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     got, read = _sparse_chunks(path, TINY)
     assert got == _plain_chunks(path.read_bytes(), TINY)
     assert read >= 4 * MiB  # read whole
+
+
+def test_a_file_system_not_trusted_with_holes_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sparse file on a file system whose hole map is not trusted (ZFS, NFS, FUSE, SMB...; here the
+    test's own file system taken off the list): read whole, same chunks as a plain read."""
+    path = tmp_path / "f"
+    _write(path, 12 * MiB, [(MiB, 5000), (9 * MiB, 7000)])
+    _, skipped = _sparse_chunks(path, TINY)
+    assert skipped < 2 * MiB  # trusted (ext4 or tmpfs here): the holes were not read
+    monkeypatch.setattr(sparse, "HOLES_TRUSTED", frozenset())
+    monkeypatch.setattr(sparse, "_trusted_devices", {})
+    got, read = _sparse_chunks(path, TINY)
+    assert got == _plain_chunks(path.read_bytes(), TINY)
+    assert read >= 12 * MiB  # read whole
+
+
+@pytest.mark.parametrize(("fstype", "magic", "trusted"), [("tmpfs", 0x01021994, True), ("ramfs", 0x858458F6, False)])
+def test_the_fs_type_is_read_from_the_descriptor(
+    tmp_path: Path, fstype: str, magic: int, trusted: bool
+) -> None:
+    """``fs_type`` (fstatfs through ctypes) names the file system a descriptor is on: a real mount of each."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", fstype, "-o", "size=8m", fstype, str(mnt)], check=True, capture_output=True)
+    try:
+        fd = os.open(mnt, os.O_RDONLY)
+        try:
+            assert sparse.fs_type(fd) == magic
+            assert (sparse.fs_type(fd) in sparse.HOLES_TRUSTED) is trusted
+        finally:
+            os.close(fd)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        assert sparse.fs_type(fd) in sparse.HOLES_TRUSTED  # the tests' own temp dir: ext4 or tmpfs
+    finally:
+        os.close(fd)
