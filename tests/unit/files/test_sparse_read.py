@@ -215,9 +215,7 @@ def test_a_file_system_not_trusted_with_holes_is_read_whole(tmp_path: Path, monk
 
 
 @pytest.mark.parametrize(("fstype", "magic", "trusted"), [("tmpfs", 0x01021994, True), ("ramfs", 0x858458F6, False)])
-def test_the_fs_type_is_read_from_the_descriptor(
-    tmp_path: Path, fstype: str, magic: int, trusted: bool
-) -> None:
+def test_the_fs_type_is_read_from_the_descriptor(tmp_path: Path, fstype: str, magic: int, trusted: bool) -> None:
     """``fs_type`` (fstatfs through ctypes) names the file system a descriptor is on: a real mount of each."""
     if os.geteuid() != 0:
         pytest.skip("mounting needs root")
