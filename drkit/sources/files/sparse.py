@@ -135,7 +135,7 @@ def fs_type(fd: int) -> int | None:
             return None
     except (OSError, AttributeError):  # no libc symbol (not Linux/glibc or musl)
         return None
-    return buf.f_type & 0xFFFFFFFF
+    return int(buf.f_type) & 0xFFFFFFFF
 
 
 class HoleReader:
