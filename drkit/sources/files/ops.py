@@ -152,7 +152,14 @@ def _archive(
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
-    archiver = Archiver(repo=repo, writer=writer, options=req.options, progress=progress, on_read=req.on_read)
+    archiver = Archiver(
+        repo=repo,
+        writer=writer,
+        options=req.options,
+        progress=progress,
+        on_read=req.on_read,
+        parent_xattrs=parent is not None and xattrs_listed_as_me(parent),
+    )
     try:
         with tracing.span("drkit.backup.data"):  # read the tree, chunk, hand packs to the uploaders
             tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
@@ -168,7 +175,22 @@ def _archive(
         stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
         meta={"backup_skipped": archiver.warnings[:SKIPPED_RECORDED]} if archiver.warnings else {},
     )
+    if not archiver.xattr_problems:
+        snap.meta[XATTRS_READ_AS] = os.geteuid()
     return snap, archiver
+
+
+# A files snapshot's ``meta`` key: the effective uid that listed and read every entry's extended attributes
+# without a failure (absent: a drkit that kept none wrote it, or one could not be read). A later backup by
+# the same uid takes an entry's attributes from it unlisted when the entry's inode and ctime are the same
+# (readahead.same_inode); another user may list fewer (``trusted.*`` is listed to root only), or more.
+XATTRS_READ_AS = "xattrs_read_as"
+
+
+def xattrs_listed_as_me(snap: Snapshot) -> bool:
+    """Whether ``snap`` holds every entry's extended attributes as this process's user lists them."""
+    read_as = snap.meta.get(XATTRS_READ_AS)
+    return type(read_as) is int and read_as == os.geteuid()
 
 
 def _finish(snap: Snapshot, writer: BlobWriter | DryRunWriter) -> None:

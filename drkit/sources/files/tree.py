@@ -68,6 +68,7 @@ class Node:
 
 
 _FIELDS = tuple(Node.__dataclass_fields__)
+_KNOWN = frozenset(_FIELDS)
 
 
 def encode_tree(nodes: list[Node]) -> bytes:
@@ -162,12 +163,19 @@ def _fs_name(name: str) -> bool:
 def decode_tree(data: bytes, where: str) -> list[Node]:
     """The nodes of a tree blob, each field checked against the schema (``tree_schema``): a crafted tree
     is an IntegrityError here, never a TypeError, ValueError or UnicodeEncodeError at restore."""
+    return decode_tree_known(data, where)[0]
+
+
+def decode_tree_known(data: bytes, where: str) -> tuple[list[Node], bool]:
+    """``decode_tree``, and whether the blob holds only fields this version knows: one a newer drkit wrote
+    may hold more, which its nodes here leave out, so such a blob does not stand for them."""
     try:
         docs = json.loads(data)
     except ValueError as exc:  # not JSON (a UnicodeDecodeError is a ValueError)
         raise IntegrityError(f"{where}: malformed tree blob ({type(exc).__name__})") from None
     try:
-        nodes = [Node.from_doc(d) for d in _node_docs(docs)]
+        node_docs = _node_docs(docs)
+        nodes = [Node.from_doc(d) for d in node_docs]
     except ValueError as exc:
         raise IntegrityError(f"{where}: malformed tree blob ({exc})") from None
     except (KeyError, TypeError) as exc:
@@ -180,7 +188,7 @@ def decode_tree(data: bytes, where: str) -> list[Node]:
         if not isinstance(node.type, str) or node.type not in NODE_TYPES:  # a list: unhashable
             raise IntegrityError(f"{where}: unknown node type {node.type!r}")
         seen.add(node.name)
-    return nodes
+    return nodes, len(docs) == 1 and all(map(_KNOWN.issuperset, node_docs))
 
 
 def root_tree(root: dict[str, Any], where: str) -> str:
