@@ -68,7 +68,6 @@ class Node:
 
 
 _FIELDS = tuple(Node.__dataclass_fields__)
-_KNOWN = frozenset(_FIELDS)
 
 
 def encode_tree(nodes: list[Node]) -> bytes:
@@ -175,7 +174,10 @@ def decode_tree_known(data: bytes, where: str) -> tuple[list[Node], bool]:
         raise IntegrityError(f"{where}: malformed tree blob ({type(exc).__name__})") from None
     try:
         node_docs = _node_docs(docs)
-        nodes = [Node.from_doc(d) for d in node_docs]
+        try:  # ``from_doc`` inlined: a call fewer a node (~1.5 µs of ~8: re-runs decode every parent tree)
+            nodes, known = [Node(**d) for d in node_docs], type(docs) is dict and len(docs) == 1
+        except TypeError:  # a field this version does not know (or a malformed entry)
+            nodes, known = [Node.from_doc(d) for d in node_docs], False
     except ValueError as exc:
         raise IntegrityError(f"{where}: malformed tree blob ({exc})") from None
     except (KeyError, TypeError) as exc:
@@ -188,7 +190,7 @@ def decode_tree_known(data: bytes, where: str) -> tuple[list[Node], bool]:
         if not isinstance(node.type, str) or node.type not in NODE_TYPES:  # a list: unhashable
             raise IntegrityError(f"{where}: unknown node type {node.type!r}")
         seen.add(node.name)
-    return nodes, len(docs) == 1 and all(map(_KNOWN.issuperset, node_docs))
+    return nodes, known
 
 
 def root_tree(root: dict[str, Any], where: str) -> str:

@@ -5,6 +5,7 @@ never through drkit's own tree alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from treediff import rsync_diff
 
 from drkit.repository import snapshots
 from drkit.repository.pack import BLOB_TREE
+from drkit.repository.reader import read_blob
 from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
@@ -253,4 +255,29 @@ def test_a_deep_change_writes_the_trees_above_it_and_reuses_the_others(
     second = _backup(repo, src).snapshot
     assert second.root["tree"] != first.root["tree"]
     assert len(written) == 5  # c, b, a, src and the synthetic root: not a/e, f
+    _restored_equal(repo, second, src, tmp_path / "out")
+
+
+def test_a_parent_tree_holding_a_field_this_version_does_not_know_is_not_reused(
+    repo: Repository, tmp_path: Path
+) -> None:
+    """A newer drkit may write a field this one drops when it decodes the tree: the nodes compare equal,
+    but the parent's blob says more than this run saw, so it is written anew."""
+    src = _tree(tmp_path)
+    first = _backup(repo, src).snapshot
+    root = json.loads(read_blob(repo, bytes.fromhex(first.root["tree"])))
+    top = json.loads(read_blob(repo, bytes.fromhex(root["nodes"][0]["subtree"])))
+    top["nodes"][0]["flags_from_the_future"] = 1
+    with BlobWriter(repo=repo) as writer:
+        crafted = writer.add_blob(BLOB_TREE, json.dumps(top).encode()).hex()
+        root["nodes"][0]["subtree"] = crafted
+        crafted_root = writer.add_blob(BLOB_TREE, json.dumps(root).encode()).hex()
+        writer.flush()
+    newer = snapshots.save(
+        repo.manifests, Snapshot.from_doc("", {**first.to_doc(), "root": {**first.root, "tree": crafted_root}})
+    )
+    repo.manifests.delete(snapshots.KIND, first.id)
+    second = _backup(repo, src).snapshot
+    assert second.parent == newer.id
+    assert second.root["tree"] == first.root["tree"] != crafted_root
     _restored_equal(repo, second, src, tmp_path / "out")
