@@ -83,7 +83,7 @@ class Archiver:
     on_read: Callable[[str, str], None] | None = None  # with each file read and "new" or "changed"
     readers: int | None = None  # threads reading files ahead of the walk (None: one per CPU; 0 or 1 CPU: none)
     # the parent snapshot listed every entry's extended attributes, as this user: an entry unchanged since
-    # (``readahead.same_inode``) keeps its parent node's unlisted (ops.py: the snapshot's XATTRS_READ_AS)
+    # (``readahead.same_inode``) keeps its parent node's unlisted (xattrs.py: the snapshot's READ_AS, TRUSTED)
     parent_xattrs: bool = False
 
     def __post_init__(self) -> None:

@@ -35,6 +35,7 @@ from . import (
     find_subtree,
     root_tree,
     walk,
+    xattrs,
 )
 from .scan import scan
 
@@ -152,13 +153,9 @@ def _archive(
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
+    listed = parent is not None and xattrs.listed_as_me(parent.meta)  # its attributes may stand for ours
     archiver = Archiver(
-        repo=repo,
-        writer=writer,
-        options=req.options,
-        progress=progress,
-        on_read=req.on_read,
-        parent_xattrs=parent is not None and xattrs_listed_as_me(parent),
+        repo=repo, writer=writer, options=req.options, progress=progress, on_read=req.on_read, parent_xattrs=listed
     )
     try:
         with tracing.span("drkit.backup.data"):  # read the tree, chunk, hand packs to the uploaders
@@ -175,46 +172,9 @@ def _archive(
         stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
         meta={"backup_skipped": archiver.warnings[:SKIPPED_RECORDED]} if archiver.warnings else {},
     )
-    trusted = lists_trusted()
-    if not archiver.xattr_problems and trusted is not None:
-        snap.meta[XATTRS_READ_AS] = os.geteuid()
-        snap.meta[XATTRS_TRUSTED] = trusted
+    if not archiver.xattr_problems:  # every entry's attributes listed and read: a later run may keep them
+        snap.meta.update(xattrs.reader_meta())
     return snap, archiver
-
-
-# A files snapshot's ``meta`` key: the effective uid that listed and read every entry's extended attributes
-# without a failure (absent: a drkit that kept none wrote it, or one could not be read). A later backup by
-# the same uid takes an entry's attributes from it unlisted when the entry's inode and ctime are the same
-# (readahead.same_inode); another user may list fewer (``trusted.*`` is listed to root only), or more.
-XATTRS_READ_AS = "xattrs_read_as"
-# and whether that process was shown ``trusted.*`` attributes: the kernel lists them to CAP_SYS_ADMIN in the
-# initial user namespace, not to a uid (root in a container without it, docker's default, sees none, and
-# no error); a parent without them must not stand for a run that sees them
-XATTRS_TRUSTED = "xattrs_trusted"
-_CAP_SYS_ADMIN = 21
-
-
-def lists_trusted() -> bool | None:
-    """Whether the kernel lists ``trusted.*`` attributes to this process (None: cannot tell)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            eff = next((int(line.split()[1], 16) for line in f if line.startswith("CapEff:")), None)
-        with open("/proc/self/uid_map", encoding="ascii") as f:
-            initial = f.read().split() == ["0", "0", "4294967295"]
-    except (OSError, ValueError, IndexError):
-        return None
-    if eff is None:
-        return None
-    return initial and bool(eff >> _CAP_SYS_ADMIN & 1)
-
-
-def xattrs_listed_as_me(snap: Snapshot) -> bool:
-    """Whether ``snap`` holds every entry's extended attributes as this process lists them: the same
-    effective uid, shown ``trusted.*`` or not alike."""
-    read_as, trusted = snap.meta.get(XATTRS_READ_AS), snap.meta.get(XATTRS_TRUSTED)
-    if type(read_as) is not int or read_as != os.geteuid() or type(trusted) is not bool:
-        return False
-    return trusted is lists_trusted()
 
 
 def _finish(snap: Snapshot, writer: BlobWriter | DryRunWriter) -> None:

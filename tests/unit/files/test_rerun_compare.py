@@ -22,7 +22,8 @@ from drkit.repository.repo import Repository
 from drkit.repository.snapshots import Snapshot
 from drkit.repository.writer import BlobWriter
 from drkit.sources.files import Selection, filereads
-from drkit.sources.files.ops import XATTRS_READ_AS, BackupRequest, BackupResult, backup_files, restore_files
+from drkit.sources.files.ops import BackupRequest, BackupResult, backup_files, restore_files
+from drkit.sources.files.xattrs import READ_AS as XATTRS_READ_AS
 
 
 def _tree(root: Path) -> Path:
