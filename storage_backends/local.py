@@ -192,8 +192,11 @@ class LocalBackend:
         path = self._path(key)
 
         def run() -> bytes:
-            with open(path, "rb") as f:
-                return os.pread(f.fileno(), length, offset)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # not open(): no file object (~5 µs)
+            try:
+                return os.pread(fd, length, offset)
+            finally:
+                os.close(fd)
 
         return self._guard(key, run)  # type: ignore[no-any-return]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ...repository.check import ROOT_WALKERS
+from ...repository.references import ROOT_WALKERS
 from ...repository.repo import Repository
 from .backup import Archiver, BackupOptions, FileStats
 from .diff import Change, diff_trees, find_subtree, referenced_blobs, walk

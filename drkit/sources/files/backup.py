@@ -4,7 +4,10 @@ One ``BlobWriter`` per backup. Directories are walked depth-first; each director
 written after its children, so the root id is known last. The parent snapshot's tree for the same
 directory is loaded as the walk enters it, so the lookup costs one blob read per directory. A file
 whose size, mtime, ctime and inode equal its parent node's keeps the parent's content list without
-being opened. Problems with single entries become warnings; the backup goes on.
+being opened; an entry whose inode and ctime equal its parent node's keeps its extended attributes
+unlisted, if the parent snapshot listed every entry's as this user (``parent_xattrs``); a directory
+whose nodes all equal the parent's keeps the parent's tree blob, not encoded again. Problems with
+single entries become warnings; the backup goes on.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .levels import Level, Levels
 from .markers import Marker
 from .readahead import SCAN_AHEAD, Readers, Scanned, reusable, scan
 from .sparse import file_chunks
-from .tree import DIR, FILE, Node, decode_tree, encode_tree
+from .tree import DIR, FILE, Node, decode_tree_known, encode_tree
 from .walkahead import Ahead, parent_tree
 from .walker import Excludes, Where, held_dirs_max, node_from_stat
 
@@ -81,6 +84,9 @@ class Archiver:
     marked: list[str] = field(default_factory=list)  # directories whose contents a marker file left out
     on_read: Callable[[str, str], None] | None = None  # with each file read and "new" or "changed"
     readers: int | None = None  # threads reading files ahead of the walk (None: one per CPU; 0 or 1 CPU: none)
+    # the parent snapshot listed every entry's extended attributes, as this user: an entry unchanged since
+    # (``readahead.same_inode``) keeps its parent node's unlisted (xattrs.py: the snapshot's READ_AS, TRUSTED)
+    parent_xattrs: bool = False
 
     def __post_init__(self) -> None:
         self._hardlinks: dict[tuple[int, int], list[str]] = {}
@@ -92,31 +98,50 @@ class Archiver:
             self.readers = cpus if cpus > 1 and self.on_file is None else 0
         self._reader = Readers(self.readers, self.repo.config.chunker, self.repo.hasher) if self.readers else None
         self._ahead = Ahead(self.options, self._load, self._reader, self._levels.held_max, readahead.WALK_READS_BELOW)
+        self._ahead.xattrs_from_parent = self.parent_xattrs
         self.walk_reads = 0  # files the walk read itself (none handed to a reader, or not started in time)
+        self.xattr_problems = 0  # entries whose extended attributes could not all be listed and read
 
     # -- the tree -------------------------------------------------------------------------------
     def root(self, paths: list[str], parent_tree: str | None) -> str:
         """Back up each absolute path as one entry of a synthetic root; return its tree id."""
-        parent = self._load(parent_tree)
+        parent, parent_id = self._load(parent_tree)
         nodes = []
         with _older_objects_frozen():
             for path in paths:
                 self._ahead.root_dev = None
                 name = os.path.basename(path.rstrip("/")) or "root"
-                node = self._use(scan(Where(path, path), name, parent.get(name)))
+                s = scan(Where(path, path), name, parent.get(name), self.parent_xattrs, self.options.settled_before_ns)
+                node = self._use(s)
                 if node is not None:
                     self._descend()
                     nodes.append(node)
-        return self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
+        return self._tree(nodes, parent, parent_id)
 
-    def _load(self, tree_id: str | None) -> dict[str, Node]:
+    def _load(self, tree_id: str | None) -> tuple[dict[str, Node], str]:
+        """The parent snapshot's nodes of a directory by name, and the id of their tree blob if it may
+        stand for them (``_tree``; "" if not: none, unreadable, or holding fields this version does not know)."""
         if not tree_id:
-            return {}
+            return {}, ""
         try:
-            return self._parents.load(tree_id)
+            nodes, known = self._parents.load_known(tree_id)
         except IntegrityError as exc:  # lost or damaged: compare with nothing, so every file is read anew
             log.warning("parent tree %s is unreadable (%s); its files are read again", tree_id[:16], exc.message)
-            return {}
+            return {}, ""
+        return nodes, tree_id if known else ""
+
+    def _tree(self, nodes: list[Node], parent: dict[str, Node], parent_id: str) -> str:
+        """The id of the tree blob of a directory's ``nodes``: the parent snapshot's for it if every node
+        equals the parent's node of that name and no name is more or less (the blob decodes to these
+        very nodes) and it is still indexed (``reuse``: as an unchanged file's blobs); else a new one."""
+        if (
+            parent_id
+            and len(nodes) == len(parent)
+            and all(n == parent.get(n.name) for n in nodes)
+            and self.writer.reuse([parent_id])
+        ):
+            return parent_id
+        return self.writer.add_blob(BLOB_TREE, encode_tree(nodes)).hex()
 
     def close(self) -> None:
         self._parents.close()
@@ -141,7 +166,7 @@ class Archiver:
             s = self._next(level)
             if s is None:
                 self._leave()
-                level.node.subtree = self.writer.add_blob(BLOB_TREE, encode_tree(level.nodes)).hex()
+                level.node.subtree = self._tree(level.nodes, level.parent, level.parent_id)
                 continue
             child = self._use(s)
             if child is not None:
@@ -202,6 +227,7 @@ class Archiver:
         """The node of an entry ``scan`` met, its problems reported."""
         for problem in s.problems:
             self.warn(s.path, problem)
+        self.xattr_problems += s.xattr_problem
         node = s.node
         if node is None or s.st is None:
             return None
@@ -287,7 +313,11 @@ class Archiver:
             self.warn(path, "file changed while being read; the snapshot holds what was read")
         if (after.st_dev, after.st_ino) != (node.dev, node.inode):  # another file since its lstat (maybe long
             self._restat(s.where, node, after)  # before: scanned ahead): the owner, mode, xattrs of the bytes read
-        node.size, node.mtime_ns, node.ctime_ns = size, after.st_mtime_ns, after.st_ctime_ns
+        # the ctime stays the lstat's, seen before the attributes were listed and the bytes read: a file
+        # changed since (rewritten while read, even with its mtime put back; an attribute set) shows
+        # another ctime to the next run, which reads it and lists its attributes again; with this read's
+        # last ctime it would be found unchanged and keep what this run read, with no warning
+        node.size, node.mtime_ns = size, after.st_mtime_ns
         return ids
 
     def _restat(self, where: Where, node: Node, st: os.stat_result) -> None:
@@ -295,6 +325,7 @@ class Archiver:
         for name in ("mode", "uid", "gid", "user", "group", "inode", "dev", "links"):
             setattr(node, name, getattr(fresh, name))
         node.xattrs, problems = xattrs.read(where.xattr_path())
+        self.xattr_problems += bool(problems)
         for problem in problems:
             self.warn(where.path, problem)
 
@@ -341,18 +372,22 @@ class ParentTrees:
     def __init__(self, repo: Repository, workers: int = 4) -> None:
         self._repo = repo
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="drkit-parent")
-        self._pending: dict[str, Future[list[Node]]] = {}
+        self._pending: dict[str, Future[tuple[list[Node], bool]]] = {}
 
-    def _read(self, tree_id: str) -> list[Node]:
-        return decode_tree(read_blob(self._repo, bytes.fromhex(tree_id)), f"tree {tree_id[:16]}")
+    def _read(self, tree_id: str) -> tuple[list[Node], bool]:
+        return decode_tree_known(read_blob(self._repo, bytes.fromhex(tree_id)), f"tree {tree_id[:16]}")
 
     def load(self, tree_id: str) -> dict[str, Node]:
+        return self.load_known(tree_id)[0]
+
+    def load_known(self, tree_id: str) -> tuple[dict[str, Node], bool]:
+        """A tree's nodes by name, and whether it holds only fields this version knows."""
         fut = self._pending.pop(tree_id, None)
-        nodes = fut.result() if fut is not None else self._read(tree_id)
+        nodes, known = fut.result() if fut is not None else self._read(tree_id)
         for n in nodes:
             if n.type == DIR and n.subtree and n.subtree not in self._pending:
                 self._pending[n.subtree] = self._pool.submit(self._read, n.subtree)
-        return {n.name: n for n in nodes}
+        return {n.name: n for n in nodes}, known
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

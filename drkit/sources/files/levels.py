@@ -28,6 +28,7 @@ class Level:
     node: Node
     names: list[str]
     parent: dict[str, Node]
+    parent_id: str = ""  # the parent snapshot's tree blob of ``parent`` ("": none, or not to be reused)
     dir: DirFd | None  # None: it could not be opened (no names), or is closed for now (``ident``)
     nodes: list[Node] = field(default_factory=list)
     pos: int = 0  # the next name to scan

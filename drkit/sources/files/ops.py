@@ -35,6 +35,7 @@ from . import (
     find_subtree,
     root_tree,
     walk,
+    xattrs,
 )
 from .diff import spelled
 from .scan import scan
@@ -153,7 +154,10 @@ def _archive(
     """Walk ``paths`` into ``writer``; the snapshot to save once the writer is flushed (stats complete then)."""
     parent = _find_parent(repo, req, paths)
     start = clock.utcnow().isoformat()
-    archiver = Archiver(repo=repo, writer=writer, options=req.options, progress=progress, on_read=req.on_read)
+    listed = parent is not None and xattrs.listed_as_me(parent.meta)  # its attributes may stand for ours
+    archiver = Archiver(
+        repo=repo, writer=writer, options=req.options, progress=progress, on_read=req.on_read, parent_xattrs=listed
+    )
     try:
         with tracing.span("drkit.backup.data"):  # read the tree, chunk, hand packs to the uploaders
             tree = archiver.root(paths, parent.root.get("tree") if parent is not None else None)
@@ -169,6 +173,8 @@ def _archive(
         stats={**asdict(archiver.stats), "warnings": len(archiver.warnings)},
         meta={"backup_skipped": archiver.warnings[:SKIPPED_RECORDED]} if archiver.warnings else {},
     )
+    if not archiver.xattr_problems:  # every entry's attributes listed and read: a later run may keep them
+        snap.meta.update(xattrs.reader_meta())
     return snap, archiver
 
 

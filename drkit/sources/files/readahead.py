@@ -72,14 +72,20 @@ class Scanned:
     reserved: int = 0  # read-ahead bytes reserved for it
     walked: bool = False  # the walk reached it (not to be handed to a reader any more)
     sub: Level | None = None  # a directory opened and listed ahead of the walk (walkahead.py)
+    xattr_problem: bool = False  # an attribute could not be listed or read (among ``problems``)
 
     @property
     def path(self) -> str:
         return self.where.path
 
 
-def scan(where: Where, name: str, old: Node | None) -> Scanned:
-    """``lstat`` (one ``llistxattr``, and ``readlink`` for a symlink) an entry; problems are kept."""
+def scan(
+    where: Where, name: str, old: Node | None, xattrs_from_old: bool = False, settled_before_ns: int | None = None
+) -> Scanned:
+    """``lstat`` an entry (and ``readlink`` a symlink) and list its extended attributes (one ``llistxattr``),
+    or, with ``xattrs_from_old`` (the parent snapshot listed every entry's, as this user:
+    ``Archiver.parent_xattrs``), take ``old``'s if the entry is the same inode with the same ctime
+    (``same_inode``: no attribute or ACL can have changed since); problems are kept."""
     s = Scanned(name=name, where=where, old=old)
     try:
         s.st = os.stat(where.name, dir_fd=where.dir_fd, follow_symlinks=False)
@@ -87,8 +93,13 @@ def scan(where: Where, name: str, old: Node | None) -> Scanned:
         s.problems.append(exc)
         return s
     node = s.node = node_from_stat(os.fsdecode(name), s.st)
-    node.xattrs, problems = xattrs.read(where.xattr_path())
-    s.problems.extend(problems)
+    if xattrs_from_old and old is not None and same_inode(node, old, settled_before_ns):
+        node.xattrs = old.xattrs
+    else:
+        node.xattrs, problems = xattrs.read(where.xattr_path())
+        if problems:
+            s.problems.extend(problems)
+            s.xattr_problem = True
     if node.type == SYMLINK:
         try:
             node.target = os.readlink(where.name, dir_fd=where.dir_fd)
@@ -193,16 +204,28 @@ class Readers:
         self._out.clear()
 
 
+def same_inode(node: Node, old: Node, settled_before_ns: int | None) -> bool:
+    """Whether ``old`` (the parent snapshot's node of that name) was taken of the same inode with the same
+    ctime: every write, and every change of owner, mode, extended attribute or ACL sets the ctime, so
+    nothing but the atime can have changed since (a change in the same tick of the file system's coarse
+    clock as one before the parent's read may keep it: restic and Borg trust the ctime as far). With
+    ``settled_before_ns`` (PostgreSQL incremental base backups) also: its times before that cutoff, so a
+    change in the same clock tick as the parent's read is not missed. A node's ctime is the one its
+    ``lstat`` saw before its attributes were listed and its bytes read (``Archiver._read``), never a
+    later one."""
+    if (node.inode, node.ctime_ns, node.type) != (old.inode, old.ctime_ns, old.type):
+        return False
+    cutoff = settled_before_ns
+    return cutoff is None or (old.mtime_ns < cutoff and old.ctime_ns < cutoff)
+
+
 def reusable(node: Node, old: Node | None, settled_before_ns: int | None) -> bool:
     """Whether the parent snapshot's node ``old`` may stand for ``node`` unread: a file then, the same
-    size, times and inode now, and (with ``settled_before_ns``: PostgreSQL incremental base backups)
-    its times before the cutoff, so a change in the same clock tick as the parent's read is not missed.
-    The one rule for the walk (``Archiver._file``) and for what it reads ahead (``wanted``)."""
+    size and mtime now, and ``same_inode``. The one rule for the walk (``Archiver._file``) and for what it
+    reads ahead (``wanted``)."""
     if old is None or old.type != FILE:
         return False
-    same = (node.size, node.mtime_ns, node.ctime_ns, node.inode) == (old.size, old.mtime_ns, old.ctime_ns, old.inode)
-    cutoff = settled_before_ns
-    return same and (cutoff is None or (old.mtime_ns < cutoff and old.ctime_ns < cutoff))
+    return (node.size, node.mtime_ns) == (old.size, old.mtime_ns) and same_inode(node, old, settled_before_ns)
 
 
 def wanted(s: Scanned, larger_than: int | None, settled_before_ns: int | None) -> bool:

@@ -162,12 +162,22 @@ def _fs_name(name: str) -> bool:
 def decode_tree(data: bytes, where: str) -> list[Node]:
     """The nodes of a tree blob, each field checked against the schema (``tree_schema``): a crafted tree
     is an IntegrityError here, never a TypeError, ValueError or UnicodeEncodeError at restore."""
+    return decode_tree_known(data, where)[0]
+
+
+def decode_tree_known(data: bytes, where: str) -> tuple[list[Node], bool]:
+    """``decode_tree``, and whether the blob holds only fields this version knows: one a newer drkit wrote
+    may hold more, which its nodes here leave out, so such a blob does not stand for them."""
     try:
         docs = json.loads(data)
     except ValueError as exc:  # not JSON (a UnicodeDecodeError is a ValueError)
         raise IntegrityError(f"{where}: malformed tree blob ({type(exc).__name__})") from None
     try:
-        nodes = [Node.from_doc(d) for d in _node_docs(docs)]
+        node_docs = _node_docs(docs)
+        try:  # ``from_doc`` inlined: a call fewer a node (~1.5 µs of ~8: re-runs decode every parent tree)
+            nodes, known = [Node(**d) for d in node_docs], type(docs) is dict and len(docs) == 1
+        except TypeError:  # a field this version does not know (or a malformed entry)
+            nodes, known = [Node.from_doc(d) for d in node_docs], False
     except ValueError as exc:
         raise IntegrityError(f"{where}: malformed tree blob ({exc})") from None
     except (KeyError, TypeError) as exc:
@@ -180,7 +190,7 @@ def decode_tree(data: bytes, where: str) -> list[Node]:
         if not isinstance(node.type, str) or node.type not in NODE_TYPES:  # a list: unhashable
             raise IntegrityError(f"{where}: unknown node type {node.type!r}")
         seen.add(node.name)
-    return nodes
+    return nodes, known
 
 
 def root_tree(root: dict[str, Any], where: str) -> str:

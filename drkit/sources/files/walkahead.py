@@ -46,13 +46,14 @@ class Ahead:
     def __init__(
         self,
         options: BackupOptions,
-        load: Callable[[str | None], dict[str, Node]],
+        load: Callable[[str | None], tuple[dict[str, Node], str]],
         readers: Readers | None,
         held: int,
         hand_from: int = 0,
     ) -> None:
         self.options = options
         self._load = load
+        self.xattrs_from_parent = False  # ``Archiver.parent_xattrs``
         self._readers = readers
         self._hand_from = hand_from  # smaller files the walk reads itself (readahead.WALK_READS_BELOW)
         self.max = min(PREPARED_MAX, max(1, held // 8)) if readers is not None else 0
@@ -69,7 +70,7 @@ class Ahead:
     def open(self, where: Where, node: Node, parent_tree: str | None, same_fs: bool) -> Level:
         """Open a directory (relative to its parent's descriptor) and list it; what fails is kept on the
         level (``problem``) for the walk to say when it enters it."""
-        parent = self._load(parent_tree)
+        parent, parent_id = self._load(parent_tree)
         try:
             d = open_dir(where, node.dev if same_fs else None)
         except OSError as exc:
@@ -83,12 +84,15 @@ class Ahead:
         kept = kept_names(markers, d.fd, names) if markers else names
         # a marker's leaving out is said in the summary (the CACHEDIR.TAG spec asks it, as anyone who can
         # write there can hide a directory from the backup)
-        return Level(where=where, node=node, names=kept, parent=parent, dir=d, marked=kept is not names)
+        return Level(
+            where=where, node=node, names=kept, parent=parent, parent_id=parent_id, dir=d, marked=kept is not names
+        )
 
     def scan(self, level: Level, ahead: int) -> None:
         """``lstat`` the level's next entries until ``ahead`` are scanned and not yet assembled."""
         excludes = self.options.excludes
         larger_than, settled = self.options.larger_than, self.options.settled_before_ns
+        from_parent = self.xattrs_from_parent
         while len(level.ahead) < ahead and level.pos < len(level.names):
             name = level.names[level.pos]
             level.pos += 1
@@ -96,7 +100,7 @@ class Ahead:
             where = level.where.child(name, level.dir.fd)
             if excludes.match(where.path, name):
                 continue
-            s = scan(where, name, level.parent.get(name))
+            s = scan(where, name, level.parent.get(name), from_parent, settled)
             level.ahead.append(s)
             if self._readers is None:
                 continue

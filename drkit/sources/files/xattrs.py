@@ -15,6 +15,7 @@ import base64
 import binascii
 import errno
 import os
+from typing import Any
 
 from ...core.errors import IntegrityError
 
@@ -100,3 +101,40 @@ def _remove_others(target: Target, wanted: dict[str, str], follow: bool) -> list
             if exc.errno != errno.ENODATA:
                 problems.append(f"extended attribute {name} not removed: {exc.strerror}")
     return problems
+
+
+# A files snapshot's ``meta`` keys: the effective uid that listed and read every entry's extended attributes
+# without a failure (absent: a drkit that kept none wrote it, or one could not be read), and whether the
+# kernel listed ``trusted.*`` to it: to CAP_SYS_ADMIN in the initial user namespace, not to a uid (root in a
+# container without it, docker's default, sees none, and no error). A later backup by the same uid, shown
+# ``trusted.*`` alike, takes an entry's attributes from it unlisted when the entry's inode and ctime are the
+# same (readahead.same_inode); another user, or root with the capability where the parent's had none, may
+# list more (or fewer).
+READ_AS, TRUSTED = "xattrs_read_as", "xattrs_trusted"
+_CAP_SYS_ADMIN = 21
+
+
+def _lists_trusted() -> bool | None:
+    """Whether the kernel lists ``trusted.*`` attributes to this process (None: cannot tell)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            eff = next((int(line.split()[1], 16) for line in f if line.startswith("CapEff:")), None)
+        with open("/proc/self/uid_map", encoding="ascii") as f:
+            initial = f.read().split() == ["0", "0", "4294967295"]
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if eff is None else initial and bool(eff >> _CAP_SYS_ADMIN & 1)
+
+
+def reader_meta() -> dict[str, Any]:
+    """The ``meta`` of a snapshot whose run listed and read every entry's attributes ({}: cannot tell who)."""
+    trusted = _lists_trusted()
+    return {} if trusted is None else {READ_AS: os.geteuid(), TRUSTED: trusted}
+
+
+def listed_as_me(meta: dict[str, Any]) -> bool:
+    """Whether a snapshot of this ``meta`` holds every entry's attributes as this process lists them."""
+    read_as, trusted = meta.get(READ_AS), meta.get(TRUSTED)
+    if type(read_as) is not int or read_as != os.geteuid() or type(trusted) is not bool:
+        return False
+    return trusted is _lists_trusted()

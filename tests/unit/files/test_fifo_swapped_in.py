@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,8 +35,8 @@ def test_a_file_swapped_for_a_fifo_after_its_lstat_is_skipped_not_waited_for(
     (src / "victim").write_bytes(b"a regular file when lstat saw it")
     real_scan = readahead.scan
 
-    def scan_then_swap(where: Where, name: str, old: object) -> readahead.Scanned:
-        s = real_scan(where, name, old)  # type: ignore[arg-type]
+    def scan_then_swap(where: Where, name: str, old: object, *rest: Any) -> readahead.Scanned:
+        s = real_scan(where, name, old, *rest)  # type: ignore[arg-type]
         _swap_for_fifo(where.path)
         return s
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from files_fixtures import archive_tree
@@ -29,8 +30,8 @@ def test_a_file_replaced_after_its_lstat_keeps_the_metadata_of_the_bytes_read(
     real_scan = readahead.scan
     new_inode: list[int] = []
 
-    def scan_then_replace(where: Where, name: str, old: object) -> readahead.Scanned:
-        s = real_scan(where, name, old)  # type: ignore[arg-type]
+    def scan_then_replace(where: Where, name: str, old: object, *rest: Any) -> readahead.Scanned:
+        s = real_scan(where, name, old, *rest)  # type: ignore[arg-type]
         if name == "x":
             tmp = src / "x.new"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)

@@ -34,3 +34,29 @@ def test_files_backup_and_restore_load_no_psycopg_nor_pydantic(tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr
     assert "LOADED []" in proc.stdout, proc.stdout
     assert (tmp_path / "out" / "src" / "d" / "f").read_text() == "content\n"
+
+
+def test_a_files_backup_does_not_load_the_repository_check(tmp_path: Path) -> None:
+    """``drkit check``'s module (and what it pulls in: run and stream manifests, the rooted checks) is not
+    a backup's business: the files package registers its tree walker in ``repository.references``, which
+    ``check`` reads, without importing ``check`` (it cost every files backup ~0.02-0.05 s of start-up)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("content\n")
+    script = (
+        f"R, S = {str(tmp_path / 'repo')!r}, {str(src)!r}\n"
+        "import sys\n"
+        "from drkit.cli.main import cli\n"
+        'cli.main(args=["init", "--repo", R], prog_name="drkit", standalone_mode=False)\n'
+        'cli.main(args=["backup", "files", S, "--repo", R, "--json"], prog_name="drkit", standalone_mode=False)\n'
+        'print("LOADED", "drkit.repository.check" in sys.modules)\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"DRKIT_PASSWORD": "not-a-secret", "PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED False" in proc.stdout, proc.stdout

@@ -7,6 +7,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from files_fixtures import archive_tree
@@ -76,8 +77,8 @@ def test_without_one_file_system_a_directory_mounted_on_after_its_lstat_is_walke
     subprocess.run(["umount", str(src / "b")], check=True, timeout=60)
     real_scan = walkahead.scan
 
-    def scan_then_mount(where: Where, name: str, old: Node | None) -> Scanned:
-        s = real_scan(where, name, old)
+    def scan_then_mount(where: Where, name: str, old: Node | None, *rest: Any) -> Scanned:
+        s = real_scan(where, name, old, *rest)
         if where.path == f"{src}/b":
             subprocess.run(["mount", "-t", "tmpfs", "none", str(src / "b")], check=True, timeout=60)
             mount_later.append(src / "b")

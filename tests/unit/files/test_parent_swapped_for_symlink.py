@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from files_fixtures import archive_tree
@@ -37,8 +38,8 @@ def _swap_at(monkeypatch: pytest.MonkeyPatch, src: Path, outside: Path, trigger:
     symlink to outside/d; the directory the walk is in moves to src/d-moved."""
     real_scan = readahead.scan
 
-    def scan_then_swap(where: Where, name: str, old: object) -> readahead.Scanned:
-        s = real_scan(where, name, old)  # type: ignore[arg-type]
+    def scan_then_swap(where: Where, name: str, old: object, *rest: Any) -> readahead.Scanned:
+        s = real_scan(where, name, old, *rest)  # type: ignore[arg-type]
         if where.path == str(src / trigger):
             os.rename(src / "d", src.parent / "d-moved")
             (src / "d").symlink_to(outside / "d")
