@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from ...pipeline import ChunkerParams
 from ...pipeline.hashing import BlobHasher
-from . import filereads, xattrs
+from . import filereads, fstype, xattrs
 from .filereads import SMALL_FILE, FileRead, Stream, stream_reserve
 from .tree import FILE, SYMLINK, Node
 from .walker import Where, node_from_stat
@@ -53,6 +53,12 @@ READ_AHEAD_MAX = 64 << 20  # bytes of files read ahead of the walk and not yet a
 # (its own did not grow; bench/RESULTS.md, session 16). Larger files go to the readers, where reading,
 # FastCDC and BLAKE3 (GIL released) outweigh the hand-over.
 WALK_READS_BELOW = 16 << 10
+# The file systems on which an unchanged entry's attributes are taken from the parent snapshot: their
+# setxattr/removexattr (ACLs too) always update the inode's ctime. Elsewhere every entry's are listed:
+# older tmpfs did not update it for trusted.* and security.*, FUSE's ctime is its server's, and a network
+# file system's may lag (the review of s16-rerun).
+CTIME_ON_XATTR = frozenset({fstype.EXT, fstype.XFS, fstype.BTRFS})
+_ctime_devices: dict[int, bool] = {}  # device -> its file system in CTIME_ON_XATTR
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
 
 
@@ -85,7 +91,8 @@ def scan(
     """``lstat`` an entry (and ``readlink`` a symlink) and list its extended attributes (one ``llistxattr``),
     or, with ``xattrs_from_old`` (the parent snapshot listed every entry's, as this user:
     ``Archiver.parent_xattrs``), take ``old``'s if the entry is the same inode with the same ctime
-    (``same_inode``: no attribute or ACL can have changed since); problems are kept."""
+    (``same_inode``: no attribute or ACL can have changed since) on a file system in ``CTIME_ON_XATTR``;
+    problems are kept."""
     s = Scanned(name=name, where=where, old=old)
     try:
         s.st = os.stat(where.name, dir_fd=where.dir_fd, follow_symlinks=False)
@@ -93,7 +100,12 @@ def scan(
         s.problems.append(exc)
         return s
     node = s.node = node_from_stat(os.fsdecode(name), s.st)
-    if xattrs_from_old and old is not None and same_inode(node, old, settled_before_ns):
+    if (
+        xattrs_from_old
+        and old is not None
+        and same_inode(node, old, settled_before_ns)
+        and fstype.of_device(s.st.st_dev, where.dir_fd, CTIME_ON_XATTR, _ctime_devices)
+    ):
         node.xattrs = old.xattrs
     else:
         node.xattrs, problems = xattrs.read(where.xattr_path())

@@ -28,7 +28,6 @@ chunkers, tar) do it inside their own code, not as a library drkit could use.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
 import os
@@ -37,14 +36,15 @@ from typing import BinaryIO, cast
 
 from ...pipeline import ChunkerParams, chunk_buffer, iter_chunks
 from ...pipeline.hashing import BlobHasher
+from . import fstype
 
 _SEEK_DATA: int | None = getattr(os, "SEEK_DATA", None)
 _SEEK_HOLE: int | None = getattr(os, "SEEK_HOLE", None)
 _UNSUPPORTED = {errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
-# statfs f_type magics (linux/magic.h) of the file systems whose SEEK_DATA/SEEK_HOLE answer holes are
-# skipped on: ext2/3/4, XFS, btrfs, tmpfs, overlayfs (it asks the layer's file system, one of these in
-# practice; tests/unit/files/test_sparse_adversarial.py ran on each).
-HOLES_TRUSTED = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0x794C7630})
+# The file systems whose SEEK_DATA/SEEK_HOLE answer holes are skipped on: ext2/3/4, XFS, btrfs, tmpfs,
+# overlayfs (it asks the layer's file system, one of these in practice;
+# tests/unit/files/test_sparse_adversarial.py ran on each).
+HOLES_TRUSTED = frozenset({fstype.EXT, fstype.XFS, fstype.BTRFS, fstype.TMPFS, fstype.OVERLAYFS})
 _ZEROS = bytes(8 << 20)  # what a hole reads as, copied from (calloc'd: its pages are the zero page until read)
 
 
@@ -88,8 +88,7 @@ def _has_hole(fd: int) -> bool:
     file system cannot say (it is then read whole). The descriptor's offset is back at 0."""
     if _SEEK_HOLE is None or _SEEK_DATA is None:
         return False
-    st = os.fstat(fd)
-    if not _holes_trusted(st.st_dev, fd):
+    if not fstype.of_device(os.fstat(fd).st_dev, fd, HOLES_TRUSTED, _trusted_devices):
         return False
     try:
         hole = os.lseek(fd, 0, _SEEK_HOLE)
@@ -103,39 +102,7 @@ def _has_hole(fd: int) -> bool:
         os.lseek(fd, 0, os.SEEK_SET)
 
 
-_trusted_devices: dict[int, bool] = {}
-
-
-def _holes_trusted(dev: int, fd: int) -> bool:
-    """Whether the file system of ``fd`` (on device ``dev``; asked once a device) is in ``HOLES_TRUSTED``."""
-    known = _trusted_devices.get(dev)
-    if known is None:
-        known = _trusted_devices[dev] = fs_type(fd) in HOLES_TRUSTED
-    return known
-
-
-class _StatFs(ctypes.Structure):
-    # Only the first field is read: f_type is a word (__fsword_t) at offset 0 on every Linux ABI; the
-    # padding covers the rest of struct statfs (120 bytes on x86-64, less elsewhere).
-    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 248)]
-
-
-@functools.lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def fs_type(fd: int) -> int | None:
-    """The ``f_type`` magic of the file system ``fd`` is on (``fstatfs``), None where it cannot be asked.
-    Hand-written: Python's ``os`` has ``fstatvfs`` only, which leaves the type out, and the libraries
-    that have it (psutil) map mount points by path, not an open descriptor."""
-    buf = _StatFs()
-    try:
-        if _libc().fstatfs(fd, ctypes.byref(buf)) != 0:
-            return None
-    except (OSError, AttributeError):  # no libc symbol (not Linux/glibc or musl)
-        return None
-    return int(buf.f_type) & 0xFFFFFFFF
+_trusted_devices: dict[int, bool] = {}  # device -> its file system in HOLES_TRUSTED
 
 
 class HoleReader:

@@ -21,7 +21,7 @@ from files_fixtures import SMALL_CHUNKS
 
 from drkit.pipeline import ChunkerParams, iter_chunks
 from drkit.pipeline.hashing import BlobHasher
-from drkit.sources.files import sparse
+from drkit.sources.files import fstype, sparse
 from drkit.sources.files.sparse import file_chunks, zero_chunk
 
 HASHER = BlobHasher(b"k" * 32)
@@ -214,25 +214,25 @@ def test_a_file_system_not_trusted_with_holes_is_read_whole(tmp_path: Path, monk
     assert read >= 12 * MiB  # read whole
 
 
-@pytest.mark.parametrize(("fstype", "magic", "trusted"), [("tmpfs", 0x01021994, True), ("ramfs", 0x858458F6, False)])
-def test_the_fs_type_is_read_from_the_descriptor(tmp_path: Path, fstype: str, magic: int, trusted: bool) -> None:
+@pytest.mark.parametrize(("kind", "magic", "trusted"), [("tmpfs", 0x01021994, True), ("ramfs", 0x858458F6, False)])
+def test_the_fs_type_is_read_from_the_descriptor(tmp_path: Path, kind: str, magic: int, trusted: bool) -> None:
     """``fs_type`` (fstatfs through ctypes) names the file system a descriptor is on: a real mount of each."""
     if os.geteuid() != 0:
         pytest.skip("mounting needs root")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", fstype, "-o", "size=8m", fstype, str(mnt)], check=True, capture_output=True)
+    subprocess.run(["mount", "-t", kind, "-o", "size=8m", kind, str(mnt)], check=True, capture_output=True)
     try:
         fd = os.open(mnt, os.O_RDONLY)
         try:
-            assert sparse.fs_type(fd) == magic
-            assert (sparse.fs_type(fd) in sparse.HOLES_TRUSTED) is trusted
+            assert fstype.fs_type(fd) == magic
+            assert (fstype.fs_type(fd) in sparse.HOLES_TRUSTED) is trusted
         finally:
             os.close(fd)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
     fd = os.open(tmp_path, os.O_RDONLY)
     try:
-        assert sparse.fs_type(fd) in sparse.HOLES_TRUSTED  # the tests' own temp dir: ext4 or tmpfs
+        assert fstype.fs_type(fd) in sparse.HOLES_TRUSTED  # the tests' own temp dir: ext4 or tmpfs
     finally:
         os.close(fd)
