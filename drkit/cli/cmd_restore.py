@@ -12,7 +12,7 @@ from ..core.errors import UsageError
 from ..ops.restore import restore_to
 from ..ops.session import open_repository
 from ..repository.snapshots import SnapshotFilter
-from ..sources.files.cmd import overwrite_options, run_restore
+from ..sources.files.cmd import overwrite_options, run_restore, say_chosen
 from ..sources.files.ops import find_files_snapshot
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
@@ -105,11 +105,12 @@ def restore_snapshot(
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
     if target is not None:
-        run_restore(repo, find_files_snapshot(repo, snapshot, None, match=snap_filter), target=target, **files_opts)
+        snap = find_files_snapshot(repo, snapshot, None, match=snap_filter)
+        run_restore(repo, snap, target=target, chosen_by=snapshot, **files_opts)
         return
     assert to is not None
     with quiet_broken_pipe():  # `restore … --to - | head`: exit 141, no message
-        snap, written = restore_to(repo, snapshot, to, snap_filter)
+        snap, written = restore_to(repo, snapshot, to, snap_filter, on_chosen=lambda s: say_chosen(snapshot, s))
     if files_opts.get("as_json"):
         emit_json({"snapshot": snap.id, "bytes_written": written, "target": to})
     elif to != "-":

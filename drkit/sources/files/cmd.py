@@ -17,7 +17,7 @@ from ...core.errors import UsageError
 from ...ops.session import open_repository
 from ...repository import pointintime
 from ...repository.repo import Repository
-from ...repository.snapshots import Snapshot, SnapshotFilter
+from ...repository.snapshots import Snapshot, SnapshotFilter, source_line
 from . import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
 from .cmd_backup import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
 from .ops import (
@@ -109,12 +109,21 @@ def restore_files_cmd(
         snap, running = files_snapshot_at(repo, point_in_time, source_name, snap_filter)
         if running is not None:  # passed over: said, never silent
             click.echo(f"note: {pointintime.running_line(running, point_in_time)}", err=True)
-    run_restore(repo, snap, **opts)
+    run_restore(repo, snap, chosen_by=snapshot if point_in_time is None else f"at {point_in_time}", **opts)
 
 
-def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
+def say_chosen(chosen_by: str | None, snap: Snapshot) -> None:
+    """One line on stderr naming the snapshot ``latest`` or a point in time chose, and its source (an id
+    names itself): said before the restore writes anything."""
+    if chosen_by == "latest" or (chosen_by or "").startswith("at "):
+        click.echo(f"{chosen_by}: {source_line(snap)}", err=True)
+
+
+def run_restore(
+    repo: Repository, snap: Snapshot, *, target: str, as_json: bool, chosen_by: str | None = None, **opts: Any
+) -> None:
     """Shared by `restore files` and `restore SNAPSHOT --target` (opts: includes, excludes, overwrite, delete,
-    special_files)."""
+    special_files). ``chosen_by``: the reference or ``at T`` that chose ``snap`` (said when not an id)."""
     if opts["delete"] and opts["overwrite"] is None:
         raise UsageError(
             "--delete needs an --overwrite choice",
@@ -123,6 +132,7 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
         )
     selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(_rooted(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
+    say_chosen(chosen_by, snap)
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
         click.echo(f"warning: {repaired.line()}", err=True)

@@ -227,12 +227,7 @@ def files_snapshot_at(
         for s in snapshots.load_all(repo.manifests)
         if s.source_kind == SOURCE_KIND and source_name in (None, s.source_name) and (not match or match.matches(s))
     ]
-    names = {s.source_name for s in found}
-    if len(names) > 1:
-        raise UsageError(
-            "several files sources in the repository; choose one with --source-name",
-            hint="sources: " + ", ".join(sorted(names)),
-        )
+    snapshots.refuse_several_sources(found, point_in_time)  # two hosts' /etc too, not only two names
     chosen = pointintime.finished_by(found, when)
     # A damaged manifest stored after `chosen` started and by T (plus the longest backup seen: a backup
     # that ended by T is stored a little later) may be the snapshot at T: refused as `latest` is (exit 13).

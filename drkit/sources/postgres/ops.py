@@ -104,6 +104,7 @@ def restore_logical(
             ]
             if not dumps:
                 raise UsageError("no logical PostgreSQL snapshot in the repository")
+            snapshots.refuse_several_sources(dumps, ref)  # two databases' dumps: the newest may be the other's
             snap = dumps[-1]
             snapshots.refuse_past_damaged(repo.manifests, snap)
         else:
