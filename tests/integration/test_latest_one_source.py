@@ -69,19 +69,20 @@ def test_latest_of_the_chosen_source_is_said_and_restored(
     target = tmp_path / "t"
     proc = drkit("restore", "latest", "--target", str(target), "--path", str(etc), "--repo", repo, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
-    said = [ln for ln in proc.stderr.decode().splitlines() if ln.startswith("latest: ")]
-    assert len(said) == 1 and etc_snapshot[:8] in said[0] and f"paths {etc}" in said[0], proc.stderr.decode()
+    said = [ln for ln in proc.stderr.decode().splitlines() if ln.startswith(f"restored snapshot {etc_snapshot[:8]} ")]
+    assert len(said) == 1 and f"of files:{etc} (host " in said[0] and f"paths {etc}" in said[0], proc.stderr.decode()
     assert sorted(os.listdir(target)) == ["etc"]  # etc's tree, not home's
     assert rsync_diff(etc, target / "etc") == []
 
 
 def test_point_in_time_of_the_chosen_source(two_trees: tuple[str, Path, Path, str], tmp_path: Path) -> None:
     repo, etc, home, _ = two_trees
+    home_snapshot = json.loads(_ok("snapshots", "--path", str(home), "--repo", repo, "--json"))[0]["id"]
     target, now = tmp_path / "t", datetime.now(UTC).isoformat()
     args = ("restore", "files", "--point-in-time", now, "--source-name", str(home), "--target", str(target))
     proc = drkit(*args, "--repo", repo, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert f"at {now}: snapshot " in proc.stderr.decode() and f"files:{home}" in proc.stderr.decode()
+    assert f"restored snapshot {home_snapshot[:8]} of files:{home} (host " in proc.stderr.decode()
     assert rsync_diff(home, target / "home") == []
 
 
@@ -98,8 +99,10 @@ def test_stream_latest_is_of_the_streams_and_of_one_name(tmp_path: Path) -> None
     out = tmp_path / "out"
     proc = drkit("restore", "latest", "--to", str(out), "--repo", repo, env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert "latest: snapshot " in proc.stderr.decode() and "stdin:db" in proc.stderr.decode()
+    assert "restored snapshot " in proc.stderr.decode() and " of stdin:db (host " in proc.stderr.decode()
     assert out.read_bytes() == data
+    piped = drkit("restore", "latest", "--to", "-", "--repo", repo, env=ENV)  # said on stderr: stdout is the data
+    assert piped.returncode == 0 and piped.stdout == data and "latest: snapshot " in piped.stderr.decode()
     _ok("backup", "stdin", "--name", "other", "--repo", repo, stdin=b"other bytes")
     proc = drkit("restore", "latest", "--to", "-", "--repo", repo, env=ENV)
     assert proc.returncode == 2 and proc.stdout == b""

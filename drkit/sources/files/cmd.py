@@ -112,11 +112,12 @@ def restore_files_cmd(
     run_restore(repo, snap, chosen_by=snapshot if point_in_time is None else f"at {point_in_time}", **opts)
 
 
-def say_chosen(chosen_by: str | None, snap: Snapshot) -> None:
-    """One line on stderr naming the snapshot ``latest`` or a point in time chose, and its source (an id
-    names itself): said before the restore writes anything."""
+def chosen_line(chosen_by: str | None, snap: Snapshot) -> str:
+    """How a restore's summary names ``snap``: with its source, host and paths when ``latest`` or a point in
+    time chose it (an id names itself)."""
     if chosen_by == "latest" or (chosen_by or "").startswith("at "):
-        click.echo(f"{chosen_by}: {source_line(snap)}", err=True)
+        return source_line(snap)
+    return f"snapshot {snap.short_id}"
 
 
 def run_restore(
@@ -132,7 +133,6 @@ def run_restore(
         )
     selection = Selection(tuple(p.strip("/") for p in opts["includes"]), Excludes(_rooted(opts["excludes"])))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
-    say_chosen(chosen_by, snap)
     repaired = repaired_from(snap)
     if repaired is not None:  # before the restore: said even when it fails
         click.echo(f"warning: {repaired.line()}", err=True)
@@ -155,7 +155,7 @@ def run_restore(
         for warning in stats.warnings:
             click.echo(f"warning: {warning}", err=True)
         click.echo(
-            f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
+            f"restored {chosen_line(chosen_by, snap)}: {stats.files} files, {stats.dirs} dirs, "
             f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats),
             err=True,
         )
