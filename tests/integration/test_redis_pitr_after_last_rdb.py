@@ -76,3 +76,22 @@ def test_point_between_two_rdbs_restores_the_older(
         assert proc.returncode == 0, proc.stderr.decode()
         assert "point in time " in proc.stderr.decode() and ": state at " in proc.stderr.decode()
         assert digest(into) == before
+
+
+def test_point_in_time_among_two_sources_rdbs_is_refused(
+    repo: str, redis_server: RedisServer, redis_factory: RedisFactory, tmp_path: Path
+) -> None:
+    """Without --name the newest RDB of either server was taken: refused (exit 2) as `latest` is."""
+    before = _backed_up_then_changed(repo, redis_server)
+    with redis_factory() as other:
+        proc = drkit("backup", "redis", "--repo", repo, "--url", other.url, "--name", "sessions", env=ENV)
+        assert proc.returncode == 0, proc.stderr.decode()
+    when = iso(time.time() + 1)
+    args = ("restore", "redis", "--repo", repo, "--point-in-time", when, "--accept-older")
+    proc = drkit(*args, "--target-dir", str(tmp_path / "t"), env=ENV)
+    assert proc.returncode == 2 and "ambiguous" in one_line_error(proc), proc.stderr.decode()
+    assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())
+    proc = drkit(*args, "--name", "cache", "--target-dir", str(tmp_path / "c"), env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    with start_redis(tmp_path / "c") as loaded:
+        assert digest(loaded) == before
