@@ -7,10 +7,10 @@ from typing import BinaryIO
 from ..core.errors import UsageError
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
-from ..sources.files import root_tree
 from ..sources.files.dump import content, lookup, write_tar, write_zip
 from ..sources.files.ops import find_files_snapshot
 from ..sources.files.tree import FILE
+from ..sources.files.view import view_tree
 
 
 def dump(
@@ -27,7 +27,7 @@ def dump(
     hold), and whether an archive was written."""
     with repo.lock(purpose="dump"):
         snap = find_files_snapshot(repo, ref, None, match=match)
-        found = lookup(repo, root_tree(snap.root, f"snapshot {snap.short_id}"), path)
+        found = lookup(repo, view_tree(repo, snap), path)
         if found is None:
             raise UsageError(
                 f"{path!r} is not in snapshot {snap.short_id}", hint=f"`drkit ls {snap.short_id}` lists its entries"

@@ -33,10 +33,10 @@ from . import (
     Selection,
     diff_trees,
     find_subtree,
-    root_tree,
     walk,
 )
 from .scan import scan
+from .view import view_tree
 
 
 @dataclass(kw_only=True)
@@ -281,7 +281,7 @@ def restore_files(  # noqa: PLR0913
             policy=policy or Policy(),
             on_total=on_total,
         )
-        return restorer.run(_tree(snap))
+        return restorer.run(view_tree(repo, snap))
 
 
 @dataclass(frozen=True)
@@ -370,7 +370,7 @@ def list_files(
     repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None
 ) -> Iterator[tuple[str, Node]]:
     snap = find_files_snapshot(repo, ref, None, match=match)
-    found = find_subtree(repo, _tree(snap), path)
+    found = find_subtree(repo, view_tree(repo, snap), path)
     if found is None:
         raise UsageError(f"{path!r} is not a directory in snapshot {snap.short_id}")
     return walk(repo, found[0], found[1])
@@ -379,8 +379,4 @@ def list_files(
 def diff_snapshots(repo: Repository, ref_a: str, ref_b: str) -> Iterator[Change]:
     a = find_files_snapshot(repo, ref_a, None)
     b = find_files_snapshot(repo, ref_b, None)
-    return diff_trees(repo, _tree(a), _tree(b))
-
-
-def _tree(snap: Snapshot) -> str:
-    return root_tree(snap.root, f"snapshot {snap.short_id}")
+    return diff_trees(repo, view_tree(repo, a), view_tree(repo, b))

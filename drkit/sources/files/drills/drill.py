@@ -17,6 +17,7 @@ from .. import Selection
 from .. import canary as files_canary
 from ..config import FilesSource
 from ..ops import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
+from ..view import view_tree
 from .listing import verify_listing
 from .sandbox import DEFAULT_IMAGE, container_listing
 from .verify import verify_files
@@ -33,9 +34,9 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
         restore_files(ctx.repo, snap, str(target), Selection())
     with ctx.phase("verify"):
         digests: dict[str, str] | None = {} if ctx.sandbox == "docker" else None
-        out.checks = verify_files(ctx.repo, snap.root["tree"], target, digests)
+        out.checks = verify_files(ctx.repo, view_tree(ctx.repo, snap), target, digests)
         if digests is not None:
-            out.checks.append(_container_check(ctx, snap.root["tree"], digests))
+            out.checks.append(_container_check(ctx, view_tree(ctx.repo, snap), digests))
         out.checks += verify_user_checks(ctx.job.checks, root=target)
         repaired = repaired_from(snap)
         if repaired is not None:  # restores as its tree says, but that tree lacks what the repair dropped
