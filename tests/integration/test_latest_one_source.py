@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from clirun import drkit, one_line_error
+from clirun import DRKIT, drkit, one_line_error
 from treediff import rsync_diff
 
 ENV = {"DRKIT_PASSWORD": "pw-for-latest-one-source"}
@@ -107,3 +109,24 @@ def test_stream_latest_is_of_the_streams_and_of_one_name(tmp_path: Path) -> None
     proc = drkit("restore", "latest", "--to", "-", "--repo", repo, env=ENV)
     assert proc.returncode == 2 and proc.stdout == b""
     assert "ambiguous" in one_line_error(proc)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a second host name needs a UTS namespace (root)")
+def test_the_same_path_of_two_hosts_is_two_sources(tmp_path: Path) -> None:
+    """`backup files /etc` on db1 and on db2 into one repository: `latest` was the newer host's /etc."""
+    repo, src, target = str(tmp_path / "repo"), tmp_path / "etc", tmp_path / "t"
+    src.mkdir()
+    (src / "hostname").write_text("here\n")
+    _ok("init", "--repo", repo)
+    _ok("backup", "files", str(src), "--repo", repo)
+    subprocess.run(["cp", "-a", str(src), str(tmp_path / "oracle")], check=True)  # this host's /etc as backed up
+    here = socket.gethostname()
+    (src / "hostname").write_text("elsewhere\n")  # the other host's /etc holds other bytes
+    argv = ["unshare", "--uts", "sh", "-c", 'hostname "$1" && shift && exec "$@"', "sh", "db2-elsewhere", *DRKIT]
+    other = subprocess.run([*argv, "backup", "files", str(src), "--repo", repo], env={**os.environ, **ENV}, check=False)
+    assert other.returncode == 0
+    proc = drkit("restore", "latest", "--target", str(target), "--repo", repo, env=ENV)
+    assert proc.returncode == 2 and "db2-elsewhere" in one_line_error(proc), proc.stderr.decode()
+    assert "--host" in proc.stderr.decode() and not target.exists()
+    _ok("restore", "latest", "--host", here, "--target", str(target), "--repo", repo)
+    assert rsync_diff(tmp_path / "oracle", target / "etc") == []
