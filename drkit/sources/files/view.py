@@ -7,6 +7,9 @@ stored tree is unchanged (old snapshots read the new way); ``/`` backed up with 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
 from .diff import load_tree
@@ -25,3 +28,11 @@ def view_tree(repo: Repository, snap: Snapshot) -> str:
     if len(nodes) == 1 and nodes[0].name == ROOT_NAME and nodes[0].type == DIR and nodes[0].subtree:
         return nodes[0].subtree
     return tree  # not the shape a backup of / writes (an empty /, a crafted tree): shown as stored
+
+
+def top_dir(paths: Sequence[str], path: str) -> str:
+    """Where ``path``, one of a snapshot's (or a job's) backed-up ``paths``, is under a restore's target, as
+    ``view_tree`` shows it: ``""`` (the target itself) for ``/`` backed up alone, else its last component."""
+    if [p.rstrip("/") or "/" for p in paths] == ROOT_ALONE:
+        return ""
+    return os.path.basename(path.rstrip("/")) or ROOT_NAME

@@ -5,7 +5,6 @@ view is compared with the snapshot too (``files.container``)."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 from ....core.errors import DrkitError
@@ -17,7 +16,7 @@ from .. import Selection
 from .. import canary as files_canary
 from ..config import FilesSource
 from ..ops import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
-from ..view import view_tree
+from ..view import top_dir, view_tree
 from .listing import verify_listing
 from .sandbox import DEFAULT_IMAGE, container_listing
 from .verify import verify_files
@@ -44,12 +43,11 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
         if backup_skipped(snap):  # restores as stored, but the backup (exit 3) lacks or tore these entries:
             # evidence the snapshot is not the source's state, so a failed check, not an unverified one
             out.checks.append(CheckResult("files.backup_whole", False, skipped_line(snap)))
-    first = os.path.basename(snap.root["paths"][0].rstrip("/")) or "root"
-    out.canary = files_canary.read(target / first, ctx.name)
+    out.canary = files_canary.read(target / top_dir(snap.root["paths"], snap.root["paths"][0]), ctx.name)
     started = datetime.fromisoformat(snap.time)
     started = started if started.tzinfo is not None else started.replace(tzinfo=UTC)
     out.system_heartbeats = {
-        s: files_canary.read_heartbeat(target, snap.root["paths"][0], s, started=started) for s in ctx.systems
+        s: files_canary.read_heartbeat(target, snap.root["paths"], s, started=started) for s in ctx.systems
     }
     return out
 
