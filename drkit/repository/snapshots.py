@@ -327,11 +327,12 @@ def source_line(snap: Snapshot) -> str:
     )
 
 
-def refuse_several_sources(snaps: list[Snapshot], ref: str) -> None:
+def refuse_several_sources(snaps: list[Snapshot], ref: str, hint: str | None = None) -> None:
     """Refuse (exit 2) a ``latest`` (or a point in time) among snapshots of several sources (``source_of``):
     the newest of them all may be another source's (``backup files /home`` after ``backup files /etc``), and
     restoring it for the other is a wrong restore. restic takes the newest of all; pgBackRest needs a
-    stanza; here the operator names the source."""
+    stanza; here the operator names the source. ``hint``: how the caller's command chooses, when its options
+    are not the snapshot filters."""
     sources: dict[tuple[str, str, str], Snapshot] = {}
     for snap in snaps:
         sources[source_of(snap)] = snap  # oldest first: the newest of each source stays
@@ -345,8 +346,10 @@ def refuse_several_sources(snaps: list[Snapshot], ref: str) -> None:
         f"{ref!r} is ambiguous: the snapshots it may name are of {len(sources)} sources ({listed}"
         + (f"; and {len(sources) - 4} more" if len(sources) > 4 else "")
         + ")",
-        hint="choose one with --path P, --host H, --source KIND, a source name (restore files --source-name, "
-        "restore redis --name), or a snapshot id; `drkit snapshots` lists them",
+        hint=hint
+        or "choose one with a snapshot id (`drkit snapshots` lists them) or, where the command has them, --path P, "
+        "--host H, --source KIND (restore, ls, dump, find, stats), --source-name (restore files), --name (restore "
+        "redis)",
     )
 
 

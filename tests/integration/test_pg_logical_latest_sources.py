@@ -38,6 +38,8 @@ def test_latest_logical_dump_of_two_databases_is_refused(pg_server: PgServer) ->
     assert proc.returncode == 2, proc.stderr.decode()
     line = one_line_error(proc)
     assert "ambiguous" in line and app in line and billing in line, line
+    hint = proc.stderr.decode().splitlines()[-1]  # `restore postgres` has no --path/--host/--name: an id
+    assert hint.startswith("hint: ") and "snapshot id" in hint and "--path" not in hint, hint
     assert pg_server.psql(f"SELECT count(*) FROM pg_database WHERE datname = '{target}'").strip() == "0"
     proc = run(pg_server, "restore", "postgres", ids[app], "--logical", "--target-dsn", pg_server.db_url(target), *pw)
     assert proc.returncode == 0, proc.stderr.decode()

@@ -90,6 +90,8 @@ def test_point_in_time_among_two_sources_rdbs_is_refused(
     args = ("restore", "redis", "--repo", repo, "--point-in-time", when, "--accept-older")
     proc = drkit(*args, "--target-dir", str(tmp_path / "t"), env=ENV)
     assert proc.returncode == 2 and "ambiguous" in one_line_error(proc), proc.stderr.decode()
+    hint = proc.stderr.decode().splitlines()[-1]  # options `restore redis` has, not ls's --path/--host
+    assert hint.startswith("hint: ") and "--name" in hint and "--path" not in hint and "--host" not in hint, hint
     assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())
     proc = drkit(*args, "--name", "cache", "--target-dir", str(tmp_path / "c"), env=ENV)
     assert proc.returncode == 0, proc.stderr.decode()

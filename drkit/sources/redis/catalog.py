@@ -127,7 +127,8 @@ def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
     Redis forked for it, somewhere between the snapshot's start and end, so one still being taken at
     ``when`` may hold writes after it."""
     rdbs = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") in ("rdb", "cluster")]
-    snapshots.refuse_several_sources(rdbs, iso(when))  # two servers' RDBs: the newest may be the other's
+    names = ", ".join(sorted({s.source_name for s in rdbs}))
+    snapshots.refuse_several_sources(rdbs, iso(when), f"give --name, one of: {names}")  # the newest: another's?
     found = pointintime.finished_by(rdbs, datetime.fromtimestamp(when, UTC))
     if found is None:
         raise UsageError(f"no Redis RDB snapshot ended at or before {iso(when)}")
