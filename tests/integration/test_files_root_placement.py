@@ -7,6 +7,7 @@ entry on the way down; rsync compares the restore with the source."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -59,3 +60,18 @@ def test_a_backup_of_a_directory_restores_as_its_last_component(tmp_path: Path) 
     _ok("restore", "latest", "--target", str(target), "--repo", repo)
     assert sorted(os.listdir(target)) == ["data"]
     assert rsync_diff(src, target / "data") == []
+
+
+def test_diff_of_root_alone_and_root_with_another_path_names_what_changed(tmp_path: Path) -> None:
+    """`/` alone is seen from inside, `/` with other paths as the entry `root`: a diff between the two must
+    not read as the whole tree removed and added again under /root, only the path backed up beside it."""
+    repo, src, other = str(tmp_path / "repo"), tmp_path / "src", tmp_path / "other"
+    _tree(src)
+    other.mkdir()
+    (other / "f").write_text("beside /\n")
+    _ok("init", "--repo", repo)
+    excludes = [e for e in _only(src) if e != f"--exclude={other}"]
+    alone = json.loads(_ok("backup", "files", "/", *excludes, "--repo", repo, "--json"))["snapshot"]
+    both = json.loads(_ok("backup", "files", "/", str(other), *excludes, "--repo", repo, "--json"))["snapshot"]
+    changes = json.loads(_ok("diff", alone, both, "--repo", repo, "--json"))
+    assert changes == [{"change": "+", "path": "/other"}, {"change": "+", "path": "/other/f"}], changes
