@@ -33,6 +33,7 @@ from . import (
     Selection,
     diff_trees,
     find_subtree,
+    root_tree,
     walk,
 )
 from .scan import scan
@@ -379,4 +380,16 @@ def list_files(
 def diff_snapshots(repo: Repository, ref_a: str, ref_b: str) -> Iterator[Change]:
     a = find_files_snapshot(repo, ref_a, None)
     b = find_files_snapshot(repo, ref_b, None)
+    pa, pb = _paths(a), _paths(b)
+    if "/" in pa and "/" in pb and pa != pb:
+        # `/` alone is seen from inside, `/` with other paths as the entry `root`: compared as stored, both
+        # hold `root`, and the diff names the other paths, not the whole tree moved under /root
+        return diff_trees(
+            repo, root_tree(a.root, f"snapshot {a.short_id}"), root_tree(b.root, f"snapshot {b.short_id}")
+        )
     return diff_trees(repo, view_tree(repo, a), view_tree(repo, b))
+
+
+def _paths(snap: Snapshot) -> list[str]:
+    paths = snap.root.get("paths")
+    return [str(p) for p in paths] if isinstance(paths, list) else []
