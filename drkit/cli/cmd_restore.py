@@ -11,8 +11,8 @@ import click
 from ..core.errors import UsageError
 from ..ops.restore import restore_to
 from ..ops.session import open_repository
-from ..repository.snapshots import SnapshotFilter
-from ..sources.files.cmd import overwrite_options, run_restore
+from ..repository.snapshots import Snapshot, SnapshotFilter, source_line
+from ..sources.files.cmd import chosen_line, overwrite_options, run_restore
 from ..sources.files.ops import find_files_snapshot
 from .common import RepoRef, skip_damaged_option, with_repo
 from .epilog import EXIT_CODES_EPILOG
@@ -105,12 +105,19 @@ def restore_snapshot(
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = skip_damaged
     if target is not None:
-        run_restore(repo, find_files_snapshot(repo, snapshot, None, match=snap_filter), target=target, **files_opts)
+        snap = find_files_snapshot(repo, snapshot, None, match=snap_filter)
+        run_restore(repo, snap, target=target, chosen_by=snapshot, **files_opts)
         return
     assert to is not None
     with quiet_broken_pipe():  # `restore … --to - | head`: exit 141, no message
-        snap, written = restore_to(repo, snapshot, to, snap_filter)
+        on_chosen = _say_latest if to == "-" and snapshot == "latest" else None
+        snap, written = restore_to(repo, snapshot, to, snap_filter, on_chosen=on_chosen)
     if files_opts.get("as_json"):
         emit_json({"snapshot": snap.id, "bytes_written": written, "target": to})
     elif to != "-" and not quiet():
-        click.echo(f"restored snapshot {snap.short_id}: {written} bytes to {printable(to)}", err=True)
+        click.echo(f"restored {chosen_line(snapshot, snap)}: {written} bytes to {printable(to)}", err=True)
+
+
+def _say_latest(snap: Snapshot) -> None:
+    """``latest --to -``: nothing else names the snapshot piped out; said before its first byte."""
+    click.echo(f"latest: {source_line(snap)}", err=True)

@@ -7,11 +7,11 @@ from typing import BinaryIO
 from ..core.errors import UsageError
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
-from ..sources.files import root_tree
 from ..sources.files.diff import lookup, spelled
 from ..sources.files.dump import content, write_tar, write_zip
 from ..sources.files.ops import find_files_snapshot
 from ..sources.files.tree import FILE
+from ..sources.files.view import view_tree
 
 
 def dump(
@@ -28,7 +28,7 @@ def dump(
     hold), and whether an archive was written."""
     with repo.lock(purpose="dump"):
         snap = find_files_snapshot(repo, ref, None, match=match)
-        tree = root_tree(snap.root, f"snapshot {snap.short_id}")
+        tree = view_tree(repo, snap)
         path = spelled(repo, tree, path)  # as `drkit ls` printed it, `caf\351`, or as typed
         found = lookup(repo, tree, path)
         if found is None:

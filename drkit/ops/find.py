@@ -17,7 +17,8 @@ from ..core.printed import spellings
 from ..repository import snapshots
 from ..repository.repo import Repository
 from ..repository.snapshots import Snapshot, SnapshotFilter
-from ..sources.files import ROOT_TYPE, SOURCE_KIND, Node, root_tree, walk
+from ..sources.files import ROOT_TYPE, SOURCE_KIND, Node, walk
+from ..sources.files.view import view_tree
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,6 @@ def find(repo: Repository, pattern: Pattern, refs: list[str], match: SnapshotFil
     snapshot by snapshot, oldest first, depth first in name order."""
     with repo.lock(purpose="find"):
         for snap in _chosen(repo, refs, match):
-            for rel, node in walk(repo, root_tree(snap.root, f"snapshot {snap.short_id}")):
+            for rel, node in walk(repo, view_tree(repo, snap)):
                 if pattern.matches("/" + rel, node.name):
                     yield Found(snap, "/" + rel, node)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core import tracing
@@ -16,14 +17,23 @@ from ..repository.snapshots import Snapshot, SnapshotFilter
 from ..repository.streams import restore_stream
 
 
-def restore_to(repo: Repository, ref: str, to: str, match: SnapshotFilter | None = None) -> tuple[Snapshot, int]:
+def restore_to(
+    repo: Repository,
+    ref: str,
+    to: str,
+    match: SnapshotFilter | None = None,
+    on_chosen: Callable[[Snapshot], None] | None = None,
+) -> tuple[Snapshot, int]:
     """Restore a stream snapshot to standard output (``-``) or a new file (written to a temp
-    name and renamed, so a failed restore never leaves a partial file under the final name)."""
+    name and renamed, so a failed restore never leaves a partial file under the final name).
+    ``on_chosen``: told the snapshot before a byte is written."""
     with repo.lock(purpose="restore"), tracing.span("drkit.restore", **{"drkit.source_kind": "stream"}) as span:
-        snap = snapshots.find(repo.manifests, ref, match=match)
+        snap = snapshots.find(repo.manifests, ref, match=match, root_type="stream")  # latest: of the streams
         span.set(**{"drkit.snapshot_id": snap.id})
         if snap.root.get("type") != "stream":
             raise UsageError(f"snapshot {snap.short_id} is not a stream; use the source's restore command")
+        if on_chosen is not None:
+            on_chosen(snap)
         if to == "-":
             out = binary_stdout()
             written = restore_stream(repo, snap, out)

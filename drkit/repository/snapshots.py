@@ -308,6 +308,51 @@ def could_match(
     return True
 
 
+def source_of(snap: Snapshot) -> tuple[str, str, str]:
+    """What ``latest`` takes for one source: the kind and the name; for a files snapshot named by its paths
+    (``backup files /etc`` without ``--name``) the host too, as ``backup files`` picks its parent: /etc of
+    two hosts are two trees. A named source (a job, ``--name``) is one whichever host ran it (a CronJob's
+    pod has a new host name every run)."""
+    paths = snap.root.get("paths")
+    by_paths = isinstance(paths, list) and snap.source_name == ",".join(str(p) for p in paths)
+    return snap.source_kind, snap.source_name, snap.host if by_paths else ""
+
+
+def source_line(snap: Snapshot) -> str:
+    """One line naming ``snap`` and its source, said when ``latest`` or a point in time chose it."""
+    paths = snap.root.get("paths")
+    where = f"; paths {', '.join(map(str, paths))}" if isinstance(paths, list) and paths else ""
+    return (
+        f"snapshot {snap.short_id} of {snap.source_kind}:{snap.source_name} (host {snap.host}{where}; {snap.time[:19]})"
+    )
+
+
+def refuse_several_sources(snaps: list[Snapshot], ref: str, hint: str | None = None) -> None:
+    """Refuse (exit 2) a ``latest`` (or a point in time) among snapshots of several sources (``source_of``):
+    the newest of them all may be another source's (``backup files /home`` after ``backup files /etc``), and
+    restoring it for the other is a wrong restore. restic takes the newest of all; pgBackRest needs a
+    stanza; here the operator names the source. ``hint``: how the caller's command chooses, when its options
+    are not the snapshot filters."""
+    sources: dict[tuple[str, str, str], Snapshot] = {}
+    for snap in snaps:
+        sources[source_of(snap)] = snap  # oldest first: the newest of each source stays
+    if len(sources) < 2:
+        return
+    shown = sorted(sources.values(), key=lambda s: s.time, reverse=True)
+    listed = "; ".join(
+        f"{s.source_kind}:{s.source_name}" + (f" on {s.host}" if source_of(s)[2] else "") for s in shown[:4]
+    )
+    raise UsageError(
+        f"{ref!r} is ambiguous: the snapshots it may name are of {len(sources)} sources ({listed}"
+        + (f"; and {len(sources) - 4} more" if len(sources) > 4 else "")
+        + ")",
+        hint=hint
+        or "choose one with a snapshot id (`drkit snapshots` lists them) or, where the command has them, --path P, "
+        "--host H, --source KIND (restore, ls, dump, find, stats), --source-name (restore files), --name (restore "
+        "redis)",
+    )
+
+
 def find(
     store: ManifestStore,
     ref: str,
@@ -315,9 +360,11 @@ def find(
     source_kind: str | None = None,
     source_name: str | None = None,
     match: SnapshotFilter | None = None,
+    root_type: str | None = None,
 ) -> Snapshot:
-    """A snapshot by id prefix, or ``latest`` (optionally of one source, and matching ``match``);
-    ``latest`` refuses to fall back past a damaged snapshot that may be newer (``refuse_past_damaged``).
+    """A snapshot by id prefix, or ``latest`` (optionally of one source, of ``root_type``, and matching
+    ``match``); ``latest`` refuses to fall back past a damaged snapshot that may be newer
+    (``refuse_past_damaged``) and to choose among several sources (``refuse_several_sources``).
     A snapshot named by id that ``match`` does not select is a usage error, never silently used."""
     if ref == "latest":
         snaps = [
@@ -326,6 +373,7 @@ def find(
             if (source_kind is None or s.source_kind == source_kind)
             and (source_name is None or s.source_name == source_name)
             and (not match or match.matches(s))
+            and root_type in (None, s.root.get("type"))
         ]
         if not snaps:
             damaged = [k for k in damaged_since(store, None) if could_match(store, k, match, source_kind, source_name)]
@@ -334,7 +382,9 @@ def find(
                     f"no intact snapshot matches 'latest'; {len(damaged)} damaged skipped ({damaged[0]})",
                     hint="`drkit check` lists them",
                 )
-            raise UsageError("no snapshot matches 'latest'" + (f" ({match.describe()})" if match else ""))
+            kind = f"{root_type} " if root_type else ""
+            raise UsageError(f"no {kind}snapshot matches 'latest'" + (f" ({match.describe()})" if match else ""))
+        refuse_several_sources(snaps, ref)
         refuse_past_damaged(store, snaps[-1], possible=lambda k: could_match(store, k, match, source_kind, source_name))
         return snaps[-1]
     snapshot_id = store.resolve(KIND, ref)

@@ -25,8 +25,8 @@ def _sources(tmp_path: Path) -> tuple[Path, Path]:
     return one, two
 
 
-def _restore(repo: Path, snap: str, target: Path) -> None:
-    ok("restore", snap, "--target", str(target), "--repo", str(repo))
+def _restore(repo: Path, snap: str, target: Path, *filters: str) -> None:
+    ok("restore", snap, "--target", str(target), "--repo", str(repo), *filters)
 
 
 def test_junk_objects_skipped_by_every_command(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_junk_objects_skipped_by_every_command(tmp_path: Path) -> None:
     second = backup(repo, two)
     _restore(repo, first, tmp_path / "r1")
     same_tree(one, tmp_path / "r1" / "one")
-    _restore(repo, "latest", tmp_path / "r2")
+    _restore(repo, "latest", tmp_path / "r2", "--path", str(two))  # of one source: `one` is another
     same_tree(two, tmp_path / "r2" / "two")
     ok("forget", "--keep-last", "5", "--repo", str(repo))
     ok("prune", "--repo", str(repo))

@@ -88,7 +88,10 @@ def test_crafted_snapshot_document_is_skipped_and_reported(tmp_path: Path, what:
     (src / "f").write_text("intact\n")
     ok("init", "--repo", str(repo))
     good = backup(repo, src)
-    crafted = open_repo(repo).manifests.put("snapshot", SNAPSHOT_DOCS[what])
+    doc = SNAPSHOT_DOCS[what]
+    if what == "root tree a number":  # of the good one's source, so that `latest` is this one's
+        doc = {**doc, "source_name": str(src), "root": {**doc["root"], "paths": [str(src)]}}
+    crafted = open_repo(repo).manifests.put("snapshot", doc)
     proc = run("snapshots", "--repo", str(repo))
     assert proc.returncode == 0 and good[:8] in proc.stdout, proc.stderr
     if what == "root tree a number":  # a valid document, newest: `latest`, refused as damage

@@ -106,7 +106,8 @@ def test_a_backup_host_clock_ahead_of_the_storage_does_not_hide_a_damaged_newer_
     (repo / "snapshots" / second).unlink()
     damaged = "cd" * 32
     plant(repo, f"snapshots/{damaged}", b"written after the skewed snapshot, dated by the storage")
-    proc = run("restore", "latest", "--target", str(tmp_path / "r"), "--repo", str(repo))
+    of_new = ("--path", str(tmp_path / "new" / "data"))  # `latest` of one source: old/data is another
+    proc = run("restore", "latest", *of_new, "--target", str(tmp_path / "r"), "--repo", str(repo))
     line = one_line(proc, 13)
     assert damaged[:16] in line and skewed_id[:8] in proc.stderr, proc.stderr
 

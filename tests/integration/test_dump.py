@@ -185,7 +185,7 @@ def test_dump_and_restore_into_a_closed_pipe_end_quietly(
     (one / "blob.bin").write_bytes(blob)
     _ok("backup", "files", str(one), "--repo", url)
     runs = [
-        (["dump", "latest", "/one/blob.bin"], blob[:1]),
+        (["dump", "latest", "/one/blob.bin", "--path", str(one)], blob[:1]),  # latest of one source
         (
             ["dump", "latest", "/src/app/static/big.bin", "--path", str(src)],
             (src / "app/static/big.bin").read_bytes()[:1000],

@@ -145,7 +145,8 @@ def test_restore_refuses_existing_database(pg_server: PgServer) -> None:
     db, _, _ = _make_db(pg_server)
     backup = run(pg_server, "backup", "postgres", "--logical", *db_opts(pg_server, db), "--json")
     assert backup.returncode == 0, backup.stderr.decode()
-    proc = run(pg_server, "restore", "postgres", "latest", "--logical", "--target-dsn", pg_server.db_url(db), *pw)
+    snap = json.loads(backup.stdout)["snapshot"]  # `latest` of the shared repository is of several databases
+    proc = run(pg_server, "restore", "postgres", snap, "--logical", "--target-dsn", pg_server.db_url(db), *pw)
     assert proc.returncode == 1
     assert "already exists" in one_line_error(proc)
 

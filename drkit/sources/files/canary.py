@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..system import heartbeat_name
+from .view import top_dir
 
 PREFIX = ".drkit-canary-"
 
@@ -34,10 +35,10 @@ def read(directory: str | Path, job: str) -> datetime | None:
         return None
 
 
-def read_heartbeat(restored: Path, first_path: str, system: str, *, started: datetime) -> datetime | None:
+def read_heartbeat(restored: Path, paths: list[str], system: str, *, started: datetime) -> datetime | None:
     """In a files restore under ``restored``: the heartbeat written into the source's first path, counted as
     at most the snapshot's start (``started``): a files snapshot is not atomic, so a heartbeat written while
     it ran may be captured while files read earlier are older than it; claiming the heartbeat's instant
     for the whole tree would make the system's verified point later than what the files hold."""
-    at = read(restored / (os.path.basename(first_path.rstrip("/")) or "root"), heartbeat_name(system))
+    at = read(restored / top_dir(paths, paths[0]), heartbeat_name(system))
     return min(at.astimezone(UTC), started.astimezone(UTC)) if at is not None else None

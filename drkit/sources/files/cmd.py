@@ -18,8 +18,8 @@ from ...core.printed import spellings
 from ...ops.session import open_repository
 from ...repository import pointintime
 from ...repository.repo import Repository
-from ...repository.snapshots import Snapshot, SnapshotFilter
-from . import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection, root_tree
+from ...repository.snapshots import Snapshot, SnapshotFilter, source_line
+from . import OVERWRITE_CHOICES, Excludes, Policy, RestoreStats, Selection
 from .cmd_backup import backup_files_cmd as backup_files_cmd  # lazy.SOURCES names it here
 from .diff import lookup, spelled
 from .ops import (
@@ -34,6 +34,7 @@ from .ops import (
     skipped_line,
 )
 from .tree import DIR, SYMLINK, Node
+from .view import view_tree
 
 OVERWRITE_HELP = (
     "What to do with a restored path the target already holds: always (replace), if-changed "
@@ -117,19 +118,29 @@ def restore_files_cmd(
         snap, running = files_snapshot_at(repo, point_in_time, source_name, snap_filter)
         if running is not None:  # passed over: said, never silent
             click.echo(f"note: {pointintime.running_line(running, point_in_time)}", err=True)
-    run_restore(repo, snap, **opts)
+    run_restore(repo, snap, chosen_by=snapshot if point_in_time is None else f"at {point_in_time}", **opts)
 
 
-def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool, **opts: Any) -> None:
+def chosen_line(chosen_by: str | None, snap: Snapshot) -> str:
+    """How a restore's summary names ``snap``: with its source, host and paths when ``latest`` or a point in
+    time chose it (an id names itself)."""
+    if chosen_by == "latest" or (chosen_by or "").startswith("at "):
+        return source_line(snap)
+    return f"snapshot {snap.short_id}"
+
+
+def run_restore(
+    repo: Repository, snap: Snapshot, *, target: str, as_json: bool, chosen_by: str | None = None, **opts: Any
+) -> None:
     """Shared by `restore files` and `restore SNAPSHOT --target` (opts: includes, excludes, overwrite, delete,
-    special_files)."""
+    special_files). ``chosen_by``: the reference or ``at T`` that chose ``snap`` (said when not an id)."""
     if opts["delete"] and opts["overwrite"] is None:
         raise UsageError(
             "--delete needs an --overwrite choice",
             hint="e.g. --overwrite always --delete: the "
             "target's restored directories then hold exactly the snapshot's entries",
         )
-    tree = root_tree(snap.root, f"snapshot {snap.short_id}")  # an --include as `drkit ls` printed it, read back
+    tree = view_tree(repo, snap)  # an --include as `drkit ls` printed it, read back
     includes = tuple(spelled(repo, tree, p).strip("/") for p in opts["includes"])
     selection = Selection(includes, Excludes(_rooted(_spelled_excludes(repo, tree, opts["excludes"]))))
     policy = Policy(opts["overwrite"], opts["delete"], opts["special_files"])
@@ -156,7 +167,7 @@ def run_restore(repo: Repository, snap: Snapshot, *, target: str, as_json: bool,
             click.echo(f"warning: {warning}", err=True)
         if not quiet():
             click.echo(
-                f"restored snapshot {snap.short_id}: {stats.files} files, {stats.dirs} dirs, "
+                f"restored {chosen_line(chosen_by, snap)}: {stats.files} files, {stats.dirs} dirs, "
                 f"{stats.bytes_written} bytes to {printable(target)}" + _existing_summary(stats),
                 err=True,
             )

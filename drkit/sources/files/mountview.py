@@ -38,6 +38,7 @@ from ...repository.streams import iter_stream_ids
 from . import xattrs
 from .diff import load_tree
 from .tree import DIR, FILE, SYMLINK, Node
+from .view import ROOT_ALONE, view_tree
 
 _MODES = {
     FILE: stat.S_IFREG,
@@ -142,6 +143,17 @@ class MountView:
         self._next_fh = 1
 
     # -- the namespace ----------------------------------------------------------------------------
+
+    def _shown_tree(self, snap: Snapshot) -> str:
+        """``view_tree`` (a snapshot of / alone shows /etc, not /root/etc); a root tree that cannot be read
+        is shown as stored, its damage an EIO when read, never a mount that fails."""
+        if snap.root.get("paths") != ROOT_ALONE:
+            return str(snap.root.get("tree", ""))
+        try:
+            return view_tree(self.repo, snap)
+        except DrkitError:
+            return str(snap.root.get("tree", ""))
+
     def _build(self, snaps: list[Snapshot]) -> None:
         now = self.root.mtime_ns
         top = {name: VDir(now) for name in ("ids", "snapshots", "hosts", "tags")}
@@ -152,7 +164,7 @@ class MountView:
         for snap in ordered:
             when = _time_ns(snap.time)
             streams = stream_files(snap) if snap.root.get("type") in ("stream", "bundle") else None
-            top["ids"].children[ids[snap.id]] = SnapRoot(snap, str(snap.root.get("tree", "")), when, streams)
+            top["ids"].children[ids[snap.id]] = SnapRoot(snap, self._shown_tree(snap), when, streams)
             groups = [
                 (top["snapshots"], "../ids/"),
                 *((self._group(top["hosts"], hosts[snap.host]), "../../ids/"),),

@@ -39,6 +39,7 @@ from . import (
 )
 from .diff import spelled
 from .scan import scan
+from .view import snapshot_paths, view_tree
 
 
 @dataclass(kw_only=True)
@@ -234,12 +235,7 @@ def files_snapshot_at(
         for s in snapshots.load_all(repo.manifests)
         if s.source_kind == SOURCE_KIND and source_name in (None, s.source_name) and (not match or match.matches(s))
     ]
-    names = {s.source_name for s in found}
-    if len(names) > 1:
-        raise UsageError(
-            "several files sources in the repository; choose one with --source-name",
-            hint="sources: " + ", ".join(sorted(names)),
-        )
+    snapshots.refuse_several_sources(found, point_in_time)  # two hosts' /etc too, not only two names
     chosen = pointintime.finished_by(found, when)
     # A damaged manifest stored after `chosen` started and by T (plus the longest backup seen: a backup
     # that ended by T is stored a little later) may be the snapshot at T: refused as `latest` is (exit 13).
@@ -293,7 +289,7 @@ def restore_files(  # noqa: PLR0913
             policy=policy or Policy(),
             on_total=on_total,
         )
-        return restorer.run(_tree(snap))
+        return restorer.run(view_tree(repo, snap))
 
 
 @dataclass(frozen=True)
@@ -382,7 +378,8 @@ def list_files(
     repo: Repository, ref: str, path: str = "", match: SnapshotFilter | None = None
 ) -> Iterator[tuple[str, Node]]:
     snap = find_files_snapshot(repo, ref, None, match=match)
-    found = find_subtree(repo, _tree(snap), spelled(repo, _tree(snap), path))  # `ls -b`'s spelling read back
+    tree = view_tree(repo, snap)
+    found = find_subtree(repo, tree, spelled(repo, tree, path))  # `ls -b`'s spelling read back
     if found is None:
         raise UsageError(f"{path!r} is not a directory in snapshot {snap.short_id}")
     return walk(repo, found[0], found[1])
@@ -391,8 +388,11 @@ def list_files(
 def diff_snapshots(repo: Repository, ref_a: str, ref_b: str) -> Iterator[Change]:
     a = find_files_snapshot(repo, ref_a, None)
     b = find_files_snapshot(repo, ref_b, None)
-    return diff_trees(repo, _tree(a), _tree(b))
-
-
-def _tree(snap: Snapshot) -> str:
-    return root_tree(snap.root, f"snapshot {snap.short_id}")
+    pa, pb = snapshot_paths(a), snapshot_paths(b)
+    if "/" in pa and "/" in pb and pa != pb:
+        # `/` alone is seen from inside, `/` with other paths as the entry `root`: compared as stored, both
+        # hold `root`, and the diff names the other paths, not the whole tree moved under /root
+        return diff_trees(
+            repo, root_tree(a.root, f"snapshot {a.short_id}"), root_tree(b.root, f"snapshot {b.short_id}")
+        )
+    return diff_trees(repo, view_tree(repo, a), view_tree(repo, b))

@@ -61,7 +61,7 @@ class FilesKind:
     def read_heartbeat(self, config: FilesSource, system: str, restored: RestoredComponent) -> datetime | None:
         if restored.directory is None:
             return None
-        return files_canary.read_heartbeat(restored.directory, config.paths[0], system, started=restored.point)
+        return files_canary.read_heartbeat(restored.directory, config.paths, system, started=restored.point)
 
     def facts(self, config: FilesSource) -> dict[str, Any]:
         return {}  # a files snapshot's tree is its own record

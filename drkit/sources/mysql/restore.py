@@ -45,6 +45,8 @@ def find_dump(repo: Repository, ref: str, name: str | None = None) -> Snapshot:
         ]
         if not found:
             raise MysqlUsage("no MySQL snapshot in the repository" + (f" of source {name!r}" if name else ""))
+        names = ", ".join(sorted({s.source_name for s in found}))  # without a name: the newest may be another's
+        snapshots.refuse_several_sources(found, ref, f"give --name, one of: {names}; or a snapshot id")
         snap = found[-1]
         snapshots.refuse_past_damaged(repo.manifests, snap)
     if snap.meta.get("mode") != "logical" or snap.root.get("type") != "stream":

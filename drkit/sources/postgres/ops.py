@@ -104,6 +104,9 @@ def restore_logical(
             ]
             if not dumps:
                 raise UsageError("no logical PostgreSQL snapshot in the repository")
+            snapshots.refuse_several_sources(  # two databases' dumps: the newest may be the other's
+                dumps, ref, "give the dump's snapshot id; `drkit snapshots --source postgres` lists them"
+            )
             snap = dumps[-1]
             snapshots.refuse_past_damaged(repo.manifests, snap)
         else:

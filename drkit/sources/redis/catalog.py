@@ -127,10 +127,35 @@ def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
     Redis forked for it, somewhere between the snapshot's start and end, so one still being taken at
     ``when`` may hold writes after it."""
     rdbs = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") in ("rdb", "cluster")]
+    names = ", ".join(sorted({s.source_name for s in rdbs}))
+    snapshots.refuse_several_sources(rdbs, iso(when), f"give --name, one of: {names}")  # the newest: another's?
     found = pointintime.finished_by(rdbs, datetime.fromtimestamp(when, UTC))
     if found is None:
         raise UsageError(f"no Redis RDB snapshot ended at or before {iso(when)}")
     return found
+
+
+def past_the_last_rdb(repo: Repository, chosen: Snapshot, when: float, *, accept: bool) -> str | None:
+    """When ``chosen`` (``rdb_at``) is the newest RDB of its source and ended before ``when``, nothing in the
+    repository reaches ``when`` (no AOF either: the caller looked first): refused (exit 2) unless ``accept``
+    (``--accept-older``), as PostgreSQL refuses a recovery target past the end of its WAL; accepted, the note
+    the restore reports. None when a later RDB exists (``when`` lies between two: the older is the nearest
+    state the repository holds, said as the point reached)."""
+    rdbs = [s for s in redis_snapshots(repo, chosen.source_name) if s.meta.get("mode") in ("rdb", "cluster")]
+    if any(_aware(s.end_time or s.time).timestamp() >= when for s in rdbs):  # in a window `redis windows` prints
+        return None
+    start = snapshot_time(chosen)
+    behind = f"{int(when - start.timestamp())} s before the time asked for"
+    if accept:
+        return f"after the newest RDB snapshot (taken {format_time(start)}): the state of an instant {behind}"
+    asked, end = format_time(datetime.fromtimestamp(when, UTC)), format_time(_aware(chosen.end_time or chosen.time))
+    raise UsageError(
+        f"point in time {asked} is after the newest RDB snapshot ({chosen.short_id} of {chosen.source_name}, "
+        f"taken {format_time(start)} to {end}) and no AOF in the repository reaches it: restoring it gives the "
+        f"state of {format_time(start)}, {behind}",
+        hint="--accept-older restores it anyway (the output names that instant); `drkit redis windows` lists "
+        "what can be restored; `drkit redis aof-archive` keeps the writes after the last RDB",
+    )
 
 
 def _first_point(base_mtime: float) -> float:

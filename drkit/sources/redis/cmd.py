@@ -141,7 +141,8 @@ def backup_redis(
     type=TIME,
     default=None,
     help="Restore the state at TIME: the AOF (snapshots and aof-archive segments) replayed up to it, "
-    "else the newest RDB that ended at or before it; with --target-dir and --to-url alike. AOF "
+    "else the newest RDB that ended at or before it (a TIME after the newest RDB's end: refused unless "
+    "--accept-older); with --target-dir and --to-url alike. AOF "
     "times are whole seconds: inside a second, the state at its start is restored (never a "
     "write after TIME); the output names the point reached. From one server's AOF history only: "
     "when the AOF covering TIME is of several servers it is refused (exit 2; give --name or --history). " + TIME_HELP,
@@ -154,6 +155,13 @@ def backup_redis(
     metavar="ID",
     help="With --point-in-time: only the archived AOF of this server history (`redis windows` lists "
     "them; a copied or moved AOF directory starts a new one).",
+)
+@click.option(
+    "--accept-older",
+    "accept_older",
+    is_flag=True,
+    help="With --point-in-time after the newest RDB snapshot and no AOF reaching it: restore that RDB anyway, "
+    "the state of an older instant (the output names it). Without it that is refused (exit 2).",
 )
 @click.option("--start", is_flag=True, help="Start redis-server on --target-dir and wait until loaded.")
 @click.option("--port", type=int, default=None, help="Port for --start (default: a free one).")
@@ -178,6 +186,7 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
         force=opts["force"],
         start=opts["start"],
         port=opts["port"],
+        accept_older=opts["accept_older"],
     )
     repo = open_repository(repo_ref.url, repo_ref.secret)
     repo.manifests.past_damaged = opts["skip_damaged"]

@@ -244,6 +244,7 @@ class RestoreOptions:
     start: bool = False
     port: int | None = None
     durable: bool = True  # fsync the restored files; False for a throwaway copy (a drill's sandbox)
+    accept_older: bool = False  # a point in time after the newest RDB (no AOF): restore that RDB anyway
 
 
 def _check_cluster(snap: Snapshot, opts: RestoreOptions) -> None:
@@ -317,12 +318,13 @@ def _place(repo: Repository, ref: str | None, opts: RestoreOptions, directory: P
         return _Placed(base, kind, point, None if cut.exact else cut.note())
     snap = _rdb_at(repo, when, opts.name)
     _check_cluster(snap, opts)
+    late = catalog.past_the_last_rdb(repo, snap, when, accept=opts.accept_older)  # refused unless accepted
     kind = "pitr-" + _write_snapshot(repo, snap, directory, durable=durable)
     return _Placed(
         snap.short_id,
         kind,
         format_time(catalog.snapshot_time(snap)),
-        f"the newest RDB snapshot that ended at or before the time asked for (taken {snap.time})",
+        late or f"the newest RDB snapshot that ended at or before the time asked for (taken {snap.time})",
     )
 
 

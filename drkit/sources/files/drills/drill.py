@@ -5,7 +5,6 @@ view is compared with the snapshot too (``files.container``)."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 from ....core.errors import DrkitError
@@ -17,6 +16,7 @@ from .. import Selection
 from .. import canary as files_canary
 from ..config import FilesSource
 from ..ops import backup_skipped, find_files_snapshot, repaired_from, restore_files, skipped_line
+from ..view import top_dir, view_tree
 from .listing import verify_listing
 from .sandbox import DEFAULT_IMAGE, container_listing
 from .verify import verify_files
@@ -33,9 +33,9 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
         restore_files(ctx.repo, snap, str(target), Selection())
     with ctx.phase("verify"):
         digests: dict[str, str] | None = {} if ctx.sandbox == "docker" else None
-        out.checks = verify_files(ctx.repo, snap.root["tree"], target, digests)
+        out.checks = verify_files(ctx.repo, view_tree(ctx.repo, snap), target, digests)
         if digests is not None:
-            out.checks.append(_container_check(ctx, snap.root["tree"], digests))
+            out.checks.append(_container_check(ctx, view_tree(ctx.repo, snap), digests))
         out.checks += verify_user_checks(ctx.job.checks, root=target)
         repaired = repaired_from(snap)
         if repaired is not None:  # restores as its tree says, but that tree lacks what the repair dropped
@@ -43,12 +43,11 @@ def drill_files(ctx: DrillContext) -> KindOutcome:
         if backup_skipped(snap):  # restores as stored, but the backup (exit 3) lacks or tore these entries:
             # evidence the snapshot is not the source's state, so a failed check, not an unverified one
             out.checks.append(CheckResult("files.backup_whole", False, skipped_line(snap)))
-    first = os.path.basename(snap.root["paths"][0].rstrip("/")) or "root"
-    out.canary = files_canary.read(target / first, ctx.name)
+    out.canary = files_canary.read(target / top_dir(snap.root["paths"], snap.root["paths"][0]), ctx.name)
     started = datetime.fromisoformat(snap.time)
     started = started if started.tzinfo is not None else started.replace(tzinfo=UTC)
     out.system_heartbeats = {
-        s: files_canary.read_heartbeat(target, snap.root["paths"][0], s, started=started) for s in ctx.systems
+        s: files_canary.read_heartbeat(target, snap.root["paths"], s, started=started) for s in ctx.systems
     }
     return out
 

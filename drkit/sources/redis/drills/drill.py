@@ -58,7 +58,11 @@ def drill_redis(ctx: DrillContext) -> KindOutcome:
     ref = None if ctx.point_in_time else (ctx.snapshot or "latest")
     # the sandbox's copy is read once by a throwaway server and deleted: no fsync (nor does `cp`)
     opts = RestoreOptions(
-        target_dir=ctx.workdir / "data", point_in_time=ctx.point_in_time, name=ctx.name, durable=False
+        target_dir=ctx.workdir / "data",
+        point_in_time=ctx.point_in_time,
+        name=ctx.name,
+        durable=False,
+        accept_older=True,  # a drill measures: the point reached and its note are in its report
     )
     with ctx.phase("restore"):
         restored = _restore(ctx, ref, opts)
