@@ -130,3 +130,17 @@ def test_the_same_path_of_two_hosts_is_two_sources(tmp_path: Path) -> None:
     assert "--host" in proc.stderr.decode() and not target.exists()
     _ok("restore", "latest", "--host", here, "--target", str(target), "--repo", repo)
     assert rsync_diff(tmp_path / "oracle", target / "etc") == []
+
+
+def test_backup_parent_latest_is_this_hosts_of_these_paths(
+    two_trees: tuple[str, Path, Path, str], tmp_path: Path
+) -> None:
+    """`backup files --parent latest` among two sources: the default parent (etc's, not home's newer
+    snapshot), not a refusal that would stop a nightly script; the new snapshot restores as etc (rsync)."""
+    repo, etc, _, etc_snap = two_trees
+    (etc / "hosts").write_text("127.0.0.1 localhost db\n")
+    done = json.loads(_ok("backup", "files", str(etc), "--parent", "latest", "--repo", repo, "--json"))
+    assert done["parent"] == etc_snap
+    assert done["files_unchanged"] == 1 and done["files_changed"] == 1  # sshd_config not read again
+    _ok("restore", done["snapshot"], "--target", str(tmp_path / "out"), "--repo", repo)
+    assert rsync_diff(etc, tmp_path / "out" / "etc") == []

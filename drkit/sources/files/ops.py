@@ -88,7 +88,7 @@ def _abs_paths(paths: list[str]) -> list[str]:
 
 
 def _find_parent(repo: Repository, req: BackupRequest, paths: list[str]) -> Snapshot | None:
-    if req.parent:
+    if req.parent and req.parent != "latest":  # `latest`: the default, this host's of these paths
         return snapshots.find(repo.manifests, req.parent)
     host = socket.gethostname()
     found = [
