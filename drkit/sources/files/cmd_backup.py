@@ -94,7 +94,7 @@ def _exclude_options(fn: Any) -> Any:
 @_path_options
 @_exclude_options
 @click.option("--tag", "tags", multiple=True)
-@click.option("--parent", default=None, help="Parent snapshot (default, and `latest`: the newest of this host and paths).")
+@click.option("--parent", default=None, help="Parent snapshot (default and `latest`: newest of this host and paths).")
 @click.option(
     "--dry-run",
     is_flag=True,
