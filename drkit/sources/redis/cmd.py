@@ -21,6 +21,7 @@ from ...cli.common import RepoRef, skip_damaged_option, with_repo
 from ...cli.epilog import EXIT_CODES_EPILOG
 from ...cli.output import byte_progress, emit_json, quiet
 from ...cli.params import DURATION, DURATION_HELP, TIME, TIME_HELP
+from ...core.errors import UsageError
 from ...ops.session import open_repository
 
 if TYPE_CHECKING:
@@ -177,6 +178,13 @@ def restore_redis(repo_ref: RepoRef, snapshot: str | None, to_url: str | None, a
     into a running cluster (or merged into one server). --start is refused for it. See docs/redis.md."""
     from . import ops
 
+    if snapshot is not None and opts["point_in_time"] is not None:  # was ignored: the state at T restored
+        raise UsageError(
+            "--point-in-time picks the RDB and AOF itself: give no SNAPSHOT with it",
+            hint="`drkit restore redis --point-in-time T [--name SOURCE]`, or SNAPSHOT alone for that snapshot",
+        )
+    if opts["accept_older"] and opts["point_in_time"] is None:
+        raise UsageError("--accept-older goes with --point-in-time only")
     options = ops.RestoreOptions(
         target_dir=opts["target_dir"],
         to_url=_target(to_url, opts),
