@@ -111,7 +111,14 @@ class Archiver:
             for path in paths:
                 self._ahead.root_dev = None
                 name = os.path.basename(path.rstrip("/")) or "root"
-                s = scan(Where(path, path), name, parent.get(name), self.parent_xattrs, self.options.settled_before_ns)
+                s = scan(
+                    Where(path, path),
+                    name,
+                    parent.get(name),
+                    self.parent_xattrs,
+                    self.options.settled_before_ns,
+                    self._ahead.ctime_devices,
+                )
                 node = self._use(s)
                 if node is not None:
                     self._descend()

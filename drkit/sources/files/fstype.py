@@ -43,7 +43,10 @@ def fs_type(fd: int) -> int | None:
 def of_device(dev: int, fd: int | None, kinds: frozenset[int], cache: dict[int, bool]) -> bool:
     """Whether device ``dev``'s file system is one of ``kinds``, asked through ``fd`` (open on that device)
     once a device and kept in ``cache``. False without a descriptor, or when ``fd`` is on another device
-    (a mount point's entry, seen from the directory it is mounted on), not cached then."""
+    (a mount point's entry, seen from the directory it is mounted on), not cached then. ``cache`` is one
+    run's, never a process's: a device number of major 0 (tmpfs, overlayfs, btrfs, NFS, FUSE, ZFS) is
+    handed out again once its file system is unmounted, so the daemon's next run could otherwise take a
+    FUSE mount for the Btrfs that had its number."""
     known = cache.get(dev)
     if known is None:
         if fd is None or os.fstat(fd).st_dev != dev:

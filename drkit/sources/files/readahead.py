@@ -58,7 +58,6 @@ WALK_READS_BELOW = 16 << 10
 # older tmpfs did not update it for trusted.* and security.*, FUSE's ctime is its server's, and a network
 # file system's may lag (the review of s16-rerun).
 CTIME_ON_XATTR = frozenset({fstype.EXT, fstype.XFS, fstype.BTRFS})
-_ctime_devices: dict[int, bool] = {}  # device -> its file system in CTIME_ON_XATTR
 SCAN_AHEAD = 64  # entries of a directory ``lstat``ed ahead of the one the walk assembles
 
 
@@ -86,13 +85,19 @@ class Scanned:
 
 
 def scan(
-    where: Where, name: str, old: Node | None, xattrs_from_old: bool = False, settled_before_ns: int | None = None
+    where: Where,
+    name: str,
+    old: Node | None,
+    xattrs_from_old: bool = False,
+    settled_before_ns: int | None = None,
+    ctime_devices: dict[int, bool] | None = None,
 ) -> Scanned:
     """``lstat`` an entry (and ``readlink`` a symlink) and list its extended attributes (one ``llistxattr``),
     or, with ``xattrs_from_old`` (the parent snapshot listed every entry's, as this user:
     ``Archiver.parent_xattrs``), take ``old``'s if the entry is the same inode with the same ctime
-    (``same_inode``: no attribute or ACL can have changed since) on a file system in ``CTIME_ON_XATTR``;
-    problems are kept."""
+    (``same_inode``: no attribute or ACL can have changed since) on a file system in ``CTIME_ON_XATTR``
+    (asked once a device and kept in ``ctime_devices``, the run's own: ``fstype.of_device``); problems are
+    kept."""
     s = Scanned(name=name, where=where, old=old)
     try:
         s.st = os.stat(where.name, dir_fd=where.dir_fd, follow_symlinks=False)
@@ -104,7 +109,7 @@ def scan(
         xattrs_from_old
         and old is not None
         and same_inode(node, old, settled_before_ns)
-        and fstype.of_device(s.st.st_dev, where.dir_fd, CTIME_ON_XATTR, _ctime_devices)
+        and fstype.of_device(s.st.st_dev, where.dir_fd, CTIME_ON_XATTR, {} if ctime_devices is None else ctime_devices)
     ):
         node.xattrs = old.xattrs
     else:

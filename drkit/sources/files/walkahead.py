@@ -54,6 +54,7 @@ class Ahead:
         self.options = options
         self._load = load
         self.xattrs_from_parent = False  # ``Archiver.parent_xattrs``
+        self.ctime_devices: dict[int, bool] = {}  # this run's (readahead.scan): device -> in CTIME_ON_XATTR
         self._readers = readers
         self._hand_from = hand_from  # smaller files the walk reads itself (readahead.WALK_READS_BELOW)
         self.max = min(PREPARED_MAX, max(1, held // 8)) if readers is not None else 0
@@ -100,7 +101,7 @@ class Ahead:
             where = level.where.child(name, level.dir.fd)
             if excludes.match(where.path, name):
                 continue
-            s = scan(where, name, level.parent.get(name), from_parent, settled)
+            s = scan(where, name, level.parent.get(name), from_parent, settled, self.ctime_devices)
             level.ahead.append(s)
             if self._readers is None:
                 continue

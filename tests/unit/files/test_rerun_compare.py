@@ -338,3 +338,49 @@ def test_on_a_file_system_not_known_to_update_the_ctime_every_entry_is_listed(
         os.setxattr(src / "a" / "file0", "user.kept", b"v2")
         _restored_equal(repo, _backup(repo, src).snapshot, src, tmp_path / "out")
     assert again.meta[XATTRS_READ_AS] == os.geteuid()
+
+
+def test_a_device_number_once_btrfs_is_not_trusted_on_the_tmpfs_given_it_after(
+    repo: Repository, tmp_path: Path, listed: list[str]
+) -> None:
+    """Anonymous device numbers (0:N) are handed out again after an unmount: a process that ran a backup
+    of a Btrfs (its ctime trusted) must not trust the ctime of the tmpfs (or FUSE, NFS) later given the
+    same number. Before: the device's answer was kept for the process's life (the daemon's: days)."""
+    if (why := can_mount_tmpfs()) is not None:
+        pytest.skip(why)
+    if shutil.which("mkfs.btrfs") is None:
+        pytest.skip("no mkfs.btrfs")
+    image, mnt = tmp_path / "btrfs.img", tmp_path / "mnt"
+    with open(image, "wb") as f:
+        f.truncate(200 << 20)
+    if subprocess.run(["mkfs.btrfs", "-q", str(image)], capture_output=True).returncode != 0:
+        pytest.skip("mkfs.btrfs failed")
+    mnt.mkdir()
+    if subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a loop device")
+    try:
+        src = _tree(mnt)
+        dev = os.stat(src).st_dev
+        _backup(repo, src)
+        _backup(repo, src)  # the device's file system asked (Btrfs: trusted)
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+    holders: list[Path] = []  # tmpfs mounts holding the lower free numbers until one is given ``dev``
+    try:
+        for i in range(8):
+            with_dev = tmp_path / f"hold{i}"
+            with_dev.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(with_dev)], check=True)
+            holders.append(with_dev)
+            if os.stat(with_dev).st_dev == dev:
+                break
+        else:
+            pytest.skip("the device number was not handed out again")
+        src = _tree(holders[-1])
+        _backup(repo, src)
+        listed.clear()
+        _backup(repo, src)
+        assert len(listed) == sum(1 for _ in src.rglob("*")) + 1  # tmpfs: every entry listed
+    finally:
+        for held in holders:
+            subprocess.run(["umount", "-l", str(held)], capture_output=True)

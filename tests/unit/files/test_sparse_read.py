@@ -208,7 +208,6 @@ def test_a_file_system_not_trusted_with_holes_is_read_whole(tmp_path: Path, monk
     _, skipped = _sparse_chunks(path, TINY)
     assert skipped < 2 * MiB  # trusted (ext4 or tmpfs here): the holes were not read
     monkeypatch.setattr(sparse, "HOLES_TRUSTED", frozenset())
-    monkeypatch.setattr(sparse, "_trusted_devices", {})
     got, read = _sparse_chunks(path, TINY)
     assert got == _plain_chunks(path.read_bytes(), TINY)
     assert read >= 12 * MiB  # read whole
@@ -236,3 +235,43 @@ def test_the_fs_type_is_read_from_the_descriptor(tmp_path: Path, kind: str, magi
         assert fstype.fs_type(fd) in sparse.HOLES_TRUSTED  # the tests' own temp dir: ext4 or tmpfs
     finally:
         os.close(fd)
+
+
+def test_a_device_number_reused_by_another_file_system_is_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anonymous device numbers (tmpfs, overlayfs, btrfs, NFS, FUSE, ZFS: 0:N) are handed out again once a
+    file system is unmounted. A long-lived process (the scheduler's daemon runs backups in-process) that
+    met a tmpfs as 0:N must not trust the holes of the file system mounted as 0:N after it (a ramfs here,
+    not trusted: a ZFS, NFS or FUSE mount alike)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], check=True, capture_output=True)
+    try:
+        dev = os.stat(mnt).st_dev
+        _write(mnt / "f", 4 * MiB, [(MiB, 5000)])
+        _, read = _sparse_chunks(mnt / "f", TINY)
+        assert read < MiB  # tmpfs: trusted, the holes were skipped
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    subprocess.run(["mount", "-t", "ramfs", "-o", "size=16m", "ramfs", str(mnt)], check=True, capture_output=True)
+    try:
+        if os.stat(mnt).st_dev != dev:
+            pytest.skip("the device number was not handed out again (another mount took it)")
+        _write(mnt / "f", 4 * MiB, [(MiB, 5000)])
+        asked: list[int] = []
+        real = os.lseek
+
+        def noting(fd: int, pos: int, how: int) -> int:
+            if how in (os.SEEK_DATA, os.SEEK_HOLE):
+                asked.append(how)
+            return real(fd, pos, how)
+
+        monkeypatch.setattr(sparse.os, "lseek", noting)
+        got, _ = _sparse_chunks(mnt / "f", TINY)
+        assert got == _plain_chunks((mnt / "f").read_bytes(), TINY)
+        assert asked == []  # ramfs is not trusted with holes: not asked for them
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
