@@ -17,7 +17,8 @@ OVERLAYFS = 0x794C7630
 
 
 class _StatFs(ctypes.Structure):
-    # Only the first field is read: f_type is a word (__fsword_t) at offset 0 on every Linux ABI; the
+    # Only the first field is read: f_type is a word (__fsword_t) at offset 0 on x86-64 and aarch64 (on
+    # s390x a 4-byte field: the word read is then no magic, and nothing is trusted, the safe side); the
     # padding covers the rest of struct statfs (120 bytes on x86-64, less elsewhere).
     _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 248)]
 
