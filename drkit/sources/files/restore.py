@@ -11,7 +11,9 @@ complete); hard links are linked to their first restored
 path; (3) set the metadata of existing files kept (``--overwrite if-changed``), create symlinks and
 special files, remove the entries the snapshot does not have (``--delete``), then set directory
 metadata deepest first. Symlinks come last, so no write of this restore can pass through a link it
-created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime. Device nodes, FIFOs,
+created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime, set by descriptor on the
+entry the restore created or found (``Restorer._meta``), never through a symlink put at its name or
+above it meanwhile (a restore run as root into a directory another user can write). Device nodes, FIFOs,
 sockets, setuid/setgid bits and world-writable modes only with ``--special-files`` (``special.py``):
 by default each is a warning (exit 3).
 """
@@ -85,6 +87,8 @@ class Restorer:
         self._is_root = os.geteuid() == 0
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
         self._unlocked: existing.Unlocked = {}  # existing directories opened to us (not root): their modes
+        self._ids: dict[str, tuple[int, int]] = {}  # directories and kept files: (st_dev, st_ino) as made or listed
+        self._by_fd = os.path.isdir("/proc/self/fd")  # see ``_meta``
         self.privileges = Privileges(keep=self.policy.special_files)
 
     def run(self, root_tree: str) -> RestoreStats:
@@ -117,14 +121,14 @@ class Restorer:
             self.on_total(self._total())
         self._write_files()
         for rel, node in self._touch:
-            self._meta(self._path(rel), node, was_there=True)
+            self._meta(self._path(rel), node, was_there=True, ident=self._ids[rel])
             self.stats.unchanged += 1
         for rel, node in self._links:
             self._special(rel, node)
         self._delete_extras()
         for rel, node, action in reversed(self._dirs):
             if action != existing.KEEP:
-                self._meta(self._path(rel), node, was_there=action == existing.META)
+                self._meta(self._path(rel), node, was_there=action == existing.META, ident=self._ids[rel])
                 self._unlocked.pop(self._path(rel), None)
         return self.stats
 
@@ -209,6 +213,8 @@ class Restorer:
             self.stats.warnings.append(f"{rel}: not restored, the target holds a {_kind(st)} there ({flags})")
         elif action == existing.KEEP and node.type != DIR:
             self.stats.kept += 1
+        elif action == existing.META and st is not None and node.type == FILE:
+            self._ids[rel] = (st.st_dev, st.st_ino)  # its metadata is set on that very file
         elif action == existing.REPLACE and st is not None and (node.type == DIR or stat.S_ISDIR(st.st_mode)):
             self._replace.append(rel)  # a file for a directory or the other way round: removed first
         if node.type == DIR and action in (existing.NEW, existing.REPLACE):
@@ -254,8 +260,10 @@ class Restorer:
             os.mkdir(path, 0o700)
         except FileExistsError:
             pass
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
             raise UsageError(f"cannot restore directory {rel}: the target holds a non-directory there")
+        self._ids[rel] = (st.st_dev, st.st_ino)  # its metadata is set on that very directory
         self.stats.dirs += 1
 
     # -- files ------------------------------------------------------------------------------
@@ -322,18 +330,47 @@ class Restorer:
         self.stats.others += 1
         self._meta(path, node)
 
-    def _meta(self, path: str, node: Node, *, was_there: bool = False) -> None:
+    def _meta(self, path: str, node: Node, *, was_there: bool = False, ident: tuple[int, int] | None = None) -> None:
+        """Owner, xattrs, mode and times of the entry at ``path``, by an ``O_PATH|O_NOFOLLOW`` descriptor:
+        a symlink put at its name is opened itself (its type differs: refused), and one put at a parent's
+        name leads to another inode than ``ident``, the one the restore created or listed (refused): a
+        warning, its metadata not set. ``chmod`` would follow a symlink, and the ``*at`` calls with
+        ``AT_SYMLINK_NOFOLLOW`` still follow one in a parent. The calls go through the descriptor's
+        ``/proc/self/fd`` link (``fchmod``/``fchown``/``fsetxattr`` refuse an ``O_PATH`` descriptor, and a
+        file or directory we may not read can be opened no other way; glibc's ``lchmod`` does the same):
+        it names the inode the descriptor holds, a symlink's own for a symlink. Without /proc, by path."""
+        try:
+            fd = os.open(path, _O_ENTRY)
+        except FileNotFoundError:
+            self.stats.warnings.append(f"{path}: {GONE}")
+            return
+        try:
+            st = os.fstat(fd)
+            if stat.S_IFMT(st.st_mode) != _IFMT[node.type] or (ident is not None and (st.st_dev, st.st_ino) != ident):
+                self.stats.warnings.append(f"{path}: {GONE}")
+                return
+            where = f"/proc/self/fd/{fd}" if self._by_fd else path
+            self._set_meta(where, path, node, was_there=was_there, follow=self._by_fd)
+        finally:
+            os.close(fd)
+
+    def _set_meta(self, where: str, path: str, node: Node, *, was_there: bool, follow: bool) -> None:
+        """``follow``: ``where`` is a descriptor's /proc link (followed to the inode it holds, only)."""
         if self._is_root:
-            os.chown(path, node.uid, node.gid, follow_symlinks=False)
+            os.chown(where, node.uid, node.gid, follow_symlinks=follow)
         was_there = was_there or self._inherits
         if node.xattrs or was_there:  # after the owner, before the mode (see fetch.FileOut.finish)
-            self.stats.warnings += [f"{path}: {p}" for p in xattrs.apply(path, node.xattrs, existing=was_there)]
+            problems = xattrs.apply(where, node.xattrs, existing=was_there, follow=follow)
+            self.stats.warnings += [f"{path}: {p}" for p in problems]
         if node.type != SYMLINK:
-            os.chmod(path, node.mode)
-        os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=False)
+            os.chmod(where, node.mode)
+        os.utime(where, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=follow)
 
 
 _KINDS = {"fifo": stat.S_IFIFO, "socket": stat.S_IFSOCK, "chardev": stat.S_IFCHR, "blockdev": stat.S_IFBLK}
+_IFMT = {DIR: stat.S_IFDIR, FILE: stat.S_IFREG, SYMLINK: stat.S_IFLNK, **_KINDS}
+_O_ENTRY = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # opens a symlink itself; never blocks on a FIFO
+GONE = "replaced or removed during the restore (a symlink put at its name or above it?): its metadata not set"
 
 
 def _in_snapshot(repo: Repository, tree_id: str, rel: str) -> bool:
