@@ -109,6 +109,8 @@ class Restorer:
         except (FileExistsError, NotADirectoryError):
             raise UsageError(f"cannot restore into {self.target}: not a directory") from None
         self.target = os.path.realpath(self.target)
+        st = os.lstat(self.target)
+        self._ids[""] = (st.st_dev, st.st_ino)  # the files at its top are written into that very directory
         trees = ParentTrees(self.repo)
         try:
             self._walk(trees, root_tree, "")
@@ -285,6 +287,7 @@ class Restorer:
 
         writeout = Writeout(self.repo, as_root=self._is_root, progress=self.progress)
         writeout.exact_xattrs = self._inherits
+        writeout.dirs = {self.target: self._ids[""]} | {self._path(rel): self._ids[rel] for rel, _, _ in self._dirs}
         try:
             self.stats.bytes_written += writeout.run(planned())
         finally:

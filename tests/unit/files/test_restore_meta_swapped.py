@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from treediff import rsync_diff
 
+from drkit.core.concurrency import Tuning
+from drkit.core.errors import DrkitError
 from drkit.repository.repo import Repository
-from drkit.sources.files import Selection
+from drkit.sources.files import Selection, procpool
 from drkit.sources.files.existing import Policy
 from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 from drkit.sources.files.restore import Restorer, RestoreStats
@@ -143,3 +145,36 @@ def test_unswapped_entries_get_their_metadata_by_descriptor(repo: Repository, tm
     stats = restore_files(repo, snap, str(out), Selection(), policy=Policy(overwrite="if-changed"))
     assert stats.warnings == [] and stats.unchanged == 3  # keep, d/g, d/sub/f
     assert rsync_diff(src, out / "src") == []
+
+
+@pytest.mark.parametrize("processes", ["0", "1"])
+def test_a_directory_swapped_for_a_symlink_before_its_files_are_written(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: str
+) -> None:
+    """Between creating the directories and writing the files: d swapped for a symlink to outside, so
+    d/sub's path leads to outside/sub (d itself holds no file: a symlink at a file's own directory
+    was refused before, ENOTDIR). No file is created outside, in worker threads or processes: the
+    restore fails with one line (exit 1); whatever it wrote is the source's."""
+    src, outside = _source(tmp_path), _outside(tmp_path)
+    (src / "d" / "g").unlink()
+    os.utime(src / "d", ns=(MTIME_NS, MTIME_NS))
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
+    repo.tuning = Tuning(workers=2)
+    monkeypatch.setenv(procpool.ENV, processes)
+    out = tmp_path / "out"
+    before = _state(outside)
+    with pytest.raises(DrkitError) as info:
+        _restore_with(
+            monkeypatch,
+            "_prepare",  # the directories exist, no file is written yet
+            lambda: _swap(out / "src", "d", outside),
+            lambda: restore_files(repo, snap, str(out), Selection()),
+        )
+    assert _state(outside) == before  # nothing created, written or changed there
+    assert info.value.exit_code == 1
+    assert f"{out}/src/d/sub" in str(info.value) and "replaced during the restore" in str(info.value)
+    os.unlink(out / "src" / "d")
+    os.rename(out / "src" / "d-moved", out / "src" / "d")
+    for path in (out / "src").rglob("*"):  # what was written is the source's
+        if path.is_file():
+            assert path.read_bytes() == (src / path.relative_to(out / "src")).read_bytes(), path
