@@ -69,6 +69,34 @@ _SWAPPED = {errno.ENOTDIR, errno.ELOOP, errno.ENOENT}  # the directory is no lon
 Ident = tuple[int, int]  # (st_dev, st_ino)
 
 
+def open_dir(path: str, ident: Ident | None) -> int:
+    """An ``O_PATH`` descriptor of the directory at ``path``, checked to be the one ``ident`` names (the
+    directory the restore made or found there): else (a symlink put at its name or above it, or it
+    is gone) a ``DrkitError``, the restore failing rather than writing or removing anything through it."""
+    try:
+        fd = os.open(path, _O_DIR)
+    except OSError as exc:
+        if exc.errno in _SWAPPED:
+            raise _replaced(path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if ident is not None and (st.st_dev, st.st_ino) != ident:
+            raise _replaced(path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _replaced(path: str) -> DrkitError:
+    return DrkitError(
+        f"directory {path} was replaced during the restore (a symlink put at its name or above it?): "
+        "nothing is written or removed through it; the restore is incomplete",
+        hint="files not finished were removed; restore into a directory only you can write",
+    )
+
+
 class _Dir:
     """The directory of a group of consecutive files of the plan, by descriptor, open while one of
     them (``users``) is not finished. Each open checks it is the directory ``ident`` says."""
@@ -88,32 +116,9 @@ class _Dir:
     def open(self) -> int:
         with self.lock:
             if self.fd < 0:
-                self.fd = self._opened()
+                self.fd = open_dir(self.path, self.ident)
                 self.owner.opened(self, True)
             return self.fd
-
-    def _opened(self) -> int:
-        try:
-            fd = os.open(self.path, _O_DIR)
-        except OSError as exc:
-            if exc.errno in _SWAPPED:
-                raise self._replaced() from None
-            raise
-        try:
-            st = os.fstat(fd)
-            if self.ident is not None and (st.st_dev, st.st_ino) != self.ident:
-                raise self._replaced()
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
-
-    def _replaced(self) -> DrkitError:
-        return DrkitError(
-            f"directory {self.path} was replaced during the restore (a symlink put at its name or above it?): "
-            "no file is written through it; the restore is incomplete",
-            hint="files not finished were removed; restore into a directory only you can write",
-        )
 
     def release(self) -> None:
         """One of its files is finished (or removed): closed once none is left."""

@@ -12,8 +12,10 @@ path; (3) set the metadata of existing files kept (``--overwrite if-changed``), 
 special files, remove the entries the snapshot does not have (``--delete``), then set directory
 metadata deepest first. Symlinks come last, so no write of this restore can pass through a link it
 created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime, set by descriptor on the
-entry the restore created or found (``Restorer._meta``), never through a symlink put at its name or
-above it meanwhile (a restore run as root into a directory another user can write). Device nodes, FIFOs,
+entry the restore created or found (``Restorer._meta``); everything is created, linked and removed
+relative to a descriptor of its directory checked to be the one the restore made or listed
+(``_in_parent``, ``fetch.open_dir``): never through a symlink put at a name or above it meanwhile (a
+restore run as root into a directory another user can write). Device nodes, FIFOs,
 sockets, setuid/setgid bits and world-writable modes only with ``--special-files`` (``special.py``):
 by default each is a warning (exit 3).
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ...core.errors import DrkitError, UsageError
@@ -31,7 +34,7 @@ from . import existing, xattrs
 from .backup import ParentTrees
 from .diff import load_tree
 from .existing import Policy
-from .fetch import Writeout
+from .fetch import Writeout, open_dir
 from .special import SPECIAL_TYPES, Privileges, expected
 from .tree import DIR, FILE, SYMLINK, Node
 from .walker import Excludes
@@ -208,6 +211,8 @@ class Restorer:
 
     def _action(self, rel: str, node: Node, st: os.stat_result | None) -> str:
         action = self.policy.decide(node, st)
+        if st is not None and (action == existing.META or node.type == DIR):
+            self._ids[rel] = (st.st_dev, st.st_ino)  # what is set on it or done in it later: on that very entry
         if action == existing.CONFLICT:
             self._conflicts.append(rel)
         elif action == existing.SKIP:
@@ -215,8 +220,6 @@ class Restorer:
             self.stats.warnings.append(f"{rel}: not restored, the target holds a {_kind(st)} there ({flags})")
         elif action == existing.KEEP and node.type != DIR:
             self.stats.kept += 1
-        elif action == existing.META and st is not None and node.type == FILE:
-            self._ids[rel] = (st.st_dev, st.st_ino)  # its metadata is set on that very file
         elif action == existing.REPLACE and st is not None and (node.type == DIR or stat.S_ISDIR(st.st_mode)):
             self._replace.append(rel)  # a file for a directory or the other way round: removed first
         if node.type == DIR and action in (existing.NEW, existing.REPLACE):
@@ -239,7 +242,8 @@ class Restorer:
         """Remove the entries in the way of one of another type, then create the directories."""
         for rel in self._replace:
             try:
-                existing.remove(self._path(rel))
+                with self._in_parent(rel) as (at, name):
+                    existing.remove(name, at)
             except OSError as exc:
                 raise DrkitError(
                     f"cannot remove {rel} from the target (in the way of the restore): {exc.strerror}"
@@ -250,19 +254,35 @@ class Restorer:
     def _delete_extras(self) -> None:
         for rel in self._extras:
             try:
-                existing.remove(self._path(rel))
+                with self._in_parent(rel) as (at, name):
+                    existing.remove(name, at)
             except OSError as exc:
                 self.stats.warnings.append(f"{rel}: not in the snapshot, not removed: {exc.strerror}")
                 continue
             self.stats.deleted += 1
 
-    def _mkdir(self, rel: str) -> None:
-        path = self._path(rel)
+    @contextmanager
+    def _in_parent(self, rel: str) -> Iterator[tuple[int, str]]:
+        """The directory ``rel`` is in, by descriptor (``fetch.open_dir``: the very directory the restore
+        made or found there, never through a symlink put at its name or above it), and ``rel``'s name."""
+        rel_dir, _, name = rel.rpartition("/")
+        at = open_dir(self._path(rel_dir) if rel_dir else self.target, self._ids.get(rel_dir))
         try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        st = os.lstat(path)
+            yield at, name
+        except OSError as exc:
+            if exc.filename == name:  # named by its path
+                exc.filename = self._path(rel)
+            raise
+        finally:
+            os.close(at)
+
+    def _mkdir(self, rel: str) -> None:
+        with self._in_parent(rel) as (at, name):
+            try:
+                os.mkdir(name, 0o700, dir_fd=at)
+            except FileExistsError:
+                pass
+            st = os.stat(name, dir_fd=at, follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode):
             raise UsageError(f"cannot restore directory {rel}: the target holds a non-directory there")
         self._ids[rel] = (st.st_dev, st.st_ino)  # its metadata is set on that very directory
@@ -308,30 +328,34 @@ class Restorer:
         return total
 
     def _hardlink(self, first_rel: str, rel: str) -> None:
-        path = self._path(rel)
-        try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):  # a directory here was removed (--delete) or skipped
-                os.unlink(path)  # a symlink (to a directory, too) is replaced, never followed
-        except FileNotFoundError:
-            pass
-        os.link(self._path(first_rel), path, follow_symlinks=False)
+        with self._in_parent(first_rel) as (src_at, src_name), self._in_parent(rel) as (at, name):
+            try:
+                if not stat.S_ISDIR(os.stat(name, dir_fd=at, follow_symlinks=False).st_mode):  # removed or skipped
+                    os.unlink(name, dir_fd=at)  # a symlink (to a directory, too) is replaced, never followed
+            except FileNotFoundError:
+                pass
+            os.link(src_name, name, src_dir_fd=src_at, dst_dir_fd=at, follow_symlinks=False)
         self.stats.files += 1
 
     # -- symlinks, special files and metadata ---------------------------------------------------
     def _special(self, rel: str, node: Node) -> None:
-        path = self._path(rel)
-        if os.path.lexists(path) and not stat.S_ISDIR(os.lstat(path).st_mode):
-            os.unlink(path)
-        if node.type == SYMLINK:
-            os.symlink(node.target, path)
-        else:  # admitted by --special-files
+        with self._in_parent(rel) as (at, name):
             try:
-                os.mknod(path, _KINDS[node.type] | 0o600, node.rdev)
-            except PermissionError as exc:  # a device node needs the privilege (CAP_MKNOD)
-                self.stats.warnings.append(f"{rel}: {SPECIAL_TYPES[node.type]} not restored: {exc.strerror}")
-                return
+                if not stat.S_ISDIR(os.stat(name, dir_fd=at, follow_symlinks=False).st_mode):
+                    os.unlink(name, dir_fd=at)
+            except FileNotFoundError:
+                pass
+            if node.type == SYMLINK:
+                os.symlink(node.target, name, dir_fd=at)
+            else:  # admitted by --special-files
+                try:
+                    os.mknod(name, _KINDS[node.type] | 0o600, node.rdev, dir_fd=at)
+                except PermissionError as exc:  # a device node needs the privilege (CAP_MKNOD)
+                    self.stats.warnings.append(f"{rel}: {SPECIAL_TYPES[node.type]} not restored: {exc.strerror}")
+                    return
+            st = os.stat(name, dir_fd=at, follow_symlinks=False)
         self.stats.others += 1
-        self._meta(path, node)
+        self._meta(self._path(rel), node, ident=(st.st_dev, st.st_ino))
 
     def _meta(self, path: str, node: Node, *, was_there: bool = False, ident: tuple[int, int] | None = None) -> None:
         """Owner, xattrs, mode and times of the entry at ``path``, by an ``O_PATH|O_NOFOLLOW`` descriptor:

@@ -68,17 +68,27 @@ def _swap(target: Path, name: str, to: Path) -> None:
 
 
 def _restore_with(
-    monkeypatch: pytest.MonkeyPatch, before: str, swap: Callable[[], None], restore: Callable[[], RestoreStats]
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    swap: Callable[[], None],
+    restore: Callable[[], RestoreStats],
+    *,
+    ahead: bool = False,
 ) -> RestoreStats:
-    """``restore()`` with ``swap()`` run right before ``Restorer.<before>`` (the step before metadata)."""
-    inner = getattr(Restorer, before)
+    """``restore()`` with ``swap()`` run once, right after ``Restorer.<step>`` (or, ``ahead``, before it)."""
+    inner = getattr(Restorer, step)
+    done: list[bool] = []
 
     def swapped(self: Restorer, *a: object) -> object:
+        if ahead and not done:
+            swap()
+            done.append(True)
         result = inner(self, *a)
-        swap()
+        if not ahead:
+            swap()
         return result
 
-    monkeypatch.setattr(Restorer, before, swapped)
+    monkeypatch.setattr(Restorer, step, swapped)
     return restore()
 
 
@@ -178,3 +188,37 @@ def test_a_directory_swapped_for_a_symlink_before_its_files_are_written(
     for path in (out / "src").rglob("*"):  # what was written is the source's
         if path.is_file():
             assert path.read_bytes() == (src / path.relative_to(out / "src")).read_bytes(), path
+
+
+@pytest.mark.parametrize("what", ["symlink", "hard link", "extra removed (--delete)"])
+def test_nothing_is_created_or_removed_through_a_parent_swapped_after_the_files(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """After the files are written, before the symlinks, hard links and ``--delete``: d swapped for a
+    symlink to outside. The symlink d/sub/link, the hard link d/sub/hard and the removal of the extra
+    entry d/sub/victim are done in the directory the restore made or found, by descriptor: never in
+    outside/sub. The restore fails with one line (exit 1)."""
+    src, outside = _source(tmp_path), _outside(tmp_path)
+    if what == "symlink":
+        os.symlink("f", src / "d" / "sub" / "link")
+    elif what == "hard link":
+        os.link(src / "keep", src / "d" / "sub" / "hard")
+    (outside / "sub" / "victim").write_bytes(b"not the restore's to remove\n")
+    snap = backup_files(repo, BackupRequest(paths=[str(src)])).snapshot
+    out = tmp_path / "out"
+    policy = None
+    if what.startswith("extra"):
+        restore_files(repo, snap, str(out), Selection())
+        (out / "src" / "d" / "sub" / "victim").write_bytes(b"extra\n")  # in the target, not in the snapshot
+        policy = Policy(overwrite="always", delete=True)
+    before = _state(outside)
+    with pytest.raises(DrkitError) as info:
+        _restore_with(
+            monkeypatch,
+            "_hardlink" if what == "hard link" else "_write_files",  # the files are written
+            lambda: _swap(out / "src", "d", outside),
+            lambda: restore_files(repo, snap, str(out), Selection(), policy=policy),
+            ahead=what == "hard link",  # the hard links are made at the end of _write_files
+        )
+    assert _state(outside) == before  # nothing created, linked or removed there
+    assert info.value.exit_code == 1 and "replaced during the restore" in str(info.value)
