@@ -201,7 +201,7 @@ class _Pool:
             stuck = [live[c] for c, at in heard.items() if timeout is not None and now - at >= STALL]
             if stuck:
                 raise DrkitError(
-                    f"restore worker process {stuck[0].pid} has written nothing for {STALL:.0f} s "
+                    f"restore worker process {stuck[0].pid} has written nothing for {STALL:g} s "
                     "(a hung mount or device?): the restore is incomplete",
                     hint="files not finished were removed; run the restore again once the target and the "
                     "repository answer",

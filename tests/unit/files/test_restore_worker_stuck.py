@@ -173,18 +173,19 @@ def test_a_worker_sigkill_cannot_end_at_once_does_not_hang_the_restore(
 def test_slow_workers_without_a_progress_bar_are_not_stuck(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[int]
 ) -> None:
-    """Each run takes a third of a second more (a slow device) and no progress bar is shown (``--quiet``):
-    the workers still say they are alive, so a STALL of 1 s does not fail the restore."""
+    """Each run takes half a second more (a slow device) and no progress bar is shown (``--quiet``): the
+    workers still say they are alive (every STALL / 10 s, at each blob), so a STALL of 2.5 s does not
+    fail the restore, though a batch takes longer than that (without the heartbeats it failed)."""
     src, restore = _restore(repo, tmp_path)
-    monkeypatch.setattr(procpool, "STALL", 1.0)
+    monkeypatch.setattr(procpool, "STALL", 2.5)
     work = fetch.Writeout._work
 
     def slow(self: fetch.Writeout, run: fetch.Run) -> None:
         work(self, run)
-        time.sleep(0.3)  # the slowness under test, not a synchronisation
+        time.sleep(0.5)  # the slowness under test, not a synchronisation
 
     monkeypatch.setattr(fetch.Writeout, "_work", slow)
-    monkeypatch.setattr(procpool, "BATCH_FILES", 40)  # a batch takes several seconds: heartbeats, not requests
+    monkeypatch.setattr(procpool, "BATCH_FILES", 1000)  # one batch (8 MiB) takes seconds: heartbeats, not requests
     restore()
     assert len(workers) == 2
     assert rsync_diff(src, tmp_path / "out" / "src") == []
