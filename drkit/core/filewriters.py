@@ -342,13 +342,19 @@ def _sync_file_range() -> SyncRange | None:
 
 
 def open_writer(
-    path: str | os.PathLike[str], flags: int, mode: int, *, pool: DirectPool | None, writeback: bool = False
+    path: str | os.PathLike[str],
+    flags: int,
+    mode: int,
+    *,
+    pool: DirectPool | None,
+    writeback: bool = False,
+    dir_fd: int | None = None,
 ) -> FileWriter:
-    """``os.open(path, flags, mode)`` in a writer that owns the descriptor: a ``DirectWriter`` on
+    """``os.open(path, flags, mode, dir_fd=dir_fd)`` in a writer that owns the descriptor: a ``DirectWriter`` on
     ``pool`` where the file system takes ``O_DIRECT``, else (or without a pool) a ``PlainWriter``. ``O_DIRECT`` is not
     passed to ``open`` itself: Linux creates the file before refusing the flag, which would leave it
     behind (and make an ``O_EXCL`` retry fail); ``fcntl(F_SETFL)`` refuses it without side effects."""
-    fd = os.open(path, flags, mode)
+    fd = os.open(path, flags, mode, dir_fd=dir_fd)
     if pool is None or not O_DIRECT:
         return PlainWriter(fd, writeback=writeback)
     try:

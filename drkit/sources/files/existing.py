@@ -176,13 +176,14 @@ def _stale_temporary(name: str) -> bool:
     return False  # a live process (this one included) may be writing it
 
 
-def remove(path: str) -> None:
-    """Remove an entry of the target, a directory with everything below it; symlinks are removed,
-    never followed (``shutil.rmtree`` walks by descriptor and refuses to start at a link)."""
-    if stat.S_ISDIR(os.lstat(path).st_mode):
-        shutil.rmtree(path)
+def remove(name: str, dir_fd: int | None = None) -> None:
+    """Remove an entry of the target (``name`` in the directory ``dir_fd``), a directory with everything
+    below it; symlinks are removed, never followed (``shutil.rmtree`` walks by descriptor and refuses
+    to start at a link)."""
+    if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        shutil.rmtree(name, dir_fd=dir_fd)
     else:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def in_the_way(conflicts: list[str]) -> UsageError:

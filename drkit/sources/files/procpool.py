@@ -40,6 +40,16 @@ without a result (SIGKILL, the OOM killer) fails the restore with a line that sa
 parent dies gets SIGKILL (``PR_SET_PDEATHSIG``), as if the whole restore had been killed.
 Ctrl-C reaches every process of the foreground group: each stops and cleans up. A worker always
 leaves through ``os._exit`` (never through the parent's ``finally`` blocks: the lock, the CLI).
+
+A worker that hangs (a hung mount or device, a FIFO put where a pack was, a lock inherited held
+over the fork) would hang the restore for ever, where its death is seen at once (its pipe's EOF).
+So a writing worker says how far it got at least every ``STALL / HEARTBEATS`` seconds (whether or
+not a progress bar is shown), and one silent for ``STALL`` seconds (10 minutes: 4 MiB, or one
+blob, not written in that time is no slow disk any more) fails the restore with one line (exit 1)
+and is stopped: SIGTERM, SIGKILL after ``STOP_WAIT``, and after ``KILL_WAIT`` more the restore ends
+without it (a process in uninterruptible sleep outlives any signal; it dies when the kernel lets
+it). ``cp`` and the thread path wait for ever on such a file system, and so does the process path
+with ``STALL = 0``; a bound is kept here because a fork can add a hang the threads never have.
 """
 
 from __future__ import annotations
@@ -71,6 +81,10 @@ BATCH_BYTES = 8 << 20  # a batch: contiguous files up to this many bytes ...
 BATCH_FILES = 256  # ... or this many files
 PROGRESS_EVERY = 4 << 20  # a worker reports its bytes written at least this often
 STOP_WAIT = 60.0  # seconds a stopped worker gets to remove its unfinished files before SIGKILL
+KILL_WAIT = 10.0  # seconds to wait for a worker after its SIGKILL (one in uninterruptible sleep): then left
+STALL = 600.0  # seconds a worker may say nothing before the restore fails (0: no bound); see ``_Pool.serve``
+HEARTBEATS = 10  # a writing worker says how far it got at least every STALL / HEARTBEATS seconds
+SUSPENDED = 5.0  # a wait this much longer than asked: this process was stopped (Ctrl-Z), not the workers
 QUIET_WAIT = 2.0  # seconds to wait for ended threads to be gone before forking (else: threads)
 _PR_SET_PDEATHSIG = 1
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -168,12 +182,30 @@ class _Pool:
             pass
 
     def serve(self) -> None:
+        """Answer the workers until each has said its last; a worker silent for ``STALL`` seconds is
+        stuck: the restore fails (the caller stops the workers)."""
         live = {w.conn: w for w in self.workers}
+        heard = dict.fromkeys(live, time.monotonic())
         while live:
-            for conn in wait(list(live)):
+            timeout = max(0.0, min(heard.values()) + STALL - time.monotonic()) if STALL else None
+            began = time.monotonic()
+            ready = wait(list(live), timeout)
+            now = time.monotonic()
+            if timeout is not None and not ready and now - began > timeout + SUSPENDED:
+                heard = dict.fromkeys(live, now)  # this process was stopped: the silence was its own
+            for conn in ready:
+                heard[conn] = now  # type: ignore[index]
                 worker = live[conn]  # type: ignore[index]
                 if not self._message(worker):
-                    del live[worker.conn]
+                    del live[worker.conn], heard[worker.conn]
+            stuck = [live[c] for c, at in heard.items() if timeout is not None and now - at >= STALL]
+            if stuck:
+                raise DrkitError(
+                    f"restore worker process {stuck[0].pid} has written nothing for {STALL:g} s "
+                    "(a hung mount or device?): the restore is incomplete",
+                    hint="files not finished were removed; run the restore again once the target and the "
+                    "repository answer",
+                )
         for worker in self.workers:
             self._reap(worker)
 
@@ -247,6 +279,9 @@ def _wait_or_kill(pid: int, timeout: float) -> None:
     try:
         if not select.select([fd], [], [], timeout)[0]:
             os.kill(pid, signal.SIGKILL)
+            if not select.select([fd], [], [], KILL_WAIT)[0]:  # in uninterruptible sleep: not waited for
+                log.warning("restore worker process %d has not ended %.0f s after SIGKILL: left behind", pid, KILL_WAIT)
+                return
     finally:
         os.close(fd)
     _waited(pid)
@@ -368,15 +403,18 @@ class _Work:
         self.writeout, self.files, self.conn = writeout, files, conn
         self.lock = threading.Lock()  # the worker thread reports progress while the main thread asks for work
         self.unsent = 0
-        writeout.progress = self._progress if writeout.progress is not None else None
+        self.every = STALL / HEARTBEATS if STALL else float("inf")
+        self.said = time.monotonic()
+        writeout.progress = self._progress  # a progress bar or not: the parent's sign of life (``_Pool.serve``)
 
     def send(self, message: tuple[object, ...]) -> None:
         with self.lock:
             self.conn.send(message)
+            self.said = time.monotonic()
 
     def _progress(self, n: int) -> None:
         self.unsent += n  # worker thread only
-        if self.unsent >= PROGRESS_EVERY:
+        if self.unsent >= PROGRESS_EVERY or time.monotonic() - self.said >= self.every:
             self.send(("progress", self.unsent))
             self.unsent = 0
 

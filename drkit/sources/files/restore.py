@@ -11,7 +11,11 @@ complete); hard links are linked to their first restored
 path; (3) set the metadata of existing files kept (``--overwrite if-changed``), create symlinks and
 special files, remove the entries the snapshot does not have (``--delete``), then set directory
 metadata deepest first. Symlinks come last, so no write of this restore can pass through a link it
-created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime. Device nodes, FIFOs,
+created. Metadata: owner (as root), then xattrs and ACLs, then mode, then mtime, set by descriptor on the
+entry the restore created or found (``Restorer._meta``); everything is created, linked and removed
+relative to a descriptor of its directory checked to be the one the restore made or listed
+(``_in_parent``, ``fetch.open_dir``): never through a symlink put at a name or above it meanwhile (a
+restore run as root into a directory another user can write). Device nodes, FIFOs,
 sockets, setuid/setgid bits and world-writable modes only with ``--special-files`` (``special.py``):
 by default each is a warning (exit 3).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ...core.errors import DrkitError, UsageError
@@ -29,7 +34,7 @@ from . import existing, xattrs
 from .backup import ParentTrees
 from .diff import load_tree
 from .existing import Policy
-from .fetch import Writeout
+from .fetch import Writeout, open_dir
 from .special import SPECIAL_TYPES, Privileges, expected
 from .tree import DIR, FILE, SYMLINK, Node
 from .walker import Excludes
@@ -85,6 +90,8 @@ class Restorer:
         self._is_root = os.geteuid() == 0
         self._inherits = False  # new entries may inherit a default ACL: their xattrs are set exactly
         self._unlocked: existing.Unlocked = {}  # existing directories opened to us (not root): their modes
+        self._ids: dict[str, tuple[int, int]] = {}  # directories and kept files: (st_dev, st_ino) as made or listed
+        self._by_fd = os.path.isdir("/proc/self/fd")  # see ``_meta``
         self.privileges = Privileges(keep=self.policy.special_files)
 
     def run(self, root_tree: str) -> RestoreStats:
@@ -105,6 +112,8 @@ class Restorer:
         except (FileExistsError, NotADirectoryError):
             raise UsageError(f"cannot restore into {self.target}: not a directory") from None
         self.target = os.path.realpath(self.target)
+        st = os.lstat(self.target)
+        self._ids[""] = (st.st_dev, st.st_ino)  # the files at its top are written into that very directory
         trees = ParentTrees(self.repo)
         try:
             self._walk(trees, root_tree, "")
@@ -117,14 +126,14 @@ class Restorer:
             self.on_total(self._total())
         self._write_files()
         for rel, node in self._touch:
-            self._meta(self._path(rel), node, was_there=True)
+            self._meta(self._path(rel), node, was_there=True, ident=self._ids[rel])
             self.stats.unchanged += 1
         for rel, node in self._links:
             self._special(rel, node)
         self._delete_extras()
         for rel, node, action in reversed(self._dirs):
             if action != existing.KEEP:
-                self._meta(self._path(rel), node, was_there=action == existing.META)
+                self._meta(self._path(rel), node, was_there=action == existing.META, ident=self._ids[rel])
                 self._unlocked.pop(self._path(rel), None)
         return self.stats
 
@@ -202,6 +211,8 @@ class Restorer:
 
     def _action(self, rel: str, node: Node, st: os.stat_result | None) -> str:
         action = self.policy.decide(node, st)
+        if st is not None and (action == existing.META or node.type == DIR):
+            self._ids[rel] = (st.st_dev, st.st_ino)  # what is set on it or done in it later: on that very entry
         if action == existing.CONFLICT:
             self._conflicts.append(rel)
         elif action == existing.SKIP:
@@ -231,7 +242,8 @@ class Restorer:
         """Remove the entries in the way of one of another type, then create the directories."""
         for rel in self._replace:
             try:
-                existing.remove(self._path(rel))
+                with self._in_parent(rel) as (at, name):
+                    existing.remove(name, at)
             except OSError as exc:
                 raise DrkitError(
                     f"cannot remove {rel} from the target (in the way of the restore): {exc.strerror}"
@@ -242,20 +254,38 @@ class Restorer:
     def _delete_extras(self) -> None:
         for rel in self._extras:
             try:
-                existing.remove(self._path(rel))
+                with self._in_parent(rel) as (at, name):
+                    existing.remove(name, at)
             except OSError as exc:
                 self.stats.warnings.append(f"{rel}: not in the snapshot, not removed: {exc.strerror}")
                 continue
             self.stats.deleted += 1
 
-    def _mkdir(self, rel: str) -> None:
-        path = self._path(rel)
+    @contextmanager
+    def _in_parent(self, rel: str) -> Iterator[tuple[int, str]]:
+        """The directory ``rel`` is in, by descriptor (``fetch.open_dir``: the very directory the restore
+        made or found there, never through a symlink put at its name or above it), and ``rel``'s name."""
+        rel_dir, _, name = rel.rpartition("/")
+        at = open_dir(self._path(rel_dir) if rel_dir else self.target, self._ids.get(rel_dir))
         try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            yield at, name
+        except OSError as exc:
+            if exc.filename == name:  # named by its path
+                exc.filename = self._path(rel)
+            raise
+        finally:
+            os.close(at)
+
+    def _mkdir(self, rel: str) -> None:
+        with self._in_parent(rel) as (at, name):
+            try:
+                os.mkdir(name, 0o700, dir_fd=at)
+            except FileExistsError:
+                pass
+            st = os.stat(name, dir_fd=at, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
             raise UsageError(f"cannot restore directory {rel}: the target holds a non-directory there")
+        self._ids[rel] = (st.st_dev, st.st_ino)  # its metadata is set on that very directory
         self.stats.dirs += 1
 
     # -- files ------------------------------------------------------------------------------
@@ -277,6 +307,7 @@ class Restorer:
 
         writeout = Writeout(self.repo, as_root=self._is_root, progress=self.progress)
         writeout.exact_xattrs = self._inherits
+        writeout.dirs = {self.target: self._ids[""]} | {self._path(rel): self._ids[rel] for rel, _, _ in self._dirs}
         try:
             self.stats.bytes_written += writeout.run(planned())
         finally:
@@ -297,43 +328,76 @@ class Restorer:
         return total
 
     def _hardlink(self, first_rel: str, rel: str) -> None:
-        path = self._path(rel)
-        try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):  # a directory here was removed (--delete) or skipped
-                os.unlink(path)  # a symlink (to a directory, too) is replaced, never followed
-        except FileNotFoundError:
-            pass
-        os.link(self._path(first_rel), path, follow_symlinks=False)
+        with self._in_parent(first_rel) as (src_at, src_name), self._in_parent(rel) as (at, name):
+            try:
+                if not stat.S_ISDIR(os.stat(name, dir_fd=at, follow_symlinks=False).st_mode):  # removed or skipped
+                    os.unlink(name, dir_fd=at)  # a symlink (to a directory, too) is replaced, never followed
+            except FileNotFoundError:
+                pass
+            os.link(src_name, name, src_dir_fd=src_at, dst_dir_fd=at, follow_symlinks=False)
         self.stats.files += 1
 
     # -- symlinks, special files and metadata ---------------------------------------------------
     def _special(self, rel: str, node: Node) -> None:
-        path = self._path(rel)
-        if os.path.lexists(path) and not stat.S_ISDIR(os.lstat(path).st_mode):
-            os.unlink(path)
-        if node.type == SYMLINK:
-            os.symlink(node.target, path)
-        else:  # admitted by --special-files
+        with self._in_parent(rel) as (at, name):
             try:
-                os.mknod(path, _KINDS[node.type] | 0o600, node.rdev)
-            except PermissionError as exc:  # a device node needs the privilege (CAP_MKNOD)
-                self.stats.warnings.append(f"{rel}: {SPECIAL_TYPES[node.type]} not restored: {exc.strerror}")
-                return
+                if not stat.S_ISDIR(os.stat(name, dir_fd=at, follow_symlinks=False).st_mode):
+                    os.unlink(name, dir_fd=at)
+            except FileNotFoundError:
+                pass
+            if node.type == SYMLINK:
+                os.symlink(node.target, name, dir_fd=at)
+            else:  # admitted by --special-files
+                try:
+                    os.mknod(name, _KINDS[node.type] | 0o600, node.rdev, dir_fd=at)
+                except PermissionError as exc:  # a device node needs the privilege (CAP_MKNOD)
+                    self.stats.warnings.append(f"{rel}: {SPECIAL_TYPES[node.type]} not restored: {exc.strerror}")
+                    return
+            st = os.stat(name, dir_fd=at, follow_symlinks=False)
         self.stats.others += 1
-        self._meta(path, node)
+        self._meta(self._path(rel), node, ident=(st.st_dev, st.st_ino))
 
-    def _meta(self, path: str, node: Node, *, was_there: bool = False) -> None:
+    def _meta(self, path: str, node: Node, *, was_there: bool = False, ident: tuple[int, int] | None = None) -> None:
+        """Owner, xattrs, mode and times of the entry at ``path``, by an ``O_PATH|O_NOFOLLOW`` descriptor:
+        a symlink put at its name is opened itself (its type differs: refused), and one put at a parent's
+        name leads to another inode than ``ident``, the one the restore created or listed (refused): a
+        warning, its metadata not set. ``chmod`` would follow a symlink, and the ``*at`` calls with
+        ``AT_SYMLINK_NOFOLLOW`` still follow one in a parent. The calls go through the descriptor's
+        ``/proc/self/fd`` link (``fchmod``/``fchown``/``fsetxattr`` refuse an ``O_PATH`` descriptor, and a
+        file or directory we may not read can be opened no other way; glibc's ``lchmod`` does the same):
+        it names the inode the descriptor holds, a symlink's own for a symlink. Without /proc, by path."""
+        try:
+            fd = os.open(path, _O_ENTRY)
+        except FileNotFoundError:
+            self.stats.warnings.append(f"{path}: {GONE}")
+            return
+        try:
+            st = os.fstat(fd)
+            if stat.S_IFMT(st.st_mode) != _IFMT[node.type] or (ident is not None and (st.st_dev, st.st_ino) != ident):
+                self.stats.warnings.append(f"{path}: {GONE}")
+                return
+            where = f"/proc/self/fd/{fd}" if self._by_fd else path
+            self._set_meta(where, path, node, was_there=was_there, follow=self._by_fd)
+        finally:
+            os.close(fd)
+
+    def _set_meta(self, where: str, path: str, node: Node, *, was_there: bool, follow: bool) -> None:
+        """``follow``: ``where`` is a descriptor's /proc link (followed to the inode it holds, only)."""
         if self._is_root:
-            os.chown(path, node.uid, node.gid, follow_symlinks=False)
+            os.chown(where, node.uid, node.gid, follow_symlinks=follow)
         was_there = was_there or self._inherits
         if node.xattrs or was_there:  # after the owner, before the mode (see fetch.FileOut.finish)
-            self.stats.warnings += [f"{path}: {p}" for p in xattrs.apply(path, node.xattrs, existing=was_there)]
+            problems = xattrs.apply(where, node.xattrs, existing=was_there, follow=follow)
+            self.stats.warnings += [f"{path}: {p}" for p in problems]
         if node.type != SYMLINK:
-            os.chmod(path, node.mode)
-        os.utime(path, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=False)
+            os.chmod(where, node.mode)
+        os.utime(where, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=follow)
 
 
 _KINDS = {"fifo": stat.S_IFIFO, "socket": stat.S_IFSOCK, "chardev": stat.S_IFCHR, "blockdev": stat.S_IFBLK}
+_IFMT = {DIR: stat.S_IFDIR, FILE: stat.S_IFREG, SYMLINK: stat.S_IFLNK, **_KINDS}
+_O_ENTRY = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # opens a symlink itself; never blocks on a FIFO
+GONE = "replaced or removed during the restore (a symlink put at its name or above it?): its metadata not set"
 
 
 def _in_snapshot(repo: Repository, tree_id: str, rel: str) -> bool:

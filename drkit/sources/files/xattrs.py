@@ -70,11 +70,12 @@ def decoded(doc: object, where: str) -> dict[str, bytes]:
     return out
 
 
-def apply(target: Target, wanted: dict[str, str], *, existing: bool) -> list[str]:
+def apply(target: Target, wanted: dict[str, str], *, existing: bool, follow: bool = False) -> list[str]:
     """Give ``target`` exactly the attributes ``wanted``; with ``existing`` (an entry that was there
     before the restore) the attributes it has but the snapshot has not are removed first. Returns
-    the problems (attributes this process or file system cannot set)."""
-    follow = isinstance(target, int)
+    the problems (attributes this process or file system cannot set). ``follow``: ``target`` is a
+    descriptor's ``/proc/self/fd`` link, followed to the inode the descriptor holds."""
+    follow = follow or isinstance(target, int)
     problems = []
     if existing:
         problems += _remove_others(target, wanted, follow)

@@ -170,9 +170,16 @@ def test_large_files_are_written_directly_and_small_ones_buffered(
         if refuse:  # a file system that refuses O_DIRECT
             monkeypatch.setattr(filewriters, "fcntl", RefusingFcntl)
 
-        def open_writer(path: str, *args: Any, made: list[tuple[str, str]] = writers, **kwargs: Any) -> FileWriter:
+        def open_writer(
+            path: str,
+            *args: Any,
+            made: list[tuple[str, str]] = writers,
+            into: Path = tmp_path / f"out-{refuse}",
+            **kwargs: Any,
+        ) -> FileWriter:
             out = real_open_writer(path, *args, **kwargs)
-            assert args[0] & getattr(os, "O_TMPFILE", 0) and os.path.basename(path) == "src"  # unnamed until complete
+            assert args[0] & getattr(os, "O_TMPFILE", 0) and path == "."  # unnamed until complete, in its directory
+            assert os.path.samefile(f"/proc/self/fd/{kwargs['dir_fd']}", into / "src")  # (by descriptor)
             made.append(("big.bin" if kwargs["pool"] is not None else "small.txt", type(out).__name__))
             return out
 
