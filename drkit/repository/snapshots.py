@@ -320,10 +320,13 @@ def source_of(snap: Snapshot) -> tuple[str, str, str]:
 
 def source_line(snap: Snapshot) -> str:
     """One line naming ``snap`` and its source, said when ``latest`` or a point in time chose it."""
+    from ..cli.output import printable  # every field as stored: a hostile name or path is escaped, one line
+
     paths = snap.root.get("paths")
-    where = f"; paths {', '.join(map(str, paths))}" if isinstance(paths, list) and paths else ""
+    where = f"; paths {', '.join(printable(str(p)) for p in paths)}" if isinstance(paths, list) and paths else ""
     return (
-        f"snapshot {snap.short_id} of {snap.source_kind}:{snap.source_name} (host {snap.host}{where}; {snap.time[:19]})"
+        f"snapshot {printable(snap.short_id)} of {printable(snap.source_kind)}:{printable(snap.source_name)} "
+        f"(host {printable(snap.host)}{where}; {printable(snap.time[:19])})"
     )
 
 
@@ -339,8 +342,12 @@ def refuse_several_sources(snaps: list[Snapshot], ref: str, hint: str | None = N
     if len(sources) < 2:
         return
     shown = sorted(sources.values(), key=lambda s: s.time, reverse=True)
+    from ..cli.output import printable  # names as stored: a control character is escaped, one line
+
     listed = "; ".join(
-        f"{s.source_kind}:{s.source_name}" + (f" on {s.host}" if source_of(s)[2] else "") for s in shown[:4]
+        f"{printable(s.source_kind)}:{printable(s.source_name)}"
+        + (f" on {printable(s.host)}" if source_of(s)[2] else "")
+        for s in shown[:4]
     )
     raise UsageError(
         f"{ref!r} is ambiguous: the snapshots it may name are of {len(sources)} sources ({listed}"

@@ -144,3 +144,30 @@ def test_backup_parent_latest_is_this_hosts_of_these_paths(
     assert done["files_unchanged"] == 1 and done["files_changed"] == 1  # sshd_config not read again
     _ok("restore", done["snapshot"], "--target", str(tmp_path / "out"), "--repo", repo)
     assert rsync_diff(etc, tmp_path / "out" / "etc") == []
+
+
+def test_summary_and_ambiguity_lines_escape_a_hostile_path(tmp_path: Path) -> None:
+    """A backed-up directory whose name holds ESC and a newline: the restore summary and the "ambiguous"
+    line show it escaped (`ls -b` style), one line each, never the raw bytes (terminal escape injection)."""
+    repo = str(tmp_path / "repo")
+    evil = tmp_path / "src" / "a\x1b[31mb\nc"
+    evil.mkdir(parents=True)
+    (evil / "f").write_bytes(os.urandom(2000))
+    other = tmp_path / "src" / "other"
+    other.mkdir()
+    (other / "g").write_text("g\n")
+    _ok("init", "--repo", repo)
+    _ok("backup", "files", str(evil), "--repo", repo)
+    target = tmp_path / "t"
+    proc = drkit("restore", "latest", "--target", str(target), "--repo", repo, env=ENV)
+    assert proc.returncode == 0, proc.stderr.decode()
+    summary = [line for line in proc.stderr.decode().splitlines() if line.startswith("restored ")]
+    assert len(summary) == 1 and "\x1b" not in proc.stderr.decode(), proc.stderr
+    assert "a\\033[31mb\\nc" in summary[0], summary
+    restored = target / evil.name
+    assert rsync_diff(evil, restored) == [], "the restored tree differs from the source"
+    _ok("backup", "files", str(other), "--repo", repo)
+    refused = drkit("restore", "latest", "--target", str(tmp_path / "t2"), "--repo", repo, env=ENV)
+    assert refused.returncode == 2
+    err = refused.stderr.decode()
+    assert "\x1b" not in err and "a\\033[31mb\\nc" in err, err
