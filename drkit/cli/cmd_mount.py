@@ -21,12 +21,13 @@ from .signals import Stopped
 @snapshot_filter
 def mount_cmd(repo_ref: RepoRef, mountpoint: str, snap_filter: SnapshotFilter) -> None:
     """Show the snapshots (those FILTER selects) under MOUNTPOINT, read-only, until unmounted
-    (`fusermount3 -u MOUNTPOINT`, Ctrl-C or SIGTERM): ids/ID/…, snapshots/TIME and latest, hosts/HOST/TIME,
-    tags/TAG/TIME. A files snapshot is its tree; a stream snapshot (Redis RDB, `backup stdin`) a directory
-    with one file named after its source; a PostgreSQL logical dump, base backup or AOF directory one file
-    per part (`dump`, `globals`, …), mode 0400 for the mounting user. Files are read on demand and every
-    block is verified: damaged data reads as an I/O error (EIO), never as wrong bytes. `--source files`
-    shows the files snapshots only. Needs libfuse 3 (Debian: fuse3) and the drkit[mount] extra."""
+    (`fusermount3 -u MOUNTPOINT`, Ctrl-C or SIGTERM): ids/ID/…, snapshots/TIME and latest (the newest of
+    one source: none where several), hosts/HOST/TIME, tags/TAG/TIME. A files snapshot is its tree; a
+    stream snapshot (Redis RDB, `backup stdin`) a directory with one file named after its source; a
+    PostgreSQL logical dump, base backup or AOF directory one file per part (`dump`, `globals`, …), mode
+    0400 for the mounting user. Files are read on demand and every block is verified: damaged data reads
+    as an I/O error (EIO), never as wrong bytes. `--source files` shows the files snapshots only. Needs
+    libfuse 3 (Debian: fuse3) and the drkit[mount] extra."""
     repo = open_repository(repo_ref.url, repo_ref.secret)
 
     def ready(count: int) -> None:

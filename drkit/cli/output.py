@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from ..core.fileio import binary_stdout
+from ..core.printed import printable as printable  # re-exported (core: the repository uses it too)
 
 _quiet = False  # the global -q/--quiet, set by the root command on every call (an in-process run must not inherit it)
 
@@ -47,39 +48,6 @@ def emit_json(doc: Any) -> None:
         out = binary_stdout()
         out.write(text.encode(sys.stdout.encoding or "utf-8", "backslashreplace"))  # json.dumps: ASCII
         out.flush()
-
-
-_C_ESCAPES = {
-    "\\": "\\\\",
-    " ": "\\ ",
-    "\n": "\\n",
-    "\t": "\\t",
-    "\r": "\\r",
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\v": "\\v",
-}
-
-
-def printable(name: str) -> str:
-    """A file name for a terminal, as `ls -b` shows it: a backslash doubled, a space as ``\\ `` (so a name
-    holding `` -> `` cannot pass for a symlink's arrow), control characters as C escapes
-    (``\\n``) or octal, and each byte that is not UTF-8 (decoded as U+DC80..U+DCFF, Python's surrogateescape)
-    as its octal escape (``caf\\351``). Names as they are in JSON (``\\udce9``, lossless: ``os.fsencode``)."""
-    if name.isprintable() and "\\" not in name and " " not in name:
-        return name
-    out = []
-    for ch in name:
-        if ch in _C_ESCAPES:
-            out.append(_C_ESCAPES[ch])
-        elif 0xDC80 <= ord(ch) <= 0xDCFF:
-            out.append(f"\\{ord(ch) - 0xDC00:03o}")
-        elif not ch.isprintable():
-            out.extend(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogatepass"))
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _octal_escape(exc: UnicodeError) -> tuple[str, int]:

@@ -13,6 +13,7 @@ from storage_backends import NotFound
 
 from ..core import clock, tracing
 from ..core.errors import IntegrityError, UsageError
+from ..core.printed import printable  # every stored field as shown: a hostile name or path is escaped
 from .manifests import ManifestStore, manifest_key
 from .storage_errors import storage_errors
 
@@ -320,7 +321,6 @@ def source_of(snap: Snapshot) -> tuple[str, str, str]:
 
 def source_line(snap: Snapshot) -> str:
     """One line naming ``snap`` and its source, said when ``latest`` or a point in time chose it."""
-    from ..cli.output import printable  # every field as stored: a hostile name or path is escaped, one line
 
     paths = snap.root.get("paths")
     where = f"; paths {', '.join(printable(str(p)) for p in paths)}" if isinstance(paths, list) and paths else ""
@@ -342,7 +342,6 @@ def refuse_several_sources(snaps: list[Snapshot], ref: str, hint: str | None = N
     if len(sources) < 2:
         return
     shown = sorted(sources.values(), key=lambda s: s.time, reverse=True)
-    from ..cli.output import printable  # names as stored: a control character is escaped, one line
 
     listed = "; ".join(
         f"{printable(s.source_kind)}:{printable(s.source_name)}"

@@ -361,10 +361,9 @@ class Archiver:
 @contextmanager
 def _older_objects_frozen() -> Iterator[None]:
     """The objects made before the walk (modules, classes, the repository: ~30,000) kept out of the
-    garbage collector's passes while it walks, which ran on the walk's thread: with the walk reading
-    small files itself, 0.067 -> 0.042 s of collector time on the bench's 20,180-file tree, the full
-    passes none (bench/RESULTS.md, session 16). A process running two backups at once may unfreeze the
-    other's early: it then collects as before."""
+    garbage collector's passes while it walks, on the walk's thread: 0.067 -> 0.042 s of collector time
+    on the bench's 20,180-file tree, no full pass (bench/RESULTS.md, session 16). Two backups at once in
+    a process may unfreeze the other's early: it then collects as before."""
     gc.freeze()
     try:
         yield

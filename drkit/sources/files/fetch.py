@@ -42,14 +42,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
-from ...core.errors import DrkitError, IntegrityError
-from ...core.filewriters import BLOCK, DIRECT_FROM, DirectPool, FileWriter, open_writer
+from ...core.errors import IntegrityError
+from ...core.filewriters import DIRECT_FROM, DirectPool, FileWriter, open_writer
 from ...repository.index import Location
 from ...repository.reader import locate
 from ...repository.repo import Repository
 from ...repository.runs import RunBlob, open_run, plan_runs
 from . import procpool, xattrs
+from .dirfds import Ident, _Dir, _link_fd
 from .tree import Node
+from .zerocells import _all_zero, zero_cells
 
 # Workers: one per usable CPU, more on a remote store (core/concurrency.py). On 2 vCPUs, with large files
 # written directly, a third worker measured no faster on a local disk and held ~9 MiB more (its read
@@ -62,80 +64,6 @@ _O_UNNAMED = os.O_WRONLY | _O_TMPFILE | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC",
 _NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}  # a file system (or kernel) without O_TMPFILE
 _tmp_numbers = itertools.count()
 TMP_PREFIX = ".drkit-restore-"  # + pid-number: a file being restored
-_ZEROS = bytes(BLOCK)
-_HALF_BLOCK = bytes(BLOCK // 2)  # any aligned zero cell of BLOCK bytes holds this (or one cut short by a blob end)
-_O_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_SWAPPED = {errno.ENOTDIR, errno.ELOOP, errno.ENOENT}  # the directory is no longer there (by that name)
-Ident = tuple[int, int]  # (st_dev, st_ino)
-
-
-def open_dir(path: str, ident: Ident | None) -> int:
-    """An ``O_PATH`` descriptor of the directory at ``path``, checked to be the one ``ident`` names (the
-    directory the restore made or found there): else (a symlink put at its name or above it, or it
-    is gone) a ``DrkitError``, the restore failing rather than writing or removing anything through it."""
-    try:
-        fd = os.open(path, _O_DIR)
-    except OSError as exc:
-        if exc.errno in _SWAPPED:
-            raise _replaced(path) from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if ident is not None and (st.st_dev, st.st_ino) != ident:
-            raise _replaced(path)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _replaced(path: str) -> DrkitError:
-    return DrkitError(
-        f"directory {path} was replaced during the restore (a symlink put at its name or above it?): "
-        "nothing is written or removed through it; the restore is incomplete",
-        hint="files not finished were removed; restore into a directory only you can write",
-    )
-
-
-class _Dir:
-    """The directory of a group of consecutive files of the plan, by descriptor, open while one of
-    them (``users``) is not finished. Each open checks it is the directory ``ident`` says."""
-
-    __slots__ = ("path", "ident", "fd", "users", "lock", "owner")
-
-    def __init__(self, path: str, ident: Ident | None, owner: Writeout) -> None:
-        self.path, self.ident, self.owner = path, ident, owner
-        self.fd = -1
-        self.users = 0
-        self.lock = threading.Lock()
-
-    def use(self) -> None:
-        with self.lock:
-            self.users += 1
-
-    def open(self) -> int:
-        with self.lock:
-            if self.fd < 0:
-                self.fd = open_dir(self.path, self.ident)
-                self.owner.opened(self, True)
-            return self.fd
-
-    def release(self) -> None:
-        """One of its files is finished (or removed): closed once none is left."""
-        with self.lock:
-            self.users -= 1
-            if self.users <= 0:
-                self._close()
-
-    def close(self) -> None:
-        with self.lock:
-            self._close()
-
-    def _close(self) -> None:
-        if self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            self.owner.opened(self, False)
-            os.close(fd)
 
 
 class FileOut:
@@ -292,13 +220,6 @@ def _umask() -> int:
 
 def _tmp_name() -> str:
     return f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_numbers)}"
-
-
-def _link_fd(fd: int, name: str, at: int) -> None:
-    """``linkat(AT_FDCWD, "/proc/self/fd/FD", at, name, AT_SYMLINK_FOLLOW)``: names an ``O_TMPFILE``
-    file without privileges (``AT_EMPTY_PATH`` needs CAP_DAC_READ_SEARCH; as root it measured ~2 µs a
-    file less, within the noise). Never follows or replaces what is at ``name``: FileExistsError."""
-    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=at, follow_symlinks=True)
 
 
 Piece = tuple[bytes, Location, tuple[FileOut, int]]  # a blob and the file and offset it goes to
@@ -477,32 +398,3 @@ class Writeout:
                 out.write(plain, offset, holes)
             if self.progress is not None:
                 self.progress(len(plain) * len(blob.targets))
-
-
-def zero_cells(data: bytes | memoryview, offset: int) -> list[tuple[int, int]]:
-    """The all-zero ranges of ``data`` (to be placed at file ``offset``) made of cells of ``BLOCK``
-    bytes aligned in the file (the ends of ``data`` may cut the first and last cell), consecutive
-    cells merged: the holes a restore leaves unwritten, so a sparse file (or a run of zeros in a
-    chunk that also holds data) is not allocated. The first and last byte of a cell decide nearly
-    every cell without comparing the rest (~60 ms a GiB of data on these machines)."""
-    cells: list[tuple[int, int]] = []
-    n = len(data)
-    if isinstance(data, bytes) and data.find(_HALF_BLOCK) < 0:  # fast C scan: no zero cell possible
-        return cells
-    p = 0
-    while p < n:
-        q = min(n, p + BLOCK - (offset + p) % BLOCK)
-        if data[p] == 0 and data[q - 1] == 0 and bytes(data[p:q]) == _ZEROS[: q - p]:
-            if cells and cells[-1][1] == p:
-                cells[-1] = (cells[-1][0], q)
-            else:
-                cells.append((p, q))
-        p = q
-    return cells
-
-
-def _all_zero(data: bytes | memoryview) -> bool:
-    if data[:1] != b"\0" or data[-1:] != b"\0":  # nearly always decides it
-        return False
-    whole = data if isinstance(data, bytes) else bytes(data)
-    return whole.count(0) == len(whole)

@@ -2,7 +2,7 @@
 
     /ids/<id>/…              each files snapshot's tree (id: the short id, longer where two share it)
     /snapshots/<time>        -> ../ids/<id>, by start time (UTC, ``2026-12-07T10:00:00Z``; ``-1``… on a clash)
-    /snapshots/latest        -> the newest (no ``latest`` links at all when ``latest=False``: see ops/mount.py)
+    /snapshots/latest        -> the newest, of one source only (none at all when ``latest=False``: ops/mount.py)
     /hosts/<host>/<time>     -> ../../ids/<id>, and ``latest``
     /tags/<tag>/<time>       -> ../../ids/<id>, and ``latest``
 
@@ -33,7 +33,7 @@ from ...core import clock
 from ...core.errors import DrkitError
 from ...repository.reader import locate, read_blob
 from ...repository.repo import Repository
-from ...repository.snapshots import Snapshot
+from ...repository.snapshots import Snapshot, source_of
 from ...repository.streams import iter_stream_ids
 from . import xattrs
 from .diff import load_tree
@@ -161,6 +161,7 @@ class MountView:
         ordered = sorted(snaps, key=lambda s: datetime.fromisoformat(s.time))
         ids = _short_ids([s.id for s in ordered])
         hosts, tags = _shown_names(s.host for s in snaps), _shown_names(t for s in snaps for t in s.tags)
+        sources: dict[int, set[tuple[str, str, str]]] = {}  # a group's id -> its snapshots' sources
         for snap in ordered:
             when = _time_ns(snap.time)
             streams = stream_files(snap) if snap.root.get("type") in ("stream", "bundle") else None
@@ -173,8 +174,13 @@ class MountView:
             for vdir, up in groups:
                 name = _free(vdir, _time_name(snap.time))
                 vdir.children[name] = VLink(up + ids[snap.id], when)
+                sources.setdefault(id(vdir), set()).add(source_of(snap))
                 if self._latest:
                     vdir.children["latest"] = VLink(name, when)
+        for group in (top["snapshots"], *top["hosts"].children.values(), *top["tags"].children.values()):
+            # `latest` is the newest of one source (files.md): never another source's tree; several: none
+            if isinstance(group, VDir) and len(sources.get(id(group), ())) > 1:
+                group.children.pop("latest", None)
 
     @staticmethod
     def _group(parent: VDir, name: str) -> VDir:

@@ -32,9 +32,10 @@ from ...core.errors import DrkitError, UsageError
 from ...repository.repo import Repository
 from . import existing, xattrs
 from .backup import ParentTrees
-from .diff import load_tree
+from .dirfds import open_dir
+from .entrykinds import _IFMT, _KINDS, _in_snapshot, _kind
 from .existing import Policy
-from .fetch import Writeout, open_dir
+from .fetch import Writeout
 from .special import SPECIAL_TYPES, Privileges, expected
 from .tree import DIR, FILE, SYMLINK, Node
 from .walker import Excludes
@@ -394,22 +395,5 @@ class Restorer:
         os.utime(where, ns=(node.mtime_ns, node.mtime_ns), follow_symlinks=follow)
 
 
-_KINDS = {"fifo": stat.S_IFIFO, "socket": stat.S_IFSOCK, "chardev": stat.S_IFCHR, "blockdev": stat.S_IFBLK}
-_IFMT = {DIR: stat.S_IFDIR, FILE: stat.S_IFREG, SYMLINK: stat.S_IFLNK, **_KINDS}
 _O_ENTRY = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # opens a symlink itself; never blocks on a FIFO
 GONE = "replaced or removed during the restore (a symlink put at its name or above it?): its metadata not set"
-
-
-def _in_snapshot(repo: Repository, tree_id: str, rel: str) -> bool:
-    """Whether the snapshot has an entry at ``rel`` (exactly that spelling: ``Selection`` compares strings)."""
-    node = None
-    for part in rel.split("/"):
-        node = next((n for n in load_tree(repo, tree_id) if n.name == part), None) if tree_id else None
-        if node is None:
-            return False
-        tree_id = node.subtree if node.type == DIR else ""
-    return node is not None
-
-
-def _kind(st: os.stat_result | None) -> str:
-    return "directory" if st is not None and stat.S_ISDIR(st.st_mode) else "non-directory"

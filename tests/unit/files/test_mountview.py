@@ -129,3 +129,21 @@ def test_tags_whose_names_clash_once_made_safe_keep_their_own_latest(repo: Repos
     assert view.names("/tags") == ["a_b", "a_b-1"]  # one directory per tag, not both tags' snapshots in one
     for tag, snap in (("a_b", plain), ("a_b-1", slash)):
         assert view.link_target(f"/tags/{tag}/" + view.link_target(f"/tags/{tag}/latest")) == f"../../ids/{snap.id[:8]}"
+
+
+def test_latest_only_where_a_group_holds_one_source(repo: Repository, tmp_path: Path) -> None:
+    """`latest` is the newest snapshot of one source: with backups of two trees (two sources, one host,
+    one tag) /snapshots, /hosts/H and /tags/T have no `latest` link, which named the other tree's newest;
+    a tag on one tree's snapshots alone keeps its own."""
+    etc, home = tmp_path / "etc", tmp_path / "home"
+    for d in (etc, home):
+        d.mkdir()
+        (d / "f").write_bytes(os.urandom(100))
+    backup_files(repo, BackupRequest(paths=[str(etc)], tags=["both", "e"]))
+    backup_files(repo, BackupRequest(paths=[str(home)], tags=["both"]))
+    view = MountView(repo, files_snapshots(repo, None))
+    assert "latest" not in view.names("/snapshots") and "latest" not in view.names("/tags/both")
+    (host,) = view.names("/hosts")
+    assert "latest" not in view.names(f"/hosts/{host}")
+    latest_e = view.link_target("/tags/e/" + view.link_target("/tags/e/latest"))
+    assert view.names(latest_e.replace("../..", "") + "") == ["etc"]

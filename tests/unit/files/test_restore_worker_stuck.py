@@ -23,7 +23,7 @@ from drkit.cli import signals
 from drkit.core.concurrency import Tuning
 from drkit.core.errors import DrkitError
 from drkit.repository.repo import Repository
-from drkit.sources.files import Selection, fetch, procpool
+from drkit.sources.files import Selection, fetch, procpool, procwait
 from drkit.sources.files.ops import BackupRequest, backup_files, restore_files
 
 
@@ -150,7 +150,7 @@ def test_a_worker_sigkill_cannot_end_at_once_does_not_hang_the_restore(
     src, restore = _restore(repo, tmp_path)
     monkeypatch.setattr(procpool, "STALL", 2.0)
     monkeypatch.setattr(procpool, "STOP_WAIT", 1.0)
-    monkeypatch.setattr(procpool, "KILL_WAIT", 1.0)
+    monkeypatch.setattr(procwait, "KILL_WAIT", 1.0)
     _one_worker_hangs(monkeypatch, tmp_path, lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
     kill = os.kill
     held: list[int] = []
