@@ -5,13 +5,14 @@ which equals a pg_dump of the source taken when that dump was made (independent 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
 
 import pytest
 from clirun import one_line_error
-from servers.postgres import PgServer, db_opts, normalised_dump, run
+from servers.postgres import PgServer, db_opts, init_repository, normalised_dump, run
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,12 @@ def _dump(server: PgServer, db: str) -> str:
     return str(json.loads(proc.stdout)["snapshot"])
 
 
-def test_logical_latest_refuses_a_damaged_newest_dump(pg_server: PgServer) -> None:
+def test_logical_latest_refuses_a_damaged_newest_dump(pg_server: PgServer, tmp_path: Path) -> None:
+    # a repository of its own: `latest` is the newest dump of one source, and the session's shared
+    # repository holds other databases' dumps (among several `latest` is refused, exit 2)
+    pg_server = dataclasses.replace(
+        pg_server, repo_url=init_repository(tmp_path / "repo", pg_server.repo_password_file)
+    )
     db = f"latest_{uuid.uuid4().hex[:8]}"
     pg_server.psql(f"CREATE DATABASE {db}")
     pg_server.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old')", dbname=db)
@@ -33,15 +39,12 @@ def test_logical_latest_refuses_a_damaged_newest_dump(pg_server: PgServer) -> No
     manifest = Path(pg_server.repo_url) / "snapshots" / newest
     manifest.write_bytes(b"damaged in the bucket")
     pw = ["--db-password-file", str(pg_server.db_password_file)]
-    try:
-        refused = run(pg_server, "restore", "postgres", "--logical", "--target-dsn", pg_server.db_url(f"{db}_a"), *pw)
-        assert refused.returncode == 13, refused.stderr.decode()
-        assert newest[:16] in one_line_error(refused)
-        copy = f"{db}_b"
-        proc = run(
-            pg_server, "restore", "postgres", "--logical", "--skip-damaged", "--target-dsn", pg_server.db_url(copy), *pw
-        )
-        assert proc.returncode == 0, proc.stderr.decode()
-        assert normalised_dump(pg_server, copy) == expected
-    finally:  # the repository is shared by the session's tests: take the damaged snapshot out again
-        assert run(pg_server, "forget", newest).returncode == 0
+    refused = run(pg_server, "restore", "postgres", "--logical", "--target-dsn", pg_server.db_url(f"{db}_a"), *pw)
+    assert refused.returncode == 13, refused.stderr.decode()
+    assert newest[:16] in one_line_error(refused)
+    copy = f"{db}_b"
+    proc = run(
+        pg_server, "restore", "postgres", "--logical", "--skip-damaged", "--target-dsn", pg_server.db_url(copy), *pw
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert normalised_dump(pg_server, copy) == expected
