@@ -193,3 +193,28 @@ def test_damaged_pack_exits_13_and_drops_the_database_it_created(
     assert proc.returncode == 13, proc.stderr.decode()
     assert "dropped again" in one_line_error(proc)
     assert mysql_server.sql(f"SHOW DATABASES LIKE '{into}'").strip() == ""
+
+
+def test_latest_among_two_databases_is_refused_and_name_restores_its_own(
+    mysql_server: MariaDB, source_db: str, repo: list[str]
+) -> None:
+    """`restore mysql latest` used to take the newest dump of any database: with two (two source names) it
+    exits 2 and creates nothing; `--name` restores that database's dump, equal to it (mariadb-dump oracle)
+    although the other one's is newer."""
+    outputs: list[bytes] = []
+    env = mysql_server.password_env()
+    other = f"other_{uuid.uuid4().hex[:8]}"
+    mysql_server.sql(f"CREATE DATABASE {other}")
+    mysql_server.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (7)", other)
+    for db in (source_db, other):  # the other database's dump is the newest
+        proc = _run("backup", "mysql", "--url", mysql_server.url(db), *repo, outputs=outputs, env=env)
+        assert proc.returncode == 0, proc.stderr.decode()
+    restored = f"{source_db}_latest"
+    args = ("restore", "mysql", "latest", "--url", mysql_server.url(), "--database", restored, *repo)
+    refused = _run(*args, outputs=outputs, env=env)
+    assert refused.returncode == 2, refused.stderr.decode()
+    assert "ambiguous" in one_line_error(refused)
+    assert restored not in mysql_server.sql("SHOW DATABASES").split()
+    proc = _run(*args, "--name", source_db, outputs=outputs, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert normalised_dump(mysql_server, restored) == normalised_dump(mysql_server, source_db)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ...core import tracing
 from ...core.errors import DrkitError
+from ...core.printed import printable
 from ...repository import snapshots
 from ...repository.repo import Repository
 from ...repository.snapshots import Snapshot
@@ -45,7 +46,9 @@ def find_dump(repo: Repository, ref: str, name: str | None = None) -> Snapshot:
         ]
         if not found:
             raise MysqlUsage("no MySQL snapshot in the repository" + (f" of source {name!r}" if name else ""))
-        names = ", ".join(sorted({s.source_name for s in found}))  # without a name: the newest may be another's
+        names = ", ".join(
+            sorted({printable(s.source_name) for s in found})
+        )  # without a name: the newest may be another's
         snapshots.refuse_several_sources(found, ref, f"give --name, one of: {names}; or a snapshot id")
         snap = found[-1]
         snapshots.refuse_past_damaged(repo.manifests, snap)

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from ...core.errors import UsageError
+from ...core.printed import printable
 from ...core.timespec import format_time
 from ...repository import pointintime, snapshots
 from ...repository.repo import Repository
@@ -127,7 +128,7 @@ def rdb_at(repo: Repository, when: float, name: str | None = None) -> Snapshot:
     Redis forked for it, somewhere between the snapshot's start and end, so one still being taken at
     ``when`` may hold writes after it."""
     rdbs = [s for s in redis_snapshots(repo, name) if s.meta.get("mode") in ("rdb", "cluster")]
-    names = ", ".join(sorted({s.source_name for s in rdbs}))
+    names = ", ".join(sorted({printable(s.source_name) for s in rdbs}))
     snapshots.refuse_several_sources(rdbs, iso(when), f"give --name, one of: {names}")  # the newest: another's?
     found = pointintime.finished_by(rdbs, datetime.fromtimestamp(when, UTC))
     if found is None:
